@@ -41,7 +41,10 @@ def generate(out_dir: Path) -> None:
         if protoc.main(args) != 0:
             raise SystemExit(f"protoc failed on {relative}")
     # Every folder on the way down is a regular package, so imports need no path tricks.
-    for folder in [out_dir / "quarterdeck", *(p for p in (out_dir / "quarterdeck").rglob("*") if p.is_dir())]:
+    for folder in [
+        out_dir / "quarterdeck",
+        *(p for p in (out_dir / "quarterdeck").rglob("*") if p.is_dir()),
+    ]:
         (folder / "__init__.py").touch()
 
 

@@ -1,0 +1,103 @@
+"""The ``quarterdeck`` command: run the platform, one service, or its migrations."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import subprocess
+import sys
+import tempfile
+from collections.abc import Sequence
+from pathlib import Path
+
+from services.registry import GATEWAY, SERVICE_NAMES, spec_for
+from shared.config import ConfigurationError, load_settings
+from shared.db import Database
+from shared.errors import FailedPrecondition
+from shared.migrations import autogenerate_revision, upgrade_to_head
+
+
+async def _migrate(names: Sequence[str]) -> None:
+    for name in names:
+        spec = spec_for(name)
+        settings = load_settings(spec.settings_type)
+        database = Database(settings.resolved_database_url)
+        try:
+            await upgrade_to_head(database, spec.migrations_dir)
+        finally:
+            await database.dispose()
+        print(f"{name}: migrated {database.engine.url.render_as_string(hide_password=True)}")
+
+
+async def _revision(name: str, message: str) -> Path:
+    spec = spec_for(name)
+    with tempfile.TemporaryDirectory() as scratch:
+        database = Database(f"sqlite+aiosqlite:///{Path(scratch) / 'scratch.db'}")
+        try:
+            await upgrade_to_head(database, spec.migrations_dir)
+            path = await autogenerate_revision(database, spec.migrations_dir, message)
+        finally:
+            await database.dispose()
+    return path
+
+
+def _format_revision(path: Path) -> None:
+    for ruff_args in (["check", "--fix", "--quiet"], ["format", "--quiet"]):
+        subprocess.run([sys.executable, "-m", "ruff", *ruff_args, str(path)], check=False)
+
+
+def _serve(name: str) -> None:
+    if name == GATEWAY:
+        from services.gateway.main import serve_gateway
+
+        serve_gateway()
+        return
+    from shared.server import serve
+
+    spec = spec_for(name)
+    serve(spec, load_settings(spec.settings_type))
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="quarterdeck", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    up = commands.add_parser("up", help="run every service and the gateway on this machine")
+    up.add_argument("--data-dir", type=Path, default=Path(".quarterdeck"))
+    up.add_argument("--host", default="127.0.0.1")
+    up.add_argument("--base-port", type=int, default=50051)
+    up.add_argument("--http-port", type=int, default=8080)
+
+    serve = commands.add_parser("serve", help="run one service in this process")
+    serve.add_argument("service", choices=[*SERVICE_NAMES, GATEWAY])
+
+    migrate = commands.add_parser("migrate", help="apply database migrations")
+    migrate.add_argument("services", nargs="*", choices=[[], *SERVICE_NAMES], default=[])
+
+    revision = commands.add_parser("revision", help="autogenerate a migration (development)")
+    revision.add_argument("service", choices=SERVICE_NAMES)
+    revision.add_argument("-m", "--message", required=True)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        if args.command == "up":
+            from services.supervisor import Platform
+
+            return Platform(args.data_dir, args.host, args.base_port, args.http_port).run()
+        if args.command == "serve":
+            _serve(args.service)
+        elif args.command == "migrate":
+            asyncio.run(_migrate(args.services or SERVICE_NAMES))
+        elif args.command == "revision":
+            _format_revision(asyncio.run(_revision(args.service, args.message)))
+    except (ConfigurationError, FailedPrecondition) as exc:
+        print(f"quarterdeck: {exc}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

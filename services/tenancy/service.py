@@ -1,0 +1,32 @@
+"""The tenancy service as the shared bootstrap runs it."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+import grpc
+
+from quarterdeck.tenancy.v1 import tenancy_pb2, tenancy_pb2_grpc
+from services.tenancy.config import TenancySettings
+from services.tenancy.models import Base, IdempotencyKey
+from services.tenancy.servicer import TenancyServicer
+from services.tenancy.tenants import TenantHandlers
+from shared.server import ServiceContext, ServiceSpec
+
+
+def register(server: grpc.aio.Server, context: ServiceContext[TenancySettings]) -> Sequence[str]:
+    tenancy_pb2_grpc.add_TenancyServiceServicer_to_server(
+        TenancyServicer(TenantHandlers(context)), server
+    )
+    return [tenancy_pb2.DESCRIPTOR.services_by_name["TenancyService"].full_name]
+
+
+SPEC = ServiceSpec(
+    name="tenancy",
+    settings_type=TenancySettings,
+    metadata=Base.metadata,
+    migrations_dir=Path(__file__).parent / "migrations",
+    idempotency_model=IdempotencyKey,
+    register=register,
+)

@@ -1,0 +1,280 @@
+"""Tenant and tenant-settings use cases, free of any transport: protobuf in, protobuf out."""
+
+from __future__ import annotations
+
+import uuid
+
+from google.protobuf.json_format import MessageToDict
+from google.protobuf.struct_pb2 import Struct
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm.exc import StaleDataError
+
+from quarterdeck.tenancy.v1 import tenancy_pb2 as pb
+from services.tenancy.config import TenancySettings
+from services.tenancy.models import Base, TenantRecord, TenantSettingsRecord, TenantStatus
+from services.tenancy.validation import (
+    billing_contacts_problems,
+    domain_problem,
+    name_problem,
+    parse_id,
+    raise_if_any,
+    slug_problem,
+    webhook_url_problem,
+)
+from shared.db import unique_violation
+from shared.errors import Aborted, AlreadyExists, FieldViolation, InvalidArgument, NotFound
+from shared.field_mask import paths_to_update
+from shared.pagination import fetch_page
+from shared.server import ServiceContext
+from shared.timestamps import to_timestamp
+
+STATUS_TO_PROTO = {
+    TenantStatus.ACTIVE: pb.TENANT_STATUS_ACTIVE,
+    TenantStatus.SUSPENDED: pb.TENANT_STATUS_SUSPENDED,
+    TenantStatus.DELETED: pb.TENANT_STATUS_DELETED,
+}
+STATUS_FROM_PROTO = {v: k for k, v in STATUS_TO_PROTO.items()}
+UPDATABLE_TENANT_FIELDS = frozenset({"slug", "name", "domain", "status"})
+UPDATABLE_SETTINGS_FIELDS = frozenset(
+    {"billing_contacts", "billing_webhook_url", "plan_metadata", "flags"}
+)
+
+
+def tenant_to_proto(row: TenantRecord) -> pb.Tenant:
+    return pb.Tenant(
+        id=str(row.id),
+        slug=row.slug,
+        name=row.name,
+        domain=row.domain or "",
+        status=STATUS_TO_PROTO[row.status],
+        version=row.version,
+        create_time=to_timestamp(row.created_at),
+        update_time=to_timestamp(row.updated_at),
+    )
+
+
+def _struct(value: dict) -> Struct:
+    struct = Struct()
+    struct.update(value)
+    return struct
+
+
+def settings_to_proto(row: TenantSettingsRecord) -> pb.TenantSettings:
+    return pb.TenantSettings(
+        tenant_id=str(row.tenant_id),
+        billing_contacts=list(row.billing_contacts_json),
+        billing_webhook_url=row.billing_webhook_url or "",
+        plan_metadata=_struct(row.plan_metadata_json),
+        flags=_struct(row.flags_json),
+        version=row.version,
+        create_time=to_timestamp(row.created_at),
+        update_time=to_timestamp(row.updated_at),
+    )
+
+
+def _status_problem(status: int, field: str) -> FieldViolation | None:
+    if status not in STATUS_FROM_PROTO:
+        return FieldViolation(field, "must be ACTIVE, SUSPENDED or DELETED")
+    return None
+
+
+def _tenant_violations(tenant: pb.Tenant, fields: set[str]) -> list[FieldViolation]:
+    checks = {
+        "slug": lambda: slug_problem(tenant.slug),
+        "name": lambda: name_problem(tenant.name),
+        "domain": lambda: domain_problem(tenant.domain),
+    }
+    violations = [
+        FieldViolation(f"tenant.{field}", problem)
+        for field, check in checks.items()
+        if field in fields and (problem := check())
+    ]
+    if "status" in fields and (bad := _status_problem(tenant.status, "tenant.status")):
+        violations.append(bad)
+    return violations
+
+
+class TenantHandlers:
+    def __init__(self, context: ServiceContext[TenancySettings]) -> None:
+        self._db = context.database
+        self._pages = context.page_tokens
+        self._idempotency = context.idempotency
+
+    async def _flush_unique(self, session: AsyncSession, tenant: pb.Tenant) -> None:
+        try:
+            await session.flush()
+        except IntegrityError as exc:
+            columns = unique_violation(exc, Base.metadata)
+            if columns == ("slug",):
+                raise AlreadyExists(
+                    f"a tenant with slug '{tenant.slug}' already exists",
+                    reason="TENANT_SLUG_TAKEN",
+                    metadata={"field": "tenant.slug"},
+                ) from None
+            if columns == ("domain",):
+                raise AlreadyExists(
+                    f"a tenant with domain '{tenant.domain}' already exists",
+                    reason="TENANT_DOMAIN_TAKEN",
+                    metadata={"field": "tenant.domain"},
+                ) from None
+            raise
+
+    async def create_tenant(self, request: pb.CreateTenantRequest) -> pb.CreateTenantResponse:
+        tenant = request.tenant
+        violations = _tenant_violations(tenant, {"slug", "name", "domain"})
+        if tenant.status != pb.TENANT_STATUS_UNSPECIFIED and (
+            bad := _status_problem(tenant.status, "tenant.status")
+        ):
+            violations.append(bad)
+        raise_if_any(violations)
+
+        async def create(session: AsyncSession) -> pb.CreateTenantResponse:
+            row = TenantRecord(
+                slug=tenant.slug,
+                name=tenant.name.strip(),
+                domain=tenant.domain or None,
+                status=STATUS_FROM_PROTO.get(tenant.status, TenantStatus.ACTIVE),
+            )
+            session.add(row)
+            await self._flush_unique(session, tenant)
+            session.add(TenantSettingsRecord(tenant_id=row.id))
+            await session.flush()
+            return pb.CreateTenantResponse(tenant=tenant_to_proto(row))
+
+        return await self._idempotency.run(
+            endpoint="TenancyService.CreateTenant",
+            request=request,
+            response_type=pb.CreateTenantResponse,
+            create=create,
+            resource_id_of=lambda response: response.tenant.id,
+        )
+
+    async def _tenant(self, session: AsyncSession, tenant_id: uuid.UUID) -> TenantRecord:
+        row = await session.get(TenantRecord, tenant_id)
+        if row is None:
+            raise NotFound(f"tenant {tenant_id} not found", reason="TENANT_NOT_FOUND")
+        return row
+
+    async def get_tenant(self, request: pb.GetTenantRequest) -> pb.GetTenantResponse:
+        tenant_id = parse_id(request.id, "id")
+        async with self._db.reading() as session:
+            return pb.GetTenantResponse(
+                tenant=tenant_to_proto(await self._tenant(session, tenant_id))
+            )
+
+    async def list_tenants(self, request: pb.ListTenantsRequest) -> pb.ListTenantsResponse:
+        statement = select(TenantRecord)
+        filters: dict[str, str] = {}
+        if request.status != pb.TENANT_STATUS_UNSPECIFIED:
+            if bad := _status_problem(request.status, "status"):
+                raise InvalidArgument(bad)
+            statement = statement.where(TenantRecord.status == STATUS_FROM_PROTO[request.status])
+            filters["status"] = STATUS_FROM_PROTO[request.status].value
+        async with self._db.reading() as session:
+            page = await fetch_page(
+                session,
+                statement,
+                sort_key=(TenantRecord.created_at, TenantRecord.id),
+                position_of=lambda row: (row.created_at, row.id),
+                codec=self._pages,
+                query="TenancyService.ListTenants",
+                filters=filters,
+                page_size=request.page_size,
+                page_token=request.page_token,
+            )
+        return pb.ListTenantsResponse(
+            tenants=[tenant_to_proto(row) for row in page.items],
+            next_page_token=page.next_page_token,
+        )
+
+    @staticmethod
+    def _check_version(requested: int, current: int, field: str, what: str) -> None:
+        if requested <= 0:
+            raise InvalidArgument.field(field, "is required: send the version you read")
+        if requested != current:
+            raise Aborted(
+                f"{what} changed since version {requested} (now {current}); read it again",
+                reason="VERSION_MISMATCH",
+                metadata={"current_version": str(current)},
+            )
+
+    async def update_tenant(self, request: pb.UpdateTenantRequest) -> pb.UpdateTenantResponse:
+        tenant = request.tenant
+        tenant_id = parse_id(tenant.id, "tenant.id")
+        paths = paths_to_update(request.update_mask, tenant, UPDATABLE_TENANT_FIELDS)
+        raise_if_any(_tenant_violations(tenant, set(paths)))
+        try:
+            async with self._db.transaction() as session:
+                row = await self._tenant(session, tenant_id)
+                self._check_version(tenant.version, row.version, "tenant.version", "the tenant")
+                for path in paths:
+                    if path == "status":
+                        row.status = STATUS_FROM_PROTO[tenant.status]
+                    elif path == "domain":
+                        row.domain = tenant.domain or None
+                    elif path == "name":
+                        row.name = tenant.name.strip()
+                    else:
+                        row.slug = tenant.slug
+                await self._flush_unique(session, tenant)
+                return pb.UpdateTenantResponse(tenant=tenant_to_proto(row))
+        except StaleDataError:
+            raise Aborted(
+                "the tenant changed concurrently; read it again", reason="VERSION_MISMATCH"
+            ) from None
+
+    async def _settings(self, session: AsyncSession, tenant_id: uuid.UUID) -> TenantSettingsRecord:
+        row = await session.scalar(
+            select(TenantSettingsRecord).where(TenantSettingsRecord.tenant_id == tenant_id)
+        )
+        if row is None:
+            raise NotFound(f"tenant {tenant_id} not found", reason="TENANT_NOT_FOUND")
+        return row
+
+    async def get_tenant_settings(
+        self, request: pb.GetTenantSettingsRequest
+    ) -> pb.GetTenantSettingsResponse:
+        tenant_id = parse_id(request.tenant_id, "tenant_id")
+        async with self._db.reading() as session:
+            row = await self._settings(session, tenant_id)
+            return pb.GetTenantSettingsResponse(settings=settings_to_proto(row))
+
+    async def update_tenant_settings(
+        self, request: pb.UpdateTenantSettingsRequest
+    ) -> pb.UpdateTenantSettingsResponse:
+        settings = request.settings
+        tenant_id = parse_id(settings.tenant_id, "settings.tenant_id")
+        paths = paths_to_update(request.update_mask, settings, UPDATABLE_SETTINGS_FIELDS)
+        violations: list[FieldViolation] = []
+        if "billing_contacts" in paths:
+            violations += billing_contacts_problems(
+                list(settings.billing_contacts), "settings.billing_contacts"
+            )
+        if "billing_webhook_url" in paths and (
+            problem := webhook_url_problem(settings.billing_webhook_url)
+        ):
+            violations.append(FieldViolation("settings.billing_webhook_url", problem))
+        raise_if_any(violations)
+        try:
+            async with self._db.transaction() as session:
+                row = await self._settings(session, tenant_id)
+                self._check_version(
+                    settings.version, row.version, "settings.version", "the tenant settings"
+                )
+                if "billing_contacts" in paths:
+                    row.billing_contacts_json = list(settings.billing_contacts)
+                if "billing_webhook_url" in paths:
+                    row.billing_webhook_url = settings.billing_webhook_url or None
+                if "plan_metadata" in paths:
+                    row.plan_metadata_json = MessageToDict(settings.plan_metadata)
+                if "flags" in paths:
+                    row.flags_json = MessageToDict(settings.flags)
+                await session.flush()
+                return pb.UpdateTenantSettingsResponse(settings=settings_to_proto(row))
+        except StaleDataError:
+            raise Aborted(
+                "the tenant settings changed concurrently; read them again",
+                reason="VERSION_MISMATCH",
+            ) from None

@@ -1,0 +1,120 @@
+"""The one way to reach a service's database: an async engine and a session factory.
+
+SQLite through aiosqlite is the embedded default; PostgreSQL through asyncpg is the production
+store. Each service owns its database and nobody else's.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import MetaData, event, text
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import (
+    AsyncEngine,
+    AsyncSession,
+    async_sessionmaker,
+    create_async_engine,
+)
+
+#: Constraint names are stable, so migrations and error messages can name them.
+NAMING_CONVENTION = {
+    "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_N_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+def service_metadata() -> MetaData:
+    return MetaData(naming_convention=NAMING_CONVENTION)
+
+
+def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+    # SQLAlchemy emits BEGIN itself (below), so the driver must not.
+    dbapi_connection.isolation_level = None
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA busy_timeout=10000")
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.close()
+
+
+def _sqlite_begin(conn: Any) -> None:
+    # A write transaction takes the write lock up front: a deferred one that read first cannot
+    # upgrade once another writer committed, and would fail with "database is locked".
+    mode = conn.get_execution_options().get(_BEGIN_MODE, "DEFERRED")
+    conn.exec_driver_sql(f"BEGIN {mode}")
+
+
+_BEGIN_MODE = "quarterdeck_sqlite_begin"
+
+
+class Database:
+    """An engine plus the session factory every repository uses."""
+
+    def __init__(self, url: str) -> None:
+        parsed = make_url(url)
+        self.dialect = parsed.get_backend_name()
+        options: dict[str, Any] = {"pool_pre_ping": True}
+        if self.dialect == "sqlite":
+            if parsed.database and parsed.database != ":memory:":
+                Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+        else:
+            options.update(pool_size=10, max_overflow=20)
+        self.engine: AsyncEngine = create_async_engine(parsed, **options)
+        if self.dialect == "sqlite":
+            event.listen(self.engine.sync_engine, "connect", _sqlite_pragmas)
+            event.listen(self.engine.sync_engine, "begin", _sqlite_begin)
+        self.sessions = async_sessionmaker(self.engine, expire_on_commit=False)
+
+    @asynccontextmanager
+    async def transaction(self) -> AsyncIterator[AsyncSession]:
+        """A session inside one transaction: committed on success, rolled back on any error."""
+        async with self.sessions() as session:
+            if self.dialect == "sqlite":
+                await session.connection(execution_options={_BEGIN_MODE: "IMMEDIATE"})
+            try:
+                yield session
+            except BaseException:
+                await session.rollback()
+                raise
+            await session.commit()
+
+    @asynccontextmanager
+    async def reading(self) -> AsyncIterator[AsyncSession]:
+        """A session for reads only; nothing it does is committed."""
+        async with self.sessions() as session:
+            yield session
+
+    async def ping(self) -> None:
+        async with self.engine.connect() as conn:
+            await conn.execute(text("SELECT 1"))
+
+    async def dispose(self) -> None:
+        await self.engine.dispose()
+
+
+_SQLITE_UNIQUE = re.compile(r"UNIQUE constraint failed: (?P<cols>[\w., ]+)")
+_PG_UNIQUE = re.compile(r'unique constraint "(?P<name>\w+)"')
+
+
+def unique_violation(exc: IntegrityError, metadata: MetaData) -> tuple[str, ...] | None:
+    """The columns of the unique constraint an insert or update broke, or None if it was another."""
+    message = str(exc.orig)
+    if match := _SQLITE_UNIQUE.search(message):
+        return tuple(part.split(".")[-1].strip() for part in match["cols"].split(","))
+    if match := _PG_UNIQUE.search(message):
+        name = match["name"]
+        for table in metadata.tables.values():
+            for constraint in [*table.constraints, *table.indexes]:
+                if getattr(constraint, "name", None) == name:
+                    return tuple(col.name for col in constraint.columns)
+    return None

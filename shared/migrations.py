@@ -1,0 +1,91 @@
+"""Alembic, driven from code: each service keeps its own revisions in ``services/<name>/migrations``.
+
+``quarterdeck migrate`` applies them; every service checks at start that its database is at head
+and refuses to serve otherwise. Each service's ``env.py`` is one call to :func:`run_migrations`.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from alembic import command, context
+from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy import JSON, Connection, MetaData
+
+from shared.db import Database
+from shared.errors import FailedPrecondition
+
+
+def alembic_config(migrations_dir: Path) -> Config:
+    config = Config()
+    config.set_main_option("script_location", str(migrations_dir))
+    return config
+
+
+def _render_item(kind: str, obj: Any, autogen_context: Any) -> str | bool:
+    """Render the shared JSON type by name (Alembic would spell out its variant, wrongly)."""
+    if kind == "type" and isinstance(obj, JSON) and getattr(obj, "_variant_mapping", None):
+        autogen_context.imports.add("import shared.db_types")
+        return "shared.db_types.JSONType"
+    return False
+
+
+def run_migrations(metadata: MetaData) -> None:
+    """The body of every service's env.py: migrate over the connection the caller handed in."""
+    connection: Connection = context.config.attributes["connection"]
+    context.configure(
+        connection=connection,
+        target_metadata=metadata,
+        render_as_batch=connection.dialect.name == "sqlite",
+        compare_type=True,
+        render_item=_render_item,
+    )
+    with context.begin_transaction():
+        context.run_migrations()
+
+
+async def upgrade_to_head(database: Database, migrations_dir: Path) -> None:
+    config = alembic_config(migrations_dir)
+
+    def upgrade(connection: Connection) -> None:
+        config.attributes["connection"] = connection
+        command.upgrade(config, "head")
+
+    async with database.engine.begin() as conn:
+        await conn.run_sync(upgrade)
+
+
+async def migration_state(database: Database, migrations_dir: Path) -> tuple[set[str], set[str]]:
+    """The revisions the database is at, and the heads the code expects."""
+    heads = set(ScriptDirectory.from_config(alembic_config(migrations_dir)).get_heads())
+
+    def current(connection: Connection) -> set[str]:
+        return set(MigrationContext.configure(connection).get_current_heads())
+
+    async with database.engine.connect() as conn:
+        return await conn.run_sync(current), heads
+
+
+async def require_head(database: Database, migrations_dir: Path, service: str) -> None:
+    current, heads = await migration_state(database, migrations_dir)
+    if current != heads:
+        raise FailedPrecondition(
+            f"the {service} database is at {sorted(current) or 'no revision'}, the code expects "
+            f"{sorted(heads)}: run `quarterdeck migrate {service}`"
+        )
+
+
+async def autogenerate_revision(database: Database, migrations_dir: Path, message: str) -> Path:
+    """Write a new revision from the difference between the models and a database at head."""
+    config = alembic_config(migrations_dir)
+
+    def revision(connection: Connection) -> Path:
+        config.attributes["connection"] = connection
+        script = command.revision(config, message=message, autogenerate=True)
+        return Path(script.path)  # type: ignore[union-attr]
+
+    async with database.engine.begin() as conn:
+        return await conn.run_sync(revision)

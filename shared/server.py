@@ -1,0 +1,183 @@
+"""The one way to run a service: ``grpc.aio`` server, interceptors, health, reflection, signals.
+
+A service describes itself with a :class:`ServiceSpec`; :func:`start_service` brings it up (tests
+use it directly, on port 0) and :func:`serve` runs it until SIGTERM or SIGINT, then drains.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import signal
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import timedelta
+from pathlib import Path
+from typing import Generic, TypeVar
+
+import grpc
+from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+from grpc_reflection.v1alpha import reflection
+from sqlalchemy import MetaData
+
+from shared.auth import Authenticator, NoCredentialsAuthenticator
+from shared.config import ServiceSettings
+from shared.db import Database
+from shared.idempotency import Idempotency, IdempotencyKeyMixin
+from shared.interceptors import (
+    AccessLogInterceptor,
+    AuthContextInterceptor,
+    DeadlineInterceptor,
+    ErrorMappingInterceptor,
+)
+from shared.migrations import require_head
+from shared.pagination import PageTokenCodec
+from shared.tracing import (
+    configure_logging,
+    configure_tracing,
+    instrument_engine,
+    server_interceptor,
+    shutdown_tracing,
+)
+
+log = logging.getLogger("quarterdeck.server")
+
+SettingsT = TypeVar("SettingsT", bound=ServiceSettings)
+
+
+@dataclass
+class ServiceContext(Generic[SettingsT]):
+    """What a service's handlers are built from."""
+
+    settings: SettingsT
+    database: Database
+    page_tokens: PageTokenCodec
+    idempotency: Idempotency
+
+
+@dataclass(frozen=True)
+class ServiceSpec(Generic[SettingsT]):
+    """Everything the bootstrap needs to know about one service."""
+
+    name: str
+    settings_type: type[SettingsT]
+    metadata: MetaData
+    migrations_dir: Path
+    idempotency_model: type[IdempotencyKeyMixin]
+    #: Adds the servicers to the server and returns the full names of the services added.
+    register: Callable[[grpc.aio.Server, ServiceContext[SettingsT]], Sequence[str]]
+    #: Methods that must never produce spans (the OTLP receiver's own Export would loop).
+    untraced_methods: frozenset[str] = frozenset()
+    public_methods: frozenset[str] = frozenset()
+    authenticator: Callable[[SettingsT], Authenticator] = field(
+        default=lambda _settings: NoCredentialsAuthenticator()
+    )
+
+
+@dataclass
+class RunningService(Generic[SettingsT]):
+    spec: ServiceSpec[SettingsT]
+    server: grpc.aio.Server
+    health: health.aio.HealthServicer
+    context: ServiceContext[SettingsT]
+    port: int
+    service_names: Sequence[str]
+
+    @property
+    def target(self) -> str:
+        return f"{self.context.settings.host}:{self.port}"
+
+    async def stop(self, grace: float | None = None) -> None:
+        """Report NOT_SERVING, let in-flight calls finish within the grace period, release the pool."""
+        await self.health.enter_graceful_shutdown()
+        await self.server.stop(
+            self.context.settings.grace_period_seconds if grace is None else grace
+        )
+        await self.context.database.dispose()
+
+
+def _page_token_secret(settings: ServiceSettings, service: str) -> bytes:
+    if settings.page_token_secret is not None:
+        return settings.page_token_secret.get_secret_value().encode()
+    log.warning(
+        "%s: no page_token_secret set; page tokens will not survive a restart or cross replicas",
+        service,
+    )
+    return os.urandom(32)
+
+
+async def start_service(
+    spec: ServiceSpec[SettingsT], settings: SettingsT
+) -> RunningService[SettingsT]:
+    """Start serving; health turns SERVING only once the database answers and is migrated."""
+    database = Database(settings.resolved_database_url)
+    instrument_engine(database.engine)
+    context = ServiceContext(
+        settings=settings,
+        database=database,
+        page_tokens=PageTokenCodec(_page_token_secret(settings, spec.name)),
+        idempotency=Idempotency(
+            database, spec.idempotency_model, timedelta(hours=settings.idempotency_ttl_hours)
+        ),
+    )
+    server = grpc.aio.server(
+        interceptors=[
+            server_interceptor(spec.untraced_methods),
+            AccessLogInterceptor(),
+            ErrorMappingInterceptor(),
+            AuthContextInterceptor(spec.authenticator(settings), spec.public_methods),
+            DeadlineInterceptor(),
+        ],
+        options=[("grpc.so_reuseport", 0)],
+    )
+    health_servicer = health.aio.HealthServicer()
+    health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
+    service_names = list(spec.register(server, context))
+    for name in ["", *service_names]:
+        await health_servicer.set(name, health_pb2.HealthCheckResponse.NOT_SERVING)
+    reflection.enable_server_reflection(
+        [
+            *service_names,
+            health_pb2.DESCRIPTOR.services_by_name["Health"].full_name,
+            reflection.SERVICE_NAME,
+        ],
+        server,
+    )
+    port = server.add_insecure_port(settings.listen_address)
+    if port == 0:
+        raise OSError(f"{spec.name}: cannot listen on {settings.listen_address}")
+    await server.start()
+    try:
+        await database.ping()
+        await require_head(database, spec.migrations_dir, spec.name)
+    except BaseException:
+        await server.stop(0)
+        await database.dispose()
+        raise
+    for name in ["", *service_names]:
+        await health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)
+    return RunningService(spec, server, health_servicer, context, port, service_names)
+
+
+async def _serve(spec: ServiceSpec[SettingsT], settings: SettingsT) -> None:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, stop.set)
+    running = await start_service(spec, settings)
+    log.info("%s serving on %s (%s)", spec.name, running.target, ", ".join(running.service_names))
+    await stop.wait()
+    log.info("%s draining (grace %.1fs)", spec.name, settings.grace_period_seconds)
+    await running.stop()
+    log.info("%s stopped", spec.name)
+
+
+def serve(spec: ServiceSpec[SettingsT], settings: SettingsT) -> None:
+    """Run one service in this process until SIGTERM or SIGINT."""
+    configure_logging(settings.log_level)
+    configure_tracing(spec.name)
+    try:
+        asyncio.run(_serve(spec, settings))
+    finally:
+        shutdown_tracing()

@@ -1,0 +1,119 @@
+"""OpenTelemetry set-up shared by every process, driven by the standard OTEL_* variables.
+
+Spans go over OTLP/gRPC (batched) to the telemetry service; W3C trace context crosses every gRPC
+and HTTP hop; SQLAlchemy statements become child spans; log lines carry the trace and span ids.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from typing import Any
+
+import grpc
+from opentelemetry import trace
+from opentelemetry.instrumentation.grpc import aio_client_interceptors, aio_server_interceptor
+from opentelemetry.instrumentation.grpc import filters as grpc_filters
+from opentelemetry.instrumentation.sqlalchemy import SQLAlchemyInstrumentor
+from opentelemetry.sdk.resources import SERVICE_NAME, Resource
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import BatchSpanProcessor, ConsoleSpanExporter, SpanExporter
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from shared.config import TracingSettings, load_settings
+
+_provider: TracerProvider | None = None
+
+#: Health probes would drown real traffic in spans.
+_NOT_HEALTH = grpc_filters.negate(grpc_filters.health_check())
+
+
+def configure_tracing(service_name: str) -> TracerProvider | None:
+    """Install the process-wide tracer provider once; returns None when the SDK is disabled."""
+    global _provider
+    if _provider is not None:
+        return _provider
+    settings = load_settings(TracingSettings)
+    if settings.otel_sdk_disabled:
+        return None
+    # Resource.create also reads OTEL_SERVICE_NAME and OTEL_RESOURCE_ATTRIBUTES; the
+    # service's own name applies only where those do not set one.
+    resource = Resource({SERVICE_NAME: service_name}).merge(Resource.create())
+    if resource.attributes.get(SERVICE_NAME) == "unknown_service":
+        resource = resource.merge(Resource({SERVICE_NAME: service_name}))
+    provider = TracerProvider(resource=resource)
+    exporter = _exporter(settings)
+    if exporter is not None:
+        provider.add_span_processor(BatchSpanProcessor(exporter))
+    trace.set_tracer_provider(provider)
+    _provider = provider
+    return provider
+
+
+def _exporter(settings: TracingSettings) -> SpanExporter | None:
+    if settings.otel_traces_exporter == "none":
+        return None
+    if settings.otel_traces_exporter == "console":
+        return ConsoleSpanExporter()
+    if settings.traces_endpoint is None:
+        return None  # nowhere to send them: spans still give log lines their trace ids
+    from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter
+
+    return OTLPSpanExporter(endpoint=settings.traces_endpoint, insecure=True)
+
+
+def shutdown_tracing() -> None:
+    """Flush what the batch processor still holds; called last on shutdown."""
+    global _provider
+    if _provider is not None:
+        _provider.shutdown()
+        _provider = None
+
+
+def instrument_engine(engine: AsyncEngine) -> None:
+    SQLAlchemyInstrumentor().instrument(
+        engine=engine.sync_engine, tracer_provider=trace.get_tracer_provider()
+    )
+
+
+def server_interceptor(untraced_methods: frozenset[str] = frozenset()) -> Any:
+    condition: Callable[..., bool] = _NOT_HEALTH
+    for method in untraced_methods:
+        condition = grpc_filters.all_of(
+            condition, grpc_filters.negate(grpc_filters.full_method_name(method))
+        )
+    return aio_server_interceptor(filter_=condition)
+
+
+def client_interceptors() -> list[grpc.aio.ClientInterceptor]:
+    return list(aio_client_interceptors(filter_=_NOT_HEALTH))
+
+
+def current_trace_ids() -> tuple[str, str]:
+    """The current trace and span ids as hex, or empty strings outside a recorded span."""
+    context = trace.get_current_span().get_span_context()
+    if not context.is_valid:
+        return "", ""
+    return trace.format_trace_id(context.trace_id), trace.format_span_id(context.span_id)
+
+
+class TraceIdLogFilter(logging.Filter):
+    """Adds trace_id and span_id to every log record so a log line leads to its trace."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        record.trace_id, record.span_id = current_trace_ids()
+        return True
+
+
+def configure_logging(level: str) -> None:
+    handler = logging.StreamHandler()
+    handler.addFilter(TraceIdLogFilter())
+    handler.setFormatter(
+        logging.Formatter(
+            "%(asctime)s %(levelname)s %(name)s trace_id=%(trace_id)s span_id=%(span_id)s "
+            "%(message)s"
+        )
+    )
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(level)
