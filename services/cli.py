@@ -42,6 +42,8 @@ async def _revision(name: str, message: str) -> Path:
 
 
 def _format_revision(path: Path) -> None:
+    # Alembic's header leaves "Revises: " with a trailing space on a first revision.
+    path.write_text("\n".join(line.rstrip() for line in path.read_text().split("\n")))
     for ruff_args in (["check", "--fix", "--quiet"], ["format", "--quiet"]):
         subprocess.run([sys.executable, "-m", "ruff", *ruff_args, str(path)], check=False)
 

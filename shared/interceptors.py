@@ -1,5 +1,5 @@
-"""Server interceptors every service installs, outermost first: tracing, access log, error
-mapping, auth context, deadline check. Each wraps the handler's behaviour the same way, for
+"""Server interceptors every service installs, outermost first: tracing (and its suppression for
+untraced methods), access log, error mapping, auth context, deadline check. Each wraps the handler's behaviour the same way, for
 unary and streaming methods alike.
 """
 
@@ -12,6 +12,7 @@ from typing import Any
 
 import grpc
 from grpc.aio import ServerInterceptor
+from opentelemetry.instrumentation.utils import suppress_instrumentation
 
 from shared.auth import Authenticator, reset_principal, set_principal
 from shared.errors import DomainError, internal_status
@@ -100,6 +101,32 @@ class _WrappingInterceptor(ServerInterceptor):
     ) -> AsyncIterator[Any]:
         async for item in call():
             yield item
+
+
+class UntracedMethodsInterceptor(_WrappingInterceptor):
+    """Turns off every instrumentation (gRPC, SQL, ...) inside the given methods.
+
+    The OTLP receiver's Export needs this: any span it recorded, its SQL ones included, would be
+    exported back to it and stored, recording more, forever.
+    """
+
+    def __init__(self, methods: frozenset[str]) -> None:
+        self._methods = methods
+
+    async def around_unary(self, method, request, context, call):  # type: ignore[no-untyped-def]
+        if method not in self._methods:
+            return await call()
+        with suppress_instrumentation():
+            return await call()
+
+    async def around_stream(self, method, request, context, call):  # type: ignore[no-untyped-def]
+        if method not in self._methods:
+            async for item in call():
+                yield item
+            return
+        with suppress_instrumentation():
+            async for item in call():
+                yield item
 
 
 class AccessLogInterceptor(_WrappingInterceptor):

@@ -30,6 +30,7 @@ from shared.interceptors import (
     AuthContextInterceptor,
     DeadlineInterceptor,
     ErrorMappingInterceptor,
+    UntracedMethodsInterceptor,
 )
 from shared.migrations import require_head
 from shared.pagination import PageTokenCodec
@@ -124,6 +125,7 @@ async def start_service(
     server = grpc.aio.server(
         interceptors=[
             server_interceptor(spec.untraced_methods),
+            UntracedMethodsInterceptor(spec.untraced_methods),
             AccessLogInterceptor(),
             ErrorMappingInterceptor(),
             AuthContextInterceptor(spec.authenticator(settings), spec.public_methods),

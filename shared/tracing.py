@@ -39,7 +39,7 @@ def configure_tracing(service_name: str) -> TracerProvider | None:
     # Resource.create also reads OTEL_SERVICE_NAME and OTEL_RESOURCE_ATTRIBUTES; the
     # service's own name applies only where those do not set one.
     resource = Resource({SERVICE_NAME: service_name}).merge(Resource.create())
-    if resource.attributes.get(SERVICE_NAME) == "unknown_service":
+    if str(resource.attributes.get(SERVICE_NAME, "")).startswith("unknown_service"):
         resource = resource.merge(Resource({SERVICE_NAME: service_name}))
     provider = TracerProvider(resource=resource)
     exporter = _exporter(settings)
@@ -71,6 +71,8 @@ def shutdown_tracing() -> None:
 
 
 def instrument_engine(engine: AsyncEngine) -> None:
+    """Trace the engine's statements. The instrumentor is a process-wide singleton, so only the
+    first engine of a process is instrumented: one service per process, as deployed."""
     SQLAlchemyInstrumentor().instrument(
         engine=engine.sync_engine, tracer_provider=trace.get_tracer_provider()
     )

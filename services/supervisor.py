@@ -1,0 +1,176 @@
+"""`quarterdeck up`: the whole platform on one machine, each service its own process.
+
+Migrates every database, starts telemetry first and the gateway last, waits until every health
+check says SERVING, prints the endpoints, and on SIGINT or SIGTERM (or if any process dies)
+stops them in reverse order, escalating to SIGKILL after the grace period. Children die with
+the supervisor even if it is killed outright, so nothing is left behind.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ctypes
+import os
+import secrets
+import signal
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import grpc
+import httpx
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+from services.registry import GATEWAY, PORT_OFFSETS, SERVICE_NAMES
+
+READY_TIMEOUT_SECONDS = 60.0
+STOP_GRACE_SECONDS = 15.0
+_PR_SET_PDEATHSIG = 1
+
+
+def _die_with_parent() -> None:
+    """Runs in the child before exec: the kernel sends SIGTERM when the supervisor dies."""
+    if sys.platform == "linux":
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
+
+
+@dataclass
+class Child:
+    name: str
+    process: asyncio.subprocess.Process
+
+
+class Platform:
+    def __init__(self, data_dir: Path, host: str, base_port: int, http_port: int) -> None:
+        self.data_dir = data_dir.resolve()
+        self.host = host
+        self.ports = {name: base_port + offset for name, offset in PORT_OFFSETS.items()}
+        self.http_port = http_port
+        self._children: list[Child] = []
+
+    def _page_token_secret(self) -> str:
+        path = self.data_dir / "page_token_secret"
+        if not path.exists():
+            path.write_text(secrets.token_urlsafe(32))
+            path.chmod(0o600)
+        return path.read_text().strip()
+
+    def environment(self) -> dict[str, str]:
+        """One environment for every child; each reads only its own QD_<SERVICE>_ prefix."""
+        env = dict(os.environ)
+        page_secret = self._page_token_secret()
+        for name in SERVICE_NAMES:
+            prefix = f"QD_{name.upper()}_"
+            env[f"{prefix}HOST"] = self.host
+            env[f"{prefix}PORT"] = str(self.ports[name])
+            env[f"{prefix}DATA_DIR"] = str(self.data_dir)
+            env.setdefault(f"{prefix}PAGE_TOKEN_SECRET", page_secret)
+            env[f"QD_GATEWAY_{name.upper()}_TARGET"] = f"{self.host}:{self.ports[name]}"
+        env["QD_GATEWAY_HOST"] = self.host
+        env["QD_GATEWAY_PORT"] = str(self.http_port)
+        env.setdefault(
+            "OTEL_EXPORTER_OTLP_ENDPOINT", f"http://{self.host}:{self.ports['telemetry']}"
+        )
+        return env
+
+    async def _migrate(self, env: dict[str, str]) -> None:
+        process = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "services.cli", "migrate", env=env
+        )
+        if await process.wait() != 0:
+            raise RuntimeError("migrations failed; nothing was started")
+
+    async def _spawn(self, name: str, env: dict[str, str]) -> None:
+        process = await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-m",
+            "services.cli",
+            "serve",
+            name,
+            env={**env, "OTEL_SERVICE_NAME": name},
+            start_new_session=True,  # Ctrl-C reaches the supervisor only; it stops them in order
+            preexec_fn=_die_with_parent,
+        )
+        self._children.append(Child(name, process))
+
+    async def _grpc_serving(self, name: str) -> bool:
+        async with grpc.aio.insecure_channel(f"{self.host}:{self.ports[name]}") as channel:
+            try:
+                response = await health_pb2_grpc.HealthStub(channel).Check(
+                    health_pb2.HealthCheckRequest(service=""), timeout=1.0
+                )
+            except grpc.aio.AioRpcError:
+                return False
+            return response.status == health_pb2.HealthCheckResponse.SERVING
+
+    async def _gateway_up(self) -> bool:
+        try:
+            async with httpx.AsyncClient(timeout=1.0) as client:
+                response = await client.get(f"http://{self.host}:{self.http_port}/healthz")
+            return response.status_code == 200
+        except httpx.HTTPError:
+            return False
+
+    async def _wait_ready(self, name: str) -> None:
+        deadline = asyncio.get_running_loop().time() + READY_TIMEOUT_SECONDS
+        child = self._children[-1]
+        while asyncio.get_running_loop().time() < deadline:
+            if child.process.returncode is not None:
+                raise RuntimeError(f"{name} exited with code {child.process.returncode}")
+            ready = await (self._gateway_up() if name == GATEWAY else self._grpc_serving(name))
+            if ready:
+                return
+            await asyncio.sleep(0.2)
+        raise RuntimeError(f"{name} was not SERVING after {READY_TIMEOUT_SECONDS:.0f}s")
+
+    def _print_endpoints(self) -> None:
+        print("Quarterdeck is up:", flush=True)
+        print(f"  gateway       http://{self.host}:{self.http_port}  (OpenAPI at /openapi.json)")
+        for name in SERVICE_NAMES:
+            print(f"  {name:<13} grpc {self.host}:{self.ports[name]}")
+        print(f"  data          {self.data_dir}")
+        print("Press Ctrl-C to stop.", flush=True)
+
+    async def _stop_all(self) -> None:
+        for child in reversed(self._children):
+            if child.process.returncode is None:
+                child.process.send_signal(signal.SIGTERM)
+                try:
+                    await asyncio.wait_for(child.process.wait(), STOP_GRACE_SECONDS)
+                except TimeoutError:
+                    child.process.kill()
+                    await child.process.wait()
+        print("Quarterdeck stopped.", flush=True)
+
+    async def _run(self) -> int:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(signum, stop.set)
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        env = self.environment()
+        try:
+            await self._migrate(env)
+            for name in [*SERVICE_NAMES, GATEWAY]:
+                await self._spawn(name, env)
+                await self._wait_ready(name)
+        except RuntimeError as exc:
+            print(f"quarterdeck up: {exc}", file=sys.stderr, flush=True)
+            await self._stop_all()
+            return 1
+        self._print_endpoints()
+        stopped = asyncio.create_task(stop.wait())
+        exits = [asyncio.create_task(child.process.wait()) for child in self._children]
+        done, _ = await asyncio.wait([stopped, *exits], return_when=asyncio.FIRST_COMPLETED)
+        status = 0
+        if stopped not in done:
+            dead = [c.name for c in self._children if c.process.returncode is not None]
+            print(f"quarterdeck up: {', '.join(dead)} exited; stopping", file=sys.stderr)
+            status = 1
+        for task in [stopped, *exits]:
+            task.cancel()
+        await self._stop_all()
+        return status
+
+    def run(self) -> int:
+        return asyncio.run(self._run())

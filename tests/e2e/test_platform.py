@@ -1,0 +1,216 @@
+"""The whole platform as separate processes, driven through the gateway and through gRPC stubs,
+with the resulting trace read back from the telemetry store."""
+
+from __future__ import annotations
+
+import os
+import secrets
+import signal
+import subprocess
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import grpc
+import httpx
+import pytest
+
+from quarterdeck.telemetry.v1 import telemetry_pb2
+from quarterdeck.telemetry.v1.telemetry_pb2_grpc import TelemetryServiceStub
+from quarterdeck.tenancy.v1 import tenancy_pb2
+from quarterdeck.tenancy.v1.tenancy_pb2_grpc import TenancyServiceStub
+from services.registry import PORT_OFFSETS, SERVICE_NAMES
+from tests.support.postgres import PostgresServer
+from tests.support.processes import (
+    alive,
+    children_of,
+    free_port_block,
+    grpc_serving,
+    quarterdeck,
+    started,
+    wait_until,
+)
+
+pytestmark = pytest.mark.e2e
+
+
+class Platform:
+    def __init__(self, process: subprocess.Popen[str], base_port: int, http_port: int) -> None:
+        self.process = process
+        self.base_port = base_port
+        self.gateway = f"http://127.0.0.1:{http_port}"
+
+    def target(self, service: str) -> str:
+        return f"127.0.0.1:{self.base_port + PORT_OFFSETS[service]}"
+
+
+def platform_env() -> dict[str, str]:
+    # Export spans quickly so the test does not wait on the default five-second batch delay.
+    return {**os.environ, "OTEL_BSP_SCHEDULE_DELAY": "100", "OTEL_TRACES_EXPORTER": "otlp"}
+
+
+@pytest.fixture(scope="module")
+def platform(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Platform]:
+    base = free_port_block(6)
+    command = quarterdeck(
+        "up",
+        "--data-dir",
+        str(tmp_path_factory.mktemp("platform")),
+        "--base-port",
+        str(base),
+        "--http-port",
+        str(base + 5),
+    )
+    with started(command, platform_env(), "Press Ctrl-C to stop.") as (process, _output):
+        yield Platform(process, base, base + 5)
+
+
+def new_traceparent() -> tuple[str, str]:
+    trace_id, span_id = secrets.token_hex(16), secrets.token_hex(8)
+    return trace_id, f"00-{trace_id}-{span_id}-01"
+
+
+def wait_for_trace(platform: Platform, trace_id: str, ready: object) -> list[telemetry_pb2.Span]:
+    spans: list[telemetry_pb2.Span] = []
+    with grpc.insecure_channel(platform.target("telemetry")) as channel:
+        stub = TelemetryServiceStub(channel)
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            try:
+                spans = list(stub.GetTrace(telemetry_pb2.GetTraceRequest(trace_id=trace_id)).spans)
+            except grpc.RpcError as error:
+                assert error.code() == grpc.StatusCode.NOT_FOUND
+            if spans and ready(spans):  # type: ignore[operator]
+                return spans
+            time.sleep(0.3)
+    return spans
+
+
+def test_every_service_is_serving(platform: Platform) -> None:
+    for service in SERVICE_NAMES:
+        assert grpc_serving(platform.target(service)), service
+    assert httpx.get(f"{platform.gateway}/healthz").status_code == 200
+    assert "/v1/tenants" in httpx.get(f"{platform.gateway}/openapi.json").json()["paths"]
+
+
+def test_a_tenant_created_through_the_gateway_leaves_one_connected_trace(
+    platform: Platform,
+) -> None:
+    trace_id, traceparent = new_traceparent()
+    slug = f"e2e-{secrets.token_hex(6)}"
+    response = httpx.post(
+        f"{platform.gateway}/v1/tenants",
+        json={"slug": slug, "name": "End To End"},
+        headers={"traceparent": traceparent},
+    )
+    assert response.status_code == 201, response.text
+    tenant = response.json()
+    assert response.headers["x-trace-id"] == trace_id
+
+    with grpc.insecure_channel(platform.target("tenancy")) as channel:
+        fetched = TenancyServiceStub(channel).GetTenant(
+            tenancy_pb2.GetTenantRequest(id=tenant["id"])
+        )
+    assert fetched.tenant.slug == slug
+
+    def complete(spans: list[telemetry_pb2.Span]) -> bool:
+        services = {s.service_name for s in spans}
+        has_db = any("db.system" in s.attributes or "db.system.name" in s.attributes for s in spans)
+        return {"gateway", "tenancy"} <= services and has_db
+
+    spans = wait_for_trace(platform, trace_id, complete)
+    assert complete(spans), [(s.service_name, s.name) for s in spans]
+    by_id = {s.span_id: s for s in spans}
+    caller_span = traceparent.split("-")[2]
+    assert all(s.trace_id == trace_id for s in spans)
+    # Parent links are intact: every span hangs off another stored span or off the caller.
+    assert all(s.parent_span_id in by_id or s.parent_span_id == caller_span for s in spans)
+
+    def ancestors(span: telemetry_pb2.Span) -> list[telemetry_pb2.Span]:
+        chain = []
+        while span.parent_span_id in by_id:
+            span = by_id[span.parent_span_id]
+            chain.append(span)
+        return chain
+
+    tenancy_server = next(
+        s
+        for s in spans
+        if s.service_name == "tenancy"
+        and s.kind == telemetry_pb2.SPAN_KIND_SERVER
+        and s.name.endswith("CreateTenant")
+    )
+    assert any(a.service_name == "gateway" for a in ancestors(tenancy_server))
+    db_spans = [
+        s for s in spans if s.service_name == "tenancy" and s.kind == telemetry_pb2.SPAN_KIND_CLIENT
+    ]
+    assert db_spans and all(tenancy_server in ancestors(s) for s in db_spans)
+
+
+def test_bad_input_through_the_gateway_is_a_4xx_with_the_field_named(platform: Platform) -> None:
+    response = httpx.post(f"{platform.gateway}/v1/tenants", json={"slug": "Bad Slug", "name": "x"})
+    assert response.status_code == 400
+    error = response.json()["error"]
+    assert error["status"] == "INVALID_ARGUMENT"
+    violations = [
+        v for d in error["details"] if "fieldViolations" in d for v in d["fieldViolations"]
+    ]
+    assert any(v["field"] == "tenant.slug" for v in violations)
+
+
+def test_sigterm_stops_every_process_and_leaves_no_orphans(tmp_path: Path) -> None:
+    base = free_port_block(6)
+    command = quarterdeck(
+        "up", "--data-dir", str(tmp_path), "--base-port", str(base), "--http-port", str(base + 5)
+    )
+    with started(command, platform_env(), "Press Ctrl-C to stop.") as (process, _output):
+        children = children_of(process.pid)
+        assert len(children) == len(SERVICE_NAMES) + 1
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(timeout=60) == 0
+        assert wait_until(lambda: not any(alive(pid) for pid in children), timeout=10)
+
+
+def test_children_die_with_a_killed_supervisor(tmp_path: Path) -> None:
+    base = free_port_block(6)
+    command = quarterdeck(
+        "up", "--data-dir", str(tmp_path), "--base-port", str(base), "--http-port", str(base + 5)
+    )
+    with started(command, platform_env(), "Press Ctrl-C to stop.") as (process, _output):
+        children = children_of(process.pid)
+        process.kill()
+        process.wait()
+        assert wait_until(lambda: not any(alive(pid) for pid in children), timeout=30)
+
+
+def test_one_service_runs_against_postgresql_and_drains_on_sigterm(
+    postgres: PostgresServer,
+) -> None:
+    import asyncio
+
+    name = asyncio.run(postgres.create_database("e2e_tenancy"))
+    port = free_port_block(1)
+    env = {
+        **os.environ,
+        "QD_TENANCY_DATABASE_URL": postgres.database_url(name),
+        "QD_TENANCY_PORT": str(port),
+        "OTEL_TRACES_EXPORTER": "none",
+    }
+    try:
+        migrate = subprocess.run(
+            quarterdeck("migrate", "tenancy"), env=env, capture_output=True, text=True
+        )
+        assert migrate.returncode == 0, migrate.stderr
+        with started(quarterdeck("serve", "tenancy"), env, "tenancy serving on") as (process, _):
+            assert grpc_serving(f"127.0.0.1:{port}")
+            with grpc.insecure_channel(f"127.0.0.1:{port}") as channel:
+                created = TenancyServiceStub(channel).CreateTenant(
+                    tenancy_pb2.CreateTenantRequest(
+                        tenant=tenancy_pb2.Tenant(slug="pg-tenant", name="On PostgreSQL")
+                    )
+                )
+            assert created.tenant.slug == "pg-tenant"
+            process.send_signal(signal.SIGTERM)
+            assert process.wait(timeout=30) == 0
+    finally:
+        asyncio.run(postgres.drop_databases([name]))

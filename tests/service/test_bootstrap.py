@@ -1,0 +1,115 @@
+"""What every service gets from the shared bootstrap: health, reflection, migrations checked at
+start, credentials refused until identity verifies them, errors without internals, draining."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+
+import grpc
+import pytest
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
+
+from quarterdeck.tenancy.v1 import tenancy_pb2 as pb
+from quarterdeck.tenancy.v1.tenancy_pb2_grpc import TenancyServiceStub
+from services.registry import SERVICE_NAMES
+from services.tenancy.tenants import TenantHandlers
+from shared.errors import FailedPrecondition
+from shared.grpc_client import open_channel
+from tests.support.errors import rich_error
+from tests.support.stack import Databases, running_service
+
+OWN_SERVICE = {
+    "identity": "quarterdeck.identity.v1.IdentityService",
+    "tenancy": "quarterdeck.tenancy.v1.TenancyService",
+    "conversation": "quarterdeck.conversation.v1.ConversationService",
+    "tooling": "quarterdeck.tooling.v1.ToolingService",
+    "telemetry": "quarterdeck.telemetry.v1.TelemetryService",
+}
+
+
+async def listed_services(channel: grpc.aio.Channel) -> set[str]:
+    stub = reflection_pb2_grpc.ServerReflectionStub(channel)
+    request = reflection_pb2.ServerReflectionRequest(list_services="")
+    async for response in stub.ServerReflectionInfo(iter([request])):
+        return {s.name for s in response.list_services_response.service}
+    return set()
+
+
+@pytest.mark.parametrize("service", SERVICE_NAMES)
+async def test_service_migrates_serves_health_and_lists_itself_over_reflection(
+    service: str, backend: str, databases: Databases
+) -> None:
+    url = await databases.url(backend, service)
+    async with running_service(service, url) as running, open_channel(running.target) as channel:
+        health = health_pb2_grpc.HealthStub(channel)
+        for name in ("", OWN_SERVICE[service]):
+            response = await health.Check(health_pb2.HealthCheckRequest(service=name))
+            assert response.status == health_pb2.HealthCheckResponse.SERVING
+        names = await listed_services(channel)
+        assert {OWN_SERVICE[service], "grpc.health.v1.Health"} <= names
+    status = await running.health.Check(
+        health_pb2.HealthCheckRequest(service=OWN_SERVICE[service]), None
+    )
+    assert status.status == health_pb2.HealthCheckResponse.NOT_SERVING
+
+
+async def test_a_service_refuses_to_start_on_an_unmigrated_database(tmp_path: object) -> None:
+    url = f"sqlite+aiosqlite:///{tmp_path}/empty.db"
+    with pytest.raises(FailedPrecondition, match="quarterdeck migrate tenancy"):
+        async with running_service("tenancy", url):
+            pass
+
+
+async def test_credentials_are_refused_until_a_verifier_is_configured(
+    databases: Databases,
+) -> None:
+    url = await databases.url("sqlite", "tenancy")
+    async with running_service("tenancy", url) as running, open_channel(running.target) as channel:
+        stub = TenancyServiceStub(channel)
+        with pytest.raises(grpc.aio.AioRpcError) as caught:
+            await stub.ListTenants(
+                pb.ListTenantsRequest(), metadata=[("authorization", "Bearer forged")]
+            )
+        assert caught.value.code() == grpc.StatusCode.UNAUTHENTICATED
+
+
+async def test_an_unexpected_failure_is_internal_and_leaks_nothing(
+    databases: Databases, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    async def explode(self: TenantHandlers, request: object) -> None:
+        raise RuntimeError("password=hunter2 in a stack trace")
+
+    monkeypatch.setattr(TenantHandlers, "list_tenants", explode)
+    url = await databases.url("sqlite", "tenancy")
+    async with running_service("tenancy", url) as running, open_channel(running.target) as channel:
+        with pytest.raises(grpc.aio.AioRpcError) as caught:
+            await TenancyServiceStub(channel).ListTenants(pb.ListTenantsRequest())
+    error = rich_error(caught.value)
+    assert error.code == grpc.StatusCode.INTERNAL
+    assert "hunter2" not in error.message
+
+
+async def test_stop_drains_in_flight_calls_within_the_grace_period(
+    databases: Databases, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    original = TenantHandlers.create_tenant
+    entered = asyncio.Event()
+
+    async def slow_create(self: TenantHandlers, request: pb.CreateTenantRequest) -> object:
+        entered.set()
+        await asyncio.sleep(0.5)
+        return await original(self, request)
+
+    monkeypatch.setattr(TenantHandlers, "create_tenant", slow_create)
+    url = await databases.url("sqlite", "tenancy")
+    async with running_service("tenancy", url) as running, open_channel(running.target) as channel:
+        stub = TenancyServiceStub(channel)
+        slug = f"drain-{uuid.uuid4().hex[:8]}"
+        call = asyncio.ensure_future(
+            stub.CreateTenant(pb.CreateTenantRequest(tenant=pb.Tenant(slug=slug, name="Drain")))
+        )
+        await entered.wait()
+        await running.stop(grace=5)
+        assert (await call).tenant.slug == slug

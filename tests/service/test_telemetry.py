@@ -1,0 +1,328 @@
+"""The telemetry service over a real in-process gRPC server, on SQLite and on PostgreSQL: spans
+arrive through the stock OTLP exporter and come back through GetTrace."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import grpc
+import pytest
+from grpc_health.v1.health_pb2 import HealthCheckRequest, HealthCheckResponse
+from grpc_health.v1.health_pb2_grpc import HealthStub
+from opentelemetry import trace
+from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter
+from opentelemetry.instrumentation.utils import is_instrumentation_enabled
+from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
+    ExportTraceServiceRequest,
+    ExportTraceServiceResponse,
+)
+from opentelemetry.proto.collector.trace.v1.trace_service_pb2_grpc import TraceServiceStub
+from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue
+from opentelemetry.proto.resource.v1.resource_pb2 import Resource as ResourceProto
+from opentelemetry.proto.trace.v1.trace_pb2 import ResourceSpans, ScopeSpans, Span
+from opentelemetry.sdk.resources import Resource
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.trace import SpanKind, Status, StatusCode
+from sqlalchemy import event, func, select
+
+from quarterdeck.telemetry.v1 import telemetry_pb2 as pb
+from quarterdeck.telemetry.v1.telemetry_pb2_grpc import TelemetryServiceStub
+from services.telemetry.models import SpanRecord
+from shared.errors import ERROR_DOMAIN
+from shared.grpc_client import open_channel
+from shared.server import RunningService
+from tests.support.errors import rich_error
+from tests.support.stack import Databases, running_service
+
+TEST_SERVICE = "quarterdeck-test-agent"
+
+
+@dataclass
+class Telemetry:
+    running: RunningService[Any]
+    traces: TraceServiceStub
+    reads: TelemetryServiceStub
+
+
+@pytest.fixture(scope="module")
+async def telemetry(backend: str, databases: Databases) -> AsyncIterator[Telemetry]:
+    url = await databases.url(backend, "telemetry")
+    async with (
+        running_service("telemetry", url) as running,
+        open_channel(running.target) as channel,
+    ):
+        yield Telemetry(running, TraceServiceStub(channel), TelemetryServiceStub(channel))
+
+
+def new_trace_id() -> bytes:
+    return uuid.uuid4().bytes
+
+
+def otlp_span(trace_id: bytes, number: int, **fields: object) -> Span:
+    """A valid span whose span_id is ``number``, started ``number`` microseconds in."""
+    start = 1_700_000_000_000_000_000 + number * 1_000
+    fields.setdefault("name", f"step-{number}")
+    return Span(
+        trace_id=trace_id,
+        span_id=number.to_bytes(8, "big"),
+        start_time_unix_nano=start,
+        end_time_unix_nano=start + 500,
+        **fields,  # type: ignore[arg-type]
+    )
+
+
+def export_request(*spans: Span) -> ExportTraceServiceRequest:
+    resource = ResourceProto(
+        attributes=[KeyValue(key="service.name", value=AnyValue(string_value=TEST_SERVICE))]
+    )
+    return ExportTraceServiceRequest(
+        resource_spans=[ResourceSpans(resource=resource, scope_spans=[ScopeSpans(spans=spans)])]
+    )
+
+
+async def failure(call: object) -> grpc.aio.AioRpcError:
+    with pytest.raises(grpc.aio.AioRpcError) as caught:
+        await call  # type: ignore[misc]
+    return caught.value
+
+
+@dataclass(frozen=True)
+class RecordedTrace:
+    trace_id: str
+    parent: str
+    child: str
+    grandchild: str
+
+
+def record_trace_with_the_stock_exporter(target: str, tenant_id: str) -> RecordedTrace:
+    """Blocks on every span end (SimpleSpanProcessor), so it must run off the event loop."""
+    provider = TracerProvider(resource=Resource({"service.name": TEST_SERVICE}))
+    provider.add_span_processor(
+        SimpleSpanProcessor(OTLPSpanExporter(endpoint=target, insecure=True))
+    )
+    tracer = provider.get_tracer("tests.telemetry")
+    try:
+        with tracer.start_as_current_span("handle-turn", kind=SpanKind.SERVER) as parent:
+            parent.set_status(Status(StatusCode.OK))
+            with tracer.start_as_current_span(
+                "call-model",
+                kind=SpanKind.CLIENT,
+                attributes={
+                    "quarterdeck.tenant_id": tenant_id,
+                    "llm.tokens": 1234,
+                    "llm.cached": True,
+                    "llm.stop": ["\n", "END"],
+                },
+            ) as child:
+                child.add_event("retry", {"attempt": 2})
+                with tracer.start_as_current_span("parse-reply") as grandchild:
+                    grandchild.set_status(Status(StatusCode.ERROR, "reply was not JSON"))
+        assert provider.force_flush(10_000)
+    finally:
+        provider.shutdown()
+    ids = [s.get_span_context() for s in (parent, child, grandchild)]
+    return RecordedTrace(
+        trace.format_trace_id(ids[0].trace_id), *(trace.format_span_id(c.span_id) for c in ids)
+    )
+
+
+async def test_spans_from_the_stock_exporter_come_back_through_get_trace(
+    telemetry: Telemetry,
+) -> None:
+    tenant_id = str(uuid.uuid4())
+    recorded = await asyncio.to_thread(
+        record_trace_with_the_stock_exporter, telemetry.running.target, tenant_id
+    )
+    spans = (await telemetry.reads.GetTrace(pb.GetTraceRequest(trace_id=recorded.trace_id))).spans
+    assert [s.span_id for s in spans] == [recorded.parent, recorded.child, recorded.grandchild]
+    parent, child, grandchild = spans
+    assert {s.trace_id for s in spans} == {recorded.trace_id}
+    assert {s.service_name for s in spans} == {TEST_SERVICE}
+    assert (parent.parent_span_id, child.parent_span_id, grandchild.parent_span_id) == (
+        "",
+        recorded.parent,
+        recorded.child,
+    )
+    assert (parent.name, parent.kind, parent.status_code) == (
+        "handle-turn",
+        pb.SPAN_KIND_SERVER,
+        pb.SPAN_STATUS_CODE_OK,
+    )
+    assert (child.name, child.kind, child.status_code) == (
+        "call-model",
+        pb.SPAN_KIND_CLIENT,
+        pb.SPAN_STATUS_CODE_UNSPECIFIED,
+    )
+    assert (grandchild.kind, grandchild.status_code, grandchild.status_message) == (
+        pb.SPAN_KIND_INTERNAL,
+        pb.SPAN_STATUS_CODE_ERROR,
+        "reply was not JSON",
+    )
+    assert dict(child.attributes) == {
+        "quarterdeck.tenant_id": tenant_id,
+        "llm.tokens": 1234.0,  # Struct numbers are doubles
+        "llm.cached": True,
+        "llm.stop": ["\n", "END"],
+    }
+    # Only the span that carries the attribute is filed under the tenant.
+    assert [s.tenant_id for s in spans] == ["", tenant_id, ""]
+    for span in spans:
+        assert span.start_time.ToNanoseconds() > 0
+        assert span.end_time.ToNanoseconds() >= span.start_time.ToNanoseconds()
+    assert parent.start_time.ToNanoseconds() <= child.start_time.ToNanoseconds()
+    assert child.end_time.ToNanoseconds() <= parent.end_time.ToNanoseconds()
+
+
+async def test_the_span_event_is_stored_with_its_attributes(telemetry: Telemetry) -> None:
+    trace_id = new_trace_id()
+    event = Span.Event(
+        name="retry",
+        time_unix_nano=1_700_000_000_000_000_100,
+        attributes=[KeyValue(key="attempt", value=AnyValue(int_value=2))],
+    )
+    await telemetry.traces.Export(export_request(otlp_span(trace_id, 1, events=[event])))
+    async with telemetry.running.context.database.reading() as session:
+        stored = await session.scalar(
+            select(SpanRecord.events).where(SpanRecord.trace_id == trace_id.hex())
+        )
+    assert stored == [
+        {"name": "retry", "time_unix_nano": 1_700_000_000_000_000_100, "attributes": {"attempt": 2}}
+    ]
+
+
+async def test_the_same_export_twice_stores_each_span_once(telemetry: Telemetry) -> None:
+    trace_id = new_trace_id()
+    request = export_request(
+        otlp_span(trace_id, 1),
+        otlp_span(trace_id, 2, parent_span_id=(1).to_bytes(8, "big")),
+    )
+    first = await telemetry.traces.Export(request)
+    again = await telemetry.traces.Export(request)
+    assert first == again == ExportTraceServiceResponse()
+    assert not again.HasField("partial_success")
+    spans = (await telemetry.reads.GetTrace(pb.GetTraceRequest(trace_id=trace_id.hex()))).spans
+    assert [s.span_id for s in spans] == ["0000000000000001", "0000000000000002"]
+
+
+async def test_a_span_with_a_bad_trace_id_is_rejected_and_the_rest_stored(
+    telemetry: Telemetry,
+) -> None:
+    trace_id = new_trace_id()
+    request = export_request(
+        otlp_span(trace_id, 1),
+        otlp_span(trace_id[:15], 2),
+        otlp_span(trace_id, 3),
+    )
+    response = await telemetry.traces.Export(request)
+    assert response.partial_success.rejected_spans == 1
+    assert "trace_id must be 16 bytes, got 15" in response.partial_success.error_message
+    assert "resource_spans[0].scope_spans[0].spans[1]" in response.partial_success.error_message
+    spans = (await telemetry.reads.GetTrace(pb.GetTraceRequest(trace_id=trace_id.hex()))).spans
+    assert [s.span_id for s in spans] == ["0000000000000001", "0000000000000003"]
+
+
+async def test_values_json_cannot_hold_are_stored_safely(telemetry: Telemetry) -> None:
+    trace_id = new_trace_id()
+    attributes = [
+        KeyValue(key="ratio", value=AnyValue(double_value=float("nan"))),
+        KeyValue(key="blob", value=AnyValue(bytes_value=b"\x00\x01")),
+        KeyValue(key="text", value=AnyValue(string_value="a\x00b")),
+    ]
+    span = otlp_span(trace_id, 1, name="nul\x00name", attributes=attributes)
+    response = await telemetry.traces.Export(export_request(span))
+    assert not response.HasField("partial_success")
+    (stored,) = (await telemetry.reads.GetTrace(pb.GetTraceRequest(trace_id=trace_id.hex()))).spans
+    assert stored.name == "nul\ufffdname"
+    assert dict(stored.attributes) == {"ratio": "NaN", "blob": "AAE=", "text": "a\ufffdb"}
+
+
+async def test_health_and_reflection_name_both_services(telemetry: Telemetry) -> None:
+    names = [
+        "opentelemetry.proto.collector.trace.v1.TraceService",
+        "quarterdeck.telemetry.v1.TelemetryService",
+    ]
+    assert list(telemetry.running.service_names) == names
+    async with open_channel(telemetry.running.target) as channel:
+        health = HealthStub(channel)
+        for name in names:
+            reply = await health.Check(HealthCheckRequest(service=name))
+            assert reply.status == HealthCheckResponse.SERVING
+
+
+@pytest.mark.parametrize(
+    "trace_id",
+    ["", "xyz", "0AF7651916CD43DD8448EB211C80319C", "0af7651916cd43dd8448eb211c80319", "0" * 32],
+)
+async def test_a_malformed_trace_id_is_invalid_argument(
+    telemetry: Telemetry, trace_id: str
+) -> None:
+    error = rich_error(
+        await failure(telemetry.reads.GetTrace(pb.GetTraceRequest(trace_id=trace_id)))
+    )
+    assert error.code == grpc.StatusCode.INVALID_ARGUMENT
+    assert list(error.field_violations) == ["trace_id"]
+    assert error.domain == ERROR_DOMAIN
+
+
+async def test_an_unknown_trace_is_not_found(telemetry: Telemetry) -> None:
+    trace_id = new_trace_id().hex()
+    error = rich_error(
+        await failure(telemetry.reads.GetTrace(pb.GetTraceRequest(trace_id=trace_id)))
+    )
+    assert error.code == grpc.StatusCode.NOT_FOUND
+    assert error.reason == "TRACE_NOT_FOUND" and error.metadata == {"trace_id": trace_id}
+
+
+@pytest.fixture
+def sql_instrumentation(telemetry: Telemetry) -> Iterator[list[bool]]:
+    """Whether instrumentation was on for each SQL statement the service ran meanwhile."""
+    engine = telemetry.running.context.database.engine.sync_engine
+    seen: list[bool] = []
+
+    def record(*_args: object) -> None:
+        seen.append(is_instrumentation_enabled())
+
+    # The hook SQLAlchemy's instrumentation uses to decide whether to record a span.
+    event.listen(engine, "before_cursor_execute", record)
+    yield seen
+    event.remove(engine, "before_cursor_execute", record)
+
+
+async def test_storing_spans_records_no_spans_of_its_own(
+    telemetry: Telemetry, sql_instrumentation: list[bool]
+) -> None:
+    trace_id = new_trace_id()
+    await telemetry.traces.Export(export_request(otlp_span(trace_id, 1)))
+    assert sql_instrumentation and not any(sql_instrumentation)
+    sql_instrumentation.clear()
+    await telemetry.reads.GetTrace(pb.GetTraceRequest(trace_id=trace_id.hex()))
+    assert sql_instrumentation and all(sql_instrumentation)  # reads are traced as usual
+
+
+async def test_one_export_is_one_insert_statement(telemetry: Telemetry) -> None:
+    engine = telemetry.running.context.database.engine.sync_engine
+    inserts: list[str] = []
+
+    def record(_conn: object, _cursor: object, statement: str, *_rest: object) -> None:
+        if statement.lstrip().upper().startswith("INSERT"):
+            inserts.append(statement)
+
+    trace_id = new_trace_id()
+    event.listen(engine, "before_cursor_execute", record)
+    try:
+        await telemetry.traces.Export(
+            export_request(*(otlp_span(trace_id, n) for n in range(1, 51)))
+        )
+    finally:
+        event.remove(engine, "before_cursor_execute", record)
+    assert len(inserts) == 1 and "ON CONFLICT" in inserts[0].upper()
+    async with telemetry.running.context.database.reading() as session:
+        count = await session.scalar(
+            select(func.count()).where(SpanRecord.trace_id == trace_id.hex())
+        )
+    assert count == 50

@@ -1,0 +1,103 @@
+"""Helpers for tests that run Quarterdeck as real processes."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+from contextlib import contextmanager
+from pathlib import Path
+
+import grpc
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+
+def free_port_block(size: int, start: int = 20000, end: int = 60000) -> int:
+    """The first port of ``size`` consecutive ports that are free on 127.0.0.1 right now."""
+    port = start + (os.getpid() * 7) % 10000
+    while port + size < end:
+        sockets = []
+        try:
+            for offset in range(size):
+                sock = socket.socket()
+                sockets.append(sock)
+                sock.bind(("127.0.0.1", port + offset))
+            return port
+        except OSError:
+            port += size
+        finally:
+            for sock in sockets:
+                sock.close()
+    raise RuntimeError("no free port block")
+
+
+def children_of(pid: int) -> set[int]:
+    found = set()
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            if int(fields[1]) == pid:
+                found.add(int(entry.name))
+    return found
+
+
+def alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state != "Z"
+
+
+def wait_until(condition: object, timeout: float, interval: float = 0.2) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if condition():  # type: ignore[operator]
+            return True
+        time.sleep(interval)
+    return False
+
+
+def quarterdeck(*args: str) -> list[str]:
+    return [sys.executable, "-m", "services.cli", *args]
+
+
+@contextmanager
+def started(command: list[str], env: dict[str, str], ready_line: str, timeout: float = 120):
+    """Run ``command`` until it prints ``ready_line``; yields the process and what it printed."""
+    process = subprocess.Popen(
+        command, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+    )
+    output: list[str] = []
+    deadline = time.monotonic() + timeout
+    assert process.stdout is not None
+    try:
+        for line in process.stdout:
+            output.append(line)
+            if ready_line in line:
+                break
+            if time.monotonic() > deadline:
+                raise TimeoutError("".join(output))
+        else:
+            raise RuntimeError(f"exited with {process.wait()}:\n{''.join(output)}")
+        yield process, output
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+
+
+def grpc_serving(target: str) -> bool:
+    with grpc.insecure_channel(target) as channel:
+        try:
+            response = health_pb2_grpc.HealthStub(channel).Check(
+                health_pb2.HealthCheckRequest(), timeout=2
+            )
+        except grpc.RpcError:
+            return False
+    return response.status == health_pb2.HealthCheckResponse.SERVING
