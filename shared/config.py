@@ -33,9 +33,12 @@ class ServiceSettings(BaseSettings):
         default=None,
         description="SQLAlchemy async URL; defaults to a SQLite file named after the service.",
     )
+    database_pool_size: int = Field(default=10, ge=1, description="PostgreSQL pool per process.")
+    database_max_overflow: int = Field(default=20, ge=0)
     grace_period_seconds: float = Field(default=10.0, ge=0)
     page_token_secret: SecretStr | None = Field(
         default=None,
+        min_length=16,
         description="Key for page tokens; every replica of a service must share it.",
     )
     idempotency_ttl_hours: int = Field(default=24, ge=1)

@@ -40,9 +40,11 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     # SQLAlchemy emits BEGIN itself (below), so the driver must not.
     dbapi_connection.isolation_level = None
     cursor = dbapi_connection.cursor()
+    # The busy timeout goes first: switching to WAL needs a lock, and connections opened at the
+    # same moment would otherwise fail at once with "database is locked".
+    cursor.execute("PRAGMA busy_timeout=10000")
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.execute("PRAGMA journal_mode=WAL")
-    cursor.execute("PRAGMA busy_timeout=10000")
     cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.close()
 
@@ -60,7 +62,7 @@ _BEGIN_MODE = "quarterdeck_sqlite_begin"
 class Database:
     """An engine plus the session factory every repository uses."""
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, *, pool_size: int = 10, max_overflow: int = 20) -> None:
         parsed = make_url(url)
         self.dialect = parsed.get_backend_name()
         options: dict[str, Any] = {"pool_pre_ping": True}
@@ -68,7 +70,7 @@ class Database:
             if parsed.database and parsed.database != ":memory:":
                 Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
         else:
-            options.update(pool_size=10, max_overflow=20)
+            options.update(pool_size=pool_size, max_overflow=max_overflow)
         self.engine: AsyncEngine = create_async_engine(parsed, **options)
         if self.dialect == "sqlite":
             event.listen(self.engine.sync_engine, "connect", _sqlite_pragmas)

@@ -7,6 +7,9 @@ import grpc
 from shared.tracing import client_interceptors
 
 _CHANNEL_OPTIONS = [
+    # Spread calls over every address a target resolves to (e.g. dns:/// of a headless Service);
+    # the default would pin all calls to one replica.
+    ("grpc.lb_policy_name", "round_robin"),
     ("grpc.keepalive_time_ms", 30_000),
     ("grpc.keepalive_timeout_ms", 10_000),
     ("grpc.max_receive_message_length", 32 * 1024 * 1024),

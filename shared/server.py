@@ -37,6 +37,7 @@ from shared.pagination import PageTokenCodec
 from shared.tracing import (
     configure_logging,
     configure_tracing,
+    flush_tracing,
     instrument_engine,
     server_interceptor,
     shutdown_tracing,
@@ -112,7 +113,11 @@ async def start_service(
     spec: ServiceSpec[SettingsT], settings: SettingsT
 ) -> RunningService[SettingsT]:
     """Start serving; health turns SERVING only once the database answers and is migrated."""
-    database = Database(settings.resolved_database_url)
+    database = Database(
+        settings.resolved_database_url,
+        pool_size=settings.database_pool_size,
+        max_overflow=settings.database_max_overflow,
+    )
     instrument_engine(database.engine)
     context = ServiceContext(
         settings=settings,
@@ -171,6 +176,8 @@ async def _serve(spec: ServiceSpec[SettingsT], settings: SettingsT) -> None:
     log.info("%s serving on %s (%s)", spec.name, running.target, ", ".join(running.service_names))
     await stop.wait()
     log.info("%s draining (grace %.1fs)", spec.name, settings.grace_period_seconds)
+    # Send what is buffered while the telemetry service surely still listens (for itself, too).
+    flush_tracing()
     await running.stop()
     log.info("%s stopped", spec.name)
 

@@ -62,6 +62,11 @@ def _exporter(settings: TracingSettings) -> SpanExporter | None:
     return OTLPSpanExporter(endpoint=settings.traces_endpoint, insecure=True)
 
 
+def flush_tracing(timeout_millis: int = 5000) -> None:
+    if _provider is not None:
+        _provider.force_flush(timeout_millis)
+
+
 def shutdown_tracing() -> None:
     """Flush what the batch processor still holds; called last on shutdown."""
     global _provider

@@ -17,7 +17,9 @@ class ConversationServicer(conversation_pb2_grpc.ConversationServiceServicer):
     """Declares the service; its RPCs arrive with the conversation issue."""
 
 
-def register(server: grpc.aio.Server, context: ServiceContext[ConversationSettings]) -> Sequence[str]:
+def register(
+    server: grpc.aio.Server, context: ServiceContext[ConversationSettings]
+) -> Sequence[str]:
     conversation_pb2_grpc.add_ConversationServiceServicer_to_server(ConversationServicer(), server)
     return [conversation_pb2.DESCRIPTOR.services_by_name["ConversationService"].full_name]
 

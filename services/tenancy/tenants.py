@@ -21,6 +21,7 @@ from services.tenancy.validation import (
     parse_id,
     raise_if_any,
     slug_problem,
+    struct_has_non_finite,
     webhook_url_problem,
 )
 from shared.db import unique_violation
@@ -256,6 +257,14 @@ class TenantHandlers:
             problem := webhook_url_problem(settings.billing_webhook_url)
         ):
             violations.append(FieldViolation("settings.billing_webhook_url", problem))
+        violations += [
+            FieldViolation(f"settings.{name}", "numbers must be finite (no NaN or Infinity)")
+            for name, struct in (
+                ("plan_metadata", settings.plan_metadata),
+                ("flags", settings.flags),
+            )
+            if name in paths and struct_has_non_finite(struct)
+        ]
         raise_if_any(violations)
         try:
             async with self._db.transaction() as session:

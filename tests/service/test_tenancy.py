@@ -279,6 +279,19 @@ async def test_settings_update_validates_and_versions(tenancy: TenancyServiceStu
         "settings.billing_contacts[0]",
         "settings.billing_webhook_url",
     }
+    not_json = pb.TenantSettings(tenant_id=tenant.id, version=2)
+    not_json.flags.update({"ratio": float("nan"), "nested": {"limit": float("inf")}})
+    error = rich_error(
+        await failure(
+            tenancy.UpdateTenantSettings(
+                pb.UpdateTenantSettingsRequest(
+                    settings=not_json, update_mask=FieldMask(paths=["flags"])
+                )
+            )
+        )
+    )
+    assert error.code == grpc.StatusCode.INVALID_ARGUMENT
+    assert "settings.flags" in error.field_violations
     stale = pb.TenantSettings(tenant_id=tenant.id, version=1, billing_webhook_url="https://b.io")
     error = rich_error(
         await failure(tenancy.UpdateTenantSettings(pb.UpdateTenantSettingsRequest(settings=stale)))

@@ -63,6 +63,12 @@ def test_bad_setting_fails_fast_naming_the_variable(monkeypatch: pytest.MonkeyPa
         load_settings(TenancySettings)
 
 
+def test_a_short_page_token_secret_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("QD_TENANCY_PAGE_TOKEN_SECRET", "short")
+    with pytest.raises(ConfigurationError, match="QD_TENANCY_PAGE_TOKEN_SECRET"):
+        load_settings(TenancySettings)
+
+
 def test_settings_default_to_a_sqlite_file_per_service(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("QD_TENANCY_DATA_DIR", "/srv/qd")
     settings = load_settings(TenancySettings)

@@ -1,0 +1,54 @@
+"""The gateway's FastAPI application: routes, error model, tracing, and the clients' lifetime."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+from opentelemetry.instrumentation.asgi import OpenTelemetryMiddleware
+
+from services.gateway import tenants
+from services.gateway.clients import GatewayClients
+from services.gateway.config import GatewaySettings
+from services.gateway.error_handlers import UnhandledErrorMiddleware, add_exception_handlers
+from services.gateway.schemas import Health
+from services.gateway.tracing import UNTRACED_URLS, TraceIdHeaderMiddleware
+
+
+def create_app(settings: GatewaySettings) -> FastAPI:
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        clients = GatewayClients(settings)
+        app.state.clients = clients
+        try:
+            yield
+        finally:
+            await clients.close()
+
+    app = FastAPI(
+        title="Quarterdeck",
+        summary="Multi-tenant control plane for AI agents.",
+        version="1",
+        lifespan=lifespan,
+    )
+    add_exception_handlers(app)
+
+    @app.get("/healthz", tags=["health"])
+    async def healthz() -> Health:
+        """Liveness: the gateway answers; downstream services are not consulted."""
+        return Health()
+
+    app.include_router(tenants.router)
+
+    # Each add_middleware wraps the previous ones, so the tracing middleware, added last, is
+    # outermost: the error middleware's 500s and the X-Trace-Id header happen inside the span.
+    app.add_middleware(UnhandledErrorMiddleware)
+    app.add_middleware(TraceIdHeaderMiddleware)
+    app.add_middleware(
+        OpenTelemetryMiddleware,
+        excluded_urls=UNTRACED_URLS,
+        # One span per request; per-message send/receive spans add only noise for JSON calls.
+        exclude_spans=["receive", "send"],
+    )
+    return app

@@ -1,0 +1,98 @@
+"""JSON values protobuf can carry: request types that refuse what it cannot, Struct conversions.
+
+Input that cannot be encoded into a protobuf message (unpaired surrogates, NaN, integers past
+int64, deeply nested objects) is refused while the request is validated, as a 400 naming the
+field; left to the encoder, it would fail later as an internal error (500).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from typing import Annotated, Any
+
+from google.protobuf.json_format import MessageToDict
+from google.protobuf.struct_pb2 import Struct
+from pydantic import AfterValidator, Field
+from pydantic_core import PydanticCustomError
+
+#: The largest value of a protobuf int64 field, such as a version.
+INT64_MAX = 2**63 - 1
+#: Struct numbers are doubles: larger integers would come back altered.
+MAX_EXACT_INTEGER = 2**53
+#: Each JSON level is two protobuf levels in a Struct; protobuf refuses to nest past 100.
+MAX_JSON_DEPTH = 32
+
+
+def _is_text(value: str) -> bool:
+    """False for strings with unpaired surrogates (JSON allows ``"\\ud800"``; UTF-8 does not)."""
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def _text(value: str) -> str:
+    if not _is_text(value):
+        raise PydanticCustomError("invalid_text", "must be valid Unicode text")
+    return value
+
+
+def _json_problem(value: Any, path: str, depth: int) -> str | None:
+    where = f" at {path}" if path else ""
+    if depth > MAX_JSON_DEPTH:
+        return f"nests deeper than {MAX_JSON_DEPTH} levels"
+    if isinstance(value, dict):
+        for key, item in value.items():
+            if not _is_text(key):
+                return f"has a key that is not valid Unicode text{where}"
+            if problem := _json_problem(item, f"{path}.{key}" if path else key, depth + 1):
+                return problem
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            if problem := _json_problem(item, f"{path}[{index}]", depth + 1):
+                return problem
+    elif isinstance(value, str) and not _is_text(value):
+        return f"holds a string that is not valid Unicode text{where}"
+    elif isinstance(value, float) and not math.isfinite(value):
+        return f"holds a number that is not finite{where}"
+    elif isinstance(value, int) and not isinstance(value, bool) and abs(value) > MAX_EXACT_INTEGER:
+        return f"holds an integer beyond ±2^53, which would lose precision{where}"
+    return None
+
+
+def _json_object(value: dict[str, Any]) -> dict[str, Any]:
+    if problem := _json_problem(value, "", 1):
+        raise PydanticCustomError("invalid_json_object", problem)
+    return value
+
+
+Text = Annotated[str, AfterValidator(_text)]
+JsonObject = Annotated[dict[str, Any], AfterValidator(_json_object)]
+Version = Annotated[
+    int,
+    Field(ge=1, le=INT64_MAX, description="The version you read; a stale one is refused (409)."),
+]
+
+
+def _whole_numbers_as_int(value: Any) -> Any:
+    """Struct numbers come back as floats; whole ones go out as the integers clients sent."""
+    if isinstance(value, dict):
+        return {key: _whole_numbers_as_int(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_whole_numbers_as_int(item) for item in value]
+    if isinstance(value, float) and value.is_integer() and abs(value) <= MAX_EXACT_INTEGER:
+        return int(value)
+    return value
+
+
+def struct_to_json(struct: Struct) -> dict[str, Any]:
+    restored: dict[str, Any] = _whole_numbers_as_int(MessageToDict(struct))
+    return restored
+
+
+def json_to_struct(value: Mapping[str, Any] | None) -> Struct:
+    struct = Struct()
+    struct.update(value or {})
+    return struct
