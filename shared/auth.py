@@ -18,16 +18,36 @@ from shared.errors import PermissionDenied, Unauthenticated
 AUTHORIZATION_HEADER = "authorization"
 
 
+#: Tenant roles from least to most privileged.
+ROLE_RANK = {"viewer": 1, "member": 2, "admin": 3, "owner": 4}
+PLATFORM_OPERATOR = "platform_operator"
+INTERNAL_SCOPE = "internal"
+
+
 @dataclass(frozen=True)
 class Principal:
-    """Who is calling: a user or a service account, acting for at most one tenant."""
+    """Who is calling: a user, a service account, or another Quarterdeck service."""
 
     subject: str
-    kind: str  # "user" or "service_account"
+    kind: str  # "user", "service_account" or "service"
     tenant_id: str | None = None
     role: str | None = None
     scopes: frozenset[str] = field(default_factory=frozenset)
     platform_role: str | None = None
+    session_id: str | None = None
+    token_id: str | None = None
+
+    @property
+    def is_operator(self) -> bool:
+        return self.platform_role == PLATFORM_OPERATOR
+
+    @property
+    def is_internal(self) -> bool:
+        return self.kind == "service" and INTERNAL_SCOPE in self.scopes
+
+    @property
+    def user_id(self) -> str | None:
+        return self.subject if self.kind == "user" else None
 
 
 _current_principal: ContextVar[Principal | None] = ContextVar("principal", default=None)
@@ -52,11 +72,37 @@ def require_principal() -> Principal:
     return principal
 
 
-def require_tenant(tenant_id: str) -> Principal:
-    """The tenant a call may touch comes from the verified token, never from the request alone."""
+def require_tenant(tenant_id: str, minimum_role: str = "viewer") -> Principal:
+    """The tenant a call may touch comes from the verified token, never from the request alone.
+
+    Operators and internal services pass; anyone else needs a token for this very tenant with at
+    least ``minimum_role`` (service accounts act with the role their key was given).
+    """
     principal = require_principal()
-    if principal.platform_role is None and principal.tenant_id != tenant_id:
-        raise PermissionDenied("the access token is not valid for this tenant")
+    if principal.is_operator or principal.is_internal:
+        return principal
+    if principal.tenant_id != tenant_id:
+        raise PermissionDenied(
+            "the access token is not valid for this tenant", reason="TENANT_MISMATCH"
+        )
+    if ROLE_RANK.get(principal.role or "", 0) < ROLE_RANK[minimum_role]:
+        raise PermissionDenied(
+            f"this needs the {minimum_role} role or higher", reason="ROLE_TOO_LOW"
+        )
+    return principal
+
+
+def require_operator() -> Principal:
+    principal = require_principal()
+    if not (principal.is_operator or principal.is_internal):
+        raise PermissionDenied("this needs a platform operator", reason="OPERATOR_ONLY")
+    return principal
+
+
+def require_internal() -> Principal:
+    principal = require_principal()
+    if not principal.is_internal:
+        raise PermissionDenied("this is for Quarterdeck services only", reason="INTERNAL_ONLY")
     return principal
 
 

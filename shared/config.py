@@ -42,6 +42,15 @@ class ServiceSettings(BaseSettings):
         description="Key for page tokens; every replica of a service must share it.",
     )
     idempotency_ttl_hours: int = Field(default=24, ge=1)
+    identity_target: str | None = Field(
+        default=None, description="host:port of the identity service, whose JWKS verifies tokens."
+    )
+    internal_secret: SecretStr | None = Field(
+        default=None,
+        min_length=16,
+        description="This service's secret for internal calls; identity knows its hash.",
+    )
+    jwks_max_age_seconds: float = Field(default=300.0, gt=0)
     log_level: str = Field(default="INFO", pattern="^(DEBUG|INFO|WARNING|ERROR|CRITICAL)$")
 
     @property

@@ -14,8 +14,9 @@ import grpc
 from grpc.aio import ServerInterceptor
 from opentelemetry.instrumentation.utils import suppress_instrumentation
 
-from shared.auth import Authenticator, reset_principal, set_principal
-from shared.errors import DomainError, internal_status
+from shared.auth import Authenticator, current_principal, reset_principal, set_principal
+from shared.errors import DomainError, PermissionDenied, Unauthenticated, internal_status
+from shared.security_events import SecurityEvent, SecurityEventSink
 
 log = logging.getLogger("quarterdeck.access")
 errors_log = logging.getLogger("quarterdeck.errors")
@@ -160,11 +161,38 @@ class AccessLogInterceptor(_WrappingInterceptor):
 
 
 class ErrorMappingInterceptor(_WrappingInterceptor):
-    """Turns domain errors into rich statuses, and anything unexpected into a bare INTERNAL."""
+    """Turns domain errors into rich statuses, and anything unexpected into a bare INTERNAL.
 
-    @staticmethod
-    async def _abort(method: str, context: grpc.aio.ServicerContext, exc: Exception) -> None:
+    Every refusal (UNAUTHENTICATED, PERMISSION_DENIED) is also handed to the security sink, so a
+    forged token or a cross-tenant attempt is recorded wherever it is caught; reasons the
+    service's handlers record themselves, with more detail, are left to them.
+    """
+
+    def __init__(
+        self, source: str, sink: SecurityEventSink, self_recorded: frozenset[str] = frozenset()
+    ) -> None:
+        self._source = source
+        self._sink = sink
+        self._self_recorded = self_recorded
+
+    def _record_refusal(self, method: str, exc: DomainError) -> None:
+        if exc.reason in self._self_recorded:
+            return
+        principal = current_principal()
+        self._sink(
+            SecurityEvent(
+                event_type=exc.reason.lower()[:32],
+                source=self._source,
+                tenant_id=principal.tenant_id if principal else None,
+                user_id=principal.user_id if principal else None,
+                metadata={"method": method, "code": exc.code.name, **exc.metadata},
+            )
+        )
+
+    async def _abort(self, method: str, context: grpc.aio.ServicerContext, exc: Exception) -> None:
         if isinstance(exc, DomainError):
+            if isinstance(exc, Unauthenticated | PermissionDenied):
+                self._record_refusal(method, exc)
             await context.abort_with_status(exc.to_status())
         errors_log.exception("unhandled error in %s", method, exc_info=exc)
         await context.abort_with_status(internal_status())
@@ -200,20 +228,19 @@ class AuthContextInterceptor(_WrappingInterceptor):
         metadata = tuple(context.invocation_metadata() or ())
         return set_principal(await self._authenticator.authenticate(method, metadata))
 
+    # On failure the principal stays set while the error propagates, so the error interceptor can
+    # record who was refused; each call runs in its own task, so it reaches no other call.
     async def around_unary(self, method, request, context, call):  # type: ignore[no-untyped-def]
         token = await self._principal_token(method, context)
-        try:
-            return await call()
-        finally:
-            reset_principal(token)
+        result = await call()
+        reset_principal(token)
+        return result
 
     async def around_stream(self, method, request, context, call):  # type: ignore[no-untyped-def]
         token = await self._principal_token(method, context)
-        try:
-            async for item in call():
-                yield item
-        finally:
-            reset_principal(token)
+        async for item in call():
+            yield item
+        reset_principal(token)
 
 
 class DeadlineInterceptor(_WrappingInterceptor):

@@ -16,6 +16,7 @@ from alembic.script import ScriptDirectory
 from sqlalchemy import JSON, Connection, MetaData
 
 from shared.db import Database
+from shared.db_types import UTCDateTime
 from shared.errors import FailedPrecondition
 
 
@@ -26,10 +27,14 @@ def alembic_config(migrations_dir: Path) -> Config:
 
 
 def _render_item(kind: str, obj: Any, autogen_context: Any) -> str | bool:
-    """Render the shared JSON type by name (Alembic would spell out its variant, wrongly)."""
+    """Render the shared column types by name, with their import (Alembic would spell out the
+    JSON variant wrongly and forget the import of UTCDateTime)."""
     if kind == "type" and isinstance(obj, JSON) and getattr(obj, "_variant_mapping", None):
         autogen_context.imports.add("import shared.db_types")
         return "shared.db_types.JSONType"
+    if kind == "type" and isinstance(obj, UTCDateTime):
+        autogen_context.imports.add("import shared.db_types")
+        return "shared.db_types.UTCDateTime()"
     return False
 
 

@@ -10,11 +10,11 @@ import asyncio
 import logging
 import os
 import signal
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
-from typing import Generic, TypeVar
+from typing import Any, Generic, TypeVar
 
 import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
@@ -25,6 +25,7 @@ from shared.auth import Authenticator, NoCredentialsAuthenticator
 from shared.config import ServiceSettings
 from shared.db import Database
 from shared.idempotency import Idempotency, IdempotencyKeyMixin
+from shared.identity_link import IdentityLink
 from shared.interceptors import (
     AccessLogInterceptor,
     AuthContextInterceptor,
@@ -34,6 +35,8 @@ from shared.interceptors import (
 )
 from shared.migrations import require_head
 from shared.pagination import PageTokenCodec
+from shared.security_events import SecurityEventSink, log_sink
+from shared.tokens import JwtAuthenticator, JwtVerifier
 from shared.tracing import (
     configure_logging,
     configure_tracing,
@@ -56,6 +59,11 @@ class ServiceContext(Generic[SettingsT]):
     database: Database
     page_tokens: PageTokenCodec
     idempotency: Idempotency
+    #: The way to the identity service, when one is configured (every service but identity).
+    identity: IdentityLink | None = None
+    security_events: SecurityEventSink = log_sink
+    #: What the spec's ``prepare`` built: the service's own long-lived objects.
+    state: Any = None
 
 
 @dataclass(frozen=True)
@@ -72,9 +80,23 @@ class ServiceSpec(Generic[SettingsT]):
     #: Methods that must never produce spans (the OTLP receiver's own Export would loop).
     untraced_methods: frozenset[str] = frozenset()
     public_methods: frozenset[str] = frozenset()
-    authenticator: Callable[[SettingsT], Authenticator] = field(
-        default=lambda _settings: NoCredentialsAuthenticator()
-    )
+    #: Overrides how callers are verified (identity verifies with its own keys).
+    authenticator: Callable[[ServiceContext[SettingsT]], Authenticator] | None = None
+    #: Overrides where security events go (identity stores them itself).
+    security_sink: Callable[[ServiceContext[SettingsT]], SecurityEventSink] | None = None
+    #: Refusal reasons the service's handlers record themselves, with more detail.
+    self_recorded_refusals: frozenset[str] = frozenset()
+    #: Builds the service's long-lived objects once the database is known good; kept in
+    #: ``context.state`` for ``authenticator``, ``security_sink`` and ``register``.
+    prepare: Callable[[ServiceContext[SettingsT]], Awaitable[Any]] | None = None
+    #: Releases what ``prepare`` built, after the server has drained.
+    cleanup: Callable[[ServiceContext[SettingsT]], Awaitable[None]] | None = None
+
+
+def _default_authenticator(context: ServiceContext[SettingsT]) -> Authenticator:
+    if context.identity is None:
+        return NoCredentialsAuthenticator()
+    return JwtAuthenticator(JwtVerifier(context.identity.jwks))
 
 
 @dataclass
@@ -96,6 +118,10 @@ class RunningService(Generic[SettingsT]):
         await self.server.stop(
             self.context.settings.grace_period_seconds if grace is None else grace
         )
+        if self.spec.cleanup is not None:
+            await self.spec.cleanup(self.context)
+        if self.context.identity is not None:
+            await self.context.identity.close()
         await self.context.database.dispose()
 
 
@@ -110,15 +136,27 @@ def _page_token_secret(settings: ServiceSettings, service: str) -> bytes:
 
 
 async def start_service(
-    spec: ServiceSpec[SettingsT], settings: SettingsT
+    spec: ServiceSpec[SettingsT],
+    settings: SettingsT,
+    *,
+    authenticator: Authenticator | None = None,
 ) -> RunningService[SettingsT]:
-    """Start serving; health turns SERVING only once the database answers and is migrated."""
+    """Start serving once the database answers and is migrated; health turns SERVING last.
+
+    ``authenticator`` replaces the spec's (tests verify tokens from their own keys with it).
+    """
     database = Database(
         settings.resolved_database_url,
         pool_size=settings.database_pool_size,
         max_overflow=settings.database_max_overflow,
     )
     instrument_engine(database.engine)
+    try:
+        await database.ping()
+        await require_head(database, spec.migrations_dir, spec.name)
+    except BaseException:
+        await database.dispose()
+        raise
     context = ServiceContext(
         settings=settings,
         database=database,
@@ -127,13 +165,30 @@ async def start_service(
             database, spec.idempotency_model, timedelta(hours=settings.idempotency_ttl_hours)
         ),
     )
+    if settings.identity_target:
+        secret = settings.internal_secret
+        context.identity = IdentityLink(
+            settings.identity_target,
+            spec.name,
+            secret.get_secret_value() if secret else None,
+            settings.jwks_max_age_seconds,
+        )
+        context.security_events = context.identity.report
+    if spec.prepare is not None:
+        context.state = await spec.prepare(context)
+    if spec.security_sink is not None:
+        context.security_events = spec.security_sink(context)
+    if authenticator is None:
+        authenticator = (spec.authenticator or _default_authenticator)(context)
     server = grpc.aio.server(
         interceptors=[
             server_interceptor(spec.untraced_methods),
             UntracedMethodsInterceptor(spec.untraced_methods),
             AccessLogInterceptor(),
-            ErrorMappingInterceptor(),
-            AuthContextInterceptor(spec.authenticator(settings), spec.public_methods),
+            ErrorMappingInterceptor(
+                spec.name, context.security_events, spec.self_recorded_refusals
+            ),
+            AuthContextInterceptor(authenticator, spec.public_methods),
             DeadlineInterceptor(),
         ],
         options=[("grpc.so_reuseport", 0)],
@@ -155,13 +210,6 @@ async def start_service(
     if port == 0:
         raise OSError(f"{spec.name}: cannot listen on {settings.listen_address}")
     await server.start()
-    try:
-        await database.ping()
-        await require_head(database, spec.migrations_dir, spec.name)
-    except BaseException:
-        await server.stop(0)
-        await database.dispose()
-        raise
     for name in ["", *service_names]:
         await health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)
     return RunningService(spec, server, health_servicer, context, port, service_names)

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from typing import ClassVar
+from typing import ClassVar, Literal
 
+from pydantic import Field, SecretStr
 from pydantic_settings import SettingsConfigDict
 
 from shared.config import ServiceSettings
@@ -14,3 +15,38 @@ class IdentitySettings(ServiceSettings):
 
     service_name: ClassVar[str] = "identity"
     port: int = 50051
+
+    # Secrets. Encryption keys are Fernet keys, comma-separated, the first encrypting and all
+    # decrypting, so they rotate; the hashing key keys every HMAC of a stored secret.
+    encryption_keys: SecretStr | None = None
+    hashing_key: SecretStr | None = Field(default=None, min_length=16)
+    #: "version:pepper" pairs, comma-separated; passwords are hashed with the current version.
+    password_peppers: SecretStr | None = None
+    password_pepper_version: str = "v1"
+    #: "service:sha256-of-its-internal-api-key" pairs, comma-separated.
+    internal_clients: SecretStr | None = None
+
+    # Passwords.
+    password_min_length: int = Field(default=12, ge=8)
+    password_history_depth: int = Field(default=5, ge=0)
+    argon2_time_cost: int = Field(default=3, ge=1)
+    argon2_memory_kib: int = Field(default=65536, ge=1024)
+    argon2_parallelism: int = Field(default=4, ge=1)
+    lockout_threshold: int = Field(default=5, ge=1)
+    reset_token_ttl_seconds: int = Field(default=3600, ge=60)
+    notifier: Literal["log"] = "log"
+
+    # Tokens and sessions.
+    access_token_ttl_seconds: int = Field(default=900, ge=30)
+    refresh_token_ttl_seconds: int = Field(default=30 * 86400, ge=300)
+    mfa_challenge_ttl_seconds: int = Field(default=300, ge=30)
+    signing_key_overlap_seconds: int = Field(default=3600, ge=0)
+    api_key_max_ttl_days: int = Field(default=365, ge=1)
+    internal_token_ttl_seconds: int = Field(default=900, ge=60)
+
+    # Sign-up.
+    signup_mode: Literal["open", "invite", "closed"] = "open"
+    invite_reservation_ttl_seconds: int = Field(default=900, ge=30)
+    tenancy_target: str | None = Field(
+        default=None, description="host:port of the tenancy service, which sign-up calls."
+    )

@@ -9,17 +9,52 @@ import grpc
 
 from quarterdeck.identity.v1 import identity_pb2, identity_pb2_grpc
 from services.identity.config import IdentitySettings
+from services.identity.context import (
+    IdentityContext,
+    build_identity_context,
+    close_identity_context,
+)
 from services.identity.models import Base, IdempotencyKey
+from services.identity.reasons import SELF_RECORDED
+from services.identity.servicer import IdentityServicer
+from shared.auth import Authenticator
+from shared.security_events import SecurityEventSink
 from shared.server import ServiceContext, ServiceSpec
+from shared.tokens import JwksCache, JwtAuthenticator, JwtVerifier
 
-
-class IdentityServicer(identity_pb2_grpc.IdentityServiceServicer):
-    """Declares the service; its RPCs arrive with the identity issue."""
+SERVICE = identity_pb2.DESCRIPTOR.services_by_name["IdentityService"].full_name
+#: Methods a caller reaches before it has an access token.
+PUBLIC_METHODS = frozenset(
+    f"/{SERVICE}/{name}"
+    for name in (
+        "GetJwks",
+        "SignUp",
+        "RequestAccess",
+        "SignIn",
+        "CompleteMfaSignIn",
+        "RefreshSession",
+        "RequestPasswordReset",
+        "ResetPassword",
+        "ExchangeApiKey",
+    )
+)
 
 
 def register(server: grpc.aio.Server, context: ServiceContext[IdentitySettings]) -> Sequence[str]:
-    identity_pb2_grpc.add_IdentityServiceServicer_to_server(IdentityServicer(), server)
-    return [identity_pb2.DESCRIPTOR.services_by_name["IdentityService"].full_name]
+    identity_pb2_grpc.add_IdentityServiceServicer_to_server(IdentityServicer(context.state), server)
+    return [SERVICE]
+
+
+def authenticator(context: ServiceContext[IdentitySettings]) -> Authenticator:
+    """Identity verifies tokens with its own key store: no call to itself."""
+    state: IdentityContext = context.state
+    keys = JwksCache(state.keys.public_keys, max_age_seconds=5.0, unknown_kid_cooldown_seconds=1.0)
+    return JwtAuthenticator(JwtVerifier(keys))
+
+
+def security_sink(context: ServiceContext[IdentitySettings]) -> SecurityEventSink:
+    state: IdentityContext = context.state
+    return state.events.sink
 
 
 SPEC = ServiceSpec(
@@ -29,4 +64,10 @@ SPEC = ServiceSpec(
     migrations_dir=Path(__file__).parent / "migrations",
     idempotency_model=IdempotencyKey,
     register=register,
+    public_methods=PUBLIC_METHODS,
+    authenticator=authenticator,
+    security_sink=security_sink,
+    self_recorded_refusals=SELF_RECORDED,
+    prepare=build_identity_context,
+    cleanup=close_identity_context,
 )

@@ -12,7 +12,7 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Enum, ForeignKey, Index, Integer, String, Uuid
+from sqlalchemy import Enum, ForeignKey, Index, Integer, String, UniqueConstraint, Uuid
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from shared.db import service_metadata
@@ -77,6 +77,39 @@ class TenantSettingsRecord(Base):
     # The ORM bumps version on every UPDATE and adds "WHERE version = <read>", so two writers
     # that read the same version cannot both win.
     __mapper_args__ = {"version_id_col": version}
+
+
+class MembershipRole(enum.StrEnum):
+    OWNER = "owner"
+    ADMIN = "admin"
+    MEMBER = "member"
+    VIEWER = "viewer"
+
+
+class MembershipRecord(Base):
+    """Seed 001 tenant_user_memberships; user_id is an opaque id of the identity service."""
+
+    __tablename__ = "tenant_user_memberships"
+    __table_args__ = (
+        UniqueConstraint("user_id", "tenant_id"),
+        Index("ix_tenant_user_memberships_tenant_role", "tenant_id", "role"),
+        Index("ix_tenant_user_memberships_user", "user_id"),
+    )
+
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=uuid.uuid4)
+    user_id: Mapped[uuid.UUID] = mapped_column(Uuid)
+    tenant_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"))
+    role: Mapped[MembershipRole] = mapped_column(
+        Enum(
+            MembershipRole,
+            name="tenant_role",
+            native_enum=False,
+            create_constraint=True,
+            length=16,
+            values_callable=lambda members: [m.value for m in members],
+        )
+    )
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
 
 
 class IdempotencyKey(IdempotencyKeyMixin, Base):

@@ -9,6 +9,7 @@ import grpc
 
 from quarterdeck.tenancy.v1 import tenancy_pb2, tenancy_pb2_grpc
 from services.tenancy.config import TenancySettings
+from services.tenancy.memberships import MembershipHandlers
 from services.tenancy.models import Base, IdempotencyKey
 from services.tenancy.servicer import TenancyServicer
 from services.tenancy.tenants import TenantHandlers
@@ -17,7 +18,7 @@ from shared.server import ServiceContext, ServiceSpec
 
 def register(server: grpc.aio.Server, context: ServiceContext[TenancySettings]) -> Sequence[str]:
     tenancy_pb2_grpc.add_TenancyServiceServicer_to_server(
-        TenancyServicer(TenantHandlers(context)), server
+        TenancyServicer(TenantHandlers(context), MembershipHandlers(context)), server
     )
     return [tenancy_pb2.DESCRIPTOR.services_by_name["TenancyService"].full_name]
 

@@ -6,12 +6,14 @@ import grpc
 
 from quarterdeck.tenancy.v1 import tenancy_pb2 as pb
 from quarterdeck.tenancy.v1 import tenancy_pb2_grpc
+from services.tenancy.memberships import MembershipHandlers
 from services.tenancy.tenants import TenantHandlers
 
 
 class TenancyServicer(tenancy_pb2_grpc.TenancyServiceServicer):
-    def __init__(self, handlers: TenantHandlers) -> None:
+    def __init__(self, handlers: TenantHandlers, memberships: MembershipHandlers) -> None:
         self._handlers = handlers
+        self._memberships = memberships
 
     async def CreateTenant(
         self, request: pb.CreateTenantRequest, context: grpc.aio.ServicerContext
@@ -42,3 +44,33 @@ class TenancyServicer(tenancy_pb2_grpc.TenancyServiceServicer):
         self, request: pb.UpdateTenantSettingsRequest, context: grpc.aio.ServicerContext
     ) -> pb.UpdateTenantSettingsResponse:
         return await self._handlers.update_tenant_settings(request)
+
+    async def PurgeTenant(
+        self, request: pb.PurgeTenantRequest, context: grpc.aio.ServicerContext
+    ) -> pb.PurgeTenantResponse:
+        return await self._handlers.purge_tenant(request)
+
+    async def AddMembership(
+        self, request: pb.AddMembershipRequest, context: grpc.aio.ServicerContext
+    ) -> pb.AddMembershipResponse:
+        return await self._memberships.add_membership(request)
+
+    async def GetMembership(
+        self, request: pb.GetMembershipRequest, context: grpc.aio.ServicerContext
+    ) -> pb.GetMembershipResponse:
+        return await self._memberships.get_membership(request)
+
+    async def ListMemberships(
+        self, request: pb.ListMembershipsRequest, context: grpc.aio.ServicerContext
+    ) -> pb.ListMembershipsResponse:
+        return await self._memberships.list_memberships(request)
+
+    async def UpdateMembershipRole(
+        self, request: pb.UpdateMembershipRoleRequest, context: grpc.aio.ServicerContext
+    ) -> pb.UpdateMembershipRoleResponse:
+        return await self._memberships.update_membership_role(request)
+
+    async def RemoveMembership(
+        self, request: pb.RemoveMembershipRequest, context: grpc.aio.ServicerContext
+    ) -> pb.RemoveMembershipResponse:
+        return await self._memberships.remove_membership(request)

@@ -13,7 +13,14 @@ from sqlalchemy.orm.exc import StaleDataError
 
 from quarterdeck.tenancy.v1 import tenancy_pb2 as pb
 from services.tenancy.config import TenancySettings
-from services.tenancy.models import Base, TenantRecord, TenantSettingsRecord, TenantStatus
+from services.tenancy.models import (
+    Base,
+    MembershipRecord,
+    MembershipRole,
+    TenantRecord,
+    TenantSettingsRecord,
+    TenantStatus,
+)
 from services.tenancy.validation import (
     billing_contacts_problems,
     domain_problem,
@@ -24,6 +31,7 @@ from services.tenancy.validation import (
     struct_has_non_finite,
     webhook_url_problem,
 )
+from shared.auth import require_internal, require_operator, require_tenant
 from shared.db import unique_violation
 from shared.errors import Aborted, AlreadyExists, FieldViolation, InvalidArgument, NotFound
 from shared.field_mask import paths_to_update
@@ -123,7 +131,11 @@ class TenantHandlers:
             raise
 
     async def create_tenant(self, request: pb.CreateTenantRequest) -> pb.CreateTenantResponse:
+        require_operator()
         tenant = request.tenant
+        owner_id = (
+            parse_id(request.owner_user_id, "owner_user_id") if request.owner_user_id else None
+        )
         violations = _tenant_violations(tenant, {"slug", "name", "domain"})
         if tenant.status != pb.TENANT_STATUS_UNSPECIFIED and (
             bad := _status_problem(tenant.status, "tenant.status")
@@ -141,6 +153,10 @@ class TenantHandlers:
             session.add(row)
             await self._flush_unique(session, tenant)
             session.add(TenantSettingsRecord(tenant_id=row.id))
+            if owner_id is not None:
+                session.add(
+                    MembershipRecord(tenant_id=row.id, user_id=owner_id, role=MembershipRole.OWNER)
+                )
             await session.flush()
             return pb.CreateTenantResponse(tenant=tenant_to_proto(row))
 
@@ -160,12 +176,14 @@ class TenantHandlers:
 
     async def get_tenant(self, request: pb.GetTenantRequest) -> pb.GetTenantResponse:
         tenant_id = parse_id(request.id, "id")
+        require_tenant(str(tenant_id), "viewer")
         async with self._db.reading() as session:
             return pb.GetTenantResponse(
                 tenant=tenant_to_proto(await self._tenant(session, tenant_id))
             )
 
     async def list_tenants(self, request: pb.ListTenantsRequest) -> pb.ListTenantsResponse:
+        require_operator()
         statement = select(TenantRecord)
         filters: dict[str, str] = {}
         if request.status != pb.TENANT_STATUS_UNSPECIFIED:
@@ -205,6 +223,9 @@ class TenantHandlers:
         tenant = request.tenant
         tenant_id = parse_id(tenant.id, "tenant.id")
         paths = paths_to_update(request.update_mask, tenant, UPDATABLE_TENANT_FIELDS)
+        require_tenant(str(tenant_id), "admin")
+        if "status" in paths:
+            require_operator()  # suspending or deleting a tenant is the platform's call
         raise_if_any(_tenant_violations(tenant, set(paths)))
         try:
             async with self._db.transaction() as session:
@@ -238,6 +259,7 @@ class TenantHandlers:
         self, request: pb.GetTenantSettingsRequest
     ) -> pb.GetTenantSettingsResponse:
         tenant_id = parse_id(request.tenant_id, "tenant_id")
+        require_tenant(str(tenant_id), "viewer")
         async with self._db.reading() as session:
             row = await self._settings(session, tenant_id)
             return pb.GetTenantSettingsResponse(settings=settings_to_proto(row))
@@ -248,6 +270,7 @@ class TenantHandlers:
         settings = request.settings
         tenant_id = parse_id(settings.tenant_id, "settings.tenant_id")
         paths = paths_to_update(request.update_mask, settings, UPDATABLE_SETTINGS_FIELDS)
+        require_tenant(str(tenant_id), "admin")
         violations: list[FieldViolation] = []
         if "billing_contacts" in paths:
             violations += billing_contacts_problems(
@@ -287,3 +310,11 @@ class TenantHandlers:
                 "the tenant settings changed concurrently; read them again",
                 reason="VERSION_MISMATCH",
             ) from None
+
+    async def purge_tenant(self, request: pb.PurgeTenantRequest) -> pb.PurgeTenantResponse:
+        """Undo a tenant whose sign-up failed half-way: it and all it owns go (cascade)."""
+        require_internal()
+        tenant_id = parse_id(request.id, "id")
+        async with self._db.transaction() as session:
+            await session.delete(await self._tenant(session, tenant_id))
+        return pb.PurgeTenantResponse()

@@ -3,14 +3,19 @@ port 0, and stubs over traced channels."""
 
 from __future__ import annotations
 
+import hashlib
+import socket
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from services.registry import spec_for
+from shared.auth import Authenticator
 from shared.config import load_settings
 from shared.db import Database
+from shared.identity_link import internal_api_key
 from shared.migrations import upgrade_to_head
 from shared.server import RunningService, start_service
 from tests.support.postgres import PostgresServer
@@ -52,7 +57,7 @@ class Databases:
 
 @asynccontextmanager
 async def running_service(
-    service: str, database_url: str, **overrides: Any
+    service: str, database_url: str, authenticator: Authenticator | None = None, **overrides: Any
 ) -> AsyncIterator[RunningService[Any]]:
     spec = spec_for(service)
     settings = load_settings(
@@ -65,8 +70,64 @@ async def running_service(
             **overrides,
         },
     )
-    running = await start_service(spec, settings)
+    running = await start_service(spec, settings, authenticator=authenticator)
     try:
         yield running
     finally:
         await running.stop(0.5)
+
+
+#: Identity's secrets for tests, and argon2 made cheap so the suite stays fast.
+TENANCY_INTERNAL_SECRET = "tenancy-internal-secret-for-tests"
+IDENTITY_TEST_SETTINGS: dict[str, Any] = {
+    "encryption_keys": "x3WnWqzRk8cJ0FvWmQ1r2o0oGvW5yQd3f8W3sQ1c2Xk=",
+    "hashing_key": "hashing-key-for-the-test-suite",
+    "password_peppers": "v1:pepper-one-for-tests,v2:pepper-two-for-tests",
+    "password_pepper_version": "v2",
+    "internal_clients": "tenancy:"
+    + hashlib.sha256(internal_api_key("tenancy", TENANCY_INTERNAL_SECRET).encode()).hexdigest(),
+    "argon2_time_cost": 1,
+    "argon2_memory_kib": 1024,
+    "argon2_parallelism": 1,
+}
+
+
+@dataclass
+class IdentityStack:
+    identity: RunningService[Any]
+    tenancy: RunningService[Any]
+
+
+@asynccontextmanager
+async def identity_stack(
+    databases: Databases, backend: str, label: str = "default", **identity_overrides: Any
+) -> AsyncIterator[IdentityStack]:
+    """Identity and tenancy, each verifying tokens with identity's keys, calling each other.
+
+    Identity's port is chosen first, so tenancy can be told where its JWKS lives before identity
+    (which needs tenancy's address) starts; channels connect lazily.
+    """
+    identity_port = free_port()
+    async with (
+        running_service(
+            "tenancy",
+            await databases.url(backend, "tenancy", label),
+            identity_target=f"127.0.0.1:{identity_port}",
+            internal_secret=TENANCY_INTERNAL_SECRET,
+            jwks_max_age_seconds=1.0,
+        ) as tenancy,
+        running_service(
+            "identity",
+            await databases.url(backend, "identity", label),
+            port=identity_port,
+            tenancy_target=tenancy.target,
+            **{**IDENTITY_TEST_SETTINGS, **identity_overrides},
+        ) as identity,
+    ):
+        yield IdentityStack(identity, tenancy)
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])

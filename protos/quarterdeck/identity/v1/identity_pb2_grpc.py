@@ -3,6 +3,7 @@
 import grpc
 import warnings
 
+from quarterdeck.identity.v1 import identity_pb2 as quarterdeck_dot_identity_dot_v1_dot_identity__pb2
 
 GRPC_GENERATED_VERSION = '1.85.1'
 GRPC_VERSION = grpc.__version__
@@ -25,10 +26,8 @@ if _version_not_supported:
 
 
 class IdentityServiceStub:
-    """IdentityService will own users, sessions, MFA, service accounts and the signing keys of the
-    access tokens every service trusts.
-    Its RPCs arrive with its own issue; the service is declared now so that the
-    process serves health, reflection and the definition other services will call.
+    """IdentityService owns users, sign-up, sign-in, sessions, MFA, service accounts and the signing
+    keys of the access tokens every service verifies locally.
     """
 
     def __init__(self, channel):
@@ -37,18 +36,662 @@ class IdentityServiceStub:
         Args:
             channel: A grpc.Channel.
         """
+        self.GetJwks = channel.unary_unary(
+                '/quarterdeck.identity.v1.IdentityService/GetJwks',
+                request_serializer=quarterdeck_dot_identity_dot_v1_dot_identity__pb2.GetJwksRequest.SerializeToString,
+                response_deserializer=quarterdeck_dot_identity_dot_v1_dot_identity__pb2.GetJwksResponse.FromString,
+                _registered_method=True)
+        self.RotateSigningKey = channel.unary_unary(
+                '/quarterdeck.identity.v1.IdentityService/RotateSigningKey',
+                request_serializer=quarterdeck_dot_identity_dot_v1_dot_identity__pb2.RotateSigningKeyRequest.SerializeToString,
+                response_deserializer=quarterdeck_dot_identity_dot_v1_dot_identity__pb2.RotateSigningKeyResponse.FromString,
+                _registered_method=True)
+        self.RetireSigningKey = channel.unary_unary(
+                '/quarterdeck.identity.v1.IdentityService/RetireSigningKey',
+                request_serializer=quarterdeck_dot_identity_dot_v1_dot_identity__pb2.RetireSigningKeyRequest.SerializeToString,
+                response_deserializer=quarterdeck_dot_identity_dot_v1_dot_identity__pb2.RetireSigningKeyResponse.FromString,
+                _registered_method=True)
+        self.ListSigningKeys = channel.unary_unary(
+                '/quarterdeck.identity.v1.IdentityService/ListSigningKeys',
+                request_serializer=quarterdeck_dot_identity_dot_v1_dot_identity__pb2.ListSigningKeysRequest.SerializeToString,
+                response_deserializer=quarterdeck_dot_identity_dot_v1_dot_identity__pb2.ListSigningKeysResponse.FromString,
+                _registered_method=True)
+        self.SignUp = channel.unary_unary(
+                '/quarterdeck.identity.v1.IdentityService/SignUp',
+                request_serializer=quarterdeck_dot_identity_dot_v1_dot_identity__pb2.SignUpRequest.SerializeToString,
+                response_deserializer=quarterdeck_dot_identity_dot_v1_dot_identity__pb2.SignUpResponse.FromString,
+                _registered_method=True)
+        self.RequestAccess = channel.unary_unary(
+                '/quarterdeck.identity.v1.IdentityService/RequestAccess',
+                request_serializer=quarterdeck_dot_identity_dot_v1_dot_identity__pb2.RequestAccessRequest.SerializeToString,
+                response_deserializer=quarterdeck_dot_identity_dot_v1_dot_identity__pb2.RequestAccessResponse.FromString,
+                _registered_method=True)
+        self.ListSignupRequests = channel.unary_unary(
+                '/quarterdeck.identity.v1.IdentityService/ListSignupRequests',
+                request_serializer=quarterdeck_dot_identity_dot_v1_dot_identity__pb2.ListSignupRequestsRequest.SerializeToString,
+                response_deserializer=quarterdeck_dot_identity_dot_v1_dot_identity__pb2.ListSignupRequestsResponse.FromString,
+                _registered_method=True)
+        self.DecideSignupRequest = channel.unary_unary(
+                '/quarterdeck.identity.v1.IdentityService/DecideSignupRequest',
+                request_serializer=quarterdeck_dot_identity_dot_v1_dot_identity__pb2.DecideSignupRequestRequest.SerializeToString,
+                response_deserializer=quarterdeck_dot_identity_dot_v1_dot_identity__pb2.DecideSignupRequestResponse.FromString,
+                _registered_method=True)
+        self.CreateInvite = channel.unary_unary(
+                '/quarterdeck.identity.v1.IdentityService/CreateInvite',
+                request_serializer=quarterdeck_dot_identity_dot_v1_dot_identity__pb2.CreateInviteRequest.SerializeToString,
+                response_deserializer=quarterdeck_dot_identity_dot_v1_dot_identity__pb2.CreateInviteResponse.FromString,
+                _registered_method=True)
+        self.ListInvites = channel.unary_unary(
+                '/quarterdeck.identity.v1.IdentityService/ListInvites',
+                request_serializer=quarterdeck_dot_identity_dot_v1_dot_identity__pb2.ListInvitesRequest.SerializeToString,
+                response_deserializer=quarterdeck_dot_identity_dot_v1_dot_identity__pb2.ListInvitesResponse.FromString,
+                _registered_method=True)
+        self.RevokeInvite = channel.unary_unary(
+                '/quarterdeck.identity.v1.IdentityService/RevokeInvite',
+                request_serializer=quarterdeck_dot_identity_dot_v1_dot_identity__pb2.RevokeInviteRequest.SerializeToString,
+                response_deserializer=quarterdeck_dot_identity_dot_v1_dot_identity__pb2.RevokeInviteResponse.FromString,
+                _registered_method=True)
+        self.SignIn = channel.unary_unary(
+                '/quarterdeck.identity.v1.IdentityService/SignIn',
+                request_serializer=quarterdeck_dot_identity_dot_v1_dot_identity__pb2.SignInRequest.SerializeToString,
+                response_deserializer=quarterdeck_dot_identity_dot_v1_dot_identity__pb2.SignInResponse.FromString,
+                _registered_method=True)
+        self.CompleteMfaSignIn = channel.unary_unary(
+                '/quarterdeck.identity.v1.IdentityService/CompleteMfaSignIn',
+                request_serializer=quarterdeck_dot_identity_dot_v1_dot_identity__pb2.CompleteMfaSignInRequest.SerializeToString,
+                response_deserializer=quarterdeck_dot_identity_dot_v1_dot_identity__pb2.CompleteMfaSignInResponse.FromString,
+                _registered_method=True)
+        self.RefreshSession = channel.unary_unary(
+                '/quarterdeck.identity.v1.IdentityService/RefreshSession',
+                request_serializer=quarterdeck_dot_identity_dot_v1_dot_identity__pb2.RefreshSessionRequest.SerializeToString,
+                response_deserializer=quarterdeck_dot_identity_dot_v1_dot_identity__pb2.RefreshSessionResponse.FromString,
+                _registered_method=True)
+        self.SignOut = channel.unary_unary(
+                '/quarterdeck.identity.v1.IdentityService/SignOut',
+                request_serializer=quarterdeck_dot_identity_dot_v1_dot_identity__pb2.SignOutRequest.SerializeToString,
+                response_deserializer=quarterdeck_dot_identity_dot_v1_dot_identity__pb2.SignOutResponse.FromString,
+                _registered_method=True)
+        self.ListMySessions = channel.unary_unary(
+                '/quarterdeck.identity.v1.IdentityService/ListMySessions',
+                request_serializer=quarterdeck_dot_identity_dot_v1_dot_identity__pb2.ListMySessionsRequest.SerializeToString,
+                response_deserializer=quarterdeck_dot_identity_dot_v1_dot_identity__pb2.ListMySessionsResponse.FromString,
+                _registered_method=True)
+        self.RevokeSession = channel.unary_unary(
+                '/quarterdeck.identity.v1.IdentityService/RevokeSession',
+                request_serializer=quarterdeck_dot_identity_dot_v1_dot_identity__pb2.RevokeSessionRequest.SerializeToString,
+                response_deserializer=quarterdeck_dot_identity_dot_v1_dot_identity__pb2.RevokeSessionResponse.FromString,
+                _registered_method=True)
+        self.RevokeAllSessions = channel.unary_unary(
+                '/quarterdeck.identity.v1.IdentityService/RevokeAllSessions',
+                request_serializer=quarterdeck_dot_identity_dot_v1_dot_identity__pb2.RevokeAllSessionsRequest.SerializeToString,
+                response_deserializer=quarterdeck_dot_identity_dot_v1_dot_identity__pb2.RevokeAllSessionsResponse.FromString,
+                _registered_method=True)
+        self.BeginTotpEnrollment = channel.unary_unary(
+                '/quarterdeck.identity.v1.IdentityService/BeginTotpEnrollment',
+                request_serializer=quarterdeck_dot_identity_dot_v1_dot_identity__pb2.BeginTotpEnrollmentRequest.SerializeToString,
+                response_deserializer=quarterdeck_dot_identity_dot_v1_dot_identity__pb2.BeginTotpEnrollmentResponse.FromString,
+                _registered_method=True)
+        self.ConfirmTotpEnrollment = channel.unary_unary(
+                '/quarterdeck.identity.v1.IdentityService/ConfirmTotpEnrollment',
+                request_serializer=quarterdeck_dot_identity_dot_v1_dot_identity__pb2.ConfirmTotpEnrollmentRequest.SerializeToString,
+                response_deserializer=quarterdeck_dot_identity_dot_v1_dot_identity__pb2.ConfirmTotpEnrollmentResponse.FromString,
+                _registered_method=True)
+        self.DisableTotp = channel.unary_unary(
+                '/quarterdeck.identity.v1.IdentityService/DisableTotp',
+                request_serializer=quarterdeck_dot_identity_dot_v1_dot_identity__pb2.DisableTotpRequest.SerializeToString,
+                response_deserializer=quarterdeck_dot_identity_dot_v1_dot_identity__pb2.DisableTotpResponse.FromString,
+                _registered_method=True)
+        self.RegenerateRecoveryCodes = channel.unary_unary(
+                '/quarterdeck.identity.v1.IdentityService/RegenerateRecoveryCodes',
+                request_serializer=quarterdeck_dot_identity_dot_v1_dot_identity__pb2.RegenerateRecoveryCodesRequest.SerializeToString,
+                response_deserializer=quarterdeck_dot_identity_dot_v1_dot_identity__pb2.RegenerateRecoveryCodesResponse.FromString,
+                _registered_method=True)
+        self.ChangePassword = channel.unary_unary(
+                '/quarterdeck.identity.v1.IdentityService/ChangePassword',
+                request_serializer=quarterdeck_dot_identity_dot_v1_dot_identity__pb2.ChangePasswordRequest.SerializeToString,
+                response_deserializer=quarterdeck_dot_identity_dot_v1_dot_identity__pb2.ChangePasswordResponse.FromString,
+                _registered_method=True)
+        self.RequestPasswordReset = channel.unary_unary(
+                '/quarterdeck.identity.v1.IdentityService/RequestPasswordReset',
+                request_serializer=quarterdeck_dot_identity_dot_v1_dot_identity__pb2.RequestPasswordResetRequest.SerializeToString,
+                response_deserializer=quarterdeck_dot_identity_dot_v1_dot_identity__pb2.RequestPasswordResetResponse.FromString,
+                _registered_method=True)
+        self.ResetPassword = channel.unary_unary(
+                '/quarterdeck.identity.v1.IdentityService/ResetPassword',
+                request_serializer=quarterdeck_dot_identity_dot_v1_dot_identity__pb2.ResetPasswordRequest.SerializeToString,
+                response_deserializer=quarterdeck_dot_identity_dot_v1_dot_identity__pb2.ResetPasswordResponse.FromString,
+                _registered_method=True)
+        self.UnlockUser = channel.unary_unary(
+                '/quarterdeck.identity.v1.IdentityService/UnlockUser',
+                request_serializer=quarterdeck_dot_identity_dot_v1_dot_identity__pb2.UnlockUserRequest.SerializeToString,
+                response_deserializer=quarterdeck_dot_identity_dot_v1_dot_identity__pb2.UnlockUserResponse.FromString,
+                _registered_method=True)
+        self.GetMe = channel.unary_unary(
+                '/quarterdeck.identity.v1.IdentityService/GetMe',
+                request_serializer=quarterdeck_dot_identity_dot_v1_dot_identity__pb2.GetMeRequest.SerializeToString,
+                response_deserializer=quarterdeck_dot_identity_dot_v1_dot_identity__pb2.GetMeResponse.FromString,
+                _registered_method=True)
+        self.UpdateProfile = channel.unary_unary(
+                '/quarterdeck.identity.v1.IdentityService/UpdateProfile',
+                request_serializer=quarterdeck_dot_identity_dot_v1_dot_identity__pb2.UpdateProfileRequest.SerializeToString,
+                response_deserializer=quarterdeck_dot_identity_dot_v1_dot_identity__pb2.UpdateProfileResponse.FromString,
+                _registered_method=True)
+        self.RecordConsent = channel.unary_unary(
+                '/quarterdeck.identity.v1.IdentityService/RecordConsent',
+                request_serializer=quarterdeck_dot_identity_dot_v1_dot_identity__pb2.RecordConsentRequest.SerializeToString,
+                response_deserializer=quarterdeck_dot_identity_dot_v1_dot_identity__pb2.RecordConsentResponse.FromString,
+                _registered_method=True)
+        self.ListConsents = channel.unary_unary(
+                '/quarterdeck.identity.v1.IdentityService/ListConsents',
+                request_serializer=quarterdeck_dot_identity_dot_v1_dot_identity__pb2.ListConsentsRequest.SerializeToString,
+                response_deserializer=quarterdeck_dot_identity_dot_v1_dot_identity__pb2.ListConsentsResponse.FromString,
+                _registered_method=True)
+        self.SetNotificationPreference = channel.unary_unary(
+                '/quarterdeck.identity.v1.IdentityService/SetNotificationPreference',
+                request_serializer=quarterdeck_dot_identity_dot_v1_dot_identity__pb2.SetNotificationPreferenceRequest.SerializeToString,
+                response_deserializer=quarterdeck_dot_identity_dot_v1_dot_identity__pb2.SetNotificationPreferenceResponse.FromString,
+                _registered_method=True)
+        self.ListNotificationPreferences = channel.unary_unary(
+                '/quarterdeck.identity.v1.IdentityService/ListNotificationPreferences',
+                request_serializer=quarterdeck_dot_identity_dot_v1_dot_identity__pb2.ListNotificationPreferencesRequest.SerializeToString,
+                response_deserializer=quarterdeck_dot_identity_dot_v1_dot_identity__pb2.ListNotificationPreferencesResponse.FromString,
+                _registered_method=True)
+        self.CreateApiKey = channel.unary_unary(
+                '/quarterdeck.identity.v1.IdentityService/CreateApiKey',
+                request_serializer=quarterdeck_dot_identity_dot_v1_dot_identity__pb2.CreateApiKeyRequest.SerializeToString,
+                response_deserializer=quarterdeck_dot_identity_dot_v1_dot_identity__pb2.CreateApiKeyResponse.FromString,
+                _registered_method=True)
+        self.ListApiKeys = channel.unary_unary(
+                '/quarterdeck.identity.v1.IdentityService/ListApiKeys',
+                request_serializer=quarterdeck_dot_identity_dot_v1_dot_identity__pb2.ListApiKeysRequest.SerializeToString,
+                response_deserializer=quarterdeck_dot_identity_dot_v1_dot_identity__pb2.ListApiKeysResponse.FromString,
+                _registered_method=True)
+        self.RevokeApiKey = channel.unary_unary(
+                '/quarterdeck.identity.v1.IdentityService/RevokeApiKey',
+                request_serializer=quarterdeck_dot_identity_dot_v1_dot_identity__pb2.RevokeApiKeyRequest.SerializeToString,
+                response_deserializer=quarterdeck_dot_identity_dot_v1_dot_identity__pb2.RevokeApiKeyResponse.FromString,
+                _registered_method=True)
+        self.ExchangeApiKey = channel.unary_unary(
+                '/quarterdeck.identity.v1.IdentityService/ExchangeApiKey',
+                request_serializer=quarterdeck_dot_identity_dot_v1_dot_identity__pb2.ExchangeApiKeyRequest.SerializeToString,
+                response_deserializer=quarterdeck_dot_identity_dot_v1_dot_identity__pb2.ExchangeApiKeyResponse.FromString,
+                _registered_method=True)
+        self.ListSecurityEvents = channel.unary_unary(
+                '/quarterdeck.identity.v1.IdentityService/ListSecurityEvents',
+                request_serializer=quarterdeck_dot_identity_dot_v1_dot_identity__pb2.ListSecurityEventsRequest.SerializeToString,
+                response_deserializer=quarterdeck_dot_identity_dot_v1_dot_identity__pb2.ListSecurityEventsResponse.FromString,
+                _registered_method=True)
+        self.ReportSecurityEvent = channel.unary_unary(
+                '/quarterdeck.identity.v1.IdentityService/ReportSecurityEvent',
+                request_serializer=quarterdeck_dot_identity_dot_v1_dot_identity__pb2.ReportSecurityEventRequest.SerializeToString,
+                response_deserializer=quarterdeck_dot_identity_dot_v1_dot_identity__pb2.ReportSecurityEventResponse.FromString,
+                _registered_method=True)
 
 
 class IdentityServiceServicer:
-    """IdentityService will own users, sessions, MFA, service accounts and the signing keys of the
-    access tokens every service trusts.
-    Its RPCs arrive with its own issue; the service is declared now so that the
-    process serves health, reflection and the definition other services will call.
+    """IdentityService owns users, sign-up, sign-in, sessions, MFA, service accounts and the signing
+    keys of the access tokens every service verifies locally.
     """
+
+    def GetJwks(self, request, context):
+        """GetJwks returns the public keys that verify access tokens, retiring ones included.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def RotateSigningKey(self, request, context):
+        """RotateSigningKey makes a new key the signer; the old one keeps verifying for the overlap.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def RetireSigningKey(self, request, context):
+        """RetireSigningKey stops a key that no longer signs from verifying anything.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListSigningKeys(self, request, context):
+        """ListSigningKeys lists every signing key with its state.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def SignUp(self, request, context):
+        """SignUp creates a user, their tenant and the owner membership, then signs them in.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def RequestAccess(self, request, context):
+        """RequestAccess records a request to join when sign-up needs approval.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListSignupRequests(self, request, context):
+        """ListSignupRequests pages through access requests.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def DecideSignupRequest(self, request, context):
+        """DecideSignupRequest approves a request (issuing an invite) or rejects it.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def CreateInvite(self, request, context):
+        """CreateInvite issues an invite; its token is returned once and stored only as a hash.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListInvites(self, request, context):
+        """ListInvites pages through invites.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def RevokeInvite(self, request, context):
+        """RevokeInvite stops an invite from being redeemed.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def SignIn(self, request, context):
+        """SignIn checks a password and returns tokens, or a challenge for the second factor.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def CompleteMfaSignIn(self, request, context):
+        """CompleteMfaSignIn answers a sign-in challenge with a TOTP or recovery code.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def RefreshSession(self, request, context):
+        """RefreshSession exchanges a refresh token for new tokens; a reused one revokes the session.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def SignOut(self, request, context):
+        """SignOut revokes the caller's current session.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListMySessions(self, request, context):
+        """ListMySessions lists the caller's sessions with their device details.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def RevokeSession(self, request, context):
+        """RevokeSession revokes one of the caller's sessions.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def RevokeAllSessions(self, request, context):
+        """RevokeAllSessions revokes all of the caller's sessions, optionally keeping the current one.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def BeginTotpEnrollment(self, request, context):
+        """BeginTotpEnrollment creates an unverified TOTP method and returns its secret once.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ConfirmTotpEnrollment(self, request, context):
+        """ConfirmTotpEnrollment verifies a first code and returns fresh recovery codes once.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def DisableTotp(self, request, context):
+        """DisableTotp revokes a TOTP method after checking the password.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def RegenerateRecoveryCodes(self, request, context):
+        """RegenerateRecoveryCodes replaces every recovery code after checking the password.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ChangePassword(self, request, context):
+        """ChangePassword sets a new password after checking the current one.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def RequestPasswordReset(self, request, context):
+        """RequestPasswordReset sends a reset token through the notifier; it answers the same for unknown emails.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ResetPassword(self, request, context):
+        """ResetPassword sets a new password with a reset token, which it consumes.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def UnlockUser(self, request, context):
+        """UnlockUser returns a locked user to active.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetMe(self, request, context):
+        """GetMe returns the caller's user and profile.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def UpdateProfile(self, request, context):
+        """UpdateProfile changes the masked fields of the caller's profile.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def RecordConsent(self, request, context):
+        """RecordConsent records the caller's acceptance of one version of a policy.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListConsents(self, request, context):
+        """ListConsents lists the caller's consents.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def SetNotificationPreference(self, request, context):
+        """SetNotificationPreference turns one channel and category on or off.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListNotificationPreferences(self, request, context):
+        """ListNotificationPreferences lists the caller's notification preferences.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def CreateApiKey(self, request, context):
+        """CreateApiKey creates a service-account key; the key is returned once and stored only as a hash.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListApiKeys(self, request, context):
+        """ListApiKeys pages through a tenant's keys.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def RevokeApiKey(self, request, context):
+        """RevokeApiKey revokes a key at once.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ExchangeApiKey(self, request, context):
+        """ExchangeApiKey trades a valid key for a short-lived access token.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListSecurityEvents(self, request, context):
+        """ListSecurityEvents pages through security events of the caller's tenant, or all for operators.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ReportSecurityEvent(self, request, context):
+        """ReportSecurityEvent lets another service record a refused credential; internal callers only.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
 
 
 def add_IdentityServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
+            'GetJwks': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetJwks,
+                    request_deserializer=quarterdeck_dot_identity_dot_v1_dot_identity__pb2.GetJwksRequest.FromString,
+                    response_serializer=quarterdeck_dot_identity_dot_v1_dot_identity__pb2.GetJwksResponse.SerializeToString,
+            ),
+            'RotateSigningKey': grpc.unary_unary_rpc_method_handler(
+                    servicer.RotateSigningKey,
+                    request_deserializer=quarterdeck_dot_identity_dot_v1_dot_identity__pb2.RotateSigningKeyRequest.FromString,
+                    response_serializer=quarterdeck_dot_identity_dot_v1_dot_identity__pb2.RotateSigningKeyResponse.SerializeToString,
+            ),
+            'RetireSigningKey': grpc.unary_unary_rpc_method_handler(
+                    servicer.RetireSigningKey,
+                    request_deserializer=quarterdeck_dot_identity_dot_v1_dot_identity__pb2.RetireSigningKeyRequest.FromString,
+                    response_serializer=quarterdeck_dot_identity_dot_v1_dot_identity__pb2.RetireSigningKeyResponse.SerializeToString,
+            ),
+            'ListSigningKeys': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListSigningKeys,
+                    request_deserializer=quarterdeck_dot_identity_dot_v1_dot_identity__pb2.ListSigningKeysRequest.FromString,
+                    response_serializer=quarterdeck_dot_identity_dot_v1_dot_identity__pb2.ListSigningKeysResponse.SerializeToString,
+            ),
+            'SignUp': grpc.unary_unary_rpc_method_handler(
+                    servicer.SignUp,
+                    request_deserializer=quarterdeck_dot_identity_dot_v1_dot_identity__pb2.SignUpRequest.FromString,
+                    response_serializer=quarterdeck_dot_identity_dot_v1_dot_identity__pb2.SignUpResponse.SerializeToString,
+            ),
+            'RequestAccess': grpc.unary_unary_rpc_method_handler(
+                    servicer.RequestAccess,
+                    request_deserializer=quarterdeck_dot_identity_dot_v1_dot_identity__pb2.RequestAccessRequest.FromString,
+                    response_serializer=quarterdeck_dot_identity_dot_v1_dot_identity__pb2.RequestAccessResponse.SerializeToString,
+            ),
+            'ListSignupRequests': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListSignupRequests,
+                    request_deserializer=quarterdeck_dot_identity_dot_v1_dot_identity__pb2.ListSignupRequestsRequest.FromString,
+                    response_serializer=quarterdeck_dot_identity_dot_v1_dot_identity__pb2.ListSignupRequestsResponse.SerializeToString,
+            ),
+            'DecideSignupRequest': grpc.unary_unary_rpc_method_handler(
+                    servicer.DecideSignupRequest,
+                    request_deserializer=quarterdeck_dot_identity_dot_v1_dot_identity__pb2.DecideSignupRequestRequest.FromString,
+                    response_serializer=quarterdeck_dot_identity_dot_v1_dot_identity__pb2.DecideSignupRequestResponse.SerializeToString,
+            ),
+            'CreateInvite': grpc.unary_unary_rpc_method_handler(
+                    servicer.CreateInvite,
+                    request_deserializer=quarterdeck_dot_identity_dot_v1_dot_identity__pb2.CreateInviteRequest.FromString,
+                    response_serializer=quarterdeck_dot_identity_dot_v1_dot_identity__pb2.CreateInviteResponse.SerializeToString,
+            ),
+            'ListInvites': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListInvites,
+                    request_deserializer=quarterdeck_dot_identity_dot_v1_dot_identity__pb2.ListInvitesRequest.FromString,
+                    response_serializer=quarterdeck_dot_identity_dot_v1_dot_identity__pb2.ListInvitesResponse.SerializeToString,
+            ),
+            'RevokeInvite': grpc.unary_unary_rpc_method_handler(
+                    servicer.RevokeInvite,
+                    request_deserializer=quarterdeck_dot_identity_dot_v1_dot_identity__pb2.RevokeInviteRequest.FromString,
+                    response_serializer=quarterdeck_dot_identity_dot_v1_dot_identity__pb2.RevokeInviteResponse.SerializeToString,
+            ),
+            'SignIn': grpc.unary_unary_rpc_method_handler(
+                    servicer.SignIn,
+                    request_deserializer=quarterdeck_dot_identity_dot_v1_dot_identity__pb2.SignInRequest.FromString,
+                    response_serializer=quarterdeck_dot_identity_dot_v1_dot_identity__pb2.SignInResponse.SerializeToString,
+            ),
+            'CompleteMfaSignIn': grpc.unary_unary_rpc_method_handler(
+                    servicer.CompleteMfaSignIn,
+                    request_deserializer=quarterdeck_dot_identity_dot_v1_dot_identity__pb2.CompleteMfaSignInRequest.FromString,
+                    response_serializer=quarterdeck_dot_identity_dot_v1_dot_identity__pb2.CompleteMfaSignInResponse.SerializeToString,
+            ),
+            'RefreshSession': grpc.unary_unary_rpc_method_handler(
+                    servicer.RefreshSession,
+                    request_deserializer=quarterdeck_dot_identity_dot_v1_dot_identity__pb2.RefreshSessionRequest.FromString,
+                    response_serializer=quarterdeck_dot_identity_dot_v1_dot_identity__pb2.RefreshSessionResponse.SerializeToString,
+            ),
+            'SignOut': grpc.unary_unary_rpc_method_handler(
+                    servicer.SignOut,
+                    request_deserializer=quarterdeck_dot_identity_dot_v1_dot_identity__pb2.SignOutRequest.FromString,
+                    response_serializer=quarterdeck_dot_identity_dot_v1_dot_identity__pb2.SignOutResponse.SerializeToString,
+            ),
+            'ListMySessions': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListMySessions,
+                    request_deserializer=quarterdeck_dot_identity_dot_v1_dot_identity__pb2.ListMySessionsRequest.FromString,
+                    response_serializer=quarterdeck_dot_identity_dot_v1_dot_identity__pb2.ListMySessionsResponse.SerializeToString,
+            ),
+            'RevokeSession': grpc.unary_unary_rpc_method_handler(
+                    servicer.RevokeSession,
+                    request_deserializer=quarterdeck_dot_identity_dot_v1_dot_identity__pb2.RevokeSessionRequest.FromString,
+                    response_serializer=quarterdeck_dot_identity_dot_v1_dot_identity__pb2.RevokeSessionResponse.SerializeToString,
+            ),
+            'RevokeAllSessions': grpc.unary_unary_rpc_method_handler(
+                    servicer.RevokeAllSessions,
+                    request_deserializer=quarterdeck_dot_identity_dot_v1_dot_identity__pb2.RevokeAllSessionsRequest.FromString,
+                    response_serializer=quarterdeck_dot_identity_dot_v1_dot_identity__pb2.RevokeAllSessionsResponse.SerializeToString,
+            ),
+            'BeginTotpEnrollment': grpc.unary_unary_rpc_method_handler(
+                    servicer.BeginTotpEnrollment,
+                    request_deserializer=quarterdeck_dot_identity_dot_v1_dot_identity__pb2.BeginTotpEnrollmentRequest.FromString,
+                    response_serializer=quarterdeck_dot_identity_dot_v1_dot_identity__pb2.BeginTotpEnrollmentResponse.SerializeToString,
+            ),
+            'ConfirmTotpEnrollment': grpc.unary_unary_rpc_method_handler(
+                    servicer.ConfirmTotpEnrollment,
+                    request_deserializer=quarterdeck_dot_identity_dot_v1_dot_identity__pb2.ConfirmTotpEnrollmentRequest.FromString,
+                    response_serializer=quarterdeck_dot_identity_dot_v1_dot_identity__pb2.ConfirmTotpEnrollmentResponse.SerializeToString,
+            ),
+            'DisableTotp': grpc.unary_unary_rpc_method_handler(
+                    servicer.DisableTotp,
+                    request_deserializer=quarterdeck_dot_identity_dot_v1_dot_identity__pb2.DisableTotpRequest.FromString,
+                    response_serializer=quarterdeck_dot_identity_dot_v1_dot_identity__pb2.DisableTotpResponse.SerializeToString,
+            ),
+            'RegenerateRecoveryCodes': grpc.unary_unary_rpc_method_handler(
+                    servicer.RegenerateRecoveryCodes,
+                    request_deserializer=quarterdeck_dot_identity_dot_v1_dot_identity__pb2.RegenerateRecoveryCodesRequest.FromString,
+                    response_serializer=quarterdeck_dot_identity_dot_v1_dot_identity__pb2.RegenerateRecoveryCodesResponse.SerializeToString,
+            ),
+            'ChangePassword': grpc.unary_unary_rpc_method_handler(
+                    servicer.ChangePassword,
+                    request_deserializer=quarterdeck_dot_identity_dot_v1_dot_identity__pb2.ChangePasswordRequest.FromString,
+                    response_serializer=quarterdeck_dot_identity_dot_v1_dot_identity__pb2.ChangePasswordResponse.SerializeToString,
+            ),
+            'RequestPasswordReset': grpc.unary_unary_rpc_method_handler(
+                    servicer.RequestPasswordReset,
+                    request_deserializer=quarterdeck_dot_identity_dot_v1_dot_identity__pb2.RequestPasswordResetRequest.FromString,
+                    response_serializer=quarterdeck_dot_identity_dot_v1_dot_identity__pb2.RequestPasswordResetResponse.SerializeToString,
+            ),
+            'ResetPassword': grpc.unary_unary_rpc_method_handler(
+                    servicer.ResetPassword,
+                    request_deserializer=quarterdeck_dot_identity_dot_v1_dot_identity__pb2.ResetPasswordRequest.FromString,
+                    response_serializer=quarterdeck_dot_identity_dot_v1_dot_identity__pb2.ResetPasswordResponse.SerializeToString,
+            ),
+            'UnlockUser': grpc.unary_unary_rpc_method_handler(
+                    servicer.UnlockUser,
+                    request_deserializer=quarterdeck_dot_identity_dot_v1_dot_identity__pb2.UnlockUserRequest.FromString,
+                    response_serializer=quarterdeck_dot_identity_dot_v1_dot_identity__pb2.UnlockUserResponse.SerializeToString,
+            ),
+            'GetMe': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetMe,
+                    request_deserializer=quarterdeck_dot_identity_dot_v1_dot_identity__pb2.GetMeRequest.FromString,
+                    response_serializer=quarterdeck_dot_identity_dot_v1_dot_identity__pb2.GetMeResponse.SerializeToString,
+            ),
+            'UpdateProfile': grpc.unary_unary_rpc_method_handler(
+                    servicer.UpdateProfile,
+                    request_deserializer=quarterdeck_dot_identity_dot_v1_dot_identity__pb2.UpdateProfileRequest.FromString,
+                    response_serializer=quarterdeck_dot_identity_dot_v1_dot_identity__pb2.UpdateProfileResponse.SerializeToString,
+            ),
+            'RecordConsent': grpc.unary_unary_rpc_method_handler(
+                    servicer.RecordConsent,
+                    request_deserializer=quarterdeck_dot_identity_dot_v1_dot_identity__pb2.RecordConsentRequest.FromString,
+                    response_serializer=quarterdeck_dot_identity_dot_v1_dot_identity__pb2.RecordConsentResponse.SerializeToString,
+            ),
+            'ListConsents': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListConsents,
+                    request_deserializer=quarterdeck_dot_identity_dot_v1_dot_identity__pb2.ListConsentsRequest.FromString,
+                    response_serializer=quarterdeck_dot_identity_dot_v1_dot_identity__pb2.ListConsentsResponse.SerializeToString,
+            ),
+            'SetNotificationPreference': grpc.unary_unary_rpc_method_handler(
+                    servicer.SetNotificationPreference,
+                    request_deserializer=quarterdeck_dot_identity_dot_v1_dot_identity__pb2.SetNotificationPreferenceRequest.FromString,
+                    response_serializer=quarterdeck_dot_identity_dot_v1_dot_identity__pb2.SetNotificationPreferenceResponse.SerializeToString,
+            ),
+            'ListNotificationPreferences': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListNotificationPreferences,
+                    request_deserializer=quarterdeck_dot_identity_dot_v1_dot_identity__pb2.ListNotificationPreferencesRequest.FromString,
+                    response_serializer=quarterdeck_dot_identity_dot_v1_dot_identity__pb2.ListNotificationPreferencesResponse.SerializeToString,
+            ),
+            'CreateApiKey': grpc.unary_unary_rpc_method_handler(
+                    servicer.CreateApiKey,
+                    request_deserializer=quarterdeck_dot_identity_dot_v1_dot_identity__pb2.CreateApiKeyRequest.FromString,
+                    response_serializer=quarterdeck_dot_identity_dot_v1_dot_identity__pb2.CreateApiKeyResponse.SerializeToString,
+            ),
+            'ListApiKeys': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListApiKeys,
+                    request_deserializer=quarterdeck_dot_identity_dot_v1_dot_identity__pb2.ListApiKeysRequest.FromString,
+                    response_serializer=quarterdeck_dot_identity_dot_v1_dot_identity__pb2.ListApiKeysResponse.SerializeToString,
+            ),
+            'RevokeApiKey': grpc.unary_unary_rpc_method_handler(
+                    servicer.RevokeApiKey,
+                    request_deserializer=quarterdeck_dot_identity_dot_v1_dot_identity__pb2.RevokeApiKeyRequest.FromString,
+                    response_serializer=quarterdeck_dot_identity_dot_v1_dot_identity__pb2.RevokeApiKeyResponse.SerializeToString,
+            ),
+            'ExchangeApiKey': grpc.unary_unary_rpc_method_handler(
+                    servicer.ExchangeApiKey,
+                    request_deserializer=quarterdeck_dot_identity_dot_v1_dot_identity__pb2.ExchangeApiKeyRequest.FromString,
+                    response_serializer=quarterdeck_dot_identity_dot_v1_dot_identity__pb2.ExchangeApiKeyResponse.SerializeToString,
+            ),
+            'ListSecurityEvents': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListSecurityEvents,
+                    request_deserializer=quarterdeck_dot_identity_dot_v1_dot_identity__pb2.ListSecurityEventsRequest.FromString,
+                    response_serializer=quarterdeck_dot_identity_dot_v1_dot_identity__pb2.ListSecurityEventsResponse.SerializeToString,
+            ),
+            'ReportSecurityEvent': grpc.unary_unary_rpc_method_handler(
+                    servicer.ReportSecurityEvent,
+                    request_deserializer=quarterdeck_dot_identity_dot_v1_dot_identity__pb2.ReportSecurityEventRequest.FromString,
+                    response_serializer=quarterdeck_dot_identity_dot_v1_dot_identity__pb2.ReportSecurityEventResponse.SerializeToString,
+            ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
             'quarterdeck.identity.v1.IdentityService', rpc_method_handlers)
@@ -58,8 +701,1032 @@ def add_IdentityServiceServicer_to_server(servicer, server):
 
  # This class is part of an EXPERIMENTAL API.
 class IdentityService:
-    """IdentityService will own users, sessions, MFA, service accounts and the signing keys of the
-    access tokens every service trusts.
-    Its RPCs arrive with its own issue; the service is declared now so that the
-    process serves health, reflection and the definition other services will call.
+    """IdentityService owns users, sign-up, sign-in, sessions, MFA, service accounts and the signing
+    keys of the access tokens every service verifies locally.
     """
+
+    @staticmethod
+    def GetJwks(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/quarterdeck.identity.v1.IdentityService/GetJwks',
+            quarterdeck_dot_identity_dot_v1_dot_identity__pb2.GetJwksRequest.SerializeToString,
+            quarterdeck_dot_identity_dot_v1_dot_identity__pb2.GetJwksResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RotateSigningKey(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/quarterdeck.identity.v1.IdentityService/RotateSigningKey',
+            quarterdeck_dot_identity_dot_v1_dot_identity__pb2.RotateSigningKeyRequest.SerializeToString,
+            quarterdeck_dot_identity_dot_v1_dot_identity__pb2.RotateSigningKeyResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RetireSigningKey(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/quarterdeck.identity.v1.IdentityService/RetireSigningKey',
+            quarterdeck_dot_identity_dot_v1_dot_identity__pb2.RetireSigningKeyRequest.SerializeToString,
+            quarterdeck_dot_identity_dot_v1_dot_identity__pb2.RetireSigningKeyResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListSigningKeys(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/quarterdeck.identity.v1.IdentityService/ListSigningKeys',
+            quarterdeck_dot_identity_dot_v1_dot_identity__pb2.ListSigningKeysRequest.SerializeToString,
+            quarterdeck_dot_identity_dot_v1_dot_identity__pb2.ListSigningKeysResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def SignUp(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/quarterdeck.identity.v1.IdentityService/SignUp',
+            quarterdeck_dot_identity_dot_v1_dot_identity__pb2.SignUpRequest.SerializeToString,
+            quarterdeck_dot_identity_dot_v1_dot_identity__pb2.SignUpResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RequestAccess(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/quarterdeck.identity.v1.IdentityService/RequestAccess',
+            quarterdeck_dot_identity_dot_v1_dot_identity__pb2.RequestAccessRequest.SerializeToString,
+            quarterdeck_dot_identity_dot_v1_dot_identity__pb2.RequestAccessResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListSignupRequests(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/quarterdeck.identity.v1.IdentityService/ListSignupRequests',
+            quarterdeck_dot_identity_dot_v1_dot_identity__pb2.ListSignupRequestsRequest.SerializeToString,
+            quarterdeck_dot_identity_dot_v1_dot_identity__pb2.ListSignupRequestsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def DecideSignupRequest(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/quarterdeck.identity.v1.IdentityService/DecideSignupRequest',
+            quarterdeck_dot_identity_dot_v1_dot_identity__pb2.DecideSignupRequestRequest.SerializeToString,
+            quarterdeck_dot_identity_dot_v1_dot_identity__pb2.DecideSignupRequestResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def CreateInvite(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/quarterdeck.identity.v1.IdentityService/CreateInvite',
+            quarterdeck_dot_identity_dot_v1_dot_identity__pb2.CreateInviteRequest.SerializeToString,
+            quarterdeck_dot_identity_dot_v1_dot_identity__pb2.CreateInviteResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListInvites(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/quarterdeck.identity.v1.IdentityService/ListInvites',
+            quarterdeck_dot_identity_dot_v1_dot_identity__pb2.ListInvitesRequest.SerializeToString,
+            quarterdeck_dot_identity_dot_v1_dot_identity__pb2.ListInvitesResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RevokeInvite(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/quarterdeck.identity.v1.IdentityService/RevokeInvite',
+            quarterdeck_dot_identity_dot_v1_dot_identity__pb2.RevokeInviteRequest.SerializeToString,
+            quarterdeck_dot_identity_dot_v1_dot_identity__pb2.RevokeInviteResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def SignIn(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/quarterdeck.identity.v1.IdentityService/SignIn',
+            quarterdeck_dot_identity_dot_v1_dot_identity__pb2.SignInRequest.SerializeToString,
+            quarterdeck_dot_identity_dot_v1_dot_identity__pb2.SignInResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def CompleteMfaSignIn(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/quarterdeck.identity.v1.IdentityService/CompleteMfaSignIn',
+            quarterdeck_dot_identity_dot_v1_dot_identity__pb2.CompleteMfaSignInRequest.SerializeToString,
+            quarterdeck_dot_identity_dot_v1_dot_identity__pb2.CompleteMfaSignInResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RefreshSession(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/quarterdeck.identity.v1.IdentityService/RefreshSession',
+            quarterdeck_dot_identity_dot_v1_dot_identity__pb2.RefreshSessionRequest.SerializeToString,
+            quarterdeck_dot_identity_dot_v1_dot_identity__pb2.RefreshSessionResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def SignOut(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/quarterdeck.identity.v1.IdentityService/SignOut',
+            quarterdeck_dot_identity_dot_v1_dot_identity__pb2.SignOutRequest.SerializeToString,
+            quarterdeck_dot_identity_dot_v1_dot_identity__pb2.SignOutResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListMySessions(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/quarterdeck.identity.v1.IdentityService/ListMySessions',
+            quarterdeck_dot_identity_dot_v1_dot_identity__pb2.ListMySessionsRequest.SerializeToString,
+            quarterdeck_dot_identity_dot_v1_dot_identity__pb2.ListMySessionsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RevokeSession(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/quarterdeck.identity.v1.IdentityService/RevokeSession',
+            quarterdeck_dot_identity_dot_v1_dot_identity__pb2.RevokeSessionRequest.SerializeToString,
+            quarterdeck_dot_identity_dot_v1_dot_identity__pb2.RevokeSessionResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RevokeAllSessions(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/quarterdeck.identity.v1.IdentityService/RevokeAllSessions',
+            quarterdeck_dot_identity_dot_v1_dot_identity__pb2.RevokeAllSessionsRequest.SerializeToString,
+            quarterdeck_dot_identity_dot_v1_dot_identity__pb2.RevokeAllSessionsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def BeginTotpEnrollment(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/quarterdeck.identity.v1.IdentityService/BeginTotpEnrollment',
+            quarterdeck_dot_identity_dot_v1_dot_identity__pb2.BeginTotpEnrollmentRequest.SerializeToString,
+            quarterdeck_dot_identity_dot_v1_dot_identity__pb2.BeginTotpEnrollmentResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ConfirmTotpEnrollment(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/quarterdeck.identity.v1.IdentityService/ConfirmTotpEnrollment',
+            quarterdeck_dot_identity_dot_v1_dot_identity__pb2.ConfirmTotpEnrollmentRequest.SerializeToString,
+            quarterdeck_dot_identity_dot_v1_dot_identity__pb2.ConfirmTotpEnrollmentResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def DisableTotp(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/quarterdeck.identity.v1.IdentityService/DisableTotp',
+            quarterdeck_dot_identity_dot_v1_dot_identity__pb2.DisableTotpRequest.SerializeToString,
+            quarterdeck_dot_identity_dot_v1_dot_identity__pb2.DisableTotpResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RegenerateRecoveryCodes(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/quarterdeck.identity.v1.IdentityService/RegenerateRecoveryCodes',
+            quarterdeck_dot_identity_dot_v1_dot_identity__pb2.RegenerateRecoveryCodesRequest.SerializeToString,
+            quarterdeck_dot_identity_dot_v1_dot_identity__pb2.RegenerateRecoveryCodesResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ChangePassword(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/quarterdeck.identity.v1.IdentityService/ChangePassword',
+            quarterdeck_dot_identity_dot_v1_dot_identity__pb2.ChangePasswordRequest.SerializeToString,
+            quarterdeck_dot_identity_dot_v1_dot_identity__pb2.ChangePasswordResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RequestPasswordReset(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/quarterdeck.identity.v1.IdentityService/RequestPasswordReset',
+            quarterdeck_dot_identity_dot_v1_dot_identity__pb2.RequestPasswordResetRequest.SerializeToString,
+            quarterdeck_dot_identity_dot_v1_dot_identity__pb2.RequestPasswordResetResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ResetPassword(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/quarterdeck.identity.v1.IdentityService/ResetPassword',
+            quarterdeck_dot_identity_dot_v1_dot_identity__pb2.ResetPasswordRequest.SerializeToString,
+            quarterdeck_dot_identity_dot_v1_dot_identity__pb2.ResetPasswordResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def UnlockUser(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/quarterdeck.identity.v1.IdentityService/UnlockUser',
+            quarterdeck_dot_identity_dot_v1_dot_identity__pb2.UnlockUserRequest.SerializeToString,
+            quarterdeck_dot_identity_dot_v1_dot_identity__pb2.UnlockUserResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetMe(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/quarterdeck.identity.v1.IdentityService/GetMe',
+            quarterdeck_dot_identity_dot_v1_dot_identity__pb2.GetMeRequest.SerializeToString,
+            quarterdeck_dot_identity_dot_v1_dot_identity__pb2.GetMeResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def UpdateProfile(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/quarterdeck.identity.v1.IdentityService/UpdateProfile',
+            quarterdeck_dot_identity_dot_v1_dot_identity__pb2.UpdateProfileRequest.SerializeToString,
+            quarterdeck_dot_identity_dot_v1_dot_identity__pb2.UpdateProfileResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RecordConsent(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/quarterdeck.identity.v1.IdentityService/RecordConsent',
+            quarterdeck_dot_identity_dot_v1_dot_identity__pb2.RecordConsentRequest.SerializeToString,
+            quarterdeck_dot_identity_dot_v1_dot_identity__pb2.RecordConsentResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListConsents(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/quarterdeck.identity.v1.IdentityService/ListConsents',
+            quarterdeck_dot_identity_dot_v1_dot_identity__pb2.ListConsentsRequest.SerializeToString,
+            quarterdeck_dot_identity_dot_v1_dot_identity__pb2.ListConsentsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def SetNotificationPreference(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/quarterdeck.identity.v1.IdentityService/SetNotificationPreference',
+            quarterdeck_dot_identity_dot_v1_dot_identity__pb2.SetNotificationPreferenceRequest.SerializeToString,
+            quarterdeck_dot_identity_dot_v1_dot_identity__pb2.SetNotificationPreferenceResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListNotificationPreferences(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/quarterdeck.identity.v1.IdentityService/ListNotificationPreferences',
+            quarterdeck_dot_identity_dot_v1_dot_identity__pb2.ListNotificationPreferencesRequest.SerializeToString,
+            quarterdeck_dot_identity_dot_v1_dot_identity__pb2.ListNotificationPreferencesResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def CreateApiKey(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/quarterdeck.identity.v1.IdentityService/CreateApiKey',
+            quarterdeck_dot_identity_dot_v1_dot_identity__pb2.CreateApiKeyRequest.SerializeToString,
+            quarterdeck_dot_identity_dot_v1_dot_identity__pb2.CreateApiKeyResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListApiKeys(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/quarterdeck.identity.v1.IdentityService/ListApiKeys',
+            quarterdeck_dot_identity_dot_v1_dot_identity__pb2.ListApiKeysRequest.SerializeToString,
+            quarterdeck_dot_identity_dot_v1_dot_identity__pb2.ListApiKeysResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RevokeApiKey(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/quarterdeck.identity.v1.IdentityService/RevokeApiKey',
+            quarterdeck_dot_identity_dot_v1_dot_identity__pb2.RevokeApiKeyRequest.SerializeToString,
+            quarterdeck_dot_identity_dot_v1_dot_identity__pb2.RevokeApiKeyResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ExchangeApiKey(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/quarterdeck.identity.v1.IdentityService/ExchangeApiKey',
+            quarterdeck_dot_identity_dot_v1_dot_identity__pb2.ExchangeApiKeyRequest.SerializeToString,
+            quarterdeck_dot_identity_dot_v1_dot_identity__pb2.ExchangeApiKeyResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListSecurityEvents(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/quarterdeck.identity.v1.IdentityService/ListSecurityEvents',
+            quarterdeck_dot_identity_dot_v1_dot_identity__pb2.ListSecurityEventsRequest.SerializeToString,
+            quarterdeck_dot_identity_dot_v1_dot_identity__pb2.ListSecurityEventsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ReportSecurityEvent(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/quarterdeck.identity.v1.IdentityService/ReportSecurityEvent',
+            quarterdeck_dot_identity_dot_v1_dot_identity__pb2.ReportSecurityEventRequest.SerializeToString,
+            quarterdeck_dot_identity_dot_v1_dot_identity__pb2.ReportSecurityEventResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)

@@ -27,43 +27,71 @@ from google.protobuf import struct_pb2 as google_dot_protobuf_dot_struct__pb2
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n$quarterdeck/tenancy/v1/tenancy.proto\x12\x16quarterdeck.tenancy.v1\x1a google/protobuf/field_mask.proto\x1a\x1cgoogle/protobuf/struct.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xe9\x01\n\x06Tenant\x12\n\n\x02id\x18\x01 \x01(\t\x12\x0c\n\x04slug\x18\x02 \x01(\t\x12\x0c\n\x04name\x18\x03 \x01(\t\x12\x0e\n\x06\x64omain\x18\x04 \x01(\t\x12\x34\n\x06status\x18\x05 \x01(\x0e\x32$.quarterdeck.tenancy.v1.TenantStatus\x12\x0f\n\x07version\x18\x06 \x01(\x03\x12/\n\x0b\x63reate_time\x18\x07 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12/\n\x0bupdate_time\x18\x08 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\xa5\x02\n\x0eTenantSettings\x12\x11\n\ttenant_id\x18\x01 \x01(\t\x12\x18\n\x10\x62illing_contacts\x18\x02 \x03(\t\x12\x1b\n\x13\x62illing_webhook_url\x18\x03 \x01(\t\x12.\n\rplan_metadata\x18\x04 \x01(\x0b\x32\x17.google.protobuf.Struct\x12&\n\x05\x66lags\x18\x05 \x01(\x0b\x32\x17.google.protobuf.Struct\x12\x0f\n\x07version\x18\x06 \x01(\x03\x12/\n\x0b\x63reate_time\x18\x07 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12/\n\x0bupdate_time\x18\x08 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"Y\n\x13\x43reateTenantRequest\x12.\n\x06tenant\x18\x01 \x01(\x0b\x32\x1e.quarterdeck.tenancy.v1.Tenant\x12\x12\n\nrequest_id\x18\x02 \x01(\t\"F\n\x14\x43reateTenantResponse\x12.\n\x06tenant\x18\x01 \x01(\x0b\x32\x1e.quarterdeck.tenancy.v1.Tenant\"\x1e\n\x10GetTenantRequest\x12\n\n\x02id\x18\x01 \x01(\t\"C\n\x11GetTenantResponse\x12.\n\x06tenant\x18\x01 \x01(\x0b\x32\x1e.quarterdeck.tenancy.v1.Tenant\"q\n\x12ListTenantsRequest\x12\x11\n\tpage_size\x18\x01 \x01(\x05\x12\x12\n\npage_token\x18\x02 \x01(\t\x12\x34\n\x06status\x18\x03 \x01(\x0e\x32$.quarterdeck.tenancy.v1.TenantStatus\"_\n\x13ListTenantsResponse\x12/\n\x07tenants\x18\x01 \x03(\x0b\x32\x1e.quarterdeck.tenancy.v1.Tenant\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"v\n\x13UpdateTenantRequest\x12.\n\x06tenant\x18\x01 \x01(\x0b\x32\x1e.quarterdeck.tenancy.v1.Tenant\x12/\n\x0bupdate_mask\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.FieldMask\"F\n\x14UpdateTenantResponse\x12.\n\x06tenant\x18\x01 \x01(\x0b\x32\x1e.quarterdeck.tenancy.v1.Tenant\"-\n\x18GetTenantSettingsRequest\x12\x11\n\ttenant_id\x18\x01 \x01(\t\"U\n\x19GetTenantSettingsResponse\x12\x38\n\x08settings\x18\x01 \x01(\x0b\x32&.quarterdeck.tenancy.v1.TenantSettings\"\x88\x01\n\x1bUpdateTenantSettingsRequest\x12\x38\n\x08settings\x18\x01 \x01(\x0b\x32&.quarterdeck.tenancy.v1.TenantSettings\x12/\n\x0bupdate_mask\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.FieldMask\"X\n\x1cUpdateTenantSettingsResponse\x12\x38\n\x08settings\x18\x01 \x01(\x0b\x32&.quarterdeck.tenancy.v1.TenantSettings*\x7f\n\x0cTenantStatus\x12\x1d\n\x19TENANT_STATUS_UNSPECIFIED\x10\x00\x12\x18\n\x14TENANT_STATUS_ACTIVE\x10\x01\x12\x1b\n\x17TENANT_STATUS_SUSPENDED\x10\x02\x12\x19\n\x15TENANT_STATUS_DELETED\x10\x03\x32\xae\x05\n\x0eTenancyService\x12i\n\x0c\x43reateTenant\x12+.quarterdeck.tenancy.v1.CreateTenantRequest\x1a,.quarterdeck.tenancy.v1.CreateTenantResponse\x12`\n\tGetTenant\x12(.quarterdeck.tenancy.v1.GetTenantRequest\x1a).quarterdeck.tenancy.v1.GetTenantResponse\x12\x66\n\x0bListTenants\x12*.quarterdeck.tenancy.v1.ListTenantsRequest\x1a+.quarterdeck.tenancy.v1.ListTenantsResponse\x12i\n\x0cUpdateTenant\x12+.quarterdeck.tenancy.v1.UpdateTenantRequest\x1a,.quarterdeck.tenancy.v1.UpdateTenantResponse\x12x\n\x11GetTenantSettings\x12\x30.quarterdeck.tenancy.v1.GetTenantSettingsRequest\x1a\x31.quarterdeck.tenancy.v1.GetTenantSettingsResponse\x12\x81\x01\n\x14UpdateTenantSettings\x12\x33.quarterdeck.tenancy.v1.UpdateTenantSettingsRequest\x1a\x34.quarterdeck.tenancy.v1.UpdateTenantSettingsResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n$quarterdeck/tenancy/v1/tenancy.proto\x12\x16quarterdeck.tenancy.v1\x1a google/protobuf/field_mask.proto\x1a\x1cgoogle/protobuf/struct.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xa3\x01\n\nMembership\x12\n\n\x02id\x18\x01 \x01(\t\x12\x11\n\ttenant_id\x18\x02 \x01(\t\x12\x0f\n\x07user_id\x18\x03 \x01(\t\x12\x34\n\x04role\x18\x04 \x01(\x0e\x32&.quarterdeck.tenancy.v1.MembershipRole\x12/\n\x0b\x63reate_time\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\xe9\x01\n\x06Tenant\x12\n\n\x02id\x18\x01 \x01(\t\x12\x0c\n\x04slug\x18\x02 \x01(\t\x12\x0c\n\x04name\x18\x03 \x01(\t\x12\x0e\n\x06\x64omain\x18\x04 \x01(\t\x12\x34\n\x06status\x18\x05 \x01(\x0e\x32$.quarterdeck.tenancy.v1.TenantStatus\x12\x0f\n\x07version\x18\x06 \x01(\x03\x12/\n\x0b\x63reate_time\x18\x07 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12/\n\x0bupdate_time\x18\x08 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\xa5\x02\n\x0eTenantSettings\x12\x11\n\ttenant_id\x18\x01 \x01(\t\x12\x18\n\x10\x62illing_contacts\x18\x02 \x03(\t\x12\x1b\n\x13\x62illing_webhook_url\x18\x03 \x01(\t\x12.\n\rplan_metadata\x18\x04 \x01(\x0b\x32\x17.google.protobuf.Struct\x12&\n\x05\x66lags\x18\x05 \x01(\x0b\x32\x17.google.protobuf.Struct\x12\x0f\n\x07version\x18\x06 \x01(\x03\x12/\n\x0b\x63reate_time\x18\x07 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12/\n\x0bupdate_time\x18\x08 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"p\n\x13\x43reateTenantRequest\x12.\n\x06tenant\x18\x01 \x01(\x0b\x32\x1e.quarterdeck.tenancy.v1.Tenant\x12\x12\n\nrequest_id\x18\x02 \x01(\t\x12\x15\n\rowner_user_id\x18\x03 \x01(\t\"F\n\x14\x43reateTenantResponse\x12.\n\x06tenant\x18\x01 \x01(\x0b\x32\x1e.quarterdeck.tenancy.v1.Tenant\"\x1e\n\x10GetTenantRequest\x12\n\n\x02id\x18\x01 \x01(\t\"C\n\x11GetTenantResponse\x12.\n\x06tenant\x18\x01 \x01(\x0b\x32\x1e.quarterdeck.tenancy.v1.Tenant\"q\n\x12ListTenantsRequest\x12\x11\n\tpage_size\x18\x01 \x01(\x05\x12\x12\n\npage_token\x18\x02 \x01(\t\x12\x34\n\x06status\x18\x03 \x01(\x0e\x32$.quarterdeck.tenancy.v1.TenantStatus\"_\n\x13ListTenantsResponse\x12/\n\x07tenants\x18\x01 \x03(\x0b\x32\x1e.quarterdeck.tenancy.v1.Tenant\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"v\n\x13UpdateTenantRequest\x12.\n\x06tenant\x18\x01 \x01(\x0b\x32\x1e.quarterdeck.tenancy.v1.Tenant\x12/\n\x0bupdate_mask\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.FieldMask\"F\n\x14UpdateTenantResponse\x12.\n\x06tenant\x18\x01 \x01(\x0b\x32\x1e.quarterdeck.tenancy.v1.Tenant\"-\n\x18GetTenantSettingsRequest\x12\x11\n\ttenant_id\x18\x01 \x01(\t\"U\n\x19GetTenantSettingsResponse\x12\x38\n\x08settings\x18\x01 \x01(\x0b\x32&.quarterdeck.tenancy.v1.TenantSettings\"\x88\x01\n\x1bUpdateTenantSettingsRequest\x12\x38\n\x08settings\x18\x01 \x01(\x0b\x32&.quarterdeck.tenancy.v1.TenantSettings\x12/\n\x0bupdate_mask\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.FieldMask\"X\n\x1cUpdateTenantSettingsResponse\x12\x38\n\x08settings\x18\x01 \x01(\x0b\x32&.quarterdeck.tenancy.v1.TenantSettings\" \n\x12PurgeTenantRequest\x12\n\n\x02id\x18\x01 \x01(\t\"\x15\n\x13PurgeTenantResponse\"b\n\x14\x41\x64\x64MembershipRequest\x12\x36\n\nmembership\x18\x01 \x01(\x0b\x32\".quarterdeck.tenancy.v1.Membership\x12\x12\n\nrequest_id\x18\x02 \x01(\t\"O\n\x15\x41\x64\x64MembershipResponse\x12\x36\n\nmembership\x18\x01 \x01(\x0b\x32\".quarterdeck.tenancy.v1.Membership\":\n\x14GetMembershipRequest\x12\x11\n\ttenant_id\x18\x01 \x01(\t\x12\x0f\n\x07user_id\x18\x02 \x01(\t\"O\n\x15GetMembershipResponse\x12\x36\n\nmembership\x18\x01 \x01(\x0b\x32\".quarterdeck.tenancy.v1.Membership\"c\n\x16ListMembershipsRequest\x12\x11\n\ttenant_id\x18\x01 \x01(\t\x12\x0f\n\x07user_id\x18\x02 \x01(\t\x12\x11\n\tpage_size\x18\x03 \x01(\x05\x12\x12\n\npage_token\x18\x04 \x01(\t\"k\n\x17ListMembershipsResponse\x12\x37\n\x0bmemberships\x18\x01 \x03(\x0b\x32\".quarterdeck.tenancy.v1.Membership\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"w\n\x1bUpdateMembershipRoleRequest\x12\x11\n\ttenant_id\x18\x01 \x01(\t\x12\x0f\n\x07user_id\x18\x02 \x01(\t\x12\x34\n\x04role\x18\x03 \x01(\x0e\x32&.quarterdeck.tenancy.v1.MembershipRole\"V\n\x1cUpdateMembershipRoleResponse\x12\x36\n\nmembership\x18\x01 \x01(\x0b\x32\".quarterdeck.tenancy.v1.Membership\"=\n\x17RemoveMembershipRequest\x12\x11\n\ttenant_id\x18\x01 \x01(\t\x12\x0f\n\x07user_id\x18\x02 \x01(\t\"\x1a\n\x18RemoveMembershipResponse*\x9f\x01\n\x0eMembershipRole\x12\x1f\n\x1bMEMBERSHIP_ROLE_UNSPECIFIED\x10\x00\x12\x19\n\x15MEMBERSHIP_ROLE_OWNER\x10\x01\x12\x19\n\x15MEMBERSHIP_ROLE_ADMIN\x10\x02\x12\x1a\n\x16MEMBERSHIP_ROLE_MEMBER\x10\x03\x12\x1a\n\x16MEMBERSHIP_ROLE_VIEWER\x10\x04*\x7f\n\x0cTenantStatus\x12\x1d\n\x19TENANT_STATUS_UNSPECIFIED\x10\x00\x12\x18\n\x14TENANT_STATUS_ACTIVE\x10\x01\x12\x1b\n\x17TENANT_STATUS_SUSPENDED\x10\x02\x12\x19\n\x15TENANT_STATUS_DELETED\x10\x03\x32\xe1\n\n\x0eTenancyService\x12i\n\x0c\x43reateTenant\x12+.quarterdeck.tenancy.v1.CreateTenantRequest\x1a,.quarterdeck.tenancy.v1.CreateTenantResponse\x12`\n\tGetTenant\x12(.quarterdeck.tenancy.v1.GetTenantRequest\x1a).quarterdeck.tenancy.v1.GetTenantResponse\x12\x66\n\x0bListTenants\x12*.quarterdeck.tenancy.v1.ListTenantsRequest\x1a+.quarterdeck.tenancy.v1.ListTenantsResponse\x12i\n\x0cUpdateTenant\x12+.quarterdeck.tenancy.v1.UpdateTenantRequest\x1a,.quarterdeck.tenancy.v1.UpdateTenantResponse\x12x\n\x11GetTenantSettings\x12\x30.quarterdeck.tenancy.v1.GetTenantSettingsRequest\x1a\x31.quarterdeck.tenancy.v1.GetTenantSettingsResponse\x12\x81\x01\n\x14UpdateTenantSettings\x12\x33.quarterdeck.tenancy.v1.UpdateTenantSettingsRequest\x1a\x34.quarterdeck.tenancy.v1.UpdateTenantSettingsResponse\x12\x66\n\x0bPurgeTenant\x12*.quarterdeck.tenancy.v1.PurgeTenantRequest\x1a+.quarterdeck.tenancy.v1.PurgeTenantResponse\x12l\n\rAddMembership\x12,.quarterdeck.tenancy.v1.AddMembershipRequest\x1a-.quarterdeck.tenancy.v1.AddMembershipResponse\x12l\n\rGetMembership\x12,.quarterdeck.tenancy.v1.GetMembershipRequest\x1a-.quarterdeck.tenancy.v1.GetMembershipResponse\x12r\n\x0fListMemberships\x12..quarterdeck.tenancy.v1.ListMembershipsRequest\x1a/.quarterdeck.tenancy.v1.ListMembershipsResponse\x12\x81\x01\n\x14UpdateMembershipRole\x12\x33.quarterdeck.tenancy.v1.UpdateMembershipRoleRequest\x1a\x34.quarterdeck.tenancy.v1.UpdateMembershipRoleResponse\x12u\n\x10RemoveMembership\x12/.quarterdeck.tenancy.v1.RemoveMembershipRequest\x1a\x30.quarterdeck.tenancy.v1.RemoveMembershipResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'quarterdeck.tenancy.v1.tenancy_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_TENANTSTATUS']._serialized_start=1724
-  _globals['_TENANTSTATUS']._serialized_end=1851
-  _globals['_TENANT']._serialized_start=162
-  _globals['_TENANT']._serialized_end=395
-  _globals['_TENANTSETTINGS']._serialized_start=398
-  _globals['_TENANTSETTINGS']._serialized_end=691
-  _globals['_CREATETENANTREQUEST']._serialized_start=693
-  _globals['_CREATETENANTREQUEST']._serialized_end=782
-  _globals['_CREATETENANTRESPONSE']._serialized_start=784
-  _globals['_CREATETENANTRESPONSE']._serialized_end=854
-  _globals['_GETTENANTREQUEST']._serialized_start=856
-  _globals['_GETTENANTREQUEST']._serialized_end=886
-  _globals['_GETTENANTRESPONSE']._serialized_start=888
-  _globals['_GETTENANTRESPONSE']._serialized_end=955
-  _globals['_LISTTENANTSREQUEST']._serialized_start=957
-  _globals['_LISTTENANTSREQUEST']._serialized_end=1070
-  _globals['_LISTTENANTSRESPONSE']._serialized_start=1072
-  _globals['_LISTTENANTSRESPONSE']._serialized_end=1167
-  _globals['_UPDATETENANTREQUEST']._serialized_start=1169
-  _globals['_UPDATETENANTREQUEST']._serialized_end=1287
-  _globals['_UPDATETENANTRESPONSE']._serialized_start=1289
-  _globals['_UPDATETENANTRESPONSE']._serialized_end=1359
-  _globals['_GETTENANTSETTINGSREQUEST']._serialized_start=1361
-  _globals['_GETTENANTSETTINGSREQUEST']._serialized_end=1406
-  _globals['_GETTENANTSETTINGSRESPONSE']._serialized_start=1408
-  _globals['_GETTENANTSETTINGSRESPONSE']._serialized_end=1493
-  _globals['_UPDATETENANTSETTINGSREQUEST']._serialized_start=1496
-  _globals['_UPDATETENANTSETTINGSREQUEST']._serialized_end=1632
-  _globals['_UPDATETENANTSETTINGSRESPONSE']._serialized_start=1634
-  _globals['_UPDATETENANTSETTINGSRESPONSE']._serialized_end=1722
-  _globals['_TENANCYSERVICE']._serialized_start=1854
-  _globals['_TENANCYSERVICE']._serialized_end=2540
+  _globals['_MEMBERSHIPROLE']._serialized_start=2803
+  _globals['_MEMBERSHIPROLE']._serialized_end=2962
+  _globals['_TENANTSTATUS']._serialized_start=2964
+  _globals['_TENANTSTATUS']._serialized_end=3091
+  _globals['_MEMBERSHIP']._serialized_start=162
+  _globals['_MEMBERSHIP']._serialized_end=325
+  _globals['_TENANT']._serialized_start=328
+  _globals['_TENANT']._serialized_end=561
+  _globals['_TENANTSETTINGS']._serialized_start=564
+  _globals['_TENANTSETTINGS']._serialized_end=857
+  _globals['_CREATETENANTREQUEST']._serialized_start=859
+  _globals['_CREATETENANTREQUEST']._serialized_end=971
+  _globals['_CREATETENANTRESPONSE']._serialized_start=973
+  _globals['_CREATETENANTRESPONSE']._serialized_end=1043
+  _globals['_GETTENANTREQUEST']._serialized_start=1045
+  _globals['_GETTENANTREQUEST']._serialized_end=1075
+  _globals['_GETTENANTRESPONSE']._serialized_start=1077
+  _globals['_GETTENANTRESPONSE']._serialized_end=1144
+  _globals['_LISTTENANTSREQUEST']._serialized_start=1146
+  _globals['_LISTTENANTSREQUEST']._serialized_end=1259
+  _globals['_LISTTENANTSRESPONSE']._serialized_start=1261
+  _globals['_LISTTENANTSRESPONSE']._serialized_end=1356
+  _globals['_UPDATETENANTREQUEST']._serialized_start=1358
+  _globals['_UPDATETENANTREQUEST']._serialized_end=1476
+  _globals['_UPDATETENANTRESPONSE']._serialized_start=1478
+  _globals['_UPDATETENANTRESPONSE']._serialized_end=1548
+  _globals['_GETTENANTSETTINGSREQUEST']._serialized_start=1550
+  _globals['_GETTENANTSETTINGSREQUEST']._serialized_end=1595
+  _globals['_GETTENANTSETTINGSRESPONSE']._serialized_start=1597
+  _globals['_GETTENANTSETTINGSRESPONSE']._serialized_end=1682
+  _globals['_UPDATETENANTSETTINGSREQUEST']._serialized_start=1685
+  _globals['_UPDATETENANTSETTINGSREQUEST']._serialized_end=1821
+  _globals['_UPDATETENANTSETTINGSRESPONSE']._serialized_start=1823
+  _globals['_UPDATETENANTSETTINGSRESPONSE']._serialized_end=1911
+  _globals['_PURGETENANTREQUEST']._serialized_start=1913
+  _globals['_PURGETENANTREQUEST']._serialized_end=1945
+  _globals['_PURGETENANTRESPONSE']._serialized_start=1947
+  _globals['_PURGETENANTRESPONSE']._serialized_end=1968
+  _globals['_ADDMEMBERSHIPREQUEST']._serialized_start=1970
+  _globals['_ADDMEMBERSHIPREQUEST']._serialized_end=2068
+  _globals['_ADDMEMBERSHIPRESPONSE']._serialized_start=2070
+  _globals['_ADDMEMBERSHIPRESPONSE']._serialized_end=2149
+  _globals['_GETMEMBERSHIPREQUEST']._serialized_start=2151
+  _globals['_GETMEMBERSHIPREQUEST']._serialized_end=2209
+  _globals['_GETMEMBERSHIPRESPONSE']._serialized_start=2211
+  _globals['_GETMEMBERSHIPRESPONSE']._serialized_end=2290
+  _globals['_LISTMEMBERSHIPSREQUEST']._serialized_start=2292
+  _globals['_LISTMEMBERSHIPSREQUEST']._serialized_end=2391
+  _globals['_LISTMEMBERSHIPSRESPONSE']._serialized_start=2393
+  _globals['_LISTMEMBERSHIPSRESPONSE']._serialized_end=2500
+  _globals['_UPDATEMEMBERSHIPROLEREQUEST']._serialized_start=2502
+  _globals['_UPDATEMEMBERSHIPROLEREQUEST']._serialized_end=2621
+  _globals['_UPDATEMEMBERSHIPROLERESPONSE']._serialized_start=2623
+  _globals['_UPDATEMEMBERSHIPROLERESPONSE']._serialized_end=2709
+  _globals['_REMOVEMEMBERSHIPREQUEST']._serialized_start=2711
+  _globals['_REMOVEMEMBERSHIPREQUEST']._serialized_end=2772
+  _globals['_REMOVEMEMBERSHIPRESPONSE']._serialized_start=2774
+  _globals['_REMOVEMEMBERSHIPRESPONSE']._serialized_end=2800
+  _globals['_TENANCYSERVICE']._serialized_start=3094
+  _globals['_TENANCYSERVICE']._serialized_end=4471
 # @@protoc_insertion_point(module_scope)

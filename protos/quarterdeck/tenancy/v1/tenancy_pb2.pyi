@@ -12,16 +12,43 @@ from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 
 DESCRIPTOR: _descriptor.FileDescriptor
 
+class MembershipRole(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    MEMBERSHIP_ROLE_UNSPECIFIED: _ClassVar[MembershipRole]
+    MEMBERSHIP_ROLE_OWNER: _ClassVar[MembershipRole]
+    MEMBERSHIP_ROLE_ADMIN: _ClassVar[MembershipRole]
+    MEMBERSHIP_ROLE_MEMBER: _ClassVar[MembershipRole]
+    MEMBERSHIP_ROLE_VIEWER: _ClassVar[MembershipRole]
+
 class TenantStatus(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     __slots__ = ()
     TENANT_STATUS_UNSPECIFIED: _ClassVar[TenantStatus]
     TENANT_STATUS_ACTIVE: _ClassVar[TenantStatus]
     TENANT_STATUS_SUSPENDED: _ClassVar[TenantStatus]
     TENANT_STATUS_DELETED: _ClassVar[TenantStatus]
+MEMBERSHIP_ROLE_UNSPECIFIED: MembershipRole
+MEMBERSHIP_ROLE_OWNER: MembershipRole
+MEMBERSHIP_ROLE_ADMIN: MembershipRole
+MEMBERSHIP_ROLE_MEMBER: MembershipRole
+MEMBERSHIP_ROLE_VIEWER: MembershipRole
 TENANT_STATUS_UNSPECIFIED: TenantStatus
 TENANT_STATUS_ACTIVE: TenantStatus
 TENANT_STATUS_SUSPENDED: TenantStatus
 TENANT_STATUS_DELETED: TenantStatus
+
+class Membership(_message.Message):
+    __slots__ = ("id", "tenant_id", "user_id", "role", "create_time")
+    ID_FIELD_NUMBER: _ClassVar[int]
+    TENANT_ID_FIELD_NUMBER: _ClassVar[int]
+    USER_ID_FIELD_NUMBER: _ClassVar[int]
+    ROLE_FIELD_NUMBER: _ClassVar[int]
+    CREATE_TIME_FIELD_NUMBER: _ClassVar[int]
+    id: str
+    tenant_id: str
+    user_id: str
+    role: MembershipRole
+    create_time: _timestamp_pb2.Timestamp
+    def __init__(self, id: _Optional[str] = ..., tenant_id: _Optional[str] = ..., user_id: _Optional[str] = ..., role: _Optional[_Union[MembershipRole, str]] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
 
 class Tenant(_message.Message):
     __slots__ = ("id", "slug", "name", "domain", "status", "version", "create_time", "update_time")
@@ -64,12 +91,14 @@ class TenantSettings(_message.Message):
     def __init__(self, tenant_id: _Optional[str] = ..., billing_contacts: _Optional[_Iterable[str]] = ..., billing_webhook_url: _Optional[str] = ..., plan_metadata: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ..., flags: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ..., version: _Optional[int] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., update_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
 
 class CreateTenantRequest(_message.Message):
-    __slots__ = ("tenant", "request_id")
+    __slots__ = ("tenant", "request_id", "owner_user_id")
     TENANT_FIELD_NUMBER: _ClassVar[int]
     REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
+    OWNER_USER_ID_FIELD_NUMBER: _ClassVar[int]
     tenant: Tenant
     request_id: str
-    def __init__(self, tenant: _Optional[_Union[Tenant, _Mapping]] = ..., request_id: _Optional[str] = ...) -> None: ...
+    owner_user_id: str
+    def __init__(self, tenant: _Optional[_Union[Tenant, _Mapping]] = ..., request_id: _Optional[str] = ..., owner_user_id: _Optional[str] = ...) -> None: ...
 
 class CreateTenantResponse(_message.Message):
     __slots__ = ("tenant",)
@@ -146,3 +175,89 @@ class UpdateTenantSettingsResponse(_message.Message):
     SETTINGS_FIELD_NUMBER: _ClassVar[int]
     settings: TenantSettings
     def __init__(self, settings: _Optional[_Union[TenantSettings, _Mapping]] = ...) -> None: ...
+
+class PurgeTenantRequest(_message.Message):
+    __slots__ = ("id",)
+    ID_FIELD_NUMBER: _ClassVar[int]
+    id: str
+    def __init__(self, id: _Optional[str] = ...) -> None: ...
+
+class PurgeTenantResponse(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class AddMembershipRequest(_message.Message):
+    __slots__ = ("membership", "request_id")
+    MEMBERSHIP_FIELD_NUMBER: _ClassVar[int]
+    REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
+    membership: Membership
+    request_id: str
+    def __init__(self, membership: _Optional[_Union[Membership, _Mapping]] = ..., request_id: _Optional[str] = ...) -> None: ...
+
+class AddMembershipResponse(_message.Message):
+    __slots__ = ("membership",)
+    MEMBERSHIP_FIELD_NUMBER: _ClassVar[int]
+    membership: Membership
+    def __init__(self, membership: _Optional[_Union[Membership, _Mapping]] = ...) -> None: ...
+
+class GetMembershipRequest(_message.Message):
+    __slots__ = ("tenant_id", "user_id")
+    TENANT_ID_FIELD_NUMBER: _ClassVar[int]
+    USER_ID_FIELD_NUMBER: _ClassVar[int]
+    tenant_id: str
+    user_id: str
+    def __init__(self, tenant_id: _Optional[str] = ..., user_id: _Optional[str] = ...) -> None: ...
+
+class GetMembershipResponse(_message.Message):
+    __slots__ = ("membership",)
+    MEMBERSHIP_FIELD_NUMBER: _ClassVar[int]
+    membership: Membership
+    def __init__(self, membership: _Optional[_Union[Membership, _Mapping]] = ...) -> None: ...
+
+class ListMembershipsRequest(_message.Message):
+    __slots__ = ("tenant_id", "user_id", "page_size", "page_token")
+    TENANT_ID_FIELD_NUMBER: _ClassVar[int]
+    USER_ID_FIELD_NUMBER: _ClassVar[int]
+    PAGE_SIZE_FIELD_NUMBER: _ClassVar[int]
+    PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    tenant_id: str
+    user_id: str
+    page_size: int
+    page_token: str
+    def __init__(self, tenant_id: _Optional[str] = ..., user_id: _Optional[str] = ..., page_size: _Optional[int] = ..., page_token: _Optional[str] = ...) -> None: ...
+
+class ListMembershipsResponse(_message.Message):
+    __slots__ = ("memberships", "next_page_token")
+    MEMBERSHIPS_FIELD_NUMBER: _ClassVar[int]
+    NEXT_PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    memberships: _containers.RepeatedCompositeFieldContainer[Membership]
+    next_page_token: str
+    def __init__(self, memberships: _Optional[_Iterable[_Union[Membership, _Mapping]]] = ..., next_page_token: _Optional[str] = ...) -> None: ...
+
+class UpdateMembershipRoleRequest(_message.Message):
+    __slots__ = ("tenant_id", "user_id", "role")
+    TENANT_ID_FIELD_NUMBER: _ClassVar[int]
+    USER_ID_FIELD_NUMBER: _ClassVar[int]
+    ROLE_FIELD_NUMBER: _ClassVar[int]
+    tenant_id: str
+    user_id: str
+    role: MembershipRole
+    def __init__(self, tenant_id: _Optional[str] = ..., user_id: _Optional[str] = ..., role: _Optional[_Union[MembershipRole, str]] = ...) -> None: ...
+
+class UpdateMembershipRoleResponse(_message.Message):
+    __slots__ = ("membership",)
+    MEMBERSHIP_FIELD_NUMBER: _ClassVar[int]
+    membership: Membership
+    def __init__(self, membership: _Optional[_Union[Membership, _Mapping]] = ...) -> None: ...
+
+class RemoveMembershipRequest(_message.Message):
+    __slots__ = ("tenant_id", "user_id")
+    TENANT_ID_FIELD_NUMBER: _ClassVar[int]
+    USER_ID_FIELD_NUMBER: _ClassVar[int]
+    tenant_id: str
+    user_id: str
+    def __init__(self, tenant_id: _Optional[str] = ..., user_id: _Optional[str] = ...) -> None: ...
+
+class RemoveMembershipResponse(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...

@@ -66,6 +66,36 @@ class TenancyServiceStub:
                 request_serializer=quarterdeck_dot_tenancy_dot_v1_dot_tenancy__pb2.UpdateTenantSettingsRequest.SerializeToString,
                 response_deserializer=quarterdeck_dot_tenancy_dot_v1_dot_tenancy__pb2.UpdateTenantSettingsResponse.FromString,
                 _registered_method=True)
+        self.PurgeTenant = channel.unary_unary(
+                '/quarterdeck.tenancy.v1.TenancyService/PurgeTenant',
+                request_serializer=quarterdeck_dot_tenancy_dot_v1_dot_tenancy__pb2.PurgeTenantRequest.SerializeToString,
+                response_deserializer=quarterdeck_dot_tenancy_dot_v1_dot_tenancy__pb2.PurgeTenantResponse.FromString,
+                _registered_method=True)
+        self.AddMembership = channel.unary_unary(
+                '/quarterdeck.tenancy.v1.TenancyService/AddMembership',
+                request_serializer=quarterdeck_dot_tenancy_dot_v1_dot_tenancy__pb2.AddMembershipRequest.SerializeToString,
+                response_deserializer=quarterdeck_dot_tenancy_dot_v1_dot_tenancy__pb2.AddMembershipResponse.FromString,
+                _registered_method=True)
+        self.GetMembership = channel.unary_unary(
+                '/quarterdeck.tenancy.v1.TenancyService/GetMembership',
+                request_serializer=quarterdeck_dot_tenancy_dot_v1_dot_tenancy__pb2.GetMembershipRequest.SerializeToString,
+                response_deserializer=quarterdeck_dot_tenancy_dot_v1_dot_tenancy__pb2.GetMembershipResponse.FromString,
+                _registered_method=True)
+        self.ListMemberships = channel.unary_unary(
+                '/quarterdeck.tenancy.v1.TenancyService/ListMemberships',
+                request_serializer=quarterdeck_dot_tenancy_dot_v1_dot_tenancy__pb2.ListMembershipsRequest.SerializeToString,
+                response_deserializer=quarterdeck_dot_tenancy_dot_v1_dot_tenancy__pb2.ListMembershipsResponse.FromString,
+                _registered_method=True)
+        self.UpdateMembershipRole = channel.unary_unary(
+                '/quarterdeck.tenancy.v1.TenancyService/UpdateMembershipRole',
+                request_serializer=quarterdeck_dot_tenancy_dot_v1_dot_tenancy__pb2.UpdateMembershipRoleRequest.SerializeToString,
+                response_deserializer=quarterdeck_dot_tenancy_dot_v1_dot_tenancy__pb2.UpdateMembershipRoleResponse.FromString,
+                _registered_method=True)
+        self.RemoveMembership = channel.unary_unary(
+                '/quarterdeck.tenancy.v1.TenancyService/RemoveMembership',
+                request_serializer=quarterdeck_dot_tenancy_dot_v1_dot_tenancy__pb2.RemoveMembershipRequest.SerializeToString,
+                response_deserializer=quarterdeck_dot_tenancy_dot_v1_dot_tenancy__pb2.RemoveMembershipResponse.FromString,
+                _registered_method=True)
 
 
 class TenancyServiceServicer:
@@ -116,6 +146,49 @@ class TenancyServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def PurgeTenant(self, request, context):
+        """PurgeTenant removes a tenant with everything it owns; internal callers only, to undo a
+        sign-up that failed after the tenant was created.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def AddMembership(self, request, context):
+        """AddMembership gives a user a role in a tenant.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetMembership(self, request, context):
+        """GetMembership returns a user's membership of a tenant.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListMemberships(self, request, context):
+        """ListMemberships pages through the members of a tenant, or the tenants of a user.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def UpdateMembershipRole(self, request, context):
+        """UpdateMembershipRole changes a member's role; the last owner cannot be demoted.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def RemoveMembership(self, request, context):
+        """RemoveMembership removes a member; the last owner cannot be removed.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_TenancyServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -148,6 +221,36 @@ def add_TenancyServiceServicer_to_server(servicer, server):
                     servicer.UpdateTenantSettings,
                     request_deserializer=quarterdeck_dot_tenancy_dot_v1_dot_tenancy__pb2.UpdateTenantSettingsRequest.FromString,
                     response_serializer=quarterdeck_dot_tenancy_dot_v1_dot_tenancy__pb2.UpdateTenantSettingsResponse.SerializeToString,
+            ),
+            'PurgeTenant': grpc.unary_unary_rpc_method_handler(
+                    servicer.PurgeTenant,
+                    request_deserializer=quarterdeck_dot_tenancy_dot_v1_dot_tenancy__pb2.PurgeTenantRequest.FromString,
+                    response_serializer=quarterdeck_dot_tenancy_dot_v1_dot_tenancy__pb2.PurgeTenantResponse.SerializeToString,
+            ),
+            'AddMembership': grpc.unary_unary_rpc_method_handler(
+                    servicer.AddMembership,
+                    request_deserializer=quarterdeck_dot_tenancy_dot_v1_dot_tenancy__pb2.AddMembershipRequest.FromString,
+                    response_serializer=quarterdeck_dot_tenancy_dot_v1_dot_tenancy__pb2.AddMembershipResponse.SerializeToString,
+            ),
+            'GetMembership': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetMembership,
+                    request_deserializer=quarterdeck_dot_tenancy_dot_v1_dot_tenancy__pb2.GetMembershipRequest.FromString,
+                    response_serializer=quarterdeck_dot_tenancy_dot_v1_dot_tenancy__pb2.GetMembershipResponse.SerializeToString,
+            ),
+            'ListMemberships': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListMemberships,
+                    request_deserializer=quarterdeck_dot_tenancy_dot_v1_dot_tenancy__pb2.ListMembershipsRequest.FromString,
+                    response_serializer=quarterdeck_dot_tenancy_dot_v1_dot_tenancy__pb2.ListMembershipsResponse.SerializeToString,
+            ),
+            'UpdateMembershipRole': grpc.unary_unary_rpc_method_handler(
+                    servicer.UpdateMembershipRole,
+                    request_deserializer=quarterdeck_dot_tenancy_dot_v1_dot_tenancy__pb2.UpdateMembershipRoleRequest.FromString,
+                    response_serializer=quarterdeck_dot_tenancy_dot_v1_dot_tenancy__pb2.UpdateMembershipRoleResponse.SerializeToString,
+            ),
+            'RemoveMembership': grpc.unary_unary_rpc_method_handler(
+                    servicer.RemoveMembership,
+                    request_deserializer=quarterdeck_dot_tenancy_dot_v1_dot_tenancy__pb2.RemoveMembershipRequest.FromString,
+                    response_serializer=quarterdeck_dot_tenancy_dot_v1_dot_tenancy__pb2.RemoveMembershipResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -314,6 +417,168 @@ class TenancyService:
             '/quarterdeck.tenancy.v1.TenancyService/UpdateTenantSettings',
             quarterdeck_dot_tenancy_dot_v1_dot_tenancy__pb2.UpdateTenantSettingsRequest.SerializeToString,
             quarterdeck_dot_tenancy_dot_v1_dot_tenancy__pb2.UpdateTenantSettingsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def PurgeTenant(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/quarterdeck.tenancy.v1.TenancyService/PurgeTenant',
+            quarterdeck_dot_tenancy_dot_v1_dot_tenancy__pb2.PurgeTenantRequest.SerializeToString,
+            quarterdeck_dot_tenancy_dot_v1_dot_tenancy__pb2.PurgeTenantResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def AddMembership(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/quarterdeck.tenancy.v1.TenancyService/AddMembership',
+            quarterdeck_dot_tenancy_dot_v1_dot_tenancy__pb2.AddMembershipRequest.SerializeToString,
+            quarterdeck_dot_tenancy_dot_v1_dot_tenancy__pb2.AddMembershipResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetMembership(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/quarterdeck.tenancy.v1.TenancyService/GetMembership',
+            quarterdeck_dot_tenancy_dot_v1_dot_tenancy__pb2.GetMembershipRequest.SerializeToString,
+            quarterdeck_dot_tenancy_dot_v1_dot_tenancy__pb2.GetMembershipResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListMemberships(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/quarterdeck.tenancy.v1.TenancyService/ListMemberships',
+            quarterdeck_dot_tenancy_dot_v1_dot_tenancy__pb2.ListMembershipsRequest.SerializeToString,
+            quarterdeck_dot_tenancy_dot_v1_dot_tenancy__pb2.ListMembershipsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def UpdateMembershipRole(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/quarterdeck.tenancy.v1.TenancyService/UpdateMembershipRole',
+            quarterdeck_dot_tenancy_dot_v1_dot_tenancy__pb2.UpdateMembershipRoleRequest.SerializeToString,
+            quarterdeck_dot_tenancy_dot_v1_dot_tenancy__pb2.UpdateMembershipRoleResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RemoveMembership(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/quarterdeck.tenancy.v1.TenancyService/RemoveMembership',
+            quarterdeck_dot_tenancy_dot_v1_dot_tenancy__pb2.RemoveMembershipRequest.SerializeToString,
+            quarterdeck_dot_tenancy_dot_v1_dot_tenancy__pb2.RemoveMembershipResponse.FromString,
             options,
             channel_credentials,
             insecure,

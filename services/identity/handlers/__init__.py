@@ -1,0 +1,1 @@
+"""Identity's use cases, transport-free, one module per area."""

@@ -1,0 +1,219 @@
+"""Memberships: who belongs to a tenant with which role. A tenant never loses its last owner."""
+
+from __future__ import annotations
+
+import uuid
+
+from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from quarterdeck.tenancy.v1 import tenancy_pb2 as pb
+from services.tenancy.config import TenancySettings
+from services.tenancy.models import MembershipRecord, MembershipRole, TenantRecord
+from services.tenancy.validation import parse_id
+from shared.auth import ROLE_RANK, Principal, require_principal, require_tenant
+from shared.errors import (
+    AlreadyExists,
+    FailedPrecondition,
+    InvalidArgument,
+    NotFound,
+    PermissionDenied,
+)
+from shared.pagination import fetch_page
+from shared.server import ServiceContext
+from shared.timestamps import to_timestamp
+
+ROLE_TO_PROTO = {
+    MembershipRole.OWNER: pb.MEMBERSHIP_ROLE_OWNER,
+    MembershipRole.ADMIN: pb.MEMBERSHIP_ROLE_ADMIN,
+    MembershipRole.MEMBER: pb.MEMBERSHIP_ROLE_MEMBER,
+    MembershipRole.VIEWER: pb.MEMBERSHIP_ROLE_VIEWER,
+}
+ROLE_FROM_PROTO = {v: k for k, v in ROLE_TO_PROTO.items()}
+
+
+def membership_to_proto(row: MembershipRecord) -> pb.Membership:
+    return pb.Membership(
+        id=str(row.id),
+        tenant_id=str(row.tenant_id),
+        user_id=str(row.user_id),
+        role=ROLE_TO_PROTO[row.role],
+        create_time=to_timestamp(row.created_at),
+    )
+
+
+def parse_role(value: int, field: str) -> MembershipRole:
+    if value not in ROLE_FROM_PROTO:
+        raise InvalidArgument.field(field, "must be OWNER, ADMIN, MEMBER or VIEWER")
+    return ROLE_FROM_PROTO[value]
+
+
+def _may_grant(principal: Principal, role: MembershipRole) -> None:
+    """Admins manage members below owner; only owners (or operators) touch ownership."""
+    if principal.is_operator or principal.is_internal:
+        return
+    needed = "owner" if role == MembershipRole.OWNER else "admin"
+    if ROLE_RANK.get(principal.role or "", 0) < ROLE_RANK[needed]:
+        raise PermissionDenied(f"this needs the {needed} role or higher", reason="ROLE_TOO_LOW")
+
+
+class MembershipHandlers:
+    def __init__(self, context: ServiceContext[TenancySettings]) -> None:
+        self._db = context.database
+        self._pages = context.page_tokens
+        self._idempotency = context.idempotency
+
+    @staticmethod
+    async def _locked_tenant(session: AsyncSession, tenant_id: uuid.UUID) -> TenantRecord:
+        # Locking the tenant row serialises ownership changes of one tenant (SQLite serialises
+        # every write transaction anyway).
+        tenant = await session.scalar(
+            select(TenantRecord).where(TenantRecord.id == tenant_id).with_for_update()
+        )
+        if tenant is None:
+            raise NotFound(f"tenant {tenant_id} not found", reason="TENANT_NOT_FOUND")
+        return tenant
+
+    @staticmethod
+    async def _membership(
+        session: AsyncSession, tenant_id: uuid.UUID, user_id: uuid.UUID
+    ) -> MembershipRecord:
+        row = await session.scalar(
+            select(MembershipRecord).where(
+                MembershipRecord.tenant_id == tenant_id, MembershipRecord.user_id == user_id
+            )
+        )
+        if row is None:
+            raise NotFound("no such membership", reason="MEMBERSHIP_NOT_FOUND")
+        return row
+
+    @staticmethod
+    async def _refuse_losing_last_owner(session: AsyncSession, row: MembershipRecord) -> None:
+        if row.role != MembershipRole.OWNER:
+            return
+        owners = await session.scalar(
+            select(func.count()).where(
+                MembershipRecord.tenant_id == row.tenant_id,
+                MembershipRecord.role == MembershipRole.OWNER,
+            )
+        )
+        if (owners or 0) <= 1:
+            raise FailedPrecondition(
+                "a tenant must keep at least one owner; make someone else owner first",
+                reason="LAST_OWNER",
+            )
+
+    async def add_membership(self, request: pb.AddMembershipRequest) -> pb.AddMembershipResponse:
+        membership = request.membership
+        tenant_id = parse_id(membership.tenant_id, "membership.tenant_id")
+        user_id = parse_id(membership.user_id, "membership.user_id")
+        role = parse_role(membership.role, "membership.role")
+        principal = require_tenant(str(tenant_id), "admin")
+        _may_grant(principal, role)
+
+        async def create(session: AsyncSession) -> pb.AddMembershipResponse:
+            await self._locked_tenant(session, tenant_id)
+            row = MembershipRecord(tenant_id=tenant_id, user_id=user_id, role=role)
+            session.add(row)
+            try:
+                await session.flush()
+            except IntegrityError:
+                raise AlreadyExists(
+                    "the user is already a member of this tenant", reason="ALREADY_MEMBER"
+                ) from None
+            return pb.AddMembershipResponse(membership=membership_to_proto(row))
+
+        return await self._idempotency.run(
+            endpoint="TenancyService.AddMembership",
+            request=request,
+            response_type=pb.AddMembershipResponse,
+            create=create,
+            resource_id_of=lambda response: response.membership.id,
+            scope=str(tenant_id),
+        )
+
+    async def get_membership(self, request: pb.GetMembershipRequest) -> pb.GetMembershipResponse:
+        tenant_id = parse_id(request.tenant_id, "tenant_id")
+        user_id = parse_id(request.user_id, "user_id")
+        principal = require_principal()
+        if principal.user_id != str(user_id):
+            require_tenant(str(tenant_id), "viewer")
+        async with self._db.reading() as session:
+            row = await self._membership(session, tenant_id, user_id)
+            return pb.GetMembershipResponse(membership=membership_to_proto(row))
+
+    async def list_memberships(
+        self, request: pb.ListMembershipsRequest
+    ) -> pb.ListMembershipsResponse:
+        if bool(request.tenant_id) == bool(request.user_id):
+            raise InvalidArgument.field("tenant_id", "set exactly one of tenant_id and user_id")
+        statement = select(MembershipRecord)
+        if request.tenant_id:
+            tenant_id = parse_id(request.tenant_id, "tenant_id")
+            require_tenant(str(tenant_id), "viewer")
+            statement = statement.where(MembershipRecord.tenant_id == tenant_id)
+            filters = {"tenant_id": str(tenant_id)}
+        else:
+            user_id = parse_id(request.user_id, "user_id")
+            principal = require_principal()
+            if principal.user_id != str(user_id) and not (
+                principal.is_operator or principal.is_internal
+            ):
+                raise PermissionDenied(
+                    "only the user or an operator may list a user's tenants", reason="NOT_SELF"
+                )
+            statement = statement.where(MembershipRecord.user_id == user_id)
+            filters = {"user_id": str(user_id)}
+        async with self._db.reading() as session:
+            page = await fetch_page(
+                session,
+                statement,
+                sort_key=(MembershipRecord.created_at, MembershipRecord.id),
+                position_of=lambda row: (row.created_at, row.id),
+                codec=self._pages,
+                query="TenancyService.ListMemberships",
+                filters=filters,
+                page_size=request.page_size,
+                page_token=request.page_token,
+            )
+        return pb.ListMembershipsResponse(
+            memberships=[membership_to_proto(row) for row in page.items],
+            next_page_token=page.next_page_token,
+        )
+
+    async def update_membership_role(
+        self, request: pb.UpdateMembershipRoleRequest
+    ) -> pb.UpdateMembershipRoleResponse:
+        tenant_id = parse_id(request.tenant_id, "tenant_id")
+        user_id = parse_id(request.user_id, "user_id")
+        role = parse_role(request.role, "role")
+        principal = require_tenant(str(tenant_id), "admin")
+        async with self._db.transaction() as session:
+            await self._locked_tenant(session, tenant_id)
+            row = await self._membership(session, tenant_id, user_id)
+            _may_grant(principal, role)
+            _may_grant(principal, row.role)
+            if role != MembershipRole.OWNER:
+                await self._refuse_losing_last_owner(session, row)
+            row.role = role
+            await session.flush()
+            return pb.UpdateMembershipRoleResponse(membership=membership_to_proto(row))
+
+    async def remove_membership(
+        self, request: pb.RemoveMembershipRequest
+    ) -> pb.RemoveMembershipResponse:
+        tenant_id = parse_id(request.tenant_id, "tenant_id")
+        user_id = parse_id(request.user_id, "user_id")
+        principal = require_principal()
+        leaving = principal.user_id == str(user_id) and principal.tenant_id == str(tenant_id)
+        if not leaving:
+            principal = require_tenant(str(tenant_id), "admin")
+        async with self._db.transaction() as session:
+            await self._locked_tenant(session, tenant_id)
+            row = await self._membership(session, tenant_id, user_id)
+            if not leaving:
+                _may_grant(principal, row.role)
+            await self._refuse_losing_last_owner(session, row)
+            await session.delete(row)
+        return pb.RemoveMembershipResponse()

@@ -1,0 +1,108 @@
+"""Signing keys: JWKS, rotation with an overlap, retirement, and what other services then accept."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import AsyncIterator
+
+import grpc
+import pytest
+
+from quarterdeck.identity.v1 import identity_pb2 as pb
+from quarterdeck.identity.v1.identity_pb2_grpc import IdentityServiceStub
+from quarterdeck.tenancy.v1 import tenancy_pb2 as tpb
+from quarterdeck.tenancy.v1.tenancy_pb2_grpc import TenancyServiceStub
+from shared.auth import AUTHORIZATION_HEADER, PLATFORM_OPERATOR, Principal
+from shared.grpc_client import open_channel
+from tests.support.errors import rich_error
+from tests.support.stack import Databases, IdentityStack, identity_stack
+
+
+@pytest.fixture(scope="module")
+async def stack(backend: str, databases: Databases) -> AsyncIterator[IdentityStack]:
+    async with identity_stack(databases, backend, label="keys") as running:
+        yield running
+
+
+async def token_for(stack: IdentityStack, principal: Principal) -> list[tuple[str, str]]:
+    token, _ = await stack.identity.context.state.issuer.access_token(principal)
+    return [(AUTHORIZATION_HEADER, f"Bearer {token}")]
+
+
+def operator() -> Principal:
+    return Principal(subject=str(uuid.uuid4()), kind="user", platform_role=PLATFORM_OPERATOR)
+
+
+async def test_jwks_publishes_the_active_key(stack: IdentityStack) -> None:
+    async with open_channel(stack.identity.target) as channel:
+        jwks = await IdentityServiceStub(channel).GetJwks(pb.GetJwksRequest())
+    active = [k for k in jwks.keys if not k.HasField("retire_time")]
+    assert len(active) == 1
+    assert active[0].kty == "EC" and active[0].crv == "P-256" and active[0].alg == "ES256"
+
+
+async def test_rotation_and_retirement_need_an_operator(stack: IdentityStack) -> None:
+    async with open_channel(stack.identity.target) as channel:
+        stub = IdentityServiceStub(channel)
+        with pytest.raises(grpc.aio.AioRpcError) as caught:
+            await stub.RotateSigningKey(pb.RotateSigningKeyRequest())
+        assert caught.value.code() == grpc.StatusCode.UNAUTHENTICATED
+        member = Principal(
+            subject=str(uuid.uuid4()), kind="user", tenant_id=str(uuid.uuid4()), role="owner"
+        )
+        with pytest.raises(grpc.aio.AioRpcError) as caught:
+            await stub.RotateSigningKey(
+                pb.RotateSigningKeyRequest(), metadata=await token_for(stack, member)
+            )
+        assert rich_error(caught.value).reason == "OPERATOR_ONLY"
+
+
+async def test_old_and_new_tokens_verify_until_the_old_key_retires(stack: IdentityStack) -> None:
+    tenant_token = Principal(
+        subject=str(uuid.uuid4()), kind="user", platform_role=PLATFORM_OPERATOR
+    )
+    async with (
+        open_channel(stack.identity.target) as identity_channel,
+        open_channel(stack.tenancy.target) as tenancy_channel,
+    ):
+        identity = IdentityServiceStub(identity_channel)
+        tenancy = TenancyServiceStub(tenancy_channel)
+        old = await token_for(stack, tenant_token)
+        await tenancy.ListTenants(tpb.ListTenantsRequest(), metadata=old)
+
+        rotated = await identity.RotateSigningKey(
+            pb.RotateSigningKeyRequest(overlap_seconds=3600), metadata=old
+        )
+        assert rotated.previous.state == pb.SIGNING_KEY_STATE_RETIRING
+        assert rotated.active.kid != rotated.previous.kid
+        new = await token_for(stack, tenant_token)
+        # Both verify at another service: the new kid makes it refresh its JWKS.
+        await tenancy.ListTenants(tpb.ListTenantsRequest(), metadata=new)
+        await tenancy.ListTenants(tpb.ListTenantsRequest(), metadata=old)
+        jwks = await identity.GetJwks(pb.GetJwksRequest())
+        assert {rotated.active.kid, rotated.previous.kid} <= {k.kid for k in jwks.keys}
+
+        retired = await identity.RetireSigningKey(
+            pb.RetireSigningKeyRequest(kid=rotated.previous.kid), metadata=new
+        )
+        assert retired.key.state == pb.SIGNING_KEY_STATE_RETIRED
+        assert rotated.previous.kid not in {
+            k.kid for k in (await identity.GetJwks(pb.GetJwksRequest())).keys
+        }
+        await asyncio.sleep(1.1)  # tenancy's JWKS cache (1 s in tests) expires
+        with pytest.raises(grpc.aio.AioRpcError) as caught:
+            await tenancy.ListTenants(tpb.ListTenantsRequest(), metadata=old)
+        assert rich_error(caught.value).reason == "UNKNOWN_SIGNING_KEY"
+        await tenancy.ListTenants(tpb.ListTenantsRequest(), metadata=new)
+
+
+async def test_the_active_key_cannot_be_retired(stack: IdentityStack) -> None:
+    async with open_channel(stack.identity.target) as channel:
+        stub = IdentityServiceStub(channel)
+        meta = await token_for(stack, operator())
+        keys = await stub.ListSigningKeys(pb.ListSigningKeysRequest(), metadata=meta)
+        active = next(k for k in keys.keys if k.state == pb.SIGNING_KEY_STATE_ACTIVE)
+        with pytest.raises(grpc.aio.AioRpcError) as caught:
+            await stub.RetireSigningKey(pb.RetireSigningKeyRequest(kid=active.kid), metadata=meta)
+        assert caught.value.code() == grpc.StatusCode.FAILED_PRECONDITION

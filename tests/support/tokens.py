@@ -1,0 +1,71 @@
+"""Access tokens for tests of services that run without the identity service: a private signing
+key, a matching authenticator to start the service with, and tokens for any principal."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+import jwt
+from cryptography.hazmat.primitives.asymmetric import ec
+from jwt.algorithms import ECAlgorithm
+
+from shared.auth import AUTHORIZATION_HEADER, INTERNAL_SCOPE, PLATFORM_OPERATOR, Principal
+from shared.tokens import (
+    ALGORITHM,
+    JwksCache,
+    JwtAuthenticator,
+    JwtVerifier,
+    PublicKey,
+    claims_for,
+)
+
+
+class TestIssuer:
+    """Signs tokens exactly as identity does, with a key only the tests know."""
+
+    __test__ = False  # not a test class, whatever its name
+
+    def __init__(self) -> None:
+        self._key = ec.generate_private_key(ec.SECP256R1())
+        self.kid = f"test-{uuid.uuid4().hex[:8]}"
+        jwk: dict[str, Any] = ECAlgorithm.to_jwk(self._key.public_key(), as_dict=True)
+        self._public = PublicKey(kid=self.kid, jwk=jwk, retire_at=None)
+
+    def authenticator(self) -> JwtAuthenticator:
+        async def source() -> list[PublicKey]:
+            return [self._public]
+
+        return JwtAuthenticator(JwtVerifier(JwksCache(source)))
+
+    def token(self, principal: Principal, ttl_seconds: int = 300) -> str:
+        return jwt.encode(
+            claims_for(principal, ttl_seconds),
+            self._key,
+            algorithm=ALGORITHM,
+            headers={"kid": self.kid},
+        )
+
+    def metadata(self, principal: Principal) -> list[tuple[str, str]]:
+        return [(AUTHORIZATION_HEADER, f"Bearer {self.token(principal)}")]
+
+    def member(
+        self, tenant_id: str, role: str = "owner", user_id: str | None = None
+    ) -> list[tuple[str, str]]:
+        return self.metadata(
+            Principal(
+                subject=user_id or str(uuid.uuid4()), kind="user", tenant_id=tenant_id, role=role
+            )
+        )
+
+    def operator(self) -> list[tuple[str, str]]:
+        return self.metadata(
+            Principal(subject=str(uuid.uuid4()), kind="user", platform_role=PLATFORM_OPERATOR)
+        )
+
+    def internal(self, service: str = "identity") -> list[tuple[str, str]]:
+        return self.metadata(
+            Principal(
+                subject=f"service:{service}", kind="service", scopes=frozenset({INTERNAL_SCOPE})
+            )
+        )
