@@ -102,8 +102,10 @@ async def fetch_page(
     filters: Mapping[str, Any],
     page_size: int,
     page_token: str,
+    descending: bool = False,
 ) -> Page[RowT]:
-    """Run ``statement`` as one keyset page ordered by ``sort_key`` (which must be unique)."""
+    """Run ``statement`` as one keyset page ordered by ``sort_key`` (which must be unique and
+    non-null), ascending or, with ``descending``, newest first."""
     size = page_size_from(page_size)
     if page_token:
         position = codec.decode(page_token, query, filters)
@@ -113,8 +115,12 @@ async def fetch_page(
             bindparam(None, value, type_=col.type)
             for col, value in zip(sort_key, position, strict=True)
         ]
-        statement = statement.where(tuple_(*sort_key) > tuple_(*bound))
-    rows = list((await session.scalars(statement.order_by(*sort_key).limit(size + 1))).all())
+        after = (
+            tuple_(*sort_key) < tuple_(*bound) if descending else tuple_(*sort_key) > tuple_(*bound)
+        )
+        statement = statement.where(after)
+    order = [column.desc() for column in sort_key] if descending else list(sort_key)
+    rows = list((await session.scalars(statement.order_by(*order).limit(size + 1))).all())
     if len(rows) <= size:
         return Page(rows, "")
     items = rows[:size]
