@@ -14,6 +14,7 @@ from services.registry import GATEWAY, SERVICE_NAMES, spec_for
 from shared.config import ConfigurationError, load_settings
 from shared.db import Database
 from shared.errors import FailedPrecondition
+from shared.identity_link import internal_client_entry
 from shared.migrations import autogenerate_revision, upgrade_to_head
 
 
@@ -60,6 +61,18 @@ def _serve(name: str) -> None:
     serve(spec, load_settings(spec.settings_type))
 
 
+def _internal_clients() -> str:
+    entries = []
+    for name in SERVICE_NAMES:
+        if name == "identity":
+            continue
+        secret = load_settings(spec_for(name).settings_type).internal_secret
+        if secret is None:
+            raise ConfigurationError(f"QD_{name.upper()}_INTERNAL_SECRET is not set")
+        entries.append(internal_client_entry(name, secret.get_secret_value()))
+    return ",".join(entries)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="quarterdeck", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
@@ -79,6 +92,24 @@ def build_parser() -> argparse.ArgumentParser:
     revision = commands.add_parser("revision", help="autogenerate a migration (development)")
     revision.add_argument("service", choices=SERVICE_NAMES)
     revision.add_argument("-m", "--message", required=True)
+
+    bootstrap = commands.add_parser(
+        "bootstrap",
+        help="create the first platform operator (password from QD_BOOTSTRAP_PASSWORD or a prompt)",
+    )
+    bootstrap.add_argument("--email", required=True)
+    bootstrap.add_argument("--tenant-slug", default="platform")
+    bootstrap.add_argument("--tenant-name", default="Platform")
+    bootstrap.add_argument(
+        "--data-dir",
+        type=Path,
+        help="use the settings `quarterdeck up` keeps in this data directory",
+    )
+
+    commands.add_parser(
+        "internal-clients",
+        help="print QD_IDENTITY_INTERNAL_CLIENTS for the services' QD_<SERVICE>_INTERNAL_SECRET",
+    )
     return parser
 
 
@@ -89,6 +120,16 @@ def main(argv: Sequence[str] | None = None) -> int:
             from services.supervisor import Platform
 
             return Platform(args.data_dir, args.host, args.base_port, args.http_port).run()
+        if args.command == "bootstrap":
+            from services.identity.bootstrap import run
+
+            env_file = args.data_dir / "identity.env" if args.data_dir else None
+            if env_file is not None and not env_file.exists():
+                raise ConfigurationError(f"no {env_file}: run `quarterdeck up` there first")
+            return run(args.email, args.tenant_slug, args.tenant_name, env_file)
+        if args.command == "internal-clients":
+            print(_internal_clients())
+            return 0
         if args.command == "serve":
             _serve(args.service)
         elif args.command == "migrate":

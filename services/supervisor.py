@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import ctypes
+import json
 import os
 import secrets
 import signal
@@ -19,9 +20,11 @@ from pathlib import Path
 
 import grpc
 import httpx
+from cryptography.fernet import Fernet
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from services.registry import GATEWAY, PORT_OFFSETS, SERVICE_NAMES
+from shared.identity_link import internal_client_entry
 
 READY_TIMEOUT_SECONDS = 60.0
 STOP_GRACE_SECONDS = 15.0
@@ -48,24 +51,60 @@ class Platform:
         self.http_port = http_port
         self._children: list[Child] = []
 
-    def _page_token_secret(self) -> str:
-        path = self.data_dir / "page_token_secret"
-        if not path.exists():
-            path.write_text(secrets.token_urlsafe(32))
-            path.chmod(0o600)
-        return path.read_text().strip()
+    def _local_secrets(self) -> dict[str, str]:
+        """Secrets of this installation, made on first start and kept (0600) in the data dir."""
+        path = self.data_dir / "secrets.json"
+        if path.exists():
+            return dict(json.loads(path.read_text()))
+        made = {
+            "page_token_secret": secrets.token_urlsafe(32),
+            "encryption_key": Fernet.generate_key().decode(),
+            "hashing_key": secrets.token_urlsafe(32),
+            "pepper_v1": secrets.token_urlsafe(32),
+            **{f"internal_{name}": secrets.token_urlsafe(32) for name in SERVICE_NAMES},
+        }
+        path.touch(mode=0o600)
+        path.write_text(json.dumps(made))
+        return made
+
+    def _write_identity_env(self, env: dict[str, str]) -> None:
+        """Identity's settings for `quarterdeck bootstrap --data-dir` (0600: they hold secrets)."""
+        path = self.data_dir / "identity.env"
+        path.touch(mode=0o600)
+        path.write_text(
+            "".join(
+                f"{k}={json.dumps(v)}\n" for k, v in env.items() if k.startswith("QD_IDENTITY_")
+            )
+        )
 
     def environment(self) -> dict[str, str]:
-        """One environment for every child; each reads only its own QD_<SERVICE>_ prefix."""
+        """One environment for every child; each reads only its own QD_<SERVICE>_ prefix.
+
+        Values already in the environment win, so an operator can pin any of them."""
         env = dict(os.environ)
-        page_secret = self._page_token_secret()
+        local = self._local_secrets()
+        identity = f"{self.host}:{self.ports['identity']}"
+        internal_clients = []
         for name in SERVICE_NAMES:
             prefix = f"QD_{name.upper()}_"
             env[f"{prefix}HOST"] = self.host
             env[f"{prefix}PORT"] = str(self.ports[name])
             env[f"{prefix}DATA_DIR"] = str(self.data_dir)
-            env.setdefault(f"{prefix}PAGE_TOKEN_SECRET", page_secret)
+            env.setdefault(f"{prefix}PAGE_TOKEN_SECRET", local["page_token_secret"])
             env[f"QD_GATEWAY_{name.upper()}_TARGET"] = f"{self.host}:{self.ports[name]}"
+            if name != "identity":
+                env.setdefault(f"{prefix}IDENTITY_TARGET", identity)
+                env.setdefault(f"{prefix}INTERNAL_SECRET", local[f"internal_{name}"])
+                internal_clients.append(
+                    internal_client_entry(name, env[f"{prefix}INTERNAL_SECRET"])
+                )
+        env.setdefault("QD_IDENTITY_ENCRYPTION_KEYS", local["encryption_key"])
+        env.setdefault("QD_IDENTITY_HASHING_KEY", local["hashing_key"])
+        env.setdefault("QD_IDENTITY_PASSWORD_PEPPERS", f"v1:{local['pepper_v1']}")
+        env.setdefault("QD_IDENTITY_PASSWORD_PEPPER_VERSION", "v1")
+        env.setdefault("QD_IDENTITY_INTERNAL_CLIENTS", ",".join(internal_clients))
+        env.setdefault("QD_IDENTITY_TENANCY_TARGET", f"{self.host}:{self.ports['tenancy']}")
+        self._write_identity_env(env)
         env["QD_GATEWAY_HOST"] = self.host
         env["QD_GATEWAY_PORT"] = str(self.http_port)
         env.setdefault(
@@ -147,7 +186,7 @@ class Platform:
         loop = asyncio.get_running_loop()
         for signum in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(signum, stop.set)
-        self.data_dir.mkdir(parents=True, exist_ok=True)
+        self.data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)  # databases and secrets
         env = self.environment()
         try:
             await self._migrate(env)

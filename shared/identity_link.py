@@ -4,6 +4,7 @@ access token for its own calls, and reports of security events."""
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import logging
 import time
 
@@ -27,6 +28,11 @@ _CALL_TIMEOUT_SECONDS = 5.0
 def internal_api_key(service: str, secret: str) -> str:
     """The key a service exchanges for its internal access token."""
     return f"{INTERNAL_KEY_PREFIX}{service}_{secret}"
+
+
+def internal_client_entry(service: str, secret: str) -> str:
+    """``service:sha256`` of its internal key: how identity's internal_clients setting names it."""
+    return f"{service}:{hashlib.sha256(internal_api_key(service, secret).encode()).hexdigest()}"
 
 
 def public_key_from_proto(key: pb.JsonWebKey) -> PublicKey:

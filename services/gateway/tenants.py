@@ -8,7 +8,7 @@ from fastapi import APIRouter, Depends, Header, Query, Response
 from google.protobuf.field_mask_pb2 import FieldMask
 
 from quarterdeck.tenancy.v1 import tenancy_pb2 as pb
-from services.gateway.clients import GatewayClients, clients_of
+from services.gateway.clients import CallerClients, clients_of
 from services.gateway.schemas import (
     CreateTenantBody,
     ErrorResponse,
@@ -33,7 +33,7 @@ ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
 
 router = APIRouter(prefix="/v1/tenants", tags=["tenants"], responses=ERROR_RESPONSES)
 
-Clients = Annotated[GatewayClients, Depends(clients_of)]
+Clients = Annotated[CallerClients, Depends(clients_of)]
 UpdateMask = Annotated[
     str | None,
     Query(

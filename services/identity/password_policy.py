@@ -59,29 +59,34 @@ async def set_password(
     history_depth: int,
     field: str,
 ) -> None:
-    """Hash and store a new password, refusing the current one and the last ``history_depth``."""
+    """Replace the password, refusing the current one and the last ``history_depth`` before it.
+
+    The history holds previous passwords only: the one being replaced moves into it here, so
+    even the first password of an account is remembered after its first change.
+    """
     previous = [(user.password_hash, user.password_pepper_version)]
     if history_depth:
         rows = await session.execute(
             select(PasswordHistory.password_hash, PasswordHistory.password_pepper_version)
             .where(PasswordHistory.user_id == user.id)
-            .order_by(PasswordHistory.created_at.desc())
+            .order_by(PasswordHistory.created_at.desc(), PasswordHistory.id)
             .limit(history_depth)
         )
-        previous += [tuple(row) for row in rows]
+        previous += [(row[0], row[1]) for row in rows]
     if any(passwords.verify(new_password, h, v).ok for h, v in previous if h):
         raise InvalidArgument.field(
             field, f"must differ from the current and last {history_depth} passwords"
         )
+    if history_depth:
+        session.add(
+            PasswordHistory(
+                user_id=user.id,
+                password_hash=user.password_hash,
+                password_pepper_version=user.password_pepper_version,
+            )
+        )
     user.password_hash = passwords.hash(new_password)
     user.password_pepper_version = passwords.current_version
-    session.add(
-        PasswordHistory(
-            user_id=user.id,
-            password_hash=user.password_hash,
-            password_pepper_version=user.password_pepper_version,
-        )
-    )
     await session.flush()
     await _prune_history(session, user.id, history_depth)
 

@@ -1,8 +1,11 @@
 """Opening sessions and minting token pairs, shared by sign-up, sign-in and refresh.
 
-A refresh token is ``qdr_<session id>.<jti>.<secret>``. The session row keeps the jti of the one
-refresh token still valid and the keyed hash of that token; presenting any other jti of the
-session means a token was reused, which revokes the whole session.
+A refresh token is ``qdr_<session id>.<jti>.<secret>`` whose jti is a keyed hash of the session
+id and the secret, so identity can tell a token it really issued from a forged one without
+storing old tokens. The session row keeps the jti of the one refresh token still valid and the
+keyed hash of that token; presenting a genuine token with any other jti means a token was
+reused, which revokes the whole session. A forged token (wrong jti) is merely invalid: knowing a
+session id is not enough to end someone's session.
 """
 
 from __future__ import annotations
@@ -18,7 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from quarterdeck.identity.v1 import identity_pb2 as pb
 from services.identity.context import IdentityContext
 from services.identity.models import User, UserSession
-from services.identity.secrets import mask_ip
+from services.identity.secrets import Hasher, mask_ip
 from shared.auth import Principal
 from shared.db_types import utcnow
 from shared.errors import Unauthenticated
@@ -57,16 +60,27 @@ def parse_refresh_token(token: str) -> tuple[uuid.UUID, str]:
         ) from None
 
 
-def _new_refresh_token(session_id: uuid.UUID) -> tuple[str, str]:
-    jti = secrets.token_hex(16)
-    return f"{REFRESH_PREFIX}{session_id.hex}.{jti}.{secrets.token_urlsafe(32)}", jti
+def _refresh_jti(hasher: Hasher, session_hex: str, secret: str) -> str:
+    return hasher.hash(f"refresh:{session_hex}:{secret}")[:32]
+
+
+def refresh_token_is_genuine(hasher: Hasher, token: str) -> bool:
+    """Whether identity issued this refresh token at some point (current or superseded)."""
+    session_hex, jti, secret = token[len(REFRESH_PREFIX) :].split(".")
+    return secrets.compare_digest(jti, _refresh_jti(hasher, session_hex, secret))
+
+
+def _new_refresh_token(hasher: Hasher, session_id: uuid.UUID) -> tuple[str, str]:
+    secret = secrets.token_urlsafe(32)
+    jti = _refresh_jti(hasher, session_id.hex, secret)
+    return f"{REFRESH_PREFIX}{session_id.hex}.{jti}.{secret}", jti
 
 
 async def issue_tokens(
     ctx: IdentityContext, row: UserSession, user: User, role: str
 ) -> pb.TokenPair:
     """Give ``row`` a fresh refresh token (invalidating the previous one) and an access token."""
-    refresh_token, jti = _new_refresh_token(row.id)
+    refresh_token, jti = _new_refresh_token(ctx.secrets.hasher, row.id)
     row.refresh_jti = jti
     row.session_token_hash = ctx.secrets.hasher.hash(refresh_token)
     row.last_seen_at = utcnow()

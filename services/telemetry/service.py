@@ -36,4 +36,7 @@ SPEC = ServiceSpec(
     # Tracing the receiver's own Export would record a span per export, to be exported in
     # turn: a loop that never ends.
     untraced_methods=frozenset({f"/{TRACE_SERVICE}/Export"}),
+    # Every process's exporter sends spans without a token; the OTLP port belongs on the
+    # internal network only.
+    public_methods=frozenset({f"/{TRACE_SERVICE}/Export"}),
 )

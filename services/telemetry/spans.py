@@ -18,6 +18,7 @@ from quarterdeck.telemetry.v1 import telemetry_pb2 as pb
 from services.telemetry.config import TelemetrySettings
 from services.telemetry.models import SpanKind, SpanRecord, SpanStatusCode
 from services.telemetry.otlp import convert_request, rejection_message
+from shared.auth import require_operator
 from shared.db_types import utcnow
 from shared.errors import InvalidArgument, NotFound
 from shared.server import ServiceContext
@@ -105,6 +106,8 @@ class SpanHandlers:
         return response
 
     async def get_trace(self, request: pb.GetTraceRequest) -> pb.GetTraceResponse:
+        # A trace can cross tenants; tenant-scoped reads arrive with the telemetry issue.
+        require_operator()
         trace_id = parse_trace_id(request.trace_id)
         statement = (
             select(SpanRecord)

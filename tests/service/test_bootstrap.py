@@ -18,7 +18,8 @@ from services.tenancy.tenants import TenantHandlers
 from shared.errors import FailedPrecondition
 from shared.grpc_client import open_channel
 from tests.support.errors import rich_error
-from tests.support.stack import Databases, running_service
+from tests.support.stack import IDENTITY_TEST_SETTINGS, Databases, running_service
+from tests.support.tokens import TestIssuer
 
 OWN_SERVICE = {
     "identity": "quarterdeck.identity.v1.IdentityService",
@@ -27,6 +28,8 @@ OWN_SERVICE = {
     "tooling": "quarterdeck.tooling.v1.ToolingService",
     "telemetry": "quarterdeck.telemetry.v1.TelemetryService",
 }
+#: What a service needs to start at all: identity refuses to run without its secrets.
+REQUIRED_SETTINGS: dict[str, dict[str, object]] = {"identity": IDENTITY_TEST_SETTINGS}
 
 
 async def listed_services(channel: grpc.aio.Channel) -> set[str]:
@@ -42,7 +45,10 @@ async def test_service_migrates_serves_health_and_lists_itself_over_reflection(
     service: str, backend: str, databases: Databases
 ) -> None:
     url = await databases.url(backend, service)
-    async with running_service(service, url) as running, open_channel(running.target) as channel:
+    async with (
+        running_service(service, url, **REQUIRED_SETTINGS.get(service, {})) as running,
+        open_channel(running.target) as channel,
+    ):
         health = health_pb2_grpc.HealthStub(channel)
         for name in ("", OWN_SERVICE[service]):
             response = await health.Check(health_pb2.HealthCheckRequest(service=name))
@@ -104,11 +110,18 @@ async def test_stop_drains_in_flight_calls_within_the_grace_period(
 
     monkeypatch.setattr(TenantHandlers, "create_tenant", slow_create)
     url = await databases.url("sqlite", "tenancy")
-    async with running_service("tenancy", url) as running, open_channel(running.target) as channel:
+    issuer = TestIssuer()
+    async with (
+        running_service("tenancy", url, authenticator=issuer.authenticator()) as running,
+        open_channel(running.target) as channel,
+    ):
         stub = TenancyServiceStub(channel)
         slug = f"drain-{uuid.uuid4().hex[:8]}"
         call = asyncio.ensure_future(
-            stub.CreateTenant(pb.CreateTenantRequest(tenant=pb.Tenant(slug=slug, name="Drain")))
+            stub.CreateTenant(
+                pb.CreateTenantRequest(tenant=pb.Tenant(slug=slug, name="Drain")),
+                metadata=issuer.operator(),
+            )
         )
         await entered.wait()
         await running.stop(grace=5)

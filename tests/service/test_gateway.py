@@ -18,9 +18,11 @@ from services.gateway import schemas
 from services.gateway.app import create_app
 from services.gateway.config import GatewaySettings
 from services.tenancy.tenants import TenantHandlers
+from shared.auth import Principal, current_principal
 from shared.errors import ERROR_DOMAIN
 from shared.tracing import current_trace_ids
 from tests.support.stack import Databases, running_service
+from tests.support.tokens import TestIssuer
 
 ERROR_INFO = "type.googleapis.com/google.rpc.ErrorInfo"
 BAD_REQUEST = "type.googleapis.com/google.rpc.BadRequest"
@@ -41,10 +43,17 @@ async def gateway_client(settings: GatewaySettings) -> AsyncIterator[httpx.Async
 
 
 @pytest.fixture(scope="module")
-async def tenancy_target(backend: str, databases: Databases) -> AsyncIterator[str]:
+def issuer() -> TestIssuer:
+    return TestIssuer()
+
+
+@pytest.fixture(scope="module")
+async def tenancy_target(
+    backend: str, databases: Databases, issuer: TestIssuer
+) -> AsyncIterator[str]:
     # A database of its own, so listing sees only what this module created.
     url = await databases.url(backend, "tenancy", "gateway")
-    async with running_service("tenancy", url) as running:
+    async with running_service("tenancy", url, authenticator=issuer.authenticator()) as running:
         yield running.target
 
 
@@ -68,10 +77,20 @@ def unique_slug(prefix: str = "gw") -> str:
     return f"{prefix}-{uuid.uuid4().hex[:12]}"
 
 
-async def create(client: httpx.AsyncClient, **fields: Any) -> dict[str, Any]:
+def headers(metadata: list[tuple[str, str]]) -> dict[str, str]:
+    """Call metadata from the TestIssuer as HTTP headers: ``Authorization: Bearer <token>``."""
+    return {key.title(): value for key, value in metadata}
+
+
+def bearer(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}
+
+
+async def create(client: httpx.AsyncClient, issuer: TestIssuer, **fields: Any) -> dict[str, Any]:
+    """Creates a tenant as a platform operator, the only users who may."""
     fields.setdefault("slug", unique_slug())
     fields.setdefault("name", "Acme Corp")
-    response = await client.post("/v1/tenants", json=fields)
+    response = await client.post("/v1/tenants", json=fields, headers=headers(issuer.operator()))
     assert response.status_code == 201, response.text
     return dict(response.json())
 
@@ -101,10 +120,14 @@ def violations(error: dict[str, Any]) -> dict[str, str]:
     return {v["field"]: v["description"] for v in bad_request["fieldViolations"]}
 
 
-async def test_tenant_round_trip_create_get_patch(gateway: httpx.AsyncClient) -> None:
+async def test_tenant_round_trip_create_get_patch(
+    gateway: httpx.AsyncClient, issuer: TestIssuer
+) -> None:
     slug, domain = unique_slug(), f"{unique_slug('d')}.example.com"
     response = await gateway.post(
-        "/v1/tenants", json={"slug": slug, "name": "Acme", "domain": domain}
+        "/v1/tenants",
+        json={"slug": slug, "name": "Acme", "domain": domain},
+        headers=headers(issuer.operator()),
     )
     assert response.status_code == 201
     created = response.json()
@@ -125,11 +148,15 @@ async def test_tenant_round_trip_create_get_patch(gateway: httpx.AsyncClient) ->
     assert datetime.fromisoformat(created["create_time"]).utcoffset() is not None
     assert response.headers["location"] == f"/v1/tenants/{created['id']}"
 
-    fetched = await gateway.get(f"/v1/tenants/{created['id']}")
+    path = f"/v1/tenants/{created['id']}"
+    viewer = headers(issuer.member(created["id"], "viewer"))
+    fetched = await gateway.get(path, headers=viewer)
     assert fetched.status_code == 200 and fetched.json() == created
 
     patched = await gateway.patch(
-        f"/v1/tenants/{created['id']}", json={"version": 1, "name": "Acme Two", "domain": None}
+        path,
+        json={"version": 1, "name": "Acme Two", "domain": None},
+        headers=headers(issuer.member(created["id"], "admin")),
     )
     assert patched.status_code == 200, patched.text
     after = patched.json()
@@ -137,21 +164,24 @@ async def test_tenant_round_trip_create_get_patch(gateway: httpx.AsyncClient) ->
     assert after["slug"] == slug and after["version"] == 2
     assert after["update_time"] >= created["update_time"]
 
-    # An explicit update_mask wins over the body: only status changes here.
+    # An explicit update_mask wins over the body: only status changes here (an operator's call).
     masked = await gateway.patch(
-        f"/v1/tenants/{created['id']}",
+        path,
         params={"update_mask": "status"},
         json={"version": 2, "status": "suspended", "name": "ignored"},
+        headers=headers(issuer.operator()),
     )
     assert masked.status_code == 200, masked.text
     assert masked.json()["status"] == "suspended" and masked.json()["name"] == "Acme Two"
-    assert (await gateway.get(f"/v1/tenants/{created['id']}")).json() == masked.json()
+    assert (await gateway.get(path, headers=viewer)).json() == masked.json()
 
 
-async def test_settings_round_trip(gateway: httpx.AsyncClient) -> None:
-    tenant = await create(gateway)
+async def test_settings_round_trip(gateway: httpx.AsyncClient, issuer: TestIssuer) -> None:
+    tenant = await create(gateway, issuer)
     path = f"/v1/tenants/{tenant['id']}/settings"
-    initial = (await gateway.get(path)).json()
+    viewer = headers(issuer.member(tenant["id"], "viewer"))
+    admin = headers(issuer.member(tenant["id"], "admin"))
+    initial = (await gateway.get(path, headers=viewer)).json()
     assert initial["tenant_id"] == tenant["id"] and initial["version"] == 1
     assert initial["billing_contacts"] == [] and initial["billing_webhook_url"] is None
     assert initial["plan_metadata"] == {} and initial["flags"] == {}
@@ -164,6 +194,7 @@ async def test_settings_round_trip(gateway: httpx.AsyncClient) -> None:
             "plan_metadata": {"tier": "pro", "seats": 5, "regions": ["eu", "us"]},
             "flags": {"beta": True},
         },
+        headers=admin,
     )
     assert response.status_code == 200, response.text
     updated = response.json()
@@ -176,27 +207,34 @@ async def test_settings_round_trip(gateway: httpx.AsyncClient) -> None:
 
     # Only the fields sent change: the contacts and flags above stay.
     response = await gateway.patch(
-        path, json={"version": 2, "billing_webhook_url": "https://acme.com/hooks/billing"}
+        path,
+        json={"version": 2, "billing_webhook_url": "https://acme.com/hooks/billing"},
+        headers=admin,
     )
     assert response.status_code == 200, response.text
     latest = response.json()
     assert latest["billing_webhook_url"] == "https://acme.com/hooks/billing"
     assert latest["billing_contacts"] == ["billing@acme.com"] and latest["flags"] == {"beta": True}
-    assert (await gateway.get(path)).json() == latest
+    assert (await gateway.get(path, headers=viewer)).json() == latest
 
-    bad = await gateway.patch(path, json={"version": 3, "billing_contacts": ["nope"]})
+    bad = await gateway.patch(
+        path, json={"version": 3, "billing_contacts": ["nope"]}, headers=admin
+    )
     assert set(violations(error_of(bad, 400, "INVALID_ARGUMENT"))) == {
         "settings.billing_contacts[0]"
     }
 
 
-async def test_list_pages_to_the_end(gateway: httpx.AsyncClient) -> None:
-    mine = {(await create(gateway, status="deleted"))["id"] for _ in range(5)}
+async def test_list_pages_to_the_end(gateway: httpx.AsyncClient, issuer: TestIssuer) -> None:
+    mine = {(await create(gateway, issuer, status="deleted"))["id"] for _ in range(5)}
+    operator = headers(issuer.operator())
     seen: list[dict[str, Any]] = []
     token = ""
     while True:
         response = await gateway.get(
-            "/v1/tenants", params={"page_size": 2, "page_token": token, "status": "deleted"}
+            "/v1/tenants",
+            params={"page_size": 2, "page_token": token, "status": "deleted"},
+            headers=operator,
         )
         assert response.status_code == 200, response.text
         page = response.json()
@@ -209,12 +247,18 @@ async def test_list_pages_to_the_end(gateway: httpx.AsyncClient) -> None:
     ids = [t["id"] for t in seen]
     assert len(ids) == len(set(ids)) and mine <= set(ids)
     assert all(t["status"] == "deleted" for t in seen)
-    everyone = (await gateway.get("/v1/tenants", params={"page_size": 1000})).json()
+    everyone = (
+        await gateway.get("/v1/tenants", params={"page_size": 1000}, headers=operator)
+    ).json()
     assert mine <= {t["id"] for t in everyone["tenants"]}
 
 
-async def test_bad_slug_keeps_the_services_field_violation(gateway: httpx.AsyncClient) -> None:
-    response = await gateway.post("/v1/tenants", json={"slug": "Has Space", "name": "x"})
+async def test_bad_slug_keeps_the_services_field_violation(
+    gateway: httpx.AsyncClient, issuer: TestIssuer
+) -> None:
+    response = await gateway.post(
+        "/v1/tenants", json={"slug": "Has Space", "name": "x"}, headers=headers(issuer.operator())
+    )
     error = error_of(response, 400, "INVALID_ARGUMENT")
     assert "tenant.slug" in violations(error)
     assert error_info(error)["reason"] == "INVALID_ARGUMENT"
@@ -264,75 +308,102 @@ async def test_bad_slug_keeps_the_services_field_violation(gateway: httpx.AsyncC
     ],
 )
 async def test_request_validation_errors_share_the_error_shape(
-    gateway: httpx.AsyncClient, method: str, path: str, kwargs: dict[str, Any], field: str
+    gateway: httpx.AsyncClient,
+    issuer: TestIssuer,
+    method: str,
+    path: str,
+    kwargs: dict[str, Any],
+    field: str,
 ) -> None:
+    kwargs = {**kwargs, "headers": {**kwargs.get("headers", {}), **headers(issuer.operator())}}
     response = await gateway.request(method, path, **kwargs)
     error = error_of(response, 400, "INVALID_ARGUMENT")
     assert field in violations(error), violations(error)
     assert error_info(error)["reason"] == "INVALID_ARGUMENT"
 
 
-async def test_duplicate_slug_is_409_already_exists(gateway: httpx.AsyncClient) -> None:
-    original = await create(gateway)
-    response = await gateway.post("/v1/tenants", json={"slug": original["slug"], "name": "Other"})
+async def test_duplicate_slug_is_409_already_exists(
+    gateway: httpx.AsyncClient, issuer: TestIssuer
+) -> None:
+    original = await create(gateway, issuer)
+    response = await gateway.post(
+        "/v1/tenants",
+        json={"slug": original["slug"], "name": "Other"},
+        headers=headers(issuer.operator()),
+    )
     error = error_of(response, 409, "ALREADY_EXISTS")
     info = error_info(error)
     assert info["reason"] == "TENANT_SLUG_TAKEN" and info["metadata"] == {"field": "tenant.slug"}
 
 
 async def test_stale_version_is_409_aborted_and_changes_nothing(
-    gateway: httpx.AsyncClient,
+    gateway: httpx.AsyncClient, issuer: TestIssuer
 ) -> None:
-    tenant = await create(gateway)
+    tenant = await create(gateway, issuer)
     path = f"/v1/tenants/{tenant['id']}"
-    current = (await gateway.patch(path, json={"version": 1, "name": "v2"})).json()
-    response = await gateway.patch(path, json={"version": 1, "name": "lost update"})
+    admin = headers(issuer.member(tenant["id"], "admin"))
+    current = (await gateway.patch(path, json={"version": 1, "name": "v2"}, headers=admin)).json()
+    response = await gateway.patch(path, json={"version": 1, "name": "lost update"}, headers=admin)
     error = error_of(response, 409, "ABORTED")
     info = error_info(error)
     assert info["reason"] == "VERSION_MISMATCH" and info["metadata"]["current_version"] == "2"
-    assert (await gateway.get(path)).json() == current
+    assert (await gateway.get(path, headers=admin)).json() == current
 
 
-async def test_unknown_id_is_404_and_malformed_id_is_400(gateway: httpx.AsyncClient) -> None:
+async def test_unknown_id_is_404_and_malformed_id_is_400(
+    gateway: httpx.AsyncClient, issuer: TestIssuer
+) -> None:
     missing = uuid.uuid4()
     for path in (f"/v1/tenants/{missing}", f"/v1/tenants/{missing}/settings"):
-        error = error_of(await gateway.get(path), 404, "NOT_FOUND")
+        response = await gateway.get(path, headers=headers(issuer.member(str(missing), "owner")))
+        error = error_of(response, 404, "NOT_FOUND")
         assert error_info(error)["reason"] == "TENANT_NOT_FOUND"
-    error = error_of(await gateway.get("/v1/tenants/not-a-uuid"), 400, "INVALID_ARGUMENT")
+    operator = headers(issuer.operator())
+    error = error_of(
+        await gateway.get("/v1/tenants/not-a-uuid", headers=operator), 400, "INVALID_ARGUMENT"
+    )
     assert "id" in violations(error)
     error = error_of(
-        await gateway.patch("/v1/tenants/not-a-uuid", json={"version": 1, "name": "x"}),
+        await gateway.patch(
+            "/v1/tenants/not-a-uuid", json={"version": 1, "name": "x"}, headers=operator
+        ),
         400,
         "INVALID_ARGUMENT",
     )
     assert "tenant.id" in violations(error)
 
 
-async def test_page_token_is_bound_to_its_filter(gateway: httpx.AsyncClient) -> None:
+async def test_page_token_is_bound_to_its_filter(
+    gateway: httpx.AsyncClient, issuer: TestIssuer
+) -> None:
     for _ in range(3):
-        await create(gateway)
-    first = (await gateway.get("/v1/tenants", params={"page_size": 1})).json()
+        await create(gateway, issuer)
+    operator = headers(issuer.operator())
+    first = (await gateway.get("/v1/tenants", params={"page_size": 1}, headers=operator)).json()
     assert first["next_page_token"]
     response = await gateway.get(
         "/v1/tenants",
         params={"page_size": 1, "page_token": first["next_page_token"], "status": "active"},
+        headers=operator,
     )
     assert "page_token" in violations(error_of(response, 400, "INVALID_ARGUMENT"))
 
 
-async def test_idempotency_key_repeat_returns_the_same_tenant(gateway: httpx.AsyncClient) -> None:
+async def test_idempotency_key_repeat_returns_the_same_tenant(
+    gateway: httpx.AsyncClient, issuer: TestIssuer
+) -> None:
     key = str(uuid.uuid4())
     body = {"slug": unique_slug(), "name": "Once"}
-    first = await gateway.post("/v1/tenants", json=body, headers={"Idempotency-Key": key})
-    again = await gateway.post("/v1/tenants", json=body, headers={"Idempotency-Key": key})
+    operator = headers(issuer.operator())
+    with_key = {**operator, "Idempotency-Key": key}
+    first = await gateway.post("/v1/tenants", json=body, headers=with_key)
+    again = await gateway.post("/v1/tenants", json=body, headers=with_key)
     assert first.status_code == again.status_code == 201
     assert again.json() == first.json()
-    other = await gateway.post(
-        "/v1/tenants", json={**body, "name": "Twice"}, headers={"Idempotency-Key": key}
-    )
+    other = await gateway.post("/v1/tenants", json={**body, "name": "Twice"}, headers=with_key)
     assert "request_id" in violations(error_of(other, 400, "INVALID_ARGUMENT"))
     # Without a key, the same body is a new request: the slug is now taken.
-    error_of(await gateway.post("/v1/tenants", json=body), 409, "ALREADY_EXISTS")
+    error_of(await gateway.post("/v1/tenants", json=body, headers=operator), 409, "ALREADY_EXISTS")
 
 
 async def test_openapi_describes_the_tenant_paths_and_the_error_body(
@@ -363,13 +434,15 @@ async def test_healthz_and_unknown_routes(gateway: httpx.AsyncClient) -> None:
     error_of(await gateway.delete("/v1/tenants"), 405, "UNIMPLEMENTED")
 
 
-async def test_unreachable_service_is_503_with_the_error_body() -> None:
+async def test_unreachable_service_is_503_with_the_error_body(issuer: TestIssuer) -> None:
     with socket.socket() as probe:  # a port nothing listens on once the socket closes
         probe.bind(("127.0.0.1", 0))
         closed_port = probe.getsockname()[1]
     settings = GatewaySettings(tenancy_target=f"127.0.0.1:{closed_port}", request_timeout_seconds=5)
     async with gateway_client(settings) as client:
-        response = await client.get(f"/v1/tenants/{uuid.uuid4()}")
+        response = await client.get(
+            f"/v1/tenants/{uuid.uuid4()}", headers=headers(issuer.operator())
+        )
         error = error_of(response, 503, "UNAVAILABLE")
         assert error_info(error)["reason"] == "UNAVAILABLE"
         assert str(closed_port) not in response.text  # transport details stay in the logs
@@ -378,7 +451,7 @@ async def test_unreachable_service_is_503_with_the_error_body() -> None:
 
 
 async def test_every_call_carries_the_request_timeout(
-    tenancy_target: str, monkeypatch: pytest.MonkeyPatch
+    tenancy_target: str, issuer: TestIssuer, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     original = TenantHandlers.get_tenant
 
@@ -389,29 +462,36 @@ async def test_every_call_carries_the_request_timeout(
     monkeypatch.setattr(TenantHandlers, "get_tenant", slow_get)
     settings = GatewaySettings(tenancy_target=tenancy_target, request_timeout_seconds=0.2)
     async with gateway_client(settings) as client:
-        response = await client.get(f"/v1/tenants/{uuid.uuid4()}")
+        response = await client.get(
+            f"/v1/tenants/{uuid.uuid4()}", headers=headers(issuer.operator())
+        )
     error_of(response, 504, "DEADLINE_EXCEEDED")
 
 
 async def test_unexpected_error_is_a_generic_500(
-    gateway: httpx.AsyncClient, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+    gateway: httpx.AsyncClient,
+    issuer: TestIssuer,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
-    tenant = await create(gateway)
+    tenant = await create(gateway, issuer)
 
     def broken(cls: type[schemas.Tenant], tenant: pb.Tenant) -> schemas.Tenant:
         raise RuntimeError("secret internals")
 
     monkeypatch.setattr(schemas.Tenant, "from_proto", classmethod(broken))
-    response = await gateway.get(f"/v1/tenants/{tenant['id']}")
+    response = await gateway.get(
+        f"/v1/tenants/{tenant['id']}", headers=headers(issuer.member(tenant["id"], "viewer"))
+    )
     error = error_of(response, 500, "INTERNAL")
     assert error["message"] == "internal error" and "secret" not in response.text
     assert any("secret internals" in str(r.exc_info) for r in caplog.records if r.exc_info)
 
 
 async def test_trace_context_continues_from_the_client_to_the_service(
-    gateway: httpx.AsyncClient, monkeypatch: pytest.MonkeyPatch
+    gateway: httpx.AsyncClient, issuer: TestIssuer, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    tenant = await create(gateway)
+    tenant = await create(gateway, issuer)
     seen_by_service: list[str] = []
     original = TenantHandlers.get_tenant
 
@@ -420,10 +500,138 @@ async def test_trace_context_continues_from_the_client_to_the_service(
         return await original(self, request)
 
     monkeypatch.setattr(TenantHandlers, "get_tenant", spying_get)
-    headers = {"traceparent": TRACEPARENT}
-    response = await gateway.get(f"/v1/tenants/{tenant['id']}", headers=headers)
+    traced = {"traceparent": TRACEPARENT, **headers(issuer.operator())}
+    response = await gateway.get(f"/v1/tenants/{tenant['id']}", headers=traced)
     assert response.status_code == 200
     assert response.headers["x-trace-id"] == TRACE_ID
     assert seen_by_service == [TRACE_ID]
-    missing = await gateway.get(f"/v1/tenants/{uuid.uuid4()}", headers=headers)
+    missing = await gateway.get(f"/v1/tenants/{uuid.uuid4()}", headers=traced)
     assert missing.status_code == 404 and missing.headers["x-trace-id"] == TRACE_ID
+
+
+# Credentials: the gateway hands the caller's Authorization header to the service unchanged,
+# and the service decides.
+
+
+async def test_the_callers_token_reaches_the_service_unchanged(
+    gateway: httpx.AsyncClient, issuer: TestIssuer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    tenant = await create(gateway, issuer)
+    seen_by_service: list[Principal | None] = []
+    original = TenantHandlers.get_tenant
+
+    async def spying_get(self: TenantHandlers, request: pb.GetTenantRequest) -> Any:
+        seen_by_service.append(current_principal())
+        return await original(self, request)
+
+    monkeypatch.setattr(TenantHandlers, "get_tenant", spying_get)
+    user = Principal(subject=str(uuid.uuid4()), kind="user", tenant_id=tenant["id"], role="viewer")
+    token = issuer.token(user)
+    path = f"/v1/tenants/{tenant['id']}"
+    # The scheme's case and the header name's case are the client's: both reach the service.
+    for sent in ({"Authorization": f"Bearer {token}"}, {"authorization": f"bearer {token}"}):
+        response = await gateway.get(path, headers=sent)
+        assert response.status_code == 200, response.text
+    assert [p and (p.subject, p.tenant_id, p.role) for p in seen_by_service] == [
+        (user.subject, tenant["id"], "viewer")
+    ] * 2
+    # Another scheme is not rewritten into a bearer token: the service refuses it.
+    response = await gateway.get(path, headers={"Authorization": f"Basic {token}"})
+    assert error_info(error_of(response, 401, "UNAUTHENTICATED"))["reason"] == "TOKEN_MALFORMED"
+
+
+async def test_no_token_is_401_with_the_error_body(
+    gateway: httpx.AsyncClient, issuer: TestIssuer
+) -> None:
+    tenant = await create(gateway, issuer)
+    path = f"/v1/tenants/{tenant['id']}"
+    requests = [
+        ("POST", "/v1/tenants", {"json": {"slug": unique_slug(), "name": "Anon"}}),
+        ("GET", "/v1/tenants", {}),
+        ("GET", path, {}),
+        ("PATCH", path, {"json": {"version": 1, "name": "Anon"}}),
+        ("GET", f"{path}/settings", {}),
+        ("PATCH", f"{path}/settings", {"json": {"version": 1, "flags": {"anon": True}}}),
+    ]
+    for method, url, kwargs in requests:
+        error = error_of(await gateway.request(method, url, **kwargs), 401, "UNAUTHENTICATED")
+        assert error_info(error)["reason"] == "UNAUTHENTICATED"
+    owner = headers(issuer.member(tenant["id"], "owner"))
+    assert (await gateway.get(path, headers=owner)).json() == tenant
+    assert (await gateway.get(f"{path}/settings", headers=owner)).json()["version"] == 1
+
+
+async def test_expired_or_forged_tokens_are_401_with_the_services_reason(
+    gateway: httpx.AsyncClient, issuer: TestIssuer
+) -> None:
+    tenant = await create(gateway, issuer)
+    owner = Principal(subject=str(uuid.uuid4()), kind="user", tenant_id=tenant["id"], role="owner")
+    cases = [
+        (bearer(issuer.token(owner, ttl_seconds=-120)), "TOKEN_EXPIRED"),
+        (bearer(TestIssuer().token(owner)), "UNKNOWN_SIGNING_KEY"),
+        (bearer("not-a-jwt"), "TOKEN_MALFORMED"),
+    ]
+    for sent, reason in cases:
+        response = await gateway.get(f"/v1/tenants/{tenant['id']}", headers=sent)
+        assert error_info(error_of(response, 401, "UNAUTHENTICATED"))["reason"] == reason
+
+
+@pytest.mark.parametrize(
+    "authorization",
+    ["Bearer caf\u00e9", "Bearer a\tb", "Bearer a\x7fb", "Bearer " + "a" * 20_000],
+    ids=["non-ascii", "tab", "control", "outsized"],
+)
+async def test_a_header_grpc_cannot_carry_is_401_not_a_hang(
+    gateway: httpx.AsyncClient, authorization: str
+) -> None:
+    # grpc-core refuses such metadata, and through an intercepted channel the call never ends.
+    sent = [(b"Authorization", authorization.encode("latin-1"))]
+    request = gateway.build_request("GET", f"/v1/tenants/{uuid.uuid4()}", headers=sent)
+    response = await asyncio.wait_for(gateway.send(request), timeout=5)
+    error = error_of(response, 401, "UNAUTHENTICATED")
+    assert error_info(error)["reason"] == "UNAUTHENTICATED"
+
+
+async def test_two_authorization_headers_are_401(
+    gateway: httpx.AsyncClient, issuer: TestIssuer
+) -> None:
+    tenant = await create(gateway, issuer)
+    owner = headers(issuer.member(tenant["id"], "owner"))["Authorization"]
+    response = await gateway.get(
+        f"/v1/tenants/{tenant['id']}",
+        headers=[
+            ("Authorization", owner),
+            ("Authorization", headers(issuer.operator())["Authorization"]),
+        ],
+    )
+    error_of(response, 401, "UNAUTHENTICATED")
+
+
+async def test_a_token_for_another_tenant_is_403_and_changes_nothing(
+    gateway: httpx.AsyncClient, issuer: TestIssuer
+) -> None:
+    mine, theirs = await create(gateway, issuer), await create(gateway, issuer)
+    owner_of_mine = headers(issuer.member(mine["id"], "owner"))
+    path = f"/v1/tenants/{theirs['id']}"
+    requests = [
+        ("GET", path, {}),
+        ("PATCH", path, {"json": {"version": 1, "name": "Hijacked"}}),
+        ("GET", f"{path}/settings", {}),
+        ("PATCH", f"{path}/settings", {"json": {"version": 1, "flags": {"owned": True}}}),
+    ]
+    for method, url, kwargs in requests:
+        response = await gateway.request(method, url, headers=owner_of_mine, **kwargs)
+        error = error_of(response, 403, "PERMISSION_DENIED")
+        assert error_info(error)["reason"] == "TENANT_MISMATCH"
+    # Nor may a tenant's own owner list every tenant, or create one.
+    for method, url, kwargs in [
+        ("GET", "/v1/tenants", {}),
+        ("POST", "/v1/tenants", {"json": {"slug": unique_slug(), "name": "Mine too"}}),
+    ]:
+        response = await gateway.request(method, url, headers=owner_of_mine, **kwargs)
+        error = error_of(response, 403, "PERMISSION_DENIED")
+        assert error_info(error)["reason"] == "OPERATOR_ONLY"
+    theirs_owner = headers(issuer.member(theirs["id"], "owner"))
+    assert (await gateway.get(path, headers=theirs_owner)).json() == theirs
+    settings = (await gateway.get(f"{path}/settings", headers=theirs_owner)).json()
+    assert settings["version"] == 1 and settings["flags"] == {}

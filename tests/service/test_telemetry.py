@@ -38,6 +38,9 @@ from shared.grpc_client import open_channel
 from shared.server import RunningService
 from tests.support.errors import rich_error
 from tests.support.stack import Databases, running_service
+from tests.support.tokens import TestIssuer, authorized_channel
+
+ISSUER = TestIssuer()
 
 TEST_SERVICE = "quarterdeck-test-agent"
 
@@ -53,10 +56,11 @@ class Telemetry:
 async def telemetry(backend: str, databases: Databases) -> AsyncIterator[Telemetry]:
     url = await databases.url(backend, "telemetry")
     async with (
-        running_service("telemetry", url) as running,
+        running_service("telemetry", url, authenticator=ISSUER.authenticator()) as running,
         open_channel(running.target) as channel,
+        authorized_channel(running.target, ISSUER.operator()) as operator_channel,
     ):
-        yield Telemetry(running, TraceServiceStub(channel), TelemetryServiceStub(channel))
+        yield Telemetry(running, TraceServiceStub(channel), TelemetryServiceStub(operator_channel))
 
 
 def new_trace_id() -> bytes:
@@ -326,3 +330,16 @@ async def test_one_export_is_one_insert_statement(telemetry: Telemetry) -> None:
             select(func.count()).where(SpanRecord.trace_id == trace_id.hex())
         )
     assert count == 50
+
+
+async def test_reading_a_trace_needs_an_operator(telemetry: Telemetry) -> None:
+    trace_id = new_trace_id()
+    await telemetry.traces.Export(export_request(otlp_span(trace_id, 1)))
+    request = pb.GetTraceRequest(trace_id=trace_id.hex())
+    async with open_channel(telemetry.running.target) as channel:
+        stub = TelemetryServiceStub(channel)
+        error = rich_error(await failure(stub.GetTrace(request)))
+        assert error.code == grpc.StatusCode.UNAUTHENTICATED
+        member = ISSUER.member(str(uuid.uuid4()), "owner")
+        error = rich_error(await failure(stub.GetTrace(request, metadata=member)))
+        assert error.code == grpc.StatusCode.PERMISSION_DENIED

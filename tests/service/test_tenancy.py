@@ -13,16 +13,28 @@ from google.protobuf.field_mask_pb2 import FieldMask
 from quarterdeck.tenancy.v1 import tenancy_pb2 as pb
 from quarterdeck.tenancy.v1.tenancy_pb2_grpc import TenancyServiceStub
 from services.tenancy.tenants import TenantHandlers
+from shared.auth import AUTHORIZATION_HEADER, Principal
 from shared.errors import ERROR_DOMAIN
 from shared.grpc_client import open_channel
 from tests.support.errors import rich_error
 from tests.support.stack import Databases, running_service
+from tests.support.tokens import TestIssuer
 
 
 @pytest.fixture(scope="module")
-async def tenancy(backend: str, databases: Databases) -> AsyncIterator[TenancyServiceStub]:
+def issuer() -> TestIssuer:
+    return TestIssuer()
+
+
+@pytest.fixture(scope="module")
+async def tenancy(
+    backend: str, databases: Databases, issuer: TestIssuer
+) -> AsyncIterator[TenancyServiceStub]:
     url = await databases.url(backend, "tenancy")
-    async with running_service("tenancy", url) as running, open_channel(running.target) as channel:
+    async with (
+        running_service("tenancy", url, authenticator=issuer.authenticator()) as running,
+        open_channel(running.target) as channel,
+    ):
         yield TenancyServiceStub(channel)
 
 
@@ -30,10 +42,13 @@ def unique_slug(prefix: str = "t") -> str:
     return f"{prefix}-{uuid.uuid4().hex[:12]}"
 
 
-async def create(stub: TenancyServiceStub, **fields: object) -> pb.Tenant:
+async def create(stub: TenancyServiceStub, issuer: TestIssuer, **fields: object) -> pb.Tenant:
+    """Creates a tenant as a platform operator, the only users who may."""
     fields.setdefault("slug", unique_slug())
     fields.setdefault("name", "Acme Corp")
-    response = await stub.CreateTenant(pb.CreateTenantRequest(tenant=pb.Tenant(**fields)))
+    response = await stub.CreateTenant(
+        pb.CreateTenantRequest(tenant=pb.Tenant(**fields)), metadata=issuer.operator()
+    )
     return response.tenant
 
 
@@ -43,15 +58,25 @@ async def failure(call: object) -> grpc.aio.AioRpcError:
     return caught.value
 
 
-async def test_create_then_get_returns_the_same_tenant(tenancy: TenancyServiceStub) -> None:
-    created = await create(tenancy, domain=f"{unique_slug('d')}.example.com")
+def bearer(token: str) -> list[tuple[str, str]]:
+    return [(AUTHORIZATION_HEADER, f"Bearer {token}")]
+
+
+async def test_create_then_get_returns_the_same_tenant(
+    tenancy: TenancyServiceStub, issuer: TestIssuer
+) -> None:
+    created = await create(tenancy, issuer, domain=f"{unique_slug('d')}.example.com")
     assert created.status == pb.TENANT_STATUS_ACTIVE
     assert created.version == 1
     assert uuid.UUID(created.id)
-    fetched = (await tenancy.GetTenant(pb.GetTenantRequest(id=created.id))).tenant
+    owner = issuer.member(created.id, "owner")
+    fetched = (await tenancy.GetTenant(pb.GetTenantRequest(id=created.id), metadata=owner)).tenant
     assert fetched == created
     settings = (
-        await tenancy.GetTenantSettings(pb.GetTenantSettingsRequest(tenant_id=created.id))
+        await tenancy.GetTenantSettings(
+            pb.GetTenantSettingsRequest(tenant_id=created.id),
+            metadata=issuer.member(created.id, "viewer"),
+        )
     ).settings
     assert settings.tenant_id == created.id and settings.version == 1
 
@@ -70,77 +95,101 @@ async def test_create_then_get_returns_the_same_tenant(tenancy: TenancyServiceSt
     ],
 )
 async def test_bad_input_is_invalid_argument_naming_the_field(
-    tenancy: TenancyServiceStub, tenant: pb.Tenant, field: str
+    tenancy: TenancyServiceStub, issuer: TestIssuer, tenant: pb.Tenant, field: str
 ) -> None:
-    error = rich_error(await failure(tenancy.CreateTenant(pb.CreateTenantRequest(tenant=tenant))))
+    error = rich_error(
+        await failure(
+            tenancy.CreateTenant(pb.CreateTenantRequest(tenant=tenant), metadata=issuer.operator())
+        )
+    )
     assert error.code == grpc.StatusCode.INVALID_ARGUMENT
     assert field in error.field_violations
     assert error.domain == ERROR_DOMAIN and error.reason == "INVALID_ARGUMENT"
 
 
 async def test_duplicate_slug_or_domain_is_already_exists_and_changes_nothing(
-    tenancy: TenancyServiceStub,
+    tenancy: TenancyServiceStub, issuer: TestIssuer
 ) -> None:
     domain = f"{unique_slug('d')}.example.org"
-    original = await create(tenancy, domain=domain)
-    error = rich_error(await failure(create(tenancy, slug=original.slug, name="Other")))
+    original = await create(tenancy, issuer, domain=domain)
+    error = rich_error(await failure(create(tenancy, issuer, slug=original.slug, name="Other")))
     assert error.code == grpc.StatusCode.ALREADY_EXISTS
     assert error.reason == "TENANT_SLUG_TAKEN" and error.metadata["field"] == "tenant.slug"
-    error = rich_error(await failure(create(tenancy, domain=domain)))
+    error = rich_error(await failure(create(tenancy, issuer, domain=domain)))
     assert error.code == grpc.StatusCode.ALREADY_EXISTS and error.reason == "TENANT_DOMAIN_TAKEN"
-    assert (await tenancy.GetTenant(pb.GetTenantRequest(id=original.id))).tenant == original
+    fetched = await tenancy.GetTenant(
+        pb.GetTenantRequest(id=original.id), metadata=issuer.member(original.id, "viewer")
+    )
+    assert fetched.tenant == original
 
 
-async def test_repeated_request_id_returns_the_first_response(tenancy: TenancyServiceStub) -> None:
+async def test_repeated_request_id_returns_the_first_response(
+    tenancy: TenancyServiceStub, issuer: TestIssuer
+) -> None:
     request = pb.CreateTenantRequest(
         tenant=pb.Tenant(slug=unique_slug(), name="Once"), request_id=str(uuid.uuid4())
     )
-    first = await tenancy.CreateTenant(request)
-    again = await tenancy.CreateTenant(request)
+    first = await tenancy.CreateTenant(request, metadata=issuer.operator())
+    again = await tenancy.CreateTenant(request, metadata=issuer.operator())
     assert again == first
 
 
-async def test_concurrent_duplicates_create_one_tenant(tenancy: TenancyServiceStub) -> None:
+async def test_concurrent_duplicates_create_one_tenant(
+    tenancy: TenancyServiceStub, issuer: TestIssuer
+) -> None:
     request = pb.CreateTenantRequest(
         tenant=pb.Tenant(slug=unique_slug(), name="Racer"), request_id=str(uuid.uuid4())
     )
-    responses = await asyncio.gather(*(tenancy.CreateTenant(request) for _ in range(8)))
+    operator = issuer.operator()
+    responses = await asyncio.gather(
+        *(tenancy.CreateTenant(request, metadata=operator) for _ in range(8))
+    )
     assert len({r.tenant.id for r in responses}) == 1
 
 
 async def test_request_id_reused_for_another_request_is_refused(
-    tenancy: TenancyServiceStub,
+    tenancy: TenancyServiceStub, issuer: TestIssuer
 ) -> None:
     request_id = str(uuid.uuid4())
     await tenancy.CreateTenant(
         pb.CreateTenantRequest(
             tenant=pb.Tenant(slug=unique_slug(), name="A"), request_id=request_id
-        )
+        ),
+        metadata=issuer.operator(),
     )
     other = pb.CreateTenantRequest(
         tenant=pb.Tenant(slug=unique_slug(), name="B"), request_id=request_id
     )
-    error = rich_error(await failure(tenancy.CreateTenant(other)))
+    error = rich_error(await failure(tenancy.CreateTenant(other, metadata=issuer.operator())))
     assert error.code == grpc.StatusCode.INVALID_ARGUMENT
     assert "request_id" in error.field_violations
 
 
 async def test_missing_tenant_is_not_found_and_malformed_id_is_invalid(
-    tenancy: TenancyServiceStub,
+    tenancy: TenancyServiceStub, issuer: TestIssuer
 ) -> None:
-    error = rich_error(await failure(tenancy.GetTenant(pb.GetTenantRequest(id=str(uuid.uuid4())))))
-    assert error.code == grpc.StatusCode.NOT_FOUND and error.reason == "TENANT_NOT_FOUND"
-    error = rich_error(await failure(tenancy.GetTenant(pb.GetTenantRequest(id="nope"))))
+    missing = str(uuid.uuid4())
+    for metadata in (issuer.operator(), issuer.member(missing, "owner")):
+        error = rich_error(
+            await failure(tenancy.GetTenant(pb.GetTenantRequest(id=missing), metadata=metadata))
+        )
+        assert error.code == grpc.StatusCode.NOT_FOUND and error.reason == "TENANT_NOT_FOUND"
+    error = rich_error(
+        await failure(tenancy.GetTenant(pb.GetTenantRequest(id="nope"), metadata=issuer.operator()))
+    )
     assert error.code == grpc.StatusCode.INVALID_ARGUMENT and "id" in error.field_violations
 
 
-async def test_pages_cover_every_tenant_once_in_creation_order(tenancy: TenancyServiceStub) -> None:
-    mine = {(await create(tenancy, status=pb.TENANT_STATUS_SUSPENDED)).id for _ in range(7)}
+async def test_pages_cover_every_tenant_once_in_creation_order(
+    tenancy: TenancyServiceStub, issuer: TestIssuer
+) -> None:
+    mine = {(await create(tenancy, issuer, status=pb.TENANT_STATUS_SUSPENDED)).id for _ in range(7)}
     seen: list[pb.Tenant] = []
     token = ""
     while True:
         page = await tenancy.ListTenants(
-            pb.ListTenantsRequest(page_size=3, page_token=token, status=pb.TENANT_STATUS_SUSPENDED)
+            pb.ListTenantsRequest(page_size=3, page_token=token, status=pb.TENANT_STATUS_SUSPENDED),
+            metadata=issuer.operator(),
         )
         assert len(page.tenants) <= 3
         seen.extend(page.tenants)
@@ -155,10 +204,13 @@ async def test_pages_cover_every_tenant_once_in_creation_order(tenancy: TenancyS
     assert order == sorted(order)
 
 
-async def test_page_token_is_bound_to_its_query(tenancy: TenancyServiceStub) -> None:
+async def test_page_token_is_bound_to_its_query(
+    tenancy: TenancyServiceStub, issuer: TestIssuer
+) -> None:
     for _ in range(3):
-        await create(tenancy)
-    page = await tenancy.ListTenants(pb.ListTenantsRequest(page_size=1))
+        await create(tenancy, issuer)
+    operator = issuer.operator()
+    page = await tenancy.ListTenants(pb.ListTenantsRequest(page_size=1), metadata=operator)
     assert page.next_page_token
     assert str(uuid.UUID(int=0)) not in page.next_page_token
     for bad in [
@@ -168,19 +220,24 @@ async def test_page_token_is_bound_to_its_query(tenancy: TenancyServiceStub) -> 
         pb.ListTenantsRequest(page_size=1, page_token=page.next_page_token[:-2] + "xx"),
         pb.ListTenantsRequest(page_token="not-a-token"),
     ]:
-        error = rich_error(await failure(tenancy.ListTenants(bad)))
+        error = rich_error(await failure(tenancy.ListTenants(bad, metadata=operator)))
         assert error.code == grpc.StatusCode.INVALID_ARGUMENT
         assert "page_token" in error.field_violations
-    error = rich_error(await failure(tenancy.ListTenants(pb.ListTenantsRequest(page_size=-1))))
+    error = rich_error(
+        await failure(tenancy.ListTenants(pb.ListTenantsRequest(page_size=-1), metadata=operator))
+    )
     assert "page_size" in error.field_violations
 
 
-async def test_update_applies_only_masked_fields(tenancy: TenancyServiceStub) -> None:
-    tenant = await create(tenancy, name="Before")
+async def test_update_applies_only_masked_fields(
+    tenancy: TenancyServiceStub, issuer: TestIssuer
+) -> None:
+    tenant = await create(tenancy, issuer, name="Before")
     update = pb.Tenant(id=tenant.id, version=tenant.version, name="After", slug="ignored-slug")
     updated = (
         await tenancy.UpdateTenant(
-            pb.UpdateTenantRequest(tenant=update, update_mask=FieldMask(paths=["name"]))
+            pb.UpdateTenantRequest(tenant=update, update_mask=FieldMask(paths=["name"])),
+            metadata=issuer.member(tenant.id, "admin"),
         )
     ).tenant
     assert updated.name == "After" and updated.slug == tenant.slug
@@ -188,14 +245,18 @@ async def test_update_applies_only_masked_fields(tenancy: TenancyServiceStub) ->
     assert updated.update_time.ToNanoseconds() >= tenant.update_time.ToNanoseconds()
 
 
-async def test_stale_version_is_aborted_and_changes_nothing(tenancy: TenancyServiceStub) -> None:
-    tenant = await create(tenancy)
+async def test_stale_version_is_aborted_and_changes_nothing(
+    tenancy: TenancyServiceStub, issuer: TestIssuer
+) -> None:
+    tenant = await create(tenancy, issuer)
+    admin = issuer.member(tenant.id, "admin")
     mask = FieldMask(paths=["name"])
     current = (
         await tenancy.UpdateTenant(
             pb.UpdateTenantRequest(
                 tenant=pb.Tenant(id=tenant.id, version=1, name="v2"), update_mask=mask
-            )
+            ),
+            metadata=admin,
         )
     ).tenant
     error = rich_error(
@@ -203,25 +264,29 @@ async def test_stale_version_is_aborted_and_changes_nothing(tenancy: TenancyServ
             tenancy.UpdateTenant(
                 pb.UpdateTenantRequest(
                     tenant=pb.Tenant(id=tenant.id, version=1, name="lost"), update_mask=mask
-                )
+                ),
+                metadata=admin,
             )
         )
     )
     assert error.code == grpc.StatusCode.ABORTED and error.metadata["current_version"] == "2"
-    assert (await tenancy.GetTenant(pb.GetTenantRequest(id=tenant.id))).tenant == current
+    fetched = await tenancy.GetTenant(pb.GetTenantRequest(id=tenant.id), metadata=admin)
+    assert fetched.tenant == current
 
 
 async def test_concurrent_updates_of_one_version_let_exactly_one_win(
-    tenancy: TenancyServiceStub,
+    tenancy: TenancyServiceStub, issuer: TestIssuer
 ) -> None:
-    tenant = await create(tenancy)
+    tenant = await create(tenancy, issuer)
+    admin = issuer.member(tenant.id, "admin")
     mask = FieldMask(paths=["name"])
     results = await asyncio.gather(
         *(
             tenancy.UpdateTenant(
                 pb.UpdateTenantRequest(
                     tenant=pb.Tenant(id=tenant.id, version=1, name=f"writer {i}"), update_mask=mask
-                )
+                ),
+                metadata=admin,
             )
             for i in range(5)
         ),
@@ -231,14 +296,14 @@ async def test_concurrent_updates_of_one_version_let_exactly_one_win(
     losers = [r for r in results if isinstance(r, grpc.aio.AioRpcError)]
     assert len(winners) == 1 and len(losers) == 4
     assert all(e.code() == grpc.StatusCode.ABORTED for e in losers)
-    final = (await tenancy.GetTenant(pb.GetTenantRequest(id=tenant.id))).tenant
+    final = (await tenancy.GetTenant(pb.GetTenantRequest(id=tenant.id), metadata=admin)).tenant
     assert final.version == 2 and final.name == winners[0].tenant.name
 
 
 async def test_update_rejects_unknown_paths_missing_version_and_taken_slug(
-    tenancy: TenancyServiceStub,
+    tenancy: TenancyServiceStub, issuer: TestIssuer
 ) -> None:
-    first, second = await create(tenancy), await create(tenancy)
+    first, second = await create(tenancy, issuer), await create(tenancy, issuer)
     cases = [
         (pb.Tenant(id=first.id, version=1, name="x"), ["id"], grpc.StatusCode.INVALID_ARGUMENT),
         (pb.Tenant(id=first.id, name="x"), ["name"], grpc.StatusCode.INVALID_ARGUMENT),
@@ -251,12 +316,19 @@ async def test_update_rejects_unknown_paths_missing_version_and_taken_slug(
     ]
     for tenant, paths, code in cases:
         request = pb.UpdateTenantRequest(tenant=tenant, update_mask=FieldMask(paths=paths))
-        assert (await failure(tenancy.UpdateTenant(request))).code() == code
-    assert (await tenancy.GetTenant(pb.GetTenantRequest(id=first.id))).tenant == first
+        admin = issuer.member(tenant.id, "admin")
+        assert (await failure(tenancy.UpdateTenant(request, metadata=admin))).code() == code
+    fetched = await tenancy.GetTenant(
+        pb.GetTenantRequest(id=first.id), metadata=issuer.member(first.id, "viewer")
+    )
+    assert fetched.tenant == first
 
 
-async def test_settings_update_validates_and_versions(tenancy: TenancyServiceStub) -> None:
-    tenant = await create(tenancy)
+async def test_settings_update_validates_and_versions(
+    tenancy: TenancyServiceStub, issuer: TestIssuer
+) -> None:
+    tenant = await create(tenancy, issuer)
+    admin = issuer.member(tenant.id, "admin")
     settings = pb.TenantSettings(
         tenant_id=tenant.id,
         version=1,
@@ -265,7 +337,9 @@ async def test_settings_update_validates_and_versions(tenancy: TenancyServiceStu
     )
     settings.flags.update({"beta": True})
     updated = (
-        await tenancy.UpdateTenantSettings(pb.UpdateTenantSettingsRequest(settings=settings))
+        await tenancy.UpdateTenantSettings(
+            pb.UpdateTenantSettingsRequest(settings=settings), metadata=admin
+        )
     ).settings
     assert list(updated.billing_contacts) == ["billing@acme.com"]
     assert updated.flags["beta"] is True and updated.version == 2
@@ -273,7 +347,11 @@ async def test_settings_update_validates_and_versions(tenancy: TenancyServiceStu
         tenant_id=tenant.id, version=2, billing_contacts=["nope"], billing_webhook_url="ftp://x"
     )
     error = rich_error(
-        await failure(tenancy.UpdateTenantSettings(pb.UpdateTenantSettingsRequest(settings=bad)))
+        await failure(
+            tenancy.UpdateTenantSettings(
+                pb.UpdateTenantSettingsRequest(settings=bad), metadata=admin
+            )
+        )
     )
     assert set(error.field_violations) == {
         "settings.billing_contacts[0]",
@@ -286,7 +364,8 @@ async def test_settings_update_validates_and_versions(tenancy: TenancyServiceStu
             tenancy.UpdateTenantSettings(
                 pb.UpdateTenantSettingsRequest(
                     settings=not_json, update_mask=FieldMask(paths=["flags"])
-                )
+                ),
+                metadata=admin,
             )
         )
     )
@@ -294,15 +373,22 @@ async def test_settings_update_validates_and_versions(tenancy: TenancyServiceStu
     assert "settings.flags" in error.field_violations
     stale = pb.TenantSettings(tenant_id=tenant.id, version=1, billing_webhook_url="https://b.io")
     error = rich_error(
-        await failure(tenancy.UpdateTenantSettings(pb.UpdateTenantSettingsRequest(settings=stale)))
+        await failure(
+            tenancy.UpdateTenantSettings(
+                pb.UpdateTenantSettingsRequest(settings=stale), metadata=admin
+            )
+        )
     )
     assert error.code == grpc.StatusCode.ABORTED
-    fetched = await tenancy.GetTenantSettings(pb.GetTenantSettingsRequest(tenant_id=tenant.id))
+    fetched = await tenancy.GetTenantSettings(
+        pb.GetTenantSettingsRequest(tenant_id=tenant.id),
+        metadata=issuer.member(tenant.id, "viewer"),
+    )
     assert fetched.settings == updated
 
 
 async def test_a_call_past_its_deadline_is_cancelled_not_completed(
-    tenancy: TenancyServiceStub, monkeypatch: pytest.MonkeyPatch
+    tenancy: TenancyServiceStub, issuer: TestIssuer, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     original = TenantHandlers._flush_unique
     started = asyncio.Event()
@@ -315,10 +401,229 @@ async def test_a_call_past_its_deadline_is_cancelled_not_completed(
     monkeypatch.setattr(TenantHandlers, "_flush_unique", slow_flush)
     slug = unique_slug("late")
     request = pb.CreateTenantRequest(tenant=pb.Tenant(slug=slug, name="Too late"))
-    error = await failure(tenancy.CreateTenant(request, timeout=0.3))
+    error = await failure(tenancy.CreateTenant(request, timeout=0.3, metadata=issuer.operator()))
     assert error.code() == grpc.StatusCode.DEADLINE_EXCEEDED
     assert started.is_set()
     monkeypatch.setattr(TenantHandlers, "_flush_unique", original)
     await asyncio.sleep(1.2)  # past the point where the slow call would have committed
-    created = await create(tenancy, slug=slug)  # the slug is still free: nothing was written
+    created = await create(tenancy, issuer, slug=slug)  # the slug is still free: nothing written
     assert created.slug == slug
+
+
+# Authorization: who may call what. Every refusal leaves the data as it was.
+
+
+def every_call(tenant_id: str) -> dict[str, object]:
+    """One request per method, each naming ``tenant_id`` where it names a tenant."""
+    return {
+        "CreateTenant": pb.CreateTenantRequest(tenant=pb.Tenant(slug=unique_slug(), name="X")),
+        "ListTenants": pb.ListTenantsRequest(),
+        "GetTenant": pb.GetTenantRequest(id=tenant_id),
+        "UpdateTenant": pb.UpdateTenantRequest(
+            tenant=pb.Tenant(id=tenant_id, version=1, name="Changed"),
+            update_mask=FieldMask(paths=["name"]),
+        ),
+        "GetTenantSettings": pb.GetTenantSettingsRequest(tenant_id=tenant_id),
+        "UpdateTenantSettings": pb.UpdateTenantSettingsRequest(
+            settings=pb.TenantSettings(tenant_id=tenant_id, version=1, billing_contacts=["a@b.co"])
+        ),
+        "PurgeTenant": pb.PurgeTenantRequest(id=tenant_id),
+    }
+
+
+async def assert_unchanged(stub: TenancyServiceStub, issuer: TestIssuer, tenant: pb.Tenant) -> None:
+    operator = issuer.operator()
+    assert (await stub.GetTenant(pb.GetTenantRequest(id=tenant.id), metadata=operator)).tenant == (
+        tenant
+    )
+    settings = await stub.GetTenantSettings(
+        pb.GetTenantSettingsRequest(tenant_id=tenant.id), metadata=operator
+    )
+    assert settings.settings.version == 1 and not settings.settings.billing_contacts
+
+
+async def test_a_call_without_a_token_is_unauthenticated(
+    tenancy: TenancyServiceStub, issuer: TestIssuer
+) -> None:
+    tenant = await create(tenancy, issuer)
+    calls = every_call(tenant.id)
+    for method, request in calls.items():
+        error = rich_error(await failure(getattr(tenancy, method)(request)))
+        assert error.code == grpc.StatusCode.UNAUTHENTICATED, method
+        assert error.reason == "UNAUTHENTICATED", method
+    await assert_unchanged(tenancy, issuer, tenant)
+    slug = calls["CreateTenant"].tenant.slug  # type: ignore[attr-defined]
+    assert (await create(tenancy, issuer, slug=slug)).slug == slug  # nothing was created
+
+
+async def test_a_token_for_another_tenant_is_refused_and_changes_nothing(
+    tenancy: TenancyServiceStub, issuer: TestIssuer
+) -> None:
+    mine, theirs = await create(tenancy, issuer), await create(tenancy, issuer)
+    owner_of_mine = issuer.member(mine.id, "owner")
+    calls = every_call(theirs.id)
+    for method in ("GetTenant", "UpdateTenant", "GetTenantSettings", "UpdateTenantSettings"):
+        error = rich_error(
+            await failure(getattr(tenancy, method)(calls[method], metadata=owner_of_mine))
+        )
+        assert error.code == grpc.StatusCode.PERMISSION_DENIED, method
+        assert error.reason == "TENANT_MISMATCH", method
+    await assert_unchanged(tenancy, issuer, theirs)
+
+
+async def test_a_viewer_or_member_reads_but_cannot_update(
+    tenancy: TenancyServiceStub, issuer: TestIssuer
+) -> None:
+    tenant = await create(tenancy, issuer)
+    calls = every_call(tenant.id)
+    for role in ("viewer", "member"):
+        token = issuer.member(tenant.id, role)
+        assert (await tenancy.GetTenant(calls["GetTenant"], metadata=token)).tenant == tenant
+        await tenancy.GetTenantSettings(calls["GetTenantSettings"], metadata=token)
+        for method in ("UpdateTenant", "UpdateTenantSettings"):
+            error = rich_error(
+                await failure(getattr(tenancy, method)(calls[method], metadata=token))
+            )
+            assert error.code == grpc.StatusCode.PERMISSION_DENIED, (role, method)
+            assert error.reason == "ROLE_TOO_LOW", (role, method)
+    await assert_unchanged(tenancy, issuer, tenant)
+
+
+async def test_only_an_operator_changes_a_tenants_status(
+    tenancy: TenancyServiceStub, issuer: TestIssuer
+) -> None:
+    tenant = await create(tenancy, issuer)
+    for role in ("admin", "owner"):
+        for paths in (["status"], ["name", "status"]):
+            request = pb.UpdateTenantRequest(
+                tenant=pb.Tenant(
+                    id=tenant.id, version=1, name="Renamed", status=pb.TENANT_STATUS_DELETED
+                ),
+                update_mask=FieldMask(paths=paths),
+            )
+            error = rich_error(
+                await failure(
+                    tenancy.UpdateTenant(request, metadata=issuer.member(tenant.id, role))
+                )
+            )
+            assert error.code == grpc.StatusCode.PERMISSION_DENIED
+            assert error.reason == "OPERATOR_ONLY"
+    await assert_unchanged(tenancy, issuer, tenant)
+    suspended = await tenancy.UpdateTenant(
+        pb.UpdateTenantRequest(
+            tenant=pb.Tenant(id=tenant.id, version=1, status=pb.TENANT_STATUS_SUSPENDED),
+            update_mask=FieldMask(paths=["status"]),
+        ),
+        metadata=issuer.operator(),
+    )
+    assert suspended.tenant.status == pb.TENANT_STATUS_SUSPENDED
+
+
+async def test_a_tenant_member_cannot_create_or_list_tenants(
+    tenancy: TenancyServiceStub, issuer: TestIssuer
+) -> None:
+    tenant = await create(tenancy, issuer)
+    calls = every_call(tenant.id)
+    for role in ("owner", "viewer"):
+        token = issuer.member(tenant.id, role)
+        for method in ("CreateTenant", "ListTenants"):
+            error = rich_error(
+                await failure(getattr(tenancy, method)(calls[method], metadata=token))
+            )
+            assert error.code == grpc.StatusCode.PERMISSION_DENIED, (role, method)
+            assert error.reason == "OPERATOR_ONLY", (role, method)
+    slug = calls["CreateTenant"].tenant.slug  # type: ignore[attr-defined]
+    assert (await create(tenancy, issuer, slug=slug)).slug == slug  # nothing was created
+    # Quarterdeck's own services may list, as operators do.
+    listed = await tenancy.ListTenants(
+        pb.ListTenantsRequest(page_size=1), metadata=issuer.internal()
+    )
+    assert len(listed.tenants) == 1
+
+
+async def test_expired_forged_and_malformed_tokens_are_unauthenticated(
+    tenancy: TenancyServiceStub, issuer: TestIssuer
+) -> None:
+    tenant = await create(tenancy, issuer)
+    owner = Principal(subject=str(uuid.uuid4()), kind="user", tenant_id=tenant.id, role="owner")
+    stranger = TestIssuer()  # a key the service has never seen
+    impostor = TestIssuer()  # a key of its own, claiming the trusted key's kid
+    impostor.kid = issuer.kid
+    cases = [
+        (bearer(issuer.token(owner, ttl_seconds=-120)), "TOKEN_EXPIRED"),
+        (bearer(stranger.token(owner)), "UNKNOWN_SIGNING_KEY"),
+        (bearer(impostor.token(owner)), "TOKEN_INVALID"),
+        (bearer("not-a-jwt"), "TOKEN_MALFORMED"),
+        ([(AUTHORIZATION_HEADER, f"Basic {issuer.token(owner)}")], "TOKEN_MALFORMED"),
+    ]
+    for metadata, reason in cases:
+        for method, request in every_call(tenant.id).items():
+            error = rich_error(await failure(getattr(tenancy, method)(request, metadata=metadata)))
+            assert error.code == grpc.StatusCode.UNAUTHENTICATED, (reason, method)
+            assert error.reason == reason, method
+    await assert_unchanged(tenancy, issuer, tenant)
+
+
+async def test_purge_is_for_internal_callers_and_removes_everything_the_tenant_owns(
+    tenancy: TenancyServiceStub, issuer: TestIssuer
+) -> None:
+    owner_id, member_id = str(uuid.uuid4()), str(uuid.uuid4())
+    request_id = str(uuid.uuid4())
+    create_request = pb.CreateTenantRequest(
+        tenant=pb.Tenant(slug=unique_slug("purge"), name="Doomed"),
+        request_id=request_id,
+        owner_user_id=owner_id,
+    )
+    tenant = (await tenancy.CreateTenant(create_request, metadata=issuer.operator())).tenant
+    owner = issuer.member(tenant.id, "owner", owner_id)
+    await tenancy.AddMembership(
+        pb.AddMembershipRequest(
+            membership=pb.Membership(
+                tenant_id=tenant.id, user_id=member_id, role=pb.MEMBERSHIP_ROLE_MEMBER
+            )
+        ),
+        metadata=owner,
+    )
+    await tenancy.UpdateTenantSettings(
+        pb.UpdateTenantSettingsRequest(
+            settings=pb.TenantSettings(tenant_id=tenant.id, version=1, billing_contacts=["a@b.co"])
+        ),
+        metadata=owner,
+    )
+    purge = pb.PurgeTenantRequest(id=tenant.id)
+    for metadata in (issuer.operator(), owner, issuer.member(tenant.id, "admin")):
+        error = rich_error(await failure(tenancy.PurgeTenant(purge, metadata=metadata)))
+        assert error.code == grpc.StatusCode.PERMISSION_DENIED and error.reason == "INTERNAL_ONLY"
+    assert (await tenancy.GetTenant(pb.GetTenantRequest(id=tenant.id), metadata=owner)).tenant == (
+        tenant
+    )
+
+    await tenancy.PurgeTenant(purge, metadata=issuer.internal())
+
+    operator = issuer.operator()
+    for call in (
+        tenancy.GetTenant(pb.GetTenantRequest(id=tenant.id), metadata=operator),
+        tenancy.GetTenantSettings(
+            pb.GetTenantSettingsRequest(tenant_id=tenant.id), metadata=operator
+        ),
+        tenancy.PurgeTenant(purge, metadata=issuer.internal()),
+    ):
+        error = rich_error(await failure(call))
+        assert error.code == grpc.StatusCode.NOT_FOUND and error.reason == "TENANT_NOT_FOUND"
+    for user_id in (owner_id, member_id):
+        memberships = await tenancy.ListMemberships(
+            pb.ListMembershipsRequest(user_id=user_id), metadata=operator
+        )
+        assert list(memberships.memberships) == []
+    # Replaying the create answers as the first time (AIP-155) but does not bring the tenant
+    # back: a late duplicate of a sign-up's CreateTenant cannot resurrect what was undone.
+    replayed = await tenancy.CreateTenant(create_request, metadata=operator)
+    assert replayed.tenant == tenant
+    error = rich_error(
+        await failure(tenancy.GetTenant(pb.GetTenantRequest(id=tenant.id), metadata=operator))
+    )
+    assert error.code == grpc.StatusCode.NOT_FOUND
+    memberships = await tenancy.ListMemberships(
+        pb.ListMembershipsRequest(user_id=owner_id), metadata=operator
+    )
+    assert list(memberships.memberships) == []

@@ -3,7 +3,6 @@ port 0, and stubs over traced channels."""
 
 from __future__ import annotations
 
-import hashlib
 import socket
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -15,7 +14,7 @@ from services.registry import spec_for
 from shared.auth import Authenticator
 from shared.config import load_settings
 from shared.db import Database
-from shared.identity_link import internal_api_key
+from shared.identity_link import internal_client_entry
 from shared.migrations import upgrade_to_head
 from shared.server import RunningService, start_service
 from tests.support.postgres import PostgresServer
@@ -84,8 +83,7 @@ IDENTITY_TEST_SETTINGS: dict[str, Any] = {
     "hashing_key": "hashing-key-for-the-test-suite",
     "password_peppers": "v1:pepper-one-for-tests,v2:pepper-two-for-tests",
     "password_pepper_version": "v2",
-    "internal_clients": "tenancy:"
-    + hashlib.sha256(internal_api_key("tenancy", TENANCY_INTERNAL_SECRET).encode()).hexdigest(),
+    "internal_clients": internal_client_entry("tenancy", TENANCY_INTERNAL_SECRET),
     "argon2_time_cost": 1,
     "argon2_memory_kib": 1024,
     "argon2_parallelism": 1,

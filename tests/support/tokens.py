@@ -6,6 +6,7 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
+import grpc
 import jwt
 from cryptography.hazmat.primitives.asymmetric import ec
 from jwt.algorithms import ECAlgorithm
@@ -69,3 +70,19 @@ class TestIssuer:
                 subject=f"service:{service}", kind="service", scopes=frozenset({INTERNAL_SCOPE})
             )
         )
+
+
+class _AddMetadata(grpc.aio.UnaryUnaryClientInterceptor):  # type: ignore[misc]
+    def __init__(self, metadata: list[tuple[str, str]]) -> None:
+        self._metadata = metadata
+
+    async def intercept_unary_unary(self, continuation, client_call_details, request):  # type: ignore[no-untyped-def]
+        details = client_call_details._replace(
+            metadata=[*(client_call_details.metadata or ()), *self._metadata]
+        )
+        return await continuation(details, request)
+
+
+def authorized_channel(target: str, metadata: list[tuple[str, str]]) -> grpc.aio.Channel:
+    """A channel whose unary calls all carry ``metadata`` (a caller's bearer token)."""
+    return grpc.aio.insecure_channel(target, interceptors=[_AddMetadata(metadata)])

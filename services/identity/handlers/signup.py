@@ -1,10 +1,303 @@
-"""Placeholder while this area is being written; replaced before landing."""
+"""Sign-up, access requests and invites (DESIGN flow 2). The saga itself is in signup_saga.py."""
 
 from __future__ import annotations
 
+import uuid
+from datetime import timedelta
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from quarterdeck.identity.v1 import identity_pb2 as pb
+from services.identity import signup_invites, signup_saga
 from services.identity.context import IdentityContext
+from services.identity.events import SecurityEvents
+from services.identity.models import (
+    SignupRequestStatus,
+    TenantSignupInvite,
+    TenantSignupRequest,
+    User,
+)
+from services.identity.sessions_core import device_hashes
+from services.identity.signup_validation import (
+    MAX_FULL_NAME,
+    MAX_MESSAGE,
+    MAX_NOTE,
+    MAX_ORGANIZATION,
+    MAX_REASON,
+    MAX_REDEMPTIONS,
+    collect,
+    email_problem,
+    length_problem,
+    parse_id,
+    raise_if_any,
+)
+from shared.auth import Principal, require_operator
+from shared.db_types import utcnow
+from shared.errors import FailedPrecondition, InvalidArgument, NotFound
+from shared.pagination import fetch_page
+from shared.timestamps import from_timestamp, to_timestamp
+
+APPROVAL_INVITE_TTL = timedelta(days=7)
+HONEYPOT_REASON = "honeypot"
+REQUEST_STATUS_TO_PROTO = {
+    SignupRequestStatus.PENDING: pb.SIGNUP_REQUEST_STATUS_PENDING,
+    SignupRequestStatus.APPROVED: pb.SIGNUP_REQUEST_STATUS_APPROVED,
+    SignupRequestStatus.REJECTED: pb.SIGNUP_REQUEST_STATUS_REJECTED,
+}
+REQUEST_STATUS_FROM_PROTO = {v: k for k, v in REQUEST_STATUS_TO_PROTO.items()}
+
+
+def signup_request_to_proto(row: TenantSignupRequest) -> pb.SignupRequest:
+    return pb.SignupRequest(
+        id=str(row.id),
+        email=row.email,
+        organization=row.organization or "",
+        full_name=row.full_name or "",
+        message=row.message or "",
+        status=REQUEST_STATUS_TO_PROTO[row.status],
+        decision_reason=row.decision_reason or "",
+        decide_time=to_timestamp(row.decided_at),
+        create_time=to_timestamp(row.created_at),
+    )
+
+
+async def _actor(session: AsyncSession, principal: Principal) -> uuid.UUID | None:
+    """The operator's user id for issuer/decider columns, when it names a stored user (an
+    internal service, or a token whose user is gone, leaves them empty)."""
+    if principal.user_id is None:
+        return None
+    try:
+        user_id = uuid.UUID(principal.user_id)
+    except ValueError:
+        return None
+    return user_id if await session.get(User, user_id) is not None else None
 
 
 class SignupHandlers:
     def __init__(self, ctx: IdentityContext) -> None:
         self._ctx = ctx
+
+    async def sign_up(self, request: pb.SignUpRequest) -> pb.SignUpResponse:
+        return await signup_saga.sign_up(self._ctx, request)
+
+    async def request_access(self, request: pb.RequestAccessRequest) -> pb.RequestAccessResponse:
+        raise_if_any(
+            collect(
+                {
+                    "email": email_problem(request.email),
+                    "organization": length_problem(request.organization, MAX_ORGANIZATION),
+                    "full_name": length_problem(request.full_name, MAX_FULL_NAME),
+                    "message": length_problem(request.message, MAX_MESSAGE),
+                }
+            )
+        )
+        hashes = device_hashes(self._ctx, request.device)
+        # A bot that filled the hidden field gets the same answer as a human, so it learns
+        # nothing; its request is stored already rejected, never shown as pending.
+        bot = bool(request.honeypot)
+        row = TenantSignupRequest(
+            id=uuid.uuid4(),
+            email=request.email,
+            organization=request.organization or None,
+            full_name=request.full_name or None,
+            message=request.message or None,
+            status=SignupRequestStatus.REJECTED if bot else SignupRequestStatus.PENDING,
+            decision_reason=HONEYPOT_REASON if bot else None,
+            decided_at=utcnow() if bot else None,
+            ip_address=hashes.ip_hash if request.device.ip_address else None,
+            user_agent=hashes.user_agent_hash,
+            honeypot_value=request.honeypot[:64] if bot else None,
+        )
+        async with self._ctx.db.transaction() as session:
+            session.add(row)
+            if bot:
+                SecurityEvents.add(
+                    session,
+                    "signup_request_honeypot",
+                    ip_hash=row.ip_address,
+                    user_agent_hash=hashes.user_agent_hash,
+                    metadata={"signup_request_id": str(row.id)},
+                )
+        return pb.RequestAccessResponse(id=str(row.id))
+
+    async def list_signup_requests(
+        self, request: pb.ListSignupRequestsRequest
+    ) -> pb.ListSignupRequestsResponse:
+        require_operator()
+        statement = select(TenantSignupRequest)
+        filters: dict[str, str] = {}
+        if request.status != pb.SIGNUP_REQUEST_STATUS_UNSPECIFIED:
+            status = REQUEST_STATUS_FROM_PROTO.get(request.status)
+            if status is None:
+                raise InvalidArgument.field("status", "must be PENDING, APPROVED or REJECTED")
+            statement = statement.where(TenantSignupRequest.status == status)
+            filters["status"] = status.value
+        async with self._ctx.db.reading() as session:
+            page = await fetch_page(
+                session,
+                statement,
+                sort_key=(TenantSignupRequest.created_at, TenantSignupRequest.id),
+                position_of=lambda row: (row.created_at, row.id),
+                codec=self._ctx.pages,
+                query="IdentityService.ListSignupRequests",
+                filters=filters,
+                page_size=request.page_size,
+                page_token=request.page_token,
+            )
+        return pb.ListSignupRequestsResponse(
+            requests=[signup_request_to_proto(row) for row in page.items],
+            next_page_token=page.next_page_token,
+        )
+
+    async def decide_signup_request(
+        self, request: pb.DecideSignupRequestRequest
+    ) -> pb.DecideSignupRequestResponse:
+        principal = require_operator()
+        request_id = parse_id(request.id, "id")
+        raise_if_any(collect({"reason": length_problem(request.reason, MAX_REASON)}))
+        token = ""
+        async with self._ctx.db.transaction() as session:
+            row = await session.scalar(
+                select(TenantSignupRequest)
+                .where(TenantSignupRequest.id == request_id)
+                .with_for_update()
+            )
+            if row is None:
+                raise NotFound(
+                    f"signup request {request_id} not found", reason="SIGNUP_REQUEST_NOT_FOUND"
+                )
+            if row.status != SignupRequestStatus.PENDING:
+                raise FailedPrecondition(
+                    f"the request was already {row.status.value}",
+                    reason="SIGNUP_REQUEST_DECIDED",
+                )
+            actor = await _actor(session, principal)
+            now = utcnow()
+            metadata = {"signup_request_id": str(row.id), "operator": principal.subject}
+            if request.approve:
+                invite, token = signup_invites.new_invite(
+                    self._ctx,
+                    invited_email=row.email,
+                    max_redemptions=1,
+                    expires_at=now + APPROVAL_INVITE_TTL,
+                    note="approved access request",
+                    issuer_user_id=actor,
+                    signup_request_id=row.id,
+                )
+                session.add(invite)
+                row.status = SignupRequestStatus.APPROVED
+                row.invite_token_hint = invite.token_hint
+                metadata["invite_id"] = str(invite.id)
+            else:
+                row.status = SignupRequestStatus.REJECTED
+            row.decision_reason = request.reason or None
+            row.decided_at = now
+            row.decided_by = actor
+            SecurityEvents.add(
+                session,
+                "signup_request_approved" if request.approve else "signup_request_rejected",
+                user_id=actor,
+                metadata=metadata,
+            )
+            await session.flush()
+            return pb.DecideSignupRequestResponse(
+                request=signup_request_to_proto(row), invite_token=token
+            )
+
+    async def create_invite(self, request: pb.CreateInviteRequest) -> pb.CreateInviteResponse:
+        principal = require_operator()
+        max_redemptions = request.max_redemptions or 1
+        now = utcnow()
+        expires_at = None
+        expire_problem = None
+        if request.HasField("expire_time"):
+            try:
+                expires_at = from_timestamp(request.expire_time)
+            except (ValueError, OverflowError):
+                expire_problem = "must be a valid time"
+            else:
+                if expires_at <= now:
+                    expire_problem = "must be in the future"
+        raise_if_any(
+            collect(
+                {
+                    "invited_email": email_problem(request.invited_email)
+                    if request.invited_email
+                    else None,
+                    "max_redemptions": None
+                    if 1 <= max_redemptions <= MAX_REDEMPTIONS
+                    else f"must be between 1 and {MAX_REDEMPTIONS} (0 means 1)",
+                    "expire_time": expire_problem,
+                    "note": length_problem(request.note, MAX_NOTE),
+                }
+            )
+        )
+        async with self._ctx.db.transaction() as session:
+            actor = await _actor(session, principal)
+            invite, token = signup_invites.new_invite(
+                self._ctx,
+                invited_email=request.invited_email or None,
+                max_redemptions=max_redemptions,
+                expires_at=expires_at,
+                note=request.note or None,
+                issuer_user_id=actor,
+            )
+            session.add(invite)
+            SecurityEvents.add(
+                session,
+                "invite_created",
+                user_id=actor,
+                metadata={
+                    "invite_id": str(invite.id),
+                    "operator": principal.subject,
+                    "max_redemptions": max_redemptions,
+                },
+            )
+            await session.flush()
+            return pb.CreateInviteResponse(
+                invite=signup_invites.invite_to_proto(invite, now), token=token
+            )
+
+    async def list_invites(self, request: pb.ListInvitesRequest) -> pb.ListInvitesResponse:
+        require_operator()
+        async with self._ctx.db.reading() as session:
+            page = await fetch_page(
+                session,
+                select(TenantSignupInvite),
+                sort_key=(TenantSignupInvite.created_at, TenantSignupInvite.id),
+                position_of=lambda row: (row.created_at, row.id),
+                codec=self._ctx.pages,
+                query="IdentityService.ListInvites",
+                filters={},
+                page_size=request.page_size,
+                page_token=request.page_token,
+            )
+        now = utcnow()
+        return pb.ListInvitesResponse(
+            invites=[signup_invites.invite_to_proto(row, now) for row in page.items],
+            next_page_token=page.next_page_token,
+        )
+
+    async def revoke_invite(self, request: pb.RevokeInviteRequest) -> pb.RevokeInviteResponse:
+        principal = require_operator()
+        invite_id = parse_id(request.id, "id")
+        raise_if_any(collect({"reason": length_problem(request.reason, MAX_REASON)}))
+        async with self._ctx.db.transaction() as session:
+            invite = await session.scalar(
+                select(TenantSignupInvite)
+                .where(TenantSignupInvite.id == invite_id)
+                .with_for_update()
+            )
+            if invite is None:
+                raise NotFound(f"invite {invite_id} not found", reason="INVITE_NOT_FOUND")
+            # Revoking twice changes nothing: the first revocation's time and reason stand.
+            if invite.revoked_at is None:
+                await signup_invites.revoke(session, invite, request.reason or None)
+                SecurityEvents.add(
+                    session,
+                    "invite_revoked",
+                    user_id=await _actor(session, principal),
+                    metadata={"invite_id": str(invite.id), "operator": principal.subject},
+                )
+            return pb.RevokeInviteResponse(invite=signup_invites.invite_to_proto(invite))
