@@ -8,7 +8,6 @@ import secrets
 import signal
 import subprocess
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import grpc
@@ -19,7 +18,8 @@ from quarterdeck.telemetry.v1 import telemetry_pb2
 from quarterdeck.telemetry.v1.telemetry_pb2_grpc import TelemetryServiceStub
 from quarterdeck.tenancy.v1 import tenancy_pb2
 from quarterdeck.tenancy.v1.tenancy_pb2_grpc import TenancyServiceStub
-from services.registry import PORT_OFFSETS, SERVICE_NAMES
+from services.registry import SERVICE_NAMES
+from tests.e2e.conftest import Platform, bearer, platform_env, up_command
 from tests.support.postgres import PostgresServer
 from tests.support.processes import (
     alive,
@@ -34,50 +34,26 @@ from tests.support.processes import (
 pytestmark = pytest.mark.e2e
 
 
-class Platform:
-    def __init__(self, process: subprocess.Popen[str], base_port: int, http_port: int) -> None:
-        self.process = process
-        self.base_port = base_port
-        self.gateway = f"http://127.0.0.1:{http_port}"
-
-    def target(self, service: str) -> str:
-        return f"127.0.0.1:{self.base_port + PORT_OFFSETS[service]}"
-
-
-def platform_env() -> dict[str, str]:
-    # Export spans quickly so the test does not wait on the default five-second batch delay.
-    return {**os.environ, "OTEL_BSP_SCHEDULE_DELAY": "100", "OTEL_TRACES_EXPORTER": "otlp"}
-
-
-@pytest.fixture(scope="module")
-def platform(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Platform]:
-    base = free_port_block(6)
-    command = quarterdeck(
-        "up",
-        "--data-dir",
-        str(tmp_path_factory.mktemp("platform")),
-        "--base-port",
-        str(base),
-        "--http-port",
-        str(base + 5),
-    )
-    with started(command, platform_env(), "Press Ctrl-C to stop.") as (process, _output):
-        yield Platform(process, base, base + 5)
-
-
 def new_traceparent() -> tuple[str, str]:
     trace_id, span_id = secrets.token_hex(16), secrets.token_hex(8)
     return trace_id, f"00-{trace_id}-{span_id}-01"
 
 
-def wait_for_trace(platform: Platform, trace_id: str, ready: object) -> list[telemetry_pb2.Span]:
+def wait_for_trace(
+    platform: Platform, operator_token: str, trace_id: str, ready: object
+) -> list[telemetry_pb2.Span]:
     spans: list[telemetry_pb2.Span] = []
     with grpc.insecure_channel(platform.target("telemetry")) as channel:
         stub = TelemetryServiceStub(channel)
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
             try:
-                spans = list(stub.GetTrace(telemetry_pb2.GetTraceRequest(trace_id=trace_id)).spans)
+                spans = list(
+                    stub.GetTrace(
+                        telemetry_pb2.GetTraceRequest(trace_id=trace_id),
+                        metadata=bearer(operator_token),
+                    ).spans
+                )
             except grpc.RpcError as error:
                 assert error.code() == grpc.StatusCode.NOT_FOUND
             if spans and ready(spans):  # type: ignore[operator]
@@ -94,14 +70,14 @@ def test_every_service_is_serving(platform: Platform) -> None:
 
 
 def test_a_tenant_created_through_the_gateway_leaves_one_connected_trace(
-    platform: Platform,
+    platform: Platform, operator_token: str
 ) -> None:
     trace_id, traceparent = new_traceparent()
     slug = f"e2e-{secrets.token_hex(6)}"
     response = httpx.post(
         f"{platform.gateway}/v1/tenants",
         json={"slug": slug, "name": "End To End"},
-        headers={"traceparent": traceparent},
+        headers={"traceparent": traceparent, "authorization": f"Bearer {operator_token}"},
     )
     assert response.status_code == 201, response.text
     tenant = response.json()
@@ -109,7 +85,7 @@ def test_a_tenant_created_through_the_gateway_leaves_one_connected_trace(
 
     with grpc.insecure_channel(platform.target("tenancy")) as channel:
         fetched = TenancyServiceStub(channel).GetTenant(
-            tenancy_pb2.GetTenantRequest(id=tenant["id"])
+            tenancy_pb2.GetTenantRequest(id=tenant["id"]), metadata=bearer(operator_token)
         )
     assert fetched.tenant.slug == slug
 
@@ -118,7 +94,7 @@ def test_a_tenant_created_through_the_gateway_leaves_one_connected_trace(
         has_db = any("db.system" in s.attributes or "db.system.name" in s.attributes for s in spans)
         return {"gateway", "tenancy"} <= services and has_db
 
-    spans = wait_for_trace(platform, trace_id, complete)
+    spans = wait_for_trace(platform, operator_token, trace_id, complete)
     assert complete(spans), [(s.service_name, s.name) for s in spans]
     by_id = {s.span_id: s for s in spans}
     caller_span = traceparent.split("-")[2]
@@ -147,8 +123,14 @@ def test_a_tenant_created_through_the_gateway_leaves_one_connected_trace(
     assert db_spans and all(tenancy_server in ancestors(s) for s in db_spans)
 
 
-def test_bad_input_through_the_gateway_is_a_4xx_with_the_field_named(platform: Platform) -> None:
-    response = httpx.post(f"{platform.gateway}/v1/tenants", json={"slug": "Bad Slug", "name": "x"})
+def test_bad_input_through_the_gateway_is_a_4xx_with_the_field_named(
+    platform: Platform, operator_token: str
+) -> None:
+    response = httpx.post(
+        f"{platform.gateway}/v1/tenants",
+        json={"slug": "Bad Slug", "name": "x"},
+        headers={"authorization": f"Bearer {operator_token}"},
+    )
     assert response.status_code == 400
     error = response.json()["error"]
     assert error["status"] == "INVALID_ARGUMENT"
@@ -160,9 +142,7 @@ def test_bad_input_through_the_gateway_is_a_4xx_with_the_field_named(platform: P
 
 def test_sigterm_stops_every_process_and_leaves_no_orphans(tmp_path: Path) -> None:
     base = free_port_block(6)
-    command = quarterdeck(
-        "up", "--data-dir", str(tmp_path), "--base-port", str(base), "--http-port", str(base + 5)
-    )
+    command = up_command(tmp_path, base, base + 5)
     with started(command, platform_env(), "Press Ctrl-C to stop.") as (process, _output):
         children = children_of(process.pid)
         assert len(children) == len(SERVICE_NAMES) + 1
@@ -173,9 +153,7 @@ def test_sigterm_stops_every_process_and_leaves_no_orphans(tmp_path: Path) -> No
 
 def test_children_die_with_a_killed_supervisor(tmp_path: Path) -> None:
     base = free_port_block(6)
-    command = quarterdeck(
-        "up", "--data-dir", str(tmp_path), "--base-port", str(base), "--http-port", str(base + 5)
-    )
+    command = up_command(tmp_path, base, base + 5)
     with started(command, platform_env(), "Press Ctrl-C to stop.") as (process, _output):
         children = children_of(process.pid)
         process.kill()
@@ -204,12 +182,11 @@ def test_one_service_runs_against_postgresql_and_drains_on_sigterm(
         with started(quarterdeck("serve", "tenancy"), env, "tenancy serving on") as (process, _):
             assert grpc_serving(f"127.0.0.1:{port}")
             with grpc.insecure_channel(f"127.0.0.1:{port}") as channel:
-                created = TenancyServiceStub(channel).CreateTenant(
-                    tenancy_pb2.CreateTenantRequest(
-                        tenant=tenancy_pb2.Tenant(slug="pg-tenant", name="On PostgreSQL")
-                    )
-                )
-            assert created.tenant.slug == "pg-tenant"
+                # SERVING above means it reached PostgreSQL and found its schema at head; the
+                # data itself is guarded by tokens, which this identity-less run cannot mint.
+                with pytest.raises(grpc.RpcError) as caught:
+                    TenancyServiceStub(channel).ListTenants(tenancy_pb2.ListTenantsRequest())
+                assert caught.value.code() == grpc.StatusCode.UNAUTHENTICATED
             process.send_signal(signal.SIGTERM)
             assert process.wait(timeout=30) == 0
     finally:

@@ -6,7 +6,9 @@ import os
 import socket
 import subprocess
 import sys
+import threading
 import time
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -67,24 +69,46 @@ def quarterdeck(*args: str) -> list[str]:
     return [sys.executable, "-m", "services.cli", *args]
 
 
+class Output:
+    """Everything a process printed so far, read continuously so its pipe never fills up."""
+
+    def __init__(self, process: subprocess.Popen[str]) -> None:
+        self.lines: list[str] = []
+        self._ready = threading.Event()
+        self._ready_line = ""
+        self._thread = threading.Thread(target=self._read, args=(process,), daemon=True)
+
+    def _read(self, process: subprocess.Popen[str]) -> None:
+        assert process.stdout is not None
+        for line in process.stdout:
+            self.lines.append(line)
+            if self._ready_line and self._ready_line in line:
+                self._ready.set()
+        self._ready.set()  # the process ended: nobody should keep waiting
+
+    def wait_for(self, ready_line: str, timeout: float) -> bool:
+        self._ready_line = ready_line
+        self._thread.start()
+        self._ready.wait(timeout)
+        return any(ready_line in line for line in self.lines)
+
+    @property
+    def text(self) -> str:
+        return "".join(self.lines)
+
+
 @contextmanager
-def started(command: list[str], env: dict[str, str], ready_line: str, timeout: float = 120):
-    """Run ``command`` until it prints ``ready_line``; yields the process and what it printed."""
+def started(
+    command: list[str], env: dict[str, str], ready_line: str, timeout: float = 120
+) -> Iterator[tuple[subprocess.Popen[str], Output]]:
+    """Run ``command`` until it prints ``ready_line``; yields the process and its output."""
     process = subprocess.Popen(
         command, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
     )
-    output: list[str] = []
-    deadline = time.monotonic() + timeout
-    assert process.stdout is not None
+    output = Output(process)
     try:
-        for line in process.stdout:
-            output.append(line)
-            if ready_line in line:
-                break
-            if time.monotonic() > deadline:
-                raise TimeoutError("".join(output))
-        else:
-            raise RuntimeError(f"exited with {process.wait()}:\n{''.join(output)}")
+        if not output.wait_for(ready_line, timeout):
+            raise RuntimeError(f"not ready (exit code {process.poll()}):\n{output.text}")
         yield process, output
     finally:
         if process.poll() is None:
