@@ -8,11 +8,13 @@ from collections.abc import AsyncIterator
 
 import grpc
 import pytest
+from sqlalchemy import select
 
 from quarterdeck.identity.v1 import identity_pb2 as pb
 from quarterdeck.identity.v1.identity_pb2_grpc import IdentityServiceStub
 from quarterdeck.tenancy.v1 import tenancy_pb2 as tpb
 from quarterdeck.tenancy.v1.tenancy_pb2_grpc import TenancyServiceStub
+from services.identity.models import SecurityEventRecord
 from shared.auth import AUTHORIZATION_HEADER, PLATFORM_OPERATOR, Principal
 from shared.grpc_client import open_channel
 from tests.support.errors import rich_error
@@ -106,3 +108,50 @@ async def test_the_active_key_cannot_be_retired(stack: IdentityStack) -> None:
         with pytest.raises(grpc.aio.AioRpcError) as caught:
             await stub.RetireSigningKey(pb.RetireSigningKeyRequest(kid=active.kid), metadata=meta)
         assert caught.value.code() == grpc.StatusCode.FAILED_PRECONDITION
+
+
+async def recorded_events(stack: IdentityStack, event_type: str) -> list[SecurityEventRecord]:
+    async with stack.identity.context.state.db.reading() as session:
+        return list(
+            await session.scalars(
+                select(SecurityEventRecord).where(SecurityEventRecord.event_type == event_type)
+            )
+        )
+
+
+async def test_refusals_at_another_service_are_recorded_in_identity(stack: IdentityStack) -> None:
+    """Tenancy reports what it refuses to identity, with its internal token, in the background."""
+    tenant_a, tenant_b = str(uuid.uuid4()), str(uuid.uuid4())
+    user = str(uuid.uuid4())
+    cross_tenant = await token_for(
+        stack, Principal(subject=user, kind="user", tenant_id=tenant_a, role="owner")
+    )
+    async with open_channel(stack.tenancy.target) as channel:
+        tenancy = TenancyServiceStub(channel)
+        with pytest.raises(grpc.aio.AioRpcError) as caught:
+            await tenancy.GetTenant(tpb.GetTenantRequest(id=tenant_b), metadata=cross_tenant)
+        assert caught.value.code() == grpc.StatusCode.PERMISSION_DENIED
+        with pytest.raises(grpc.aio.AioRpcError) as caught:
+            await tenancy.GetTenant(
+                tpb.GetTenantRequest(id=tenant_a),
+                metadata=[(AUTHORIZATION_HEADER, "Bearer not-a-token")],
+            )
+        assert caught.value.code() == grpc.StatusCode.UNAUTHENTICATED
+
+    mismatch: list[SecurityEventRecord] = []
+    malformed: list[SecurityEventRecord] = []
+    for _ in range(50):  # reports travel in the background
+        mismatch = [
+            e
+            for e in await recorded_events(stack, "tenant_mismatch")
+            if str(e.tenant_id) == tenant_a
+        ]
+        malformed = await recorded_events(stack, "token_malformed")
+        if mismatch and malformed:
+            break
+        await asyncio.sleep(0.1)
+    assert mismatch and malformed
+    assert mismatch[0].source == "tenancy"
+    # The user is unknown to identity (a forged principal), so it is kept as reported, not linked.
+    assert (mismatch[0].metadata_json or {}).get("reported_user_id") == user
+    assert malformed[0].source == "tenancy"
