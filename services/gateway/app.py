@@ -8,7 +8,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 from opentelemetry.instrumentation.asgi import OpenTelemetryMiddleware
 
-from services.gateway import tenants
+from services.gateway import admin, auth, service_accounts, sessions, tenants, users, well_known
 from services.gateway.clients import GatewayClients
 from services.gateway.config import GatewaySettings
 from services.gateway.error_handlers import UnhandledErrorMiddleware, add_exception_handlers
@@ -32,6 +32,8 @@ def create_app(settings: GatewaySettings) -> FastAPI:
         version="1",
         lifespan=lifespan,
     )
+    app.state.settings = settings
+    app.state.trusted_proxies = settings.trusted_proxy_networks()
     add_exception_handlers(app)
 
     @app.get("/healthz", tags=["health"])
@@ -40,6 +42,13 @@ def create_app(settings: GatewaySettings) -> FastAPI:
         return Health()
 
     app.include_router(tenants.router)
+    app.include_router(auth.router)
+    app.include_router(users.router)
+    app.include_router(sessions.router)
+    app.include_router(service_accounts.router)
+    app.include_router(admin.router)
+    app.include_router(admin.security_events)
+    app.include_router(well_known.router)
 
     # Each add_middleware wraps the previous ones, so the tracing middleware, added last, is
     # outermost: the error middleware's 500s and the X-Trace-Id header happen inside the span.

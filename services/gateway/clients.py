@@ -2,19 +2,25 @@
 
 A request reaches them through :func:`clients_of`, which binds the caller's credentials to every
 call: the gateway verifies nothing itself, it hands the ``Authorization`` header on unchanged and
-the services decide.
+the services decide. The one exception is an API key (``Authorization: Bearer qdk_...`` or
+``X-API-Key: qdk_...``), which no service accepts as such: the gateway exchanges it at identity
+for an access token (see :mod:`services.gateway.api_key_tokens`) and sends that instead.
 """
 
 from __future__ import annotations
 
 import functools
 import re
-from typing import Any, TypeVar, cast
+from typing import Annotated, Any, TypeVar, cast
 
 import grpc
-from fastapi import HTTPException, Request
+from fastapi import HTTPException, Request, Security
+from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
 
+from quarterdeck.identity.v1 import identity_pb2 as ipb
+from quarterdeck.identity.v1.identity_pb2_grpc import IdentityServiceStub
 from quarterdeck.tenancy.v1.tenancy_pb2_grpc import TenancyServiceStub
+from services.gateway.api_key_tokens import API_KEY_PREFIX, ApiKeyTokens
 from services.gateway.config import GatewaySettings
 from shared.auth import AUTHORIZATION_HEADER
 from shared.grpc_client import open_channel
@@ -28,6 +34,8 @@ _METADATA_VALUE = re.compile(r"[\x20-\x7e]*")
 #: Far above any token identity issues, well below the 8 KiB a gRPC server takes as metadata
 #: (beyond that the call fails with RESOURCE_EXHAUSTED, which would read as "retry later").
 MAX_AUTHORIZATION_LENGTH = 4096
+API_KEY_HEADER = "x-api-key"
+_BEARER_PREFIX = "bearer "
 
 
 class GatewayClients:
@@ -40,7 +48,19 @@ class GatewayClients:
     def __init__(self, settings: GatewaySettings) -> None:
         self.timeout = settings.request_timeout_seconds
         self._channels: list[grpc.aio.Channel] = []
+        self.identity = IdentityServiceStub(self._channel(settings.identity_target))
         self.tenancy = TenancyServiceStub(self._channel(settings.tenancy_target))
+        self.api_keys = ApiKeyTokens(
+            self._exchange_api_key,
+            max_entries=settings.api_key_cache_size,
+            max_age_seconds=settings.api_key_cache_seconds,
+        )
+
+    async def _exchange_api_key(self, api_key: str) -> ipb.ExchangeApiKeyResponse:
+        reply: ipb.ExchangeApiKeyResponse = await self.identity.ExchangeApiKey(
+            ipb.ExchangeApiKeyRequest(api_key=api_key), timeout=self.timeout
+        )
+        return reply
 
     def _channel(self, target: str) -> grpc.aio.Channel:
         channel = open_channel(target)
@@ -74,31 +94,90 @@ class CallerClients:
     def __init__(self, clients: GatewayClients, metadata: Metadata) -> None:
         self.timeout = clients.timeout
         self.metadata = metadata
+        self.api_keys = clients.api_keys
+        self.identity = _with_metadata(clients.identity, metadata)
         self.tenancy = _with_metadata(clients.tenancy, metadata)
 
 
-def outgoing_metadata(request: Request) -> Metadata:
-    """The metadata of every gRPC call made for ``request``: the caller's credentials.
-
-    ``Authorization`` goes on unchanged as ``authorization``, for the service to verify; a
-    request without one is sent without, and the service answers UNAUTHENTICATED where it needs
-    a caller. A header gRPC could not carry (several of them, characters beyond printable ASCII,
-    or an outsized one) is refused here with 401, as the service would refuse a malformed one.
-    """
-    values = request.headers.getlist(AUTHORIZATION_HEADER)
+def _one_header(request: Request, name: str, refusal: str) -> str | None:
+    """The value of header ``name``, None when absent; refused (401) when gRPC could not carry
+    it: sent several times, with characters beyond printable ASCII, or outsized."""
+    values = request.headers.getlist(name)
     if not values:
-        return ()
+        return None
     value = values[0]
     if (
         len(values) > 1
         or len(value) > MAX_AUTHORIZATION_LENGTH
         or not _METADATA_VALUE.fullmatch(value)
     ):
-        raise HTTPException(401, "the Authorization header must be one 'Bearer <token>'")
-    return ((AUTHORIZATION_HEADER, value),)
+        raise HTTPException(401, refusal)
+    return value
 
 
-async def clients_of(request: Request) -> CallerClients:
+def _api_key_in(authorization: str | None, x_api_key: str | None) -> str | None:
+    """The API key the caller authenticates with, if it is one."""
+    if x_api_key is not None:
+        if authorization is not None:
+            raise HTTPException(
+                401, "send either an Authorization or an X-API-Key header, not both"
+            )
+        if not x_api_key.startswith(API_KEY_PREFIX):
+            raise HTTPException(
+                401, f"the X-API-Key header must be an API key ({API_KEY_PREFIX}...)"
+            )
+        return x_api_key
+    if authorization is not None and authorization[: len(_BEARER_PREFIX)].lower() == _BEARER_PREFIX:
+        token = authorization[len(_BEARER_PREFIX) :].strip()
+        if token.startswith(API_KEY_PREFIX):
+            return token
+    return None
+
+
+async def outgoing_metadata(request: Request, clients: GatewayClients) -> Metadata:
+    """The metadata of every gRPC call made for ``request``: the caller's credentials.
+
+    ``Authorization`` goes on unchanged as ``authorization``, for the service to verify; a
+    request without one is sent without, and the service answers UNAUTHENTICATED where it needs
+    a caller. An API key, as ``Authorization: Bearer qdk_...`` or ``X-API-Key: qdk_...``, goes
+    on as the access token identity exchanges it for; a key identity refuses fails the request
+    with identity's answer (401). A header gRPC could not carry (several of them, characters
+    beyond printable ASCII, or an outsized one) is refused here with 401, as the service would
+    refuse a malformed one.
+    """
+    authorization = _one_header(
+        request, AUTHORIZATION_HEADER, "the Authorization header must be one 'Bearer <token>'"
+    )
+    x_api_key = _one_header(request, API_KEY_HEADER, "the X-API-Key header must be one API key")
+    api_key = _api_key_in(authorization, x_api_key)
+    if api_key is not None:
+        access_token = await clients.api_keys.access_token(api_key)
+        return ((AUTHORIZATION_HEADER, f"Bearer {access_token}"),)
+    if authorization is None:
+        return ()
+    return ((AUTHORIZATION_HEADER, authorization),)
+
+
+#: Declared so the OpenAPI document names both ways to authenticate; the headers themselves are
+#: read by :func:`outgoing_metadata`, which sees every copy of them.
+_BEARER_SCHEME = HTTPBearer(
+    auto_error=False,
+    scheme_name="bearer",
+    description="An access token from sign-in, or a service-account API key (qdk_...).",
+)
+_API_KEY_SCHEME = APIKeyHeader(
+    name="X-API-Key",
+    auto_error=False,
+    scheme_name="apiKey",
+    description="A service-account API key (qdk_...).",
+)
+
+
+async def clients_of(
+    request: Request,
+    _bearer: Annotated[HTTPAuthorizationCredentials | None, Security(_BEARER_SCHEME)] = None,
+    _api_key: Annotated[str | None, Security(_API_KEY_SCHEME)] = None,
+) -> CallerClients:
     """FastAPI dependency: the clients the app's lifespan opened, bound to this caller."""
     clients: GatewayClients = request.app.state.clients
-    return CallerClients(clients, outgoing_metadata(request))
+    return CallerClients(clients, await outgoing_metadata(request, clients))

@@ -18,6 +18,8 @@ from pydantic_core import PydanticCustomError
 
 #: The largest value of a protobuf int64 field, such as a version.
 INT64_MAX = 2**63 - 1
+#: The largest value of a protobuf int32 field, such as a page size.
+INT32_MAX = 2**31 - 1
 #: Struct numbers are doubles: larger integers would come back altered.
 MAX_EXACT_INTEGER = 2**53
 #: Each JSON level is two protobuf levels in a Struct; protobuf refuses to nest past 100.

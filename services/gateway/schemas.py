@@ -26,7 +26,7 @@ def status_value(name: TenantStatusName | None) -> int:
     return pb.TENANT_STATUS_UNSPECIFIED if name is None else STATUS_VALUES[name]
 
 
-class _Body(BaseModel):
+class RequestBody(BaseModel):
     """Request bodies refuse unknown fields, so a misspelt field is an error, not a no-op."""
 
     model_config = ConfigDict(extra="forbid")
@@ -69,7 +69,7 @@ class TenantList(BaseModel):
     )
 
 
-class CreateTenantBody(_Body):
+class CreateTenantBody(RequestBody):
     slug: Text = Field(description="Lowercase letters, digits and inner hyphens, at most 64.")
     name: Text = Field(description="At most 128 characters.")
     domain: Text | None = None
@@ -84,7 +84,7 @@ class CreateTenantBody(_Body):
         )
 
 
-class UpdateTenantBody(_Body):
+class UpdateTenantBody(RequestBody):
     """The fields to change; those left out stay as they are."""
 
     version: Version
@@ -128,7 +128,7 @@ class TenantSettings(BaseModel):
         )
 
 
-class UpdateTenantSettingsBody(_Body):
+class UpdateTenantSettingsBody(RequestBody):
     """The settings to change; those left out stay as they are, null clears one."""
 
     version: Version

@@ -2,16 +2,15 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated
 
-from fastapi import APIRouter, Depends, Header, Query, Response
+from fastapi import APIRouter, Query, Response
 from google.protobuf.field_mask_pb2 import FieldMask
 
 from quarterdeck.tenancy.v1 import tenancy_pb2 as pb
-from services.gateway.clients import CallerClients, clients_of
+from services.gateway.routing import ERROR_RESPONSES, Clients, IdempotencyKey, PageSize, PageToken
 from services.gateway.schemas import (
     CreateTenantBody,
-    ErrorResponse,
     Tenant,
     TenantList,
     TenantSettings,
@@ -20,20 +19,9 @@ from services.gateway.schemas import (
     UpdateTenantSettingsBody,
     status_value,
 )
-from shared.idempotency import MAX_REQUEST_ID_LENGTH
-
-INT32_MAX = 2**31 - 1  # page_size is an int32: larger values cannot be encoded at all
-
-#: Declaring the error ranges documents the real error body and keeps FastAPI from advertising
-#: its default 422, which this gateway never sends.
-ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
-    "4XX": {"model": ErrorResponse, "description": "The request was refused."},
-    "5XX": {"model": ErrorResponse, "description": "A service failed or did not answer."},
-}
 
 router = APIRouter(prefix="/v1/tenants", tags=["tenants"], responses=ERROR_RESPONSES)
 
-Clients = Annotated[CallerClients, Depends(clients_of)]
 UpdateMask = Annotated[
     str | None,
     Query(
@@ -52,15 +40,7 @@ async def create_tenant(
     body: CreateTenantBody,
     clients: Clients,
     response: Response,
-    idempotency_key: Annotated[
-        str | None,
-        Header(
-            alias="Idempotency-Key",
-            max_length=MAX_REQUEST_ID_LENGTH,
-            description="A client-chosen key (a UUID is recommended): a repeat returns the "
-            "tenant the first request created.",
-        ),
-    ] = None,
+    idempotency_key: IdempotencyKey = None,
 ) -> Tenant:
     reply = await clients.tenancy.CreateTenant(
         pb.CreateTenantRequest(tenant=body.to_proto(), request_id=idempotency_key or ""),
@@ -74,16 +54,8 @@ async def create_tenant(
 @router.get("")
 async def list_tenants(
     clients: Clients,
-    page_size: Annotated[
-        int,
-        Query(
-            ge=0,
-            le=INT32_MAX,
-            description="At most this many tenants; 0 means the default (50), and values above "
-            "1000 are capped.",
-        ),
-    ] = 0,
-    page_token: Annotated[str, Query(description="The next_page_token of the previous page.")] = "",
+    page_size: PageSize = 0,
+    page_token: PageToken = "",
     status: Annotated[
         TenantStatusName | None, Query(description="Only tenants in this state.")
     ] = None,

@@ -121,7 +121,7 @@ async def open_session(
         # Placeholders replaced by issue_tokens before the flush.
         refresh_jti=secrets.token_hex(16),
         session_token_hash=hashlib.sha256(secrets.token_bytes(16)).hexdigest(),
-        fingerprint=device.fingerprint or None,
+        fingerprint=device.fingerprint[:256] or None,
         ip_hash=hashes.ip_hash if device.ip_address else None,
         ip_encrypted=ctx.secrets.box.encrypt(device.ip_address.encode())
         if device.ip_address

@@ -75,8 +75,8 @@ def platform(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Platform]:
 
 
 @pytest.fixture(scope="session")
-def operator_token(platform: Platform) -> str:
-    """An operator's access token: bootstrapped by the CLI, signed in over gRPC."""
+def operator_account(platform: Platform) -> str:
+    """The installation's first operator, created by the CLI the way an installer would."""
     created = subprocess.run(
         quarterdeck("bootstrap", "--email", OPERATOR_EMAIL, "--data-dir", str(platform.data_dir)),
         env={**platform_env(), "QD_BOOTSTRAP_PASSWORD": OPERATOR_PASSWORD},
@@ -85,9 +85,15 @@ def operator_token(platform: Platform) -> str:
         timeout=60,
     )
     assert created.returncode == 0, created.stderr
+    return OPERATOR_EMAIL
+
+
+@pytest.fixture
+def operator_token(platform: Platform, operator_account: str) -> str:
+    """A fresh operator access token (signed by whichever key is active now)."""
     with grpc.insecure_channel(platform.target("identity")) as channel:
         signed_in = IdentityServiceStub(channel).SignIn(
-            ipb.SignInRequest(email=OPERATOR_EMAIL, password=OPERATOR_PASSWORD)
+            ipb.SignInRequest(email=operator_account, password=OPERATOR_PASSWORD)
         )
     return signed_in.tokens.access_token
 

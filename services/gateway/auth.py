@@ -1,0 +1,116 @@
+"""``/v1/auth``: sign-up, sign-in, tokens and passwords, one IdentityService call per request.
+
+Every call that opens or renews a session, or is counted against a client, carries the
+request's DeviceInfo (see :mod:`services.gateway.device`). Refusals of credentials are
+identity's, passed on unchanged: an unknown email and a wrong password get the same 401.
+"""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Response
+
+from quarterdeck.identity.v1 import identity_pb2 as pb
+from services.gateway.device import Device
+from services.gateway.identity_schemas import (
+    AccessRequestBody,
+    AccessRequested,
+    ChangePasswordBody,
+    CompleteMfaBody,
+    MfaChallenge,
+    PasswordChanged,
+    PasswordResetBody,
+    PasswordResetRequestBody,
+    RefreshBody,
+    Refreshed,
+    SignedIn,
+    SignInBody,
+    SignInChallenged,
+    SignUpBody,
+    TokenPair,
+    User,
+)
+from services.gateway.routing import ERROR_RESPONSES, Clients
+
+router = APIRouter(prefix="/v1/auth", tags=["auth"], responses=ERROR_RESPONSES)
+
+
+@router.post("/signup", status_code=201)
+async def sign_up(body: SignUpBody, clients: Clients, device: Device) -> SignedIn:
+    """Create a user, their tenant (with them as owner) and a first session."""
+    reply = await clients.identity.SignUp(body.to_proto(device), timeout=clients.timeout)
+    return SignedIn(tokens=TokenPair.from_proto(reply.tokens), user=User.from_proto(reply.user))
+
+
+@router.post("/signin")
+async def sign_in(
+    body: SignInBody, clients: Clients, device: Device
+) -> SignedIn | SignInChallenged:
+    """Either ``{"tokens", "user"}``, or ``{"mfa_challenge"}`` when a second factor is enrolled."""
+    reply = await clients.identity.SignIn(body.to_proto(device), timeout=clients.timeout)
+    if reply.WhichOneof("result") == "mfa_challenge":
+        return SignInChallenged(mfa_challenge=MfaChallenge.from_proto(reply.mfa_challenge))
+    return SignedIn(tokens=TokenPair.from_proto(reply.tokens), user=User.from_proto(reply.user))
+
+
+@router.post("/signin/mfa")
+async def complete_mfa_sign_in(body: CompleteMfaBody, clients: Clients, device: Device) -> SignedIn:
+    """Answer a sign-in's MFA challenge with a TOTP code or a recovery code."""
+    reply = await clients.identity.CompleteMfaSignIn(body.to_proto(device), timeout=clients.timeout)
+    return SignedIn(tokens=TokenPair.from_proto(reply.tokens), user=User.from_proto(reply.user))
+
+
+@router.post("/refresh")
+async def refresh(body: RefreshBody, clients: Clients, device: Device) -> Refreshed:
+    """New tokens for a refresh token, which stops working; presenting it again ends the
+    session (401 REFRESH_TOKEN_REUSED)."""
+    reply = await clients.identity.RefreshSession(
+        pb.RefreshSessionRequest(refresh_token=body.refresh_token, device=device),
+        timeout=clients.timeout,
+    )
+    return Refreshed(tokens=TokenPair.from_proto(reply.tokens))
+
+
+@router.post("/signout", status_code=204, response_class=Response)
+async def sign_out(clients: Clients) -> None:
+    """End the session of the calling access token."""
+    await clients.identity.SignOut(pb.SignOutRequest(), timeout=clients.timeout)
+
+
+@router.post("/access-requests", status_code=202)
+async def request_access(
+    body: AccessRequestBody, clients: Clients, device: Device
+) -> AccessRequested:
+    """Ask to join when sign-up needs an operator's approval."""
+    reply = await clients.identity.RequestAccess(body.to_proto(device), timeout=clients.timeout)
+    return AccessRequested(id=reply.id)
+
+
+@router.post("/password/change")
+async def change_password(body: ChangePasswordBody, clients: Clients) -> PasswordChanged:
+    """Set a new password; the caller's other sessions end."""
+    reply = await clients.identity.ChangePassword(
+        pb.ChangePasswordRequest(
+            current_password=body.current_password, new_password=body.new_password
+        ),
+        timeout=clients.timeout,
+    )
+    return PasswordChanged(revoked_sessions=reply.revoked_sessions)
+
+
+@router.post("/password/reset-request", status_code=202, response_class=Response)
+async def request_password_reset(
+    body: PasswordResetRequestBody, clients: Clients, device: Device
+) -> None:
+    """Send a reset token to the address if it has an account; the answer is the same if not."""
+    await clients.identity.RequestPasswordReset(
+        pb.RequestPasswordResetRequest(email=body.email, device=device), timeout=clients.timeout
+    )
+
+
+@router.post("/password/reset", status_code=204, response_class=Response)
+async def reset_password(body: PasswordResetBody, clients: Clients) -> None:
+    """Set a new password with a reset token, which then stops working."""
+    await clients.identity.ResetPassword(
+        pb.ResetPasswordRequest(reset_token=body.reset_token, new_password=body.new_password),
+        timeout=clients.timeout,
+    )
