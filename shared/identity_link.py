@@ -79,22 +79,34 @@ class IdentityLink:
         self._pending.add(task)
         task.add_done_callback(self._pending.discard)
 
+    def forget_internal_token(self) -> None:
+        """Drop the cached token, e.g. after a call refused it because its key was retired."""
+        self._token = None
+
     async def _send(self, event: SecurityEvent) -> None:
         metadata = Struct()
         metadata.update({**event.metadata, "source": event.source})
-        try:
-            await self.stub.ReportSecurityEvent(
-                pb.ReportSecurityEventRequest(
-                    event_type=event.event_type,
-                    tenant_id=event.tenant_id or "",
-                    user_id=event.user_id or "",
-                    metadata=metadata,
-                ),
-                metadata=await self.internal_metadata(),
-                timeout=_CALL_TIMEOUT_SECONDS,
-            )
-        except (grpc.aio.AioRpcError, RuntimeError) as exc:
-            log.warning("could not report security event %s: %s", event.event_type, exc)
+        request = pb.ReportSecurityEventRequest(
+            event_type=event.event_type,
+            tenant_id=event.tenant_id or "",
+            user_id=event.user_id or "",
+            metadata=metadata,
+        )
+        for attempt in range(2):
+            try:
+                await self.stub.ReportSecurityEvent(
+                    request, metadata=await self.internal_metadata(), timeout=_CALL_TIMEOUT_SECONDS
+                )
+                return
+            except grpc.aio.AioRpcError as exc:
+                if exc.code() == grpc.StatusCode.UNAUTHENTICATED and attempt == 0:
+                    self.forget_internal_token()  # signed by a key retired since: get a new one
+                    continue
+                log.warning("could not report security event %s: %s", event.event_type, exc)
+                return
+            except RuntimeError as exc:
+                log.warning("could not report security event %s: %s", event.event_type, exc)
+                return
 
     async def close(self) -> None:
         if self._pending:

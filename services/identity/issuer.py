@@ -24,6 +24,9 @@ class TokenIssuer:
         token = jwt.encode(claims, key.private_key, algorithm=ALGORITHM, headers={"kid": key.kid})
         return token, datetime.fromtimestamp(claims["exp"], UTC)
 
+    async def active_kid(self) -> str:
+        return (await self._keys.active()).kid
+
     async def internal_token(self, service: str, ttl_seconds: int) -> tuple[str, datetime]:
         """A token for a Quarterdeck service acting for itself, not for any tenant."""
         principal = Principal(

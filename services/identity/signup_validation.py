@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-import uuid
 
 from shared.errors import FieldViolation, InvalidArgument
 
@@ -49,10 +48,3 @@ def collect(checks: dict[str, str | None]) -> list[FieldViolation]:
 def raise_if_any(violations: list[FieldViolation]) -> None:
     if violations:
         raise InvalidArgument(violations)
-
-
-def parse_id(value: str, field: str) -> uuid.UUID:
-    try:
-        return uuid.UUID(value)
-    except ValueError:
-        raise InvalidArgument.field(field, "must be a UUID") from None

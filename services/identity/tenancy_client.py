@@ -28,12 +28,15 @@ class TenancyClient:
         self._channel = open_channel(target)
         self.stub = TenancyServiceStub(self._channel)
         self._issuer = issuer
-        self._token: tuple[str, float] | None = None
+        self._token: tuple[str, float, str] | None = None
 
     async def metadata(self) -> list[tuple[str, str]]:
-        if self._token is None or self._token[1] - time.time() < 60:
+        """Identity's own internal token, minted again before it expires and after a rotation
+        (a token of a retired key would be refused by tenancy)."""
+        kid = await self._issuer.active_kid()
+        if self._token is None or self._token[1] - time.time() < 60 or self._token[2] != kid:
             token, expires = await self._issuer.internal_token("identity", _TOKEN_TTL_SECONDS)
-            self._token = (token, expires.timestamp())
+            self._token = (token, expires.timestamp(), kid)
         return [(AUTHORIZATION_HEADER, f"Bearer {self._token[0]}")]
 
     async def role_in(self, tenant_id: str, user_id: str) -> str | None:

@@ -11,7 +11,6 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from quarterdeck.tenancy.v1 import tenancy_pb2 as pb
 from services.tenancy.config import TenancySettings
 from services.tenancy.models import MembershipRecord, MembershipRole, TenantRecord
-from services.tenancy.validation import parse_id
 from shared.auth import ROLE_RANK, Principal, require_principal, require_tenant
 from shared.errors import (
     AlreadyExists,
@@ -20,6 +19,7 @@ from shared.errors import (
     NotFound,
     PermissionDenied,
 )
+from shared.ids import parse_id
 from shared.pagination import fetch_page
 from shared.server import ServiceContext
 from shared.timestamps import to_timestamp

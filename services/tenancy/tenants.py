@@ -25,7 +25,6 @@ from services.tenancy.validation import (
     billing_contacts_problems,
     domain_problem,
     name_problem,
-    parse_id,
     raise_if_any,
     slug_problem,
     struct_has_non_finite,
@@ -35,6 +34,7 @@ from shared.auth import require_internal, require_operator, require_tenant
 from shared.db import unique_violation
 from shared.errors import Aborted, AlreadyExists, FieldViolation, InvalidArgument, NotFound
 from shared.field_mask import paths_to_update
+from shared.ids import parse_id
 from shared.pagination import fetch_page
 from shared.server import ServiceContext
 from shared.timestamps import to_timestamp

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import math
 import re
-import uuid
 from urllib.parse import urlparse
 
 from google.protobuf.struct_pb2 import ListValue, Struct, Value
@@ -19,13 +18,6 @@ EMAIL_PATTERN = re.compile(r"^[^@\s]{1,64}@[^@\s]+\.[^@\s]+$")
 MAX_NAME = 128
 MAX_WEBHOOK_URL = 512
 MAX_BILLING_CONTACTS = 20
-
-
-def parse_id(value: str, field: str) -> uuid.UUID:
-    try:
-        return uuid.UUID(value)
-    except ValueError:
-        raise InvalidArgument.field(field, "must be a UUID") from None
 
 
 def slug_problem(slug: str) -> str | None:

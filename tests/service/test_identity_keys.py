@@ -18,6 +18,7 @@ from services.identity.models import SecurityEventRecord
 from shared.auth import AUTHORIZATION_HEADER, PLATFORM_OPERATOR, Principal
 from shared.grpc_client import open_channel
 from tests.support.errors import rich_error
+from tests.support.identity_users import make_user
 from tests.support.stack import Databases, IdentityStack, identity_stack
 
 
@@ -72,6 +73,7 @@ async def test_old_and_new_tokens_verify_until_the_old_key_retires(stack: Identi
         tenancy = TenancyServiceStub(tenancy_channel)
         old = await token_for(stack, tenant_token)
         await tenancy.ListTenants(tpb.ListTenantsRequest(), metadata=old)
+        user = await make_user(stack)  # caches identity's internal token, signed by the old key
 
         rotated = await identity.RotateSigningKey(
             pb.RotateSigningKeyRequest(overlap_seconds=3600), metadata=old
@@ -97,6 +99,12 @@ async def test_old_and_new_tokens_verify_until_the_old_key_retires(stack: Identi
             await tenancy.ListTenants(tpb.ListTenantsRequest(), metadata=old)
         assert rich_error(caught.value).reason == "UNKNOWN_SIGNING_KEY"
         await tenancy.ListTenants(tpb.ListTenantsRequest(), metadata=new)
+        # Identity's own calls to tenancy (sign-in reads memberships) survive the retirement:
+        # its internal token, cached since before the rotation, is minted again with the new key.
+        signed_in = await identity.SignIn(
+            pb.SignInRequest(email=user.email, password=user.password)
+        )
+        assert signed_in.tokens.tenant_id == user.tenant_id
 
 
 async def test_the_active_key_cannot_be_retired(stack: IdentityStack) -> None:

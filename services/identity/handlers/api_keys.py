@@ -38,6 +38,7 @@ from shared.errors import (
     Unauthenticated,
 )
 from shared.identity_link import INTERNAL_KEY_PREFIX
+from shared.ids import parse_id
 from shared.pagination import fetch_page
 from shared.timestamps import from_timestamp, to_timestamp
 
@@ -71,15 +72,6 @@ def key_to_proto(row: ServiceAccountToken) -> pb.ApiKey:
         revoke_reason=row.revoked_reason or "",
         role=row.role,
     )
-
-
-def parse_id(value: str, field: str) -> uuid.UUID:
-    if not value:
-        raise InvalidArgument.field(field, "is required")
-    try:
-        return uuid.UUID(value)
-    except ValueError:
-        raise InvalidArgument.field(field, "must be a UUID") from None
 
 
 def _scope_violations(scopes: Sequence[str]) -> list[FieldViolation]:

@@ -19,7 +19,6 @@ from services.identity.handlers.passwords import (
     Refusal,
     check_caller_password,
     load_caller,
-    parse_id,
     recording_refusals,
     require_user,
     rpc_path,
@@ -43,6 +42,7 @@ from shared.errors import (
     InvalidArgument,
     NotFound,
 )
+from shared.ids import parse_id
 
 DEFAULT_LABEL = "authenticator"
 MAX_LABEL_LENGTH = 64

@@ -46,6 +46,7 @@ from shared.errors import (
     PermissionDenied,
     Unauthenticated,
 )
+from shared.ids import parse_id
 
 log = logging.getLogger("quarterdeck.identity.passwords")
 
@@ -67,15 +68,6 @@ def require_user() -> Principal:
     if principal.kind != "user" or principal.user_id is None:
         raise PermissionDenied("this needs a signed-in user", reason="USER_ONLY")
     return principal
-
-
-def parse_id(value: str, field: str) -> uuid.UUID:
-    if not value:
-        raise InvalidArgument.field(field, "is required")
-    try:
-        return uuid.UUID(value)
-    except ValueError:
-        raise InvalidArgument.field(field, "must be a UUID") from None
 
 
 async def load_caller(

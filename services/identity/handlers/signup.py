@@ -29,12 +29,12 @@ from services.identity.signup_validation import (
     collect,
     email_problem,
     length_problem,
-    parse_id,
     raise_if_any,
 )
 from shared.auth import Principal, require_operator
 from shared.db_types import utcnow
 from shared.errors import FailedPrecondition, InvalidArgument, NotFound
+from shared.ids import parse_id
 from shared.pagination import fetch_page
 from shared.timestamps import from_timestamp, to_timestamp
 
