@@ -73,6 +73,32 @@ def _internal_clients() -> str:
     return ",".join(entries)
 
 
+async def _rotate_provider_keys(batch_size: int) -> int:
+    from services.tenancy.config import TenancySettings
+    from services.tenancy.model_configs_crypto import SETTING, ProviderKeyBox
+    from services.tenancy.model_configs_rotation import rotate_provider_keys
+    from shared.migrations import require_head
+
+    settings = load_settings(TenancySettings)
+    box = ProviderKeyBox.from_settings(settings)
+    if box is None:
+        raise ConfigurationError(f"{SETTING} is not set: nothing to rotate with")
+    database = Database(settings.resolved_database_url)
+    try:
+        await require_head(database, spec_for("tenancy").migrations_dir, "tenancy")
+        report = await rotate_provider_keys(database, box, batch_size)
+    finally:
+        await database.dispose()
+    print(
+        f"tenancy: provider keys re-encrypted: {report.rotated}, "
+        f"already under the current key: {report.already_current}, "
+        f"unreadable with every configured key: {len(report.unreadable)}"
+    )
+    for tenant_id in report.unreadable:
+        print(f"tenancy: unreadable provider key of tenant {tenant_id} (kept as is)")
+    return 1 if report.unreadable else 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="quarterdeck", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
@@ -110,6 +136,11 @@ def build_parser() -> argparse.ArgumentParser:
         "internal-clients",
         help="print QD_IDENTITY_INTERNAL_CLIENTS for the services' QD_<SERVICE>_INTERNAL_SECRET",
     )
+    rotate = commands.add_parser(
+        "rotate-provider-keys",
+        help="re-encrypt tenants' provider keys under the first QD_TENANCY_PROVIDER_KEY_ENCRYPTION_KEYS key",
+    )
+    rotate.add_argument("--batch-size", type=int, default=200, help="rows per transaction")
     return parser
 
 
@@ -130,6 +161,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "internal-clients":
             print(_internal_clients())
             return 0
+        if args.command == "rotate-provider-keys":
+            if args.batch_size < 1:
+                raise ConfigurationError("--batch-size must be at least 1")
+            return asyncio.run(_rotate_provider_keys(args.batch_size))
         if args.command == "serve":
             _serve(args.service)
         elif args.command == "migrate":

@@ -52,20 +52,24 @@ class Platform:
         self._children: list[Child] = []
 
     def _local_secrets(self) -> dict[str, str]:
-        """Secrets of this installation, made on first start and kept (0600) in the data dir."""
+        """Secrets of this installation, made on first start and kept (0600) in the data dir;
+        a secret a newer version needs is added to an existing file."""
         path = self.data_dir / "secrets.json"
-        if path.exists():
-            return dict(json.loads(path.read_text()))
-        made = {
-            "page_token_secret": secrets.token_urlsafe(32),
-            "encryption_key": Fernet.generate_key().decode(),
-            "hashing_key": secrets.token_urlsafe(32),
-            "pepper_v1": secrets.token_urlsafe(32),
-            **{f"internal_{name}": secrets.token_urlsafe(32) for name in SERVICE_NAMES},
+        kept: dict[str, str] = json.loads(path.read_text()) if path.exists() else {}
+        wanted = {
+            "page_token_secret": lambda: secrets.token_urlsafe(32),
+            "encryption_key": lambda: Fernet.generate_key().decode(),
+            "hashing_key": lambda: secrets.token_urlsafe(32),
+            "pepper_v1": lambda: secrets.token_urlsafe(32),
+            "provider_key_encryption_key": lambda: Fernet.generate_key().decode(),
+            **{f"internal_{name}": lambda: secrets.token_urlsafe(32) for name in SERVICE_NAMES},
         }
-        path.touch(mode=0o600)
-        path.write_text(json.dumps(made))
-        return made
+        missing = {name: make() for name, make in wanted.items() if name not in kept}
+        if missing:
+            kept.update(missing)
+            path.touch(mode=0o600)
+            path.write_text(json.dumps(kept))
+        return kept
 
     def _write_identity_env(self, env: dict[str, str]) -> None:
         """Identity's settings for `quarterdeck bootstrap --data-dir` (0600: they hold secrets)."""
@@ -98,6 +102,9 @@ class Platform:
                 internal_clients.append(
                     internal_client_entry(name, env[f"{prefix}INTERNAL_SECRET"])
                 )
+        env.setdefault(
+            "QD_TENANCY_PROVIDER_KEY_ENCRYPTION_KEYS", local["provider_key_encryption_key"]
+        )
         env.setdefault("QD_IDENTITY_ENCRYPTION_KEYS", local["encryption_key"])
         env.setdefault("QD_IDENTITY_HASHING_KEY", local["hashing_key"])
         env.setdefault("QD_IDENTITY_PASSWORD_PEPPERS", f"v1:{local['pepper_v1']}")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import ClassVar
 
+from pydantic import Field, SecretStr
 from pydantic_settings import SettingsConfigDict
 
 from shared.config import ServiceSettings
@@ -14,3 +15,10 @@ class TenancySettings(ServiceSettings):
 
     service_name: ClassVar[str] = "tenancy"
     port: int = 50052
+    provider_key_encryption_keys: SecretStr | None = Field(
+        default=None,
+        description=(
+            "Fernet keys sealing tenants' provider API keys, comma-separated: the first "
+            "encrypts, every one decrypts (rotate with `quarterdeck rotate-provider-keys`)."
+        ),
+    )

@@ -8,9 +8,11 @@ from pathlib import Path
 import grpc
 
 from quarterdeck.tenancy.v1 import tenancy_pb2, tenancy_pb2_grpc
+from services.tenancy import model_configs_service, pricing_service
 from services.tenancy.config import TenancySettings
 from services.tenancy.memberships import MembershipHandlers
-from services.tenancy.models import Base, IdempotencyKey
+from services.tenancy.models import IdempotencyKey
+from services.tenancy.schema import metadata
 from services.tenancy.servicer import TenancyServicer
 from services.tenancy.tenants import TenantHandlers
 from shared.server import ServiceContext, ServiceSpec
@@ -20,13 +22,17 @@ def register(server: grpc.aio.Server, context: ServiceContext[TenancySettings]) 
     tenancy_pb2_grpc.add_TenancyServiceServicer_to_server(
         TenancyServicer(TenantHandlers(context), MembershipHandlers(context)), server
     )
-    return [tenancy_pb2.DESCRIPTOR.services_by_name["TenancyService"].full_name]
+    return [
+        tenancy_pb2.DESCRIPTOR.services_by_name["TenancyService"].full_name,
+        *pricing_service.register(server, context),
+        *model_configs_service.register(server, context),
+    ]
 
 
 SPEC = ServiceSpec(
     name="tenancy",
     settings_type=TenancySettings,
-    metadata=Base.metadata,
+    metadata=metadata,
     migrations_dir=Path(__file__).parent / "migrations",
     idempotency_model=IdempotencyKey,
     register=register,

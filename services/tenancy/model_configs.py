@@ -1,0 +1,438 @@
+"""Tenants' model configurations and one-call onboarding, free of any transport.
+
+Provider keys are write-only: they are sealed (model_configs_crypto) before they reach a row,
+answered only as a four-character hint, never logged and never put into an error message. Only
+internal callers holding :data:`REVEAL_SCOPE` may have one decrypted.
+"""
+
+from __future__ import annotations
+
+import uuid
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm.exc import StaleDataError
+
+from quarterdeck.tenancy.v1 import model_configs_pb2 as pb
+from quarterdeck.tenancy.v1 import tenancy_pb2
+from services.tenancy.config import TenancySettings
+from services.tenancy.model_configs_crypto import (
+    ProviderKeyBox,
+    UnreadableProviderKey,
+    hint_of,
+    require_box,
+)
+from services.tenancy.models import (
+    Base,
+    MembershipRecord,
+    MembershipRole,
+    TenantRecord,
+    TenantSettingsRecord,
+    TenantStatus,
+)
+from services.tenancy.models_model_configs import (
+    DEFAULT_RATE_LIMIT_RPM,
+    DEFAULT_RATE_LIMIT_TPM,
+    GrantKind,
+    TenantModelConfigRecord,
+    TenantOnboardingGrantRecord,
+)
+from services.tenancy.models_pricing import ModelRecord
+from services.tenancy.tenants import STATUS_FROM_PROTO, tenant_to_proto
+from services.tenancy.validation import (
+    domain_problem,
+    name_problem,
+    raise_if_any,
+    slug_problem,
+)
+from shared.auth import require_operator, require_principal, require_tenant
+from shared.db import unique_violation
+from shared.errors import (
+    Aborted,
+    AlreadyExists,
+    FailedPrecondition,
+    FieldViolation,
+    InvalidArgument,
+    NotFound,
+    PermissionDenied,
+)
+from shared.field_mask import paths_to_update
+from shared.ids import parse_id
+from shared.server import ServiceContext
+from shared.timestamps import to_timestamp
+
+#: The scope an internal caller's token needs to have a provider key decrypted.
+REVEAL_SCOPE = "tenancy.provider_keys.reveal"
+UPDATABLE_FIELDS = frozenset({"llm_model_id", "api_key", "rate_limit_rpm", "rate_limit_tpm"})
+MIN_API_KEY = 8
+MAX_API_KEY = 1024
+MAX_GRANTS = 500
+
+
+def config_to_proto(row: TenantModelConfigRecord) -> pb.TenantModelConfig:
+    return pb.TenantModelConfig(
+        tenant_id=str(row.tenant_id),
+        llm_model_id=str(row.llm_model_id),
+        api_key_hint=row.api_key_hint,
+        rate_limit_rpm=row.rate_limit_rpm,
+        rate_limit_tpm=row.rate_limit_tpm,
+        version=row.version,
+        create_time=to_timestamp(row.created_at),
+        update_time=to_timestamp(row.updated_at),
+    )
+
+
+def api_key_problem(api_key: str) -> str | None:
+    """Says what is wrong without ever repeating the key."""
+    if not api_key:
+        return "is required"
+    if not MIN_API_KEY <= len(api_key) <= MAX_API_KEY:
+        return f"must be {MIN_API_KEY} to {MAX_API_KEY} characters"
+    if not api_key.isascii() or not api_key.isprintable() or any(c.isspace() for c in api_key):
+        return "must be printable ASCII without spaces"
+    return None
+
+
+def limit_problem(value: int, *, zero_means_default: bool) -> str | None:
+    if value < 0 or (value == 0 and not zero_means_default):
+        return "must be a positive number" + (" (0 for the default)" if zero_means_default else "")
+    return None
+
+
+def _optional_id(value: str, field: str, violations: list[FieldViolation]) -> uuid.UUID | None:
+    try:
+        return uuid.UUID(value)
+    except ValueError:
+        violations.append(FieldViolation(field, "must be a UUID"))
+        return None
+
+
+def _required_id(value: str, field: str, violations: list[FieldViolation]) -> uuid.UUID | None:
+    if not value:
+        violations.append(FieldViolation(field, "is required"))
+        return None
+    return _optional_id(value, field, violations)
+
+
+async def _require_model(session: AsyncSession, model_id: uuid.UUID, field: str) -> None:
+    active = await session.scalar(select(ModelRecord.is_active).where(ModelRecord.id == model_id))
+    if active is None:
+        raise InvalidArgument(
+            FieldViolation(field, f"names no model of the catalogue ({model_id})"),
+            reason="UNKNOWN_MODEL",
+        )
+    if not active:
+        raise InvalidArgument(
+            FieldViolation(field, f"names a model that is no longer offered ({model_id})"),
+            reason="MODEL_INACTIVE",
+        )
+
+
+class ModelConfigHandlers:
+    def __init__(self, context: ServiceContext[TenancySettings]) -> None:
+        self._db = context.database
+        self._idempotency = context.idempotency
+        self.box: ProviderKeyBox | None = ProviderKeyBox.from_settings(context.settings)
+
+    async def _config(
+        self, session: AsyncSession, tenant_id: uuid.UUID, *, lock: bool = False
+    ) -> TenantModelConfigRecord | None:
+        statement = select(TenantModelConfigRecord).where(
+            TenantModelConfigRecord.tenant_id == tenant_id
+        )
+        if lock:
+            statement = statement.with_for_update()
+        return await session.scalar(statement)
+
+    async def set_tenant_model_config(
+        self, request: pb.SetTenantModelConfigRequest
+    ) -> pb.SetTenantModelConfigResponse:
+        config = request.config
+        tenant_id = parse_id(config.tenant_id, "config.tenant_id")
+        paths = paths_to_update(request.update_mask, config, UPDATABLE_FIELDS)
+        # Owners manage the provider key; admins the model and the limits.
+        require_tenant(str(tenant_id), "owner" if "api_key" in paths else "admin")
+        violations: list[FieldViolation] = []
+        model_id = None
+        if "llm_model_id" in paths:
+            model_id = _required_id(config.llm_model_id, "config.llm_model_id", violations)
+        if "api_key" in paths and (problem := api_key_problem(config.api_key)):
+            violations.append(FieldViolation("config.api_key", problem))
+        for name in ("rate_limit_rpm", "rate_limit_tpm"):
+            if name in paths and (
+                problem := limit_problem(getattr(config, name), zero_means_default=False)
+            ):
+                violations.append(FieldViolation(f"config.{name}", problem))
+        raise_if_any(violations)
+        sealed = require_box(self.box).seal(config.api_key) if "api_key" in paths else None
+        try:
+            async with self._db.transaction() as session:
+                row = await self._config(session, tenant_id, lock=True)
+                if model_id is not None:
+                    await _require_model(session, model_id, "config.llm_model_id")
+                if row is None:
+                    if config.version != 0:
+                        raise NotFound(
+                            f"tenant {tenant_id} has no model configuration",
+                            reason="MODEL_CONFIG_NOT_FOUND",
+                        )
+                    if sealed is None or model_id is None:
+                        raise InvalidArgument.field(
+                            "update_mask",
+                            "the tenant has no model configuration yet: creating one needs "
+                            "llm_model_id and api_key",
+                        )
+                    if await session.get(TenantRecord, tenant_id) is None:
+                        raise NotFound(f"tenant {tenant_id} not found", reason="TENANT_NOT_FOUND")
+                    row = TenantModelConfigRecord(
+                        tenant_id=tenant_id,
+                        llm_model_id=model_id,
+                        encrypted_api_key=sealed.token,
+                        key_version=sealed.key_version,
+                        api_key_hint=hint_of(config.api_key),
+                    )
+                    session.add(row)
+                elif config.version != row.version:
+                    raise Aborted(
+                        f"the model configuration changed since version {config.version} "
+                        f"(now {row.version}); read it again",
+                        reason="VERSION_MISMATCH",
+                        metadata={"current_version": str(row.version)},
+                    )
+                if model_id is not None:
+                    row.llm_model_id = model_id
+                if sealed is not None:
+                    row.encrypted_api_key = sealed.token
+                    row.key_version = sealed.key_version
+                    row.api_key_hint = hint_of(config.api_key)
+                if "rate_limit_rpm" in paths:
+                    row.rate_limit_rpm = config.rate_limit_rpm
+                if "rate_limit_tpm" in paths:
+                    row.rate_limit_tpm = config.rate_limit_tpm
+                try:
+                    await session.flush()
+                except IntegrityError as exc:
+                    if unique_violation(exc, Base.metadata) != ("tenant_id",):
+                        raise
+                    # Another request created the configuration first.
+                    raise Aborted(
+                        "the model configuration was created concurrently; read it again",
+                        reason="VERSION_MISMATCH",
+                    ) from None
+                return pb.SetTenantModelConfigResponse(config=config_to_proto(row))
+        except StaleDataError:
+            raise Aborted(
+                "the model configuration changed concurrently; read it again",
+                reason="VERSION_MISMATCH",
+            ) from None
+
+    async def get_tenant_model_config(
+        self, request: pb.GetTenantModelConfigRequest
+    ) -> pb.GetTenantModelConfigResponse:
+        tenant_id = parse_id(request.tenant_id, "tenant_id")
+        require_tenant(str(tenant_id), "viewer")
+        async with self._db.reading() as session:
+            row = await self._config(session, tenant_id)
+            if row is None:
+                raise NotFound(
+                    f"tenant {tenant_id} has no model configuration",
+                    reason="MODEL_CONFIG_NOT_FOUND",
+                )
+            return pb.GetTenantModelConfigResponse(config=config_to_proto(row))
+
+    async def reveal_provider_key(
+        self, request: pb.RevealProviderKeyRequest
+    ) -> pb.RevealProviderKeyResponse:
+        principal = require_principal()
+        # Nobody else: not operators, not the tenant's owners.
+        if not (principal.is_internal and REVEAL_SCOPE in principal.scopes):
+            raise PermissionDenied(
+                f"revealing a provider key needs an internal caller with the scope {REVEAL_SCOPE}",
+                reason="PROVIDER_KEY_REVEAL_DENIED",
+            )
+        tenant_id = parse_id(request.tenant_id, "tenant_id")
+        box = require_box(self.box)
+        async with self._db.reading() as session:
+            row = await self._config(session, tenant_id)
+        if row is None:
+            raise NotFound(
+                f"tenant {tenant_id} has no model configuration", reason="MODEL_CONFIG_NOT_FOUND"
+            )
+        try:
+            api_key = box.open(row.encrypted_api_key)
+        except UnreadableProviderKey:
+            raise FailedPrecondition(
+                "the tenant's provider key does not open with any configured encryption key",
+                reason="PROVIDER_KEY_UNREADABLE",
+            ) from None
+        return pb.RevealProviderKeyResponse(
+            tenant_id=str(tenant_id), llm_model_id=str(row.llm_model_id), api_key=api_key
+        )
+
+    async def onboard_tenant(self, request: pb.OnboardTenantRequest) -> pb.OnboardTenantResponse:
+        """DESIGN flow 1 in one transaction: nothing is kept unless every part is valid."""
+        require_operator()
+        plan = _OnboardingPlan.validate(request)
+        box = require_box(self.box)
+
+        async def create(session: AsyncSession) -> pb.OnboardTenantResponse:
+            tenant = request.tenant
+            row = TenantRecord(
+                slug=tenant.slug,
+                name=tenant.name.strip(),
+                domain=tenant.domain or None,
+                status=STATUS_FROM_PROTO.get(tenant.status, TenantStatus.ACTIVE),
+            )
+            session.add(row)
+            await _flush_new_tenant(session, tenant)
+            session.add(TenantSettingsRecord(tenant_id=row.id))
+            if plan.owner_id is not None:
+                session.add(
+                    MembershipRecord(
+                        tenant_id=row.id, user_id=plan.owner_id, role=MembershipRole.OWNER
+                    )
+                )
+            await _require_model(session, plan.model_id, "model_config.llm_model_id")
+            sealed = box.seal(request.model_config.api_key)
+            config = TenantModelConfigRecord(
+                tenant_id=row.id,
+                llm_model_id=plan.model_id,
+                encrypted_api_key=sealed.token,
+                key_version=sealed.key_version,
+                api_key_hint=hint_of(request.model_config.api_key),
+                rate_limit_rpm=request.model_config.rate_limit_rpm or DEFAULT_RATE_LIMIT_RPM,
+                rate_limit_tpm=request.model_config.rate_limit_tpm or DEFAULT_RATE_LIMIT_TPM,
+            )
+            session.add(config)
+            session.add_all(
+                TenantOnboardingGrantRecord(
+                    tenant_id=row.id,
+                    kind=kind,
+                    subject_id=subject_id,
+                    enabled=enabled,
+                    output_format_id=output_format_id,
+                )
+                for kind, subject_id, enabled, output_format_id in plan.grants
+            )
+            await session.flush()
+            return pb.OnboardTenantResponse(
+                tenant=tenant_to_proto(row),
+                model_config=config_to_proto(config),
+                agent_grants=[
+                    pb.AgentGrant(
+                        agent_id=str(subject_id),
+                        enabled=enabled,
+                        output_format_id=str(output_format_id or ""),
+                    )
+                    for kind, subject_id, enabled, output_format_id in plan.grants
+                    if kind == GrantKind.AGENT
+                ],
+                tool_grants=[
+                    pb.ToolGrant(tool_id=str(subject_id), enabled=enabled)
+                    for kind, subject_id, enabled, _ in plan.grants
+                    if kind == GrantKind.TOOL
+                ],
+            )
+
+        return await self._idempotency.run(
+            endpoint="TenantModelConfigService.OnboardTenant",
+            request=request,
+            response_type=pb.OnboardTenantResponse,
+            create=create,
+            resource_id_of=lambda response: response.tenant.id,
+        )
+
+
+async def _flush_new_tenant(session: AsyncSession, tenant: tenancy_pb2.Tenant) -> None:
+    try:
+        await session.flush()
+    except IntegrityError as exc:
+        columns = unique_violation(exc, Base.metadata)
+        if columns == ("slug",):
+            raise AlreadyExists(
+                f"a tenant with slug '{tenant.slug}' already exists",
+                reason="TENANT_SLUG_TAKEN",
+                metadata={"field": "tenant.slug"},
+            ) from None
+        if columns == ("domain",):
+            raise AlreadyExists(
+                f"a tenant with domain '{tenant.domain}' already exists",
+                reason="TENANT_DOMAIN_TAKEN",
+                metadata={"field": "tenant.domain"},
+            ) from None
+        raise
+
+
+class _OnboardingPlan:
+    """Every part of an onboarding request checked before anything is written."""
+
+    def __init__(
+        self,
+        owner_id: uuid.UUID | None,
+        model_id: uuid.UUID,
+        grants: list[tuple[GrantKind, uuid.UUID, bool, uuid.UUID | None]],
+    ) -> None:
+        self.owner_id = owner_id
+        self.model_id = model_id
+        self.grants = grants
+
+    @classmethod
+    def validate(cls, request: pb.OnboardTenantRequest) -> _OnboardingPlan:
+        violations: list[FieldViolation] = []
+        tenant = request.tenant
+        for field, problem in (
+            ("slug", slug_problem(tenant.slug)),
+            ("name", name_problem(tenant.name)),
+            ("domain", domain_problem(tenant.domain)),
+        ):
+            if problem:
+                violations.append(FieldViolation(f"tenant.{field}", problem))
+        if tenant.status not in (
+            tenancy_pb2.TENANT_STATUS_UNSPECIFIED,
+            tenancy_pb2.TENANT_STATUS_ACTIVE,
+            tenancy_pb2.TENANT_STATUS_SUSPENDED,
+        ):
+            violations.append(FieldViolation("tenant.status", "must be ACTIVE or SUSPENDED"))
+        owner_id = (
+            _optional_id(request.owner_user_id, "owner_user_id", violations)
+            if request.owner_user_id
+            else None
+        )
+        config = request.model_config
+        model_id = _required_id(config.llm_model_id, "model_config.llm_model_id", violations)
+        if problem := api_key_problem(config.api_key):
+            violations.append(FieldViolation("model_config.api_key", problem))
+        for name in ("rate_limit_rpm", "rate_limit_tpm"):
+            if problem := limit_problem(getattr(config, name), zero_means_default=True):
+                violations.append(FieldViolation(f"model_config.{name}", problem))
+        grants: list[tuple[GrantKind, uuid.UUID, bool, uuid.UUID | None]] = []
+        if len(request.agent_grants) + len(request.tool_grants) > MAX_GRANTS:
+            violations.append(FieldViolation("agent_grants", f"at most {MAX_GRANTS} grants"))
+        seen: set[tuple[GrantKind, uuid.UUID]] = set()
+        for i, agent in enumerate(request.agent_grants):
+            field = f"agent_grants[{i}]"
+            agent_id = _required_id(agent.agent_id, f"{field}.agent_id", violations)
+            override = (
+                _optional_id(agent.output_format_id, f"{field}.output_format_id", violations)
+                if agent.output_format_id
+                else None
+            )
+            if agent_id is not None:
+                if (GrantKind.AGENT, agent_id) in seen:
+                    violations.append(FieldViolation(f"{field}.agent_id", "is granted twice"))
+                seen.add((GrantKind.AGENT, agent_id))
+                enabled = agent.enabled if agent.HasField("enabled") else True
+                grants.append((GrantKind.AGENT, agent_id, enabled, override))
+        for i, tool in enumerate(request.tool_grants):
+            field = f"tool_grants[{i}]"
+            tool_id = _required_id(tool.tool_id, f"{field}.tool_id", violations)
+            if tool_id is not None:
+                if (GrantKind.TOOL, tool_id) in seen:
+                    violations.append(FieldViolation(f"{field}.tool_id", "is granted twice"))
+                seen.add((GrantKind.TOOL, tool_id))
+                enabled = tool.enabled if tool.HasField("enabled") else True
+                grants.append((GrantKind.TOOL, tool_id, enabled, None))
+        raise_if_any(violations)
+        assert model_id is not None
+        return cls(owner_id, model_id, grants)

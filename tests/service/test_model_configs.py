@@ -1,0 +1,656 @@
+"""TenantModelConfigService over a real in-process gRPC server, on SQLite and on PostgreSQL:
+provider keys (write-only, encrypted, revealed to internal callers with the scope only, rotated)
+and one-call onboarding (all or nothing, idempotent)."""
+
+from __future__ import annotations
+
+import logging
+import secrets
+import uuid
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from typing import Any
+
+import grpc
+import pytest
+from cryptography.fernet import Fernet
+from google.protobuf.field_mask_pb2 import FieldMask
+from sqlalchemy import func, select
+
+from quarterdeck.tenancy.v1 import model_configs_pb2 as pb
+from quarterdeck.tenancy.v1 import tenancy_pb2
+from quarterdeck.tenancy.v1.model_configs_pb2_grpc import TenantModelConfigServiceStub
+from quarterdeck.tenancy.v1.tenancy_pb2_grpc import TenancyServiceStub
+from services.tenancy.model_configs import REVEAL_SCOPE
+from services.tenancy.model_configs_crypto import ProviderKeyBox
+from services.tenancy.model_configs_rotation import rotate_provider_keys
+from services.tenancy.models import MembershipRecord, TenantRecord
+from services.tenancy.models_model_configs import (
+    TenantModelConfigRecord,
+    TenantOnboardingGrantRecord,
+)
+from services.tenancy.models_pricing import ModelRecord
+from services.tenancy.schema import metadata as tenancy_metadata
+from shared.auth import INTERNAL_SCOPE, Principal
+from shared.db import Database
+from shared.grpc_client import open_channel
+from shared.server import RunningService
+from tests.support.errors import rich_error
+from tests.support.stack import Databases, running_service
+from tests.support.tokens import TestIssuer
+
+KEY_A = Fernet.generate_key().decode()
+KEY_B = Fernet.generate_key().decode()
+KEY_C = Fernet.generate_key().decode()
+
+
+def provider_key() -> str:
+    return f"sk-test-{secrets.token_urlsafe(24)}"
+
+
+def unique_slug(prefix: str = "m") -> str:
+    return f"{prefix}-{uuid.uuid4().hex[:12]}"
+
+
+@dataclass
+class Tenancy:
+    running: RunningService[Any]
+    configs: TenantModelConfigServiceStub
+    tenants: TenancyServiceStub
+
+    @property
+    def database(self) -> Database:
+        return self.running.context.database
+
+
+@pytest.fixture(scope="module")
+def issuer() -> TestIssuer:
+    return TestIssuer()
+
+
+@pytest.fixture(scope="module")
+async def tenancy(backend: str, databases: Databases, issuer: TestIssuer) -> AsyncIterator[Tenancy]:
+    url = await databases.url(backend, "tenancy", "model-configs")
+    async with (
+        running_service(
+            "tenancy",
+            url,
+            authenticator=issuer.authenticator(),
+            provider_key_encryption_keys=KEY_A,
+        ) as running,
+        open_channel(running.target) as channel,
+    ):
+        yield Tenancy(running, TenantModelConfigServiceStub(channel), TenancyServiceStub(channel))
+
+
+@pytest.fixture(scope="module")
+async def model_ids(tenancy: Tenancy) -> list[str]:
+    async with tenancy.database.reading() as session:
+        ids = (
+            await session.scalars(
+                select(ModelRecord.id)
+                .where(ModelRecord.is_active.is_(True))
+                .order_by(ModelRecord.id)
+            )
+        ).all()
+    assert len(ids) >= 2, "the seeded catalogue should offer models"
+    return [str(i) for i in ids]
+
+
+async def failure(call: object) -> grpc.aio.AioRpcError:
+    with pytest.raises(grpc.aio.AioRpcError) as caught:
+        await call  # type: ignore[misc]
+    return caught.value
+
+
+async def new_tenant(tenancy: Tenancy, issuer: TestIssuer) -> str:
+    response = await tenancy.tenants.CreateTenant(
+        tenancy_pb2.CreateTenantRequest(tenant=tenancy_pb2.Tenant(slug=unique_slug(), name="Acme")),
+        metadata=issuer.operator(),
+    )
+    return response.tenant.id
+
+
+async def configure(
+    stub: TenantModelConfigServiceStub,
+    issuer: TestIssuer,
+    tenant_id: str,
+    model_id: str,
+    api_key: str,
+    **fields: Any,
+) -> pb.TenantModelConfig:
+    response = await stub.SetTenantModelConfig(
+        pb.SetTenantModelConfigRequest(
+            config=pb.TenantModelConfig(
+                tenant_id=tenant_id, llm_model_id=model_id, api_key=api_key, **fields
+            )
+        ),
+        metadata=issuer.member(tenant_id, "owner"),
+    )
+    return response.config
+
+
+def revealer(issuer: TestIssuer, *scopes: str) -> list[tuple[str, str]]:
+    return issuer.metadata(
+        Principal(subject="service:conversation", kind="service", scopes=frozenset(scopes))
+    )
+
+
+async def every_stored_value(database: Database) -> list[Any]:
+    """Every value of every row of every tenancy table."""
+    values: list[Any] = []
+    async with database.reading() as session:
+        for table in tenancy_metadata.sorted_tables:
+            for row in (await session.execute(select(table))).all():
+                values.extend(row)
+    return values
+
+
+def contains(value: Any, secret: str) -> bool:
+    if isinstance(value, bytes | bytearray | memoryview):
+        return secret.encode() in bytes(value)
+    return secret in str(value)
+
+
+# --- Set / Get and roles -------------------------------------------------------------------
+
+
+async def test_owner_configures_viewer_reads_only_the_hint(
+    tenancy: Tenancy, issuer: TestIssuer, model_ids: list[str]
+) -> None:
+    tenant_id = await new_tenant(tenancy, issuer)
+    api_key = provider_key()
+    created = await configure(tenancy.configs, issuer, tenant_id, model_ids[0], api_key)
+    assert created.api_key == "" and created.api_key_hint == api_key[-4:]
+    assert (created.rate_limit_rpm, created.rate_limit_tpm) == (60, 10000)
+    assert created.version == 1 and created.llm_model_id == model_ids[0]
+    fetched = await tenancy.configs.GetTenantModelConfig(
+        pb.GetTenantModelConfigRequest(tenant_id=tenant_id),
+        metadata=issuer.member(tenant_id, "viewer"),
+    )
+    assert fetched.config == created
+    assert api_key not in str(fetched)
+
+
+async def test_admin_changes_limits_and_model_but_only_owners_set_the_key(
+    tenancy: Tenancy, issuer: TestIssuer, model_ids: list[str]
+) -> None:
+    tenant_id = await new_tenant(tenancy, issuer)
+    config = await configure(tenancy.configs, issuer, tenant_id, model_ids[0], provider_key())
+    admin = issuer.member(tenant_id, "admin")
+    changed = (
+        await tenancy.configs.SetTenantModelConfig(
+            pb.SetTenantModelConfigRequest(
+                config=pb.TenantModelConfig(
+                    tenant_id=tenant_id,
+                    rate_limit_rpm=120,
+                    rate_limit_tpm=50000,
+                    llm_model_id=model_ids[1],
+                    version=config.version,
+                ),
+                update_mask=FieldMask(paths=["rate_limit_rpm", "rate_limit_tpm", "llm_model_id"]),
+            ),
+            metadata=admin,
+        )
+    ).config
+    assert (changed.rate_limit_rpm, changed.rate_limit_tpm) == (120, 50000)
+    assert changed.llm_model_id == model_ids[1] and changed.version == config.version + 1
+    assert changed.api_key_hint == config.api_key_hint
+
+    set_key = pb.SetTenantModelConfigRequest(
+        config=pb.TenantModelConfig(
+            tenant_id=tenant_id, api_key=provider_key(), version=changed.version
+        ),
+        update_mask=FieldMask(paths=["api_key"]),
+    )
+    error = rich_error(await failure(tenancy.configs.SetTenantModelConfig(set_key, metadata=admin)))
+    assert error.code == grpc.StatusCode.PERMISSION_DENIED and error.reason == "ROLE_TOO_LOW"
+    rekeyed = (
+        await tenancy.configs.SetTenantModelConfig(
+            set_key, metadata=issuer.member(tenant_id, "owner")
+        )
+    ).config
+    assert rekeyed.api_key_hint == set_key.config.api_key[-4:]
+
+    limits = pb.SetTenantModelConfigRequest(
+        config=pb.TenantModelConfig(tenant_id=tenant_id, rate_limit_rpm=5, version=rekeyed.version),
+        update_mask=FieldMask(paths=["rate_limit_rpm"]),
+    )
+    for role in ("member", "viewer"):
+        error = rich_error(
+            await failure(
+                tenancy.configs.SetTenantModelConfig(
+                    limits, metadata=issuer.member(tenant_id, role)
+                )
+            )
+        )
+        assert error.code == grpc.StatusCode.PERMISSION_DENIED
+
+
+async def test_another_tenant_is_refused(
+    tenancy: Tenancy, issuer: TestIssuer, model_ids: list[str]
+) -> None:
+    tenant_id = await new_tenant(tenancy, issuer)
+    other_id = await new_tenant(tenancy, issuer)
+    await configure(tenancy.configs, issuer, tenant_id, model_ids[0], provider_key())
+    outsider = issuer.member(other_id, "owner")
+    error = rich_error(
+        await failure(
+            tenancy.configs.GetTenantModelConfig(
+                pb.GetTenantModelConfigRequest(tenant_id=tenant_id), metadata=outsider
+            )
+        )
+    )
+    assert error.code == grpc.StatusCode.PERMISSION_DENIED and error.reason == "TENANT_MISMATCH"
+    error = rich_error(
+        await failure(
+            tenancy.configs.SetTenantModelConfig(
+                pb.SetTenantModelConfigRequest(
+                    config=pb.TenantModelConfig(tenant_id=tenant_id, rate_limit_rpm=1, version=1),
+                    update_mask=FieldMask(paths=["rate_limit_rpm"]),
+                ),
+                metadata=outsider,
+            )
+        )
+    )
+    assert error.code == grpc.StatusCode.PERMISSION_DENIED and error.reason == "TENANT_MISMATCH"
+
+
+async def test_bad_input_stale_versions_and_missing_configs(
+    tenancy: Tenancy, issuer: TestIssuer, model_ids: list[str]
+) -> None:
+    tenant_id = await new_tenant(tenancy, issuer)
+    owner = issuer.member(tenant_id, "owner")
+    error = rich_error(
+        await failure(
+            tenancy.configs.GetTenantModelConfig(
+                pb.GetTenantModelConfigRequest(tenant_id=tenant_id), metadata=owner
+            )
+        )
+    )
+    assert error.code == grpc.StatusCode.NOT_FOUND and error.reason == "MODEL_CONFIG_NOT_FOUND"
+    bad_key = "short"
+    for config, field in [
+        (pb.TenantModelConfig(llm_model_id=model_ids[0], api_key=bad_key), "config.api_key"),
+        (pb.TenantModelConfig(llm_model_id="nope", api_key=provider_key()), "config.llm_model_id"),
+        (
+            pb.TenantModelConfig(
+                llm_model_id=model_ids[0], api_key=provider_key(), rate_limit_rpm=-1
+            ),
+            "config.rate_limit_rpm",
+        ),
+        (
+            pb.TenantModelConfig(llm_model_id=str(uuid.uuid4()), api_key=provider_key()),
+            "config.llm_model_id",
+        ),
+    ]:
+        config.tenant_id = tenant_id
+        error = rich_error(
+            await failure(
+                tenancy.configs.SetTenantModelConfig(
+                    pb.SetTenantModelConfigRequest(config=config), metadata=owner
+                )
+            )
+        )
+        assert error.code == grpc.StatusCode.INVALID_ARGUMENT, field
+        assert field in error.field_violations
+        assert bad_key not in error.message and config.api_key not in error.message
+    created = await configure(tenancy.configs, issuer, tenant_id, model_ids[0], provider_key())
+    stale = pb.SetTenantModelConfigRequest(
+        config=pb.TenantModelConfig(tenant_id=tenant_id, rate_limit_rpm=7, version=99),
+        update_mask=FieldMask(paths=["rate_limit_rpm"]),
+    )
+    error = rich_error(await failure(tenancy.configs.SetTenantModelConfig(stale, metadata=owner)))
+    assert error.code == grpc.StatusCode.ABORTED and error.reason == "VERSION_MISMATCH"
+    assert error.metadata["current_version"] == str(created.version)
+
+
+async def test_keys_never_stored_logged_or_returned_in_clear(
+    tenancy: Tenancy,
+    issuer: TestIssuer,
+    model_ids: list[str],
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    tenant_id = await new_tenant(tenancy, issuer)
+    api_key = provider_key()
+    created = await configure(tenancy.configs, issuer, tenant_id, model_ids[0], api_key)
+    onboarded_key = provider_key()
+    onboarded = await tenancy.configs.OnboardTenant(
+        onboarding(model_ids[0], onboarded_key, request_id=str(uuid.uuid4())),
+        metadata=issuer.operator(),
+    )
+    revealed = await tenancy.configs.RevealProviderKey(
+        pb.RevealProviderKeyRequest(tenant_id=tenant_id),
+        metadata=revealer(issuer, INTERNAL_SCOPE, REVEAL_SCOPE),
+    )
+    assert revealed.api_key == api_key
+    assert api_key not in str(created) and onboarded_key not in str(onboarded)
+
+    values = await every_stored_value(tenancy.database)
+    assert values
+    for secret in (api_key, onboarded_key):
+        assert not [v for v in values if contains(v, secret)]
+    assert api_key not in caplog.text and onboarded_key not in caplog.text
+    async with tenancy.database.reading() as session:
+        row = await session.scalar(
+            select(TenantModelConfigRecord).where(
+                TenantModelConfigRecord.tenant_id == uuid.UUID(tenant_id)
+            )
+        )
+    assert row is not None and row.api_key_hint == api_key[-4:]
+    assert Fernet(KEY_A.encode()).decrypt(row.encrypted_api_key).decode() == api_key
+
+
+# --- RevealProviderKey ---------------------------------------------------------------------
+
+
+async def test_reveal_is_for_internal_callers_with_the_scope_only(
+    tenancy: Tenancy, issuer: TestIssuer, model_ids: list[str]
+) -> None:
+    tenant_id = await new_tenant(tenancy, issuer)
+    api_key = provider_key()
+    await configure(tenancy.configs, issuer, tenant_id, model_ids[0], api_key)
+    request = pb.RevealProviderKeyRequest(tenant_id=tenant_id)
+    refused = [
+        issuer.operator(),
+        issuer.member(tenant_id, "owner"),
+        issuer.internal(),  # internal, but without the reveal scope
+        revealer(issuer, REVEAL_SCOPE),  # the scope, but not an internal caller
+        issuer.metadata(
+            Principal(
+                subject=str(uuid.uuid4()),
+                kind="user",
+                tenant_id=tenant_id,
+                role="owner",
+                scopes=frozenset({INTERNAL_SCOPE, REVEAL_SCOPE}),
+            )
+        ),
+    ]
+    for metadata in refused:
+        error = rich_error(
+            await failure(tenancy.configs.RevealProviderKey(request, metadata=metadata))
+        )
+        assert error.code == grpc.StatusCode.PERMISSION_DENIED
+        assert error.reason == "PROVIDER_KEY_REVEAL_DENIED"
+    revealed = await tenancy.configs.RevealProviderKey(
+        request, metadata=revealer(issuer, INTERNAL_SCOPE, REVEAL_SCOPE)
+    )
+    assert revealed.api_key == api_key and revealed.llm_model_id == model_ids[0]
+
+
+async def test_provider_key_calls_refuse_without_an_encryption_key(
+    backend: str, databases: Databases, issuer: TestIssuer, model_ids: list[str]
+) -> None:
+    url = await databases.url(backend, "tenancy", "model-configs")
+    async with (
+        running_service(
+            "tenancy",
+            url,
+            authenticator=issuer.authenticator(),
+            provider_key_encryption_keys=None,
+        ) as running,
+        open_channel(running.target) as channel,
+    ):
+        stub = Tenancy(running, TenantModelConfigServiceStub(channel), TenancyServiceStub(channel))
+        tenant_id = await new_tenant(stub, issuer)
+        calls = [
+            configure(stub.configs, issuer, tenant_id, model_ids[0], provider_key()),
+            stub.configs.OnboardTenant(
+                onboarding(model_ids[0], provider_key()), metadata=issuer.operator()
+            ),
+            stub.configs.RevealProviderKey(
+                pb.RevealProviderKeyRequest(tenant_id=tenant_id),
+                metadata=revealer(issuer, INTERNAL_SCOPE, REVEAL_SCOPE),
+            ),
+        ]
+        for call in calls:
+            error = rich_error(await failure(call))
+            assert error.code == grpc.StatusCode.FAILED_PRECONDITION
+            assert error.reason == "PROVIDER_KEY_ENCRYPTION_NOT_CONFIGURED"
+            assert "QD_TENANCY_PROVIDER_KEY_ENCRYPTION_KEYS" in error.message
+
+
+# --- rotation ------------------------------------------------------------------------------
+
+
+async def test_rotation_re_encrypts_under_the_new_key_and_reports_unreadable_rows(
+    backend: str, databases: Databases, issuer: TestIssuer, model_ids: list[str]
+) -> None:
+    url = await databases.url(backend, "tenancy", "rotation")
+
+    def serving(keys: str) -> Any:
+        return running_service(
+            "tenancy", url, authenticator=issuer.authenticator(), provider_key_encryption_keys=keys
+        )
+
+    keys_by_tenant: dict[str, str] = {}
+    async with serving(KEY_A) as running, open_channel(running.target) as channel:
+        stack = Tenancy(running, TenantModelConfigServiceStub(channel), TenancyServiceStub(channel))
+        for _ in range(5):
+            tenant_id = await new_tenant(stack, issuer)
+            keys_by_tenant[tenant_id] = provider_key()
+            await configure(
+                stack.configs, issuer, tenant_id, model_ids[0], keys_by_tenant[tenant_id]
+            )
+    async with serving(KEY_C) as running, open_channel(running.target) as channel:
+        stack = Tenancy(running, TenantModelConfigServiceStub(channel), TenancyServiceStub(channel))
+        lost_tenant = await new_tenant(stack, issuer)
+        await configure(stack.configs, issuer, lost_tenant, model_ids[0], provider_key())
+
+    async def sealed_of(database: Database, tenant_id: str) -> bytes:
+        async with database.reading() as session:
+            value = await session.scalar(
+                select(TenantModelConfigRecord.encrypted_api_key).where(
+                    TenantModelConfigRecord.tenant_id == uuid.UUID(tenant_id)
+                )
+            )
+        assert value is not None
+        return bytes(value)
+
+    async with serving(f"{KEY_B},{KEY_A}") as running:
+        box = ProviderKeyBox.from_settings(running.context.settings)
+        assert box is not None
+        lost_before = await sealed_of(running.context.database, lost_tenant)
+        report = await rotate_provider_keys(running.context.database, box, batch_size=2)
+        assert report.rotated == 5 and report.already_current == 0
+        assert report.unreadable == [lost_tenant]
+        assert await sealed_of(running.context.database, lost_tenant) == lost_before
+        again = await rotate_provider_keys(running.context.database, box, batch_size=2)
+        assert (again.rotated, again.already_current, again.unreadable) == (0, 5, [lost_tenant])
+
+    async with serving(KEY_B) as running, open_channel(running.target) as channel:
+        configs = TenantModelConfigServiceStub(channel)
+        internal = revealer(issuer, INTERNAL_SCOPE, REVEAL_SCOPE)
+        for tenant_id, api_key in keys_by_tenant.items():
+            revealed = await configs.RevealProviderKey(
+                pb.RevealProviderKeyRequest(tenant_id=tenant_id), metadata=internal
+            )
+            assert revealed.api_key == api_key
+            sealed = await sealed_of(running.context.database, tenant_id)
+            assert Fernet(KEY_B.encode()).decrypt(sealed).decode() == api_key
+        error = rich_error(
+            await failure(
+                configs.RevealProviderKey(
+                    pb.RevealProviderKeyRequest(tenant_id=lost_tenant), metadata=internal
+                )
+            )
+        )
+        assert error.code == grpc.StatusCode.FAILED_PRECONDITION
+        assert error.reason == "PROVIDER_KEY_UNREADABLE"
+
+
+# --- onboarding ----------------------------------------------------------------------------
+
+
+def onboarding(model_id: str, api_key: str, **fields: Any) -> pb.OnboardTenantRequest:
+    request = pb.OnboardTenantRequest(
+        tenant=tenancy_pb2.Tenant(slug=unique_slug("onb"), name="Onboarded Inc"),
+        owner_user_id=str(uuid.uuid4()),
+        model_config=pb.TenantModelConfig(
+            llm_model_id=model_id, api_key=api_key, rate_limit_rpm=30
+        ),
+        agent_grants=[
+            pb.AgentGrant(agent_id=str(uuid.uuid4())),
+            pb.AgentGrant(
+                agent_id=str(uuid.uuid4()), enabled=False, output_format_id=str(uuid.uuid4())
+            ),
+        ],
+        tool_grants=[pb.ToolGrant(tool_id=str(uuid.uuid4()), enabled=True)],
+    )
+    for name, value in fields.items():
+        setattr(request, name, value)
+    return request
+
+
+async def footprint(database: Database, request: pb.OnboardTenantRequest) -> tuple[int, int, int]:
+    """How many tenants, configurations and grants the request left behind."""
+    subject_ids = [uuid.UUID(g.agent_id) for g in request.agent_grants if _is_uuid(g.agent_id)]
+    subject_ids += [uuid.UUID(g.tool_id) for g in request.tool_grants if _is_uuid(g.tool_id)]
+    async with database.reading() as session:
+        tenant_ids = (
+            await session.scalars(
+                select(TenantRecord.id).where(TenantRecord.slug == request.tenant.slug)
+            )
+        ).all()
+        configs = await session.scalar(
+            select(func.count()).where(TenantModelConfigRecord.tenant_id.in_(tenant_ids))
+        )
+        grants = await session.scalar(
+            select(func.count()).where(TenantOnboardingGrantRecord.subject_id.in_(subject_ids))
+        )
+    return len(tenant_ids), int(configs or 0), int(grants or 0)
+
+
+def _is_uuid(value: str) -> bool:
+    try:
+        uuid.UUID(value)
+    except ValueError:
+        return False
+    return True
+
+
+async def test_onboarding_creates_everything_in_one_call(
+    tenancy: Tenancy, issuer: TestIssuer, model_ids: list[str]
+) -> None:
+    api_key = provider_key()
+    request = onboarding(model_ids[1], api_key, request_id=str(uuid.uuid4()))
+    response = await tenancy.configs.OnboardTenant(request, metadata=issuer.operator())
+    tenant_id = response.tenant.id
+    assert response.tenant.slug == request.tenant.slug
+    assert response.tenant.status == tenancy_pb2.TENANT_STATUS_ACTIVE
+    assert response.model_config.api_key_hint == api_key[-4:]
+    assert response.model_config.rate_limit_rpm == 30
+    assert response.model_config.rate_limit_tpm == 10000
+    assert [(g.agent_id, g.enabled, g.output_format_id) for g in response.agent_grants] == [
+        (request.agent_grants[0].agent_id, True, ""),
+        (request.agent_grants[1].agent_id, False, request.agent_grants[1].output_format_id),
+    ]
+    assert [(g.tool_id, g.enabled) for g in response.tool_grants] == [
+        (request.tool_grants[0].tool_id, True)
+    ]
+    assert await footprint(tenancy.database, request) == (1, 1, 3)
+
+    owner = issuer.member(tenant_id, "owner", user_id=request.owner_user_id)
+    config = await tenancy.configs.GetTenantModelConfig(
+        pb.GetTenantModelConfigRequest(tenant_id=tenant_id), metadata=owner
+    )
+    assert config.config == response.model_config
+    settings = await tenancy.tenants.GetTenantSettings(
+        tenancy_pb2.GetTenantSettingsRequest(tenant_id=tenant_id), metadata=owner
+    )
+    assert settings.settings.tenant_id == tenant_id
+    async with tenancy.database.reading() as session:
+        membership = await session.scalar(
+            select(MembershipRecord).where(MembershipRecord.tenant_id == uuid.UUID(tenant_id))
+        )
+    assert membership is not None and str(membership.user_id) == request.owner_user_id
+    assert membership.role == "owner"
+
+    again = await tenancy.configs.OnboardTenant(request, metadata=issuer.operator())
+    assert again == response
+    assert await footprint(tenancy.database, request) == (1, 1, 3)
+
+
+async def test_onboarding_is_for_operators_and_internal_callers(
+    tenancy: Tenancy, issuer: TestIssuer, model_ids: list[str]
+) -> None:
+    tenant_id = await new_tenant(tenancy, issuer)
+    request = onboarding(model_ids[0], provider_key())
+    error = rich_error(
+        await failure(
+            tenancy.configs.OnboardTenant(request, metadata=issuer.member(tenant_id, "owner"))
+        )
+    )
+    assert error.code == grpc.StatusCode.PERMISSION_DENIED
+    assert await footprint(tenancy.database, request) == (0, 0, 0)
+    await tenancy.configs.OnboardTenant(request, metadata=issuer.internal())
+    assert await footprint(tenancy.database, request) == (1, 1, 3)
+
+
+def _break(request: pb.OnboardTenantRequest, part: str, taken_slug: str) -> tuple[str, str]:
+    """Spoils one part of a valid request; returns the expected code name and field."""
+    if part == "slug":
+        request.tenant.slug = "Not A Slug"
+        return "INVALID_ARGUMENT", "tenant.slug"
+    if part == "taken_slug":
+        request.tenant.slug = taken_slug
+        return "ALREADY_EXISTS", ""
+    if part == "unknown_model":
+        request.model_config.llm_model_id = str(uuid.uuid4())
+        return "INVALID_ARGUMENT", "model_config.llm_model_id"
+    if part == "negative_limit":
+        request.model_config.rate_limit_tpm = -5
+        return "INVALID_ARGUMENT", "model_config.rate_limit_tpm"
+    if part == "missing_key":
+        request.model_config.api_key = ""
+        return "INVALID_ARGUMENT", "model_config.api_key"
+    if part == "bad_agent_id":
+        request.agent_grants[1].agent_id = "agent-42"
+        return "INVALID_ARGUMENT", "agent_grants[1].agent_id"
+    if part == "bad_output_format":
+        request.agent_grants[0].output_format_id = "json"
+        return "INVALID_ARGUMENT", "agent_grants[0].output_format_id"
+    if part == "duplicate_tool":
+        request.tool_grants.append(pb.ToolGrant(tool_id=request.tool_grants[0].tool_id))
+        return "INVALID_ARGUMENT", "tool_grants[1].tool_id"
+    raise AssertionError(part)
+
+
+@pytest.mark.parametrize(
+    "part",
+    [
+        "slug",
+        "taken_slug",
+        "unknown_model",
+        "negative_limit",
+        "missing_key",
+        "bad_agent_id",
+        "bad_output_format",
+        "duplicate_tool",
+    ],
+)
+async def test_onboarding_with_any_bad_part_leaves_nothing_behind(
+    tenancy: Tenancy, issuer: TestIssuer, model_ids: list[str], part: str
+) -> None:
+    taken = await tenancy.configs.OnboardTenant(
+        onboarding(model_ids[0], provider_key()), metadata=issuer.operator()
+    )
+    request_id = str(uuid.uuid4())
+    request = onboarding(model_ids[0], provider_key(), request_id=request_id)
+    code, field = _break(request, part, taken.tenant.slug)
+    before = await footprint(tenancy.database, request)
+    error = rich_error(
+        await failure(tenancy.configs.OnboardTenant(request, metadata=issuer.operator()))
+    )
+    assert error.code.name == code
+    if field:
+        assert field in error.field_violations
+    assert await footprint(tenancy.database, request) == before
+    if part != "taken_slug":
+        assert before == (0, 0, 0)
+    assert request.model_config.api_key == "" or request.model_config.api_key not in error.message
+    # The failed attempt kept no claim on its request_id: a corrected request goes through.
+    fixed = onboarding(model_ids[0], provider_key(), request_id=request_id)
+    created = await tenancy.configs.OnboardTenant(fixed, metadata=issuer.operator())
+    assert created.tenant.slug == fixed.tenant.slug
