@@ -57,7 +57,7 @@ async def upgrade_to_head(database: Database, migrations_dir: Path) -> None:
 
     def upgrade(connection: Connection) -> None:
         config.attributes["connection"] = connection
-        command.upgrade(config, "head")
+        command.upgrade(config, "heads")  # every branch, should a service have several
 
     async with database.engine.begin() as conn:
         await conn.run_sync(upgrade)

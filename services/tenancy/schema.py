@@ -3,8 +3,21 @@ module, so a module added later cannot be forgotten by one of them."""
 
 from __future__ import annotations
 
-from services.tenancy import models, models_model_configs, models_pricing
+from services.tenancy import (
+    models,
+    models_billing,
+    models_limits,
+    models_model_configs,
+    models_pricing,
+)
 
 metadata = models.Base.metadata
 
-__all__ = ["metadata", "models", "models_model_configs", "models_pricing"]
+__all__ = [
+    "metadata",
+    "models",
+    "models_billing",
+    "models_limits",
+    "models_model_configs",
+    "models_pricing",
+]

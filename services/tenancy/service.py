@@ -8,7 +8,12 @@ from pathlib import Path
 import grpc
 
 from quarterdeck.tenancy.v1 import tenancy_pb2, tenancy_pb2_grpc
-from services.tenancy import model_configs_service, pricing_service
+from services.tenancy import (
+    billing_service,
+    limits_service,
+    model_configs_service,
+    pricing_service,
+)
 from services.tenancy.config import TenancySettings
 from services.tenancy.memberships import MembershipHandlers
 from services.tenancy.models import IdempotencyKey
@@ -26,6 +31,8 @@ def register(server: grpc.aio.Server, context: ServiceContext[TenancySettings]) 
         tenancy_pb2.DESCRIPTOR.services_by_name["TenancyService"].full_name,
         *pricing_service.register(server, context),
         *model_configs_service.register(server, context),
+        *limits_service.register(server, context),
+        *billing_service.register(server, context),
     ]
 
 

@@ -1,0 +1,1 @@
+"""Placeholder while this area is being written; replaced before landing."""
