@@ -118,11 +118,16 @@ class RunningService(Generic[SettingsT]):
         await self.server.stop(
             self.context.settings.grace_period_seconds if grace is None else grace
         )
-        if self.spec.cleanup is not None:
-            await self.spec.cleanup(self.context)
-        if self.context.identity is not None:
-            await self.context.identity.close()
-        await self.context.database.dispose()
+        await _release(self.spec, self.context)
+
+
+async def _release(spec: ServiceSpec[SettingsT], context: ServiceContext[SettingsT]) -> None:
+    """Free what a started service holds, last to first."""
+    if spec.cleanup is not None:
+        await spec.cleanup(context)
+    if context.identity is not None:
+        await context.identity.close()
+    await context.database.dispose()
 
 
 def _page_token_secret(settings: ServiceSettings, service: str) -> bytes:
@@ -206,8 +211,12 @@ async def start_service(
         ],
         server,
     )
-    port = server.add_insecure_port(settings.listen_address)
+    try:
+        port = server.add_insecure_port(settings.listen_address)
+    except RuntimeError:  # grpc's answer when the address is taken
+        port = 0
     if port == 0:
+        await _release(spec, context)
         raise OSError(f"{spec.name}: cannot listen on {settings.listen_address}")
     await server.start()
     for name in ["", *service_names]:

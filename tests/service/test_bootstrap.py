@@ -126,3 +126,13 @@ async def test_stop_drains_in_flight_calls_within_the_grace_period(
         await entered.wait()
         await running.stop(grace=5)
         assert (await call).tenant.slug == slug
+
+
+async def test_a_taken_port_is_a_clear_error_and_releases_the_database(
+    databases: Databases,
+) -> None:
+    url = await databases.url("sqlite", "tenancy")
+    async with running_service("tenancy", url) as first:
+        with pytest.raises(OSError, match="cannot listen"):
+            async with running_service("tenancy", url, port=first.port):
+                pass
