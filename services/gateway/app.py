@@ -8,7 +8,17 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 from opentelemetry.instrumentation.asgi import OpenTelemetryMiddleware
 
-from services.gateway import admin, auth, service_accounts, sessions, tenants, users, well_known
+from services.gateway import (
+    admin,
+    auth,
+    catalogue,
+    model_configs,
+    service_accounts,
+    sessions,
+    tenants,
+    users,
+    well_known,
+)
 from services.gateway.clients import GatewayClients
 from services.gateway.config import GatewaySettings
 from services.gateway.error_handlers import UnhandledErrorMiddleware, add_exception_handlers
@@ -42,6 +52,10 @@ def create_app(settings: GatewaySettings) -> FastAPI:
         return Health()
 
     app.include_router(tenants.router)
+    app.include_router(model_configs.router)
+    app.include_router(model_configs.onboarding)
+    app.include_router(catalogue.router)
+    app.include_router(catalogue.usage)
     app.include_router(auth.router)
     app.include_router(users.router)
     app.include_router(sessions.router)

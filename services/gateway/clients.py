@@ -19,6 +19,8 @@ from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBea
 
 from quarterdeck.identity.v1 import identity_pb2 as ipb
 from quarterdeck.identity.v1.identity_pb2_grpc import IdentityServiceStub
+from quarterdeck.tenancy.v1.model_configs_pb2_grpc import TenantModelConfigServiceStub
+from quarterdeck.tenancy.v1.pricing_pb2_grpc import ModelCatalogServiceStub
 from quarterdeck.tenancy.v1.tenancy_pb2_grpc import TenancyServiceStub
 from services.gateway.api_key_tokens import API_KEY_PREFIX, ApiKeyTokens
 from services.gateway.config import GatewaySettings
@@ -49,7 +51,10 @@ class GatewayClients:
         self.timeout = settings.request_timeout_seconds
         self._channels: list[grpc.aio.Channel] = []
         self.identity = IdentityServiceStub(self._channel(settings.identity_target))
-        self.tenancy = TenancyServiceStub(self._channel(settings.tenancy_target))
+        tenancy = self._channel(settings.tenancy_target)
+        self.tenancy = TenancyServiceStub(tenancy)
+        self.catalogue = ModelCatalogServiceStub(tenancy)
+        self.model_configs = TenantModelConfigServiceStub(tenancy)
         self.api_keys = ApiKeyTokens(
             self._exchange_api_key,
             max_entries=settings.api_key_cache_size,
@@ -97,6 +102,8 @@ class CallerClients:
         self.api_keys = clients.api_keys
         self.identity = _with_metadata(clients.identity, metadata)
         self.tenancy = _with_metadata(clients.tenancy, metadata)
+        self.catalogue = _with_metadata(clients.catalogue, metadata)
+        self.model_configs = _with_metadata(clients.model_configs, metadata)
 
 
 def _one_header(request: Request, name: str, refusal: str) -> str | None:

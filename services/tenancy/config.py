@@ -22,3 +22,12 @@ class TenancySettings(ServiceSettings):
             "encrypts, every one decrypts (rotate with `quarterdeck rotate-provider-keys`)."
         ),
     )
+    limits_reservation_ttl_seconds: float = Field(
+        default=120.0,
+        gt=0,
+        le=3600,
+        description=(
+            "How long a rate-limit reservation may stay open: one neither settled nor released "
+            "by then stays counted as used (LimitsService)."
+        ),
+    )

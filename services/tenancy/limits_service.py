@@ -1,4 +1,4 @@
-"""Placeholder while this area is being written; replaced before landing."""
+"""gRPC adapter for tenants' rate limits: one line per RPC, no logic (see limits.py)."""
 
 from __future__ import annotations
 
@@ -6,9 +6,35 @@ from collections.abc import Sequence
 
 import grpc
 
+from quarterdeck.tenancy.v1 import limits_pb2 as pb
+from quarterdeck.tenancy.v1 import limits_pb2_grpc
 from services.tenancy.config import TenancySettings
+from services.tenancy.limits import LimitHandlers
 from shared.server import ServiceContext
 
 
+class LimitsServicer(limits_pb2_grpc.LimitsServiceServicer):
+    def __init__(self, handlers: LimitHandlers) -> None:
+        self._handlers = handlers
+
+    async def Reserve(
+        self, request: pb.ReserveRequest, context: grpc.aio.ServicerContext
+    ) -> pb.ReserveResponse:
+        return await self._handlers.reserve(request)
+
+    async def Settle(
+        self, request: pb.SettleRequest, context: grpc.aio.ServicerContext
+    ) -> pb.SettleResponse:
+        return await self._handlers.settle(request)
+
+    async def Release(
+        self, request: pb.ReleaseRequest, context: grpc.aio.ServicerContext
+    ) -> pb.ReleaseResponse:
+        return await self._handlers.release(request)
+
+
 def register(server: grpc.aio.Server, context: ServiceContext[TenancySettings]) -> Sequence[str]:
-    return []
+    limits_pb2_grpc.add_LimitsServiceServicer_to_server(
+        LimitsServicer(LimitHandlers(context)), server
+    )
+    return [pb.DESCRIPTOR.services_by_name["LimitsService"].full_name]

@@ -1,0 +1,634 @@
+"""The JSON resources of the model catalogue, prices, usage pricing, tenants' model configurations
+and onboarding, and their conversions to and from protobuf.
+
+As elsewhere in the gateway: snake_case protobuf field names, RFC 3339 times in UTC, lowercase
+enum names, and request bodies that refuse unknown fields. Money never travels as a JSON number:
+rates and amounts are decimal strings (a number where a rate belongs is refused), and an amount
+is ``{"currency_code": "USD", "amount": "0.001234500000"}``. A tenant's provider key is
+write-only: bodies take it, no response ever carries it, only its hint.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import datetime
+from typing import Annotated, Any, Literal
+
+from google.protobuf.field_mask_pb2 import FieldMask
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic_core import PydanticCustomError
+
+from quarterdeck.tenancy.v1 import model_configs_pb2 as mpb
+from quarterdeck.tenancy.v1 import pricing_pb2 as pb
+from services.gateway.identity_schemas import time_or_none, timestamp_or_none
+from services.gateway.proto_json import (
+    INT32_MAX,
+    INT64_MAX,
+    JsonObject,
+    Text,
+    Version,
+    json_to_struct,
+    struct_to_json,
+)
+from services.gateway.schemas import (
+    CreateTenantBody,
+    RequestBody,
+    Tenant,
+)
+from shared.timestamps import from_timestamp
+
+SizeClassName = Literal["small", "medium", "large"]
+PriceTierName = Literal["standard", "batch", "long_context", "batch_long_context"]
+TokenConventionName = Literal["input_excludes_cached", "input_includes_cached"]
+
+SIZE_CLASS_NAMES: Mapping[int, SizeClassName] = {
+    pb.MODEL_SIZE_CLASS_SMALL: "small",
+    pb.MODEL_SIZE_CLASS_MEDIUM: "medium",
+    pb.MODEL_SIZE_CLASS_LARGE: "large",
+}
+SIZE_CLASS_VALUES: Mapping[str, int] = {name: value for value, name in SIZE_CLASS_NAMES.items()}
+PRICE_TIER_NAMES: Mapping[int, PriceTierName] = {
+    pb.PRICE_TIER_STANDARD: "standard",
+    pb.PRICE_TIER_BATCH: "batch",
+    pb.PRICE_TIER_LONG_CONTEXT: "long_context",
+    pb.PRICE_TIER_BATCH_LONG_CONTEXT: "batch_long_context",
+}
+PRICE_TIER_VALUES: Mapping[str, int] = {name: value for value, name in PRICE_TIER_NAMES.items()}
+TOKEN_CONVENTION_VALUES: Mapping[str, int] = {
+    "input_excludes_cached": pb.TOKEN_CONVENTION_INPUT_EXCLUDES_CACHED,
+    "input_includes_cached": pb.TOKEN_CONVENTION_INPUT_INCLUDES_CACHED,
+}
+
+
+def size_class_value(name: SizeClassName | None) -> int:
+    return pb.MODEL_SIZE_CLASS_UNSPECIFIED if name is None else SIZE_CLASS_VALUES[name]
+
+
+def price_tier_value(name: PriceTierName | None) -> int:
+    return pb.PRICE_TIER_UNSPECIFIED if name is None else PRICE_TIER_VALUES[name]
+
+
+def _size_class_name(value: int) -> SizeClassName | None:
+    return SIZE_CLASS_NAMES.get(value)
+
+
+Count = Annotated[int, Field(ge=0, le=INT64_MAX)]
+Tokens = Annotated[int, Field(ge=0, le=INT64_MAX, description="In tokens.")]
+RateLimit = Annotated[int, Field(ge=0, le=INT32_MAX)]
+#: A rate in USD: a decimal string such as "3" or "0.000050", at most six fractional digits.
+Rate = Annotated[
+    Text,
+    Field(
+        max_length=32,
+        description="USD as a decimal string with at most six fractional digits; never a number.",
+        examples=["3.000000"],
+    ),
+]
+
+
+# -- Money -------------------------------------------------------------------------------------
+
+
+class Money(BaseModel):
+    """An exact amount: a decimal string with 12 fractional digits, never a float."""
+
+    currency_code: str = Field(description="ISO 4217; always USD.", examples=["USD"])
+    amount: str = Field(examples=["0.001234500000"])
+
+    @classmethod
+    def from_proto(cls, money: pb.Money) -> Money:
+        return cls(currency_code=money.currency_code, amount=money.amount)
+
+
+# -- Models ------------------------------------------------------------------------------------
+
+
+class Model(BaseModel):
+    id: str
+    provider: str = Field(description="Lowercase, such as anthropic or openai.")
+    model_name: str = Field(description="The provider's name for the model.")
+    display_name: str
+    billing_unit: str = Field(description="tokens or neurons.")
+    context_window: int
+    context_default_tokens: int = Field(description="0 when unknown.")
+    supports_cache: bool
+    supports_tools: bool
+    supports_vision: bool
+    supports_web_search: bool
+    supports_fast_mode: bool
+    capabilities: list[str]
+    size_class: SizeClassName | None
+    is_active: bool
+    metadata: dict[str, Any]
+    version: int = Field(description="The optimistic-concurrency version; send it on PATCH.")
+    create_time: datetime
+    update_time: datetime
+
+    @classmethod
+    def from_proto(cls, model: pb.Model) -> Model:
+        return cls(
+            id=model.id,
+            provider=model.provider,
+            model_name=model.model_name,
+            display_name=model.display_name,
+            billing_unit=model.billing_unit,
+            context_window=model.context_window,
+            context_default_tokens=model.context_default_tokens,
+            supports_cache=model.supports_cache,
+            supports_tools=model.supports_tools,
+            supports_vision=model.supports_vision,
+            supports_web_search=model.supports_web_search,
+            supports_fast_mode=model.supports_fast_mode,
+            capabilities=list(model.capabilities),
+            size_class=_size_class_name(model.size_class),
+            is_active=model.is_active,
+            metadata=struct_to_json(model.metadata),
+            version=model.version,
+            create_time=from_timestamp(model.create_time),
+            update_time=from_timestamp(model.update_time),
+        )
+
+
+class ModelList(BaseModel):
+    models: list[Model] = Field(description="Ordered by provider, then model name.")
+    next_page_token: str = Field(
+        description="Pass as page_token, with the same filters, for the next page; empty on the "
+        "last page."
+    )
+
+
+class CreateModelBody(RequestBody):
+    provider: Text = Field(description="Lowercase letters, digits, '.', '_' or '-'.")
+    model_name: Text = Field(description="Unique within the provider.")
+    display_name: Text
+    billing_unit: Literal["tokens", "neurons"] = "tokens"
+    context_window: Tokens = 0
+    context_default_tokens: Tokens = 0
+    supports_cache: bool = False
+    supports_tools: bool = False
+    supports_vision: bool = False
+    supports_web_search: bool = False
+    supports_fast_mode: bool = False
+    capabilities: list[Text] = Field(default_factory=list, description="Such as json_mode.")
+    size_class: SizeClassName | None = Field(default=None, description="Defaults to medium.")
+    is_active: bool = True
+    metadata: JsonObject = Field(default_factory=dict)
+
+    def to_proto(self) -> pb.Model:
+        return pb.Model(
+            provider=self.provider,
+            model_name=self.model_name,
+            display_name=self.display_name,
+            billing_unit=self.billing_unit,
+            context_window=self.context_window,
+            context_default_tokens=self.context_default_tokens,
+            supports_cache=self.supports_cache,
+            supports_tools=self.supports_tools,
+            supports_vision=self.supports_vision,
+            supports_web_search=self.supports_web_search,
+            supports_fast_mode=self.supports_fast_mode,
+            capabilities=self.capabilities,
+            size_class=size_class_value(self.size_class),
+            is_active=self.is_active,
+            metadata=json_to_struct(self.metadata),
+        )
+
+
+#: Fields of an update that have no "clear" meaning: null is refused rather than read as a reset.
+_NOT_NULLABLE_MODEL_FIELDS = (
+    "display_name",
+    "billing_unit",
+    "context_window",
+    "context_default_tokens",
+    "supports_cache",
+    "supports_tools",
+    "supports_vision",
+    "supports_web_search",
+    "supports_fast_mode",
+    "size_class",
+    "is_active",
+)
+
+
+def _refuse_null(value: Any) -> Any:
+    if value is None:
+        raise PydanticCustomError("null_refused", "may be left out, but not null")
+    return value
+
+
+class UpdateModelBody(RequestBody):
+    """The fields to change; those left out stay as they are. provider and model_name are fixed."""
+
+    version: Version
+    display_name: Text | None = None
+    billing_unit: Literal["tokens", "neurons"] | None = None
+    context_window: Tokens | None = None
+    context_default_tokens: Tokens | None = None
+    supports_cache: bool | None = None
+    supports_tools: bool | None = None
+    supports_vision: bool | None = None
+    supports_web_search: bool | None = None
+    supports_fast_mode: bool | None = None
+    capabilities: list[Text] | None = Field(default=None, description="null removes them all.")
+    size_class: SizeClassName | None = None
+    is_active: bool | None = None
+    metadata: JsonObject | None = Field(default=None, description="null clears it.")
+
+    @field_validator(*_NOT_NULLABLE_MODEL_FIELDS, mode="before")
+    @classmethod
+    def _no_nulls(cls, value: Any) -> Any:
+        return _refuse_null(value)
+
+    def to_proto(self, model_id: str) -> pb.Model:
+        return pb.Model(
+            id=model_id,
+            version=self.version,
+            display_name=self.display_name or "",
+            billing_unit=self.billing_unit or "",
+            context_window=self.context_window or 0,
+            context_default_tokens=self.context_default_tokens or 0,
+            supports_cache=bool(self.supports_cache),
+            supports_tools=bool(self.supports_tools),
+            supports_vision=bool(self.supports_vision),
+            supports_web_search=bool(self.supports_web_search),
+            supports_fast_mode=bool(self.supports_fast_mode),
+            capabilities=self.capabilities or [],
+            size_class=size_class_value(self.size_class),
+            is_active=bool(self.is_active),
+            metadata=json_to_struct(self.metadata),
+        )
+
+    def update_mask(self) -> FieldMask:
+        return FieldMask(paths=self.mask_paths())
+
+
+# -- Prices ------------------------------------------------------------------------------------
+
+
+class ModelPrice(BaseModel):
+    """One price of a model and tier over [effective_from, effective_to); rates in USD."""
+
+    id: str
+    model_id: str
+    tier: PriceTierName
+    input_per_mtok: str = Field(description="Per million uncached input tokens.")
+    output_per_mtok: str = Field(description="Per million output tokens.")
+    cache_write_per_mtok: str = Field(description="Per million tokens written to the cache.")
+    cache_read_per_mtok: str = Field(description="Per million tokens read from the cache.")
+    web_search_per_1k: str = Field(description="Per thousand web searches.")
+    neurons_per_1k: str = Field(description="Per thousand neurons.")
+    code_exec_per_second: str = Field(description="Per second of code execution.")
+    source: str
+    effective_from: datetime
+    effective_to: datetime | None = Field(description="null while it is the current price.")
+    create_time: datetime
+
+    @classmethod
+    def from_proto(cls, price: pb.ModelPrice) -> ModelPrice:
+        return cls(
+            id=price.id,
+            model_id=price.model_id,
+            tier=PRICE_TIER_NAMES.get(price.tier, "standard"),
+            input_per_mtok=price.input_per_mtok,
+            output_per_mtok=price.output_per_mtok,
+            cache_write_per_mtok=price.cache_write_per_mtok,
+            cache_read_per_mtok=price.cache_read_per_mtok,
+            web_search_per_1k=price.web_search_per_1k,
+            neurons_per_1k=price.neurons_per_1k,
+            code_exec_per_second=price.code_exec_per_second,
+            source=price.source,
+            effective_from=from_timestamp(price.effective_from),
+            effective_to=time_or_none(price, "effective_to"),
+            create_time=from_timestamp(price.create_time),
+        )
+
+
+class ModelPriceList(BaseModel):
+    prices: list[ModelPrice] = Field(description="Newest first.")
+    next_page_token: str
+
+
+class SetModelPriceBody(RequestBody):
+    """A new price for the model and tier; rates left out are zero."""
+
+    tier: PriceTierName = "standard"
+    input_per_mtok: Rate = "0"
+    output_per_mtok: Rate = "0"
+    cache_write_per_mtok: Rate = "0"
+    cache_read_per_mtok: Rate = "0"
+    web_search_per_1k: Rate = "0"
+    neurons_per_1k: Rate = "0"
+    code_exec_per_second: Rate = "0"
+    source: Text | None = Field(default=None, description="Defaults to operator.")
+    effective_from: AwareDatetime | None = Field(
+        default=None,
+        description="Defaults to now; may not lie in the past, and must be later than the start "
+        "of the current price of the same tier.",
+    )
+
+    def to_proto(self, model_id: str) -> pb.ModelPrice:
+        return pb.ModelPrice(
+            model_id=model_id,
+            tier=price_tier_value(self.tier),
+            input_per_mtok=self.input_per_mtok,
+            output_per_mtok=self.output_per_mtok,
+            cache_write_per_mtok=self.cache_write_per_mtok,
+            cache_read_per_mtok=self.cache_read_per_mtok,
+            web_search_per_1k=self.web_search_per_1k,
+            neurons_per_1k=self.neurons_per_1k,
+            code_exec_per_second=self.code_exec_per_second,
+            source=self.source or "",
+            effective_from=timestamp_or_none(self.effective_from),
+        )
+
+
+class PriceChange(BaseModel):
+    price: ModelPrice = Field(description="The new, current price.")
+    previous: ModelPrice | None = Field(
+        description="The price it replaced, now ending where the new one starts; null if none."
+    )
+
+
+# -- Usage -------------------------------------------------------------------------------------
+
+
+class ModelRef(RequestBody):
+    provider: Text
+    model_name: Text
+
+
+class PriceUsageBody(RequestBody):
+    """One usage to price: the model by id or by provider and name, and non-negative counts."""
+
+    model_id: Text | None = Field(default=None, description="The model's id, or send model_ref.")
+    model_ref: ModelRef | None = Field(default=None, description="The model by provider and name.")
+    occurred_at: AwareDatetime | None = Field(
+        default=None, description="When the usage occurred; defaults to now."
+    )
+    token_convention: TokenConventionName | None = Field(
+        default=None,
+        description="Whether input_tokens includes the cache tokens (input_includes_cached, as "
+        "OpenAI counts) or not (input_excludes_cached, as Anthropic counts); required when cache "
+        "tokens are given.",
+    )
+    input_tokens: Count = 0
+    output_tokens: Count = 0
+    cache_creation_tokens: Count = 0
+    cache_read_tokens: Count = 0
+    web_search_requests: Count = 0
+    code_exec_seconds: Count = 0
+    neurons: Count = 0
+    batch: bool = False
+    long_context: bool = False
+
+    @model_validator(mode="after")
+    def _one_model(self) -> PriceUsageBody:
+        if self.model_id is not None and self.model_ref is not None:
+            raise PydanticCustomError("one_model", "send model_id or model_ref, not both")
+        return self
+
+    def to_proto(self) -> pb.PriceUsageRequest:
+        request = pb.PriceUsageRequest(
+            occurred_at=timestamp_or_none(self.occurred_at),
+            token_convention=TOKEN_CONVENTION_VALUES.get(self.token_convention or "", 0),
+            input_tokens=self.input_tokens,
+            output_tokens=self.output_tokens,
+            cache_creation_tokens=self.cache_creation_tokens,
+            cache_read_tokens=self.cache_read_tokens,
+            web_search_requests=self.web_search_requests,
+            code_exec_seconds=self.code_exec_seconds,
+            neurons=self.neurons,
+            batch=self.batch,
+            long_context=self.long_context,
+        )
+        if self.model_ref is not None:
+            request.model_ref.CopyFrom(
+                pb.ModelRef(provider=self.model_ref.provider, model_name=self.model_ref.model_name)
+            )
+        elif self.model_id is not None:
+            request.model_id = self.model_id
+        return request
+
+
+class CostBreakdown(BaseModel):
+    input: Money = Field(description="Uncached input tokens.")
+    output: Money
+    cache_write: Money
+    cache_read: Money
+    web_search: Money
+    code_exec: Money
+    neurons: Money
+    total: Money = Field(description="The exact sum of the components.")
+
+    @classmethod
+    def from_proto(cls, cost: pb.CostBreakdown) -> CostBreakdown:
+        return cls(
+            input=Money.from_proto(cost.input),
+            output=Money.from_proto(cost.output),
+            cache_write=Money.from_proto(cost.cache_write),
+            cache_read=Money.from_proto(cost.cache_read),
+            web_search=Money.from_proto(cost.web_search),
+            code_exec=Money.from_proto(cost.code_exec),
+            neurons=Money.from_proto(cost.neurons),
+            total=Money.from_proto(cost.total),
+        )
+
+
+class UsagePrice(BaseModel):
+    model_id: str
+    tier: PriceTierName = Field(description="The tier batch and long_context selected.")
+    price: ModelPrice = Field(description="The price in effect when the usage occurred.")
+    uncached_input_tokens: int = Field(description="The input tokens priced at the input rate.")
+    cost: CostBreakdown
+
+    @classmethod
+    def from_proto(cls, reply: pb.PriceUsageResponse) -> UsagePrice:
+        return cls(
+            model_id=reply.model_id,
+            tier=PRICE_TIER_NAMES.get(reply.tier, "standard"),
+            price=ModelPrice.from_proto(reply.price),
+            uncached_input_tokens=reply.uncached_input_tokens,
+            cost=CostBreakdown.from_proto(reply.cost),
+        )
+
+
+# -- Tenants' model configurations -------------------------------------------------------------
+
+#: Documented as write-only, kept out of reprs (and so out of logs of the body).
+ProviderKey = Annotated[
+    Text,
+    Field(
+        description="The provider's API key. Write-only: stored encrypted, never returned; "
+        "responses show only its hint. Only the tenant's owners may set it.",
+        json_schema_extra={"writeOnly": True},
+    ),
+]
+
+
+class ModelConfig(BaseModel):
+    """A tenant's LLM configuration. The provider key itself is never shown."""
+
+    tenant_id: str
+    llm_model_id: str = Field(description="The catalogue model the tenant uses.")
+    api_key_hint: str = Field(description="The last characters of the provider key.")
+    rate_limit_rpm: int = Field(description="Requests per minute.")
+    rate_limit_tpm: int = Field(description="Tokens per minute.")
+    version: int = Field(description="The optimistic-concurrency version; send it to change it.")
+    create_time: datetime
+    update_time: datetime
+
+    @classmethod
+    def from_proto(cls, config: mpb.TenantModelConfig) -> ModelConfig:
+        return cls(
+            tenant_id=config.tenant_id,
+            llm_model_id=config.llm_model_id,
+            api_key_hint=config.api_key_hint,
+            rate_limit_rpm=config.rate_limit_rpm,
+            rate_limit_tpm=config.rate_limit_tpm,
+            version=config.version,
+            create_time=from_timestamp(config.create_time),
+            update_time=from_timestamp(config.update_time),
+        )
+
+
+class SetModelConfigBody(RequestBody):
+    """The fields to set; those left out stay as they are. Creating the configuration (version 0)
+    needs llm_model_id and api_key."""
+
+    version: int = Field(
+        default=0,
+        ge=0,
+        le=INT64_MAX,
+        description="The version you read; 0 (the default) creates the configuration.",
+    )
+    llm_model_id: Text | None = Field(default=None, description="An active catalogue model.")
+    api_key: ProviderKey | None = Field(default=None, repr=False)
+    rate_limit_rpm: RateLimit | None = None
+    rate_limit_tpm: RateLimit | None = None
+
+    @field_validator("llm_model_id", "api_key", "rate_limit_rpm", "rate_limit_tpm", mode="before")
+    @classmethod
+    def _no_nulls(cls, value: Any) -> Any:
+        return _refuse_null(value)
+
+    def to_proto(self, tenant_id: str) -> mpb.TenantModelConfig:
+        return mpb.TenantModelConfig(
+            tenant_id=tenant_id,
+            version=self.version,
+            llm_model_id=self.llm_model_id or "",
+            api_key=self.api_key or "",
+            rate_limit_rpm=self.rate_limit_rpm or 0,
+            rate_limit_tpm=self.rate_limit_tpm or 0,
+        )
+
+    def update_mask(self) -> FieldMask:
+        return FieldMask(paths=self.mask_paths())
+
+
+# -- Onboarding --------------------------------------------------------------------------------
+
+
+class OnboardingModelConfig(RequestBody):
+    llm_model_id: Text = Field(description="An active catalogue model.")
+    api_key: ProviderKey = Field(repr=False)
+    rate_limit_rpm: RateLimit = Field(default=0, description="0 means the default (60).")
+    rate_limit_tpm: RateLimit = Field(default=0, description="0 means the default (10000).")
+
+    def to_proto(self) -> mpb.TenantModelConfig:
+        return mpb.TenantModelConfig(
+            llm_model_id=self.llm_model_id,
+            api_key=self.api_key,
+            rate_limit_rpm=self.rate_limit_rpm,
+            rate_limit_tpm=self.rate_limit_tpm,
+        )
+
+
+class AgentGrantBody(RequestBody):
+    agent_id: Text
+    enabled: bool = True
+    output_format_id: Text | None = Field(
+        default=None, description="An output format overriding the agent's own."
+    )
+
+
+class ToolGrantBody(RequestBody):
+    tool_id: Text
+    enabled: bool = True
+
+
+class AgentGrant(BaseModel):
+    agent_id: str
+    enabled: bool
+    output_format_id: str | None
+
+    @classmethod
+    def from_proto(cls, grant: mpb.AgentGrant) -> AgentGrant:
+        return cls(
+            agent_id=grant.agent_id,
+            enabled=grant.enabled if grant.HasField("enabled") else True,
+            output_format_id=grant.output_format_id or None,
+        )
+
+
+class ToolGrant(BaseModel):
+    tool_id: str
+    enabled: bool
+
+    @classmethod
+    def from_proto(cls, grant: mpb.ToolGrant) -> ToolGrant:
+        return cls(
+            tool_id=grant.tool_id, enabled=grant.enabled if grant.HasField("enabled") else True
+        )
+
+
+class OnboardTenantBody(RequestBody):
+    """A tenant with its settings, optional owner, model configuration and grants, created in one
+    transaction: any invalid part leaves nothing behind."""
+
+    model_config = ConfigDict(extra="forbid", protected_namespaces=())
+
+    tenant: CreateTenantBody
+    owner_user_id: Text | None = Field(default=None, description="Becomes the tenant's owner.")
+    model_config_: OnboardingModelConfig = Field(alias="model_config")
+    agent_grants: list[AgentGrantBody] = Field(default_factory=list)
+    tool_grants: list[ToolGrantBody] = Field(default_factory=list)
+
+    def to_proto(self, request_id: str) -> mpb.OnboardTenantRequest:
+        return mpb.OnboardTenantRequest(
+            tenant=self.tenant.to_proto(),
+            owner_user_id=self.owner_user_id or "",
+            model_config=self.model_config_.to_proto(),
+            agent_grants=[
+                mpb.AgentGrant(
+                    agent_id=grant.agent_id,
+                    enabled=grant.enabled,
+                    output_format_id=grant.output_format_id or "",
+                )
+                for grant in self.agent_grants
+            ],
+            tool_grants=[
+                mpb.ToolGrant(tool_id=grant.tool_id, enabled=grant.enabled)
+                for grant in self.tool_grants
+            ],
+            request_id=request_id,
+        )
+
+
+class OnboardedTenant(BaseModel):
+    model_config = ConfigDict(protected_namespaces=())
+
+    tenant: Tenant
+    model_config_: ModelConfig = Field(alias="model_config", serialization_alias="model_config")
+    agent_grants: list[AgentGrant]
+    tool_grants: list[ToolGrant]
+
+    @classmethod
+    def from_proto(cls, reply: mpb.OnboardTenantResponse) -> OnboardedTenant:
+        return cls.model_validate(
+            {
+                "tenant": Tenant.from_proto(reply.tenant),
+                "model_config": ModelConfig.from_proto(reply.model_config),
+                "agent_grants": [AgentGrant.from_proto(g) for g in reply.agent_grants],
+                "tool_grants": [ToolGrant.from_proto(g) for g in reply.tool_grants],
+            }
+        )

@@ -1,0 +1,437 @@
+"""Tenants' rate limits (requests and tokens per minute), free of any transport.
+
+Design, in short:
+
+* **Limits.** A tenant's ``rate_limit_rpm`` / ``rate_limit_tpm`` come from its model
+  configuration (``tenant_llm_configs``); a tenant without one gets the documented defaults of
+  that table (60 requests and 10000 tokens per minute). A stored limit of 0 lets nothing through.
+* **Windows.** Fixed UTC minutes: a reservation counts against the minute it was made in
+  (``window_start`` = epoch seconds rounded down to 60). A burst of up to twice the limit across
+  a minute boundary is possible, as with any fixed window. A refused caller is told
+  ``retry_after_ms``: the time until the window ends.
+* **Atomicity.** Each limit is taken with one statement, ``INSERT ... ON CONFLICT DO UPDATE SET
+  used = used + n WHERE used + n <= limit RETURNING used``: on PostgreSQL the conflicting row is
+  locked and the condition re-checked on its latest version; on SQLite the transaction holds the
+  write lock (``BEGIN IMMEDIATE``). Both kinds are taken in one transaction, rpm before tpm, so
+  a refusal of either takes neither, and no two reservers can deadlock. Every replica shares the
+  counters, so no number of processes can exceed a limit.
+* **Expiry.** A reservation neither settled nor released within
+  ``limits_reservation_ttl_seconds`` stays counted as used (its caller most likely made the
+  call) and can no longer be settled or released. Nothing needs to run for that to hold.
+* **Settling** refunds the unused part of the estimate to the reservation's window, and charges
+  an overrun to the current window unconditionally (the tokens were spent). Settling again with
+  the same ``actual_tokens`` answers the same; with another value, FAILED_PRECONDITION.
+  **Releasing** refunds requests and tokens; releasing again answers the same.
+* Counter rows of windows older than an hour, and reservations expired over a day ago, are
+  pruned now and then by a Reserve call.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import random
+import time
+import uuid
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from datetime import UTC, datetime, timedelta
+
+from sqlalchemy import case, delete, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from quarterdeck.tenancy.v1 import limits_pb2 as pb
+from services.tenancy.config import TenancySettings
+from services.tenancy.models import TenantRecord, TenantStatus
+from services.tenancy.models_limits import LimitCounterRecord, LimitReservationRecord
+from services.tenancy.models_model_configs import (
+    DEFAULT_RATE_LIMIT_RPM,
+    DEFAULT_RATE_LIMIT_TPM,
+    TenantModelConfigRecord,
+)
+from shared.auth import ROLE_RANK, require_principal
+from shared.errors import (
+    FailedPrecondition,
+    FieldViolation,
+    InvalidArgument,
+    NotFound,
+    PermissionDenied,
+    ResourceExhausted,
+)
+from shared.ids import parse_id
+from shared.server import ServiceContext
+from shared.timestamps import to_timestamp
+
+WINDOW_SECONDS = 60
+MAX_REQUEST_ID = 128
+MINIMUM_ROLE = "member"
+PRUNE_PROBABILITY = 1 / 256
+KEEP_COUNTERS_SECONDS = 3600
+KEEP_RESERVATIONS = timedelta(days=1)
+
+#: Seconds since the epoch; tests replace it to pin or move time.
+clock: Callable[[], float] = time.time
+
+_COUNTERS = LimitCounterRecord.__table__
+_STATE_TO_PROTO = {
+    "open": pb.RESERVATION_STATE_OPEN,
+    "settled": pb.RESERVATION_STATE_SETTLED,
+    "released": pb.RESERVATION_STATE_RELEASED,
+}
+
+
+def window_of(now: float) -> int:
+    return int(now // WINDOW_SECONDS) * WINDOW_SECONDS
+
+
+def _at(seconds: float) -> datetime:
+    return datetime.fromtimestamp(seconds, UTC)
+
+
+def authorize(tenant_id: str) -> None:
+    """Quarterdeck services, and the tenant's own members (member or higher); nobody else,
+    platform operators included: reserving is done on behalf of a tenant's calls."""
+    principal = require_principal()
+    if principal.is_internal:
+        return
+    if principal.tenant_id != tenant_id:
+        raise PermissionDenied(
+            "the access token is not valid for this tenant", reason="TENANT_MISMATCH"
+        )
+    if ROLE_RANK.get(principal.role or "", 0) < ROLE_RANK[MINIMUM_ROLE]:
+        raise PermissionDenied(
+            f"this needs the {MINIMUM_ROLE} role or higher", reason="ROLE_TOO_LOW"
+        )
+
+
+def reservation_to_proto(row: LimitReservationRecord, now: float) -> pb.Reservation:
+    state = _STATE_TO_PROTO[row.state]
+    if row.state == "open" and row.expires_at <= _at(now):
+        state = pb.RESERVATION_STATE_EXPIRED
+    return pb.Reservation(
+        id=str(row.id),
+        tenant_id=str(row.tenant_id),
+        requests=row.requests,
+        tokens=row.tokens,
+        actual_tokens=row.actual_tokens or 0,
+        state=state,
+        window_start_time=to_timestamp(_at(row.window_start)),
+        expire_time=to_timestamp(row.expires_at),
+        request_id=row.request_id or "",
+    )
+
+
+class LimitHandlers:
+    def __init__(self, context: ServiceContext[TenancySettings]) -> None:
+        self._db = context.database
+        self._ttl = context.settings.limits_reservation_ttl_seconds
+        self._insert = postgresql.insert if self._db.dialect == "postgresql" else sqlite.insert
+        # SQLite lets one writer in at a time and makes the others poll with growing sleeps;
+        # queueing this process's writers here instead keeps the lock busy, not idle. Other
+        # processes still serialize on BEGIN IMMEDIATE.
+        self._sqlite_writers = asyncio.Lock() if self._db.dialect == "sqlite" else None
+
+    @asynccontextmanager
+    async def _writing(self) -> AsyncIterator[AsyncSession]:
+        if self._sqlite_writers is None:
+            async with self._db.transaction() as session:
+                yield session
+            return
+        async with self._sqlite_writers, self._db.transaction() as session:
+            yield session
+
+    # --- counters ------------------------------------------------------------------------
+
+    async def _take(
+        self,
+        session: AsyncSession,
+        tenant_id: uuid.UUID,
+        kind: str,
+        window: int,
+        amount: int,
+        limit: int | None,
+    ) -> int | None:
+        """Adds ``amount`` to the window's counter if it stays within ``limit`` (always when
+        ``limit`` is None); the new total, or None when it would not fit."""
+        statement = self._insert(_COUNTERS).values(
+            tenant_id=tenant_id, kind=kind, window_start=window, used=amount
+        )
+        statement = statement.on_conflict_do_update(
+            index_elements=[_COUNTERS.c.tenant_id, _COUNTERS.c.kind, _COUNTERS.c.window_start],
+            set_={"used": _COUNTERS.c.used + amount},
+            where=None if limit is None else _COUNTERS.c.used + amount <= limit,
+        ).returning(_COUNTERS.c.used)
+        return (await session.execute(statement)).scalar_one_or_none()
+
+    async def _take_both(
+        self,
+        session: AsyncSession,
+        tenant_id: uuid.UUID,
+        window: int,
+        wanted: dict[str, tuple[int, int]],
+    ) -> dict[str, int]:
+        """Adds each kind's amount to its counter where it stays within its limit, in one
+        statement (rows in a fixed order: rpm, then tpm); the new totals of the kinds taken.
+        The caller must roll back unless every kind was taken."""
+        _, rpm_limit = wanted["rpm"]
+        _, tpm_limit = wanted["tpm"]
+        statement = self._insert(_COUNTERS).values(
+            [
+                {"tenant_id": tenant_id, "kind": kind, "window_start": window, "used": amount}
+                for kind, (amount, _) in wanted.items()
+            ]
+        )
+        new_total = _COUNTERS.c.used + statement.excluded.used
+        statement = statement.on_conflict_do_update(
+            index_elements=[_COUNTERS.c.tenant_id, _COUNTERS.c.kind, _COUNTERS.c.window_start],
+            set_={"used": new_total},
+            where=new_total <= case((_COUNTERS.c.kind == "rpm", rpm_limit), else_=tpm_limit),
+        ).returning(_COUNTERS.c.kind, _COUNTERS.c.used)
+        return {kind: used for kind, used in (await session.execute(statement)).all()}
+
+    async def _refund(
+        self, session: AsyncSession, tenant_id: uuid.UUID, kind: str, window: int, amount: int
+    ) -> None:
+        if amount <= 0:
+            return
+        await session.execute(
+            update(_COUNTERS)
+            .where(
+                _COUNTERS.c.tenant_id == tenant_id,
+                _COUNTERS.c.kind == kind,
+                _COUNTERS.c.window_start == window,
+            )
+            .values(
+                used=case(
+                    (_COUNTERS.c.used > amount, _COUNTERS.c.used - amount),
+                    else_=0,
+                )
+            )
+        )
+
+    async def _limits(self, session: AsyncSession, tenant_id: uuid.UUID) -> tuple[int, int]:
+        row = (
+            await session.execute(
+                select(
+                    TenantRecord.status,
+                    TenantModelConfigRecord.rate_limit_rpm,
+                    TenantModelConfigRecord.rate_limit_tpm,
+                )
+                .outerjoin(
+                    TenantModelConfigRecord, TenantModelConfigRecord.tenant_id == TenantRecord.id
+                )
+                .where(TenantRecord.id == tenant_id)
+            )
+        ).one_or_none()
+        if row is None:
+            raise NotFound(f"tenant {tenant_id} not found", reason="TENANT_NOT_FOUND")
+        status, rpm, tpm = row
+        if status != TenantStatus.ACTIVE:
+            raise FailedPrecondition(
+                f"tenant {tenant_id} is {status.value}", reason="TENANT_NOT_ACTIVE"
+            )
+        return (
+            DEFAULT_RATE_LIMIT_RPM if rpm is None else rpm,
+            DEFAULT_RATE_LIMIT_TPM if tpm is None else tpm,
+        )
+
+    async def _used(
+        self, session: AsyncSession, tenant_id: uuid.UUID, window: int
+    ) -> dict[str, int]:
+        rows = await session.execute(
+            select(_COUNTERS.c.kind, _COUNTERS.c.used).where(
+                _COUNTERS.c.tenant_id == tenant_id, _COUNTERS.c.window_start == window
+            )
+        )
+        return {kind: used for kind, used in rows.all()}
+
+    # --- RPCs ----------------------------------------------------------------------------
+
+    async def reserve(self, request: pb.ReserveRequest) -> pb.ReserveResponse:
+        tenant_id = parse_id(request.tenant_id, "tenant_id")
+        authorize(str(tenant_id))
+        requests = request.requests if request.HasField("requests") else 1
+        violations = []
+        if requests <= 0:
+            violations.append(FieldViolation("requests", "must be positive (1 when not set)"))
+        if request.tokens <= 0:
+            violations.append(FieldViolation("tokens", "must be positive"))
+        if len(request.request_id) > MAX_REQUEST_ID:
+            violations.append(
+                FieldViolation("request_id", f"must be at most {MAX_REQUEST_ID} characters")
+            )
+        if violations:
+            raise InvalidArgument(violations)
+        request_id = request.request_id or None
+        now = clock()
+        window = window_of(now)
+        try:
+            async with self._writing() as session:
+                if request_id is not None and (
+                    earlier := await self._by_request_id(session, tenant_id, request_id)
+                ):
+                    return await self._reserved(session, earlier, now)
+                rpm, tpm = await self._limits(session, tenant_id)
+                wanted = {"rpm": (requests, rpm), "tpm": (request.tokens, tpm)}
+                for kind, (amount, limit) in wanted.items():
+                    if amount > limit:
+                        raise ResourceExhausted(
+                            f"{amount} exceeds the tenant's whole {kind} limit of {limit}",
+                            reason="EXCEEDS_LIMIT",
+                            metadata={"limit": kind, "limit_value": str(limit)},
+                        )
+                row = LimitReservationRecord(
+                    id=uuid.uuid4(),
+                    tenant_id=tenant_id,
+                    request_id=request_id,
+                    window_start=window,
+                    requests=requests,
+                    tokens=request.tokens,
+                    state="open",
+                    expires_at=_at(now + self._ttl),
+                    created_at=_at(now),
+                )
+                session.add(row)
+                # The reservation goes in first, so the counters' row locks are held for one
+                # statement and the commit only.
+                await session.flush()
+                used = await self._take_both(session, tenant_id, window, wanted)
+                for kind, (_, limit) in wanted.items():
+                    if kind not in used:
+                        retry_ms = max(1, math.ceil((window + WINDOW_SECONDS - now) * 1000))
+                        raise ResourceExhausted(
+                            f"the tenant's {kind} limit of {limit} is reached for this minute; "
+                            f"retry in {retry_ms} ms",
+                            reason="RATE_LIMITED",
+                            metadata={
+                                "limit": kind,
+                                "limit_value": str(limit),
+                                "retry_after_ms": str(retry_ms),
+                            },
+                        )
+                remaining = {kind: limit - used[kind] for kind, (_, limit) in wanted.items()}
+        except IntegrityError:
+            if request_id is None:
+                raise
+            # A concurrent call with the same request_id won; everything this one took is undone.
+            async with self._db.reading() as session:
+                earlier = await self._by_request_id(session, tenant_id, request_id)
+                if earlier is None:
+                    raise
+                return await self._reserved(session, earlier, now)
+        if random.random() < PRUNE_PROBABILITY:
+            await self._prune(now)
+        return pb.ReserveResponse(
+            reservation=reservation_to_proto(row, now),
+            remaining_requests=remaining["rpm"],
+            remaining_tokens=remaining["tpm"],
+        )
+
+    async def _by_request_id(
+        self, session: AsyncSession, tenant_id: uuid.UUID, request_id: str
+    ) -> LimitReservationRecord | None:
+        return await session.scalar(
+            select(LimitReservationRecord).where(
+                LimitReservationRecord.tenant_id == tenant_id,
+                LimitReservationRecord.request_id == request_id,
+            )
+        )
+
+    async def _reserved(
+        self, session: AsyncSession, row: LimitReservationRecord, now: float
+    ) -> pb.ReserveResponse:
+        """The answer to a repeated request_id: the first reservation, with what is left now."""
+        rpm, tpm = await self._limits(session, row.tenant_id)
+        used = await self._used(session, row.tenant_id, window_of(now))
+        return pb.ReserveResponse(
+            reservation=reservation_to_proto(row, now),
+            remaining_requests=max(0, rpm - used.get("rpm", 0)),
+            remaining_tokens=max(0, tpm - used.get("tpm", 0)),
+        )
+
+    async def _open_reservation(
+        self, session: AsyncSession, tenant_id: uuid.UUID, reservation_id: uuid.UUID
+    ) -> LimitReservationRecord:
+        statement = select(LimitReservationRecord).where(
+            LimitReservationRecord.id == reservation_id,
+            LimitReservationRecord.tenant_id == tenant_id,
+        )
+        if self._db.dialect == "postgresql":
+            statement = statement.with_for_update()
+        row = await session.scalar(statement)
+        if row is None:
+            raise NotFound(
+                f"reservation {reservation_id} not found", reason="RESERVATION_NOT_FOUND"
+            )
+        return row
+
+    @staticmethod
+    def _require_open(row: LimitReservationRecord, now: float) -> None:
+        if row.state == "settled":
+            raise FailedPrecondition(
+                f"reservation {row.id} is already settled with {row.actual_tokens} tokens",
+                reason="RESERVATION_SETTLED",
+            )
+        if row.state == "released":
+            raise FailedPrecondition(
+                f"reservation {row.id} is already released", reason="RESERVATION_RELEASED"
+            )
+        if row.expires_at <= _at(now):
+            raise FailedPrecondition(
+                f"reservation {row.id} expired and stays counted as used",
+                reason="RESERVATION_EXPIRED",
+            )
+
+    async def settle(self, request: pb.SettleRequest) -> pb.SettleResponse:
+        tenant_id = parse_id(request.tenant_id, "tenant_id")
+        authorize(str(tenant_id))
+        reservation_id = parse_id(request.reservation_id, "reservation_id")
+        if request.actual_tokens < 0:
+            raise InvalidArgument.field("actual_tokens", "must not be negative")
+        actual = request.actual_tokens
+        now = clock()
+        async with self._writing() as session:
+            row = await self._open_reservation(session, tenant_id, reservation_id)
+            if row.state == "settled" and row.actual_tokens == actual:
+                return pb.SettleResponse(reservation=reservation_to_proto(row, now))
+            self._require_open(row, now)
+            difference = actual - row.tokens
+            if difference < 0:
+                await self._refund(session, tenant_id, "tpm", row.window_start, -difference)
+            elif difference > 0:
+                await self._take(session, tenant_id, "tpm", window_of(now), difference, None)
+            row.state = "settled"
+            row.actual_tokens = actual
+            row.closed_at = _at(now)
+        return pb.SettleResponse(reservation=reservation_to_proto(row, now))
+
+    async def release(self, request: pb.ReleaseRequest) -> pb.ReleaseResponse:
+        tenant_id = parse_id(request.tenant_id, "tenant_id")
+        authorize(str(tenant_id))
+        reservation_id = parse_id(request.reservation_id, "reservation_id")
+        now = clock()
+        async with self._writing() as session:
+            row = await self._open_reservation(session, tenant_id, reservation_id)
+            if row.state == "released":
+                return pb.ReleaseResponse(reservation=reservation_to_proto(row, now))
+            self._require_open(row, now)
+            await self._refund(session, tenant_id, "rpm", row.window_start, row.requests)
+            await self._refund(session, tenant_id, "tpm", row.window_start, row.tokens)
+            row.state = "released"
+            row.closed_at = _at(now)
+        return pb.ReleaseResponse(reservation=reservation_to_proto(row, now))
+
+    async def _prune(self, now: float) -> None:
+        async with self._writing() as session:
+            await session.execute(
+                delete(_COUNTERS).where(
+                    _COUNTERS.c.window_start < window_of(now) - KEEP_COUNTERS_SECONDS
+                )
+            )
+            await session.execute(
+                delete(LimitReservationRecord).where(
+                    LimitReservationRecord.expires_at < _at(now) - KEEP_RESERVATIONS
+                )
+            )

@@ -1,0 +1,556 @@
+"""LimitsService over a real in-process gRPC server, on SQLite and on PostgreSQL: limits held
+exactly, settle and release refunds, expiry, bad input, authorization, and many OS processes
+reserving at once through two replicas without ever exceeding a limit.
+
+The service's clock is pinned a few seconds into a fixed minute (``limits.clock``), so no test
+straddles a window boundary by chance; tests that need time to pass move it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import subprocess
+import sys
+import textwrap
+import time
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import grpc
+import pytest
+from sqlalchemy import func, select
+
+from quarterdeck.tenancy.v1 import limits_pb2 as pb
+from quarterdeck.tenancy.v1.limits_pb2_grpc import LimitsServiceStub
+from services.tenancy import limits
+from services.tenancy.models import TenantRecord, TenantStatus
+from services.tenancy.models_limits import LimitCounterRecord, LimitReservationRecord
+from services.tenancy.models_model_configs import TenantModelConfigRecord
+from services.tenancy.models_pricing import ModelRecord
+from shared.db import Database
+from shared.grpc_client import open_channel
+from shared.server import RunningService
+from tests.support.errors import rich_error
+from tests.support.stack import Databases, running_service
+from tests.support.tokens import TestIssuer
+
+
+class FakeClock:
+    def __init__(self) -> None:
+        self.now = limits.window_of(time.time()) + 5.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+@dataclass
+class Tenancy:
+    running: RunningService[Any]
+    stub: LimitsServiceStub
+    url: str
+
+    @property
+    def database(self) -> Database:
+        return self.running.context.database
+
+
+@pytest.fixture(scope="module")
+def issuer() -> TestIssuer:
+    return TestIssuer()
+
+
+@pytest.fixture(scope="module")
+async def tenancy(backend: str, databases: Databases, issuer: TestIssuer) -> AsyncIterator[Tenancy]:
+    url = await databases.url(backend, "tenancy", "limits")
+    async with (
+        running_service("tenancy", url, authenticator=issuer.authenticator()) as running,
+        open_channel(running.target) as channel,
+    ):
+        yield Tenancy(running, LimitsServiceStub(channel), url)
+
+
+@pytest.fixture(autouse=True)
+def clock(monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeClock]:
+    fake = FakeClock()
+    monkeypatch.setattr(limits, "clock", fake)
+    yield fake
+
+
+async def new_tenant(
+    tenancy: Tenancy,
+    rpm: int | None = None,
+    tpm: int | None = None,
+    status: TenantStatus = TenantStatus.ACTIVE,
+) -> str:
+    """A tenant, with a model configuration carrying these limits unless both are None."""
+    async with tenancy.database.transaction() as session:
+        tenant = TenantRecord(slug=f"l-{uuid.uuid4().hex[:12]}", name="Acme", status=status)
+        session.add(tenant)
+        await session.flush()
+        if rpm is not None or tpm is not None:
+            model_id = await session.scalar(select(ModelRecord.id).limit(1))
+            session.add(
+                TenantModelConfigRecord(
+                    tenant_id=tenant.id,
+                    llm_model_id=model_id,
+                    encrypted_api_key=b"not-a-real-key",
+                    api_key_hint="abcd",
+                    key_version="test",
+                    rate_limit_rpm=rpm if rpm is not None else 60,
+                    rate_limit_tpm=tpm if tpm is not None else 10000,
+                )
+            )
+    return str(tenant.id)
+
+
+async def failure(call: object) -> grpc.aio.AioRpcError:
+    with pytest.raises(grpc.aio.AioRpcError) as caught:
+        await call  # type: ignore[misc]
+    return caught.value
+
+
+async def reserve(
+    tenancy: Tenancy, issuer: TestIssuer, tenant_id: str, tokens: int, **fields: Any
+) -> pb.ReserveResponse:
+    return await tenancy.stub.Reserve(
+        pb.ReserveRequest(tenant_id=tenant_id, tokens=tokens, **fields),
+        metadata=issuer.internal("conversation"),
+    )
+
+
+async def counter(tenancy: Tenancy, tenant_id: str, kind: str) -> int:
+    async with tenancy.database.reading() as session:
+        used = await session.scalar(
+            select(func.coalesce(func.sum(LimitCounterRecord.used), 0)).where(
+                LimitCounterRecord.tenant_id == uuid.UUID(tenant_id),
+                LimitCounterRecord.kind == kind,
+            )
+        )
+    return int(used or 0)
+
+
+# --- limits held exactly ----------------------------------------------------------------------
+
+
+async def test_rpm_allows_exactly_n_per_window_then_retry_after(
+    tenancy: Tenancy, issuer: TestIssuer, clock: FakeClock
+) -> None:
+    tenant_id = await new_tenant(tenancy, rpm=5, tpm=100_000)
+    remaining = [
+        (await reserve(tenancy, issuer, tenant_id, 10)).remaining_requests for _ in range(5)
+    ]
+    assert remaining == [4, 3, 2, 1, 0]
+    error = rich_error(await failure(reserve(tenancy, issuer, tenant_id, 10)))
+    assert error.code == grpc.StatusCode.RESOURCE_EXHAUSTED
+    assert error.reason == "RATE_LIMITED"
+    assert error.metadata["limit"] == "rpm" and error.metadata["limit_value"] == "5"
+    assert error.metadata["retry_after_ms"] == "55000"  # the clock is 5 s into the minute
+    # The refusal took nothing, of either kind.
+    assert await counter(tenancy, tenant_id, "rpm") == 5
+    assert await counter(tenancy, tenant_id, "tpm") == 50
+    clock.now += 54.5
+    error = rich_error(await failure(reserve(tenancy, issuer, tenant_id, 10)))
+    assert error.metadata["retry_after_ms"] == "500"
+    clock.now += 0.5  # the next minute
+    assert (await reserve(tenancy, issuer, tenant_id, 10)).remaining_requests == 4
+
+
+async def test_tpm_is_enforced_and_settling_refunds_or_charges_the_difference(
+    tenancy: Tenancy, issuer: TestIssuer
+) -> None:
+    tenant_id = await new_tenant(tenancy, rpm=100, tpm=1000)
+    first = await reserve(tenancy, issuer, tenant_id, 600)
+    assert first.remaining_tokens == 400
+    assert first.reservation.state == pb.RESERVATION_STATE_OPEN
+    error = rich_error(await failure(reserve(tenancy, issuer, tenant_id, 500)))
+    assert (error.code, error.reason) == (grpc.StatusCode.RESOURCE_EXHAUSTED, "RATE_LIMITED")
+    assert error.metadata["limit"] == "tpm" and int(error.metadata["retry_after_ms"]) > 0
+    assert await counter(tenancy, tenant_id, "rpm") == 1  # the refused one's request was undone
+
+    settled = await tenancy.stub.Settle(
+        pb.SettleRequest(
+            tenant_id=tenant_id, reservation_id=first.reservation.id, actual_tokens=200
+        ),
+        metadata=issuer.member(tenant_id, "member"),
+    )
+    assert settled.reservation.state == pb.RESERVATION_STATE_SETTLED
+    assert settled.reservation.actual_tokens == 200
+    assert await counter(tenancy, tenant_id, "tpm") == 200
+    second = await reserve(tenancy, issuer, tenant_id, 500)
+    assert second.remaining_tokens == 300
+
+    # Settling again with the same figure answers the same; with another, it is refused.
+    again = await tenancy.stub.Settle(
+        pb.SettleRequest(
+            tenant_id=tenant_id, reservation_id=first.reservation.id, actual_tokens=200
+        ),
+        metadata=issuer.internal(),
+    )
+    assert again == settled
+    error = rich_error(
+        await failure(
+            tenancy.stub.Settle(
+                pb.SettleRequest(
+                    tenant_id=tenant_id, reservation_id=first.reservation.id, actual_tokens=300
+                ),
+                metadata=issuer.internal(),
+            )
+        )
+    )
+    assert (error.code, error.reason) == (
+        grpc.StatusCode.FAILED_PRECONDITION,
+        "RESERVATION_SETTLED",
+    )
+
+    # An overrun is charged even past the limit: the tokens were spent.
+    await tenancy.stub.Settle(
+        pb.SettleRequest(
+            tenant_id=tenant_id, reservation_id=second.reservation.id, actual_tokens=900
+        ),
+        metadata=issuer.internal(),
+    )
+    assert await counter(tenancy, tenant_id, "tpm") == 1100
+    error = rich_error(await failure(reserve(tenancy, issuer, tenant_id, 1)))
+    assert error.metadata["limit"] == "tpm"
+
+
+async def test_release_refunds_requests_and_tokens(tenancy: Tenancy, issuer: TestIssuer) -> None:
+    tenant_id = await new_tenant(tenancy, rpm=2, tpm=1000)
+    a = await reserve(tenancy, issuer, tenant_id, 400)
+    await reserve(tenancy, issuer, tenant_id, 400)
+    assert (
+        rich_error(await failure(reserve(tenancy, issuer, tenant_id, 1))).metadata["limit"] == "rpm"
+    )
+    release = pb.ReleaseRequest(tenant_id=tenant_id, reservation_id=a.reservation.id)
+    released = await tenancy.stub.Release(release, metadata=issuer.internal())
+    assert released.reservation.state == pb.RESERVATION_STATE_RELEASED
+    assert await counter(tenancy, tenant_id, "rpm") == 1
+    assert await counter(tenancy, tenant_id, "tpm") == 400
+    assert await tenancy.stub.Release(release, metadata=issuer.internal()) == released
+    c = await reserve(tenancy, issuer, tenant_id, 600)
+    assert (c.remaining_requests, c.remaining_tokens) == (0, 0)
+    error = rich_error(
+        await failure(
+            tenancy.stub.Settle(
+                pb.SettleRequest(
+                    tenant_id=tenant_id, reservation_id=a.reservation.id, actual_tokens=5
+                ),
+                metadata=issuer.internal(),
+            )
+        )
+    )
+    assert (error.code, error.reason) == (
+        grpc.StatusCode.FAILED_PRECONDITION,
+        "RESERVATION_RELEASED",
+    )
+
+
+async def test_expired_reservations_stay_counted_and_cannot_be_closed(
+    tenancy: Tenancy, issuer: TestIssuer, clock: FakeClock
+) -> None:
+    tenant_id = await new_tenant(tenancy, rpm=10, tpm=1000)
+    made = await reserve(tenancy, issuer, tenant_id, 300)
+    expire = made.reservation.expire_time.ToDatetime().timestamp()
+    assert expire == pytest.approx(clock.now + 120)
+    clock.now = expire + 0.001
+    for call in (
+        tenancy.stub.Settle(
+            pb.SettleRequest(
+                tenant_id=tenant_id, reservation_id=made.reservation.id, actual_tokens=1
+            ),
+            metadata=issuer.internal(),
+        ),
+        tenancy.stub.Release(
+            pb.ReleaseRequest(tenant_id=tenant_id, reservation_id=made.reservation.id),
+            metadata=issuer.internal(),
+        ),
+    ):
+        error = rich_error(await failure(call))
+        assert (error.code, error.reason) == (
+            grpc.StatusCode.FAILED_PRECONDITION,
+            "RESERVATION_EXPIRED",
+        )
+    assert await counter(tenancy, tenant_id, "tpm") == 300
+
+
+async def test_a_tenant_without_a_configuration_gets_the_defaults(
+    tenancy: Tenancy, issuer: TestIssuer
+) -> None:
+    tenant_id = await new_tenant(tenancy)
+    made = await reserve(tenancy, issuer, tenant_id, 10_000, requests=60)
+    assert (made.remaining_requests, made.remaining_tokens) == (0, 0)
+    assert made.reservation.requests == 60
+    error = rich_error(await failure(reserve(tenancy, issuer, tenant_id, 1)))
+    assert error.metadata["limit"] == "rpm" and error.metadata["limit_value"] == "60"
+
+
+async def test_a_repeated_request_id_returns_the_first_reservation(
+    tenancy: Tenancy, issuer: TestIssuer
+) -> None:
+    tenant_id = await new_tenant(tenancy, rpm=10, tpm=1000)
+    first = await reserve(tenancy, issuer, tenant_id, 100, request_id="req-1")
+    results = await asyncio.gather(
+        *(reserve(tenancy, issuer, tenant_id, 100, request_id="req-1") for _ in range(5))
+    )
+    assert {r.reservation.id for r in results} == {first.reservation.id}
+    assert await counter(tenancy, tenant_id, "rpm") == 1
+    assert await counter(tenancy, tenant_id, "tpm") == 100
+
+
+async def test_concurrent_first_calls_with_one_request_id_reserve_once(
+    tenancy: Tenancy, issuer: TestIssuer
+) -> None:
+    tenant_id = await new_tenant(tenancy, rpm=10, tpm=1000)
+    results = await asyncio.gather(
+        *(reserve(tenancy, issuer, tenant_id, 100, request_id="same") for _ in range(6))
+    )
+    assert len({r.reservation.id for r in results}) == 1
+    assert await counter(tenancy, tenant_id, "tpm") == 100
+
+
+# --- bad input ----------------------------------------------------------------------------------
+
+
+async def test_bad_input_names_the_field(tenancy: Tenancy, issuer: TestIssuer) -> None:
+    tenant_id = await new_tenant(tenancy, rpm=10, tpm=1000)
+    cases = [
+        (pb.ReserveRequest(tenant_id=tenant_id, tokens=10, requests=0), "requests"),
+        (pb.ReserveRequest(tenant_id=tenant_id, tokens=10, requests=-3), "requests"),
+        (pb.ReserveRequest(tenant_id=tenant_id, tokens=0), "tokens"),
+        (pb.ReserveRequest(tenant_id=tenant_id, tokens=-1), "tokens"),
+        (pb.ReserveRequest(tenant_id="nope", tokens=1), "tenant_id"),
+        (pb.ReserveRequest(tenant_id=tenant_id, tokens=1, request_id="x" * 129), "request_id"),
+    ]
+    for request, field in cases:
+        error = rich_error(await failure(tenancy.stub.Reserve(request, metadata=issuer.internal())))
+        assert error.code == grpc.StatusCode.INVALID_ARGUMENT, request
+        assert field in error.field_violations, (request, error.field_violations)
+    made = await reserve(tenancy, issuer, tenant_id, 10)
+    error = rich_error(
+        await failure(
+            tenancy.stub.Settle(
+                pb.SettleRequest(
+                    tenant_id=tenant_id, reservation_id=made.reservation.id, actual_tokens=-1
+                ),
+                metadata=issuer.internal(),
+            )
+        )
+    )
+    assert error.code == grpc.StatusCode.INVALID_ARGUMENT and "actual_tokens" in (
+        error.field_violations
+    )
+    error = rich_error(
+        await failure(
+            tenancy.stub.Release(
+                pb.ReleaseRequest(tenant_id=tenant_id, reservation_id="x"),
+                metadata=issuer.internal(),
+            )
+        )
+    )
+    assert error.code == grpc.StatusCode.INVALID_ARGUMENT and "reservation_id" in (
+        error.field_violations
+    )
+
+
+async def test_unknown_things_are_not_found_and_too_large_is_refused(
+    tenancy: Tenancy, issuer: TestIssuer
+) -> None:
+    tenant_id = await new_tenant(tenancy, rpm=10, tpm=1000)
+    for call in (
+        tenancy.stub.Settle(
+            pb.SettleRequest(
+                tenant_id=tenant_id, reservation_id=str(uuid.uuid4()), actual_tokens=1
+            ),
+            metadata=issuer.internal(),
+        ),
+        tenancy.stub.Release(
+            pb.ReleaseRequest(tenant_id=tenant_id, reservation_id=str(uuid.uuid4())),
+            metadata=issuer.internal(),
+        ),
+    ):
+        error = rich_error(await failure(call))
+        assert (error.code, error.reason) == (grpc.StatusCode.NOT_FOUND, "RESERVATION_NOT_FOUND")
+    error = rich_error(await failure(reserve(tenancy, issuer, str(uuid.uuid4()), 1)))
+    assert (error.code, error.reason) == (grpc.StatusCode.NOT_FOUND, "TENANT_NOT_FOUND")
+    error = rich_error(await failure(reserve(tenancy, issuer, tenant_id, 1001)))
+    assert (error.code, error.reason) == (grpc.StatusCode.RESOURCE_EXHAUSTED, "EXCEEDS_LIMIT")
+    assert "retry_after_ms" not in error.metadata
+    suspended = await new_tenant(tenancy, status=TenantStatus.SUSPENDED)
+    error = rich_error(await failure(reserve(tenancy, issuer, suspended, 1)))
+    assert (error.code, error.reason) == (
+        grpc.StatusCode.FAILED_PRECONDITION,
+        "TENANT_NOT_ACTIVE",
+    )
+
+
+# --- authorization ------------------------------------------------------------------------------
+
+
+async def test_internal_callers_and_members_only(tenancy: Tenancy, issuer: TestIssuer) -> None:
+    tenant_id = await new_tenant(tenancy, rpm=100, tpm=10_000)
+    other_id = await new_tenant(tenancy, rpm=100, tpm=10_000)
+    request = pb.ReserveRequest(tenant_id=tenant_id, tokens=1)
+    for role in ("member", "admin", "owner"):
+        await tenancy.stub.Reserve(request, metadata=issuer.member(tenant_id, role))
+    await tenancy.stub.Reserve(request, metadata=issuer.internal())
+    for metadata, reason in (
+        (issuer.member(tenant_id, "viewer"), "ROLE_TOO_LOW"),
+        (issuer.member(other_id, "owner"), "TENANT_MISMATCH"),
+        (issuer.operator(), "TENANT_MISMATCH"),
+    ):
+        error = rich_error(await failure(tenancy.stub.Reserve(request, metadata=metadata)))
+        assert (error.code, error.reason) == (grpc.StatusCode.PERMISSION_DENIED, reason)
+    error = rich_error(await failure(tenancy.stub.Reserve(request)))
+    assert error.code == grpc.StatusCode.UNAUTHENTICATED
+
+    # Another tenant's reservation cannot be told apart from a missing one.
+    made = await reserve(tenancy, issuer, tenant_id, 5)
+    error = rich_error(
+        await failure(
+            tenancy.stub.Release(
+                pb.ReleaseRequest(tenant_id=other_id, reservation_id=made.reservation.id),
+                metadata=issuer.member(other_id, "owner"),
+            )
+        )
+    )
+    assert error.code == grpc.StatusCode.NOT_FOUND
+    error = rich_error(
+        await failure(
+            tenancy.stub.Settle(
+                pb.SettleRequest(
+                    tenant_id=tenant_id, reservation_id=made.reservation.id, actual_tokens=1
+                ),
+                metadata=issuer.member(tenant_id, "viewer"),
+            )
+        )
+    )
+    assert error.code == grpc.StatusCode.PERMISSION_DENIED
+    assert await counter(tenancy, tenant_id, "rpm") == 5
+
+
+# --- many processes at once ---------------------------------------------------------------------
+
+CALLS_PER_TENANT = 40
+PROCESSES = 4
+
+_CHILD = textwrap.dedent(
+    """
+    import asyncio, json, sys
+    import grpc
+    from quarterdeck.tenancy.v1 import limits_pb2 as pb
+    from quarterdeck.tenancy.v1.limits_pb2_grpc import LimitsServiceStub
+
+    job = json.loads(sys.argv[1])
+    metadata = [tuple(pair) for pair in job["metadata"]]
+
+    async def one(stub, tenant_id, tokens):
+        try:
+            await stub.Reserve(
+                pb.ReserveRequest(tenant_id=tenant_id, tokens=tokens), metadata=metadata,
+                timeout=30,
+            )
+            return "granted"
+        except grpc.aio.AioRpcError as error:
+            return error.code().name
+
+    async def main():
+        async with grpc.aio.insecure_channel(job["target"]) as channel:
+            stub = LimitsServiceStub(channel)
+            await channel.channel_ready()
+            print("ready", flush=True)
+            sys.stdin.readline()
+            calls = []
+            for tenant_id, tokens in job["tenants"]:
+                calls += [one(stub, tenant_id, tokens) for _ in range(job["calls"])]
+            outcomes = await asyncio.gather(*calls)
+        counts = {}
+        for (tenant_id, _), start in zip(job["tenants"], range(0, len(outcomes), job["calls"])):
+            for outcome in outcomes[start:start + job["calls"]]:
+                key = tenant_id + ":" + outcome
+                counts[key] = counts.get(key, 0) + 1
+        print(json.dumps(counts), flush=True)
+
+    asyncio.run(main())
+    """
+)
+
+
+def _run_children(jobs: list[dict[str, Any]]) -> list[dict[str, int]]:
+    children = [
+        subprocess.Popen(
+            [sys.executable, "-c", _CHILD, json.dumps(job)],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for job in jobs
+    ]
+    try:
+        for child in children:  # every process connected before any of them fires
+            assert child.stdout is not None
+            line = child.stdout.readline()
+            assert line.strip() == "ready", child.stderr.read() if child.stderr else line
+        for child in children:
+            assert child.stdin is not None
+            child.stdin.write("go\n")
+            child.stdin.flush()
+        results = []
+        for child in children:
+            out, err = child.communicate(timeout=60)
+            assert child.returncode == 0, err
+            results.append(json.loads(out.strip().splitlines()[-1]))
+        return results
+    finally:
+        for child in children:
+            if child.poll() is None:
+                child.kill()
+                child.wait()
+
+
+async def test_processes_reserving_at_once_through_two_replicas_never_exceed_a_limit(
+    tenancy: Tenancy, issuer: TestIssuer
+) -> None:
+    by_requests = await new_tenant(tenancy, rpm=50, tpm=1_000_000)  # rpm binds: 50 of 160
+    by_tokens = await new_tenant(tenancy, rpm=1000, tpm=2500)  # tpm binds: 25 of 160
+    tenants = [(by_requests, 10), (by_tokens, 100)]
+    async with running_service(
+        "tenancy", tenancy.url, authenticator=issuer.authenticator()
+    ) as replica:
+        targets = [tenancy.running.target, replica.target]
+        jobs = [
+            {
+                "target": targets[i % 2],
+                "metadata": issuer.internal("conversation"),
+                "tenants": tenants,
+                "calls": CALLS_PER_TENANT,
+            }
+            for i in range(PROCESSES)
+        ]
+        results = await asyncio.get_running_loop().run_in_executor(None, _run_children, jobs)
+    totals: dict[str, int] = {}
+    for counts in results:
+        for key, n in counts.items():
+            totals[key] = totals.get(key, 0) + n
+    attempts = PROCESSES * CALLS_PER_TENANT
+    # Every call is either granted or refused as exhausted; nothing else went wrong.
+    assert totals == {
+        f"{by_requests}:granted": 50,
+        f"{by_requests}:RESOURCE_EXHAUSTED": attempts - 50,
+        f"{by_tokens}:granted": 25,
+        f"{by_tokens}:RESOURCE_EXHAUSTED": attempts - 25,
+    }
+    assert await counter(tenancy, by_requests, "rpm") == 50
+    assert await counter(tenancy, by_tokens, "tpm") == 2500
+    async with tenancy.database.reading() as session:
+        stored = await session.scalar(
+            select(func.count())
+            .select_from(LimitReservationRecord)
+            .where(
+                LimitReservationRecord.tenant_id.in_([uuid.UUID(by_requests), uuid.UUID(by_tokens)])
+            )
+        )
+    assert stored == 75
