@@ -11,10 +11,13 @@ from opentelemetry.instrumentation.asgi import OpenTelemetryMiddleware
 from services.gateway import (
     admin,
     auth,
+    billing,
     catalogue,
+    limits,
     model_configs,
     service_accounts,
     sessions,
+    stripe_webhook,
     tenants,
     users,
     well_known,
@@ -56,6 +59,8 @@ def create_app(settings: GatewaySettings) -> FastAPI:
     app.include_router(model_configs.onboarding)
     app.include_router(catalogue.router)
     app.include_router(catalogue.usage)
+    app.include_router(billing.router)
+    app.include_router(limits.router)
     app.include_router(auth.router)
     app.include_router(users.router)
     app.include_router(sessions.router)
@@ -63,6 +68,7 @@ def create_app(settings: GatewaySettings) -> FastAPI:
     app.include_router(admin.router)
     app.include_router(admin.security_events)
     app.include_router(well_known.router)
+    app.include_router(stripe_webhook.router)
 
     # Each add_middleware wraps the previous ones, so the tracing middleware, added last, is
     # outermost: the error middleware's 500s and the X-Trace-Id header happen inside the span.

@@ -19,8 +19,11 @@ from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBea
 
 from quarterdeck.identity.v1 import identity_pb2 as ipb
 from quarterdeck.identity.v1.identity_pb2_grpc import IdentityServiceStub
+from quarterdeck.tenancy.v1.billing_pb2_grpc import BillingServiceStub
+from quarterdeck.tenancy.v1.limits_pb2_grpc import LimitsServiceStub
 from quarterdeck.tenancy.v1.model_configs_pb2_grpc import TenantModelConfigServiceStub
 from quarterdeck.tenancy.v1.pricing_pb2_grpc import ModelCatalogServiceStub
+from quarterdeck.tenancy.v1.stripe_pb2_grpc import StripeInboxServiceStub
 from quarterdeck.tenancy.v1.tenancy_pb2_grpc import TenancyServiceStub
 from services.gateway.api_key_tokens import API_KEY_PREFIX, ApiKeyTokens
 from services.gateway.config import GatewaySettings
@@ -55,6 +58,9 @@ class GatewayClients:
         self.tenancy = TenancyServiceStub(tenancy)
         self.catalogue = ModelCatalogServiceStub(tenancy)
         self.model_configs = TenantModelConfigServiceStub(tenancy)
+        self.stripe = StripeInboxServiceStub(tenancy)
+        self.billing = BillingServiceStub(tenancy)
+        self.limits = LimitsServiceStub(tenancy)
         self.api_keys = ApiKeyTokens(
             self._exchange_api_key,
             max_entries=settings.api_key_cache_size,
@@ -104,6 +110,8 @@ class CallerClients:
         self.tenancy = _with_metadata(clients.tenancy, metadata)
         self.catalogue = _with_metadata(clients.catalogue, metadata)
         self.model_configs = _with_metadata(clients.model_configs, metadata)
+        self.billing = _with_metadata(clients.billing, metadata)
+        self.limits = _with_metadata(clients.limits, metadata)
 
 
 def _one_header(request: Request, name: str, refusal: str) -> str | None:

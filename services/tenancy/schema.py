@@ -9,6 +9,7 @@ from services.tenancy import (
     models_limits,
     models_model_configs,
     models_pricing,
+    models_stripe,
 )
 
 metadata = models.Base.metadata
@@ -20,4 +21,5 @@ __all__ = [
     "models_limits",
     "models_model_configs",
     "models_pricing",
+    "models_stripe",
 ]

@@ -13,6 +13,7 @@ from services.tenancy import (
     limits_service,
     model_configs_service,
     pricing_service,
+    stripe_service,
 )
 from services.tenancy.config import TenancySettings
 from services.tenancy.memberships import MembershipHandlers
@@ -33,6 +34,7 @@ def register(server: grpc.aio.Server, context: ServiceContext[TenancySettings]) 
         *model_configs_service.register(server, context),
         *limits_service.register(server, context),
         *billing_service.register(server, context),
+        *stripe_service.register(server, context),
     ]
 
 

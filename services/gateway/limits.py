@@ -1,0 +1,98 @@
+"""``/v1/limits/reservations``: a tenant's requests- and tokens-per-minute limits over
+LimitsService, one gRPC call per request.
+
+Reserve before calling a model provider, then settle with the tokens actually used, or release
+when the call was not made. A refused reservation is 429 (RESOURCE_EXHAUSTED) with the service's
+ErrorInfo; when the window's limit is reached, ``Retry-After`` says in whole seconds when the
+next window opens. The tenant's members (member or higher) and Quarterdeck services may reserve.
+"""
+
+from __future__ import annotations
+
+import math
+
+import grpc
+from fastapi import APIRouter
+from fastapi.responses import JSONResponse
+from google.rpc import error_details_pb2
+from grpc_status import rpc_status
+
+from quarterdeck.tenancy.v1 import limits_pb2 as pb
+from services.gateway.errors import rpc_error_body
+from services.gateway.limits_schemas import (
+    ReleaseBody,
+    Reservation,
+    ReservationResult,
+    ReserveBody,
+    SettleBody,
+)
+from services.gateway.routing import ERROR_RESPONSES, Clients
+
+router = APIRouter(prefix="/v1/limits", tags=["limits"], responses=ERROR_RESPONSES)
+
+RETRY_AFTER_MS = "retry_after_ms"
+
+
+def retry_after_seconds(error: grpc.aio.AioRpcError) -> int | None:
+    """Whole seconds (rounded up, at least 1) from the ErrorInfo's ``retry_after_ms``, if any."""
+    try:
+        status = rpc_status.from_call(error)
+    except ValueError:
+        return None
+    if status is None:
+        return None
+    for detail in status.details:
+        info = error_details_pb2.ErrorInfo()
+        if detail.Is(info.DESCRIPTOR) and detail.Unpack(info):
+            value = info.metadata.get(RETRY_AFTER_MS, "")
+            if value.isdigit():
+                return max(1, math.ceil(int(value) / 1000))
+    return None
+
+
+@router.post(
+    "/reservations",
+    status_code=201,
+    response_model=ReservationResult,
+    responses={429: {"description": "A limit is reached; see Retry-After."}},
+)
+async def reserve(body: ReserveBody, clients: Clients) -> ReservationResult | JSONResponse:
+    """Take requests and tokens from the tenant's current one-minute window, or nothing (429)."""
+    try:
+        reply = await clients.limits.Reserve(body.to_proto(), timeout=clients.timeout)
+    except grpc.aio.AioRpcError as error:
+        if error.code() != grpc.StatusCode.RESOURCE_EXHAUSTED:
+            raise
+        http_status, error_json = rpc_error_body(error)
+        seconds = retry_after_seconds(error)
+        headers = {"Retry-After": str(seconds)} if seconds is not None else None
+        return JSONResponse(error_json, status_code=http_status, headers=headers)
+    return ReservationResult(
+        reservation=Reservation.from_proto(reply.reservation),
+        remaining_requests=reply.remaining_requests,
+        remaining_tokens=reply.remaining_tokens,
+    )
+
+
+@router.post("/reservations/{reservation_id}/settle")
+async def settle(reservation_id: str, body: SettleBody, clients: Clients) -> Reservation:
+    """Record the tokens actually used: the unused estimate is refunded, an overrun charged."""
+    reply = await clients.limits.Settle(
+        pb.SettleRequest(
+            tenant_id=body.tenant_id,
+            reservation_id=reservation_id,
+            actual_tokens=body.actual_tokens,
+        ),
+        timeout=clients.timeout,
+    )
+    return Reservation.from_proto(reply.reservation)
+
+
+@router.post("/reservations/{reservation_id}/release")
+async def release(reservation_id: str, body: ReleaseBody, clients: Clients) -> Reservation:
+    """Refund the reservation entirely: the request was not made."""
+    reply = await clients.limits.Release(
+        pb.ReleaseRequest(tenant_id=body.tenant_id, reservation_id=reservation_id),
+        timeout=clients.timeout,
+    )
+    return Reservation.from_proto(reply.reservation)

@@ -1,0 +1,37 @@
+"""gRPC adapter for the Stripe inbox: one line per RPC, no logic."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import grpc
+
+from quarterdeck.tenancy.v1 import stripe_pb2 as pb
+from quarterdeck.tenancy.v1 import stripe_pb2_grpc
+from services.tenancy.config import TenancySettings
+from services.tenancy.stripe_inbox import StripeInbox
+from shared.server import ServiceContext
+
+SERVICE_NAME = pb.DESCRIPTOR.services_by_name["StripeInboxService"].full_name
+
+
+class StripeInboxServicer(stripe_pb2_grpc.StripeInboxServiceServicer):
+    def __init__(self, inbox: StripeInbox) -> None:
+        self._inbox = inbox
+
+    async def IngestStripeEvent(
+        self, request: pb.IngestStripeEventRequest, context: grpc.aio.ServicerContext
+    ) -> pb.IngestStripeEventResponse:
+        return await self._inbox.ingest(request)
+
+    async def DispatchStripeEvents(
+        self, request: pb.DispatchStripeEventsRequest, context: grpc.aio.ServicerContext
+    ) -> pb.DispatchStripeEventsResponse:
+        return await self._inbox.dispatch_events(request)
+
+
+def register(server: grpc.aio.Server, context: ServiceContext[TenancySettings]) -> Sequence[str]:
+    stripe_pb2_grpc.add_StripeInboxServiceServicer_to_server(
+        StripeInboxServicer(StripeInbox(context)), server
+    )
+    return [SERVICE_NAME]
