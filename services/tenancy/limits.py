@@ -22,8 +22,18 @@ Design, in short:
   an overrun to the current window unconditionally (the tokens were spent). Settling again with
   the same ``actual_tokens`` answers the same; with another value, FAILED_PRECONDITION.
   **Releasing** refunds requests and tokens; releasing again answers the same.
-* Counter rows of windows older than an hour, and reservations expired over a day ago, are
-  pruned now and then by a Reserve call.
+* **Plan limits.** When the tenant's subscription is trialing or active and has a current
+  period, each feature of its plan measuring ``total_tokens`` or ``requests`` with a hard or soft
+  limit counts the reservation in ``limit_counters`` too, with the kind ``plan:<feature id>`` and
+  the period start (epoch seconds) as its window, taken in the SAME statement as rpm and tpm, so
+  no number of concurrent reservers can pass a hard limit. Past a hard limit: RESOURCE_EXHAUSTED,
+  reason PLAN_LIMIT_REACHED, nothing taken. Past a soft limit: granted, the feature's key listed
+  in ``soft_limits_exceeded``. The reservation remembers the plan counters it took from
+  (``plan_counters``), so Settle adjusts the token ones by the difference (refunds, or charges an
+  overrun unconditionally, to the reservation's period) and Release refunds them all.
+* Counter rows of rpm/tpm windows older than an hour, and reservations expired over a day ago,
+  are pruned now and then by a Reserve call. Plan counters are kept (one row per feature and
+  period).
 """
 
 from __future__ import annotations
@@ -35,9 +45,10 @@ import time
 import uuid
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import case, delete, select, update
+from sqlalchemy import case, delete, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -45,6 +56,12 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from quarterdeck.tenancy.v1 import limits_pb2 as pb
 from services.tenancy.config import TenancySettings
 from services.tenancy.models import TenantRecord, TenantStatus
+from services.tenancy.models_billing import (
+    Metric,
+    PlanFeatureRecord,
+    SubscriptionRecord,
+    SubscriptionStatus,
+)
 from services.tenancy.models_limits import LimitCounterRecord, LimitReservationRecord
 from services.tenancy.models_model_configs import (
     DEFAULT_RATE_LIMIT_RPM,
@@ -75,6 +92,11 @@ KEEP_RESERVATIONS = timedelta(days=1)
 clock: Callable[[], float] = time.time
 
 _COUNTERS = LimitCounterRecord.__table__
+RATE_KINDS = ("rpm", "tpm")
+PLAN_KIND_PREFIX = "plan:"
+#: The plan feature metrics a reservation counts against: its tokens, or its requests.
+PLAN_METRICS = (Metric.TOTAL_TOKENS, Metric.REQUESTS)
+LIVE_SUBSCRIPTION_STATUSES = (SubscriptionStatus.TRIALING, SubscriptionStatus.ACTIVE)
 _STATE_TO_PROTO = {
     "open": pb.RESERVATION_STATE_OPEN,
     "settled": pb.RESERVATION_STATE_SETTLED,
@@ -88,6 +110,43 @@ def window_of(now: float) -> int:
 
 def _at(seconds: float) -> datetime:
     return datetime.fromtimestamp(seconds, UTC)
+
+
+def _epoch(moment: datetime) -> int:
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return int(moment.timestamp())
+
+
+@dataclass(frozen=True)
+class PlanCounter:
+    """A plan feature's limit that a reservation counts against, for one period."""
+
+    kind: str
+    feature_key: str
+    metric: Metric
+    window: int
+    hard_limit: int | None
+    soft_limit: int | None
+    period_end: datetime
+
+    def amount(self, requests: int, tokens: int) -> int:
+        return requests if self.metric == Metric.REQUESTS else tokens
+
+    def refused(self) -> ResourceExhausted:
+        period_end = self.period_end
+        if period_end.tzinfo is None:
+            period_end = period_end.replace(tzinfo=UTC)
+        return ResourceExhausted(
+            f"the plan's {self.feature_key} limit of {self.hard_limit} "
+            f"{self.metric.value} is reached for the period ending {period_end.isoformat()}",
+            reason="PLAN_LIMIT_REACHED",
+            metadata={
+                "feature": self.feature_key,
+                "limit": str(self.hard_limit),
+                "period_end": period_end.isoformat(),
+            },
+        )
 
 
 def authorize(tenant_id: str) -> None:
@@ -165,31 +224,74 @@ class LimitHandlers:
         ).returning(_COUNTERS.c.used)
         return (await session.execute(statement)).scalar_one_or_none()
 
-    async def _take_both(
+    async def _take_all(
         self,
         session: AsyncSession,
         tenant_id: uuid.UUID,
-        window: int,
-        wanted: dict[str, tuple[int, int]],
+        wanted: list[tuple[str, int, int, int | None]],
     ) -> dict[str, int]:
-        """Adds each kind's amount to its counter where it stays within its limit, in one
-        statement (rows in a fixed order: rpm, then tpm); the new totals of the kinds taken.
-        The caller must roll back unless every kind was taken."""
-        _, rpm_limit = wanted["rpm"]
-        _, tpm_limit = wanted["tpm"]
+        """Adds each ``(kind, window, amount, limit)``'s amount to its counter where it stays
+        within its limit (always when the limit is None), in one statement, rows in the given
+        order (rpm, tpm, then plan counters by kind, so reservers lock them alike); the new
+        totals of the kinds taken. The caller must roll back unless every kind was taken."""
         statement = self._insert(_COUNTERS).values(
             [
                 {"tenant_id": tenant_id, "kind": kind, "window_start": window, "used": amount}
-                for kind, (amount, _) in wanted.items()
+                for kind, window, amount, _ in wanted
             ]
         )
         new_total = _COUNTERS.c.used + statement.excluded.used
+        limited = [(kind, limit) for kind, _, _, limit in wanted if limit is not None]
+        unlimited = [kind for kind, _, _, limit in wanted if limit is None]
+        condition = new_total <= case(
+            *((_COUNTERS.c.kind == kind, limit) for kind, limit in limited)
+        )
+        if unlimited:
+            condition = or_(_COUNTERS.c.kind.in_(unlimited), condition)
         statement = statement.on_conflict_do_update(
             index_elements=[_COUNTERS.c.tenant_id, _COUNTERS.c.kind, _COUNTERS.c.window_start],
             set_={"used": new_total},
-            where=new_total <= case((_COUNTERS.c.kind == "rpm", rpm_limit), else_=tpm_limit),
+            where=condition,
         ).returning(_COUNTERS.c.kind, _COUNTERS.c.used)
         return {kind: used for kind, used in (await session.execute(statement)).all()}
+
+    async def _plan_counters(
+        self, session: AsyncSession, tenant_id: uuid.UUID
+    ) -> list[PlanCounter]:
+        """The plan limits of the tenant's trialing or active subscription for its current
+        period, ordered by kind; none without such a subscription."""
+        rows = await session.execute(
+            select(
+                PlanFeatureRecord,
+                SubscriptionRecord.current_period_start,
+                SubscriptionRecord.current_period_end,
+            )
+            .join(SubscriptionRecord, SubscriptionRecord.plan_id == PlanFeatureRecord.plan_id)
+            .where(
+                SubscriptionRecord.tenant_id == tenant_id,
+                SubscriptionRecord.status.in_(LIVE_SUBSCRIPTION_STATUSES),
+                SubscriptionRecord.current_period_start.is_not(None),
+                SubscriptionRecord.current_period_end.is_not(None),
+                PlanFeatureRecord.metric.in_(PLAN_METRICS),
+                or_(
+                    PlanFeatureRecord.hard_limit.is_not(None),
+                    PlanFeatureRecord.soft_limit.is_not(None),
+                ),
+            )
+        )
+        counters = [
+            PlanCounter(
+                kind=f"{PLAN_KIND_PREFIX}{feature.id}",
+                feature_key=feature.feature_key,
+                metric=feature.metric,
+                window=_epoch(start),
+                hard_limit=feature.hard_limit,
+                soft_limit=feature.soft_limit,
+                period_end=end,
+            )
+            for feature, start, end in rows.all()
+        ]
+        return sorted(counters, key=lambda counter: counter.kind)
 
     async def _refund(
         self, session: AsyncSession, tenant_id: uuid.UUID, kind: str, window: int, amount: int
@@ -282,6 +384,11 @@ class LimitHandlers:
                             reason="EXCEEDS_LIMIT",
                             metadata={"limit": kind, "limit_value": str(limit)},
                         )
+                plan = await self._plan_counters(session, tenant_id)
+                for counter in plan:
+                    hard = counter.hard_limit
+                    if hard is not None and counter.amount(requests, request.tokens) > hard:
+                        raise counter.refused()
                 row = LimitReservationRecord(
                     id=uuid.uuid4(),
                     tenant_id=tenant_id,
@@ -292,12 +399,37 @@ class LimitHandlers:
                     state="open",
                     expires_at=_at(now + self._ttl),
                     created_at=_at(now),
+                    plan_counters=[
+                        {
+                            "kind": counter.kind,
+                            "window_start": counter.window,
+                            "metric": counter.metric.value,
+                        }
+                        for counter in plan
+                    ]
+                    or None,
                 )
                 session.add(row)
                 # The reservation goes in first, so the counters' row locks are held for one
                 # statement and the commit only.
                 await session.flush()
-                used = await self._take_both(session, tenant_id, window, wanted)
+                used = await self._take_all(
+                    session,
+                    tenant_id,
+                    [(kind, window, amount, limit) for kind, (amount, limit) in wanted.items()]
+                    + [
+                        (
+                            counter.kind,
+                            counter.window,
+                            counter.amount(requests, request.tokens),
+                            counter.hard_limit,
+                        )
+                        for counter in plan
+                    ],
+                )
+                for counter in plan:
+                    if counter.kind not in used:
+                        raise counter.refused()
                 for kind, (_, limit) in wanted.items():
                     if kind not in used:
                         retry_ms = max(1, math.ceil((window + WINDOW_SECONDS - now) * 1000))
@@ -312,6 +444,11 @@ class LimitHandlers:
                             },
                         )
                 remaining = {kind: limit - used[kind] for kind, (_, limit) in wanted.items()}
+                soft_exceeded = [
+                    counter.feature_key
+                    for counter in plan
+                    if counter.soft_limit is not None and used[counter.kind] > counter.soft_limit
+                ]
         except IntegrityError:
             if request_id is None:
                 raise
@@ -327,6 +464,7 @@ class LimitHandlers:
             reservation=reservation_to_proto(row, now),
             remaining_requests=remaining["rpm"],
             remaining_tokens=remaining["tpm"],
+            soft_limits_exceeded=soft_exceeded,
         )
 
     async def _by_request_id(
@@ -402,6 +540,14 @@ class LimitHandlers:
                 await self._refund(session, tenant_id, "tpm", row.window_start, -difference)
             elif difference > 0:
                 await self._take(session, tenant_id, "tpm", window_of(now), difference, None)
+            for taken in row.plan_counters or []:
+                if taken["metric"] != Metric.TOTAL_TOKENS.value:
+                    continue
+                kind, period = taken["kind"], int(taken["window_start"])
+                if difference < 0:
+                    await self._refund(session, tenant_id, kind, period, -difference)
+                elif difference > 0:
+                    await self._take(session, tenant_id, kind, period, difference, None)
             row.state = "settled"
             row.actual_tokens = actual
             row.closed_at = _at(now)
@@ -419,6 +565,11 @@ class LimitHandlers:
             self._require_open(row, now)
             await self._refund(session, tenant_id, "rpm", row.window_start, row.requests)
             await self._refund(session, tenant_id, "tpm", row.window_start, row.tokens)
+            for taken in row.plan_counters or []:
+                amount = row.requests if taken["metric"] == Metric.REQUESTS.value else row.tokens
+                await self._refund(
+                    session, tenant_id, taken["kind"], int(taken["window_start"]), amount
+                )
             row.state = "released"
             row.closed_at = _at(now)
         return pb.ReleaseResponse(reservation=reservation_to_proto(row, now))
@@ -427,7 +578,8 @@ class LimitHandlers:
         async with self._writing() as session:
             await session.execute(
                 delete(_COUNTERS).where(
-                    _COUNTERS.c.window_start < window_of(now) - KEEP_COUNTERS_SECONDS
+                    _COUNTERS.c.kind.in_(RATE_KINDS),
+                    _COUNTERS.c.window_start < window_of(now) - KEEP_COUNTERS_SECONDS,
                 )
             )
             await session.execute(

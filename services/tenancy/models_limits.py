@@ -2,17 +2,22 @@
 
 ``limit_counters`` holds one row per tenant, limit kind ("rpm" or "tpm") and fixed one-minute
 window (``window_start``: UTC epoch seconds, a multiple of 60) with what that window has used.
+A plan feature's hard or soft limit is counted in the same table, with the kind
+``plan:<feature id>`` and the subscription's current period start (UTC epoch seconds) as its
+window.
 Every replica increments it with one conditional UPDATE (``used + n <= limit``), so the limit
 holds however many processes reserve at once.
 
 ``limit_reservations`` records each reservation: what it took from which window, until when it
-may be settled or released, and how it ended.
+may be settled or released, and how it ended, including the plan counters it took from
+(``plan_counters``: a list of ``{"kind", "window_start", "metric"}``).
 """
 
 from __future__ import annotations
 
 import uuid
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import (
     BigInteger,
@@ -26,7 +31,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import Mapped, mapped_column
 
 from services.tenancy.models import Base
-from shared.db_types import UTCDateTime, utcnow
+from shared.db_types import JSONType, UTCDateTime, utcnow
 
 LIMIT_KINDS = ("rpm", "tpm")
 RESERVATION_STATES = ("open", "settled", "released")
@@ -35,7 +40,7 @@ RESERVATION_STATES = ("open", "settled", "released")
 class LimitCounterRecord(Base):
     __tablename__ = "limit_counters"
     __table_args__ = (
-        CheckConstraint("kind IN ('rpm', 'tpm')", name="kind_known"),
+        CheckConstraint("kind IN ('rpm', 'tpm') OR kind LIKE 'plan:%'", name="kind_known"),
         CheckConstraint("used >= 0", name="used_not_negative"),
         Index(None, "window_start"),
     )
@@ -43,7 +48,8 @@ class LimitCounterRecord(Base):
     tenant_id: Mapped[uuid.UUID] = mapped_column(
         ForeignKey("tenants.id", ondelete="CASCADE"), primary_key=True
     )
-    kind: Mapped[str] = mapped_column(String(8), primary_key=True)
+    #: "rpm", "tpm", or "plan:<plan feature id>".
+    kind: Mapped[str] = mapped_column(String(64), primary_key=True)
     #: UTC epoch seconds at which the one-minute window starts.
     window_start: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
     used: Mapped[int] = mapped_column(BigInteger, default=0)
@@ -70,3 +76,5 @@ class LimitReservationRecord(Base):
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime())
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     closed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    #: The plan counters taken from: [{"kind", "window_start", "metric"}]; NULL for none.
+    plan_counters: Mapped[list[dict[str, Any]] | None] = mapped_column(JSONType)

@@ -17,6 +17,7 @@ import time
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 import grpc
@@ -27,6 +28,13 @@ from quarterdeck.tenancy.v1 import limits_pb2 as pb
 from quarterdeck.tenancy.v1.limits_pb2_grpc import LimitsServiceStub
 from services.tenancy import limits
 from services.tenancy.models import TenantRecord, TenantStatus
+from services.tenancy.models_billing import (
+    BillingPlanRecord,
+    Metric,
+    PlanFeatureRecord,
+    SubscriptionRecord,
+    SubscriptionStatus,
+)
 from services.tenancy.models_limits import LimitCounterRecord, LimitReservationRecord
 from services.tenancy.models_model_configs import TenantModelConfigRecord
 from services.tenancy.models_pricing import ModelRecord
@@ -554,3 +562,205 @@ async def test_processes_reserving_at_once_through_two_replicas_never_exceed_a_l
             )
         )
     assert stored == 75
+
+
+# --- plan feature limits ----------------------------------------------------------------------
+
+PERIOD_START = datetime(2026, 11, 1, tzinfo=UTC)
+PERIOD_END = datetime(2026, 12, 1, tzinfo=UTC)
+
+
+async def subscribe(
+    tenancy: Tenancy,
+    tenant_id: str,
+    *features: tuple[str, Metric, int | None, int | None],
+    status: SubscriptionStatus = SubscriptionStatus.ACTIVE,
+) -> dict[str, str]:
+    """Subscribes the tenant to a new plan with these (key, metric, hard, soft) features; the
+    counter kind of each feature key."""
+    async with tenancy.database.transaction() as session:
+        plan = BillingPlanRecord(code=f"p-{uuid.uuid4().hex[:12]}", name="Plan", price_micros=0)
+        session.add(plan)
+        await session.flush()
+        rows = [
+            PlanFeatureRecord(
+                plan_id=plan.id,
+                feature_key=key,
+                metric=metric,
+                unit=metric.value,
+                hard_limit=hard,
+                soft_limit=soft,
+            )
+            for key, metric, hard, soft in features
+        ]
+        session.add_all(rows)
+        session.add(
+            SubscriptionRecord(
+                tenant_id=uuid.UUID(tenant_id),
+                plan_id=plan.id,
+                status=status,
+                current_period_start=PERIOD_START,
+                current_period_end=PERIOD_END,
+            )
+        )
+        await session.flush()
+    return {row.feature_key: f"plan:{row.id}" for row in rows}
+
+
+async def test_a_hard_plan_limit_refuses_the_reservation_that_would_pass_it(
+    tenancy: Tenancy, issuer: TestIssuer
+) -> None:
+    tenant_id = await new_tenant(tenancy, rpm=100, tpm=100000)
+    kinds = await subscribe(
+        tenancy,
+        tenant_id,
+        ("tokens", Metric.TOTAL_TOKENS, 1000, None),
+        ("storage", Metric.STORAGE_BYTES, 1, None),  # not a metric a reservation counts
+    )
+    assert list(kinds) == ["tokens", "storage"]
+    first = await reserve(tenancy, issuer, tenant_id, 600)
+    assert list(first.soft_limits_exceeded) == []
+    assert await counter(tenancy, tenant_id, kinds["tokens"]) == 600
+    assert await counter(tenancy, tenant_id, kinds["storage"]) == 0
+
+    error = rich_error(await failure(reserve(tenancy, issuer, tenant_id, 401)))
+    assert (error.code, error.reason) == (grpc.StatusCode.RESOURCE_EXHAUSTED, "PLAN_LIMIT_REACHED")
+    assert error.metadata == {
+        "feature": "tokens",
+        "limit": "1000",
+        "period_end": PERIOD_END.isoformat(),
+    }
+    # Nothing was taken by the refused call: not from the plan, rpm nor tpm.
+    assert await counter(tenancy, tenant_id, kinds["tokens"]) == 600
+    assert await counter(tenancy, tenant_id, "rpm") == 1
+    assert await counter(tenancy, tenant_id, "tpm") == 600
+    # More than the whole limit at once is refused the same way.
+    error = rich_error(await failure(reserve(tenancy, issuer, tenant_id, 1001)))
+    assert error.reason == "PLAN_LIMIT_REACHED"
+
+    # Exactly up to the limit is granted; one more token is not, even in a later minute.
+    await reserve(tenancy, issuer, tenant_id, 400)
+    assert await counter(tenancy, tenant_id, kinds["tokens"]) == 1000
+    limits.clock.now += 120  # type: ignore[attr-defined]
+    error = rich_error(await failure(reserve(tenancy, issuer, tenant_id, 1)))
+    assert error.reason == "PLAN_LIMIT_REACHED"
+    assert "retry_after_ms" not in error.metadata
+
+
+async def test_settling_and_releasing_adjust_the_plan_period_counters(
+    tenancy: Tenancy, issuer: TestIssuer
+) -> None:
+    tenant_id = await new_tenant(tenancy, rpm=100, tpm=100000)
+    kinds = await subscribe(
+        tenancy,
+        tenant_id,
+        ("tokens", Metric.TOTAL_TOKENS, 1000, None),
+        ("calls", Metric.REQUESTS, 3, None),
+    )
+    first = await reserve(tenancy, issuer, tenant_id, 900)
+    assert rich_error(await failure(reserve(tenancy, issuer, tenant_id, 500))).reason == (
+        "PLAN_LIMIT_REACHED"
+    )
+    await tenancy.stub.Settle(
+        pb.SettleRequest(
+            tenant_id=tenant_id, reservation_id=first.reservation.id, actual_tokens=300
+        ),
+        metadata=issuer.internal(),
+    )
+    assert await counter(tenancy, tenant_id, kinds["tokens"]) == 300
+    assert await counter(tenancy, tenant_id, kinds["calls"]) == 1  # the request was made
+    second = await reserve(tenancy, issuer, tenant_id, 500)  # the refund made room
+    assert await counter(tenancy, tenant_id, kinds["tokens"]) == 800
+
+    # An overrun is charged to the period even past the hard limit: the tokens were spent.
+    await tenancy.stub.Settle(
+        pb.SettleRequest(
+            tenant_id=tenant_id, reservation_id=second.reservation.id, actual_tokens=800
+        ),
+        metadata=issuer.internal(),
+    )
+    assert await counter(tenancy, tenant_id, kinds["tokens"]) == 1100
+
+    # Releasing refunds the plan's tokens and requests.
+    tenant_id = await new_tenant(tenancy, rpm=100, tpm=100000)
+    kinds = await subscribe(
+        tenancy,
+        tenant_id,
+        ("tokens", Metric.TOTAL_TOKENS, 1000, None),
+        ("calls", Metric.REQUESTS, 1, None),
+    )
+    held = await reserve(tenancy, issuer, tenant_id, 700)
+    error = rich_error(await failure(reserve(tenancy, issuer, tenant_id, 10)))
+    assert (error.reason, error.metadata["feature"]) == ("PLAN_LIMIT_REACHED", "calls")
+    await tenancy.stub.Release(
+        pb.ReleaseRequest(tenant_id=tenant_id, reservation_id=held.reservation.id),
+        metadata=issuer.internal(),
+    )
+    assert await counter(tenancy, tenant_id, kinds["tokens"]) == 0
+    assert await counter(tenancy, tenant_id, kinds["calls"]) == 0
+    await reserve(tenancy, issuer, tenant_id, 1000)
+
+
+async def test_a_soft_plan_limit_grants_and_reports(tenancy: Tenancy, issuer: TestIssuer) -> None:
+    tenant_id = await new_tenant(tenancy, rpm=100, tpm=100000)
+    kinds = await subscribe(
+        tenancy,
+        tenant_id,
+        ("tokens", Metric.TOTAL_TOKENS, None, 1000),
+        ("calls", Metric.REQUESTS, 10, 2),
+        status=SubscriptionStatus.TRIALING,
+    )
+    first = await reserve(tenancy, issuer, tenant_id, 1000)
+    assert list(first.soft_limits_exceeded) == []  # at the soft limit is not past it
+    second = await reserve(tenancy, issuer, tenant_id, 5000)
+    assert sorted(second.soft_limits_exceeded) == ["tokens"]
+    third = await reserve(tenancy, issuer, tenant_id, 1)
+    assert sorted(third.soft_limits_exceeded) == ["calls", "tokens"]
+    assert await counter(tenancy, tenant_id, kinds["tokens"]) == 6001
+    assert await counter(tenancy, tenant_id, kinds["calls"]) == 3
+
+
+async def test_tenants_without_a_live_subscription_are_unaffected(
+    tenancy: Tenancy, issuer: TestIssuer
+) -> None:
+    unsubscribed = await new_tenant(tenancy, rpm=100, tpm=100000)
+    canceled = await new_tenant(tenancy, rpm=100, tpm=100000)
+    kinds = await subscribe(
+        tenancy,
+        canceled,
+        ("tokens", Metric.TOTAL_TOKENS, 10, 5),
+        status=SubscriptionStatus.CANCELED,
+    )
+    for tenant_id in (unsubscribed, canceled):
+        granted = await reserve(tenancy, issuer, tenant_id, 5000)
+        assert list(granted.soft_limits_exceeded) == []
+        assert granted.remaining_tokens == 95000
+    assert await counter(tenancy, canceled, kinds["tokens"]) == 0
+    async with tenancy.database.reading() as session:
+        kinds_used = await session.scalars(
+            select(LimitCounterRecord.kind).where(
+                LimitCounterRecord.tenant_id == uuid.UUID(unsubscribed)
+            )
+        )
+        assert sorted(kinds_used) == ["rpm", "tpm"]
+
+
+async def test_concurrent_reservers_never_pass_a_hard_plan_limit(
+    tenancy: Tenancy, issuer: TestIssuer
+) -> None:
+    tenant_id = await new_tenant(tenancy, rpm=1000, tpm=1_000_000)
+    kinds = await subscribe(tenancy, tenant_id, ("tokens", Metric.TOTAL_TOKENS, 1000, None))
+
+    async def one() -> str:
+        try:
+            await reserve(tenancy, issuer, tenant_id, 70)
+            return "granted"
+        except grpc.aio.AioRpcError as error:
+            return rich_error(error).reason
+
+    outcomes = await asyncio.gather(*(one() for _ in range(40)))
+    assert outcomes.count("granted") == 1000 // 70
+    assert outcomes.count("PLAN_LIMIT_REACHED") == 40 - 1000 // 70
+    assert await counter(tenancy, tenant_id, kinds["tokens"]) == (1000 // 70) * 70
+    assert await counter(tenancy, tenant_id, "tpm") == (1000 // 70) * 70
+    assert await counter(tenancy, tenant_id, "rpm") == 1000 // 70

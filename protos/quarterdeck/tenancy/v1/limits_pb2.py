@@ -25,29 +25,29 @@ _sym_db = _symbol_database.Default()
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n#quarterdeck/tenancy/v1/limits.proto\x12\x16quarterdeck.tenancy.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\x9a\x02\n\x0bReservation\x12\n\n\x02id\x18\x01 \x01(\t\x12\x11\n\ttenant_id\x18\x02 \x01(\t\x12\x10\n\x08requests\x18\x03 \x01(\x03\x12\x0e\n\x06tokens\x18\x04 \x01(\x03\x12\x15\n\ractual_tokens\x18\x05 \x01(\x03\x12\x37\n\x05state\x18\x06 \x01(\x0e\x32(.quarterdeck.tenancy.v1.ReservationState\x12\x35\n\x11window_start_time\x18\x07 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12/\n\x0b\x65xpire_time\x18\x08 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x12\n\nrequest_id\x18\t \x01(\t\"k\n\x0eReserveRequest\x12\x11\n\ttenant_id\x18\x01 \x01(\t\x12\x15\n\x08requests\x18\x02 \x01(\x03H\x00\x88\x01\x01\x12\x0e\n\x06tokens\x18\x03 \x01(\x03\x12\x12\n\nrequest_id\x18\x04 \x01(\tB\x0b\n\t_requests\"\x81\x01\n\x0fReserveResponse\x12\x38\n\x0breservation\x18\x01 \x01(\x0b\x32#.quarterdeck.tenancy.v1.Reservation\x12\x1a\n\x12remaining_requests\x18\x02 \x01(\x03\x12\x18\n\x10remaining_tokens\x18\x03 \x01(\x03\"Q\n\rSettleRequest\x12\x11\n\ttenant_id\x18\x01 \x01(\t\x12\x16\n\x0ereservation_id\x18\x02 \x01(\t\x12\x15\n\ractual_tokens\x18\x03 \x01(\x03\"J\n\x0eSettleResponse\x12\x38\n\x0breservation\x18\x01 \x01(\x0b\x32#.quarterdeck.tenancy.v1.Reservation\";\n\x0eReleaseRequest\x12\x11\n\ttenant_id\x18\x01 \x01(\t\x12\x16\n\x0ereservation_id\x18\x02 \x01(\t\"K\n\x0fReleaseResponse\x12\x38\n\x0breservation\x18\x01 \x01(\x0b\x32#.quarterdeck.tenancy.v1.Reservation*\xaf\x01\n\x10ReservationState\x12!\n\x1dRESERVATION_STATE_UNSPECIFIED\x10\x00\x12\x1a\n\x16RESERVATION_STATE_OPEN\x10\x01\x12\x1d\n\x19RESERVATION_STATE_SETTLED\x10\x02\x12\x1e\n\x1aRESERVATION_STATE_RELEASED\x10\x03\x12\x1d\n\x19RESERVATION_STATE_EXPIRED\x10\x04\x32\xa0\x02\n\rLimitsService\x12Z\n\x07Reserve\x12&.quarterdeck.tenancy.v1.ReserveRequest\x1a\'.quarterdeck.tenancy.v1.ReserveResponse\x12W\n\x06Settle\x12%.quarterdeck.tenancy.v1.SettleRequest\x1a&.quarterdeck.tenancy.v1.SettleResponse\x12Z\n\x07Release\x12&.quarterdeck.tenancy.v1.ReleaseRequest\x1a\'.quarterdeck.tenancy.v1.ReleaseResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n#quarterdeck/tenancy/v1/limits.proto\x12\x16quarterdeck.tenancy.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\x9a\x02\n\x0bReservation\x12\n\n\x02id\x18\x01 \x01(\t\x12\x11\n\ttenant_id\x18\x02 \x01(\t\x12\x10\n\x08requests\x18\x03 \x01(\x03\x12\x0e\n\x06tokens\x18\x04 \x01(\x03\x12\x15\n\ractual_tokens\x18\x05 \x01(\x03\x12\x37\n\x05state\x18\x06 \x01(\x0e\x32(.quarterdeck.tenancy.v1.ReservationState\x12\x35\n\x11window_start_time\x18\x07 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12/\n\x0b\x65xpire_time\x18\x08 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x12\n\nrequest_id\x18\t \x01(\t\"k\n\x0eReserveRequest\x12\x11\n\ttenant_id\x18\x01 \x01(\t\x12\x15\n\x08requests\x18\x02 \x01(\x03H\x00\x88\x01\x01\x12\x0e\n\x06tokens\x18\x03 \x01(\x03\x12\x12\n\nrequest_id\x18\x04 \x01(\tB\x0b\n\t_requests\"\x9f\x01\n\x0fReserveResponse\x12\x38\n\x0breservation\x18\x01 \x01(\x0b\x32#.quarterdeck.tenancy.v1.Reservation\x12\x1a\n\x12remaining_requests\x18\x02 \x01(\x03\x12\x18\n\x10remaining_tokens\x18\x03 \x01(\x03\x12\x1c\n\x14soft_limits_exceeded\x18\x04 \x03(\t\"Q\n\rSettleRequest\x12\x11\n\ttenant_id\x18\x01 \x01(\t\x12\x16\n\x0ereservation_id\x18\x02 \x01(\t\x12\x15\n\ractual_tokens\x18\x03 \x01(\x03\"J\n\x0eSettleResponse\x12\x38\n\x0breservation\x18\x01 \x01(\x0b\x32#.quarterdeck.tenancy.v1.Reservation\";\n\x0eReleaseRequest\x12\x11\n\ttenant_id\x18\x01 \x01(\t\x12\x16\n\x0ereservation_id\x18\x02 \x01(\t\"K\n\x0fReleaseResponse\x12\x38\n\x0breservation\x18\x01 \x01(\x0b\x32#.quarterdeck.tenancy.v1.Reservation*\xaf\x01\n\x10ReservationState\x12!\n\x1dRESERVATION_STATE_UNSPECIFIED\x10\x00\x12\x1a\n\x16RESERVATION_STATE_OPEN\x10\x01\x12\x1d\n\x19RESERVATION_STATE_SETTLED\x10\x02\x12\x1e\n\x1aRESERVATION_STATE_RELEASED\x10\x03\x12\x1d\n\x19RESERVATION_STATE_EXPIRED\x10\x04\x32\xa0\x02\n\rLimitsService\x12Z\n\x07Reserve\x12&.quarterdeck.tenancy.v1.ReserveRequest\x1a\'.quarterdeck.tenancy.v1.ReserveResponse\x12W\n\x06Settle\x12%.quarterdeck.tenancy.v1.SettleRequest\x1a&.quarterdeck.tenancy.v1.SettleResponse\x12Z\n\x07Release\x12&.quarterdeck.tenancy.v1.ReleaseRequest\x1a\'.quarterdeck.tenancy.v1.ReleaseResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'quarterdeck.tenancy.v1.limits_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_RESERVATIONSTATE']._serialized_start=920
-  _globals['_RESERVATIONSTATE']._serialized_end=1095
+  _globals['_RESERVATIONSTATE']._serialized_start=950
+  _globals['_RESERVATIONSTATE']._serialized_end=1125
   _globals['_RESERVATION']._serialized_start=97
   _globals['_RESERVATION']._serialized_end=379
   _globals['_RESERVEREQUEST']._serialized_start=381
   _globals['_RESERVEREQUEST']._serialized_end=488
   _globals['_RESERVERESPONSE']._serialized_start=491
-  _globals['_RESERVERESPONSE']._serialized_end=620
-  _globals['_SETTLEREQUEST']._serialized_start=622
-  _globals['_SETTLEREQUEST']._serialized_end=703
-  _globals['_SETTLERESPONSE']._serialized_start=705
-  _globals['_SETTLERESPONSE']._serialized_end=779
-  _globals['_RELEASEREQUEST']._serialized_start=781
-  _globals['_RELEASEREQUEST']._serialized_end=840
-  _globals['_RELEASERESPONSE']._serialized_start=842
-  _globals['_RELEASERESPONSE']._serialized_end=917
-  _globals['_LIMITSSERVICE']._serialized_start=1098
-  _globals['_LIMITSSERVICE']._serialized_end=1386
+  _globals['_RESERVERESPONSE']._serialized_end=650
+  _globals['_SETTLEREQUEST']._serialized_start=652
+  _globals['_SETTLEREQUEST']._serialized_end=733
+  _globals['_SETTLERESPONSE']._serialized_start=735
+  _globals['_SETTLERESPONSE']._serialized_end=809
+  _globals['_RELEASEREQUEST']._serialized_start=811
+  _globals['_RELEASEREQUEST']._serialized_end=870
+  _globals['_RELEASERESPONSE']._serialized_start=872
+  _globals['_RELEASERESPONSE']._serialized_end=947
+  _globals['_LIMITSSERVICE']._serialized_start=1128
+  _globals['_LIMITSSERVICE']._serialized_end=1416
 # @@protoc_insertion_point(module_scope)

@@ -1,10 +1,11 @@
 import datetime
 
 from google.protobuf import timestamp_pb2 as _timestamp_pb2
+from google.protobuf.internal import containers as _containers
 from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
 from google.protobuf import descriptor as _descriptor
 from google.protobuf import message as _message
-from collections.abc import Mapping as _Mapping
+from collections.abc import Iterable as _Iterable, Mapping as _Mapping
 from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 
 DESCRIPTOR: _descriptor.FileDescriptor
@@ -57,14 +58,16 @@ class ReserveRequest(_message.Message):
     def __init__(self, tenant_id: _Optional[str] = ..., requests: _Optional[int] = ..., tokens: _Optional[int] = ..., request_id: _Optional[str] = ...) -> None: ...
 
 class ReserveResponse(_message.Message):
-    __slots__ = ("reservation", "remaining_requests", "remaining_tokens")
+    __slots__ = ("reservation", "remaining_requests", "remaining_tokens", "soft_limits_exceeded")
     RESERVATION_FIELD_NUMBER: _ClassVar[int]
     REMAINING_REQUESTS_FIELD_NUMBER: _ClassVar[int]
     REMAINING_TOKENS_FIELD_NUMBER: _ClassVar[int]
+    SOFT_LIMITS_EXCEEDED_FIELD_NUMBER: _ClassVar[int]
     reservation: Reservation
     remaining_requests: int
     remaining_tokens: int
-    def __init__(self, reservation: _Optional[_Union[Reservation, _Mapping]] = ..., remaining_requests: _Optional[int] = ..., remaining_tokens: _Optional[int] = ...) -> None: ...
+    soft_limits_exceeded: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, reservation: _Optional[_Union[Reservation, _Mapping]] = ..., remaining_requests: _Optional[int] = ..., remaining_tokens: _Optional[int] = ..., soft_limits_exceeded: _Optional[_Iterable[str]] = ...) -> None: ...
 
 class SettleRequest(_message.Message):
     __slots__ = ("tenant_id", "reservation_id", "actual_tokens")

@@ -73,6 +73,14 @@ class LimitsServiceServicer:
         RESOURCE_EXHAUSTED (ErrorInfo reason RATE_LIMITED, metadata "limit" = "rpm" or "tpm" and
         "retry_after_ms") without taking anything. A repeated request_id returns the first
         reservation.
+
+        When the tenant's subscription is trialing or active, its plan's features measuring
+        total_tokens or requests with a hard or soft limit count the reservation against the
+        subscription's current period as well, in the same transaction. Past a hard limit Reserve
+        fails with RESOURCE_EXHAUSTED (ErrorInfo reason PLAN_LIMIT_REACHED, metadata "feature" =
+        the feature key, "limit" = the hard limit, "period_end" = RFC 3339 end of the period) without
+        taking anything; past a soft limit it succeeds and lists the feature in
+        soft_limits_exceeded. Settle and Release adjust these period counters like tpm.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
