@@ -39,7 +39,7 @@ from services.tenancy.models_model_configs import (
     TenantOnboardingGrantRecord,
 )
 from services.tenancy.models_pricing import ModelRecord
-from services.tenancy.tenants import STATUS_FROM_PROTO, tenant_to_proto
+from services.tenancy.tenants import STATUS_FROM_PROTO, flush_tenant, tenant_to_proto
 from services.tenancy.validation import (
     domain_problem,
     name_problem,
@@ -50,7 +50,6 @@ from shared.auth import require_operator, require_principal, require_tenant
 from shared.db import unique_violation
 from shared.errors import (
     Aborted,
-    AlreadyExists,
     FailedPrecondition,
     FieldViolation,
     InvalidArgument,
@@ -285,7 +284,7 @@ class ModelConfigHandlers:
                 status=STATUS_FROM_PROTO.get(tenant.status, TenantStatus.ACTIVE),
             )
             session.add(row)
-            await _flush_new_tenant(session, tenant)
+            await flush_tenant(session, tenant)
             session.add(TenantSettingsRecord(tenant_id=row.id))
             if plan.owner_id is not None:
                 session.add(
@@ -342,26 +341,6 @@ class ModelConfigHandlers:
             create=create,
             resource_id_of=lambda response: response.tenant.id,
         )
-
-
-async def _flush_new_tenant(session: AsyncSession, tenant: tenancy_pb2.Tenant) -> None:
-    try:
-        await session.flush()
-    except IntegrityError as exc:
-        columns = unique_violation(exc, Base.metadata)
-        if columns == ("slug",):
-            raise AlreadyExists(
-                f"a tenant with slug '{tenant.slug}' already exists",
-                reason="TENANT_SLUG_TAKEN",
-                metadata={"field": "tenant.slug"},
-            ) from None
-        if columns == ("domain",):
-            raise AlreadyExists(
-                f"a tenant with domain '{tenant.domain}' already exists",
-                reason="TENANT_DOMAIN_TAKEN",
-                metadata={"field": "tenant.domain"},
-            ) from None
-        raise
 
 
 class _OnboardingPlan:

@@ -105,6 +105,27 @@ def _tenant_violations(tenant: pb.Tenant, fields: set[str]) -> list[FieldViolati
     return violations
 
 
+async def flush_tenant(session: AsyncSession, tenant: pb.Tenant) -> None:
+    """Flush a new or changed tenant, turning a taken slug or domain into ALREADY_EXISTS."""
+    try:
+        await session.flush()
+    except IntegrityError as exc:
+        columns = unique_violation(exc, Base.metadata)
+        if columns == ("slug",):
+            raise AlreadyExists(
+                f"a tenant with slug '{tenant.slug}' already exists",
+                reason="TENANT_SLUG_TAKEN",
+                metadata={"field": "tenant.slug"},
+            ) from None
+        if columns == ("domain",):
+            raise AlreadyExists(
+                f"a tenant with domain '{tenant.domain}' already exists",
+                reason="TENANT_DOMAIN_TAKEN",
+                metadata={"field": "tenant.domain"},
+            ) from None
+        raise
+
+
 class TenantHandlers:
     def __init__(self, context: ServiceContext[TenancySettings]) -> None:
         self._db = context.database
@@ -112,23 +133,7 @@ class TenantHandlers:
         self._idempotency = context.idempotency
 
     async def _flush_unique(self, session: AsyncSession, tenant: pb.Tenant) -> None:
-        try:
-            await session.flush()
-        except IntegrityError as exc:
-            columns = unique_violation(exc, Base.metadata)
-            if columns == ("slug",):
-                raise AlreadyExists(
-                    f"a tenant with slug '{tenant.slug}' already exists",
-                    reason="TENANT_SLUG_TAKEN",
-                    metadata={"field": "tenant.slug"},
-                ) from None
-            if columns == ("domain",):
-                raise AlreadyExists(
-                    f"a tenant with domain '{tenant.domain}' already exists",
-                    reason="TENANT_DOMAIN_TAKEN",
-                    metadata={"field": "tenant.domain"},
-                ) from None
-            raise
+        await flush_tenant(session, tenant)
 
     async def create_tenant(self, request: pb.CreateTenantRequest) -> pb.CreateTenantResponse:
         require_operator()
