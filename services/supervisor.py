@@ -111,6 +111,8 @@ class Platform:
         env.setdefault("QD_IDENTITY_PASSWORD_PEPPER_VERSION", "v1")
         env.setdefault("QD_IDENTITY_INTERNAL_CLIENTS", ",".join(internal_clients))
         env.setdefault("QD_IDENTITY_TENANCY_TARGET", f"{self.host}:{self.ports['tenancy']}")
+        env.setdefault("QD_TELEMETRY_TENANCY_TARGET", f"{self.host}:{self.ports['tenancy']}")
+        env.setdefault("QD_TENANCY_TELEMETRY_TARGET", f"{self.host}:{self.ports['telemetry']}")
         self._write_identity_env(env)
         env["QD_GATEWAY_HOST"] = self.host
         env["QD_GATEWAY_PORT"] = str(self.http_port)

@@ -9,16 +9,21 @@ from fastapi import FastAPI
 from opentelemetry.instrumentation.asgi import OpenTelemetryMiddleware
 
 from services.gateway import (
+    activity,
     admin,
     auth,
     billing,
     catalogue,
     limits,
     model_configs,
+    operations,
     service_accounts,
     sessions,
+    status_subscriptions,
     stripe_webhook,
+    telemetry_usage,
     tenants,
+    traces,
     users,
     well_known,
 )
@@ -69,6 +74,11 @@ def create_app(settings: GatewaySettings) -> FastAPI:
     app.include_router(admin.security_events)
     app.include_router(well_known.router)
     app.include_router(stripe_webhook.router)
+    app.include_router(traces.router)
+    app.include_router(telemetry_usage.router)
+    app.include_router(operations.router)
+    app.include_router(activity.router)
+    app.include_router(status_subscriptions.router)
 
     # Each add_middleware wraps the previous ones, so the tracing middleware, added last, is
     # outermost: the error middleware's 500s and the X-Trace-Id header happen inside the span.

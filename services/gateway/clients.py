@@ -19,6 +19,13 @@ from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBea
 
 from quarterdeck.identity.v1 import identity_pb2 as ipb
 from quarterdeck.identity.v1.identity_pb2_grpc import IdentityServiceStub
+from quarterdeck.telemetry.v1.activity_pb2_grpc import ActivityServiceStub
+from quarterdeck.telemetry.v1.metrics_pb2_grpc import AgentMetricsServiceStub
+from quarterdeck.telemetry.v1.requests_pb2_grpc import RequestLogServiceStub
+from quarterdeck.telemetry.v1.status_pb2_grpc import StatusSubscriptionServiceStub
+from quarterdeck.telemetry.v1.telemetry_pb2_grpc import TelemetryServiceStub
+from quarterdeck.telemetry.v1.tool_usage_pb2_grpc import ToolUsageServiceStub
+from quarterdeck.telemetry.v1.usage_pb2_grpc import UsageServiceStub
 from quarterdeck.tenancy.v1.billing_pb2_grpc import BillingServiceStub
 from quarterdeck.tenancy.v1.limits_pb2_grpc import LimitsServiceStub
 from quarterdeck.tenancy.v1.model_configs_pb2_grpc import TenantModelConfigServiceStub
@@ -61,6 +68,14 @@ class GatewayClients:
         self.stripe = StripeInboxServiceStub(tenancy)
         self.billing = BillingServiceStub(tenancy)
         self.limits = LimitsServiceStub(tenancy)
+        telemetry = self._channel(settings.telemetry_target)
+        self.traces = TelemetryServiceStub(telemetry)
+        self.usage = UsageServiceStub(telemetry)
+        self.metrics = AgentMetricsServiceStub(telemetry)
+        self.request_log = RequestLogServiceStub(telemetry)
+        self.tool_usage = ToolUsageServiceStub(telemetry)
+        self.activity = ActivityServiceStub(telemetry)
+        self.status_subscriptions = StatusSubscriptionServiceStub(telemetry)
         self.api_keys = ApiKeyTokens(
             self._exchange_api_key,
             max_entries=settings.api_key_cache_size,
@@ -112,6 +127,13 @@ class CallerClients:
         self.model_configs = _with_metadata(clients.model_configs, metadata)
         self.billing = _with_metadata(clients.billing, metadata)
         self.limits = _with_metadata(clients.limits, metadata)
+        self.traces = _with_metadata(clients.traces, metadata)
+        self.usage = _with_metadata(clients.usage, metadata)
+        self.metrics = _with_metadata(clients.metrics, metadata)
+        self.request_log = _with_metadata(clients.request_log, metadata)
+        self.tool_usage = _with_metadata(clients.tool_usage, metadata)
+        self.activity = _with_metadata(clients.activity, metadata)
+        self.status_subscriptions = _with_metadata(clients.status_subscriptions, metadata)
 
 
 def _one_header(request: Request, name: str, refusal: str) -> str | None:

@@ -1,4 +1,5 @@
-"""The telemetry service as the shared bootstrap runs it: an OTLP receiver plus trace reads."""
+"""The telemetry service as the shared bootstrap runs it: an OTLP receiver, trace reads, and one
+gRPC service per area (usage, metrics, requests, tool usage, activity, status subscriptions)."""
 
 from __future__ import annotations
 
@@ -9,8 +10,18 @@ import grpc
 from opentelemetry.proto.collector.trace.v1 import trace_service_pb2, trace_service_pb2_grpc
 
 from quarterdeck.telemetry.v1 import telemetry_pb2, telemetry_pb2_grpc
+from services.telemetry import (
+    activity_service,
+    metrics_service,
+    requests_service,
+    state,
+    status_service,
+    tool_usage_service,
+    usage_service,
+)
 from services.telemetry.config import TelemetrySettings
-from services.telemetry.models import Base, IdempotencyKey
+from services.telemetry.models import IdempotencyKey
+from services.telemetry.schema import metadata
 from services.telemetry.servicer import TelemetryServicer, TraceServicer
 from services.telemetry.spans import SpanHandlers
 from shared.server import ServiceContext, ServiceSpec
@@ -23,16 +34,27 @@ def register(server: grpc.aio.Server, context: ServiceContext[TelemetrySettings]
     handlers = SpanHandlers(context)
     trace_service_pb2_grpc.add_TraceServiceServicer_to_server(TraceServicer(handlers), server)
     telemetry_pb2_grpc.add_TelemetryServiceServicer_to_server(TelemetryServicer(handlers), server)
-    return [TRACE_SERVICE, TELEMETRY_SERVICE]
+    return [
+        TRACE_SERVICE,
+        TELEMETRY_SERVICE,
+        *usage_service.register(server, context),
+        *metrics_service.register(server, context),
+        *requests_service.register(server, context),
+        *tool_usage_service.register(server, context),
+        *activity_service.register(server, context),
+        *status_service.register(server, context),
+    ]
 
 
 SPEC = ServiceSpec(
     name="telemetry",
     settings_type=TelemetrySettings,
-    metadata=Base.metadata,
+    metadata=metadata,
     migrations_dir=Path(__file__).parent / "migrations",
     idempotency_model=IdempotencyKey,
     register=register,
+    prepare=state.prepare,
+    cleanup=state.cleanup,
     # Tracing the receiver's own Export would record a span per export, to be exported in
     # turn: a loop that never ends.
     untraced_methods=frozenset({f"/{TRACE_SERVICE}/Export"}),

@@ -22,6 +22,10 @@ class TenancySettings(ServiceSettings):
             "encrypts, every one decrypts (rotate with `quarterdeck rotate-provider-keys`)."
         ),
     )
+    telemetry_target: str | None = Field(
+        default=None,
+        description="host:port of the telemetry service, whose activity feed tenancy appends to.",
+    )
     limits_reservation_ttl_seconds: float = Field(
         default=120.0,
         gt=0,
@@ -68,3 +72,7 @@ class TenancySettings(ServiceSettings):
         le=1000,
         description="Events one DispatchStripeEvents call claims at most.",
     )
+
+    # --- limits backend ---
+
+    # --- billing periods and plans ---
