@@ -1,0 +1,42 @@
+"""Which tenant a telemetry call reads or writes: from the caller's verified token, never from a
+request field alone. Every telemetry area resolves tenants through these two functions."""
+
+from __future__ import annotations
+
+from shared.auth import require_principal, require_tenant
+from shared.errors import InvalidArgument, PermissionDenied
+
+
+def tenant_for_write(requested: str, field: str = "tenant_id", minimum_role: str = "member") -> str:
+    """The tenant a row is recorded for.
+
+    Quarterdeck services (internal tokens) name the tenant in ``field``; a tenant's own users and
+    service accounts record for their token's tenant, so ``field`` may be empty or must match it.
+    """
+    principal = require_principal()
+    if principal.is_internal:
+        if not requested:
+            raise InvalidArgument.field(field, "a Quarterdeck service must name the tenant")
+        return requested
+    if principal.tenant_id is None:
+        raise PermissionDenied(
+            "only a tenant's members or Quarterdeck services record telemetry",
+            reason="TENANT_REQUIRED",
+        )
+    require_tenant(requested or principal.tenant_id, minimum_role)
+    return principal.tenant_id
+
+
+def tenant_for_read(requested: str, field: str = "tenant_id") -> str | None:
+    """The tenant a read is confined to; None means every tenant (operators and services only).
+
+    A tenant's users read their token's tenant: ``field`` may be empty or must name it, and any
+    other tenant is refused as PERMISSION_DENIED without revealing whether it has data.
+    """
+    principal = require_principal()
+    if principal.is_operator or principal.is_internal:
+        return requested or None
+    if principal.tenant_id is None:
+        raise PermissionDenied("this needs a token for a tenant", reason="TENANT_REQUIRED")
+    require_tenant(requested or principal.tenant_id, "viewer")
+    return principal.tenant_id
