@@ -26,9 +26,10 @@ import re
 from dataclasses import dataclass, fields
 
 from shared.errors import FieldViolation, InvalidArgument
+from shared.money import PICOS_PER_USD as PICOS_PER_USD
+from shared.money import format_pico as format_pico
 
 MICROS_PER_USD = 1_000_000
-PICOS_PER_USD = 10**12
 PICOS_PER_MICRO = 10**6
 #: The largest rate accepted: one million USD per unit.
 MAX_RATE_MICROS = 10**12
@@ -59,13 +60,6 @@ def format_micros(micros: int) -> str:
     """A micro-USD integer as a decimal string with six fractional digits."""
     whole, fraction = divmod(micros, MICROS_PER_USD)
     return f"{whole}.{fraction:06d}"
-
-
-def format_pico(picos: int) -> str:
-    """A pico-USD integer as a decimal string with exactly twelve fractional digits."""
-    sign = "-" if picos < 0 else ""
-    whole, fraction = divmod(abs(picos), PICOS_PER_USD)
-    return f"{sign}{whole}.{fraction:012d}"
 
 
 @dataclass(frozen=True, slots=True)
