@@ -5,16 +5,22 @@ Design, in short:
 * **Limits.** A tenant's ``rate_limit_rpm`` / ``rate_limit_tpm`` come from its model
   configuration (``tenant_llm_configs``); a tenant without one gets the documented defaults of
   that table (60 requests and 10000 tokens per minute). A stored limit of 0 lets nothing through.
+* **Backends.** The rpm/tpm window counters live behind ``RateCounters``
+  (services/tenancy/limits_backends.py): the database's ``limit_counters`` by default
+  (``limits_backend = "database"``, described below), or Redis (``"redis"``,
+  services/tenancy/limits_redis.py: one Lua script per operation, fixed or sliding windows,
+  UNAVAILABLE when unreachable). Reservations and plan counters stay in the database either
+  way; answers and errors are the same with both.
 * **Windows.** Fixed UTC minutes: a reservation counts against the minute it was made in
   (``window_start`` = epoch seconds rounded down to 60). A burst of up to twice the limit across
   a minute boundary is possible, as with any fixed window. A refused caller is told
-  ``retry_after_ms``: the time until the window ends.
-* **Atomicity.** Each limit is taken with one statement, ``INSERT ... ON CONFLICT DO UPDATE SET
-  used = used + n WHERE used + n <= limit RETURNING used``: on PostgreSQL the conflicting row is
-  locked and the condition re-checked on its latest version; on SQLite the transaction holds the
-  write lock (``BEGIN IMMEDIATE``). Both kinds are taken in one transaction, rpm before tpm, so
-  a refusal of either takes neither, and no two reservers can deadlock. Every replica shares the
-  counters, so no number of processes can exceed a limit.
+  ``retry_after_ms``: the time until the window ends. (Redis also offers a sliding window.)
+* **Atomicity** (database backend). Each limit is taken with one statement, ``INSERT ... ON
+  CONFLICT DO UPDATE SET used = used + n WHERE used + n <= limit RETURNING used``: on PostgreSQL
+  the conflicting row is locked and the condition re-checked on its latest version; on SQLite
+  the transaction holds the write lock (``BEGIN IMMEDIATE``). Both kinds are taken in one
+  transaction, rpm before tpm, so a refusal of either takes neither, and no two reservers can
+  deadlock. Every replica shares the counters, so no number of processes can exceed a limit.
 * **Expiry.** A reservation neither settled nor released within
   ``limits_reservation_ttl_seconds`` stays counted as used (its caller most likely made the
   call) and can no longer be settled or released. Nothing needs to run for that to hold.
@@ -25,21 +31,24 @@ Design, in short:
 * **Plan limits.** When the tenant's subscription is trialing or active and has a current
   period, each feature of its plan measuring ``total_tokens`` or ``requests`` with a hard or soft
   limit counts the reservation in ``limit_counters`` too, with the kind ``plan:<feature id>`` and
-  the period start (epoch seconds) as its window, taken in the SAME statement as rpm and tpm, so
-  no number of concurrent reservers can pass a hard limit. Past a hard limit: RESOURCE_EXHAUSTED,
-  reason PLAN_LIMIT_REACHED, nothing taken. Past a soft limit: granted, the feature's key listed
-  in ``soft_limits_exceeded``. The reservation remembers the plan counters it took from
-  (``plan_counters``), so Settle adjusts the token ones by the difference (refunds, or charges an
-  overrun unconditionally, to the reservation's period) and Release refunds them all.
-* Counter rows of rpm/tpm windows older than an hour, and reservations expired over a day ago,
-  are pruned now and then by a Reserve call. Plan counters are kept (one row per feature and
+  the period start (epoch seconds) as its window, taken in the SAME statement as rpm and tpm
+  (with Redis: in the reservation's transaction, before the Redis script, which runs before the
+  commit), so no number of concurrent reservers can pass a hard limit. Past a hard limit:
+  RESOURCE_EXHAUSTED, reason PLAN_LIMIT_REACHED, nothing taken. Past a soft limit: granted,
+  the feature's key listed in ``soft_limits_exceeded``. The reservation remembers the plan
+  counters it took from (``plan_counters``), so Settle adjusts the token ones by the difference
+  (refunds, or charges an overrun unconditionally, to the reservation's period) and Release
+  refunds them all.
+* Counter rows of rpm/tpm windows older than an hour (database backend; Redis keys expire by
+  themselves), and reservations expired over a day ago, are pruned now and then by a Reserve
+  call. Plan counters are kept (one row per feature and
   period).
 """
 
 from __future__ import annotations
 
 import asyncio
-import math
+import logging
 import random
 import time
 import uuid
@@ -48,13 +57,20 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import case, delete, or_, select, update
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy import delete, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from quarterdeck.tenancy.v1 import limits_pb2 as pb
 from services.tenancy.config import TenancySettings
+from services.tenancy.limits_backends import (
+    WINDOW_SECONDS,
+    CounterTable,
+    CounterTake,
+    RateTake,
+    rate_counters,
+    window_of,
+)
 from services.tenancy.models import TenantRecord, TenantStatus
 from services.tenancy.models_billing import (
     Metric,
@@ -62,7 +78,7 @@ from services.tenancy.models_billing import (
     SubscriptionRecord,
     SubscriptionStatus,
 )
-from services.tenancy.models_limits import LimitCounterRecord, LimitReservationRecord
+from services.tenancy.models_limits import LimitReservationRecord
 from services.tenancy.models_model_configs import (
     DEFAULT_RATE_LIMIT_RPM,
     DEFAULT_RATE_LIMIT_TPM,
@@ -81,18 +97,18 @@ from shared.ids import parse_id
 from shared.server import ServiceContext
 from shared.timestamps import to_timestamp
 
-WINDOW_SECONDS = 60
+__all__ = ["WINDOW_SECONDS", "LimitHandlers", "clock", "window_of"]
+
+log = logging.getLogger("quarterdeck.tenancy.limits")
+
 MAX_REQUEST_ID = 128
 MINIMUM_ROLE = "member"
 PRUNE_PROBABILITY = 1 / 256
-KEEP_COUNTERS_SECONDS = 3600
 KEEP_RESERVATIONS = timedelta(days=1)
 
 #: Seconds since the epoch; tests replace it to pin or move time.
 clock: Callable[[], float] = time.time
 
-_COUNTERS = LimitCounterRecord.__table__
-RATE_KINDS = ("rpm", "tpm")
 PLAN_KIND_PREFIX = "plan:"
 #: The plan feature metrics a reservation counts against: its tokens, or its requests.
 PLAN_METRICS = (Metric.TOTAL_TOKENS, Metric.REQUESTS)
@@ -102,10 +118,6 @@ _STATE_TO_PROTO = {
     "settled": pb.RESERVATION_STATE_SETTLED,
     "released": pb.RESERVATION_STATE_RELEASED,
 }
-
-
-def window_of(now: float) -> int:
-    return int(now // WINDOW_SECONDS) * WINDOW_SECONDS
 
 
 def _at(seconds: float) -> datetime:
@@ -186,7 +198,9 @@ class LimitHandlers:
     def __init__(self, context: ServiceContext[TenancySettings]) -> None:
         self._db = context.database
         self._ttl = context.settings.limits_reservation_ttl_seconds
-        self._insert = postgresql.insert if self._db.dialect == "postgresql" else sqlite.insert
+        self._table = CounterTable(self._db.dialect)
+        #: rpm/tpm window counters: the database's (default) or Redis's.
+        self._rates = rate_counters(context.settings, self._table)
         # SQLite lets one writer in at a time and makes the others poll with growing sleeps;
         # queueing this process's writers here instead keeps the lock busy, not idle. Other
         # processes still serialize on BEGIN IMMEDIATE.
@@ -202,58 +216,6 @@ class LimitHandlers:
             yield session
 
     # --- counters ------------------------------------------------------------------------
-
-    async def _take(
-        self,
-        session: AsyncSession,
-        tenant_id: uuid.UUID,
-        kind: str,
-        window: int,
-        amount: int,
-        limit: int | None,
-    ) -> int | None:
-        """Adds ``amount`` to the window's counter if it stays within ``limit`` (always when
-        ``limit`` is None); the new total, or None when it would not fit."""
-        statement = self._insert(_COUNTERS).values(
-            tenant_id=tenant_id, kind=kind, window_start=window, used=amount
-        )
-        statement = statement.on_conflict_do_update(
-            index_elements=[_COUNTERS.c.tenant_id, _COUNTERS.c.kind, _COUNTERS.c.window_start],
-            set_={"used": _COUNTERS.c.used + amount},
-            where=None if limit is None else _COUNTERS.c.used + amount <= limit,
-        ).returning(_COUNTERS.c.used)
-        return (await session.execute(statement)).scalar_one_or_none()
-
-    async def _take_all(
-        self,
-        session: AsyncSession,
-        tenant_id: uuid.UUID,
-        wanted: list[tuple[str, int, int, int | None]],
-    ) -> dict[str, int]:
-        """Adds each ``(kind, window, amount, limit)``'s amount to its counter where it stays
-        within its limit (always when the limit is None), in one statement, rows in the given
-        order (rpm, tpm, then plan counters by kind, so reservers lock them alike); the new
-        totals of the kinds taken. The caller must roll back unless every kind was taken."""
-        statement = self._insert(_COUNTERS).values(
-            [
-                {"tenant_id": tenant_id, "kind": kind, "window_start": window, "used": amount}
-                for kind, window, amount, _ in wanted
-            ]
-        )
-        new_total = _COUNTERS.c.used + statement.excluded.used
-        limited = [(kind, limit) for kind, _, _, limit in wanted if limit is not None]
-        unlimited = [kind for kind, _, _, limit in wanted if limit is None]
-        condition = new_total <= case(
-            *((_COUNTERS.c.kind == kind, limit) for kind, limit in limited)
-        )
-        if unlimited:
-            condition = or_(_COUNTERS.c.kind.in_(unlimited), condition)
-        statement = statement.on_conflict_do_update(
-            index_elements=[_COUNTERS.c.tenant_id, _COUNTERS.c.kind, _COUNTERS.c.window_start],
-            set_={"used": new_total},
-            where=condition,
-        ).returning(_COUNTERS.c.kind, _COUNTERS.c.used)
-        return {kind: used for kind, used in (await session.execute(statement)).all()}
 
     async def _plan_counters(
         self, session: AsyncSession, tenant_id: uuid.UUID
@@ -293,26 +255,6 @@ class LimitHandlers:
         ]
         return sorted(counters, key=lambda counter: counter.kind)
 
-    async def _refund(
-        self, session: AsyncSession, tenant_id: uuid.UUID, kind: str, window: int, amount: int
-    ) -> None:
-        if amount <= 0:
-            return
-        await session.execute(
-            update(_COUNTERS)
-            .where(
-                _COUNTERS.c.tenant_id == tenant_id,
-                _COUNTERS.c.kind == kind,
-                _COUNTERS.c.window_start == window,
-            )
-            .values(
-                used=case(
-                    (_COUNTERS.c.used > amount, _COUNTERS.c.used - amount),
-                    else_=0,
-                )
-            )
-        )
-
     async def _limits(self, session: AsyncSession, tenant_id: uuid.UUID) -> tuple[int, int]:
         row = (
             await session.execute(
@@ -339,16 +281,6 @@ class LimitHandlers:
             DEFAULT_RATE_LIMIT_TPM if tpm is None else tpm,
         )
 
-    async def _used(
-        self, session: AsyncSession, tenant_id: uuid.UUID, window: int
-    ) -> dict[str, int]:
-        rows = await session.execute(
-            select(_COUNTERS.c.kind, _COUNTERS.c.used).where(
-                _COUNTERS.c.tenant_id == tenant_id, _COUNTERS.c.window_start == window
-            )
-        )
-        return {kind: used for kind, used in rows.all()}
-
     # --- RPCs ----------------------------------------------------------------------------
 
     async def reserve(self, request: pb.ReserveRequest) -> pb.ReserveResponse:
@@ -369,86 +301,109 @@ class LimitHandlers:
         request_id = request.request_id or None
         now = clock()
         window = window_of(now)
+        #: Set once the rate counters granted, so a failure after that gives them back.
+        granted: RateTake | None = None
         try:
-            async with self._writing() as session:
-                if request_id is not None and (
-                    earlier := await self._by_request_id(session, tenant_id, request_id)
-                ):
-                    return await self._reserved(session, earlier, now)
-                rpm, tpm = await self._limits(session, tenant_id)
-                wanted = {"rpm": (requests, rpm), "tpm": (request.tokens, tpm)}
-                for kind, (amount, limit) in wanted.items():
-                    if amount > limit:
-                        raise ResourceExhausted(
-                            f"{amount} exceeds the tenant's whole {kind} limit of {limit}",
-                            reason="EXCEEDS_LIMIT",
-                            metadata={"limit": kind, "limit_value": str(limit)},
-                        )
-                plan = await self._plan_counters(session, tenant_id)
-                for counter in plan:
-                    hard = counter.hard_limit
-                    if hard is not None and counter.amount(requests, request.tokens) > hard:
-                        raise counter.refused()
-                row = LimitReservationRecord(
-                    id=uuid.uuid4(),
-                    tenant_id=tenant_id,
-                    request_id=request_id,
-                    window_start=window,
-                    requests=requests,
-                    tokens=request.tokens,
-                    state="open",
-                    expires_at=_at(now + self._ttl),
-                    created_at=_at(now),
-                    plan_counters=[
-                        {
-                            "kind": counter.kind,
-                            "window_start": counter.window,
-                            "metric": counter.metric.value,
-                        }
+            try:
+                async with self._writing() as session:
+                    if request_id is not None and (
+                        earlier := await self._by_request_id(session, tenant_id, request_id)
+                    ):
+                        return await self._reserved(session, earlier, now)
+                    rpm, tpm = await self._limits(session, tenant_id)
+                    wanted = {"rpm": (requests, rpm), "tpm": (request.tokens, tpm)}
+                    for kind, (amount, limit) in wanted.items():
+                        if amount > limit:
+                            raise ResourceExhausted(
+                                f"{amount} exceeds the tenant's whole {kind} limit of {limit}",
+                                reason="EXCEEDS_LIMIT",
+                                metadata={"limit": kind, "limit_value": str(limit)},
+                            )
+                    plan = await self._plan_counters(session, tenant_id)
+                    for counter in plan:
+                        hard = counter.hard_limit
+                        if hard is not None and counter.amount(requests, request.tokens) > hard:
+                            raise counter.refused()
+                    row = LimitReservationRecord(
+                        id=uuid.uuid4(),
+                        tenant_id=tenant_id,
+                        request_id=request_id,
+                        window_start=window,
+                        requests=requests,
+                        tokens=request.tokens,
+                        state="open",
+                        expires_at=_at(now + self._ttl),
+                        created_at=_at(now),
+                        plan_counters=[
+                            {
+                                "kind": counter.kind,
+                                "window_start": counter.window,
+                                "metric": counter.metric.value,
+                            }
+                            for counter in plan
+                        ]
+                        or None,
+                    )
+                    session.add(row)
+                    # The reservation goes in first, so the counters' row locks are held for
+                    # one statement and the commit only.
+                    await session.flush()
+                    take = RateTake(
+                        tenant_id=tenant_id,
+                        reservation_id=row.id,
+                        now=now,
+                        requests=requests,
+                        tokens=request.tokens,
+                        rpm=rpm,
+                        tpm=tpm,
+                        expires_in=self._ttl,
+                    )
+                    taken = await self._rates.take(
+                        session,
+                        take,
+                        [
+                            CounterTake(
+                                counter.kind,
+                                counter.window,
+                                counter.amount(requests, request.tokens),
+                                counter.hard_limit,
+                            )
+                            for counter in plan
+                        ],
+                    )
+                    used = taken.used
+                    for counter in plan:
+                        if counter.kind not in used:
+                            raise counter.refused()
+                    for kind, (_, limit) in wanted.items():
+                        if kind in taken.retry_after_ms:
+                            retry_ms = taken.retry_after_ms[kind]
+                            raise ResourceExhausted(
+                                f"the tenant's {kind} limit of {limit} is reached for this "
+                                f"minute; retry in {retry_ms} ms",
+                                reason="RATE_LIMITED",
+                                metadata={
+                                    "limit": kind,
+                                    "limit_value": str(limit),
+                                    "retry_after_ms": str(retry_ms),
+                                },
+                            )
+                    granted = take
+                    remaining = {
+                        kind: max(0, limit - used[kind]) for kind, (_, limit) in wanted.items()
+                    }
+                    soft_exceeded = [
+                        counter.feature_key
                         for counter in plan
+                        if counter.soft_limit is not None
+                        and used[counter.kind] > counter.soft_limit
                     ]
-                    or None,
-                )
-                session.add(row)
-                # The reservation goes in first, so the counters' row locks are held for one
-                # statement and the commit only.
-                await session.flush()
-                used = await self._take_all(
-                    session,
-                    tenant_id,
-                    [(kind, window, amount, limit) for kind, (amount, limit) in wanted.items()]
-                    + [
-                        (
-                            counter.kind,
-                            counter.window,
-                            counter.amount(requests, request.tokens),
-                            counter.hard_limit,
-                        )
-                        for counter in plan
-                    ],
-                )
-                for counter in plan:
-                    if counter.kind not in used:
-                        raise counter.refused()
-                for kind, (_, limit) in wanted.items():
-                    if kind not in used:
-                        retry_ms = max(1, math.ceil((window + WINDOW_SECONDS - now) * 1000))
-                        raise ResourceExhausted(
-                            f"the tenant's {kind} limit of {limit} is reached for this minute; "
-                            f"retry in {retry_ms} ms",
-                            reason="RATE_LIMITED",
-                            metadata={
-                                "limit": kind,
-                                "limit_value": str(limit),
-                                "retry_after_ms": str(retry_ms),
-                            },
-                        )
-                remaining = {kind: limit - used[kind] for kind, (_, limit) in wanted.items()}
-                soft_exceeded = [
-                    counter.feature_key
-                    for counter in plan
-                    if counter.soft_limit is not None and used[counter.kind] > counter.soft_limit
-                ]
+            except BaseException:
+                # The reservation was not stored: a backend outside the transaction (Redis)
+                # gives its take back, by reservation id, so at most once.
+                if granted is not None:
+                    await self._undo(granted)
+                raise
         except IntegrityError:
             if request_id is None:
                 raise
@@ -467,6 +422,17 @@ class LimitHandlers:
             soft_limits_exceeded=soft_exceeded,
         )
 
+    async def _undo(self, take: RateTake) -> None:
+        try:
+            await self._rates.undo(take)
+        except Exception:  # the original failure is what the caller must see
+            log.exception(
+                "limits: could not give back reservation %s of tenant %s after its transaction "
+                "failed; it stays counted until its window ends",
+                take.reservation_id,
+                take.tenant_id,
+            )
+
     async def _by_request_id(
         self, session: AsyncSession, tenant_id: uuid.UUID, request_id: str
     ) -> LimitReservationRecord | None:
@@ -482,7 +448,7 @@ class LimitHandlers:
     ) -> pb.ReserveResponse:
         """The answer to a repeated request_id: the first reservation, with what is left now."""
         rpm, tpm = await self._limits(session, row.tenant_id)
-        used = await self._used(session, row.tenant_id, window_of(now))
+        used = await self._rates.used(session, row.tenant_id, now)
         return pb.ReserveResponse(
             reservation=reservation_to_proto(row, now),
             remaining_requests=max(0, rpm - used.get("rpm", 0)),
@@ -536,18 +502,21 @@ class LimitHandlers:
                 return pb.SettleResponse(reservation=reservation_to_proto(row, now))
             self._require_open(row, now)
             difference = actual - row.tokens
-            if difference < 0:
-                await self._refund(session, tenant_id, "tpm", row.window_start, -difference)
-            elif difference > 0:
-                await self._take(session, tenant_id, "tpm", window_of(now), difference, None)
             for taken in row.plan_counters or []:
                 if taken["metric"] != Metric.TOTAL_TOKENS.value:
                     continue
                 kind, period = taken["kind"], int(taken["window_start"])
                 if difference < 0:
-                    await self._refund(session, tenant_id, kind, period, -difference)
+                    await self._table.refund(session, tenant_id, kind, period, -difference)
                 elif difference > 0:
-                    await self._take(session, tenant_id, kind, period, difference, None)
+                    await self._table.take(
+                        session, tenant_id, CounterTake(kind, period, difference, None)
+                    )
+            # Last, so only the commit can fail after a backend outside the transaction
+            # (Redis) adjusted; settling again then changes nothing there (by reservation id).
+            await self._rates.settle(
+                session, tenant_id, row.id, row.window_start, row.tokens, actual, now
+            )
             row.state = "settled"
             row.actual_tokens = actual
             row.closed_at = _at(now)
@@ -563,27 +532,27 @@ class LimitHandlers:
             if row.state == "released":
                 return pb.ReleaseResponse(reservation=reservation_to_proto(row, now))
             self._require_open(row, now)
-            await self._refund(session, tenant_id, "rpm", row.window_start, row.requests)
-            await self._refund(session, tenant_id, "tpm", row.window_start, row.tokens)
             for taken in row.plan_counters or []:
                 amount = row.requests if taken["metric"] == Metric.REQUESTS.value else row.tokens
-                await self._refund(
+                await self._table.refund(
                     session, tenant_id, taken["kind"], int(taken["window_start"]), amount
                 )
+            await self._rates.release(
+                session, tenant_id, row.id, row.window_start, row.requests, row.tokens
+            )
             row.state = "released"
             row.closed_at = _at(now)
         return pb.ReleaseResponse(reservation=reservation_to_proto(row, now))
 
     async def _prune(self, now: float) -> None:
         async with self._writing() as session:
-            await session.execute(
-                delete(_COUNTERS).where(
-                    _COUNTERS.c.kind.in_(RATE_KINDS),
-                    _COUNTERS.c.window_start < window_of(now) - KEEP_COUNTERS_SECONDS,
-                )
-            )
+            await self._rates.prune(session, now)
             await session.execute(
                 delete(LimitReservationRecord).where(
                     LimitReservationRecord.expires_at < _at(now) - KEEP_RESERVATIONS
                 )
             )
+
+    async def close(self) -> None:
+        """Releases the rate counters' connections (Redis's pool)."""
+        await self._rates.close()

@@ -34,7 +34,8 @@ class LimitsServicer(limits_pb2_grpc.LimitsServiceServicer):
 
 
 def register(server: grpc.aio.Server, context: ServiceContext[TenancySettings]) -> Sequence[str]:
-    limits_pb2_grpc.add_LimitsServiceServicer_to_server(
-        LimitsServicer(LimitHandlers(context)), server
-    )
+    handlers = LimitHandlers(context)
+    # The Redis backend's pool is released when the service stops.
+    context.resources.on_close(handlers.close)
+    limits_pb2_grpc.add_LimitsServiceServicer_to_server(LimitsServicer(handlers), server)
     return [pb.DESCRIPTOR.services_by_name["LimitsService"].full_name]

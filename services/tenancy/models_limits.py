@@ -6,7 +6,9 @@ A plan feature's hard or soft limit is counted in the same table, with the kind
 ``plan:<feature id>`` and the subscription's current period start (UTC epoch seconds) as its
 window.
 Every replica increments it with one conditional UPDATE (``used + n <= limit``), so the limit
-holds however many processes reserve at once.
+holds however many processes reserve at once. With ``limits_backend = "redis"`` the rpm/tpm
+counters are in Redis instead (services/tenancy/limits_redis.py); plan counters and
+reservations are always here.
 
 ``limit_reservations`` records each reservation: what it took from which window, until when it
 may be settled or released, and how it ended, including the plan counters it took from

@@ -1,12 +1,16 @@
-"""Reserve-then-Settle throughput beside a raw gRPC call, measured the same way in the same run.
+"""Reserve-then-Settle throughput beside a raw gRPC call, measured the same way in the same run,
+with the rpm/tpm counters in the database and in Redis.
 
 Run: ``uv run python -m tests.benchmarks.bench_limits [--seconds 5] [--callers 50]
-[--database-url URL]``. Tenancy runs in a child process (a migrated SQLite file unless a URL is
-given) with a test token issuer and one tenant whose limits never bind; this process drives
-``--callers`` concurrent callers over one channel, first against ``grpc.health.v1.Health/Check``
-(no auth, no database), then against pairs of ``Reserve`` (token check, one read, two
-conditional upserts, one insert) and ``Settle`` (one locked read, one refund, one update), and
-prints pairs per second and their ratio to Check. Not collected by pytest (the name is bench_*).
+[--database-url URL] [--redis-url URL|none]``. Tenancy runs in a child process (a migrated
+SQLite file unless a URL is given) twice over the same database: once with the database
+backend, once with the Redis one (under a key prefix of its own, deleted afterwards), with a
+test token issuer and one tenant whose limits never bind; this process drives ``--callers``
+concurrent callers over one channel, first against ``grpc.health.v1.Health/Check`` (no auth, no
+database), then against pairs of ``Reserve`` (token check, two reads, one insert, and the
+counters: one conditional upsert, or one Lua script) and ``Settle`` (one locked read, one update,
+and a refund: one UPDATE, or one Lua script), and prints pairs per second and their ratio to
+Check. Not collected by pytest (the name is bench_*).
 """
 
 from __future__ import annotations
@@ -16,9 +20,11 @@ import asyncio
 import multiprocessing
 import tempfile
 import uuid
+from contextlib import AsyncExitStack
 from multiprocessing.connection import Connection
 from pathlib import Path
 
+import redis.asyncio as aioredis
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from quarterdeck.tenancy.v1 import limits_pb2 as pb
@@ -37,7 +43,7 @@ from tests.support.tokens import TestIssuer
 UNBOUNDED = 2_000_000_000
 
 
-async def _serve(database_url: str, pipe: Connection) -> None:
+async def _serve(database_url: str, redis_url: str | None, pipe: Connection) -> None:
     database = Database(database_url)
     tenant_id = uuid.uuid4()
     try:
@@ -59,22 +65,45 @@ async def _serve(database_url: str, pipe: Connection) -> None:
     finally:
         await database.dispose()
     issuer = TestIssuer()
-    async with running_service("tenancy", database_url, authenticator=issuer.authenticator()) as s:
-        pipe.send((s.target, str(tenant_id), issuer.internal("conversation")))
+    metadata = issuer.internal("conversation")
+    prefix = f"qd:bench:{uuid.uuid4().hex[:12]}:"
+    async with AsyncExitStack() as stack:
+        targets = {}
+        on_database = await stack.enter_async_context(
+            running_service("tenancy", database_url, authenticator=issuer.authenticator())
+        )
+        targets["database"] = on_database.target
+        if redis_url is not None:
+            on_redis = await stack.enter_async_context(
+                running_service(
+                    "tenancy",
+                    database_url,
+                    authenticator=issuer.authenticator(),
+                    limits_backend="redis",
+                    limits_redis_url=redis_url,
+                    limits_redis_key_prefix=prefix,
+                )
+            )
+            targets["redis"] = on_redis.target
+        pipe.send((targets, str(tenant_id), metadata))
         await asyncio.get_running_loop().run_in_executor(None, pipe.recv)
+    if redis_url is not None:
+        client = aioredis.from_url(redis_url)
+        keys = [key async for key in client.scan_iter(match=f"{prefix}*", count=1000)]
+        if keys:
+            await client.delete(*keys)
+        await client.aclose()
 
 
-def _server_main(database_url: str, pipe: Connection) -> None:
-    asyncio.run(_serve(database_url, pipe))
+def _server_main(database_url: str, redis_url: str | None, pipe: Connection) -> None:
+    asyncio.run(_serve(database_url, redis_url, pipe))
 
 
-async def _drive(
+async def _pairs(
     target: str, tenant_id: str, metadata: list[tuple[str, str]], callers: int, seconds: float
-) -> None:
+) -> tuple[float, int]:
     async with open_channel(target) as channel:
-        health = health_pb2_grpc.HealthStub(channel)
         stub = LimitsServiceStub(channel)
-        check = health_pb2.HealthCheckRequest(service="")
 
         async def pair() -> None:
             made = await stub.Reserve(
@@ -87,12 +116,30 @@ async def _drive(
                 metadata=metadata,
             )
 
+        return await _measure(pair, callers, seconds)
+
+
+async def _drive(
+    targets: dict[str, str],
+    tenant_id: str,
+    metadata: list[tuple[str, str]],
+    callers: int,
+    seconds: float,
+) -> None:
+    async with open_channel(targets["database"]) as channel:
+        health = health_pb2_grpc.HealthStub(channel)
+        check = health_pb2.HealthCheckRequest(service="")
         raw, raw_n = await _measure(lambda: health.Check(check), callers, seconds)
-        pairs, pairs_n = await _measure(pair, callers, seconds)
     print(f"callers: {callers}, seconds per measurement: {seconds}")
-    print(f"grpc.health.v1 Check  : {raw:9.0f} calls/s ({raw_n} calls)")
-    print(f"Reserve+Settle pairs  : {pairs:9.0f} pairs/s ({pairs_n} pairs)")
-    print(f"ratio pairs/Check     : {pairs / raw:.3f}")
+    print(f"grpc.health.v1 Check            : {raw:9.0f} calls/s ({raw_n} calls)")
+    for backend, target in targets.items():
+        pairs, pairs_n = await _pairs(target, tenant_id, metadata, callers, seconds)
+        print(
+            f"Reserve+Settle pairs, {backend:8} : {pairs:9.0f} pairs/s ({pairs_n} pairs), "
+            f"ratio to Check {pairs / raw:.3f}"
+        )
+    if "redis" not in targets:
+        print("Reserve+Settle pairs, redis    : not measured (--redis-url none)")
 
 
 def main() -> None:
@@ -100,17 +147,19 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=5.0)
     parser.add_argument("--callers", type=int, default=50)
     parser.add_argument("--database-url", default="")
+    parser.add_argument("--redis-url", default="redis://127.0.0.1:6379/0")
     args = parser.parse_args()
+    redis_url = None if args.redis_url.lower() == "none" else args.redis_url
     with tempfile.TemporaryDirectory() as tmp:
         url = args.database_url or f"sqlite+aiosqlite:///{Path(tmp) / 'tenancy-bench.db'}"
         context = multiprocessing.get_context("spawn")
         ours, theirs = context.Pipe()
-        server = context.Process(target=_server_main, args=(url, theirs), daemon=True)
+        server = context.Process(target=_server_main, args=(url, redis_url, theirs), daemon=True)
         server.start()
         try:
-            target, tenant_id, metadata = ours.recv()
-            print(f"tenancy at {target} on {url.split(':', 1)[0]}")
-            asyncio.run(_drive(target, tenant_id, metadata, args.callers, args.seconds))
+            targets, tenant_id, metadata = ours.recv()
+            print(f"tenancy at {', '.join(targets.values())} on {url.split(':', 1)[0]}")
+            asyncio.run(_drive(targets, tenant_id, metadata, args.callers, args.seconds))
         finally:
             ours.send("stop")
             server.join(timeout=10)

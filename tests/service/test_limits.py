@@ -1,6 +1,11 @@
-"""LimitsService over a real in-process gRPC server, on SQLite and on PostgreSQL: limits held
-exactly, settle and release refunds, expiry, bad input, authorization, and many OS processes
-reserving at once through two replicas without ever exceeding a limit.
+"""LimitsService over a real in-process gRPC server, on SQLite and on PostgreSQL, with the rpm/tpm
+counters in the database and in Redis: limits held exactly, settle and release refunds, expiry,
+bad input, authorization, and many OS processes reserving at once through two replicas without
+ever exceeding a limit.
+
+Redis is ``QD_TEST_REDIS_URL`` (default ``redis://127.0.0.1:6379/0``); each module's service
+writes under its own key prefix, deleted afterwards. An unreachable Redis fails the Redis tests;
+only ``QD_TEST_REDIS_URL=none`` skips them.
 
 The service's clock is pinned a few seconds into a fixed minute (``limits.clock``), so no test
 straddles a window boundary by chance; tests that need time to pass move it.
@@ -10,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import subprocess
 import sys
 import textwrap
@@ -22,11 +28,14 @@ from typing import Any
 
 import grpc
 import pytest
+import redis.asyncio as aioredis
+from redis.exceptions import RedisError
 from sqlalchemy import func, select
 
 from quarterdeck.tenancy.v1 import limits_pb2 as pb
 from quarterdeck.tenancy.v1.limits_pb2_grpc import LimitsServiceStub
 from services.tenancy import limits
+from services.tenancy.limits_redis import tenant_prefix
 from services.tenancy.models import TenantRecord, TenantStatus
 from services.tenancy.models_billing import (
     BillingPlanRecord,
@@ -54,11 +63,52 @@ class FakeClock:
         return self.now
 
 
+DEFAULT_TEST_REDIS_URL = "redis://127.0.0.1:6379/0"
+LIMITS_BACKENDS = ("database", "redis")
+
+
+async def test_redis() -> AsyncIterator[tuple[aioredis.Redis, str, str]]:
+    """A client of the tests' Redis, its URL, and a key prefix of this caller's own (its keys
+    are deleted afterwards). Fails, rather than skips, when Redis cannot be reached, unless
+    QD_TEST_REDIS_URL is "none"."""
+    url = os.environ.get("QD_TEST_REDIS_URL", DEFAULT_TEST_REDIS_URL)
+    if url.strip().lower() == "none":
+        pytest.skip("QD_TEST_REDIS_URL=none: the Redis limits backend is not tested")
+    client = aioredis.from_url(url, socket_connect_timeout=2, socket_timeout=5)
+    try:
+        await client.ping()
+    except RedisError as error:
+        await client.aclose()
+        pytest.fail(
+            f"Redis for the limits tests is unreachable at {url} ({type(error).__name__}: "
+            f"{error}): start it, point QD_TEST_REDIS_URL at one, or set "
+            "QD_TEST_REDIS_URL=none to skip these tests",
+            pytrace=False,
+        )
+    prefix = f"qd:test:{uuid.uuid4().hex[:12]}:"
+    try:
+        yield client, url, prefix
+    finally:
+        keys = [key async for key in client.scan_iter(match=f"{prefix}*", count=1000)]
+        if keys:
+            await client.delete(*keys)
+        await client.aclose()
+
+
+test_redis.__test__ = False  # type: ignore[attr-defined]  # a helper, not a test
+
+
 @dataclass
 class Tenancy:
     running: RunningService[Any]
     stub: LimitsServiceStub
     url: str
+    #: "database" or "redis": where the rpm/tpm counters are.
+    limits_backend: str
+    #: The settings the service runs with beyond the database (replicas take the same).
+    overrides: dict[str, Any]
+    redis: aioredis.Redis | None = None
+    redis_prefix: str = ""
 
     @property
     def database(self) -> Database:
@@ -70,14 +120,38 @@ def issuer() -> TestIssuer:
     return TestIssuer()
 
 
+@pytest.fixture(params=LIMITS_BACKENDS, scope="module")
+def limits_backend(request: pytest.FixtureRequest) -> str:
+    return str(request.param)
+
+
 @pytest.fixture(scope="module")
-async def tenancy(backend: str, databases: Databases, issuer: TestIssuer) -> AsyncIterator[Tenancy]:
+async def tenancy(
+    backend: str, limits_backend: str, databases: Databases, issuer: TestIssuer
+) -> AsyncIterator[Tenancy]:
     url = await databases.url(backend, "tenancy", "limits")
-    async with (
-        running_service("tenancy", url, authenticator=issuer.authenticator()) as running,
-        open_channel(running.target) as channel,
-    ):
-        yield Tenancy(running, LimitsServiceStub(channel), url)
+    if limits_backend == "database":
+        async with (
+            running_service("tenancy", url, authenticator=issuer.authenticator()) as running,
+            open_channel(running.target) as channel,
+        ):
+            yield Tenancy(running, LimitsServiceStub(channel), url, limits_backend, {})
+        return
+    async for client, redis_url, prefix in test_redis():
+        overrides = {
+            "limits_backend": "redis",
+            "limits_redis_url": redis_url,
+            "limits_redis_key_prefix": prefix,
+        }
+        async with (
+            running_service(
+                "tenancy", url, authenticator=issuer.authenticator(), **overrides
+            ) as running,
+            open_channel(running.target) as channel,
+        ):
+            yield Tenancy(
+                running, LimitsServiceStub(channel), url, limits_backend, overrides, client, prefix
+            )
 
 
 @pytest.fixture(autouse=True)
@@ -130,6 +204,12 @@ async def reserve(
 
 
 async def counter(tenancy: Tenancy, tenant_id: str, kind: str) -> int:
+    """What the tenant's counters of this kind hold, summed over their windows (rpm and tpm in
+    Redis with that backend; plan kinds always in the database)."""
+    if tenancy.redis is not None and kind in ("rpm", "tpm"):
+        pattern = f"{tenant_prefix(tenancy.redis_prefix, uuid.UUID(tenant_id))}{kind}:*"
+        keys = [key async for key in tenancy.redis.scan_iter(match=pattern, count=1000)]
+        return sum(int(value or 0) for value in await tenancy.redis.mget(keys)) if keys else 0
     async with tenancy.database.reading() as session:
         used = await session.scalar(
             select(func.coalesce(func.sum(LimitCounterRecord.used), 0)).where(
@@ -526,7 +606,7 @@ async def test_processes_reserving_at_once_through_two_replicas_never_exceed_a_l
     by_tokens = await new_tenant(tenancy, rpm=1000, tpm=2500)  # tpm binds: 25 of 160
     tenants = [(by_requests, 10), (by_tokens, 100)]
     async with running_service(
-        "tenancy", tenancy.url, authenticator=issuer.authenticator()
+        "tenancy", tenancy.url, authenticator=issuer.authenticator(), **tenancy.overrides
     ) as replica:
         targets = [tenancy.running.target, replica.target]
         jobs = [
@@ -736,13 +816,16 @@ async def test_tenants_without_a_live_subscription_are_unaffected(
         assert list(granted.soft_limits_exceeded) == []
         assert granted.remaining_tokens == 95000
     assert await counter(tenancy, canceled, kinds["tokens"]) == 0
+    assert await counter(tenancy, unsubscribed, "rpm") == 1
     async with tenancy.database.reading() as session:
         kinds_used = await session.scalars(
             select(LimitCounterRecord.kind).where(
                 LimitCounterRecord.tenant_id == uuid.UUID(unsubscribed)
             )
         )
-        assert sorted(kinds_used) == ["rpm", "tpm"]
+        # No plan counter; rpm and tpm rows only where the database holds them.
+        expected = ["rpm", "tpm"] if tenancy.limits_backend == "database" else []
+        assert sorted(kinds_used) == expected
 
 
 async def test_concurrent_reservers_never_pass_a_hard_plan_limit(

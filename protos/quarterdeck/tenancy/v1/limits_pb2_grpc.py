@@ -31,7 +31,10 @@ class LimitsServiceStub:
     defaults of 60 and 10000) across every replica. A caller reserves before calling its model
     provider, then settles with the tokens actually used, or releases when it did not call.
 
-    Windows are fixed UTC minutes: a reservation counts against the minute it was made in.
+    Windows are fixed UTC minutes: a reservation counts against the minute it was made in. A
+    deployment keeping the counters in Redis may choose a sliding window instead: the previous
+    minute's usage also counts, weighted by the part of it the last 60 seconds still cover; then
+    remaining_requests, remaining_tokens and retry_after_ms are of that weighted sum.
     Callers: Quarterdeck services (internal) and members (role member or higher) of the tenant.
     """
 
@@ -64,7 +67,10 @@ class LimitsServiceServicer:
     defaults of 60 and 10000) across every replica. A caller reserves before calling its model
     provider, then settles with the tokens actually used, or releases when it did not call.
 
-    Windows are fixed UTC minutes: a reservation counts against the minute it was made in.
+    Windows are fixed UTC minutes: a reservation counts against the minute it was made in. A
+    deployment keeping the counters in Redis may choose a sliding window instead: the previous
+    minute's usage also counts, weighted by the part of it the last 60 seconds still cover; then
+    remaining_requests, remaining_tokens and retry_after_ms are of that weighted sum.
     Callers: Quarterdeck services (internal) and members (role member or higher) of the tenant.
     """
 
@@ -72,7 +78,9 @@ class LimitsServiceServicer:
         """Reserve takes requests and tokens from the tenant's current window, or fails with
         RESOURCE_EXHAUSTED (ErrorInfo reason RATE_LIMITED, metadata "limit" = "rpm" or "tpm" and
         "retry_after_ms") without taking anything. A repeated request_id returns the first
-        reservation.
+        reservation. When the counters' store (Redis, where configured) cannot be reached, it fails
+        with UNAVAILABLE (reason LIMITS_BACKEND_UNAVAILABLE) without taking anything; so do Settle
+        and Release, which may be retried.
 
         When the tenant's subscription is trialing or active, its plan's features measuring
         total_tokens or requests with a hard or soft limit count the reservation against the
@@ -136,7 +144,10 @@ class LimitsService:
     defaults of 60 and 10000) across every replica. A caller reserves before calling its model
     provider, then settles with the tokens actually used, or releases when it did not call.
 
-    Windows are fixed UTC minutes: a reservation counts against the minute it was made in.
+    Windows are fixed UTC minutes: a reservation counts against the minute it was made in. A
+    deployment keeping the counters in Redis may choose a sliding window instead: the previous
+    minute's usage also counts, weighted by the part of it the last 60 seconds still cover; then
+    remaining_requests, remaining_tokens and retry_after_ms are of that weighted sum.
     Callers: Quarterdeck services (internal) and members (role member or higher) of the tenant.
     """
 

@@ -1,0 +1,404 @@
+"""LimitsService's rpm/tpm window counters in Redis (``QD_TENANCY_LIMITS_BACKEND=redis``).
+
+* **Atomicity.** Each operation is one Lua script, which Redis runs alone: the take checks rpm
+  and tpm and increments both or neither, so no number of replicas can pass a limit. Plan
+  counters stay in the database and are taken first, in the transaction that inserts the
+  reservation; the script runs before that transaction commits, and a commit that fails after
+  it gives the take back (``undo``).
+* **Keys** (``limits_redis_key_prefix``, ``{tenant}`` a hash tag so one tenant's keys share a
+  cluster slot): ``<prefix>{<tenant>}:rpm:<window>`` and ``...:tpm:<window>`` count a minute
+  (``window`` = UTC epoch seconds, a multiple of 60) and expire once no reservation or sliding
+  window can read them; ``<prefix>{<tenant>}:res:<reservation id>`` is a hash of what the
+  reservation still counts (window, requests, tokens), expiring with the reservation (plus
+  a grace). Nothing is left behind.
+* **Exactly once.** The reservation's hash holds what it counts *now*: Settle sets its tokens
+  to the actual figure and applies the difference, Release sets both to zero and refunds what
+  was there. Running either again (a retry after a lost reply, a transaction that failed after
+  the script) changes nothing; a take for a reservation id already present takes nothing.
+* **Windows.** ``limits_window = "fixed"``: exactly the database backend's fixed UTC minutes
+  (same answers, same ``retry_after_ms``). ``"sliding"``: a two-window weighted sliding
+  window: what counts is the current minute's usage plus the previous minute's weighted by the
+  part of it the last 60 seconds still cover, ``previous * (window_end - now) / 60 + current``
+  (exact integer arithmetic up to limits of about 10^11). It never lets more than the limit
+  through in any minute-long span if traffic is spread evenly over the previous minute, and
+  removes the fixed window's double burst at a boundary; ``retry_after_ms`` is when the
+  weighted sum leaves room (possibly within the current minute), ``remaining_*`` what is left
+  of the weighted sum (rounded up). Refunds go to the reservation's own minute either way.
+* **Time** is the service's clock (``limits.clock``), as with the database backend, so every
+  replica must keep its clock in sync (NTP); keys expire by Redis's relative TTLs.
+* **Redis unreachable.** The client connects lazily, so the service starts and reports
+  SERVING; Reserve, Settle and Release then fail UNAVAILABLE (reason
+  LIMITS_BACKEND_UNAVAILABLE, message naming Redis's address, never its password) without
+  changing anything, unless ``limits_redis_fail_open`` is set: Reserve then grants without
+  counting rpm/tpm (plan limits still hold), Settle and Release skip the counters, and each
+  such call logs a warning.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import uuid
+from collections.abc import Sequence
+
+import redis.asyncio as aioredis
+from redis.asyncio.retry import Retry
+from redis.backoff import NoBackoff
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import RedisError
+from redis.exceptions import TimeoutError as RedisTimeoutError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from services.tenancy.config import TenancySettings
+from services.tenancy.limits_backends import (
+    RATE_KINDS,
+    WINDOW_SECONDS,
+    CounterTable,
+    CounterTake,
+    RateTake,
+    Taken,
+    fixed_retry_after_ms,
+    window_of,
+)
+from shared.errors import Unavailable
+
+log = logging.getLogger("quarterdeck.tenancy.limits")
+
+WINDOW_MS = WINDOW_SECONDS * 1000
+#: How long keys outlive the last moment anything can read them: room for clock skew.
+GRACE_MS = 5000
+
+# KEYS: rpm and tpm of the current window, rpm and tpm of the previous one, the reservation.
+# ARGV: requests, tokens, rpm limit, tpm limit, weight of the previous window in ms (0: fixed),
+#       counter TTL ms, reservation TTL ms, window start.
+# Returns {1, rpm used, tpm used, previous rpm, previous tpm} when taken (or already taken by
+# this reservation id), {0, refused kind index (1 rpm, 2 tpm), current, previous} otherwise.
+TAKE_SCRIPT = """
+local amounts = {tonumber(ARGV[1]), tonumber(ARGV[2])}
+local limits = {tonumber(ARGV[3]), tonumber(ARGV[4])}
+local weight = tonumber(ARGV[5])
+local current = {tonumber(redis.call('GET', KEYS[1]) or '0'),
+                 tonumber(redis.call('GET', KEYS[2]) or '0')}
+local previous = {0, 0}
+if weight > 0 then
+  previous = {tonumber(redis.call('GET', KEYS[3]) or '0'),
+              tonumber(redis.call('GET', KEYS[4]) or '0')}
+end
+if redis.call('EXISTS', KEYS[5]) == 1 then
+  return {1, current[1], current[2], previous[1], previous[2]}
+end
+for i = 1, 2 do
+  if previous[i] * weight + (current[i] + amounts[i]) * 60000 > limits[i] * 60000 then
+    return {0, i, current[i], previous[i]}
+  end
+end
+redis.call('INCRBY', KEYS[1], ARGV[1])
+redis.call('PEXPIRE', KEYS[1], ARGV[6])
+redis.call('INCRBY', KEYS[2], ARGV[2])
+redis.call('PEXPIRE', KEYS[2], ARGV[6])
+redis.call('HSET', KEYS[5], 'window', ARGV[8], 'requests', ARGV[1], 'tokens', ARGV[2])
+redis.call('PEXPIRE', KEYS[5], ARGV[7])
+return {1, current[1] + amounts[1], current[2] + amounts[2], previous[1], previous[2]}
+"""
+
+_REFUND = """
+local function refund(key, amount)
+  if amount <= 0 then return end
+  local used = tonumber(redis.call('GET', key) or '0')
+  if used > amount then
+    redis.call('DECRBY', key, string.format('%d', amount))
+  elseif used > 0 then
+    redis.call('SET', key, '0', 'KEEPTTL')
+  end
+end
+"""
+
+# KEYS: the reservation, tpm of its window, tpm of the current window.
+# ARGV: actual tokens, counter TTL ms for the current window.
+# Returns the tokens charged (negative: refunded), or false when the reservation is unknown.
+SETTLE_SCRIPT = (
+    _REFUND
+    + """
+local counted = redis.call('HGET', KEYS[1], 'tokens')
+if not counted then return false end
+local difference = tonumber(ARGV[1]) - tonumber(counted)
+if difference < 0 then
+  refund(KEYS[2], -difference)
+elseif difference > 0 then
+  redis.call('INCRBY', KEYS[3], string.format('%d', difference))
+  redis.call('PEXPIRE', KEYS[3], ARGV[2])
+end
+redis.call('HSET', KEYS[1], 'tokens', ARGV[1])
+return difference
+"""
+)
+
+# KEYS: the reservation, rpm and tpm of its window.
+# Returns 1, or false when the reservation is unknown.
+RELEASE_SCRIPT = (
+    _REFUND
+    + """
+local counted = redis.call('HMGET', KEYS[1], 'requests', 'tokens')
+if not counted[1] then return false end
+refund(KEYS[2], tonumber(counted[1]))
+refund(KEYS[3], tonumber(counted[2]))
+redis.call('HSET', KEYS[1], 'requests', '0', 'tokens', '0')
+return 1
+"""
+)
+
+
+def tenant_prefix(prefix: str, tenant_id: uuid.UUID) -> str:
+    return f"{prefix}{{{tenant_id}}}:"
+
+
+def counter_key(prefix: str, tenant_id: uuid.UUID, kind: str, window: int) -> str:
+    return f"{tenant_prefix(prefix, tenant_id)}{kind}:{window}"
+
+
+def reservation_key(prefix: str, tenant_id: uuid.UUID, reservation_id: uuid.UUID) -> str:
+    return f"{tenant_prefix(prefix, tenant_id)}res:{reservation_id}"
+
+
+def previous_weight_ms(now: float) -> int:
+    """How much of the previous minute the last 60 seconds still cover, in ms of 60000."""
+    # Whole ms into the minute, after rounding away float noise (63.6 - 60 = 3.5999999...).
+    elapsed_ms = math.floor(round((now - window_of(now)) * 1000, 3))
+    return max(0, min(WINDOW_MS, WINDOW_MS - elapsed_ms))
+
+
+def weighted_used(current: int, previous: int, weight_ms: int) -> int:
+    """The sliding window's count: the current minute plus the weighted previous, rounded up."""
+    return current + -(-previous * weight_ms // WINDOW_MS)
+
+
+def sliding_retry_after_ms(now: float, amount: int, limit: int, current: int, previous: int) -> int:
+    """Milliseconds until ``amount`` fits the sliding window, if nobody else takes meanwhile
+    (``amount <= limit`` holds: larger asks are refused before)."""
+    window_end = window_of(now) + WINDOW_SECONDS
+    if current + amount <= limit:
+        # Within this minute, once the previous minute's weight has shrunk enough.
+        fits_at = window_end - (limit - current - amount) * WINDOW_SECONDS / previous
+    else:
+        # In the next minute, where this one's usage becomes the weighted previous.
+        fits_at = window_end + WINDOW_SECONDS - (limit - amount) * WINDOW_SECONDS / current
+    return max(1, math.ceil((fits_at - now) * 1000))
+
+
+def _redis_address(client: aioredis.Redis) -> str:
+    kwargs = client.connection_pool.connection_kwargs
+    if "path" in kwargs:
+        return f"unix:{kwargs['path']}"
+    return f"{kwargs.get('host', 'localhost')}:{kwargs.get('port', 6379)}/{kwargs.get('db', 0)}"
+
+
+class RedisRateCounters:
+    """rpm and tpm counters in Redis, fixed or sliding windows (see the module's docstring)."""
+
+    name = "redis"
+
+    def __init__(
+        self,
+        client: aioredis.Redis,
+        table: CounterTable,
+        *,
+        prefix: str,
+        sliding: bool,
+        fail_open: bool,
+        grace_ms: int = GRACE_MS,
+    ) -> None:
+        self._client = client
+        self._table = table
+        self._prefix = prefix
+        self._sliding = sliding
+        self._fail_open = fail_open
+        self._grace_ms = grace_ms
+        self._address = _redis_address(client)
+        self._take_script = client.register_script(TAKE_SCRIPT)
+        self._settle_script = client.register_script(SETTLE_SCRIPT)
+        self._release_script = client.register_script(RELEASE_SCRIPT)
+
+    @classmethod
+    def from_settings(cls, settings: TenancySettings, table: CounterTable) -> RedisRateCounters:
+        if settings.limits_redis_url is None:
+            raise ValueError(
+                "QD_TENANCY_LIMITS_BACKEND=redis needs QD_TENANCY_LIMITS_REDIS_URL "
+                "(redis://host:6379/0)"
+            )
+        timeout = settings.limits_redis_timeout_seconds
+        client = aioredis.from_url(
+            settings.limits_redis_url.get_secret_value(),
+            socket_timeout=timeout,
+            socket_connect_timeout=timeout,
+            # One immediate retry on a dropped connection (a pooled one Redis closed); every
+            # script is idempotent by reservation id, so a retry never counts twice.
+            retry=Retry(NoBackoff(), 1),
+            health_check_interval=30,
+        )
+        return cls(
+            client,
+            table,
+            prefix=settings.limits_redis_key_prefix,
+            sliding=settings.limits_window == "sliding",
+            fail_open=settings.limits_redis_fail_open,
+        )
+
+    def _unavailable(self, error: RedisError) -> Unavailable:
+        what = "cannot be reached" if isinstance(error, RedisConnectionError) else "failed"
+        if isinstance(error, RedisTimeoutError):
+            what = "did not answer in time"
+        return Unavailable(
+            f"the rate-limit store (Redis at {self._address}) {what} "
+            f"({type(error).__name__}); retry later",
+            reason="LIMITS_BACKEND_UNAVAILABLE",
+            metadata={"backend": "redis"},
+        )
+
+    def _counter_ttl_ms(self, now: float) -> int:
+        # A minute's counter is read until its end, and as the previous one until the next
+        # minute's end when sliding.
+        readable_until = window_of(now) + WINDOW_SECONDS * (2 if self._sliding else 1)
+        return max(1, math.ceil((readable_until - now) * 1000)) + self._grace_ms
+
+    async def take(
+        self, session: AsyncSession, take: RateTake, plan: Sequence[CounterTake]
+    ) -> Taken:
+        plan_used = await self._table.take_all(session, take.tenant_id, plan)
+        if len(plan_used) < len(plan):
+            return Taken(plan_used)  # a hard plan limit refused: Redis is not touched
+        window = take.window
+        weight = previous_weight_ms(take.now) if self._sliding else 0
+        keys = [
+            counter_key(self._prefix, take.tenant_id, "rpm", window),
+            counter_key(self._prefix, take.tenant_id, "tpm", window),
+            counter_key(self._prefix, take.tenant_id, "rpm", window - WINDOW_SECONDS),
+            counter_key(self._prefix, take.tenant_id, "tpm", window - WINDOW_SECONDS),
+            reservation_key(self._prefix, take.tenant_id, take.reservation_id),
+        ]
+        args = [
+            take.requests,
+            take.tokens,
+            take.rpm,
+            take.tpm,
+            weight,
+            self._counter_ttl_ms(take.now),
+            math.ceil(take.expires_in * 1000) + self._grace_ms,
+            window,
+        ]
+        try:
+            answer = await self._take_script(keys=keys, args=args)
+        except RedisError as error:
+            if not self._fail_open:
+                raise self._unavailable(error) from error
+            log.warning(
+                "limits: Redis at %s unavailable (%s); reservation %s of tenant %s granted "
+                "without counting rpm/tpm (limits_redis_fail_open)",
+                self._address,
+                type(error).__name__,
+                take.reservation_id,
+                take.tenant_id,
+            )
+            return Taken({"rpm": take.requests, "tpm": take.tokens, **plan_used})
+        if int(answer[0]) == 1:
+            current = {"rpm": int(answer[1]), "tpm": int(answer[2])}
+            previous = {"rpm": int(answer[3]), "tpm": int(answer[4])}
+            used = {kind: weighted_used(current[kind], previous[kind], weight) for kind in current}
+            return Taken({**used, **plan_used})
+        kind = RATE_KINDS[int(answer[1]) - 1]
+        current_used, previous_used = int(answer[2]), int(answer[3])
+        if self._sliding:
+            amount, limit = (take.requests, take.rpm) if kind == "rpm" else (take.tokens, take.tpm)
+            retry = sliding_retry_after_ms(take.now, amount, limit, current_used, previous_used)
+        else:
+            retry = fixed_retry_after_ms(take.now)
+        return Taken(plan_used, {kind: retry})
+
+    async def undo(self, take: RateTake) -> None:
+        await self._release_only(take.tenant_id, take.reservation_id, take.window)
+
+    async def _release_only(
+        self, tenant_id: uuid.UUID, reservation_id: uuid.UUID, window: int
+    ) -> None:
+        keys = [
+            reservation_key(self._prefix, tenant_id, reservation_id),
+            counter_key(self._prefix, tenant_id, "rpm", window),
+            counter_key(self._prefix, tenant_id, "tpm", window),
+        ]
+        try:
+            await self._release_script(keys=keys)
+        except RedisError as error:
+            if not self._fail_open:
+                raise self._unavailable(error) from error
+            log.warning(
+                "limits: Redis at %s unavailable (%s); reservation %s of tenant %s not refunded",
+                self._address,
+                type(error).__name__,
+                reservation_id,
+                tenant_id,
+            )
+
+    async def settle(
+        self,
+        session: AsyncSession,
+        tenant_id: uuid.UUID,
+        reservation_id: uuid.UUID,
+        window: int,
+        reserved_tokens: int,
+        actual_tokens: int,
+        now: float,
+    ) -> None:
+        keys = [
+            reservation_key(self._prefix, tenant_id, reservation_id),
+            counter_key(self._prefix, tenant_id, "tpm", window),
+            counter_key(self._prefix, tenant_id, "tpm", window_of(now)),
+        ]
+        try:
+            await self._settle_script(keys=keys, args=[actual_tokens, self._counter_ttl_ms(now)])
+        except RedisError as error:
+            if not self._fail_open:
+                raise self._unavailable(error) from error
+            log.warning(
+                "limits: Redis at %s unavailable (%s); reservation %s of tenant %s settled "
+                "without adjusting tpm",
+                self._address,
+                type(error).__name__,
+                reservation_id,
+                tenant_id,
+            )
+
+    async def release(
+        self,
+        session: AsyncSession,
+        tenant_id: uuid.UUID,
+        reservation_id: uuid.UUID,
+        window: int,
+        requests: int,
+        tokens: int,
+    ) -> None:
+        await self._release_only(tenant_id, reservation_id, window)
+
+    async def used(self, session: AsyncSession, tenant_id: uuid.UUID, now: float) -> dict[str, int]:
+        window = window_of(now)
+        keys = [
+            counter_key(self._prefix, tenant_id, kind, at)
+            for kind in RATE_KINDS
+            for at in (window, window - WINDOW_SECONDS)
+        ]
+        try:
+            values = await self._client.mget(keys)
+        except RedisError as error:
+            if not self._fail_open:
+                raise self._unavailable(error) from error
+            values = [None] * len(keys)  # unknown while Redis is away: nothing counted
+        counts = [int(value or 0) for value in values]
+        weight = previous_weight_ms(now) if self._sliding else 0
+        return {
+            "rpm": weighted_used(counts[0], counts[1], weight),
+            "tpm": weighted_used(counts[2], counts[3], weight),
+        }
+
+    async def prune(self, session: AsyncSession, now: float) -> None:
+        """Nothing: every key expires by itself."""
+
+    async def close(self) -> None:
+        await self._client.aclose()
