@@ -17,6 +17,8 @@ from quarterdeck.tenancy.v1 import billing_pb2 as pb
 from services.gateway.billing_schemas import (
     INVOICE_STATUS_VALUES,
     SUBSCRIPTION_STATUS_VALUES,
+    AdvancePeriodsBody,
+    AdvancePeriodsReport,
     ChangeSubscriptionBody,
     CreatePlanBody,
     CreateSubscriptionBody,
@@ -29,10 +31,11 @@ from services.gateway.billing_schemas import (
     SubscriptionStatusBody,
     SubscriptionUsage,
     TenantUsage,
+    UpdatePlanBody,
     UsageRollup,
     UsageTotals,
 )
-from services.gateway.routing import ERROR_RESPONSES, Clients
+from services.gateway.routing import ERROR_RESPONSES, Clients, PageSize, PageToken
 
 router = APIRouter(tags=["billing"], responses=ERROR_RESPONSES)
 
@@ -63,11 +66,20 @@ async def get_usage(
 async def list_plans(
     clients: Clients,
     include_inactive: Annotated[bool, Query(description="List inactive plans too.")] = False,
+    page_size: PageSize = 0,
+    page_token: PageToken = "",
 ) -> PlanList:
+    """The plans, a page at a time, ordered by code; active ones only unless asked."""
     reply = await clients.billing.ListPlans(
-        pb.ListPlansRequest(include_inactive=include_inactive), timeout=clients.timeout
+        pb.ListPlansRequest(
+            include_inactive=include_inactive, page_size=page_size, page_token=page_token
+        ),
+        timeout=clients.timeout,
     )
-    return PlanList(plans=[Plan.from_proto(plan) for plan in reply.plans])
+    return PlanList(
+        plans=[Plan.from_proto(plan) for plan in reply.plans],
+        next_page_token=reply.next_page_token,
+    )
 
 
 @router.post("/v1/plans", status_code=201)
@@ -84,6 +96,15 @@ async def create_plan(body: CreatePlanBody, clients: Clients, response: Response
 @router.get("/v1/plans/{plan_id}")
 async def get_plan(plan_id: str, clients: Clients) -> Plan:
     reply = await clients.billing.GetPlan(pb.GetPlanRequest(id=plan_id), timeout=clients.timeout)
+    return Plan.from_proto(reply.plan)
+
+
+@router.patch("/v1/plans/{plan_id}")
+async def update_plan(plan_id: str, body: UpdatePlanBody, clients: Clients) -> Plan:
+    """Change the fields present in the body (platform operators). A new price applies to
+    invoices drafted from now on; is_active false stops new subscriptions while existing ones
+    continue."""
+    reply = await clients.billing.UpdatePlan(body.to_proto(plan_id), timeout=clients.timeout)
     return Plan.from_proto(reply.plan)
 
 
@@ -209,3 +230,18 @@ async def set_invoice_status(invoice_id: str, body: InvoiceStatusBody, clients: 
         timeout=clients.timeout,
     )
     return Invoice.from_proto(reply.invoice)
+
+
+# -- Billing periods ---------------------------------------------------------------------------
+
+
+@router.post("/v1/billing/periods:advance")
+async def advance_periods(body: AdvancePeriodsBody, clients: Clients) -> AdvancePeriodsReport:
+    """Close the subscription periods and trials that have ended: roll usage up, draft the
+    period's invoice, renew or cancel at period end, and prune old plan-limit counters
+    (platform operators and services; only operators may pass now). Idempotent; call again
+    while remaining is above 0."""
+    reply = await clients.billing.AdvanceSubscriptionPeriods(
+        body.to_proto(), timeout=clients.timeout
+    )
+    return AdvancePeriodsReport.from_proto(reply)

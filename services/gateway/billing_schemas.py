@@ -12,6 +12,7 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Annotated, Literal
 
+from google.protobuf.field_mask_pb2 import FieldMask
 from pydantic import AwareDatetime, BaseModel, Field, field_validator
 
 from quarterdeck.tenancy.v1 import billing_pb2 as pb
@@ -204,6 +205,41 @@ class Plan(BaseModel):
 
 class PlanList(BaseModel):
     plans: list[Plan] = Field(description="Ordered by code.")
+    next_page_token: str = Field(
+        default="",
+        description="Pass as page_token, with the same filters, for the next page; empty on the "
+        "last page.",
+    )
+
+
+class UpdatePlanBody(RequestBody):
+    """The fields to change; those left out stay as they are. A new price applies to invoices
+    drafted from now on; existing invoices never change."""
+
+    name: Text | None = None
+    price: Price | None = None
+    trial_days: Annotated[int, Field(ge=0, le=INT32_MAX)] | None = None
+    seat_included: Seats | None = Field(default=None, description="null removes the seat limit.")
+    is_active: bool | None = Field(
+        default=None, description="false: no new subscriptions; existing ones continue."
+    )
+
+    @field_validator("name", "price", "trial_days", "is_active", mode="before")
+    @classmethod
+    def _no_nulls(cls, value: object) -> object:
+        return _refuse_null(value)
+
+    def to_proto(self, plan_id: str) -> pb.UpdatePlanRequest:
+        plan = pb.Plan(
+            id=plan_id,
+            name=self.name or "",
+            price=self.price or "",
+            trial_days=self.trial_days or 0,
+            is_active=bool(self.is_active),
+        )
+        if self.seat_included is not None:
+            plan.seat_included = self.seat_included
+        return pb.UpdatePlanRequest(plan=plan, update_mask=FieldMask(paths=self.mask_paths()))
 
 
 class CreatePlanBody(RequestBody):
@@ -386,3 +422,48 @@ class InvoiceStatusBody(RequestBody):
     status: InvoiceStatusName = Field(
         description="draft may become open or void; open may become paid or void."
     )
+
+
+# -- Billing periods ---------------------------------------------------------------------------
+
+
+class AdvancePeriodsBody(RequestBody):
+    now: AwareDatetime | None = Field(
+        default=None,
+        description="Advance as if it were this moment (platform operators, for tests); "
+        "omit for the present.",
+    )
+    limit: Annotated[int, Field(ge=0, le=1000)] = Field(
+        default=0, description="At most this many period closings and trial ends; 0: default."
+    )
+
+    def to_proto(self) -> pb.AdvanceSubscriptionPeriodsRequest:
+        return pb.AdvanceSubscriptionPeriodsRequest(
+            now=timestamp_or_none(self.now), limit=self.limit
+        )
+
+
+class AdvancePeriodsReport(BaseModel):
+    periods_renewed: int
+    subscriptions_canceled: int = Field(description="Canceled at the end of their period.")
+    trials_ended: int
+    invoices_drafted: int
+    limit_counters_pruned: int
+    remaining: int = Field(description="Subscriptions still due: call again when above 0.")
+    subscription_ids: list[str] = Field(description="The subscriptions this call changed.")
+    failed_subscription_ids: list[str] = Field(
+        description="Subscriptions whose period could not close; unchanged, tried again next call."
+    )
+
+    @classmethod
+    def from_proto(cls, reply: pb.AdvanceSubscriptionPeriodsResponse) -> AdvancePeriodsReport:
+        return cls(
+            periods_renewed=reply.periods_renewed,
+            subscriptions_canceled=reply.subscriptions_canceled,
+            trials_ended=reply.trials_ended,
+            invoices_drafted=reply.invoices_drafted,
+            limit_counters_pruned=reply.limit_counters_pruned,
+            remaining=reply.remaining,
+            subscription_ids=list(reply.subscription_ids),
+            failed_subscription_ids=list(reply.failed_subscription_ids),
+        )

@@ -104,6 +104,36 @@ class UpdateTenantBody(RequestBody):
         )
 
 
+class TenantStatusCheck(BaseModel):
+    tenant_id: str = Field(description="The tenant id, as asked.")
+    found: bool = Field(description="Whether the tenant exists.")
+    status: TenantStatusName | None = Field(description="null when the tenant does not exist.")
+    may_act: bool = Field(description="Whether the tenant exists and is active.")
+
+    @classmethod
+    def from_proto(cls, check: pb.TenantStatusCheck) -> TenantStatusCheck:
+        return cls(
+            tenant_id=check.tenant_id,
+            found=check.found,
+            status=STATUS_NAMES.get(check.status),
+            may_act=check.may_act,
+        )
+
+
+class TenantStatusChecks(BaseModel):
+    checks: list[TenantStatusCheck] = Field(description="One per distinct id, in asked order.")
+
+
+class CheckTenantStatusBody(RequestBody):
+    tenant_ids: list[Text] = Field(
+        min_length=1, max_length=500, description="1 to 500 tenant ids to check."
+    )
+
+
+class SuspendTenantBody(RequestBody):
+    reason: Text = Field(default="", max_length=512, description="Why; kept in the service log.")
+
+
 class TenantSettings(BaseModel):
     tenant_id: str
     billing_contacts: list[str]

@@ -10,10 +10,14 @@ from google.protobuf.field_mask_pb2 import FieldMask
 from quarterdeck.tenancy.v1 import tenancy_pb2 as pb
 from services.gateway.routing import ERROR_RESPONSES, Clients, IdempotencyKey, PageSize, PageToken
 from services.gateway.schemas import (
+    CheckTenantStatusBody,
     CreateTenantBody,
+    SuspendTenantBody,
     Tenant,
     TenantList,
     TenantSettings,
+    TenantStatusCheck,
+    TenantStatusChecks,
     TenantStatusName,
     UpdateTenantBody,
     UpdateTenantSettingsBody,
@@ -115,3 +119,60 @@ async def update_tenant_settings(
         timeout=clients.timeout,
     )
     return TenantSettings.from_proto(reply.settings)
+
+
+# -- Lifecycle ---------------------------------------------------------------------------------
+
+
+@router.post("/status:batchCheck")
+async def check_tenant_statuses(
+    body: CheckTenantStatusBody, clients: Clients
+) -> TenantStatusChecks:
+    """Each tenant's status and whether it may act, in one call (platform operators and
+    Quarterdeck services); an unknown id is answered with found false."""
+    reply = await clients.tenancy.CheckTenantStatus(
+        pb.CheckTenantStatusRequest(tenant_ids=body.tenant_ids), timeout=clients.timeout
+    )
+    return TenantStatusChecks(checks=[TenantStatusCheck.from_proto(c) for c in reply.checks])
+
+
+@router.get("/{tenant_id}/status")
+async def get_tenant_status(tenant_id: str, clients: Clients) -> TenantStatusCheck:
+    """The tenant's status and whether it may act (its own members, operators and services);
+    an unknown tenant is answered with found false."""
+    reply = await clients.tenancy.CheckTenantStatus(
+        pb.CheckTenantStatusRequest(tenant_ids=[tenant_id]), timeout=clients.timeout
+    )
+    return TenantStatusCheck.from_proto(reply.checks[0])
+
+
+@router.post("/{tenant_id}:suspend")
+async def suspend_tenant(
+    tenant_id: str, clients: Clients, body: SuspendTenantBody | None = None
+) -> Tenant:
+    """Stop an active tenant from acting (platform operators); other services see it within
+    their status cache's few seconds."""
+    reply = await clients.tenancy.SuspendTenant(
+        pb.SuspendTenantRequest(id=tenant_id, reason=body.reason if body else ""),
+        timeout=clients.timeout,
+    )
+    return Tenant.from_proto(reply.tenant)
+
+
+@router.post("/{tenant_id}:reactivate")
+async def reactivate_tenant(tenant_id: str, clients: Clients) -> Tenant:
+    """Let a suspended tenant act again (platform operators); a deleted one stays deleted."""
+    reply = await clients.tenancy.ReactivateTenant(
+        pb.ReactivateTenantRequest(id=tenant_id), timeout=clients.timeout
+    )
+    return Tenant.from_proto(reply.tenant)
+
+
+@router.delete("/{tenant_id}")
+async def delete_tenant(tenant_id: str, clients: Clients) -> Tenant:
+    """Mark the tenant deleted, which is final; its records are kept for audit (platform
+    operators). Answers the tenant as deleted."""
+    reply = await clients.tenancy.DeleteTenant(
+        pb.DeleteTenantRequest(id=tenant_id), timeout=clients.timeout
+    )
+    return Tenant.from_proto(reply.tenant)

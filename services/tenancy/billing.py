@@ -12,16 +12,31 @@
   (exclusive): exact for periods starting at midnight UTC.
 * **Invoices** are drafted from the plan price and the overage beyond each metered feature's
   included quantity, exactly (see :mod:`services.tenancy.billing_math`).
+* **Periods advance** (AdvanceSubscriptionPeriods, or :meth:`BillingHandlers.advance_periods`
+  from a background loop): each step is one transaction for one subscription. An ended trial
+  makes the subscription active (no payment method is known here; Stripe's events move it to
+  past_due when a payment fails). An ended period is claimed with a conditional UPDATE on its
+  end (so of two concurrent callers exactly one closes it), rolled up, invoiced in arrears at
+  the plan's price at closing time (not when wholly inside the trial; an invoice already
+  drafted for it is kept), recorded in ``subscription_periods``, and then renewed to the next
+  end on the subscription's start-date schedule, or canceled when ``cancel_at_period_end``
+  (or no ``auto_renew``). Plan-limit counters of periods that ended more than
+  ``billing_plan_counter_retention_days`` ago are then deleted, once per closed period.
+* **Plans** are updated with a field mask; a price change applies to invoices drafted later
+  and never to existing ones (their lines keep their amounts); a deactivated plan takes no new
+  subscriptions while existing ones renew on it.
 """
 
 from __future__ import annotations
 
+import logging
 import re
 import uuid
-from datetime import UTC, date, timedelta
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import and_, delete, func, or_, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
@@ -39,6 +54,7 @@ from services.tenancy.billing_math import (
     count_violations,
     interval_months,
     month_start,
+    next_period_end,
     overage_units,
 )
 from services.tenancy.config import TenancySettings
@@ -52,11 +68,13 @@ from services.tenancy.models_billing import (
     InvoiceStatus,
     Metric,
     PlanFeatureRecord,
+    SubscriptionPeriodRecord,
     SubscriptionRecord,
     SubscriptionStatus,
     SubscriptionUsageRecord,
     UsageCounterRecord,
 )
+from services.tenancy.models_limits import LimitCounterRecord
 from services.tenancy.pricing_math import format_micros, format_pico, parse_usd_micros
 from services.tenancy.validation import EMAIL_PATTERN, raise_if_any
 from shared.auth import (
@@ -70,15 +88,20 @@ from shared.db_types import utcnow
 from shared.errors import (
     Aborted,
     AlreadyExists,
+    DomainError,
     FailedPrecondition,
     FieldViolation,
     InvalidArgument,
     NotFound,
     PermissionDenied,
 )
+from shared.field_mask import paths_to_update
 from shared.ids import parse_id
+from shared.pagination import fetch_page
 from shared.server import ServiceContext
 from shared.timestamps import from_timestamp, to_timestamp
+
+log = logging.getLogger("quarterdeck.tenancy.billing")
 
 CURRENCY = "USD"
 CODE_PATTERN = re.compile(r"^[a-z0-9](?:[a-z0-9_-]{0,62}[a-z0-9])?$")
@@ -352,9 +375,76 @@ def _plan_values(plan: pb.Plan) -> dict[str, Any]:
     }
 
 
+#: The most steps one AdvanceSubscriptionPeriods call may be asked to apply.
+MAX_ADVANCE_LIMIT = 1000
+#: The kind prefix of plan-limit counters in ``limit_counters`` (see models_limits).
+PLAN_COUNTER_PREFIX = "plan:"
+
+
+def epoch_seconds(moment: datetime) -> int:
+    """A period start as the window of its plan-limit counters (UTC epoch seconds)."""
+    return int(moment.timestamp())
+
+
+@dataclass
+class AdvanceReport:
+    """What one advance did."""
+
+    periods_renewed: int = 0
+    subscriptions_canceled: int = 0
+    trials_ended: int = 0
+    invoices_drafted: int = 0
+    limit_counters_pruned: int = 0
+    remaining: int = 0
+    subscription_ids: list[uuid.UUID] = field(default_factory=list)
+    failed_subscription_ids: list[uuid.UUID] = field(default_factory=list)
+
+
+UPDATABLE_PLAN_FIELDS = frozenset({"name", "price", "trial_days", "seat_included", "is_active"})
+
+
+def _plan_update_values(plan: pb.Plan, paths: list[str]) -> dict[str, Any]:
+    """The columns an UpdatePlan sets, or InvalidArgument naming every bad field."""
+    problems: list[FieldViolation] = []
+    values: dict[str, Any] = {}
+    if "name" in paths:
+        if not plan.name.strip():
+            problems.append(FieldViolation("plan.name", "is required"))
+        elif len(plan.name) > 128:
+            problems.append(FieldViolation("plan.name", "must be at most 128 characters"))
+        values["name"] = plan.name.strip()
+    if "price" in paths:
+        if not plan.price.strip():
+            problems.append(FieldViolation("plan.price", "is required"))
+        else:
+            try:
+                values["price_micros"] = parse_usd_micros(plan.price, "plan.price")
+            except InvalidArgument as exc:
+                problems += exc.violations
+    if "trial_days" in paths:
+        if not 0 <= plan.trial_days <= MAX_TRIAL_DAYS:
+            problems.append(
+                FieldViolation("plan.trial_days", f"must be between 0 and {MAX_TRIAL_DAYS}")
+            )
+        values["trial_days"] = plan.trial_days or None
+    if "seat_included" in paths:
+        if plan.HasField("seat_included") and not 1 <= plan.seat_included <= MAX_SEATS:
+            problems.append(
+                FieldViolation("plan.seat_included", f"must be between 1 and {MAX_SEATS}")
+            )
+        # Masked but unset removes the seat limit.
+        values["seat_included"] = plan.seat_included if plan.HasField("seat_included") else None
+    if "is_active" in paths:
+        values["is_active"] = plan.is_active
+    raise_if_any(problems)
+    return values
+
+
 class BillingHandlers:
     def __init__(self, context: ServiceContext[TenancySettings]) -> None:
         self._db = context.database
+        self._pages = context.page_tokens
+        self._settings = context.settings
 
     # ----- metering -----
 
@@ -521,16 +611,75 @@ class BillingHandlers:
 
     async def list_plans(self, request: pb.ListPlansRequest) -> pb.ListPlansResponse:
         require_principal()
-        stmt = select(BillingPlanRecord).order_by(BillingPlanRecord.code)
+        statement = select(BillingPlanRecord)
         if not request.include_inactive:
-            stmt = stmt.where(BillingPlanRecord.is_active.is_(True))
+            statement = statement.where(BillingPlanRecord.is_active.is_(True))
         async with self._db.reading() as session:
-            plans = list((await session.scalars(stmt)).all())
-            features = list((await session.scalars(select(PlanFeatureRecord))).all())
+            page = await fetch_page(
+                session,
+                statement,
+                sort_key=(BillingPlanRecord.code,),
+                position_of=lambda row: (row.code,),
+                codec=self._pages,
+                query="BillingService.ListPlans",
+                filters={"include_inactive": request.include_inactive},
+                page_size=request.page_size,
+                page_token=request.page_token,
+            )
+            ids = [plan.id for plan in page.items]
+            features = (
+                list(
+                    (
+                        await session.scalars(
+                            select(PlanFeatureRecord).where(PlanFeatureRecord.plan_id.in_(ids))
+                        )
+                    ).all()
+                )
+                if ids
+                else []
+            )
         by_plan: dict[uuid.UUID, list[PlanFeatureRecord]] = {}
         for feature in features:
             by_plan.setdefault(feature.plan_id, []).append(feature)
-        return pb.ListPlansResponse(plans=[plan_to_proto(p, by_plan.get(p.id, [])) for p in plans])
+        return pb.ListPlansResponse(
+            plans=[plan_to_proto(p, by_plan.get(p.id, [])) for p in page.items],
+            next_page_token=page.next_page_token,
+        )
+
+    async def update_plan(self, request: pb.UpdatePlanRequest) -> pb.UpdatePlanResponse:
+        require_operator()
+        plan = request.plan
+        plan_id = parse_id(plan.id, "plan.id")
+        if not request.update_mask.paths:
+            raise InvalidArgument.field("update_mask", "must name the fields to change")
+        paths = paths_to_update(request.update_mask, plan, UPDATABLE_PLAN_FIELDS)
+        values = _plan_update_values(plan, paths)
+        async with self._db.transaction() as session:
+            row = await session.scalar(
+                select(BillingPlanRecord).where(BillingPlanRecord.id == plan_id).with_for_update()
+            )
+            if row is None:
+                raise NotFound("no such plan", reason="PLAN_NOT_FOUND")
+            seats = values.get("seat_included")
+            if seats is not None:
+                most = await session.scalar(
+                    select(func.max(SubscriptionRecord.seat_count)).where(
+                        SubscriptionRecord.plan_id == plan_id,
+                        SubscriptionRecord.status != SubscriptionStatus.CANCELED,
+                    )
+                )
+                if most is not None and most > seats:
+                    raise FailedPrecondition(
+                        f"a subscription to plan '{row.code}' has {most} seats, more than {seats}",
+                        reason="PLAN_SEAT_LIMIT",
+                        metadata={"field": "plan.seat_included", "most_seats": str(most)},
+                    )
+            for name, value in values.items():
+                setattr(row, name, value)
+            await session.flush()
+            return pb.UpdatePlanResponse(
+                plan=plan_to_proto(row, await self._features(session, plan_id))
+            )
 
     async def set_plan_feature(
         self, request: pb.SetPlanFeatureRequest
@@ -725,7 +874,13 @@ class BillingHandlers:
         self, session: AsyncSession, sub: SubscriptionRecord
     ) -> list[SubscriptionUsageRecord]:
         assert sub.current_period_start is not None and sub.current_period_end is not None
-        start, end = sub.current_period_start, sub.current_period_end
+        return await self._roll_up_period(
+            session, sub, sub.current_period_start, sub.current_period_end
+        )
+
+    async def _roll_up_period(
+        self, session: AsyncSession, sub: SubscriptionRecord, start: datetime, end: datetime
+    ) -> list[SubscriptionUsageRecord]:
         counter = UsageCounterRecord
         sums = (
             await session.execute(
@@ -791,6 +946,71 @@ class BillingHandlers:
         stmt = select(InvoiceLineRecord).where(InvoiceLineRecord.invoice_id == invoice_id)
         return list((await session.scalars(stmt)).all())
 
+    async def _draft_invoice(
+        self,
+        session: AsyncSession,
+        sub: SubscriptionRecord,
+        plan: BillingPlanRecord,
+        start: datetime,
+        end: datetime,
+        usage: dict[str, int],
+    ) -> tuple[InvoiceRecord, list[InvoiceLineRecord]]:
+        """Draft the invoice of one period from the plan's price now and the usage given."""
+        lines = [Line(f"plan:{plan.code}", 1, plan.price_micros, 1)]
+        for feature in sorted(await self._features(session, plan.id), key=lambda f: f.feature_key):
+            if feature.is_metered:
+                lines.append(
+                    Line(
+                        f"overage:{feature.feature_key}",
+                        overage_units(usage.get(feature.feature_key, 0), feature.included_quantity),
+                        feature.overage_unit_price_micros,
+                        feature.overage_unit_block,
+                    )
+                )
+        total = sum(line.amount_picos for line in lines)
+        if total > MAX_PICOS or any(line.quantity > MAX_PICOS for line in lines):
+            raise FailedPrecondition("the invoice is too large", reason="INVOICE_TOO_LARGE")
+        invoice = InvoiceRecord(
+            subscription_id=sub.id,
+            period_start=start,
+            period_end=end,
+            total_picos=total,
+            status=InvoiceStatus.DRAFT,
+        )
+        session.add(invoice)
+        try:
+            await session.flush()
+        except IntegrityError:
+            raise AlreadyExists(
+                "this period already has an invoice; void it first", reason="INVOICE_EXISTS"
+            ) from None
+        records = [
+            InvoiceLineRecord(
+                invoice_id=invoice.id,
+                position=i,
+                description=line.description,
+                quantity=line.quantity,
+                unit_price_micros=line.unit_price_micros,
+                unit_block=line.unit_block,
+                amount_picos=line.amount_picos,
+            )
+            for i, line in enumerate(lines)
+        ]
+        session.add_all(records)
+        await session.flush()
+        return invoice, records
+
+    async def _live_invoice_id(
+        self, session: AsyncSession, sub_id: uuid.UUID, start: datetime
+    ) -> uuid.UUID | None:
+        return await session.scalar(
+            select(InvoiceRecord.id).where(
+                InvoiceRecord.subscription_id == sub_id,
+                InvoiceRecord.period_start == start,
+                InvoiceRecord.status != InvoiceStatus.VOID,
+            )
+        )
+
     async def generate_invoice(
         self, request: pb.GenerateInvoiceRequest
     ) -> pb.GenerateInvoiceResponse:
@@ -799,13 +1019,8 @@ class BillingHandlers:
         async with self._db.transaction() as session:
             sub = await self._subscription(session, sub_id, lock=True)
             plan = await self._plan(session, sub.plan_id)
-            existing = await session.scalar(
-                select(InvoiceRecord.id).where(
-                    InvoiceRecord.subscription_id == sub.id,
-                    InvoiceRecord.period_start == sub.current_period_start,
-                    InvoiceRecord.status != InvoiceStatus.VOID,
-                )
-            )
+            assert sub.current_period_start is not None and sub.current_period_end is not None
+            existing = await self._live_invoice_id(session, sub.id, sub.current_period_start)
             if existing is not None:
                 raise AlreadyExists(
                     "this period already has an invoice; void it first",
@@ -813,52 +1028,9 @@ class BillingHandlers:
                     metadata={"invoice_id": str(existing)},
                 )
             usage = {row.feature_key: row.quantity for row in await self._roll_up(session, sub)}
-            lines = [Line(f"plan:{plan.code}", 1, plan.price_micros, 1)]
-            for feature in sorted(
-                await self._features(session, plan.id), key=lambda f: f.feature_key
-            ):
-                if feature.is_metered:
-                    lines.append(
-                        Line(
-                            f"overage:{feature.feature_key}",
-                            overage_units(
-                                usage.get(feature.feature_key, 0), feature.included_quantity
-                            ),
-                            feature.overage_unit_price_micros,
-                            feature.overage_unit_block,
-                        )
-                    )
-            total = sum(line.amount_picos for line in lines)
-            if total > MAX_PICOS or any(line.quantity > MAX_PICOS for line in lines):
-                raise FailedPrecondition("the invoice is too large", reason="INVOICE_TOO_LARGE")
-            invoice = InvoiceRecord(
-                subscription_id=sub.id,
-                period_start=sub.current_period_start,
-                period_end=sub.current_period_end,
-                total_picos=total,
-                status=InvoiceStatus.DRAFT,
+            invoice, records = await self._draft_invoice(
+                session, sub, plan, sub.current_period_start, sub.current_period_end, usage
             )
-            session.add(invoice)
-            try:
-                await session.flush()
-            except IntegrityError:
-                raise AlreadyExists(
-                    "this period already has an invoice; void it first", reason="INVOICE_EXISTS"
-                ) from None
-            records = [
-                InvoiceLineRecord(
-                    invoice_id=invoice.id,
-                    position=i,
-                    description=line.description,
-                    quantity=line.quantity,
-                    unit_price_micros=line.unit_price_micros,
-                    unit_block=line.unit_block,
-                    amount_picos=line.amount_picos,
-                )
-                for i, line in enumerate(lines)
-            ]
-            session.add_all(records)
-            await session.flush()
             return pb.GenerateInvoiceResponse(invoice=invoice_to_proto(invoice, records))
 
     async def _invoice(
@@ -905,3 +1077,212 @@ class BillingHandlers:
             await session.flush()
             lines = await self._lines(session, invoice.id)
             return pb.SetInvoiceStatusResponse(invoice=invoice_to_proto(invoice, lines))
+
+    # ----- periods that advance -----
+
+    def _due(self, now: datetime) -> Any:
+        """Subscriptions with an ended period, or an ended trial, still to close."""
+        sub = SubscriptionRecord
+        return and_(
+            sub.status != SubscriptionStatus.CANCELED,
+            or_(
+                sub.current_period_end <= now,
+                and_(sub.status == SubscriptionStatus.TRIALING, sub.trial_ends_at <= now),
+            ),
+        )
+
+    async def advance_subscription_periods(
+        self, request: pb.AdvanceSubscriptionPeriodsRequest
+    ) -> pb.AdvanceSubscriptionPeriodsResponse:
+        principal = require_operator()
+        if request.HasField("now"):
+            if not principal.is_operator:
+                raise PermissionDenied(
+                    "only platform operators may advance to a chosen time", reason="OPERATOR_ONLY"
+                )
+            now = from_timestamp(request.now)
+        else:
+            now = utcnow()
+        if not 0 <= request.limit <= MAX_ADVANCE_LIMIT:
+            raise InvalidArgument.field("limit", f"must be between 0 and {MAX_ADVANCE_LIMIT}")
+        report = await self.advance_periods(now, request.limit or None)
+        return pb.AdvanceSubscriptionPeriodsResponse(
+            periods_renewed=report.periods_renewed,
+            subscriptions_canceled=report.subscriptions_canceled,
+            trials_ended=report.trials_ended,
+            invoices_drafted=report.invoices_drafted,
+            limit_counters_pruned=report.limit_counters_pruned,
+            remaining=report.remaining,
+            subscription_ids=[str(i) for i in dict.fromkeys(report.subscription_ids)],
+            failed_subscription_ids=[str(i) for i in report.failed_subscription_ids],
+        )
+
+    async def advance_periods(self, now: datetime, limit: int | None = None) -> AdvanceReport:
+        """Close up to ``limit`` ended periods and trials as of ``now``, then prune old plan-limit
+        counters; the entry point of AdvanceSubscriptionPeriods and of a background loop."""
+        budget = limit or self._settings.billing_advance_batch_size
+        report = AdvanceReport()
+        steps = 0
+        while steps < budget:
+            statement = (
+                select(SubscriptionRecord.id)
+                .where(self._due(now))
+                .order_by(SubscriptionRecord.current_period_end, SubscriptionRecord.id)
+                .limit(budget - steps)
+            )
+            if report.failed_subscription_ids:
+                statement = statement.where(
+                    SubscriptionRecord.id.not_in(report.failed_subscription_ids)
+                )
+            progressed = False
+            for sub_id in await self._read_ids(statement):
+                try:
+                    advanced = await self._advance_one(sub_id, now, report)
+                except DomainError as exc:
+                    # One subscription that cannot close (e.g. an invoice too large) must not
+                    # block every other: it is skipped, logged, and retried on the next call.
+                    log.warning("subscription %s could not advance: %s", sub_id, exc)
+                    report.failed_subscription_ids.append(sub_id)
+                    progressed = True
+                    continue
+                if advanced:
+                    steps += 1
+                    progressed = True
+            if not progressed:
+                break  # nothing due, or every one due was just advanced by a concurrent caller
+        report.limit_counters_pruned = await self._prune_plan_counters(now, budget)
+        async with self._db.reading() as session:
+            remaining = await session.scalar(
+                select(func.count()).select_from(SubscriptionRecord).where(self._due(now))
+            )
+        report.remaining = int(remaining or 0)
+        return report
+
+    async def _read_ids(self, statement: Any) -> list[uuid.UUID]:
+        async with self._db.reading() as session:
+            return list((await session.scalars(statement)).all())
+
+    async def _advance_one(self, sub_id: uuid.UUID, now: datetime, report: AdvanceReport) -> bool:
+        """Apply the next step of one subscription (its trial's end, else its period's close)
+        in one transaction; False when there was none or a concurrent caller took it."""
+        table = SubscriptionRecord
+        async with self._db.transaction() as session:
+            sub = await session.get(table, sub_id, populate_existing=True)
+            if sub is None or sub.status is SubscriptionStatus.CANCELED:
+                return False
+            start, end = sub.current_period_start, sub.current_period_end
+            trial_end = sub.trial_ends_at
+            if (
+                sub.status is SubscriptionStatus.TRIALING
+                and trial_end is not None
+                and trial_end <= now
+                and (end is None or trial_end <= end)
+            ):
+                # No payment method is known here; a failed payment arrives later from Stripe
+                # and moves the subscription to past_due.
+                moved = await session.execute(
+                    update(table)
+                    .where(table.id == sub_id, table.status == SubscriptionStatus.TRIALING)
+                    .values(
+                        status=SubscriptionStatus.ACTIVE,
+                        version=table.version + 1,
+                        updated_at=utcnow(),
+                    )
+                    .execution_options(synchronize_session=False)
+                )
+                if moved.rowcount != 1:
+                    return False
+                report.trials_ended += 1
+                report.subscription_ids.append(sub_id)
+                return True
+            if start is None or end is None or end > now:
+                return False
+            plan = await self._plan(session, sub.plan_id)
+            ending = sub.cancel_at_period_end or not sub.auto_renew
+            changes: dict[str, Any] = (
+                {"status": SubscriptionStatus.CANCELED, "cancel_at": end}
+                if ending
+                else {
+                    "current_period_start": end,
+                    "current_period_end": next_period_end(
+                        sub.starts_at, end, interval_months(plan.interval, plan.interval_count)
+                    ),
+                }
+            )
+            # The claim: only the caller whose UPDATE still sees this period end closes it; a
+            # concurrent one waits for the row (PostgreSQL) or the database (SQLite), then
+            # matches nothing.
+            claimed = await session.execute(
+                update(table)
+                .where(
+                    table.id == sub_id,
+                    table.current_period_end == end,
+                    table.status != SubscriptionStatus.CANCELED,
+                )
+                .values(**changes, version=table.version + 1, updated_at=utcnow())
+                .execution_options(synchronize_session=False)
+            )
+            if claimed.rowcount != 1:
+                return False
+            usage = {
+                row.feature_key: row.quantity
+                for row in await self._roll_up_period(session, sub, start, end)
+            }
+            invoice_id = await self._live_invoice_id(session, sub_id, start)
+            # A period spent wholly in the trial is not billed.
+            in_trial = trial_end is not None and trial_end >= end
+            if invoice_id is None and not in_trial:
+                invoice, _ = await self._draft_invoice(session, sub, plan, start, end, usage)
+                invoice_id = invoice.id
+                report.invoices_drafted += 1
+            session.add(
+                SubscriptionPeriodRecord(
+                    subscription_id=sub_id,
+                    tenant_id=sub.tenant_id,
+                    period_start=start,
+                    period_end=end,
+                    window_start=epoch_seconds(start),
+                    outcome="canceled" if ending else "renewed",
+                    invoice_id=invoice_id,
+                    closed_at=now,
+                )
+            )
+            await session.flush()
+            if ending:
+                report.subscriptions_canceled += 1
+            else:
+                report.periods_renewed += 1
+            report.subscription_ids.append(sub_id)
+            return True
+
+    async def _prune_plan_counters(self, now: datetime, limit: int) -> int:
+        """Delete the plan-limit counters of closed periods that ended more than the retention
+        ago, at most ``limit`` periods' worth; each period is pruned once."""
+        cutoff = now - timedelta(days=self._settings.billing_plan_counter_retention_days)
+        period = SubscriptionPeriodRecord
+        counters = LimitCounterRecord
+        pruned = 0
+        async with self._db.transaction() as session:
+            rows = (
+                await session.scalars(
+                    select(period)
+                    .where(period.counters_pruned_at.is_(None), period.period_end < cutoff)
+                    .order_by(period.period_end, period.id)
+                    .limit(limit)
+                    .with_for_update(skip_locked=True)
+                )
+            ).all()
+            for row in rows:
+                deleted = await session.execute(
+                    delete(counters)
+                    .where(
+                        counters.tenant_id == row.tenant_id,
+                        counters.window_start == row.window_start,
+                        counters.kind.startswith(PLAN_COUNTER_PREFIX, autoescape=True),
+                    )
+                    .execution_options(synchronize_session=False)
+                )
+                pruned += deleted.rowcount or 0
+                row.counters_pruned_at = now
+            await session.flush()
+        return pruned

@@ -38,6 +38,23 @@ def add_months(moment: datetime, months: int) -> datetime:
     return moment.replace(year=year, month=month, day=min(moment.day, last))
 
 
+def next_period_end(anchor: datetime, current_end: datetime, months: int) -> datetime:
+    """The end of the period after the one ending at ``current_end``: the first of ``anchor``
+    plus a whole number of ``months``-long intervals that is later than ``current_end``.
+
+    Counting from the anchor (the subscription's start) rather than from the last end keeps a
+    subscription started on the 31st ending on each month's last day: Jan 31, Feb 28, Mar 31,
+    where chaining month by month would drift to the 28th for good.
+    """
+    if months < 1:
+        raise ValueError("a period is at least one month")
+    elapsed = (current_end.year - anchor.year) * 12 + current_end.month - anchor.month
+    count = max(1, elapsed // months)
+    while add_months(anchor, count * months) <= current_end:
+        count += 1
+    return add_months(anchor, count * months)
+
+
 def interval_months(interval: str, interval_count: int) -> int:
     return interval_count * (12 if interval == "yearly" else 1)
 

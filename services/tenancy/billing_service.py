@@ -44,6 +44,11 @@ class BillingServicer(billing_pb2_grpc.BillingServiceServicer):
     ) -> pb.ListPlansResponse:
         return await self._h.list_plans(request)
 
+    async def UpdatePlan(
+        self, request: pb.UpdatePlanRequest, context: grpc.aio.ServicerContext
+    ) -> pb.UpdatePlanResponse:
+        return await self._h.update_plan(request)
+
     async def SetPlanFeature(
         self, request: pb.SetPlanFeatureRequest, context: grpc.aio.ServicerContext
     ) -> pb.SetPlanFeatureResponse:
@@ -88,6 +93,11 @@ class BillingServicer(billing_pb2_grpc.BillingServiceServicer):
         self, request: pb.SetInvoiceStatusRequest, context: grpc.aio.ServicerContext
     ) -> pb.SetInvoiceStatusResponse:
         return await self._h.set_invoice_status(request)
+
+    async def AdvanceSubscriptionPeriods(
+        self, request: pb.AdvanceSubscriptionPeriodsRequest, context: grpc.aio.ServicerContext
+    ) -> pb.AdvanceSubscriptionPeriodsResponse:
+        return await self._h.advance_subscription_periods(request)
 
 
 def register(server: grpc.aio.Server, context: ServiceContext[TenancySettings]) -> Sequence[str]:

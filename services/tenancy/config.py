@@ -74,5 +74,64 @@ class TenancySettings(ServiceSettings):
     )
 
     # --- limits backend ---
+    limits_backend: str = Field(
+        default="database",
+        pattern="^(database|redis)$",
+        description=(
+            "Where LimitsService keeps the rpm/tpm window counters: the service's database "
+            "(default) or Redis (limits_redis_url). Reservations and plan-feature counters "
+            "always stay in the database."
+        ),
+    )
+    limits_redis_url: SecretStr | None = Field(
+        default=None,
+        description="redis:// or rediss:// URL of the Redis holding the rpm/tpm counters.",
+    )
+    limits_window: str = Field(
+        default="fixed",
+        pattern="^(fixed|sliding)$",
+        description=(
+            "fixed: a reservation counts against its UTC minute only. sliding (Redis only): "
+            "the previous minute's usage also counts, weighted by how much of it the last 60 "
+            "seconds still cover (two-window weighted sliding window)."
+        ),
+    )
+    limits_redis_key_prefix: str = Field(
+        default="qd:limits:",
+        min_length=1,
+        max_length=64,
+        description="Prefix of every Redis key LimitsService writes.",
+    )
+    limits_redis_timeout_seconds: float = Field(
+        default=1.0,
+        gt=0,
+        le=30,
+        description="Connect and command timeout for Redis; past it Reserve fails UNAVAILABLE.",
+    )
+    limits_redis_fail_open: bool = Field(
+        default=False,
+        description=(
+            "When Redis cannot be reached: false (default) refuses Reserve with UNAVAILABLE; "
+            "true grants it without counting rpm/tpm (plan limits still hold) and logs it."
+        ),
+    )
 
     # --- billing periods and plans ---
+    billing_advance_batch_size: int = Field(
+        default=100,
+        ge=1,
+        le=1000,
+        description=(
+            "Period closings and trial ends one AdvanceSubscriptionPeriods call applies at most "
+            "when the request gives no limit."
+        ),
+    )
+    billing_plan_counter_retention_days: int = Field(
+        default=7,
+        ge=0,
+        le=3650,
+        description=(
+            "How many days after its period ended a plan-limit counter (limit_counters kind "
+            "plan:...) is kept before AdvanceSubscriptionPeriods deletes it."
+        ),
+    )

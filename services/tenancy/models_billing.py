@@ -10,6 +10,11 @@ Money is never a float: plan and overage prices are ``BigInteger`` micro-USD, in
 and ``amount_cents`` become ``price_micros`` and ``total_picos``; ``plan_features`` gains the
 metric, unit, included quantity and overage price invoicing needs, and uses a UUID id like
 every other table of this service.
+
+``subscription_periods`` records each period AdvanceSubscriptionPeriods closed (one row per
+subscription and period start, which makes closing a period happen once), the invoice drafted
+for it, and when the plan-limit counters of that period (``limit_counters`` rows of kind
+``plan:...`` whose window is the period start in epoch seconds) were pruned.
 """
 
 from __future__ import annotations
@@ -174,6 +179,9 @@ class SubscriptionRecord(Base):
             postgresql_where=LIVE_SUBSCRIPTION,
         ),
         CheckConstraint("seat_count IS NULL OR seat_count >= 1", name="seat_count_positive"),
+        # AdvanceSubscriptionPeriods looks up the periods and trials that have ended.
+        Index("ix_tenant_subscriptions_period_end", "current_period_end"),
+        Index("ix_tenant_subscriptions_trial_end", "trial_ends_at"),
     )
 
     id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=uuid.uuid4)
@@ -264,3 +272,35 @@ class InvoiceLineRecord(Base):
     unit_price_micros: Mapped[int] = mapped_column(BigInteger)
     unit_block: Mapped[int] = mapped_column(BigInteger)
     amount_picos: Mapped[int] = mapped_column(BigInteger)
+
+
+PERIOD_OUTCOMES = ("renewed", "canceled")
+
+
+class SubscriptionPeriodRecord(Base):
+    """A closed period of a subscription, written by AdvanceSubscriptionPeriods."""
+
+    __tablename__ = "subscription_periods"
+    __table_args__ = (
+        UniqueConstraint("subscription_id", "period_start"),
+        CheckConstraint("outcome IN ('renewed', 'canceled')", name="outcome_known"),
+        Index("ix_subscription_periods_prunable", "counters_pruned_at", "period_end"),
+    )
+
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=uuid.uuid4)
+    subscription_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("tenant_subscriptions.id", ondelete="CASCADE")
+    )
+    tenant_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"))
+    period_start: Mapped[datetime] = mapped_column(UTCDateTime())
+    period_end: Mapped[datetime] = mapped_column(UTCDateTime())
+    #: The period start in UTC epoch seconds: the window of its plan-limit counters.
+    window_start: Mapped[int] = mapped_column(BigInteger)
+    #: "renewed" into a next period, or "canceled" at its end.
+    outcome: Mapped[str] = mapped_column(String(16))
+    invoice_id: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("subscription_invoices.id", ondelete="SET NULL")
+    )
+    closed_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    #: When the period's plan-limit counters were deleted; NULL while they are kept.
+    counters_pruned_at: Mapped[datetime | None] = mapped_column(UTCDateTime())

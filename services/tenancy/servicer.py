@@ -50,6 +50,26 @@ class TenancyServicer(tenancy_pb2_grpc.TenancyServiceServicer):
     ) -> pb.PurgeTenantResponse:
         return await self._handlers.purge_tenant(request)
 
+    async def CheckTenantStatus(
+        self, request: pb.CheckTenantStatusRequest, context: grpc.aio.ServicerContext
+    ) -> pb.CheckTenantStatusResponse:
+        return await self._handlers.check_tenant_status(request)
+
+    async def SuspendTenant(
+        self, request: pb.SuspendTenantRequest, context: grpc.aio.ServicerContext
+    ) -> pb.SuspendTenantResponse:
+        return await self._handlers.suspend_tenant(request)
+
+    async def ReactivateTenant(
+        self, request: pb.ReactivateTenantRequest, context: grpc.aio.ServicerContext
+    ) -> pb.ReactivateTenantResponse:
+        return await self._handlers.reactivate_tenant(request)
+
+    async def DeleteTenant(
+        self, request: pb.DeleteTenantRequest, context: grpc.aio.ServicerContext
+    ) -> pb.DeleteTenantResponse:
+        return await self._handlers.delete_tenant(request)
+
     async def AddMembership(
         self, request: pb.AddMembershipRequest, context: grpc.aio.ServicerContext
     ) -> pb.AddMembershipResponse:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import uuid
 
 from google.protobuf.json_format import MessageToDict
@@ -30,9 +31,16 @@ from services.tenancy.validation import (
     struct_has_non_finite,
     webhook_url_problem,
 )
-from shared.auth import require_internal, require_operator, require_tenant
+from shared.auth import require_internal, require_operator, require_principal, require_tenant
 from shared.db import unique_violation
-from shared.errors import Aborted, AlreadyExists, FieldViolation, InvalidArgument, NotFound
+from shared.errors import (
+    Aborted,
+    AlreadyExists,
+    FailedPrecondition,
+    FieldViolation,
+    InvalidArgument,
+    NotFound,
+)
 from shared.field_mask import paths_to_update
 from shared.ids import parse_id
 from shared.pagination import fetch_page
@@ -45,6 +53,17 @@ STATUS_TO_PROTO = {
     TenantStatus.DELETED: pb.TENANT_STATUS_DELETED,
 }
 STATUS_FROM_PROTO = {v: k for k, v in STATUS_TO_PROTO.items()}
+#: Where a tenant may go from each state: deleted is final.
+STATUS_TRANSITIONS = {
+    TenantStatus.ACTIVE: {TenantStatus.SUSPENDED, TenantStatus.DELETED},
+    TenantStatus.SUSPENDED: {TenantStatus.ACTIVE, TenantStatus.DELETED},
+    TenantStatus.DELETED: set(),
+}
+#: The most tenants one CheckTenantStatus call may ask about.
+MAX_STATUS_CHECKS = 500
+MAX_SUSPEND_REASON = 512
+
+log = logging.getLogger("quarterdeck.tenancy.tenants")
 UPDATABLE_TENANT_FIELDS = frozenset({"slug", "name", "domain", "status"})
 UPDATABLE_SETTINGS_FIELDS = frozenset(
     {"billing_contacts", "billing_webhook_url", "plan_metadata", "flags"}
@@ -124,6 +143,18 @@ async def flush_tenant(session: AsyncSession, tenant: pb.Tenant) -> None:
                 metadata={"field": "tenant.domain"},
             ) from None
         raise
+
+
+def check_transition(current: TenantStatus, target: TenantStatus) -> None:
+    """Refuse a status change the lifecycle does not allow (staying put is allowed)."""
+    if target is current or target in STATUS_TRANSITIONS[current]:
+        return
+    if current is TenantStatus.DELETED:
+        raise FailedPrecondition("the tenant is deleted, which is final", reason="TENANT_DELETED")
+    raise FailedPrecondition(
+        f"a {current.value} tenant cannot become {target.value}",
+        reason="INVALID_TENANT_TRANSITION",
+    )
 
 
 class TenantHandlers:
@@ -238,6 +269,7 @@ class TenantHandlers:
                 self._check_version(tenant.version, row.version, "tenant.version", "the tenant")
                 for path in paths:
                     if path == "status":
+                        check_transition(row.status, STATUS_FROM_PROTO[tenant.status])
                         row.status = STATUS_FROM_PROTO[tenant.status]
                     elif path == "domain":
                         row.domain = tenant.domain or None
@@ -323,3 +355,79 @@ class TenantHandlers:
         async with self._db.transaction() as session:
             await session.delete(await self._tenant(session, tenant_id))
         return pb.PurgeTenantResponse()
+
+    # ----- lifecycle other services check -----
+
+    async def check_tenant_status(
+        self, request: pb.CheckTenantStatusRequest
+    ) -> pb.CheckTenantStatusResponse:
+        require_principal()
+        if not request.tenant_ids:
+            raise InvalidArgument.field("tenant_ids", "must name at least one tenant")
+        if len(request.tenant_ids) > MAX_STATUS_CHECKS:
+            raise InvalidArgument.field(
+                "tenant_ids", f"must name at most {MAX_STATUS_CHECKS} tenants"
+            )
+        asked: dict[str, uuid.UUID] = {}
+        for i, raw in enumerate(request.tenant_ids):
+            if raw not in asked:
+                asked[raw] = parse_id(raw, f"tenant_ids[{i}]")
+        for raw in asked:
+            # Services and operators check any tenant; a member only its own.
+            require_tenant(str(asked[raw]), "viewer")
+        async with self._db.reading() as session:
+            rows = await session.execute(
+                select(TenantRecord.id, TenantRecord.status).where(
+                    TenantRecord.id.in_(set(asked.values()))
+                )
+            )
+            found = {tenant_id: status for tenant_id, status in rows.all()}
+        checks = []
+        for raw, tenant_id in asked.items():
+            status = found.get(tenant_id)
+            checks.append(
+                pb.TenantStatusCheck(
+                    tenant_id=raw,
+                    found=status is not None,
+                    status=STATUS_TO_PROTO[status] if status else pb.TENANT_STATUS_UNSPECIFIED,
+                    may_act=status is TenantStatus.ACTIVE,
+                )
+            )
+        return pb.CheckTenantStatusResponse(checks=checks)
+
+    async def _move(self, raw_id: str, target: TenantStatus) -> pb.Tenant:
+        require_operator()
+        tenant_id = parse_id(raw_id, "id")
+        try:
+            async with self._db.transaction() as session:
+                row = await self._tenant(session, tenant_id)
+                check_transition(row.status, target)
+                if row.status is not target:
+                    row.status = target
+                    await session.flush()
+                return tenant_to_proto(row)
+        except StaleDataError:
+            raise Aborted(
+                "the tenant changed concurrently; retry", reason="VERSION_MISMATCH"
+            ) from None
+
+    async def suspend_tenant(self, request: pb.SuspendTenantRequest) -> pb.SuspendTenantResponse:
+        if len(request.reason) > MAX_SUSPEND_REASON:
+            raise InvalidArgument.field(
+                "reason", f"must be at most {MAX_SUSPEND_REASON} characters"
+            )
+        tenant = await self._move(request.id, TenantStatus.SUSPENDED)
+        log.info("tenant %s suspended: %s", tenant.id, request.reason or "(no reason given)")
+        return pb.SuspendTenantResponse(tenant=tenant)
+
+    async def reactivate_tenant(
+        self, request: pb.ReactivateTenantRequest
+    ) -> pb.ReactivateTenantResponse:
+        tenant = await self._move(request.id, TenantStatus.ACTIVE)
+        log.info("tenant %s reactivated", tenant.id)
+        return pb.ReactivateTenantResponse(tenant=tenant)
+
+    async def delete_tenant(self, request: pb.DeleteTenantRequest) -> pb.DeleteTenantResponse:
+        tenant = await self._move(request.id, TenantStatus.DELETED)
+        log.info("tenant %s deleted", tenant.id)
+        return pb.DeleteTenantResponse(tenant=tenant)

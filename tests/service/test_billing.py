@@ -7,11 +7,13 @@ import asyncio
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import grpc
 import pytest
+from google.protobuf.field_mask_pb2 import FieldMask
 from google.protobuf.timestamp_pb2 import Timestamp
+from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 
 from quarterdeck.tenancy.v1 import billing_pb2 as pb
@@ -19,7 +21,15 @@ from quarterdeck.tenancy.v1 import tenancy_pb2 as tpb
 from quarterdeck.tenancy.v1.billing_pb2_grpc import BillingServiceStub
 from quarterdeck.tenancy.v1.tenancy_pb2_grpc import TenancyServiceStub
 from services.tenancy.models import TenantRecord
-from services.tenancy.models_billing import Granularity, UsageCounterRecord
+from services.tenancy.models_billing import (
+    Granularity,
+    InvoiceRecord,
+    SubscriptionPeriodRecord,
+    SubscriptionRecord,
+    SubscriptionUsageRecord,
+    UsageCounterRecord,
+)
+from services.tenancy.models_limits import LimitCounterRecord
 from shared.db import Database
 from shared.grpc_client import open_channel
 from tests.support.errors import rich_error
@@ -784,3 +794,425 @@ async def test_null_user_rows_are_unique_in_the_database(
                     session.add(row(user_id))
     finally:
         await database.dispose()
+
+
+# ----- periods that advance, plan updates -----
+
+
+@dataclass
+class Fresh(Billing):
+    url: str
+    database: Database
+
+
+@pytest.fixture
+async def fresh(backend: str, databases: Databases, issuer: TestIssuer) -> AsyncIterator[Fresh]:
+    """A tenancy service on a database of its own: advancing periods touches every
+    subscription, so each of these tests sees only its own."""
+    url = await databases.url(backend, "tenancy", f"periods-{uuid.uuid4().hex[:8]}")
+    database = Database(url)
+    try:
+        async with (
+            running_service("tenancy", url, authenticator=issuer.authenticator()) as running,
+            open_channel(running.target) as channel,
+        ):
+            yield Fresh(
+                BillingServiceStub(channel),
+                TenancyServiceStub(channel),
+                issuer,
+                issuer.operator(),
+                issuer.internal(),
+                url,
+                database,
+            )
+    finally:
+        await database.dispose()
+
+
+async def advance(billing: Billing, at: datetime, limit: int = 0):
+    return await billing.stub.AdvanceSubscriptionPeriods(
+        pb.AdvanceSubscriptionPeriodsRequest(now=stamp(at), limit=limit),
+        metadata=billing.operator,
+    )
+
+
+def counts(report: pb.AdvanceSubscriptionPeriodsResponse) -> tuple[int, ...]:
+    return (
+        report.periods_renewed,
+        report.subscriptions_canceled,
+        report.trials_ended,
+        report.invoices_drafted,
+        report.limit_counters_pruned,
+        report.remaining,
+    )
+
+
+async def invoices_of(fresh: Fresh, sub_id: str) -> list[tuple[datetime, datetime, int]]:
+    async with fresh.database.reading() as session:
+        rows = await session.scalars(
+            select(InvoiceRecord)
+            .where(InvoiceRecord.subscription_id == uuid.UUID(sub_id))
+            .order_by(InvoiceRecord.period_start)
+        )
+        return [(r.period_start, r.period_end, r.total_picos) for r in rows]
+
+
+async def subscription_row(fresh: Fresh, sub_id: str) -> SubscriptionRecord:
+    async with fresh.database.reading() as session:
+        row = await session.get(SubscriptionRecord, uuid.UUID(sub_id))
+        assert row is not None
+        return row
+
+
+def at(month: int, day: int = 1, year: int = 2026) -> datetime:
+    return datetime(year, month, day, tzinfo=UTC)
+
+
+PLAN_PICOS = 49_990_000 * 10**6  # 49.99 USD
+
+
+async def test_periods_renew_over_several_periods_in_batches_and_idempotently(
+    fresh: Fresh,
+) -> None:
+    tenant, _plan, sub = await metered_subscription(fresh)
+    await record(fresh, tenant, at(1, 10), input_tokens=3000)  # 2000 over: 2 blocks of 1000
+    await record(fresh, tenant, at(2, 10), output_tokens=500)  # within the included 1000
+    await record(fresh, tenant, at(3, 31), requests=15)  # 5 requests over at 0.000001
+    assert counts(await advance(fresh, at(1, 31))) == (0, 0, 0, 0, 0, 0)
+
+    first = await advance(fresh, at(4, 1), limit=2)
+    assert counts(first) == (2, 0, 0, 2, 0, 1)
+    assert list(first.subscription_ids) == [sub.id]
+    second = await advance(fresh, at(4, 1))
+    assert counts(second) == (1, 0, 0, 1, 0, 0)
+    # Running again at the same moment changes nothing.
+    assert counts(await advance(fresh, at(4, 1))) == (0, 0, 0, 0, 0, 0)
+
+    row = await subscription_row(fresh, sub.id)
+    assert (row.current_period_start, row.current_period_end) == (at(4, 1), at(5, 1))
+    assert row.status.value == "active" and row.version == sub.version + 3
+    assert await invoices_of(fresh, sub.id) == [
+        (at(1, 1), at(2, 1), PLAN_PICOS + 2 * 2_500 * 10**6),
+        (at(2, 1), at(3, 1), PLAN_PICOS),
+        (at(3, 1), at(4, 1), PLAN_PICOS + 5 * 10**6),
+    ]
+    async with fresh.database.reading() as session:
+        periods = (
+            await session.execute(
+                select(
+                    SubscriptionPeriodRecord.period_start, SubscriptionPeriodRecord.outcome
+                ).order_by(SubscriptionPeriodRecord.period_start)
+            )
+        ).all()
+        rolled = (
+            await session.execute(
+                select(SubscriptionUsageRecord.period_start, SubscriptionUsageRecord.quantity)
+                .where(SubscriptionUsageRecord.feature_key == "tokens")
+                .order_by(SubscriptionUsageRecord.period_start)
+            )
+        ).all()
+    assert periods == [(at(1), "renewed"), (at(2), "renewed"), (at(3), "renewed")]
+    assert rolled == [(at(1), 3000), (at(2), 500), (at(3), 0)]
+
+
+async def test_cancel_at_period_end_ends_the_subscription_instead_of_renewing(
+    fresh: Fresh,
+) -> None:
+    tenant, _plan, sub = await metered_subscription(fresh)
+    await fresh.stub.ChangeSubscription(
+        pb.ChangeSubscriptionRequest(tenant_id=tenant, cancel_at_period_end=True),
+        metadata=fresh.owner(tenant),
+    )
+    assert counts(await advance(fresh, at(3, 15))) == (0, 1, 0, 1, 0, 0)
+    row = await subscription_row(fresh, sub.id)
+    assert row.status.value == "canceled" and row.cancel_at == at(2, 1)
+    assert (row.current_period_start, row.current_period_end) == (at(1, 1), at(2, 1))
+    assert [start for start, _, _ in await invoices_of(fresh, sub.id)] == [at(1, 1)]
+    refused = await failure(
+        fresh.stub.GetSubscription(
+            pb.GetSubscriptionRequest(tenant_id=tenant), metadata=fresh.owner(tenant)
+        )
+    )
+    assert refused.code() == grpc.StatusCode.NOT_FOUND
+    assert counts(await advance(fresh, at(6, 1))) == (0, 0, 0, 0, 0, 0)
+    # The tenant may subscribe again.
+    plan = await new_plan(fresh)
+    await subscribe(fresh, tenant, plan, start_time=stamp(at(6, 1)))
+
+
+async def test_a_trial_ends_into_active_and_a_period_wholly_in_trial_is_not_billed(
+    fresh: Fresh,
+) -> None:
+    short = await new_plan(fresh, trial_days=14)
+    long = await new_plan(fresh, trial_days=45)
+    short_tenant, long_tenant = await new_tenant(fresh), await new_tenant(fresh)
+    short_sub = await subscribe(fresh, short_tenant, short)
+    long_sub = await subscribe(fresh, long_tenant, long)
+    assert short_sub.status == long_sub.status == pb.SUBSCRIPTION_STATUS_TRIALING
+
+    assert counts(await advance(fresh, at(1, 20))) == (0, 0, 1, 0, 0, 0)
+    assert (await subscription_row(fresh, short_sub.id)).status.value == "active"
+    assert (await subscription_row(fresh, long_sub.id)).status.value == "trialing"
+
+    # Feb 1: both periods close; the short trial's period is billed, the long one's is not.
+    assert counts(await advance(fresh, at(2, 1))) == (2, 0, 0, 1, 0, 0)
+    assert [s for s, _, _ in await invoices_of(fresh, short_sub.id)] == [at(1, 1)]
+    assert await invoices_of(fresh, long_sub.id) == []
+    long_row = await subscription_row(fresh, long_sub.id)
+    assert long_row.status.value == "trialing" and long_row.current_period_start == at(2, 1)
+
+    # Feb 15 (day 45): the long trial ends; its second period is billed at its end.
+    assert counts(await advance(fresh, at(2, 15))) == (0, 0, 1, 0, 0, 0)
+    assert (await subscription_row(fresh, long_sub.id)).status.value == "active"
+    assert counts(await advance(fresh, at(3, 1))) == (2, 0, 0, 2, 0, 0)
+    assert [s for s, _, _ in await invoices_of(fresh, long_sub.id)] == [at(2, 1)]
+
+
+async def test_two_concurrent_advancers_close_each_period_once(
+    fresh: Fresh, issuer: TestIssuer
+) -> None:
+    subs = [(await metered_subscription(fresh))[2] for _ in range(4)]
+    async with (
+        running_service("tenancy", fresh.url, authenticator=issuer.authenticator()) as other,
+        open_channel(other.target) as channel,
+    ):
+        replica = Billing(
+            BillingServiceStub(channel),
+            TenancyServiceStub(channel),
+            issuer,
+            issuer.operator(),
+            issuer.internal(),
+        )
+        reports = []
+        for month in (2, 3, 4):
+            reports += await asyncio.gather(
+                advance(fresh, at(month)),
+                advance(replica, at(month)),
+                advance(fresh, at(month)),
+                advance(replica, at(month)),
+            )
+    assert sum(r.periods_renewed for r in reports) == 3 * len(subs)
+    assert sum(r.invoices_drafted for r in reports) == 3 * len(subs)
+    for sub in subs:
+        row = await subscription_row(fresh, sub.id)
+        assert row.current_period_start == at(4) and row.version == sub.version + 3
+        assert [s for s, _, _ in await invoices_of(fresh, sub.id)] == [at(1), at(2), at(3)]
+
+
+async def test_plan_limit_counters_of_long_ended_periods_are_pruned(fresh: Fresh) -> None:
+    tenant, _plan, sub = await metered_subscription(fresh)
+    tenant_id = uuid.UUID(tenant)
+    january, february = int(at(1).timestamp()), int(at(2).timestamp())
+    kind = f"plan:{uuid.uuid4()}"
+    async with fresh.database.transaction() as session:
+        session.add_all(
+            [
+                LimitCounterRecord(tenant_id=tenant_id, kind=kind, window_start=january, used=5),
+                LimitCounterRecord(tenant_id=tenant_id, kind=kind, window_start=february, used=1),
+                LimitCounterRecord(tenant_id=tenant_id, kind="rpm", window_start=january, used=2),
+            ]
+        )
+
+    async def kept() -> set[tuple[str, int]]:
+        async with fresh.database.reading() as session:
+            rows = await session.execute(
+                select(LimitCounterRecord.kind, LimitCounterRecord.window_start).where(
+                    LimitCounterRecord.tenant_id == tenant_id
+                )
+            )
+            return set(rows.all())
+
+    # January's period closes Feb 1 and is kept for the 7 days of retention.
+    assert counts(await advance(fresh, at(2, 1))) == (1, 0, 0, 1, 0, 0)
+    assert counts(await advance(fresh, at(2, 8))) == (0, 0, 0, 0, 0, 0)
+    assert len(await kept()) == 3
+    assert counts(await advance(fresh, at(2, 8) + timedelta(seconds=1))) == (0, 0, 0, 0, 1, 0)
+    assert await kept() == {(kind, february), ("rpm", january)}
+    assert counts(await advance(fresh, at(2, 20))) == (0, 0, 0, 0, 0, 0)
+    assert sub.id
+
+
+async def test_a_subscription_that_cannot_close_does_not_block_the_others(
+    fresh: Fresh,
+) -> None:
+    huge = await new_plan(
+        fresh,
+        features=[
+            pb.PlanFeature(
+                feature_key="requests",
+                metric=pb.USAGE_METRIC_REQUESTS,
+                is_metered=True,
+                overage_unit_price="1000000",
+            )
+        ],
+    )
+    stuck_tenant = await new_tenant(fresh)
+    stuck = await subscribe(fresh, stuck_tenant, huge)
+    # Ten requests at a million USD each: an invoice past what a BIGINT of pico-USD holds.
+    await record(fresh, stuck_tenant, at(1, 5), requests=10)
+    _tenant, _plan, fine = await metered_subscription(fresh)
+    report = await advance(fresh, at(2))
+    assert counts(report) == (1, 0, 0, 1, 0, 1)
+    assert list(report.subscription_ids) == [fine.id]
+    assert list(report.failed_subscription_ids) == [stuck.id]
+    row = await subscription_row(fresh, stuck.id)
+    assert row.current_period_end == at(2) and row.version == stuck.version
+    assert await invoices_of(fresh, stuck.id) == []
+    async with fresh.database.reading() as session:
+        closed = await session.scalar(
+            select(func.count())
+            .select_from(SubscriptionPeriodRecord)
+            .where(SubscriptionPeriodRecord.subscription_id == uuid.UUID(stuck.id))
+        )
+    assert closed == 0
+
+
+async def test_advance_is_for_operators_and_services_and_checks_its_input(fresh: Fresh) -> None:
+    tenant, _plan, _sub = await metered_subscription(fresh)
+    refused = await failure(
+        fresh.stub.AdvanceSubscriptionPeriods(
+            pb.AdvanceSubscriptionPeriodsRequest(), metadata=fresh.owner(tenant)
+        )
+    )
+    assert refused.code() == grpc.StatusCode.PERMISSION_DENIED
+    # A service advances to the present only; choosing the time is an operator's test tool.
+    refused = await failure(
+        fresh.stub.AdvanceSubscriptionPeriods(
+            pb.AdvanceSubscriptionPeriodsRequest(now=stamp(at(5))), metadata=fresh.internal
+        )
+    )
+    assert refused.code() == grpc.StatusCode.PERMISSION_DENIED
+    error = rich_error(
+        await failure(
+            fresh.stub.AdvanceSubscriptionPeriods(
+                pb.AdvanceSubscriptionPeriodsRequest(limit=-1), metadata=fresh.operator
+            )
+        )
+    )
+    assert error.code == grpc.StatusCode.INVALID_ARGUMENT and "limit" in error.field_violations
+    # Without a chosen time the service's clock decides: the subscription, started on
+    # 2026-01-01, is brought up to the present period.
+    report = await fresh.stub.AdvanceSubscriptionPeriods(
+        pb.AdvanceSubscriptionPeriodsRequest(limit=1000), metadata=fresh.internal
+    )
+    row = await subscription_row(fresh, _sub.id)
+    assert report.remaining == 0 and report.periods_renewed == report.invoices_drafted
+    assert row.current_period_start <= datetime.now(UTC) < row.current_period_end
+
+
+async def test_update_plan_changes_future_invoices_only_and_deactivation_keeps_subscribers(
+    fresh: Fresh,
+) -> None:
+    tenant, plan, sub = await metered_subscription(fresh)
+    await advance(fresh, at(2))
+    updated = (
+        await fresh.stub.UpdatePlan(
+            pb.UpdatePlanRequest(
+                plan=pb.Plan(id=plan.id, price="59.99", name="Team+", is_active=False),
+                update_mask=FieldMask(paths=["price", "name", "is_active"]),
+            ),
+            metadata=fresh.operator,
+        )
+    ).plan
+    assert (updated.price, updated.name, updated.is_active) == ("59.990000", "Team+", False)
+    assert [f.feature_key for f in updated.features] == ["requests", "storage", "tokens"]
+    # No new subscription to a deactivated plan...
+    refused = rich_error(await failure(subscribe(fresh, await new_tenant(fresh), plan)))
+    assert refused.code == grpc.StatusCode.FAILED_PRECONDITION
+    assert refused.reason == "PLAN_INACTIVE"
+    # ...while the existing one renews, at the new price; January's invoice is untouched.
+    assert counts(await advance(fresh, at(3))) == (1, 0, 0, 1, 0, 0)
+    assert [total for _, _, total in await invoices_of(fresh, sub.id)] == [
+        PLAN_PICOS,
+        59_990_000 * 10**6,
+    ]
+    assert tenant
+
+
+async def test_bad_plan_updates_are_refused_and_change_nothing(fresh: Fresh) -> None:
+    tenant = await new_tenant(fresh, members=3)
+    plan = await new_plan(fresh, seat_included=10)
+    await subscribe(fresh, tenant, plan, seat_count=5)
+
+    async def update(paths: list[str], metadata=None, **fields: object):
+        return await fresh.stub.UpdatePlan(
+            pb.UpdatePlanRequest(
+                plan=pb.Plan(id=plan.id, **fields), update_mask=FieldMask(paths=paths)
+            ),
+            metadata=metadata or fresh.operator,
+        )
+
+    for paths, fields, field in [
+        (["price"], {"price": "abc"}, "plan.price"),
+        (["price"], {"price": "-1"}, "plan.price"),
+        (["name"], {"name": " "}, "plan.name"),
+        (["trial_days"], {"trial_days": 400}, "plan.trial_days"),
+        (["seat_included"], {"seat_included": 0}, "plan.seat_included"),
+        (["code"], {"code": "other"}, "update_mask"),
+        ([], {"name": "x"}, "update_mask"),
+    ]:
+        error = rich_error(await failure(update(paths, **fields)))
+        assert error.code == grpc.StatusCode.INVALID_ARGUMENT, (paths, fields)
+        assert field in error.field_violations, (paths, fields)
+    error = rich_error(await failure(update(["seat_included"], seat_included=4)))
+    assert error.code == grpc.StatusCode.FAILED_PRECONDITION and error.reason == "PLAN_SEAT_LIMIT"
+    refused = await failure(update(["name"], name="Mine", metadata=fresh.owner(tenant)))
+    assert refused.code() == grpc.StatusCode.PERMISSION_DENIED
+    missing = await failure(
+        fresh.stub.UpdatePlan(
+            pb.UpdatePlanRequest(
+                plan=pb.Plan(id=str(uuid.uuid4()), name="x"), update_mask=FieldMask(paths=["name"])
+            ),
+            metadata=fresh.operator,
+        )
+    )
+    assert missing.code() == grpc.StatusCode.NOT_FOUND
+    unchanged = (
+        await fresh.stub.GetPlan(pb.GetPlanRequest(id=plan.id), metadata=fresh.operator)
+    ).plan
+    assert unchanged == plan
+    # Unsetting the masked seat limit removes it.
+    assert not (await update(["seat_included"])).plan.HasField("seat_included")
+
+
+async def test_list_plans_pages_and_filters_active(fresh: Fresh) -> None:
+    codes = [f"p{i}-{uuid.uuid4().hex[:6]}" for i in range(5)]
+    plans = [await new_plan(fresh, code=code) for code in codes]
+    await fresh.stub.UpdatePlan(
+        pb.UpdatePlanRequest(
+            plan=pb.Plan(id=plans[2].id, is_active=False),
+            update_mask=FieldMask(paths=["is_active"]),
+        ),
+        metadata=fresh.operator,
+    )
+
+    async def all_pages(include_inactive: bool) -> list[str]:
+        seen: list[str] = []
+        token = ""
+        while True:
+            page = await fresh.stub.ListPlans(
+                pb.ListPlansRequest(
+                    include_inactive=include_inactive, page_size=2, page_token=token
+                ),
+                metadata=fresh.owner(str(uuid.uuid4())),
+            )
+            assert len(page.plans) <= 2
+            seen += [p.code for p in page.plans]
+            token = page.next_page_token
+            if not token:
+                return seen
+
+    assert await all_pages(True) == sorted(codes)
+    assert await all_pages(False) == sorted(c for c in codes if c != codes[2])
+    first = await fresh.stub.ListPlans(pb.ListPlansRequest(page_size=2), metadata=fresh.operator)
+    error = rich_error(
+        await failure(
+            fresh.stub.ListPlans(
+                pb.ListPlansRequest(
+                    include_inactive=True, page_size=2, page_token=first.next_page_token
+                ),
+                metadata=fresh.operator,
+            )
+        )
+    )
+    assert error.code == grpc.StatusCode.INVALID_ARGUMENT and "page_token" in error.field_violations

@@ -417,8 +417,12 @@ async def test_openapi_describes_the_tenant_paths_and_the_error_body(
         paths
     )
     assert {"post", "get"} <= set(paths["/v1/tenants"])
-    assert {"get", "patch"} <= set(paths["/v1/tenants/{tenant_id}"])
+    assert {"get", "patch", "delete"} <= set(paths["/v1/tenants/{tenant_id}"])
     assert {"get", "patch"} <= set(paths["/v1/tenants/{tenant_id}/settings"])
+    assert set(paths["/v1/tenants/{tenant_id}/status"]) == {"get"}
+    assert set(paths["/v1/tenants/status:batchCheck"]) == {"post"}
+    assert set(paths["/v1/tenants/{tenant_id}:suspend"]) == {"post"}
+    assert set(paths["/v1/tenants/{tenant_id}:reactivate"]) == {"post"}
     assert {"Tenant", "TenantSettings", "TenantList", "ErrorResponse"} <= set(
         spec["components"]["schemas"]
     )
@@ -635,3 +639,61 @@ async def test_a_token_for_another_tenant_is_403_and_changes_nothing(
     assert (await gateway.get(path, headers=theirs_owner)).json() == theirs
     settings = (await gateway.get(f"{path}/settings", headers=theirs_owner)).json()
     assert settings["version"] == 1 and settings["flags"] == {}
+
+
+# -- Lifecycle other services check ------------------------------------------------------------
+
+
+async def test_tenant_status_suspend_reactivate_delete_over_http(
+    gateway: httpx.AsyncClient, issuer: TestIssuer
+) -> None:
+    tenant = await create(gateway, issuer)
+    operator = headers(issuer.operator())
+    viewer = headers(issuer.member(tenant["id"], "viewer"))
+    status = await gateway.get(f"/v1/tenants/{tenant['id']}/status", headers=viewer)
+    assert status.status_code == 200, status.text
+    assert status.json() == {
+        "tenant_id": tenant["id"],
+        "found": True,
+        "status": "active",
+        "may_act": True,
+    }
+
+    owner = headers(issuer.member(tenant["id"], "owner"))
+    refused = await gateway.post(f"/v1/tenants/{tenant['id']}:suspend", headers=owner)
+    assert error_info(error_of(refused, 403, "PERMISSION_DENIED"))["reason"] == "OPERATOR_ONLY"
+    suspended = await gateway.post(
+        f"/v1/tenants/{tenant['id']}:suspend", json={"reason": "chargeback"}, headers=operator
+    )
+    assert suspended.status_code == 200, suspended.text
+    assert suspended.json()["status"] == "suspended"
+    assert suspended.json()["version"] == tenant["version"] + 1
+
+    unknown = str(uuid.uuid4())
+    batch = await gateway.post(
+        "/v1/tenants/status:batchCheck",
+        json={"tenant_ids": [tenant["id"], unknown]},
+        headers=headers(issuer.internal("agents")),
+    )
+    assert batch.status_code == 200, batch.text
+    assert batch.json() == {
+        "checks": [
+            {"tenant_id": tenant["id"], "found": True, "status": "suspended", "may_act": False},
+            {"tenant_id": unknown, "found": False, "status": None, "may_act": False},
+        ]
+    }
+    empty = await gateway.post(
+        "/v1/tenants/status:batchCheck", json={"tenant_ids": []}, headers=operator
+    )
+    assert "tenant_ids" in violations(error_of(empty, 400, "INVALID_ARGUMENT"))
+
+    reactivated = await gateway.post(f"/v1/tenants/{tenant['id']}:reactivate", headers=operator)
+    assert reactivated.status_code == 200 and reactivated.json()["status"] == "active"
+    deleted = await gateway.delete(f"/v1/tenants/{tenant['id']}", headers=operator)
+    assert deleted.status_code == 200 and deleted.json()["status"] == "deleted"
+    final = await gateway.post(f"/v1/tenants/{tenant['id']}:reactivate", headers=operator)
+    assert error_info(error_of(final, 400, "FAILED_PRECONDITION"))["reason"] == "TENANT_DELETED"
+    after = await gateway.get(f"/v1/tenants/{tenant['id']}/status", headers=operator)
+    assert after.json()["status"] == "deleted" and after.json()["may_act"] is False
+    malformed = await gateway.get("/v1/tenants/not-a-uuid/status", headers=operator)
+    assert "tenant_ids[0]" in violations(error_of(malformed, 400, "INVALID_ARGUMENT"))

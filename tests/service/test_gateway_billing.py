@@ -558,8 +558,9 @@ async def test_openapi_lists_the_paths_and_not_record_usage(gateway: httpx.Async
     expected = {
         "/v1/usage": {"get"},
         "/v1/plans": {"get", "post"},
-        "/v1/plans/{plan_id}": {"get"},
+        "/v1/plans/{plan_id}": {"get", "patch"},
         "/v1/plans/{plan_id}/features": {"put", "post"},
+        "/v1/billing/periods:advance": {"post"},
         "/v1/tenants/{tenant_id}/subscription": {"get", "post", "patch"},
         "/v1/tenants/{tenant_id}/subscription/status": {"post"},
         "/v1/tenants/{tenant_id}/subscription/usage-rollup": {"post"},
@@ -573,10 +574,123 @@ async def test_openapi_lists_the_paths_and_not_record_usage(gateway: httpx.Async
     for path, methods in expected.items():
         assert path in paths, path
         assert methods <= set(paths[path]), (path, set(paths[path]))
-    text = response.text.lower()
+    # BillingService.RecordUsage is for Quarterdeck services only: no route reaches it (the
+    # telemetry service's own usage records are another matter, under /v1/telemetry).
+    billing_paths = {path: ops for path, ops in paths.items() if "/telemetry/" not in path}
+    text = str(billing_paths).lower()
     assert "recordusage" not in text and "record_usage" not in text
-    assert not any("record" in path for path in paths)
+    assert not any("record" in path for path in billing_paths)
+    assert set(paths["/v1/usage"]) == {"get"}
     reserve = paths["/v1/limits/reservations"]["post"]["responses"]
     assert "201" in reserve and "429" in reserve
     money = document["components"]["schemas"]["Money"]["properties"]
     assert money["amount"]["type"] == "string"
+
+
+# -- Plan updates, pagination and periods that advance -----------------------------------------
+
+
+async def test_operators_update_and_deactivate_plans(
+    gateway: httpx.AsyncClient, issuer: TestIssuer
+) -> None:
+    plan = await new_plan(gateway, issuer, seat_included=5)
+    changed = await gateway.patch(
+        f"/v1/plans/{plan['id']}",
+        json={"price": "59.5", "is_active": False, "seat_included": None},
+        headers=operator(issuer),
+    )
+    assert changed.status_code == 200, changed.text
+    body = changed.json()
+    assert (body["price"], body["is_active"], body["seat_included"]) == ("59.500000", False, None)
+    assert body["name"] == plan["name"]  # left out, left alone
+    tenant = await new_tenant(gateway, issuer)
+    refused = await gateway.post(
+        f"/v1/tenants/{tenant}/subscription",
+        json={"plan_id": plan["id"]},
+        headers=member(issuer, tenant, "owner"),
+    )
+    assert info_of(refused, 400, "FAILED_PRECONDITION")["reason"] == "PLAN_INACTIVE"
+    bad = await gateway.patch(
+        f"/v1/plans/{plan['id']}", json={"price": "cheap"}, headers=operator(issuer)
+    )
+    assert "plan.price" in violations(bad)
+    forbidden = await gateway.patch(
+        f"/v1/plans/{plan['id']}", json={"name": "Mine"}, headers=member(issuer, tenant, "owner")
+    )
+    assert info_of(forbidden, 403, "PERMISSION_DENIED")["reason"] == "OPERATOR_ONLY"
+    unknown = await gateway.patch(
+        f"/v1/plans/{plan['id']}", json={"code": "x"}, headers=operator(issuer)
+    )
+    assert unknown.status_code == 400
+    got = (await gateway.get(f"/v1/plans/{plan['id']}", headers=operator(issuer))).json()
+    assert got["price"] == "59.500000" and got["is_active"] is False
+
+
+async def test_plans_list_in_pages(gateway: httpx.AsyncClient, issuer: TestIssuer) -> None:
+    mine = {(await new_plan(gateway, issuer))["id"] for _ in range(3)}
+    seen: list[str] = []
+    token = ""
+    while True:
+        response = await gateway.get(
+            "/v1/plans",
+            params={"page_size": 2, "page_token": token, "include_inactive": True},
+            headers=member(issuer),
+        )
+        assert response.status_code == 200, response.text
+        page = response.json()
+        assert set(page) == {"plans", "next_page_token"} and len(page["plans"]) <= 2
+        seen += [p["id"] for p in page["plans"]]
+        token = page["next_page_token"]
+        if not token:
+            break
+    assert len(seen) == len(set(seen)) and mine <= set(seen)
+    bad = await gateway.get("/v1/plans", params={"page_token": "forged"}, headers=member(issuer))
+    assert "page_token" in violations(bad)
+
+
+async def test_operators_advance_billing_periods(
+    gateway: httpx.AsyncClient, issuer: TestIssuer
+) -> None:
+    plan = await new_plan(gateway, issuer, price="10")
+    tenant = await new_tenant(gateway, issuer)
+    # Long ago, so no other subscription of this module is due at that time.
+    start = datetime(2019, 1, 1, tzinfo=UTC)
+    created = await gateway.post(
+        f"/v1/tenants/{tenant}/subscription",
+        json={"plan_id": plan["id"], "start_time": start.isoformat()},
+        headers=member(issuer, tenant, "owner"),
+    )
+    assert created.status_code == 201, created.text
+    advance = {"now": "2019-03-01T00:00:00Z"}
+    response = await gateway.post(
+        "/v1/billing/periods:advance", json=advance, headers=operator(issuer)
+    )
+    assert response.status_code == 200, response.text
+    assert response.json() == {
+        "periods_renewed": 2,
+        "subscriptions_canceled": 0,
+        "trials_ended": 0,
+        "invoices_drafted": 2,
+        "limit_counters_pruned": 0,
+        "remaining": 0,
+        "subscription_ids": [created.json()["id"]],
+        "failed_subscription_ids": [],
+    }
+    again = await gateway.post(
+        "/v1/billing/periods:advance", json=advance, headers=operator(issuer)
+    )
+    assert again.json()["periods_renewed"] == 0 and again.json()["invoices_drafted"] == 0
+    sub = (
+        await gateway.get(
+            f"/v1/tenants/{tenant}/subscription", headers=member(issuer, tenant, "viewer")
+        )
+    ).json()
+    assert sub["current_period_start"] == "2019-03-01T00:00:00Z"
+    refused = await gateway.post(
+        "/v1/billing/periods:advance", json=advance, headers=member(issuer, tenant, "owner")
+    )
+    assert info_of(refused, 403, "PERMISSION_DENIED")["reason"] == "OPERATOR_ONLY"
+    too_many = await gateway.post(
+        "/v1/billing/periods:advance", json={"limit": 5000}, headers=operator(issuer)
+    )
+    assert "limit" in violations(too_many)

@@ -16,6 +16,7 @@ from services.tenancy.tenants import TenantHandlers
 from shared.auth import AUTHORIZATION_HEADER, Principal
 from shared.errors import ERROR_DOMAIN
 from shared.grpc_client import open_channel
+from shared.tenant_status import TenantStatusClient
 from tests.support.errors import rich_error
 from tests.support.stack import Databases, running_service
 from tests.support.tokens import TestIssuer
@@ -627,3 +628,202 @@ async def test_purge_is_for_internal_callers_and_removes_everything_the_tenant_o
         pb.ListMembershipsRequest(user_id=owner_id), metadata=operator
     )
     assert list(memberships.memberships) == []
+
+
+# ----- lifecycle other services check -----
+
+
+async def test_check_tenant_status_answers_each_id_of_a_batch(
+    tenancy: TenancyServiceStub, issuer: TestIssuer
+) -> None:
+    active = await create(tenancy, issuer)
+    suspended = await create(tenancy, issuer)
+    await tenancy.SuspendTenant(
+        pb.SuspendTenantRequest(id=suspended.id, reason="unpaid invoices"),
+        metadata=issuer.operator(),
+    )
+    unknown = str(uuid.uuid4())
+    response = await tenancy.CheckTenantStatus(
+        pb.CheckTenantStatusRequest(tenant_ids=[active.id, suspended.id, unknown, active.id]),
+        metadata=issuer.internal("agents"),
+    )
+    assert [(c.tenant_id, c.found, c.status, c.may_act) for c in response.checks] == [
+        (active.id, True, pb.TENANT_STATUS_ACTIVE, True),
+        (suspended.id, True, pb.TENANT_STATUS_SUSPENDED, False),
+        (unknown, False, pb.TENANT_STATUS_UNSPECIFIED, False),
+    ]
+    # Operators may ask too; a member only about its own tenant.
+    by_operator = await tenancy.CheckTenantStatus(
+        pb.CheckTenantStatusRequest(tenant_ids=[suspended.id]), metadata=issuer.operator()
+    )
+    assert not by_operator.checks[0].may_act
+    own = await tenancy.CheckTenantStatus(
+        pb.CheckTenantStatusRequest(tenant_ids=[active.id]),
+        metadata=issuer.member(active.id, "viewer"),
+    )
+    assert own.checks[0].may_act
+    error = rich_error(
+        await failure(
+            tenancy.CheckTenantStatus(
+                pb.CheckTenantStatusRequest(tenant_ids=[active.id, suspended.id]),
+                metadata=issuer.member(active.id, "owner"),
+            )
+        )
+    )
+    assert error.code == grpc.StatusCode.PERMISSION_DENIED
+
+
+@pytest.mark.parametrize(
+    ("ids", "field"),
+    [([], "tenant_ids"), (["not-a-uuid"], "tenant_ids[0]"), ([str(uuid.uuid4())] * 501, None)],
+)
+async def test_check_tenant_status_refuses_bad_ids_by_field(
+    tenancy: TenancyServiceStub, issuer: TestIssuer, ids: list[str], field: str | None
+) -> None:
+    if field is None:  # 501 distinct ids
+        ids = [str(uuid.uuid4()) for _ in range(501)]
+        field = "tenant_ids"
+    error = rich_error(
+        await failure(
+            tenancy.CheckTenantStatus(
+                pb.CheckTenantStatusRequest(tenant_ids=ids), metadata=issuer.internal()
+            )
+        )
+    )
+    assert error.code == grpc.StatusCode.INVALID_ARGUMENT
+    assert field in error.field_violations
+
+
+async def test_suspend_reactivate_delete_are_guarded_and_deleted_is_final(
+    tenancy: TenancyServiceStub, issuer: TestIssuer
+) -> None:
+    tenant = await create(tenancy, issuer)
+    operator = issuer.operator()
+    # Only operators move a tenant through its lifecycle, not even its owner.
+    error = rich_error(
+        await failure(
+            tenancy.SuspendTenant(
+                pb.SuspendTenantRequest(id=tenant.id), metadata=issuer.member(tenant.id, "owner")
+            )
+        )
+    )
+    assert error.code == grpc.StatusCode.PERMISSION_DENIED
+    suspended = (
+        await tenancy.SuspendTenant(pb.SuspendTenantRequest(id=tenant.id), metadata=operator)
+    ).tenant
+    assert suspended.status == pb.TENANT_STATUS_SUSPENDED and suspended.version == 2
+    again = (
+        await tenancy.SuspendTenant(pb.SuspendTenantRequest(id=tenant.id), metadata=operator)
+    ).tenant
+    assert again.version == 2  # suspending a suspended tenant changes nothing
+    active = (
+        await tenancy.ReactivateTenant(pb.ReactivateTenantRequest(id=tenant.id), metadata=operator)
+    ).tenant
+    assert active.status == pb.TENANT_STATUS_ACTIVE
+    deleted = (
+        await tenancy.DeleteTenant(pb.DeleteTenantRequest(id=tenant.id), metadata=operator)
+    ).tenant
+    assert deleted.status == pb.TENANT_STATUS_DELETED
+    for call in (
+        tenancy.ReactivateTenant(pb.ReactivateTenantRequest(id=tenant.id), metadata=operator),
+        tenancy.SuspendTenant(pb.SuspendTenantRequest(id=tenant.id), metadata=operator),
+        tenancy.UpdateTenant(
+            pb.UpdateTenantRequest(
+                tenant=pb.Tenant(
+                    id=tenant.id, status=pb.TENANT_STATUS_ACTIVE, version=deleted.version
+                ),
+                update_mask=FieldMask(paths=["status"]),
+            ),
+            metadata=operator,
+        ),
+    ):
+        error = rich_error(await failure(call))
+        assert error.code == grpc.StatusCode.FAILED_PRECONDITION
+        assert error.reason == "TENANT_DELETED"
+    fetched = (await tenancy.GetTenant(pb.GetTenantRequest(id=tenant.id), metadata=operator)).tenant
+    assert fetched.status == pb.TENANT_STATUS_DELETED and fetched.version == deleted.version
+    error = rich_error(
+        await failure(
+            tenancy.SuspendTenant(pb.SuspendTenantRequest(id=str(uuid.uuid4())), metadata=operator)
+        )
+    )
+    assert error.code == grpc.StatusCode.NOT_FOUND
+    error = rich_error(
+        await failure(
+            tenancy.SuspendTenant(
+                pb.SuspendTenantRequest(id=tenant.id, reason="x" * 513), metadata=operator
+            )
+        )
+    )
+    assert error.code == grpc.StatusCode.INVALID_ARGUMENT and "reason" in error.field_violations
+
+
+class FakeClock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+async def test_tenant_status_client_caches_until_the_ttl_then_sees_a_suspension(
+    tenancy: TenancyServiceStub, issuer: TestIssuer
+) -> None:
+    tenant = await create(tenancy, issuer)
+    unknown = str(uuid.uuid4())
+    clock = FakeClock()
+    internal = issuer.internal("agents")
+
+    async def metadata() -> list[tuple[str, str]]:
+        return internal
+
+    client = TenantStatusClient(tenancy, metadata, ttl_seconds=5.0, clock=clock)
+    assert await client.may_act(tenant.id)
+    assert await client.may_act(tenant.id.upper())  # the same tenant, however it is spelled
+    assert client.calls == 1
+    await tenancy.SuspendTenant(pb.SuspendTenantRequest(id=tenant.id), metadata=issuer.operator())
+    clock.now += 4.9
+    assert await client.may_act(tenant.id)  # still the cached answer, within the TTL
+    assert client.calls == 1
+    clock.now += 0.2  # past the TTL: the suspension takes effect
+    statuses = await client.check([tenant.id, unknown])
+    assert [(s.found, s.status, s.may_act) for s in statuses] == [
+        (True, "suspended", False),
+        (False, "unknown", False),
+    ]
+    assert client.calls == 2  # both asked in one batch
+    assert not await client.may_act(unknown)  # unknown tenants are cached too
+    assert client.calls == 2
+    await tenancy.ReactivateTenant(
+        pb.ReactivateTenantRequest(id=tenant.id), metadata=issuer.operator()
+    )
+    client.forget(tenant.id)
+    assert await client.may_act(tenant.id)
+    assert client.calls == 3
+    with pytest.raises(ValueError):
+        await client.may_act("not-a-uuid")
+
+
+async def test_concurrent_misses_of_one_tenant_share_one_lookup_and_failures_fail_closed(
+    tenancy: TenancyServiceStub, issuer: TestIssuer
+) -> None:
+    tenant = await create(tenancy, issuer)
+    internal = issuer.internal("agents")
+
+    async def metadata() -> list[tuple[str, str]]:
+        return internal
+
+    client = TenantStatusClient(tenancy, metadata, ttl_seconds=5.0)
+    answers = await asyncio.gather(*(client.may_act(tenant.id) for _ in range(20)))
+    assert all(answers) and client.calls == 1
+
+    async def no_credentials() -> list[tuple[str, str]]:
+        return []
+
+    # Without a valid token tenancy refuses; the client raises rather than let anyone act.
+    refused = TenantStatusClient(tenancy, no_credentials, ttl_seconds=5.0)
+    results = await asyncio.gather(
+        *(refused.may_act(tenant.id) for _ in range(3)), return_exceptions=True
+    )
+    assert all(isinstance(r, grpc.aio.AioRpcError) for r in results)
+    assert refused.calls == 1

@@ -15,6 +15,7 @@ from services.tenancy.billing_math import (
     count_violations,
     interval_months,
     month_start,
+    next_period_end,
     overage_units,
     total_picos,
 )
@@ -110,3 +111,50 @@ def test_plan_prices_are_exact_micros() -> None:
     with pytest.raises(InvalidArgument) as caught:
         _plan_values(pb.Plan(code="team", name="Team", price="1.0000001"))
     assert [v.field for v in caught.value.violations] == ["plan.price"]
+
+
+def test_periods_renewed_from_the_31st_end_on_each_months_last_day() -> None:
+    anchor = datetime(2026, 1, 31, 9, tzinfo=UTC)
+    ends = [add_months(anchor, 1)]
+    for _ in range(4):
+        ends.append(next_period_end(anchor, ends[-1], 1))
+    assert [(e.month, e.day) for e in ends] == [(2, 28), (3, 31), (4, 30), (5, 31), (6, 30)]
+    assert all(e.hour == 9 for e in ends)
+
+
+@pytest.mark.parametrize(
+    ("anchor", "current_end", "months", "expected"),
+    [
+        # Yearly: from Feb 29 to the next Feb 28, then back to Feb 29 in a leap year.
+        (
+            datetime(2028, 2, 29, tzinfo=UTC),
+            datetime(2029, 2, 28, tzinfo=UTC),
+            12,
+            datetime(2030, 2, 28, tzinfo=UTC),
+        ),
+        # Quarterly.
+        (
+            datetime(2026, 1, 15, tzinfo=UTC),
+            datetime(2026, 4, 15, tzinfo=UTC),
+            3,
+            datetime(2026, 7, 15, tzinfo=UTC),
+        ),
+        # A period end off the anchor's schedule (set from Stripe): the next one on it, later.
+        (
+            datetime(2026, 1, 1, tzinfo=UTC),
+            datetime(2026, 3, 20, tzinfo=UTC),
+            1,
+            datetime(2026, 4, 1, tzinfo=UTC),
+        ),
+    ],
+)
+def test_next_period_end_is_on_the_anchors_schedule_and_later(
+    anchor: datetime, current_end: datetime, months: int, expected: datetime
+) -> None:
+    assert next_period_end(anchor, current_end, months) == expected
+    assert next_period_end(anchor, current_end, months) > current_end
+
+
+def test_next_period_end_refuses_an_empty_interval() -> None:
+    with pytest.raises(ValueError):
+        next_period_end(datetime(2026, 1, 1, tzinfo=UTC), datetime(2026, 2, 1, tzinfo=UTC), 0)

@@ -1,5 +1,6 @@
 import datetime
 
+from google.protobuf import field_mask_pb2 as _field_mask_pb2
 from google.protobuf import timestamp_pb2 as _timestamp_pb2
 from quarterdeck.tenancy.v1 import pricing_pb2 as _pricing_pb2
 from google.protobuf.internal import containers as _containers
@@ -218,16 +219,36 @@ class GetPlanResponse(_message.Message):
     def __init__(self, plan: _Optional[_Union[Plan, _Mapping]] = ...) -> None: ...
 
 class ListPlansRequest(_message.Message):
-    __slots__ = ("include_inactive",)
+    __slots__ = ("include_inactive", "page_size", "page_token")
     INCLUDE_INACTIVE_FIELD_NUMBER: _ClassVar[int]
+    PAGE_SIZE_FIELD_NUMBER: _ClassVar[int]
+    PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
     include_inactive: bool
-    def __init__(self, include_inactive: _Optional[bool] = ...) -> None: ...
+    page_size: int
+    page_token: str
+    def __init__(self, include_inactive: _Optional[bool] = ..., page_size: _Optional[int] = ..., page_token: _Optional[str] = ...) -> None: ...
 
 class ListPlansResponse(_message.Message):
-    __slots__ = ("plans",)
+    __slots__ = ("plans", "next_page_token")
     PLANS_FIELD_NUMBER: _ClassVar[int]
+    NEXT_PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
     plans: _containers.RepeatedCompositeFieldContainer[Plan]
-    def __init__(self, plans: _Optional[_Iterable[_Union[Plan, _Mapping]]] = ...) -> None: ...
+    next_page_token: str
+    def __init__(self, plans: _Optional[_Iterable[_Union[Plan, _Mapping]]] = ..., next_page_token: _Optional[str] = ...) -> None: ...
+
+class UpdatePlanRequest(_message.Message):
+    __slots__ = ("plan", "update_mask")
+    PLAN_FIELD_NUMBER: _ClassVar[int]
+    UPDATE_MASK_FIELD_NUMBER: _ClassVar[int]
+    plan: Plan
+    update_mask: _field_mask_pb2.FieldMask
+    def __init__(self, plan: _Optional[_Union[Plan, _Mapping]] = ..., update_mask: _Optional[_Union[_field_mask_pb2.FieldMask, _Mapping]] = ...) -> None: ...
+
+class UpdatePlanResponse(_message.Message):
+    __slots__ = ("plan",)
+    PLAN_FIELD_NUMBER: _ClassVar[int]
+    plan: Plan
+    def __init__(self, plan: _Optional[_Union[Plan, _Mapping]] = ...) -> None: ...
 
 class SetPlanFeatureRequest(_message.Message):
     __slots__ = ("plan_id", "feature")
@@ -434,3 +455,31 @@ class SetInvoiceStatusResponse(_message.Message):
     INVOICE_FIELD_NUMBER: _ClassVar[int]
     invoice: Invoice
     def __init__(self, invoice: _Optional[_Union[Invoice, _Mapping]] = ...) -> None: ...
+
+class AdvanceSubscriptionPeriodsRequest(_message.Message):
+    __slots__ = ("now", "limit")
+    NOW_FIELD_NUMBER: _ClassVar[int]
+    LIMIT_FIELD_NUMBER: _ClassVar[int]
+    now: _timestamp_pb2.Timestamp
+    limit: int
+    def __init__(self, now: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., limit: _Optional[int] = ...) -> None: ...
+
+class AdvanceSubscriptionPeriodsResponse(_message.Message):
+    __slots__ = ("periods_renewed", "subscriptions_canceled", "trials_ended", "invoices_drafted", "limit_counters_pruned", "remaining", "subscription_ids", "failed_subscription_ids")
+    PERIODS_RENEWED_FIELD_NUMBER: _ClassVar[int]
+    SUBSCRIPTIONS_CANCELED_FIELD_NUMBER: _ClassVar[int]
+    TRIALS_ENDED_FIELD_NUMBER: _ClassVar[int]
+    INVOICES_DRAFTED_FIELD_NUMBER: _ClassVar[int]
+    LIMIT_COUNTERS_PRUNED_FIELD_NUMBER: _ClassVar[int]
+    REMAINING_FIELD_NUMBER: _ClassVar[int]
+    SUBSCRIPTION_IDS_FIELD_NUMBER: _ClassVar[int]
+    FAILED_SUBSCRIPTION_IDS_FIELD_NUMBER: _ClassVar[int]
+    periods_renewed: int
+    subscriptions_canceled: int
+    trials_ended: int
+    invoices_drafted: int
+    limit_counters_pruned: int
+    remaining: int
+    subscription_ids: _containers.RepeatedScalarFieldContainer[str]
+    failed_subscription_ids: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, periods_renewed: _Optional[int] = ..., subscriptions_canceled: _Optional[int] = ..., trials_ended: _Optional[int] = ..., invoices_drafted: _Optional[int] = ..., limit_counters_pruned: _Optional[int] = ..., remaining: _Optional[int] = ..., subscription_ids: _Optional[_Iterable[str]] = ..., failed_subscription_ids: _Optional[_Iterable[str]] = ...) -> None: ...

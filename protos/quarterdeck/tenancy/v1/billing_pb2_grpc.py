@@ -62,6 +62,11 @@ class BillingServiceStub:
                 request_serializer=quarterdeck_dot_tenancy_dot_v1_dot_billing__pb2.ListPlansRequest.SerializeToString,
                 response_deserializer=quarterdeck_dot_tenancy_dot_v1_dot_billing__pb2.ListPlansResponse.FromString,
                 _registered_method=True)
+        self.UpdatePlan = channel.unary_unary(
+                '/quarterdeck.tenancy.v1.BillingService/UpdatePlan',
+                request_serializer=quarterdeck_dot_tenancy_dot_v1_dot_billing__pb2.UpdatePlanRequest.SerializeToString,
+                response_deserializer=quarterdeck_dot_tenancy_dot_v1_dot_billing__pb2.UpdatePlanResponse.FromString,
+                _registered_method=True)
         self.SetPlanFeature = channel.unary_unary(
                 '/quarterdeck.tenancy.v1.BillingService/SetPlanFeature',
                 request_serializer=quarterdeck_dot_tenancy_dot_v1_dot_billing__pb2.SetPlanFeatureRequest.SerializeToString,
@@ -107,6 +112,11 @@ class BillingServiceStub:
                 request_serializer=quarterdeck_dot_tenancy_dot_v1_dot_billing__pb2.SetInvoiceStatusRequest.SerializeToString,
                 response_deserializer=quarterdeck_dot_tenancy_dot_v1_dot_billing__pb2.SetInvoiceStatusResponse.FromString,
                 _registered_method=True)
+        self.AdvanceSubscriptionPeriods = channel.unary_unary(
+                '/quarterdeck.tenancy.v1.BillingService/AdvanceSubscriptionPeriods',
+                request_serializer=quarterdeck_dot_tenancy_dot_v1_dot_billing__pb2.AdvanceSubscriptionPeriodsRequest.SerializeToString,
+                response_deserializer=quarterdeck_dot_tenancy_dot_v1_dot_billing__pb2.AdvanceSubscriptionPeriodsResponse.FromString,
+                _registered_method=True)
 
 
 class BillingServiceServicer:
@@ -146,7 +156,16 @@ class BillingServiceServicer:
         raise NotImplementedError('Method not implemented!')
 
     def ListPlans(self, request, context):
-        """ListPlans returns every plan ordered by code.
+        """ListPlans pages through the plans ordered by code, active ones only unless asked.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def UpdatePlan(self, request, context):
+        """UpdatePlan changes the plan fields named in update_mask; platform operators only. A price
+        change applies to invoices drafted from then on and never rewrites an existing invoice;
+        a deactivated plan takes no new subscriptions while existing ones continue on it.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -219,6 +238,18 @@ class BillingServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def AdvanceSubscriptionPeriods(self, request, context):
+        """AdvanceSubscriptionPeriods closes every subscription period (and trial) that has ended:
+        it rolls the period's usage up, drafts its invoice, then renews the subscription for the
+        next period or, when it was set to cancel at period end, cancels it; an ended trial makes
+        the subscription active. It also prunes plan-limit counters of periods that ended long
+        enough ago. Idempotent and safe with concurrent callers; works in batches. Platform
+        operators and Quarterdeck services; only operators may pass an explicit now.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_BillingServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -246,6 +277,11 @@ def add_BillingServiceServicer_to_server(servicer, server):
                     servicer.ListPlans,
                     request_deserializer=quarterdeck_dot_tenancy_dot_v1_dot_billing__pb2.ListPlansRequest.FromString,
                     response_serializer=quarterdeck_dot_tenancy_dot_v1_dot_billing__pb2.ListPlansResponse.SerializeToString,
+            ),
+            'UpdatePlan': grpc.unary_unary_rpc_method_handler(
+                    servicer.UpdatePlan,
+                    request_deserializer=quarterdeck_dot_tenancy_dot_v1_dot_billing__pb2.UpdatePlanRequest.FromString,
+                    response_serializer=quarterdeck_dot_tenancy_dot_v1_dot_billing__pb2.UpdatePlanResponse.SerializeToString,
             ),
             'SetPlanFeature': grpc.unary_unary_rpc_method_handler(
                     servicer.SetPlanFeature,
@@ -291,6 +327,11 @@ def add_BillingServiceServicer_to_server(servicer, server):
                     servicer.SetInvoiceStatus,
                     request_deserializer=quarterdeck_dot_tenancy_dot_v1_dot_billing__pb2.SetInvoiceStatusRequest.FromString,
                     response_serializer=quarterdeck_dot_tenancy_dot_v1_dot_billing__pb2.SetInvoiceStatusResponse.SerializeToString,
+            ),
+            'AdvanceSubscriptionPeriods': grpc.unary_unary_rpc_method_handler(
+                    servicer.AdvanceSubscriptionPeriods,
+                    request_deserializer=quarterdeck_dot_tenancy_dot_v1_dot_billing__pb2.AdvanceSubscriptionPeriodsRequest.FromString,
+                    response_serializer=quarterdeck_dot_tenancy_dot_v1_dot_billing__pb2.AdvanceSubscriptionPeriodsResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -431,6 +472,33 @@ class BillingService:
             '/quarterdeck.tenancy.v1.BillingService/ListPlans',
             quarterdeck_dot_tenancy_dot_v1_dot_billing__pb2.ListPlansRequest.SerializeToString,
             quarterdeck_dot_tenancy_dot_v1_dot_billing__pb2.ListPlansResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def UpdatePlan(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/quarterdeck.tenancy.v1.BillingService/UpdatePlan',
+            quarterdeck_dot_tenancy_dot_v1_dot_billing__pb2.UpdatePlanRequest.SerializeToString,
+            quarterdeck_dot_tenancy_dot_v1_dot_billing__pb2.UpdatePlanResponse.FromString,
             options,
             channel_credentials,
             insecure,
@@ -674,6 +742,33 @@ class BillingService:
             '/quarterdeck.tenancy.v1.BillingService/SetInvoiceStatus',
             quarterdeck_dot_tenancy_dot_v1_dot_billing__pb2.SetInvoiceStatusRequest.SerializeToString,
             quarterdeck_dot_tenancy_dot_v1_dot_billing__pb2.SetInvoiceStatusResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def AdvanceSubscriptionPeriods(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/quarterdeck.tenancy.v1.BillingService/AdvanceSubscriptionPeriods',
+            quarterdeck_dot_tenancy_dot_v1_dot_billing__pb2.AdvanceSubscriptionPeriodsRequest.SerializeToString,
+            quarterdeck_dot_tenancy_dot_v1_dot_billing__pb2.AdvanceSubscriptionPeriodsResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -186,6 +186,68 @@ class PurgeTenantResponse(_message.Message):
     __slots__ = ()
     def __init__(self) -> None: ...
 
+class CheckTenantStatusRequest(_message.Message):
+    __slots__ = ("tenant_ids",)
+    TENANT_IDS_FIELD_NUMBER: _ClassVar[int]
+    tenant_ids: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, tenant_ids: _Optional[_Iterable[str]] = ...) -> None: ...
+
+class TenantStatusCheck(_message.Message):
+    __slots__ = ("tenant_id", "found", "status", "may_act")
+    TENANT_ID_FIELD_NUMBER: _ClassVar[int]
+    FOUND_FIELD_NUMBER: _ClassVar[int]
+    STATUS_FIELD_NUMBER: _ClassVar[int]
+    MAY_ACT_FIELD_NUMBER: _ClassVar[int]
+    tenant_id: str
+    found: bool
+    status: TenantStatus
+    may_act: bool
+    def __init__(self, tenant_id: _Optional[str] = ..., found: _Optional[bool] = ..., status: _Optional[_Union[TenantStatus, str]] = ..., may_act: _Optional[bool] = ...) -> None: ...
+
+class CheckTenantStatusResponse(_message.Message):
+    __slots__ = ("checks",)
+    CHECKS_FIELD_NUMBER: _ClassVar[int]
+    checks: _containers.RepeatedCompositeFieldContainer[TenantStatusCheck]
+    def __init__(self, checks: _Optional[_Iterable[_Union[TenantStatusCheck, _Mapping]]] = ...) -> None: ...
+
+class SuspendTenantRequest(_message.Message):
+    __slots__ = ("id", "reason")
+    ID_FIELD_NUMBER: _ClassVar[int]
+    REASON_FIELD_NUMBER: _ClassVar[int]
+    id: str
+    reason: str
+    def __init__(self, id: _Optional[str] = ..., reason: _Optional[str] = ...) -> None: ...
+
+class SuspendTenantResponse(_message.Message):
+    __slots__ = ("tenant",)
+    TENANT_FIELD_NUMBER: _ClassVar[int]
+    tenant: Tenant
+    def __init__(self, tenant: _Optional[_Union[Tenant, _Mapping]] = ...) -> None: ...
+
+class ReactivateTenantRequest(_message.Message):
+    __slots__ = ("id",)
+    ID_FIELD_NUMBER: _ClassVar[int]
+    id: str
+    def __init__(self, id: _Optional[str] = ...) -> None: ...
+
+class ReactivateTenantResponse(_message.Message):
+    __slots__ = ("tenant",)
+    TENANT_FIELD_NUMBER: _ClassVar[int]
+    tenant: Tenant
+    def __init__(self, tenant: _Optional[_Union[Tenant, _Mapping]] = ...) -> None: ...
+
+class DeleteTenantRequest(_message.Message):
+    __slots__ = ("id",)
+    ID_FIELD_NUMBER: _ClassVar[int]
+    id: str
+    def __init__(self, id: _Optional[str] = ...) -> None: ...
+
+class DeleteTenantResponse(_message.Message):
+    __slots__ = ("tenant",)
+    TENANT_FIELD_NUMBER: _ClassVar[int]
+    tenant: Tenant
+    def __init__(self, tenant: _Optional[_Union[Tenant, _Mapping]] = ...) -> None: ...
+
 class AddMembershipRequest(_message.Message):
     __slots__ = ("membership", "request_id")
     MEMBERSHIP_FIELD_NUMBER: _ClassVar[int]

@@ -71,6 +71,26 @@ class TenancyServiceStub:
                 request_serializer=quarterdeck_dot_tenancy_dot_v1_dot_tenancy__pb2.PurgeTenantRequest.SerializeToString,
                 response_deserializer=quarterdeck_dot_tenancy_dot_v1_dot_tenancy__pb2.PurgeTenantResponse.FromString,
                 _registered_method=True)
+        self.CheckTenantStatus = channel.unary_unary(
+                '/quarterdeck.tenancy.v1.TenancyService/CheckTenantStatus',
+                request_serializer=quarterdeck_dot_tenancy_dot_v1_dot_tenancy__pb2.CheckTenantStatusRequest.SerializeToString,
+                response_deserializer=quarterdeck_dot_tenancy_dot_v1_dot_tenancy__pb2.CheckTenantStatusResponse.FromString,
+                _registered_method=True)
+        self.SuspendTenant = channel.unary_unary(
+                '/quarterdeck.tenancy.v1.TenancyService/SuspendTenant',
+                request_serializer=quarterdeck_dot_tenancy_dot_v1_dot_tenancy__pb2.SuspendTenantRequest.SerializeToString,
+                response_deserializer=quarterdeck_dot_tenancy_dot_v1_dot_tenancy__pb2.SuspendTenantResponse.FromString,
+                _registered_method=True)
+        self.ReactivateTenant = channel.unary_unary(
+                '/quarterdeck.tenancy.v1.TenancyService/ReactivateTenant',
+                request_serializer=quarterdeck_dot_tenancy_dot_v1_dot_tenancy__pb2.ReactivateTenantRequest.SerializeToString,
+                response_deserializer=quarterdeck_dot_tenancy_dot_v1_dot_tenancy__pb2.ReactivateTenantResponse.FromString,
+                _registered_method=True)
+        self.DeleteTenant = channel.unary_unary(
+                '/quarterdeck.tenancy.v1.TenancyService/DeleteTenant',
+                request_serializer=quarterdeck_dot_tenancy_dot_v1_dot_tenancy__pb2.DeleteTenantRequest.SerializeToString,
+                response_deserializer=quarterdeck_dot_tenancy_dot_v1_dot_tenancy__pb2.DeleteTenantResponse.FromString,
+                _registered_method=True)
         self.AddMembership = channel.unary_unary(
                 '/quarterdeck.tenancy.v1.TenancyService/AddMembership',
                 request_serializer=quarterdeck_dot_tenancy_dot_v1_dot_tenancy__pb2.AddMembershipRequest.SerializeToString,
@@ -154,6 +174,38 @@ class TenancyServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def CheckTenantStatus(self, request, context):
+        """CheckTenantStatus answers, for one or many tenants at once, each one's status and whether
+        it may act; one indexed query, cheap enough for other services to call per request
+        (through shared/tenant_status.py, which caches answers for a few seconds). Quarterdeck
+        services and platform operators check any tenant; a tenant's members only their own.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def SuspendTenant(self, request, context):
+        """SuspendTenant stops an active tenant from acting; platform operators only.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ReactivateTenant(self, request, context):
+        """ReactivateTenant lets a suspended tenant act again; platform operators only.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def DeleteTenant(self, request, context):
+        """DeleteTenant marks an active or suspended tenant deleted, which is final; its rows are
+        kept for audit. Platform operators only.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
     def AddMembership(self, request, context):
         """AddMembership gives a user a role in a tenant.
         """
@@ -226,6 +278,26 @@ def add_TenancyServiceServicer_to_server(servicer, server):
                     servicer.PurgeTenant,
                     request_deserializer=quarterdeck_dot_tenancy_dot_v1_dot_tenancy__pb2.PurgeTenantRequest.FromString,
                     response_serializer=quarterdeck_dot_tenancy_dot_v1_dot_tenancy__pb2.PurgeTenantResponse.SerializeToString,
+            ),
+            'CheckTenantStatus': grpc.unary_unary_rpc_method_handler(
+                    servicer.CheckTenantStatus,
+                    request_deserializer=quarterdeck_dot_tenancy_dot_v1_dot_tenancy__pb2.CheckTenantStatusRequest.FromString,
+                    response_serializer=quarterdeck_dot_tenancy_dot_v1_dot_tenancy__pb2.CheckTenantStatusResponse.SerializeToString,
+            ),
+            'SuspendTenant': grpc.unary_unary_rpc_method_handler(
+                    servicer.SuspendTenant,
+                    request_deserializer=quarterdeck_dot_tenancy_dot_v1_dot_tenancy__pb2.SuspendTenantRequest.FromString,
+                    response_serializer=quarterdeck_dot_tenancy_dot_v1_dot_tenancy__pb2.SuspendTenantResponse.SerializeToString,
+            ),
+            'ReactivateTenant': grpc.unary_unary_rpc_method_handler(
+                    servicer.ReactivateTenant,
+                    request_deserializer=quarterdeck_dot_tenancy_dot_v1_dot_tenancy__pb2.ReactivateTenantRequest.FromString,
+                    response_serializer=quarterdeck_dot_tenancy_dot_v1_dot_tenancy__pb2.ReactivateTenantResponse.SerializeToString,
+            ),
+            'DeleteTenant': grpc.unary_unary_rpc_method_handler(
+                    servicer.DeleteTenant,
+                    request_deserializer=quarterdeck_dot_tenancy_dot_v1_dot_tenancy__pb2.DeleteTenantRequest.FromString,
+                    response_serializer=quarterdeck_dot_tenancy_dot_v1_dot_tenancy__pb2.DeleteTenantResponse.SerializeToString,
             ),
             'AddMembership': grpc.unary_unary_rpc_method_handler(
                     servicer.AddMembership,
@@ -444,6 +516,114 @@ class TenancyService:
             '/quarterdeck.tenancy.v1.TenancyService/PurgeTenant',
             quarterdeck_dot_tenancy_dot_v1_dot_tenancy__pb2.PurgeTenantRequest.SerializeToString,
             quarterdeck_dot_tenancy_dot_v1_dot_tenancy__pb2.PurgeTenantResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def CheckTenantStatus(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/quarterdeck.tenancy.v1.TenancyService/CheckTenantStatus',
+            quarterdeck_dot_tenancy_dot_v1_dot_tenancy__pb2.CheckTenantStatusRequest.SerializeToString,
+            quarterdeck_dot_tenancy_dot_v1_dot_tenancy__pb2.CheckTenantStatusResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def SuspendTenant(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/quarterdeck.tenancy.v1.TenancyService/SuspendTenant',
+            quarterdeck_dot_tenancy_dot_v1_dot_tenancy__pb2.SuspendTenantRequest.SerializeToString,
+            quarterdeck_dot_tenancy_dot_v1_dot_tenancy__pb2.SuspendTenantResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ReactivateTenant(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/quarterdeck.tenancy.v1.TenancyService/ReactivateTenant',
+            quarterdeck_dot_tenancy_dot_v1_dot_tenancy__pb2.ReactivateTenantRequest.SerializeToString,
+            quarterdeck_dot_tenancy_dot_v1_dot_tenancy__pb2.ReactivateTenantResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def DeleteTenant(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/quarterdeck.tenancy.v1.TenancyService/DeleteTenant',
+            quarterdeck_dot_tenancy_dot_v1_dot_tenancy__pb2.DeleteTenantRequest.SerializeToString,
+            quarterdeck_dot_tenancy_dot_v1_dot_tenancy__pb2.DeleteTenantResponse.FromString,
             options,
             channel_credentials,
             insecure,
