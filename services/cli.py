@@ -10,6 +10,8 @@ import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 
+from pydantic_settings import BaseSettings
+
 from services.registry import GATEWAY, SERVICE_NAMES, spec_for
 from shared.config import ConfigurationError, load_settings
 from shared.db import Database
@@ -62,11 +64,17 @@ def _serve(name: str) -> None:
 
 
 def _internal_clients() -> str:
+    """Identity's internal_clients list for every process holding an internal secret: each
+    service but identity, and the gateway (which writes the request log to telemetry)."""
+    from services.gateway.config import GatewaySettings
+
+    settings_types: dict[str, type[BaseSettings]] = {
+        name: spec_for(name).settings_type for name in SERVICE_NAMES if name != "identity"
+    }
+    settings_types[GATEWAY] = GatewaySettings
     entries = []
-    for name in SERVICE_NAMES:
-        if name == "identity":
-            continue
-        secret = load_settings(spec_for(name).settings_type).internal_secret
+    for name, settings_type in settings_types.items():
+        secret = load_settings(settings_type).internal_secret  # type: ignore[attr-defined]
         if secret is None:
             raise ConfigurationError(f"QD_{name.upper()}_INTERNAL_SECRET is not set")
         entries.append(internal_client_entry(name, secret.get_secret_value()))
@@ -134,7 +142,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     commands.add_parser(
         "internal-clients",
-        help="print QD_IDENTITY_INTERNAL_CLIENTS for the services' QD_<SERVICE>_INTERNAL_SECRET",
+        help="print QD_IDENTITY_INTERNAL_CLIENTS for every QD_<SERVICE>_INTERNAL_SECRET (gateway included)",
     )
     rotate = commands.add_parser(
         "rotate-provider-keys",

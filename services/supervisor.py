@@ -60,9 +60,14 @@ class Platform:
             "page_token_secret": lambda: secrets.token_urlsafe(32),
             "encryption_key": lambda: Fernet.generate_key().decode(),
             "hashing_key": lambda: secrets.token_urlsafe(32),
+            # Status subscriptions: targets sealed and hashed under keys of their own.
+            "status_encryption_key": lambda: Fernet.generate_key().decode(),
+            "status_hashing_key": lambda: secrets.token_urlsafe(32),
             "pepper_v1": lambda: secrets.token_urlsafe(32),
             "provider_key_encryption_key": lambda: Fernet.generate_key().decode(),
             **{f"internal_{name}": lambda: secrets.token_urlsafe(32) for name in SERVICE_NAMES},
+            # The gateway writes the request log to telemetry with an internal token of its own.
+            f"internal_{GATEWAY}": lambda: secrets.token_urlsafe(32),
         }
         missing = {name: make() for name, make in wanted.items() if name not in kept}
         if missing:
@@ -102,6 +107,8 @@ class Platform:
                 internal_clients.append(
                     internal_client_entry(name, env[f"{prefix}INTERNAL_SECRET"])
                 )
+        env.setdefault("QD_GATEWAY_INTERNAL_SECRET", local[f"internal_{GATEWAY}"])
+        internal_clients.append(internal_client_entry(GATEWAY, env["QD_GATEWAY_INTERNAL_SECRET"]))
         env.setdefault(
             "QD_TENANCY_PROVIDER_KEY_ENCRYPTION_KEYS", local["provider_key_encryption_key"]
         )
@@ -113,6 +120,8 @@ class Platform:
         env.setdefault("QD_IDENTITY_TENANCY_TARGET", f"{self.host}:{self.ports['tenancy']}")
         env.setdefault("QD_TELEMETRY_TENANCY_TARGET", f"{self.host}:{self.ports['tenancy']}")
         env.setdefault("QD_TENANCY_TELEMETRY_TARGET", f"{self.host}:{self.ports['telemetry']}")
+        env.setdefault("QD_TELEMETRY_STATUS_ENCRYPTION_KEYS", local["status_encryption_key"])
+        env.setdefault("QD_TELEMETRY_STATUS_HASHING_KEY", local["status_hashing_key"])
         self._write_identity_env(env)
         env["QD_GATEWAY_HOST"] = self.host
         env["QD_GATEWAY_PORT"] = str(self.http_port)

@@ -11,7 +11,7 @@ import logging
 import os
 import signal
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
 from typing import Any, Generic, TypeVar
@@ -51,6 +51,26 @@ log = logging.getLogger("quarterdeck.server")
 SettingsT = TypeVar("SettingsT", bound=ServiceSettings)
 
 
+class ServiceResources:
+    """What a service starts alongside its server (a connection pool, a background loop): each
+    registers its release with :meth:`on_close`, run after the server has drained, last first."""
+
+    def __init__(self) -> None:
+        self._closers: list[Callable[[], Awaitable[None]]] = []
+
+    def on_close(self, closer: Callable[[], Awaitable[None]]) -> None:
+        self._closers.append(closer)
+
+    async def close(self) -> None:
+        closers, self._closers = self._closers, []
+        for closer in reversed(closers):
+            try:
+                await closer()
+            except Exception:
+                # One failed release must not keep the others (and the pool) from closing.
+                log.exception("releasing %r failed", closer)
+
+
 @dataclass
 class ServiceContext(Generic[SettingsT]):
     """What a service's handlers are built from."""
@@ -64,6 +84,8 @@ class ServiceContext(Generic[SettingsT]):
     security_events: SecurityEventSink = log_sink
     #: What the spec's ``prepare`` built: the service's own long-lived objects.
     state: Any = None
+    #: Releases of what ``prepare`` and ``register`` started, run when the service stops.
+    resources: ServiceResources = field(default_factory=ServiceResources)
 
 
 @dataclass(frozen=True)
@@ -123,6 +145,7 @@ class RunningService(Generic[SettingsT]):
 
 async def _release(spec: ServiceSpec[SettingsT], context: ServiceContext[SettingsT]) -> None:
     """Free what a started service holds, last to first."""
+    await context.resources.close()
     if spec.cleanup is not None:
         await spec.cleanup(context)
     if context.identity is not None:

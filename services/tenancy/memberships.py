@@ -11,6 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from quarterdeck.tenancy.v1 import tenancy_pb2 as pb
 from services.tenancy.config import TenancySettings
 from services.tenancy.models import MembershipRecord, MembershipRole, TenantRecord
+from shared.activity_link import activity_link_of
 from shared.auth import ROLE_RANK, Principal, require_principal, require_tenant
 from shared.errors import (
     AlreadyExists,
@@ -63,6 +64,7 @@ class MembershipHandlers:
         self._db = context.database
         self._pages = context.page_tokens
         self._idempotency = context.idempotency
+        self._activity = activity_link_of(context)
 
     @staticmethod
     async def _locked_tenant(session: AsyncSession, tenant_id: uuid.UUID) -> TenantRecord:
@@ -111,8 +113,10 @@ class MembershipHandlers:
         role = parse_role(membership.role, "membership.role")
         principal = require_tenant(str(tenant_id), "admin")
         _may_grant(principal, role)
+        created = False
 
         async def create(session: AsyncSession) -> pb.AddMembershipResponse:
+            nonlocal created
             await self._locked_tenant(session, tenant_id)
             row = MembershipRecord(tenant_id=tenant_id, user_id=user_id, role=role)
             session.add(row)
@@ -122,9 +126,10 @@ class MembershipHandlers:
                 raise AlreadyExists(
                     "the user is already a member of this tenant", reason="ALREADY_MEMBER"
                 ) from None
+            created = True
             return pb.AddMembershipResponse(membership=membership_to_proto(row))
 
-        return await self._idempotency.run(
+        response = await self._idempotency.run(
             endpoint="TenancyService.AddMembership",
             request=request,
             response_type=pb.AddMembershipResponse,
@@ -132,6 +137,17 @@ class MembershipHandlers:
             resource_id_of=lambda response: response.membership.id,
             scope=str(tenant_id),
         )
+        if created:  # committed now; a replayed request_id appends nothing
+            self._activity.append(
+                str(tenant_id),
+                "membership.added",
+                object_type="membership",
+                object_id=response.membership.id,
+                object_name=str(user_id),
+                summary=f"User {user_id} was added as {role.value}",
+                metadata={"user_id": str(user_id), "role": role.value},
+            )
+        return response
 
     async def get_membership(self, request: pb.GetMembershipRequest) -> pb.GetMembershipResponse:
         tenant_id = parse_id(request.tenant_id, "tenant_id")
@@ -196,9 +212,25 @@ class MembershipHandlers:
             _may_grant(principal, row.role)
             if role != MembershipRole.OWNER:
                 await self._refuse_losing_last_owner(session, row)
+            previous = row.role
             row.role = role
             await session.flush()
-            return pb.UpdateMembershipRoleResponse(membership=membership_to_proto(row))
+            response = pb.UpdateMembershipRoleResponse(membership=membership_to_proto(row))
+        if previous != role:
+            self._activity.append(
+                str(tenant_id),
+                "membership.role_changed",
+                object_type="membership",
+                object_id=response.membership.id,
+                object_name=str(user_id),
+                summary=f"User {user_id} changed from {previous.value} to {role.value}",
+                metadata={
+                    "user_id": str(user_id),
+                    "previous_role": previous.value,
+                    "role": role.value,
+                },
+            )
+        return response
 
     async def remove_membership(
         self, request: pb.RemoveMembershipRequest
@@ -215,5 +247,15 @@ class MembershipHandlers:
             if not leaving:
                 _may_grant(principal, row.role)
             await self._refuse_losing_last_owner(session, row)
+            membership_id, previous = str(row.id), row.role
             await session.delete(row)
+        self._activity.append(
+            str(tenant_id),
+            "membership.removed",
+            object_type="membership",
+            object_id=membership_id,
+            object_name=str(user_id),
+            summary=f"User {user_id} left" if leaving else f"User {user_id} was removed",
+            metadata={"user_id": str(user_id), "role": previous.value, "left": leaving},
+        )
         return pb.RemoveMembershipResponse()

@@ -46,6 +46,7 @@ from services.tenancy.validation import (
     raise_if_any,
     slug_problem,
 )
+from shared.activity_link import activity_link_of
 from shared.auth import require_operator, require_principal, require_tenant
 from shared.db import unique_violation
 from shared.errors import (
@@ -133,6 +134,7 @@ class ModelConfigHandlers:
         self._db = context.database
         self._idempotency = context.idempotency
         self.box: ProviderKeyBox | None = ProviderKeyBox.from_settings(context.settings)
+        self._activity = activity_link_of(context)
 
     async def _config(
         self, session: AsyncSession, tenant_id: uuid.UUID, *, lock: bool = False
@@ -168,6 +170,7 @@ class ModelConfigHandlers:
         try:
             async with self._db.transaction() as session:
                 row = await self._config(session, tenant_id, lock=True)
+                created = row is None
                 if model_id is not None:
                     await _require_model(session, model_id, "config.llm_model_id")
                 if row is None:
@@ -219,12 +222,57 @@ class ModelConfigHandlers:
                         "the model configuration was created concurrently; read it again",
                         reason="VERSION_MISMATCH",
                     ) from None
-                return pb.SetTenantModelConfigResponse(config=config_to_proto(row))
+                response = pb.SetTenantModelConfigResponse(config=config_to_proto(row))
         except StaleDataError:
             raise Aborted(
                 "the model configuration changed concurrently; read it again",
                 reason="VERSION_MISMATCH",
             ) from None
+        self._append_config_activity(response.config, paths, created=created)
+        return response
+
+    def _append_config_activity(
+        self, config: pb.TenantModelConfig, paths: list[str], *, created: bool
+    ) -> None:
+        """Tell the tenant's feed what changed: the fields' names, never the provider key."""
+        changed = sorted(paths)
+        if created:
+            self._activity.append(
+                config.tenant_id,
+                "model_config.created",
+                object_type="model_config",
+                object_id=config.tenant_id,
+                object_name=config.llm_model_id,
+                summary="The model configuration was created with a provider key",
+                metadata={"llm_model_id": config.llm_model_id, "version": config.version},
+            )
+            return
+        if "api_key" in paths:
+            self._activity.append(
+                config.tenant_id,
+                "model_config.provider_key_changed",
+                object_type="model_config",
+                object_id=config.tenant_id,
+                object_name=config.llm_model_id,
+                summary="The provider API key was replaced",
+                metadata={"version": config.version},
+            )
+        if other := [path for path in changed if path != "api_key"]:
+            self._activity.append(
+                config.tenant_id,
+                "model_config.updated",
+                object_type="model_config",
+                object_id=config.tenant_id,
+                object_name=config.llm_model_id,
+                summary=f"The model configuration changed: {', '.join(other)}",
+                metadata={
+                    "changed_fields": other,
+                    "llm_model_id": config.llm_model_id,
+                    "rate_limit_rpm": config.rate_limit_rpm,
+                    "rate_limit_tpm": config.rate_limit_tpm,
+                    "version": config.version,
+                },
+            )
 
     async def get_tenant_model_config(
         self, request: pb.GetTenantModelConfigRequest
@@ -274,8 +322,10 @@ class ModelConfigHandlers:
         require_operator()
         plan = _OnboardingPlan.validate(request)
         box = require_box(self.box)
+        created = False
 
         async def create(session: AsyncSession) -> pb.OnboardTenantResponse:
+            nonlocal created
             tenant = request.tenant
             row = TenantRecord(
                 slug=tenant.slug,
@@ -315,6 +365,7 @@ class ModelConfigHandlers:
                 for kind, subject_id, enabled, output_format_id in plan.grants
             )
             await session.flush()
+            created = True
             return pb.OnboardTenantResponse(
                 tenant=tenant_to_proto(row),
                 model_config=config_to_proto(config),
@@ -334,13 +385,33 @@ class ModelConfigHandlers:
                 ],
             )
 
-        return await self._idempotency.run(
+        response = await self._idempotency.run(
             endpoint="TenantModelConfigService.OnboardTenant",
             request=request,
             response_type=pb.OnboardTenantResponse,
             create=create,
             resource_id_of=lambda response: response.tenant.id,
         )
+        if created:  # committed now; a replayed request_id appends nothing
+            self._activity.append(
+                response.tenant.id,
+                "tenant.onboarded",
+                object_type="tenant",
+                object_id=response.tenant.id,
+                object_name=response.tenant.name,
+                summary=(
+                    f"The tenant was onboarded with a model configuration, "
+                    f"{len(response.agent_grants)} agent and {len(response.tool_grants)} tool "
+                    "grants"
+                ),
+                metadata={
+                    "llm_model_id": response.model_config.llm_model_id,
+                    "owner_user_id": request.owner_user_id,
+                    "agent_grants": len(response.agent_grants),
+                    "tool_grants": len(response.tool_grants),
+                },
+            )
+        return response
 
 
 class _OnboardingPlan:

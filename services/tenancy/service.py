@@ -21,6 +21,7 @@ from services.tenancy.models import IdempotencyKey
 from services.tenancy.schema import metadata
 from services.tenancy.servicer import TenancyServicer
 from services.tenancy.tenants import TenantHandlers
+from shared.activity_link import ActivityLink
 from shared.server import ServiceContext, ServiceSpec
 
 
@@ -38,6 +39,13 @@ def register(server: grpc.aio.Server, context: ServiceContext[TenancySettings]) 
     ]
 
 
+async def prepare(context: ServiceContext[TenancySettings]) -> ActivityLink:
+    """The link tenancy's handlers append activity events with (see activity_link_of)."""
+    link = ActivityLink(context.settings.telemetry_target, "tenancy", context.identity)
+    context.resources.on_close(link.close)
+    return link
+
+
 SPEC = ServiceSpec(
     name="tenancy",
     settings_type=TenancySettings,
@@ -45,4 +53,5 @@ SPEC = ServiceSpec(
     migrations_dir=Path(__file__).parent / "migrations",
     idempotency_model=IdempotencyKey,
     register=register,
+    prepare=prepare,
 )

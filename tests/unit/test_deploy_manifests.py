@@ -4,7 +4,9 @@ Nothing here runs them (the development machines have no Docker engine and no cl
 checks what can be checked without one: every service the registry knows, and the gateway, has a
 compose service and a Kubernetes Deployment and Service, on the port its settings class defaults
 to, setting only variables its settings class reads, with its own database, health probes and a
-stop grace above its drain; the image builds what pyproject.toml packages.
+stop grace above its drain; the image builds what pyproject.toml packages. What `quarterdeck up`
+wires between the processes (targets, internal secrets, keys) the manifests wire too, and the
+README documents the tunable settings.
 
 """
 
@@ -12,6 +14,7 @@ from __future__ import annotations
 
 import importlib
 import math
+import os
 import re
 import tomllib
 from collections.abc import Mapping, Sequence
@@ -21,12 +24,15 @@ from typing import Any
 
 import pytest
 import yaml
+from pydantic import SecretStr
 from pydantic_settings import BaseSettings
 from sqlalchemy.engine import make_url
 
 from services.cli import build_parser
-from services.registry import GATEWAY, SERVICE_NAMES
+from services.registry import GATEWAY, PORT_OFFSETS, SERVICE_NAMES
+from services.supervisor import Platform
 from shared.config import TracingSettings, env_prefix_of
+from shared.identity_link import internal_api_key
 
 ROOT = Path(__file__).resolve().parents[2]
 DEPLOY = ROOT / "deploy"
@@ -45,6 +51,11 @@ HELPER_VARIABLES = {"POD_NAME"}
 #: default timeout (OTEL_EXPORTER_OTLP_TIMEOUT, 10 s). Telemetry always waits that long, as its
 #: own receiver is already gone.
 SPAN_FLUSH_SECONDS = 10.0
+#: Secrets a deployment may leave out: compose gives them an empty default (which the service
+#: treats as unset) and the pods read them with `optional: true`.
+OPTIONAL_SECRETS = {"QD_TENANCY_STRIPE_WEBHOOK_SECRET"}
+#: Set per process by `quarterdeck up` but fixed by each deployment file itself.
+LOCAL_ONLY_FIELDS = {"host", "port", "data_dir"}
 
 
 # --- the files -------------------------------------------------------------------------------
@@ -217,11 +228,16 @@ def test_compose_has_postgres_with_a_database_per_service() -> None:
 
 
 def test_compose_commits_no_secret() -> None:
-    """Every ${VAR} in compose.yaml must be set by whoever runs it: no default value."""
+    """Every ${VAR} in compose.yaml must be set by whoever runs it: no default value (an
+    optional secret defaults to empty, which its service treats as unset)."""
     text = (DEPLOY / "compose.yaml").read_text()
     interpolations = re.findall(r"\$\{([^}]*)\}", text)
     assert interpolations
     for expression in interpolations:
+        optional = re.fullmatch(r"([A-Z_][A-Z0-9_]*):-", expression)
+        if optional:
+            assert optional[1] in OPTIONAL_SECRETS, f"{expression}: a default value"
+            continue
         assert re.fullmatch(r"[A-Z_][A-Z0-9_]*:\?.+", expression), expression
 
 
@@ -446,3 +462,165 @@ def test_k8s_runs_the_process_as_its_code_expects(process: str) -> None:
     needed = pause + grace_seconds(process, env) + SPAN_FLUSH_SECONDS
     assert pod["terminationGracePeriodSeconds"] > needed, f"{where}: terminationGracePeriodSeconds"
     _assert_hardened(deployment, where)
+
+
+# --- what `quarterdeck up` wires between the processes ---------------------------------------
+
+SUPERVISOR_HOST = "supervisor.invalid"
+SUPERVISOR_BASE_PORT = 50051
+
+
+@pytest.fixture(scope="module")
+def supervisor_env(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
+    """The QD_ variables `quarterdeck up` gives its children, from a clean environment."""
+    with pytest.MonkeyPatch.context() as patch:
+        for variable in list(os.environ):
+            if variable.startswith(("QD_", "OTEL_")):
+                patch.delenv(variable)
+        platform = Platform(
+            tmp_path_factory.mktemp("up"), SUPERVISOR_HOST, SUPERVISOR_BASE_PORT, 8080
+        )
+        env = platform.environment()
+    return {variable: value for variable, value in env.items() if variable.startswith("QD_")}
+
+
+def _service_at(address: str) -> str | None:
+    """The service `quarterdeck up` runs at host:port, if the value is one of its addresses."""
+    by_address = {
+        f"{SUPERVISOR_HOST}:{SUPERVISOR_BASE_PORT + offset}": name
+        for name, offset in PORT_OFFSETS.items()
+    }
+    return by_address.get(address)
+
+
+def _is_secret(process: str, field: str) -> bool:
+    info = settings_type(process).model_fields[field]
+    return SecretStr in getattr(info.annotation, "__args__", (info.annotation,)) or not info.repr
+
+
+def _wired(process: str, supervisor_env: Mapping[str, str]) -> dict[str, str]:
+    prefix = env_prefix_of(settings_type(process))
+    wired = {
+        variable: value
+        for variable, value in supervisor_env.items()
+        if variable.startswith(prefix)
+        and variable.removeprefix(prefix).lower() not in LOCAL_ONLY_FIELDS
+    }
+    assert_known_variables(wired, [process], f"quarterdeck up {process}")
+    return wired
+
+
+def _deployment_envs(process: str) -> dict[str, dict[str, Any]]:
+    container = _container(k8s_object("Deployment", process))
+    return {
+        "compose": compose()["services"][process]["environment"],
+        "k8s": _env(container, f"k8s {process}"),
+    }
+
+
+@pytest.mark.parametrize("process", PROCESSES)
+def test_the_manifests_wire_what_quarterdeck_up_wires(
+    process: str, supervisor_env: dict[str, str]
+) -> None:
+    """Every target, internal secret and key `quarterdeck up` sets, each deployment sets too:
+    targets to the Service of the same service, secrets from the Secret (k8s) or from a
+    variable compose refuses to start without."""
+    prefix = env_prefix_of(settings_type(process))
+    wired = _wired(process, supervisor_env)
+    envs = _deployment_envs(process)
+    for variable, local_value in wired.items():
+        field = variable.removeprefix(prefix).lower()
+        target = _service_at(local_value)
+        for where, env in envs.items():
+            assert variable in env, f"{where} {process}: {variable} is not set"
+            value = env[variable]
+            if target is not None:
+                assert value == f"{target}:{default_port(target)}", f"{where}: {variable}"
+            elif _is_secret(process, field):
+                if where == "k8s":
+                    key = "page-token-secret" if field == "page_token_secret" else None
+                    key = key or f"{process}-{field.replace('_', '-')}"
+                    assert value == f"secret:{key}", f"{where}: {variable}"
+                else:
+                    assert re.fullmatch(r"\$\{\w+:\?[^}]+\}", value), f"{where}: {variable}"
+            else:
+                assert value == local_value, f"{where}: {variable}"
+
+
+@pytest.mark.parametrize("process", PROCESSES)
+def test_every_target_setting_is_set(process: str) -> None:
+    prefix = env_prefix_of(settings_type(process))
+    targets = [
+        f"{prefix}{field.upper()}"
+        for field in settings_type(process).model_fields
+        if field.endswith("_target") and field != f"{process}_target"
+    ]
+    assert targets, f"{process}: no *_target setting"
+    for where, env in _deployment_envs(process).items():
+        for variable in targets:
+            service = variable.removeprefix(prefix).lower().removesuffix("_target")
+            assert env.get(variable) == f"{service}:{default_port(service)}", f"{where}: {variable}"
+
+
+def test_optional_secrets_are_optional_and_only_they() -> None:
+    for process in PROCESSES:
+        container = _container(k8s_object("Deployment", process))
+        for entry in container["env"]:
+            ref = entry.get("valueFrom", {}).get("secretKeyRef")
+            if ref is None:
+                continue
+            optional = entry["name"] in OPTIONAL_SECRETS
+            assert ref.get("optional", False) is optional, f"k8s {process}: {entry['name']}"
+        env = compose()["services"][process]["environment"]
+        for variable in OPTIONAL_SECRETS & set(env):
+            assert env[variable] == f"${{{variable}:-}}", f"compose {process}: {variable}"
+    # Each is set somewhere, or the list is stale.
+    everywhere = set().union(*(compose()["services"][p]["environment"] for p in PROCESSES))
+    assert everywhere >= OPTIONAL_SECRETS
+
+
+def test_identity_knows_every_internal_client(supervisor_env: dict[str, str]) -> None:
+    """The processes holding an internal secret are those `quarterdeck up` lists in identity's
+    internal_clients, and `quarterdeck internal-clients` prints an entry for each of them (the
+    README shows a hand recipe only for an entry it would not print)."""
+    from services import cli
+
+    entries = supervisor_env["QD_IDENTITY_INTERNAL_CLIENTS"].split(",")
+    clients = {entry.split(":")[0] for entry in entries}
+    assert GATEWAY in clients
+    for process in PROCESSES:
+        variable = f"{env_prefix_of(settings_type(process))}INTERNAL_SECRET"
+        for where, env in _deployment_envs(process).items():
+            assert (variable in env) == (process in clients), f"{where}: {variable}"
+    assert "identity-internal-clients" in secret_data()
+
+    with pytest.MonkeyPatch.context() as patch:
+        for variable, value in supervisor_env.items():
+            patch.setenv(variable, value)
+        printed = {entry.split(":")[0] for entry in cli._internal_clients().split(",")}
+    assert printed == clients
+    readme = (DEPLOY / "README.md").read_text()
+    for name in sorted(clients):
+        recipe = f"printf '{internal_api_key(name, '%s')}'"
+        assert (recipe in readme) == (name not in printed), f"README: {name}'s entry"
+
+
+#: Settings the README must document (field name patterns per process).
+DOCUMENTED_SETTINGS = {
+    "telemetry": r"(\w+_retention_days|retention_\w+|price_cache_seconds|status_\w+_sender)",
+    "tenancy": r"(limits_\w+|billing_\w+|stripe_\w+)",
+}
+
+
+@pytest.mark.parametrize("process", sorted(DOCUMENTED_SETTINGS))
+def test_the_readme_documents_the_tunable_settings(process: str) -> None:
+    readme = (DEPLOY / "README.md").read_text()
+    prefix = env_prefix_of(settings_type(process))
+    fields = [
+        field
+        for field in settings_type(process).model_fields
+        if re.fullmatch(DOCUMENTED_SETTINGS[process], field)
+    ]
+    assert fields
+    for field in fields:
+        assert f"`{prefix}{field.upper()}`" in readme, f"README: {prefix}{field.upper()}"

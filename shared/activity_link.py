@@ -1,0 +1,227 @@
+"""How any service appends to a tenant's activity feed (the telemetry service's ActivityService).
+
+:meth:`ActivityLink.append` returns at once: the event is sent in the background with the
+service's internal token and the caller's trace context, retried a few times on transient
+failures, and dropped (logged) when it cannot be delivered. An append never delays or fails the
+request that caused it. Without a telemetry target the link is disabled and appends are skipped
+(logged at debug).
+
+Append after the change is committed, so the feed never shows what was rolled back. Each append
+carries a fresh request_id, so a retry after a lost response records the event once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import uuid
+from collections.abc import Mapping
+from typing import Any
+
+import grpc
+from google.protobuf.struct_pb2 import Struct
+
+from quarterdeck.telemetry.v1 import activity_pb2 as pb
+from quarterdeck.telemetry.v1.activity_pb2_grpc import ActivityServiceStub
+from shared.auth import PLATFORM_OPERATOR, Principal, current_principal
+from shared.grpc_client import open_channel
+from shared.identity_link import IdentityLink
+from shared.server import ServiceContext
+from shared.tracing import current_trace_ids
+
+log = logging.getLogger("quarterdeck.activity_link")
+
+#: Codes worth another attempt: the telemetry service was away, slow, busy, or still working on
+#: the same request_id.
+_RETRYABLE = frozenset(
+    {
+        grpc.StatusCode.UNAVAILABLE,
+        grpc.StatusCode.DEADLINE_EXCEEDED,
+        grpc.StatusCode.RESOURCE_EXHAUSTED,
+        grpc.StatusCode.ABORTED,
+    }
+)
+_ACTOR_TYPES = {
+    "user": pb.ACTIVITY_ACTOR_TYPE_USER,
+    "service_account": pb.ACTIVITY_ACTOR_TYPE_SERVICE_ACCOUNT,
+    "service": pb.ACTIVITY_ACTOR_TYPE_SERVICE,
+}
+#: A service account's token subject is ``sa:<uuid>``.
+_SERVICE_ACCOUNT_PREFIX = "sa:"
+_MAX_SUMMARY = 256
+
+
+def actor_fields(principal: Principal | None) -> dict[str, Any]:
+    """The actor columns of an event caused by ``principal`` (the caller of the current RPC)."""
+    if principal is None:
+        return {"actor_type": pb.ACTIVITY_ACTOR_TYPE_SYSTEM}
+    fields: dict[str, Any] = {
+        "actor_type": _ACTOR_TYPES.get(principal.kind, pb.ACTIVITY_ACTOR_TYPE_UNSPECIFIED)
+    }
+    subject = principal.subject.removeprefix(_SERVICE_ACCOUNT_PREFIX)
+    # A service's subject ("service:tenancy") is no id of a tenant's actor: left out.
+    with contextlib.suppress(ValueError):
+        fields["actor_id"] = str(uuid.UUID(subject))
+    role = principal.role or (
+        PLATFORM_OPERATOR if principal.platform_role == PLATFORM_OPERATOR else None
+    )
+    if role:
+        fields["actor_role"] = role[:32]
+    return fields
+
+
+class ActivityLink:
+    """A background appender to the activity feed, one per service process."""
+
+    def __init__(
+        self,
+        target: str | None,
+        service: str,
+        identity: IdentityLink | None,
+        *,
+        max_attempts: int = 4,
+        first_backoff_seconds: float = 0.2,
+        call_timeout_seconds: float = 5.0,
+        max_pending: int = 1000,
+    ) -> None:
+        self._service = service
+        self._identity = identity
+        self._max_attempts = max_attempts
+        self._first_backoff = first_backoff_seconds
+        self._timeout = call_timeout_seconds
+        self._max_pending = max_pending
+        self._pending: set[asyncio.Task[None]] = set()
+        self._channel: grpc.aio.Channel | None = None
+        self._stub: ActivityServiceStub | None = None
+        if target and identity is None:
+            log.warning(
+                "%s: activity appends are off: the telemetry service needs an internal token, "
+                "and no identity service is configured",
+                service,
+            )
+        elif target:
+            self._channel = open_channel(target)
+            self._stub = ActivityServiceStub(self._channel)
+
+    @property
+    def enabled(self) -> bool:
+        return self._stub is not None
+
+    def append(
+        self,
+        tenant_id: str,
+        action: str,
+        *,
+        object_type: str = "",
+        object_id: str = "",
+        object_name: str = "",
+        summary: str = "",
+        metadata: Mapping[str, Any] | None = None,
+        failed: bool = False,
+    ) -> None:
+        """Queue one event of the current caller's action in ``tenant_id``'s feed; returns at once.
+
+        The actor is the principal of the current RPC; the trace and span are the current ones.
+        Never put secrets in ``summary`` or ``metadata``.
+        """
+        if self._stub is None:
+            log.debug("%s: no telemetry target; activity %s not appended", self._service, action)
+            return
+        if len(self._pending) >= self._max_pending:
+            log.warning(
+                "%s: %d activity appends in flight; %s dropped",
+                self._service,
+                len(self._pending),
+                action,
+            )
+            return
+        trace_id, span_id = current_trace_ids()
+        event = pb.ActivityEvent(
+            tenant_id=tenant_id,
+            action=action,
+            object_type=object_type,
+            object_id=object_id,
+            object_name=object_name,
+            summary=summary[:_MAX_SUMMARY],
+            source=self._service,
+            status=pb.ACTIVITY_STATUS_FAILURE if failed else pb.ACTIVITY_STATUS_SUCCESS,
+            trace_id=trace_id,
+            span_id=span_id,
+            **actor_fields(current_principal()),
+        )
+        if metadata:
+            struct = Struct()
+            struct.update(dict(metadata))
+            event.metadata.CopyFrom(struct)
+        request = pb.AppendActivityRequest(event=event, request_id=str(uuid.uuid4()))
+        # The task copies the current context, so the call carries this request's trace context.
+        task = asyncio.get_running_loop().create_task(self._send(request))
+        self._pending.add(task)
+        task.add_done_callback(self._pending.discard)
+
+    async def _send(self, request: pb.AppendActivityRequest) -> None:
+        assert self._stub is not None and self._identity is not None
+        action = request.event.action
+        delay = self._first_backoff
+        for attempt in range(1, self._max_attempts + 1):
+            try:
+                await self._stub.AppendActivity(
+                    request,
+                    metadata=await self._identity.internal_metadata(),
+                    timeout=self._timeout,
+                )
+                return
+            except grpc.aio.AioRpcError as exc:
+                code = exc.code()
+                if code == grpc.StatusCode.UNAUTHENTICATED and attempt == 1:
+                    self._identity.forget_internal_token()  # signed by a key retired since
+                elif code not in _RETRYABLE:
+                    log.warning("%s: activity %s refused: %s", self._service, action, exc.details())
+                    return
+                if attempt == self._max_attempts:
+                    log.warning(
+                        "%s: activity %s dropped after %d attempts: %s",
+                        self._service,
+                        action,
+                        attempt,
+                        exc.details(),
+                    )
+                    return
+            except RuntimeError as exc:  # no internal_secret: retrying cannot help
+                log.warning("%s: activity %s not appended: %s", self._service, action, exc)
+                return
+            except Exception as exc:  # anything else: retried, and never raised to anyone
+                if attempt == self._max_attempts:
+                    log.warning(
+                        "%s: activity %s dropped after %d attempts: %s",
+                        self._service,
+                        action,
+                        attempt,
+                        exc,
+                    )
+                    return
+            await asyncio.sleep(delay)
+            delay *= 2
+
+    async def drain(self, within_seconds: float | None = None) -> None:
+        """Wait for the appends in flight (tests; shutdown), at most ``within_seconds``."""
+        if self._pending:
+            await asyncio.wait(set(self._pending), timeout=within_seconds)
+
+    async def close(self) -> None:
+        """Give appends in flight one call's time to land, drop the rest, close the channel."""
+        await self.drain(self._timeout)
+        for task in set(self._pending):
+            task.cancel()
+        if self._channel is not None:
+            await self._channel.close()
+
+
+def activity_link_of(context: ServiceContext[Any]) -> ActivityLink:
+    """The link a service's ``prepare`` built (its state, or its state's ``activity``); a
+    disabled one when there is none, so handlers can always append."""
+    for candidate in (context.state, getattr(context.state, "activity", None)):
+        if isinstance(candidate, ActivityLink):
+            return candidate
+    return ActivityLink(None, getattr(context.settings, "service_name", "unknown"), None)
