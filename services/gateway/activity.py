@@ -1,9 +1,189 @@
-"""``/v1/activity``: the caller's activity feed (ActivityService)."""
+"""``/v1/activity``: the caller's activity feed (ActivityService).
+
+The feed is the tenant's of the caller's token: what happened in it (members added, roles
+changed, the model configuration and its provider key changed), newest first, each event saying
+whether the caller has read it. Receipts, the last-seen marker and the unread count are the
+calling user's own. Appending is for Quarterdeck services and has no endpoint here.
+"""
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+from collections.abc import Mapping
+from datetime import datetime
+from typing import Annotated, Any, Literal
 
-from services.gateway.routing import ERROR_RESPONSES
+from fastapi import APIRouter, Query
+from pydantic import AwareDatetime, BaseModel, Field
 
-router = APIRouter(tags=["activity"], responses=ERROR_RESPONSES)
+from quarterdeck.telemetry.v1 import activity_pb2 as pb
+from services.gateway.identity_schemas import time_or_none
+from services.gateway.proto_json import Text, struct_to_json
+from services.gateway.routing import ERROR_RESPONSES, Clients, PageSize, PageToken
+from services.gateway.schemas import RequestBody
+from shared.timestamps import from_timestamp, to_timestamp
+
+router = APIRouter(prefix="/v1/activity", tags=["activity"], responses=ERROR_RESPONSES)
+
+ActorTypeName = Literal["user", "service_account", "service", "system"]
+ActivityStatusName = Literal["success", "failure"]
+
+ACTOR_TYPE_NAMES: Mapping[int, ActorTypeName] = {
+    pb.ACTIVITY_ACTOR_TYPE_USER: "user",
+    pb.ACTIVITY_ACTOR_TYPE_SERVICE_ACCOUNT: "service_account",
+    pb.ACTIVITY_ACTOR_TYPE_SERVICE: "service",
+    pb.ACTIVITY_ACTOR_TYPE_SYSTEM: "system",
+}
+STATUS_NAMES: Mapping[int, ActivityStatusName] = {
+    pb.ACTIVITY_STATUS_SUCCESS: "success",
+    pb.ACTIVITY_STATUS_FAILURE: "failure",
+}
+
+
+def _or_none(value: str) -> str | None:
+    return value or None
+
+
+class ActivityEvent(BaseModel):
+    id: str
+    action: str = Field(description="What happened, such as membership.added.")
+    create_time: datetime
+    summary: str | None = Field(description="A short human-readable summary.")
+    actor_id: str | None = Field(description="The user or service account who acted.")
+    actor_type: ActorTypeName | None
+    actor_role: str | None
+    object_type: str | None
+    object_id: str | None
+    object_name: str | None
+    status: ActivityStatusName | None
+    source: str | None = Field(description="The service that recorded the event.")
+    metadata: dict[str, Any] = Field(description="Details of the event; never secrets.")
+    trace_id: str | None = Field(description="The trace the event was recorded under.")
+    read: bool = Field(description="Whether you have read the event.")
+
+    @classmethod
+    def from_proto(cls, event: pb.ActivityEvent) -> ActivityEvent:
+        return cls(
+            id=event.id,
+            action=event.action,
+            create_time=from_timestamp(event.create_time),
+            summary=_or_none(event.summary),
+            actor_id=_or_none(event.actor_id),
+            actor_type=ACTOR_TYPE_NAMES.get(event.actor_type),
+            actor_role=_or_none(event.actor_role),
+            object_type=_or_none(event.object_type),
+            object_id=_or_none(event.object_id),
+            object_name=_or_none(event.object_name),
+            status=STATUS_NAMES.get(event.status),
+            source=_or_none(event.source),
+            metadata=struct_to_json(event.metadata),
+            trace_id=_or_none(event.trace_id),
+            read=event.read,
+        )
+
+
+class ActivityList(BaseModel):
+    events: list[ActivityEvent] = Field(description="Newest first.")
+    next_page_token: str = Field(
+        description="Pass as page_token, with the same filters, for the next page; empty on the "
+        "last page."
+    )
+
+
+class UnreadCount(BaseModel):
+    unread_count: int = Field(description="Your unread events, counted up to the service's cap.")
+    capped: bool = Field(description="True when there are more unread events than counted.")
+
+
+class MarkReadBody(RequestBody):
+    event_ids: list[Text] = Field(
+        min_length=1, max_length=500, description="The ids of the events to mark read."
+    )
+
+
+class MarkReadResult(BaseModel):
+    newly_read_count: int = Field(description="How many of the events you had not read before.")
+    unread_count: int
+
+
+class MarkSeenBody(RequestBody):
+    through_event_id: Text | None = Field(
+        default=None,
+        description="The newest event you have seen; defaults to the tenant's newest event.",
+    )
+
+
+class MarkSeenResult(BaseModel):
+    last_seen_time: datetime | None = Field(
+        description="Where your last-seen marker stands; null while the feed is empty."
+    )
+    last_seen_event_id: str | None
+    unread_count: int
+
+
+@router.get("")
+async def list_activity(
+    clients: Clients,
+    page_size: PageSize = 0,
+    page_token: PageToken = "",
+    action: Annotated[str, Query(max_length=96, description="Only events of this action.")] = "",
+    object_type: Annotated[
+        str, Query(max_length=64, description="Only events on objects of this type.")
+    ] = "",
+    object_id: Annotated[
+        str, Query(max_length=128, description="Only events on this object (with object_type).")
+    ] = "",
+    since: Annotated[
+        AwareDatetime | None, Query(description="Only events at or after this time (RFC 3339).")
+    ] = None,
+) -> ActivityList:
+    """Your tenant's activity, newest first."""
+    request = pb.ListActivityRequest(
+        page_size=page_size,
+        page_token=page_token,
+        action=action,
+        object_type=object_type,
+        object_id=object_id,
+    )
+    if since is not None:
+        request.since.CopyFrom(to_timestamp(since))
+    reply = await clients.activity.ListActivity(request, timeout=clients.timeout)
+    return ActivityList(
+        events=[ActivityEvent.from_proto(event) for event in reply.events],
+        next_page_token=reply.next_page_token,
+    )
+
+
+@router.get("/unread-count")
+async def get_unread_count(clients: Clients) -> UnreadCount:
+    """How many events you have not read: after your last-seen marker, without a receipt."""
+    reply = await clients.activity.GetUnreadCount(
+        pb.GetUnreadCountRequest(), timeout=clients.timeout
+    )
+    return UnreadCount(unread_count=reply.unread_count, capped=reply.capped)
+
+
+@router.post("/read")
+async def mark_read(body: MarkReadBody, clients: Clients) -> MarkReadResult:
+    """Mark events of your tenant read; marking one again changes nothing. An unknown id fails
+    the whole request (404) and marks nothing."""
+    reply = await clients.activity.MarkActivityRead(
+        pb.MarkActivityReadRequest(event_ids=body.event_ids), timeout=clients.timeout
+    )
+    return MarkReadResult(newly_read_count=reply.newly_read_count, unread_count=reply.unread_count)
+
+
+@router.post("/seen")
+async def mark_seen(clients: Clients, body: MarkSeenBody | None = None) -> MarkSeenResult:
+    """Move your last-seen marker forward (to the newest event by default): everything up to it
+    counts as read. The marker never moves back."""
+    reply = await clients.activity.MarkAllActivitySeen(
+        pb.MarkAllActivitySeenRequest(
+            through_event_id=(body.through_event_id or "") if body else ""
+        ),
+        timeout=clients.timeout,
+    )
+    return MarkSeenResult(
+        last_seen_time=time_or_none(reply, "last_seen_time"),
+        last_seen_event_id=_or_none(reply.last_seen_event_id),
+        unread_count=reply.unread_count,
+    )

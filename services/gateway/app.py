@@ -30,6 +30,7 @@ from services.gateway import (
 from services.gateway.clients import GatewayClients
 from services.gateway.config import GatewaySettings
 from services.gateway.error_handlers import UnhandledErrorMiddleware, add_exception_handlers
+from services.gateway.request_log import RequestLogMiddleware, writer_for_gateway
 from services.gateway.schemas import Health
 from services.gateway.tracing import UNTRACED_URLS, TraceIdHeaderMiddleware
 
@@ -39,9 +40,13 @@ def create_app(settings: GatewaySettings) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         clients = GatewayClients(settings)
         app.state.clients = clients
+        request_log = writer_for_gateway(settings, clients)
+        app.state.request_log = request_log
+        await request_log.start()
         try:
             yield
         finally:
+            await request_log.stop()
             await clients.close()
 
     app = FastAPI(
@@ -83,6 +88,8 @@ def create_app(settings: GatewaySettings) -> FastAPI:
     # Each add_middleware wraps the previous ones, so the tracing middleware, added last, is
     # outermost: the error middleware's 500s and the X-Trace-Id header happen inside the span.
     app.add_middleware(UnhandledErrorMiddleware)
+    # Inside the request's span, outside the error middleware: logs the 500 the client got.
+    app.add_middleware(RequestLogMiddleware)
     app.add_middleware(TraceIdHeaderMiddleware)
     app.add_middleware(
         OpenTelemetryMiddleware,

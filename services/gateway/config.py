@@ -5,7 +5,7 @@ from __future__ import annotations
 import ipaddress
 from typing import Annotated, Any
 
-from pydantic import Field, field_validator
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 IpNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
@@ -46,6 +46,39 @@ class GatewaySettings(BaseSettings):
     )
     jwks_max_age_seconds: int = Field(
         default=60, ge=0, description="The Cache-Control max-age of /.well-known/jwks.json."
+    )
+
+    internal_secret: SecretStr | None = Field(
+        default=None,
+        description="The gateway's own internal secret, which identity exchanges for the "
+        "internal token the request log is written to telemetry with; without it requests are "
+        "not logged.",
+    )
+    identity_jwks_cache_seconds: float = Field(
+        default=300.0,
+        gt=0,
+        description="How long identity's signing keys are reused to verify the tokens the "
+        "request log attributes requests with.",
+    )
+    request_log_queue_size: int = Field(
+        default=10_000,
+        ge=0,
+        description="Requests waiting to be written to the request log, at most; beyond that a "
+        "request is not logged (and counted), never delayed. 0 logs nothing.",
+    )
+    request_log_batch_size: int = Field(
+        default=500, ge=1, le=1000, description="Requests written in one RecordRequests call."
+    )
+    request_log_flush_seconds: float = Field(
+        default=1.0, gt=0, description="How long a request waits, at most, for its batch to fill."
+    )
+    request_log_timeout_seconds: float = Field(
+        default=5.0, gt=0, description="The deadline of one RecordRequests call."
+    )
+    request_log_drain_seconds: float = Field(
+        default=5.0,
+        ge=0,
+        description="How long shutdown waits for queued requests to be written.",
     )
 
     @field_validator("trusted_proxies", mode="before")

@@ -3,6 +3,12 @@
 ``spans`` holds one row per received span, keyed by (trace_id, span_id) so an exporter that
 retries a batch stores nothing twice. That key's index also serves lookups by trace_id alone
 (its leftmost column), so no separate trace_id index is kept on this write-heavy table.
+
+Three more indexes serve every search (tenant, service, or neither, each newest first by start
+time); the name, duration and error filters are checked on the rows those indexes yield. The
+start-time index also serves retention, which deletes by start time. (A partial index on errored
+spans was tried: PostgreSQL then used it for the per-trace probe too, making tenant error
+searches slower, so it is not kept.)
 """
 
 from __future__ import annotations
@@ -14,6 +20,7 @@ from typing import Any
 from sqlalchemy import BigInteger, Enum, Index, String, Text
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
+from services.telemetry.retention import RetentionPolicy
 from shared.db import service_metadata
 from shared.db_types import JSONType, UTCDateTime, utcnow
 from shared.idempotency import IdempotencyKeyMixin
@@ -58,6 +65,7 @@ class SpanRecord(Base):
     __table_args__ = (
         Index(None, "tenant_id", "start_time_unix_nano"),
         Index(None, "service_name", "start_time_unix_nano"),
+        Index(None, "start_time_unix_nano"),
     )
 
     trace_id: Mapped[str] = mapped_column(String(32), primary_key=True)
@@ -81,3 +89,9 @@ class SpanRecord(Base):
 
 class IdempotencyKey(IdempotencyKeyMixin, Base):
     pass
+
+
+#: Spans expire by start time (the spans_retention_days setting).
+RETENTION: list[RetentionPolicy] = [
+    RetentionPolicy("spans", "start_time_unix_nano", "spans_retention_days"),
+]

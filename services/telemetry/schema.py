@@ -4,6 +4,7 @@ metadata, which migrations and the models-match-migrations check read."""
 from __future__ import annotations
 
 from services.telemetry import (
+    models,
     models_activity,
     models_metrics,
     models_requests,
@@ -18,6 +19,7 @@ metadata = Base.metadata
 
 #: Every area's retention policies, in one list for the retention loop.
 RETENTION_POLICIES: list[RetentionPolicy] = [
+    *models.RETENTION,
     *models_usage.RETENTION,
     *models_metrics.RETENTION,
     *models_requests.RETENTION,

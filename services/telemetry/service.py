@@ -14,14 +14,14 @@ from services.telemetry import (
     activity_service,
     metrics_service,
     requests_service,
-    state,
     status_service,
     tool_usage_service,
     usage_service,
 )
 from services.telemetry.config import TelemetrySettings
 from services.telemetry.models import IdempotencyKey
-from services.telemetry.schema import metadata
+from services.telemetry.retention import RetentionHandlers, start_retention
+from services.telemetry.schema import RETENTION_POLICIES, metadata
 from services.telemetry.servicer import TelemetryServicer, TraceServicer
 from services.telemetry.spans import SpanHandlers
 from shared.server import ServiceContext, ServiceSpec
@@ -32,8 +32,19 @@ TELEMETRY_SERVICE = telemetry_pb2.DESCRIPTOR.services_by_name["TelemetryService"
 
 def register(server: grpc.aio.Server, context: ServiceContext[TelemetrySettings]) -> Sequence[str]:
     handlers = SpanHandlers(context)
+    retention = RetentionHandlers(
+        start_retention(
+            context.database,
+            context.settings,
+            metadata,
+            RETENTION_POLICIES,
+            context.resources.on_close,
+        )
+    )
     trace_service_pb2_grpc.add_TraceServiceServicer_to_server(TraceServicer(handlers), server)
-    telemetry_pb2_grpc.add_TelemetryServiceServicer_to_server(TelemetryServicer(handlers), server)
+    telemetry_pb2_grpc.add_TelemetryServiceServicer_to_server(
+        TelemetryServicer(handlers, retention), server
+    )
     return [
         TRACE_SERVICE,
         TELEMETRY_SERVICE,
@@ -53,12 +64,11 @@ SPEC = ServiceSpec(
     migrations_dir=Path(__file__).parent / "migrations",
     idempotency_model=IdempotencyKey,
     register=register,
-    prepare=state.prepare,
-    cleanup=state.cleanup,
     # Tracing the receiver's own Export would record a span per export, to be exported in
     # turn: a loop that never ends.
     untraced_methods=frozenset({f"/{TRACE_SERVICE}/Export"}),
-    # Every process's exporter sends spans without a token; the OTLP port belongs on the
-    # internal network only.
-    public_methods=frozenset({f"/{TRACE_SERVICE}/Export"}),
+    # Every process's exporter sends spans without a token (the OTLP port belongs on the
+    # internal network only); a status subscription's own token is the credential of its
+    # verify and unsubscribe links.
+    public_methods=frozenset({f"/{TRACE_SERVICE}/Export"}) | status_service.PUBLIC_METHODS,
 )

@@ -22,15 +22,43 @@ _runtime_version.ValidateProtobufRuntimeVersion(
 _sym_db = _symbol_database.Default()
 
 
+from google.protobuf import struct_pb2 as google_dot_protobuf_dot_struct__pb2
+from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\'quarterdeck/telemetry/v1/activity.proto\x12\x18quarterdeck.telemetry.v12\x11\n\x0f\x41\x63tivityServiceb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\'quarterdeck/telemetry/v1/activity.proto\x12\x18quarterdeck.telemetry.v1\x1a\x1cgoogle/protobuf/struct.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\x83\x04\n\rActivityEvent\x12\n\n\x02id\x18\x01 \x01(\t\x12\x11\n\ttenant_id\x18\x02 \x01(\t\x12\x0e\n\x06\x61\x63tion\x18\x03 \x01(\t\x12/\n\x0b\x63reate_time\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x10\n\x08\x61\x63tor_id\x18\x05 \x01(\t\x12?\n\nactor_type\x18\x06 \x01(\x0e\x32+.quarterdeck.telemetry.v1.ActivityActorType\x12\x12\n\nactor_role\x18\x07 \x01(\t\x12\x13\n\x0bobject_type\x18\x08 \x01(\t\x12\x11\n\tobject_id\x18\t \x01(\t\x12\x13\n\x0bobject_name\x18\n \x01(\t\x12\x38\n\x06status\x18\x0b \x01(\x0e\x32(.quarterdeck.telemetry.v1.ActivityStatus\x12\x0e\n\x06source\x18\x0c \x01(\t\x12\x12\n\nrequest_id\x18\r \x01(\t\x12\x0f\n\x07ip_hash\x18\x0e \x01(\t\x12\x12\n\nuser_agent\x18\x0f \x01(\t\x12)\n\x08metadata\x18\x10 \x01(\x0b\x32\x17.google.protobuf.Struct\x12\x0f\n\x07summary\x18\x11 \x01(\t\x12\x10\n\x08trace_id\x18\x12 \x01(\t\x12\x0f\n\x07span_id\x18\x13 \x01(\t\x12\x0c\n\x04read\x18\x14 \x01(\x08\"c\n\x15\x41ppendActivityRequest\x12\x36\n\x05\x65vent\x18\x01 \x01(\x0b\x32\'.quarterdeck.telemetry.v1.ActivityEvent\x12\x12\n\nrequest_id\x18\x02 \x01(\t\"P\n\x16\x41ppendActivityResponse\x12\x36\n\x05\x65vent\x18\x01 \x01(\x0b\x32\'.quarterdeck.telemetry.v1.ActivityEvent\"\xb2\x01\n\x13ListActivityRequest\x12\x11\n\ttenant_id\x18\x01 \x01(\t\x12\x11\n\tpage_size\x18\x02 \x01(\x05\x12\x12\n\npage_token\x18\x03 \x01(\t\x12\x0e\n\x06\x61\x63tion\x18\x04 \x01(\t\x12\x13\n\x0bobject_type\x18\x05 \x01(\t\x12\x11\n\tobject_id\x18\x06 \x01(\t\x12)\n\x05since\x18\x07 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"h\n\x14ListActivityResponse\x12\x37\n\x06\x65vents\x18\x01 \x03(\x0b\x32\'.quarterdeck.telemetry.v1.ActivityEvent\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"?\n\x17MarkActivityReadRequest\x12\x11\n\ttenant_id\x18\x01 \x01(\t\x12\x11\n\tevent_ids\x18\x02 \x03(\t\"J\n\x18MarkActivityReadResponse\x12\x18\n\x10newly_read_count\x18\x01 \x01(\x03\x12\x14\n\x0cunread_count\x18\x02 \x01(\x03\"I\n\x1aMarkAllActivitySeenRequest\x12\x11\n\ttenant_id\x18\x01 \x01(\t\x12\x18\n\x10through_event_id\x18\x02 \x01(\t\"\x83\x01\n\x1bMarkAllActivitySeenResponse\x12\x32\n\x0elast_seen_time\x18\x01 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x1a\n\x12last_seen_event_id\x18\x02 \x01(\t\x12\x14\n\x0cunread_count\x18\x03 \x01(\x03\"*\n\x15GetUnreadCountRequest\x12\x11\n\ttenant_id\x18\x01 \x01(\t\">\n\x16GetUnreadCountResponse\x12\x14\n\x0cunread_count\x18\x01 \x01(\x03\x12\x0e\n\x06\x63\x61pped\x18\x02 \x01(\x08*\xc0\x01\n\x11\x41\x63tivityActorType\x12#\n\x1f\x41\x43TIVITY_ACTOR_TYPE_UNSPECIFIED\x10\x00\x12\x1c\n\x18\x41\x43TIVITY_ACTOR_TYPE_USER\x10\x01\x12\'\n#ACTIVITY_ACTOR_TYPE_SERVICE_ACCOUNT\x10\x02\x12\x1f\n\x1b\x41\x43TIVITY_ACTOR_TYPE_SERVICE\x10\x03\x12\x1e\n\x1a\x41\x43TIVITY_ACTOR_TYPE_SYSTEM\x10\x04*k\n\x0e\x41\x63tivityStatus\x12\x1f\n\x1b\x41\x43TIVITY_STATUS_UNSPECIFIED\x10\x00\x12\x1b\n\x17\x41\x43TIVITY_STATUS_SUCCESS\x10\x01\x12\x1b\n\x17\x41\x43TIVITY_STATUS_FAILURE\x10\x02\x32\xea\x04\n\x0f\x41\x63tivityService\x12s\n\x0e\x41ppendActivity\x12/.quarterdeck.telemetry.v1.AppendActivityRequest\x1a\x30.quarterdeck.telemetry.v1.AppendActivityResponse\x12m\n\x0cListActivity\x12-.quarterdeck.telemetry.v1.ListActivityRequest\x1a..quarterdeck.telemetry.v1.ListActivityResponse\x12y\n\x10MarkActivityRead\x12\x31.quarterdeck.telemetry.v1.MarkActivityReadRequest\x1a\x32.quarterdeck.telemetry.v1.MarkActivityReadResponse\x12\x82\x01\n\x13MarkAllActivitySeen\x12\x34.quarterdeck.telemetry.v1.MarkAllActivitySeenRequest\x1a\x35.quarterdeck.telemetry.v1.MarkAllActivitySeenResponse\x12s\n\x0eGetUnreadCount\x12/.quarterdeck.telemetry.v1.GetUnreadCountRequest\x1a\x30.quarterdeck.telemetry.v1.GetUnreadCountResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'quarterdeck.telemetry.v1.activity_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_ACTIVITYSERVICE']._serialized_start=69
-  _globals['_ACTIVITYSERVICE']._serialized_end=86
+  _globals['_ACTIVITYACTORTYPE']._serialized_start=1579
+  _globals['_ACTIVITYACTORTYPE']._serialized_end=1771
+  _globals['_ACTIVITYSTATUS']._serialized_start=1773
+  _globals['_ACTIVITYSTATUS']._serialized_end=1880
+  _globals['_ACTIVITYEVENT']._serialized_start=133
+  _globals['_ACTIVITYEVENT']._serialized_end=648
+  _globals['_APPENDACTIVITYREQUEST']._serialized_start=650
+  _globals['_APPENDACTIVITYREQUEST']._serialized_end=749
+  _globals['_APPENDACTIVITYRESPONSE']._serialized_start=751
+  _globals['_APPENDACTIVITYRESPONSE']._serialized_end=831
+  _globals['_LISTACTIVITYREQUEST']._serialized_start=834
+  _globals['_LISTACTIVITYREQUEST']._serialized_end=1012
+  _globals['_LISTACTIVITYRESPONSE']._serialized_start=1014
+  _globals['_LISTACTIVITYRESPONSE']._serialized_end=1118
+  _globals['_MARKACTIVITYREADREQUEST']._serialized_start=1120
+  _globals['_MARKACTIVITYREADREQUEST']._serialized_end=1183
+  _globals['_MARKACTIVITYREADRESPONSE']._serialized_start=1185
+  _globals['_MARKACTIVITYREADRESPONSE']._serialized_end=1259
+  _globals['_MARKALLACTIVITYSEENREQUEST']._serialized_start=1261
+  _globals['_MARKALLACTIVITYSEENREQUEST']._serialized_end=1334
+  _globals['_MARKALLACTIVITYSEENRESPONSE']._serialized_start=1337
+  _globals['_MARKALLACTIVITYSEENRESPONSE']._serialized_end=1468
+  _globals['_GETUNREADCOUNTREQUEST']._serialized_start=1470
+  _globals['_GETUNREADCOUNTREQUEST']._serialized_end=1512
+  _globals['_GETUNREADCOUNTRESPONSE']._serialized_start=1514
+  _globals['_GETUNREADCOUNTRESPONSE']._serialized_end=1576
+  _globals['_ACTIVITYSERVICE']._serialized_start=1883
+  _globals['_ACTIVITYSERVICE']._serialized_end=2501
 # @@protoc_insertion_point(module_scope)

@@ -3,6 +3,7 @@
 import grpc
 import warnings
 
+from quarterdeck.telemetry.v1 import activity_pb2 as quarterdeck_dot_telemetry_dot_v1_dot_activity__pb2
 
 GRPC_GENERATED_VERSION = '1.85.1'
 GRPC_VERSION = grpc.__version__
@@ -26,6 +27,11 @@ if _version_not_supported:
 
 class ActivityServiceStub:
     """ActivityService keeps each tenant's activity feed with receipts and last-seen.
+
+    Quarterdeck services append what happened in a tenant (a member added, a model configuration
+    changed); the tenant's users list the feed newest first, mark events read, mark everything
+    seen, and ask how many events they have not read. The tenant always comes from the caller's
+    token: another tenant's events are never listed, and their ids are NOT_FOUND.
     """
 
     def __init__(self, channel):
@@ -34,15 +40,112 @@ class ActivityServiceStub:
         Args:
             channel: A grpc.Channel.
         """
+        self.AppendActivity = channel.unary_unary(
+                '/quarterdeck.telemetry.v1.ActivityService/AppendActivity',
+                request_serializer=quarterdeck_dot_telemetry_dot_v1_dot_activity__pb2.AppendActivityRequest.SerializeToString,
+                response_deserializer=quarterdeck_dot_telemetry_dot_v1_dot_activity__pb2.AppendActivityResponse.FromString,
+                _registered_method=True)
+        self.ListActivity = channel.unary_unary(
+                '/quarterdeck.telemetry.v1.ActivityService/ListActivity',
+                request_serializer=quarterdeck_dot_telemetry_dot_v1_dot_activity__pb2.ListActivityRequest.SerializeToString,
+                response_deserializer=quarterdeck_dot_telemetry_dot_v1_dot_activity__pb2.ListActivityResponse.FromString,
+                _registered_method=True)
+        self.MarkActivityRead = channel.unary_unary(
+                '/quarterdeck.telemetry.v1.ActivityService/MarkActivityRead',
+                request_serializer=quarterdeck_dot_telemetry_dot_v1_dot_activity__pb2.MarkActivityReadRequest.SerializeToString,
+                response_deserializer=quarterdeck_dot_telemetry_dot_v1_dot_activity__pb2.MarkActivityReadResponse.FromString,
+                _registered_method=True)
+        self.MarkAllActivitySeen = channel.unary_unary(
+                '/quarterdeck.telemetry.v1.ActivityService/MarkAllActivitySeen',
+                request_serializer=quarterdeck_dot_telemetry_dot_v1_dot_activity__pb2.MarkAllActivitySeenRequest.SerializeToString,
+                response_deserializer=quarterdeck_dot_telemetry_dot_v1_dot_activity__pb2.MarkAllActivitySeenResponse.FromString,
+                _registered_method=True)
+        self.GetUnreadCount = channel.unary_unary(
+                '/quarterdeck.telemetry.v1.ActivityService/GetUnreadCount',
+                request_serializer=quarterdeck_dot_telemetry_dot_v1_dot_activity__pb2.GetUnreadCountRequest.SerializeToString,
+                response_deserializer=quarterdeck_dot_telemetry_dot_v1_dot_activity__pb2.GetUnreadCountResponse.FromString,
+                _registered_method=True)
 
 
 class ActivityServiceServicer:
     """ActivityService keeps each tenant's activity feed with receipts and last-seen.
+
+    Quarterdeck services append what happened in a tenant (a member added, a model configuration
+    changed); the tenant's users list the feed newest first, mark events read, mark everything
+    seen, and ask how many events they have not read. The tenant always comes from the caller's
+    token: another tenant's events are never listed, and their ids are NOT_FOUND.
     """
+
+    def AppendActivity(self, request, context):
+        """AppendActivity records one event in a tenant's feed. Quarterdeck services (internal tokens)
+        only; they name the tenant. A repeated request_id returns the first event unchanged.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListActivity(self, request, context):
+        """ListActivity lists the caller's tenant's events, newest first, each saying whether the
+        caller has read it. Viewers and above; operators and services name the tenant.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def MarkActivityRead(self, request, context):
+        """MarkActivityRead records the caller's read receipts for the given events of the caller's
+        tenant. Marking an event again changes nothing; an id of no event of the tenant fails the
+        whole call with NOT_FOUND and marks nothing. Users only.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def MarkAllActivitySeen(self, request, context):
+        """MarkAllActivitySeen moves the caller's last-seen marker forward to an event (the tenant's
+        newest by default): every event up to it counts as read. The marker never moves back.
+        Users only.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetUnreadCount(self, request, context):
+        """GetUnreadCount counts the caller's unread events: those after the last-seen marker without
+        a read receipt. Users only.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
 
 
 def add_ActivityServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
+            'AppendActivity': grpc.unary_unary_rpc_method_handler(
+                    servicer.AppendActivity,
+                    request_deserializer=quarterdeck_dot_telemetry_dot_v1_dot_activity__pb2.AppendActivityRequest.FromString,
+                    response_serializer=quarterdeck_dot_telemetry_dot_v1_dot_activity__pb2.AppendActivityResponse.SerializeToString,
+            ),
+            'ListActivity': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListActivity,
+                    request_deserializer=quarterdeck_dot_telemetry_dot_v1_dot_activity__pb2.ListActivityRequest.FromString,
+                    response_serializer=quarterdeck_dot_telemetry_dot_v1_dot_activity__pb2.ListActivityResponse.SerializeToString,
+            ),
+            'MarkActivityRead': grpc.unary_unary_rpc_method_handler(
+                    servicer.MarkActivityRead,
+                    request_deserializer=quarterdeck_dot_telemetry_dot_v1_dot_activity__pb2.MarkActivityReadRequest.FromString,
+                    response_serializer=quarterdeck_dot_telemetry_dot_v1_dot_activity__pb2.MarkActivityReadResponse.SerializeToString,
+            ),
+            'MarkAllActivitySeen': grpc.unary_unary_rpc_method_handler(
+                    servicer.MarkAllActivitySeen,
+                    request_deserializer=quarterdeck_dot_telemetry_dot_v1_dot_activity__pb2.MarkAllActivitySeenRequest.FromString,
+                    response_serializer=quarterdeck_dot_telemetry_dot_v1_dot_activity__pb2.MarkAllActivitySeenResponse.SerializeToString,
+            ),
+            'GetUnreadCount': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetUnreadCount,
+                    request_deserializer=quarterdeck_dot_telemetry_dot_v1_dot_activity__pb2.GetUnreadCountRequest.FromString,
+                    response_serializer=quarterdeck_dot_telemetry_dot_v1_dot_activity__pb2.GetUnreadCountResponse.SerializeToString,
+            ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
             'quarterdeck.telemetry.v1.ActivityService', rpc_method_handlers)
@@ -53,4 +156,144 @@ def add_ActivityServiceServicer_to_server(servicer, server):
  # This class is part of an EXPERIMENTAL API.
 class ActivityService:
     """ActivityService keeps each tenant's activity feed with receipts and last-seen.
+
+    Quarterdeck services append what happened in a tenant (a member added, a model configuration
+    changed); the tenant's users list the feed newest first, mark events read, mark everything
+    seen, and ask how many events they have not read. The tenant always comes from the caller's
+    token: another tenant's events are never listed, and their ids are NOT_FOUND.
     """
+
+    @staticmethod
+    def AppendActivity(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/quarterdeck.telemetry.v1.ActivityService/AppendActivity',
+            quarterdeck_dot_telemetry_dot_v1_dot_activity__pb2.AppendActivityRequest.SerializeToString,
+            quarterdeck_dot_telemetry_dot_v1_dot_activity__pb2.AppendActivityResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListActivity(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/quarterdeck.telemetry.v1.ActivityService/ListActivity',
+            quarterdeck_dot_telemetry_dot_v1_dot_activity__pb2.ListActivityRequest.SerializeToString,
+            quarterdeck_dot_telemetry_dot_v1_dot_activity__pb2.ListActivityResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def MarkActivityRead(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/quarterdeck.telemetry.v1.ActivityService/MarkActivityRead',
+            quarterdeck_dot_telemetry_dot_v1_dot_activity__pb2.MarkActivityReadRequest.SerializeToString,
+            quarterdeck_dot_telemetry_dot_v1_dot_activity__pb2.MarkActivityReadResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def MarkAllActivitySeen(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/quarterdeck.telemetry.v1.ActivityService/MarkAllActivitySeen',
+            quarterdeck_dot_telemetry_dot_v1_dot_activity__pb2.MarkAllActivitySeenRequest.SerializeToString,
+            quarterdeck_dot_telemetry_dot_v1_dot_activity__pb2.MarkAllActivitySeenResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetUnreadCount(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/quarterdeck.telemetry.v1.ActivityService/GetUnreadCount',
+            quarterdeck_dot_telemetry_dot_v1_dot_activity__pb2.GetUnreadCountRequest.SerializeToString,
+            quarterdeck_dot_telemetry_dot_v1_dot_activity__pb2.GetUnreadCountResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)

@@ -22,15 +22,35 @@ _runtime_version.ValidateProtobufRuntimeVersion(
 _sym_db = _symbol_database.Default()
 
 
+from google.protobuf import struct_pb2 as google_dot_protobuf_dot_struct__pb2
+from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n&quarterdeck/telemetry/v1/metrics.proto\x12\x18quarterdeck.telemetry.v12\x15\n\x13\x41gentMetricsServiceb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n&quarterdeck/telemetry/v1/metrics.proto\x12\x18quarterdeck.telemetry.v1\x1a\x1cgoogle/protobuf/struct.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\x8e\x02\n\x0b\x41gentMetric\x12\n\n\x02id\x18\x01 \x01(\t\x12\x11\n\ttenant_id\x18\x02 \x01(\t\x12\x10\n\x08\x61gent_id\x18\x03 \x01(\t\x12\x13\n\x0bmetric_type\x18\x04 \x01(\t\x12\x14\n\x0cmetric_value\x18\x05 \x01(\x01\x12\x13\n\x0bmetric_unit\x18\x06 \x01(\t\x12\x10\n\x08\x63ost_usd\x18\x07 \x01(\t\x12/\n\x0brecord_time\x18\x08 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12(\n\x07\x63ontext\x18\t \x01(\x0b\x32\x17.google.protobuf.Struct\x12\x10\n\x08trace_id\x18\n \x01(\t\x12\x0f\n\x07span_id\x18\x0b \x01(\t\"C\n\x0eRejectedMetric\x12\r\n\x05index\x18\x01 \x01(\x05\x12\r\n\x05\x66ield\x18\x02 \x01(\t\x12\x13\n\x0b\x64\x65scription\x18\x03 \x01(\t\"N\n\x14RecordMetricsRequest\x12\x36\n\x07metrics\x18\x01 \x03(\x0b\x32%.quarterdeck.telemetry.v1.AgentMetric\"k\n\x15RecordMetricsResponse\x12\x16\n\x0erecorded_count\x18\x01 \x01(\x05\x12:\n\x08rejected\x18\x02 \x03(\x0b\x32(.quarterdeck.telemetry.v1.RejectedMetric\"\xd3\x01\n\x12ListMetricsRequest\x12\x11\n\ttenant_id\x18\x01 \x01(\t\x12\x10\n\x08\x61gent_id\x18\x02 \x01(\t\x12\x13\n\x0bmetric_type\x18\x03 \x01(\t\x12.\n\nstart_time\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12,\n\x08\x65nd_time\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x11\n\tpage_size\x18\x06 \x01(\x05\x12\x12\n\npage_token\x18\x07 \x01(\t\"f\n\x13ListMetricsResponse\x12\x36\n\x07metrics\x18\x01 \x03(\x0b\x32%.quarterdeck.telemetry.v1.AgentMetric\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"\x9e\x01\n\x19GetAgentStatisticsRequest\x12\x11\n\ttenant_id\x18\x01 \x01(\t\x12\x10\n\x08\x61gent_id\x18\x02 \x01(\t\x12.\n\nstart_time\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12,\n\x08\x65nd_time\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\xab\x01\n\x0f\x41gentStatistics\x12\x10\n\x08\x61gent_id\x18\x01 \x01(\t\x12\x12\n\ntask_count\x18\x02 \x01(\x03\x12\x14\n\x0csuccess_rate\x18\x03 \x01(\x01\x12\x12\n\nerror_rate\x18\x04 \x01(\x01\x12\x1a\n\x12\x61verage_latency_ms\x18\x05 \x01(\x01\x12\x14\n\x0ctotal_tokens\x18\x06 \x01(\x03\x12\x16\n\x0etotal_cost_usd\x18\x07 \x01(\t\"\xef\x01\n\x1aGetAgentStatisticsResponse\x12\x39\n\x06\x61gents\x18\x01 \x03(\x0b\x32).quarterdeck.telemetry.v1.AgentStatistics\x12\x38\n\x05total\x18\x02 \x01(\x0b\x32).quarterdeck.telemetry.v1.AgentStatistics\x12.\n\nstart_time\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12,\n\x08\x65nd_time\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp2\xf4\x02\n\x13\x41gentMetricsService\x12p\n\rRecordMetrics\x12..quarterdeck.telemetry.v1.RecordMetricsRequest\x1a/.quarterdeck.telemetry.v1.RecordMetricsResponse\x12j\n\x0bListMetrics\x12,.quarterdeck.telemetry.v1.ListMetricsRequest\x1a-.quarterdeck.telemetry.v1.ListMetricsResponse\x12\x7f\n\x12GetAgentStatistics\x12\x33.quarterdeck.telemetry.v1.GetAgentStatisticsRequest\x1a\x34.quarterdeck.telemetry.v1.GetAgentStatisticsResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'quarterdeck.telemetry.v1.metrics_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_AGENTMETRICSSERVICE']._serialized_start=68
-  _globals['_AGENTMETRICSSERVICE']._serialized_end=89
+  _globals['_AGENTMETRIC']._serialized_start=132
+  _globals['_AGENTMETRIC']._serialized_end=402
+  _globals['_REJECTEDMETRIC']._serialized_start=404
+  _globals['_REJECTEDMETRIC']._serialized_end=471
+  _globals['_RECORDMETRICSREQUEST']._serialized_start=473
+  _globals['_RECORDMETRICSREQUEST']._serialized_end=551
+  _globals['_RECORDMETRICSRESPONSE']._serialized_start=553
+  _globals['_RECORDMETRICSRESPONSE']._serialized_end=660
+  _globals['_LISTMETRICSREQUEST']._serialized_start=663
+  _globals['_LISTMETRICSREQUEST']._serialized_end=874
+  _globals['_LISTMETRICSRESPONSE']._serialized_start=876
+  _globals['_LISTMETRICSRESPONSE']._serialized_end=978
+  _globals['_GETAGENTSTATISTICSREQUEST']._serialized_start=981
+  _globals['_GETAGENTSTATISTICSREQUEST']._serialized_end=1139
+  _globals['_AGENTSTATISTICS']._serialized_start=1142
+  _globals['_AGENTSTATISTICS']._serialized_end=1313
+  _globals['_GETAGENTSTATISTICSRESPONSE']._serialized_start=1316
+  _globals['_GETAGENTSTATISTICSRESPONSE']._serialized_end=1555
+  _globals['_AGENTMETRICSSERVICE']._serialized_start=1558
+  _globals['_AGENTMETRICSSERVICE']._serialized_end=1930
 # @@protoc_insertion_point(module_scope)

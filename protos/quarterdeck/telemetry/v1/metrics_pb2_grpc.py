@@ -3,6 +3,7 @@
 import grpc
 import warnings
 
+from quarterdeck.telemetry.v1 import metrics_pb2 as quarterdeck_dot_telemetry_dot_v1_dot_metrics__pb2
 
 GRPC_GENERATED_VERSION = '1.85.1'
 GRPC_VERSION = grpc.__version__
@@ -25,7 +26,8 @@ if _version_not_supported:
 
 
 class AgentMetricsServiceStub:
-    """AgentMetricsService records agent metric time series and answers agent statistics.
+    """AgentMetricsService records agent metric time series (agent_metrics) and answers agent
+    statistics over a window. Money never travels as a floating-point number.
     """
 
     def __init__(self, channel):
@@ -34,15 +36,70 @@ class AgentMetricsServiceStub:
         Args:
             channel: A grpc.Channel.
         """
+        self.RecordMetrics = channel.unary_unary(
+                '/quarterdeck.telemetry.v1.AgentMetricsService/RecordMetrics',
+                request_serializer=quarterdeck_dot_telemetry_dot_v1_dot_metrics__pb2.RecordMetricsRequest.SerializeToString,
+                response_deserializer=quarterdeck_dot_telemetry_dot_v1_dot_metrics__pb2.RecordMetricsResponse.FromString,
+                _registered_method=True)
+        self.ListMetrics = channel.unary_unary(
+                '/quarterdeck.telemetry.v1.AgentMetricsService/ListMetrics',
+                request_serializer=quarterdeck_dot_telemetry_dot_v1_dot_metrics__pb2.ListMetricsRequest.SerializeToString,
+                response_deserializer=quarterdeck_dot_telemetry_dot_v1_dot_metrics__pb2.ListMetricsResponse.FromString,
+                _registered_method=True)
+        self.GetAgentStatistics = channel.unary_unary(
+                '/quarterdeck.telemetry.v1.AgentMetricsService/GetAgentStatistics',
+                request_serializer=quarterdeck_dot_telemetry_dot_v1_dot_metrics__pb2.GetAgentStatisticsRequest.SerializeToString,
+                response_deserializer=quarterdeck_dot_telemetry_dot_v1_dot_metrics__pb2.GetAgentStatisticsResponse.FromString,
+                _registered_method=True)
 
 
 class AgentMetricsServiceServicer:
-    """AgentMetricsService records agent metric time series and answers agent statistics.
+    """AgentMetricsService records agent metric time series (agent_metrics) and answers agent
+    statistics over a window. Money never travels as a floating-point number.
     """
+
+    def RecordMetrics(self, request, context):
+        """RecordMetrics stores a batch of metric points: the valid points are stored and each invalid
+        one is reported by its index. Quarterdeck services name each point's tenant; a tenant's
+        members record for their own tenant.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListMetrics(self, request, context):
+        """ListMetrics pages through one agent's series, oldest first, by metric type and time range.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetAgentStatistics(self, request, context):
+        """GetAgentStatistics sums tasks, success and error rates, latency, tokens and cost over a
+        window, per agent and for the whole tenant.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
 
 
 def add_AgentMetricsServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
+            'RecordMetrics': grpc.unary_unary_rpc_method_handler(
+                    servicer.RecordMetrics,
+                    request_deserializer=quarterdeck_dot_telemetry_dot_v1_dot_metrics__pb2.RecordMetricsRequest.FromString,
+                    response_serializer=quarterdeck_dot_telemetry_dot_v1_dot_metrics__pb2.RecordMetricsResponse.SerializeToString,
+            ),
+            'ListMetrics': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListMetrics,
+                    request_deserializer=quarterdeck_dot_telemetry_dot_v1_dot_metrics__pb2.ListMetricsRequest.FromString,
+                    response_serializer=quarterdeck_dot_telemetry_dot_v1_dot_metrics__pb2.ListMetricsResponse.SerializeToString,
+            ),
+            'GetAgentStatistics': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetAgentStatistics,
+                    request_deserializer=quarterdeck_dot_telemetry_dot_v1_dot_metrics__pb2.GetAgentStatisticsRequest.FromString,
+                    response_serializer=quarterdeck_dot_telemetry_dot_v1_dot_metrics__pb2.GetAgentStatisticsResponse.SerializeToString,
+            ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
             'quarterdeck.telemetry.v1.AgentMetricsService', rpc_method_handlers)
@@ -52,5 +109,87 @@ def add_AgentMetricsServiceServicer_to_server(servicer, server):
 
  # This class is part of an EXPERIMENTAL API.
 class AgentMetricsService:
-    """AgentMetricsService records agent metric time series and answers agent statistics.
+    """AgentMetricsService records agent metric time series (agent_metrics) and answers agent
+    statistics over a window. Money never travels as a floating-point number.
     """
+
+    @staticmethod
+    def RecordMetrics(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/quarterdeck.telemetry.v1.AgentMetricsService/RecordMetrics',
+            quarterdeck_dot_telemetry_dot_v1_dot_metrics__pb2.RecordMetricsRequest.SerializeToString,
+            quarterdeck_dot_telemetry_dot_v1_dot_metrics__pb2.RecordMetricsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListMetrics(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/quarterdeck.telemetry.v1.AgentMetricsService/ListMetrics',
+            quarterdeck_dot_telemetry_dot_v1_dot_metrics__pb2.ListMetricsRequest.SerializeToString,
+            quarterdeck_dot_telemetry_dot_v1_dot_metrics__pb2.ListMetricsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetAgentStatistics(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/quarterdeck.telemetry.v1.AgentMetricsService/GetAgentStatistics',
+            quarterdeck_dot_telemetry_dot_v1_dot_metrics__pb2.GetAgentStatisticsRequest.SerializeToString,
+            quarterdeck_dot_telemetry_dot_v1_dot_metrics__pb2.GetAgentStatisticsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)

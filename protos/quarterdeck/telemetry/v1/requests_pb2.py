@@ -22,15 +22,34 @@ _runtime_version.ValidateProtobufRuntimeVersion(
 _sym_db = _symbol_database.Default()
 
 
+from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\'quarterdeck/telemetry/v1/requests.proto\x12\x18quarterdeck.telemetry.v12\x13\n\x11RequestLogServiceb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\'quarterdeck/telemetry/v1/requests.proto\x12\x18quarterdeck.telemetry.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\xa0\x03\n\x0c\x41gentRequest\x12\x12\n\nrequest_id\x18\x01 \x01(\t\x12\x11\n\ttenant_id\x18\x02 \x01(\t\x12\x14\n\x0cprincipal_id\x18\x03 \x01(\t\x12\x10\n\x08\x65ndpoint\x18\x04 \x01(\t\x12\x0e\n\x06method\x18\x05 \x01(\t\x12\x17\n\x0f\x63onversation_id\x18\x06 \x01(\t\x12\x12\n\nmessage_id\x18\x07 \x01(\t\x12\x13\n\x0bsession_key\x18\x08 \x01(\t\x12\n\n\x02ip\x18\t \x01(\t\x12\x12\n\nuser_agent\x18\n \x01(\t\x12\x18\n\x0bstatus_code\x18\x0b \x01(\x05H\x00\x88\x01\x01\x12\x17\n\nlatency_ms\x18\x0c \x01(\x05H\x01\x88\x01\x01\x12\x12\n\nerror_code\x18\r \x01(\t\x12\x15\n\rerror_message\x18\x0e \x01(\t\x12/\n\x0b\x63reate_time\x18\x0f \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x10\n\x08trace_id\x18\x10 \x01(\t\x12\x0f\n\x07span_id\x18\x11 \x01(\tB\x0e\n\x0c_status_codeB\r\n\x0b_latency_ms\"D\n\x0fRejectedRequest\x12\r\n\x05index\x18\x01 \x01(\x05\x12\r\n\x05\x66ield\x18\x02 \x01(\t\x12\x13\n\x0b\x64\x65scription\x18\x03 \x01(\t\"Q\n\x15RecordRequestsRequest\x12\x38\n\x08requests\x18\x01 \x03(\x0b\x32&.quarterdeck.telemetry.v1.AgentRequest\"m\n\x16RecordRequestsResponse\x12\x16\n\x0erecorded_count\x18\x01 \x01(\x05\x12;\n\x08rejected\x18\x02 \x03(\x0b\x32).quarterdeck.telemetry.v1.RejectedRequest\"\xfc\x01\n\x13ListRequestsRequest\x12\x11\n\ttenant_id\x18\x01 \x01(\t\x12.\n\nstart_time\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12,\n\x08\x65nd_time\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12;\n\x0cstatus_class\x18\x04 \x01(\x0e\x32%.quarterdeck.telemetry.v1.StatusClass\x12\x10\n\x08\x65ndpoint\x18\x05 \x01(\t\x12\x11\n\tpage_size\x18\x06 \x01(\x05\x12\x12\n\npage_token\x18\x07 \x01(\t\"i\n\x14ListRequestsResponse\x12\x38\n\x08requests\x18\x01 \x03(\x0b\x32&.quarterdeck.telemetry.v1.AgentRequest\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"S\n\x17ListRecentErrorsRequest\x12\x11\n\ttenant_id\x18\x01 \x01(\t\x12\x11\n\tpage_size\x18\x02 \x01(\x05\x12\x12\n\npage_token\x18\x03 \x01(\t\"m\n\x18ListRecentErrorsResponse\x12\x38\n\x08requests\x18\x01 \x03(\x0b\x32&.quarterdeck.telemetry.v1.AgentRequest\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t*\x99\x01\n\x0bStatusClass\x12\x1c\n\x18STATUS_CLASS_UNSPECIFIED\x10\x00\x12\x14\n\x10STATUS_CLASS_1XX\x10\x01\x12\x14\n\x10STATUS_CLASS_2XX\x10\x02\x12\x14\n\x10STATUS_CLASS_3XX\x10\x03\x12\x14\n\x10STATUS_CLASS_4XX\x10\x04\x12\x14\n\x10STATUS_CLASS_5XX\x10\x05\x32\xf2\x02\n\x11RequestLogService\x12s\n\x0eRecordRequests\x12/.quarterdeck.telemetry.v1.RecordRequestsRequest\x1a\x30.quarterdeck.telemetry.v1.RecordRequestsResponse\x12m\n\x0cListRequests\x12-.quarterdeck.telemetry.v1.ListRequestsRequest\x1a..quarterdeck.telemetry.v1.ListRequestsResponse\x12y\n\x10ListRecentErrors\x12\x31.quarterdeck.telemetry.v1.ListRecentErrorsRequest\x1a\x32.quarterdeck.telemetry.v1.ListRecentErrorsResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'quarterdeck.telemetry.v1.requests_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_REQUESTLOGSERVICE']._serialized_start=69
-  _globals['_REQUESTLOGSERVICE']._serialized_end=88
+  _globals['_STATUSCLASS']._serialized_start=1344
+  _globals['_STATUSCLASS']._serialized_end=1497
+  _globals['_AGENTREQUEST']._serialized_start=103
+  _globals['_AGENTREQUEST']._serialized_end=519
+  _globals['_REJECTEDREQUEST']._serialized_start=521
+  _globals['_REJECTEDREQUEST']._serialized_end=589
+  _globals['_RECORDREQUESTSREQUEST']._serialized_start=591
+  _globals['_RECORDREQUESTSREQUEST']._serialized_end=672
+  _globals['_RECORDREQUESTSRESPONSE']._serialized_start=674
+  _globals['_RECORDREQUESTSRESPONSE']._serialized_end=783
+  _globals['_LISTREQUESTSREQUEST']._serialized_start=786
+  _globals['_LISTREQUESTSREQUEST']._serialized_end=1038
+  _globals['_LISTREQUESTSRESPONSE']._serialized_start=1040
+  _globals['_LISTREQUESTSRESPONSE']._serialized_end=1145
+  _globals['_LISTRECENTERRORSREQUEST']._serialized_start=1147
+  _globals['_LISTRECENTERRORSREQUEST']._serialized_end=1230
+  _globals['_LISTRECENTERRORSRESPONSE']._serialized_start=1232
+  _globals['_LISTRECENTERRORSRESPONSE']._serialized_end=1341
+  _globals['_REQUESTLOGSERVICE']._serialized_start=1500
+  _globals['_REQUESTLOGSERVICE']._serialized_end=1870
 # @@protoc_insertion_point(module_scope)

@@ -3,6 +3,7 @@
 import grpc
 import warnings
 
+from quarterdeck.telemetry.v1 import requests_pb2 as quarterdeck_dot_telemetry_dot_v1_dot_requests__pb2
 
 GRPC_GENERATED_VERSION = '1.85.1'
 GRPC_VERSION = grpc.__version__
@@ -25,7 +26,8 @@ if _version_not_supported:
 
 
 class RequestLogServiceStub:
-    """RequestLogService records external requests (agent_requests) and answers recent errors.
+    """RequestLogService records external requests (agent_requests), which the gateway writes for
+    every request it serves, and answers request and error listings.
     """
 
     def __init__(self, channel):
@@ -34,15 +36,70 @@ class RequestLogServiceStub:
         Args:
             channel: A grpc.Channel.
         """
+        self.RecordRequests = channel.unary_unary(
+                '/quarterdeck.telemetry.v1.RequestLogService/RecordRequests',
+                request_serializer=quarterdeck_dot_telemetry_dot_v1_dot_requests__pb2.RecordRequestsRequest.SerializeToString,
+                response_deserializer=quarterdeck_dot_telemetry_dot_v1_dot_requests__pb2.RecordRequestsResponse.FromString,
+                _registered_method=True)
+        self.ListRequests = channel.unary_unary(
+                '/quarterdeck.telemetry.v1.RequestLogService/ListRequests',
+                request_serializer=quarterdeck_dot_telemetry_dot_v1_dot_requests__pb2.ListRequestsRequest.SerializeToString,
+                response_deserializer=quarterdeck_dot_telemetry_dot_v1_dot_requests__pb2.ListRequestsResponse.FromString,
+                _registered_method=True)
+        self.ListRecentErrors = channel.unary_unary(
+                '/quarterdeck.telemetry.v1.RequestLogService/ListRecentErrors',
+                request_serializer=quarterdeck_dot_telemetry_dot_v1_dot_requests__pb2.ListRecentErrorsRequest.SerializeToString,
+                response_deserializer=quarterdeck_dot_telemetry_dot_v1_dot_requests__pb2.ListRecentErrorsResponse.FromString,
+                _registered_method=True)
 
 
 class RequestLogServiceServicer:
-    """RequestLogService records external requests (agent_requests) and answers recent errors.
+    """RequestLogService records external requests (agent_requests), which the gateway writes for
+    every request it serves, and answers request and error listings.
     """
+
+    def RecordRequests(self, request, context):
+        """RecordRequests stores a batch of requests: the valid ones are stored (a request_id already
+        stored is skipped, so a retried batch adds nothing) and each invalid one is reported by its
+        index. Quarterdeck services may leave a request's tenant empty when no token named one.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListRequests(self, request, context):
+        """ListRequests pages through requests, newest first, filtered by time, status class and
+        endpoint.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListRecentErrors(self, request, context):
+        """ListRecentErrors pages through failed requests (status 400 and above), newest first.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
 
 
 def add_RequestLogServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
+            'RecordRequests': grpc.unary_unary_rpc_method_handler(
+                    servicer.RecordRequests,
+                    request_deserializer=quarterdeck_dot_telemetry_dot_v1_dot_requests__pb2.RecordRequestsRequest.FromString,
+                    response_serializer=quarterdeck_dot_telemetry_dot_v1_dot_requests__pb2.RecordRequestsResponse.SerializeToString,
+            ),
+            'ListRequests': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListRequests,
+                    request_deserializer=quarterdeck_dot_telemetry_dot_v1_dot_requests__pb2.ListRequestsRequest.FromString,
+                    response_serializer=quarterdeck_dot_telemetry_dot_v1_dot_requests__pb2.ListRequestsResponse.SerializeToString,
+            ),
+            'ListRecentErrors': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListRecentErrors,
+                    request_deserializer=quarterdeck_dot_telemetry_dot_v1_dot_requests__pb2.ListRecentErrorsRequest.FromString,
+                    response_serializer=quarterdeck_dot_telemetry_dot_v1_dot_requests__pb2.ListRecentErrorsResponse.SerializeToString,
+            ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
             'quarterdeck.telemetry.v1.RequestLogService', rpc_method_handlers)
@@ -52,5 +109,87 @@ def add_RequestLogServiceServicer_to_server(servicer, server):
 
  # This class is part of an EXPERIMENTAL API.
 class RequestLogService:
-    """RequestLogService records external requests (agent_requests) and answers recent errors.
+    """RequestLogService records external requests (agent_requests), which the gateway writes for
+    every request it serves, and answers request and error listings.
     """
+
+    @staticmethod
+    def RecordRequests(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/quarterdeck.telemetry.v1.RequestLogService/RecordRequests',
+            quarterdeck_dot_telemetry_dot_v1_dot_requests__pb2.RecordRequestsRequest.SerializeToString,
+            quarterdeck_dot_telemetry_dot_v1_dot_requests__pb2.RecordRequestsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListRequests(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/quarterdeck.telemetry.v1.RequestLogService/ListRequests',
+            quarterdeck_dot_telemetry_dot_v1_dot_requests__pb2.ListRequestsRequest.SerializeToString,
+            quarterdeck_dot_telemetry_dot_v1_dot_requests__pb2.ListRequestsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListRecentErrors(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/quarterdeck.telemetry.v1.RequestLogService/ListRecentErrors',
+            quarterdeck_dot_telemetry_dot_v1_dot_requests__pb2.ListRecentErrorsRequest.SerializeToString,
+            quarterdeck_dot_telemetry_dot_v1_dot_requests__pb2.ListRecentErrorsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)

@@ -22,15 +22,61 @@ _runtime_version.ValidateProtobufRuntimeVersion(
 _sym_db = _symbol_database.Default()
 
 
+from google.protobuf import struct_pb2 as google_dot_protobuf_dot_struct__pb2
+from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n%quarterdeck/telemetry/v1/status.proto\x12\x18quarterdeck.telemetry.v12\x1b\n\x19StatusSubscriptionServiceb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n%quarterdeck/telemetry/v1/status.proto\x12\x18quarterdeck.telemetry.v1\x1a\x1cgoogle/protobuf/struct.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xf1\x04\n\x12StatusSubscription\x12\n\n\x02id\x18\x01 \x01(\t\x12\x11\n\ttenant_id\x18\x02 \x01(\t\x12>\n\x07\x63hannel\x18\x03 \x01(\x0e\x32-.quarterdeck.telemetry.v1.SubscriptionChannel\x12\x15\n\rtarget_masked\x18\x04 \x01(\t\x12\x41\n\x0fseverity_filter\x18\x05 \x01(\x0e\x32(.quarterdeck.telemetry.v1.StatusSeverity\x12<\n\x06status\x18\x06 \x01(\x0e\x32,.quarterdeck.telemetry.v1.SubscriptionStatus\x12)\n\x08metadata\x18\x07 \x01(\x0b\x32\x17.google.protobuf.Struct\x12\x12\n\ncreated_by\x18\x08 \x01(\t\x12<\n\x18verification_expire_time\x18\t \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x16\n\x0erevoked_reason\x18\n \x01(\t\x12/\n\x0b\x63reate_time\x18\x0b \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12/\n\x0bupdate_time\x18\x0c \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12/\n\x0brevoke_time\x18\r \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12<\n\x18last_challenge_send_time\x18\x0e \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\x86\x02\n\x1f\x43reateStatusSubscriptionRequest\x12\x11\n\ttenant_id\x18\x01 \x01(\t\x12>\n\x07\x63hannel\x18\x02 \x01(\x0e\x32-.quarterdeck.telemetry.v1.SubscriptionChannel\x12\x0e\n\x06target\x18\x03 \x01(\t\x12\x41\n\x0fseverity_filter\x18\x04 \x01(\x0e\x32(.quarterdeck.telemetry.v1.StatusSeverity\x12)\n\x08metadata\x18\x05 \x01(\x0b\x32\x17.google.protobuf.Struct\x12\x12\n\nrequest_id\x18\x06 \x01(\t\"\xb6\x01\n CreateStatusSubscriptionResponse\x12\x42\n\x0csubscription\x18\x01 \x01(\x0b\x32,.quarterdeck.telemetry.v1.StatusSubscription\x12\x16\n\x0ewebhook_secret\x18\x02 \x01(\t\x12\x1e\n\x16verification_delivered\x18\x03 \x01(\x08\x12\x16\n\x0e\x64\x65livery_error\x18\x04 \x01(\t\"-\n\x1fResendStatusVerificationRequest\x12\n\n\x02id\x18\x01 \x01(\t\"\x9e\x01\n ResendStatusVerificationResponse\x12\x42\n\x0csubscription\x18\x01 \x01(\x0b\x32,.quarterdeck.telemetry.v1.StatusSubscription\x12\x1e\n\x16verification_delivered\x18\x02 \x01(\x08\x12\x16\n\x0e\x64\x65livery_error\x18\x03 \x01(\t\"0\n\x1fVerifyStatusSubscriptionRequest\x12\r\n\x05token\x18\x01 \x01(\t\"f\n VerifyStatusSubscriptionResponse\x12\x42\n\x0csubscription\x18\x01 \x01(\x0b\x32,.quarterdeck.telemetry.v1.StatusSubscription\")\n\x18UnsubscribeStatusRequest\x12\r\n\x05token\x18\x01 \x01(\t\"_\n\x19UnsubscribeStatusResponse\x12\x42\n\x0csubscription\x18\x01 \x01(\x0b\x32,.quarterdeck.telemetry.v1.StatusSubscription\"=\n\x1fRevokeStatusSubscriptionRequest\x12\n\n\x02id\x18\x01 \x01(\t\x12\x0e\n\x06reason\x18\x02 \x01(\t\"f\n RevokeStatusSubscriptionResponse\x12\x42\n\x0csubscription\x18\x01 \x01(\x0b\x32,.quarterdeck.telemetry.v1.StatusSubscription\"\x98\x01\n\x1eListStatusSubscriptionsRequest\x12\x11\n\ttenant_id\x18\x01 \x01(\t\x12<\n\x06status\x18\x02 \x01(\x0e\x32,.quarterdeck.telemetry.v1.SubscriptionStatus\x12\x11\n\tpage_size\x18\x03 \x01(\x05\x12\x12\n\npage_token\x18\x04 \x01(\t\"\x7f\n\x1fListStatusSubscriptionsResponse\x12\x43\n\rsubscriptions\x18\x01 \x03(\x0b\x32,.quarterdeck.telemetry.v1.StatusSubscription\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"*\n\x1cGetStatusSubscriptionRequest\x12\n\n\x02id\x18\x01 \x01(\t\"c\n\x1dGetStatusSubscriptionResponse\x12\x42\n\x0csubscription\x18\x01 \x01(\x0b\x32,.quarterdeck.telemetry.v1.StatusSubscription\"\xc3\x01\n\x13NotifyStatusRequest\x12\x11\n\ttenant_id\x18\x01 \x01(\t\x12\x11\n\tcomponent\x18\x02 \x01(\t\x12\x39\n\x06status\x18\x03 \x01(\x0e\x32).quarterdeck.telemetry.v1.ComponentStatus\x12:\n\x08severity\x18\x04 \x01(\x0e\x32(.quarterdeck.telemetry.v1.StatusSeverity\x12\x0f\n\x07message\x18\x05 \x01(\t\"Q\n\x0f\x44\x65liveryFailure\x12\x17\n\x0fsubscription_id\x18\x01 \x01(\t\x12\x15\n\rtarget_masked\x18\x02 \x01(\t\x12\x0e\n\x06reason\x18\x03 \x01(\t\"\x94\x01\n\x14NotifyStatusResponse\x12\x15\n\rmatched_count\x18\x01 \x01(\x05\x12\x12\n\nsent_count\x18\x02 \x01(\x05\x12\x14\n\x0c\x66\x61iled_count\x18\x03 \x01(\x05\x12;\n\x08\x66\x61ilures\x18\x04 \x03(\x0b\x32).quarterdeck.telemetry.v1.DeliveryFailure*}\n\x13SubscriptionChannel\x12$\n SUBSCRIPTION_CHANNEL_UNSPECIFIED\x10\x00\x12\x1e\n\x1aSUBSCRIPTION_CHANNEL_EMAIL\x10\x01\x12 \n\x1cSUBSCRIPTION_CHANNEL_WEBHOOK\x10\x02*\x9f\x01\n\x0eStatusSeverity\x12\x1f\n\x1bSTATUS_SEVERITY_UNSPECIFIED\x10\x00\x12\x18\n\x14STATUS_SEVERITY_INFO\x10\x01\x12\x19\n\x15STATUS_SEVERITY_MINOR\x10\x02\x12\x19\n\x15STATUS_SEVERITY_MAJOR\x10\x03\x12\x1c\n\x18STATUS_SEVERITY_CRITICAL\x10\x04*\xa8\x01\n\x12SubscriptionStatus\x12#\n\x1fSUBSCRIPTION_STATUS_UNSPECIFIED\x10\x00\x12,\n(SUBSCRIPTION_STATUS_PENDING_VERIFICATION\x10\x01\x12\x1e\n\x1aSUBSCRIPTION_STATUS_ACTIVE\x10\x02\x12\x1f\n\x1bSUBSCRIPTION_STATUS_REVOKED\x10\x03*\xf0\x01\n\x0f\x43omponentStatus\x12 \n\x1c\x43OMPONENT_STATUS_UNSPECIFIED\x10\x00\x12 \n\x1c\x43OMPONENT_STATUS_OPERATIONAL\x10\x01\x12)\n%COMPONENT_STATUS_DEGRADED_PERFORMANCE\x10\x02\x12#\n\x1f\x43OMPONENT_STATUS_PARTIAL_OUTAGE\x10\x03\x12!\n\x1d\x43OMPONENT_STATUS_MAJOR_OUTAGE\x10\x04\x12&\n\"COMPONENT_STATUS_UNDER_MAINTENANCE\x10\x05\x32\xf4\x08\n\x19StatusSubscriptionService\x12\x91\x01\n\x18\x43reateStatusSubscription\x12\x39.quarterdeck.telemetry.v1.CreateStatusSubscriptionRequest\x1a:.quarterdeck.telemetry.v1.CreateStatusSubscriptionResponse\x12\x91\x01\n\x18VerifyStatusSubscription\x12\x39.quarterdeck.telemetry.v1.VerifyStatusSubscriptionRequest\x1a:.quarterdeck.telemetry.v1.VerifyStatusSubscriptionResponse\x12|\n\x11UnsubscribeStatus\x12\x32.quarterdeck.telemetry.v1.UnsubscribeStatusRequest\x1a\x33.quarterdeck.telemetry.v1.UnsubscribeStatusResponse\x12\x91\x01\n\x18ResendStatusVerification\x12\x39.quarterdeck.telemetry.v1.ResendStatusVerificationRequest\x1a:.quarterdeck.telemetry.v1.ResendStatusVerificationResponse\x12\x91\x01\n\x18RevokeStatusSubscription\x12\x39.quarterdeck.telemetry.v1.RevokeStatusSubscriptionRequest\x1a:.quarterdeck.telemetry.v1.RevokeStatusSubscriptionResponse\x12\x8e\x01\n\x17ListStatusSubscriptions\x12\x38.quarterdeck.telemetry.v1.ListStatusSubscriptionsRequest\x1a\x39.quarterdeck.telemetry.v1.ListStatusSubscriptionsResponse\x12\x88\x01\n\x15GetStatusSubscription\x12\x36.quarterdeck.telemetry.v1.GetStatusSubscriptionRequest\x1a\x37.quarterdeck.telemetry.v1.GetStatusSubscriptionResponse\x12m\n\x0cNotifyStatus\x12-.quarterdeck.telemetry.v1.NotifyStatusRequest\x1a..quarterdeck.telemetry.v1.NotifyStatusResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'quarterdeck.telemetry.v1.status_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_STATUSSUBSCRIPTIONSERVICE']._serialized_start=67
-  _globals['_STATUSSUBSCRIPTIONSERVICE']._serialized_end=94
+  _globals['_SUBSCRIPTIONCHANNEL']._serialized_start=2738
+  _globals['_SUBSCRIPTIONCHANNEL']._serialized_end=2863
+  _globals['_STATUSSEVERITY']._serialized_start=2866
+  _globals['_STATUSSEVERITY']._serialized_end=3025
+  _globals['_SUBSCRIPTIONSTATUS']._serialized_start=3028
+  _globals['_SUBSCRIPTIONSTATUS']._serialized_end=3196
+  _globals['_COMPONENTSTATUS']._serialized_start=3199
+  _globals['_COMPONENTSTATUS']._serialized_end=3439
+  _globals['_STATUSSUBSCRIPTION']._serialized_start=131
+  _globals['_STATUSSUBSCRIPTION']._serialized_end=756
+  _globals['_CREATESTATUSSUBSCRIPTIONREQUEST']._serialized_start=759
+  _globals['_CREATESTATUSSUBSCRIPTIONREQUEST']._serialized_end=1021
+  _globals['_CREATESTATUSSUBSCRIPTIONRESPONSE']._serialized_start=1024
+  _globals['_CREATESTATUSSUBSCRIPTIONRESPONSE']._serialized_end=1206
+  _globals['_RESENDSTATUSVERIFICATIONREQUEST']._serialized_start=1208
+  _globals['_RESENDSTATUSVERIFICATIONREQUEST']._serialized_end=1253
+  _globals['_RESENDSTATUSVERIFICATIONRESPONSE']._serialized_start=1256
+  _globals['_RESENDSTATUSVERIFICATIONRESPONSE']._serialized_end=1414
+  _globals['_VERIFYSTATUSSUBSCRIPTIONREQUEST']._serialized_start=1416
+  _globals['_VERIFYSTATUSSUBSCRIPTIONREQUEST']._serialized_end=1464
+  _globals['_VERIFYSTATUSSUBSCRIPTIONRESPONSE']._serialized_start=1466
+  _globals['_VERIFYSTATUSSUBSCRIPTIONRESPONSE']._serialized_end=1568
+  _globals['_UNSUBSCRIBESTATUSREQUEST']._serialized_start=1570
+  _globals['_UNSUBSCRIBESTATUSREQUEST']._serialized_end=1611
+  _globals['_UNSUBSCRIBESTATUSRESPONSE']._serialized_start=1613
+  _globals['_UNSUBSCRIBESTATUSRESPONSE']._serialized_end=1708
+  _globals['_REVOKESTATUSSUBSCRIPTIONREQUEST']._serialized_start=1710
+  _globals['_REVOKESTATUSSUBSCRIPTIONREQUEST']._serialized_end=1771
+  _globals['_REVOKESTATUSSUBSCRIPTIONRESPONSE']._serialized_start=1773
+  _globals['_REVOKESTATUSSUBSCRIPTIONRESPONSE']._serialized_end=1875
+  _globals['_LISTSTATUSSUBSCRIPTIONSREQUEST']._serialized_start=1878
+  _globals['_LISTSTATUSSUBSCRIPTIONSREQUEST']._serialized_end=2030
+  _globals['_LISTSTATUSSUBSCRIPTIONSRESPONSE']._serialized_start=2032
+  _globals['_LISTSTATUSSUBSCRIPTIONSRESPONSE']._serialized_end=2159
+  _globals['_GETSTATUSSUBSCRIPTIONREQUEST']._serialized_start=2161
+  _globals['_GETSTATUSSUBSCRIPTIONREQUEST']._serialized_end=2203
+  _globals['_GETSTATUSSUBSCRIPTIONRESPONSE']._serialized_start=2205
+  _globals['_GETSTATUSSUBSCRIPTIONRESPONSE']._serialized_end=2304
+  _globals['_NOTIFYSTATUSREQUEST']._serialized_start=2307
+  _globals['_NOTIFYSTATUSREQUEST']._serialized_end=2502
+  _globals['_DELIVERYFAILURE']._serialized_start=2504
+  _globals['_DELIVERYFAILURE']._serialized_end=2585
+  _globals['_NOTIFYSTATUSRESPONSE']._serialized_start=2588
+  _globals['_NOTIFYSTATUSRESPONSE']._serialized_end=2736
+  _globals['_STATUSSUBSCRIPTIONSERVICE']._serialized_start=3442
+  _globals['_STATUSSUBSCRIPTIONSERVICE']._serialized_end=4582
 # @@protoc_insertion_point(module_scope)

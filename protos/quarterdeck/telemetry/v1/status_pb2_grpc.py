@@ -3,6 +3,7 @@
 import grpc
 import warnings
 
+from quarterdeck.telemetry.v1 import status_pb2 as quarterdeck_dot_telemetry_dot_v1_dot_status__pb2
 
 GRPC_GENERATED_VERSION = '1.85.1'
 GRPC_VERSION = grpc.__version__
@@ -26,6 +27,12 @@ if _version_not_supported:
 
 class StatusSubscriptionServiceStub:
     """StatusSubscriptionService manages status subscriptions with verification and unsubscribe.
+    A subscription sends status updates of a tenant (or of the platform) to an email address or a
+    webhook URL. Targets are stored encrypted, keyed-hashed and masked; they are never returned in
+    clear. A new subscription receives nothing until its recipient proves control of the target
+    with the verification (email) or challenge (webhook) token sent to it; every update carries an
+    unsubscribe token. VerifyStatusSubscription and UnsubscribeStatus take no access token: the
+    token in the request is the credential.
     """
 
     def __init__(self, channel):
@@ -34,15 +41,167 @@ class StatusSubscriptionServiceStub:
         Args:
             channel: A grpc.Channel.
         """
+        self.CreateStatusSubscription = channel.unary_unary(
+                '/quarterdeck.telemetry.v1.StatusSubscriptionService/CreateStatusSubscription',
+                request_serializer=quarterdeck_dot_telemetry_dot_v1_dot_status__pb2.CreateStatusSubscriptionRequest.SerializeToString,
+                response_deserializer=quarterdeck_dot_telemetry_dot_v1_dot_status__pb2.CreateStatusSubscriptionResponse.FromString,
+                _registered_method=True)
+        self.VerifyStatusSubscription = channel.unary_unary(
+                '/quarterdeck.telemetry.v1.StatusSubscriptionService/VerifyStatusSubscription',
+                request_serializer=quarterdeck_dot_telemetry_dot_v1_dot_status__pb2.VerifyStatusSubscriptionRequest.SerializeToString,
+                response_deserializer=quarterdeck_dot_telemetry_dot_v1_dot_status__pb2.VerifyStatusSubscriptionResponse.FromString,
+                _registered_method=True)
+        self.UnsubscribeStatus = channel.unary_unary(
+                '/quarterdeck.telemetry.v1.StatusSubscriptionService/UnsubscribeStatus',
+                request_serializer=quarterdeck_dot_telemetry_dot_v1_dot_status__pb2.UnsubscribeStatusRequest.SerializeToString,
+                response_deserializer=quarterdeck_dot_telemetry_dot_v1_dot_status__pb2.UnsubscribeStatusResponse.FromString,
+                _registered_method=True)
+        self.ResendStatusVerification = channel.unary_unary(
+                '/quarterdeck.telemetry.v1.StatusSubscriptionService/ResendStatusVerification',
+                request_serializer=quarterdeck_dot_telemetry_dot_v1_dot_status__pb2.ResendStatusVerificationRequest.SerializeToString,
+                response_deserializer=quarterdeck_dot_telemetry_dot_v1_dot_status__pb2.ResendStatusVerificationResponse.FromString,
+                _registered_method=True)
+        self.RevokeStatusSubscription = channel.unary_unary(
+                '/quarterdeck.telemetry.v1.StatusSubscriptionService/RevokeStatusSubscription',
+                request_serializer=quarterdeck_dot_telemetry_dot_v1_dot_status__pb2.RevokeStatusSubscriptionRequest.SerializeToString,
+                response_deserializer=quarterdeck_dot_telemetry_dot_v1_dot_status__pb2.RevokeStatusSubscriptionResponse.FromString,
+                _registered_method=True)
+        self.ListStatusSubscriptions = channel.unary_unary(
+                '/quarterdeck.telemetry.v1.StatusSubscriptionService/ListStatusSubscriptions',
+                request_serializer=quarterdeck_dot_telemetry_dot_v1_dot_status__pb2.ListStatusSubscriptionsRequest.SerializeToString,
+                response_deserializer=quarterdeck_dot_telemetry_dot_v1_dot_status__pb2.ListStatusSubscriptionsResponse.FromString,
+                _registered_method=True)
+        self.GetStatusSubscription = channel.unary_unary(
+                '/quarterdeck.telemetry.v1.StatusSubscriptionService/GetStatusSubscription',
+                request_serializer=quarterdeck_dot_telemetry_dot_v1_dot_status__pb2.GetStatusSubscriptionRequest.SerializeToString,
+                response_deserializer=quarterdeck_dot_telemetry_dot_v1_dot_status__pb2.GetStatusSubscriptionResponse.FromString,
+                _registered_method=True)
+        self.NotifyStatus = channel.unary_unary(
+                '/quarterdeck.telemetry.v1.StatusSubscriptionService/NotifyStatus',
+                request_serializer=quarterdeck_dot_telemetry_dot_v1_dot_status__pb2.NotifyStatusRequest.SerializeToString,
+                response_deserializer=quarterdeck_dot_telemetry_dot_v1_dot_status__pb2.NotifyStatusResponse.FromString,
+                _registered_method=True)
 
 
 class StatusSubscriptionServiceServicer:
     """StatusSubscriptionService manages status subscriptions with verification and unsubscribe.
+    A subscription sends status updates of a tenant (or of the platform) to an email address or a
+    webhook URL. Targets are stored encrypted, keyed-hashed and masked; they are never returned in
+    clear. A new subscription receives nothing until its recipient proves control of the target
+    with the verification (email) or challenge (webhook) token sent to it; every update carries an
+    unsubscribe token. VerifyStatusSubscription and UnsubscribeStatus take no access token: the
+    token in the request is the credential.
     """
+
+    def CreateStatusSubscription(self, request, context):
+        """CreateStatusSubscription subscribes an email address or a webhook URL and sends it a
+        verification challenge. Tenant admins subscribe for their tenant; platform operators and
+        Quarterdeck services for any tenant, or for the platform when tenant_id is empty. A repeated
+        request_id returns the first result.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def VerifyStatusSubscription(self, request, context):
+        """VerifyStatusSubscription activates the subscription whose verification or challenge token is
+        given; the token works once and only until it expires. It needs no access token.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def UnsubscribeStatus(self, request, context):
+        """UnsubscribeStatus revokes the subscription whose unsubscribe token is given; repeating it
+        answers the same revoked subscription. It needs no access token.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ResendStatusVerification(self, request, context):
+        """ResendStatusVerification replaces the verification (or challenge) token of a pending
+        subscription with a new one and sends it; at most once a minute per subscription (tenant
+        admins, operators).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def RevokeStatusSubscription(self, request, context):
+        """RevokeStatusSubscription stops a subscription for good (tenant admins, operators).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListStatusSubscriptions(self, request, context):
+        """ListStatusSubscriptions lists a tenant's (or the platform's) subscriptions, newest first, with
+        masked targets only.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetStatusSubscription(self, request, context):
+        """GetStatusSubscription returns one subscription with its masked target.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def NotifyStatus(self, request, context):
+        """NotifyStatus delivers a status update to every verified, active subscription of the tenant
+        (or of the platform) whose severity filter it passes, and reports how many deliveries
+        succeeded and failed. Platform operators and Quarterdeck services only.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
 
 
 def add_StatusSubscriptionServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
+            'CreateStatusSubscription': grpc.unary_unary_rpc_method_handler(
+                    servicer.CreateStatusSubscription,
+                    request_deserializer=quarterdeck_dot_telemetry_dot_v1_dot_status__pb2.CreateStatusSubscriptionRequest.FromString,
+                    response_serializer=quarterdeck_dot_telemetry_dot_v1_dot_status__pb2.CreateStatusSubscriptionResponse.SerializeToString,
+            ),
+            'VerifyStatusSubscription': grpc.unary_unary_rpc_method_handler(
+                    servicer.VerifyStatusSubscription,
+                    request_deserializer=quarterdeck_dot_telemetry_dot_v1_dot_status__pb2.VerifyStatusSubscriptionRequest.FromString,
+                    response_serializer=quarterdeck_dot_telemetry_dot_v1_dot_status__pb2.VerifyStatusSubscriptionResponse.SerializeToString,
+            ),
+            'UnsubscribeStatus': grpc.unary_unary_rpc_method_handler(
+                    servicer.UnsubscribeStatus,
+                    request_deserializer=quarterdeck_dot_telemetry_dot_v1_dot_status__pb2.UnsubscribeStatusRequest.FromString,
+                    response_serializer=quarterdeck_dot_telemetry_dot_v1_dot_status__pb2.UnsubscribeStatusResponse.SerializeToString,
+            ),
+            'ResendStatusVerification': grpc.unary_unary_rpc_method_handler(
+                    servicer.ResendStatusVerification,
+                    request_deserializer=quarterdeck_dot_telemetry_dot_v1_dot_status__pb2.ResendStatusVerificationRequest.FromString,
+                    response_serializer=quarterdeck_dot_telemetry_dot_v1_dot_status__pb2.ResendStatusVerificationResponse.SerializeToString,
+            ),
+            'RevokeStatusSubscription': grpc.unary_unary_rpc_method_handler(
+                    servicer.RevokeStatusSubscription,
+                    request_deserializer=quarterdeck_dot_telemetry_dot_v1_dot_status__pb2.RevokeStatusSubscriptionRequest.FromString,
+                    response_serializer=quarterdeck_dot_telemetry_dot_v1_dot_status__pb2.RevokeStatusSubscriptionResponse.SerializeToString,
+            ),
+            'ListStatusSubscriptions': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListStatusSubscriptions,
+                    request_deserializer=quarterdeck_dot_telemetry_dot_v1_dot_status__pb2.ListStatusSubscriptionsRequest.FromString,
+                    response_serializer=quarterdeck_dot_telemetry_dot_v1_dot_status__pb2.ListStatusSubscriptionsResponse.SerializeToString,
+            ),
+            'GetStatusSubscription': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetStatusSubscription,
+                    request_deserializer=quarterdeck_dot_telemetry_dot_v1_dot_status__pb2.GetStatusSubscriptionRequest.FromString,
+                    response_serializer=quarterdeck_dot_telemetry_dot_v1_dot_status__pb2.GetStatusSubscriptionResponse.SerializeToString,
+            ),
+            'NotifyStatus': grpc.unary_unary_rpc_method_handler(
+                    servicer.NotifyStatus,
+                    request_deserializer=quarterdeck_dot_telemetry_dot_v1_dot_status__pb2.NotifyStatusRequest.FromString,
+                    response_serializer=quarterdeck_dot_telemetry_dot_v1_dot_status__pb2.NotifyStatusResponse.SerializeToString,
+            ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
             'quarterdeck.telemetry.v1.StatusSubscriptionService', rpc_method_handlers)
@@ -53,4 +212,226 @@ def add_StatusSubscriptionServiceServicer_to_server(servicer, server):
  # This class is part of an EXPERIMENTAL API.
 class StatusSubscriptionService:
     """StatusSubscriptionService manages status subscriptions with verification and unsubscribe.
+    A subscription sends status updates of a tenant (or of the platform) to an email address or a
+    webhook URL. Targets are stored encrypted, keyed-hashed and masked; they are never returned in
+    clear. A new subscription receives nothing until its recipient proves control of the target
+    with the verification (email) or challenge (webhook) token sent to it; every update carries an
+    unsubscribe token. VerifyStatusSubscription and UnsubscribeStatus take no access token: the
+    token in the request is the credential.
     """
+
+    @staticmethod
+    def CreateStatusSubscription(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/quarterdeck.telemetry.v1.StatusSubscriptionService/CreateStatusSubscription',
+            quarterdeck_dot_telemetry_dot_v1_dot_status__pb2.CreateStatusSubscriptionRequest.SerializeToString,
+            quarterdeck_dot_telemetry_dot_v1_dot_status__pb2.CreateStatusSubscriptionResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def VerifyStatusSubscription(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/quarterdeck.telemetry.v1.StatusSubscriptionService/VerifyStatusSubscription',
+            quarterdeck_dot_telemetry_dot_v1_dot_status__pb2.VerifyStatusSubscriptionRequest.SerializeToString,
+            quarterdeck_dot_telemetry_dot_v1_dot_status__pb2.VerifyStatusSubscriptionResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def UnsubscribeStatus(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/quarterdeck.telemetry.v1.StatusSubscriptionService/UnsubscribeStatus',
+            quarterdeck_dot_telemetry_dot_v1_dot_status__pb2.UnsubscribeStatusRequest.SerializeToString,
+            quarterdeck_dot_telemetry_dot_v1_dot_status__pb2.UnsubscribeStatusResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ResendStatusVerification(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/quarterdeck.telemetry.v1.StatusSubscriptionService/ResendStatusVerification',
+            quarterdeck_dot_telemetry_dot_v1_dot_status__pb2.ResendStatusVerificationRequest.SerializeToString,
+            quarterdeck_dot_telemetry_dot_v1_dot_status__pb2.ResendStatusVerificationResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RevokeStatusSubscription(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/quarterdeck.telemetry.v1.StatusSubscriptionService/RevokeStatusSubscription',
+            quarterdeck_dot_telemetry_dot_v1_dot_status__pb2.RevokeStatusSubscriptionRequest.SerializeToString,
+            quarterdeck_dot_telemetry_dot_v1_dot_status__pb2.RevokeStatusSubscriptionResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListStatusSubscriptions(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/quarterdeck.telemetry.v1.StatusSubscriptionService/ListStatusSubscriptions',
+            quarterdeck_dot_telemetry_dot_v1_dot_status__pb2.ListStatusSubscriptionsRequest.SerializeToString,
+            quarterdeck_dot_telemetry_dot_v1_dot_status__pb2.ListStatusSubscriptionsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetStatusSubscription(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/quarterdeck.telemetry.v1.StatusSubscriptionService/GetStatusSubscription',
+            quarterdeck_dot_telemetry_dot_v1_dot_status__pb2.GetStatusSubscriptionRequest.SerializeToString,
+            quarterdeck_dot_telemetry_dot_v1_dot_status__pb2.GetStatusSubscriptionResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def NotifyStatus(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/quarterdeck.telemetry.v1.StatusSubscriptionService/NotifyStatus',
+            quarterdeck_dot_telemetry_dot_v1_dot_status__pb2.NotifyStatusRequest.SerializeToString,
+            quarterdeck_dot_telemetry_dot_v1_dot_status__pb2.NotifyStatusResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)

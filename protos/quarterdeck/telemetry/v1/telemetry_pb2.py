@@ -22,27 +22,42 @@ _runtime_version.ValidateProtobufRuntimeVersion(
 _sym_db = _symbol_database.Default()
 
 
+from google.protobuf import duration_pb2 as google_dot_protobuf_dot_duration__pb2
 from google.protobuf import struct_pb2 as google_dot_protobuf_dot_struct__pb2
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n(quarterdeck/telemetry/v1/telemetry.proto\x12\x18quarterdeck.telemetry.v1\x1a\x1cgoogle/protobuf/struct.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\x8c\x03\n\x04Span\x12\x10\n\x08trace_id\x18\x01 \x01(\t\x12\x0f\n\x07span_id\x18\x02 \x01(\t\x12\x16\n\x0eparent_span_id\x18\x03 \x01(\t\x12\x14\n\x0cservice_name\x18\x04 \x01(\t\x12\x0c\n\x04name\x18\x05 \x01(\t\x12\x30\n\x04kind\x18\x06 \x01(\x0e\x32\".quarterdeck.telemetry.v1.SpanKind\x12.\n\nstart_time\x18\x07 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12,\n\x08\x65nd_time\x18\x08 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12=\n\x0bstatus_code\x18\t \x01(\x0e\x32(.quarterdeck.telemetry.v1.SpanStatusCode\x12\x16\n\x0estatus_message\x18\n \x01(\t\x12+\n\nattributes\x18\x0b \x01(\x0b\x32\x17.google.protobuf.Struct\x12\x11\n\ttenant_id\x18\x0c \x01(\t\"#\n\x0fGetTraceRequest\x12\x10\n\x08trace_id\x18\x01 \x01(\t\"A\n\x10GetTraceResponse\x12-\n\x05spans\x18\x01 \x03(\x0b\x32\x1e.quarterdeck.telemetry.v1.Span*\x99\x01\n\x08SpanKind\x12\x19\n\x15SPAN_KIND_UNSPECIFIED\x10\x00\x12\x16\n\x12SPAN_KIND_INTERNAL\x10\x01\x12\x14\n\x10SPAN_KIND_SERVER\x10\x02\x12\x14\n\x10SPAN_KIND_CLIENT\x10\x03\x12\x16\n\x12SPAN_KIND_PRODUCER\x10\x04\x12\x16\n\x12SPAN_KIND_CONSUMER\x10\x05*g\n\x0eSpanStatusCode\x12 \n\x1cSPAN_STATUS_CODE_UNSPECIFIED\x10\x00\x12\x17\n\x13SPAN_STATUS_CODE_OK\x10\x01\x12\x1a\n\x16SPAN_STATUS_CODE_ERROR\x10\x02\x32u\n\x10TelemetryService\x12\x61\n\x08GetTrace\x12).quarterdeck.telemetry.v1.GetTraceRequest\x1a*.quarterdeck.telemetry.v1.GetTraceResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n(quarterdeck/telemetry/v1/telemetry.proto\x12\x18quarterdeck.telemetry.v1\x1a\x1egoogle/protobuf/duration.proto\x1a\x1cgoogle/protobuf/struct.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xe8\x03\n\x04Span\x12\x10\n\x08trace_id\x18\x01 \x01(\t\x12\x0f\n\x07span_id\x18\x02 \x01(\t\x12\x16\n\x0eparent_span_id\x18\x03 \x01(\t\x12\x14\n\x0cservice_name\x18\x04 \x01(\t\x12\x0c\n\x04name\x18\x05 \x01(\t\x12\x30\n\x04kind\x18\x06 \x01(\x0e\x32\".quarterdeck.telemetry.v1.SpanKind\x12.\n\nstart_time\x18\x07 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12,\n\x08\x65nd_time\x18\x08 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12=\n\x0bstatus_code\x18\t \x01(\x0e\x32(.quarterdeck.telemetry.v1.SpanStatusCode\x12\x16\n\x0estatus_message\x18\n \x01(\t\x12+\n\nattributes\x18\x0b \x01(\x0b\x32\x17.google.protobuf.Struct\x12\x11\n\ttenant_id\x18\x0c \x01(\t\x12\r\n\x05\x64\x65pth\x18\r \x01(\x05\x12\x16\n\x0eparent_missing\x18\x0e \x01(\x08\x12\x33\n\x06\x65vents\x18\x0f \x03(\x0b\x32#.quarterdeck.telemetry.v1.SpanEvent\"p\n\tSpanEvent\x12\x0c\n\x04name\x18\x01 \x01(\t\x12(\n\x04time\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12+\n\nattributes\x18\x03 \x01(\x0b\x32\x17.google.protobuf.Struct\"#\n\x0fGetTraceRequest\x12\x10\n\x08trace_id\x18\x01 \x01(\t\"A\n\x10GetTraceResponse\x12-\n\x05spans\x18\x01 \x03(\x0b\x32\x1e.quarterdeck.telemetry.v1.Span\"\xb6\x02\n\x13SearchTracesRequest\x12\x11\n\ttenant_id\x18\x01 \x01(\t\x12\x14\n\x0cservice_name\x18\x02 \x01(\t\x12\x11\n\tspan_name\x18\x03 \x01(\t\x12\x18\n\x10span_name_prefix\x18\x04 \x01(\t\x12.\n\nstart_time\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12,\n\x08\x65nd_time\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12/\n\x0cmin_duration\x18\x07 \x01(\x0b\x32\x19.google.protobuf.Duration\x12\x13\n\x0b\x65rrors_only\x18\x08 \x01(\x08\x12\x11\n\tpage_size\x18\t \x01(\x05\x12\x12\n\npage_token\x18\n \x01(\t\"\xbc\x02\n\x0cTraceSummary\x12\x10\n\x08trace_id\x18\x01 \x01(\t\x12\x16\n\x0eroot_span_name\x18\x02 \x01(\t\x12\x19\n\x11root_service_name\x18\x03 \x01(\t\x12.\n\nstart_time\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12+\n\x08\x64uration\x18\x05 \x01(\x0b\x32\x19.google.protobuf.Duration\x12\x12\n\nspan_count\x18\x06 \x01(\x05\x12\x11\n\thas_error\x18\x07 \x01(\x08\x12\x12\n\ntenant_ids\x18\x08 \x03(\t\x12\x17\n\x0fmatched_span_id\x18\t \x01(\t\x12\x36\n\x12matched_start_time\x18\n \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"g\n\x14SearchTracesResponse\x12\x36\n\x06traces\x18\x01 \x03(\x0b\x32&.quarterdeck.telemetry.v1.TraceSummary\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"\x15\n\x13RunRetentionRequest\"~\n\x0eTableRetention\x12\r\n\x05table\x18\x01 \x01(\t\x12\x16\n\x0eretention_days\x18\x02 \x01(\x05\x12/\n\x0b\x63utoff_time\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x14\n\x0c\x64\x65leted_rows\x18\x04 \x01(\x03\"P\n\x14RunRetentionResponse\x12\x38\n\x06tables\x18\x01 \x03(\x0b\x32(.quarterdeck.telemetry.v1.TableRetention*\x99\x01\n\x08SpanKind\x12\x19\n\x15SPAN_KIND_UNSPECIFIED\x10\x00\x12\x16\n\x12SPAN_KIND_INTERNAL\x10\x01\x12\x14\n\x10SPAN_KIND_SERVER\x10\x02\x12\x14\n\x10SPAN_KIND_CLIENT\x10\x03\x12\x16\n\x12SPAN_KIND_PRODUCER\x10\x04\x12\x16\n\x12SPAN_KIND_CONSUMER\x10\x05*g\n\x0eSpanStatusCode\x12 \n\x1cSPAN_STATUS_CODE_UNSPECIFIED\x10\x00\x12\x17\n\x13SPAN_STATUS_CODE_OK\x10\x01\x12\x1a\n\x16SPAN_STATUS_CODE_ERROR\x10\x02\x32\xd3\x02\n\x10TelemetryService\x12\x61\n\x08GetTrace\x12).quarterdeck.telemetry.v1.GetTraceRequest\x1a*.quarterdeck.telemetry.v1.GetTraceResponse\x12m\n\x0cSearchTraces\x12-.quarterdeck.telemetry.v1.SearchTracesRequest\x1a..quarterdeck.telemetry.v1.SearchTracesResponse\x12m\n\x0cRunRetention\x12-.quarterdeck.telemetry.v1.RunRetentionRequest\x1a..quarterdeck.telemetry.v1.RunRetentionResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'quarterdeck.telemetry.v1.telemetry_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_SPANKIND']._serialized_start=637
-  _globals['_SPANKIND']._serialized_end=790
-  _globals['_SPANSTATUSCODE']._serialized_start=792
-  _globals['_SPANSTATUSCODE']._serialized_end=895
-  _globals['_SPAN']._serialized_start=134
-  _globals['_SPAN']._serialized_end=530
-  _globals['_GETTRACEREQUEST']._serialized_start=532
-  _globals['_GETTRACEREQUEST']._serialized_end=567
-  _globals['_GETTRACERESPONSE']._serialized_start=569
-  _globals['_GETTRACERESPONSE']._serialized_end=634
-  _globals['_TELEMETRYSERVICE']._serialized_start=897
-  _globals['_TELEMETRYSERVICE']._serialized_end=1014
+  _globals['_SPANKIND']._serialized_start=1845
+  _globals['_SPANKIND']._serialized_end=1998
+  _globals['_SPANSTATUSCODE']._serialized_start=2000
+  _globals['_SPANSTATUSCODE']._serialized_end=2103
+  _globals['_SPAN']._serialized_start=166
+  _globals['_SPAN']._serialized_end=654
+  _globals['_SPANEVENT']._serialized_start=656
+  _globals['_SPANEVENT']._serialized_end=768
+  _globals['_GETTRACEREQUEST']._serialized_start=770
+  _globals['_GETTRACEREQUEST']._serialized_end=805
+  _globals['_GETTRACERESPONSE']._serialized_start=807
+  _globals['_GETTRACERESPONSE']._serialized_end=872
+  _globals['_SEARCHTRACESREQUEST']._serialized_start=875
+  _globals['_SEARCHTRACESREQUEST']._serialized_end=1185
+  _globals['_TRACESUMMARY']._serialized_start=1188
+  _globals['_TRACESUMMARY']._serialized_end=1504
+  _globals['_SEARCHTRACESRESPONSE']._serialized_start=1506
+  _globals['_SEARCHTRACESRESPONSE']._serialized_end=1609
+  _globals['_RUNRETENTIONREQUEST']._serialized_start=1611
+  _globals['_RUNRETENTIONREQUEST']._serialized_end=1632
+  _globals['_TABLERETENTION']._serialized_start=1634
+  _globals['_TABLERETENTION']._serialized_end=1760
+  _globals['_RUNRETENTIONRESPONSE']._serialized_start=1762
+  _globals['_RUNRETENTIONRESPONSE']._serialized_end=1842
+  _globals['_TELEMETRYSERVICE']._serialized_start=2106
+  _globals['_TELEMETRYSERVICE']._serialized_end=2445
 # @@protoc_insertion_point(module_scope)

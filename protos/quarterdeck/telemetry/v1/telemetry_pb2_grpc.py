@@ -41,6 +41,16 @@ class TelemetryServiceStub:
                 request_serializer=quarterdeck_dot_telemetry_dot_v1_dot_telemetry__pb2.GetTraceRequest.SerializeToString,
                 response_deserializer=quarterdeck_dot_telemetry_dot_v1_dot_telemetry__pb2.GetTraceResponse.FromString,
                 _registered_method=True)
+        self.SearchTraces = channel.unary_unary(
+                '/quarterdeck.telemetry.v1.TelemetryService/SearchTraces',
+                request_serializer=quarterdeck_dot_telemetry_dot_v1_dot_telemetry__pb2.SearchTracesRequest.SerializeToString,
+                response_deserializer=quarterdeck_dot_telemetry_dot_v1_dot_telemetry__pb2.SearchTracesResponse.FromString,
+                _registered_method=True)
+        self.RunRetention = channel.unary_unary(
+                '/quarterdeck.telemetry.v1.TelemetryService/RunRetention',
+                request_serializer=quarterdeck_dot_telemetry_dot_v1_dot_telemetry__pb2.RunRetentionRequest.SerializeToString,
+                response_deserializer=quarterdeck_dot_telemetry_dot_v1_dot_telemetry__pb2.RunRetentionResponse.FromString,
+                _registered_method=True)
 
 
 class TelemetryServiceServicer:
@@ -49,7 +59,25 @@ class TelemetryServiceServicer:
     """
 
     def GetTrace(self, request, context):
-        """GetTrace returns every stored span of one trace, parents before children.
+        """GetTrace returns every stored span of one trace as a tree, parents before children.
+        Operators and Quarterdeck services read any trace; a tenant's viewers read a trace only
+        when every span in it that carries a tenant carries theirs (NOT_FOUND otherwise).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def SearchTraces(self, request, context):
+        """SearchTraces lists the traces with a span matching every filter, newest first, one
+        summary per trace. A tenant's viewers search their own tenant only.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def RunRetention(self, request, context):
+        """RunRetention deletes, in small batches, the rows every retention policy has expired and
+        reports how many each table lost (platform operators).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -62,6 +90,16 @@ def add_TelemetryServiceServicer_to_server(servicer, server):
                     servicer.GetTrace,
                     request_deserializer=quarterdeck_dot_telemetry_dot_v1_dot_telemetry__pb2.GetTraceRequest.FromString,
                     response_serializer=quarterdeck_dot_telemetry_dot_v1_dot_telemetry__pb2.GetTraceResponse.SerializeToString,
+            ),
+            'SearchTraces': grpc.unary_unary_rpc_method_handler(
+                    servicer.SearchTraces,
+                    request_deserializer=quarterdeck_dot_telemetry_dot_v1_dot_telemetry__pb2.SearchTracesRequest.FromString,
+                    response_serializer=quarterdeck_dot_telemetry_dot_v1_dot_telemetry__pb2.SearchTracesResponse.SerializeToString,
+            ),
+            'RunRetention': grpc.unary_unary_rpc_method_handler(
+                    servicer.RunRetention,
+                    request_deserializer=quarterdeck_dot_telemetry_dot_v1_dot_telemetry__pb2.RunRetentionRequest.FromString,
+                    response_serializer=quarterdeck_dot_telemetry_dot_v1_dot_telemetry__pb2.RunRetentionResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -93,6 +131,60 @@ class TelemetryService:
             '/quarterdeck.telemetry.v1.TelemetryService/GetTrace',
             quarterdeck_dot_telemetry_dot_v1_dot_telemetry__pb2.GetTraceRequest.SerializeToString,
             quarterdeck_dot_telemetry_dot_v1_dot_telemetry__pb2.GetTraceResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def SearchTraces(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/quarterdeck.telemetry.v1.TelemetryService/SearchTraces',
+            quarterdeck_dot_telemetry_dot_v1_dot_telemetry__pb2.SearchTracesRequest.SerializeToString,
+            quarterdeck_dot_telemetry_dot_v1_dot_telemetry__pb2.SearchTracesResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RunRetention(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/quarterdeck.telemetry.v1.TelemetryService/RunRetention',
+            quarterdeck_dot_telemetry_dot_v1_dot_telemetry__pb2.RunRetentionRequest.SerializeToString,
+            quarterdeck_dot_telemetry_dot_v1_dot_telemetry__pb2.RunRetentionResponse.FromString,
             options,
             channel_credentials,
             insecure,

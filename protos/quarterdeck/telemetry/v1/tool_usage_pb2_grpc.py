@@ -3,6 +3,7 @@
 import grpc
 import warnings
 
+from quarterdeck.telemetry.v1 import tool_usage_pb2 as quarterdeck_dot_telemetry_dot_v1_dot_tool__usage__pb2
 
 GRPC_GENERATED_VERSION = '1.85.1'
 GRPC_VERSION = grpc.__version__
@@ -25,7 +26,8 @@ if _version_not_supported:
 
 
 class ToolUsageServiceStub:
-    """ToolUsageService records MCP tool usage and answers tool usage analytics.
+    """ToolUsageService records MCP tool calls (mcp_tool_usage) and answers tool usage analytics
+    and recent tool errors.
     """
 
     def __init__(self, channel):
@@ -34,15 +36,69 @@ class ToolUsageServiceStub:
         Args:
             channel: A grpc.Channel.
         """
+        self.RecordToolUsage = channel.unary_unary(
+                '/quarterdeck.telemetry.v1.ToolUsageService/RecordToolUsage',
+                request_serializer=quarterdeck_dot_telemetry_dot_v1_dot_tool__usage__pb2.RecordToolUsageRequest.SerializeToString,
+                response_deserializer=quarterdeck_dot_telemetry_dot_v1_dot_tool__usage__pb2.RecordToolUsageResponse.FromString,
+                _registered_method=True)
+        self.GetToolUsageAnalytics = channel.unary_unary(
+                '/quarterdeck.telemetry.v1.ToolUsageService/GetToolUsageAnalytics',
+                request_serializer=quarterdeck_dot_telemetry_dot_v1_dot_tool__usage__pb2.GetToolUsageAnalyticsRequest.SerializeToString,
+                response_deserializer=quarterdeck_dot_telemetry_dot_v1_dot_tool__usage__pb2.GetToolUsageAnalyticsResponse.FromString,
+                _registered_method=True)
+        self.ListRecentToolErrors = channel.unary_unary(
+                '/quarterdeck.telemetry.v1.ToolUsageService/ListRecentToolErrors',
+                request_serializer=quarterdeck_dot_telemetry_dot_v1_dot_tool__usage__pb2.ListRecentToolErrorsRequest.SerializeToString,
+                response_deserializer=quarterdeck_dot_telemetry_dot_v1_dot_tool__usage__pb2.ListRecentToolErrorsResponse.FromString,
+                _registered_method=True)
 
 
 class ToolUsageServiceServicer:
-    """ToolUsageService records MCP tool usage and answers tool usage analytics.
+    """ToolUsageService records MCP tool calls (mcp_tool_usage) and answers tool usage analytics
+    and recent tool errors.
     """
+
+    def RecordToolUsage(self, request, context):
+        """RecordToolUsage stores a batch of tool calls: the valid ones are stored and each invalid
+        one is reported by its index.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetToolUsageAnalytics(self, request, context):
+        """GetToolUsageAnalytics counts calls, successes and errors and the average and maximum
+        latency per tool over a window (24 hours by default), most called first.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListRecentToolErrors(self, request, context):
+        """ListRecentToolErrors pages through failed tool calls (error or timeout), newest first.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
 
 
 def add_ToolUsageServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
+            'RecordToolUsage': grpc.unary_unary_rpc_method_handler(
+                    servicer.RecordToolUsage,
+                    request_deserializer=quarterdeck_dot_telemetry_dot_v1_dot_tool__usage__pb2.RecordToolUsageRequest.FromString,
+                    response_serializer=quarterdeck_dot_telemetry_dot_v1_dot_tool__usage__pb2.RecordToolUsageResponse.SerializeToString,
+            ),
+            'GetToolUsageAnalytics': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetToolUsageAnalytics,
+                    request_deserializer=quarterdeck_dot_telemetry_dot_v1_dot_tool__usage__pb2.GetToolUsageAnalyticsRequest.FromString,
+                    response_serializer=quarterdeck_dot_telemetry_dot_v1_dot_tool__usage__pb2.GetToolUsageAnalyticsResponse.SerializeToString,
+            ),
+            'ListRecentToolErrors': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListRecentToolErrors,
+                    request_deserializer=quarterdeck_dot_telemetry_dot_v1_dot_tool__usage__pb2.ListRecentToolErrorsRequest.FromString,
+                    response_serializer=quarterdeck_dot_telemetry_dot_v1_dot_tool__usage__pb2.ListRecentToolErrorsResponse.SerializeToString,
+            ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
             'quarterdeck.telemetry.v1.ToolUsageService', rpc_method_handlers)
@@ -52,5 +108,87 @@ def add_ToolUsageServiceServicer_to_server(servicer, server):
 
  # This class is part of an EXPERIMENTAL API.
 class ToolUsageService:
-    """ToolUsageService records MCP tool usage and answers tool usage analytics.
+    """ToolUsageService records MCP tool calls (mcp_tool_usage) and answers tool usage analytics
+    and recent tool errors.
     """
+
+    @staticmethod
+    def RecordToolUsage(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/quarterdeck.telemetry.v1.ToolUsageService/RecordToolUsage',
+            quarterdeck_dot_telemetry_dot_v1_dot_tool__usage__pb2.RecordToolUsageRequest.SerializeToString,
+            quarterdeck_dot_telemetry_dot_v1_dot_tool__usage__pb2.RecordToolUsageResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetToolUsageAnalytics(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/quarterdeck.telemetry.v1.ToolUsageService/GetToolUsageAnalytics',
+            quarterdeck_dot_telemetry_dot_v1_dot_tool__usage__pb2.GetToolUsageAnalyticsRequest.SerializeToString,
+            quarterdeck_dot_telemetry_dot_v1_dot_tool__usage__pb2.GetToolUsageAnalyticsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListRecentToolErrors(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/quarterdeck.telemetry.v1.ToolUsageService/ListRecentToolErrors',
+            quarterdeck_dot_telemetry_dot_v1_dot_tool__usage__pb2.ListRecentToolErrorsRequest.SerializeToString,
+            quarterdeck_dot_telemetry_dot_v1_dot_tool__usage__pb2.ListRecentToolErrorsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)

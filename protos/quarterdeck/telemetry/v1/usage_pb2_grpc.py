@@ -3,6 +3,7 @@
 import grpc
 import warnings
 
+from quarterdeck.telemetry.v1 import usage_pb2 as quarterdeck_dot_telemetry_dot_v1_dot_usage__pb2
 
 GRPC_GENERATED_VERSION = '1.85.1'
 GRPC_VERSION = grpc.__version__
@@ -26,6 +27,12 @@ if _version_not_supported:
 
 class UsageServiceStub:
     """UsageService records agent usage and cost (agent_telemetry) and answers cost analytics.
+
+    Writers are Quarterdeck services (internal token, naming the tenant) and a tenant's own
+    members and service accounts (their token's tenant). Readers are the tenant's viewers (their
+    tenant only) and operators (any tenant). Every row is idempotent by its tenant and event_id:
+    recording it again stores nothing and reports it as a duplicate. Money is a decimal string of
+    USD with exactly 12 fractional digits; rates are decimal strings of USD with 6.
     """
 
     def __init__(self, channel):
@@ -34,15 +41,125 @@ class UsageServiceStub:
         Args:
             channel: A grpc.Channel.
         """
+        self.RecordUsage = channel.unary_unary(
+                '/quarterdeck.telemetry.v1.UsageService/RecordUsage',
+                request_serializer=quarterdeck_dot_telemetry_dot_v1_dot_usage__pb2.RecordUsageRequest.SerializeToString,
+                response_deserializer=quarterdeck_dot_telemetry_dot_v1_dot_usage__pb2.RecordUsageResponse.FromString,
+                _registered_method=True)
+        self.RecordUsageBatch = channel.unary_unary(
+                '/quarterdeck.telemetry.v1.UsageService/RecordUsageBatch',
+                request_serializer=quarterdeck_dot_telemetry_dot_v1_dot_usage__pb2.RecordUsageBatchRequest.SerializeToString,
+                response_deserializer=quarterdeck_dot_telemetry_dot_v1_dot_usage__pb2.RecordUsageBatchResponse.FromString,
+                _registered_method=True)
+        self.StreamUsage = channel.stream_unary(
+                '/quarterdeck.telemetry.v1.UsageService/StreamUsage',
+                request_serializer=quarterdeck_dot_telemetry_dot_v1_dot_usage__pb2.StreamUsageRequest.SerializeToString,
+                response_deserializer=quarterdeck_dot_telemetry_dot_v1_dot_usage__pb2.StreamUsageResponse.FromString,
+                _registered_method=True)
+        self.ListUsageRecords = channel.unary_unary(
+                '/quarterdeck.telemetry.v1.UsageService/ListUsageRecords',
+                request_serializer=quarterdeck_dot_telemetry_dot_v1_dot_usage__pb2.ListUsageRecordsRequest.SerializeToString,
+                response_deserializer=quarterdeck_dot_telemetry_dot_v1_dot_usage__pb2.ListUsageRecordsResponse.FromString,
+                _registered_method=True)
+        self.SummarizeCost = channel.unary_unary(
+                '/quarterdeck.telemetry.v1.UsageService/SummarizeCost',
+                request_serializer=quarterdeck_dot_telemetry_dot_v1_dot_usage__pb2.SummarizeCostRequest.SerializeToString,
+                response_deserializer=quarterdeck_dot_telemetry_dot_v1_dot_usage__pb2.SummarizeCostResponse.FromString,
+                _registered_method=True)
+        self.GetCacheSavings = channel.unary_unary(
+                '/quarterdeck.telemetry.v1.UsageService/GetCacheSavings',
+                request_serializer=quarterdeck_dot_telemetry_dot_v1_dot_usage__pb2.GetCacheSavingsRequest.SerializeToString,
+                response_deserializer=quarterdeck_dot_telemetry_dot_v1_dot_usage__pb2.GetCacheSavingsResponse.FromString,
+                _registered_method=True)
 
 
 class UsageServiceServicer:
     """UsageService records agent usage and cost (agent_telemetry) and answers cost analytics.
+
+    Writers are Quarterdeck services (internal token, naming the tenant) and a tenant's own
+    members and service accounts (their token's tenant). Readers are the tenant's viewers (their
+    tenant only) and operators (any tenant). Every row is idempotent by its tenant and event_id:
+    recording it again stores nothing and reports it as a duplicate. Money is a decimal string of
+    USD with exactly 12 fractional digits; rates are decimal strings of USD with 6.
     """
+
+    def RecordUsage(self, request, context):
+        """RecordUsage records one row; recording the same event_id again returns the stored row.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def RecordUsageBatch(self, request, context):
+        """RecordUsageBatch records up to 1000 rows in one statement: every valid row lands, each
+        invalid row is reported by its index, and rows already stored are reported as duplicates.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def StreamUsage(self, request_iterator, context):
+        """StreamUsage records rows sent over a client stream, written in batches as messages arrive;
+        the response counts them and reports duplicates and rejected rows by stream position.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListUsageRecords(self, request, context):
+        """ListUsageRecords pages through rows, newest first.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def SummarizeCost(self, request, context):
+        """SummarizeCost sums cost and tokens over a time range, grouped by the chosen dimensions.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetCacheSavings(self, request, context):
+        """GetCacheSavings reports the prompt-cache hit rate and what it saved, per model.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
 
 
 def add_UsageServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
+            'RecordUsage': grpc.unary_unary_rpc_method_handler(
+                    servicer.RecordUsage,
+                    request_deserializer=quarterdeck_dot_telemetry_dot_v1_dot_usage__pb2.RecordUsageRequest.FromString,
+                    response_serializer=quarterdeck_dot_telemetry_dot_v1_dot_usage__pb2.RecordUsageResponse.SerializeToString,
+            ),
+            'RecordUsageBatch': grpc.unary_unary_rpc_method_handler(
+                    servicer.RecordUsageBatch,
+                    request_deserializer=quarterdeck_dot_telemetry_dot_v1_dot_usage__pb2.RecordUsageBatchRequest.FromString,
+                    response_serializer=quarterdeck_dot_telemetry_dot_v1_dot_usage__pb2.RecordUsageBatchResponse.SerializeToString,
+            ),
+            'StreamUsage': grpc.stream_unary_rpc_method_handler(
+                    servicer.StreamUsage,
+                    request_deserializer=quarterdeck_dot_telemetry_dot_v1_dot_usage__pb2.StreamUsageRequest.FromString,
+                    response_serializer=quarterdeck_dot_telemetry_dot_v1_dot_usage__pb2.StreamUsageResponse.SerializeToString,
+            ),
+            'ListUsageRecords': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListUsageRecords,
+                    request_deserializer=quarterdeck_dot_telemetry_dot_v1_dot_usage__pb2.ListUsageRecordsRequest.FromString,
+                    response_serializer=quarterdeck_dot_telemetry_dot_v1_dot_usage__pb2.ListUsageRecordsResponse.SerializeToString,
+            ),
+            'SummarizeCost': grpc.unary_unary_rpc_method_handler(
+                    servicer.SummarizeCost,
+                    request_deserializer=quarterdeck_dot_telemetry_dot_v1_dot_usage__pb2.SummarizeCostRequest.FromString,
+                    response_serializer=quarterdeck_dot_telemetry_dot_v1_dot_usage__pb2.SummarizeCostResponse.SerializeToString,
+            ),
+            'GetCacheSavings': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetCacheSavings,
+                    request_deserializer=quarterdeck_dot_telemetry_dot_v1_dot_usage__pb2.GetCacheSavingsRequest.FromString,
+                    response_serializer=quarterdeck_dot_telemetry_dot_v1_dot_usage__pb2.GetCacheSavingsResponse.SerializeToString,
+            ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
             'quarterdeck.telemetry.v1.UsageService', rpc_method_handlers)
@@ -53,4 +170,172 @@ def add_UsageServiceServicer_to_server(servicer, server):
  # This class is part of an EXPERIMENTAL API.
 class UsageService:
     """UsageService records agent usage and cost (agent_telemetry) and answers cost analytics.
+
+    Writers are Quarterdeck services (internal token, naming the tenant) and a tenant's own
+    members and service accounts (their token's tenant). Readers are the tenant's viewers (their
+    tenant only) and operators (any tenant). Every row is idempotent by its tenant and event_id:
+    recording it again stores nothing and reports it as a duplicate. Money is a decimal string of
+    USD with exactly 12 fractional digits; rates are decimal strings of USD with 6.
     """
+
+    @staticmethod
+    def RecordUsage(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/quarterdeck.telemetry.v1.UsageService/RecordUsage',
+            quarterdeck_dot_telemetry_dot_v1_dot_usage__pb2.RecordUsageRequest.SerializeToString,
+            quarterdeck_dot_telemetry_dot_v1_dot_usage__pb2.RecordUsageResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RecordUsageBatch(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/quarterdeck.telemetry.v1.UsageService/RecordUsageBatch',
+            quarterdeck_dot_telemetry_dot_v1_dot_usage__pb2.RecordUsageBatchRequest.SerializeToString,
+            quarterdeck_dot_telemetry_dot_v1_dot_usage__pb2.RecordUsageBatchResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def StreamUsage(request_iterator,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.stream_unary(
+            request_iterator,
+            target,
+            '/quarterdeck.telemetry.v1.UsageService/StreamUsage',
+            quarterdeck_dot_telemetry_dot_v1_dot_usage__pb2.StreamUsageRequest.SerializeToString,
+            quarterdeck_dot_telemetry_dot_v1_dot_usage__pb2.StreamUsageResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListUsageRecords(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/quarterdeck.telemetry.v1.UsageService/ListUsageRecords',
+            quarterdeck_dot_telemetry_dot_v1_dot_usage__pb2.ListUsageRecordsRequest.SerializeToString,
+            quarterdeck_dot_telemetry_dot_v1_dot_usage__pb2.ListUsageRecordsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def SummarizeCost(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/quarterdeck.telemetry.v1.UsageService/SummarizeCost',
+            quarterdeck_dot_telemetry_dot_v1_dot_usage__pb2.SummarizeCostRequest.SerializeToString,
+            quarterdeck_dot_telemetry_dot_v1_dot_usage__pb2.SummarizeCostResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetCacheSavings(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/quarterdeck.telemetry.v1.UsageService/GetCacheSavings',
+            quarterdeck_dot_telemetry_dot_v1_dot_usage__pb2.GetCacheSavingsRequest.SerializeToString,
+            quarterdeck_dot_telemetry_dot_v1_dot_usage__pb2.GetCacheSavingsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)

@@ -1,0 +1,202 @@
+"""MCP tool usage (mcp_tool_usage), its analytics and recent errors, free of any transport:
+protobuf in, protobuf out.
+
+Analytics group one tenant's calls of a window by tool, reading only the index
+``(tenant_id, created_at, tool_name, status, latency_ms)``; recent errors walk the partial index
+over failed calls, newest first.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from google.protobuf.json_format import MessageToDict, ParseDict
+from google.protobuf.struct_pb2 import Value
+from sqlalchemy import Select, case, func, insert, literal_column, select
+
+from quarterdeck.telemetry.v1 import tool_usage_pb2 as pb
+from services.telemetry.config import TelemetrySettings
+from services.telemetry.metrics import (
+    RowRejected,
+    analytics_tenant,
+    analytics_window,
+    bounded_text,
+    json_value,
+    rejected_protos,
+    row_time,
+    trace_ids,
+    validate_rows,
+)
+from services.telemetry.models_tool_usage import (
+    MAX_TOOL_NAME,
+    ToolCallStatus,
+    ToolUsageRecord,
+)
+from services.telemetry.requests_log import MAX_LATENCY_MS, MAX_LONG_TEXT
+from services.telemetry.scope import tenant_for_read, tenant_for_write
+from shared.db_types import utcnow
+from shared.pagination import fetch_page
+from shared.server import ServiceContext
+from shared.timestamps import to_timestamp
+
+STATUS_FROM_PROTO = {
+    pb.TOOL_CALL_STATUS_STARTED: ToolCallStatus.STARTED,
+    pb.TOOL_CALL_STATUS_OK: ToolCallStatus.OK,
+    pb.TOOL_CALL_STATUS_ERROR: ToolCallStatus.ERROR,
+    pb.TOOL_CALL_STATUS_TIMEOUT: ToolCallStatus.TIMEOUT,
+}
+STATUS_TO_PROTO = {status.value: proto for proto, status in STATUS_FROM_PROTO.items()}
+MAX_TOKENS = 2**31 - 1
+#: The partial index's very predicate, as literals, so the planner can prove it applies.
+_FAILED = ToolUsageRecord.status.in_([literal_column("'error'"), literal_column("'timeout'")])
+
+
+def _call_columns(prefix: str, call: pb.ToolUsage, now: datetime) -> dict[str, Any]:
+    tenant_id = tenant_for_write(call.tenant_id, "tenant_id")
+    bounded_text(prefix, "tool_name", call.tool_name, MAX_TOOL_NAME, required=True)
+    status: str | None = None
+    if call.status:
+        if call.status not in STATUS_FROM_PROTO:
+            raise RowRejected(f"{prefix}.status", "is not a known tool call status")
+        status = STATUS_FROM_PROTO[call.status].value
+    latency_ms = call.latency_ms if call.HasField("latency_ms") else None
+    if latency_ms is not None and not 0 <= latency_ms <= MAX_LATENCY_MS:
+        raise RowRejected(f"{prefix}.latency_ms", "must not be negative")
+    for field in ("tokens_in", "tokens_out"):
+        if not 0 <= getattr(call, field) <= MAX_TOKENS:
+            raise RowRejected(f"{prefix}.{field}", f"must be from 0 to {MAX_TOKENS}")
+    bounded_text(prefix, "error", call.error, MAX_LONG_TEXT)
+    trace_id, span_id = trace_ids(prefix, call.trace_id, call.span_id)
+    return {
+        "tenant_id": tenant_id,
+        "tool_name": call.tool_name,
+        "status": status,
+        "args": json_value(prefix, "args", MessageToDict(call.args))
+        if call.HasField("args")
+        else None,
+        "result": json_value(prefix, "result", MessageToDict(call.result))
+        if call.HasField("result")
+        else None,
+        "latency_ms": latency_ms,
+        "tokens_in": call.tokens_in,
+        "tokens_out": call.tokens_out,
+        "error": call.error or None,
+        "created_at": row_time(prefix, "create_time", call, now),
+        "trace_id": trace_id,
+        "span_id": span_id,
+    }
+
+
+def _value(value: Any) -> Value | None:
+    return None if value is None else ParseDict(value, Value())
+
+
+def call_to_proto(row: ToolUsageRecord) -> pb.ToolUsage:
+    return pb.ToolUsage(
+        id=str(row.id),
+        tenant_id=row.tenant_id,
+        tool_name=row.tool_name,
+        status=STATUS_TO_PROTO.get(row.status or "", pb.TOOL_CALL_STATUS_UNSPECIFIED),
+        args=_value(row.args),
+        result=_value(row.result),
+        latency_ms=row.latency_ms,
+        tokens_in=row.tokens_in,
+        tokens_out=row.tokens_out,
+        error=row.error or "",
+        create_time=to_timestamp(row.created_at),
+        trace_id=row.trace_id or "",
+        span_id=row.span_id or "",
+    )
+
+
+def tool_analytics_query(tenant: str, start: datetime, end: datetime) -> Select:
+    """Per tool: calls, successes, errors, mean and longest latency in the window."""
+    call = ToolUsageRecord
+    calls = func.count()
+    return (
+        select(
+            call.tool_name,
+            calls,
+            func.sum(case((call.status == ToolCallStatus.OK.value, 1), else_=0)),
+            func.sum(case((call.status == ToolCallStatus.ERROR.value, 1), else_=0)),
+            func.avg(call.latency_ms),
+            func.max(call.latency_ms),
+        )
+        .where(call.tenant_id == tenant, call.created_at >= start, call.created_at < end)
+        .group_by(call.tool_name)
+        .order_by(calls.desc(), call.tool_name)
+    )
+
+
+def failed_calls_query(tenant: str | None) -> Select:
+    statement = select(ToolUsageRecord).where(_FAILED)
+    if tenant is not None:
+        statement = statement.where(ToolUsageRecord.tenant_id == tenant)
+    return statement
+
+
+class ToolUsageHandlers:
+    def __init__(self, context: ServiceContext[TelemetrySettings]) -> None:
+        self._db = context.database
+        self._page_tokens = context.page_tokens
+
+    async def record_tool_usage(
+        self, request: pb.RecordToolUsageRequest
+    ) -> pb.RecordToolUsageResponse:
+        now = utcnow()
+        rows, rejected = validate_rows(
+            request.calls, "calls", lambda prefix, c: _call_columns(prefix, c, now)
+        )
+        if rows:
+            async with self._db.transaction() as session:
+                await session.execute(insert(ToolUsageRecord), rows)
+        return pb.RecordToolUsageResponse(
+            recorded_count=len(rows), rejected=rejected_protos(rejected, pb.RejectedToolUsage)
+        )
+
+    async def get_tool_usage_analytics(
+        self, request: pb.GetToolUsageAnalyticsRequest
+    ) -> pb.GetToolUsageAnalyticsResponse:
+        tenant = analytics_tenant(request.tenant_id)
+        start, end = analytics_window(request)
+        statement = tool_analytics_query(tenant, start, end)
+        async with self._db.reading() as session:
+            groups = (await session.execute(statement)).all()
+        return pb.GetToolUsageAnalyticsResponse(
+            tools=[
+                pb.ToolAnalytics(
+                    tool_name=tool_name,
+                    call_count=int(count),
+                    success_count=int(successes or 0),
+                    error_count=int(errors or 0),
+                    average_latency_ms=float(average or 0),
+                    max_latency_ms=int(longest or 0),
+                )
+                for tool_name, count, successes, errors, average, longest in groups
+            ],
+            start_time=to_timestamp(start),
+            end_time=to_timestamp(end),
+        )
+
+    async def list_recent_tool_errors(
+        self, request: pb.ListRecentToolErrorsRequest
+    ) -> pb.ListRecentToolErrorsResponse:
+        tenant = tenant_for_read(request.tenant_id)
+        async with self._db.reading() as session:
+            page = await fetch_page(
+                session,
+                failed_calls_query(tenant),
+                sort_key=[ToolUsageRecord.created_at, ToolUsageRecord.id],
+                position_of=lambda row: [row.created_at, row.id],
+                codec=self._page_tokens,
+                query="ListRecentToolErrors",
+                filters={"tenant_id": tenant},
+                page_size=request.page_size,
+                page_token=request.page_token,
+                descending=True,
+            )
+        return pb.ListRecentToolErrorsResponse(
+            calls=[call_to_proto(row) for row in page.items],
+            next_page_token=page.next_page_token,
+        )

@@ -1,0 +1,1175 @@
+"""Usage and cost (agent_telemetry), free of any transport: protobuf in, protobuf out.
+
+Writes: every row is checked on its own; a batch stores its valid rows in one statement and
+reports each invalid one by index (field and reason), so one bad row never costs the others.
+``(tenant_id, event_id)`` is unique and inserts skip rows already stored, so a retried batch
+adds nothing and its rows come back as duplicates.
+
+Cost: a row that carries no ``computed_cost_usd`` is priced here with tenancy's price in effect
+at its time, from a :class:`~services.telemetry.pricing_cache.PriceCache` and the same math
+PriceUsage runs (:mod:`shared.pricing_math`). A row that cannot be priced (no model, a model
+tenancy does not know, no price at that time, tenancy unreachable) is still stored, without a
+computed cost and with ``cost_status`` saying why: usage is a fact that must not be lost to a
+catalogue gap, and the status finds the rows to price again once the catalogue is fixed.
+
+Reads: every analytics query filters on tenant (when confined to one) and a time range, served
+by the (tenant_id, timestamp_unix_nano) index; operators' cross-tenant ranges use the
+timestamp index.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import operator
+import os
+import re
+import uuid
+from collections.abc import AsyncIterator, Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+import asyncpg
+from asyncpg.pgproto import pgproto
+from google.protobuf.json_format import MessageToDict
+from google.protobuf.struct_pb2 import Struct, Value
+from google.protobuf.timestamp_pb2 import Timestamp
+from sqlalchemy import ColumnElement, func, select, text
+from sqlalchemy.dialects import sqlite
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from quarterdeck.telemetry.v1 import usage_pb2 as pb
+from quarterdeck.tenancy.v1 import pricing_pb2 as tpb
+from services.telemetry.config import TelemetrySettings
+from services.telemetry.models_usage import (
+    DEFAULT_NEURON_RATE_PER_1K_MICROS,
+    MAX_EVENT_ID,
+    MAX_LABEL,
+    NANOS_PER_DAY,
+    CostStatus,
+    UsageRecord,
+)
+from services.telemetry.pricing_cache import ModelPrices, PriceCache, PricingUnavailable
+from services.telemetry.scope import tenant_for_read, tenant_for_write
+from shared.db import Database
+from shared.db_types import utcnow
+from shared.errors import FieldViolation, InvalidArgument
+from shared.money import format_pico, parse_pico
+from shared.pagination import PageTokenCodec, fetch_page
+from shared.pricing_math import (
+    Usage,
+    cache_read_savings,
+    format_micros,
+    price_usage,
+)
+from shared.timestamps import to_timestamp
+from shared.tracing import current_trace_ids
+
+NUL = "\x00"
+#: The latest time a signed 64-bit count of Unix nanoseconds can hold (in the year 2262).
+MAX_UNIX_NANO = 2**63 - 1
+EVENT_ID_PATTERN = re.compile(rf"[A-Za-z0-9._:-]{{1,{MAX_EVENT_ID}}}")
+TRACE_ID_PATTERN = re.compile(r"[0-9a-f]{32}")
+SPAN_ID_PATTERN = re.compile(r"[0-9a-f]{16}")
+#: The longest range one analytics call may cover.
+MAX_RANGE = timedelta(days=400)
+DEFAULT_METRIC_TYPE = "usage"
+DEFAULT_METRIC_NAME = "model_call"
+DEFAULT_PRICING_SOURCE = "direct_api"
+DEFAULT_CACHE_TTL_SECONDS = 300
+#: Rows per INSERT on SQLite, whose statements take at most 32766 parameters.
+_SQLITE_ROWS_PER_STATEMENT = 32_000 // len(UsageRecord.__table__.columns)
+
+STATUS_TO_PROTO = {
+    CostStatus.PRICED: pb.COST_STATUS_PRICED,
+    CostStatus.CLIENT: pb.COST_STATUS_CLIENT,
+    CostStatus.NO_MODEL: pb.COST_STATUS_NO_MODEL,
+    CostStatus.UNKNOWN_MODEL: pb.COST_STATUS_UNKNOWN_MODEL,
+    CostStatus.NO_PRICE: pb.COST_STATUS_NO_PRICE,
+    CostStatus.PRICING_UNAVAILABLE: pb.COST_STATUS_PRICING_UNAVAILABLE,
+}
+DIMENSION_COLUMNS = {
+    pb.COST_DIMENSION_TENANT: "tenant_id",
+    pb.COST_DIMENSION_MODEL: "model_used",
+    pb.COST_DIMENSION_AGENT: "agent_id",
+    pb.COST_DIMENSION_DAY: "day",
+}
+#: Optional text fields copied as sent (empty → NULL), with their longest length.
+_TEXT_FIELDS: tuple[tuple[str, int], ...] = (
+    ("session_id", MAX_LABEL),
+    ("config_id", MAX_LABEL),
+    ("command_id", MAX_LABEL),
+    ("unit", 64),
+    ("role_name", MAX_LABEL),
+    ("created_by", MAX_LABEL),
+    ("event_type", MAX_LABEL),
+    ("severity", 32),
+    ("model_used", MAX_LABEL),
+    ("provider", 64),
+    ("agent_id", MAX_LABEL),
+    ("agent_email", MAX_LABEL),
+    ("tool_choice", 64),
+    ("cache_strategy", 64),
+    ("model_size_class", 32),
+    ("workspace_id", MAX_LABEL),
+    ("service_name", MAX_LABEL),
+    ("instance_id", MAX_LABEL),
+    ("location", 1000),
+)
+#: Counts that must not be negative: proto field → column (the same names).
+_COUNT_FIELDS = (
+    "input_tokens",
+    "output_tokens",
+    "cache_creation_input_tokens",
+    "cache_read_input_tokens",
+    "tool_system_prompt_tokens",
+    "tool_overhead_input_tokens",
+    "web_search_requests",
+    "code_exec_seconds",
+    "neurons_used",
+    "cache_breakpoints_used",
+)
+_COLUMN_NAMES = tuple(column.name for column in UsageRecord.__table__.columns)
+
+
+# ----- conversions -----
+
+
+def _timestamp(unix_nano: int) -> Timestamp:
+    stamp = Timestamp()
+    stamp.FromNanoseconds(unix_nano)
+    return stamp
+
+
+def _struct(value: dict[str, Any]) -> Struct:
+    struct = Struct()
+    struct.update(value)
+    return struct
+
+
+def _money(picos: int | None) -> str:
+    return "" if picos is None else format_pico(picos)
+
+
+def _rate(micros: int | None) -> str:
+    return "" if micros is None else format_micros(micros)
+
+
+def _json_problem(value: Value) -> str | None:
+    """Why a Struct value cannot be stored as JSON on both backends, or None."""
+    kind = value.WhichOneof("kind")
+    if kind == "number_value" and not math.isfinite(value.number_value):
+        return "numbers must be finite (no NaN or Infinity)"
+    if kind == "string_value" and NUL in value.string_value:
+        return "must not contain NUL characters"
+    if kind == "struct_value":
+        if any(NUL in key for key in value.struct_value.fields):
+            return "must not contain NUL characters"
+        return _first_problem(value.struct_value.fields.values())
+    if kind == "list_value":
+        return _first_problem(value.list_value.values)
+    return None
+
+
+def _first_problem(values: Iterable[Value]) -> str | None:
+    return next((problem for v in values if (problem := _json_problem(v))), None)
+
+
+def record_to_proto(row: UsageRecord) -> pb.UsageRecord:
+    return pb.UsageRecord(
+        id=str(row.id),
+        tenant_id=row.tenant_id,
+        event_id=row.event_id,
+        time=_timestamp(row.timestamp_unix_nano),
+        metric_type=row.metric_type,
+        metric_name=row.metric_name,
+        metric_value=row.metric_value,
+        metadata=_struct(row.metadata_json),
+        input_tokens=row.input_tokens,
+        output_tokens=row.output_tokens,
+        cache_creation_input_tokens=row.cache_creation_input_tokens,
+        cache_read_input_tokens=row.cache_read_input_tokens,
+        cost_estimate_usd=_money(row.cost_estimate_picos),
+        is_batch=row.is_batch,
+        is_us_only=row.is_us_only,
+        is_fast_mode=row.is_fast_mode,
+        is_long_context=row.is_long_context,
+        tool_system_prompt_tokens=row.tool_system_prompt_tokens,
+        tool_overhead_input_tokens=row.tool_overhead_input_tokens,
+        web_search_requests=row.web_search_requests,
+        code_exec_seconds=row.code_exec_seconds,
+        computed_cost_usd=_money(row.computed_cost_picos),
+        cost_breakdown=_struct(row.cost_breakdown_json),
+        total_input_tokens=row.total_input_tokens,
+        cache_hit_rate=row.cache_hit_rate,
+        cache_efficiency_score=row.cache_efficiency_score,
+        cache_cost_savings_usd=format_pico(row.cache_cost_savings_picos),
+        cache_breakpoints_used=row.cache_breakpoints_used,
+        cache_ttl_seconds=row.cache_ttl_seconds,
+        pricing_source=row.pricing_source,
+        cost_status=STATUS_TO_PROTO[row.cost_status],
+        output_rate_per_mtok=_rate(row.output_rate_per_mtok_micros),
+        input_rate_per_mtok=_rate(row.input_rate_per_mtok_micros),
+        cache_read_rate_per_mtok=_rate(row.cache_read_rate_per_mtok_micros),
+        cache_write_rate_per_mtok=_rate(row.cache_write_rate_per_mtok_micros),
+        subscription_monthly_usd=_money(row.subscription_monthly_picos),
+        neuron_cost_usd=format_pico(row.neuron_cost_picos),
+        neurons_used=row.neurons_used,
+        neuron_rate_per_1k=format_micros(row.neuron_rate_per_1k_micros),
+        trace_id=row.trace_id or "",
+        span_id=row.span_id or "",
+        create_time=to_timestamp(row.created_at),
+        **{name: getattr(row, name) or "" for name, _ in _TEXT_FIELDS},
+    )
+
+
+# ----- validation -----
+
+
+@dataclass(slots=True)
+class _Checked:
+    """One valid row: its column values, and what pricing needs."""
+
+    position: int
+    row: dict[str, Any]
+    #: Whether input_tokens includes the cache counts (TOKEN_CONVENTION_INPUT_INCLUDES_CACHED).
+    includes_cached: bool
+    tier: int
+
+    def usage(self) -> Usage:
+        """What tenancy's math prices; built only for rows that are priced."""
+        row = self.row
+        return Usage(
+            input_tokens=row["input_tokens"],
+            output_tokens=row["output_tokens"],
+            cache_creation_tokens=row["cache_creation_input_tokens"],
+            cache_read_tokens=row["cache_read_input_tokens"],
+            web_search_requests=row["web_search_requests"],
+            code_exec_seconds=row["code_exec_seconds"],
+            neurons=row["neurons_used"],
+            includes_cached=self.includes_cached,
+        )
+
+
+_INCLUDES_CACHED = pb.TOKEN_CONVENTION_INPUT_INCLUDES_CACHED
+_KNOWN_CONVENTIONS = frozenset(pb.TokenConvention.values())
+#: How each field a client sets is taken in, and its longest length where it has one; fields
+#: not listed are output only and ignored.
+_TEXT, _COUNT, _FLAG, _MONEY, _FINITE, _SPECIAL, _IGNORED = range(7)
+_OUTPUT_ONLY = (_IGNORED, 0)
+_FIELD_RULES: dict[str, tuple[int, int]] = {
+    **{name: (_TEXT, longest) for name, longest in _TEXT_FIELDS},
+    "metric_type": (_TEXT, MAX_LABEL),
+    "metric_name": (_TEXT, MAX_LABEL),
+    "pricing_source": (_TEXT, 64),
+    **{name: (_COUNT, 0) for name in _COUNT_FIELDS},
+    **{name: (_FLAG, 0) for name in ("is_batch", "is_us_only", "is_fast_mode", "is_long_context")},
+    "cost_estimate_usd": (_MONEY, 0),
+    "computed_cost_usd": (_MONEY, 0),
+    "subscription_monthly_usd": (_MONEY, 0),
+    "metric_value": (_FINITE, 0),
+    "cache_efficiency_score": (_FINITE, 0),
+    **{
+        name: (_SPECIAL, 0)
+        for name in (
+            "event_id",
+            "tenant_id",
+            "time",
+            "metadata",
+            "token_convention",
+            "cache_ttl_seconds",
+            "trace_id",
+            "span_id",
+        )
+    },
+}
+_MONEY_COLUMNS = {
+    "cost_estimate_usd": "cost_estimate_picos",
+    "computed_cost_usd": "computed_cost_picos",
+    "subscription_monthly_usd": "subscription_monthly_picos",
+}
+#: Every column's value for a record that sets nothing (the id, tenant and times come later).
+_ROW_TEMPLATE: dict[str, Any] = {
+    **dict.fromkeys(_COLUMN_NAMES),
+    **dict.fromkeys(_COUNT_FIELDS, 0),
+    **dict.fromkeys(("is_batch", "is_us_only", "is_fast_mode", "is_long_context"), False),
+    "metric_type": DEFAULT_METRIC_TYPE,
+    "metric_name": DEFAULT_METRIC_NAME,
+    "metric_value": 0.0,
+    "metadata_json": {},
+    "cost_breakdown_json": {},
+    "cache_efficiency_score": 0.0,
+    "cache_cost_savings_picos": 0,
+    "cache_ttl_seconds": DEFAULT_CACHE_TTL_SECONDS,
+    "pricing_source": DEFAULT_PRICING_SOURCE,
+    "neuron_cost_picos": 0,
+    "neuron_rate_per_1k_micros": DEFAULT_NEURON_RATE_PER_1K_MICROS,
+}
+
+
+def _check(
+    record: pb.UsageRecord,
+    prefix: str,
+    tenant_id: str,
+    received_ns: int,
+    trace_ids: tuple[str, str],
+    created_at: datetime,
+    row_id: uuid.UUID | None = None,
+) -> tuple[dict[str, Any], bool, int] | list[FieldViolation]:
+    """The row's column values (cost columns still unset), or every problem it has.
+
+    Only the fields the record sets are visited (``ListFields``), each by its kind: ingest
+    pays for what a row carries, not for every column of the table.
+    """
+    problems: list[FieldViolation] = []
+
+    def bad(name: str, description: str) -> None:
+        problems.append(FieldViolation(f"{prefix}.{name}", description))
+
+    row = _ROW_TEMPLATE.copy()
+    convention = pb.TOKEN_CONVENTION_UNSPECIFIED
+    occurred_ns = received_ns
+    for descriptor, value in record.ListFields():
+        name = descriptor.name
+        kind, limit = _FIELD_RULES.get(name, _OUTPUT_ONLY)
+        if kind == _TEXT:
+            if len(value) > limit:
+                bad(name, f"must be at most {limit} characters")
+            elif NUL in value:
+                # PostgreSQL text cannot hold it: the row would fail its whole batch.
+                bad(name, "must not contain NUL characters")
+            row[name] = value
+        elif kind == _COUNT:
+            if value < 0:
+                bad(name, "must not be negative")
+            row[name] = value
+        elif kind == _FLAG:
+            row[name] = value
+        elif kind == _SPECIAL:
+            if name == "time":
+                # Not ToNanoseconds(): this is the hot path, and it is the same sum.
+                occurred_ns = value.seconds * 1_000_000_000 + value.nanos
+                if not 0 < occurred_ns <= MAX_UNIX_NANO:
+                    bad("time", "must lie between 1970 and 2262")
+            elif name == "token_convention":
+                convention = value
+            elif name == "tenant_id":
+                if value != tenant_id:
+                    bad("tenant_id", "must be empty or the request's tenant")
+            elif name == "metadata":
+                problem = _first_problem([Value(struct_value=value)])
+                if problem:
+                    bad("metadata", problem)
+                else:
+                    row["metadata_json"] = MessageToDict(value)
+            elif name == "cache_ttl_seconds":
+                if value < 0:
+                    bad("cache_ttl_seconds", "must not be negative")
+                row["cache_ttl_seconds"] = value
+            # event_id, trace_id and span_id are checked together below.
+        elif kind == _MONEY:
+            try:
+                row[_MONEY_COLUMNS[name]] = parse_pico(value, f"{prefix}.{name}")
+            except InvalidArgument as exc:
+                problems += exc.violations
+        elif kind == _FINITE:
+            if not math.isfinite(value):
+                bad(name, "must be a finite number")
+            row[name] = value
+    # Rules across fields, and the fields that must be set.
+    event_id = record.event_id
+    if not EVENT_ID_PATTERN.fullmatch(event_id):
+        bad("event_id", f"is required: 1 to {MAX_EVENT_ID} of letters, digits and '._:-'")
+    input_tokens = row["input_tokens"]
+    cache_creation = row["cache_creation_input_tokens"]
+    cache_read = row["cache_read_input_tokens"]
+    includes_cached = convention == _INCLUDES_CACHED
+    if convention not in _KNOWN_CONVENTIONS:
+        bad("token_convention", "is not a known convention")
+    elif convention == pb.TOKEN_CONVENTION_UNSPECIFIED and (cache_creation or cache_read):
+        bad(
+            "token_convention",
+            "is required when cache tokens are given: say whether input_tokens includes them",
+        )
+    elif includes_cached and input_tokens < cache_creation + cache_read:
+        bad(
+            "input_tokens",
+            "must be at least cache_creation_input_tokens + cache_read_input_tokens, which it "
+            "includes under TOKEN_CONVENTION_INPUT_INCLUDES_CACHED",
+        )
+    trace_id, span_id = record.trace_id, record.span_id
+    if trace_id:
+        if not TRACE_ID_PATTERN.fullmatch(trace_id) or not trace_id.strip("0"):
+            bad("trace_id", "must be 32 lowercase hexadecimal characters, not all zeros")
+        if span_id and (not SPAN_ID_PATTERN.fullmatch(span_id) or not span_id.strip("0")):
+            bad("span_id", "must be 16 lowercase hexadecimal characters, not all zeros")
+    elif span_id:
+        bad("span_id", "needs its trace_id")
+    else:
+        # Recorded inside a traced call: the row joins to the span it was recorded under.
+        trace_id, span_id = trace_ids
+    if problems:
+        return problems
+
+    uncached = input_tokens - (cache_creation + cache_read if includes_cached else 0)
+    total_input = uncached + cache_creation + cache_read
+    is_batch, is_long_context = row["is_batch"], row["is_long_context"]
+    if is_batch and is_long_context:
+        tier = tpb.PRICE_TIER_BATCH_LONG_CONTEXT
+    elif is_batch:
+        tier = tpb.PRICE_TIER_BATCH
+    elif is_long_context:
+        tier = tpb.PRICE_TIER_LONG_CONTEXT
+    else:
+        tier = tpb.PRICE_TIER_STANDARD
+    row.update(
+        id=row_id or uuid.uuid4(),
+        tenant_id=tenant_id,
+        event_id=event_id,
+        timestamp_unix_nano=occurred_ns,
+        created_at=created_at,
+        updated_at=created_at,
+        total_input_tokens=total_input,
+        cache_hit_rate=cache_read / total_input if total_input else 0.0,
+        cost_status=(
+            CostStatus.CLIENT if row["computed_cost_picos"] is not None else CostStatus.NO_MODEL
+        ),
+        trace_id=trace_id or None,
+        span_id=span_id or None,
+    )
+    return row, includes_cached, tier
+
+
+_FLAG_FIELDS = ("is_batch", "is_us_only", "is_fast_mode", "is_long_context")
+_LIMITED_TEXT = (*_TEXT_FIELDS, ("metric_type", MAX_LABEL), ("metric_name", MAX_LABEL))
+#: The scalar fields the batch path reads, in this order, with one C-level getter per record.
+_BATCH_FIELDS = (
+    "event_id",
+    "tenant_id",
+    "trace_id",
+    "span_id",
+    "token_convention",
+    "pricing_source",
+    *(name for name, _ in _LIMITED_TEXT),
+    *_COUNT_FIELDS,
+    *_FLAG_FIELDS,
+    "metric_value",
+    "cache_efficiency_score",
+    *_MONEY_COLUMNS,
+)
+_BATCH_GET = operator.attrgetter(*_BATCH_FIELDS)
+_AT = {name: position for position, name in enumerate(_BATCH_FIELDS)}
+_EVENT, _TENANT, _TRACE, _SPAN, _CONVENTION, _SOURCE = range(6)
+_TEXT_SLICE = slice(6, 6 + len(_LIMITED_TEXT))
+_TEXT_NAMES = tuple(name for name, _ in _LIMITED_TEXT)
+_NUMBER_START = _TEXT_SLICE.stop
+_NUMBER_NAMES = (*_COUNT_FIELDS, *_FLAG_FIELDS, "metric_value", "cache_efficiency_score")
+_NUMBER_SLICE = slice(_NUMBER_START, _NUMBER_START + len(_NUMBER_NAMES))
+_MONEY_AT = tuple((_AT[name], column) for name, column in _MONEY_COLUMNS.items())
+_INPUT, _CACHE_CREATION, _CACHE_READ = (
+    _AT["input_tokens"],
+    _AT["cache_creation_input_tokens"],
+    _AT["cache_read_input_tokens"],
+)
+_IS_BATCH, _IS_LONG_CONTEXT = _AT["is_batch"], _AT["is_long_context"]
+_TIERS = {
+    (False, False): tpb.PRICE_TIER_STANDARD,
+    (True, False): tpb.PRICE_TIER_BATCH,
+    (False, True): tpb.PRICE_TIER_LONG_CONTEXT,
+    (True, True): tpb.PRICE_TIER_BATCH_LONG_CONTEXT,
+}
+
+
+def _needs_full_check(values: Sequence[tuple[Any, ...]], tenant_id: str) -> set[int]:
+    """Indexes of the records a rule might refuse, found column by column at C speed (min, max,
+    map); only these go through :func:`_check`, which names each problem."""
+    if not values:
+        return set()
+    columns = list(zip(*values, strict=True))
+    suspects: set[int] = set()
+
+    def where(column: Sequence[Any], bad: Any) -> None:
+        suspects.update(n for n, value in enumerate(column) if bad(value))
+
+    for (_, longest), column in zip(_LIMITED_TEXT, columns[_TEXT_SLICE], strict=True):
+        if max(map(len, column)) > longest or NUL in "".join(column):
+            where(column, lambda value, longest=longest: len(value) > longest or NUL in value)
+    if max(map(len, columns[_SOURCE])) > 64 or NUL in "".join(columns[_SOURCE]):
+        where(columns[_SOURCE], lambda value: len(value) > 64 or NUL in value)
+    for name in _COUNT_FIELDS:
+        column = columns[_AT[name]]
+        if min(column) < 0:
+            where(column, lambda value: value < 0)
+    for name in ("metric_value", "cache_efficiency_score"):
+        column = columns[_AT[name]]
+        if not all(map(math.isfinite, column)):
+            where(column, lambda value: not math.isfinite(value))
+    where(columns[_EVENT], lambda value: not EVENT_ID_PATTERN.fullmatch(value))
+    where(columns[_TENANT], lambda value: value and value != tenant_id)
+    for n, (trace_id, span_id) in enumerate(zip(columns[_TRACE], columns[_SPAN], strict=True)):
+        if (trace_id or span_id) and not (
+            TRACE_ID_PATTERN.fullmatch(trace_id)
+            and trace_id.strip("0")
+            and (not span_id or (SPAN_ID_PATTERN.fullmatch(span_id) and span_id.strip("0")))
+        ):
+            suspects.add(n)
+    for n, (convention, input_tokens, cache_creation, cache_read) in enumerate(
+        zip(
+            columns[_CONVENTION],
+            columns[_INPUT],
+            columns[_CACHE_CREATION],
+            columns[_CACHE_READ],
+            strict=True,
+        )
+    ):
+        if convention == _INCLUDES_CACHED:
+            if input_tokens < cache_creation + cache_read:
+                suspects.add(n)
+        elif convention == pb.TOKEN_CONVENTION_UNSPECIFIED:
+            if cache_creation or cache_read:
+                suspects.add(n)
+        elif convention not in _KNOWN_CONVENTIONS:
+            suspects.add(n)
+    return suspects
+
+
+def _check_many(
+    records: Sequence[pb.UsageRecord],
+    prefix: str,
+    tenant_id: str,
+    received_ns: int,
+    trace_ids: tuple[str, str],
+    created_at: datetime,
+    row_ids: Sequence[uuid.UUID],
+) -> list[tuple[dict[str, Any], bool, int] | list[FieldViolation]]:
+    """:func:`_check` of every record (``prefix[i]`` naming record i), with the same results,
+    at a fraction of its cost per row: the ingest hot path.
+
+    Each record's scalars are read with one C-level getter and every rule is checked per column
+    first; records that set a rarely used message field (metadata) or that any rule might refuse
+    take :func:`_check` itself.
+    """
+    values = [_BATCH_GET(record) for record in records]
+    suspects = _needs_full_check(values, tenant_id)
+    outcomes: list[tuple[dict[str, Any], bool, int] | list[FieldViolation]] = []
+    for n, (record, row_values) in enumerate(zip(records, values, strict=True)):
+        occurred_ns = received_ns
+        if record.HasField("time"):
+            stamp = record.time
+            occurred_ns = stamp.seconds * 1_000_000_000 + stamp.nanos
+        if n in suspects or not 0 < occurred_ns <= MAX_UNIX_NANO or record.HasField("metadata"):
+            outcomes.append(
+                _check(
+                    record,
+                    f"{prefix}[{n}]",
+                    tenant_id,
+                    received_ns,
+                    trace_ids,
+                    created_at,
+                    row_ids[n],
+                )
+            )
+            continue
+        row = _ROW_TEMPLATE.copy()
+        for name, value in zip(_TEXT_NAMES, row_values[_TEXT_SLICE], strict=True):
+            if value:
+                row[name] = value
+        row.update(zip(_NUMBER_NAMES, row_values[_NUMBER_SLICE], strict=True))
+        if row_values[_SOURCE]:
+            row["pricing_source"] = row_values[_SOURCE]
+        money_problem = False
+        for position, column in _MONEY_AT:
+            if row_values[position]:
+                try:
+                    row[column] = parse_pico(row_values[position], "")
+                except InvalidArgument:
+                    money_problem = True
+        if money_problem:
+            outcomes.append(
+                _check(
+                    record,
+                    f"{prefix}[{n}]",
+                    tenant_id,
+                    received_ns,
+                    trace_ids,
+                    created_at,
+                    row_ids[n],
+                )
+            )
+            continue
+        if record.HasField("cache_ttl_seconds"):
+            if record.cache_ttl_seconds < 0:
+                outcomes.append(
+                    _check(
+                        record,
+                        f"{prefix}[{n}]",
+                        tenant_id,
+                        received_ns,
+                        trace_ids,
+                        created_at,
+                        row_ids[n],
+                    )
+                )
+                continue
+            row["cache_ttl_seconds"] = record.cache_ttl_seconds
+        includes_cached = row_values[_CONVENTION] == _INCLUDES_CACHED
+        cache_creation, cache_read = row_values[_CACHE_CREATION], row_values[_CACHE_READ]
+        total_input = row_values[_INPUT] + (0 if includes_cached else cache_creation + cache_read)
+        trace_id, span_id = row_values[_TRACE], row_values[_SPAN]
+        if not trace_id:
+            trace_id, span_id = trace_ids
+        row["id"] = row_ids[n]
+        row["tenant_id"] = tenant_id
+        row["event_id"] = row_values[_EVENT]
+        row["timestamp_unix_nano"] = occurred_ns
+        row["created_at"] = row["updated_at"] = created_at
+        row["total_input_tokens"] = total_input
+        row["cache_hit_rate"] = cache_read / total_input if total_input else 0.0
+        row["cost_status"] = (
+            CostStatus.CLIENT if row["computed_cost_picos"] is not None else CostStatus.NO_MODEL
+        )
+        row["trace_id"] = trace_id or None
+        row["span_id"] = span_id or None
+        tier = _TIERS[(row_values[_IS_BATCH], row_values[_IS_LONG_CONTEXT])]
+        outcomes.append((row, includes_cached, tier))
+    return outcomes
+
+
+def _apply_price(checked: _Checked, prices: ModelPrices | None, unavailable: bool) -> None:
+    """Fill the row's cost columns from the model's prices, or say why they stay empty."""
+    row = checked.row
+    if unavailable:
+        row["cost_status"] = CostStatus.PRICING_UNAVAILABLE
+        return
+    if prices is None:
+        row["cost_status"] = CostStatus.UNKNOWN_MODEL
+        return
+    price = prices.price_at(checked.tier, row["timestamp_unix_nano"])
+    if price is None:
+        row["cost_status"] = CostStatus.NO_PRICE
+        return
+    rates = price.rates
+    usage = checked.usage()
+    cost = price_usage(usage, rates)
+    row.update(
+        computed_cost_picos=cost.total,
+        cost_breakdown_json={
+            "input": format_pico(cost.input),
+            "output": format_pico(cost.output),
+            "cache_write": format_pico(cost.cache_write),
+            "cache_read": format_pico(cost.cache_read),
+            "web_search": format_pico(cost.web_search),
+            "code_exec": format_pico(cost.code_exec),
+            "neurons": format_pico(cost.neurons),
+            "total": format_pico(cost.total),
+        },
+        cache_cost_savings_picos=cache_read_savings(usage, rates),
+        cost_status=CostStatus.PRICED,
+        pricing_source=price.source,
+        output_rate_per_mtok_micros=rates.output_per_mtok,
+        input_rate_per_mtok_micros=rates.input_per_mtok,
+        cache_read_rate_per_mtok_micros=rates.cache_read_per_mtok,
+        cache_write_rate_per_mtok_micros=rates.cache_write_per_mtok,
+        neuron_cost_picos=cost.neurons,
+        neuron_rate_per_1k_micros=rates.neurons_per_1k,
+    )
+
+
+# ----- results -----
+
+
+@dataclass
+class WriteResult:
+    accepted: int = 0
+    duplicate_positions: list[int] = field(default_factory=list)
+    rejected: list[pb.RejectedRow] = field(default_factory=list)
+
+    def add(self, other: WriteResult) -> None:
+        self.accepted += other.accepted
+        self.duplicate_positions += other.duplicate_positions
+        self.rejected += other.rejected
+
+
+def _nanos(stamp: Timestamp, field: str) -> int:
+    """A request time as stored (Unix nanoseconds in a signed 64-bit column), or refused."""
+    nanos = stamp.seconds * 1_000_000_000 + stamp.nanos
+    if not 0 <= nanos <= MAX_UNIX_NANO:
+        raise InvalidArgument.field(field, "must lie between 1970 and 2262")
+    return nanos
+
+
+def _time_range(request: Any) -> tuple[int, int]:
+    problems: list[FieldViolation] = []
+    for name in ("start_time", "end_time"):
+        if not request.HasField(name):
+            problems.append(FieldViolation(name, "is required"))
+    if problems:
+        raise InvalidArgument(problems)
+    start, end = _nanos(request.start_time, "start_time"), _nanos(request.end_time, "end_time")
+    if end <= start:
+        raise InvalidArgument.field("end_time", "must be after start_time")
+    if end - start > MAX_RANGE.total_seconds() * 10**9:
+        raise InvalidArgument.field(
+            "end_time", f"must be at most {MAX_RANGE.days} days after start"
+        )
+    return start, end
+
+
+def _int(value: Any) -> int:
+    return int(value or 0)
+
+
+class UsageHandlers:
+    def __init__(
+        self,
+        database: Database,
+        pages: PageTokenCodec,
+        settings: TelemetrySettings,
+        prices: PriceCache | None,
+    ) -> None:
+        self._db = database
+        self._pages = pages
+        self._max_rows = settings.usage_max_batch_rows
+        #: None when no tenancy is configured: rows are then stored unpriced.
+        self._prices = prices
+
+    # ----- writes -----
+
+    def _check_all(
+        self, records: Sequence[pb.UsageRecord], tenant_id: str, first: int, field_name: str
+    ) -> tuple[list[_Checked], list[pb.RejectedRow]]:
+        received_at = utcnow()
+        received_ns = int(received_at.timestamp() * 10**9)
+        trace_ids = current_trace_ids()
+        row_ids = random_uuids(len(records))
+        checked: list[_Checked] = []
+        rejected: list[pb.RejectedRow] = []
+        outcomes = _check_many(
+            records, field_name, tenant_id, received_ns, trace_ids, received_at, row_ids
+        )
+        for offset, outcome in enumerate(outcomes):
+            position = first + offset
+            if isinstance(outcome, list):
+                rejected += [
+                    pb.RejectedRow(index=position, field=v.field, description=v.description)
+                    for v in outcome
+                ]
+            else:
+                checked.append(_Checked(position, *outcome))
+        return checked, rejected
+
+    async def _price(self, rows: Sequence[_Checked]) -> None:
+        """Price every row that carries no cost: one cache lookup per distinct model."""
+        wanted: dict[tuple[str, str], list[_Checked]] = {}
+        for checked in rows:
+            row = checked.row
+            if row["cost_status"] is CostStatus.CLIENT:
+                continue
+            if not row["model_used"] or not row["provider"]:
+                row["cost_status"] = CostStatus.NO_MODEL
+                continue
+            wanted.setdefault((row["provider"], row["model_used"]), []).append(checked)
+        for (provider, model_name), group in wanted.items():
+            prices: ModelPrices | None = None
+            unavailable = self._prices is None
+            if self._prices is not None:
+                try:
+                    prices = await self._prices.model_prices(provider, model_name)
+                except PricingUnavailable:
+                    unavailable = True
+            for checked in group:
+                _apply_price(checked, prices, unavailable)
+
+    async def _store(self, rows: Sequence[_Checked]) -> WriteResult:
+        """Insert the rows in one statement, skipping event ids already stored (or repeated
+        in ``rows``); returns which positions were duplicates."""
+        result = WriteResult()
+        unique: list[_Checked] = []
+        seen: set[str] = set()
+        for checked in rows:
+            event_id = checked.row["event_id"]
+            if event_id in seen:
+                result.duplicate_positions.append(checked.position)
+            else:
+                seen.add(event_id)
+                unique.append(checked)
+        if not unique:
+            return result
+        await self._price(unique)
+        inserted = await self._insert([checked.row for checked in unique])
+        result.accepted = len(inserted)
+        result.duplicate_positions += [
+            c.position for c in unique if c.row["event_id"] not in inserted
+        ]
+        result.duplicate_positions.sort()
+        return result
+
+    async def _insert(self, rows: list[dict[str, Any]]) -> set[str]:
+        """Store the rows of one tenant whose event ids are not stored yet, in one transaction;
+        returns the event ids actually inserted."""
+        if self._db.dialect == "postgresql":
+            try:
+                async with self._db.transaction() as session:
+                    return await _copy_new_rows(session, rows)
+            except asyncpg.UniqueViolationError:
+                # Some event ids are stored already: take the path that skips them row by row.
+                async with self._db.transaction() as session:
+                    return await _copy_through_staging(session, rows)
+        table = UsageRecord.__table__
+        inserted: set[str] = set()
+        async with self._db.transaction() as session:
+            for start in range(0, len(rows), _SQLITE_ROWS_PER_STATEMENT):
+                statement = (
+                    sqlite.insert(table)
+                    .values(rows[start : start + _SQLITE_ROWS_PER_STATEMENT])
+                    .on_conflict_do_nothing(index_elements=["tenant_id", "event_id"])
+                    .returning(table.c.event_id)
+                )
+                inserted.update((await session.scalars(statement)).all())
+        return inserted
+
+    async def record_usage(self, request: pb.RecordUsageRequest) -> pb.RecordUsageResponse:
+        tenant_id = tenant_for_write(request.tenant_id)
+        checked, rejected = self._check_all([request.record], tenant_id, 0, "record")
+        if rejected:
+            raise InvalidArgument(
+                [
+                    FieldViolation(r.field.replace("record[0]", "record", 1), r.description)
+                    for r in rejected
+                ]
+            )
+        result = await self._store(checked)
+        async with self._db.reading() as session:
+            row = await session.scalar(
+                select(UsageRecord).where(
+                    UsageRecord.tenant_id == tenant_id,
+                    UsageRecord.event_id == request.record.event_id,
+                )
+            )
+        assert row is not None
+        return pb.RecordUsageResponse(record=record_to_proto(row), duplicate=not result.accepted)
+
+    def _check_size(self, records: Sequence[pb.UsageRecord]) -> None:
+        if not records:
+            raise InvalidArgument.field("records", "must hold at least one row")
+        if len(records) > self._max_rows:
+            raise InvalidArgument.field("records", f"must hold at most {self._max_rows} rows")
+
+    async def record_usage_batch(
+        self, request: pb.RecordUsageBatchRequest
+    ) -> pb.RecordUsageBatchResponse:
+        tenant_id = tenant_for_write(request.tenant_id)
+        self._check_size(request.records)
+        checked, rejected = self._check_all(request.records, tenant_id, 0, "records")
+        result = await self._store(checked)
+        return pb.RecordUsageBatchResponse(
+            accepted_count=result.accepted,
+            duplicate_count=len(result.duplicate_positions),
+            duplicate_indexes=result.duplicate_positions,
+            rejected=rejected,
+        )
+
+    async def stream_usage(
+        self, messages: AsyncIterator[pb.StreamUsageRequest]
+    ) -> pb.StreamUsageResponse:
+        tenant_id: str | None = None
+        total = WriteResult()
+        pending: list[_Checked] = []
+        position = 0
+        message_count = 0
+        async for message in messages:
+            if tenant_id is None:
+                tenant_id = tenant_for_write(message.tenant_id)
+            elif message.tenant_id and message.tenant_id != tenant_id:
+                raise InvalidArgument.field(
+                    "tenant_id", "must be empty or the first message's tenant"
+                )
+            if len(message.records) > self._max_rows:
+                raise InvalidArgument.field(
+                    "records", f"must hold at most {self._max_rows} rows per message"
+                )
+            checked, rejected = self._check_all(message.records, tenant_id, position, "records")
+            for rejection in rejected:
+                # Name the row by its stream position, as the index does.
+                rejection.field = re.sub(
+                    r"^records\[\d+\]", f"records[{rejection.index}]", rejection.field
+                )
+            total.rejected += rejected
+            pending += checked
+            position += len(message.records)
+            message_count += 1
+            if len(pending) >= self._max_rows // 2:
+                total.add(await self._store(pending))
+                pending = []
+        if pending:
+            total.add(await self._store(pending))
+        return pb.StreamUsageResponse(
+            accepted_count=total.accepted,
+            duplicate_count=len(total.duplicate_positions),
+            duplicate_indexes=sorted(total.duplicate_positions),
+            rejected=total.rejected,
+            message_count=message_count,
+        )
+
+    # ----- reads -----
+
+    async def list_usage_records(
+        self, request: pb.ListUsageRecordsRequest
+    ) -> pb.ListUsageRecordsResponse:
+        tenant_id = tenant_for_read(request.tenant_id)
+        statement = select(UsageRecord)
+        filters: dict[str, object] = {}
+        if tenant_id is not None:
+            statement = statement.where(UsageRecord.tenant_id == tenant_id)
+            filters["tenant_id"] = tenant_id
+        if request.HasField("start_time"):
+            start = _nanos(request.start_time, "start_time")
+            statement = statement.where(UsageRecord.timestamp_unix_nano >= start)
+            filters["start"] = start
+        if request.HasField("end_time"):
+            end = _nanos(request.end_time, "end_time")
+            statement = statement.where(UsageRecord.timestamp_unix_nano < end)
+            filters["end"] = end
+        if request.trace_id and not TRACE_ID_PATTERN.fullmatch(request.trace_id):
+            raise InvalidArgument.field("trace_id", "must be 32 lowercase hexadecimal characters")
+        for name in ("model_used", "agent_id", "trace_id"):
+            value = getattr(request, name)
+            if value:
+                statement = statement.where(getattr(UsageRecord, name) == value)
+                filters[name] = value
+        async with self._db.reading() as session:
+            page = await fetch_page(
+                session,
+                statement,
+                sort_key=(UsageRecord.timestamp_unix_nano, UsageRecord.id),
+                position_of=lambda row: (row.timestamp_unix_nano, row.id),
+                codec=self._pages,
+                query="UsageService.ListUsageRecords",
+                filters=filters,
+                page_size=request.page_size,
+                page_token=request.page_token,
+                descending=True,
+            )
+        return pb.ListUsageRecordsResponse(
+            records=[record_to_proto(row) for row in page.items],
+            next_page_token=page.next_page_token,
+        )
+
+    def _range_filter(self, tenant_id: str | None, start: int, end: int) -> list[Any]:
+        conditions: list[Any] = [
+            UsageRecord.timestamp_unix_nano >= start,
+            UsageRecord.timestamp_unix_nano < end,
+        ]
+        if tenant_id is not None:
+            conditions.append(UsageRecord.tenant_id == tenant_id)
+        return conditions
+
+    async def summarize_cost(self, request: pb.SummarizeCostRequest) -> pb.SummarizeCostResponse:
+        tenant_id = tenant_for_read(request.tenant_id)
+        start, end = _time_range(request)
+        names: list[str] = []
+        for dimension in request.group_by:
+            if dimension not in DIMENSION_COLUMNS:
+                raise InvalidArgument.field("group_by", "is not a known dimension")
+            if DIMENSION_COLUMNS[dimension] in names:
+                raise InvalidArgument.field("group_by", "names a dimension twice")
+            names.append(DIMENSION_COLUMNS[dimension])
+        keys: list[ColumnElement[Any]] = [
+            (UsageRecord.timestamp_unix_nano // NANOS_PER_DAY).label("day")
+            if name == "day"
+            else getattr(UsageRecord, name).label(name)
+            for name in names
+        ]
+        sums = [
+            func.count().label("record_count"),
+            func.count(UsageRecord.computed_cost_picos).label("priced_count"),
+            func.sum(UsageRecord.input_tokens).label("input_tokens"),
+            func.sum(UsageRecord.output_tokens).label("output_tokens"),
+            func.sum(UsageRecord.cache_creation_input_tokens).label("cache_creation"),
+            func.sum(UsageRecord.cache_read_input_tokens).label("cache_read"),
+            func.sum(UsageRecord.total_input_tokens).label("total_input"),
+            func.sum(UsageRecord.computed_cost_picos).label("cost"),
+            func.sum(UsageRecord.cache_cost_savings_picos).label("savings"),
+        ]
+        statement = select(*keys, *sums).where(*self._range_filter(tenant_id, start, end))
+        if keys:
+            statement = statement.group_by(*keys).order_by(*keys)
+        async with self._db.reading() as session:
+            rows = (await session.execute(statement)).mappings().all()
+        groups: list[pb.CostGroup] = []
+        total = pb.CostGroup()
+        total_cost = total_savings = 0
+        for row in rows:
+            if not row["record_count"]:
+                continue
+            group = pb.CostGroup(
+                record_count=_int(row["record_count"]),
+                unpriced_count=_int(row["record_count"]) - _int(row["priced_count"]),
+                input_tokens=_int(row["input_tokens"]),
+                output_tokens=_int(row["output_tokens"]),
+                cache_creation_input_tokens=_int(row["cache_creation"]),
+                cache_read_input_tokens=_int(row["cache_read"]),
+                total_input_tokens=_int(row["total_input"]),
+                cost_usd=format_pico(_int(row["cost"])),
+                cache_cost_savings_usd=format_pico(_int(row["savings"])),
+            )
+            for name in names:
+                if name == "day":
+                    group.day.FromNanoseconds(_int(row["day"]) * NANOS_PER_DAY)
+                else:
+                    setattr(group, name, row[name] or "")
+            groups.append(group)
+            _accumulate(total, group)
+            total_cost += _int(row["cost"])
+            total_savings += _int(row["savings"])
+        total.cost_usd = format_pico(total_cost)
+        total.cache_cost_savings_usd = format_pico(total_savings)
+        return pb.SummarizeCostResponse(groups=groups if keys else [], total=total)
+
+    async def get_cache_savings(
+        self, request: pb.GetCacheSavingsRequest
+    ) -> pb.GetCacheSavingsResponse:
+        tenant_id = tenant_for_read(request.tenant_id)
+        start, end = _time_range(request)
+        statement = (
+            select(
+                UsageRecord.model_used,
+                func.count().label("record_count"),
+                func.sum(UsageRecord.total_input_tokens).label("total_input"),
+                func.sum(UsageRecord.cache_read_input_tokens).label("cache_read"),
+                func.sum(UsageRecord.cache_creation_input_tokens).label("cache_creation"),
+                func.sum(UsageRecord.cache_cost_savings_picos).label("savings"),
+            )
+            .where(*self._range_filter(tenant_id, start, end))
+            .group_by(UsageRecord.model_used)
+            .order_by(UsageRecord.model_used)
+        )
+        async with self._db.reading() as session:
+            rows = (await session.execute(statement)).mappings().all()
+        models = [
+            _savings(
+                row["model_used"] or "",
+                _int(row["record_count"]),
+                _int(row["total_input"]),
+                _int(row["cache_read"]),
+                _int(row["cache_creation"]),
+                _int(row["savings"]),
+            )
+            for row in rows
+        ]
+        total = _savings(
+            "",
+            sum(m.record_count for m in models),
+            sum(m.total_input_tokens for m in models),
+            sum(m.cache_read_input_tokens for m in models),
+            sum(m.cache_creation_input_tokens for m in models),
+            sum(_int(row["savings"]) for row in rows),
+        )
+        return pb.GetCacheSavingsResponse(models=models, total=total)
+
+
+def _savings(
+    model: str, count: int, total_input: int, cache_read: int, cache_creation: int, savings: int
+) -> pb.ModelCacheSavings:
+    return pb.ModelCacheSavings(
+        model_used=model,
+        record_count=count,
+        total_input_tokens=total_input,
+        cache_read_input_tokens=cache_read,
+        cache_creation_input_tokens=cache_creation,
+        cache_hit_rate=cache_read / total_input if total_input else 0.0,
+        cache_cost_savings_usd=format_pico(savings),
+    )
+
+
+def _accumulate(total: pb.CostGroup, group: pb.CostGroup) -> None:
+    for name in (
+        "record_count",
+        "unpriced_count",
+        "input_tokens",
+        "output_tokens",
+        "cache_creation_input_tokens",
+        "cache_read_input_tokens",
+        "total_input_tokens",
+    ):
+        setattr(total, name, getattr(total, name) + getattr(group, name))
+
+
+# ----- PostgreSQL bulk path -----
+
+_STAGING = "agent_telemetry_staging"
+_JSON_COLUMNS = frozenset({"metadata_json", "cost_breakdown_json"})
+
+
+async def _raw_connection(session: AsyncSession) -> asyncpg.Connection:
+    connection = await session.connection()
+    raw = (await connection.get_raw_connection()).driver_connection
+    assert isinstance(raw, asyncpg.Connection)
+    return raw
+
+
+async def _copy_new_rows(session: AsyncSession, rows: list[dict[str, Any]]) -> set[str]:
+    """The common case, at the speed of COPY: rows with new event ids are COPYed straight into
+    the table. If any event id is stored already (a retried batch, or a concurrent call with
+    the same ids), the unique index fails the COPY and its transaction, storing nothing; the
+    caller then retries through :func:`_copy_through_staging`, which skips those rows."""
+    # A statement through the session first, so its transaction is open before the raw COPY
+    # joins it.
+    await session.execute(text("SELECT 1"))
+    raw = await _raw_connection(session)
+    await raw.copy_records_to_table(
+        "agent_telemetry", records=[copy_record(row) for row in rows], columns=list(_COLUMN_NAMES)
+    )
+    return {row["event_id"] for row in rows}
+
+
+async def _copy_through_staging(session: AsyncSession, rows: list[dict[str, Any]]) -> set[str]:
+    """COPY the rows into a per-connection staging table, then move them over with one INSERT
+    ... SELECT ... ON CONFLICT DO NOTHING RETURNING, which skips whatever is stored already."""
+    # Through the session, so its transaction is open before the raw COPY joins it. ON COMMIT
+    # DELETE ROWS: the table outlives the transaction on this pooled connection (no catalog
+    # churn per batch), its rows never do.
+    await session.execute(
+        text(
+            f"CREATE TEMP TABLE IF NOT EXISTS {_STAGING} "
+            "(LIKE agent_telemetry INCLUDING DEFAULTS) ON COMMIT DELETE ROWS"
+        )
+    )
+    raw = await _raw_connection(session)
+    await raw.copy_records_to_table(
+        _STAGING, records=[copy_record(row) for row in rows], columns=list(_COLUMN_NAMES)
+    )
+    inserted = await session.scalars(text(_MOVE_STAGED))
+    return set(inserted.all())
+
+
+_QUOTED_COLUMNS = ", ".join(f'"{name}"' for name in _COLUMN_NAMES)
+_MOVE_STAGED = (
+    f"INSERT INTO agent_telemetry ({_QUOTED_COLUMNS}) SELECT {_QUOTED_COLUMNS} FROM {_STAGING} "
+    "ON CONFLICT (tenant_id, event_id) DO NOTHING RETURNING event_id"
+)
+
+
+_ROW_VALUES = operator.itemgetter(*_COLUMN_NAMES)
+_JSON_POSITIONS = tuple(i for i, name in enumerate(_COLUMN_NAMES) if name in _JSON_COLUMNS)
+
+
+def copy_record(row: dict[str, Any]) -> tuple[Any, ...]:
+    """A row's values in column order, as COPY takes them (JSON columns as text)."""
+    values = list(_ROW_VALUES(row))
+    for position in _JSON_POSITIONS:
+        values[position] = json.dumps(values[position]) if values[position] else "{}"
+    return tuple(values)
+
+
+def random_uuids(count: int) -> list[uuid.UUID]:
+    """``count`` random version-4 UUIDs from one read of the OS's randomness, not one each.
+
+    asyncpg's UUID (a ``uuid.UUID`` built in C) is several times cheaper to make per row."""
+    entropy = bytearray(os.urandom(16 * count))
+    for start in range(0, 16 * count, 16):
+        entropy[start + 6] = (entropy[start + 6] & 0x0F) | 0x40  # version 4
+        entropy[start + 8] = (entropy[start + 8] & 0x3F) | 0x80  # RFC 4122 variant
+    raw = bytes(entropy)
+    return [pgproto.UUID(raw[start : start + 16]) for start in range(0, 16 * count, 16)]
