@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import Protocol
 
 from shared.errors import PermissionDenied, Unauthenticated
+from shared.tracing import tag_tenant
 
 AUTHORIZATION_HEADER = "authorization"
 
@@ -80,6 +81,8 @@ def require_tenant(tenant_id: str, minimum_role: str = "viewer") -> Principal:
     """
     principal = require_principal()
     if principal.is_operator or principal.is_internal:
+        # The span is filed under the tenant acted for, so its members can read it.
+        tag_tenant(tenant_id)
         return principal
     if principal.tenant_id != tenant_id:
         raise PermissionDenied(

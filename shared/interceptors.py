@@ -17,6 +17,7 @@ from opentelemetry.instrumentation.utils import suppress_instrumentation
 from shared.auth import Authenticator, current_principal, reset_principal, set_principal
 from shared.errors import DomainError, PermissionDenied, Unauthenticated, internal_status
 from shared.security_events import SecurityEvent, SecurityEventSink
+from shared.tracing import tag_tenant
 
 log = logging.getLogger("quarterdeck.access")
 errors_log = logging.getLogger("quarterdeck.errors")
@@ -226,7 +227,9 @@ class AuthContextInterceptor(_WrappingInterceptor):
         if method in self._public or method.startswith(_INFRASTRUCTURE_PREFIXES):
             return set_principal(None)
         metadata = tuple(context.invocation_metadata() or ())
-        return set_principal(await self._authenticator.authenticate(method, metadata))
+        principal = await self._authenticator.authenticate(method, metadata)
+        tag_tenant(principal.tenant_id if principal else None)
+        return set_principal(principal)
 
     # On failure the principal stays set while the error propagates, so the error interceptor can
     # record who was refused; each call runs in its own task, so it reaches no other call.

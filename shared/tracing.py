@@ -104,6 +104,19 @@ def current_trace_ids() -> tuple[str, str]:
     return trace.format_trace_id(context.trace_id), trace.format_span_id(context.span_id)
 
 
+#: The span attribute naming the tenant a call acted for; the telemetry store files the span
+#: under it, which is what lets a tenant read its own traces and nobody else's.
+TENANT_ATTRIBUTE = "quarterdeck.tenant_id"
+
+
+def tag_tenant(tenant_id: str | None) -> None:
+    """Name the tenant on the current span (a no-op outside a recording span)."""
+    if tenant_id:
+        span = trace.get_current_span()
+        if span.is_recording():
+            span.set_attribute(TENANT_ATTRIBUTE, tenant_id)
+
+
 class TraceIdLogFilter(logging.Filter):
     """Adds trace_id and span_id to every log record so a log line leads to its trace."""
 

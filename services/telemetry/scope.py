@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from shared.auth import require_principal, require_tenant
 from shared.errors import InvalidArgument, PermissionDenied
+from shared.tracing import tag_tenant
 
 
 def tenant_for_write(requested: str, field: str = "tenant_id", minimum_role: str = "member") -> str:
@@ -17,6 +18,7 @@ def tenant_for_write(requested: str, field: str = "tenant_id", minimum_role: str
     if principal.is_internal:
         if not requested:
             raise InvalidArgument.field(field, "a Quarterdeck service must name the tenant")
+        tag_tenant(requested)
         return requested
     if principal.tenant_id is None:
         raise PermissionDenied(
@@ -35,6 +37,7 @@ def tenant_for_read(requested: str, field: str = "tenant_id") -> str | None:
     """
     principal = require_principal()
     if principal.is_operator or principal.is_internal:
+        tag_tenant(requested)
         return requested or None
     if principal.tenant_id is None:
         raise PermissionDenied("this needs a token for a tenant", reason="TENANT_REQUIRED")
