@@ -135,3 +135,24 @@ class TenancySettings(ServiceSettings):
             "plan:...) is kept before AdvanceSubscriptionPeriods deletes it."
         ),
     )
+
+    # --- background jobs ---
+    billing_advance_interval_seconds: float = Field(
+        default=60.0,
+        ge=0,
+        le=86400,
+        description=(
+            "Seconds between background passes that renew ended billing periods, end trials and "
+            "cancellations and draft invoices (as AdvanceSubscriptionPeriods does); 0 runs none."
+        ),
+    )
+    stripe_dispatch_interval_seconds: float = Field(
+        default=30.0,
+        ge=0,
+        le=86400,
+        description=(
+            "Seconds between background passes that apply due Stripe events (new ones not yet "
+            "applied, retries whose backoff is over, crashed dispatches whose lease expired), "
+            "as DispatchStripeEvents does; 0 runs none."
+        ),
+    )

@@ -9,6 +9,7 @@ import grpc
 
 from quarterdeck.tenancy.v1 import tenancy_pb2, tenancy_pb2_grpc
 from services.tenancy import (
+    background,
     billing_service,
     limits_service,
     model_configs_service,
@@ -29,7 +30,7 @@ def register(server: grpc.aio.Server, context: ServiceContext[TenancySettings]) 
     tenancy_pb2_grpc.add_TenancyServiceServicer_to_server(
         TenancyServicer(TenantHandlers(context), MembershipHandlers(context)), server
     )
-    return [
+    names = [
         tenancy_pb2.DESCRIPTOR.services_by_name["TenancyService"].full_name,
         *pricing_service.register(server, context),
         *model_configs_service.register(server, context),
@@ -37,6 +38,9 @@ def register(server: grpc.aio.Server, context: ServiceContext[TenancySettings]) 
         *billing_service.register(server, context),
         *stripe_service.register(server, context),
     ]
+    # Periods advance and due Stripe events are applied without an operator's call.
+    background.start_background_jobs(context)
+    return names
 
 
 async def prepare(context: ServiceContext[TenancySettings]) -> ActivityLink:

@@ -31,6 +31,7 @@ from services.tenancy.validation import (
     struct_has_non_finite,
     webhook_url_problem,
 )
+from shared.activity_link import activity_link_of
 from shared.auth import require_internal, require_operator, require_principal, require_tenant
 from shared.db import unique_violation
 from shared.errors import (
@@ -62,6 +63,12 @@ STATUS_TRANSITIONS = {
 #: The most tenants one CheckTenantStatus call may ask about.
 MAX_STATUS_CHECKS = 500
 MAX_SUSPEND_REASON = 512
+#: The activity-feed action of each status a tenant moves to.
+STATUS_ACTIONS = {
+    TenantStatus.SUSPENDED: "tenant.suspended",
+    TenantStatus.ACTIVE: "tenant.reactivated",
+    TenantStatus.DELETED: "tenant.deleted",
+}
 
 log = logging.getLogger("quarterdeck.tenancy.tenants")
 UPDATABLE_TENANT_FIELDS = frozenset({"slug", "name", "domain", "status"})
@@ -162,6 +169,7 @@ class TenantHandlers:
         self._db = context.database
         self._pages = context.page_tokens
         self._idempotency = context.idempotency
+        self._activity = activity_link_of(context)
 
     async def _flush_unique(self, session: AsyncSession, tenant: pb.Tenant) -> None:
         await flush_tenant(session, tenant)
@@ -178,8 +186,10 @@ class TenantHandlers:
         ):
             violations.append(bad)
         raise_if_any(violations)
+        created = False
 
         async def create(session: AsyncSession) -> pb.CreateTenantResponse:
+            nonlocal created
             row = TenantRecord(
                 slug=tenant.slug,
                 name=tenant.name.strip(),
@@ -194,14 +204,72 @@ class TenantHandlers:
                     MembershipRecord(tenant_id=row.id, user_id=owner_id, role=MembershipRole.OWNER)
                 )
             await session.flush()
+            created = True
             return pb.CreateTenantResponse(tenant=tenant_to_proto(row))
 
-        return await self._idempotency.run(
+        response = await self._idempotency.run(
             endpoint="TenancyService.CreateTenant",
             request=request,
             response_type=pb.CreateTenantResponse,
             create=create,
             resource_id_of=lambda response: response.tenant.id,
+        )
+        if created:  # committed now; a replayed request_id appends nothing
+            self._append_created(response.tenant, owner_id)
+        return response
+
+    # ----- the tenant's activity feed (appended after commit) -----
+
+    def _append_created(self, tenant: pb.Tenant, owner_id: uuid.UUID | None) -> None:
+        status = STATUS_FROM_PROTO[tenant.status].value
+        metadata: dict[str, object] = {"slug": tenant.slug, "status": status}
+        if tenant.domain:
+            metadata["domain"] = tenant.domain
+        if owner_id is not None:
+            metadata["owner_user_id"] = str(owner_id)
+        self._activity.append(
+            tenant.id,
+            "tenant.created",
+            object_type="tenant",
+            object_id=tenant.id,
+            object_name=tenant.name,
+            summary=f"The tenant {tenant.name} was created"
+            + (f" with owner {owner_id}" if owner_id is not None else ""),
+            metadata=metadata,
+        )
+
+    def _append_updated(self, tenant: pb.Tenant, previous: dict[str, str]) -> None:
+        """``previous``: the value before the update of each field that changed."""
+        changed = sorted(previous)
+        self._activity.append(
+            tenant.id,
+            "tenant.updated",
+            object_type="tenant",
+            object_id=tenant.id,
+            object_name=tenant.name,
+            summary=f"The tenant's {', '.join(changed)} changed",
+            metadata={"changed_fields": changed, "previous": previous, "version": tenant.version},
+        )
+
+    def _append_moved(self, tenant: pb.Tenant, previous: TenantStatus, reason: str = "") -> None:
+        target = STATUS_FROM_PROTO[tenant.status]
+        metadata: dict[str, object] = {
+            "previous_status": previous.value,
+            "status": target.value,
+            "version": tenant.version,
+        }
+        if reason:
+            metadata["reason"] = reason
+        action = STATUS_ACTIONS[target]
+        self._activity.append(
+            tenant.id,
+            action,
+            object_type="tenant",
+            object_id=tenant.id,
+            object_name=tenant.name,
+            summary=f"The tenant was {action.removeprefix('tenant.')}"
+            + (f": {reason}" if reason else ""),
+            metadata=metadata,
         )
 
     async def _tenant(self, session: AsyncSession, tenant_id: uuid.UUID) -> TenantRecord:
@@ -267,6 +335,8 @@ class TenantHandlers:
             async with self._db.transaction() as session:
                 row = await self._tenant(session, tenant_id)
                 self._check_version(tenant.version, row.version, "tenant.version", "the tenant")
+                before = {"slug": row.slug, "name": row.name, "domain": row.domain or ""}
+                previous_status = row.status
                 for path in paths:
                     if path == "status":
                         check_transition(row.status, STATUS_FROM_PROTO[tenant.status])
@@ -278,11 +348,18 @@ class TenantHandlers:
                     else:
                         row.slug = tenant.slug
                 await self._flush_unique(session, tenant)
-                return pb.UpdateTenantResponse(tenant=tenant_to_proto(row))
+                response = pb.UpdateTenantResponse(tenant=tenant_to_proto(row))
         except StaleDataError:
             raise Aborted(
                 "the tenant changed concurrently; read it again", reason="VERSION_MISMATCH"
             ) from None
+        updated = response.tenant
+        after = {"slug": updated.slug, "name": updated.name, "domain": updated.domain}
+        if previous := {name: was for name, was in before.items() if after[name] != was}:
+            self._append_updated(updated, previous)
+        if STATUS_FROM_PROTO[updated.status] is not previous_status:
+            self._append_moved(updated, previous_status)
+        return response
 
     async def _settings(self, session: AsyncSession, tenant_id: uuid.UUID) -> TenantSettingsRecord:
         row = await session.scalar(
@@ -395,28 +472,33 @@ class TenantHandlers:
             )
         return pb.CheckTenantStatusResponse(checks=checks)
 
-    async def _move(self, raw_id: str, target: TenantStatus) -> pb.Tenant:
+    async def _move(self, raw_id: str, target: TenantStatus, reason: str = "") -> pb.Tenant:
+        """Move the tenant to ``target``; its feed hears of it unless it was there already."""
         require_operator()
         tenant_id = parse_id(raw_id, "id")
         try:
             async with self._db.transaction() as session:
                 row = await self._tenant(session, tenant_id)
                 check_transition(row.status, target)
-                if row.status is not target:
+                previous = row.status
+                if previous is not target:
                     row.status = target
                     await session.flush()
-                return tenant_to_proto(row)
+                tenant = tenant_to_proto(row)
         except StaleDataError:
             raise Aborted(
                 "the tenant changed concurrently; retry", reason="VERSION_MISMATCH"
             ) from None
+        if previous is not target:
+            self._append_moved(tenant, previous, reason)
+        return tenant
 
     async def suspend_tenant(self, request: pb.SuspendTenantRequest) -> pb.SuspendTenantResponse:
         if len(request.reason) > MAX_SUSPEND_REASON:
             raise InvalidArgument.field(
                 "reason", f"must be at most {MAX_SUSPEND_REASON} characters"
             )
-        tenant = await self._move(request.id, TenantStatus.SUSPENDED)
+        tenant = await self._move(request.id, TenantStatus.SUSPENDED, request.reason)
         log.info("tenant %s suspended: %s", tenant.id, request.reason or "(no reason given)")
         return pb.SuspendTenantResponse(tenant=tenant)
 

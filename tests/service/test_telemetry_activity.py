@@ -618,12 +618,12 @@ async def signed_in(
 
 
 async def wait_for_actions(
-    stub: ActivityServiceStub, metadata: Metadata, count: int
+    stub: ActivityServiceStub, metadata: Metadata, count: int, **filters: Any
 ) -> list[pb.ActivityEvent]:
     """The feed once it holds ``count`` events (appends arrive in the background)."""
     deadline = time.monotonic() + 10
     while True:
-        events = await feed(stub, metadata)
+        events = await feed(stub, metadata, **filters)
         if len(events) >= count or time.monotonic() > deadline:
             return events
         await asyncio.sleep(0.05)
@@ -659,7 +659,7 @@ async def test_membership_changes_in_tenancy_show_up_in_the_feed(platform: Platf
             ),
             metadata=owner,
         )
-        [event] = await wait_for_actions(activity, owner, 1)
+        [event] = await wait_for_actions(activity, owner, 1, object_type="membership")
         assert event.action == "membership.added"
         assert (event.actor_id, event.actor_type, event.actor_role) == (
             owner_id,
@@ -674,7 +674,7 @@ async def test_membership_changes_in_tenancy_show_up_in_the_feed(platform: Platf
         assert event.source == "tenancy" and event.tenant_id == tenant_id
         assert newcomer in event.summary and "member" in event.summary
         assert dict(event.metadata) == {"user_id": newcomer, "role": "member"}
-        assert await unread(activity, owner) == 1
+        assert await unread(activity, owner) == 2  # and the tenant's creation
 
         await tenancy.UpdateMembershipRole(
             tpb.UpdateMembershipRoleRequest(
@@ -685,7 +685,7 @@ async def test_membership_changes_in_tenancy_show_up_in_the_feed(platform: Platf
         await tenancy.RemoveMembership(
             tpb.RemoveMembershipRequest(tenant_id=tenant_id, user_id=newcomer), metadata=owner
         )
-        events = await wait_for_actions(activity, owner, 3)
+        events = await wait_for_actions(activity, owner, 3, object_type="membership")
         assert sorted(e.action for e in events) == [
             "membership.added",
             "membership.removed",
@@ -697,10 +697,10 @@ async def test_membership_changes_in_tenancy_show_up_in_the_feed(platform: Platf
             "previous_role": "member",
             "role": "admin",
         }
-        assert await unread(activity, owner) == 3
+        assert await unread(activity, owner) == 4
         # Another tenant's owner sees none of it.
         _, _, stranger = await signed_in(platform)
-        assert await feed(activity, stranger) == []
+        assert await feed(activity, stranger, object_type="membership") == []
 
 
 async def test_model_config_changes_reach_the_feed_without_the_key(platform: Platform) -> None:
@@ -737,7 +737,7 @@ async def test_model_config_changes_reach_the_feed_without_the_key(platform: Pla
             ),
             metadata=owner,
         )
-        events = await wait_for_actions(activity, owner, 3)
+        events = await wait_for_actions(activity, owner, 3, object_type="model_config")
     assert sorted(e.action for e in events) == [
         "model_config.created",
         "model_config.provider_key_changed",
@@ -821,7 +821,7 @@ async def test_the_link_carries_actor_and_trace_and_never_holds_up_the_caller(
     await unreachable.drain(10)  # gives up after its attempts, raising nothing
     try:
         async with open_channel(platform.telemetry.target) as channel:
-            [event] = await feed(ActivityServiceStub(channel), owner)
+            [event] = await feed(ActivityServiceStub(channel), owner, object_type="agent")
         assert event.action == "agent.granted"
         assert (event.trace_id, event.span_id) == (
             "4bf92f3577b34da6a3ce929d0e0e4736",

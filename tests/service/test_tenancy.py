@@ -5,20 +5,37 @@ from __future__ import annotations
 import asyncio
 import uuid
 from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from typing import Any
 
 import grpc
 import pytest
 from google.protobuf.field_mask_pb2 import FieldMask
 
+from quarterdeck.identity.v1 import identity_pb2 as ipb
+from quarterdeck.telemetry.v1 import activity_pb2 as apb
+from quarterdeck.telemetry.v1.activity_pb2_grpc import ActivityServiceStub
 from quarterdeck.tenancy.v1 import tenancy_pb2 as pb
 from quarterdeck.tenancy.v1.tenancy_pb2_grpc import TenancyServiceStub
+from services.identity.models import User
+from services.identity.sessions_core import open_session
 from services.tenancy.tenants import TenantHandlers
+from shared.activity_link import ActivityLink
 from shared.auth import AUTHORIZATION_HEADER, Principal
 from shared.errors import ERROR_DOMAIN
 from shared.grpc_client import open_channel
+from shared.server import RunningService
 from shared.tenant_status import TenantStatusClient
 from tests.support.errors import rich_error
-from tests.support.stack import Databases, running_service
+from tests.support.identity_users import make_user
+from tests.support.stack import (
+    IDENTITY_TEST_SETTINGS,
+    TENANCY_INTERNAL_SECRET,
+    Databases,
+    IdentityStack,
+    free_port,
+    running_service,
+)
 from tests.support.tokens import TestIssuer
 
 
@@ -827,3 +844,188 @@ async def test_concurrent_misses_of_one_tenant_share_one_lookup_and_failures_fai
     )
     assert all(isinstance(r, grpc.aio.AioRpcError) for r in results)
     assert refused.calls == 1
+
+
+# ----- tenant lifecycle in the tenant's activity feed -----
+
+
+@dataclass
+class FeedPlatform:
+    identity: RunningService[Any]
+    tenancy: RunningService[Any]
+    telemetry: RunningService[Any]
+
+
+@pytest.fixture(scope="module")
+async def feed_platform(backend: str, databases: Databases) -> AsyncIterator[FeedPlatform]:
+    """Identity, tenancy and telemetry as deployed: identity's tokens verified everywhere, and
+    tenancy appending to telemetry's activity feed with its internal token."""
+    identity_port = free_port()
+    identity_target = f"127.0.0.1:{identity_port}"
+    async with (
+        running_service(
+            "telemetry",
+            await databases.url(backend, "telemetry", "tenant-feed"),
+            identity_target=identity_target,
+            jwks_max_age_seconds=1.0,
+        ) as telemetry,
+        running_service(
+            "tenancy",
+            await databases.url(backend, "tenancy", "tenant-feed"),
+            identity_target=identity_target,
+            internal_secret=TENANCY_INTERNAL_SECRET,
+            jwks_max_age_seconds=1.0,
+            telemetry_target=telemetry.target,
+        ) as tenancy,
+        running_service(
+            "identity",
+            await databases.url(backend, "identity", "tenant-feed"),
+            port=identity_port,
+            tenancy_target=tenancy.target,
+            **IDENTITY_TEST_SETTINGS,
+        ) as identity,
+    ):
+        yield FeedPlatform(identity, tenancy, telemetry)
+
+
+async def signed_in_operator(platform: FeedPlatform) -> tuple[str, list[tuple[str, str]]]:
+    """A platform operator signed in through identity: user id and bearer metadata."""
+    made = await make_user(
+        IdentityStack(platform.identity, platform.tenancy), platform_operator=True
+    )
+    state = platform.identity.context.state
+    async with state.db.transaction() as session:
+        row = await session.get(User, uuid.UUID(made.user_id))
+        assert row is not None
+        tokens = await open_session(
+            state, session, row, made.tenant_id, made.role, ipb.DeviceInfo(user_agent="pytest")
+        )
+    return made.user_id, bearer(tokens.access_token)
+
+
+async def tenant_feed(
+    platform: FeedPlatform,
+    channel: grpc.aio.Channel,
+    operator: list[tuple[str, str]],
+    tenant_id: str,
+) -> dict[str, list[apb.ActivityEvent]]:
+    """The tenant's lifecycle events by action, once tenancy's appends in flight have landed."""
+    link = platform.tenancy.context.state
+    assert isinstance(link, ActivityLink) and link.enabled
+    await link.drain(10)
+    page = await ActivityServiceStub(channel).ListActivity(
+        apb.ListActivityRequest(tenant_id=tenant_id, object_type="tenant", page_size=100),
+        metadata=operator,
+    )
+    by_action: dict[str, list[apb.ActivityEvent]] = {}
+    for event in page.events:
+        by_action.setdefault(event.action, []).append(event)
+    return by_action
+
+
+async def test_tenant_lifecycle_reaches_the_tenants_feed_once_per_change(
+    feed_platform: FeedPlatform,
+) -> None:
+    operator_id, operator = await signed_in_operator(feed_platform)
+    owner_id = str(uuid.uuid4())
+    domain = f"{unique_slug('d')}.example.com"
+    async with (
+        open_channel(feed_platform.tenancy.target) as tenancy_channel,
+        open_channel(feed_platform.telemetry.target) as telemetry_channel,
+    ):
+        tenancy = TenancyServiceStub(tenancy_channel)
+        create_request = pb.CreateTenantRequest(
+            tenant=pb.Tenant(slug=unique_slug(), name="Lifecycle Co"),
+            owner_user_id=owner_id,
+            request_id="create-lifecycle-once",
+        )
+        created = (await tenancy.CreateTenant(create_request, metadata=operator)).tenant
+        # A replayed request_id changes nothing in tenancy, and appends nothing either.
+        replayed = (await tenancy.CreateTenant(create_request, metadata=operator)).tenant
+        assert replayed == created
+
+        def update(version: int, paths: list[str], **fields: Any) -> Any:
+            return tenancy.UpdateTenant(
+                pb.UpdateTenantRequest(
+                    tenant=pb.Tenant(id=created.id, version=version, **fields),
+                    update_mask=FieldMask(paths=paths),
+                ),
+                metadata=operator,
+            )
+
+        updated = (
+            await update(
+                created.version,
+                ["slug", "name", "domain"],
+                slug=created.slug,  # masked but unchanged: not among the changed fields
+                name="Lifecycle Ltd",
+                domain=domain,
+            )
+        ).tenant
+        # Masked fields set to the values they have, and a refused update: no event.
+        same = (await update(updated.version, ["name"], name="Lifecycle Ltd")).tenant
+        assert same.version == updated.version
+        stale = await failure(update(created.version, ["name"], name="Stale"))
+        assert stale.code() == grpc.StatusCode.ABORTED
+
+        suspend = pb.SuspendTenantRequest(id=created.id, reason="invoice unpaid")
+        await tenancy.SuspendTenant(suspend, metadata=operator)
+        await tenancy.SuspendTenant(suspend, metadata=operator)  # already suspended: no event
+        reactivated = (
+            await tenancy.ReactivateTenant(
+                pb.ReactivateTenantRequest(id=created.id), metadata=operator
+            )
+        ).tenant
+        # Deleting through UpdateTenant's status reaches the feed as a deletion too.
+        deleted = (
+            await update(reactivated.version, ["status"], status=pb.TENANT_STATUS_DELETED)
+        ).tenant
+        assert deleted.status == pb.TENANT_STATUS_DELETED
+        refused = await failure(
+            tenancy.ReactivateTenant(pb.ReactivateTenantRequest(id=created.id), metadata=operator)
+        )
+        assert refused.code() == grpc.StatusCode.FAILED_PRECONDITION
+
+        by_action = await tenant_feed(feed_platform, telemetry_channel, operator, created.id)
+
+    assert {action: len(events) for action, events in by_action.items()} == {
+        "tenant.created": 1,
+        "tenant.updated": 1,
+        "tenant.suspended": 1,
+        "tenant.reactivated": 1,
+        "tenant.deleted": 1,
+    }
+    events = {action: events[0] for action, events in by_action.items()}
+    for event in events.values():
+        assert (event.tenant_id, event.source, event.object_type, event.object_id) == (
+            created.id,
+            "tenancy",
+            "tenant",
+            created.id,
+        )
+        assert (event.actor_type, event.actor_id) == (apb.ACTIVITY_ACTOR_TYPE_USER, operator_id)
+        assert event.status == apb.ACTIVITY_STATUS_SUCCESS
+
+    made = events["tenant.created"]
+    assert made.object_name == "Lifecycle Co" and owner_id in made.summary
+    assert dict(made.metadata) == {
+        "slug": created.slug,
+        "status": "active",
+        "owner_user_id": owner_id,
+    }
+    changed = events["tenant.updated"]
+    assert changed.object_name == "Lifecycle Ltd"
+    assert list(changed.metadata["changed_fields"]) == ["domain", "name"]
+    assert dict(changed.metadata["previous"]) == {"domain": "", "name": "Lifecycle Co"}
+    assert changed.metadata["version"] == updated.version
+    suspended = events["tenant.suspended"]
+    assert "invoice unpaid" in suspended.summary
+    assert dict(suspended.metadata) == {
+        "previous_status": "active",
+        "status": "suspended",
+        "reason": "invoice unpaid",
+        "version": reactivated.version - 1,
+    }
+    assert events["tenant.reactivated"].metadata["previous_status"] == "suspended"
+    assert events["tenant.deleted"].metadata["previous_status"] == "active"
+    assert events["tenant.deleted"].metadata["version"] == deleted.version

@@ -54,6 +54,13 @@ class Databases:
             await self._postgres.drop_databases(self._pg_names)
 
 
+#: Per-service defaults a test overrides when it means to. Tenancy's background jobs are off:
+#: tests advance periods and dispatch Stripe events themselves, at the moments they choose.
+SERVICE_TEST_DEFAULTS: dict[str, dict[str, Any]] = {
+    "tenancy": {"billing_advance_interval_seconds": 0, "stripe_dispatch_interval_seconds": 0},
+}
+
+
 @asynccontextmanager
 async def running_service(
     service: str, database_url: str, authenticator: Authenticator | None = None, **overrides: Any
@@ -66,6 +73,7 @@ async def running_service(
             "database_url": database_url,
             "page_token_secret": TEST_PAGE_TOKEN_SECRET,
             "grace_period_seconds": 1.0,
+            **SERVICE_TEST_DEFAULTS.get(service, {}),
             **overrides,
         },
     )

@@ -1,0 +1,241 @@
+"""Tenancy's background jobs: billing periods advance and due Stripe events are applied without
+an operator calling AdvanceSubscriptionPeriods or DispatchStripeEvents.
+
+Each job is one asyncio task per process, started when the service starts (unless its interval
+setting is 0) and stopped when it stops (through ``ServiceResources.on_close``):
+
+* **billing periods** (``billing_advance_interval_seconds``): calls
+  :meth:`BillingHandlers.advance_periods` in batches until nothing is left to advance as of the
+  pass's start, and logs what it did.
+* **Stripe dispatch** (``stripe_dispatch_interval_seconds``): runs :meth:`StripeInbox.dispatch`,
+  the code DispatchStripeEvents runs, in batches until a batch finds fewer due rows than it could
+  take.
+
+A pass begins one interval after the previous one ended, never two at once in a process, and a
+failed pass is logged and retried an interval later. Several replicas are safe: every step
+claims its row with a conditional UPDATE. The billing job also takes a PostgreSQL advisory lock
+for its pass, without waiting for it, because replicas walking the same due subscriptions in the
+same order would only queue behind each other's row locks; Stripe dispatchers share their due
+rows usefully (a claim that loses moves on to the next row), so they run unlocked.
+
+On stop, a running pass is told to end after its current batch and given the service's grace
+period to do so; only past it is the task cancelled.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from sqlalchemy import func, select
+
+from services.tenancy.billing import AdvanceReport, BillingHandlers
+from services.tenancy.config import TenancySettings
+from services.tenancy.stripe_inbox import DispatchCounts, StripeInbox
+from shared.db import Database
+from shared.db_types import utcnow
+from shared.server import ServiceContext
+
+log = logging.getLogger("quarterdeck.tenancy.background")
+
+BILLING_PERIODS_JOB = "tenancy-billing-periods"
+STRIPE_DISPATCH_JOB = "tenancy-stripe-dispatch"
+#: The PostgreSQL advisory lock a billing-periods pass holds, whichever replica runs it.
+BILLING_ADVISORY_LOCK_KEY = int.from_bytes(b"qdperiod", "big") & (2**63 - 1)
+
+
+class PeriodicJob:
+    """A pass of :meth:`run_pass` every ``interval_seconds`` (the first one interval after the
+    start), one at a time; a failed pass is logged and the next one tried an interval later."""
+
+    name: str = "tenancy-job"
+
+    def __init__(self, interval_seconds: float) -> None:
+        self.interval_seconds = interval_seconds
+        self._lock = asyncio.Lock()
+        self._stopping = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+
+    @property
+    def stopping(self) -> bool:
+        """True once the service stops: a pass ends after its current batch."""
+        return self._stopping.is_set()
+
+    async def run_pass(self) -> None:
+        raise NotImplementedError
+
+    async def run_once(self) -> None:
+        """One pass; a second caller in this process waits for the running one to end."""
+        async with self._lock:
+            await self.run_pass()
+
+    async def _run_forever(self) -> None:
+        while not await self._stopped_within(self.interval_seconds):
+            try:
+                await self.run_once()
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception(
+                    "%s: pass failed; retrying in %.1fs", self.name, self.interval_seconds
+                )
+
+    async def _stopped_within(self, seconds: float) -> bool:
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._stopping.wait(), seconds)
+        return self.stopping
+
+    def start(self) -> None:
+        self._task = asyncio.get_running_loop().create_task(self._run_forever(), name=self.name)
+        log.info("%s: a pass every %.1fs", self.name, self.interval_seconds)
+
+    async def stop(self, grace_seconds: float) -> None:
+        """Let a running pass end after its batch within ``grace_seconds``, then cancel it."""
+        self._stopping.set()
+        task, self._task = self._task, None
+        if task is None:
+            return
+        done, _ = await asyncio.wait({task}, timeout=grace_seconds)
+        if not done:
+            log.info("%s: pass still running after %.1fs; cancelled", self.name, grace_seconds)
+            task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+
+
+class BillingPeriodsJob(PeriodicJob):
+    """Renews ended periods, ends trials and cancellations, drafts invoices in arrears and prunes
+    old plan counters, as AdvanceSubscriptionPeriods does."""
+
+    name = BILLING_PERIODS_JOB
+
+    def __init__(self, context: ServiceContext[TenancySettings]) -> None:
+        super().__init__(context.settings.billing_advance_interval_seconds)
+        self._db: Database = context.database
+        self._billing = BillingHandlers(context)
+        self._batch_size = context.settings.billing_advance_batch_size
+
+    async def run_pass(self) -> None:
+        async with self._exclusive_across_replicas() as ours:
+            if not ours:
+                log.debug("%s: another replica is advancing periods; skipped", self.name)
+                return
+            await self._advance()
+
+    async def _advance(self) -> None:
+        # One moment for the whole pass: a period renewed to an end after it is not due again.
+        now = utcnow()
+        total = AdvanceReport()
+        while not self.stopping:
+            report = await self._billing.advance_periods(now, self._batch_size)
+            total.periods_renewed += report.periods_renewed
+            total.subscriptions_canceled += report.subscriptions_canceled
+            total.trials_ended += report.trials_ended
+            total.invoices_drafted += report.invoices_drafted
+            total.limit_counters_pruned += report.limit_counters_pruned
+            total.failed_subscription_ids = report.failed_subscription_ids
+            total.remaining = report.remaining
+            moved = report.periods_renewed + report.subscriptions_canceled + report.trials_ended
+            # What remains after a batch that moved nothing are subscriptions that failed to
+            # close (logged by advance_periods): the next pass retries them.
+            if report.remaining == 0 or moved == 0:
+                break
+        acted = (
+            total.periods_renewed
+            + total.subscriptions_canceled
+            + total.trials_ended
+            + total.limit_counters_pruned
+        )
+        if acted or total.failed_subscription_ids:
+            log.info(
+                "%s: %d periods renewed, %d subscriptions canceled, %d trials ended, "
+                "%d invoices drafted, %d plan counters pruned; %d still due (%d failing)",
+                self.name,
+                total.periods_renewed,
+                total.subscriptions_canceled,
+                total.trials_ended,
+                total.invoices_drafted,
+                total.limit_counters_pruned,
+                total.remaining,
+                len(total.failed_subscription_ids),
+            )
+
+    @asynccontextmanager
+    async def _exclusive_across_replicas(self) -> AsyncIterator[bool]:
+        """On PostgreSQL, whether this pass got the session advisory lock (held for the pass on a
+        connection outside any transaction, so it pins no snapshot); SQLite: always."""
+        if self._db.dialect != "postgresql":
+            yield True
+            return
+        async with self._db.engine.connect() as connection:
+            connection = await connection.execution_options(isolation_level="AUTOCOMMIT")
+            locked = bool(
+                await connection.scalar(
+                    select(func.pg_try_advisory_lock(BILLING_ADVISORY_LOCK_KEY))
+                )
+            )
+            try:
+                yield locked
+            finally:
+                if locked:
+                    try:
+                        await connection.execute(
+                            select(func.pg_advisory_unlock(BILLING_ADVISORY_LOCK_KEY))
+                        )
+                    except BaseException:
+                        # A pooled connection must not keep the lock: closing it releases it.
+                        await connection.invalidate()
+                        raise
+
+
+class StripeDispatchJob(PeriodicJob):
+    """Applies due Stripe events: new ones not applied at ingest, retries whose backoff is over,
+    and dispatches whose lease expired, as DispatchStripeEvents does."""
+
+    name = STRIPE_DISPATCH_JOB
+
+    def __init__(self, context: ServiceContext[TenancySettings]) -> None:
+        super().__init__(context.settings.stripe_dispatch_interval_seconds)
+        self._inbox = StripeInbox(context)
+        self._batch_size = context.settings.stripe_dispatch_batch_size
+
+    async def run_pass(self) -> None:
+        total = DispatchCounts()
+        while not self.stopping:
+            counts = await self._inbox.dispatch()
+            total.claimed += counts.claimed
+            total.done += counts.done
+            total.failed += counts.failed
+            total.dead += counts.dead
+            if counts.claimed < self._batch_size:
+                break
+        if total.claimed:
+            log.info(
+                "%s: %d events claimed, %d applied, %d failed, %d dead-lettered",
+                self.name,
+                total.claimed,
+                total.done,
+                total.failed,
+                total.dead,
+            )
+
+
+def start_background_jobs(context: ServiceContext[TenancySettings]) -> list[PeriodicJob]:
+    """Start each job whose interval is not 0; they stop when the service's resources close."""
+    settings = context.settings
+    jobs: list[PeriodicJob] = []
+    if settings.billing_advance_interval_seconds > 0:
+        jobs.append(BillingPeriodsJob(context))
+    if settings.stripe_dispatch_interval_seconds > 0:
+        jobs.append(StripeDispatchJob(context))
+    for job in jobs:
+        job.start()
+
+        async def stop(job: PeriodicJob = job) -> None:
+            await job.stop(settings.grace_period_seconds)
+
+        context.resources.on_close(stop)
+    return jobs
