@@ -118,6 +118,7 @@ class Platform:
         env.setdefault("QD_IDENTITY_PASSWORD_PEPPER_VERSION", "v1")
         env.setdefault("QD_IDENTITY_INTERNAL_CLIENTS", ",".join(internal_clients))
         env.setdefault("QD_IDENTITY_TENANCY_TARGET", f"{self.host}:{self.ports['tenancy']}")
+        env.setdefault("QD_IDENTITY_TELEMETRY_TARGET", f"{self.host}:{self.ports['telemetry']}")
         env.setdefault("QD_TELEMETRY_TENANCY_TARGET", f"{self.host}:{self.ports['tenancy']}")
         env.setdefault("QD_TENANCY_TELEMETRY_TARGET", f"{self.host}:{self.ports['telemetry']}")
         env.setdefault("QD_TELEMETRY_STATUS_ENCRYPTION_KEYS", local["status_encryption_key"])

@@ -6,6 +6,9 @@ failures, and dropped (logged) when it cannot be delivered. An append never dela
 request that caused it. Without a telemetry target the link is disabled and appends are skipped
 (logged at debug).
 
+The internal token comes from the service's :class:`IdentityLink`, which exchanges the service's
+internal key for it, or from an ``internal_metadata`` callable: identity mints its own.
+
 Append after the change is committed, so the feed never shows what was rolled back. Each append
 carries a fresh request_id, so a retry after a lost response records the event once.
 """
@@ -16,7 +19,7 @@ import asyncio
 import contextlib
 import logging
 import uuid
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
 import grpc
@@ -50,10 +53,14 @@ _ACTOR_TYPES = {
 #: A service account's token subject is ``sa:<uuid>``.
 _SERVICE_ACCOUNT_PREFIX = "sa:"
 _MAX_SUMMARY = 256
+#: Call metadata carrying the calling service's internal access token.
+InternalMetadata = Callable[[], Awaitable[list[tuple[str, str]]]]
 
 
-def actor_fields(principal: Principal | None) -> dict[str, Any]:
-    """The actor columns of an event caused by ``principal`` (the caller of the current RPC)."""
+def actor_fields(principal: Principal | None, tenant_id: str) -> dict[str, Any]:
+    """The actor columns of an event of ``tenant_id`` caused by ``principal`` (the caller of the
+    current RPC). The role is the one held in that tenant: an operator acting on another tenant
+    is recorded as the platform operator, not by their role in their own tenant."""
     if principal is None:
         return {"actor_type": pb.ACTIVITY_ACTOR_TYPE_SYSTEM}
     fields: dict[str, Any] = {
@@ -63,9 +70,9 @@ def actor_fields(principal: Principal | None) -> dict[str, Any]:
     # A service's subject ("service:tenancy") is no id of a tenant's actor: left out.
     with contextlib.suppress(ValueError):
         fields["actor_id"] = str(uuid.UUID(subject))
-    role = principal.role or (
-        PLATFORM_OPERATOR if principal.platform_role == PLATFORM_OPERATOR else None
-    )
+    role = principal.role if principal.tenant_id == tenant_id else None
+    if role is None and principal.platform_role == PLATFORM_OPERATOR:
+        role = PLATFORM_OPERATOR
     if role:
         fields["actor_role"] = role[:32]
     return fields
@@ -80,6 +87,7 @@ class ActivityLink:
         service: str,
         identity: IdentityLink | None,
         *,
+        internal_metadata: InternalMetadata | None = None,
         max_attempts: int = 4,
         first_backoff_seconds: float = 0.2,
         call_timeout_seconds: float = 5.0,
@@ -87,6 +95,9 @@ class ActivityLink:
     ) -> None:
         self._service = service
         self._identity = identity
+        self._internal_metadata = internal_metadata or (
+            identity.internal_metadata if identity is not None else None
+        )
         self._max_attempts = max_attempts
         self._first_backoff = first_backoff_seconds
         self._timeout = call_timeout_seconds
@@ -94,7 +105,7 @@ class ActivityLink:
         self._pending: set[asyncio.Task[None]] = set()
         self._channel: grpc.aio.Channel | None = None
         self._stub: ActivityServiceStub | None = None
-        if target and identity is None:
+        if target and self._internal_metadata is None:
             log.warning(
                 "%s: activity appends are off: the telemetry service needs an internal token, "
                 "and no identity service is configured",
@@ -148,7 +159,7 @@ class ActivityLink:
             status=pb.ACTIVITY_STATUS_FAILURE if failed else pb.ACTIVITY_STATUS_SUCCESS,
             trace_id=trace_id,
             span_id=span_id,
-            **actor_fields(current_principal()),
+            **actor_fields(current_principal(), tenant_id),
         )
         if metadata:
             struct = Struct()
@@ -161,21 +172,22 @@ class ActivityLink:
         task.add_done_callback(self._pending.discard)
 
     async def _send(self, request: pb.AppendActivityRequest) -> None:
-        assert self._stub is not None and self._identity is not None
+        assert self._stub is not None and self._internal_metadata is not None
         action = request.event.action
         delay = self._first_backoff
         for attempt in range(1, self._max_attempts + 1):
             try:
                 await self._stub.AppendActivity(
                     request,
-                    metadata=await self._identity.internal_metadata(),
+                    metadata=await self._internal_metadata(),
                     timeout=self._timeout,
                 )
                 return
             except grpc.aio.AioRpcError as exc:
                 code = exc.code()
                 if code == grpc.StatusCode.UNAUTHENTICATED and attempt == 1:
-                    self._identity.forget_internal_token()  # signed by a key retired since
+                    if self._identity is not None:  # signed by a key retired since
+                        self._identity.forget_internal_token()
                 elif code not in _RETRYABLE:
                     log.warning("%s: activity %s refused: %s", self._service, action, exc.details())
                     return

@@ -50,3 +50,7 @@ class IdentitySettings(ServiceSettings):
     tenancy_target: str | None = Field(
         default=None, description="host:port of the tenancy service, which sign-up calls."
     )
+    telemetry_target: str | None = Field(
+        default=None,
+        description="host:port of the telemetry service, whose activity feed identity appends to.",
+    )

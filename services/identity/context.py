@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import time
 from dataclasses import dataclass
 
 from services.identity.config import IdentitySettings
@@ -11,10 +13,44 @@ from services.identity.notifier import LogNotifier, Notifier
 from services.identity.secrets import IdentitySecrets
 from services.identity.signing import SigningKeys
 from services.identity.tenancy_client import TenancyClient
+from shared.activity_link import ActivityLink
+from shared.auth import AUTHORIZATION_HEADER
 from shared.db import Database
 from shared.idempotency import Idempotency
 from shared.pagination import PageTokenCodec
 from shared.server import ServiceContext
+
+#: Identity's own internal tokens: short-lived, minted again a minute before they expire.
+_INTERNAL_TOKEN_TTL_SECONDS = 600
+_INTERNAL_TOKEN_RENEW_MARGIN_SECONDS = 60
+
+
+class OwnInternalToken:
+    """Call metadata with identity's own internal token, for its calls to other services.
+
+    Other services exchange an internal key with identity for theirs; identity signs its own with
+    its issuer. The token is minted again before it expires and after a key rotation (a token of
+    a retired key would be refused).
+    """
+
+    def __init__(self, issuer: TokenIssuer) -> None:
+        self._issuer = issuer
+        self._token: tuple[str, float, str] | None = None
+        self._lock = asyncio.Lock()  # appends in flight together mint one token, not one each
+
+    async def metadata(self) -> list[tuple[str, str]]:
+        async with self._lock:
+            kid = await self._issuer.active_kid()
+            if (
+                self._token is None
+                or self._token[1] - time.time() < _INTERNAL_TOKEN_RENEW_MARGIN_SECONDS
+                or self._token[2] != kid
+            ):
+                token, expires = await self._issuer.internal_token(
+                    "identity", _INTERNAL_TOKEN_TTL_SECONDS
+                )
+                self._token = (token, expires.timestamp(), kid)
+            return [(AUTHORIZATION_HEADER, f"Bearer {self._token[0]}")]
 
 
 @dataclass
@@ -30,6 +66,9 @@ class IdentityContext:
     #: None when no tenancy service is configured: sign-up and sign-in then refuse to run.
     tenancy: TenancyClient | None
     notifier: Notifier
+    #: Appends to the tenants' activity feeds; disabled (appends skipped) without a telemetry
+    #: target. Append only after the change is committed, never on an idempotent replay.
+    activity: ActivityLink
 
 
 async def build_identity_context(context: ServiceContext[IdentitySettings]) -> IdentityContext:
@@ -38,6 +77,13 @@ async def build_identity_context(context: ServiceContext[IdentitySettings]) -> I
     keys = SigningKeys(context.database, secrets.box)
     await keys.ensure_active()
     issuer = TokenIssuer(keys, settings.access_token_ttl_seconds)
+    activity = ActivityLink(
+        settings.telemetry_target,
+        "identity",
+        None,
+        internal_metadata=OwnInternalToken(issuer).metadata,
+    )
+    context.resources.on_close(activity.close)
     return IdentityContext(
         settings=settings,
         db=context.database,
@@ -49,6 +95,7 @@ async def build_identity_context(context: ServiceContext[IdentitySettings]) -> I
         events=SecurityEvents(context.database),
         tenancy=TenancyClient(settings.tenancy_target, issuer) if settings.tenancy_target else None,
         notifier=LogNotifier(),
+        activity=activity,
     )
 
 

@@ -94,29 +94,39 @@ def test_bad_fields_are_named(fields: dict[str, object], field: str) -> None:
 
 def test_the_actor_is_the_caller_of_the_current_rpc() -> None:
     user_id, account_id = str(uuid.uuid4()), str(uuid.uuid4())
-    assert actor_fields(Principal(subject=user_id, kind="user", tenant_id="t", role="admin")) == {
+    assert actor_fields(
+        Principal(subject=user_id, kind="user", tenant_id="t", role="admin"), "t"
+    ) == {
         "actor_type": pb.ACTIVITY_ACTOR_TYPE_USER,
         "actor_id": user_id,
         "actor_role": "admin",
     }
     assert actor_fields(
-        Principal(subject=f"sa:{account_id}", kind="service_account", tenant_id="t", role="member")
+        Principal(subject=f"sa:{account_id}", kind="service_account", tenant_id="t", role="member"),
+        "t",
     ) == {
         "actor_type": pb.ACTIVITY_ACTOR_TYPE_SERVICE_ACCOUNT,
         "actor_id": account_id,
         "actor_role": "member",
     }
     assert actor_fields(
-        Principal(subject=user_id, kind="user", platform_role=PLATFORM_OPERATOR)
+        Principal(subject=user_id, kind="user", platform_role=PLATFORM_OPERATOR), "t"
     ) == {
         "actor_type": pb.ACTIVITY_ACTOR_TYPE_USER,
         "actor_id": user_id,
         "actor_role": PLATFORM_OPERATOR,
     }
+    # An operator who owns a tenant of their own acts on another one as the operator.
+    operator_owner = Principal(
+        subject=user_id, kind="user", tenant_id="own", role="owner", platform_role=PLATFORM_OPERATOR
+    )
+    assert actor_fields(operator_owner, "t")["actor_role"] == PLATFORM_OPERATOR
+    assert actor_fields(operator_owner, "own")["actor_role"] == "owner"
     assert actor_fields(
-        Principal(subject="service:identity", kind="service", scopes=frozenset({INTERNAL_SCOPE}))
+        Principal(subject="service:identity", kind="service", scopes=frozenset({INTERNAL_SCOPE})),
+        "t",
     ) == {"actor_type": pb.ACTIVITY_ACTOR_TYPE_SERVICE}
-    assert actor_fields(None) == {"actor_type": pb.ACTIVITY_ACTOR_TYPE_SYSTEM}
+    assert actor_fields(None, "t") == {"actor_type": pb.ACTIVITY_ACTOR_TYPE_SYSTEM}
 
 
 def test_the_marker_covers_events_up_to_it_in_feed_order() -> None:

@@ -163,8 +163,10 @@ class ApiKeyHandlers:
             )
         scopes = sorted(set(request.scopes))
         scope_key = " ".join(scopes)
+        created = False
 
         async def create(session: AsyncSession) -> pb.CreateApiKeyResponse:
+            nonlocal created
             # An expired key the unique index still counts as active is revoked, so it does not
             # block its replacement.
             await session.execute(
@@ -228,6 +230,7 @@ class ApiKeyHandlers:
             # The idempotency record keeps this response for replays: the key goes in sealed,
             # and is opened below, so it is never stored in clear.
             sealed = self._ctx.secrets.box.encrypt(api_key.encode()).decode()
+            created = True
             return pb.CreateApiKeyResponse(key=key_to_proto(row), api_key=sealed)
 
         response = await self._ctx.idempotency.run(
@@ -238,6 +241,23 @@ class ApiKeyHandlers:
             resource_id_of=lambda created: created.key.id,
             scope=str(tenant_id),
         )
+        if created:  # committed now; a replayed request_id appends nothing
+            key = response.key
+            self._ctx.activity.append(
+                key.tenant_id,
+                "api_key.created",
+                object_type="api_key",
+                object_id=key.id,
+                object_name=key.account,
+                summary=f"API key for service account {key.account} was created as {key.role}",
+                # Never the key nor its hash: only what ListApiKeys shows anyway.
+                metadata={
+                    "account": key.account,
+                    "role": key.role,
+                    "scopes": list(key.scopes),
+                    "expire_time": key.expire_time.ToJsonString(),
+                },
+            )
         response.api_key = self._ctx.secrets.box.decrypt(response.api_key.encode()).decode()
         return response
 
@@ -280,6 +300,7 @@ class ApiKeyHandlers:
         key_id = parse_id(request.id, "id")
         if len(request.reason) > MAX_REVOKE_REASON:
             raise InvalidArgument.field("reason", f"must be at most {MAX_REVOKE_REASON} characters")
+        revoked_now = False
         async with self._ctx.db.transaction() as session:
             row = await session.get(ServiceAccountToken, key_id, with_for_update=True)
             # Another tenant's key is indistinguishable from a missing one.
@@ -306,7 +327,20 @@ class ApiKeyHandlers:
                     },
                 )
                 await session.flush()
-            return pb.RevokeApiKeyResponse(key=key_to_proto(row))
+                revoked_now = True
+            response = pb.RevokeApiKeyResponse(key=key_to_proto(row))
+        key = response.key
+        if revoked_now and key.tenant_id:  # committed; revoking again appends nothing
+            self._ctx.activity.append(
+                key.tenant_id,
+                "api_key.revoked",
+                object_type="api_key",
+                object_id=key.id,
+                object_name=key.account,
+                summary=f"API key for service account {key.account} was revoked",
+                metadata={"account": key.account, "reason": key.revoke_reason},
+            )
+        return response
 
     # -- ExchangeApiKey -----------------------------------------------------------------------
 

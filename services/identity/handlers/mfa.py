@@ -182,6 +182,16 @@ class MfaHandlers:
                 tenant_id=principal.tenant_id,
                 metadata={"mfa_method_id": str(method.id), "label": method.label or ""},
             )
+        if principal.tenant_id:  # a user belongs to tenants: the feed is the one acted within
+            self._ctx.activity.append(
+                principal.tenant_id,
+                "user.mfa_enrolled",
+                object_type="user",
+                object_id=str(user.id),
+                object_name=user.email,
+                summary=f"{user.email} enrolled an authenticator app",
+                metadata={"mfa_method_id": str(method.id), "label": method.label or ""},
+            )
         return pb.ConfirmTotpEnrollmentResponse(recovery_codes=codes)
 
     async def disable_totp(self, request: pb.DisableTotpRequest) -> pb.DisableTotpResponse:
@@ -214,6 +224,20 @@ class MfaHandlers:
                 metadata={
                     "mfa_method_id": str(method.id),
                     "recovery_codes_invalidated": str(codes_dropped).lower(),
+                },
+            )
+        if principal.tenant_id:
+            self._ctx.activity.append(
+                principal.tenant_id,
+                "user.mfa_removed",
+                object_type="user",
+                object_id=str(user.id),
+                object_name=user.email,
+                summary=f"{user.email} removed an authenticator app"
+                + (", and with it their last second factor" if codes_dropped else ""),
+                metadata={
+                    "mfa_method_id": str(method.id),
+                    "recovery_codes_invalidated": codes_dropped,
                 },
             )
         return pb.DisableTotpResponse()

@@ -192,6 +192,16 @@ class PasswordHandlers:
                 tenant_id=principal.tenant_id,
                 metadata={"revoked_sessions": str(revoked)},
             )
+        if principal.tenant_id:  # a user belongs to tenants: the feed is the one acted within
+            self._ctx.activity.append(
+                principal.tenant_id,
+                "user.password_changed",
+                object_type="user",
+                object_id=str(user.id),
+                object_name=user.email,
+                summary=f"{user.email} changed their password",
+                metadata={"revoked_sessions": revoked},
+            )
         return pb.ChangePasswordResponse(revoked_sessions=revoked)
 
     async def request_password_reset(

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import logging
 import uuid
 from datetime import timedelta
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -13,8 +15,10 @@ from services.identity import signup_invites, signup_saga
 from services.identity.context import IdentityContext
 from services.identity.events import SecurityEvents
 from services.identity.models import (
+    ReservationStatus,
     SignupRequestStatus,
     TenantSignupInvite,
+    TenantSignupInviteReservation,
     TenantSignupRequest,
     User,
 )
@@ -31,12 +35,14 @@ from services.identity.signup_validation import (
     length_problem,
     raise_if_any,
 )
-from shared.auth import Principal, require_operator
+from shared.auth import Principal, require_operator, reset_principal, set_principal
 from shared.db_types import utcnow
 from shared.errors import FailedPrecondition, InvalidArgument, NotFound
 from shared.ids import parse_id
 from shared.pagination import fetch_page
 from shared.timestamps import from_timestamp, to_timestamp
+
+log = logging.getLogger("quarterdeck.identity.signup")
 
 APPROVAL_INVITE_TTL = timedelta(days=7)
 HONEYPOT_REASON = "honeypot"
@@ -79,7 +85,78 @@ class SignupHandlers:
         self._ctx = ctx
 
     async def sign_up(self, request: pb.SignUpRequest) -> pb.SignUpResponse:
-        return await signup_saga.sign_up(self._ctx, request)
+        response = await signup_saga.sign_up(self._ctx, request)
+        if request.invite_token and self._ctx.activity.enabled:
+            try:
+                await self._append_invite_redeemed(request.invite_token, response.user.id)
+            except Exception:  # the sign-up is done: a missed feed entry must not undo it
+                log.exception("could not append the invite redemption of user %s", response.user.id)
+        return response
+
+    async def _append_invite_redeemed(self, invite_token: str, user_id: str) -> None:
+        """``invite.redeemed`` in the new tenant's feed, by its new owner (the sign-up is public,
+        so the RPC has no principal of its own)."""
+        async with self._ctx.db.reading() as session:
+            redeemed = (
+                await session.execute(
+                    select(TenantSignupInvite, TenantSignupInviteReservation.tenant_id)
+                    .join(
+                        TenantSignupInviteReservation,
+                        TenantSignupInviteReservation.invite_id == TenantSignupInvite.id,
+                    )
+                    .where(
+                        TenantSignupInvite.token_hash
+                        == self._ctx.secrets.hasher.hash(invite_token),
+                        TenantSignupInviteReservation.user_id == uuid.UUID(user_id),
+                        TenantSignupInviteReservation.status == ReservationStatus.FINALIZED,
+                    )
+                )
+            ).first()
+        if redeemed is None or redeemed.tenant_id is None:
+            return
+        invite, tenant_id = redeemed.TenantSignupInvite, str(redeemed.tenant_id)
+        owner = Principal(
+            subject=user_id, kind="user", tenant_id=tenant_id, role=signup_saga.OWNER_ROLE
+        )
+        token = set_principal(owner)
+        try:
+            self._ctx.activity.append(
+                tenant_id,
+                "invite.redeemed",
+                object_type="invite",
+                object_id=str(invite.id),
+                object_name=invite.token_hint,
+                summary=f"Invite {invite.token_hint}… was redeemed to sign this tenant up",
+                metadata={
+                    "user_id": user_id,
+                    "redeemed_count": invite.redeemed_count,
+                    "max_redemptions": invite.max_redemptions,
+                },
+            )
+        finally:
+            reset_principal(token)
+
+    def _append_invite_event(
+        self,
+        principal: Principal,
+        action: str,
+        invite: TenantSignupInvite,
+        summary: str,
+        metadata: dict[str, Any],
+    ) -> None:
+        """An invite event in the feed of the tenant the operator acts within. Invites belong
+        to the platform, not to a tenant: an operator acting outside any tenant has no feed."""
+        if principal.tenant_id is None:
+            return
+        self._ctx.activity.append(
+            principal.tenant_id,
+            action,
+            object_type="invite",
+            object_id=str(invite.id),
+            object_name=invite.token_hint,
+            summary=summary,
+            metadata=metadata,
+        )
 
     async def request_access(self, request: pb.RequestAccessRequest) -> pb.RequestAccessResponse:
         raise_if_any(
@@ -201,9 +278,18 @@ class SignupHandlers:
                 metadata=metadata,
             )
             await session.flush()
-            return pb.DecideSignupRequestResponse(
+            response = pb.DecideSignupRequestResponse(
                 request=signup_request_to_proto(row), invite_token=token
             )
+        if request.approve:  # committed; the token itself never leaves this response
+            self._append_invite_event(
+                principal,
+                "invite.created",
+                invite,
+                f"Invite {invite.token_hint}… was created for an approved access request",
+                {"signup_request_id": str(request_id), "max_redemptions": 1},
+            )
+        return response
 
     async def create_invite(self, request: pb.CreateInviteRequest) -> pb.CreateInviteResponse:
         principal = require_operator()
@@ -255,9 +341,23 @@ class SignupHandlers:
                 },
             )
             await session.flush()
-            return pb.CreateInviteResponse(
+            response = pb.CreateInviteResponse(
                 invite=signup_invites.invite_to_proto(invite, now), token=token
             )
+        created: dict[str, Any] = {
+            "max_redemptions": max_redemptions,
+            "for_one_email": bool(request.invited_email),
+        }
+        if response.invite.HasField("expire_time"):
+            created["expire_time"] = response.invite.expire_time.ToJsonString()
+        self._append_invite_event(
+            principal,
+            "invite.created",
+            invite,
+            f"Invite {invite.token_hint}… was created for {max_redemptions} sign-up(s)",
+            created,
+        )
+        return response
 
     async def list_invites(self, request: pb.ListInvitesRequest) -> pb.ListInvitesResponse:
         require_operator()
@@ -283,6 +383,7 @@ class SignupHandlers:
         principal = require_operator()
         invite_id = parse_id(request.id, "id")
         raise_if_any(collect({"reason": length_problem(request.reason, MAX_REASON)}))
+        revoked_now = False
         async with self._ctx.db.transaction() as session:
             invite = await session.scalar(
                 select(TenantSignupInvite)
@@ -300,4 +401,14 @@ class SignupHandlers:
                     user_id=await _actor(session, principal),
                     metadata={"invite_id": str(invite.id), "operator": principal.subject},
                 )
-            return pb.RevokeInviteResponse(invite=signup_invites.invite_to_proto(invite))
+                revoked_now = True
+            response = pb.RevokeInviteResponse(invite=signup_invites.invite_to_proto(invite))
+        if revoked_now:  # committed; revoking again appends nothing
+            self._append_invite_event(
+                principal,
+                "invite.revoked",
+                invite,
+                f"Invite {invite.token_hint}… was revoked",
+                {"reason": request.reason, "redeemed_count": invite.redeemed_count},
+            )
+        return response
