@@ -1,6 +1,8 @@
 """Pure conversion of an OTLP trace export into ``spans`` rows, rejecting malformed spans.
 
-Nothing here touches a database or the clock, so every rule can be tested on plain messages.
+Rows come out as the bulk insert takes them: tuples in :data:`SPAN_COLUMNS` order, their JSON
+columns encoded once here. Nothing here touches a database or the clock, so every rule can be
+tested on plain messages.
 A span that breaks a rule is rejected on its own, with its position in the request; the good
 spans of the same request are still converted (OTLP partial success).
 """
@@ -8,6 +10,7 @@ spans of the same request are still converted (OTLP partial success).
 from __future__ import annotations
 
 import base64
+import json
 import math
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -17,6 +20,7 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTrace
 from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue
 from opentelemetry.proto.trace.v1.trace_pb2 import Span, Status
 
+from services.telemetry.bulk_insert import encode_json
 from services.telemetry.models import MAX_SERVICE_NAME, MAX_TENANT_ID, SpanKind, SpanStatusCode
 
 JSONValue = None | bool | int | float | str | list[Any] | dict[str, Any]
@@ -32,6 +36,7 @@ TENANT_KEYS = ("quarterdeck.tenant_id", "tenant.id")
 UNKNOWN_SERVICE = "unknown_service"
 #: How many rejections the partial-success message spells out before summarising the rest.
 MAX_LISTED_REJECTIONS = 10
+NUL = "\x00"
 
 KIND_FROM_OTLP = {
     Span.SPAN_KIND_UNSPECIFIED: SpanKind.UNSPECIFIED,
@@ -61,13 +66,19 @@ class Rejection:
 
 @dataclass(frozen=True)
 class Conversion:
-    rows: list[dict[str, Any]]
+    #: The accepted spans, each in :data:`SPAN_COLUMNS` order with its JSON columns encoded.
+    records: list[SpanValues]
     rejections: list[Rejection]
+
+    @property
+    def rows(self) -> list[dict[str, Any]]:
+        """The accepted spans as rows by column name (JSON decoded): for reading, not storing."""
+        return [span_row(record) for record in self.records]
 
 
 def text(value: str) -> str:
     """PostgreSQL refuses NUL in text and in JSONB strings; one bad span must not fail a batch."""
-    return value.replace("\x00", "\ufffd") if "\x00" in value else value
+    return value.replace(NUL, "\ufffd") if NUL in value else value
 
 
 def _double(value: float) -> float | str:
@@ -107,12 +118,7 @@ def tenant_of(
     span_attributes: Mapping[str, JSONValue], resource_attributes: Mapping[str, JSONValue]
 ) -> str | None:
     """The tenant a span was recorded for: the span's own attribute first, then its resource's."""
-    for attributes in (span_attributes, resource_attributes):
-        for key in TENANT_KEYS:
-            value = attributes.get(key)
-            if isinstance(value, str) and value:
-                return value
-    return None
+    return _tenant(span_attributes) or _tenant(resource_attributes)
 
 
 def _id_problem(field: str, value: bytes, size: int) -> str | None:
@@ -142,9 +148,37 @@ def span_problem(span: Span) -> str | None:
     return None
 
 
-def _parent_id(span: Span) -> str | None:
-    # An all-zero parent is the invalid span id, which some senders use to mean "no parent".
-    return span.parent_span_id.hex() if any(span.parent_span_id) else None
+#: The columns of a converted span's record, in its order; ``received_at`` is added on storing.
+SPAN_COLUMNS = (
+    "trace_id",
+    "span_id",
+    "parent_span_id",
+    "service_name",
+    "name",
+    "kind",
+    "start_time_unix_nano",
+    "end_time_unix_nano",
+    "duration_nano",
+    "status_code",
+    "status_message",
+    "attributes",
+    "resource_attributes",
+    "events",
+    "tenant_id",
+)
+#: The record's columns that hold JSON text (encoded once, when converted).
+JSON_COLUMNS = frozenset({"attributes", "resource_attributes", "events"})
+#: A span's values in :data:`SPAN_COLUMNS` order: the row COPY and INSERT take.
+SpanValues = tuple[Any, ...]
+
+_NO_EVENTS = "[]"
+_ZERO_TRACE_ID = bytes(TRACE_ID_BYTES)
+_ZERO_SPAN_ID = bytes(SPAN_ID_BYTES)
+#: Kind and status as the columns store them (plain strings, for COPY), by OTLP number.
+_KIND_VALUES = {number: kind.value for number, kind in KIND_FROM_OTLP.items()}
+_STATUS_VALUES = {number: status.value for number, status in STATUS_FROM_OTLP.items()}
+_UNSPECIFIED_KIND = SpanKind.UNSPECIFIED.value
+_UNSET_STATUS = SpanStatusCode.UNSET.value
 
 
 def _events(span: Span) -> list[dict[str, Any]]:
@@ -158,28 +192,34 @@ def _events(span: Span) -> list[dict[str, Any]]:
     ]
 
 
-def span_row(
-    span: Span, service_name: str, resource_attributes: dict[str, JSONValue]
-) -> dict[str, Any]:
-    """The ``spans`` row of a span that passed :func:`span_problem` (received_at excluded)."""
-    attributes = attributes_to_json(span.attributes)
-    return {
-        "trace_id": span.trace_id.hex(),
-        "span_id": span.span_id.hex(),
-        "parent_span_id": _parent_id(span),
-        "service_name": service_name,
-        "name": text(span.name),
-        "kind": KIND_FROM_OTLP.get(span.kind, SpanKind.UNSPECIFIED),
-        "start_time_unix_nano": span.start_time_unix_nano,
-        "end_time_unix_nano": span.end_time_unix_nano,
-        "duration_nano": span.end_time_unix_nano - span.start_time_unix_nano,
-        "status_code": STATUS_FROM_OTLP.get(span.status.code, SpanStatusCode.UNSET),
-        "status_message": text(span.status.message),
-        "attributes": attributes,
-        "resource_attributes": resource_attributes,
-        "events": _events(span),
-        "tenant_id": tenant_of(attributes, resource_attributes),
-    }
+def _attributes(attributes: Iterable[KeyValue]) -> dict[str, JSONValue]:
+    """:func:`attributes_to_json` with the common scalar kinds inline: the per-span hot path."""
+    converted: dict[str, JSONValue] = {}
+    for pair in attributes:
+        value = pair.value
+        string = value.string_value
+        converted_value: JSONValue
+        if string:  # only the oneof's string member can be a non-empty string
+            converted_value = text(string) if NUL in string else string
+        else:
+            kind = value.WhichOneof("value")
+            if kind == "int_value":
+                converted_value = value.int_value
+            elif kind == "bool_value":
+                converted_value = value.bool_value
+            else:
+                converted_value = any_value_to_json(value)
+        key = pair.key
+        converted[text(key) if NUL in key else key] = converted_value
+    return converted
+
+
+def _tenant(attributes: Mapping[str, JSONValue]) -> str | None:
+    for key in TENANT_KEYS:
+        value = attributes.get(key)
+        if isinstance(value, str) and value:
+            return value
+    return None
 
 
 def _service_name(resource_attributes: Mapping[str, JSONValue]) -> str:
@@ -187,36 +227,93 @@ def _service_name(resource_attributes: Mapping[str, JSONValue]) -> str:
     return value if isinstance(value, str) and value else UNKNOWN_SERVICE
 
 
-def _row_or_problem(
-    span: Span, service_name: str, resource_attributes: dict[str, JSONValue]
-) -> dict[str, Any] | str:
-    if problem := span_problem(span):
-        return problem
-    if len(service_name) > MAX_SERVICE_NAME:
-        return f"resource attribute {SERVICE_NAME_KEY} exceeds {MAX_SERVICE_NAME} characters"
-    row = span_row(span, service_name, resource_attributes)
-    # Cutting a tenant id short would file the span under another tenant: refuse it instead.
-    if len(row["tenant_id"] or "") > MAX_TENANT_ID:
-        return f"tenant id exceeds {MAX_TENANT_ID} characters"
-    return row
+def _problem(span: Span, service_problem: str | None) -> str:
+    """Why a span the fast check refused cannot be stored (the rules in their named order)."""
+    return span_problem(span) or service_problem or "is malformed"
 
 
 def convert_request(request: ExportTraceServiceRequest) -> Conversion:
-    """Every span of an export as a row, or as a rejection naming its position and problem."""
-    rows: list[dict[str, Any]] = []
+    """Every span of an export as a record, or as a rejection naming its position and problem.
+
+    The hot path of span ingest: each field is read once, the id and time rules are checked
+    with plain comparisons (:func:`span_problem` names the problem only for a span that fails
+    them), and the JSON columns are encoded here, once per span (the resource's once per
+    resource).
+    """
+    records: list[SpanValues] = []
     rejections: list[Rejection] = []
+    add = records.append
+    kinds, statuses = _KIND_VALUES, _STATUS_VALUES
     for r, resource_spans in enumerate(request.resource_spans):
-        resource_attributes = attributes_to_json(resource_spans.resource.attributes)
+        resource_attributes = _attributes(resource_spans.resource.attributes)
+        resource_json = encode_json(resource_attributes)
+        resource_tenant = _tenant(resource_attributes)
         service_name = _service_name(resource_attributes)
+        service_problem = None
+        if len(service_name) > MAX_SERVICE_NAME:
+            service_problem = (
+                f"resource attribute {SERVICE_NAME_KEY} exceeds {MAX_SERVICE_NAME} characters"
+            )
         for s, scope_spans in enumerate(resource_spans.scope_spans):
             for i, span in enumerate(scope_spans.spans):
-                outcome = _row_or_problem(span, service_name, resource_attributes)
-                if isinstance(outcome, str):
+                trace_id, span_id = span.trace_id, span.span_id
+                parent = span.parent_span_id
+                start, end = span.start_time_unix_nano, span.end_time_unix_nano
+                if (
+                    len(trace_id) != TRACE_ID_BYTES
+                    or trace_id == _ZERO_TRACE_ID
+                    or len(span_id) != SPAN_ID_BYTES
+                    or span_id == _ZERO_SPAN_ID
+                    or (parent and len(parent) != SPAN_ID_BYTES)
+                    or not start
+                    or end < start
+                    or end > MAX_UNIX_NANO
+                    or service_problem
+                ):
                     position = f"resource_spans[{r}].scope_spans[{s}].spans[{i}]"
-                    rejections.append(Rejection(position, outcome))
-                else:
-                    rows.append(outcome)
-    return Conversion(rows, rejections)
+                    rejections.append(Rejection(position, _problem(span, service_problem)))
+                    continue
+                attributes = _attributes(span.attributes)
+                tenant_id = (_tenant(attributes) if attributes else None) or resource_tenant
+                if tenant_id is not None and len(tenant_id) > MAX_TENANT_ID:
+                    # Cutting a tenant id short would file the span under another tenant.
+                    position = f"resource_spans[{r}].scope_spans[{s}].spans[{i}]"
+                    rejections.append(
+                        Rejection(position, f"tenant id exceeds {MAX_TENANT_ID} characters")
+                    )
+                    continue
+                status = span.status
+                name = span.name
+                message = status.message
+                add(
+                    (
+                        trace_id.hex(),
+                        span_id.hex(),
+                        # An all-zero parent is the invalid span id: some senders mean "none".
+                        parent.hex() if parent and parent != _ZERO_SPAN_ID else None,
+                        service_name,
+                        text(name) if NUL in name else name,
+                        kinds.get(span.kind, _UNSPECIFIED_KIND),
+                        start,
+                        end,
+                        end - start,
+                        statuses.get(status.code, _UNSET_STATUS),
+                        text(message) if NUL in message else message,
+                        encode_json(attributes),
+                        resource_json,
+                        encode_json(_events(span)) if span.events else _NO_EVENTS,
+                        tenant_id,
+                    )
+                )
+    return Conversion(records, rejections)
+
+
+def span_row(record: SpanValues) -> dict[str, Any]:
+    """A converted span as a ``spans`` row by column name, its JSON columns decoded."""
+    return {
+        name: json.loads(value) if name in JSON_COLUMNS else value
+        for name, value in zip(SPAN_COLUMNS, record, strict=True)
+    }
 
 
 def rejection_message(rejections: list[Rejection]) -> str:

@@ -17,7 +17,6 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
 )
 from sqlalchemy import (
     ColumnElement,
-    Insert,
     Select,
     and_,
     case,
@@ -27,14 +26,19 @@ from sqlalchemy import (
     select,
     tuple_,
 )
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased, load_only
 
 from quarterdeck.telemetry.v1 import telemetry_pb2 as pb
+from services.telemetry.bulk_insert import BulkTarget, insert_new_rows
 from services.telemetry.config import TelemetrySettings
 from services.telemetry.models import MAX_SERVICE_NAME, SpanKind, SpanRecord, SpanStatusCode
-from services.telemetry.otlp import MAX_UNIX_NANO, convert_request, rejection_message
+from services.telemetry.otlp import (
+    MAX_UNIX_NANO,
+    SPAN_COLUMNS,
+    convert_request,
+    rejection_message,
+)
 from services.telemetry.scope import tenant_for_read
 from shared.db_types import utcnow
 from shared.errors import FieldViolation, InvalidArgument, NotFound
@@ -56,15 +60,14 @@ STATUS_TO_PROTO = {
     SpanStatusCode.OK: pb.SPAN_STATUS_CODE_OK,
     SpanStatusCode.ERROR: pb.SPAN_STATUS_CODE_ERROR,
 }
-_DIALECT_INSERTS = {"sqlite": sqlite.insert, "postgresql": postgresql.insert}
-
-
-def insert_new_spans(dialect: str) -> Insert:
-    """An INSERT that skips spans already stored, so a retried export changes nothing."""
-    if dialect not in _DIALECT_INSERTS:
-        raise ValueError(f"the telemetry store supports sqlite and postgresql, not {dialect}")
-    statement = _DIALECT_INSERTS[dialect](SpanRecord.__table__)
-    return statement.on_conflict_do_nothing(index_elements=["trace_id", "span_id"])
+#: Spans are stored COPY-first, skipping any (trace_id, span_id) already stored: an exporter
+#: retrying a batch stores nothing twice.
+SPAN_TARGET = BulkTarget(
+    SpanRecord.__table__,
+    columns=(*SPAN_COLUMNS, "received_at"),
+    conflict_columns=("trace_id", "span_id"),
+    returning="span_id",
+)
 
 
 def parse_trace_id(value: str) -> str:
@@ -419,13 +422,13 @@ class SpanHandlers:
 
     async def export(self, request: ExportTraceServiceRequest) -> ExportTraceServiceResponse:
         conversion = convert_request(request)
-        if conversion.rows:
-            received_at = utcnow()
-            rows = [{**row, "received_at": received_at} for row in conversion.rows]
+        if conversion.records:
+            received = (utcnow(),)
             # The bootstrap suppresses instrumentation inside Export (SPEC.untraced_methods), so
             # storing spans records none that would be exported back here.
-            async with self._db.transaction() as session:
-                await session.execute(insert_new_spans(self._db.dialect), rows)
+            await insert_new_rows(
+                self._db, SPAN_TARGET, [record + received for record in conversion.records]
+            )
         response = ExportTraceServiceResponse()
         if conversion.rejections:
             # OTLP: partial_success stays unset when every span was accepted.

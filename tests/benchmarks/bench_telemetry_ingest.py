@@ -1,27 +1,32 @@
 """Telemetry ingest throughput beside a raw COPY of the same rows, in the same run.
 
 Run: ``uv run python -m tests.benchmarks.bench_telemetry_ingest [--rows 100000] [--batch 1000]
-[--streams 4] [--replicas 1]``. A fresh PostgreSQL database (testcontainers,
-QD_TEST_POSTGRES_URL or the local server, as the tests find it) is migrated; telemetry runs in a
-child process (``--replicas`` processes sharing the batches, as replicas behind one address
-would) with a test token issuer and no tenancy (rows are stored unpriced; pricing is a dictionary lookup and integer
-arithmetic once a model's prices are cached). This process then, for usage and for spans:
+[--streams 4] [--replicas 1]``. The default is the single-process figure the target (RPC at
+least half the raw COPY rate) is quoted for. A fresh PostgreSQL database (testcontainers,
+QD_TEST_POSTGRES_URL or the local server, as the tests find it) is migrated; telemetry runs in
+a child process (``--replicas`` processes sharing the batches, as replicas behind one address
+would) with a test token issuer and no tenancy (rows are stored unpriced; pricing is a
+dictionary lookup and integer arithmetic once a model's prices are cached). This process then,
+for usage and for spans:
 
 * sends ``--rows`` rows through the RPC (RecordUsageBatch, OTLP TraceService Export) in batches
   of ``--batch`` over ``--streams`` concurrent streams of batches;
 * copies the very same rows (as the service would store them) into the same table with asyncpg
   ``copy_records_to_table``, in the same batches over the same number of connections;
 
-truncating the table before each, and prints rows per second and the ratio RPC/COPY. Not
-collected by pytest (the name is bench_*).
+truncating the table before each. It prints the machine's core count and the number of
+telemetry processes, rows per second through the RPC and through COPY with their ratio, and the
+CPU the telemetry processes spent per row during the RPC run (with how many cores that kept
+busy: below one, a single process was waiting on PostgreSQL or on the machine). Not collected
+by pytest (the name is bench_*).
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import multiprocessing
+import os
 import time
 import uuid
 from collections.abc import Awaitable, Callable, Sequence
@@ -42,9 +47,10 @@ from opentelemetry.proto.trace.v1.trace_pb2 import ResourceSpans, ScopeSpans, Sp
 
 from quarterdeck.telemetry.v1 import usage_pb2 as pb
 from services.registry import spec_for
-from services.telemetry.models import SpanRecord
+from services.telemetry.models_usage import CostStatus
 from services.telemetry.otlp import convert_request
-from services.telemetry.usage import _COLUMN_NAMES, _check, copy_record
+from services.telemetry.spans import SPAN_TARGET
+from services.telemetry.usage import COLUMN, COPY_COLUMNS, _check
 from shared.db import Database
 from shared.grpc_client import open_channel
 from shared.migrations import upgrade_to_head
@@ -54,7 +60,6 @@ from tests.support.tokens import TestIssuer
 
 TENANT = "bench-tenant"
 Job = Callable[[], Awaitable[object]]
-SPAN_JSON_COLUMNS = frozenset({"attributes", "resource_attributes", "events"})
 
 
 async def _serve(database_url: str, pipe: Connection) -> None:
@@ -63,7 +68,10 @@ async def _serve(database_url: str, pipe: Connection) -> None:
         "telemetry", database_url, authenticator=issuer.authenticator()
     ) as s:
         pipe.send((s.target, issuer.member(TENANT, "member")))
-        await asyncio.get_running_loop().run_in_executor(None, pipe.recv)
+        loop = asyncio.get_running_loop()
+        # "cpu" asks for the CPU seconds this process has used so far; anything else stops it.
+        while await loop.run_in_executor(None, pipe.recv) == "cpu":
+            pipe.send(time.process_time())
 
 
 def _server_main(database_url: str, pipe: Connection) -> None:
@@ -106,8 +114,8 @@ def usage_copy_rows(records: Sequence[pb.UsageRecord]) -> list[tuple[Any, ...]]:
         outcome = _check(record, "r", TENANT, 0, ("", ""), now)
         assert not isinstance(outcome, list), outcome
         row = outcome[0]
-        row["cost_status"] = "pricing_unavailable"
-        rows.append(copy_record(row))
+        row[COLUMN["cost_status"]] = CostStatus.PRICING_UNAVAILABLE
+        rows.append(tuple(row))
     return rows
 
 
@@ -149,21 +157,11 @@ def span_requests(count: int, batch: int) -> list[ExportTraceServiceRequest]:
 
 
 def span_copy_rows(requests: Sequence[ExportTraceServiceRequest]) -> list[tuple[Any, ...]]:
-    columns = [column.name for column in SpanRecord.__table__.columns]
-    now = datetime.now(UTC)
-    rows = []
-    for request in requests:
-        for row in convert_request(request).rows:
-            row = {**row, "received_at": now}
-            rows.append(
-                tuple(
-                    json.dumps(row[name])
-                    if name in SPAN_JSON_COLUMNS
-                    else getattr(row[name], "value", row[name])
-                    for name in columns
-                )
-            )
-    return rows
+    """The span rows exactly as the service stores them (columns in SPAN_TARGET order)."""
+    received = (datetime.now(UTC),)
+    return [
+        record + received for request in requests for record in convert_request(request).records
+    ]
 
 
 # ----- measuring -----
@@ -217,9 +215,32 @@ async def _count(dsn: str, table: str, truncate: bool = False) -> int:
         await connection.close()
 
 
-def _report(what: str, rows: int, rpc_seconds: float, copy_seconds: float) -> None:
-    rpc, copy = rows / rpc_seconds, rows / copy_seconds
-    print(f"{what:<28} RPC {rpc:9.0f} rows/s   COPY {copy:9.0f} rows/s   ratio {rpc / copy:.2f}")
+@dataclass
+class Measured:
+    """One kind of row through the RPC and through raw COPY."""
+
+    what: str
+    rpc_seconds: float
+    copy_seconds: float
+    #: CPU seconds the telemetry processes spent during the RPC run, all together.
+    server_cpu_seconds: float
+
+    def report(self, rows: int) -> float:
+        rpc, copy = rows / self.rpc_seconds, rows / self.copy_seconds
+        cpu_per_row = self.server_cpu_seconds / rows * 1e6
+        busy = self.server_cpu_seconds / self.rpc_seconds
+        print(
+            f"{self.what:<26} RPC {rpc:8.0f} rows/s   COPY {copy:8.0f} rows/s   "
+            f"ratio {rpc / copy:.2f}   (telemetry CPU {cpu_per_row:.1f} us/row, "
+            f"{busy:.2f} cores busy)"
+        )
+        return rpc / copy
+
+
+def _server_cpu(pipes: Sequence[Connection]) -> float:
+    for pipe in pipes:
+        pipe.send("cpu")
+    return sum(pipe.recv() for pipe in pipes)
 
 
 @dataclass
@@ -250,7 +271,12 @@ def _replica(channel: grpc.aio.Channel, metadata: list[tuple[str, str]]) -> Repl
 
 
 async def _drive(
-    servers: list[tuple[str, list[tuple[str, str]]]], dsn: str, rows: int, batch: int, streams: int
+    servers: list[tuple[str, list[tuple[str, str]]]],
+    pipes: Sequence[Connection],
+    dsn: str,
+    rows: int,
+    batch: int,
+    streams: int,
 ) -> None:
     records = usage_records(rows)
     usage_rows = usage_copy_rows(records)
@@ -282,6 +308,7 @@ async def _drive(
 
             return call
 
+        cpu_before = _server_cpu(pipes)
         usage_rpc = await _concurrently(
             [
                 usage_job(number, records[start : start + batch])
@@ -289,9 +316,10 @@ async def _drive(
             ],
             streams,
         )
+        usage_cpu = _server_cpu(pipes) - cpu_before
         assert await _count(dsn, "agent_telemetry", truncate=True) == rows
         usage_copy = await _copy(
-            dsn, "agent_telemetry", list(_COLUMN_NAMES), usage_rows, batch, streams
+            dsn, "agent_telemetry", list(COPY_COLUMNS), usage_rows, batch, streams
         )
         assert await _count(dsn, "agent_telemetry", truncate=True) == rows
 
@@ -305,22 +333,24 @@ async def _drive(
 
             return call
 
+        cpu_before = _server_cpu(pipes)
         span_rpc = await _concurrently(
             [span_job(number, request) for number, request in enumerate(requests)], streams
         )
+        span_cpu = _server_cpu(pipes) - cpu_before
         assert await _count(dsn, "spans", truncate=True) == rows
-        span_columns = [column.name for column in SpanRecord.__table__.columns]
-        span_copy = await _copy(dsn, "spans", span_columns, span_rows, batch, streams)
+        span_copy = await _copy(dsn, "spans", list(SPAN_TARGET.columns), span_rows, batch, streams)
         assert await _count(dsn, "spans", truncate=True) == rows
     finally:
         for channel in channels:
             await channel.close()
     print(
-        f"rows: {rows}, batch: {batch}, concurrent streams: {streams}, "
-        f"telemetry processes: {len(servers)}"
+        f"cores: {os.cpu_count()}, telemetry processes: {len(servers)}, rows: {rows}, "
+        f"batch: {batch}, concurrent streams: {streams}"
     )
-    _report("usage (RecordUsageBatch)", rows, usage_rpc, usage_copy)
-    _report("spans (OTLP Export)", rows, span_rpc, span_copy)
+    usage = Measured("usage (RecordUsageBatch)", usage_rpc, usage_copy, usage_cpu).report(rows)
+    spans = Measured("spans (OTLP Export)", span_rpc, span_copy, span_cpu).report(rows)
+    print(f"ratios RPC/COPY: usage {usage:.2f}, spans {spans:.2f} (target: at least 0.50 each)")
 
 
 def main() -> None:
@@ -332,7 +362,8 @@ def main() -> None:
         "--replicas",
         type=int,
         default=1,
-        help="telemetry processes sharing the load, as replicas behind one address would",
+        help="telemetry processes sharing the load, as replicas behind one address would "
+        "(default: one, the figure the target is quoted for)",
     )
     args = parser.parse_args()
     with postgres_server() as postgres:
@@ -360,7 +391,7 @@ def main() -> None:
             try:
                 servers = [pipe.recv() for pipe in pipes]
                 print(f"telemetry at {[t for t, _ in servers]} on PostgreSQL ({postgres.source})")
-                asyncio.run(_drive(servers, dsn, args.rows, args.batch, args.streams))
+                asyncio.run(_drive(servers, pipes, dsn, args.rows, args.batch, args.streams))
             finally:
                 for pipe in pipes:
                     pipe.send("stop")

@@ -15,6 +15,7 @@ from typing import Any
 import grpc
 import httpx
 import pytest
+from google.protobuf.struct_pb2 import Struct
 from google.protobuf.timestamp_pb2 import Timestamp
 from sqlalchemy import event
 
@@ -376,6 +377,29 @@ async def test_a_batch_stores_good_rows_reports_bad_ones_by_index_and_retries_ad
         )
     )
     assert "records" in rich_error(too_many).field_violations
+
+
+async def test_metadata_and_text_fields_come_back_as_sent(stack: Stack) -> None:
+    """Rows with metadata take the row-by-row check, the rest the column-wise one; both store
+    their JSON (as text, encoded once) and text fields so that they read back as sent."""
+    tenant = new_tenant()
+    member = ISSUER.member(tenant, "member")
+    metadata = Struct()
+    metadata.update({"run": "r-1", "attempt": 2, "tags": ["a", "é"], "nested": {"ok": True}})
+    batch = pb.RecordUsageBatchRequest(
+        records=[
+            row("with-metadata", metadata=metadata, agent_id="agent-7"),
+            row("plain", session_id="s-1", cache_ttl_seconds=0, metric_type=""),
+        ]
+    )
+    reply = await stack.usage.RecordUsageBatch(batch, metadata=member)
+    assert reply.accepted_count == 2 and not reply.rejected
+    stored = {record.event_id: record for record in await all_records(stack, tenant)}
+    assert stored["with-metadata"].metadata == metadata
+    assert stored["with-metadata"].agent_id == "agent-7"
+    plain = stored["plain"]
+    assert plain.metadata == Struct() and plain.session_id == "s-1" and plain.agent_id == ""
+    assert plain.cache_ttl_seconds == 0 and plain.metric_type == "usage"
 
 
 async def test_concurrent_retries_of_one_batch_store_each_row_once(

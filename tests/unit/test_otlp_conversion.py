@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import json
 
 import pytest
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
@@ -17,6 +18,8 @@ from opentelemetry.proto.trace.v1.trace_pb2 import ResourceSpans, ScopeSpans, Sp
 
 from services.telemetry.models import SpanKind, SpanStatusCode
 from services.telemetry.otlp import (
+    JSON_COLUMNS,
+    SPAN_COLUMNS,
     UNKNOWN_SERVICE,
     any_value_to_json,
     attributes_to_json,
@@ -227,3 +230,42 @@ def test_rows_carry_the_tenant_of_the_resource_when_the_span_has_none() -> None:
     span_with_own = make_span(2, attributes=[kv("quarterdeck.tenant_id", s("globex"))])
     rows = convert_request(request_of(make_span(1), span_with_own, resource=resource)).rows
     assert [row["tenant_id"] for row in rows] == ["acme", "globex"]
+
+
+def test_the_fast_attribute_path_matches_the_reference_conversion() -> None:
+    """The per-span hot path inlines the common kinds; every kind converts as any_value_to_json
+    says (empty strings, NUL, nesting, bytes, doubles, nulls included)."""
+    values = [
+        s(""),
+        s("plain"),
+        s("nul\x00inside"),
+        AnyValue(int_value=0),
+        AnyValue(int_value=-7),
+        AnyValue(bool_value=False),
+        AnyValue(bool_value=True),
+        AnyValue(double_value=0.0),
+        AnyValue(double_value=float("inf")),
+        AnyValue(bytes_value=b""),
+        AnyValue(bytes_value=b"\x00\x01"),
+        AnyValue(),
+        AnyValue(array_value=ArrayValue(values=[s("a"), AnyValue(int_value=1)])),
+        AnyValue(kvlist_value=KeyValueList(values=[kv("k\x00", s("v"))])),
+    ]
+    attributes = [kv(f"key-{n}", value) for n, value in enumerate(values)]
+    attributes.append(kv("nul\x00key", s("x")))
+    (row,) = convert_request(request_of(make_span(attributes=attributes))).rows
+    assert row["attributes"] == attributes_to_json(attributes)
+
+
+def test_records_are_in_column_order_with_json_as_text() -> None:
+    event = Span.Event(name="e", time_unix_nano=START, attributes=[kv("n", s("é"))])
+    span = make_span(attributes=[kv("quarterdeck.tenant_id", s("acme"))], events=[event])
+    (record,) = convert_request(request_of(span)).records
+    by_column = dict(zip(SPAN_COLUMNS, record, strict=True))
+    assert by_column["tenant_id"] == "acme" and by_column["kind"] == "unspecified"
+    for name in JSON_COLUMNS:
+        assert isinstance(by_column[name], str)
+    assert json.loads(by_column["events"]) == [
+        {"name": "e", "time_unix_nano": START, "attributes": {"n": "é"}}
+    ]
+    assert json.loads(by_column["resource_attributes"]) == {"service.name": "agent"}

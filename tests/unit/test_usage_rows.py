@@ -3,14 +3,23 @@ counts, and a cost from the same pricing math tenancy runs."""
 
 from __future__ import annotations
 
+import json
 import random
 from datetime import UTC, datetime
+from typing import Any
 
 from quarterdeck.telemetry.v1 import usage_pb2 as pb
 from quarterdeck.tenancy.v1 import pricing_pb2 as tpb
 from services.telemetry.models_usage import CostStatus
 from services.telemetry.pricing_cache import ModelPrices, PriceRange
-from services.telemetry.usage import _apply_price, _check, _check_many, _Checked, random_uuids
+from services.telemetry.usage import (
+    COPY_COLUMNS,
+    _apply_price,
+    _check,
+    _check_many,
+    _Checked,
+    random_uuids,
+)
 from services.tenancy import pricing_math as tenancy_math
 from shared import pricing_math
 from shared.errors import FieldViolation
@@ -31,10 +40,18 @@ RATES = pricing_math.Rates(
 PRICES = ModelPrices("id", (PriceRange(tpb.PRICE_TIER_STANDARD, 0, None, RATES, "seed"),))
 
 
+def by_name(row: list[Any]) -> dict[str, Any]:
+    """A row (column values in COPY_COLUMNS order, JSON as text) by column name, JSON decoded."""
+    named = dict(zip(COPY_COLUMNS, row, strict=True))
+    for name in ("metadata_json", "cost_breakdown_json"):
+        named[name] = json.loads(named[name])
+    return named
+
+
 def check(**fields: object) -> dict | list[FieldViolation]:
     fields.setdefault("event_id", "e-1")
     outcome = _check(pb.UsageRecord(**fields), "records[0]", "t1", NOW_NS, TRACE, NOW)
-    return outcome if isinstance(outcome, list) else outcome[0]
+    return outcome if isinstance(outcome, list) else by_name(outcome[0])
 
 
 def test_tenancy_prices_with_the_shared_math() -> None:
@@ -109,8 +126,8 @@ def test_priced_rows_cost_exactly_what_price_usage_says() -> None:
         outcome = _check(record, "r", "t", NOW_NS, ("", ""), NOW)
         assert not isinstance(outcome, list)
         checked = _Checked(0, *outcome)
-        row = checked.row
         _apply_price(checked, PRICES, unavailable=False)
+        row = by_name(checked.row)
         expected = tenancy_math.price_usage(checked.usage(), RATES)
         assert checked.usage() == pricing_math.Usage(
             input_tokens=input_tokens,
@@ -144,7 +161,8 @@ def test_unpriceable_rows_say_why() -> None:
         assert not isinstance(outcome, list)
         checked = _Checked(0, *outcome)
         _apply_price(checked, prices, unavailable)
-        assert checked.row["cost_status"] is status and checked.row["computed_cost_picos"] is None
+        row = by_name(checked.row)
+        assert row["cost_status"] is status and row["computed_cost_picos"] is None
 
 
 def random_record(generator: random.Random) -> pb.UsageRecord:
@@ -188,11 +206,11 @@ def random_record(generator: random.Random) -> pb.UsageRecord:
     if generator.random() < 0.2:
         fields["pricing_source"] = maybe("mine", "s" * 65)
     if generator.random() < 0.2:
-        fields["cache_ttl_seconds"] = maybe(60, -1)
+        fields["cache_ttl_seconds"] = maybe(generator.choice([0, 60]), -1)
     record = pb.UsageRecord(**fields)  # type: ignore[arg-type]
     if generator.random() < 0.5:
         record.time.FromNanoseconds(
-            maybe(NOW_NS - generator.randrange(10**12), generator.choice([-5, 2**63]))  # type: ignore[arg-type]
+            maybe(NOW_NS - generator.randrange(10**12), generator.choice([-5, 0, 2**63]))  # type: ignore[arg-type]
         )
     if generator.random() < 0.1:
         record.metadata.update({"k": maybe(1, generator.choice([float("nan"), "a\x00"]))})
