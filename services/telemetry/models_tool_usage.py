@@ -4,7 +4,8 @@ MCP tool call.
 Seed 003 indexes tool_name, status and created_at; here each leads with the tenant. Analytics
 over a window read (tenant_id, created_at, tool_name, status, latency_ms), which carries every
 column they aggregate (an index-only scan on PostgreSQL); recent errors read a partial index
-over failed calls only.
+over failed calls only, and operators' recent errors across tenants another, by created_at
+alone.
 """
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ class ToolCallStatus(enum.StrEnum):
 #: Statuses of a call that failed; recent errors list these.
 FAILED_STATUSES = (ToolCallStatus.ERROR.value, ToolCallStatus.TIMEOUT.value)
 _FAILED = text("status IN ('error', 'timeout')")
+_FAILED_ANY_TENANT = text("status IN ('error', 'timeout') AND created_at IS NOT NULL")
 
 
 class ToolUsageRecord(Base):
@@ -48,6 +50,15 @@ class ToolUsageRecord(Base):
             "tool_name",
             "status",
             "latency_ms",
+        ),
+        # Operators' newest failures across every tenant (without it, a full scan). Its
+        # predicate is one only that query states (_FAILED_ANY_TENANT), so it serves that
+        # query alone: never a rival of a tenant's partial index or the analytics' covering one.
+        Index(
+            "ix_mcp_tool_usage_failed_created_at",
+            "created_at",
+            postgresql_where=_FAILED_ANY_TENANT,
+            sqlite_where=_FAILED_ANY_TENANT,
         ),
         Index(
             "ix_mcp_tool_usage_failed_tenant_id_created_at",

@@ -132,8 +132,10 @@ def tool_analytics_query(tenant: str, start: datetime, end: datetime) -> Select:
 def failed_calls_query(tenant: str | None) -> Select:
     statement = select(ToolUsageRecord).where(_FAILED)
     if tenant is not None:
-        statement = statement.where(ToolUsageRecord.tenant_id == tenant)
-    return statement
+        return statement.where(ToolUsageRecord.tenant_id == tenant)
+    # Always true (the column is NOT NULL), but it is the predicate of the index kept for this
+    # all-tenant listing alone, so PostgreSQL reads that index instead of the whole table.
+    return statement.where(ToolUsageRecord.created_at.is_not(None))
 
 
 class ToolUsageHandlers:
