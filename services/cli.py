@@ -107,6 +107,31 @@ async def _rotate_provider_keys(batch_size: int) -> int:
     return 1 if report.unreadable else 0
 
 
+async def _rotate_status_keys(batch_size: int) -> int:
+    from services.telemetry.config import TelemetrySettings
+    from services.telemetry.status_secrets import ENCRYPTION_SETTING, StatusSecrets
+    from services.telemetry.status_subscriptions import reseal_status_subscriptions
+    from shared.migrations import require_head
+
+    settings = load_settings(TelemetrySettings)
+    secrets = StatusSecrets.from_settings(settings)
+    if secrets is None:
+        raise ConfigurationError(f"{ENCRYPTION_SETTING} or its hashing key is not set")
+    database = Database(settings.resolved_database_url)
+    try:
+        await require_head(database, spec_for("telemetry").migrations_dir, "telemetry")
+        report = await reseal_status_subscriptions(database, secrets, batch_size)
+    finally:
+        await database.dispose()
+    print(
+        f"telemetry: status subscriptions re-encrypted: {report.resealed}, "
+        f"unreadable with every configured key: {len(report.unreadable)}"
+    )
+    for subscription_id in report.unreadable:
+        print(f"telemetry: unreadable status subscription {subscription_id} (kept as is)")
+    return 1 if report.unreadable else 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="quarterdeck", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
@@ -149,6 +174,11 @@ def build_parser() -> argparse.ArgumentParser:
         help="re-encrypt tenants' provider keys under the first QD_TENANCY_PROVIDER_KEY_ENCRYPTION_KEYS key",
     )
     rotate.add_argument("--batch-size", type=int, default=200, help="rows per transaction")
+    rotate_status = commands.add_parser(
+        "rotate-status-keys",
+        help="re-encrypt status subscription targets under the first QD_TELEMETRY_STATUS_ENCRYPTION_KEYS key",
+    )
+    rotate_status.add_argument("--batch-size", type=int, default=200, help="rows per transaction")
     return parser
 
 
@@ -173,6 +203,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             if args.batch_size < 1:
                 raise ConfigurationError("--batch-size must be at least 1")
             return asyncio.run(_rotate_provider_keys(args.batch_size))
+        if args.command == "rotate-status-keys":
+            if args.batch_size < 1:
+                raise ConfigurationError("--batch-size must be at least 1")
+            return asyncio.run(_rotate_status_keys(args.batch_size))
         if args.command == "serve":
             _serve(args.service)
         elif args.command == "migrate":

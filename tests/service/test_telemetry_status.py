@@ -1131,3 +1131,41 @@ async def test_a_tenant_has_at_most_the_configured_live_subscriptions(
             pb.RevokeStatusSubscriptionRequest(id=first.subscription.id), metadata=admin(tenant)
         )
         await subscribe(limited, tenant, unique_email())
+
+
+async def test_the_rotate_status_keys_command_reseals_every_subscription(
+    backend: str,
+    databases: Databases,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    from services.cli import main as cli_main
+
+    url = await databases.url(backend, "telemetry", "status-cli")
+    sender = MemorySender()
+    email = unique_email("rotated")
+    async with (
+        recorded_status_service(url, sender) as running,
+        open_channel(running.target) as channel,
+    ):
+        status = Status(running, StatusSubscriptionServiceStub(channel), sender)
+        created = await subscribe(status, new_tenant(), email)
+
+    new_key = Fernet.generate_key().decode()
+    monkeypatch.setenv("QD_TELEMETRY_DATABASE_URL", url)
+    monkeypatch.setenv("QD_TELEMETRY_STATUS_ENCRYPTION_KEYS", f"{new_key},{ENCRYPTION_KEY}")
+    monkeypatch.setenv("QD_TELEMETRY_STATUS_HASHING_KEY", SECRETS["status_hashing_key"])
+    assert await asyncio.to_thread(cli_main, ["rotate-status-keys", "--batch-size", "1"]) == 0
+    assert "status subscriptions re-encrypted: 1," in capsys.readouterr().out
+
+    async with recorded_status_service(url, sender) as running:
+        row = await Status(running, None, sender).row(created.subscription.id)  # type: ignore[arg-type]
+    only_new = StatusSecrets.create([new_key], SECRETS["status_hashing_key"])
+    assert only_new.decrypt(row.target_encrypted) == email
+    with pytest.raises(UnreadableSecret):
+        HASHER.decrypt(row.target_encrypted)
+
+    # Without the keys the command refuses, naming the setting.
+    monkeypatch.delenv("QD_TELEMETRY_STATUS_ENCRYPTION_KEYS")
+    assert await asyncio.to_thread(cli_main, ["rotate-status-keys"]) == 2
+    assert "QD_TELEMETRY_STATUS_ENCRYPTION_KEYS" in capsys.readouterr().err
