@@ -17,6 +17,7 @@ import asyncio
 import contextlib
 import json
 import logging
+import secrets
 import time
 import uuid
 from collections.abc import Awaitable, Callable
@@ -358,6 +359,11 @@ class TokenAttribution:
         return principal.tenant_id or "", principal.subject
 
 
+def _unsampled_traceparent() -> tuple[str, str]:
+    """A W3C traceparent whose sampled flag is off: the callee records no span for the call."""
+    return ("traceparent", f"00-{secrets.token_hex(16)}-{secrets.token_hex(8)}-00")
+
+
 def writer_for_gateway(settings: GatewaySettings, clients: GatewayClients) -> RequestLogWriter:
     """The writer as the gateway runs it: identity for JWKS and the internal token, telemetry's
     RecordRequests as the sink. Without an internal secret nothing could be sent, so the writer
@@ -372,9 +378,11 @@ def writer_for_gateway(settings: GatewaySettings, clients: GatewayClients) -> Re
 
     async def record(rows: list[rpb.AgentRequest]) -> None:
         # The gateway's own calls are not traced: a flush would otherwise start a trace per
-        # batch, whose spans are exported to telemetry and say nothing about any request.
+        # batch, whose spans are exported to telemetry and say nothing about any request. The
+        # call says so to telemetry too, with a parent that is not sampled, so its server and
+        # SQL spans are not recorded either (each row already carries its request's trace).
         with suppress_instrumentation():
-            metadata = await identity.internal_metadata()
+            metadata = [*await identity.internal_metadata(), _unsampled_traceparent()]
             try:
                 reply = await clients.request_log.RecordRequests(
                     rpb.RecordRequestsRequest(requests=rows),

@@ -194,3 +194,13 @@ def test_the_credential_of_a_request(
     headers: list[tuple[bytes, bytes]], expected: str | None
 ) -> None:
     assert credential_of({"type": "http", "headers": headers}) == expected
+
+
+def test_the_writer_asks_telemetry_not_to_record_its_own_calls() -> None:
+    from services.gateway.request_log import _unsampled_traceparent
+
+    name, value = _unsampled_traceparent()
+    version, trace_id, span_id, flags = value.split("-")
+    assert (name, version, flags) == ("traceparent", "00", "00")  # flags 00: not sampled
+    assert len(trace_id) == 32 and len(span_id) == 16
+    assert _unsampled_traceparent() != (name, value)  # a fresh trace each call
