@@ -6,6 +6,7 @@ and refuses to serve otherwise. Each service's ``env.py`` is one call to :func:`
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -13,7 +14,7 @@ from alembic import command, context
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import JSON, Connection, MetaData
+from sqlalchemy import JSON, Connection, MetaData, text
 
 from shared.db import Database
 from shared.db_types import UTCDateTime
@@ -38,6 +39,22 @@ def _render_item(kind: str, obj: Any, autogen_context: Any) -> str | bool:
     return False
 
 
+def partitions_excluded(connection: Connection) -> Callable[[str | None, str, Any], bool]:
+    """An ``include_name`` hook that leaves out the partitions of PostgreSQL partitioned tables:
+    the models describe the partitioned table, and its partitions come and go at run time (the
+    telemetry service's daily span partitions), so they are no difference from the models."""
+    partitions: set[str] = set()
+    if connection.dialect.name == "postgresql":
+        partitions = set(
+            connection.scalars(text("SELECT relname FROM pg_class WHERE relispartition"))
+        )
+
+    def include_name(name: str | None, type_: str, _parent_names: Any) -> bool:
+        return not (type_ == "table" and name in partitions)
+
+    return include_name
+
+
 def run_migrations(metadata: MetaData) -> None:
     """The body of every service's env.py: migrate over the connection the caller handed in."""
     connection: Connection = context.config.attributes["connection"]
@@ -47,6 +64,7 @@ def run_migrations(metadata: MetaData) -> None:
         render_as_batch=connection.dialect.name == "sqlite",
         compare_type=True,
         render_item=_render_item,
+        include_name=partitions_excluded(connection),
     )
     with context.begin_transaction():
         context.run_migrations()

@@ -1,8 +1,11 @@
 """Tables owned by the telemetry service.
 
-``spans`` holds one row per received span, keyed by (trace_id, span_id) so an exporter that
-retries a batch stores nothing twice. That key's index also serves lookups by trace_id alone
-(its leftmost column), so no separate trace_id index is kept on this write-heavy table.
+``spans`` holds one row per received span, keyed by (trace_id, span_id, start_time_unix_nano)
+so an exporter that retries a batch stores nothing twice (a retried span repeats its start
+time). The start time is in the key because on PostgreSQL the table is partitioned by UTC day on
+it (migration 0009, partitions.py), and a partitioned table's unique keys must hold the
+partition column. That key's index also serves lookups by trace_id alone (its leftmost column),
+so no separate trace_id index is kept on this write-heavy table.
 
 Three more indexes serve every search (tenant, service, or neither, each newest first by start
 time); the name, duration and error filters are checked on the rows those indexes yield. The
@@ -74,7 +77,9 @@ class SpanRecord(Base):
     service_name: Mapped[str] = mapped_column(String(MAX_SERVICE_NAME))
     name: Mapped[str] = mapped_column(Text)
     kind: Mapped[SpanKind] = mapped_column(_enum(SpanKind, "span_kind"))
-    start_time_unix_nano: Mapped[int] = mapped_column(BigInteger)
+    #: In the key because PostgreSQL partitions by it (a unique key must hold the partition
+    #: column); a retried export repeats a span's start time, so it is still stored once.
+    start_time_unix_nano: Mapped[int] = mapped_column(BigInteger, primary_key=True)
     end_time_unix_nano: Mapped[int] = mapped_column(BigInteger)
     duration_nano: Mapped[int] = mapped_column(BigInteger)
     status_code: Mapped[SpanStatusCode] = mapped_column(_enum(SpanStatusCode, "span_status_code"))
@@ -93,5 +98,5 @@ class IdempotencyKey(IdempotencyKeyMixin, Base):
 
 #: Spans expire by start time (the spans_retention_days setting).
 RETENTION: list[RetentionPolicy] = [
-    RetentionPolicy("spans", "start_time_unix_nano", "spans_retention_days"),
+    RetentionPolicy("spans", "start_time_unix_nano", "spans_retention_days", daily_partitions=True),
 ]

@@ -3,6 +3,7 @@ gRPC service per area (usage, metrics, requests, tool usage, activity, status su
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -20,14 +21,27 @@ from services.telemetry import (
 )
 from services.telemetry.config import TelemetrySettings
 from services.telemetry.models import IdempotencyKey
-from services.telemetry.retention import RetentionHandlers, start_retention
+from services.telemetry.retention import RetentionEnforcer, RetentionHandlers, start_retention
 from services.telemetry.schema import RETENTION_POLICIES, metadata
 from services.telemetry.servicer import TelemetryServicer, TraceServicer
 from services.telemetry.spans import SpanHandlers
 from shared.server import ServiceContext, ServiceSpec
 
+log = logging.getLogger("quarterdeck.telemetry")
+
 TRACE_SERVICE = trace_service_pb2.DESCRIPTOR.services_by_name["TraceService"].full_name
 TELEMETRY_SERVICE = telemetry_pb2.DESCRIPTOR.services_by_name["TelemetryService"].full_name
+
+
+async def prepare(context: ServiceContext[TelemetrySettings]) -> None:
+    """Today's partitions exist before the first export (PostgreSQL; nothing to do on SQLite),
+    made under retention's locks so replicas starting together do not race."""
+    enforcer = RetentionEnforcer(context.database, context.settings, metadata, RETENTION_POLICIES)
+    try:
+        await enforcer.prepare()
+    except Exception:
+        # Not fatal: the DEFAULT partition takes every span, and each retention pass tries again.
+        log.exception("partition upkeep at start failed; the next retention pass retries it")
 
 
 def register(server: grpc.aio.Server, context: ServiceContext[TelemetrySettings]) -> Sequence[str]:
@@ -63,6 +77,7 @@ SPEC = ServiceSpec(
     metadata=metadata,
     migrations_dir=Path(__file__).parent / "migrations",
     idempotency_model=IdempotencyKey,
+    prepare=prepare,
     register=register,
     # Tracing the receiver's own Export would record a span per export, to be exported in
     # turn: a loop that never ends.

@@ -60,12 +60,12 @@ STATUS_TO_PROTO = {
     SpanStatusCode.OK: pb.SPAN_STATUS_CODE_OK,
     SpanStatusCode.ERROR: pb.SPAN_STATUS_CODE_ERROR,
 }
-#: Spans are stored COPY-first, skipping any (trace_id, span_id) already stored: an exporter
-#: retrying a batch stores nothing twice.
+#: Spans are stored COPY-first, skipping any (trace_id, span_id, start time) already stored: an
+#: exporter retrying a batch stores nothing twice.
 SPAN_TARGET = BulkTarget(
     SpanRecord.__table__,
     columns=(*SPAN_COLUMNS, "received_at"),
-    conflict_columns=("trace_id", "span_id"),
+    conflict_columns=("trace_id", "span_id", "start_time_unix_nano"),
     returning="span_id",
 )
 

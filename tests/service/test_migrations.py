@@ -10,6 +10,7 @@ from sqlalchemy import Connection
 
 from services.registry import SERVICE_NAMES, spec_for
 from shared.db import Database
+from shared.migrations import partitions_excluded
 from tests.support.stack import Databases
 
 
@@ -21,7 +22,10 @@ async def test_migrations_match_the_models(
     metadata = spec_for(service).metadata
 
     def differences(connection: Connection) -> list[object]:
-        context = MigrationContext.configure(connection, opts={"compare_type": True})
+        context = MigrationContext.configure(
+            connection,
+            opts={"compare_type": True, "include_name": partitions_excluded(connection)},
+        )
         return list(compare_metadata(context, metadata))
 
     database = Database(url)

@@ -32,7 +32,10 @@ def test_a_column_of_another_type_is_refused() -> None:
 
 
 def test_the_spans_policy_is_listed_and_enforceable_with_a_30_day_default() -> None:
-    policy = RetentionPolicy("spans", "start_time_unix_nano", "spans_retention_days")
+    # Partitioned by day on PostgreSQL (expired days dropped whole), batched deletes on SQLite.
+    policy = RetentionPolicy(
+        "spans", "start_time_unix_nano", "spans_retention_days", daily_partitions=True
+    )
     assert policy in RETENTION_POLICIES
     assert policy_problem(policy, metadata, SETTINGS) is None
     assert SETTINGS.spans_retention_days == 30
