@@ -169,16 +169,21 @@ def build_parser() -> argparse.ArgumentParser:
         "internal-clients",
         help="print QD_IDENTITY_INTERNAL_CLIENTS for every QD_<SERVICE>_INTERNAL_SECRET (gateway included)",
     )
-    rotate = commands.add_parser(
-        "rotate-provider-keys",
-        help="re-encrypt tenants' provider keys under the first QD_TENANCY_PROVIDER_KEY_ENCRYPTION_KEYS key",
-    )
-    rotate.add_argument("--batch-size", type=int, default=200, help="rows per transaction")
-    rotate_status = commands.add_parser(
-        "rotate-status-keys",
-        help="re-encrypt status subscription targets under the first QD_TELEMETRY_STATUS_ENCRYPTION_KEYS key",
-    )
-    rotate_status.add_argument("--batch-size", type=int, default=200, help="rows per transaction")
+    for command, rotation, help_text in (
+        (
+            "rotate-provider-keys",
+            _rotate_provider_keys,
+            "re-encrypt tenants' provider keys under the first QD_TENANCY_PROVIDER_KEY_ENCRYPTION_KEYS key",
+        ),
+        (
+            "rotate-status-keys",
+            _rotate_status_keys,
+            "re-encrypt status subscription targets under the first QD_TELEMETRY_STATUS_ENCRYPTION_KEYS key",
+        ),
+    ):
+        rotate = commands.add_parser(command, help=help_text)
+        rotate.add_argument("--batch-size", type=int, default=200, help="rows per transaction")
+        rotate.set_defaults(rotation=rotation)
     return parser
 
 
@@ -199,14 +204,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "internal-clients":
             print(_internal_clients())
             return 0
-        if args.command == "rotate-provider-keys":
+        if hasattr(args, "rotation"):  # rotate-provider-keys, rotate-status-keys
             if args.batch_size < 1:
                 raise ConfigurationError("--batch-size must be at least 1")
-            return asyncio.run(_rotate_provider_keys(args.batch_size))
-        if args.command == "rotate-status-keys":
-            if args.batch_size < 1:
-                raise ConfigurationError("--batch-size must be at least 1")
-            return asyncio.run(_rotate_status_keys(args.batch_size))
+            return asyncio.run(args.rotation(args.batch_size))
         if args.command == "serve":
             _serve(args.service)
         elif args.command == "migrate":

@@ -13,7 +13,6 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query
 from google.protobuf.json_format import MessageToDict
-from google.protobuf.message import Message
 from pydantic import AwareDatetime, BaseModel, Field
 
 from quarterdeck.telemetry.v1 import metrics_pb2 as mpb
@@ -46,13 +45,6 @@ TenantId = Annotated[
 ]
 StartTime = Annotated[AwareDatetime | None, Query(description="The window's start (inclusive).")]
 EndTime = Annotated[AwareDatetime | None, Query(description="The window's end (exclusive).")]
-
-
-def _window(request: Message, start: datetime | None, end: datetime | None) -> None:
-    if start is not None:
-        request.start_time.CopyFrom(to_timestamp(start))  # type: ignore[attr-defined]
-    if end is not None:
-        request.end_time.CopyFrom(to_timestamp(end))  # type: ignore[attr-defined]
 
 
 # -- Request log -----------------------------------------------------------------------------
@@ -119,8 +111,9 @@ async def list_requests(
         endpoint=endpoint,
         page_size=page_size,
         page_token=page_token,
+        start_time=to_timestamp(start_time),
+        end_time=to_timestamp(end_time),
     )
-    _window(request, start_time, end_time)
     reply = await clients.request_log.ListRequests(request, timeout=clients.timeout)
     return LoggedRequestPage(
         requests=[LoggedRequest.from_proto(row) for row in reply.requests],
@@ -199,8 +192,9 @@ async def list_metrics(
         metric_type=metric_type,
         page_size=page_size,
         page_token=page_token,
+        start_time=to_timestamp(start_time),
+        end_time=to_timestamp(end_time),
     )
-    _window(request, start_time, end_time)
     reply = await clients.metrics.ListMetrics(request, timeout=clients.timeout)
     return MetricSeries(
         metrics=[MetricPoint.from_proto(point) for point in reply.metrics],
@@ -247,8 +241,12 @@ async def get_agent_statistics(
 ) -> AgentStatisticsReport:
     """Tasks, success and error rates, latency, tokens and cost per agent over a window (the
     last 24 hours by default)."""
-    request = mpb.GetAgentStatisticsRequest(tenant_id=tenant_id, agent_id=agent_id)
-    _window(request, start_time, end_time)
+    request = mpb.GetAgentStatisticsRequest(
+        tenant_id=tenant_id,
+        agent_id=agent_id,
+        start_time=to_timestamp(start_time),
+        end_time=to_timestamp(end_time),
+    )
     reply = await clients.metrics.GetAgentStatistics(request, timeout=clients.timeout)
     return AgentStatisticsReport(
         agents=[AgentStatisticsEntry.from_proto(stats) for stats in reply.agents],
@@ -285,8 +283,9 @@ async def get_tool_usage_analytics(
 ) -> ToolAnalyticsReport:
     """Calls, successes, errors, average and longest latency per tool over a window (the last
     24 hours by default)."""
-    request = tpb.GetToolUsageAnalyticsRequest(tenant_id=tenant_id)
-    _window(request, start_time, end_time)
+    request = tpb.GetToolUsageAnalyticsRequest(
+        tenant_id=tenant_id, start_time=to_timestamp(start_time), end_time=to_timestamp(end_time)
+    )
     reply = await clients.tool_usage.GetToolUsageAnalytics(request, timeout=clients.timeout)
     return ToolAnalyticsReport(
         tools=[

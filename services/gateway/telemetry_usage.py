@@ -438,13 +438,11 @@ async def list_usage(
         model_used=model_used,
         agent_id=agent_id,
         trace_id=trace_id,
+        start_time=to_timestamp(start_time),
+        end_time=to_timestamp(end_time),
         page_size=page_size,
         page_token=page_token,
     )
-    if start_time is not None:
-        request.start_time.CopyFrom(to_timestamp(start_time))
-    if end_time is not None:
-        request.end_time.CopyFrom(to_timestamp(end_time))
     reply = await clients.usage.ListUsageRecords(request, timeout=clients.timeout)
     return UsageList(
         records=[UsageRecord.from_proto(record) for record in reply.records],

@@ -172,13 +172,11 @@ async def search_traces(
         span_name=span_name,
         span_name_prefix=span_name_prefix,
         errors_only=errors_only,
+        start_time=to_timestamp(start_time),
+        end_time=to_timestamp(end_time),
         page_size=page_size,
         page_token=page_token,
     )
-    if start_time is not None:
-        request.start_time.CopyFrom(to_timestamp(start_time))
-    if end_time is not None:
-        request.end_time.CopyFrom(to_timestamp(end_time))
     if min_duration_ms:
         duration = Duration()
         duration.FromNanoseconds(round(min_duration_ms * NANOS_PER_MILLISECOND))

@@ -30,13 +30,13 @@ class OwnInternalToken:
 
     Other services exchange an internal key with identity for theirs; identity signs its own with
     its issuer. The token is minted again before it expires and after a key rotation (a token of
-    a retired key would be refused).
+    a retired key would be refused). One instance serves the activity link and the tenancy client.
     """
 
     def __init__(self, issuer: TokenIssuer) -> None:
         self._issuer = issuer
         self._token: tuple[str, float, str] | None = None
-        self._lock = asyncio.Lock()  # appends in flight together mint one token, not one each
+        self._lock = asyncio.Lock()  # calls in flight together mint one token, not one each
 
     async def metadata(self) -> list[tuple[str, str]]:
         async with self._lock:
@@ -77,11 +77,12 @@ async def build_identity_context(context: ServiceContext[IdentitySettings]) -> I
     keys = SigningKeys(context.database, secrets.box)
     await keys.ensure_active()
     issuer = TokenIssuer(keys, settings.access_token_ttl_seconds)
+    own_token = OwnInternalToken(issuer)  # one token for all of identity's calls out
     activity = ActivityLink(
         settings.telemetry_target,
         "identity",
         None,
-        internal_metadata=OwnInternalToken(issuer).metadata,
+        internal_metadata=own_token.metadata,
     )
     context.resources.on_close(activity.close)
     return IdentityContext(
@@ -93,7 +94,11 @@ async def build_identity_context(context: ServiceContext[IdentitySettings]) -> I
         keys=keys,
         issuer=issuer,
         events=SecurityEvents(context.database),
-        tenancy=TenancyClient(settings.tenancy_target, issuer) if settings.tenancy_target else None,
+        tenancy=(
+            TenancyClient(settings.tenancy_target, own_token.metadata)
+            if settings.tenancy_target
+            else None
+        ),
         notifier=LogNotifier(),
         activity=activity,
     )

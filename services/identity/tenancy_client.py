@@ -2,14 +2,11 @@
 
 from __future__ import annotations
 
-import time
-
 import grpc
 
 from quarterdeck.tenancy.v1 import tenancy_pb2 as tpb
 from quarterdeck.tenancy.v1.tenancy_pb2_grpc import TenancyServiceStub
-from services.identity.issuer import TokenIssuer
-from shared.auth import AUTHORIZATION_HEADER
+from shared.activity_link import InternalMetadata
 from shared.errors import NotFound, Unavailable
 from shared.grpc_client import open_channel
 
@@ -20,24 +17,20 @@ ROLE_NAMES = {
     tpb.MEMBERSHIP_ROLE_VIEWER: "viewer",
 }
 _TIMEOUT_SECONDS = 10.0
-_TOKEN_TTL_SECONDS = 600
 
 
 class TenancyClient:
-    def __init__(self, target: str, issuer: TokenIssuer) -> None:
+    def __init__(self, target: str, internal_metadata: InternalMetadata) -> None:
+        """``internal_metadata`` gives identity's own internal token (``OwnInternalToken.metadata``
+        in ``services.identity.context``)."""
         self._channel = open_channel(target)
         self.stub = TenancyServiceStub(self._channel)
-        self._issuer = issuer
-        self._token: tuple[str, float, str] | None = None
+        self._internal_metadata = internal_metadata
 
     async def metadata(self) -> list[tuple[str, str]]:
-        """Identity's own internal token, minted again before it expires and after a rotation
-        (a token of a retired key would be refused by tenancy)."""
-        kid = await self._issuer.active_kid()
-        if self._token is None or self._token[1] - time.time() < 60 or self._token[2] != kid:
-            token, expires = await self._issuer.internal_token("identity", _TOKEN_TTL_SECONDS)
-            self._token = (token, expires.timestamp(), kid)
-        return [(AUTHORIZATION_HEADER, f"Bearer {self._token[0]}")]
+        """Call metadata with identity's own internal token, minted again before it expires and
+        after a rotation (a token of a retired key would be refused by tenancy)."""
+        return await self._internal_metadata()
 
     async def role_in(self, tenant_id: str, user_id: str) -> str | None:
         """The user's role in the tenant, or None when they are not a member."""

@@ -17,12 +17,12 @@ from datetime import datetime
 from typing import Any
 
 from google.protobuf.json_format import MessageToDict
-from google.protobuf.struct_pb2 import Struct
 from sqlalchemy import ColumnElement, Insert, and_, bindparam, exists, func, select, tuple_
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from quarterdeck.telemetry.v1 import activity_pb2 as pb
+from services.telemetry.batch_rows import SPAN_ID_PATTERN, TRACE_ID_PATTERN, struct_of
 from services.telemetry.config import TelemetrySettings
 from services.telemetry.models_activity import (
     MAX_ACTION,
@@ -57,8 +57,6 @@ MAX_EVENT_IDS = 500
 #: Largest metadata object, as compact JSON.
 MAX_METADATA_BYTES = 16 * 1024
 ACTION_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:/-]*")
-TRACE_ID_PATTERN = re.compile(r"[0-9a-f]{32}")
-SPAN_ID_PATTERN = re.compile(r"[0-9a-f]{16}")
 
 ACTOR_TYPE_TO_PROTO = {
     ActorType.USER: pb.ACTIVITY_ACTOR_TYPE_USER,
@@ -183,12 +181,6 @@ def event_values(event: pb.ActivityEvent) -> dict[str, Any]:
     return values
 
 
-def _struct(value: dict[str, Any]) -> Struct:
-    struct = Struct()
-    struct.update(value)
-    return struct
-
-
 def event_to_proto(row: ActivityEventRecord, *, read: bool) -> pb.ActivityEvent:
     event = pb.ActivityEvent(
         id=str(row.id),
@@ -214,7 +206,7 @@ def event_to_proto(row: ActivityEventRecord, *, read: bool) -> pb.ActivityEvent:
         read=read,
     )
     if row.metadata_json is not None:
-        event.metadata.CopyFrom(_struct(row.metadata_json))
+        event.metadata.CopyFrom(struct_of(row.metadata_json))
     return event
 
 

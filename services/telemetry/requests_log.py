@@ -15,8 +15,7 @@ from sqlalchemy import Insert, Select, literal_column, select
 from sqlalchemy.dialects import postgresql, sqlite
 
 from quarterdeck.telemetry.v1 import requests_pb2 as pb
-from services.telemetry.config import TelemetrySettings
-from services.telemetry.metrics import (
+from services.telemetry.batch_rows import (
     RowRejected,
     bounded_text,
     rejected_protos,
@@ -25,6 +24,7 @@ from services.telemetry.metrics import (
     trace_ids,
     validate_rows,
 )
+from services.telemetry.config import TelemetrySettings
 from services.telemetry.models_requests import (
     FIRST_ERROR_STATUS,
     MAX_ENDPOINT,

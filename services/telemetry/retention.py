@@ -214,19 +214,15 @@ class RetentionEnforcer:
 
 
 def start_retention(
-    database: Database,
-    settings: TelemetrySettings,
-    metadata: MetaData,
-    policies: Sequence[RetentionPolicy],
+    enforcer: RetentionEnforcer,
+    interval_seconds: float,
     on_close: Callable[[Callable[[], Awaitable[None]]], None],
-) -> RetentionEnforcer:
-    """The enforcer, with its background loop started unless the interval is 0; ``on_close``
+) -> None:
+    """Starts the enforcer's background loop unless the interval is 0; ``on_close``
     (ServiceResources.on_close) stops the loop when the service stops."""
-    enforcer = RetentionEnforcer(database, settings, metadata, policies)
-    interval = settings.retention_interval_seconds
-    if interval > 0:
+    if interval_seconds > 0:
         task = asyncio.get_running_loop().create_task(
-            enforcer.run_forever(interval), name="telemetry-retention"
+            enforcer.run_forever(interval_seconds), name="telemetry-retention"
         )
 
         async def stop() -> None:
@@ -235,7 +231,6 @@ def start_retention(
                 await task
 
         on_close(stop)
-    return enforcer
 
 
 class RetentionHandlers:

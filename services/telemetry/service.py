@@ -33,28 +33,26 @@ TRACE_SERVICE = trace_service_pb2.DESCRIPTOR.services_by_name["TraceService"].fu
 TELEMETRY_SERVICE = telemetry_pb2.DESCRIPTOR.services_by_name["TelemetryService"].full_name
 
 
-async def prepare(context: ServiceContext[TelemetrySettings]) -> None:
-    """Today's partitions exist before the first export (PostgreSQL; nothing to do on SQLite),
-    made under retention's locks so replicas starting together do not race."""
+async def prepare(context: ServiceContext[TelemetrySettings]) -> RetentionEnforcer:
+    """The retention enforcer (kept as ``context.state``; ``register`` starts its loop), after
+    it has made today's partitions before the first export (PostgreSQL; nothing to do on
+    SQLite), under retention's locks so replicas starting together do not race."""
     enforcer = RetentionEnforcer(context.database, context.settings, metadata, RETENTION_POLICIES)
     try:
         await enforcer.prepare()
     except Exception:
         # Not fatal: the DEFAULT partition takes every span, and each retention pass tries again.
         log.exception("partition upkeep at start failed; the next retention pass retries it")
+    return enforcer
 
 
 def register(server: grpc.aio.Server, context: ServiceContext[TelemetrySettings]) -> Sequence[str]:
     handlers = SpanHandlers(context)
-    retention = RetentionHandlers(
-        start_retention(
-            context.database,
-            context.settings,
-            metadata,
-            RETENTION_POLICIES,
-            context.resources.on_close,
-        )
+    enforcer: RetentionEnforcer = context.state
+    start_retention(
+        enforcer, context.settings.retention_interval_seconds, context.resources.on_close
     )
+    retention = RetentionHandlers(enforcer)
     trace_service_pb2_grpc.add_TraceServiceServicer_to_server(TraceServicer(handlers), server)
     telemetry_pb2_grpc.add_TelemetryServiceServicer_to_server(
         TelemetryServicer(handlers, retention), server

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from collections import defaultdict
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
@@ -30,6 +29,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased, load_only
 
 from quarterdeck.telemetry.v1 import telemetry_pb2 as pb
+from services.telemetry.batch_rows import TRACE_ID_PATTERN
 from services.telemetry.bulk_insert import BulkTarget, insert_new_rows
 from services.telemetry.config import TelemetrySettings
 from services.telemetry.models import MAX_SERVICE_NAME, SpanKind, SpanRecord, SpanStatusCode
@@ -45,7 +45,6 @@ from shared.errors import FieldViolation, InvalidArgument, NotFound
 from shared.pagination import fetch_page
 from shared.server import ServiceContext
 
-TRACE_ID_PATTERN = re.compile(r"[0-9a-f]{32}")
 NANOS_PER_SECOND = 1_000_000_000
 KIND_TO_PROTO = {
     SpanKind.UNSPECIFIED: pb.SPAN_KIND_UNSPECIFIED,

@@ -268,6 +268,20 @@ def _require_manager_of(principal: Principal, row: StatusSubscriptionRecord | No
         raise NotFound("status subscription not found", reason="SUBSCRIPTION_NOT_FOUND")
 
 
+async def _managed_row(
+    session: AsyncSession,
+    principal: Principal,
+    subscription_id: uuid.UUID,
+    *,
+    for_update: bool = False,
+) -> StatusSubscriptionRecord:
+    """The subscription, if the caller manages it (else NotFound, as for a missing one)."""
+    row = await session.get(StatusSubscriptionRecord, subscription_id, with_for_update=for_update)
+    _require_manager_of(principal, row)
+    assert row is not None
+    return row
+
+
 def _require_manager() -> Principal:
     principal = require_principal()
     if principal.is_operator or principal.is_internal:
@@ -329,6 +343,12 @@ class StatusSubscriptionHandlers:
         self._sender = sender
 
     # -- helpers ---------------------------------------------------------------------------
+
+    def _token_hash(self, token: str) -> str:
+        """The stored hash of a verify or unsubscribe link's token, once it looks like one."""
+        if problem := _token_problem(token):
+            raise InvalidArgument.field("token", problem)
+        return require_secrets(self._secrets).token_hash(token)
 
     def _new_challenge(
         self, secrets: StatusSecrets, row: StatusSubscriptionRecord
@@ -523,10 +543,7 @@ class StatusSubscriptionHandlers:
     async def verify(
         self, request: pb.VerifyStatusSubscriptionRequest
     ) -> pb.VerifyStatusSubscriptionResponse:
-        if problem := _token_problem(request.token):
-            raise InvalidArgument.field("token", problem)
-        secrets = require_secrets(self._secrets)
-        token_hash = secrets.token_hash(request.token)
+        token_hash = self._token_hash(request.token)
         async with self._db.transaction() as session:
             row = await session.scalar(
                 select(StatusSubscriptionRecord)
@@ -559,10 +576,7 @@ class StatusSubscriptionHandlers:
     async def unsubscribe(
         self, request: pb.UnsubscribeStatusRequest
     ) -> pb.UnsubscribeStatusResponse:
-        if problem := _token_problem(request.token):
-            raise InvalidArgument.field("token", problem)
-        secrets = require_secrets(self._secrets)
-        token_hash = secrets.token_hash(request.token)
+        token_hash = self._token_hash(request.token)
         async with self._db.transaction() as session:
             row = await session.scalar(
                 select(StatusSubscriptionRecord)
@@ -585,9 +599,7 @@ class StatusSubscriptionHandlers:
         subscription_id = parse_id(request.id, "id")
         secrets = require_secrets(self._secrets)
         async with self._db.transaction() as session:
-            row = await session.get(StatusSubscriptionRecord, subscription_id, with_for_update=True)
-            _require_manager_of(principal, row)
-            assert row is not None
+            row = await _managed_row(session, principal, subscription_id, for_update=True)
             if row.status is not SubscriptionStatus.PENDING_VERIFICATION:
                 raise FailedPrecondition(
                     f"the subscription is {row.status.value}, not pending verification",
@@ -619,9 +631,7 @@ class StatusSubscriptionHandlers:
         if len(request.reason) > MAX_REASON:
             raise InvalidArgument.field("reason", f"must be at most {MAX_REASON} characters")
         async with self._db.transaction() as session:
-            row = await session.get(StatusSubscriptionRecord, subscription_id, with_for_update=True)
-            _require_manager_of(principal, row)
-            assert row is not None
+            row = await _managed_row(session, principal, subscription_id, for_update=True)
             if row.status is not SubscriptionStatus.REVOKED:
                 _revoke(row, request.reason or "revoked by an administrator")
                 await session.flush()
@@ -633,9 +643,7 @@ class StatusSubscriptionHandlers:
         principal = _require_manager()
         subscription_id = parse_id(request.id, "id")
         async with self._db.reading() as session:
-            row = await session.get(StatusSubscriptionRecord, subscription_id)
-        _require_manager_of(principal, row)
-        assert row is not None
+            row = await _managed_row(session, principal, subscription_id)
         return pb.GetStatusSubscriptionResponse(subscription=subscription_to_proto(row))
 
     async def list(

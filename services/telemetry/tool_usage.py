@@ -16,8 +16,7 @@ from google.protobuf.struct_pb2 import Value
 from sqlalchemy import Select, case, func, insert, literal_column, select
 
 from quarterdeck.telemetry.v1 import tool_usage_pb2 as pb
-from services.telemetry.config import TelemetrySettings
-from services.telemetry.metrics import (
+from services.telemetry.batch_rows import (
     RowRejected,
     analytics_tenant,
     analytics_window,
@@ -28,6 +27,7 @@ from services.telemetry.metrics import (
     trace_ids,
     validate_rows,
 )
+from services.telemetry.config import TelemetrySettings
 from services.telemetry.models_tool_usage import (
     MAX_TOOL_NAME,
     ToolCallStatus,

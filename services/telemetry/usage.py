@@ -33,12 +33,13 @@ from typing import Any
 
 from asyncpg.pgproto import pgproto
 from google.protobuf.json_format import MessageToDict
-from google.protobuf.struct_pb2 import Struct, Value
+from google.protobuf.struct_pb2 import Value
 from google.protobuf.timestamp_pb2 import Timestamp
 from sqlalchemy import BigInteger, ColumnElement, bindparam, func, literal_column, select
 
 from quarterdeck.telemetry.v1 import usage_pb2 as pb
 from quarterdeck.tenancy.v1 import pricing_pb2 as tpb
+from services.telemetry.batch_rows import SPAN_ID_PATTERN, TRACE_ID_PATTERN, struct_of
 from services.telemetry.bulk_insert import BulkTarget, encode_json, insert_new_rows
 from services.telemetry.config import TelemetrySettings
 from services.telemetry.models_usage import (
@@ -69,8 +70,6 @@ NUL = "\x00"
 #: The latest time a signed 64-bit count of Unix nanoseconds can hold (in the year 2262).
 MAX_UNIX_NANO = 2**63 - 1
 EVENT_ID_PATTERN = re.compile(rf"[A-Za-z0-9._:-]{{1,{MAX_EVENT_ID}}}")
-TRACE_ID_PATTERN = re.compile(r"[0-9a-f]{32}")
-SPAN_ID_PATTERN = re.compile(r"[0-9a-f]{16}")
 #: The longest range one analytics call may cover.
 MAX_RANGE = timedelta(days=400)
 DEFAULT_METRIC_TYPE = "usage"
@@ -166,12 +165,6 @@ def _timestamp(unix_nano: int) -> Timestamp:
     return stamp
 
 
-def _struct(value: dict[str, Any]) -> Struct:
-    struct = Struct()
-    struct.update(value)
-    return struct
-
-
 def _money(picos: int | None) -> str:
     return "" if picos is None else format_pico(picos)
 
@@ -209,7 +202,7 @@ def record_to_proto(row: UsageRecord) -> pb.UsageRecord:
         metric_type=row.metric_type,
         metric_name=row.metric_name,
         metric_value=row.metric_value,
-        metadata=_struct(row.metadata_json),
+        metadata=struct_of(row.metadata_json),
         input_tokens=row.input_tokens,
         output_tokens=row.output_tokens,
         cache_creation_input_tokens=row.cache_creation_input_tokens,
@@ -224,7 +217,7 @@ def record_to_proto(row: UsageRecord) -> pb.UsageRecord:
         web_search_requests=row.web_search_requests,
         code_exec_seconds=row.code_exec_seconds,
         computed_cost_usd=_money(row.computed_cost_picos),
-        cost_breakdown=_struct(row.cost_breakdown_json),
+        cost_breakdown=struct_of(row.cost_breakdown_json),
         total_input_tokens=row.total_input_tokens,
         cache_hit_rate=row.cache_hit_rate,
         cache_efficiency_score=row.cache_efficiency_score,

@@ -32,9 +32,10 @@ from __future__ import annotations
 import logging
 import re
 import uuid
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import and_, delete, func, or_, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
@@ -75,7 +76,6 @@ from services.tenancy.models_billing import (
     UsageCounterRecord,
 )
 from services.tenancy.models_limits import LimitCounterRecord
-from services.tenancy.pricing_math import format_micros, format_pico, parse_usd_micros
 from services.tenancy.validation import EMAIL_PATTERN, raise_if_any
 from shared.auth import (
     require_internal,
@@ -98,6 +98,7 @@ from shared.errors import (
 from shared.field_mask import paths_to_update
 from shared.ids import parse_id
 from shared.pagination import fetch_page
+from shared.pricing_math import format_micros, format_pico, parse_usd_micros
 from shared.server import ServiceContext
 from shared.timestamps import from_timestamp, to_timestamp
 
@@ -158,6 +159,29 @@ INVOICE_TRANSITIONS = {
     InvoiceStatus.PAID: set(),
     InvoiceStatus.VOID: set(),
 }
+
+_Status = TypeVar("_Status", SubscriptionStatus, InvoiceStatus)
+
+
+def _requested_status(status: int, from_proto: Mapping[int, _Status], values: str) -> _Status:
+    """The status a Set*Status request asks for, which must be one of the ``values`` named."""
+    if status not in from_proto:
+        raise InvalidArgument.field("status", f"must be one of the {values} values")
+    return from_proto[status]
+
+
+def _check_transition(
+    what: str,
+    current: _Status,
+    target: _Status,
+    transitions: Mapping[_Status, set[_Status]],
+    reason: str,
+) -> None:
+    """Refuses a status change ``transitions`` does not allow."""
+    if target not in transitions[current]:
+        raise FailedPrecondition(
+            f"a {current.value} {what} cannot become {target.value}", reason=reason
+        )
 
 
 def _money(picos: int) -> pricing_pb2.Money:
@@ -841,16 +865,16 @@ class BillingHandlers:
     ) -> pb.SetSubscriptionStatusResponse:
         require_operator()
         sub_id = parse_id(request.subscription_id, "subscription_id")
-        if request.status not in SUB_STATUS_FROM_PROTO:
-            raise InvalidArgument.field("status", "must be one of the SUBSCRIPTION_STATUS_ values")
-        target = SUB_STATUS_FROM_PROTO[request.status]
+        target = _requested_status(request.status, SUB_STATUS_FROM_PROTO, "SUBSCRIPTION_STATUS_")
         async with self._db.transaction() as session:
             row = await self._subscription(session, sub_id, lock=True)
-            if target not in SUB_TRANSITIONS[row.status]:
-                raise FailedPrecondition(
-                    f"a {row.status.value} subscription cannot become {target.value}",
-                    reason="INVALID_SUBSCRIPTION_TRANSITION",
-                )
+            _check_transition(
+                "subscription",
+                row.status,
+                target,
+                SUB_TRANSITIONS,
+                "INVALID_SUBSCRIPTION_TRANSITION",
+            )
             row.status = target
             if target is SubscriptionStatus.CANCELED:
                 row.cancel_at = utcnow()
@@ -1063,16 +1087,12 @@ class BillingHandlers:
     ) -> pb.SetInvoiceStatusResponse:
         require_operator()
         invoice_id = parse_id(request.id, "id")
-        if request.status not in INVOICE_STATUS_FROM_PROTO:
-            raise InvalidArgument.field("status", "must be one of the INVOICE_STATUS_ values")
-        target = INVOICE_STATUS_FROM_PROTO[request.status]
+        target = _requested_status(request.status, INVOICE_STATUS_FROM_PROTO, "INVOICE_STATUS_")
         async with self._db.transaction() as session:
             invoice, _ = await self._invoice(session, invoice_id, lock=True)
-            if target not in INVOICE_TRANSITIONS[invoice.status]:
-                raise FailedPrecondition(
-                    f"a {invoice.status.value} invoice cannot become {target.value}",
-                    reason="INVALID_INVOICE_TRANSITION",
-                )
+            _check_transition(
+                "invoice", invoice.status, target, INVOICE_TRANSITIONS, "INVALID_INVOICE_TRANSITION"
+            )
             invoice.status = target
             await session.flush()
             lines = await self._lines(session, invoice.id)

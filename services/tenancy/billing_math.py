@@ -1,7 +1,7 @@
 """Exact billing arithmetic: integers only, no float anywhere.
 
 Plan prices and overage prices are micro-USD integers (parsed from decimal strings by
-:func:`services.tenancy.pricing_math.parse_usd_micros`); invoice amounts are pico-USD integers.
+:func:`shared.pricing_math.parse_usd_micros`); invoice amounts are pico-USD integers.
 An overage price applies to a *block* of units that is a power of ten up to one million, so
 ``units * price_micros * (10**6 // block)`` pico-USD is always exact and nothing is rounded.
 """

@@ -254,6 +254,22 @@ class RedisRateCounters:
             metadata={"backend": "redis"},
         )
 
+    def _raise_unless_fail_open(
+        self, error: RedisError, tenant_id: uuid.UUID, reservation_id: uuid.UUID, outcome: str
+    ) -> None:
+        """Raises UNAVAILABLE for ``error``, or with ``limits_redis_fail_open`` logs that the
+        reservation went ahead without Redis (``outcome``: what was skipped)."""
+        if not self._fail_open:
+            raise self._unavailable(error) from error
+        log.warning(
+            "limits: Redis at %s unavailable (%s); reservation %s of tenant %s %s",
+            self._address,
+            type(error).__name__,
+            reservation_id,
+            tenant_id,
+            outcome,
+        )
+
     def _counter_ttl_ms(self, now: float) -> int:
         # A minute's counter is read until its end, and as the previous one until the next
         # minute's end when sliding.
@@ -288,15 +304,11 @@ class RedisRateCounters:
         try:
             answer = await self._take_script(keys=keys, args=args)
         except RedisError as error:
-            if not self._fail_open:
-                raise self._unavailable(error) from error
-            log.warning(
-                "limits: Redis at %s unavailable (%s); reservation %s of tenant %s granted "
-                "without counting rpm/tpm (limits_redis_fail_open)",
-                self._address,
-                type(error).__name__,
-                take.reservation_id,
+            self._raise_unless_fail_open(
+                error,
                 take.tenant_id,
+                take.reservation_id,
+                "granted without counting rpm/tpm (limits_redis_fail_open)",
             )
             return Taken({"rpm": take.requests, "tpm": take.tokens, **plan_used})
         if int(answer[0]) == 1:
@@ -327,15 +339,7 @@ class RedisRateCounters:
         try:
             await self._release_script(keys=keys)
         except RedisError as error:
-            if not self._fail_open:
-                raise self._unavailable(error) from error
-            log.warning(
-                "limits: Redis at %s unavailable (%s); reservation %s of tenant %s not refunded",
-                self._address,
-                type(error).__name__,
-                reservation_id,
-                tenant_id,
-            )
+            self._raise_unless_fail_open(error, tenant_id, reservation_id, "not refunded")
 
     async def settle(
         self,
@@ -355,15 +359,8 @@ class RedisRateCounters:
         try:
             await self._settle_script(keys=keys, args=[actual_tokens, self._counter_ttl_ms(now)])
         except RedisError as error:
-            if not self._fail_open:
-                raise self._unavailable(error) from error
-            log.warning(
-                "limits: Redis at %s unavailable (%s); reservation %s of tenant %s settled "
-                "without adjusting tpm",
-                self._address,
-                type(error).__name__,
-                reservation_id,
-                tenant_id,
+            self._raise_unless_fail_open(
+                error, tenant_id, reservation_id, "settled without adjusting tpm"
             )
 
     async def release(

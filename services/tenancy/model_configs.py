@@ -25,11 +25,7 @@ from services.tenancy.model_configs_crypto import (
 )
 from services.tenancy.models import (
     Base,
-    MembershipRecord,
-    MembershipRole,
     TenantRecord,
-    TenantSettingsRecord,
-    TenantStatus,
 )
 from services.tenancy.models_model_configs import (
     DEFAULT_RATE_LIMIT_RPM,
@@ -39,7 +35,7 @@ from services.tenancy.models_model_configs import (
     TenantOnboardingGrantRecord,
 )
 from services.tenancy.models_pricing import ModelRecord
-from services.tenancy.tenants import STATUS_FROM_PROTO, flush_tenant, tenant_to_proto
+from services.tenancy.tenants import add_tenant, tenant_to_proto
 from services.tenancy.validation import (
     domain_problem,
     name_problem,
@@ -326,22 +322,7 @@ class ModelConfigHandlers:
 
         async def create(session: AsyncSession) -> pb.OnboardTenantResponse:
             nonlocal created
-            tenant = request.tenant
-            row = TenantRecord(
-                slug=tenant.slug,
-                name=tenant.name.strip(),
-                domain=tenant.domain or None,
-                status=STATUS_FROM_PROTO.get(tenant.status, TenantStatus.ACTIVE),
-            )
-            session.add(row)
-            await flush_tenant(session, tenant)
-            session.add(TenantSettingsRecord(tenant_id=row.id))
-            if plan.owner_id is not None:
-                session.add(
-                    MembershipRecord(
-                        tenant_id=row.id, user_id=plan.owner_id, role=MembershipRole.OWNER
-                    )
-                )
+            row = await add_tenant(session, request.tenant, plan.owner_id)
             await _require_model(session, plan.model_id, "model_config.llm_model_id")
             sealed = box.seal(request.model_config.api_key)
             config = TenantModelConfigRecord(

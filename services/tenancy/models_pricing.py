@@ -10,7 +10,7 @@ columns (``input_rate_per_mtok``..., ``cost_per_1k_*_tokens``, ``pricing_source`
 
 Money is never a float. Every rate is a ``BigInteger`` of micro-USD: token rates per million
 tokens, web search and neurons per thousand, code execution per second. Costs are then exact
-integers of pico-USD (see ``services.tenancy.pricing_math``).
+integers of pico-USD (see ``shared.pricing_math``).
 """
 
 from __future__ import annotations

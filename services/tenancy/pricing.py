@@ -4,7 +4,7 @@ Anyone authenticated reads the catalogue and prices usage; only platform operato
 A price is never rewritten: SetModelPrice closes the current price of the model and tier at the
 new price's ``effective_from`` (which may not lie in the past) and adds the new one, so ranges
 of one model and tier never overlap and usage is priced with the price in effect when it
-occurred. The money arithmetic lives in :mod:`services.tenancy.pricing_math`.
+occurred. The money arithmetic lives in :mod:`shared.pricing_math`.
 """
 
 from __future__ import annotations
@@ -24,15 +24,6 @@ from quarterdeck.tenancy.v1 import pricing_pb2 as pb
 from services.tenancy.config import TenancySettings
 from services.tenancy.models import Base
 from services.tenancy.models_pricing import ModelPriceRecord, ModelRecord, PriceTier, SizeClass
-from services.tenancy.pricing_math import (
-    Rates,
-    Usage,
-    format_micros,
-    format_pico,
-    parse_usd_micros,
-    price_usage,
-    usage_violations,
-)
 from services.tenancy.validation import raise_if_any, struct_has_non_finite
 from shared.auth import require_operator, require_principal
 from shared.db import unique_violation
@@ -48,6 +39,15 @@ from shared.errors import (
 from shared.field_mask import paths_to_update
 from shared.ids import parse_id
 from shared.pagination import fetch_page
+from shared.pricing_math import (
+    Rates,
+    Usage,
+    format_micros,
+    format_pico,
+    parse_usd_micros,
+    price_usage,
+    usage_violations,
+)
 from shared.server import ServiceContext
 from shared.timestamps import from_timestamp, to_timestamp
 

@@ -21,8 +21,8 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy import Connection
 
-from services.tenancy.pricing_math import parse_usd_micros
 from shared.db_types import JSONType, UTCDateTime
+from shared.pricing_math import parse_usd_micros
 
 SEED_NAMESPACE = uuid.UUID("6f1e4b8e-9a43-4c59-9a5e-0c6a3f1d2b70")
 SEED_EFFECTIVE_FROM = datetime(2024, 1, 1, tzinfo=UTC)

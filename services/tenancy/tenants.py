@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import uuid
+from collections.abc import Awaitable, Callable
 
 from google.protobuf.json_format import MessageToDict
 from google.protobuf.struct_pb2 import Struct
@@ -152,6 +153,28 @@ async def flush_tenant(session: AsyncSession, tenant: pb.Tenant) -> None:
         raise
 
 
+async def add_tenant(
+    session: AsyncSession,
+    tenant: pb.Tenant,
+    owner_id: uuid.UUID | None,
+    flush: Callable[[AsyncSession, pb.Tenant], Awaitable[None]] = flush_tenant,
+) -> TenantRecord:
+    """Add a new (validated) tenant with its default settings and, given an owner, the owner's
+    membership; a taken slug or domain is ALREADY_EXISTS (raised by ``flush``)."""
+    row = TenantRecord(
+        slug=tenant.slug,
+        name=tenant.name.strip(),
+        domain=tenant.domain or None,
+        status=STATUS_FROM_PROTO.get(tenant.status, TenantStatus.ACTIVE),
+    )
+    session.add(row)
+    await flush(session, tenant)
+    session.add(TenantSettingsRecord(tenant_id=row.id))
+    if owner_id is not None:
+        session.add(MembershipRecord(tenant_id=row.id, user_id=owner_id, role=MembershipRole.OWNER))
+    return row
+
+
 def check_transition(current: TenantStatus, target: TenantStatus) -> None:
     """Refuse a status change the lifecycle does not allow (staying put is allowed)."""
     if target is current or target in STATUS_TRANSITIONS[current]:
@@ -190,19 +213,7 @@ class TenantHandlers:
 
         async def create(session: AsyncSession) -> pb.CreateTenantResponse:
             nonlocal created
-            row = TenantRecord(
-                slug=tenant.slug,
-                name=tenant.name.strip(),
-                domain=tenant.domain or None,
-                status=STATUS_FROM_PROTO.get(tenant.status, TenantStatus.ACTIVE),
-            )
-            session.add(row)
-            await self._flush_unique(session, tenant)
-            session.add(TenantSettingsRecord(tenant_id=row.id))
-            if owner_id is not None:
-                session.add(
-                    MembershipRecord(tenant_id=row.id, user_id=owner_id, role=MembershipRole.OWNER)
-                )
+            row = await add_tenant(session, tenant, owner_id, flush=self._flush_unique)
             await session.flush()
             created = True
             return pb.CreateTenantResponse(tenant=tenant_to_proto(row))

@@ -62,6 +62,7 @@ from services.telemetry.models_metrics import AgentMetricRecord
 from services.telemetry.models_requests import AgentRequestRecord
 from services.telemetry.models_tool_usage import ToolUsageRecord
 from services.telemetry.models_usage import UsageRecord
+from services.telemetry.spans import SPAN_TARGET
 from services.telemetry.usage import random_uuids
 from shared.db import Database
 from shared.grpc_client import open_channel
@@ -276,24 +277,8 @@ def span_rows(world: World, first: int, count: int) -> list[tuple[Any, ...]]:
     return rows
 
 
-SPAN_VARYING = [
-    "trace_id",
-    "span_id",
-    "parent_span_id",
-    "service_name",
-    "name",
-    "kind",
-    "start_time_unix_nano",
-    "end_time_unix_nano",
-    "duration_nano",
-    "status_code",
-    "status_message",
-    "attributes",
-    "resource_attributes",
-    "events",
-    "tenant_id",
-    "received_at",
-]
+#: The span columns as the service itself stores them (its OTLP conversion's, and received_at).
+SPAN_VARYING = list(SPAN_TARGET.columns)
 
 
 def metric_rows(world: World, first: int, count: int) -> list[tuple[Any, ...]]:
@@ -835,6 +820,11 @@ async def _run(url: str, dsn: str, world: World, calls: int, only: str) -> None:
             for row in await connection.fetch(
                 "SELECT trace_id FROM spans TABLESAMPLE SYSTEM (1) WHERE tenant_id = $1 LIMIT 40",
                 str(world.big),
+            )
+        ] or [  # a small load may leave the 1% sample empty
+            row["trace_id"]
+            for row in await connection.fetch(
+                "SELECT trace_id FROM spans WHERE tenant_id = $1 LIMIT 40", str(world.big)
             )
         ]
         async with (

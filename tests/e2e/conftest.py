@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import os
 import subprocess
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -14,6 +15,8 @@ import pytest
 
 from quarterdeck.identity.v1 import identity_pb2 as ipb
 from quarterdeck.identity.v1.identity_pb2_grpc import IdentityServiceStub
+from quarterdeck.telemetry.v1 import telemetry_pb2
+from quarterdeck.telemetry.v1.telemetry_pb2_grpc import TelemetryServiceStub
 from services.registry import PORT_OFFSETS
 from tests.support.processes import Output, free_port_block, quarterdeck, started
 
@@ -100,3 +103,31 @@ def operator_token(platform: Platform, operator_account: str) -> str:
 
 def bearer(token: str) -> list[tuple[str, str]]:
     return [("authorization", f"Bearer {token}")]
+
+
+def wait_for_trace(
+    platform: Platform,
+    operator_token: str,
+    trace_id: str,
+    ready: Callable[[list[telemetry_pb2.Span]], bool],
+) -> list[telemetry_pb2.Span]:
+    """The trace's spans once ``ready`` says so (exports are asynchronous), or what is stored
+    after 30 seconds."""
+    spans: list[telemetry_pb2.Span] = []
+    with grpc.insecure_channel(platform.target("telemetry")) as channel:
+        stub = TelemetryServiceStub(channel)
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            try:
+                spans = list(
+                    stub.GetTrace(
+                        telemetry_pb2.GetTraceRequest(trace_id=trace_id),
+                        metadata=bearer(operator_token),
+                    ).spans
+                )
+            except grpc.RpcError as error:
+                assert error.code() == grpc.StatusCode.NOT_FOUND
+            if spans and ready(spans):
+                return spans
+            time.sleep(0.3)
+    return spans

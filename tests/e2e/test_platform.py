@@ -7,7 +7,6 @@ import os
 import secrets
 import signal
 import subprocess
-import time
 from pathlib import Path
 
 import grpc
@@ -15,11 +14,10 @@ import httpx
 import pytest
 
 from quarterdeck.telemetry.v1 import telemetry_pb2
-from quarterdeck.telemetry.v1.telemetry_pb2_grpc import TelemetryServiceStub
 from quarterdeck.tenancy.v1 import tenancy_pb2
 from quarterdeck.tenancy.v1.tenancy_pb2_grpc import TenancyServiceStub
 from services.registry import SERVICE_NAMES
-from tests.e2e.conftest import Platform, bearer, platform_env, up_command
+from tests.e2e.conftest import Platform, bearer, platform_env, up_command, wait_for_trace
 from tests.support.postgres import PostgresServer
 from tests.support.processes import (
     alive,
@@ -37,29 +35,6 @@ pytestmark = pytest.mark.e2e
 def new_traceparent() -> tuple[str, str]:
     trace_id, span_id = secrets.token_hex(16), secrets.token_hex(8)
     return trace_id, f"00-{trace_id}-{span_id}-01"
-
-
-def wait_for_trace(
-    platform: Platform, operator_token: str, trace_id: str, ready: object
-) -> list[telemetry_pb2.Span]:
-    spans: list[telemetry_pb2.Span] = []
-    with grpc.insecure_channel(platform.target("telemetry")) as channel:
-        stub = TelemetryServiceStub(channel)
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            try:
-                spans = list(
-                    stub.GetTrace(
-                        telemetry_pb2.GetTraceRequest(trace_id=trace_id),
-                        metadata=bearer(operator_token),
-                    ).spans
-                )
-            except grpc.RpcError as error:
-                assert error.code() == grpc.StatusCode.NOT_FOUND
-            if spans and ready(spans):  # type: ignore[operator]
-                return spans
-            time.sleep(0.3)
-    return spans
 
 
 def test_every_service_is_serving(platform: Platform) -> None:

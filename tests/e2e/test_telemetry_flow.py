@@ -9,38 +9,13 @@ import subprocess
 import sys
 import time
 
-import grpc
 import httpx
 import pytest
 
 from quarterdeck.telemetry.v1 import telemetry_pb2
-from quarterdeck.telemetry.v1.telemetry_pb2_grpc import TelemetryServiceStub
-from tests.e2e.conftest import Platform, bearer, platform_env
+from tests.e2e.conftest import Platform, platform_env, wait_for_trace
 
 pytestmark = pytest.mark.e2e
-
-
-def read_trace(
-    platform: Platform, token: str, trace_id: str, expected_spans: int
-) -> list[telemetry_pb2.Span]:
-    """The trace's spans once ``expected_spans`` of them are stored (exports are asynchronous)."""
-    spans: list[telemetry_pb2.Span] = []
-    with grpc.insecure_channel(platform.target("telemetry")) as channel:
-        stub = TelemetryServiceStub(channel)
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            try:
-                spans = list(
-                    stub.GetTrace(
-                        telemetry_pb2.GetTraceRequest(trace_id=trace_id), metadata=bearer(token)
-                    ).spans
-                )
-            except grpc.RpcError as error:
-                assert error.code() == grpc.StatusCode.NOT_FOUND, error
-            if len(spans) >= expected_spans:
-                return spans
-            time.sleep(0.3)
-    return spans
 
 
 def test_spans_from_the_stock_exporter_in_another_process_read_back_as_a_tree(
@@ -56,7 +31,7 @@ def test_spans_from_the_stock_exporter_in_another_process_read_back_as_a_tree(
     assert exported.returncode == 0, exported.stderr
     ids = json.loads(exported.stdout.strip().splitlines()[-1])
 
-    spans = read_trace(platform, operator_token, ids["trace"], expected_spans=3)
+    spans = wait_for_trace(platform, operator_token, ids["trace"], lambda s: len(s) >= 3)
     by_id = {span.span_id: span for span in spans}
     assert set(by_id) == {ids["run"], ids["llm"], ids["tool"]}
     # The tree: run is the root, llm its child, tool the grandchild; parents come first.

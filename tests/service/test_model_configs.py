@@ -4,6 +4,7 @@ and one-call onboarding (all or nothing, idempotent)."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import secrets
 import uuid
@@ -478,6 +479,37 @@ async def test_rotation_re_encrypts_under_the_new_key_and_reports_unreadable_row
         )
         assert error.code == grpc.StatusCode.FAILED_PRECONDITION
         assert error.reason == "PROVIDER_KEY_UNREADABLE"
+
+
+async def test_the_rotate_provider_keys_command_re_encrypts_and_exits_1_on_unreadable_rows(
+    backend: str,
+    databases: Databases,
+    issuer: TestIssuer,
+    model_ids: list[str],
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    from services.cli import main as cli_main
+
+    url = await databases.url(backend, "tenancy", "rotation-cli")
+    async with (
+        running_service(
+            "tenancy", url, authenticator=issuer.authenticator(), provider_key_encryption_keys=KEY_A
+        ) as running,
+        open_channel(running.target) as channel,
+    ):
+        stack = Tenancy(running, TenantModelConfigServiceStub(channel), TenancyServiceStub(channel))
+        tenant_id = await new_tenant(stack, issuer)
+        await configure(stack.configs, issuer, tenant_id, model_ids[0], provider_key())
+
+    monkeypatch.setenv("QD_TENANCY_DATABASE_URL", url)
+    monkeypatch.setenv("QD_TENANCY_PROVIDER_KEY_ENCRYPTION_KEYS", f"{KEY_B},{KEY_A}")
+    assert await asyncio.to_thread(cli_main, ["rotate-provider-keys", "--batch-size", "1"]) == 0
+    assert "provider keys re-encrypted: 1," in capsys.readouterr().out
+    # Without the old key the row is unreadable: reported, kept, and the exit code says so.
+    monkeypatch.setenv("QD_TENANCY_PROVIDER_KEY_ENCRYPTION_KEYS", KEY_C)
+    assert await asyncio.to_thread(cli_main, ["rotate-provider-keys"]) == 1
+    assert f"unreadable provider key of tenant {tenant_id}" in capsys.readouterr().out
 
 
 # --- onboarding ----------------------------------------------------------------------------

@@ -19,8 +19,8 @@ from services.tenancy.billing_math import (
     overage_units,
     total_picos,
 )
-from services.tenancy.pricing_math import format_pico
 from shared.errors import InvalidArgument
+from shared.pricing_math import format_pico
 
 
 @pytest.mark.parametrize(

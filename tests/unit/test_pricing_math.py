@@ -9,7 +9,8 @@ from fractions import Fraction
 
 import pytest
 
-from services.tenancy.pricing_math import (
+from shared.errors import InvalidArgument
+from shared.pricing_math import (
     Rates,
     Usage,
     format_micros,
@@ -17,7 +18,6 @@ from services.tenancy.pricing_math import (
     parse_usd_micros,
     price_usage,
 )
-from shared.errors import InvalidArgument
 
 #: Rates as operators write them (USD), in the order of the Rates fields.
 PRICE_ROWS = [

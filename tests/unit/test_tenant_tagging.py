@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
+from opentelemetry import trace
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
@@ -39,8 +40,17 @@ def test_tag_tenant_names_the_tenant_on_the_current_span(recorded) -> None:  # t
     assert TENANT_ATTRIBUTE not in anonymous.attributes
 
 
-def test_tag_tenant_outside_a_span_does_nothing() -> None:
-    tag_tenant("tenant-a")  # no span, no error
+def test_tag_tenant_on_a_span_that_is_not_recorded_does_nothing(recorded) -> None:  # type: ignore[no-untyped-def]
+    provider, exporter = recorded
+    with provider.get_tracer("test").start_as_current_span("parent"):
+        tag_tenant("tenant-a")
+        # An unsampled span (as the gateway's request-log flushes ask for) keeps no attributes.
+        unsampled = trace.NonRecordingSpan(trace.get_current_span().get_span_context())
+        with trace.use_span(unsampled):
+            tag_tenant("tenant-b")
+    [parent] = exporter.get_finished_spans()
+    assert parent.attributes[TENANT_ATTRIBUTE] == "tenant-a"
+    assert not unsampled.is_recording()
 
 
 def test_an_operator_acting_for_a_tenant_files_the_span_under_it(recorded) -> None:  # type: ignore[no-untyped-def]

@@ -20,7 +20,7 @@ from services.telemetry.usage import (
     _Checked,
     random_uuids,
 )
-from services.tenancy import pricing_math as tenancy_math
+from services.tenancy import pricing as tenancy_pricing
 from shared import pricing_math
 from shared.errors import FieldViolation
 from shared.money import format_pico
@@ -55,8 +55,8 @@ def check(**fields: object) -> dict | list[FieldViolation]:
 
 
 def test_tenancy_prices_with_the_shared_math() -> None:
-    assert tenancy_math.price_usage is pricing_math.price_usage
-    assert tenancy_math.Rates is pricing_math.Rates
+    assert tenancy_pricing.price_usage is pricing_math.price_usage
+    assert tenancy_pricing.Rates is pricing_math.Rates
 
 
 def test_every_problem_is_named_by_field() -> None:
@@ -128,7 +128,7 @@ def test_priced_rows_cost_exactly_what_price_usage_says() -> None:
         checked = _Checked(0, *outcome)
         _apply_price(checked, PRICES, unavailable=False)
         row = by_name(checked.row)
-        expected = tenancy_math.price_usage(checked.usage(), RATES)
+        expected = tenancy_pricing.price_usage(checked.usage(), RATES)
         assert checked.usage() == pricing_math.Usage(
             input_tokens=input_tokens,
             output_tokens=record.output_tokens,
