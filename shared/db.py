@@ -22,6 +22,8 @@ from sqlalchemy.ext.asyncio import (
     create_async_engine,
 )
 
+from shared.sqlite_files import make_private
+
 #: Constraint names are stable, so migrations and error messages can name them.
 NAMING_CONVENTION = {
     "ix": "ix_%(table_name)s_%(column_0_N_name)s",
@@ -68,7 +70,7 @@ class Database:
         options: dict[str, Any] = {"pool_pre_ping": True}
         if self.dialect == "sqlite":
             if parsed.database and parsed.database != ":memory:":
-                Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+                make_private(Path(parsed.database))
         else:
             options.update(pool_size=pool_size, max_overflow=max_overflow)
         self.engine: AsyncEngine = create_async_engine(parsed, **options)

@@ -24,6 +24,7 @@ from sqlalchemy import MetaData
 from shared.auth import Authenticator, NoCredentialsAuthenticator
 from shared.config import ServiceSettings
 from shared.db import Database
+from shared.decoding import DecodingInterceptor
 from shared.idempotency import Idempotency, IdempotencyKeyMixin
 from shared.identity_link import IdentityLink
 from shared.interceptors import (
@@ -218,6 +219,8 @@ async def start_service(
             ),
             AuthContextInterceptor(authenticator, spec.public_methods),
             DeadlineInterceptor(),
+            # Innermost, so the deserializer every outer interceptor passes on is its checked one.
+            DecodingInterceptor(),
         ],
         options=[("grpc.so_reuseport", 0)],
     )

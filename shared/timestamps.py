@@ -6,6 +6,8 @@ from datetime import UTC, datetime
 
 from google.protobuf.timestamp_pb2 import Timestamp
 
+from shared.errors import InvalidArgument
+
 
 def to_timestamp(value: datetime | None) -> Timestamp | None:
     if value is None:
@@ -15,5 +17,13 @@ def to_timestamp(value: datetime | None) -> Timestamp | None:
     return stamp
 
 
-def from_timestamp(stamp: Timestamp) -> datetime:
-    return stamp.ToDatetime(tzinfo=UTC)
+def from_timestamp(stamp: Timestamp, field: str = "timestamp") -> datetime:
+    """The stamp as an aware datetime; one no datetime can hold is bad input naming ``field``.
+
+    Requests reach handlers with every timestamp already range-checked (shared.decoding); this
+    guards stamps built in code, so none turns into INTERNAL either.
+    """
+    try:
+        return stamp.ToDatetime(tzinfo=UTC)
+    except (ValueError, OverflowError):
+        raise InvalidArgument.field(field, "must lie between the years 1 and 9999") from None
