@@ -146,7 +146,7 @@ async def list_activity(
     )
     if since is not None:
         request.since.CopyFrom(to_timestamp(since))
-    reply = await clients.activity.ListActivity(request, timeout=clients.timeout)
+    reply = await clients.activity.ListActivity(request)
     return ActivityList(
         events=[ActivityEvent.from_proto(event) for event in reply.events],
         next_page_token=reply.next_page_token,
@@ -156,9 +156,7 @@ async def list_activity(
 @router.get("/unread-count")
 async def get_unread_count(clients: Clients) -> UnreadCount:
     """How many events you have not read: after your last-seen marker, without a receipt."""
-    reply = await clients.activity.GetUnreadCount(
-        pb.GetUnreadCountRequest(), timeout=clients.timeout
-    )
+    reply = await clients.activity.GetUnreadCount(pb.GetUnreadCountRequest())
     return UnreadCount(unread_count=reply.unread_count, capped=reply.capped)
 
 
@@ -167,7 +165,7 @@ async def mark_read(body: MarkReadBody, clients: Clients) -> MarkReadResult:
     """Mark events of your tenant read; marking one again changes nothing. An unknown id fails
     the whole request (404) and marks nothing."""
     reply = await clients.activity.MarkActivityRead(
-        pb.MarkActivityReadRequest(event_ids=body.event_ids), timeout=clients.timeout
+        pb.MarkActivityReadRequest(event_ids=body.event_ids)
     )
     return MarkReadResult(newly_read_count=reply.newly_read_count, unread_count=reply.unread_count)
 
@@ -179,8 +177,7 @@ async def mark_seen(clients: Clients, body: MarkSeenBody | None = None) -> MarkS
     reply = await clients.activity.MarkAllActivitySeen(
         pb.MarkAllActivitySeenRequest(
             through_event_id=(body.through_event_id or "") if body else ""
-        ),
-        timeout=clients.timeout,
+        )
     )
     return MarkSeenResult(
         last_seen_time=time_or_none(reply, "last_seen_time"),

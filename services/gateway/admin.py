@@ -39,9 +39,7 @@ security_events = APIRouter(prefix="/v1/security-events", tags=["admin"], respon
 
 @router.get("/signing-keys")
 async def list_signing_keys(clients: Clients) -> SigningKeyList:
-    reply = await clients.identity.ListSigningKeys(
-        pb.ListSigningKeysRequest(), timeout=clients.timeout
-    )
+    reply = await clients.identity.ListSigningKeys(pb.ListSigningKeysRequest())
     return SigningKeyList(keys=[SigningKey.from_proto(key) for key in reply.keys])
 
 
@@ -51,8 +49,7 @@ async def rotate_signing_key(
 ) -> RotatedSigningKeys:
     """Make a new key the signer; the previous one keeps verifying for the overlap."""
     reply = await clients.identity.RotateSigningKey(
-        pb.RotateSigningKeyRequest(overlap_seconds=body.overlap_seconds if body else 0),
-        timeout=clients.timeout,
+        pb.RotateSigningKeyRequest(overlap_seconds=body.overlap_seconds if body else 0)
     )
     return RotatedSigningKeys(
         active=SigningKey.from_proto(reply.active), previous=SigningKey.from_proto(reply.previous)
@@ -62,9 +59,7 @@ async def rotate_signing_key(
 @router.post("/signing-keys/{kid}/retire")
 async def retire_signing_key(kid: str, clients: Clients) -> SigningKey:
     """Stop a key that no longer signs from verifying anything."""
-    reply = await clients.identity.RetireSigningKey(
-        pb.RetireSigningKeyRequest(kid=kid), timeout=clients.timeout
-    )
+    reply = await clients.identity.RetireSigningKey(pb.RetireSigningKeyRequest(kid=kid))
     return SigningKey.from_proto(reply.key)
 
 
@@ -76,7 +71,7 @@ async def list_invites(
     clients: Clients, page_size: PageSize = 0, page_token: PageToken = ""
 ) -> InviteList:
     reply = await clients.identity.ListInvites(
-        pb.ListInvitesRequest(page_size=page_size, page_token=page_token), timeout=clients.timeout
+        pb.ListInvitesRequest(page_size=page_size, page_token=page_token)
     )
     return InviteList(
         invites=[Invite.from_proto(invite) for invite in reply.invites],
@@ -88,15 +83,14 @@ async def list_invites(
 async def create_invite(clients: Clients, body: CreateInviteBody | None = None) -> CreatedInvite:
     """Issue an invite; its token is shown only in this answer."""
     request = body.to_proto() if body else pb.CreateInviteRequest()
-    reply = await clients.identity.CreateInvite(request, timeout=clients.timeout)
+    reply = await clients.identity.CreateInvite(request)
     return CreatedInvite(invite=Invite.from_proto(reply.invite), token=reply.token)
 
 
 @router.post("/invites/{invite_id}/revoke")
 async def revoke_invite(invite_id: str, clients: Clients, body: RevokeBody | None = None) -> Invite:
     reply = await clients.identity.RevokeInvite(
-        pb.RevokeInviteRequest(id=invite_id, reason=(body.reason if body else None) or ""),
-        timeout=clients.timeout,
+        pb.RevokeInviteRequest(id=invite_id, reason=(body.reason if body else None) or "")
     )
     return Invite.from_proto(reply.invite)
 
@@ -118,8 +112,7 @@ async def list_signup_requests(
             page_size=page_size,
             page_token=page_token,
             status=SIGNUP_REQUEST_STATUS_VALUES[status] if status else 0,
-        ),
-        timeout=clients.timeout,
+        )
     )
     return SignupRequestList(
         requests=[SignupRequest.from_proto(request) for request in reply.requests],
@@ -131,10 +124,7 @@ async def list_signup_requests(
 async def decide_signup_request(request_id: str, body: DecisionBody, clients: Clients) -> Decision:
     """Approve (issuing an invite for the requester) or reject an access request."""
     reply = await clients.identity.DecideSignupRequest(
-        pb.DecideSignupRequestRequest(
-            id=request_id, approve=body.approve, reason=body.reason or ""
-        ),
-        timeout=clients.timeout,
+        pb.DecideSignupRequestRequest(id=request_id, approve=body.approve, reason=body.reason or "")
     )
     return Decision(
         request=SignupRequest.from_proto(reply.request), invite_token=reply.invite_token or None
@@ -163,8 +153,7 @@ async def list_security_events(
             event_type=event_type,
             page_size=page_size,
             page_token=page_token,
-        ),
-        timeout=clients.timeout,
+        )
     )
     return SecurityEventList(
         events=[SecurityEvent.from_proto(event) for event in reply.events],

@@ -37,7 +37,7 @@ router = APIRouter(prefix="/v1/auth", tags=["auth"], responses=ERROR_RESPONSES)
 @router.post("/signup", status_code=201)
 async def sign_up(body: SignUpBody, clients: Clients, device: Device) -> SignedIn:
     """Create a user, their tenant (with them as owner) and a first session."""
-    reply = await clients.identity.SignUp(body.to_proto(device), timeout=clients.timeout)
+    reply = await clients.identity.SignUp(body.to_proto(device))
     return SignedIn(tokens=TokenPair.from_proto(reply.tokens), user=User.from_proto(reply.user))
 
 
@@ -46,7 +46,7 @@ async def sign_in(
     body: SignInBody, clients: Clients, device: Device
 ) -> SignedIn | SignInChallenged:
     """Either ``{"tokens", "user"}``, or ``{"mfa_challenge"}`` when a second factor is enrolled."""
-    reply = await clients.identity.SignIn(body.to_proto(device), timeout=clients.timeout)
+    reply = await clients.identity.SignIn(body.to_proto(device))
     if reply.WhichOneof("result") == "mfa_challenge":
         return SignInChallenged(mfa_challenge=MfaChallenge.from_proto(reply.mfa_challenge))
     return SignedIn(tokens=TokenPair.from_proto(reply.tokens), user=User.from_proto(reply.user))
@@ -55,7 +55,7 @@ async def sign_in(
 @router.post("/signin/mfa")
 async def complete_mfa_sign_in(body: CompleteMfaBody, clients: Clients, device: Device) -> SignedIn:
     """Answer a sign-in's MFA challenge with a TOTP code or a recovery code."""
-    reply = await clients.identity.CompleteMfaSignIn(body.to_proto(device), timeout=clients.timeout)
+    reply = await clients.identity.CompleteMfaSignIn(body.to_proto(device))
     return SignedIn(tokens=TokenPair.from_proto(reply.tokens), user=User.from_proto(reply.user))
 
 
@@ -64,8 +64,7 @@ async def refresh(body: RefreshBody, clients: Clients, device: Device) -> Refres
     """New tokens for a refresh token, which stops working; presenting it again ends the
     session (401 REFRESH_TOKEN_REUSED)."""
     reply = await clients.identity.RefreshSession(
-        pb.RefreshSessionRequest(refresh_token=body.refresh_token, device=device),
-        timeout=clients.timeout,
+        pb.RefreshSessionRequest(refresh_token=body.refresh_token, device=device)
     )
     return Refreshed(tokens=TokenPair.from_proto(reply.tokens))
 
@@ -73,7 +72,7 @@ async def refresh(body: RefreshBody, clients: Clients, device: Device) -> Refres
 @router.post("/signout", status_code=204, response_class=Response)
 async def sign_out(clients: Clients) -> None:
     """End the session of the calling access token."""
-    await clients.identity.SignOut(pb.SignOutRequest(), timeout=clients.timeout)
+    await clients.identity.SignOut(pb.SignOutRequest())
 
 
 @router.post("/access-requests", status_code=202)
@@ -81,7 +80,7 @@ async def request_access(
     body: AccessRequestBody, clients: Clients, device: Device
 ) -> AccessRequested:
     """Ask to join when sign-up needs an operator's approval."""
-    reply = await clients.identity.RequestAccess(body.to_proto(device), timeout=clients.timeout)
+    reply = await clients.identity.RequestAccess(body.to_proto(device))
     return AccessRequested(id=reply.id)
 
 
@@ -91,8 +90,7 @@ async def change_password(body: ChangePasswordBody, clients: Clients) -> Passwor
     reply = await clients.identity.ChangePassword(
         pb.ChangePasswordRequest(
             current_password=body.current_password, new_password=body.new_password
-        ),
-        timeout=clients.timeout,
+        )
     )
     return PasswordChanged(revoked_sessions=reply.revoked_sessions)
 
@@ -103,7 +101,7 @@ async def request_password_reset(
 ) -> None:
     """Send a reset token to the address if it has an account; the answer is the same if not."""
     await clients.identity.RequestPasswordReset(
-        pb.RequestPasswordResetRequest(email=body.email, device=device), timeout=clients.timeout
+        pb.RequestPasswordResetRequest(email=body.email, device=device)
     )
 
 
@@ -111,6 +109,5 @@ async def request_password_reset(
 async def reset_password(body: PasswordResetBody, clients: Clients) -> None:
     """Set a new password with a reset token, which then stops working."""
     await clients.identity.ResetPassword(
-        pb.ResetPasswordRequest(reset_token=body.reset_token, new_password=body.new_password),
-        timeout=clients.timeout,
+        pb.ResetPasswordRequest(reset_token=body.reset_token, new_password=body.new_password)
     )

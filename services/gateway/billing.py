@@ -53,8 +53,7 @@ async def get_usage(
     reply = await clients.billing.GetUsage(
         pb.GetUsageRequest(
             tenant_id=tenant_id, start_date=start_date.isoformat(), end_date=end_date.isoformat()
-        ),
-        timeout=clients.timeout,
+        )
     )
     return UsageTotals(tenants=[TenantUsage.from_proto(usage) for usage in reply.tenants])
 
@@ -73,8 +72,7 @@ async def list_plans(
     reply = await clients.billing.ListPlans(
         pb.ListPlansRequest(
             include_inactive=include_inactive, page_size=page_size, page_token=page_token
-        ),
-        timeout=clients.timeout,
+        )
     )
     return PlanList(
         plans=[Plan.from_proto(plan) for plan in reply.plans],
@@ -85,9 +83,7 @@ async def list_plans(
 @router.post("/v1/plans", status_code=201)
 async def create_plan(body: CreatePlanBody, clients: Clients, response: Response) -> Plan:
     """Add a billing plan (platform operators)."""
-    reply = await clients.billing.CreatePlan(
-        pb.CreatePlanRequest(plan=body.to_proto()), timeout=clients.timeout
-    )
+    reply = await clients.billing.CreatePlan(pb.CreatePlanRequest(plan=body.to_proto()))
     plan = Plan.from_proto(reply.plan)
     response.headers["Location"] = f"/v1/plans/{plan.id}"
     return plan
@@ -95,7 +91,7 @@ async def create_plan(body: CreatePlanBody, clients: Clients, response: Response
 
 @router.get("/v1/plans/{plan_id}")
 async def get_plan(plan_id: str, clients: Clients) -> Plan:
-    reply = await clients.billing.GetPlan(pb.GetPlanRequest(id=plan_id), timeout=clients.timeout)
+    reply = await clients.billing.GetPlan(pb.GetPlanRequest(id=plan_id))
     return Plan.from_proto(reply.plan)
 
 
@@ -104,14 +100,13 @@ async def update_plan(plan_id: str, body: UpdatePlanBody, clients: Clients) -> P
     """Change the fields present in the body (platform operators). A new price applies to
     invoices drafted from now on; is_active false stops new subscriptions while existing ones
     continue."""
-    reply = await clients.billing.UpdatePlan(body.to_proto(plan_id), timeout=clients.timeout)
+    reply = await clients.billing.UpdatePlan(body.to_proto(plan_id))
     return Plan.from_proto(reply.plan)
 
 
 async def _set_plan_feature(plan_id: str, body: PlanFeatureBody, clients: Clients) -> Plan:
     reply = await clients.billing.SetPlanFeature(
-        pb.SetPlanFeatureRequest(plan_id=plan_id, feature=body.to_proto()),
-        timeout=clients.timeout,
+        pb.SetPlanFeatureRequest(plan_id=plan_id, feature=body.to_proto())
     )
     return Plan.from_proto(reply.plan)
 
@@ -135,9 +130,7 @@ async def post_plan_feature(plan_id: str, body: PlanFeatureBody, clients: Client
 @router.get("/v1/tenants/{tenant_id}/subscription")
 async def get_subscription(tenant_id: str, clients: Clients) -> Subscription:
     """The tenant's live (not canceled) subscription."""
-    reply = await clients.billing.GetSubscription(
-        pb.GetSubscriptionRequest(tenant_id=tenant_id), timeout=clients.timeout
-    )
+    reply = await clients.billing.GetSubscription(pb.GetSubscriptionRequest(tenant_id=tenant_id))
     return Subscription.from_proto(reply.subscription)
 
 
@@ -146,9 +139,7 @@ async def create_subscription(
     tenant_id: str, body: CreateSubscriptionBody, clients: Clients
 ) -> Subscription:
     """Subscribe the tenant to a plan (tenant owners and operators)."""
-    reply = await clients.billing.CreateSubscription(
-        body.to_proto(tenant_id), timeout=clients.timeout
-    )
+    reply = await clients.billing.CreateSubscription(body.to_proto(tenant_id))
     return Subscription.from_proto(reply.subscription)
 
 
@@ -158,16 +149,12 @@ async def change_subscription(
 ) -> Subscription:
     """Change the plan, seats or cancel_at_period_end: the fields present in the body (tenant
     owners and operators)."""
-    reply = await clients.billing.ChangeSubscription(
-        body.to_proto(tenant_id), timeout=clients.timeout
-    )
+    reply = await clients.billing.ChangeSubscription(body.to_proto(tenant_id))
     return Subscription.from_proto(reply.subscription)
 
 
 async def _live_subscription_id(tenant_id: str, clients: Clients) -> str:
-    reply = await clients.billing.GetSubscription(
-        pb.GetSubscriptionRequest(tenant_id=tenant_id), timeout=clients.timeout
-    )
+    reply = await clients.billing.GetSubscription(pb.GetSubscriptionRequest(tenant_id=tenant_id))
     return str(reply.subscription.id)
 
 
@@ -180,8 +167,7 @@ async def set_subscription_status(
     reply = await clients.billing.SetSubscriptionStatus(
         pb.SetSubscriptionStatusRequest(
             subscription_id=subscription_id, status=SUBSCRIPTION_STATUS_VALUES[body.status]
-        ),
-        timeout=clients.timeout,
+        )
     )
     return Subscription.from_proto(reply.subscription)
 
@@ -192,7 +178,7 @@ async def roll_up_usage(tenant_id: str, clients: Clients) -> UsageRollup:
     feature; running it again gives the same rows (platform operators)."""
     subscription_id = await _live_subscription_id(tenant_id, clients)
     reply = await clients.billing.RollUpUsage(
-        pb.RollUpUsageRequest(subscription_id=subscription_id), timeout=clients.timeout
+        pb.RollUpUsageRequest(subscription_id=subscription_id)
     )
     return UsageRollup(usage=[SubscriptionUsage.from_proto(usage) for usage in reply.usage])
 
@@ -205,7 +191,7 @@ async def generate_invoice(tenant_id: str, clients: Clients, response: Response)
     """Draft the invoice of the live subscription's current period (platform operators)."""
     subscription_id = await _live_subscription_id(tenant_id, clients)
     reply = await clients.billing.GenerateInvoice(
-        pb.GenerateInvoiceRequest(subscription_id=subscription_id), timeout=clients.timeout
+        pb.GenerateInvoiceRequest(subscription_id=subscription_id)
     )
     invoice = Invoice.from_proto(reply.invoice)
     response.headers["Location"] = f"/v1/invoices/{invoice.id}"
@@ -215,9 +201,7 @@ async def generate_invoice(tenant_id: str, clients: Clients, response: Response)
 @router.get("/v1/invoices/{invoice_id}")
 async def get_invoice(invoice_id: str, clients: Clients) -> Invoice:
     """One invoice with its line items (viewers of its tenant and above)."""
-    reply = await clients.billing.GetInvoice(
-        pb.GetInvoiceRequest(id=invoice_id), timeout=clients.timeout
-    )
+    reply = await clients.billing.GetInvoice(pb.GetInvoiceRequest(id=invoice_id))
     return Invoice.from_proto(reply.invoice)
 
 
@@ -226,8 +210,7 @@ async def set_invoice_status(invoice_id: str, body: InvoiceStatusBody, clients: 
     """Move the invoice from draft to open to paid, or from draft or open to void (platform
     operators); any other move is refused (400, FAILED_PRECONDITION)."""
     reply = await clients.billing.SetInvoiceStatus(
-        pb.SetInvoiceStatusRequest(id=invoice_id, status=INVOICE_STATUS_VALUES[body.status]),
-        timeout=clients.timeout,
+        pb.SetInvoiceStatusRequest(id=invoice_id, status=INVOICE_STATUS_VALUES[body.status])
     )
     return Invoice.from_proto(reply.invoice)
 
@@ -241,7 +224,5 @@ async def advance_periods(body: AdvancePeriodsBody, clients: Clients) -> Advance
     period's invoice, renew or cancel at period end, and prune old plan-limit counters
     (platform operators and services; only operators may pass now). Idempotent; call again
     while remaining is above 0."""
-    reply = await clients.billing.AdvanceSubscriptionPeriods(
-        body.to_proto(), timeout=clients.timeout
-    )
+    reply = await clients.billing.AdvanceSubscriptionPeriods(body.to_proto())
     return AdvancePeriodsReport.from_proto(reply)

@@ -45,7 +45,7 @@ async def list_models(
     request = pb.ListModelsRequest(page_size=page_size, page_token=page_token, provider=provider)
     if active is not None:
         request.is_active = active
-    reply = await clients.catalogue.ListModels(request, timeout=clients.timeout)
+    reply = await clients.catalogue.ListModels(request)
     return ModelList(
         models=[Model.from_proto(model) for model in reply.models],
         next_page_token=reply.next_page_token,
@@ -55,9 +55,7 @@ async def list_models(
 @router.post("", status_code=201)
 async def create_model(body: CreateModelBody, clients: Clients, response: Response) -> Model:
     """Add a model to the catalogue (platform operators)."""
-    reply = await clients.catalogue.CreateModel(
-        pb.CreateModelRequest(model=body.to_proto()), timeout=clients.timeout
-    )
+    reply = await clients.catalogue.CreateModel(pb.CreateModelRequest(model=body.to_proto()))
     model = Model.from_proto(reply.model)
     response.headers["Location"] = f"{router.prefix}/{model.id}"
     return model
@@ -65,9 +63,7 @@ async def create_model(body: CreateModelBody, clients: Clients, response: Respon
 
 @router.get("/{model_id}")
 async def get_model(model_id: str, clients: Clients) -> Model:
-    reply = await clients.catalogue.GetModel(
-        pb.GetModelRequest(id=model_id), timeout=clients.timeout
-    )
+    reply = await clients.catalogue.GetModel(pb.GetModelRequest(id=model_id))
     return Model.from_proto(reply.model)
 
 
@@ -75,8 +71,7 @@ async def get_model(model_id: str, clients: Clients) -> Model:
 async def update_model(model_id: str, body: UpdateModelBody, clients: Clients) -> Model:
     """Change the fields present in the body (platform operators); send the version you read."""
     reply = await clients.catalogue.UpdateModel(
-        pb.UpdateModelRequest(model=body.to_proto(model_id), update_mask=body.update_mask()),
-        timeout=clients.timeout,
+        pb.UpdateModelRequest(model=body.to_proto(model_id), update_mask=body.update_mask())
     )
     return Model.from_proto(reply.model)
 
@@ -96,8 +91,7 @@ async def list_model_prices(
             tier=price_tier_value(tier),
             page_size=page_size,
             page_token=page_token,
-        ),
-        timeout=clients.timeout,
+        )
     )
     return ModelPriceList(
         prices=[ModelPrice.from_proto(price) for price in reply.prices],
@@ -110,7 +104,7 @@ async def set_model_price(model_id: str, body: SetModelPriceBody, clients: Clien
     """Start a new price of the model and tier (platform operators). The current price ends where
     the new one starts; earlier prices never change."""
     reply = await clients.catalogue.SetModelPrice(
-        pb.SetModelPriceRequest(price=body.to_proto(model_id)), timeout=clients.timeout
+        pb.SetModelPriceRequest(price=body.to_proto(model_id))
     )
     return PriceChange(
         price=ModelPrice.from_proto(reply.price),
@@ -121,5 +115,5 @@ async def set_model_price(model_id: str, body: SetModelPriceBody, clients: Clien
 @usage.post("/price")
 async def price_usage(body: PriceUsageBody, clients: Clients) -> UsagePrice:
     """The exact cost of one usage, with the price in effect when it occurred. Stores nothing."""
-    reply = await clients.catalogue.PriceUsage(body.to_proto(), timeout=clients.timeout)
+    reply = await clients.catalogue.PriceUsage(body.to_proto())
     return UsagePrice.from_proto(reply)

@@ -65,7 +65,8 @@ class GatewayClients:
         self.tenancy = TenancyServiceStub(tenancy)
         self.catalogue = ModelCatalogServiceStub(tenancy)
         self.model_configs = TenantModelConfigServiceStub(tenancy)
-        self.stripe = StripeInboxServiceStub(tenancy)
+        #: Called without a caller's credentials (by the Stripe webhook), so bound here.
+        self.stripe = _bound(StripeInboxServiceStub(tenancy), timeout=self.timeout)
         self.billing = BillingServiceStub(tenancy)
         self.limits = LimitsServiceStub(tenancy)
         telemetry = self._channel(settings.telemetry_target)
@@ -99,41 +100,47 @@ class GatewayClients:
             await channel.close(grace)
 
 
-class _WithMetadata:
-    """A stub whose every method sends ``metadata`` (a call may still pass its own)."""
+class _BoundCalls:
+    """A stub whose every method is called with ``options`` (metadata, timeout); a call may
+    still pass its own."""
 
-    def __init__(self, stub: object, metadata: Metadata) -> None:
+    def __init__(self, stub: object, **options: Any) -> None:
         self._stub = stub
-        self._metadata = metadata
+        self._options = options
 
     def __getattr__(self, method: str) -> Any:
-        return functools.partial(getattr(self._stub, method), metadata=self._metadata)
+        return functools.partial(getattr(self._stub, method), **self._options)
 
 
-def _with_metadata(stub: StubT, metadata: Metadata) -> StubT:
-    return cast(StubT, _WithMetadata(stub, metadata))
+def _bound(stub: StubT, **options: Any) -> StubT:
+    return cast(StubT, _BoundCalls(stub, **options))
 
 
 class CallerClients:
-    """The gateway's stubs as one request uses them: every call carries that request's metadata."""
+    """The gateway's stubs as one request uses them: every call carries that request's metadata
+    and the gateway's timeout (``request_timeout_seconds``), so no route passes either."""
 
     def __init__(self, clients: GatewayClients, metadata: Metadata) -> None:
         self.timeout = clients.timeout
         self.metadata = metadata
         self.api_keys = clients.api_keys
-        self.identity = _with_metadata(clients.identity, metadata)
-        self.tenancy = _with_metadata(clients.tenancy, metadata)
-        self.catalogue = _with_metadata(clients.catalogue, metadata)
-        self.model_configs = _with_metadata(clients.model_configs, metadata)
-        self.billing = _with_metadata(clients.billing, metadata)
-        self.limits = _with_metadata(clients.limits, metadata)
-        self.traces = _with_metadata(clients.traces, metadata)
-        self.usage = _with_metadata(clients.usage, metadata)
-        self.metrics = _with_metadata(clients.metrics, metadata)
-        self.request_log = _with_metadata(clients.request_log, metadata)
-        self.tool_usage = _with_metadata(clients.tool_usage, metadata)
-        self.activity = _with_metadata(clients.activity, metadata)
-        self.status_subscriptions = _with_metadata(clients.status_subscriptions, metadata)
+
+        def _with_metadata(stub: StubT) -> StubT:
+            return _bound(stub, metadata=metadata, timeout=clients.timeout)
+
+        self.identity = _with_metadata(clients.identity)
+        self.tenancy = _with_metadata(clients.tenancy)
+        self.catalogue = _with_metadata(clients.catalogue)
+        self.model_configs = _with_metadata(clients.model_configs)
+        self.billing = _with_metadata(clients.billing)
+        self.limits = _with_metadata(clients.limits)
+        self.traces = _with_metadata(clients.traces)
+        self.usage = _with_metadata(clients.usage)
+        self.metrics = _with_metadata(clients.metrics)
+        self.request_log = _with_metadata(clients.request_log)
+        self.tool_usage = _with_metadata(clients.tool_usage)
+        self.activity = _with_metadata(clients.activity)
+        self.status_subscriptions = _with_metadata(clients.status_subscriptions)
 
 
 def _one_header(request: Request, name: str, refusal: str) -> str | None:

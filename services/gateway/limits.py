@@ -59,7 +59,7 @@ def retry_after_seconds(error: grpc.aio.AioRpcError) -> int | None:
 async def reserve(body: ReserveBody, clients: Clients) -> ReservationResult | JSONResponse:
     """Take requests and tokens from the tenant's current one-minute window, or nothing (429)."""
     try:
-        reply = await clients.limits.Reserve(body.to_proto(), timeout=clients.timeout)
+        reply = await clients.limits.Reserve(body.to_proto())
     except grpc.aio.AioRpcError as error:
         if error.code() != grpc.StatusCode.RESOURCE_EXHAUSTED:
             raise
@@ -82,8 +82,7 @@ async def settle(reservation_id: str, body: SettleBody, clients: Clients) -> Res
             tenant_id=body.tenant_id,
             reservation_id=reservation_id,
             actual_tokens=body.actual_tokens,
-        ),
-        timeout=clients.timeout,
+        )
     )
     return Reservation.from_proto(reply.reservation)
 
@@ -92,7 +91,6 @@ async def settle(reservation_id: str, body: SettleBody, clients: Clients) -> Res
 async def release(reservation_id: str, body: ReleaseBody, clients: Clients) -> Reservation:
     """Refund the reservation entirely: the request was not made."""
     reply = await clients.limits.Release(
-        pb.ReleaseRequest(tenant_id=body.tenant_id, reservation_id=reservation_id),
-        timeout=clients.timeout,
+        pb.ReleaseRequest(tenant_id=body.tenant_id, reservation_id=reservation_id)
     )
     return Reservation.from_proto(reply.reservation)

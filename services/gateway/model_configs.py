@@ -26,7 +26,7 @@ onboarding = APIRouter(prefix="/v1/onboarding", tags=["onboarding"], responses=E
 async def get_model_config(tenant_id: str, clients: Clients) -> ModelConfig:
     """The tenant's configuration (its members), with the provider key's hint only."""
     reply = await clients.model_configs.GetTenantModelConfig(
-        pb.GetTenantModelConfigRequest(tenant_id=tenant_id), timeout=clients.timeout
+        pb.GetTenantModelConfigRequest(tenant_id=tenant_id)
     )
     return ModelConfig.from_proto(reply.config)
 
@@ -37,8 +37,7 @@ async def _set_model_config(
     reply = await clients.model_configs.SetTenantModelConfig(
         pb.SetTenantModelConfigRequest(
             config=body.to_proto(tenant_id), update_mask=body.update_mask()
-        ),
-        timeout=clients.timeout,
+        )
     )
     return ModelConfig.from_proto(reply.config)
 
@@ -70,9 +69,7 @@ async def onboard_tenant(
     """Create a tenant, its settings, its optional owner, its model configuration and its grants
     in one transaction (platform operators). A repeat with the same Idempotency-Key returns what
     the first request created."""
-    reply = await clients.model_configs.OnboardTenant(
-        body.to_proto(idempotency_key or ""), timeout=clients.timeout
-    )
+    reply = await clients.model_configs.OnboardTenant(body.to_proto(idempotency_key or ""))
     onboarded = OnboardedTenant.from_proto(reply)
     response.headers["Location"] = f"/v1/tenants/{onboarded.tenant.id}"
     return onboarded

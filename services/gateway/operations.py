@@ -114,7 +114,7 @@ async def list_requests(
         start_time=to_timestamp(start_time),
         end_time=to_timestamp(end_time),
     )
-    reply = await clients.request_log.ListRequests(request, timeout=clients.timeout)
+    reply = await clients.request_log.ListRequests(request)
     return LoggedRequestPage(
         requests=[LoggedRequest.from_proto(row) for row in reply.requests],
         next_page_token=reply.next_page_token,
@@ -127,10 +127,7 @@ async def list_recent_errors(
 ) -> LoggedRequestPage:
     """The requests that failed (status 400 and above), newest first."""
     reply = await clients.request_log.ListRecentErrors(
-        rpb.ListRecentErrorsRequest(
-            tenant_id=tenant_id, page_size=page_size, page_token=page_token
-        ),
-        timeout=clients.timeout,
+        rpb.ListRecentErrorsRequest(tenant_id=tenant_id, page_size=page_size, page_token=page_token)
     )
     return LoggedRequestPage(
         requests=[LoggedRequest.from_proto(row) for row in reply.requests],
@@ -195,7 +192,7 @@ async def list_metrics(
         start_time=to_timestamp(start_time),
         end_time=to_timestamp(end_time),
     )
-    reply = await clients.metrics.ListMetrics(request, timeout=clients.timeout)
+    reply = await clients.metrics.ListMetrics(request)
     return MetricSeries(
         metrics=[MetricPoint.from_proto(point) for point in reply.metrics],
         next_page_token=reply.next_page_token,
@@ -247,7 +244,7 @@ async def get_agent_statistics(
         start_time=to_timestamp(start_time),
         end_time=to_timestamp(end_time),
     )
-    reply = await clients.metrics.GetAgentStatistics(request, timeout=clients.timeout)
+    reply = await clients.metrics.GetAgentStatistics(request)
     return AgentStatisticsReport(
         agents=[AgentStatisticsEntry.from_proto(stats) for stats in reply.agents],
         total=AgentStatisticsEntry.from_proto(reply.total),
@@ -286,7 +283,7 @@ async def get_tool_usage_analytics(
     request = tpb.GetToolUsageAnalyticsRequest(
         tenant_id=tenant_id, start_time=to_timestamp(start_time), end_time=to_timestamp(end_time)
     )
-    reply = await clients.tool_usage.GetToolUsageAnalytics(request, timeout=clients.timeout)
+    reply = await clients.tool_usage.GetToolUsageAnalytics(request)
     return ToolAnalyticsReport(
         tools=[
             ToolAnalyticsEntry(
@@ -349,8 +346,7 @@ async def list_recent_tool_errors(
     reply = await clients.tool_usage.ListRecentToolErrors(
         tpb.ListRecentToolErrorsRequest(
             tenant_id=tenant_id, page_size=page_size, page_token=page_token
-        ),
-        timeout=clients.timeout,
+        )
     )
     return ToolCallPage(
         calls=[ToolCall.from_proto(call) for call in reply.calls],

@@ -41,9 +41,7 @@ async def create_api_key(
 ) -> CreatedApiKey:
     """Create a key for a service account of a tenant (its admins, or operators). The key is
     shown only in this answer (and in a repeat with the same Idempotency-Key)."""
-    reply = await clients.identity.CreateApiKey(
-        body.to_proto(idempotency_key or ""), timeout=clients.timeout
-    )
+    reply = await clients.identity.CreateApiKey(body.to_proto(idempotency_key or ""))
     return CreatedApiKey(key=ApiKey.from_proto(reply.key), api_key=reply.api_key)
 
 
@@ -56,8 +54,7 @@ async def list_api_keys(
 ) -> ApiKeyList:
     """A tenant's keys, oldest first; the keys themselves are never shown again."""
     reply = await clients.identity.ListApiKeys(
-        pb.ListApiKeysRequest(tenant_id=tenant_id, page_size=page_size, page_token=page_token),
-        timeout=clients.timeout,
+        pb.ListApiKeysRequest(tenant_id=tenant_id, page_size=page_size, page_token=page_token)
     )
     return ApiKeyList(
         keys=[ApiKey.from_proto(key) for key in reply.keys],
@@ -72,9 +69,7 @@ async def revoke_api_key(
     reason: Annotated[str, Query(description="Why, for the audit trail.")] = "",
 ) -> ApiKey:
     """Revoke a key at once; revoking it again keeps the first time and reason."""
-    reply = await clients.identity.RevokeApiKey(
-        pb.RevokeApiKeyRequest(id=key_id, reason=reason), timeout=clients.timeout
-    )
+    reply = await clients.identity.RevokeApiKey(pb.RevokeApiKeyRequest(id=key_id, reason=reason))
     clients.api_keys.forget_key(reply.key.id)
     return ApiKey.from_proto(reply.key)
 
@@ -82,9 +77,7 @@ async def revoke_api_key(
 @router.post("/token")
 async def exchange_api_key(body: ExchangeApiKeyBody, clients: Clients) -> AccessToken:
     """A short-lived access token for a key, for clients that call the services directly."""
-    reply = await clients.identity.ExchangeApiKey(
-        pb.ExchangeApiKeyRequest(api_key=body.api_key), timeout=clients.timeout
-    )
+    reply = await clients.identity.ExchangeApiKey(pb.ExchangeApiKeyRequest(api_key=body.api_key))
     return AccessToken(
         access_token=reply.access_token, expire_time=from_timestamp(reply.expire_time)
     )

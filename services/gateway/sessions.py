@@ -26,8 +26,7 @@ async def list_my_sessions(
     reply = await clients.identity.ListMySessions(
         pb.ListMySessionsRequest(
             page_size=page_size, page_token=page_token, include_inactive=include_inactive
-        ),
-        timeout=clients.timeout,
+        )
     )
     return SessionList(
         sessions=[Session.from_proto(session) for session in reply.sessions],
@@ -44,7 +43,7 @@ async def revoke_all_sessions(
 ) -> RevokedSessions:
     """End every session of the caller's (but the current one, with keep_current)."""
     reply = await clients.identity.RevokeAllSessions(
-        pb.RevokeAllSessionsRequest(keep_current=keep_current), timeout=clients.timeout
+        pb.RevokeAllSessionsRequest(keep_current=keep_current)
     )
     return RevokedSessions(revoked_count=reply.revoked_count)
 
@@ -52,7 +51,5 @@ async def revoke_all_sessions(
 @router.delete("/{session_id}")
 async def revoke_session(session_id: str, clients: Clients) -> Session:
     """End one of the caller's sessions; another user's is not found (404)."""
-    reply = await clients.identity.RevokeSession(
-        pb.RevokeSessionRequest(session_id=session_id), timeout=clients.timeout
-    )
+    reply = await clients.identity.RevokeSession(pb.RevokeSessionRequest(session_id=session_id))
     return Session.from_proto(reply.session)

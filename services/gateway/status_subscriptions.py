@@ -153,7 +153,7 @@ async def create_status_subscription(
     """Subscribe an email address or a webhook URL; a verification challenge is sent to it, and
     nothing else until its recipient verifies (tenant admins, operators)."""
     reply = await clients.status_subscriptions.CreateStatusSubscription(
-        body.to_proto(idempotency_key or ""), timeout=clients.timeout
+        body.to_proto(idempotency_key or "")
     )
     subscription = StatusSubscription.from_proto(reply.subscription)
     response.headers["Location"] = f"{router.prefix}/{subscription.id}"
@@ -183,8 +183,7 @@ async def list_status_subscriptions(
             status=STATUS_VALUES[status] if status else pb.SUBSCRIPTION_STATUS_UNSPECIFIED,
             page_size=page_size,
             page_token=page_token,
-        ),
-        timeout=clients.timeout,
+        )
     )
     return StatusSubscriptionList(
         subscriptions=[StatusSubscription.from_proto(s) for s in reply.subscriptions],
@@ -196,7 +195,7 @@ async def list_status_subscriptions(
 async def verify_status_subscription(body: TokenBody, clients: Clients) -> StatusSubscription:
     """Activate a subscription with the verification or challenge token sent to its target."""
     reply = await clients.status_subscriptions.VerifyStatusSubscription(
-        pb.VerifyStatusSubscriptionRequest(token=body.token), timeout=clients.timeout
+        pb.VerifyStatusSubscriptionRequest(token=body.token)
     )
     return StatusSubscription.from_proto(reply.subscription)
 
@@ -205,7 +204,7 @@ async def verify_status_subscription(body: TokenBody, clients: Clients) -> Statu
 async def unsubscribe_status(body: TokenBody, clients: Clients) -> StatusSubscription:
     """Stop a subscription with the unsubscribe token every message carries."""
     reply = await clients.status_subscriptions.UnsubscribeStatus(
-        pb.UnsubscribeStatusRequest(token=body.token), timeout=clients.timeout
+        pb.UnsubscribeStatusRequest(token=body.token)
     )
     return StatusSubscription.from_proto(reply.subscription)
 
@@ -213,7 +212,7 @@ async def unsubscribe_status(body: TokenBody, clients: Clients) -> StatusSubscri
 @router.get("/{subscription_id}")
 async def get_status_subscription(subscription_id: str, clients: Clients) -> StatusSubscription:
     reply = await clients.status_subscriptions.GetStatusSubscription(
-        pb.GetStatusSubscriptionRequest(id=subscription_id), timeout=clients.timeout
+        pb.GetStatusSubscriptionRequest(id=subscription_id)
     )
     return StatusSubscription.from_proto(reply.subscription)
 
@@ -224,8 +223,7 @@ async def revoke_status_subscription(
 ) -> StatusSubscription:
     """Stop the subscription for good (tenant admins, operators); revoking twice is harmless."""
     reply = await clients.status_subscriptions.RevokeStatusSubscription(
-        pb.RevokeStatusSubscriptionRequest(id=subscription_id, reason=body.reason if body else ""),
-        timeout=clients.timeout,
+        pb.RevokeStatusSubscriptionRequest(id=subscription_id, reason=body.reason if body else "")
     )
     return StatusSubscription.from_proto(reply.subscription)
 
@@ -234,7 +232,7 @@ async def revoke_status_subscription(
 async def resend_status_verification(subscription_id: str, clients: Clients) -> ResentVerification:
     """Send a pending subscription a new verification challenge (at most once a minute)."""
     reply = await clients.status_subscriptions.ResendStatusVerification(
-        pb.ResendStatusVerificationRequest(id=subscription_id), timeout=clients.timeout
+        pb.ResendStatusVerificationRequest(id=subscription_id)
     )
     return ResentVerification(
         subscription=StatusSubscription.from_proto(reply.subscription),

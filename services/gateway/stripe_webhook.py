@@ -35,8 +35,7 @@ async def stripe_webhook(request: Request) -> dict[str, bool]:
         await clients.stripe.IngestStripeEvent(
             pb.IngestStripeEventRequest(
                 raw_body=body, signature_header=signatures[0] if signatures else ""
-            ),
-            timeout=clients.timeout,
+            )
         )
     except grpc.aio.AioRpcError as error:
         if error.code() is grpc.StatusCode.UNAUTHENTICATED:

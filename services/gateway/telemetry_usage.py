@@ -392,8 +392,7 @@ async def record_usage(body: RecordUsageBody, clients: Clients) -> UsageWriteRes
     a batch every valid row is stored and each invalid one is reported by index."""
     if body.record is not None:
         one = await clients.usage.RecordUsage(
-            pb.RecordUsageRequest(tenant_id=body.tenant_id, record=body.record.to_proto()),
-            timeout=clients.timeout,
+            pb.RecordUsageRequest(tenant_id=body.tenant_id, record=body.record.to_proto())
         )
         return UsageWriteResult(
             record=UsageRecord.from_proto(one.record),
@@ -406,8 +405,7 @@ async def record_usage(body: RecordUsageBody, clients: Clients) -> UsageWriteRes
     batch = await clients.usage.RecordUsageBatch(
         pb.RecordUsageBatchRequest(
             tenant_id=body.tenant_id, records=[record.to_proto() for record in body.records]
-        ),
-        timeout=clients.timeout,
+        )
     )
     return UsageWriteResult(
         accepted_count=batch.accepted_count,
@@ -443,7 +441,7 @@ async def list_usage(
         page_size=page_size,
         page_token=page_token,
     )
-    reply = await clients.usage.ListUsageRecords(request, timeout=clients.timeout)
+    reply = await clients.usage.ListUsageRecords(request)
     return UsageList(
         records=[UsageRecord.from_proto(record) for record in reply.records],
         next_page_token=reply.next_page_token,
@@ -469,8 +467,7 @@ async def summarize_costs(
             start_time=to_timestamp(start_time),
             end_time=to_timestamp(end_time),
             group_by=[DIMENSIONS[name] for name in dimensions],
-        ),
-        timeout=clients.timeout,
+        )
     )
     return CostSummary(
         groups=[CostGroup.from_proto(group, dimensions) for group in reply.groups],
@@ -488,8 +485,7 @@ async def cache_savings(
             tenant_id=tenant_id,
             start_time=to_timestamp(start_time),
             end_time=to_timestamp(end_time),
-        ),
-        timeout=clients.timeout,
+        )
     )
     return CacheSavings(
         models=[ModelCacheSavings.from_proto(item) for item in reply.models],

@@ -47,8 +47,7 @@ async def create_tenant(
     idempotency_key: IdempotencyKey = None,
 ) -> Tenant:
     reply = await clients.tenancy.CreateTenant(
-        pb.CreateTenantRequest(tenant=body.to_proto(), request_id=idempotency_key or ""),
-        timeout=clients.timeout,
+        pb.CreateTenantRequest(tenant=body.to_proto(), request_id=idempotency_key or "")
     )
     tenant = Tenant.from_proto(reply.tenant)
     response.headers["Location"] = f"{router.prefix}/{tenant.id}"
@@ -67,8 +66,7 @@ async def list_tenants(
     reply = await clients.tenancy.ListTenants(
         pb.ListTenantsRequest(
             page_size=page_size, page_token=page_token, status=status_value(status)
-        ),
-        timeout=clients.timeout,
+        )
     )
     return TenantList(
         tenants=[Tenant.from_proto(tenant) for tenant in reply.tenants],
@@ -78,9 +76,7 @@ async def list_tenants(
 
 @router.get("/{tenant_id}")
 async def get_tenant(tenant_id: str, clients: Clients) -> Tenant:
-    reply = await clients.tenancy.GetTenant(
-        pb.GetTenantRequest(id=tenant_id), timeout=clients.timeout
-    )
+    reply = await clients.tenancy.GetTenant(pb.GetTenantRequest(id=tenant_id))
     return Tenant.from_proto(reply.tenant)
 
 
@@ -91,8 +87,7 @@ async def update_tenant(
     reply = await clients.tenancy.UpdateTenant(
         pb.UpdateTenantRequest(
             tenant=body.to_proto(tenant_id), update_mask=mask_of(update_mask, body)
-        ),
-        timeout=clients.timeout,
+        )
     )
     return Tenant.from_proto(reply.tenant)
 
@@ -100,7 +95,7 @@ async def update_tenant(
 @router.get("/{tenant_id}/settings")
 async def get_tenant_settings(tenant_id: str, clients: Clients) -> TenantSettings:
     reply = await clients.tenancy.GetTenantSettings(
-        pb.GetTenantSettingsRequest(tenant_id=tenant_id), timeout=clients.timeout
+        pb.GetTenantSettingsRequest(tenant_id=tenant_id)
     )
     return TenantSettings.from_proto(reply.settings)
 
@@ -115,8 +110,7 @@ async def update_tenant_settings(
     reply = await clients.tenancy.UpdateTenantSettings(
         pb.UpdateTenantSettingsRequest(
             settings=body.to_proto(tenant_id), update_mask=mask_of(update_mask, body)
-        ),
-        timeout=clients.timeout,
+        )
     )
     return TenantSettings.from_proto(reply.settings)
 
@@ -131,7 +125,7 @@ async def check_tenant_statuses(
     """Each tenant's status and whether it may act, in one call (platform operators and
     Quarterdeck services); an unknown id is answered with found false."""
     reply = await clients.tenancy.CheckTenantStatus(
-        pb.CheckTenantStatusRequest(tenant_ids=body.tenant_ids), timeout=clients.timeout
+        pb.CheckTenantStatusRequest(tenant_ids=body.tenant_ids)
     )
     return TenantStatusChecks(checks=[TenantStatusCheck.from_proto(c) for c in reply.checks])
 
@@ -141,7 +135,7 @@ async def get_tenant_status(tenant_id: str, clients: Clients) -> TenantStatusChe
     """The tenant's status and whether it may act (its own members, operators and services);
     an unknown tenant is answered with found false."""
     reply = await clients.tenancy.CheckTenantStatus(
-        pb.CheckTenantStatusRequest(tenant_ids=[tenant_id]), timeout=clients.timeout
+        pb.CheckTenantStatusRequest(tenant_ids=[tenant_id])
     )
     return TenantStatusCheck.from_proto(reply.checks[0])
 
@@ -153,8 +147,7 @@ async def suspend_tenant(
     """Stop an active tenant from acting (platform operators); other services see it within
     their status cache's few seconds."""
     reply = await clients.tenancy.SuspendTenant(
-        pb.SuspendTenantRequest(id=tenant_id, reason=body.reason if body else ""),
-        timeout=clients.timeout,
+        pb.SuspendTenantRequest(id=tenant_id, reason=body.reason if body else "")
     )
     return Tenant.from_proto(reply.tenant)
 
@@ -162,9 +155,7 @@ async def suspend_tenant(
 @router.post("/{tenant_id}:reactivate")
 async def reactivate_tenant(tenant_id: str, clients: Clients) -> Tenant:
     """Let a suspended tenant act again (platform operators); a deleted one stays deleted."""
-    reply = await clients.tenancy.ReactivateTenant(
-        pb.ReactivateTenantRequest(id=tenant_id), timeout=clients.timeout
-    )
+    reply = await clients.tenancy.ReactivateTenant(pb.ReactivateTenantRequest(id=tenant_id))
     return Tenant.from_proto(reply.tenant)
 
 
@@ -172,7 +163,5 @@ async def reactivate_tenant(tenant_id: str, clients: Clients) -> Tenant:
 async def delete_tenant(tenant_id: str, clients: Clients) -> Tenant:
     """Mark the tenant deleted, which is final; its records are kept for audit (platform
     operators). Answers the tenant as deleted."""
-    reply = await clients.tenancy.DeleteTenant(
-        pb.DeleteTenantRequest(id=tenant_id), timeout=clients.timeout
-    )
+    reply = await clients.tenancy.DeleteTenant(pb.DeleteTenantRequest(id=tenant_id))
     return Tenant.from_proto(reply.tenant)

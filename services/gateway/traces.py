@@ -181,7 +181,7 @@ async def search_traces(
         duration = Duration()
         duration.FromNanoseconds(round(min_duration_ms * NANOS_PER_MILLISECOND))
         request.min_duration.CopyFrom(duration)
-    reply = await clients.traces.SearchTraces(request, timeout=clients.timeout)
+    reply = await clients.traces.SearchTraces(request)
     return TraceList(
         traces=[TraceSummary.from_proto(summary) for summary in reply.traces],
         next_page_token=reply.next_page_token,
@@ -191,7 +191,5 @@ async def search_traces(
 @router.get("/{trace_id}")
 async def get_trace(trace_id: str, clients: Clients) -> Trace:
     """Every stored span of the trace as a tree, parents before children."""
-    reply = await clients.traces.GetTrace(
-        pb.GetTraceRequest(trace_id=trace_id), timeout=clients.timeout
-    )
+    reply = await clients.traces.GetTrace(pb.GetTraceRequest(trace_id=trace_id))
     return Trace(trace_id=trace_id, spans=[Span.from_proto(span) for span in reply.spans])

@@ -33,7 +33,7 @@ router = APIRouter(prefix="/v1/users", tags=["users"], responses=ERROR_RESPONSES
 
 @router.get("/me")
 async def get_me(clients: Clients) -> Me:
-    reply = await clients.identity.GetMe(pb.GetMeRequest(), timeout=clients.timeout)
+    reply = await clients.identity.GetMe(pb.GetMeRequest())
     return Me(
         user=User.from_proto(reply.user),
         profile=Profile.from_proto(reply.profile),
@@ -50,8 +50,7 @@ async def update_profile(body: UpdateProfileBody, clients: Clients) -> Profile:
             [{"loc": ("body",), "msg": "must set at least one field", "type": "value_error"}]
         )
     reply = await clients.identity.UpdateProfile(
-        pb.UpdateProfileRequest(profile=body.to_proto(), update_mask=FieldMask(paths=paths)),
-        timeout=clients.timeout,
+        pb.UpdateProfileRequest(profile=body.to_proto(), update_mask=FieldMask(paths=paths))
     )
     return Profile.from_proto(reply.profile)
 
@@ -62,8 +61,7 @@ async def begin_totp_enrollment(
 ) -> TotpEnrollment:
     """Create an unconfirmed authenticator; its secret is shown only here."""
     reply = await clients.identity.BeginTotpEnrollment(
-        pb.BeginTotpEnrollmentRequest(label=(body.label if body else None) or ""),
-        timeout=clients.timeout,
+        pb.BeginTotpEnrollmentRequest(label=(body.label if body else None) or "")
     )
     return TotpEnrollment(
         method_id=reply.method_id, secret=reply.secret, otpauth_uri=reply.otpauth_uri
@@ -76,8 +74,7 @@ async def confirm_totp_enrollment(
 ) -> RecoveryCodes:
     """Turn the authenticator on with a first code; the recovery codes are shown only here."""
     reply = await clients.identity.ConfirmTotpEnrollment(
-        pb.ConfirmTotpEnrollmentRequest(method_id=method_id, code=body.code),
-        timeout=clients.timeout,
+        pb.ConfirmTotpEnrollmentRequest(method_id=method_id, code=body.code)
     )
     return RecoveryCodes(recovery_codes=list(reply.recovery_codes))
 
@@ -86,8 +83,7 @@ async def confirm_totp_enrollment(
 async def disable_totp(method_id: str, body: PasswordBody, clients: Clients) -> None:
     """Remove an authenticator; the body carries the caller's password."""
     await clients.identity.DisableTotp(
-        pb.DisableTotpRequest(method_id=method_id, password=body.password),
-        timeout=clients.timeout,
+        pb.DisableTotpRequest(method_id=method_id, password=body.password)
     )
 
 
@@ -95,14 +91,14 @@ async def disable_totp(method_id: str, body: PasswordBody, clients: Clients) -> 
 async def regenerate_recovery_codes(body: PasswordBody, clients: Clients) -> RecoveryCodes:
     """Replace every recovery code; the old ones stop working."""
     reply = await clients.identity.RegenerateRecoveryCodes(
-        pb.RegenerateRecoveryCodesRequest(password=body.password), timeout=clients.timeout
+        pb.RegenerateRecoveryCodesRequest(password=body.password)
     )
     return RecoveryCodes(recovery_codes=list(reply.recovery_codes))
 
 
 @router.get("/me/consents")
 async def list_consents(clients: Clients) -> ConsentList:
-    reply = await clients.identity.ListConsents(pb.ListConsentsRequest(), timeout=clients.timeout)
+    reply = await clients.identity.ListConsents(pb.ListConsentsRequest())
     return ConsentList(consents=[Consent.from_proto(consent) for consent in reply.consents])
 
 
@@ -110,8 +106,7 @@ async def list_consents(clients: Clients) -> ConsentList:
 async def record_consent(body: ConsentBody, clients: Clients, device: Device) -> Consent:
     """Accept a version of a policy; accepting it again returns the first acceptance."""
     reply = await clients.identity.RecordConsent(
-        pb.RecordConsentRequest(policy_key=body.policy_key, version=body.version, device=device),
-        timeout=clients.timeout,
+        pb.RecordConsentRequest(policy_key=body.policy_key, version=body.version, device=device)
     )
     return Consent.from_proto(reply.consent)
 
@@ -119,7 +114,7 @@ async def record_consent(body: ConsentBody, clients: Clients, device: Device) ->
 @router.get("/me/notification-preferences")
 async def list_notification_preferences(clients: Clients) -> NotificationPreferenceList:
     reply = await clients.identity.ListNotificationPreferences(
-        pb.ListNotificationPreferencesRequest(), timeout=clients.timeout
+        pb.ListNotificationPreferencesRequest()
     )
     return NotificationPreferenceList(
         preferences=[NotificationPreference.from_proto(p) for p in reply.preferences]
@@ -132,7 +127,7 @@ async def set_notification_preference(
 ) -> NotificationPreference:
     """Turn one channel and category on or off (for one tenant, or every tenant)."""
     reply = await clients.identity.SetNotificationPreference(
-        pb.SetNotificationPreferenceRequest(preference=body.to_proto()), timeout=clients.timeout
+        pb.SetNotificationPreferenceRequest(preference=body.to_proto())
     )
     return NotificationPreference.from_proto(reply.preference)
 
@@ -140,7 +135,5 @@ async def set_notification_preference(
 @router.post("/{user_id}/unlock")
 async def unlock_user(user_id: str, clients: Clients) -> User:
     """Return a locked user to active (platform operators)."""
-    reply = await clients.identity.UnlockUser(
-        pb.UnlockUserRequest(user_id=user_id), timeout=clients.timeout
-    )
+    reply = await clients.identity.UnlockUser(pb.UnlockUserRequest(user_id=user_id))
     return User.from_proto(reply.user)

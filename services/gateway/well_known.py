@@ -16,7 +16,7 @@ router = APIRouter(prefix="/.well-known", tags=["keys"], responses=ERROR_RESPONS
 async def get_jwks(clients: Clients, request: Request, response: Response) -> JsonWebKeySet:
     """The keys that verify tokens now, retiring ones included. Cacheable for a short while:
     after a rotation, tokens signed with the new key carry a kid to look for here."""
-    reply = await clients.identity.GetJwks(pb.GetJwksRequest(), timeout=clients.timeout)
+    reply = await clients.identity.GetJwks(pb.GetJwksRequest())
     max_age = request.app.state.settings.jwks_max_age_seconds
     response.headers["Cache-Control"] = f"public, max-age={max_age}"
     return JsonWebKeySet(keys=[JsonWebKey.from_proto(key) for key in reply.keys])
