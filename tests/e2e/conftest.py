@@ -20,6 +20,10 @@ from quarterdeck.telemetry.v1.telemetry_pb2_grpc import TelemetryServiceStub
 from services.registry import PORT_OFFSETS
 from tests.support.processes import Output, free_port_block, quarterdeck, started
 
+#: Every end-to-end module's marks: with ``--dist loadgroup`` they all run on one xdist worker,
+#: which starts the platform once, while the other workers take the in-process tests.
+E2E_MARKS = [pytest.mark.e2e, pytest.mark.xdist_group("e2e")]
+
 OPERATOR_EMAIL = "operator@example.com"
 OPERATOR_PASSWORD = "Harbour-Lights-2026!"
 

@@ -17,11 +17,11 @@ from typing import Any
 import httpx
 import jwt
 import pyotp
-import pytest
 
-from tests.e2e.conftest import Platform
+from tests.e2e.conftest import E2E_MARKS, Platform
+from tests.support.waiting import eventually_sync
 
-pytestmark = pytest.mark.e2e
+pytestmark = E2E_MARKS
 
 PASSWORD = "Quiet-Lagoon-Sailing-77"
 
@@ -205,8 +205,16 @@ def test_sign_up_totp_api_key_rotation_and_no_secret_in_clear(
         assert json.loads(reexchanged.stdout)["kid"] == new_kid
 
         # Past the overlap the old key retires everywhere: its tokens are refused, new ones not.
-        time.sleep(overlap + 1.5)  # the overlap, plus the services' one-second JWKS cache
-        refused = gateway.get(f"/v1/tenants/{tenant_id}", headers=bearer(old_token))
+        refusals: list[httpx.Response] = []
+
+        def old_token_refused() -> bool:
+            response = gateway.get(f"/v1/tenants/{tenant_id}", headers=bearer(old_token))
+            refusals.append(response)
+            return response.status_code != 200
+
+        # The overlap, plus the services' one-second JWKS cache.
+        eventually_sync(old_token_refused, f"the old key to retire {overlap} s after rotation")
+        refused = refusals[-1]
         assert refused.status_code == 401
         reasons = [d.get("reason") for d in refused.json()["error"]["details"]]
         assert "UNKNOWN_SIGNING_KEY" in reasons

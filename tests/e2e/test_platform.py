@@ -17,7 +17,7 @@ from quarterdeck.telemetry.v1 import telemetry_pb2
 from quarterdeck.tenancy.v1 import tenancy_pb2
 from quarterdeck.tenancy.v1.tenancy_pb2_grpc import TenancyServiceStub
 from services.registry import SERVICE_NAMES
-from tests.e2e.conftest import Platform, bearer, platform_env, up_command, wait_for_trace
+from tests.e2e.conftest import E2E_MARKS, Platform, bearer, platform_env, up_command, wait_for_trace
 from tests.support.postgres import PostgresServer
 from tests.support.processes import (
     alive,
@@ -29,7 +29,7 @@ from tests.support.processes import (
     wait_until,
 )
 
-pytestmark = pytest.mark.e2e
+pytestmark = E2E_MARKS
 
 
 def new_traceparent() -> tuple[str, str]:

@@ -10,12 +10,11 @@ import sys
 import time
 
 import httpx
-import pytest
 
 from quarterdeck.telemetry.v1 import telemetry_pb2
-from tests.e2e.conftest import Platform, platform_env, wait_for_trace
+from tests.e2e.conftest import E2E_MARKS, Platform, platform_env, wait_for_trace
 
-pytestmark = pytest.mark.e2e
+pytestmark = E2E_MARKS
 
 
 def test_spans_from_the_stock_exporter_in_another_process_read_back_as_a_tree(

@@ -37,6 +37,7 @@ from tests.support.stack import (
     running_service,
 )
 from tests.support.tokens import TestIssuer
+from tests.support.waiting import DEFAULT_WAIT_SECONDS
 
 
 @pytest.fixture(scope="module")
@@ -409,21 +410,26 @@ async def test_a_call_past_its_deadline_is_cancelled_not_completed(
     tenancy: TenancyServiceStub, issuer: TestIssuer, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     original = TenantHandlers._flush_unique
-    started = asyncio.Event()
+    started, cancelled, never = asyncio.Event(), asyncio.Event(), asyncio.Event()
 
-    async def slow_flush(self: TenantHandlers, session: object, tenant: pb.Tenant) -> None:
+    async def stuck_flush(self: TenantHandlers, session: object, tenant: pb.Tenant) -> None:
         started.set()
-        await asyncio.sleep(1.0)
+        try:
+            await never.wait()  # held until the deadline cancels the handler
+        except asyncio.CancelledError:
+            cancelled.set()
+            raise
         await original(self, session, tenant)  # type: ignore[arg-type]
 
-    monkeypatch.setattr(TenantHandlers, "_flush_unique", slow_flush)
+    monkeypatch.setattr(TenantHandlers, "_flush_unique", stuck_flush)
     slug = unique_slug("late")
     request = pb.CreateTenantRequest(tenant=pb.Tenant(slug=slug, name="Too late"))
     error = await failure(tenancy.CreateTenant(request, timeout=0.3, metadata=issuer.operator()))
     assert error.code() == grpc.StatusCode.DEADLINE_EXCEEDED
     assert started.is_set()
+    # The handler is cancelled, not left to commit later.
+    await asyncio.wait_for(cancelled.wait(), DEFAULT_WAIT_SECONDS)
     monkeypatch.setattr(TenantHandlers, "_flush_unique", original)
-    await asyncio.sleep(1.2)  # past the point where the slow call would have committed
     created = await create(tenancy, issuer, slug=slug)  # the slug is still free: nothing written
     assert created.slug == slug
 

@@ -15,6 +15,9 @@ from pathlib import Path
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
+#: How long a test waits for a started process to say it is ready before giving up.
+READY_WAIT_SECONDS = 300.0
+
 
 def free_port_block(size: int, start: int = 20000, end: int = 60000) -> int:
     """The first port of ``size`` consecutive ports that are free on 127.0.0.1 right now."""
@@ -99,16 +102,27 @@ class Output:
 
 @contextmanager
 def started(
-    command: list[str], env: dict[str, str], ready_line: str, timeout: float = 120
+    command: list[str], env: dict[str, str], ready_line: str, timeout: float = READY_WAIT_SECONDS
 ) -> Iterator[tuple[subprocess.Popen[str], Output]]:
-    """Run ``command`` until it prints ``ready_line``; yields the process and its output."""
+    """Run ``command`` until it prints ``ready_line``; yields the process and its output.
+
+    The wait is generous (a shared, loaded CI machine can be many times slower than a laptop);
+    a process that exits stops the wait at once."""
     process = subprocess.Popen(
         command, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
     )
     output = Output(process)
     try:
         if not output.wait_for(ready_line, timeout):
-            raise RuntimeError(f"not ready (exit code {process.poll()}):\n{output.text}")
+            state = (
+                f"exited with code {process.returncode}"
+                if process.poll() is not None
+                else f"still running after {timeout:.0f} s"
+            )
+            raise RuntimeError(
+                f"waited for {' '.join(command[-8:])!r} to print {ready_line!r}; it {state}. "
+                f"Its output:\n{output.text}"
+            )
         yield process, output
     finally:
         if process.poll() is None:

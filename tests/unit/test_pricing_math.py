@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import random
-import time
 from decimal import Decimal, localcontext
 from fractions import Fraction
 
@@ -37,7 +36,6 @@ def rates_from(row: tuple[str, ...]) -> Rates:
 
 
 def test_a_million_random_usages_sum_exactly() -> None:
-    started = time.perf_counter()
     rng = random.Random(20261123)
     rates = [rates_from(row) for row in PRICE_ROWS]
     count = 1_000_000
@@ -84,7 +82,6 @@ def test_a_million_random_usages_sum_exactly() -> None:
     assert Fraction(total_picos, 10**12) == expected
     assert Fraction(Decimal(format_pico(total_picos))) == expected
     assert decimal_total > 0 and decimal_total.as_tuple().exponent >= -12
-    assert time.perf_counter() - started < 30
 
 
 def test_naive_pricing_would_double_count_cached_tokens() -> None:
