@@ -6,6 +6,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
+from fastapi_offline import FastAPIOffline
 from opentelemetry.instrumentation.asgi import OpenTelemetryMiddleware
 
 from services.gateway import (
@@ -34,6 +35,9 @@ from services.gateway.request_log import RequestLogMiddleware, writer_for_gatewa
 from services.gateway.schemas import Health
 from services.gateway.tracing import UNTRACED_URLS, TraceIdHeaderMiddleware
 
+#: Where the gateway serves Swagger UI's and ReDoc's own files.
+DOCS_ASSETS_URL = "/docs-assets"
+
 
 def create_app(settings: GatewaySettings) -> FastAPI:
     @asynccontextmanager
@@ -49,7 +53,10 @@ def create_app(settings: GatewaySettings) -> FastAPI:
             await request_log.stop()
             await clients.close()
 
-    app = FastAPI(
+    # Swagger UI and ReDoc load their scripts and styles from files installed with the package,
+    # never a CDN, so /docs and /redoc render on machines without internet access.
+    app = FastAPIOffline(
+        static_url=DOCS_ASSETS_URL,
         title="Quarterdeck",
         summary="Multi-tenant control plane for AI agents.",
         version="1",

@@ -23,11 +23,12 @@ _COMMON = {
 
 
 def strength_problems(password: str, email: str, min_length: int) -> list[str]:
+    """Every rule the password breaks, each description opening with the rule's name."""
     problems = []
     if len(password) < min_length:
-        problems.append(f"must be at least {min_length} characters")
+        problems.append(f"too short: must be at least {min_length} characters")
     if len(password) > MAX_PASSWORD_LENGTH:
-        problems.append(f"must be at most {MAX_PASSWORD_LENGTH} characters")
+        problems.append(f"too long: must be at most {MAX_PASSWORD_LENGTH} characters")
     classes = sum(
         [
             any(c.islower() for c in password),
@@ -38,11 +39,14 @@ def strength_problems(password: str, email: str, min_length: int) -> list[str]:
     )
     if classes < 3:
         problems.append(
-            "must mix at least three of: lowercase letters, uppercase letters, digits, symbols"
+            "too simple: must mix at least three of: lowercase letters, uppercase letters, "
+            "digits, symbols"
         )
+    if password.lower() in _COMMON:
+        problems.append("too common: it is among the passwords tried first by attackers")
     local = email.split("@", 1)[0].lower()
-    if password.lower() in _COMMON or (len(local) >= 4 and local in password.lower()):
-        problems.append("is too easy to guess (common, or contains the email address)")
+    if len(local) >= 4 and local in password.lower():
+        problems.append("contains the email: must not include the part before the @")
     return problems
 
 
@@ -75,7 +79,7 @@ async def set_password(
         previous += [(row[0], row[1]) for row in rows]
     if any(passwords.verify(new_password, h, v).ok for h, v in previous if h):
         raise InvalidArgument.field(
-            field, f"must differ from the current and last {history_depth} passwords"
+            field, f"reused: must differ from the current and last {history_depth} passwords"
         )
     if history_depth:
         session.add(
