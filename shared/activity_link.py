@@ -28,6 +28,7 @@ from google.protobuf.struct_pb2 import Struct
 from quarterdeck.telemetry.v1 import activity_pb2 as pb
 from quarterdeck.telemetry.v1.activity_pb2_grpc import ActivityServiceStub
 from shared.auth import PLATFORM_OPERATOR, Principal, current_principal
+from shared.background import TaskSet
 from shared.grpc_client import open_channel
 from shared.identity_link import IdentityLink
 from shared.server import ServiceContext
@@ -102,7 +103,7 @@ class ActivityLink:
         self._first_backoff = first_backoff_seconds
         self._timeout = call_timeout_seconds
         self._max_pending = max_pending
-        self._pending: set[asyncio.Task[None]] = set()
+        self._pending = TaskSet(f"{service} activity appends")
         self._channel: grpc.aio.Channel | None = None
         self._stub: ActivityServiceStub | None = None
         if target and self._internal_metadata is None:
@@ -167,9 +168,7 @@ class ActivityLink:
             event.metadata.CopyFrom(struct)
         request = pb.AppendActivityRequest(event=event, request_id=str(uuid.uuid4()))
         # The task copies the current context, so the call carries this request's trace context.
-        task = asyncio.get_running_loop().create_task(self._send(request))
-        self._pending.add(task)
-        task.add_done_callback(self._pending.discard)
+        self._pending.spawn(self._send(request))
 
     async def _send(self, request: pb.AppendActivityRequest) -> None:
         assert self._stub is not None and self._internal_metadata is not None
@@ -218,14 +217,11 @@ class ActivityLink:
 
     async def drain(self, within_seconds: float | None = None) -> None:
         """Wait for the appends in flight (tests; shutdown), at most ``within_seconds``."""
-        if self._pending:
-            await asyncio.wait(set(self._pending), timeout=within_seconds)
+        await self._pending.drain(within_seconds)
 
     async def close(self) -> None:
         """Give appends in flight one call's time to land, drop the rest, close the channel."""
-        await self.drain(self._timeout)
-        for task in set(self._pending):
-            task.cancel()
+        await self._pending.close(self._timeout)
         if self._channel is not None:
             await self._channel.close()
 

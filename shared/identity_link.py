@@ -14,6 +14,7 @@ from google.protobuf.struct_pb2 import Struct
 from quarterdeck.identity.v1 import identity_pb2 as pb
 from quarterdeck.identity.v1.identity_pb2_grpc import IdentityServiceStub
 from shared.auth import AUTHORIZATION_HEADER
+from shared.background import TaskSet
 from shared.grpc_client import open_channel
 from shared.security_events import SecurityEvent
 from shared.tokens import JwksCache, PublicKey
@@ -54,7 +55,7 @@ class IdentityLink:
         self.jwks = JwksCache(self._fetch_jwks, max_age_seconds=jwks_max_age)
         self._token: tuple[str, float] | None = None
         self._token_lock = asyncio.Lock()
-        self._pending: set[asyncio.Task[None]] = set()
+        self._pending = TaskSet("security event reports")
 
     async def _fetch_jwks(self) -> list[PublicKey]:
         response = await self.stub.GetJwks(pb.GetJwksRequest(), timeout=_CALL_TIMEOUT_SECONDS)
@@ -75,9 +76,7 @@ class IdentityLink:
 
     def report(self, event: SecurityEvent) -> None:
         """Send a security event to identity in the background; never delays or fails the call."""
-        task = asyncio.get_running_loop().create_task(self._send(event))
-        self._pending.add(task)
-        task.add_done_callback(self._pending.discard)
+        self._pending.spawn(self._send(event))
 
     def forget_internal_token(self) -> None:
         """Drop the cached token, e.g. after a call refused it because its key was retired."""
@@ -109,6 +108,5 @@ class IdentityLink:
                 return
 
     async def close(self) -> None:
-        if self._pending:
-            await asyncio.wait(self._pending, timeout=_CALL_TIMEOUT_SECONDS)
+        await self._pending.close(_CALL_TIMEOUT_SECONDS)
         await self._channel.close()

@@ -22,6 +22,7 @@ from grpc_reflection.v1alpha import reflection
 from sqlalchemy import MetaData
 
 from shared.auth import Authenticator, NoCredentialsAuthenticator
+from shared.background import PeriodicJob, TaskSet, stop_jobs
 from shared.config import ServiceSettings
 from shared.db import Database
 from shared.decoding import DecodingInterceptor
@@ -87,6 +88,9 @@ class ServiceContext(Generic[SettingsT]):
     state: Any = None
     #: Releases of what ``prepare`` and ``register`` started, run when the service stops.
     resources: ServiceResources = field(default_factory=ServiceResources)
+    #: Fire-and-forget work of the handlers, given the grace period to finish when the service
+    #: stops, then cancelled.
+    tasks: TaskSet = field(default_factory=lambda: TaskSet("service"))
 
 
 @dataclass(frozen=True)
@@ -114,6 +118,9 @@ class ServiceSpec(Generic[SettingsT]):
     prepare: Callable[[ServiceContext[SettingsT]], Awaitable[Any]] | None = None
     #: Releases what ``prepare`` built, after the server has drained.
     cleanup: Callable[[ServiceContext[SettingsT]], Awaitable[None]] | None = None
+    #: The service's periodic jobs, started once it serves and stopped (within the grace
+    #: period) when it stops; a job whose interval is 0 is not started.
+    background: Callable[[ServiceContext[SettingsT]], Sequence[PeriodicJob]] | None = None
 
 
 def _default_authenticator(context: ServiceContext[SettingsT]) -> Authenticator:
@@ -130,17 +137,25 @@ class RunningService(Generic[SettingsT]):
     context: ServiceContext[SettingsT]
     port: int
     service_names: Sequence[str]
+    jobs: Sequence[PeriodicJob] = ()
 
     @property
     def target(self) -> str:
         return f"{self.context.settings.host}:{self.port}"
 
     async def stop(self, grace: float | None = None) -> None:
-        """Report NOT_SERVING, let in-flight calls finish within the grace period, release the pool."""
+        """Report NOT_SERVING, let in-flight calls finish within ``grace`` (default: the grace
+        period setting) while running jobs end their passes within the grace period setting, give
+        background tasks what is left of it, release the pool."""
+        settings_grace = self.context.settings.grace_period_seconds
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + settings_grace
         await self.health.enter_graceful_shutdown()
-        await self.server.stop(
-            self.context.settings.grace_period_seconds if grace is None else grace
+        await asyncio.gather(
+            self.server.stop(settings_grace if grace is None else grace),
+            stop_jobs(self.jobs, settings_grace),
         )
+        await self.context.tasks.close(max(deadline - loop.time(), 0.0))
         await _release(self.spec, self.context)
 
 
@@ -247,7 +262,10 @@ async def start_service(
     await server.start()
     for name in ["", *service_names]:
         await health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)
-    return RunningService(spec, server, health_servicer, context, port, service_names)
+    jobs = list(spec.background(context)) if spec.background is not None else []
+    for job in jobs:
+        job.start()
+    return RunningService(spec, server, health_servicer, context, port, service_names, jobs)
 
 
 async def _serve(spec: ServiceSpec[SettingsT], settings: SettingsT) -> None:

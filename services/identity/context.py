@@ -15,6 +15,7 @@ from services.identity.signing import SigningKeys
 from services.identity.tenancy_client import TenancyClient
 from shared.activity_link import ActivityLink
 from shared.auth import AUTHORIZATION_HEADER
+from shared.background import TaskSet
 from shared.db import Database
 from shared.idempotency import Idempotency
 from shared.pagination import PageTokenCodec
@@ -69,6 +70,8 @@ class IdentityContext:
     #: Appends to the tenants' activity feeds; disabled (appends skipped) without a telemetry
     #: target. Append only after the change is committed, never on an idempotent replay.
     activity: ActivityLink
+    #: Fire-and-forget work (a reset email's delivery), finished or cancelled at shutdown.
+    tasks: TaskSet
 
 
 async def build_identity_context(context: ServiceContext[IdentitySettings]) -> IdentityContext:
@@ -101,11 +104,12 @@ async def build_identity_context(context: ServiceContext[IdentitySettings]) -> I
         ),
         notifier=LogNotifier(),
         activity=activity,
+        tasks=context.tasks,
     )
 
 
 async def close_identity_context(context: ServiceContext[IdentitySettings]) -> None:
     state: IdentityContext = context.state
-    await state.events.drain()
+    await state.events.close()
     if state.tenancy is not None:
         await state.tenancy.close()

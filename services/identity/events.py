@@ -3,7 +3,6 @@ interceptor's sink, from refusals anywhere in the platform (in the background)."
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import uuid
 from typing import Any
@@ -11,6 +10,7 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.identity.models import SecurityEventRecord
+from shared.background import TaskSet
 from shared.db import Database
 from shared.security_events import SecurityEvent
 
@@ -27,7 +27,7 @@ def _uuid_or_none(value: str | None) -> uuid.UUID | None:
 class SecurityEvents:
     def __init__(self, database: Database) -> None:
         self._db = database
-        self._pending: set[asyncio.Task[None]] = set()
+        self._pending = TaskSet("identity security events")
 
     @staticmethod
     def add(
@@ -74,10 +74,8 @@ class SecurityEvents:
             except Exception:
                 log.exception("could not store security event %s", event.event_type)
 
-        task = asyncio.get_running_loop().create_task(store())
-        self._pending.add(task)
-        task.add_done_callback(self._pending.discard)
+        self._pending.spawn(store())
 
-    async def drain(self) -> None:
-        if self._pending:
-            await asyncio.wait(self._pending, timeout=5)
+    async def close(self) -> None:
+        """Give events still being stored 5 s, then drop them (shutdown)."""
+        await self._pending.close(within_seconds=5)

@@ -15,9 +15,8 @@ day). On SQLite the same policy is enforced by batched deletes alone.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -33,6 +32,7 @@ from services.telemetry.partitions import (
     is_partitioned,
 )
 from shared.auth import require_operator
+from shared.background import PeriodicJob
 from shared.db import Database
 from shared.db_types import utcnow
 from shared.timestamps import to_timestamp
@@ -42,6 +42,7 @@ log = logging.getLogger("quarterdeck.telemetry.retention")
 UNIX_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 #: The PostgreSQL advisory lock one retention pass holds, whichever replica runs it.
 ADVISORY_LOCK_KEY = int.from_bytes(b"qdretain", "big") & (2**63 - 1)
+RETENTION_JOB = "telemetry-retention"
 
 
 @dataclass(frozen=True)
@@ -200,37 +201,14 @@ class RetentionEnforcer:
                 return total
             await asyncio.sleep(0)  # let waiting writers in between batches
 
-    async def run_forever(self, interval_seconds: float) -> None:
-        """A pass every ``interval_seconds`` (the first after one interval); a failed pass is
-        logged and the next one tried an interval later."""
-        while True:
-            await asyncio.sleep(interval_seconds)
-            try:
-                await self.run_once()
-            except asyncio.CancelledError:
-                raise
-            except Exception:
-                log.exception("retention pass failed; retrying in %.0fs", interval_seconds)
 
+def retention_job(enforcer: RetentionEnforcer, interval_seconds: float) -> PeriodicJob:
+    """The background loop: a pass every ``interval_seconds`` (0 turns it off)."""
 
-def start_retention(
-    enforcer: RetentionEnforcer,
-    interval_seconds: float,
-    on_close: Callable[[Callable[[], Awaitable[None]]], None],
-) -> None:
-    """Starts the enforcer's background loop unless the interval is 0; ``on_close``
-    (ServiceResources.on_close) stops the loop when the service stops."""
-    if interval_seconds > 0:
-        task = asyncio.get_running_loop().create_task(
-            enforcer.run_forever(interval_seconds), name="telemetry-retention"
-        )
+    async def run_pass(job: PeriodicJob) -> None:
+        await enforcer.run_once()
 
-        async def stop() -> None:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
-
-        on_close(stop)
+    return PeriodicJob(RETENTION_JOB, interval_seconds, run_pass)
 
 
 class RetentionHandlers:

@@ -21,10 +21,11 @@ from services.telemetry import (
 )
 from services.telemetry.config import TelemetrySettings
 from services.telemetry.models import IdempotencyKey
-from services.telemetry.retention import RetentionEnforcer, RetentionHandlers, start_retention
+from services.telemetry.retention import RetentionEnforcer, RetentionHandlers, retention_job
 from services.telemetry.schema import RETENTION_POLICIES, metadata
 from services.telemetry.servicer import TelemetryServicer, TraceServicer
 from services.telemetry.spans import SpanHandlers
+from shared.background import PeriodicJob
 from shared.server import ServiceContext, ServiceSpec
 
 log = logging.getLogger("quarterdeck.telemetry")
@@ -34,7 +35,7 @@ TELEMETRY_SERVICE = telemetry_pb2.DESCRIPTOR.services_by_name["TelemetryService"
 
 
 async def prepare(context: ServiceContext[TelemetrySettings]) -> RetentionEnforcer:
-    """The retention enforcer (kept as ``context.state``; ``register`` starts its loop), after
+    """The retention enforcer (kept as ``context.state``; its loop is the spec's background job), after
     it has made today's partitions before the first export (PostgreSQL; nothing to do on
     SQLite), under retention's locks so replicas starting together do not race."""
     enforcer = RetentionEnforcer(context.database, context.settings, metadata, RETENTION_POLICIES)
@@ -46,13 +47,13 @@ async def prepare(context: ServiceContext[TelemetrySettings]) -> RetentionEnforc
     return enforcer
 
 
+def background(context: ServiceContext[TelemetrySettings]) -> list[PeriodicJob]:
+    return [retention_job(context.state, context.settings.retention_interval_seconds)]
+
+
 def register(server: grpc.aio.Server, context: ServiceContext[TelemetrySettings]) -> Sequence[str]:
     handlers = SpanHandlers(context)
-    enforcer: RetentionEnforcer = context.state
-    start_retention(
-        enforcer, context.settings.retention_interval_seconds, context.resources.on_close
-    )
-    retention = RetentionHandlers(enforcer)
+    retention = RetentionHandlers(context.state)
     trace_service_pb2_grpc.add_TraceServiceServicer_to_server(TraceServicer(handlers), server)
     telemetry_pb2_grpc.add_TelemetryServiceServicer_to_server(
         TelemetryServicer(handlers, retention), server
@@ -77,6 +78,7 @@ SPEC = ServiceSpec(
     idempotency_model=IdempotencyKey,
     prepare=prepare,
     register=register,
+    background=background,
     # Tracing the receiver's own Export would record a span per export, to be exported in
     # turn: a loop that never ends.
     untraced_methods=frozenset({f"/{TRACE_SERVICE}/Export"}),

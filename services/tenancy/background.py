@@ -1,8 +1,9 @@
 """Tenancy's background jobs: billing periods advance and due Stripe events are applied without
 an operator calling AdvanceSubscriptionPeriods or DispatchStripeEvents.
 
-Each job is one asyncio task per process, started when the service starts (unless its interval
-setting is 0) and stopped when it stops (through ``ServiceResources.on_close``):
+Each job is a :class:`shared.background.PeriodicJob` declared on the service's spec: one asyncio
+task per process, started once the service serves (unless its interval setting is 0) and stopped
+when it stops:
 
 * **billing periods** (``billing_advance_interval_seconds``): calls
   :meth:`BillingHandlers.advance_periods` in batches until nothing is left to advance as of the
@@ -24,8 +25,6 @@ period to do so; only past it is the task cancelled.
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -35,6 +34,7 @@ from sqlalchemy import func, select
 from services.tenancy.billing import AdvanceReport, BillingHandlers
 from services.tenancy.config import TenancySettings
 from services.tenancy.stripe_inbox import DispatchCounts, StripeInbox
+from shared.background import PeriodicJob
 from shared.db import Database
 from shared.db_types import utcnow
 from shared.server import ServiceContext
@@ -47,89 +47,29 @@ STRIPE_DISPATCH_JOB = "tenancy-stripe-dispatch"
 BILLING_ADVISORY_LOCK_KEY = int.from_bytes(b"qdperiod", "big") & (2**63 - 1)
 
 
-class PeriodicJob:
-    """A pass of :meth:`run_pass` every ``interval_seconds`` (the first one interval after the
-    start), one at a time; a failed pass is logged and the next one tried an interval later."""
-
-    name: str = "tenancy-job"
-
-    def __init__(self, interval_seconds: float) -> None:
-        self.interval_seconds = interval_seconds
-        self._lock = asyncio.Lock()
-        self._stopping = asyncio.Event()
-        self._task: asyncio.Task[None] | None = None
-
-    @property
-    def stopping(self) -> bool:
-        """True once the service stops: a pass ends after its current batch."""
-        return self._stopping.is_set()
-
-    async def run_pass(self) -> None:
-        raise NotImplementedError
-
-    async def run_once(self) -> None:
-        """One pass; a second caller in this process waits for the running one to end."""
-        async with self._lock:
-            await self.run_pass()
-
-    async def _run_forever(self) -> None:
-        while not await self._stopped_within(self.interval_seconds):
-            try:
-                await self.run_once()
-            except asyncio.CancelledError:
-                raise
-            except Exception:
-                log.exception(
-                    "%s: pass failed; retrying in %.1fs", self.name, self.interval_seconds
-                )
-
-    async def _stopped_within(self, seconds: float) -> bool:
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._stopping.wait(), seconds)
-        return self.stopping
-
-    def start(self) -> None:
-        self._task = asyncio.get_running_loop().create_task(self._run_forever(), name=self.name)
-        log.info("%s: a pass every %.1fs", self.name, self.interval_seconds)
-
-    async def stop(self, grace_seconds: float) -> None:
-        """Let a running pass end after its batch within ``grace_seconds``, then cancel it."""
-        self._stopping.set()
-        task, self._task = self._task, None
-        if task is None:
-            return
-        done, _ = await asyncio.wait({task}, timeout=grace_seconds)
-        if not done:
-            log.info("%s: pass still running after %.1fs; cancelled", self.name, grace_seconds)
-            task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
-
-
-class BillingPeriodsJob(PeriodicJob):
+class BillingPeriodsPass:
     """Renews ended periods, ends trials and cancellations, drafts invoices in arrears and prunes
     old plan counters, as AdvanceSubscriptionPeriods does."""
 
     name = BILLING_PERIODS_JOB
 
     def __init__(self, context: ServiceContext[TenancySettings]) -> None:
-        super().__init__(context.settings.billing_advance_interval_seconds)
         self._db: Database = context.database
         self._billing = BillingHandlers(context)
         self._batch_size = context.settings.billing_advance_batch_size
 
-    async def run_pass(self) -> None:
+    async def __call__(self, job: PeriodicJob) -> None:
         async with self._exclusive_across_replicas() as ours:
             if not ours:
                 log.debug("%s: another replica is advancing periods; skipped", self.name)
                 return
-            await self._advance()
+            await self._advance(job)
 
-    async def _advance(self) -> None:
+    async def _advance(self, job: PeriodicJob) -> None:
         # One moment for the whole pass: a period renewed to an end after it is not due again.
         now = utcnow()
         total = AdvanceReport()
-        while not self.stopping:
+        while not job.stopping:
             report = await self._billing.advance_periods(now, self._batch_size)
             total.periods_renewed += report.periods_renewed
             total.subscriptions_canceled += report.subscriptions_canceled
@@ -191,20 +131,19 @@ class BillingPeriodsJob(PeriodicJob):
                         raise
 
 
-class StripeDispatchJob(PeriodicJob):
+class StripeDispatchPass:
     """Applies due Stripe events: new ones not applied at ingest, retries whose backoff is over,
     and dispatches whose lease expired, as DispatchStripeEvents does."""
 
     name = STRIPE_DISPATCH_JOB
 
     def __init__(self, context: ServiceContext[TenancySettings]) -> None:
-        super().__init__(context.settings.stripe_dispatch_interval_seconds)
         self._inbox = StripeInbox(context)
         self._batch_size = context.settings.stripe_dispatch_batch_size
 
-    async def run_pass(self) -> None:
+    async def __call__(self, job: PeriodicJob) -> None:
         total = DispatchCounts()
-        while not self.stopping:
+        while not job.stopping:
             counts = await self._inbox.dispatch()
             total.claimed += counts.claimed
             total.done += counts.done
@@ -223,19 +162,18 @@ class StripeDispatchJob(PeriodicJob):
             )
 
 
-def start_background_jobs(context: ServiceContext[TenancySettings]) -> list[PeriodicJob]:
-    """Start each job whose interval is not 0; they stop when the service's resources close."""
+def background_jobs(context: ServiceContext[TenancySettings]) -> list[PeriodicJob]:
+    """Both jobs, for ``ServiceSpec.background`` (which starts those whose interval is not 0)."""
     settings = context.settings
-    jobs: list[PeriodicJob] = []
-    if settings.billing_advance_interval_seconds > 0:
-        jobs.append(BillingPeriodsJob(context))
-    if settings.stripe_dispatch_interval_seconds > 0:
-        jobs.append(StripeDispatchJob(context))
-    for job in jobs:
-        job.start()
-
-        async def stop(job: PeriodicJob = job) -> None:
-            await job.stop(settings.grace_period_seconds)
-
-        context.resources.on_close(stop)
-    return jobs
+    return [
+        PeriodicJob(
+            BILLING_PERIODS_JOB,
+            settings.billing_advance_interval_seconds,
+            BillingPeriodsPass(context),
+        ),
+        PeriodicJob(
+            STRIPE_DISPATCH_JOB,
+            settings.stripe_dispatch_interval_seconds,
+            StripeDispatchPass(context),
+        ),
+    ]

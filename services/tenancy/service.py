@@ -38,8 +38,6 @@ def register(server: grpc.aio.Server, context: ServiceContext[TenancySettings]) 
         *billing_service.register(server, context),
         *stripe_service.register(server, context),
     ]
-    # Periods advance and due Stripe events are applied without an operator's call.
-    background.start_background_jobs(context)
     return names
 
 
@@ -58,4 +56,6 @@ SPEC = ServiceSpec(
     idempotency_model=IdempotencyKey,
     register=register,
     prepare=prepare,
+    # Periods advance and due Stripe events are applied without an operator's call.
+    background=background.background_jobs,
 )

@@ -26,7 +26,13 @@ from quarterdeck.telemetry.v1 import telemetry_pb2 as pb
 from quarterdeck.telemetry.v1.telemetry_pb2_grpc import TelemetryServiceStub
 from services.telemetry.config import TelemetrySettings
 from services.telemetry.models import Base, SpanRecord
-from services.telemetry.retention import UNIX_EPOCH, RetentionEnforcer, RetentionPolicy
+from services.telemetry.retention import (
+    RETENTION_JOB,
+    UNIX_EPOCH,
+    RetentionEnforcer,
+    RetentionPolicy,
+    retention_job,
+)
 from shared.db import Database
 from shared.db_types import utcnow
 from shared.grpc_client import open_channel
@@ -201,12 +207,14 @@ async def test_a_failing_pass_is_logged_and_the_next_one_runs(
     database = Database(f"sqlite+aiosqlite:///{tmp_path / 'late.db'}")
     settings = TelemetrySettings(retention_batch_size=BATCH_SIZE)
     enforcer = RetentionEnforcer(database, settings, Base.metadata, [SPANS_POLICY])
-    loop = asyncio.create_task(enforcer.run_forever(0.05))
+    loop = retention_job(enforcer, 0.05)
+    loop.start()
     try:
-        with caplog.at_level(logging.ERROR, logger="quarterdeck.telemetry.retention"):
+        with caplog.at_level(logging.ERROR, logger="quarterdeck.background"):
 
             async def failed_twice() -> bool:
-                return sum("retention pass failed" in r.message for r in caplog.records) >= 2
+                failed = f"{RETENTION_JOB}: pass failed"
+                return sum(failed in r.message for r in caplog.records) >= 2
 
             await eventually(failed_twice)
         async with database.engine.begin() as connection:
@@ -233,11 +241,10 @@ async def test_a_failing_pass_is_logged_and_the_next_one_runs(
                 return not await session.scalar(select(func.count()).select_from(SpanRecord))
 
         await eventually(emptied)
-        assert not loop.done()
+        assert loop.running
     finally:
-        loop.cancel()
-        with pytest.raises(asyncio.CancelledError):
-            await loop
+        await loop.stop(grace_seconds=5)
+        assert not loop.running
         await database.dispose()
 
 

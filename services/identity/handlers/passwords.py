@@ -159,8 +159,6 @@ def _session_id(principal: Principal) -> uuid.UUID | None:
 class PasswordHandlers:
     def __init__(self, ctx: IdentityContext) -> None:
         self._ctx = ctx
-        # Reset deliveries run in the background (see request_password_reset); kept referenced.
-        self._deliveries: set[asyncio.Task[None]] = set()
 
     async def change_password(self, request: pb.ChangePasswordRequest) -> pb.ChangePasswordResponse:
         principal = require_user()
@@ -258,9 +256,8 @@ class PasswordHandlers:
             except Exception:
                 log.exception("could not deliver a password reset")
 
-        task = asyncio.get_running_loop().create_task(send())
-        self._deliveries.add(task)
-        task.add_done_callback(self._deliveries.discard)
+        # In the background (the reply must not reveal whether the account exists by its delay).
+        self._ctx.tasks.spawn(send())
 
     async def reset_password(self, request: pb.ResetPasswordRequest) -> pb.ResetPasswordResponse:
         if not request.reset_token:
