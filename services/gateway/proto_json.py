@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from typing import Annotated, Any
 
 from google.protobuf.json_format import MessageToDict
-from google.protobuf.struct_pb2 import Struct
+from google.protobuf.struct_pb2 import Struct, Value
 from pydantic import AfterValidator, Field
 from pydantic_core import PydanticCustomError
 
@@ -78,20 +78,25 @@ Version = Annotated[
 ]
 
 
-def _whole_numbers_as_int(value: Any) -> Any:
+def whole_numbers_as_int(value: Any) -> Any:
     """Struct numbers come back as floats; whole ones go out as the integers clients sent."""
     if isinstance(value, dict):
-        return {key: _whole_numbers_as_int(item) for key, item in value.items()}
+        return {key: whole_numbers_as_int(item) for key, item in value.items()}
     if isinstance(value, list):
-        return [_whole_numbers_as_int(item) for item in value]
+        return [whole_numbers_as_int(item) for item in value]
     if isinstance(value, float) and value.is_integer() and abs(value) <= MAX_EXACT_INTEGER:
         return int(value)
     return value
 
 
 def struct_to_json(struct: Struct) -> dict[str, Any]:
-    restored: dict[str, Any] = _whole_numbers_as_int(MessageToDict(struct))
+    restored: dict[str, Any] = whole_numbers_as_int(MessageToDict(struct))
     return restored
+
+
+def value_to_json(value: Value) -> Any:
+    """A google.protobuf.Value as JSON, its whole numbers as integers."""
+    return whole_numbers_as_int(MessageToDict(value))
 
 
 def json_to_struct(value: Mapping[str, Any] | None) -> Struct:

@@ -1,29 +1,21 @@
-"""The JSON resources of the public API and their conversions to and from protobuf."""
+"""The tenant resources of the public API (mapped from their messages), their request bodies, and
+what every route shares: the request-body base and the error body."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from datetime import datetime
-from typing import Any, Literal
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from quarterdeck.tenancy.v1 import tenancy_pb2 as pb
-from services.gateway.proto_json import JsonObject, Text, Version, json_to_struct, struct_to_json
-from shared.timestamps import from_timestamp
+from services.gateway.proto_json import JsonObject, Text, Version, json_to_struct
+from services.gateway.proto_models import ProtoModel, enum_number
 
 TenantStatusName = Literal["active", "suspended", "deleted"]
 
-STATUS_NAMES: Mapping[int, TenantStatusName] = {
-    pb.TENANT_STATUS_ACTIVE: "active",
-    pb.TENANT_STATUS_SUSPENDED: "suspended",
-    pb.TENANT_STATUS_DELETED: "deleted",
-}
-STATUS_VALUES: Mapping[str, int] = {name: value for value, name in STATUS_NAMES.items()}
-
 
 def status_value(name: TenantStatusName | None) -> int:
-    return pb.TENANT_STATUS_UNSPECIFIED if name is None else STATUS_VALUES[name]
+    return enum_number(pb.TenantStatus, name)
 
 
 class RequestBody(BaseModel):
@@ -37,32 +29,12 @@ class RequestBody(BaseModel):
         return [name for name in type(self).model_fields if name in sent]
 
 
-class Tenant(BaseModel):
-    id: str = Field(description="The tenant's id, a UUID assigned by the service.")
-    slug: str = Field(description="The tenant's unique URL-safe handle.")
-    name: str = Field(description="The tenant's display name.")
+class Tenant(ProtoModel, message=pb.Tenant):
     domain: str | None = Field(description="The tenant's unique DNS domain, null when none.")
-    status: TenantStatusName
     version: int = Field(description="The optimistic-concurrency version; send it on PATCH.")
-    create_time: datetime
-    update_time: datetime
-
-    @classmethod
-    def from_proto(cls, tenant: pb.Tenant) -> Tenant:
-        return cls(
-            id=tenant.id,
-            slug=tenant.slug,
-            name=tenant.name,
-            domain=tenant.domain or None,
-            status=STATUS_NAMES[tenant.status],
-            version=tenant.version,
-            create_time=from_timestamp(tenant.create_time),
-            update_time=from_timestamp(tenant.update_time),
-        )
 
 
-class TenantList(BaseModel):
-    tenants: list[Tenant]
+class TenantList(ProtoModel, message=pb.ListTenantsResponse):
     next_page_token: str = Field(
         description="Pass as page_token, with the same filters, for the next page; empty on the "
         "last page."
@@ -104,23 +76,14 @@ class UpdateTenantBody(RequestBody):
         )
 
 
-class TenantStatusCheck(BaseModel):
+class TenantStatusCheck(ProtoModel, message=pb.TenantStatusCheck):
     tenant_id: str = Field(description="The tenant id, as asked.")
     found: bool = Field(description="Whether the tenant exists.")
     status: TenantStatusName | None = Field(description="null when the tenant does not exist.")
     may_act: bool = Field(description="Whether the tenant exists and is active.")
 
-    @classmethod
-    def from_proto(cls, check: pb.TenantStatusCheck) -> TenantStatusCheck:
-        return cls(
-            tenant_id=check.tenant_id,
-            found=check.found,
-            status=STATUS_NAMES.get(check.status),
-            may_act=check.may_act,
-        )
 
-
-class TenantStatusChecks(BaseModel):
+class TenantStatusChecks(ProtoModel, message=pb.CheckTenantStatusResponse):
     checks: list[TenantStatusCheck] = Field(description="One per distinct id, in asked order.")
 
 
@@ -134,28 +97,8 @@ class SuspendTenantBody(RequestBody):
     reason: Text = Field(default="", max_length=512, description="Why; kept in the service log.")
 
 
-class TenantSettings(BaseModel):
-    tenant_id: str
-    billing_contacts: list[str]
-    billing_webhook_url: str | None
-    plan_metadata: dict[str, Any]
-    flags: dict[str, Any]
-    version: int
-    create_time: datetime
-    update_time: datetime
-
-    @classmethod
-    def from_proto(cls, settings: pb.TenantSettings) -> TenantSettings:
-        return cls(
-            tenant_id=settings.tenant_id,
-            billing_contacts=list(settings.billing_contacts),
-            billing_webhook_url=settings.billing_webhook_url or None,
-            plan_metadata=struct_to_json(settings.plan_metadata),
-            flags=struct_to_json(settings.flags),
-            version=settings.version,
-            create_time=from_timestamp(settings.create_time),
-            update_time=from_timestamp(settings.update_time),
-        )
+class TenantSettings(ProtoModel, message=pb.TenantSettings, nullable=("billing_webhook_url",)):
+    pass
 
 
 class UpdateTenantSettingsBody(RequestBody):

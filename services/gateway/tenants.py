@@ -68,10 +68,7 @@ async def list_tenants(
             page_size=page_size, page_token=page_token, status=status_value(status)
         )
     )
-    return TenantList(
-        tenants=[Tenant.from_proto(tenant) for tenant in reply.tenants],
-        next_page_token=reply.next_page_token,
-    )
+    return TenantList.from_proto(reply)
 
 
 @router.get("/{tenant_id}")
@@ -127,7 +124,7 @@ async def check_tenant_statuses(
     reply = await clients.tenancy.CheckTenantStatus(
         pb.CheckTenantStatusRequest(tenant_ids=body.tenant_ids)
     )
-    return TenantStatusChecks(checks=[TenantStatusCheck.from_proto(c) for c in reply.checks])
+    return TenantStatusChecks.from_proto(reply)
 
 
 @router.get("/{tenant_id}/status")

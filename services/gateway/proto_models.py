@@ -1,0 +1,319 @@
+"""Response models mapped from the proto descriptors: a JSON resource is declared by its message.
+
+::
+
+    class Tenant(ProtoModel, message=pb.Tenant):
+        domain: str | None = Field(description="The tenant's unique DNS domain, null when none.")
+
+Every field of the message becomes a field of the model, with the type its descriptor gives and
+this API's JSON conventions, and :meth:`ProtoModel.from_proto` fills them all; a field is
+declared only to say more than the descriptor does: a description, that it may be null, a
+narrower type. The conventions:
+
+- names are protobuf's (snake_case); a name pydantic reserves (``model_config``) is an alias;
+- int32/int64 are JSON numbers, float/double numbers, bool and string as they are;
+- an enum is its value's short name (``TENANT_STATUS_ACTIVE`` is ``active``, see
+  :mod:`shared.proto_enums`); its zero value means "not set": null where the field may be null,
+  refused otherwise, unless ``zero=`` names it (``zero={"kind": "unspecified"}``);
+- a Timestamp is an RFC 3339 time in UTC; a Struct a JSON object (a google.protobuf.Value any
+  JSON value) whose whole numbers come back as the integers they were sent as;
+- a message is the ProtoModel declared for it in (or imported into) the same module;
+- a field named in ``nullable=`` (or declared ``X | None``) is null when it is empty: unset
+  when it has presence (a message, a Timestamp, a proto3 ``optional``), otherwise when it holds
+  its zero value (``""``, ``0``, the zero enum); an undeclared proto3 ``optional`` field is
+  null when unset by itself, unless ``unset=`` gives its value (``unset={"enabled": True}``).
+
+A field the JSON leaves out is listed in ``exclude=``; a field the message does not have (a
+value computed from others) is declared and filled by overriding :meth:`ProtoModel.proto_values`.
+"""
+
+from __future__ import annotations
+
+import functools
+import inspect
+import operator
+import sys
+import types
+import typing
+from collections.abc import Callable, Mapping
+from datetime import datetime
+from typing import Any, ClassVar, Literal, Self
+
+from google.protobuf.descriptor import Descriptor, EnumDescriptor, FieldDescriptor
+from google.protobuf.internal.enum_type_wrapper import EnumTypeWrapper
+from google.protobuf.message import Message
+from google.protobuf.struct_pb2 import Struct, Value
+from google.protobuf.timestamp_pb2 import Timestamp
+from pydantic import BaseModel, Field
+
+from services.gateway.proto_json import struct_to_json, value_to_json
+from shared.proto_enums import enum_names, enum_numbers
+from shared.timestamps import from_timestamp
+
+Reader = Callable[[Any], Any]
+
+_TIMESTAMP = Timestamp.DESCRIPTOR.full_name
+_STRUCT = Struct.DESCRIPTOR.full_name
+_VALUE = Value.DESCRIPTOR.full_name
+_SCALAR_TYPES: Mapping[int, type] = {
+    FieldDescriptor.TYPE_STRING: str,
+    FieldDescriptor.TYPE_BOOL: bool,
+    FieldDescriptor.TYPE_DOUBLE: float,
+    FieldDescriptor.TYPE_FLOAT: float,
+    **dict.fromkeys(
+        (
+            FieldDescriptor.TYPE_INT32,
+            FieldDescriptor.TYPE_INT64,
+            FieldDescriptor.TYPE_UINT32,
+            FieldDescriptor.TYPE_UINT64,
+            FieldDescriptor.TYPE_SINT32,
+            FieldDescriptor.TYPE_SINT64,
+            FieldDescriptor.TYPE_FIXED32,
+            FieldDescriptor.TYPE_FIXED64,
+            FieldDescriptor.TYPE_SFIXED32,
+            FieldDescriptor.TYPE_SFIXED64,
+        ),
+        int,
+    ),
+}
+
+
+def _is_repeated(field: FieldDescriptor) -> bool:
+    return bool(field.is_repeated)
+
+
+def _is_map(field: FieldDescriptor) -> bool:
+    message = field.message_type
+    return message is not None and message.GetOptions().map_entry and _is_repeated(field)
+
+
+def _enum_type(enum: EnumDescriptor, zero: str | None) -> Any:
+    """The names of ``enum``'s values, the zero value only as ``zero`` (when not None)."""
+    names = [name for number, name in enum_names(enum).items() if number != 0]
+    return Literal[tuple(names if zero is None else [zero, *names])]
+
+
+def _model_for(message: Descriptor, namespace: Mapping[str, Any], field: str) -> type[ProtoModel]:
+    """The one ProtoModel of ``message`` in ``namespace`` (the declaring module's globals)."""
+    found = {
+        value
+        for value in namespace.values()
+        if isinstance(value, type)
+        and issubclass(value, ProtoModel)
+        and getattr(value, "proto_message", None) is message
+    }
+    if len(found) != 1:
+        names = sorted(model.__name__ for model in found) or "none"
+        raise TypeError(
+            f"{field}: which ProtoModel of {message.full_name}? In scope: {names}; declare the field"
+        )
+    return found.pop()
+
+
+def _element_type(
+    field: FieldDescriptor, namespace: Mapping[str, Any], zero: str | None = None
+) -> Any:
+    """The Python type of one value of ``field`` (an element, when it is repeated)."""
+    if field.type == FieldDescriptor.TYPE_ENUM:
+        return _enum_type(field.enum_type, zero)
+    if field.type == FieldDescriptor.TYPE_MESSAGE:
+        name = field.message_type.full_name
+        if name == _TIMESTAMP:
+            return datetime
+        if name == _STRUCT:
+            return dict[str, Any]
+        if name == _VALUE:
+            return Any
+        return _model_for(field.message_type, namespace, field.full_name)
+    if field.type not in _SCALAR_TYPES:
+        raise TypeError(f"{field.full_name}: no JSON mapping for this field type")
+    return _SCALAR_TYPES[field.type]
+
+
+def _derived_type(
+    field: FieldDescriptor, namespace: Mapping[str, Any], nullable: bool, zero: str | None
+) -> Any:
+    """The type of an undeclared field, from its descriptor and the model's options; a message
+    field is the ProtoModel of its message in ``namespace``."""
+    if nullable:
+        return _derived_type(field, namespace, False, zero) | None
+    if _is_map(field):
+        key, value = (
+            field.message_type.fields_by_name["key"],
+            field.message_type.fields_by_name["value"],
+        )
+        return dict[_element_type(key, namespace), _element_type(value, namespace)]  # type: ignore[misc]
+    element = _element_type(field, namespace, zero)
+    if _is_repeated(field):
+        return list[element]  # type: ignore[valid-type]
+    if field.has_presence and field.type != FieldDescriptor.TYPE_MESSAGE:
+        return element | None
+    return element
+
+
+def _without_none(annotation: Any) -> tuple[Any, bool]:
+    """The annotation without None, and whether it allowed None."""
+    if typing.get_origin(annotation) in (typing.Union, types.UnionType):
+        args = [arg for arg in typing.get_args(annotation) if arg is not type(None)]
+        if len(args) < len(typing.get_args(annotation)):
+            return functools.reduce(operator.or_, args), True
+    return annotation, False
+
+
+def _model_in(annotation: Any) -> type[ProtoModel] | None:
+    """The ProtoModel an annotation names (itself, or the element of a list)."""
+    for candidate in (annotation, *typing.get_args(annotation)):
+        if isinstance(candidate, type) and issubclass(candidate, ProtoModel):
+            return candidate
+    return None
+
+
+def _value_reader(field: FieldDescriptor, annotation: Any, zero: str | None) -> Reader:
+    """Turns one value of ``field`` (an element, when repeated) into its JSON-ready form."""
+    if field.type == FieldDescriptor.TYPE_ENUM:
+        names = dict(enum_names(field.enum_type))
+        if zero is not None:
+            names[0] = zero
+        return lambda number: names.get(number, number)
+    if field.type == FieldDescriptor.TYPE_MESSAGE:
+        name = field.message_type.full_name
+        if name == _TIMESTAMP:
+            return from_timestamp
+        if name == _STRUCT:
+            return struct_to_json
+        if name == _VALUE:
+            return value_to_json
+        model = _model_in(annotation)
+        if model is None:
+            raise TypeError(f"{field.full_name}: declared as {annotation}, not as a ProtoModel")
+        return model.proto_values
+    return lambda value: value
+
+
+def _field_reader(
+    field: FieldDescriptor, annotation: Any, zero: str | None, when_unset: Any
+) -> Reader:
+    """Reads ``field`` from a message as a model field of type ``annotation`` holds it."""
+    python_name = field.name
+    inner, nullable = _without_none(annotation)
+    if _is_map(field):
+        value_field = field.message_type.fields_by_name["value"]
+        read_value = _value_reader(value_field, typing.get_args(inner)[-1], zero)
+        return lambda message: {
+            key: read_value(value) for key, value in getattr(message, python_name).items()
+        }
+    read = _value_reader(field, inner, zero)
+    if _is_repeated(field):
+        return lambda message: [read(value) for value in getattr(message, python_name)]
+    if field.has_presence:
+        if nullable:
+            when_unset = None
+        if when_unset is None and not nullable and field.type == FieldDescriptor.TYPE_MESSAGE:
+            # A message field that may not be null reads its defaults, as protobuf does.
+            return lambda message: read(getattr(message, python_name))
+        if when_unset is None and not nullable:
+            return lambda message: getattr(message, python_name)
+
+        def read_present(message: Any) -> Any:
+            if message.HasField(python_name):
+                return read(getattr(message, python_name))
+            return when_unset
+
+        return read_present
+    if nullable:
+        return lambda message: read(value) if (value := getattr(message, python_name)) else None
+    return lambda message: read(getattr(message, python_name))
+
+
+def _attribute_name(field_name: str) -> str:
+    """The Python name of a field: its own, unless BaseModel has an attribute of that name."""
+    return f"{field_name}_" if hasattr(BaseModel, field_name) else field_name
+
+
+class ProtoModel(BaseModel):
+    """A JSON resource declared by the protobuf message it maps (see the module's docstring)."""
+
+    proto_message: ClassVar[Descriptor]
+    #: The fields left out of the JSON.
+    proto_excluded: ClassVar[frozenset[str]] = frozenset()
+    #: The names enum fields give their zero value, and the values of unset optional fields.
+    proto_zero_names: ClassVar[Mapping[str, str]] = {}
+    proto_unset_values: ClassVar[Mapping[str, Any]] = {}
+    _proto_readers: ClassVar[tuple[tuple[str, Reader], ...] | None] = None
+
+    def __init_subclass__(
+        cls,
+        message: type[Message] | None = None,
+        nullable: tuple[str, ...] = (),
+        exclude: tuple[str, ...] = (),
+        zero: Mapping[str, str] | None = None,
+        unset: Mapping[str, Any] | None = None,
+        **kwargs: Any,
+    ) -> None:
+        # Runs before pydantic collects the fields: the message's fields join the declared ones,
+        # in the message's order, declared-only fields (computed ones) last.
+        super().__init_subclass__(**kwargs)
+        if message is None:
+            return
+        descriptor = message.DESCRIPTOR
+        cls.proto_message = descriptor
+        cls.proto_excluded = frozenset(exclude)
+        cls.proto_zero_names = dict(zero or {})
+        cls.proto_unset_values = dict(unset or {})
+        cls._proto_readers = None
+        named = {*exclude, *nullable, *cls.proto_zero_names, *cls.proto_unset_values}
+        if unknown := named - set(descriptor.fields_by_name):
+            raise TypeError(f"{cls.__name__}: {descriptor.full_name} has no fields {unknown}")
+        declared: dict[str, Any] = dict(inspect.get_annotations(cls))
+        namespace = vars(sys.modules[cls.__module__])
+        annotations: dict[str, Any] = {}
+        for field in descriptor.fields:
+            if field.name in cls.proto_excluded:
+                continue
+            name = _attribute_name(field.name)
+            if name in declared:
+                annotations[name] = declared.pop(name)
+            else:
+                annotations[name] = _derived_type(
+                    field, namespace, field.name in nullable, cls.proto_zero_names.get(field.name)
+                )
+            if name != field.name and name not in cls.__dict__:
+                setattr(cls, name, Field(alias=field.name))
+        annotations.update(declared)
+        cls.__annotations__ = annotations
+
+    @classmethod
+    def _readers(cls) -> tuple[tuple[str, Reader], ...]:
+        readers = cls.__dict__.get("_proto_readers")
+        if readers is None:
+            fields = cls.model_fields
+            readers = tuple(
+                (
+                    field.name,
+                    _field_reader(
+                        field,
+                        fields[_attribute_name(field.name)].annotation,
+                        cls.proto_zero_names.get(field.name),
+                        cls.proto_unset_values.get(field.name),
+                    ),
+                )
+                for field in cls.proto_message.fields
+                if field.name not in cls.proto_excluded
+            )
+            cls._proto_readers = readers
+        return readers
+
+    @classmethod
+    def proto_values(cls, message: Any) -> dict[str, Any]:
+        """The JSON-ready values of ``message``'s fields, by JSON name (override to add more)."""
+        return {name: read(message) for name, read in cls._readers()}
+
+    @classmethod
+    def from_proto(cls, message: Any) -> Self:
+        return cls.model_validate(cls.proto_values(message))
+
+
+def enum_number(enum: EnumTypeWrapper, name: str | None) -> int:
+    """The number of the value ``name`` of ``enum`` (as :mod:`shared.proto_enums` names it), 0
+    for None: how a request's optional enum goes to protobuf."""
+    return 0 if name is None else enum_numbers(enum.DESCRIPTOR)[name]

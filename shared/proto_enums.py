@@ -1,0 +1,34 @@
+"""Protobuf enum values by their short names, derived from the descriptors, never written by hand.
+
+A proto enum's values carry the enum's name as a prefix (``TENANT_STATUS_ACTIVE`` in
+``TenantStatus``); the short name drops it and is lowercase (``active``), as the JSON API and the
+tables write them.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from functools import cache
+
+from google.protobuf.descriptor import EnumDescriptor
+
+_WORD_BOUNDARY = re.compile(r"(?<=[a-z0-9])(?=[A-Z])")
+
+
+def value_prefix(enum: EnumDescriptor) -> str:
+    """``TENANT_STATUS_`` for ``TenantStatus``: what every value's name starts with."""
+    return _WORD_BOUNDARY.sub("_", enum.name).upper() + "_"
+
+
+@cache
+def enum_names(enum: EnumDescriptor) -> Mapping[int, str]:
+    """Each value's number and short name: ``{1: "active", ...}``, the zero value included."""
+    prefix = value_prefix(enum)
+    return {value.number: value.name.removeprefix(prefix).lower() for value in enum.values}
+
+
+@cache
+def enum_numbers(enum: EnumDescriptor) -> Mapping[str, int]:
+    """The reverse of :func:`enum_names`: ``{"active": 1, ...}``."""
+    return {name: number for number, name in enum_names(enum).items()}
