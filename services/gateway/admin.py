@@ -10,7 +10,6 @@ from fastapi import APIRouter, Query
 
 from quarterdeck.identity.v1 import identity_pb2 as pb
 from services.gateway.identity_schemas import (
-    SIGNUP_REQUEST_STATUS_VALUES,
     CreatedInvite,
     CreateInviteBody,
     Decision,
@@ -28,6 +27,7 @@ from services.gateway.identity_schemas import (
     SignupRequestList,
     SignupRequestStatusName,
 )
+from services.gateway.proto_models import enum_number
 from services.gateway.routing import ERROR_RESPONSES, Clients, PageSize, PageToken
 
 router = APIRouter(prefix="/v1/admin", tags=["admin"], responses=ERROR_RESPONSES)
@@ -111,7 +111,7 @@ async def list_signup_requests(
         pb.ListSignupRequestsRequest(
             page_size=page_size,
             page_token=page_token,
-            status=SIGNUP_REQUEST_STATUS_VALUES[status] if status else 0,
+            status=enum_number(pb.SignupRequestStatus, status),
         )
     )
     return SignupRequestList(

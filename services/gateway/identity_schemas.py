@@ -7,9 +7,8 @@ and text protobuf cannot carry, naming the field (400), as the tenant bodies do.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from datetime import datetime
-from typing import Any, Literal
+from typing import Literal
 
 from google.protobuf.message import Message
 from google.protobuf.timestamp_pb2 import Timestamp
@@ -22,42 +21,12 @@ from services.gateway.proto_json import (
     JsonObject,
     Text,
     json_to_struct,
-    struct_to_json,
 )
+from services.gateway.proto_models import ProtoModel
 from services.gateway.schemas import RequestBody
 from shared.timestamps import from_timestamp, to_timestamp
 
-UserStatusName = Literal["pending", "active", "disabled", "locked"]
-PlatformRoleName = Literal["platform_operator"]
-SigningKeyStateName = Literal["active", "retiring", "retired"]
-InviteStatusName = Literal["active", "exhausted", "revoked", "expired"]
 SignupRequestStatusName = Literal["pending", "approved", "rejected"]
-
-USER_STATUS_NAMES: Mapping[int, UserStatusName] = {
-    pb.USER_STATUS_PENDING: "pending",
-    pb.USER_STATUS_ACTIVE: "active",
-    pb.USER_STATUS_DISABLED: "disabled",
-    pb.USER_STATUS_LOCKED: "locked",
-}
-SIGNING_KEY_STATE_NAMES: Mapping[int, SigningKeyStateName] = {
-    pb.SIGNING_KEY_STATE_ACTIVE: "active",
-    pb.SIGNING_KEY_STATE_RETIRING: "retiring",
-    pb.SIGNING_KEY_STATE_RETIRED: "retired",
-}
-INVITE_STATUS_NAMES: Mapping[int, InviteStatusName] = {
-    pb.INVITE_STATUS_ACTIVE: "active",
-    pb.INVITE_STATUS_EXHAUSTED: "exhausted",
-    pb.INVITE_STATUS_REVOKED: "revoked",
-    pb.INVITE_STATUS_EXPIRED: "expired",
-}
-SIGNUP_REQUEST_STATUS_NAMES: Mapping[int, SignupRequestStatusName] = {
-    pb.SIGNUP_REQUEST_STATUS_PENDING: "pending",
-    pb.SIGNUP_REQUEST_STATUS_APPROVED: "approved",
-    pb.SIGNUP_REQUEST_STATUS_REJECTED: "rejected",
-}
-SIGNUP_REQUEST_STATUS_VALUES: Mapping[str, int] = {
-    name: value for value, name in SIGNUP_REQUEST_STATUS_NAMES.items()
-}
 
 
 def time_or_none(message: Message, field: str) -> datetime | None:
@@ -72,73 +41,29 @@ def timestamp_or_none(value: datetime | None) -> Timestamp | None:
 # -- Users and tokens --------------------------------------------------------------------------
 
 
-class User(BaseModel):
-    id: str
-    email: str
-    status: UserStatusName
-    platform_role: PlatformRoleName | None = Field(
+class User(ProtoModel, message=pb.User, nullable=("email_verify_time",)):
+    platform_role: Literal["platform_operator"] | None = Field(
         description="platform_operator for operators, null for everyone else."
     )
-    email_verify_time: datetime | None
-    create_time: datetime
-
-    @classmethod
-    def from_proto(cls, user: pb.User) -> User:
-        return cls(
-            id=user.id,
-            email=user.email,
-            status=USER_STATUS_NAMES[user.status],
-            platform_role="platform_operator"
-            if user.platform_role == pb.PLATFORM_ROLE_PLATFORM_OPERATOR
-            else None,
-            email_verify_time=time_or_none(user, "email_verify_time"),
-            create_time=from_timestamp(user.create_time),
-        )
 
 
-class TokenPair(BaseModel):
+class TokenPair(ProtoModel, message=pb.TokenPair):
     access_token: str = Field(description="Send as 'Authorization: Bearer <access_token>'.")
-    access_token_expire_time: datetime
     refresh_token: str = Field(
         description="Exchange at /v1/auth/refresh for new tokens; each works once."
     )
-    refresh_token_expire_time: datetime
-    session_id: str
     tenant_id: str = Field(description="The tenant the access token is scoped to.")
     role: str = Field(description="The caller's role in that tenant.")
 
-    @classmethod
-    def from_proto(cls, tokens: pb.TokenPair) -> TokenPair:
-        return cls(
-            access_token=tokens.access_token,
-            access_token_expire_time=from_timestamp(tokens.access_token_expire_time),
-            refresh_token=tokens.refresh_token,
-            refresh_token_expire_time=from_timestamp(tokens.refresh_token_expire_time),
-            session_id=tokens.session_id,
-            tenant_id=tokens.tenant_id,
-            role=tokens.role,
-        )
 
-
-class MfaChallenge(BaseModel):
+class MfaChallenge(ProtoModel, message=pb.MfaChallenge):
     mfa_token: str = Field(description="Send to /v1/auth/signin/mfa with a code.")
     methods: list[str] = Field(description="What may answer: totp, recovery_code.")
-    expire_time: datetime
-
-    @classmethod
-    def from_proto(cls, challenge: pb.MfaChallenge) -> MfaChallenge:
-        return cls(
-            mfa_token=challenge.mfa_token,
-            methods=list(challenge.methods),
-            expire_time=from_timestamp(challenge.expire_time),
-        )
 
 
-class SignedIn(BaseModel):
-    """A completed sign-in: the session's tokens and who signed in."""
-
-    tokens: TokenPair
-    user: User
+class SignedIn(ProtoModel, message=pb.CompleteMfaSignInResponse):
+    """A completed sign-in: the session's tokens and who signed in. (Sign-up and sign-in answer
+    the same two fields, which :meth:`from_proto` reads by name.)"""
 
 
 class SignInChallenged(BaseModel):
@@ -147,8 +72,8 @@ class SignInChallenged(BaseModel):
     mfa_challenge: MfaChallenge
 
 
-class Refreshed(BaseModel):
-    tokens: TokenPair
+class Refreshed(ProtoModel, message=pb.RefreshSessionResponse):
+    pass
 
 
 class SignUpBody(RequestBody):
@@ -229,7 +154,7 @@ class AccessRequestBody(RequestBody):
         )
 
 
-class AccessRequested(BaseModel):
+class AccessRequested(ProtoModel, message=pb.RequestAccessResponse):
     id: str = Field(description="The access request's id.")
 
 
@@ -238,7 +163,7 @@ class ChangePasswordBody(RequestBody):
     new_password: Text
 
 
-class PasswordChanged(BaseModel):
+class PasswordChanged(ProtoModel, message=pb.ChangePasswordResponse):
     revoked_sessions: int = Field(description="How many of the caller's other sessions ended.")
 
 
@@ -254,31 +179,16 @@ class PasswordResetBody(RequestBody):
 # -- The caller's account ----------------------------------------------------------------------
 
 
-class Profile(BaseModel):
-    display_name: str | None
-    given_name: str | None
-    family_name: str | None
-    avatar_url: str | None
+class Profile(
+    ProtoModel,
+    message=pb.Profile,
+    nullable=("display_name", "given_name", "family_name", "avatar_url"),
+):
     timezone: str | None = Field(description="An IANA time zone, such as Europe/Paris.")
     locale: str | None = Field(description="A BCP 47 locale, such as en-NZ.")
-    metadata: dict[str, Any]
-
-    @classmethod
-    def from_proto(cls, profile: pb.Profile) -> Profile:
-        return cls(
-            display_name=profile.display_name or None,
-            given_name=profile.given_name or None,
-            family_name=profile.family_name or None,
-            avatar_url=profile.avatar_url or None,
-            timezone=profile.timezone or None,
-            locale=profile.locale or None,
-            metadata=struct_to_json(profile.metadata),
-        )
 
 
-class Me(BaseModel):
-    user: User
-    profile: Profile
+class Me(ProtoModel, message=pb.GetMeResponse):
     mfa_enabled: bool = Field(description="Whether a second factor is enrolled.")
 
 
@@ -313,10 +223,9 @@ class BeginTotpBody(RequestBody):
     )
 
 
-class TotpEnrollment(BaseModel):
+class TotpEnrollment(ProtoModel, message=pb.BeginTotpEnrollmentResponse):
     """Shown once: put the secret in an authenticator, then confirm with a code from it."""
 
-    method_id: str
     secret: str = Field(description="The base32 TOTP secret.")
     otpauth_uri: str = Field(description="The otpauth:// URI, for a QR code.")
 
@@ -329,26 +238,18 @@ class PasswordBody(RequestBody):
     password: Text = Field(description="The caller's current password.")
 
 
-class RecoveryCodes(BaseModel):
+class RecoveryCodes(ProtoModel, message=pb.ConfirmTotpEnrollmentResponse):
+    """(Regenerating the codes answers the same field.)"""
+
     recovery_codes: list[str] = Field(description="Shown once; each code works once.")
 
 
-class Consent(BaseModel):
-    policy_key: str
-    version: str
-    accept_time: datetime
-
-    @classmethod
-    def from_proto(cls, consent: pb.Consent) -> Consent:
-        return cls(
-            policy_key=consent.policy_key,
-            version=consent.version,
-            accept_time=from_timestamp(consent.accept_time),
-        )
+class Consent(ProtoModel, message=pb.Consent):
+    pass
 
 
-class ConsentList(BaseModel):
-    consents: list[Consent]
+class ConsentList(ProtoModel, message=pb.ListConsentsResponse):
+    pass
 
 
 class ConsentBody(RequestBody):
@@ -356,24 +257,12 @@ class ConsentBody(RequestBody):
     version: Text = Field(description="The version accepted.")
 
 
-class NotificationPreference(BaseModel):
+class NotificationPreference(ProtoModel, message=pb.NotificationPreference):
     tenant_id: str | None = Field(description="The tenant it applies to; null for every tenant.")
-    channel: str
-    category: str
-    enabled: bool
-
-    @classmethod
-    def from_proto(cls, preference: pb.NotificationPreference) -> NotificationPreference:
-        return cls(
-            tenant_id=preference.tenant_id or None,
-            channel=preference.channel,
-            category=preference.category,
-            enabled=preference.enabled,
-        )
 
 
-class NotificationPreferenceList(BaseModel):
-    preferences: list[NotificationPreference]
+class NotificationPreferenceList(ProtoModel, message=pb.ListNotificationPreferencesResponse):
+    pass
 
 
 class NotificationPreferenceBody(RequestBody):
@@ -396,91 +285,48 @@ class NotificationPreferenceBody(RequestBody):
 # -- Sessions ----------------------------------------------------------------------------------
 
 
-class Session(BaseModel):
-    id: str
-    tenant_id: str
-    user_agent: str | None
+class Session(
+    ProtoModel,
+    message=pb.Session,
+    nullable=(
+        "user_agent",
+        "client_platform",
+        "client_browser",
+        "client_device",
+        "last_seen_time",
+        "revoke_time",
+        "revoke_reason",
+    ),
+):
     ip_masked: str | None = Field(description="The client's address, masked: 203.0.113.x.")
-    client_platform: str | None
-    client_browser: str | None
-    client_device: str | None
-    create_time: datetime
-    last_seen_time: datetime | None
-    expire_time: datetime
-    revoke_time: datetime | None
-    revoke_reason: str | None
     current: bool = Field(description="Whether this is the session of the calling token.")
 
-    @classmethod
-    def from_proto(cls, session: pb.Session) -> Session:
-        return cls(
-            id=session.id,
-            tenant_id=session.tenant_id,
-            user_agent=session.user_agent or None,
-            ip_masked=session.ip_masked or None,
-            client_platform=session.client_platform or None,
-            client_browser=session.client_browser or None,
-            client_device=session.client_device or None,
-            create_time=from_timestamp(session.create_time),
-            last_seen_time=time_or_none(session, "last_seen_time"),
-            expire_time=from_timestamp(session.expire_time),
-            revoke_time=time_or_none(session, "revoke_time"),
-            revoke_reason=session.revoke_reason or None,
-            current=session.current,
-        )
+
+class SessionList(ProtoModel, message=pb.ListMySessionsResponse):
+    pass
 
 
-class SessionList(BaseModel):
-    sessions: list[Session]
-    next_page_token: str
-
-
-class RevokedSessions(BaseModel):
-    revoked_count: int
+class RevokedSessions(ProtoModel, message=pb.RevokeAllSessionsResponse):
+    pass
 
 
 # -- Service accounts --------------------------------------------------------------------------
 
 
-class ApiKey(BaseModel):
-    id: str
+class ApiKey(ProtoModel, message=pb.ApiKey, nullable=("revoke_time", "revoke_reason")):
     account: str = Field(description="The service account's name.")
-    tenant_id: str
-    scopes: list[str]
     role: str = Field(description="The tenant role its tokens carry: viewer, member or admin.")
-    signing_kid: str
-    create_time: datetime
-    expire_time: datetime
-    revoke_time: datetime | None
-    revoke_reason: str | None
-
-    @classmethod
-    def from_proto(cls, key: pb.ApiKey) -> ApiKey:
-        return cls(
-            id=key.id,
-            account=key.account,
-            tenant_id=key.tenant_id,
-            scopes=list(key.scopes),
-            role=key.role,
-            signing_kid=key.signing_kid,
-            create_time=from_timestamp(key.create_time),
-            expire_time=from_timestamp(key.expire_time),
-            revoke_time=time_or_none(key, "revoke_time"),
-            revoke_reason=key.revoke_reason or None,
-        )
 
 
-class CreatedApiKey(BaseModel):
-    key: ApiKey
+class CreatedApiKey(ProtoModel, message=pb.CreateApiKeyResponse):
     api_key: str = Field(
         description="The key itself, shown only here: send it as 'X-API-Key: <api_key>' or "
         "'Authorization: Bearer <api_key>', or exchange it at /v1/service-accounts/token."
     )
 
 
-class ApiKeyList(BaseModel):
-    keys: list[ApiKey]
-    next_page_token: str
+class ApiKeyList(ProtoModel, message=pb.ListApiKeysResponse):
+    pass
 
 
 class CreateApiKeyBody(RequestBody):
@@ -509,31 +355,18 @@ class ExchangeApiKeyBody(RequestBody):
     api_key: Text
 
 
-class AccessToken(BaseModel):
+class AccessToken(ProtoModel, message=pb.ExchangeApiKeyResponse):
     access_token: str = Field(description="Send as 'Authorization: Bearer <access_token>'.")
-    expire_time: datetime
 
 
 # -- Operators ---------------------------------------------------------------------------------
 
 
-class SigningKey(BaseModel):
-    kid: str
-    state: SigningKeyStateName
-    create_time: datetime
+class SigningKey(ProtoModel, message=pb.SigningKey):
     retire_time: datetime | None = Field(description="When it stops (or stopped) verifying.")
 
-    @classmethod
-    def from_proto(cls, key: pb.SigningKey) -> SigningKey:
-        return cls(
-            kid=key.kid,
-            state=SIGNING_KEY_STATE_NAMES[key.state],
-            create_time=from_timestamp(key.create_time),
-            retire_time=time_or_none(key, "retire_time"),
-        )
 
-
-class SigningKeyList(BaseModel):
+class SigningKeyList(ProtoModel, message=pb.ListSigningKeysResponse):
     keys: list[SigningKey] = Field(description="Every key, newest first.")
 
 
@@ -546,47 +379,25 @@ class RotateSigningKeyBody(RequestBody):
     )
 
 
-class RotatedSigningKeys(BaseModel):
+class RotatedSigningKeys(ProtoModel, message=pb.RotateSigningKeyResponse):
     active: SigningKey = Field(description="The new signer.")
     previous: SigningKey = Field(description="The previous signer, now retiring.")
 
 
-class Invite(BaseModel):
-    id: str
+class Invite(
+    ProtoModel,
+    message=pb.Invite,
+    nullable=("invited_email", "expire_time", "revoke_time", "note"),
+):
     token_hint: str = Field(description="The first characters of the token, to recognise it.")
-    invited_email: str | None
-    status: InviteStatusName
-    max_redemptions: int
-    redeemed_count: int
-    expire_time: datetime | None
-    revoke_time: datetime | None
-    note: str | None
-    create_time: datetime
-
-    @classmethod
-    def from_proto(cls, invite: pb.Invite) -> Invite:
-        return cls(
-            id=invite.id,
-            token_hint=invite.token_hint,
-            invited_email=invite.invited_email or None,
-            status=INVITE_STATUS_NAMES[invite.status],
-            max_redemptions=invite.max_redemptions,
-            redeemed_count=invite.redeemed_count,
-            expire_time=time_or_none(invite, "expire_time"),
-            revoke_time=time_or_none(invite, "revoke_time"),
-            note=invite.note or None,
-            create_time=from_timestamp(invite.create_time),
-        )
 
 
-class CreatedInvite(BaseModel):
-    invite: Invite
+class CreatedInvite(ProtoModel, message=pb.CreateInviteResponse):
     token: str = Field(description="The invite token, shown only here.")
 
 
-class InviteList(BaseModel):
-    invites: list[Invite]
-    next_page_token: str
+class InviteList(ProtoModel, message=pb.ListInvitesResponse):
+    pass
 
 
 class CreateInviteBody(RequestBody):
@@ -612,35 +423,16 @@ class RevokeBody(RequestBody):
     reason: Text | None = None
 
 
-class SignupRequest(BaseModel):
-    id: str
-    email: str
-    organization: str | None
-    full_name: str | None
-    message: str | None
-    status: SignupRequestStatusName
-    decision_reason: str | None
-    decide_time: datetime | None
-    create_time: datetime
-
-    @classmethod
-    def from_proto(cls, request: pb.SignupRequest) -> SignupRequest:
-        return cls(
-            id=request.id,
-            email=request.email,
-            organization=request.organization or None,
-            full_name=request.full_name or None,
-            message=request.message or None,
-            status=SIGNUP_REQUEST_STATUS_NAMES[request.status],
-            decision_reason=request.decision_reason or None,
-            decide_time=time_or_none(request, "decide_time"),
-            create_time=from_timestamp(request.create_time),
-        )
+class SignupRequest(
+    ProtoModel,
+    message=pb.SignupRequest,
+    nullable=("organization", "full_name", "message", "decision_reason", "decide_time"),
+):
+    pass
 
 
-class SignupRequestList(BaseModel):
-    requests: list[SignupRequest]
-    next_page_token: str
+class SignupRequestList(ProtoModel, message=pb.ListSignupRequestsResponse):
+    pass
 
 
 class DecisionBody(RequestBody):
@@ -648,60 +440,27 @@ class DecisionBody(RequestBody):
     reason: Text | None = None
 
 
-class Decision(BaseModel):
-    request: SignupRequest
+class Decision(ProtoModel, message=pb.DecideSignupRequestResponse):
     invite_token: str | None = Field(
         description="On approval, the invite token for the requester, shown only here."
     )
 
 
-class SecurityEvent(BaseModel):
-    id: str
-    user_id: str | None
-    tenant_id: str | None
+class SecurityEvent(ProtoModel, message=pb.SecurityEvent, nullable=("user_id", "tenant_id")):
     event_type: str = Field(description="Such as sign_in_failed or refresh_token_reused.")
     source: str | None = Field(description="The service that recorded it.")
-    metadata: dict[str, Any]
-    create_time: datetime
-
-    @classmethod
-    def from_proto(cls, event: pb.SecurityEvent) -> SecurityEvent:
-        return cls(
-            id=event.id,
-            user_id=event.user_id or None,
-            tenant_id=event.tenant_id or None,
-            event_type=event.event_type,
-            source=event.source or None,
-            metadata=struct_to_json(event.metadata),
-            create_time=from_timestamp(event.create_time),
-        )
 
 
-class SecurityEventList(BaseModel):
+class SecurityEventList(ProtoModel, message=pb.ListSecurityEventsResponse):
     events: list[SecurityEvent] = Field(description="Newest first.")
-    next_page_token: str
 
 
 # -- JWKS --------------------------------------------------------------------------------------
 
 
-class JsonWebKey(BaseModel):
+class JsonWebKey(ProtoModel, message=pb.JsonWebKey, exclude=("retire_time",)):
     """A public key in RFC 7517 form."""
 
-    kty: str
-    crv: str
-    x: str
-    y: str
-    kid: str
-    alg: str
-    use: str
 
-    @classmethod
-    def from_proto(cls, key: pb.JsonWebKey) -> JsonWebKey:
-        return cls(
-            kty=key.kty, crv=key.crv, x=key.x, y=key.y, kid=key.kid, alg=key.alg, use=key.use
-        )
-
-
-class JsonWebKeySet(BaseModel):
-    keys: list[JsonWebKey]
+class JsonWebKeySet(ProtoModel, message=pb.GetJwksResponse):
+    pass
