@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import ClassVar
 
+from pydantic import Field
 from pydantic_settings import SettingsConfigDict
 
 from shared.config import ServiceSettings
@@ -14,3 +15,25 @@ class ToolingSettings(ServiceSettings):
 
     service_name: ClassVar[str] = "tooling"
     port: int = 50054
+    egress_allowed_hosts: str = Field(
+        default="",
+        description=(
+            "Comma-separated host names (or IP literals) tools may reach although they resolve "
+            "to private, loopback or link-local addresses; matched as written in the URL."
+        ),
+    )
+    egress_timeout_seconds: float = Field(
+        default=30.0, gt=0, le=300, description="The longest any outbound tool call may take."
+    )
+    egress_max_response_bytes: int = Field(
+        default=1024 * 1024, ge=1024, description="The largest response body a tool may read."
+    )
+    egress_max_redirects: int = Field(default=5, ge=0, le=20)
+
+    @property
+    def allowed_egress_hosts(self) -> frozenset[str]:
+        return frozenset(
+            host.strip().lower().strip("[]")
+            for host in self.egress_allowed_hosts.split(",")
+            if host.strip()
+        )

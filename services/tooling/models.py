@@ -1,8 +1,11 @@
-"""Tables owned by the tooling service. Its domain tables arrive with its own issue; the
-idempotency table is here from the start so every mutating RPC can use the shared helper."""
+"""The tooling service's declarative base and its idempotency table; each area's tables live in
+its own ``models`` module and ``schema`` gathers them."""
 
 from __future__ import annotations
 
+from typing import Any
+
+from sqlalchemy import text
 from sqlalchemy.orm import DeclarativeBase
 
 from shared.db import service_metadata
@@ -15,3 +18,8 @@ class Base(DeclarativeBase):
 
 class IdempotencyKey(IdempotencyKeyMixin, Base):
     pass
+
+
+def where(condition: str) -> dict[str, Any]:
+    """The keyword arguments of a partial index with ``condition`` on both databases."""
+    return {"sqlite_where": text(condition), "postgresql_where": text(condition)}

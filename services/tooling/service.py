@@ -1,4 +1,5 @@
-"""The tooling service as the shared bootstrap runs it."""
+"""The tooling service as the shared bootstrap runs it: one servicer per proto service (area),
+each over its transport-free handlers, all built from one :class:`ToolingContext`."""
 
 from __future__ import annotations
 
@@ -7,26 +8,74 @@ from pathlib import Path
 
 import grpc
 
-from quarterdeck.tooling.v1 import tooling_pb2, tooling_pb2_grpc
+from quarterdeck.tooling.v1 import (
+    agents_pb2,
+    agents_pb2_grpc,
+    memory_pb2,
+    memory_pb2_grpc,
+    permissions_pb2,
+    permissions_pb2_grpc,
+    tools_pb2,
+    tools_pb2_grpc,
+)
+from services.tooling.agents.handlers import AgentHandlers
+from services.tooling.agents.servicer import AgentServiceServicer
 from services.tooling.config import ToolingSettings
-from services.tooling.models import Base, IdempotencyKey
+from services.tooling.context import ToolingContext
+from services.tooling.egress import EgressGuard
+from services.tooling.memory.handlers import MemoryHandlers
+from services.tooling.memory.servicer import MemoryServiceServicer
+from services.tooling.models import IdempotencyKey
+from services.tooling.permissions.handlers import PermissionHandlers
+from services.tooling.permissions.servicer import PermissionServiceServicer
+from services.tooling.schema import metadata
+from services.tooling.tools.handlers import ToolHandlers
+from services.tooling.tools.servicer import ToolServiceServicer
 from shared.server import ServiceContext, ServiceSpec
 
 
-class ToolingServicer(tooling_pb2_grpc.ToolingServiceServicer):
-    """Declares the service; its RPCs arrive with the tooling issue."""
+def _full_name(descriptor: object, service: str) -> str:
+    return descriptor.services_by_name[service].full_name  # type: ignore[attr-defined, no-any-return]
+
+
+async def prepare(context: ServiceContext[ToolingSettings]) -> ToolingContext:
+    settings = context.settings
+    egress = EgressGuard(
+        allowed_hosts=settings.allowed_egress_hosts,
+        timeout_seconds=settings.egress_timeout_seconds,
+        max_response_bytes=settings.egress_max_response_bytes,
+        max_redirects=settings.egress_max_redirects,
+    )
+    context.resources.on_close(egress.close)
+    return ToolingContext.of(context, egress)
 
 
 def register(server: grpc.aio.Server, context: ServiceContext[ToolingSettings]) -> Sequence[str]:
-    tooling_pb2_grpc.add_ToolingServiceServicer_to_server(ToolingServicer(), server)
-    return [tooling_pb2.DESCRIPTOR.services_by_name["ToolingService"].full_name]
+    ctx: ToolingContext = context.state
+    agents_pb2_grpc.add_AgentServiceServicer_to_server(
+        AgentServiceServicer(AgentHandlers(ctx)), server
+    )
+    tools_pb2_grpc.add_ToolServiceServicer_to_server(ToolServiceServicer(ToolHandlers(ctx)), server)
+    permissions_pb2_grpc.add_PermissionServiceServicer_to_server(
+        PermissionServiceServicer(PermissionHandlers(ctx)), server
+    )
+    memory_pb2_grpc.add_MemoryServiceServicer_to_server(
+        MemoryServiceServicer(MemoryHandlers(ctx)), server
+    )
+    return [
+        _full_name(agents_pb2.DESCRIPTOR, "AgentService"),
+        _full_name(tools_pb2.DESCRIPTOR, "ToolService"),
+        _full_name(permissions_pb2.DESCRIPTOR, "PermissionService"),
+        _full_name(memory_pb2.DESCRIPTOR, "MemoryService"),
+    ]
 
 
 SPEC = ServiceSpec(
     name="tooling",
     settings_type=ToolingSettings,
-    metadata=Base.metadata,
+    metadata=metadata,
     migrations_dir=Path(__file__).parent / "migrations",
     idempotency_model=IdempotencyKey,
     register=register,
+    prepare=prepare,
 )

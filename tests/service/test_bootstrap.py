@@ -25,7 +25,7 @@ OWN_SERVICE = {
     "identity": "quarterdeck.identity.v1.IdentityService",
     "tenancy": "quarterdeck.tenancy.v1.TenancyService",
     "conversation": "quarterdeck.conversation.v1.ConversationService",
-    "tooling": "quarterdeck.tooling.v1.ToolingService",
+    "tooling": "quarterdeck.tooling.v1.AgentService",
     "telemetry": "quarterdeck.telemetry.v1.TelemetryService",
 }
 #: What a service needs to start at all: identity refuses to run without its secrets.

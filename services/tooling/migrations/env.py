@@ -1,4 +1,4 @@
-from services.tooling.models import Base
+from services.tooling.schema import metadata
 from shared.migrations import run_migrations
 
-run_migrations(Base.metadata)
+run_migrations(metadata)

@@ -1,0 +1,63 @@
+"""Who may touch which tooling rows: the tenant comes from the verified token; global rows (no
+tenant) are read by everyone and changed by platform operators only."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from sqlalchemy import ColumnElement, or_
+
+from shared.auth import Principal, require_operator, require_principal, require_tenant
+from shared.errors import InvalidArgument
+from shared.ids import parse_id
+
+
+def acting_tenant(tenant_id: str, minimum_role: str = "viewer") -> uuid.UUID:
+    """The tenant of the request, which the caller's token must cover with ``minimum_role``."""
+    parsed = parse_id(tenant_id, "tenant_id")
+    require_tenant(str(parsed), minimum_role)
+    return parsed
+
+
+def caller_tenant(tenant_id: str, minimum_role: str = "viewer") -> uuid.UUID:
+    """Like :func:`acting_tenant`, but an empty tenant_id means the token's own tenant."""
+    if tenant_id:
+        return acting_tenant(tenant_id, minimum_role)
+    principal = require_principal()
+    if not principal.tenant_id:
+        raise InvalidArgument.field("tenant_id", "is required for a token without a tenant")
+    return acting_tenant(principal.tenant_id, minimum_role)
+
+
+def reading_tenant(tenant_id: str) -> uuid.UUID | None:
+    """The tenant a read is for; None when an operator reads only global rows."""
+    if not tenant_id:
+        require_operator()
+        return None
+    return acting_tenant(tenant_id)
+
+
+def owner_for_write(tenant_id: str, is_global: bool, field: str = "tenant_id") -> uuid.UUID | None:
+    """The owner of a row being written: a tenant (its admins), or None for a global row
+    (operators only)."""
+    if is_global:
+        if tenant_id:
+            raise InvalidArgument.field(field, "must be empty for a global resource")
+        require_operator()
+        return None
+    return acting_tenant(tenant_id, "admin")
+
+
+def require_may_change(owner: uuid.UUID | None) -> Principal:
+    """A global row changes by operators only; a tenant's by its admins."""
+    if owner is None:
+        return require_operator()
+    return require_tenant(str(owner), "admin")
+
+
+def visible_to(column: Any, tenant: uuid.UUID | None) -> ColumnElement[bool]:
+    """Rows owned by ``tenant`` or global ones (only global ones for None)."""
+    if tenant is None:
+        return column.is_(None)
+    return or_(column == tenant, column.is_(None))

@@ -1,0 +1,31 @@
+"""Everything tooling's handlers are built from, made once per process by ``prepare``."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from services.tooling.config import ToolingSettings
+from services.tooling.egress import EgressGuard
+from shared.db import Database
+from shared.idempotency import Idempotency
+from shared.pagination import PageTokenCodec
+from shared.server import ServiceContext
+
+
+@dataclass(frozen=True)
+class ToolingContext:
+    settings: ToolingSettings
+    database: Database
+    pages: PageTokenCodec
+    idempotency: Idempotency
+    egress: EgressGuard
+
+    @classmethod
+    def of(cls, context: ServiceContext[ToolingSettings], egress: EgressGuard) -> ToolingContext:
+        return cls(
+            settings=context.settings,
+            database=context.database,
+            pages=context.page_tokens,
+            idempotency=context.idempotency,
+            egress=egress,
+        )

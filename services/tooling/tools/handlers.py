@@ -1,0 +1,254 @@
+"""ToolService: the catalogue of base tools and output formats, and tool configurations
+(global ones by platform operators, a tenant's own by its admins)."""
+
+from __future__ import annotations
+
+import re
+import uuid
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm.exc import StaleDataError
+
+from quarterdeck.tooling.v1 import tools_pb2 as pb
+from services.tooling.access import owner_for_write, reading_tenant, require_may_change, visible_to
+from services.tooling.context import ToolingContext
+from services.tooling.schemas import schema_problem, violations_of
+from services.tooling.tools.convert import (
+    base_tool_to_proto,
+    output_format_to_proto,
+    tool_to_proto,
+)
+from services.tooling.tools.models import BaseToolRecord, OutputFormatRecord, ToolConfigRecord
+from services.tooling.validation import Violations
+from shared.errors import Aborted, AlreadyExists, InvalidArgument, NotFound
+from shared.field_mask import paths_to_update
+from shared.ids import parse_id
+from shared.json_values import struct_to_dict
+from shared.pagination import fetch_page
+
+TOOL_NAME_PATTERN = re.compile(r"^[A-Za-z0-9_.-]{1,100}$")
+UPDATABLE_FIELDS = frozenset(
+    {
+        "name",
+        "config",
+        "input_schema",
+        "output_format_id",
+        "description",
+        "is_active",
+        "requires_approval",
+    }
+)
+
+
+async def base_types(session: AsyncSession) -> dict[uuid.UUID, BaseToolRecord]:
+    return {row.id: row for row in await session.scalars(select(BaseToolRecord))}
+
+
+def _check_fields(
+    row: ToolConfigRecord,
+    tool: pb.ToolConfig,
+    paths: set[str],
+    base: BaseToolRecord,
+    violations: Violations,
+) -> None:
+    if "name" in paths:
+        if not TOOL_NAME_PATTERN.match(tool.name):
+            violations.add("tool.name", "must be 1 to 100 of A-Z, a-z, 0-9, '_', '.' or '-'")
+        row.name = tool.name
+    if "description" in paths:
+        violations.text("tool.description", tool.description, 10_000)
+        row.description = tool.description or None
+    if "config" in paths:
+        violations.json("tool.config", tool.config)
+        config = struct_to_dict(tool.config)
+        if base.default_config_schema:
+            violations.items.extend(
+                violations_of(base.default_config_schema, config, "tool.config")
+            )
+        row.config = config
+    if "input_schema" in paths:
+        violations.json("tool.input_schema", tool.input_schema)
+        schema = struct_to_dict(tool.input_schema)
+        if not schema:
+            violations.add("tool.input_schema", "is required")
+        else:
+            violations.add("tool.input_schema", schema_problem(schema))
+        row.input_schema = schema
+    if "output_format_id" in paths:
+        row.output_format_id = violations.uuid("tool.output_format_id", tool.output_format_id)
+    if "is_active" in paths:
+        row.is_active = tool.is_active
+    if "requires_approval" in paths:
+        row.requires_approval = tool.requires_approval
+
+
+async def _check_output_format(session: AsyncSession, row: ToolConfigRecord) -> None:
+    if row.output_format_id is not None and (
+        await session.get(OutputFormatRecord, row.output_format_id) is None
+    ):
+        raise InvalidArgument.field("tool.output_format_id", "names no output format")
+
+
+def _name_taken(name: str) -> AlreadyExists:
+    return AlreadyExists(f"a tool named {name!r} already exists", reason="TOOL_NAME_TAKEN")
+
+
+class ToolHandlers:
+    def __init__(self, ctx: ToolingContext) -> None:
+        self._ctx = ctx
+
+    async def list_base_tools(self, request: pb.ListBaseToolsRequest) -> pb.ListBaseToolsResponse:
+        async with self._ctx.database.reading() as session:
+            page = await fetch_page(
+                session,
+                select(BaseToolRecord),
+                sort_key=[BaseToolRecord.type],
+                position_of=lambda row: [row.type],
+                codec=self._ctx.pages,
+                query="tooling.ListBaseTools",
+                filters={},
+                page_size=request.page_size,
+                page_token=request.page_token,
+            )
+        return pb.ListBaseToolsResponse(
+            base_tools=[base_tool_to_proto(row) for row in page.items],
+            next_page_token=page.next_page_token,
+        )
+
+    async def list_output_formats(
+        self, request: pb.ListOutputFormatsRequest
+    ) -> pb.ListOutputFormatsResponse:
+        async with self._ctx.database.reading() as session:
+            page = await fetch_page(
+                session,
+                select(OutputFormatRecord),
+                sort_key=[OutputFormatRecord.name],
+                position_of=lambda row: [row.name],
+                codec=self._ctx.pages,
+                query="tooling.ListOutputFormats",
+                filters={},
+                page_size=request.page_size,
+                page_token=request.page_token,
+            )
+        return pb.ListOutputFormatsResponse(
+            output_formats=[output_format_to_proto(row) for row in page.items],
+            next_page_token=page.next_page_token,
+        )
+
+    async def create_tool_config(
+        self, request: pb.CreateToolConfigRequest
+    ) -> pb.CreateToolConfigResponse:
+        tool = request.tool
+        owner = owner_for_write(tool.tenant_id, not tool.tenant_id, "tool.tenant_id")
+        base_id = parse_id(tool.base_tool_id, "tool.base_tool_id")
+
+        async def create(session: AsyncSession) -> pb.CreateToolConfigResponse:
+            base = await session.get(BaseToolRecord, base_id)
+            if base is None:
+                raise InvalidArgument.field("tool.base_tool_id", "names no base tool")
+            row = ToolConfigRecord(id=uuid.uuid4(), tenant_id=owner, base_tool_id=base.id)
+            violations = Violations()
+            paths = {"name", "config", "input_schema", "output_format_id", "description"}
+            paths |= {f.name for f, _ in tool.ListFields()} & UPDATABLE_FIELDS
+            _check_fields(row, tool, paths, base, violations)
+            if "is_active" not in {f.name for f, _ in tool.ListFields()}:
+                row.is_active = True
+            violations.raise_if_any()
+            await _check_output_format(session, row)
+            session.add(row)
+            try:
+                await session.flush()
+            except IntegrityError:
+                raise _name_taken(row.name) from None
+            return pb.CreateToolConfigResponse(tool=tool_to_proto(row, base.type))
+
+        return await self._ctx.idempotency.run(
+            endpoint="tooling.CreateToolConfig",
+            request=request,
+            response_type=pb.CreateToolConfigResponse,
+            create=create,
+            resource_id_of=lambda response: response.tool.id,
+            scope=str(owner or "global"),
+        )
+
+    async def get_tool_config(self, request: pb.GetToolConfigRequest) -> pb.GetToolConfigResponse:
+        tenant = reading_tenant(request.tenant_id)
+        tool_id = parse_id(request.tool_id, "tool_id")
+        async with self._ctx.database.reading() as session:
+            row = await session.get(ToolConfigRecord, tool_id)
+            if row is None or row.tenant_id not in (None, tenant):
+                raise NotFound(f"tool {tool_id} not found", reason="TOOL_NOT_FOUND")
+            base = await session.get(BaseToolRecord, row.base_tool_id)
+        assert base is not None  # a foreign key
+        return pb.GetToolConfigResponse(tool=tool_to_proto(row, base.type))
+
+    async def list_tool_configs(
+        self, request: pb.ListToolConfigsRequest
+    ) -> pb.ListToolConfigsResponse:
+        tenant = reading_tenant(request.tenant_id)
+        statement = select(ToolConfigRecord).where(visible_to(ToolConfigRecord.tenant_id, tenant))
+        filters: dict[str, Any] = {"tenant": str(tenant), "active": request.active_only}
+        if request.active_only:
+            statement = statement.where(ToolConfigRecord.is_active.is_(True))
+        async with self._ctx.database.reading() as session:
+            types = await base_types(session)
+            if request.base_tool_type:
+                ids = [row.id for row in types.values() if row.type == request.base_tool_type]
+                if not ids:
+                    raise InvalidArgument.field("base_tool_type", "names no base tool type")
+                statement = statement.where(ToolConfigRecord.base_tool_id.in_(ids))
+                filters["type"] = request.base_tool_type
+            page = await fetch_page(
+                session,
+                statement,
+                sort_key=[ToolConfigRecord.name, ToolConfigRecord.id],
+                position_of=lambda row: [row.name, row.id],
+                codec=self._ctx.pages,
+                query="tooling.ListToolConfigs",
+                filters=filters,
+                page_size=request.page_size,
+                page_token=request.page_token,
+            )
+        return pb.ListToolConfigsResponse(
+            tools=[tool_to_proto(row, types[row.base_tool_id].type) for row in page.items],
+            next_page_token=page.next_page_token,
+        )
+
+    async def update_tool_config(
+        self, request: pb.UpdateToolConfigRequest
+    ) -> pb.UpdateToolConfigResponse:
+        tool = request.tool
+        paths = set(paths_to_update(request.update_mask, tool, UPDATABLE_FIELDS))
+        tool_id = parse_id(tool.id, "tool.id")
+        owner = parse_id(tool.tenant_id, "tool.tenant_id") if tool.tenant_id else None
+        if tool.version <= 0:
+            raise InvalidArgument.field("tool.version", "must be the version read")
+        try:
+            async with self._ctx.database.transaction() as session:
+                row = await session.get(ToolConfigRecord, tool_id)
+                if row is None or row.tenant_id != owner:
+                    raise NotFound(f"tool {tool_id} not found", reason="TOOL_NOT_FOUND")
+                require_may_change(owner)
+                if row.version != tool.version:
+                    raise Aborted(
+                        f"the tool is at version {row.version}, not {tool.version}; read it again",
+                        reason="STALE_VERSION",
+                    )
+                base = await session.get(BaseToolRecord, row.base_tool_id)
+                assert base is not None  # a foreign key
+                violations = Violations()
+                _check_fields(row, tool, paths, base, violations)
+                violations.raise_if_any()
+                await _check_output_format(session, row)
+                try:
+                    await session.flush()
+                except IntegrityError:
+                    raise _name_taken(row.name) from None
+        except StaleDataError:
+            raise Aborted(
+                "the tool changed meanwhile; read it again", reason="STALE_VERSION"
+            ) from None
+        return pb.UpdateToolConfigResponse(tool=tool_to_proto(row, base.type))
