@@ -7,7 +7,10 @@ the same ids, a key repeated inside the batch), the unique index fails that COPY
 transaction, storing nothing; the rows then go through a per-connection staging table and one
 ``INSERT ... SELECT ... ON CONFLICT DO NOTHING RETURNING``, which skips exactly those rows.
 
-On SQLite they are inserted with multi-row ``INSERT ... ON CONFLICT DO NOTHING RETURNING``.
+On SQLite one prepared ``INSERT`` runs over the whole batch (``executemany``), in one
+transaction: nothing is compiled per batch. If any key is stored already, that transaction fails
+and stores nothing, and the rows then go one by one through one prepared ``INSERT ... ON
+CONFLICT DO NOTHING RETURNING``, in one transaction, which skips exactly those rows.
 
 Rows are sequences (tuples or lists) in the target's column order, JSON columns already encoded
 as JSON text (COPY takes text for JSONB; SQLite stores JSON as that same text), so nothing is
@@ -16,22 +19,21 @@ encoded per row twice.
 
 from __future__ import annotations
 
+import asyncio
 import json
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 from functools import cached_property
 from json.encoder import c_make_encoder, encode_basestring  # type: ignore[attr-defined]
 from typing import Any
+from weakref import WeakKeyDictionary
 
 import asyncpg
-from sqlalchemy import JSON, Table, TableClause, Text, column, table, text
-from sqlalchemy.dialects import sqlite
+from sqlalchemy import JSON, Dialect, Table, TableClause, Text, column, table, text
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from shared.db import Database
-
-#: SQLite takes at most 32766 parameters per statement.
-_SQLITE_PARAMETERS = 32_000
 
 
 def _not_json(value: object) -> object:
@@ -70,6 +72,10 @@ class BulkTarget:
     #: The column whose value identifies, in the result, each row actually inserted.
     returning: str
 
+    _converters: dict[str, list[tuple[int, Callable[[Any], Any]]]] = field(
+        default_factory=dict, init=False, repr=False, compare=False
+    )
+
     def __post_init__(self) -> None:
         unknown = set(self.columns) - set(self.table.columns.keys())
         if unknown:
@@ -100,6 +106,50 @@ class BulkTarget:
             f"ON CONFLICT ({', '.join(self.conflict_columns)}) DO NOTHING "
             f'RETURNING "{self.returning}"'
         )
+
+    @cached_property
+    def sqlite_insert(self) -> str:
+        """The plain insert, run over a whole batch; a key stored already makes it fail."""
+        quoted = ", ".join(f'"{name}"' for name in self.columns)
+        marks = ", ".join("?" for _ in self.columns)
+        return f"INSERT INTO {self.table.name} ({quoted}) VALUES ({marks})"
+
+    @cached_property
+    def sqlite_insert_new(self) -> str:
+        """One row, skipped when its key is stored already; returns it when inserted."""
+        return (
+            f"{self.sqlite_insert} ON CONFLICT ({', '.join(self.conflict_columns)}) DO NOTHING "
+            f'RETURNING "{self.returning}"'
+        )
+
+    def sqlite_values(
+        self, dialect: Dialect, rows: Sequence[Sequence[Any]]
+    ) -> list[tuple[Any, ...]]:
+        """The rows as the driver takes them: each column's own conversion for SQLite (times as
+        text, enums by name, UUIDs as text), applied only to the columns that have one."""
+        converters = self._sqlite_converters(dialect)
+        if not converters:
+            return [tuple(row) for row in rows]
+        converted: list[tuple[Any, ...]] = []
+        for row in rows:
+            values = list(row)
+            for position, convert in converters:
+                value = values[position]
+                if value is not None:
+                    values[position] = convert(value)
+            converted.append(tuple(values))
+        return converted
+
+    def _sqlite_converters(self, dialect: Dialect) -> list[tuple[int, Callable[[Any], Any]]]:
+        cached = self._converters.get(dialect.name)
+        if cached is None:
+            cached = []
+            for position, name in enumerate(self.columns):
+                convert = self.sqlite_table.c[name].type._cached_bind_processor(dialect)
+                if convert is not None:
+                    cached.append((position, convert))
+            self._converters[dialect.name] = cached
+        return cached
 
     @cached_property
     def sqlite_table(self) -> TableClause:
@@ -164,18 +214,36 @@ async def _copy_through_staging(
 async def _insert_sqlite(
     database: Database, target: BulkTarget, rows: Sequence[Sequence[Any]]
 ) -> list[Any]:
-    table_clause = target.sqlite_table
-    names = target.columns
-    per_statement = max(1, _SQLITE_PARAMETERS // len(names))
+    values = target.sqlite_values(database.engine.dialect, rows)
+    try:
+        async with _sqlite_writer(database), database.transaction() as session:
+            connection = await session.connection()
+            # One prepared statement run over every row (executemany): nothing is compiled per
+            # batch. A key stored already fails it, and its transaction stores nothing.
+            await connection.exec_driver_sql(target.sqlite_insert, values)
+        position = target.returning_position
+        return [row[position] for row in rows]
+    except IntegrityError as error:
+        if "UNIQUE constraint failed" not in str(error.orig):
+            raise
+    # Some keys are stored already (a retried batch, a key repeated in it): row by row through
+    # one prepared statement that skips them and says which it inserted, in one transaction.
     inserted: list[Any] = []
-    async with database.transaction() as session:
-        for start in range(0, len(rows), per_statement):
-            chunk = rows[start : start + per_statement]
-            statement = (
-                sqlite.insert(table_clause)
-                .values([dict(zip(names, row, strict=True)) for row in chunk])
-                .on_conflict_do_nothing(index_elements=list(target.conflict_columns))
-                .returning(table_clause.c[target.returning])
-            )
-            inserted += (await session.scalars(statement)).all()
+    async with _sqlite_writer(database), database.transaction() as session:
+        connection = await session.connection()
+        for row in values:
+            result = await connection.exec_driver_sql(target.sqlite_insert_new, row)
+            inserted += result.scalars().all()
     return inserted
+
+
+_sqlite_writers: WeakKeyDictionary[Database, asyncio.Lock] = WeakKeyDictionary()
+
+
+def _sqlite_writer(database: Database) -> asyncio.Lock:
+    """This process's SQLite writers take turns here rather than in SQLite's busy handler,
+    which polls with growing sleeps and leaves the write lock idle between them."""
+    lock = _sqlite_writers.get(database)
+    if lock is None:
+        lock = _sqlite_writers[database] = asyncio.Lock()
+    return lock

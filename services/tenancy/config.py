@@ -26,6 +26,16 @@ class TenancySettings(ServiceSettings):
         default=None,
         description="host:port of the telemetry service, whose activity feed tenancy appends to.",
     )
+    price_cache_seconds: float = Field(
+        default=30.0,
+        ge=0,
+        le=3600,
+        description=(
+            "How long PriceUsage reuses a model's prices before reading them again (0: never "
+            "cached). Changes made through this replica apply at once; other replicas see "
+            "them within this time."
+        ),
+    )
     limits_reservation_ttl_seconds: float = Field(
         default=120.0,
         gt=0,

@@ -11,11 +11,14 @@ from __future__ import annotations
 
 import re
 import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from datetime import datetime, timedelta
+from typing import Any
 
 from google.protobuf.json_format import MessageToDict
 from google.protobuf.struct_pb2 import Struct
-from sqlalchemy import Select, select
+from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm.exc import StaleDataError
@@ -24,6 +27,7 @@ from quarterdeck.tenancy.v1 import pricing_pb2 as pb
 from services.tenancy.config import TenancySettings
 from services.tenancy.models import Base
 from services.tenancy.models_pricing import ModelPriceRecord, ModelRecord, PriceTier, SizeClass
+from services.tenancy.pricing_cache import CachedModel, CachedPrice, ModelPriceCache
 from services.tenancy.validation import raise_if_any, struct_has_non_finite
 from shared.auth import require_operator, require_principal
 from shared.db import unique_violation
@@ -201,6 +205,16 @@ class PricingHandlers:
     def __init__(self, context: ServiceContext[TenancySettings]) -> None:
         self._db = context.database
         self._pages = context.page_tokens
+        self._prices = ModelPriceCache(context.settings.price_cache_seconds)
+
+    @asynccontextmanager
+    async def _changing_catalogue(self) -> AsyncIterator[None]:
+        """Around a transaction that changes models or prices: once it is over (committed, or
+        not), PriceUsage in this process reads the catalogue afresh."""
+        try:
+            yield
+        finally:
+            self._prices.clear()
 
     # ----- catalogue -----
 
@@ -270,7 +284,7 @@ class PricingHandlers:
         if model.size_class != pb.MODEL_SIZE_CLASS_UNSPECIFIED:
             checked.add("size_class")
         raise_if_any(_model_violations(model, checked))
-        async with self._db.transaction() as session:
+        async with self._changing_catalogue(), self._db.transaction() as session:
             row = ModelRecord(
                 provider=model.provider,
                 model_name=model.model_name,
@@ -296,7 +310,7 @@ class PricingHandlers:
         if model.version <= 0:
             raise InvalidArgument.field("model.version", "is required: send the version you read")
         try:
-            async with self._db.transaction() as session:
+            async with self._changing_catalogue(), self._db.transaction() as session:
                 row = await self._model(session, model_id)
                 if model.version != row.version:
                     raise Aborted(
@@ -354,7 +368,7 @@ class PricingHandlers:
         raise_if_any(violations)
         tier = TIER_FROM_PROTO.get(price.tier, PriceTier.STANDARD)
         try:
-            async with self._db.transaction() as session:
+            async with self._changing_catalogue(), self._db.transaction() as session:
                 # The model's row lock serialises price changes of one model.
                 await self._model(session, model_id, lock=True)
                 latest = await session.scalar(
@@ -429,50 +443,33 @@ class PricingHandlers:
     async def price_usage(self, request: pb.PriceUsageRequest) -> pb.PriceUsageResponse:
         require_principal()
         usage, occurred_at, tier = self._usage_of(request)
-        which = request.WhichOneof("model")
-        if which == "model_id":
-            wanted = ModelRecord.id == parse_id(request.model_id, "model_id")
+        key: tuple[Any, ...]
+        if request.WhichOneof("model") == "model_id":
+            key = ("id", parse_id(request.model_id, "model_id"))
         else:
-            ref = request.model_ref
-            wanted = (ModelRecord.provider == ref.provider) & (
-                ModelRecord.model_name == ref.model_name
-            )
-        # One indexed read in the common case; the model is looked up on its own only to tell
-        # an unknown model (NOT_FOUND) from a missing price (FAILED_PRECONDITION).
-        statement: Select[tuple[ModelPriceRecord]] = (
-            select(ModelPriceRecord)
-            .join(ModelRecord, ModelRecord.id == ModelPriceRecord.model_id)
-            .where(
-                wanted,
-                ModelPriceRecord.tier == tier,
-                ModelPriceRecord.effective_from <= occurred_at,
-                (ModelPriceRecord.effective_to.is_(None))
-                | (ModelPriceRecord.effective_to > occurred_at),
-            )
-            .order_by(ModelPriceRecord.effective_from.desc())
-            .limit(1)
-        )
-        async with self._db.reading() as session:
-            row = await session.scalar(statement)
-            model_id = (
-                row.model_id if row is not None else await self._resolve_model(session, request)
-            )
-        if row is None:
+            key = ("ref", request.model_ref.provider, request.model_ref.model_name)
+        model = await self._prices.get(key, lambda: self._load_model(key))
+        if model is None:
+            if key[0] == "id":
+                raise NotFound(f"model {key[1]} not found", reason="MODEL_NOT_FOUND")
+            raise NotFound(f"model '{key[1]}/{key[2]}' not found", reason="MODEL_NOT_FOUND")
+        price = model.price_at(tier, occurred_at)
+        if price is None:
             raise FailedPrecondition(
-                f"model {model_id} has no {tier.value} price in effect at "
+                f"model {model.model_id} has no {tier.value} price in effect at "
                 f"{occurred_at.isoformat()}",
                 reason="NO_PRICE",
                 metadata={
-                    "model_id": str(model_id),
+                    "model_id": str(model.model_id),
                     "tier": tier.value,
                     "occurred_at": occurred_at.isoformat(),
                 },
             )
-        cost = price_usage(usage, rates_of(row))
+        cost = price_usage(usage, price.rates)
         return pb.PriceUsageResponse(
-            model_id=str(model_id),
+            model_id=str(model.model_id),
             tier=TIER_TO_PROTO[tier],
-            price=price_to_proto(row),
+            price=price.message,
             uncached_input_tokens=cost.uncached_input_tokens,
             cost=pb.CostBreakdown(
                 input=_money(cost.input),
@@ -485,6 +482,34 @@ class PricingHandlers:
                 total=_money(cost.total),
             ),
         )
+
+    async def _load_model(self, key: tuple[Any, ...]) -> CachedModel | None:
+        """The model under ``key`` (("id", uuid) or ("ref", provider, name)) with every price
+        it has, or None when there is no such model."""
+        if key[0] == "id":
+            wanted = ModelRecord.id == key[1]
+        else:
+            wanted = (ModelRecord.provider == key[1]) & (ModelRecord.model_name == key[2])
+        async with self._db.reading() as session:
+            model_id = await session.scalar(select(ModelRecord.id).where(wanted))
+            if model_id is None:
+                return None
+            rows = await session.scalars(
+                select(ModelPriceRecord)
+                .where(ModelPriceRecord.model_id == model_id)
+                .order_by(ModelPriceRecord.effective_from.desc())
+            )
+            prices = tuple(
+                CachedPrice(
+                    tier=row.tier,
+                    effective_from=row.effective_from,
+                    effective_to=row.effective_to,
+                    rates=rates_of(row),
+                    message=price_to_proto(row),
+                )
+                for row in rows
+            )
+        return CachedModel(model_id, prices)
 
     @staticmethod
     def _usage_of(request: pb.PriceUsageRequest) -> tuple[Usage, datetime, PriceTier]:
@@ -537,24 +562,3 @@ class PricingHandlers:
         else:
             tier = PriceTier.STANDARD
         return usage, occurred_at, tier
-
-    async def _resolve_model(
-        self, session: AsyncSession, request: pb.PriceUsageRequest
-    ) -> uuid.UUID:
-        if request.WhichOneof("model") == "model_id":
-            model_id = parse_id(request.model_id, "model_id")
-            found = await session.scalar(select(ModelRecord.id).where(ModelRecord.id == model_id))
-            if found is None:
-                raise NotFound(f"model {model_id} not found", reason="MODEL_NOT_FOUND")
-            return model_id
-        ref = request.model_ref
-        found = await session.scalar(
-            select(ModelRecord.id).where(
-                ModelRecord.provider == ref.provider, ModelRecord.model_name == ref.model_name
-            )
-        )
-        if found is None:
-            raise NotFound(
-                f"model '{ref.provider}/{ref.model_name}' not found", reason="MODEL_NOT_FOUND"
-            )
-        return found

@@ -257,6 +257,96 @@ async def test_a_price_change_keeps_the_old_price_for_old_usage(catalog: Catalog
     assert [p.id for p in unchanged.prices] == [second.price.id, first.price.id]
 
 
+async def priced_at(
+    stub: ModelCatalogServiceStub, member: list[tuple[str, str]], model: pb.Model, when: datetime
+) -> pb.PriceUsageResponse:
+    return await stub.PriceUsage(
+        pb.PriceUsageRequest(
+            model_ref=pb.ModelRef(provider=model.provider, model_name=model.model_name),
+            occurred_at=stamp(when),
+            input_tokens=1_000_000,
+        ),
+        metadata=member,
+    )
+
+
+async def test_a_price_set_on_this_replica_is_used_at_once_though_prices_are_cached(
+    catalog: Catalog,
+) -> None:
+    model = await new_model(catalog)
+    t1 = future(1)
+    first = await set_price(catalog, model, t1, input_per_mtok="3")
+    later = t1 + timedelta(hours=2)
+    cached = await priced_at(catalog.stub, catalog.member, model, later)
+    assert cached.price.id == first.price.id and cached.cost.total.amount == "3.000000000000"
+    # A new price from before that moment on: the cached history must not answer any more.
+    second = await set_price(catalog, model, t1 + timedelta(hours=1), input_per_mtok="2")
+    fresh = await priced_at(catalog.stub, catalog.member, model, later)
+    assert fresh.price.id == second.price.id and fresh.cost.total.amount == "2.000000000000"
+    before = await priced_at(catalog.stub, catalog.member, model, t1)
+    assert before.price.id == first.price.id
+    assert before.price.effective_to == second.price.effective_from
+
+
+async def test_another_replica_keeps_its_cached_prices_until_they_expire(
+    catalog: Catalog, backend: str, databases: Databases, issuer: TestIssuer
+) -> None:
+    """Replicas share prices by TTL alone: one with a long TTL answers from its cache after
+    another replica changed a price, until a change of its own clears the cache."""
+    url = await databases.url(backend, "tenancy")
+    async with (
+        running_service(
+            "tenancy", url, authenticator=issuer.authenticator(), price_cache_seconds=3600
+        ) as replica,
+        open_channel(replica.target) as channel,
+    ):
+        other = ModelCatalogServiceStub(channel)
+        model = await new_model(catalog)
+        t1 = future(1)
+        first = await set_price(catalog, model, t1, input_per_mtok="3")
+        later = t1 + timedelta(hours=2)
+        assert (await priced_at(other, catalog.member, model, later)).price.id == first.price.id
+        second = await set_price(catalog, model, t1 + timedelta(hours=1), input_per_mtok="2")
+        stale = await priced_at(other, catalog.member, model, later)
+        assert stale.price.id == first.price.id  # within the TTL: the cached history
+        # Any catalogue change through that replica clears its cache.
+        await other.CreateModel(
+            pb.CreateModelRequest(
+                model=pb.Model(
+                    provider="testprov",
+                    model_name=f"m-{uuid.uuid4().hex[:10]}",
+                    display_name="Another",
+                )
+            ),
+            metadata=catalog.operator,
+        )
+        fresh = await priced_at(other, catalog.member, model, later)
+        assert fresh.price.id == second.price.id
+
+
+async def test_a_model_created_elsewhere_is_found_at_once(
+    catalog: Catalog, backend: str, databases: Databases, issuer: TestIssuer
+) -> None:
+    """Unknown models are not cached: NOT_FOUND on one replica does not outlive the model's
+    creation on another."""
+    url = await databases.url(backend, "tenancy")
+    async with (
+        running_service(
+            "tenancy", url, authenticator=issuer.authenticator(), price_cache_seconds=3600
+        ) as replica,
+        open_channel(replica.target) as channel,
+    ):
+        other = ModelCatalogServiceStub(channel)
+        name = f"m-{uuid.uuid4().hex[:10]}"
+        ghost = pb.Model(provider="testprov", model_name=name)
+        missing = await failure(priced_at(other, catalog.member, ghost, future(2)))
+        assert missing.code() == grpc.StatusCode.NOT_FOUND
+        model = await new_model(catalog, model_name=name)
+        no_price = await failure(priced_at(other, catalog.member, model, future(2)))
+        assert no_price.code() == grpc.StatusCode.FAILED_PRECONDITION
+        assert rich_error(no_price).reason == "NO_PRICE"
+
+
 async def test_bad_prices_are_refused_naming_the_field(catalog: Catalog) -> None:
     model = await new_model(catalog)
     bad = await failure(

@@ -312,13 +312,21 @@ async def test_storing_spans_records_no_spans_of_its_own(
 
 
 async def test_one_export_is_one_bulk_write(telemetry: Telemetry) -> None:
-    """SQLite takes one multi-row INSERT; PostgreSQL takes a COPY, no INSERT at all."""
+    """SQLite runs one prepared INSERT over every row (executemany); PostgreSQL takes a COPY,
+    no INSERT at all."""
     database = telemetry.running.context.database
-    inserts: list[str] = []
+    inserts: list[tuple[str, bool, int]] = []
 
-    def record(_conn: object, _cursor: object, statement: str, *_rest: object) -> None:
+    def record(
+        _conn: object,
+        _cursor: object,
+        statement: str,
+        parameters: Any,
+        _context: object,
+        executemany: bool,
+    ) -> None:
         if statement.lstrip().upper().startswith("INSERT"):
-            inserts.append(statement)
+            inserts.append((statement, executemany, len(parameters) if executemany else 1))
 
     trace_id = new_trace_id()
     event.listen(database.engine.sync_engine, "before_cursor_execute", record)
@@ -331,7 +339,8 @@ async def test_one_export_is_one_bulk_write(telemetry: Telemetry) -> None:
     if database.dialect == "postgresql":
         assert inserts == []
     else:
-        assert len(inserts) == 1 and "ON CONFLICT" in inserts[0].upper()
+        assert [(executemany, rows) for _, executemany, rows in inserts] == [(True, 50)]
+        assert "ON CONFLICT" not in inserts[0][0].upper()  # nothing stored yet: the plain insert
     async with database.reading() as session:
         count = await session.scalar(
             select(func.count()).where(SpanRecord.trace_id == trace_id.hex())
@@ -342,19 +351,22 @@ async def test_one_export_is_one_bulk_write(telemetry: Telemetry) -> None:
 async def test_a_retried_export_with_new_and_repeated_spans_stores_each_span_once(
     telemetry: Telemetry,
 ) -> None:
-    """The COPY of a batch holding a stored span fails; the batch then goes through the staging
-    table, which skips the stored span and the one repeated inside the batch (keeping the
-    first), and stores the new ones."""
+    """The bulk write of a batch holding a stored span fails (PostgreSQL's COPY, SQLite's
+    executemany) and stores nothing; the batch then goes through the path that skips the stored
+    span and the one repeated inside the batch (keeping the first), and stores the new ones. A
+    malformed span in it is still reported by its position."""
     trace_id = new_trace_id()
     await telemetry.traces.Export(export_request(otlp_span(trace_id, 1, name="first")))
     retried = export_request(
         otlp_span(trace_id, 1, name="first, retried"),
         otlp_span(trace_id, 2, name="new"),
+        otlp_span(b"short", 4),
         otlp_span(trace_id, 3, name="new, sent once"),
         otlp_span(trace_id, 3, name="new, sent twice"),
     )
     response = await telemetry.traces.Export(retried)
-    assert not response.HasField("partial_success")
+    assert response.partial_success.rejected_spans == 1
+    assert "resource_spans[0].scope_spans[0].spans[2]" in response.partial_success.error_message
     spans = (await telemetry.reads.GetTrace(pb.GetTraceRequest(trace_id=trace_id.hex()))).spans
     assert [(s.span_id, s.name) for s in spans] == [
         ("0000000000000001", "first"),
@@ -362,7 +374,7 @@ async def test_a_retried_export_with_new_and_repeated_spans_stores_each_span_onc
         ("0000000000000003", "new, sent once"),
     ]
     again = await telemetry.traces.Export(retried)  # all stored: nothing changes
-    assert again == ExportTraceServiceResponse()
+    assert again == response
     assert (
         len((await telemetry.reads.GetTrace(pb.GetTraceRequest(trace_id=trace_id.hex()))).spans)
         == 3

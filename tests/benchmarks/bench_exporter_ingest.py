@@ -1,0 +1,342 @@
+"""Span ingest on the embedded default (SQLite) beside raw sqlite3, and the stock OpenTelemetry
+exporter at its default settings against telemetry on SQLite and on PostgreSQL.
+
+Run: ``uv run python -m tests.benchmarks.bench_exporter_ingest [--rows 20000] [--spans 200000]
+[--backends sqlite,postgresql]``. Everything runs on loopback, each party a process of its own:
+
+1. **Span rows through the RPC on SQLite.** Telemetry runs in a child process on a migrated
+   SQLite file; this process sends ``--rows`` spans as OTLP ``Export`` calls of 512 spans (the
+   SDK's batch) over 4 concurrent streams. Then the very same rows, as the service stores them,
+   go into the same table of the same file with raw ``sqlite3`` ``executemany``, one transaction
+   per 512 rows. Printed: rows/s of each and their ratio (target: at least 0.5).
+2. **The stock exporter.** First against a receiver that stores nothing and answers at once:
+   what the SDK drops there is its own ceiling (its exporting thread, sharing the GIL with the
+   thread ending spans, falls behind), not the receiver's doing. Then, for each backend, a fresh database and telemetry process; another
+   process ends ``--spans`` spans as fast as it can through the stock SDK
+   (``TracerProvider`` + ``BatchSpanProcessor`` with its default settings + the OTLP/gRPC
+   exporter) and shuts the provider down (which flushes). Printed: spans ended, the SDK's
+   "Queue full" drops (its own warning, one per dropped span), spans the database holds,
+   spans lost (ended minus stored), and the time from the first span to the end of the flush.
+
+Not collected by pytest (the name is bench_*).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import multiprocessing
+import os
+import sqlite3
+import tempfile
+import time
+from collections.abc import Sequence
+from multiprocessing.connection import Connection
+from pathlib import Path
+from typing import Any
+
+import grpc
+from opentelemetry.proto.collector.trace.v1 import trace_service_pb2_grpc
+from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
+    ExportTraceServiceRequest,
+    ExportTraceServiceResponse,
+)
+from sqlalchemy.dialects import sqlite as sqlite_dialect
+
+from services.registry import spec_for
+from services.telemetry.spans import SPAN_TARGET
+from shared.db import Database
+from shared.grpc_client import open_channel
+from shared.migrations import upgrade_to_head
+from tests.benchmarks.bench_telemetry_ingest import (
+    _concurrently,
+    _replica,
+    _server_main,
+    span_copy_rows,
+    span_requests,
+)
+from tests.support.postgres import postgres_server
+
+SDK_BATCH = 512
+STREAMS = 4
+SERVICE_NAME = "bench-agent"
+
+
+async def _migrate(url: str) -> None:
+    database = Database(url)
+    try:
+        await upgrade_to_head(database, spec_for("telemetry").migrations_dir)
+    finally:
+        await database.dispose()
+
+
+class TelemetryProcess:
+    """Telemetry in a child process (the bench_telemetry_ingest server, with its test issuer)."""
+
+    def __init__(self, url: str) -> None:
+        context = multiprocessing.get_context("spawn")
+        self._pipe, theirs = context.Pipe()
+        self._process = context.Process(target=_server_main, args=(url, theirs), daemon=True)
+
+    def __enter__(self) -> tuple[str, list[tuple[str, str]]]:
+        self._process.start()
+        target, metadata = self._pipe.recv()
+        return target, metadata
+
+    def __exit__(self, *exc: object) -> None:
+        self._pipe.send("stop")
+        self._process.join(timeout=15)
+        if self._process.is_alive():
+            self._process.terminate()
+
+
+# ----- 1. span rows through the RPC beside raw sqlite3 executemany -----
+
+
+def _sqlite_values(rows: Sequence[Sequence[Any]]) -> list[tuple[Any, ...]]:
+    """The rows as SQLite stores them (the column types' own conversions), made untimed."""
+    dialect = sqlite_dialect.dialect()
+    processors = [
+        SPAN_TARGET.sqlite_table.c[name].type._cached_bind_processor(dialect)
+        for name in SPAN_TARGET.columns
+    ]
+    return [
+        tuple(value if p is None else p(value) for p, value in zip(processors, row, strict=True))
+        for row in rows
+    ]
+
+
+def _raw_executemany(path: Path, rows: list[tuple[Any, ...]]) -> float:
+    columns = ", ".join(f'"{name}"' for name in SPAN_TARGET.columns)
+    marks = ", ".join("?" for _ in SPAN_TARGET.columns)
+    statement = f"INSERT INTO spans ({columns}) VALUES ({marks})"
+    connection = sqlite3.connect(path, isolation_level=None)
+    try:
+        connection.execute("PRAGMA busy_timeout=10000")
+        connection.execute("PRAGMA synchronous=NORMAL")
+        started = time.perf_counter()
+        for start in range(0, len(rows), SDK_BATCH):
+            connection.execute("BEGIN IMMEDIATE")
+            connection.executemany(statement, rows[start : start + SDK_BATCH])
+            connection.execute("COMMIT")
+        return time.perf_counter() - started
+    finally:
+        connection.close()
+
+
+def _count_and_empty(path: Path) -> int:
+    connection = sqlite3.connect(path, isolation_level=None)
+    try:
+        connection.execute("PRAGMA busy_timeout=10000")
+        count = int(connection.execute("SELECT count(*) FROM spans").fetchone()[0])
+        connection.execute("DELETE FROM spans")
+        return count
+    finally:
+        connection.close()
+
+
+async def _warm_up(target: str) -> None:
+    channel = open_channel(target)
+    try:
+        await _replica(channel, []).export(span_requests(10, 10)[0].SerializeToString())
+    finally:
+        await channel.close()
+
+
+async def _send_spans(target: str, requests: Sequence[ExportTraceServiceRequest]) -> float:
+    channel = open_channel(target)
+    try:
+        replica = _replica(channel, [])
+        encoded = [request.SerializeToString() for request in requests]
+
+        def job(payload: bytes) -> Any:
+            async def call() -> None:
+                reply = await replica.export(payload)
+                assert not reply.HasField("partial_success"), reply
+
+            return call
+
+        return await _concurrently([job(payload) for payload in encoded], STREAMS)
+    finally:
+        await channel.close()
+
+
+def rpc_beside_raw(rows: int, directory: Path) -> float:
+    path = directory / "telemetry-rows.db"
+    url = f"sqlite+aiosqlite:///{path}"
+    asyncio.run(_migrate(url))
+    requests = span_requests(rows, SDK_BATCH)
+    raw_rows = _sqlite_values(span_copy_rows(requests))
+    with TelemetryProcess(url) as (target, _):
+        asyncio.run(_warm_up(target))
+        _count_and_empty(path)
+        rpc_seconds = asyncio.run(_send_spans(target, requests))
+        stored = _count_and_empty(path)
+        assert stored == rows, f"the RPC stored {stored} of {rows} spans"
+        raw_seconds = _raw_executemany(path, raw_rows)
+        stored = _count_and_empty(path)
+        assert stored == rows, f"executemany stored {stored} of {rows} spans"
+    rpc, raw = rows / rpc_seconds, rows / raw_seconds
+    print(
+        f"span rows on SQLite, {rows} rows in batches of {SDK_BATCH} over {STREAMS} streams: "
+        f"RPC {rpc:8.0f} rows/s   raw sqlite3 executemany {raw:8.0f} rows/s   "
+        f"ratio {rpc / raw:.2f} (target: at least 0.50)"
+    )
+    return rpc / raw
+
+
+# ----- 2. the stock exporter, default settings -----
+
+
+def _sdk_drops(reader: Any) -> int:
+    """Spans the BatchSpanProcessor counted as dropped (its ``otel.sdk.processor.span.processed``
+    counter, ``error.type`` set), read from its own internal metrics."""
+    dropped = 0
+    data = reader.get_metrics_data()
+    for resource_metrics in data.resource_metrics if data else []:
+        for scope_metrics in resource_metrics.scope_metrics:
+            for metric in scope_metrics.metrics:
+                if metric.name != "otel.sdk.processor.span.processed":
+                    continue
+                for point in metric.data.data_points:
+                    if point.attributes.get("error.type"):
+                        dropped += int(point.value)
+    return dropped
+
+
+def _exporter_main(target: str, headers: dict[str, str], spans: int, pipe: Connection) -> None:
+    """Ends ``spans`` spans through the stock SDK as fast as it can, then flushes."""
+    from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter
+    from opentelemetry.sdk.metrics import MeterProvider
+    from opentelemetry.sdk.metrics.export import InMemoryMetricReader
+    from opentelemetry.sdk.resources import Resource
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.export import BatchSpanProcessor
+    from opentelemetry.trace import SpanKind
+
+    for name in [name for name in os.environ if name.startswith("OTEL_")]:
+        del os.environ[name]  # the SDK's defaults, whatever this shell has set
+    # Not a processor setting: it only makes the SDK count what its processor drops.
+    os.environ["OTEL_PYTHON_SDK_INTERNAL_METRICS_ENABLED"] = "true"
+    reader = InMemoryMetricReader()
+    provider = TracerProvider(resource=Resource.create({"service.name": SERVICE_NAME}))
+    provider.add_span_processor(
+        BatchSpanProcessor(
+            OTLPSpanExporter(endpoint=f"http://{target}", insecure=True, headers=headers),
+            meter_provider=MeterProvider(metric_readers=[reader]),
+        )
+    )
+    tracer = provider.get_tracer("bench-exporter")
+    started = time.perf_counter()
+    for n in range(spans):
+        with tracer.start_as_current_span("llm.call", kind=SpanKind.CLIENT) as span:
+            span.set_attribute("gen_ai.request.model", "gpt-4o-mini")
+            span.set_attribute("gen_ai.usage.input_tokens", n)
+    ended = time.perf_counter() - started
+    provider.shutdown()  # flushes what the queue still holds
+    pipe.send((spans, _sdk_drops(reader), ended, time.perf_counter() - started))
+
+
+async def _stored(url: str) -> int:
+    database = Database(url)
+    try:
+        async with database.engine.connect() as connection:
+            result = await connection.exec_driver_sql(
+                f"SELECT count(*) FROM spans WHERE service_name = '{SERVICE_NAME}'"
+            )
+            return int(result.scalar_one())
+    finally:
+        await database.dispose()
+
+
+def _export(target: str, headers: dict[str, str], spans: int) -> tuple[int, int, float, float]:
+    """Runs the stock exporter in a process of its own: (ended, dropped, producing s, total s)."""
+    context = multiprocessing.get_context("spawn")
+    ours, theirs = context.Pipe()
+    exporter = context.Process(
+        target=_exporter_main, args=(target, headers, spans, theirs), daemon=True
+    )
+    exporter.start()
+    figures: tuple[int, int, float, float] = ours.recv()
+    exporter.join(timeout=60)
+    return figures
+
+
+class _DiscardingReceiver(trace_service_pb2_grpc.TraceServiceServicer):
+    async def Export(  # noqa: N802 (the generated servicer's name)
+        self, request: ExportTraceServiceRequest, context: grpc.aio.ServicerContext
+    ) -> ExportTraceServiceResponse:
+        return ExportTraceServiceResponse()
+
+
+def _discarding_main(pipe: Connection) -> None:
+    async def serve() -> None:
+        server = grpc.aio.server()
+        trace_service_pb2_grpc.add_TraceServiceServicer_to_server(_DiscardingReceiver(), server)
+        port = server.add_insecure_port("127.0.0.1:0")
+        await server.start()
+        pipe.send(f"127.0.0.1:{port}")
+        await asyncio.get_running_loop().run_in_executor(None, pipe.recv)
+        await server.stop(0)
+
+    asyncio.run(serve())
+
+
+def discarding_receiver(spans: int) -> None:
+    """The ceiling: a receiver that answers every Export at once and stores nothing. What the
+    SDK drops here it drops whatever the receiver does (its own exporting thread falls behind)."""
+    context = multiprocessing.get_context("spawn")
+    ours, theirs = context.Pipe()
+    receiver = context.Process(target=_discarding_main, args=(theirs,), daemon=True)
+    receiver.start()
+    try:
+        ended, dropped, producing, total = _export(ours.recv(), {}, spans)
+    finally:
+        ours.send("stop")
+        receiver.join(timeout=15)
+    print(
+        f"stock exporter -> a receiver that stores nothing: {ended} spans ended in "
+        f"{producing:5.1f} s, flushed after {total:5.1f} s; dropped by the SDK {dropped} "
+        f"(the SDK's own ceiling on this machine)"
+    )
+
+
+def stock_exporter(backend: str, url: str, spans: int) -> int:
+    asyncio.run(_migrate(url))
+    with TelemetryProcess(url) as (target, metadata):
+        ended, dropped, producing, total = _export(target, dict(metadata), spans)
+        stored = asyncio.run(_stored(url))
+    lost = ended - stored
+    print(
+        f"stock exporter -> {backend:<10}: {ended} spans ended in {producing:5.1f} s, "
+        f"flushed after {total:5.1f} s ({stored / total:7.0f} spans/s stored); "
+        f"dropped by the SDK {dropped}, stored {stored}, lost {lost} (target: 0)"
+    )
+    return lost
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--rows", type=int, default=20_000)
+    parser.add_argument("--spans", type=int, default=200_000)
+    parser.add_argument("--backends", default="sqlite,postgresql")
+    args = parser.parse_args()
+    backends = [name for name in args.backends.split(",") if name]
+    print(f"cores: {os.cpu_count()}")
+    with tempfile.TemporaryDirectory(prefix="bench-exporter-") as directory:
+        rpc_beside_raw(args.rows, Path(directory))
+        discarding_receiver(args.spans)
+        if "sqlite" in backends:
+            url = f"sqlite+aiosqlite:///{Path(directory) / 'telemetry-exporter.db'}"
+            stock_exporter("SQLite", url, args.spans)
+    if "postgresql" in backends:
+        with postgres_server() as postgres:
+            name = asyncio.run(postgres.create_database("telemetry_exporter_bench"))
+            try:
+                stock_exporter("PostgreSQL", postgres.database_url(name), args.spans)
+            finally:
+                asyncio.run(postgres.drop_databases([name]))
+
+
+if __name__ == "__main__":
+    main()
