@@ -19,11 +19,9 @@ from services.gateway.identity_schemas import (
     RevokeBody,
     RotatedSigningKeys,
     RotateSigningKeyBody,
-    SecurityEvent,
     SecurityEventList,
     SigningKey,
     SigningKeyList,
-    SignupRequest,
     SignupRequestList,
     SignupRequestStatusName,
 )
@@ -40,7 +38,7 @@ security_events = APIRouter(prefix="/v1/security-events", tags=["admin"], respon
 @router.get("/signing-keys")
 async def list_signing_keys(clients: Clients) -> SigningKeyList:
     reply = await clients.identity.ListSigningKeys(pb.ListSigningKeysRequest())
-    return SigningKeyList(keys=[SigningKey.from_proto(key) for key in reply.keys])
+    return SigningKeyList.from_proto(reply)
 
 
 @router.post("/signing-keys/rotate")
@@ -51,9 +49,7 @@ async def rotate_signing_key(
     reply = await clients.identity.RotateSigningKey(
         pb.RotateSigningKeyRequest(overlap_seconds=body.overlap_seconds if body else 0)
     )
-    return RotatedSigningKeys(
-        active=SigningKey.from_proto(reply.active), previous=SigningKey.from_proto(reply.previous)
-    )
+    return RotatedSigningKeys.from_proto(reply)
 
 
 @router.post("/signing-keys/{kid}/retire")
@@ -73,10 +69,7 @@ async def list_invites(
     reply = await clients.identity.ListInvites(
         pb.ListInvitesRequest(page_size=page_size, page_token=page_token)
     )
-    return InviteList(
-        invites=[Invite.from_proto(invite) for invite in reply.invites],
-        next_page_token=reply.next_page_token,
-    )
+    return InviteList.from_proto(reply)
 
 
 @router.post("/invites", status_code=201)
@@ -84,7 +77,7 @@ async def create_invite(clients: Clients, body: CreateInviteBody | None = None) 
     """Issue an invite; its token is shown only in this answer."""
     request = body.to_proto() if body else pb.CreateInviteRequest()
     reply = await clients.identity.CreateInvite(request)
-    return CreatedInvite(invite=Invite.from_proto(reply.invite), token=reply.token)
+    return CreatedInvite.from_proto(reply)
 
 
 @router.post("/invites/{invite_id}/revoke")
@@ -114,10 +107,7 @@ async def list_signup_requests(
             status=enum_number(pb.SignupRequestStatus, status),
         )
     )
-    return SignupRequestList(
-        requests=[SignupRequest.from_proto(request) for request in reply.requests],
-        next_page_token=reply.next_page_token,
-    )
+    return SignupRequestList.from_proto(reply)
 
 
 @router.post("/signup-requests/{request_id}/decision")
@@ -126,9 +116,7 @@ async def decide_signup_request(request_id: str, body: DecisionBody, clients: Cl
     reply = await clients.identity.DecideSignupRequest(
         pb.DecideSignupRequestRequest(id=request_id, approve=body.approve, reason=body.reason or "")
     )
-    return Decision(
-        request=SignupRequest.from_proto(reply.request), invite_token=reply.invite_token or None
-    )
+    return Decision.from_proto(reply)
 
 
 # -- Security events ---------------------------------------------------------------------------
@@ -155,7 +143,4 @@ async def list_security_events(
             page_token=page_token,
         )
     )
-    return SecurityEventList(
-        events=[SecurityEvent.from_proto(event) for event in reply.events],
-        next_page_token=reply.next_page_token,
-    )
+    return SecurityEventList.from_proto(reply)

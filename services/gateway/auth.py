@@ -26,8 +26,6 @@ from services.gateway.identity_schemas import (
     SignInBody,
     SignInChallenged,
     SignUpBody,
-    TokenPair,
-    User,
 )
 from services.gateway.routing import ERROR_RESPONSES, Clients
 
@@ -38,7 +36,7 @@ router = APIRouter(prefix="/v1/auth", tags=["auth"], responses=ERROR_RESPONSES)
 async def sign_up(body: SignUpBody, clients: Clients, device: Device) -> SignedIn:
     """Create a user, their tenant (with them as owner) and a first session."""
     reply = await clients.identity.SignUp(body.to_proto(device))
-    return SignedIn(tokens=TokenPair.from_proto(reply.tokens), user=User.from_proto(reply.user))
+    return SignedIn.from_proto(reply)
 
 
 @router.post("/signin")
@@ -49,14 +47,14 @@ async def sign_in(
     reply = await clients.identity.SignIn(body.to_proto(device))
     if reply.WhichOneof("result") == "mfa_challenge":
         return SignInChallenged(mfa_challenge=MfaChallenge.from_proto(reply.mfa_challenge))
-    return SignedIn(tokens=TokenPair.from_proto(reply.tokens), user=User.from_proto(reply.user))
+    return SignedIn.from_proto(reply)
 
 
 @router.post("/signin/mfa")
 async def complete_mfa_sign_in(body: CompleteMfaBody, clients: Clients, device: Device) -> SignedIn:
     """Answer a sign-in's MFA challenge with a TOTP code or a recovery code."""
     reply = await clients.identity.CompleteMfaSignIn(body.to_proto(device))
-    return SignedIn(tokens=TokenPair.from_proto(reply.tokens), user=User.from_proto(reply.user))
+    return SignedIn.from_proto(reply)
 
 
 @router.post("/refresh")
@@ -66,7 +64,7 @@ async def refresh(body: RefreshBody, clients: Clients, device: Device) -> Refres
     reply = await clients.identity.RefreshSession(
         pb.RefreshSessionRequest(refresh_token=body.refresh_token, device=device)
     )
-    return Refreshed(tokens=TokenPair.from_proto(reply.tokens))
+    return Refreshed.from_proto(reply)
 
 
 @router.post("/signout", status_code=204, response_class=Response)
@@ -81,7 +79,7 @@ async def request_access(
 ) -> AccessRequested:
     """Ask to join when sign-up needs an operator's approval."""
     reply = await clients.identity.RequestAccess(body.to_proto(device))
-    return AccessRequested(id=reply.id)
+    return AccessRequested.from_proto(reply)
 
 
 @router.post("/password/change")
@@ -92,7 +90,7 @@ async def change_password(body: ChangePasswordBody, clients: Clients) -> Passwor
             current_password=body.current_password, new_password=body.new_password
         )
     )
-    return PasswordChanged(revoked_sessions=reply.revoked_sessions)
+    return PasswordChanged.from_proto(reply)
 
 
 @router.post("/password/reset-request", status_code=202, response_class=Response)

@@ -15,8 +15,6 @@ from fastapi import APIRouter, Query, Response
 
 from quarterdeck.tenancy.v1 import billing_pb2 as pb
 from services.gateway.billing_schemas import (
-    INVOICE_STATUS_VALUES,
-    SUBSCRIPTION_STATUS_VALUES,
     AdvancePeriodsBody,
     AdvancePeriodsReport,
     ChangeSubscriptionBody,
@@ -29,12 +27,11 @@ from services.gateway.billing_schemas import (
     PlanList,
     Subscription,
     SubscriptionStatusBody,
-    SubscriptionUsage,
-    TenantUsage,
     UpdatePlanBody,
     UsageRollup,
     UsageTotals,
 )
+from services.gateway.proto_models import enum_number
 from services.gateway.routing import ERROR_RESPONSES, Clients, PageSize, PageToken
 
 router = APIRouter(tags=["billing"], responses=ERROR_RESPONSES)
@@ -55,7 +52,7 @@ async def get_usage(
             tenant_id=tenant_id, start_date=start_date.isoformat(), end_date=end_date.isoformat()
         )
     )
-    return UsageTotals(tenants=[TenantUsage.from_proto(usage) for usage in reply.tenants])
+    return UsageTotals.from_proto(reply)
 
 
 # -- Plans -------------------------------------------------------------------------------------
@@ -74,10 +71,7 @@ async def list_plans(
             include_inactive=include_inactive, page_size=page_size, page_token=page_token
         )
     )
-    return PlanList(
-        plans=[Plan.from_proto(plan) for plan in reply.plans],
-        next_page_token=reply.next_page_token,
-    )
+    return PlanList.from_proto(reply)
 
 
 @router.post("/v1/plans", status_code=201)
@@ -166,7 +160,7 @@ async def set_subscription_status(
     subscription_id = await _live_subscription_id(tenant_id, clients)
     reply = await clients.billing.SetSubscriptionStatus(
         pb.SetSubscriptionStatusRequest(
-            subscription_id=subscription_id, status=SUBSCRIPTION_STATUS_VALUES[body.status]
+            subscription_id=subscription_id, status=enum_number(pb.SubscriptionStatus, body.status)
         )
     )
     return Subscription.from_proto(reply.subscription)
@@ -180,7 +174,7 @@ async def roll_up_usage(tenant_id: str, clients: Clients) -> UsageRollup:
     reply = await clients.billing.RollUpUsage(
         pb.RollUpUsageRequest(subscription_id=subscription_id)
     )
-    return UsageRollup(usage=[SubscriptionUsage.from_proto(usage) for usage in reply.usage])
+    return UsageRollup.from_proto(reply)
 
 
 # -- Invoices ----------------------------------------------------------------------------------
@@ -210,7 +204,7 @@ async def set_invoice_status(invoice_id: str, body: InvoiceStatusBody, clients: 
     """Move the invoice from draft to open to paid, or from draft or open to void (platform
     operators); any other move is refused (400, FAILED_PRECONDITION)."""
     reply = await clients.billing.SetInvoiceStatus(
-        pb.SetInvoiceStatusRequest(id=invoice_id, status=INVOICE_STATUS_VALUES[body.status])
+        pb.SetInvoiceStatusRequest(id=invoice_id, status=enum_number(pb.InvoiceStatus, body.status))
     )
     return Invoice.from_proto(reply.invoice)
 

@@ -8,50 +8,24 @@ enum names, and request bodies that refuse unknown fields. Prices are decimal st
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from datetime import datetime
 from typing import Annotated, Literal
 
 from google.protobuf.field_mask_pb2 import FieldMask
-from pydantic import AwareDatetime, BaseModel, Field, field_validator
+from pydantic import AwareDatetime, Field, field_validator
 
 from quarterdeck.tenancy.v1 import billing_pb2 as pb
 from services.gateway.catalogue_schemas import Money
-from services.gateway.identity_schemas import time_or_none, timestamp_or_none
+from services.gateway.identity_schemas import timestamp_or_none
 from services.gateway.proto_json import INT32_MAX, INT64_MAX, Text
+from services.gateway.proto_models import ProtoModel, enum_number
 from services.gateway.schemas import RequestBody
-from shared.timestamps import from_timestamp
 
 UsageMetricName = Literal[
     "input_tokens", "output_tokens", "total_tokens", "requests", "storage_bytes"
 ]
 SubscriptionStatusName = Literal["trialing", "active", "past_due", "canceled"]
 InvoiceStatusName = Literal["draft", "open", "paid", "void"]
-
-USAGE_METRIC_NAMES: Mapping[int, UsageMetricName] = {
-    pb.USAGE_METRIC_INPUT_TOKENS: "input_tokens",
-    pb.USAGE_METRIC_OUTPUT_TOKENS: "output_tokens",
-    pb.USAGE_METRIC_TOTAL_TOKENS: "total_tokens",
-    pb.USAGE_METRIC_REQUESTS: "requests",
-    pb.USAGE_METRIC_STORAGE_BYTES: "storage_bytes",
-}
-USAGE_METRIC_VALUES: Mapping[str, int] = {name: v for v, name in USAGE_METRIC_NAMES.items()}
-SUBSCRIPTION_STATUS_NAMES: Mapping[int, SubscriptionStatusName] = {
-    pb.SUBSCRIPTION_STATUS_TRIALING: "trialing",
-    pb.SUBSCRIPTION_STATUS_ACTIVE: "active",
-    pb.SUBSCRIPTION_STATUS_PAST_DUE: "past_due",
-    pb.SUBSCRIPTION_STATUS_CANCELED: "canceled",
-}
-SUBSCRIPTION_STATUS_VALUES: Mapping[str, int] = {
-    name: v for v, name in SUBSCRIPTION_STATUS_NAMES.items()
-}
-INVOICE_STATUS_NAMES: Mapping[int, InvoiceStatusName] = {
-    pb.INVOICE_STATUS_DRAFT: "draft",
-    pb.INVOICE_STATUS_OPEN: "open",
-    pb.INVOICE_STATUS_PAID: "paid",
-    pb.INVOICE_STATUS_VOID: "void",
-}
-INVOICE_STATUS_VALUES: Mapping[str, int] = {name: v for v, name in INVOICE_STATUS_NAMES.items()}
 
 Count = Annotated[int, Field(ge=0, le=INT64_MAX)]
 Positive = Annotated[int, Field(ge=1, le=INT64_MAX)]
@@ -76,27 +50,11 @@ def _refuse_null(value: object) -> object:
 # -- Usage -------------------------------------------------------------------------------------
 
 
-class TenantUsage(BaseModel):
-    tenant_id: str
-    tenant_name: str
-    input_tokens: int
-    output_tokens: int
+class TenantUsage(ProtoModel, message=pb.TenantUsage):
     total_tokens: int = Field(description="Input plus output tokens.")
-    requests: int
-
-    @classmethod
-    def from_proto(cls, usage: pb.TenantUsage) -> TenantUsage:
-        return cls(
-            tenant_id=usage.tenant_id,
-            tenant_name=usage.tenant_name,
-            input_tokens=usage.input_tokens,
-            output_tokens=usage.output_tokens,
-            total_tokens=usage.total_tokens,
-            requests=usage.requests,
-        )
 
 
-class UsageTotals(BaseModel):
+class UsageTotals(ProtoModel, message=pb.GetUsageResponse):
     tenants: list[TenantUsage] = Field(
         description="One entry per tenant with usage in the period, ordered by tenant name."
     )
@@ -105,34 +63,10 @@ class UsageTotals(BaseModel):
 # -- Plans -------------------------------------------------------------------------------------
 
 
-class PlanFeature(BaseModel):
-    feature_key: str
-    display_name: str
-    description: str
-    metric: UsageMetricName | None
-    unit: str
+class PlanFeature(ProtoModel, message=pb.PlanFeature, nullable=("metric",)):
     hard_limit: int | None = Field(description="null for no hard limit.")
     soft_limit: int | None = Field(description="null for no warning.")
-    is_metered: bool
-    included_quantity: int
     overage_unit_price: str = Field(description="USD per block of overage, a decimal string.")
-    overage_unit_block: int
-
-    @classmethod
-    def from_proto(cls, feature: pb.PlanFeature) -> PlanFeature:
-        return cls(
-            feature_key=feature.feature_key,
-            display_name=feature.display_name,
-            description=feature.description,
-            metric=USAGE_METRIC_NAMES.get(feature.metric),
-            unit=feature.unit,
-            hard_limit=feature.hard_limit if feature.HasField("hard_limit") else None,
-            soft_limit=feature.soft_limit if feature.HasField("soft_limit") else None,
-            is_metered=feature.is_metered,
-            included_quantity=feature.included_quantity,
-            overage_unit_price=feature.overage_unit_price,
-            overage_unit_block=feature.overage_unit_block,
-        )
 
 
 class PlanFeatureBody(RequestBody):
@@ -157,7 +91,7 @@ class PlanFeatureBody(RequestBody):
             feature_key=self.feature_key,
             display_name=self.display_name,
             description=self.description,
-            metric=USAGE_METRIC_VALUES[self.metric],
+            metric=enum_number(pb.UsageMetric, self.metric),
             unit=self.unit,
             is_metered=self.is_metered,
             included_quantity=self.included_quantity,
@@ -171,39 +105,14 @@ class PlanFeatureBody(RequestBody):
         return feature
 
 
-class Plan(BaseModel):
-    id: str
-    code: str
-    name: str
+class Plan(ProtoModel, message=pb.Plan):
     interval: str = Field(description="monthly or yearly.")
     interval_count: int = Field(description="How many intervals one period is.")
     price: str = Field(description="USD per period, a decimal string.")
-    currency: str
-    trial_days: int
     seat_included: int | None = Field(description="The most seats allowed; null for no limit.")
-    is_active: bool
-    features: list[PlanFeature]
-    create_time: datetime
-
-    @classmethod
-    def from_proto(cls, plan: pb.Plan) -> Plan:
-        return cls(
-            id=plan.id,
-            code=plan.code,
-            name=plan.name,
-            interval=plan.interval,
-            interval_count=plan.interval_count,
-            price=plan.price,
-            currency=plan.currency,
-            trial_days=plan.trial_days,
-            seat_included=plan.seat_included if plan.HasField("seat_included") else None,
-            is_active=plan.is_active,
-            features=[PlanFeature.from_proto(f) for f in plan.features],
-            create_time=from_timestamp(plan.create_time),
-        )
 
 
-class PlanList(BaseModel):
+class PlanList(ProtoModel, message=pb.ListPlansResponse):
     plans: list[Plan] = Field(description="Ordered by code.")
     next_page_token: str = Field(
         default="",
@@ -274,36 +183,12 @@ class CreatePlanBody(RequestBody):
 # -- Subscriptions -----------------------------------------------------------------------------
 
 
-class Subscription(BaseModel):
-    id: str
-    tenant_id: str
-    plan_id: str
-    status: SubscriptionStatusName | None
-    seat_count: int
-    cancel_at_period_end: bool
+class Subscription(
+    ProtoModel,
+    message=pb.Subscription,
+    nullable=("status", "current_period_start", "current_period_end", "billing_email"),
+):
     trial_end_time: datetime | None = Field(description="null without a trial.")
-    current_period_start: datetime | None
-    current_period_end: datetime | None
-    billing_email: str | None
-    version: int
-    create_time: datetime
-
-    @classmethod
-    def from_proto(cls, sub: pb.Subscription) -> Subscription:
-        return cls(
-            id=sub.id,
-            tenant_id=sub.tenant_id,
-            plan_id=sub.plan_id,
-            status=SUBSCRIPTION_STATUS_NAMES.get(sub.status),
-            seat_count=sub.seat_count,
-            cancel_at_period_end=sub.cancel_at_period_end,
-            trial_end_time=time_or_none(sub, "trial_end_time"),
-            current_period_start=time_or_none(sub, "current_period_start"),
-            current_period_end=time_or_none(sub, "current_period_end"),
-            billing_email=sub.billing_email or None,
-            version=sub.version,
-            create_time=from_timestamp(sub.create_time),
-        )
 
 
 class CreateSubscriptionBody(RequestBody):
@@ -349,73 +234,25 @@ class SubscriptionStatusBody(RequestBody):
     status: SubscriptionStatusName
 
 
-class SubscriptionUsage(BaseModel):
-    subscription_id: str
-    feature_key: str
-    unit: str
-    period_start: datetime
-    period_end: datetime
-    quantity: int
-
-    @classmethod
-    def from_proto(cls, usage: pb.SubscriptionUsage) -> SubscriptionUsage:
-        return cls(
-            subscription_id=usage.subscription_id,
-            feature_key=usage.feature_key,
-            unit=usage.unit,
-            period_start=from_timestamp(usage.period_start),
-            period_end=from_timestamp(usage.period_end),
-            quantity=usage.quantity,
-        )
+class SubscriptionUsage(ProtoModel, message=pb.SubscriptionUsage):
+    pass
 
 
-class UsageRollup(BaseModel):
+class UsageRollup(ProtoModel, message=pb.RollUpUsageResponse):
     usage: list[SubscriptionUsage] = Field(description="One row per metered feature.")
 
 
 # -- Invoices ----------------------------------------------------------------------------------
 
 
-class InvoiceLineItem(BaseModel):
+class InvoiceLineItem(ProtoModel, message=pb.InvoiceLineItem):
     description: str = Field(description="plan, or the feature key of an overage.")
-    quantity: int
     unit_price: str = Field(description="USD per block, a decimal string.")
-    unit_block: int
     amount: Money
 
-    @classmethod
-    def from_proto(cls, line: pb.InvoiceLineItem) -> InvoiceLineItem:
-        return cls(
-            description=line.description,
-            quantity=line.quantity,
-            unit_price=line.unit_price,
-            unit_block=line.unit_block,
-            amount=Money.from_proto(line.amount),
-        )
 
-
-class Invoice(BaseModel):
-    id: str
-    subscription_id: str
-    period_start: datetime
-    period_end: datetime
-    status: InvoiceStatusName | None
+class Invoice(ProtoModel, message=pb.Invoice, nullable=("status",)):
     total: Money = Field(description="The exact sum of the line items.")
-    line_items: list[InvoiceLineItem]
-    create_time: datetime
-
-    @classmethod
-    def from_proto(cls, invoice: pb.Invoice) -> Invoice:
-        return cls(
-            id=invoice.id,
-            subscription_id=invoice.subscription_id,
-            period_start=from_timestamp(invoice.period_start),
-            period_end=from_timestamp(invoice.period_end),
-            status=INVOICE_STATUS_NAMES.get(invoice.status),
-            total=Money.from_proto(invoice.total),
-            line_items=[InvoiceLineItem.from_proto(line) for line in invoice.line_items],
-            create_time=from_timestamp(invoice.create_time),
-        )
 
 
 class InvoiceStatusBody(RequestBody):
@@ -443,27 +280,10 @@ class AdvancePeriodsBody(RequestBody):
         )
 
 
-class AdvancePeriodsReport(BaseModel):
-    periods_renewed: int
+class AdvancePeriodsReport(ProtoModel, message=pb.AdvanceSubscriptionPeriodsResponse):
     subscriptions_canceled: int = Field(description="Canceled at the end of their period.")
-    trials_ended: int
-    invoices_drafted: int
-    limit_counters_pruned: int
     remaining: int = Field(description="Subscriptions still due: call again when above 0.")
     subscription_ids: list[str] = Field(description="The subscriptions this call changed.")
     failed_subscription_ids: list[str] = Field(
         description="Subscriptions whose period could not close; unchanged, tried again next call."
     )
-
-    @classmethod
-    def from_proto(cls, reply: pb.AdvanceSubscriptionPeriodsResponse) -> AdvancePeriodsReport:
-        return cls(
-            periods_renewed=reply.periods_renewed,
-            subscriptions_canceled=reply.subscriptions_canceled,
-            trials_ended=reply.trials_ended,
-            invoices_drafted=reply.invoices_drafted,
-            limit_counters_pruned=reply.limit_counters_pruned,
-            remaining=reply.remaining,
-            subscription_ids=list(reply.subscription_ids),
-            failed_subscription_ids=list(reply.failed_subscription_ids),
-        )

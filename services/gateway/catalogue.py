@@ -15,7 +15,6 @@ from services.gateway.catalogue_schemas import (
     CreateModelBody,
     Model,
     ModelList,
-    ModelPrice,
     ModelPriceList,
     PriceChange,
     PriceTierName,
@@ -46,10 +45,7 @@ async def list_models(
     if active is not None:
         request.is_active = active
     reply = await clients.catalogue.ListModels(request)
-    return ModelList(
-        models=[Model.from_proto(model) for model in reply.models],
-        next_page_token=reply.next_page_token,
-    )
+    return ModelList.from_proto(reply)
 
 
 @router.post("", status_code=201)
@@ -93,10 +89,7 @@ async def list_model_prices(
             page_token=page_token,
         )
     )
-    return ModelPriceList(
-        prices=[ModelPrice.from_proto(price) for price in reply.prices],
-        next_page_token=reply.next_page_token,
-    )
+    return ModelPriceList.from_proto(reply)
 
 
 @router.post("/{model_id}/prices", status_code=201)
@@ -106,10 +99,7 @@ async def set_model_price(model_id: str, body: SetModelPriceBody, clients: Clien
     reply = await clients.catalogue.SetModelPrice(
         pb.SetModelPriceRequest(price=body.to_proto(model_id))
     )
-    return PriceChange(
-        price=ModelPrice.from_proto(reply.price),
-        previous=ModelPrice.from_proto(reply.previous) if reply.HasField("previous") else None,
-    )
+    return PriceChange.from_proto(reply)
 
 
 @usage.post("/price")

@@ -10,17 +10,16 @@ write-only: bodies take it, no response ever carries it, only its hint.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
 from google.protobuf.field_mask_pb2 import FieldMask
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import AwareDatetime, ConfigDict, Field, field_validator, model_validator
 from pydantic_core import PydanticCustomError
 
 from quarterdeck.tenancy.v1 import model_configs_pb2 as mpb
 from quarterdeck.tenancy.v1 import pricing_pb2 as pb
-from services.gateway.identity_schemas import time_or_none, timestamp_or_none
+from services.gateway.identity_schemas import timestamp_or_none
 from services.gateway.proto_json import (
     INT32_MAX,
     INT64_MAX,
@@ -28,48 +27,21 @@ from services.gateway.proto_json import (
     Text,
     Version,
     json_to_struct,
-    struct_to_json,
 )
-from services.gateway.schemas import (
-    CreateTenantBody,
-    RequestBody,
-    Tenant,
-)
-from shared.timestamps import from_timestamp
+from services.gateway.proto_models import ProtoModel, enum_number
+from services.gateway.schemas import CreateTenantBody, RequestBody, Tenant
 
 SizeClassName = Literal["small", "medium", "large"]
 PriceTierName = Literal["standard", "batch", "long_context", "batch_long_context"]
 TokenConventionName = Literal["input_excludes_cached", "input_includes_cached"]
 
-SIZE_CLASS_NAMES: Mapping[int, SizeClassName] = {
-    pb.MODEL_SIZE_CLASS_SMALL: "small",
-    pb.MODEL_SIZE_CLASS_MEDIUM: "medium",
-    pb.MODEL_SIZE_CLASS_LARGE: "large",
-}
-SIZE_CLASS_VALUES: Mapping[str, int] = {name: value for value, name in SIZE_CLASS_NAMES.items()}
-PRICE_TIER_NAMES: Mapping[int, PriceTierName] = {
-    pb.PRICE_TIER_STANDARD: "standard",
-    pb.PRICE_TIER_BATCH: "batch",
-    pb.PRICE_TIER_LONG_CONTEXT: "long_context",
-    pb.PRICE_TIER_BATCH_LONG_CONTEXT: "batch_long_context",
-}
-PRICE_TIER_VALUES: Mapping[str, int] = {name: value for value, name in PRICE_TIER_NAMES.items()}
-TOKEN_CONVENTION_VALUES: Mapping[str, int] = {
-    "input_excludes_cached": pb.TOKEN_CONVENTION_INPUT_EXCLUDES_CACHED,
-    "input_includes_cached": pb.TOKEN_CONVENTION_INPUT_INCLUDES_CACHED,
-}
-
 
 def size_class_value(name: SizeClassName | None) -> int:
-    return pb.MODEL_SIZE_CLASS_UNSPECIFIED if name is None else SIZE_CLASS_VALUES[name]
+    return enum_number(pb.ModelSizeClass, name)
 
 
 def price_tier_value(name: PriceTierName | None) -> int:
-    return pb.PRICE_TIER_UNSPECIFIED if name is None else PRICE_TIER_VALUES[name]
-
-
-def _size_class_name(value: int) -> SizeClassName | None:
-    return SIZE_CLASS_NAMES.get(value)
+    return enum_number(pb.PriceTier, name)
 
 
 Count = Annotated[int, Field(ge=0, le=INT64_MAX)]
@@ -89,67 +61,25 @@ Rate = Annotated[
 # -- Money -------------------------------------------------------------------------------------
 
 
-class Money(BaseModel):
+class Money(ProtoModel, message=pb.Money):
     """An exact amount: a decimal string with 12 fractional digits, never a float."""
 
     currency_code: str = Field(description="ISO 4217; always USD.", examples=["USD"])
     amount: str = Field(examples=["0.001234500000"])
 
-    @classmethod
-    def from_proto(cls, money: pb.Money) -> Money:
-        return cls(currency_code=money.currency_code, amount=money.amount)
-
 
 # -- Models ------------------------------------------------------------------------------------
 
 
-class Model(BaseModel):
-    id: str
+class Model(ProtoModel, message=pb.Model, nullable=("size_class",)):
     provider: str = Field(description="Lowercase, such as anthropic or openai.")
     model_name: str = Field(description="The provider's name for the model.")
-    display_name: str
     billing_unit: str = Field(description="tokens or neurons.")
-    context_window: int
     context_default_tokens: int = Field(description="0 when unknown.")
-    supports_cache: bool
-    supports_tools: bool
-    supports_vision: bool
-    supports_web_search: bool
-    supports_fast_mode: bool
-    capabilities: list[str]
-    size_class: SizeClassName | None
-    is_active: bool
-    metadata: dict[str, Any]
     version: int = Field(description="The optimistic-concurrency version; send it on PATCH.")
-    create_time: datetime
-    update_time: datetime
-
-    @classmethod
-    def from_proto(cls, model: pb.Model) -> Model:
-        return cls(
-            id=model.id,
-            provider=model.provider,
-            model_name=model.model_name,
-            display_name=model.display_name,
-            billing_unit=model.billing_unit,
-            context_window=model.context_window,
-            context_default_tokens=model.context_default_tokens,
-            supports_cache=model.supports_cache,
-            supports_tools=model.supports_tools,
-            supports_vision=model.supports_vision,
-            supports_web_search=model.supports_web_search,
-            supports_fast_mode=model.supports_fast_mode,
-            capabilities=list(model.capabilities),
-            size_class=_size_class_name(model.size_class),
-            is_active=model.is_active,
-            metadata=struct_to_json(model.metadata),
-            version=model.version,
-            create_time=from_timestamp(model.create_time),
-            update_time=from_timestamp(model.update_time),
-        )
 
 
-class ModelList(BaseModel):
+class ModelList(ProtoModel, message=pb.ListModelsResponse):
     models: list[Model] = Field(description="Ordered by provider, then model name.")
     next_page_token: str = Field(
         description="Pass as page_token, with the same filters, for the next page; empty on the "
@@ -265,12 +195,9 @@ class UpdateModelBody(RequestBody):
 # -- Prices ------------------------------------------------------------------------------------
 
 
-class ModelPrice(BaseModel):
+class ModelPrice(ProtoModel, message=pb.ModelPrice, zero={"tier": "standard"}):
     """One price of a model and tier over [effective_from, effective_to); rates in USD."""
 
-    id: str
-    model_id: str
-    tier: PriceTierName
     input_per_mtok: str = Field(description="Per million uncached input tokens.")
     output_per_mtok: str = Field(description="Per million output tokens.")
     cache_write_per_mtok: str = Field(description="Per million tokens written to the cache.")
@@ -278,34 +205,11 @@ class ModelPrice(BaseModel):
     web_search_per_1k: str = Field(description="Per thousand web searches.")
     neurons_per_1k: str = Field(description="Per thousand neurons.")
     code_exec_per_second: str = Field(description="Per second of code execution.")
-    source: str
-    effective_from: datetime
     effective_to: datetime | None = Field(description="null while it is the current price.")
-    create_time: datetime
-
-    @classmethod
-    def from_proto(cls, price: pb.ModelPrice) -> ModelPrice:
-        return cls(
-            id=price.id,
-            model_id=price.model_id,
-            tier=PRICE_TIER_NAMES.get(price.tier, "standard"),
-            input_per_mtok=price.input_per_mtok,
-            output_per_mtok=price.output_per_mtok,
-            cache_write_per_mtok=price.cache_write_per_mtok,
-            cache_read_per_mtok=price.cache_read_per_mtok,
-            web_search_per_1k=price.web_search_per_1k,
-            neurons_per_1k=price.neurons_per_1k,
-            code_exec_per_second=price.code_exec_per_second,
-            source=price.source,
-            effective_from=from_timestamp(price.effective_from),
-            effective_to=time_or_none(price, "effective_to"),
-            create_time=from_timestamp(price.create_time),
-        )
 
 
-class ModelPriceList(BaseModel):
+class ModelPriceList(ProtoModel, message=pb.ListModelPricesResponse):
     prices: list[ModelPrice] = Field(description="Newest first.")
-    next_page_token: str
 
 
 class SetModelPriceBody(RequestBody):
@@ -342,7 +246,7 @@ class SetModelPriceBody(RequestBody):
         )
 
 
-class PriceChange(BaseModel):
+class PriceChange(ProtoModel, message=pb.SetModelPriceResponse):
     price: ModelPrice = Field(description="The new, current price.")
     previous: ModelPrice | None = Field(
         description="The price it replaced, now ending where the new one starts; null if none."
@@ -390,7 +294,7 @@ class PriceUsageBody(RequestBody):
     def to_proto(self) -> pb.PriceUsageRequest:
         request = pb.PriceUsageRequest(
             occurred_at=timestamp_or_none(self.occurred_at),
-            token_convention=TOKEN_CONVENTION_VALUES.get(self.token_convention or "", 0),
+            token_convention=enum_number(pb.TokenConvention, self.token_convention),
             input_tokens=self.input_tokens,
             output_tokens=self.output_tokens,
             cache_creation_tokens=self.cache_creation_tokens,
@@ -410,46 +314,15 @@ class PriceUsageBody(RequestBody):
         return request
 
 
-class CostBreakdown(BaseModel):
+class CostBreakdown(ProtoModel, message=pb.CostBreakdown):
     input: Money = Field(description="Uncached input tokens.")
-    output: Money
-    cache_write: Money
-    cache_read: Money
-    web_search: Money
-    code_exec: Money
-    neurons: Money
     total: Money = Field(description="The exact sum of the components.")
 
-    @classmethod
-    def from_proto(cls, cost: pb.CostBreakdown) -> CostBreakdown:
-        return cls(
-            input=Money.from_proto(cost.input),
-            output=Money.from_proto(cost.output),
-            cache_write=Money.from_proto(cost.cache_write),
-            cache_read=Money.from_proto(cost.cache_read),
-            web_search=Money.from_proto(cost.web_search),
-            code_exec=Money.from_proto(cost.code_exec),
-            neurons=Money.from_proto(cost.neurons),
-            total=Money.from_proto(cost.total),
-        )
 
-
-class UsagePrice(BaseModel):
-    model_id: str
+class UsagePrice(ProtoModel, message=pb.PriceUsageResponse, zero={"tier": "standard"}):
     tier: PriceTierName = Field(description="The tier batch and long_context selected.")
     price: ModelPrice = Field(description="The price in effect when the usage occurred.")
     uncached_input_tokens: int = Field(description="The input tokens priced at the input rate.")
-    cost: CostBreakdown
-
-    @classmethod
-    def from_proto(cls, reply: pb.PriceUsageResponse) -> UsagePrice:
-        return cls(
-            model_id=reply.model_id,
-            tier=PRICE_TIER_NAMES.get(reply.tier, "standard"),
-            price=ModelPrice.from_proto(reply.price),
-            uncached_input_tokens=reply.uncached_input_tokens,
-            cost=CostBreakdown.from_proto(reply.cost),
-        )
 
 
 # -- Tenants' model configurations -------------------------------------------------------------
@@ -465,30 +338,14 @@ ProviderKey = Annotated[
 ]
 
 
-class ModelConfig(BaseModel):
+class ModelConfig(ProtoModel, message=mpb.TenantModelConfig, exclude=("api_key",)):
     """A tenant's LLM configuration. The provider key itself is never shown."""
 
-    tenant_id: str
     llm_model_id: str = Field(description="The catalogue model the tenant uses.")
     api_key_hint: str = Field(description="The last characters of the provider key.")
     rate_limit_rpm: int = Field(description="Requests per minute.")
     rate_limit_tpm: int = Field(description="Tokens per minute.")
     version: int = Field(description="The optimistic-concurrency version; send it to change it.")
-    create_time: datetime
-    update_time: datetime
-
-    @classmethod
-    def from_proto(cls, config: mpb.TenantModelConfig) -> ModelConfig:
-        return cls(
-            tenant_id=config.tenant_id,
-            llm_model_id=config.llm_model_id,
-            api_key_hint=config.api_key_hint,
-            rate_limit_rpm=config.rate_limit_rpm,
-            rate_limit_tpm=config.rate_limit_tpm,
-            version=config.version,
-            create_time=from_timestamp(config.create_time),
-            update_time=from_timestamp(config.update_time),
-        )
 
 
 class SetModelConfigBody(RequestBody):
@@ -556,29 +413,14 @@ class ToolGrantBody(RequestBody):
     enabled: bool = True
 
 
-class AgentGrant(BaseModel):
-    agent_id: str
-    enabled: bool
-    output_format_id: str | None
-
-    @classmethod
-    def from_proto(cls, grant: mpb.AgentGrant) -> AgentGrant:
-        return cls(
-            agent_id=grant.agent_id,
-            enabled=grant.enabled if grant.HasField("enabled") else True,
-            output_format_id=grant.output_format_id or None,
-        )
-
-
-class ToolGrant(BaseModel):
-    tool_id: str
+class AgentGrant(
+    ProtoModel, message=mpb.AgentGrant, nullable=("output_format_id",), unset={"enabled": True}
+):
     enabled: bool
 
-    @classmethod
-    def from_proto(cls, grant: mpb.ToolGrant) -> ToolGrant:
-        return cls(
-            tool_id=grant.tool_id, enabled=grant.enabled if grant.HasField("enabled") else True
-        )
+
+class ToolGrant(ProtoModel, message=mpb.ToolGrant, unset={"enabled": True}):
+    enabled: bool
 
 
 class OnboardTenantBody(RequestBody):
@@ -614,21 +456,5 @@ class OnboardTenantBody(RequestBody):
         )
 
 
-class OnboardedTenant(BaseModel):
-    model_config = ConfigDict(protected_namespaces=())
-
+class OnboardedTenant(ProtoModel, message=mpb.OnboardTenantResponse):
     tenant: Tenant
-    model_config_: ModelConfig = Field(alias="model_config", serialization_alias="model_config")
-    agent_grants: list[AgentGrant]
-    tool_grants: list[ToolGrant]
-
-    @classmethod
-    def from_proto(cls, reply: mpb.OnboardTenantResponse) -> OnboardedTenant:
-        return cls.model_validate(
-            {
-                "tenant": Tenant.from_proto(reply.tenant),
-                "model_config": ModelConfig.from_proto(reply.model_config),
-                "agent_grants": [AgentGrant.from_proto(g) for g in reply.agent_grants],
-                "tool_grants": [ToolGrant.from_proto(g) for g in reply.tool_grants],
-            }
-        )

@@ -67,11 +67,7 @@ async def reserve(body: ReserveBody, clients: Clients) -> ReservationResult | JS
         seconds = retry_after_seconds(error)
         headers = {"Retry-After": str(seconds)} if seconds is not None else None
         return JSONResponse(error_json, status_code=http_status, headers=headers)
-    return ReservationResult(
-        reservation=Reservation.from_proto(reply.reservation),
-        remaining_requests=reply.remaining_requests,
-        remaining_tokens=reply.remaining_tokens,
-    )
+    return ReservationResult.from_proto(reply)
 
 
 @router.post("/reservations/{reservation_id}/settle")

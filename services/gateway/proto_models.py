@@ -90,7 +90,7 @@ def _is_map(field: FieldDescriptor) -> bool:
 def _enum_type(enum: EnumDescriptor, zero: str | None) -> Any:
     """The names of ``enum``'s values, the zero value only as ``zero`` (when not None)."""
     names = [name for number, name in enum_names(enum).items() if number != 0]
-    return Literal[tuple(names if zero is None else [zero, *names])]
+    return Literal[tuple(dict.fromkeys(names if zero is None else [zero, *names]))]
 
 
 def _model_for(message: Descriptor, namespace: Mapping[str, Any], field: str) -> type[ProtoModel]:

@@ -28,7 +28,6 @@ from services.gateway.routing import (
     PageSize,
     PageToken,
 )
-from shared.timestamps import from_timestamp
 
 router = APIRouter(
     prefix="/v1/service-accounts", tags=["service accounts"], responses=ERROR_RESPONSES
@@ -42,7 +41,7 @@ async def create_api_key(
     """Create a key for a service account of a tenant (its admins, or operators). The key is
     shown only in this answer (and in a repeat with the same Idempotency-Key)."""
     reply = await clients.identity.CreateApiKey(body.to_proto(idempotency_key or ""))
-    return CreatedApiKey(key=ApiKey.from_proto(reply.key), api_key=reply.api_key)
+    return CreatedApiKey.from_proto(reply)
 
 
 @router.get("/keys")
@@ -56,10 +55,7 @@ async def list_api_keys(
     reply = await clients.identity.ListApiKeys(
         pb.ListApiKeysRequest(tenant_id=tenant_id, page_size=page_size, page_token=page_token)
     )
-    return ApiKeyList(
-        keys=[ApiKey.from_proto(key) for key in reply.keys],
-        next_page_token=reply.next_page_token,
-    )
+    return ApiKeyList.from_proto(reply)
 
 
 @router.delete("/keys/{key_id}")
@@ -78,6 +74,4 @@ async def revoke_api_key(
 async def exchange_api_key(body: ExchangeApiKeyBody, clients: Clients) -> AccessToken:
     """A short-lived access token for a key, for clients that call the services directly."""
     reply = await clients.identity.ExchangeApiKey(pb.ExchangeApiKeyRequest(api_key=body.api_key))
-    return AccessToken(
-        access_token=reply.access_token, expire_time=from_timestamp(reply.expire_time)
-    )
+    return AccessToken.from_proto(reply)

@@ -28,10 +28,7 @@ async def list_my_sessions(
             page_size=page_size, page_token=page_token, include_inactive=include_inactive
         )
     )
-    return SessionList(
-        sessions=[Session.from_proto(session) for session in reply.sessions],
-        next_page_token=reply.next_page_token,
-    )
+    return SessionList.from_proto(reply)
 
 
 @router.delete("")
@@ -45,7 +42,7 @@ async def revoke_all_sessions(
     reply = await clients.identity.RevokeAllSessions(
         pb.RevokeAllSessionsRequest(keep_current=keep_current)
     )
-    return RevokedSessions(revoked_count=reply.revoked_count)
+    return RevokedSessions.from_proto(reply)
 
 
 @router.delete("/{session_id}")

@@ -34,11 +34,7 @@ router = APIRouter(prefix="/v1/users", tags=["users"], responses=ERROR_RESPONSES
 @router.get("/me")
 async def get_me(clients: Clients) -> Me:
     reply = await clients.identity.GetMe(pb.GetMeRequest())
-    return Me(
-        user=User.from_proto(reply.user),
-        profile=Profile.from_proto(reply.profile),
-        mfa_enabled=reply.mfa_enabled,
-    )
+    return Me.from_proto(reply)
 
 
 @router.patch("/me")
@@ -63,9 +59,7 @@ async def begin_totp_enrollment(
     reply = await clients.identity.BeginTotpEnrollment(
         pb.BeginTotpEnrollmentRequest(label=(body.label if body else None) or "")
     )
-    return TotpEnrollment(
-        method_id=reply.method_id, secret=reply.secret, otpauth_uri=reply.otpauth_uri
-    )
+    return TotpEnrollment.from_proto(reply)
 
 
 @router.post("/me/mfa/totp/{method_id}/confirm")
@@ -76,7 +70,7 @@ async def confirm_totp_enrollment(
     reply = await clients.identity.ConfirmTotpEnrollment(
         pb.ConfirmTotpEnrollmentRequest(method_id=method_id, code=body.code)
     )
-    return RecoveryCodes(recovery_codes=list(reply.recovery_codes))
+    return RecoveryCodes.from_proto(reply)
 
 
 @router.delete("/me/mfa/totp/{method_id}", status_code=204, response_class=Response)
@@ -93,13 +87,13 @@ async def regenerate_recovery_codes(body: PasswordBody, clients: Clients) -> Rec
     reply = await clients.identity.RegenerateRecoveryCodes(
         pb.RegenerateRecoveryCodesRequest(password=body.password)
     )
-    return RecoveryCodes(recovery_codes=list(reply.recovery_codes))
+    return RecoveryCodes.from_proto(reply)
 
 
 @router.get("/me/consents")
 async def list_consents(clients: Clients) -> ConsentList:
     reply = await clients.identity.ListConsents(pb.ListConsentsRequest())
-    return ConsentList(consents=[Consent.from_proto(consent) for consent in reply.consents])
+    return ConsentList.from_proto(reply)
 
 
 @router.post("/me/consents")
@@ -116,9 +110,7 @@ async def list_notification_preferences(clients: Clients) -> NotificationPrefere
     reply = await clients.identity.ListNotificationPreferences(
         pb.ListNotificationPreferencesRequest()
     )
-    return NotificationPreferenceList(
-        preferences=[NotificationPreference.from_proto(p) for p in reply.preferences]
-    )
+    return NotificationPreferenceList.from_proto(reply)
 
 
 @router.put("/me/notification-preferences")

@@ -6,7 +6,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Request, Response
 
 from quarterdeck.identity.v1 import identity_pb2 as pb
-from services.gateway.identity_schemas import JsonWebKey, JsonWebKeySet
+from services.gateway.identity_schemas import JsonWebKeySet
 from services.gateway.routing import ERROR_RESPONSES, Clients
 
 router = APIRouter(prefix="/.well-known", tags=["keys"], responses=ERROR_RESPONSES)
@@ -19,4 +19,4 @@ async def get_jwks(clients: Clients, request: Request, response: Response) -> Js
     reply = await clients.identity.GetJwks(pb.GetJwksRequest())
     max_age = request.app.state.settings.jwks_max_age_seconds
     response.headers["Cache-Control"] = f"public, max-age={max_age}"
-    return JsonWebKeySet(keys=[JsonWebKey.from_proto(key) for key in reply.keys])
+    return JsonWebKeySet.from_proto(reply)
