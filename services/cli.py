@@ -98,7 +98,7 @@ async def _rotate_provider_keys(batch_size: int) -> int:
     finally:
         await database.dispose()
     print(
-        f"tenancy: provider keys re-encrypted: {report.rotated}, "
+        f"tenancy: provider keys re-encrypted: {report.resealed}, "
         f"already under the current key: {report.already_current}, "
         f"unreadable with every configured key: {len(report.unreadable)}"
     )

@@ -17,8 +17,9 @@ from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.identity.models import MfaMethodType, UserMfaMethod, UserRecoveryCode
-from services.identity.secrets import Hasher, SecretBox
+from services.identity.secrets import Hasher
 from shared.db_types import utcnow
+from shared.secret_box import SecretBox
 
 TOTP_ISSUER = "Quarterdeck"
 TOTP_INTERVAL = 30

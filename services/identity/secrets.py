@@ -4,8 +4,8 @@
   database alone cannot be brute-forced and peppers rotate (rehash on the next sign-in).
 - High-entropy tokens (refresh tokens, API keys, invite and reset tokens, recovery codes):
   stored as HMAC-SHA256 under the hashing key; looked up by that hash.
-- Recoverable secrets (TOTP secrets, signing keys, IP addresses): Fernet under a rotatable key
-  list (MultiFernet): the first key encrypts, every key decrypts, and ``rotate`` re-encrypts.
+- Recoverable secrets (TOTP secrets, signing keys, IP addresses): the shared secret box
+  (MultiFernet): the first key encrypts, every key decrypts, and ``rotate`` re-encrypts.
 """
 
 from __future__ import annotations
@@ -20,10 +20,10 @@ from dataclasses import dataclass
 from argon2 import PasswordHasher as Argon2
 from argon2 import Type
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
-from cryptography.fernet import Fernet, InvalidToken, MultiFernet
 
 from services.identity.config import IdentitySettings
 from shared.config import ConfigurationError
+from shared.secret_box import SecretBox, split_keys
 
 
 def _pairs(raw: str, what: str) -> dict[str, str]:
@@ -34,31 +34,6 @@ def _pairs(raw: str, what: str) -> dict[str, str]:
             raise ConfigurationError(f"invalid configuration: {what} must be 'name:value' pairs")
         pairs[name] = value
     return pairs
-
-
-class SecretBox:
-    """Encrypts recoverable secrets with the first key; decrypts with any."""
-
-    def __init__(self, keys: list[str]) -> None:
-        try:
-            self._fernet = MultiFernet([Fernet(key.encode()) for key in keys])
-        except (ValueError, TypeError):
-            raise ConfigurationError(
-                "invalid configuration: QD_IDENTITY_ENCRYPTION_KEYS must be Fernet keys "
-                "(32 url-safe base64 bytes each), comma-separated"
-            ) from None
-
-    def encrypt(self, plain: bytes) -> bytes:
-        return self._fernet.encrypt(plain)
-
-    def decrypt(self, sealed: bytes) -> bytes:
-        try:
-            return self._fernet.decrypt(sealed)
-        except InvalidToken:
-            raise ValueError("a stored secret does not open with any configured key") from None
-
-    def rotate(self, sealed: bytes) -> bytes:
-        return self._fernet.rotate(sealed)
 
 
 class Hasher:
@@ -164,12 +139,10 @@ class IdentitySecrets:
         if missing:
             raise ConfigurationError(f"invalid configuration: {', '.join(missing)} must be set")
         assert settings.encryption_keys and settings.hashing_key and settings.password_peppers
-        keys = [
-            k.strip() for k in settings.encryption_keys.get_secret_value().split(",") if k.strip()
-        ]
+        keys = split_keys(settings.encryption_keys.get_secret_value())
         clients = settings.internal_clients.get_secret_value() if settings.internal_clients else ""
         return cls(
-            box=SecretBox(keys),
+            box=SecretBox(keys, "QD_IDENTITY_ENCRYPTION_KEYS"),
             hasher=Hasher(settings.hashing_key.get_secret_value().encode()),
             passwords=Passwords(
                 settings, _pairs(settings.password_peppers.get_secret_value(), "peppers")

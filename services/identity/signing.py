@@ -20,10 +20,10 @@ from sqlalchemy import or_, select
 from sqlalchemy.exc import IntegrityError
 
 from services.identity.models import SigningKey, SigningKeyState
-from services.identity.secrets import SecretBox
 from shared.db import Database
 from shared.db_types import utcnow
 from shared.errors import Aborted, FailedPrecondition, NotFound
+from shared.secret_box import SecretBox
 from shared.tokens import PublicKey
 
 #: How long a process keeps using the active key it loaded before checking for a rotation made

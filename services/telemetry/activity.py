@@ -17,8 +17,7 @@ from datetime import datetime
 from typing import Any
 
 from google.protobuf.json_format import MessageToDict
-from sqlalchemy import ColumnElement, Insert, and_, bindparam, exists, func, select, tuple_
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy import ColumnElement, and_, bindparam, exists, func, select, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from quarterdeck.telemetry.v1 import activity_pb2 as pb
@@ -47,6 +46,7 @@ from shared.auth import require_internal, require_principal
 from shared.db_types import utcnow
 from shared.errors import FieldViolation, InvalidArgument, NotFound, PermissionDenied
 from shared.ids import parse_id
+from shared.inserts import insert_ignoring_duplicates
 from shared.pagination import fetch_page
 from shared.server import ServiceContext
 from shared.timestamps import from_timestamp, to_timestamp
@@ -86,11 +86,6 @@ _OPTIONAL_TEXT = (
     ("user_agent", MAX_USER_AGENT),
     ("summary", MAX_SUMMARY),
 )
-_DIALECT_INSERTS = {"sqlite": sqlite.insert, "postgresql": postgresql.insert}
-
-
-def _insert_ignoring_duplicates(dialect: str, table: Any, key: Sequence[str]) -> Insert:
-    return _DIALECT_INSERTS[dialect](table).on_conflict_do_nothing(index_elements=list(key))
 
 
 def _text_problem(value: str, longest: int) -> str | None:
@@ -434,7 +429,7 @@ class ActivityHandlers:
             if new:
                 now = utcnow()
                 await session.execute(
-                    _insert_ignoring_duplicates(
+                    insert_ignoring_duplicates(
                         self._db.dialect,
                         ActivityReceiptRecord.__table__,
                         ("tenant_id", "user_id", "event_id"),
@@ -505,7 +500,7 @@ class ActivityHandlers:
         """Move the marker to the event, never back; the first call creates it."""
         now = utcnow()
         await session.execute(
-            _insert_ignoring_duplicates(
+            insert_ignoring_duplicates(
                 self._db.dialect, ActivityLastSeenRecord.__table__, ("tenant_id", "user_id")
             ),
             {

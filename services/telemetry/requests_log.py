@@ -12,7 +12,6 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Insert, Select, literal_column, select
-from sqlalchemy.dialects import postgresql, sqlite
 
 from quarterdeck.telemetry.v1 import requests_pb2 as pb
 from services.telemetry.batch_rows import (
@@ -38,6 +37,7 @@ from services.telemetry.scope import tenant_for_read, tenant_for_write
 from shared.auth import require_principal
 from shared.db_types import utcnow
 from shared.errors import InvalidArgument
+from shared.inserts import insert_ignoring_duplicates
 from shared.pagination import fetch_page
 from shared.server import ServiceContext
 from shared.timestamps import to_timestamp
@@ -53,15 +53,12 @@ STATUS_CLASS_RANGES = {
     pb.STATUS_CLASS_4XX: (400, 500),
     pb.STATUS_CLASS_5XX: (500, 600),
 }
-_DIALECT_INSERTS = {"sqlite": sqlite.insert, "postgresql": postgresql.insert}
 
 
 def insert_new_requests(dialect: str) -> Insert:
     """An INSERT that skips request ids already stored and returns the ids it stored."""
-    statement = _DIALECT_INSERTS[dialect](AgentRequestRecord)
-    return statement.on_conflict_do_nothing(index_elements=["request_id"]).returning(
-        AgentRequestRecord.id
-    )
+    statement = insert_ignoring_duplicates(dialect, AgentRequestRecord, ["request_id"])
+    return statement.returning(AgentRequestRecord.id)
 
 
 def _request_columns(prefix: str, request: pb.AgentRequest, now: datetime) -> dict[str, Any]:

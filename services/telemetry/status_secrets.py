@@ -1,10 +1,7 @@
 """What the status area does to targets and tokens before they touch the database.
 
-The same approach as identity's ``services/identity/secrets.py`` (whose helpers name identity's
-own settings in their errors, so they are not shared as they stand):
-
-- Recoverable values (targets, webhook secrets, unsubscribe tokens): Fernet under a rotatable key
-  list (MultiFernet): the first key encrypts, every key decrypts, ``rotate`` re-encrypts.
+- Recoverable values (targets, webhook secrets, unsubscribe tokens): the shared secret box
+  (MultiFernet): the first key encrypts, every key decrypts, ``rotate`` re-encrypts.
 - Lookups without the clear value (duplicate targets, tokens): HMAC-SHA256 under the hashing
   key, each kind of value under its own label, so a target's hash never equals a token's.
 - Display: targets masked, such as ``j***@example.com`` or ``https://hooks.example.com/***``.
@@ -18,11 +15,9 @@ import secrets
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
-from cryptography.fernet import Fernet, InvalidToken, MultiFernet
-
 from services.telemetry.config import TelemetrySettings
-from shared.config import ConfigurationError
 from shared.errors import FailedPrecondition
+from shared.secret_box import SecretBox, UnreadableSecret, split_keys
 
 ENCRYPTION_SETTING = "QD_TELEMETRY_STATUS_ENCRYPTION_KEYS"
 HASHING_SETTING = "QD_TELEMETRY_STATUS_HASHING_KEY"
@@ -34,51 +29,35 @@ UNSUBSCRIBE_PREFIX = "qdsu_"
 WEBHOOK_SECRET_PREFIX = "qdsw_"
 
 
-class UnreadableSecret(Exception):
-    """A stored value that no configured encryption key opens."""
+__all__ = ["StatusSecrets", "UnreadableSecret"]
 
 
 @dataclass(frozen=True)
 class StatusSecrets:
-    fernet: MultiFernet
+    box: SecretBox
     hashing_key: bytes
 
     @classmethod
     def create(cls, encryption_keys: list[str], hashing_key: str) -> StatusSecrets:
-        if not encryption_keys:
-            raise ConfigurationError(f"invalid configuration: {ENCRYPTION_SETTING} names no key")
-        try:
-            fernet = MultiFernet([Fernet(key.encode()) for key in encryption_keys])
-        except (ValueError, TypeError):
-            raise ConfigurationError(
-                f"invalid configuration: {ENCRYPTION_SETTING} must be Fernet keys "
-                "(32 url-safe base64 bytes each), comma-separated"
-            ) from None
-        return cls(fernet, hashing_key.encode())
+        return cls(SecretBox(encryption_keys, ENCRYPTION_SETTING), hashing_key.encode())
 
     @classmethod
     def from_settings(cls, settings: TelemetrySettings) -> StatusSecrets | None:
         """The secrets, or None when a key is missing (the status RPCs then refuse)."""
         if settings.status_encryption_keys is None or settings.status_hashing_key is None:
             return None
-        keys = [k.strip() for k in settings.status_encryption_keys.split(",") if k.strip()]
+        keys = split_keys(settings.status_encryption_keys)
         return cls.create(keys, settings.status_hashing_key)
 
     def encrypt(self, plain: str) -> bytes:
-        return self.fernet.encrypt(plain.encode())
+        return self.box.encrypt(plain.encode())
 
     def decrypt(self, sealed: bytes) -> str:
-        try:
-            return self.fernet.decrypt(sealed).decode()
-        except InvalidToken:
-            raise UnreadableSecret("a stored value does not open with any configured key") from None
+        return self.box.decrypt(sealed).decode()
 
     def rotate(self, sealed: bytes) -> bytes:
         """``sealed`` re-encrypted under the first key (for a key rotation pass)."""
-        try:
-            return self.fernet.rotate(sealed)
-        except InvalidToken:
-            raise UnreadableSecret("a stored value does not open with any configured key") from None
+        return self.box.rotate(sealed)
 
     def _hash(self, label: str, value: str) -> str:
         return hmac.new(self.hashing_key, f"{label}:{value}".encode(), hashlib.sha256).hexdigest()

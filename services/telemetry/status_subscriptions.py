@@ -25,13 +25,13 @@ import logging
 import re
 import uuid
 from collections.abc import AsyncIterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import quote, urlsplit
 
 from google.protobuf.json_format import MessageToDict
-from sqlalchemy import Select, func, or_, select, text, update
+from sqlalchemy import Select, func, or_, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from quarterdeck.telemetry.v1 import status_pb2 as pb
@@ -77,6 +77,7 @@ from shared.errors import (
 )
 from shared.ids import parse_id
 from shared.pagination import fetch_page
+from shared.secret_box import DEFAULT_BATCH_SIZE, ResealReport, reseal_rows
 from shared.server import ServiceContext
 from shared.timestamps import to_timestamp
 
@@ -802,64 +803,20 @@ class StatusSubscriptionHandlers:
 # -- Key rotation ------------------------------------------------------------------------------
 
 
-@dataclass
-class ResealReport:
-    resealed: int = 0
-    #: Subscriptions a stored value of which opens with no configured key; left as they are.
-    unreadable: list[str] = field(default_factory=list)
-
-
 async def reseal_status_subscriptions(
-    database: Database, secrets: StatusSecrets, batch_size: int = 200
+    database: Database, secrets: StatusSecrets, batch_size: int = DEFAULT_BATCH_SIZE
 ) -> ResealReport:
     """Re-encrypts every stored target, webhook secret and unsubscribe token under the first
     configured key, a batch per transaction; afterwards the keys after the first can be dropped.
 
-    Run after putting a new key first in QD_TELEMETRY_STATUS_ENCRYPTION_KEYS. A row changed
-    meanwhile is skipped by compare-and-set (it was written under the current key anyway).
-    The hashing key cannot rotate this way: hashes do not re-key without the clear values.
+    Run after putting a new key first in QD_TELEMETRY_STATUS_ENCRYPTION_KEYS. The hashing key
+    cannot rotate this way: hashes do not re-key without the clear values.
     """
-    if batch_size < 1:
-        raise ValueError("batch_size must be at least 1")
     model = StatusSubscriptionRecord
-    sealed_columns = (
-        model.target_encrypted,
-        model.webhook_secret_encrypted,
-        model.unsubscribe_token_encrypted,
+    return await reseal_rows(
+        database,
+        secrets.box,
+        model.id,
+        [model.target_encrypted, model.webhook_secret_encrypted, model.unsubscribe_token_encrypted],
+        batch_size=batch_size,
     )
-    report = ResealReport()
-    after: uuid.UUID | None = None
-    while True:
-        async with database.transaction() as session:
-            statement = select(model.id, *sealed_columns).order_by(model.id).limit(batch_size)
-            if after is not None:
-                statement = statement.where(model.id > after)
-            rows = (await session.execute(statement)).all()
-            for row in rows:
-                current = dict(zip((c.key for c in sealed_columns), row[1:], strict=True))
-                try:
-                    resealed = {
-                        key: secrets.rotate(value) if value is not None else None
-                        for key, value in current.items()
-                    }
-                except UnreadableSecret:
-                    report.unreadable.append(str(row.id))
-                    continue
-                result = await session.execute(
-                    update(model)
-                    .where(
-                        model.id == row.id,
-                        *(
-                            column.is_(None)
-                            if current[column.key] is None
-                            else column == current[column.key]
-                            for column in sealed_columns
-                        ),
-                    )
-                    .values(**resealed)
-                    .execution_options(synchronize_session=False)
-                )
-                report.resealed += int(result.rowcount or 0)
-        if len(rows) < batch_size:
-            return report
-        after = rows[-1].id

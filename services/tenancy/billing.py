@@ -38,8 +38,6 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any, TypeVar
 
 from sqlalchemy import and_, delete, func, or_, select, update
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm.exc import StaleDataError
@@ -97,6 +95,7 @@ from shared.errors import (
 )
 from shared.field_mask import paths_to_update
 from shared.ids import parse_id
+from shared.inserts import Insert, dialect_insert
 from shared.pagination import fetch_page
 from shared.pricing_math import format_micros, format_pico, parse_usd_micros
 from shared.server import ServiceContext
@@ -472,8 +471,8 @@ class BillingHandlers:
 
     # ----- metering -----
 
-    def _insert(self) -> Any:
-        return pg_insert if self._db.dialect == "postgresql" else sqlite_insert
+    def _insert(self, table: Any) -> Insert:
+        return dialect_insert(self._db.dialect, table)
 
     async def _increment(
         self,
@@ -486,7 +485,7 @@ class BillingHandlers:
     ) -> Any:
         table = UsageCounterRecord.__table__
         now = utcnow()
-        stmt = self._insert()(table).values(
+        stmt = self._insert(table).values(
             id=uuid.uuid4(),
             tenant_id=tenant_id,
             user_id=user_id,
@@ -926,7 +925,7 @@ class BillingHandlers:
         table = SubscriptionUsageRecord.__table__
         now = utcnow()
         for feature in await self._features(session, sub.plan_id):
-            stmt = self._insert()(table).values(
+            stmt = self._insert(table).values(
                 id=uuid.uuid4(),
                 subscription_id=sub.id,
                 feature_key=feature.feature_key,

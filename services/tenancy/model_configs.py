@@ -19,7 +19,6 @@ from quarterdeck.tenancy.v1 import tenancy_pb2
 from services.tenancy.config import TenancySettings
 from services.tenancy.model_configs_crypto import (
     ProviderKeyBox,
-    UnreadableProviderKey,
     hint_of,
     require_box,
 )
@@ -55,6 +54,7 @@ from shared.errors import (
 )
 from shared.field_mask import paths_to_update
 from shared.ids import parse_id
+from shared.secret_box import UnreadableSecret
 from shared.server import ServiceContext
 from shared.timestamps import to_timestamp
 
@@ -304,7 +304,7 @@ class ModelConfigHandlers:
             )
         try:
             api_key = box.open(row.encrypted_api_key)
-        except UnreadableProviderKey:
+        except UnreadableSecret:
             raise FailedPrecondition(
                 "the tenant's provider key does not open with any configured encryption key",
                 reason="PROVIDER_KEY_UNREADABLE",

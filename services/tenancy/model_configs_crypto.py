@@ -1,31 +1,22 @@
-"""Sealing of tenants' provider API keys: Fernet under a rotatable key list (MultiFernet).
+"""Sealing of tenants' provider API keys in the shared secret box (MultiFernet).
 
-The first configured key encrypts, every key decrypts. Each sealed key is stored with the id of
-the key that sealed it (a short hash of that key, never the key), so rotation knows which rows
-are already under the current key. Plain keys exist only in memory, for the length of one call.
+Each sealed key is stored with the id of the key that sealed it (a short hash of that key, never
+the key), so rotation knows which rows are already under the current key. Plain keys exist only
+in memory, for the length of one call.
 """
 
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass
 
-from cryptography.fernet import Fernet, InvalidToken, MultiFernet
-
 from services.tenancy.config import TenancySettings
-from shared.config import ConfigurationError
 from shared.errors import FailedPrecondition
+from shared.secret_box import SecretBox, split_keys
 
 SETTING = "QD_TENANCY_PROVIDER_KEY_ENCRYPTION_KEYS"
 HINT_LENGTH = 4
-
-
-class UnreadableProviderKey(Exception):
-    """A stored provider key that no configured encryption key opens."""
-
-
-def key_id(key: str) -> str:
-    return hashlib.sha256(b"quarterdeck-provider-key-id:" + key.encode()).hexdigest()[:16]
+#: Salts the stored key version (kept as it was, so rows sealed before stay current).
+_VERSION_LABEL = "quarterdeck-provider-key-id:"
 
 
 def hint_of(api_key: str) -> str:
@@ -38,48 +29,23 @@ class Sealed:
     key_version: str
 
 
-class ProviderKeyBox:
-    """Encrypts provider keys with the first key; decrypts with any; re-seals under the first."""
+class ProviderKeyBox(SecretBox):
+    """The secret box of provider keys: sealed keys carry the version of the key that sealed them."""
 
     def __init__(self, keys: list[str]) -> None:
-        if not keys:
-            raise ConfigurationError(f"invalid configuration: {SETTING} names no key")
-        try:
-            self._fernets = [Fernet(key.encode()) for key in keys]
-        except (ValueError, TypeError):
-            raise ConfigurationError(
-                f"invalid configuration: {SETTING} must be Fernet keys "
-                "(32 url-safe base64 bytes each), comma-separated"
-            ) from None
-        self._multi = MultiFernet(self._fernets)
-        self.current_version = key_id(keys[0])
+        super().__init__(keys, SETTING, version_label=_VERSION_LABEL)
 
     @classmethod
     def from_settings(cls, settings: TenancySettings) -> ProviderKeyBox | None:
         """The box, or None when no key is configured (provider-key calls then refuse)."""
         raw = settings.provider_key_encryption_keys
-        if raw is None:
-            return None
-        return cls([k.strip() for k in raw.get_secret_value().split(",") if k.strip()])
+        return None if raw is None else cls(split_keys(raw.get_secret_value()))
 
     def seal(self, api_key: str) -> Sealed:
-        return Sealed(self._fernets[0].encrypt(api_key.encode()), self.current_version)
+        return Sealed(self.encrypt(api_key.encode()), self.current_version)
 
     def open(self, token: bytes) -> str:
-        try:
-            return self._multi.decrypt(token).decode()
-        except InvalidToken:
-            raise UnreadableProviderKey(
-                "a stored provider key does not open with any configured key"
-            ) from None
-
-    def reseal(self, token: bytes) -> Sealed:
-        try:
-            return Sealed(self._multi.rotate(token), self.current_version)
-        except InvalidToken:
-            raise UnreadableProviderKey(
-                "a stored provider key does not open with any configured key"
-            ) from None
+        return self.decrypt(token).decode()
 
 
 def require_box(box: ProviderKeyBox | None) -> ProviderKeyBox:

@@ -22,8 +22,6 @@ from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import select
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.tenancy.billing import INVOICE_TRANSITIONS, SUB_TRANSITIONS
@@ -35,6 +33,7 @@ from services.tenancy.models_billing import (
 )
 from services.tenancy.models_stripe import Outcome, StripeEventRecord, StripeObjectStateRecord
 from shared.db_types import utcnow
+from shared.inserts import insert_ignoring_duplicates
 
 Handler = Callable[[AsyncSession, StripeEventRecord], Awaitable[Outcome]]
 
@@ -79,12 +78,12 @@ async def _state(
     session: AsyncSession, object_type: str, object_id: str
 ) -> StripeObjectStateRecord:
     """The object's state row, created if new, locked until the transaction ends."""
-    dialect = session.get_bind().dialect.name
-    insert = pg_insert if dialect == "postgresql" else sqlite_insert
     await session.execute(
-        insert(StripeObjectStateRecord)
-        .values(object_type=object_type, stripe_object_id=object_id, updated_at=utcnow())
-        .on_conflict_do_nothing(index_elements=["object_type", "stripe_object_id"])
+        insert_ignoring_duplicates(
+            session.get_bind().dialect.name,
+            StripeObjectStateRecord,
+            ["object_type", "stripe_object_id"],
+        ).values(object_type=object_type, stripe_object_id=object_id, updated_at=utcnow())
     )
     row = await session.scalar(
         select(StripeObjectStateRecord)

@@ -454,11 +454,11 @@ async def test_rotation_re_encrypts_under_the_new_key_and_reports_unreadable_row
         assert box is not None
         lost_before = await sealed_of(running.context.database, lost_tenant)
         report = await rotate_provider_keys(running.context.database, box, batch_size=2)
-        assert report.rotated == 5 and report.already_current == 0
+        assert report.resealed == 5 and report.already_current == 0
         assert report.unreadable == [lost_tenant]
         assert await sealed_of(running.context.database, lost_tenant) == lost_before
         again = await rotate_provider_keys(running.context.database, box, batch_size=2)
-        assert (again.rotated, again.already_current, again.unreadable) == (0, 5, [lost_tenant])
+        assert (again.resealed, again.already_current, again.unreadable) == (0, 5, [lost_tenant])
 
     async with serving(KEY_B) as running, open_channel(running.target) as channel:
         configs = TenantModelConfigServiceStub(channel)
