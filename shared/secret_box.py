@@ -103,9 +103,7 @@ async def reseal_rows(
     while True:
         async with database.transaction() as session:
             statement = (
-                select(id_column, *extra, *sealed_columns)
-                .order_by(id_column)
-                .limit(batch_size)
+                select(id_column, *extra, *sealed_columns).order_by(id_column).limit(batch_size)
             )
             if after is not None:
                 statement = statement.where(id_column > after)
