@@ -56,6 +56,8 @@ _METADATA_ADDRESSES = {
 _SIX_TO_FOUR = ipaddress.ip_network("2002::/16")
 _NAT64 = ipaddress.ip_network("64:ff9b::/96")
 _REDIRECT_STATUSES = {301, 302, 303, 307, 308}
+#: Headers the guard sets itself; a tool's configuration cannot override them.
+_RESERVED_HEADERS = {"host", "content-length", "transfer-encoding", "connection"}
 
 
 class EgressDenied(Exception):
@@ -220,7 +222,10 @@ class EgressGuard:
         request = self._client.build_request(
             method,
             pinned,
-            headers={**headers, "host": host_header},
+            headers={
+                **{k: v for k, v in headers.items() if k.lower() not in _RESERVED_HEADERS},
+                "host": host_header,
+            },
             json=json_body,
             extensions={"sni_hostname": target.host} if target.scheme == "https" else {},
         )

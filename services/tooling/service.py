@@ -11,6 +11,8 @@ import grpc
 from quarterdeck.tooling.v1 import (
     agents_pb2,
     agents_pb2_grpc,
+    executions_pb2,
+    executions_pb2_grpc,
     memory_pb2,
     memory_pb2_grpc,
     permissions_pb2,
@@ -23,6 +25,8 @@ from services.tooling.agents.servicer import AgentServiceServicer
 from services.tooling.config import ToolingSettings
 from services.tooling.context import ToolingContext
 from services.tooling.egress import EgressGuard
+from services.tooling.executions.handlers import ExecutionHandlers
+from services.tooling.executions.servicer import ExecutionServiceServicer
 from services.tooling.memory.handlers import MemoryHandlers
 from services.tooling.memory.servicer import MemoryServiceServicer
 from services.tooling.models import IdempotencyKey
@@ -59,6 +63,9 @@ def register(server: grpc.aio.Server, context: ServiceContext[ToolingSettings]) 
     permissions_pb2_grpc.add_PermissionServiceServicer_to_server(
         PermissionServiceServicer(PermissionHandlers(ctx)), server
     )
+    executions_pb2_grpc.add_ExecutionServiceServicer_to_server(
+        ExecutionServiceServicer(ExecutionHandlers(ctx)), server
+    )
     memory_pb2_grpc.add_MemoryServiceServicer_to_server(
         MemoryServiceServicer(MemoryHandlers(ctx)), server
     )
@@ -66,6 +73,7 @@ def register(server: grpc.aio.Server, context: ServiceContext[ToolingSettings]) 
         _full_name(agents_pb2.DESCRIPTOR, "AgentService"),
         _full_name(tools_pb2.DESCRIPTOR, "ToolService"),
         _full_name(permissions_pb2.DESCRIPTOR, "PermissionService"),
+        _full_name(executions_pb2.DESCRIPTOR, "ExecutionService"),
         _full_name(memory_pb2.DESCRIPTOR, "MemoryService"),
     ]
 

@@ -1,0 +1,479 @@
+"""ExecutionService: one tool call for a tenant's agent, checked, run at most once, recorded.
+
+Checks, in order: the agent exists for the tenant and is active, the tenant has it enabled, the
+agent is offered the tool, the tool is active and enabled for the tenant, the arguments satisfy
+the tool's input schema. A refusal (once the agent and the tool are known) is recorded as a call
+in state error and answered with the error naming its cause. A call whose agent or tool needs a
+human's approval waits as pending_approval until a tenant admin approves (it then runs, once)
+or denies it.
+
+A call is claimed by inserting its row (with the request_id, unique per tenant) before the tool
+runs, and the tool runs outside any transaction; a retried request finds the claimed row and is
+answered from it, so the tool never runs twice.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+from opentelemetry import trace
+from sqlalchemy import select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from quarterdeck.tooling.v1 import executions_pb2 as pb
+from services.tooling.access import acting_tenant
+from services.tooling.agents.handlers import visible_agent
+from services.tooling.agents.models import AgentRecord, AgentStatus, AgentToolRecord
+from services.tooling.context import ToolingContext
+from services.tooling.egress import EgressDenied, EgressFailed
+from services.tooling.executions.convert import STATE_FROM_PROTO, tool_call_to_proto
+from services.tooling.executions.models import ToolCallRecord, ToolCallStatus, ToolResultRecord
+from services.tooling.executions.runners import (
+    Runner,
+    ToolFailed,
+    ToolUnavailable,
+    runners,
+    shape,
+)
+from services.tooling.permissions.models import (
+    TenantAgentPermissionRecord,
+    TenantToolPermissionRecord,
+)
+from services.tooling.schemas import violations_of
+from services.tooling.tools.models import BaseToolRecord, OutputFormatRecord, ToolConfigRecord
+from services.tooling.validation import Violations
+from shared.auth import require_principal
+from shared.db_types import utcnow
+from shared.errors import (
+    DomainError,
+    FailedPrecondition,
+    InvalidArgument,
+    NotFound,
+    PermissionDenied,
+)
+from shared.ids import parse_id
+from shared.json_values import struct_to_dict
+from shared.pagination import fetch_page
+from shared.tracing import current_trace_ids
+
+log = logging.getLogger("quarterdeck.tooling.executions")
+tracer = trace.get_tracer("quarterdeck.tooling")
+
+MAX_REFERENCE = 64
+MAX_REQUEST_ID = 255
+MAX_DENY_REASON = 1000
+
+
+@dataclass(frozen=True)
+class Plan:
+    """A call that passed every check, with what running it needs."""
+
+    agent: AgentRecord
+    tool: ToolConfigRecord
+    base_type: str
+    format_name: str | None
+    arguments: dict[str, Any]
+
+    @property
+    def needs_approval(self) -> bool:
+        return self.agent.requires_human_approval or self.tool.requires_approval
+
+
+@dataclass(frozen=True)
+class Outcome:
+    status: ToolCallStatus
+    result: Any = None
+    error: str | None = None
+    reason: str | None = None
+    #: The tool's type cannot run on this platform (nothing configured for it).
+    unavailable: bool = False
+
+
+async def _offered_tool(
+    session: AsyncSession, agent: AgentRecord, request: pb.ExecuteToolRequest
+) -> tuple[ToolConfigRecord, bool]:
+    """The tool the request names, and whether the agent is offered it."""
+    if request.tool_id:
+        tool = await session.get(ToolConfigRecord, parse_id(request.tool_id, "tool_id"))
+        if tool is None or tool.tenant_id not in (None, agent.tenant_id):
+            raise NotFound(f"tool {request.tool_id} not found", reason="TOOL_NOT_FOUND")
+        offered = await session.get(AgentToolRecord, (agent.id, tool.id)) is not None
+        return tool, offered
+    if not request.tool_name:
+        raise InvalidArgument.field("tool_id", "is required (or tool_name)")
+    tool = await session.scalar(
+        select(ToolConfigRecord)
+        .join(AgentToolRecord, AgentToolRecord.tool_id == ToolConfigRecord.id)
+        .where(AgentToolRecord.agent_id == agent.id, ToolConfigRecord.name == request.tool_name)
+    )
+    if tool is None:
+        raise NotFound(
+            f"the agent has no tool named {request.tool_name!r}", reason="TOOL_NOT_FOUND"
+        )
+    return tool, True
+
+
+async def _check(
+    session: AsyncSession,
+    tenant: uuid.UUID,
+    agent: AgentRecord,
+    tool: ToolConfigRecord,
+    offered: bool,
+    arguments: dict[str, Any],
+) -> Plan:
+    """Every check a call must pass once its agent and tool are known."""
+    if agent.status is not AgentStatus.ACTIVE:
+        raise FailedPrecondition(
+            f"the agent is {agent.status.value}, not active", reason="AGENT_NOT_ACTIVE"
+        )
+    agent_permission = await session.get(TenantAgentPermissionRecord, (tenant, agent.id))
+    if agent_permission is None or not agent_permission.enabled:
+        raise PermissionDenied(
+            "the agent is not enabled for this tenant", reason="AGENT_NOT_ENABLED"
+        )
+    if not offered:
+        raise PermissionDenied(f"the agent is not offered {tool.name!r}", reason="TOOL_NOT_OFFERED")
+    if not tool.is_active:
+        raise FailedPrecondition(f"the tool {tool.name!r} is disabled", reason="TOOL_DISABLED")
+    tool_permission = await session.get(TenantToolPermissionRecord, (tenant, tool.id))
+    if tool_permission is None or not tool_permission.enabled:
+        raise PermissionDenied(
+            f"the tool {tool.name!r} is not enabled for this tenant", reason="TOOL_NOT_ENABLED"
+        )
+    violations = violations_of(tool.input_schema, arguments, "arguments")
+    if violations:
+        raise InvalidArgument(violations, reason="INVALID_ARGUMENTS")
+    base = await session.get(BaseToolRecord, tool.base_tool_id)
+    assert base is not None  # a foreign key
+    output_format = (
+        await session.get(OutputFormatRecord, tool.output_format_id)
+        if tool.output_format_id
+        else None
+    )
+    return Plan(agent, tool, base.type, output_format.name if output_format else None, arguments)
+
+
+def _refusal_text(error: DomainError) -> str:
+    return error.message[:2000]
+
+
+class ExecutionHandlers:
+    def __init__(self, ctx: ToolingContext) -> None:
+        self._ctx = ctx
+        self._runners: dict[str, Runner] = runners(ctx.egress)
+
+    # -- ExecuteTool ------------------------------------------------------------------------
+
+    async def execute_tool(self, request: pb.ExecuteToolRequest) -> pb.ExecuteToolResponse:
+        tenant = acting_tenant(request.tenant_id, "member")
+        agent_id = parse_id(request.agent_id, "agent_id")
+        violations = Violations()
+        violations.json("arguments", request.arguments)
+        violations.text("run_id", request.run_id, MAX_REFERENCE)
+        violations.text("conversation_id", request.conversation_id, MAX_REFERENCE)
+        violations.text("request_id", request.request_id, MAX_REQUEST_ID)
+        violations.raise_if_any()
+        arguments = struct_to_dict(request.arguments)
+        if request.request_id and (known := await self._claimed(tenant, request, arguments)):
+            return pb.ExecuteToolResponse(tool_call=known)
+
+        async with self._ctx.database.reading() as session:
+            agent = await visible_agent(session, tenant, agent_id)
+            tool, offered = await _offered_tool(session, agent, request)
+            try:
+                plan = await _check(session, tenant, agent, tool, offered, arguments)
+            except DomainError as refusal:
+                refused = refusal
+            else:
+                refused = None
+        if refused is not None:
+            await self._record_refusal(tenant, agent, tool, request, arguments, refused)
+            raise refused
+
+        status = ToolCallStatus.PENDING_APPROVAL if plan.needs_approval else ToolCallStatus.STARTED
+        call = ToolCallRecord(
+            id=uuid.uuid4(),
+            tenant_id=tenant,
+            agent_id=agent.id,
+            agent_config_version=agent.config_version,
+            tool_id=tool.id,
+            tool_name=tool.name,
+            run_id=request.run_id or None,
+            conversation_id=request.conversation_id or None,
+            request_id=request.request_id or None,
+            status=status,
+            args=arguments,
+        )
+        try:
+            async with self._ctx.database.transaction() as session:
+                session.add(call)
+        except IntegrityError:
+            # The same request_id won a race with this call; answer with its call.
+            known = await self._claimed(tenant, request, arguments)
+            if known is None:
+                raise
+            return pb.ExecuteToolResponse(tool_call=known)
+        if status is ToolCallStatus.PENDING_APPROVAL:
+            return pb.ExecuteToolResponse(tool_call=tool_call_to_proto(call, None))
+        return pb.ExecuteToolResponse(tool_call=await self._run(call, plan))
+
+    async def _claimed(
+        self, tenant: uuid.UUID, request: pb.ExecuteToolRequest, arguments: dict[str, Any]
+    ) -> pb.ToolCall | None:
+        """The call a request_id already claimed, if any; refused when it was another call."""
+        async with self._ctx.database.reading() as session:
+            call = await session.scalar(
+                select(ToolCallRecord).where(
+                    ToolCallRecord.tenant_id == tenant,
+                    ToolCallRecord.request_id == request.request_id,
+                )
+            )
+            if call is None:
+                return None
+            same = (
+                str(call.agent_id) == request.agent_id
+                and (str(call.tool_id) == request.tool_id or call.tool_name == request.tool_name)
+                and call.args == arguments
+                and (call.run_id or "") == request.run_id
+            )
+            if not same:
+                raise InvalidArgument.field("request_id", "was already used for a different call")
+            result = await session.scalar(
+                select(ToolResultRecord).where(ToolResultRecord.tool_call_id == call.id)
+            )
+        return tool_call_to_proto(call, result)
+
+    async def _record_refusal(
+        self,
+        tenant: uuid.UUID,
+        agent: AgentRecord,
+        tool: ToolConfigRecord,
+        request: pb.ExecuteToolRequest,
+        arguments: dict[str, Any],
+        refusal: DomainError,
+    ) -> None:
+        # No request_id: a refused call claims nothing, so a retry is checked afresh.
+        async with self._ctx.database.transaction() as session:
+            call = ToolCallRecord(
+                id=uuid.uuid4(),
+                tenant_id=tenant,
+                agent_id=agent.id,
+                agent_config_version=agent.config_version,
+                tool_id=tool.id,
+                tool_name=tool.name,
+                run_id=request.run_id or None,
+                conversation_id=request.conversation_id or None,
+                status=ToolCallStatus.ERROR,
+                args=arguments,
+                error=_refusal_text(refusal),
+                error_reason=refusal.reason,
+            )
+            session.add(call)
+            await session.flush()
+            session.add(ToolResultRecord(tool_call_id=call.id, error_message=call.error))
+
+    # -- Running ----------------------------------------------------------------------------
+
+    async def _run(self, call: ToolCallRecord, plan: Plan) -> pb.ToolCall:
+        with tracer.start_as_current_span(f"tool {plan.tool.name}") as span:
+            span.set_attribute("quarterdeck.tool.type", plan.base_type)
+            span.set_attribute("quarterdeck.tool_call.id", str(call.id))
+            trace_id, span_id = current_trace_ids()
+            started = time.perf_counter()
+            outcome = await self._outcome(plan)
+            latency_ms = int((time.perf_counter() - started) * 1000)
+            if outcome.status is not ToolCallStatus.OK:
+                span.set_status(trace.StatusCode.ERROR, outcome.reason or "")
+        async with self._ctx.database.transaction() as session:
+            row = await session.get(ToolCallRecord, call.id)
+            assert row is not None  # claimed above, never deleted
+            row.status = outcome.status
+            row.latency_ms = latency_ms
+            row.error = outcome.error
+            row.error_reason = outcome.reason
+            row.trace_id = trace_id or None
+            row.span_id = span_id or None
+            result = ToolResultRecord(
+                tool_call_id=row.id, result_data=outcome.result, error_message=outcome.error
+            )
+            session.add(result)
+            await session.flush()
+        if outcome.unavailable:
+            raise FailedPrecondition(outcome.error or "", reason=outcome.reason)
+        return tool_call_to_proto(row, result)
+
+    async def _outcome(self, plan: Plan) -> Outcome:
+        runner = self._runners.get(plan.base_type)
+        if runner is None:
+            return Outcome(ToolCallStatus.ERROR, error="no runner", reason="UNKNOWN_TOOL_TYPE")
+        try:
+            raw = await runner(plan.tool.config, plan.arguments)
+            return Outcome(ToolCallStatus.OK, result=shape(raw, plan.format_name))
+        except TimeoutError:
+            return Outcome(
+                ToolCallStatus.TIMEOUT, error="the tool did not finish in time", reason="TIMEOUT"
+            )
+        except EgressDenied as exc:
+            return Outcome(ToolCallStatus.ERROR, error=str(exc), reason=exc.reason)
+        except (EgressFailed, ToolFailed) as exc:
+            return Outcome(ToolCallStatus.ERROR, error=str(exc), reason=exc.reason)
+        except ToolUnavailable as exc:
+            return Outcome(
+                ToolCallStatus.ERROR, error=str(exc), reason=exc.reason, unavailable=True
+            )
+        except Exception:
+            log.exception("tool %s failed unexpectedly", plan.tool.id)
+            return Outcome(ToolCallStatus.ERROR, error="the tool failed", reason="INTERNAL_ERROR")
+
+    # -- Approval ---------------------------------------------------------------------------
+
+    async def approve_tool_call(
+        self, request: pb.ApproveToolCallRequest
+    ) -> pb.ApproveToolCallResponse:
+        tenant = acting_tenant(request.tenant_id, "admin")
+        call_id = parse_id(request.tool_call_id, "tool_call_id")
+        decided = await self._decide(tenant, call_id, ToolCallStatus.APPROVED, None)
+        if not decided:
+            call, result = await self._load(tenant, call_id)
+            if call.status is ToolCallStatus.DENIED:
+                raise FailedPrecondition("the call was denied", reason="TOOL_CALL_DENIED")
+            # Already approved (running or done): the same call, never a second run.
+            return pb.ApproveToolCallResponse(tool_call=tool_call_to_proto(call, result))
+        call, _ = await self._load(tenant, call_id)
+        async with self._ctx.database.reading() as session:
+            agent = await session.get(AgentRecord, call.agent_id)
+            tool = await session.get(ToolConfigRecord, call.tool_id)
+            assert agent is not None and tool is not None  # foreign keys
+            offered = await session.get(AgentToolRecord, (agent.id, tool.id)) is not None
+            try:
+                plan = await _check(session, tenant, agent, tool, offered, call.args or {})
+            except DomainError as refusal:
+                refused = refusal
+            else:
+                refused = None
+        if refused is not None:
+            # Permissions changed while the call waited: it is refused now, and says why.
+            call = await self._finish_refused(call, refused)
+            return pb.ApproveToolCallResponse(tool_call=tool_call_to_proto(call, None))
+        return pb.ApproveToolCallResponse(tool_call=await self._run(call, plan))
+
+    async def deny_tool_call(self, request: pb.DenyToolCallRequest) -> pb.DenyToolCallResponse:
+        tenant = acting_tenant(request.tenant_id, "admin")
+        call_id = parse_id(request.tool_call_id, "tool_call_id")
+        if len(request.reason) > MAX_DENY_REASON:
+            raise InvalidArgument.field("reason", f"must be at most {MAX_DENY_REASON} characters")
+        decided = await self._decide(tenant, call_id, ToolCallStatus.DENIED, request.reason)
+        call, result = await self._load(tenant, call_id)
+        if not decided and call.status is not ToolCallStatus.DENIED:
+            raise FailedPrecondition(
+                f"the call is {call.status.value}, no longer pending approval",
+                reason="TOOL_CALL_NOT_PENDING",
+            )
+        return pb.DenyToolCallResponse(tool_call=tool_call_to_proto(call, result))
+
+    async def _decide(
+        self,
+        tenant: uuid.UUID,
+        call_id: uuid.UUID,
+        status: ToolCallStatus,
+        reason: str | None,
+    ) -> bool:
+        """Move a pending call to ``status``; False when it was not pending (exactly one
+        approver or denier wins, however many send the decision at once)."""
+        principal = require_principal()
+        now = utcnow()
+        async with self._ctx.database.transaction() as session:
+            result = await session.execute(
+                update(ToolCallRecord)
+                .where(
+                    ToolCallRecord.id == call_id,
+                    ToolCallRecord.tenant_id == tenant,
+                    ToolCallRecord.status == ToolCallStatus.PENDING_APPROVAL,
+                )
+                .values(
+                    status=status,
+                    decided_by=principal.subject[:255],
+                    decided_at=now,
+                    deny_reason=reason or None,
+                    updated_at=now,
+                )
+            )
+            return bool(result.rowcount)
+
+    async def _finish_refused(self, call: ToolCallRecord, refusal: DomainError) -> ToolCallRecord:
+        async with self._ctx.database.transaction() as session:
+            row = await session.get(ToolCallRecord, call.id)
+            assert row is not None
+            row.status = ToolCallStatus.ERROR
+            row.error = _refusal_text(refusal)
+            row.error_reason = refusal.reason
+            session.add(ToolResultRecord(tool_call_id=row.id, error_message=row.error))
+            await session.flush()
+        return row
+
+    # -- Reads ------------------------------------------------------------------------------
+
+    async def _load(
+        self, tenant: uuid.UUID, call_id: uuid.UUID
+    ) -> tuple[ToolCallRecord, ToolResultRecord | None]:
+        async with self._ctx.database.reading() as session:
+            call = await session.get(ToolCallRecord, call_id)
+            if call is None or call.tenant_id != tenant:
+                raise NotFound(f"tool call {call_id} not found", reason="TOOL_CALL_NOT_FOUND")
+            result = await session.scalar(
+                select(ToolResultRecord).where(ToolResultRecord.tool_call_id == call_id)
+            )
+        return call, result
+
+    async def get_tool_call(self, request: pb.GetToolCallRequest) -> pb.GetToolCallResponse:
+        tenant = acting_tenant(request.tenant_id)
+        call, result = await self._load(tenant, parse_id(request.tool_call_id, "tool_call_id"))
+        return pb.GetToolCallResponse(tool_call=tool_call_to_proto(call, result))
+
+    async def list_tool_calls(self, request: pb.ListToolCallsRequest) -> pb.ListToolCallsResponse:
+        tenant = acting_tenant(request.tenant_id)
+        statement = select(ToolCallRecord).where(ToolCallRecord.tenant_id == tenant)
+        filters: dict[str, Any] = {"tenant": str(tenant)}
+        if request.agent_id:
+            agent_id = parse_id(request.agent_id, "agent_id")
+            statement = statement.where(ToolCallRecord.agent_id == agent_id)
+            filters["agent"] = str(agent_id)
+        if request.run_id:
+            statement = statement.where(ToolCallRecord.run_id == request.run_id)
+            filters["run"] = request.run_id
+        if request.state != pb.TOOL_CALL_STATE_UNSPECIFIED:
+            status = STATE_FROM_PROTO.get(request.state)  # type: ignore[call-overload]
+            if status is None:
+                raise InvalidArgument.field("state", "must be a known state")
+            statement = statement.where(ToolCallRecord.status == status)
+            filters["state"] = status.value
+        async with self._ctx.database.reading() as session:
+            page = await fetch_page(
+                session,
+                statement,
+                sort_key=[ToolCallRecord.created_at, ToolCallRecord.id],
+                position_of=lambda row: [row.created_at, row.id],
+                codec=self._ctx.pages,
+                query="tooling.ListToolCalls",
+                filters=filters,
+                page_size=request.page_size,
+                page_token=request.page_token,
+                descending=True,
+            )
+            results = {
+                row.tool_call_id: row
+                for row in await session.scalars(
+                    select(ToolResultRecord).where(
+                        ToolResultRecord.tool_call_id.in_([c.id for c in page.items])
+                    )
+                )
+            }
+        return pb.ListToolCallsResponse(
+            tool_calls=[tool_call_to_proto(c, results.get(c.id)) for c in page.items],
+            next_page_token=page.next_page_token,
+        )

@@ -1,0 +1,133 @@
+"""What runs a tool of each base type once every check has passed.
+
+A runner returns the tool's raw result or raises :class:`ToolFailed` (the tool ran and failed),
+:class:`ToolUnavailable` (the type cannot run here: nothing is configured for it), TimeoutError,
+or the egress guard's EgressDenied/EgressFailed.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Awaitable, Callable, Mapping
+from typing import Any
+from urllib.parse import quote, urlencode
+
+from services.tooling.egress import EgressGuard
+
+_PATH_PARAMETER = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)\}")
+DEFAULT_TIMEOUT_SECONDS = 30.0
+
+
+class ToolFailed(Exception):
+    def __init__(self, message: str, reason: str = "TOOL_FAILED") -> None:
+        super().__init__(message)
+        self.reason = reason
+
+
+class ToolUnavailable(Exception):
+    def __init__(self, message: str, reason: str) -> None:
+        super().__init__(message)
+        self.reason = reason
+
+
+Runner = Callable[[Mapping[str, Any], dict[str, Any]], Awaitable[Any]]
+
+
+def expand_endpoint(template: str, arguments: Mapping[str, Any]) -> tuple[str, dict[str, Any]]:
+    """The endpoint with its ``{name}`` path parameters filled from the arguments (each escaped
+    whole, so no argument can add a path segment, a query or another host), and the arguments
+    left over."""
+    used: set[str] = set()
+
+    def fill(match: re.Match[str]) -> str:
+        name = match.group(1)
+        if name not in arguments:
+            raise ToolFailed(f"the endpoint needs the argument {name!r}", "MISSING_PATH_PARAMETER")
+        used.add(name)
+        value = arguments[name]
+        text = value if isinstance(value, str) else json.dumps(value)
+        return quote(text, safe="")
+
+    url = _PATH_PARAMETER.sub(fill, template)
+    return url, {k: v for k, v in arguments.items() if k not in used}
+
+
+def _decode(content_type: str, body: bytes) -> Any:
+    if content_type == "application/json" or content_type.endswith("+json"):
+        try:
+            return json.loads(body)
+        except ValueError:
+            raise ToolFailed("the tool answered malformed JSON", "BAD_RESPONSE") from None
+    return body.decode("utf-8", errors="replace")
+
+
+def http_runner(guard: EgressGuard, method: str) -> Runner:
+    async def run(config: Mapping[str, Any], arguments: dict[str, Any]) -> Any:
+        url, rest = expand_endpoint(str(config["endpoint"]), arguments)
+        if method == "GET" and rest:
+            query = urlencode(
+                {k: v if isinstance(v, str) else json.dumps(v) for k, v in rest.items()}
+            )
+            url = f"{url}{'&' if '?' in url else '?'}{query}"
+        response = await guard.request(
+            str(config.get("method", method)),
+            url,
+            headers=dict(config.get("headers") or {}),
+            json_body=rest if method == "POST" else None,
+            timeout_seconds=float(config.get("timeout", DEFAULT_TIMEOUT_SECONDS)),
+        )
+        if response.status_code >= 400:
+            raise ToolFailed(
+                f"the tool's endpoint answered HTTP {response.status_code}", "UPSTREAM_ERROR"
+            )
+        return _decode(response.content_type, response.body)
+
+    return run
+
+
+def unavailable(message: str, reason: str) -> Runner:
+    async def run(config: Mapping[str, Any], arguments: dict[str, Any]) -> Any:
+        raise ToolUnavailable(message, reason)
+
+    return run
+
+
+def runners(guard: EgressGuard) -> dict[str, Runner]:
+    return {
+        "HTTP_GET": http_runner(guard, "GET"),
+        "HTTP_POST": http_runner(guard, "POST"),
+        # Vector stores arrive with their own issue; until then RAG has nothing to search.
+        "RAG": unavailable("the agent has no vector store to search", "NO_VECTOR_STORE"),
+        "DB_QUERY": unavailable(
+            "no database is registered for this tool", "NO_DATABASE_CONFIGURED"
+        ),
+        "OCR": unavailable("no OCR engine is configured on this platform", "NO_OCR_ENGINE"),
+        "MCP": unavailable("MCP tools cannot run on this platform yet", "MCP_NOT_AVAILABLE"),
+    }
+
+
+def shape(result: Any, format_name: str | None) -> Any:
+    """The result in the tool's output format (seed 004 output_formats)."""
+    if format_name == "structured_json" or format_name == "chart_data":
+        return result if isinstance(result, dict) else {"result": result}
+    if format_name == "summary_text":
+        return result if isinstance(result, str) else json.dumps(result, ensure_ascii=False)
+    if format_name == "markdown_table":
+        return markdown_table(result)
+    return result
+
+
+def markdown_table(result: Any) -> str:
+    rows = result if isinstance(result, list) else [result]
+    if not rows or not all(isinstance(row, dict) for row in rows):
+        return result if isinstance(result, str) else json.dumps(result, ensure_ascii=False)
+    columns = list(dict.fromkeys(key for row in rows for key in row))
+
+    def cell(value: Any) -> str:
+        text = value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
+        return text.replace("|", "\\|").replace("\n", " ")
+
+    lines = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
+    lines += ["| " + " | ".join(cell(row.get(c, "")) for c in columns) + " |" for row in rows]
+    return "\n".join(lines)
