@@ -8,80 +8,38 @@ calling user's own. Appending is for Quarterdeck services and has no endpoint he
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from datetime import datetime
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
-from pydantic import AwareDatetime, BaseModel, Field
+from pydantic import AwareDatetime, Field
 
 from quarterdeck.telemetry.v1 import activity_pb2 as pb
-from services.gateway.identity_schemas import time_or_none
-from services.gateway.proto_json import Text, struct_to_json
+from services.gateway.proto_json import Text
+from services.gateway.proto_models import ProtoModel
 from services.gateway.routing import ERROR_RESPONSES, Clients, PageSize, PageToken
 from services.gateway.schemas import RequestBody
-from shared.timestamps import from_timestamp, to_timestamp
+from shared.timestamps import to_timestamp
 
 router = APIRouter(prefix="/v1/activity", tags=["activity"], responses=ERROR_RESPONSES)
 
-ActorTypeName = Literal["user", "service_account", "service", "system"]
-ActivityStatusName = Literal["success", "failure"]
 
-ACTOR_TYPE_NAMES: Mapping[int, ActorTypeName] = {
-    pb.ACTIVITY_ACTOR_TYPE_USER: "user",
-    pb.ACTIVITY_ACTOR_TYPE_SERVICE_ACCOUNT: "service_account",
-    pb.ACTIVITY_ACTOR_TYPE_SERVICE: "service",
-    pb.ACTIVITY_ACTOR_TYPE_SYSTEM: "system",
-}
-STATUS_NAMES: Mapping[int, ActivityStatusName] = {
-    pb.ACTIVITY_STATUS_SUCCESS: "success",
-    pb.ACTIVITY_STATUS_FAILURE: "failure",
-}
-
-
-def _or_none(value: str) -> str | None:
-    return value or None
-
-
-class ActivityEvent(BaseModel):
-    id: str
+class ActivityEvent(
+    ProtoModel,
+    message=pb.ActivityEvent,
+    exclude=("tenant_id", "request_id", "ip_hash", "user_agent", "span_id"),
+    nullable=("actor_type", "actor_role", "object_type", "object_id", "object_name", "status"),
+):
     action: str = Field(description="What happened, such as membership.added.")
-    create_time: datetime
     summary: str | None = Field(description="A short human-readable summary.")
     actor_id: str | None = Field(description="The user or service account who acted.")
-    actor_type: ActorTypeName | None
-    actor_role: str | None
-    object_type: str | None
-    object_id: str | None
-    object_name: str | None
-    status: ActivityStatusName | None
     source: str | None = Field(description="The service that recorded the event.")
     metadata: dict[str, Any] = Field(description="Details of the event; never secrets.")
     trace_id: str | None = Field(description="The trace the event was recorded under.")
     read: bool = Field(description="Whether you have read the event.")
 
-    @classmethod
-    def from_proto(cls, event: pb.ActivityEvent) -> ActivityEvent:
-        return cls(
-            id=event.id,
-            action=event.action,
-            create_time=from_timestamp(event.create_time),
-            summary=_or_none(event.summary),
-            actor_id=_or_none(event.actor_id),
-            actor_type=ACTOR_TYPE_NAMES.get(event.actor_type),
-            actor_role=_or_none(event.actor_role),
-            object_type=_or_none(event.object_type),
-            object_id=_or_none(event.object_id),
-            object_name=_or_none(event.object_name),
-            status=STATUS_NAMES.get(event.status),
-            source=_or_none(event.source),
-            metadata=struct_to_json(event.metadata),
-            trace_id=_or_none(event.trace_id),
-            read=event.read,
-        )
 
-
-class ActivityList(BaseModel):
+class ActivityList(ProtoModel, message=pb.ListActivityResponse):
     events: list[ActivityEvent] = Field(description="Newest first.")
     next_page_token: str = Field(
         description="Pass as page_token, with the same filters, for the next page; empty on the "
@@ -89,7 +47,7 @@ class ActivityList(BaseModel):
     )
 
 
-class UnreadCount(BaseModel):
+class UnreadCount(ProtoModel, message=pb.GetUnreadCountResponse):
     unread_count: int = Field(description="Your unread events, counted up to the service's cap.")
     capped: bool = Field(description="True when there are more unread events than counted.")
 
@@ -100,9 +58,8 @@ class MarkReadBody(RequestBody):
     )
 
 
-class MarkReadResult(BaseModel):
+class MarkReadResult(ProtoModel, message=pb.MarkActivityReadResponse):
     newly_read_count: int = Field(description="How many of the events you had not read before.")
-    unread_count: int
 
 
 class MarkSeenBody(RequestBody):
@@ -112,12 +69,11 @@ class MarkSeenBody(RequestBody):
     )
 
 
-class MarkSeenResult(BaseModel):
+class MarkSeenResult(ProtoModel, message=pb.MarkAllActivitySeenResponse):
     last_seen_time: datetime | None = Field(
         description="Where your last-seen marker stands; null while the feed is empty."
     )
     last_seen_event_id: str | None
-    unread_count: int
 
 
 @router.get("")
@@ -147,17 +103,14 @@ async def list_activity(
     if since is not None:
         request.since.CopyFrom(to_timestamp(since))
     reply = await clients.activity.ListActivity(request)
-    return ActivityList(
-        events=[ActivityEvent.from_proto(event) for event in reply.events],
-        next_page_token=reply.next_page_token,
-    )
+    return ActivityList.from_proto(reply)
 
 
 @router.get("/unread-count")
 async def get_unread_count(clients: Clients) -> UnreadCount:
     """How many events you have not read: after your last-seen marker, without a receipt."""
     reply = await clients.activity.GetUnreadCount(pb.GetUnreadCountRequest())
-    return UnreadCount(unread_count=reply.unread_count, capped=reply.capped)
+    return UnreadCount.from_proto(reply)
 
 
 @router.post("/read")
@@ -167,7 +120,7 @@ async def mark_read(body: MarkReadBody, clients: Clients) -> MarkReadResult:
     reply = await clients.activity.MarkActivityRead(
         pb.MarkActivityReadRequest(event_ids=body.event_ids)
     )
-    return MarkReadResult(newly_read_count=reply.newly_read_count, unread_count=reply.unread_count)
+    return MarkReadResult.from_proto(reply)
 
 
 @router.post("/seen")
@@ -179,8 +132,4 @@ async def mark_seen(clients: Clients, body: MarkSeenBody | None = None) -> MarkS
             through_event_id=(body.through_event_id or "") if body else ""
         )
     )
-    return MarkSeenResult(
-        last_seen_time=time_or_none(reply, "last_seen_time"),
-        last_seen_event_id=_or_none(reply.last_seen_event_id),
-        unread_count=reply.unread_count,
-    )
+    return MarkSeenResult.from_proto(reply)

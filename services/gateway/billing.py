@@ -78,9 +78,8 @@ async def list_plans(
 async def create_plan(body: CreatePlanBody, clients: Clients, response: Response) -> Plan:
     """Add a billing plan (platform operators)."""
     reply = await clients.billing.CreatePlan(pb.CreatePlanRequest(plan=body.to_proto()))
-    plan = Plan.from_proto(reply.plan)
-    response.headers["Location"] = f"/v1/plans/{plan.id}"
-    return plan
+    response.headers["Location"] = f"/v1/plans/{reply.plan.id}"
+    return Plan.from_proto(reply.plan)
 
 
 @router.get("/v1/plans/{plan_id}")
@@ -187,9 +186,8 @@ async def generate_invoice(tenant_id: str, clients: Clients, response: Response)
     reply = await clients.billing.GenerateInvoice(
         pb.GenerateInvoiceRequest(subscription_id=subscription_id)
     )
-    invoice = Invoice.from_proto(reply.invoice)
-    response.headers["Location"] = f"/v1/invoices/{invoice.id}"
-    return invoice
+    response.headers["Location"] = f"/v1/invoices/{reply.invoice.id}"
+    return Invoice.from_proto(reply.invoice)
 
 
 @router.get("/v1/invoices/{invoice_id}")

@@ -52,9 +52,8 @@ async def list_models(
 async def create_model(body: CreateModelBody, clients: Clients, response: Response) -> Model:
     """Add a model to the catalogue (platform operators)."""
     reply = await clients.catalogue.CreateModel(pb.CreateModelRequest(model=body.to_proto()))
-    model = Model.from_proto(reply.model)
-    response.headers["Location"] = f"{router.prefix}/{model.id}"
-    return model
+    response.headers["Location"] = f"{router.prefix}/{reply.model.id}"
+    return Model.from_proto(reply.model)
 
 
 @router.get("/{model_id}")

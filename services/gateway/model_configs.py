@@ -70,6 +70,5 @@ async def onboard_tenant(
     in one transaction (platform operators). A repeat with the same Idempotency-Key returns what
     the first request created."""
     reply = await clients.model_configs.OnboardTenant(body.to_proto(idempotency_key or ""))
-    onboarded = OnboardedTenant.from_proto(reply)
-    response.headers["Location"] = f"/v1/tenants/{onboarded.tenant.id}"
-    return onboarded
+    response.headers["Location"] = f"/v1/tenants/{reply.tenant.id}"
+    return OnboardedTenant.from_proto(reply)

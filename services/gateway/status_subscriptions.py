@@ -8,19 +8,16 @@ the token is the credential.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from datetime import datetime
-from typing import Annotated, Any, Literal
+from typing import Annotated, Literal
 
 from fastapi import APIRouter, Query, Response
-from pydantic import BaseModel, Field
+from pydantic import Field
 
 from quarterdeck.telemetry.v1 import status_pb2 as pb
-from services.gateway.identity_schemas import time_or_none
-from services.gateway.proto_json import JsonObject, Text, json_to_struct, struct_to_json
+from services.gateway.proto_json import JsonObject, Text, json_to_struct
+from services.gateway.proto_models import ProtoModel, enum_number
 from services.gateway.routing import ERROR_RESPONSES, Clients, IdempotencyKey, PageSize, PageToken
 from services.gateway.schemas import RequestBody
-from shared.timestamps import from_timestamp
 
 router = APIRouter(
     prefix="/v1/status-subscriptions", tags=["status subscriptions"], responses=ERROR_RESPONSES
@@ -30,64 +27,24 @@ ChannelName = Literal["email", "webhook"]
 SeverityName = Literal["info", "minor", "major", "critical"]
 StatusName = Literal["pending_verification", "active", "revoked"]
 
-CHANNEL_NAMES: Mapping[int, ChannelName] = {
-    pb.SUBSCRIPTION_CHANNEL_EMAIL: "email",
-    pb.SUBSCRIPTION_CHANNEL_WEBHOOK: "webhook",
-}
-CHANNEL_VALUES: Mapping[str, int] = {name: value for value, name in CHANNEL_NAMES.items()}
-SEVERITY_NAMES: Mapping[int, SeverityName] = {
-    pb.STATUS_SEVERITY_INFO: "info",
-    pb.STATUS_SEVERITY_MINOR: "minor",
-    pb.STATUS_SEVERITY_MAJOR: "major",
-    pb.STATUS_SEVERITY_CRITICAL: "critical",
-}
-SEVERITY_VALUES: Mapping[str, int] = {name: value for value, name in SEVERITY_NAMES.items()}
-STATUS_NAMES: Mapping[int, StatusName] = {
-    pb.SUBSCRIPTION_STATUS_PENDING_VERIFICATION: "pending_verification",
-    pb.SUBSCRIPTION_STATUS_ACTIVE: "active",
-    pb.SUBSCRIPTION_STATUS_REVOKED: "revoked",
-}
-STATUS_VALUES: Mapping[str, int] = {name: value for value, name in STATUS_NAMES.items()}
 
-
-class StatusSubscription(BaseModel):
-    id: str
+class StatusSubscription(
+    ProtoModel,
+    message=pb.StatusSubscription,
+    nullable=(
+        "verification_expire_time",
+        "revoked_reason",
+        "revoke_time",
+        "last_challenge_send_time",
+    ),
+):
     tenant_id: str | None = Field(description="The tenant; null for the platform's updates.")
-    channel: ChannelName
     target_masked: str = Field(description="The target masked for display; never in clear.")
-    severity_filter: SeverityName
-    status: StatusName
-    metadata: dict[str, Any]
-    created_by: str
-    verification_expire_time: datetime | None
-    revoked_reason: str | None
-    create_time: datetime
-    update_time: datetime
-    revoke_time: datetime | None
-    last_challenge_send_time: datetime | None
-
-    @classmethod
-    def from_proto(cls, message: pb.StatusSubscription) -> StatusSubscription:
-        return cls(
-            id=message.id,
-            tenant_id=message.tenant_id or None,
-            channel=CHANNEL_NAMES[message.channel],
-            target_masked=message.target_masked,
-            severity_filter=SEVERITY_NAMES[message.severity_filter],
-            status=STATUS_NAMES[message.status],
-            metadata=struct_to_json(message.metadata),
-            created_by=message.created_by,
-            verification_expire_time=time_or_none(message, "verification_expire_time"),
-            revoked_reason=message.revoked_reason or None,
-            create_time=from_timestamp(message.create_time),
-            update_time=from_timestamp(message.update_time),
-            revoke_time=time_or_none(message, "revoke_time"),
-            last_challenge_send_time=time_or_none(message, "last_challenge_send_time"),
-        )
 
 
-class CreatedStatusSubscription(BaseModel):
-    subscription: StatusSubscription
+class CreatedStatusSubscription(
+    ProtoModel, message=pb.CreateStatusSubscriptionResponse, nullable=("delivery_error",)
+):
     webhook_secret: str | None = Field(
         description="Webhooks only: the key of the HMAC-SHA256 signature of every delivery "
         "(header X-Quarterdeck-Signature: t=<unix>,v1=<hex HMAC of '<t>.<body>'>). Keep it."
@@ -95,17 +52,15 @@ class CreatedStatusSubscription(BaseModel):
     verification_delivered: bool = Field(
         description="Whether the verification challenge was delivered; if not, resend it."
     )
-    delivery_error: str | None
 
 
-class ResentVerification(BaseModel):
-    subscription: StatusSubscription
-    verification_delivered: bool
-    delivery_error: str | None
+class ResentVerification(
+    ProtoModel, message=pb.ResendStatusVerificationResponse, nullable=("delivery_error",)
+):
+    pass
 
 
-class StatusSubscriptionList(BaseModel):
-    subscriptions: list[StatusSubscription]
+class StatusSubscriptionList(ProtoModel, message=pb.ListStatusSubscriptionsResponse):
     next_page_token: str = Field(description="The token of the next page; empty on the last.")
 
 
@@ -127,9 +82,9 @@ class CreateStatusSubscriptionBody(RequestBody):
     def to_proto(self, request_id: str) -> pb.CreateStatusSubscriptionRequest:
         return pb.CreateStatusSubscriptionRequest(
             tenant_id=self.tenant_id,
-            channel=CHANNEL_VALUES[self.channel],
+            channel=enum_number(pb.SubscriptionChannel, self.channel),
             target=self.target,
-            severity_filter=SEVERITY_VALUES[self.severity_filter],
+            severity_filter=enum_number(pb.StatusSeverity, self.severity_filter),
             metadata=json_to_struct(self.metadata),
             request_id=request_id,
         )
@@ -155,14 +110,8 @@ async def create_status_subscription(
     reply = await clients.status_subscriptions.CreateStatusSubscription(
         body.to_proto(idempotency_key or "")
     )
-    subscription = StatusSubscription.from_proto(reply.subscription)
-    response.headers["Location"] = f"{router.prefix}/{subscription.id}"
-    return CreatedStatusSubscription(
-        subscription=subscription,
-        webhook_secret=reply.webhook_secret or None,
-        verification_delivered=reply.verification_delivered,
-        delivery_error=reply.delivery_error or None,
-    )
+    response.headers["Location"] = f"{router.prefix}/{reply.subscription.id}"
+    return CreatedStatusSubscription.from_proto(reply)
 
 
 @router.get("")
@@ -180,15 +129,12 @@ async def list_status_subscriptions(
     reply = await clients.status_subscriptions.ListStatusSubscriptions(
         pb.ListStatusSubscriptionsRequest(
             tenant_id=tenant_id,
-            status=STATUS_VALUES[status] if status else pb.SUBSCRIPTION_STATUS_UNSPECIFIED,
+            status=enum_number(pb.SubscriptionStatus, status),
             page_size=page_size,
             page_token=page_token,
         )
     )
-    return StatusSubscriptionList(
-        subscriptions=[StatusSubscription.from_proto(s) for s in reply.subscriptions],
-        next_page_token=reply.next_page_token,
-    )
+    return StatusSubscriptionList.from_proto(reply)
 
 
 @router.post("/verify")
@@ -234,8 +180,4 @@ async def resend_status_verification(subscription_id: str, clients: Clients) -> 
     reply = await clients.status_subscriptions.ResendStatusVerification(
         pb.ResendStatusVerificationRequest(id=subscription_id)
     )
-    return ResentVerification(
-        subscription=StatusSubscription.from_proto(reply.subscription),
-        verification_delivered=reply.verification_delivered,
-        delivery_error=reply.delivery_error or None,
-    )
+    return ResentVerification.from_proto(reply)

@@ -9,7 +9,7 @@ the gateway request's own trace and span, so its cost joins to the trace of the 
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Any, Literal
+from typing import Annotated, Literal
 
 from fastapi import APIRouter, Query
 from pydantic import AwareDatetime, BaseModel, Field, model_validator
@@ -21,19 +21,14 @@ from services.gateway.proto_json import (
     JsonObject,
     Text,
     json_to_struct,
-    struct_to_json,
 )
+from services.gateway.proto_models import ProtoModel, enum_number
 from services.gateway.routing import ERROR_RESPONSES, Clients, PageSize, PageToken
 from shared.timestamps import from_timestamp, to_timestamp
 
 router = APIRouter(prefix="/v1/telemetry", tags=["usage and cost"], responses=ERROR_RESPONSES)
 
 TokenConventionName = Literal["unspecified", "input_excludes_cached", "input_includes_cached"]
-TOKEN_CONVENTIONS: dict[TokenConventionName, int] = {
-    "unspecified": pb.TOKEN_CONVENTION_UNSPECIFIED,
-    "input_excludes_cached": pb.TOKEN_CONVENTION_INPUT_EXCLUDES_CACHED,
-    "input_includes_cached": pb.TOKEN_CONVENTION_INPUT_INCLUDES_CACHED,
-}
 CostStatusName = Literal[
     "unspecified",
     "priced",
@@ -43,21 +38,12 @@ CostStatusName = Literal[
     "no_price",
     "pricing_unavailable",
 ]
-COST_STATUS_NAMES: dict[int, CostStatusName] = {
-    pb.COST_STATUS_UNSPECIFIED: "unspecified",
-    pb.COST_STATUS_PRICED: "priced",
-    pb.COST_STATUS_CLIENT: "client",
-    pb.COST_STATUS_NO_MODEL: "no_model",
-    pb.COST_STATUS_UNKNOWN_MODEL: "unknown_model",
-    pb.COST_STATUS_NO_PRICE: "no_price",
-    pb.COST_STATUS_PRICING_UNAVAILABLE: "pricing_unavailable",
-}
 DimensionName = Literal["tenant", "model", "agent", "day"]
-DIMENSIONS: dict[DimensionName, int] = {
-    "tenant": pb.COST_DIMENSION_TENANT,
-    "model": pb.COST_DIMENSION_MODEL,
-    "agent": pb.COST_DIMENSION_AGENT,
-    "day": pb.COST_DIMENSION_DAY,
+#: The text field of each dimension a cost summary may group by (``day`` is a time).
+DIMENSION_FIELDS: dict[DimensionName, str] = {
+    "tenant": "tenant_id",
+    "model": "model_used",
+    "agent": "agent_id",
 }
 Count = Annotated[int, Field(ge=0, le=INT64_MAX)]
 Usd = Annotated[
@@ -110,18 +96,6 @@ _NUMBER_FIELDS = (
     "neurons_used",
 )
 _FLAG_FIELDS = ("is_batch", "is_us_only", "is_fast_mode", "is_long_context")
-#: Output-only text fields of a stored row.
-_OUTPUT_TEXT_FIELDS = (
-    "id",
-    "tenant_id",
-    "cache_cost_savings_usd",
-    "output_rate_per_mtok",
-    "input_rate_per_mtok",
-    "cache_read_rate_per_mtok",
-    "cache_write_rate_per_mtok",
-    "neuron_cost_usd",
-    "neuron_rate_per_1k",
-)
 
 
 class UsageRecordBody(BaseModel):
@@ -178,7 +152,7 @@ class UsageRecordBody(BaseModel):
 
     def to_proto(self) -> pb.UsageRecord:
         record = pb.UsageRecord(
-            token_convention=TOKEN_CONVENTIONS[self.token_convention],
+            token_convention=enum_number(pb.TokenConvention, self.token_convention),
             metadata=json_to_struct(self.metadata),
             **{name: getattr(self, name) for name in (*_TEXT_FIELDS, *_NUMBER_FIELDS)},
             **{name: getattr(self, name) for name in _FLAG_FIELDS},
@@ -206,177 +180,62 @@ class RecordUsageBody(BaseModel):
         return self
 
 
-class UsageRecord(BaseModel):
+class UsageRecord(
+    ProtoModel,
+    message=pb.UsageRecord,
+    zero={"token_convention": "unspecified", "cost_status": "unspecified"},
+):
     """A stored row: what was sent, plus its cost as telemetry computed it."""
 
-    id: str
-    tenant_id: str
-    time: datetime
-    create_time: datetime
-    token_convention: TokenConventionName
-    cost_status: CostStatusName
-    cost_breakdown: dict[str, Any]
-    total_input_tokens: int
-    cache_hit_rate: float
-    cache_cost_savings_usd: str
-    cache_ttl_seconds: int
-    output_rate_per_mtok: str
-    input_rate_per_mtok: str
-    cache_read_rate_per_mtok: str
-    cache_write_rate_per_mtok: str
-    neuron_cost_usd: str
-    neuron_rate_per_1k: str
-    metadata: dict[str, Any]
-    event_id: str
-    session_id: str
-    config_id: str
-    command_id: str
-    metric_type: str
-    metric_name: str
-    metric_value: float
-    unit: str
-    role_name: str
-    created_by: str
-    event_type: str
-    severity: str
-    model_used: str
-    provider: str
-    agent_id: str
-    agent_email: str
-    input_tokens: int
-    output_tokens: int
-    cache_creation_input_tokens: int
-    cache_read_input_tokens: int
-    cost_estimate_usd: str
-    is_batch: bool
-    is_us_only: bool
-    is_fast_mode: bool
-    is_long_context: bool
-    tool_choice: str
-    tool_system_prompt_tokens: int
-    tool_overhead_input_tokens: int
-    web_search_requests: int
-    code_exec_seconds: int
     computed_cost_usd: str = Field(description="Empty when the row could not be priced.")
-    cache_efficiency_score: float
-    cache_breakpoints_used: int
-    cache_strategy: str
-    pricing_source: str
-    subscription_monthly_usd: str
-    neurons_used: int
-    model_size_class: str
-    workspace_id: str
-    service_name: str
-    instance_id: str
-    location: str
-    trace_id: str
-    span_id: str
-
-    @classmethod
-    def from_proto(cls, record: pb.UsageRecord) -> UsageRecord:
-        conventions = {number: name for name, number in TOKEN_CONVENTIONS.items()}
-        return cls(
-            time=from_timestamp(record.time),
-            create_time=from_timestamp(record.create_time),
-            token_convention=conventions.get(record.token_convention, "unspecified"),
-            cost_status=COST_STATUS_NAMES.get(record.cost_status, "unspecified"),
-            cost_breakdown=struct_to_json(record.cost_breakdown),
-            metadata=struct_to_json(record.metadata),
-            total_input_tokens=record.total_input_tokens,
-            cache_hit_rate=record.cache_hit_rate,
-            cache_ttl_seconds=record.cache_ttl_seconds,
-            **{
-                name: getattr(record, name)
-                for name in (*_TEXT_FIELDS, *_NUMBER_FIELDS, *_FLAG_FIELDS, *_OUTPUT_TEXT_FIELDS)
-            },
-        )
+    cache_ttl_seconds: int
 
 
-class RejectedRow(BaseModel):
+class RejectedRow(ProtoModel, message=pb.RejectedRow):
     index: int = Field(description="The row's index in records (0 for a single record).")
-    field: str
-    description: str
 
 
-class UsageWriteResult(BaseModel):
+class UsageWriteResult(ProtoModel, message=pb.RecordUsageBatchResponse):
+    """A batch's answer; a single record's also carries the stored row."""
+
     record: UsageRecord | None = Field(
         default=None, description="The stored row, for a single record."
     )
-    accepted_count: int
-    duplicate_count: int
-    duplicate_indexes: list[int]
-    rejected: list[RejectedRow]
 
 
-class UsageList(BaseModel):
+class UsageList(ProtoModel, message=pb.ListUsageRecordsResponse):
     records: list[UsageRecord] = Field(description="Newest first.")
-    next_page_token: str
 
 
-class CostGroup(BaseModel):
+class CostGroup(ProtoModel, message=pb.CostGroup):
+    """A group's totals; the fields of the dimensions it was not grouped by are null."""
+
     tenant_id: str | None = None
     model_used: str | None = None
     agent_id: str | None = None
     day: datetime | None = Field(default=None, description="The UTC day's start.")
-    record_count: int
-    unpriced_count: int
-    input_tokens: int
-    output_tokens: int
-    cache_creation_input_tokens: int
-    cache_read_input_tokens: int
-    total_input_tokens: int
-    cost_usd: str
-    cache_cost_savings_usd: str
 
     @classmethod
-    def from_proto(cls, group: pb.CostGroup, dimensions: list[DimensionName]) -> CostGroup:
-        return cls(
-            tenant_id=group.tenant_id if "tenant" in dimensions else None,
-            model_used=group.model_used if "model" in dimensions else None,
-            agent_id=group.agent_id if "agent" in dimensions else None,
-            day=from_timestamp(group.day) if "day" in dimensions else None,
-            record_count=group.record_count,
-            unpriced_count=group.unpriced_count,
-            input_tokens=group.input_tokens,
-            output_tokens=group.output_tokens,
-            cache_creation_input_tokens=group.cache_creation_input_tokens,
-            cache_read_input_tokens=group.cache_read_input_tokens,
-            total_input_tokens=group.total_input_tokens,
-            cost_usd=group.cost_usd,
-            cache_cost_savings_usd=group.cache_cost_savings_usd,
-        )
+    def grouped_by(cls, group: pb.CostGroup, dimensions: list[DimensionName]) -> CostGroup:
+        values = cls.proto_values(group)
+        for dimension, field in DIMENSION_FIELDS.items():
+            # A grouped dimension keeps its value even when empty (rows without an agent).
+            values[field] = getattr(group, field) if dimension in dimensions else None
+        values["day"] = from_timestamp(group.day) if "day" in dimensions else None
+        return cls.model_validate(values)
 
 
-class CostSummary(BaseModel):
+class CostSummary(ProtoModel, message=pb.SummarizeCostResponse):
     groups: list[CostGroup]
     total: CostGroup
 
 
-class ModelCacheSavings(BaseModel):
-    model_used: str
-    record_count: int
-    total_input_tokens: int
-    cache_read_input_tokens: int
-    cache_creation_input_tokens: int
-    cache_hit_rate: float
-    cache_cost_savings_usd: str
-
-    @classmethod
-    def from_proto(cls, item: pb.ModelCacheSavings) -> ModelCacheSavings:
-        return cls(
-            model_used=item.model_used,
-            record_count=item.record_count,
-            total_input_tokens=item.total_input_tokens,
-            cache_read_input_tokens=item.cache_read_input_tokens,
-            cache_creation_input_tokens=item.cache_creation_input_tokens,
-            cache_hit_rate=item.cache_hit_rate,
-            cache_cost_savings_usd=item.cache_cost_savings_usd,
-        )
+class ModelCacheSavings(ProtoModel, message=pb.ModelCacheSavings):
+    pass
 
 
-class CacheSavings(BaseModel):
-    models: list[ModelCacheSavings]
-    total: ModelCacheSavings
+class CacheSavings(ProtoModel, message=pb.GetCacheSavingsResponse):
+    pass
 
 
 TenantQuery = Annotated[
@@ -407,15 +266,7 @@ async def record_usage(body: RecordUsageBody, clients: Clients) -> UsageWriteRes
             tenant_id=body.tenant_id, records=[record.to_proto() for record in body.records]
         )
     )
-    return UsageWriteResult(
-        accepted_count=batch.accepted_count,
-        duplicate_count=batch.duplicate_count,
-        duplicate_indexes=list(batch.duplicate_indexes),
-        rejected=[
-            RejectedRow(index=row.index, field=row.field, description=row.description)
-            for row in batch.rejected
-        ],
-    )
+    return UsageWriteResult.from_proto(batch)
 
 
 @router.get("/usage")
@@ -442,10 +293,7 @@ async def list_usage(
         page_token=page_token,
     )
     reply = await clients.usage.ListUsageRecords(request)
-    return UsageList(
-        records=[UsageRecord.from_proto(record) for record in reply.records],
-        next_page_token=reply.next_page_token,
-    )
+    return UsageList.from_proto(reply)
 
 
 @router.get("/costs")
@@ -466,12 +314,12 @@ async def summarize_costs(
             tenant_id=tenant_id,
             start_time=to_timestamp(start_time),
             end_time=to_timestamp(end_time),
-            group_by=[DIMENSIONS[name] for name in dimensions],
+            group_by=[enum_number(pb.CostDimension, name) for name in dimensions],
         )
     )
     return CostSummary(
-        groups=[CostGroup.from_proto(group, dimensions) for group in reply.groups],
-        total=CostGroup.from_proto(reply.total, []),
+        groups=[CostGroup.grouped_by(group, dimensions) for group in reply.groups],
+        total=CostGroup.grouped_by(reply.total, []),
     )
 
 
@@ -487,7 +335,4 @@ async def cache_savings(
             end_time=to_timestamp(end_time),
         )
     )
-    return CacheSavings(
-        models=[ModelCacheSavings.from_proto(item) for item in reply.models],
-        total=ModelCacheSavings.from_proto(reply.total),
-    )
+    return CacheSavings.from_proto(reply)

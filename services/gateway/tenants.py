@@ -49,9 +49,8 @@ async def create_tenant(
     reply = await clients.tenancy.CreateTenant(
         pb.CreateTenantRequest(tenant=body.to_proto(), request_id=idempotency_key or "")
     )
-    tenant = Tenant.from_proto(reply.tenant)
-    response.headers["Location"] = f"{router.prefix}/{tenant.id}"
-    return tenant
+    response.headers["Location"] = f"{router.prefix}/{reply.tenant.id}"
+    return Tenant.from_proto(reply.tenant)
 
 
 @router.get("")
