@@ -11,26 +11,25 @@ from google.protobuf.json_format import MessageToDict, ParseDict
 from google.protobuf.struct_pb2 import ListValue, Struct, Value
 
 
-def _has_non_finite(value: Value) -> bool:
-    kind = value.WhichOneof("kind")
+def has_non_finite(message: Struct | ListValue | Value) -> bool:
+    """Whether a number anywhere in ``message`` is NaN or infinite (JSON has neither)."""
+    if isinstance(message, Struct):
+        return any(has_non_finite(v) for v in message.fields.values())
+    if isinstance(message, ListValue):
+        return any(has_non_finite(v) for v in message.values)
+    kind = message.WhichOneof("kind")
     if kind == "number_value":
-        return not math.isfinite(value.number_value)
+        return not math.isfinite(message.number_value)
     if kind == "struct_value":
-        return any(_has_non_finite(v) for v in value.struct_value.fields.values())
+        return has_non_finite(message.struct_value)
     if kind == "list_value":
-        return any(_has_non_finite(v) for v in value.list_value.values)
+        return has_non_finite(message.list_value)
     return False
 
 
 def json_problem(message: Struct | ListValue | Value, max_bytes: int) -> str | None:
     """Why ``message`` cannot be stored as JSON, or None."""
-    if isinstance(message, Struct):
-        values = list(message.fields.values())
-    elif isinstance(message, ListValue):
-        values = list(message.values)
-    else:
-        values = [message]
-    if any(_has_non_finite(v) for v in values):
+    if has_non_finite(message):
         return "must not contain NaN or infinite numbers"
     if len(json.dumps(MessageToDict(message))) > max_bytes:
         return f"must be at most {max_bytes} bytes as JSON"

@@ -41,7 +41,6 @@ from services.telemetry.models_activity import (
     ActorType,
     ReceiptStatus,
 )
-from services.telemetry.scope import tenant_for_read
 from shared.auth import require_internal, require_principal
 from shared.db_types import utcnow
 from shared.errors import FieldViolation, InvalidArgument, NotFound, PermissionDenied
@@ -49,6 +48,7 @@ from shared.ids import parse_id
 from shared.inserts import insert_ignoring_duplicates
 from shared.pagination import fetch_page
 from shared.server import ServiceContext
+from shared.tenant_scope import one_tenant_for_read
 from shared.timestamps import from_timestamp, to_timestamp
 from shared.tracing import current_trace_ids
 
@@ -232,13 +232,7 @@ class Marker:
 
 def _feed_tenant(requested: str) -> uuid.UUID:
     """The tenant whose feed a call touches: the token's, or the one an operator names."""
-    if requested:
-        parse_id(requested, "tenant_id")
-    tenant = tenant_for_read(requested)
-    if tenant is None:
-        raise InvalidArgument.field(
-            "tenant_id", "platform operators and Quarterdeck services must name the tenant"
-        )
+    tenant = one_tenant_for_read(requested)
     try:
         return uuid.UUID(tenant)
     except ValueError:

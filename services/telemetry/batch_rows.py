@@ -17,10 +17,10 @@ from google.protobuf.struct_pb2 import Struct
 from google.protobuf.timestamp_pb2 import Timestamp
 from sqlalchemy import ColumnElement
 
-from services.telemetry.scope import tenant_for_read
 from shared.auth import require_principal
 from shared.db_types import utcnow
 from shared.errors import DomainError, InvalidArgument
+from shared.tenant_scope import tenant_for_read
 from shared.timestamps import from_timestamp
 from shared.tracing import current_trace_ids
 

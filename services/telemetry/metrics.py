@@ -39,12 +39,12 @@ from services.telemetry.models_metrics import (
     MAX_METRIC_UNIT,
     AgentMetricRecord,
 )
-from services.telemetry.scope import tenant_for_read, tenant_for_write
 from shared.db_types import utcnow
 from shared.errors import InvalidArgument
 from shared.money import PICOS_PER_USD, format_pico, parse_pico
 from shared.pagination import fetch_page
 from shared.server import ServiceContext
+from shared.tenant_scope import tenant_for_read, tenant_for_write
 from shared.timestamps import to_timestamp
 
 METRIC_TYPE_PATTERN = re.compile(r"[a-z][a-z0-9_]{0,49}")

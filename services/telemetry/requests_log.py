@@ -33,13 +33,13 @@ from services.telemetry.models_requests import (
     MAX_REQUEST_ID,
     AgentRequestRecord,
 )
-from services.telemetry.scope import tenant_for_read, tenant_for_write
 from shared.auth import require_principal
 from shared.db_types import utcnow
 from shared.errors import InvalidArgument
 from shared.inserts import insert_ignoring_duplicates
 from shared.pagination import fetch_page
 from shared.server import ServiceContext
+from shared.tenant_scope import tenant_for_read, tenant_for_write
 from shared.timestamps import to_timestamp
 
 METHOD_PATTERN = re.compile(r"[A-Z]{1,10}")

@@ -39,11 +39,11 @@ from services.telemetry.otlp import (
     convert_request,
     rejection_message,
 )
-from services.telemetry.scope import tenant_for_read
 from shared.db_types import utcnow
 from shared.errors import FieldViolation, InvalidArgument, NotFound
 from shared.pagination import fetch_page
 from shared.server import ServiceContext
+from shared.tenant_scope import tenant_for_read
 
 NANOS_PER_SECOND = 1_000_000_000
 KIND_TO_PROTO = {

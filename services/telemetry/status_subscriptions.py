@@ -43,7 +43,6 @@ from services.telemetry.models_status import (
     SubscriptionSeverity,
     SubscriptionStatus,
 )
-from services.telemetry.scope import tenant_for_write
 from services.telemetry.status_secrets import (
     CHALLENGE_PREFIX,
     UNSUBSCRIBE_PREFIX,
@@ -79,6 +78,7 @@ from shared.ids import parse_id
 from shared.pagination import fetch_page
 from shared.secret_box import DEFAULT_BATCH_SIZE, ResealReport, reseal_rows
 from shared.server import ServiceContext
+from shared.tenant_scope import tenant_for_write
 from shared.timestamps import to_timestamp
 
 log = logging.getLogger("quarterdeck.telemetry.status")

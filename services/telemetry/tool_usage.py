@@ -34,10 +34,10 @@ from services.telemetry.models_tool_usage import (
     ToolUsageRecord,
 )
 from services.telemetry.requests_log import MAX_LATENCY_MS, MAX_LONG_TEXT
-from services.telemetry.scope import tenant_for_read, tenant_for_write
 from shared.db_types import utcnow
 from shared.pagination import fetch_page
 from shared.server import ServiceContext
+from shared.tenant_scope import tenant_for_read, tenant_for_write
 from shared.timestamps import to_timestamp
 
 STATUS_FROM_PROTO = {

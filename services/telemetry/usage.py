@@ -51,7 +51,6 @@ from services.telemetry.models_usage import (
     UsageRecord,
 )
 from services.telemetry.pricing_cache import ModelPrices, PriceCache, PricingUnavailable
-from services.telemetry.scope import tenant_for_read, tenant_for_write
 from shared.db import Database
 from shared.db_types import utcnow
 from shared.errors import FieldViolation, InvalidArgument
@@ -63,6 +62,7 @@ from shared.pricing_math import (
     format_micros,
     price_usage,
 )
+from shared.tenant_scope import tenant_for_read, tenant_for_write
 from shared.timestamps import to_timestamp
 from shared.tracing import current_trace_ids
 

@@ -99,6 +99,7 @@ from shared.inserts import Insert, dialect_insert
 from shared.pagination import fetch_page
 from shared.pricing_math import format_micros, format_pico, parse_usd_micros
 from shared.server import ServiceContext
+from shared.tenant_scope import tenant_for_read
 from shared.timestamps import from_timestamp, to_timestamp
 
 log = logging.getLogger("quarterdeck.tenancy.billing")
@@ -542,11 +543,10 @@ class BillingHandlers:
             )
 
     async def get_usage(self, request: pb.GetUsageRequest) -> pb.GetUsageResponse:
-        tenant_id = parse_id(request.tenant_id, "tenant_id") if request.tenant_id else None
-        if tenant_id is None:
-            require_operator()
-        else:
-            require_tenant(str(tenant_id), "viewer")
+        if request.tenant_id:
+            parse_id(request.tenant_id, "tenant_id")
+        scope = tenant_for_read(request.tenant_id)
+        tenant_id = uuid.UUID(scope) if scope is not None else None
         start = _parse_date(request.start_date, "start_date")
         end = _parse_date(request.end_date, "end_date")
         if end <= start:

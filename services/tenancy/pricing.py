@@ -28,7 +28,7 @@ from services.tenancy.config import TenancySettings
 from services.tenancy.models import Base
 from services.tenancy.models_pricing import ModelPriceRecord, ModelRecord, PriceTier, SizeClass
 from services.tenancy.pricing_cache import CachedModel, CachedPrice, ModelPriceCache
-from services.tenancy.validation import raise_if_any, struct_has_non_finite
+from services.tenancy.validation import raise_if_any
 from shared.auth import require_operator, require_principal
 from shared.db import unique_violation
 from shared.db_types import utcnow
@@ -42,6 +42,7 @@ from shared.errors import (
 )
 from shared.field_mask import paths_to_update
 from shared.ids import parse_id
+from shared.json_values import has_non_finite
 from shared.pagination import fetch_page
 from shared.pricing_math import (
     Rates,
@@ -196,7 +197,7 @@ def _model_violations(model: pb.Model, fields: set[str]) -> list[FieldViolation]
             bad("capabilities", f"must have at most {MAX_CAPABILITIES} entries")
         elif any(not c.strip() or len(c) > MAX_CAPABILITY for c in model.capabilities):
             bad("capabilities", f"entries must be 1 to {MAX_CAPABILITY} characters")
-    if "metadata" in fields and struct_has_non_finite(model.metadata):
+    if "metadata" in fields and has_non_finite(model.metadata):
         bad("metadata", "numbers must be finite (no NaN or Infinity)")
     return problems
 

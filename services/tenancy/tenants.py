@@ -29,7 +29,6 @@ from services.tenancy.validation import (
     name_problem,
     raise_if_any,
     slug_problem,
-    struct_has_non_finite,
     webhook_url_problem,
 )
 from shared.activity_link import activity_link_of
@@ -45,6 +44,7 @@ from shared.errors import (
 )
 from shared.field_mask import paths_to_update
 from shared.ids import parse_id
+from shared.json_values import has_non_finite
 from shared.pagination import fetch_page
 from shared.server import ServiceContext
 from shared.timestamps import to_timestamp
@@ -411,7 +411,7 @@ class TenantHandlers:
                 ("plan_metadata", settings.plan_metadata),
                 ("flags", settings.flags),
             )
-            if name in paths and struct_has_non_finite(struct)
+            if name in paths and has_non_finite(struct)
         ]
         raise_if_any(violations)
         try:

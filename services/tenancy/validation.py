@@ -2,11 +2,8 @@
 
 from __future__ import annotations
 
-import math
 import re
 from urllib.parse import urlparse
-
-from google.protobuf.struct_pb2 import ListValue, Struct, Value
 
 from shared.errors import FieldViolation, InvalidArgument
 
@@ -64,23 +61,6 @@ def billing_contacts_problems(contacts: list[str], field: str) -> list[FieldViol
         for i, contact in enumerate(contacts)
         if not EMAIL_PATTERN.match(contact)
     ]
-
-
-def _non_finite(value: Value) -> bool:
-    kind = value.WhichOneof("kind")
-    if kind == "number_value":
-        return not math.isfinite(value.number_value)
-    if kind == "struct_value":
-        return struct_has_non_finite(value.struct_value)
-    if kind == "list_value":
-        return any(_non_finite(item) for item in value.list_value.values)
-    return False
-
-
-def struct_has_non_finite(struct: Struct | ListValue) -> bool:
-    """JSON has no NaN or Infinity, so such a value could not be stored."""
-    values = struct.fields.values() if isinstance(struct, Struct) else struct.values
-    return any(_non_finite(value) for value in values)
 
 
 def raise_if_any(violations: list[FieldViolation]) -> None:

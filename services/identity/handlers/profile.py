@@ -4,8 +4,6 @@ notifications they want. Every method acts on the user of the access token, neve
 from __future__ import annotations
 
 import functools
-import json
-import math
 import re
 import uuid
 import zoneinfo
@@ -14,7 +12,7 @@ from typing import Any, TypeVar
 from urllib.parse import urlparse
 
 from google.protobuf.json_format import MessageToDict
-from google.protobuf.struct_pb2 import ListValue, Struct, Value
+from google.protobuf.struct_pb2 import ListValue, Struct
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -29,6 +27,7 @@ from shared.auth import require_principal
 from shared.db import Database
 from shared.errors import FieldViolation, InvalidArgument, NotFound, PermissionDenied
 from shared.field_mask import paths_to_update
+from shared.json_values import json_problem
 from shared.timestamps import to_timestamp
 
 ResultT = TypeVar("ResultT")
@@ -53,25 +52,9 @@ CHANNELS = ("email", "sms", "push", "in_app", "webhook")
 # -- Struct metadata, shared with the security-event handlers ----------------------------------
 
 
-def _non_finite(value: Value) -> bool:
-    kind = value.WhichOneof("kind")
-    if kind == "number_value":
-        return not math.isfinite(value.number_value)
-    if kind == "struct_value":
-        return any(_non_finite(v) for v in value.struct_value.fields.values())
-    if kind == "list_value":
-        return any(_non_finite(v) for v in value.list_value.values)
-    return False
-
-
 def metadata_problem(struct: Struct | ListValue, max_bytes: int = MAX_METADATA_BYTES) -> str | None:
     """JSON has no NaN or Infinity, so such a value could not be stored; nor could an endless one."""
-    values = struct.fields.values() if isinstance(struct, Struct) else struct.values
-    if any(_non_finite(v) for v in values):
-        return "must not contain NaN or infinite numbers"
-    if len(json.dumps(MessageToDict(struct))) > max_bytes:
-        return f"must be at most {max_bytes} bytes as JSON"
-    return None
+    return json_problem(struct, max_bytes)
 
 
 def struct_to_dict(struct: Struct) -> dict[str, Any]:

@@ -1,15 +1,22 @@
-"""Which tenant a telemetry call reads or writes: from the caller's verified token, never from a
-request field alone. Every telemetry area resolves tenants through these two functions."""
+"""Which tenant a call reads or writes: from the caller's verified token, never from a request
+field alone. Every service resolves an optional ``tenant_id`` through these functions.
+
+One meaning for an empty ``tenant_id``: the caller's own tenant. A tenant's users and service
+accounts may name only their own tenant (another is PERMISSION_DENIED, revealing nothing);
+platform operators and Quarterdeck services, who have no tenant of their own, name the tenant, or
+(where a read allows it) name none to read every tenant.
+"""
 
 from __future__ import annotations
 
 from shared.auth import require_principal, require_tenant
 from shared.errors import InvalidArgument, PermissionDenied
+from shared.ids import parse_id
 from shared.tracing import tag_tenant
 
 
 def tenant_for_write(requested: str, field: str = "tenant_id", minimum_role: str = "member") -> str:
-    """The tenant a row is recorded for.
+    """The tenant a row is recorded for (services must name it).
 
     Quarterdeck services (internal tokens) name the tenant in ``field``; a tenant's own users and
     service accounts record for their token's tenant, so ``field`` may be empty or must match it.
@@ -43,3 +50,16 @@ def tenant_for_read(requested: str, field: str = "tenant_id") -> str | None:
         raise PermissionDenied("this needs a token for a tenant", reason="TENANT_REQUIRED")
     require_tenant(requested or principal.tenant_id, "viewer")
     return principal.tenant_id
+
+
+def one_tenant_for_read(requested: str, field: str = "tenant_id") -> str:
+    """As :func:`tenant_for_read` for reads of one tenant's data: operators and services must
+    name the tenant (INVALID_ARGUMENT naming ``field`` otherwise), and a named one must be an id."""
+    if requested:
+        parse_id(requested, field)
+    tenant = tenant_for_read(requested, field)
+    if tenant is None:
+        raise InvalidArgument.field(
+            field, "platform operators and Quarterdeck services must name the tenant"
+        )
+    return tenant
