@@ -35,6 +35,8 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from shared.db import Database
 
+_UNSEEN = object()
+
 
 def _not_json(value: object) -> object:
     raise TypeError(f"{type(value).__name__} is not JSON serializable")
@@ -126,17 +128,24 @@ class BulkTarget:
         self, dialect: Dialect, rows: Sequence[Sequence[Any]]
     ) -> list[tuple[Any, ...]]:
         """The rows as the driver takes them: each column's own conversion for SQLite (times as
-        text, enums by name, UUIDs as text), applied only to the columns that have one."""
+        text, enums by name, UUIDs as text), applied only to the columns that have one, once
+        per distinct value of the batch (a batch's spans share their received time, and enums
+        take a handful of values)."""
         converters = self._sqlite_converters(dialect)
         if not converters:
             return [tuple(row) for row in rows]
         converted: list[tuple[Any, ...]] = []
+        seen: list[dict[Any, Any]] = [{} for _ in converters]
         for row in rows:
             values = list(row)
-            for position, convert in converters:
+            for (position, convert), known in zip(converters, seen, strict=True):
                 value = values[position]
-                if value is not None:
-                    values[position] = convert(value)
+                if value is None:
+                    continue
+                done = known.get(value, _UNSEEN)
+                if done is _UNSEEN:
+                    done = known[value] = convert(value)
+                values[position] = done
             converted.append(tuple(values))
         return converted
 

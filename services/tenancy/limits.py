@@ -57,7 +57,7 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import delete, or_, select
+from sqlalchemy import delete, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -86,6 +86,7 @@ from services.tenancy.models_model_configs import (
 )
 from shared.auth import ROLE_RANK, require_principal
 from shared.errors import (
+    Aborted,
     FailedPrecondition,
     FieldViolation,
     InvalidArgument,
@@ -113,6 +114,7 @@ PLAN_KIND_PREFIX = "plan:"
 #: The plan feature metrics a reservation counts against: its tokens, or its requests.
 PLAN_METRICS = (Metric.TOTAL_TOKENS, Metric.REQUESTS)
 LIVE_SUBSCRIPTION_STATUSES = (SubscriptionStatus.TRIALING, SubscriptionStatus.ACTIVE)
+_RESERVATION_COLUMNS = tuple(LimitReservationRecord.__table__.columns.keys())
 _STATE_TO_PROTO = {
     "open": pb.RESERVATION_STATE_OPEN,
     "settled": pb.RESERVATION_STATE_SETTLED,
@@ -301,62 +303,75 @@ class LimitHandlers:
         request_id = request.request_id or None
         now = clock()
         window = window_of(now)
+        # Everything read is read before the write transaction, outside this process's SQLite
+        # writer queue: writers hold the write lock for the two writes and the commit only. A
+        # concurrent reserve with the same request_id loses on the unique index below.
+        async with self._db.reading() as session:
+            if request_id is not None and (
+                earlier := await self._by_request_id(session, tenant_id, request_id)
+            ):
+                return await self._reserved(session, earlier, now)
+            rpm, tpm = await self._limits(session, tenant_id)
+            plan = await self._plan_counters(session, tenant_id)
+        wanted = {"rpm": (requests, rpm), "tpm": (request.tokens, tpm)}
+        for kind, (amount, limit) in wanted.items():
+            if amount > limit:
+                raise ResourceExhausted(
+                    f"{amount} exceeds the tenant's whole {kind} limit of {limit}",
+                    reason="EXCEEDS_LIMIT",
+                    metadata={"limit": kind, "limit_value": str(limit)},
+                )
+        for counter in plan:
+            hard = counter.hard_limit
+            if hard is not None and counter.amount(requests, request.tokens) > hard:
+                raise counter.refused()
+        row = LimitReservationRecord(
+            id=uuid.uuid4(),
+            tenant_id=tenant_id,
+            request_id=request_id,
+            window_start=window,
+            requests=requests,
+            tokens=request.tokens,
+            state="open",
+            expires_at=_at(now + self._ttl),
+            created_at=_at(now),
+            actual_tokens=None,
+            closed_at=None,
+            plan_counters=[
+                {
+                    "kind": counter.kind,
+                    "window_start": counter.window,
+                    "metric": counter.metric.value,
+                }
+                for counter in plan
+            ]
+            or None,
+        )
+        take = RateTake(
+            tenant_id=tenant_id,
+            reservation_id=row.id,
+            now=now,
+            requests=requests,
+            tokens=request.tokens,
+            rpm=rpm,
+            tpm=tpm,
+            expires_in=self._ttl,
+        )
         #: Set once the rate counters granted, so a failure after that gives them back.
         granted: RateTake | None = None
         try:
             try:
                 async with self._writing() as session:
-                    if request_id is not None and (
-                        earlier := await self._by_request_id(session, tenant_id, request_id)
-                    ):
-                        return await self._reserved(session, earlier, now)
-                    rpm, tpm = await self._limits(session, tenant_id)
-                    wanted = {"rpm": (requests, rpm), "tpm": (request.tokens, tpm)}
-                    for kind, (amount, limit) in wanted.items():
-                        if amount > limit:
-                            raise ResourceExhausted(
-                                f"{amount} exceeds the tenant's whole {kind} limit of {limit}",
-                                reason="EXCEEDS_LIMIT",
-                                metadata={"limit": kind, "limit_value": str(limit)},
-                            )
-                    plan = await self._plan_counters(session, tenant_id)
-                    for counter in plan:
-                        hard = counter.hard_limit
-                        if hard is not None and counter.amount(requests, request.tokens) > hard:
-                            raise counter.refused()
-                    row = LimitReservationRecord(
-                        id=uuid.uuid4(),
-                        tenant_id=tenant_id,
-                        request_id=request_id,
-                        window_start=window,
-                        requests=requests,
-                        tokens=request.tokens,
-                        state="open",
-                        expires_at=_at(now + self._ttl),
-                        created_at=_at(now),
-                        plan_counters=[
-                            {
-                                "kind": counter.kind,
-                                "window_start": counter.window,
-                                "metric": counter.metric.value,
-                            }
-                            for counter in plan
-                        ]
-                        or None,
-                    )
-                    session.add(row)
                     # The reservation goes in first, so the counters' row locks are held for
                     # one statement and the commit only.
-                    await session.flush()
-                    take = RateTake(
-                        tenant_id=tenant_id,
-                        reservation_id=row.id,
-                        now=now,
-                        requests=requests,
-                        tokens=request.tokens,
-                        rpm=rpm,
-                        tpm=tpm,
-                        expires_in=self._ttl,
+                    await session.execute(
+                        insert(LimitReservationRecord).values(
+                            {
+                                column: value
+                                for column in _RESERVATION_COLUMNS
+                                if (value := getattr(row, column)) is not None
+                            }
+                        )
                     )
                     taken = await self._rates.take(
                         session,
@@ -488,6 +503,38 @@ class LimitHandlers:
                 reason="RESERVATION_EXPIRED",
             )
 
+    async def _claim(
+        self,
+        session: AsyncSession,
+        tenant_id: uuid.UUID,
+        reservation_id: uuid.UUID,
+        now: float,
+        **closing: object,
+    ) -> LimitReservationRecord | None:
+        """Closes the reservation if it is open and unexpired, in one UPDATE ... RETURNING
+        (which on PostgreSQL waits for a concurrent closer and re-checks); None otherwise."""
+        claimed = await session.scalars(
+            update(LimitReservationRecord)
+            .where(
+                LimitReservationRecord.id == reservation_id,
+                LimitReservationRecord.tenant_id == tenant_id,
+                LimitReservationRecord.state == "open",
+                LimitReservationRecord.expires_at > _at(now),
+            )
+            .values(closed_at=_at(now), **closing)
+            .returning(LimitReservationRecord),
+            execution_options={"synchronize_session": False},
+        )
+        return claimed.one_or_none()
+
+    @staticmethod
+    def _not_claimed(row: LimitReservationRecord) -> Aborted:
+        # Unreachable while the claim and this read share one write transaction; never adjust
+        # counters for a reservation whose state did not change.
+        return Aborted(
+            f"reservation {row.id} changed concurrently; retry", reason="RESERVATION_CONFLICT"
+        )
+
     async def settle(self, request: pb.SettleRequest) -> pb.SettleResponse:
         tenant_id = parse_id(request.tenant_id, "tenant_id")
         authorize(str(tenant_id))
@@ -497,10 +544,15 @@ class LimitHandlers:
         actual = request.actual_tokens
         now = clock()
         async with self._writing() as session:
-            row = await self._open_reservation(session, tenant_id, reservation_id)
-            if row.state == "settled" and row.actual_tokens == actual:
-                return pb.SettleResponse(reservation=reservation_to_proto(row, now))
-            self._require_open(row, now)
+            row = await self._claim(
+                session, tenant_id, reservation_id, now, state="settled", actual_tokens=actual
+            )
+            if row is None:  # not open: settled already (answer again), or why not
+                row = await self._open_reservation(session, tenant_id, reservation_id)
+                if row.state == "settled" and row.actual_tokens == actual:
+                    return pb.SettleResponse(reservation=reservation_to_proto(row, now))
+                self._require_open(row, now)
+                raise self._not_claimed(row)
             difference = actual - row.tokens
             for taken in row.plan_counters or []:
                 if taken["metric"] != Metric.TOTAL_TOKENS.value:
@@ -517,9 +569,6 @@ class LimitHandlers:
             await self._rates.settle(
                 session, tenant_id, row.id, row.window_start, row.tokens, actual, now
             )
-            row.state = "settled"
-            row.actual_tokens = actual
-            row.closed_at = _at(now)
         return pb.SettleResponse(reservation=reservation_to_proto(row, now))
 
     async def release(self, request: pb.ReleaseRequest) -> pb.ReleaseResponse:
@@ -528,10 +577,13 @@ class LimitHandlers:
         reservation_id = parse_id(request.reservation_id, "reservation_id")
         now = clock()
         async with self._writing() as session:
-            row = await self._open_reservation(session, tenant_id, reservation_id)
-            if row.state == "released":
-                return pb.ReleaseResponse(reservation=reservation_to_proto(row, now))
-            self._require_open(row, now)
+            row = await self._claim(session, tenant_id, reservation_id, now, state="released")
+            if row is None:  # not open: released already (answer again), or why not
+                row = await self._open_reservation(session, tenant_id, reservation_id)
+                if row.state == "released":
+                    return pb.ReleaseResponse(reservation=reservation_to_proto(row, now))
+                self._require_open(row, now)
+                raise self._not_claimed(row)
             for taken in row.plan_counters or []:
                 amount = row.requests if taken["metric"] == Metric.REQUESTS.value else row.tokens
                 await self._table.refund(
@@ -540,8 +592,6 @@ class LimitHandlers:
             await self._rates.release(
                 session, tenant_id, row.id, row.window_start, row.requests, row.tokens
             )
-            row.state = "released"
-            row.closed_at = _at(now)
         return pb.ReleaseResponse(reservation=reservation_to_proto(row, now))
 
     async def _prune(self, now: float) -> None:
