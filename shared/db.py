@@ -22,6 +22,7 @@ from sqlalchemy.ext.asyncio import (
     create_async_engine,
 )
 
+from shared.db_sqlite import inline_sqlite_creator
 from shared.sqlite_files import make_private
 
 #: Constraint names are stable, so migrations and error messages can name them.
@@ -38,19 +39,6 @@ def service_metadata() -> MetaData:
     return MetaData(naming_convention=NAMING_CONVENTION)
 
 
-def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
-    # SQLAlchemy emits BEGIN itself (below), so the driver must not.
-    dbapi_connection.isolation_level = None
-    cursor = dbapi_connection.cursor()
-    # The busy timeout goes first: switching to WAL needs a lock, and connections opened at the
-    # same moment would otherwise fail at once with "database is locked".
-    cursor.execute("PRAGMA busy_timeout=10000")
-    cursor.execute("PRAGMA foreign_keys=ON")
-    cursor.execute("PRAGMA journal_mode=WAL")
-    cursor.execute("PRAGMA synchronous=NORMAL")
-    cursor.close()
-
-
 def _sqlite_begin(conn: Any) -> None:
     # A write transaction takes the write lock up front: a deferred one that read first cannot
     # upgrade once another writer committed, and would fail with "database is locked".
@@ -59,23 +47,32 @@ def _sqlite_begin(conn: Any) -> None:
 
 
 _BEGIN_MODE = "quarterdeck_sqlite_begin"
+_READ_ONLY = {"postgresql_readonly": True}
 
 
 class Database:
-    """An engine plus the session factory every repository uses."""
+    """An engine plus the session factory every repository uses.
+
+    A checkout is not pinged first: a connection the server dropped fails the statement that
+    meets it, the dialect recognises the disconnect and the pool discards that connection (and
+    every one opened before it), so the next call gets a fresh one. A session closes its own
+    transaction, so the pool adds no rollback of its own on return.
+    """
 
     def __init__(self, url: str, *, pool_size: int = 10, max_overflow: int = 20) -> None:
         parsed = make_url(url)
         self.dialect = parsed.get_backend_name()
-        options: dict[str, Any] = {"pool_pre_ping": True}
+        options: dict[str, Any] = {"pool_pre_ping": False, "pool_reset_on_return": None}
         if self.dialect == "sqlite":
-            if parsed.database and parsed.database != ":memory:":
-                make_private(Path(parsed.database))
+            database = parsed.database or ":memory:"
+            if database != ":memory:" and not database.startswith("file:"):
+                make_private(Path(database))
+            uri = str(parsed.query.get("uri", "")).lower() in ("true", "1")
+            options["async_creator"] = inline_sqlite_creator(database, uri)
         else:
             options.update(pool_size=pool_size, max_overflow=max_overflow)
         self.engine: AsyncEngine = create_async_engine(parsed, **options)
         if self.dialect == "sqlite":
-            event.listen(self.engine.sync_engine, "connect", _sqlite_pragmas)
             event.listen(self.engine.sync_engine, "begin", _sqlite_begin)
         self.sessions = async_sessionmaker(self.engine, expire_on_commit=False)
 
@@ -94,8 +91,14 @@ class Database:
 
     @asynccontextmanager
     async def reading(self) -> AsyncIterator[AsyncSession]:
-        """A session for reads only; nothing it does is committed."""
+        """A session for reads only, in one read-only transaction that is never committed.
+
+        On SQLite that is a deferred transaction (one snapshot, no write lock, no thread hop); on
+        PostgreSQL a READ ONLY one, so a write attempted here fails instead of being kept.
+        """
         async with self.sessions() as session:
+            if self.dialect == "postgresql":
+                await session.connection(execution_options=_READ_ONLY)
             yield session
 
     async def ping(self) -> None:

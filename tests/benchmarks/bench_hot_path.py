@@ -1,0 +1,504 @@
+"""The hot path of one authenticated read, beside the raw transport, measured side by side in one
+run: calls per second, p50/p99 latency and CPU per call of every process involved.
+
+Run: ``uv run python -m tests.benchmarks.bench_hot_path [--seconds 2] [--backends sqlite,postgresql]
+[--postgres-url postgresql://postgres@127.0.0.1:5432/postgres]``.
+
+Every server is a process of its own (so its CPU is read from ``/proc/<pid>/stat``), started
+the way ``quarterdeck serve`` starts it (logging, tracing, event loop); this process is the
+client. Per backend it measures, at 1 and 16 calls in flight:
+
+- a raw ``grpc.aio`` echo between two processes (no interceptors, no database): the transport;
+- ``grpc.health.v1.Health/Check`` on tenancy (the interceptor chain, no auth, no database);
+- ``TenancyService.GetTenant`` by primary key, direct (token check plus one indexed read);
+- ``GET /v1/tenants/{id}`` through the gateway (HTTP/1.1 keep-alive, one connection per caller);
+- ``LimitsService.Reserve`` then ``Settle`` (one pair counts as one call);
+- ``ModelCatalogService.PriceUsage``.
+
+It prints the ratios the hot path is judged by. Loopback only; the PostgreSQL database is
+created for the run and dropped after it. Not collected by pytest (the name is bench_*).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import multiprocessing
+import os
+import signal
+import socket
+import tempfile
+import time
+import uuid
+from collections.abc import Awaitable, Callable, Iterator
+from dataclasses import dataclass
+from multiprocessing.connection import Connection
+from pathlib import Path
+
+import asyncpg
+import grpc
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+IN_FLIGHT = (1, 16)
+UNBOUNDED = 2_000_000_000
+ECHO_METHOD = "/bench.Echo/Echo"
+TOKEN_TTL_SECONDS = 3600
+_CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def _run(main: Awaitable[None]) -> None:
+    """Run a served process's loop the way the services do (uvloop where the code uses it)."""
+    from shared import server
+
+    runner: Callable[[Awaitable[None]], None] = getattr(server, "run_event_loop", asyncio.run)
+    runner(main)  # type: ignore[arg-type]
+
+
+def _quiet_stderr() -> None:
+    """Servers log a line per call at INFO, as deployed; the lines go nowhere here."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, 2)
+
+
+# --- the echo server: grpc.aio with nothing on top ------------------------------------------
+
+
+async def _echo_serve(pipe: Connection) -> None:
+    async def echo(request: bytes, context: grpc.aio.ServicerContext) -> bytes:
+        return request
+
+    handler = grpc.method_handlers_generic_handler(
+        "bench.Echo", {"Echo": grpc.unary_unary_rpc_method_handler(echo)}
+    )
+    server = grpc.aio.server()
+    server.add_generic_rpc_handlers([handler])
+    port = server.add_insecure_port("127.0.0.1:0")
+    await server.start()
+    pipe.send(f"127.0.0.1:{port}")
+    await asyncio.get_running_loop().run_in_executor(None, pipe.recv)
+    await server.stop(0)
+
+
+def _echo_main(pipe: Connection) -> None:
+    _run(_echo_serve(pipe))
+
+
+# --- tenancy, as `quarterdeck serve tenancy` runs it, with a test token issuer ---------------
+
+
+async def _seed(database_url: str) -> str:
+    from services.registry import spec_for
+    from services.tenancy.models import TenantRecord
+    from services.tenancy.models_model_configs import TenantModelConfigRecord
+    from services.tenancy.seed_catalogue import model_id
+    from shared.db import Database
+    from shared.migrations import upgrade_to_head
+
+    database = Database(database_url)
+    tenant_id = uuid.uuid4()
+    try:
+        await upgrade_to_head(database, spec_for("tenancy").migrations_dir)
+        async with database.transaction() as session:
+            session.add(TenantRecord(id=tenant_id, slug=f"bench-{tenant_id.hex[:8]}", name="B"))
+            await session.flush()
+            session.add(
+                TenantModelConfigRecord(
+                    tenant_id=tenant_id,
+                    llm_model_id=model_id("anthropic", "claude-sonnet-4-20250514"),
+                    encrypted_api_key=b"bench",
+                    api_key_hint="abcd",
+                    key_version="bench",
+                    rate_limit_rpm=UNBOUNDED,
+                    rate_limit_tpm=UNBOUNDED,
+                )
+            )
+    finally:
+        await database.dispose()
+    return str(tenant_id)
+
+
+async def _tenancy_serve(database_url: str, pipe: Connection) -> None:
+    from services.registry import spec_for
+    from shared.auth import INTERNAL_SCOPE, Principal
+    from shared.config import load_settings
+    from shared.server import start_service
+    from tests.support.stack import SERVICE_TEST_DEFAULTS, TEST_PAGE_TOKEN_SECRET
+    from tests.support.tokens import TestIssuer
+
+    tenant_id = await _seed(database_url)
+    issuer = TestIssuer()
+    member = issuer.token(
+        Principal(subject=str(uuid.uuid4()), kind="user", tenant_id=tenant_id, role="member"),
+        TOKEN_TTL_SECONDS,
+    )
+    internal = issuer.token(
+        Principal(
+            subject="service:conversation", kind="service", scopes=frozenset({INTERNAL_SCOPE})
+        ),
+        TOKEN_TTL_SECONDS,
+    )
+    spec = spec_for("tenancy")
+    settings = load_settings(
+        spec.settings_type,
+        port=0,
+        database_url=database_url,
+        page_token_secret=TEST_PAGE_TOKEN_SECRET,
+        **SERVICE_TEST_DEFAULTS["tenancy"],
+    )
+    running = await start_service(spec, settings, authenticator=issuer.authenticator())
+    pipe.send((running.target, tenant_id, member, internal))
+    await asyncio.get_running_loop().run_in_executor(None, pipe.recv)
+    await running.stop(0.5)
+
+
+def _tenancy_main(database_url: str, pipe: Connection) -> None:
+    from services.tenancy.config import TenancySettings
+    from shared.config import load_settings
+    from shared.tracing import configure_logging, configure_tracing, shutdown_tracing
+
+    _quiet_stderr()
+    configure_logging(load_settings(TenancySettings).log_level)
+    configure_tracing("tenancy")
+    try:
+        _run(_tenancy_serve(database_url, pipe))
+    finally:
+        shutdown_tracing()
+
+
+# --- the gateway, as `quarterdeck serve gateway` runs it -------------------------------------
+
+
+def _gateway_main(port: int, tenancy_target: str, unused_target: str) -> None:
+    os.environ.update(
+        QD_GATEWAY_HOST="127.0.0.1",
+        QD_GATEWAY_PORT=str(port),
+        QD_GATEWAY_TENANCY_TARGET=tenancy_target,
+        QD_GATEWAY_IDENTITY_TARGET=unused_target,
+        QD_GATEWAY_TELEMETRY_TARGET=unused_target,
+    )
+    _quiet_stderr()
+    from services.gateway.main import serve_gateway
+
+    serve_gateway()
+
+
+# --- measuring --------------------------------------------------------------------------------
+
+
+def _cpu_seconds(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / _CLOCK_TICKS  # utime + stime
+
+
+@dataclass
+class Result:
+    path: str
+    in_flight: int
+    calls: int
+    seconds: float
+    latencies: list[float]
+    cpu_ms_per_call: dict[str, float]
+
+    @property
+    def rate(self) -> float:
+        return self.calls / self.seconds
+
+    def percentile(self, fraction: float) -> float:
+        ordered = sorted(self.latencies)
+        return ordered[min(len(ordered) - 1, int(fraction * len(ordered)))] * 1000
+
+
+async def _measure(
+    path: str,
+    call: Callable[[int], Awaitable[object]],
+    in_flight: int,
+    seconds: float,
+    pids: dict[str, int],
+) -> Result:
+    latencies: list[float] = []
+    deadline = 0.0
+
+    async def caller(slot: int, record: bool) -> None:
+        while (started := time.perf_counter()) < deadline:
+            await call(slot)
+            if record:
+                latencies.append(time.perf_counter() - started)
+
+    deadline = time.perf_counter() + min(0.5, seconds / 4)  # warm-up: caches, pools, JIT-less
+    await asyncio.gather(*(caller(slot, False) for slot in range(in_flight)))
+    cpu_before = {name: _cpu_seconds(pid) for name, pid in pids.items()}
+    started = time.perf_counter()
+    deadline = started + seconds
+    await asyncio.gather(*(caller(slot, True) for slot in range(in_flight)))
+    elapsed = time.perf_counter() - started
+    calls = len(latencies)
+    cpu = {
+        name: (_cpu_seconds(pid) - cpu_before[name]) * 1000 / max(calls, 1)
+        for name, pid in pids.items()
+    }
+    return Result(path, in_flight, calls, elapsed, latencies, cpu)
+
+
+class HttpConnection:
+    """The least an HTTP/1.1 keep-alive client can do, so the client's CPU stays small."""
+
+    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self._reader = reader
+        self._writer = writer
+
+    @classmethod
+    async def open(cls, port: int) -> HttpConnection:
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        return cls(reader, writer)
+
+    async def get(self, request: bytes) -> bytes:
+        self._writer.write(request)
+        head = await self._reader.readuntil(b"\r\n\r\n")
+        status = head[9:12]
+        length = 0
+        for line in head.split(b"\r\n"):
+            if line[:15].lower() == b"content-length:":
+                length = int(line[15:])
+        body = await self._reader.readexactly(length)
+        if status != b"200":
+            raise RuntimeError(f"gateway answered {status!r}: {body[:300]!r}")
+        return body
+
+    def close(self) -> None:
+        self._writer.close()
+
+
+@dataclass
+class Platform:
+    echo_target: str
+    tenancy_target: str
+    gateway_port: int
+    tenant_id: str
+    member_token: str
+    internal_token: str
+    pids: dict[str, int]
+
+
+async def _drive(platform: Platform, seconds: float) -> list[Result]:
+    from quarterdeck.tenancy.v1 import limits_pb2 as lpb
+    from quarterdeck.tenancy.v1 import pricing_pb2 as ppb
+    from quarterdeck.tenancy.v1 import tenancy_pb2 as tpb
+    from quarterdeck.tenancy.v1.limits_pb2_grpc import LimitsServiceStub
+    from quarterdeck.tenancy.v1.pricing_pb2_grpc import ModelCatalogServiceStub
+    from quarterdeck.tenancy.v1.tenancy_pb2_grpc import TenancyServiceStub
+    from services.tenancy.seed_catalogue import model_id
+
+    member = (("authorization", f"Bearer {platform.member_token}"),)
+    internal = (("authorization", f"Bearer {platform.internal_token}"),)
+    results: list[Result] = []
+    async with (
+        grpc.aio.insecure_channel(platform.echo_target) as echo_channel,
+        grpc.aio.insecure_channel(platform.tenancy_target) as channel,
+    ):
+        echo = echo_channel.unary_unary(ECHO_METHOD)
+        payload = b"x" * 64
+        health = health_pb2_grpc.HealthStub(channel)
+        check = health_pb2.HealthCheckRequest(service="")
+        tenancy = TenancyServiceStub(channel)
+        get_tenant = tpb.GetTenantRequest(id=platform.tenant_id)
+        limits = LimitsServiceStub(channel)
+        catalog = ModelCatalogServiceStub(channel)
+        price = ppb.PriceUsageRequest(
+            model_id=str(model_id("anthropic", "claude-sonnet-4-20250514")),
+            token_convention=ppb.TOKEN_CONVENTION_INPUT_EXCLUDES_CACHED,
+            input_tokens=1234,
+            output_tokens=567,
+            cache_creation_tokens=89,
+            cache_read_tokens=10_000,
+            web_search_requests=1,
+        )
+        http_request = (
+            f"GET /v1/tenants/{platform.tenant_id} HTTP/1.1\r\nHost: bench\r\n"
+            f"Authorization: Bearer {platform.member_token}\r\n\r\n"
+        ).encode()
+        connections = [
+            await HttpConnection.open(platform.gateway_port) for _ in range(max(IN_FLIGHT))
+        ]
+
+        async def reserve_settle(_: int) -> None:
+            made = await limits.Reserve(
+                lpb.ReserveRequest(tenant_id=platform.tenant_id, tokens=1000), metadata=internal
+            )
+            await limits.Settle(
+                lpb.SettleRequest(
+                    tenant_id=platform.tenant_id,
+                    reservation_id=made.reservation.id,
+                    actual_tokens=700,
+                ),
+                metadata=internal,
+            )
+
+        paths: list[tuple[str, Callable[[int], Awaitable[object]]]] = [
+            ("raw echo", lambda _: echo(payload)),
+            ("health Check", lambda _: health.Check(check)),
+            ("GetTenant direct", lambda _: tenancy.GetTenant(get_tenant, metadata=member)),
+            ("GET /v1/tenants/{id}", lambda slot: connections[slot].get(http_request)),
+            ("Reserve+Settle", reserve_settle),
+            ("PriceUsage", lambda _: catalog.PriceUsage(price, metadata=member)),
+        ]
+        try:
+            for name, call in paths:
+                for in_flight in IN_FLIGHT:
+                    results.append(await _measure(name, call, in_flight, seconds, platform.pids))
+        finally:
+            for connection in connections:
+                connection.close()
+    return results
+
+
+# --- starting and stopping the platform ---------------------------------------------------------
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _wait_for_http(port: int, timeout: float = 60.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), 1) as s:
+            s.sendall(b"GET /healthz HTTP/1.1\r\nHost: bench\r\n\r\n")
+            if s.recv(64).startswith(b"HTTP/1.1 200"):
+                return
+        time.sleep(0.1)
+    raise RuntimeError(f"the gateway did not answer /healthz on port {port} within {timeout}s")
+
+
+@contextlib.contextmanager
+def _platform(database_url: str) -> Iterator[Platform]:
+    context = multiprocessing.get_context("spawn")
+    echo_ours, echo_theirs = context.Pipe()
+    tenancy_ours, tenancy_theirs = context.Pipe()
+    echo = context.Process(target=_echo_main, args=(echo_theirs,), daemon=True)
+    tenancy = context.Process(target=_tenancy_main, args=(database_url, tenancy_theirs))
+    echo.start()
+    tenancy.start()
+    gateway = None
+    try:
+        echo_target = echo_ours.recv()
+        if not tenancy_ours.poll(120):
+            raise RuntimeError("tenancy did not start within 120s")
+        tenancy_target, tenant_id, member, internal = tenancy_ours.recv()
+        gateway_port = _free_port()
+        gateway = context.Process(
+            target=_gateway_main, args=(gateway_port, tenancy_target, f"127.0.0.1:{_free_port()}")
+        )
+        gateway.start()
+        _wait_for_http(gateway_port)
+        assert echo.pid and tenancy.pid and gateway.pid
+        yield Platform(
+            echo_target,
+            tenancy_target,
+            gateway_port,
+            tenant_id,
+            member,
+            internal,
+            {
+                "client": os.getpid(),
+                "echo": echo.pid,
+                "tenancy": tenancy.pid,
+                "gateway": gateway.pid,
+            },
+        )
+    finally:
+        echo_ours.send("stop")
+        tenancy_ours.send("stop")
+        if gateway is not None and gateway.pid:
+            os.kill(gateway.pid, signal.SIGTERM)
+        for process in (echo, tenancy, gateway):
+            if process is None:
+                continue
+            process.join(timeout=15)
+            if process.is_alive():
+                process.terminate()
+
+
+@contextlib.contextmanager
+def _database(backend: str, tmp: Path, postgres_url: str) -> Iterator[str]:
+    if backend == "sqlite":
+        yield f"sqlite+aiosqlite:///{tmp / 'tenancy-hot-path.db'}"
+        return
+    name = f"qd_bench_hot_{uuid.uuid4().hex[:10]}"
+
+    async def admin(statement: str) -> None:
+        conn = await asyncpg.connect(postgres_url)
+        try:
+            await conn.execute(statement)
+        finally:
+            await conn.close()
+
+    asyncio.run(admin(f'CREATE DATABASE "{name}"'))
+    try:
+        base = postgres_url.split("://", 1)[1].rsplit("/", 1)[0]
+        yield f"postgresql+asyncpg://{base}/{name}"
+    finally:
+        asyncio.run(admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+
+# --- reporting ----------------------------------------------------------------------------------
+
+
+def _report(backend: str, results: list[Result]) -> None:
+    print(f"\n== {backend} ==")
+    print(
+        f"{'path':22} {'in flight':>9} {'calls/s':>9} {'p50 ms':>8} {'p99 ms':>8}   "
+        "CPU ms per call: client / echo / tenancy / gateway"
+    )
+    for r in results:
+        cpu = r.cpu_ms_per_call
+        print(
+            f"{r.path:22} {r.in_flight:9} {r.rate:9.0f} {r.percentile(0.5):8.2f} "
+            f"{r.percentile(0.99):8.2f}   {cpu['client']:6.2f} / {cpu['echo']:5.2f} / "
+            f"{cpu['tenancy']:6.2f} / {cpu['gateway']:6.2f}"
+        )
+    by = {(r.path, r.in_flight): r for r in results}
+    many = max(IN_FLIGHT)
+
+    def ratio(numerator: str, denominator: str) -> float:
+        return by[(numerator, many)].rate / by[(denominator, many)].rate
+
+    get_tenant = by[("GetTenant direct", many)]
+    gateway_one = by[("GET /v1/tenants/{id}", 1)]
+    direct_one = by[("GetTenant direct", 1)]
+    print(f"ratios at {many} in flight:")
+    print(
+        f"  GetTenant / health Check        : {ratio('GetTenant direct', 'health Check'):.2f}"
+        f"   (target >= 0.5; tenancy CPU {get_tenant.cpu_ms_per_call['tenancy']:.2f} ms/call,"
+        " target <= 1.5)"
+    )
+    print(f"  gateway GET / raw echo          : {ratio('GET /v1/tenants/{id}', 'raw echo'):.2f}")
+    print(f"  Reserve+Settle / health Check   : {ratio('Reserve+Settle', 'health Check'):.2f}")
+    print(f"  PriceUsage / health Check       : {ratio('PriceUsage', 'health Check'):.2f}")
+    print(f"  health Check / raw echo         : {ratio('health Check', 'raw echo'):.2f}")
+    added = gateway_one.percentile(0.5) - direct_one.percentile(0.5)
+    print(f"gateway p50 over direct GetTenant at 1 in flight: +{added:.2f} ms (target <= 3)")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--seconds", type=float, default=2.0, help="per path and concurrency")
+    parser.add_argument("--backends", default="sqlite,postgresql")
+    parser.add_argument("--postgres-url", default="postgresql://postgres@127.0.0.1:5432/postgres")
+    args = parser.parse_args()
+    started = time.perf_counter()
+    for backend in args.backends.split(","):
+        with (
+            tempfile.TemporaryDirectory() as tmp,
+            _database(backend, Path(tmp), args.postgres_url) as url,
+            _platform(url) as platform,
+        ):
+            results = asyncio.run(_drive(platform, args.seconds))
+        _report(backend, results)
+    print(f"\ntotal run time: {time.perf_counter() - started:.0f}s")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,151 @@
+"""The shared database access: read sessions that write nothing, SQLite reads without a thread
+hop, and recovery from a connection the server dropped (no pre-ping on checkout)."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import uuid
+from collections.abc import AsyncIterator
+
+import asyncpg
+import pytest
+from sqlalchemy import event, text
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from services.tenancy.models import TenantRecord
+from shared.db import Database
+from tests.support.postgres import PostgresServer
+from tests.support.stack import Databases
+
+
+@pytest.fixture
+async def database(databases: Databases, backend: str) -> AsyncIterator[Database]:
+    db = Database(await databases.url(backend, "tenancy", "database"), pool_size=1)
+    yield db
+    await db.dispose()
+
+
+def _statements(db: Database) -> list[str]:
+    seen: list[str] = []
+
+    def note(_conn, _cursor, statement, _params, _context, _many) -> None:  # type: ignore[no-untyped-def]
+        seen.append(statement.strip().upper())
+
+    event.listen(db.engine.sync_engine, "before_cursor_execute", note)
+    return seen
+
+
+async def _insert_tenant(session: AsyncSession, tenant_id: uuid.UUID) -> None:
+    session.add(TenantRecord(id=tenant_id, slug=f"db-{tenant_id.hex[:12]}", name="T"))
+    await session.flush()
+
+
+async def _count_tenant(db: Database, tenant_id: uuid.UUID) -> int:
+    async with db.reading() as session:
+        return 0 if await session.get(TenantRecord, tenant_id) is None else 1
+
+
+async def test_a_read_session_opens_no_write_transaction_and_keeps_no_write(
+    database: Database,
+) -> None:
+    seen = _statements(database)
+    async with database.reading() as session:
+        await session.execute(text("SELECT count(*) FROM tenants"))
+    assert not [s for s in seen if s.startswith(("BEGIN IMMEDIATE", "BEGIN EXCLUSIVE"))]
+
+    tenant_id = uuid.uuid4()
+    with pytest.raises(_WriteRefused):
+        async with database.reading() as session:
+            try:
+                await _insert_tenant(session, tenant_id)
+            except DBAPIError as refused:  # PostgreSQL: a READ ONLY transaction refuses it
+                assert "read-only" in str(refused).lower()
+            raise _WriteRefused  # SQLite: the write stays in the uncommitted transaction
+    assert await _count_tenant(database, tenant_id) == 0
+
+    async with database.transaction() as session:
+        await _insert_tenant(session, tenant_id)
+    assert await _count_tenant(database, tenant_id) == 1
+
+
+class _WriteRefused(Exception):
+    pass
+
+
+async def test_sqlite_reads_run_on_the_event_loop_and_writes_take_the_lock_elsewhere(
+    databases: Databases,
+) -> None:
+    database = Database(await databases.url("sqlite", "tenancy", "database"))
+    seen = _statements(database)
+
+    @event.listens_for(database.engine.sync_engine, "connect")
+    def add_thread_function(dbapi_connection, _record) -> None:  # type: ignore[no-untyped-def]
+        dbapi_connection.create_function("current_thread", 0, threading.get_ident)
+
+    loop_thread = threading.get_ident()
+    try:
+        async with database.reading() as session:
+            read_on = await session.scalar(text("SELECT current_thread()"))
+        async with database.transaction() as session:
+            await _insert_tenant(session, uuid.uuid4())
+            in_write_on = await session.scalar(text("SELECT current_thread()"))
+    finally:
+        await database.dispose()
+    assert read_on == loop_thread
+    # Once the transaction holds the write lock, its statements cannot wait: inline as well.
+    assert in_write_on == loop_thread
+    assert "BEGIN IMMEDIATE" in seen and "BEGIN DEFERRED" in seen
+
+
+async def test_sqlite_concurrent_writers_all_commit(databases: Databases) -> None:
+    database = Database(await databases.url("sqlite", "tenancy", "database"))
+    ids = [uuid.uuid4() for _ in range(20)]
+
+    async def write(tenant_id: uuid.UUID) -> None:
+        async with database.transaction() as session:
+            await _insert_tenant(session, tenant_id)
+            await asyncio.sleep(0)  # hold the write lock across a yield to the loop
+
+    try:
+        await asyncio.gather(*(write(tenant_id) for tenant_id in ids))
+        assert [await _count_tenant(database, tenant_id) for tenant_id in ids] == [1] * len(ids)
+    finally:
+        await database.dispose()
+
+
+async def _wait_until_gone(admin: asyncpg.Connection, pid: int) -> None:
+    for _ in range(500):
+        if not await admin.fetchval("SELECT count(*) FROM pg_stat_activity WHERE pid = $1", pid):
+            return
+        await asyncio.sleep(0.01)
+    raise AssertionError(f"backend {pid} still listed 5s after pg_terminate_backend")
+
+
+async def test_a_connection_the_server_dropped_is_replaced_by_the_next_call(
+    databases: Databases, postgres: PostgresServer
+) -> None:
+    database = Database(
+        await databases.url("postgresql", "tenancy", "database"), pool_size=1, max_overflow=0
+    )
+    admin = await asyncpg.connect(
+        postgres.admin_url.set(drivername="postgresql").render_as_string(hide_password=False)
+    )
+    try:
+        async with database.reading() as session:
+            first_pid = await session.scalar(text("SELECT pg_backend_pid()"))
+        await admin.execute("SELECT pg_terminate_backend($1)", first_pid)
+        await _wait_until_gone(admin, first_pid)
+
+        with pytest.raises(DBAPIError) as dropped:
+            async with database.reading() as session:
+                await session.execute(text("SELECT 1"))
+        assert dropped.value.connection_invalidated
+
+        async with database.reading() as session:
+            second_pid = await session.scalar(text("SELECT pg_backend_pid()"))
+        assert second_pid != first_pid
+    finally:
+        await admin.close()
+        await database.dispose()
