@@ -65,11 +65,19 @@ class ServiceSettings(BaseSettings):
 
 
 class TracingSettings(BaseSettings):
-    """The standard OTEL_* variables this project acts on; the SDK reads the rest itself."""
+    """The standard OTEL_* variables this project acts on; the SDK reads the rest itself
+    (``OTEL_TRACES_SAMPLER`` and ``OTEL_TRACES_SAMPLER_ARG`` among them: every call is sampled
+    unless they say otherwise). Plus ``QD_TRACE_SQL``: SQL statement spans."""
 
     model_config = SettingsConfigDict(extra="ignore", frozen=True)
 
     otel_sdk_disabled: bool = False
+    qd_trace_sql: bool = Field(
+        default=False,
+        description="Record a span per SQL statement (and connection checkout). Off by "
+        "default: on the hot path they cost more CPU than the statements themselves; turn it "
+        "on to see where a slow call spends its database time.",
+    )
     otel_traces_exporter: str = Field(default="otlp", pattern="^(otlp|console|none)$")
     otel_exporter_otlp_endpoint: str | None = None
     otel_exporter_otlp_traces_endpoint: str | None = None

@@ -172,6 +172,8 @@ class DecodingInterceptor(grpc.aio.ServerInterceptor):
 
     def __init__(self, refusals: RefusalLog | None = None) -> None:
         self._refusals = refusals or RefusalLog()
+        #: The checked handler of each method, built on its first call and reused after.
+        self._checked: dict[str, tuple[grpc.RpcMethodHandler, grpc.RpcMethodHandler]] = {}
 
     async def _refuse(
         self, method: str, refusal: Undecodable, context: grpc.aio.ServicerContext
@@ -188,6 +190,16 @@ class DecodingInterceptor(grpc.aio.ServerInterceptor):
         if handler is None:
             return handler
         method = handler_call_details.method
+        known = self._checked.get(method)
+        if known is not None and known[0] is handler:
+            return known[1]
+        checked = self._checked_handler(handler, method)
+        self._checked[method] = (handler, checked)
+        return checked
+
+    def _checked_handler(
+        self, handler: grpc.RpcMethodHandler, method: str
+    ) -> grpc.RpcMethodHandler:
         deserializer = checked_deserializer(handler.request_deserializer)
         if handler.request_streaming:
             behaviour = handler.stream_unary or handler.stream_stream

@@ -1,13 +1,14 @@
-"""Server interceptors every service installs, outermost first: tracing (and its suppression for
-untraced methods), access log, error mapping, auth context, deadline check. Each wraps the handler's behaviour the same way, for
-unary and streaming methods alike.
+"""What every service wraps around its handlers, outermost first: the suppression of tracing for
+untraced methods, access log, error mapping, auth context, deadline check. Each is a
+:class:`Layer`; :class:`LayeredInterceptor` composes them once per method, for unary and
+streaming methods alike (OpenTelemetry's own server interceptor runs outside them).
 """
 
 from __future__ import annotations
 
 import logging
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from typing import Any
 
 import grpc
@@ -22,56 +23,86 @@ from shared.tracing import tag_tenant
 log = logging.getLogger("quarterdeck.access")
 errors_log = logging.getLogger("quarterdeck.errors")
 
-Behaviour = Callable[..., Any]
-#: (method, request-or-iterator, context, call-next) for unary responses.
-UnaryWrap = Callable[
-    [str, Any, grpc.aio.ServicerContext, Callable[[], Awaitable[Any]]], Awaitable[Any]
-]
-#: Wraps the opening of a streamed response: runs before the first message, with the same shape.
-StreamWrap = Callable[
-    [str, Any, grpc.aio.ServicerContext, Callable[[], AsyncIterator[Any]]], AsyncIterator[Any]
-]
+#: The next step of a call: the handler itself, or the layers inside this one.
+UnaryCall = Callable[[Any, grpc.aio.ServicerContext], Awaitable[Any]]
+StreamCall = Callable[[Any, grpc.aio.ServicerContext], AsyncIterator[Any]]
 
 
-def _wrapped_handler(
-    handler: grpc.RpcMethodHandler, method: str, unary: UnaryWrap, stream: StreamWrap
+class Layer:
+    """One concern wrapped around every call; subclasses define ``around_unary`` and
+    ``around_stream`` and may leave methods out with ``applies_to``."""
+
+    def applies_to(self, method: str) -> bool:
+        return True
+
+    async def around_unary(
+        self, method: str, request: Any, context: grpc.aio.ServicerContext, call: UnaryCall
+    ) -> Any:
+        return await call(request, context)
+
+    async def around_stream(
+        self, method: str, request: Any, context: grpc.aio.ServicerContext, call: StreamCall
+    ) -> AsyncIterator[Any]:
+        async for item in call(request, context):
+            yield item
+
+
+def _unary_step(layer: Layer, method: str, inner: UnaryCall) -> UnaryCall:
+    around = layer.around_unary
+
+    async def step(request: Any, context: grpc.aio.ServicerContext) -> Any:
+        return await around(method, request, context, inner)
+
+    return step
+
+
+def _stream_step(layer: Layer, method: str, inner: StreamCall) -> StreamCall:
+    around = layer.around_stream
+
+    def step(request: Any, context: grpc.aio.ServicerContext) -> AsyncIterator[Any]:
+        return around(method, request, context, inner)
+
+    return step
+
+
+def _composed_handler(
+    handler: grpc.RpcMethodHandler, method: str, layers: Sequence[Layer]
 ) -> grpc.RpcMethodHandler:
+    applied = [layer for layer in reversed(layers) if layer.applies_to(method)]
     if handler.unary_unary or handler.stream_unary:
-        inner = handler.unary_unary or handler.stream_unary
-
-        async def call_unary(request: Any, context: grpc.aio.ServicerContext) -> Any:
-            return await unary(method, request, context, lambda: inner(request, context))
-
+        unary: UnaryCall = handler.unary_unary or handler.stream_unary
+        for layer in applied:
+            unary = _unary_step(layer, method, unary)
         factory = (
             grpc.unary_unary_rpc_method_handler
             if handler.unary_unary
             else grpc.stream_unary_rpc_method_handler
         )
-        return factory(
-            call_unary,
-            request_deserializer=handler.request_deserializer,
-            response_serializer=handler.response_serializer,
+        behaviour: Callable[..., Any] = unary
+    else:
+        stream: StreamCall = handler.unary_stream or handler.stream_stream
+        for layer in applied:
+            stream = _stream_step(layer, method, stream)
+        factory = (
+            grpc.unary_stream_rpc_method_handler
+            if handler.unary_stream
+            else grpc.stream_stream_rpc_method_handler
         )
-    inner_stream = handler.unary_stream or handler.stream_stream
-
-    async def call_stream(request: Any, context: grpc.aio.ServicerContext) -> AsyncIterator[Any]:
-        async for item in stream(method, request, context, lambda: inner_stream(request, context)):
-            yield item
-
-    factory = (
-        grpc.unary_stream_rpc_method_handler
-        if handler.unary_stream
-        else grpc.stream_stream_rpc_method_handler
-    )
+        behaviour = stream
     return factory(
-        call_stream,
+        behaviour,
         request_deserializer=handler.request_deserializer,
         response_serializer=handler.response_serializer,
     )
 
 
-class _WrappingInterceptor(ServerInterceptor):
-    """Base: subclasses define ``around_unary`` and ``around_stream``."""
+class LayeredInterceptor(ServerInterceptor):
+    """Wraps every method's handler in ``layers`` (outermost first), composed once per method
+    and reused for every later call, so a call allocates no handler and no closures."""
+
+    def __init__(self, layers: Sequence[Layer]) -> None:
+        self._layers = tuple(layers)
+        self._composed: dict[str, tuple[grpc.RpcMethodHandler, grpc.RpcMethodHandler]] = {}
 
     async def intercept_service(
         self,
@@ -81,31 +112,16 @@ class _WrappingInterceptor(ServerInterceptor):
         handler = await continuation(handler_call_details)
         if handler is None:
             return handler
-        return _wrapped_handler(
-            handler, handler_call_details.method, self.around_unary, self.around_stream
-        )
-
-    async def around_unary(
-        self,
-        method: str,
-        request: Any,
-        context: grpc.aio.ServicerContext,
-        call: Callable[[], Awaitable[Any]],
-    ) -> Any:
-        return await call()
-
-    async def around_stream(
-        self,
-        method: str,
-        request: Any,
-        context: grpc.aio.ServicerContext,
-        call: Callable[[], AsyncIterator[Any]],
-    ) -> AsyncIterator[Any]:
-        async for item in call():
-            yield item
+        method = handler_call_details.method
+        known = self._composed.get(method)
+        if known is not None and known[0] is handler:
+            return known[1]
+        composed = _composed_handler(handler, method, self._layers)
+        self._composed[method] = (handler, composed)
+        return composed
 
 
-class UntracedMethodsInterceptor(_WrappingInterceptor):
+class UntracedMethodsInterceptor(Layer):
     """Turns off every instrumentation (gRPC, SQL, ...) inside the given methods.
 
     The OTLP receiver's Export needs this: any span it recorded, its SQL ones included, would be
@@ -115,23 +131,20 @@ class UntracedMethodsInterceptor(_WrappingInterceptor):
     def __init__(self, methods: frozenset[str]) -> None:
         self._methods = methods
 
+    def applies_to(self, method: str) -> bool:
+        return method in self._methods
+
     async def around_unary(self, method, request, context, call):  # type: ignore[no-untyped-def]
-        if method not in self._methods:
-            return await call()
         with suppress_instrumentation():
-            return await call()
+            return await call(request, context)
 
     async def around_stream(self, method, request, context, call):  # type: ignore[no-untyped-def]
-        if method not in self._methods:
-            async for item in call():
-                yield item
-            return
         with suppress_instrumentation():
-            async for item in call():
+            async for item in call(request, context):
                 yield item
 
 
-class AccessLogInterceptor(_WrappingInterceptor):
+class AccessLogInterceptor(Layer):
     """One line per call: method, final status code and duration (with the trace id)."""
 
     @staticmethod
@@ -145,7 +158,7 @@ class AccessLogInterceptor(_WrappingInterceptor):
     async def around_unary(self, method, request, context, call):  # type: ignore[no-untyped-def]
         started, failed = time.perf_counter(), True
         try:
-            result = await call()
+            result = await call(request, context)
             failed = False
             return result
         finally:
@@ -154,14 +167,14 @@ class AccessLogInterceptor(_WrappingInterceptor):
     async def around_stream(self, method, request, context, call):  # type: ignore[no-untyped-def]
         started, failed = time.perf_counter(), True
         try:
-            async for item in call():
+            async for item in call(request, context):
                 yield item
             failed = False
         finally:
             self._log(method, context, started, failed)
 
 
-class ErrorMappingInterceptor(_WrappingInterceptor):
+class ErrorMappingInterceptor(Layer):
     """Turns domain errors into rich statuses, and anything unexpected into a bare INTERNAL.
 
     Every refusal (UNAUTHENTICATED, PERMISSION_DENIED) is also handed to the security sink, so a
@@ -200,7 +213,7 @@ class ErrorMappingInterceptor(_WrappingInterceptor):
 
     async def around_unary(self, method, request, context, call):  # type: ignore[no-untyped-def]
         try:
-            return await call()
+            return await call(request, context)
         except (grpc.aio.AbortError, grpc.RpcError):
             raise
         except Exception as exc:
@@ -208,7 +221,7 @@ class ErrorMappingInterceptor(_WrappingInterceptor):
 
     async def around_stream(self, method, request, context, call):  # type: ignore[no-untyped-def]
         try:
-            async for item in call():
+            async for item in call(request, context):
                 yield item
         except (grpc.aio.AbortError, grpc.RpcError):
             raise
@@ -216,7 +229,7 @@ class ErrorMappingInterceptor(_WrappingInterceptor):
             await self._abort(method, context, exc)
 
 
-class AuthContextInterceptor(_WrappingInterceptor):
+class AuthContextInterceptor(Layer):
     """Verifies the caller once per call and exposes the principal to the handler."""
 
     def __init__(self, authenticator: Authenticator, public_methods: frozenset[str]) -> None:
@@ -235,18 +248,18 @@ class AuthContextInterceptor(_WrappingInterceptor):
     # record who was refused; each call runs in its own task, so it reaches no other call.
     async def around_unary(self, method, request, context, call):  # type: ignore[no-untyped-def]
         token = await self._principal_token(method, context)
-        result = await call()
+        result = await call(request, context)
         reset_principal(token)
         return result
 
     async def around_stream(self, method, request, context, call):  # type: ignore[no-untyped-def]
         token = await self._principal_token(method, context)
-        async for item in call():
+        async for item in call(request, context):
             yield item
         reset_principal(token)
 
 
-class DeadlineInterceptor(_WrappingInterceptor):
+class DeadlineInterceptor(Layer):
     """Refuses work whose deadline has already passed; grpc.aio cancels the rest on expiry."""
 
     @staticmethod
@@ -257,11 +270,11 @@ class DeadlineInterceptor(_WrappingInterceptor):
 
     async def around_unary(self, method, request, context, call):  # type: ignore[no-untyped-def]
         await self._check(context)
-        return await call()
+        return await call(request, context)
 
     async def around_stream(self, method, request, context, call):  # type: ignore[no-untyped-def]
         await self._check(context)
-        async for item in call():
+        async for item in call(request, context):
             yield item
 
 

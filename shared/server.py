@@ -7,10 +7,11 @@ use it directly, on port 0) and :func:`serve` runs it until SIGTERM or SIGINT, t
 from __future__ import annotations
 
 import asyncio
+import importlib.util
 import logging
 import os
 import signal
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Coroutine, Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
@@ -33,6 +34,7 @@ from shared.interceptors import (
     AuthContextInterceptor,
     DeadlineInterceptor,
     ErrorMappingInterceptor,
+    LayeredInterceptor,
     UntracedMethodsInterceptor,
 )
 from shared.migrations import require_head
@@ -227,13 +229,17 @@ async def start_service(
     server = grpc.aio.server(
         interceptors=[
             server_interceptor(spec.untraced_methods),
-            UntracedMethodsInterceptor(spec.untraced_methods),
-            AccessLogInterceptor(),
-            ErrorMappingInterceptor(
-                spec.name, context.security_events, spec.self_recorded_refusals
+            LayeredInterceptor(
+                [
+                    UntracedMethodsInterceptor(spec.untraced_methods),
+                    AccessLogInterceptor(),
+                    ErrorMappingInterceptor(
+                        spec.name, context.security_events, spec.self_recorded_refusals
+                    ),
+                    AuthContextInterceptor(authenticator, spec.public_methods),
+                    DeadlineInterceptor(),
+                ]
             ),
-            AuthContextInterceptor(authenticator, spec.public_methods),
-            DeadlineInterceptor(),
             # Innermost, so the deserializer every outer interceptor passes on is its checked one.
             DecodingInterceptor(),
         ],
@@ -288,6 +294,24 @@ def serve(spec: ServiceSpec[SettingsT], settings: SettingsT) -> None:
     configure_logging(settings.log_level)
     configure_tracing(spec.name)
     try:
-        asyncio.run(_serve(spec, settings))
+        run_event_loop(_serve(spec, settings))
     finally:
         shutdown_tracing()
+
+
+def preferred_event_loop() -> str:
+    """ "uvloop" where it is installed (a fraction of asyncio's cost per wake-up; grpc.aio and
+    uvicorn support it), unless ``QD_EVENT_LOOP=asyncio`` asks for asyncio's own loop."""
+    if os.environ.get("QD_EVENT_LOOP", "uvloop") != "uvloop":
+        return "asyncio"
+    return "uvloop" if importlib.util.find_spec("uvloop") is not None else "asyncio"
+
+
+def run_event_loop(main: Coroutine[Any, Any, None]) -> None:
+    """Run a served process's main coroutine on :func:`preferred_event_loop`."""
+    if preferred_event_loop() == "uvloop":
+        import uvloop
+
+        uvloop.run(main)
+    else:
+        asyncio.run(main)

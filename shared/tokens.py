@@ -10,8 +10,10 @@ trusting a key at the key's retire time even before a refresh.
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import time
 import uuid
+from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -135,11 +137,43 @@ class JwksCache:
         return found
 
 
+@dataclass(frozen=True, slots=True)
+class _Verified:
+    principal: Principal
+    kid: str
+    expires_at: float  # epoch seconds: the token's exp
+
+
 class JwtVerifier:
-    def __init__(self, keys: JwksCache) -> None:
+    """Verifies ES256 access tokens, remembering each verified token (by its SHA-256) until it
+    expires, so a token presented on every request is checked by signature once.
+
+    A remembered token is still refused once it expires or its signing key is retired or gone
+    from the JWKS: the key is looked up on every call, as for a token seen for the first time.
+    The memory is bounded (least recently used first out); refusals are never remembered.
+    """
+
+    def __init__(self, keys: JwksCache, max_cached_tokens: int = 10_000) -> None:
         self._keys = keys
+        self._max_cached = max_cached_tokens
+        self._verified: OrderedDict[bytes, _Verified] = OrderedDict()
 
     async def verify(self, token: str) -> Principal:
+        digest = hashlib.sha256(token.encode()).digest()
+        remembered = self._verified.get(digest)
+        if remembered is not None:
+            if time.time() < remembered.expires_at and await self._keys.key(remembered.kid):
+                self._verified.move_to_end(digest)
+                return remembered.principal
+            del self._verified[digest]
+        principal, kid, expires_at = await self._verify_signed(token)
+        if self._max_cached > 0:
+            self._verified[digest] = _Verified(principal, kid, expires_at)
+            if len(self._verified) > self._max_cached:
+                self._verified.popitem(last=False)
+        return principal
+
+    async def _verify_signed(self, token: str) -> tuple[Principal, str, float]:
         try:
             header = jwt.get_unverified_header(token)
         except jwt.InvalidTokenError:
@@ -170,7 +204,7 @@ class JwtVerifier:
             raise Unauthenticated("the access token has expired", reason="TOKEN_EXPIRED") from None
         except jwt.InvalidTokenError:
             raise Unauthenticated("the access token is invalid", reason="TOKEN_INVALID") from None
-        return principal_from_claims(claims)
+        return principal_from_claims(claims), kid, float(claims["exp"])
 
 
 def bearer_token(metadata: Sequence[tuple[str, str | bytes]]) -> str | None:

@@ -1,7 +1,9 @@
 """OpenTelemetry set-up shared by every process, driven by the standard OTEL_* variables.
 
 Spans go over OTLP/gRPC (batched) to the telemetry service; W3C trace context crosses every gRPC
-and HTTP hop; SQLAlchemy statements become child spans; log lines carry the trace and span ids.
+and HTTP hop; log lines carry the trace and span ids. Every RPC and HTTP request gets a span
+(sampling follows the standard ``OTEL_TRACES_SAMPLER`` variables); SQL statements become child
+spans only with ``QD_TRACE_SQL=true``, since per statement they cost more than the statement.
 """
 
 from __future__ import annotations
@@ -36,6 +38,15 @@ def configure_tracing(service_name: str) -> TracerProvider | None:
     settings = load_settings(TracingSettings)
     if settings.otel_sdk_disabled:
         return None
+    provider = build_tracer_provider(service_name, settings)
+    trace.set_tracer_provider(provider)
+    _provider = provider
+    return provider
+
+
+def build_tracer_provider(service_name: str, settings: TracingSettings) -> TracerProvider:
+    """A provider exporting as ``settings`` say; its sampler comes from ``OTEL_TRACES_SAMPLER``
+    and ``OTEL_TRACES_SAMPLER_ARG`` (parent-based always-on when unset)."""
     # Resource.create also reads OTEL_SERVICE_NAME and OTEL_RESOURCE_ATTRIBUTES; the
     # service's own name applies only where those do not set one.
     resource = Resource({SERVICE_NAME: service_name}).merge(Resource.create())
@@ -45,8 +56,6 @@ def configure_tracing(service_name: str) -> TracerProvider | None:
     exporter = _exporter(settings)
     if exporter is not None:
         provider.add_span_processor(BatchSpanProcessor(exporter))
-    trace.set_tracer_provider(provider)
-    _provider = provider
     return provider
 
 
@@ -75,12 +84,18 @@ def shutdown_tracing() -> None:
         _provider = None
 
 
-def instrument_engine(engine: AsyncEngine) -> None:
-    """Trace the engine's statements. The instrumentor is a process-wide singleton, so only the
-    first engine of a process is instrumented: one service per process, as deployed."""
+def instrument_engine(
+    engine: AsyncEngine, tracer_provider: trace.TracerProvider | None = None
+) -> bool:
+    """Trace the engine's statements when ``QD_TRACE_SQL`` says so; True if it now is. The
+    instrumentor is a process-wide singleton, so only the first engine of a process is
+    instrumented: one service per process, as deployed."""
+    if not load_settings(TracingSettings).qd_trace_sql:
+        return False
     SQLAlchemyInstrumentor().instrument(
-        engine=engine.sync_engine, tracer_provider=trace.get_tracer_provider()
+        engine=engine.sync_engine, tracer_provider=tracer_provider or trace.get_tracer_provider()
     )
+    return True
 
 
 def server_interceptor(untraced_methods: frozenset[str] = frozenset()) -> Any:

@@ -34,6 +34,9 @@ def platform_env() -> dict[str, str]:
         # Export spans quickly, so a test does not wait on the default five-second batch delay.
         "OTEL_BSP_SCHEDULE_DELAY": "100",
         "OTEL_TRACES_EXPORTER": "otlp",
+        # The trace tests follow a call down to its SQL statements, which are not traced by
+        # default.
+        "QD_TRACE_SQL": "true",
         # Key rotation shows within a second at every service, not after five minutes.
         **{f"QD_{name.upper()}_JWKS_MAX_AGE_SECONDS": "1" for name in PORT_OFFSETS},
     }
