@@ -21,14 +21,14 @@ from __future__ import annotations
 import asyncio
 import sqlite3
 from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from functools import partial
 from typing import Any
 
 #: Statements after which the transaction holds the write lock.
 _WRITES = ("INSERT", "UPDATE", "DELETE", "REPLACE", "CREATE", "DROP", "ALTER")
 #: Statements that take no lock, or only a WAL read mark.
-_LOCK_FREE = frozenset({"BEGIN", "BEGIN DEFERRED", "COMMIT", "ROLLBACK", "END"})
+_LOCK_FREE = frozenset({"BEGIN", "BEGIN DEFERRED", "COMMIT", "ROLLBACK", "END", "CLOSE"})
 
 
 def _head(statement: str) -> str:
@@ -107,6 +107,10 @@ class InlineSqliteConnection:
         #: Only WAL lets readers run beside a writer without waiting.
         self._inline_reads = wal
         self._holds_write_lock = False
+        #: The last work handed to the thread: while it runs (even for a caller that was
+        #: cancelled meanwhile), everything else queues behind it there, since touching the
+        #: connection from the loop would block the loop until that work is done.
+        self._in_thread: Future[None] | None = None
         self._tx = _IsolationQueue()
 
     @property
@@ -121,8 +125,11 @@ class InlineSqliteConnection:
     def in_transaction(self) -> bool:
         return self.raw.in_transaction
 
+    def _thread_busy(self) -> bool:
+        return self._in_thread is not None and not self._in_thread.done()
+
     def _runs_inline(self, statement: str) -> bool:
-        if not self._inline_reads:
+        if not self._inline_reads or self._thread_busy():
             return False
         if self._holds_write_lock:
             return True
@@ -142,7 +149,8 @@ class InlineSqliteConnection:
         if self._runs_inline(statement):
             work()
         else:
-            await asyncio.get_running_loop().run_in_executor(self._executor, work)
+            self._in_thread = self._executor.submit(work)
+            await asyncio.wrap_future(self._in_thread)
 
     async def cursor(self) -> InlineSqliteCursor:
         return InlineSqliteCursor(self)
@@ -173,10 +181,15 @@ class InlineSqliteConnection:
         self._holds_write_lock = False
 
     async def close(self) -> None:
-        self.stop()
+        await self.run("CLOSE", self.raw.close)
+        self._executor.shutdown(wait=False)
 
     def stop(self) -> None:
-        self.raw.close()
+        """Close without waiting: on the thread, behind whatever it is still doing."""
+        if self._thread_busy():
+            self._executor.submit(self.raw.close)
+        else:
+            self.raw.close()
         self._executor.shutdown(wait=False)
 
 
