@@ -6,8 +6,8 @@ failures, and dropped (logged) when it cannot be delivered. An append never dela
 request that caused it. Without a telemetry target the link is disabled and appends are skipped
 (logged at debug).
 
-The internal token comes from the service's :class:`IdentityLink`, which exchanges the service's
-internal key for it, or from an ``internal_metadata`` callable: identity mints its own.
+The internal token comes from an :class:`~shared.internal_client.InternalToken`: the service's
+:class:`IdentityLink`, which exchanges the service's internal key for it, or identity's own.
 
 Append after the change is committed, so the feed never shows what was rolled back. Each append
 carries a fresh request_id, so a retry after a lost response records the event once.
@@ -19,7 +19,7 @@ import asyncio
 import contextlib
 import logging
 import uuid
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Mapping
 from typing import Any
 
 import grpc
@@ -30,7 +30,7 @@ from quarterdeck.telemetry.v1.activity_pb2_grpc import ActivityServiceStub
 from shared.auth import PLATFORM_OPERATOR, Principal, current_principal
 from shared.background import TaskSet
 from shared.grpc_client import open_channel
-from shared.identity_link import IdentityLink
+from shared.internal_client import InternalToken, call_internal
 from shared.server import ServiceContext
 from shared.tracing import current_trace_ids
 
@@ -54,8 +54,6 @@ _ACTOR_TYPES = {
 #: A service account's token subject is ``sa:<uuid>``.
 _SERVICE_ACCOUNT_PREFIX = "sa:"
 _MAX_SUMMARY = 256
-#: Call metadata carrying the calling service's internal access token.
-InternalMetadata = Callable[[], Awaitable[list[tuple[str, str]]]]
 
 
 def actor_fields(principal: Principal | None, tenant_id: str) -> dict[str, Any]:
@@ -86,19 +84,15 @@ class ActivityLink:
         self,
         target: str | None,
         service: str,
-        identity: IdentityLink | None,
+        token: InternalToken | None,
         *,
-        internal_metadata: InternalMetadata | None = None,
         max_attempts: int = 4,
         first_backoff_seconds: float = 0.2,
         call_timeout_seconds: float = 5.0,
         max_pending: int = 1000,
     ) -> None:
         self._service = service
-        self._identity = identity
-        self._internal_metadata = internal_metadata or (
-            identity.internal_metadata if identity is not None else None
-        )
+        self._token = token
         self._max_attempts = max_attempts
         self._first_backoff = first_backoff_seconds
         self._timeout = call_timeout_seconds
@@ -106,7 +100,7 @@ class ActivityLink:
         self._pending = TaskSet(f"{service} activity appends")
         self._channel: grpc.aio.Channel | None = None
         self._stub: ActivityServiceStub | None = None
-        if target and self._internal_metadata is None:
+        if target and self._token is None:
             log.warning(
                 "%s: activity appends are off: the telemetry service needs an internal token, "
                 "and no identity service is configured",
@@ -171,23 +165,17 @@ class ActivityLink:
         self._pending.spawn(self._send(request))
 
     async def _send(self, request: pb.AppendActivityRequest) -> None:
-        assert self._stub is not None and self._internal_metadata is not None
+        assert self._stub is not None and self._token is not None
         action = request.event.action
         delay = self._first_backoff
         for attempt in range(1, self._max_attempts + 1):
             try:
-                await self._stub.AppendActivity(
-                    request,
-                    metadata=await self._internal_metadata(),
-                    timeout=self._timeout,
+                await call_internal(
+                    self._stub.AppendActivity, request, self._token, call_timeout=self._timeout
                 )
                 return
             except grpc.aio.AioRpcError as exc:
-                code = exc.code()
-                if code == grpc.StatusCode.UNAUTHENTICATED and attempt == 1:
-                    if self._identity is not None:  # signed by a key retired since
-                        self._identity.forget_internal_token()
-                elif code not in _RETRYABLE:
+                if exc.code() not in _RETRYABLE:
                     log.warning("%s: activity %s refused: %s", self._service, action, exc.details())
                     return
                 if attempt == self._max_attempts:

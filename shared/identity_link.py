@@ -16,6 +16,7 @@ from quarterdeck.identity.v1.identity_pb2_grpc import IdentityServiceStub
 from shared.auth import AUTHORIZATION_HEADER
 from shared.background import TaskSet
 from shared.grpc_client import open_channel
+from shared.internal_client import call_internal
 from shared.security_events import SecurityEvent
 from shared.tokens import JwksCache, PublicKey
 
@@ -91,21 +92,12 @@ class IdentityLink:
             user_id=event.user_id or "",
             metadata=metadata,
         )
-        for attempt in range(2):
-            try:
-                await self.stub.ReportSecurityEvent(
-                    request, metadata=await self.internal_metadata(), timeout=_CALL_TIMEOUT_SECONDS
-                )
-                return
-            except grpc.aio.AioRpcError as exc:
-                if exc.code() == grpc.StatusCode.UNAUTHENTICATED and attempt == 0:
-                    self.forget_internal_token()  # signed by a key retired since: get a new one
-                    continue
-                log.warning("could not report security event %s: %s", event.event_type, exc)
-                return
-            except RuntimeError as exc:
-                log.warning("could not report security event %s: %s", event.event_type, exc)
-                return
+        try:
+            await call_internal(
+                self.stub.ReportSecurityEvent, request, self, call_timeout=_CALL_TIMEOUT_SECONDS
+            )
+        except (grpc.aio.AioRpcError, RuntimeError) as exc:  # RuntimeError: no internal secret
+            log.warning("could not report security event %s: %s", event.event_type, exc)
 
     async def close(self) -> None:
         await self._pending.close(_CALL_TIMEOUT_SECONDS)

@@ -22,11 +22,12 @@ from __future__ import annotations
 import asyncio
 import time
 import uuid
-from collections.abc import Awaitable, Callable, Iterable, Sequence
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 
 from quarterdeck.tenancy.v1 import tenancy_pb2 as pb
 from quarterdeck.tenancy.v1.tenancy_pb2_grpc import TenancyServiceStub
+from shared.internal_client import CallMetadata
 
 #: How long an answer is trusted by default: a suspension takes effect within this many seconds.
 DEFAULT_TTL_SECONDS = 5.0
@@ -36,7 +37,7 @@ _CALL_TIMEOUT_SECONDS = 5.0
 #: Past this many cached tenants, expired entries are dropped before adding more.
 _SWEEP_ABOVE = 10_000
 
-MetadataSource = Callable[[], Awaitable[Sequence[tuple[str, str]]]]
+MetadataSource = Callable[[], Awaitable[CallMetadata]]
 
 
 @dataclass(frozen=True, slots=True)

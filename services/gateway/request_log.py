@@ -37,6 +37,7 @@ from services.gateway.device import client_address
 from shared.auth import Principal
 from shared.errors import DomainError
 from shared.identity_link import IdentityLink
+from shared.internal_client import call_internal
 from shared.tokens import JwtVerifier
 from shared.tracing import current_trace_ids
 
@@ -382,17 +383,13 @@ def writer_for_gateway(settings: GatewaySettings, clients: GatewayClients) -> Re
         # call says so to telemetry too, with a parent that is not sampled, so its server and
         # SQL spans are not recorded either (each row already carries its request's trace).
         with suppress_instrumentation():
-            metadata = [*await identity.internal_metadata(), _unsampled_traceparent()]
-            try:
-                reply = await clients.request_log.RecordRequests(
-                    rpb.RecordRequestsRequest(requests=rows),
-                    metadata=metadata,
-                    timeout=settings.request_log_timeout_seconds,
-                )
-            except grpc.aio.AioRpcError as exc:
-                if exc.code() == grpc.StatusCode.UNAUTHENTICATED:
-                    identity.forget_internal_token()  # signed by a retired key: renew next time
-                raise
+            reply = await call_internal(
+                clients.request_log.RecordRequests,
+                rpb.RecordRequestsRequest(requests=rows),
+                identity,
+                call_timeout=settings.request_log_timeout_seconds,
+                extra_metadata=[_unsampled_traceparent()],
+            )
         for rejected in reply.rejected:
             log.warning(
                 "request log: telemetry refused %s: %s", rejected.field, rejected.description

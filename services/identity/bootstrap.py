@@ -174,12 +174,12 @@ async def _create_operator(ctx: IdentityContext, email: str, password: str) -> u
 async def _create_tenant(ctx: IdentityContext, user_id: uuid.UUID, slug: str, name: str) -> str:
     assert ctx.tenancy is not None
     try:
-        response = await ctx.tenancy.stub.CreateTenant(
+        response = await ctx.tenancy.call(
+            ctx.tenancy.stub.CreateTenant,
             tpb.CreateTenantRequest(
                 tenant=tpb.Tenant(slug=slug, name=name), owner_user_id=str(user_id)
             ),
-            metadata=await ctx.tenancy.metadata(),
-            timeout=_TENANCY_TIMEOUT_SECONDS,
+            _TENANCY_TIMEOUT_SECONDS,
         )
     except grpc.aio.AioRpcError as error:
         raise BootstrapRefused(

@@ -39,7 +39,10 @@ class OwnInternalToken:
         self._token: tuple[str, float, str] | None = None
         self._lock = asyncio.Lock()  # calls in flight together mint one token, not one each
 
-    async def metadata(self) -> list[tuple[str, str]]:
+    def forget_internal_token(self) -> None:
+        self._token = None
+
+    async def internal_metadata(self) -> list[tuple[str, str]]:
         async with self._lock:
             kid = await self._issuer.active_kid()
             if (
@@ -84,8 +87,7 @@ async def build_identity_context(context: ServiceContext[IdentitySettings]) -> I
     activity = ActivityLink(
         settings.telemetry_target,
         "identity",
-        None,
-        internal_metadata=own_token.metadata,
+        own_token,
     )
     context.resources.on_close(activity.close)
     return IdentityContext(
@@ -98,9 +100,7 @@ async def build_identity_context(context: ServiceContext[IdentitySettings]) -> I
         issuer=issuer,
         events=SecurityEvents(context.database),
         tenancy=(
-            TenancyClient(settings.tenancy_target, own_token.metadata)
-            if settings.tenancy_target
-            else None
+            TenancyClient(settings.tenancy_target, own_token) if settings.tenancy_target else None
         ),
         notifier=LogNotifier(),
         activity=activity,

@@ -9,8 +9,6 @@ from __future__ import annotations
 import logging
 
 import grpc
-from google.rpc import error_details_pb2
-from grpc_status import rpc_status
 
 from quarterdeck.tenancy.v1 import tenancy_pb2 as tpb
 from services.identity.context import IdentityContext
@@ -23,6 +21,7 @@ from shared.errors import (
     InvalidArgument,
     Unavailable,
 )
+from shared.internal_client import domain_error_of
 
 log = logging.getLogger("quarterdeck.identity.signup")
 
@@ -65,23 +64,12 @@ def ensure_configured(ctx: IdentityContext) -> None:
     _client(ctx)
 
 
-def _details(error: grpc.aio.AioRpcError) -> tuple[str, list[FieldViolation]]:
-    status = rpc_status.from_call(error)
-    info = error_details_pb2.ErrorInfo()
-    bad_request = error_details_pb2.BadRequest()
-    for detail in status.details if status else []:
-        if detail.Is(info.DESCRIPTOR):
-            detail.Unpack(info)
-        elif detail.Is(bad_request.DESCRIPTOR):
-            detail.Unpack(bad_request)
-    violations = [FieldViolation(v.field, v.description) for v in bad_request.field_violations]
-    return info.reason, violations
-
-
 def translate(error: grpc.aio.AioRpcError, slug: str) -> Exception:
     """The error SignUp's caller gets for a failed CreateTenant."""
     code = error.code()
-    reason, violations = _details(error)
+    carried = domain_error_of(error)
+    reason = carried.reason
+    violations = carried.violations if isinstance(carried, InvalidArgument) else []
     if (
         code == grpc.StatusCode.INVALID_ARGUMENT
         and violations
@@ -115,9 +103,7 @@ async def create_tenant(
         request_id=request_id,
     )
     try:
-        response = await client.stub.CreateTenant(
-            request, metadata=await client.metadata(), timeout=_TIMEOUT_SECONDS
-        )
+        response = await client.call(client.stub.CreateTenant, request, _TIMEOUT_SECONDS)
     except grpc.aio.AioRpcError as error:
         raise TenantCreationFailed(
             translate(error, slug), maybe_created=error.code() not in _DEFINITE_REFUSALS
@@ -145,10 +131,8 @@ async def purge_tenant(ctx: IdentityContext, tenant_id: str) -> bool:
     """Remove a tenant made for a sign-up that then failed; False when tenancy did not."""
     client = _client(ctx)
     try:
-        await client.stub.PurgeTenant(
-            tpb.PurgeTenantRequest(id=tenant_id),
-            metadata=await client.metadata(),
-            timeout=_TIMEOUT_SECONDS,
+        await client.call(
+            client.stub.PurgeTenant, tpb.PurgeTenantRequest(id=tenant_id), _TIMEOUT_SECONDS
         )
     except grpc.aio.AioRpcError as error:
         if error.code() == grpc.StatusCode.NOT_FOUND:

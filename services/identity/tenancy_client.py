@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
+
 import grpc
 
 from quarterdeck.tenancy.v1 import tenancy_pb2 as tpb
 from quarterdeck.tenancy.v1.tenancy_pb2_grpc import TenancyServiceStub
-from shared.activity_link import InternalMetadata
 from shared.errors import NotFound, Unavailable
 from shared.grpc_client import open_channel
+from shared.internal_client import InternalToken, call_internal
 
 ROLE_NAMES = {
     tpb.MEMBERSHIP_ROLE_OWNER: "owner",
@@ -17,28 +20,32 @@ ROLE_NAMES = {
     tpb.MEMBERSHIP_ROLE_VIEWER: "viewer",
 }
 _TIMEOUT_SECONDS = 10.0
+ResponseT = TypeVar("ResponseT")
 
 
 class TenancyClient:
-    def __init__(self, target: str, internal_metadata: InternalMetadata) -> None:
-        """``internal_metadata`` gives identity's own internal token (``OwnInternalToken.metadata``
-        in ``services.identity.context``)."""
+    def __init__(self, target: str, token: InternalToken) -> None:
+        """``token`` is identity's own internal token (``OwnInternalToken`` in
+        ``services.identity.context``), minted again before it expires and after a rotation."""
         self._channel = open_channel(target)
         self.stub = TenancyServiceStub(self._channel)
-        self._internal_metadata = internal_metadata
+        self.token = token
 
-    async def metadata(self) -> list[tuple[str, str]]:
-        """Call metadata with identity's own internal token, minted again before it expires and
-        after a rotation (a token of a retired key would be refused by tenancy)."""
-        return await self._internal_metadata()
+    async def call(
+        self,
+        method: Callable[..., Awaitable[ResponseT]],
+        request: Any,
+        call_timeout: float = _TIMEOUT_SECONDS,
+    ) -> ResponseT:
+        """``method`` (one of :attr:`stub`'s) with identity's internal token."""
+        return await call_internal(method, request, self.token, call_timeout=call_timeout)
 
     async def role_in(self, tenant_id: str, user_id: str) -> str | None:
         """The user's role in the tenant, or None when they are not a member."""
         try:
-            response = await self.stub.GetMembership(
+            response = await self.call(
+                self.stub.GetMembership,
                 tpb.GetMembershipRequest(tenant_id=tenant_id, user_id=user_id),
-                metadata=await self.metadata(),
-                timeout=_TIMEOUT_SECONDS,
             )
         except grpc.aio.AioRpcError as error:
             if error.code() in (grpc.StatusCode.NOT_FOUND, grpc.StatusCode.INVALID_ARGUMENT):
@@ -51,10 +58,9 @@ class TenancyClient:
     async def first_membership(self, user_id: str) -> tuple[str, str]:
         """(tenant_id, role) of the user's oldest membership."""
         try:
-            response = await self.stub.ListMemberships(
+            response = await self.call(
+                self.stub.ListMemberships,
                 tpb.ListMembershipsRequest(user_id=user_id, page_size=1),
-                metadata=await self.metadata(),
-                timeout=_TIMEOUT_SECONDS,
             )
         except grpc.aio.AioRpcError:
             raise Unavailable(

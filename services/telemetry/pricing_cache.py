@@ -26,6 +26,7 @@ from quarterdeck.tenancy.v1 import pricing_pb2 as tpb
 from quarterdeck.tenancy.v1.pricing_pb2_grpc import ModelCatalogServiceStub
 from shared.grpc_client import open_channel
 from shared.identity_link import IdentityLink
+from shared.internal_client import call_internal
 from shared.pricing_math import Rates, parse_usd_micros
 
 #: Tenancy's page maximum: most providers' catalogues and price histories fit in one page.
@@ -94,22 +95,12 @@ class TenancyPriceSource:
         self._identity = identity
 
     async def _call(self, method: Callable[..., Awaitable[object]], request: object) -> object:
-        for attempt in range(2):
-            try:
-                return await method(
-                    request,
-                    metadata=await self._identity.internal_metadata(),
-                    timeout=_CALL_TIMEOUT_SECONDS,
-                )
-            except grpc.aio.AioRpcError as exc:
-                if exc.code() == grpc.StatusCode.UNAUTHENTICATED and attempt == 0:
-                    # Signed by a key retired since: get a new token and ask again.
-                    self._identity.forget_internal_token()
-                    continue
-                raise PricingUnavailable(str(exc)) from exc
-            except RuntimeError as exc:  # no internal secret configured
-                raise PricingUnavailable(str(exc)) from exc
-        raise AssertionError("unreachable")
+        try:
+            return await call_internal(
+                method, request, self._identity, call_timeout=_CALL_TIMEOUT_SECONDS
+            )
+        except (grpc.aio.AioRpcError, RuntimeError) as exc:  # RuntimeError: no internal secret
+            raise PricingUnavailable(str(exc)) from exc
 
     async def model_ids(self, provider: str) -> dict[str, str]:
         found: dict[str, str] = {}

@@ -398,7 +398,7 @@ async def test_bootstrap_creates_the_first_operator_once(
         assert state.tenancy is not None
         await state.tenancy.stub.CreateTenant(
             tpb.CreateTenantRequest(tenant=tpb.Tenant(slug=f"{slug}-taken", name="Taken")),
-            metadata=await state.tenancy.metadata(),
+            metadata=await state.tenancy.token.internal_metadata(),
         )
         with pytest.raises(BootstrapRefused, match="ALREADY_EXISTS"):
             await bootstrap_operator(
@@ -425,7 +425,8 @@ async def test_bootstrap_creates_the_first_operator_once(
         ).ok
         assert await state.tenancy.role_in(result.tenant_id, result.user_id) == "owner"
         tenant = await state.tenancy.stub.GetTenant(
-            tpb.GetTenantRequest(id=result.tenant_id), metadata=await state.tenancy.metadata()
+            tpb.GetTenantRequest(id=result.tenant_id),
+            metadata=await state.tenancy.token.internal_metadata(),
         )
         assert tenant.tenant.slug == slug
 

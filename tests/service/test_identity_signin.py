@@ -196,7 +196,7 @@ async def test_sign_in_to_a_named_tenant_uses_the_role_there(clients: Clients) -
                 role=ROLE_TO_PROTO[MembershipRole.VIEWER],
             )
         ),
-        metadata=await clients.state.tenancy.metadata(),  # type: ignore[union-attr]
+        metadata=await clients.state.tenancy.token.internal_metadata(),  # type: ignore[union-attr]
     )
     tokens = await tokens_for(clients, user, tenant_id=other.tenant_id)
     assert tokens.tenant_id == other.tenant_id and tokens.role == "viewer"
@@ -637,7 +637,7 @@ async def test_refresh_ends_when_the_membership_ends(clients: Clients) -> None:
     tokens = await tokens_for(clients, user)
     await clients.state.tenancy.stub.RemoveMembership(  # type: ignore[union-attr]
         tpb.RemoveMembershipRequest(tenant_id=user.tenant_id, user_id=user.user_id),
-        metadata=await clients.state.tenancy.metadata(),  # type: ignore[union-attr]
+        metadata=await clients.state.tenancy.token.internal_metadata(),  # type: ignore[union-attr]
     )
     error = await refused(refresh(clients, tokens.refresh_token))
     assert error.code == grpc.StatusCode.PERMISSION_DENIED and error.reason == "NOT_A_MEMBER"

@@ -760,7 +760,7 @@ async def test_onboarding_a_tenant_reaches_its_feed(platform: Platform) -> None:
             )
         )
     api_key = f"sk-onboard-{uuid.uuid4().hex}"
-    internal = await platform.identity.context.state.tenancy.metadata()
+    internal = await platform.identity.context.state.tenancy.token.internal_metadata()
     async with open_channel(platform.tenancy.target) as channel:
         onboarded = await TenantModelConfigServiceStub(channel).OnboardTenant(
             mpb.OnboardTenantRequest(

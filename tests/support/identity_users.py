@@ -53,7 +53,7 @@ async def make_user(
         session.add(user)
         await session.flush()
         session.add(UserProfile(user_id=user.id, display_name=email.split("@")[0]))
-    metadata = await state.tenancy.metadata()
+    metadata = await state.tenancy.token.internal_metadata()
     if tenant_id is None:
         owner = str(user.id) if role == "owner" else str(uuid.uuid4())
         created = await state.tenancy.stub.CreateTenant(
