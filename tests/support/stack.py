@@ -106,7 +106,11 @@ class IdentityStack:
 
 @asynccontextmanager
 async def identity_stack(
-    databases: Databases, backend: str, label: str = "default", **identity_overrides: Any
+    databases: Databases,
+    backend: str,
+    label: str = "default",
+    tenancy_overrides: dict[str, Any] | None = None,
+    **identity_overrides: Any,
 ) -> AsyncIterator[IdentityStack]:
     """Identity and tenancy, each verifying tokens with identity's keys, calling each other.
 
@@ -121,6 +125,7 @@ async def identity_stack(
             identity_target=f"127.0.0.1:{identity_port}",
             internal_secret=TENANCY_INTERNAL_SECRET,
             jwks_max_age_seconds=1.0,
+            **(tenancy_overrides or {}),
         ) as tenancy,
         running_service(
             "identity",
