@@ -16,7 +16,9 @@ Run: ``uv run python -m tests.benchmarks.bench_exporter_ingest [--rows 20000] [-
    (``TracerProvider`` + ``BatchSpanProcessor`` with its default settings + the OTLP/gRPC
    exporter) and shuts the provider down (which flushes). Printed: spans ended, the SDK's
    "Queue full" drops (its own warning, one per dropped span), spans the database holds,
-   spans lost (ended minus stored), and the time from the first span to the end of the flush.
+   spans lost (ended minus stored), the time from the first span to the end of the flush, and
+   the CPU each side spent per span (which, unlike the drops, does not depend on what else the
+   machine is running).
 
 Not collected by pytest (the name is bench_*).
 """
@@ -82,6 +84,12 @@ class TelemetryProcess:
         self._process.start()
         target, metadata = self._pipe.recv()
         return target, metadata
+
+    def cpu_seconds(self) -> float:
+        """CPU seconds the telemetry process has used so far."""
+        self._pipe.send("cpu")
+        used: float = self._pipe.recv()
+        return used
 
     def __exit__(self, *exc: object) -> None:
         self._pipe.send("stop")
@@ -234,7 +242,8 @@ def _exporter_main(target: str, headers: dict[str, str], spans: int, pipe: Conne
             span.set_attribute("gen_ai.usage.input_tokens", n)
     ended = time.perf_counter() - started
     provider.shutdown()  # flushes what the queue still holds
-    pipe.send((spans, _sdk_drops(reader), ended, time.perf_counter() - started))
+    total = time.perf_counter() - started
+    pipe.send((spans, _sdk_drops(reader), ended, total, time.process_time()))
 
 
 async def _stored(url: str) -> int:
@@ -249,15 +258,18 @@ async def _stored(url: str) -> int:
         await database.dispose()
 
 
-def _export(target: str, headers: dict[str, str], spans: int) -> tuple[int, int, float, float]:
-    """Runs the stock exporter in a process of its own: (ended, dropped, producing s, total s)."""
+def _export(
+    target: str, headers: dict[str, str], spans: int
+) -> tuple[int, int, float, float, float]:
+    """Runs the stock exporter in a process of its own: (ended, dropped, producing s, total s,
+    the exporter process's CPU s)."""
     context = multiprocessing.get_context("spawn")
     ours, theirs = context.Pipe()
     exporter = context.Process(
         target=_exporter_main, args=(target, headers, spans, theirs), daemon=True
     )
     exporter.start()
-    figures: tuple[int, int, float, float] = ours.recv()
+    figures: tuple[int, int, float, float, float] = ours.recv()
     exporter.join(timeout=60)
     return figures
 
@@ -290,27 +302,33 @@ def discarding_receiver(spans: int) -> None:
     receiver = context.Process(target=_discarding_main, args=(theirs,), daemon=True)
     receiver.start()
     try:
-        ended, dropped, producing, total = _export(ours.recv(), {}, spans)
+        ended, dropped, producing, total, sdk_cpu = _export(ours.recv(), {}, spans)
     finally:
         ours.send("stop")
         receiver.join(timeout=15)
     print(
         f"stock exporter -> a receiver that stores nothing: {ended} spans ended in "
         f"{producing:5.1f} s, flushed after {total:5.1f} s; dropped by the SDK {dropped} "
-        f"(the SDK's own ceiling on this machine)"
+        f"(the SDK's own ceiling on this machine); SDK process CPU "
+        f"{sdk_cpu / ended * 1e6:.0f} us/span"
     )
 
 
 def stock_exporter(backend: str, url: str, spans: int) -> int:
     asyncio.run(_migrate(url))
-    with TelemetryProcess(url) as (target, metadata):
-        ended, dropped, producing, total = _export(target, dict(metadata), spans)
+    telemetry = TelemetryProcess(url)
+    with telemetry as (target, metadata):
+        cpu_before = telemetry.cpu_seconds()
+        ended, dropped, producing, total, sdk_cpu = _export(target, dict(metadata), spans)
+        telemetry_cpu = telemetry.cpu_seconds() - cpu_before
         stored = asyncio.run(_stored(url))
     lost = ended - stored
     print(
         f"stock exporter -> {backend:<10}: {ended} spans ended in {producing:5.1f} s, "
         f"flushed after {total:5.1f} s ({stored / total:7.0f} spans/s stored); "
-        f"dropped by the SDK {dropped}, stored {stored}, lost {lost} (target: 0)"
+        f"dropped by the SDK {dropped}, stored {stored}, lost {lost} (target: 0); CPU: "
+        f"telemetry {telemetry_cpu / max(stored, 1) * 1e6:.0f} us per span stored, "
+        f"SDK process {sdk_cpu / ended * 1e6:.0f} us per span ended"
     )
     return lost
 
