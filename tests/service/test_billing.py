@@ -32,7 +32,7 @@ from services.tenancy.models_billing import (
 from services.tenancy.models_limits import LimitCounterRecord
 from shared.db import Database
 from shared.grpc_client import open_channel
-from tests.support.errors import rich_error
+from tests.support.errors import failure, rich_error
 from tests.support.stack import Databases, running_service
 from tests.support.tokens import TestIssuer
 
@@ -73,12 +73,6 @@ async def billing(backend: str, databases: Databases, issuer: TestIssuer) -> Asy
             issuer.operator(),
             issuer.internal(),
         )
-
-
-async def failure(call: object) -> grpc.aio.AioRpcError:
-    with pytest.raises(grpc.aio.AioRpcError) as caught:
-        await call  # type: ignore[misc]
-    return caught.value
 
 
 def stamp(value: datetime) -> Timestamp:

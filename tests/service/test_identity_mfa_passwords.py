@@ -32,7 +32,7 @@ from services.identity.sessions_core import open_session
 from shared.auth import AUTHORIZATION_HEADER
 from shared.db_types import utcnow
 from shared.grpc_client import open_channel
-from tests.support.errors import rich_error
+from tests.support.errors import rich_error, rich_failure
 from tests.support.identity_users import TestUser, make_user
 from tests.support.stack import Databases, IdentityStack, identity_stack
 
@@ -94,12 +94,6 @@ async def sign_in(stack: IdentityStack, user: TestUser) -> tuple[Metadata, str]:
             pb.DeviceInfo(ip_address="203.0.113.7", user_agent="pytest"),
         )
     return [(AUTHORIZATION_HEADER, f"Bearer {tokens.access_token}")], tokens.session_id
-
-
-async def failure(call: Any) -> Any:
-    with pytest.raises(grpc.aio.AioRpcError) as caught:
-        await call
-    return rich_error(caught.value)
 
 
 async def events_of(stack: IdentityStack, user_id: str, event_type: str) -> list[Any]:
@@ -185,7 +179,7 @@ async def test_enrollment_returns_the_secret_and_recovery_codes_once(
     assert len(codes) == 10 and len(set(codes)) == 10
 
     # Confirmed once: the method is no longer pending, and nothing hands the codes out again.
-    again = await failure(
+    again = await rich_failure(
         stub.ConfirmTotpEnrollment(
             pb.ConfirmTotpEnrollmentRequest(
                 method_id=begun.method_id, code=pyotp.TOTP(begun.secret).now()
@@ -216,7 +210,7 @@ async def test_a_wrong_code_is_refused_and_the_method_stays_pending(
     meta, _ = await sign_in(stack, user)
     begun = await stub.BeginTotpEnrollment(pb.BeginTotpEnrollmentRequest(), metadata=meta)
 
-    refused = await failure(
+    refused = await rich_failure(
         stub.ConfirmTotpEnrollment(
             pb.ConfirmTotpEnrollmentRequest(
                 method_id=begun.method_id, code=wrong_code(begun.secret)
@@ -227,7 +221,7 @@ async def test_a_wrong_code_is_refused_and_the_method_stays_pending(
     assert refused.code == grpc.StatusCode.INVALID_ARGUMENT
     assert refused.reason == "MFA_CODE_INVALID" and "code" in refused.field_violations
     assert await events_of(stack, user.user_id, "mfa_code_invalid")
-    empty = await failure(
+    empty = await rich_failure(
         stub.ConfirmTotpEnrollment(
             pb.ConfirmTotpEnrollmentRequest(method_id=begun.method_id), metadata=meta
         )
@@ -255,12 +249,12 @@ async def test_labels_are_unique_until_revoked(
     first = await stub.BeginTotpEnrollment(
         pb.BeginTotpEnrollmentRequest(label="phone"), metadata=meta
     )
-    clash = await failure(
+    clash = await rich_failure(
         stub.BeginTotpEnrollment(pb.BeginTotpEnrollmentRequest(label="phone"), metadata=meta)
     )
     assert clash.code == grpc.StatusCode.ALREADY_EXISTS
     assert clash.metadata.get("field") == "label"
-    too_long = await failure(
+    too_long = await rich_failure(
         stub.BeginTotpEnrollment(pb.BeginTotpEnrollmentRequest(label="x" * 65), metadata=meta)
     )
     assert too_long.code == grpc.StatusCode.INVALID_ARGUMENT
@@ -306,21 +300,21 @@ async def test_another_users_method_is_not_found(
     begun = await stub.BeginTotpEnrollment(pb.BeginTotpEnrollmentRequest(), metadata=owner_meta)
     code = pyotp.TOTP(begun.secret).now()
 
-    confirm = await failure(
+    confirm = await rich_failure(
         stub.ConfirmTotpEnrollment(
             pb.ConfirmTotpEnrollmentRequest(method_id=begun.method_id, code=code),
             metadata=intruder_meta,
         )
     )
     assert confirm.code == grpc.StatusCode.NOT_FOUND
-    disable = await failure(
+    disable = await rich_failure(
         stub.DisableTotp(
             pb.DisableTotpRequest(method_id=begun.method_id, password=intruder.password),
             metadata=intruder_meta,
         )
     )
     assert disable.code == grpc.StatusCode.NOT_FOUND
-    malformed = await failure(
+    malformed = await rich_failure(
         stub.ConfirmTotpEnrollment(
             pb.ConfirmTotpEnrollmentRequest(method_id="not-a-uuid", code=code),
             metadata=intruder_meta,
@@ -336,7 +330,7 @@ async def test_another_users_method_is_not_found(
 
 
 async def test_mfa_calls_need_a_signed_in_user(stub: IdentityServiceStub) -> None:
-    refused = await failure(stub.BeginTotpEnrollment(pb.BeginTotpEnrollmentRequest()))
+    refused = await rich_failure(stub.BeginTotpEnrollment(pb.BeginTotpEnrollmentRequest()))
     assert refused.code == grpc.StatusCode.UNAUTHENTICATED
 
 
@@ -347,7 +341,7 @@ async def test_disabling_needs_the_password_and_drops_the_codes(
     meta, _ = await sign_in(stack, user)
     method_id, _, codes = await enroll(stub, meta)
 
-    wrong = await failure(
+    wrong = await rich_failure(
         stub.DisableTotp(
             pb.DisableTotpRequest(method_id=method_id, password="Not-The-Password-1"),
             metadata=meta,
@@ -355,7 +349,7 @@ async def test_disabling_needs_the_password_and_drops_the_codes(
     )
     assert wrong.code == grpc.StatusCode.UNAUTHENTICATED and wrong.reason == "PASSWORD_INCORRECT"
     assert await events_of(stack, user.user_id, "password_incorrect")
-    missing = await failure(
+    missing = await rich_failure(
         stub.DisableTotp(pb.DisableTotpRequest(method_id=method_id), metadata=meta)
     )
     assert missing.field_violations.keys() == {"password"}
@@ -373,7 +367,7 @@ async def test_disabling_needs_the_password_and_drops_the_codes(
     assert await events_of(stack, user.user_id, "mfa_disabled")
     # No second factor left, so its stand-ins go too.
     assert not await use_recovery_code(stack, user.user_id, codes[0])
-    gone = await failure(
+    gone = await rich_failure(
         stub.DisableTotp(
             pb.DisableTotpRequest(method_id=method_id, password=user.password), metadata=meta
         )
@@ -386,7 +380,7 @@ async def test_regenerating_recovery_codes_invalidates_the_old_ones(
 ) -> None:
     user = await make_user(stack)
     meta, _ = await sign_in(stack, user)
-    not_enrolled = await failure(
+    not_enrolled = await rich_failure(
         stub.RegenerateRecoveryCodes(
             pb.RegenerateRecoveryCodesRequest(password=user.password), metadata=meta
         )
@@ -394,7 +388,7 @@ async def test_regenerating_recovery_codes_invalidates_the_old_ones(
     assert not_enrolled.code == grpc.StatusCode.FAILED_PRECONDITION
 
     _, _, old_codes = await enroll(stub, meta)
-    wrong = await failure(
+    wrong = await rich_failure(
         stub.RegenerateRecoveryCodes(
             pb.RegenerateRecoveryCodesRequest(password="Not-The-Password-1"), metadata=meta
         )
@@ -421,7 +415,7 @@ async def test_change_password_checks_both_passwords(
     user = await make_user(stack)
     meta, _ = await sign_in(stack, user)
 
-    wrong = await failure(
+    wrong = await rich_failure(
         stub.ChangePassword(
             pb.ChangePasswordRequest(
                 current_password="Not-The-Password-1", new_password=NEW_PASSWORD
@@ -431,7 +425,7 @@ async def test_change_password_checks_both_passwords(
     )
     assert wrong.code == grpc.StatusCode.UNAUTHENTICATED and wrong.reason == "PASSWORD_INCORRECT"
 
-    weak = await failure(
+    weak = await rich_failure(
         stub.ChangePassword(
             pb.ChangePasswordRequest(current_password=user.password, new_password="short"),
             metadata=meta,
@@ -442,7 +436,7 @@ async def test_change_password_checks_both_passwords(
     assert "at least 12 characters" in weak.message
     assert "mix at least three" in weak.message
 
-    same = await failure(
+    same = await rich_failure(
         stub.ChangePassword(
             pb.ChangePasswordRequest(current_password=user.password, new_password=user.password),
             metadata=meta,
@@ -499,7 +493,7 @@ async def test_change_password_revokes_other_sessions_and_remembers_old_password
     assert not passwords.verify(user.password, row.password_hash, row.password_pepper_version).ok
 
     # The previous password is recent history: going back to it is refused.
-    back = await failure(
+    back = await rich_failure(
         stub.ChangePassword(
             pb.ChangePasswordRequest(current_password=NEW_PASSWORD, new_password=user.password),
             metadata=meta,
@@ -508,7 +502,7 @@ async def test_change_password_revokes_other_sessions_and_remembers_old_password
     assert back.code == grpc.StatusCode.INVALID_ARGUMENT
     assert "must differ" in back.field_violations["new_password"]
     # The old password no longer counts as the current one.
-    stale = await failure(
+    stale = await rich_failure(
         stub.ChangePassword(
             pb.ChangePasswordRequest(current_password=user.password, new_password=OTHER_PASSWORD),
             metadata=meta,
@@ -564,7 +558,7 @@ async def test_reset_answers_the_same_for_unknown_emails_and_stores_only_a_hash(
     assert token not in await all_stored_text(stack)
     assert await events_of(stack, user.user_id, "password_reset_requested")
 
-    bad = await failure(stub.RequestPasswordReset(pb.RequestPasswordResetRequest()))
+    bad = await rich_failure(stub.RequestPasswordReset(pb.RequestPasswordResetRequest()))
     assert bad.field_violations.keys() == {"email"}
 
 
@@ -576,12 +570,12 @@ async def test_a_reset_token_works_once(
     await stub.RequestPasswordReset(pb.RequestPasswordResetRequest(email=user.email))
     _, token = await notifier.next()
 
-    weak = await failure(
+    weak = await rich_failure(
         stub.ResetPassword(pb.ResetPasswordRequest(reset_token=token, new_password="weakling"))
     )
     assert weak.code == grpc.StatusCode.INVALID_ARGUMENT
     assert weak.field_violations.keys() == {"new_password"}
-    reused = await failure(
+    reused = await rich_failure(
         stub.ResetPassword(pb.ResetPasswordRequest(reset_token=token, new_password=user.password))
     )
     assert "must differ" in reused.field_violations["new_password"]
@@ -596,13 +590,13 @@ async def test_a_reset_token_works_once(
         assert opened is not None and opened.status == SessionStatus.REVOKED
     assert await events_of(stack, user.user_id, "password_reset")
 
-    twice = await failure(
+    twice = await rich_failure(
         stub.ResetPassword(pb.ResetPasswordRequest(reset_token=token, new_password=OTHER_PASSWORD))
     )
     assert twice.code == grpc.StatusCode.UNAUTHENTICATED
     assert twice.reason == "RESET_TOKEN_INVALID"
     assert await events_of(stack, user.user_id, "reset_token_invalid")
-    forged = await failure(
+    forged = await rich_failure(
         stub.ResetPassword(
             pb.ResetPasswordRequest(reset_token="qdp_forged", new_password=OTHER_PASSWORD)
         )
@@ -644,7 +638,7 @@ async def test_an_expired_reset_token_is_refused(
             .where(PasswordResetToken.token_hash == state.secrets.hasher.hash(token))
             .values(expires_at=utcnow() - timedelta(seconds=1))
         )
-    expired = await failure(
+    expired = await rich_failure(
         stub.ResetPassword(pb.ResetPasswordRequest(reset_token=token, new_password=NEW_PASSWORD))
     )
     assert expired.code == grpc.StatusCode.UNAUTHENTICATED
@@ -695,7 +689,7 @@ async def test_unlock_user_needs_an_operator(
     member_meta, _ = await sign_in(stack, await make_user(stack))
     operator_meta, _ = await sign_in(stack, await make_user(stack, platform_operator=True))
 
-    denied = await failure(
+    denied = await rich_failure(
         stub.UnlockUser(pb.UnlockUserRequest(user_id=locked.user_id), metadata=member_meta)
     )
     assert denied.code == grpc.StatusCode.PERMISSION_DENIED
@@ -712,16 +706,16 @@ async def test_unlock_user_needs_an_operator(
     assert row.failed_sign_in_count == 0 and row.locked_at is None
     assert await events_of(stack, locked.user_id, "user_unlocked")
 
-    missing = await failure(
+    missing = await rich_failure(
         stub.UnlockUser(pb.UnlockUserRequest(user_id=str(uuid.uuid4())), metadata=operator_meta)
     )
     assert missing.code == grpc.StatusCode.NOT_FOUND
-    malformed = await failure(
+    malformed = await rich_failure(
         stub.UnlockUser(pb.UnlockUserRequest(user_id="nope"), metadata=operator_meta)
     )
     assert malformed.field_violations.keys() == {"user_id"}
     disabled = await make_user(stack, status=UserStatus.DISABLED)
-    not_locked = await failure(
+    not_locked = await rich_failure(
         stub.UnlockUser(pb.UnlockUserRequest(user_id=disabled.user_id), metadata=operator_meta)
     )
     assert not_locked.code == grpc.StatusCode.FAILED_PRECONDITION

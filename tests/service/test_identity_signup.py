@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import AsyncIterator, Awaitable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import timedelta
@@ -37,7 +37,7 @@ from shared.auth import AUTHORIZATION_HEADER, PLATFORM_OPERATOR, Principal
 from shared.db_types import utcnow
 from shared.grpc_client import open_channel
 from shared.timestamps import to_timestamp
-from tests.support.errors import RichError, rich_error
+from tests.support.errors import rich_error, rich_failure
 from tests.support.identity_users import STRONG_PASSWORD, make_user
 from tests.support.stack import Databases, IdentityStack, identity_stack
 
@@ -115,12 +115,6 @@ def signup(**fields: Any) -> pb.SignUpRequest:
     fields.setdefault("tenant_slug", f"acme-{suffix}")
     fields.setdefault("display_name", "Ada")
     return pb.SignUpRequest(**fields)
-
-
-async def failure(call: Awaitable[Any]) -> RichError:
-    with pytest.raises(grpc.aio.AioRpcError) as caught:
-        await call
-    return rich_error(caught.value)
 
 
 async def invite(env: Env, **fields: Any) -> pb.CreateInviteResponse:
@@ -202,7 +196,7 @@ async def test_email_taken_in_another_case_is_already_exists(env: Env) -> None:
     first = signup(email=f"Grace.{unique()}@Example.com")
     await env.identity.SignUp(first)
     again = signup(email=first.email.lower())
-    error = await failure(env.identity.SignUp(again))
+    error = await rich_failure(env.identity.SignUp(again))
     assert error.code == grpc.StatusCode.ALREADY_EXISTS
     assert error.metadata.get("field") == "email"
     assert again.tenant_slug not in await tenant_slugs(env)
@@ -226,7 +220,7 @@ async def test_email_taken_in_another_case_is_already_exists(env: Env) -> None:
 )
 async def test_bad_input_names_the_field(env: Env, fields: dict[str, str], field: str) -> None:
     request = signup(**fields)
-    error = await failure(env.identity.SignUp(request))
+    error = await rich_failure(env.identity.SignUp(request))
     assert error.code == grpc.StatusCode.INVALID_ARGUMENT
     assert field in error.field_violations
     if request.email:
@@ -235,7 +229,7 @@ async def test_bad_input_names_the_field(env: Env, fields: dict[str, str], field
 
 async def test_a_slug_tenancy_refuses_is_named_tenant_slug_and_leaves_no_user(env: Env) -> None:
     request = signup(tenant_slug="Not A Slug!")
-    error = await failure(env.identity.SignUp(request))
+    error = await rich_failure(env.identity.SignUp(request))
     assert error.code == grpc.StatusCode.INVALID_ARGUMENT
     assert set(error.field_violations) == {"tenant_slug"}
     assert await users_with_email(env, request.email) == []
@@ -245,7 +239,7 @@ async def test_taken_slug_is_already_exists_and_the_email_can_try_again(env: Env
     taken = signup()
     await env.identity.SignUp(taken)
     request = signup(tenant_slug=taken.tenant_slug)
-    error = await failure(env.identity.SignUp(request))
+    error = await rich_failure(env.identity.SignUp(request))
     assert error.code == grpc.StatusCode.ALREADY_EXISTS
     assert error.reason == "TENANT_SLUG_TAKEN"
     assert error.metadata.get("field") == "tenant_slug"
@@ -273,7 +267,7 @@ async def test_a_failure_after_the_tenant_exists_undoes_everything(
 
     monkeypatch.setattr(sessions_core, "open_session", broken)
     request = signup(invite_token=created.token)
-    error = await failure(env.identity.SignUp(request))
+    error = await rich_failure(env.identity.SignUp(request))
     assert error.code == grpc.StatusCode.INTERNAL
     monkeypatch.undo()
 
@@ -323,7 +317,7 @@ async def test_a_tenant_created_behind_a_lost_answer_is_found_and_purged(
     assert env.state.tenancy is not None
     monkeypatch.setattr(env.state.tenancy, "stub", LostAnswer(env.state.tenancy.stub))
     request = signup()
-    error = await failure(env.identity.SignUp(request))
+    error = await rich_failure(env.identity.SignUp(request))
     assert (error.code, error.reason) == (grpc.StatusCode.UNAVAILABLE, "TENANCY_UNAVAILABLE")
     monkeypatch.undo()
     assert request.tenant_slug not in await tenant_slugs(env)
@@ -336,7 +330,7 @@ async def test_closed_sign_up_is_refused(env: Env, monkeypatch: pytest.MonkeyPat
         state, "settings", state.settings.model_copy(update={"signup_mode": "closed"})
     )
     request = signup()
-    error = await failure(env.identity.SignUp(request))
+    error = await rich_failure(env.identity.SignUp(request))
     assert (error.code, error.reason) == (grpc.StatusCode.FAILED_PRECONDITION, "SIGNUP_CLOSED")
     assert await users_with_email(env, request.email) == []
 
@@ -345,12 +339,12 @@ async def test_closed_sign_up_is_refused(env: Env, monkeypatch: pytest.MonkeyPat
 
 
 async def test_invite_mode_needs_a_valid_token(invite_env: Env) -> None:
-    error = await failure(invite_env.identity.SignUp(signup()))
+    error = await rich_failure(invite_env.identity.SignUp(signup()))
     assert error.code == grpc.StatusCode.INVALID_ARGUMENT
     assert "invite_token" in error.field_violations
 
     request = signup(invite_token="qdv_" + "x" * 43)
-    error = await failure(invite_env.identity.SignUp(request))
+    error = await rich_failure(invite_env.identity.SignUp(request))
     assert error.field_violations == {"invite_token": INVALID_INVITE}
     assert await users_with_email(invite_env, request.email) == []
 
@@ -359,7 +353,7 @@ async def test_an_invite_for_one_email_refuses_another(invite_env: Env) -> None:
     invited = f"Invitee-{unique()}@Example.com"
     created = await invite(invite_env, invited_email=invited)
     assert created.invite.invited_email == invited
-    error = await failure(invite_env.identity.SignUp(signup(invite_token=created.token)))
+    error = await rich_failure(invite_env.identity.SignUp(signup(invite_token=created.token)))
     assert error.field_violations == {"invite_token": INVALID_INVITE}
     response = await invite_env.identity.SignUp(
         signup(email=invited.lower(), invite_token=created.token)
@@ -372,7 +366,7 @@ async def test_max_redemptions_is_respected(invite_env: Env) -> None:
     for _ in range(2):
         await invite_env.identity.SignUp(signup(invite_token=created.token))
     request = signup(invite_token=created.token)
-    error = await failure(invite_env.identity.SignUp(request))
+    error = await rich_failure(invite_env.identity.SignUp(request))
     assert error.field_violations == {"invite_token": INVALID_INVITE}
     assert await users_with_email(invite_env, request.email) == []
     listed = await invite_env.identity.ListInvites(
@@ -439,7 +433,7 @@ async def test_revoked_and_expired_invites_are_refused(invite_env: Env) -> None:
 
     for token in (revoked.token, expiring.token):
         request = signup(invite_token=token)
-        error = await failure(invite_env.identity.SignUp(request))
+        error = await rich_failure(invite_env.identity.SignUp(request))
         assert error.field_violations == {"invite_token": INVALID_INVITE}
         assert await users_with_email(invite_env, request.email) == []
     listed = await invite_env.identity.ListInvites(
@@ -535,7 +529,7 @@ async def test_request_access_names_bad_fields(
     invite_env: Env, fields: dict[str, str], field: str
 ) -> None:
     fields.setdefault("email", f"someone-{unique()}@example.com")
-    error = await failure(invite_env.identity.RequestAccess(pb.RequestAccessRequest(**fields)))
+    error = await rich_failure(invite_env.identity.RequestAccess(pb.RequestAccessRequest(**fields)))
     assert error.code == grpc.StatusCode.INVALID_ARGUMENT
     assert set(error.field_violations) == {field}
 
@@ -577,7 +571,7 @@ async def test_approval_issues_a_working_invite(invite_env: Env) -> None:
     assert issued.expires_at is not None
     assert timedelta(days=6) < issued.expires_at - utcnow() <= timedelta(days=7)
 
-    again = await failure(
+    again = await rich_failure(
         invite_env.identity.DecideSignupRequest(
             pb.DecideSignupRequestRequest(id=first.id, approve=False),
             metadata=invite_env.operator,
@@ -644,10 +638,10 @@ async def test_only_operators_manage_requests_and_invites(env: Env) -> None:
         env.identity.RevokeInvite(pb.RevokeInviteRequest(id=created.invite.id), metadata=owner),
     ]
     for call in calls:
-        error = await failure(call)
+        error = await rich_failure(call)
         assert (error.code, error.reason) == (grpc.StatusCode.PERMISSION_DENIED, "OPERATOR_ONLY")
     assert (await stored_invite(env, created.invite.id)).status == InviteStatus.ACTIVE
-    error = await failure(env.identity.CreateInvite(pb.CreateInviteRequest()))
+    error = await rich_failure(env.identity.CreateInvite(pb.CreateInviteRequest()))
     assert error.code == grpc.StatusCode.UNAUTHENTICATED
 
 
@@ -666,7 +660,7 @@ async def test_create_invite_names_bad_fields(env: Env, fields: dict[str, Any], 
         fields["expire_time"] = to_timestamp(utcnow() - timedelta(minutes=1))
     async with env.state.db.reading() as session:
         before = await session.scalar(select(func.count()).select_from(TenantSignupInvite))
-    error = await failure(invite(env, **fields))
+    error = await rich_failure(invite(env, **fields))
     assert error.code == grpc.StatusCode.INVALID_ARGUMENT
     assert set(error.field_violations) == {field}
     async with env.state.db.reading() as session:
@@ -675,13 +669,13 @@ async def test_create_invite_names_bad_fields(env: Env, fields: dict[str, Any], 
 
 
 async def test_revoking_a_missing_invite_is_not_found(env: Env) -> None:
-    error = await failure(
+    error = await rich_failure(
         env.identity.RevokeInvite(
             pb.RevokeInviteRequest(id=str(uuid.uuid4())), metadata=env.operator
         )
     )
     assert error.code == grpc.StatusCode.NOT_FOUND
-    error = await failure(
+    error = await rich_failure(
         env.identity.RevokeInvite(pb.RevokeInviteRequest(id="not-a-uuid"), metadata=env.operator)
     )
     assert set(error.field_violations) == {"id"}

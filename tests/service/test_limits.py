@@ -50,7 +50,7 @@ from services.tenancy.models_pricing import ModelRecord
 from shared.db import Database
 from shared.grpc_client import open_channel
 from shared.server import RunningService
-from tests.support.errors import rich_error
+from tests.support.errors import failure, rich_error
 from tests.support.stack import Databases, running_service
 from tests.support.tokens import TestIssuer
 
@@ -186,12 +186,6 @@ async def new_tenant(
                 )
             )
     return str(tenant.id)
-
-
-async def failure(call: object) -> grpc.aio.AioRpcError:
-    with pytest.raises(grpc.aio.AioRpcError) as caught:
-        await call  # type: ignore[misc]
-    return caught.value
 
 
 async def reserve(

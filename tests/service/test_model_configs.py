@@ -36,7 +36,7 @@ from shared.auth import INTERNAL_SCOPE, Principal
 from shared.db import Database
 from shared.grpc_client import open_channel
 from shared.server import RunningService
-from tests.support.errors import rich_error
+from tests.support.errors import failure, rich_error
 from tests.support.stack import Databases, running_service
 from tests.support.tokens import TestIssuer
 
@@ -96,12 +96,6 @@ async def model_ids(tenancy: Tenancy) -> list[str]:
         ).all()
     assert len(ids) >= 2, "the seeded catalogue should offer models"
     return [str(i) for i in ids]
-
-
-async def failure(call: object) -> grpc.aio.AioRpcError:
-    with pytest.raises(grpc.aio.AioRpcError) as caught:
-        await call  # type: ignore[misc]
-    return caught.value
 
 
 async def new_tenant(tenancy: Tenancy, issuer: TestIssuer) -> str:

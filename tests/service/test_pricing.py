@@ -16,7 +16,7 @@ from quarterdeck.tenancy.v1 import pricing_pb2 as pb
 from quarterdeck.tenancy.v1.pricing_pb2_grpc import ModelCatalogServiceStub
 from services.tenancy.seed_catalogue import MODELS, model_id
 from shared.grpc_client import open_channel
-from tests.support.errors import rich_error
+from tests.support.errors import failure, rich_error
 from tests.support.stack import Databases, running_service
 from tests.support.tokens import TestIssuer
 
@@ -45,12 +45,6 @@ async def catalog(backend: str, databases: Databases, issuer: TestIssuer) -> Asy
             issuer.operator(),
             issuer.member(str(uuid.uuid4()), "owner"),
         )
-
-
-async def failure(call: object) -> grpc.aio.AioRpcError:
-    with pytest.raises(grpc.aio.AioRpcError) as caught:
-        await call  # type: ignore[misc]
-    return caught.value
 
 
 def stamp(value: datetime) -> Timestamp:

@@ -46,7 +46,7 @@ from services.tenancy.schema import metadata as tenancy_metadata
 from services.tenancy.stripe_signature import signature_header
 from shared.db import Database
 from shared.grpc_client import open_channel
-from tests.support.errors import rich_error
+from tests.support.errors import failure, rich_error
 from tests.support.stack import Databases, running_service
 from tests.support.tokens import TestIssuer
 
@@ -191,12 +191,6 @@ async def deliver(
             raw_body=body, signature_header=signed(body) if header is None else header
         )
     )
-
-
-async def failure(call: object) -> grpc.aio.AioRpcError:
-    with pytest.raises(grpc.aio.AioRpcError) as caught:
-        await call  # type: ignore[misc]
-    return caught.value
 
 
 async def subscription(inbox: Inbox, sub_id: str) -> SubscriptionRecord:

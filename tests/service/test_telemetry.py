@@ -36,7 +36,7 @@ from services.telemetry.models import SpanRecord
 from shared.errors import ERROR_DOMAIN
 from shared.grpc_client import open_channel
 from shared.server import RunningService
-from tests.support.errors import rich_error
+from tests.support.errors import failure, rich_error
 from tests.support.stack import Databases, running_service
 from tests.support.tokens import TestIssuer, authorized_channel
 
@@ -87,12 +87,6 @@ def export_request(*spans: Span) -> ExportTraceServiceRequest:
     return ExportTraceServiceRequest(
         resource_spans=[ResourceSpans(resource=resource, scope_spans=[ScopeSpans(spans=spans)])]
     )
-
-
-async def failure(call: object) -> grpc.aio.AioRpcError:
-    with pytest.raises(grpc.aio.AioRpcError) as caught:
-        await call  # type: ignore[misc]
-    return caught.value
 
 
 @dataclass(frozen=True)

@@ -41,7 +41,7 @@ from shared.auth import AUTHORIZATION_HEADER, Principal, reset_principal, set_pr
 from shared.grpc_client import open_channel
 from shared.identity_link import IdentityLink
 from shared.server import RunningService
-from tests.support.errors import rich_error
+from tests.support.errors import failure, rich_error
 from tests.support.identity_users import make_user
 from tests.support.stack import (
     IDENTITY_TEST_SETTINGS,
@@ -95,12 +95,6 @@ def service(name: str = "tenancy") -> Metadata:
 
 def user(tenant_id: str, user_id: str, role: str = "viewer") -> Metadata:
     return ISSUER.member(tenant_id, role, user_id)
-
-
-async def failure(call: object) -> grpc.aio.AioRpcError:
-    with pytest.raises(grpc.aio.AioRpcError) as caught:
-        await call  # type: ignore[misc]
-    return caught.value
 
 
 async def append(

@@ -31,7 +31,7 @@ from services.telemetry.requests_log import failed_requests_query
 from services.telemetry.tool_usage import failed_calls_query, tool_analytics_query
 from shared.grpc_client import open_channel
 from shared.server import RunningService
-from tests.support.errors import rich_error
+from tests.support.errors import failure, rich_error
 from tests.support.stack import Databases, running_service
 from tests.support.tokens import TestIssuer
 
@@ -73,12 +73,6 @@ def at(seconds: float) -> Timestamp:
 
 def new_tenant() -> str:
     return str(uuid.uuid4())
-
-
-async def failure(call: Any) -> grpc.aio.AioRpcError:
-    with pytest.raises(grpc.aio.AioRpcError) as caught:
-        await call
-    return caught.value
 
 
 def rejected(response: Any) -> dict[int, str]:

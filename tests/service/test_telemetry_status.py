@@ -43,7 +43,7 @@ from shared.config import load_settings
 from shared.db_types import utcnow
 from shared.grpc_client import open_channel
 from shared.server import RunningService, start_service
-from tests.support.errors import rich_error
+from tests.support.errors import failure, rich_error
 from tests.support.stack import TEST_PAGE_TOKEN_SECRET, Databases, running_service
 from tests.support.tokens import TestIssuer
 
@@ -138,12 +138,6 @@ def new_tenant() -> str:
 
 def unique_email(prefix: str = "jane") -> str:
     return f"{prefix}.{uuid.uuid4().hex[:8]}@example.com"
-
-
-async def failure(call: Any) -> grpc.aio.AioRpcError:
-    with pytest.raises(grpc.aio.AioRpcError) as caught:
-        await call
-    return caught.value
 
 
 async def subscribe(

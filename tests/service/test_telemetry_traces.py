@@ -33,7 +33,7 @@ from services.telemetry.spans import SEARCH_SORT_KEY, SpanFilter, search_stateme
 from shared.errors import ERROR_DOMAIN
 from shared.grpc_client import open_channel
 from shared.server import RunningService
-from tests.support.errors import rich_error
+from tests.support.errors import failure, rich_error
 from tests.support.stack import Databases, running_service
 from tests.support.tokens import TestIssuer
 
@@ -133,12 +133,6 @@ def export_request(service: str, *spans: Span) -> ExportTraceServiceRequest:
 async def export(stack: Stack, service: str, *spans: Span) -> None:
     response = await stack.export.Export(export_request(service, *spans))
     assert not response.HasField("partial_success")
-
-
-async def failure(call: object) -> grpc.aio.AioRpcError:
-    with pytest.raises(grpc.aio.AioRpcError) as caught:
-        await call  # type: ignore[misc]
-    return caught.value
 
 
 def operator() -> list[tuple[str, str]]:

@@ -28,7 +28,7 @@ from services.gateway.config import GatewaySettings
 from shared.grpc_client import open_channel
 from shared.identity_link import IdentityLink, internal_client_entry
 from shared.server import RunningService
-from tests.support.errors import rich_error
+from tests.support.errors import failure, rich_error
 from tests.support.stack import (
     IDENTITY_TEST_SETTINGS,
     Databases,
@@ -129,12 +129,6 @@ def row(event_id: str | None = None, **fields: Any) -> pb.UsageRecord:
     if "time" not in fields:
         fields["time"] = stamp(DAY_ONE + timedelta(hours=12))
     return pb.UsageRecord(event_id=event_id or uuid.uuid4().hex, **fields)
-
-
-async def failure(call: object) -> grpc.aio.AioRpcError:
-    with pytest.raises(grpc.aio.AioRpcError) as caught:
-        await call  # type: ignore[misc]
-    return caught.value
 
 
 async def all_records(stack: Stack, tenant: str, **filters: Any) -> list[pb.UsageRecord]:

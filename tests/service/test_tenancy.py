@@ -26,7 +26,7 @@ from shared.errors import ERROR_DOMAIN
 from shared.grpc_client import open_channel
 from shared.server import RunningService
 from shared.tenant_status import TenantStatusClient
-from tests.support.errors import rich_error
+from tests.support.errors import failure, rich_error
 from tests.support.identity_users import make_user
 from tests.support.stack import (
     IDENTITY_TEST_SETTINGS,
@@ -69,12 +69,6 @@ async def create(stub: TenancyServiceStub, issuer: TestIssuer, **fields: object)
         pb.CreateTenantRequest(tenant=pb.Tenant(**fields)), metadata=issuer.operator()
     )
     return response.tenant
-
-
-async def failure(call: object) -> grpc.aio.AioRpcError:
-    with pytest.raises(grpc.aio.AioRpcError) as caught:
-        await call  # type: ignore[misc]
-    return caught.value
 
 
 def bearer(token: str) -> list[tuple[str, str]]:

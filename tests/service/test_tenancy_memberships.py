@@ -13,7 +13,7 @@ import pytest
 from quarterdeck.tenancy.v1 import tenancy_pb2 as pb
 from quarterdeck.tenancy.v1.tenancy_pb2_grpc import TenancyServiceStub
 from shared.grpc_client import open_channel
-from tests.support.errors import rich_error
+from tests.support.errors import failure, rich_error
 from tests.support.stack import Databases, running_service
 from tests.support.tokens import TestIssuer
 
@@ -45,12 +45,6 @@ async def tenancy(
 
 def new_id() -> str:
     return str(uuid.uuid4())
-
-
-async def failure(call: object) -> grpc.aio.AioRpcError:
-    with pytest.raises(grpc.aio.AioRpcError) as caught:
-        await call  # type: ignore[misc]
-    return caught.value
 
 
 async def new_tenant(

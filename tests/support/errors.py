@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable
 from dataclasses import dataclass
+from typing import Any
 
 import grpc
+import pytest
 from google.rpc import error_details_pb2
 from grpc_status import rpc_status
 
@@ -36,3 +39,15 @@ def rich_error(error: grpc.aio.AioRpcError) -> RichError:
         metadata=dict(info.metadata),
         field_violations={v.field: v.description for v in bad_request.field_violations},
     )
+
+
+async def failure(call: Awaitable[Any]) -> grpc.aio.AioRpcError:
+    """The error a call that must fail fails with (the test fails if it succeeds)."""
+    with pytest.raises(grpc.aio.AioRpcError) as caught:
+        await call
+    return caught.value
+
+
+async def rich_failure(call: Awaitable[Any]) -> RichError:
+    """:func:`failure`, read as its rich error details."""
+    return rich_error(await failure(call))

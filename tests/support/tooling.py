@@ -9,9 +9,6 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any
 
-import grpc
-import pytest
-
 from quarterdeck.tooling.v1 import agents_pb2, tools_pb2
 from quarterdeck.tooling.v1.agents_pb2_grpc import AgentServiceStub
 from quarterdeck.tooling.v1.checkpoints_pb2_grpc import CheckpointServiceStub
@@ -23,6 +20,7 @@ from services.tooling.tools.seed_catalogue import base_tool_id
 from shared.grpc_client import open_channel
 from shared.json_values import dict_to_struct
 from shared.server import RunningService
+from tests.support.errors import failure as failure
 from tests.support.stack import Databases, running_service
 from tests.support.tokens import TestIssuer
 
@@ -62,12 +60,6 @@ async def tooling_service(
             MemoryServiceStub(channel),
             CheckpointServiceStub(channel),
         )
-
-
-async def failure(call: object) -> grpc.aio.AioRpcError:
-    with pytest.raises(grpc.aio.AioRpcError) as caught:
-        await call  # type: ignore[misc]
-    return caught.value
 
 
 def unique(prefix: str) -> str:
