@@ -253,12 +253,14 @@ async def record_usage(body: RecordUsageBody, clients: Clients) -> UsageWriteRes
         one = await clients.usage.RecordUsage(
             pb.RecordUsageRequest(tenant_id=body.tenant_id, record=body.record.to_proto())
         )
-        return UsageWriteResult(
-            record=UsageRecord.from_proto(one.record),
-            accepted_count=0 if one.duplicate else 1,
-            duplicate_count=1 if one.duplicate else 0,
-            duplicate_indexes=[0] if one.duplicate else [],
-            rejected=[],
+        return UsageWriteResult.model_validate(
+            {
+                "record": UsageRecord.proto_values(one.record),
+                "accepted_count": 0 if one.duplicate else 1,
+                "duplicate_count": 1 if one.duplicate else 0,
+                "duplicate_indexes": [0] if one.duplicate else [],
+                "rejected": [],
+            }
         )
     assert body.records is not None
     batch = await clients.usage.RecordUsageBatch(

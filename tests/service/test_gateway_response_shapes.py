@@ -705,6 +705,13 @@ async def telemetry(
     )
     await call("GET", "/v1/telemetry/cache-savings", headers=auth, params=window)
 
+    # What only services may call (exporting spans, appending activity) runs as tenancy does.
+    internal = await call(
+        "POST",
+        "/v1/service-accounts/token",
+        json={"api_key": internal_api_key("tenancy", TENANCY_INTERNAL_SECRET)},
+    )
+    service = [("authorization", f"Bearer {internal['access_token']}")]
     async with open_channel(stack.telemetry.target) as channel:
         now = time.time()
         await AgentMetricsServiceStub(channel).RecordMetrics(
@@ -739,7 +746,7 @@ async def telemetry(
         )
         trace_id = uuid.uuid4().bytes
         await TraceServiceStub(channel).Export(
-            export_request("shapes", trace_id, tenant_id), metadata=metadata
+            export_request("shapes", trace_id, tenant_id), metadata=service
         )
     await call("GET", "/v1/telemetry/metrics", headers=auth, params={"agent_id": "agent-7"})
     await call("GET", "/v1/telemetry/agents/statistics", headers=auth)
@@ -751,11 +758,6 @@ async def telemetry(
     await call("GET", "/v1/traces/{trace_id}", headers=auth, trace_id=trace_id.hex())
 
     # The activity feed, with one event appended as a service would.
-    internal = await call(
-        "POST",
-        "/v1/service-accounts/token",
-        json={"api_key": internal_api_key("tenancy", TENANCY_INTERNAL_SECRET)},
-    )
     async with open_channel(stack.telemetry.target) as channel:
         appended = await ActivityServiceStub(channel).AppendActivity(
             apb.AppendActivityRequest(
@@ -766,7 +768,7 @@ async def telemetry(
                     metadata=struct({"role": "member", "seats": 2}),
                 )
             ),
-            metadata=[("authorization", f"Bearer {internal['access_token']}")],
+            metadata=service,
         )
     await call("GET", "/v1/activity", headers=auth)
     await call("GET", "/v1/activity/unread-count", headers=auth)
