@@ -14,11 +14,10 @@ new price starts may use the old one until the cache entry expires (at most the 
 
 from __future__ import annotations
 
-import asyncio
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Generic, Protocol, TypeVar
+from typing import Protocol
 
 import grpc
 
@@ -28,6 +27,7 @@ from shared.grpc_client import open_channel
 from shared.identity_link import IdentityLink
 from shared.internal_client import call_internal
 from shared.pricing_math import Rates, parse_usd_micros
+from shared.ttl_cache import TtlCache
 
 #: Tenancy's page maximum: most providers' catalogues and price histories fit in one page.
 _PAGE_SIZE = 1000
@@ -149,45 +149,6 @@ class TenancyPriceSource:
         await self._channel.close()
 
 
-KeyT = TypeVar("KeyT")
-ValueT = TypeVar("ValueT")
-
-
-class _TtlCache(Generic[KeyT, ValueT]):
-    """Values by key for ``ttl`` seconds; concurrent misses of one key share one load."""
-
-    def __init__(self, ttl: float, clock: Callable[[], float]) -> None:
-        self._ttl = ttl
-        self._clock = clock
-        self._values: dict[KeyT, tuple[float, ValueT]] = {}
-        self._loading: dict[KeyT, asyncio.Future[ValueT]] = {}
-
-    async def get(self, key: KeyT, load: Callable[[], Awaitable[ValueT]]) -> ValueT:
-        cached = self._values.get(key)
-        if cached is not None and cached[0] > self._clock():
-            return cached[1]
-        pending = self._loading.get(key)
-        if pending is not None:
-            return await asyncio.shield(pending)
-        future: asyncio.Future[ValueT] = asyncio.get_running_loop().create_future()
-        self._loading[key] = future
-        try:
-            value = await load()
-        except asyncio.CancelledError:
-            future.cancel()
-            raise
-        except Exception as exc:
-            future.set_exception(exc)
-            future.exception()  # marked retrieved: only the waiters re-raise it
-            raise
-        else:
-            future.set_result(value)
-            self._values[key] = (self._clock() + self._ttl, value)
-            return value
-        finally:
-            del self._loading[key]
-
-
 class PriceCache:
     """Model prices by (provider, model_name), from a :class:`PriceSource`, kept for ``ttl``."""
 
@@ -195,8 +156,8 @@ class PriceCache:
         self, source: PriceSource, ttl_seconds: float, clock: Callable[[], float] = time.monotonic
     ) -> None:
         self._source = source
-        self._catalogues: _TtlCache[str, dict[str, str]] = _TtlCache(ttl_seconds, clock)
-        self._prices: _TtlCache[str, ModelPrices] = _TtlCache(ttl_seconds, clock)
+        self._catalogues: TtlCache[str, dict[str, str]] = TtlCache(ttl_seconds, clock=clock)
+        self._prices: TtlCache[str, ModelPrices] = TtlCache(ttl_seconds, clock=clock)
 
     async def model_prices(self, provider: str, model_name: str) -> ModelPrices | None:
         """The model's prices, or None when tenancy has no such model; raises

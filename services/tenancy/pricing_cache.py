@@ -22,6 +22,7 @@ from datetime import datetime
 from quarterdeck.tenancy.v1 import pricing_pb2 as pb
 from services.tenancy.models_pricing import PriceTier
 from shared.pricing_math import Rates
+from shared.ttl_cache import TtlCache
 
 #: Entries kept at most; past it the cache starts over (the catalogue is far smaller).
 MAX_ENTRIES = 10_000
@@ -58,30 +59,23 @@ class CachedModel:
 
 
 class ModelPriceCache:
+    """Each model with its whole price history, for ``ttl_seconds``; unknown models are not
+    kept (one may be added at any time)."""
+
     def __init__(self, ttl_seconds: float, clock: Callable[[], float] = time.monotonic) -> None:
-        self._ttl = ttl_seconds
-        self._clock = clock
-        self._entries: dict[Hashable, tuple[float, CachedModel]] = {}
-        #: Bumped by every clear, so a load begun before it is not stored after it.
-        self._generation = 0
+        self._cache: TtlCache[Hashable, CachedModel | None] = TtlCache(
+            ttl_seconds,
+            max_entries=MAX_ENTRIES,
+            clock=clock,
+            cacheable=lambda model: model is not None,
+        )
 
     async def get(
         self, key: Hashable, load: Callable[[], Awaitable[CachedModel | None]]
     ) -> CachedModel | None:
         """The model under ``key``, from the cache or else ``load``ed (None: no such model)."""
-        now = self._clock()
-        entry = self._entries.get(key)
-        if entry is not None and entry[0] > now:
-            return entry[1]
-        generation = self._generation
-        model = await load()
-        if model is not None and self._ttl > 0 and generation == self._generation:
-            if len(self._entries) >= MAX_ENTRIES:
-                self._entries.clear()
-            self._entries[key] = (now + self._ttl, model)
-        return model
+        return await self._cache.get(key, load)
 
     def clear(self) -> None:
         """Forgets every entry: called after any change to models or prices commits."""
-        self._generation += 1
-        self._entries.clear()
+        self._cache.clear()
