@@ -11,6 +11,8 @@ import grpc
 from quarterdeck.tooling.v1 import (
     agents_pb2,
     agents_pb2_grpc,
+    checkpoints_pb2,
+    checkpoints_pb2_grpc,
     executions_pb2,
     executions_pb2_grpc,
     memory_pb2,
@@ -22,6 +24,8 @@ from quarterdeck.tooling.v1 import (
 )
 from services.tooling.agents.handlers import AgentHandlers
 from services.tooling.agents.servicer import AgentServiceServicer
+from services.tooling.checkpoints.handlers import CheckpointHandlers
+from services.tooling.checkpoints.servicer import CheckpointServiceServicer
 from services.tooling.config import ToolingSettings
 from services.tooling.context import ToolingContext
 from services.tooling.egress import EgressGuard
@@ -69,12 +73,16 @@ def register(server: grpc.aio.Server, context: ServiceContext[ToolingSettings]) 
     memory_pb2_grpc.add_MemoryServiceServicer_to_server(
         MemoryServiceServicer(MemoryHandlers(ctx)), server
     )
+    checkpoints_pb2_grpc.add_CheckpointServiceServicer_to_server(
+        CheckpointServiceServicer(CheckpointHandlers(ctx)), server
+    )
     return [
         _full_name(agents_pb2.DESCRIPTOR, "AgentService"),
         _full_name(tools_pb2.DESCRIPTOR, "ToolService"),
         _full_name(permissions_pb2.DESCRIPTOR, "PermissionService"),
         _full_name(executions_pb2.DESCRIPTOR, "ExecutionService"),
         _full_name(memory_pb2.DESCRIPTOR, "MemoryService"),
+        _full_name(checkpoints_pb2.DESCRIPTOR, "CheckpointService"),
     ]
 
 
