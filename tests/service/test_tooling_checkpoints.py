@@ -19,10 +19,10 @@ from langgraph.types import Command, interrupt
 
 from quarterdeck.langgraph import QuarterdeckCheckpointSaver
 from quarterdeck.tooling.v1 import checkpoints_pb2 as pb
-from tests.support.errors import rich_error
+from tests.support.errors import failure, rich_error
 from tests.support.stack import Databases
 from tests.support.tokens import TestIssuer
-from tests.support.tooling import Tooling, failure, tooling_service
+from tests.support.tooling import Tooling, tooling_service
 
 ISSUER = TestIssuer()
 
