@@ -26,10 +26,10 @@ from services.gateway.proto_json import (
     JsonObject,
     Text,
     Version,
-    json_to_struct,
 )
 from services.gateway.proto_models import ProtoModel, enum_number
 from services.gateway.schemas import CreateTenantBody, RequestBody, Tenant
+from shared.json_values import dict_to_struct
 
 SizeClassName = Literal["small", "medium", "large"]
 PriceTierName = Literal["standard", "batch", "long_context", "batch_long_context"]
@@ -120,7 +120,7 @@ class CreateModelBody(RequestBody):
             capabilities=self.capabilities,
             size_class=size_class_value(self.size_class),
             is_active=self.is_active,
-            metadata=json_to_struct(self.metadata),
+            metadata=dict_to_struct(self.metadata),
         )
 
 
@@ -185,7 +185,7 @@ class UpdateModelBody(RequestBody):
             capabilities=self.capabilities or [],
             size_class=size_class_value(self.size_class),
             is_active=bool(self.is_active),
-            metadata=json_to_struct(self.metadata),
+            metadata=dict_to_struct(self.metadata),
         )
 
     def update_mask(self) -> FieldMask:

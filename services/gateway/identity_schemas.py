@@ -20,10 +20,10 @@ from services.gateway.proto_json import (
     INT64_MAX,
     JsonObject,
     Text,
-    json_to_struct,
 )
 from services.gateway.proto_models import ProtoModel
 from services.gateway.schemas import RequestBody
+from shared.json_values import dict_to_struct
 from shared.timestamps import from_timestamp, to_timestamp
 
 SignupRequestStatusName = Literal["pending", "approved", "rejected"]
@@ -213,7 +213,7 @@ class UpdateProfileBody(RequestBody):
             locale=self.locale or "",
         )
         if "metadata" in self.model_fields_set:
-            profile.metadata.CopyFrom(json_to_struct(self.metadata))
+            profile.metadata.CopyFrom(dict_to_struct(self.metadata))
         return profile
 
 

@@ -1,4 +1,5 @@
-"""JSON values protobuf can carry: request types that refuse what it cannot, Struct conversions.
+"""JSON values protobuf can carry: request types that refuse what it cannot (Struct conversions
+are :mod:`shared.json_values`).
 
 Input that cannot be encoded into a protobuf message (unpaired surrogates, NaN, integers past
 int64, deeply nested objects) is refused while the request is validated, as a 400 naming the
@@ -8,11 +9,8 @@ field; left to the encoder, it would fail later as an internal error (500).
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
 from typing import Annotated, Any
 
-from google.protobuf.json_format import MessageToDict
-from google.protobuf.struct_pb2 import Struct, Value
 from pydantic import AfterValidator, Field
 from pydantic_core import PydanticCustomError
 
@@ -76,30 +74,3 @@ Version = Annotated[
     int,
     Field(ge=1, le=INT64_MAX, description="The version you read; a stale one is refused (409)."),
 ]
-
-
-def whole_numbers_as_int(value: Any) -> Any:
-    """Struct numbers come back as floats; whole ones go out as the integers clients sent."""
-    if isinstance(value, dict):
-        return {key: whole_numbers_as_int(item) for key, item in value.items()}
-    if isinstance(value, list):
-        return [whole_numbers_as_int(item) for item in value]
-    if isinstance(value, float) and value.is_integer() and abs(value) <= MAX_EXACT_INTEGER:
-        return int(value)
-    return value
-
-
-def struct_to_json(struct: Struct) -> dict[str, Any]:
-    restored: dict[str, Any] = whole_numbers_as_int(MessageToDict(struct))
-    return restored
-
-
-def value_to_json(value: Value) -> Any:
-    """A google.protobuf.Value as JSON, its whole numbers as integers."""
-    return whole_numbers_as_int(MessageToDict(value))
-
-
-def json_to_struct(value: Mapping[str, Any] | None) -> Struct:
-    struct = Struct()
-    struct.update(value or {})
-    return struct

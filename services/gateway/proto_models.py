@@ -46,7 +46,7 @@ from google.protobuf.struct_pb2 import Struct, Value
 from google.protobuf.timestamp_pb2 import Timestamp
 from pydantic import BaseModel, Field
 
-from services.gateway.proto_json import struct_to_json, value_to_json
+from shared.json_values import struct_to_dict, value_to_python
 from shared.proto_enums import enum_names, enum_numbers
 from shared.timestamps import from_timestamp
 
@@ -180,9 +180,9 @@ def _value_reader(field: FieldDescriptor, annotation: Any, zero: str | None) -> 
         if name == _TIMESTAMP:
             return from_timestamp
         if name == _STRUCT:
-            return struct_to_json
+            return struct_to_dict
         if name == _VALUE:
-            return value_to_json
+            return value_to_python
         model = _model_in(annotation)
         if model is None:
             raise TypeError(f"{field.full_name}: declared as {annotation}, not as a ProtoModel")

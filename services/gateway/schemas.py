@@ -8,8 +8,9 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from quarterdeck.tenancy.v1 import tenancy_pb2 as pb
-from services.gateway.proto_json import JsonObject, Text, Version, json_to_struct
+from services.gateway.proto_json import JsonObject, Text, Version
 from services.gateway.proto_models import ProtoModel, enum_number
+from shared.json_values import dict_to_struct
 
 TenantStatusName = Literal["active", "suspended", "deleted"]
 
@@ -116,8 +117,8 @@ class UpdateTenantSettingsBody(RequestBody):
             version=self.version,
             billing_contacts=self.billing_contacts or [],
             billing_webhook_url=self.billing_webhook_url or "",
-            plan_metadata=json_to_struct(self.plan_metadata),
-            flags=json_to_struct(self.flags),
+            plan_metadata=dict_to_struct(self.plan_metadata),
+            flags=dict_to_struct(self.flags),
         )
 
 

@@ -14,10 +14,11 @@ from fastapi import APIRouter, Query, Response
 from pydantic import Field
 
 from quarterdeck.telemetry.v1 import status_pb2 as pb
-from services.gateway.proto_json import JsonObject, Text, json_to_struct
+from services.gateway.proto_json import JsonObject, Text
 from services.gateway.proto_models import ProtoModel, enum_number
 from services.gateway.routing import ERROR_RESPONSES, Clients, IdempotencyKey, PageSize, PageToken
 from services.gateway.schemas import RequestBody
+from shared.json_values import dict_to_struct
 
 router = APIRouter(
     prefix="/v1/status-subscriptions", tags=["status subscriptions"], responses=ERROR_RESPONSES
@@ -85,7 +86,7 @@ class CreateStatusSubscriptionBody(RequestBody):
             channel=enum_number(pb.SubscriptionChannel, self.channel),
             target=self.target,
             severity_filter=enum_number(pb.StatusSeverity, self.severity_filter),
-            metadata=json_to_struct(self.metadata),
+            metadata=dict_to_struct(self.metadata),
             request_id=request_id,
         )
 

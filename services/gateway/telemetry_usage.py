@@ -20,10 +20,10 @@ from services.gateway.proto_json import (
     INT64_MAX,
     JsonObject,
     Text,
-    json_to_struct,
 )
 from services.gateway.proto_models import ProtoModel, enum_number
 from services.gateway.routing import ERROR_RESPONSES, Clients, PageSize, PageToken
+from shared.json_values import dict_to_struct
 from shared.timestamps import from_timestamp, to_timestamp
 
 router = APIRouter(prefix="/v1/telemetry", tags=["usage and cost"], responses=ERROR_RESPONSES)
@@ -153,7 +153,7 @@ class UsageRecordBody(BaseModel):
     def to_proto(self) -> pb.UsageRecord:
         record = pb.UsageRecord(
             token_convention=enum_number(pb.TokenConvention, self.token_convention),
-            metadata=json_to_struct(self.metadata),
+            metadata=dict_to_struct(self.metadata),
             **{name: getattr(self, name) for name in (*_TEXT_FIELDS, *_NUMBER_FIELDS)},
             **{name: getattr(self, name) for name in _FLAG_FIELDS},
         )
