@@ -8,7 +8,7 @@ from typing import Any
 
 from sqlalchemy import ColumnElement, or_
 
-from shared.auth import Principal, require_operator, require_principal, require_tenant
+from shared.auth import Principal, require_operator, require_tenant
 from shared.errors import InvalidArgument
 from shared.ids import parse_id
 
@@ -18,16 +18,6 @@ def acting_tenant(tenant_id: str, minimum_role: str = "viewer") -> uuid.UUID:
     parsed = parse_id(tenant_id, "tenant_id")
     require_tenant(str(parsed), minimum_role)
     return parsed
-
-
-def caller_tenant(tenant_id: str, minimum_role: str = "viewer") -> uuid.UUID:
-    """Like :func:`acting_tenant`, but an empty tenant_id means the token's own tenant."""
-    if tenant_id:
-        return acting_tenant(tenant_id, minimum_role)
-    principal = require_principal()
-    if not principal.tenant_id:
-        raise InvalidArgument.field("tenant_id", "is required for a token without a tenant")
-    return acting_tenant(principal.tenant_id, minimum_role)
 
 
 def reading_tenant(tenant_id: str) -> uuid.UUID | None:

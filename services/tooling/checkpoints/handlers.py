@@ -5,6 +5,7 @@ LangGraph's own savers, each row keyed first by the caller's tenant. Members wri
 from __future__ import annotations
 
 import json
+import uuid
 from typing import Any
 
 from sqlalchemy import ColumnElement, String, and_, cast, delete, func, literal, select
@@ -12,7 +13,6 @@ from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from quarterdeck.tooling.v1 import checkpoints_pb2 as pb
-from services.tooling.access import caller_tenant
 from services.tooling.checkpoints.convert import checkpoint_to_proto
 from services.tooling.checkpoints.models import (
     MAX_ID_LENGTH,
@@ -23,8 +23,10 @@ from services.tooling.checkpoints.models import (
 from services.tooling.context import ToolingContext
 from services.tooling.validation import Violations
 from shared.errors import InvalidArgument
+from shared.ids import parse_id
 from shared.inserts import dialect_insert, insert_ignoring_duplicates
 from shared.pagination import fetch_page
+from shared.tenant_scope import one_tenant_for_read, tenant_for_write
 
 MAX_TYPE = 64
 MAX_METADATA_BYTES = 256 * 1024
@@ -54,6 +56,15 @@ def _typed(violations: Violations, field: str, value: pb.TypedValue) -> None:
     violations.text(f"{field}.type", value.type, MAX_TYPE, required=True)
 
 
+def _writing_tenant(requested: str) -> uuid.UUID:
+    """The tenant a write is for: the token's own, or the one a Quarterdeck service names."""
+    return parse_id(tenant_for_write(requested, minimum_role="member"), "tenant_id")
+
+
+def _reading_tenant(requested: str) -> uuid.UUID:
+    return parse_id(one_tenant_for_read(requested), "tenant_id")
+
+
 class CheckpointHandlers:
     def __init__(self, ctx: ToolingContext) -> None:
         self._ctx = ctx
@@ -63,7 +74,7 @@ class CheckpointHandlers:
         return self._ctx.database.dialect
 
     async def put_checkpoint(self, request: pb.PutCheckpointRequest) -> pb.PutCheckpointResponse:
-        tenant = caller_tenant(request.tenant_id, "member")
+        tenant = _writing_tenant(request.tenant_id)
         c = request.checkpoint
         violations = Violations()
         _ids(
@@ -133,7 +144,7 @@ class CheckpointHandlers:
         )
 
     async def put_writes(self, request: pb.PutWritesRequest) -> pb.PutWritesResponse:
-        tenant = caller_tenant(request.tenant_id, "member")
+        tenant = _writing_tenant(request.tenant_id)
         violations = Violations()
         _ids(
             violations,
@@ -193,7 +204,7 @@ class CheckpointHandlers:
         return pb.PutWritesResponse()
 
     async def get_checkpoint(self, request: pb.GetCheckpointRequest) -> pb.GetCheckpointResponse:
-        tenant = caller_tenant(request.tenant_id)
+        tenant = _reading_tenant(request.tenant_id)
         violations = Violations()
         violations.text("thread_id", request.thread_id, MAX_ID_LENGTH, required=True)
         violations.raise_if_any()
@@ -217,7 +228,7 @@ class CheckpointHandlers:
     async def list_checkpoints(
         self, request: pb.ListCheckpointsRequest
     ) -> pb.ListCheckpointsResponse:
-        tenant = caller_tenant(request.tenant_id)
+        tenant = _reading_tenant(request.tenant_id)
         statement = select(CheckpointRecord).where(CheckpointRecord.tenant_id == tenant)
         filters: dict[str, Any] = {"tenant": str(tenant)}
         if request.thread_id:
@@ -329,7 +340,7 @@ class CheckpointHandlers:
         return checkpoint_to_proto(row, blobs, writes)
 
     async def delete_thread(self, request: pb.DeleteThreadRequest) -> pb.DeleteThreadResponse:
-        tenant = caller_tenant(request.tenant_id, "member")
+        tenant = _writing_tenant(request.tenant_id)
         violations = Violations()
         violations.text("thread_id", request.thread_id, MAX_ID_LENGTH, required=True)
         violations.raise_if_any()
