@@ -17,7 +17,8 @@ narrower type. The conventions:
   refused otherwise, unless ``zero=`` names it (``zero={"kind": "unspecified"}``);
 - a Timestamp is an RFC 3339 time in UTC; a Struct a JSON object (a google.protobuf.Value any
   JSON value) whose whole numbers come back as the integers they were sent as;
-- a message is the ProtoModel declared for it in (or imported into) the same module;
+- a message is the ProtoModel defined for it in the same module (one from another module is
+  declared: ``tenant: Tenant``);
 - a field named in ``nullable=`` (or declared ``X | None``) is null when it is empty: unset
   when it has presence (a message, a Timestamp, a proto3 ``optional``), otherwise when it holds
   its zero value (``""``, ``0``, the zero enum); an undeclared proto3 ``optional`` field is
@@ -93,26 +94,29 @@ def _enum_type(enum: EnumDescriptor, zero: str | None) -> Any:
     return Literal[tuple(dict.fromkeys(names if zero is None else [zero, *names]))]
 
 
-def _model_for(message: Descriptor, namespace: Mapping[str, Any], field: str) -> type[ProtoModel]:
-    """The one ProtoModel of ``message`` in ``namespace`` (the declaring module's globals)."""
+def _model_for(message: Descriptor, module: str, field: str) -> type[ProtoModel]:
+    """The one ProtoModel of ``message`` defined in ``module`` (the declaring class's). Imported
+    ones do not count: a field of a model from elsewhere is declared, which also keeps linters
+    from dropping the import as unused."""
+    namespace = vars(sys.modules[module])
     found = {
         value
         for value in namespace.values()
         if isinstance(value, type)
         and issubclass(value, ProtoModel)
+        and value.__module__ == module
         and getattr(value, "proto_message", None) is message
     }
     if len(found) != 1:
         names = sorted(model.__name__ for model in found) or "none"
         raise TypeError(
-            f"{field}: which ProtoModel of {message.full_name}? In scope: {names}; declare the field"
+            f"{field}: which ProtoModel of {message.full_name}? Defined in {module}: {names}; "
+            "declare the field"
         )
     return found.pop()
 
 
-def _element_type(
-    field: FieldDescriptor, namespace: Mapping[str, Any], zero: str | None = None
-) -> Any:
+def _element_type(field: FieldDescriptor, module: str, zero: str | None = None) -> Any:
     """The Python type of one value of ``field`` (an element, when it is repeated)."""
     if field.type == FieldDescriptor.TYPE_ENUM:
         return _enum_type(field.enum_type, zero)
@@ -124,26 +128,24 @@ def _element_type(
             return dict[str, Any]
         if name == _VALUE:
             return Any
-        return _model_for(field.message_type, namespace, field.full_name)
+        return _model_for(field.message_type, module, field.full_name)
     if field.type not in _SCALAR_TYPES:
         raise TypeError(f"{field.full_name}: no JSON mapping for this field type")
     return _SCALAR_TYPES[field.type]
 
 
-def _derived_type(
-    field: FieldDescriptor, namespace: Mapping[str, Any], nullable: bool, zero: str | None
-) -> Any:
+def _derived_type(field: FieldDescriptor, module: str, nullable: bool, zero: str | None) -> Any:
     """The type of an undeclared field, from its descriptor and the model's options; a message
-    field is the ProtoModel of its message in ``namespace``."""
+    field is the ProtoModel of its message defined in ``module``."""
     if nullable:
-        return _derived_type(field, namespace, False, zero) | None
+        return _derived_type(field, module, False, zero) | None
     if _is_map(field):
         key, value = (
             field.message_type.fields_by_name["key"],
             field.message_type.fields_by_name["value"],
         )
-        return dict[_element_type(key, namespace), _element_type(value, namespace)]  # type: ignore[misc]
-    element = _element_type(field, namespace, zero)
+        return dict[_element_type(key, module), _element_type(value, module)]  # type: ignore[misc]
+    element = _element_type(field, module, zero)
     if _is_repeated(field):
         return list[element]  # type: ignore[valid-type]
     if field.has_presence and field.type != FieldDescriptor.TYPE_MESSAGE:
@@ -265,7 +267,6 @@ class ProtoModel(BaseModel):
         if unknown := named - set(descriptor.fields_by_name):
             raise TypeError(f"{cls.__name__}: {descriptor.full_name} has no fields {unknown}")
         declared: dict[str, Any] = dict(inspect.get_annotations(cls))
-        namespace = vars(sys.modules[cls.__module__])
         annotations: dict[str, Any] = {}
         for field in descriptor.fields:
             if field.name in cls.proto_excluded:
@@ -275,7 +276,10 @@ class ProtoModel(BaseModel):
                 annotations[name] = declared.pop(name)
             else:
                 annotations[name] = _derived_type(
-                    field, namespace, field.name in nullable, cls.proto_zero_names.get(field.name)
+                    field,
+                    cls.__module__,
+                    field.name in nullable,
+                    cls.proto_zero_names.get(field.name),
                 )
             if name != field.name and name not in cls.__dict__:
                 setattr(cls, name, Field(alias=field.name))
