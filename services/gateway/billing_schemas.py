@@ -16,10 +16,10 @@ from pydantic import AwareDatetime, Field, field_validator
 
 from quarterdeck.tenancy.v1 import billing_pb2 as pb
 from services.gateway.catalogue_schemas import Money
-from services.gateway.identity_schemas import timestamp_or_none
 from services.gateway.proto_json import INT32_MAX, INT64_MAX, Text
 from services.gateway.proto_models import ProtoModel, enum_number
 from services.gateway.schemas import RequestBody
+from shared.timestamps import to_timestamp
 
 UsageMetricName = Literal[
     "input_tokens", "output_tokens", "total_tokens", "requests", "storage_bytes"
@@ -205,7 +205,7 @@ class CreateSubscriptionBody(RequestBody):
             plan_id=self.plan_id,
             seat_count=self.seat_count,
             billing_email=self.billing_email or "",
-            start_time=timestamp_or_none(self.start_time),
+            start_time=to_timestamp(self.start_time),
         )
 
 
@@ -275,9 +275,7 @@ class AdvancePeriodsBody(RequestBody):
     )
 
     def to_proto(self) -> pb.AdvanceSubscriptionPeriodsRequest:
-        return pb.AdvanceSubscriptionPeriodsRequest(
-            now=timestamp_or_none(self.now), limit=self.limit
-        )
+        return pb.AdvanceSubscriptionPeriodsRequest(now=to_timestamp(self.now), limit=self.limit)
 
 
 class AdvancePeriodsReport(ProtoModel, message=pb.AdvanceSubscriptionPeriodsResponse):

@@ -19,7 +19,6 @@ from pydantic_core import PydanticCustomError
 
 from quarterdeck.tenancy.v1 import model_configs_pb2 as mpb
 from quarterdeck.tenancy.v1 import pricing_pb2 as pb
-from services.gateway.identity_schemas import timestamp_or_none
 from services.gateway.proto_json import (
     INT32_MAX,
     INT64_MAX,
@@ -30,6 +29,7 @@ from services.gateway.proto_json import (
 from services.gateway.proto_models import ProtoModel, enum_number
 from services.gateway.schemas import CreateTenantBody, RequestBody, Tenant
 from shared.json_values import dict_to_struct
+from shared.timestamps import to_timestamp
 
 SizeClassName = Literal["small", "medium", "large"]
 PriceTierName = Literal["standard", "batch", "long_context", "batch_long_context"]
@@ -242,7 +242,7 @@ class SetModelPriceBody(RequestBody):
             neurons_per_1k=self.neurons_per_1k,
             code_exec_per_second=self.code_exec_per_second,
             source=self.source or "",
-            effective_from=timestamp_or_none(self.effective_from),
+            effective_from=to_timestamp(self.effective_from),
         )
 
 
@@ -293,7 +293,7 @@ class PriceUsageBody(RequestBody):
 
     def to_proto(self) -> pb.PriceUsageRequest:
         request = pb.PriceUsageRequest(
-            occurred_at=timestamp_or_none(self.occurred_at),
+            occurred_at=to_timestamp(self.occurred_at),
             token_convention=enum_number(pb.TokenConvention, self.token_convention),
             input_tokens=self.input_tokens,
             output_tokens=self.output_tokens,

@@ -10,8 +10,6 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Literal
 
-from google.protobuf.message import Message
-from google.protobuf.timestamp_pb2 import Timestamp
 from pydantic import AwareDatetime, BaseModel, Field
 
 from quarterdeck.identity.v1 import identity_pb2 as pb
@@ -24,18 +22,9 @@ from services.gateway.proto_json import (
 from services.gateway.proto_models import ProtoModel
 from services.gateway.schemas import RequestBody
 from shared.json_values import dict_to_struct
-from shared.timestamps import from_timestamp, to_timestamp
+from shared.timestamps import to_timestamp
 
 SignupRequestStatusName = Literal["pending", "approved", "rejected"]
-
-
-def time_or_none(message: Message, field: str) -> datetime | None:
-    """The time in ``message.field``, or None when the field is unset."""
-    return from_timestamp(getattr(message, field)) if message.HasField(field) else None
-
-
-def timestamp_or_none(value: datetime | None) -> Timestamp | None:
-    return None if value is None else to_timestamp(value)
 
 
 # -- Users and tokens --------------------------------------------------------------------------
@@ -346,7 +335,7 @@ class CreateApiKeyBody(RequestBody):
             account=self.account,
             scopes=self.scopes,
             role=self.role or "",
-            expire_time=timestamp_or_none(self.expire_time),
+            expire_time=to_timestamp(self.expire_time),
             request_id=request_id,
         )
 
@@ -414,7 +403,7 @@ class CreateInviteBody(RequestBody):
         return pb.CreateInviteRequest(
             invited_email=self.invited_email or "",
             max_redemptions=self.max_redemptions,
-            expire_time=timestamp_or_none(self.expire_time),
+            expire_time=to_timestamp(self.expire_time),
             note=self.note or "",
         )
 
