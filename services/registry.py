@@ -14,7 +14,7 @@ GATEWAY = "gateway"
 PORT_OFFSETS = {"identity": 0, "tenancy": 1, "conversation": 2, "tooling": 3, "telemetry": 4}
 
 
-def spec_for(name: str) -> ServiceSpec[Any]:
+def spec_for(name: str) -> ServiceSpec[Any, Any]:
     if name not in SERVICE_NAMES:
         raise KeyError(f"unknown service {name!r}; services: {', '.join(SERVICE_NAMES)}")
     return importlib.import_module(f"services.{name}.service").SPEC

@@ -31,7 +31,6 @@ from shared.auth import PLATFORM_OPERATOR, Principal, current_principal
 from shared.background import TaskSet
 from shared.grpc_client import open_channel
 from shared.internal_client import InternalToken, call_internal
-from shared.server import ServiceContext
 from shared.tracing import current_trace_ids
 
 log = logging.getLogger("quarterdeck.activity_link")
@@ -212,12 +211,3 @@ class ActivityLink:
         await self._pending.close(self._timeout)
         if self._channel is not None:
             await self._channel.close()
-
-
-def activity_link_of(context: ServiceContext[Any]) -> ActivityLink:
-    """The link a service's ``prepare`` built (its state, or its state's ``activity``); a
-    disabled one when there is none, so handlers can always append."""
-    for candidate in (context.state, getattr(context.state, "activity", None)):
-        if isinstance(candidate, ActivityLink):
-            return candidate
-    return ActivityLink(None, getattr(context.settings, "service_name", "unknown"), None)

@@ -53,6 +53,8 @@ from shared.tracing import (
 log = logging.getLogger("quarterdeck.server")
 
 SettingsT = TypeVar("SettingsT", bound=ServiceSettings)
+#: What a service's ``prepare`` builds: its own typed, long-lived objects (None without one).
+StateT = TypeVar("StateT")
 
 
 class ServiceResources:
@@ -76,7 +78,7 @@ class ServiceResources:
 
 
 @dataclass
-class ServiceContext(Generic[SettingsT]):
+class ServiceContext(Generic[SettingsT, StateT]):
     """What a service's handlers are built from."""
 
     settings: SettingsT
@@ -86,8 +88,9 @@ class ServiceContext(Generic[SettingsT]):
     #: The way to the identity service, when one is configured (every service but identity).
     identity: IdentityLink | None = None
     security_events: SecurityEventSink = log_sink
-    #: What the spec's ``prepare`` built: the service's own long-lived objects.
-    state: Any = None
+    #: What the spec's ``prepare`` built, typed by the service's spec; set once, before
+    #: ``register`` and the rest of the spec see the context.
+    state: StateT = field(init=False, repr=False)
     #: Releases of what ``prepare`` and ``register`` started, run when the service stops.
     resources: ServiceResources = field(default_factory=ServiceResources)
     #: Fire-and-forget work of the handlers, given the grace period to finish when the service
@@ -96,7 +99,7 @@ class ServiceContext(Generic[SettingsT]):
 
 
 @dataclass(frozen=True)
-class ServiceSpec(Generic[SettingsT]):
+class ServiceSpec(Generic[SettingsT, StateT]):
     """Everything the bootstrap needs to know about one service."""
 
     name: str
@@ -105,38 +108,38 @@ class ServiceSpec(Generic[SettingsT]):
     migrations_dir: Path
     idempotency_model: type[IdempotencyKeyMixin]
     #: Adds the servicers to the server and returns the full names of the services added.
-    register: Callable[[grpc.aio.Server, ServiceContext[SettingsT]], Sequence[str]]
+    register: Callable[[grpc.aio.Server, ServiceContext[SettingsT, StateT]], Sequence[str]]
     #: Methods that must never produce spans (the OTLP receiver's own Export would loop).
     untraced_methods: frozenset[str] = frozenset()
     public_methods: frozenset[str] = frozenset()
     #: Overrides how callers are verified (identity verifies with its own keys).
-    authenticator: Callable[[ServiceContext[SettingsT]], Authenticator] | None = None
+    authenticator: Callable[[ServiceContext[SettingsT, StateT]], Authenticator] | None = None
     #: Overrides where security events go (identity stores them itself).
-    security_sink: Callable[[ServiceContext[SettingsT]], SecurityEventSink] | None = None
+    security_sink: Callable[[ServiceContext[SettingsT, StateT]], SecurityEventSink] | None = None
     #: Refusal reasons the service's handlers record themselves, with more detail.
     self_recorded_refusals: frozenset[str] = frozenset()
     #: Builds the service's long-lived objects once the database is known good; kept in
     #: ``context.state`` for ``authenticator``, ``security_sink`` and ``register``.
-    prepare: Callable[[ServiceContext[SettingsT]], Awaitable[Any]] | None = None
+    prepare: Callable[[ServiceContext[SettingsT, Any]], Awaitable[StateT]] | None = None
     #: Releases what ``prepare`` built, after the server has drained.
-    cleanup: Callable[[ServiceContext[SettingsT]], Awaitable[None]] | None = None
+    cleanup: Callable[[ServiceContext[SettingsT, StateT]], Awaitable[None]] | None = None
     #: The service's periodic jobs, started once it serves and stopped (within the grace
     #: period) when it stops; a job whose interval is 0 is not started.
-    background: Callable[[ServiceContext[SettingsT]], Sequence[PeriodicJob]] | None = None
+    background: Callable[[ServiceContext[SettingsT, StateT]], Sequence[PeriodicJob]] | None = None
 
 
-def _default_authenticator(context: ServiceContext[SettingsT]) -> Authenticator:
+def _default_authenticator(context: ServiceContext[Any, Any]) -> Authenticator:
     if context.identity is None:
         return NoCredentialsAuthenticator()
     return JwtAuthenticator(JwtVerifier(context.identity.jwks))
 
 
 @dataclass
-class RunningService(Generic[SettingsT]):
-    spec: ServiceSpec[SettingsT]
+class RunningService(Generic[SettingsT, StateT]):
+    spec: ServiceSpec[SettingsT, StateT]
     server: grpc.aio.Server
     health: health.aio.HealthServicer
-    context: ServiceContext[SettingsT]
+    context: ServiceContext[SettingsT, StateT]
     port: int
     service_names: Sequence[str]
     jobs: Sequence[PeriodicJob] = ()
@@ -161,7 +164,9 @@ class RunningService(Generic[SettingsT]):
         await _release(self.spec, self.context)
 
 
-async def _release(spec: ServiceSpec[SettingsT], context: ServiceContext[SettingsT]) -> None:
+async def _release(
+    spec: ServiceSpec[SettingsT, StateT], context: ServiceContext[SettingsT, StateT]
+) -> None:
     """Free what a started service holds, last to first."""
     await context.resources.close()
     if spec.cleanup is not None:
@@ -182,11 +187,11 @@ def _page_token_secret(settings: ServiceSettings, service: str) -> bytes:
 
 
 async def start_service(
-    spec: ServiceSpec[SettingsT],
+    spec: ServiceSpec[SettingsT, StateT],
     settings: SettingsT,
     *,
     authenticator: Authenticator | None = None,
-) -> RunningService[SettingsT]:
+) -> RunningService[SettingsT, StateT]:
     """Start serving once the database answers and is migrated; health turns SERVING last.
 
     ``authenticator`` replaces the spec's (tests verify tokens from their own keys with it).
@@ -222,6 +227,8 @@ async def start_service(
         context.security_events = context.identity.report
     if spec.prepare is not None:
         context.state = await spec.prepare(context)
+    else:
+        context.state = None  # type: ignore[assignment]  # a spec without prepare has no state
     if spec.security_sink is not None:
         context.security_events = spec.security_sink(context)
     if authenticator is None:
@@ -274,7 +281,7 @@ async def start_service(
     return RunningService(spec, server, health_servicer, context, port, service_names, jobs)
 
 
-async def _serve(spec: ServiceSpec[SettingsT], settings: SettingsT) -> None:
+async def _serve(spec: ServiceSpec[SettingsT, StateT], settings: SettingsT) -> None:
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):
@@ -289,7 +296,7 @@ async def _serve(spec: ServiceSpec[SettingsT], settings: SettingsT) -> None:
     log.info("%s stopped", spec.name)
 
 
-def serve(spec: ServiceSpec[SettingsT], settings: SettingsT) -> None:
+def serve(spec: ServiceSpec[SettingsT, StateT], settings: SettingsT) -> None:
     """Run one service in this process until SIGTERM or SIGINT."""
     configure_logging(settings.log_level)
     configure_tracing(spec.name)

@@ -18,7 +18,7 @@ class ConversationServicer(conversation_pb2_grpc.ConversationServiceServicer):
 
 
 def register(
-    server: grpc.aio.Server, context: ServiceContext[ConversationSettings]
+    server: grpc.aio.Server, context: ServiceContext[ConversationSettings, None]
 ) -> Sequence[str]:
     conversation_pb2_grpc.add_ConversationServiceServicer_to_server(ConversationServicer(), server)
     return [conversation_pb2.DESCRIPTOR.services_by_name["ConversationService"].full_name]

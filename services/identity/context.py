@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import time
 from dataclasses import dataclass
+from typing import Any
 
 from services.identity.config import IdentitySettings
 from services.identity.events import SecurityEvents
@@ -77,7 +78,7 @@ class IdentityContext:
     tasks: TaskSet
 
 
-async def build_identity_context(context: ServiceContext[IdentitySettings]) -> IdentityContext:
+async def build_identity_context(context: ServiceContext[IdentitySettings, Any]) -> IdentityContext:
     settings = context.settings
     secrets = IdentitySecrets.from_settings(settings)
     keys = SigningKeys(context.database, secrets.box)
@@ -108,8 +109,10 @@ async def build_identity_context(context: ServiceContext[IdentitySettings]) -> I
     )
 
 
-async def close_identity_context(context: ServiceContext[IdentitySettings]) -> None:
-    state: IdentityContext = context.state
+async def close_identity_context(
+    context: ServiceContext[IdentitySettings, IdentityContext],
+) -> None:
+    state = context.state
     await state.events.close()
     if state.tenancy is not None:
         await state.tenancy.close()

@@ -40,21 +40,23 @@ PUBLIC_METHODS = frozenset(
 )
 
 
-def register(server: grpc.aio.Server, context: ServiceContext[IdentitySettings]) -> Sequence[str]:
+def register(
+    server: grpc.aio.Server, context: ServiceContext[IdentitySettings, IdentityContext]
+) -> Sequence[str]:
     identity_pb2_grpc.add_IdentityServiceServicer_to_server(IdentityServicer(context.state), server)
     return [SERVICE]
 
 
-def authenticator(context: ServiceContext[IdentitySettings]) -> Authenticator:
+def authenticator(context: ServiceContext[IdentitySettings, IdentityContext]) -> Authenticator:
     """Identity verifies tokens with its own key store: no call to itself."""
-    state: IdentityContext = context.state
-    keys = JwksCache(state.keys.public_keys, max_age_seconds=5.0, unknown_kid_cooldown_seconds=1.0)
+    keys = JwksCache(
+        context.state.keys.public_keys, max_age_seconds=5.0, unknown_kid_cooldown_seconds=1.0
+    )
     return JwtAuthenticator(JwtVerifier(keys))
 
 
-def security_sink(context: ServiceContext[IdentitySettings]) -> SecurityEventSink:
-    state: IdentityContext = context.state
-    return state.events.sink
+def security_sink(context: ServiceContext[IdentitySettings, IdentityContext]) -> SecurityEventSink:
+    return context.state.events.sink
 
 
 SPEC = ServiceSpec(

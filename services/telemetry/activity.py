@@ -22,7 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from quarterdeck.telemetry.v1 import activity_pb2 as pb
 from services.telemetry.batch_rows import SPAN_ID_PATTERN, TRACE_ID_PATTERN, struct_of
-from services.telemetry.config import TelemetrySettings
+from services.telemetry.context import TelemetryContext
 from services.telemetry.models_activity import (
     MAX_ACTION,
     MAX_ACTOR_ROLE,
@@ -47,7 +47,6 @@ from shared.errors import FieldViolation, InvalidArgument, NotFound, PermissionD
 from shared.ids import parse_id
 from shared.inserts import insert_ignoring_duplicates
 from shared.pagination import fetch_page
-from shared.server import ServiceContext
 from shared.tenant_scope import one_tenant_for_read
 from shared.timestamps import from_timestamp, to_timestamp
 from shared.tracing import current_trace_ids
@@ -280,7 +279,7 @@ def _parse_event_ids(values: Sequence[str]) -> list[uuid.UUID]:
 
 
 class ActivityHandlers:
-    def __init__(self, context: ServiceContext[TelemetrySettings]) -> None:
+    def __init__(self, context: TelemetryContext) -> None:
         self._db = context.database
         self._pages = context.page_tokens
         self._idempotency = context.idempotency

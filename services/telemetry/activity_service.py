@@ -9,8 +9,7 @@ import grpc
 from quarterdeck.telemetry.v1 import activity_pb2 as pb
 from quarterdeck.telemetry.v1 import activity_pb2_grpc
 from services.telemetry.activity import ActivityHandlers
-from services.telemetry.config import TelemetrySettings
-from shared.server import ServiceContext
+from services.telemetry.context import TelemetryContext
 
 SERVICE_NAME = pb.DESCRIPTOR.services_by_name["ActivityService"].full_name
 
@@ -45,7 +44,7 @@ class ActivityServicer(activity_pb2_grpc.ActivityServiceServicer):
         return await self._handlers.get_unread_count(request)
 
 
-def register(server: grpc.aio.Server, context: ServiceContext[TelemetrySettings]) -> Sequence[str]:
+def register(server: grpc.aio.Server, context: TelemetryContext) -> Sequence[str]:
     activity_pb2_grpc.add_ActivityServiceServicer_to_server(
         ActivityServicer(ActivityHandlers(context)), server
     )

@@ -33,7 +33,7 @@ from services.telemetry.batch_rows import (
     trace_ids,
     validate_rows,
 )
-from services.telemetry.config import TelemetrySettings
+from services.telemetry.context import TelemetryContext
 from services.telemetry.models_metrics import (
     MAX_AGENT_ID,
     MAX_METRIC_UNIT,
@@ -43,7 +43,6 @@ from shared.db_types import utcnow
 from shared.errors import InvalidArgument
 from shared.money import PICOS_PER_USD, format_pico, parse_pico
 from shared.pagination import fetch_page
-from shared.server import ServiceContext
 from shared.tenant_scope import tenant_for_read, tenant_for_write
 from shared.timestamps import to_timestamp
 
@@ -189,7 +188,7 @@ def agent_statistics_query(tenant: str, start: datetime, end: datetime, agent_id
 
 
 class MetricsHandlers:
-    def __init__(self, context: ServiceContext[TelemetrySettings]) -> None:
+    def __init__(self, context: TelemetryContext) -> None:
         self._db = context.database
         self._page_tokens = context.page_tokens
 

@@ -8,9 +8,8 @@ import grpc
 
 from quarterdeck.telemetry.v1 import metrics_pb2 as pb
 from quarterdeck.telemetry.v1 import metrics_pb2_grpc
-from services.telemetry.config import TelemetrySettings
+from services.telemetry.context import TelemetryContext
 from services.telemetry.metrics import MetricsHandlers
-from shared.server import ServiceContext
 
 SERVICE_NAME = pb.DESCRIPTOR.services_by_name["AgentMetricsService"].full_name
 
@@ -35,7 +34,7 @@ class AgentMetricsServiceServicer(metrics_pb2_grpc.AgentMetricsServiceServicer):
         return await self._handlers.get_agent_statistics(request)
 
 
-def register(server: grpc.aio.Server, context: ServiceContext[TelemetrySettings]) -> Sequence[str]:
+def register(server: grpc.aio.Server, context: TelemetryContext) -> Sequence[str]:
     metrics_pb2_grpc.add_AgentMetricsServiceServicer_to_server(
         AgentMetricsServiceServicer(MetricsHandlers(context)), server
     )

@@ -23,7 +23,7 @@ from services.telemetry.batch_rows import (
     trace_ids,
     validate_rows,
 )
-from services.telemetry.config import TelemetrySettings
+from services.telemetry.context import TelemetryContext
 from services.telemetry.models_requests import (
     FIRST_ERROR_STATUS,
     MAX_ENDPOINT,
@@ -38,7 +38,6 @@ from shared.db_types import utcnow
 from shared.errors import InvalidArgument
 from shared.inserts import insert_ignoring_duplicates
 from shared.pagination import fetch_page
-from shared.server import ServiceContext
 from shared.tenant_scope import tenant_for_read, tenant_for_write
 from shared.timestamps import to_timestamp
 
@@ -144,7 +143,7 @@ def failed_requests_query(tenant: str | None) -> Select:
 
 
 class RequestLogHandlers:
-    def __init__(self, context: ServiceContext[TelemetrySettings]) -> None:
+    def __init__(self, context: TelemetryContext) -> None:
         self._db = context.database
         self._page_tokens = context.page_tokens
 

@@ -8,9 +8,8 @@ import grpc
 
 from quarterdeck.telemetry.v1 import requests_pb2 as pb
 from quarterdeck.telemetry.v1 import requests_pb2_grpc
-from services.telemetry.config import TelemetrySettings
+from services.telemetry.context import TelemetryContext
 from services.telemetry.requests_log import RequestLogHandlers
-from shared.server import ServiceContext
 
 SERVICE_NAME = pb.DESCRIPTOR.services_by_name["RequestLogService"].full_name
 
@@ -35,7 +34,7 @@ class RequestLogServiceServicer(requests_pb2_grpc.RequestLogServiceServicer):
         return await self._handlers.list_recent_errors(request)
 
 
-def register(server: grpc.aio.Server, context: ServiceContext[TelemetrySettings]) -> Sequence[str]:
+def register(server: grpc.aio.Server, context: TelemetryContext) -> Sequence[str]:
     requests_pb2_grpc.add_RequestLogServiceServicer_to_server(
         RequestLogServiceServicer(RequestLogHandlers(context)), server
     )

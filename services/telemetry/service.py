@@ -6,6 +6,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import grpc
 from opentelemetry.proto.collector.trace.v1 import trace_service_pb2, trace_service_pb2_grpc
@@ -20,6 +21,7 @@ from services.telemetry import (
     usage_service,
 )
 from services.telemetry.config import TelemetrySettings
+from services.telemetry.context import TelemetryContext, TelemetryState
 from services.telemetry.models import IdempotencyKey
 from services.telemetry.retention import RetentionEnforcer, RetentionHandlers, retention_job
 from services.telemetry.schema import RETENTION_POLICIES, metadata
@@ -34,8 +36,9 @@ TRACE_SERVICE = trace_service_pb2.DESCRIPTOR.services_by_name["TraceService"].fu
 TELEMETRY_SERVICE = telemetry_pb2.DESCRIPTOR.services_by_name["TelemetryService"].full_name
 
 
-async def prepare(context: ServiceContext[TelemetrySettings]) -> RetentionEnforcer:
-    """The retention enforcer (kept as ``context.state``; its loop is the spec's background job), after
+async def prepare(context: ServiceContext[TelemetrySettings, Any]) -> TelemetryState:
+    """Telemetry's own long-lived objects: the retention enforcer (its loop is the spec's
+    background job), after
     it has made today's partitions before the first export (PostgreSQL; nothing to do on
     SQLite), under retention's locks so replicas starting together do not race."""
     enforcer = RetentionEnforcer(context.database, context.settings, metadata, RETENTION_POLICIES)
@@ -44,16 +47,16 @@ async def prepare(context: ServiceContext[TelemetrySettings]) -> RetentionEnforc
     except Exception:
         # Not fatal: the DEFAULT partition takes every span, and each retention pass tries again.
         log.exception("partition upkeep at start failed; the next retention pass retries it")
-    return enforcer
+    return TelemetryState(retention=enforcer)
 
 
-def background(context: ServiceContext[TelemetrySettings]) -> list[PeriodicJob]:
-    return [retention_job(context.state, context.settings.retention_interval_seconds)]
+def background(context: TelemetryContext) -> list[PeriodicJob]:
+    return [retention_job(context.state.retention, context.settings.retention_interval_seconds)]
 
 
-def register(server: grpc.aio.Server, context: ServiceContext[TelemetrySettings]) -> Sequence[str]:
+def register(server: grpc.aio.Server, context: TelemetryContext) -> Sequence[str]:
     handlers = SpanHandlers(context)
-    retention = RetentionHandlers(context.state)
+    retention = RetentionHandlers(context.state.retention)
     trace_service_pb2_grpc.add_TraceServiceServicer_to_server(TraceServicer(handlers), server)
     telemetry_pb2_grpc.add_TelemetryServiceServicer_to_server(
         TelemetryServicer(handlers, retention), server

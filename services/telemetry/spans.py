@@ -31,7 +31,7 @@ from sqlalchemy.orm import aliased, load_only
 from quarterdeck.telemetry.v1 import telemetry_pb2 as pb
 from services.telemetry.batch_rows import TRACE_ID_PATTERN
 from services.telemetry.bulk_insert import BulkTarget, insert_new_rows
-from services.telemetry.config import TelemetrySettings
+from services.telemetry.context import TelemetryContext
 from services.telemetry.models import MAX_SERVICE_NAME, SpanKind, SpanRecord, SpanStatusCode
 from services.telemetry.otlp import (
     MAX_UNIX_NANO,
@@ -42,7 +42,6 @@ from services.telemetry.otlp import (
 from shared.db_types import utcnow
 from shared.errors import FieldViolation, InvalidArgument, NotFound
 from shared.pagination import fetch_page
-from shared.server import ServiceContext
 from shared.tenant_scope import tenant_for_read
 
 NANOS_PER_SECOND = 1_000_000_000
@@ -415,7 +414,7 @@ SEARCH_QUERY = "TelemetryService.SearchTraces"
 
 
 class SpanHandlers:
-    def __init__(self, context: ServiceContext[TelemetrySettings]) -> None:
+    def __init__(self, context: TelemetryContext) -> None:
         self._db = context.database
         self._pages = context.page_tokens
 

@@ -8,10 +8,9 @@ import grpc
 
 from quarterdeck.telemetry.v1 import status_pb2 as pb
 from quarterdeck.telemetry.v1 import status_pb2_grpc
-from services.telemetry.config import TelemetrySettings
+from services.telemetry.context import TelemetryContext
 from services.telemetry.status_senders import StatusSender, build_sender
 from services.telemetry.status_subscriptions import StatusSubscriptionHandlers
-from shared.server import ServiceContext
 
 SERVICE_NAME = pb.DESCRIPTOR.services_by_name["StatusSubscriptionService"].full_name
 
@@ -72,7 +71,7 @@ class StatusSubscriptionServicer(status_pb2_grpc.StatusSubscriptionServiceServic
 
 def register(
     server: grpc.aio.Server,
-    context: ServiceContext[TelemetrySettings],
+    context: TelemetryContext,
     sender: StatusSender | None = None,
 ) -> Sequence[str]:
     """Adds the servicer; ``sender`` replaces the one the settings choose (tests record)."""

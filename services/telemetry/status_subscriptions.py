@@ -36,6 +36,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from quarterdeck.telemetry.v1 import status_pb2 as pb
 from services.telemetry.config import TelemetrySettings
+from services.telemetry.context import TelemetryContext
 from services.telemetry.models_status import (
     SEVERITY_RANK,
     StatusSubscriptionRecord,
@@ -77,7 +78,6 @@ from shared.errors import (
 from shared.ids import parse_id
 from shared.pagination import fetch_page
 from shared.secret_box import DEFAULT_BATCH_SIZE, ResealReport, reseal_rows
-from shared.server import ServiceContext
 from shared.tenant_scope import tenant_for_write
 from shared.timestamps import to_timestamp
 
@@ -335,7 +335,7 @@ class Delivery:
 
 
 class StatusSubscriptionHandlers:
-    def __init__(self, context: ServiceContext[TelemetrySettings], sender: StatusSender) -> None:
+    def __init__(self, context: TelemetryContext, sender: StatusSender) -> None:
         self._db = context.database
         self._idempotency = context.idempotency
         self._page_tokens = context.page_tokens

@@ -27,7 +27,7 @@ from services.telemetry.batch_rows import (
     trace_ids,
     validate_rows,
 )
-from services.telemetry.config import TelemetrySettings
+from services.telemetry.context import TelemetryContext
 from services.telemetry.models_tool_usage import (
     MAX_TOOL_NAME,
     ToolCallStatus,
@@ -36,7 +36,6 @@ from services.telemetry.models_tool_usage import (
 from services.telemetry.requests_log import MAX_LATENCY_MS, MAX_LONG_TEXT
 from shared.db_types import utcnow
 from shared.pagination import fetch_page
-from shared.server import ServiceContext
 from shared.tenant_scope import tenant_for_read, tenant_for_write
 from shared.timestamps import to_timestamp
 
@@ -139,7 +138,7 @@ def failed_calls_query(tenant: str | None) -> Select:
 
 
 class ToolUsageHandlers:
-    def __init__(self, context: ServiceContext[TelemetrySettings]) -> None:
+    def __init__(self, context: TelemetryContext) -> None:
         self._db = context.database
         self._page_tokens = context.page_tokens
 

@@ -8,9 +8,8 @@ import grpc
 
 from quarterdeck.telemetry.v1 import tool_usage_pb2 as pb
 from quarterdeck.telemetry.v1 import tool_usage_pb2_grpc
-from services.telemetry.config import TelemetrySettings
+from services.telemetry.context import TelemetryContext
 from services.telemetry.tool_usage import ToolUsageHandlers
-from shared.server import ServiceContext
 
 SERVICE_NAME = pb.DESCRIPTOR.services_by_name["ToolUsageService"].full_name
 
@@ -35,7 +34,7 @@ class ToolUsageServiceServicer(tool_usage_pb2_grpc.ToolUsageServiceServicer):
         return await self._handlers.list_recent_tool_errors(request)
 
 
-def register(server: grpc.aio.Server, context: ServiceContext[TelemetrySettings]) -> Sequence[str]:
+def register(server: grpc.aio.Server, context: TelemetryContext) -> Sequence[str]:
     tool_usage_pb2_grpc.add_ToolUsageServiceServicer_to_server(
         ToolUsageServiceServicer(ToolUsageHandlers(context)), server
     )

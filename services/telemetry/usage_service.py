@@ -8,10 +8,9 @@ import grpc
 
 from quarterdeck.telemetry.v1 import usage_pb2 as pb
 from quarterdeck.telemetry.v1 import usage_pb2_grpc
-from services.telemetry.config import TelemetrySettings
+from services.telemetry.context import TelemetryContext
 from services.telemetry.pricing_cache import PriceCache, TenancyPriceSource
 from services.telemetry.usage import UsageHandlers
-from shared.server import ServiceContext
 
 SERVICE_NAME = pb.DESCRIPTOR.services_by_name["UsageService"].full_name
 
@@ -53,7 +52,7 @@ class UsageServicer(usage_pb2_grpc.UsageServiceServicer):
         return await self._handlers.get_cache_savings(request)
 
 
-def _price_cache(context: ServiceContext[TelemetrySettings]) -> PriceCache | None:
+def _price_cache(context: TelemetryContext) -> PriceCache | None:
     """Tenancy's prices, when tenancy and an internal token to call it are configured; the
     cache's channel is closed with the service."""
     settings = context.settings
@@ -64,7 +63,7 @@ def _price_cache(context: ServiceContext[TelemetrySettings]) -> PriceCache | Non
     return PriceCache(source, settings.price_cache_seconds)
 
 
-def register(server: grpc.aio.Server, context: ServiceContext[TelemetrySettings]) -> Sequence[str]:
+def register(server: grpc.aio.Server, context: TelemetryContext) -> Sequence[str]:
     handlers = UsageHandlers(
         context.database, context.page_tokens, context.settings, _price_cache(context)
     )

@@ -32,12 +32,11 @@ from contextlib import asynccontextmanager
 from sqlalchemy import func, select
 
 from services.tenancy.billing import AdvanceReport, BillingHandlers
-from services.tenancy.config import TenancySettings
+from services.tenancy.context import TenancyContext
 from services.tenancy.stripe_inbox import DispatchCounts, StripeInbox
 from shared.background import PeriodicJob
 from shared.db import Database
 from shared.db_types import utcnow
-from shared.server import ServiceContext
 
 log = logging.getLogger("quarterdeck.tenancy.background")
 
@@ -53,7 +52,7 @@ class BillingPeriodsPass:
 
     name = BILLING_PERIODS_JOB
 
-    def __init__(self, context: ServiceContext[TenancySettings]) -> None:
+    def __init__(self, context: TenancyContext) -> None:
         self._db: Database = context.database
         self._billing = BillingHandlers(context)
         self._batch_size = context.settings.billing_advance_batch_size
@@ -137,7 +136,7 @@ class StripeDispatchPass:
 
     name = STRIPE_DISPATCH_JOB
 
-    def __init__(self, context: ServiceContext[TenancySettings]) -> None:
+    def __init__(self, context: TenancyContext) -> None:
         self._inbox = StripeInbox(context)
         self._batch_size = context.settings.stripe_dispatch_batch_size
 
@@ -162,7 +161,7 @@ class StripeDispatchPass:
             )
 
 
-def background_jobs(context: ServiceContext[TenancySettings]) -> list[PeriodicJob]:
+def background_jobs(context: TenancyContext) -> list[PeriodicJob]:
     """Both jobs, for ``ServiceSpec.background`` (which starts those whose interval is not 0)."""
     settings = context.settings
     return [

@@ -56,7 +56,7 @@ from services.tenancy.billing_math import (
     next_period_end,
     overage_units,
 )
-from services.tenancy.config import TenancySettings
+from services.tenancy.context import TenancyContext
 from services.tenancy.models import Base, MembershipRecord, TenantRecord
 from services.tenancy.models_billing import (
     COUNTER_COLUMNS,
@@ -98,7 +98,6 @@ from shared.ids import parse_id
 from shared.inserts import Insert, dialect_insert
 from shared.pagination import fetch_page
 from shared.pricing_math import format_micros, format_pico, parse_usd_micros
-from shared.server import ServiceContext
 from shared.tenant_scope import tenant_for_read
 from shared.timestamps import from_timestamp, to_timestamp
 
@@ -465,7 +464,7 @@ def _plan_update_values(plan: pb.Plan, paths: list[str]) -> dict[str, Any]:
 
 
 class BillingHandlers:
-    def __init__(self, context: ServiceContext[TenancySettings]) -> None:
+    def __init__(self, context: TenancyContext) -> None:
         self._db = context.database
         self._pages = context.page_tokens
         self._settings = context.settings

@@ -9,8 +9,7 @@ import grpc
 from quarterdeck.tenancy.v1 import billing_pb2 as pb
 from quarterdeck.tenancy.v1 import billing_pb2_grpc
 from services.tenancy.billing import BillingHandlers
-from services.tenancy.config import TenancySettings
-from shared.server import ServiceContext
+from services.tenancy.context import TenancyContext
 
 SERVICE_NAME = pb.DESCRIPTOR.services_by_name["BillingService"].full_name
 
@@ -100,7 +99,7 @@ class BillingServicer(billing_pb2_grpc.BillingServiceServicer):
         return await self._h.advance_subscription_periods(request)
 
 
-def register(server: grpc.aio.Server, context: ServiceContext[TenancySettings]) -> Sequence[str]:
+def register(server: grpc.aio.Server, context: TenancyContext) -> Sequence[str]:
     billing_pb2_grpc.add_BillingServiceServicer_to_server(
         BillingServicer(BillingHandlers(context)), server
     )

@@ -62,7 +62,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from quarterdeck.tenancy.v1 import limits_pb2 as pb
-from services.tenancy.config import TenancySettings
+from services.tenancy.context import TenancyContext
 from services.tenancy.limits_backends import (
     WINDOW_SECONDS,
     CounterTable,
@@ -95,7 +95,6 @@ from shared.errors import (
     ResourceExhausted,
 )
 from shared.ids import parse_id
-from shared.server import ServiceContext
 from shared.timestamps import to_timestamp
 
 __all__ = ["WINDOW_SECONDS", "LimitHandlers", "clock", "window_of"]
@@ -197,7 +196,7 @@ def reservation_to_proto(row: LimitReservationRecord, now: float) -> pb.Reservat
 
 
 class LimitHandlers:
-    def __init__(self, context: ServiceContext[TenancySettings]) -> None:
+    def __init__(self, context: TenancyContext) -> None:
         self._db = context.database
         self._ttl = context.settings.limits_reservation_ttl_seconds
         self._table = CounterTable(self._db.dialect)

@@ -8,9 +8,8 @@ import grpc
 
 from quarterdeck.tenancy.v1 import limits_pb2 as pb
 from quarterdeck.tenancy.v1 import limits_pb2_grpc
-from services.tenancy.config import TenancySettings
+from services.tenancy.context import TenancyContext
 from services.tenancy.limits import LimitHandlers
-from shared.server import ServiceContext
 
 
 class LimitsServicer(limits_pb2_grpc.LimitsServiceServicer):
@@ -33,7 +32,7 @@ class LimitsServicer(limits_pb2_grpc.LimitsServiceServicer):
         return await self._handlers.release(request)
 
 
-def register(server: grpc.aio.Server, context: ServiceContext[TenancySettings]) -> Sequence[str]:
+def register(server: grpc.aio.Server, context: TenancyContext) -> Sequence[str]:
     handlers = LimitHandlers(context)
     # The Redis backend's pool is released when the service stops.
     context.resources.on_close(handlers.close)

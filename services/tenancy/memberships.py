@@ -9,9 +9,8 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from quarterdeck.tenancy.v1 import tenancy_pb2 as pb
-from services.tenancy.config import TenancySettings
+from services.tenancy.context import TenancyContext
 from services.tenancy.models import MembershipRecord, MembershipRole, TenantRecord
-from shared.activity_link import activity_link_of
 from shared.auth import ROLE_RANK, Principal, require_principal, require_tenant
 from shared.errors import (
     AlreadyExists,
@@ -22,7 +21,6 @@ from shared.errors import (
 )
 from shared.ids import parse_id
 from shared.pagination import fetch_page
-from shared.server import ServiceContext
 from shared.timestamps import to_timestamp
 
 ROLE_TO_PROTO = {
@@ -60,11 +58,11 @@ def _may_grant(principal: Principal, role: MembershipRole) -> None:
 
 
 class MembershipHandlers:
-    def __init__(self, context: ServiceContext[TenancySettings]) -> None:
+    def __init__(self, context: TenancyContext) -> None:
         self._db = context.database
         self._pages = context.page_tokens
         self._idempotency = context.idempotency
-        self._activity = activity_link_of(context)
+        self._activity = context.state.activity
 
     @staticmethod
     async def _locked_tenant(session: AsyncSession, tenant_id: uuid.UUID) -> TenantRecord:

@@ -16,7 +16,7 @@ from sqlalchemy.orm.exc import StaleDataError
 
 from quarterdeck.tenancy.v1 import model_configs_pb2 as pb
 from quarterdeck.tenancy.v1 import tenancy_pb2
-from services.tenancy.config import TenancySettings
+from services.tenancy.context import TenancyContext
 from services.tenancy.model_configs_crypto import (
     ProviderKeyBox,
     hint_of,
@@ -41,7 +41,6 @@ from services.tenancy.validation import (
     raise_if_any,
     slug_problem,
 )
-from shared.activity_link import activity_link_of
 from shared.auth import require_operator, require_principal, require_tenant
 from shared.db import unique_violation
 from shared.errors import (
@@ -55,7 +54,6 @@ from shared.errors import (
 from shared.field_mask import paths_to_update
 from shared.ids import parse_id
 from shared.secret_box import UnreadableSecret
-from shared.server import ServiceContext
 from shared.timestamps import to_timestamp
 
 #: The scope an internal caller's token needs to have a provider key decrypted.
@@ -126,11 +124,11 @@ async def _require_model(session: AsyncSession, model_id: uuid.UUID, field: str)
 
 
 class ModelConfigHandlers:
-    def __init__(self, context: ServiceContext[TenancySettings]) -> None:
+    def __init__(self, context: TenancyContext) -> None:
         self._db = context.database
         self._idempotency = context.idempotency
         self.box: ProviderKeyBox | None = ProviderKeyBox.from_settings(context.settings)
-        self._activity = activity_link_of(context)
+        self._activity = context.state.activity
 
     async def _config(
         self, session: AsyncSession, tenant_id: uuid.UUID, *, lock: bool = False

@@ -8,9 +8,8 @@ import grpc
 
 from quarterdeck.tenancy.v1 import model_configs_pb2 as pb
 from quarterdeck.tenancy.v1 import model_configs_pb2_grpc
-from services.tenancy.config import TenancySettings
+from services.tenancy.context import TenancyContext
 from services.tenancy.model_configs import ModelConfigHandlers
-from shared.server import ServiceContext
 
 
 class TenantModelConfigServicer(model_configs_pb2_grpc.TenantModelConfigServiceServicer):
@@ -38,7 +37,7 @@ class TenantModelConfigServicer(model_configs_pb2_grpc.TenantModelConfigServiceS
         return await self._handlers.onboard_tenant(request)
 
 
-def register(server: grpc.aio.Server, context: ServiceContext[TenancySettings]) -> Sequence[str]:
+def register(server: grpc.aio.Server, context: TenancyContext) -> Sequence[str]:
     model_configs_pb2_grpc.add_TenantModelConfigServiceServicer_to_server(
         TenantModelConfigServicer(ModelConfigHandlers(context)), server
     )

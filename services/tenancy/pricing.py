@@ -24,7 +24,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm.exc import StaleDataError
 
 from quarterdeck.tenancy.v1 import pricing_pb2 as pb
-from services.tenancy.config import TenancySettings
+from services.tenancy.context import TenancyContext
 from services.tenancy.models import Base
 from services.tenancy.models_pricing import ModelPriceRecord, ModelRecord, PriceTier, SizeClass
 from services.tenancy.pricing_cache import CachedModel, CachedPrice, ModelPriceCache
@@ -53,7 +53,6 @@ from shared.pricing_math import (
     price_usage,
     usage_violations,
 )
-from shared.server import ServiceContext
 from shared.timestamps import from_timestamp, to_timestamp
 
 CURRENCY = "USD"
@@ -203,7 +202,7 @@ def _model_violations(model: pb.Model, fields: set[str]) -> list[FieldViolation]
 
 
 class PricingHandlers:
-    def __init__(self, context: ServiceContext[TenancySettings]) -> None:
+    def __init__(self, context: TenancyContext) -> None:
         self._db = context.database
         self._pages = context.page_tokens
         self._prices = ModelPriceCache(context.settings.price_cache_seconds)

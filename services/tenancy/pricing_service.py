@@ -8,9 +8,8 @@ import grpc
 
 from quarterdeck.tenancy.v1 import pricing_pb2 as pb
 from quarterdeck.tenancy.v1 import pricing_pb2_grpc
-from services.tenancy.config import TenancySettings
+from services.tenancy.context import TenancyContext
 from services.tenancy.pricing import PricingHandlers
-from shared.server import ServiceContext
 
 SERVICE_NAME = pb.DESCRIPTOR.services_by_name["ModelCatalogService"].full_name
 
@@ -55,7 +54,7 @@ class ModelCatalogServicer(pricing_pb2_grpc.ModelCatalogServiceServicer):
         return await self._handlers.price_usage(request)
 
 
-def register(server: grpc.aio.Server, context: ServiceContext[TenancySettings]) -> Sequence[str]:
+def register(server: grpc.aio.Server, context: TenancyContext) -> Sequence[str]:
     pricing_pb2_grpc.add_ModelCatalogServiceServicer_to_server(
         ModelCatalogServicer(PricingHandlers(context)), server
     )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import grpc
 
@@ -17,6 +18,7 @@ from services.tenancy import (
     stripe_service,
 )
 from services.tenancy.config import TenancySettings
+from services.tenancy.context import TenancyContext, TenancyState
 from services.tenancy.memberships import MembershipHandlers
 from services.tenancy.models import IdempotencyKey
 from services.tenancy.schema import metadata
@@ -26,7 +28,7 @@ from shared.activity_link import ActivityLink
 from shared.server import ServiceContext, ServiceSpec
 
 
-def register(server: grpc.aio.Server, context: ServiceContext[TenancySettings]) -> Sequence[str]:
+def register(server: grpc.aio.Server, context: TenancyContext) -> Sequence[str]:
     tenancy_pb2_grpc.add_TenancyServiceServicer_to_server(
         TenancyServicer(TenantHandlers(context), MembershipHandlers(context)), server
     )
@@ -41,11 +43,11 @@ def register(server: grpc.aio.Server, context: ServiceContext[TenancySettings]) 
     return names
 
 
-async def prepare(context: ServiceContext[TenancySettings]) -> ActivityLink:
-    """The link tenancy's handlers append activity events with (see activity_link_of)."""
+async def prepare(context: ServiceContext[TenancySettings, Any]) -> TenancyState:
+    """Tenancy's own long-lived objects: the link its handlers append activity events with."""
     link = ActivityLink(context.settings.telemetry_target, "tenancy", context.identity)
     context.resources.on_close(link.close)
-    return link
+    return TenancyState(activity=link)
 
 
 SPEC = ServiceSpec(

@@ -29,7 +29,7 @@ from sqlalchemy.exc import IntegrityError
 
 from quarterdeck.tenancy.v1 import stripe_pb2 as pb
 from services.tenancy import stripe_handlers
-from services.tenancy.config import TenancySettings
+from services.tenancy.context import TenancyContext
 from services.tenancy.models_stripe import (
     TENANCY_HANDLER,
     DispatchStatus,
@@ -42,7 +42,6 @@ from shared.auth import require_operator
 from shared.db import Database
 from shared.db_types import utcnow
 from shared.errors import InvalidArgument, Unauthenticated, Unavailable
-from shared.server import ServiceContext
 
 log = logging.getLogger("quarterdeck.tenancy.stripe")
 
@@ -88,7 +87,7 @@ def _tenant_hint(event: dict[str, Any]) -> str | None:
 
 
 class StripeInbox:
-    def __init__(self, context: ServiceContext[TenancySettings]) -> None:
+    def __init__(self, context: TenancyContext) -> None:
         self._db: Database = context.database
         self._settings = context.settings
 

@@ -8,9 +8,8 @@ import grpc
 
 from quarterdeck.tenancy.v1 import stripe_pb2 as pb
 from quarterdeck.tenancy.v1 import stripe_pb2_grpc
-from services.tenancy.config import TenancySettings
+from services.tenancy.context import TenancyContext
 from services.tenancy.stripe_inbox import StripeInbox
-from shared.server import ServiceContext
 
 SERVICE_NAME = pb.DESCRIPTOR.services_by_name["StripeInboxService"].full_name
 
@@ -30,7 +29,7 @@ class StripeInboxServicer(stripe_pb2_grpc.StripeInboxServiceServicer):
         return await self._inbox.dispatch_events(request)
 
 
-def register(server: grpc.aio.Server, context: ServiceContext[TenancySettings]) -> Sequence[str]:
+def register(server: grpc.aio.Server, context: TenancyContext) -> Sequence[str]:
     stripe_pb2_grpc.add_StripeInboxServiceServicer_to_server(
         StripeInboxServicer(StripeInbox(context)), server
     )

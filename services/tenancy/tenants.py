@@ -14,7 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm.exc import StaleDataError
 
 from quarterdeck.tenancy.v1 import tenancy_pb2 as pb
-from services.tenancy.config import TenancySettings
+from services.tenancy.context import TenancyContext
 from services.tenancy.models import (
     Base,
     MembershipRecord,
@@ -31,7 +31,6 @@ from services.tenancy.validation import (
     slug_problem,
     webhook_url_problem,
 )
-from shared.activity_link import activity_link_of
 from shared.auth import require_internal, require_operator, require_principal, require_tenant
 from shared.db import unique_violation
 from shared.errors import (
@@ -46,7 +45,6 @@ from shared.field_mask import paths_to_update
 from shared.ids import parse_id
 from shared.json_values import has_non_finite
 from shared.pagination import fetch_page
-from shared.server import ServiceContext
 from shared.timestamps import to_timestamp
 
 STATUS_TO_PROTO = {
@@ -188,11 +186,11 @@ def check_transition(current: TenantStatus, target: TenantStatus) -> None:
 
 
 class TenantHandlers:
-    def __init__(self, context: ServiceContext[TenancySettings]) -> None:
+    def __init__(self, context: TenancyContext) -> None:
         self._db = context.database
         self._pages = context.page_tokens
         self._idempotency = context.idempotency
-        self._activity = activity_link_of(context)
+        self._activity = context.state.activity
 
     async def _flush_unique(self, session: AsyncSession, tenant: pb.Tenant) -> None:
         await flush_tenant(session, tenant)

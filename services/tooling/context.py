@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from services.tooling.config import ToolingSettings
 from services.tooling.egress import EgressGuard
@@ -21,7 +22,9 @@ class ToolingContext:
     egress: EgressGuard
 
     @classmethod
-    def of(cls, context: ServiceContext[ToolingSettings], egress: EgressGuard) -> ToolingContext:
+    def of(
+        cls, context: ServiceContext[ToolingSettings, Any], egress: EgressGuard
+    ) -> ToolingContext:
         return cls(
             settings=context.settings,
             database=context.database,

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import grpc
 
@@ -46,7 +47,7 @@ def _full_name(descriptor: object, service: str) -> str:
     return descriptor.services_by_name[service].full_name  # type: ignore[attr-defined, no-any-return]
 
 
-async def prepare(context: ServiceContext[ToolingSettings]) -> ToolingContext:
+async def prepare(context: ServiceContext[ToolingSettings, Any]) -> ToolingContext:
     settings = context.settings
     egress = EgressGuard(
         allowed_hosts=settings.allowed_egress_hosts,
@@ -58,8 +59,10 @@ async def prepare(context: ServiceContext[ToolingSettings]) -> ToolingContext:
     return ToolingContext.of(context, egress)
 
 
-def register(server: grpc.aio.Server, context: ServiceContext[ToolingSettings]) -> Sequence[str]:
-    ctx: ToolingContext = context.state
+def register(
+    server: grpc.aio.Server, context: ServiceContext[ToolingSettings, ToolingContext]
+) -> Sequence[str]:
+    ctx = context.state
     agents_pb2_grpc.add_AgentServiceServicer_to_server(
         AgentServiceServicer(AgentHandlers(ctx)), server
     )

@@ -34,7 +34,7 @@ FAR_FUTURE = 2**62
 
 
 @pytest.fixture(scope="module")
-async def telemetry(backend: str, databases: Databases) -> AsyncIterator[RunningService[Any]]:
+async def telemetry(backend: str, databases: Databases) -> AsyncIterator[RunningService[Any, Any]]:
     url = await databases.url(backend, "telemetry", "edge")
     async with running_service("telemetry", url, authenticator=ISSUER.authenticator()) as running:
         yield running
@@ -97,7 +97,7 @@ def _deep_struct(depth: int) -> bytes:
     ids=["export-truncated", "truncated", "invalid-utf8", "wrong-wire-type", "struct-150-deep"],
 )
 async def test_undecodable_requests_are_invalid_argument_without_internals(
-    telemetry: RunningService[Any], method: str, payload: bytes, public: bool
+    telemetry: RunningService[Any, Any], method: str, payload: bytes, public: bool
 ) -> None:
     metadata = None if public else ISSUER.internal()
     with pytest.raises(grpc.aio.AioRpcError) as caught:
@@ -110,7 +110,7 @@ async def test_undecodable_requests_are_invalid_argument_without_internals(
 
 
 async def test_an_undecodable_message_inside_stream_usage_is_invalid_argument(
-    telemetry: RunningService[Any],
+    telemetry: RunningService[Any, Any],
 ) -> None:
     good = upb.StreamUsageRequest(tenant_id=TENANT).SerializeToString()
     async with open_channel(telemetry.target) as channel:
@@ -162,7 +162,7 @@ def _with_time(make: Callable[[], Message], field: str) -> Message:
     ids=["ListActivity", "GetAgentStatistics", "ListRequests", "GetToolUsageAnalytics", "nested"],
 )
 async def test_out_of_range_timestamps_are_invalid_argument_naming_the_field(
-    telemetry: RunningService[Any], method: str, request_message: Message, field: str
+    telemetry: RunningService[Any, Any], method: str, request_message: Message, field: str
 ) -> None:
     with pytest.raises(grpc.aio.AioRpcError) as caught:
         await _raw_unary(
@@ -174,7 +174,7 @@ async def test_out_of_range_timestamps_are_invalid_argument_naming_the_field(
 
 
 async def test_refusals_are_logged_once_per_caller_not_per_call(
-    telemetry: RunningService[Any], caplog: pytest.LogCaptureFixture
+    telemetry: RunningService[Any, Any], caplog: pytest.LogCaptureFixture
 ) -> None:
     # A fresh interval for this caller: earlier tests of the module logged already.
     interceptor_log = logging.getLogger("quarterdeck.decoding")

@@ -50,7 +50,7 @@ USER_AGENT = "request-log-test/1.0"
 @dataclass
 class Stack:
     identity: IdentityStack
-    telemetry: RunningService[Any]
+    telemetry: RunningService[Any, Any]
 
 
 @pytest.fixture(scope="module")

@@ -155,7 +155,7 @@ class Shapes:
 @dataclass
 class Stack:
     identity: IdentityStack
-    telemetry: RunningService[Any]
+    telemetry: RunningService[Any, Any]
 
 
 @pytest.fixture(scope="module")

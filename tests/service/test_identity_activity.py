@@ -46,9 +46,9 @@ FEED_WAIT_SECONDS = 10.0
 
 @dataclass
 class Platform:
-    identity: RunningService[Any]
-    tenancy: RunningService[Any]
-    telemetry: RunningService[Any]
+    identity: RunningService[Any, Any]
+    tenancy: RunningService[Any, Any]
+    telemetry: RunningService[Any, Any]
     identity_stub: IdentityServiceStub
     activity: ActivityServiceStub
 

@@ -100,7 +100,7 @@ test_redis.__test__ = False  # type: ignore[attr-defined]  # a helper, not a tes
 
 @dataclass
 class Tenancy:
-    running: RunningService[Any]
+    running: RunningService[Any, Any]
     stub: LimitsServiceStub
     url: str
     #: "database" or "redis": where the rpm/tpm counters are.

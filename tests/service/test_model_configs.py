@@ -55,7 +55,7 @@ def unique_slug(prefix: str = "m") -> str:
 
 @dataclass
 class Tenancy:
-    running: RunningService[Any]
+    running: RunningService[Any, Any]
     configs: TenantModelConfigServiceStub
     tenants: TenancyServiceStub
 

@@ -47,7 +47,7 @@ TEST_SERVICE = "quarterdeck-test-agent"
 
 @dataclass
 class Telemetry:
-    running: RunningService[Any]
+    running: RunningService[Any, Any]
     traces: TraceServiceStub
     reads: TelemetryServiceStub
 

@@ -61,7 +61,7 @@ Metadata = list[tuple[str, str]]
 
 @dataclass
 class Telemetry:
-    running: RunningService[Any]
+    running: RunningService[Any, Any]
     stub: ActivityServiceStub
 
 
@@ -556,9 +556,9 @@ async def test_deleting_an_event_takes_its_receipts_along(
 
 @dataclass
 class Platform:
-    identity: RunningService[Any]
-    tenancy: RunningService[Any]
-    telemetry: RunningService[Any]
+    identity: RunningService[Any, Any]
+    tenancy: RunningService[Any, Any]
+    telemetry: RunningService[Any, Any]
 
 
 @pytest.fixture(scope="module")

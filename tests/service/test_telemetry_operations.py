@@ -44,7 +44,7 @@ SPAN_ID = "00f067aa0ba902b7"
 
 @dataclass
 class Operations:
-    running: RunningService[Any]
+    running: RunningService[Any, Any]
     metrics: AgentMetricsServiceStub
     requests: RequestLogServiceStub
     tools: ToolUsageServiceStub

@@ -48,7 +48,7 @@ SPANS_POLICY = RetentionPolicy("spans", "start_time_unix_nano", "spans_retention
 
 @dataclass
 class Telemetry:
-    running: RunningService[Any]
+    running: RunningService[Any, Any]
     export: TraceServiceStub
     stub: TelemetryServiceStub
 

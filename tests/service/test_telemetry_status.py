@@ -61,7 +61,7 @@ WEBHOOK = pb.SUBSCRIPTION_CHANNEL_WEBHOOK
 @asynccontextmanager
 async def recorded_status_service(
     url: str, sender: MemorySender, **overrides: Any
-) -> AsyncIterator[RunningService[Any]]:
+) -> AsyncIterator[RunningService[Any, Any]]:
     """The telemetry service's status area with a recording sender and its public methods
     listed on the spec, as the coordinator wires them."""
     spec = replace(
@@ -86,7 +86,7 @@ async def recorded_status_service(
 
 @dataclass
 class Status:
-    running: RunningService[Any]
+    running: RunningService[Any, Any]
     stub: StatusSubscriptionServiceStub
     sender: MemorySender
 

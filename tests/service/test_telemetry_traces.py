@@ -47,7 +47,7 @@ MS = 1_000_000
 
 @dataclass
 class Stack:
-    running: RunningService[Any]
+    running: RunningService[Any, Any]
     export: TraceServiceStub
     stub: TelemetryServiceStub
     gateway: httpx.AsyncClient

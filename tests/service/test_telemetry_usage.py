@@ -54,8 +54,8 @@ DAY_ONE = datetime(2025, 3, 1, tzinfo=UTC)
 
 @dataclass
 class Stack:
-    telemetry: RunningService[Any]
-    tenancy: RunningService[Any]
+    telemetry: RunningService[Any, Any]
+    tenancy: RunningService[Any, Any]
     usage: UsageServiceStub
     catalog: ModelCatalogServiceStub
     #: Telemetry's own internal token, issued by identity: what tenancy accepts.

@@ -851,9 +851,9 @@ async def test_concurrent_misses_of_one_tenant_share_one_lookup_and_failures_fai
 
 @dataclass
 class FeedPlatform:
-    identity: RunningService[Any]
-    tenancy: RunningService[Any]
-    telemetry: RunningService[Any]
+    identity: RunningService[Any, Any]
+    tenancy: RunningService[Any, Any]
+    telemetry: RunningService[Any, Any]
 
 
 @pytest.fixture(scope="module")
@@ -910,7 +910,7 @@ async def tenant_feed(
     tenant_id: str,
 ) -> dict[str, list[apb.ActivityEvent]]:
     """The tenant's lifecycle events by action, once tenancy's appends in flight have landed."""
-    link = platform.tenancy.context.state
+    link = platform.tenancy.context.state.activity
     assert isinstance(link, ActivityLink) and link.enabled
     await link.drain(10)
     page = await ActivityServiceStub(channel).ListActivity(

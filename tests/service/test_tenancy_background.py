@@ -64,7 +64,7 @@ async def url(backend: str, databases: Databases) -> str:
 
 @dataclass
 class Tenancy:
-    running: RunningService[Any]
+    running: RunningService[Any, Any]
     tenancy: TenancyServiceStub
     billing: BillingServiceStub
     inbox: StripeInboxServiceStub

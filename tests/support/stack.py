@@ -64,7 +64,7 @@ SERVICE_TEST_DEFAULTS: dict[str, dict[str, Any]] = {
 @asynccontextmanager
 async def running_service(
     service: str, database_url: str, authenticator: Authenticator | None = None, **overrides: Any
-) -> AsyncIterator[RunningService[Any]]:
+) -> AsyncIterator[RunningService[Any, Any]]:
     spec = spec_for(service)
     settings = load_settings(
         spec.settings_type,
@@ -100,8 +100,8 @@ IDENTITY_TEST_SETTINGS: dict[str, Any] = {
 
 @dataclass
 class IdentityStack:
-    identity: RunningService[Any]
-    tenancy: RunningService[Any]
+    identity: RunningService[Any, Any]
+    tenancy: RunningService[Any, Any]
 
 
 @asynccontextmanager

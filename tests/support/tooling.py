@@ -33,7 +33,7 @@ ECHO_SCHEMA: dict[str, Any] = {
 
 @dataclass
 class Tooling:
-    running: RunningService[Any]
+    running: RunningService[Any, Any]
     agents: AgentServiceStub
     tools: ToolServiceStub
     permissions: PermissionServiceStub
