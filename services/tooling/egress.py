@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from urllib.parse import urljoin
 
 import httpx
+import httpx2
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 #: Resolves a host name to its addresses (the default asks the system resolver once).
@@ -152,6 +153,15 @@ class EgressGuard:
     async def close(self) -> None:
         await self._client.aclose()
 
+    def mcp_http_client(self, timeout_seconds: float) -> httpx2.AsyncClient:
+        """An HTTP client for the MCP SDK whose every request goes through this guard."""
+        return httpx2.AsyncClient(
+            transport=PinnedTransport(self),
+            trust_env=False,
+            follow_redirects=False,
+            timeout=min(timeout_seconds, self._timeout),
+        )
+
     async def checked_address(self, host: str) -> str:
         """The one address of ``host`` to connect to, after every address it has was checked."""
         bare = host.strip("[]").lower()
@@ -261,6 +271,31 @@ class EgressGuard:
             body=bytes(body),
             url=str(target),
         )
+
+
+class PinnedTransport(httpx2.AsyncBaseTransport):
+    """An ``httpx2`` transport (the MCP SDK's HTTP client) that sends each request, redirects
+    included, to the address the guard checked for its host, with the original Host header and
+    TLS server name."""
+
+    def __init__(self, guard: EgressGuard) -> None:
+        self._guard = guard
+        self._inner = httpx2.AsyncHTTPTransport(trust_env=False)
+
+    async def handle_async_request(self, request: httpx2.Request) -> httpx2.Response:
+        url = request.url
+        if url.scheme not in ("http", "https") or not url.host:
+            raise EgressDenied(f"{str(url)!r} is not an http or https URL")
+        address = await self._guard.checked_address(url.host)
+        host = f"[{url.host}]" if ":" in url.host else url.host
+        request.headers["host"] = host if url.port is None else f"{host}:{url.port}"
+        if url.scheme == "https":
+            request.extensions["sni_hostname"] = url.host
+        request.url = url.copy_with(host=address)
+        return await self._inner.handle_async_request(request)
+
+    async def aclose(self) -> None:
+        await self._inner.aclose()
 
 
 def _parse(address: str) -> IPAddress:

@@ -14,6 +14,7 @@ from typing import Any
 from urllib.parse import quote, urlencode
 
 from services.tooling.egress import EgressGuard
+from services.tooling.mcp_client import McpFailed, call_mcp_tool
 
 _PATH_PARAMETER = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)\}")
 DEFAULT_TIMEOUT_SECONDS = 30.0
@@ -86,6 +87,22 @@ def http_runner(guard: EgressGuard, method: str) -> Runner:
     return run
 
 
+def mcp_runner(guard: EgressGuard) -> Runner:
+    async def run(config: Mapping[str, Any], arguments: dict[str, Any]) -> Any:
+        try:
+            return await call_mcp_tool(
+                guard,
+                str(config["server_url"]),
+                str(config["tool_name"]),
+                arguments,
+                float(config.get("timeout", DEFAULT_TIMEOUT_SECONDS)),
+            )
+        except McpFailed as exc:
+            raise ToolFailed(str(exc), exc.reason) from None
+
+    return run
+
+
 def unavailable(message: str, reason: str) -> Runner:
     async def run(config: Mapping[str, Any], arguments: dict[str, Any]) -> Any:
         raise ToolUnavailable(message, reason)
@@ -103,7 +120,7 @@ def runners(guard: EgressGuard) -> dict[str, Runner]:
             "no database is registered for this tool", "NO_DATABASE_CONFIGURED"
         ),
         "OCR": unavailable("no OCR engine is configured on this platform", "NO_OCR_ENGINE"),
-        "MCP": unavailable("MCP tools cannot run on this platform yet", "MCP_NOT_AVAILABLE"),
+        "MCP": mcp_runner(guard),
     }
 
 

@@ -15,6 +15,8 @@ from sqlalchemy.orm.exc import StaleDataError
 from quarterdeck.tooling.v1 import tools_pb2 as pb
 from services.tooling.access import owner_for_write, reading_tenant, require_may_change, visible_to
 from services.tooling.context import ToolingContext
+from services.tooling.egress import EgressDenied, EgressFailed
+from services.tooling.mcp_client import McpFailed, list_mcp_tools
 from services.tooling.schemas import schema_problem, violations_of
 from services.tooling.tools.convert import (
     base_tool_to_proto,
@@ -22,14 +24,26 @@ from services.tooling.tools.convert import (
     tool_to_proto,
 )
 from services.tooling.tools.models import BaseToolRecord, OutputFormatRecord, ToolConfigRecord
+from services.tooling.tools.seed_catalogue import base_tool_id
 from services.tooling.validation import Violations
-from shared.errors import Aborted, AlreadyExists, InvalidArgument, NotFound
+from shared.errors import (
+    Aborted,
+    AlreadyExists,
+    FailedPrecondition,
+    InvalidArgument,
+    NotFound,
+    PermissionDenied,
+)
 from shared.field_mask import paths_to_update
 from shared.ids import parse_id
 from shared.json_values import struct_to_dict
 from shared.pagination import fetch_page
 
 TOOL_NAME_PATTERN = re.compile(r"^[A-Za-z0-9_.-]{1,100}$")
+_NAME_UNSAFE = re.compile(r"[^A-Za-z0-9_.-]")
+MAX_NAME_PREFIX = 30
+MAX_SERVER_URL = 2048
+DEFAULT_MCP_TIMEOUT_SECONDS = 30.0
 UPDATABLE_FIELDS = frozenset(
     {
         "name",
@@ -217,6 +231,11 @@ class ToolHandlers:
             next_page_token=page.next_page_token,
         )
 
+    async def import_mcp_tools(
+        self, request: pb.ImportMcpToolsRequest
+    ) -> pb.ImportMcpToolsResponse:
+        return await import_mcp_tools(self._ctx, request)
+
     async def update_tool_config(
         self, request: pb.UpdateToolConfigRequest
     ) -> pb.UpdateToolConfigResponse:
@@ -252,3 +271,74 @@ class ToolHandlers:
                 "the tool changed meanwhile; read it again", reason="STALE_VERSION"
             ) from None
         return pb.UpdateToolConfigResponse(tool=tool_to_proto(row, base.type))
+
+
+def _mcp_tool_name(prefix: str, name: str) -> str:
+    return (prefix + _NAME_UNSAFE.sub("_", name))[:100]
+
+
+async def import_mcp_tools(
+    ctx: ToolingContext, request: pb.ImportMcpToolsRequest
+) -> pb.ImportMcpToolsResponse:
+    """ImportMcpTools: list the server's tools, then store each as an MCP tool config."""
+    owner = owner_for_write(request.tenant_id, not request.tenant_id)
+    violations = Violations()
+    url = request.server_url
+    violations.text("server_url", url, MAX_SERVER_URL, required=True)
+    if url and not url.startswith(("http://", "https://")):
+        violations.add("server_url", "must be an http or https URL")
+    if request.name_prefix and not TOOL_NAME_PATTERN.match(request.name_prefix):
+        violations.add("name_prefix", "may hold only A-Z, a-z, 0-9, '_', '.' and '-'")
+    violations.text("name_prefix", request.name_prefix, MAX_NAME_PREFIX)
+    timeout = request.timeout_seconds or DEFAULT_MCP_TIMEOUT_SECONDS
+    if not 0 < timeout <= ctx.settings.egress_timeout_seconds:
+        violations.add(
+            "timeout_seconds", f"must be above 0 and at most {ctx.settings.egress_timeout_seconds}"
+        )
+    violations.raise_if_any()
+    try:
+        listed = await list_mcp_tools(ctx.egress, url, timeout)
+    except EgressDenied as exc:
+        raise PermissionDenied(str(exc), reason="EGRESS_DENIED") from None
+    except TimeoutError:
+        raise FailedPrecondition(
+            f"the MCP server at {url} did not answer in time", reason="MCP_TIMEOUT"
+        ) from None
+    except (EgressFailed, McpFailed) as exc:
+        raise FailedPrecondition(str(exc), reason=exc.reason) from None
+    mcp_base = base_tool_id("MCP")
+    async with ctx.database.transaction() as session:
+        stored: list[ToolConfigRecord] = []
+        for tool in listed:
+            name = _mcp_tool_name(request.name_prefix, tool.name)
+            schema = tool.input_schema if not schema_problem(tool.input_schema) else {}
+            row = await session.scalar(
+                select(ToolConfigRecord).where(
+                    ToolConfigRecord.tenant_id.is_(None)
+                    if owner is None
+                    else ToolConfigRecord.tenant_id == owner,
+                    ToolConfigRecord.name == name,
+                )
+            )
+            if row is not None and row.base_tool_id != mcp_base:
+                raise AlreadyExists(
+                    f"a tool named {name!r} exists and is not an MCP tool; use name_prefix",
+                    reason="TOOL_NAME_TAKEN",
+                )
+            if row is None:
+                row = ToolConfigRecord(
+                    id=uuid.uuid4(),
+                    tenant_id=owner,
+                    name=name,
+                    base_tool_id=mcp_base,
+                    is_active=True,
+                )
+                session.add(row)
+            row.config = {"server_url": url, "tool_name": tool.name, "timeout": timeout}
+            row.input_schema = schema or {"type": "object"}
+            row.description = tool.description[:10_000] or None
+            stored.append(row)
+        await session.flush()
+    return pb.ImportMcpToolsResponse(
+        tools=[tool_to_proto(row, "MCP") for row in sorted(stored, key=lambda r: r.name)]
+    )

@@ -42,3 +42,8 @@ class ToolServiceServicer(tools_pb2_grpc.ToolServiceServicer):
         self, request: pb.UpdateToolConfigRequest, context: grpc.aio.ServicerContext
     ) -> pb.UpdateToolConfigResponse:
         return await self._handlers.update_tool_config(request)
+
+    async def ImportMcpTools(
+        self, request: pb.ImportMcpToolsRequest, context: grpc.aio.ServicerContext
+    ) -> pb.ImportMcpToolsResponse:
+        return await self._handlers.import_mcp_tools(request)

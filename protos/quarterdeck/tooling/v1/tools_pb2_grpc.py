@@ -66,6 +66,11 @@ class ToolServiceStub:
                 request_serializer=quarterdeck_dot_tooling_dot_v1_dot_tools__pb2.UpdateToolConfigRequest.SerializeToString,
                 response_deserializer=quarterdeck_dot_tooling_dot_v1_dot_tools__pb2.UpdateToolConfigResponse.FromString,
                 _registered_method=True)
+        self.ImportMcpTools = channel.unary_unary(
+                '/quarterdeck.tooling.v1.ToolService/ImportMcpTools',
+                request_serializer=quarterdeck_dot_tooling_dot_v1_dot_tools__pb2.ImportMcpToolsRequest.SerializeToString,
+                response_deserializer=quarterdeck_dot_tooling_dot_v1_dot_tools__pb2.ImportMcpToolsResponse.FromString,
+                _registered_method=True)
 
 
 class ToolServiceServicer:
@@ -116,6 +121,15 @@ class ToolServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ImportMcpTools(self, request, context):
+        """ImportMcpTools lists the tools of an MCP server (Streamable HTTP, through the egress guard)
+        and stores each as a tool of base type MCP with the server's input schema; a tool imported
+        before under the same name is refreshed. Importing again picks up the server's changes.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_ToolServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -148,6 +162,11 @@ def add_ToolServiceServicer_to_server(servicer, server):
                     servicer.UpdateToolConfig,
                     request_deserializer=quarterdeck_dot_tooling_dot_v1_dot_tools__pb2.UpdateToolConfigRequest.FromString,
                     response_serializer=quarterdeck_dot_tooling_dot_v1_dot_tools__pb2.UpdateToolConfigResponse.SerializeToString,
+            ),
+            'ImportMcpTools': grpc.unary_unary_rpc_method_handler(
+                    servicer.ImportMcpTools,
+                    request_deserializer=quarterdeck_dot_tooling_dot_v1_dot_tools__pb2.ImportMcpToolsRequest.FromString,
+                    response_serializer=quarterdeck_dot_tooling_dot_v1_dot_tools__pb2.ImportMcpToolsResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -314,6 +333,33 @@ class ToolService:
             '/quarterdeck.tooling.v1.ToolService/UpdateToolConfig',
             quarterdeck_dot_tooling_dot_v1_dot_tools__pb2.UpdateToolConfigRequest.SerializeToString,
             quarterdeck_dot_tooling_dot_v1_dot_tools__pb2.UpdateToolConfigResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ImportMcpTools(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/quarterdeck.tooling.v1.ToolService/ImportMcpTools',
+            quarterdeck_dot_tooling_dot_v1_dot_tools__pb2.ImportMcpToolsRequest.SerializeToString,
+            quarterdeck_dot_tooling_dot_v1_dot_tools__pb2.ImportMcpToolsResponse.FromString,
             options,
             channel_credentials,
             insecure,

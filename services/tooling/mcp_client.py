@@ -1,0 +1,106 @@
+"""MCP servers over Streamable HTTP, through the official SDK and the egress guard: every HTTP
+request the SDK makes (redirects included) goes to an address the guard checked."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import AsyncIterator, Mapping
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from typing import Any
+
+from mcp import Client
+from mcp.client.streamable_http import streamable_http_client
+
+from services.tooling.egress import EgressDenied, EgressFailed, EgressGuard
+
+#: The most tools one import takes from a server.
+MAX_LISTED_TOOLS = 500
+
+
+class McpFailed(Exception):
+    """The MCP server could not be reached or answered unusably (or the tool reported an error)."""
+
+    def __init__(self, message: str, reason: str = "MCP_ERROR") -> None:
+        super().__init__(message)
+        self.reason = reason
+
+
+@dataclass(frozen=True)
+class McpTool:
+    name: str
+    description: str
+    input_schema: dict[str, Any]
+
+
+def _cause(error: BaseException) -> BaseException | None:
+    """The guard's refusal, a timeout or our own failure inside what the SDK raised (it wraps
+    errors of its task groups in exception groups)."""
+    if isinstance(error, (EgressDenied, EgressFailed, TimeoutError, McpFailed)):
+        return error
+    if isinstance(error, BaseExceptionGroup):
+        for inner in error.exceptions:
+            if (found := _cause(inner)) is not None:
+                return found
+    for linked in (error.__cause__, error.__context__):
+        if linked is not None and linked is not error and (found := _cause(linked)) is not None:
+            return found
+    return None
+
+
+@asynccontextmanager
+async def _session(guard: EgressGuard, url: str, timeout_seconds: float) -> AsyncIterator[Client]:
+    http_client = guard.mcp_http_client(timeout_seconds)
+    try:
+        async with asyncio.timeout(timeout_seconds):
+            async with Client(
+                streamable_http_client(url, http_client=http_client),
+                read_timeout_seconds=timeout_seconds,
+            ) as client:
+                yield client
+    except Exception as exc:
+        cause = _cause(exc)
+        if cause is not None:
+            raise cause from None
+        raise McpFailed(f"the MCP server at {url} failed: {exc}") from None
+    finally:
+        await http_client.aclose()
+
+
+async def list_mcp_tools(guard: EgressGuard, url: str, timeout_seconds: float) -> list[McpTool]:
+    tools: list[McpTool] = []
+    async with _session(guard, url, timeout_seconds) as client:
+        cursor: str | None = None
+        while len(tools) < MAX_LISTED_TOOLS:
+            listed = await client.list_tools(cursor=cursor)
+            tools += [
+                McpTool(t.name, t.description or "", dict(t.input_schema or {"type": "object"}))
+                for t in listed.tools
+            ]
+            cursor = listed.next_cursor
+            if not cursor:
+                break
+    return tools[:MAX_LISTED_TOOLS]
+
+
+async def call_mcp_tool(
+    guard: EgressGuard,
+    url: str,
+    name: str,
+    arguments: Mapping[str, Any],
+    timeout_seconds: float,
+) -> Any:
+    """The tool's structured result, else its text (as JSON when it is JSON)."""
+    async with _session(guard, url, timeout_seconds) as client:
+        result = await client.call_tool(name, dict(arguments))
+    texts = [part.text for part in result.content if getattr(part, "type", "") == "text"]
+    if result.is_error:
+        raise McpFailed(" ".join(texts)[:2000] or "the MCP tool failed", "MCP_TOOL_ERROR")
+    if result.structured_content is not None:
+        return result.structured_content
+    text = "\n".join(texts)
+    try:
+        return json.loads(text)
+    except ValueError:
+        return text
