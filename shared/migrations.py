@@ -39,10 +39,17 @@ def _render_item(kind: str, obj: Any, autogen_context: Any) -> str | bool:
     return False
 
 
+#: Full-text search objects a migration builds beside a table, different on each database (an
+#: FTS5 table and its shadow tables on SQLite, a generated tsvector column and its GIN index on
+#: PostgreSQL): the models cannot describe them, so the comparison with the models skips them.
+SEARCH_INDEX_PREFIX = "fts_"
+
+
 def partitions_excluded(connection: Connection) -> Callable[[str | None, str, Any], bool]:
     """An ``include_name`` hook that leaves out the partitions of PostgreSQL partitioned tables:
     the models describe the partitioned table, and its partitions come and go at run time (the
-    telemetry service's daily span partitions), so they are no difference from the models."""
+    telemetry service's daily span partitions), so they are no difference from the models; and the
+    full-text search objects named with :data:`SEARCH_INDEX_PREFIX`."""
     partitions: set[str] = set()
     if connection.dialect.name == "postgresql":
         partitions = set(
@@ -50,7 +57,9 @@ def partitions_excluded(connection: Connection) -> Callable[[str | None, str, An
         )
 
     def include_name(name: str | None, type_: str, _parent_names: Any) -> bool:
-        return not (type_ == "table" and name in partitions)
+        if type_ == "table" and name in partitions:
+            return False
+        return not (name or "").startswith(SEARCH_INDEX_PREFIX)
 
     return include_name
 

@@ -1,4 +1,6 @@
-"""The conversation service as the shared bootstrap runs it."""
+"""The conversation service as the shared bootstrap runs it: one servicer per proto service
+(area), each over its transport-free handlers, all built from one :class:`ConversationContext`;
+the run reaper declared as its background work."""
 
 from __future__ import annotations
 
@@ -7,28 +9,80 @@ from pathlib import Path
 
 import grpc
 
-from quarterdeck.conversation.v1 import conversation_pb2, conversation_pb2_grpc
+from quarterdeck.conversation.v1 import (
+    conversations_pb2,
+    conversations_pb2_grpc,
+    events_pb2,
+    events_pb2_grpc,
+    messages_pb2,
+    messages_pb2_grpc,
+    runs_pb2,
+    runs_pb2_grpc,
+)
 from services.conversation.config import ConversationSettings
-from services.conversation.models import Base, IdempotencyKey
+from services.conversation.context import ConversationContext
+from services.conversation.conversations.handlers import ConversationHandlers
+from services.conversation.conversations.servicer import ConversationServiceServicer
+from services.conversation.events.handlers import EventHandlers
+from services.conversation.events.ledger import Ledger
+from services.conversation.events.notifier import LedgerNotifier
+from services.conversation.events.servicer import EventServiceServicer
+from services.conversation.messages.handlers import MessageHandlers
+from services.conversation.messages.servicer import MessageServiceServicer
+from services.conversation.models import IdempotencyKey
+from services.conversation.runs.handlers import RunHandlers
+from services.conversation.runs.servicer import RunServiceServicer
+from services.conversation.schema import metadata
+from shared.background import PeriodicJob
 from shared.server import ServiceContext, ServiceSpec
 
 
-class ConversationServicer(conversation_pb2_grpc.ConversationServiceServicer):
-    """Declares the service; its RPCs arrive with the conversation issue."""
+def _full_name(descriptor: object, service: str) -> str:
+    return descriptor.services_by_name[service].full_name  # type: ignore[attr-defined, no-any-return]
+
+
+async def prepare(context: ServiceContext[ConversationSettings]) -> ConversationContext:
+    return ConversationContext.of(context, Ledger(LedgerNotifier()))
 
 
 def register(
     server: grpc.aio.Server, context: ServiceContext[ConversationSettings, None]
 ) -> Sequence[str]:
-    conversation_pb2_grpc.add_ConversationServiceServicer_to_server(ConversationServicer(), server)
-    return [conversation_pb2.DESCRIPTOR.services_by_name["ConversationService"].full_name]
+    ctx: ConversationContext = context.state
+    conversations_pb2_grpc.add_ConversationServiceServicer_to_server(
+        ConversationServiceServicer(ConversationHandlers(ctx)), server
+    )
+    messages_pb2_grpc.add_MessageServiceServicer_to_server(
+        MessageServiceServicer(MessageHandlers(ctx)), server
+    )
+    runs_pb2_grpc.add_RunServiceServicer_to_server(RunServiceServicer(RunHandlers(ctx)), server)
+    events_pb2_grpc.add_EventServiceServicer_to_server(
+        EventServiceServicer(EventHandlers(ctx)), server
+    )
+    return [
+        _full_name(conversations_pb2.DESCRIPTOR, "ConversationService"),
+        _full_name(messages_pb2.DESCRIPTOR, "MessageService"),
+        _full_name(runs_pb2.DESCRIPTOR, "RunService"),
+        _full_name(events_pb2.DESCRIPTOR, "EventService"),
+    ]
+
+
+def background(context: ServiceContext[ConversationSettings]) -> Sequence[PeriodicJob]:
+    ctx: ConversationContext = context.state
+
+    async def reap(job: PeriodicJob) -> None:
+        await ctx.runs.reap()
+
+    return [PeriodicJob("run reaper", context.settings.run_reaper_interval_seconds, reap)]
 
 
 SPEC = ServiceSpec(
     name="conversation",
     settings_type=ConversationSettings,
-    metadata=Base.metadata,
+    metadata=metadata,
     migrations_dir=Path(__file__).parent / "migrations",
     idempotency_model=IdempotencyKey,
     register=register,
+    prepare=prepare,
+    background=background,
 )

@@ -1,4 +1,4 @@
-from services.conversation.models import Base
+from services.conversation.schema import metadata
 from shared.migrations import run_migrations
 
-run_migrations(Base.metadata)
+run_migrations(metadata)

@@ -1,0 +1,43 @@
+"""Everything the conversation service's handlers and workers are built from, made once per
+process by ``prepare``."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from services.conversation.config import ConversationSettings
+from services.conversation.events.ledger import Ledger
+from services.conversation.runs.queue import RunQueue
+from shared.db import Database
+from shared.idempotency import Idempotency
+from shared.pagination import PageTokenCodec
+from shared.server import ServiceContext
+
+
+@dataclass(frozen=True)
+class ConversationContext:
+    settings: ConversationSettings
+    database: Database
+    pages: PageTokenCodec
+    idempotency: Idempotency
+    ledger: Ledger
+    runs: RunQueue
+
+    @classmethod
+    def of(
+        cls, context: ServiceContext[ConversationSettings], ledger: Ledger
+    ) -> ConversationContext:
+        settings = context.settings
+        return cls(
+            settings=settings,
+            database=context.database,
+            pages=context.page_tokens,
+            idempotency=context.idempotency,
+            ledger=ledger,
+            runs=RunQueue(
+                context.database,
+                ledger,
+                lease_seconds=settings.run_lease_seconds,
+                max_attempts=settings.run_max_attempts,
+            ),
+        )

@@ -1,0 +1,70 @@
+"""EventService: a conversation's ledger read from a cursor, and followed live.
+
+FollowEvents replays in pages from the cursor, then waits for the next append: woken at once by
+an append in this process, or after ``follow_poll_seconds`` to catch appends of other replicas.
+Each event is sent once, in cursor order, so a follower that reconnects with the last cursor it
+saw misses nothing and sees nothing twice."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator
+
+from quarterdeck.conversation.v1 import events_pb2 as pb
+from services.conversation.access import caller_tenant
+from services.conversation.context import ConversationContext
+from services.conversation.conversations.store import tenant_conversation
+from services.conversation.events.convert import event_to_proto
+from services.conversation.events.ledger import Ledger
+from shared.errors import InvalidArgument
+from shared.ids import parse_id
+from shared.pagination import page_size_from
+
+#: Events read per query while replaying.
+REPLAY_BATCH = 500
+
+
+def _cursor(value: int) -> int:
+    if value < 0:
+        raise InvalidArgument.field("after_sequence_number", "must not be negative")
+    return value
+
+
+class EventHandlers:
+    def __init__(self, ctx: ConversationContext) -> None:
+        self._ctx = ctx
+
+    async def _check(self, tenant_id: uuid.UUID, conversation_id: uuid.UUID) -> None:
+        async with self._ctx.database.reading() as session:
+            await tenant_conversation(session, tenant_id, conversation_id)
+
+    async def list_events(self, request: pb.ListEventsRequest) -> pb.ListEventsResponse:
+        tenant_id, _ = caller_tenant()
+        conversation_id = parse_id(request.conversation_id, "conversation_id")
+        after = _cursor(request.after_sequence_number)
+        size = page_size_from(request.page_size)
+        async with self._ctx.database.reading() as session:
+            await tenant_conversation(session, tenant_id, conversation_id)
+            rows = await Ledger.read_after(session, conversation_id, after, size)
+        return pb.ListEventsResponse(
+            events=[event_to_proto(row) for row in rows],
+            next_after_sequence_number=rows[-1].event_id if rows else after,
+        )
+
+    async def follow_events(
+        self, request: pb.FollowEventsRequest
+    ) -> AsyncIterator[pb.FollowEventsResponse]:
+        tenant_id, _ = caller_tenant()
+        conversation_id = parse_id(request.conversation_id, "conversation_id")
+        after = _cursor(request.after_sequence_number)
+        await self._check(tenant_id, conversation_id)
+        notifier = self._ctx.ledger.notifier
+        while True:
+            signal = notifier.signal(conversation_id)
+            async with self._ctx.database.reading() as session:
+                rows = await Ledger.read_after(session, conversation_id, after, REPLAY_BATCH)
+            for row in rows:
+                yield pb.FollowEventsResponse(event=event_to_proto(row))
+                after = row.event_id
+            if len(rows) < REPLAY_BATCH:
+                await notifier.wait(signal, self._ctx.settings.follow_poll_seconds)

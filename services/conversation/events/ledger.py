@@ -1,0 +1,129 @@
+"""Appending to and reading a conversation's ledger.
+
+Each append takes the conversation's next cursor (``last_event_sequence + 1``, under the
+conversation row's lock) and stores the event with it, so cursors are strictly increasing per
+conversation and a reader that has seen cursor N has seen every event up to N once the
+transactions committed. An append with a ``dedupe_key`` already stored returns the stored event:
+a run step repeated after a crash appends nothing new.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from services.conversation.conversations.models import ConversationRecord
+from services.conversation.events.models import SCHEMA_VERSION, LedgerEventRecord
+from services.conversation.events.notifier import LedgerNotifier
+from services.conversation.runs.fencing import Fence, check_fence
+from shared.db_types import utcnow
+
+#: The stream of events that belong to no run (messages appended by hand, archive).
+CONVERSATION_STREAM = "conversation"
+
+
+@dataclass
+class NewEvent:
+    kind: str
+    payload: dict[str, Any]
+    response_id: str | None = None
+    agent: str | None = None
+    item_id: str | None = None
+    output_index: int | None = None
+    content_index: int | None = None
+    tool_call_id: str | None = None
+    provider_sequence_number: int | None = None
+    dedupe_key: str | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+class Ledger:
+    def __init__(self, notifier: LedgerNotifier) -> None:
+        self.notifier = notifier
+
+    async def append(
+        self,
+        session: AsyncSession,
+        conversation: ConversationRecord,
+        segment_id: uuid.UUID,
+        events: Sequence[NewEvent],
+        *,
+        run_id: uuid.UUID | None = None,
+        fence: Fence | None = None,
+    ) -> list[LedgerEventRecord]:
+        """Store ``events`` in order after the conversation's last one; with ``fence``, only
+        while that lease is current."""
+        if fence is not None:
+            await check_fence(session, fence)
+        stored: list[LedgerEventRecord] = []
+        for new in events:
+            if new.dedupe_key is not None:
+                existing = await session.scalar(
+                    select(LedgerEventRecord).where(
+                        LedgerEventRecord.conversation_id == conversation.id,
+                        LedgerEventRecord.dedupe_key == new.dedupe_key,
+                    )
+                )
+                if existing is not None:
+                    stored.append(existing)
+                    continue
+            sequence = await session.scalar(
+                update(ConversationRecord)
+                .where(ConversationRecord.id == conversation.id)
+                .values(last_event_sequence=ConversationRecord.last_event_sequence + 1)
+                .returning(ConversationRecord.last_event_sequence)
+                .execution_options(synchronize_session=False)
+            )
+            assert sequence is not None  # the caller holds the conversation row
+            conversation.last_event_sequence = sequence
+            row = LedgerEventRecord(
+                tenant_id=conversation.tenant_id,
+                conversation_id=conversation.id,
+                segment_id=segment_id,
+                schema_version=SCHEMA_VERSION,
+                kind=new.kind,
+                stream_id=str(run_id) if run_id else CONVERSATION_STREAM,
+                event_id=sequence,
+                server_timestamp=utcnow(),
+                response_id=new.response_id,
+                agent=new.agent,
+                workflow_run_id=str(run_id) if run_id else None,
+                provider_sequence_number=new.provider_sequence_number,
+                output_index=new.output_index,
+                item_id=new.item_id,
+                content_index=new.content_index,
+                tool_call_id=new.tool_call_id,
+                dedupe_key=new.dedupe_key,
+                payload_json=new.payload,
+                payload_size_bytes=len(json.dumps(new.payload, separators=(",", ":"))),
+            )
+            session.add(row)
+            stored.append(row)
+        if len(stored) != 0:
+            await session.flush()
+            self.notifier.notify_after_commit(session, conversation.id)
+        return stored
+
+    @staticmethod
+    async def read_after(
+        session: AsyncSession, conversation_id: uuid.UUID, after: int, limit: int
+    ) -> list[LedgerEventRecord]:
+        return list(
+            (
+                await session.scalars(
+                    select(LedgerEventRecord)
+                    .where(
+                        LedgerEventRecord.conversation_id == conversation_id,
+                        LedgerEventRecord.event_id > after,
+                    )
+                    .order_by(LedgerEventRecord.event_id)
+                    .limit(limit)
+                )
+            ).all()
+        )

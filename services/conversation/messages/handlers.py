@@ -1,0 +1,209 @@
+"""MessageService: messages appended at their conversation's next position (a user message may
+start a run), listed by position, and found by full-text search."""
+
+from __future__ import annotations
+
+import re
+import uuid
+
+from google.protobuf.json_format import MessageToDict
+from sqlalchemy import select, text
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from quarterdeck.conversation.v1 import messages_pb2 as pb
+from services.conversation.access import caller_tenant
+from services.conversation.context import ConversationContext
+from services.conversation.conversations.store import (
+    current_segment,
+    require_active,
+    tenant_conversation,
+)
+from services.conversation.messages.convert import ROLE_FROM_PROTO, message_to_proto, text_of
+from services.conversation.messages.models import MessageRecord, MessageRole
+from services.conversation.messages.store import NewMessage, append_message
+from services.conversation.runs.convert import STRATEGY_FROM_PROTO, run_to_proto
+from shared.auth import require_tenant
+from shared.errors import FailedPrecondition, InvalidArgument
+from shared.ids import parse_id
+from shared.json_values import struct_to_dict, value_to_python
+from shared.pagination import fetch_page, page_size_from
+from shared.validation import Violations
+
+MAX_TEXT = 100_000
+MAX_QUERY = 500
+_WORD = re.compile(r"\w+", re.UNICODE)
+
+
+def _search_words(query: str) -> list[str]:
+    if not query.strip():
+        raise InvalidArgument.field("query", "is required")
+    if len(query) > MAX_QUERY:
+        raise InvalidArgument.field("query", f"must be at most {MAX_QUERY} characters")
+    words = _WORD.findall(query)
+    if not words:
+        raise InvalidArgument.field("query", "must contain at least one word")
+    return words
+
+
+class MessageHandlers:
+    def __init__(self, ctx: ConversationContext) -> None:
+        self._ctx = ctx
+
+    async def append_message(self, request: pb.AppendMessageRequest) -> pb.AppendMessageResponse:
+        tenant_id, principal = caller_tenant("member")
+        conversation_id = parse_id(request.conversation_id, "conversation_id")
+        given = request.message
+        violations = Violations()
+        role = ROLE_FROM_PROTO.get(given.role)
+        if role is None:
+            violations.add("message.role", "is required: system, user, assistant or tool")
+        violations.text("message.text", given.text, MAX_TEXT)
+        has_content = given.HasField("content")
+        if has_content:
+            violations.json("message.content", given.content)
+        elif not given.text.strip():
+            violations.add("message.text", "is required unless message.content is given")
+        violations.json("message.attachments", given.attachments)
+        violations.json("message.metadata", given.metadata)
+        violations.text("message.agent_type", given.agent_type, 64)
+        violations.text("message.tool_name", given.tool_name, 128)
+        violations.text("message.tool_call_id", given.tool_call_id, 64)
+        if role == MessageRole.TOOL and not given.tool_call_id:
+            violations.add("message.tool_call_id", "is required for a tool message")
+        if request.start_run and role != MessageRole.USER:
+            violations.add("start_run", "only a user message starts a run")
+        strategy = STRATEGY_FROM_PROTO.get(request.multitask_strategy)
+        if strategy is None:
+            violations.add("multitask_strategy", "must be a known strategy")
+        violations.raise_if_any()
+        assert role is not None and strategy is not None
+        if role != MessageRole.USER:
+            # Only the agent (through its runs) and a tenant's admins speak for anyone else.
+            require_tenant(str(tenant_id), "admin")
+        content = value_to_python(given.content) if has_content else given.text
+        new = NewMessage(
+            role=role,
+            content=content,
+            text=given.text or text_of(content),
+            attachments=list(MessageToDict(given.attachments)),
+            agent_type=given.agent_type or None,
+            tool_name=given.tool_name or None,
+            tool_call_id=given.tool_call_id or None,
+            metadata=struct_to_dict(given.metadata) or None,
+        )
+
+        async def create(session: AsyncSession) -> pb.AppendMessageResponse:
+            conversation = await tenant_conversation(
+                session, tenant_id, conversation_id, for_update=True
+            )
+            require_active(conversation)
+            segment = await current_segment(session, conversation.id)
+            row = await append_message(session, self._ctx.ledger, conversation, segment.id, new)
+            response = pb.AppendMessageResponse(message=message_to_proto(row))
+            if request.start_run:
+                if conversation.agent_id is None:
+                    raise FailedPrecondition(
+                        f"conversation {conversation.id} has no agent_id to answer it",
+                        reason="CONVERSATION_HAS_NO_AGENT",
+                    )
+                run = await self._ctx.runs.enqueue(
+                    session,
+                    conversation,
+                    segment.id,
+                    created_by=principal.subject[:255],
+                    message_position=row.position,
+                    payload={
+                        "agent_id": str(conversation.agent_id),
+                        "message_id": str(row.id),
+                        "message_position": row.position,
+                    },
+                    strategy=strategy,
+                )
+                response.run.CopyFrom(run_to_proto(run))
+            return response
+
+        return await self._ctx.idempotency.run(
+            endpoint="conversation.AppendMessage",
+            request=request,
+            response_type=pb.AppendMessageResponse,
+            create=create,
+            resource_id_of=lambda response: response.message.id,
+            scope=str(tenant_id),
+        )
+
+    async def list_messages(self, request: pb.ListMessagesRequest) -> pb.ListMessagesResponse:
+        tenant_id, _ = caller_tenant()
+        conversation_id = parse_id(request.conversation_id, "conversation_id")
+        page_size_from(request.page_size)
+        statement = select(MessageRecord).where(MessageRecord.conversation_id == conversation_id)
+        filters = {"conversation": str(conversation_id)}
+        if request.role != pb.MESSAGE_ROLE_UNSPECIFIED:
+            role = ROLE_FROM_PROTO.get(request.role)
+            if role is None:
+                raise InvalidArgument.field("role", "must be a known role")
+            statement = statement.where(MessageRecord.role == role)
+            filters["role"] = role.value
+        async with self._ctx.database.reading() as session:
+            await tenant_conversation(session, tenant_id, conversation_id)
+            page = await fetch_page(
+                session,
+                statement,
+                sort_key=[MessageRecord.position],
+                position_of=lambda row: [row.position],
+                codec=self._ctx.pages,
+                query="conversation.ListMessages",
+                filters=filters,
+                page_size=request.page_size,
+                page_token=request.page_token,
+            )
+        return pb.ListMessagesResponse(
+            messages=[message_to_proto(row) for row in page.items],
+            next_page_token=page.next_page_token,
+        )
+
+    async def search_messages(self, request: pb.SearchMessagesRequest) -> pb.SearchMessagesResponse:
+        tenant_id, _ = caller_tenant()
+        words = _search_words(request.query)
+        page_size_from(request.page_size)
+        statement = select(MessageRecord).where(MessageRecord.tenant_id == tenant_id)
+        filters = {"tenant": str(tenant_id), "query": " ".join(words)}
+        conversation_id: uuid.UUID | None = None
+        if request.conversation_id:
+            conversation_id = parse_id(request.conversation_id, "conversation_id")
+            statement = statement.where(MessageRecord.conversation_id == conversation_id)
+            filters["conversation"] = str(conversation_id)
+        if self._ctx.database.dialect == "postgresql":
+            statement = statement.where(
+                text("fts_text_tsv @@ plainto_tsquery('simple', :search_query)").bindparams(
+                    search_query=" ".join(words)
+                )
+            )
+        else:
+            # Each word as an FTS5 string ("" escapes a quote): every word must occur.
+            match = " ".join('"' + word.replace('"', '""') + '"' for word in words)
+            statement = statement.where(
+                MessageRecord.id.in_(
+                    select(text("rowid"))
+                    .select_from(text("fts_messages"))
+                    .where(text("fts_messages MATCH :search_query").bindparams(search_query=match))
+                )
+            )
+        async with self._ctx.database.reading() as session:
+            if conversation_id is not None:
+                await tenant_conversation(session, tenant_id, conversation_id)
+            page = await fetch_page(
+                session,
+                statement,
+                sort_key=[MessageRecord.id],
+                position_of=lambda row: [row.id],
+                codec=self._ctx.pages,
+                query="conversation.SearchMessages",
+                filters=filters,
+                page_size=request.page_size,
+                page_token=request.page_token,
+                descending=True,
+            )
+        return pb.SearchMessagesResponse(
+            messages=[message_to_proto(row) for row in page.items],
+            next_page_token=page.next_page_token,
+        )

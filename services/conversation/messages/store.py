@@ -1,0 +1,119 @@
+"""Appending a message at its conversation's next position: the one write path of the handlers
+and the run workers (which pass their fence and a write key, so a re-run stores nothing twice)."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import uuid
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from services.conversation.conversations.models import ConversationRecord
+from services.conversation.events.ledger import Ledger, NewEvent
+from services.conversation.messages.models import MessageRecord, MessageRole
+from services.conversation.runs.fencing import Fence, check_fence
+from shared.db_types import utcnow
+
+
+@dataclass
+class NewMessage:
+    role: MessageRole
+    content: Any
+    text: str
+    attachments: list[Any] = field(default_factory=list)
+    agent_type: str | None = None
+    tool_name: str | None = None
+    tool_call_id: str | None = None
+    token_count_prompt: int | None = None
+    token_count_completion: int | None = None
+    reasoning_tokens: int | None = None
+    cost_picos: int = 0
+    latency_ms: int | None = None
+    metadata: dict[str, Any] | None = None
+    run_id: str | None = None
+    #: Names the write (a run's step): stored once per conversation.
+    write_key: str | None = None
+
+
+def content_checksum(content: Any) -> str:
+    canonical = json.dumps(content, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return hashlib.md5(canonical.encode(), usedforsecurity=False).hexdigest()
+
+
+async def append_message(
+    session: AsyncSession,
+    ledger: Ledger,
+    conversation: ConversationRecord,
+    segment_id: uuid.UUID,
+    new: NewMessage,
+    *,
+    fence: Fence | None = None,
+    run_id: uuid.UUID | None = None,
+) -> MessageRecord:
+    """Store ``new`` after the conversation's last message (the caller holds the conversation
+    row) and append its ledger event; with ``fence``, only while that lease is current."""
+    if fence is not None:
+        await check_fence(session, fence)
+    if new.write_key is not None:
+        existing = await session.scalar(
+            select(MessageRecord).where(
+                MessageRecord.conversation_id == conversation.id,
+                MessageRecord.write_key == new.write_key,
+            )
+        )
+        if existing is not None:
+            return existing
+    now = utcnow()
+    row = MessageRecord(
+        tenant_id=conversation.tenant_id,
+        conversation_id=conversation.id,
+        segment_id=segment_id,
+        position=conversation.message_count,
+        role=new.role,
+        agent_type=new.agent_type,
+        content=new.content,
+        content_text=new.text,
+        attachments=new.attachments,
+        tool_name=new.tool_name,
+        tool_call_id=new.tool_call_id,
+        token_count_prompt=new.token_count_prompt,
+        token_count_completion=new.token_count_completion,
+        reasoning_tokens=new.reasoning_tokens,
+        cost_picos=new.cost_picos,
+        latency_ms=new.latency_ms,
+        content_checksum=content_checksum(new.content),
+        run_id=new.run_id,
+        write_key=new.write_key,
+        extra_metadata=new.metadata,
+        created_at=now,
+    )
+    session.add(row)
+    conversation.message_count += 1
+    conversation.last_message_at = now
+    conversation.updated_at = now
+    await session.flush()
+    await ledger.append(
+        session,
+        conversation,
+        segment_id,
+        [
+            NewEvent(
+                "conversation.message.created",
+                {
+                    "message_id": str(row.id),
+                    "position": row.position,
+                    "role": row.role.value,
+                    "text": row.content_text,
+                },
+                item_id=f"msg_{row.id}",
+                tool_call_id=row.tool_call_id,
+                dedupe_key=f"message:{new.write_key}" if new.write_key else None,
+            )
+        ],
+        run_id=run_id,
+    )
+    return row

@@ -1,0 +1,54 @@
+"""Runs between their rows and their protobuf messages."""
+
+from __future__ import annotations
+
+from quarterdeck.conversation.v1 import runs_pb2 as pb
+from services.conversation.runs.models import RunRecord, RunStatus
+from shared.json_values import dict_to_struct
+from shared.timestamps import to_timestamp
+
+STATUS_TO_PROTO = {
+    RunStatus.QUEUED: pb.RUN_STATUS_QUEUED,
+    RunStatus.RUNNING: pb.RUN_STATUS_RUNNING,
+    RunStatus.REQUIRES_ACTION: pb.RUN_STATUS_REQUIRES_ACTION,
+    RunStatus.COMPLETED: pb.RUN_STATUS_COMPLETED,
+    RunStatus.FAILED: pb.RUN_STATUS_FAILED,
+    RunStatus.CANCELLED: pb.RUN_STATUS_CANCELLED,
+}
+STATUS_FROM_PROTO = {v: k for k, v in STATUS_TO_PROTO.items()}
+STRATEGY_FROM_PROTO = {
+    pb.MULTITASK_STRATEGY_UNSPECIFIED: "enqueue",
+    pb.MULTITASK_STRATEGY_ENQUEUE: "enqueue",
+    pb.MULTITASK_STRATEGY_REJECT: "reject",
+    pb.MULTITASK_STRATEGY_INTERRUPT: "interrupt",
+}
+
+
+def run_to_proto(row: RunRecord) -> pb.Run:
+    error = row.error_json
+    return pb.Run(
+        id=str(row.run_id),
+        tenant_id=str(row.tenant_id),
+        conversation_id=str(row.conversation_id),
+        segment_id=str(row.segment_id) if row.segment_id else "",
+        created_by_user_id=row.created_by_user_id or "",
+        status=STATUS_TO_PROTO[row.status],
+        attempt_count=row.attempt_count,
+        max_attempts=row.max_attempts,
+        message_position=row.message_position or 0,
+        payload=dict_to_struct(row.payload_json),
+        error=(
+            pb.RunError(
+                reason=str(error.get("reason", "")),
+                message=str(error.get("message", "")),
+                details=dict_to_struct(error.get("details")),
+            )
+            if error
+            else None
+        ),
+        trace_id=row.trace_id or "",
+        create_time=to_timestamp(row.created_at),
+        start_time=to_timestamp(row.started_at),
+        complete_time=to_timestamp(row.completed_at),
+        cancel_time=to_timestamp(row.cancelled_at),
+    )

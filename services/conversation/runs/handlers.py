@@ -1,0 +1,96 @@
+"""RunService: a tenant's runs, read and cancelled. Workers lease and carry them out
+(``runs.worker``); the handlers only look and cancel."""
+
+from __future__ import annotations
+
+import uuid
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from quarterdeck.conversation.v1 import runs_pb2 as pb
+from services.conversation.access import caller_tenant
+from services.conversation.context import ConversationContext
+from services.conversation.conversations.store import tenant_conversation
+from services.conversation.runs.convert import STATUS_FROM_PROTO, run_to_proto
+from services.conversation.runs.fencing import lock_conversation
+from services.conversation.runs.models import RunRecord
+from shared.errors import InvalidArgument, NotFound
+from shared.ids import parse_id
+from shared.pagination import fetch_page, page_size_from
+from shared.validation import Violations
+
+MAX_REASON = 500
+
+
+async def tenant_run(
+    session: AsyncSession, tenant_id: uuid.UUID, run_id: uuid.UUID, *, for_update: bool = False
+) -> RunRecord:
+    statement = select(RunRecord).where(
+        RunRecord.run_id == run_id, RunRecord.tenant_id == tenant_id
+    )
+    if for_update:
+        statement = statement.with_for_update()
+    row = await session.scalar(statement)
+    if row is None:
+        raise NotFound(f"run {run_id} not found", reason="RUN_NOT_FOUND")
+    return row
+
+
+class RunHandlers:
+    def __init__(self, ctx: ConversationContext) -> None:
+        self._ctx = ctx
+
+    async def get_run(self, request: pb.GetRunRequest) -> pb.GetRunResponse:
+        tenant_id, _ = caller_tenant()
+        run_id = parse_id(request.run_id, "run_id")
+        async with self._ctx.database.reading() as session:
+            row = await tenant_run(session, tenant_id, run_id)
+        return pb.GetRunResponse(run=run_to_proto(row))
+
+    async def list_runs(self, request: pb.ListRunsRequest) -> pb.ListRunsResponse:
+        tenant_id, _ = caller_tenant()
+        conversation_id = parse_id(request.conversation_id, "conversation_id")
+        page_size_from(request.page_size)
+        statement = select(RunRecord).where(RunRecord.conversation_id == conversation_id)
+        filters = {"conversation": str(conversation_id)}
+        if request.status != pb.RUN_STATUS_UNSPECIFIED:
+            status = STATUS_FROM_PROTO.get(request.status)
+            if status is None:
+                raise InvalidArgument.field("status", "must be a known status")
+            statement = statement.where(RunRecord.status == status)
+            filters["status"] = status.value
+        async with self._ctx.database.reading() as session:
+            await tenant_conversation(session, tenant_id, conversation_id)
+            page = await fetch_page(
+                session,
+                statement,
+                sort_key=[RunRecord.id],
+                position_of=lambda row: [row.id],
+                codec=self._ctx.pages,
+                query="conversation.ListRuns",
+                filters=filters,
+                page_size=request.page_size,
+                page_token=request.page_token,
+                descending=True,
+            )
+        return pb.ListRunsResponse(
+            runs=[run_to_proto(row) for row in page.items], next_page_token=page.next_page_token
+        )
+
+    async def cancel_run(self, request: pb.CancelRunRequest) -> pb.CancelRunResponse:
+        tenant_id, _ = caller_tenant("member")
+        run_id = parse_id(request.run_id, "run_id")
+        violations = Violations()
+        violations.text("reason", request.reason, MAX_REASON)
+        violations.raise_if_any()
+        async with self._ctx.database.reading() as session:
+            conversation_id = (await tenant_run(session, tenant_id, run_id)).conversation_id
+        async with self._ctx.database.transaction() as session:
+            await lock_conversation(session, conversation_id)
+            conversation = await tenant_conversation(session, tenant_id, conversation_id)
+            row = await tenant_run(session, tenant_id, run_id, for_update=True)
+            await self._ctx.runs.cancel(
+                session, conversation, row, request.reason or "cancelled by the caller"
+            )
+            return pb.CancelRunResponse(run=run_to_proto(row))

@@ -1,0 +1,359 @@
+"""The run queue: runs enqueued with their user message, leased by workers, kept alive by
+heartbeats, finished, cancelled, or re-queued by the reaper when a worker vanished.
+
+* One active run per conversation: a worker only claims a conversation's oldest queued run, and
+  only while none of its runs is running or awaiting action (a partial unique index holds the
+  line when two workers race).
+* Fair across tenants: among claimable runs, a worker takes one of the tenant with the fewest
+  runs running now, oldest first, so one tenant's backlog does not starve another's.
+* Every lease raises ``lease_generation``: the fencing token of the run's writes.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+from sqlalchemy import and_, exists, func, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import aliased
+
+from services.conversation.conversations.models import ConversationRecord
+from services.conversation.conversations.store import current_segment
+from services.conversation.events.ledger import Ledger, NewEvent
+from services.conversation.runs.fencing import Fence, check_fence, lock_conversation
+from services.conversation.runs.models import (
+    ACTIVE_STATUSES,
+    FINISHED_STATUSES,
+    RunRecord,
+    RunStatus,
+)
+from shared.db import Database
+from shared.db_types import utcnow
+from shared.errors import FailedPrecondition
+
+PENDING_STATUSES = (RunStatus.QUEUED, *ACTIVE_STATUSES)
+
+
+@dataclass(frozen=True)
+class ClaimedRun:
+    """A run a worker holds: what it needs to carry it out and the fence of its writes."""
+
+    run_id: uuid.UUID
+    tenant_id: uuid.UUID
+    conversation_id: uuid.UUID
+    segment_id: uuid.UUID | None
+    payload: dict[str, Any]
+    attempt: int
+    fence: Fence
+
+
+class RunQueue:
+    def __init__(
+        self, database: Database, ledger: Ledger, *, lease_seconds: float, max_attempts: int
+    ) -> None:
+        self._database = database
+        self._ledger = ledger
+        self.lease = timedelta(seconds=lease_seconds)
+        self.max_attempts = max_attempts
+
+    # -- enqueue and cancel: the handlers' side ---------------------------------------------
+
+    async def enqueue(
+        self,
+        session: AsyncSession,
+        conversation: ConversationRecord,
+        segment_id: uuid.UUID,
+        *,
+        created_by: str | None,
+        message_position: int,
+        payload: dict[str, Any],
+        strategy: str,
+    ) -> RunRecord:
+        """Queue a run in the caller's transaction (which holds the conversation row), after
+        applying the multitask ``strategy`` ("reject", "enqueue" or "interrupt") to the runs
+        the conversation already has pending."""
+        pending = list(
+            (
+                await session.scalars(
+                    select(RunRecord).where(
+                        RunRecord.conversation_id == conversation.id,
+                        RunRecord.status.in_(PENDING_STATUSES),
+                    )
+                )
+            ).all()
+        )
+        if pending and strategy == "reject":
+            raise FailedPrecondition(
+                f"conversation {conversation.id} already has a run queued or in progress",
+                reason="RUN_IN_PROGRESS",
+                metadata={"run_id": str(pending[0].run_id)},
+            )
+        if strategy == "interrupt":
+            for run in pending:
+                await self._cancel_row(session, conversation, run, "interrupted by a newer run")
+        run = RunRecord(
+            run_id=uuid.uuid4(),
+            tenant_id=conversation.tenant_id,
+            conversation_id=conversation.id,
+            segment_id=segment_id,
+            created_by_user_id=created_by,
+            status=RunStatus.QUEUED,
+            attempt_count=0,
+            max_attempts=self.max_attempts,
+            message_position=message_position,
+            payload_json=payload,
+            lease_generation=0,
+            created_at=utcnow(),
+        )
+        session.add(run)
+        conversation.last_run_id = str(run.run_id)
+        await session.flush()
+        await self._ledger.append(
+            session,
+            conversation,
+            segment_id,
+            [NewEvent("run.queued", {"run_id": str(run.run_id), "status": "queued"})],
+            run_id=run.run_id,
+        )
+        return run
+
+    async def cancel(
+        self, session: AsyncSession, conversation: ConversationRecord, run: RunRecord, reason: str
+    ) -> None:
+        """Cancel a queued or active run; a finished one stays as it is."""
+        if run.status not in FINISHED_STATUSES:
+            await self._cancel_row(session, conversation, run, reason)
+
+    async def _cancel_row(
+        self, session: AsyncSession, conversation: ConversationRecord, run: RunRecord, reason: str
+    ) -> None:
+        now = utcnow()
+        run.status = RunStatus.CANCELLED
+        run.cancelled_at = now
+        run.lease_owner = None
+        run.lease_expires_at = None
+        run.error_json = {"reason": "CANCELLED", "message": reason or "cancelled"}
+        await session.flush()
+        await self._ledger.append(
+            session,
+            conversation,
+            run.segment_id or (await current_segment(session, conversation.id)).id,
+            [NewEvent("run.cancelled", {"run_id": str(run.run_id), "reason": reason})],
+            run_id=run.run_id,
+        )
+
+    # -- the workers' side -------------------------------------------------------------------
+
+    async def claim(self, worker_id: str) -> ClaimedRun | None:
+        """Lease the next claimable run, or None when there is none (or another worker took
+        the one chosen first: the caller simply tries again on its next pass)."""
+        try:
+            async with self._database.transaction() as session:
+                run = await session.scalar(self._claimable())
+                if run is None:
+                    return None
+                conversation = await session.scalar(
+                    self._skip_locked(
+                        select(ConversationRecord).where(
+                            ConversationRecord.id == run.conversation_id
+                        )
+                    )
+                )
+                if conversation is None:
+                    return None  # its conversation is busy with another write: next pass
+                now = utcnow()
+                run.status = RunStatus.RUNNING
+                run.lease_generation += 1
+                run.attempt_count += 1
+                run.lease_owner = worker_id[:128]
+                run.lease_expires_at = now + self.lease
+                run.heartbeat_at = now
+                run.started_at = run.started_at or now
+                await session.flush()
+                await self._ledger.append(
+                    session,
+                    conversation,
+                    run.segment_id or (await current_segment(session, conversation.id)).id,
+                    [
+                        NewEvent(
+                            "run.started",
+                            {"run_id": str(run.run_id), "attempt": run.attempt_count},
+                            dedupe_key=f"run:{run.run_id}:started:{run.lease_generation}",
+                        )
+                    ],
+                    run_id=run.run_id,
+                )
+                return ClaimedRun(
+                    run_id=run.run_id,
+                    tenant_id=run.tenant_id,
+                    conversation_id=run.conversation_id,
+                    segment_id=run.segment_id,
+                    payload=dict(run.payload_json),
+                    attempt=run.attempt_count,
+                    fence=Fence(run.run_id, run.conversation_id, run.lease_generation),
+                )
+        except IntegrityError:
+            return None  # another worker activated a run of the same conversation first
+
+    def _claimable(self) -> Any:
+        active = aliased(RunRecord)
+        earlier = aliased(RunRecord)
+        running = aliased(RunRecord)
+        tenant_load = (
+            select(func.count())
+            .select_from(running)
+            .where(running.tenant_id == RunRecord.tenant_id, running.status == RunStatus.RUNNING)
+            .scalar_subquery()
+        )
+        statement = (
+            select(RunRecord)
+            .where(
+                RunRecord.status == RunStatus.QUEUED,
+                ~exists().where(
+                    and_(
+                        active.conversation_id == RunRecord.conversation_id,
+                        active.status.in_(ACTIVE_STATUSES),
+                    )
+                ),
+                ~exists().where(
+                    and_(
+                        earlier.conversation_id == RunRecord.conversation_id,
+                        earlier.status == RunStatus.QUEUED,
+                        earlier.id < RunRecord.id,
+                    )
+                ),
+            )
+            .order_by(tenant_load, RunRecord.id)
+            .limit(1)
+        )
+        return self._skip_locked(statement)
+
+    def _skip_locked(self, statement: Any) -> Any:
+        """Rows locked by another transaction are passed over (PostgreSQL; SQLite serializes
+        write transactions, so there is nothing to skip)."""
+        if self._database.dialect == "postgresql":
+            return statement.with_for_update(skip_locked=True)
+        return statement
+
+    async def heartbeat(self, fence: Fence) -> bool:
+        """Extend the lease; False when it is lost (expired and taken over, or cancelled)."""
+        async with self._database.transaction() as session:
+            now = utcnow()
+            result = await session.execute(
+                update(RunRecord)
+                .where(
+                    RunRecord.run_id == fence.run_id,
+                    RunRecord.lease_generation == fence.lease_generation,
+                    RunRecord.status == RunStatus.RUNNING,
+                )
+                .values(heartbeat_at=now, lease_expires_at=now + self.lease)
+                .execution_options(synchronize_session=False)
+            )
+            return result.rowcount == 1
+
+    async def finish(
+        self,
+        fence: Fence,
+        *,
+        error: dict[str, Any] | None = None,
+        session: AsyncSession | None = None,
+    ) -> None:
+        """Complete the run (or fail it with ``error``) under its lease."""
+        if session is None:
+            async with self._database.transaction() as own:
+                await self.finish(fence, error=error, session=own)
+            return
+        await check_fence(session, fence)
+        run = await session.scalar(select(RunRecord).where(RunRecord.run_id == fence.run_id))
+        assert run is not None
+        conversation = await session.get(ConversationRecord, run.conversation_id)
+        assert conversation is not None
+        run.status = RunStatus.FAILED if error else RunStatus.COMPLETED
+        run.completed_at = utcnow()
+        run.error_json = error
+        run.lease_owner = None
+        run.lease_expires_at = None
+        await session.flush()
+        kind, payload = (
+            ("run.failed", {"run_id": str(run.run_id), "error": error})
+            if error
+            else ("run.completed", {"run_id": str(run.run_id)})
+        )
+        await self._ledger.append(
+            session,
+            conversation,
+            run.segment_id or (await current_segment(session, conversation.id)).id,
+            [NewEvent(kind, payload, dedupe_key=f"run:{run.run_id}:finished")],
+            run_id=run.run_id,
+        )
+
+    async def reap(self, batch: int = 100) -> int:
+        """Re-queue runs whose lease expired (their worker died or hung), or fail them once
+        they used up their attempts. Returns how many runs it handled."""
+        handled = 0
+        async with self._database.reading() as session:
+            expired = (
+                await session.execute(
+                    select(RunRecord.run_id, RunRecord.conversation_id)
+                    .where(
+                        RunRecord.status == RunStatus.RUNNING,
+                        RunRecord.lease_expires_at < utcnow(),
+                    )
+                    .order_by(RunRecord.id)
+                    .limit(batch)
+                )
+            ).all()
+        for run_id, conversation_id in expired:
+            async with self._database.transaction() as session:
+                await lock_conversation(session, conversation_id)
+                run = await session.scalar(
+                    select(RunRecord)
+                    .where(
+                        RunRecord.run_id == run_id,
+                        RunRecord.status == RunStatus.RUNNING,
+                        RunRecord.lease_expires_at < utcnow(),
+                    )
+                    .with_for_update()
+                )
+                if run is None:
+                    continue  # its worker renewed the lease or finished meanwhile
+                conversation = await session.get(ConversationRecord, conversation_id)
+                assert conversation is not None
+                await self._expire(session, conversation, run)
+                handled += 1
+        return handled
+
+    async def _expire(
+        self, session: AsyncSession, conversation: ConversationRecord, run: RunRecord
+    ) -> None:
+        segment_id = run.segment_id or (await current_segment(session, conversation.id)).id
+        run.lease_owner = None
+        run.lease_expires_at = None
+        if run.attempt_count < run.max_attempts:
+            run.status = RunStatus.QUEUED
+            event = NewEvent(
+                "run.requeued",
+                {"run_id": str(run.run_id), "attempt": run.attempt_count},
+                dedupe_key=f"run:{run.run_id}:requeued:{run.lease_generation}",
+            )
+        else:
+            run.status = RunStatus.FAILED
+            run.completed_at = utcnow()
+            run.error_json = {
+                "reason": "LEASE_EXPIRED",
+                "message": (
+                    f"the run's lease expired {run.attempt_count} times "
+                    f"(at most {run.max_attempts} attempts)"
+                ),
+            }
+            event = NewEvent(
+                "run.failed",
+                {"run_id": str(run.run_id), "error": run.error_json},
+                dedupe_key=f"run:{run.run_id}:finished",
+            )
+        await session.flush()
+        await self._ledger.append(session, conversation, segment_id, [event], run_id=run.run_id)
