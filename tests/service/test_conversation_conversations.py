@@ -21,10 +21,9 @@ from tests.support.conversation import (
     new_conversation,
     say,
 )
-from tests.support.errors import rich_error
+from tests.support.errors import failure, rich_error
 from tests.support.stack import Databases
 from tests.support.tokens import TestIssuer
-from tests.support.tooling import failure
 
 ISSUER = TestIssuer()
 
