@@ -4,6 +4,7 @@ process by ``prepare``."""
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from services.conversation.config import ConversationSettings
 from services.conversation.events.ledger import Ledger
@@ -25,7 +26,7 @@ class ConversationContext:
 
     @classmethod
     def of(
-        cls, context: ServiceContext[ConversationSettings], ledger: Ledger
+        cls, context: ServiceContext[ConversationSettings, Any], ledger: Ledger
     ) -> ConversationContext:
         settings = context.settings
         return cls(

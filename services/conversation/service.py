@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import grpc
 
@@ -38,17 +39,17 @@ from shared.server import ServiceContext, ServiceSpec
 
 
 def _full_name(descriptor: object, service: str) -> str:
-    return descriptor.services_by_name[service].full_name  # type: ignore[attr-defined, no-any-return]
+    return descriptor.services_by_name[service].full_name  # type: ignore[attr-defined]
 
 
-async def prepare(context: ServiceContext[ConversationSettings]) -> ConversationContext:
+async def prepare(context: ServiceContext[ConversationSettings, Any]) -> ConversationContext:
     return ConversationContext.of(context, Ledger(LedgerNotifier()))
 
 
 def register(
-    server: grpc.aio.Server, context: ServiceContext[ConversationSettings, None]
+    server: grpc.aio.Server, context: ServiceContext[ConversationSettings, ConversationContext]
 ) -> Sequence[str]:
-    ctx: ConversationContext = context.state
+    ctx = context.state
     conversations_pb2_grpc.add_ConversationServiceServicer_to_server(
         ConversationServiceServicer(ConversationHandlers(ctx)), server
     )
@@ -67,8 +68,10 @@ def register(
     ]
 
 
-def background(context: ServiceContext[ConversationSettings]) -> Sequence[PeriodicJob]:
-    ctx: ConversationContext = context.state
+def background(
+    context: ServiceContext[ConversationSettings, ConversationContext],
+) -> Sequence[PeriodicJob]:
+    ctx = context.state
 
     async def reap(job: PeriodicJob) -> None:
         await ctx.runs.reap()

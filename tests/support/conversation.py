@@ -23,7 +23,7 @@ from tests.support.tokens import TestIssuer
 
 @dataclass
 class ConversationStack:
-    running: RunningService[Any]
+    running: RunningService[Any, ConversationContext]
     conversations: ConversationServiceStub
     messages: MessageServiceStub
     runs: RunServiceStub
@@ -32,8 +32,7 @@ class ConversationStack:
     @property
     def ctx(self) -> ConversationContext:
         """The service's own context: tests drive workers and the reaper with it."""
-        context: ConversationContext = self.running.context.state
-        return context
+        return self.running.context.state
 
 
 @asynccontextmanager

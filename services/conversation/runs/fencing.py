@@ -11,8 +11,10 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
+from typing import Any
 
 from sqlalchemy import select, update
+from sqlalchemy.engine import CursorResult
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.conversation.conversations.models import ConversationRecord
@@ -45,7 +47,7 @@ async def lock_conversation(session: AsyncSession, conversation_id: uuid.UUID) -
 
 async def check_fence(session: AsyncSession, fence: Fence) -> None:
     await lock_conversation(session, fence.conversation_id)
-    result = await session.execute(
+    result: CursorResult[Any] = await session.execute(  # type: ignore[assignment]
         update(RunRecord)
         .where(
             RunRecord.run_id == fence.run_id,

@@ -17,6 +17,7 @@ from datetime import timedelta
 from typing import Any
 
 from sqlalchemy import and_, exists, func, select, update
+from sqlalchemy.engine import CursorResult
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
@@ -243,7 +244,7 @@ class RunQueue:
         """Extend the lease; False when it is lost (expired and taken over, or cancelled)."""
         async with self._database.transaction() as session:
             now = utcnow()
-            result = await session.execute(
+            result: CursorResult[Any] = await session.execute(  # type: ignore[assignment]
                 update(RunRecord)
                 .where(
                     RunRecord.run_id == fence.run_id,
