@@ -189,7 +189,7 @@ class ActivityLink:
             except RuntimeError as exc:  # no internal_secret: retrying cannot help
                 log.warning("%s: activity %s not appended: %s", self._service, action, exc)
                 return
-            except Exception as exc:  # anything else: retried, and never raised to anyone
+            except Exception as exc:  # noqa: BLE001 - retried, and never raised to the caller
                 if attempt == self._max_attempts:
                     log.warning(
                         "%s: activity %s dropped after %d attempts: %s",

@@ -92,7 +92,7 @@ class _IsolationQueue:
         future, function = item
         try:
             function()
-        except Exception as exc:
+        except Exception as exc:  # noqa: BLE001 - handed to the awaiting caller, not swallowed
             future.set_exception(exc)
         else:
             future.set_result(None)

@@ -121,7 +121,7 @@ def checked_deserializer(
     def checked(data: bytes) -> Any:
         try:
             message = deserialize(data)
-        except Exception:  # whatever the parser raises, the caller sent bytes it cannot read
+        except Exception:  # noqa: BLE001 - whatever the parser raises, the bytes are unreadable
             return _UNPARSABLE
         if isinstance(message, Message) and (violation := out_of_range_field(message)):
             return Undecodable(violation)
@@ -197,7 +197,7 @@ class DecodingInterceptor(grpc.aio.ServerInterceptor):
         self._checked[method] = (handler, checked)
         return checked
 
-    def _checked_handler(
+    def _checked_handler(  # noqa: C901 - one wrapper per gRPC handler kind (unary/stream, request/response)
         self, handler: grpc.RpcMethodHandler, method: str
     ) -> grpc.RpcMethodHandler:
         deserializer = checked_deserializer(handler.request_deserializer)

@@ -216,7 +216,7 @@ class ErrorMappingInterceptor(Layer):
             return await call(request, context)
         except (grpc.aio.AbortError, grpc.RpcError):
             raise
-        except Exception as exc:
+        except Exception as exc:  # noqa: BLE001 - mapped to a status (INTERNAL, logged)
             await self._abort(method, context, exc)
 
     async def around_stream(self, method, request, context, call):  # type: ignore[no-untyped-def]
@@ -225,7 +225,7 @@ class ErrorMappingInterceptor(Layer):
                 yield item
         except (grpc.aio.AbortError, grpc.RpcError):
             raise
-        except Exception as exc:
+        except Exception as exc:  # noqa: BLE001 - mapped to a status (INTERNAL, logged)
             await self._abort(method, context, exc)
 
 

@@ -328,7 +328,7 @@ class RequestLogWriter:
                 rows.append(entry.to_proto(tenant_id, principal_id))
             await self._sink(rows)
             self.sent += len(rows)
-        except Exception as exc:  # telemetry down, identity down: count, drop, carry on
+        except Exception as exc:  # noqa: BLE001 - telemetry or identity down: count, drop, carry on
             self.failed += len(batch)
             log.warning("request log: a batch of %d requests was not sent: %s", len(batch), exc)
 

@@ -140,7 +140,7 @@ class ModelConfigHandlers:
             statement = statement.with_for_update()
         return await session.scalar(statement)
 
-    async def set_tenant_model_config(
+    async def set_tenant_model_config(  # noqa: C901 - one branch per FieldMask path
         self, request: pb.SetTenantModelConfigRequest
     ) -> pb.SetTenantModelConfigResponse:
         config = request.config

@@ -272,7 +272,7 @@ class StripeInbox:
             log.info("stripe event %s: %s", event.stripe_event_id, outcome.value)
         except _LeaseLost:
             log.warning("stripe dispatch %s: lease lost, another dispatcher has it", dispatch_id)
-        except Exception as exc:
+        except Exception as exc:  # noqa: BLE001 - any handler failure is recorded and retried
             error = f"{type(exc).__name__}: {exc}"[:MAX_ERROR_LENGTH]
             dead = attempts >= self._settings.stripe_dispatch_max_attempts
             now = utcnow()

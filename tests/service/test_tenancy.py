@@ -817,7 +817,7 @@ async def test_tenant_status_client_caches_until_the_ttl_then_sees_a_suspension(
     client.forget(tenant.id)
     assert await client.may_act(tenant.id)
     assert client.calls == 3
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="is not a UUID"):
         await client.may_act("not-a-uuid")
 
 

@@ -55,7 +55,7 @@ def _docker_reachable() -> bool:
 
         docker.from_env(timeout=2).ping()
         return True
-    except Exception:
+    except Exception:  # noqa: BLE001 - any docker failure means no docker here
         return False
 
 

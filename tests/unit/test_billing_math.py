@@ -53,9 +53,9 @@ def test_block_costs_are_exact() -> None:
     # Large quantities stay exact: Python integers never round.
     assert block_cost_picos(10**12 + 1, 999_999, 10) == (10**12 + 1) * 999_999 * 10**5
     for block in (0, 2, 3, 10**7):
-        with pytest.raises(ValueError):
+        with pytest.raises(ValueError, match="is not a power of ten"):
             block_cost_picos(1, 1, block)
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="must not be negative"):
         block_cost_picos(-1, 1, 1)
 
 
@@ -156,5 +156,5 @@ def test_next_period_end_is_on_the_anchors_schedule_and_later(
 
 
 def test_next_period_end_refuses_an_empty_interval() -> None:
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="at least one month"):
         next_period_end(datetime(2026, 1, 1, tzinfo=UTC), datetime(2026, 2, 1, tzinfo=UTC), 0)

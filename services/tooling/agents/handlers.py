@@ -129,7 +129,7 @@ async def changeable_agent(
     return row
 
 
-def _apply_fields(
+def _apply_fields(  # noqa: C901 - one branch per FieldMask path
     row: AgentRecord, agent: pb.Agent, paths: Sequence[str], violations: Violations
 ) -> None:
     """Validate and copy the named fields of ``agent`` onto ``row``."""
