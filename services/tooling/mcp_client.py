@@ -59,7 +59,7 @@ async def _session(guard: EgressGuard, url: str, timeout_seconds: float) -> Asyn
                 read_timeout_seconds=timeout_seconds,
             ) as client:
                 yield client
-    except Exception as exc:
+    except Exception as exc:  # noqa: BLE001 - whatever the MCP SDK raises becomes McpFailed
         cause = _cause(exc)
         if cause is not None:
             raise cause from None
