@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-import uuid
+from uuid import UUID
 from collections.abc import Sequence
 
 from google.protobuf.struct_pb2 import ListValue, Struct, Value
@@ -39,16 +39,16 @@ class Violations:
         for i, value in enumerate(values):
             self.text(f"{field}[{i}]", value, maximum, required=True)
 
-    def uuid(self, field: str, value: str) -> uuid.UUID | None:
+    def uuid(self, field: str, value: str) -> UUID | None:
         if not value:
             return None
         try:
-            return uuid.UUID(value)
+            return UUID(value)
         except ValueError:
             self.add(field, "must be a UUID")
             return None
 
-    def required_uuid(self, field: str, value: str) -> uuid.UUID | None:
+    def required_uuid(self, field: str, value: str) -> UUID | None:
         if not value:
             self.add(field, "is required")
             return None

@@ -12,6 +12,7 @@ from typing import Any
 
 from mcp import Client
 from mcp.client.streamable_http import streamable_http_client
+from mcp_types import TextContent
 
 from services.tooling.egress import EgressDenied, EgressFailed, EgressGuard
 
@@ -94,7 +95,7 @@ async def call_mcp_tool(
     """The tool's structured result, else its text (as JSON when it is JSON)."""
     async with _session(guard, url, timeout_seconds) as client:
         result = await client.call_tool(name, dict(arguments))
-    texts = [part.text for part in result.content if getattr(part, "type", "") == "text"]
+    texts = [part.text for part in result.content if isinstance(part, TextContent)]
     if result.is_error:
         raise McpFailed(" ".join(texts)[:2000] or "the MCP tool failed", "MCP_TOOL_ERROR")
     if result.structured_content is not None:

@@ -43,8 +43,8 @@ from services.tooling.tools.servicer import ToolServiceServicer
 from shared.server import ServiceContext, ServiceSpec
 
 
-def _full_name(descriptor: object, service: str) -> str:
-    return descriptor.services_by_name[service].full_name  # type: ignore[attr-defined, no-any-return]
+def _full_name(descriptor: Any, service: str) -> str:
+    return str(descriptor.services_by_name[service].full_name)
 
 
 async def prepare(context: ServiceContext[ToolingSettings, Any]) -> ToolingContext:

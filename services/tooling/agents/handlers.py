@@ -461,7 +461,7 @@ class AgentHandlers:
                     AgentToolRecord.agent_id == agent.id, AgentToolRecord.tool_id == tool_id
                 )
             )
-            if not result.rowcount:
+            if not result.rowcount:  # type: ignore[attr-defined]
                 raise NotFound(f"agent {agent.id} has no tool {tool_id}", reason="NOT_FOUND")
         return pb.RemoveAgentToolResponse()
 

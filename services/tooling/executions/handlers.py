@@ -185,12 +185,11 @@ class ExecutionHandlers:
         async with self._ctx.database.reading() as session:
             agent = await visible_agent(session, tenant, agent_id)
             tool, offered = await _offered_tool(session, agent, request)
+            refused: DomainError | None = None
             try:
                 plan = await _check(session, tenant, agent, tool, offered, arguments)
             except DomainError as refusal:
                 refused = refusal
-            else:
-                refused = None
         if refused is not None:
             await self._record_refusal(tenant, agent, tool, request, arguments, refused)
             raise refused
@@ -350,12 +349,11 @@ class ExecutionHandlers:
             tool = await session.get(ToolConfigRecord, call.tool_id)
             assert agent is not None and tool is not None  # foreign keys
             offered = await session.get(AgentToolRecord, (agent.id, tool.id)) is not None
+            refused: DomainError | None = None
             try:
                 plan = await _check(session, tenant, agent, tool, offered, call.args or {})
             except DomainError as refusal:
                 refused = refusal
-            else:
-                refused = None
         if refused is not None:
             # Permissions changed while the call waited: it is refused now, and says why.
             call = await self._finish_refused(call, refused)
@@ -403,7 +401,7 @@ class ExecutionHandlers:
                     updated_at=now,
                 )
             )
-            return bool(result.rowcount)
+            return bool(result.rowcount)  # type: ignore[attr-defined]
 
     async def _finish_refused(self, call: ToolCallRecord, refusal: DomainError) -> ToolCallRecord:
         async with self._ctx.database.transaction() as session:
@@ -447,7 +445,7 @@ class ExecutionHandlers:
             statement = statement.where(ToolCallRecord.run_id == request.run_id)
             filters["run"] = request.run_id
         if request.state != pb.TOOL_CALL_STATE_UNSPECIFIED:
-            status = STATE_FROM_PROTO.get(request.state)  # type: ignore[call-overload]
+            status = STATE_FROM_PROTO.get(request.state)
             if status is None:
                 raise InvalidArgument.field("state", "must be a known state")
             statement = statement.where(ToolCallRecord.status == status)

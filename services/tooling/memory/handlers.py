@@ -74,7 +74,7 @@ class MemoryHandlers:
         source = (
             MemorySource.ASSISTANT
             if entry.source == pb.MEMORY_SOURCE_UNSPECIFIED
-            else SOURCE_FROM_PROTO.get(entry.source)  # type: ignore[call-overload]
+            else SOURCE_FROM_PROTO.get(entry.source)
         )
         if source is None:
             violations.add("entry.source", "must be user, assistant or system")
@@ -156,7 +156,7 @@ class MemoryHandlers:
                     *_key_filters(tenant, scope, request.scope_key, request.key)
                 )
             )
-        if not result.rowcount:
+        if not result.rowcount:  # type: ignore[attr-defined]
             raise NotFound(f"no memory under {request.key!r}", reason="MEMORY_NOT_FOUND")
         return pb.DeleteMemoryResponse()
 
