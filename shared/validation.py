@@ -3,8 +3,8 @@
 
 from __future__ import annotations
 
-from uuid import UUID
 from collections.abc import Sequence
+from uuid import UUID
 
 from google.protobuf.struct_pb2 import ListValue, Struct, Value
 
