@@ -24,6 +24,7 @@ from sqlalchemy import MetaData
 
 from shared.auth import Authenticator, NoCredentialsAuthenticator
 from shared.background import PeriodicJob, TaskSet, stop_jobs
+from shared.clock import Clock, system_clock
 from shared.config import ServiceSettings
 from shared.db import Database
 from shared.decoding import DecodingInterceptor
@@ -96,6 +97,8 @@ class ServiceContext(Generic[SettingsT, StateT]):
     #: Fire-and-forget work of the handlers, given the grace period to finish when the service
     #: stops, then cancelled.
     tasks: TaskSet = field(default_factory=lambda: TaskSet("service"))
+    #: The time handlers reason with (tests pass their own to ``start_service``).
+    clock: Clock = system_clock
 
 
 @dataclass(frozen=True)
@@ -191,10 +194,12 @@ async def start_service(
     settings: SettingsT,
     *,
     authenticator: Authenticator | None = None,
+    clock: Clock | None = None,
 ) -> RunningService[SettingsT, StateT]:
     """Start serving once the database answers and is migrated; health turns SERVING last.
 
-    ``authenticator`` replaces the spec's (tests verify tokens from their own keys with it).
+    ``authenticator`` replaces the spec's (tests verify tokens from their own keys with it);
+    ``clock`` replaces the system clock (tests move time by hand with it).
     """
     database = Database(
         settings.resolved_database_url,
@@ -215,6 +220,7 @@ async def start_service(
         idempotency=Idempotency(
             database, spec.idempotency_model, timedelta(hours=settings.idempotency_ttl_hours)
         ),
+        clock=clock or system_clock,
     )
     if settings.identity_target:
         secret = settings.internal_secret

@@ -50,9 +50,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
-import time
 import uuid
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -97,7 +96,7 @@ from shared.errors import (
 from shared.ids import parse_id
 from shared.timestamps import to_timestamp
 
-__all__ = ["WINDOW_SECONDS", "LimitHandlers", "clock", "window_of"]
+__all__ = ["WINDOW_SECONDS", "LimitHandlers", "window_of"]
 
 log = logging.getLogger("quarterdeck.tenancy.limits")
 
@@ -105,9 +104,6 @@ MAX_REQUEST_ID = 128
 MINIMUM_ROLE = "member"
 PRUNE_PROBABILITY = 1 / 256
 KEEP_RESERVATIONS = timedelta(days=1)
-
-#: Seconds since the epoch; tests replace it to pin or move time.
-clock: Callable[[], float] = time.time
 
 PLAN_KIND_PREFIX = "plan:"
 #: The plan feature metrics a reservation counts against: its tokens, or its requests.
@@ -198,6 +194,7 @@ def reservation_to_proto(row: LimitReservationRecord, now: float) -> pb.Reservat
 class LimitHandlers:
     def __init__(self, context: TenancyContext) -> None:
         self._db = context.database
+        self._clock = context.clock  # windows and expiries are reckoned in its seconds
         self._ttl = context.settings.limits_reservation_ttl_seconds
         self._table = CounterTable(self._db.dialect)
         #: rpm/tpm window counters: the database's (default) or Redis's.
@@ -300,7 +297,7 @@ class LimitHandlers:
         if violations:
             raise InvalidArgument(violations)
         request_id = request.request_id or None
-        now = clock()
+        now = self._clock()
         window = window_of(now)
         # Everything read is read before the write transaction, outside this process's SQLite
         # writer queue: writers hold the write lock for the two writes and the commit only. A
@@ -541,7 +538,7 @@ class LimitHandlers:
         if request.actual_tokens < 0:
             raise InvalidArgument.field("actual_tokens", "must not be negative")
         actual = request.actual_tokens
-        now = clock()
+        now = self._clock()
         async with self._writing() as session:
             row = await self._claim(
                 session, tenant_id, reservation_id, now, state="settled", actual_tokens=actual
@@ -574,7 +571,7 @@ class LimitHandlers:
         tenant_id = parse_id(request.tenant_id, "tenant_id")
         authorize(str(tenant_id))
         reservation_id = parse_id(request.reservation_id, "reservation_id")
-        now = clock()
+        now = self._clock()
         async with self._writing() as session:
             row = await self._claim(session, tenant_id, reservation_id, now, state="released")
             if row is None:  # not open: released already (answer again), or why not

@@ -24,7 +24,7 @@
   removes the fixed window's double burst at a boundary; ``retry_after_ms`` is when the
   weighted sum leaves room (possibly within the current minute), ``remaining_*`` what is left
   of the weighted sum (rounded up). Refunds go to the reservation's own minute either way.
-* **Time** is the service's clock (``limits.clock``), as with the database backend, so every
+* **Time** is the service's clock (``ServiceContext.clock``), as with the database backend, so every
   replica must keep its clock in sync (NTP); keys expire by Redis's relative TTLs.
 * **Redis unreachable.** The client connects lazily, so the service starts and reports
   SERVING; Reserve, Settle and Release then fail UNAVAILABLE (reason

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import uuid
 from collections.abc import AsyncIterator
 
@@ -158,17 +157,18 @@ async def test_refusals_at_another_service_are_recorded_in_identity(stack: Ident
 
     mismatch: list[SecurityEventRecord] = []
     malformed: list[SecurityEventRecord] = []
-    for _ in range(50):  # reports travel in the background
+
+    async def both_reported() -> bool:  # reports travel in the background
+        nonlocal mismatch, malformed
         mismatch = [
             e
             for e in await recorded_events(stack, "tenant_mismatch")
             if str(e.tenant_id) == tenant_a
         ]
         malformed = await recorded_events(stack, "token_malformed")
-        if mismatch and malformed:
-            break
-        await asyncio.sleep(0.1)
-    assert mismatch and malformed
+        return bool(mismatch and malformed)
+
+    await eventually(both_reported, "tenancy's tenant_mismatch and token_malformed reports")
     assert mismatch[0].source == "tenancy"
     # The user is unknown to identity (a forged principal), so it is kept as reported, not linked.
     assert (mismatch[0].metadata_json or {}).get("reported_user_id") == user

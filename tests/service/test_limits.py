@@ -7,7 +7,7 @@ Redis is ``QD_TEST_REDIS_URL`` (default ``redis://127.0.0.1:6379/0``); each modu
 writes under its own key prefix, deleted afterwards. An unreachable Redis fails the Redis tests;
 only ``QD_TEST_REDIS_URL=none`` skips them.
 
-The service's clock is pinned a few seconds into a fixed minute (``limits.clock``), so no test
+The service's clock is pinned a few seconds into a fixed minute (``CLOCK``, given to the service as its clock), so no test
 straddles a window boundary by chance; tests that need time to pass move it.
 """
 
@@ -50,17 +50,13 @@ from services.tenancy.models_pricing import ModelRecord
 from shared.db import Database
 from shared.grpc_client import open_channel
 from shared.server import RunningService
+from tests.support.clock import ManualClock
 from tests.support.errors import failure, rich_error
 from tests.support.stack import Databases, running_service
 from tests.support.tokens import TestIssuer
 
-
-class FakeClock:
-    def __init__(self) -> None:
-        self.now = limits.window_of(time.time()) + 5.0
-
-    def __call__(self) -> float:
-        return self.now
+#: The clock every tenancy this module starts reasons with; each test pins it anew.
+CLOCK = ManualClock()
 
 
 DEFAULT_TEST_REDIS_URL = "redis://127.0.0.1:6379/0"
@@ -132,7 +128,9 @@ async def tenancy(
     url = await databases.url(backend, "tenancy", "limits")
     if limits_backend == "database":
         async with (
-            running_service("tenancy", url, authenticator=issuer.authenticator()) as running,
+            running_service(
+                "tenancy", url, authenticator=issuer.authenticator(), clock=CLOCK
+            ) as running,
             open_channel(running.target) as channel,
         ):
             yield Tenancy(running, LimitsServiceStub(channel), url, limits_backend, {})
@@ -145,7 +143,7 @@ async def tenancy(
         }
         async with (
             running_service(
-                "tenancy", url, authenticator=issuer.authenticator(), **overrides
+                "tenancy", url, authenticator=issuer.authenticator(), clock=CLOCK, **overrides
             ) as running,
             open_channel(running.target) as channel,
         ):
@@ -155,10 +153,10 @@ async def tenancy(
 
 
 @pytest.fixture(autouse=True)
-def clock(monkeypatch: pytest.MonkeyPatch) -> FakeClock:
-    fake = FakeClock()
-    monkeypatch.setattr(limits, "clock", fake)
-    return fake
+def clock() -> ManualClock:
+    """The services' clock, a few seconds into the current minute."""
+    CLOCK.now = limits.window_of(time.time()) + 5.0
+    return CLOCK
 
 
 async def new_tenant(
@@ -218,7 +216,7 @@ async def counter(tenancy: Tenancy, tenant_id: str, kind: str) -> int:
 
 
 async def test_rpm_allows_exactly_n_per_window_then_retry_after(
-    tenancy: Tenancy, issuer: TestIssuer, clock: FakeClock
+    tenancy: Tenancy, issuer: TestIssuer, clock: ManualClock
 ) -> None:
     tenant_id = await new_tenant(tenancy, rpm=5, tpm=100_000)
     remaining = [
@@ -331,7 +329,7 @@ async def test_release_refunds_requests_and_tokens(tenancy: Tenancy, issuer: Tes
 
 
 async def test_expired_reservations_stay_counted_and_cannot_be_closed(
-    tenancy: Tenancy, issuer: TestIssuer, clock: FakeClock
+    tenancy: Tenancy, issuer: TestIssuer, clock: ManualClock
 ) -> None:
     tenant_id = await new_tenant(tenancy, rpm=10, tpm=1000)
     made = await reserve(tenancy, issuer, tenant_id, 300)
@@ -600,7 +598,11 @@ async def test_processes_reserving_at_once_through_two_replicas_never_exceed_a_l
     by_tokens = await new_tenant(tenancy, rpm=1000, tpm=2500)  # tpm binds: 25 of 160
     tenants = [(by_requests, 10), (by_tokens, 100)]
     async with running_service(
-        "tenancy", tenancy.url, authenticator=issuer.authenticator(), **tenancy.overrides
+        "tenancy",
+        tenancy.url,
+        authenticator=issuer.authenticator(),
+        clock=CLOCK,
+        **tenancy.overrides,
     ) as replica:
         targets = [tenancy.running.target, replica.target]
         jobs = [
@@ -715,7 +717,7 @@ async def test_a_hard_plan_limit_refuses_the_reservation_that_would_pass_it(
     # Exactly up to the limit is granted; one more token is not, even in a later minute.
     await reserve(tenancy, issuer, tenant_id, 400)
     assert await counter(tenancy, tenant_id, kinds["tokens"]) == 1000
-    limits.clock.now += 120  # type: ignore[attr-defined]
+    CLOCK.now += 120
     error = rich_error(await failure(reserve(tenancy, issuer, tenant_id, 1)))
     assert error.reason == "PLAN_LIMIT_REACHED"
     assert "retry_after_ms" not in error.metadata

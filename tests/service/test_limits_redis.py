@@ -39,7 +39,7 @@ from services.tenancy.models_limits import LimitReservationRecord
 from shared.db import Database
 from shared.grpc_client import open_channel
 from tests.service.test_limits import (
-    FakeClock,
+    CLOCK,
     Tenancy,
     counter,
     failure,
@@ -48,6 +48,7 @@ from tests.service.test_limits import (
     subscribe,
     test_redis,
 )
+from tests.support.clock import ManualClock
 from tests.support.errors import rich_error
 from tests.support.stack import Databases, free_port, running_service
 from tests.support.tokens import TestIssuer
@@ -72,10 +73,10 @@ async def redis_under_test() -> AsyncIterator[RedisUnderTest]:
 
 
 @pytest.fixture(autouse=True)
-def clock(monkeypatch: pytest.MonkeyPatch) -> FakeClock:
-    fake = FakeClock()
-    monkeypatch.setattr(limits, "clock", fake)
-    return fake
+def clock() -> ManualClock:
+    """The services' clock, a few seconds into the current minute."""
+    CLOCK.now = limits.window_of(time.time()) + 5.0
+    return CLOCK
 
 
 @asynccontextmanager
@@ -96,7 +97,9 @@ async def tenancy_on_redis(
         **settings,
     }
     async with (
-        running_service("tenancy", url, authenticator=issuer.authenticator(), **overrides) as r,
+        running_service(
+            "tenancy", url, authenticator=issuer.authenticator(), clock=CLOCK, **overrides
+        ) as r,
         open_channel(r.target) as channel,
     ):
         client = aioredis.from_url(redis_url)  # connects on first use only
@@ -124,7 +127,7 @@ async def test_every_key_has_a_ttl_bounded_by_what_can_still_read_it(
     backend: str,
     issuer: TestIssuer,
     redis_under_test: RedisUnderTest,
-    clock: FakeClock,
+    clock: ManualClock,
 ) -> None:
     redis = redis_under_test
     async with tenancy_on_redis(
@@ -290,7 +293,7 @@ async def test_the_sliding_window_weighs_the_previous_minute(
     backend: str,
     issuer: TestIssuer,
     redis_under_test: RedisUnderTest,
-    clock: FakeClock,
+    clock: ManualClock,
 ) -> None:
     redis = redis_under_test
     async with tenancy_on_redis(

@@ -12,6 +12,7 @@ from typing import Any
 
 from services.registry import spec_for
 from shared.auth import Authenticator
+from shared.clock import Clock
 from shared.config import load_settings
 from shared.db import Database
 from shared.identity_link import internal_client_entry
@@ -63,7 +64,11 @@ SERVICE_TEST_DEFAULTS: dict[str, dict[str, Any]] = {
 
 @asynccontextmanager
 async def running_service(
-    service: str, database_url: str, authenticator: Authenticator | None = None, **overrides: Any
+    service: str,
+    database_url: str,
+    authenticator: Authenticator | None = None,
+    clock: Clock | None = None,
+    **overrides: Any,
 ) -> AsyncIterator[RunningService[Any, Any]]:
     spec = spec_for(service)
     settings = load_settings(
@@ -77,7 +82,7 @@ async def running_service(
             **overrides,
         },
     )
-    running = await start_service(spec, settings, authenticator=authenticator)
+    running = await start_service(spec, settings, authenticator=authenticator, clock=clock)
     try:
         yield running
     finally:
