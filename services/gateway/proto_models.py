@@ -189,13 +189,18 @@ def _value_reader(field: FieldDescriptor, annotation: Any, zero: str | None) -> 
         if model is None:
             raise TypeError(f"{field.full_name}: declared as {annotation}, not as a ProtoModel")
         return model.proto_values
-    return lambda value: value
+    return _as_is
+
+
+def _as_is(value: Any) -> Any:
+    return value
 
 
 def _field_reader(
     field: FieldDescriptor, annotation: Any, zero: str | None, when_unset: Any
-) -> Reader:
-    """Reads ``field`` from a message as a model field of type ``annotation`` holds it."""
+) -> Reader | None:
+    """Reads ``field`` from a message as a model field of type ``annotation`` holds it; None for
+    a field whose value is taken as it is (read in bulk, the hot case)."""
     python_name = field.name
     inner, nullable = _without_none(annotation)
     if _is_map(field):
@@ -214,7 +219,7 @@ def _field_reader(
             # A message field that may not be null reads its defaults, as protobuf does.
             return lambda message: read(getattr(message, python_name))
         if when_unset is None and not nullable:
-            return lambda message: getattr(message, python_name)
+            return None
 
         def read_present(message: Any) -> Any:
             if message.HasField(python_name):
@@ -224,7 +229,25 @@ def _field_reader(
         return read_present
     if nullable:
         return lambda message: read(value) if (value := getattr(message, python_name)) else None
+    if read is _as_is:
+        return None
     return lambda message: read(getattr(message, python_name))
+
+
+class _Mapping:
+    """How a model reads its message: the fields taken as they are, in one attrgetter call, and
+    the others with their readers."""
+
+    def __init__(self, as_is: tuple[str, ...], converted: tuple[tuple[str, Reader], ...]) -> None:
+        self.as_is = as_is
+        self.converted = converted
+        getter = operator.attrgetter(*as_is) if as_is else None
+        if getter is None:
+            self.read_as_is: Callable[[Any], tuple[Any, ...]] = lambda message: ()
+        elif len(as_is) == 1:
+            self.read_as_is = lambda message: (getter(message),)
+        else:
+            self.read_as_is = getter
 
 
 def _attribute_name(field_name: str) -> str:
@@ -241,7 +264,7 @@ class ProtoModel(BaseModel):
     #: The names enum fields give their zero value, and the values of unset optional fields.
     proto_zero_names: ClassVar[Mapping[str, str]] = {}
     proto_unset_values: ClassVar[Mapping[str, Any]] = {}
-    _proto_readers: ClassVar[tuple[tuple[str, Reader], ...] | None] = None
+    _proto_mapping: ClassVar[_Mapping | None] = None
 
     def __init_subclass__(
         cls,
@@ -262,7 +285,7 @@ class ProtoModel(BaseModel):
         cls.proto_excluded = frozenset(exclude)
         cls.proto_zero_names = dict(zero or {})
         cls.proto_unset_values = dict(unset or {})
-        cls._proto_readers = None
+        cls._proto_mapping = None
         named = {*exclude, *nullable, *cls.proto_zero_names, *cls.proto_unset_values}
         if unknown := named - set(descriptor.fields_by_name):
             raise TypeError(f"{cls.__name__}: {descriptor.full_name} has no fields {unknown}")
@@ -287,30 +310,37 @@ class ProtoModel(BaseModel):
         cls.__annotations__ = annotations
 
     @classmethod
-    def _readers(cls) -> tuple[tuple[str, Reader], ...]:
-        readers = cls.__dict__.get("_proto_readers")
-        if readers is None:
+    def _mapping(cls) -> _Mapping:
+        mapping = cls.__dict__.get("_proto_mapping")
+        if mapping is None:
             fields = cls.model_fields
-            readers = tuple(
-                (
-                    field.name,
-                    _field_reader(
-                        field,
-                        fields[_attribute_name(field.name)].annotation,
-                        cls.proto_zero_names.get(field.name),
-                        cls.proto_unset_values.get(field.name),
-                    ),
+            as_is: list[str] = []
+            converted: list[tuple[str, Reader]] = []
+            for field in cls.proto_message.fields:
+                if field.name in cls.proto_excluded:
+                    continue
+                reader = _field_reader(
+                    field,
+                    fields[_attribute_name(field.name)].annotation,
+                    cls.proto_zero_names.get(field.name),
+                    cls.proto_unset_values.get(field.name),
                 )
-                for field in cls.proto_message.fields
-                if field.name not in cls.proto_excluded
-            )
-            cls._proto_readers = readers
-        return readers
+                if reader is None:
+                    as_is.append(field.name)
+                else:
+                    converted.append((field.name, reader))
+            mapping = _Mapping(tuple(as_is), tuple(converted))
+            cls._proto_mapping = mapping
+        return mapping
 
     @classmethod
     def proto_values(cls, message: Any) -> dict[str, Any]:
         """The JSON-ready values of ``message``'s fields, by JSON name (override to add more)."""
-        return {name: read(message) for name, read in cls._readers()}
+        mapping = cls._mapping()
+        values = dict(zip(mapping.as_is, mapping.read_as_is(message), strict=True))
+        for name, read in mapping.converted:
+            values[name] = read(message)
+        return values
 
     @classmethod
     def from_proto(cls, message: Any) -> Self:
