@@ -9,6 +9,7 @@ from typing import Any
 from services.conversation.config import ConversationSettings
 from services.conversation.events.ledger import Ledger
 from services.conversation.runs.queue import RunQueue
+from services.conversation.runs.writes import RunWrites
 from shared.db import Database
 from shared.idempotency import Idempotency
 from shared.pagination import PageTokenCodec
@@ -23,6 +24,8 @@ class ConversationContext:
     idempotency: Idempotency
     ledger: Ledger
     runs: RunQueue
+    #: The fenced writes of runs.
+    writes: RunWrites
 
     @classmethod
     def of(
@@ -35,6 +38,7 @@ class ConversationContext:
             pages=context.page_tokens,
             idempotency=context.idempotency,
             ledger=ledger,
+            writes=RunWrites(context.database, ledger),
             runs=RunQueue(
                 context.database,
                 ledger,

@@ -11,12 +11,14 @@ heartbeats, finished, cancelled, or re-queued by the reaper when a worker vanish
 
 from __future__ import annotations
 
+import asyncio
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import and_, exists, func, select, update
+from sqlalchemy import and_, event, exists, func, select, update
 from sqlalchemy.engine import CursorResult
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -60,6 +62,23 @@ class RunQueue:
         self._ledger = ledger
         self.lease = timedelta(seconds=lease_seconds)
         self.max_attempts = max_attempts
+        self._on_enqueued: list[Callable[[], None]] = []
+
+    def on_enqueued(self, callback: Callable[[], None]) -> None:
+        """Call ``callback`` once a transaction that queued a run commits (a worker's wake-up)."""
+        self._on_enqueued.append(callback)
+
+    def _announce_after_commit(self, session: AsyncSession) -> None:
+        if not self._on_enqueued:
+            return
+        loop = asyncio.get_running_loop()
+        callbacks = list(self._on_enqueued)
+
+        def committed(_session: object) -> None:
+            for callback in callbacks:
+                loop.call_soon_threadsafe(callback)
+
+        event.listen(session.sync_session, "after_commit", committed, once=True)
 
     # -- enqueue and cancel: the handlers' side ---------------------------------------------
 
@@ -120,6 +139,7 @@ class RunQueue:
             [NewEvent("run.queued", {"run_id": str(run.run_id), "status": "queued"})],
             run_id=run.run_id,
         )
+        self._announce_after_commit(session)
         return run
 
     async def cancel(
