@@ -75,8 +75,18 @@ class RunWorker:
         except LeaseLost:
             log.info("run %s: lease lost; its late write was refused", run.run_id)
             return
+        except DomainError as refusal:
+            await self._fail(
+                run,
+                {"reason": refusal.reason, "message": refusal.message, "details": refusal.metadata},
+            )
+            return
         except Exception as exc:
-            await self._fail(run, exc)
+            # A turn's bug or a malformed reply fails the run, never the worker.
+            log.exception("run %s: the turn failed", run.run_id)
+            await self._fail(
+                run, {"reason": "RUN_FAILED", "message": f"the turn failed: {type(exc).__name__}"}
+            )
             return
         finally:
             beat.cancel()
@@ -94,12 +104,7 @@ class RunWorker:
                 turn.cancel()
                 return
 
-    async def _fail(self, run: ClaimedRun, exc: Exception) -> None:
-        if isinstance(exc, DomainError):
-            error = {"reason": exc.reason, "message": exc.message, "details": exc.metadata}
-        else:
-            log.exception("run %s: the turn failed", run.run_id, exc_info=exc)
-            error = {"reason": "RUN_FAILED", "message": f"the turn failed: {type(exc).__name__}"}
+    async def _fail(self, run: ClaimedRun, error: dict[str, Any]) -> None:
         with contextlib.suppress(LeaseLost):
             await self._queue.finish(run.fence, error=error)
 
