@@ -144,10 +144,11 @@ def _derived_type(field: FieldDescriptor, module: str, nullable: bool, zero: str
             field.message_type.fields_by_name["key"],
             field.message_type.fields_by_name["value"],
         )
+        # Types built at run time from the descriptor, which a static checker cannot follow.
         return dict[_element_type(key, module), _element_type(value, module)]  # type: ignore[misc]
     element = _element_type(field, module, zero)
     if _is_repeated(field):
-        return list[element]  # type: ignore[valid-type]
+        return list[element]  # type: ignore[valid-type]  # built at run time, as above
     if field.has_presence and field.type != FieldDescriptor.TYPE_MESSAGE:
         return element | None
     return element
@@ -234,9 +235,9 @@ def _field_reader(
     return lambda message: read(getattr(message, python_name))
 
 
-class _Mapping:
-    """How a model reads its message: the fields taken as they are, in one attrgetter call, and
-    the others with their readers."""
+class _MessageReader:
+    """How a model reads its message: the fields taken as they are in one attrgetter call, the
+    others each with its reader."""
 
     def __init__(self, as_is: tuple[str, ...], converted: tuple[tuple[str, Reader], ...]) -> None:
         self.as_is = as_is
@@ -264,7 +265,7 @@ class ProtoModel(BaseModel):
     #: The names enum fields give their zero value, and the values of unset optional fields.
     proto_zero_names: ClassVar[Mapping[str, str]] = {}
     proto_unset_values: ClassVar[Mapping[str, Any]] = {}
-    _proto_mapping: ClassVar[_Mapping | None] = None
+    _proto_mapping: ClassVar[_MessageReader | None] = None
 
     def __init_subclass__(
         cls,
@@ -310,7 +311,7 @@ class ProtoModel(BaseModel):
         cls.__annotations__ = annotations
 
     @classmethod
-    def _mapping(cls) -> _Mapping:
+    def _mapping(cls) -> _MessageReader:
         mapping = cls.__dict__.get("_proto_mapping")
         if mapping is None:
             fields = cls.model_fields
@@ -329,7 +330,7 @@ class ProtoModel(BaseModel):
                     as_is.append(field.name)
                 else:
                     converted.append((field.name, reader))
-            mapping = _Mapping(tuple(as_is), tuple(converted))
+            mapping = _MessageReader(tuple(as_is), tuple(converted))
             cls._proto_mapping = mapping
         return mapping
 
