@@ -8,12 +8,14 @@ tables write them.
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from functools import cache
+from typing import TypeVar
 
 from google.protobuf.descriptor import EnumDescriptor
 
 _WORD_BOUNDARY = re.compile(r"(?<=[a-z0-9])(?=[A-Z])")
+ValueT = TypeVar("ValueT")
 
 
 def value_prefix(enum: EnumDescriptor) -> str:
@@ -32,3 +34,14 @@ def enum_names(enum: EnumDescriptor) -> Mapping[int, str]:
 def enum_numbers(enum: EnumDescriptor) -> Mapping[str, int]:
     """The reverse of :func:`enum_names`: ``{"active": 1, ...}``."""
     return {name: number for number, name in enum_names(enum).items()}
+
+
+def to_proto_map(enum: EnumDescriptor, values: Iterable[ValueT]) -> dict[ValueT, int]:
+    """``{value: number}`` for stored values named as the proto's short names (a StrEnum's
+    members or plain strings): the hand-written enum map, derived. A value the proto does not
+    declare fails at import, so the two cannot drift apart."""
+    numbers = enum_numbers(enum)
+    missing = [str(value) for value in values if str(value) not in numbers]
+    if missing:
+        raise ValueError(f"{enum.full_name} declares no value for {', '.join(missing)}")
+    return {value: numbers[str(value)] for value in values}

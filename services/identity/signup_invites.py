@@ -27,16 +27,12 @@ from services.identity.secrets import Hasher
 from services.identity.signup_validation import MAX_INVITE_TOKEN
 from shared.db_types import utcnow
 from shared.errors import InvalidArgument
+from shared.proto_enums import to_proto_map
 from shared.timestamps import to_timestamp
 
 TOKEN_PREFIX = "qdv_"
 HINT_LENGTH = 8
-STATUS_TO_PROTO = {
-    InviteStatus.ACTIVE: pb.INVITE_STATUS_ACTIVE,
-    InviteStatus.EXHAUSTED: pb.INVITE_STATUS_EXHAUSTED,
-    InviteStatus.REVOKED: pb.INVITE_STATUS_REVOKED,
-    InviteStatus.EXPIRED: pb.INVITE_STATUS_EXPIRED,
-}
+STATUS_TO_PROTO = to_proto_map(pb.InviteStatus.DESCRIPTOR, InviteStatus)
 
 
 def invalid_invite() -> InvalidArgument:

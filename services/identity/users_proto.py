@@ -7,18 +7,12 @@ from google.protobuf.struct_pb2 import Struct
 
 from quarterdeck.identity.v1 import identity_pb2 as pb
 from services.identity.models import PlatformRole, User, UserProfile, UserStatus
+from shared.proto_enums import to_proto_map
 from shared.timestamps import to_timestamp
 
-STATUS_TO_PROTO = {
-    UserStatus.PENDING: pb.USER_STATUS_PENDING,
-    UserStatus.ACTIVE: pb.USER_STATUS_ACTIVE,
-    UserStatus.DISABLED: pb.USER_STATUS_DISABLED,
-    UserStatus.LOCKED: pb.USER_STATUS_LOCKED,
-}
+STATUS_TO_PROTO = to_proto_map(pb.UserStatus.DESCRIPTOR, UserStatus)
 
-PLATFORM_ROLE_TO_PROTO = {
-    PlatformRole.PLATFORM_OPERATOR: pb.PLATFORM_ROLE_PLATFORM_OPERATOR,
-}
+PLATFORM_ROLE_TO_PROTO = to_proto_map(pb.PlatformRole.DESCRIPTOR, PlatformRole)
 
 
 def user_to_proto(user: User) -> pb.User:

@@ -47,6 +47,7 @@ from shared.errors import FieldViolation, InvalidArgument, NotFound, PermissionD
 from shared.ids import parse_id
 from shared.inserts import insert_ignoring_duplicates
 from shared.pagination import fetch_page
+from shared.proto_enums import to_proto_map
 from shared.tenant_scope import one_tenant_for_read
 from shared.timestamps import from_timestamp, to_timestamp
 from shared.tracing import current_trace_ids
@@ -57,17 +58,9 @@ MAX_EVENT_IDS = 500
 MAX_METADATA_BYTES = 16 * 1024
 ACTION_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:/-]*")
 
-ACTOR_TYPE_TO_PROTO = {
-    ActorType.USER: pb.ACTIVITY_ACTOR_TYPE_USER,
-    ActorType.SERVICE_ACCOUNT: pb.ACTIVITY_ACTOR_TYPE_SERVICE_ACCOUNT,
-    ActorType.SERVICE: pb.ACTIVITY_ACTOR_TYPE_SERVICE,
-    ActorType.SYSTEM: pb.ACTIVITY_ACTOR_TYPE_SYSTEM,
-}
+ACTOR_TYPE_TO_PROTO = to_proto_map(pb.ActivityActorType.DESCRIPTOR, ActorType)
 ACTOR_TYPE_FROM_PROTO = {v: k for k, v in ACTOR_TYPE_TO_PROTO.items()}
-STATUS_TO_PROTO = {
-    ActivityStatus.SUCCESS: pb.ACTIVITY_STATUS_SUCCESS,
-    ActivityStatus.FAILURE: pb.ACTIVITY_STATUS_FAILURE,
-}
+STATUS_TO_PROTO = to_proto_map(pb.ActivityStatus.DESCRIPTOR, ActivityStatus)
 STATUS_FROM_PROTO = {v: k for k, v in STATUS_TO_PROTO.items()}
 #: Stored values are plain strings (the seed's columns): an unknown one reads as UNSPECIFIED.
 _ACTOR_TYPE_BY_VALUE: dict[str, int] = {k.value: v for k, v in ACTOR_TYPE_TO_PROTO.items()}

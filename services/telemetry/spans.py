@@ -42,17 +42,11 @@ from services.telemetry.otlp import (
 from shared.db_types import utcnow
 from shared.errors import FieldViolation, InvalidArgument, NotFound
 from shared.pagination import fetch_page
+from shared.proto_enums import to_proto_map
 from shared.tenant_scope import tenant_for_read
 
 NANOS_PER_SECOND = 1_000_000_000
-KIND_TO_PROTO = {
-    SpanKind.UNSPECIFIED: pb.SPAN_KIND_UNSPECIFIED,
-    SpanKind.INTERNAL: pb.SPAN_KIND_INTERNAL,
-    SpanKind.SERVER: pb.SPAN_KIND_SERVER,
-    SpanKind.CLIENT: pb.SPAN_KIND_CLIENT,
-    SpanKind.PRODUCER: pb.SPAN_KIND_PRODUCER,
-    SpanKind.CONSUMER: pb.SPAN_KIND_CONSUMER,
-}
+KIND_TO_PROTO = to_proto_map(pb.SpanKind.DESCRIPTOR, SpanKind)
 STATUS_TO_PROTO = {
     SpanStatusCode.UNSET: pb.SPAN_STATUS_CODE_UNSPECIFIED,
     SpanStatusCode.OK: pb.SPAN_STATUS_CODE_OK,

@@ -94,6 +94,7 @@ from shared.errors import (
     ResourceExhausted,
 )
 from shared.ids import parse_id
+from shared.proto_enums import to_proto_map
 from shared.timestamps import to_timestamp
 
 __all__ = ["WINDOW_SECONDS", "LimitHandlers", "window_of"]
@@ -110,11 +111,7 @@ PLAN_KIND_PREFIX = "plan:"
 PLAN_METRICS = (Metric.TOTAL_TOKENS, Metric.REQUESTS)
 LIVE_SUBSCRIPTION_STATUSES = (SubscriptionStatus.TRIALING, SubscriptionStatus.ACTIVE)
 _RESERVATION_COLUMNS = tuple(LimitReservationRecord.__table__.columns.keys())
-_STATE_TO_PROTO = {
-    "open": pb.RESERVATION_STATE_OPEN,
-    "settled": pb.RESERVATION_STATE_SETTLED,
-    "released": pb.RESERVATION_STATE_RELEASED,
-}
+_STATE_TO_PROTO = to_proto_map(pb.ReservationState.DESCRIPTOR, ["open", "settled", "released"])
 
 
 def _at(seconds: float) -> datetime:

@@ -53,6 +53,7 @@ from shared.pricing_math import (
     price_usage,
     usage_violations,
 )
+from shared.proto_enums import to_proto_map
 from shared.timestamps import from_timestamp, to_timestamp
 
 CURRENCY = "USD"
@@ -65,18 +66,9 @@ MAX_CAPABILITY = 64
 #: How far in the past a new price's effective_from may lie, for clock skew only.
 PAST_TOLERANCE = timedelta(seconds=60)
 
-SIZE_TO_PROTO = {
-    SizeClass.SMALL: pb.MODEL_SIZE_CLASS_SMALL,
-    SizeClass.MEDIUM: pb.MODEL_SIZE_CLASS_MEDIUM,
-    SizeClass.LARGE: pb.MODEL_SIZE_CLASS_LARGE,
-}
+SIZE_TO_PROTO = to_proto_map(pb.ModelSizeClass.DESCRIPTOR, SizeClass)
 SIZE_FROM_PROTO = {v: k for k, v in SIZE_TO_PROTO.items()}
-TIER_TO_PROTO = {
-    PriceTier.STANDARD: pb.PRICE_TIER_STANDARD,
-    PriceTier.BATCH: pb.PRICE_TIER_BATCH,
-    PriceTier.LONG_CONTEXT: pb.PRICE_TIER_LONG_CONTEXT,
-    PriceTier.BATCH_LONG_CONTEXT: pb.PRICE_TIER_BATCH_LONG_CONTEXT,
-}
+TIER_TO_PROTO = to_proto_map(pb.PriceTier.DESCRIPTOR, PriceTier)
 TIER_FROM_PROTO = {v: k for k, v in TIER_TO_PROTO.items()}
 #: Proto rate field → column.
 RATE_FIELDS = {

@@ -11,13 +11,10 @@ from services.identity.signing import effective_state
 from shared.auth import require_operator
 from shared.db_types import utcnow
 from shared.errors import InvalidArgument
+from shared.proto_enums import to_proto_map
 from shared.timestamps import to_timestamp
 
-STATE_TO_PROTO = {
-    SigningKeyState.ACTIVE: pb.SIGNING_KEY_STATE_ACTIVE,
-    SigningKeyState.RETIRING: pb.SIGNING_KEY_STATE_RETIRING,
-    SigningKeyState.RETIRED: pb.SIGNING_KEY_STATE_RETIRED,
-}
+STATE_TO_PROTO = to_proto_map(pb.SigningKeyState.DESCRIPTOR, SigningKeyState)
 
 
 def key_to_proto(key: SigningKey) -> pb.SigningKey:

@@ -40,17 +40,14 @@ from shared.db_types import utcnow
 from shared.errors import FailedPrecondition, InvalidArgument, NotFound
 from shared.ids import parse_id
 from shared.pagination import fetch_page
+from shared.proto_enums import to_proto_map
 from shared.timestamps import from_timestamp, to_timestamp
 
 log = logging.getLogger("quarterdeck.identity.signup")
 
 APPROVAL_INVITE_TTL = timedelta(days=7)
 HONEYPOT_REASON = "honeypot"
-REQUEST_STATUS_TO_PROTO = {
-    SignupRequestStatus.PENDING: pb.SIGNUP_REQUEST_STATUS_PENDING,
-    SignupRequestStatus.APPROVED: pb.SIGNUP_REQUEST_STATUS_APPROVED,
-    SignupRequestStatus.REJECTED: pb.SIGNUP_REQUEST_STATUS_REJECTED,
-}
+REQUEST_STATUS_TO_PROTO = to_proto_map(pb.SignupRequestStatus.DESCRIPTOR, SignupRequestStatus)
 REQUEST_STATUS_FROM_PROTO = {v: k for k, v in REQUEST_STATUS_TO_PROTO.items()}
 
 
