@@ -3,27 +3,56 @@
 Lines are stripped; blank lines, comments and import lines are skipped; generated stubs and
 migrations are left out. Prints how many distinct windows occur in two or more files, and how many
 of those span two or more areas (shared/ or a service folder).
-Usage: python .ci/duplicate_windows.py [--show N]
+Usage: python .ci/duplicate_windows.py [--normalize] [--show N] [--root DIR]
 """
 
 from __future__ import annotations
 
+import keyword
+import re
 import sys
 from collections import defaultdict
 from pathlib import Path
 
 WINDOW = 6
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = (
+    Path(sys.argv[sys.argv.index("--root") + 1]).resolve()
+    if "--root" in sys.argv
+    else Path(__file__).resolve().parent.parent
+)
 
 
 def _lines(path: Path) -> list[str]:
     kept = []
+    in_import = False
     for raw in path.read_text().splitlines():
         line = raw.strip()
-        if not line or line.startswith(("#", "import ", "from ")) or line in {")", "]", "}", '"""'}:
+        if in_import:  # the names of a parenthesized import
+            in_import = not line.startswith(")")
+            continue
+        if line.startswith(("import ", "from ")):
+            in_import = line.endswith("(")
+            continue
+        if not line or line.startswith("#") or line in {")", "]", "}", '"""'}:
             continue
         kept.append(line)
     return kept
+
+
+_TOKEN = re.compile(r"[A-Za-z_][A-Za-z0-9_]*|\d[\d_.]*|\"[^\"]*\"|'[^']*'")
+
+
+def _shape(line: str) -> str:
+    """With --normalize: names, numbers and strings become placeholders (keywords stay), so
+    copies that differ only in their names count as repeats (what a clone detector calls type-2)."""
+
+    def placeholder(match: re.Match[str]) -> str:
+        token = match.group(0)
+        if keyword.iskeyword(token):
+            return token
+        return "0" if token[0].isdigit() else ("S" if token[0] in "\"'" else "N")
+
+    return _TOKEN.sub(placeholder, line)
 
 
 def _area(path: Path) -> str:
@@ -38,6 +67,8 @@ def main() -> None:
             if "_pb2" in path.name or "migrations" in path.parts:
                 continue
             lines = _lines(path)
+            if "--normalize" in sys.argv:
+                lines = [_shape(line) for line in lines]
             for start in range(len(lines) - WINDOW + 1):
                 seen[tuple(lines[start : start + WINDOW])].add(path)
     repeated = {window: paths for window, paths in seen.items() if len(paths) > 1}
