@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from google.protobuf.timestamp_pb2 import Timestamp
 
 from shared.errors import InvalidArgument
+
+#: The window a usage or cost report covers when the caller names none: the last 30 days.
+REPORT_WINDOW = timedelta(days=30)
 
 
 def to_timestamp(value: datetime | None) -> Timestamp | None:

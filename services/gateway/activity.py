@@ -1,6 +1,7 @@
 """``/v1/activity``: the caller's activity feed (ActivityService).
 
-The feed is the tenant's of the caller's token: what happened in it (members added, roles
+The feed is the tenant's of the caller's token (operators name the tenant with ``tenant_id``,
+as on every route that reads a tenant's data): what happened in it (members added, roles
 changed, the model configuration and its provider key changed), newest first, each event saying
 whether the caller has read it. Receipts, the last-seen marker and the unread count are the
 calling user's own. Appending is for Quarterdeck services and has no endpoint here.
@@ -22,6 +23,15 @@ from services.gateway.schemas import RequestBody
 from shared.timestamps import to_timestamp
 
 router = APIRouter(prefix="/v1/activity", tags=["activity"], responses=ERROR_RESPONSES)
+
+#: The same parameter as every other route that reads a tenant's data.
+FeedTenant = Annotated[
+    str,
+    Query(
+        max_length=64,
+        description="The tenant whose feed; your token's tenant by default (operators name one).",
+    ),
+]
 
 
 class ActivityEvent(
@@ -79,6 +89,7 @@ class MarkSeenResult(ProtoModel, message=pb.MarkAllActivitySeenResponse):
 @router.get("")
 async def list_activity(
     clients: Clients,
+    tenant_id: FeedTenant = "",
     page_size: PageSize = 0,
     page_token: PageToken = "",
     action: Annotated[str, Query(max_length=96, description="Only events of this action.")] = "",
@@ -94,6 +105,7 @@ async def list_activity(
 ) -> ActivityList:
     """Your tenant's activity, newest first."""
     request = pb.ListActivityRequest(
+        tenant_id=tenant_id,
         page_size=page_size,
         page_token=page_token,
         action=action,
@@ -107,29 +119,33 @@ async def list_activity(
 
 
 @router.get("/unread-count")
-async def get_unread_count(clients: Clients) -> UnreadCount:
+async def get_unread_count(clients: Clients, tenant_id: FeedTenant = "") -> UnreadCount:
     """How many events you have not read: after your last-seen marker, without a receipt."""
-    reply = await clients.activity.GetUnreadCount(pb.GetUnreadCountRequest())
+    reply = await clients.activity.GetUnreadCount(pb.GetUnreadCountRequest(tenant_id=tenant_id))
     return UnreadCount.from_proto(reply)
 
 
 @router.post("/read")
-async def mark_read(body: MarkReadBody, clients: Clients) -> MarkReadResult:
+async def mark_read(
+    body: MarkReadBody, clients: Clients, tenant_id: FeedTenant = ""
+) -> MarkReadResult:
     """Mark events of your tenant read; marking one again changes nothing. An unknown id fails
     the whole request (404) and marks nothing."""
     reply = await clients.activity.MarkActivityRead(
-        pb.MarkActivityReadRequest(event_ids=body.event_ids)
+        pb.MarkActivityReadRequest(tenant_id=tenant_id, event_ids=body.event_ids)
     )
     return MarkReadResult.from_proto(reply)
 
 
 @router.post("/seen")
-async def mark_seen(clients: Clients, body: MarkSeenBody | None = None) -> MarkSeenResult:
+async def mark_seen(
+    clients: Clients, body: MarkSeenBody | None = None, tenant_id: FeedTenant = ""
+) -> MarkSeenResult:
     """Move your last-seen marker forward (to the newest event by default): everything up to it
     counts as read. The marker never moves back."""
     reply = await clients.activity.MarkAllActivitySeen(
         pb.MarkAllActivitySeenRequest(
-            through_event_id=(body.through_event_id or "") if body else ""
+            tenant_id=tenant_id, through_event_id=(body.through_event_id or "") if body else ""
         )
     )
     return MarkSeenResult.from_proto(reply)

@@ -40,16 +40,26 @@ router = APIRouter(tags=["billing"], responses=ERROR_RESPONSES)
 @router.get("/v1/usage")
 async def get_usage(
     clients: Clients,
-    start_date: Annotated[date, Query(description="The first day (YYYY-MM-DD), inclusive.")],
-    end_date: Annotated[date, Query(description="The day after the last (YYYY-MM-DD).")],
+    start_date: Annotated[
+        date | None,
+        Query(description="The first day (YYYY-MM-DD), inclusive; 30 days before end_date."),
+    ] = None,
+    end_date: Annotated[
+        date | None,
+        Query(description="The day after the last (YYYY-MM-DD); tomorrow (UTC) by default."),
+    ] = None,
     tenant_id: Annotated[
-        str, Query(description="The tenant; leave out for every tenant (platform operators).")
+        str,
+        Query(description="The tenant; your token's tenant by default (every tenant, operators)."),
     ] = "",
 ) -> UsageTotals:
-    """Tokens and requests per tenant over [start_date, end_date)."""
+    """Tokens and requests per tenant over [start_date, end_date), the last 30 days by default;
+    the answer says which days it counted."""
     reply = await clients.billing.GetUsage(
         pb.GetUsageRequest(
-            tenant_id=tenant_id, start_date=start_date.isoformat(), end_date=end_date.isoformat()
+            tenant_id=tenant_id,
+            start_date=start_date.isoformat() if start_date else "",
+            end_date=end_date.isoformat() if end_date else "",
         )
     )
     return UsageTotals.from_proto(reply)

@@ -8,7 +8,7 @@ enum names, and request bodies that refuse unknown fields. Prices are decimal st
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 from typing import Annotated, Literal
 
 from google.protobuf.field_mask_pb2 import FieldMask
@@ -58,6 +58,8 @@ class UsageTotals(ProtoModel, message=pb.GetUsageResponse):
     tenants: list[TenantUsage] = Field(
         description="One entry per tenant with usage in the period, ordered by tenant name."
     )
+    start_date: date = Field(description="The first day counted (as asked, or 30 days back).")
+    end_date: date = Field(description="The day after the last counted (tomorrow by default).")
 
 
 # -- Plans -------------------------------------------------------------------------------------

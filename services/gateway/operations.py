@@ -155,7 +155,8 @@ async def get_agent_statistics(
     end_time: EndTime = None,
 ) -> AgentStatisticsReport:
     """Tasks, success and error rates, latency, tokens and cost per agent over a window (the
-    last 24 hours by default)."""
+    last 24 hours by default), from the agent's metric points (POST /v1/telemetry/metrics); the
+    usage_* figures come from the usage rows naming the agent."""
     request = mpb.GetAgentStatisticsRequest(
         tenant_id=tenant_id,
         agent_id=agent_id,

@@ -47,7 +47,10 @@ async def create_api_key(
 @router.get("/keys")
 async def list_api_keys(
     clients: Clients,
-    tenant_id: Annotated[str, Query(description="The tenant whose keys to list.")],
+    tenant_id: Annotated[
+        str,
+        Query(description="The tenant whose keys to list; your token's tenant by default."),
+    ] = "",
     page_size: PageSize = 0,
     page_token: PageToken = "",
 ) -> ApiKeyList:

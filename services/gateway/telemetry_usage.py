@@ -228,6 +228,8 @@ class CostGroup(ProtoModel, message=pb.CostGroup):
 class CostSummary(ProtoModel, message=pb.SummarizeCostResponse):
     groups: list[CostGroup]
     total: CostGroup
+    start_time: datetime = Field(description="The range's start used (30 days back by default).")
+    end_time: datetime = Field(description="The range's end used (now by default).")
 
 
 class ModelCacheSavings(ProtoModel, message=pb.ModelCacheSavings):
@@ -241,8 +243,13 @@ class CacheSavings(ProtoModel, message=pb.GetCacheSavingsResponse):
 TenantQuery = Annotated[
     str, Query(description="The tenant; empty is your token's tenant (every tenant, operators).")
 ]
-StartQuery = Annotated[AwareDatetime, Query(description="The range's start (inclusive).")]
-EndQuery = Annotated[AwareDatetime, Query(description="The range's end (exclusive).")]
+StartQuery = Annotated[
+    AwareDatetime | None,
+    Query(description="The range's start (inclusive); 30 days before the end by default."),
+]
+EndQuery = Annotated[
+    AwareDatetime | None, Query(description="The range's end (exclusive); now by default.")
+]
 
 
 @router.post("/usage")
@@ -301,15 +308,16 @@ async def list_usage(
 @router.get("/costs")
 async def summarize_costs(
     clients: Clients,
-    start_time: StartQuery,
-    end_time: EndQuery,
+    start_time: StartQuery = None,
+    end_time: EndQuery = None,
     tenant_id: TenantQuery = "",
     group_by: Annotated[
         list[DimensionName] | None,
         Query(description="Group by these (repeat the parameter); none sums the range."),
     ] = None,
 ) -> CostSummary:
-    """Cost and tokens over the range, grouped by tenant, model, agent and/or UTC day."""
+    """Cost and tokens over the range (the last 30 days by default, and the answer says which),
+    grouped by tenant, model, agent and/or UTC day."""
     dimensions = list(group_by or [])
     reply = await clients.usage.SummarizeCost(
         pb.SummarizeCostRequest(
@@ -322,14 +330,20 @@ async def summarize_costs(
     return CostSummary(
         groups=[CostGroup.grouped_by(group, dimensions) for group in reply.groups],
         total=CostGroup.grouped_by(reply.total, []),
+        start_time=from_timestamp(reply.start_time),
+        end_time=from_timestamp(reply.end_time),
     )
 
 
 @router.get("/cache-savings")
 async def cache_savings(
-    clients: Clients, start_time: StartQuery, end_time: EndQuery, tenant_id: TenantQuery = ""
+    clients: Clients,
+    start_time: StartQuery = None,
+    end_time: EndQuery = None,
+    tenant_id: TenantQuery = "",
 ) -> CacheSavings:
-    """Prompt-cache hit rate and what it saved against the uncached input rate, per model."""
+    """Prompt-cache hit rate and what it saved against the uncached input rate, per model, over
+    the range (the last 30 days by default, and the answer says which)."""
     reply = await clients.usage.GetCacheSavings(
         pb.GetCacheSavingsRequest(
             tenant_id=tenant_id,

@@ -39,6 +39,7 @@ from services.telemetry.models_metrics import (
     MAX_METRIC_UNIT,
     AgentMetricRecord,
 )
+from services.telemetry.models_usage import UsageRecord
 from shared.db_types import utcnow
 from shared.errors import InvalidArgument
 from shared.money import PICOS_PER_USD, format_pico, parse_pico
@@ -131,6 +132,9 @@ class _Totals:
     success_sum: float = 0.0
     error_count: int = 0
     error_sum: float = 0.0
+    usage_rows: int = 0
+    usage_tokens: int = 0
+    usage_cost_pico: int = 0
 
     def add(self, metric_type: str, count: int, value_sum: float, cost_sum: int) -> None:
         if metric_type == LATENCY:
@@ -160,6 +164,9 @@ class _Totals:
             average_latency_ms=self.latency_sum / self.tasks if self.tasks else 0.0,
             total_tokens=round(self.tokens),
             total_cost_usd=format_pico(self.cost_pico),
+            usage_record_count=self.usage_rows,
+            usage_tokens=self.usage_tokens,
+            usage_cost_usd=format_pico(self.usage_cost_pico),
         )
 
 
@@ -185,6 +192,35 @@ def agent_statistics_query(tenant: str, start: datetime, end: datetime, agent_id
     if agent_id:
         statement = statement.where(metric.agent_id == agent_id)
     return statement
+
+
+def agent_usage_query(tenant: str, start: datetime, end: datetime, agent_id: str) -> Select:
+    """Per agent: usage rows, their tokens and priced cost in the window (rows naming no agent
+    are left out)."""
+    usage = UsageRecord
+    statement = (
+        select(
+            usage.agent_id,
+            func.count(),
+            func.sum(usage.total_input_tokens + usage.output_tokens),
+            func.sum(usage.computed_cost_picos),
+        )
+        .where(
+            usage.tenant_id == tenant,
+            usage.timestamp_unix_nano >= _unix_nanos(start),
+            usage.timestamp_unix_nano < _unix_nanos(end),
+            usage.agent_id.is_not(None),
+            usage.agent_id != "",
+        )
+        .group_by(usage.agent_id)
+    )
+    if agent_id:
+        statement = statement.where(usage.agent_id == agent_id)
+    return statement
+
+
+def _unix_nanos(moment: datetime) -> int:
+    return int(moment.timestamp()) * 1_000_000_000 + moment.microsecond * 1000
 
 
 class MetricsHandlers:
@@ -242,11 +278,19 @@ class MetricsHandlers:
         statement = agent_statistics_query(tenant, start, end, request.agent_id)
         async with self._db.reading() as session:
             groups = (await session.execute(statement)).all()
+            usage = (
+                await session.execute(agent_usage_query(tenant, start, end, request.agent_id))
+            ).all()
         per_agent: dict[str, _Totals] = {}
         for agent_id, metric_type, count, value_sum, cost_sum in groups:
             per_agent.setdefault(agent_id, _Totals()).add(
                 metric_type, int(count), float(value_sum or 0), int(cost_sum or 0)
             )
+        for agent_id, rows, tokens, cost in usage:
+            totals = per_agent.setdefault(agent_id, _Totals())
+            totals.usage_rows += int(rows)
+            totals.usage_tokens += int(tokens or 0)
+            totals.usage_cost_pico += int(cost or 0)
         total = _Totals()
         for totals in per_agent.values():
             total.merge(totals)

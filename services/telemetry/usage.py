@@ -23,6 +23,7 @@ import math
 import operator
 import os
 import re
+import time
 import uuid
 from collections.abc import AsyncIterator, Iterable, Sequence
 from dataclasses import dataclass, field
@@ -63,7 +64,7 @@ from shared.pricing_math import (
     price_usage,
 )
 from shared.tenant_scope import tenant_for_read, tenant_for_write
-from shared.timestamps import to_timestamp
+from shared.timestamps import REPORT_WINDOW, to_timestamp
 from shared.tracing import current_trace_ids
 
 NUL = "\x00"
@@ -812,13 +813,13 @@ def _nanos(stamp: Timestamp, field: str) -> int:
 
 
 def _time_range(request: Any) -> tuple[int, int]:
-    problems: list[FieldViolation] = []
-    for name in ("start_time", "end_time"):
-        if not request.HasField(name):
-            problems.append(FieldViolation(name, "is required"))
-    if problems:
-        raise InvalidArgument(problems)
-    start, end = _nanos(request.start_time, "start_time"), _nanos(request.end_time, "end_time")
+    """[start, end) in Unix nanoseconds: end defaults to now, start to REPORT_WINDOW before end."""
+    end = _nanos(request.end_time, "end_time") if request.HasField("end_time") else time.time_ns()
+    start = (
+        _nanos(request.start_time, "start_time")
+        if request.HasField("start_time")
+        else max(end - int(REPORT_WINDOW.total_seconds()) * 10**9, 0)
+    )
     if end <= start:
         raise InvalidArgument.field("end_time", "must be after start_time")
     if end - start > MAX_RANGE.total_seconds() * 10**9:
@@ -826,6 +827,14 @@ def _time_range(request: Any) -> tuple[int, int]:
             "end_time", f"must be at most {MAX_RANGE.days} days after start"
         )
     return start, end
+
+
+def _window(start: int, end: int) -> dict[str, Timestamp]:
+    """The range a report used, for its response to say."""
+    used = {"start_time": Timestamp(), "end_time": Timestamp()}
+    used["start_time"].FromNanoseconds(start)
+    used["end_time"].FromNanoseconds(end)
+    return used
 
 
 def _int(value: Any) -> int:
@@ -1130,7 +1139,9 @@ class UsageHandlers:
             total_savings += _int(row["savings"])
         total.cost_usd = format_pico(total_cost)
         total.cache_cost_savings_usd = format_pico(total_savings)
-        return pb.SummarizeCostResponse(groups=groups if keys else [], total=total)
+        return pb.SummarizeCostResponse(
+            groups=groups if keys else [], total=total, **_window(start, end)
+        )
 
     async def get_cache_savings(
         self, request: pb.GetCacheSavingsRequest
@@ -1171,7 +1182,7 @@ class UsageHandlers:
             sum(m.cache_creation_input_tokens for m in models),
             sum(_int(row["savings"]) for row in rows),
         )
-        return pb.GetCacheSavingsResponse(models=models, total=total)
+        return pb.GetCacheSavingsResponse(models=models, total=total, **_window(start, end))
 
 
 def _savings(

@@ -99,7 +99,7 @@ from shared.inserts import Insert, dialect_insert
 from shared.pagination import fetch_page
 from shared.pricing_math import format_micros, format_pico, parse_usd_micros
 from shared.tenant_scope import tenant_for_read
-from shared.timestamps import from_timestamp, to_timestamp
+from shared.timestamps import REPORT_WINDOW, from_timestamp, to_timestamp
 
 log = logging.getLogger("quarterdeck.tenancy.billing")
 
@@ -546,8 +546,17 @@ class BillingHandlers:
             parse_id(request.tenant_id, "tenant_id")
         scope = tenant_for_read(request.tenant_id)
         tenant_id = uuid.UUID(scope) if scope is not None else None
-        start = _parse_date(request.start_date, "start_date")
-        end = _parse_date(request.end_date, "end_date")
+        # By default the last 30 days, today (UTC) included.
+        end = (
+            _parse_date(request.end_date, "end_date")
+            if request.end_date
+            else utcnow().date() + timedelta(days=1)
+        )
+        start = (
+            _parse_date(request.start_date, "start_date")
+            if request.start_date
+            else end - REPORT_WINDOW
+        )
         if end <= start:
             raise InvalidArgument.field("end_date", "must be after start_date")
         counter = UsageCounterRecord
@@ -583,7 +592,9 @@ class BillingHandlers:
                     requests=int(req),
                 )
                 for tid, name, inp, out, req in rows
-            ]
+            ],
+            start_date=start.isoformat(),
+            end_date=end.isoformat(),
         )
 
     # ----- plans -----

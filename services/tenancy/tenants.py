@@ -5,10 +5,11 @@ from __future__ import annotations
 import logging
 import uuid
 from collections.abc import Awaitable, Callable
+from typing import Any
 
 from google.protobuf.json_format import MessageToDict
 from google.protobuf.struct_pb2 import Struct
-from sqlalchemy import select
+from sqlalchemy import Select, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm.exc import StaleDataError
@@ -31,7 +32,13 @@ from services.tenancy.validation import (
     slug_problem,
     webhook_url_problem,
 )
-from shared.auth import require_internal, require_operator, require_principal, require_tenant
+from shared.auth import (
+    Principal,
+    require_internal,
+    require_operator,
+    require_principal,
+    require_tenant,
+)
 from shared.db import unique_violation
 from shared.errors import (
     Aborted,
@@ -40,6 +47,7 @@ from shared.errors import (
     FieldViolation,
     InvalidArgument,
     NotFound,
+    PermissionDenied,
 )
 from shared.field_mask import paths_to_update
 from shared.ids import parse_id
@@ -185,6 +193,22 @@ def check_transition(current: TenantStatus, target: TenantStatus) -> None:
     )
 
 
+def _own_tenants(
+    principal: Principal, statement: Select[Any]
+) -> tuple[Select[Any], dict[str, str]]:
+    if principal.user_id is not None:
+        try:
+            user_id = uuid.UUID(principal.user_id)
+        except ValueError:
+            raise PermissionDenied("the token names no user id", reason="TENANT_REQUIRED") from None
+        member_of = select(MembershipRecord.tenant_id).where(MembershipRecord.user_id == user_id)
+        return statement.where(TenantRecord.id.in_(member_of)), {"member": str(user_id)}
+    if principal.tenant_id is None:
+        raise PermissionDenied("this needs a token for a tenant", reason="TENANT_REQUIRED")
+    tenant_id = parse_id(principal.tenant_id, "tenant_id")
+    return statement.where(TenantRecord.id == tenant_id), {"tenant": str(tenant_id)}
+
+
 class TenantHandlers:
     def __init__(self, context: TenancyContext) -> None:
         self._db = context.database
@@ -296,9 +320,13 @@ class TenantHandlers:
             )
 
     async def list_tenants(self, request: pb.ListTenantsRequest) -> pb.ListTenantsResponse:
-        require_operator()
         statement = select(TenantRecord)
         filters: dict[str, str] = {}
+        principal = require_principal()
+        if not (principal.is_operator or principal.is_internal):
+            # Everyone else sees the tenants they belong to: a user's memberships, a service
+            # account's own tenant.
+            statement, filters = _own_tenants(principal, statement)
         if request.status != pb.TENANT_STATUS_UNSPECIFIED:
             if bad := _status_problem(request.status, "status"):
                 raise InvalidArgument(bad)

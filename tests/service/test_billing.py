@@ -7,7 +7,7 @@ import asyncio
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 
 import grpc
 import pytest
@@ -253,6 +253,20 @@ async def test_record_usage_refuses_bad_input_and_changes_nothing(billing: Billi
     assert totals is not None and (totals.input_tokens, totals.requests) == (5, 0)
 
 
+async def test_usage_defaults_to_the_last_30_days_and_says_which(billing: Billing) -> None:
+    tenant = await new_tenant(billing)
+    now = datetime.now(UTC)
+    await record(billing, tenant, now, input_tokens=4, output_tokens=1, requests=1)
+    await record(billing, tenant, now - timedelta(days=45), input_tokens=100, requests=1)
+    reply = await billing.stub.GetUsage(
+        pb.GetUsageRequest(), metadata=billing.role(tenant, "viewer")
+    )
+    [totals] = reply.tenants
+    assert (totals.tenant_id, totals.input_tokens, totals.requests) == (tenant, 4, 1)
+    start, end = date.fromisoformat(reply.start_date), date.fromisoformat(reply.end_date)
+    assert end - start == timedelta(days=30) and start < now.date() < end
+
+
 async def test_usage_by_tenant_for_viewers_and_operators(billing: Billing) -> None:
     a, b = await new_tenant(billing), await new_tenant(billing)
     at = datetime(2027, 2, 3, tzinfo=UTC)
@@ -272,6 +286,7 @@ async def test_usage_by_tenant_for_viewers_and_operators(billing: Billing) -> No
         metadata=billing.role(a, "viewer"),
     )
     assert [(t.tenant_id, t.total_tokens) for t in own.tenants] == [(a, 3)]
+    assert (own.start_date, own.end_date) == ("2027-02-01", "2027-03-01")
     refused = await failure(
         billing.stub.GetUsage(
             pb.GetUsageRequest(tenant_id=b, start_date="2027-02-01", end_date="2027-03-01"),
@@ -280,7 +295,7 @@ async def test_usage_by_tenant_for_viewers_and_operators(billing: Billing) -> No
     )
     assert refused.code() == grpc.StatusCode.PERMISSION_DENIED
     for start, end, field in (
-        ("", "2027-03-01", "start_date"),
+        ("2027-03-02", "", "end_date"),  # the default end (tomorrow) is before the start
         ("2027-02-01", "2027-02-30", "end_date"),
         ("2027-2-1", "2027-03-01", "start_date"),
         ("2027-03-01", "2027-03-01", "end_date"),

@@ -318,6 +318,12 @@ async def test_usage_rollup_and_invoice_lifecycle(stack: Stack, issuer: TestIssu
         headers=member(issuer, tenant_id, "viewer"),
     )
     assert usage.status_code == 200, usage.text
+    # With no parameters: the caller's tenant over the last 30 days, and the answer says which.
+    defaulted = await gateway.get("/v1/usage", headers=member(issuer, tenant_id, "viewer"))
+    assert defaulted.status_code == 200, defaulted.text
+    assert defaulted.json()["tenants"] == usage.json()["tenants"]
+    assert defaulted.json()["end_date"] == (today + timedelta(days=1)).isoformat()
+    assert defaulted.json()["start_date"] == (today - timedelta(days=29)).isoformat()
     [row] = usage.json()["tenants"]
     assert row["tenant_id"] == tenant_id
     assert (row["input_tokens"], row["output_tokens"], row["total_tokens"], row["requests"]) == (
@@ -500,7 +506,7 @@ async def test_bad_input_names_the_field(gateway: httpx.AsyncClient, issuer: Tes
         )
     )
     assert "end_date" in violations(
-        await gateway.get("/v1/usage", params={"start_date": "2026-01-01"}, headers=caller)
+        await gateway.get("/v1/usage", params={"start_date": "2999-01-01"}, headers=caller)
     )
     assert "price" in violations(
         await gateway.post(

@@ -869,7 +869,7 @@ SIGNIN = "/v1/auth/signin"
             "expire_time",
         ),
         ("POST", "/v1/service-accounts/keys", {"json": {"account": "a"}}, "tenant_id"),
-        ("GET", "/v1/service-accounts/keys", {}, "tenant_id"),
+        ("GET", "/v1/service-accounts/keys", {"params": {"tenant_id": "nope"}}, "tenant_id"),
         ("POST", "/v1/admin/invites", {"json": {"max_redemptions": -1}}, "max_redemptions"),
         (
             "POST",

@@ -337,6 +337,9 @@ async def test_listing_is_per_tenant_and_oldest_first(
         metadata=viewer_meta,
     )
     assert [k.id for k in [*first.keys, *rest.keys]] == made and not rest.next_page_token
+    # Naming no tenant lists the caller's own.
+    own = await identity.ListApiKeys(pb.ListApiKeysRequest(), metadata=viewer_meta)
+    assert [k.id for k in own.keys] == made
 
     stranger = await make_user(stack, role="admin")
     error = await refused(

@@ -925,6 +925,38 @@ async def test_gateway_lists_marks_and_counts(
     assert count.json() == {"unread_count": 0, "capped": False}
 
 
+async def test_an_operator_reads_a_named_tenants_feed_through_the_gateway(
+    gateway: httpx.AsyncClient, stub: ActivityServiceStub
+) -> None:
+    tenant_id = new_id()
+    event = await append(stub, tenant_id, "membership.added", object_type="membership")
+    operator = headers(ISSUER.operator())
+    unnamed = await gateway.get("/v1/activity", headers=operator)
+    assert unnamed.status_code == 400, unnamed.text
+    listed = await gateway.get("/v1/activity", params={"tenant_id": tenant_id}, headers=operator)
+    assert listed.status_code == 200, listed.text
+    assert [e["id"] for e in listed.json()["events"]] == [event.id]
+    count = await gateway.get(
+        "/v1/activity/unread-count", params={"tenant_id": tenant_id}, headers=operator
+    )
+    assert count.json() == {"unread_count": 1, "capped": False}
+    read = await gateway.post(
+        "/v1/activity/read",
+        params={"tenant_id": tenant_id},
+        json={"event_ids": [event.id]},
+        headers=operator,
+    )
+    assert read.json() == {"newly_read_count": 1, "unread_count": 0}
+    seen = await gateway.post(
+        "/v1/activity/seen", params={"tenant_id": tenant_id}, headers=operator
+    )
+    assert seen.json()["last_seen_event_id"] == event.id
+    # A tenant's own user naming another tenant is refused.
+    other = headers(user(new_id(), new_id()))
+    refused = await gateway.get("/v1/activity", params={"tenant_id": tenant_id}, headers=other)
+    assert refused.status_code == 403
+
+
 async def test_gateway_errors(gateway: httpx.AsyncClient, stub: ActivityServiceStub) -> None:
     tenant_id = new_id()
     reader = headers(user(tenant_id, new_id()))

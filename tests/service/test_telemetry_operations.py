@@ -20,9 +20,11 @@ from sqlalchemy.dialects import postgresql
 from quarterdeck.telemetry.v1 import metrics_pb2 as mpb
 from quarterdeck.telemetry.v1 import requests_pb2 as rpb
 from quarterdeck.telemetry.v1 import tool_usage_pb2 as tpb
+from quarterdeck.telemetry.v1 import usage_pb2 as upb
 from quarterdeck.telemetry.v1.metrics_pb2_grpc import AgentMetricsServiceStub
 from quarterdeck.telemetry.v1.requests_pb2_grpc import RequestLogServiceStub
 from quarterdeck.telemetry.v1.tool_usage_pb2_grpc import ToolUsageServiceStub
+from quarterdeck.telemetry.v1.usage_pb2_grpc import UsageServiceStub
 from services.telemetry.metrics import agent_statistics_query
 from services.telemetry.models_metrics import AgentMetricRecord
 from services.telemetry.models_requests import AgentRequestRecord
@@ -252,6 +254,43 @@ async def test_agent_statistics_over_a_window_per_agent_and_for_the_tenant(
         )
     )
     assert "end_time" in rich_error(backwards).field_violations
+
+
+async def test_agent_statistics_include_the_agents_of_usage_rows(ops: Operations) -> None:
+    tenant = new_tenant()
+    member = ISSUER.member(tenant, "member")
+    async with open_channel(ops.running.target) as channel:
+        usage = UsageServiceStub(channel)
+        await usage.RecordUsageBatch(
+            upb.RecordUsageBatchRequest(
+                records=[
+                    upb.UsageRecord(
+                        event_id=uuid.uuid4().hex,
+                        agent_id="kenji",
+                        input_tokens=input_tokens,
+                        output_tokens=20,
+                        computed_cost_usd="0.5",  # the client's price: no tenancy here
+                        time=at(10),
+                    )
+                    for input_tokens in (100, 300)
+                ]
+                + [upb.UsageRecord(event_id=uuid.uuid4().hex, input_tokens=7, time=at(10))]
+            ),
+            metadata=member,
+        )
+    await ops.metrics.RecordMetrics(
+        mpb.RecordMetricsRequest(metrics=[point("yuki", "latency", 40, 10, tenant_id=tenant)]),
+        metadata=ISSUER.internal("conversation"),
+    )
+    stats = await ops.metrics.GetAgentStatistics(
+        mpb.GetAgentStatisticsRequest(start_time=at(0), end_time=at(60)),
+        metadata=ISSUER.member(tenant, "viewer"),
+    )
+    kenji, yuki = stats.agents  # the row naming no agent is in no agent's figures
+    assert (kenji.agent_id, kenji.task_count, kenji.usage_record_count) == ("kenji", 0, 2)
+    assert (kenji.usage_tokens, kenji.usage_cost_usd) == (440, "1.000000000000")
+    assert (yuki.task_count, yuki.usage_record_count) == (1, 0)
+    assert (stats.total.usage_record_count, stats.total.usage_tokens) == (2, 440)
 
 
 # -- Request log ---------------------------------------------------------------------------------

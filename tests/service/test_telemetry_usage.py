@@ -647,14 +647,43 @@ async def test_summarize_cost_by_model_agent_day_and_tenant(stack: Stack) -> Non
     by_tenant = groups_of(await summarize(pb.COST_DIMENSION_TENANT), "tenant_id")
     assert by_tenant == {(tenant,): (5, "3.750000000001", 1158)}
 
+    stated = await summarize()
+    assert (stated.start_time, stated.end_time) == (window["start_time"], window["end_time"])
     for bad, field in [
-        (pb.SummarizeCostRequest(group_by=[pb.COST_DIMENSION_MODEL]), "start_time"),
+        (pb.SummarizeCostRequest(start_time=stamp(DAY_ONE)), "end_time"),  # now is long after
         (pb.SummarizeCostRequest(start_time=stamp(DAY_ONE), end_time=stamp(DAY_ONE)), "end_time"),
         (pb.SummarizeCostRequest(group_by=[pb.COST_DIMENSION_DAY] * 2, **window), "group_by"),
         (pb.SummarizeCostRequest(group_by=[9], **window), "group_by"),
     ]:
         refused = await failure(stack.usage.SummarizeCost(bad, metadata=viewer))
         assert field in rich_error(refused).field_violations
+
+
+async def test_cost_and_cache_reports_default_to_the_last_30_days_and_say_so(
+    stack: Stack,
+) -> None:
+    tenant = new_tenant()
+    now = datetime.now(UTC)
+    await stack.usage.RecordUsageBatch(
+        pb.RecordUsageBatchRequest(
+            records=[
+                row(time=stamp(now - timedelta(days=1)), agent_id="recent"),
+                row(time=stamp(now - timedelta(days=40)), agent_id="old"),
+            ]
+        ),
+        metadata=ISSUER.member(tenant, "member"),
+    )
+    viewer = ISSUER.member(tenant, "viewer")
+    cost = await stack.usage.SummarizeCost(
+        pb.SummarizeCostRequest(group_by=[pb.COST_DIMENSION_AGENT]), metadata=viewer
+    )
+    assert [group.agent_id for group in cost.groups] == ["recent"]
+    savings = await stack.usage.GetCacheSavings(pb.GetCacheSavingsRequest(), metadata=viewer)
+    assert savings.total.record_count == 1
+    for reply in (cost, savings):
+        start, end = reply.start_time.ToDatetime(UTC), reply.end_time.ToDatetime(UTC)
+        assert end - start == timedelta(days=30)
+        assert now <= end <= datetime.now(UTC)
 
 
 async def test_cache_savings_per_model(stack: Stack) -> None:

@@ -537,19 +537,18 @@ async def test_only_an_operator_changes_a_tenants_status(
     assert suspended.tenant.status == pb.TENANT_STATUS_SUSPENDED
 
 
-async def test_a_tenant_member_cannot_create_or_list_tenants(
+async def test_a_tenant_member_cannot_create_tenants(
     tenancy: TenancyServiceStub, issuer: TestIssuer
 ) -> None:
     tenant = await create(tenancy, issuer)
     calls = every_call(tenant.id)
     for role in ("owner", "viewer"):
         token = issuer.member(tenant.id, role)
-        for method in ("CreateTenant", "ListTenants"):
-            error = rich_error(
-                await failure(getattr(tenancy, method)(calls[method], metadata=token))
-            )
-            assert error.code == grpc.StatusCode.PERMISSION_DENIED, (role, method)
-            assert error.reason == "OPERATOR_ONLY", (role, method)
+        error = rich_error(
+            await failure(tenancy.CreateTenant(calls["CreateTenant"], metadata=token))
+        )
+        assert error.code == grpc.StatusCode.PERMISSION_DENIED, role
+        assert error.reason == "OPERATOR_ONLY", role
     slug = calls["CreateTenant"].tenant.slug  # type: ignore[attr-defined]
     assert (await create(tenancy, issuer, slug=slug)).slug == slug  # nothing was created
     # Quarterdeck's own services may list, as operators do.
@@ -557,6 +556,44 @@ async def test_a_tenant_member_cannot_create_or_list_tenants(
         pb.ListTenantsRequest(page_size=1), metadata=issuer.internal()
     )
     assert len(listed.tenants) == 1
+
+
+async def test_a_user_lists_the_tenants_they_belong_to_and_no_others(
+    tenancy: TenancyServiceStub, issuer: TestIssuer
+) -> None:
+    user_id = str(uuid.uuid4())
+    first = await create(tenancy, issuer)
+    second = await create(tenancy, issuer)
+    stranger = await create(tenancy, issuer)
+    for tenant, role in ((first, pb.MEMBERSHIP_ROLE_OWNER), (second, pb.MEMBERSHIP_ROLE_VIEWER)):
+        await tenancy.AddMembership(
+            pb.AddMembershipRequest(
+                membership=pb.Membership(tenant_id=tenant.id, user_id=user_id, role=role)
+            ),
+            metadata=issuer.operator(),
+        )
+    # Whichever tenant the token is for, the list is every tenant of the user's.
+    token = issuer.member(second.id, "viewer", user_id=user_id)
+    page = await tenancy.ListTenants(pb.ListTenantsRequest(page_size=1), metadata=token)
+    listed = [t.id for t in page.tenants]
+    page = await tenancy.ListTenants(
+        pb.ListTenantsRequest(page_size=1, page_token=page.next_page_token), metadata=token
+    )
+    listed += [t.id for t in page.tenants]
+    assert listed == [first.id, second.id] and not page.next_page_token
+    assert stranger.id not in listed
+    # A page token of the user's list is bound to it: another user cannot page on with it.
+    first_page = await tenancy.ListTenants(pb.ListTenantsRequest(page_size=1), metadata=token)
+    other = issuer.member(stranger.id, "owner")
+    error = rich_error(
+        await failure(
+            tenancy.ListTenants(
+                pb.ListTenantsRequest(page_size=1, page_token=first_page.next_page_token),
+                metadata=other,
+            )
+        )
+    )
+    assert error.code == grpc.StatusCode.INVALID_ARGUMENT
 
 
 async def test_expired_forged_and_malformed_tokens_are_unauthenticated(

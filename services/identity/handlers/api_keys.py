@@ -26,7 +26,12 @@ from services.identity.context import IdentityContext
 from services.identity.events import SecurityEvents
 from services.identity.models import Base, ServiceAccountToken, User
 from services.identity.reasons import API_KEY_EXPIRED, API_KEY_INVALID, API_KEY_REVOKED
-from shared.auth import ROLE_RANK, Principal, require_principal, require_tenant
+from shared.auth import (
+    ROLE_RANK,
+    Principal,
+    require_principal,
+    require_tenant,
+)
 from shared.db import unique_violation
 from shared.db_types import utcnow
 from shared.errors import (
@@ -40,6 +45,7 @@ from shared.errors import (
 from shared.identity_link import INTERNAL_KEY_PREFIX
 from shared.ids import parse_id
 from shared.pagination import fetch_page
+from shared.tenant_scope import one_tenant_for_read
 from shared.timestamps import from_timestamp, to_timestamp
 
 KEY_PREFIX = "qdk_"
@@ -272,9 +278,8 @@ class ApiKeyHandlers:
     # -- ListApiKeys / RevokeApiKey -----------------------------------------------------------
 
     async def list_api_keys(self, request: pb.ListApiKeysRequest) -> pb.ListApiKeysResponse:
-        require_principal()
-        tenant_id = parse_id(request.tenant_id, "tenant_id")
-        require_tenant(str(tenant_id), "viewer")
+        # Naming no tenant lists the caller's own.
+        tenant_id = parse_id(one_tenant_for_read(request.tenant_id), "tenant_id")
         statement = select(ServiceAccountToken).where(
             ServiceAccountToken.tenant_id == tenant_id,
             ServiceAccountToken.account.not_like(_USER_TOKEN_ACCOUNTS),

@@ -99,7 +99,7 @@ class GetAgentStatisticsRequest(_message.Message):
     def __init__(self, tenant_id: _Optional[str] = ..., agent_id: _Optional[str] = ..., start_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., end_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
 
 class AgentStatistics(_message.Message):
-    __slots__ = ("agent_id", "task_count", "success_rate", "error_rate", "average_latency_ms", "total_tokens", "total_cost_usd")
+    __slots__ = ("agent_id", "task_count", "success_rate", "error_rate", "average_latency_ms", "total_tokens", "total_cost_usd", "usage_record_count", "usage_tokens", "usage_cost_usd")
     AGENT_ID_FIELD_NUMBER: _ClassVar[int]
     TASK_COUNT_FIELD_NUMBER: _ClassVar[int]
     SUCCESS_RATE_FIELD_NUMBER: _ClassVar[int]
@@ -107,6 +107,9 @@ class AgentStatistics(_message.Message):
     AVERAGE_LATENCY_MS_FIELD_NUMBER: _ClassVar[int]
     TOTAL_TOKENS_FIELD_NUMBER: _ClassVar[int]
     TOTAL_COST_USD_FIELD_NUMBER: _ClassVar[int]
+    USAGE_RECORD_COUNT_FIELD_NUMBER: _ClassVar[int]
+    USAGE_TOKENS_FIELD_NUMBER: _ClassVar[int]
+    USAGE_COST_USD_FIELD_NUMBER: _ClassVar[int]
     agent_id: str
     task_count: int
     success_rate: float
@@ -114,7 +117,10 @@ class AgentStatistics(_message.Message):
     average_latency_ms: float
     total_tokens: int
     total_cost_usd: str
-    def __init__(self, agent_id: _Optional[str] = ..., task_count: _Optional[int] = ..., success_rate: _Optional[float] = ..., error_rate: _Optional[float] = ..., average_latency_ms: _Optional[float] = ..., total_tokens: _Optional[int] = ..., total_cost_usd: _Optional[str] = ...) -> None: ...
+    usage_record_count: int
+    usage_tokens: int
+    usage_cost_usd: str
+    def __init__(self, agent_id: _Optional[str] = ..., task_count: _Optional[int] = ..., success_rate: _Optional[float] = ..., error_rate: _Optional[float] = ..., average_latency_ms: _Optional[float] = ..., total_tokens: _Optional[int] = ..., total_cost_usd: _Optional[str] = ..., usage_record_count: _Optional[int] = ..., usage_tokens: _Optional[int] = ..., usage_cost_usd: _Optional[str] = ...) -> None: ...
 
 class GetAgentStatisticsResponse(_message.Message):
     __slots__ = ("agents", "total", "start_time", "end_time")

@@ -317,12 +317,16 @@ class CostGroup(_message.Message):
     def __init__(self, tenant_id: _Optional[str] = ..., model_used: _Optional[str] = ..., agent_id: _Optional[str] = ..., day: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., record_count: _Optional[int] = ..., unpriced_count: _Optional[int] = ..., input_tokens: _Optional[int] = ..., output_tokens: _Optional[int] = ..., cache_creation_input_tokens: _Optional[int] = ..., cache_read_input_tokens: _Optional[int] = ..., total_input_tokens: _Optional[int] = ..., cost_usd: _Optional[str] = ..., cache_cost_savings_usd: _Optional[str] = ...) -> None: ...
 
 class SummarizeCostResponse(_message.Message):
-    __slots__ = ("groups", "total")
+    __slots__ = ("groups", "total", "start_time", "end_time")
     GROUPS_FIELD_NUMBER: _ClassVar[int]
     TOTAL_FIELD_NUMBER: _ClassVar[int]
+    START_TIME_FIELD_NUMBER: _ClassVar[int]
+    END_TIME_FIELD_NUMBER: _ClassVar[int]
     groups: _containers.RepeatedCompositeFieldContainer[CostGroup]
     total: CostGroup
-    def __init__(self, groups: _Optional[_Iterable[_Union[CostGroup, _Mapping]]] = ..., total: _Optional[_Union[CostGroup, _Mapping]] = ...) -> None: ...
+    start_time: _timestamp_pb2.Timestamp
+    end_time: _timestamp_pb2.Timestamp
+    def __init__(self, groups: _Optional[_Iterable[_Union[CostGroup, _Mapping]]] = ..., total: _Optional[_Union[CostGroup, _Mapping]] = ..., start_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., end_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
 
 class GetCacheSavingsRequest(_message.Message):
     __slots__ = ("tenant_id", "start_time", "end_time")
@@ -353,9 +357,13 @@ class ModelCacheSavings(_message.Message):
     def __init__(self, model_used: _Optional[str] = ..., record_count: _Optional[int] = ..., total_input_tokens: _Optional[int] = ..., cache_read_input_tokens: _Optional[int] = ..., cache_creation_input_tokens: _Optional[int] = ..., cache_hit_rate: _Optional[float] = ..., cache_cost_savings_usd: _Optional[str] = ...) -> None: ...
 
 class GetCacheSavingsResponse(_message.Message):
-    __slots__ = ("models", "total")
+    __slots__ = ("models", "total", "start_time", "end_time")
     MODELS_FIELD_NUMBER: _ClassVar[int]
     TOTAL_FIELD_NUMBER: _ClassVar[int]
+    START_TIME_FIELD_NUMBER: _ClassVar[int]
+    END_TIME_FIELD_NUMBER: _ClassVar[int]
     models: _containers.RepeatedCompositeFieldContainer[ModelCacheSavings]
     total: ModelCacheSavings
-    def __init__(self, models: _Optional[_Iterable[_Union[ModelCacheSavings, _Mapping]]] = ..., total: _Optional[_Union[ModelCacheSavings, _Mapping]] = ...) -> None: ...
+    start_time: _timestamp_pb2.Timestamp
+    end_time: _timestamp_pb2.Timestamp
+    def __init__(self, models: _Optional[_Iterable[_Union[ModelCacheSavings, _Mapping]]] = ..., total: _Optional[_Union[ModelCacheSavings, _Mapping]] = ..., start_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., end_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...

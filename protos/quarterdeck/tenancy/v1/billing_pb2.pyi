@@ -135,10 +135,14 @@ class TenantUsage(_message.Message):
     def __init__(self, tenant_id: _Optional[str] = ..., tenant_name: _Optional[str] = ..., input_tokens: _Optional[int] = ..., output_tokens: _Optional[int] = ..., total_tokens: _Optional[int] = ..., requests: _Optional[int] = ...) -> None: ...
 
 class GetUsageResponse(_message.Message):
-    __slots__ = ("tenants",)
+    __slots__ = ("tenants", "start_date", "end_date")
     TENANTS_FIELD_NUMBER: _ClassVar[int]
+    START_DATE_FIELD_NUMBER: _ClassVar[int]
+    END_DATE_FIELD_NUMBER: _ClassVar[int]
     tenants: _containers.RepeatedCompositeFieldContainer[TenantUsage]
-    def __init__(self, tenants: _Optional[_Iterable[_Union[TenantUsage, _Mapping]]] = ...) -> None: ...
+    start_date: str
+    end_date: str
+    def __init__(self, tenants: _Optional[_Iterable[_Union[TenantUsage, _Mapping]]] = ..., start_date: _Optional[str] = ..., end_date: _Optional[str] = ...) -> None: ...
 
 class PlanFeature(_message.Message):
     __slots__ = ("feature_key", "display_name", "description", "metric", "unit", "hard_limit", "soft_limit", "is_metered", "included_quantity", "overage_unit_price", "overage_unit_block")
