@@ -16,6 +16,7 @@ from services.gateway import (
     billing,
     catalogue,
     limits,
+    members,
     model_configs,
     operations,
     service_accounts,
@@ -72,6 +73,7 @@ def create_app(settings: GatewaySettings) -> FastAPI:
         return Health()
 
     app.include_router(tenants.router)
+    app.include_router(members.router)
     app.include_router(model_configs.router)
     app.include_router(model_configs.onboarding)
     app.include_router(catalogue.router)

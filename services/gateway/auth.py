@@ -12,6 +12,7 @@ from fastapi import APIRouter, Response
 from quarterdeck.identity.v1 import identity_pb2 as pb
 from services.gateway.device import Device
 from services.gateway.identity_schemas import (
+    AcceptInviteBody,
     AccessRequestBody,
     AccessRequested,
     ChangePasswordBody,
@@ -26,6 +27,8 @@ from services.gateway.identity_schemas import (
     SignInBody,
     SignInChallenged,
     SignUpBody,
+    Switched,
+    SwitchTenantBody,
 )
 from services.gateway.routing import ERROR_RESPONSES, Clients
 
@@ -34,9 +37,30 @@ router = APIRouter(prefix="/v1/auth", tags=["auth"], responses=ERROR_RESPONSES)
 
 @router.post("/signup", status_code=201)
 async def sign_up(body: SignUpBody, clients: Clients, device: Device) -> SignedIn:
-    """Create a user, their tenant (with them as owner) and a first session."""
+    """Create a user, their tenant (with them as owner) and a first session; with a team invite,
+    the user joins the invite's tenant with its role instead (no tenant_name or tenant_slug)."""
     reply = await clients.identity.SignUp(body.to_proto(device))
     return SignedIn.from_proto(reply)
+
+
+@router.post("/invites:accept")
+async def accept_invite(body: AcceptInviteBody, clients: Clients, device: Device) -> Switched:
+    """Join the tenant of a team invite as the signed-in user (someone without an account signs
+    up with the invite instead); answers tokens for that tenant, with the invite's role."""
+    reply = await clients.identity.AcceptInvite(
+        pb.AcceptInviteRequest(invite_token=body.invite_token, device=device)
+    )
+    return Switched.from_proto(reply)
+
+
+@router.post("/switch-tenant")
+async def switch_tenant(body: SwitchTenantBody, clients: Clients, device: Device) -> Switched:
+    """Tokens for another tenant you belong to (a new session there), without signing in again;
+    GET /v1/tenants lists your tenants."""
+    reply = await clients.identity.SwitchTenant(
+        pb.SwitchTenantRequest(tenant_id=body.tenant_id, device=device)
+    )
+    return Switched.from_proto(reply)
 
 
 @router.post("/signin")

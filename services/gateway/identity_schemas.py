@@ -65,13 +65,25 @@ class Refreshed(ProtoModel, message=pb.RefreshSessionResponse):
     pass
 
 
+class Switched(ProtoModel, message=pb.SwitchTenantResponse):
+    """A new session's tokens, scoped to the tenant joined or switched to (AcceptInvite answers
+    the same one field, which :meth:`from_proto` reads by name)."""
+
+
 class SignUpBody(RequestBody):
     email: Text
     password: Text
-    tenant_name: Text = Field(description="The display name of the new tenant.")
-    tenant_slug: Text = Field(description="The URL-safe handle of the new tenant.")
+    tenant_name: Text = Field(
+        default="",
+        description="The display name of the new tenant (required, unless a team invite "
+        "joins an existing tenant).",
+    )
+    tenant_slug: Text = Field(
+        default="", description="The URL-safe handle of the new tenant (as tenant_name)."
+    )
     invite_token: Text | None = Field(
-        default=None, description="Required when sign-up is by invite."
+        default=None,
+        description="Required when sign-up is by invite; a team invite joins its tenant.",
     )
     display_name: Text | None = None
 
@@ -376,9 +388,17 @@ class RotatedSigningKeys(ProtoModel, message=pb.RotateSigningKeyResponse):
 class Invite(
     ProtoModel,
     message=pb.Invite,
-    nullable=("invited_email", "expire_time", "revoke_time", "note"),
+    nullable=("invited_email", "expire_time", "revoke_time", "note", "tenant_id", "role"),
 ):
     token_hint: str = Field(description="The first characters of the token, to recognise it.")
+
+
+class AcceptInviteBody(RequestBody):
+    invite_token: Text = Field(description="The team invite's token, as the invitee got it.")
+
+
+class SwitchTenantBody(RequestBody):
+    tenant_id: Text = Field(description="Another tenant you belong to.")
 
 
 class CreatedInvite(ProtoModel, message=pb.CreateInviteResponse):

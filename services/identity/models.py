@@ -194,7 +194,10 @@ class TenantSignupInvite(Base):
     issuer_user_id: Mapped[uuid.UUID | None] = mapped_column(
         ForeignKey("users.id", ondelete="SET NULL")
     )
-    issuer_tenant_id: Mapped[uuid.UUID | None] = mapped_column(Uuid)
+    #: Set on a team invite: the tenant it joins (else the invite signs a new tenant up).
+    issuer_tenant_id: Mapped[uuid.UUID | None] = mapped_column(Uuid, index=True)
+    #: The role a team invite grants in issuer_tenant_id.
+    member_role: Mapped[str | None] = mapped_column(String(16))
     signup_request_id: Mapped[uuid.UUID | None] = mapped_column(
         ForeignKey("tenant_signup_requests.id", ondelete="SET NULL")
     )

@@ -85,6 +85,16 @@ class IdentityServicer(identity_pb2_grpc.IdentityServiceServicer):
     ) -> pb.RevokeInviteResponse:
         return await self._signup.revoke_invite(request)
 
+    async def AcceptInvite(
+        self, request: pb.AcceptInviteRequest, context: grpc.aio.ServicerContext
+    ) -> pb.AcceptInviteResponse:
+        return await self._signup.team.accept_invite(request)
+
+    async def SwitchTenant(
+        self, request: pb.SwitchTenantRequest, context: grpc.aio.ServicerContext
+    ) -> pb.SwitchTenantResponse:
+        return await self._signup.team.switch_tenant(request)
+
     async def SignIn(
         self, request: pb.SignInRequest, context: grpc.aio.ServicerContext
     ) -> pb.SignInResponse:

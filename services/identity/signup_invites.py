@@ -10,6 +10,7 @@ An expired reservation never blocks anyone: it is released when next found.
 from __future__ import annotations
 
 import uuid
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from sqlalchemy import func, select, update
@@ -33,6 +34,35 @@ from shared.timestamps import to_timestamp
 TOKEN_PREFIX = "qdv_"
 HINT_LENGTH = 8
 STATUS_TO_PROTO = to_proto_map(pb.InviteStatus.DESCRIPTOR, InviteStatus)
+
+
+@dataclass(frozen=True)
+class TeamSeat:
+    """What a team invite grants: a membership of ``tenant_id`` with ``role``."""
+
+    tenant_id: str
+    role: str
+
+
+def team_seat(invite: TenantSignupInvite) -> TeamSeat | None:
+    """The seat a team invite grants; None for a sign-up invite (which makes a new tenant)."""
+    if invite.issuer_tenant_id is None or not invite.member_role:
+        return None
+    return TeamSeat(str(invite.issuer_tenant_id), invite.member_role)
+
+
+async def seat_of_token(ctx: IdentityContext, token: str) -> TeamSeat | None:
+    """A look at the invite behind ``token`` before anything is locked: which kind it is
+    decides what a sign-up must send. The reservation checks the invite again."""
+    if not token or len(token) > MAX_INVITE_TOKEN:
+        return None
+    async with ctx.db.reading() as session:
+        invite = await session.scalar(
+            select(TenantSignupInvite).where(
+                TenantSignupInvite.token_hash == ctx.secrets.hasher.hash(token)
+            )
+        )
+    return team_seat(invite) if invite is not None else None
 
 
 def invalid_invite() -> InvalidArgument:
@@ -65,6 +95,8 @@ def invite_to_proto(invite: TenantSignupInvite, now: datetime | None = None) -> 
         revoke_time=to_timestamp(invite.revoked_at),
         note=invite.note or "",
         create_time=to_timestamp(invite.created_at),
+        tenant_id=str(invite.issuer_tenant_id) if invite.issuer_tenant_id else "",
+        role=invite.member_role or "",
     )
 
 
@@ -77,6 +109,7 @@ def new_invite(
     note: str | None = None,
     issuer_user_id: uuid.UUID | None = None,
     signup_request_id: uuid.UUID | None = None,
+    team_seat: TeamSeat | None = None,
 ) -> tuple[TenantSignupInvite, str]:
     """A new invite row (not yet added) and its token, which exists nowhere else."""
     token = Hasher.new_token(TOKEN_PREFIX)
@@ -92,6 +125,8 @@ def new_invite(
         redeemed_count=0,
         expires_at=expires_at,
         note=note,
+        issuer_tenant_id=uuid.UUID(team_seat.tenant_id) if team_seat else None,
+        member_role=team_seat.role if team_seat else None,
     )
     return invite, token
 

@@ -1,11 +1,12 @@
 """SignUp as a saga over two services, so a failure part-way leaves no half-made user or tenant.
 
 1. identity: reserve the invite (if any), create the user as *pending* with its profile;
-2. tenancy: create the tenant with the user as owner (idempotent on ``signup:<user id>``);
+2. tenancy: create the tenant with the user as owner (idempotent on ``signup:<user id>``), or,
+   with a team invite, add the user to the invite's tenant with its role;
 3. identity: activate the user, finalize the reservation, open the first session.
 
 A failure in step 2 deletes the pending user and releases the reservation; a failure in step 3
-also purges the tenant first. Each compensation is recorded as a ``signup_failed`` event.
+also purges the tenant (or removes the team membership) first. Each compensation is recorded as a ``signup_failed`` event.
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ from quarterdeck.identity.v1 import identity_pb2 as pb
 from services.identity import sessions_core, signup_invites, signup_tenancy
 from services.identity.context import IdentityContext
 from services.identity.events import SecurityEvents
-from services.identity.models import User, UserProfile, UserStatus
+from services.identity.models import TenantSignupInvite, User, UserProfile, UserStatus
 from services.identity.password_policy import check_strength
 from services.identity.signup_validation import (
     MAX_DISPLAY_NAME,
@@ -51,6 +52,8 @@ class Pending:
     reservation_id: uuid.UUID | None
     ip_hash: str | None
     user_agent_hash: str | None
+    #: Set when a team invite was reserved: the user joins this tenant rather than making one.
+    seat: signup_invites.TeamSeat | None = None
 
     @property
     def request_id(self) -> str:
@@ -65,15 +68,20 @@ def _email_taken() -> AlreadyExists:
     )
 
 
-def validate(ctx: IdentityContext, request: pb.SignUpRequest) -> None:
+def validate(ctx: IdentityContext, request: pb.SignUpRequest, *, joining: bool = False) -> None:
+    """``joining``: the invite is a team invite, so no tenant is named (one is joined)."""
     mode = ctx.settings.signup_mode
     if mode == "closed":
         raise FailedPrecondition("sign-up is closed", reason="SIGNUP_CLOSED")
     violations = collect(
         {
             "email": email_problem(request.email),
-            "tenant_name": length_problem(request.tenant_name, MAX_TENANT_NAME, required=True),
-            "tenant_slug": length_problem(request.tenant_slug, MAX_TENANT_SLUG, required=True),
+            "tenant_name": length_problem(
+                request.tenant_name, MAX_TENANT_NAME, required=not joining
+            ),
+            "tenant_slug": length_problem(
+                request.tenant_slug, MAX_TENANT_SLUG, required=not joining
+            ),
             "display_name": length_problem(request.display_name, MAX_DISPLAY_NAME),
             "invite_token": "is required: sign-up is by invite only"
             if mode == "invite" and not request.invite_token
@@ -125,11 +133,17 @@ async def _begin(ctx: IdentityContext, request: pb.SignUpRequest, password_hash:
                 "signup_invite_refused", ip_hash=ip_hash, user_agent_hash=hashes.user_agent_hash
             )
         raise
+    seat = None
+    if reservation is not None:
+        async with ctx.db.reading() as session:
+            invite = await session.get(TenantSignupInvite, reservation.invite_id)
+            seat = signup_invites.team_seat(invite) if invite is not None else None
     return Pending(
         user_id=user.id,
         reservation_id=reservation.id if reservation else None,
         ip_hash=ip_hash,
         user_agent_hash=hashes.user_agent_hash,
+        seat=seat,
     )
 
 
@@ -158,8 +172,9 @@ async def _finish(
         user_agent_hash=pending.user_agent_hash,
         metadata={"invite_id": invite_id} if invite_id else None,
     )
+    role = pending.seat.role if pending.seat else OWNER_ROLE
     # Called through the module so a test can make this last step fail.
-    tokens = await sessions_core.open_session(ctx, session, user, tenant_id, OWNER_ROLE, device)
+    tokens = await sessions_core.open_session(ctx, session, user, tenant_id, role, device)
     return pb.SignUpResponse(user=user_to_proto(user), tokens=tokens)
 
 
@@ -184,7 +199,13 @@ async def _compensate(
         "attempted_user_id": str(pending.user_id),
     }
     try:
-        if tenant_id is None and tenant_unknown:
+        if pending.seat is not None:
+            # A team invite made no tenant: only the membership it added is undone.
+            await signup_tenancy.remove_member(
+                ctx, tenant_id=pending.seat.tenant_id, user_id=str(pending.user_id)
+            )
+            tenant_id = None
+        elif tenant_id is None and tenant_unknown:
             tenant_id = await signup_tenancy.find_tenant(
                 ctx,
                 slug=request.tenant_slug,
@@ -222,7 +243,8 @@ async def _compensate(
 
 
 async def sign_up(ctx: IdentityContext, request: pb.SignUpRequest) -> pb.SignUpResponse:
-    validate(ctx, request)
+    joining = await signup_invites.seat_of_token(ctx, request.invite_token) is not None
+    validate(ctx, request, joining=joining)
     signup_tenancy.ensure_configured(ctx)
     # argon2 is slow on purpose: off the event loop, and before any lock is taken.
     password_hash = await asyncio.to_thread(ctx.secrets.passwords.hash, request.password)
@@ -233,6 +255,25 @@ async def sign_up(ctx: IdentityContext, request: pb.SignUpRequest) -> pb.SignUpR
         return asyncio.shield(
             _compensate(ctx, request, pending, stage=stage, error=error, **tenant)
         )
+
+    if pending.seat is not None:
+        try:
+            await signup_tenancy.add_member(
+                ctx,
+                tenant_id=pending.seat.tenant_id,
+                user_id=str(pending.user_id),
+                role=pending.seat.role,
+                request_id=pending.request_id,
+            )
+        except BaseException as error:  # the membership may exist: undo removes it if so
+            await undo("add_member", error, tenant_id=None)
+            raise
+        try:
+            async with ctx.db.transaction() as session:
+                return await _finish(ctx, session, pending, pending.seat.tenant_id, request.device)
+        except BaseException as error:
+            await undo("finalize", error, tenant_id=None)
+            raise
 
     try:
         tenant_id = await signup_tenancy.create_tenant(

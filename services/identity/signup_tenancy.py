@@ -12,7 +12,7 @@ import grpc
 
 from quarterdeck.tenancy.v1 import tenancy_pb2 as tpb
 from services.identity.context import IdentityContext
-from services.identity.tenancy_client import TenancyClient
+from services.identity.tenancy_client import ROLE_NAMES, TenancyClient
 from shared.errors import (
     AlreadyExists,
     DomainError,
@@ -140,3 +140,53 @@ async def purge_tenant(ctx: IdentityContext, tenant_id: str) -> bool:
         log.error("could not purge tenant %s after a failed sign-up: %s", tenant_id, error.code())
         return False
     return True
+
+
+_ROLE_VALUES = {name: value for value, name in ROLE_NAMES.items()}
+
+
+async def add_member(
+    ctx: IdentityContext, *, tenant_id: str, user_id: str, role: str, request_id: str
+) -> None:
+    """Make ``user_id`` a member of ``tenant_id`` (a team invite's seat), idempotently by
+    ``request_id`` (the redemption's); an existing membership is ALREADY_EXISTS ALREADY_MEMBER."""
+    client = _client(ctx)
+    request = tpb.AddMembershipRequest(
+        membership=tpb.Membership(tenant_id=tenant_id, user_id=user_id, role=_ROLE_VALUES[role]),
+        request_id=request_id,
+    )
+    try:
+        await client.call(client.stub.AddMembership, request, _TIMEOUT_SECONDS)
+    except grpc.aio.AioRpcError as error:
+        reason = domain_error_of(error).reason
+        if error.code() == grpc.StatusCode.ALREADY_EXISTS:
+            raise AlreadyExists(
+                "you are already a member of this tenant", reason="ALREADY_MEMBER"
+            ) from None
+        if error.code() == grpc.StatusCode.NOT_FOUND:
+            # The tenant is gone: the invite can no longer be redeemed.
+            raise FailedPrecondition(
+                "the invite's tenant no longer exists", reason=reason or "TENANT_NOT_FOUND"
+            ) from None
+        raise Unavailable(
+            "the tenancy service did not answer; try again", reason="TENANCY_UNAVAILABLE"
+        ) from None
+
+
+async def remove_member(ctx: IdentityContext, *, tenant_id: str, user_id: str) -> None:
+    """Undo :func:`add_member` for a redemption that failed afterwards; logs, never raises."""
+    client = _client(ctx)
+    try:
+        await client.call(
+            client.stub.RemoveMembership,
+            tpb.RemoveMembershipRequest(tenant_id=tenant_id, user_id=user_id),
+            _TIMEOUT_SECONDS,
+        )
+    except grpc.aio.AioRpcError as error:
+        if error.code() != grpc.StatusCode.NOT_FOUND:
+            log.error(
+                "could not remove user %s from tenant %s after a failed redemption: %s",
+                user_id,
+                tenant_id,
+                error.code(),
+            )

@@ -21,6 +21,7 @@ from shared.errors import (
 )
 from shared.ids import parse_id
 from shared.pagination import fetch_page
+from shared.tenant_scope import one_tenant_for_read
 from shared.timestamps import to_timestamp
 
 ROLE_TO_PROTO = {
@@ -160,11 +161,13 @@ class MembershipHandlers:
     async def list_memberships(
         self, request: pb.ListMembershipsRequest
     ) -> pb.ListMembershipsResponse:
-        if bool(request.tenant_id) == bool(request.user_id):
+        # Naming neither lists the members of the caller's own tenant.
+        requested_tenant = request.tenant_id or ("" if request.user_id else one_tenant_for_read(""))
+        if bool(requested_tenant) == bool(request.user_id):
             raise InvalidArgument.field("tenant_id", "set exactly one of tenant_id and user_id")
         statement = select(MembershipRecord)
-        if request.tenant_id:
-            tenant_id = parse_id(request.tenant_id, "tenant_id")
+        if requested_tenant:
+            tenant_id = parse_id(requested_tenant, "tenant_id")
             require_tenant(str(tenant_id), "viewer")
             statement = statement.where(MembershipRecord.tenant_id == tenant_id)
             filters = {"tenant_id": str(tenant_id)}
@@ -233,9 +236,10 @@ class MembershipHandlers:
     async def remove_membership(
         self, request: pb.RemoveMembershipRequest
     ) -> pb.RemoveMembershipResponse:
-        tenant_id = parse_id(request.tenant_id, "tenant_id")
-        user_id = parse_id(request.user_id, "user_id")
         principal = require_principal()
+        tenant_id = parse_id(request.tenant_id, "tenant_id")
+        # No user named: the caller leaves the tenant.
+        user_id = parse_id(request.user_id or principal.user_id or "", "user_id")
         leaving = principal.user_id == str(user_id) and principal.tenant_id == str(tenant_id)
         if not leaving:
             principal = require_tenant(str(tenant_id), "admin")

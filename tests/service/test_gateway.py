@@ -64,7 +64,10 @@ async def gateway(tenancy_target: str) -> AsyncIterator[httpx.AsyncClient]:
         yield client
 
 
-SETTINGS = f"/v1/tenants/{uuid.uuid4()}/settings"
+#: A fixed id for requests refused before any lookup: parameter ids must be the same in every
+#: process that collects them (pytest-xdist compares them across workers).
+NO_SUCH_TENANT = "5f0b1c5e-0000-4000-8000-000000000001"
+SETTINGS = f"/v1/tenants/{NO_SUCH_TENANT}/settings"
 DEEP = '{"x": ' * 40 + "1" + "}" * 40
 
 
@@ -282,11 +285,11 @@ async def test_bad_slug_keeps_the_services_field_violation(
         ("GET", "/v1/tenants", {"params": {"page_size": -1}}, "page_size"),
         ("GET", "/v1/tenants", {"params": {"page_size": "ten"}}, "page_size"),
         ("GET", "/v1/tenants", {"params": {"status": "ACTIVE"}}, "status"),
-        ("PATCH", f"/v1/tenants/{uuid.uuid4()}", {"json": {"name": "no version"}}, "version"),
-        ("PATCH", f"/v1/tenants/{uuid.uuid4()}", {"json": {"version": 0}}, "version"),
+        ("PATCH", f"/v1/tenants/{NO_SUCH_TENANT}", {"json": {"name": "no version"}}, "version"),
+        ("PATCH", f"/v1/tenants/{NO_SUCH_TENANT}", {"json": {"version": 0}}, "version"),
         (
             "PATCH",
-            f"/v1/tenants/{uuid.uuid4()}/settings",
+            f"/v1/tenants/{NO_SUCH_TENANT}/settings",
             {"json": {"version": 1, "billing_contacts": ["a@b.co", 7]}},
             "billing_contacts[1]",
         ),
@@ -298,7 +301,7 @@ async def test_bad_slug_keeps_the_services_field_violation(
         ),
         # Valid JSON that protobuf cannot carry is bad input too, not an internal error.
         ("POST", "/v1/tenants", raw('{"slug": "s", "name": "\\ud800"}'), "name"),
-        ("PATCH", f"/v1/tenants/{uuid.uuid4()}", {"json": {"version": 2**63}}, "version"),
+        ("PATCH", f"/v1/tenants/{NO_SUCH_TENANT}", {"json": {"version": 2**63}}, "version"),
         ("GET", "/v1/tenants", {"params": {"page_size": 2**31}}, "page_size"),
         ("PATCH", SETTINGS, raw('{"version": 1, "flags": {"a": NaN}}'), "flags"),
         ("PATCH", SETTINGS, raw('{"version": 1, "flags": {"a": [1e400]}}'), "flags"),

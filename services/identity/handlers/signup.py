@@ -8,19 +8,18 @@ from datetime import timedelta
 from typing import Any
 
 from sqlalchemy import select
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from quarterdeck.identity.v1 import identity_pb2 as pb
 from services.identity import signup_invites, signup_saga
 from services.identity.context import IdentityContext
 from services.identity.events import SecurityEvents
+from services.identity.handlers.team import TeamHandlers, acting_user, may_revoke
 from services.identity.models import (
     ReservationStatus,
     SignupRequestStatus,
     TenantSignupInvite,
     TenantSignupInviteReservation,
     TenantSignupRequest,
-    User,
 )
 from services.identity.sessions_core import device_hashes
 from services.identity.signup_validation import (
@@ -35,7 +34,13 @@ from services.identity.signup_validation import (
     length_problem,
     raise_if_any,
 )
-from shared.auth import Principal, require_operator, reset_principal, set_principal
+from shared.auth import (
+    Principal,
+    require_operator,
+    require_tenant,
+    reset_principal,
+    set_principal,
+)
 from shared.db_types import utcnow
 from shared.errors import FailedPrecondition, InvalidArgument, NotFound
 from shared.ids import parse_id
@@ -65,21 +70,10 @@ def signup_request_to_proto(row: TenantSignupRequest) -> pb.SignupRequest:
     )
 
 
-async def _actor(session: AsyncSession, principal: Principal) -> uuid.UUID | None:
-    """The operator's user id for issuer/decider columns, when it names a stored user (an
-    internal service, or a token whose user is gone, leaves them empty)."""
-    if principal.user_id is None:
-        return None
-    try:
-        user_id = uuid.UUID(principal.user_id)
-    except ValueError:
-        return None
-    return user_id if await session.get(User, user_id) is not None else None
-
-
 class SignupHandlers:
     def __init__(self, ctx: IdentityContext) -> None:
         self._ctx = ctx
+        self.team = TeamHandlers(ctx)
 
     async def sign_up(self, request: pb.SignUpRequest) -> pb.SignUpResponse:
         response = await signup_saga.sign_up(self._ctx, request)
@@ -91,8 +85,8 @@ class SignupHandlers:
         return response
 
     async def _append_invite_redeemed(self, invite_token: str, user_id: str) -> None:
-        """``invite.redeemed`` in the new tenant's feed, by its new owner (the sign-up is public,
-        so the RPC has no principal of its own)."""
+        """``invite.redeemed`` in the tenant's feed (new, or joined with a team invite), by the
+        new user (the sign-up is public, so the RPC has no principal of its own)."""
         async with self._ctx.db.reading() as session:
             redeemed = (
                 await session.execute(
@@ -112,9 +106,9 @@ class SignupHandlers:
         if redeemed is None or redeemed.tenant_id is None:
             return
         invite, tenant_id = redeemed.TenantSignupInvite, str(redeemed.tenant_id)
-        owner = Principal(
-            subject=user_id, kind="user", tenant_id=tenant_id, role=signup_saga.OWNER_ROLE
-        )
+        seat = signup_invites.team_seat(invite)
+        role = seat.role if seat else signup_saga.OWNER_ROLE
+        owner = Principal(subject=user_id, kind="user", tenant_id=tenant_id, role=role)
         token = set_principal(owner)
         try:
             self._ctx.activity.append(
@@ -123,7 +117,9 @@ class SignupHandlers:
                 object_type="invite",
                 object_id=str(invite.id),
                 object_name=invite.token_hint,
-                summary=f"Invite {invite.token_hint}… was redeemed to sign this tenant up",
+                summary=f"Invite {invite.token_hint}… was redeemed: a new user joined as {role}"
+                if seat
+                else f"Invite {invite.token_hint}… was redeemed to sign this tenant up",
                 metadata={
                     "user_id": user_id,
                     "redeemed_count": invite.redeemed_count,
@@ -143,10 +139,11 @@ class SignupHandlers:
     ) -> None:
         """An invite event in the feed of the tenant the operator acts within. Invites belong
         to the platform, not to a tenant: an operator acting outside any tenant has no feed."""
-        if principal.tenant_id is None:
+        tenant_id = str(invite.issuer_tenant_id) if invite.issuer_tenant_id else principal.tenant_id
+        if tenant_id is None:
             return
         self._ctx.activity.append(
-            principal.tenant_id,
+            tenant_id,
             action,
             object_type="invite",
             object_id=str(invite.id),
@@ -246,7 +243,7 @@ class SignupHandlers:
                     f"the request was already {row.status.value}",
                     reason="SIGNUP_REQUEST_DECIDED",
                 )
-            actor = await _actor(session, principal)
+            actor = await acting_user(session, principal)
             now = utcnow()
             metadata = {"signup_request_id": str(row.id), "operator": principal.subject}
             if request.approve:
@@ -289,6 +286,8 @@ class SignupHandlers:
         return response
 
     async def create_invite(self, request: pb.CreateInviteRequest) -> pb.CreateInviteResponse:
+        if request.tenant_id or request.role:
+            return await self.team.create_team_invite(request)
         principal = require_operator()
         max_redemptions = request.max_redemptions or 1
         now = utcnow()
@@ -317,7 +316,7 @@ class SignupHandlers:
             )
         )
         async with self._ctx.db.transaction() as session:
-            actor = await _actor(session, principal)
+            actor = await acting_user(session, principal)
             invite, token = signup_invites.new_invite(
                 self._ctx,
                 invited_email=request.invited_email or None,
@@ -357,6 +356,8 @@ class SignupHandlers:
         return response
 
     async def list_invites(self, request: pb.ListInvitesRequest) -> pb.ListInvitesResponse:
+        if request.tenant_id:
+            return await self.team.list_team_invites(request)
         require_operator()
         async with self._ctx.db.reading() as session:
             page = await fetch_page(
@@ -377,7 +378,12 @@ class SignupHandlers:
         )
 
     async def revoke_invite(self, request: pb.RevokeInviteRequest) -> pb.RevokeInviteResponse:
-        principal = require_operator()
+        # A tenant's admins revoke its team invites; without a tenant, only operators revoke.
+        principal = (
+            require_tenant(str(parse_id(request.tenant_id, "tenant_id")), "admin")
+            if request.tenant_id
+            else require_operator()
+        )
         invite_id = parse_id(request.id, "id")
         raise_if_any(collect({"reason": length_problem(request.reason, MAX_REASON)}))
         revoked_now = False
@@ -387,7 +393,7 @@ class SignupHandlers:
                 .where(TenantSignupInvite.id == invite_id)
                 .with_for_update()
             )
-            if invite is None:
+            if invite is None or not may_revoke(principal, invite, request.tenant_id):
                 raise NotFound(f"invite {invite_id} not found", reason="INVITE_NOT_FOUND")
             # Revoking twice changes nothing: the first revocation's time and reason stand.
             if invite.revoked_at is None:
@@ -395,8 +401,9 @@ class SignupHandlers:
                 SecurityEvents.add(
                     session,
                     "invite_revoked",
-                    user_id=await _actor(session, principal),
-                    metadata={"invite_id": str(invite.id), "operator": principal.subject},
+                    user_id=await acting_user(session, principal),
+                    tenant_id=invite.issuer_tenant_id,
+                    metadata={"invite_id": str(invite.id), "by": principal.subject},
                 )
                 revoked_now = True
             response = pb.RevokeInviteResponse(invite=signup_invites.invite_to_proto(invite))

@@ -350,7 +350,7 @@ class DecideSignupRequestResponse(_message.Message):
     def __init__(self, request: _Optional[_Union[SignupRequest, _Mapping]] = ..., invite_token: _Optional[str] = ...) -> None: ...
 
 class Invite(_message.Message):
-    __slots__ = ("id", "token_hint", "invited_email", "status", "max_redemptions", "redeemed_count", "expire_time", "revoke_time", "note", "create_time")
+    __slots__ = ("id", "token_hint", "invited_email", "status", "max_redemptions", "redeemed_count", "expire_time", "revoke_time", "note", "create_time", "tenant_id", "role")
     ID_FIELD_NUMBER: _ClassVar[int]
     TOKEN_HINT_FIELD_NUMBER: _ClassVar[int]
     INVITED_EMAIL_FIELD_NUMBER: _ClassVar[int]
@@ -361,6 +361,8 @@ class Invite(_message.Message):
     REVOKE_TIME_FIELD_NUMBER: _ClassVar[int]
     NOTE_FIELD_NUMBER: _ClassVar[int]
     CREATE_TIME_FIELD_NUMBER: _ClassVar[int]
+    TENANT_ID_FIELD_NUMBER: _ClassVar[int]
+    ROLE_FIELD_NUMBER: _ClassVar[int]
     id: str
     token_hint: str
     invited_email: str
@@ -371,19 +373,25 @@ class Invite(_message.Message):
     revoke_time: _timestamp_pb2.Timestamp
     note: str
     create_time: _timestamp_pb2.Timestamp
-    def __init__(self, id: _Optional[str] = ..., token_hint: _Optional[str] = ..., invited_email: _Optional[str] = ..., status: _Optional[_Union[InviteStatus, str]] = ..., max_redemptions: _Optional[int] = ..., redeemed_count: _Optional[int] = ..., expire_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., revoke_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., note: _Optional[str] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+    tenant_id: str
+    role: str
+    def __init__(self, id: _Optional[str] = ..., token_hint: _Optional[str] = ..., invited_email: _Optional[str] = ..., status: _Optional[_Union[InviteStatus, str]] = ..., max_redemptions: _Optional[int] = ..., redeemed_count: _Optional[int] = ..., expire_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., revoke_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., note: _Optional[str] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., tenant_id: _Optional[str] = ..., role: _Optional[str] = ...) -> None: ...
 
 class CreateInviteRequest(_message.Message):
-    __slots__ = ("invited_email", "max_redemptions", "expire_time", "note")
+    __slots__ = ("invited_email", "max_redemptions", "expire_time", "note", "tenant_id", "role")
     INVITED_EMAIL_FIELD_NUMBER: _ClassVar[int]
     MAX_REDEMPTIONS_FIELD_NUMBER: _ClassVar[int]
     EXPIRE_TIME_FIELD_NUMBER: _ClassVar[int]
     NOTE_FIELD_NUMBER: _ClassVar[int]
+    TENANT_ID_FIELD_NUMBER: _ClassVar[int]
+    ROLE_FIELD_NUMBER: _ClassVar[int]
     invited_email: str
     max_redemptions: int
     expire_time: _timestamp_pb2.Timestamp
     note: str
-    def __init__(self, invited_email: _Optional[str] = ..., max_redemptions: _Optional[int] = ..., expire_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., note: _Optional[str] = ...) -> None: ...
+    tenant_id: str
+    role: str
+    def __init__(self, invited_email: _Optional[str] = ..., max_redemptions: _Optional[int] = ..., expire_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., note: _Optional[str] = ..., tenant_id: _Optional[str] = ..., role: _Optional[str] = ...) -> None: ...
 
 class CreateInviteResponse(_message.Message):
     __slots__ = ("invite", "token")
@@ -394,12 +402,14 @@ class CreateInviteResponse(_message.Message):
     def __init__(self, invite: _Optional[_Union[Invite, _Mapping]] = ..., token: _Optional[str] = ...) -> None: ...
 
 class ListInvitesRequest(_message.Message):
-    __slots__ = ("page_size", "page_token")
+    __slots__ = ("page_size", "page_token", "tenant_id")
     PAGE_SIZE_FIELD_NUMBER: _ClassVar[int]
     PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    TENANT_ID_FIELD_NUMBER: _ClassVar[int]
     page_size: int
     page_token: str
-    def __init__(self, page_size: _Optional[int] = ..., page_token: _Optional[str] = ...) -> None: ...
+    tenant_id: str
+    def __init__(self, page_size: _Optional[int] = ..., page_token: _Optional[str] = ..., tenant_id: _Optional[str] = ...) -> None: ...
 
 class ListInvitesResponse(_message.Message):
     __slots__ = ("invites", "next_page_token")
@@ -410,18 +420,48 @@ class ListInvitesResponse(_message.Message):
     def __init__(self, invites: _Optional[_Iterable[_Union[Invite, _Mapping]]] = ..., next_page_token: _Optional[str] = ...) -> None: ...
 
 class RevokeInviteRequest(_message.Message):
-    __slots__ = ("id", "reason")
+    __slots__ = ("id", "reason", "tenant_id")
     ID_FIELD_NUMBER: _ClassVar[int]
     REASON_FIELD_NUMBER: _ClassVar[int]
+    TENANT_ID_FIELD_NUMBER: _ClassVar[int]
     id: str
     reason: str
-    def __init__(self, id: _Optional[str] = ..., reason: _Optional[str] = ...) -> None: ...
+    tenant_id: str
+    def __init__(self, id: _Optional[str] = ..., reason: _Optional[str] = ..., tenant_id: _Optional[str] = ...) -> None: ...
 
 class RevokeInviteResponse(_message.Message):
     __slots__ = ("invite",)
     INVITE_FIELD_NUMBER: _ClassVar[int]
     invite: Invite
     def __init__(self, invite: _Optional[_Union[Invite, _Mapping]] = ...) -> None: ...
+
+class AcceptInviteRequest(_message.Message):
+    __slots__ = ("invite_token", "device")
+    INVITE_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    DEVICE_FIELD_NUMBER: _ClassVar[int]
+    invite_token: str
+    device: DeviceInfo
+    def __init__(self, invite_token: _Optional[str] = ..., device: _Optional[_Union[DeviceInfo, _Mapping]] = ...) -> None: ...
+
+class AcceptInviteResponse(_message.Message):
+    __slots__ = ("tokens",)
+    TOKENS_FIELD_NUMBER: _ClassVar[int]
+    tokens: TokenPair
+    def __init__(self, tokens: _Optional[_Union[TokenPair, _Mapping]] = ...) -> None: ...
+
+class SwitchTenantRequest(_message.Message):
+    __slots__ = ("tenant_id", "device")
+    TENANT_ID_FIELD_NUMBER: _ClassVar[int]
+    DEVICE_FIELD_NUMBER: _ClassVar[int]
+    tenant_id: str
+    device: DeviceInfo
+    def __init__(self, tenant_id: _Optional[str] = ..., device: _Optional[_Union[DeviceInfo, _Mapping]] = ...) -> None: ...
+
+class SwitchTenantResponse(_message.Message):
+    __slots__ = ("tokens",)
+    TOKENS_FIELD_NUMBER: _ClassVar[int]
+    tokens: TokenPair
+    def __init__(self, tokens: _Optional[_Union[TokenPair, _Mapping]] = ...) -> None: ...
 
 class SignInRequest(_message.Message):
     __slots__ = ("email", "password", "tenant_id", "device")

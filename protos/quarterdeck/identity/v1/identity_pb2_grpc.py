@@ -91,6 +91,16 @@ class IdentityServiceStub:
                 request_serializer=quarterdeck_dot_identity_dot_v1_dot_identity__pb2.RevokeInviteRequest.SerializeToString,
                 response_deserializer=quarterdeck_dot_identity_dot_v1_dot_identity__pb2.RevokeInviteResponse.FromString,
                 _registered_method=True)
+        self.AcceptInvite = channel.unary_unary(
+                '/quarterdeck.identity.v1.IdentityService/AcceptInvite',
+                request_serializer=quarterdeck_dot_identity_dot_v1_dot_identity__pb2.AcceptInviteRequest.SerializeToString,
+                response_deserializer=quarterdeck_dot_identity_dot_v1_dot_identity__pb2.AcceptInviteResponse.FromString,
+                _registered_method=True)
+        self.SwitchTenant = channel.unary_unary(
+                '/quarterdeck.identity.v1.IdentityService/SwitchTenant',
+                request_serializer=quarterdeck_dot_identity_dot_v1_dot_identity__pb2.SwitchTenantRequest.SerializeToString,
+                response_deserializer=quarterdeck_dot_identity_dot_v1_dot_identity__pb2.SwitchTenantResponse.FromString,
+                _registered_method=True)
         self.SignIn = channel.unary_unary(
                 '/quarterdeck.identity.v1.IdentityService/SignIn',
                 request_serializer=quarterdeck_dot_identity_dot_v1_dot_identity__pb2.SignInRequest.SerializeToString,
@@ -291,13 +301,15 @@ class IdentityServiceServicer:
 
     def CreateInvite(self, request, context):
         """CreateInvite issues an invite; its token is returned once and stored only as a hash.
+        Operators issue sign-up invites (each makes a new tenant); a tenant's admins issue team
+        invites into their tenant (tenant_id and role set), sent to the invitee by the notifier.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
     def ListInvites(self, request, context):
-        """ListInvites pages through invites.
+        """ListInvites pages through invites: a tenant's team invites, or (operators) every invite.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -305,6 +317,22 @@ class IdentityServiceServicer:
 
     def RevokeInvite(self, request, context):
         """RevokeInvite stops an invite from being redeemed.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def AcceptInvite(self, request, context):
+        """AcceptInvite adds the signed-in user to the tenant of a team invite and returns tokens
+        for that tenant (a new user redeems one with SignUp instead).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def SwitchTenant(self, request, context):
+        """SwitchTenant returns tokens for another tenant the signed-in user belongs to, in a new
+        session, without asking for the password again.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -556,6 +584,16 @@ def add_IdentityServiceServicer_to_server(servicer, server):
                     servicer.RevokeInvite,
                     request_deserializer=quarterdeck_dot_identity_dot_v1_dot_identity__pb2.RevokeInviteRequest.FromString,
                     response_serializer=quarterdeck_dot_identity_dot_v1_dot_identity__pb2.RevokeInviteResponse.SerializeToString,
+            ),
+            'AcceptInvite': grpc.unary_unary_rpc_method_handler(
+                    servicer.AcceptInvite,
+                    request_deserializer=quarterdeck_dot_identity_dot_v1_dot_identity__pb2.AcceptInviteRequest.FromString,
+                    response_serializer=quarterdeck_dot_identity_dot_v1_dot_identity__pb2.AcceptInviteResponse.SerializeToString,
+            ),
+            'SwitchTenant': grpc.unary_unary_rpc_method_handler(
+                    servicer.SwitchTenant,
+                    request_deserializer=quarterdeck_dot_identity_dot_v1_dot_identity__pb2.SwitchTenantRequest.FromString,
+                    response_serializer=quarterdeck_dot_identity_dot_v1_dot_identity__pb2.SwitchTenantResponse.SerializeToString,
             ),
             'SignIn': grpc.unary_unary_rpc_method_handler(
                     servicer.SignIn,
@@ -992,6 +1030,60 @@ class IdentityService:
             '/quarterdeck.identity.v1.IdentityService/RevokeInvite',
             quarterdeck_dot_identity_dot_v1_dot_identity__pb2.RevokeInviteRequest.SerializeToString,
             quarterdeck_dot_identity_dot_v1_dot_identity__pb2.RevokeInviteResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def AcceptInvite(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/quarterdeck.identity.v1.IdentityService/AcceptInvite',
+            quarterdeck_dot_identity_dot_v1_dot_identity__pb2.AcceptInviteRequest.SerializeToString,
+            quarterdeck_dot_identity_dot_v1_dot_identity__pb2.AcceptInviteResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def SwitchTenant(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/quarterdeck.identity.v1.IdentityService/SwitchTenant',
+            quarterdeck_dot_identity_dot_v1_dot_identity__pb2.SwitchTenantRequest.SerializeToString,
+            quarterdeck_dot_identity_dot_v1_dot_identity__pb2.SwitchTenantResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -1,0 +1,106 @@
+"""How long `quarterdeck up` takes to print its banner, cold (a new data directory: secrets made,
+every database created and migrated) and warm (the same directory again), and how long each
+process took from its start to serving; then what each process imports before it can serve.
+
+Run: ``uv run python -m tests.benchmarks.bench_startup [--runs 1]``. Every run starts the
+platform on free local ports in a temporary directory, waits for the banner, stops it with
+SIGTERM and waits for it to exit. Per-process times come from the banner's ``ready in`` column
+(printed by the supervisor, measured from each process's spawn). Import times are each entry
+point imported in a fresh interpreter (``python -c``), beside a bare interpreter's start.
+Not collected by pytest (the name is bench_*).
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from services.registry import GATEWAY, SERVICE_NAMES
+from tests.support.processes import free_port_block, quarterdeck
+
+BANNER_END = "Press Ctrl-C to stop."
+READY = re.compile(r"^\s+(\w+)\s.*ready in ([0-9.]+) s")
+#: What each process imports before its first line of work.
+ENTRY_POINTS = {
+    **{
+        name: f"from services.registry import spec_for; spec_for({name!r})"
+        for name in SERVICE_NAMES
+    },
+    GATEWAY: "import services.gateway.main",
+    "cli": "import services.cli",
+}
+
+
+def time_to_banner(data_dir: Path) -> tuple[float, dict[str, float]]:
+    base = free_port_block(6)
+    command = quarterdeck(
+        "up",
+        "--data-dir",
+        str(data_dir),
+        "--base-port",
+        str(base),
+        "--http-port",
+        str(base + 5),
+    )
+    started = time.perf_counter()
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    assert process.stdout is not None
+    ready: dict[str, float] = {}
+    lines = []
+    try:
+        for line in process.stdout:
+            lines.append(line)
+            if match := READY.match(line):
+                ready[match.group(1)] = float(match.group(2))
+            if BANNER_END in line:
+                return time.perf_counter() - started, ready
+        raise RuntimeError("quarterdeck up exited before its banner:\n" + "".join(lines))
+    finally:
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(60)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+def import_seconds(code: str) -> float:
+    started = time.perf_counter()
+    subprocess.run([sys.executable, "-c", code], check=True)
+    return time.perf_counter() - started
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--runs", type=int, default=1, help="cold+warm pairs to measure")
+    args = parser.parse_args()
+    cold, warm = [], []
+    per_process: dict[str, list[float]] = {}
+    for _ in range(args.runs):
+        with tempfile.TemporaryDirectory(prefix="qd-bench-up-") as tmp:
+            data_dir = Path(tmp) / "data"
+            seconds, _ready = time_to_banner(data_dir)
+            cold.append(seconds)
+            seconds, ready = time_to_banner(data_dir)
+            warm.append(seconds)
+            for name, value in ready.items():
+                per_process.setdefault(name, []).append(value)
+    print(f"time to banner, cold (new data dir): {statistics.median(cold):6.2f} s  {cold}")
+    print(f"time to banner, warm (same data dir): {statistics.median(warm):6.2f} s  {warm}")
+    for name, values in per_process.items():
+        print(f"  {name:<13} serving {statistics.median(values):5.2f} s after its start (warm)")
+    bare = import_seconds("pass")
+    print(f"imports in a fresh interpreter (a bare interpreter takes {bare:.2f} s):")
+    for name, code in ENTRY_POINTS.items():
+        print(f"  {name:<13} {import_seconds(code):5.2f} s")
+
+
+if __name__ == "__main__":
+    main()
