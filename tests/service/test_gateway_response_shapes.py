@@ -822,6 +822,89 @@ async def telemetry(
     del operator
 
 
+async def team(shapes: Shapes, stack: Stack) -> None:
+    """Team invites, sign-up and acceptance by invite, members, leaving and switching tenants."""
+    call = shapes.call
+    owner = await make_user(stack.identity)
+    owner_auth, _ = await signed_in(shapes, owner)
+    tenant = owner.tenant_id
+    email = f"{unique('teammate')}@example.com"
+    created = await call(
+        "POST",
+        "/v1/tenants/{tenant_id}/invites",
+        status=201,
+        headers=owner_auth,
+        tenant_id=tenant,
+        json={"invited_email": email, "role": "member"},
+    )
+    await call("GET", "/v1/tenants/{tenant_id}/invites", headers=owner_auth, tenant_id=tenant)
+    joined = await call(
+        "POST",
+        "/v1/auth/signup",
+        status=201,
+        json={"email": email, "password": STRONG_PASSWORD, "invite_token": created["token"]},
+    )
+    member_id, member_auth = joined["user"]["id"], bearer(joined["tokens"]["access_token"])
+    await call("GET", "/v1/tenants/{tenant_id}/members", headers=member_auth, tenant_id=tenant)
+    await call(
+        "PATCH",
+        "/v1/tenants/{tenant_id}/members/{user_id}",
+        headers=owner_auth,
+        tenant_id=tenant,
+        user_id=member_id,
+        json={"role": "viewer"},
+    )
+    other = await make_user(stack.identity)
+    other_auth, _ = await signed_in(shapes, other)
+    second = await call(
+        "POST",
+        "/v1/tenants/{tenant_id}/invites",
+        status=201,
+        headers=other_auth,
+        tenant_id=other.tenant_id,
+        json={"invited_email": email, "role": "admin"},
+    )
+    accepted = await call(
+        "POST",
+        "/v1/auth/invites:accept",
+        headers=member_auth,
+        json={"invite_token": second["token"]},
+    )
+    there = bearer(accepted["tokens"]["access_token"])
+    await call("POST", "/v1/auth/switch-tenant", headers=there, json={"tenant_id": tenant})
+    await call(
+        "POST",
+        "/v1/tenants/{tenant_id}/members:leave",
+        status=204,
+        headers=there,
+        tenant_id=other.tenant_id,
+    )
+    third = await call(
+        "POST",
+        "/v1/tenants/{tenant_id}/invites",
+        status=201,
+        headers=owner_auth,
+        tenant_id=tenant,
+        json={"invited_email": f"{unique('later')}@example.com", "role": "viewer"},
+    )
+    await call(
+        "POST",
+        "/v1/tenants/{tenant_id}/invites/{invite_id}:revoke",
+        headers=owner_auth,
+        tenant_id=tenant,
+        invite_id=third["invite"]["id"],
+        json={"reason": "not needed"},
+    )
+    await call(
+        "DELETE",
+        "/v1/tenants/{tenant_id}/members/{user_id}",
+        status=204,
+        headers=owner_auth,
+        tenant_id=tenant,
+        user_id=member_id,
+    )
+
+
 async def signing_keys(shapes: Shapes, operator: dict[str, str]) -> None:
     """Last: retiring the key the tokens so far were signed with ends them."""
     call = shapes.call
@@ -841,6 +924,7 @@ async def test_every_route_answers_the_shape_its_document_gives(
     user = await auth_and_account(shapes, operator, stack)
     await tenancy_and_billing(shapes, operator, user)
     await telemetry(shapes, stack, user, operator)
+    await team(shapes, stack)
     await signing_keys(shapes, operator)
 
     routes = shapes.routes

@@ -29,11 +29,12 @@ from services.identity.signup_validation import (
     length_problem,
     raise_if_any,
 )
-from shared.auth import Principal, named_or_own_tenant, require_tenant
+from shared.auth import Principal, require_tenant
 from shared.db_types import utcnow
 from shared.errors import FailedPrecondition, InvalidArgument, PermissionDenied
 from shared.ids import parse_id
 from shared.pagination import fetch_page
+from shared.tenant_scope import one_tenant_for_read
 from shared.timestamps import from_timestamp
 
 log = logging.getLogger("quarterdeck.identity.team")
@@ -145,7 +146,7 @@ class TeamHandlers:
         )
 
     async def list_team_invites(self, request: pb.ListInvitesRequest) -> pb.ListInvitesResponse:
-        tenant_id = parse_id(named_or_own_tenant(request.tenant_id), "tenant_id")
+        tenant_id = parse_id(one_tenant_for_read(request.tenant_id), "tenant_id")
         require_tenant(str(tenant_id), "admin")
         async with self._ctx.db.reading() as session:
             page = await fetch_page(
