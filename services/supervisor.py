@@ -1,8 +1,10 @@
 """`quarterdeck up`: the whole platform on one machine, each service its own process.
 
-Migrates every database, starts telemetry first and the gateway last, waits until every health
-check says SERVING, prints the endpoints, and on SIGINT or SIGTERM (or if any process dies)
-stops them in reverse order, escalating to SIGKILL after the grace period. Children die with
+Starts every service at once (each migrates its own database as it starts; the gateway has
+none), waits until every health check says SERVING, prints the endpoints with how
+long each process took, and on SIGINT or SIGTERM (or if any process dies) stops them in reverse
+order, escalating to SIGKILL after the grace period. Nothing waits on telemetry: spans exported
+before it answers stay in each exporter's queue and are retried. Children die with
 the supervisor even if it is killed outright, so nothing is left behind.
 """
 
@@ -26,7 +28,8 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from services.registry import GATEWAY, PORT_OFFSETS, SERVICE_NAMES
 from shared.identity_link import internal_client_entry
 
-READY_TIMEOUT_SECONDS = 60.0
+#: Generous: on a loaded machine six interpreters starting at once on two cores take a while.
+READY_TIMEOUT_SECONDS = 300.0
 STOP_GRACE_SECONDS = 15.0
 _PR_SET_PDEATHSIG = 1
 
@@ -41,6 +44,8 @@ def _die_with_parent() -> None:
 class Child:
     name: str
     process: asyncio.subprocess.Process
+    started_at: float
+    ready_after: float | None = None
 
 
 class Platform:
@@ -100,6 +105,9 @@ class Platform:
             env[f"{prefix}PORT"] = str(self.ports[name])
             env[f"{prefix}DATA_DIR"] = str(self.data_dir)
             env.setdefault(f"{prefix}PAGE_TOKEN_SECRET", local["page_token_secret"])
+            # One process per service on this machine: each migrates its database as it starts,
+            # so no interpreter is started just to migrate.
+            env.setdefault(f"{prefix}MIGRATE_ON_START", "true")
             env[f"QD_GATEWAY_{name.upper()}_TARGET"] = f"{self.host}:{self.ports[name]}"
             if name != "identity":
                 env.setdefault(f"{prefix}IDENTITY_TARGET", identity)
@@ -131,12 +139,11 @@ class Platform:
         )
         return env
 
-    async def _migrate(self, env: dict[str, str]) -> None:
-        process = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "services.cli", "migrate", env=env
-        )
-        if await process.wait() != 0:
-            raise RuntimeError("migrations failed; nothing was started")
+    async def _start(self, name: str, env: dict[str, str]) -> None:
+        """Start one process (a service migrates its own database first, in the same
+        interpreter) and wait until it serves."""
+        await self._spawn(name, env)
+        await self._wait_ready(self._children[-1])
 
     async def _spawn(self, name: str, env: dict[str, str]) -> None:
         process = await asyncio.create_subprocess_exec(
@@ -149,7 +156,7 @@ class Platform:
             start_new_session=True,  # Ctrl-C reaches the supervisor only; it stops them in order
             preexec_fn=_die_with_parent,
         )
-        self._children.append(Child(name, process))
+        self._children.append(Child(name, process, asyncio.get_running_loop().time()))
 
     async def _grpc_serving(self, name: str) -> bool:
         async with grpc.aio.insecure_channel(f"{self.host}:{self.ports[name]}") as channel:
@@ -169,23 +176,33 @@ class Platform:
         except httpx.HTTPError:
             return False
 
-    async def _wait_ready(self, name: str) -> None:
-        deadline = asyncio.get_running_loop().time() + READY_TIMEOUT_SECONDS
-        child = self._children[-1]
-        while asyncio.get_running_loop().time() < deadline:
+    async def _wait_ready(self, child: Child) -> None:
+        loop = asyncio.get_running_loop()
+        name = child.name
+        deadline = child.started_at + READY_TIMEOUT_SECONDS
+        while loop.time() < deadline:
             if child.process.returncode is not None:
                 raise RuntimeError(f"{name} exited with code {child.process.returncode}")
             ready = await (self._gateway_up() if name == GATEWAY else self._grpc_serving(name))
             if ready:
+                child.ready_after = loop.time() - child.started_at
                 return
-            await asyncio.sleep(0.2)
-        raise RuntimeError(f"{name} was not SERVING after {READY_TIMEOUT_SECONDS:.0f}s")
+            await asyncio.sleep(0.05)
+        raise RuntimeError(
+            f"{name} was not SERVING {READY_TIMEOUT_SECONDS:.0f}s after it started "
+            "(its health check never answered SERVING)"
+        )
 
-    def _print_endpoints(self) -> None:
-        print("Quarterdeck is up:", flush=True)
-        print(f"  gateway       http://{self.host}:{self.http_port}  (OpenAPI at /openapi.json)")
+    def _print_endpoints(self, took: float) -> None:
+        ready = {child.name: child.ready_after or 0.0 for child in self._children}
+        print(f"Quarterdeck is up ({took:.1f} s):", flush=True)
+        print(
+            f"  gateway       http://{self.host}:{self.http_port}  (OpenAPI at /openapi.json, "
+            f"docs at /docs)  ready in {ready.get(GATEWAY, 0.0):.1f} s"
+        )
         for name in SERVICE_NAMES:
-            print(f"  {name:<13} grpc {self.host}:{self.ports[name]}")
+            endpoint = f"grpc {self.host}:{self.ports[name]}"
+            print(f"  {name:<13} {endpoint:<26}  ready in {ready.get(name, 0.0):.1f} s")
         print(f"  data          {self.data_dir}")
         print("Press Ctrl-C to stop.", flush=True)
 
@@ -205,18 +222,22 @@ class Platform:
         loop = asyncio.get_running_loop()
         for signum in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(signum, stop.set)
+        began = loop.time()
         self.data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)  # databases and secrets
         env = self.environment()
+        starting = [
+            asyncio.create_task(self._start(name, env)) for name in [*SERVICE_NAMES, GATEWAY]
+        ]
         try:
-            await self._migrate(env)
-            for name in [*SERVICE_NAMES, GATEWAY]:
-                await self._spawn(name, env)
-                await self._wait_ready(name)
+            await asyncio.gather(*starting)
         except RuntimeError as exc:
+            for task in starting:
+                task.cancel()
+            await asyncio.gather(*starting, return_exceptions=True)
             print(f"quarterdeck up: {exc}", file=sys.stderr, flush=True)
             await self._stop_all()
             return 1
-        self._print_endpoints()
+        self._print_endpoints(loop.time() - began)
         stopped = asyncio.create_task(stop.wait())
         exits = [asyncio.create_task(child.process.wait()) for child in self._children]
         done, _ = await asyncio.wait([stopped, *exits], return_when=asyncio.FIRST_COMPLETED)

@@ -36,6 +36,11 @@ class ServiceSettings(BaseSettings):
     database_pool_size: int = Field(default=10, ge=1, description="PostgreSQL pool per process.")
     database_max_overflow: int = Field(default=20, ge=0)
     grace_period_seconds: float = Field(default=10.0, ge=0)
+    migrate_on_start: bool = Field(
+        default=False,
+        description="Apply the service's migrations before serving (one process on one machine, "
+        "as `quarterdeck up` runs it); otherwise a database behind its migrations stops the start.",
+    )
     page_token_secret: SecretStr | None = Field(
         default=None,
         min_length=16,

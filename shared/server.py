@@ -38,7 +38,7 @@ from shared.interceptors import (
     LayeredInterceptor,
     UntracedMethodsInterceptor,
 )
-from shared.migrations import require_head
+from shared.migrations import require_head, upgrade_to_head
 from shared.pagination import PageTokenCodec
 from shared.security_events import SecurityEventSink, log_sink
 from shared.tokens import JwtAuthenticator, JwtVerifier
@@ -209,7 +209,10 @@ async def start_service(
     instrument_engine(database.engine)
     try:
         await database.ping()
-        await require_head(database, spec.migrations_dir, spec.name)
+        if settings.migrate_on_start:
+            await upgrade_to_head(database, spec.migrations_dir)
+        else:
+            await require_head(database, spec.migrations_dir, spec.name)
     except BaseException:
         await database.dispose()
         raise

@@ -54,8 +54,9 @@ SPAN_FLUSH_SECONDS = 10.0
 #: Secrets a deployment may leave out: compose gives them an empty default (which the service
 #: treats as unset) and the pods read them with `optional: true`.
 OPTIONAL_SECRETS = {"QD_TENANCY_STRIPE_WEBHOOK_SECRET"}
-#: Set per process by `quarterdeck up` but fixed by each deployment file itself.
-LOCAL_ONLY_FIELDS = {"host", "port", "data_dir"}
+#: Set per process by `quarterdeck up` but fixed by each deployment file itself (and
+#: migrate_on_start: deployments migrate in a job of their own before the services start).
+LOCAL_ONLY_FIELDS = {"host", "port", "data_dir", "migrate_on_start"}
 
 
 # --- the files -------------------------------------------------------------------------------
