@@ -7,12 +7,12 @@ store. Each service owns its database and nobody else's.
 from __future__ import annotations
 
 import re
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
-from sqlalchemy import MetaData, event, text
+from sqlalchemy import Connection, Executable, MetaData, Row, event, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import (
@@ -21,9 +21,12 @@ from sqlalchemy.ext.asyncio import (
     async_sessionmaker,
     create_async_engine,
 )
+from sqlalchemy.util import greenlet_spawn
 
 from shared.db_sqlite import inline_sqlite_creator
 from shared.sqlite_files import make_private
+
+T = TypeVar("T")
 
 #: Constraint names are stable, so migrations and error messages can name them.
 NAMING_CONVENTION = {
@@ -43,11 +46,19 @@ def _sqlite_begin(conn: Any) -> None:
     # A write transaction takes the write lock up front: a deferred one that read first cannot
     # upgrade once another writer committed, and would fail with "database is locked".
     mode = conn.get_execution_options().get(_BEGIN_MODE, "DEFERRED")
-    conn.exec_driver_sql(f"BEGIN {mode}")
+    if mode is not None:  # None: each statement is its own (autocommit) transaction
+        conn.exec_driver_sql(f"BEGIN {mode}")
 
 
 _BEGIN_MODE = "quarterdeck_sqlite_begin"
 _READ_ONLY = {"postgresql_readonly": True}
+#: Per dialect, what makes a connection run each statement on its own, with no BEGIN and no
+#: ROLLBACK around it. SQLite's driver already runs in autocommit mode (SQLAlchemy emits BEGIN),
+#: so skipping that BEGIN is enough; asyncpg's AUTOCOMMIT is a flag on its adapter, no statement.
+_AUTOCOMMIT: dict[str, dict[str, Any]] = {
+    "sqlite": {_BEGIN_MODE: None},
+    "postgresql": {"isolation_level": "AUTOCOMMIT"},
+}
 
 
 class Database:
@@ -75,6 +86,9 @@ class Database:
         if self.dialect == "sqlite":
             event.listen(self.engine.sync_engine, "begin", _sqlite_begin)
         self.sessions = async_sessionmaker(self.engine, expire_on_commit=False)
+        self._statement_at_a_time = self.engine.sync_engine.execution_options(
+            **_AUTOCOMMIT.get(self.dialect, {})
+        )
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[AsyncSession]:
@@ -100,6 +114,31 @@ class Database:
             if self.dialect == "postgresql":
                 await session.connection(execution_options=_READ_ONLY)
             yield session
+
+    async def outside_transaction(self, work: Callable[[Connection], T]) -> T:
+        """Runs ``work`` on a connection where each statement is its own transaction: no BEGIN,
+        COMMIT or ROLLBACK round trips, and one hand-over to SQLAlchemy's sync core for the
+        whole of ``work`` instead of one per statement.
+
+        For the hot path's reads (a row by key, a tenant's limits): each statement sees the
+        latest committed data, but two statements need not see the same snapshot, so anything
+        that must be read consistently, or written, belongs in :meth:`reading` or
+        :meth:`transaction`. ``work`` runs on the event loop and must not block it.
+        """
+
+        def run() -> T:
+            with self._statement_at_a_time.connect() as connection:
+                return work(connection)
+
+        return await greenlet_spawn(run)
+
+    async def fetch(
+        self, statement: Executable, parameters: Mapping[str, Any] | None = None
+    ) -> Sequence[Row[Any]]:
+        """The rows of one read statement, run on its own (see :meth:`outside_transaction`)."""
+        return await self.outside_transaction(
+            lambda connection: connection.execute(statement, parameters).all()
+        )
 
     async def ping(self) -> None:
         async with self.engine.connect() as conn:

@@ -9,13 +9,11 @@ spans only with ``QD_TRACE_SQL=true``, since per statement they cost more than t
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
 from typing import Any
 
 import grpc
 from opentelemetry import trace
 from opentelemetry.instrumentation.grpc import aio_client_interceptors, aio_server_interceptor
-from opentelemetry.instrumentation.grpc import filters as grpc_filters
 from opentelemetry.instrumentation.sqlalchemy import SQLAlchemyInstrumentor
 from opentelemetry.sdk.resources import SERVICE_NAME, Resource
 from opentelemetry.sdk.trace import TracerProvider
@@ -27,7 +25,17 @@ from shared.config import TracingSettings, load_settings
 _provider: TracerProvider | None = None
 
 #: Health probes would drown real traffic in spans.
-_NOT_HEALTH = grpc_filters.negate(grpc_filters.health_check())
+_HEALTH_PREFIX = "/grpc.health.v1.Health/"
+
+
+def _method_of(details: Any) -> str:
+    # A client's call details may carry the method as bytes (grpc/grpc#31092).
+    method = getattr(details, "method", "")
+    return method.decode() if isinstance(method, bytes) else method
+
+
+def _not_health(details: Any) -> bool:
+    return not _method_of(details).startswith(_HEALTH_PREFIX)
 
 
 def configure_tracing(service_name: str) -> TracerProvider | None:
@@ -99,16 +107,17 @@ def instrument_engine(
 
 
 def server_interceptor(untraced_methods: frozenset[str] = frozenset()) -> Any:
-    condition: Callable[..., bool] = _NOT_HEALTH
-    for method in untraced_methods:
-        condition = grpc_filters.all_of(
-            condition, grpc_filters.negate(grpc_filters.full_method_name(method))
-        )
-    return aio_server_interceptor(filter_=condition)
+    # A plain test of the method name: the instrumentation's own filters split and normalise
+    # the path and test the details against protocol classes, on every call.
+    def traced(details: Any) -> bool:
+        method = details.method
+        return not method.startswith(_HEALTH_PREFIX) and method not in untraced_methods
+
+    return aio_server_interceptor(filter_=traced)
 
 
 def client_interceptors() -> list[grpc.aio.ClientInterceptor]:
-    return list(aio_client_interceptors(filter_=_NOT_HEALTH))
+    return list(aio_client_interceptors(filter_=_not_health))
 
 
 def current_trace_ids() -> tuple[str, str]:
