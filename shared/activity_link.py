@@ -15,7 +15,6 @@ carries a fresh request_id, so a retry after a lost response records the event o
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import logging
 import uuid
@@ -28,23 +27,13 @@ from google.protobuf.struct_pb2 import Struct
 from quarterdeck.telemetry.v1 import activity_pb2 as pb
 from quarterdeck.telemetry.v1.activity_pb2_grpc import ActivityServiceStub
 from shared.auth import PLATFORM_OPERATOR, Principal, current_principal
-from shared.background import TaskSet
+from shared.background_calls import BackgroundCalls
 from shared.grpc_client import open_channel
-from shared.internal_client import InternalToken, call_internal
+from shared.internal_client import InternalToken
 from shared.tracing import current_trace_ids
 
 log = logging.getLogger("quarterdeck.activity_link")
 
-#: Codes worth another attempt: the telemetry service was away, slow, busy, or still working on
-#: the same request_id.
-_RETRYABLE = frozenset(
-    {
-        grpc.StatusCode.UNAVAILABLE,
-        grpc.StatusCode.DEADLINE_EXCEEDED,
-        grpc.StatusCode.RESOURCE_EXHAUSTED,
-        grpc.StatusCode.ABORTED,
-    }
-)
 _ACTOR_TYPES = {
     "user": pb.ACTIVITY_ACTOR_TYPE_USER,
     "service_account": pb.ACTIVITY_ACTOR_TYPE_SERVICE_ACCOUNT,
@@ -92,11 +81,20 @@ class ActivityLink:
     ) -> None:
         self._service = service
         self._token = token
-        self._max_attempts = max_attempts
-        self._first_backoff = first_backoff_seconds
-        self._timeout = call_timeout_seconds
-        self._max_pending = max_pending
-        self._pending = TaskSet(f"{service} activity appends")
+        self._calls = (
+            BackgroundCalls(
+                service,
+                "activity appends",
+                token,
+                max_attempts=max_attempts,
+                first_backoff_seconds=first_backoff_seconds,
+                call_timeout_seconds=call_timeout_seconds,
+                max_pending=max_pending,
+                logger=log,
+            )
+            if token is not None
+            else None
+        )
         self._channel: grpc.aio.Channel | None = None
         self._stub: ActivityServiceStub | None = None
         if target and self._token is None:
@@ -133,14 +131,6 @@ class ActivityLink:
         if self._stub is None:
             log.debug("%s: no telemetry target; activity %s not appended", self._service, action)
             return
-        if len(self._pending) >= self._max_pending:
-            log.warning(
-                "%s: %d activity appends in flight; %s dropped",
-                self._service,
-                len(self._pending),
-                action,
-            )
-            return
         trace_id, span_id = current_trace_ids()
         event = pb.ActivityEvent(
             tenant_id=tenant_id,
@@ -160,54 +150,17 @@ class ActivityLink:
             struct.update(dict(metadata))
             event.metadata.CopyFrom(struct)
         request = pb.AppendActivityRequest(event=event, request_id=str(uuid.uuid4()))
-        # The task copies the current context, so the call carries this request's trace context.
-        self._pending.spawn(self._send(request))
-
-    async def _send(self, request: pb.AppendActivityRequest) -> None:
-        assert self._stub is not None and self._token is not None
-        action = request.event.action
-        delay = self._first_backoff
-        for attempt in range(1, self._max_attempts + 1):
-            try:
-                await call_internal(
-                    self._stub.AppendActivity, request, self._token, call_timeout=self._timeout
-                )
-                return
-            except grpc.aio.AioRpcError as exc:
-                if exc.code() not in _RETRYABLE:
-                    log.warning("%s: activity %s refused: %s", self._service, action, exc.details())
-                    return
-                if attempt == self._max_attempts:
-                    log.warning(
-                        "%s: activity %s dropped after %d attempts: %s",
-                        self._service,
-                        action,
-                        attempt,
-                        exc.details(),
-                    )
-                    return
-            except RuntimeError as exc:  # no internal_secret: retrying cannot help
-                log.warning("%s: activity %s not appended: %s", self._service, action, exc)
-                return
-            except Exception as exc:  # noqa: BLE001 - retried, and never raised to the caller
-                if attempt == self._max_attempts:
-                    log.warning(
-                        "%s: activity %s dropped after %d attempts: %s",
-                        self._service,
-                        action,
-                        attempt,
-                        exc,
-                    )
-                    return
-            await asyncio.sleep(delay)
-            delay *= 2
+        assert self._calls is not None  # a stub is made only with a token
+        self._calls.send(self._stub.AppendActivity, request, f"activity {action}")
 
     async def drain(self, within_seconds: float | None = None) -> None:
         """Wait for the appends in flight (tests; shutdown), at most ``within_seconds``."""
-        await self._pending.drain(within_seconds)
+        if self._calls is not None:
+            await self._calls.drain(within_seconds)
 
     async def close(self) -> None:
         """Give appends in flight one call's time to land, drop the rest, close the channel."""
-        await self._pending.close(self._timeout)
+        if self._calls is not None:
+            await self._calls.close()
         if self._channel is not None:
             await self._channel.close()

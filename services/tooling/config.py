@@ -15,6 +15,9 @@ class ToolingSettings(ServiceSettings):
 
     service_name: ClassVar[str] = "tooling"
     port: int = 50054
+    telemetry_target: str | None = Field(
+        default=None, description="host:port of the telemetry service, for tool usage records."
+    )
     egress_allowed_hosts: str = Field(
         default="",
         description=(

@@ -7,6 +7,7 @@ from typing import Any
 
 from services.tooling.config import ToolingSettings
 from services.tooling.egress import EgressGuard
+from services.tooling.telemetry_link import ToolUsageLink
 from shared.db import Database
 from shared.idempotency import Idempotency
 from shared.pagination import PageTokenCodec
@@ -20,10 +21,14 @@ class ToolingContext:
     pages: PageTokenCodec
     idempotency: Idempotency
     egress: EgressGuard
+    tool_usage: ToolUsageLink
 
     @classmethod
     def of(
-        cls, context: ServiceContext[ToolingSettings, Any], egress: EgressGuard
+        cls,
+        context: ServiceContext[ToolingSettings, Any],
+        egress: EgressGuard,
+        tool_usage: ToolUsageLink,
     ) -> ToolingContext:
         return cls(
             settings=context.settings,
@@ -31,4 +36,5 @@ class ToolingContext:
             pages=context.page_tokens,
             idempotency=context.idempotency,
             egress=egress,
+            tool_usage=tool_usage,
         )

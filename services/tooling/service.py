@@ -38,6 +38,7 @@ from services.tooling.models import IdempotencyKey
 from services.tooling.permissions.handlers import PermissionHandlers
 from services.tooling.permissions.servicer import PermissionServiceServicer
 from services.tooling.schema import metadata
+from services.tooling.telemetry_link import ToolUsageLink
 from services.tooling.tools.handlers import ToolHandlers
 from services.tooling.tools.servicer import ToolServiceServicer
 from shared.server import ServiceContext, ServiceSpec
@@ -56,7 +57,9 @@ async def prepare(context: ServiceContext[ToolingSettings, Any]) -> ToolingConte
         max_redirects=settings.egress_max_redirects,
     )
     context.resources.on_close(egress.close)
-    return ToolingContext.of(context, egress)
+    tool_usage = ToolUsageLink(settings.telemetry_target, context.identity)
+    context.resources.on_close(tool_usage.close)
+    return ToolingContext.of(context, egress, tool_usage)
 
 
 def register(

@@ -302,6 +302,7 @@ class ExecutionHandlers:
             )
             session.add(result)
             await session.flush()
+        self._ctx.tool_usage.record(row, outcome.result)
         if outcome.unavailable:
             raise FailedPrecondition(outcome.error or "", reason=outcome.reason)
         return tool_call_to_proto(row, result)
