@@ -129,6 +129,7 @@ class Platform:
         env.setdefault("QD_IDENTITY_TELEMETRY_TARGET", f"{self.host}:{self.ports['telemetry']}")
         env.setdefault("QD_TELEMETRY_TENANCY_TARGET", f"{self.host}:{self.ports['tenancy']}")
         env.setdefault("QD_TENANCY_TELEMETRY_TARGET", f"{self.host}:{self.ports['telemetry']}")
+        env.setdefault("QD_TOOLING_TELEMETRY_TARGET", f"{self.host}:{self.ports['telemetry']}")
         env.setdefault("QD_TELEMETRY_STATUS_ENCRYPTION_KEYS", local["status_encryption_key"])
         env.setdefault("QD_TELEMETRY_STATUS_HASHING_KEY", local["status_hashing_key"])
         self._write_identity_env(env)
