@@ -55,8 +55,9 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
-from sqlalchemy import delete, insert, or_, select, update
+from sqlalchemy import Connection, Row, bindparam, delete, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -111,6 +112,74 @@ PLAN_KIND_PREFIX = "plan:"
 PLAN_METRICS = (Metric.TOTAL_TOKENS, Metric.REQUESTS)
 LIVE_SUBSCRIPTION_STATUSES = (SubscriptionStatus.TRIALING, SubscriptionStatus.ACTIVE)
 _RESERVATION_COLUMNS = tuple(LimitReservationRecord.__table__.columns.keys())
+_RESERVATIONS = LimitReservationRecord.__table__
+_TENANTS = TenantRecord.__table__
+_CONFIGS = TenantModelConfigRecord.__table__
+_FEATURES = PlanFeatureRecord.__table__
+_SUBSCRIPTIONS = SubscriptionRecord.__table__
+
+# The hot path's statements, built once (and so compiled once): constructing them per call cost
+# more CPU than running them.
+#: A tenant's status and configured rpm/tpm (NULL without a model configuration).
+_LIMITS_OF_TENANT = (
+    select(_TENANTS.c.status, _CONFIGS.c.rate_limit_rpm, _CONFIGS.c.rate_limit_tpm)
+    .select_from(_TENANTS.outerjoin(_CONFIGS, _CONFIGS.c.tenant_id == _TENANTS.c.id))
+    .where(_TENANTS.c.id == bindparam("tenant_id"))
+)
+#: The limited plan features of the tenant's live subscription, with its current period.
+_PLAN_FEATURES = (
+    select(
+        _FEATURES.c.id,
+        _FEATURES.c.feature_key,
+        _FEATURES.c.metric,
+        _FEATURES.c.hard_limit,
+        _FEATURES.c.soft_limit,
+        _SUBSCRIPTIONS.c.current_period_start,
+        _SUBSCRIPTIONS.c.current_period_end,
+    )
+    .join(_SUBSCRIPTIONS, _SUBSCRIPTIONS.c.plan_id == _FEATURES.c.plan_id)
+    .where(
+        _SUBSCRIPTIONS.c.tenant_id == bindparam("tenant_id"),
+        _SUBSCRIPTIONS.c.status.in_(LIVE_SUBSCRIPTION_STATUSES),
+        _SUBSCRIPTIONS.c.current_period_start.is_not(None),
+        _SUBSCRIPTIONS.c.current_period_end.is_not(None),
+        _FEATURES.c.metric.in_(PLAN_METRICS),
+        or_(_FEATURES.c.hard_limit.is_not(None), _FEATURES.c.soft_limit.is_not(None)),
+    )
+)
+#: Executed with the columns that have a value (SQLAlchemy compiles once per set of columns).
+_INSERT_RESERVATION = insert(_RESERVATIONS)
+
+
+def _claim_statement(*closing: str) -> Any:
+    """Closes an open, unexpired reservation, setting ``closed_at`` and ``closing`` (bound as
+    ``claim_<column>``: an UPDATE reserves the columns' own names); RETURNING the row, so no
+    second read."""
+    columns = _RESERVATIONS.c
+    return (
+        update(_RESERVATIONS)
+        .where(
+            columns.id == bindparam("claim_id"),
+            columns.tenant_id == bindparam("claim_tenant_id"),
+            columns.state == "open",
+            columns.expires_at > bindparam("claim_now", type_=columns.expires_at.type),
+        )
+        .values(
+            {
+                column: bindparam(f"claim_{column}", type_=columns[column].type)
+                for column in ("closed_at", *closing)
+            }
+        )
+        .returning(*_RESERVATIONS.columns)
+    )
+
+
+_CLAIMS = {
+    ("actual_tokens", "state"): _claim_statement("actual_tokens", "state"),
+    ("state",): _claim_statement("state"),
+}
+#: A reservation's row: the ORM record, or a row RETURNING its columns.
+Reservation = LimitReservationRecord | Row[Any]
 _STATE_TO_PROTO = to_proto_map(pb.ReservationState.DESCRIPTOR, ["open", "settled", "released"])
 
 
@@ -171,7 +240,7 @@ def authorize(tenant_id: str) -> None:
         )
 
 
-def reservation_to_proto(row: LimitReservationRecord, now: float) -> pb.Reservation:
+def reservation_to_proto(row: Reservation, now: float) -> pb.Reservation:
     state = _STATE_TO_PROTO[row.state]
     if row.state == "open" and row.expires_at <= _at(now):
         state = pb.RESERVATION_STATE_EXPIRED
@@ -193,7 +262,7 @@ class LimitHandlers:
         self._db = context.database
         self._clock = context.clock  # windows and expiries are reckoned in its seconds
         self._ttl = context.settings.limits_reservation_ttl_seconds
-        self._table = CounterTable(self._db.dialect)
+        self._table = CounterTable()
         #: rpm/tpm window counters: the database's (default) or Redis's.
         self._rates = rate_counters(context.settings, self._table)
         # SQLite lets one writer in at a time and makes the others poll with growing sleeps;
@@ -212,58 +281,28 @@ class LimitHandlers:
 
     # --- counters ------------------------------------------------------------------------
 
-    async def _plan_counters(
-        self, session: AsyncSession, tenant_id: uuid.UUID
-    ) -> list[PlanCounter]:
+    @staticmethod
+    def _plan_counters(connection: Connection, tenant_id: uuid.UUID) -> list[PlanCounter]:
         """The plan limits of the tenant's trialing or active subscription for its current
         period, ordered by kind; none without such a subscription."""
-        rows = await session.execute(
-            select(
-                PlanFeatureRecord,
-                SubscriptionRecord.current_period_start,
-                SubscriptionRecord.current_period_end,
-            )
-            .join(SubscriptionRecord, SubscriptionRecord.plan_id == PlanFeatureRecord.plan_id)
-            .where(
-                SubscriptionRecord.tenant_id == tenant_id,
-                SubscriptionRecord.status.in_(LIVE_SUBSCRIPTION_STATUSES),
-                SubscriptionRecord.current_period_start.is_not(None),
-                SubscriptionRecord.current_period_end.is_not(None),
-                PlanFeatureRecord.metric.in_(PLAN_METRICS),
-                or_(
-                    PlanFeatureRecord.hard_limit.is_not(None),
-                    PlanFeatureRecord.soft_limit.is_not(None),
-                ),
-            )
-        )
+        rows = connection.execute(_PLAN_FEATURES, {"tenant_id": tenant_id})
         counters = [
             PlanCounter(
-                kind=f"{PLAN_KIND_PREFIX}{feature.id}",
-                feature_key=feature.feature_key,
-                metric=feature.metric,
+                kind=f"{PLAN_KIND_PREFIX}{feature_id}",
+                feature_key=feature_key,
+                metric=metric,
                 window=_epoch(start),
-                hard_limit=feature.hard_limit,
-                soft_limit=feature.soft_limit,
+                hard_limit=hard_limit,
+                soft_limit=soft_limit,
                 period_end=end,
             )
-            for feature, start, end in rows.all()
+            for feature_id, feature_key, metric, hard_limit, soft_limit, start, end in rows
         ]
         return sorted(counters, key=lambda counter: counter.kind)
 
-    async def _limits(self, session: AsyncSession, tenant_id: uuid.UUID) -> tuple[int, int]:
-        row = (
-            await session.execute(
-                select(
-                    TenantRecord.status,
-                    TenantModelConfigRecord.rate_limit_rpm,
-                    TenantModelConfigRecord.rate_limit_tpm,
-                )
-                .outerjoin(
-                    TenantModelConfigRecord, TenantModelConfigRecord.tenant_id == TenantRecord.id
-                )
-                .where(TenantRecord.id == tenant_id)
-            )
-        ).one_or_none()
+    @staticmethod
+    def _limits(connection: Connection, tenant_id: uuid.UUID) -> tuple[int, int]:
+        row = connection.execute(_LIMITS_OF_TENANT, {"tenant_id": tenant_id}).one_or_none()
         if row is None:
             raise NotFound(f"tenant {tenant_id} not found", reason="TENANT_NOT_FOUND")
         status, rpm, tpm = row
@@ -275,6 +314,13 @@ class LimitHandlers:
             DEFAULT_RATE_LIMIT_RPM if rpm is None else rpm,
             DEFAULT_RATE_LIMIT_TPM if tpm is None else tpm,
         )
+
+    @classmethod
+    def _limits_and_plan(
+        cls, connection: Connection, tenant_id: uuid.UUID
+    ) -> tuple[int, int, list[PlanCounter]]:
+        rpm, tpm = cls._limits(connection, tenant_id)
+        return rpm, tpm, cls._plan_counters(connection, tenant_id)
 
     # --- RPCs ----------------------------------------------------------------------------
 
@@ -299,13 +345,15 @@ class LimitHandlers:
         # Everything read is read before the write transaction, outside this process's SQLite
         # writer queue: writers hold the write lock for the two writes and the commit only. A
         # concurrent reserve with the same request_id loses on the unique index below.
-        async with self._db.reading() as session:
-            if request_id is not None and (
-                earlier := await self._by_request_id(session, tenant_id, request_id)
-            ):
-                return await self._reserved(session, earlier, now)
-            rpm, tpm = await self._limits(session, tenant_id)
-            plan = await self._plan_counters(session, tenant_id)
+        if request_id is not None:
+            async with self._db.reading() as session:
+                if earlier := await self._by_request_id(session, tenant_id, request_id):
+                    return await self._reserved(session, earlier, now)
+        # Configuration, read with no transaction around it (no BEGIN/ROLLBACK round trips):
+        # the limits and the plan need no common snapshot.
+        rpm, tpm, plan = await self._db.outside_transaction(
+            lambda connection: self._limits_and_plan(connection, tenant_id)
+        )
         wanted = {"rpm": (requests, rpm), "tpm": (request.tokens, tpm)}
         for kind, (amount, limit) in wanted.items():
             if amount > limit:
@@ -358,13 +406,12 @@ class LimitHandlers:
                     # The reservation goes in first, so the counters' row locks are held for
                     # one statement and the commit only.
                     await session.execute(
-                        insert(LimitReservationRecord).values(
-                            {
-                                column: value
-                                for column in _RESERVATION_COLUMNS
-                                if (value := getattr(row, column)) is not None
-                            }
-                        )
+                        _INSERT_RESERVATION,
+                        {
+                            column: value
+                            for column in _RESERVATION_COLUMNS
+                            if (value := getattr(row, column)) is not None
+                        },
                     )
                     taken = await self._rates.take(
                         session,
@@ -455,7 +502,9 @@ class LimitHandlers:
         self, session: AsyncSession, row: LimitReservationRecord, now: float
     ) -> pb.ReserveResponse:
         """The answer to a repeated request_id: the first reservation, with what is left now."""
-        rpm, tpm = await self._limits(session, row.tenant_id)
+        rpm, tpm = await session.run_sync(
+            lambda sync_session: self._limits(sync_session.connection(), row.tenant_id)
+        )
         used = await self._rates.used(session, row.tenant_id, now)
         return pb.ReserveResponse(
             reservation=reservation_to_proto(row, now),
@@ -503,25 +552,23 @@ class LimitHandlers:
         reservation_id: uuid.UUID,
         now: float,
         **closing: object,
-    ) -> LimitReservationRecord | None:
+    ) -> Row[Any] | None:
         """Closes the reservation if it is open and unexpired, in one UPDATE ... RETURNING
         (which on PostgreSQL waits for a concurrent closer and re-checks); None otherwise."""
-        claimed = await session.scalars(
-            update(LimitReservationRecord)
-            .where(
-                LimitReservationRecord.id == reservation_id,
-                LimitReservationRecord.tenant_id == tenant_id,
-                LimitReservationRecord.state == "open",
-                LimitReservationRecord.expires_at > _at(now),
-            )
-            .values(closed_at=_at(now), **closing)
-            .returning(LimitReservationRecord),
-            execution_options={"synchronize_session": False},
+        claimed = await session.execute(
+            _CLAIMS[tuple(sorted(closing))],
+            {
+                "claim_id": reservation_id,
+                "claim_tenant_id": tenant_id,
+                "claim_now": _at(now),
+                "claim_closed_at": _at(now),
+                **{f"claim_{column}": value for column, value in closing.items()},
+            },
         )
         return claimed.one_or_none()
 
     @staticmethod
-    def _not_claimed(row: LimitReservationRecord) -> Aborted:
+    def _not_claimed(row: Reservation) -> Aborted:
         # Unreachable while the claim and this read share one write transaction; never adjust
         # counters for a reservation whose state did not change.
         return Aborted(
@@ -537,7 +584,7 @@ class LimitHandlers:
         actual = request.actual_tokens
         now = self._clock()
         async with self._writing() as session:
-            row = await self._claim(
+            row: Reservation | None = await self._claim(
                 session, tenant_id, reservation_id, now, state="settled", actual_tokens=actual
             )
             if row is None:  # not open: settled already (answer again), or why not
@@ -570,7 +617,9 @@ class LimitHandlers:
         reservation_id = parse_id(request.reservation_id, "reservation_id")
         now = self._clock()
         async with self._writing() as session:
-            row = await self._claim(session, tenant_id, reservation_id, now, state="released")
+            row: Reservation | None = await self._claim(
+                session, tenant_id, reservation_id, now, state="released"
+            )
             if row is None:  # not open: released already (answer again), or why not
                 row = await self._open_reservation(session, tenant_id, reservation_id)
                 if row.state == "released":

@@ -25,8 +25,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from sqlalchemy import case, delete, or_, select, update
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy import TextClause, bindparam, case, delete, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.tenancy.config import TenancySettings
@@ -146,27 +145,66 @@ class RateCounters(Protocol):
     async def close(self) -> None: ...
 
 
+def _take_all_statement(count: int) -> TextClause:
+    """The conditional upsert of ``count`` counters, written once per count: SQLAlchemy cannot
+    cache the dialects' ``ON CONFLICT`` constructs, so building one per call compiled it per
+    call. The text is the same on SQLite and PostgreSQL; a NULL limit means no limit."""
+    rows = ", ".join(f"(:tenant_id, :kind_{i}, :window_{i}, :amount_{i})" for i in range(count))
+    limits = " ".join(f"WHEN :kind_{i} THEN :limit_{i}" for i in range(count))
+    new_total = "limit_counters.used + excluded.used"
+    binds = [bindparam("tenant_id", type_=_COUNTERS.c.tenant_id.type)]
+    for i in range(count):
+        binds += [
+            bindparam(f"kind_{i}", type_=_COUNTERS.c.kind.type),
+            bindparam(f"window_{i}", type_=_COUNTERS.c.window_start.type),
+            bindparam(f"amount_{i}", type_=_COUNTERS.c.used.type),
+            bindparam(f"limit_{i}", type_=_COUNTERS.c.used.type),
+        ]
+    return (
+        text(
+            "INSERT INTO limit_counters (tenant_id, kind, window_start, used) "
+            f"VALUES {rows} ON CONFLICT (tenant_id, kind, window_start) DO UPDATE "
+            f"SET used = {new_total} "
+            f"WHERE {new_total} <= COALESCE(CASE limit_counters.kind {limits} END, {new_total}) "
+            "RETURNING kind, used"
+        )
+        .bindparams(*binds)
+        .columns(_COUNTERS.c.kind, _COUNTERS.c.used)
+    )
+
+
+#: Takes off a counter, never below zero; built once.
+_REFUND = (
+    update(_COUNTERS)
+    .where(
+        _COUNTERS.c.tenant_id == bindparam("refund_tenant_id"),
+        _COUNTERS.c.kind == bindparam("refund_kind"),
+        _COUNTERS.c.window_start == bindparam("refund_window"),
+    )
+    .values(
+        used=case(
+            (
+                _COUNTERS.c.used > bindparam("refund_amount"),
+                _COUNTERS.c.used - bindparam("refund_amount"),
+            ),
+            else_=0,
+        )
+    )
+)
+
+
 class CounterTable:
     """Conditional, atomic updates of ``limit_counters`` rows (rate windows and plan periods)."""
 
-    def __init__(self, dialect: str) -> None:
-        self._insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    def __init__(self) -> None:
+        #: The upsert of n counters, by n (a reservation takes 2 plus its plan's few).
+        self._take_all: dict[int, TextClause] = {}
 
     async def take(
         self, session: AsyncSession, tenant_id: uuid.UUID, wanted: CounterTake
     ) -> int | None:
         """Adds the amount if it fits; the new total, or None when it would not fit."""
-        statement = self._insert(_COUNTERS).values(
-            tenant_id=tenant_id, kind=wanted.kind, window_start=wanted.window, used=wanted.amount
-        )
-        statement = statement.on_conflict_do_update(
-            index_elements=[_COUNTERS.c.tenant_id, _COUNTERS.c.kind, _COUNTERS.c.window_start],
-            set_={"used": _COUNTERS.c.used + wanted.amount},
-            where=None
-            if wanted.limit is None
-            else _COUNTERS.c.used + wanted.amount <= wanted.limit,
-        ).returning(_COUNTERS.c.used)
-        return (await session.execute(statement)).scalar_one_or_none()
+        return (await self.take_all(session, tenant_id, [wanted])).get(wanted.kind)
 
     async def take_all(
         self, session: AsyncSession, tenant_id: uuid.UUID, wanted: Sequence[CounterTake]
@@ -176,34 +214,17 @@ class CounterTable:
         taken. The caller must roll back unless every kind was taken."""
         if not wanted:
             return {}
-        statement = self._insert(_COUNTERS).values(
-            [
-                {
-                    "tenant_id": tenant_id,
-                    "kind": take.kind,
-                    "window_start": take.window,
-                    "used": take.amount,
-                }
-                for take in wanted
-            ]
-        )
-        new_total = _COUNTERS.c.used + statement.excluded.used
-        limited = [(take.kind, take.limit) for take in wanted if take.limit is not None]
-        unlimited = [take.kind for take in wanted if take.limit is None]
-        condition = (
-            new_total <= case(*((_COUNTERS.c.kind == kind, limit) for kind, limit in limited))
-            if limited
-            else None
-        )
-        if unlimited:
-            in_unlimited = _COUNTERS.c.kind.in_(unlimited)
-            condition = in_unlimited if condition is None else or_(in_unlimited, condition)
-        statement = statement.on_conflict_do_update(
-            index_elements=[_COUNTERS.c.tenant_id, _COUNTERS.c.kind, _COUNTERS.c.window_start],
-            set_={"used": new_total},
-            where=condition,
-        ).returning(_COUNTERS.c.kind, _COUNTERS.c.used)
-        return {kind: used for kind, used in (await session.execute(statement)).all()}
+        statement = self._take_all.get(len(wanted))
+        if statement is None:
+            statement = self._take_all.setdefault(len(wanted), _take_all_statement(len(wanted)))
+        parameters: dict[str, object] = {"tenant_id": tenant_id}
+        for i, take in enumerate(wanted):
+            parameters[f"kind_{i}"] = take.kind
+            parameters[f"window_{i}"] = take.window
+            parameters[f"amount_{i}"] = take.amount
+            parameters[f"limit_{i}"] = take.limit
+        rows = await session.execute(statement, parameters)
+        return {kind: used for kind, used in rows.all()}
 
     async def refund(
         self, session: AsyncSession, tenant_id: uuid.UUID, kind: str, window: int, amount: int
@@ -212,18 +233,13 @@ class CounterTable:
         if amount <= 0:
             return
         await session.execute(
-            update(_COUNTERS)
-            .where(
-                _COUNTERS.c.tenant_id == tenant_id,
-                _COUNTERS.c.kind == kind,
-                _COUNTERS.c.window_start == window,
-            )
-            .values(
-                used=case(
-                    (_COUNTERS.c.used > amount, _COUNTERS.c.used - amount),
-                    else_=0,
-                )
-            )
+            _REFUND,
+            {
+                "refund_tenant_id": tenant_id,
+                "refund_kind": kind,
+                "refund_window": window,
+                "refund_amount": amount,
+            },
         )
 
 

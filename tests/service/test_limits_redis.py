@@ -170,7 +170,7 @@ async def test_keys_really_expire(
     database = Database(database_url)
     counters = RedisRateCounters(
         client,
-        CounterTable(database.dialect),
+        CounterTable(),
         prefix=redis.prefix,
         sliding=False,
         fail_open=False,
@@ -244,7 +244,7 @@ async def test_scripts_repeated_by_reservation_id_change_nothing(
     database = Database(await databases.url(backend, "tenancy", "limits-redis"))
     counters = RedisRateCounters(
         client,
-        CounterTable(database.dialect),
+        CounterTable(),
         prefix=redis.prefix,
         sliding=False,
         fail_open=False,
