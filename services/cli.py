@@ -65,11 +65,12 @@ def _serve(name: str) -> None:
 
 def _internal_clients() -> str:
     """Identity's internal_clients list for every process holding an internal secret: each
-    service but identity, and the gateway (which writes the request log to telemetry)."""
+    service (identity too: every process authenticates the spans it exports) and the gateway
+    (which also writes the request log to telemetry)."""
     from services.gateway.config import GatewaySettings
 
     settings_types: dict[str, type[BaseSettings]] = {
-        name: spec_for(name).settings_type for name in SERVICE_NAMES if name != "identity"
+        name: spec_for(name).settings_type for name in SERVICE_NAMES
     }
     settings_types[GATEWAY] = GatewaySettings
     entries = []

@@ -111,10 +111,9 @@ class Platform:
             env[f"QD_GATEWAY_{name.upper()}_TARGET"] = f"{self.host}:{self.ports[name]}"
             if name != "identity":
                 env.setdefault(f"{prefix}IDENTITY_TARGET", identity)
-                env.setdefault(f"{prefix}INTERNAL_SECRET", local[f"internal_{name}"])
-                internal_clients.append(
-                    internal_client_entry(name, env[f"{prefix}INTERNAL_SECRET"])
-                )
+            # Every process has an internal key, if only to export its spans (identity too).
+            env.setdefault(f"{prefix}INTERNAL_SECRET", local[f"internal_{name}"])
+            internal_clients.append(internal_client_entry(name, env[f"{prefix}INTERNAL_SECRET"]))
         env.setdefault("QD_GATEWAY_INTERNAL_SECRET", local[f"internal_{GATEWAY}"])
         internal_clients.append(internal_client_entry(GATEWAY, env["QD_GATEWAY_INTERNAL_SECRET"]))
         env.setdefault(

@@ -29,7 +29,7 @@ from shared.config import ServiceSettings
 from shared.db import Database
 from shared.decoding import DecodingInterceptor
 from shared.idempotency import Idempotency, IdempotencyKeyMixin
-from shared.identity_link import IdentityLink
+from shared.identity_link import IdentityLink, internal_api_key
 from shared.interceptors import (
     AccessLogInterceptor,
     AuthContextInterceptor,
@@ -131,7 +131,7 @@ class ServiceSpec(Generic[SettingsT, StateT]):
     background: Callable[[ServiceContext[SettingsT, StateT]], Sequence[PeriodicJob]] | None = None
 
 
-def _default_authenticator(context: ServiceContext[Any, Any]) -> Authenticator:
+def default_authenticator(context: ServiceContext[Any, Any]) -> Authenticator:
     if context.identity is None:
         return NoCredentialsAuthenticator()
     return JwtAuthenticator(JwtVerifier(context.identity.jwks))
@@ -241,7 +241,7 @@ async def start_service(
     if spec.security_sink is not None:
         context.security_events = spec.security_sink(context)
     if authenticator is None:
-        authenticator = (spec.authenticator or _default_authenticator)(context)
+        authenticator = (spec.authenticator or default_authenticator)(context)
     server = grpc.aio.server(
         interceptors=[
             server_interceptor(spec.untraced_methods),
@@ -308,7 +308,10 @@ async def _serve(spec: ServiceSpec[SettingsT, StateT], settings: SettingsT) -> N
 def serve(spec: ServiceSpec[SettingsT, StateT], settings: SettingsT) -> None:
     """Run one service in this process until SIGTERM or SIGINT."""
     configure_logging(settings.log_level)
-    configure_tracing(spec.name)
+    secret = settings.internal_secret
+    configure_tracing(
+        spec.name, internal_api_key(spec.name, secret.get_secret_value()) if secret else None
+    )
     try:
         run_event_loop(_serve(spec, settings))
     finally:

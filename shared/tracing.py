@@ -9,6 +9,7 @@ spans only with ``QD_TRACE_SQL=true``, since per statement they cost more than t
 from __future__ import annotations
 
 import logging
+import os
 from typing import Any
 
 import grpc
@@ -38,21 +39,27 @@ def _not_health(details: Any) -> bool:
     return not _method_of(details).startswith(_HEALTH_PREFIX)
 
 
-def configure_tracing(service_name: str) -> TracerProvider | None:
-    """Install the process-wide tracer provider once; returns None when the SDK is disabled."""
+def configure_tracing(service_name: str, internal_key: str | None = None) -> TracerProvider | None:
+    """Install the process-wide tracer provider once; returns None when the SDK is disabled.
+
+    ``internal_key`` (a Quarterdeck process's internal API key) is the exporter's credential
+    unless the OTEL_EXPORTER_OTLP_*HEADERS variables name one: the receiver refuses anonymous
+    spans."""
     global _provider
     if _provider is not None:
         return _provider
     settings = load_settings(TracingSettings)
     if settings.otel_sdk_disabled:
         return None
-    provider = build_tracer_provider(service_name, settings)
+    provider = build_tracer_provider(service_name, settings, internal_key)
     trace.set_tracer_provider(provider)
     _provider = provider
     return provider
 
 
-def build_tracer_provider(service_name: str, settings: TracingSettings) -> TracerProvider:
+def build_tracer_provider(
+    service_name: str, settings: TracingSettings, internal_key: str | None = None
+) -> TracerProvider:
     """A provider exporting as ``settings`` say; its sampler comes from ``OTEL_TRACES_SAMPLER``
     and ``OTEL_TRACES_SAMPLER_ARG`` (parent-based always-on when unset)."""
     # Resource.create also reads OTEL_SERVICE_NAME and OTEL_RESOURCE_ATTRIBUTES; the
@@ -61,13 +68,17 @@ def build_tracer_provider(service_name: str, settings: TracingSettings) -> Trace
     if str(resource.attributes.get(SERVICE_NAME, "")).startswith("unknown_service"):
         resource = resource.merge(Resource({SERVICE_NAME: service_name}))
     provider = TracerProvider(resource=resource)
-    exporter = _exporter(settings)
+    exporter = _exporter(settings, internal_key)
     if exporter is not None:
         provider.add_span_processor(BatchSpanProcessor(exporter))
     return provider
 
 
-def _exporter(settings: TracingSettings) -> SpanExporter | None:
+#: Where the stock exporter reads its headers; set, they win over the internal key.
+_HEADER_VARIABLES = ("OTEL_EXPORTER_OTLP_TRACES_HEADERS", "OTEL_EXPORTER_OTLP_HEADERS")
+
+
+def _exporter(settings: TracingSettings, internal_key: str | None) -> SpanExporter | None:
     if settings.otel_traces_exporter == "none":
         return None
     if settings.otel_traces_exporter == "console":
@@ -76,7 +87,10 @@ def _exporter(settings: TracingSettings) -> SpanExporter | None:
         return None  # nowhere to send them: spans still give log lines their trace ids
     from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter
 
-    return OTLPSpanExporter(endpoint=settings.traces_endpoint, insecure=True)
+    headers = None
+    if internal_key and not any(os.environ.get(name) for name in _HEADER_VARIABLES):
+        headers = {"authorization": f"Bearer {internal_key}"}
+    return OTLPSpanExporter(endpoint=settings.traces_endpoint, insecure=True, headers=headers)
 
 
 def flush_tracing(timeout_millis: int = 5000) -> None:

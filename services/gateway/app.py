@@ -34,6 +34,7 @@ from services.gateway.config import GatewaySettings
 from services.gateway.error_handlers import UnhandledErrorMiddleware, add_exception_handlers
 from services.gateway.request_log import RequestLogMiddleware, writer_for_gateway
 from services.gateway.schemas import Health
+from services.gateway.trace_origin import ExternalTraceMiddleware, link_caller_trace
 from services.gateway.tracing import UNTRACED_URLS, TraceIdHeaderMiddleware
 
 #: Where the gateway serves Swagger UI's and ReDoc's own files.
@@ -105,5 +106,8 @@ def create_app(settings: GatewaySettings) -> FastAPI:
         excluded_urls=UNTRACED_URLS,
         # One span per request; per-message send/receive spans add only noise for JSON calls.
         exclude_spans=["receive", "send"],
+        server_request_hook=link_caller_trace,
     )
+    # Outside the tracing middleware: an untrusted caller's trace context is gone before it looks.
+    app.add_middleware(ExternalTraceMiddleware, trusted_sources=settings.trusted_trace_networks())
     return app

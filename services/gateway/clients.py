@@ -4,7 +4,7 @@ A request reaches them through :func:`clients_of`, which binds the caller's cred
 call: the gateway verifies nothing itself, it hands the ``Authorization`` header on unchanged and
 the services decide. The one exception is an API key (``Authorization: Bearer qdk_...`` or
 ``X-API-Key: qdk_...``), which no service accepts as such: the gateway exchanges it at identity
-for an access token (see :mod:`services.gateway.api_key_tokens`) and sends that instead.
+for an access token (see :mod:`shared.api_key_tokens`) and sends that instead.
 """
 
 from __future__ import annotations
@@ -32,8 +32,8 @@ from quarterdeck.tenancy.v1.model_configs_pb2_grpc import TenantModelConfigServi
 from quarterdeck.tenancy.v1.pricing_pb2_grpc import ModelCatalogServiceStub
 from quarterdeck.tenancy.v1.stripe_pb2_grpc import StripeInboxServiceStub
 from quarterdeck.tenancy.v1.tenancy_pb2_grpc import TenancyServiceStub
-from services.gateway.api_key_tokens import API_KEY_PREFIX, ApiKeyTokens
 from services.gateway.config import GatewaySettings
+from shared.api_key_tokens import API_KEY_PREFIX, ApiKeyTokens
 from shared.auth import AUTHORIZATION_HEADER
 from shared.grpc_client import open_channel
 

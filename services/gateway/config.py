@@ -34,6 +34,13 @@ class GatewaySettings(BaseSettings):
         "X-Forwarded-For read for the client's address; by default none is, and the client is "
         "the peer of the connection.",
     )
+    trusted_trace_sources: Annotated[tuple[str, ...], NoDecode] = Field(
+        default=(),
+        description="Addresses or networks (comma-separated) whose traceparent the gateway "
+        "adopts as the parent of a request's trace, such as an in-house proxy that traces. "
+        "From anyone else the gateway starts a new trace and keeps the caller's context as a "
+        "span link, so no caller can place its requests in another tenant's trace.",
+    )
     api_key_cache_seconds: float = Field(
         default=60.0,
         ge=0,
@@ -81,14 +88,14 @@ class GatewaySettings(BaseSettings):
         description="How long shutdown waits for queued requests to be written.",
     )
 
-    @field_validator("trusted_proxies", mode="before")
+    @field_validator("trusted_proxies", "trusted_trace_sources", mode="before")
     @classmethod
     def _split(cls, value: Any) -> Any:
         if isinstance(value, str):
             return tuple(part.strip() for part in value.split(",") if part.strip())
         return value
 
-    @field_validator("trusted_proxies")
+    @field_validator("trusted_proxies", "trusted_trace_sources")
     @classmethod
     def _networks(cls, value: tuple[str, ...]) -> tuple[str, ...]:
         for entry in value:
@@ -99,4 +106,11 @@ class GatewaySettings(BaseSettings):
         return value
 
     def trusted_proxy_networks(self) -> tuple[IpNetwork, ...]:
-        return tuple(ipaddress.ip_network(entry, strict=False) for entry in self.trusted_proxies)
+        return _parse_networks(self.trusted_proxies)
+
+    def trusted_trace_networks(self) -> tuple[IpNetwork, ...]:
+        return _parse_networks(self.trusted_trace_sources)
+
+
+def _parse_networks(entries: tuple[str, ...]) -> tuple[IpNetwork, ...]:
+    return tuple(ipaddress.ip_network(entry, strict=False) for entry in entries)

@@ -12,6 +12,7 @@ import uvicorn
 from services.gateway.app import create_app
 from services.gateway.config import GatewaySettings
 from shared.config import load_settings
+from shared.identity_link import internal_api_key
 from shared.server import preferred_event_loop
 from shared.tracing import configure_logging, configure_tracing, shutdown_tracing
 
@@ -39,7 +40,10 @@ def _stop_signals_handled_by(server: uvicorn.Server) -> Iterator[None]:
 def serve_gateway() -> None:
     settings = load_settings(GatewaySettings)
     configure_logging(settings.log_level)
-    configure_tracing("gateway")
+    secret = settings.internal_secret
+    configure_tracing(
+        "gateway", internal_api_key("gateway", secret.get_secret_value()) if secret else None
+    )
     try:
         server = uvicorn.Server(
             uvicorn.Config(

@@ -30,10 +30,10 @@ from opentelemetry.instrumentation.utils import suppress_instrumentation
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from quarterdeck.telemetry.v1 import requests_pb2 as rpb
-from services.gateway.api_key_tokens import API_KEY_PREFIX
 from services.gateway.clients import GatewayClients
 from services.gateway.config import GatewaySettings
 from services.gateway.device import client_address
+from shared.api_key_tokens import API_KEY_PREFIX
 from shared.auth import Principal
 from shared.errors import DomainError
 from shared.identity_link import IdentityLink

@@ -2,7 +2,7 @@
 One IdentityService call per request.
 
 A key works at the gateway directly, as ``X-API-Key`` or as a bearer token: the gateway
-exchanges it itself (see :mod:`services.gateway.api_key_tokens`). Revoking a key here also drops
+exchanges it itself (see :mod:`shared.api_key_tokens`). Revoking a key here also drops
 the token this gateway holds for it, so the key stops working at once.
 """
 

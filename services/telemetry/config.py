@@ -37,6 +37,18 @@ class TelemetrySettings(ServiceSettings):
     )
 
     # --- traces and retention ---
+    otlp_unauthenticated_export: bool = Field(
+        default=False,
+        description="Store spans exported with no credential, as the platform's own. Only for "
+        "a receiver that nothing but the platform's processes can reach; by default Export "
+        "needs an internal token or a tenant key with the telemetry:ingest scope.",
+    )
+    otlp_api_key_cache_seconds: float = Field(
+        default=60.0,
+        ge=0,
+        description="How long the access token an exporter's API key was exchanged for is "
+        "reused, at most.",
+    )
     spans_retention_days: int = Field(
         default=30, ge=0, description="Days the spans table keeps a span (by start); 0 keeps all."
     )

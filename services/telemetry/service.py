@@ -22,13 +22,16 @@ from services.telemetry import (
 )
 from services.telemetry.config import TelemetrySettings
 from services.telemetry.context import TelemetryContext, TelemetryState
+from services.telemetry.ingest_auth import ExportAuthenticator, api_key_tokens
 from services.telemetry.models import IdempotencyKey
 from services.telemetry.retention import RetentionEnforcer, RetentionHandlers, retention_job
 from services.telemetry.schema import RETENTION_POLICIES, metadata
 from services.telemetry.servicer import TelemetryServicer, TraceServicer
 from services.telemetry.spans import SpanHandlers
+from shared.auth import Authenticator
 from shared.background import PeriodicJob
-from shared.server import ServiceContext, ServiceSpec
+from shared.server import ServiceContext, ServiceSpec, default_authenticator
+from shared.tokens import JwtVerifier
 
 log = logging.getLogger("quarterdeck.telemetry")
 
@@ -73,6 +76,21 @@ def register(server: grpc.aio.Server, context: TelemetryContext) -> Sequence[str
     ]
 
 
+def authenticator(context: ServiceContext[TelemetrySettings]) -> Authenticator:
+    """Tokens as every service verifies them; for Export, exporters' API keys as well."""
+    tokens = default_authenticator(context)
+    if context.identity is None:
+        return tokens
+    return ExportAuthenticator(
+        tokens,
+        JwtVerifier(context.identity.jwks),
+        api_key_tokens(context.identity, context.settings.otlp_api_key_cache_seconds),
+        EXPORT_METHOD,
+    )
+
+
+EXPORT_METHOD = f"/{TRACE_SERVICE}/Export"
+
 SPEC = ServiceSpec(
     name="telemetry",
     settings_type=TelemetrySettings,
@@ -84,9 +102,9 @@ SPEC = ServiceSpec(
     background=background,
     # Tracing the receiver's own Export would record a span per export, to be exported in
     # turn: a loop that never ends.
-    untraced_methods=frozenset({f"/{TRACE_SERVICE}/Export"}),
-    # Every process's exporter sends spans without a token (the OTLP port belongs on the
-    # internal network only); a status subscription's own token is the credential of its
-    # verify and unsubscribe links.
-    public_methods=frozenset({f"/{TRACE_SERVICE}/Export"}) | status_service.PUBLIC_METHODS,
+    untraced_methods=frozenset({EXPORT_METHOD}),
+    authenticator=authenticator,
+    # A status subscription's own token is the credential of its verify and unsubscribe links.
+    # Export is not public: its handler decides who may export (services.telemetry.ingest_auth).
+    public_methods=status_service.PUBLIC_METHODS,
 )

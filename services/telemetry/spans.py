@@ -32,6 +32,7 @@ from quarterdeck.telemetry.v1 import telemetry_pb2 as pb
 from services.telemetry.batch_rows import TRACE_ID_PATTERN
 from services.telemetry.bulk_insert import BulkTarget, insert_new_rows
 from services.telemetry.context import TelemetryContext
+from services.telemetry.ingest_auth import export_origin
 from services.telemetry.models import MAX_SERVICE_NAME, SpanKind, SpanRecord, SpanStatusCode
 from services.telemetry.otlp import (
     MAX_UNIX_NANO,
@@ -39,6 +40,7 @@ from services.telemetry.otlp import (
     convert_request,
     rejection_message,
 )
+from services.telemetry.trace_visibility import visible_spans
 from shared.db_types import utcnow
 from shared.errors import FieldViolation, InvalidArgument, NotFound
 from shared.pagination import fetch_page
@@ -276,9 +278,7 @@ def search_statement(span_filter: SpanFilter) -> Select[tuple[SpanRecord]]:
     index), newest first; each candidate is kept only when no newer span of its own trace
     matches, which probes the primary key (trace_id first) of that one trace. So a trace is
     listed once, at its newest matching span, and a page reads about as many index entries
-    as it returns. (Traces that also hold another tenant's spans are dropped from the page
-    afterwards, by :func:`_shared_traces`: inside this query that second probe made PostgreSQL
-    misjudge the row count and sort every span of the tenant, 2 s at a million spans.)
+    as it returns.
     """
     newer = aliased(SpanRecord)
     statement = (
@@ -297,22 +297,6 @@ def search_statement(span_filter: SpanFilter) -> Select[tuple[SpanRecord]]:
         )
     )
     return statement
-
-
-async def _shared_traces(session: AsyncSession, trace_ids: list[str], tenant_id: str) -> set[str]:
-    """The traces among ``trace_ids`` that also hold another tenant's spans (by primary key)."""
-    if not trace_ids:
-        return set()
-    shared = await session.scalars(
-        select(SpanRecord.trace_id)
-        .where(
-            SpanRecord.trace_id.in_(trace_ids),
-            SpanRecord.tenant_id.is_not(None),
-            SpanRecord.tenant_id != tenant_id,
-        )
-        .distinct()
-    )
-    return set(shared)
 
 
 SEARCH_SORT_KEY = (SpanRecord.start_time_unix_nano, SpanRecord.trace_id, SpanRecord.span_id)
@@ -389,6 +373,51 @@ async def _trace_facts(session: AsyncSession, trace_ids: list[str]) -> dict[str,
     return facts
 
 
+_FACT_COLUMNS = (
+    SpanRecord.trace_id,
+    SpanRecord.span_id,
+    SpanRecord.parent_span_id,
+    SpanRecord.name,
+    SpanRecord.service_name,
+    SpanRecord.start_time_unix_nano,
+    SpanRecord.end_time_unix_nano,
+    SpanRecord.status_code,
+    SpanRecord.tenant_id,
+    SpanRecord.attributes,
+)
+
+
+async def _visible_facts(
+    session: AsyncSession, trace_ids: list[str], reader: str
+) -> dict[str, _TraceFacts]:
+    """:func:`_trace_facts` of the spans ``reader`` may read only (trace_visibility's rule, which
+    needs each trace's spans: a page's worth of traces, read by primary key)."""
+    facts: dict[str, _TraceFacts] = {trace_id: _TraceFacts() for trace_id in trace_ids}
+    if not trace_ids:
+        return facts
+    by_trace: dict[str, list[SpanRecord]] = defaultdict(list)
+    for span in await session.scalars(
+        select(SpanRecord)
+        .options(load_only(*_FACT_COLUMNS))
+        .where(SpanRecord.trace_id.in_(trace_ids))
+    ):
+        by_trace[span.trace_id].append(span)
+    for trace_id, spans in by_trace.items():
+        visible = visible_spans(spans, reader)
+        if not visible:
+            continue
+        root = min(visible, key=lambda span: (span.parent_span_id is not None, *_by_start(span)))
+        facts[trace_id] = _TraceFacts(
+            span_count=len(visible),
+            first_start=min(span.start_time_unix_nano for span in visible),
+            last_end=max(span.end_time_unix_nano for span in visible),
+            has_error=any(span.status_code == SpanStatusCode.ERROR for span in visible),
+            root=(root.name, root.service_name),
+            tenant_ids=[reader],
+        )
+    return facts
+
+
 def _summary(row: SpanRecord, facts: _TraceFacts) -> pb.TraceSummary:
     return pb.TraceSummary(
         trace_id=row.trace_id,
@@ -411,15 +440,19 @@ class SpanHandlers:
     def __init__(self, context: TelemetryContext) -> None:
         self._db = context.database
         self._pages = context.page_tokens
+        self._unauthenticated_export = context.settings.otlp_unauthenticated_export
 
     async def export(self, request: ExportTraceServiceRequest) -> ExportTraceServiceResponse:
+        origin = export_origin(self._unauthenticated_export)
         conversion = convert_request(request)
         if conversion.records:
             received = (utcnow(),)
             # The bootstrap suppresses instrumentation inside Export (SPEC.untraced_methods), so
             # storing spans records none that would be exported back here.
             await insert_new_rows(
-                self._db, SPAN_TARGET, [record + received for record in conversion.records]
+                self._db,
+                SPAN_TARGET,
+                [record + received for record in origin.stamp(conversion.records)],
             )
         response = ExportTraceServiceResponse()
         if conversion.rejections:
@@ -434,7 +467,9 @@ class SpanHandlers:
         statement = select(SpanRecord).where(SpanRecord.trace_id == trace_id)
         async with self._db.reading() as session:
             rows = (await session.scalars(statement)).all()
-        if not rows or (tenant_id is not None and not _readable_by(rows, tenant_id)):
+        if tenant_id is not None:
+            rows = visible_spans(rows, tenant_id)
+        if not rows:
             # Another tenant's trace looks exactly like one that does not exist.
             raise NotFound(
                 f"trace {trace_id} not found",
@@ -472,23 +507,14 @@ class SpanHandlers:
                 descending=True,
             )
             rows = page.items
-            if span_filter.tenant_id is not None:
-                # A trace that also holds another tenant's spans is that tenant's business too:
-                # GetTrace refuses it, so the search does not list it (the page may come back
-                # shorter than page_size, as AIP-158 allows; the token still moves on).
-                hidden = await _shared_traces(
-                    session, [row.trace_id for row in rows], span_filter.tenant_id
-                )
-                rows = [row for row in rows if row.trace_id not in hidden]
-            facts = await _trace_facts(session, [row.trace_id for row in rows])
+            # A tenant's search matches its own spans only, and its summaries count only what it
+            # may read: another tenant's spans in the same trace neither hide it nor show.
+            trace_ids = [row.trace_id for row in rows]
+            if span_filter.tenant_id is None:
+                facts = await _trace_facts(session, trace_ids)
+            else:
+                facts = await _visible_facts(session, trace_ids, span_filter.tenant_id)
         return pb.SearchTracesResponse(
             traces=[_summary(row, facts[row.trace_id]) for row in rows],
             next_page_token=page.next_page_token,
         )
-
-
-def _readable_by(spans: Sequence[SpanRecord], tenant_id: str) -> bool:
-    """A tenant reads a trace that holds its spans and no other tenant's (spans that carry no
-    tenant come with it)."""
-    tenants = {span.tenant_id for span in spans if span.tenant_id is not None}
-    return tenants == {tenant_id}

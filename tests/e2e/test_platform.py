@@ -56,7 +56,9 @@ def test_a_tenant_created_through_the_gateway_leaves_one_connected_trace(
     )
     assert response.status_code == 201, response.text
     tenant = response.json()
-    assert response.headers["x-trace-id"] == trace_id
+    # The gateway starts the trace of an outside caller's request, linking the caller's.
+    caller_trace_id, trace_id = trace_id, response.headers["x-trace-id"]
+    assert trace_id != caller_trace_id
 
     with grpc.insecure_channel(platform.target("tenancy")) as channel:
         fetched = TenancyServiceStub(channel).GetTenant(
@@ -74,8 +76,12 @@ def test_a_tenant_created_through_the_gateway_leaves_one_connected_trace(
     by_id = {s.span_id: s for s in spans}
     caller_span = traceparent.split("-")[2]
     assert all(s.trace_id == trace_id for s in spans)
-    # Parent links are intact: every span hangs off another stored span or off the caller.
-    assert all(s.parent_span_id in by_id or s.parent_span_id == caller_span for s in spans)
+    # Parent links are intact: one root, the gateway's, naming the caller's span as its link.
+    (root,) = [s for s in spans if not s.parent_span_id]
+    assert root.service_name == "gateway"
+    assert root.attributes["quarterdeck.caller.trace_id"] == caller_trace_id
+    assert root.attributes["quarterdeck.caller.span_id"] == caller_span
+    assert all(s.parent_span_id in by_id for s in spans if s is not root)
 
     def ancestors(span: telemetry_pb2.Span) -> list[telemetry_pb2.Span]:
         chain = []

@@ -12,6 +12,7 @@ import time
 import httpx
 
 from quarterdeck.telemetry.v1 import telemetry_pb2
+from services.telemetry.ingest_auth import INGEST_SCOPE
 from tests.e2e.conftest import E2E_MARKS, Platform, platform_env, wait_for_trace
 
 pytestmark = E2E_MARKS
@@ -20,13 +21,40 @@ pytestmark = E2E_MARKS
 def test_spans_from_the_stock_exporter_in_another_process_read_back_as_a_tree(
     platform: Platform, operator_token: str
 ) -> None:
-    exported = subprocess.run(
-        [sys.executable, "-m", "tests.e2e.export_spans", platform.target("telemetry"), "e2e-agent"],
-        env=platform_env(),
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    with httpx.Client(base_url=platform.gateway, timeout=30) as gateway:
+        tenant_id, owner = signed_up_owner(gateway)
+        created = gateway.post(
+            "/v1/service-accounts/keys",
+            json={"tenant_id": tenant_id, "account": "agent-exporter", "scopes": [INGEST_SCOPE]},
+            headers=owner,
+        )
+        assert created.status_code == 201, created.text
+        api_key = created.json()["api_key"]
+
+    def export(headers: str | None) -> subprocess.CompletedProcess[str]:
+        env = platform_env()
+        if headers is not None:
+            env["OTEL_EXPORTER_OTLP_HEADERS"] = headers
+        return subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "tests.e2e.export_spans",
+                platform.target("telemetry"),
+                "e2e-agent",
+            ],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+
+    # No credential: refused (the exporter logs it and exits normally), nothing stored.
+    anonymous = export(None)
+    assert anonymous.returncode == 0, anonymous.stderr
+    assert "UNAUTHENTICATED" in anonymous.stderr
+    # The tenant's ingest key, the way any agent configures the stock exporter.
+    exported = export(f"authorization=Bearer%20{api_key}")
     assert exported.returncode == 0, exported.stderr
     ids = json.loads(exported.stdout.strip().splitlines()[-1])
 
@@ -40,10 +68,14 @@ def test_spans_from_the_stock_exporter_in_another_process_read_back_as_a_tree(
     order = [span.span_id for span in spans]
     assert order.index(ids["run"]) < order.index(ids["llm"]) < order.index(ids["tool"])
     assert {span.service_name for span in spans} == {"e2e-agent"}
+    assert {span.tenant_id for span in spans} == {tenant_id}  # stamped by the key's tenant
     assert by_id[ids["run"]].kind == telemetry_pb2.SPAN_KIND_SERVER
     assert by_id[ids["tool"]].status_code == telemetry_pb2.SPAN_STATUS_CODE_ERROR
     assert by_id[ids["tool"]].status_message == "search backend timed out"
     assert by_id[ids["llm"]].attributes["gen_ai.request.model"] == "gpt-4o-mini"
+    with httpx.Client(base_url=platform.gateway, timeout=30) as gateway:
+        mine = gateway.get(f"/v1/traces/{ids['trace']}", headers=owner)
+    assert mine.status_code == 200 and len(mine.json()["spans"]) == 3
 
 
 def signed_up_owner(gateway: httpx.Client) -> tuple[str, dict[str, str]]:
@@ -68,7 +100,7 @@ def test_a_usage_row_recorded_during_a_gateway_request_joins_a_span_of_that_requ
 ) -> None:
     with httpx.Client(base_url=platform.gateway, timeout=30) as gateway:
         tenant_id, owner = signed_up_owner(gateway)
-        trace_id = secrets.token_hex(16)
+        caller_trace_id = secrets.token_hex(16)
         usage = {
             "event_id": f"turn-{secrets.token_hex(6)}",
             "provider": "openai",
@@ -82,9 +114,12 @@ def test_a_usage_row_recorded_during_a_gateway_request_joins_a_span_of_that_requ
         recorded = gateway.post(
             "/v1/telemetry/usage",
             json={"record": usage},
-            headers={**owner, "traceparent": f"00-{trace_id}-{secrets.token_hex(8)}-01"},
+            headers={**owner, "traceparent": f"00-{caller_trace_id}-{secrets.token_hex(8)}-01"},
         )
         assert recorded.status_code == 200, recorded.text
+        # The gateway started the request's trace; the caller's is only linked to it.
+        trace_id = recorded.headers["x-trace-id"]
+        assert trace_id != caller_trace_id
         row = recorded.json()["record"]
         assert row["tenant_id"] == tenant_id
         assert row["trace_id"] == trace_id

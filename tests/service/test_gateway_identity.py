@@ -23,7 +23,6 @@ from google.protobuf.timestamp_pb2 import Timestamp
 from jwt.algorithms import ECAlgorithm
 
 from quarterdeck.identity.v1 import identity_pb2 as ipb
-from services.gateway.api_key_tokens import EXPIRY_MARGIN_SECONDS, ApiKeyTokens, key_digest
 from services.gateway.app import create_app
 from services.gateway.config import GatewaySettings
 from services.gateway.device import client_address, describe_user_agent
@@ -31,6 +30,7 @@ from services.identity.context import IdentityContext
 from services.identity.handlers.api_keys import ApiKeyHandlers
 from services.identity.mfa_core import TOTP_INTERVAL
 from services.identity.models import UserStatus
+from shared.api_key_tokens import EXPIRY_MARGIN_SECONDS, ApiKeyTokens, key_digest
 from shared.errors import ERROR_DOMAIN
 from tests.support.identity_users import STRONG_PASSWORD, TestUser, make_user
 from tests.support.stack import Databases, IdentityStack, identity_stack

@@ -85,6 +85,8 @@ async def running_gateway(stack: Stack, telemetry_target: str) -> AsyncIterator[
             request_timeout_seconds=10,
             request_log_flush_seconds=0.05,
             request_log_timeout_seconds=1,
+            # The test's traceparent is adopted, so rows carry a trace id it knows.
+            trusted_trace_sources="127.0.0.0/8",
         )
     )
     async with app.router.lifespan_context(app):

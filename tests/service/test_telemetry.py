@@ -57,7 +57,8 @@ async def telemetry(backend: str, databases: Databases) -> AsyncIterator[Telemet
     url = await databases.url(backend, "telemetry")
     async with (
         running_service("telemetry", url, authenticator=ISSUER.authenticator()) as running,
-        open_channel(running.target) as channel,
+        # Spans are exported as the platform's services do, with an internal token.
+        authorized_channel(running.target, ISSUER.internal()) as channel,
         authorized_channel(running.target, ISSUER.operator()) as operator_channel,
     ):
         yield Telemetry(running, TraceServiceStub(channel), TelemetryServiceStub(operator_channel))
@@ -101,7 +102,9 @@ def record_trace_with_the_stock_exporter(target: str, tenant_id: str) -> Recorde
     """Blocks on every span end (SimpleSpanProcessor), so it must run off the event loop."""
     provider = TracerProvider(resource=Resource({"service.name": TEST_SERVICE}))
     provider.add_span_processor(
-        SimpleSpanProcessor(OTLPSpanExporter(endpoint=target, insecure=True))
+        SimpleSpanProcessor(
+            OTLPSpanExporter(endpoint=target, insecure=True, headers=dict(ISSUER.internal()))
+        )
     )
     tracer = provider.get_tracer("tests.telemetry")
     try:

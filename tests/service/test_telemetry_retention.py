@@ -39,7 +39,7 @@ from shared.grpc_client import open_channel
 from shared.server import RunningService
 from tests.support.errors import rich_error
 from tests.support.stack import Databases, running_service
-from tests.support.tokens import TestIssuer
+from tests.support.tokens import TestIssuer, authorized_channel
 
 ISSUER = TestIssuer()
 BATCH_SIZE = 3
@@ -59,8 +59,9 @@ async def telemetry_on(url: str, **overrides: Any) -> AsyncIterator[Telemetry]:
     async with (
         running_service("telemetry", url, authenticator=ISSUER.authenticator(), **settings) as svc,
         open_channel(svc.target) as channel,
+        authorized_channel(svc.target, ISSUER.internal()) as export_channel,
     ):
-        yield Telemetry(svc, TraceServiceStub(channel), TelemetryServiceStub(channel))
+        yield Telemetry(svc, TraceServiceStub(export_channel), TelemetryServiceStub(channel))
 
 
 @pytest.fixture

@@ -35,7 +35,7 @@ from shared.grpc_client import open_channel
 from shared.server import RunningService
 from tests.support.errors import failure, rich_error
 from tests.support.stack import Databases, running_service
-from tests.support.tokens import TestIssuer
+from tests.support.tokens import TestIssuer, authorized_channel
 
 ISSUER = TestIssuer()
 #: Each test's spans start in their own hour, so searches by time see no other test's spans.
@@ -72,11 +72,14 @@ async def stack(backend: str, databases: Databases) -> AsyncIterator[Stack]:
             "telemetry", url, authenticator=ISSUER.authenticator(), retention_interval_seconds=0
         ) as running,
         open_channel(running.target) as channel,
+        authorized_channel(running.target, ISSUER.internal()) as export_channel,
         gateway_client(
             GatewaySettings(telemetry_target=running.target, request_timeout_seconds=5)
         ) as gateway,
     ):
-        yield Stack(running, TraceServiceStub(channel), TelemetryServiceStub(channel), gateway)
+        yield Stack(
+            running, TraceServiceStub(export_channel), TelemetryServiceStub(channel), gateway
+        )
 
 
 def new_trace() -> bytes:
@@ -247,18 +250,39 @@ async def test_another_tenants_trace_is_not_found(stack: Stack) -> None:
     await assert_hidden(stack, trace_id.hex(), viewer(other))
 
 
-async def test_a_trace_holding_two_tenants_spans_is_hidden_from_both(stack: Stack) -> None:
+async def test_another_tenants_spans_neither_hide_a_trace_nor_show_in_it(stack: Stack) -> None:
+    # Finding: one span of another tenant in a trace used to make it unreadable to its owner.
     first, second = unique("tenant"), unique("tenant")
     trace_id = new_trace()
     await export(
-        stack, "agent", span(trace_id, 1, tenant=first), span(trace_id, 2, parent=1, tenant=second)
+        stack,
+        "agent",
+        span(trace_id, 1, tenant=first),
+        span(trace_id, 2, parent=1, start_ms=1, tenant=second),
+        span(trace_id, 3, parent=2, start_ms=2),  # the platform's, under the second tenant's
+        span(trace_id, 4, parent=1, start_ms=3),  # the platform's, under the first tenant's
+        span(trace_id, 5, start_ms=4),  # names no tenant and has none above: the owner's
     )
-    for tenant in (first, second):
-        await assert_hidden(stack, trace_id.hex(), viewer(tenant))
-    reply = await stack.stub.GetTrace(
-        pb.GetTraceRequest(trace_id=trace_id.hex()), metadata=operator()
-    )
-    assert len(reply.spans) == 2
+    request = pb.GetTraceRequest(trace_id=trace_id.hex())
+    owner_view = await stack.stub.GetTrace(request, metadata=viewer(first))
+    assert [s.span_id for s in owner_view.spans] == [hex_id(1), hex_id(4), hex_id(5)]
+    other_view = await stack.stub.GetTrace(request, metadata=viewer(second))
+    assert [s.span_id for s in other_view.spans] == [hex_id(2), hex_id(3)]
+    assert other_view.spans[0].parent_missing  # its parent is not the second tenant's to see
+    for tenant, visible in ((first, 3), (second, 2)):
+        (summary,) = (
+            await search(
+                stack,
+                viewer(tenant),
+                service_name="agent",
+                span_name=f"step-{1 if tenant == first else 2}",
+            )
+        ).traces
+        assert summary.trace_id == trace_id.hex()
+        assert list(summary.tenant_ids) == [tenant]
+        assert summary.span_count <= visible + 1
+    everything = await stack.stub.GetTrace(request, metadata=operator())
+    assert len(everything.spans) == 5
 
 
 async def test_a_trace_no_span_files_under_a_tenant_is_for_operators_only(stack: Stack) -> None:
@@ -360,8 +384,8 @@ async def test_each_filter_narrows_the_search(stack: Stack) -> None:
     assert await found(min_duration=Duration(nanos=500 * MS)) == [slow]
     window = {"start_time": stamp(s.base + 100 * MS), "end_time": stamp(s.base + 300 * MS)}
     assert await found(**window) == [orphan, slow]
-    # A tenant's traces are those it could read: the mixed trace is not one, for operators too.
-    assert await found(tenant_id=s.tenant, span_name="turn") == [slow, quick]
+    # A tenant's traces are those holding its spans: the mixed trace too, for operators as well.
+    assert await found(tenant_id=s.tenant, span_name="turn") == [mixed, slow, quick]
     # Every filter must hold for one span: the errored span is not named turn.
     assert await found(span_name="turn", errors_only=True) == []
     # Without the service: the time window alone finds the same traces (start-time index).
@@ -371,10 +395,11 @@ async def test_each_filter_narrows_the_search(stack: Stack) -> None:
 
 async def test_a_tenant_searches_only_its_own_traces(stack: Stack) -> None:
     s = await scene(stack)
-    quick, slow, orphan, _mixed = s.ids
+    quick, slow, orphan, mixed = s.ids
     mine = await search(stack, viewer(s.tenant), service_name=s.service)
-    # The trace that also holds another tenant's span is not listed (GetTrace refuses it).
-    assert [t.trace_id for t in mine.traces] == [orphan, slow, quick]
+    # The trace that also holds another tenant's span is listed, summarised from its own only.
+    assert [t.trace_id for t in mine.traces] == [mixed, orphan, slow, quick]
+    assert (mine.traces[0].span_count, list(mine.traces[0].tenant_ids)) == (1, [s.tenant])
     named = await search(stack, viewer(s.tenant), tenant_id=s.tenant, service_name=s.service)
     assert named == mine
     stranger = await search(stack, viewer(unique("tenant")), service_name=s.service)
@@ -576,7 +601,7 @@ async def test_the_gateway_serves_a_tenant_its_trace_as_a_tree(stack: Stack) -> 
 
 async def test_the_gateway_searches_with_filters_and_pages(stack: Stack) -> None:
     s = await scene(stack)
-    quick, slow, orphan, _mixed = s.ids
+    quick, slow, orphan, mixed = s.ids
     tenant_headers = headers(viewer(s.tenant))
     pages: list[list[dict[str, Any]]] = []
     token = ""
@@ -588,9 +613,9 @@ async def test_the_gateway_searches_with_filters_and_pages(stack: Stack) -> None
         token = response.json()["next_page_token"]
         if not token:
             break
-    # The first page's newest trace also holds another tenant's span: it is dropped, and that
-    # page comes back short rather than leaking it.
-    assert [[t["trace_id"] for t in page] for page in pages] == [[orphan], [slow, quick]]
+    # The newest trace also holds another tenant's span: listed all the same, without it.
+    assert [[t["trace_id"] for t in page] for page in pages] == [[mixed, orphan], [slow, quick]]
+    assert pages[0][0]["span_count"] == 1
     slow_summary = pages[1][0]
     assert slow_summary["has_error"] is True and slow_summary["duration_ms"] == 900.0
     assert slow_summary["start_time"].endswith("Z")

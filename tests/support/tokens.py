@@ -33,11 +33,14 @@ class TestIssuer:
         jwk: dict[str, Any] = ECAlgorithm.to_jwk(self._key.public_key(), as_dict=True)
         self._public = PublicKey(kid=self.kid, jwk=jwk, retire_at=None)
 
-    def authenticator(self) -> JwtAuthenticator:
+    def verifier(self) -> JwtVerifier:
         async def source() -> list[PublicKey]:
             return [self._public]
 
-        return JwtAuthenticator(JwtVerifier(JwksCache(source)))
+        return JwtVerifier(JwksCache(source))
+
+    def authenticator(self) -> JwtAuthenticator:
+        return JwtAuthenticator(self.verifier())
 
     def token(self, principal: Principal, ttl_seconds: int = 300) -> str:
         return jwt.encode(

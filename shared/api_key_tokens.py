@@ -1,4 +1,5 @@
-"""Access tokens the gateway obtained for API keys, reused while they are fresh.
+"""Access tokens obtained for API keys, reused while they are fresh (the gateway's callers, and
+the OTLP receiver's exporters, present keys).
 
 A caller authenticating with a service-account key (``qdk_...``) is one whose key identity
 exchanges (ExchangeApiKey) for a short-lived access token, which is what the services then see.

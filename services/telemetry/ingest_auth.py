@@ -1,0 +1,136 @@
+"""Who may export spans to the OTLP receiver, and for which tenant.
+
+Export needs a credential, as every other method does: a Quarterdeck service's internal token
+(its spans name the tenants they acted for), or a tenant's token carrying the ``telemetry:ingest``
+scope, whose tenant is then stamped on every span it sends, whatever the span claims. The stock
+OpenTelemetry exporter sends a fixed header (``OTEL_EXPORTER_OTLP_HEADERS``), so Export also
+takes an API key there, a tenant's service-account key (``qdk_``) or a service's internal key
+(``qdi_``), which identity exchanges for a token, reused while fresh. Unauthenticated export
+is refused unless the operator turns it on for a network that only the platform reaches.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import grpc
+
+from quarterdeck.identity.v1 import identity_pb2 as ipb
+from services.telemetry.bulk_insert import encode_json
+from services.telemetry.otlp import SPAN_COLUMNS, SpanValues
+from shared.api_key_tokens import API_KEY_PREFIX, ApiKeyTokens
+from shared.auth import Authenticator, Principal, current_principal
+from shared.errors import PermissionDenied, Unauthenticated, Unavailable
+from shared.identity_link import INTERNAL_KEY_PREFIX, IdentityLink
+from shared.tokens import JwtVerifier, bearer_token
+from shared.tracing import TENANT_ATTRIBUTE
+
+INGEST_SCOPE = "telemetry:ingest"
+#: Marks a span a tenant exported itself: it never decides who owns a trace.
+INGESTED_BY_TENANT = "quarterdeck.ingested_by_tenant"
+_EXCHANGE_TIMEOUT_SECONDS = 5.0
+_TENANT_COLUMN = SPAN_COLUMNS.index("tenant_id")
+_ATTRIBUTES_COLUMN = SPAN_COLUMNS.index("attributes")
+
+
+class ExportAuthenticator:
+    """``tokens`` for every method; on ``export_method``, an API key in the bearer header too."""
+
+    def __init__(
+        self,
+        tokens: Authenticator,
+        verifier: JwtVerifier,
+        api_keys: ApiKeyTokens | None,
+        export_method: str,
+    ) -> None:
+        self._tokens = tokens
+        self._verifier = verifier
+        self._api_keys = api_keys
+        self._export_method = export_method
+
+    async def authenticate(
+        self, method: str, metadata: Sequence[tuple[str, str | bytes]]
+    ) -> Principal | None:
+        if method == self._export_method:
+            credential = bearer_token(metadata)
+            if credential is not None and credential.startswith(
+                (API_KEY_PREFIX, INTERNAL_KEY_PREFIX)
+            ):
+                return await self._verifier.verify(await self._exchange(credential))
+        return await self._tokens.authenticate(method, metadata)
+
+    async def _exchange(self, api_key: str) -> str:
+        if self._api_keys is None:
+            raise Unauthenticated(
+                "API keys are not accepted here: no identity service is configured",
+                reason="API_KEY_INVALID",
+            )
+        try:
+            return await self._api_keys.access_token(api_key)
+        except grpc.aio.AioRpcError as refused:
+            if refused.code() in (
+                grpc.StatusCode.UNAUTHENTICATED,
+                grpc.StatusCode.INVALID_ARGUMENT,
+                grpc.StatusCode.PERMISSION_DENIED,
+            ):
+                raise Unauthenticated(
+                    "the API key is not valid", reason="API_KEY_INVALID"
+                ) from None
+            raise Unavailable("identity could not check the API key; retry") from None
+
+
+def api_key_tokens(identity: IdentityLink, max_age_seconds: float) -> ApiKeyTokens:
+    async def exchange(api_key: str) -> ipb.ExchangeApiKeyResponse:
+        return await identity.stub.ExchangeApiKey(
+            ipb.ExchangeApiKeyRequest(api_key=api_key), timeout=_EXCHANGE_TIMEOUT_SECONDS
+        )
+
+    return ApiKeyTokens(exchange, max_entries=1024, max_age_seconds=max_age_seconds)
+
+
+@dataclass(frozen=True)
+class ExportOrigin:
+    """Who sent an export: the platform (spans keep the tenants they name) or one tenant."""
+
+    tenant_id: str | None
+
+    def stamp(self, records: list[SpanValues]) -> list[SpanValues]:
+        """The records as stored: a tenant's spans all name that tenant, and are marked as its
+        own export, whatever they claimed."""
+        if self.tenant_id is None:
+            return records
+        stamped: list[SpanValues] = []
+        for record in records:
+            attributes = json.loads(record[_ATTRIBUTES_COLUMN])
+            attributes[TENANT_ATTRIBUTE] = self.tenant_id
+            attributes[INGESTED_BY_TENANT] = self.tenant_id
+            values = list(record)
+            values[_ATTRIBUTES_COLUMN] = encode_json(attributes)
+            values[_TENANT_COLUMN] = self.tenant_id
+            stamped.append(tuple(values))
+        return stamped
+
+
+def export_origin(allow_unauthenticated: bool) -> ExportOrigin:
+    """The origin of the export being handled, or the refusal of its caller."""
+    principal = current_principal()
+    if principal is None:
+        if allow_unauthenticated:
+            return ExportOrigin(None)
+        raise Unauthenticated(
+            "exporting spans needs a credential: an internal token, or a tenant API key with "
+            f"the {INGEST_SCOPE} scope (for the stock exporter: OTEL_EXPORTER_OTLP_HEADERS="
+            "authorization=Bearer%20<key>)",
+            reason="EXPORT_CREDENTIAL_REQUIRED",
+        )
+    if principal.is_internal:
+        return ExportOrigin(None)
+    if principal.tenant_id and INGEST_SCOPE in principal.scopes:
+        return ExportOrigin(principal.tenant_id)
+    raise PermissionDenied(
+        f"exporting spans needs an internal token or a tenant credential with the {INGEST_SCOPE} "
+        "scope",
+        reason="INGEST_SCOPE_REQUIRED",
+    )
