@@ -37,6 +37,8 @@ class Principal:
     platform_role: str | None = None
     session_id: str | None = None
     token_id: str | None = None
+    #: When its token was issued (epoch seconds): a revocation refuses tokens issued before it.
+    issued_at: int | None = None
 
     @property
     def is_operator(self) -> bool:

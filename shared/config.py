@@ -56,6 +56,13 @@ class ServiceSettings(BaseSettings):
         description="This service's secret for internal calls; identity knows its hash.",
     )
     jwks_max_age_seconds: float = Field(default=300.0, gt=0)
+    revocation_poll_seconds: float = Field(
+        default=2.0,
+        ge=0,
+        description="How often the revoked sessions, API keys and users are fetched from "
+        "identity: a revoked credential's tokens are refused everywhere within about this "
+        "long. 0 turns the check off (tokens then work until they expire).",
+    )
     log_level: str = Field(default="INFO", pattern="^(DEBUG|INFO|WARNING|ERROR|CRITICAL)$")
 
     @property

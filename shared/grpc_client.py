@@ -16,7 +16,10 @@ _CHANNEL_OPTIONS = [
 ]
 
 
-def open_channel(target: str) -> grpc.aio.Channel:
-    return grpc.aio.insecure_channel(
-        target, options=_CHANNEL_OPTIONS, interceptors=client_interceptors()
+def open_channel(target: str, *, isolated: bool = False) -> grpc.aio.Channel:
+    """``isolated``: connections of its own, so its failures (a poll while the target is still
+    starting) never put other channels to the same target into reconnect backoff."""
+    options = (
+        [*_CHANNEL_OPTIONS, ("grpc.use_local_subchannel_pool", 1)] if isolated else _CHANNEL_OPTIONS
     )
+    return grpc.aio.insecure_channel(target, options=options, interceptors=client_interceptors())

@@ -40,6 +40,13 @@ from shared.interceptors import (
 )
 from shared.migrations import require_head, upgrade_to_head
 from shared.pagination import PageTokenCodec
+from shared.revocation import (
+    IdentityRevocations,
+    RevocationCheckingAuthenticator,
+    RevocationPoller,
+    RevocationSet,
+    RevocationSource,
+)
 from shared.security_events import SecurityEventSink, log_sink
 from shared.tokens import JwtAuthenticator, JwtVerifier
 from shared.tracing import (
@@ -124,11 +131,41 @@ class ServiceSpec(Generic[SettingsT, StateT]):
     #: Builds the service's long-lived objects once the database is known good; kept in
     #: ``context.state`` for ``authenticator``, ``security_sink`` and ``register``.
     prepare: Callable[[ServiceContext[SettingsT, Any]], Awaitable[StateT]] | None = None
+    #: Where the service learns of revoked credentials, when not from identity's
+    #: ListRevocations (identity reads its own database).
+    revocation_source: Callable[[ServiceContext[SettingsT, StateT]], RevocationSource] | None = None
     #: Releases what ``prepare`` built, after the server has drained.
     cleanup: Callable[[ServiceContext[SettingsT, StateT]], Awaitable[None]] | None = None
     #: The service's periodic jobs, started once it serves and stopped (within the grace
     #: period) when it stops; a job whose interval is 0 is not started.
     background: Callable[[ServiceContext[SettingsT, StateT]], Sequence[PeriodicJob]] | None = None
+
+
+async def checking_revocations(
+    spec: ServiceSpec[Any, Any], context: ServiceContext[Any, Any], authenticator: Authenticator
+) -> Authenticator:
+    """``authenticator`` refusing revoked credentials, polled every revocation_poll_seconds; as
+    is without a source or with polling off."""
+    interval = context.settings.revocation_poll_seconds
+    if spec.revocation_source is not None:
+        source = spec.revocation_source(context)
+    elif (
+        context.identity is not None
+        and context.settings.identity_target
+        and context.settings.internal_secret is not None
+    ):
+        feed = IdentityRevocations(context.settings.identity_target, context.identity)
+        context.resources.on_close(feed.close)
+        source = feed
+    else:
+        return authenticator
+    if interval <= 0:
+        return authenticator
+    # The first poll runs in the loop: identity may start after this service.
+    poller = RevocationPoller(source, interval, RevocationSet())
+    poller.start()
+    context.resources.on_close(poller.stop)
+    return RevocationCheckingAuthenticator(authenticator, poller.revoked)
 
 
 def default_authenticator(context: ServiceContext[Any, Any]) -> Authenticator:
@@ -242,6 +279,7 @@ async def start_service(
         context.security_events = spec.security_sink(context)
     if authenticator is None:
         authenticator = (spec.authenticator or default_authenticator)(context)
+    authenticator = await checking_revocations(spec, context, authenticator)
     server = grpc.aio.server(
         interceptors=[
             server_interceptor(spec.untraced_methods),

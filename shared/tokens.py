@@ -75,6 +75,7 @@ def principal_from_claims(claims: Mapping[str, Any]) -> Principal:
         platform_role=claims.get("prl"),
         session_id=claims.get("sid"),
         token_id=claims.get("jti"),
+        issued_at=claims.get("iat"),
     )
 
 

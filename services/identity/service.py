@@ -16,8 +16,10 @@ from services.identity.context import (
 )
 from services.identity.models import Base, IdempotencyKey
 from services.identity.reasons import SELF_RECORDED
+from services.identity.revocations import local_revocations, token_lifetime
 from services.identity.servicer import IdentityServicer
 from shared.auth import Authenticator
+from shared.revocation import RevocationSource
 from shared.security_events import SecurityEventSink
 from shared.server import ServiceContext, ServiceSpec
 from shared.tokens import JwksCache, JwtAuthenticator, JwtVerifier
@@ -59,6 +61,11 @@ def security_sink(context: ServiceContext[IdentitySettings, IdentityContext]) ->
     return context.state.events.sink
 
 
+def revocation_source(context: ServiceContext[IdentitySettings]) -> RevocationSource:
+    state: IdentityContext = context.state
+    return local_revocations(state.db, token_lifetime(state))
+
+
 SPEC = ServiceSpec(
     name="identity",
     settings_type=IdentitySettings,
@@ -68,6 +75,7 @@ SPEC = ServiceSpec(
     register=register,
     public_methods=PUBLIC_METHODS,
     authenticator=authenticator,
+    revocation_source=revocation_source,
     security_sink=security_sink,
     self_recorded_refusals=SELF_RECORDED,
     prepare=build_identity_context,

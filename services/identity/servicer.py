@@ -16,6 +16,7 @@ from services.identity.handlers.security import SecurityHandlers
 from services.identity.handlers.sessions import SessionHandlers
 from services.identity.handlers.signin import SignInHandlers
 from services.identity.handlers.signup import SignupHandlers
+from services.identity.revocations import RevocationHandlers
 
 
 class IdentityServicer(identity_pb2_grpc.IdentityServiceServicer):
@@ -29,6 +30,7 @@ class IdentityServicer(identity_pb2_grpc.IdentityServiceServicer):
         self._profile = ProfileHandlers(ctx)
         self._api_keys = ApiKeyHandlers(ctx)
         self._security = SecurityHandlers(ctx)
+        self._revocations = RevocationHandlers(ctx)
 
     async def GetJwks(
         self, request: pb.GetJwksRequest, context: grpc.aio.ServicerContext
@@ -229,3 +231,8 @@ class IdentityServicer(identity_pb2_grpc.IdentityServiceServicer):
         self, request: pb.ReportSecurityEventRequest, context: grpc.aio.ServicerContext
     ) -> pb.ReportSecurityEventResponse:
         return await self._security.report_security_event(request)
+
+    async def ListRevocations(
+        self, request: pb.ListRevocationsRequest, context: grpc.aio.ServicerContext
+    ) -> pb.ListRevocationsResponse:
+        return await self._revocations.list_revocations(request)

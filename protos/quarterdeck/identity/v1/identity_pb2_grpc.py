@@ -236,6 +236,11 @@ class IdentityServiceStub:
                 request_serializer=quarterdeck_dot_identity_dot_v1_dot_identity__pb2.ReportSecurityEventRequest.SerializeToString,
                 response_deserializer=quarterdeck_dot_identity_dot_v1_dot_identity__pb2.ReportSecurityEventResponse.FromString,
                 _registered_method=True)
+        self.ListRevocations = channel.unary_unary(
+                '/quarterdeck.identity.v1.IdentityService/ListRevocations',
+                request_serializer=quarterdeck_dot_identity_dot_v1_dot_identity__pb2.ListRevocationsRequest.SerializeToString,
+                response_deserializer=quarterdeck_dot_identity_dot_v1_dot_identity__pb2.ListRevocationsResponse.FromString,
+                _registered_method=True)
 
 
 class IdentityServiceServicer:
@@ -527,6 +532,15 @@ class IdentityServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ListRevocations(self, request, context):
+        """ListRevocations lists credentials revoked since a time (sessions ended, API keys revoked,
+        users locked), which every service polls to refuse their access tokens before they expire;
+        internal callers only.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_IdentityServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -729,6 +743,11 @@ def add_IdentityServiceServicer_to_server(servicer, server):
                     servicer.ReportSecurityEvent,
                     request_deserializer=quarterdeck_dot_identity_dot_v1_dot_identity__pb2.ReportSecurityEventRequest.FromString,
                     response_serializer=quarterdeck_dot_identity_dot_v1_dot_identity__pb2.ReportSecurityEventResponse.SerializeToString,
+            ),
+            'ListRevocations': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListRevocations,
+                    request_deserializer=quarterdeck_dot_identity_dot_v1_dot_identity__pb2.ListRevocationsRequest.FromString,
+                    response_serializer=quarterdeck_dot_identity_dot_v1_dot_identity__pb2.ListRevocationsResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -1813,6 +1832,33 @@ class IdentityService:
             '/quarterdeck.identity.v1.IdentityService/ReportSecurityEvent',
             quarterdeck_dot_identity_dot_v1_dot_identity__pb2.ReportSecurityEventRequest.SerializeToString,
             quarterdeck_dot_identity_dot_v1_dot_identity__pb2.ReportSecurityEventResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListRevocations(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/quarterdeck.identity.v1.IdentityService/ListRevocations',
+            quarterdeck_dot_identity_dot_v1_dot_identity__pb2.ListRevocationsRequest.SerializeToString,
+            quarterdeck_dot_identity_dot_v1_dot_identity__pb2.ListRevocationsResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -1,0 +1,105 @@
+"""What was revoked since a time, read from where identity already records it: sessions ended
+(``revoked_at``), API keys revoked (``revoked_at``; their tokens' subject is ``sa:<key id>``) and
+users no longer active (locked or disabled, at ``updated_at``). Every service polls it through
+ListRevocations (shared.revocation); identity reads it directly for its own calls."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import UTC, datetime, timedelta
+
+from google.protobuf.timestamp_pb2 import Timestamp
+from sqlalchemy import select
+
+from quarterdeck.identity.v1 import identity_pb2 as pb
+from services.identity.context import IdentityContext
+from services.identity.models import ServiceAccountToken, User, UserSession, UserStatus
+from shared.auth import require_internal
+from shared.db import Database
+from shared.db_types import utcnow
+from shared.revocation import Revocation, RevocationSource
+from shared.timestamps import from_timestamp, to_timestamp
+from shared.tokens import LEEWAY_SECONDS
+
+#: Rows committed a little after a poll read past them (a transaction that started earlier) are
+#: still found by the next poll: each poll looks this far behind its cursor.
+LOOKBACK = timedelta(seconds=30)
+
+
+async def revocations_since(
+    database: Database, since: datetime | None, token_lifetime: timedelta
+) -> tuple[list[Revocation], datetime]:
+    """The revocations recorded at or after ``since`` (less the lookback), or, without
+    ``since``, all those whose tokens may still be valid; and the time read."""
+    now = utcnow()
+    lifetime = token_lifetime + timedelta(seconds=LEEWAY_SECONDS)
+    start = (since - LOOKBACK) if since is not None else now - lifetime
+    found: list[tuple[str, datetime]] = []
+    async with database.reading() as session:
+        sessions = await session.execute(
+            select(UserSession.id, UserSession.revoked_at).where(UserSession.revoked_at >= start)
+        )
+        found += [(f"sid:{row_id}", at) for row_id, at in sessions]
+        keys = await session.execute(
+            select(ServiceAccountToken.id, ServiceAccountToken.revoked_at).where(
+                ServiceAccountToken.revoked_at >= start
+            )
+        )
+        found += [(f"sub:sa:{row_id}", at) for row_id, at in keys]
+        users = await session.execute(
+            select(User.id, User.updated_at).where(
+                User.status != UserStatus.ACTIVE, User.updated_at >= start
+            )
+        )
+        found += [(f"sub:{row_id}", at) for row_id, at in users]
+    return [Revocation(key, at.timestamp(), (at + lifetime).timestamp()) for key, at in found], now
+
+
+def local_revocations(database: Database, token_lifetime: timedelta) -> RevocationSource:
+    """Identity's own poll: the same list, read from its database."""
+
+    async def poll(since: float | None) -> tuple[Sequence[Revocation], float]:
+        start = datetime.fromtimestamp(since, tz=UTC) if since is not None else None
+        revocations, read_at = await revocations_since(database, start, token_lifetime)
+        return revocations, read_at.timestamp()
+
+    return poll
+
+
+def token_lifetime(ctx: IdentityContext) -> timedelta:
+    """The longest an access token identity signs lives."""
+    settings = ctx.settings
+    return timedelta(
+        seconds=max(settings.access_token_ttl_seconds, settings.internal_token_ttl_seconds)
+    )
+
+
+class RevocationHandlers:
+    def __init__(self, ctx: IdentityContext) -> None:
+        self._ctx = ctx
+
+    async def list_revocations(
+        self, request: pb.ListRevocationsRequest
+    ) -> pb.ListRevocationsResponse:
+        require_internal()
+        since = from_timestamp(request.since, "since") if request.HasField("since") else None
+        revocations, read_at = await revocations_since(
+            self._ctx.db, since, token_lifetime(self._ctx)
+        )
+        return pb.ListRevocationsResponse(
+            revocations=[
+                pb.Revocation(
+                    key=item.key,
+                    revoke_time=_stamp(item.revoked_at),
+                    expire_time=_stamp(item.expires_at),
+                )
+                for item in revocations
+            ],
+            read_time=to_timestamp(read_at),
+        )
+
+
+def _stamp(epoch_seconds: float) -> Timestamp:
+    stamp = Timestamp()
+    stamp.FromNanoseconds(int(epoch_seconds * 1e9))
+    return stamp
