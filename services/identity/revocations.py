@@ -1,6 +1,6 @@
 """What was revoked since a time, read from where identity already records it: sessions ended
 (``revoked_at``), API keys revoked (``revoked_at``; their tokens' subject is ``sa:<key id>``) and
-users no longer active (locked or disabled, at ``updated_at``). Every service polls it through
+users locked or disabled (at ``updated_at``). Every service polls it through
 ListRevocations (shared.revocation); identity reads it directly for its own calls."""
 
 from __future__ import annotations
@@ -21,6 +21,8 @@ from shared.revocation import Revocation, RevocationSource
 from shared.timestamps import from_timestamp, to_timestamp
 from shared.tokens import LEEWAY_SECONDS
 
+#: A user in these states has every token refused (a pending user, not yet verified, may work).
+_REVOKED_STATUSES = (UserStatus.LOCKED, UserStatus.DISABLED)
 #: Rows committed a little after a poll read past them (a transaction that started earlier) are
 #: still found by the next poll: each poll looks this far behind its cursor.
 LOOKBACK = timedelta(seconds=30)
@@ -48,7 +50,7 @@ async def revocations_since(
         found += [(f"sub:sa:{row_id}", at) for row_id, at in keys]
         users = await session.execute(
             select(User.id, User.updated_at).where(
-                User.status != UserStatus.ACTIVE, User.updated_at >= start
+                User.status.in_(_REVOKED_STATUSES), User.updated_at >= start
             )
         )
         found += [(f"sub:{row_id}", at) for row_id, at in users]
