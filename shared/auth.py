@@ -23,6 +23,13 @@ AUTHORIZATION_HEADER = "authorization"
 ROLE_RANK = {"viewer": 1, "member": 2, "admin": 3, "owner": 4}
 PLATFORM_OPERATOR = "platform_operator"
 INTERNAL_SCOPE = "internal"
+#: Lets an internal caller have a tenant's provider key decrypted (tenancy's RevealProviderKey).
+PROVIDER_KEY_REVEAL_SCOPE = "tenancy.provider_keys.reveal"
+#: What each service's internal token may do beyond INTERNAL_SCOPE: only the conversation
+#: service, which calls model providers for tenants, sees their provider keys.
+INTERNAL_SERVICE_SCOPES: dict[str, frozenset[str]] = {
+    "conversation": frozenset({PROVIDER_KEY_REVEAL_SCOPE}),
+}
 
 
 @dataclass(frozen=True)

@@ -38,3 +38,52 @@ class ConversationSettings(ServiceSettings):
             "(appends made by other replicas)."
         ),
     )
+    tenancy_target: str | None = Field(
+        default=None, description="Tenancy: tenant status, model configs and keys, limits."
+    )
+    tooling_target: str | None = Field(
+        default=None, description="Tooling: agents, their tools and tool execution."
+    )
+    telemetry_target: str | None = Field(default=None, description="Telemetry: usage records.")
+    provider_base_urls: str = Field(
+        default="",
+        description=(
+            "Comma-separated provider=base URL pairs of the OpenAI-compatible endpoints runs may "
+            "call (e.g. openai=https://api.openai.com/v1); the provider is the catalogue model's."
+        ),
+    )
+    test_provider_base_url: str | None = Field(
+        default=None,
+        description=(
+            "The local test provider's base URL (provider quarterdeck-test): the only provider "
+            "allowed on a loopback address, and never a default for a real model."
+        ),
+    )
+    run_worker_interval_seconds: float = Field(
+        default=1.0,
+        ge=0,
+        description=(
+            "How often the in-process worker polls the queue for runs enqueued elsewhere (runs "
+            "enqueued here wake it at once); 0, or no tenancy/tooling target, turns it off."
+        ),
+    )
+    run_worker_concurrency: int = Field(default=8, ge=1, le=256)
+    run_max_steps: int = Field(
+        default=8, ge=1, le=64, description="Model calls a run may make (tool loops included)."
+    )
+    provider_max_attempts: int = Field(default=3, ge=1, le=10)
+    provider_backoff_seconds: float = Field(default=0.5, ge=0, le=30)
+    provider_timeout_seconds: float = Field(default=120.0, gt=0, le=600)
+    internal_call_timeout_seconds: float = Field(default=10.0, gt=0, le=120)
+
+    def provider_base_url(self, provider: str) -> str | None:
+        """Where ``provider``'s Chat Completions endpoint is, or None when not configured."""
+        from services.conversation.test_provider import TEST_PROVIDER
+
+        if provider == TEST_PROVIDER:
+            return self.test_provider_base_url
+        for pair in self.provider_base_urls.split(","):
+            name, _, url = pair.partition("=")
+            if name.strip().lower() == provider.lower() and url.strip():
+                return url.strip()
+        return None

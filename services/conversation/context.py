@@ -9,6 +9,7 @@ from typing import Any
 from services.conversation.config import ConversationSettings
 from services.conversation.events.ledger import Ledger
 from services.conversation.runs.queue import RunQueue
+from services.conversation.runs.worker import RunWorker
 from services.conversation.runs.writes import RunWrites
 from shared.db import Database
 from shared.idempotency import Idempotency
@@ -26,6 +27,8 @@ class ConversationContext:
     runs: RunQueue
     #: The fenced writes of runs.
     writes: RunWrites
+    #: The in-process worker, when the services a run needs are configured.
+    worker: RunWorker | None = None
 
     @classmethod
     def of(

@@ -5,10 +5,12 @@ the run reaper declared as its background work."""
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import grpc
+import httpx
 
 from quarterdeck.conversation.v1 import (
     conversations_pb2,
@@ -32,7 +34,10 @@ from services.conversation.messages.handlers import MessageHandlers
 from services.conversation.messages.servicer import MessageServiceServicer
 from services.conversation.models import IdempotencyKey
 from services.conversation.runs.handlers import RunHandlers
+from services.conversation.runs.links import ServiceLinks
 from services.conversation.runs.servicer import RunServiceServicer
+from services.conversation.runs.turn import AgentTurn
+from services.conversation.runs.worker import RunWorker
 from services.conversation.schema import metadata
 from shared.background import PeriodicJob
 from shared.server import ServiceContext, ServiceSpec
@@ -43,7 +48,25 @@ def _full_name(descriptor: object, service: str) -> str:
 
 
 async def prepare(context: ServiceContext[ConversationSettings, Any]) -> ConversationContext:
-    return ConversationContext.of(context, Ledger(LedgerNotifier()))
+    ctx = ConversationContext.of(context, Ledger(LedgerNotifier()))
+    settings = context.settings
+    if not (settings.tenancy_target and settings.tooling_target and context.identity):
+        return ctx  # no turn without the services it needs: runs wait in the queue
+    links = ServiceLinks(
+        token=context.identity,
+        tenancy_target=settings.tenancy_target,
+        tooling_target=settings.tooling_target,
+        telemetry_target=settings.telemetry_target,
+        call_timeout=settings.internal_call_timeout_seconds,
+    )
+    http = httpx.AsyncClient(trust_env=False)
+    turn = AgentTurn(settings, ctx.database, ctx.runs, ctx.writes, links, http)
+    worker = RunWorker(ctx.runs, turn, concurrency=settings.run_worker_concurrency)
+    ctx.runs.on_enqueued(worker.wake)
+    context.resources.on_close(links.close)
+    context.resources.on_close(http.aclose)
+    context.resources.on_close(lambda: worker.close(settings.grace_period_seconds))
+    return replace(ctx, worker=worker)
 
 
 def register(
@@ -76,7 +99,10 @@ def background(
     async def reap(job: PeriodicJob) -> None:
         await ctx.runs.reap()
 
-    return [PeriodicJob("run reaper", context.settings.run_reaper_interval_seconds, reap)]
+    jobs = [PeriodicJob("run reaper", context.settings.run_reaper_interval_seconds, reap)]
+    if ctx.worker is not None:
+        jobs.append(ctx.worker.job(context.settings.run_worker_interval_seconds))
+    return jobs
 
 
 SPEC = ServiceSpec(

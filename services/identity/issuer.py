@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 import jwt
 
 from services.identity.signing import SigningKeys
-from shared.auth import INTERNAL_SCOPE, Principal
+from shared.auth import INTERNAL_SCOPE, INTERNAL_SERVICE_SCOPES, Principal
 from shared.tokens import ALGORITHM, claims_for
 
 
@@ -30,6 +30,8 @@ class TokenIssuer:
     async def internal_token(self, service: str, ttl_seconds: int) -> tuple[str, datetime]:
         """A token for a Quarterdeck service acting for itself, not for any tenant."""
         principal = Principal(
-            subject=f"service:{service}", kind="service", scopes=frozenset({INTERNAL_SCOPE})
+            subject=f"service:{service}",
+            kind="service",
+            scopes=frozenset({INTERNAL_SCOPE}) | INTERNAL_SERVICE_SCOPES.get(service, frozenset()),
         )
         return await self.access_token(principal, ttl_seconds)

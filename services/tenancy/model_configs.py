@@ -41,7 +41,12 @@ from services.tenancy.validation import (
     raise_if_any,
     slug_problem,
 )
-from shared.auth import require_operator, require_principal, require_tenant
+from shared.auth import (
+    PROVIDER_KEY_REVEAL_SCOPE,
+    require_operator,
+    require_principal,
+    require_tenant,
+)
 from shared.db import unique_violation
 from shared.errors import (
     Aborted,
@@ -57,7 +62,7 @@ from shared.secret_box import UnreadableSecret
 from shared.timestamps import to_timestamp
 
 #: The scope an internal caller's token needs to have a provider key decrypted.
-REVEAL_SCOPE = "tenancy.provider_keys.reveal"
+REVEAL_SCOPE = PROVIDER_KEY_REVEAL_SCOPE
 UPDATABLE_FIELDS = frozenset({"llm_model_id", "api_key", "rate_limit_rpm", "rate_limit_tpm"})
 MIN_API_KEY = 8
 MAX_API_KEY = 1024

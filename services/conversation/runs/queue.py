@@ -308,9 +308,40 @@ class RunQueue:
             session,
             conversation,
             run.segment_id or (await current_segment(session, conversation.id)).id,
-            [NewEvent(kind, payload, dedupe_key=f"run:{run.run_id}:finished")],
+            [
+                NewEvent(
+                    kind, payload, dedupe_key=f"run:{run.run_id}:finished:{run.lease_generation}"
+                )
+            ],
             run_id=run.run_id,
         )
+
+    async def park(self, fence: Fence, waiting_for: dict[str, Any]) -> None:
+        """Set the run aside, awaiting action (a tool call's approval), under its lease."""
+        async with self._database.transaction() as session:
+            await check_fence(session, fence)
+            run = await session.scalar(select(RunRecord).where(RunRecord.run_id == fence.run_id))
+            assert run is not None
+            conversation = await session.get(ConversationRecord, run.conversation_id)
+            assert conversation is not None
+            run.status = RunStatus.REQUIRES_ACTION
+            run.lease_owner = None
+            run.lease_expires_at = None
+            run.error_json = None
+            await session.flush()
+            await self._ledger.append(
+                session,
+                conversation,
+                run.segment_id or (await current_segment(session, conversation.id)).id,
+                [
+                    NewEvent(
+                        "run.requires_action",
+                        {"run_id": str(run.run_id), **waiting_for},
+                        dedupe_key=f"run:{run.run_id}:requires_action:{run.lease_generation}",
+                    )
+                ],
+                run_id=run.run_id,
+            )
 
     async def reap(self, batch: int = 100) -> int:
         """Re-queue runs whose lease expired (their worker died or hung), or fail them once
@@ -374,7 +405,7 @@ class RunQueue:
             event = NewEvent(
                 "run.failed",
                 {"run_id": str(run.run_id), "error": run.error_json},
-                dedupe_key=f"run:{run.run_id}:finished",
+                dedupe_key=f"run:{run.run_id}:finished:{run.lease_generation}",
             )
         await session.flush()
         await self._ledger.append(session, conversation, segment_id, [event], run_id=run.run_id)

@@ -1,0 +1,490 @@
+"""The agent's turn (DESIGN flow 4): what a worker does with a leased run.
+
+Load the conversation up to the user message the run answers, the agent and its top tools
+(tooling), check the tenant may act, reveal the tenant's provider key and find its model
+(tenancy); then, step by step: reserve limits, call the provider streaming (each piece of text
+a ledger event as it arrives), settle, store the step's usage (and record it in telemetry under
+the run's trace), and either answer (the assistant message) or run the tool calls through
+tooling (one awaiting approval parks the run as requires_action) and go round again.
+
+Every write carries the run's fence and a key naming its step (``<run>:<step>``, the model's
+tool call id), and every call to another service an id made of them (limits' request_id, the
+tool execution's request_id, the usage event_id): a run repeated after a crash asks the model
+the same question and stores, runs and counts nothing twice.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+from opentelemetry import trace
+from sqlalchemy import select, update
+
+from quarterdeck.telemetry.v1 import usage_pb2 as upb
+from quarterdeck.tenancy.v1 import limits_pb2 as lpb
+from quarterdeck.tenancy.v1 import model_configs_pb2 as mpb
+from quarterdeck.tenancy.v1 import pricing_pb2 as ppb
+from quarterdeck.tooling.v1 import agents_pb2 as apb
+from quarterdeck.tooling.v1 import executions_pb2 as epb
+from quarterdeck.tooling.v1 import tools_pb2 as tpb
+from services.conversation.config import ConversationSettings
+from services.conversation.conversations.models import ConversationRecord
+from services.conversation.events.ledger import NewEvent
+from services.conversation.messages.models import MessageRecord, MessageRole
+from services.conversation.messages.store import NewMessage
+from services.conversation.provider import ChatProvider, ChatReply, ProviderError
+from services.conversation.runs.links import ServiceLinks
+from services.conversation.runs.models import RunRecord, RunUsageRecord
+from services.conversation.runs.queue import ClaimedRun, RunQueue
+from services.conversation.runs.writes import RunWrites
+from shared.db import Database
+from shared.errors import DomainError, FailedPrecondition
+from shared.json_values import dict_to_struct, struct_to_dict, value_to_python
+from shared.tracing import current_trace_ids
+
+tracer = trace.get_tracer("quarterdeck.conversation.turn")
+
+#: The agent's tools offered to the model, by priority.
+MAX_TOOLS = 16
+#: What a step reserves from the tenant's tokens-per-minute before the reply says how many.
+ESTIMATED_REPLY_TOKENS = 512
+
+
+class RunRefused(FailedPrecondition):
+    """The run cannot go on (tenant, agent, model configuration or provider said no)."""
+
+
+@dataclass
+class Model:
+    provider: str
+    name: str
+    base_url: str
+    api_key: str
+    llm_model_id: str
+
+
+def _provider_messages(rows: list[MessageRecord], system_prompt: str) -> list[dict[str, Any]]:
+    messages: list[dict[str, Any]] = []
+    if system_prompt:
+        messages.append({"role": "system", "content": system_prompt})
+    for row in rows:
+        if row.role == MessageRole.TOOL:
+            messages.append(
+                {"role": "tool", "tool_call_id": row.tool_call_id, "content": row.content_text}
+            )
+        elif row.role == MessageRole.ASSISTANT and isinstance(row.content, dict):
+            messages.append(
+                {
+                    "role": "assistant",
+                    "content": row.content_text or None,
+                    "tool_calls": row.content.get("tool_calls", []),
+                }
+            )
+        else:
+            messages.append({"role": row.role.value, "content": row.content_text})
+    return messages
+
+
+class AgentTurn:
+    def __init__(
+        self,
+        settings: ConversationSettings,
+        database: Database,
+        queue: RunQueue,
+        writes: RunWrites,
+        links: ServiceLinks,
+        http: httpx.AsyncClient,
+    ) -> None:
+        self._settings = settings
+        self._database = database
+        self._queue = queue
+        self._writes = writes
+        self._links = links
+        self._provider = ChatProvider(
+            http,
+            max_attempts=settings.provider_max_attempts,
+            backoff_seconds=settings.provider_backoff_seconds,
+            timeout_seconds=settings.provider_timeout_seconds,
+        )
+
+    async def __call__(self, run: ClaimedRun) -> bool:
+        with tracer.start_as_current_span(
+            "conversation.run",
+            attributes={"quarterdeck.tenant_id": str(run.tenant_id), "run.id": str(run.run_id)},
+        ):
+            await self._stamp_trace(run)
+            return await self._turn(run)
+
+    async def _stamp_trace(self, run: ClaimedRun) -> None:
+        trace_id, _ = current_trace_ids()
+        if trace_id:
+            async with self._database.transaction() as session:
+                await session.execute(
+                    update(RunRecord)
+                    .where(RunRecord.run_id == run.run_id, RunRecord.trace_id.is_(None))
+                    .values(trace_id=trace_id)
+                )
+
+    async def _turn(self, run: ClaimedRun) -> bool:
+        tenant = str(run.tenant_id)
+        agent_id = str(run.payload["agent_id"])
+        status = (await self._links.tenant_status.check([tenant]))[0]
+        if not status.may_act:
+            raise RunRefused(f"tenant {tenant} is {status.status}", reason="TENANT_NOT_ACTIVE")
+        agent = (
+            await self._links.call(
+                self._links.agents.GetAgent,
+                apb.GetAgentRequest(tenant_id=tenant, agent_id=agent_id),
+            )
+        ).agent
+        if agent.status != apb.AGENT_STATUS_ACTIVE:
+            raise RunRefused(f"agent {agent_id} is not active", reason="AGENT_NOT_ACTIVE")
+        tools = await self._tools(tenant, agent_id)
+        model = await self._model(tenant)
+        history = await self._history(run)
+        messages = _provider_messages(history, agent.prompt_template)
+        for step in range(self._settings.run_max_steps):
+            reply = await self._step(run, model, messages, tools, step)
+            if not reply.tool_calls:
+                await self._writes.message(
+                    run,
+                    NewMessage(
+                        MessageRole.ASSISTANT,
+                        reply.text,
+                        reply.text,
+                        agent_type=agent.name[:64],
+                        token_count_prompt=reply.usage.prompt_tokens,
+                        token_count_completion=reply.usage.completion_tokens,
+                        reasoning_tokens=reply.usage.reasoning_tokens,
+                        write_key=f"{run.run_id}:{step}:answer",
+                    ),
+                )
+                return False
+            calls = [
+                {
+                    "id": call.id,
+                    "type": "function",
+                    "function": {"name": call.name, "arguments": call.arguments},
+                }
+                for call in reply.tool_calls
+            ]
+            await self._writes.message(
+                run,
+                NewMessage(
+                    MessageRole.ASSISTANT,
+                    {"tool_calls": calls},
+                    reply.text,
+                    agent_type=agent.name[:64],
+                    write_key=f"{run.run_id}:{step}:tool_calls",
+                ),
+            )
+            messages.append(
+                {"role": "assistant", "content": reply.text or None, "tool_calls": calls}
+            )
+            for call in reply.tool_calls:
+                result = await self._execute(
+                    run, tenant, agent_id, call.id, call.name, call.arguments
+                )
+                if result is None:
+                    return True  # parked until the call is decided
+                messages.append({"role": "tool", "tool_call_id": call.id, "content": result})
+        raise RunRefused(
+            f"the run made {self._settings.run_max_steps} model calls without an answer",
+            reason="RUN_STEP_LIMIT",
+        )
+
+    async def _tools(self, tenant: str, agent_id: str) -> list[dict[str, Any]]:
+        listed = await self._links.call(
+            self._links.agents.ListAgentTools,
+            apb.ListAgentToolsRequest(tenant_id=tenant, agent_id=agent_id, page_size=MAX_TOOLS),
+        )
+        tools = []
+        for assigned in sorted(listed.agent_tools, key=lambda t: t.priority)[:MAX_TOOLS]:
+            config = (
+                await self._links.call(
+                    self._links.tools.GetToolConfig,
+                    tpb.GetToolConfigRequest(tenant_id=tenant, tool_id=assigned.tool_id),
+                )
+            ).tool
+            tools.append(
+                {
+                    "type": "function",
+                    "function": {
+                        "name": assigned.tool_name,
+                        "description": assigned.tool_description,
+                        "parameters": struct_to_dict(config.input_schema)
+                        or {"type": "object", "properties": {}},
+                    },
+                }
+            )
+        return tools
+
+    async def _model(self, tenant: str) -> Model:
+        try:
+            revealed = await self._links.call(
+                self._links.model_configs.RevealProviderKey,
+                mpb.RevealProviderKeyRequest(tenant_id=tenant),
+            )
+        except DomainError as refusal:
+            raise RunRefused(
+                f"tenant {tenant}'s model configuration cannot be used: {refusal.message}",
+                reason="MODEL_CONFIG_UNUSABLE",
+                metadata={"cause": refusal.reason},
+            ) from None
+        model = (
+            await self._links.call(
+                self._links.catalog.GetModel, ppb.GetModelRequest(id=revealed.llm_model_id)
+            )
+        ).model
+        base_url = self._settings.provider_base_url(model.provider)
+        if base_url is None:
+            raise RunRefused(
+                f"tenant {tenant}'s model configuration names model {model.model_name} of "
+                f"provider {model.provider}, which this platform has no endpoint for",
+                reason="PROVIDER_NOT_CONFIGURED",
+            )
+        return Model(model.provider, model.model_name, base_url, revealed.api_key, model.id)
+
+    async def _history(self, run: ClaimedRun) -> list[MessageRecord]:
+        """The conversation up to the user message the run answers (a later message is another
+        run's), within the conversation's memory strategy."""
+        position = int(run.payload["message_position"])
+        async with self._database.reading() as session:
+            conversation = await session.get(ConversationRecord, run.conversation_id)
+            assert conversation is not None
+            rows = list(
+                (
+                    await session.scalars(
+                        select(MessageRecord)
+                        .where(
+                            MessageRecord.conversation_id == run.conversation_id,
+                            MessageRecord.position <= position,
+                        )
+                        .order_by(MessageRecord.position)
+                    )
+                ).all()
+            )
+        if conversation.memory_max_turns:
+            users = [i for i, row in enumerate(rows) if row.role == MessageRole.USER]
+            if len(users) > conversation.memory_max_turns:
+                start = users[-conversation.memory_max_turns]
+                rows = [r for r in rows[:start] if r.role == MessageRole.SYSTEM] + rows[start:]
+        return rows
+
+    async def _step(
+        self,
+        run: ClaimedRun,
+        model: Model,
+        messages: list[dict[str, Any]],
+        tools: list[dict[str, Any]],
+        step: int,
+    ) -> ChatReply:
+        tenant = str(run.tenant_id)
+        step_key = f"{run.run_id}:{step}"
+        estimate = sum(len(json.dumps(m)) // 4 for m in messages) + ESTIMATED_REPLY_TOKENS
+        reservation = (
+            await self._links.call(
+                self._links.limits.Reserve,
+                lpb.ReserveRequest(tenant_id=tenant, tokens=estimate, request_id=step_key),
+            )
+        ).reservation
+        await self._writes.events(
+            run,
+            [
+                NewEvent(
+                    "response.created",
+                    {"step": step, "model": model.name},
+                    response_id=step_key,
+                    dedupe_key=f"{step_key}:created",
+                )
+            ],
+        )
+        pieces = 0
+
+        async def on_text(text: str) -> None:
+            nonlocal pieces
+            await self._writes.events(
+                run,
+                [
+                    NewEvent(
+                        "response.output_text.delta",
+                        {"delta": text},
+                        response_id=step_key,
+                        content_index=0,
+                        provider_sequence_number=pieces,
+                        dedupe_key=f"{step_key}:delta:{pieces}",
+                    )
+                ],
+            )
+            pieces += 1
+
+        try:
+            reply = await self._provider.complete(
+                base_url=model.base_url,
+                api_key=model.api_key,
+                model=model.name,
+                messages=messages,
+                tools=tools or None,
+                on_text=on_text,
+            )
+        except ProviderError as error:
+            await self._links.call(
+                self._links.limits.Release,
+                lpb.ReleaseRequest(tenant_id=tenant, reservation_id=reservation.id),
+            )
+            await self._writes.events(
+                run,
+                [
+                    NewEvent(
+                        "response.failed",
+                        {"reason": error.reason, "message": error.message},
+                        response_id=step_key,
+                        dedupe_key=f"{step_key}:failed",
+                    )
+                ],
+            )
+            detail = f"{error.message} (model configuration of tenant {tenant}, model {model.name})"
+            raise RunRefused(detail, reason=error.reason) from None
+        used = reply.usage.prompt_tokens + reply.usage.completion_tokens
+        await self._links.call(
+            self._links.limits.Settle,
+            lpb.SettleRequest(tenant_id=tenant, reservation_id=reservation.id, actual_tokens=used),
+        )
+        await self._writes.usage(
+            run,
+            RunUsageRecord(
+                tenant_id=run.tenant_id,
+                conversation_id=run.conversation_id,
+                response_id=step_key,
+                run_id=str(run.run_id),
+                agent_key=str(run.payload["agent_id"])[:64],
+                provider=model.provider[:32],
+                requests=reply.attempts,
+                input_tokens=reply.usage.prompt_tokens,
+                output_tokens=reply.usage.completion_tokens,
+                total_tokens=used,
+                cached_input_tokens=reply.usage.cached_tokens,
+                reasoning_output_tokens=reply.usage.reasoning_tokens,
+                request_usage_entries=[{"response_id": reply.response_id, "model": reply.model}],
+            ),
+        )
+        await self._record_usage(run, model, reply, step_key)
+        await self._writes.events(
+            run,
+            [
+                NewEvent(
+                    "response.completed",
+                    {
+                        "finish_reason": reply.finish_reason,
+                        "usage": {
+                            "input_tokens": reply.usage.prompt_tokens,
+                            "output_tokens": reply.usage.completion_tokens,
+                        },
+                        "tool_calls": [
+                            {"id": c.id, "name": c.name, "arguments": c.arguments}
+                            for c in reply.tool_calls
+                        ],
+                    },
+                    response_id=step_key,
+                    dedupe_key=f"{step_key}:completed",
+                )
+            ],
+        )
+        return reply
+
+    async def _record_usage(
+        self, run: ClaimedRun, model: Model, reply: ChatReply, step_key: str
+    ) -> None:
+        if self._links.usage is None:
+            return
+        trace_id, span_id = current_trace_ids()
+        await self._links.call(
+            self._links.usage.RecordUsage,
+            upb.RecordUsageRequest(
+                tenant_id=str(run.tenant_id),
+                record=upb.UsageRecord(
+                    event_id=f"run:{step_key}",
+                    session_id=str(run.conversation_id),
+                    command_id=str(run.run_id),
+                    event_type="agent_run",
+                    model_used=model.name,
+                    provider=model.provider,
+                    agent_id=str(run.payload["agent_id"]),
+                    input_tokens=reply.usage.prompt_tokens,
+                    output_tokens=reply.usage.completion_tokens,
+                    cache_read_input_tokens=reply.usage.cached_tokens,
+                    service_name="conversation",
+                    trace_id=trace_id,
+                    span_id=span_id,
+                ),
+            ),
+        )
+
+    async def _execute(
+        self,
+        run: ClaimedRun,
+        tenant: str,
+        agent_id: str,
+        call_id: str,
+        name: str,
+        arguments: str,
+    ) -> str | None:
+        """Run one tool call through tooling; its result as the model will read it, or None
+        when it awaits approval (the run is parked)."""
+        try:
+            parsed = json.loads(arguments or "{}")
+        except ValueError:
+            parsed = None
+        if not isinstance(parsed, dict):
+            result = "error: the arguments are not a JSON object"
+        else:
+            executed = (
+                await self._links.call(
+                    self._links.executions.ExecuteTool,
+                    epb.ExecuteToolRequest(
+                        tenant_id=tenant,
+                        agent_id=agent_id,
+                        tool_name=name,
+                        arguments=dict_to_struct(parsed),
+                        run_id=str(run.run_id),
+                        conversation_id=str(run.conversation_id),
+                        request_id=f"{run.run_id}:{call_id}",
+                    ),
+                )
+            ).tool_call
+            if executed.state == epb.TOOL_CALL_STATE_PENDING_APPROVAL:
+                await self._writes.events(
+                    run,
+                    [
+                        NewEvent(
+                            "tool_call.pending_approval",
+                            {"tool_call_id": executed.id, "name": name},
+                            tool_call_id=call_id,
+                            dedupe_key=f"{run.run_id}:{call_id}:pending",
+                        )
+                    ],
+                )
+                await self._queue.park(
+                    run.fence, {"tool_call_id": executed.id, "model_tool_call_id": call_id}
+                )
+                return None
+            if executed.state == epb.TOOL_CALL_STATE_OK:
+                value = value_to_python(executed.result)
+                result = value if isinstance(value, str) else json.dumps(value)
+            else:
+                result = f"error: {executed.error_reason or 'TOOL_FAILED'}: {executed.error}"
+        await self._writes.message(
+            run,
+            NewMessage(
+                MessageRole.TOOL,
+                result,
+                result,
+                tool_name=name[:128],
+                tool_call_id=call_id[:64],
+                write_key=f"{run.run_id}:{call_id}:result",
+            ),
+        )
+        return result

@@ -1,0 +1,419 @@
+"""The agent turn end to end over real in-process services, on SQLite and on PostgreSQL:
+identity (internal tokens), tenancy (tenant status, model configuration and provider key,
+limits), tooling (the agent, its tool, execution against a local HTTP server), telemetry
+(usage) and the conversation service whose worker leases the run and calls the local test
+provider. A user message becomes an answer streamed into the ledger; a tool call runs through
+tooling; a rejected key fails the run naming the model configuration; a run repeated after its
+worker vanished stores, runs and counts nothing twice."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from datetime import timedelta
+
+import pytest
+from cryptography.fernet import Fernet
+from sqlalchemy import select, update
+
+from quarterdeck.conversation.v1 import conversations_pb2 as cpb
+from quarterdeck.conversation.v1 import events_pb2 as epb
+from quarterdeck.conversation.v1 import messages_pb2 as mpb
+from quarterdeck.conversation.v1 import runs_pb2 as rpb
+from quarterdeck.telemetry.v1 import usage_pb2 as upb
+from quarterdeck.telemetry.v1.usage_pb2_grpc import UsageServiceStub
+from quarterdeck.tenancy.v1 import model_configs_pb2 as mcpb
+from quarterdeck.tenancy.v1 import pricing_pb2 as ppb
+from quarterdeck.tenancy.v1 import tenancy_pb2 as tpb
+from quarterdeck.tenancy.v1.model_configs_pb2_grpc import TenantModelConfigServiceStub
+from quarterdeck.tenancy.v1.pricing_pb2_grpc import ModelCatalogServiceStub
+from quarterdeck.tenancy.v1.tenancy_pb2_grpc import TenancyServiceStub
+from quarterdeck.tooling.v1 import executions_pb2 as xpb
+from services.conversation.runs.models import RunRecord, RunUsageRecord
+from services.conversation.test_provider import (
+    TEST_PROVIDER,
+    ProviderBehaviour,
+    RunningProvider,
+    running_test_provider,
+)
+from shared.db_types import utcnow
+from shared.grpc_client import open_channel
+from shared.identity_link import IdentityLink, internal_client_entry
+from tests.support.conversation import ConversationStack, new_conversation, say
+from tests.support.http_server import LocalServer, local_http_server
+from tests.support.stack import IDENTITY_TEST_SETTINGS, Databases, identity_stack, running_service
+from tests.support.tokens import TestIssuer
+from tests.support.tooling import Tooling, create_agent, create_tool
+from tests.support.waiting import eventually
+
+ISSUER = TestIssuer()
+CONVERSATION_SECRET = "conversation-internal-secret-for-tests"
+GOOD_KEY = "sk-test-good"
+
+
+@dataclass
+class TurnStack:
+    conversation: ConversationStack
+    tooling: Tooling
+    tenants: TenancyServiceStub
+    model_configs: TenantModelConfigServiceStub
+    catalog: ModelCatalogServiceStub
+    usage: UsageServiceStub
+    provider: RunningProvider
+    http: LocalServer
+    #: An internal token identity issued: what the other services accept.
+    internal: list[tuple[str, str]]
+    model_id: str
+
+
+@pytest.fixture(scope="module")
+async def stack(backend: str, databases: Databases) -> AsyncIterator[TurnStack]:
+    from quarterdeck.conversation.v1.conversations_pb2_grpc import ConversationServiceStub
+    from quarterdeck.conversation.v1.events_pb2_grpc import EventServiceStub
+    from quarterdeck.conversation.v1.messages_pb2_grpc import MessageServiceStub
+    from quarterdeck.conversation.v1.runs_pb2_grpc import RunServiceStub
+    from quarterdeck.tooling.v1.agents_pb2_grpc import AgentServiceStub
+    from quarterdeck.tooling.v1.checkpoints_pb2_grpc import CheckpointServiceStub
+    from quarterdeck.tooling.v1.executions_pb2_grpc import ExecutionServiceStub
+    from quarterdeck.tooling.v1.memory_pb2_grpc import MemoryServiceStub
+    from quarterdeck.tooling.v1.permissions_pb2_grpc import PermissionServiceStub
+    from quarterdeck.tooling.v1.tools_pb2_grpc import ToolServiceStub
+
+    clients = ",".join(
+        [
+            IDENTITY_TEST_SETTINGS["internal_clients"],
+            internal_client_entry("conversation", CONVERSATION_SECRET),
+        ]
+    )
+    label = "turn"
+    with local_http_server() as http:
+        async with (
+            running_test_provider(ProviderBehaviour(api_keys={GOOD_KEY})) as provider,
+            identity_stack(
+                databases,
+                backend,
+                label,
+                tenancy_overrides={"provider_key_encryption_keys": Fernet.generate_key().decode()},
+                internal_clients=clients,
+            ) as services,
+        ):
+            identity = services.identity.target
+            async with (
+                running_service(
+                    "tooling",
+                    await databases.url(backend, "tooling", label),
+                    identity_target=identity,
+                    egress_allowed_hosts="127.0.0.1",
+                ) as tooling_run,
+                running_service(
+                    "telemetry",
+                    await databases.url(backend, "telemetry", label),
+                    identity_target=identity,
+                ) as telemetry_run,
+                running_service(
+                    "conversation",
+                    await databases.url(backend, "conversation", label),
+                    authenticator=ISSUER.authenticator(),
+                    identity_target=identity,
+                    internal_secret=CONVERSATION_SECRET,
+                    tenancy_target=services.tenancy.target,
+                    tooling_target=tooling_run.target,
+                    telemetry_target=telemetry_run.target,
+                    test_provider_base_url=provider.base_url,
+                    provider_backoff_seconds=0,
+                    run_reaper_interval_seconds=0,
+                    run_worker_interval_seconds=0.2,
+                ) as conversation_run,
+                open_channel(conversation_run.target) as conversation_channel,
+                open_channel(tooling_run.target) as tooling_channel,
+                open_channel(services.tenancy.target) as tenancy_channel,
+                open_channel(telemetry_run.target) as telemetry_channel,
+            ):
+                link = IdentityLink(identity, "conversation", CONVERSATION_SECRET, 60)
+                internal = await link.internal_metadata()
+                catalog = ModelCatalogServiceStub(tenancy_channel)
+                model = await catalog.CreateModel(
+                    ppb.CreateModelRequest(
+                        model=ppb.Model(
+                            provider=TEST_PROVIDER,
+                            model_name=f"echo-{uuid.uuid4().hex[:6]}",
+                            display_name="Echo (test provider)",
+                            context_window=8192,
+                            supports_tools=True,
+                            is_active=True,
+                        )
+                    ),
+                    metadata=internal,
+                )
+                yield TurnStack(
+                    ConversationStack(
+                        conversation_run,
+                        ConversationServiceStub(conversation_channel),
+                        MessageServiceStub(conversation_channel),
+                        RunServiceStub(conversation_channel),
+                        EventServiceStub(conversation_channel),
+                    ),
+                    Tooling(
+                        tooling_run,
+                        AgentServiceStub(tooling_channel),
+                        ToolServiceStub(tooling_channel),
+                        PermissionServiceStub(tooling_channel),
+                        ExecutionServiceStub(tooling_channel),
+                        MemoryServiceStub(tooling_channel),
+                        CheckpointServiceStub(tooling_channel),
+                    ),
+                    TenancyServiceStub(tenancy_channel),
+                    TenantModelConfigServiceStub(tenancy_channel),
+                    catalog,
+                    UsageServiceStub(telemetry_channel),
+                    provider,
+                    http,
+                    internal,
+                    model.model.id,
+                )
+                await link.close()
+
+
+@dataclass
+class Tenant:
+    id: str
+    agent_id: str
+    tool_name: str
+    member: list[tuple[str, str]]
+
+
+async def new_tenant(stack: TurnStack, api_key: str = GOOD_KEY) -> Tenant:
+    created = await stack.tenants.CreateTenant(
+        tpb.CreateTenantRequest(
+            tenant=tpb.Tenant(slug=f"t-{uuid.uuid4().hex[:10]}", name="Acme Debt Collection")
+        ),
+        metadata=stack.internal,
+    )
+    tenant_id = created.tenant.id
+    await stack.model_configs.SetTenantModelConfig(
+        mcpb.SetTenantModelConfigRequest(
+            config=mcpb.TenantModelConfig(
+                tenant_id=tenant_id, llm_model_id=stack.model_id, api_key=api_key
+            )
+        ),
+        metadata=stack.internal,
+    )
+    tool = await create_tool(
+        stack.tooling,
+        stack.internal,
+        tenant_id=tenant_id,
+        endpoint=f"{stack.http.base}/echo/{{q}}",
+    )
+    agent = await create_agent(
+        stack.tooling, stack.internal, tenant_id=tenant_id, tools=[(tool.id, 1)]
+    )
+    return Tenant(tenant_id, agent.agent.id, tool.name, ISSUER.member(tenant_id, "member"))
+
+
+async def finished_run(stack: TurnStack, tenant: Tenant, run_id: str) -> rpb.Run:
+    async def done() -> bool:
+        run = await stack.conversation.runs.GetRun(
+            rpb.GetRunRequest(run_id=run_id), metadata=tenant.member
+        )
+        return run.run.status in (
+            rpb.RUN_STATUS_COMPLETED,
+            rpb.RUN_STATUS_FAILED,
+            rpb.RUN_STATUS_REQUIRES_ACTION,
+        )
+
+    await eventually(done, f"run {run_id} to finish")
+    return (
+        await stack.conversation.runs.GetRun(
+            rpb.GetRunRequest(run_id=run_id), metadata=tenant.member
+        )
+    ).run
+
+
+async def events_of(
+    stack: TurnStack, tenant: Tenant, conversation_id: str
+) -> list[epb.LedgerEvent]:
+    listed = await stack.conversation.events.ListEvents(
+        epb.ListEventsRequest(conversation_id=conversation_id, page_size=1000),
+        metadata=tenant.member,
+    )
+    return list(listed.events)
+
+
+async def messages_of(stack: TurnStack, tenant: Tenant, conversation_id: str) -> list[mpb.Message]:
+    listed = await stack.conversation.messages.ListMessages(
+        mpb.ListMessagesRequest(conversation_id=conversation_id), metadata=tenant.member
+    )
+    return list(listed.messages)
+
+
+def delta_of(event: epb.LedgerEvent) -> str | None:
+    field = event.payload.fields.get("delta")
+    return field.string_value if field is not None else None
+
+
+async def usage_rows(stack: TurnStack, run_id: str) -> list[RunUsageRecord]:
+    async with stack.conversation.ctx.database.reading() as session:
+        return list(
+            (
+                await session.scalars(select(RunUsageRecord).where(RunUsageRecord.run_id == run_id))
+            ).all()
+        )
+
+
+async def test_a_user_message_is_answered_with_every_token_in_the_ledger(
+    stack: TurnStack,
+) -> None:
+    tenant = await new_tenant(stack)
+    conversation = await new_conversation(
+        stack.conversation, tenant.member, agent_id=tenant.agent_id
+    )
+    posted = await say(
+        stack.conversation, tenant.member, conversation.id, "what do I owe", start_run=True
+    )
+    run = await finished_run(stack, tenant, posted.run.id)
+    assert run.status == rpb.RUN_STATUS_COMPLETED, run.error
+    messages = await messages_of(stack, tenant, conversation.id)
+    assert [(m.role, m.text) for m in messages] == [
+        (mpb.MESSAGE_ROLE_USER, "what do I owe"),
+        (mpb.MESSAGE_ROLE_ASSISTANT, "Echo: what do I owe"),
+    ]
+    assert messages[1].run_id == run.id and messages[1].tokens.completion == 5
+    kinds = [
+        (e.kind, delta_of(e))
+        for e in await events_of(stack, tenant, conversation.id)
+        if e.run_id == run.id
+    ]
+    assert kinds == [
+        ("run.queued", None),
+        ("run.started", None),
+        ("response.created", None),
+        ("response.output_text.delta", "Echo:"),
+        ("response.output_text.delta", " what"),
+        ("response.output_text.delta", " do"),
+        ("response.output_text.delta", " I"),
+        ("response.output_text.delta", " owe"),
+        ("response.completed", None),
+        ("conversation.message.created", None),
+        ("run.completed", None),
+    ]
+    [usage] = await usage_rows(stack, run.id)
+    assert (usage.input_tokens, usage.output_tokens, usage.requests) == (
+        9,  # the words of the system prompt and of the question
+        5,
+        1,
+    )
+    recorded = await stack.usage.ListUsageRecords(
+        upb.ListUsageRecordsRequest(tenant_id=tenant.id), metadata=stack.internal
+    )
+    assert [r.event_id for r in recorded.records] == [f"run:{run.id}:0"]
+    assert recorded.records[0].output_tokens == 5
+    # The agent's system prompt went to the provider first.
+    sent = stack.provider.behaviour.requests[-1]
+    assert sent["messages"][0] == {"role": "system", "content": "You are a helpful assistant."}
+    assert sent["tools"][0]["function"]["name"] == tenant.tool_name
+
+
+async def test_a_tool_call_runs_through_tooling_and_the_agent_answers_its_result(
+    stack: TurnStack,
+) -> None:
+    tenant = await new_tenant(stack)
+    conversation = await new_conversation(
+        stack.conversation, tenant.member, agent_id=tenant.agent_id
+    )
+    posted = await say(
+        stack.conversation,
+        tenant.member,
+        conversation.id,
+        f'/tool {tenant.tool_name} {{"q": "0123456789"}}',
+        start_run=True,
+    )
+    run = await finished_run(stack, tenant, posted.run.id)
+    assert run.status == rpb.RUN_STATUS_COMPLETED, run.error
+    messages = await messages_of(stack, tenant, conversation.id)
+    assert [m.role for m in messages] == [
+        mpb.MESSAGE_ROLE_USER,
+        mpb.MESSAGE_ROLE_ASSISTANT,
+        mpb.MESSAGE_ROLE_TOOL,
+        mpb.MESSAGE_ROLE_ASSISTANT,
+    ]
+    assert messages[2].tool_call_id == "call_1" and "/echo/0123456789" in messages[2].text
+    assert messages[3].text.startswith(f"Tool {tenant.tool_name} returned: ")
+    calls = await stack.tooling.executions.ListToolCalls(
+        xpb.ListToolCallsRequest(tenant_id=tenant.id), metadata=stack.internal
+    )
+    assert [(c.run_id, c.state) for c in calls.tool_calls] == [(run.id, xpb.TOOL_CALL_STATE_OK)]
+    assert len(await usage_rows(stack, run.id)) == 2
+    assert stack.http.hits("/echo/0123456789") == 1
+
+
+async def test_a_rejected_provider_key_fails_the_run_naming_the_model_configuration(
+    stack: TurnStack,
+) -> None:
+    tenant = await new_tenant(stack, api_key="sk-test-wrong")
+    conversation = await new_conversation(
+        stack.conversation, tenant.member, agent_id=tenant.agent_id
+    )
+    posted = await say(stack.conversation, tenant.member, conversation.id, "hi", start_run=True)
+    run = await finished_run(stack, tenant, posted.run.id)
+    assert run.status == rpb.RUN_STATUS_FAILED
+    assert run.error.reason == "PROVIDER_KEY_REJECTED"
+    assert f"model configuration of tenant {tenant.id}" in run.error.message
+    kinds = [e.kind for e in await events_of(stack, tenant, conversation.id) if e.run_id == run.id]
+    assert kinds[-2:] == ["response.failed", "run.failed"]
+    assert await usage_rows(stack, run.id) == []
+
+
+async def test_a_run_repeated_after_its_worker_vanished_duplicates_nothing(
+    stack: TurnStack,
+) -> None:
+    ctx = stack.conversation.ctx
+    assert ctx.worker is not None
+    tenant = await new_tenant(stack)
+    conversation = await new_conversation(
+        stack.conversation, tenant.member, agent_id=tenant.agent_id
+    )
+    posted = await say(
+        stack.conversation,
+        tenant.member,
+        conversation.id,
+        f'/tool {tenant.tool_name} {{"q": "twice"}}',
+        start_run=True,
+    )
+    first = await finished_run(stack, tenant, posted.run.id)
+    assert first.status == rpb.RUN_STATUS_COMPLETED
+    events_before = await events_of(stack, tenant, conversation.id)
+    messages_before = await messages_of(stack, tenant, conversation.id)
+    # As if the worker had died before marking the run complete: the lease lapses, the reaper
+    # hands the run to another worker, which carries the whole turn out again.
+    async with ctx.database.transaction() as session:
+        await session.execute(
+            update(RunRecord)
+            .where(RunRecord.run_id == uuid.UUID(first.id))
+            .values(status="running", lease_expires_at=utcnow() - timedelta(minutes=1))
+        )
+    assert await ctx.runs.reap() == 1
+    again = await finished_run(stack, tenant, first.id)
+    assert again.status == rpb.RUN_STATUS_COMPLETED and again.attempt_count == 2
+    events_after = await events_of(stack, tenant, conversation.id)
+    new_kinds = [e.kind for e in events_after[len(events_before) :]]
+    assert new_kinds == ["run.requeued", "run.started", "run.completed"]
+    assert [m.id for m in await messages_of(stack, tenant, conversation.id)] == [
+        m.id for m in messages_before
+    ]
+    assert stack.http.hits("/echo/twice") == 1
+    assert len(await usage_rows(stack, first.id)) == 2
+    recorded = await stack.usage.ListUsageRecords(
+        upb.ListUsageRecordsRequest(tenant_id=tenant.id), metadata=stack.internal
+    )
+    assert sorted(r.event_id for r in recorded.records) == [
+        f"run:{first.id}:0",
+        f"run:{first.id}:1",
+    ]
+    got = await stack.conversation.conversations.GetConversation(
+        cpb.GetConversationRequest(conversation_id=conversation.id),
+        metadata=tenant.member,
+    )
+    usage = await usage_rows(stack, first.id)
+    assert got.conversation.usage.total_tokens == sum(u.total_tokens or 0 for u in usage)
+    assert got.conversation.usage.requests == 2
