@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import ClassVar
 
-from pydantic import Field
+from pydantic import Field, SecretStr
 from pydantic_settings import SettingsConfigDict
 
 from shared.config import ServiceSettings
@@ -17,6 +17,13 @@ class ToolingSettings(ServiceSettings):
     port: int = 50054
     telemetry_target: str | None = Field(
         default=None, description="host:port of the telemetry service, for tool usage records."
+    )
+    secret_encryption_keys: SecretStr | None = Field(
+        default=None,
+        description=(
+            "Fernet keys (comma-separated, the first encrypts) sealing tools' secret headers; "
+            "tools with secret headers are refused while unset."
+        ),
     )
     egress_allowed_hosts: str = Field(
         default="",

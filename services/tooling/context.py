@@ -11,6 +11,7 @@ from services.tooling.telemetry_link import ToolUsageLink
 from shared.db import Database
 from shared.idempotency import Idempotency
 from shared.pagination import PageTokenCodec
+from shared.secret_box import SecretBox, split_keys
 from shared.server import ServiceContext
 
 
@@ -22,6 +23,8 @@ class ToolingContext:
     idempotency: Idempotency
     egress: EgressGuard
     tool_usage: ToolUsageLink
+    #: Seals tools' secret headers; None while no key is configured.
+    secrets: SecretBox | None
 
     @classmethod
     def of(
@@ -37,4 +40,12 @@ class ToolingContext:
             idempotency=context.idempotency,
             egress=egress,
             tool_usage=tool_usage,
+            secrets=_secret_box(context.settings),
         )
+
+
+def _secret_box(settings: ToolingSettings) -> SecretBox | None:
+    if settings.secret_encryption_keys is None:
+        return None
+    keys = split_keys(settings.secret_encryption_keys.get_secret_value())
+    return SecretBox(keys, "QD_TOOLING_SECRET_ENCRYPTION_KEYS")

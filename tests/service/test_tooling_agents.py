@@ -415,3 +415,17 @@ async def test_permissions_switch_agents_and_tools_for_a_tenant(tooling: Tooling
         )
     )
     assert viewer_error.code() == grpc.StatusCode.PERMISSION_DENIED
+
+
+async def test_secret_headers_need_an_encryption_key(tooling: Tooling) -> None:
+    tenant = new_tenant()
+    error = await failure(
+        create_tool(
+            tooling,
+            ISSUER.member(tenant, "admin"),
+            tenant_id=tenant,
+            secret_headers={"X-Api-Key": "k-123"},
+        )
+    )
+    assert error.code() == grpc.StatusCode.FAILED_PRECONDITION
+    assert rich_error(error).reason == "NO_ENCRYPTION_KEYS"

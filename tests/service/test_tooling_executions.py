@@ -13,11 +13,14 @@ from typing import Any
 
 import grpc
 import pytest
+from cryptography.fernet import Fernet
+from google.protobuf.field_mask_pb2 import FieldMask
 
 from quarterdeck.tooling.v1 import agents_pb2 as apb
 from quarterdeck.tooling.v1 import executions_pb2 as pb
 from quarterdeck.tooling.v1 import permissions_pb2 as ppb
 from quarterdeck.tooling.v1 import tools_pb2 as tpb
+from services.tooling.tools.models import ToolConfigRecord
 from services.tooling.tools.seed_catalogue import base_tool_id, output_format_id
 from shared.json_values import dict_to_struct, value_to_python
 from tests.support.errors import rich_error
@@ -38,7 +41,12 @@ def server() -> Iterator[LocalServer]:
 @pytest.fixture(scope="module")
 async def tooling(backend: str, databases: Databases) -> AsyncIterator[Tooling]:
     async with tooling_service(
-        databases, backend, "executions", ISSUER, egress_allowed_hosts="127.0.0.1"
+        databases,
+        backend,
+        "executions",
+        ISSUER,
+        egress_allowed_hosts="127.0.0.1",
+        secret_encryption_keys=Fernet.generate_key().decode(),
     ) as service:
         yield service
 
@@ -384,3 +392,51 @@ async def test_a_rag_tool_without_a_vector_store_says_so(
     )
     assert error.code() == grpc.StatusCode.FAILED_PRECONDITION
     assert rich_error(error).reason == "NO_VECTOR_STORE"
+
+
+async def test_secret_headers_are_sent_but_never_stored_or_returned_in_the_clear(
+    tooling: Tooling, server: LocalServer
+) -> None:
+    secret = f"Bearer {uuid.uuid4().hex}"
+    s = await setup(tooling, f"{server.base}/echo/{{q}}", secret_headers={"Authorization": secret})
+    assert list(s.tool.secret_header_names) == ["Authorization"]
+    assert secret not in str(s.tool)
+    got = await tooling.tools.GetToolConfig(
+        tpb.GetToolConfigRequest(tenant_id=s.tenant, tool_id=s.tool.id), metadata=s.admin
+    )
+    assert secret not in str(got) and list(got.tool.secret_header_names) == ["Authorization"]
+    async with tooling.running.context.database.reading() as session:
+        row = await session.get(ToolConfigRecord, uuid.UUID(s.tool.id))
+    assert row is not None and row.sealed_secret_headers
+    assert secret.encode() not in row.sealed_secret_headers
+    assert secret not in str(row.config)
+
+    call = (
+        await tooling.executions.ExecuteTool(execute(s, {"q": "with-key"}), metadata=s.member)
+    ).tool_call
+    assert value_to_python(call.result)["authorization"] == secret
+    assert secret not in str(call.arguments)
+
+    cleared = await tooling.tools.UpdateToolConfig(
+        tpb.UpdateToolConfigRequest(
+            tool=tpb.ToolConfig(id=s.tool.id, tenant_id=s.tenant, version=s.tool.version),
+            update_mask=FieldMask(paths=["secret_headers"]),
+        ),
+        metadata=s.admin,
+    )
+    assert list(cleared.tool.secret_header_names) == []
+    bad = await failure(
+        tooling.tools.UpdateToolConfig(
+            tpb.UpdateToolConfigRequest(
+                tool=tpb.ToolConfig(
+                    id=s.tool.id,
+                    tenant_id=s.tenant,
+                    version=cleared.tool.version,
+                    secret_headers={"Host": "169.254.169.254"},
+                ),
+                update_mask=FieldMask(paths=["secret_headers"]),
+            ),
+            metadata=s.admin,
+        )
+    )
+    assert "tool.secret_headers[Host]" in rich_error(bad).field_violations

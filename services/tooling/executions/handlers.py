@@ -14,6 +14,7 @@ answered from it, so the tool never runs twice.
 
 from __future__ import annotations
 
+import json
 import logging
 import time
 import uuid
@@ -59,6 +60,7 @@ from shared.errors import (
 from shared.ids import parse_id
 from shared.json_values import struct_to_dict
 from shared.pagination import fetch_page
+from shared.secret_box import UnreadableSecret
 from shared.tracing import current_trace_ids
 
 log = logging.getLogger("quarterdeck.tooling.executions")
@@ -311,8 +313,18 @@ class ExecutionHandlers:
         runner = self._runners.get(plan.base_type)
         if runner is None:
             return Outcome(ToolCallStatus.ERROR, error="no runner", reason="UNKNOWN_TOOL_TYPE")
+        config = plan.tool.config
+        if plan.tool.sealed_secret_headers is not None:
+            secrets = self._secret_headers(plan.tool)
+            if secrets is None:
+                return Outcome(
+                    ToolCallStatus.ERROR,
+                    error="the tool's secret headers cannot be read with the configured keys",
+                    reason="SECRET_UNREADABLE",
+                )
+            config = {**config, "headers": {**(config.get("headers") or {}), **secrets}}
         try:
-            raw = await runner(plan.tool.config, plan.arguments)
+            raw = await runner(config, plan.arguments)
             return Outcome(ToolCallStatus.OK, result=shape(raw, plan.format_name))
         except TimeoutError:
             return Outcome(
@@ -329,6 +341,18 @@ class ExecutionHandlers:
         except Exception:
             log.exception("tool %s failed unexpectedly", plan.tool.id)
             return Outcome(ToolCallStatus.ERROR, error="the tool failed", reason="INTERNAL_ERROR")
+
+    def _secret_headers(self, tool: ToolConfigRecord) -> dict[str, str] | None:
+        """The tool's secret headers in the clear, for this call only; None when no configured
+        key opens them."""
+        box = self._ctx.secrets
+        if box is None or tool.sealed_secret_headers is None:
+            return None
+        try:
+            return dict(json.loads(box.decrypt(tool.sealed_secret_headers)))
+        except UnreadableSecret:
+            log.error("tool %s: secret headers sealed by an unknown key", tool.id)
+            return None
 
     # -- Approval ---------------------------------------------------------------------------
 

@@ -46,4 +46,5 @@ def tool_to_proto(row: ToolConfigRecord, base_type: str) -> pb.ToolConfig:
         version=row.version,
         create_time=to_timestamp(row.created_at),
         update_time=to_timestamp(row.updated_at),
+        secret_header_names=row.secret_header_names or [],
     )

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 import uuid
 from typing import Any
@@ -38,6 +39,7 @@ from shared.field_mask import paths_to_update
 from shared.ids import parse_id
 from shared.json_values import struct_to_dict
 from shared.pagination import fetch_page
+from shared.secret_box import SecretBox
 
 TOOL_NAME_PATTERN = re.compile(r"^[A-Za-z0-9_.-]{1,100}$")
 _NAME_UNSAFE = re.compile(r"[^A-Za-z0-9_.-]")
@@ -46,6 +48,7 @@ MAX_SERVER_URL = 2048
 DEFAULT_MCP_TIMEOUT_SECONDS = 30.0
 UPDATABLE_FIELDS = frozenset(
     {
+        "secret_headers",
         "name",
         "config",
         "input_schema",
@@ -61,13 +64,51 @@ async def base_types(session: AsyncSession) -> dict[uuid.UUID, BaseToolRecord]:
     return {row.id: row for row in await session.scalars(select(BaseToolRecord))}
 
 
+HEADER_NAME = re.compile(r"^[A-Za-z0-9-]{1,64}$")
+MAX_SECRET_HEADERS = 20
+MAX_SECRET_VALUE = 4096
+#: Headers the egress guard sets itself.
+RESERVED_HEADERS = {"host", "content-length", "transfer-encoding", "connection"}
+
+
+def _seal_secret_headers(
+    row: ToolConfigRecord, headers: dict[str, str], box: SecretBox | None, violations: Violations
+) -> None:
+    """Store ``headers`` encrypted (only their names in the clear); none removes them."""
+    if len(headers) > MAX_SECRET_HEADERS:
+        violations.add("tool.secret_headers", f"may hold at most {MAX_SECRET_HEADERS} headers")
+    for name, value in headers.items():
+        if not HEADER_NAME.match(name) or name.lower() in RESERVED_HEADERS:
+            violations.add(f"tool.secret_headers[{name}]", "is not a header a tool may set")
+        if not value or len(value) > MAX_SECRET_VALUE or not value.isprintable():
+            violations.add(
+                f"tool.secret_headers[{name}]",
+                f"must be 1 to {MAX_SECRET_VALUE} printable characters",
+            )
+    if not headers:
+        row.sealed_secret_headers, row.secret_key_version, row.secret_header_names = None, None, []
+        return
+    if box is None:
+        raise FailedPrecondition(
+            "secret headers cannot be stored: no encryption key is configured "
+            "(QD_TOOLING_SECRET_ENCRYPTION_KEYS)",
+            reason="NO_ENCRYPTION_KEYS",
+        )
+    row.sealed_secret_headers = box.encrypt(json.dumps(headers).encode())
+    row.secret_key_version = box.current_version
+    row.secret_header_names = sorted(headers)
+
+
 def _check_fields(
     row: ToolConfigRecord,
     tool: pb.ToolConfig,
     paths: set[str],
     base: BaseToolRecord,
     violations: Violations,
+    box: SecretBox | None,
 ) -> None:
+    if "secret_headers" in paths:
+        _seal_secret_headers(row, dict(tool.secret_headers), box, violations)
     if "name" in paths:
         if not TOOL_NAME_PATTERN.match(tool.name):
             violations.add("tool.name", "must be 1 to 100 of A-Z, a-z, 0-9, '_', '.' or '-'")
@@ -167,7 +208,7 @@ class ToolHandlers:
             violations = Violations()
             paths = {"name", "config", "input_schema", "output_format_id", "description"}
             paths |= {f.name for f, _ in tool.ListFields()} & UPDATABLE_FIELDS
-            _check_fields(row, tool, paths, base, violations)
+            _check_fields(row, tool, paths, base, violations, self._ctx.secrets)
             if "is_active" not in {f.name for f, _ in tool.ListFields()}:
                 row.is_active = True
             violations.raise_if_any()
@@ -259,7 +300,7 @@ class ToolHandlers:
                 base = await session.get(BaseToolRecord, row.base_tool_id)
                 assert base is not None  # a foreign key
                 violations = Violations()
-                _check_fields(row, tool, paths, base, violations)
+                _check_fields(row, tool, paths, base, violations, self._ctx.secrets)
                 violations.raise_if_any()
                 await _check_output_format(session, row)
                 try:

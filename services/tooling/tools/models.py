@@ -11,7 +11,17 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Boolean, ForeignKey, Index, Integer, String, Text, UniqueConstraint, Uuid
+from sqlalchemy import (
+    Boolean,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    String,
+    Text,
+    UniqueConstraint,
+    Uuid,
+)
 from sqlalchemy.orm import Mapped, mapped_column
 
 from services.tooling.models import Base, where
@@ -60,6 +70,12 @@ class ToolConfigRecord(Base):
     description: Mapped[str | None] = mapped_column(Text)
     is_active: Mapped[bool] = mapped_column(Boolean, default=True)
     requires_approval: Mapped[bool] = mapped_column(Boolean, default=False)
+    #: Header values that are secrets, as encrypted JSON ({name: value}); never returned.
+    sealed_secret_headers: Mapped[bytes | None] = mapped_column(LargeBinary)
+    #: Which encryption key sealed them (rotation finds the rows of an old key).
+    secret_key_version: Mapped[str | None] = mapped_column(String(16), index=True)
+    #: The names of the secret headers, for display.
+    secret_header_names: Mapped[list[str]] = mapped_column(JSONType, default=list)
     version: Mapped[int] = mapped_column(Integer, default=1)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, onupdate=utcnow)

@@ -27,47 +27,51 @@ from google.protobuf import struct_pb2 as google_dot_protobuf_dot_struct__pb2
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\"quarterdeck/tooling/v1/tools.proto\x12\x16quarterdeck.tooling.v1\x1a google/protobuf/field_mask.proto\x1a\x1cgoogle/protobuf/struct.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xb9\x01\n\x08\x42\x61seTool\x12\n\n\x02id\x18\x01 \x01(\t\x12\x0c\n\x04type\x18\x02 \x01(\t\x12\x15\n\rhandler_class\x18\x03 \x01(\t\x12\x13\n\x0b\x64\x65scription\x18\x04 \x01(\t\x12\x36\n\x15\x64\x65\x66\x61ult_config_schema\x18\x05 \x01(\x0b\x32\x17.google.protobuf.Struct\x12/\n\x0b\x63reate_time\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\xc7\x01\n\x0cOutputFormat\x12\n\n\x02id\x18\x01 \x01(\t\x12\x0c\n\x04name\x18\x02 \x01(\t\x12\'\n\x06schema\x18\x03 \x01(\x0b\x32\x17.google.protobuf.Struct\x12.\n\rrenderer_hint\x18\x04 \x01(\x0b\x32\x17.google.protobuf.Struct\x12\x13\n\x0b\x64\x65scription\x18\x05 \x01(\t\x12/\n\x0b\x63reate_time\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\x8f\x03\n\nToolConfig\x12\n\n\x02id\x18\x01 \x01(\t\x12\x11\n\ttenant_id\x18\x02 \x01(\t\x12\x0c\n\x04name\x18\x03 \x01(\t\x12\x14\n\x0c\x62\x61se_tool_id\x18\x04 \x01(\t\x12\x16\n\x0e\x62\x61se_tool_type\x18\x05 \x01(\t\x12\'\n\x06\x63onfig\x18\x06 \x01(\x0b\x32\x17.google.protobuf.Struct\x12-\n\x0cinput_schema\x18\x07 \x01(\x0b\x32\x17.google.protobuf.Struct\x12\x18\n\x10output_format_id\x18\x08 \x01(\t\x12\x13\n\x0b\x64\x65scription\x18\t \x01(\t\x12\x11\n\tis_active\x18\n \x01(\x08\x12\x19\n\x11requires_approval\x18\x0b \x01(\x08\x12\x0f\n\x07version\x18\x0c \x01(\x03\x12/\n\x0b\x63reate_time\x18\r \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12/\n\x0bupdate_time\x18\x0e \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"=\n\x14ListBaseToolsRequest\x12\x11\n\tpage_size\x18\x01 \x01(\x05\x12\x12\n\npage_token\x18\x02 \x01(\t\"f\n\x15ListBaseToolsResponse\x12\x34\n\nbase_tools\x18\x01 \x03(\x0b\x32 .quarterdeck.tooling.v1.BaseTool\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"A\n\x18ListOutputFormatsRequest\x12\x11\n\tpage_size\x18\x01 \x01(\x05\x12\x12\n\npage_token\x18\x02 \x01(\t\"r\n\x19ListOutputFormatsResponse\x12<\n\x0eoutput_formats\x18\x01 \x03(\x0b\x32$.quarterdeck.tooling.v1.OutputFormat\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"_\n\x17\x43reateToolConfigRequest\x12\x30\n\x04tool\x18\x01 \x01(\x0b\x32\".quarterdeck.tooling.v1.ToolConfig\x12\x12\n\nrequest_id\x18\x02 \x01(\t\"L\n\x18\x43reateToolConfigResponse\x12\x30\n\x04tool\x18\x01 \x01(\x0b\x32\".quarterdeck.tooling.v1.ToolConfig\":\n\x14GetToolConfigRequest\x12\x11\n\ttenant_id\x18\x01 \x01(\t\x12\x0f\n\x07tool_id\x18\x02 \x01(\t\"I\n\x15GetToolConfigResponse\x12\x30\n\x04tool\x18\x01 \x01(\x0b\x32\".quarterdeck.tooling.v1.ToolConfig\"\x7f\n\x16ListToolConfigsRequest\x12\x11\n\ttenant_id\x18\x01 \x01(\t\x12\x13\n\x0b\x61\x63tive_only\x18\x02 \x01(\x08\x12\x16\n\x0e\x62\x61se_tool_type\x18\x03 \x01(\t\x12\x11\n\tpage_size\x18\x04 \x01(\x05\x12\x12\n\npage_token\x18\x05 \x01(\t\"e\n\x17ListToolConfigsResponse\x12\x31\n\x05tools\x18\x01 \x03(\x0b\x32\".quarterdeck.tooling.v1.ToolConfig\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"|\n\x17UpdateToolConfigRequest\x12\x30\n\x04tool\x18\x01 \x01(\x0b\x32\".quarterdeck.tooling.v1.ToolConfig\x12/\n\x0bupdate_mask\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.FieldMask\"L\n\x18UpdateToolConfigResponse\x12\x30\n\x04tool\x18\x01 \x01(\x0b\x32\".quarterdeck.tooling.v1.ToolConfig\"l\n\x15ImportMcpToolsRequest\x12\x11\n\ttenant_id\x18\x01 \x01(\t\x12\x12\n\nserver_url\x18\x02 \x01(\t\x12\x13\n\x0bname_prefix\x18\x03 \x01(\t\x12\x17\n\x0ftimeout_seconds\x18\x04 \x01(\x01\"K\n\x16ImportMcpToolsResponse\x12\x31\n\x05tools\x18\x01 \x03(\x0b\x32\".quarterdeck.tooling.v1.ToolConfig2\xb6\x06\n\x0bToolService\x12l\n\rListBaseTools\x12,.quarterdeck.tooling.v1.ListBaseToolsRequest\x1a-.quarterdeck.tooling.v1.ListBaseToolsResponse\x12x\n\x11ListOutputFormats\x12\x30.quarterdeck.tooling.v1.ListOutputFormatsRequest\x1a\x31.quarterdeck.tooling.v1.ListOutputFormatsResponse\x12u\n\x10\x43reateToolConfig\x12/.quarterdeck.tooling.v1.CreateToolConfigRequest\x1a\x30.quarterdeck.tooling.v1.CreateToolConfigResponse\x12l\n\rGetToolConfig\x12,.quarterdeck.tooling.v1.GetToolConfigRequest\x1a-.quarterdeck.tooling.v1.GetToolConfigResponse\x12r\n\x0fListToolConfigs\x12..quarterdeck.tooling.v1.ListToolConfigsRequest\x1a/.quarterdeck.tooling.v1.ListToolConfigsResponse\x12u\n\x10UpdateToolConfig\x12/.quarterdeck.tooling.v1.UpdateToolConfigRequest\x1a\x30.quarterdeck.tooling.v1.UpdateToolConfigResponse\x12o\n\x0eImportMcpTools\x12-.quarterdeck.tooling.v1.ImportMcpToolsRequest\x1a..quarterdeck.tooling.v1.ImportMcpToolsResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\"quarterdeck/tooling/v1/tools.proto\x12\x16quarterdeck.tooling.v1\x1a google/protobuf/field_mask.proto\x1a\x1cgoogle/protobuf/struct.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xb9\x01\n\x08\x42\x61seTool\x12\n\n\x02id\x18\x01 \x01(\t\x12\x0c\n\x04type\x18\x02 \x01(\t\x12\x15\n\rhandler_class\x18\x03 \x01(\t\x12\x13\n\x0b\x64\x65scription\x18\x04 \x01(\t\x12\x36\n\x15\x64\x65\x66\x61ult_config_schema\x18\x05 \x01(\x0b\x32\x17.google.protobuf.Struct\x12/\n\x0b\x63reate_time\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\xc7\x01\n\x0cOutputFormat\x12\n\n\x02id\x18\x01 \x01(\t\x12\x0c\n\x04name\x18\x02 \x01(\t\x12\'\n\x06schema\x18\x03 \x01(\x0b\x32\x17.google.protobuf.Struct\x12.\n\rrenderer_hint\x18\x04 \x01(\x0b\x32\x17.google.protobuf.Struct\x12\x13\n\x0b\x64\x65scription\x18\x05 \x01(\t\x12/\n\x0b\x63reate_time\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\xb1\x04\n\nToolConfig\x12\n\n\x02id\x18\x01 \x01(\t\x12\x11\n\ttenant_id\x18\x02 \x01(\t\x12\x0c\n\x04name\x18\x03 \x01(\t\x12\x14\n\x0c\x62\x61se_tool_id\x18\x04 \x01(\t\x12\x16\n\x0e\x62\x61se_tool_type\x18\x05 \x01(\t\x12\'\n\x06\x63onfig\x18\x06 \x01(\x0b\x32\x17.google.protobuf.Struct\x12-\n\x0cinput_schema\x18\x07 \x01(\x0b\x32\x17.google.protobuf.Struct\x12\x18\n\x10output_format_id\x18\x08 \x01(\t\x12\x13\n\x0b\x64\x65scription\x18\t \x01(\t\x12\x11\n\tis_active\x18\n \x01(\x08\x12\x19\n\x11requires_approval\x18\x0b \x01(\x08\x12\x0f\n\x07version\x18\x0c \x01(\x03\x12/\n\x0b\x63reate_time\x18\r \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12/\n\x0bupdate_time\x18\x0e \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12M\n\x0esecret_headers\x18\x0f \x03(\x0b\x32\x35.quarterdeck.tooling.v1.ToolConfig.SecretHeadersEntry\x12\x1b\n\x13secret_header_names\x18\x10 \x03(\t\x1a\x34\n\x12SecretHeadersEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"=\n\x14ListBaseToolsRequest\x12\x11\n\tpage_size\x18\x01 \x01(\x05\x12\x12\n\npage_token\x18\x02 \x01(\t\"f\n\x15ListBaseToolsResponse\x12\x34\n\nbase_tools\x18\x01 \x03(\x0b\x32 .quarterdeck.tooling.v1.BaseTool\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"A\n\x18ListOutputFormatsRequest\x12\x11\n\tpage_size\x18\x01 \x01(\x05\x12\x12\n\npage_token\x18\x02 \x01(\t\"r\n\x19ListOutputFormatsResponse\x12<\n\x0eoutput_formats\x18\x01 \x03(\x0b\x32$.quarterdeck.tooling.v1.OutputFormat\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"_\n\x17\x43reateToolConfigRequest\x12\x30\n\x04tool\x18\x01 \x01(\x0b\x32\".quarterdeck.tooling.v1.ToolConfig\x12\x12\n\nrequest_id\x18\x02 \x01(\t\"L\n\x18\x43reateToolConfigResponse\x12\x30\n\x04tool\x18\x01 \x01(\x0b\x32\".quarterdeck.tooling.v1.ToolConfig\":\n\x14GetToolConfigRequest\x12\x11\n\ttenant_id\x18\x01 \x01(\t\x12\x0f\n\x07tool_id\x18\x02 \x01(\t\"I\n\x15GetToolConfigResponse\x12\x30\n\x04tool\x18\x01 \x01(\x0b\x32\".quarterdeck.tooling.v1.ToolConfig\"\x7f\n\x16ListToolConfigsRequest\x12\x11\n\ttenant_id\x18\x01 \x01(\t\x12\x13\n\x0b\x61\x63tive_only\x18\x02 \x01(\x08\x12\x16\n\x0e\x62\x61se_tool_type\x18\x03 \x01(\t\x12\x11\n\tpage_size\x18\x04 \x01(\x05\x12\x12\n\npage_token\x18\x05 \x01(\t\"e\n\x17ListToolConfigsResponse\x12\x31\n\x05tools\x18\x01 \x03(\x0b\x32\".quarterdeck.tooling.v1.ToolConfig\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"|\n\x17UpdateToolConfigRequest\x12\x30\n\x04tool\x18\x01 \x01(\x0b\x32\".quarterdeck.tooling.v1.ToolConfig\x12/\n\x0bupdate_mask\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.FieldMask\"L\n\x18UpdateToolConfigResponse\x12\x30\n\x04tool\x18\x01 \x01(\x0b\x32\".quarterdeck.tooling.v1.ToolConfig\"l\n\x15ImportMcpToolsRequest\x12\x11\n\ttenant_id\x18\x01 \x01(\t\x12\x12\n\nserver_url\x18\x02 \x01(\t\x12\x13\n\x0bname_prefix\x18\x03 \x01(\t\x12\x17\n\x0ftimeout_seconds\x18\x04 \x01(\x01\"K\n\x16ImportMcpToolsResponse\x12\x31\n\x05tools\x18\x01 \x03(\x0b\x32\".quarterdeck.tooling.v1.ToolConfig2\xb6\x06\n\x0bToolService\x12l\n\rListBaseTools\x12,.quarterdeck.tooling.v1.ListBaseToolsRequest\x1a-.quarterdeck.tooling.v1.ListBaseToolsResponse\x12x\n\x11ListOutputFormats\x12\x30.quarterdeck.tooling.v1.ListOutputFormatsRequest\x1a\x31.quarterdeck.tooling.v1.ListOutputFormatsResponse\x12u\n\x10\x43reateToolConfig\x12/.quarterdeck.tooling.v1.CreateToolConfigRequest\x1a\x30.quarterdeck.tooling.v1.CreateToolConfigResponse\x12l\n\rGetToolConfig\x12,.quarterdeck.tooling.v1.GetToolConfigRequest\x1a-.quarterdeck.tooling.v1.GetToolConfigResponse\x12r\n\x0fListToolConfigs\x12..quarterdeck.tooling.v1.ListToolConfigsRequest\x1a/.quarterdeck.tooling.v1.ListToolConfigsResponse\x12u\n\x10UpdateToolConfig\x12/.quarterdeck.tooling.v1.UpdateToolConfigRequest\x1a\x30.quarterdeck.tooling.v1.UpdateToolConfigResponse\x12o\n\x0eImportMcpTools\x12-.quarterdeck.tooling.v1.ImportMcpToolsRequest\x1a..quarterdeck.tooling.v1.ImportMcpToolsResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'quarterdeck.tooling.v1.tools_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
+  _globals['_TOOLCONFIG_SECRETHEADERSENTRY']._loaded_options = None
+  _globals['_TOOLCONFIG_SECRETHEADERSENTRY']._serialized_options = b'8\001'
   _globals['_BASETOOL']._serialized_start=160
   _globals['_BASETOOL']._serialized_end=345
   _globals['_OUTPUTFORMAT']._serialized_start=348
   _globals['_OUTPUTFORMAT']._serialized_end=547
   _globals['_TOOLCONFIG']._serialized_start=550
-  _globals['_TOOLCONFIG']._serialized_end=949
-  _globals['_LISTBASETOOLSREQUEST']._serialized_start=951
-  _globals['_LISTBASETOOLSREQUEST']._serialized_end=1012
-  _globals['_LISTBASETOOLSRESPONSE']._serialized_start=1014
-  _globals['_LISTBASETOOLSRESPONSE']._serialized_end=1116
-  _globals['_LISTOUTPUTFORMATSREQUEST']._serialized_start=1118
-  _globals['_LISTOUTPUTFORMATSREQUEST']._serialized_end=1183
-  _globals['_LISTOUTPUTFORMATSRESPONSE']._serialized_start=1185
-  _globals['_LISTOUTPUTFORMATSRESPONSE']._serialized_end=1299
-  _globals['_CREATETOOLCONFIGREQUEST']._serialized_start=1301
-  _globals['_CREATETOOLCONFIGREQUEST']._serialized_end=1396
-  _globals['_CREATETOOLCONFIGRESPONSE']._serialized_start=1398
-  _globals['_CREATETOOLCONFIGRESPONSE']._serialized_end=1474
-  _globals['_GETTOOLCONFIGREQUEST']._serialized_start=1476
-  _globals['_GETTOOLCONFIGREQUEST']._serialized_end=1534
-  _globals['_GETTOOLCONFIGRESPONSE']._serialized_start=1536
-  _globals['_GETTOOLCONFIGRESPONSE']._serialized_end=1609
-  _globals['_LISTTOOLCONFIGSREQUEST']._serialized_start=1611
-  _globals['_LISTTOOLCONFIGSREQUEST']._serialized_end=1738
-  _globals['_LISTTOOLCONFIGSRESPONSE']._serialized_start=1740
-  _globals['_LISTTOOLCONFIGSRESPONSE']._serialized_end=1841
-  _globals['_UPDATETOOLCONFIGREQUEST']._serialized_start=1843
-  _globals['_UPDATETOOLCONFIGREQUEST']._serialized_end=1967
-  _globals['_UPDATETOOLCONFIGRESPONSE']._serialized_start=1969
-  _globals['_UPDATETOOLCONFIGRESPONSE']._serialized_end=2045
-  _globals['_IMPORTMCPTOOLSREQUEST']._serialized_start=2047
-  _globals['_IMPORTMCPTOOLSREQUEST']._serialized_end=2155
-  _globals['_IMPORTMCPTOOLSRESPONSE']._serialized_start=2157
-  _globals['_IMPORTMCPTOOLSRESPONSE']._serialized_end=2232
-  _globals['_TOOLSERVICE']._serialized_start=2235
-  _globals['_TOOLSERVICE']._serialized_end=3057
+  _globals['_TOOLCONFIG']._serialized_end=1111
+  _globals['_TOOLCONFIG_SECRETHEADERSENTRY']._serialized_start=1059
+  _globals['_TOOLCONFIG_SECRETHEADERSENTRY']._serialized_end=1111
+  _globals['_LISTBASETOOLSREQUEST']._serialized_start=1113
+  _globals['_LISTBASETOOLSREQUEST']._serialized_end=1174
+  _globals['_LISTBASETOOLSRESPONSE']._serialized_start=1176
+  _globals['_LISTBASETOOLSRESPONSE']._serialized_end=1278
+  _globals['_LISTOUTPUTFORMATSREQUEST']._serialized_start=1280
+  _globals['_LISTOUTPUTFORMATSREQUEST']._serialized_end=1345
+  _globals['_LISTOUTPUTFORMATSRESPONSE']._serialized_start=1347
+  _globals['_LISTOUTPUTFORMATSRESPONSE']._serialized_end=1461
+  _globals['_CREATETOOLCONFIGREQUEST']._serialized_start=1463
+  _globals['_CREATETOOLCONFIGREQUEST']._serialized_end=1558
+  _globals['_CREATETOOLCONFIGRESPONSE']._serialized_start=1560
+  _globals['_CREATETOOLCONFIGRESPONSE']._serialized_end=1636
+  _globals['_GETTOOLCONFIGREQUEST']._serialized_start=1638
+  _globals['_GETTOOLCONFIGREQUEST']._serialized_end=1696
+  _globals['_GETTOOLCONFIGRESPONSE']._serialized_start=1698
+  _globals['_GETTOOLCONFIGRESPONSE']._serialized_end=1771
+  _globals['_LISTTOOLCONFIGSREQUEST']._serialized_start=1773
+  _globals['_LISTTOOLCONFIGSREQUEST']._serialized_end=1900
+  _globals['_LISTTOOLCONFIGSRESPONSE']._serialized_start=1902
+  _globals['_LISTTOOLCONFIGSRESPONSE']._serialized_end=2003
+  _globals['_UPDATETOOLCONFIGREQUEST']._serialized_start=2005
+  _globals['_UPDATETOOLCONFIGREQUEST']._serialized_end=2129
+  _globals['_UPDATETOOLCONFIGRESPONSE']._serialized_start=2131
+  _globals['_UPDATETOOLCONFIGRESPONSE']._serialized_end=2207
+  _globals['_IMPORTMCPTOOLSREQUEST']._serialized_start=2209
+  _globals['_IMPORTMCPTOOLSREQUEST']._serialized_end=2317
+  _globals['_IMPORTMCPTOOLSRESPONSE']._serialized_start=2319
+  _globals['_IMPORTMCPTOOLSRESPONSE']._serialized_end=2394
+  _globals['_TOOLSERVICE']._serialized_start=2397
+  _globals['_TOOLSERVICE']._serialized_end=3219
 # @@protoc_insertion_point(module_scope)

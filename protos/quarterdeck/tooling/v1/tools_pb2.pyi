@@ -44,7 +44,14 @@ class OutputFormat(_message.Message):
     def __init__(self, id: _Optional[str] = ..., name: _Optional[str] = ..., schema: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ..., renderer_hint: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ..., description: _Optional[str] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
 
 class ToolConfig(_message.Message):
-    __slots__ = ("id", "tenant_id", "name", "base_tool_id", "base_tool_type", "config", "input_schema", "output_format_id", "description", "is_active", "requires_approval", "version", "create_time", "update_time")
+    __slots__ = ("id", "tenant_id", "name", "base_tool_id", "base_tool_type", "config", "input_schema", "output_format_id", "description", "is_active", "requires_approval", "version", "create_time", "update_time", "secret_headers", "secret_header_names")
+    class SecretHeadersEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: str
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[str] = ...) -> None: ...
     ID_FIELD_NUMBER: _ClassVar[int]
     TENANT_ID_FIELD_NUMBER: _ClassVar[int]
     NAME_FIELD_NUMBER: _ClassVar[int]
@@ -59,6 +66,8 @@ class ToolConfig(_message.Message):
     VERSION_FIELD_NUMBER: _ClassVar[int]
     CREATE_TIME_FIELD_NUMBER: _ClassVar[int]
     UPDATE_TIME_FIELD_NUMBER: _ClassVar[int]
+    SECRET_HEADERS_FIELD_NUMBER: _ClassVar[int]
+    SECRET_HEADER_NAMES_FIELD_NUMBER: _ClassVar[int]
     id: str
     tenant_id: str
     name: str
@@ -73,7 +82,9 @@ class ToolConfig(_message.Message):
     version: int
     create_time: _timestamp_pb2.Timestamp
     update_time: _timestamp_pb2.Timestamp
-    def __init__(self, id: _Optional[str] = ..., tenant_id: _Optional[str] = ..., name: _Optional[str] = ..., base_tool_id: _Optional[str] = ..., base_tool_type: _Optional[str] = ..., config: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ..., input_schema: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ..., output_format_id: _Optional[str] = ..., description: _Optional[str] = ..., is_active: _Optional[bool] = ..., requires_approval: _Optional[bool] = ..., version: _Optional[int] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., update_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+    secret_headers: _containers.ScalarMap[str, str]
+    secret_header_names: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, id: _Optional[str] = ..., tenant_id: _Optional[str] = ..., name: _Optional[str] = ..., base_tool_id: _Optional[str] = ..., base_tool_type: _Optional[str] = ..., config: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ..., input_schema: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ..., output_format_id: _Optional[str] = ..., description: _Optional[str] = ..., is_active: _Optional[bool] = ..., requires_approval: _Optional[bool] = ..., version: _Optional[int] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., update_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., secret_headers: _Optional[_Mapping[str, str]] = ..., secret_header_names: _Optional[_Iterable[str]] = ...) -> None: ...
 
 class ListBaseToolsRequest(_message.Message):
     __slots__ = ("page_size", "page_token")
