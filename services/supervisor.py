@@ -129,6 +129,11 @@ class Platform:
         env.setdefault("QD_TELEMETRY_TENANCY_TARGET", f"{self.host}:{self.ports['tenancy']}")
         env.setdefault("QD_TENANCY_TELEMETRY_TARGET", f"{self.host}:{self.ports['telemetry']}")
         env.setdefault("QD_TOOLING_TELEMETRY_TARGET", f"{self.host}:{self.ports['telemetry']}")
+        # What a conversation's runs call: tenancy, tooling and telemetry.
+        for target in ("tenancy", "tooling", "telemetry"):
+            env.setdefault(
+                f"QD_CONVERSATION_{target.upper()}_TARGET", f"{self.host}:{self.ports[target]}"
+            )
         env.setdefault("QD_TELEMETRY_STATUS_ENCRYPTION_KEYS", local["status_encryption_key"])
         env.setdefault("QD_TELEMETRY_STATUS_HASHING_KEY", local["status_hashing_key"])
         self._write_identity_env(env)

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import ipaddress
 from typing import ClassVar
+from urllib.parse import urlsplit
 
-from pydantic import Field
+from pydantic import Field, field_validator
 from pydantic_settings import SettingsConfigDict
 
 from shared.config import ServiceSettings
@@ -75,6 +77,28 @@ class ConversationSettings(ServiceSettings):
     provider_backoff_seconds: float = Field(default=0.5, ge=0, le=30)
     provider_timeout_seconds: float = Field(default=120.0, gt=0, le=600)
     internal_call_timeout_seconds: float = Field(default=10.0, gt=0, le=120)
+
+    @field_validator("provider_base_urls")
+    @classmethod
+    def _no_private_provider(cls, value: str) -> str:
+        """Only the test provider may live on this machine or a private network; a real
+        provider's endpoint named by a loopback, private or link-local address is refused."""
+        for pair in value.split(","):
+            name, _, url = pair.partition("=")
+            if not pair.strip():
+                continue
+            host = (urlsplit(url.strip()).hostname or "").lower()
+            if not name.strip() or not host:
+                raise ValueError(f"{pair.strip()!r} is not provider=base URL")
+            if host == "localhost" or host.endswith(".localhost"):
+                raise ValueError(f"provider {name.strip()} may not be on this machine")
+            try:
+                address = ipaddress.ip_address(host)
+            except ValueError:
+                continue
+            if not address.is_global:
+                raise ValueError(f"provider {name.strip()} may not be on a private address")
+        return value
 
     def provider_base_url(self, provider: str) -> str | None:
         """Where ``provider``'s Chat Completions endpoint is, or None when not configured."""

@@ -10,8 +10,10 @@ from collections.abc import AsyncIterator
 import httpx
 import pytest
 
+from services.conversation.config import ConversationSettings
 from services.conversation.provider import ChatProvider, ProviderError
 from services.conversation.test_provider import (
+    TEST_PROVIDER,
     ProviderBehaviour,
     RunningProvider,
     running_test_provider,
@@ -190,3 +192,29 @@ async def test_an_unreachable_provider_is_unavailable(client: ChatProvider) -> N
             base_url=base_url, api_key="k", model="m", messages=[{"role": "user", "content": "x"}]
         )
     assert caught.value.reason == "PROVIDER_UNAVAILABLE"
+
+
+@pytest.mark.parametrize(
+    "pairs",
+    [
+        "openai=http://127.0.0.1:8080/v1",
+        "openai=http://localhost/v1",
+        "acme=http://[::1]:9000/v1",
+        "acme=http://10.0.0.7/v1",
+        "acme=http://169.254.169.254/latest",
+        "https://api.openai.com/v1",
+    ],
+)
+def test_a_real_providers_endpoint_may_not_be_local_or_private(pairs: str) -> None:
+    with pytest.raises(ValueError, match="provider_base_urls"):
+        ConversationSettings(provider_base_urls=pairs)
+
+
+def test_provider_endpoints_are_found_by_provider() -> None:
+    settings = ConversationSettings(
+        provider_base_urls="openai=https://api.openai.com/v1, Acme = https://llm.acme.example/v1",
+        test_provider_base_url="http://127.0.0.1:8089/v1",
+    )
+    assert settings.provider_base_url("acme") == "https://llm.acme.example/v1"
+    assert settings.provider_base_url(TEST_PROVIDER) == "http://127.0.0.1:8089/v1"
+    assert settings.provider_base_url("anthropic") is None
