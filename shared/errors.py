@@ -138,6 +138,13 @@ class Unavailable(DomainError):
     default_reason = "UNAVAILABLE"
 
 
+class DeadlineExceeded(DomainError):
+    """A dependency did not answer within the time this call allowed it."""
+
+    code = grpc.StatusCode.DEADLINE_EXCEEDED
+    default_reason = "DEADLINE_EXCEEDED"
+
+
 def internal_status() -> grpc.Status:
     """The status for an unexpected failure: nothing about its cause reaches the caller."""
     return rpc_status.to_status(status_pb2.Status(code=code_pb2.INTERNAL, message="internal error"))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import grpc
 
+from shared.downstream import FailedCallsInterceptor
 from shared.tracing import client_interceptors
 
 _CHANNEL_OPTIONS = [
@@ -22,4 +23,5 @@ def open_channel(target: str, *, isolated: bool = False) -> grpc.aio.Channel:
     options = (
         [*_CHANNEL_OPTIONS, ("grpc.use_local_subchannel_pool", 1)] if isolated else _CHANNEL_OPTIONS
     )
-    return grpc.aio.insecure_channel(target, options=options, interceptors=client_interceptors())
+    interceptors = [*client_interceptors(), FailedCallsInterceptor()]
+    return grpc.aio.insecure_channel(target, options=options, interceptors=interceptors)

@@ -16,6 +16,7 @@ from grpc.aio import ServerInterceptor
 from opentelemetry.instrumentation.utils import suppress_instrumentation
 
 from shared.auth import Authenticator, current_principal, reset_principal, set_principal
+from shared.downstream import downstream_error, watch_downstream_calls
 from shared.errors import DomainError, PermissionDenied, Unauthenticated, internal_status
 from shared.security_events import SecurityEvent, SecurityEventSink
 from shared.tracing import tag_tenant
@@ -177,6 +178,10 @@ class AccessLogInterceptor(Layer):
 class ErrorMappingInterceptor(Layer):
     """Turns domain errors into rich statuses, and anything unexpected into a bare INTERNAL.
 
+    A call the handler made to another service that failed is answered as
+    :func:`shared.downstream.downstream_error` says (the dependency's refusal, or UNAVAILABLE /
+    DEADLINE_EXCEEDED naming it), never UNKNOWN.
+
     Every refusal (UNAUTHENTICATED, PERMISSION_DENIED) is also handed to the security sink, so a
     forged token or a cross-tenant attempt is recorded wherever it is caught; reasons the
     service's handlers record themselves, with more detail, are left to them.
@@ -204,6 +209,8 @@ class ErrorMappingInterceptor(Layer):
         )
 
     async def _abort(self, method: str, context: grpc.aio.ServicerContext, exc: Exception) -> None:
+        if isinstance(exc, grpc.aio.AioRpcError):
+            exc = downstream_error(exc) or exc
         if isinstance(exc, DomainError):
             if isinstance(exc, Unauthenticated | PermissionDenied):
                 self._record_refusal(method, exc)
@@ -212,18 +219,20 @@ class ErrorMappingInterceptor(Layer):
         await context.abort_with_status(internal_status())
 
     async def around_unary(self, method, request, context, call):  # type: ignore[no-untyped-def]
+        watch_downstream_calls()
         try:
             return await call(request, context)
-        except (grpc.aio.AbortError, grpc.RpcError):
+        except grpc.aio.AbortError:
             raise
         except Exception as exc:  # noqa: BLE001 - mapped to a status (INTERNAL, logged)
             await self._abort(method, context, exc)
 
     async def around_stream(self, method, request, context, call):  # type: ignore[no-untyped-def]
+        watch_downstream_calls()
         try:
             async for item in call(request, context):
                 yield item
-        except (grpc.aio.AbortError, grpc.RpcError):
+        except grpc.aio.AbortError:
             raise
         except Exception as exc:  # noqa: BLE001 - mapped to a status (INTERNAL, logged)
             await self._abort(method, context, exc)
