@@ -2,26 +2,37 @@
 
 ``quarterdeck migrate`` applies them; every service checks at start that its database is at head
 and refuses to serve otherwise. Each service's ``env.py`` is one call to :func:`run_migrations`.
+
+Alembic (with Mako and Pygments behind it) costs more to import than the rest of a service's
+start, and a database that is already at head needs none of it: the heads are read from the
+revision files' ``revision`` / ``down_revision`` assignments and the database's from its
+``alembic_version`` table, and Alembic is imported only when there is something to upgrade.
 """
 
 from __future__ import annotations
 
+import ast
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from alembic import command, context
-from alembic.config import Config
-from alembic.runtime.migration import MigrationContext
-from alembic.script import ScriptDirectory
 from sqlalchemy import JSON, Connection, MetaData, text
 
 from shared.db import Database
 from shared.db_types import UTCDateTime
 from shared.errors import FailedPrecondition
 
+if TYPE_CHECKING:
+    from alembic.config import Config
+
+#: Alembic's default version table, which every service's migrations use.
+VERSION_TABLE = "alembic_version"
+_REVISION_NAMES = ("revision", "down_revision", "depends_on")
+
 
 def alembic_config(migrations_dir: Path) -> Config:
+    from alembic.config import Config
+
     config = Config()
     config.set_main_option("script_location", str(migrations_dir))
     return config
@@ -66,6 +77,8 @@ def partitions_excluded(connection: Connection) -> Callable[[str | None, str, An
 
 def run_migrations(metadata: MetaData) -> None:
     """The body of every service's env.py: migrate over the connection the caller handed in."""
+    from alembic import context
+
     connection: Connection = context.config.attributes["connection"]
     context.configure(
         connection=connection,
@@ -79,26 +92,80 @@ def run_migrations(metadata: MetaData) -> None:
         context.run_migrations()
 
 
-async def upgrade_to_head(database: Database, migrations_dir: Path) -> None:
-    config = alembic_config(migrations_dir)
+def _revision_fields(path: Path) -> dict[str, Any]:
+    """The module-level ``revision``, ``down_revision``, ... literals of one revision file."""
+    fields: dict[str, Any] = {}
+    for node in ast.parse(path.read_text(), str(path)).body:
+        if isinstance(node, ast.AnnAssign) and node.value is not None:
+            target, value = node.target, node.value
+        elif isinstance(node, ast.Assign) and len(node.targets) == 1:
+            target, value = node.targets[0], node.value
+        else:
+            continue
+        if isinstance(target, ast.Name) and target.id in _REVISION_NAMES:
+            fields[target.id] = ast.literal_eval(value)
+    return fields
 
-    def upgrade(connection: Connection) -> None:
-        config.attributes["connection"] = connection
-        command.upgrade(config, "heads")  # every branch, should a service have several
 
-    async with database.engine.begin() as conn:
-        await conn.run_sync(upgrade)
+def script_heads(migrations_dir: Path) -> set[str] | None:
+    """The head revisions of the scripts in ``migrations_dir/versions`` (those no other names as
+    its ``down_revision``, as Alembic reckons them), read without Alembic; None when a script uses
+    what this reading does not follow (``depends_on``, a revision not written as a literal), so
+    the caller asks Alembic instead."""
+    revisions: set[str] = set()
+    parents: set[str] = set()
+    for path in (migrations_dir / "versions").glob("*.py"):
+        if path.name.startswith(("_", ".")):
+            continue
+        try:
+            fields = _revision_fields(path)
+        except (SyntaxError, ValueError):
+            return None
+        revision, down = fields.get("revision"), fields.get("down_revision")
+        if not isinstance(revision, str) or fields.get("depends_on"):
+            return None
+        revisions.add(revision)
+        parents.update([down] if isinstance(down, str) else down or ())
+    return revisions - parents
+
+
+def _alembic_heads(migrations_dir: Path) -> set[str]:
+    from alembic.script import ScriptDirectory
+
+    return set(ScriptDirectory.from_config(alembic_config(migrations_dir)).get_heads())
+
+
+def _database_revisions(connection: Connection) -> set[str]:
+    if not connection.dialect.has_table(connection, VERSION_TABLE):
+        return set()
+    return set(connection.scalars(text(f"SELECT version_num FROM {VERSION_TABLE}")))
 
 
 async def migration_state(database: Database, migrations_dir: Path) -> tuple[set[str], set[str]]:
     """The revisions the database is at, and the heads the code expects."""
-    heads = set(ScriptDirectory.from_config(alembic_config(migrations_dir)).get_heads())
-
-    def current(connection: Connection) -> set[str]:
-        return set(MigrationContext.configure(connection).get_current_heads())
-
+    heads = script_heads(migrations_dir)
+    if heads is None:
+        heads = _alembic_heads(migrations_dir)
     async with database.engine.connect() as conn:
-        return await conn.run_sync(current), heads
+        return await conn.run_sync(_database_revisions), heads
+
+
+async def upgrade_to_head(database: Database, migrations_dir: Path) -> None:
+    """Upgrade to every head (should a service have several branches); Alembic is imported only
+    when the database is not at head already."""
+    current, heads = await migration_state(database, migrations_dir)
+    if current and current == heads:
+        return
+    from alembic import command
+
+    config = alembic_config(migrations_dir)
+
+    def upgrade(connection: Connection) -> None:
+        config.attributes["connection"] = connection
+        command.upgrade(config, "heads")
+
+    async with database.engine.begin() as conn:
+        await conn.run_sync(upgrade)
 
 
 async def require_head(database: Database, migrations_dir: Path, service: str) -> None:
@@ -112,6 +179,8 @@ async def require_head(database: Database, migrations_dir: Path, service: str) -
 
 async def autogenerate_revision(database: Database, migrations_dir: Path, message: str) -> Path:
     """Write a new revision from the difference between the models and a database at head."""
+    from alembic import command
+
     config = alembic_config(migrations_dir)
 
     def revision(connection: Connection) -> Path:
