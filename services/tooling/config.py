@@ -25,6 +25,11 @@ class ToolingSettings(ServiceSettings):
             "tools with secret headers are refused while unset."
         ),
     )
+    default_cost_tier: str = Field(
+        default="free",
+        pattern="^(free|pro|enterprise)$",
+        description="The cost tier whose execution limits apply when no service names one.",
+    )
     egress_allowed_hosts: str = Field(
         default="",
         description=(

@@ -440,3 +440,61 @@ async def test_secret_headers_are_sent_but_never_stored_or_returned_in_the_clear
         )
     )
     assert "tool.secret_headers[Host]" in rich_error(bad).field_violations
+
+
+async def test_execution_limits_of_the_role_and_tier_apply(
+    tooling: Tooling, server: LocalServer
+) -> None:
+    role = f"limited-{uuid.uuid4().hex[:8]}"
+    s = await setup(tooling, f"{server.base}/echo/{{q}}", agent_fields={"role_name": role})
+    blocked = await create_tool(tooling, s.admin, tenant_id=s.tenant)
+    await tooling.agents.SetAgentTool(
+        apb.SetAgentToolRequest(
+            tenant_id=s.tenant, agent_id=s.agent.id, tool_id=blocked.id, priority=2
+        ),
+        metadata=s.admin,
+    )
+    limits = apb.ExecutionLimits(
+        agent_role=role, cost_tier="free", rate_limit_per_minute=2, blocked_tools=[blocked.name]
+    )
+    member_sets = await failure(
+        tooling.agents.SetExecutionLimits(
+            apb.SetExecutionLimitsRequest(limits=limits), metadata=s.admin
+        )
+    )
+    assert member_sets.code() == grpc.StatusCode.PERMISSION_DENIED
+    await tooling.agents.SetExecutionLimits(
+        apb.SetExecutionLimitsRequest(limits=limits), metadata=ISSUER.operator()
+    )
+    listed = await tooling.agents.ListExecutionLimits(
+        apb.ListExecutionLimitsRequest(agent_role=role), metadata=s.member
+    )
+    assert [(x.cost_tier, x.rate_limit_per_minute) for x in listed.limits] == [("free", 2)]
+
+    not_allowed = await failure(
+        tooling.executions.ExecuteTool(
+            execute(s, {"q": "x"}, tool_id=blocked.id), metadata=s.member
+        )
+    )
+    assert rich_error(not_allowed).reason == "TOOL_NOT_ALLOWED_BY_LIMITS"
+    for i in range(2):
+        ran = await tooling.executions.ExecuteTool(execute(s, {"q": f"r{i}"}), metadata=s.member)
+        assert ran.tool_call.state == pb.TOOL_CALL_STATE_OK
+    limited = await failure(
+        tooling.executions.ExecuteTool(execute(s, {"q": "r2"}), metadata=s.member)
+    )
+    assert limited.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
+    assert rich_error(limited).reason == "TOOL_RATE_LIMITED"
+    # A member cannot claim a richer tier; a Quarterdeck service (the conversation worker) can,
+    # and the enterprise tier of this role has no limits stored.
+    claimed = await failure(
+        tooling.executions.ExecuteTool(
+            execute(s, {"q": "r3"}, cost_tier="enterprise"), metadata=s.member
+        )
+    )
+    assert rich_error(claimed).reason == "TOOL_RATE_LIMITED"
+    worker = await tooling.executions.ExecuteTool(
+        execute(s, {"q": "r4"}, cost_tier="enterprise"),
+        metadata=ISSUER.internal("conversation"),
+    )
+    assert worker.tool_call.state == pb.TOOL_CALL_STATE_OK

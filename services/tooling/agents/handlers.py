@@ -31,6 +31,7 @@ from services.tooling.agents.convert import (
     agent_tool_to_proto,
     config_hash,
 )
+from services.tooling.agents.limits import ExecutionLimitHandlers
 from services.tooling.agents.models import (
     POLICY_COLUMNS,
     AgentRecord,
@@ -226,8 +227,9 @@ async def _usable_tool(
     return tool
 
 
-class AgentHandlers:
+class AgentHandlers(ExecutionLimitHandlers):
     def __init__(self, ctx: ToolingContext) -> None:
+        super().__init__(ctx)
         self._ctx = ctx
 
     # -- CreateAgent ------------------------------------------------------------------------

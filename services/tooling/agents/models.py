@@ -40,6 +40,12 @@ class AgentStatus(enum.StrEnum):
     ARCHIVED = "archived"
 
 
+class CostTier(enum.StrEnum):
+    FREE = "free"
+    PRO = "pro"
+    ENTERPRISE = "enterprise"
+
+
 class SafetyLevel(enum.StrEnum):
     STRICT = "strict"
     MODERATE = "moderate"
@@ -170,3 +176,28 @@ class AgentToolRecord(Base):
     )
     priority: Mapped[int] = mapped_column(Integer)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+
+class AgentExecutionLimitRecord(Base):
+    """Seed 000 ``agent_ai_executable_limits``: one row per agent role and cost tier (the seed's
+    D1 and R2 counts keep their meaning as database queries and storage operations), plus
+    blocked tools beside the seed's allowed ones."""
+
+    __tablename__ = "agent_execution_limits"
+    __table_args__ = (UniqueConstraint("agent_role", "cost_tier"),)
+
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=uuid.uuid4)
+    agent_role: Mapped[str] = mapped_column(String(200))
+    cost_tier: Mapped[CostTier] = mapped_column(string_enum(CostTier, "cost_tier", 16))
+    max_ai_calls_per_day: Mapped[int] = mapped_column(Integer, default=50)
+    max_tokens_per_request: Mapped[int] = mapped_column(Integer, default=1000)
+    max_db_queries_per_minute: Mapped[int] = mapped_column(Integer, default=10)
+    max_storage_operations_per_day: Mapped[int] = mapped_column(Integer, default=20)
+    rate_limit_per_minute: Mapped[int] = mapped_column(Integer, default=5)
+    allowed_operations: Mapped[list[str]] = _json_list()
+    blocked_operations: Mapped[list[str]] = _json_list()
+    allowed_tools: Mapped[list[str]] = _json_list()
+    blocked_tools: Mapped[list[str]] = _json_list()
+    notes: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, onupdate=utcnow)

@@ -52,3 +52,13 @@ class AgentServiceServicer(agents_pb2_grpc.AgentServiceServicer):
         self, request: pb.ListAgentToolsRequest, context: grpc.aio.ServicerContext
     ) -> pb.ListAgentToolsResponse:
         return await self._handlers.list_agent_tools(request)
+
+    async def SetExecutionLimits(
+        self, request: pb.SetExecutionLimitsRequest, context: grpc.aio.ServicerContext
+    ) -> pb.SetExecutionLimitsResponse:
+        return await self._handlers.set_execution_limits(request)
+
+    async def ListExecutionLimits(
+        self, request: pb.ListExecutionLimitsRequest, context: grpc.aio.ServicerContext
+    ) -> pb.ListExecutionLimitsResponse:
+        return await self._handlers.list_execution_limits(request)

@@ -29,6 +29,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from quarterdeck.tooling.v1 import executions_pb2 as pb
 from services.tooling.access import acting_tenant
 from services.tooling.agents.handlers import visible_agent
+from services.tooling.agents.limits import cost_tier_of, enforce_limits
 from services.tooling.agents.models import AgentRecord, AgentStatus, AgentToolRecord
 from services.tooling.context import ToolingContext
 from services.tooling.egress import EgressDenied, EgressFailed
@@ -184,12 +185,14 @@ class ExecutionHandlers:
         if request.request_id and (known := await self._claimed(tenant, request, arguments)):
             return pb.ExecuteToolResponse(tool_call=known)
 
+        tier = cost_tier_of(request.cost_tier, self._ctx.settings.default_cost_tier)
         async with self._ctx.database.reading() as session:
             agent = await visible_agent(session, tenant, agent_id)
             tool, offered = await _offered_tool(session, agent, request)
             refused: DomainError | None = None
             try:
                 plan = await _check(session, tenant, agent, tool, offered, arguments)
+                await enforce_limits(session, tenant, agent.id, agent.role_name, tier, tool.name)
             except DomainError as refusal:
                 refused = refusal
         if refused is not None:

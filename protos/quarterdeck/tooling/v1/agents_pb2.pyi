@@ -38,6 +38,66 @@ SAFETY_LEVEL_STRICT: SafetyLevel
 SAFETY_LEVEL_MODERATE: SafetyLevel
 SAFETY_LEVEL_PERMISSIVE: SafetyLevel
 
+class ExecutionLimits(_message.Message):
+    __slots__ = ("agent_role", "cost_tier", "max_ai_calls_per_day", "max_tokens_per_request", "max_db_queries_per_minute", "max_storage_operations_per_day", "rate_limit_per_minute", "allowed_operations", "blocked_operations", "allowed_tools", "blocked_tools", "notes", "update_time")
+    AGENT_ROLE_FIELD_NUMBER: _ClassVar[int]
+    COST_TIER_FIELD_NUMBER: _ClassVar[int]
+    MAX_AI_CALLS_PER_DAY_FIELD_NUMBER: _ClassVar[int]
+    MAX_TOKENS_PER_REQUEST_FIELD_NUMBER: _ClassVar[int]
+    MAX_DB_QUERIES_PER_MINUTE_FIELD_NUMBER: _ClassVar[int]
+    MAX_STORAGE_OPERATIONS_PER_DAY_FIELD_NUMBER: _ClassVar[int]
+    RATE_LIMIT_PER_MINUTE_FIELD_NUMBER: _ClassVar[int]
+    ALLOWED_OPERATIONS_FIELD_NUMBER: _ClassVar[int]
+    BLOCKED_OPERATIONS_FIELD_NUMBER: _ClassVar[int]
+    ALLOWED_TOOLS_FIELD_NUMBER: _ClassVar[int]
+    BLOCKED_TOOLS_FIELD_NUMBER: _ClassVar[int]
+    NOTES_FIELD_NUMBER: _ClassVar[int]
+    UPDATE_TIME_FIELD_NUMBER: _ClassVar[int]
+    agent_role: str
+    cost_tier: str
+    max_ai_calls_per_day: int
+    max_tokens_per_request: int
+    max_db_queries_per_minute: int
+    max_storage_operations_per_day: int
+    rate_limit_per_minute: int
+    allowed_operations: _containers.RepeatedScalarFieldContainer[str]
+    blocked_operations: _containers.RepeatedScalarFieldContainer[str]
+    allowed_tools: _containers.RepeatedScalarFieldContainer[str]
+    blocked_tools: _containers.RepeatedScalarFieldContainer[str]
+    notes: str
+    update_time: _timestamp_pb2.Timestamp
+    def __init__(self, agent_role: _Optional[str] = ..., cost_tier: _Optional[str] = ..., max_ai_calls_per_day: _Optional[int] = ..., max_tokens_per_request: _Optional[int] = ..., max_db_queries_per_minute: _Optional[int] = ..., max_storage_operations_per_day: _Optional[int] = ..., rate_limit_per_minute: _Optional[int] = ..., allowed_operations: _Optional[_Iterable[str]] = ..., blocked_operations: _Optional[_Iterable[str]] = ..., allowed_tools: _Optional[_Iterable[str]] = ..., blocked_tools: _Optional[_Iterable[str]] = ..., notes: _Optional[str] = ..., update_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+
+class SetExecutionLimitsRequest(_message.Message):
+    __slots__ = ("limits",)
+    LIMITS_FIELD_NUMBER: _ClassVar[int]
+    limits: ExecutionLimits
+    def __init__(self, limits: _Optional[_Union[ExecutionLimits, _Mapping]] = ...) -> None: ...
+
+class SetExecutionLimitsResponse(_message.Message):
+    __slots__ = ("limits",)
+    LIMITS_FIELD_NUMBER: _ClassVar[int]
+    limits: ExecutionLimits
+    def __init__(self, limits: _Optional[_Union[ExecutionLimits, _Mapping]] = ...) -> None: ...
+
+class ListExecutionLimitsRequest(_message.Message):
+    __slots__ = ("agent_role", "page_size", "page_token")
+    AGENT_ROLE_FIELD_NUMBER: _ClassVar[int]
+    PAGE_SIZE_FIELD_NUMBER: _ClassVar[int]
+    PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    agent_role: str
+    page_size: int
+    page_token: str
+    def __init__(self, agent_role: _Optional[str] = ..., page_size: _Optional[int] = ..., page_token: _Optional[str] = ...) -> None: ...
+
+class ListExecutionLimitsResponse(_message.Message):
+    __slots__ = ("limits", "next_page_token")
+    LIMITS_FIELD_NUMBER: _ClassVar[int]
+    NEXT_PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    limits: _containers.RepeatedCompositeFieldContainer[ExecutionLimits]
+    next_page_token: str
+    def __init__(self, limits: _Optional[_Iterable[_Union[ExecutionLimits, _Mapping]]] = ..., next_page_token: _Optional[str] = ...) -> None: ...
+
 class AgentPolicies(_message.Message):
     __slots__ = ("approvals", "integrations", "tool_permissions", "rate_limits", "budgets", "model", "cost", "pii", "security", "findings", "notification", "telemetry")
     APPROVALS_FIELD_NUMBER: _ClassVar[int]

@@ -76,6 +76,16 @@ class AgentServiceStub:
                 request_serializer=quarterdeck_dot_tooling_dot_v1_dot_agents__pb2.ListAgentToolsRequest.SerializeToString,
                 response_deserializer=quarterdeck_dot_tooling_dot_v1_dot_agents__pb2.ListAgentToolsResponse.FromString,
                 _registered_method=True)
+        self.SetExecutionLimits = channel.unary_unary(
+                '/quarterdeck.tooling.v1.AgentService/SetExecutionLimits',
+                request_serializer=quarterdeck_dot_tooling_dot_v1_dot_agents__pb2.SetExecutionLimitsRequest.SerializeToString,
+                response_deserializer=quarterdeck_dot_tooling_dot_v1_dot_agents__pb2.SetExecutionLimitsResponse.FromString,
+                _registered_method=True)
+        self.ListExecutionLimits = channel.unary_unary(
+                '/quarterdeck.tooling.v1.AgentService/ListExecutionLimits',
+                request_serializer=quarterdeck_dot_tooling_dot_v1_dot_agents__pb2.ListExecutionLimitsRequest.SerializeToString,
+                response_deserializer=quarterdeck_dot_tooling_dot_v1_dot_agents__pb2.ListExecutionLimitsResponse.FromString,
+                _registered_method=True)
 
 
 class AgentServiceServicer:
@@ -143,6 +153,21 @@ class AgentServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def SetExecutionLimits(self, request, context):
+        """SetExecutionLimits stores the limits of an agent role at a cost tier (platform operators).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListExecutionLimits(self, request, context):
+        """ListExecutionLimits pages through the limits, by role then tier; every caller may read
+        them (the conversation worker enforces the per-run ones).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_AgentServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -185,6 +210,16 @@ def add_AgentServiceServicer_to_server(servicer, server):
                     servicer.ListAgentTools,
                     request_deserializer=quarterdeck_dot_tooling_dot_v1_dot_agents__pb2.ListAgentToolsRequest.FromString,
                     response_serializer=quarterdeck_dot_tooling_dot_v1_dot_agents__pb2.ListAgentToolsResponse.SerializeToString,
+            ),
+            'SetExecutionLimits': grpc.unary_unary_rpc_method_handler(
+                    servicer.SetExecutionLimits,
+                    request_deserializer=quarterdeck_dot_tooling_dot_v1_dot_agents__pb2.SetExecutionLimitsRequest.FromString,
+                    response_serializer=quarterdeck_dot_tooling_dot_v1_dot_agents__pb2.SetExecutionLimitsResponse.SerializeToString,
+            ),
+            'ListExecutionLimits': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListExecutionLimits,
+                    request_deserializer=quarterdeck_dot_tooling_dot_v1_dot_agents__pb2.ListExecutionLimitsRequest.FromString,
+                    response_serializer=quarterdeck_dot_tooling_dot_v1_dot_agents__pb2.ListExecutionLimitsResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -405,6 +440,60 @@ class AgentService:
             '/quarterdeck.tooling.v1.AgentService/ListAgentTools',
             quarterdeck_dot_tooling_dot_v1_dot_agents__pb2.ListAgentToolsRequest.SerializeToString,
             quarterdeck_dot_tooling_dot_v1_dot_agents__pb2.ListAgentToolsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def SetExecutionLimits(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/quarterdeck.tooling.v1.AgentService/SetExecutionLimits',
+            quarterdeck_dot_tooling_dot_v1_dot_agents__pb2.SetExecutionLimitsRequest.SerializeToString,
+            quarterdeck_dot_tooling_dot_v1_dot_agents__pb2.SetExecutionLimitsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListExecutionLimits(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/quarterdeck.tooling.v1.AgentService/ListExecutionLimits',
+            quarterdeck_dot_tooling_dot_v1_dot_agents__pb2.ListExecutionLimitsRequest.SerializeToString,
+            quarterdeck_dot_tooling_dot_v1_dot_agents__pb2.ListExecutionLimitsResponse.FromString,
             options,
             channel_credentials,
             insecure,

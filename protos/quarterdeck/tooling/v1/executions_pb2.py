@@ -26,37 +26,37 @@ from google.protobuf import struct_pb2 as google_dot_protobuf_dot_struct__pb2
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\'quarterdeck/tooling/v1/executions.proto\x12\x16quarterdeck.tooling.v1\x1a\x1cgoogle/protobuf/struct.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xc8\x04\n\x08ToolCall\x12\n\n\x02id\x18\x01 \x01(\t\x12\x11\n\ttenant_id\x18\x02 \x01(\t\x12\x10\n\x08\x61gent_id\x18\x03 \x01(\t\x12\x1c\n\x14\x61gent_config_version\x18\x04 \x01(\x03\x12\x0f\n\x07tool_id\x18\x05 \x01(\t\x12\x11\n\ttool_name\x18\x06 \x01(\t\x12\x0e\n\x06run_id\x18\x07 \x01(\t\x12\x17\n\x0f\x63onversation_id\x18\x08 \x01(\t\x12\x34\n\x05state\x18\t \x01(\x0e\x32%.quarterdeck.tooling.v1.ToolCallState\x12*\n\targuments\x18\n \x01(\x0b\x32\x17.google.protobuf.Struct\x12&\n\x06result\x18\x0b \x01(\x0b\x32\x16.google.protobuf.Value\x12\r\n\x05\x65rror\x18\x0c \x01(\t\x12\x14\n\x0c\x65rror_reason\x18\r \x01(\t\x12\x12\n\nlatency_ms\x18\x0e \x01(\x03\x12\x10\n\x08trace_id\x18\x0f \x01(\t\x12\x0f\n\x07span_id\x18\x10 \x01(\t\x12\x12\n\ndecided_by\x18\x11 \x01(\t\x12/\n\x0b\x64\x65\x63ide_time\x18\x12 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x13\n\x0b\x64\x65ny_reason\x18\x13 \x01(\t\x12/\n\x0b\x63reate_time\x18\x14 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12/\n\x0bupdate_time\x18\x15 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\xc6\x01\n\x12\x45xecuteToolRequest\x12\x11\n\ttenant_id\x18\x01 \x01(\t\x12\x10\n\x08\x61gent_id\x18\x02 \x01(\t\x12\x0f\n\x07tool_id\x18\x03 \x01(\t\x12\x11\n\ttool_name\x18\x04 \x01(\t\x12*\n\targuments\x18\x05 \x01(\x0b\x32\x17.google.protobuf.Struct\x12\x0e\n\x06run_id\x18\x06 \x01(\t\x12\x17\n\x0f\x63onversation_id\x18\x07 \x01(\t\x12\x12\n\nrequest_id\x18\x08 \x01(\t\"J\n\x13\x45xecuteToolResponse\x12\x33\n\ttool_call\x18\x01 \x01(\x0b\x32 .quarterdeck.tooling.v1.ToolCall\"=\n\x12GetToolCallRequest\x12\x11\n\ttenant_id\x18\x01 \x01(\t\x12\x14\n\x0ctool_call_id\x18\x02 \x01(\t\"J\n\x13GetToolCallResponse\x12\x33\n\ttool_call\x18\x01 \x01(\x0b\x32 .quarterdeck.tooling.v1.ToolCall\"\xa8\x01\n\x14ListToolCallsRequest\x12\x11\n\ttenant_id\x18\x01 \x01(\t\x12\x10\n\x08\x61gent_id\x18\x02 \x01(\t\x12\x0e\n\x06run_id\x18\x03 \x01(\t\x12\x34\n\x05state\x18\x04 \x01(\x0e\x32%.quarterdeck.tooling.v1.ToolCallState\x12\x11\n\tpage_size\x18\x05 \x01(\x05\x12\x12\n\npage_token\x18\x06 \x01(\t\"f\n\x15ListToolCallsResponse\x12\x34\n\ntool_calls\x18\x01 \x03(\x0b\x32 .quarterdeck.tooling.v1.ToolCall\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"A\n\x16\x41pproveToolCallRequest\x12\x11\n\ttenant_id\x18\x01 \x01(\t\x12\x14\n\x0ctool_call_id\x18\x02 \x01(\t\"N\n\x17\x41pproveToolCallResponse\x12\x33\n\ttool_call\x18\x01 \x01(\x0b\x32 .quarterdeck.tooling.v1.ToolCall\"N\n\x13\x44\x65nyToolCallRequest\x12\x11\n\ttenant_id\x18\x01 \x01(\t\x12\x14\n\x0ctool_call_id\x18\x02 \x01(\t\x12\x0e\n\x06reason\x18\x03 \x01(\t\"K\n\x14\x44\x65nyToolCallResponse\x12\x33\n\ttool_call\x18\x01 \x01(\x0b\x32 .quarterdeck.tooling.v1.ToolCall*\xdf\x01\n\rToolCallState\x12\x1f\n\x1bTOOL_CALL_STATE_UNSPECIFIED\x10\x00\x12\x1b\n\x17TOOL_CALL_STATE_STARTED\x10\x01\x12\x16\n\x12TOOL_CALL_STATE_OK\x10\x02\x12\x19\n\x15TOOL_CALL_STATE_ERROR\x10\x03\x12\x1b\n\x17TOOL_CALL_STATE_TIMEOUT\x10\x04\x12$\n TOOL_CALL_STATE_PENDING_APPROVAL\x10\x05\x12\x1a\n\x16TOOL_CALL_STATE_DENIED\x10\x06\x32\xaf\x04\n\x10\x45xecutionService\x12\x66\n\x0b\x45xecuteTool\x12*.quarterdeck.tooling.v1.ExecuteToolRequest\x1a+.quarterdeck.tooling.v1.ExecuteToolResponse\x12\x66\n\x0bGetToolCall\x12*.quarterdeck.tooling.v1.GetToolCallRequest\x1a+.quarterdeck.tooling.v1.GetToolCallResponse\x12l\n\rListToolCalls\x12,.quarterdeck.tooling.v1.ListToolCallsRequest\x1a-.quarterdeck.tooling.v1.ListToolCallsResponse\x12r\n\x0f\x41pproveToolCall\x12..quarterdeck.tooling.v1.ApproveToolCallRequest\x1a/.quarterdeck.tooling.v1.ApproveToolCallResponse\x12i\n\x0c\x44\x65nyToolCall\x12+.quarterdeck.tooling.v1.DenyToolCallRequest\x1a,.quarterdeck.tooling.v1.DenyToolCallResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\'quarterdeck/tooling/v1/executions.proto\x12\x16quarterdeck.tooling.v1\x1a\x1cgoogle/protobuf/struct.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xc8\x04\n\x08ToolCall\x12\n\n\x02id\x18\x01 \x01(\t\x12\x11\n\ttenant_id\x18\x02 \x01(\t\x12\x10\n\x08\x61gent_id\x18\x03 \x01(\t\x12\x1c\n\x14\x61gent_config_version\x18\x04 \x01(\x03\x12\x0f\n\x07tool_id\x18\x05 \x01(\t\x12\x11\n\ttool_name\x18\x06 \x01(\t\x12\x0e\n\x06run_id\x18\x07 \x01(\t\x12\x17\n\x0f\x63onversation_id\x18\x08 \x01(\t\x12\x34\n\x05state\x18\t \x01(\x0e\x32%.quarterdeck.tooling.v1.ToolCallState\x12*\n\targuments\x18\n \x01(\x0b\x32\x17.google.protobuf.Struct\x12&\n\x06result\x18\x0b \x01(\x0b\x32\x16.google.protobuf.Value\x12\r\n\x05\x65rror\x18\x0c \x01(\t\x12\x14\n\x0c\x65rror_reason\x18\r \x01(\t\x12\x12\n\nlatency_ms\x18\x0e \x01(\x03\x12\x10\n\x08trace_id\x18\x0f \x01(\t\x12\x0f\n\x07span_id\x18\x10 \x01(\t\x12\x12\n\ndecided_by\x18\x11 \x01(\t\x12/\n\x0b\x64\x65\x63ide_time\x18\x12 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x13\n\x0b\x64\x65ny_reason\x18\x13 \x01(\t\x12/\n\x0b\x63reate_time\x18\x14 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12/\n\x0bupdate_time\x18\x15 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\xd9\x01\n\x12\x45xecuteToolRequest\x12\x11\n\ttenant_id\x18\x01 \x01(\t\x12\x10\n\x08\x61gent_id\x18\x02 \x01(\t\x12\x0f\n\x07tool_id\x18\x03 \x01(\t\x12\x11\n\ttool_name\x18\x04 \x01(\t\x12*\n\targuments\x18\x05 \x01(\x0b\x32\x17.google.protobuf.Struct\x12\x0e\n\x06run_id\x18\x06 \x01(\t\x12\x17\n\x0f\x63onversation_id\x18\x07 \x01(\t\x12\x12\n\nrequest_id\x18\x08 \x01(\t\x12\x11\n\tcost_tier\x18\t \x01(\t\"J\n\x13\x45xecuteToolResponse\x12\x33\n\ttool_call\x18\x01 \x01(\x0b\x32 .quarterdeck.tooling.v1.ToolCall\"=\n\x12GetToolCallRequest\x12\x11\n\ttenant_id\x18\x01 \x01(\t\x12\x14\n\x0ctool_call_id\x18\x02 \x01(\t\"J\n\x13GetToolCallResponse\x12\x33\n\ttool_call\x18\x01 \x01(\x0b\x32 .quarterdeck.tooling.v1.ToolCall\"\xa8\x01\n\x14ListToolCallsRequest\x12\x11\n\ttenant_id\x18\x01 \x01(\t\x12\x10\n\x08\x61gent_id\x18\x02 \x01(\t\x12\x0e\n\x06run_id\x18\x03 \x01(\t\x12\x34\n\x05state\x18\x04 \x01(\x0e\x32%.quarterdeck.tooling.v1.ToolCallState\x12\x11\n\tpage_size\x18\x05 \x01(\x05\x12\x12\n\npage_token\x18\x06 \x01(\t\"f\n\x15ListToolCallsResponse\x12\x34\n\ntool_calls\x18\x01 \x03(\x0b\x32 .quarterdeck.tooling.v1.ToolCall\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"A\n\x16\x41pproveToolCallRequest\x12\x11\n\ttenant_id\x18\x01 \x01(\t\x12\x14\n\x0ctool_call_id\x18\x02 \x01(\t\"N\n\x17\x41pproveToolCallResponse\x12\x33\n\ttool_call\x18\x01 \x01(\x0b\x32 .quarterdeck.tooling.v1.ToolCall\"N\n\x13\x44\x65nyToolCallRequest\x12\x11\n\ttenant_id\x18\x01 \x01(\t\x12\x14\n\x0ctool_call_id\x18\x02 \x01(\t\x12\x0e\n\x06reason\x18\x03 \x01(\t\"K\n\x14\x44\x65nyToolCallResponse\x12\x33\n\ttool_call\x18\x01 \x01(\x0b\x32 .quarterdeck.tooling.v1.ToolCall*\xdf\x01\n\rToolCallState\x12\x1f\n\x1bTOOL_CALL_STATE_UNSPECIFIED\x10\x00\x12\x1b\n\x17TOOL_CALL_STATE_STARTED\x10\x01\x12\x16\n\x12TOOL_CALL_STATE_OK\x10\x02\x12\x19\n\x15TOOL_CALL_STATE_ERROR\x10\x03\x12\x1b\n\x17TOOL_CALL_STATE_TIMEOUT\x10\x04\x12$\n TOOL_CALL_STATE_PENDING_APPROVAL\x10\x05\x12\x1a\n\x16TOOL_CALL_STATE_DENIED\x10\x06\x32\xaf\x04\n\x10\x45xecutionService\x12\x66\n\x0b\x45xecuteTool\x12*.quarterdeck.tooling.v1.ExecuteToolRequest\x1a+.quarterdeck.tooling.v1.ExecuteToolResponse\x12\x66\n\x0bGetToolCall\x12*.quarterdeck.tooling.v1.GetToolCallRequest\x1a+.quarterdeck.tooling.v1.GetToolCallResponse\x12l\n\rListToolCalls\x12,.quarterdeck.tooling.v1.ListToolCallsRequest\x1a-.quarterdeck.tooling.v1.ListToolCallsResponse\x12r\n\x0f\x41pproveToolCall\x12..quarterdeck.tooling.v1.ApproveToolCallRequest\x1a/.quarterdeck.tooling.v1.ApproveToolCallResponse\x12i\n\x0c\x44\x65nyToolCall\x12+.quarterdeck.tooling.v1.DenyToolCallRequest\x1a,.quarterdeck.tooling.v1.DenyToolCallResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'quarterdeck.tooling.v1.executions_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_TOOLCALLSTATE']._serialized_start=1713
-  _globals['_TOOLCALLSTATE']._serialized_end=1936
+  _globals['_TOOLCALLSTATE']._serialized_start=1732
+  _globals['_TOOLCALLSTATE']._serialized_end=1955
   _globals['_TOOLCALL']._serialized_start=131
   _globals['_TOOLCALL']._serialized_end=715
   _globals['_EXECUTETOOLREQUEST']._serialized_start=718
-  _globals['_EXECUTETOOLREQUEST']._serialized_end=916
-  _globals['_EXECUTETOOLRESPONSE']._serialized_start=918
-  _globals['_EXECUTETOOLRESPONSE']._serialized_end=992
-  _globals['_GETTOOLCALLREQUEST']._serialized_start=994
-  _globals['_GETTOOLCALLREQUEST']._serialized_end=1055
-  _globals['_GETTOOLCALLRESPONSE']._serialized_start=1057
-  _globals['_GETTOOLCALLRESPONSE']._serialized_end=1131
-  _globals['_LISTTOOLCALLSREQUEST']._serialized_start=1134
-  _globals['_LISTTOOLCALLSREQUEST']._serialized_end=1302
-  _globals['_LISTTOOLCALLSRESPONSE']._serialized_start=1304
-  _globals['_LISTTOOLCALLSRESPONSE']._serialized_end=1406
-  _globals['_APPROVETOOLCALLREQUEST']._serialized_start=1408
-  _globals['_APPROVETOOLCALLREQUEST']._serialized_end=1473
-  _globals['_APPROVETOOLCALLRESPONSE']._serialized_start=1475
-  _globals['_APPROVETOOLCALLRESPONSE']._serialized_end=1553
-  _globals['_DENYTOOLCALLREQUEST']._serialized_start=1555
-  _globals['_DENYTOOLCALLREQUEST']._serialized_end=1633
-  _globals['_DENYTOOLCALLRESPONSE']._serialized_start=1635
-  _globals['_DENYTOOLCALLRESPONSE']._serialized_end=1710
-  _globals['_EXECUTIONSERVICE']._serialized_start=1939
-  _globals['_EXECUTIONSERVICE']._serialized_end=2498
+  _globals['_EXECUTETOOLREQUEST']._serialized_end=935
+  _globals['_EXECUTETOOLRESPONSE']._serialized_start=937
+  _globals['_EXECUTETOOLRESPONSE']._serialized_end=1011
+  _globals['_GETTOOLCALLREQUEST']._serialized_start=1013
+  _globals['_GETTOOLCALLREQUEST']._serialized_end=1074
+  _globals['_GETTOOLCALLRESPONSE']._serialized_start=1076
+  _globals['_GETTOOLCALLRESPONSE']._serialized_end=1150
+  _globals['_LISTTOOLCALLSREQUEST']._serialized_start=1153
+  _globals['_LISTTOOLCALLSREQUEST']._serialized_end=1321
+  _globals['_LISTTOOLCALLSRESPONSE']._serialized_start=1323
+  _globals['_LISTTOOLCALLSRESPONSE']._serialized_end=1425
+  _globals['_APPROVETOOLCALLREQUEST']._serialized_start=1427
+  _globals['_APPROVETOOLCALLREQUEST']._serialized_end=1492
+  _globals['_APPROVETOOLCALLRESPONSE']._serialized_start=1494
+  _globals['_APPROVETOOLCALLRESPONSE']._serialized_end=1572
+  _globals['_DENYTOOLCALLREQUEST']._serialized_start=1574
+  _globals['_DENYTOOLCALLREQUEST']._serialized_end=1652
+  _globals['_DENYTOOLCALLRESPONSE']._serialized_start=1654
+  _globals['_DENYTOOLCALLRESPONSE']._serialized_end=1729
+  _globals['_EXECUTIONSERVICE']._serialized_start=1958
+  _globals['_EXECUTIONSERVICE']._serialized_end=2517
 # @@protoc_insertion_point(module_scope)

@@ -75,7 +75,7 @@ class ToolCall(_message.Message):
     def __init__(self, id: _Optional[str] = ..., tenant_id: _Optional[str] = ..., agent_id: _Optional[str] = ..., agent_config_version: _Optional[int] = ..., tool_id: _Optional[str] = ..., tool_name: _Optional[str] = ..., run_id: _Optional[str] = ..., conversation_id: _Optional[str] = ..., state: _Optional[_Union[ToolCallState, str]] = ..., arguments: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ..., result: _Optional[_Union[_struct_pb2.Value, _Mapping]] = ..., error: _Optional[str] = ..., error_reason: _Optional[str] = ..., latency_ms: _Optional[int] = ..., trace_id: _Optional[str] = ..., span_id: _Optional[str] = ..., decided_by: _Optional[str] = ..., decide_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., deny_reason: _Optional[str] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., update_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
 
 class ExecuteToolRequest(_message.Message):
-    __slots__ = ("tenant_id", "agent_id", "tool_id", "tool_name", "arguments", "run_id", "conversation_id", "request_id")
+    __slots__ = ("tenant_id", "agent_id", "tool_id", "tool_name", "arguments", "run_id", "conversation_id", "request_id", "cost_tier")
     TENANT_ID_FIELD_NUMBER: _ClassVar[int]
     AGENT_ID_FIELD_NUMBER: _ClassVar[int]
     TOOL_ID_FIELD_NUMBER: _ClassVar[int]
@@ -84,6 +84,7 @@ class ExecuteToolRequest(_message.Message):
     RUN_ID_FIELD_NUMBER: _ClassVar[int]
     CONVERSATION_ID_FIELD_NUMBER: _ClassVar[int]
     REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
+    COST_TIER_FIELD_NUMBER: _ClassVar[int]
     tenant_id: str
     agent_id: str
     tool_id: str
@@ -92,7 +93,8 @@ class ExecuteToolRequest(_message.Message):
     run_id: str
     conversation_id: str
     request_id: str
-    def __init__(self, tenant_id: _Optional[str] = ..., agent_id: _Optional[str] = ..., tool_id: _Optional[str] = ..., tool_name: _Optional[str] = ..., arguments: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ..., run_id: _Optional[str] = ..., conversation_id: _Optional[str] = ..., request_id: _Optional[str] = ...) -> None: ...
+    cost_tier: str
+    def __init__(self, tenant_id: _Optional[str] = ..., agent_id: _Optional[str] = ..., tool_id: _Optional[str] = ..., tool_name: _Optional[str] = ..., arguments: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ..., run_id: _Optional[str] = ..., conversation_id: _Optional[str] = ..., request_id: _Optional[str] = ..., cost_tier: _Optional[str] = ...) -> None: ...
 
 class ExecuteToolResponse(_message.Message):
     __slots__ = ("tool_call",)
