@@ -8,6 +8,7 @@ from typing import Any
 
 from services.conversation.config import ConversationSettings
 from services.conversation.events.ledger import Ledger
+from services.conversation.runs.links import ServiceLinks
 from services.conversation.runs.queue import RunQueue
 from services.conversation.runs.worker import RunWorker
 from services.conversation.runs.writes import RunWrites
@@ -29,6 +30,8 @@ class ConversationContext:
     writes: RunWrites
     #: The in-process worker, when the services a run needs are configured.
     worker: RunWorker | None = None
+    #: The services runs call, when configured.
+    links: ServiceLinks | None = None
 
     @classmethod
     def of(

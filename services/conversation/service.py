@@ -66,7 +66,7 @@ async def prepare(context: ServiceContext[ConversationSettings, Any]) -> Convers
     context.resources.on_close(links.close)
     context.resources.on_close(http.aclose)
     context.resources.on_close(lambda: worker.close(settings.grace_period_seconds))
-    return replace(ctx, worker=worker)
+    return replace(ctx, worker=worker, links=links)
 
 
 def register(

@@ -13,6 +13,7 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import timedelta
 
+import grpc
 import pytest
 from cryptography.fernet import Fernet
 from sqlalchemy import select, update
@@ -41,6 +42,7 @@ from shared.db_types import utcnow
 from shared.grpc_client import open_channel
 from shared.identity_link import IdentityLink, internal_client_entry
 from tests.support.conversation import ConversationStack, new_conversation, say
+from tests.support.errors import failure, rich_error
 from tests.support.http_server import LocalServer, local_http_server
 from tests.support.stack import IDENTITY_TEST_SETTINGS, Databases, identity_stack, running_service
 from tests.support.tokens import TestIssuer
@@ -183,7 +185,9 @@ class Tenant:
     member: list[tuple[str, str]]
 
 
-async def new_tenant(stack: TurnStack, api_key: str = GOOD_KEY) -> Tenant:
+async def new_tenant(
+    stack: TurnStack, api_key: str = GOOD_KEY, *, tool_needs_approval: bool = False
+) -> Tenant:
     created = await stack.tenants.CreateTenant(
         tpb.CreateTenantRequest(
             tenant=tpb.Tenant(slug=f"t-{uuid.uuid4().hex[:10]}", name="Acme Debt Collection")
@@ -204,6 +208,7 @@ async def new_tenant(stack: TurnStack, api_key: str = GOOD_KEY) -> Tenant:
         stack.internal,
         tenant_id=tenant_id,
         endpoint=f"{stack.http.base}/echo/{{q}}",
+        requires_approval=tool_needs_approval,
     )
     agent = await create_agent(
         stack.tooling, stack.internal, tenant_id=tenant_id, tools=[(tool.id, 1)]
@@ -417,3 +422,72 @@ async def test_a_run_repeated_after_its_worker_vanished_duplicates_nothing(
     usage = await usage_rows(stack, first.id)
     assert got.conversation.usage.total_tokens == sum(u.total_tokens or 0 for u in usage)
     assert got.conversation.usage.requests == 2
+
+
+async def test_a_tool_call_awaiting_approval_parks_the_run_until_an_admin_decides(
+    stack: TurnStack,
+) -> None:
+    tenant = await new_tenant(stack, tool_needs_approval=True)
+    admin = ISSUER.member(tenant.id, "admin")
+    outcomes = {}
+    for decision, query in (
+        (rpb.TOOL_CALL_DECISION_APPROVE, "approved-1"),
+        (rpb.TOOL_CALL_DECISION_DENY, "denied-1"),
+    ):
+        conversation = await new_conversation(
+            stack.conversation, tenant.member, agent_id=tenant.agent_id
+        )
+        posted = await say(
+            stack.conversation,
+            tenant.member,
+            conversation.id,
+            f'/tool {tenant.tool_name} {{"q": "{query}"}}',
+            start_run=True,
+        )
+        parked = await finished_run(stack, tenant, posted.run.id)
+        assert parked.status == rpb.RUN_STATUS_REQUIRES_ACTION
+        [waiting] = [
+            e
+            for e in await events_of(stack, tenant, conversation.id)
+            if e.kind == "run.requires_action"
+        ]
+        tool_call_id = waiting.payload["tool_call_id"]
+        assert stack.http.hits(f"/echo/{query}") == 0
+        refused = await failure(
+            stack.conversation.runs.DecideToolCall(
+                rpb.DecideToolCallRequest(
+                    run_id=parked.id, tool_call_id=tool_call_id, decision=decision
+                ),
+                metadata=tenant.member,
+            )
+        )
+        assert refused.code() == grpc.StatusCode.PERMISSION_DENIED
+        decided = await stack.conversation.runs.DecideToolCall(
+            rpb.DecideToolCallRequest(
+                run_id=parked.id,
+                tool_call_id=tool_call_id,
+                decision=decision,
+                reason="not for this customer",
+            ),
+            metadata=admin,
+        )
+        assert decided.run.status == rpb.RUN_STATUS_QUEUED
+        done = await finished_run(stack, tenant, parked.id)
+        assert done.status == rpb.RUN_STATUS_COMPLETED, done.error
+        again = await failure(
+            stack.conversation.runs.DecideToolCall(
+                rpb.DecideToolCallRequest(
+                    run_id=parked.id, tool_call_id=tool_call_id, decision=decision
+                ),
+                metadata=admin,
+            )
+        )
+        assert rich_error(again).reason == "RUN_NOT_AWAITING_ACTION"
+        messages = await messages_of(stack, tenant, conversation.id)
+        outcomes[query] = (messages[2].text, messages[3].text, stack.http.hits(f"/echo/{query}"))
+        assert len(messages) == 4
+    tool_result, answer, hits = outcomes["approved-1"]
+    assert "/echo/approved-1" in tool_result and hits == 1
+    assert answer.startswith(f"Tool {tenant.tool_name} returned: ")
+    tool_result, answer, hits = outcomes["denied-1"]
+    assert tool_result == "error: an admin denied the call: not for this customer" and hits == 0

@@ -9,13 +9,14 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from quarterdeck.conversation.v1 import runs_pb2 as pb
+from quarterdeck.tooling.v1 import executions_pb2 as xpb
 from services.conversation.access import caller_tenant
 from services.conversation.context import ConversationContext
 from services.conversation.conversations.store import tenant_conversation
 from services.conversation.runs.convert import STATUS_FROM_PROTO, run_to_proto
 from services.conversation.runs.fencing import lock_conversation
-from services.conversation.runs.models import RunRecord
-from shared.errors import InvalidArgument, NotFound
+from services.conversation.runs.models import RunRecord, RunStatus
+from shared.errors import FailedPrecondition, InvalidArgument, NotFound
 from shared.ids import parse_id
 from shared.pagination import fetch_page, page_size_from
 from shared.validation import Violations
@@ -94,3 +95,59 @@ class RunHandlers:
                 session, conversation, row, request.reason or "cancelled by the caller"
             )
             return pb.CancelRunResponse(run=run_to_proto(row))
+
+    async def decide_tool_call(
+        self, request: pb.DecideToolCallRequest
+    ) -> pb.DecideToolCallResponse:
+        tenant_id, _ = caller_tenant("admin")
+        run_id = parse_id(request.run_id, "run_id")
+        violations = Violations()
+        violations.required_uuid("tool_call_id", request.tool_call_id)
+        violations.text("reason", request.reason, MAX_REASON)
+        if request.decision not in (pb.TOOL_CALL_DECISION_APPROVE, pb.TOOL_CALL_DECISION_DENY):
+            violations.add("decision", "is required: approve or deny")
+        violations.raise_if_any()
+        links = self._ctx.links
+        if links is None:
+            raise FailedPrecondition(
+                "this conversation service has no tooling to decide tool calls with",
+                reason="TOOLING_NOT_CONFIGURED",
+            )
+        async with self._ctx.database.reading() as session:
+            run = await tenant_run(session, tenant_id, run_id)
+        if run.status != RunStatus.REQUIRES_ACTION:
+            raise FailedPrecondition(
+                f"run {run_id} is {run.status.value}, not awaiting action",
+                reason="RUN_NOT_AWAITING_ACTION",
+            )
+        approve = request.decision == pb.TOOL_CALL_DECISION_APPROVE
+        if approve:
+            await links.call(
+                links.executions.ApproveToolCall,
+                xpb.ApproveToolCallRequest(
+                    tenant_id=str(tenant_id), tool_call_id=request.tool_call_id
+                ),
+            )
+        else:
+            await links.call(
+                links.executions.DenyToolCall,
+                xpb.DenyToolCallRequest(
+                    tenant_id=str(tenant_id),
+                    tool_call_id=request.tool_call_id,
+                    reason=request.reason,
+                ),
+            )
+        async with self._ctx.database.transaction() as session:
+            await lock_conversation(session, run.conversation_id)
+            conversation = await tenant_conversation(session, tenant_id, run.conversation_id)
+            row = await tenant_run(session, tenant_id, run_id, for_update=True)
+            await self._ctx.runs.resume(
+                session,
+                conversation,
+                row,
+                {
+                    "tool_call_id": request.tool_call_id,
+                    "decision": "approved" if approve else "denied",
+                },
+            )
+            return pb.DecideToolCallResponse(run=run_to_proto(row))

@@ -142,6 +142,30 @@ class RunQueue:
         self._announce_after_commit(session)
         return run
 
+    async def resume(
+        self,
+        session: AsyncSession,
+        conversation: ConversationRecord,
+        run: RunRecord,
+        decided: dict[str, Any],
+    ) -> None:
+        """Queue a run that awaited action again (the caller holds the conversation row)."""
+        if run.status != RunStatus.REQUIRES_ACTION:
+            raise FailedPrecondition(
+                f"run {run.run_id} is {run.status.value}, not awaiting action",
+                reason="RUN_NOT_AWAITING_ACTION",
+            )
+        run.status = RunStatus.QUEUED
+        await session.flush()
+        await self._ledger.append(
+            session,
+            conversation,
+            run.segment_id or (await current_segment(session, conversation.id)).id,
+            [NewEvent("run.resumed", {"run_id": str(run.run_id), **decided})],
+            run_id=run.run_id,
+        )
+        self._announce_after_commit(session)
+
     async def cancel(
         self, session: AsyncSession, conversation: ConversationRecord, run: RunRecord, reason: str
     ) -> None:

@@ -27,3 +27,8 @@ class RunServiceServicer(runs_pb2_grpc.RunServiceServicer):
         self, request: pb.CancelRunRequest, context: grpc.aio.ServicerContext
     ) -> pb.CancelRunResponse:
         return await self._handlers.cancel_run(request)
+
+    async def DecideToolCall(
+        self, request: pb.DecideToolCallRequest, context: grpc.aio.ServicerContext
+    ) -> pb.DecideToolCallResponse:
+        return await self._handlers.decide_tool_call(request)

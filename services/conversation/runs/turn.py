@@ -471,7 +471,9 @@ class AgentTurn:
                     run.fence, {"tool_call_id": executed.id, "model_tool_call_id": call_id}
                 )
                 return None
-            if executed.state == epb.TOOL_CALL_STATE_OK:
+            if executed.state == epb.TOOL_CALL_STATE_DENIED:
+                result = f"error: an admin denied the call: {executed.deny_reason or 'no reason'}"
+            elif executed.state == epb.TOOL_CALL_STATE_OK:
                 value = value_to_python(executed.result)
                 result = value if isinstance(value, str) else json.dumps(value)
             else:

@@ -11,6 +11,12 @@ from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 
 DESCRIPTOR: _descriptor.FileDescriptor
 
+class ToolCallDecision(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    TOOL_CALL_DECISION_UNSPECIFIED: _ClassVar[ToolCallDecision]
+    TOOL_CALL_DECISION_APPROVE: _ClassVar[ToolCallDecision]
+    TOOL_CALL_DECISION_DENY: _ClassVar[ToolCallDecision]
+
 class RunStatus(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     __slots__ = ()
     RUN_STATUS_UNSPECIFIED: _ClassVar[RunStatus]
@@ -27,6 +33,9 @@ class MultitaskStrategy(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     MULTITASK_STRATEGY_REJECT: _ClassVar[MultitaskStrategy]
     MULTITASK_STRATEGY_ENQUEUE: _ClassVar[MultitaskStrategy]
     MULTITASK_STRATEGY_INTERRUPT: _ClassVar[MultitaskStrategy]
+TOOL_CALL_DECISION_UNSPECIFIED: ToolCallDecision
+TOOL_CALL_DECISION_APPROVE: ToolCallDecision
+TOOL_CALL_DECISION_DENY: ToolCallDecision
 RUN_STATUS_UNSPECIFIED: RunStatus
 RUN_STATUS_QUEUED: RunStatus
 RUN_STATUS_RUNNING: RunStatus
@@ -126,6 +135,24 @@ class CancelRunRequest(_message.Message):
     def __init__(self, run_id: _Optional[str] = ..., reason: _Optional[str] = ...) -> None: ...
 
 class CancelRunResponse(_message.Message):
+    __slots__ = ("run",)
+    RUN_FIELD_NUMBER: _ClassVar[int]
+    run: Run
+    def __init__(self, run: _Optional[_Union[Run, _Mapping]] = ...) -> None: ...
+
+class DecideToolCallRequest(_message.Message):
+    __slots__ = ("run_id", "tool_call_id", "decision", "reason")
+    RUN_ID_FIELD_NUMBER: _ClassVar[int]
+    TOOL_CALL_ID_FIELD_NUMBER: _ClassVar[int]
+    DECISION_FIELD_NUMBER: _ClassVar[int]
+    REASON_FIELD_NUMBER: _ClassVar[int]
+    run_id: str
+    tool_call_id: str
+    decision: ToolCallDecision
+    reason: str
+    def __init__(self, run_id: _Optional[str] = ..., tool_call_id: _Optional[str] = ..., decision: _Optional[_Union[ToolCallDecision, str]] = ..., reason: _Optional[str] = ...) -> None: ...
+
+class DecideToolCallResponse(_message.Message):
     __slots__ = ("run",)
     RUN_FIELD_NUMBER: _ClassVar[int]
     run: Run

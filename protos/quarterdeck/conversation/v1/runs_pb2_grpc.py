@@ -51,6 +51,11 @@ class RunServiceStub:
                 request_serializer=quarterdeck_dot_conversation_dot_v1_dot_runs__pb2.CancelRunRequest.SerializeToString,
                 response_deserializer=quarterdeck_dot_conversation_dot_v1_dot_runs__pb2.CancelRunResponse.FromString,
                 _registered_method=True)
+        self.DecideToolCall = channel.unary_unary(
+                '/quarterdeck.conversation.v1.RunService/DecideToolCall',
+                request_serializer=quarterdeck_dot_conversation_dot_v1_dot_runs__pb2.DecideToolCallRequest.SerializeToString,
+                response_deserializer=quarterdeck_dot_conversation_dot_v1_dot_runs__pb2.DecideToolCallResponse.FromString,
+                _registered_method=True)
 
 
 class RunServiceServicer:
@@ -80,6 +85,14 @@ class RunServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def DecideToolCall(self, request, context):
+        """DecideToolCall approves or denies, through tooling, the tool call a run awaits (tenant
+        admins), and queues the run again to carry on with the call's outcome.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_RunServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -97,6 +110,11 @@ def add_RunServiceServicer_to_server(servicer, server):
                     servicer.CancelRun,
                     request_deserializer=quarterdeck_dot_conversation_dot_v1_dot_runs__pb2.CancelRunRequest.FromString,
                     response_serializer=quarterdeck_dot_conversation_dot_v1_dot_runs__pb2.CancelRunResponse.SerializeToString,
+            ),
+            'DecideToolCall': grpc.unary_unary_rpc_method_handler(
+                    servicer.DecideToolCall,
+                    request_deserializer=quarterdeck_dot_conversation_dot_v1_dot_runs__pb2.DecideToolCallRequest.FromString,
+                    response_serializer=quarterdeck_dot_conversation_dot_v1_dot_runs__pb2.DecideToolCallResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -182,6 +200,33 @@ class RunService:
             '/quarterdeck.conversation.v1.RunService/CancelRun',
             quarterdeck_dot_conversation_dot_v1_dot_runs__pb2.CancelRunRequest.SerializeToString,
             quarterdeck_dot_conversation_dot_v1_dot_runs__pb2.CancelRunResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def DecideToolCall(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/quarterdeck.conversation.v1.RunService/DecideToolCall',
+            quarterdeck_dot_conversation_dot_v1_dot_runs__pb2.DecideToolCallRequest.SerializeToString,
+            quarterdeck_dot_conversation_dot_v1_dot_runs__pb2.DecideToolCallResponse.FromString,
             options,
             channel_credentials,
             insecure,
