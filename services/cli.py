@@ -133,6 +133,31 @@ async def _rotate_status_keys(batch_size: int) -> int:
     return 1 if report.unreadable else 0
 
 
+async def _rotate_tool_secrets(batch_size: int) -> int:
+    from services.tooling.config import ToolingSettings
+    from services.tooling.tools.secret_headers import SETTING, reseal_tool_secrets, secret_box_of
+    from shared.migrations import require_head
+
+    settings = load_settings(ToolingSettings)
+    box = secret_box_of(settings)
+    if box is None:
+        raise ConfigurationError(f"{SETTING} is not set: nothing to rotate with")
+    database = Database(settings.resolved_database_url)
+    try:
+        await require_head(database, spec_for("tooling").migrations_dir, "tooling")
+        report = await reseal_tool_secrets(database, box, batch_size)
+    finally:
+        await database.dispose()
+    print(
+        f"tooling: tool secret headers re-encrypted: {report.resealed}, "
+        f"already under the current key: {report.already_current}, "
+        f"unreadable with every configured key: {len(report.unreadable)}"
+    )
+    for tool_id in report.unreadable:
+        print(f"tooling: unreadable secret headers of tool {tool_id} (kept as is)")
+    return 1 if report.unreadable else 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="quarterdeck", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
@@ -180,6 +205,11 @@ def build_parser() -> argparse.ArgumentParser:
             "rotate-status-keys",
             _rotate_status_keys,
             "re-encrypt status subscription targets under the first QD_TELEMETRY_STATUS_ENCRYPTION_KEYS key",
+        ),
+        (
+            "rotate-tool-secrets",
+            _rotate_tool_secrets,
+            "re-encrypt tools' secret headers under the first QD_TOOLING_SECRET_ENCRYPTION_KEYS key",
         ),
     ):
         rotate = commands.add_parser(command, help=help_text)

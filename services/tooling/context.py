@@ -8,10 +8,11 @@ from typing import Any
 from services.tooling.config import ToolingSettings
 from services.tooling.egress import EgressGuard
 from services.tooling.telemetry_link import ToolUsageLink
+from services.tooling.tools.secret_headers import secret_box_of
 from shared.db import Database
 from shared.idempotency import Idempotency
 from shared.pagination import PageTokenCodec
-from shared.secret_box import SecretBox, split_keys
+from shared.secret_box import SecretBox
 from shared.server import ServiceContext
 
 
@@ -40,12 +41,5 @@ class ToolingContext:
             idempotency=context.idempotency,
             egress=egress,
             tool_usage=tool_usage,
-            secrets=_secret_box(context.settings),
+            secrets=secret_box_of(context.settings),
         )
-
-
-def _secret_box(settings: ToolingSettings) -> SecretBox | None:
-    if settings.secret_encryption_keys is None:
-        return None
-    keys = split_keys(settings.secret_encryption_keys.get_secret_value())
-    return SecretBox(keys, "QD_TOOLING_SECRET_ENCRYPTION_KEYS")
