@@ -9,7 +9,7 @@ presented credential is refused rather than trusted unverified.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from contextvars import ContextVar
+from contextvars import ContextVar, Token
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -67,12 +67,16 @@ def current_principal() -> Principal | None:
     return _current_principal.get()
 
 
-def set_principal(principal: Principal | None) -> object:
+#: What :func:`set_principal` returns and :func:`reset_principal` takes back.
+PrincipalToken = Token["Principal | None"]
+
+
+def set_principal(principal: Principal | None) -> PrincipalToken:
     return _current_principal.set(principal)
 
 
-def reset_principal(token: object) -> None:
-    _current_principal.reset(token)  # type: ignore[arg-type]
+def reset_principal(token: PrincipalToken) -> None:
+    _current_principal.reset(token)
 
 
 def require_principal() -> Principal:

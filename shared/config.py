@@ -7,7 +7,7 @@ Each service subclasses :class:`ServiceSettings` with its own ``env_prefix`` (``
 from __future__ import annotations
 
 from pathlib import Path
-from typing import ClassVar, TypeVar
+from typing import Any, ClassVar, TypeVar
 
 from pydantic import Field, SecretStr, ValidationError
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -103,7 +103,7 @@ def env_prefix_of(settings_type: type[BaseSettings]) -> str:
     return str(settings_type.model_config.get("env_prefix", ""))
 
 
-def load_settings(settings_type: type[SettingsT], **overrides: object) -> SettingsT:
+def load_settings(settings_type: type[SettingsT], **overrides: Any) -> SettingsT:
     """Build settings from the environment, turning a validation error into one clear message."""
     try:
         return settings_type(**overrides)

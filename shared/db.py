@@ -10,9 +10,19 @@ import re
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
-from sqlalchemy import Connection, Executable, MetaData, Row, event, text
+from sqlalchemy import (
+    Connection,
+    CursorResult,
+    Executable,
+    Index,
+    MetaData,
+    Result,
+    Row,
+    event,
+    text,
+)
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import (
@@ -21,6 +31,7 @@ from sqlalchemy.ext.asyncio import (
     async_sessionmaker,
     create_async_engine,
 )
+from sqlalchemy.sql.schema import ColumnCollectionConstraint
 from sqlalchemy.util import greenlet_spawn
 
 from shared.db_sqlite import inline_sqlite_creator
@@ -161,6 +172,15 @@ def unique_violation(exc: IntegrityError, metadata: MetaData) -> tuple[str, ...]
         name = match["name"]
         for table in metadata.tables.values():
             for constraint in [*table.constraints, *table.indexes]:
-                if getattr(constraint, "name", None) == name:
+                if (
+                    isinstance(constraint, ColumnCollectionConstraint | Index)
+                    and constraint.name == name
+                ):
                     return tuple(col.name for col in constraint.columns)
     return None
+
+
+def rows_matched(result: Result[Any]) -> int:
+    """How many rows an UPDATE or DELETE matched. ``session.execute`` is typed as returning a
+    plain Result, but for those statements it is a CursorResult, which carries the count."""
+    return cast(CursorResult[Any], result).rowcount

@@ -14,13 +14,15 @@ import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 import grpc
-from google.protobuf.descriptor import Descriptor
+from google.protobuf.duration_pb2 import Duration
 from google.protobuf.message import Message
+from google.protobuf.timestamp_pb2 import Timestamp
 
 from shared.errors import FieldViolation, InvalidArgument
+from shared.proto_descriptors import MessageDescriptor
 
 log = logging.getLogger("quarterdeck.decoding")
 
@@ -52,7 +54,7 @@ _UNPARSABLE = Undecodable(FieldViolation("request", "is not a valid message of t
 _holds_checked: dict[str, bool] = {}
 
 
-def _needs_walk(descriptor: Descriptor) -> bool:
+def _needs_walk(descriptor: MessageDescriptor) -> bool:
     name = descriptor.full_name
     known = _holds_checked.get(name)
     if known is not None:
@@ -68,9 +70,8 @@ def _needs_walk(descriptor: Descriptor) -> bool:
     return found
 
 
-def _time_problem(message: Message) -> str | None:
-    seconds: int = message.seconds  # type: ignore[attr-defined]
-    nanos: int = message.nanos  # type: ignore[attr-defined]
+def _time_problem(message: Timestamp | Duration) -> str | None:
+    seconds, nanos = message.seconds, message.nanos
     if message.DESCRIPTOR.full_name == _TIMESTAMP:
         if not 0 <= nanos < NANOS_PER_SECOND:
             return "nanos must be between 0 and 999,999,999"
@@ -88,7 +89,8 @@ def out_of_range_field(message: Message, path: str = "") -> FieldViolation | Non
     """The first timestamp or duration in ``message`` outside its type's range, by field path."""
     descriptor = message.DESCRIPTOR
     if descriptor.full_name in _CHECKED_TYPES:
-        problem = _time_problem(message)
+        # The descriptor's name said which of the two types the message is.
+        problem = _time_problem(cast("Timestamp | Duration", message))
         return FieldViolation(path or "request", problem) if problem else None
     if not _needs_walk(descriptor):
         return None

@@ -13,7 +13,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from google.protobuf.json_format import MessageToDict, ParseDict
 from google.protobuf.message import Message
@@ -22,7 +22,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Mapped, declared_attr, mapped_column
 
-from shared.db import Database
+from shared.db import Database, rows_matched
 from shared.db_types import JSONType, UTCDateTime, utcnow
 from shared.errors import Aborted, InvalidArgument
 
@@ -35,6 +35,10 @@ class IdempotencyKeyMixin:
     """Columns of the per-service ``idempotency_keys`` table; each service maps it on its Base."""
 
     __tablename__ = "idempotency_keys"
+
+    if TYPE_CHECKING:
+        # The mapped class a service builds from this mixin takes its columns as keywords.
+        def __init__(self, **columns: Any) -> None: ...
 
     id: Mapped[int] = mapped_column(
         BigInteger().with_variant(Integer(), "sqlite"), primary_key=True, autoincrement=True
@@ -151,4 +155,4 @@ class Idempotency:
             result = await session.execute(
                 delete(self._model).where(self._model.expires_at <= utcnow())
             )
-            return int(result.rowcount or 0)
+            return int(rows_matched(result) or 0)

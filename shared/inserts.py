@@ -3,7 +3,7 @@ spell ``ON CONFLICT`` with the same API, but from different dialect modules)."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from sqlalchemy.dialects import postgresql, sqlite
@@ -11,7 +11,10 @@ from sqlalchemy.dialects import postgresql, sqlite
 #: The dialect's INSERT construct: the one with ``on_conflict_do_nothing``/``do_update``.
 Insert = postgresql.Insert | sqlite.Insert
 
-_INSERTS = {"postgresql": postgresql.insert, "sqlite": sqlite.insert}
+_INSERTS: dict[str, Callable[[Any], Insert]] = {
+    "postgresql": postgresql.insert,
+    "sqlite": sqlite.insert,
+}
 
 
 def dialect_insert(dialect: str, table: Any) -> Insert:

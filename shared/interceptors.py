@@ -15,7 +15,13 @@ import grpc
 from grpc.aio import ServerInterceptor
 from opentelemetry.instrumentation.utils import suppress_instrumentation
 
-from shared.auth import Authenticator, current_principal, reset_principal, set_principal
+from shared.auth import (
+    Authenticator,
+    PrincipalToken,
+    current_principal,
+    reset_principal,
+    set_principal,
+)
 from shared.downstream import downstream_error, watch_downstream_calls
 from shared.errors import DomainError, PermissionDenied, Unauthenticated, internal_status
 from shared.security_events import SecurityEvent, SecurityEventSink
@@ -135,11 +141,15 @@ class UntracedMethodsInterceptor(Layer):
     def applies_to(self, method: str) -> bool:
         return method in self._methods
 
-    async def around_unary(self, method, request, context, call):  # type: ignore[no-untyped-def]
+    async def around_unary(
+        self, method: str, request: Any, context: grpc.aio.ServicerContext, call: UnaryCall
+    ) -> Any:
         with suppress_instrumentation():
             return await call(request, context)
 
-    async def around_stream(self, method, request, context, call):  # type: ignore[no-untyped-def]
+    async def around_stream(
+        self, method: str, request: Any, context: grpc.aio.ServicerContext, call: StreamCall
+    ) -> AsyncIterator[Any]:
         with suppress_instrumentation():
             async for item in call(request, context):
                 yield item
@@ -156,7 +166,9 @@ class AccessLogInterceptor(Layer):
         name = code.name if isinstance(code, grpc.StatusCode) else str(code)
         log.info("rpc %s %s %.1fms", method, name, (time.perf_counter() - started) * 1000)
 
-    async def around_unary(self, method, request, context, call):  # type: ignore[no-untyped-def]
+    async def around_unary(
+        self, method: str, request: Any, context: grpc.aio.ServicerContext, call: UnaryCall
+    ) -> Any:
         started, failed = time.perf_counter(), True
         try:
             result = await call(request, context)
@@ -165,7 +177,9 @@ class AccessLogInterceptor(Layer):
         finally:
             self._log(method, context, started, failed)
 
-    async def around_stream(self, method, request, context, call):  # type: ignore[no-untyped-def]
+    async def around_stream(
+        self, method: str, request: Any, context: grpc.aio.ServicerContext, call: StreamCall
+    ) -> AsyncIterator[Any]:
         started, failed = time.perf_counter(), True
         try:
             async for item in call(request, context):
@@ -218,7 +232,9 @@ class ErrorMappingInterceptor(Layer):
         errors_log.exception("unhandled error in %s", method, exc_info=exc)
         await context.abort_with_status(internal_status())
 
-    async def around_unary(self, method, request, context, call):  # type: ignore[no-untyped-def]
+    async def around_unary(
+        self, method: str, request: Any, context: grpc.aio.ServicerContext, call: UnaryCall
+    ) -> Any:
         watch_downstream_calls()
         try:
             return await call(request, context)
@@ -227,7 +243,9 @@ class ErrorMappingInterceptor(Layer):
         except Exception as exc:  # noqa: BLE001 - mapped to a status (INTERNAL, logged)
             await self._abort(method, context, exc)
 
-    async def around_stream(self, method, request, context, call):  # type: ignore[no-untyped-def]
+    async def around_stream(
+        self, method: str, request: Any, context: grpc.aio.ServicerContext, call: StreamCall
+    ) -> AsyncIterator[Any]:
         watch_downstream_calls()
         try:
             async for item in call(request, context):
@@ -245,7 +263,9 @@ class AuthContextInterceptor(Layer):
         self._authenticator = authenticator
         self._public = public_methods
 
-    async def _principal_token(self, method: str, context: grpc.aio.ServicerContext) -> object:
+    async def _principal_token(
+        self, method: str, context: grpc.aio.ServicerContext
+    ) -> PrincipalToken:
         if method in self._public or method.startswith(_INFRASTRUCTURE_PREFIXES):
             return set_principal(None)
         metadata = tuple(context.invocation_metadata() or ())
@@ -255,13 +275,17 @@ class AuthContextInterceptor(Layer):
 
     # On failure the principal stays set while the error propagates, so the error interceptor can
     # record who was refused; each call runs in its own task, so it reaches no other call.
-    async def around_unary(self, method, request, context, call):  # type: ignore[no-untyped-def]
+    async def around_unary(
+        self, method: str, request: Any, context: grpc.aio.ServicerContext, call: UnaryCall
+    ) -> Any:
         token = await self._principal_token(method, context)
         result = await call(request, context)
         reset_principal(token)
         return result
 
-    async def around_stream(self, method, request, context, call):  # type: ignore[no-untyped-def]
+    async def around_stream(
+        self, method: str, request: Any, context: grpc.aio.ServicerContext, call: StreamCall
+    ) -> AsyncIterator[Any]:
         token = await self._principal_token(method, context)
         async for item in call(request, context):
             yield item
@@ -277,11 +301,15 @@ class DeadlineInterceptor(Layer):
         if remaining is not None and remaining <= 0:
             await context.abort(grpc.StatusCode.DEADLINE_EXCEEDED, "deadline exceeded before start")
 
-    async def around_unary(self, method, request, context, call):  # type: ignore[no-untyped-def]
+    async def around_unary(
+        self, method: str, request: Any, context: grpc.aio.ServicerContext, call: UnaryCall
+    ) -> Any:
         await self._check(context)
         return await call(request, context)
 
-    async def around_stream(self, method, request, context, call):  # type: ignore[no-untyped-def]
+    async def around_stream(
+        self, method: str, request: Any, context: grpc.aio.ServicerContext, call: StreamCall
+    ) -> AsyncIterator[Any]:
         await self._check(context)
         async for item in call(request, context):
             yield item

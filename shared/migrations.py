@@ -14,7 +14,7 @@ from __future__ import annotations
 import ast
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 from sqlalchemy import JSON, Connection, MetaData, text
 
@@ -23,6 +23,7 @@ from shared.db_types import UTCDateTime
 from shared.errors import FailedPrecondition
 
 if TYPE_CHECKING:
+    from alembic.autogenerate.api import AutogenContext
     from alembic.config import Config
 
 #: Alembic's default version table, which every service's migrations use.
@@ -38,7 +39,7 @@ def alembic_config(migrations_dir: Path) -> Config:
     return config
 
 
-def _render_item(kind: str, obj: Any, autogen_context: Any) -> str | bool:
+def _render_item(kind: str, obj: Any, autogen_context: AutogenContext) -> str | Literal[False]:
     """Render the shared column types by name, with their import (Alembic would spell out the
     JSON variant wrongly and forget the import of UTCDateTime)."""
     if kind == "type" and isinstance(obj, JSON) and getattr(obj, "_variant_mapping", None):
@@ -186,6 +187,8 @@ async def autogenerate_revision(database: Database, migrations_dir: Path, messag
     def revision(connection: Connection) -> Path:
         config.attributes["connection"] = connection
         script = command.revision(config, message=message, autogenerate=True)
+        # One revision on one branch: Alembic hands back its Script (lists and None are for
+        # several heads and for nothing to write).
         return Path(script.path)  # type: ignore[union-attr]
 
     async with database.engine.begin() as conn:

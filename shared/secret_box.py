@@ -19,7 +19,7 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import InstrumentedAttribute
 
 from shared.config import ConfigurationError
-from shared.db import Database
+from shared.db import Database, rows_matched
 
 DEFAULT_BATCH_SIZE = 200
 
@@ -140,7 +140,7 @@ async def reseal_rows(
                     .values(**resealed)
                     .execution_options(synchronize_session=False)
                 )
-                if result.rowcount:
+                if rows_matched(result):
                     report.resealed += 1
                 else:
                     report.already_current += 1

@@ -253,7 +253,7 @@ async def start_service(
     except BaseException:
         await database.dispose()
         raise
-    context = ServiceContext(
+    context: ServiceContext[SettingsT, StateT] = ServiceContext(
         settings=settings,
         database=database,
         page_tokens=PageTokenCodec(_page_token_secret(settings, spec.name)),
@@ -274,7 +274,8 @@ async def start_service(
     if spec.prepare is not None:
         context.state = await spec.prepare(context)
     else:
-        context.state = None  # type: ignore[assignment]  # a spec without prepare has no state
+        # A spec without prepare declares its state type as None, which StateT cannot say.
+        context.state = None  # type: ignore[assignment]
     if spec.security_sink is not None:
         context.security_events = spec.security_sink(context)
     if authenticator is None:
