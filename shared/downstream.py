@@ -10,6 +10,7 @@ UNAVAILABLE or DEADLINE_EXCEEDED naming it; a refusal carrying a domain error is
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from contextvars import ContextVar
 from typing import Any
 
@@ -85,6 +86,10 @@ def downstream_error(error: grpc.aio.AioRpcError) -> DomainError | None:
     return None
 
 
+#: The next step of an outgoing call: the channel, or the interceptors inside this one.
+Continuation = Callable[[grpc.aio.ClientCallDetails, Any], Awaitable[Any]]
+
+
 def _note(
     method: Any, failed: list[tuple[str, grpc.StatusCode | None]], code: grpc.StatusCode | None
 ) -> None:
@@ -99,7 +104,12 @@ class FailedCallsInterceptor(
 ):
     """Notes each failed outgoing call's method in the current server call's record."""
 
-    async def intercept_unary_unary(self, continuation, client_call_details, request):  # type: ignore[no-untyped-def]
+    async def intercept_unary_unary(
+        self,
+        continuation: Continuation,
+        client_call_details: grpc.aio.ClientCallDetails,
+        request: Any,
+    ) -> Any:
         call = await continuation(client_call_details, request)
         failed = _failed_methods.get()
         if failed is not None:
@@ -109,7 +119,12 @@ class FailedCallsInterceptor(
                 _note(client_call_details.method, failed, error.code())
         return call
 
-    async def _watched(self, continuation, client_call_details, request):  # type: ignore[no-untyped-def]
+    async def _watched(
+        self,
+        continuation: Continuation,
+        client_call_details: grpc.aio.ClientCallDetails,
+        request: Any,
+    ) -> Any:
         call = await continuation(client_call_details, request)
         failed = _failed_methods.get()
         if failed is not None:
