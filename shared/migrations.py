@@ -96,6 +96,7 @@ def run_migrations(metadata: MetaData) -> None:
 def _revision_fields(path: Path) -> dict[str, Any]:
     """The module-level ``revision``, ``down_revision``, ... literals of one revision file."""
     fields: dict[str, Any] = {}
+    target: ast.expr
     for node in ast.parse(path.read_text(), str(path)).body:
         if isinstance(node, ast.AnnAssign) and node.value is not None:
             target, value = node.target, node.value
