@@ -5,21 +5,19 @@ interrupts and resumes on another saver instance, and threads invisible across t
 from __future__ import annotations
 
 import asyncio
-import operator
 import uuid
 from collections.abc import AsyncIterator
-from typing import Annotated, Any, TypedDict
 
 import grpc
 import pytest
 from langgraph.checkpoint.conformance import checkpointer_test, validate
 from langgraph.checkpoint.conformance.report import ProgressCallbacks
-from langgraph.graph import END, START, StateGraph
-from langgraph.types import Command, interrupt
+from langgraph.types import Command
 
 from quarterdeck.langgraph import QuarterdeckCheckpointSaver
 from quarterdeck.tooling.v1 import checkpoints_pb2 as pb
 from tests.support.errors import failure, rich_error
+from tests.support.langgraph_graph import build_graph
 from tests.support.stack import Databases
 from tests.support.tokens import TestIssuer
 from tests.support.tooling import Tooling, tooling_service
@@ -59,33 +57,6 @@ async def test_the_saver_passes_the_langgraph_conformance_suite(tooling: Tooling
     assert report.passed_all_base(), report
     ran = {name: result.tests_passed for name, result in report.results.items()}
     assert all(ran[cap] > 0 for cap in ("put", "put_writes", "get_tuple", "list", "delete_thread"))
-
-
-class Approval(TypedDict):
-    steps: Annotated[list[str], operator.add]
-    decision: str
-
-
-def build_graph(saver: QuarterdeckCheckpointSaver) -> Any:
-    def draft(state: Approval) -> dict[str, Any]:
-        return {"steps": ["drafted"]}
-
-    def ask_human(state: Approval) -> dict[str, Any]:
-        decision = interrupt({"question": "send the refund?"})
-        return {"steps": ["asked"], "decision": decision}
-
-    def act(state: Approval) -> dict[str, Any]:
-        return {"steps": [f"acted:{state['decision']}"]}
-
-    builder = StateGraph(Approval)
-    builder.add_node("draft", draft)
-    builder.add_node("ask_human", ask_human)
-    builder.add_node("act", act)
-    builder.add_edge(START, "draft")
-    builder.add_edge("draft", "ask_human")
-    builder.add_edge("ask_human", "act")
-    builder.add_edge("act", END)
-    return builder.compile(checkpointer=saver)
 
 
 async def test_a_graph_interrupts_and_resumes_on_another_saver(tooling: Tooling) -> None:
