@@ -30,6 +30,7 @@ from quarterdeck.tenancy.v1 import tenancy_pb2 as tpb
 from quarterdeck.tenancy.v1.model_configs_pb2_grpc import TenantModelConfigServiceStub
 from quarterdeck.tenancy.v1.pricing_pb2_grpc import ModelCatalogServiceStub
 from quarterdeck.tenancy.v1.tenancy_pb2_grpc import TenancyServiceStub
+from quarterdeck.tooling.v1 import agents_pb2 as apb
 from quarterdeck.tooling.v1 import executions_pb2 as xpb
 from services.conversation.runs.models import RunRecord, RunUsageRecord
 from services.conversation.test_provider import (
@@ -491,3 +492,37 @@ async def test_a_tool_call_awaiting_approval_parks_the_run_until_an_admin_decide
     assert answer.startswith(f"Tool {tenant.tool_name} returned: ")
     tool_result, answer, hits = outcomes["denied-1"]
     assert tool_result == "error: an admin denied the call: not for this customer" and hits == 0
+
+
+async def test_a_suspended_tenant_or_a_disabled_agent_refuses_the_run_with_a_reason(
+    stack: TurnStack,
+) -> None:
+    asked_before = len(stack.provider.behaviour.requests)
+    suspended = await new_tenant(stack)
+    await stack.tenants.SuspendTenant(
+        tpb.SuspendTenantRequest(id=suspended.id, reason="unpaid invoice"), metadata=stack.internal
+    )
+    conversation = await new_conversation(
+        stack.conversation, suspended.member, agent_id=suspended.agent_id
+    )
+    posted = await say(stack.conversation, suspended.member, conversation.id, "hi", start_run=True)
+    run = await finished_run(stack, suspended, posted.run.id)
+    assert (run.status, run.error.reason) == (rpb.RUN_STATUS_FAILED, "TENANT_NOT_ACTIVE")
+    failed = [
+        e for e in await events_of(stack, suspended, conversation.id) if e.kind == "run.failed"
+    ]
+    assert failed[0].payload["error"]["reason"] == "TENANT_NOT_ACTIVE"
+
+    tenant = await new_tenant(stack)
+    await stack.tooling.agents.ArchiveAgent(
+        apb.ArchiveAgentRequest(tenant_id=tenant.id, agent_id=tenant.agent_id),
+        metadata=stack.internal,
+    )
+    conversation = await new_conversation(
+        stack.conversation, tenant.member, agent_id=tenant.agent_id
+    )
+    posted = await say(stack.conversation, tenant.member, conversation.id, "hi", start_run=True)
+    run = await finished_run(stack, tenant, posted.run.id)
+    assert (run.status, run.error.reason) == (rpb.RUN_STATUS_FAILED, "AGENT_NOT_ACTIVE")
+    # Neither refused run reached the provider.
+    assert len(stack.provider.behaviour.requests) == asked_before
