@@ -16,7 +16,7 @@ from services.gateway.identity_schemas import (
     DecisionBody,
     Invite,
     InviteList,
-    RevokeBody,
+    RevokeInviteBody,
     RotatedSigningKeys,
     RotateSigningKeyBody,
     SecurityEventList,
@@ -81,7 +81,9 @@ async def create_invite(clients: Clients, body: CreateInviteBody | None = None) 
 
 
 @router.post("/invites/{invite_id}/revoke")
-async def revoke_invite(invite_id: str, clients: Clients, body: RevokeBody | None = None) -> Invite:
+async def revoke_invite(
+    invite_id: str, clients: Clients, body: RevokeInviteBody | None = None
+) -> Invite:
     reply = await clients.identity.RevokeInvite(
         pb.RevokeInviteRequest(id=invite_id, reason=(body.reason if body else None) or "")
     )

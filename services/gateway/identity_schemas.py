@@ -428,7 +428,7 @@ class CreateInviteBody(RequestBody):
         )
 
 
-class RevokeBody(RequestBody):
+class RevokeInviteBody(RequestBody):
     reason: Text | None = None
 
 

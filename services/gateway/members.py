@@ -10,58 +10,42 @@ through identity's notifier; its token is also shown once in the answer to its c
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from datetime import datetime
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Path, Response
-from pydantic import AwareDatetime, BaseModel, Field
+from pydantic import AwareDatetime, Field
 
 from quarterdeck.identity.v1 import identity_pb2 as ipb
 from quarterdeck.tenancy.v1 import tenancy_pb2 as pb
-from services.gateway.identity_schemas import CreatedInvite, Invite, InviteList
+from services.gateway.identity_schemas import CreatedInvite, Invite, InviteList, RevokeInviteBody
 from services.gateway.proto_json import Text
+from services.gateway.proto_models import ProtoModel, enum_number
 from services.gateway.routing import ERROR_RESPONSES, Clients, PageSize, PageToken
 from services.gateway.schemas import RequestBody
-from shared.timestamps import from_timestamp, to_timestamp
+from shared.timestamps import to_timestamp
 
 router = APIRouter(prefix="/v1/tenants", tags=["team"], responses=ERROR_RESPONSES)
 
 RoleName = Literal["owner", "admin", "member", "viewer"]
 InvitableRoleName = Literal["admin", "member", "viewer"]
-ROLE_NAMES: Mapping[int, RoleName] = {
-    pb.MEMBERSHIP_ROLE_OWNER: "owner",
-    pb.MEMBERSHIP_ROLE_ADMIN: "admin",
-    pb.MEMBERSHIP_ROLE_MEMBER: "member",
-    pb.MEMBERSHIP_ROLE_VIEWER: "viewer",
-}
-ROLE_VALUES: Mapping[str, int] = {name: value for value, name in ROLE_NAMES.items()}
 
 TenantId = Annotated[str, Path(max_length=64, description="The tenant.")]
 UserId = Annotated[str, Path(max_length=64, description="The member's user id.")]
 
 
-class Member(BaseModel):
+class Member(ProtoModel, message=pb.Membership):
     id: str = Field(description="The membership id.")
-    tenant_id: str
-    user_id: str
-    role: RoleName
-    create_time: datetime
+
+
+class MemberList(ProtoModel, message=pb.ListMembershipsResponse, exclude=("memberships",)):
+    next_page_token: str
+    members: list[Member] = Field(description="Oldest first.")
 
     @classmethod
-    def from_proto(cls, membership: pb.Membership) -> Member:
-        return cls(
-            id=membership.id,
-            tenant_id=membership.tenant_id,
-            user_id=membership.user_id,
-            role=ROLE_NAMES[membership.role],
-            create_time=from_timestamp(membership.create_time),
-        )
-
-
-class MemberList(BaseModel):
-    members: list[Member] = Field(description="Oldest first.")
-    next_page_token: str
+    def proto_values(cls, message: Any) -> dict[str, Any]:
+        # The JSON names the list "members", the message "memberships".
+        members = [Member.proto_values(membership) for membership in message.memberships]
+        return {**super().proto_values(message), "members": members}
 
 
 class ChangeRoleBody(RequestBody):
@@ -77,10 +61,6 @@ class TeamInviteBody(RequestBody):
     note: Text | None = Field(default=None, description="A note for the tenant's admins.")
 
 
-class RevokeInviteBody(RequestBody):
-    reason: Text | None = None
-
-
 @router.get("/{tenant_id}/members")
 async def list_members(
     tenant_id: TenantId, clients: Clients, page_size: PageSize = 0, page_token: PageToken = ""
@@ -89,10 +69,7 @@ async def list_members(
     reply = await clients.tenancy.ListMemberships(
         pb.ListMembershipsRequest(tenant_id=tenant_id, page_size=page_size, page_token=page_token)
     )
-    return MemberList(
-        members=[Member.from_proto(m) for m in reply.memberships],
-        next_page_token=reply.next_page_token,
-    )
+    return MemberList.from_proto(reply)
 
 
 @router.patch("/{tenant_id}/members/{user_id}")
@@ -103,7 +80,7 @@ async def change_member_role(
     cannot be demoted (400 FAILED_PRECONDITION, reason LAST_OWNER)."""
     reply = await clients.tenancy.UpdateMembershipRole(
         pb.UpdateMembershipRoleRequest(
-            tenant_id=tenant_id, user_id=user_id, role=ROLE_VALUES[body.role]
+            tenant_id=tenant_id, user_id=user_id, role=enum_number(pb.MembershipRole, body.role)
         )
     )
     return Member.from_proto(reply.membership)
@@ -139,7 +116,7 @@ async def invite_member(
     if body.expire_time is not None:
         request.expire_time.CopyFrom(to_timestamp(body.expire_time))
     reply = await clients.identity.CreateInvite(request)
-    return CreatedInvite(invite=Invite.from_proto(reply.invite), token=reply.token)
+    return CreatedInvite.from_proto(reply)
 
 
 @router.get("/{tenant_id}/invites")
@@ -150,10 +127,7 @@ async def list_team_invites(
     reply = await clients.identity.ListInvites(
         ipb.ListInvitesRequest(tenant_id=tenant_id, page_size=page_size, page_token=page_token)
     )
-    return InviteList(
-        invites=[Invite.from_proto(invite) for invite in reply.invites],
-        next_page_token=reply.next_page_token,
-    )
+    return InviteList.from_proto(reply)
 
 
 @router.post("/{tenant_id}/invites/{invite_id}:revoke")

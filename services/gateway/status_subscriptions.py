@@ -95,7 +95,7 @@ class TokenBody(RequestBody):
     token: Text = Field(min_length=1, max_length=512, description="The token from the message.")
 
 
-class RevokeBody(RequestBody):
+class RevokeSubscriptionBody(RequestBody):
     reason: Text = Field(default="", max_length=500)
 
 
@@ -166,7 +166,7 @@ async def get_status_subscription(subscription_id: str, clients: Clients) -> Sta
 
 @router.post("/{subscription_id}:revoke")
 async def revoke_status_subscription(
-    subscription_id: str, clients: Clients, body: RevokeBody | None = None
+    subscription_id: str, clients: Clients, body: RevokeSubscriptionBody | None = None
 ) -> StatusSubscription:
     """Stop the subscription for good (tenant admins, operators); revoking twice is harmless."""
     reply = await clients.status_subscriptions.RevokeStatusSubscription(
