@@ -63,6 +63,7 @@ def _sqlite_begin(conn: Any) -> None:
 
 _BEGIN_MODE = "quarterdeck_sqlite_begin"
 _READ_ONLY = {"postgresql_readonly": True}
+_UNFLUSHED_COMMIT = text("SET LOCAL synchronous_commit TO OFF")
 #: Per dialect, what makes a connection run each statement on its own, with no BEGIN and no
 #: ROLLBACK around it. SQLite's driver already runs in autocommit mode (SQLAlchemy emits BEGIN),
 #: so skipping that BEGIN is enough; asyncpg's AUTOCOMMIT is a flag on its adapter, no statement.
@@ -125,6 +126,20 @@ class Database:
             if self.dialect == "postgresql":
                 await session.connection(execution_options=_READ_ONLY)
             yield session
+
+    async def commit_unflushed(self, session: AsyncSession) -> None:
+        """Lets the commit of ``session``'s transaction return before its changes reach the
+        disk, so the row locks it holds are released without waiting for a flush.
+
+        A crash of the database server (not of this process) may then lose the transaction,
+        whole, if it committed within the last moments; nothing is ever half applied, and what
+        others read is unchanged. Only for data that may be lost so: the per-minute rate
+        counters, not billing data. PostgreSQL: ``synchronous_commit`` off for this transaction
+        alone. SQLite in WAL mode with ``synchronous=NORMAL`` (how connections are opened here)
+        commits so already.
+        """
+        if self.dialect == "postgresql":
+            await session.execute(_UNFLUSHED_COMMIT)
 
     async def outside_transaction(self, work: Callable[[Connection], T]) -> T:
         """Runs ``work`` on a connection where each statement is its own transaction: no BEGIN,

@@ -21,6 +21,11 @@ Design, in short:
   the transaction holds the write lock (``BEGIN IMMEDIATE``). Both kinds are taken in one
   transaction, rpm before tpm, so a refusal of either takes neither, and no two reservers can
   deadlock. Every replica shares the counters, so no number of processes can exceed a limit.
+* **Durability.** A Reserve or Settle that touches no plan counter commits without waiting
+  for the flush to disk (``Database.commit_unflushed``), so the counters' row locks are held
+  for the statement, not for an fsync: a database server crash may forget the last moments'
+  reservations and rate counts (never half of one), which only lets a little more through in
+  that minute. With a plan counter involved (billing data), the commit is flushed as usual.
 * **Expiry.** A reservation neither settled nor released within
   ``limits_reservation_ttl_seconds`` stays counted as used (its caller most likely made the
   call) and can no longer be settled or released. Nothing needs to run for that to hold.
@@ -444,6 +449,9 @@ class LimitHandlers:
                                 },
                             )
                     granted = take
+                    if not plan:
+                        # Rate counters and a reservation only: no billing data to lose.
+                        await self._db.commit_unflushed(session)
                     remaining = {
                         kind: max(0, limit - used[kind]) for kind, (_, limit) in wanted.items()
                     }
@@ -594,6 +602,9 @@ class LimitHandlers:
                 self._require_open(row, now)
                 raise self._not_claimed(row)
             difference = actual - row.tokens
+            if not row.plan_counters:
+                # Rate counters and a reservation only: no billing data to lose.
+                await self._db.commit_unflushed(session)
             for taken in row.plan_counters or []:
                 if taken["metric"] != Metric.TOTAL_TOKENS.value:
                     continue
