@@ -60,9 +60,9 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import Connection, Row, bindparam, delete, insert, or_, select, update
+from sqlalchemy import Connection, Row, Table, bindparam, delete, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -117,7 +117,7 @@ PLAN_KIND_PREFIX = "plan:"
 PLAN_METRICS = (Metric.TOTAL_TOKENS, Metric.REQUESTS)
 LIVE_SUBSCRIPTION_STATUSES = (SubscriptionStatus.TRIALING, SubscriptionStatus.ACTIVE)
 _RESERVATION_COLUMNS = tuple(LimitReservationRecord.__table__.columns.keys())
-_RESERVATIONS = LimitReservationRecord.__table__
+_RESERVATIONS = cast(Table, LimitReservationRecord.__table__)
 _TENANTS = TenantRecord.__table__
 _CONFIGS = TenantModelConfigRecord.__table__
 _FEATURES = PlanFeatureRecord.__table__

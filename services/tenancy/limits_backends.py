@@ -23,9 +23,9 @@ import math
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Protocol, cast
 
-from sqlalchemy import TextClause, bindparam, case, delete, select, text, update
+from sqlalchemy import Table, TextualSelect, bindparam, case, delete, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.tenancy.config import TenancySettings
@@ -35,7 +35,7 @@ WINDOW_SECONDS = 60
 RATE_KINDS = ("rpm", "tpm")
 KEEP_COUNTERS_SECONDS = 3600
 
-_COUNTERS = LimitCounterRecord.__table__
+_COUNTERS = cast(Table, LimitCounterRecord.__table__)
 
 
 def window_of(now: float) -> int:
@@ -145,7 +145,7 @@ class RateCounters(Protocol):
     async def close(self) -> None: ...
 
 
-def _take_all_statement(count: int) -> TextClause:
+def _take_all_statement(count: int) -> TextualSelect:
     """The conditional upsert of ``count`` counters, written once per count: SQLAlchemy cannot
     cache the dialects' ``ON CONFLICT`` constructs, so building one per call compiled it per
     call. The text is the same on SQLite and PostgreSQL; a NULL limit means no limit."""
@@ -198,7 +198,7 @@ class CounterTable:
 
     def __init__(self) -> None:
         #: The upsert of n counters, by n (a reservation takes 2 plus its plan's few).
-        self._take_all: dict[int, TextClause] = {}
+        self._take_all: dict[int, TextualSelect] = {}
 
     async def take(
         self, session: AsyncSession, tenant_id: uuid.UUID, wanted: CounterTake
