@@ -84,8 +84,8 @@ def _internal_clients() -> str:
 
 async def _rotate_provider_keys(batch_size: int) -> int:
     from services.tenancy.config import TenancySettings
-    from services.tenancy.model_configs_crypto import SETTING, ProviderKeyBox
-    from services.tenancy.model_configs_rotation import rotate_provider_keys
+    from services.tenancy.model_configs.crypto import SETTING, ProviderKeyBox
+    from services.tenancy.model_configs.rotation import rotate_provider_keys
     from shared.migrations import require_head
 
     settings = load_settings(TenancySettings)

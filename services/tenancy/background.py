@@ -31,9 +31,9 @@ from contextlib import asynccontextmanager
 
 from sqlalchemy import func, select
 
-from services.tenancy.billing import AdvanceReport, BillingHandlers
+from services.tenancy.billing.handlers import AdvanceReport, BillingHandlers
 from services.tenancy.context import TenancyContext
-from services.tenancy.stripe_inbox import DispatchCounts, StripeInbox
+from services.tenancy.stripe.handlers import DispatchCounts, StripeInbox
 from shared.background import PeriodicJob
 from shared.db import Database
 from shared.db_types import utcnow

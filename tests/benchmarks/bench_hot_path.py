@@ -89,9 +89,9 @@ def _echo_main(pipe: Connection) -> None:
 
 async def _seed(database_url: str) -> str:
     from services.registry import spec_for
-    from services.tenancy.models import TenantRecord
-    from services.tenancy.models_model_configs import TenantModelConfigRecord
-    from services.tenancy.seed_catalogue import model_id
+    from services.tenancy.model_configs.models import TenantModelConfigRecord
+    from services.tenancy.pricing.seed_catalogue import model_id
+    from services.tenancy.tenants.models import TenantRecord
     from shared.db import Database
     from shared.migrations import upgrade_to_head
 
@@ -287,7 +287,7 @@ async def _drive(platform: Platform, seconds: float) -> list[Result]:
     from quarterdeck.tenancy.v1.limits_pb2_grpc import LimitsServiceStub
     from quarterdeck.tenancy.v1.pricing_pb2_grpc import ModelCatalogServiceStub
     from quarterdeck.tenancy.v1.tenancy_pb2_grpc import TenancyServiceStub
-    from services.tenancy.seed_catalogue import model_id
+    from services.tenancy.pricing.seed_catalogue import model_id
 
     member = (("authorization", f"Bearer {platform.member_token}"),)
     internal = (("authorization", f"Bearer {platform.internal_token}"),)

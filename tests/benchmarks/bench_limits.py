@@ -30,9 +30,9 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from quarterdeck.tenancy.v1 import limits_pb2 as pb
 from quarterdeck.tenancy.v1.limits_pb2_grpc import LimitsServiceStub
 from services.registry import spec_for
-from services.tenancy.models import TenantRecord
-from services.tenancy.models_model_configs import TenantModelConfigRecord
-from services.tenancy.seed_catalogue import model_id
+from services.tenancy.model_configs.models import TenantModelConfigRecord
+from services.tenancy.pricing.seed_catalogue import model_id
+from services.tenancy.tenants.models import TenantRecord
 from shared.db import Database
 from shared.grpc_client import open_channel
 from shared.migrations import upgrade_to_head

@@ -24,7 +24,7 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from quarterdeck.tenancy.v1 import pricing_pb2 as pb
 from quarterdeck.tenancy.v1.pricing_pb2_grpc import ModelCatalogServiceStub
 from services.registry import spec_for
-from services.tenancy.seed_catalogue import model_id
+from services.tenancy.pricing.seed_catalogue import model_id
 from shared.db import Database
 from shared.grpc_client import open_channel
 from shared.migrations import upgrade_to_head

@@ -20,8 +20,7 @@ from quarterdeck.tenancy.v1 import billing_pb2 as pb
 from quarterdeck.tenancy.v1 import tenancy_pb2 as tpb
 from quarterdeck.tenancy.v1.billing_pb2_grpc import BillingServiceStub
 from quarterdeck.tenancy.v1.tenancy_pb2_grpc import TenancyServiceStub
-from services.tenancy.models import TenantRecord
-from services.tenancy.models_billing import (
+from services.tenancy.billing.models import (
     Granularity,
     InvoiceRecord,
     SubscriptionPeriodRecord,
@@ -29,7 +28,8 @@ from services.tenancy.models_billing import (
     SubscriptionUsageRecord,
     UsageCounterRecord,
 )
-from services.tenancy.models_limits import LimitCounterRecord
+from services.tenancy.limits.models import LimitCounterRecord
+from services.tenancy.tenants.models import TenantRecord
 from shared.db import Database
 from shared.grpc_client import open_channel
 from tests.support.errors import failure, rich_error

@@ -14,7 +14,7 @@ from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 from quarterdeck.tenancy.v1 import tenancy_pb2 as pb
 from quarterdeck.tenancy.v1.tenancy_pb2_grpc import TenancyServiceStub
 from services.registry import SERVICE_NAMES
-from services.tenancy.tenants import TenantHandlers
+from services.tenancy.tenants.handlers.tenants import TenantHandlers
 from shared.errors import FailedPrecondition
 from shared.grpc_client import open_channel
 from tests.support.errors import rich_error

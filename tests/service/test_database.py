@@ -14,7 +14,7 @@ from sqlalchemy import event, text
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.tenancy.models import TenantRecord
+from services.tenancy.tenants.models import TenantRecord
 from shared.db import Database
 from tests.support.postgres import PostgresServer
 from tests.support.stack import Databases

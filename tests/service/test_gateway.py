@@ -17,7 +17,7 @@ from quarterdeck.tenancy.v1 import tenancy_pb2 as pb
 from services.gateway import schemas
 from services.gateway.app import create_app
 from services.gateway.config import GatewaySettings
-from services.tenancy.tenants import TenantHandlers
+from services.tenancy.tenants.handlers.tenants import TenantHandlers
 from shared.auth import Principal, current_principal
 from shared.errors import ERROR_DOMAIN
 from shared.tracing import current_trace_ids

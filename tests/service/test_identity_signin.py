@@ -35,8 +35,8 @@ from services.identity.models import (
 from services.identity.secrets import Hasher, Passwords
 from services.identity.signin_challenge import ChallengeTokens
 from services.identity.tenancy_client import TenancyClient
-from services.tenancy.memberships import ROLE_TO_PROTO
-from services.tenancy.models import MembershipRole
+from services.tenancy.tenants.handlers.memberships import ROLE_TO_PROTO
+from services.tenancy.tenants.models import MembershipRole
 from shared.auth import AUTHORIZATION_HEADER
 from shared.db_types import utcnow
 from shared.errors import FailedPrecondition

@@ -34,19 +34,19 @@ from sqlalchemy import func, select
 
 from quarterdeck.tenancy.v1 import limits_pb2 as pb
 from quarterdeck.tenancy.v1.limits_pb2_grpc import LimitsServiceStub
-from services.tenancy import limits
-from services.tenancy.limits_redis import tenant_prefix
-from services.tenancy.models import TenantRecord, TenantStatus
-from services.tenancy.models_billing import (
+from services.tenancy.billing.models import (
     BillingPlanRecord,
     Metric,
     PlanFeatureRecord,
     SubscriptionRecord,
     SubscriptionStatus,
 )
-from services.tenancy.models_limits import LimitCounterRecord, LimitReservationRecord
-from services.tenancy.models_model_configs import TenantModelConfigRecord
-from services.tenancy.models_pricing import ModelRecord
+from services.tenancy.limits import handlers as limits
+from services.tenancy.limits.models import LimitCounterRecord, LimitReservationRecord
+from services.tenancy.limits.redis import tenant_prefix
+from services.tenancy.model_configs.models import TenantModelConfigRecord
+from services.tenancy.pricing.models import ModelRecord
+from services.tenancy.tenants.models import TenantRecord, TenantStatus
 from shared.db import Database
 from shared.grpc_client import open_channel
 from shared.server import RunningService

@@ -26,16 +26,16 @@ from sqlalchemy import func, select
 
 from quarterdeck.tenancy.v1 import limits_pb2 as pb
 from quarterdeck.tenancy.v1.limits_pb2_grpc import LimitsServiceStub
-from services.tenancy import limits
-from services.tenancy.limits_backends import CounterTable, RateTake, window_of
-from services.tenancy.limits_redis import (
+from services.tenancy.billing.models import Metric
+from services.tenancy.limits import handlers as limits
+from services.tenancy.limits.backends import CounterTable, RateTake, window_of
+from services.tenancy.limits.models import LimitReservationRecord
+from services.tenancy.limits.redis import (
     RedisRateCounters,
     counter_key,
     reservation_key,
     tenant_prefix,
 )
-from services.tenancy.models_billing import Metric
-from services.tenancy.models_limits import LimitReservationRecord
 from shared.db import Database
 from shared.grpc_client import open_channel
 from tests.service.test_limits import (

@@ -22,16 +22,16 @@ from quarterdeck.tenancy.v1 import model_configs_pb2 as pb
 from quarterdeck.tenancy.v1 import tenancy_pb2
 from quarterdeck.tenancy.v1.model_configs_pb2_grpc import TenantModelConfigServiceStub
 from quarterdeck.tenancy.v1.tenancy_pb2_grpc import TenancyServiceStub
-from services.tenancy.model_configs import REVEAL_SCOPE
-from services.tenancy.model_configs_crypto import ProviderKeyBox
-from services.tenancy.model_configs_rotation import rotate_provider_keys
-from services.tenancy.models import MembershipRecord, TenantRecord
-from services.tenancy.models_model_configs import (
+from services.tenancy.model_configs.crypto import ProviderKeyBox
+from services.tenancy.model_configs.handlers import REVEAL_SCOPE
+from services.tenancy.model_configs.models import (
     TenantModelConfigRecord,
     TenantOnboardingGrantRecord,
 )
-from services.tenancy.models_pricing import ModelRecord
+from services.tenancy.model_configs.rotation import rotate_provider_keys
+from services.tenancy.pricing.models import ModelRecord
 from services.tenancy.schema import metadata as tenancy_metadata
+from services.tenancy.tenants.models import MembershipRecord, TenantRecord
 from shared.auth import INTERNAL_SCOPE, Principal
 from shared.db import Database
 from shared.grpc_client import open_channel

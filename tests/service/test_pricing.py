@@ -14,7 +14,7 @@ from google.protobuf.timestamp_pb2 import Timestamp
 
 from quarterdeck.tenancy.v1 import pricing_pb2 as pb
 from quarterdeck.tenancy.v1.pricing_pb2_grpc import ModelCatalogServiceStub
-from services.tenancy.seed_catalogue import MODELS, model_id
+from services.tenancy.pricing.seed_catalogue import MODELS, model_id
 from shared.grpc_client import open_channel
 from tests.support.errors import failure, rich_error
 from tests.support.stack import Databases, running_service

@@ -34,16 +34,16 @@ from quarterdeck.tenancy.v1.stripe_pb2_grpc import StripeInboxServiceStub
 from quarterdeck.tenancy.v1.tenancy_pb2_grpc import TenancyServiceStub
 from services.gateway.app import create_app
 from services.gateway.config import GatewaySettings
-from services.tenancy import stripe_handlers
-from services.tenancy.models_billing import (
+from services.tenancy.billing.models import (
     InvoiceRecord,
     InvoiceStatus,
     SubscriptionRecord,
     SubscriptionStatus,
 )
-from services.tenancy.models_stripe import StripeDispatchRecord, StripeEventRecord
 from services.tenancy.schema import metadata as tenancy_metadata
-from services.tenancy.stripe_signature import signature_header
+from services.tenancy.stripe import events as stripe_events
+from services.tenancy.stripe.models import StripeDispatchRecord, StripeEventRecord
+from services.tenancy.stripe.signature import signature_header
 from shared.db import Database
 from shared.grpc_client import open_channel
 from tests.support.errors import failure, rich_error
@@ -247,10 +247,10 @@ class Recorder:
         self.applied: Counter[str] = Counter()
         self.fail_times = fail_times
         self.delay = delay
-        for name, handler in list(stripe_handlers.HANDLERS.items()):
-            monkeypatch.setitem(stripe_handlers.HANDLERS, name, self._wrap(handler))
+        for name, handler in list(stripe_events.HANDLERS.items()):
+            monkeypatch.setitem(stripe_events.HANDLERS, name, self._wrap(handler))
 
-    def _wrap(self, handler: stripe_handlers.Handler) -> stripe_handlers.Handler:
+    def _wrap(self, handler: stripe_events.Handler) -> stripe_events.Handler:
         async def wrapped(session: Any, evt: StripeEventRecord) -> Any:
             if self.fail_times:
                 self.fail_times -= 1

@@ -30,15 +30,15 @@ from quarterdeck.tenancy.v1.billing_pb2_grpc import BillingServiceStub
 from quarterdeck.tenancy.v1.stripe_pb2_grpc import StripeInboxServiceStub
 from quarterdeck.tenancy.v1.tenancy_pb2_grpc import TenancyServiceStub
 from services.tenancy.background import BILLING_PERIODS_JOB, STRIPE_DISPATCH_JOB
-from services.tenancy.config import TenancySettings
-from services.tenancy.models_billing import (
+from services.tenancy.billing.models import (
     InvoiceRecord,
     SubscriptionPeriodRecord,
     SubscriptionRecord,
     SubscriptionStatus,
 )
-from services.tenancy.models_stripe import StripeDispatchRecord, StripeEventRecord
-from services.tenancy.stripe_signature import signature_header
+from services.tenancy.config import TenancySettings
+from services.tenancy.stripe.models import StripeDispatchRecord, StripeEventRecord
+from services.tenancy.stripe.signature import signature_header
 from shared.db import Database
 from shared.db_types import utcnow
 from shared.grpc_client import open_channel

@@ -7,8 +7,8 @@ from datetime import UTC, date, datetime
 import pytest
 
 from quarterdeck.tenancy.v1 import billing_pb2 as pb
-from services.tenancy.billing import _feature_values, _parse_date, _plan_values
-from services.tenancy.billing_math import (
+from services.tenancy.billing.handlers import _feature_values, _parse_date, _plan_values
+from services.tenancy.billing.math import (
     Line,
     add_months,
     block_cost_picos,

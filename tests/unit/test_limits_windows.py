@@ -8,8 +8,8 @@ import uuid
 
 import pytest
 
-from services.tenancy.limits_backends import fixed_retry_after_ms, window_of
-from services.tenancy.limits_redis import (
+from services.tenancy.limits.backends import fixed_retry_after_ms, window_of
+from services.tenancy.limits.redis import (
     counter_key,
     previous_weight_ms,
     reservation_key,

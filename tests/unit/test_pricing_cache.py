@@ -7,8 +7,8 @@ import uuid
 from datetime import UTC, datetime, timedelta
 
 from quarterdeck.tenancy.v1 import pricing_pb2 as pb
-from services.tenancy.models_pricing import PriceTier
-from services.tenancy.pricing_cache import CachedModel, CachedPrice, ModelPriceCache
+from services.tenancy.pricing.cache import CachedModel, CachedPrice, ModelPriceCache
+from services.tenancy.pricing.models import PriceTier
 from shared.pricing_math import Rates
 
 T0 = datetime(2030, 1, 1, tzinfo=UTC)

@@ -20,7 +20,7 @@ from services.telemetry.usage import (
     _Checked,
     random_uuids,
 )
-from services.tenancy import pricing as tenancy_pricing
+from services.tenancy.pricing import handlers as tenancy_pricing
 from shared import pricing_math
 from shared.errors import FieldViolation
 from shared.money import format_pico

@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from alembic import op
 
 import shared.db_types
-from services.tenancy import seed_catalogue
+from services.tenancy.pricing import seed_catalogue
 
 revision: str = "0003_model_catalogue"
 down_revision: str | None = "70dcdc27634c"

@@ -6,8 +6,8 @@ import grpc
 
 from quarterdeck.tenancy.v1 import tenancy_pb2 as pb
 from quarterdeck.tenancy.v1 import tenancy_pb2_grpc
-from services.tenancy.memberships import MembershipHandlers
-from services.tenancy.tenants import TenantHandlers
+from services.tenancy.tenants.handlers.memberships import MembershipHandlers
+from services.tenancy.tenants.handlers.tenants import TenantHandlers
 
 
 class TenancyServicer(tenancy_pb2_grpc.TenancyServiceServicer):

@@ -17,15 +17,15 @@ from sqlalchemy.orm.exc import StaleDataError
 
 from quarterdeck.tenancy.v1 import tenancy_pb2 as pb
 from services.tenancy.context import TenancyContext
-from services.tenancy.models import (
-    Base,
+from services.tenancy.models import Base
+from services.tenancy.tenants.models import (
     MembershipRecord,
     MembershipRole,
     TenantRecord,
     TenantSettingsRecord,
     TenantStatus,
 )
-from services.tenancy.validation import (
+from services.tenancy.tenants.validation import (
     billing_contacts_problems,
     domain_problem,
     name_problem,

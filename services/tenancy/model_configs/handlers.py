@@ -1,6 +1,6 @@
 """Tenants' model configurations and one-call onboarding, free of any transport.
 
-Provider keys are write-only: they are sealed (model_configs_crypto) before they reach a row,
+Provider keys are write-only: they are sealed (crypto.py) before they reach a row,
 answered only as a four-character hint, never logged and never put into an error message. Only
 internal callers holding :data:`REVEAL_SCOPE` may have one decrypted.
 """
@@ -17,25 +17,23 @@ from sqlalchemy.orm.exc import StaleDataError
 from quarterdeck.tenancy.v1 import model_configs_pb2 as pb
 from quarterdeck.tenancy.v1 import tenancy_pb2
 from services.tenancy.context import TenancyContext
-from services.tenancy.model_configs_crypto import (
+from services.tenancy.model_configs.crypto import (
     ProviderKeyBox,
     hint_of,
     require_box,
 )
-from services.tenancy.models import (
-    Base,
-    TenantRecord,
-)
-from services.tenancy.models_model_configs import (
+from services.tenancy.model_configs.models import (
     DEFAULT_RATE_LIMIT_RPM,
     DEFAULT_RATE_LIMIT_TPM,
     GrantKind,
     TenantModelConfigRecord,
     TenantOnboardingGrantRecord,
 )
-from services.tenancy.models_pricing import ModelRecord
-from services.tenancy.tenants import add_tenant, tenant_to_proto
-from services.tenancy.validation import (
+from services.tenancy.models import Base
+from services.tenancy.pricing.models import ModelRecord
+from services.tenancy.tenants.handlers.tenants import add_tenant, tenant_to_proto
+from services.tenancy.tenants.models import TenantRecord
+from services.tenancy.tenants.validation import (
     domain_problem,
     name_problem,
     raise_if_any,

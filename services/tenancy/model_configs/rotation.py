@@ -8,8 +8,8 @@ second run changes nothing. A row no configured key opens is reported (by tenant
 
 from __future__ import annotations
 
-from services.tenancy.model_configs_crypto import ProviderKeyBox
-from services.tenancy.models_model_configs import TenantModelConfigRecord
+from services.tenancy.model_configs.crypto import ProviderKeyBox
+from services.tenancy.model_configs.models import TenantModelConfigRecord
 from shared.db import Database
 from shared.secret_box import DEFAULT_BATCH_SIZE, ResealReport, reseal_rows
 

@@ -2,14 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-
 import grpc
 
 from quarterdeck.tenancy.v1 import model_configs_pb2 as pb
 from quarterdeck.tenancy.v1 import model_configs_pb2_grpc
-from services.tenancy.context import TenancyContext
-from services.tenancy.model_configs import ModelConfigHandlers
+from services.tenancy.model_configs.handlers import ModelConfigHandlers
 
 
 class TenantModelConfigServicer(model_configs_pb2_grpc.TenantModelConfigServiceServicer):
@@ -35,10 +32,3 @@ class TenantModelConfigServicer(model_configs_pb2_grpc.TenantModelConfigServiceS
         self, request: pb.OnboardTenantRequest, context: grpc.aio.ServicerContext
     ) -> pb.OnboardTenantResponse:
         return await self._handlers.onboard_tenant(request)
-
-
-def register(server: grpc.aio.Server, context: TenancyContext) -> Sequence[str]:
-    model_configs_pb2_grpc.add_TenantModelConfigServiceServicer_to_server(
-        TenantModelConfigServicer(ModelConfigHandlers(context)), server
-    )
-    return [pb.DESCRIPTOR.services_by_name["TenantModelConfigService"].full_name]

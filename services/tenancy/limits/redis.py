@@ -50,7 +50,7 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.tenancy.config import TenancySettings
-from services.tenancy.limits_backends import (
+from services.tenancy.limits.backends import (
     RATE_KINDS,
     WINDOW_SECONDS,
     CounterTable,

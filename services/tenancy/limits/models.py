@@ -1,4 +1,4 @@
-"""Tables of the rate limiter (services/tenancy/limits.py).
+"""Tables of the rate limiter (services/tenancy/limits/handlers.py).
 
 ``limit_counters`` holds one row per tenant, limit kind ("rpm" or "tpm") and fixed one-minute
 window (``window_start``: UTC epoch seconds, a multiple of 60) with what that window has used.
@@ -7,7 +7,7 @@ A plan feature's hard or soft limit is counted in the same table, with the kind
 window.
 Every replica increments it with one conditional UPDATE (``used + n <= limit``), so the limit
 holds however many processes reserve at once. With ``limits_backend = "redis"`` the rpm/tpm
-counters are in Redis instead (services/tenancy/limits_redis.py); plan counters and
+counters are in Redis instead (services/tenancy/limits/redis.py); plan counters and
 reservations are always here.
 
 ``limit_reservations`` records each reservation: what it took from which window, until when it

@@ -2,16 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-
 import grpc
 
 from quarterdeck.tenancy.v1 import billing_pb2 as pb
 from quarterdeck.tenancy.v1 import billing_pb2_grpc
-from services.tenancy.billing import BillingHandlers
-from services.tenancy.context import TenancyContext
-
-SERVICE_NAME = pb.DESCRIPTOR.services_by_name["BillingService"].full_name
+from services.tenancy.billing.handlers import BillingHandlers
 
 
 class BillingServicer(billing_pb2_grpc.BillingServiceServicer):
@@ -97,10 +92,3 @@ class BillingServicer(billing_pb2_grpc.BillingServiceServicer):
         self, request: pb.AdvanceSubscriptionPeriodsRequest, context: grpc.aio.ServicerContext
     ) -> pb.AdvanceSubscriptionPeriodsResponse:
         return await self._h.advance_subscription_periods(request)
-
-
-def register(server: grpc.aio.Server, context: TenancyContext) -> Sequence[str]:
-    billing_pb2_grpc.add_BillingServiceServicer_to_server(
-        BillingServicer(BillingHandlers(context)), server
-    )
-    return [SERVICE_NAME]

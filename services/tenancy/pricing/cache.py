@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from quarterdeck.tenancy.v1 import pricing_pb2 as pb
-from services.tenancy.models_pricing import PriceTier
+from services.tenancy.pricing.models import PriceTier
 from shared.pricing_math import Rates
 from shared.ttl_cache import TtlCache
 

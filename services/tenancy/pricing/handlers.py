@@ -26,9 +26,9 @@ from sqlalchemy.orm.exc import StaleDataError
 from quarterdeck.tenancy.v1 import pricing_pb2 as pb
 from services.tenancy.context import TenancyContext
 from services.tenancy.models import Base
-from services.tenancy.models_pricing import ModelPriceRecord, ModelRecord, PriceTier, SizeClass
-from services.tenancy.pricing_cache import CachedModel, CachedPrice, ModelPriceCache
-from services.tenancy.validation import raise_if_any
+from services.tenancy.pricing.cache import CachedModel, CachedPrice, ModelPriceCache
+from services.tenancy.pricing.models import ModelPriceRecord, ModelRecord, PriceTier, SizeClass
+from services.tenancy.tenants.validation import raise_if_any
 from shared.auth import require_operator, require_principal
 from shared.db import unique_violation
 from shared.db_types import utcnow

@@ -2,16 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-
 import grpc
 
 from quarterdeck.tenancy.v1 import pricing_pb2 as pb
 from quarterdeck.tenancy.v1 import pricing_pb2_grpc
-from services.tenancy.context import TenancyContext
-from services.tenancy.pricing import PricingHandlers
-
-SERVICE_NAME = pb.DESCRIPTOR.services_by_name["ModelCatalogService"].full_name
+from services.tenancy.pricing.handlers import PricingHandlers
 
 
 class ModelCatalogServicer(pricing_pb2_grpc.ModelCatalogServiceServicer):
@@ -52,10 +47,3 @@ class ModelCatalogServicer(pricing_pb2_grpc.ModelCatalogServiceServicer):
         self, request: pb.PriceUsageRequest, context: grpc.aio.ServicerContext
     ) -> pb.PriceUsageResponse:
         return await self._handlers.price_usage(request)
-
-
-def register(server: grpc.aio.Server, context: TenancyContext) -> Sequence[str]:
-    pricing_pb2_grpc.add_ModelCatalogServiceServicer_to_server(
-        ModelCatalogServicer(PricingHandlers(context)), server
-    )
-    return [SERVICE_NAME]

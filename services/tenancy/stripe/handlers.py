@@ -1,6 +1,6 @@
 """The Stripe inbox: verify, store once, dispatch with leases, retries and a dead letter.
 
-* **Ingest** verifies the signature over the raw body (see :mod:`.stripe_signature`), then stores
+* **Ingest** verifies the signature over the raw body (see :mod:`.signature`), then stores
   the event under its Stripe id with one ``stripe_event_dispatch`` row (pending, 0 attempts, due
   now) in one transaction. A redelivery finds the stored event and changes nothing. A refused
   signature stores nothing: it is logged with its reason, and the UNAUTHENTICATED answer passes
@@ -28,16 +28,16 @@ from sqlalchemy import and_, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
 from quarterdeck.tenancy.v1 import stripe_pb2 as pb
-from services.tenancy import stripe_handlers
 from services.tenancy.context import TenancyContext
-from services.tenancy.models_stripe import (
+from services.tenancy.stripe import events as stripe_events
+from services.tenancy.stripe.models import (
     TENANCY_HANDLER,
     DispatchStatus,
     Outcome,
     StripeDispatchRecord,
     StripeEventRecord,
 )
-from services.tenancy.stripe_signature import SignatureError, verify
+from services.tenancy.stripe.signature import SignatureError, verify
 from shared.auth import require_operator
 from shared.db import Database
 from shared.db_types import utcnow
@@ -243,7 +243,7 @@ class StripeInbox:
             async with self._db.transaction() as session:
                 event = await session.get(StripeEventRecord, event_row_id)
                 assert event is not None
-                outcome = await stripe_handlers.apply(session, event)
+                outcome = await stripe_events.apply(session, event)
                 now = utcnow()
                 result = await session.execute(
                     update(d)

@@ -6,9 +6,9 @@ Design, in short:
   configuration (``tenant_llm_configs``); a tenant without one gets the documented defaults of
   that table (60 requests and 10000 tokens per minute). A stored limit of 0 lets nothing through.
 * **Backends.** The rpm/tpm window counters live behind ``RateCounters``
-  (services/tenancy/limits_backends.py): the database's ``limit_counters`` by default
+  (services/tenancy/limits/backends.py): the database's ``limit_counters`` by default
   (``limits_backend = "database"``, described below), or Redis (``"redis"``,
-  services/tenancy/limits_redis.py: one Lua script per operation, fixed or sliding windows,
+  services/tenancy/limits/redis.py: one Lua script per operation, fixed or sliding windows,
   UNAVAILABLE when unreachable). Reservations and plan counters stay in the database either
   way; answers and errors are the same with both.
 * **Windows.** Fixed UTC minutes: a reservation counts against the minute it was made in
@@ -67,8 +67,14 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from quarterdeck.tenancy.v1 import limits_pb2 as pb
+from services.tenancy.billing.models import (
+    Metric,
+    PlanFeatureRecord,
+    SubscriptionRecord,
+    SubscriptionStatus,
+)
 from services.tenancy.context import TenancyContext
-from services.tenancy.limits_backends import (
+from services.tenancy.limits.backends import (
     WINDOW_SECONDS,
     CounterTable,
     CounterTake,
@@ -76,19 +82,13 @@ from services.tenancy.limits_backends import (
     rate_counters,
     window_of,
 )
-from services.tenancy.models import TenantRecord, TenantStatus
-from services.tenancy.models_billing import (
-    Metric,
-    PlanFeatureRecord,
-    SubscriptionRecord,
-    SubscriptionStatus,
-)
-from services.tenancy.models_limits import LimitReservationRecord
-from services.tenancy.models_model_configs import (
+from services.tenancy.limits.models import LimitReservationRecord
+from services.tenancy.model_configs.models import (
     DEFAULT_RATE_LIMIT_RPM,
     DEFAULT_RATE_LIMIT_TPM,
     TenantModelConfigRecord,
 )
+from services.tenancy.tenants.models import TenantRecord, TenantStatus
 from shared.auth import ROLE_RANK, require_principal
 from shared.errors import (
     Aborted,

@@ -7,7 +7,7 @@ window has used, prune. Two implementations:
 * ``DatabaseRateCounters`` (``limits_backend = "database"``, the default): the ``limit_counters``
   table, fixed UTC minutes, rpm, tpm and the plan counters taken in ONE conditional upsert, so
   a refusal of any takes none.
-* ``RedisRateCounters`` (``limits_backend = "redis"``, services/tenancy/limits_redis.py): one
+* ``RedisRateCounters`` (``limits_backend = "redis"``, services/tenancy/limits/redis.py): one
   Lua script per operation, fixed or sliding windows.
 
 What stays in the database whatever the backend: the reservations (``limit_reservations``:
@@ -29,7 +29,7 @@ from sqlalchemy import Table, TextualSelect, bindparam, case, delete, select, te
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.tenancy.config import TenancySettings
-from services.tenancy.models_limits import LimitCounterRecord
+from services.tenancy.limits.models import LimitCounterRecord
 
 WINDOW_SECONDS = 60
 RATE_KINDS = ("rpm", "tpm")
@@ -324,7 +324,7 @@ def rate_counters(settings: TenancySettings, table: CounterTable) -> RateCounter
     """The backend the settings choose; a setting that cannot work stops the service from
     starting (an unreachable Redis does not: Reserve reports it)."""
     if settings.limits_backend == "redis":
-        from services.tenancy.limits_redis import RedisRateCounters
+        from services.tenancy.limits.redis import RedisRateCounters
 
         return RedisRateCounters.from_settings(settings, table)
     if settings.limits_window != "fixed":

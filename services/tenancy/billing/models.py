@@ -6,7 +6,7 @@ unique constraint, the conditional unique index over the NULL-user rows. ``user_
 opaque id of the identity service, so it has no foreign key here.
 
 Money is never a float: plan and overage prices are ``BigInteger`` micro-USD, invoice amounts
-``BigInteger`` pico-USD (see :mod:`services.tenancy.billing_math`). The seed's ``price_cents``
+``BigInteger`` pico-USD (see :mod:`services.tenancy.billing.math`). The seed's ``price_cents``
 and ``amount_cents`` become ``price_micros`` and ``total_picos``; ``plan_features`` gains the
 metric, unit, included quantity and overage price invoicing needs, and uses a UUID id like
 every other table of this service.

@@ -10,7 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from quarterdeck.tenancy.v1 import tenancy_pb2 as pb
 from services.tenancy.context import TenancyContext
-from services.tenancy.models import MembershipRecord, MembershipRole, TenantRecord
+from services.tenancy.tenants.models import MembershipRecord, MembershipRole, TenantRecord
 from shared.auth import ROLE_RANK, Principal, require_principal, require_tenant
 from shared.errors import (
     AlreadyExists,

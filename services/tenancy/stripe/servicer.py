@@ -2,16 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-
 import grpc
 
 from quarterdeck.tenancy.v1 import stripe_pb2 as pb
 from quarterdeck.tenancy.v1 import stripe_pb2_grpc
-from services.tenancy.context import TenancyContext
-from services.tenancy.stripe_inbox import StripeInbox
-
-SERVICE_NAME = pb.DESCRIPTOR.services_by_name["StripeInboxService"].full_name
+from services.tenancy.stripe.handlers import StripeInbox
 
 
 class StripeInboxServicer(stripe_pb2_grpc.StripeInboxServiceServicer):
@@ -27,10 +22,3 @@ class StripeInboxServicer(stripe_pb2_grpc.StripeInboxServiceServicer):
         self, request: pb.DispatchStripeEventsRequest, context: grpc.aio.ServicerContext
     ) -> pb.DispatchStripeEventsResponse:
         return await self._inbox.dispatch_events(request)
-
-
-def register(server: grpc.aio.Server, context: TenancyContext) -> Sequence[str]:
-    stripe_pb2_grpc.add_StripeInboxServiceServicer_to_server(
-        StripeInboxServicer(StripeInbox(context)), server
-    )
-    return [SERVICE_NAME]

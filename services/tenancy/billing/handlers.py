@@ -11,7 +11,7 @@
   per UTC day, so a period counts the days from its start's date up to its end's date
   (exclusive): exact for periods starting at midnight UTC.
 * **Invoices** are drafted from the plan price and the overage beyond each metered feature's
-  included quantity, exactly (see :mod:`services.tenancy.billing_math`).
+  included quantity, exactly (see :mod:`services.tenancy.billing.math`).
 * **Periods advance** (AdvanceSubscriptionPeriods, or :meth:`BillingHandlers.advance_periods`
   from a background loop): each step is one transaction for one subscription. An ended trial
   makes the subscription active (no payment method is known here; Stripe's events move it to
@@ -44,7 +44,7 @@ from sqlalchemy.orm.exc import StaleDataError
 
 from quarterdeck.tenancy.v1 import billing_pb2 as pb
 from quarterdeck.tenancy.v1 import pricing_pb2
-from services.tenancy.billing_math import (
+from services.tenancy.billing.math import (
     COUNT_FIELDS,
     MAX_PICOS,
     UNIT_BLOCKS,
@@ -56,9 +56,7 @@ from services.tenancy.billing_math import (
     next_period_end,
     overage_units,
 )
-from services.tenancy.context import TenancyContext
-from services.tenancy.models import Base, MembershipRecord, TenantRecord
-from services.tenancy.models_billing import (
+from services.tenancy.billing.models import (
     COUNTER_COLUMNS,
     BillingPlanRecord,
     Granularity,
@@ -73,8 +71,11 @@ from services.tenancy.models_billing import (
     SubscriptionUsageRecord,
     UsageCounterRecord,
 )
-from services.tenancy.models_limits import LimitCounterRecord
-from services.tenancy.validation import EMAIL_PATTERN, raise_if_any
+from services.tenancy.context import TenancyContext
+from services.tenancy.limits.models import LimitCounterRecord
+from services.tenancy.models import Base
+from services.tenancy.tenants.models import MembershipRecord, TenantRecord
+from services.tenancy.tenants.validation import EMAIL_PATTERN, raise_if_any
 from shared.auth import (
     require_internal,
     require_operator,
@@ -400,7 +401,7 @@ def _plan_values(plan: pb.Plan) -> dict[str, Any]:
 
 #: The most steps one AdvanceSubscriptionPeriods call may be asked to apply.
 MAX_ADVANCE_LIMIT = 1000
-#: The kind prefix of plan-limit counters in ``limit_counters`` (see models_limits).
+#: The kind prefix of plan-limit counters in ``limit_counters`` (see limits/models.py).
 PLAN_COUNTER_PREFIX = "plan:"
 
 

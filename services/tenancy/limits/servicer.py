@@ -1,15 +1,12 @@
-"""gRPC adapter for tenants' rate limits: one line per RPC, no logic (see limits.py)."""
+"""gRPC adapter for tenants' rate limits: one line per RPC, no logic (see handlers.py)."""
 
 from __future__ import annotations
-
-from collections.abc import Sequence
 
 import grpc
 
 from quarterdeck.tenancy.v1 import limits_pb2 as pb
 from quarterdeck.tenancy.v1 import limits_pb2_grpc
-from services.tenancy.context import TenancyContext
-from services.tenancy.limits import LimitHandlers
+from services.tenancy.limits.handlers import LimitHandlers
 
 
 class LimitsServicer(limits_pb2_grpc.LimitsServiceServicer):
@@ -30,11 +27,3 @@ class LimitsServicer(limits_pb2_grpc.LimitsServiceServicer):
         self, request: pb.ReleaseRequest, context: grpc.aio.ServicerContext
     ) -> pb.ReleaseResponse:
         return await self._handlers.release(request)
-
-
-def register(server: grpc.aio.Server, context: TenancyContext) -> Sequence[str]:
-    handlers = LimitHandlers(context)
-    # The Redis backend's pool is released when the service stops.
-    context.resources.on_close(handlers.close)
-    limits_pb2_grpc.add_LimitsServiceServicer_to_server(LimitsServicer(handlers), server)
-    return [pb.DESCRIPTOR.services_by_name["LimitsService"].full_name]

@@ -1,0 +1,1 @@
+"""The tenancy area's use cases, transport-free: tenants and their settings, memberships."""
