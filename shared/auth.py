@@ -17,6 +17,9 @@ from shared.errors import PermissionDenied, Unauthenticated
 from shared.tracing import tag_tenant
 
 AUTHORIZATION_HEADER = "authorization"
+#: The client address a trusted proxy (the gateway) names in its calls, read from trusted proxy
+#: headers only; a service believes it only from the callers it trusts to name one.
+CLIENT_ADDRESS_METADATA = "x-quarterdeck-client-address"
 
 
 #: Tenant roles from least to most privileged.

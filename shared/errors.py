@@ -7,15 +7,18 @@ violation per bad field (AIP-193). Anything else becomes INTERNAL with no intern
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import grpc
-from google.protobuf import any_pb2
+from google.protobuf import any_pb2, duration_pb2
 from google.rpc import code_pb2, error_details_pb2, status_pb2
 from grpc_status import rpc_status
 
 ERROR_DOMAIN = "quarterdeck.dev"
+#: The ErrorInfo metadata key saying, in milliseconds, when a refused request may succeed.
+RETRY_AFTER_MS = "retry_after_ms"
 
 
 @dataclass(frozen=True)
@@ -131,6 +134,34 @@ class Unauthenticated(DomainError):
 class ResourceExhausted(DomainError):
     code = grpc.StatusCode.RESOURCE_EXHAUSTED
     default_reason = "RESOURCE_EXHAUSTED"
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        reason: str | None = None,
+        metadata: Mapping[str, str] | None = None,
+        retry_after_seconds: float | None = None,
+    ) -> None:
+        """``retry_after_seconds``: when trying again may succeed, sent as a RetryInfo detail
+        and as the ErrorInfo's ``retry_after_ms`` (which the gateway answers as Retry-After)."""
+        if retry_after_seconds is not None:
+            metadata = {
+                **(metadata or {}),
+                RETRY_AFTER_MS: str(math.ceil(retry_after_seconds * 1000)),
+            }
+        super().__init__(message, reason=reason, metadata=metadata)
+        self.retry_after_seconds = retry_after_seconds
+
+    def details(self) -> list[any_pb2.Any]:
+        details = super().details()
+        if self.retry_after_seconds is not None:
+            retry = any_pb2.Any()
+            delay = duration_pb2.Duration()
+            delay.FromMilliseconds(math.ceil(self.retry_after_seconds * 1000))
+            retry.Pack(error_details_pb2.RetryInfo(retry_delay=delay))
+            details.append(retry)
+        return details
 
 
 class Unavailable(DomainError):

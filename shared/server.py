@@ -35,6 +35,7 @@ from shared.interceptors import (
     AuthContextInterceptor,
     DeadlineInterceptor,
     ErrorMappingInterceptor,
+    Layer,
     LayeredInterceptor,
     UntracedMethodsInterceptor,
 )
@@ -134,6 +135,10 @@ class ServiceSpec(Generic[SettingsT, StateT]):
     #: Where the service learns of revoked credentials, when not from identity's
     #: ListRevocations (identity reads its own database).
     revocation_source: Callable[[ServiceContext[SettingsT, StateT]], RevocationSource] | None = None
+    #: The service's own layers around its handlers, inside the error mapping and the caller's
+    #: verification (they may raise domain errors and read the principal), such as identity's
+    #: throttling of credential methods.
+    layers: Callable[[ServiceContext[SettingsT, StateT]], Sequence[Layer]] | None = None
     #: Releases what ``prepare`` built, after the server has drained.
     cleanup: Callable[[ServiceContext[SettingsT, StateT]], Awaitable[None]] | None = None
     #: The service's periodic jobs, started once it serves and stopped (within the grace
@@ -292,6 +297,7 @@ async def start_service(
                         spec.name, context.security_events, spec.self_recorded_refusals
                     ),
                     AuthContextInterceptor(authenticator, spec.public_methods),
+                    *(spec.layers(context) if spec.layers is not None else ()),
                     DeadlineInterceptor(),
                 ]
             ),

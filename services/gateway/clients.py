@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import functools
 import re
+from contextvars import ContextVar
 from typing import Annotated, Any, TypeVar, cast
 
 import grpc
@@ -33,8 +34,9 @@ from quarterdeck.tenancy.v1.pricing_pb2_grpc import ModelCatalogServiceStub
 from quarterdeck.tenancy.v1.stripe_pb2_grpc import StripeInboxServiceStub
 from quarterdeck.tenancy.v1.tenancy_pb2_grpc import TenancyServiceStub
 from services.gateway.config import GatewaySettings
+from services.gateway.device import client_address_of
 from shared.api_key_tokens import API_KEY_PREFIX, ApiKeyTokens
-from shared.auth import AUTHORIZATION_HEADER
+from shared.auth import AUTHORIZATION_HEADER, CLIENT_ADDRESS_METADATA
 from shared.grpc_client import open_channel
 
 Metadata = tuple[tuple[str, str], ...]
@@ -85,7 +87,9 @@ class GatewayClients:
 
     async def _exchange_api_key(self, api_key: str) -> ipb.ExchangeApiKeyResponse:
         reply: ipb.ExchangeApiKeyResponse = await self.identity.ExchangeApiKey(
-            ipb.ExchangeApiKeyRequest(api_key=api_key), timeout=self.timeout
+            ipb.ExchangeApiKeyRequest(api_key=api_key),
+            metadata=_client_metadata.get(),
+            timeout=self.timeout,
         )
         return reply
 
@@ -114,6 +118,11 @@ class _BoundCalls:
 
 def _bound(stub: StubT, **options: Any) -> StubT:
     return cast(StubT, _BoundCalls(stub, **options))
+
+
+#: The client the current request comes from, as metadata: the API key exchange a request sets
+#: off names it too (identity throttles exchanges per client address).
+_client_metadata: ContextVar[Metadata] = ContextVar("gateway_client_metadata", default=())
 
 
 class CallerClients:
@@ -179,7 +188,8 @@ def _api_key_in(authorization: str | None, x_api_key: str | None) -> str | None:
 
 
 async def outgoing_metadata(request: Request, clients: GatewayClients) -> Metadata:
-    """The metadata of every gRPC call made for ``request``: the caller's credentials.
+    """The metadata of every gRPC call made for ``request``: the caller's credentials, and the
+    client's address (from trusted proxy headers only), which identity throttles by.
 
     ``Authorization`` goes on unchanged as ``authorization``, for the service to verify; a
     request without one is sent without, and the service answers UNAUTHENTICATED where it needs
@@ -189,6 +199,8 @@ async def outgoing_metadata(request: Request, clients: GatewayClients) -> Metada
     beyond printable ASCII, or an outsized one) is refused here with 401, as the service would
     refuse a malformed one.
     """
+    client = (CLIENT_ADDRESS_METADATA, client_address_of(request))
+    _client_metadata.set((client,))
     authorization = _one_header(
         request, AUTHORIZATION_HEADER, "the Authorization header must be one 'Bearer <token>'"
     )
@@ -196,10 +208,10 @@ async def outgoing_metadata(request: Request, clients: GatewayClients) -> Metada
     api_key = _api_key_in(authorization, x_api_key)
     if api_key is not None:
         access_token = await clients.api_keys.access_token(api_key)
-        return ((AUTHORIZATION_HEADER, f"Bearer {access_token}"),)
+        return ((AUTHORIZATION_HEADER, f"Bearer {access_token}"), client)
     if authorization is None:
-        return ()
-    return ((AUTHORIZATION_HEADER, authorization),)
+        return (client,)
+    return ((AUTHORIZATION_HEADER, authorization), client)
 
 
 #: Declared so the OpenAPI document names both ways to authenticate; the headers themselves are

@@ -58,6 +58,16 @@ def client_address(
     return str(current)
 
 
+def client_address_of(request: Request) -> str:
+    """The address of the client making ``request`` (see :func:`client_address`)."""
+    trusted: Sequence[IpNetwork] = request.app.state.trusted_proxies
+    return client_address(
+        request.client.host if request.client else None,
+        request.headers.getlist(FORWARDED_FOR_HEADER),
+        trusted,
+    )
+
+
 def describe_user_agent(user_agent: str) -> tuple[str, str, str]:
     """(platform, browser, device class) of a User-Agent, each empty when unrecognised.
 
@@ -114,12 +124,7 @@ def device_of(
     ] = "",
 ) -> ipb.DeviceInfo:
     """FastAPI dependency: the DeviceInfo of the client making ``request``."""
-    trusted: Sequence[IpNetwork] = request.app.state.trusted_proxies
-    address = client_address(
-        request.client.host if request.client else None,
-        request.headers.getlist(FORWARDED_FOR_HEADER),
-        trusted,
-    )
+    address = client_address_of(request)
     user_agent = user_agent[:MAX_USER_AGENT]
     platform, browser, device = describe_user_agent(user_agent)
     return ipb.DeviceInfo(

@@ -14,6 +14,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from services.gateway.errors import (
     http_error_body,
     internal_error_body,
+    retry_after_seconds,
     rpc_error_body,
     validation_error_body,
 )
@@ -33,7 +34,9 @@ async def _on_rpc_error(request: Request, exc: Exception) -> JSONResponse:
             exc.code().name,
             exc.details(),
         )
-    return JSONResponse(body, status_code=http_status)
+    retry_after = retry_after_seconds(exc) if http_status == 429 else None
+    headers = {"Retry-After": str(retry_after)} if retry_after is not None else None
+    return JSONResponse(body, status_code=http_status, headers=headers)
 
 
 async def _on_validation_error(request: Request, exc: Exception) -> JSONResponse:

@@ -12,6 +12,7 @@ This module is pure logic; :mod:`services.gateway.error_handlers` plugs it into 
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
@@ -21,7 +22,7 @@ from google.protobuf.json_format import MessageToDict
 from google.rpc import error_details_pb2, status_pb2
 from grpc_status import rpc_status
 
-from shared.errors import ERROR_DOMAIN, FieldViolation, InvalidArgument
+from shared.errors import ERROR_DOMAIN, RETRY_AFTER_MS, FieldViolation, InvalidArgument
 
 HTTP_STATUS_BY_CODE: Mapping[grpc.StatusCode, int] = {
     grpc.StatusCode.INVALID_ARGUMENT: 400,
@@ -114,6 +115,19 @@ def _service_status(error: grpc.aio.AioRpcError) -> status_pb2.Status | None:
         return rpc_status.from_call(error)
     except ValueError:  # a details trailer contradicting the call's code: trust neither
         return None
+
+
+def retry_after_seconds(error: grpc.aio.AioRpcError) -> int | None:
+    """Whole seconds (rounded up, at least 1) from the ErrorInfo's ``retry_after_ms``, if any:
+    the Retry-After of a refusal a service says may succeed later."""
+    status = _service_status(error)
+    for detail in status.details if status is not None else []:
+        info = error_details_pb2.ErrorInfo()
+        if detail.Is(info.DESCRIPTOR) and detail.Unpack(info):
+            value = info.metadata.get(RETRY_AFTER_MS, "")
+            if value.isdigit():
+                return max(1, math.ceil(int(value) / 1000))
+    return None
 
 
 def rpc_error_body(error: grpc.aio.AioRpcError) -> tuple[int, dict[str, Any]]:

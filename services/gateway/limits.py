@@ -9,16 +9,12 @@ next window opens. The tenant's members (member or higher) and Quarterdeck servi
 
 from __future__ import annotations
 
-import math
-
 import grpc
 from fastapi import APIRouter
 from fastapi.responses import JSONResponse
-from google.rpc import error_details_pb2
-from grpc_status import rpc_status
 
 from quarterdeck.tenancy.v1 import limits_pb2 as pb
-from services.gateway.errors import rpc_error_body
+from services.gateway.errors import retry_after_seconds, rpc_error_body
 from services.gateway.limits_schemas import (
     ReleaseBody,
     Reservation,
@@ -29,25 +25,6 @@ from services.gateway.limits_schemas import (
 from services.gateway.routing import ERROR_RESPONSES, Clients
 
 router = APIRouter(prefix="/v1/limits", tags=["limits"], responses=ERROR_RESPONSES)
-
-RETRY_AFTER_MS = "retry_after_ms"
-
-
-def retry_after_seconds(error: grpc.aio.AioRpcError) -> int | None:
-    """Whole seconds (rounded up, at least 1) from the ErrorInfo's ``retry_after_ms``, if any."""
-    try:
-        status = rpc_status.from_call(error)
-    except ValueError:
-        return None
-    if status is None:
-        return None
-    for detail in status.details:
-        info = error_details_pb2.ErrorInfo()
-        if detail.Is(info.DESCRIPTOR) and detail.Unpack(info):
-            value = info.metadata.get(RETRY_AFTER_MS, "")
-            if value.isdigit():
-                return max(1, math.ceil(int(value) / 1000))
-    return None
 
 
 @router.post(

@@ -36,6 +36,29 @@ class IdentitySettings(ServiceSettings):
     reset_token_ttl_seconds: int = Field(default=3600, ge=60)
     notifier: Literal["log"] = "log"
 
+    # Throttling of sign-in, MFA, password-reset requests, sign-up and API key exchange.
+    throttle_window_seconds: int = Field(
+        default=60, ge=1, description="The window credential attempts are counted in."
+    )
+    throttle_per_address: int = Field(
+        default=20,
+        ge=0,
+        description="Attempts at one kind of credential call from one client address per "
+        "window, beyond which it is refused (429 with Retry-After); 0 turns it off.",
+    )
+    throttle_per_account: int = Field(
+        default=10,
+        ge=0,
+        description="Attempts for one account (email, MFA challenge, API key) per window, "
+        "beyond which they are refused; 0 turns it off.",
+    )
+    client_address_sources: str = Field(
+        default="127.0.0.0/8,::1/128",
+        description="Networks (comma-separated) of the callers, such as the gateway, whose "
+        "x-quarterdeck-client-address metadata names the client they act for; anyone else's "
+        "own address is the client's.",
+    )
+
     # Tokens and sessions.
     access_token_ttl_seconds: int = Field(default=900, ge=30)
     refresh_token_ttl_seconds: int = Field(default=30 * 86400, ge=300)

@@ -18,6 +18,7 @@ from services.identity.models import Base, IdempotencyKey
 from services.identity.reasons import SELF_RECORDED
 from services.identity.revocations import local_revocations, token_lifetime
 from services.identity.servicer import IdentityServicer
+from services.identity.throttling import credential_layers
 from shared.auth import Authenticator
 from shared.revocation import RevocationSource
 from shared.security_events import SecurityEventSink
@@ -78,6 +79,7 @@ SPEC = ServiceSpec(
     revocation_source=revocation_source,
     security_sink=security_sink,
     self_recorded_refusals=SELF_RECORDED,
+    layers=credential_layers,
     prepare=build_identity_context,
     cleanup=close_identity_context,
 )
