@@ -10,10 +10,8 @@ import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 
-from pydantic_settings import BaseSettings
-
 from services.registry import GATEWAY, SERVICE_NAMES, spec_for
-from shared.config import ConfigurationError, load_settings
+from shared.config import ConfigurationError, ServiceSettings, load_settings
 from shared.db import Database
 from shared.errors import FailedPrecondition
 from shared.identity_link import internal_client_entry
@@ -69,13 +67,13 @@ def _internal_clients() -> str:
     (which also writes the request log to telemetry)."""
     from services.gateway.config import GatewaySettings
 
-    settings_types: dict[str, type[BaseSettings]] = {
+    settings_types: dict[str, type[ServiceSettings] | type[GatewaySettings]] = {
         name: spec_for(name).settings_type for name in SERVICE_NAMES
     }
     settings_types[GATEWAY] = GatewaySettings
     entries = []
     for name, settings_type in settings_types.items():
-        secret = load_settings(settings_type).internal_secret  # type: ignore[attr-defined]
+        secret = load_settings(settings_type).internal_secret
         if secret is None:
             raise ConfigurationError(f"QD_{name.upper()}_INTERNAL_SECRET is not set")
         entries.append(internal_client_entry(name, secret.get_secret_value()))

@@ -251,8 +251,8 @@ class Platform:
             dead = [c.name for c in self._children if c.process.returncode is not None]
             print(f"quarterdeck up: {', '.join(dead)} exited; stopping", file=sys.stderr)
             status = 1
-        for task in [stopped, *exits]:
-            task.cancel()
+        for waiter in [stopped, *exits]:
+            waiter.cancel()
         await self._stop_all()
         return status
 

@@ -12,31 +12,31 @@ from collections.abc import Iterable, Mapping
 from functools import cache
 from typing import TypeVar
 
-from google.protobuf.descriptor import EnumDescriptor
+from shared.proto_descriptors import AnyEnumDescriptor
 
 _WORD_BOUNDARY = re.compile(r"(?<=[a-z0-9])(?=[A-Z])")
 ValueT = TypeVar("ValueT")
 
 
-def value_prefix(enum: EnumDescriptor) -> str:
+def value_prefix(enum: AnyEnumDescriptor) -> str:
     """``TENANT_STATUS_`` for ``TenantStatus``: what every value's name starts with."""
     return _WORD_BOUNDARY.sub("_", enum.name).upper() + "_"
 
 
 @cache
-def enum_names(enum: EnumDescriptor) -> Mapping[int, str]:
+def enum_names(enum: AnyEnumDescriptor) -> Mapping[int, str]:
     """Each value's number and short name: ``{1: "active", ...}``, the zero value included."""
     prefix = value_prefix(enum)
     return {value.number: value.name.removeprefix(prefix).lower() for value in enum.values}
 
 
 @cache
-def enum_numbers(enum: EnumDescriptor) -> Mapping[str, int]:
+def enum_numbers(enum: AnyEnumDescriptor) -> Mapping[str, int]:
     """The reverse of :func:`enum_names`: ``{"active": 1, ...}``."""
     return {name: number for number, name in enum_names(enum).items()}
 
 
-def to_proto_map(enum: EnumDescriptor, values: Iterable[ValueT]) -> dict[ValueT, int]:
+def to_proto_map(enum: AnyEnumDescriptor, values: Iterable[ValueT]) -> dict[ValueT, int]:
     """``{value: number}`` for stored values named as the proto's short names (a StrEnum's
     members or plain strings): the hand-written enum map, derived. A value the proto does not
     declare fails at import, so the two cannot drift apart."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from typing import overload
 
 from google.protobuf.timestamp_pb2 import Timestamp
 
@@ -12,6 +13,12 @@ from shared.errors import InvalidArgument
 REPORT_WINDOW = timedelta(days=30)
 
 
+@overload
+def to_timestamp(value: datetime) -> Timestamp: ...
+@overload
+def to_timestamp(value: None) -> None: ...
+@overload
+def to_timestamp(value: datetime | None) -> Timestamp | None: ...
 def to_timestamp(value: datetime | None) -> Timestamp | None:
     if value is None:
         return None

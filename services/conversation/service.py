@@ -11,6 +11,7 @@ from typing import Any
 
 import grpc
 import httpx
+from google.protobuf.descriptor import FileDescriptor
 
 from quarterdeck.conversation.v1 import (
     conversations_pb2,
@@ -43,8 +44,8 @@ from shared.background import PeriodicJob
 from shared.server import ServiceContext, ServiceSpec
 
 
-def _full_name(descriptor: object, service: str) -> str:
-    return descriptor.services_by_name[service].full_name  # type: ignore[attr-defined]
+def _full_name(descriptor: FileDescriptor, service: str) -> str:
+    return descriptor.services_by_name[service].full_name
 
 
 async def prepare(context: ServiceContext[ConversationSettings, Any]) -> ConversationContext:

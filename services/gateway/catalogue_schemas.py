@@ -36,11 +36,11 @@ PriceTierName = Literal["standard", "batch", "long_context", "batch_long_context
 TokenConventionName = Literal["input_excludes_cached", "input_includes_cached"]
 
 
-def size_class_value(name: SizeClassName | None) -> int:
+def size_class_value(name: SizeClassName | None) -> pb.ModelSizeClass:
     return enum_number(pb.ModelSizeClass, name)
 
 
-def price_tier_value(name: PriceTierName | None) -> int:
+def price_tier_value(name: PriceTierName | None) -> pb.PriceTier:
     return enum_number(pb.PriceTier, name)
 
 

@@ -38,9 +38,9 @@ import types
 import typing
 from collections.abc import Callable, Mapping
 from datetime import datetime
-from typing import Any, ClassVar, Literal, Self
+from typing import Any, ClassVar, Literal, Self, TypeVar, cast
 
-from google.protobuf.descriptor import Descriptor, EnumDescriptor, FieldDescriptor
+from google.protobuf.descriptor import FieldDescriptor
 from google.protobuf.internal.enum_type_wrapper import EnumTypeWrapper
 from google.protobuf.message import Message
 from google.protobuf.struct_pb2 import Struct, Value
@@ -48,6 +48,7 @@ from google.protobuf.timestamp_pb2 import Timestamp
 from pydantic import BaseModel, Field
 
 from shared.json_values import struct_to_dict, value_to_python
+from shared.proto_descriptors import AnyEnumDescriptor, AnyFieldDescriptor, MessageDescriptor
 from shared.proto_enums import enum_names, enum_numbers
 from shared.timestamps import from_timestamp
 
@@ -79,22 +80,36 @@ _SCALAR_TYPES: Mapping[int, type] = {
 }
 
 
-def _is_repeated(field: FieldDescriptor) -> bool:
+def _is_repeated(field: AnyFieldDescriptor) -> bool:
     return bool(field.is_repeated)
 
 
-def _is_map(field: FieldDescriptor) -> bool:
+def _is_map(field: AnyFieldDescriptor) -> bool:
     message = field.message_type
     return message is not None and message.GetOptions().map_entry and _is_repeated(field)
 
 
-def _enum_type(enum: EnumDescriptor, zero: str | None) -> Any:
+def _message_of(field: AnyFieldDescriptor) -> MessageDescriptor:
+    """The message type of a message field (a map's entry included), which it always has."""
+    if field.message_type is None:
+        raise TypeError(f"{field.full_name}: not a message field")
+    return field.message_type
+
+
+def _enum_of(field: AnyFieldDescriptor) -> AnyEnumDescriptor:
+    """The enum type of an enum field, which it always has."""
+    if field.enum_type is None:
+        raise TypeError(f"{field.full_name}: not an enum field")
+    return field.enum_type
+
+
+def _enum_type(enum: AnyEnumDescriptor, zero: str | None) -> Any:
     """The names of ``enum``'s values, the zero value only as ``zero`` (when not None)."""
     names = [name for number, name in enum_names(enum).items() if number != 0]
     return Literal[tuple(dict.fromkeys(names if zero is None else [zero, *names]))]
 
 
-def _model_for(message: Descriptor, module: str, field: str) -> type[ProtoModel]:
+def _model_for(message: MessageDescriptor, module: str, field: str) -> type[ProtoModel]:
     """The one ProtoModel of ``message`` defined in ``module`` (the declaring class's). Imported
     ones do not count: a field of a model from elsewhere is declared, which also keeps linters
     from dropping the import as unused."""
@@ -116,34 +131,32 @@ def _model_for(message: Descriptor, module: str, field: str) -> type[ProtoModel]
     return found.pop()
 
 
-def _element_type(field: FieldDescriptor, module: str, zero: str | None = None) -> Any:
+def _element_type(field: AnyFieldDescriptor, module: str, zero: str | None = None) -> Any:
     """The Python type of one value of ``field`` (an element, when it is repeated)."""
     if field.type == FieldDescriptor.TYPE_ENUM:
-        return _enum_type(field.enum_type, zero)
+        return _enum_type(_enum_of(field), zero)
     if field.type == FieldDescriptor.TYPE_MESSAGE:
-        name = field.message_type.full_name
+        name = _message_of(field).full_name
         if name == _TIMESTAMP:
             return datetime
         if name == _STRUCT:
             return dict[str, Any]
         if name == _VALUE:
             return Any
-        return _model_for(field.message_type, module, field.full_name)
+        return _model_for(_message_of(field), module, field.full_name)
     if field.type not in _SCALAR_TYPES:
         raise TypeError(f"{field.full_name}: no JSON mapping for this field type")
     return _SCALAR_TYPES[field.type]
 
 
-def _derived_type(field: FieldDescriptor, module: str, nullable: bool, zero: str | None) -> Any:
+def _derived_type(field: AnyFieldDescriptor, module: str, nullable: bool, zero: str | None) -> Any:
     """The type of an undeclared field, from its descriptor and the model's options; a message
     field is the ProtoModel of its message defined in ``module``."""
     if nullable:
         return _derived_type(field, module, False, zero) | None
     if _is_map(field):
-        key, value = (
-            field.message_type.fields_by_name["key"],
-            field.message_type.fields_by_name["value"],
-        )
+        entry = _message_of(field)
+        key, value = entry.fields_by_name["key"], entry.fields_by_name["value"]
         # Types built at run time from the descriptor, which a static checker cannot follow.
         return dict[_element_type(key, module), _element_type(value, module)]  # type: ignore[misc]
     element = _element_type(field, module, zero)
@@ -171,15 +184,15 @@ def _model_in(annotation: Any) -> type[ProtoModel] | None:
     return None
 
 
-def _value_reader(field: FieldDescriptor, annotation: Any, zero: str | None) -> Reader:
+def _value_reader(field: AnyFieldDescriptor, annotation: Any, zero: str | None) -> Reader:
     """Turns one value of ``field`` (an element, when repeated) into its JSON-ready form."""
     if field.type == FieldDescriptor.TYPE_ENUM:
-        names = dict(enum_names(field.enum_type))
+        names = dict(enum_names(_enum_of(field)))
         if zero is not None:
             names[0] = zero
         return lambda number: names.get(number, number)
     if field.type == FieldDescriptor.TYPE_MESSAGE:
-        name = field.message_type.full_name
+        name = _message_of(field).full_name
         if name == _TIMESTAMP:
             return from_timestamp
         if name == _STRUCT:
@@ -198,14 +211,14 @@ def _as_is(value: Any) -> Any:
 
 
 def _field_reader(
-    field: FieldDescriptor, annotation: Any, zero: str | None, when_unset: Any
+    field: AnyFieldDescriptor, annotation: Any, zero: str | None, when_unset: Any
 ) -> Reader | None:
     """Reads ``field`` from a message as a model field of type ``annotation`` holds it; None for
     a field whose value is taken as it is (read in bulk, the hot case)."""
     python_name = field.name
     inner, nullable = _without_none(annotation)
     if _is_map(field):
-        value_field = field.message_type.fields_by_name["value"]
+        value_field = _message_of(field).fields_by_name["value"]
         read_value = _value_reader(value_field, typing.get_args(inner)[-1], zero)
         return lambda message: {
             key: read_value(value) for key, value in getattr(message, python_name).items()
@@ -259,7 +272,7 @@ def _attribute_name(field_name: str) -> str:
 class ProtoModel(BaseModel):
     """A JSON resource declared by the protobuf message it maps (see the module's docstring)."""
 
-    proto_message: ClassVar[Descriptor]
+    proto_message: ClassVar[MessageDescriptor]
     #: The fields left out of the JSON.
     proto_excluded: ClassVar[frozenset[str]] = frozenset()
     #: The names enum fields give their zero value, and the values of unset optional fields.
@@ -348,7 +361,14 @@ class ProtoModel(BaseModel):
         return cls.model_validate(cls.proto_values(message))
 
 
-def enum_number(enum: EnumTypeWrapper, name: str | None) -> int:
+#: A generated enum as its type stubs declare it: an int subclass whose class is the enum's
+#: EnumTypeWrapper (which, at run time, the module attribute is).
+EnumT = TypeVar("EnumT", bound=int)
+
+
+def enum_number(enum: type[EnumT], name: str | None) -> EnumT:
     """The number of the value ``name`` of ``enum`` (as :mod:`shared.proto_enums` names it), 0
     for None: how a request's optional enum goes to protobuf."""
-    return 0 if name is None else enum_numbers(enum.DESCRIPTOR)[name]
+    wrapper = cast(EnumTypeWrapper, enum)
+    number = 0 if name is None else enum_numbers(wrapper.DESCRIPTOR)[name]
+    return cast(EnumT, number)  # every number the enum declares is one of its values

@@ -15,7 +15,7 @@ from shared.json_values import dict_to_struct
 TenantStatusName = Literal["active", "suspended", "deleted"]
 
 
-def status_value(name: TenantStatusName | None) -> int:
+def status_value(name: TenantStatusName | None) -> pb.TenantStatus:
     return enum_number(pb.TenantStatus, name)
 
 

@@ -11,14 +11,13 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
-from typing import Any
 
 from sqlalchemy import select, update
-from sqlalchemy.engine import CursorResult
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.conversation.conversations.models import ConversationRecord
 from services.conversation.runs.models import RunRecord, RunStatus
+from shared.db import rows_matched
 from shared.errors import FailedPrecondition
 
 
@@ -47,7 +46,7 @@ async def lock_conversation(session: AsyncSession, conversation_id: uuid.UUID) -
 
 async def check_fence(session: AsyncSession, fence: Fence) -> None:
     await lock_conversation(session, fence.conversation_id)
-    result: CursorResult[Any] = await session.execute(  # type: ignore[assignment]
+    result = await session.execute(
         update(RunRecord)
         .where(
             RunRecord.run_id == fence.run_id,
@@ -57,7 +56,7 @@ async def check_fence(session: AsyncSession, fence: Fence) -> None:
         .values(lease_generation=RunRecord.lease_generation)
         .execution_options(synchronize_session=False)
     )
-    if result.rowcount != 1:
+    if rows_matched(result) != 1:
         raise LeaseLost(
             f"run {fence.run_id} is no longer leased under generation {fence.lease_generation}"
         )

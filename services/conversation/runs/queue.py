@@ -19,7 +19,6 @@ from datetime import timedelta
 from typing import Any
 
 from sqlalchemy import and_, event, exists, func, select, update
-from sqlalchemy.engine import CursorResult
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
@@ -34,7 +33,7 @@ from services.conversation.runs.models import (
     RunRecord,
     RunStatus,
 )
-from shared.db import Database
+from shared.db import Database, rows_matched
 from shared.db_types import utcnow
 from shared.errors import FailedPrecondition
 
@@ -288,7 +287,7 @@ class RunQueue:
         """Extend the lease; False when it is lost (expired and taken over, or cancelled)."""
         async with self._database.transaction() as session:
             now = utcnow()
-            result: CursorResult[Any] = await session.execute(  # type: ignore[assignment]
+            result = await session.execute(
                 update(RunRecord)
                 .where(
                     RunRecord.run_id == fence.run_id,
@@ -298,7 +297,7 @@ class RunQueue:
                 .values(heartbeat_at=now, lease_expires_at=now + self.lease)
                 .execution_options(synchronize_session=False)
             )
-            return result.rowcount == 1
+            return rows_matched(result) == 1
 
     async def finish(
         self,

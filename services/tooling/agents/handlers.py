@@ -45,6 +45,7 @@ from services.tooling.permissions.models import TenantAgentPermissionRecord
 from services.tooling.tools.models import OutputFormatRecord, ToolConfigRecord
 from services.tooling.validation import Violations
 from shared.auth import require_principal
+from shared.db import rows_matched
 from shared.errors import Aborted, AlreadyExists, FieldViolation, InvalidArgument, NotFound
 from shared.field_mask import paths_to_update
 from shared.ids import parse_id
@@ -463,7 +464,7 @@ class AgentHandlers(ExecutionLimitHandlers):
                     AgentToolRecord.agent_id == agent.id, AgentToolRecord.tool_id == tool_id
                 )
             )
-            if not result.rowcount:  # type: ignore[attr-defined]
+            if not rows_matched(result):
                 raise NotFound(f"agent {agent.id} has no tool {tool_id}", reason="NOT_FOUND")
         return pb.RemoveAgentToolResponse()
 

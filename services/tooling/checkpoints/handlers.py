@@ -161,7 +161,7 @@ class CheckpointHandlers:
         violations.raise_if_any()
         if not request.writes:
             return pb.PutWritesResponse()
-        rows = [
+        rows: list[dict[str, Any]] = [
             {
                 "tenant_id": tenant,
                 "thread_id": request.thread_id,

@@ -50,6 +50,7 @@ from services.tooling.schemas import violations_of
 from services.tooling.tools.models import BaseToolRecord, OutputFormatRecord, ToolConfigRecord
 from services.tooling.validation import Violations
 from shared.auth import require_principal
+from shared.db import rows_matched
 from shared.db_types import utcnow
 from shared.errors import (
     DomainError,
@@ -429,7 +430,7 @@ class ExecutionHandlers:
                     updated_at=now,
                 )
             )
-            return bool(result.rowcount)  # type: ignore[attr-defined]
+            return bool(rows_matched(result))
 
     async def _finish_refused(self, call: ToolCallRecord, refusal: DomainError) -> ToolCallRecord:
         async with self._ctx.database.transaction() as session:

@@ -13,7 +13,8 @@ SCOPE_TO_PROTO = {
     MemoryScope.SESSION: pb.MEMORY_SCOPE_SESSION,
     MemoryScope.USER: pb.MEMORY_SCOPE_USER,
 }
-SCOPE_FROM_PROTO = {v: k for k, v in SCOPE_TO_PROTO.items()}
+#: Keyed by the number as it comes off the wire (a plain int).
+SCOPE_FROM_PROTO: dict[int, MemoryScope] = {v: k for k, v in SCOPE_TO_PROTO.items()}
 SOURCE_TO_PROTO = {
     MemorySource.USER: pb.MEMORY_SOURCE_USER,
     MemorySource.ASSISTANT: pb.MEMORY_SOURCE_ASSISTANT,

@@ -21,6 +21,7 @@ from services.tooling.memory.models import (
     MemorySource,
 )
 from services.tooling.validation import Violations
+from shared.db import rows_matched
 from shared.db_types import utcnow
 from shared.errors import Aborted, InvalidArgument, NotFound
 from shared.json_values import json_problem, value_to_python
@@ -32,7 +33,7 @@ MAX_QUERY = 200
 
 
 def _scope(value: int, field: str = "scope") -> MemoryScope:
-    scope = SCOPE_FROM_PROTO.get(value)  # type: ignore[call-overload]
+    scope = SCOPE_FROM_PROTO.get(value)
     if scope is None:
         raise InvalidArgument.field(field, "must be global, project, session or user")
     return scope
@@ -156,7 +157,7 @@ class MemoryHandlers:
                     *_key_filters(tenant, scope, request.scope_key, request.key)
                 )
             )
-        if not result.rowcount:  # type: ignore[attr-defined]
+        if not rows_matched(result):
             raise NotFound(f"no memory under {request.key!r}", reason="MEMORY_NOT_FOUND")
         return pb.DeleteMemoryResponse()
 
