@@ -123,7 +123,7 @@ def retry_after_seconds(error: grpc.aio.AioRpcError) -> int | None:
     status = _service_status(error)
     for detail in status.details if status is not None else []:
         info = error_details_pb2.ErrorInfo()
-        if detail.Is(info.DESCRIPTOR) and detail.Unpack(info):
+        if detail.Unpack(info):  # False, untouched, for a detail of another type
             value = info.metadata.get(RETRY_AFTER_MS, "")
             if value.isdigit():
                 return max(1, math.ceil(int(value) / 1000))

@@ -38,10 +38,9 @@ import types
 import typing
 from collections.abc import Callable, Mapping
 from datetime import datetime
-from typing import Any, ClassVar, Literal, Self, TypeVar, cast
+from typing import Any, ClassVar, Literal, Self, cast
 
 from google.protobuf.descriptor import FieldDescriptor
-from google.protobuf.internal.enum_type_wrapper import EnumTypeWrapper
 from google.protobuf.message import Message
 from google.protobuf.struct_pb2 import Struct, Value
 from google.protobuf.timestamp_pb2 import Timestamp
@@ -49,7 +48,7 @@ from pydantic import BaseModel, Field
 
 from shared.json_values import struct_to_dict, value_to_python
 from shared.proto_descriptors import AnyEnumDescriptor, AnyFieldDescriptor, MessageDescriptor
-from shared.proto_enums import enum_names, enum_numbers
+from shared.proto_enums import EnumT, enum_descriptor, enum_names, enum_numbers
 from shared.timestamps import from_timestamp
 
 Reader = Callable[[Any], Any]
@@ -361,14 +360,8 @@ class ProtoModel(BaseModel):
         return cls.model_validate(cls.proto_values(message))
 
 
-#: A generated enum as its type stubs declare it: an int subclass whose class is the enum's
-#: EnumTypeWrapper (which, at run time, the module attribute is).
-EnumT = TypeVar("EnumT", bound=int)
-
-
 def enum_number(enum: type[EnumT], name: str | None) -> EnumT:
     """The number of the value ``name`` of ``enum`` (as :mod:`shared.proto_enums` names it), 0
     for None: how a request's optional enum goes to protobuf."""
-    wrapper = cast(EnumTypeWrapper, enum)
-    number = 0 if name is None else enum_numbers(wrapper.DESCRIPTOR)[name]
+    number = 0 if name is None else enum_numbers(enum_descriptor(enum))[name]
     return cast(EnumT, number)  # every number the enum declares is one of its values

@@ -33,7 +33,7 @@ from shared.timestamps import to_timestamp
 
 TOKEN_PREFIX = "qdv_"
 HINT_LENGTH = 8
-STATUS_TO_PROTO = to_proto_map(pb.InviteStatus.DESCRIPTOR, InviteStatus)
+STATUS_TO_PROTO = to_proto_map(pb.InviteStatus, InviteStatus)
 
 
 @dataclass(frozen=True)

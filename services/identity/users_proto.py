@@ -10,9 +10,9 @@ from services.identity.models import PlatformRole, User, UserProfile, UserStatus
 from shared.proto_enums import to_proto_map
 from shared.timestamps import to_timestamp
 
-STATUS_TO_PROTO = to_proto_map(pb.UserStatus.DESCRIPTOR, UserStatus)
+STATUS_TO_PROTO = to_proto_map(pb.UserStatus, UserStatus)
 
-PLATFORM_ROLE_TO_PROTO = to_proto_map(pb.PlatformRole.DESCRIPTOR, PlatformRole)
+PLATFORM_ROLE_TO_PROTO = to_proto_map(pb.PlatformRole, PlatformRole)
 
 
 def user_to_proto(user: User) -> pb.User:

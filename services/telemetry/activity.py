@@ -58,9 +58,9 @@ MAX_EVENT_IDS = 500
 MAX_METADATA_BYTES = 16 * 1024
 ACTION_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:/-]*")
 
-ACTOR_TYPE_TO_PROTO = to_proto_map(pb.ActivityActorType.DESCRIPTOR, ActorType)
+ACTOR_TYPE_TO_PROTO = to_proto_map(pb.ActivityActorType, ActorType)
 ACTOR_TYPE_FROM_PROTO = {v: k for k, v in ACTOR_TYPE_TO_PROTO.items()}
-STATUS_TO_PROTO = to_proto_map(pb.ActivityStatus.DESCRIPTOR, ActivityStatus)
+STATUS_TO_PROTO = to_proto_map(pb.ActivityStatus, ActivityStatus)
 STATUS_FROM_PROTO = {v: k for k, v in STATUS_TO_PROTO.items()}
 #: Stored values are plain strings (the seed's columns): an unknown one reads as UNSPECIFIED.
 _ACTOR_TYPE_BY_VALUE: dict[str, int] = {k.value: v for k, v in ACTOR_TYPE_TO_PROTO.items()}

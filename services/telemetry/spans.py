@@ -48,7 +48,7 @@ from shared.proto_enums import to_proto_map
 from shared.tenant_scope import tenant_for_read
 
 NANOS_PER_SECOND = 1_000_000_000
-KIND_TO_PROTO = to_proto_map(pb.SpanKind.DESCRIPTOR, SpanKind)
+KIND_TO_PROTO = to_proto_map(pb.SpanKind, SpanKind)
 STATUS_TO_PROTO = {
     SpanStatusCode.UNSET: pb.SPAN_STATUS_CODE_UNSPECIFIED,
     SpanStatusCode.OK: pb.SPAN_STATUS_CODE_OK,

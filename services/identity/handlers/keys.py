@@ -14,7 +14,7 @@ from shared.errors import InvalidArgument
 from shared.proto_enums import to_proto_map
 from shared.timestamps import to_timestamp
 
-STATE_TO_PROTO = to_proto_map(pb.SigningKeyState.DESCRIPTOR, SigningKeyState)
+STATE_TO_PROTO = to_proto_map(pb.SigningKeyState, SigningKeyState)
 
 
 def key_to_proto(key: SigningKey) -> pb.SigningKey:

@@ -52,7 +52,7 @@ log = logging.getLogger("quarterdeck.identity.signup")
 
 APPROVAL_INVITE_TTL = timedelta(days=7)
 HONEYPOT_REASON = "honeypot"
-REQUEST_STATUS_TO_PROTO = to_proto_map(pb.SignupRequestStatus.DESCRIPTOR, SignupRequestStatus)
+REQUEST_STATUS_TO_PROTO = to_proto_map(pb.SignupRequestStatus, SignupRequestStatus)
 REQUEST_STATUS_FROM_PROTO = {v: k for k, v in REQUEST_STATUS_TO_PROTO.items()}
 
 

@@ -82,7 +82,7 @@ from shared.auth import (
     require_principal,
     require_tenant,
 )
-from shared.db import unique_violation
+from shared.db import rows_matched, unique_violation
 from shared.db_types import utcnow
 from shared.errors import (
     Aborted,
@@ -135,7 +135,10 @@ SUB_STATUS_TO_PROTO = {
     SubscriptionStatus.PAST_DUE: pb.SUBSCRIPTION_STATUS_PAST_DUE,
     SubscriptionStatus.CANCELED: pb.SUBSCRIPTION_STATUS_CANCELED,
 }
-SUB_STATUS_FROM_PROTO = {v: k for k, v in SUB_STATUS_TO_PROTO.items()}
+#: Keyed by the number as it comes off the wire (a plain int), as are the others below.
+SUB_STATUS_FROM_PROTO: dict[int, SubscriptionStatus] = {
+    v: k for k, v in SUB_STATUS_TO_PROTO.items()
+}
 SUB_TRANSITIONS = {
     SubscriptionStatus.TRIALING: {
         SubscriptionStatus.ACTIVE,
@@ -152,7 +155,9 @@ INVOICE_STATUS_TO_PROTO = {
     InvoiceStatus.PAID: pb.INVOICE_STATUS_PAID,
     InvoiceStatus.VOID: pb.INVOICE_STATUS_VOID,
 }
-INVOICE_STATUS_FROM_PROTO = {v: k for k, v in INVOICE_STATUS_TO_PROTO.items()}
+INVOICE_STATUS_FROM_PROTO: dict[int, InvoiceStatus] = {
+    v: k for k, v in INVOICE_STATUS_TO_PROTO.items()
+}
 INVOICE_TRANSITIONS = {
     InvoiceStatus.DRAFT: {InvoiceStatus.OPEN, InvoiceStatus.VOID},
     InvoiceStatus.OPEN: {InvoiceStatus.PAID, InvoiceStatus.VOID},
@@ -504,14 +509,14 @@ class BillingHandlers:
             if user_id is None
             else {"index_elements": ["tenant_id", "user_id", "period_start", "granularity"]}
         )
-        stmt = stmt.on_conflict_do_update(
+        upsert = stmt.on_conflict_do_update(
             **target,
             set_={
                 **{c: table.c[c] + stmt.excluded[c] for c in COUNTER_COLUMNS},
                 "updated_at": stmt.excluded.updated_at,
             },
         ).returning(*table.c)
-        return (await session.execute(stmt)).one()
+        return (await session.execute(upsert)).one()
 
     async def record_usage(self, request: pb.RecordUsageRequest) -> pb.RecordUsageResponse:
         require_internal()
@@ -1220,7 +1225,7 @@ class BillingHandlers:
                     )
                     .execution_options(synchronize_session=False)
                 )
-                if moved.rowcount != 1:
+                if rows_matched(moved) != 1:
                     return False
                 report.trials_ended += 1
                 report.subscription_ids.append(sub_id)
@@ -1252,7 +1257,7 @@ class BillingHandlers:
                 .values(**changes, version=table.version + 1, updated_at=utcnow())
                 .execution_options(synchronize_session=False)
             )
-            if claimed.rowcount != 1:
+            if rows_matched(claimed) != 1:
                 return False
             usage = {
                 row.feature_key: row.quantity
@@ -1312,7 +1317,7 @@ class BillingHandlers:
                     )
                     .execution_options(synchronize_session=False)
                 )
-                pruned += deleted.rowcount or 0
+                pruned += rows_matched(deleted) or 0
                 row.counters_pruned_at = now
             await session.flush()
         return pruned

@@ -185,7 +185,7 @@ _CLAIMS = {
 }
 #: A reservation's row: the ORM record, or a row RETURNING its columns.
 Reservation = LimitReservationRecord | Row[Any]
-_STATE_TO_PROTO = to_proto_map(pb.ReservationState.DESCRIPTOR, ["open", "settled", "released"])
+_STATE_TO_PROTO = to_proto_map(pb.ReservationState, ["open", "settled", "released"])
 
 
 def _at(seconds: float) -> datetime:

@@ -66,9 +66,9 @@ MAX_CAPABILITY = 64
 #: How far in the past a new price's effective_from may lie, for clock skew only.
 PAST_TOLERANCE = timedelta(seconds=60)
 
-SIZE_TO_PROTO = to_proto_map(pb.ModelSizeClass.DESCRIPTOR, SizeClass)
+SIZE_TO_PROTO = to_proto_map(pb.ModelSizeClass, SizeClass)
 SIZE_FROM_PROTO = {v: k for k, v in SIZE_TO_PROTO.items()}
-TIER_TO_PROTO = to_proto_map(pb.PriceTier.DESCRIPTOR, PriceTier)
+TIER_TO_PROTO = to_proto_map(pb.PriceTier, PriceTier)
 TIER_FROM_PROTO = {v: k for k, v in TIER_TO_PROTO.items()}
 #: Proto rate field → column.
 RATE_FIELDS = {
@@ -437,14 +437,14 @@ class PricingHandlers:
         usage, occurred_at, tier = self._usage_of(request)
         key: tuple[Any, ...]
         if request.WhichOneof("model") == "model_id":
-            key = ("id", parse_id(request.model_id, "model_id"))
+            model_id = parse_id(request.model_id, "model_id")
+            key, missing = ("id", model_id), f"model {model_id} not found"
         else:
-            key = ("ref", request.model_ref.provider, request.model_ref.model_name)
+            provider, name = request.model_ref.provider, request.model_ref.model_name
+            key, missing = ("ref", provider, name), f"model '{provider}/{name}' not found"
         model = await self._prices.get(key, lambda: self._load_model(key))
         if model is None:
-            if key[0] == "id":
-                raise NotFound(f"model {key[1]} not found", reason="MODEL_NOT_FOUND")
-            raise NotFound(f"model '{key[1]}/{key[2]}' not found", reason="MODEL_NOT_FOUND")
+            raise NotFound(missing, reason="MODEL_NOT_FOUND")
         price = model.price_at(tier, occurred_at)
         if price is None:
             raise FailedPrecondition(

@@ -130,7 +130,14 @@ async def _subscription_event(
     )
     if sub is None:
         return Outcome.IGNORED
-    target = SubscriptionStatus.CANCELED if deleted else SUBSCRIPTION_STATUS.get(obj.get("status"))
+    status = obj.get("status")
+    target = (
+        SubscriptionStatus.CANCELED
+        if deleted
+        else SUBSCRIPTION_STATUS.get(status)
+        if isinstance(status, str)
+        else None
+    )
     if target is not None and target in SUB_TRANSITIONS[sub.status]:
         sub.status = target
         if target is SubscriptionStatus.CANCELED:

@@ -39,7 +39,7 @@ from services.tenancy.stripe.models import (
 )
 from services.tenancy.stripe.signature import SignatureError, verify
 from shared.auth import require_operator
-from shared.db import Database
+from shared.db import Database, rows_matched
 from shared.db_types import utcnow
 from shared.errors import InvalidArgument, Unauthenticated, Unavailable
 
@@ -218,7 +218,7 @@ class StripeInbox:
                 )
                 .execution_options(synchronize_session=False)
             )
-            if result.rowcount != 1:  # type: ignore[attr-defined]
+            if rows_matched(result) != 1:
                 return None
             attempts = await session.scalar(select(d.attempts).where(d.id == dispatch_id))
         return token, int(attempts or 0)
@@ -262,7 +262,7 @@ class StripeInbox:
                     )
                     .execution_options(synchronize_session=False)
                 )
-                if result.rowcount != 1:  # type: ignore[attr-defined]
+                if rows_matched(result) != 1:
                     raise _LeaseLost
                 event.processed_at = now
                 event.processing_outcome = outcome.value
@@ -290,7 +290,7 @@ class StripeInbox:
                     )
                     .execution_options(synchronize_session=False)
                 )
-                if result.rowcount == 1:  # type: ignore[attr-defined]
+                if rows_matched(result) == 1:
                     event = await session.get(StripeEventRecord, event_row_id)
                     assert event is not None
                     event.processing_outcome = (Outcome.DEAD if dead else Outcome.FAILED).value

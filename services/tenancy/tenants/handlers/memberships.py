@@ -30,7 +30,8 @@ ROLE_TO_PROTO = {
     MembershipRole.MEMBER: pb.MEMBERSHIP_ROLE_MEMBER,
     MembershipRole.VIEWER: pb.MEMBERSHIP_ROLE_VIEWER,
 }
-ROLE_FROM_PROTO = {v: k for k, v in ROLE_TO_PROTO.items()}
+#: Keyed by the number as it comes off the wire (a plain int).
+ROLE_FROM_PROTO: dict[int, MembershipRole] = {v: k for k, v in ROLE_TO_PROTO.items()}
 
 
 def membership_to_proto(row: MembershipRecord) -> pb.Membership:
