@@ -10,6 +10,8 @@ dialect's interface but run a statement on the event loop whenever it cannot wai
 - a statement that may wait for the write lock (``BEGIN IMMEDIATE``, a write outside a
   transaction that already holds it) runs on the connection's own thread, so the busy timeout
   never blocks the loop and other coroutines can finish the transaction that holds the lock;
+  ``BEGIN IMMEDIATE`` is first tried inline without waiting (busy timeout 0), since the lock is
+  usually free, and goes to the thread only when it is taken;
 - once the transaction holds the write lock, its statements run inline too.
 
 Rows are fetched with the statement, in the same step. Reads that scan a lot block the loop
@@ -27,6 +29,11 @@ from typing import Any
 
 #: Statements after which the transaction holds the write lock.
 _WRITES = ("INSERT", "UPDATE", "DELETE", "REPLACE", "CREATE", "DROP", "ALTER")
+#: How long a statement waits for a lock another connection holds, on the connection's thread.
+BUSY_TIMEOUT_MS = 10_000
+_TAKES_WRITE_LOCK = ("BEGIN IMMEDIATE", "BEGIN EXCLUSIVE")
+#: Primary result codes of a lock held elsewhere (extended codes carry them in the low byte).
+_LOCKED_CODES = frozenset({sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED})
 #: Statements that take no lock, or only a WAL read mark.
 _LOCK_FREE = frozenset({"BEGIN", "BEGIN DEFERRED", "COMMIT", "ROLLBACK", "END", "CLOSE"})
 
@@ -141,14 +148,30 @@ class InlineSqliteConnection:
             self._holds_write_lock = False
         elif not self._holds_write_lock:
             head = _head(statement)
-            self._holds_write_lock = head.startswith(_WRITES) or head.startswith(
-                ("BEGIN IMMEDIATE", "BEGIN EXCLUSIVE")
-            )
+            self._holds_write_lock = head.startswith(_WRITES) or head.startswith(_TAKES_WRITE_LOCK)
+
+    def _took_write_lock_at_once(self, statement: str, work: Callable[[], None]) -> bool:
+        """Runs ``BEGIN IMMEDIATE`` inline if the write lock is free right now: a thread hop
+        costs more than the statement. False (nothing begun) when another connection holds it."""
+        if not self._inline_reads or self._thread_busy() or self.raw.in_transaction:
+            return False
+        if not _head(statement).startswith(_TAKES_WRITE_LOCK):
+            return False
+        self.raw.execute("PRAGMA busy_timeout=0")
+        try:
+            work()
+        except sqlite3.OperationalError as exc:
+            if exc.sqlite_errorcode & 0xFF not in _LOCKED_CODES:
+                raise
+            return False
+        finally:
+            self.raw.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
+        return True
 
     async def run(self, statement: str, work: Callable[[], None]) -> None:
         if self._runs_inline(statement):
             work()
-        else:
+        elif not self._took_write_lock_at_once(statement, work):
             self._in_thread = self._executor.submit(work)
             await asyncio.wrap_future(self._in_thread)
 
@@ -198,7 +221,7 @@ def _open(database: str, uri: bool) -> tuple[sqlite3.Connection, bool]:
     raw = sqlite3.connect(database, uri=uri, isolation_level=None, check_same_thread=False)
     # The busy timeout goes first: switching to WAL needs a lock, and connections opened at the
     # same moment would otherwise fail at once with "database is locked".
-    raw.execute("PRAGMA busy_timeout=10000")
+    raw.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
     raw.execute("PRAGMA foreign_keys=ON")
     mode = raw.execute("PRAGMA journal_mode=WAL").fetchone()[0]
     raw.execute("PRAGMA synchronous=NORMAL")
