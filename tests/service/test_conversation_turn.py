@@ -10,12 +10,10 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
 from datetime import timedelta
 
 import grpc
 import pytest
-from cryptography.fernet import Fernet
 from sqlalchemy import select, update
 
 from quarterdeck.conversation.v1 import conversations_pb2 as cpb
@@ -23,198 +21,28 @@ from quarterdeck.conversation.v1 import events_pb2 as epb
 from quarterdeck.conversation.v1 import messages_pb2 as mpb
 from quarterdeck.conversation.v1 import runs_pb2 as rpb
 from quarterdeck.telemetry.v1 import usage_pb2 as upb
-from quarterdeck.telemetry.v1.usage_pb2_grpc import UsageServiceStub
-from quarterdeck.tenancy.v1 import model_configs_pb2 as mcpb
-from quarterdeck.tenancy.v1 import pricing_pb2 as ppb
 from quarterdeck.tenancy.v1 import tenancy_pb2 as tpb
-from quarterdeck.tenancy.v1.model_configs_pb2_grpc import TenantModelConfigServiceStub
-from quarterdeck.tenancy.v1.pricing_pb2_grpc import ModelCatalogServiceStub
-from quarterdeck.tenancy.v1.tenancy_pb2_grpc import TenancyServiceStub
 from quarterdeck.tooling.v1 import agents_pb2 as apb
 from quarterdeck.tooling.v1 import executions_pb2 as xpb
 from services.conversation.runs.models import RunRecord, RunUsageRecord
-from services.conversation.test_provider import (
-    TEST_PROVIDER,
-    ProviderBehaviour,
-    RunningProvider,
-    running_test_provider,
-)
 from shared.db_types import utcnow
-from shared.grpc_client import open_channel
-from shared.identity_link import IdentityLink, internal_client_entry
-from tests.support.conversation import ConversationStack, new_conversation, say
+from tests.support.conversation import new_conversation, say
+from tests.support.conversation_turn import (
+    ISSUER,
+    Tenant,
+    TurnStack,
+    new_tenant,
+    turn_stack,
+)
 from tests.support.errors import failure, rich_error
-from tests.support.http_server import LocalServer, local_http_server
-from tests.support.stack import IDENTITY_TEST_SETTINGS, Databases, identity_stack, running_service
-from tests.support.tokens import TestIssuer
-from tests.support.tooling import Tooling, create_agent, create_tool
+from tests.support.stack import Databases
 from tests.support.waiting import eventually
-
-ISSUER = TestIssuer()
-CONVERSATION_SECRET = "conversation-internal-secret-for-tests"
-GOOD_KEY = "sk-test-good"
-
-
-@dataclass
-class TurnStack:
-    conversation: ConversationStack
-    tooling: Tooling
-    tenants: TenancyServiceStub
-    model_configs: TenantModelConfigServiceStub
-    catalog: ModelCatalogServiceStub
-    usage: UsageServiceStub
-    provider: RunningProvider
-    http: LocalServer
-    #: An internal token identity issued: what the other services accept.
-    internal: list[tuple[str, str]]
-    model_id: str
 
 
 @pytest.fixture(scope="module")
 async def stack(backend: str, databases: Databases) -> AsyncIterator[TurnStack]:
-    from quarterdeck.conversation.v1.conversations_pb2_grpc import ConversationServiceStub
-    from quarterdeck.conversation.v1.events_pb2_grpc import EventServiceStub
-    from quarterdeck.conversation.v1.messages_pb2_grpc import MessageServiceStub
-    from quarterdeck.conversation.v1.runs_pb2_grpc import RunServiceStub
-    from quarterdeck.tooling.v1.agents_pb2_grpc import AgentServiceStub
-    from quarterdeck.tooling.v1.checkpoints_pb2_grpc import CheckpointServiceStub
-    from quarterdeck.tooling.v1.executions_pb2_grpc import ExecutionServiceStub
-    from quarterdeck.tooling.v1.memory_pb2_grpc import MemoryServiceStub
-    from quarterdeck.tooling.v1.permissions_pb2_grpc import PermissionServiceStub
-    from quarterdeck.tooling.v1.tools_pb2_grpc import ToolServiceStub
-
-    clients = ",".join(
-        [
-            IDENTITY_TEST_SETTINGS["internal_clients"],
-            internal_client_entry("conversation", CONVERSATION_SECRET),
-        ]
-    )
-    label = "turn"
-    with local_http_server() as http:
-        async with (
-            running_test_provider(ProviderBehaviour(api_keys={GOOD_KEY})) as provider,
-            identity_stack(
-                databases,
-                backend,
-                label,
-                tenancy_overrides={"provider_key_encryption_keys": Fernet.generate_key().decode()},
-                internal_clients=clients,
-            ) as services,
-        ):
-            identity = services.identity.target
-            async with (
-                running_service(
-                    "tooling",
-                    await databases.url(backend, "tooling", label),
-                    identity_target=identity,
-                    egress_allowed_hosts="127.0.0.1",
-                ) as tooling_run,
-                running_service(
-                    "telemetry",
-                    await databases.url(backend, "telemetry", label),
-                    identity_target=identity,
-                ) as telemetry_run,
-                running_service(
-                    "conversation",
-                    await databases.url(backend, "conversation", label),
-                    authenticator=ISSUER.authenticator(),
-                    identity_target=identity,
-                    internal_secret=CONVERSATION_SECRET,
-                    tenancy_target=services.tenancy.target,
-                    tooling_target=tooling_run.target,
-                    telemetry_target=telemetry_run.target,
-                    test_provider_base_url=provider.base_url,
-                    provider_backoff_seconds=0,
-                    run_reaper_interval_seconds=0,
-                    run_worker_interval_seconds=0.2,
-                ) as conversation_run,
-                open_channel(conversation_run.target) as conversation_channel,
-                open_channel(tooling_run.target) as tooling_channel,
-                open_channel(services.tenancy.target) as tenancy_channel,
-                open_channel(telemetry_run.target) as telemetry_channel,
-            ):
-                link = IdentityLink(identity, "conversation", CONVERSATION_SECRET, 60)
-                internal = await link.internal_metadata()
-                catalog = ModelCatalogServiceStub(tenancy_channel)
-                model = await catalog.CreateModel(
-                    ppb.CreateModelRequest(
-                        model=ppb.Model(
-                            provider=TEST_PROVIDER,
-                            model_name=f"echo-{uuid.uuid4().hex[:6]}",
-                            display_name="Echo (test provider)",
-                            context_window=8192,
-                            supports_tools=True,
-                            is_active=True,
-                        )
-                    ),
-                    metadata=internal,
-                )
-                yield TurnStack(
-                    ConversationStack(
-                        conversation_run,
-                        ConversationServiceStub(conversation_channel),
-                        MessageServiceStub(conversation_channel),
-                        RunServiceStub(conversation_channel),
-                        EventServiceStub(conversation_channel),
-                    ),
-                    Tooling(
-                        tooling_run,
-                        AgentServiceStub(tooling_channel),
-                        ToolServiceStub(tooling_channel),
-                        PermissionServiceStub(tooling_channel),
-                        ExecutionServiceStub(tooling_channel),
-                        MemoryServiceStub(tooling_channel),
-                        CheckpointServiceStub(tooling_channel),
-                    ),
-                    TenancyServiceStub(tenancy_channel),
-                    TenantModelConfigServiceStub(tenancy_channel),
-                    catalog,
-                    UsageServiceStub(telemetry_channel),
-                    provider,
-                    http,
-                    internal,
-                    model.model.id,
-                )
-                await link.close()
-
-
-@dataclass
-class Tenant:
-    id: str
-    agent_id: str
-    tool_name: str
-    member: list[tuple[str, str]]
-
-
-async def new_tenant(
-    stack: TurnStack, api_key: str = GOOD_KEY, *, tool_needs_approval: bool = False
-) -> Tenant:
-    created = await stack.tenants.CreateTenant(
-        tpb.CreateTenantRequest(
-            tenant=tpb.Tenant(slug=f"t-{uuid.uuid4().hex[:10]}", name="Acme Debt Collection")
-        ),
-        metadata=stack.internal,
-    )
-    tenant_id = created.tenant.id
-    await stack.model_configs.SetTenantModelConfig(
-        mcpb.SetTenantModelConfigRequest(
-            config=mcpb.TenantModelConfig(
-                tenant_id=tenant_id, llm_model_id=stack.model_id, api_key=api_key
-            )
-        ),
-        metadata=stack.internal,
-    )
-    tool = await create_tool(
-        stack.tooling,
-        stack.internal,
-        tenant_id=tenant_id,
-        endpoint=f"{stack.http.base}/echo/{{q}}",
-        requires_approval=tool_needs_approval,
-    )
-    agent = await create_agent(
-        stack.tooling, stack.internal, tenant_id=tenant_id, tools=[(tool.id, 1)]
-    )
-    return Tenant(tenant_id, agent.agent.id, tool.name, ISSUER.member(tenant_id, "member"))
+    async with turn_stack(databases, backend) as built:
+        yield built
 
 
 async def finished_run(stack: TurnStack, tenant: Tenant, run_id: str) -> rpb.Run:

@@ -1,0 +1,148 @@
+"""Completed agent turns per second beside a raw gRPC health check of the conversation service,
+and the time from posting a message to its first streamed token, in the same run.
+
+Run: ``uv run python -m tests.benchmarks.bench_conversation_turn [--backend sqlite|postgresql]
+[--conversations 50] [--tenants 10] [--turns 3] [--seconds 5]``. Every service runs in this one
+process (identity, tenancy, tooling, telemetry, conversation with its worker) with the local test
+provider at zero latency, as the service tests build them; so the figures are of one CPU-shared
+process, a floor for a deployment. Turns: ``--conversations`` conversations across ``--tenants``
+tenants each post ``--turns`` messages one after another, each waiting for its run to complete.
+First token: a follower of the conversation's ledger notes the first response.output_text.delta
+after each post. Not collected by pytest (the name is bench_*).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import statistics
+import tempfile
+import time
+from pathlib import Path
+
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+from quarterdeck.conversation.v1 import events_pb2 as epb
+from quarterdeck.conversation.v1 import runs_pb2 as rpb
+from shared.grpc_client import open_channel
+from tests.benchmarks.bench_pricing import _measure
+from tests.support.conversation import new_conversation, say
+from tests.support.conversation_turn import Tenant, TurnStack, new_tenant, turn_stack
+from tests.support.postgres import PostgresServer, postgres_server
+from tests.support.stack import Databases
+
+FINISHED = (rpb.RUN_STATUS_COMPLETED, rpb.RUN_STATUS_FAILED)
+
+
+async def _conversation_turns(
+    stack: TurnStack,
+    tenant: Tenant,
+    turns: int,
+    first_tokens: list[float],
+    phases: list[tuple[float, float]],
+) -> int:
+    conversation = await new_conversation(
+        stack.conversation, tenant.member, agent_id=tenant.agent_id
+    )
+    follow = stack.conversation.events.FollowEvents(
+        epb.FollowEventsRequest(conversation_id=conversation.id), metadata=tenant.member
+    )
+    posted_at: list[float] = []
+    completed: asyncio.Queue[str] = asyncio.Queue()
+
+    async def read() -> None:
+        seen_for = -1
+        async for response in follow:
+            event = response.event
+            if event.kind == "response.output_text.delta" and seen_for < len(posted_at) - 1:
+                seen_for = len(posted_at) - 1
+                first_tokens.append(time.perf_counter() - posted_at[seen_for])
+            elif event.kind in ("run.completed", "run.failed"):
+                await completed.put(event.kind)
+
+    reader = asyncio.ensure_future(read())
+    done = 0
+    try:
+        for i in range(turns):
+            posted_at.append(time.perf_counter())
+            posted = await say(
+                stack.conversation, tenant.member, conversation.id, f"turn {i}", start_run=True
+            )
+            if await asyncio.wait_for(completed.get(), 120) == "run.completed":
+                done += 1
+            run = (
+                await stack.conversation.runs.GetRun(
+                    rpb.GetRunRequest(run_id=posted.run.id), metadata=tenant.member
+                )
+            ).run
+            created, began, ended = (
+                t.ToNanoseconds() / 1e9
+                for t in (run.create_time, run.start_time, run.complete_time)
+            )
+            phases.append((began - created, ended - began))
+    finally:
+        follow.cancel()
+        reader.cancel()
+    return done
+
+
+async def main(
+    postgres: PostgresServer,
+    backend: str,
+    conversations: int,
+    tenants: int,
+    turns: int,
+    seconds: float,
+) -> None:
+    with tempfile.TemporaryDirectory() as scratch:
+        databases = Databases(Path(scratch), postgres)
+        try:
+            async with turn_stack(databases, backend, "bench") as stack:
+                made = [await new_tenant(stack) for _ in range(tenants)]
+                async with open_channel(stack.conversation.running.target) as channel:
+                    health = health_pb2_grpc.HealthStub(channel)
+                    checks, _ = await _measure(
+                        lambda: health.Check(health_pb2.HealthCheckRequest()),
+                        conversations,
+                        seconds,
+                    )
+                first_tokens: list[float] = []
+                phases: list[tuple[float, float]] = []
+                started = time.perf_counter()
+                completed = await asyncio.gather(
+                    *(
+                        _conversation_turns(stack, made[i % tenants], turns, first_tokens, phases)
+                        for i in range(conversations)
+                    )
+                )
+                elapsed = time.perf_counter() - started
+        finally:
+            await databases.drop_all()
+    turns_per_second = sum(completed) / elapsed
+    ordered = sorted(first_tokens)
+    p99 = ordered[min(len(ordered) - 1, int(len(ordered) * 0.99))]
+    queued = statistics.median(p[0] for p in phases) * 1000
+    running = statistics.median(p[1] for p in phases) * 1000
+    print(f"backend: {backend}; {conversations} conversations across {tenants} tenants")
+    print(f"health check              {checks:10.1f} calls/s ({conversations} callers)")
+    print(f"completed turns           {turns_per_second:10.1f} turns/s ({sum(completed)} turns)")
+    print(f"ratio turns/health        {turns_per_second / checks:10.4f}x")
+    print(
+        f"post to first token       p50 {statistics.median(ordered) * 1000:.0f} ms, "
+        f"p99 {p99 * 1000:.0f} ms ({len(ordered)} turns)"
+    )
+    print(f"run phases (p50)          queued {queued:.0f} ms, leased to done {running:.0f} ms")
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--backend", choices=("sqlite", "postgresql"), default="sqlite")
+    parser.add_argument("--conversations", type=int, default=50)
+    parser.add_argument("--tenants", type=int, default=10)
+    parser.add_argument("--turns", type=int, default=3)
+    parser.add_argument("--seconds", type=float, default=5.0)
+    args = parser.parse_args()
+    with postgres_server() as server:  # it probes with its own event loop: outside ours
+        asyncio.run(
+            main(server, args.backend, args.conversations, args.tenants, args.turns, args.seconds)
+        )
