@@ -93,8 +93,7 @@ class RunWorker:
             with contextlib.suppress(asyncio.CancelledError):
                 await beat
         if not parked:
-            with contextlib.suppress(LeaseLost):
-                await self._queue.finish(run.fence)
+            await self._close(run, None)
 
     async def _heartbeat(self, run: ClaimedRun, turn: asyncio.Future[Any]) -> None:
         interval = self._queue.lease.total_seconds() / 3
@@ -105,8 +104,17 @@ class RunWorker:
                 return
 
     async def _fail(self, run: ClaimedRun, error: dict[str, Any]) -> None:
-        with contextlib.suppress(LeaseLost):
+        await self._close(run, error)
+
+    async def _close(self, run: ClaimedRun, error: dict[str, Any] | None) -> None:
+        """Complete or fail the run; when even that fails (the database is away), its lease
+        lapses and the reaper hands it to another attempt."""
+        try:
             await self._queue.finish(run.fence, error=error)
+        except LeaseLost:
+            pass
+        except Exception:
+            log.exception("run %s: could not be closed; the reaper will retry it", run.run_id)
 
     async def drain(self, within_seconds: float | None = None) -> None:
         await self._runs.drain(within_seconds)
