@@ -12,13 +12,15 @@ from pathlib import Path
 
 from services.registry import GATEWAY, SERVICE_NAMES, spec_for
 from shared.config import ConfigurationError, ServiceSettings, load_settings
-from shared.db import Database
 from shared.errors import FailedPrecondition
-from shared.identity_link import internal_client_entry
-from shared.migrations import autogenerate_revision, upgrade_to_head
+
+# Each command imports what it needs when it runs: `serve gateway` loads no database machinery.
 
 
 async def _migrate(names: Sequence[str]) -> None:
+    from shared.db import Database
+    from shared.migrations import upgrade_to_head
+
     for name in names:
         spec = spec_for(name)
         settings = load_settings(spec.settings_type)
@@ -31,6 +33,9 @@ async def _migrate(names: Sequence[str]) -> None:
 
 
 async def _revision(name: str, message: str) -> Path:
+    from shared.db import Database
+    from shared.migrations import autogenerate_revision, upgrade_to_head
+
     spec = spec_for(name)
     with tempfile.TemporaryDirectory() as scratch:
         database = Database(f"sqlite+aiosqlite:///{Path(scratch) / 'scratch.db'}")
@@ -66,6 +71,7 @@ def _internal_clients() -> str:
     service (identity too: every process authenticates the spans it exports) and the gateway
     (which also writes the request log to telemetry)."""
     from services.gateway.config import GatewaySettings
+    from shared.identity_link import internal_client_entry
 
     settings_types: dict[str, type[ServiceSettings] | type[GatewaySettings]] = {
         name: spec_for(name).settings_type for name in SERVICE_NAMES
@@ -84,6 +90,7 @@ async def _rotate_provider_keys(batch_size: int) -> int:
     from services.tenancy.config import TenancySettings
     from services.tenancy.model_configs.crypto import SETTING, ProviderKeyBox
     from services.tenancy.model_configs.rotation import rotate_provider_keys
+    from shared.db import Database
     from shared.migrations import require_head
 
     settings = load_settings(TenancySettings)
@@ -110,6 +117,7 @@ async def _rotate_status_keys(batch_size: int) -> int:
     from services.telemetry.config import TelemetrySettings
     from services.telemetry.status_secrets import ENCRYPTION_SETTING, StatusSecrets
     from services.telemetry.status_subscriptions import reseal_status_subscriptions
+    from shared.db import Database
     from shared.migrations import require_head
 
     settings = load_settings(TelemetrySettings)

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import importlib
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from shared.server import ServiceSpec
+if TYPE_CHECKING:  # imported by each service's module: the gateway's process never needs it
+    from shared.server import ServiceSpec
 
 #: Start order for `quarterdeck up`: telemetry first so every other process can export to it.
 SERVICE_NAMES = ("telemetry", "identity", "tenancy", "conversation", "tooling")

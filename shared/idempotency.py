@@ -25,10 +25,9 @@ from sqlalchemy.orm import Mapped, declared_attr, mapped_column
 from shared.db import Database, rows_matched
 from shared.db_types import JSONType, UTCDateTime, utcnow
 from shared.errors import Aborted, InvalidArgument
+from shared.validation import MAX_REQUEST_ID_LENGTH
 
 ResponseT = TypeVar("ResponseT", bound=Message)
-
-MAX_REQUEST_ID_LENGTH = 255
 
 
 class IdempotencyKeyMixin:

@@ -7,11 +7,10 @@ use it directly, on port 0) and :func:`serve` runs it until SIGTERM or SIGINT, t
 from __future__ import annotations
 
 import asyncio
-import importlib.util
 import logging
 import os
 import signal
-from collections.abc import Awaitable, Callable, Coroutine, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
@@ -28,6 +27,7 @@ from shared.clock import Clock, system_clock
 from shared.config import ServiceSettings
 from shared.db import Database
 from shared.decoding import DecodingInterceptor
+from shared.event_loop import run_event_loop
 from shared.idempotency import Idempotency, IdempotencyKeyMixin
 from shared.identity_link import IdentityLink, internal_api_key
 from shared.interceptors import (
@@ -361,21 +361,3 @@ def serve(spec: ServiceSpec[SettingsT, StateT], settings: SettingsT) -> None:
         run_event_loop(_serve(spec, settings))
     finally:
         shutdown_tracing()
-
-
-def preferred_event_loop() -> str:
-    """ "uvloop" where it is installed (a fraction of asyncio's cost per wake-up; grpc.aio and
-    uvicorn support it), unless ``QD_EVENT_LOOP=asyncio`` asks for asyncio's own loop."""
-    if os.environ.get("QD_EVENT_LOOP", "uvloop") != "uvloop":
-        return "asyncio"
-    return "uvloop" if importlib.util.find_spec("uvloop") is not None else "asyncio"
-
-
-def run_event_loop(main: Coroutine[Any, Any, None]) -> None:
-    """Run a served process's main coroutine on :func:`preferred_event_loop`."""
-    if preferred_event_loop() == "uvloop":
-        import uvloop
-
-        uvloop.run(main)
-    else:
-        asyncio.run(main)

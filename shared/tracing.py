@@ -10,18 +10,19 @@ from __future__ import annotations
 
 import logging
 import os
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import grpc
 from opentelemetry import trace
 from opentelemetry.instrumentation.grpc import aio_client_interceptors, aio_server_interceptor
-from opentelemetry.instrumentation.sqlalchemy import SQLAlchemyInstrumentor
 from opentelemetry.sdk.resources import SERVICE_NAME, Resource
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, ConsoleSpanExporter, SpanExporter
-from sqlalchemy.ext.asyncio import AsyncEngine
 
 from shared.config import TracingSettings, load_settings
+
+if TYPE_CHECKING:
+    from sqlalchemy.ext.asyncio import AsyncEngine
 
 _provider: TracerProvider | None = None
 
@@ -114,6 +115,9 @@ def instrument_engine(
     instrumented: one service per process, as deployed."""
     if not load_settings(TracingSettings).qd_trace_sql:
         return False
+    # Imported only here: it imports SQLAlchemy, which the gateway otherwise never loads.
+    from opentelemetry.instrumentation.sqlalchemy import SQLAlchemyInstrumentor
+
     SQLAlchemyInstrumentor().instrument(
         engine=engine.sync_engine, tracer_provider=tracer_provider or trace.get_tracer_provider()
     )

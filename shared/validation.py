@@ -11,6 +11,8 @@ from google.protobuf.struct_pb2 import ListValue, Struct, Value
 from shared.errors import FieldViolation, InvalidArgument
 from shared.json_values import json_problem
 
+#: Longest request_id (idempotency key) a caller may send; the gateway checks it too.
+MAX_REQUEST_ID_LENGTH = 255
 #: Serialized JSON size of one policy, config or schema.
 MAX_JSON_BYTES = 64 * 1024
 MAX_LIST_ITEMS = 100

@@ -12,8 +12,8 @@ import uvicorn
 from services.gateway.app import create_app
 from services.gateway.config import GatewaySettings
 from shared.config import load_settings
+from shared.event_loop import preferred_event_loop
 from shared.identity_link import internal_api_key
-from shared.server import preferred_event_loop
 from shared.tracing import configure_logging, configure_tracing, shutdown_tracing
 
 _STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)

@@ -10,7 +10,7 @@ from fastapi import Depends, Header, Query
 from services.gateway.clients import CallerClients, clients_of
 from services.gateway.proto_json import INT32_MAX
 from services.gateway.schemas import ErrorResponse
-from shared.idempotency import MAX_REQUEST_ID_LENGTH
+from shared.validation import MAX_REQUEST_ID_LENGTH
 
 #: Declaring the error ranges documents the real error body and keeps FastAPI from advertising
 #: its default 422, which this gateway never sends.

@@ -32,14 +32,15 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from email.message import EmailMessage
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 from urllib.parse import urlsplit
-
-import httpx
 
 from services.telemetry.config import TelemetrySettings
 from services.telemetry.models_status import SubscriptionChannel
 from services.telemetry.status_secrets import sign
+
+if TYPE_CHECKING:
+    import httpx
 
 log = logging.getLogger("quarterdeck.telemetry.status")
 
@@ -200,11 +201,20 @@ class WebhookSender:
         client: httpx.AsyncClient | None = None,
     ) -> None:
         self._allow_private = allow_private_hosts
-        self._client = client or httpx.AsyncClient(
-            timeout=httpx.Timeout(timeout_seconds),
-            follow_redirects=False,
-            headers={"User-Agent": "Quarterdeck-Status/1"},
-        )
+        self._timeout = timeout_seconds
+        self._client = client
+
+    def _http(self) -> httpx.AsyncClient:
+        """The client, made at the first delivery: httpx is not imported when the service starts."""
+        if self._client is None:
+            import httpx
+
+            self._client = httpx.AsyncClient(
+                timeout=httpx.Timeout(self._timeout),
+                follow_redirects=False,
+                headers={"User-Agent": "Quarterdeck-Status/1"},
+            )
+        return self._client
 
     async def _check_host(self, url: str) -> None:
         if self._allow_private:
@@ -233,8 +243,11 @@ class WebhookSender:
             DELIVERY_HEADER: str(uuid.uuid4()),
             SIGNATURE_HEADER: signature_header(recipient.webhook_secret, body, int(time.time())),
         }
+        client = self._http()
+        import httpx  # imported by _http() already: only its error types are wanted here
+
         try:
-            response = await self._client.post(recipient.target, content=body, headers=headers)
+            response = await client.post(recipient.target, content=body, headers=headers)
         except httpx.TimeoutException:
             raise DeliveryError("the webhook did not answer in time") from None
         except httpx.HTTPError as error:
@@ -255,7 +268,8 @@ class WebhookSender:
         await self._post(message.recipient, UPDATE_EVENT, update_payload(message))
 
     async def close(self) -> None:
-        await self._client.aclose()
+        if self._client is not None:
+            await self._client.aclose()
 
 
 @dataclass(frozen=True)

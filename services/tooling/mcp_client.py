@@ -8,13 +8,12 @@ import json
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from typing import Any
-
-from mcp import Client
-from mcp.client.streamable_http import streamable_http_client
-from mcp_types import TextContent
+from typing import TYPE_CHECKING, Any
 
 from services.tooling.egress import EgressDenied, EgressFailed, EgressGuard
+
+if TYPE_CHECKING:
+    from mcp import Client
 
 #: The most tools one import takes from a server.
 MAX_LISTED_TOOLS = 500
@@ -52,6 +51,11 @@ def _cause(error: BaseException) -> BaseException | None:
 
 @asynccontextmanager
 async def _session(guard: EgressGuard, url: str, timeout_seconds: float) -> AsyncIterator[Client]:
+    # The MCP SDK (with its server half, Starlette and uvicorn) is imported at the first MCP
+    # call, not when the service starts.
+    from mcp import Client
+    from mcp.client.streamable_http import streamable_http_client
+
     http_client = guard.mcp_http_client(timeout_seconds)
     try:
         async with asyncio.timeout(timeout_seconds):
@@ -93,6 +97,8 @@ async def call_mcp_tool(
     timeout_seconds: float,
 ) -> Any:
     """The tool's structured result, else its text (as JSON when it is JSON)."""
+    from mcp_types import TextContent
+
     async with _session(guard, url, timeout_seconds) as client:
         result = await client.call_tool(name, dict(arguments))
     texts = [part.text for part in result.content if isinstance(part, TextContent)]

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import functools
 import json
-from typing import Any
-
-from jsonschema import Draft202012Validator
-from jsonschema.exceptions import SchemaError
+from typing import TYPE_CHECKING, Any
 
 from shared.errors import FieldViolation
+
+if TYPE_CHECKING:
+    from jsonschema import Draft202012Validator
 
 MAX_VIOLATIONS = 20
 
@@ -24,6 +24,10 @@ def json_path(prefix: str, path: Any) -> str:
 
 def schema_problem(schema: dict[str, Any]) -> str | None:
     """Why ``schema`` is not a usable JSON Schema, or None."""
+    # jsonschema is imported at the first check (a tool's create or call), not at start.
+    from jsonschema import Draft202012Validator
+    from jsonschema.exceptions import SchemaError
+
     try:
         Draft202012Validator.check_schema(schema)
     except SchemaError as exc:
@@ -33,6 +37,8 @@ def schema_problem(schema: dict[str, Any]) -> str | None:
 
 @functools.lru_cache(maxsize=512)
 def _validator(encoded_schema: str) -> Draft202012Validator:
+    from jsonschema import Draft202012Validator
+
     return Draft202012Validator(json.loads(encoded_schema))
 
 
