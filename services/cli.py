@@ -142,6 +142,7 @@ async def _rotate_status_keys(batch_size: int) -> int:
 async def _rotate_tool_secrets(batch_size: int) -> int:
     from services.tooling.config import ToolingSettings
     from services.tooling.tools.secret_headers import SETTING, reseal_tool_secrets, secret_box_of
+    from shared.db import Database
     from shared.migrations import require_head
 
     settings = load_settings(ToolingSettings)
