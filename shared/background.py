@@ -37,6 +37,9 @@ class PeriodicJob:
         self._lock = asyncio.Lock()
         self._stopping = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
+        #: Passes begun and passes ended (failed ones too): what a caller waits on, not a clock.
+        self.passes_started = 0
+        self.passes_ended = 0
 
     @property
     def stopping(self) -> bool:
@@ -50,7 +53,11 @@ class PeriodicJob:
     async def run_once(self) -> None:
         """One pass; a second caller in this process waits for the running one to end."""
         async with self._lock:
-            await self._run_pass(self)
+            self.passes_started += 1
+            try:
+                await self._run_pass(self)
+            finally:
+                self.passes_ended += 1
 
     def start(self) -> None:
         if self.interval_seconds <= 0 or self._task is not None:

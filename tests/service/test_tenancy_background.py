@@ -13,7 +13,7 @@ import json
 import logging
 import time
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -45,6 +45,7 @@ from shared.grpc_client import open_channel
 from shared.server import RunningService
 from tests.support.stack import Databases, running_service
 from tests.support.tokens import TestIssuer
+from tests.support.waiting import eventually
 
 SECRET = "whsec_background_jobs_secret"
 ISSUER = TestIssuer()
@@ -191,13 +192,20 @@ async def set_dispatch(service: Tenancy, event_id: str, **values: Any) -> None:
         )
 
 
-async def eventually(check: Callable[[], Awaitable[bool]], within: float = 10.0) -> None:
-    deadline = time.monotonic() + within
-    while time.monotonic() < deadline:
-        if await check():
-            return
-        await asyncio.sleep(0.05)
-    raise AssertionError(f"the background jobs did not get there within {within:.0f} s")
+async def passes_ended(*services: Tenancy) -> list[int]:
+    """Passes ended by each job that was started (an interval of 0 starts none)."""
+    return [job.passes_ended for service in services for job in service.running.jobs if job.running]
+
+
+async def more_passes(services: Sequence[Tenancy], count: int) -> None:
+    """Wait until every job of ``services`` has ended ``count`` more passes."""
+    before = await passes_ended(*services)
+
+    async def done() -> bool:
+        now = await passes_ended(*services)
+        return all(after >= start + count for start, after in zip(before, now, strict=True))
+
+    await eventually(done, f"{count} more passes of every job")
 
 
 def job_tasks() -> list[asyncio.Task[Any]]:
@@ -252,7 +260,7 @@ async def test_an_ended_period_renews_and_due_events_apply_with_no_rpc_asking(ur
                 rows = [await dispatch_row(worker, e) for e in (new, retry_due, crashed)]
                 return renewed and all(row.status == "done" for row in rows)
 
-            await eventually(all_done)
+            await eventually(all_done, "the due period closed and the pending event dispatched")
             renewed = await subscription(worker, ended)
             assert renewed.current_period_start == before.current_period_end
             assert renewed.current_period_end > now
@@ -289,7 +297,7 @@ async def test_a_failing_pass_is_logged_and_the_loop_goes_on(
                             for job in JOB_NAMES
                         )
 
-                    await eventually(each_failed_twice)
+                    await eventually(each_failed_twice, "each job to fail twice")
                     await rename_table(quiet, "tenant_subscriptions_away", "tenant_subscriptions")
                     await rename_table(quiet, "stripe_event_dispatch_away", "stripe_event_dispatch")
 
@@ -298,7 +306,7 @@ async def test_a_failing_pass_is_logged_and_the_loop_goes_on(
                         row = await dispatch_row(worker, event_id)
                         return sub.current_period_end > now and row.status == "done"
 
-                    await eventually(recovered)
+                    await eventually(recovered, "both jobs to recover")
                     assert len(job_tasks()) == 2 and not any(t.done() for t in job_tasks())
         finally:
             async with quiet.db.engine.connect() as connection:
@@ -327,8 +335,8 @@ async def test_two_replicas_close_each_period_exactly_once(url: str) -> None:
                 rows = [await subscription(first, sub) for sub in subs]
                 return all(row.current_period_end > now for row in rows)
 
-            await eventually(all_current)
-            await asyncio.sleep(5 * INTERVAL)  # a few more passes of both, with nothing to do
+            await eventually(all_current, "every subscription's periods closed")
+            await more_passes([first, second], 5)  # with nothing left to do
             for sub in subs:
                 row = await subscription(second, sub)
                 starts = await invoiced_periods(second, sub)
@@ -361,31 +369,40 @@ async def test_stopping_mid_pass_ends_the_loops_without_an_error(
             .with_for_update()
         )
 
-        async def let_go_after_the_grace_period() -> None:
+        cancelled = f"{BILLING_PERIODS_JOB}: pass still running after 1.0s; cancelled"
+
+        async def was_cancelled() -> bool:
+            return any(r.getMessage() == cancelled for r in caplog.records)
+
+        async def let_go_once_cancelled() -> None:
             # SQLite cannot interrupt a statement waiting for its lock: without this it would
             # wait out its busy timeout (10 s), cancelled or not.
-            await asyncio.sleep(1.5)
+            await eventually(was_cancelled, "the stuck billing pass to be cancelled")
             await holder.aclose()
 
         try:
             with caplog.at_level(logging.INFO):
-                async with tenancy_on(url, **BOTH_JOBS):
-                    await asyncio.sleep(20 * INTERVAL)  # several Stripe passes, one stuck billing
+                async with tenancy_on(url, **BOTH_JOBS) as worker:
+                    jobs = {job.name: job for job in worker.running.jobs}
+
+                    async def stripe_passes_beside_a_stuck_billing() -> bool:
+                        billing, stripe = jobs[BILLING_PERIODS_JOB], jobs[STRIPE_DISPATCH_JOB]
+                        stuck = billing.passes_started == 1 and billing.passes_ended == 0
+                        return stuck and stripe.passes_ended >= 3
+
+                    await eventually(
+                        stripe_passes_beside_a_stuck_billing,
+                        "several Stripe passes while the billing pass waits on the held row",
+                    )
                     assert len(job_tasks()) == 2
-                    letting_go = asyncio.create_task(let_go_after_the_grace_period())
-                    stopping = time.monotonic()
-                # The jobs had the test settings' grace period (1 s) to end their passes.
-                stopped_in = time.monotonic() - stopping
+                    letting_go = asyncio.create_task(let_go_once_cancelled())
+                # The jobs had the test settings' grace period (1 s) to end their passes: the
+                # stuck one was cancelled (the row was let go only after that).
                 await letting_go
         finally:
             await holder.aclose()
         assert job_tasks() == []
-        assert stopped_in < 5
         assert [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR] == []
-        assert any(
-            r.getMessage() == f"{BILLING_PERIODS_JOB}: pass still running after 1.0s; cancelled"
-            for r in caplog.records
-        )
         # The cancelled pass left nothing half-done.
         after = await subscription(quiet, ended)
         assert (after.current_period_start, after.version) == (
@@ -412,7 +429,7 @@ async def test_an_interval_of_zero_starts_nothing(url: str) -> None:
         ended = await subscription_started(service, now - timedelta(days=45))
         before = await subscription(service, ended)
         event_id = await deliver(service, "customer.created", {"id": "cus_1"})
-        await asyncio.sleep(10 * INTERVAL)
+        # No job runs (none was started), so nothing renews or dispatches.
         assert (await subscription(service, ended)).version == before.version
         assert (await dispatch_row(service, event_id)).status == "pending"
     async with tenancy_on(url, stripe_dispatch_interval_seconds=INTERVAL) as service:
