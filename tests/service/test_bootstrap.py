@@ -20,6 +20,7 @@ from shared.grpc_client import open_channel
 from tests.support.errors import rich_error
 from tests.support.stack import IDENTITY_TEST_SETTINGS, Databases, running_service
 from tests.support.tokens import TestIssuer
+from tests.support.waiting import eventually
 
 OWN_SERVICE = {
     "identity": "quarterdeck.identity.v1.IdentityService",
@@ -102,10 +103,11 @@ async def test_stop_drains_in_flight_calls_within_the_grace_period(
 ) -> None:
     original = TenantHandlers.create_tenant
     entered = asyncio.Event()
+    released = asyncio.Event()
 
     async def slow_create(self: TenantHandlers, request: pb.CreateTenantRequest) -> object:
         entered.set()
-        await asyncio.sleep(0.5)
+        await released.wait()  # still in flight when the stop begins
         return await original(self, request)
 
     monkeypatch.setattr(TenantHandlers, "create_tenant", slow_create)
@@ -124,7 +126,20 @@ async def test_stop_drains_in_flight_calls_within_the_grace_period(
             )
         )
         await entered.wait()
-        await running.stop(grace=5)
+        stopping = asyncio.ensure_future(running.stop(grace=30))
+        health = health_pb2_grpc.HealthStub(channel)
+
+        async def stop_began() -> bool:
+            try:
+                reply = await health.Check(health_pb2.HealthCheckRequest(service=""))
+            except grpc.aio.AioRpcError:
+                return True  # the server no longer takes new calls
+            return reply.status == health_pb2.HealthCheckResponse.NOT_SERVING
+
+        await eventually(stop_began, "the service to begin stopping")
+        assert not call.done()
+        released.set()
+        await stopping
         assert (await call).tenant.slug == slug
 
 

@@ -461,17 +461,21 @@ async def test_every_call_carries_the_request_timeout(
     tenancy_target: str, issuer: TestIssuer, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     original = TenantHandlers.get_tenant
+    released = asyncio.Event()
 
-    async def slow_get(self: TenantHandlers, request: pb.GetTenantRequest) -> Any:
-        await asyncio.sleep(1.0)
+    async def stuck_get(self: TenantHandlers, request: pb.GetTenantRequest) -> Any:
+        await released.wait()  # answers only after the gateway has given up
         return await original(self, request)
 
-    monkeypatch.setattr(TenantHandlers, "get_tenant", slow_get)
+    monkeypatch.setattr(TenantHandlers, "get_tenant", stuck_get)
     settings = GatewaySettings(tenancy_target=tenancy_target, request_timeout_seconds=0.2)
-    async with gateway_client(settings) as client:
-        response = await client.get(
-            f"/v1/tenants/{uuid.uuid4()}", headers=headers(issuer.operator())
-        )
+    try:
+        async with gateway_client(settings) as client:
+            response = await client.get(
+                f"/v1/tenants/{uuid.uuid4()}", headers=headers(issuer.operator())
+            )
+    finally:
+        released.set()
     error_of(response, 504, "DEADLINE_EXCEEDED")
 
 

@@ -11,7 +11,6 @@ import hmac
 import json
 import re
 import threading
-import time
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
@@ -666,6 +665,8 @@ class HookServer:
     deliveries: list[Delivery] = field(default_factory=list)
     #: Paths answering 500 from now on.
     broken: set[str] = field(default_factory=set)
+    #: Set when the server stops: until then /slow never answers (longer than any sender waits).
+    released: threading.Event = field(default_factory=threading.Event)
 
     def payloads(self, path: str) -> list[dict[str, Any]]:
         return [json.loads(d.body) for d in self.deliveries if d.path == path]
@@ -684,7 +685,7 @@ def hooks() -> Iterator[HookServer]:
                 self.send_response(302)
                 self.send_header("Location", "/ok")
             elif self.path == "/slow":
-                time.sleep(1.5)
+                hook.released.wait()
                 self.send_response(200)
             elif self.path == "/fail" or self.path in hook.broken:
                 self.send_response(500)
@@ -703,6 +704,7 @@ def hooks() -> Iterator[HookServer]:
     try:
         yield server_state[0]
     finally:
+        server_state[0].released.set()
         server.shutdown()
         server.server_close()
 
