@@ -280,7 +280,7 @@ async def test_a_tool_call_awaiting_approval_parks_the_run_until_an_admin_decide
             for e in await events_of(stack, tenant, conversation.id)
             if e.kind == "run.requires_action"
         ]
-        tool_call_id = waiting.payload["tool_call_id"]
+        tool_call_id = waiting.payload.fields["tool_call_id"].string_value
         assert stack.http.hits(f"/echo/{query}") == 0
         refused = await failure(
             stack.conversation.runs.DecideToolCall(
@@ -339,7 +339,8 @@ async def test_a_suspended_tenant_or_a_disabled_agent_refuses_the_run_with_a_rea
     failed = [
         e for e in await events_of(stack, suspended, conversation.id) if e.kind == "run.failed"
     ]
-    assert failed[0].payload["error"]["reason"] == "TENANT_NOT_ACTIVE"
+    error = failed[0].payload.fields["error"].struct_value
+    assert error.fields["reason"].string_value == "TENANT_NOT_ACTIVE"
 
     tenant = await new_tenant(stack)
     await stack.tooling.agents.ArchiveAgent(
