@@ -9,33 +9,31 @@ from fastapi import FastAPI
 from fastapi_offline import FastAPIOffline
 from opentelemetry.instrumentation.asgi import OpenTelemetryMiddleware
 
-from services.gateway import (
-    activity,
-    admin,
-    auth,
-    billing,
-    catalogue,
-    limits,
-    members,
-    model_configs,
-    operations,
-    service_accounts,
-    sessions,
-    status_subscriptions,
-    stripe_webhook,
-    telemetry_usage,
-    tenants,
-    traces,
-    users,
-    well_known,
-)
+from services.gateway.activity import routes as activity
+from services.gateway.admin import routes as admin
+from services.gateway.auth import routes as auth
+from services.gateway.billing import routes as billing
+from services.gateway.catalogue import routes as catalogue
 from services.gateway.clients import GatewayClients
 from services.gateway.config import GatewaySettings
 from services.gateway.error_handlers import UnhandledErrorMiddleware, add_exception_handlers
+from services.gateway.jwks import routes as jwks
+from services.gateway.limits import routes as limits
+from services.gateway.members import routes as members
+from services.gateway.model_configs import routes as model_configs
+from services.gateway.operations import routes as operations
 from services.gateway.request_log import RequestLogMiddleware, writer_for_gateway
 from services.gateway.schemas import Health
+from services.gateway.service_accounts import routes as service_accounts
+from services.gateway.sessions import routes as sessions
+from services.gateway.status_subscriptions import routes as status_subscriptions
+from services.gateway.stripe import routes as stripe
+from services.gateway.tenants import routes as tenants
 from services.gateway.trace_origin import ExternalTraceMiddleware, link_caller_trace
+from services.gateway.traces import routes as traces
 from services.gateway.tracing import UNTRACED_URLS, TraceIdHeaderMiddleware
+from services.gateway.usage import routes as usage
+from services.gateway.users import routes as users
 
 #: Where the gateway serves Swagger UI's and ReDoc's own files.
 DOCS_ASSETS_URL = "/docs-assets"
@@ -87,10 +85,10 @@ def create_app(settings: GatewaySettings) -> FastAPI:
     app.include_router(service_accounts.router)
     app.include_router(admin.router)
     app.include_router(admin.security_events)
-    app.include_router(well_known.router)
-    app.include_router(stripe_webhook.router)
+    app.include_router(jwks.router)
+    app.include_router(stripe.router)
     app.include_router(traces.router)
-    app.include_router(telemetry_usage.router)
+    app.include_router(usage.router)
     app.include_router(operations.router)
     app.include_router(activity.router)
     app.include_router(status_subscriptions.router)

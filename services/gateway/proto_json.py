@@ -62,6 +62,14 @@ def _json_problem(value: Any, path: str, depth: int) -> str | None:
     return None
 
 
+def refuse_null(value: Any) -> Any:
+    """A before-validator for fields of an update that have no "clear" meaning: null is refused
+    rather than read as a reset."""
+    if value is None:
+        raise PydanticCustomError("null_refused", "may be left out, but not null")
+    return value
+
+
 def _json_object(value: dict[str, Any]) -> dict[str, Any]:
     if problem := _json_problem(value, "", 1):
         raise PydanticCustomError("invalid_json_object", problem)

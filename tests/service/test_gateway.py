@@ -14,9 +14,9 @@ import httpx
 import pytest
 
 from quarterdeck.tenancy.v1 import tenancy_pb2 as pb
-from services.gateway import schemas
 from services.gateway.app import create_app
 from services.gateway.config import GatewaySettings
+from services.gateway.tenants import schemas
 from services.tenancy.tenants.handlers.tenants import TenantHandlers
 from shared.auth import Principal, current_principal
 from shared.errors import ERROR_DOMAIN
