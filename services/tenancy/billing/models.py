@@ -41,6 +41,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import Mapped, mapped_column
 
 from services.tenancy.models import Base
+from services.tenancy.tenants.models import TenantRecord
 from shared.db_types import UTCDateTime, utcnow
 
 
@@ -107,7 +108,7 @@ class UsageCounterRecord(Base):
     )
 
     id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=uuid.uuid4)
-    tenant_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"))
+    tenant_id: Mapped[uuid.UUID] = mapped_column(ForeignKey(TenantRecord.id, ondelete="CASCADE"))
     user_id: Mapped[uuid.UUID | None] = mapped_column(Uuid)
     period_start: Mapped[date] = mapped_column(Date)
     granularity: Mapped[Granularity] = mapped_column(_enum(Granularity, "usage_granularity"))
@@ -185,7 +186,7 @@ class SubscriptionRecord(Base):
     )
 
     id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=uuid.uuid4)
-    tenant_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"))
+    tenant_id: Mapped[uuid.UUID] = mapped_column(ForeignKey(TenantRecord.id, ondelete="CASCADE"))
     plan_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("billing_plans.id", ondelete="RESTRICT"))
     status: Mapped[SubscriptionStatus] = mapped_column(
         _enum(SubscriptionStatus, "subscription_status", 24), default=SubscriptionStatus.ACTIVE
@@ -291,7 +292,7 @@ class SubscriptionPeriodRecord(Base):
     subscription_id: Mapped[uuid.UUID] = mapped_column(
         ForeignKey("tenant_subscriptions.id", ondelete="CASCADE")
     )
-    tenant_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"))
+    tenant_id: Mapped[uuid.UUID] = mapped_column(ForeignKey(TenantRecord.id, ondelete="CASCADE"))
     period_start: Mapped[datetime] = mapped_column(UTCDateTime())
     period_end: Mapped[datetime] = mapped_column(UTCDateTime())
     #: The period start in UTC epoch seconds: the window of its plan-limit counters.

@@ -33,6 +33,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import Mapped, mapped_column
 
 from services.tenancy.models import Base
+from services.tenancy.tenants.models import TenantRecord
 from shared.db_types import JSONType, UTCDateTime, utcnow
 
 LIMIT_KINDS = ("rpm", "tpm")
@@ -48,7 +49,7 @@ class LimitCounterRecord(Base):
     )
 
     tenant_id: Mapped[uuid.UUID] = mapped_column(
-        ForeignKey("tenants.id", ondelete="CASCADE"), primary_key=True
+        ForeignKey(TenantRecord.id, ondelete="CASCADE"), primary_key=True
     )
     #: "rpm", "tpm", or "plan:<plan feature id>".
     kind: Mapped[str] = mapped_column(String(64), primary_key=True)
@@ -66,7 +67,7 @@ class LimitReservationRecord(Base):
     )
 
     id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=uuid.uuid4)
-    tenant_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"))
+    tenant_id: Mapped[uuid.UUID] = mapped_column(ForeignKey(TenantRecord.id, ondelete="CASCADE"))
     #: The caller's idempotency id, unique per tenant when given.
     request_id: Mapped[str | None] = mapped_column(String(128))
     window_start: Mapped[int] = mapped_column(BigInteger)

@@ -31,6 +31,8 @@ from sqlalchemy import (
 from sqlalchemy.orm import Mapped, mapped_column
 
 from services.tenancy.models import Base
+from services.tenancy.pricing.models import ModelRecord
+from services.tenancy.tenants.models import TenantRecord
 from shared.db_types import UTCDateTime, utcnow
 
 DEFAULT_RATE_LIMIT_RPM = 60
@@ -46,9 +48,9 @@ class TenantModelConfigRecord(Base):
 
     id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=uuid.uuid4)
     tenant_id: Mapped[uuid.UUID] = mapped_column(
-        ForeignKey("tenants.id", ondelete="CASCADE"), unique=True
+        ForeignKey(TenantRecord.id, ondelete="CASCADE"), unique=True
     )
-    llm_model_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("models.id"), index=True)
+    llm_model_id: Mapped[uuid.UUID] = mapped_column(ForeignKey(ModelRecord.id), index=True)
     encrypted_api_key: Mapped[bytes] = mapped_column(LargeBinary)
     api_key_hint: Mapped[str] = mapped_column(String(8))
     key_version: Mapped[str] = mapped_column(String(32), index=True)
@@ -76,7 +78,7 @@ class TenantOnboardingGrantRecord(Base):
     )
 
     id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=uuid.uuid4)
-    tenant_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"))
+    tenant_id: Mapped[uuid.UUID] = mapped_column(ForeignKey(TenantRecord.id, ondelete="CASCADE"))
     kind: Mapped[GrantKind] = mapped_column(
         Enum(
             GrantKind,
