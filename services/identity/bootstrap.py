@@ -74,7 +74,7 @@ async def identity_context(settings: IdentitySettings) -> AsyncIterator[Identity
             raise BootstrapRefused(f"cannot reach identity's database: {exc}") from None
         await require_head(database, SPEC.migrations_dir, SPEC.name)
         secret = settings.page_token_secret
-        service = ServiceContext(
+        service: ServiceContext[IdentitySettings, IdentityContext] = ServiceContext(
             settings=settings,
             database=database,
             page_tokens=PageTokenCodec(

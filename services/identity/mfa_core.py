@@ -18,6 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.identity.models import MfaMethodType, UserMfaMethod, UserRecoveryCode
 from services.identity.secrets import Hasher
+from shared.db import rows_matched
 from shared.db_types import utcnow
 from shared.secret_box import SecretBox
 
@@ -75,7 +76,7 @@ async def check_totp(
         )
         .values(last_used_step=step, last_used_at=utcnow())
     )
-    return TotpResult.ACCEPTED if claimed.rowcount == 1 else TotpResult.REPLAYED
+    return TotpResult.ACCEPTED if rows_matched(claimed) == 1 else TotpResult.REPLAYED
 
 
 async def active_totp_methods(session: AsyncSession, user_id: uuid.UUID) -> list[UserMfaMethod]:
@@ -134,4 +135,4 @@ async def consume_recovery_code(
         )
         .values(used_at=utcnow())
     )
-    return used.rowcount == 1
+    return rows_matched(used) == 1

@@ -62,8 +62,10 @@ def security_sink(context: ServiceContext[IdentitySettings, IdentityContext]) ->
     return context.state.events.sink
 
 
-def revocation_source(context: ServiceContext[IdentitySettings]) -> RevocationSource:
-    state: IdentityContext = context.state
+def revocation_source(
+    context: ServiceContext[IdentitySettings, IdentityContext],
+) -> RevocationSource:
+    state = context.state
     return local_revocations(state.db, token_lifetime(state))
 
 

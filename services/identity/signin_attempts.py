@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
+from typing import TypedDict
 
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -38,6 +39,13 @@ def status_reason(status: UserStatus) -> str:
     return f"account_{status.value}"
 
 
+class DeviceEventFields(TypedDict):
+    """The device's hashes as security events record them."""
+
+    ip_hash: str | None
+    user_agent_hash: str | None
+
+
 @dataclass(frozen=True)
 class Attempt:
     """Where an attempt came from, hashed once for the login and security events."""
@@ -48,7 +56,7 @@ class Attempt:
     def of(cls, ctx: IdentityContext, device: pb.DeviceInfo) -> Attempt:
         return cls(device_hashes(ctx, device))
 
-    def event_fields(self) -> dict[str, str | None]:
+    def event_fields(self) -> DeviceEventFields:
         return {"ip_hash": self.hashes.ip_hash, "user_agent_hash": self.hashes.user_agent_hash}
 
 

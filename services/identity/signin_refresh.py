@@ -31,6 +31,7 @@ from services.identity.signin_sessions import (
     revoke_session,
 )
 from services.identity.tenancy_client import TenancyClient
+from shared.db import rows_matched
 from shared.db_types import utcnow
 from shared.errors import DomainError, PermissionDenied, Unauthenticated
 
@@ -170,7 +171,7 @@ class SessionRefresher:
                     .execution_options(synchronize_session=False)
                 )
                 current = await session.get(UserSession, row.id)
-                if claimed.rowcount != 1 or current is None:
+                if rows_matched(claimed) != 1 or current is None:
                     if current is None or not _live(current):
                         self._add_ended(session, attempt, current or row)
                         refusal = _revoked()

@@ -10,6 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.identity.models import SessionStatus, UserSession
 from shared.auth import Principal, require_principal
+from shared.db import rows_matched
 from shared.db_types import utcnow
 from shared.errors import PermissionDenied
 
@@ -49,7 +50,7 @@ async def revoke_session(
     result = await session.execute(
         statement.values(status=SessionStatus.REVOKED, revoked_at=utcnow(), revoked_reason=reason)
     )
-    return result.rowcount == 1
+    return rows_matched(result) == 1
 
 
 async def revoke_user_sessions(
@@ -68,4 +69,4 @@ async def revoke_user_sessions(
     result = await session.execute(
         statement.values(status=SessionStatus.REVOKED, revoked_at=utcnow(), revoked_reason=reason)
     )
-    return int(result.rowcount)
+    return int(rows_matched(result))

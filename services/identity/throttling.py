@@ -34,7 +34,7 @@ from services.identity.models import Base
 from shared.auth import CLIENT_ADDRESS_METADATA
 from shared.clock import Clock
 from shared.errors import ResourceExhausted
-from shared.interceptors import Layer
+from shared.interceptors import Layer, UnaryCall
 from shared.server import ServiceContext
 
 log = logging.getLogger("quarterdeck.identity.throttling")
@@ -138,7 +138,9 @@ class CredentialThrottle(Layer):
                     return None
         return None
 
-    async def around_unary(self, method, request, context, call):  # type: ignore[no-untyped-def]
+    async def around_unary(
+        self, method: str, request: Any, context: grpc.aio.ServicerContext, call: UnaryCall
+    ) -> Any:
         await self.check(method, request, context)
         return await call(request, context)
 

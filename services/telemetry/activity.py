@@ -63,8 +63,10 @@ ACTOR_TYPE_FROM_PROTO = {v: k for k, v in ACTOR_TYPE_TO_PROTO.items()}
 STATUS_TO_PROTO = to_proto_map(pb.ActivityStatus, ActivityStatus)
 STATUS_FROM_PROTO = {v: k for k, v in STATUS_TO_PROTO.items()}
 #: Stored values are plain strings (the seed's columns): an unknown one reads as UNSPECIFIED.
-_ACTOR_TYPE_BY_VALUE: dict[str, int] = {k.value: v for k, v in ACTOR_TYPE_TO_PROTO.items()}
-_STATUS_BY_VALUE: dict[str, int] = {k.value: v for k, v in STATUS_TO_PROTO.items()}
+_ACTOR_TYPE_BY_VALUE: dict[str, pb.ActivityActorType] = {
+    k.value: v for k, v in ACTOR_TYPE_TO_PROTO.items()
+}
+_STATUS_BY_VALUE: dict[str, pb.ActivityStatus] = {k.value: v for k, v in STATUS_TO_PROTO.items()}
 
 #: Optional text columns an appender may set: (field, longest).
 _OPTIONAL_TEXT = (

@@ -10,7 +10,7 @@ import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar
 
 from google.protobuf.message import Message
 from google.protobuf.struct_pb2 import Struct
@@ -138,6 +138,7 @@ def json_value(prefix: str, field: str, value: Any) -> Any:
 
 def rejected_protos(rejections: list[Rejection], proto_type: type[RowT]) -> list[RowT]:
     return [
+        # Every row-rejection message has these three fields; RowT cannot say so.
         proto_type(index=r.index, field=r.field, description=r.description)  # type: ignore[call-arg]
         for r in rejections
     ]
@@ -162,7 +163,17 @@ def time_range(
     return conditions, bound
 
 
-def analytics_window(request: Message) -> tuple[datetime, datetime]:
+class WindowRequest(Protocol):
+    """A request with an optional [start_time, end_time) window."""
+
+    @property
+    def start_time(self) -> Timestamp: ...
+    @property
+    def end_time(self) -> Timestamp: ...
+    def HasField(self, field_name: str) -> bool: ...  # noqa: N802 - protobuf's name
+
+
+def analytics_window(request: WindowRequest) -> tuple[datetime, datetime]:
     """An analytic's [start, end): end defaults to now, start to DEFAULT_WINDOW before it."""
     end = from_timestamp(request.end_time) if request.HasField("end_time") else utcnow()
     start = (

@@ -24,6 +24,8 @@ import json
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
+
+# The json module's C encoder (private; typeshed declares neither name).
 from json.encoder import c_make_encoder, encode_basestring  # type: ignore[attr-defined]
 from typing import Any
 from weakref import WeakKeyDictionary

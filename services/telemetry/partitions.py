@@ -36,7 +36,7 @@ from sqlalchemy import Table, text
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from shared.db import Database
+from shared.db import Database, rows_matched
 
 log = logging.getLogger("quarterdeck.telemetry.partitions")
 
@@ -149,7 +149,7 @@ async def _create_partition(
                     f"INSERT INTO {name} ({columns}) SELECT {columns} FROM moved"
                 )
             )
-            moved = result.rowcount or 0
+            moved = rows_matched(result) or 0
         # The CHECK spares ATTACH a scan of the new table to prove its rows fit the range.
         await session.execute(
             text(f"ALTER TABLE {name} ADD CONSTRAINT {name}_range CHECK ({in_day})")

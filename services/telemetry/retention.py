@@ -33,7 +33,7 @@ from services.telemetry.partitions import (
 )
 from shared.auth import require_operator
 from shared.background import PeriodicJob
-from shared.db import Database
+from shared.db import Database, rows_matched
 from shared.db_types import utcnow
 from shared.timestamps import to_timestamp
 
@@ -195,7 +195,7 @@ class RetentionEnforcer:
         total = 0
         while True:
             async with self._db.transaction() as session:
-                deleted = (await session.execute(statement)).rowcount or 0
+                deleted = rows_matched(await session.execute(statement)) or 0
             total += deleted
             if deleted < self._batch_size:
                 return total

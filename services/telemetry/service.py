@@ -76,7 +76,7 @@ def register(server: grpc.aio.Server, context: TelemetryContext) -> Sequence[str
     ]
 
 
-def authenticator(context: ServiceContext[TelemetrySettings]) -> Authenticator:
+def authenticator(context: TelemetryContext) -> Authenticator:
     """Tokens as every service verifies them; for Export, exporters' API keys as well."""
     tokens = default_authenticator(context)
     if context.identity is None:

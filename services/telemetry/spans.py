@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import Any, cast
 
 from google.protobuf.duration_pb2 import Duration
 from google.protobuf.struct_pb2 import Struct
@@ -17,6 +17,7 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
 from sqlalchemy import (
     ColumnElement,
     Select,
+    Table,
     and_,
     case,
     exists,
@@ -57,7 +58,7 @@ STATUS_TO_PROTO = {
 #: Spans are stored COPY-first, skipping any (trace_id, span_id, start time) already stored: an
 #: exporter retrying a batch stores nothing twice.
 SPAN_TARGET = BulkTarget(
-    SpanRecord.__table__,
+    cast(Table, SpanRecord.__table__),
     columns=(*SPAN_COLUMNS, "received_at"),
     conflict_columns=("trace_id", "span_id", "start_time_unix_nano"),
     returning="span_id",

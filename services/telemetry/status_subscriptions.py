@@ -19,6 +19,7 @@ the first key after a key rotation.
 from __future__ import annotations
 
 import asyncio
+import builtins
 import ipaddress
 import json
 import logging
@@ -205,7 +206,7 @@ def _normalized_url(url: str) -> str:
 
 
 def parse_target(
-    channel_value: int, target: str, settings: TelemetrySettings
+    channel_value: pb.SubscriptionChannel, target: str, settings: TelemetrySettings
 ) -> tuple[Target | None, list[FieldViolation]]:
     violations: list[FieldViolation] = []
     channel = CHANNELS.get(channel_value)
@@ -685,7 +686,7 @@ class StatusSubscriptionHandlers:
 
     async def notify(self, request: pb.NotifyStatusRequest) -> pb.NotifyStatusResponse:
         require_operator()
-        violations: list[FieldViolation] = []
+        violations: builtins.list[FieldViolation] = []
         tenant_id: uuid.UUID | None = None
         if request.tenant_id:
             try:
@@ -749,7 +750,7 @@ class StatusSubscriptionHandlers:
 
     async def _active_batches(
         self, tenant_id: uuid.UUID | None, severities: Sequence[SubscriptionSeverity]
-    ) -> AsyncIterator[list[StatusSubscriptionRecord]]:
+    ) -> AsyncIterator[builtins.list[StatusSubscriptionRecord]]:
         """Active subscriptions the update reaches, in id order, one batch per read."""
         model = StatusSubscriptionRecord
         after: uuid.UUID | None = None
@@ -782,7 +783,7 @@ class StatusSubscriptionHandlers:
         secrets: StatusSecrets,
         rows: Sequence[StatusSubscriptionRecord],
         update: StatusUpdate,
-    ) -> list[str | None]:
+    ) -> builtins.list[str | None]:
         """One delivery per row, a few at a time; each answers None or why it failed."""
         gate = asyncio.Semaphore(self._settings.status_delivery_concurrency)
 

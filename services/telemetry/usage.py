@@ -30,13 +30,21 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from itertools import chain, repeat
 from operator import add, mul
-from typing import Any
+from typing import Any, cast
 
 from asyncpg.pgproto import pgproto
 from google.protobuf.json_format import MessageToDict
 from google.protobuf.struct_pb2 import Value
 from google.protobuf.timestamp_pb2 import Timestamp
-from sqlalchemy import BigInteger, ColumnElement, bindparam, func, literal_column, select
+from sqlalchemy import (
+    BigInteger,
+    ColumnElement,
+    Table,
+    bindparam,
+    func,
+    literal_column,
+    select,
+)
 
 from quarterdeck.telemetry.v1 import usage_pb2 as pb
 from quarterdeck.tenancy.v1 import pricing_pb2 as tpb
@@ -258,7 +266,8 @@ class _Checked:
 
     def usage(self) -> Usage:
         """What tenancy's math prices; built only for rows that are priced."""
-        return Usage(*_USAGE_AT(self.row), includes_cached=self.includes_cached)
+        # The getter yields the seven counts Usage takes before includes_cached.
+        return Usage(*_USAGE_AT(self.row), includes_cached=self.includes_cached)  # type: ignore[misc]
 
 
 _INCLUDES_CACHED = pb.TOKEN_CONVENTION_INPUT_INCLUDES_CACHED
@@ -655,7 +664,8 @@ def _check_many(
                     slow.add(n)
         money_columns.append(picos)
     # Trace ids from the context where the row sets none; an empty id is NULL.
-    traces, spans = columns[_TRACE], columns[_SPAN]
+    traces: Sequence[str] = columns[_TRACE]
+    spans: Sequence[str] = columns[_SPAN]
     if "" in traces:
         context_trace, context_span = trace_ids
         spans = [span if trace else context_span for trace, span in zip(traces, spans, strict=True)]
@@ -690,7 +700,8 @@ def _check_many(
         "event_id": columns[_EVENT],
         "timestamp_unix_nano": occurred,
         **{
-            name: map(dict.get, repeat(empty, count), columns[position], columns[position])
+            # dict.get(empty, value, value): mypy picks no overload of the unbound method.
+            name: map(dict.get, repeat(empty, count), columns[position], columns[position])  # type: ignore[arg-type]
             for name, (position, empty) in zip(_TEXT_EMPTY_NAMES, _TEXT_EMPTY, strict=True)
         },
         **dict(zip(_NUMBER_NAMES, columns[_NUMBER_SLICE], strict=True)),
@@ -715,7 +726,7 @@ def _check_many(
         ),
     )
     includes_cached = map(_INCLUDES_CACHED.__eq__, conventions)
-    tiers = map(_TIERS.get, zip(columns[_IS_BATCH], columns[_IS_LONG_CONTEXT], strict=True))
+    tiers = map(_TIERS.__getitem__, zip(columns[_IS_BATCH], columns[_IS_LONG_CONTEXT], strict=True))
     outcomes: list[tuple[Row, bool, int] | list[FieldViolation]] = list(
         zip(rows, includes_cached, tiers, strict=True)
     )
@@ -1216,7 +1227,7 @@ def _accumulate(total: pb.CostGroup, group: pb.CostGroup) -> None:
 
 #: Rows land COPY-first, skipping event ids the tenant has stored already.
 USAGE_TARGET = BulkTarget(
-    UsageRecord.__table__,
+    cast(Table, UsageRecord.__table__),
     columns=COPY_COLUMNS,
     conflict_columns=("tenant_id", "event_id"),
     returning="event_id",

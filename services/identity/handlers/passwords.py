@@ -36,6 +36,7 @@ from services.identity.secrets import Hasher
 from services.identity.sessions_core import device_hashes
 from services.identity.users_proto import user_to_proto
 from shared.auth import Principal, require_operator, require_principal
+from shared.db import rows_matched
 from shared.db_types import utcnow
 from shared.errors import (
     Aborted,
@@ -146,7 +147,7 @@ async def revoke_sessions(
     result = await session.execute(
         query.values(status=SessionStatus.REVOKED, revoked_at=utcnow(), revoked_reason=reason)
     )
-    return int(result.rowcount)  # type: ignore[attr-defined]
+    return int(rows_matched(result))
 
 
 def _session_id(principal: Principal) -> uuid.UUID | None:
@@ -304,7 +305,7 @@ class PasswordHandlers:
                 )
                 .values(used_at=now)
             )
-            if claimed.rowcount != 1:  # type: ignore[attr-defined]
+            if rows_matched(claimed) != 1:
                 raise refused("used", row.user_id)
             await set_password(
                 session,
