@@ -22,6 +22,7 @@ from shared.auth import (
     reset_principal,
     set_principal,
 )
+from shared.db_errors import input_error_of
 from shared.downstream import downstream_error, watch_downstream_calls
 from shared.errors import DomainError, PermissionDenied, Unauthenticated, internal_status
 from shared.security_events import SecurityEvent, SecurityEventSink
@@ -225,6 +226,8 @@ class ErrorMappingInterceptor(Layer):
     async def _abort(self, method: str, context: grpc.aio.ServicerContext, exc: Exception) -> None:
         if isinstance(exc, grpc.aio.AioRpcError):
             exc = downstream_error(exc) or exc
+        else:
+            exc = input_error_of(exc) or exc
         if isinstance(exc, DomainError):
             if isinstance(exc, Unauthenticated | PermissionDenied):
                 self._record_refusal(method, exc)

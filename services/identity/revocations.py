@@ -35,7 +35,10 @@ async def revocations_since(
     ``since``, all those whose tokens may still be valid; and the time read."""
     now = utcnow()
     lifetime = token_lifetime + timedelta(seconds=LEEWAY_SECONDS)
-    start = (since - LOOKBACK) if since is not None else now - lifetime
+    if since is None:
+        start = now - lifetime
+    else:  # no earlier than the earliest time a datetime holds
+        start = since - min(LOOKBACK, since - datetime.min.replace(tzinfo=UTC))
     found: list[tuple[str, datetime]] = []
     async with database.reading() as session:
         sessions = await session.execute(

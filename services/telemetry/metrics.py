@@ -219,8 +219,13 @@ def agent_usage_query(tenant: str, start: datetime, end: datetime, agent_id: str
     return statement
 
 
+#: The range of the signed 64-bit nanosecond columns: a bound beyond it selects what it would.
+_MIN_NANOS, _MAX_NANOS = -(2**63), 2**63 - 1
+
+
 def _unix_nanos(moment: datetime) -> int:
-    return int(moment.timestamp()) * 1_000_000_000 + moment.microsecond * 1000
+    nanos = int(moment.timestamp()) * 1_000_000_000 + moment.microsecond * 1000
+    return min(max(nanos, _MIN_NANOS), _MAX_NANOS)
 
 
 class MetricsHandlers:

@@ -404,6 +404,8 @@ def _plan_values(plan: pb.Plan) -> dict[str, Any]:
     }
 
 
+#: The earliest time an operator may advance subscriptions to.
+EARLIEST_ADVANCE_YEAR = 2000
 #: The most steps one AdvanceSubscriptionPeriods call may be asked to apply.
 MAX_ADVANCE_LIMIT = 1000
 #: The kind prefix of plan-limit counters in ``limit_counters`` (see limits/models.py).
@@ -1135,7 +1137,9 @@ class BillingHandlers:
                 raise PermissionDenied(
                     "only platform operators may advance to a chosen time", reason="OPERATOR_ONLY"
                 )
-            now = from_timestamp(request.now)
+            now = from_timestamp(request.now, "now")
+            if now.year < EARLIEST_ADVANCE_YEAR:  # periods and retention are reckoned back from it
+                raise InvalidArgument.field("now", f"must lie after {EARLIEST_ADVANCE_YEAR}")
         else:
             now = utcnow()
         if not 0 <= request.limit <= MAX_ADVANCE_LIMIT:
