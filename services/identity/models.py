@@ -78,6 +78,8 @@ class User(Base):
     __table_args__ = (
         # Case-insensitive uniqueness on both databases (CITEXT in the seed).
         Index("uq_users_email_lower", func.lower(text("email")), unique=True),
+        # The revocation feed: users no longer active, by when that changed.
+        Index("ix_users_status_updated", "status", "updated_at"),
     )
 
     id: Mapped[uuid.UUID] = _id()
@@ -263,6 +265,13 @@ class UserSession(Base):
         Index("ix_user_sessions_user_last_seen", "user_id", "last_seen_at"),
         Index("ix_user_sessions_tenant_last_seen", "tenant_id", "last_seen_at"),
         Index("ix_user_sessions_fingerprint", "user_id", "fingerprint"),
+        # The revocation feed reads sessions ended since a time; only ended ones are indexed.
+        Index(
+            "ix_user_sessions_revoked_at",
+            "revoked_at",
+            postgresql_where=text("revoked_at IS NOT NULL"),
+            sqlite_where=text("revoked_at IS NOT NULL"),
+        ),
     )
 
     id: Mapped[uuid.UUID] = _id()
@@ -309,6 +318,13 @@ class ServiceAccountToken(Base):
             unique=True,
             postgresql_where=text("revoked_at IS NULL AND account NOT LIKE 'user:%'"),
             sqlite_where=text("revoked_at IS NULL AND account NOT LIKE 'user:%'"),
+        ),
+        # The revocation feed reads keys revoked since a time; only revoked ones are indexed.
+        Index(
+            "ix_service_account_tokens_revoked_at",
+            "revoked_at",
+            postgresql_where=text("revoked_at IS NOT NULL"),
+            sqlite_where=text("revoked_at IS NOT NULL"),
         ),
     )
 
