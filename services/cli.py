@@ -115,8 +115,8 @@ async def _rotate_provider_keys(batch_size: int) -> int:
 
 async def _rotate_status_keys(batch_size: int) -> int:
     from services.telemetry.config import TelemetrySettings
-    from services.telemetry.status_secrets import ENCRYPTION_SETTING, StatusSecrets
-    from services.telemetry.status_subscriptions import reseal_status_subscriptions
+    from services.telemetry.status.handlers import reseal_status_subscriptions
+    from services.telemetry.status.secrets import ENCRYPTION_SETTING, StatusSecrets
     from shared.db import Database
     from shared.migrations import require_head
 

@@ -26,7 +26,7 @@ from sqlalchemy import Column, DateTime, Integer, MetaData, Table, delete, func,
 
 from quarterdeck.telemetry.v1 import telemetry_pb2 as pb
 from services.telemetry.config import TelemetrySettings
-from services.telemetry.partitions import (
+from services.telemetry.traces.partitions import (
     create_partitions,
     drop_expired_partitions,
     is_partitioned,

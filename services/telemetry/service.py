@@ -12,22 +12,20 @@ import grpc
 from opentelemetry.proto.collector.trace.v1 import trace_service_pb2, trace_service_pb2_grpc
 
 from quarterdeck.telemetry.v1 import telemetry_pb2, telemetry_pb2_grpc
-from services.telemetry import (
-    activity_service,
-    metrics_service,
-    requests_service,
-    status_service,
-    tool_usage_service,
-    usage_service,
-)
+from services.telemetry.activity import servicer as activity
 from services.telemetry.config import TelemetrySettings
 from services.telemetry.context import TelemetryContext, TelemetryState
-from services.telemetry.ingest_auth import ExportAuthenticator, api_key_tokens
+from services.telemetry.metrics import servicer as metrics
 from services.telemetry.models import IdempotencyKey
+from services.telemetry.requests import servicer as requests
 from services.telemetry.retention import RetentionEnforcer, RetentionHandlers, retention_job
 from services.telemetry.schema import RETENTION_POLICIES, metadata
-from services.telemetry.servicer import TelemetryServicer, TraceServicer
-from services.telemetry.spans import SpanHandlers
+from services.telemetry.status import servicer as status
+from services.telemetry.tool_usage import servicer as tool_usage
+from services.telemetry.traces.ingest_auth import ExportAuthenticator, api_key_tokens
+from services.telemetry.traces.servicer import TelemetryServicer, TraceServicer
+from services.telemetry.traces.spans import SpanHandlers
+from services.telemetry.usage import servicer as usage
 from shared.auth import Authenticator
 from shared.background import PeriodicJob
 from shared.server import ServiceContext, ServiceSpec, default_authenticator
@@ -67,12 +65,12 @@ def register(server: grpc.aio.Server, context: TelemetryContext) -> Sequence[str
     return [
         TRACE_SERVICE,
         TELEMETRY_SERVICE,
-        *usage_service.register(server, context),
-        *metrics_service.register(server, context),
-        *requests_service.register(server, context),
-        *tool_usage_service.register(server, context),
-        *activity_service.register(server, context),
-        *status_service.register(server, context),
+        *usage.register(server, context),
+        *metrics.register(server, context),
+        *requests.register(server, context),
+        *tool_usage.register(server, context),
+        *activity.register(server, context),
+        *status.register(server, context),
     ]
 
 
@@ -105,6 +103,7 @@ SPEC = ServiceSpec(
     untraced_methods=frozenset({EXPORT_METHOD}),
     authenticator=authenticator,
     # A status subscription's own token is the credential of its verify and unsubscribe links.
-    # Export is not public: its handler decides who may export (services.telemetry.ingest_auth).
-    public_methods=status_service.PUBLIC_METHODS,
+    # Export is not public: its handler decides who may export
+    # (services.telemetry.traces.ingest_auth).
+    public_methods=status.PUBLIC_METHODS,
 )

@@ -46,7 +46,7 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
 from sqlalchemy.dialects import sqlite as sqlite_dialect
 
 from services.registry import spec_for
-from services.telemetry.spans import SPAN_TARGET
+from services.telemetry.traces.spans import SPAN_TARGET
 from shared.db import Database
 from shared.grpc_client import open_channel
 from shared.migrations import upgrade_to_head

@@ -47,10 +47,10 @@ from opentelemetry.proto.trace.v1.trace_pb2 import ResourceSpans, ScopeSpans, Sp
 
 from quarterdeck.telemetry.v1 import usage_pb2 as pb
 from services.registry import spec_for
-from services.telemetry.models_usage import CostStatus
-from services.telemetry.otlp import convert_request
-from services.telemetry.spans import SPAN_TARGET
-from services.telemetry.usage import COLUMN, COPY_COLUMNS, _check
+from services.telemetry.traces.otlp import convert_request
+from services.telemetry.traces.spans import SPAN_TARGET
+from services.telemetry.usage.handlers import COLUMN, COPY_COLUMNS, _check
+from services.telemetry.usage.models import CostStatus
 from shared.db import Database
 from shared.grpc_client import open_channel
 from shared.migrations import upgrade_to_head

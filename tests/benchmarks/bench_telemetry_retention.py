@@ -26,7 +26,7 @@ from services.telemetry.bulk_insert import insert_new_rows
 from services.telemetry.config import TelemetrySettings
 from services.telemetry.retention import UNIX_EPOCH, RetentionEnforcer
 from services.telemetry.schema import RETENTION_POLICIES, metadata
-from services.telemetry.spans import SPAN_TARGET
+from services.telemetry.traces.spans import SPAN_TARGET
 from shared.db import Database
 from shared.migrations import upgrade_to_head
 from tests.support.postgres import postgres_server

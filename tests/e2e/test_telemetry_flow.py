@@ -12,7 +12,7 @@ import time
 import httpx
 
 from quarterdeck.telemetry.v1 import telemetry_pb2
-from services.telemetry.ingest_auth import INGEST_SCOPE
+from services.telemetry.traces.ingest_auth import INGEST_SCOPE
 from tests.e2e.conftest import E2E_MARKS, Platform, platform_env, wait_for_trace
 
 pytestmark = E2E_MARKS

@@ -25,7 +25,7 @@ from quarterdeck.telemetry.v1.tool_usage_pb2_grpc import ToolUsageServiceStub
 from services.gateway.app import create_app
 from services.gateway.config import GatewaySettings
 from services.gateway.request_log import RequestLogWriter
-from services.telemetry.models_requests import AgentRequestRecord
+from services.telemetry.requests.models import AgentRequestRecord
 from shared.grpc_client import open_channel
 from shared.identity_link import internal_client_entry
 from shared.server import RunningService

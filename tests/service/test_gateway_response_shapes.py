@@ -45,7 +45,7 @@ from quarterdeck.telemetry.v1.metrics_pb2_grpc import AgentMetricsServiceStub
 from quarterdeck.telemetry.v1.tool_usage_pb2_grpc import ToolUsageServiceStub
 from services.gateway.app import create_app
 from services.gateway.config import GatewaySettings
-from services.telemetry.models_status import StatusSubscriptionRecord
+from services.telemetry.status.models import StatusSubscriptionRecord
 from services.tenancy.stripe.signature import signature_header
 from shared.grpc_client import open_channel
 from shared.identity_link import internal_api_key, internal_client_entry

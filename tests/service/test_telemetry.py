@@ -32,7 +32,7 @@ from sqlalchemy import event, func, select
 
 from quarterdeck.telemetry.v1 import telemetry_pb2 as pb
 from quarterdeck.telemetry.v1.telemetry_pb2_grpc import TelemetryServiceStub
-from services.telemetry.models import SpanRecord
+from services.telemetry.traces.models import SpanRecord
 from shared.errors import ERROR_DOMAIN
 from shared.grpc_client import open_channel
 from shared.server import RunningService

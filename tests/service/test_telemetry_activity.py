@@ -34,7 +34,7 @@ from services.gateway.app import create_app
 from services.gateway.config import GatewaySettings
 from services.identity.models import User
 from services.identity.sessions_core import open_session
-from services.telemetry.models_activity import ActivityEventRecord, ActivityReceiptRecord
+from services.telemetry.activity.models import ActivityEventRecord, ActivityReceiptRecord
 from services.tenancy.pricing.models import ModelRecord
 from shared.activity_link import ActivityLink
 from shared.auth import AUTHORIZATION_HEADER, Principal, reset_principal, set_principal

@@ -27,8 +27,12 @@ from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from quarterdeck.identity.v1 import identity_pb2 as ipb
 from quarterdeck.telemetry.v1 import telemetry_pb2 as pb
 from quarterdeck.telemetry.v1.telemetry_pb2_grpc import TelemetryServiceStub
-from services.telemetry.ingest_auth import INGEST_SCOPE, INGESTED_BY_TENANT, ExportAuthenticator
 from services.telemetry.service import EXPORT_METHOD
+from services.telemetry.traces.ingest_auth import (
+    INGEST_SCOPE,
+    INGESTED_BY_TENANT,
+    ExportAuthenticator,
+)
 from shared.api_key_tokens import ApiKeyTokens
 from shared.auth import Principal
 from shared.grpc_client import open_channel

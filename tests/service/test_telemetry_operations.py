@@ -25,12 +25,12 @@ from quarterdeck.telemetry.v1.metrics_pb2_grpc import AgentMetricsServiceStub
 from quarterdeck.telemetry.v1.requests_pb2_grpc import RequestLogServiceStub
 from quarterdeck.telemetry.v1.tool_usage_pb2_grpc import ToolUsageServiceStub
 from quarterdeck.telemetry.v1.usage_pb2_grpc import UsageServiceStub
-from services.telemetry.metrics import agent_statistics_query
-from services.telemetry.models_metrics import AgentMetricRecord
-from services.telemetry.models_requests import AgentRequestRecord
-from services.telemetry.models_tool_usage import ToolUsageRecord
-from services.telemetry.requests_log import failed_requests_query
-from services.telemetry.tool_usage import failed_calls_query, tool_analytics_query
+from services.telemetry.metrics.handlers import agent_statistics_query
+from services.telemetry.metrics.models import AgentMetricRecord
+from services.telemetry.requests.handlers import failed_requests_query
+from services.telemetry.requests.models import AgentRequestRecord
+from services.telemetry.tool_usage.handlers import failed_calls_query, tool_analytics_query
+from services.telemetry.tool_usage.models import ToolUsageRecord
 from shared.grpc_client import open_channel
 from shared.server import RunningService
 from tests.support.errors import failure, rich_error

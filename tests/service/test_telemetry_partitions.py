@@ -18,11 +18,11 @@ from sqlalchemy import Connection, event, text
 
 from quarterdeck.telemetry.v1 import telemetry_pb2 as pb
 from services.registry import spec_for
-from services.telemetry import partitions as partitions_module
-from services.telemetry.models import SpanRecord
-from services.telemetry.partitions import partition_name
 from services.telemetry.retention import RetentionEnforcer
 from services.telemetry.schema import RETENTION_POLICIES, metadata
+from services.telemetry.traces import partitions as partitions_module
+from services.telemetry.traces.models import SpanRecord
+from services.telemetry.traces.partitions import partition_name
 from shared.db import Database
 from shared.migrations import alembic_config, upgrade_to_head
 from tests.service.test_telemetry_retention import ISSUER, Telemetry, telemetry_on, unix_nano

@@ -25,7 +25,7 @@ from sqlalchemy import event, func, select
 from quarterdeck.telemetry.v1 import telemetry_pb2 as pb
 from quarterdeck.telemetry.v1.telemetry_pb2_grpc import TelemetryServiceStub
 from services.telemetry.config import TelemetrySettings
-from services.telemetry.models import Base, SpanRecord
+from services.telemetry.models import Base
 from services.telemetry.retention import (
     RETENTION_JOB,
     UNIX_EPOCH,
@@ -33,6 +33,7 @@ from services.telemetry.retention import (
     RetentionPolicy,
     retention_job,
 )
+from services.telemetry.traces.models import SpanRecord
 from shared.db import Database
 from shared.db_types import utcnow
 from shared.grpc_client import open_channel

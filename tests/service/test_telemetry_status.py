@@ -31,13 +31,13 @@ from quarterdeck.telemetry.v1 import status_pb2 as pb
 from quarterdeck.telemetry.v1.status_pb2_grpc import StatusSubscriptionServiceStub
 from services.gateway.app import create_app
 from services.gateway.config import GatewaySettings
-from services.telemetry import status_service
 from services.telemetry.config import TelemetrySettings
-from services.telemetry.models_status import StatusSubscriptionRecord, SubscriptionStatus
 from services.telemetry.service import SPEC
-from services.telemetry.status_secrets import StatusSecrets, UnreadableSecret
-from services.telemetry.status_senders import SIGNATURE_HEADER, MemorySender
-from services.telemetry.status_subscriptions import reseal_status_subscriptions
+from services.telemetry.status import servicer as status_service
+from services.telemetry.status.handlers import reseal_status_subscriptions
+from services.telemetry.status.models import StatusSubscriptionRecord, SubscriptionStatus
+from services.telemetry.status.secrets import StatusSecrets, UnreadableSecret
+from services.telemetry.status.senders import SIGNATURE_HEADER, MemorySender
 from shared.config import load_settings
 from shared.db_types import utcnow
 from shared.grpc_client import open_channel

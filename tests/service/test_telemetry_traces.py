@@ -29,7 +29,7 @@ from quarterdeck.telemetry.v1 import telemetry_pb2 as pb
 from quarterdeck.telemetry.v1.telemetry_pb2_grpc import TelemetryServiceStub
 from services.gateway.app import create_app
 from services.gateway.config import GatewaySettings
-from services.telemetry.spans import SEARCH_SORT_KEY, SpanFilter, search_statement
+from services.telemetry.traces.spans import SEARCH_SORT_KEY, SpanFilter, search_statement
 from shared.errors import ERROR_DOMAIN
 from shared.grpc_client import open_channel
 from shared.server import RunningService

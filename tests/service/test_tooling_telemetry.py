@@ -14,7 +14,7 @@ from opentelemetry.trace import NonRecordingSpan, SpanContext, TraceFlags
 from sqlalchemy import select
 
 from quarterdeck.tooling.v1 import executions_pb2 as pb
-from services.telemetry.models_tool_usage import ToolUsageRecord
+from services.telemetry.tool_usage.models import ToolUsageRecord
 from shared.identity_link import internal_client_entry
 from shared.json_values import dict_to_struct
 from shared.server import RunningService

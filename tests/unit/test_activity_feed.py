@@ -11,7 +11,7 @@ from opentelemetry import trace
 from opentelemetry.trace import NonRecordingSpan, SpanContext, TraceFlags
 
 from quarterdeck.telemetry.v1 import activity_pb2 as pb
-from services.telemetry.activity import Marker, event_values
+from services.telemetry.activity.handlers import Marker, event_values
 from services.telemetry.config import TelemetrySettings
 from services.telemetry.schema import RETENTION_POLICIES, metadata
 from shared.activity_link import actor_fields

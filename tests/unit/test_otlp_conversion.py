@@ -16,8 +16,8 @@ from opentelemetry.proto.common.v1.common_pb2 import (
 from opentelemetry.proto.resource.v1.resource_pb2 import Resource
 from opentelemetry.proto.trace.v1.trace_pb2 import ResourceSpans, ScopeSpans, Span, Status
 
-from services.telemetry.models import SpanKind, SpanStatusCode
-from services.telemetry.otlp import (
+from services.telemetry.traces.models import SpanKind, SpanStatusCode
+from services.telemetry.traces.otlp import (
     JSON_COLUMNS,
     SPAN_COLUMNS,
     UNKNOWN_SERVICE,

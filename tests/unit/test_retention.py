@@ -9,9 +9,9 @@ import pytest
 from sqlalchemy import Column, Integer, MetaData, String, Table
 
 from services.telemetry.config import TelemetrySettings
-from services.telemetry.models import SpanRecord
 from services.telemetry.retention import RetentionPolicy, cutoff_value, policy_problem
 from services.telemetry.schema import RETENTION_POLICIES, metadata
+from services.telemetry.traces.models import SpanRecord
 
 MOMENT = datetime(2026, 11, 23, 12, 0, 0, 123456, tzinfo=UTC)
 SETTINGS = TelemetrySettings()

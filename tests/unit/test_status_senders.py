@@ -10,8 +10,8 @@ import httpx
 import pytest
 
 from services.telemetry.config import TelemetrySettings
-from services.telemetry.models_status import SubscriptionChannel
-from services.telemetry.status_senders import (
+from services.telemetry.status.models import SubscriptionChannel
+from services.telemetry.status.senders import (
     ChannelSender,
     DeliveryError,
     LogSender,

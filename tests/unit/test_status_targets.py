@@ -11,15 +11,15 @@ from cryptography.fernet import Fernet
 
 from quarterdeck.telemetry.v1 import status_pb2 as pb
 from services.telemetry.config import TelemetrySettings
-from services.telemetry.models_status import SubscriptionChannel
-from services.telemetry.status_secrets import (
+from services.telemetry.status.handlers import email_problem, parse_target, webhook_problem
+from services.telemetry.status.models import SubscriptionChannel
+from services.telemetry.status.secrets import (
     StatusSecrets,
     UnreadableSecret,
     mask_email,
     mask_url,
 )
-from services.telemetry.status_senders import is_public_address, signature_header
-from services.telemetry.status_subscriptions import email_problem, parse_target, webhook_problem
+from services.telemetry.status.senders import is_public_address, signature_header
 
 STRICT = TelemetrySettings()
 LOCAL = TelemetrySettings(status_webhook_allow_http=True, status_webhook_allow_private_hosts=True)

@@ -34,12 +34,12 @@ from services.telemetry.batch_rows import (
     validate_rows,
 )
 from services.telemetry.context import TelemetryContext
-from services.telemetry.models_metrics import (
+from services.telemetry.metrics.models import (
     MAX_AGENT_ID,
     MAX_METRIC_UNIT,
     AgentMetricRecord,
 )
-from services.telemetry.models_usage import UsageRecord
+from services.telemetry.usage.models import UsageRecord
 from shared.db_types import utcnow
 from shared.errors import InvalidArgument
 from shared.money import PICOS_PER_USD, format_pico, parse_pico

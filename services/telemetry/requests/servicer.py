@@ -9,7 +9,7 @@ import grpc
 from quarterdeck.telemetry.v1 import requests_pb2 as pb
 from quarterdeck.telemetry.v1 import requests_pb2_grpc
 from services.telemetry.context import TelemetryContext
-from services.telemetry.requests_log import RequestLogHandlers
+from services.telemetry.requests.handlers import RequestLogHandlers
 
 SERVICE_NAME = pb.DESCRIPTOR.services_by_name["RequestLogService"].full_name
 

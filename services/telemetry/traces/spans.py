@@ -33,15 +33,15 @@ from quarterdeck.telemetry.v1 import telemetry_pb2 as pb
 from services.telemetry.batch_rows import TRACE_ID_PATTERN
 from services.telemetry.bulk_insert import BulkTarget, insert_new_rows
 from services.telemetry.context import TelemetryContext
-from services.telemetry.ingest_auth import export_origin
-from services.telemetry.models import MAX_SERVICE_NAME, SpanKind, SpanRecord, SpanStatusCode
-from services.telemetry.otlp import (
+from services.telemetry.traces.ingest_auth import export_origin
+from services.telemetry.traces.models import MAX_SERVICE_NAME, SpanKind, SpanRecord, SpanStatusCode
+from services.telemetry.traces.otlp import (
     MAX_UNIX_NANO,
     SPAN_COLUMNS,
     convert_request,
     rejection_message,
 )
-from services.telemetry.trace_visibility import visible_spans
+from services.telemetry.traces.trace_visibility import visible_spans
 from shared.db_types import utcnow
 from shared.errors import FieldViolation, InvalidArgument, NotFound
 from shared.pagination import fetch_page

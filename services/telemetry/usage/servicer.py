@@ -9,8 +9,8 @@ import grpc
 from quarterdeck.telemetry.v1 import usage_pb2 as pb
 from quarterdeck.telemetry.v1 import usage_pb2_grpc
 from services.telemetry.context import TelemetryContext
-from services.telemetry.pricing_cache import PriceCache, TenancyPriceSource
-from services.telemetry.usage import UsageHandlers
+from services.telemetry.usage.handlers import UsageHandlers
+from services.telemetry.usage.pricing_cache import PriceCache, TenancyPriceSource
 
 SERVICE_NAME = pb.DESCRIPTOR.services_by_name["UsageService"].full_name
 

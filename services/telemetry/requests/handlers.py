@@ -24,7 +24,7 @@ from services.telemetry.batch_rows import (
     validate_rows,
 )
 from services.telemetry.context import TelemetryContext
-from services.telemetry.models_requests import (
+from services.telemetry.requests.models import (
     FIRST_ERROR_STATUS,
     MAX_ENDPOINT,
     MAX_ERROR_CODE,

@@ -21,9 +21,7 @@ from sqlalchemy import ColumnElement, and_, bindparam, exists, func, select, tup
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from quarterdeck.telemetry.v1 import activity_pb2 as pb
-from services.telemetry.batch_rows import SPAN_ID_PATTERN, TRACE_ID_PATTERN, struct_of
-from services.telemetry.context import TelemetryContext
-from services.telemetry.models_activity import (
+from services.telemetry.activity.models import (
     MAX_ACTION,
     MAX_ACTOR_ROLE,
     MAX_IP_HASH,
@@ -41,6 +39,8 @@ from services.telemetry.models_activity import (
     ActorType,
     ReceiptStatus,
 )
+from services.telemetry.batch_rows import SPAN_ID_PATTERN, TRACE_ID_PATTERN, struct_of
+from services.telemetry.context import TelemetryContext
 from shared.auth import require_internal, require_principal
 from shared.db_types import utcnow
 from shared.errors import FieldViolation, InvalidArgument, NotFound, PermissionDenied

@@ -28,12 +28,12 @@ from services.telemetry.batch_rows import (
     validate_rows,
 )
 from services.telemetry.context import TelemetryContext
-from services.telemetry.models_tool_usage import (
+from services.telemetry.requests.handlers import MAX_LATENCY_MS, MAX_LONG_TEXT
+from services.telemetry.tool_usage.models import (
     MAX_TOOL_NAME,
     ToolCallStatus,
     ToolUsageRecord,
 )
-from services.telemetry.requests_log import MAX_LATENCY_MS, MAX_LONG_TEXT
 from shared.db_types import utcnow
 from shared.pagination import fetch_page
 from shared.tenant_scope import tenant_for_read, tenant_for_write

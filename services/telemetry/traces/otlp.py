@@ -21,7 +21,8 @@ from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue
 from opentelemetry.proto.trace.v1.trace_pb2 import Span, Status
 
 from services.telemetry.bulk_insert import encode_json
-from services.telemetry.models import MAX_SERVICE_NAME, MAX_TENANT_ID, SpanKind, SpanStatusCode
+from services.telemetry.models import MAX_TENANT_ID
+from services.telemetry.traces.models import MAX_SERVICE_NAME, SpanKind, SpanStatusCode
 
 JSONValue = None | bool | int | float | str | list[Any] | dict[str, Any]
 

@@ -9,7 +9,7 @@ import grpc
 from quarterdeck.telemetry.v1 import metrics_pb2 as pb
 from quarterdeck.telemetry.v1 import metrics_pb2_grpc
 from services.telemetry.context import TelemetryContext
-from services.telemetry.metrics import MetricsHandlers
+from services.telemetry.metrics.handlers import MetricsHandlers
 
 SERVICE_NAME = pb.DESCRIPTOR.services_by_name["AgentMetricsService"].full_name
 

@@ -36,8 +36,8 @@ from typing import TYPE_CHECKING, Any, Protocol
 from urllib.parse import urlsplit
 
 from services.telemetry.config import TelemetrySettings
-from services.telemetry.models_status import SubscriptionChannel
-from services.telemetry.status_secrets import sign
+from services.telemetry.status.models import SubscriptionChannel
+from services.telemetry.status.secrets import sign
 
 if TYPE_CHECKING:
     import httpx

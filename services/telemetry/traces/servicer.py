@@ -9,7 +9,7 @@ from opentelemetry.proto.collector.trace.v1 import trace_service_pb2_grpc
 from quarterdeck.telemetry.v1 import telemetry_pb2 as pb
 from quarterdeck.telemetry.v1 import telemetry_pb2_grpc
 from services.telemetry.retention import RetentionHandlers
-from services.telemetry.spans import SpanHandlers
+from services.telemetry.traces.spans import SpanHandlers
 
 
 class TraceServicer(trace_service_pb2_grpc.TraceServiceServicer):

@@ -6,7 +6,7 @@ reports each invalid one by index (field and reason), so one bad row never costs
 adds nothing and its rows come back as duplicates.
 
 Cost: a row that carries no ``computed_cost_usd`` is priced here with tenancy's price in effect
-at its time, from a :class:`~services.telemetry.pricing_cache.PriceCache` and the same math
+at its time, from a :class:`~services.telemetry.usage.pricing_cache.PriceCache` and the same math
 PriceUsage runs (:mod:`shared.pricing_math`). A row that cannot be priced (no model, a model
 tenancy does not know, no price at that time, tenancy unreachable) is still stored, without a
 computed cost and with ``cost_status`` saying why: usage is a fact that must not be lost to a
@@ -51,7 +51,7 @@ from quarterdeck.tenancy.v1 import pricing_pb2 as tpb
 from services.telemetry.batch_rows import SPAN_ID_PATTERN, TRACE_ID_PATTERN, struct_of
 from services.telemetry.bulk_insert import BulkTarget, encode_json, insert_new_rows
 from services.telemetry.config import TelemetrySettings
-from services.telemetry.models_usage import (
+from services.telemetry.usage.models import (
     DEFAULT_NEURON_RATE_PER_1K_MICROS,
     MAX_EVENT_ID,
     MAX_LABEL,
@@ -59,7 +59,7 @@ from services.telemetry.models_usage import (
     CostStatus,
     UsageRecord,
 )
-from services.telemetry.pricing_cache import ModelPrices, PriceCache, PricingUnavailable
+from services.telemetry.usage.pricing_cache import ModelPrices, PriceCache, PricingUnavailable
 from shared.db import Database
 from shared.db_types import utcnow
 from shared.errors import FieldViolation, InvalidArgument

@@ -8,7 +8,7 @@ import grpc
 
 from quarterdeck.telemetry.v1 import activity_pb2 as pb
 from quarterdeck.telemetry.v1 import activity_pb2_grpc
-from services.telemetry.activity import ActivityHandlers
+from services.telemetry.activity.handlers import ActivityHandlers
 from services.telemetry.context import TelemetryContext
 
 SERVICE_NAME = pb.DESCRIPTOR.services_by_name["ActivityService"].full_name

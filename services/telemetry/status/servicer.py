@@ -9,8 +9,8 @@ import grpc
 from quarterdeck.telemetry.v1 import status_pb2 as pb
 from quarterdeck.telemetry.v1 import status_pb2_grpc
 from services.telemetry.context import TelemetryContext
-from services.telemetry.status_senders import StatusSender, build_sender
-from services.telemetry.status_subscriptions import StatusSubscriptionHandlers
+from services.telemetry.status.handlers import StatusSubscriptionHandlers
+from services.telemetry.status.senders import StatusSender, build_sender
 
 SERVICE_NAME = pb.DESCRIPTOR.services_by_name["StatusSubscriptionService"].full_name
 

@@ -5,7 +5,7 @@ Quarterdeck services manage any tenant's, and the platform's own (an empty ``ten
 VerifyStatusSubscription and UnsubscribeStatus need no caller: the token is the credential.
 NotifyStatus is for operators and Quarterdeck services.
 
-Nothing a caller sends as a target is kept or answered in clear (see ``status_secrets``): the
+Nothing a caller sends as a target is kept or answered in clear (see ``status.secrets``): the
 row holds it encrypted, HMAC-hashed and masked; even the idempotency record of a create holds a
 fingerprint of the request with the target replaced by its HMAC. Tokens are random, go to the
 recipient through the sender, and are stored as HMAC hashes; verification and challenge tokens
@@ -38,14 +38,14 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from quarterdeck.telemetry.v1 import status_pb2 as pb
 from services.telemetry.config import TelemetrySettings
 from services.telemetry.context import TelemetryContext
-from services.telemetry.models_status import (
+from services.telemetry.status.models import (
     SEVERITY_RANK,
     StatusSubscriptionRecord,
     SubscriptionChannel,
     SubscriptionSeverity,
     SubscriptionStatus,
 )
-from services.telemetry.status_secrets import (
+from services.telemetry.status.secrets import (
     CHALLENGE_PREFIX,
     UNSUBSCRIBE_PREFIX,
     VERIFICATION_PREFIX,
@@ -56,7 +56,7 @@ from services.telemetry.status_secrets import (
     mask_url,
     require_secrets,
 )
-from services.telemetry.status_senders import (
+from services.telemetry.status.senders import (
     DeliveryError,
     Recipient,
     StatusSender,

@@ -9,7 +9,7 @@ import grpc
 from quarterdeck.telemetry.v1 import tool_usage_pb2 as pb
 from quarterdeck.telemetry.v1 import tool_usage_pb2_grpc
 from services.telemetry.context import TelemetryContext
-from services.telemetry.tool_usage import ToolUsageHandlers
+from services.telemetry.tool_usage.handlers import ToolUsageHandlers
 
 SERVICE_NAME = pb.DESCRIPTOR.services_by_name["ToolUsageService"].full_name
 

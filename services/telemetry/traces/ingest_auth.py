@@ -19,7 +19,7 @@ import grpc
 
 from quarterdeck.identity.v1 import identity_pb2 as ipb
 from services.telemetry.bulk_insert import encode_json
-from services.telemetry.otlp import SPAN_COLUMNS, SpanValues
+from services.telemetry.traces.otlp import SPAN_COLUMNS, SpanValues
 from shared.api_key_tokens import API_KEY_PREFIX, ApiKeyTokens
 from shared.auth import Authenticator, Principal, current_principal
 from shared.errors import PermissionDenied, Unauthenticated, Unavailable
