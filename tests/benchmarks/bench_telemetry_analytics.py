@@ -62,8 +62,8 @@ from services.telemetry.requests.models import AgentRequestRecord
 from services.telemetry.tool_usage.models import ToolUsageRecord
 from services.telemetry.traces.models import SpanRecord
 from services.telemetry.traces.spans import SPAN_TARGET
-from services.telemetry.usage.handlers import random_uuids
 from services.telemetry.usage.models import UsageRecord
+from services.telemetry.usage.rows import random_uuids
 from shared.db import Database
 from shared.grpc_client import open_channel
 from shared.migrations import upgrade_to_head

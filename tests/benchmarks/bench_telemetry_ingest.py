@@ -49,8 +49,8 @@ from quarterdeck.telemetry.v1 import usage_pb2 as pb
 from services.registry import spec_for
 from services.telemetry.traces.otlp import convert_request
 from services.telemetry.traces.spans import SPAN_TARGET
-from services.telemetry.usage.handlers import COLUMN, COPY_COLUMNS, _check
 from services.telemetry.usage.models import CostStatus
+from services.telemetry.usage.rows import COLUMN, COPY_COLUMNS, _check
 from shared.db import Database
 from shared.grpc_client import open_channel
 from shared.migrations import upgrade_to_head

@@ -10,7 +10,7 @@ from sqlalchemy import Text
 from services.telemetry.bulk_insert import BulkTarget, encode_json
 from services.telemetry.traces.models import SpanRecord
 from services.telemetry.traces.spans import SPAN_TARGET
-from services.telemetry.usage.handlers import COPY_COLUMNS, USAGE_TARGET
+from services.telemetry.usage.rows import COPY_COLUMNS, USAGE_TARGET
 
 
 def test_a_target_names_only_columns_its_table_has() -> None:

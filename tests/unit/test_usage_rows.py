@@ -10,7 +10,9 @@ from typing import Any
 
 from quarterdeck.telemetry.v1 import usage_pb2 as pb
 from quarterdeck.tenancy.v1 import pricing_pb2 as tpb
-from services.telemetry.usage.handlers import (
+from services.telemetry.usage.models import CostStatus
+from services.telemetry.usage.pricing_cache import ModelPrices, PriceRange
+from services.telemetry.usage.rows import (
     COPY_COLUMNS,
     _apply_price,
     _check,
@@ -18,8 +20,6 @@ from services.telemetry.usage.handlers import (
     _Checked,
     random_uuids,
 )
-from services.telemetry.usage.models import CostStatus
-from services.telemetry.usage.pricing_cache import ModelPrices, PriceRange
 from services.tenancy.pricing import handlers as tenancy_pricing
 from shared import pricing_math
 from shared.errors import FieldViolation
