@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import grpc
 
+from shared.channel_options import RECONNECT_BACKOFF_OPTIONS
 from shared.downstream import FailedCallsInterceptor
 from shared.tracing import client_interceptors
 
@@ -14,6 +15,7 @@ _CHANNEL_OPTIONS = [
     ("grpc.keepalive_time_ms", 30_000),
     ("grpc.keepalive_timeout_ms", 10_000),
     ("grpc.max_receive_message_length", 32 * 1024 * 1024),
+    *RECONNECT_BACKOFF_OPTIONS,
 ]
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 import os
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 import grpc
 from opentelemetry import trace
@@ -19,6 +19,7 @@ from opentelemetry.sdk.resources import SERVICE_NAME, Resource
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, ConsoleSpanExporter, SpanExporter
 
+from shared.channel_options import RECONNECT_BACKOFF_OPTIONS
 from shared.config import TracingSettings, load_settings
 
 if TYPE_CHECKING:
@@ -91,7 +92,13 @@ def _exporter(settings: TracingSettings, internal_key: str | None) -> SpanExport
     headers = None
     if internal_key and not any(os.environ.get(name) for name in _HEADER_VARIABLES):
         headers = {"authorization": f"Bearer {internal_key}"}
-    return OTLPSpanExporter(endpoint=settings.traces_endpoint, insecure=True, headers=headers)
+    return OTLPSpanExporter(
+        endpoint=settings.traces_endpoint,
+        insecure=True,
+        headers=headers,
+        # The exporter's annotation says str values; grpc takes these as ints.
+        channel_options=cast(Any, RECONNECT_BACKOFF_OPTIONS),
+    )
 
 
 def flush_tracing(timeout_millis: int = 5000) -> None:

@@ -33,6 +33,19 @@ def backend(request: pytest.FixtureRequest) -> str:
     return str(request.param)
 
 
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    # Under xdist each worker found its own PostgreSQL; it hands the source to the controller.
+    workeroutput = getattr(session.config, "workeroutput", None)
+    if workeroutput is not None and _postgres_source:
+        workeroutput["postgres_source"] = _postgres_source[0]
+
+
+def pytest_testnodedown(node: object, error: object) -> None:
+    source = getattr(node, "workeroutput", {}).get("postgres_source")
+    if source and not _postgres_source:
+        _postgres_source.append(source)
+
+
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
     if _postgres_source:
         terminalreporter.write_line(f"PostgreSQL for this run: {_postgres_source[0]}")

@@ -119,11 +119,11 @@ def wait_for_trace(
     ready: Callable[[list[telemetry_pb2.Span]], bool],
 ) -> list[telemetry_pb2.Span]:
     """The trace's spans once ``ready`` says so (exports are asynchronous), or what is stored
-    after 30 seconds."""
+    after two minutes."""
     spans: list[telemetry_pb2.Span] = []
     with grpc.insecure_channel(platform.target("telemetry")) as channel:
         stub = TelemetryServiceStub(channel)
-        deadline = time.monotonic() + 30
+        deadline = time.monotonic() + 120
         while time.monotonic() < deadline:
             try:
                 spans = list(
