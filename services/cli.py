@@ -7,12 +7,17 @@ import asyncio
 import subprocess
 import sys
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from services.registry import GATEWAY, SERVICE_NAMES, spec_for
 from shared.config import ConfigurationError, ServiceSettings, load_settings
 from shared.errors import FailedPrecondition
+
+if TYPE_CHECKING:
+    from shared.db import Database
+    from shared.secret_box import ResealReport
 
 # Each command imports what it needs when it runs: `serve gateway` loads no database machinery.
 
@@ -86,83 +91,89 @@ def _internal_clients() -> str:
     return ",".join(entries)
 
 
+async def _reseal(
+    service: str,
+    database_url: str,
+    reseal: Callable[[Database], Awaitable[ResealReport]],
+    resealed: str,
+    unreadable: str,
+    *,
+    counts_current: bool = True,
+) -> int:
+    """Runs one re-encryption walk against ``service``'s database (at its migration head) and
+    prints its report: ``resealed`` names what was re-encrypted, ``unreadable`` (with ``{}`` for
+    the row) one row no configured key opens. Exit status 1 when a row was unreadable."""
+    from shared.db import Database
+    from shared.migrations import require_head
+
+    database = Database(database_url)
+    try:
+        await require_head(database, spec_for(service).migrations_dir, service)
+        report = await reseal(database)
+    finally:
+        await database.dispose()
+    current = f"already under the current key: {report.already_current}, " if counts_current else ""
+    print(
+        f"{service}: {resealed} re-encrypted: {report.resealed}, {current}"
+        f"unreadable with every configured key: {len(report.unreadable)}"
+    )
+    for label in report.unreadable:
+        print(f"{service}: unreadable {unreadable.format(label)} (kept as is)")
+    return 1 if report.unreadable else 0
+
+
 async def _rotate_provider_keys(batch_size: int) -> int:
     from services.tenancy.config import TenancySettings
     from services.tenancy.model_configs.crypto import SETTING, ProviderKeyBox
     from services.tenancy.model_configs.rotation import rotate_provider_keys
-    from shared.db import Database
-    from shared.migrations import require_head
 
     settings = load_settings(TenancySettings)
     box = ProviderKeyBox.from_settings(settings)
     if box is None:
         raise ConfigurationError(f"{SETTING} is not set: nothing to rotate with")
-    database = Database(settings.resolved_database_url)
-    try:
-        await require_head(database, spec_for("tenancy").migrations_dir, "tenancy")
-        report = await rotate_provider_keys(database, box, batch_size)
-    finally:
-        await database.dispose()
-    print(
-        f"tenancy: provider keys re-encrypted: {report.resealed}, "
-        f"already under the current key: {report.already_current}, "
-        f"unreadable with every configured key: {len(report.unreadable)}"
+    return await _reseal(
+        "tenancy",
+        settings.resolved_database_url,
+        lambda database: rotate_provider_keys(database, box, batch_size),
+        "provider keys",
+        "provider key of tenant {}",
     )
-    for tenant_id in report.unreadable:
-        print(f"tenancy: unreadable provider key of tenant {tenant_id} (kept as is)")
-    return 1 if report.unreadable else 0
 
 
 async def _rotate_status_keys(batch_size: int) -> int:
     from services.telemetry.config import TelemetrySettings
     from services.telemetry.status.handlers import reseal_status_subscriptions
     from services.telemetry.status.secrets import ENCRYPTION_SETTING, StatusSecrets
-    from shared.db import Database
-    from shared.migrations import require_head
 
     settings = load_settings(TelemetrySettings)
     secrets = StatusSecrets.from_settings(settings)
     if secrets is None:
         raise ConfigurationError(f"{ENCRYPTION_SETTING} or its hashing key is not set")
-    database = Database(settings.resolved_database_url)
-    try:
-        await require_head(database, spec_for("telemetry").migrations_dir, "telemetry")
-        report = await reseal_status_subscriptions(database, secrets, batch_size)
-    finally:
-        await database.dispose()
-    print(
-        f"telemetry: status subscriptions re-encrypted: {report.resealed}, "
-        f"unreadable with every configured key: {len(report.unreadable)}"
+    return await _reseal(
+        "telemetry",
+        settings.resolved_database_url,
+        lambda database: reseal_status_subscriptions(database, secrets, batch_size),
+        "status subscriptions",
+        "status subscription {}",
+        counts_current=False,
     )
-    for subscription_id in report.unreadable:
-        print(f"telemetry: unreadable status subscription {subscription_id} (kept as is)")
-    return 1 if report.unreadable else 0
 
 
 async def _rotate_tool_secrets(batch_size: int) -> int:
     from services.tooling.config import ToolingSettings
     from services.tooling.tools.secret_headers import SETTING, reseal_tool_secrets, secret_box_of
-    from shared.db import Database
-    from shared.migrations import require_head
 
     settings = load_settings(ToolingSettings)
     box = secret_box_of(settings)
     if box is None:
         raise ConfigurationError(f"{SETTING} is not set: nothing to rotate with")
-    database = Database(settings.resolved_database_url)
-    try:
-        await require_head(database, spec_for("tooling").migrations_dir, "tooling")
-        report = await reseal_tool_secrets(database, box, batch_size)
-    finally:
-        await database.dispose()
-    print(
-        f"tooling: tool secret headers re-encrypted: {report.resealed}, "
-        f"already under the current key: {report.already_current}, "
-        f"unreadable with every configured key: {len(report.unreadable)}"
+    return await _reseal(
+        "tooling",
+        settings.resolved_database_url,
+        lambda database: reseal_tool_secrets(database, box, batch_size),
+        "tool secret headers",
+        "secret headers of tool {}",
     )
-    for tool_id in report.unreadable:
-        print(f"tooling: unreadable secret headers of tool {tool_id} (kept as is)")
-    return 1 if report.unreadable else 0
 
 
 def build_parser() -> argparse.ArgumentParser:
