@@ -55,11 +55,26 @@ def tenant_for_read(requested: str, field: str = "tenant_id") -> str | None:
 def one_tenant_for_read(requested: str, field: str = "tenant_id") -> str:
     """As :func:`tenant_for_read` for reads of one tenant's data: operators and services must
     name the tenant (INVALID_ARGUMENT naming ``field`` otherwise), and a named one must be an id."""
+    return one_tenant(requested, field, "viewer")
+
+
+def one_tenant(requested: str, field: str = "tenant_id", minimum_role: str = "viewer") -> str:
+    """The one tenant a call acts on, which the caller's token must cover with ``minimum_role``.
+
+    Empty is the caller's own tenant; operators and Quarterdeck services, who have none, must
+    name it (INVALID_ARGUMENT naming ``field``), and a named one must be an id. A tenant's users
+    naming another tenant are refused as PERMISSION_DENIED.
+    """
     if requested:
         parse_id(requested, field)
-    tenant = tenant_for_read(requested, field)
-    if tenant is None:
-        raise InvalidArgument.field(
-            field, "platform operators and Quarterdeck services must name the tenant"
-        )
-    return tenant
+    principal = require_principal()
+    if not requested:
+        if principal.is_operator or principal.is_internal:
+            raise InvalidArgument.field(
+                field, "platform operators and Quarterdeck services must name the tenant"
+            )
+        if principal.tenant_id is None:
+            raise PermissionDenied("this needs a token for a tenant", reason="TENANT_REQUIRED")
+        requested = principal.tenant_id
+    require_tenant(requested, minimum_role)
+    return requested

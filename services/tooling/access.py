@@ -11,21 +11,24 @@ from sqlalchemy import ColumnElement, or_
 from shared.auth import Principal, require_operator, require_tenant
 from shared.errors import InvalidArgument
 from shared.ids import parse_id
+from shared.tenant_scope import one_tenant, tenant_for_read
 
 
 def acting_tenant(tenant_id: str, minimum_role: str = "viewer") -> uuid.UUID:
-    """The tenant of the request, which the caller's token must cover with ``minimum_role``."""
-    parsed = parse_id(tenant_id, "tenant_id")
-    require_tenant(str(parsed), minimum_role)
-    return parsed
+    """The tenant of the request, which the caller's token must cover with ``minimum_role``:
+    empty is the caller's own tenant; operators and Quarterdeck services name one
+    (:func:`shared.tenant_scope.one_tenant`)."""
+    return parse_id(one_tenant(tenant_id, "tenant_id", minimum_role), "tenant_id")
 
 
 def reading_tenant(tenant_id: str) -> uuid.UUID | None:
-    """The tenant a read is for; None when an operator reads only global rows."""
-    if not tenant_id:
-        require_operator()
-        return None
-    return acting_tenant(tenant_id)
+    """The tenant a read is for: empty is the caller's own tenant; None when an operator (or a
+    Quarterdeck service) names none, and reads only global rows
+    (:func:`shared.tenant_scope.tenant_for_read`)."""
+    if tenant_id:
+        parse_id(tenant_id, "tenant_id")
+    tenant = tenant_for_read(tenant_id)
+    return None if tenant is None else parse_id(tenant, "tenant_id")
 
 
 def owner_for_write(tenant_id: str, is_global: bool, field: str = "tenant_id") -> uuid.UUID | None:
