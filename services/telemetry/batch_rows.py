@@ -1,6 +1,7 @@
 """Batch-ingest helpers shared by the metrics, requests and tool usage areas: a row that fails
 validation is reported by its index while the rest of the batch is stored. Also the read-side
-helpers those areas share: an optional time range, an analytic's window and tenant.
+helpers those areas share: an optional time range and an analytic's window (both by
+shared.time_range's rule), an analytic's tenant.
 """
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any, Protocol, TypeVar
+from typing import Any, TypeVar
 
 from google.protobuf.message import Message
 from google.protobuf.struct_pb2 import Struct
@@ -21,6 +22,8 @@ from shared.auth import require_principal
 from shared.db_types import utcnow
 from shared.errors import DomainError, InvalidArgument
 from shared.tenant_scope import tenant_for_read
+from shared.time_range import RangeRequest, window
+from shared.time_range import time_range as shared_time_range
 from shared.timestamps import from_timestamp
 from shared.tracing import current_trace_ids
 
@@ -148,42 +151,22 @@ def time_range(
     column: Any, request: Message, start_field: str = "start_time", end_field: str = "end_time"
 ) -> tuple[list[ColumnElement[bool]], dict[str, str]]:
     """Filters for an optional [start, end) range, and their values for page-token binding."""
+    requested = shared_time_range(request, start_field=start_field, end_field=end_field)
     conditions: list[ColumnElement[bool]] = []
     bound: dict[str, str] = {}
-    start = from_timestamp(getattr(request, start_field)) if request.HasField(start_field) else None
-    end = from_timestamp(getattr(request, end_field)) if request.HasField(end_field) else None
-    if start is not None and end is not None and end <= start:
-        raise InvalidArgument.field(end_field, f"must be after {start_field}")
-    if start is not None:
+    if (start := requested.start_at) is not None:
         conditions.append(column >= start)
         bound[start_field] = start.isoformat()
-    if end is not None:
+    if (end := requested.end_at) is not None:
         conditions.append(column < end)
         bound[end_field] = end.isoformat()
     return conditions, bound
 
 
-class WindowRequest(Protocol):
-    """A request with an optional [start_time, end_time) window."""
-
-    @property
-    def start_time(self) -> Timestamp: ...
-    @property
-    def end_time(self) -> Timestamp: ...
-    def HasField(self, field_name: str) -> bool: ...  # noqa: N802 - protobuf's name
-
-
-def analytics_window(request: WindowRequest) -> tuple[datetime, datetime]:
+def analytics_window(request: RangeRequest) -> tuple[datetime, datetime]:
     """An analytic's [start, end): end defaults to now, start to DEFAULT_WINDOW before it."""
-    end = from_timestamp(request.end_time) if request.HasField("end_time") else utcnow()
-    start = (
-        from_timestamp(request.start_time)
-        if request.HasField("start_time")
-        else end - DEFAULT_WINDOW
-    )
-    if end <= start:
-        raise InvalidArgument.field("end_time", "must be after start_time")
-    return start, end
+    used = window(request, default=DEFAULT_WINDOW, now=utcnow())
+    return used.start_at, used.end_at
 
 
 def analytics_tenant(requested: str) -> str:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any, cast
 
@@ -47,6 +47,7 @@ from shared.errors import FieldViolation, InvalidArgument, NotFound
 from shared.pagination import fetch_page
 from shared.proto_enums import to_proto_map
 from shared.tenant_scope import tenant_for_read
+from shared.time_range import UNIX_NANOS, TimeRange, time_range
 
 NANOS_PER_SECOND = 1_000_000_000
 KIND_TO_PROTO = to_proto_map(pb.SpanKind, SpanKind)
@@ -171,15 +172,6 @@ def trace_tree(spans: Sequence[SpanRecord]) -> list[TreeNode]:
     return ordered
 
 
-def _unix_nano(stamp: Timestamp, field: str) -> int:
-    if not 0 <= stamp.nanos < NANOS_PER_SECOND:
-        raise InvalidArgument.field(field, "nanos must be between 0 and 999,999,999")
-    value = stamp.seconds * NANOS_PER_SECOND + stamp.nanos  # ToNanoseconds raises past 9999
-    if not 0 <= value <= MAX_UNIX_NANO:
-        raise InvalidArgument.field(field, "must be between 1970 and 2262")
-    return value
-
-
 @dataclass(frozen=True)
 class SpanFilter:
     """What a search asks of a span; every field set must hold."""
@@ -196,21 +188,11 @@ class SpanFilter:
     @classmethod
     def from_request(cls, request: pb.SearchTracesRequest, tenant_id: str | None) -> SpanFilter:
         violations: list[FieldViolation] = []
-
-        def checked(convert: Callable[[], int]) -> int | None:
-            try:
-                return convert()
-            except InvalidArgument as error:
-                violations.extend(error.violations)
-                return None
-
-        start = end = None
-        if request.HasField("start_time"):
-            start = checked(lambda: _unix_nano(request.start_time, "start_time"))
-        if request.HasField("end_time"):
-            end = checked(lambda: _unix_nano(request.end_time, "end_time"))
-        if start is not None and end is not None and end <= start:
-            violations.append(FieldViolation("end_time", "must be after start_time"))
+        try:
+            requested = time_range(request, store=UNIX_NANOS)
+        except InvalidArgument as error:
+            violations.extend(error.violations)
+            requested = TimeRange(None, None)
         min_duration = 0
         if request.HasField("min_duration"):
             if not -NANOS_PER_SECOND < request.min_duration.nanos < NANOS_PER_SECOND:
@@ -237,8 +219,8 @@ class SpanFilter:
             service_name=request.service_name,
             span_name=request.span_name,
             span_name_prefix=request.span_name_prefix,
-            start_unix_nano=start,
-            end_unix_nano=end,
+            start_unix_nano=requested.start,
+            end_unix_nano=requested.end,
             min_duration_nano=min_duration,
             errors_only=request.errors_only,
         )

@@ -26,7 +26,6 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
 
-from google.protobuf.timestamp_pb2 import Timestamp
 from sqlalchemy import (
     BigInteger,
     ColumnElement,
@@ -52,7 +51,6 @@ from services.telemetry.usage.rows import (
     _MODEL_AT,
     _PROVIDER_AT,
     _STATUS_AT,
-    MAX_UNIX_NANO,
     USAGE_TARGET,
     Row,
     _apply_price,
@@ -66,6 +64,7 @@ from shared.errors import FieldViolation, InvalidArgument
 from shared.money import format_pico
 from shared.pagination import PageTokenCodec, fetch_page
 from shared.tenant_scope import tenant_for_read, tenant_for_write
+from shared.time_range import UNIX_NANOS, Window, time_range, window
 from shared.timestamps import REPORT_WINDOW
 from shared.tracing import current_trace_ids
 
@@ -91,37 +90,12 @@ class WriteResult:
         self.rejected += other.rejected
 
 
-def _nanos(stamp: Timestamp, field: str) -> int:
-    """A request time as stored (Unix nanoseconds in a signed 64-bit column), or refused."""
-    nanos = stamp.seconds * 1_000_000_000 + stamp.nanos
-    if not 0 <= nanos <= MAX_UNIX_NANO:
-        raise InvalidArgument.field(field, "must lie between 1970 and 2262")
-    return nanos
-
-
-def _time_range(request: Any) -> tuple[int, int]:
-    """[start, end) in Unix nanoseconds: end defaults to now, start to REPORT_WINDOW before end."""
-    end = _nanos(request.end_time, "end_time") if request.HasField("end_time") else time.time_ns()
-    start = (
-        _nanos(request.start_time, "start_time")
-        if request.HasField("start_time")
-        else max(end - int(REPORT_WINDOW.total_seconds()) * 10**9, 0)
+def _report_window(request: Any) -> Window:
+    """The report's [start, end) in Unix nanoseconds: end defaults to now, start to
+    REPORT_WINDOW before end; at most MAX_RANGE long."""
+    return window(
+        request, default=REPORT_WINDOW, now=time.time_ns(), store=UNIX_NANOS, longest=MAX_RANGE
     )
-    if end <= start:
-        raise InvalidArgument.field("end_time", "must be after start_time")
-    if end - start > MAX_RANGE.total_seconds() * 10**9:
-        raise InvalidArgument.field(
-            "end_time", f"must be at most {MAX_RANGE.days} days after start"
-        )
-    return start, end
-
-
-def _window(start: int, end: int) -> dict[str, Timestamp]:
-    """The range a report used, for its response to say."""
-    used = {"start_time": Timestamp(), "end_time": Timestamp()}
-    used["start_time"].FromNanoseconds(start)
-    used["end_time"].FromNanoseconds(end)
-    return used
 
 
 def _int(value: Any) -> int:
@@ -313,14 +287,13 @@ class UsageHandlers:
         if tenant_id is not None:
             statement = statement.where(UsageRecord.tenant_id == tenant_id)
             filters["tenant_id"] = tenant_id
-        if request.HasField("start_time"):
-            start = _nanos(request.start_time, "start_time")
-            statement = statement.where(UsageRecord.timestamp_unix_nano >= start)
-            filters["start"] = start
-        if request.HasField("end_time"):
-            end = _nanos(request.end_time, "end_time")
-            statement = statement.where(UsageRecord.timestamp_unix_nano < end)
-            filters["end"] = end
+        requested = time_range(request, store=UNIX_NANOS)
+        if requested.start is not None:
+            statement = statement.where(UsageRecord.timestamp_unix_nano >= requested.start)
+            filters["start"] = requested.start
+        if requested.end is not None:
+            statement = statement.where(UsageRecord.timestamp_unix_nano < requested.end)
+            filters["end"] = requested.end
         if request.trace_id and not TRACE_ID_PATTERN.fullmatch(request.trace_id):
             raise InvalidArgument.field("trace_id", "must be 32 lowercase hexadecimal characters")
         for name in ("model_used", "agent_id", "trace_id"):
@@ -364,7 +337,8 @@ class UsageHandlers:
 
     async def summarize_cost(self, request: pb.SummarizeCostRequest) -> pb.SummarizeCostResponse:
         tenant_id = tenant_for_read(request.tenant_id)
-        start, end = _time_range(request)
+        used = _report_window(request)
+        start, end = used.start, used.end
         names: list[str] = []
         for dimension in request.group_by:
             if dimension not in DIMENSION_COLUMNS:
@@ -426,15 +400,14 @@ class UsageHandlers:
             total_savings += _int(row["savings"])
         total.cost_usd = format_pico(total_cost)
         total.cache_cost_savings_usd = format_pico(total_savings)
-        return pb.SummarizeCostResponse(
-            groups=groups if keys else [], total=total, **_window(start, end)
-        )
+        return pb.SummarizeCostResponse(groups=groups if keys else [], total=total, **used.stated())
 
     async def get_cache_savings(
         self, request: pb.GetCacheSavingsRequest
     ) -> pb.GetCacheSavingsResponse:
         tenant_id = tenant_for_read(request.tenant_id)
-        start, end = _time_range(request)
+        used = _report_window(request)
+        start, end = used.start, used.end
         statement = (
             select(
                 UsageRecord.model_used,
@@ -469,7 +442,7 @@ class UsageHandlers:
             sum(m.cache_creation_input_tokens for m in models),
             sum(_int(row["savings"]) for row in rows),
         )
-        return pb.GetCacheSavingsResponse(models=models, total=total, **_window(start, end))
+        return pb.GetCacheSavingsResponse(models=models, total=total, **used.stated())
 
 
 def _savings(
