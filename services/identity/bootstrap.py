@@ -31,9 +31,9 @@ from services.identity.context import (
     close_identity_context,
 )
 from services.identity.models import PlatformRole, User, UserProfile, UserStatus
-from services.identity.password_policy import check_strength
+from services.identity.passwords.policy import check_strength
 from services.identity.service import SPEC
-from services.identity.signup_validation import email_problem
+from services.identity.signup.validation import email_problem
 from shared.config import ConfigurationError, load_settings
 from shared.db import Database
 from shared.db_types import utcnow

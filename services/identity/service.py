@@ -16,7 +16,7 @@ from services.identity.context import (
 )
 from services.identity.models import Base, IdempotencyKey
 from services.identity.reasons import SELF_RECORDED
-from services.identity.revocations import local_revocations, token_lifetime
+from services.identity.revocations.feed import local_revocations, token_lifetime
 from services.identity.servicer import IdentityServicer
 from services.identity.throttling import credential_layers
 from shared.auth import Authenticator

@@ -6,17 +6,17 @@ import grpc
 
 from quarterdeck.identity.v1 import identity_pb2 as pb
 from quarterdeck.identity.v1 import identity_pb2_grpc
+from services.identity.api_keys.handlers import ApiKeyHandlers
 from services.identity.context import IdentityContext
-from services.identity.handlers.api_keys import ApiKeyHandlers
-from services.identity.handlers.keys import KeyHandlers
-from services.identity.handlers.mfa import MfaHandlers
-from services.identity.handlers.passwords import PasswordHandlers
-from services.identity.handlers.profile import ProfileHandlers
-from services.identity.handlers.security import SecurityHandlers
-from services.identity.handlers.sessions import SessionHandlers
-from services.identity.handlers.signin import SignInHandlers
-from services.identity.handlers.signup import SignupHandlers
-from services.identity.revocations import RevocationHandlers
+from services.identity.keys.handlers import KeyHandlers
+from services.identity.mfa.handlers import MfaHandlers
+from services.identity.passwords.handlers import PasswordHandlers
+from services.identity.profile.handlers import ProfileHandlers
+from services.identity.revocations.handlers import RevocationHandlers
+from services.identity.security.handlers import SecurityHandlers
+from services.identity.sessions.handlers import SessionHandlers
+from services.identity.signin.handlers import SignInHandlers
+from services.identity.signup.handlers import SignupHandlers
 
 
 class IdentityServicer(identity_pb2_grpc.IdentityServiceServicer):

@@ -26,9 +26,9 @@ from quarterdeck.identity.v1 import identity_pb2 as ipb
 from services.gateway.app import create_app
 from services.gateway.config import GatewaySettings
 from services.gateway.device import client_address, describe_user_agent
+from services.identity.api_keys.handlers import ApiKeyHandlers
 from services.identity.context import IdentityContext
-from services.identity.handlers.api_keys import ApiKeyHandlers
-from services.identity.mfa_core import TOTP_INTERVAL
+from services.identity.mfa.codes import TOTP_INTERVAL
 from services.identity.models import UserStatus
 from shared.api_key_tokens import EXPIRY_MARGIN_SECONDS, ApiKeyTokens, key_digest
 from shared.errors import ERROR_DOMAIN

@@ -24,7 +24,7 @@ from quarterdeck.telemetry.v1 import activity_pb2 as pb
 from quarterdeck.telemetry.v1.activity_pb2_grpc import ActivityServiceStub
 from services.identity.context import IdentityContext
 from services.identity.models import ServiceAccountToken, TenantSignupInvite, User
-from services.identity.sessions_core import open_session
+from services.identity.sessions.opening import open_session
 from shared.auth import AUTHORIZATION_HEADER
 from shared.grpc_client import open_channel
 from shared.server import RunningService

@@ -17,7 +17,7 @@ from sqlalchemy import select, update
 from quarterdeck.identity.v1 import identity_pb2 as pb
 from quarterdeck.identity.v1.identity_pb2_grpc import IdentityServiceStub
 from services.identity.context import IdentityContext
-from services.identity.mfa_core import TOTP_INTERVAL, consume_recovery_code
+from services.identity.mfa.codes import TOTP_INTERVAL, consume_recovery_code
 from services.identity.models import (
     Base,
     PasswordResetToken,
@@ -28,7 +28,7 @@ from services.identity.models import (
     UserSession,
     UserStatus,
 )
-from services.identity.sessions_core import open_session
+from services.identity.sessions.opening import open_session
 from shared.auth import AUTHORIZATION_HEADER
 from shared.db_types import utcnow
 from shared.grpc_client import open_channel

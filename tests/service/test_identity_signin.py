@@ -20,8 +20,7 @@ from quarterdeck.identity.v1.identity_pb2_grpc import IdentityServiceStub
 from quarterdeck.tenancy.v1 import tenancy_pb2 as tpb
 from quarterdeck.tenancy.v1.tenancy_pb2_grpc import TenancyServiceStub
 from services.identity.context import IdentityContext
-from services.identity.handlers.signin import SignInHandlers
-from services.identity.mfa_core import TOTP_INTERVAL, new_totp_secret, replace_recovery_codes
+from services.identity.mfa.codes import TOTP_INTERVAL, new_totp_secret, replace_recovery_codes
 from services.identity.models import (
     MfaMethodType,
     SecurityEventRecord,
@@ -33,7 +32,8 @@ from services.identity.models import (
     UserStatus,
 )
 from services.identity.secrets import Hasher, Passwords
-from services.identity.signin_challenge import ChallengeTokens
+from services.identity.signin.challenge import ChallengeTokens
+from services.identity.signin.handlers import SignInHandlers
 from services.identity.tenancy_client import TenancyClient
 from services.tenancy.tenants.handlers.memberships import ROLE_TO_PROTO
 from services.tenancy.tenants.models import MembershipRole

@@ -19,7 +19,6 @@ from quarterdeck.identity.v1 import identity_pb2 as pb
 from quarterdeck.identity.v1.identity_pb2_grpc import IdentityServiceStub
 from quarterdeck.tenancy.v1 import tenancy_pb2 as tpb
 from quarterdeck.tenancy.v1.tenancy_pb2_grpc import TenancyServiceStub
-from services.identity import sessions_core
 from services.identity.context import IdentityContext
 from services.identity.models import (
     InviteStatus,
@@ -33,6 +32,7 @@ from services.identity.models import (
     UserProfile,
     UserStatus,
 )
+from services.identity.sessions import opening
 from shared.auth import AUTHORIZATION_HEADER, PLATFORM_OPERATOR, Principal
 from shared.db_types import utcnow
 from shared.grpc_client import open_channel
@@ -265,7 +265,7 @@ async def test_a_failure_after_the_tenant_exists_undoes_everything(
     async def broken(*args: Any, **kwargs: Any) -> pb.TokenPair:
         raise RuntimeError("the session store is down")
 
-    monkeypatch.setattr(sessions_core, "open_session", broken)
+    monkeypatch.setattr(opening, "open_session", broken)
     request = signup(invite_token=created.token)
     error = await rich_failure(env.identity.SignUp(request))
     assert error.code == grpc.StatusCode.INTERNAL

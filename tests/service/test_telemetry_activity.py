@@ -33,7 +33,7 @@ from quarterdeck.tenancy.v1.tenancy_pb2_grpc import TenancyServiceStub
 from services.gateway.app import create_app
 from services.gateway.config import GatewaySettings
 from services.identity.models import User
-from services.identity.sessions_core import open_session
+from services.identity.sessions.opening import open_session
 from services.telemetry.activity.models import ActivityEventRecord, ActivityReceiptRecord
 from services.tenancy.pricing.models import ModelRecord
 from shared.activity_link import ActivityLink

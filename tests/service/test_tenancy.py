@@ -18,7 +18,7 @@ from quarterdeck.telemetry.v1.activity_pb2_grpc import ActivityServiceStub
 from quarterdeck.tenancy.v1 import tenancy_pb2 as pb
 from quarterdeck.tenancy.v1.tenancy_pb2_grpc import TenancyServiceStub
 from services.identity.models import User
-from services.identity.sessions_core import open_session
+from services.identity.sessions.opening import open_session
 from services.tenancy.tenants.handlers.tenants import TenantHandlers
 from shared.activity_link import ActivityLink
 from shared.auth import AUTHORIZATION_HEADER, Principal

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from services.identity.password_policy import check_strength, strength_problems
+from services.identity.passwords.policy import check_strength, strength_problems
 from shared.errors import InvalidArgument
 
 EMAIL = "marguerite@example.com"

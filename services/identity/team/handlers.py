@@ -2,7 +2,7 @@
 team invites, stored hashed and delivered by the notifier); a signed-in user accepts one, or
 switches to another tenant of theirs, getting tokens for that tenant without a password.
 
-A new user redeems a team invite with SignUp (signup_saga.py); everything else is here.
+A new user redeems a team invite with SignUp (signup/saga.py); everything else is here.
 """
 
 from __future__ import annotations
@@ -16,13 +16,13 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from quarterdeck.identity.v1 import identity_pb2 as pb
-from services.identity import signup_invites, signup_tenancy
 from services.identity.context import IdentityContext
 from services.identity.events import SecurityEvents
 from services.identity.models import TenantSignupInvite, User, UserStatus
-from services.identity.sessions_core import open_session
-from services.identity.signin_sessions import require_user
-from services.identity.signup_validation import (
+from services.identity.sessions.ending import require_user
+from services.identity.sessions.opening import open_session
+from services.identity.signup import invites, tenancy_calls
+from services.identity.signup.validation import (
     MAX_NOTE,
     collect,
     email_problem,
@@ -81,9 +81,9 @@ class TeamHandlers:
                 }
             )
         )
-        seat = signup_invites.TeamSeat(str(tenant_id), request.role)
+        seat = invites.TeamSeat(str(tenant_id), request.role)
         async with self._ctx.db.transaction() as session:
-            invite, token = signup_invites.new_invite(
+            invite, token = invites.new_invite(
                 self._ctx,
                 invited_email=request.invited_email,
                 max_redemptions=1,
@@ -102,7 +102,7 @@ class TeamHandlers:
             )
             await session.flush()
             response = pb.CreateInviteResponse(
-                invite=signup_invites.invite_to_proto(invite, now), token=token
+                invite=invites.invite_to_proto(invite, now), token=token
             )
         self._deliver(request.invited_email, seat, token, expires_at)
         self._append(
@@ -115,7 +115,7 @@ class TeamHandlers:
         return response
 
     def _deliver(
-        self, email: str, seat: signup_invites.TeamSeat, token: str, expires_at: datetime
+        self, email: str, seat: invites.TeamSeat, token: str, expires_at: datetime
     ) -> None:
         notifier = self._ctx.notifier
 
@@ -162,7 +162,7 @@ class TeamHandlers:
             )
         now = utcnow()
         return pb.ListInvitesResponse(
-            invites=[signup_invites.invite_to_proto(row, now) for row in page.items],
+            invites=[invites.invite_to_proto(row, now) for row in page.items],
             next_page_token=page.next_page_token,
         )
 
@@ -173,21 +173,19 @@ class TeamHandlers:
             raise InvalidArgument.field("invite_token", "is required")
         _, user_id = require_user()
         ctx = self._ctx
-        signup_tenancy.ensure_configured(ctx)
+        tenancy_calls.ensure_configured(ctx)
         async with ctx.db.transaction() as session:
             user = await session.get(User, user_id)
             if user is None or user.status != UserStatus.ACTIVE:
                 raise FailedPrecondition("the account is not active", reason="ACCOUNT_INACTIVE")
-            reservation = await signup_invites.reserve(
-                ctx, session, request.invite_token, user.email
-            )
+            reservation = await invites.reserve(ctx, session, request.invite_token, user.email)
             invite = await session.get(TenantSignupInvite, reservation.invite_id)
-            seat = signup_invites.team_seat(invite) if invite is not None else None
+            seat = invites.team_seat(invite) if invite is not None else None
             if seat is None:
                 # A sign-up invite makes a new account and tenant; it is not for joining.
-                raise signup_invites.invalid_invite()
+                raise invites.invalid_invite()
         try:
-            await signup_tenancy.add_member(
+            await tenancy_calls.add_member(
                 ctx,
                 tenant_id=seat.tenant_id,
                 user_id=str(user_id),
@@ -201,9 +199,7 @@ class TeamHandlers:
             async with ctx.db.transaction() as session:
                 user = await session.get(User, user_id)
                 assert user is not None
-                joined = await signup_invites.finalize(
-                    session, reservation.id, user_id, seat.tenant_id
-                )
+                joined = await invites.finalize(session, reservation.id, user_id, seat.tenant_id)
                 SecurityEvents.add(
                     session,
                     "invite_accepted",
@@ -215,7 +211,7 @@ class TeamHandlers:
                     ctx, session, user, seat.tenant_id, seat.role, request.device
                 )
         except BaseException:
-            await signup_tenancy.remove_member(ctx, tenant_id=seat.tenant_id, user_id=str(user_id))
+            await tenancy_calls.remove_member(ctx, tenant_id=seat.tenant_id, user_id=str(user_id))
             await self._release(reservation.id, "redemption failed after the membership")
             raise
         self._append(
@@ -230,7 +226,7 @@ class TeamHandlers:
     async def _release(self, reservation_id: uuid.UUID, reason: str) -> None:
         try:
             async with self._ctx.db.transaction() as session:
-                await signup_invites.release(session, reservation_id, reason)
+                await invites.release(session, reservation_id, reason)
         except Exception:
             log.exception("could not release invite reservation %s", reservation_id)
 
@@ -238,7 +234,7 @@ class TeamHandlers:
         principal, user_id = require_user()
         tenant_id = str(parse_id(request.tenant_id, "tenant_id"))
         ctx = self._ctx
-        signup_tenancy.ensure_configured(ctx)
+        tenancy_calls.ensure_configured(ctx)
         assert ctx.tenancy is not None
         role = await ctx.tenancy.role_in(tenant_id, str(user_id))
         if role is None:

@@ -8,17 +8,13 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 
-from google.protobuf.timestamp_pb2 import Timestamp
 from sqlalchemy import select
 
-from quarterdeck.identity.v1 import identity_pb2 as pb
 from services.identity.context import IdentityContext
 from services.identity.models import ServiceAccountToken, User, UserSession, UserStatus
-from shared.auth import require_internal
 from shared.db import Database
 from shared.db_types import utcnow
 from shared.revocation import Revocation, RevocationSource
-from shared.timestamps import from_timestamp, to_timestamp
 from shared.tokens import LEEWAY_SECONDS
 
 #: A user in these states has every token refused (a pending user, not yet verified, may work).
@@ -77,34 +73,3 @@ def token_lifetime(ctx: IdentityContext) -> timedelta:
     return timedelta(
         seconds=max(settings.access_token_ttl_seconds, settings.internal_token_ttl_seconds)
     )
-
-
-class RevocationHandlers:
-    def __init__(self, ctx: IdentityContext) -> None:
-        self._ctx = ctx
-
-    async def list_revocations(
-        self, request: pb.ListRevocationsRequest
-    ) -> pb.ListRevocationsResponse:
-        require_internal()
-        since = from_timestamp(request.since, "since") if request.HasField("since") else None
-        revocations, read_at = await revocations_since(
-            self._ctx.db, since, token_lifetime(self._ctx)
-        )
-        return pb.ListRevocationsResponse(
-            revocations=[
-                pb.Revocation(
-                    key=item.key,
-                    revoke_time=_stamp(item.revoked_at),
-                    expire_time=_stamp(item.expires_at),
-                )
-                for item in revocations
-            ],
-            read_time=to_timestamp(read_at),
-        )
-
-
-def _stamp(epoch_seconds: float) -> Timestamp:
-    stamp = Timestamp()
-    stamp.FromNanoseconds(int(epoch_seconds * 1e9))
-    return stamp

@@ -25,7 +25,7 @@ from services.identity.models import (
     TenantSignupInviteReservation,
 )
 from services.identity.secrets import Hasher
-from services.identity.signup_validation import MAX_INVITE_TOKEN
+from services.identity.signup.validation import MAX_INVITE_TOKEN
 from shared.db_types import utcnow
 from shared.errors import InvalidArgument
 from shared.proto_enums import to_proto_map

@@ -8,16 +8,17 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from quarterdeck.identity.v1 import identity_pb2 as pb
 from services.identity.context import IdentityContext
-from services.identity.mfa_core import (
+from services.identity.mfa.codes import (
     TotpResult,
     active_totp_methods,
     check_totp,
     consume_recovery_code,
 )
 from services.identity.models import User, UserStatus
+from services.identity.profile.convert import user_to_proto
 from services.identity.reasons import MFA_CHALLENGE_INVALID, MFA_CODE_INVALID, MFA_CODE_REPLAYED
-from services.identity.sessions_core import open_session
-from services.identity.signin_attempts import (
+from services.identity.sessions.opening import open_session
+from services.identity.signin.attempts import (
     Attempt,
     invalid_credentials,
     locked_user,
@@ -25,8 +26,7 @@ from services.identity.signin_attempts import (
     record_success,
     status_reason,
 )
-from services.identity.signin_challenge import Challenge, ChallengeTokens
-from services.identity.users_proto import user_to_proto
+from services.identity.signin.challenge import Challenge, ChallengeTokens
 from shared.errors import DomainError, Unauthenticated
 
 

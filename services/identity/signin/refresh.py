@@ -18,18 +18,18 @@ from quarterdeck.identity.v1 import identity_pb2 as pb
 from services.identity.context import IdentityContext
 from services.identity.models import SessionStatus, User, UserSession, UserStatus
 from services.identity.reasons import REFRESH_TOKEN_INVALID, REFRESH_TOKEN_REUSED, SESSION_REVOKED
-from services.identity.sessions_core import (
-    issue_tokens,
-    parse_refresh_token,
-    refresh_token_is_genuine,
-)
-from services.identity.signin_attempts import Attempt
-from services.identity.signin_sessions import (
+from services.identity.sessions.ending import (
     ACCOUNT_INACTIVE,
     MEMBERSHIP_ENDED,
     REFRESH_TOKEN_REUSE,
     revoke_session,
 )
+from services.identity.sessions.opening import (
+    issue_tokens,
+    parse_refresh_token,
+    refresh_token_is_genuine,
+)
+from services.identity.signin.attempts import Attempt
 from services.identity.tenancy_client import TenancyClient
 from shared.db import rows_matched
 from shared.db_types import utcnow

@@ -10,14 +10,14 @@ from sqlalchemy import select
 from quarterdeck.identity.v1 import identity_pb2 as pb
 from services.identity.context import IdentityContext
 from services.identity.models import SessionStatus, UserSession
-from services.identity.signin_sessions import (
+from services.identity.sessions.convert import session_to_proto
+from services.identity.sessions.ending import (
     REVOKED_ALL_BY_USER,
     REVOKED_BY_USER,
     require_user,
     revoke_session,
     revoke_user_sessions,
 )
-from services.identity.signin_views import session_to_proto
 from shared.db_types import utcnow
 from shared.errors import InvalidArgument, NotFound
 from shared.pagination import fetch_page

@@ -12,8 +12,8 @@ from sqlalchemy import select
 from quarterdeck.identity.v1 import identity_pb2 as pb
 from services.identity.context import IdentityContext
 from services.identity.events import SecurityEvents
-from services.identity.handlers.profile import metadata_problem, struct_to_dict
 from services.identity.models import SecurityEventRecord, User
+from services.identity.profile.handlers import metadata_problem, struct_to_dict
 from shared.auth import require_internal, require_principal, require_tenant
 from shared.errors import FieldViolation, InvalidArgument
 from shared.pagination import fetch_page

@@ -1,4 +1,4 @@
-"""Sessions as the session list returns them (users map through services.identity.users_proto)."""
+"""Sessions as the session list returns them (users map through services.identity.profile.convert)."""
 
 from __future__ import annotations
 

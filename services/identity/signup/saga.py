@@ -22,12 +22,14 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from quarterdeck.identity.v1 import identity_pb2 as pb
-from services.identity import sessions_core, signup_invites, signup_tenancy
 from services.identity.context import IdentityContext
 from services.identity.events import SecurityEvents
 from services.identity.models import TenantSignupInvite, User, UserProfile, UserStatus
-from services.identity.password_policy import check_strength
-from services.identity.signup_validation import (
+from services.identity.passwords.policy import check_strength
+from services.identity.profile.convert import user_to_proto
+from services.identity.sessions import opening
+from services.identity.signup import invites, tenancy_calls
+from services.identity.signup.validation import (
     MAX_DISPLAY_NAME,
     MAX_TENANT_NAME,
     MAX_TENANT_SLUG,
@@ -36,7 +38,6 @@ from services.identity.signup_validation import (
     length_problem,
     raise_if_any,
 )
-from services.identity.users_proto import user_to_proto
 from shared.errors import AlreadyExists, DomainError, FailedPrecondition, InvalidArgument
 
 log = logging.getLogger("quarterdeck.identity.signup")
@@ -53,7 +54,7 @@ class Pending:
     ip_hash: str | None
     user_agent_hash: str | None
     #: Set when a team invite was reserved: the user joins this tenant rather than making one.
-    seat: signup_invites.TeamSeat | None = None
+    seat: invites.TeamSeat | None = None
 
     @property
     def request_id(self) -> str:
@@ -99,13 +100,13 @@ def validate(ctx: IdentityContext, request: pb.SignUpRequest, *, joining: bool =
 
 async def _begin(ctx: IdentityContext, request: pb.SignUpRequest, password_hash: str) -> Pending:
     """Step 1: one transaction holding the invite and creating the pending user."""
-    hashes = sessions_core.device_hashes(ctx, request.device)
+    hashes = opening.device_hashes(ctx, request.device)
     ip_hash = hashes.ip_hash if request.device.ip_address else None
     try:
         async with ctx.db.transaction() as session:
             # The invite goes first: without a valid one, nobody learns whether an email is known.
             reservation = (
-                await signup_invites.reserve(ctx, session, request.invite_token, request.email)
+                await invites.reserve(ctx, session, request.invite_token, request.email)
                 if request.invite_token
                 else None
             )
@@ -137,7 +138,7 @@ async def _begin(ctx: IdentityContext, request: pb.SignUpRequest, password_hash:
     if reservation is not None:
         async with ctx.db.reading() as session:
             invite = await session.get(TenantSignupInvite, reservation.invite_id)
-            seat = signup_invites.team_seat(invite) if invite is not None else None
+            seat = invites.team_seat(invite) if invite is not None else None
     return Pending(
         user_id=user.id,
         reservation_id=reservation.id if reservation else None,
@@ -161,7 +162,7 @@ async def _finish(
     user.status = UserStatus.ACTIVE
     invite_id = None
     if pending.reservation_id is not None:
-        invite = await signup_invites.finalize(session, pending.reservation_id, user.id, tenant_id)
+        invite = await invites.finalize(session, pending.reservation_id, user.id, tenant_id)
         invite_id = str(invite.id)
     SecurityEvents.add(
         session,
@@ -174,7 +175,7 @@ async def _finish(
     )
     role = pending.seat.role if pending.seat else OWNER_ROLE
     # Called through the module so a test can make this last step fail.
-    tokens = await sessions_core.open_session(ctx, session, user, tenant_id, role, device)
+    tokens = await opening.open_session(ctx, session, user, tenant_id, role, device)
     return pb.SignUpResponse(user=user_to_proto(user), tokens=tokens)
 
 
@@ -201,19 +202,19 @@ async def _compensate(
     try:
         if pending.seat is not None:
             # A team invite made no tenant: only the membership it added is undone.
-            await signup_tenancy.remove_member(
+            await tenancy_calls.remove_member(
                 ctx, tenant_id=pending.seat.tenant_id, user_id=str(pending.user_id)
             )
             tenant_id = None
         elif tenant_id is None and tenant_unknown:
-            tenant_id = await signup_tenancy.find_tenant(
+            tenant_id = await tenancy_calls.find_tenant(
                 ctx,
                 slug=request.tenant_slug,
                 name=request.tenant_name,
                 owner_user_id=str(pending.user_id),
                 request_id=pending.request_id,
             )
-        if tenant_id is not None and not await signup_tenancy.purge_tenant(ctx, tenant_id):
+        if tenant_id is not None and not await tenancy_calls.purge_tenant(ctx, tenant_id):
             # Left for an operator: the event names the tenant that could not be purged.
             details["unpurged_tenant_id"] = tenant_id
     except Exception:
@@ -222,7 +223,7 @@ async def _compensate(
     try:
         async with ctx.db.transaction() as session:
             if pending.reservation_id is not None:
-                await signup_invites.release(
+                await invites.release(
                     session,
                     pending.reservation_id,
                     f"signup failed at {stage}: {details['reason']}",
@@ -243,9 +244,9 @@ async def _compensate(
 
 
 async def sign_up(ctx: IdentityContext, request: pb.SignUpRequest) -> pb.SignUpResponse:
-    joining = await signup_invites.seat_of_token(ctx, request.invite_token) is not None
+    joining = await invites.seat_of_token(ctx, request.invite_token) is not None
     validate(ctx, request, joining=joining)
-    signup_tenancy.ensure_configured(ctx)
+    tenancy_calls.ensure_configured(ctx)
     # argon2 is slow on purpose: off the event loop, and before any lock is taken.
     password_hash = await asyncio.to_thread(ctx.secrets.passwords.hash, request.password)
     pending = await _begin(ctx, request, password_hash)
@@ -258,7 +259,7 @@ async def sign_up(ctx: IdentityContext, request: pb.SignUpRequest) -> pb.SignUpR
 
     if pending.seat is not None:
         try:
-            await signup_tenancy.add_member(
+            await tenancy_calls.add_member(
                 ctx,
                 tenant_id=pending.seat.tenant_id,
                 user_id=str(pending.user_id),
@@ -276,14 +277,14 @@ async def sign_up(ctx: IdentityContext, request: pb.SignUpRequest) -> pb.SignUpR
             raise
 
     try:
-        tenant_id = await signup_tenancy.create_tenant(
+        tenant_id = await tenancy_calls.create_tenant(
             ctx,
             slug=request.tenant_slug,
             name=request.tenant_name,
             owner_user_id=str(pending.user_id),
             request_id=pending.request_id,
         )
-    except signup_tenancy.TenantCreationFailed as failure:
+    except tenancy_calls.TenantCreationFailed as failure:
         await undo(
             "create_tenant", failure.error, tenant_id=None, tenant_unknown=failure.maybe_created
         )

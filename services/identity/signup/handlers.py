@@ -1,4 +1,4 @@
-"""Sign-up, access requests and invites (DESIGN flow 2). The saga itself is in signup_saga.py."""
+"""Sign-up, access requests and invites (DESIGN flow 2). The saga itself is in saga.py."""
 
 from __future__ import annotations
 
@@ -10,10 +10,8 @@ from typing import Any
 from sqlalchemy import select
 
 from quarterdeck.identity.v1 import identity_pb2 as pb
-from services.identity import signup_invites, signup_saga
 from services.identity.context import IdentityContext
 from services.identity.events import SecurityEvents
-from services.identity.handlers.team import TeamHandlers, acting_user, may_revoke
 from services.identity.models import (
     ReservationStatus,
     SignupRequestStatus,
@@ -21,8 +19,9 @@ from services.identity.models import (
     TenantSignupInviteReservation,
     TenantSignupRequest,
 )
-from services.identity.sessions_core import device_hashes
-from services.identity.signup_validation import (
+from services.identity.sessions.opening import device_hashes
+from services.identity.signup import invites, saga
+from services.identity.signup.validation import (
     MAX_FULL_NAME,
     MAX_MESSAGE,
     MAX_NOTE,
@@ -34,6 +33,7 @@ from services.identity.signup_validation import (
     length_problem,
     raise_if_any,
 )
+from services.identity.team.handlers import TeamHandlers, acting_user, may_revoke
 from shared.auth import (
     Principal,
     require_operator,
@@ -76,7 +76,7 @@ class SignupHandlers:
         self.team = TeamHandlers(ctx)
 
     async def sign_up(self, request: pb.SignUpRequest) -> pb.SignUpResponse:
-        response = await signup_saga.sign_up(self._ctx, request)
+        response = await saga.sign_up(self._ctx, request)
         if request.invite_token and self._ctx.activity.enabled:
             try:
                 await self._append_invite_redeemed(request.invite_token, response.user.id)
@@ -106,8 +106,8 @@ class SignupHandlers:
         if redeemed is None or redeemed.tenant_id is None:
             return
         invite, tenant_id = redeemed.TenantSignupInvite, str(redeemed.tenant_id)
-        seat = signup_invites.team_seat(invite)
-        role = seat.role if seat else signup_saga.OWNER_ROLE
+        seat = invites.team_seat(invite)
+        role = seat.role if seat else saga.OWNER_ROLE
         owner = Principal(subject=user_id, kind="user", tenant_id=tenant_id, role=role)
         token = set_principal(owner)
         try:
@@ -247,7 +247,7 @@ class SignupHandlers:
             now = utcnow()
             metadata = {"signup_request_id": str(row.id), "operator": principal.subject}
             if request.approve:
-                invite, token = signup_invites.new_invite(
+                invite, token = invites.new_invite(
                     self._ctx,
                     invited_email=row.email,
                     max_redemptions=1,
@@ -317,7 +317,7 @@ class SignupHandlers:
         )
         async with self._ctx.db.transaction() as session:
             actor = await acting_user(session, principal)
-            invite, token = signup_invites.new_invite(
+            invite, token = invites.new_invite(
                 self._ctx,
                 invited_email=request.invited_email or None,
                 max_redemptions=max_redemptions,
@@ -338,7 +338,7 @@ class SignupHandlers:
             )
             await session.flush()
             response = pb.CreateInviteResponse(
-                invite=signup_invites.invite_to_proto(invite, now), token=token
+                invite=invites.invite_to_proto(invite, now), token=token
             )
         created: dict[str, Any] = {
             "max_redemptions": max_redemptions,
@@ -373,7 +373,7 @@ class SignupHandlers:
             )
         now = utcnow()
         return pb.ListInvitesResponse(
-            invites=[signup_invites.invite_to_proto(row, now) for row in page.items],
+            invites=[invites.invite_to_proto(row, now) for row in page.items],
             next_page_token=page.next_page_token,
         )
 
@@ -397,7 +397,7 @@ class SignupHandlers:
                 raise NotFound(f"invite {invite_id} not found", reason="INVITE_NOT_FOUND")
             # Revoking twice changes nothing: the first revocation's time and reason stand.
             if invite.revoked_at is None:
-                await signup_invites.revoke(session, invite, request.reason or None)
+                await invites.revoke(session, invite, request.reason or None)
                 SecurityEvents.add(
                     session,
                     "invite_revoked",
@@ -406,7 +406,7 @@ class SignupHandlers:
                     metadata={"invite_id": str(invite.id), "by": principal.subject},
                 )
                 revoked_now = True
-            response = pb.RevokeInviteResponse(invite=signup_invites.invite_to_proto(invite))
+            response = pb.RevokeInviteResponse(invite=invites.invite_to_proto(invite))
         if revoked_now:  # committed; revoking again appends nothing
             self._append_invite_event(
                 principal,

@@ -15,15 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from quarterdeck.identity.v1 import identity_pb2 as pb
 from services.identity.context import IdentityContext
-from services.identity.handlers.passwords import (
-    Refusal,
-    check_caller_password,
-    load_caller,
-    recording_refusals,
-    require_user,
-    rpc_path,
-)
-from services.identity.mfa_core import (
+from services.identity.mfa.codes import (
     TotpResult,
     active_totp_methods,
     check_totp,
@@ -32,6 +24,14 @@ from services.identity.mfa_core import (
     replace_recovery_codes,
 )
 from services.identity.models import Base, MfaMethodType, UserMfaMethod, UserRecoveryCode
+from services.identity.passwords.handlers import (
+    Refusal,
+    check_caller_password,
+    load_caller,
+    recording_refusals,
+    require_user,
+    rpc_path,
+)
 from services.identity.reasons import MFA_CODE_INVALID, MFA_CODE_REPLAYED
 from shared.db import unique_violation
 from shared.db_types import utcnow

@@ -18,7 +18,7 @@ from quarterdeck.identity.v1 import identity_pb2 as pb
 from services.identity.context import IdentityContext
 from services.identity.models import User, UserLoginEvent, UserStatus
 from services.identity.reasons import INVALID_CREDENTIALS
-from services.identity.sessions_core import DeviceHashes, device_hashes
+from services.identity.sessions.opening import DeviceHashes, device_hashes
 from shared.db_types import utcnow
 from shared.errors import Unauthenticated
 

@@ -14,12 +14,14 @@ from typing import NoReturn
 
 from quarterdeck.identity.v1 import identity_pb2 as pb
 from services.identity.context import IdentityContext
-from services.identity.mfa_core import active_totp_methods
+from services.identity.mfa.codes import active_totp_methods
 from services.identity.models import User, UserStatus
-from services.identity.password_policy import MAX_PASSWORD_LENGTH
+from services.identity.passwords.policy import MAX_PASSWORD_LENGTH
+from services.identity.profile.convert import user_to_proto
 from services.identity.secrets import PasswordCheck
-from services.identity.sessions_core import open_session
-from services.identity.signin_attempts import (
+from services.identity.sessions.ending import SIGNED_OUT, require_user, revoke_session
+from services.identity.sessions.opening import open_session
+from services.identity.signin.attempts import (
     FAILURE,
     MFA_REQUIRED,
     Attempt,
@@ -31,12 +33,10 @@ from services.identity.signin_attempts import (
     record_success,
     status_reason,
 )
-from services.identity.signin_challenge import ChallengeTokens, InvalidChallenge
-from services.identity.signin_mfa import SecondFactor, challenge_invalid
-from services.identity.signin_refresh import SessionRefresher
-from services.identity.signin_sessions import SIGNED_OUT, require_user, revoke_session
+from services.identity.signin.challenge import ChallengeTokens, InvalidChallenge
+from services.identity.signin.refresh import SessionRefresher
+from services.identity.signin.second_factor import SecondFactor, challenge_invalid
 from services.identity.tenancy_client import TenancyClient
-from services.identity.users_proto import user_to_proto
 from shared.errors import (
     FailedPrecondition,
     FieldViolation,

@@ -1,0 +1,1 @@
+"""Service-account API keys: creation, listing, revocation and exchange for a token."""

@@ -1,1 +1,0 @@
-"""Identity's use cases, transport-free, one module per area."""

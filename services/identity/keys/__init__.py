@@ -1,0 +1,1 @@
+"""Signing keys: the JWKS, rotation and retirement (the key store is services.identity.signing)."""

@@ -1,0 +1,1 @@
+"""TOTP enrollment and recovery codes, and the code checks sign-in makes."""

@@ -1,0 +1,1 @@
+"""The caller's own account: who they are, profile, consents, notification preferences."""

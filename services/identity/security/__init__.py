@@ -1,0 +1,1 @@
+"""Security events: reading them, and recording those other services report."""

@@ -1,0 +1,1 @@
+"""Sessions: opening them with their token pair, listing and ending them."""

@@ -1,0 +1,1 @@
+"""Sign-in: the password step, the MFA step, refresh and sign-out."""

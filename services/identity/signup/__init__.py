@@ -1,0 +1,1 @@
+"""Sign-up (the saga across identity and tenancy), access requests and invites."""
