@@ -40,6 +40,20 @@ class ConversationSettings(ServiceSettings):
             "(appends made by other replicas)."
         ),
     )
+    stream_ticket_ttl_seconds: float = Field(
+        default=60.0,
+        gt=0,
+        le=3600,
+        description="How long a stream ticket is accepted when its request names no lifetime.",
+    )
+    stream_ticket_max_ttl_seconds: int = Field(
+        default=600, ge=1, le=86400, description="The longest lifetime a stream ticket may ask."
+    )
+    stream_ticket_sweep_interval_seconds: float = Field(
+        default=300.0,
+        ge=0,
+        description="How often expired stream tickets are deleted; 0 turns it off.",
+    )
     tenancy_target: str | None = Field(
         default=None, description="Tenancy: tenant status, model configs and keys, limits."
     )

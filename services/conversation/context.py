@@ -12,6 +12,7 @@ from services.conversation.runs.links import ServiceLinks
 from services.conversation.runs.queue import RunQueue
 from services.conversation.runs.worker import RunWorker
 from services.conversation.runs.writes import RunWrites
+from shared.clock import Clock, system_clock
 from shared.db import Database
 from shared.idempotency import Idempotency
 from shared.pagination import PageTokenCodec
@@ -32,6 +33,8 @@ class ConversationContext:
     worker: RunWorker | None = None
     #: The services runs call, when configured.
     links: ServiceLinks | None = None
+    #: The time expiries are reckoned with (tests pass their own).
+    clock: Clock = system_clock
 
     @classmethod
     def of(
@@ -44,6 +47,7 @@ class ConversationContext:
             pages=context.page_tokens,
             idempotency=context.idempotency,
             ledger=ledger,
+            clock=context.clock,
             writes=RunWrites(context.database, ledger),
             runs=RunQueue(
                 context.database,

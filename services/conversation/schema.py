@@ -8,6 +8,7 @@ from services.conversation.conversations import models as conversations_models
 from services.conversation.events import models as events_models
 from services.conversation.messages import models as messages_models
 from services.conversation.runs import models as runs_models
+from services.conversation.tickets import models as tickets_models
 
 metadata = models.Base.metadata
 
@@ -18,4 +19,5 @@ __all__ = [
     "metadata",
     "models",
     "runs_models",
+    "tickets_models",
 ]

@@ -22,6 +22,8 @@ from quarterdeck.conversation.v1 import (
     messages_pb2_grpc,
     runs_pb2,
     runs_pb2_grpc,
+    stream_tickets_pb2,
+    stream_tickets_pb2_grpc,
 )
 from services.conversation.config import ConversationSettings
 from services.conversation.context import ConversationContext
@@ -40,6 +42,8 @@ from services.conversation.runs.servicer import RunServiceServicer
 from services.conversation.runs.turn import AgentTurn
 from services.conversation.runs.worker import RunWorker
 from services.conversation.schema import metadata
+from services.conversation.tickets.handlers import StreamTicketHandlers
+from services.conversation.tickets.servicer import PUBLIC_METHODS, StreamTicketServiceServicer
 from shared.background import PeriodicJob
 from shared.server import ServiceContext, ServiceSpec
 
@@ -84,11 +88,15 @@ def register(
     events_pb2_grpc.add_EventServiceServicer_to_server(
         EventServiceServicer(EventHandlers(ctx)), server
     )
+    stream_tickets_pb2_grpc.add_StreamTicketServiceServicer_to_server(
+        StreamTicketServiceServicer(StreamTicketHandlers(ctx)), server
+    )
     return [
         _full_name(conversations_pb2.DESCRIPTOR, "ConversationService"),
         _full_name(messages_pb2.DESCRIPTOR, "MessageService"),
         _full_name(runs_pb2.DESCRIPTOR, "RunService"),
         _full_name(events_pb2.DESCRIPTOR, "EventService"),
+        _full_name(stream_tickets_pb2.DESCRIPTOR, "StreamTicketService"),
     ]
 
 
@@ -100,7 +108,17 @@ def background(
     async def reap(job: PeriodicJob) -> None:
         await ctx.runs.reap()
 
-    jobs = [PeriodicJob("run reaper", context.settings.run_reaper_interval_seconds, reap)]
+    async def sweep_tickets(job: PeriodicJob) -> None:
+        await StreamTicketHandlers(ctx).sweep()
+
+    jobs = [
+        PeriodicJob("run reaper", context.settings.run_reaper_interval_seconds, reap),
+        PeriodicJob(
+            "stream ticket sweep",
+            context.settings.stream_ticket_sweep_interval_seconds,
+            sweep_tickets,
+        ),
+    ]
     if ctx.worker is not None:
         jobs.append(ctx.worker.job(context.settings.run_worker_interval_seconds))
     return jobs
@@ -115,4 +133,5 @@ SPEC = ServiceSpec(
     register=register,
     prepare=prepare,
     background=background,
+    public_methods=PUBLIC_METHODS,
 )

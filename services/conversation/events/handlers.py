@@ -16,6 +16,7 @@ from services.conversation.context import ConversationContext
 from services.conversation.conversations.store import tenant_conversation
 from services.conversation.events.convert import event_to_proto
 from services.conversation.events.ledger import Ledger
+from services.conversation.tickets.store import valid_ticket
 from shared.errors import InvalidArgument
 from shared.ids import parse_id
 from shared.pagination import page_size_from
@@ -54,10 +55,17 @@ class EventHandlers:
     async def follow_events(
         self, request: pb.FollowEventsRequest
     ) -> AsyncIterator[pb.FollowEventsResponse]:
-        tenant_id, _ = caller_tenant()
         conversation_id = parse_id(request.conversation_id, "conversation_id")
         after = _cursor(request.after_sequence_number)
-        await self._check(tenant_id, conversation_id)
+        if request.stream_ticket:
+            # The ticket is the credential: this conversation's events, nothing else.
+            async with self._ctx.database.reading() as session:
+                await valid_ticket(
+                    session, request.stream_ticket, conversation_id, self._ctx.clock()
+                )
+        else:
+            tenant_id, _ = caller_tenant()
+            await self._check(tenant_id, conversation_id)
         notifier = self._ctx.ledger.notifier
         while True:
             signal = notifier.signal(conversation_id)

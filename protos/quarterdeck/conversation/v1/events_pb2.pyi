@@ -61,12 +61,14 @@ class ListEventsResponse(_message.Message):
     def __init__(self, events: _Optional[_Iterable[_Union[LedgerEvent, _Mapping]]] = ..., next_after_sequence_number: _Optional[int] = ...) -> None: ...
 
 class FollowEventsRequest(_message.Message):
-    __slots__ = ("conversation_id", "after_sequence_number")
+    __slots__ = ("conversation_id", "after_sequence_number", "stream_ticket")
     CONVERSATION_ID_FIELD_NUMBER: _ClassVar[int]
     AFTER_SEQUENCE_NUMBER_FIELD_NUMBER: _ClassVar[int]
+    STREAM_TICKET_FIELD_NUMBER: _ClassVar[int]
     conversation_id: str
     after_sequence_number: int
-    def __init__(self, conversation_id: _Optional[str] = ..., after_sequence_number: _Optional[int] = ...) -> None: ...
+    stream_ticket: str
+    def __init__(self, conversation_id: _Optional[str] = ..., after_sequence_number: _Optional[int] = ..., stream_ticket: _Optional[str] = ...) -> None: ...
 
 class FollowEventsResponse(_message.Message):
     __slots__ = ("event",)

@@ -64,7 +64,8 @@ class EventServiceServicer:
 
     def FollowEvents(self, request, context):
         """FollowEvents replays the events after a cursor, then streams new ones as they are appended
-        until the caller goes away or the deadline passes.
+        until the caller goes away or the deadline passes. The caller has an access token of the
+        tenant, or a stream ticket for the conversation.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
