@@ -7,7 +7,6 @@ from datetime import UTC, date, datetime
 import pytest
 
 from quarterdeck.tenancy.v1 import billing_pb2 as pb
-from services.tenancy.billing.handlers import _feature_values, _parse_date, _plan_values
 from services.tenancy.billing.math import (
     Line,
     add_months,
@@ -19,6 +18,7 @@ from services.tenancy.billing.math import (
     overage_units,
     total_picos,
 )
+from services.tenancy.billing.rules import feature_values, parse_date, plan_values
 from shared.errors import InvalidArgument
 from shared.pricing_math import format_pico
 
@@ -73,21 +73,21 @@ def test_negative_counts_are_named() -> None:
 
 
 def test_dates() -> None:
-    assert _parse_date("2026-02-28", "d") == date(2026, 2, 28)
+    assert parse_date("2026-02-28", "d") == date(2026, 2, 28)
     for bad in ("", "2026-02-30", "2026-2-1", "20260201", "2026-02-01T00:00"):
         with pytest.raises(InvalidArgument) as caught:
-            _parse_date(bad, "start_date")
+            parse_date(bad, "start_date")
         assert caught.value.violations[0].field == "start_date"
 
 
 def test_feature_defaults_and_refusals() -> None:
-    values = _feature_values(
+    values = feature_values(
         pb.PlanFeature(feature_key="tokens", metric=pb.USAGE_METRIC_TOTAL_TOKENS), "feature"
     )
     assert values["unit"] == "total_tokens" and values["overage_unit_block"] == 1
     assert values["overage_unit_price_micros"] == 0 and values["hard_limit"] is None
     with pytest.raises(InvalidArgument) as caught:
-        _feature_values(
+        feature_values(
             pb.PlanFeature(
                 feature_key="x",
                 metric=pb.USAGE_METRIC_REQUESTS,
@@ -103,13 +103,13 @@ def test_feature_defaults_and_refusals() -> None:
 
 
 def test_plan_prices_are_exact_micros() -> None:
-    values = _plan_values(pb.Plan(code="team", name="Team", price="0.000001"))
+    values = plan_values(pb.Plan(code="team", name="Team", price="0.000001"))
     assert values["price_micros"] == 1 and values["interval"] == "monthly"
     with pytest.raises(InvalidArgument) as caught:
-        _plan_values(pb.Plan(code="team", name="Team"))
+        plan_values(pb.Plan(code="team", name="Team"))
     assert [v.field for v in caught.value.violations] == ["plan.price"]
     with pytest.raises(InvalidArgument) as caught:
-        _plan_values(pb.Plan(code="team", name="Team", price="1.0000001"))
+        plan_values(pb.Plan(code="team", name="Team", price="1.0000001"))
     assert [v.field for v in caught.value.violations] == ["plan.price"]
 
 

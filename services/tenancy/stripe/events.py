@@ -24,13 +24,13 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.tenancy.billing.handlers import INVOICE_TRANSITIONS, SUB_TRANSITIONS
 from services.tenancy.billing.models import (
     InvoiceRecord,
     InvoiceStatus,
     SubscriptionRecord,
     SubscriptionStatus,
 )
+from services.tenancy.billing.rules import INVOICE_TRANSITIONS, SUB_TRANSITIONS
 from services.tenancy.stripe.models import Outcome, StripeEventRecord, StripeObjectStateRecord
 from shared.db_types import utcnow
 from shared.inserts import insert_ignoring_duplicates
