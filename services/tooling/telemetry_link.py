@@ -1,6 +1,7 @@
 """Every tool call tooling runs is appended to telemetry's ``mcp_tool_usage`` (RecordToolUsage)
 with the trace and span it ran under, in the background with tooling's internal token: the
-append never delays or fails the call. Without a telemetry target (or without an identity
+append never delays or fails the call. Each append carries the tool call id as its request_id,
+so telemetry stores a call once however often its append is sent. Without a telemetry target (or without an identity
 service to get an internal token from) appends are skipped."""
 
 from __future__ import annotations
@@ -61,6 +62,8 @@ class ToolUsageLink:
             create_time=to_timestamp(call.created_at),
             trace_id=call.trace_id or "",
             span_id=call.span_id or "",
+            # The call's own id: a resent append (a retry after a lost answer) is skipped.
+            request_id=str(call.id),
         )
         if call.latency_ms is not None:
             usage.latency_ms = call.latency_ms

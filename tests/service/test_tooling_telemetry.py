@@ -15,6 +15,7 @@ from sqlalchemy import select
 
 from quarterdeck.tooling.v1 import executions_pb2 as pb
 from services.telemetry.tool_usage.models import ToolUsageRecord
+from services.tooling.executions.models import ToolCallRecord
 from shared.identity_link import internal_client_entry
 from shared.json_values import dict_to_struct
 from shared.server import RunningService
@@ -130,3 +131,49 @@ async def test_a_run_call_reaches_tool_usage_with_its_trace(
         (tool.name, "ok", call.trace_id)
     ]
     assert rows[0].latency_ms == call.latency_ms
+
+
+async def test_a_retried_call_and_a_resent_append_store_one_usage_row(
+    platform: Platform, server: LocalServer
+) -> None:
+    tenant = str(uuid.uuid4())
+    admin = ISSUER.member(tenant, "admin")
+    tooling = platform.tooling
+    tool = await create_tool(tooling, admin, tenant_id=tenant, endpoint=f"{server.base}/echo/{{q}}")
+    agent = (await create_agent(tooling, admin, tenant_id=tenant, tools=[(tool.id, 1)])).agent
+    request = pb.ExecuteToolRequest(
+        tenant_id=tenant,
+        agent_id=agent.id,
+        tool_id=tool.id,
+        arguments=dict_to_struct({"q": "once"}),
+        request_id=f"retry-{uuid.uuid4().hex}",
+    )
+    parent = SpanContext(
+        trace_id=uuid.uuid4().int,
+        span_id=0x00F067AA0BA902B7,
+        is_remote=False,
+        trace_flags=TraceFlags(TraceFlags.SAMPLED),
+    )
+    with trace.use_span(NonRecordingSpan(parent)):
+        calls = [(await tooling.executions.ExecuteTool(request, metadata=admin)).tool_call]
+        calls += [(await tooling.executions.ExecuteTool(request, metadata=admin)).tool_call]
+    assert {c.id for c in calls} == {calls[0].id}
+    link = tooling.running.context.state.tool_usage
+    await link.drain(10)
+    # The append itself is sent again (as BackgroundCalls does after a lost answer).
+    async with tooling.running.context.database.reading() as session:
+        stored = await session.get(ToolCallRecord, uuid.UUID(calls[0].id))
+    assert stored is not None
+    link.record(stored, {"again": True})
+    link.record(stored, None)
+    await link.drain(10)
+    async with platform.telemetry.context.database.reading() as session:
+        rows = list(
+            await session.scalars(
+                select(ToolUsageRecord).where(ToolUsageRecord.tenant_id == tenant)
+            )
+        )
+    assert [(r.request_id, r.trace_id, r.span_id) for r in rows] == [
+        (calls[0].id, calls[0].trace_id, calls[0].span_id)
+    ]
+    assert rows[0].trace_id and rows[0].span_id

@@ -70,7 +70,7 @@ class ToolCall(
     ProtoModel,
     message=tpb.ToolUsage,
     exclude=("tenant_id",),
-    nullable=("args", "result", "error", "trace_id", "span_id"),
+    nullable=("args", "result", "error", "trace_id", "span_id", "request_id"),
     zero={"status": "unspecified"},
 ):
     pass

@@ -13,7 +13,7 @@ from typing import Any
 
 from google.protobuf.json_format import MessageToDict, ParseDict
 from google.protobuf.struct_pb2 import Value
-from sqlalchemy import Select, case, func, insert, literal_column, select
+from sqlalchemy import Insert, Select, case, func, literal_column, select
 
 from quarterdeck.telemetry.v1 import tool_usage_pb2 as pb
 from services.telemetry.batch_rows import (
@@ -30,11 +30,13 @@ from services.telemetry.batch_rows import (
 from services.telemetry.context import TelemetryContext
 from services.telemetry.requests.handlers import MAX_LATENCY_MS, MAX_LONG_TEXT
 from services.telemetry.tool_usage.models import (
+    MAX_REQUEST_ID,
     MAX_TOOL_NAME,
     ToolCallStatus,
     ToolUsageRecord,
 )
 from shared.db_types import utcnow
+from shared.inserts import insert_ignoring_duplicates
 from shared.pagination import fetch_page
 from shared.tenant_scope import tenant_for_read, tenant_for_write
 from shared.timestamps import to_timestamp
@@ -66,6 +68,7 @@ def _call_columns(prefix: str, call: pb.ToolUsage, now: datetime) -> dict[str, A
         if not 0 <= getattr(call, field) <= MAX_TOKENS:
             raise RowRejected(f"{prefix}.{field}", f"must be from 0 to {MAX_TOKENS}")
     bounded_text(prefix, "error", call.error, MAX_LONG_TEXT)
+    bounded_text(prefix, "request_id", call.request_id, MAX_REQUEST_ID)
     trace_id, span_id = trace_ids(prefix, call.trace_id, call.span_id)
     return {
         "tenant_id": tenant_id,
@@ -84,7 +87,14 @@ def _call_columns(prefix: str, call: pb.ToolUsage, now: datetime) -> dict[str, A
         "created_at": row_time(prefix, "create_time", call, now),
         "trace_id": trace_id,
         "span_id": span_id,
+        "request_id": call.request_id or None,
     }
+
+
+def insert_new_calls(dialect: str) -> Insert:
+    """An INSERT that skips a (tenant, request_id) already stored and returns the ids stored."""
+    statement = insert_ignoring_duplicates(dialect, ToolUsageRecord, ["tenant_id", "request_id"])
+    return statement.returning(ToolUsageRecord.id)
 
 
 def _value(value: Any) -> Value | None:
@@ -106,6 +116,7 @@ def call_to_proto(row: ToolUsageRecord) -> pb.ToolUsage:
         create_time=to_timestamp(row.created_at),
         trace_id=row.trace_id or "",
         span_id=row.span_id or "",
+        request_id=row.request_id or "",
     )
 
 
@@ -149,11 +160,13 @@ class ToolUsageHandlers:
         rows, rejected = validate_rows(
             request.calls, "calls", lambda prefix, c: _call_columns(prefix, c, now)
         )
+        stored = 0
         if rows:
             async with self._db.transaction() as session:
-                await session.execute(insert(ToolUsageRecord), rows)
+                result = await session.execute(insert_new_calls(self._db.dialect), rows)
+                stored = len(result.all())
         return pb.RecordToolUsageResponse(
-            recorded_count=len(rows), rejected=rejected_protos(rejected, pb.RejectedToolUsage)
+            recorded_count=stored, rejected=rejected_protos(rejected, pb.RejectedToolUsage)
         )
 
     async def get_tool_usage_analytics(

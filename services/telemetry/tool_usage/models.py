@@ -22,6 +22,7 @@ from services.telemetry.retention import RetentionPolicy
 from shared.db_types import JSONType, UTCDateTime, utcnow
 
 MAX_TOOL_NAME = 100
+MAX_REQUEST_ID = 128
 MAX_STATUS = 20
 
 
@@ -41,6 +42,9 @@ _FAILED_ANY_TENANT = text("status IN ('error', 'timeout') AND created_at IS NOT 
 class ToolUsageRecord(Base):
     __tablename__ = "mcp_tool_usage"
     __table_args__ = (
+        # A retried append (same tenant and request_id) is skipped: ON CONFLICT DO NOTHING.
+        # Rows without a request_id (NULL) never conflict.
+        Index("ux_mcp_tool_usage_tenant_id_request_id", "tenant_id", "request_id", unique=True),
         Index(None, "tenant_id", "tool_name", "created_at"),
         Index(None, "tenant_id", "status", "created_at"),
         Index(
@@ -85,6 +89,8 @@ class ToolUsageRecord(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     trace_id: Mapped[str | None] = mapped_column(String(32))
     span_id: Mapped[str | None] = mapped_column(String(16))
+    #: The caller's id of the call (tooling's tool call id); unique per tenant when set.
+    request_id: Mapped[str | None] = mapped_column(String(MAX_REQUEST_ID))
 
 
 #: How long this area's tables keep rows; read by the retention loop.

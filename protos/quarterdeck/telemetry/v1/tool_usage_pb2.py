@@ -26,33 +26,33 @@ from google.protobuf import struct_pb2 as google_dot_protobuf_dot_struct__pb2
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n)quarterdeck/telemetry/v1/tool_usage.proto\x12\x18quarterdeck.telemetry.v1\x1a\x1cgoogle/protobuf/struct.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xf7\x02\n\tToolUsage\x12\n\n\x02id\x18\x01 \x01(\t\x12\x11\n\ttenant_id\x18\x02 \x01(\t\x12\x11\n\ttool_name\x18\x03 \x01(\t\x12\x38\n\x06status\x18\x04 \x01(\x0e\x32(.quarterdeck.telemetry.v1.ToolCallStatus\x12$\n\x04\x61rgs\x18\x05 \x01(\x0b\x32\x16.google.protobuf.Value\x12&\n\x06result\x18\x06 \x01(\x0b\x32\x16.google.protobuf.Value\x12\x17\n\nlatency_ms\x18\x07 \x01(\x05H\x00\x88\x01\x01\x12\x11\n\ttokens_in\x18\x08 \x01(\x03\x12\x12\n\ntokens_out\x18\t \x01(\x03\x12\r\n\x05\x65rror\x18\n \x01(\t\x12/\n\x0b\x63reate_time\x18\x0b \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x10\n\x08trace_id\x18\x0c \x01(\t\x12\x0f\n\x07span_id\x18\r \x01(\tB\r\n\x0b_latency_ms\"F\n\x11RejectedToolUsage\x12\r\n\x05index\x18\x01 \x01(\x05\x12\r\n\x05\x66ield\x18\x02 \x01(\t\x12\x13\n\x0b\x64\x65scription\x18\x03 \x01(\t\"L\n\x16RecordToolUsageRequest\x12\x32\n\x05\x63\x61lls\x18\x01 \x03(\x0b\x32#.quarterdeck.telemetry.v1.ToolUsage\"p\n\x17RecordToolUsageResponse\x12\x16\n\x0erecorded_count\x18\x01 \x01(\x05\x12=\n\x08rejected\x18\x02 \x03(\x0b\x32+.quarterdeck.telemetry.v1.RejectedToolUsage\"\x8f\x01\n\x1cGetToolUsageAnalyticsRequest\x12\x11\n\ttenant_id\x18\x01 \x01(\t\x12.\n\nstart_time\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12,\n\x08\x65nd_time\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\x96\x01\n\rToolAnalytics\x12\x11\n\ttool_name\x18\x01 \x01(\t\x12\x12\n\ncall_count\x18\x02 \x01(\x03\x12\x15\n\rsuccess_count\x18\x03 \x01(\x03\x12\x13\n\x0b\x65rror_count\x18\x04 \x01(\x03\x12\x1a\n\x12\x61verage_latency_ms\x18\x05 \x01(\x01\x12\x16\n\x0emax_latency_ms\x18\x06 \x01(\x03\"\xb5\x01\n\x1dGetToolUsageAnalyticsResponse\x12\x36\n\x05tools\x18\x01 \x03(\x0b\x32\'.quarterdeck.telemetry.v1.ToolAnalytics\x12.\n\nstart_time\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12,\n\x08\x65nd_time\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"W\n\x1bListRecentToolErrorsRequest\x12\x11\n\ttenant_id\x18\x01 \x01(\t\x12\x11\n\tpage_size\x18\x02 \x01(\x05\x12\x12\n\npage_token\x18\x03 \x01(\t\"k\n\x1cListRecentToolErrorsResponse\x12\x32\n\x05\x63\x61lls\x18\x01 \x03(\x0b\x32#.quarterdeck.telemetry.v1.ToolUsage\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t*\xa3\x01\n\x0eToolCallStatus\x12 \n\x1cTOOL_CALL_STATUS_UNSPECIFIED\x10\x00\x12\x1c\n\x18TOOL_CALL_STATUS_STARTED\x10\x01\x12\x17\n\x13TOOL_CALL_STATUS_OK\x10\x02\x12\x1a\n\x16TOOL_CALL_STATUS_ERROR\x10\x03\x12\x1c\n\x18TOOL_CALL_STATUS_TIMEOUT\x10\x04\x32\x9d\x03\n\x10ToolUsageService\x12v\n\x0fRecordToolUsage\x12\x30.quarterdeck.telemetry.v1.RecordToolUsageRequest\x1a\x31.quarterdeck.telemetry.v1.RecordToolUsageResponse\x12\x88\x01\n\x15GetToolUsageAnalytics\x12\x36.quarterdeck.telemetry.v1.GetToolUsageAnalyticsRequest\x1a\x37.quarterdeck.telemetry.v1.GetToolUsageAnalyticsResponse\x12\x85\x01\n\x14ListRecentToolErrors\x12\x35.quarterdeck.telemetry.v1.ListRecentToolErrorsRequest\x1a\x36.quarterdeck.telemetry.v1.ListRecentToolErrorsResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n)quarterdeck/telemetry/v1/tool_usage.proto\x12\x18quarterdeck.telemetry.v1\x1a\x1cgoogle/protobuf/struct.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\x8b\x03\n\tToolUsage\x12\n\n\x02id\x18\x01 \x01(\t\x12\x11\n\ttenant_id\x18\x02 \x01(\t\x12\x11\n\ttool_name\x18\x03 \x01(\t\x12\x38\n\x06status\x18\x04 \x01(\x0e\x32(.quarterdeck.telemetry.v1.ToolCallStatus\x12$\n\x04\x61rgs\x18\x05 \x01(\x0b\x32\x16.google.protobuf.Value\x12&\n\x06result\x18\x06 \x01(\x0b\x32\x16.google.protobuf.Value\x12\x17\n\nlatency_ms\x18\x07 \x01(\x05H\x00\x88\x01\x01\x12\x11\n\ttokens_in\x18\x08 \x01(\x03\x12\x12\n\ntokens_out\x18\t \x01(\x03\x12\r\n\x05\x65rror\x18\n \x01(\t\x12/\n\x0b\x63reate_time\x18\x0b \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x10\n\x08trace_id\x18\x0c \x01(\t\x12\x0f\n\x07span_id\x18\r \x01(\t\x12\x12\n\nrequest_id\x18\x0e \x01(\tB\r\n\x0b_latency_ms\"F\n\x11RejectedToolUsage\x12\r\n\x05index\x18\x01 \x01(\x05\x12\r\n\x05\x66ield\x18\x02 \x01(\t\x12\x13\n\x0b\x64\x65scription\x18\x03 \x01(\t\"L\n\x16RecordToolUsageRequest\x12\x32\n\x05\x63\x61lls\x18\x01 \x03(\x0b\x32#.quarterdeck.telemetry.v1.ToolUsage\"p\n\x17RecordToolUsageResponse\x12\x16\n\x0erecorded_count\x18\x01 \x01(\x05\x12=\n\x08rejected\x18\x02 \x03(\x0b\x32+.quarterdeck.telemetry.v1.RejectedToolUsage\"\x8f\x01\n\x1cGetToolUsageAnalyticsRequest\x12\x11\n\ttenant_id\x18\x01 \x01(\t\x12.\n\nstart_time\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12,\n\x08\x65nd_time\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\x96\x01\n\rToolAnalytics\x12\x11\n\ttool_name\x18\x01 \x01(\t\x12\x12\n\ncall_count\x18\x02 \x01(\x03\x12\x15\n\rsuccess_count\x18\x03 \x01(\x03\x12\x13\n\x0b\x65rror_count\x18\x04 \x01(\x03\x12\x1a\n\x12\x61verage_latency_ms\x18\x05 \x01(\x01\x12\x16\n\x0emax_latency_ms\x18\x06 \x01(\x03\"\xb5\x01\n\x1dGetToolUsageAnalyticsResponse\x12\x36\n\x05tools\x18\x01 \x03(\x0b\x32\'.quarterdeck.telemetry.v1.ToolAnalytics\x12.\n\nstart_time\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12,\n\x08\x65nd_time\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"W\n\x1bListRecentToolErrorsRequest\x12\x11\n\ttenant_id\x18\x01 \x01(\t\x12\x11\n\tpage_size\x18\x02 \x01(\x05\x12\x12\n\npage_token\x18\x03 \x01(\t\"k\n\x1cListRecentToolErrorsResponse\x12\x32\n\x05\x63\x61lls\x18\x01 \x03(\x0b\x32#.quarterdeck.telemetry.v1.ToolUsage\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t*\xa3\x01\n\x0eToolCallStatus\x12 \n\x1cTOOL_CALL_STATUS_UNSPECIFIED\x10\x00\x12\x1c\n\x18TOOL_CALL_STATUS_STARTED\x10\x01\x12\x17\n\x13TOOL_CALL_STATUS_OK\x10\x02\x12\x1a\n\x16TOOL_CALL_STATUS_ERROR\x10\x03\x12\x1c\n\x18TOOL_CALL_STATUS_TIMEOUT\x10\x04\x32\x9d\x03\n\x10ToolUsageService\x12v\n\x0fRecordToolUsage\x12\x30.quarterdeck.telemetry.v1.RecordToolUsageRequest\x1a\x31.quarterdeck.telemetry.v1.RecordToolUsageResponse\x12\x88\x01\n\x15GetToolUsageAnalytics\x12\x36.quarterdeck.telemetry.v1.GetToolUsageAnalyticsRequest\x1a\x37.quarterdeck.telemetry.v1.GetToolUsageAnalyticsResponse\x12\x85\x01\n\x14ListRecentToolErrors\x12\x35.quarterdeck.telemetry.v1.ListRecentToolErrorsRequest\x1a\x36.quarterdeck.telemetry.v1.ListRecentToolErrorsResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'quarterdeck.telemetry.v1.tool_usage_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_TOOLCALLSTATUS']._serialized_start=1458
-  _globals['_TOOLCALLSTATUS']._serialized_end=1621
+  _globals['_TOOLCALLSTATUS']._serialized_start=1478
+  _globals['_TOOLCALLSTATUS']._serialized_end=1641
   _globals['_TOOLUSAGE']._serialized_start=135
-  _globals['_TOOLUSAGE']._serialized_end=510
-  _globals['_REJECTEDTOOLUSAGE']._serialized_start=512
-  _globals['_REJECTEDTOOLUSAGE']._serialized_end=582
-  _globals['_RECORDTOOLUSAGEREQUEST']._serialized_start=584
-  _globals['_RECORDTOOLUSAGEREQUEST']._serialized_end=660
-  _globals['_RECORDTOOLUSAGERESPONSE']._serialized_start=662
-  _globals['_RECORDTOOLUSAGERESPONSE']._serialized_end=774
-  _globals['_GETTOOLUSAGEANALYTICSREQUEST']._serialized_start=777
-  _globals['_GETTOOLUSAGEANALYTICSREQUEST']._serialized_end=920
-  _globals['_TOOLANALYTICS']._serialized_start=923
-  _globals['_TOOLANALYTICS']._serialized_end=1073
-  _globals['_GETTOOLUSAGEANALYTICSRESPONSE']._serialized_start=1076
-  _globals['_GETTOOLUSAGEANALYTICSRESPONSE']._serialized_end=1257
-  _globals['_LISTRECENTTOOLERRORSREQUEST']._serialized_start=1259
-  _globals['_LISTRECENTTOOLERRORSREQUEST']._serialized_end=1346
-  _globals['_LISTRECENTTOOLERRORSRESPONSE']._serialized_start=1348
-  _globals['_LISTRECENTTOOLERRORSRESPONSE']._serialized_end=1455
-  _globals['_TOOLUSAGESERVICE']._serialized_start=1624
-  _globals['_TOOLUSAGESERVICE']._serialized_end=2037
+  _globals['_TOOLUSAGE']._serialized_end=530
+  _globals['_REJECTEDTOOLUSAGE']._serialized_start=532
+  _globals['_REJECTEDTOOLUSAGE']._serialized_end=602
+  _globals['_RECORDTOOLUSAGEREQUEST']._serialized_start=604
+  _globals['_RECORDTOOLUSAGEREQUEST']._serialized_end=680
+  _globals['_RECORDTOOLUSAGERESPONSE']._serialized_start=682
+  _globals['_RECORDTOOLUSAGERESPONSE']._serialized_end=794
+  _globals['_GETTOOLUSAGEANALYTICSREQUEST']._serialized_start=797
+  _globals['_GETTOOLUSAGEANALYTICSREQUEST']._serialized_end=940
+  _globals['_TOOLANALYTICS']._serialized_start=943
+  _globals['_TOOLANALYTICS']._serialized_end=1093
+  _globals['_GETTOOLUSAGEANALYTICSRESPONSE']._serialized_start=1096
+  _globals['_GETTOOLUSAGEANALYTICSRESPONSE']._serialized_end=1277
+  _globals['_LISTRECENTTOOLERRORSREQUEST']._serialized_start=1279
+  _globals['_LISTRECENTTOOLERRORSREQUEST']._serialized_end=1366
+  _globals['_LISTRECENTTOOLERRORSRESPONSE']._serialized_start=1368
+  _globals['_LISTRECENTTOOLERRORSRESPONSE']._serialized_end=1475
+  _globals['_TOOLUSAGESERVICE']._serialized_start=1644
+  _globals['_TOOLUSAGESERVICE']._serialized_end=2057
 # @@protoc_insertion_point(module_scope)

@@ -25,7 +25,7 @@ TOOL_CALL_STATUS_ERROR: ToolCallStatus
 TOOL_CALL_STATUS_TIMEOUT: ToolCallStatus
 
 class ToolUsage(_message.Message):
-    __slots__ = ("id", "tenant_id", "tool_name", "status", "args", "result", "latency_ms", "tokens_in", "tokens_out", "error", "create_time", "trace_id", "span_id")
+    __slots__ = ("id", "tenant_id", "tool_name", "status", "args", "result", "latency_ms", "tokens_in", "tokens_out", "error", "create_time", "trace_id", "span_id", "request_id")
     ID_FIELD_NUMBER: _ClassVar[int]
     TENANT_ID_FIELD_NUMBER: _ClassVar[int]
     TOOL_NAME_FIELD_NUMBER: _ClassVar[int]
@@ -39,6 +39,7 @@ class ToolUsage(_message.Message):
     CREATE_TIME_FIELD_NUMBER: _ClassVar[int]
     TRACE_ID_FIELD_NUMBER: _ClassVar[int]
     SPAN_ID_FIELD_NUMBER: _ClassVar[int]
+    REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
     id: str
     tenant_id: str
     tool_name: str
@@ -52,7 +53,8 @@ class ToolUsage(_message.Message):
     create_time: _timestamp_pb2.Timestamp
     trace_id: str
     span_id: str
-    def __init__(self, id: _Optional[str] = ..., tenant_id: _Optional[str] = ..., tool_name: _Optional[str] = ..., status: _Optional[_Union[ToolCallStatus, str]] = ..., args: _Optional[_Union[_struct_pb2.Value, _Mapping]] = ..., result: _Optional[_Union[_struct_pb2.Value, _Mapping]] = ..., latency_ms: _Optional[int] = ..., tokens_in: _Optional[int] = ..., tokens_out: _Optional[int] = ..., error: _Optional[str] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., trace_id: _Optional[str] = ..., span_id: _Optional[str] = ...) -> None: ...
+    request_id: str
+    def __init__(self, id: _Optional[str] = ..., tenant_id: _Optional[str] = ..., tool_name: _Optional[str] = ..., status: _Optional[_Union[ToolCallStatus, str]] = ..., args: _Optional[_Union[_struct_pb2.Value, _Mapping]] = ..., result: _Optional[_Union[_struct_pb2.Value, _Mapping]] = ..., latency_ms: _Optional[int] = ..., tokens_in: _Optional[int] = ..., tokens_out: _Optional[int] = ..., error: _Optional[str] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., trace_id: _Optional[str] = ..., span_id: _Optional[str] = ..., request_id: _Optional[str] = ...) -> None: ...
 
 class RejectedToolUsage(_message.Message):
     __slots__ = ("index", "field", "description")
