@@ -9,6 +9,7 @@ from services.tooling.config import ToolingSettings
 from services.tooling.egress import EgressGuard
 from services.tooling.telemetry_link import ToolUsageLink
 from services.tooling.tools.secret_headers import secret_box_of
+from shared.clock import Clock
 from shared.db import Database
 from shared.idempotency import Idempotency
 from shared.pagination import PageTokenCodec
@@ -26,6 +27,8 @@ class ToolingContext:
     tool_usage: ToolUsageLink
     #: Seals tools' secret headers; None while no key is configured.
     secrets: SecretBox | None
+    #: The time limits' windows are counted in (a test's ManualClock in tests).
+    clock: Clock
 
     @classmethod
     def of(
@@ -42,4 +45,5 @@ class ToolingContext:
             egress=egress,
             tool_usage=tool_usage,
             secrets=secret_box_of(context.settings),
+            clock=context.clock,
         )

@@ -23,6 +23,7 @@ from quarterdeck.tooling.v1 import tools_pb2 as tpb
 from services.tooling.tools.models import ToolConfigRecord
 from services.tooling.tools.seed_catalogue import base_tool_id, output_format_id
 from shared.json_values import dict_to_struct, value_to_python
+from tests.support.clock import ManualClock
 from tests.support.errors import rich_error
 from tests.support.http_server import LocalServer, local_http_server
 from tests.support.stack import Databases
@@ -30,6 +31,9 @@ from tests.support.tokens import TestIssuer
 from tests.support.tooling import Tooling, create_agent, create_tool, failure, tooling_service
 
 ISSUER = TestIssuer()
+#: Limits count in fixed windows of the service's clock: held still, so no test meets a minute's
+#: end between two of its calls.
+CLOCK = ManualClock()
 
 
 @pytest.fixture(scope="module")
@@ -47,6 +51,7 @@ async def tooling(backend: str, databases: Databases) -> AsyncIterator[Tooling]:
         ISSUER,
         egress_allowed_hosts="127.0.0.1",
         secret_encryption_keys=Fernet.generate_key().decode(),
+        clock=CLOCK,
     ) as service:
         yield service
 

@@ -1,23 +1,37 @@
 """Execution limits per agent role and cost tier (seed 000 ``agent_ai_executable_limits``):
-set by platform operators, read by anyone, enforced by ExecuteTool (tool lists, calls per
-minute) and by the conversation worker (calls per day, tokens per request)."""
+set by platform operators, read by anyone, enforced by ExecuteTool (allowed and blocked tools
+and operations, tool calls per minute and per UTC day, DB_QUERY calls per minute) and by the
+conversation worker (model calls per day, tokens per request).
+
+The per-window limits are counted in the database (``agent_execution_counters``, fixed windows
+of the service clock), in the transaction that claims a call, so every replica shares one count
+and a window admits exactly its limit however many calls race. A call is counted when it is
+admitted, including a call that then waits for approval; a refused call is not counted.
+"""
 
 from __future__ import annotations
 
 import uuid
-from datetime import timedelta
+from dataclasses import dataclass
+from typing import cast
 
-from sqlalchemy import and_, func, or_, select
+from sqlalchemy import Table, and_, case, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from quarterdeck.tooling.v1 import agents_pb2 as pb
-from services.tooling.agents.models import AgentExecutionLimitRecord, CostTier
+from services.tooling.agents.models import (
+    AgentExecutionCounterRecord,
+    AgentExecutionLimitRecord,
+    CostTier,
+    LimitWindow,
+)
 from services.tooling.context import ToolingContext
-from services.tooling.executions.models import ToolCallRecord, ToolCallStatus
 from services.tooling.validation import Violations
 from shared.auth import require_operator, require_principal
+from shared.db import rows_matched
 from shared.db_types import utcnow
 from shared.errors import PermissionDenied, ResourceExhausted
+from shared.inserts import insert_ignoring_duplicates
 from shared.pagination import fetch_page
 from shared.timestamps import to_timestamp
 
@@ -29,12 +43,6 @@ _COUNTS = (
     "rate_limit_per_minute",
 )
 _LISTS = ("allowed_operations", "blocked_operations", "allowed_tools", "blocked_tools")
-#: Calls that ran (or are running) count against the rate; refusals (errors that never ran,
-#: so have no latency) and calls waiting for approval do not.
-_RAN = or_(
-    ToolCallRecord.status.in_([ToolCallStatus.STARTED, ToolCallStatus.OK, ToolCallStatus.TIMEOUT]),
-    and_(ToolCallRecord.status == ToolCallStatus.ERROR, ToolCallRecord.latency_ms.is_not(None)),
-)
 
 
 def limits_to_proto(row: AgentExecutionLimitRecord) -> pb.ExecutionLimits:
@@ -44,6 +52,7 @@ def limits_to_proto(row: AgentExecutionLimitRecord) -> pb.ExecutionLimits:
         **{name: getattr(row, name) for name in (*_COUNTS, *_LISTS)},
         notes=row.notes or "",
         update_time=to_timestamp(row.updated_at),
+        max_tool_calls_per_day=row.max_tool_calls_per_day,
     )
 
 
@@ -58,47 +67,148 @@ def cost_tier_of(requested: str, default: str) -> CostTier:
     return CostTier(default)
 
 
-async def enforce_limits(
-    session: AsyncSession,
-    tenant: uuid.UUID,
-    agent_id: uuid.UUID,
-    role: str,
-    tier: CostTier,
-    tool_name: str,
-) -> None:
-    """Refuse a call the role's limits at ``tier`` forbid; no limits stored means none apply."""
-    limits = await session.scalar(
+async def limits_of(
+    session: AsyncSession, role: str, tier: CostTier
+) -> AgentExecutionLimitRecord | None:
+    """The limits of ``role`` at ``tier``; None when none are stored (then none apply)."""
+    return await session.scalar(
         select(AgentExecutionLimitRecord).where(
             AgentExecutionLimitRecord.agent_role == role,
             AgentExecutionLimitRecord.cost_tier == tier,
         )
     )
+
+
+def _named(name: str, names: list[str]) -> bool:
+    return name.casefold() in {n.casefold() for n in names}
+
+
+def check_allowed(limits: AgentExecutionLimitRecord | None, tool_name: str, operation: str) -> None:
+    """Refuse a tool or an operation (the tool's base type: HTTP_GET, DB_QUERY, MCP, ...) the
+    limits block, or leave out of a non-empty allow-list. Tool names match exactly, operations
+    regardless of case."""
     if limits is None:
         return
+    role, tier = limits.agent_role, limits.cost_tier.value
     if tool_name in limits.blocked_tools or (
         limits.allowed_tools and tool_name not in limits.allowed_tools
     ):
         raise PermissionDenied(
-            f"the {role} role may not call {tool_name!r} at the {tier.value} tier",
+            f"the {role} role may not call {tool_name!r} at the {tier} tier",
             reason="TOOL_NOT_ALLOWED_BY_LIMITS",
         )
-    recent = await session.scalar(
-        select(func.count())
-        .select_from(ToolCallRecord)
-        .where(
-            ToolCallRecord.tenant_id == tenant,
-            ToolCallRecord.agent_id == agent_id,
-            ToolCallRecord.created_at >= utcnow() - timedelta(minutes=1),
-            _RAN,
+    if _named(operation, limits.blocked_operations) or (
+        limits.allowed_operations and not _named(operation, limits.allowed_operations)
+    ):
+        raise PermissionDenied(
+            f"the {role} role may not run {operation} operations at the {tier} tier",
+            reason="OPERATION_NOT_ALLOWED_BY_LIMITS",
+        )
+
+
+@dataclass(frozen=True)
+class _Counted:
+    window: LimitWindow
+    seconds: int
+    limit: int
+    what: str
+
+
+def _counted(limits: AgentExecutionLimitRecord, operation: str) -> list[_Counted]:
+    counted = [
+        _Counted(
+            LimitWindow.CALLS_PER_MINUTE, 60, limits.rate_limit_per_minute, "tool calls a minute"
+        ),
+    ]
+    if limits.max_tool_calls_per_day is not None:
+        counted.append(
+            _Counted(
+                LimitWindow.CALLS_PER_DAY, 86_400, limits.max_tool_calls_per_day, "tool calls a day"
+            )
+        )
+    if operation == "DB_QUERY":
+        counted.append(
+            _Counted(
+                LimitWindow.DB_QUERIES_PER_MINUTE,
+                60,
+                limits.max_db_queries_per_minute,
+                "database queries a minute",
+            )
+        )
+    return counted
+
+
+async def _take_one(
+    session: AsyncSession,
+    dialect: str,
+    tenant: uuid.UUID,
+    agent_id: uuid.UUID,
+    counted: _Counted,
+    window_start: int,
+) -> bool:
+    """Count one call in the current window of ``counted``; False when the window is full."""
+    if counted.limit <= 0:
+        return False
+    table = cast(Table, AgentExecutionCounterRecord.__table__)
+    key = and_(
+        table.c.tenant_id == tenant,
+        table.c.agent_id == agent_id,
+        table.c.kind == counted.window.value,
+    )
+    # A row of an older window starts this one at 1; a row of this window (or of a newer one,
+    # written by a replica whose clock is ahead) counts on while below the limit.
+    older = table.c.window_start < window_start
+    advance = (
+        update(table)
+        .where(key, or_(older, table.c.count < counted.limit))
+        .values(
+            count=case((older, 1), else_=table.c.count + 1),
+            window_start=case((older, window_start), else_=table.c.window_start),
         )
     )
-    if (recent or 0) >= limits.rate_limit_per_minute:
-        raise ResourceExhausted(
-            f"the agent made {recent} tool calls in the last minute; its limit is "
-            f"{limits.rate_limit_per_minute}",
-            reason="TOOL_RATE_LIMITED",
-            metadata={"retry_after_seconds": "60"},
+    if rows_matched(await session.execute(advance)):
+        return True
+    inserted = await session.execute(
+        insert_ignoring_duplicates(dialect, table, ["tenant_id", "agent_id", "kind"]).values(
+            tenant_id=tenant,
+            agent_id=agent_id,
+            kind=counted.window.value,
+            window_start=window_start,
+            count=1,
         )
+    )
+    if rows_matched(inserted):
+        return True
+    # Another call made the row between the two statements: count against it once more.
+    return bool(rows_matched(await session.execute(advance)))
+
+
+async def take_from_limits(
+    session: AsyncSession,
+    dialect: str,
+    limits: AgentExecutionLimitRecord | None,
+    tenant: uuid.UUID,
+    agent_id: uuid.UUID,
+    operation: str,
+    now: float,
+) -> None:
+    """Count one admitted call of the tenant's agent against every per-window limit, inside the
+    transaction that claims the call: a full window refuses it (and the rollback takes back
+    what the other windows counted), so no window ever admits more than its limit."""
+    if limits is None:
+        return
+    for counted in _counted(limits, operation):
+        window_start = int(now // counted.seconds) * counted.seconds
+        if not await _take_one(session, dialect, tenant, agent_id, counted, window_start):
+            retry_after = max(1, window_start + counted.seconds - int(now))
+            raise ResourceExhausted(
+                f"the agent reached its limit of {counted.limit} {counted.what} "
+                f"({limits.agent_role} role, {limits.cost_tier.value} tier)",
+                reason="TOOL_RATE_LIMITED"
+                if counted.window is LimitWindow.CALLS_PER_MINUTE
+                else f"{counted.window.name}_EXCEEDED",
+                metadata={"retry_after_seconds": str(retry_after)},
+            )
 
 
 class ExecutionLimitHandlers:
@@ -118,6 +228,8 @@ class ExecutionLimitHandlers:
         for name in _COUNTS:
             if getattr(limits, name) < 0:
                 violations.add(f"limits.{name}", "must not be negative")
+        if limits.HasField("max_tool_calls_per_day") and limits.max_tool_calls_per_day < 0:
+            violations.add("limits.max_tool_calls_per_day", "must not be negative")
         for name in _LISTS:
             violations.strings(f"limits.{name}", getattr(limits, name), 255)
         violations.text("limits.notes", limits.notes, 10_000)
@@ -138,6 +250,9 @@ class ExecutionLimitHandlers:
                 setattr(row, name, getattr(limits, name))
             for name in _LISTS:
                 setattr(row, name, list(getattr(limits, name)))
+            row.max_tool_calls_per_day = (
+                limits.max_tool_calls_per_day if limits.HasField("max_tool_calls_per_day") else None
+            )
             row.notes = limits.notes or None
             row.updated_at = utcnow()
             await session.flush()

@@ -194,6 +194,8 @@ class AgentExecutionLimitRecord(Base):
     max_db_queries_per_minute: Mapped[int] = mapped_column(Integer, default=10)
     max_storage_operations_per_day: Mapped[int] = mapped_column(Integer, default=20)
     rate_limit_per_minute: Mapped[int] = mapped_column(Integer, default=5)
+    #: Tool calls per UTC day; None means no daily limit (not a seed column).
+    max_tool_calls_per_day: Mapped[int | None] = mapped_column(Integer)
     allowed_operations: Mapped[list[str]] = _json_list()
     blocked_operations: Mapped[list[str]] = _json_list()
     allowed_tools: Mapped[list[str]] = _json_list()
@@ -201,3 +203,34 @@ class AgentExecutionLimitRecord(Base):
     notes: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, onupdate=utcnow)
+
+
+class LimitWindow(enum.StrEnum):
+    """What an execution counter counts, and over which fixed window."""
+
+    #: Every admitted call of the agent, per minute (``rate_limit_per_minute``).
+    CALLS_PER_MINUTE = "calls_per_minute"
+    #: Every admitted call of the agent, per UTC day (``max_tool_calls_per_day``).
+    CALLS_PER_DAY = "calls_per_day"
+    #: Admitted DB_QUERY calls of the agent, per minute (``max_db_queries_per_minute``).
+    DB_QUERIES_PER_MINUTE = "db_queries_per_minute"
+
+
+class AgentExecutionCounterRecord(Base):
+    """How many calls a tenant's agent was admitted in the current window of one limit: one row
+    per (tenant, agent, window kind), moved to the next window by the update that first counts
+    in it. Counted in the database, so every replica shares the count; the conditional UPDATE
+    (``count < limit``) admits exactly ``limit`` calls per window, however many race."""
+
+    __tablename__ = "agent_execution_counters"
+
+    tenant_id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True)
+    agent_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("agents.id", ondelete="CASCADE"), primary_key=True
+    )
+    kind: Mapped[LimitWindow] = mapped_column(
+        string_enum(LimitWindow, "limit_window", 32), primary_key=True
+    )
+    #: The window's start, in seconds since the epoch (a multiple of its length).
+    window_start: Mapped[int] = mapped_column(BigInteger)
+    count: Mapped[int] = mapped_column(Integer)

@@ -29,7 +29,12 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from quarterdeck.tooling.v1 import executions_pb2 as pb
 from services.tooling.access import acting_tenant
 from services.tooling.agents.handlers import visible_agent
-from services.tooling.agents.limits import cost_tier_of, enforce_limits
+from services.tooling.agents.limits import (
+    check_allowed,
+    cost_tier_of,
+    limits_of,
+    take_from_limits,
+)
 from services.tooling.agents.models import AgentRecord, AgentStatus, AgentToolRecord
 from services.tooling.context import ToolingContext
 from services.tooling.egress import EgressDenied, EgressFailed
@@ -58,6 +63,7 @@ from shared.errors import (
     InvalidArgument,
     NotFound,
     PermissionDenied,
+    ResourceExhausted,
 )
 from shared.ids import parse_id
 from shared.json_values import struct_to_dict
@@ -193,7 +199,8 @@ class ExecutionHandlers:
             refused: DomainError | None = None
             try:
                 plan = await _check(session, tenant, agent, tool, offered, arguments)
-                await enforce_limits(session, tenant, agent.id, agent.role_name, tier, tool.name)
+                limits = await limits_of(session, agent.role_name, tier)
+                check_allowed(limits, tool.name, plan.base_type)
             except DomainError as refusal:
                 refused = refusal
         if refused is not None:
@@ -217,6 +224,20 @@ class ExecutionHandlers:
         try:
             async with self._ctx.database.transaction() as session:
                 session.add(call)
+                await session.flush()  # the request_id is claimed before anything is counted
+                await take_from_limits(
+                    session,
+                    self._ctx.database.dialect,
+                    limits,
+                    tenant,
+                    agent.id,
+                    plan.base_type,
+                    self._ctx.clock(),
+                )
+        except ResourceExhausted as refusal:
+            # Rolled back: neither the call nor any window's count was kept.
+            await self._record_refusal(tenant, agent, tool, request, arguments, refusal)
+            raise
         except IntegrityError:
             # The same request_id won a race with this call; answer with its call.
             known = await self._claimed(tenant, request, arguments)

@@ -39,7 +39,7 @@ SAFETY_LEVEL_MODERATE: SafetyLevel
 SAFETY_LEVEL_PERMISSIVE: SafetyLevel
 
 class ExecutionLimits(_message.Message):
-    __slots__ = ("agent_role", "cost_tier", "max_ai_calls_per_day", "max_tokens_per_request", "max_db_queries_per_minute", "max_storage_operations_per_day", "rate_limit_per_minute", "allowed_operations", "blocked_operations", "allowed_tools", "blocked_tools", "notes", "update_time")
+    __slots__ = ("agent_role", "cost_tier", "max_ai_calls_per_day", "max_tokens_per_request", "max_db_queries_per_minute", "max_storage_operations_per_day", "rate_limit_per_minute", "allowed_operations", "blocked_operations", "allowed_tools", "blocked_tools", "notes", "update_time", "max_tool_calls_per_day")
     AGENT_ROLE_FIELD_NUMBER: _ClassVar[int]
     COST_TIER_FIELD_NUMBER: _ClassVar[int]
     MAX_AI_CALLS_PER_DAY_FIELD_NUMBER: _ClassVar[int]
@@ -53,6 +53,7 @@ class ExecutionLimits(_message.Message):
     BLOCKED_TOOLS_FIELD_NUMBER: _ClassVar[int]
     NOTES_FIELD_NUMBER: _ClassVar[int]
     UPDATE_TIME_FIELD_NUMBER: _ClassVar[int]
+    MAX_TOOL_CALLS_PER_DAY_FIELD_NUMBER: _ClassVar[int]
     agent_role: str
     cost_tier: str
     max_ai_calls_per_day: int
@@ -66,7 +67,8 @@ class ExecutionLimits(_message.Message):
     blocked_tools: _containers.RepeatedScalarFieldContainer[str]
     notes: str
     update_time: _timestamp_pb2.Timestamp
-    def __init__(self, agent_role: _Optional[str] = ..., cost_tier: _Optional[str] = ..., max_ai_calls_per_day: _Optional[int] = ..., max_tokens_per_request: _Optional[int] = ..., max_db_queries_per_minute: _Optional[int] = ..., max_storage_operations_per_day: _Optional[int] = ..., rate_limit_per_minute: _Optional[int] = ..., allowed_operations: _Optional[_Iterable[str]] = ..., blocked_operations: _Optional[_Iterable[str]] = ..., allowed_tools: _Optional[_Iterable[str]] = ..., blocked_tools: _Optional[_Iterable[str]] = ..., notes: _Optional[str] = ..., update_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+    max_tool_calls_per_day: int
+    def __init__(self, agent_role: _Optional[str] = ..., cost_tier: _Optional[str] = ..., max_ai_calls_per_day: _Optional[int] = ..., max_tokens_per_request: _Optional[int] = ..., max_db_queries_per_minute: _Optional[int] = ..., max_storage_operations_per_day: _Optional[int] = ..., rate_limit_per_minute: _Optional[int] = ..., allowed_operations: _Optional[_Iterable[str]] = ..., blocked_operations: _Optional[_Iterable[str]] = ..., allowed_tools: _Optional[_Iterable[str]] = ..., blocked_tools: _Optional[_Iterable[str]] = ..., notes: _Optional[str] = ..., update_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., max_tool_calls_per_day: _Optional[int] = ...) -> None: ...
 
 class SetExecutionLimitsRequest(_message.Message):
     __slots__ = ("limits",)
