@@ -41,6 +41,16 @@ import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 IN_FLIGHT = (1, 16)
+#: The paths the ratios divide by, measured whatever ``--paths`` selects.
+BASELINES = frozenset({"raw echo", "health Check"})
+PATHS = (
+    "raw echo",
+    "health Check",
+    "GetTenant direct",
+    "GET /v1/tenants/{id}",
+    "Reserve+Settle",
+    "PriceUsage",
+)
 UNBOUNDED = 2_000_000_000
 ECHO_METHOD = "/bench.Echo/Echo"
 TOKEN_TTL_SECONDS = 3600
@@ -280,7 +290,7 @@ class Platform:
     pids: dict[str, int]
 
 
-async def _drive(platform: Platform, seconds: float) -> list[Result]:
+async def _drive(platform: Platform, seconds: float, only: frozenset[str]) -> list[Result]:
     from quarterdeck.tenancy.v1 import limits_pb2 as lpb
     from quarterdeck.tenancy.v1 import pricing_pb2 as ppb
     from quarterdeck.tenancy.v1 import tenancy_pb2 as tpb
@@ -344,6 +354,8 @@ async def _drive(platform: Platform, seconds: float) -> list[Result]:
         ]
         try:
             for name, call in paths:
+                if only and name not in only and name not in BASELINES:
+                    continue
                 for in_flight in IN_FLIGHT:
                     results.append(await _measure(name, call, in_flight, seconds, platform.pids))
         finally:
@@ -462,24 +474,27 @@ def _report(backend: str, results: list[Result]) -> None:
     by = {(r.path, r.in_flight): r for r in results}
     many = max(IN_FLIGHT)
 
-    def ratio(numerator: str, denominator: str) -> float:
-        return by[(numerator, many)].rate / by[(denominator, many)].rate
+    def ratio(numerator: str, denominator: str) -> str:
+        if (numerator, many) not in by:
+            return "  -- (not measured)"
+        return f"{by[(numerator, many)].rate / by[(denominator, many)].rate:.2f}"
 
-    get_tenant = by[("GetTenant direct", many)]
-    gateway_one = by[("GET /v1/tenants/{id}", 1)]
-    direct_one = by[("GetTenant direct", 1)]
     print(f"ratios at {many} in flight:")
-    print(
-        f"  GetTenant / health Check        : {ratio('GetTenant direct', 'health Check'):.2f}"
-        f"   (target >= 0.5; tenancy CPU {get_tenant.cpu_ms_per_call['tenancy']:.2f} ms/call,"
-        " target <= 1.5)"
-    )
-    print(f"  gateway GET / raw echo          : {ratio('GET /v1/tenants/{id}', 'raw echo'):.2f}")
-    print(f"  Reserve+Settle / health Check   : {ratio('Reserve+Settle', 'health Check'):.2f}")
-    print(f"  PriceUsage / health Check       : {ratio('PriceUsage', 'health Check'):.2f}")
-    print(f"  health Check / raw echo         : {ratio('health Check', 'raw echo'):.2f}")
-    added = gateway_one.percentile(0.5) - direct_one.percentile(0.5)
-    print(f"gateway p50 over direct GetTenant at 1 in flight: +{added:.2f} ms (target <= 3)")
+    if (get_tenant := by.get(("GetTenant direct", many))) is not None:
+        print(
+            f"  GetTenant / health Check        : {ratio('GetTenant direct', 'health Check')}"
+            f"   (target >= 0.5; tenancy CPU {get_tenant.cpu_ms_per_call['tenancy']:.2f} ms/call,"
+            " target <= 1.5)"
+        )
+    print(f"  gateway GET / raw echo          : {ratio('GET /v1/tenants/{id}', 'raw echo')}")
+    print(f"  Reserve+Settle / health Check   : {ratio('Reserve+Settle', 'health Check')}")
+    print(f"  PriceUsage / health Check       : {ratio('PriceUsage', 'health Check')}")
+    print(f"  health Check / raw echo         : {ratio('health Check', 'raw echo')}")
+    gateway_one = by.get(("GET /v1/tenants/{id}", 1))
+    direct_one = by.get(("GetTenant direct", 1))
+    if gateway_one is not None and direct_one is not None:
+        added = gateway_one.percentile(0.5) - direct_one.percentile(0.5)
+        print(f"gateway p50 over direct GetTenant at 1 in flight: +{added:.2f} ms (target <= 3)")
 
 
 def main() -> None:
@@ -487,7 +502,16 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=2.0, help="per path and concurrency")
     parser.add_argument("--backends", default="sqlite,postgresql")
     parser.add_argument("--postgres-url", default="postgresql://postgres@127.0.0.1:5432/postgres")
+    parser.add_argument(
+        "--paths",
+        default="",
+        help=f"comma-separated subset of {', '.join(PATHS)} (raw echo and health Check are "
+        "always measured, for the ratios); all when empty",
+    )
     args = parser.parse_args()
+    only = frozenset(name.strip() for name in args.paths.split(",") if name.strip())
+    if unknown := only - set(PATHS):
+        parser.error(f"unknown paths: {', '.join(sorted(unknown))}")
     started = time.perf_counter()
     for backend in args.backends.split(","):
         with (
@@ -495,7 +519,8 @@ def main() -> None:
             _database(backend, Path(tmp), args.postgres_url) as url,
             _platform(url) as platform,
         ):
-            results = asyncio.run(_drive(platform, args.seconds))
+            print(f"{backend}: pids {platform.pids}", flush=True)
+            results = asyncio.run(_drive(platform, args.seconds, only))
         _report(backend, results)
     print(f"\ntotal run time: {time.perf_counter() - started:.0f}s")
 
