@@ -23,7 +23,7 @@ from quarterdeck.tenancy.v1 import (
     tenancy_pb2,
     tenancy_pb2_grpc,
 )
-from services.tenancy import background
+from services.tenancy.billing.background import billing_periods_job
 from services.tenancy.billing.handlers import BillingHandlers
 from services.tenancy.billing.servicer import BillingServicer
 from services.tenancy.config import TenancySettings
@@ -36,12 +36,14 @@ from services.tenancy.models import IdempotencyKey
 from services.tenancy.pricing.handlers import PricingHandlers
 from services.tenancy.pricing.servicer import ModelCatalogServicer
 from services.tenancy.schema import metadata
+from services.tenancy.stripe.background import stripe_dispatch_job
 from services.tenancy.stripe.handlers import StripeInbox
 from services.tenancy.stripe.servicer import StripeInboxServicer
 from services.tenancy.tenants.handlers.memberships import MembershipHandlers
 from services.tenancy.tenants.handlers.tenants import TenantHandlers
 from services.tenancy.tenants.servicer import TenancyServicer
 from shared.activity_link import ActivityLink
+from shared.background import PeriodicJob
 from shared.server import ServiceContext, ServiceSpec
 
 
@@ -86,6 +88,12 @@ async def prepare(context: ServiceContext[TenancySettings, Any]) -> TenancyState
     return TenancyState(activity=link)
 
 
+def background_jobs(context: TenancyContext) -> list[PeriodicJob]:
+    """Tenancy's periodic jobs, for ``ServiceSpec.background`` (which starts those whose interval
+    is not 0): billing periods advance, due Stripe events are applied."""
+    return [billing_periods_job(context), stripe_dispatch_job(context)]
+
+
 SPEC = ServiceSpec(
     name="tenancy",
     settings_type=TenancySettings,
@@ -95,5 +103,5 @@ SPEC = ServiceSpec(
     register=register,
     prepare=prepare,
     # Periods advance and due Stripe events are applied without an operator's call.
-    background=background.background_jobs,
+    background=background_jobs,
 )

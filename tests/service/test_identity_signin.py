@@ -35,7 +35,7 @@ from services.identity.secrets import Hasher, Passwords
 from services.identity.signin.challenge import ChallengeTokens
 from services.identity.signin.handlers import SignInHandlers
 from services.identity.tenancy_client import TenancyClient
-from services.tenancy.tenants.handlers.memberships import ROLE_TO_PROTO
+from services.tenancy.tenants.convert import ROLE_TO_PROTO
 from services.tenancy.tenants.models import MembershipRole
 from shared.auth import AUTHORIZATION_HEADER
 from shared.db_types import utcnow

@@ -29,7 +29,7 @@ from quarterdeck.tenancy.v1 import tenancy_pb2 as tpb
 from quarterdeck.tenancy.v1.billing_pb2_grpc import BillingServiceStub
 from quarterdeck.tenancy.v1.stripe_pb2_grpc import StripeInboxServiceStub
 from quarterdeck.tenancy.v1.tenancy_pb2_grpc import TenancyServiceStub
-from services.tenancy.background import BILLING_PERIODS_JOB, STRIPE_DISPATCH_JOB
+from services.tenancy.billing.background import BILLING_PERIODS_JOB
 from services.tenancy.billing.models import (
     InvoiceRecord,
     SubscriptionPeriodRecord,
@@ -37,6 +37,7 @@ from services.tenancy.billing.models import (
     SubscriptionStatus,
 )
 from services.tenancy.config import TenancySettings
+from services.tenancy.stripe.background import STRIPE_DISPATCH_JOB
 from services.tenancy.stripe.models import StripeDispatchRecord, StripeEventRecord
 from services.tenancy.stripe.signature import signature_header
 from shared.db import Database

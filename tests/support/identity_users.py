@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from quarterdeck.tenancy.v1 import tenancy_pb2 as tpb
 from services.identity.context import IdentityContext
 from services.identity.models import PlatformRole, User, UserProfile, UserStatus
-from services.tenancy.tenants.handlers.memberships import ROLE_TO_PROTO
+from services.tenancy.tenants.convert import ROLE_TO_PROTO
 from services.tenancy.tenants.models import MembershipRole
 from tests.support.stack import IdentityStack
 

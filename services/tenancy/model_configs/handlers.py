@@ -17,6 +17,7 @@ from sqlalchemy.orm.exc import StaleDataError
 from quarterdeck.tenancy.v1 import model_configs_pb2 as pb
 from quarterdeck.tenancy.v1 import tenancy_pb2
 from services.tenancy.context import TenancyContext
+from services.tenancy.model_configs.convert import config_to_proto
 from services.tenancy.model_configs.crypto import (
     ProviderKeyBox,
     hint_of,
@@ -31,7 +32,8 @@ from services.tenancy.model_configs.models import (
 )
 from services.tenancy.models import Base
 from services.tenancy.pricing.models import ModelRecord
-from services.tenancy.tenants.handlers.tenants import add_tenant, tenant_to_proto
+from services.tenancy.tenants.convert import tenant_to_proto
+from services.tenancy.tenants.handlers.tenants import add_tenant
 from services.tenancy.tenants.models import TenantRecord
 from services.tenancy.tenants.validation import (
     domain_problem,
@@ -57,7 +59,6 @@ from shared.errors import (
 from shared.field_mask import paths_to_update
 from shared.ids import parse_id
 from shared.secret_box import UnreadableSecret
-from shared.timestamps import to_timestamp
 
 #: The scope an internal caller's token needs to have a provider key decrypted.
 REVEAL_SCOPE = PROVIDER_KEY_REVEAL_SCOPE
@@ -65,19 +66,6 @@ UPDATABLE_FIELDS = frozenset({"llm_model_id", "api_key", "rate_limit_rpm", "rate
 MIN_API_KEY = 8
 MAX_API_KEY = 1024
 MAX_GRANTS = 500
-
-
-def config_to_proto(row: TenantModelConfigRecord) -> pb.TenantModelConfig:
-    return pb.TenantModelConfig(
-        tenant_id=str(row.tenant_id),
-        llm_model_id=str(row.llm_model_id),
-        api_key_hint=row.api_key_hint,
-        rate_limit_rpm=row.rate_limit_rpm,
-        rate_limit_tpm=row.rate_limit_tpm,
-        version=row.version,
-        create_time=to_timestamp(row.created_at),
-        update_time=to_timestamp(row.updated_at),
-    )
 
 
 def api_key_problem(api_key: str) -> str | None:

@@ -17,7 +17,6 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from google.protobuf.json_format import MessageToDict
-from google.protobuf.struct_pb2 import Struct
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -27,6 +26,15 @@ from quarterdeck.tenancy.v1 import pricing_pb2 as pb
 from services.tenancy.context import TenancyContext
 from services.tenancy.models import Base
 from services.tenancy.pricing.cache import CachedModel, CachedPrice, ModelPriceCache
+from services.tenancy.pricing.convert import (
+    RATE_FIELDS,
+    SIZE_FROM_PROTO,
+    TIER_FROM_PROTO,
+    TIER_TO_PROTO,
+    model_to_proto,
+    money,
+    price_to_proto,
+)
 from services.tenancy.pricing.models import ModelPriceRecord, ModelRecord, PriceTier, SizeClass
 from services.tenancy.tenants.validation import raise_if_any
 from shared.auth import require_operator, require_principal
@@ -47,16 +55,12 @@ from shared.pagination import fetch_page
 from shared.pricing_math import (
     Rates,
     Usage,
-    format_micros,
-    format_pico,
     parse_usd_micros,
     price_usage,
     usage_violations,
 )
-from shared.proto_enums import to_proto_map
-from shared.timestamps import from_timestamp, to_timestamp
+from shared.timestamps import from_timestamp
 
-CURRENCY = "USD"
 PROVIDER_PATTERN = re.compile(r"^[a-z0-9](?:[a-z0-9._-]{0,48}[a-z0-9])?$")
 MODEL_NAME_PATTERN = re.compile(r"^[A-Za-z0-9@/._:-]{1,100}$")
 BILLING_UNITS = frozenset({"tokens", "neurons"})
@@ -66,20 +70,6 @@ MAX_CAPABILITY = 64
 #: How far in the past a new price's effective_from may lie, for clock skew only.
 PAST_TOLERANCE = timedelta(seconds=60)
 
-SIZE_TO_PROTO = to_proto_map(pb.ModelSizeClass, SizeClass)
-SIZE_FROM_PROTO = {v: k for k, v in SIZE_TO_PROTO.items()}
-TIER_TO_PROTO = to_proto_map(pb.PriceTier, PriceTier)
-TIER_FROM_PROTO = {v: k for k, v in TIER_TO_PROTO.items()}
-#: Proto rate field → column.
-RATE_FIELDS = {
-    "input_per_mtok": "input_per_mtok_micros",
-    "output_per_mtok": "output_per_mtok_micros",
-    "cache_write_per_mtok": "cache_write_per_mtok_micros",
-    "cache_read_per_mtok": "cache_read_per_mtok_micros",
-    "web_search_per_1k": "web_search_per_1k_micros",
-    "neurons_per_1k": "neurons_per_1k_micros",
-    "code_exec_per_second": "code_exec_per_second_micros",
-}
 FLAG_FIELDS = (
     "supports_cache",
     "supports_tools",
@@ -102,49 +92,6 @@ UPDATABLE_MODEL_FIELDS = frozenset(
 )
 
 
-def _struct(value: dict) -> Struct:
-    struct = Struct()
-    struct.update(value)
-    return struct
-
-
-def model_to_proto(row: ModelRecord) -> pb.Model:
-    return pb.Model(
-        id=str(row.id),
-        provider=row.provider,
-        model_name=row.model_name,
-        display_name=row.display_name,
-        billing_unit=row.billing_unit,
-        context_window=row.context_window,
-        context_default_tokens=row.context_default_tokens,
-        supports_cache=row.supports_cache,
-        supports_tools=row.supports_tools,
-        supports_vision=row.supports_vision,
-        supports_web_search=row.supports_web_search,
-        supports_fast_mode=row.supports_fast_mode,
-        capabilities=list(row.capabilities),
-        size_class=SIZE_TO_PROTO[row.size_class],
-        is_active=row.is_active,
-        metadata=_struct(row.metadata_json),
-        version=row.version,
-        create_time=to_timestamp(row.created_at),
-        update_time=to_timestamp(row.updated_at),
-    )
-
-
-def price_to_proto(row: ModelPriceRecord) -> pb.ModelPrice:
-    return pb.ModelPrice(
-        id=str(row.id),
-        model_id=str(row.model_id),
-        tier=TIER_TO_PROTO[row.tier],
-        source=row.source,
-        effective_from=to_timestamp(row.effective_from),
-        effective_to=to_timestamp(row.effective_to),
-        create_time=to_timestamp(row.created_at),
-        **{name: format_micros(getattr(row, column)) for name, column in RATE_FIELDS.items()},
-    )
-
-
 def rates_of(row: ModelPriceRecord) -> Rates:
     return Rates(
         input_per_mtok=row.input_per_mtok_micros,
@@ -155,10 +102,6 @@ def rates_of(row: ModelPriceRecord) -> Rates:
         neurons_per_1k=row.neurons_per_1k_micros,
         code_exec_per_second=row.code_exec_per_second_micros,
     )
-
-
-def _money(picos: int) -> pb.Money:
-    return pb.Money(currency_code=CURRENCY, amount=format_pico(picos))
 
 
 def _model_violations(model: pb.Model, fields: set[str]) -> list[FieldViolation]:
@@ -464,14 +407,14 @@ class PricingHandlers:
             price=price.message,
             uncached_input_tokens=cost.uncached_input_tokens,
             cost=pb.CostBreakdown(
-                input=_money(cost.input),
-                output=_money(cost.output),
-                cache_write=_money(cost.cache_write),
-                cache_read=_money(cost.cache_read),
-                web_search=_money(cost.web_search),
-                code_exec=_money(cost.code_exec),
-                neurons=_money(cost.neurons),
-                total=_money(cost.total),
+                input=money(cost.input),
+                output=money(cost.output),
+                cache_write=money(cost.cache_write),
+                cache_read=money(cost.cache_read),
+                web_search=money(cost.web_search),
+                code_exec=money(cost.code_exec),
+                neurons=money(cost.neurons),
+                total=money(cost.total),
             ),
         )
 

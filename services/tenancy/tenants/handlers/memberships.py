@@ -10,6 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from quarterdeck.tenancy.v1 import tenancy_pb2 as pb
 from services.tenancy.context import TenancyContext
+from services.tenancy.tenants.convert import ROLE_FROM_PROTO, membership_to_proto
 from services.tenancy.tenants.models import MembershipRecord, MembershipRole, TenantRecord
 from shared.auth import ROLE_RANK, Principal, require_principal, require_tenant
 from shared.errors import (
@@ -22,26 +23,6 @@ from shared.errors import (
 from shared.ids import parse_id
 from shared.pagination import fetch_page
 from shared.tenant_scope import one_tenant_for_read
-from shared.timestamps import to_timestamp
-
-ROLE_TO_PROTO = {
-    MembershipRole.OWNER: pb.MEMBERSHIP_ROLE_OWNER,
-    MembershipRole.ADMIN: pb.MEMBERSHIP_ROLE_ADMIN,
-    MembershipRole.MEMBER: pb.MEMBERSHIP_ROLE_MEMBER,
-    MembershipRole.VIEWER: pb.MEMBERSHIP_ROLE_VIEWER,
-}
-#: Keyed by the number as it comes off the wire (a plain int).
-ROLE_FROM_PROTO: dict[int, MembershipRole] = {v: k for k, v in ROLE_TO_PROTO.items()}
-
-
-def membership_to_proto(row: MembershipRecord) -> pb.Membership:
-    return pb.Membership(
-        id=str(row.id),
-        tenant_id=str(row.tenant_id),
-        user_id=str(row.user_id),
-        role=ROLE_TO_PROTO[row.role],
-        create_time=to_timestamp(row.created_at),
-    )
 
 
 def parse_role(value: int, field: str) -> MembershipRole:

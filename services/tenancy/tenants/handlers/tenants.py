@@ -5,11 +5,9 @@ from __future__ import annotations
 import logging
 import uuid
 from collections.abc import Awaitable, Callable
-from datetime import datetime
-from typing import Any, Protocol
+from typing import Any
 
 from google.protobuf.json_format import MessageToDict
-from google.protobuf.struct_pb2 import Struct
 from sqlalchemy import Select, bindparam, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -18,6 +16,12 @@ from sqlalchemy.orm.exc import StaleDataError
 from quarterdeck.tenancy.v1 import tenancy_pb2 as pb
 from services.tenancy.context import TenancyContext
 from services.tenancy.models import Base
+from services.tenancy.tenants.convert import (
+    STATUS_FROM_PROTO,
+    STATUS_TO_PROTO,
+    settings_to_proto,
+    tenant_to_proto,
+)
 from services.tenancy.tenants.models import (
     MembershipRecord,
     MembershipRole,
@@ -54,14 +58,7 @@ from shared.field_mask import paths_to_update
 from shared.ids import parse_id
 from shared.json_values import has_non_finite
 from shared.pagination import fetch_page
-from shared.timestamps import to_timestamp
 
-STATUS_TO_PROTO = {
-    TenantStatus.ACTIVE: pb.TENANT_STATUS_ACTIVE,
-    TenantStatus.SUSPENDED: pb.TENANT_STATUS_SUSPENDED,
-    TenantStatus.DELETED: pb.TENANT_STATUS_DELETED,
-}
-STATUS_FROM_PROTO = {v: k for k, v in STATUS_TO_PROTO.items()}
 #: Where a tenant may go from each state: deleted is final.
 STATUS_TRANSITIONS = {
     TenantStatus.ACTIVE: {TenantStatus.SUSPENDED, TenantStatus.DELETED},
@@ -85,64 +82,11 @@ UPDATABLE_SETTINGS_FIELDS = frozenset(
 )
 
 
-class TenantFields(Protocol):
-    """A tenant's columns: an ORM record, or a row of :data:`TENANT_BY_ID`."""
-
-    @property
-    def id(self) -> uuid.UUID: ...
-    @property
-    def slug(self) -> str: ...
-    @property
-    def name(self) -> str: ...
-    @property
-    def domain(self) -> str | None: ...
-    @property
-    def status(self) -> TenantStatus: ...
-    @property
-    def version(self) -> int: ...
-    @property
-    def created_at(self) -> datetime: ...
-    @property
-    def updated_at(self) -> datetime: ...
-
-
 #: Built and compiled once: GetTenant runs it as a plain Core statement, without the ORM's
 #: identity map, unit of work or per-call statement construction.
 TENANT_BY_ID = select(*TenantRecord.__table__.columns).where(
     TenantRecord.__table__.c.id == bindparam("id")
 )
-
-
-def tenant_to_proto(row: TenantFields) -> pb.Tenant:
-    return pb.Tenant(
-        id=str(row.id),
-        slug=row.slug,
-        name=row.name,
-        domain=row.domain or "",
-        status=STATUS_TO_PROTO[row.status],
-        version=row.version,
-        create_time=to_timestamp(row.created_at),
-        update_time=to_timestamp(row.updated_at),
-    )
-
-
-def _struct(value: dict) -> Struct:
-    struct = Struct()
-    struct.update(value)
-    return struct
-
-
-def settings_to_proto(row: TenantSettingsRecord) -> pb.TenantSettings:
-    return pb.TenantSettings(
-        tenant_id=str(row.tenant_id),
-        billing_contacts=list(row.billing_contacts_json),
-        billing_webhook_url=row.billing_webhook_url or "",
-        plan_metadata=_struct(row.plan_metadata_json),
-        flags=_struct(row.flags_json),
-        version=row.version,
-        create_time=to_timestamp(row.created_at),
-        update_time=to_timestamp(row.updated_at),
-    )
 
 
 def _status_problem(status: int, field: str) -> FieldViolation | None:

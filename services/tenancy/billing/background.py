@@ -1,23 +1,16 @@
-"""Tenancy's background jobs: billing periods advance and due Stripe events are applied without
-an operator calling AdvanceSubscriptionPeriods or DispatchStripeEvents.
+"""Tenancy's billing-periods job: periods advance without an operator calling
+AdvanceSubscriptionPeriods (``billing_advance_interval_seconds``). It calls
+:meth:`BillingHandlers.advance_periods` in batches until nothing is left to advance as of the pass's
+start, and logs what it did.
 
-Each job is a :class:`shared.background.PeriodicJob` declared on the service's spec: one asyncio
-task per process, started once the service serves (unless its interval setting is 0) and stopped
-when it stops:
-
-* **billing periods** (``billing_advance_interval_seconds``): calls
-  :meth:`BillingHandlers.advance_periods` in batches until nothing is left to advance as of the
-  pass's start, and logs what it did.
-* **Stripe dispatch** (``stripe_dispatch_interval_seconds``): runs :meth:`StripeInbox.dispatch`,
-  the code DispatchStripeEvents runs, in batches until a batch finds fewer due rows than it could
-  take.
-
-A pass begins one interval after the previous one ended, never two at once in a process, and a
-failed pass is logged and retried an interval later. Several replicas are safe: every step
-claims its row with a conditional UPDATE. The billing job also takes a PostgreSQL advisory lock
-for its pass, without waiting for it, because replicas walking the same due subscriptions in the
-same order would only queue behind each other's row locks; Stripe dispatchers share their due
-rows usefully (a claim that loses moves on to the next row), so they run unlocked.
+The job is a :class:`shared.background.PeriodicJob` declared on the service's spec (see
+``services/tenancy/service.py``): one asyncio task per process, started once the service serves
+(unless its interval setting is 0) and stopped when it stops. A pass begins one interval after the
+previous one ended, never two at once in a process, and a failed pass is logged and retried an
+interval later. Several replicas are safe: every step claims its row with a conditional UPDATE.
+The job also takes a PostgreSQL advisory lock for its pass, without waiting for it, because
+replicas walking the same due subscriptions in the same order would only queue behind each
+other's row locks.
 
 On stop, a running pass is told to end after its current batch and given the service's grace
 period to do so; only past it is the task cancelled.
@@ -33,15 +26,14 @@ from sqlalchemy import func, select
 
 from services.tenancy.billing.handlers import AdvanceReport, BillingHandlers
 from services.tenancy.context import TenancyContext
-from services.tenancy.stripe.handlers import DispatchCounts, StripeInbox
 from shared.background import PeriodicJob
 from shared.db import Database
 from shared.db_types import utcnow
 
+#: The logger of both of tenancy's background jobs.
 log = logging.getLogger("quarterdeck.tenancy.background")
 
 BILLING_PERIODS_JOB = "tenancy-billing-periods"
-STRIPE_DISPATCH_JOB = "tenancy-stripe-dispatch"
 #: The PostgreSQL advisory lock a billing-periods pass holds, whichever replica runs it.
 BILLING_ADVISORY_LOCK_KEY = int.from_bytes(b"qdperiod", "big") & (2**63 - 1)
 
@@ -130,49 +122,9 @@ class BillingPeriodsPass:
                         raise
 
 
-class StripeDispatchPass:
-    """Applies due Stripe events: new ones not applied at ingest, retries whose backoff is over,
-    and dispatches whose lease expired, as DispatchStripeEvents does."""
-
-    name = STRIPE_DISPATCH_JOB
-
-    def __init__(self, context: TenancyContext) -> None:
-        self._inbox = StripeInbox(context)
-        self._batch_size = context.settings.stripe_dispatch_batch_size
-
-    async def __call__(self, job: PeriodicJob) -> None:
-        total = DispatchCounts()
-        while not job.stopping:
-            counts = await self._inbox.dispatch()
-            total.claimed += counts.claimed
-            total.done += counts.done
-            total.failed += counts.failed
-            total.dead += counts.dead
-            if counts.claimed < self._batch_size:
-                break
-        if total.claimed:
-            log.info(
-                "%s: %d events claimed, %d applied, %d failed, %d dead-lettered",
-                self.name,
-                total.claimed,
-                total.done,
-                total.failed,
-                total.dead,
-            )
-
-
-def background_jobs(context: TenancyContext) -> list[PeriodicJob]:
-    """Both jobs, for ``ServiceSpec.background`` (which starts those whose interval is not 0)."""
-    settings = context.settings
-    return [
-        PeriodicJob(
-            BILLING_PERIODS_JOB,
-            settings.billing_advance_interval_seconds,
-            BillingPeriodsPass(context),
-        ),
-        PeriodicJob(
-            STRIPE_DISPATCH_JOB,
-            settings.stripe_dispatch_interval_seconds,
-            StripeDispatchPass(context),
-        ),
-    ]
+def billing_periods_job(context: TenancyContext) -> PeriodicJob:
+    return PeriodicJob(
+        BILLING_PERIODS_JOB,
+        context.settings.billing_advance_interval_seconds,
+        BillingPeriodsPass(context),
+    )
