@@ -6,7 +6,6 @@ import asyncio
 import socket
 import uuid
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from datetime import datetime
 from typing import Any
 
@@ -14,32 +13,25 @@ import httpx
 import pytest
 
 from quarterdeck.tenancy.v1 import tenancy_pb2 as pb
-from services.gateway.app import create_app
 from services.gateway.config import GatewaySettings
 from services.gateway.tenants import schemas
 from services.tenancy.tenants.handlers.tenants import TenantHandlers
 from shared.auth import Principal, current_principal
-from shared.errors import ERROR_DOMAIN
 from shared.tracing import current_trace_ids
+from tests.support.gateway import (
+    bearer,
+    error_info,
+    error_of,
+    field_violations,
+    gateway_client,
+    headers,
+    unique,
+)
 from tests.support.stack import Databases, running_service
 from tests.support.tokens import TestIssuer
 
-ERROR_INFO = "type.googleapis.com/google.rpc.ErrorInfo"
-BAD_REQUEST = "type.googleapis.com/google.rpc.BadRequest"
 TRACE_ID = "4bf92f3577b34da6a3ce929d0e0e4736"
 TRACEPARENT = f"00-{TRACE_ID}-00f067aa0ba902b7-01"
-
-
-@asynccontextmanager
-async def gateway_client(settings: GatewaySettings) -> AsyncIterator[httpx.AsyncClient]:
-    """The app with its lifespan running, driven in-process over ASGI."""
-    app = create_app(settings)
-    transport = httpx.ASGITransport(app=app)
-    async with (
-        app.router.lifespan_context(app),
-        httpx.AsyncClient(transport=transport, base_url="http://gateway") as client,
-    ):
-        yield client
 
 
 @pytest.fixture(scope="module")
@@ -76,57 +68,19 @@ def raw(text: str) -> dict[str, Any]:
     return {"content": text.encode(), "headers": {"content-type": "application/json"}}
 
 
-def unique_slug(prefix: str = "gw") -> str:
-    return f"{prefix}-{uuid.uuid4().hex[:12]}"
-
-
-def headers(metadata: list[tuple[str, str]]) -> dict[str, str]:
-    """Call metadata from the TestIssuer as HTTP headers: ``Authorization: Bearer <token>``."""
-    return {key.title(): value for key, value in metadata}
-
-
-def bearer(token: str) -> dict[str, str]:
-    return {"Authorization": f"Bearer {token}"}
-
-
 async def create(client: httpx.AsyncClient, issuer: TestIssuer, **fields: Any) -> dict[str, Any]:
     """Creates a tenant as a platform operator, the only users who may."""
-    fields.setdefault("slug", unique_slug())
+    fields.setdefault("slug", unique())
     fields.setdefault("name", "Acme Corp")
     response = await client.post("/v1/tenants", json=fields, headers=headers(issuer.operator()))
     assert response.status_code == 201, response.text
     return dict(response.json())
 
 
-def error_of(response: httpx.Response, http_status: int, status: str) -> dict[str, Any]:
-    """Asserts Google's JSON error shape and returns its ``error`` object."""
-    assert response.status_code == http_status, response.text
-    assert response.headers["content-type"] == "application/json"
-    body = response.json()
-    assert set(body) == {"error"}
-    error = body["error"]
-    assert set(error) == {"code", "status", "message", "details"}
-    assert error["code"] == http_status and error["status"] == status
-    assert isinstance(error["message"], str) and error["message"]
-    assert all("@type" in detail for detail in error["details"])
-    return dict(error)
-
-
-def error_info(error: dict[str, Any]) -> dict[str, Any]:
-    [info] = [d for d in error["details"] if d["@type"] == ERROR_INFO]
-    assert info["domain"] == ERROR_DOMAIN
-    return dict(info)
-
-
-def violations(error: dict[str, Any]) -> dict[str, str]:
-    [bad_request] = [d for d in error["details"] if d["@type"] == BAD_REQUEST]
-    return {v["field"]: v["description"] for v in bad_request["fieldViolations"]}
-
-
 async def test_tenant_round_trip_create_get_patch(
     gateway: httpx.AsyncClient, issuer: TestIssuer
 ) -> None:
-    slug, domain = unique_slug(), f"{unique_slug('d')}.example.com"
+    slug, domain = unique(), f"{unique('d')}.example.com"
     response = await gateway.post(
         "/v1/tenants",
         json={"slug": slug, "name": "Acme", "domain": domain},
@@ -223,7 +177,7 @@ async def test_settings_round_trip(gateway: httpx.AsyncClient, issuer: TestIssue
     bad = await gateway.patch(
         path, json={"version": 3, "billing_contacts": ["nope"]}, headers=admin
     )
-    assert set(violations(error_of(bad, 400, "INVALID_ARGUMENT"))) == {
+    assert set(field_violations(error_of(bad, 400, "INVALID_ARGUMENT"))) == {
         "settings.billing_contacts[0]"
     }
 
@@ -263,7 +217,7 @@ async def test_bad_slug_keeps_the_services_field_violation(
         "/v1/tenants", json={"slug": "Has Space", "name": "x"}, headers=headers(issuer.operator())
     )
     error = error_of(response, 400, "INVALID_ARGUMENT")
-    assert "tenant.slug" in violations(error)
+    assert "tenant.slug" in field_violations(error)
     assert error_info(error)["reason"] == "INVALID_ARGUMENT"
     assert "tenant.slug" in error["message"]
 
@@ -321,7 +275,7 @@ async def test_request_validation_errors_share_the_error_shape(
     kwargs = {**kwargs, "headers": {**kwargs.get("headers", {}), **headers(issuer.operator())}}
     response = await gateway.request(method, path, **kwargs)
     error = error_of(response, 400, "INVALID_ARGUMENT")
-    assert field in violations(error), violations(error)
+    assert field in field_violations(error), field_violations(error)
     assert error_info(error)["reason"] == "INVALID_ARGUMENT"
 
 
@@ -365,7 +319,7 @@ async def test_unknown_id_is_404_and_malformed_id_is_400(
     error = error_of(
         await gateway.get("/v1/tenants/not-a-uuid", headers=operator), 400, "INVALID_ARGUMENT"
     )
-    assert "id" in violations(error)
+    assert "id" in field_violations(error)
     error = error_of(
         await gateway.patch(
             "/v1/tenants/not-a-uuid", json={"version": 1, "name": "x"}, headers=operator
@@ -373,7 +327,7 @@ async def test_unknown_id_is_404_and_malformed_id_is_400(
         400,
         "INVALID_ARGUMENT",
     )
-    assert "tenant.id" in violations(error)
+    assert "tenant.id" in field_violations(error)
 
 
 async def test_page_token_is_bound_to_its_filter(
@@ -389,14 +343,14 @@ async def test_page_token_is_bound_to_its_filter(
         params={"page_size": 1, "page_token": first["next_page_token"], "status": "active"},
         headers=operator,
     )
-    assert "page_token" in violations(error_of(response, 400, "INVALID_ARGUMENT"))
+    assert "page_token" in field_violations(error_of(response, 400, "INVALID_ARGUMENT"))
 
 
 async def test_idempotency_key_repeat_returns_the_same_tenant(
     gateway: httpx.AsyncClient, issuer: TestIssuer
 ) -> None:
     key = str(uuid.uuid4())
-    body = {"slug": unique_slug(), "name": "Once"}
+    body = {"slug": unique(), "name": "Once"}
     operator = headers(issuer.operator())
     with_key = {**operator, "Idempotency-Key": key}
     first = await gateway.post("/v1/tenants", json=body, headers=with_key)
@@ -404,7 +358,7 @@ async def test_idempotency_key_repeat_returns_the_same_tenant(
     assert first.status_code == again.status_code == 201
     assert again.json() == first.json()
     other = await gateway.post("/v1/tenants", json={**body, "name": "Twice"}, headers=with_key)
-    assert "request_id" in violations(error_of(other, 400, "INVALID_ARGUMENT"))
+    assert "request_id" in field_violations(error_of(other, 400, "INVALID_ARGUMENT"))
     # Without a key, the same body is a new request: the slug is now taken.
     error_of(await gateway.post("/v1/tenants", json=body, headers=operator), 409, "ALREADY_EXISTS")
 
@@ -582,7 +536,7 @@ async def test_no_token_is_401_with_the_error_body(
     tenant = await create(gateway, issuer)
     path = f"/v1/tenants/{tenant['id']}"
     requests = [
-        ("POST", "/v1/tenants", {"json": {"slug": unique_slug(), "name": "Anon"}}),
+        ("POST", "/v1/tenants", {"json": {"slug": unique(), "name": "Anon"}}),
         ("GET", "/v1/tenants", {}),
         ("GET", path, {}),
         ("PATCH", path, {"json": {"version": 1, "name": "Anon"}}),
@@ -662,7 +616,7 @@ async def test_a_token_for_another_tenant_is_403_and_changes_nothing(
     # Nor may a tenant's own owner create a tenant; listing shows only the tenants they are in
     # (this token's user belongs to none).
     response = await gateway.post(
-        "/v1/tenants", json={"slug": unique_slug(), "name": "Mine too"}, headers=owner_of_mine
+        "/v1/tenants", json={"slug": unique(), "name": "Mine too"}, headers=owner_of_mine
     )
     assert error_info(error_of(response, 403, "PERMISSION_DENIED"))["reason"] == "OPERATOR_ONLY"
     listed = await gateway.get("/v1/tenants", headers=owner_of_mine)
@@ -717,7 +671,7 @@ async def test_tenant_status_suspend_reactivate_delete_over_http(
     empty = await gateway.post(
         "/v1/tenants/status:batchCheck", json={"tenant_ids": []}, headers=operator
     )
-    assert "tenant_ids" in violations(error_of(empty, 400, "INVALID_ARGUMENT"))
+    assert "tenant_ids" in field_violations(error_of(empty, 400, "INVALID_ARGUMENT"))
 
     reactivated = await gateway.post(f"/v1/tenants/{tenant['id']}:reactivate", headers=operator)
     assert reactivated.status_code == 200 and reactivated.json()["status"] == "active"
@@ -728,4 +682,4 @@ async def test_tenant_status_suspend_reactivate_delete_over_http(
     after = await gateway.get(f"/v1/tenants/{tenant['id']}/status", headers=operator)
     assert after.json()["status"] == "deleted" and after.json()["may_act"] is False
     malformed = await gateway.get("/v1/tenants/not-a-uuid/status", headers=operator)
-    assert "tenant_ids[0]" in violations(error_of(malformed, 400, "INVALID_ARGUMENT"))
+    assert "tenant_ids[0]" in field_violations(error_of(malformed, 400, "INVALID_ARGUMENT"))

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -16,26 +15,19 @@ from google.protobuf.timestamp_pb2 import Timestamp
 
 from quarterdeck.tenancy.v1 import billing_pb2 as pb
 from quarterdeck.tenancy.v1.billing_pb2_grpc import BillingServiceStub
-from services.gateway.app import create_app
-from services.gateway.config import GatewaySettings
-from shared.errors import ERROR_DOMAIN
 from shared.grpc_client import open_channel
-from tests.support.stack import Databases, running_service
+from tests.support.gateway import (
+    error_of,
+    info_of,
+    is_rfc3339_utc,
+    member,
+    operator,
+    tenancy_gateway,
+    unique,
+    violations,
+)
+from tests.support.stack import Databases
 from tests.support.tokens import TestIssuer
-
-ERROR_INFO = "type.googleapis.com/google.rpc.ErrorInfo"
-BAD_REQUEST = "type.googleapis.com/google.rpc.BadRequest"
-
-
-@asynccontextmanager
-async def gateway_client(settings: GatewaySettings) -> AsyncIterator[httpx.AsyncClient]:
-    app = create_app(settings)
-    transport = httpx.ASGITransport(app=app)
-    async with (
-        app.router.lifespan_context(app),
-        httpx.AsyncClient(transport=transport, base_url="http://gateway") as client,
-    ):
-        yield client
 
 
 @dataclass
@@ -51,66 +43,16 @@ def issuer() -> TestIssuer:
 
 @pytest.fixture(scope="module")
 async def stack(backend: str, databases: Databases, issuer: TestIssuer) -> AsyncIterator[Stack]:
-    url = await databases.url(backend, "tenancy", "gateway-billing")
     async with (
-        running_service("tenancy", url, authenticator=issuer.authenticator()) as tenancy,
-        open_channel(tenancy.target) as channel,
-        gateway_client(
-            GatewaySettings(tenancy_target=tenancy.target, request_timeout_seconds=5)
-        ) as client,
+        tenancy_gateway(databases, backend, "gateway-billing", issuer) as running,
+        open_channel(running.tenancy.target) as channel,
     ):
-        yield Stack(client, BillingServiceStub(channel))
+        yield Stack(running.client, BillingServiceStub(channel))
 
 
 @pytest.fixture
 def gateway(stack: Stack) -> httpx.AsyncClient:
     return stack.client
-
-
-def headers(metadata: list[tuple[str, str]]) -> dict[str, str]:
-    return {key.title(): value for key, value in metadata}
-
-
-def operator(issuer: TestIssuer) -> dict[str, str]:
-    return headers(issuer.operator())
-
-
-def member(
-    issuer: TestIssuer, tenant_id: str | None = None, role: str = "member"
-) -> dict[str, str]:
-    return headers(issuer.member(tenant_id or str(uuid.uuid4()), role=role))
-
-
-def error_of(response: httpx.Response, http_status: int, status: str) -> dict[str, Any]:
-    assert response.status_code == http_status, response.text
-    assert response.headers["content-type"] == "application/json"
-    body = response.json()
-    assert set(body) == {"error"}
-    error = body["error"]
-    assert set(error) == {"code", "status", "message", "details"}
-    assert error["code"] == http_status and error["status"] == status
-    return dict(error)
-
-
-def info_of(response: httpx.Response, http_status: int, status: str) -> dict[str, Any]:
-    error = error_of(response, http_status, status)
-    [info] = [d for d in error["details"] if d["@type"] == ERROR_INFO]
-    assert info["domain"] == ERROR_DOMAIN
-    return dict(info)
-
-
-def violations(response: httpx.Response) -> dict[str, str]:
-    error = error_of(response, 400, "INVALID_ARGUMENT")
-    [bad_request] = [d for d in error["details"] if d["@type"] == BAD_REQUEST]
-    return {v["field"]: v["description"] for v in bad_request["fieldViolations"]}
-
-
-def is_rfc3339_utc(value: str) -> bool:
-    return value.endswith("Z") and datetime.fromisoformat(value).utcoffset() is not None
-
-
-def unique(prefix: str) -> str:
-    return f"{prefix}-{uuid.uuid4().hex[:10]}"
 
 
 async def new_tenant(gateway: httpx.AsyncClient, issuer: TestIssuer) -> str:

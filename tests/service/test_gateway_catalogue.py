@@ -6,7 +6,6 @@ from __future__ import annotations
 import secrets
 import uuid
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -14,26 +13,21 @@ import httpx
 import pytest
 from cryptography.fernet import Fernet
 
-from services.gateway.app import create_app
-from services.gateway.config import GatewaySettings
-from shared.errors import ERROR_DOMAIN
-from tests.support.stack import Databases, running_service
+from tests.support.gateway import (
+    error_of,
+    headers,
+    is_rfc3339_utc,
+    member,
+    operator,
+    reason_of,
+    tenancy_gateway,
+    unique,
+    violations,
+)
+from tests.support.stack import Databases
 from tests.support.tokens import TestIssuer
 
-ERROR_INFO = "type.googleapis.com/google.rpc.ErrorInfo"
-BAD_REQUEST = "type.googleapis.com/google.rpc.BadRequest"
 ENCRYPTION_KEY = Fernet.generate_key().decode()
-
-
-@asynccontextmanager
-async def gateway_client(settings: GatewaySettings) -> AsyncIterator[httpx.AsyncClient]:
-    app = create_app(settings)
-    transport = httpx.ASGITransport(app=app)
-    async with (
-        app.router.lifespan_context(app),
-        httpx.AsyncClient(transport=transport, base_url="http://gateway") as client,
-    ):
-        yield client
 
 
 @pytest.fixture(scope="module")
@@ -45,71 +39,18 @@ def issuer() -> TestIssuer:
 async def gateway(
     backend: str, databases: Databases, issuer: TestIssuer
 ) -> AsyncIterator[httpx.AsyncClient]:
-    url = await databases.url(backend, "tenancy", "gateway-catalogue")
-    async with (
-        running_service(
-            "tenancy",
-            url,
-            authenticator=issuer.authenticator(),
-            provider_key_encryption_keys=ENCRYPTION_KEY,
-        ) as tenancy,
-        gateway_client(
-            GatewaySettings(tenancy_target=tenancy.target, request_timeout_seconds=5)
-        ) as client,
-    ):
-        yield client
-
-
-def headers(metadata: list[tuple[str, str]]) -> dict[str, str]:
-    return {key.title(): value for key, value in metadata}
-
-
-def operator(issuer: TestIssuer) -> dict[str, str]:
-    return headers(issuer.operator())
-
-
-def member(
-    issuer: TestIssuer, tenant_id: str | None = None, role: str = "member"
-) -> dict[str, str]:
-    return headers(issuer.member(tenant_id or str(uuid.uuid4()), role=role))
-
-
-def error_of(response: httpx.Response, http_status: int, status: str) -> dict[str, Any]:
-    """Asserts Google's JSON error shape and returns its ``error`` object."""
-    assert response.status_code == http_status, response.text
-    assert response.headers["content-type"] == "application/json"
-    body = response.json()
-    assert set(body) == {"error"}
-    error = body["error"]
-    assert set(error) == {"code", "status", "message", "details"}
-    assert error["code"] == http_status and error["status"] == status
-    assert all("@type" in detail for detail in error["details"])
-    return dict(error)
-
-
-def reason_of(response: httpx.Response, http_status: int, status: str) -> str:
-    error = error_of(response, http_status, status)
-    [info] = [d for d in error["details"] if d["@type"] == ERROR_INFO]
-    assert info["domain"] == ERROR_DOMAIN
-    return str(info["reason"])
-
-
-def violations(response: httpx.Response) -> dict[str, str]:
-    error = error_of(response, 400, "INVALID_ARGUMENT")
-    [bad_request] = [d for d in error["details"] if d["@type"] == BAD_REQUEST]
-    return {v["field"]: v["description"] for v in bad_request["fieldViolations"]}
-
-
-def is_rfc3339_utc(value: str) -> bool:
-    return value.endswith("Z") and datetime.fromisoformat(value).utcoffset() is not None
+    async with tenancy_gateway(
+        databases,
+        backend,
+        "gateway-catalogue",
+        issuer,
+        provider_key_encryption_keys=ENCRYPTION_KEY,
+    ) as running:
+        yield running.client
 
 
 def provider_key() -> str:
     return f"sk-test-{secrets.token_urlsafe(24)}"
-
-
-def unique(prefix: str) -> str:
-    return f"{prefix}-{uuid.uuid4().hex[:12]}"
 
 
 async def new_model(

@@ -9,35 +9,34 @@ import hashlib
 import time
 import uuid
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
-from dataclasses import dataclass
-from datetime import datetime
 from typing import Any
 
-import httpx
 import jwt
 import pyotp
 import pytest
-from fastapi import FastAPI
 from google.protobuf.timestamp_pb2 import Timestamp
 from jwt.algorithms import ECAlgorithm
 
 from quarterdeck.identity.v1 import identity_pb2 as ipb
-from services.gateway.app import create_app
 from services.gateway.config import GatewaySettings
 from services.gateway.device import client_address, describe_user_agent
 from services.identity.api_keys.handlers import ApiKeyHandlers
-from services.identity.context import IdentityContext
 from services.identity.mfa.codes import TOTP_INTERVAL
 from services.identity.models import UserStatus
 from shared.api_key_tokens import EXPIRY_MARGIN_SECONDS, ApiKeyTokens, key_digest
-from shared.errors import ERROR_DOMAIN
+from tests.support.gateway import (
+    USER_AGENT,
+    Gateway,
+    bearer,
+    error_of,
+    is_rfc3339_utc,
+    reason_of,
+    running_gateway,
+    violations,
+)
 from tests.support.identity_users import STRONG_PASSWORD, TestUser, make_user
 from tests.support.stack import Databases, IdentityStack, identity_stack
 
-ERROR_INFO = "type.googleapis.com/google.rpc.ErrorInfo"
-BAD_REQUEST = "type.googleapis.com/google.rpc.BadRequest"
-USER_AGENT = "Mozilla/5.0 (X11; Linux x86_64; rv:128.0) Gecko/20100101 Firefox/128.0"
 OTHER_AGENT = (
     "Mozilla/5.0 (iPhone; CPU iPhone OS 17_5 like Mac OS X) AppleWebKit/605.1.15 "
     "(KHTML, like Gecko) Version/17.5 Mobile/15E148 Safari/604.1"
@@ -46,41 +45,6 @@ NEW_PASSWORD = "Battery-Staple-77-horse"
 
 
 # -- Fixtures and helpers ------------------------------------------------------------------------
-
-
-@dataclass
-class Gateway:
-    app: FastAPI
-    client: httpx.AsyncClient
-    stack: IdentityStack
-
-    @property
-    def state(self) -> IdentityContext:
-        return self.stack.identity.context.state  # type: ignore[no-any-return]
-
-    @property
-    def api_keys(self) -> ApiKeyTokens:
-        return self.app.state.clients.api_keys  # type: ignore[no-any-return]
-
-
-@asynccontextmanager
-async def running_gateway(stack: IdentityStack, **settings: Any) -> AsyncIterator[Gateway]:
-    app = create_app(
-        GatewaySettings(
-            identity_target=stack.identity.target,
-            tenancy_target=stack.tenancy.target,
-            request_timeout_seconds=10,
-            **settings,
-        )
-    )
-    transport = httpx.ASGITransport(app=app)
-    async with (
-        app.router.lifespan_context(app),
-        httpx.AsyncClient(
-            transport=transport, base_url="http://gateway", headers={"User-Agent": USER_AGENT}
-        ) as client,
-    ):
-        yield Gateway(app, client, stack)
 
 
 @pytest.fixture(scope="module")
@@ -93,40 +57,6 @@ async def stack(backend: str, databases: Databases) -> AsyncIterator[IdentitySta
 async def gw(stack: IdentityStack) -> AsyncIterator[Gateway]:
     async with running_gateway(stack) as gateway:
         yield gateway
-
-
-def bearer(token: str) -> dict[str, str]:
-    return {"Authorization": f"Bearer {token}"}
-
-
-def error_of(response: httpx.Response, http_status: int, status: str) -> dict[str, Any]:
-    """Asserts Google's JSON error shape and returns its ``error`` object."""
-    assert response.status_code == http_status, response.text
-    assert response.headers["content-type"] == "application/json"
-    body = response.json()
-    assert set(body) == {"error"}
-    error = body["error"]
-    assert set(error) == {"code", "status", "message", "details"}
-    assert error["code"] == http_status and error["status"] == status
-    assert all("@type" in detail for detail in error["details"])
-    return dict(error)
-
-
-def reason_of(response: httpx.Response, http_status: int, status: str) -> str:
-    error = error_of(response, http_status, status)
-    [info] = [d for d in error["details"] if d["@type"] == ERROR_INFO]
-    assert info["domain"] == ERROR_DOMAIN
-    return str(info["reason"])
-
-
-def violations(response: httpx.Response) -> dict[str, str]:
-    error = error_of(response, 400, "INVALID_ARGUMENT")
-    [bad_request] = [d for d in error["details"] if d["@type"] == BAD_REQUEST]
-    return {v["field"]: v["description"] for v in bad_request["fieldViolations"]}
-
-
-def is_rfc3339_utc(value: str) -> bool:
-    return value.endswith("Z") and datetime.fromisoformat(value).utcoffset() is not None
 
 
 async def sign_in(gw: Gateway, user: TestUser, **headers: str) -> dict[str, Any]:

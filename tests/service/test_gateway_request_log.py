@@ -9,7 +9,6 @@ import asyncio
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
 from typing import Any
 
 import httpx
@@ -22,94 +21,56 @@ from quarterdeck.telemetry.v1 import metrics_pb2 as mpb
 from quarterdeck.telemetry.v1 import tool_usage_pb2 as tpb
 from quarterdeck.telemetry.v1.metrics_pb2_grpc import AgentMetricsServiceStub
 from quarterdeck.telemetry.v1.tool_usage_pb2_grpc import ToolUsageServiceStub
-from services.gateway.app import create_app
-from services.gateway.config import GatewaySettings
 from services.gateway.request_log import RequestLogWriter
 from services.telemetry.requests.models import AgentRequestRecord
 from shared.grpc_client import open_channel
-from shared.identity_link import internal_client_entry
-from shared.server import RunningService
+from tests.support.gateway import PlatformStack, gateway_app, platform_stack
+from tests.support.gateway import client_of as gateway_client_of
 from tests.support.identity_users import make_user
 from tests.support.stack import (
-    TENANCY_INTERNAL_SECRET,
     Databases,
-    IdentityStack,
     free_port,
-    identity_stack,
-    running_service,
 )
 from tests.support.tokens import TestIssuer
 
-GATEWAY_SECRET = "gateway-internal-secret-for-tests"
 TRACE_ID = "0af7651916cd43dd8448eb211c80319c"
 TRACEPARENT = f"00-{TRACE_ID}-b7ad6b7169203331-01"
 USER_AGENT = "request-log-test/1.0"
 
 
-@dataclass
-class Stack:
-    identity: IdentityStack
-    telemetry: RunningService[Any, Any]
-
-
 @pytest.fixture(scope="module")
-async def stack(backend: str, databases: Databases) -> AsyncIterator[Stack]:
-    clients = ",".join(
-        [
-            internal_client_entry("tenancy", TENANCY_INTERNAL_SECRET),
-            internal_client_entry("gateway", GATEWAY_SECRET),
-        ]
-    )
-    async with (
-        identity_stack(
-            databases, backend, label="gateway-request-log", internal_clients=clients
-        ) as identity,
-        running_service(
-            "telemetry",
-            await databases.url(backend, "telemetry", "gateway-request-log"),
-            identity_target=identity.identity.target,
-        ) as telemetry,
-    ):
-        yield Stack(identity, telemetry)
+async def stack(backend: str, databases: Databases) -> AsyncIterator[PlatformStack]:
+    async with platform_stack(databases, backend, "gateway-request-log") as running:
+        yield running
 
 
 @asynccontextmanager
-async def running_gateway(stack: Stack, telemetry_target: str) -> AsyncIterator[FastAPI]:
-    app = create_app(
-        GatewaySettings(
-            identity_target=stack.identity.identity.target,
-            tenancy_target=stack.identity.tenancy.target,
-            telemetry_target=telemetry_target,
-            internal_secret=GATEWAY_SECRET,
-            request_timeout_seconds=10,
-            request_log_flush_seconds=0.05,
-            request_log_timeout_seconds=1,
-            # The test's traceparent is adopted, so rows carry a trace id it knows.
-            trusted_trace_sources="127.0.0.0/8",
-        )
+async def running_gateway(stack: PlatformStack, telemetry_target: str) -> AsyncIterator[FastAPI]:
+    settings = stack.gateway_settings(
+        telemetry_target=telemetry_target,
+        request_log_flush_seconds=0.05,
+        request_log_timeout_seconds=1,
+        # The test's traceparent is adopted, so rows carry a trace id it knows.
+        trusted_trace_sources="127.0.0.0/8",
     )
-    async with app.router.lifespan_context(app):
+    async with gateway_app(settings) as app:
         yield app
 
 
 def client_of(app: FastAPI) -> httpx.AsyncClient:
-    return httpx.AsyncClient(
-        transport=httpx.ASGITransport(app=app),
-        base_url="http://gateway",
-        headers={"User-Agent": USER_AGENT},
-    )
+    return gateway_client_of(app, {"User-Agent": USER_AGENT})
 
 
 def writer_of(app: FastAPI) -> RequestLogWriter:
     return app.state.request_log  # type: ignore[no-any-return]
 
 
-async def stored(stack: Stack) -> list[AgentRequestRecord]:
+async def stored(stack: PlatformStack) -> list[AgentRequestRecord]:
     async with stack.telemetry.context.database.reading() as session:
         return list((await session.scalars(select(AgentRequestRecord))).all())
 
 
-async def signed_in(client: httpx.AsyncClient, stack: Stack) -> tuple[str, str, str]:
+async def signed_in(client: httpx.AsyncClient, stack: PlatformStack) -> tuple[str, str, str]:
     """(access token, tenant id, user id) of a new tenant owner, signed in through the gateway."""
     user = await make_user(stack.identity)
     response = await client.post(
@@ -119,7 +80,7 @@ async def signed_in(client: httpx.AsyncClient, stack: Stack) -> tuple[str, str, 
     return response.json()["tokens"]["access_token"], user.tenant_id, user.user_id
 
 
-async def test_requests_through_the_gateway_land_in_agent_requests(stack: Stack) -> None:
+async def test_requests_through_the_gateway_land_in_agent_requests(stack: PlatformStack) -> None:
     async with running_gateway(stack, stack.telemetry.target) as app, client_of(app) as client:
         token, tenant_id, user_id = await signed_in(client, stack)
         auth = {"Authorization": f"Bearer {token}", "traceparent": TRACEPARENT}
@@ -175,7 +136,7 @@ async def test_requests_through_the_gateway_land_in_agent_requests(stack: Stack)
     assert not any(token in str(vars(row)) for row in everything)
 
 
-async def test_unverified_claims_attribute_nothing(stack: Stack) -> None:
+async def test_unverified_claims_attribute_nothing(stack: PlatformStack) -> None:
     issuer = TestIssuer()  # a key identity never published
     victim = str(uuid.uuid4())
     [(_, header)] = issuer.member(victim)
@@ -189,7 +150,7 @@ async def test_unverified_claims_attribute_nothing(stack: Stack) -> None:
 
 
 async def test_a_stopped_telemetry_service_neither_slows_nor_fails_requests(
-    stack: Stack,
+    stack: PlatformStack,
 ) -> None:
     dead_telemetry = f"127.0.0.1:{free_port()}"
     async with running_gateway(stack, dead_telemetry) as app, client_of(app) as client:
@@ -220,7 +181,9 @@ async def test_a_stopped_telemetry_service_neither_slows_nor_fails_requests(
     assert not writer.accepting
 
 
-async def test_an_api_key_request_is_attributed_from_its_exchanged_token(stack: Stack) -> None:
+async def test_an_api_key_request_is_attributed_from_its_exchanged_token(
+    stack: PlatformStack,
+) -> None:
     async with running_gateway(stack, stack.telemetry.target) as app, client_of(app) as client:
         token, tenant_id, _ = await signed_in(client, stack)
         created = await client.post(
@@ -247,7 +210,9 @@ async def test_an_api_key_request_is_attributed_from_its_exchanged_token(stack: 
     assert api_key not in str(vars(row))
 
 
-async def test_metrics_statistics_and_tool_usage_read_through_the_gateway(stack: Stack) -> None:
+async def test_metrics_statistics_and_tool_usage_read_through_the_gateway(
+    stack: PlatformStack,
+) -> None:
     async with running_gateway(stack, stack.telemetry.target) as app, client_of(app) as client:
         token, _, _ = await signed_in(client, stack)
         bearer = [("authorization", f"Bearer {token}")]

@@ -43,23 +43,17 @@ from quarterdeck.telemetry.v1 import tool_usage_pb2 as tpb
 from quarterdeck.telemetry.v1.activity_pb2_grpc import ActivityServiceStub
 from quarterdeck.telemetry.v1.metrics_pb2_grpc import AgentMetricsServiceStub
 from quarterdeck.telemetry.v1.tool_usage_pb2_grpc import ToolUsageServiceStub
-from services.gateway.app import create_app
-from services.gateway.config import GatewaySettings
 from services.telemetry.status.models import StatusSubscriptionRecord
 from services.tenancy.stripe.signature import signature_header
 from shared.grpc_client import open_channel
-from shared.identity_link import internal_api_key, internal_client_entry
-from shared.server import RunningService
+from shared.identity_link import internal_api_key
+from tests.support.gateway import PlatformStack, bearer, client_of, gateway_app, platform_stack
 from tests.support.identity_users import STRONG_PASSWORD, TestUser, make_user
 from tests.support.stack import (
     TENANCY_INTERNAL_SECRET,
     Databases,
-    IdentityStack,
-    identity_stack,
-    running_service,
 )
 
-GATEWAY_SECRET = "gateway-internal-secret-for-shape-tests"
 STRIPE_SECRET = "whsec_shape_tests"
 NEW_PASSWORD = "Battery-Staple-77-horse"
 
@@ -152,57 +146,25 @@ class Shapes:
 # -- The stack -----------------------------------------------------------------------------------
 
 
-@dataclass
-class Stack:
-    identity: IdentityStack
-    telemetry: RunningService[Any, Any]
+@pytest.fixture(scope="module")
+async def stack(backend: str, databases: Databases) -> AsyncIterator[PlatformStack]:
+    async with platform_stack(
+        databases,
+        backend,
+        "gateway-shapes",
+        tenancy_overrides={
+            "stripe_webhook_secret": STRIPE_SECRET,
+            "provider_key_encryption_keys": Fernet.generate_key().decode(),
+        },
+        status_encryption_keys=Fernet.generate_key().decode(),
+        status_hashing_key="status-hashing-key-for-shape-tests",
+    ) as running:
+        yield running
 
 
 @pytest.fixture(scope="module")
-async def stack(backend: str, databases: Databases) -> AsyncIterator[Stack]:
-    clients = ",".join(
-        [
-            internal_client_entry("tenancy", TENANCY_INTERNAL_SECRET),
-            internal_client_entry("gateway", GATEWAY_SECRET),
-        ]
-    )
-    async with (
-        identity_stack(
-            databases,
-            backend,
-            label="gateway-shapes",
-            internal_clients=clients,
-            tenancy_overrides={
-                "stripe_webhook_secret": STRIPE_SECRET,
-                "provider_key_encryption_keys": Fernet.generate_key().decode(),
-            },
-        ) as identity,
-        running_service(
-            "telemetry",
-            await databases.url(backend, "telemetry", "gateway-shapes"),
-            identity_target=identity.identity.target,
-            status_encryption_keys=Fernet.generate_key().decode(),
-            status_hashing_key="status-hashing-key-for-shape-tests",
-        ) as telemetry,
-    ):
-        yield Stack(identity, telemetry)
-
-
-@pytest.fixture(scope="module")
-async def shapes(stack: Stack) -> AsyncIterator[Shapes]:
-    app = create_app(
-        GatewaySettings(
-            identity_target=stack.identity.identity.target,
-            tenancy_target=stack.identity.tenancy.target,
-            telemetry_target=stack.telemetry.target,
-            internal_secret=GATEWAY_SECRET,
-            request_timeout_seconds=10,
-        )
-    )
-    async with (
-        app.router.lifespan_context(app),
-        httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://gw") as client,
-    ):
+async def shapes(stack: PlatformStack) -> AsyncIterator[Shapes]:
+    async with gateway_app(stack.gateway_settings()) as app, client_of(app) as client:
         yield Shapes(client, closed(copy.deepcopy(app.openapi())), set(api_routes(app)))
 
 
@@ -220,10 +182,6 @@ def struct(values: dict[str, Any]) -> Struct:
 
 def value(values: dict[str, Any]) -> Value:
     return Value(struct_value=struct(values))
-
-
-def bearer(token: str) -> dict[str, str]:
-    return {"Authorization": f"Bearer {token}"}
 
 
 def unique(prefix: str) -> str:
@@ -501,7 +459,9 @@ async def tenancy_and_billing(shapes: Shapes, operator: dict[str, str], owner: T
     return str(tenant_id)
 
 
-async def auth_and_account(shapes: Shapes, operator: dict[str, str], stack: Stack) -> TestUser:
+async def auth_and_account(
+    shapes: Shapes, operator: dict[str, str], stack: PlatformStack
+) -> TestUser:
     """Sign-up, sign-in with a second factor, the caller's account, sessions, API keys and
     operators' identity routes; answers a user with a tenant of their own."""
     call = shapes.call
@@ -668,7 +628,7 @@ def export_request(service: str, trace_id: bytes, tenant_id: str) -> ExportTrace
 
 
 async def telemetry(
-    shapes: Shapes, stack: Stack, owner: TestUser, operator: dict[str, str]
+    shapes: Shapes, stack: PlatformStack, owner: TestUser, operator: dict[str, str]
 ) -> None:
     """Usage, costs, operations, traces, activity and status subscriptions of one tenant."""
     call = shapes.call
@@ -822,7 +782,7 @@ async def telemetry(
     del operator
 
 
-async def team(shapes: Shapes, stack: Stack) -> None:
+async def team(shapes: Shapes, stack: PlatformStack) -> None:
     """Team invites, sign-up and acceptance by invite, members, leaving and switching tenants."""
     call = shapes.call
     owner = await make_user(stack.identity)
@@ -917,7 +877,7 @@ async def signing_keys(shapes: Shapes, operator: dict[str, str]) -> None:
 
 
 async def test_every_route_answers_the_shape_its_document_gives(
-    shapes: Shapes, stack: Stack
+    shapes: Shapes, stack: PlatformStack
 ) -> None:
     operator_user = await make_user(stack.identity, platform_operator=True)
     operator, _ = await signed_in(shapes, operator_user)

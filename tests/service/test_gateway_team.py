@@ -10,14 +10,8 @@ from typing import Any
 
 import pytest
 
-from tests.service.test_gateway_identity import (
-    Gateway,
-    bearer,
-    new_user,
-    reason_of,
-    running_gateway,
-    violations,
-)
+from tests.service.test_gateway_identity import new_user
+from tests.support.gateway import Gateway, bearer, reason_of, running_gateway, violations
 from tests.support.identity_users import STRONG_PASSWORD
 from tests.support.stack import Databases, identity_stack
 

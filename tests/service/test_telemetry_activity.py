@@ -9,7 +9,6 @@ import asyncio
 import time
 import uuid
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
@@ -30,7 +29,6 @@ from quarterdeck.tenancy.v1 import model_configs_pb2 as mpb
 from quarterdeck.tenancy.v1 import tenancy_pb2 as tpb
 from quarterdeck.tenancy.v1.model_configs_pb2_grpc import TenantModelConfigServiceStub
 from quarterdeck.tenancy.v1.tenancy_pb2_grpc import TenancyServiceStub
-from services.gateway.app import create_app
 from services.gateway.config import GatewaySettings
 from services.identity.models import User
 from services.identity.sessions.opening import open_session
@@ -42,6 +40,7 @@ from shared.grpc_client import open_channel
 from shared.identity_link import IdentityLink
 from shared.server import RunningService
 from tests.support.errors import failure, rich_error
+from tests.support.gateway import gateway_client, headers
 from tests.support.identity_users import make_user
 from tests.support.stack import (
     IDENTITY_TEST_SETTINGS,
@@ -843,26 +842,11 @@ async def test_without_a_target_appends_are_skipped(caplog: pytest.LogCaptureFix
 # -- Gateway -----------------------------------------------------------------------------------
 
 
-@asynccontextmanager
-async def gateway_client(settings: GatewaySettings) -> AsyncIterator[httpx.AsyncClient]:
-    app = create_app(settings)
-    transport = httpx.ASGITransport(app=app)
-    async with (
-        app.router.lifespan_context(app),
-        httpx.AsyncClient(transport=transport, base_url="http://gateway") as client,
-    ):
-        yield client
-
-
 @pytest.fixture(scope="module")
 async def gateway(telemetry: Telemetry) -> AsyncIterator[httpx.AsyncClient]:
     settings = GatewaySettings(telemetry_target=telemetry.running.target, request_timeout_seconds=5)
     async with gateway_client(settings) as client:
         yield client
-
-
-def headers(metadata: Metadata) -> dict[str, str]:
-    return {key.title(): value for key, value in metadata}
 
 
 async def test_gateway_lists_marks_and_counts(

@@ -29,7 +29,6 @@ from sqlalchemy import select, text, update
 
 from quarterdeck.telemetry.v1 import status_pb2 as pb
 from quarterdeck.telemetry.v1.status_pb2_grpc import StatusSubscriptionServiceStub
-from services.gateway.app import create_app
 from services.gateway.config import GatewaySettings
 from services.telemetry.config import TelemetrySettings
 from services.telemetry.service import SPEC
@@ -43,6 +42,7 @@ from shared.db_types import utcnow
 from shared.grpc_client import open_channel
 from shared.server import RunningService, start_service
 from tests.support.errors import failure, rich_error
+from tests.support.gateway import gateway_client, headers
 from tests.support.stack import TEST_PAGE_TOKEN_SECRET, Databases, running_service
 from tests.support.tokens import TestIssuer
 
@@ -827,27 +827,12 @@ async def test_webhook_failures_are_reported_and_counted(
 # -- Gateway -----------------------------------------------------------------------------------
 
 
-@asynccontextmanager
-async def gateway_client(settings: GatewaySettings) -> AsyncIterator[httpx.AsyncClient]:
-    app = create_app(settings)
-    transport = httpx.ASGITransport(app=app)
-    async with (
-        app.router.lifespan_context(app),
-        httpx.AsyncClient(transport=transport, base_url="http://gateway") as client,
-    ):
-        yield client
-
-
 @pytest.fixture(scope="module")
 async def gateway(status: Status) -> AsyncIterator[httpx.AsyncClient]:
     async with gateway_client(
         GatewaySettings(telemetry_target=status.running.target, request_timeout_seconds=5)
     ) as client:
         yield client
-
-
-def headers(metadata: list[tuple[str, str]]) -> dict[str, str]:
-    return {key.title(): value for key, value in metadata}
 
 
 async def test_gateway_routes_manage_verify_and_unsubscribe(

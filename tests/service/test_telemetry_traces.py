@@ -8,7 +8,6 @@ import itertools
 import re
 import uuid
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -27,13 +26,13 @@ from sqlalchemy.dialects import postgresql
 
 from quarterdeck.telemetry.v1 import telemetry_pb2 as pb
 from quarterdeck.telemetry.v1.telemetry_pb2_grpc import TelemetryServiceStub
-from services.gateway.app import create_app
 from services.gateway.config import GatewaySettings
 from services.telemetry.traces.spans import SEARCH_SORT_KEY, SpanFilter, search_statement
 from shared.errors import ERROR_DOMAIN
 from shared.grpc_client import open_channel
 from shared.server import RunningService
 from tests.support.errors import failure, rich_error
+from tests.support.gateway import gateway_client, headers
 from tests.support.stack import Databases, running_service
 from tests.support.tokens import TestIssuer, authorized_channel
 
@@ -51,17 +50,6 @@ class Stack:
     export: TraceServiceStub
     stub: TelemetryServiceStub
     gateway: httpx.AsyncClient
-
-
-@asynccontextmanager
-async def gateway_client(settings: GatewaySettings) -> AsyncIterator[httpx.AsyncClient]:
-    app = create_app(settings)
-    transport = httpx.ASGITransport(app=app)
-    async with (
-        app.router.lifespan_context(app),
-        httpx.AsyncClient(transport=transport, base_url="http://gateway") as client,
-    ):
-        yield client
 
 
 @pytest.fixture(scope="module")
@@ -543,10 +531,6 @@ async def test_every_search_shape_is_served_by_an_index_on_postgresql(
 
 
 # -- Gateway -----------------------------------------------------------------------------------
-
-
-def headers(metadata: list[tuple[str, str]]) -> dict[str, str]:
-    return {key.title(): value for key, value in metadata}
 
 
 def violations(response: httpx.Response) -> list[str]:

@@ -7,7 +7,6 @@ from __future__ import annotations
 import asyncio
 import uuid
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -23,12 +22,12 @@ from quarterdeck.telemetry.v1 import usage_pb2 as pb
 from quarterdeck.telemetry.v1.usage_pb2_grpc import UsageServiceStub
 from quarterdeck.tenancy.v1 import pricing_pb2 as tpb
 from quarterdeck.tenancy.v1.pricing_pb2_grpc import ModelCatalogServiceStub
-from services.gateway.app import create_app
 from services.gateway.config import GatewaySettings
 from shared.grpc_client import open_channel
 from shared.identity_link import IdentityLink, internal_client_entry
 from shared.server import RunningService
 from tests.support.errors import failure, rich_error
+from tests.support.gateway import gateway_client, headers
 from tests.support.stack import (
     IDENTITY_TEST_SETTINGS,
     Databases,
@@ -61,17 +60,6 @@ class Stack:
     #: Telemetry's own internal token, issued by identity: what tenancy accepts.
     internal: list[tuple[str, str]]
     gateway: httpx.AsyncClient
-
-
-@asynccontextmanager
-async def gateway_client(settings: GatewaySettings) -> AsyncIterator[httpx.AsyncClient]:
-    app = create_app(settings)
-    transport = httpx.ASGITransport(app=app)
-    async with (
-        app.router.lifespan_context(app),
-        httpx.AsyncClient(transport=transport, base_url="http://gateway") as client,
-    ):
-        yield client
 
 
 @pytest.fixture(scope="module")
@@ -781,10 +769,6 @@ async def test_list_filters_and_pages_newest_first(stack: Stack) -> None:
 
 
 # ----- gateway -----
-
-
-def headers(metadata: list[tuple[str, str]]) -> dict[str, str]:
-    return {key.title(): value for key, value in metadata}
 
 
 async def test_gateway_records_lists_and_summarizes(stack: Stack) -> None:
