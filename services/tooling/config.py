@@ -30,6 +30,16 @@ class ToolingSettings(ServiceSettings):
         pattern="^(free|pro|enterprise)$",
         description="The cost tier whose execution limits apply when no service names one.",
     )
+    agent_cache_ttl_seconds: float = Field(
+        default=5.0,
+        ge=0,
+        le=3600,
+        description=(
+            "How long a replica trusts an agent's definition and a role's execution limits on the "
+            "ExecuteTool path before reading them again (0 turns the cache off); the replica "
+            "that changes one sees the change at once, the others within this time."
+        ),
+    )
     egress_allowed_hosts: str = Field(
         default="",
         description=(

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import uuid
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from services.tooling.config import ToolingSettings
 from services.tooling.egress import EgressGuard
@@ -15,6 +16,10 @@ from shared.idempotency import Idempotency
 from shared.pagination import PageTokenCodec
 from shared.secret_box import SecretBox
 from shared.server import ServiceContext
+from shared.ttl_cache import TtlCache
+
+if TYPE_CHECKING:
+    from services.tooling.agents.models import AgentExecutionLimitRecord, AgentRecord, CostTier
 
 
 @dataclass(frozen=True)
@@ -29,6 +34,12 @@ class ToolingContext:
     secrets: SecretBox | None
     #: The time limits' windows are counted in (a test's ManualClock in tests).
     clock: Clock
+    #: Agent definitions by id for the ExecuteTool path (a missing agent is not kept); forgotten
+    #: by this replica's UpdateAgent and ArchiveAgent.
+    agent_cache: TtlCache[uuid.UUID, AgentRecord | None]
+    #: Execution limits by (role, tier), None when none are stored; cleared by
+    #: SetExecutionLimits.
+    limits_cache: TtlCache[tuple[str, CostTier], AgentExecutionLimitRecord | None]
 
     @classmethod
     def of(
@@ -46,4 +57,10 @@ class ToolingContext:
             tool_usage=tool_usage,
             secrets=secret_box_of(context.settings),
             clock=context.clock,
+            agent_cache=TtlCache(
+                context.settings.agent_cache_ttl_seconds,
+                clock=context.clock,
+                cacheable=lambda row: row is not None,
+            ),
+            limits_cache=TtlCache(context.settings.agent_cache_ttl_seconds, clock=context.clock),
         )

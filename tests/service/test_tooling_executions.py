@@ -503,3 +503,45 @@ async def test_execution_limits_of_the_role_and_tier_apply(
         metadata=ISSUER.internal("conversation"),
     )
     assert worker.tool_call.state == pb.TOOL_CALL_STATE_OK
+
+
+async def test_the_agents_running_totals_count_the_calls_it_ran(
+    tooling: Tooling, server: LocalServer
+) -> None:
+    s = await setup(tooling, f"{server.base}/echo/{{q}}")
+    failing = await create_tool(
+        tooling, s.admin, tenant_id=s.tenant, endpoint=f"{server.base}/status/500"
+    )
+    await tooling.agents.SetAgentTool(
+        apb.SetAgentToolRequest(
+            tenant_id=s.tenant, agent_id=s.agent.id, tool_id=failing.id, priority=2
+        ),
+        metadata=s.admin,
+    )
+    ran = [
+        (await tooling.executions.ExecuteTool(execute(s, {"q": q}), metadata=s.member)).tool_call
+        for q in ("t1", "t2")
+    ]
+    ran.append(
+        (
+            await tooling.executions.ExecuteTool(
+                execute(s, {"q": "t3"}, tool_id=failing.id), metadata=s.member
+            )
+        ).tool_call
+    )
+    assert [c.state for c in ran] == [pb.TOOL_CALL_STATE_OK] * 2 + [pb.TOOL_CALL_STATE_ERROR]
+    # Refused before running: not counted.
+    await failure(tooling.executions.ExecuteTool(execute(s, {}), metadata=s.member))
+    agent = (
+        await tooling.agents.GetAgent(
+            apb.GetAgentRequest(tenant_id=s.tenant, agent_id=s.agent.id), metadata=s.member
+        )
+    ).agent
+    assert agent.totals.tasks_completed == 3
+    assert agent.totals.success_rate == pytest.approx(200 / 3)
+    assert agent.totals.average_latency_ms == pytest.approx(sum(c.latency_ms for c in ran) / 3)
+    assert agent.last_error == ran[2].error
+    assert agent.last_run_time.seconds > 0
+    # The totals are not the definition: neither its version nor its update time moved.
+    assert agent.config_version == s.agent.config_version
+    assert agent.update_time == s.agent.update_time

@@ -1,8 +1,9 @@
 """Execution limits enforced exactly by ExecuteTool, on SQLite and on PostgreSQL: the windows
 (tool calls a minute, tool calls a UTC day, DB_QUERY calls a minute) are counted in the
 database, so two replicas on one database share them and a burst of concurrent calls is admitted
-exactly up to the limit; allowed and blocked operations and tools. Time moves only by the
-injected clock."""
+exactly up to the limit; allowed and blocked operations and tools; and the agent definition
+cache of the ExecuteTool path (a replica sees its own change at once, the other after the TTL).
+Time moves only by the injected clock."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from typing import Any
 
 import grpc
 import pytest
+from google.protobuf.field_mask_pb2 import FieldMask
 from sqlalchemy import select
 
 from quarterdeck.tooling.v1 import agents_pb2 as apb
@@ -250,3 +252,72 @@ async def test_bad_limits_name_the_field(replicas: Replicas) -> None:
     )
     assert bad.code() == grpc.StatusCode.INVALID_ARGUMENT
     assert "limits.max_tool_calls_per_day" in rich_error(bad).field_violations
+
+
+async def test_an_agent_change_is_seen_at_once_where_made_and_after_the_ttl_elsewhere(
+    replicas: Replicas, server: LocalServer
+) -> None:
+    s = await setup(replicas.a, server, rate_limit_per_minute=50)
+    admin = ISSUER.member(s.tenant, "admin")
+    assert await attempt(replicas.b, s, "cached") == "OK"  # b holds the definition now
+    agent = (
+        await replicas.a.agents.GetAgent(
+            apb.GetAgentRequest(tenant_id=s.tenant, agent_id=s.agent), metadata=admin
+        )
+    ).agent
+    await replicas.a.agents.UpdateAgent(
+        apb.UpdateAgentRequest(
+            agent=apb.Agent(
+                id=s.agent,
+                tenant_id=s.tenant,
+                config_version=agent.config_version,
+                requires_human_approval=True,
+            ),
+            update_mask=FieldMask(paths=["requires_human_approval"]),
+        ),
+        metadata=admin,
+    )
+    waiting = await replicas.a.executions.ExecuteTool(execute(s, "a"), metadata=s.member)
+    assert waiting.tool_call.state == pb.TOOL_CALL_STATE_PENDING_APPROVAL
+    assert waiting.tool_call.agent_config_version == agent.config_version + 1
+    # Replica b trusts what it read for agent_cache_ttl_seconds (5 by default) ...
+    stale = await replicas.b.executions.ExecuteTool(execute(s, "b"), metadata=s.member)
+    assert stale.tool_call.state == pb.TOOL_CALL_STATE_OK
+    assert stale.tool_call.agent_config_version == agent.config_version
+    # ... and reads it again after.
+    CLOCK.now += 6
+    fresh = await replicas.b.executions.ExecuteTool(execute(s, "c"), metadata=s.member)
+    assert fresh.tool_call.state == pb.TOOL_CALL_STATE_PENDING_APPROVAL
+    archived = await replicas.b.agents.ArchiveAgent(
+        apb.ArchiveAgentRequest(
+            tenant_id=s.tenant, agent_id=s.agent, config_version=agent.config_version + 1
+        ),
+        metadata=admin,
+    )
+    assert archived.agent.status == apb.AGENT_STATUS_ARCHIVED
+    refused = await failure(replicas.b.executions.ExecuteTool(execute(s, "d"), metadata=s.member))
+    assert rich_error(refused).reason == "AGENT_NOT_ACTIVE"
+
+
+async def test_new_limits_are_seen_at_once_where_set_and_after_the_ttl_elsewhere(
+    replicas: Replicas, server: LocalServer
+) -> None:
+    s = await setup(replicas.a, server, rate_limit_per_minute=50)
+    assert await attempt(replicas.b, s, "x") == "OK"
+    await replicas.a.agents.SetExecutionLimits(
+        apb.SetExecutionLimitsRequest(
+            limits=apb.ExecutionLimits(
+                agent_role=s.role,
+                cost_tier="free",
+                rate_limit_per_minute=50,
+                blocked_operations=["HTTP_GET"],
+            )
+        ),
+        metadata=ISSUER.operator(),
+    )
+    refused = await failure(replicas.a.executions.ExecuteTool(execute(s, "y"), metadata=s.member))
+    assert rich_error(refused).reason == "OPERATION_NOT_ALLOWED_BY_LIMITS"
+    assert await attempt(replicas.b, s, "z") == "OK"
+    CLOCK.now += 6
+    refused = await failure(replicas.b.executions.ExecuteTool(execute(s, "w"), metadata=s.member))
+    assert rich_error(refused).reason == "OPERATION_NOT_ALLOWED_BY_LIMITS"

@@ -117,6 +117,23 @@ async def visible_agent(
     return row
 
 
+async def cached_agent(
+    ctx: ToolingContext, tenant: uuid.UUID | None, agent_id: uuid.UUID
+) -> AgentRecord:
+    """:func:`visible_agent` through the replica's agent cache (the ExecuteTool path): the
+    definition as read at most ``agent_cache_ttl_seconds`` ago, or at once after this replica
+    changed it. The row is detached and shared: read it, never change it."""
+
+    async def load() -> AgentRecord | None:
+        async with ctx.database.reading() as session:
+            return await session.get(AgentRecord, agent_id)
+
+    row = await ctx.agent_cache.get(agent_id, load)
+    if row is None or not agent_visible(row, tenant):
+        raise NotFound(f"agent {agent_id} not found", reason="AGENT_NOT_FOUND")
+    return row
+
+
 async def changeable_agent(
     session: AsyncSession, tenant_id: str, agent_id: str, *, for_update: bool = False
 ) -> AgentRecord:
@@ -429,6 +446,7 @@ class AgentHandlers(ExecutionLimitHandlers):
             raise Aborted(
                 "the agent changed meanwhile; read it again", reason="STALE_VERSION"
             ) from None
+        self._ctx.agent_cache.forget(row.id)  # committed: this replica's next call reads it
         return row
 
     # -- Agent tools ------------------------------------------------------------------------

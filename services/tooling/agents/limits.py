@@ -79,6 +79,18 @@ async def limits_of(
     )
 
 
+async def cached_limits(
+    ctx: ToolingContext, role: str, tier: CostTier
+) -> AgentExecutionLimitRecord | None:
+    """:func:`limits_of` through the replica's cache (cleared by SetExecutionLimits here)."""
+
+    async def load() -> AgentExecutionLimitRecord | None:
+        async with ctx.database.reading() as session:
+            return await limits_of(session, role, tier)
+
+    return await ctx.limits_cache.get((role, tier), load)
+
+
 def _named(name: str, names: list[str]) -> bool:
     return name.casefold() in {n.casefold() for n in names}
 
@@ -256,6 +268,7 @@ class ExecutionLimitHandlers:
             row.notes = limits.notes or None
             row.updated_at = utcnow()
             await session.flush()
+        self._ctx.limits_cache.forget((row.agent_role, row.cost_tier))
         return pb.SetExecutionLimitsResponse(limits=limits_to_proto(row))
 
     async def list_execution_limits(

@@ -19,20 +19,20 @@ import logging
 import time
 import uuid
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 from opentelemetry import trace
-from sqlalchemy import select, update
+from sqlalchemy import Table, Update, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from quarterdeck.tooling.v1 import executions_pb2 as pb
 from services.tooling.access import acting_tenant
-from services.tooling.agents.handlers import visible_agent
+from services.tooling.agents.handlers import cached_agent
 from services.tooling.agents.limits import (
+    cached_limits,
     check_allowed,
     cost_tier_of,
-    limits_of,
     take_from_limits,
 )
 from services.tooling.agents.models import AgentRecord, AgentStatus, AgentToolRecord
@@ -168,6 +168,26 @@ async def _check(
     return Plan(agent, tool, base.type, output_format.name if output_format else None, arguments)
 
 
+def running_totals(agent_id: uuid.UUID, outcome: Outcome, latency_ms: int) -> Update:
+    """The agent's running totals (seed 002) after one more call ran: calls completed, their
+    mean latency and the percentage that succeeded, in one UPDATE of the row as stored (so
+    concurrent calls never lose a count), and when it last ran; a failed call is its last
+    error. Neither config_version nor updated_at moves: they track the definition."""
+    agents = cast(Table, AgentRecord.__table__)
+    done = agents.c.total_tasks_completed
+    succeeded = 100.0 if outcome.status is ToolCallStatus.OK else 0.0
+    values: dict[str, Any] = {
+        "total_tasks_completed": done + 1,
+        "average_latency_ms": (agents.c.average_latency_ms * done + float(latency_ms)) / (done + 1),
+        "success_rate": (agents.c.success_rate * done + succeeded) / (done + 1),
+        "last_run_at": utcnow(),
+        "updated_at": agents.c.updated_at,
+    }
+    if outcome.status is not ToolCallStatus.OK:
+        values["last_error"] = (outcome.error or outcome.status.value)[:2000]
+    return update(agents).where(agents.c.id == agent_id).values(**values)
+
+
 def _refusal_text(error: DomainError) -> str:
     return error.message[:2000]
 
@@ -193,13 +213,13 @@ class ExecutionHandlers:
             return pb.ExecuteToolResponse(tool_call=known)
 
         tier = cost_tier_of(request.cost_tier, self._ctx.settings.default_cost_tier)
+        agent = await cached_agent(self._ctx, tenant, agent_id)
+        limits = await cached_limits(self._ctx, agent.role_name, tier)
         async with self._ctx.database.reading() as session:
-            agent = await visible_agent(session, tenant, agent_id)
             tool, offered = await _offered_tool(session, agent, request)
             refused: DomainError | None = None
             try:
                 plan = await _check(session, tenant, agent, tool, offered, arguments)
-                limits = await limits_of(session, agent.role_name, tier)
                 check_allowed(limits, tool.name, plan.base_type)
             except DomainError as refusal:
                 refused = refusal
@@ -329,6 +349,7 @@ class ExecutionHandlers:
             )
             session.add(result)
             await session.flush()
+            await session.execute(running_totals(row.agent_id, outcome, latency_ms))
         self._ctx.tool_usage.record(row, outcome.result)
         if outcome.unavailable:
             raise FailedPrecondition(outcome.error or "", reason=outcome.reason)
