@@ -30,13 +30,11 @@ from shared.grpc_client import open_channel
 from shared.server import RunningService
 from tests.support.identity_users import STRONG_PASSWORD, TestUser, make_user
 from tests.support.stack import (
-    IDENTITY_TEST_SETTINGS,
-    TENANCY_INTERNAL_SECRET,
     Databases,
     IdentityStack,
+    feed_stack,
     free_port,
     identity_stack,
-    running_service,
 )
 
 Metadata = list[tuple[str, str]]
@@ -66,37 +64,15 @@ async def platform(backend: str, databases: Databases) -> AsyncIterator[Platform
     """Identity appending to telemetry's feed with the internal tokens it mints itself, which
     telemetry verifies with identity's JWKS. Tenancy appends nothing here (no telemetry target),
     so every event in a feed is identity's."""
-    identity_port = free_port()
-    identity_target = f"127.0.0.1:{identity_port}"
     async with (
-        running_service(
-            "telemetry",
-            await databases.url(backend, "telemetry", "identity-activity"),
-            identity_target=identity_target,
-            jwks_max_age_seconds=1.0,
-        ) as telemetry,
-        running_service(
-            "tenancy",
-            await databases.url(backend, "tenancy", "identity-activity"),
-            identity_target=identity_target,
-            internal_secret=TENANCY_INTERNAL_SECRET,
-            jwks_max_age_seconds=1.0,
-        ) as tenancy,
-        running_service(
-            "identity",
-            await databases.url(backend, "identity", "identity-activity"),
-            port=identity_port,
-            tenancy_target=tenancy.target,
-            telemetry_target=telemetry.target,
-            **IDENTITY_TEST_SETTINGS,
-        ) as identity,
-        open_channel(identity.target) as identity_channel,
-        open_channel(telemetry.target) as telemetry_channel,
+        feed_stack(databases, backend, "identity-activity", reporting=("identity",)) as stack,
+        open_channel(stack.identity.target) as identity_channel,
+        open_channel(stack.telemetry.target) as telemetry_channel,
     ):
         yield Platform(
-            identity,
-            tenancy,
-            telemetry,
+            stack.identity,
+            stack.tenancy,
+            stack.telemetry,
             IdentityServiceStub(identity_channel),
             ActivityServiceStub(telemetry_channel),
         )

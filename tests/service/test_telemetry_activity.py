@@ -43,10 +43,11 @@ from tests.support.errors import failure, rich_error
 from tests.support.gateway import gateway_client, headers
 from tests.support.identity_users import make_user
 from tests.support.stack import (
-    IDENTITY_TEST_SETTINGS,
     TENANCY_INTERNAL_SECRET,
     Databases,
+    FeedStack,
     IdentityStack,
+    feed_stack,
     free_port,
     running_service,
 )
@@ -553,48 +554,21 @@ async def test_deleting_an_event_takes_its_receipts_along(
 # -- Tenancy appends through shared.activity_link ----------------------------------------------
 
 
-@dataclass
-class Platform:
-    identity: RunningService[Any, Any]
-    tenancy: RunningService[Any, Any]
-    telemetry: RunningService[Any, Any]
-
-
 @pytest.fixture(scope="module")
-async def platform(backend: str, databases: Databases) -> AsyncIterator[Platform]:
+async def platform(backend: str, databases: Databases) -> AsyncIterator[FeedStack]:
     """Identity, tenancy and telemetry as deployed: identity's tokens verified everywhere, and
     tenancy appending to telemetry's feed with its internal token."""
-    identity_port = free_port()
-    identity_target = f"127.0.0.1:{identity_port}"
-    async with (
-        running_service(
-            "telemetry",
-            await databases.url(backend, "telemetry", "activity-platform"),
-            identity_target=identity_target,
-            jwks_max_age_seconds=1.0,
-        ) as telemetry,
-        running_service(
-            "tenancy",
-            await databases.url(backend, "tenancy", "activity-platform"),
-            identity_target=identity_target,
-            internal_secret=TENANCY_INTERNAL_SECRET,
-            jwks_max_age_seconds=1.0,
-            telemetry_target=telemetry.target,
-            provider_key_encryption_keys=Fernet.generate_key().decode(),
-        ) as tenancy,
-        running_service(
-            "identity",
-            await databases.url(backend, "identity", "activity-platform"),
-            port=identity_port,
-            tenancy_target=tenancy.target,
-            **IDENTITY_TEST_SETTINGS,
-        ) as identity,
-    ):
-        yield Platform(identity, tenancy, telemetry)
+    async with feed_stack(
+        databases,
+        backend,
+        "activity-platform",
+        tenancy_overrides={"provider_key_encryption_keys": Fernet.generate_key().decode()},
+    ) as stack:
+        yield stack
 
 
 async def signed_in(
-    platform: Platform, role: str = "owner", tenant_id: str | None = None
+    platform: FeedStack, role: str = "owner", tenant_id: str | None = None
 ) -> tuple[str, str, Metadata]:
     """A new user with ``role`` (in a new tenant unless given): user id, tenant id, bearer."""
     made = await make_user(
@@ -622,7 +596,7 @@ async def wait_for_actions(
         await asyncio.sleep(0.05)
 
 
-async def test_membership_changes_in_tenancy_show_up_in_the_feed(platform: Platform) -> None:
+async def test_membership_changes_in_tenancy_show_up_in_the_feed(platform: FeedStack) -> None:
     owner_id, tenant_id, owner = await signed_in(platform)
     newcomer = new_id()
     async with (
@@ -696,7 +670,7 @@ async def test_membership_changes_in_tenancy_show_up_in_the_feed(platform: Platf
         assert await feed(activity, stranger, object_type="membership") == []
 
 
-async def test_model_config_changes_reach_the_feed_without_the_key(platform: Platform) -> None:
+async def test_model_config_changes_reach_the_feed_without_the_key(platform: FeedStack) -> None:
     _, tenant_id, owner = await signed_in(platform)
     async with platform.tenancy.context.database.reading() as session:
         model_id = str(
@@ -745,7 +719,7 @@ async def test_model_config_changes_reach_the_feed_without_the_key(platform: Pla
         assert first_key[-4:] not in text and second_key[-4:] not in text
 
 
-async def test_onboarding_a_tenant_reaches_its_feed(platform: Platform) -> None:
+async def test_onboarding_a_tenant_reaches_its_feed(platform: FeedStack) -> None:
     async with platform.tenancy.context.database.reading() as session:
         model_id = str(
             await session.scalar(
@@ -781,7 +755,7 @@ async def test_onboarding_a_tenant_reaches_its_feed(platform: Platform) -> None:
 
 
 async def test_the_link_carries_actor_and_trace_and_never_holds_up_the_caller(
-    platform: Platform,
+    platform: FeedStack,
 ) -> None:
     owner_id, tenant_id, owner = await signed_in(platform)
     identity = IdentityLink(platform.identity.target, "tenancy", TENANCY_INTERNAL_SECRET, 1.0)

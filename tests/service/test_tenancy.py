@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import uuid
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
 from typing import Any
 
 import grpc
@@ -24,16 +23,14 @@ from shared.activity_link import ActivityLink
 from shared.auth import AUTHORIZATION_HEADER, Principal
 from shared.errors import ERROR_DOMAIN
 from shared.grpc_client import open_channel
-from shared.server import RunningService
 from shared.tenant_status import TenantStatusClient
 from tests.support.errors import failure, rich_error
 from tests.support.identity_users import make_user
 from tests.support.stack import (
-    IDENTITY_TEST_SETTINGS,
-    TENANCY_INTERNAL_SECRET,
     Databases,
+    FeedStack,
     IdentityStack,
-    free_port,
+    feed_stack,
     running_service,
 )
 from tests.support.tokens import TestIssuer
@@ -886,46 +883,15 @@ async def test_concurrent_misses_of_one_tenant_share_one_lookup_and_failures_fai
 # ----- tenant lifecycle in the tenant's activity feed -----
 
 
-@dataclass
-class FeedPlatform:
-    identity: RunningService[Any, Any]
-    tenancy: RunningService[Any, Any]
-    telemetry: RunningService[Any, Any]
-
-
 @pytest.fixture(scope="module")
-async def feed_platform(backend: str, databases: Databases) -> AsyncIterator[FeedPlatform]:
+async def feed_platform(backend: str, databases: Databases) -> AsyncIterator[FeedStack]:
     """Identity, tenancy and telemetry as deployed: identity's tokens verified everywhere, and
     tenancy appending to telemetry's activity feed with its internal token."""
-    identity_port = free_port()
-    identity_target = f"127.0.0.1:{identity_port}"
-    async with (
-        running_service(
-            "telemetry",
-            await databases.url(backend, "telemetry", "tenant-feed"),
-            identity_target=identity_target,
-            jwks_max_age_seconds=1.0,
-        ) as telemetry,
-        running_service(
-            "tenancy",
-            await databases.url(backend, "tenancy", "tenant-feed"),
-            identity_target=identity_target,
-            internal_secret=TENANCY_INTERNAL_SECRET,
-            jwks_max_age_seconds=1.0,
-            telemetry_target=telemetry.target,
-        ) as tenancy,
-        running_service(
-            "identity",
-            await databases.url(backend, "identity", "tenant-feed"),
-            port=identity_port,
-            tenancy_target=tenancy.target,
-            **IDENTITY_TEST_SETTINGS,
-        ) as identity,
-    ):
-        yield FeedPlatform(identity, tenancy, telemetry)
+    async with feed_stack(databases, backend, "tenant-feed") as stack:
+        yield stack
 
 
-async def signed_in_operator(platform: FeedPlatform) -> tuple[str, list[tuple[str, str]]]:
+async def signed_in_operator(platform: FeedStack) -> tuple[str, list[tuple[str, str]]]:
     """A platform operator signed in through identity: user id and bearer metadata."""
     made = await make_user(
         IdentityStack(platform.identity, platform.tenancy), platform_operator=True
@@ -941,7 +907,7 @@ async def signed_in_operator(platform: FeedPlatform) -> tuple[str, list[tuple[st
 
 
 async def tenant_feed(
-    platform: FeedPlatform,
+    platform: FeedStack,
     channel: grpc.aio.Channel,
     operator: list[tuple[str, str]],
     tenant_id: str,
@@ -961,7 +927,7 @@ async def tenant_feed(
 
 
 async def test_tenant_lifecycle_reaches_the_tenants_feed_once_per_change(
-    feed_platform: FeedPlatform,
+    feed_platform: FeedStack,
 ) -> None:
     operator_id, operator = await signed_in_operator(feed_platform)
     owner_id = str(uuid.uuid4())

@@ -4,7 +4,7 @@ port 0, and stubs over traced channels."""
 from __future__ import annotations
 
 import socket
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -151,3 +151,64 @@ def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
+
+
+@dataclass
+class FeedStack:
+    """Identity, tenancy and telemetry as deployed: identity's tokens verified everywhere."""
+
+    identity: RunningService[Any, Any]
+    tenancy: RunningService[Any, Any]
+    telemetry: RunningService[Any, Any]
+
+    @property
+    def identity_stack(self) -> IdentityStack:
+        return IdentityStack(self.identity, self.tenancy)
+
+
+@asynccontextmanager
+async def feed_stack(
+    databases: Databases,
+    backend: str,
+    label: str,
+    *,
+    reporting: Sequence[str] = ("tenancy",),
+    tenancy_overrides: dict[str, Any] | None = None,
+    identity_overrides: dict[str, Any] | None = None,
+) -> AsyncIterator[FeedStack]:
+    """Identity, tenancy and telemetry on ``label`` databases, telemetry and tenancy verifying
+    identity's tokens (its JWKS); the services named in ``reporting`` (identity, tenancy) append
+    to telemetry's activity feed with the internal tokens identity mints them.
+
+    Identity's port is chosen first, so the others can be told where its JWKS lives before
+    identity (which needs tenancy's address) starts; channels connect lazily.
+    """
+    identity_port = free_port()
+    identity_target = f"127.0.0.1:{identity_port}"
+    async with running_service(
+        "telemetry",
+        await databases.url(backend, "telemetry", label),
+        identity_target=identity_target,
+        jwks_max_age_seconds=1.0,
+    ) as telemetry:
+        feed: dict[str, Any] = {"telemetry_target": telemetry.target}
+        async with (
+            running_service(
+                "tenancy",
+                await databases.url(backend, "tenancy", label),
+                identity_target=identity_target,
+                internal_secret=TENANCY_INTERNAL_SECRET,
+                jwks_max_age_seconds=1.0,
+                **(feed if "tenancy" in reporting else {}),
+                **(tenancy_overrides or {}),
+            ) as tenancy,
+            running_service(
+                "identity",
+                await databases.url(backend, "identity", label),
+                port=identity_port,
+                tenancy_target=tenancy.target,
+                **(feed if "identity" in reporting else {}),
+                **{**IDENTITY_TEST_SETTINGS, **(identity_overrides or {})},
+            ) as identity,
+        ):
+            yield FeedStack(identity, tenancy, telemetry)
