@@ -31,10 +31,10 @@ from services.identity.models import (
     UserStatus,
 )
 from services.identity.passwords.policy import check_strength, set_password
-from services.identity.profile.convert import user_to_proto
 from services.identity.reasons import PASSWORD_INCORRECT, RESET_TOKEN_INVALID
 from services.identity.secrets import Hasher
 from services.identity.sessions.opening import device_hashes
+from services.identity.users_proto import user_to_proto
 from shared.auth import Principal, require_operator, require_principal
 from shared.db import rows_matched
 from shared.db_types import utcnow

@@ -21,8 +21,8 @@ from quarterdeck.identity.v1 import identity_pb2 as pb
 from services.identity.context import IdentityContext
 from services.identity.mfa.codes import active_totp_methods
 from services.identity.models import User, UserConsent, UserNotificationPreference, UserProfile
-from services.identity.profile.convert import profile_to_proto, user_to_proto
 from services.identity.sessions.opening import device_hashes
+from services.identity.users_proto import profile_to_proto, user_to_proto
 from shared.auth import require_principal
 from shared.db import Database
 from shared.errors import FieldViolation, InvalidArgument, NotFound, PermissionDenied

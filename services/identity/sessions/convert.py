@@ -1,4 +1,4 @@
-"""Sessions as the session list returns them (users map through services.identity.profile.convert)."""
+"""Sessions as the session list returns them (users map through services.identity.users_proto)."""
 
 from __future__ import annotations
 

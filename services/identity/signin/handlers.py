@@ -17,7 +17,6 @@ from services.identity.context import IdentityContext
 from services.identity.mfa.codes import active_totp_methods
 from services.identity.models import User, UserStatus
 from services.identity.passwords.policy import MAX_PASSWORD_LENGTH
-from services.identity.profile.convert import user_to_proto
 from services.identity.secrets import PasswordCheck
 from services.identity.sessions.ending import SIGNED_OUT, require_user, revoke_session
 from services.identity.sessions.opening import open_session
@@ -37,6 +36,7 @@ from services.identity.signin.challenge import ChallengeTokens, InvalidChallenge
 from services.identity.signin.refresh import SessionRefresher
 from services.identity.signin.second_factor import SecondFactor, challenge_invalid
 from services.identity.tenancy_client import TenancyClient
+from services.identity.users_proto import user_to_proto
 from shared.errors import (
     FailedPrecondition,
     FieldViolation,

@@ -15,7 +15,6 @@ from services.identity.mfa.codes import (
     consume_recovery_code,
 )
 from services.identity.models import User, UserStatus
-from services.identity.profile.convert import user_to_proto
 from services.identity.reasons import MFA_CHALLENGE_INVALID, MFA_CODE_INVALID, MFA_CODE_REPLAYED
 from services.identity.sessions.opening import open_session
 from services.identity.signin.attempts import (
@@ -27,6 +26,7 @@ from services.identity.signin.attempts import (
     status_reason,
 )
 from services.identity.signin.challenge import Challenge, ChallengeTokens
+from services.identity.users_proto import user_to_proto
 from shared.errors import DomainError, Unauthenticated
 
 

@@ -21,6 +21,7 @@ from services.identity.models import (
 )
 from services.identity.sessions.opening import device_hashes
 from services.identity.signup import invites, saga
+from services.identity.signup.team import TeamHandlers, acting_user, may_revoke
 from services.identity.signup.validation import (
     MAX_FULL_NAME,
     MAX_MESSAGE,
@@ -33,7 +34,6 @@ from services.identity.signup.validation import (
     length_problem,
     raise_if_any,
 )
-from services.identity.team.handlers import TeamHandlers, acting_user, may_revoke
 from shared.auth import (
     Principal,
     require_operator,

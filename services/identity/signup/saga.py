@@ -26,7 +26,6 @@ from services.identity.context import IdentityContext
 from services.identity.events import SecurityEvents
 from services.identity.models import TenantSignupInvite, User, UserProfile, UserStatus
 from services.identity.passwords.policy import check_strength
-from services.identity.profile.convert import user_to_proto
 from services.identity.sessions import opening
 from services.identity.signup import invites, tenancy_calls
 from services.identity.signup.validation import (
@@ -38,6 +37,7 @@ from services.identity.signup.validation import (
     length_problem,
     raise_if_any,
 )
+from services.identity.users_proto import user_to_proto
 from shared.errors import AlreadyExists, DomainError, FailedPrecondition, InvalidArgument
 
 log = logging.getLogger("quarterdeck.identity.signup")

@@ -1,1 +1,0 @@
-"""Teams: a tenant's admins invite colleagues; a signed-in user accepts or switches tenant."""
