@@ -185,9 +185,22 @@ def build_parser() -> argparse.ArgumentParser:
     up.add_argument("--host", default="127.0.0.1")
     up.add_argument("--base-port", type=int, default=50051)
     up.add_argument("--http-port", type=int, default=8080)
+    up.add_argument(
+        "--test-provider",
+        action="store_true",
+        help="also start the local test model provider (provider quarterdeck-test: deterministic, "
+        "no key; a tenant uses it only if its model config names such a catalogue model)",
+    )
+    up.add_argument("--test-provider-port", type=int, default=8089)
 
     serve = commands.add_parser("serve", help="run one service in this process")
     serve.add_argument("service", choices=[*SERVICE_NAMES, GATEWAY])
+
+    commands.add_parser(
+        "worker",
+        help="carry out conversation runs in this process (QD_CONVERSATION_ settings), beside "
+        "the conversation service",
+    )
 
     migrate = commands.add_parser("migrate", help="apply database migrations")
     migrate.add_argument("services", nargs="*", choices=[[], *SERVICE_NAMES], default=[])
@@ -242,7 +255,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "up":
             from services.supervisor import Platform
 
-            return Platform(args.data_dir, args.host, args.base_port, args.http_port).run()
+            return Platform(
+                args.data_dir,
+                args.host,
+                args.base_port,
+                args.http_port,
+                test_provider_port=args.test_provider_port if args.test_provider else None,
+            ).run()
         if args.command == "bootstrap":
             from services.identity.bootstrap import run
 
@@ -257,7 +276,12 @@ def main(argv: Sequence[str] | None = None) -> int:
             if args.batch_size < 1:
                 raise ConfigurationError("--batch-size must be at least 1")
             return asyncio.run(args.rotation(args.batch_size))
-        if args.command == "serve":
+        if args.command == "worker":
+            from services.conversation.config import ConversationSettings
+            from services.conversation.worker_process import serve_worker
+
+            serve_worker(load_settings(ConversationSettings))
+        elif args.command == "serve":
             _serve(args.service)
         elif args.command == "migrate":
             asyncio.run(_migrate(args.services or SERVICE_NAMES))

@@ -48,13 +48,32 @@ class Child:
     ready_after: float | None = None
 
 
+#: The local test model provider's process, when `quarterdeck up --test-provider` asks for it.
+TEST_PROVIDER_PROCESS = "test-provider"
+
+
 class Platform:
-    def __init__(self, data_dir: Path, host: str, base_port: int, http_port: int) -> None:
+    def __init__(
+        self,
+        data_dir: Path,
+        host: str,
+        base_port: int,
+        http_port: int,
+        test_provider_port: int | None = None,
+    ) -> None:
         self.data_dir = data_dir.resolve()
         self.host = host
         self.ports = {name: base_port + offset for name, offset in PORT_OFFSETS.items()}
         self.http_port = http_port
+        #: Where the local test provider listens; None: it is not started.
+        self.test_provider_port = test_provider_port
         self._children: list[Child] = []
+
+    @property
+    def test_provider_url(self) -> str | None:
+        if self.test_provider_port is None:
+            return None
+        return f"http://{self.host}:{self.test_provider_port}/v1"
 
     def _local_secrets(self) -> dict[str, str]:
         """Secrets of this installation, made on first start and kept (0600) in the data dir;
@@ -134,6 +153,9 @@ class Platform:
             env.setdefault(
                 f"QD_CONVERSATION_{target.upper()}_TARGET", f"{self.host}:{self.ports[target]}"
             )
+        if self.test_provider_url is not None:
+            # Only runs of a tenant whose model config names a quarterdeck-test model reach it.
+            env.setdefault("QD_CONVERSATION_TEST_PROVIDER_BASE_URL", self.test_provider_url)
         env.setdefault("QD_TELEMETRY_STATUS_ENCRYPTION_KEYS", local["status_encryption_key"])
         env.setdefault("QD_TELEMETRY_STATUS_HASHING_KEY", local["status_hashing_key"])
         self._write_identity_env(env)
@@ -151,12 +173,14 @@ class Platform:
         await self._wait_ready(self._children[-1])
 
     async def _spawn(self, name: str, env: dict[str, str]) -> None:
+        command = ["services.cli", "serve", name]
+        if name == TEST_PROVIDER_PROCESS:
+            port = str(self.test_provider_port)
+            command = ["services.conversation.test_provider", "--host", self.host, "--port", port]
         process = await asyncio.create_subprocess_exec(
             sys.executable,
             "-m",
-            "services.cli",
-            "serve",
-            name,
+            *command,
             env={**env, "OTEL_SERVICE_NAME": name},
             start_new_session=True,  # Ctrl-C reaches the supervisor only; it stops them in order
             preexec_fn=_die_with_parent,
@@ -181,6 +205,15 @@ class Platform:
         except httpx.HTTPError:
             return False
 
+    async def _test_provider_up(self) -> bool:
+        """Any answer from its HTTP server (it serves only POST /v1/chat/completions)."""
+        try:
+            async with httpx.AsyncClient(timeout=1.0, trust_env=False) as client:
+                await client.get(f"{self.test_provider_url}/models")
+            return True
+        except httpx.HTTPError:
+            return False
+
     async def _wait_ready(self, child: Child) -> None:
         loop = asyncio.get_running_loop()
         name = child.name
@@ -188,7 +221,12 @@ class Platform:
         while loop.time() < deadline:
             if child.process.returncode is not None:
                 raise RuntimeError(f"{name} exited with code {child.process.returncode}")
-            ready = await (self._gateway_up() if name == GATEWAY else self._grpc_serving(name))
+            if name == GATEWAY:
+                ready = await self._gateway_up()
+            elif name == TEST_PROVIDER_PROCESS:
+                ready = await self._test_provider_up()
+            else:
+                ready = await self._grpc_serving(name)
             if ready:
                 child.ready_after = loop.time() - child.started_at
                 return
@@ -208,6 +246,15 @@ class Platform:
         for name in SERVICE_NAMES:
             endpoint = f"grpc {self.host}:{self.ports[name]}"
             print(f"  {name:<13} {endpoint:<26}  ready in {ready.get(name, 0.0):.1f} s")
+        if self.test_provider_url is not None:
+            from services.conversation.test_provider import TEST_PROVIDER
+
+            print(
+                f"  test-provider {self.test_provider_url:<26}  ready in "
+                f"{ready.get(TEST_PROVIDER_PROCESS, 0.0):.1f} s  (TEST provider "
+                f"{TEST_PROVIDER}: deterministic echo and tool calls, no key; used only by a "
+                f"tenant whose model config names a {TEST_PROVIDER} catalogue model)"
+            )
         print(f"  data          {self.data_dir}")
         print("Press Ctrl-C to stop.", flush=True)
 
@@ -230,9 +277,10 @@ class Platform:
         began = loop.time()
         self.data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)  # databases and secrets
         env = self.environment()
-        starting = [
-            asyncio.create_task(self._start(name, env)) for name in [*SERVICE_NAMES, GATEWAY]
-        ]
+        names = [*SERVICE_NAMES, GATEWAY]
+        if self.test_provider_port is not None:
+            names.append(TEST_PROVIDER_PROCESS)
+        starting = [asyncio.create_task(self._start(name, env)) for name in names]
         try:
             await asyncio.gather(*starting)
         except RuntimeError as exc:

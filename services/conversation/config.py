@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import ipaddress
-from typing import ClassVar
+from typing import ClassVar, Literal
 from urllib.parse import urlsplit
 
 from pydantic import Field, field_validator
@@ -84,6 +84,29 @@ class ConversationSettings(ServiceSettings):
         ),
     )
     run_worker_concurrency: int = Field(default=8, ge=1, le=256)
+    run_workers_in_process: bool = Field(
+        default=True,
+        description=(
+            "Carry runs out inside the conversation process (the default); false when separate "
+            "`quarterdeck worker` processes do it against the same database."
+        ),
+    )
+    run_wakeup_listen: bool = Field(
+        default=True,
+        description=(
+            "On PostgreSQL, LISTEN for a queued run (and a ledger append) so a worker claims it "
+            "(and a follower reads it) at once; the polling intervals stay as the fallback."
+        ),
+    )
+    run_pause_at: Literal["leased", "streaming", "tool_requested", "answered"] | None = Field(
+        default=None,
+        description=(
+            "Testing only: the phase (leased, streaming, tool_requested, answered) at which a "
+            "worker stops dead, after writing its pid and the run to run_pause_file, so a test "
+            "can kill -9 it there."
+        ),
+    )
+    run_pause_file: str | None = Field(default=None, description="Testing only: see run_pause_at.")
     run_max_steps: int = Field(
         default=8, ge=1, le=64, description="Model calls a run may make (tool loops included)."
     )

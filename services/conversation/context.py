@@ -10,6 +10,7 @@ from services.conversation.config import ConversationSettings
 from services.conversation.events.ledger import Ledger
 from services.conversation.runs.links import ServiceLinks
 from services.conversation.runs.queue import RunQueue
+from services.conversation.runs.wakeups import Listener
 from services.conversation.runs.worker import RunWorker
 from services.conversation.runs.writes import RunWrites
 from shared.clock import Clock, system_clock
@@ -35,6 +36,8 @@ class ConversationContext:
     links: ServiceLinks | None = None
     #: The time expiries are reckoned with (tests pass their own).
     clock: Clock = system_clock
+    #: The LISTENing connection (PostgreSQL): wake-ups from other processes.
+    listener: Listener | None = None
 
     @classmethod
     def of(

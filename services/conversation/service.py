@@ -4,7 +4,8 @@ the run reaper declared as its background work."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import uuid
+from collections.abc import Callable, Sequence
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -40,6 +41,7 @@ from services.conversation.runs.handlers import RunHandlers
 from services.conversation.runs.links import ServiceLinks
 from services.conversation.runs.servicer import RunServiceServicer
 from services.conversation.runs.turn import AgentTurn
+from services.conversation.runs.wakeups import LEDGER_CHANNEL, RUNS_CHANNEL, Listener
 from services.conversation.runs.worker import RunWorker
 from services.conversation.schema import metadata
 from services.conversation.tickets.handlers import StreamTicketHandlers
@@ -55,8 +57,28 @@ def _full_name(descriptor: FileDescriptor, service: str) -> str:
 async def prepare(context: ServiceContext[ConversationSettings, Any]) -> ConversationContext:
     ctx = ConversationContext.of(context, Ledger(LedgerNotifier()))
     settings = context.settings
+    worker = build_worker(context, ctx) if settings.run_workers_in_process else None
+    listener = wakeup_listener(settings, ctx, worker)
+    if listener is not None:
+        listener.start()
+        context.resources.on_close(listener.close)
+        ctx = replace(ctx, listener=listener)
+    if worker is None:
+        # Runs wait in the queue: for `quarterdeck worker` processes, or (without the services
+        # a run needs) for good.
+        return ctx
+    ctx.runs.on_enqueued(worker.wake)
+    return replace(ctx, worker=worker, links=worker.links)
+
+
+def build_worker(
+    context: ServiceContext[ConversationSettings, Any], ctx: ConversationContext
+) -> RunWorker | None:
+    """The worker that carries out runs (in the conversation process, or in a `quarterdeck
+    worker` process), or None when the services a run calls are not configured."""
+    settings = context.settings
     if not (settings.tenancy_target and settings.tooling_target and context.identity):
-        return ctx  # no turn without the services it needs: runs wait in the queue
+        return None
     links = ServiceLinks(
         token=context.identity,
         tenancy_target=settings.tenancy_target,
@@ -66,12 +88,26 @@ async def prepare(context: ServiceContext[ConversationSettings, Any]) -> Convers
     )
     http = httpx.AsyncClient(trust_env=False)
     turn = AgentTurn(settings, ctx.database, ctx.runs, ctx.writes, links, http)
-    worker = RunWorker(ctx.runs, turn, concurrency=settings.run_worker_concurrency)
-    ctx.runs.on_enqueued(worker.wake)
+    worker = RunWorker(ctx.runs, turn, concurrency=settings.run_worker_concurrency, links=links)
     context.resources.on_close(links.close)
     context.resources.on_close(http.aclose)
     context.resources.on_close(lambda: worker.close(settings.grace_period_seconds))
-    return replace(ctx, worker=worker, links=links)
+    return worker
+
+
+def wakeup_listener(
+    settings: ConversationSettings, ctx: ConversationContext, worker: RunWorker | None
+) -> Listener | None:
+    """On PostgreSQL, the connection that LISTENs for runs queued (waking ``worker``) and for
+    ledger appends made by other processes (waking this process's followers)."""
+    if ctx.database.dialect != "postgresql" or not settings.run_wakeup_listen:
+        return None
+    handlers: dict[str, Callable[[str], None]] = {
+        LEDGER_CHANNEL: lambda payload: ctx.ledger.notifier.notify(uuid.UUID(payload))
+    }
+    if worker is not None:
+        handlers[RUNS_CHANNEL] = lambda _payload: worker.wake()
+    return Listener(settings.resolved_database_url, handlers)
 
 
 def register(

@@ -255,13 +255,14 @@ class RunningProvider:
 
 @asynccontextmanager
 async def running_test_provider(
-    behaviour: ProviderBehaviour | None = None, port: int = 0
+    behaviour: ProviderBehaviour | None = None, port: int = 0, host: str = "127.0.0.1"
 ) -> AsyncIterator[RunningProvider]:
-    """Serve the test provider on 127.0.0.1 in this event loop until the block ends."""
+    """Serve the test provider on ``host`` (127.0.0.1) in this event loop until the block
+    ends."""
     behaviour = behaviour or ProviderBehaviour()
-    sock = socket.socket()
+    sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind(("127.0.0.1", port))
+    sock.bind((host, port))
     server = uvicorn.Server(
         uvicorn.Config(build_app(behaviour), log_level="warning", lifespan="off")
     )
@@ -281,10 +282,11 @@ async def running_test_provider(
 def main() -> None:
     parser = argparse.ArgumentParser(description="the local test model provider")
     parser.add_argument("--port", type=int, default=8089)
+    parser.add_argument("--host", default="127.0.0.1")
     args = parser.parse_args()
 
     async def serve() -> None:
-        async with running_test_provider(port=args.port) as provider:
+        async with running_test_provider(port=args.port, host=args.host) as provider:
             print(f"test provider ({TEST_PROVIDER}) at {provider.base_url}", flush=True)
             await asyncio.Event().wait()
 

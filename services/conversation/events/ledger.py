@@ -22,6 +22,7 @@ from services.conversation.conversations.models import ConversationRecord
 from services.conversation.events.models import SCHEMA_VERSION, LedgerEventRecord
 from services.conversation.events.notifier import LedgerNotifier
 from services.conversation.runs.fencing import Fence, check_fence
+from services.conversation.runs.wakeups import LEDGER_CHANNEL, notify
 from shared.db_types import utcnow
 
 #: The stream of events that belong to no run (messages appended by hand, archive).
@@ -108,6 +109,7 @@ class Ledger:
         if len(stored) != 0:
             await session.flush()
             self.notifier.notify_after_commit(session, conversation.id)
+            await notify(session, LEDGER_CHANNEL, str(conversation.id))
         return stored
 
     @staticmethod

@@ -33,6 +33,7 @@ from services.conversation.runs.models import (
     RunRecord,
     RunStatus,
 )
+from services.conversation.runs.wakeups import RUNS_CHANNEL, notify
 from shared.db import Database, rows_matched
 from shared.db_types import utcnow
 from shared.errors import FailedPrecondition
@@ -78,6 +79,12 @@ class RunQueue:
                 loop.call_soon_threadsafe(callback)
 
         event.listen(session.sync_session, "after_commit", committed, once=True)
+
+    async def _announce(self, session: AsyncSession) -> None:
+        """Wake this process's workers, and on PostgreSQL every other process's, once the
+        transaction that queued a run commits."""
+        await notify(session, RUNS_CHANNEL)
+        self._announce_after_commit(session)
 
     # -- enqueue and cancel: the handlers' side ---------------------------------------------
 
@@ -138,7 +145,7 @@ class RunQueue:
             [NewEvent("run.queued", {"run_id": str(run.run_id), "status": "queued"})],
             run_id=run.run_id,
         )
-        self._announce_after_commit(session)
+        await self._announce(session)
         return run
 
     async def resume(
@@ -163,7 +170,7 @@ class RunQueue:
             [NewEvent("run.resumed", {"run_id": str(run.run_id), **decided})],
             run_id=run.run_id,
         )
-        self._announce_after_commit(session)
+        await self._announce(session)
 
     async def cancel(
         self, session: AsyncSession, conversation: ConversationRecord, run: RunRecord, reason: str
@@ -410,6 +417,7 @@ class RunQueue:
         run.lease_expires_at = None
         if run.attempt_count < run.max_attempts:
             run.status = RunStatus.QUEUED
+            await self._announce(session)
             event = NewEvent(
                 "run.requeued",
                 {"run_id": str(run.run_id), "attempt": run.attempt_count},

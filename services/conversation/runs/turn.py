@@ -36,6 +36,7 @@ from services.conversation.events.ledger import NewEvent
 from services.conversation.messages.models import MessageRecord, MessageRole
 from services.conversation.messages.store import NewMessage
 from services.conversation.provider import ChatProvider, ChatReply, ProviderError
+from services.conversation.runs import phases
 from services.conversation.runs.links import ServiceLinks
 from services.conversation.runs.models import RunRecord, RunUsageRecord
 from services.conversation.runs.queue import ClaimedRun, RunQueue
@@ -99,6 +100,7 @@ class AgentTurn:
         http: httpx.AsyncClient,
     ) -> None:
         self._settings = settings
+        self._pauses = phases.PausePoints(settings.run_pause_at, settings.run_pause_file)
         self._database = database
         self._queue = queue
         self._writes = writes
@@ -116,6 +118,7 @@ class AgentTurn:
             attributes={"quarterdeck.tenant_id": str(run.tenant_id), "run.id": str(run.run_id)},
         ):
             await self._stamp_trace(run)
+            await self._pauses.reached(phases.LEASED, run.run_id)
             return await self._turn(run)
 
     async def _stamp_trace(self, run: ClaimedRun) -> None:
@@ -162,6 +165,7 @@ class AgentTurn:
                         write_key=f"{run.run_id}:{step}:answer",
                     ),
                 )
+                await self._pauses.reached(phases.ANSWERED, run.run_id)
                 return False
             calls = [
                 {
@@ -320,6 +324,7 @@ class AgentTurn:
                 ],
             )
             pieces += 1
+            await self._pauses.reached(phases.STREAMING, run.run_id)
 
         try:
             reply = await self._provider.complete(
@@ -478,6 +483,7 @@ class AgentTurn:
                 result = value if isinstance(value, str) else json.dumps(value)
             else:
                 result = f"error: {executed.error_reason or 'TOOL_FAILED'}: {executed.error}"
+            await self._pauses.reached(phases.TOOL_REQUESTED, run.run_id)
         await self._writes.message(
             run,
             NewMessage(

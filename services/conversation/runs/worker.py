@@ -19,6 +19,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from services.conversation.runs.fencing import LeaseLost
+from services.conversation.runs.links import ServiceLinks
 from services.conversation.runs.queue import ClaimedRun, RunQueue
 from shared.background import PeriodicJob, TaskSet
 from shared.errors import DomainError
@@ -30,7 +31,11 @@ Turn = Callable[[ClaimedRun], Awaitable[bool]]
 
 
 class RunWorker:
-    def __init__(self, queue: RunQueue, turn: Turn, *, concurrency: int) -> None:
+    def __init__(
+        self, queue: RunQueue, turn: Turn, *, concurrency: int, links: ServiceLinks | None = None
+    ) -> None:
+        #: The services the turn calls (closed with the worker's owner).
+        self.links = links
         self.worker_id = f"{os.getpid()}-{uuid.uuid4().hex[:8]}"
         self._queue = queue
         self._turn = turn
