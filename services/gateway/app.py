@@ -11,6 +11,7 @@ from opentelemetry.instrumentation.asgi import OpenTelemetryMiddleware
 
 from services.gateway.activity import routes as activity
 from services.gateway.admin import routes as admin
+from services.gateway.agents import routes as agents
 from services.gateway.auth import routes as auth
 from services.gateway.billing import routes as billing
 from services.gateway.catalogue import routes as catalogue
@@ -20,6 +21,7 @@ from services.gateway.error_handlers import UnhandledErrorMiddleware, add_except
 from services.gateway.jwks import routes as jwks
 from services.gateway.limits import routes as limits
 from services.gateway.members import routes as members
+from services.gateway.memory import routes as memory
 from services.gateway.model_configs import routes as model_configs
 from services.gateway.operations import routes as operations
 from services.gateway.request_log import RequestLogMiddleware, writer_for_gateway
@@ -29,6 +31,9 @@ from services.gateway.sessions import routes as sessions
 from services.gateway.status_subscriptions import routes as status_subscriptions
 from services.gateway.stripe import routes as stripe
 from services.gateway.tenants import routes as tenants
+from services.gateway.tool_calls import routes as tool_calls
+from services.gateway.tool_permissions import routes as tool_permissions
+from services.gateway.tools import routes as tools
 from services.gateway.trace_origin import ExternalTraceMiddleware, link_caller_trace
 from services.gateway.traces import routes as traces
 from services.gateway.tracing import UNTRACED_URLS, TraceIdHeaderMiddleware
@@ -92,6 +97,11 @@ def create_app(settings: GatewaySettings) -> FastAPI:
     app.include_router(operations.router)
     app.include_router(activity.router)
     app.include_router(status_subscriptions.router)
+    app.include_router(agents.router)
+    app.include_router(tools.router)
+    app.include_router(tool_permissions.router)
+    app.include_router(tool_calls.router)
+    app.include_router(memory.router)
 
     # Each add_middleware wraps the previous ones, so the tracing middleware, added last, is
     # outermost: the error middleware's 500s and the X-Trace-Id header happen inside the span.

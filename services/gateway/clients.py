@@ -33,11 +33,19 @@ from quarterdeck.tenancy.v1.model_configs_pb2_grpc import TenantModelConfigServi
 from quarterdeck.tenancy.v1.pricing_pb2_grpc import ModelCatalogServiceStub
 from quarterdeck.tenancy.v1.stripe_pb2_grpc import StripeInboxServiceStub
 from quarterdeck.tenancy.v1.tenancy_pb2_grpc import TenancyServiceStub
+from quarterdeck.tooling.v1.agents_pb2_grpc import AgentServiceStub
+from quarterdeck.tooling.v1.executions_pb2_grpc import ExecutionServiceStub
+from quarterdeck.tooling.v1.memory_pb2_grpc import MemoryServiceStub
+from quarterdeck.tooling.v1.permissions_pb2_grpc import PermissionServiceStub
+from quarterdeck.tooling.v1.tools_pb2_grpc import ToolServiceStub
 from services.gateway.config import GatewaySettings
 from services.gateway.device import client_address_of
 from shared.api_key_tokens import API_KEY_PREFIX, ApiKeyTokens
 from shared.auth import AUTHORIZATION_HEADER, CLIENT_ADDRESS_METADATA
+from shared.errors import DomainError
 from shared.grpc_client import open_channel
+from shared.identity_link import public_key_from_proto
+from shared.tokens import JwksCache, JwtVerifier, PublicKey, bearer_token
 
 Metadata = tuple[tuple[str, str], ...]
 StubT = TypeVar("StubT")
@@ -79,6 +87,17 @@ class GatewayClients:
         self.tool_usage = ToolUsageServiceStub(telemetry)
         self.activity = ActivityServiceStub(telemetry)
         self.status_subscriptions = StatusSubscriptionServiceStub(telemetry)
+        tooling = self._channel(settings.tooling_target)
+        self.agents = AgentServiceStub(tooling)
+        self.tools = ToolServiceStub(tooling)
+        self.permissions = PermissionServiceStub(tooling)
+        self.executions = ExecutionServiceStub(tooling)
+        self.memory = MemoryServiceStub(tooling)
+        #: Only names the caller's own tenant where an RPC's empty tenant_id would mean a global
+        #: resource (see :meth:`CallerClients.own_tenant`); the services verify every call.
+        self.tokens = JwtVerifier(
+            JwksCache(self._fetch_jwks, max_age_seconds=settings.identity_jwks_cache_seconds)
+        )
         self.api_keys = ApiKeyTokens(
             self._exchange_api_key,
             max_entries=settings.api_key_cache_size,
@@ -92,6 +111,10 @@ class GatewayClients:
             timeout=self.timeout,
         )
         return reply
+
+    async def _fetch_jwks(self) -> list[PublicKey]:
+        reply = await self.identity.GetJwks(ipb.GetJwksRequest(), timeout=self.timeout)
+        return [public_key_from_proto(key) for key in reply.keys]
 
     def _channel(self, target: str) -> grpc.aio.Channel:
         channel = open_channel(target)
@@ -150,6 +173,33 @@ class CallerClients:
         self.tool_usage = _with_metadata(clients.tool_usage)
         self.activity = _with_metadata(clients.activity)
         self.status_subscriptions = _with_metadata(clients.status_subscriptions)
+        self.agents = _with_metadata(clients.agents)
+        self.tools = _with_metadata(clients.tools)
+        self.permissions = _with_metadata(clients.permissions)
+        self.executions = _with_metadata(clients.executions)
+        self.memory = _with_metadata(clients.memory)
+        self._tokens = clients.tokens
+
+    async def own_tenant(self) -> str:
+        """The tenant of the caller's access token, verified with identity's keys; empty for a
+        platform operator or a Quarterdeck service (who act globally when they name no tenant)
+        and for a token that does not verify, which the service then refuses itself.
+
+        Routes need it only where an RPC reads an empty tenant_id as "a global resource"
+        (changing agents and tool configurations): there the gateway's rule, "tenant_id
+        defaults to your token's tenant", names that tenant, and operators still reach the
+        global rows by leaving tenant_id out. It decides nothing: the service checks the call.
+        """
+        try:
+            token = bearer_token(self.metadata)
+            if token is None:
+                return ""
+            principal = await self._tokens.verify(token)
+        except (DomainError, grpc.aio.AioRpcError):
+            return ""
+        if principal.is_operator or principal.is_internal:
+            return ""  # as tenant_for_read has it: with no tenant named, operators act globally
+        return principal.tenant_id or ""
 
 
 def _one_header(request: Request, name: str, refusal: str) -> str | None:

@@ -76,8 +76,16 @@ def _json_object(value: dict[str, Any]) -> dict[str, Any]:
     return value
 
 
+def _json_value(value: Any) -> Any:
+    if problem := _json_problem(value, "", 1):
+        raise PydanticCustomError("invalid_json_value", problem)
+    return value
+
+
 Text = Annotated[str, AfterValidator(_text)]
 JsonObject = Annotated[dict[str, Any], AfterValidator(_json_object)]
+#: Any JSON value (a google.protobuf.Value), refused when protobuf could not carry it.
+JsonValue = Annotated[Any, AfterValidator(_json_value)]
 Version = Annotated[
     int,
     Field(ge=1, le=INT64_MAX, description="The version you read; a stale one is refused (409)."),

@@ -366,8 +366,8 @@ def _unsampled_traceparent() -> tuple[str, str]:
 
 
 def writer_for_gateway(settings: GatewaySettings, clients: GatewayClients) -> RequestLogWriter:
-    """The writer as the gateway runs it: identity for JWKS and the internal token, telemetry's
-    RecordRequests as the sink. Without an internal secret nothing could be sent, so the writer
+    """The writer as the gateway runs it: the clients' token verifier, identity for the
+    internal token, telemetry's RecordRequests as the sink. Without an internal secret nothing could be sent, so the writer
     stays off (and says so once) and the middleware notes nothing."""
     identity = IdentityLink(
         settings.identity_target,
@@ -375,7 +375,7 @@ def writer_for_gateway(settings: GatewaySettings, clients: GatewayClients) -> Re
         settings.internal_secret.get_secret_value() if settings.internal_secret else None,
         settings.identity_jwks_cache_seconds,
     )
-    attribute = TokenAttribution(JwtVerifier(identity.jwks), clients)
+    attribute = TokenAttribution(clients.tokens, clients)
 
     async def record(rows: list[rpb.AgentRequest]) -> None:
         # The gateway's own calls are not traced: a flush would otherwise start a trace per

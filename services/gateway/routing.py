@@ -43,3 +43,14 @@ IdempotencyKey = Annotated[
         "first request created.",
     ),
 ]
+
+#: The tenant a tooling call acts for (shared.tenant_scope): left out, your token's own tenant.
+TenantQuery = Annotated[
+    str,
+    Query(
+        max_length=64,
+        description="The tenant acted for; leave it out for your token's own tenant. Platform "
+        "operators, who have none, name the tenant (or leave it out where the route says it "
+        "then acts on global rows).",
+    ),
+]

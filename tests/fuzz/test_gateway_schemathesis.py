@@ -1,8 +1,8 @@
 """Schemathesis over the gateway's OpenAPI document: every operation is sent generated requests
 (valid and invalid, per the document) as a tenant owner, as a platform operator and with no
-credentials, against the gateway served on 127.0.0.1 in front of identity, tenancy and
-telemetry (Stripe's webhook secret configured), and no answer is a 5xx. Run with ``-s`` for the
-counts; on SQLite only.
+credentials, against the gateway served on 127.0.0.1 in front of identity, tenancy, telemetry
+and tooling (Stripe's webhook secret configured), and no answer is a 5xx. Run with ``-s`` for
+the counts; on SQLite only.
 """
 
 from __future__ import annotations
@@ -137,12 +137,19 @@ async def test_no_generated_request_gets_a_5xx(databases: Databases) -> None:
             status_encryption_keys=Fernet.generate_key().decode(),
             status_hashing_key="status-hashing-key-for-schemathesis",
         ) as telemetry,
+        running_service(
+            "tooling",
+            await databases.url("sqlite", "tooling", "schemathesis"),
+            identity_target=stack.identity.target,
+            secret_encryption_keys=Fernet.generate_key().decode(),
+        ) as tooling,
     ):
         app = create_app(
             GatewaySettings(
                 identity_target=stack.identity.target,
                 tenancy_target=stack.tenancy.target,
                 telemetry_target=telemetry.target,
+                tooling_target=tooling.target,
                 internal_secret=GATEWAY_SECRET,
                 request_timeout_seconds=10,
             )

@@ -1,5 +1,5 @@
 """Every route of the gateway answers what its OpenAPI document says, over real in-process
-identity, tenancy and telemetry services on SQLite and on PostgreSQL.
+identity, tenancy, telemetry and tooling services on SQLite and on PostgreSQL.
 
 The routes are walked from the app itself; each is called with valid inputs (a realistic flow:
 an operator sets up a tenant, its model, plan, subscription and invoice; a user manages their
@@ -45,10 +45,13 @@ from quarterdeck.telemetry.v1.metrics_pb2_grpc import AgentMetricsServiceStub
 from quarterdeck.telemetry.v1.tool_usage_pb2_grpc import ToolUsageServiceStub
 from services.telemetry.status.models import StatusSubscriptionRecord
 from services.tenancy.stripe.signature import signature_header
+from services.tooling.tools.seed_catalogue import base_tool_id
 from shared.grpc_client import open_channel
 from shared.identity_link import internal_api_key
 from tests.support.gateway import PlatformStack, bearer, client_of, gateway_app, platform_stack
+from tests.support.http_server import LocalServer, local_http_server
 from tests.support.identity_users import STRONG_PASSWORD, TestUser, make_user
+from tests.support.mcp_server import LocalMcpServer, local_mcp_server
 from tests.support.stack import (
     TENANCY_INTERNAL_SECRET,
     Databases,
@@ -166,6 +169,18 @@ async def stack(backend: str, databases: Databases) -> AsyncIterator[PlatformSta
 async def shapes(stack: PlatformStack) -> AsyncIterator[Shapes]:
     async with gateway_app(stack.gateway_settings()) as app, client_of(app) as client:
         yield Shapes(client, closed(copy.deepcopy(app.openapi())), set(api_routes(app)))
+
+
+@pytest.fixture(scope="module")
+def http() -> Iterator[LocalServer]:
+    with local_http_server() as server:
+        yield server
+
+
+@pytest.fixture(scope="module")
+def mcp() -> Iterator[LocalMcpServer]:
+    with local_mcp_server() as server:
+        yield server
 
 
 def timestamp(seconds: float) -> Timestamp:
@@ -865,6 +880,181 @@ async def team(shapes: Shapes, stack: PlatformStack) -> None:
     )
 
 
+async def tooling(
+    shapes: Shapes,
+    stack: PlatformStack,
+    operator: dict[str, str],
+    http: LocalServer,
+    mcp: LocalMcpServer,
+) -> None:
+    """Agents, tools, agent tools, permissions, tool calls with approval, execution against a
+    local HTTP server, MCP import and memory; operators' global agents and tools."""
+    call = shapes.call
+    owner = await make_user(stack.identity)
+    admin, _ = await signed_in(shapes, owner)
+    await call("GET", "/v1/base-tools", headers=admin)
+    await call("GET", "/v1/output-formats", headers=admin)
+    schema = {"type": "object", "properties": {"q": {"type": "string"}}, "required": ["q"]}
+    tool = await call(
+        "POST",
+        "/v1/tools",
+        status=201,
+        headers=admin,
+        json={
+            "name": unique("echo"),
+            "base_tool_id": str(base_tool_id("HTTP_GET")),
+            "config": {"endpoint": f"{http.base}/echo/{{q}}", "timeout": 5},
+            "input_schema": schema,
+            "requires_approval": True,
+            "secret_headers": {"X-Api-Key": "secret"},
+        },
+    )
+    await call(
+        "POST",
+        "/v1/tools",
+        status=201,
+        headers=operator,
+        json={
+            "name": unique("global"),
+            "base_tool_id": str(base_tool_id("HTTP_GET")),
+            "config": {"endpoint": "https://erp.example.com/{q}"},
+            "input_schema": schema,
+            "is_global": True,
+        },
+    )
+    await call("GET", "/v1/tools", headers=admin)
+    await call("GET", "/v1/tools/{tool_id}", headers=admin, tool_id=tool["id"])
+    tool = await call(
+        "PATCH",
+        "/v1/tools/{tool_id}",
+        headers=admin,
+        tool_id=tool["id"],
+        json={"version": tool["version"], "description": "echoes"},
+    )
+    await call(
+        "POST",
+        "/v1/tools:import-mcp",
+        headers=admin,
+        json={"server_url": mcp.url, "name_prefix": "inv."},
+    )
+    created = await call(
+        "POST",
+        "/v1/agents",
+        status=201,
+        headers=admin,
+        json={
+            "name": unique("Agent"),
+            "role_name": "support",
+            "policies": {"budgets": {"monthly": "5.00"}},
+            "contacts": {"user_email": "owner@example.com"},
+            "tools": [{"tool_id": tool["id"], "priority": 1}],
+        },
+    )
+    agent_id = created["agent"]["id"]
+    await call(
+        "POST",
+        "/v1/agents",
+        status=201,
+        headers=operator,
+        json={"name": unique("Global"), "role_name": "support", "is_global": True},
+    )
+    await call("GET", "/v1/agents", headers=admin, params={"enabled_only": "true"})
+    await call("GET", "/v1/agents/{agent_id}", headers=admin, agent_id=agent_id)
+    await call(
+        "PATCH",
+        "/v1/agents/{agent_id}",
+        headers=admin,
+        agent_id=agent_id,
+        json={"config_version": 1, "description": "answers", "safety_level": "moderate"},
+    )
+    await call("GET", "/v1/agents/{agent_id}/tools", headers=admin, agent_id=agent_id)
+    await call(
+        "PUT",
+        "/v1/agents/{agent_id}/tools/{tool_id}",
+        headers=admin,
+        agent_id=agent_id,
+        tool_id=tool["id"],
+        json={"priority": 0},
+    )
+    await call("GET", "/v1/tool-permissions", headers=admin)
+    await call(
+        "PUT",
+        "/v1/tool-permissions/{tool_id}",
+        headers=admin,
+        tool_id=tool["id"],
+        json={"enabled": True},
+    )
+    await call("GET", "/v1/agent-permissions", headers=admin)
+    await call(
+        "PUT",
+        "/v1/agent-permissions/{agent_id}",
+        headers=admin,
+        agent_id=agent_id,
+        json={"enabled": True},
+    )
+    await call("POST", "/v1/agent-permissions:grant", headers=admin, json={"agent_ids": [agent_id]})
+    execute = "/v1/agents/{agent_id}/tools/{tool_id}:execute"
+    held = await call(
+        "POST",
+        execute,
+        headers=admin,
+        agent_id=agent_id,
+        tool_id=tool["id"],
+        json={"arguments": {"q": "shape"}},
+    )
+    await call("GET", "/v1/tool-calls", headers=admin)
+    await call("GET", "/v1/tool-calls/{tool_call_id}", headers=admin, tool_call_id=held["id"])
+    await call(
+        "POST", "/v1/tool-calls/{tool_call_id}:approve", headers=admin, tool_call_id=held["id"]
+    )
+    second = await call(
+        "POST",
+        execute,
+        headers=admin,
+        agent_id=agent_id,
+        tool_id=tool["id"],
+        json={"arguments": {"q": "again"}},
+    )
+    await call(
+        "POST",
+        "/v1/tool-calls/{tool_call_id}:deny",
+        headers=admin,
+        tool_call_id=second["id"],
+        json={"reason": "no"},
+    )
+    memory = "/v1/memories/{scope}/{key}"
+    await call(
+        "PUT",
+        memory,
+        headers=admin,
+        scope="user",
+        key="tone",
+        params={"scope_key": "u1"},
+        json={"value": {"tone": "formal"}, "confidence": 70},
+    )
+    await call("GET", memory, headers=admin, scope="user", key="tone", params={"scope_key": "u1"})
+    await call("GET", "/v1/memories", headers=admin, params={"scope": "user"})
+    await call("GET", "/v1/memories:search", headers=admin, params={"query": "formal"})
+    await call(
+        "DELETE",
+        memory,
+        status=204,
+        headers=admin,
+        scope="user",
+        key="tone",
+        params={"scope_key": "u1"},
+    )
+    await call(
+        "DELETE",
+        "/v1/agents/{agent_id}/tools/{tool_id}",
+        status=204,
+        headers=admin,
+        agent_id=agent_id,
+        tool_id=tool["id"],
+    )
+    await call("POST", "/v1/agents/{agent_id}:archive", headers=admin, agent_id=agent_id)
+
+
 async def signing_keys(shapes: Shapes, operator: dict[str, str]) -> None:
     """Last: retiring the key the tokens so far were signed with ends them."""
     call = shapes.call
@@ -877,7 +1067,7 @@ async def signing_keys(shapes: Shapes, operator: dict[str, str]) -> None:
 
 
 async def test_every_route_answers_the_shape_its_document_gives(
-    shapes: Shapes, stack: PlatformStack
+    shapes: Shapes, stack: PlatformStack, http: LocalServer, mcp: LocalMcpServer
 ) -> None:
     operator_user = await make_user(stack.identity, platform_operator=True)
     operator, _ = await signed_in(shapes, operator_user)
@@ -885,6 +1075,7 @@ async def test_every_route_answers_the_shape_its_document_gives(
     await tenancy_and_billing(shapes, operator, user)
     await telemetry(shapes, stack, user, operator)
     await team(shapes, stack)
+    await tooling(shapes, stack, operator, http, mcp)
     await signing_keys(shapes, operator)
 
     routes = shapes.routes

@@ -12,6 +12,7 @@ from datetime import datetime
 from typing import Any
 
 import httpx
+from cryptography.fernet import Fernet
 from fastapi import FastAPI
 
 from services.gateway.app import create_app
@@ -194,18 +195,20 @@ GATEWAY_SECRET = "gateway-internal-secret-for-tests"
 
 @dataclass
 class PlatformStack:
-    """Identity and tenancy (knowing the gateway as an internal client) and telemetry."""
+    """Identity and tenancy (knowing the gateway as an internal client), telemetry and tooling."""
 
     identity: IdentityStack
     telemetry: RunningService[Any, Any]
+    tooling: RunningService[Any, Any]
 
     def gateway_settings(self, **settings: Any) -> GatewaySettings:
-        """Settings of a gateway in front of all three, holding the internal secret."""
+        """Settings of a gateway in front of all four, holding the internal secret."""
         return GatewaySettings(
             **{
                 "identity_target": self.identity.identity.target,
                 "tenancy_target": self.identity.tenancy.target,
                 "telemetry_target": self.telemetry.target,
+                "tooling_target": self.tooling.target,
                 "internal_secret": GATEWAY_SECRET,
                 "request_timeout_seconds": 10,
                 **settings,
@@ -221,7 +224,8 @@ async def platform_stack(
     tenancy_overrides: dict[str, Any] | None = None,
     **telemetry_overrides: Any,
 ) -> AsyncIterator[PlatformStack]:
-    """Identity, tenancy and telemetry on ``label`` databases, the gateway their internal client."""
+    """Identity, tenancy, telemetry and tooling on ``label`` databases, the gateway their
+    internal client. Tooling's egress guard lets tools reach the tests' servers on 127.0.0.1."""
     clients = ",".join(
         [
             internal_client_entry("tenancy", TENANCY_INTERNAL_SECRET),
@@ -242,5 +246,12 @@ async def platform_stack(
             identity_target=identity.identity.target,
             **telemetry_overrides,
         ) as telemetry,
+        running_service(
+            "tooling",
+            await databases.url(backend, "tooling", label),
+            identity_target=identity.identity.target,
+            egress_allowed_hosts="127.0.0.1",
+            secret_encryption_keys=Fernet.generate_key().decode(),
+        ) as tooling,
     ):
-        yield PlatformStack(identity, telemetry)
+        yield PlatformStack(identity, telemetry, tooling)
