@@ -17,6 +17,7 @@ import os
 import secrets
 import signal
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -34,10 +35,23 @@ STOP_GRACE_SECONDS = 15.0
 _PR_SET_PDEATHSIG = 1
 
 
-def _die_with_parent() -> None:
-    """Runs in the child before exec: the kernel sends SIGTERM when the supervisor dies."""
-    if sys.platform == "linux":
-        ctypes.CDLL("libc.so.6", use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
+#: Loaded here, in the supervisor: a child between fork and exec only calls into it.
+_LIBC = ctypes.CDLL("libc.so.6", use_errno=True) if sys.platform == "linux" else None
+
+
+def _die_with(parent: int) -> Callable[[], None]:
+    """What a child runs before exec: the kernel sends it SIGTERM when the supervisor (pid
+    ``parent``) dies. The watch is kept across exec; if the supervisor died before it was set
+    (the child has been handed to another parent already), the child exits at once."""
+
+    def die_with_parent() -> None:
+        if _LIBC is None:
+            return
+        _LIBC.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
+        if os.getppid() != parent:
+            os._exit(1)
+
+    return die_with_parent
 
 
 @dataclass
@@ -183,7 +197,7 @@ class Platform:
             *command,
             env={**env, "OTEL_SERVICE_NAME": name},
             start_new_session=True,  # Ctrl-C reaches the supervisor only; it stops them in order
-            preexec_fn=_die_with_parent,
+            preexec_fn=_die_with(os.getpid()),
         )
         self._children.append(Child(name, process, asyncio.get_running_loop().time()))
 

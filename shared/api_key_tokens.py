@@ -10,7 +10,8 @@ cache yields nothing a caller could present.
 A token is reused for at most ``max_age_seconds`` and never past :data:`EXPIRY_MARGIN_SECONDS`
 before it expires; a refused key is never remembered, so the caller gets identity's answer each
 time. Revoking a key through this gateway forgets its token at once; a key revoked elsewhere
-stops working here within ``max_age_seconds``. Concurrent requests with the same key share one
+stops working here within ``max_age_seconds``. A token a service refuses (its signing key retired
+early) is dropped with :meth:`ApiKeyTokens.forget_token`, so the key is exchanged afresh. Concurrent requests with the same key share one
 exchange.
 """
 
@@ -94,6 +95,15 @@ class ApiKeyTokens:
         """Drop the token of the API key with this id (it was just revoked)."""
         self._generation += 1
         for digest in [d for d, entry in self._entries.items() if entry.key_id == key_id]:
+            del self._entries[digest]
+
+    def forget_token(self, api_key: str, access_token: str) -> None:
+        """Drop ``api_key``'s cached token if it is still ``access_token``: a service refused it
+        (signed by a key retired since, say), so the next use exchanges the key afresh. A newer
+        token already cached for the key is kept."""
+        digest = key_digest(api_key)
+        entry = self._entries.get(digest)
+        if entry is not None and entry.access_token == access_token:
             del self._entries[digest]
 
     def clear(self) -> None:

@@ -363,8 +363,9 @@ async def _serve(spec: ServiceSpec[SettingsT, StateT], settings: SettingsT) -> N
     log.info("%s serving on %s (%s)", spec.name, running.target, ", ".join(running.service_names))
     await stop.wait()
     log.info("%s draining (grace %.1fs)", spec.name, settings.grace_period_seconds)
-    # Send what is buffered while the telemetry service surely still listens (for itself, too).
-    flush_tracing()
+    # Send what is buffered while the telemetry service surely still listens (for itself, too:
+    # off the event loop, which serves telemetry's own Export meanwhile).
+    await asyncio.to_thread(flush_tracing)
     await running.stop()
     log.info("%s stopped", spec.name)
 

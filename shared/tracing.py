@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import logging
 import os
+import threading
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, cast
 
 import grpc
@@ -25,7 +27,16 @@ from shared.config import TracingSettings, load_settings
 if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncEngine
 
+log = logging.getLogger("quarterdeck.tracing")
 _provider: TracerProvider | None = None
+#: The installed provider's exporter, given up on when the receiver does not take the last
+#: spans in time.
+_exporter_in_use: SpanExporter | None = None
+
+#: How long stopping waits for the spans still buffered to reach the receiver, at most.
+FLUSH_TIMEOUT_MILLIS = 5000
+#: How long the final shutdown waits for the spans recorded while draining, at most.
+SHUTDOWN_TIMEOUT_MILLIS = 2000
 
 #: Health probes would drown real traffic in spans.
 _HEALTH_PREFIX = "/grpc.health.v1.Health/"
@@ -50,10 +61,11 @@ def configure_tracing(service_name: str, internal_key: str | None = None) -> Tra
     global _provider
     if _provider is not None:
         return _provider
+    global _exporter_in_use
     settings = load_settings(TracingSettings)
     if settings.otel_sdk_disabled:
         return None
-    provider = build_tracer_provider(service_name, settings, internal_key)
+    provider, _exporter_in_use = _build(service_name, settings, internal_key)
     trace.set_tracer_provider(provider)
     _provider = provider
     return provider
@@ -64,6 +76,12 @@ def build_tracer_provider(
 ) -> TracerProvider:
     """A provider exporting as ``settings`` say; its sampler comes from ``OTEL_TRACES_SAMPLER``
     and ``OTEL_TRACES_SAMPLER_ARG`` (parent-based always-on when unset)."""
+    return _build(service_name, settings, internal_key)[0]
+
+
+def _build(
+    service_name: str, settings: TracingSettings, internal_key: str | None
+) -> tuple[TracerProvider, SpanExporter | None]:
     # Resource.create also reads OTEL_SERVICE_NAME and OTEL_RESOURCE_ATTRIBUTES; the
     # service's own name applies only where those do not set one.
     resource = Resource({SERVICE_NAME: service_name}).merge(Resource.create())
@@ -73,7 +91,7 @@ def build_tracer_provider(
     exporter = _exporter(settings, internal_key)
     if exporter is not None:
         provider.add_span_processor(BatchSpanProcessor(exporter))
-    return provider
+    return provider, exporter
 
 
 #: Where the stock exporter reads its headers; set, they win over the internal key.
@@ -101,17 +119,58 @@ def _exporter(settings: TracingSettings, internal_key: str | None) -> SpanExport
     )
 
 
-def flush_tracing(timeout_millis: int = 5000) -> None:
-    if _provider is not None:
-        _provider.force_flush(timeout_millis)
+def _within(seconds: float, work: Callable[[], object]) -> bool:
+    """Run ``work`` on a daemon thread; True if it finished within ``seconds``.
+
+    The SDK's own waits do not bound a stop: ``force_flush`` ignores its timeout
+    (open-telemetry/opentelemetry-python#4568) and exports every queued batch, and the OTLP
+    exporter retries an unreachable receiver for up to 10 s per batch. A process whose
+    telemetry service stopped with it (the supervisor was killed: every child got SIGTERM at
+    once) would otherwise outlive it by tens of seconds."""
+    done = threading.Event()
+
+    def run() -> None:
+        try:
+            work()
+        finally:
+            done.set()
+
+    threading.Thread(target=run, name="span flush", daemon=True).start()
+    return done.wait(seconds)
 
 
-def shutdown_tracing() -> None:
-    """Flush what the batch processor still holds; called last on shutdown."""
-    global _provider
-    if _provider is not None:
-        _provider.shutdown()
-        _provider = None
+def _give_up_exporting() -> None:
+    """Abort the exporter's retries (its shutdown wakes their backoff and closes its channel):
+    the receiver is not taking spans, and the process is stopping."""
+    if _exporter_in_use is not None:
+        _exporter_in_use.shutdown()
+
+
+def flush_tracing(timeout_millis: int = FLUSH_TIMEOUT_MILLIS) -> bool:
+    """Export what the batch processor holds, waiting ``timeout_millis`` at most; True if it
+    was all handed over in time. Past the timeout, the spans still held are given up."""
+    provider = _provider
+    if provider is None:
+        return True
+    if _within(timeout_millis / 1000, lambda: provider.force_flush(timeout_millis)):
+        return True
+    log.warning("spans not exported within %d ms of stopping: given up", timeout_millis)
+    _give_up_exporting()
+    return False
+
+
+def shutdown_tracing(timeout_millis: int = SHUTDOWN_TIMEOUT_MILLIS) -> None:
+    """Flush what the batch processor still holds, waiting ``timeout_millis`` at most; called
+    last on shutdown."""
+    global _provider, _exporter_in_use
+    provider = _provider
+    if provider is None:
+        return
+    if not _within(timeout_millis / 1000, provider.shutdown):
+        log.warning("spans not exported within %d ms of stopping: given up", timeout_millis)
+        _give_up_exporting()
+    _provider = None
+    _exporter_in_use = None
 
 
 def instrument_engine(

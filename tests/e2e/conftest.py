@@ -75,12 +75,17 @@ def up_command(data_dir: Path, base_port: int, http_port: int) -> list[str]:
 
 @pytest.fixture(scope="session")
 def platform(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Platform]:
+    """The shared platform; everything its processes print is kept in ``platform.log`` beside
+    its data directory (the session's basetemp), to read when a test fails."""
     base = free_port_block(6)
     data_dir = tmp_path_factory.mktemp("platform")
-    with started(up_command(data_dir, base, base + 5), platform_env(), "Press Ctrl-C to stop.") as (
-        process,
-        output,
-    ):
+    log_path = data_dir.parent / f"{data_dir.name}.log"
+    with started(
+        up_command(data_dir, base, base + 5),
+        platform_env(),
+        "Press Ctrl-C to stop.",
+        log_path=log_path,
+    ) as (process, output):
         yield Platform(process, output, data_dir, base, base + 5)
 
 

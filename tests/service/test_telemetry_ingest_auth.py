@@ -1,7 +1,8 @@
 """Who may export spans, over a real telemetry service on SQLite and PostgreSQL: anonymous export
 is refused (unless turned on), a tenant's credential needs the ingest scope and stamps its tenant
-on every span, an API key works from the stock exporter's headers, and spans a tenant sends into
-another tenant's trace neither hide it nor take it over."""
+on every span, an API key works from the stock exporter's headers (also after the signing key its cached token
+was minted under retired), and spans a tenant sends into another tenant's trace neither hide it
+nor take it over."""
 
 from __future__ import annotations
 
@@ -34,9 +35,11 @@ from services.telemetry.traces.ingest_auth import (
     ExportAuthenticator,
 )
 from shared.api_key_tokens import ApiKeyTokens
-from shared.auth import Principal
+from shared.auth import INTERNAL_SCOPE, Principal
 from shared.grpc_client import open_channel
+from shared.identity_link import internal_api_key
 from shared.server import RunningService
+from shared.tokens import JwksCache, JwtAuthenticator, JwtVerifier, PublicKey
 from tests.support.errors import rich_error
 from tests.support.stack import Databases, running_service
 from tests.support.tokens import TestIssuer
@@ -243,3 +246,66 @@ async def test_anonymous_export_works_where_the_operator_turned_it_on(
         await export(trusting, request_of(make_span(trace_id, 1, tenant=tenant)))
         (span,) = await read(trusting, trace_id, ISSUER.member(tenant, "viewer"))
     assert span.tenant_id == tenant
+
+
+async def test_a_process_exports_with_its_internal_key_after_the_signing_key_retires(
+    backend: str, databases: Databases
+) -> None:
+    # Finding (e2e, telemetry's log): after a signing-key rotation whose overlap (6 s) was shorter
+    # than the receiver's reuse of exchanged tokens (60 s), every process's Export was refused:
+    # "UNAUTHENTICATED ... the access token was signed by an unknown or retired key", and the
+    # OTel exporter drops a batch refused so, rather than retrying it; a trace was lost.
+    old, new = TestIssuer(), TestIssuer()
+    published: list[PublicKey] = [old.public_key()]
+    signing = [old]
+    exchanged: list[str] = []
+    key = internal_api_key("gateway", "the-gateways-secret")
+    gateway = Principal(
+        subject="service:gateway", kind="service", scopes=frozenset({INTERNAL_SCOPE})
+    )
+
+    async def exchange(api_key: str) -> ipb.ExchangeApiKeyResponse:
+        """identity: the internal key, exchanged for a token signed by whichever key is active."""
+        if api_key != key:
+            return await _exchange(api_key)  # refuses every key but the tenant's API_KEY
+        exchanged.append(signing[0].kid)
+        expires = Timestamp(seconds=int(time.time()) + 900)
+        return ipb.ExchangeApiKeyResponse(
+            access_token=signing[0].token(gateway, ttl_seconds=900), expire_time=expires
+        )
+
+    async def jwks() -> list[PublicKey]:
+        return list(published)
+
+    # Every check reads the JWKS as published now (the e2e platform caches it for a second).
+    verifier = JwtVerifier(JwksCache(jwks, max_age_seconds=0))
+    authenticator = ExportAuthenticator(
+        JwtAuthenticator(verifier),
+        verifier,
+        ApiKeyTokens(exchange, max_entries=10, max_age_seconds=60),
+        EXPORT_METHOD,
+    )
+    url = await databases.url(backend, "telemetry", "ingest-auth")
+    tenant = str(uuid.uuid4())
+    before, after, later = uuid.uuid4().bytes, uuid.uuid4().bytes, uuid.uuid4().bytes
+    async with running_service("telemetry", url, authenticator=authenticator) as running:
+        await export(running, request_of(make_span(before, 1, tenant=tenant)), bearer(key))
+        assert exchanged == [old.kid]
+
+        # Rotation, and the old key retired at once: the cached token no longer verifies.
+        signing[0] = new
+        published[:] = [old.public_key(retire_at=0.0), new.public_key()]
+        await export(running, request_of(make_span(after, 1, tenant=tenant)), bearer(key))
+        assert exchanged == [old.kid, new.kid]
+        # The fresh token is cached in turn: no exchange per export.
+        await export(running, request_of(make_span(later, 1, tenant=tenant)), bearer(key))
+        assert exchanged == [old.kid, new.kid]
+
+        for trace_id in (before, after, later):
+            (span,) = await read(running, trace_id, new.operator())
+            assert span.tenant_id == tenant
+
+        # A key identity refuses is still refused, however it was cached before.
+        with pytest.raises(grpc.aio.AioRpcError) as refused:
+            await export(running, request_of(make_span(uuid.uuid4().bytes, 1)), bearer("qdi_x_y"))
+        assert rich_error(refused.value).reason == "API_KEY_INVALID"

@@ -73,20 +73,29 @@ def quarterdeck(*args: str) -> list[str]:
 
 
 class Output:
-    """Everything a process printed so far, read continuously so its pipe never fills up."""
+    """Everything a process printed so far, read continuously so its pipe never fills up, and
+    written line by line to ``log_path`` if given (to read after the run, or during it)."""
 
-    def __init__(self, process: subprocess.Popen[str]) -> None:
+    def __init__(self, process: subprocess.Popen[str], log_path: Path | None = None) -> None:
         self.lines: list[str] = []
+        self.log_path = log_path
         self._ready = threading.Event()
         self._ready_line = ""
         self._thread = threading.Thread(target=self._read, args=(process,), daemon=True)
 
     def _read(self, process: subprocess.Popen[str]) -> None:
         assert process.stdout is not None
-        for line in process.stdout:
-            self.lines.append(line)
-            if self._ready_line and self._ready_line in line:
-                self._ready.set()
+        log = self.log_path.open("a", buffering=1) if self.log_path is not None else None
+        try:
+            for line in process.stdout:
+                self.lines.append(line)
+                if log is not None:
+                    log.write(line)
+                if self._ready_line and self._ready_line in line:
+                    self._ready.set()
+        finally:
+            if log is not None:
+                log.close()
         self._ready.set()  # the process ended: nobody should keep waiting
 
     def wait_for(self, ready_line: str, timeout: float) -> bool:
@@ -102,16 +111,21 @@ class Output:
 
 @contextmanager
 def started(
-    command: list[str], env: dict[str, str], ready_line: str, timeout: float = READY_WAIT_SECONDS
+    command: list[str],
+    env: dict[str, str],
+    ready_line: str,
+    timeout: float = READY_WAIT_SECONDS,
+    log_path: Path | None = None,
 ) -> Iterator[tuple[subprocess.Popen[str], Output]]:
-    """Run ``command`` until it prints ``ready_line``; yields the process and its output.
+    """Run ``command`` until it prints ``ready_line``; yields the process and its output (also
+    written to ``log_path`` if given).
 
     The wait is generous (a shared, loaded CI machine can be many times slower than a laptop);
     a process that exits stops the wait at once."""
     process = subprocess.Popen(
         command, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
     )
-    output = Output(process)
+    output = Output(process, log_path)
     try:
         if not output.wait_for(ready_line, timeout):
             state = (

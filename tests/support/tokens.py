@@ -33,6 +33,10 @@ class TestIssuer:
         jwk: dict[str, Any] = ECAlgorithm.to_jwk(self._key.public_key(), as_dict=True)
         self._public = PublicKey(kid=self.kid, jwk=jwk, retire_at=None)
 
+    def public_key(self, retire_at: float | None = None) -> PublicKey:
+        """The key as identity's JWKS publishes it (``retire_at``: when it stops verifying)."""
+        return PublicKey(kid=self.kid, jwk=self._public.jwk, retire_at=retire_at)
+
     def verifier(self) -> JwtVerifier:
         async def source() -> list[PublicKey]:
             return [self._public]

@@ -58,27 +58,40 @@ class ExportAuthenticator:
             if credential is not None and credential.startswith(
                 (API_KEY_PREFIX, INTERNAL_KEY_PREFIX)
             ):
-                return await self._verifier.verify(await self._exchange(credential))
+                return await self._key_principal(credential)
         return await self._tokens.authenticate(method, metadata)
 
-    async def _exchange(self, api_key: str) -> str:
-        if self._api_keys is None:
+    async def _key_principal(self, api_key: str) -> Principal:
+        """Who the token ``api_key`` is exchanged for names. The cached token may no longer
+        verify (signed by a key retired since: a rotation with an overlap shorter than the
+        cache's reuse); it is then dropped and the key exchanged afresh, once. Otherwise every
+        process's span exports would be refused until the cache let the token go, and the
+        exporter drops a batch refused as UNAUTHENTICATED rather than retrying it."""
+        api_keys = self._api_keys
+        if api_keys is None:
             raise Unauthenticated(
                 "API keys are not accepted here: no identity service is configured",
                 reason="API_KEY_INVALID",
             )
+        token = await _exchange(api_keys, api_key)
         try:
-            return await self._api_keys.access_token(api_key)
-        except grpc.aio.AioRpcError as refused:
-            if refused.code() in (
-                grpc.StatusCode.UNAUTHENTICATED,
-                grpc.StatusCode.INVALID_ARGUMENT,
-                grpc.StatusCode.PERMISSION_DENIED,
-            ):
-                raise Unauthenticated(
-                    "the API key is not valid", reason="API_KEY_INVALID"
-                ) from None
-            raise Unavailable("identity could not check the API key; retry") from None
+            return await self._verifier.verify(token)
+        except Unauthenticated:
+            api_keys.forget_token(api_key, token)
+            return await self._verifier.verify(await _exchange(api_keys, api_key))
+
+
+async def _exchange(api_keys: ApiKeyTokens, api_key: str) -> str:
+    try:
+        return await api_keys.access_token(api_key)
+    except grpc.aio.AioRpcError as refused:
+        if refused.code() in (
+            grpc.StatusCode.UNAUTHENTICATED,
+            grpc.StatusCode.INVALID_ARGUMENT,
+            grpc.StatusCode.PERMISSION_DENIED,
+        ):
+            raise Unauthenticated("the API key is not valid", reason="API_KEY_INVALID") from None
+        raise Unavailable("identity could not check the API key; retry") from None
 
 
 def api_key_tokens(identity: IdentityLink, max_age_seconds: float) -> ApiKeyTokens:
