@@ -10,7 +10,7 @@ import time
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import grpc
@@ -52,6 +52,7 @@ from tests.support.stack import (
     running_service,
 )
 from tests.support.tokens import TestIssuer
+from tests.support.waiting import eventually
 
 ISSUER = TestIssuer()
 #: Small, so the cap is reached with a handful of events.
@@ -329,8 +330,15 @@ async def test_list_filters_by_action_object_and_time(stub: ActivityServiceStub)
     added = await append(
         stub, tenant_id, "membership.added", object_type="membership", object_id="a"
     )
-    await append(stub, tenant_id, "membership.removed", object_type="membership", object_id="b")
-    await asyncio.sleep(0.01)
+    removed = await append(
+        stub, tenant_id, "membership.removed", object_type="membership", object_id="b"
+    )
+
+    # `since` below tells the last event from these only if it is stamped later than they are.
+    async def clock_passed_the_events() -> bool:
+        return datetime.now(UTC) > removed.create_time.ToDatetime(tzinfo=UTC)
+
+    await eventually(clock_passed_the_events, "the clock to pass the events' create time")
     config = await append(stub, tenant_id, "model_config.updated", object_type="model_config")
     reader = user(tenant_id, new_id())
 
