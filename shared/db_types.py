@@ -1,4 +1,4 @@
-"""Column types that behave the same on SQLite and PostgreSQL."""
+"""Column types and index options that behave the same on SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import enum
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import JSON, DateTime, Enum
+from sqlalchemy import JSON, DateTime, Enum, text
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.engine import Dialect
 from sqlalchemy.types import TypeDecorator
@@ -50,3 +50,8 @@ def string_enum(enum_type: type[enum.Enum], name: str, length: int = 32) -> Enum
         length=length,
         values_callable=lambda members: [m.value for m in members],
     )
+
+
+def where(condition: str) -> dict[str, Any]:
+    """The keyword arguments of a partial index with ``condition`` on both databases."""
+    return {"sqlite_where": text(condition), "postgresql_where": text(condition)}

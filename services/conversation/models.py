@@ -3,12 +3,11 @@ live in its own ``models`` module and ``schema`` gathers them."""
 
 from __future__ import annotations
 
-from typing import Any
-
-from sqlalchemy import BigInteger, Integer, text
+from sqlalchemy import BigInteger, Integer
 from sqlalchemy.orm import DeclarativeBase
 
 from shared.db import service_metadata
+from shared.db_types import where as where  # the areas' partial indexes import it from here
 from shared.idempotency import IdempotencyKeyMixin
 
 #: An autoincrementing 64-bit key (SQLite only autoincrements INTEGER PRIMARY KEY).
@@ -21,8 +20,3 @@ class Base(DeclarativeBase):
 
 class IdempotencyKey(IdempotencyKeyMixin, Base):
     pass
-
-
-def where(condition: str) -> dict[str, Any]:
-    """The keyword arguments of a partial index with ``condition`` on both databases."""
-    return {"sqlite_where": text(condition), "postgresql_where": text(condition)}

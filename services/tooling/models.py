@@ -3,12 +3,10 @@ its own ``models`` module and ``schema`` gathers them."""
 
 from __future__ import annotations
 
-from typing import Any
-
-from sqlalchemy import text
 from sqlalchemy.orm import DeclarativeBase
 
 from shared.db import service_metadata
+from shared.db_types import where as where  # the areas' partial indexes import it from here
 from shared.idempotency import IdempotencyKeyMixin
 
 
@@ -18,8 +16,3 @@ class Base(DeclarativeBase):
 
 class IdempotencyKey(IdempotencyKeyMixin, Base):
     pass
-
-
-def where(condition: str) -> dict[str, Any]:
-    """The keyword arguments of a partial index with ``condition`` on both databases."""
-    return {"sqlite_where": text(condition), "postgresql_where": text(condition)}

@@ -31,54 +31,8 @@ Usd = Annotated[
     Text, Field(description="USD as a plain decimal string, at most 12 fractional digits.")
 ]
 
-#: Text fields a client may send, copied to the proto as they are.
-_TEXT_FIELDS = (
-    "event_id",
-    "session_id",
-    "config_id",
-    "command_id",
-    "metric_type",
-    "metric_name",
-    "unit",
-    "role_name",
-    "created_by",
-    "event_type",
-    "severity",
-    "model_used",
-    "provider",
-    "agent_id",
-    "agent_email",
-    "cost_estimate_usd",
-    "tool_choice",
-    "computed_cost_usd",
-    "cache_strategy",
-    "pricing_source",
-    "subscription_monthly_usd",
-    "model_size_class",
-    "workspace_id",
-    "service_name",
-    "instance_id",
-    "location",
-    "trace_id",
-    "span_id",
-)
-
-_NUMBER_FIELDS = (
-    "metric_value",
-    "input_tokens",
-    "output_tokens",
-    "cache_creation_input_tokens",
-    "cache_read_input_tokens",
-    "tool_system_prompt_tokens",
-    "tool_overhead_input_tokens",
-    "web_search_requests",
-    "code_exec_seconds",
-    "cache_efficiency_score",
-    "cache_breakpoints_used",
-    "neurons_used",
-)
-
-_FLAG_FIELDS = ("is_batch", "is_us_only", "is_fast_mode", "is_long_context")
+#: The fields of a UsageRecordBody that to_proto converts; every other is copied as sent.
+_CONVERTED = frozenset({"token_convention", "metadata", "time", "cache_ttl_seconds"})
 
 
 class UsageRecordBody(BaseModel):
@@ -137,14 +91,16 @@ class UsageRecordBody(BaseModel):
         record = pb.UsageRecord(
             token_convention=enum_number(pb.TokenConvention, self.token_convention),
             metadata=dict_to_struct(self.metadata),
-            **{name: getattr(self, name) for name in (*_TEXT_FIELDS, *_NUMBER_FIELDS)},
-            **{name: getattr(self, name) for name in _FLAG_FIELDS},
+            **{name: getattr(self, name) for name in _COPIED_AS_SENT},
         )
         if self.time is not None:
             record.time.CopyFrom(to_timestamp(self.time))
         if self.cache_ttl_seconds is not None:
             record.cache_ttl_seconds = self.cache_ttl_seconds
         return record
+
+
+_COPIED_AS_SENT = tuple(name for name in UsageRecordBody.model_fields if name not in _CONVERTED)
 
 
 class RecordUsageBody(BaseModel):
