@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from typing import Any, cast
 
@@ -22,6 +22,7 @@ from google.protobuf.message import Message
 from google.protobuf.timestamp_pb2 import Timestamp
 
 from shared.errors import FieldViolation, InvalidArgument
+from shared.method_handlers import PerMethodInterceptor, stream_behaviour, unary_behaviour
 from shared.proto_descriptors import MessageDescriptor
 
 log = logging.getLogger("quarterdeck.decoding")
@@ -169,45 +170,28 @@ def caller_of(context: grpc.aio.ServicerContext) -> str:
     return host if host and port.isdigit() else peer
 
 
-class DecodingInterceptor(grpc.aio.ServerInterceptor):
+class DecodingInterceptor(PerMethodInterceptor):
     """Installs :func:`checked_deserializer` on every method and refuses what it marks."""
 
     def __init__(self, refusals: RefusalLog | None = None) -> None:
+        super().__init__()
         self._refusals = refusals or RefusalLog()
-        #: The checked handler of each method, built on its first call and reused after.
-        self._checked: dict[str, tuple[grpc.RpcMethodHandler, grpc.RpcMethodHandler]] = {}
 
     async def _refuse(
-        self, method: str, refusal: Undecodable, context: grpc.aio.ServicerContext
+        self, method: str, refusal: Undecodable, context: grpc.aio.ServicerContext[Any, Any]
     ) -> None:
         self._refusals.refused(caller_of(context), method, refusal)
         await context.abort_with_status(refusal.error().to_status())
 
-    async def intercept_service(
-        self,
-        continuation: Callable[[grpc.HandlerCallDetails], Awaitable[grpc.RpcMethodHandler]],
-        handler_call_details: grpc.HandlerCallDetails,
-    ) -> grpc.RpcMethodHandler:
-        handler = await continuation(handler_call_details)
-        if handler is None:
-            return handler
-        method = handler_call_details.method
-        known = self._checked.get(method)
-        if known is not None and known[0] is handler:
-            return known[1]
-        checked = self._checked_handler(handler, method)
-        self._checked[method] = (handler, checked)
-        return checked
-
-    def _checked_handler(  # noqa: C901 - one wrapper per gRPC handler kind (unary/stream, request/response)
-        self, handler: grpc.RpcMethodHandler, method: str
-    ) -> grpc.RpcMethodHandler:
+    def wrap(  # noqa: C901 - one wrapper per gRPC handler kind (unary/stream, request/response)
+        self, handler: grpc.RpcMethodHandler[Any, Any], method: str
+    ) -> grpc.RpcMethodHandler[Any, Any]:
         deserializer = checked_deserializer(handler.request_deserializer)
+        unary, streaming = unary_behaviour(handler), stream_behaviour(handler)
         if handler.request_streaming:
-            behaviour = handler.stream_unary or handler.stream_stream
 
             def requests(
-                iterator: AsyncIterator[Any], context: grpc.aio.ServicerContext
+                iterator: AsyncIterator[Any], context: grpc.aio.ServicerContext[Any, Any]
             ) -> AsyncIterator[Any]:
                 async def checked() -> AsyncIterator[Any]:
                     async for item in iterator:
@@ -218,43 +202,50 @@ class DecodingInterceptor(grpc.aio.ServerInterceptor):
 
                 return checked()
 
-            if handler.stream_unary:
+            if unary is not None:
+                answer = unary
 
-                async def stream_unary(iterator: Any, context: grpc.aio.ServicerContext) -> Any:
-                    return await behaviour(requests(iterator, context), context)
+                async def stream_unary(
+                    iterator: Any, context: grpc.aio.ServicerContext[Any, Any]
+                ) -> Any:
+                    return await answer(requests(iterator, context), context)
 
                 return grpc.stream_unary_rpc_method_handler(
                     stream_unary, deserializer, handler.response_serializer
                 )
 
+            assert streaming is not None  # a handler has one behaviour of the four
+            answers = streaming
+
             async def stream_stream(
-                iterator: Any, context: grpc.aio.ServicerContext
+                iterator: Any, context: grpc.aio.ServicerContext[Any, Any]
             ) -> AsyncIterator[Any]:
-                async for item in behaviour(requests(iterator, context), context):
+                async for item in answers(requests(iterator, context), context):
                     yield item
 
             return grpc.stream_stream_rpc_method_handler(
                 stream_stream, deserializer, handler.response_serializer
             )
-        if handler.unary_unary:
-            unary = handler.unary_unary
+        if unary is not None:
+            answer = unary
 
-            async def unary_unary(request: Any, context: grpc.aio.ServicerContext) -> Any:
+            async def unary_unary(request: Any, context: grpc.aio.ServicerContext[Any, Any]) -> Any:
                 if isinstance(request, Undecodable):
                     await self._refuse(method, request, context)
-                return await unary(request, context)
+                return await answer(request, context)
 
             return grpc.unary_unary_rpc_method_handler(
                 unary_unary, deserializer, handler.response_serializer
             )
-        streaming = handler.unary_stream
+        assert streaming is not None  # a handler has one behaviour of the four
+        answers = streaming
 
         async def unary_stream(
-            request: Any, context: grpc.aio.ServicerContext
+            request: Any, context: grpc.aio.ServicerContext[Any, Any]
         ) -> AsyncIterator[Any]:
             if isinstance(request, Undecodable):
                 await self._refuse(method, request, context)
-            async for item in streaming(request, context):
+            async for item in answers(request, context):
                 yield item
 
         return grpc.unary_stream_rpc_method_handler(

@@ -133,5 +133,20 @@ class FailedCallsInterceptor(
         return call
 
     intercept_unary_stream = _watched
-    intercept_stream_unary = _watched
-    intercept_stream_stream = _watched
+
+    # Named as grpc names them: the stubs check an override's parameter names.
+    async def intercept_stream_unary(
+        self,
+        continuation: Continuation,
+        client_call_details: grpc.aio.ClientCallDetails,
+        request_iterator: Any,
+    ) -> Any:
+        return await self._watched(continuation, client_call_details, request_iterator)
+
+    async def intercept_stream_stream(
+        self,
+        continuation: Continuation,
+        client_call_details: grpc.aio.ClientCallDetails,
+        request_iterator: Any,
+    ) -> Any:
+        return await self._watched(continuation, client_call_details, request_iterator)

@@ -8,11 +8,10 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from typing import Any
 
 import grpc
-from grpc.aio import ServerInterceptor
 from opentelemetry.instrumentation.utils import suppress_instrumentation
 
 from shared.auth import (
@@ -25,15 +24,14 @@ from shared.auth import (
 from shared.db_errors import input_error_of
 from shared.downstream import downstream_error, watch_downstream_calls
 from shared.errors import DomainError, PermissionDenied, Unauthenticated, internal_status
+from shared.method_handlers import PerMethodInterceptor, stream_behaviour, unary_behaviour
+from shared.method_handlers import StreamCall as StreamCall  # re-exported for the layers
+from shared.method_handlers import UnaryCall as UnaryCall  # re-exported for the layers
 from shared.security_events import SecurityEvent, SecurityEventSink
 from shared.tracing import tag_tenant
 
 log = logging.getLogger("quarterdeck.access")
 errors_log = logging.getLogger("quarterdeck.errors")
-
-#: The next step of a call: the handler itself, or the layers inside this one.
-UnaryCall = Callable[[Any, grpc.aio.ServicerContext], Awaitable[Any]]
-StreamCall = Callable[[Any, grpc.aio.ServicerContext], AsyncIterator[Any]]
 
 
 class Layer:
@@ -74,11 +72,11 @@ def _stream_step(layer: Layer, method: str, inner: StreamCall) -> StreamCall:
 
 
 def _composed_handler(
-    handler: grpc.RpcMethodHandler, method: str, layers: Sequence[Layer]
-) -> grpc.RpcMethodHandler:
+    handler: grpc.RpcMethodHandler[Any, Any], method: str, layers: Sequence[Layer]
+) -> grpc.RpcMethodHandler[Any, Any]:
     applied = [layer for layer in reversed(layers) if layer.applies_to(method)]
-    if handler.unary_unary or handler.stream_unary:
-        unary: UnaryCall = handler.unary_unary or handler.stream_unary
+    behaviour: Callable[..., Any]
+    if (unary := unary_behaviour(handler)) is not None:
         for layer in applied:
             unary = _unary_step(layer, method, unary)
         factory = (
@@ -86,9 +84,10 @@ def _composed_handler(
             if handler.unary_unary
             else grpc.stream_unary_rpc_method_handler
         )
-        behaviour: Callable[..., Any] = unary
+        behaviour = unary
     else:
-        stream: StreamCall = handler.unary_stream or handler.stream_stream
+        stream = stream_behaviour(handler)
+        assert stream is not None  # a handler has one behaviour of the four
         for layer in applied:
             stream = _stream_step(layer, method, stream)
         factory = (
@@ -104,29 +103,18 @@ def _composed_handler(
     )
 
 
-class LayeredInterceptor(ServerInterceptor):
+class LayeredInterceptor(PerMethodInterceptor):
     """Wraps every method's handler in ``layers`` (outermost first), composed once per method
     and reused for every later call, so a call allocates no handler and no closures."""
 
     def __init__(self, layers: Sequence[Layer]) -> None:
+        super().__init__()
         self._layers = tuple(layers)
-        self._composed: dict[str, tuple[grpc.RpcMethodHandler, grpc.RpcMethodHandler]] = {}
 
-    async def intercept_service(
-        self,
-        continuation: Callable[[grpc.HandlerCallDetails], Awaitable[grpc.RpcMethodHandler]],
-        handler_call_details: grpc.HandlerCallDetails,
-    ) -> grpc.RpcMethodHandler:
-        handler = await continuation(handler_call_details)
-        if handler is None:
-            return handler
-        method = handler_call_details.method
-        known = self._composed.get(method)
-        if known is not None and known[0] is handler:
-            return known[1]
-        composed = _composed_handler(handler, method, self._layers)
-        self._composed[method] = (handler, composed)
-        return composed
+    def wrap(
+        self, handler: grpc.RpcMethodHandler[Any, Any], method: str
+    ) -> grpc.RpcMethodHandler[Any, Any]:
+        return _composed_handler(handler, method, self._layers)
 
 
 class UntracedMethodsInterceptor(Layer):

@@ -350,8 +350,9 @@ def _generic_handlers_only(server: grpc.aio.Server) -> None:
     def register_nothing(service_name: str, method_handlers: object) -> None:
         """The generated code adds the same handlers as a generic handler just before."""
 
-    # An instance attribute shadows the method for this server alone.
-    server.add_registered_method_handlers = register_nothing
+    # An instance attribute shadows the method for this server alone (on purpose: mypy refuses
+    # assigning to a method).
+    server.add_registered_method_handlers = register_nothing  # type: ignore[method-assign]
 
 
 async def _serve(spec: ServiceSpec[SettingsT, StateT], settings: SettingsT) -> None:
