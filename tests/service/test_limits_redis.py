@@ -28,7 +28,7 @@ from quarterdeck.tenancy.v1 import limits_pb2 as pb
 from quarterdeck.tenancy.v1.limits_pb2_grpc import LimitsServiceStub
 from services.tenancy.billing.models import Metric
 from services.tenancy.limits import handlers as limits
-from services.tenancy.limits.backends import CounterTable, RateTake, window_of
+from services.tenancy.limits.backends import CounterTable, Held, RateTake, window_of
 from services.tenancy.limits.models import LimitReservationRecord
 from services.tenancy.limits.redis import (
     RedisRateCounters,
@@ -110,6 +110,11 @@ async def tenancy_on_redis(
             await client.aclose()
 
 
+def held(take: RateTake) -> Held:
+    """The reservation ``take`` made, as the counters settle or release it."""
+    return Held(take.tenant_id, take.reservation_id, take.window, take.requests, take.tokens)
+
+
 def settle(tenant_id: str, reservation_id: str, actual: int) -> pb.SettleRequest:
     return pb.SettleRequest(
         tenant_id=tenant_id, reservation_id=reservation_id, actual_tokens=actual
@@ -189,8 +194,8 @@ async def test_keys_really_expire(
                     "rpm": takes.index(take) + 1,
                     "tpm": 10 * (takes.index(take) + 1),
                 }
-            await counters.settle(session, tenant, takes[0].reservation_id, take.window, 10, 5, now)
-            await counters.release(session, tenant, takes[1].reservation_id, take.window, 1, 10)
+            await counters.settle(session, held(takes[0]), 5, now)
+            await counters.release(session, held(takes[1]))
         pattern = f"{tenant_prefix(redis.prefix, tenant)}*"
         assert len([key async for key in client.scan_iter(match=pattern)]) == 5
 
@@ -272,18 +277,14 @@ async def test_scripts_repeated_by_reservation_id_change_nothing(
                 await counters.take(session, second, [])
             assert await counted() == (3, 400)
             for _ in range(2):
-                await counters.settle(
-                    session, tenant, first.reservation_id, first.window, 100, 40, now
-                )
+                await counters.settle(session, held(first), 40, now)
             assert await counted() == (3, 340)
             for _ in range(2):
                 await counters.undo(second)  # as after a failed commit
-                await counters.release(
-                    session, tenant, second.reservation_id, second.window, 2, 300
-                )
+                await counters.release(session, held(second))
             assert await counted() == (1, 40)
             # Settling later to another figure moves the count to it, not by it twice.
-            await counters.settle(session, tenant, first.reservation_id, first.window, 100, 90, now)
+            await counters.settle(session, held(first), 90, now)
             assert await counted() == (1, 90)
     finally:
         await counters.close()

@@ -78,6 +78,17 @@ class RateTake:
         return window_of(self.now)
 
 
+@dataclass(frozen=True)
+class Held:
+    """An open reservation as the counters know it: what it took, in the window it took it in."""
+
+    tenant_id: uuid.UUID
+    reservation_id: uuid.UUID
+    window: int
+    requests: int
+    tokens: int
+
+
 @dataclass
 class Taken:
     """What a take did. ``used`` holds the new total of each kind taken (rpm and tpm as the
@@ -109,28 +120,13 @@ class RateCounters(Protocol):
         ...
 
     async def settle(
-        self,
-        session: AsyncSession,
-        tenant_id: uuid.UUID,
-        reservation_id: uuid.UUID,
-        window: int,
-        reserved_tokens: int,
-        actual_tokens: int,
-        now: float,
+        self, session: AsyncSession, held: Held, actual_tokens: int, now: float
     ) -> None:
         """Refunds the unused tokens to the reservation's window, or charges an overrun to
         the current window unconditionally; at most once per reservation."""
         ...
 
-    async def release(
-        self,
-        session: AsyncSession,
-        tenant_id: uuid.UUID,
-        reservation_id: uuid.UUID,
-        window: int,
-        requests: int,
-        tokens: int,
-    ) -> None:
+    async def release(self, session: AsyncSession, held: Held) -> None:
         """Refunds the reservation's requests and tokens; at most once per reservation."""
         ...
 
@@ -267,18 +263,12 @@ class DatabaseRateCounters:
         """Nothing: the take was rolled back with its transaction."""
 
     async def settle(
-        self,
-        session: AsyncSession,
-        tenant_id: uuid.UUID,
-        reservation_id: uuid.UUID,
-        window: int,
-        reserved_tokens: int,
-        actual_tokens: int,
-        now: float,
+        self, session: AsyncSession, held: Held, actual_tokens: int, now: float
     ) -> None:
+        tenant_id, window = held.tenant_id, held.window
         # Exactly once: the caller holds the reservation's row and changes its state in the
         # same transaction.
-        difference = actual_tokens - reserved_tokens
+        difference = actual_tokens - held.tokens
         if difference < 0:
             await self._table.refund(session, tenant_id, "tpm", window, -difference)
         elif difference > 0:
@@ -286,17 +276,9 @@ class DatabaseRateCounters:
                 session, tenant_id, CounterTake("tpm", window_of(now), difference, None)
             )
 
-    async def release(
-        self,
-        session: AsyncSession,
-        tenant_id: uuid.UUID,
-        reservation_id: uuid.UUID,
-        window: int,
-        requests: int,
-        tokens: int,
-    ) -> None:
-        await self._table.refund(session, tenant_id, "rpm", window, requests)
-        await self._table.refund(session, tenant_id, "tpm", window, tokens)
+    async def release(self, session: AsyncSession, held: Held) -> None:
+        await self._table.refund(session, held.tenant_id, "rpm", held.window, held.requests)
+        await self._table.refund(session, held.tenant_id, "tpm", held.window, held.tokens)
 
     async def used(self, session: AsyncSession, tenant_id: uuid.UUID, now: float) -> dict[str, int]:
         rows = await session.execute(

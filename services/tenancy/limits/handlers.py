@@ -78,6 +78,7 @@ from services.tenancy.limits.backends import (
     WINDOW_SECONDS,
     CounterTable,
     CounterTake,
+    Held,
     RateTake,
     rate_counters,
     window_of,
@@ -185,6 +186,12 @@ _CLAIMS = {
 }
 #: A reservation's row: the ORM record, or a row RETURNING its columns.
 Reservation = LimitReservationRecord | Row[Any]
+
+
+def _held(tenant_id: uuid.UUID, row: Reservation) -> Held:
+    return Held(tenant_id, row.id, row.window_start, row.requests, row.tokens)
+
+
 _STATE_TO_PROTO = to_proto_map(pb.ReservationState, ["open", "settled", "released"])
 
 
@@ -617,9 +624,7 @@ class LimitHandlers:
                     )
             # Last, so only the commit can fail after a backend outside the transaction
             # (Redis) adjusted; settling again then changes nothing there (by reservation id).
-            await self._rates.settle(
-                session, tenant_id, row.id, row.window_start, row.tokens, actual, now
-            )
+            await self._rates.settle(session, _held(tenant_id, row), actual, now)
         return pb.SettleResponse(reservation=reservation_to_proto(row, now))
 
     async def release(self, request: pb.ReleaseRequest) -> pb.ReleaseResponse:
@@ -642,9 +647,7 @@ class LimitHandlers:
                 await self._table.refund(
                     session, tenant_id, taken["kind"], int(taken["window_start"]), amount
                 )
-            await self._rates.release(
-                session, tenant_id, row.id, row.window_start, row.requests, row.tokens
-            )
+            await self._rates.release(session, _held(tenant_id, row))
         return pb.ReleaseResponse(reservation=reservation_to_proto(row, now))
 
     async def _prune(self, now: float) -> None:

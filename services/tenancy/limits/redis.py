@@ -55,6 +55,7 @@ from services.tenancy.limits.backends import (
     WINDOW_SECONDS,
     CounterTable,
     CounterTake,
+    Held,
     RateTake,
     Taken,
     fixed_retry_after_ms,
@@ -342,15 +343,9 @@ class RedisRateCounters:
             self._raise_unless_fail_open(error, tenant_id, reservation_id, "not refunded")
 
     async def settle(
-        self,
-        session: AsyncSession,
-        tenant_id: uuid.UUID,
-        reservation_id: uuid.UUID,
-        window: int,
-        reserved_tokens: int,
-        actual_tokens: int,
-        now: float,
+        self, session: AsyncSession, held: Held, actual_tokens: int, now: float
     ) -> None:
+        tenant_id, reservation_id, window = held.tenant_id, held.reservation_id, held.window
         keys = [
             reservation_key(self._prefix, tenant_id, reservation_id),
             counter_key(self._prefix, tenant_id, "tpm", window),
@@ -363,16 +358,8 @@ class RedisRateCounters:
                 error, tenant_id, reservation_id, "settled without adjusting tpm"
             )
 
-    async def release(
-        self,
-        session: AsyncSession,
-        tenant_id: uuid.UUID,
-        reservation_id: uuid.UUID,
-        window: int,
-        requests: int,
-        tokens: int,
-    ) -> None:
-        await self._release_only(tenant_id, reservation_id, window)
+    async def release(self, session: AsyncSession, held: Held) -> None:
+        await self._release_only(held.tenant_id, held.reservation_id, held.window)
 
     async def used(self, session: AsyncSession, tenant_id: uuid.UUID, now: float) -> dict[str, int]:
         window = window_of(now)
