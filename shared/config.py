@@ -59,7 +59,7 @@ class ServiceSettings(BaseSettings):
     revocation_poll_seconds: float = Field(
         default=2.0,
         ge=0,
-        description="How often the revoked sessions, API keys and users are fetched from "
+        description="How often the revoked sessions, API keys, users and memberships are fetched from "
         "identity: a revoked credential's tokens are refused everywhere within about this "
         "long. 0 turns the check off (tokens then work until they expire).",
     )

@@ -1,8 +1,9 @@
 """Revoked credentials refused within seconds, without a call to identity per request.
 
 Access tokens are verified locally and live for minutes. Identity lists what was revoked since a
-time (sessions ended, API keys revoked, users locked: :class:`Revocation` keys ``sid:<session>``
-and ``sub:<subject>``); every service polls that list every ``revocation_poll_seconds`` into a
+time (sessions ended, API keys revoked, users locked, memberships removed or lowered in role:
+:class:`Revocation` keys ``sid:<session>``, ``sub:<subject>`` and ``mem:<user>:<tenant>``, the
+last one learned from tenancy); every service polls that list every ``revocation_poll_seconds`` into a
 :class:`RevocationSet`, and :class:`RevocationCheckingAuthenticator` refuses a token carrying a
 revoked claim that was issued at or before the revocation. So a revocation bites everywhere
 within about one poll interval. While identity cannot be reached the set keeps what it has
@@ -32,7 +33,8 @@ _POLL_TIMEOUT_SECONDS = 5.0
 
 @dataclass(frozen=True)
 class Revocation:
-    #: ``sid:<session id>`` or ``sub:<subject>``.
+    #: ``sid:<session id>``, ``sub:<subject>`` or ``mem:<user id>:<tenant id>`` (see
+    #: :func:`membership_key`).
     key: str
     #: Epoch seconds: tokens with the claim issued at or before this are refused.
     revoked_at: float
@@ -45,11 +47,20 @@ class Revocation:
 RevocationSource = Callable[[float | None], Awaitable[tuple[Sequence[Revocation], float]]]
 
 
+def membership_key(user_id: str, tenant_id: str) -> str:
+    """The key of a user's access to one tenant: revoked when the membership is removed or its
+    role lowered, it refuses the user's tokens for that tenant issued before then (and no other
+    tenant's)."""
+    return f"mem:{user_id}:{tenant_id}"
+
+
 def principal_keys(principal: Principal) -> list[str]:
     """The revocation keys a principal's token carries."""
     keys = [f"sub:{principal.subject}"]
     if principal.session_id:
         keys.append(f"sid:{principal.session_id}")
+    if principal.user_id and principal.tenant_id:
+        keys.append(membership_key(principal.user_id, principal.tenant_id))
     return keys
 
 

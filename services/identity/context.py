@@ -5,12 +5,15 @@ from __future__ import annotations
 import asyncio
 import time
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any
 
 from services.identity.config import IdentitySettings
 from services.identity.events import SecurityEvents
 from services.identity.issuer import TokenIssuer
 from services.identity.notifier import LogNotifier, Notifier
+from services.identity.revocations.feed import token_lifetime
+from services.identity.revocations.memberships import MembershipRevocations
 from services.identity.secrets import IdentitySecrets
 from services.identity.signing import SigningKeys
 from services.identity.tenancy_client import TenancyClient
@@ -21,6 +24,7 @@ from shared.db import Database
 from shared.idempotency import Idempotency
 from shared.pagination import PageTokenCodec
 from shared.server import ServiceContext
+from shared.tokens import LEEWAY_SECONDS
 
 #: Identity's own internal tokens: short-lived, minted again a minute before they expire.
 _INTERNAL_TOKEN_TTL_SECONDS = 600
@@ -76,6 +80,8 @@ class IdentityContext:
     activity: ActivityLink
     #: Fire-and-forget work (a reset email's delivery), finished or cancelled at shutdown.
     tasks: TaskSet
+    #: The memberships tenancy removed or lowered in role, for the revocation feed.
+    memberships: MembershipRevocations
 
 
 async def build_identity_context(context: ServiceContext[IdentitySettings, Any]) -> IdentityContext:
@@ -91,6 +97,13 @@ async def build_identity_context(context: ServiceContext[IdentitySettings, Any])
         own_token,
     )
     context.resources.on_close(activity.close)
+    tenancy = TenancyClient(settings.tenancy_target, own_token) if settings.tenancy_target else None
+    # Feed readers poll every revocation_poll_seconds; tenancy is asked at most 4 times as often.
+    memberships = MembershipRevocations(
+        tenancy,
+        token_lifetime(settings) + timedelta(seconds=LEEWAY_SECONDS),
+        min_interval_seconds=settings.revocation_poll_seconds / 4,
+    )
     return IdentityContext(
         settings=settings,
         db=context.database,
@@ -100,12 +113,11 @@ async def build_identity_context(context: ServiceContext[IdentitySettings, Any])
         keys=keys,
         issuer=issuer,
         events=SecurityEvents(context.database),
-        tenancy=(
-            TenancyClient(settings.tenancy_target, own_token) if settings.tenancy_target else None
-        ),
+        tenancy=tenancy,
         notifier=LogNotifier(),
         activity=activity,
         tasks=context.tasks,
+        memberships=memberships,
     )
 
 

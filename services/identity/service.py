@@ -66,7 +66,7 @@ def revocation_source(
     context: ServiceContext[IdentitySettings, IdentityContext],
 ) -> RevocationSource:
     state = context.state
-    return local_revocations(state.db, token_lifetime(state))
+    return local_revocations(state.db, token_lifetime(state.settings), state.memberships)
 
 
 SPEC = ServiceSpec(

@@ -89,8 +89,8 @@ async def test_an_empty_database_is_refused_then_migrated(
         await upgrade_to_head(database, spec.migrations_dir)
         await require_head(database, spec.migrations_dir, "tenancy")
         assert await migration_state(database, spec.migrations_dir) == (
-            {"0010_billing_periods"},
-            {"0010_billing_periods"},
+            {"0011_membership_revocations"},
+            {"0011_membership_revocations"},
         )
     finally:
         await database.dispose()

@@ -1,6 +1,6 @@
 """Revocation that bites within seconds, over real identity and tenancy services on SQLite and
-PostgreSQL: after sign-out, a session's revocation, an API key's revocation and a user's lock,
-the token already issued is refused by tenancy (which verifies tokens locally) within a few poll
+PostgreSQL: after sign-out, a session's revocation, an API key's revocation, a user's lock and a
+membership's removal or lowered role, the token already issued is refused by tenancy (which verifies tokens locally) within a few poll
 intervals, with no call to identity per request. Each test prints the delay it measured."""
 
 from __future__ import annotations
@@ -12,18 +12,20 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 
 import grpc
 import pytest
-from sqlalchemy import update
+from sqlalchemy import func, select, update
 
 from quarterdeck.identity.v1 import identity_pb2 as ipb
 from quarterdeck.identity.v1.identity_pb2_grpc import IdentityServiceStub
 from quarterdeck.tenancy.v1 import tenancy_pb2 as tpb
 from quarterdeck.tenancy.v1.tenancy_pb2_grpc import TenancyServiceStub
 from services.identity.models import User, UserStatus
+from services.tenancy.tenants.models import MembershipRevocationRecord
 from shared.db_types import utcnow
 from shared.grpc_client import open_channel
 from tests.support.errors import rich_error
 from tests.support.identity_users import make_user
 from tests.support.stack import Databases, IdentityStack, identity_stack
+from tests.support.waiting import eventually
 
 #: Generous: the bound is about one poll interval (0.2 s here); loaded machines are slow.
 REFUSAL_TIMEOUT_SECONDS = 30.0
@@ -134,3 +136,157 @@ async def test_a_locked_users_tokens_are_refused(stack: IdentityStack) -> None:
         )
     delay = await refused_within(lambda: get_tenant(stack, tenant_id, token))
     print(f"user lock refused the user's token after {delay:.2f}s")
+
+
+async def sign_in(stack: IdentityStack, email: str, password: str) -> str:
+    async with open_channel(stack.identity.target) as channel:
+        reply = await IdentityServiceStub(channel).SignIn(
+            ipb.SignInRequest(email=email, password=password), timeout=10
+        )
+    return reply.tokens.access_token
+
+
+async def refused(check: Callable[[], Awaitable[None]]) -> bool:
+    """Whether ``check`` is refused as a revoked token now (any other failure fails the test)."""
+    try:
+        await check()
+    except grpc.aio.AioRpcError as error:
+        details = rich_error(error)
+        assert details.code == grpc.StatusCode.UNAUTHENTICATED, details
+        assert details.reason == "TOKEN_REVOKED"
+        return True
+    return False
+
+
+async def accepted(check: Callable[[], Awaitable[None]]) -> bool:
+    return not await refused(check)
+
+
+async def tenancy_call(stack: IdentityStack, token: str, call: str, request: object) -> None:
+    async with open_channel(stack.tenancy.target) as channel:
+        await getattr(TenancyServiceStub(channel), call)(
+            request, metadata=bearer(token), timeout=10
+        )
+
+
+async def test_a_removed_members_token_for_that_tenant_is_refused(stack: IdentityStack) -> None:
+    owner = await make_user(stack)
+    owner_token = await sign_in(stack, owner.email, owner.password)
+    member = await make_user(stack, role="member", tenant_id=owner.tenant_id)
+    member_token = await sign_in(stack, member.email, member.password)
+    await get_tenant(stack, owner.tenant_id, member_token)  # works before
+    # The member also belongs to a second tenant, whose token the removal must not touch.
+    other_owner = await make_user(stack)
+    await tenancy_call(
+        stack,
+        await sign_in(stack, other_owner.email, other_owner.password),
+        "AddMembership",
+        tpb.AddMembershipRequest(
+            membership=tpb.Membership(
+                tenant_id=other_owner.tenant_id,
+                user_id=member.user_id,
+                role=tpb.MEMBERSHIP_ROLE_MEMBER,
+            )
+        ),
+    )
+    async with open_channel(stack.identity.target) as channel:
+        switched = await IdentityServiceStub(channel).SwitchTenant(
+            ipb.SwitchTenantRequest(tenant_id=other_owner.tenant_id),
+            metadata=bearer(member_token),
+            timeout=10,
+        )
+    other_token = switched.tokens.access_token
+    await get_tenant(stack, other_owner.tenant_id, other_token)
+
+    started = time.monotonic()
+    await tenancy_call(
+        stack,
+        owner_token,
+        "RemoveMembership",
+        tpb.RemoveMembershipRequest(tenant_id=owner.tenant_id, user_id=member.user_id),
+    )
+    await eventually(
+        lambda: refused(lambda: get_tenant(stack, owner.tenant_id, member_token)),
+        "the removed member's token refused by tenancy",
+        within=REFUSAL_TIMEOUT_SECONDS,
+    )
+    print(f"membership removal refused the token after {time.monotonic() - started:.2f}s")
+
+    # Identity's own tenant-scoped calls refuse it too.
+    async def list_api_keys() -> None:
+        async with open_channel(stack.identity.target) as channel:
+            await IdentityServiceStub(channel).ListApiKeys(
+                ipb.ListApiKeysRequest(tenant_id=owner.tenant_id),
+                metadata=bearer(member_token),
+                timeout=10,
+            )
+
+    await eventually(
+        lambda: refused(list_api_keys),
+        "the removed member's token refused by identity",
+        within=REFUSAL_TIMEOUT_SECONDS,
+    )
+    # Keyed by user and tenant: the member's token for the other tenant and the owner's work.
+    await get_tenant(stack, other_owner.tenant_id, other_token)
+    await get_tenant(stack, owner.tenant_id, owner_token)
+
+
+async def test_a_lowered_roles_older_token_is_refused_and_a_new_one_works(
+    stack: IdentityStack,
+) -> None:
+    owner = await make_user(stack)
+    owner_token = await sign_in(stack, owner.email, owner.password)
+    admin = await make_user(stack, role="admin", tenant_id=owner.tenant_id)
+    admin_token = await sign_in(stack, admin.email, admin.password)
+    await get_tenant(stack, owner.tenant_id, admin_token)
+
+    started = time.monotonic()
+    await tenancy_call(
+        stack,
+        owner_token,
+        "UpdateMembershipRole",
+        tpb.UpdateMembershipRoleRequest(
+            tenant_id=owner.tenant_id, user_id=admin.user_id, role=tpb.MEMBERSHIP_ROLE_VIEWER
+        ),
+    )
+    await eventually(
+        lambda: refused(lambda: get_tenant(stack, owner.tenant_id, admin_token)),
+        "the token carrying the old role refused",
+        within=REFUSAL_TIMEOUT_SECONDS,
+    )
+    print(f"lowered role refused the older token after {time.monotonic() - started:.2f}s")
+
+    # Signing in again gives a token with the new role, which works (once a token issued in the
+    # second of the change, whose issue time cannot tell it from an older one, is behind us).
+    async def fresh_token_works() -> bool:
+        token = await sign_in(stack, admin.email, admin.password)
+        return await accepted(lambda: get_tenant(stack, owner.tenant_id, token))
+
+    await eventually(fresh_token_works, "a token issued after the change accepted")
+
+
+async def test_a_raised_role_revokes_nothing(stack: IdentityStack) -> None:
+    owner = await make_user(stack)
+    owner_token = await sign_in(stack, owner.email, owner.password)
+    viewer = await make_user(stack, role="viewer", tenant_id=owner.tenant_id)
+    viewer_token = await sign_in(stack, viewer.email, viewer.password)
+    await tenancy_call(
+        stack,
+        owner_token,
+        "UpdateMembershipRole",
+        tpb.UpdateMembershipRoleRequest(
+            tenant_id=owner.tenant_id, user_id=viewer.user_id, role=tpb.MEMBERSHIP_ROLE_ADMIN
+        ),
+    )
+    # Nothing is recorded for a raise: the older token had less, not more.
+    async with stack.tenancy.context.database.reading() as session:
+        recorded = await session.scalar(
+            select(func.count())
+            .select_from(MembershipRevocationRecord)
+            .where(
+                MembershipRevocationRecord.tenant_id == uuid.UUID(owner.tenant_id),
+                MembershipRevocationRecord.user_id == uuid.UUID(viewer.user_id),
+            )
+        )
+    assert recorded == 0
+    await get_tenant(stack, owner.tenant_id, viewer_token)

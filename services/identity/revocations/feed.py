@@ -1,7 +1,9 @@
 """What was revoked since a time, read from where identity already records it: sessions ended
 (``revoked_at``), API keys revoked (``revoked_at``; their tokens' subject is ``sa:<key id>``) and
-users locked or disabled (at ``updated_at``). Every service polls it through
-ListRevocations (shared.revocation); identity reads it directly for its own calls."""
+users locked or disabled (at ``updated_at``); and the memberships tenancy removed or lowered in
+role (``mem:<user>:<tenant>``, see :mod:`services.identity.revocations.memberships`). Every
+service polls it through ListRevocations (shared.revocation); identity reads it directly for its
+own calls."""
 
 from __future__ import annotations
 
@@ -10,8 +12,9 @@ from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import select
 
-from services.identity.context import IdentityContext
+from services.identity.config import IdentitySettings
 from services.identity.models import ServiceAccountToken, User, UserSession, UserStatus
+from services.identity.revocations.memberships import MembershipRevocations
 from shared.db import Database
 from shared.db_types import utcnow
 from shared.revocation import Revocation, RevocationSource
@@ -25,10 +28,15 @@ LOOKBACK = timedelta(seconds=30)
 
 
 async def revocations_since(
-    database: Database, since: datetime | None, token_lifetime: timedelta
+    database: Database,
+    since: datetime | None,
+    token_lifetime: timedelta,
+    memberships: MembershipRevocations | None = None,
 ) -> tuple[list[Revocation], datetime]:
-    """The revocations recorded at or after ``since`` (less the lookback), or, without
-    ``since``, all those whose tokens may still be valid; and the time read."""
+    """The revocations recorded (memberships: learned) at or after ``since`` (less the lookback),
+    or, without ``since``, all those whose tokens may still be valid; and the time read."""
+    if memberships is not None:
+        await memberships.refresh()  # before the time read: what it learns is in this answer
     now = utcnow()
     lifetime = token_lifetime + timedelta(seconds=LEEWAY_SECONDS)
     if since is None:
@@ -53,23 +61,29 @@ async def revocations_since(
             )
         )
         found += [(f"sub:{row_id}", at) for row_id, at in users]
-    return [Revocation(key, at.timestamp(), (at + lifetime).timestamp()) for key, at in found], now
+    revocations = [
+        Revocation(key, at.timestamp(), (at + lifetime).timestamp()) for key, at in found
+    ]
+    if memberships is not None:
+        revocations += memberships.learned_since(start)
+    return revocations, now
 
 
-def local_revocations(database: Database, token_lifetime: timedelta) -> RevocationSource:
+def local_revocations(
+    database: Database, token_lifetime: timedelta, memberships: MembershipRevocations | None
+) -> RevocationSource:
     """Identity's own poll: the same list, read from its database."""
 
     async def poll(since: float | None) -> tuple[Sequence[Revocation], float]:
         start = datetime.fromtimestamp(since, tz=UTC) if since is not None else None
-        revocations, read_at = await revocations_since(database, start, token_lifetime)
+        revocations, read_at = await revocations_since(database, start, token_lifetime, memberships)
         return revocations, read_at.timestamp()
 
     return poll
 
 
-def token_lifetime(ctx: IdentityContext) -> timedelta:
+def token_lifetime(settings: IdentitySettings) -> timedelta:
     """The longest an access token identity signs lives."""
-    settings = ctx.settings
     return timedelta(
         seconds=max(settings.access_token_ttl_seconds, settings.internal_token_ttl_seconds)
     )

@@ -22,7 +22,7 @@ class RevocationHandlers:
         require_internal()
         since = from_timestamp(request.since, "since") if request.HasField("since") else None
         revocations, read_at = await revocations_since(
-            self._ctx.db, since, token_lifetime(self._ctx)
+            self._ctx.db, since, token_lifetime(self._ctx.settings), self._ctx.memberships
         )
         return pb.ListRevocationsResponse(
             revocations=[

@@ -105,3 +105,20 @@ class MembershipRecord(Base):
         )
     )
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+
+class MembershipRevocationRecord(Base):
+    """A membership removed or lowered in role, at ``revoked_at``: the user's access tokens for
+    the tenant issued at or before it are refused (ListMembershipRevocations, which identity
+    folds into the revocation feed). Written in the transaction that changes the membership, so
+    no change goes unrecorded; no foreign key, so it outlives the tenant's rows."""
+
+    __tablename__ = "membership_revocations"
+    __table_args__ = (Index(None, "revoked_at"),)
+
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=uuid.uuid4)
+    tenant_id: Mapped[uuid.UUID] = mapped_column(Uuid)
+    user_id: Mapped[uuid.UUID] = mapped_column(Uuid)
+    #: ``removed`` or ``role_lowered``.
+    reason: Mapped[str] = mapped_column(String(16))
+    revoked_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)

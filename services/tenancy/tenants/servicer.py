@@ -94,3 +94,8 @@ class TenancyServicer(tenancy_pb2_grpc.TenancyServiceServicer):
         self, request: pb.RemoveMembershipRequest, context: grpc.aio.ServicerContext
     ) -> pb.RemoveMembershipResponse:
         return await self._memberships.remove_membership(request)
+
+    async def ListMembershipRevocations(
+        self, request: pb.ListMembershipRevocationsRequest, context: grpc.aio.ServicerContext
+    ) -> pb.ListMembershipRevocationsResponse:
+        return await self._memberships.list_membership_revocations(request)

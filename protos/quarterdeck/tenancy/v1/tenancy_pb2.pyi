@@ -323,3 +323,27 @@ class RemoveMembershipRequest(_message.Message):
 class RemoveMembershipResponse(_message.Message):
     __slots__ = ()
     def __init__(self) -> None: ...
+
+class ListMembershipRevocationsRequest(_message.Message):
+    __slots__ = ("since",)
+    SINCE_FIELD_NUMBER: _ClassVar[int]
+    since: _timestamp_pb2.Timestamp
+    def __init__(self, since: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+
+class MembershipRevocation(_message.Message):
+    __slots__ = ("tenant_id", "user_id", "revoke_time")
+    TENANT_ID_FIELD_NUMBER: _ClassVar[int]
+    USER_ID_FIELD_NUMBER: _ClassVar[int]
+    REVOKE_TIME_FIELD_NUMBER: _ClassVar[int]
+    tenant_id: str
+    user_id: str
+    revoke_time: _timestamp_pb2.Timestamp
+    def __init__(self, tenant_id: _Optional[str] = ..., user_id: _Optional[str] = ..., revoke_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+
+class ListMembershipRevocationsResponse(_message.Message):
+    __slots__ = ("revocations", "read_time")
+    REVOCATIONS_FIELD_NUMBER: _ClassVar[int]
+    READ_TIME_FIELD_NUMBER: _ClassVar[int]
+    revocations: _containers.RepeatedCompositeFieldContainer[MembershipRevocation]
+    read_time: _timestamp_pb2.Timestamp
+    def __init__(self, revocations: _Optional[_Iterable[_Union[MembershipRevocation, _Mapping]]] = ..., read_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...

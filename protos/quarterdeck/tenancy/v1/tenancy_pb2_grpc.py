@@ -116,6 +116,11 @@ class TenancyServiceStub:
                 request_serializer=quarterdeck_dot_tenancy_dot_v1_dot_tenancy__pb2.RemoveMembershipRequest.SerializeToString,
                 response_deserializer=quarterdeck_dot_tenancy_dot_v1_dot_tenancy__pb2.RemoveMembershipResponse.FromString,
                 _registered_method=True)
+        self.ListMembershipRevocations = channel.unary_unary(
+                '/quarterdeck.tenancy.v1.TenancyService/ListMembershipRevocations',
+                request_serializer=quarterdeck_dot_tenancy_dot_v1_dot_tenancy__pb2.ListMembershipRevocationsRequest.SerializeToString,
+                response_deserializer=quarterdeck_dot_tenancy_dot_v1_dot_tenancy__pb2.ListMembershipRevocationsResponse.FromString,
+                _registered_method=True)
 
 
 class TenancyServiceServicer:
@@ -241,6 +246,15 @@ class TenancyServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ListMembershipRevocations(self, request, context):
+        """ListMembershipRevocations lists the memberships removed, or lowered in role, since a time:
+        access tokens issued for that tenant before then must be refused. Identity folds them into
+        its ListRevocations feed, which every service polls. Internal callers only.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_TenancyServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -323,6 +337,11 @@ def add_TenancyServiceServicer_to_server(servicer, server):
                     servicer.RemoveMembership,
                     request_deserializer=quarterdeck_dot_tenancy_dot_v1_dot_tenancy__pb2.RemoveMembershipRequest.FromString,
                     response_serializer=quarterdeck_dot_tenancy_dot_v1_dot_tenancy__pb2.RemoveMembershipResponse.SerializeToString,
+            ),
+            'ListMembershipRevocations': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListMembershipRevocations,
+                    request_deserializer=quarterdeck_dot_tenancy_dot_v1_dot_tenancy__pb2.ListMembershipRevocationsRequest.FromString,
+                    response_serializer=quarterdeck_dot_tenancy_dot_v1_dot_tenancy__pb2.ListMembershipRevocationsResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -759,6 +778,33 @@ class TenancyService:
             '/quarterdeck.tenancy.v1.TenancyService/RemoveMembership',
             quarterdeck_dot_tenancy_dot_v1_dot_tenancy__pb2.RemoveMembershipRequest.SerializeToString,
             quarterdeck_dot_tenancy_dot_v1_dot_tenancy__pb2.RemoveMembershipResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListMembershipRevocations(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/quarterdeck.tenancy.v1.TenancyService/ListMembershipRevocations',
+            quarterdeck_dot_tenancy_dot_v1_dot_tenancy__pb2.ListMembershipRevocationsRequest.SerializeToString,
+            quarterdeck_dot_tenancy_dot_v1_dot_tenancy__pb2.ListMembershipRevocationsResponse.FromString,
             options,
             channel_credentials,
             insecure,

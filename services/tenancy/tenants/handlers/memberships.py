@@ -1,8 +1,14 @@
-"""Memberships: who belongs to a tenant with which role. A tenant never loses its last owner."""
+"""Memberships: who belongs to a tenant with which role. A tenant never loses its last owner.
+
+A membership removed (or left), or lowered in role, is recorded in ``membership_revocations`` in
+the same transaction; ListMembershipRevocations lists those records for identity's revocation
+feed, so the user's tokens for the tenant issued before the change stop working everywhere
+within seconds instead of at their expiry."""
 
 from __future__ import annotations
 
 import uuid
+from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
@@ -11,8 +17,14 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from quarterdeck.tenancy.v1 import tenancy_pb2 as pb
 from services.tenancy.context import TenancyContext
 from services.tenancy.tenants.convert import ROLE_FROM_PROTO, membership_to_proto
-from services.tenancy.tenants.models import MembershipRecord, MembershipRole, TenantRecord
-from shared.auth import ROLE_RANK, Principal, require_principal, require_tenant
+from services.tenancy.tenants.models import (
+    MembershipRecord,
+    MembershipRevocationRecord,
+    MembershipRole,
+    TenantRecord,
+)
+from shared.auth import ROLE_RANK, Principal, require_internal, require_principal, require_tenant
+from shared.db_types import utcnow
 from shared.errors import (
     AlreadyExists,
     FailedPrecondition,
@@ -23,6 +35,11 @@ from shared.errors import (
 from shared.ids import parse_id
 from shared.pagination import fetch_page
 from shared.tenant_scope import one_tenant_for_read
+from shared.timestamps import from_timestamp, to_timestamp
+
+#: Each read of the revocations looks this far behind its cursor, for rows committed a little
+#: after the previous read passed them (a transaction that started earlier).
+REVOCATION_LOOKBACK = timedelta(seconds=30)
 
 
 def parse_role(value: int, field: str) -> MembershipRole:
@@ -197,6 +214,9 @@ class MembershipHandlers:
                 await self._refuse_losing_last_owner(session, row)
             previous = row.role
             row.role = role
+            if ROLE_RANK[role.value] < ROLE_RANK[previous.value]:
+                # Tokens carry the role: those issued before the change must not keep the old one.
+                _record_revocation(session, tenant_id, user_id, "role_lowered")
             await session.flush()
             response = pb.UpdateMembershipRoleResponse(membership=membership_to_proto(row))
         if previous != role:
@@ -233,6 +253,7 @@ class MembershipHandlers:
             await self._refuse_losing_last_owner(session, row)
             membership_id, previous = str(row.id), row.role
             await session.delete(row)
+            _record_revocation(session, tenant_id, user_id, "removed")
         self._activity.append(
             str(tenant_id),
             "membership.removed",
@@ -243,3 +264,45 @@ class MembershipHandlers:
             metadata={"user_id": str(user_id), "role": previous.value, "left": leaving},
         )
         return pb.RemoveMembershipResponse()
+
+    async def list_membership_revocations(
+        self, request: pb.ListMembershipRevocationsRequest
+    ) -> pb.ListMembershipRevocationsResponse:
+        require_internal()
+        if not request.HasField("since"):
+            raise InvalidArgument.field("since", "is required")
+        since = from_timestamp(request.since, "since")
+        # Rows committed a little after a read passed them are found by the next read.
+        start = since - min(REVOCATION_LOOKBACK, since - datetime.min.replace(tzinfo=UTC))
+        read_at = utcnow()
+        async with self._db.reading() as session:
+            rows = (
+                await session.scalars(
+                    select(MembershipRevocationRecord)
+                    .where(MembershipRevocationRecord.revoked_at >= start)
+                    .order_by(MembershipRevocationRecord.revoked_at, MembershipRevocationRecord.id)
+                )
+            ).all()
+        return pb.ListMembershipRevocationsResponse(
+            revocations=[
+                pb.MembershipRevocation(
+                    tenant_id=str(row.tenant_id),
+                    user_id=str(row.user_id),
+                    revoke_time=to_timestamp(row.revoked_at),
+                )
+                for row in rows
+            ],
+            read_time=to_timestamp(read_at),
+        )
+
+
+def _record_revocation(
+    session: AsyncSession, tenant_id: uuid.UUID, user_id: uuid.UUID, reason: str
+) -> None:
+    """Records, in the transaction that changes the membership, that the user's tokens for the
+    tenant issued until now are to be refused."""
+    session.add(
+        MembershipRevocationRecord(
+            tenant_id=tenant_id, user_id=user_id, reason=reason, revoked_at=utcnow()
+        )
+    )
