@@ -161,6 +161,7 @@ class Platform:
         env.setdefault("QD_IDENTITY_TELEMETRY_TARGET", f"{self.host}:{self.ports['telemetry']}")
         env.setdefault("QD_TELEMETRY_TENANCY_TARGET", f"{self.host}:{self.ports['tenancy']}")
         env.setdefault("QD_TENANCY_TELEMETRY_TARGET", f"{self.host}:{self.ports['telemetry']}")
+        env.setdefault("QD_TENANCY_TOOLING_TARGET", f"{self.host}:{self.ports['tooling']}")
         env.setdefault("QD_TOOLING_TELEMETRY_TARGET", f"{self.host}:{self.ports['telemetry']}")
         # What a conversation's runs call: tenancy, tooling and telemetry.
         for target in ("tenancy", "tooling", "telemetry"):

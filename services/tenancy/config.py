@@ -26,6 +26,13 @@ class TenancySettings(ServiceSettings):
         default=None,
         description="host:port of the telemetry service, whose activity feed tenancy appends to.",
     )
+    tooling_target: str | None = Field(
+        default=None,
+        description=(
+            "host:port of the tooling service, which stores onboarding's agent and tool grants; "
+            "onboarding with grants is refused while unset."
+        ),
+    )
     price_cache_seconds: float = Field(
         default=30.0,
         ge=0,

@@ -6,6 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from services.tenancy.config import TenancySettings
+from services.tenancy.model_configs.tooling_grants import ToolingGrants
 from shared.activity_link import ActivityLink
 from shared.server import ServiceContext
 
@@ -14,6 +15,8 @@ from shared.server import ServiceContext
 class TenancyState:
     #: Appends tenant lifecycle, membership and model-config changes to the activity feed.
     activity: ActivityLink
+    #: Stores and revokes onboarding's agent and tool grants in the tooling service.
+    tooling: ToolingGrants
 
 
 TenancyContext = ServiceContext[TenancySettings, TenancyState]

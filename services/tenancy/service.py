@@ -32,6 +32,7 @@ from services.tenancy.limits.handlers import LimitHandlers
 from services.tenancy.limits.servicer import LimitsServicer
 from services.tenancy.model_configs.handlers import ModelConfigHandlers
 from services.tenancy.model_configs.servicer import TenantModelConfigServicer
+from services.tenancy.model_configs.tooling_grants import ToolingGrants
 from services.tenancy.models import IdempotencyKey
 from services.tenancy.pricing.handlers import PricingHandlers
 from services.tenancy.pricing.servicer import ModelCatalogServicer
@@ -85,7 +86,9 @@ async def prepare(context: ServiceContext[TenancySettings, Any]) -> TenancyState
     """Tenancy's own long-lived objects: the link its handlers append activity events with."""
     link = ActivityLink(context.settings.telemetry_target, "tenancy", context.identity)
     context.resources.on_close(link.close)
-    return TenancyState(activity=link)
+    tooling = ToolingGrants(context.settings.tooling_target, context.identity)
+    context.resources.on_close(tooling.close)
+    return TenancyState(activity=link, tooling=tooling)
 
 
 def background_jobs(context: TenancyContext) -> list[PeriodicJob]:

@@ -495,13 +495,21 @@ async def test_onboarding_is_201_and_idempotent(
     key = provider_key()
     slug = unique("onb")
     owner_id, agent_id, tool_id = (str(uuid.uuid4()) for _ in range(3))
+    grants = {
+        "agent_grants": [{"agent_id": agent_id}],
+        "tool_grants": [{"tool_id": tool_id, "enabled": False}],
+    }
     body = {
         "tenant": {"slug": slug, "name": "Onboarded"},
         "owner_user_id": owner_id,
         "model_config": {"llm_model_id": model["id"], "api_key": key, "rate_limit_rpm": 30},
-        "agent_grants": [{"agent_id": agent_id}],
-        "tool_grants": [{"tool_id": tool_id, "enabled": False}],
     }
+    # Grants are stored by the tooling service, which this stack does not run: refused, and
+    # nothing is made (test_tenancy_onboarding.py onboards with grants across both services).
+    no_tooling = await gateway.post(
+        "/v1/onboarding", json={**body, **grants}, headers=operator(issuer)
+    )
+    assert reason_of(no_tooling, 400, "FAILED_PRECONDITION") == "TOOLING_NOT_CONFIGURED"
     idempotency = {"Idempotency-Key": str(uuid.uuid4())}
     refused = await gateway.post(
         "/v1/onboarding", json=body, headers={**member(issuer, role="owner"), **idempotency}
@@ -520,10 +528,7 @@ async def test_onboarding_is_201_and_idempotent(
     config = onboarded["model_config"]
     assert config["tenant_id"] == tenant_id and config["api_key_hint"] == key[-4:]
     assert config["rate_limit_rpm"] == 30 and config["rate_limit_tpm"] == 10_000
-    assert onboarded["agent_grants"] == [
-        {"agent_id": agent_id, "enabled": True, "output_format_id": None}
-    ]
-    assert onboarded["tool_grants"] == [{"tool_id": tool_id, "enabled": False}]
+    assert onboarded["agent_grants"] == [] and onboarded["tool_grants"] == []
     assert key not in first.text and '"api_key"' not in first.text
 
     again = await gateway.post(

@@ -24,14 +24,11 @@ from quarterdeck.tenancy.v1.model_configs_pb2_grpc import TenantModelConfigServi
 from quarterdeck.tenancy.v1.tenancy_pb2_grpc import TenancyServiceStub
 from services.tenancy.model_configs.crypto import ProviderKeyBox
 from services.tenancy.model_configs.handlers import REVEAL_SCOPE
-from services.tenancy.model_configs.models import (
-    TenantModelConfigRecord,
-    TenantOnboardingGrantRecord,
-)
+from services.tenancy.model_configs.models import TenantModelConfigRecord
 from services.tenancy.model_configs.rotation import rotate_provider_keys
 from services.tenancy.pricing.models import ModelRecord
 from services.tenancy.schema import metadata as tenancy_metadata
-from services.tenancy.tenants.models import MembershipRecord, TenantRecord
+from services.tenancy.tenants.models import TenantRecord
 from shared.auth import INTERNAL_SCOPE, Principal
 from shared.db import Database
 from shared.grpc_client import open_channel
@@ -507,6 +504,8 @@ async def test_the_rotate_provider_keys_command_re_encrypts_and_exits_1_on_unrea
 
 
 # --- onboarding ----------------------------------------------------------------------------
+# Onboarding with agent and tool grants (stored by tooling) is tested with both services in
+# test_tenancy_onboarding.py; here tenancy runs alone.
 
 
 def onboarding(model_id: str, api_key: str, **fields: Any) -> pb.OnboardTenantRequest:
@@ -516,167 +515,32 @@ def onboarding(model_id: str, api_key: str, **fields: Any) -> pb.OnboardTenantRe
         model_config=pb.TenantModelConfig(
             llm_model_id=model_id, api_key=api_key, rate_limit_rpm=30
         ),
-        agent_grants=[
-            pb.AgentGrant(agent_id=str(uuid.uuid4())),
-            pb.AgentGrant(
-                agent_id=str(uuid.uuid4()), enabled=False, output_format_id=str(uuid.uuid4())
-            ),
-        ],
-        tool_grants=[pb.ToolGrant(tool_id=str(uuid.uuid4()), enabled=True)],
     )
     for name, value in fields.items():
         setattr(request, name, value)
     return request
 
 
-async def footprint(database: Database, request: pb.OnboardTenantRequest) -> tuple[int, int, int]:
-    """How many tenants, configurations and grants the request left behind."""
-    subject_ids = [uuid.UUID(g.agent_id) for g in request.agent_grants if _is_uuid(g.agent_id)]
-    subject_ids += [uuid.UUID(g.tool_id) for g in request.tool_grants if _is_uuid(g.tool_id)]
+async def tenants_with_slug(database: Database, slug: str) -> int:
     async with database.reading() as session:
-        tenant_ids = (
-            await session.scalars(
-                select(TenantRecord.id).where(TenantRecord.slug == request.tenant.slug)
-            )
-        ).all()
-        configs = await session.scalar(
-            select(func.count()).where(TenantModelConfigRecord.tenant_id.in_(tenant_ids))
-        )
-        grants = await session.scalar(
-            select(func.count()).where(TenantOnboardingGrantRecord.subject_id.in_(subject_ids))
-        )
-    return len(tenant_ids), int(configs or 0), int(grants or 0)
+        return int(await session.scalar(select(func.count()).where(TenantRecord.slug == slug)) or 0)
 
 
-def _is_uuid(value: str) -> bool:
-    try:
-        uuid.UUID(value)
-    except ValueError:
-        return False
-    return True
-
-
-async def test_onboarding_creates_everything_in_one_call(
+async def test_onboarding_without_grants_needs_no_tooling_and_grants_need_it(
     tenancy: Tenancy, issuer: TestIssuer, model_ids: list[str]
 ) -> None:
-    api_key = provider_key()
-    request = onboarding(model_ids[1], api_key, request_id=str(uuid.uuid4()))
-    response = await tenancy.configs.OnboardTenant(request, metadata=issuer.operator())
-    tenant_id = response.tenant.id
-    assert response.tenant.slug == request.tenant.slug
-    assert response.tenant.status == tenancy_pb2.TENANT_STATUS_ACTIVE
-    assert response.model_config.api_key_hint == api_key[-4:]
-    assert response.model_config.rate_limit_rpm == 30
-    assert response.model_config.rate_limit_tpm == 10000
-    assert [(g.agent_id, g.enabled, g.output_format_id) for g in response.agent_grants] == [
-        (request.agent_grants[0].agent_id, True, ""),
-        (request.agent_grants[1].agent_id, False, request.agent_grants[1].output_format_id),
-    ]
-    assert [(g.tool_id, g.enabled) for g in response.tool_grants] == [
-        (request.tool_grants[0].tool_id, True)
-    ]
-    assert await footprint(tenancy.database, request) == (1, 1, 3)
-
-    owner = issuer.member(tenant_id, "owner", user_id=request.owner_user_id)
-    config = await tenancy.configs.GetTenantModelConfig(
-        pb.GetTenantModelConfigRequest(tenant_id=tenant_id), metadata=owner
-    )
-    assert config.config == response.model_config
-    settings = await tenancy.tenants.GetTenantSettings(
-        tenancy_pb2.GetTenantSettingsRequest(tenant_id=tenant_id), metadata=owner
-    )
-    assert settings.settings.tenant_id == tenant_id
-    async with tenancy.database.reading() as session:
-        membership = await session.scalar(
-            select(MembershipRecord).where(MembershipRecord.tenant_id == uuid.UUID(tenant_id))
-        )
-    assert membership is not None and str(membership.user_id) == request.owner_user_id
-    assert membership.role == "owner"
-
-    again = await tenancy.configs.OnboardTenant(request, metadata=issuer.operator())
-    assert again == response
-    assert await footprint(tenancy.database, request) == (1, 1, 3)
-
-
-async def test_onboarding_is_for_operators_and_internal_callers(
-    tenancy: Tenancy, issuer: TestIssuer, model_ids: list[str]
-) -> None:
-    tenant_id = await new_tenant(tenancy, issuer)
-    request = onboarding(model_ids[0], provider_key())
+    plain = onboarding(model_ids[0], provider_key())
+    response = await tenancy.configs.OnboardTenant(plain, metadata=issuer.operator())
+    assert (list(response.agent_grants), list(response.tool_grants)) == ([], [])
+    assert await tenants_with_slug(tenancy.database, plain.tenant.slug) == 1
+    granting = onboarding(model_ids[0], provider_key())
+    granting.agent_grants.add(agent_id=str(uuid.uuid4()))
     error = rich_error(
-        await failure(
-            tenancy.configs.OnboardTenant(request, metadata=issuer.member(tenant_id, "owner"))
-        )
+        await failure(tenancy.configs.OnboardTenant(granting, metadata=issuer.operator()))
     )
-    assert error.code == grpc.StatusCode.PERMISSION_DENIED
-    assert await footprint(tenancy.database, request) == (0, 0, 0)
-    await tenancy.configs.OnboardTenant(request, metadata=issuer.internal())
-    assert await footprint(tenancy.database, request) == (1, 1, 3)
-
-
-def _break(request: pb.OnboardTenantRequest, part: str, taken_slug: str) -> tuple[str, str]:
-    """Spoils one part of a valid request; returns the expected code name and field."""
-    if part == "slug":
-        request.tenant.slug = "Not A Slug"
-        return "INVALID_ARGUMENT", "tenant.slug"
-    if part == "taken_slug":
-        request.tenant.slug = taken_slug
-        return "ALREADY_EXISTS", ""
-    if part == "unknown_model":
-        request.model_config.llm_model_id = str(uuid.uuid4())
-        return "INVALID_ARGUMENT", "model_config.llm_model_id"
-    if part == "negative_limit":
-        request.model_config.rate_limit_tpm = -5
-        return "INVALID_ARGUMENT", "model_config.rate_limit_tpm"
-    if part == "missing_key":
-        request.model_config.api_key = ""
-        return "INVALID_ARGUMENT", "model_config.api_key"
-    if part == "bad_agent_id":
-        request.agent_grants[1].agent_id = "agent-42"
-        return "INVALID_ARGUMENT", "agent_grants[1].agent_id"
-    if part == "bad_output_format":
-        request.agent_grants[0].output_format_id = "json"
-        return "INVALID_ARGUMENT", "agent_grants[0].output_format_id"
-    if part == "duplicate_tool":
-        request.tool_grants.append(pb.ToolGrant(tool_id=request.tool_grants[0].tool_id))
-        return "INVALID_ARGUMENT", "tool_grants[1].tool_id"
-    raise AssertionError(part)
-
-
-@pytest.mark.parametrize(
-    "part",
-    [
-        "slug",
-        "taken_slug",
-        "unknown_model",
-        "negative_limit",
-        "missing_key",
-        "bad_agent_id",
-        "bad_output_format",
-        "duplicate_tool",
-    ],
-)
-async def test_onboarding_with_any_bad_part_leaves_nothing_behind(
-    tenancy: Tenancy, issuer: TestIssuer, model_ids: list[str], part: str
-) -> None:
-    taken = await tenancy.configs.OnboardTenant(
-        onboarding(model_ids[0], provider_key()), metadata=issuer.operator()
+    assert (error.code, error.reason) == (
+        grpc.StatusCode.FAILED_PRECONDITION,
+        "TOOLING_NOT_CONFIGURED",
     )
-    request_id = str(uuid.uuid4())
-    request = onboarding(model_ids[0], provider_key(), request_id=request_id)
-    code, field = _break(request, part, taken.tenant.slug)
-    before = await footprint(tenancy.database, request)
-    error = rich_error(
-        await failure(tenancy.configs.OnboardTenant(request, metadata=issuer.operator()))
-    )
-    assert error.code.name == code
-    if field:
-        assert field in error.field_violations
-    assert await footprint(tenancy.database, request) == before
-    if part != "taken_slug":
-        assert before == (0, 0, 0)
-    assert request.model_config.api_key == "" or request.model_config.api_key not in error.message
-    # The failed attempt kept no claim on its request_id: a corrected request goes through.
-    fixed = onboarding(model_ids[0], provider_key(), request_id=request_id)
-    created = await tenancy.configs.OnboardTenant(fixed, metadata=issuer.operator())
-    assert created.tenant.slug == fixed.tenant.slug
+    assert "QD_TENANCY_TOOLING_TARGET" in error.message
+    assert await tenants_with_slug(tenancy.database, granting.tenant.slug) == 0

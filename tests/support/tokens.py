@@ -11,7 +11,10 @@ import jwt
 from cryptography.hazmat.primitives.asymmetric import ec
 from jwt.algorithms import ECAlgorithm
 
+from quarterdeck.identity.v1 import identity_pb2
+from quarterdeck.identity.v1.identity_pb2_grpc import IdentityServiceStub
 from shared.auth import AUTHORIZATION_HEADER, INTERNAL_SCOPE, PLATFORM_OPERATOR, Principal
+from shared.identity_link import public_key_from_proto
 from shared.tokens import (
     ALGORITHM,
     JwksCache,
@@ -45,6 +48,17 @@ class TestIssuer:
 
     def authenticator(self) -> JwtAuthenticator:
         return JwtAuthenticator(self.verifier())
+
+    def authenticator_also_trusting(self, identity: IdentityServiceStub) -> JwtAuthenticator:
+        """Verifies this issuer's tokens and those the identity service behind ``identity``
+        signs (the internal tokens other services get from it), for a service that tests call
+        with their own tokens and other real services call with theirs."""
+
+        async def source() -> list[PublicKey]:
+            response = await identity.GetJwks(identity_pb2.GetJwksRequest(), timeout=5)
+            return [self._public, *(public_key_from_proto(key) for key in response.keys)]
+
+        return JwtAuthenticator(JwtVerifier(JwksCache(source, max_age_seconds=1.0)))
 
     def token(self, principal: Principal, ttl_seconds: int = 300) -> str:
         return jwt.encode(

@@ -17,6 +17,7 @@ from quarterdeck.tooling.v1.memory_pb2_grpc import MemoryServiceStub
 from quarterdeck.tooling.v1.permissions_pb2_grpc import PermissionServiceStub
 from quarterdeck.tooling.v1.tools_pb2_grpc import ToolServiceStub
 from services.tooling.tools.seed_catalogue import base_tool_id
+from shared.auth import Authenticator
 from shared.grpc_client import open_channel
 from shared.json_values import dict_to_struct
 from shared.server import RunningService
@@ -44,11 +45,19 @@ class Tooling:
 
 @asynccontextmanager
 async def tooling_service(
-    databases: Databases, backend: str, label: str, issuer: TestIssuer, **overrides: Any
+    databases: Databases,
+    backend: str,
+    label: str,
+    issuer: TestIssuer,
+    authenticator: Authenticator | None = None,
+    **overrides: Any,
 ) -> AsyncIterator[Tooling]:
+    """``authenticator`` verifies callers; the issuer's by default."""
     url = await databases.url(backend, "tooling", label)
     async with (
-        running_service("tooling", url, authenticator=issuer.authenticator(), **overrides) as run,
+        running_service(
+            "tooling", url, authenticator=authenticator or issuer.authenticator(), **overrides
+        ) as run,
         open_channel(run.target) as channel,
     ):
         yield Tooling(

@@ -1,5 +1,8 @@
 """Tenants' model configurations and one-call onboarding, free of any transport.
 
+Onboarding's agent and tool grants are the tooling service's (``tooling_grants.py``): stored
+there before the tenant is committed here, taken back if that commit fails.
+
 Provider keys are write-only: they are sealed (crypto.py) before they reach a row,
 answered only as a four-character hint, never logged and never put into an error message. Only
 internal callers holding :data:`REVEAL_SCOPE` may have one decrypted.
@@ -16,6 +19,7 @@ from sqlalchemy.orm.exc import StaleDataError
 
 from quarterdeck.tenancy.v1 import model_configs_pb2 as pb
 from quarterdeck.tenancy.v1 import tenancy_pb2
+from quarterdeck.tooling.v1 import permissions_pb2 as tooling_pb
 from services.tenancy.context import TenancyContext
 from services.tenancy.model_configs.convert import config_to_proto
 from services.tenancy.model_configs.crypto import (
@@ -26,9 +30,7 @@ from services.tenancy.model_configs.crypto import (
 from services.tenancy.model_configs.models import (
     DEFAULT_RATE_LIMIT_RPM,
     DEFAULT_RATE_LIMIT_TPM,
-    GrantKind,
     TenantModelConfigRecord,
-    TenantOnboardingGrantRecord,
 )
 from services.tenancy.models import Base
 from services.tenancy.pricing.models import ModelRecord
@@ -120,6 +122,7 @@ class ModelConfigHandlers:
         self._idempotency = context.idempotency
         self.box: ProviderKeyBox | None = ProviderKeyBox.from_settings(context.settings)
         self._activity = context.state.activity
+        self._tooling = context.state.tooling
 
     async def _config(
         self, session: AsyncSession, tenant_id: uuid.UUID, *, lock: bool = False
@@ -303,14 +306,20 @@ class ModelConfigHandlers:
         )
 
     async def onboard_tenant(self, request: pb.OnboardTenantRequest) -> pb.OnboardTenantResponse:
-        """DESIGN flow 1 in one transaction: nothing is kept unless every part is valid."""
+        """DESIGN flow 1 as one call: nothing is kept unless every part is valid. The tenant and
+        its model configuration are written in one transaction; its grants are stored by the
+        tooling service inside it, before the commit, and revoked there if the commit fails."""
         require_operator()
         plan = _OnboardingPlan.validate(request)
         box = require_box(self.box)
+        if plan.agent_grants or plan.tool_grants:
+            self._tooling.check_configured()
+        onboarding_id = request.request_id or str(uuid.uuid4())
         created = False
+        granted_for: uuid.UUID | None = None  # the tenant tooling was asked to grant
 
         async def create(session: AsyncSession) -> pb.OnboardTenantResponse:
-            nonlocal created
+            nonlocal created, granted_for
             row = await add_tenant(session, request.tenant, plan.owner_id)
             await _require_model(session, plan.model_id, "model_config.llm_model_id")
             sealed = box.seal(request.model_config.api_key)
@@ -324,44 +333,45 @@ class ModelConfigHandlers:
                 rate_limit_tpm=request.model_config.rate_limit_tpm or DEFAULT_RATE_LIMIT_TPM,
             )
             session.add(config)
-            session.add_all(
-                TenantOnboardingGrantRecord(
-                    tenant_id=row.id,
-                    kind=kind,
-                    subject_id=subject_id,
-                    enabled=enabled,
-                    output_format_id=output_format_id,
+            await session.flush()  # every local check has passed before tooling is asked
+            granted = tooling_pb.GrantOnboardingResponse()
+            if plan.agent_grants or plan.tool_grants:
+                granted_for = row.id
+                granted = await self._tooling.grant(
+                    row.id, onboarding_id, plan.agent_grants, plan.tool_grants
                 )
-                for kind, subject_id, enabled, output_format_id in plan.grants
-            )
-            await session.flush()
             created = True
             return pb.OnboardTenantResponse(
                 tenant=tenant_to_proto(row),
                 model_config=config_to_proto(config),
                 agent_grants=[
                     pb.AgentGrant(
-                        agent_id=str(subject_id),
-                        enabled=enabled,
-                        output_format_id=str(output_format_id or ""),
+                        agent_id=p.agent_id,
+                        enabled=p.enabled,
+                        output_format_id=p.output_override_id,
                     )
-                    for kind, subject_id, enabled, output_format_id in plan.grants
-                    if kind == GrantKind.AGENT
+                    for p in granted.agent_permissions
                 ],
                 tool_grants=[
-                    pb.ToolGrant(tool_id=str(subject_id), enabled=enabled)
-                    for kind, subject_id, enabled, _ in plan.grants
-                    if kind == GrantKind.TOOL
+                    pb.ToolGrant(tool_id=p.tool_id, enabled=p.enabled)
+                    for p in granted.tool_permissions
                 ],
             )
 
-        response = await self._idempotency.run(
-            endpoint="TenantModelConfigService.OnboardTenant",
-            request=request,
-            response_type=pb.OnboardTenantResponse,
-            create=create,
-            resource_id_of=lambda response: response.tenant.id,
-        )
+        try:
+            response = await self._idempotency.run(
+                endpoint="TenantModelConfigService.OnboardTenant",
+                request=request,
+                response_type=pb.OnboardTenantResponse,
+                create=create,
+                resource_id_of=lambda response: response.tenant.id,
+            )
+        except BaseException:
+            if granted_for is not None:
+                # The tenant was not committed: its grants must not outlive it. (Tooling
+                # refused or never stored them: nothing to revoke, and revoking is harmless.)
+                await self._tooling.revoke(granted_for, onboarding_id)
+            raise
         if created:  # committed now; a replayed request_id appends nothing
             self._activity.append(
                 response.tenant.id,
@@ -391,11 +401,13 @@ class _OnboardingPlan:
         self,
         owner_id: uuid.UUID | None,
         model_id: uuid.UUID,
-        grants: list[tuple[GrantKind, uuid.UUID, bool, uuid.UUID | None]],
+        agent_grants: list[tooling_pb.OnboardingAgentGrant],
+        tool_grants: list[tooling_pb.OnboardingToolGrant],
     ) -> None:
         self.owner_id = owner_id
         self.model_id = model_id
-        self.grants = grants
+        self.agent_grants = agent_grants
+        self.tool_grants = tool_grants
 
     @classmethod
     def validate(cls, request: pb.OnboardTenantRequest) -> _OnboardingPlan:
@@ -426,10 +438,11 @@ class _OnboardingPlan:
         for name in ("rate_limit_rpm", "rate_limit_tpm"):
             if problem := limit_problem(getattr(config, name), zero_means_default=True):
                 violations.append(FieldViolation(f"model_config.{name}", problem))
-        grants: list[tuple[GrantKind, uuid.UUID, bool, uuid.UUID | None]] = []
+        agent_grants: list[tooling_pb.OnboardingAgentGrant] = []
+        tool_grants: list[tooling_pb.OnboardingToolGrant] = []
         if len(request.agent_grants) + len(request.tool_grants) > MAX_GRANTS:
             violations.append(FieldViolation("agent_grants", f"at most {MAX_GRANTS} grants"))
-        seen: set[tuple[GrantKind, uuid.UUID]] = set()
+        seen: set[tuple[str, uuid.UUID]] = set()
         for i, agent in enumerate(request.agent_grants):
             field = f"agent_grants[{i}]"
             agent_id = _required_id(agent.agent_id, f"{field}.agent_id", violations)
@@ -439,20 +452,29 @@ class _OnboardingPlan:
                 else None
             )
             if agent_id is not None:
-                if (GrantKind.AGENT, agent_id) in seen:
+                if ("agent", agent_id) in seen:
                     violations.append(FieldViolation(f"{field}.agent_id", "is granted twice"))
-                seen.add((GrantKind.AGENT, agent_id))
-                enabled = agent.enabled if agent.HasField("enabled") else True
-                grants.append((GrantKind.AGENT, agent_id, enabled, override))
+                seen.add(("agent", agent_id))
+                agent_grants.append(
+                    tooling_pb.OnboardingAgentGrant(
+                        agent_id=str(agent_id),
+                        enabled=agent.enabled if agent.HasField("enabled") else True,
+                        output_format_id=str(override or ""),
+                    )
+                )
         for i, tool in enumerate(request.tool_grants):
             field = f"tool_grants[{i}]"
             tool_id = _required_id(tool.tool_id, f"{field}.tool_id", violations)
             if tool_id is not None:
-                if (GrantKind.TOOL, tool_id) in seen:
+                if ("tool", tool_id) in seen:
                     violations.append(FieldViolation(f"{field}.tool_id", "is granted twice"))
-                seen.add((GrantKind.TOOL, tool_id))
-                enabled = tool.enabled if tool.HasField("enabled") else True
-                grants.append((GrantKind.TOOL, tool_id, enabled, None))
+                seen.add(("tool", tool_id))
+                tool_grants.append(
+                    tooling_pb.OnboardingToolGrant(
+                        tool_id=str(tool_id),
+                        enabled=tool.enabled if tool.HasField("enabled") else True,
+                    )
+                )
         raise_if_any(violations)
         assert model_id is not None
-        return cls(owner_id, model_id, grants)
+        return cls(owner_id, model_id, agent_grants, tool_grants)

@@ -5,9 +5,11 @@
 names the encryption key that sealed it, ``api_key_hint`` keeps its last four characters for
 display), its rate limits, and ``version`` for optimistic updates.
 
-``tenant_onboarding_grants`` records the agent and tool grants of seed 004's
-``tenant_agent_permissions`` / ``tenant_tool_permissions`` made at onboarding; agents and tools
-belong to the tooling service, which picks the grants up, so their ids are opaque here.
+``tenant_onboarding_grants`` was the stand-in for onboarding's agent and tool grants (seed 004
+``tenant_agent_permissions`` / ``tenant_tool_permissions``). They are the tooling service's now
+(OnboardTenant stores them through its GrantOnboarding) and nothing writes this table any more;
+it stays, with the rows earlier onboardings left, until they are moved to tooling and the table
+dropped.
 """
 
 from __future__ import annotations
@@ -71,6 +73,8 @@ class GrantKind(enum.StrEnum):
 
 
 class TenantOnboardingGrantRecord(Base):
+    """Legacy: the grants of onboardings made before tooling stored them (no longer written)."""
+
     __tablename__ = "tenant_onboarding_grants"
     __table_args__ = (
         UniqueConstraint("tenant_id", "kind", "subject_id"),

@@ -6,6 +6,7 @@ from __future__ import annotations
 import uuid
 
 from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from quarterdeck.tooling.v1 import permissions_pb2 as pb
@@ -20,10 +21,18 @@ from services.tooling.permissions.convert import (
 from services.tooling.permissions.grants import grant_agents
 from services.tooling.permissions.models import (
     TenantAgentPermissionRecord,
+    TenantOnboardingRecord,
     TenantToolPermissionRecord,
 )
+from services.tooling.permissions.onboarding import (
+    check_grants,
+    parse_grants,
+    revoke_grants,
+    store_grants,
+)
 from services.tooling.tools.models import OutputFormatRecord, ToolConfigRecord
-from shared.errors import InvalidArgument, NotFound
+from shared.auth import require_operator
+from shared.errors import AlreadyExists, InvalidArgument, NotFound
 from shared.ids import parse_id
 from shared.pagination import fetch_page
 
@@ -209,3 +218,116 @@ class PermissionHandlers:
             resource_id_of=lambda _response: str(tenant),
             scope=str(tenant),
         )
+
+    # -- Onboarding -------------------------------------------------------------------------
+
+    async def grant_onboarding(
+        self, request: pb.GrantOnboardingRequest
+    ) -> pb.GrantOnboardingResponse:
+        require_operator()
+        tenant = parse_id(request.tenant_id, "tenant_id")
+        agents, tools = parse_grants(request)
+        known = await self._onboarded(tenant, request.onboarding_id)
+        if known is not None:
+            return known
+        try:
+            async with self._ctx.database.transaction() as session:
+                session.add(
+                    TenantOnboardingRecord(tenant_id=tenant, onboarding_id=request.onboarding_id)
+                )
+                await session.flush()  # claims the tenant's onboarding before any grant
+                names = await check_grants(session, tenant, agents, tools)
+                agent_rows, tool_rows = await store_grants(session, tenant, agents, tools)
+                tool_names = await self._tool_names(session, [t.tool_id for t in tool_rows])
+                for row in agent_rows:
+                    await session.refresh(row)
+                return pb.GrantOnboardingResponse(
+                    agent_permissions=[
+                        agent_permission_to_proto(row, names[row.agent_id]) for row in agent_rows
+                    ],
+                    tool_permissions=[
+                        tool_permission_to_proto(tenant, t.tool_id, tool_names[t.tool_id], t)
+                        for t in tool_rows
+                    ],
+                )
+        except IntegrityError:
+            # The same onboarding raced this call (answer it), or another onboarded the tenant.
+            known = await self._onboarded(tenant, request.onboarding_id)
+            if known is None:
+                raise
+            return known
+
+    async def _onboarded(
+        self, tenant: uuid.UUID, onboarding_id: str
+    ) -> pb.GrantOnboardingResponse | None:
+        """The grants of the tenant's onboarding when it is ``onboarding_id``; None when the
+        tenant was not onboarded; ALREADY_EXISTS when another onboarding did it."""
+        async with self._ctx.database.reading() as session:
+            onboarding = await session.get(TenantOnboardingRecord, tenant)
+            if onboarding is None:
+                return None
+            if onboarding.onboarding_id != onboarding_id:
+                raise AlreadyExists(
+                    f"tenant {tenant} was onboarded by another onboarding",
+                    reason="TENANT_ALREADY_ONBOARDED",
+                )
+            agent_rows = list(
+                await session.scalars(
+                    select(TenantAgentPermissionRecord).where(
+                        TenantAgentPermissionRecord.tenant_id == tenant
+                    )
+                )
+            )
+            tool_rows = list(
+                await session.scalars(
+                    select(TenantToolPermissionRecord).where(
+                        TenantToolPermissionRecord.tenant_id == tenant
+                    )
+                )
+            )
+            agent_names = dict(
+                (
+                    await session.execute(
+                        select(AgentRecord.id, AgentRecord.name).where(
+                            AgentRecord.id.in_([row.agent_id for row in agent_rows])
+                        )
+                    )
+                )
+                .tuples()
+                .all()
+            )
+            tool_names = await self._tool_names(session, [t.tool_id for t in tool_rows])
+        return pb.GrantOnboardingResponse(
+            agent_permissions=[
+                agent_permission_to_proto(row, agent_names[row.agent_id]) for row in agent_rows
+            ],
+            tool_permissions=[
+                tool_permission_to_proto(tenant, t.tool_id, tool_names[t.tool_id], t)
+                for t in tool_rows
+            ],
+        )
+
+    @staticmethod
+    async def _tool_names(session: AsyncSession, tool_ids: list[uuid.UUID]) -> dict[uuid.UUID, str]:
+        return dict(
+            (
+                await session.execute(
+                    select(ToolConfigRecord.id, ToolConfigRecord.name).where(
+                        ToolConfigRecord.id.in_(tool_ids)
+                    )
+                )
+            )
+            .tuples()
+            .all()
+        )
+
+    async def revoke_onboarding(
+        self, request: pb.RevokeOnboardingRequest
+    ) -> pb.RevokeOnboardingResponse:
+        require_operator()
+        tenant = parse_id(request.tenant_id, "tenant_id")
+        if not request.onboarding_id:
+            raise InvalidArgument.field("onboarding_id", "is required")
+        async with self._ctx.database.transaction() as session:
+            revoked = await revoke_grants(session, tenant, request.onboarding_id)
+        return pb.RevokeOnboardingResponse(revoked_count=revoked)

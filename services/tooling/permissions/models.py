@@ -6,7 +6,7 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 
-from sqlalchemy import Boolean, ForeignKey, Index, Uuid
+from sqlalchemy import Boolean, ForeignKey, Index, String, Uuid
 from sqlalchemy.orm import Mapped, mapped_column
 
 from services.tooling.models import Base, where
@@ -44,4 +44,16 @@ class TenantToolPermissionRecord(Base):
         ForeignKey("tool_configs.id", ondelete="CASCADE"), primary_key=True
     )
     enabled: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+
+class TenantOnboardingRecord(Base):
+    """The onboarding that granted a tenant its agents and tools (GrantOnboarding): one per
+    tenant, so a repeated onboarding_id answers what it stored and RevokeOnboarding takes back
+    only that onboarding's grants."""
+
+    __tablename__ = "tenant_onboardings"
+
+    tenant_id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True)
+    onboarding_id: Mapped[str] = mapped_column(String(255))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)

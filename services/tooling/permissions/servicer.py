@@ -37,3 +37,13 @@ class PermissionServiceServicer(permissions_pb2_grpc.PermissionServiceServicer):
         self, request: pb.GrantAgentsRequest, context: grpc.aio.ServicerContext
     ) -> pb.GrantAgentsResponse:
         return await self._handlers.grant_agents(request)
+
+    async def GrantOnboarding(
+        self, request: pb.GrantOnboardingRequest, context: grpc.aio.ServicerContext
+    ) -> pb.GrantOnboardingResponse:
+        return await self._handlers.grant_onboarding(request)
+
+    async def RevokeOnboarding(
+        self, request: pb.RevokeOnboardingRequest, context: grpc.aio.ServicerContext
+    ) -> pb.RevokeOnboardingResponse:
+        return await self._handlers.revoke_onboarding(request)

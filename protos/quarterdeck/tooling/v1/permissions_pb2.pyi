@@ -120,3 +120,55 @@ class GrantAgentsResponse(_message.Message):
     agent_permissions: _containers.RepeatedCompositeFieldContainer[AgentPermission]
     tool_permissions: _containers.RepeatedCompositeFieldContainer[ToolPermission]
     def __init__(self, agent_permissions: _Optional[_Iterable[_Union[AgentPermission, _Mapping]]] = ..., tool_permissions: _Optional[_Iterable[_Union[ToolPermission, _Mapping]]] = ...) -> None: ...
+
+class OnboardingAgentGrant(_message.Message):
+    __slots__ = ("agent_id", "enabled", "output_format_id")
+    AGENT_ID_FIELD_NUMBER: _ClassVar[int]
+    ENABLED_FIELD_NUMBER: _ClassVar[int]
+    OUTPUT_FORMAT_ID_FIELD_NUMBER: _ClassVar[int]
+    agent_id: str
+    enabled: bool
+    output_format_id: str
+    def __init__(self, agent_id: _Optional[str] = ..., enabled: _Optional[bool] = ..., output_format_id: _Optional[str] = ...) -> None: ...
+
+class OnboardingToolGrant(_message.Message):
+    __slots__ = ("tool_id", "enabled")
+    TOOL_ID_FIELD_NUMBER: _ClassVar[int]
+    ENABLED_FIELD_NUMBER: _ClassVar[int]
+    tool_id: str
+    enabled: bool
+    def __init__(self, tool_id: _Optional[str] = ..., enabled: _Optional[bool] = ...) -> None: ...
+
+class GrantOnboardingRequest(_message.Message):
+    __slots__ = ("tenant_id", "onboarding_id", "agent_grants", "tool_grants")
+    TENANT_ID_FIELD_NUMBER: _ClassVar[int]
+    ONBOARDING_ID_FIELD_NUMBER: _ClassVar[int]
+    AGENT_GRANTS_FIELD_NUMBER: _ClassVar[int]
+    TOOL_GRANTS_FIELD_NUMBER: _ClassVar[int]
+    tenant_id: str
+    onboarding_id: str
+    agent_grants: _containers.RepeatedCompositeFieldContainer[OnboardingAgentGrant]
+    tool_grants: _containers.RepeatedCompositeFieldContainer[OnboardingToolGrant]
+    def __init__(self, tenant_id: _Optional[str] = ..., onboarding_id: _Optional[str] = ..., agent_grants: _Optional[_Iterable[_Union[OnboardingAgentGrant, _Mapping]]] = ..., tool_grants: _Optional[_Iterable[_Union[OnboardingToolGrant, _Mapping]]] = ...) -> None: ...
+
+class GrantOnboardingResponse(_message.Message):
+    __slots__ = ("agent_permissions", "tool_permissions")
+    AGENT_PERMISSIONS_FIELD_NUMBER: _ClassVar[int]
+    TOOL_PERMISSIONS_FIELD_NUMBER: _ClassVar[int]
+    agent_permissions: _containers.RepeatedCompositeFieldContainer[AgentPermission]
+    tool_permissions: _containers.RepeatedCompositeFieldContainer[ToolPermission]
+    def __init__(self, agent_permissions: _Optional[_Iterable[_Union[AgentPermission, _Mapping]]] = ..., tool_permissions: _Optional[_Iterable[_Union[ToolPermission, _Mapping]]] = ...) -> None: ...
+
+class RevokeOnboardingRequest(_message.Message):
+    __slots__ = ("tenant_id", "onboarding_id")
+    TENANT_ID_FIELD_NUMBER: _ClassVar[int]
+    ONBOARDING_ID_FIELD_NUMBER: _ClassVar[int]
+    tenant_id: str
+    onboarding_id: str
+    def __init__(self, tenant_id: _Optional[str] = ..., onboarding_id: _Optional[str] = ...) -> None: ...
+
+class RevokeOnboardingResponse(_message.Message):
+    __slots__ = ("revoked_count",)
+    REVOKED_COUNT_FIELD_NUMBER: _ClassVar[int]
+    revoked_count: int
+    def __init__(self, revoked_count: _Optional[int] = ...) -> None: ...

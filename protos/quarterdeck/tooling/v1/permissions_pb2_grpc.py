@@ -62,6 +62,16 @@ class PermissionServiceStub:
                 request_serializer=quarterdeck_dot_tooling_dot_v1_dot_permissions__pb2.GrantAgentsRequest.SerializeToString,
                 response_deserializer=quarterdeck_dot_tooling_dot_v1_dot_permissions__pb2.GrantAgentsResponse.FromString,
                 _registered_method=True)
+        self.GrantOnboarding = channel.unary_unary(
+                '/quarterdeck.tooling.v1.PermissionService/GrantOnboarding',
+                request_serializer=quarterdeck_dot_tooling_dot_v1_dot_permissions__pb2.GrantOnboardingRequest.SerializeToString,
+                response_deserializer=quarterdeck_dot_tooling_dot_v1_dot_permissions__pb2.GrantOnboardingResponse.FromString,
+                _registered_method=True)
+        self.RevokeOnboarding = channel.unary_unary(
+                '/quarterdeck.tooling.v1.PermissionService/RevokeOnboarding',
+                request_serializer=quarterdeck_dot_tooling_dot_v1_dot_permissions__pb2.RevokeOnboardingRequest.SerializeToString,
+                response_deserializer=quarterdeck_dot_tooling_dot_v1_dot_permissions__pb2.RevokeOnboardingResponse.FromString,
+                _registered_method=True)
 
 
 class PermissionServiceServicer:
@@ -107,6 +117,26 @@ class PermissionServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def GrantOnboarding(self, request, context):
+        """GrantOnboarding stores the grants of a tenant's onboarding (seed 004 steps 3 and 4, called by
+        tenancy's OnboardTenant before it commits the tenant): the agents named (each one the tenant
+        may use, not archived), the tools those enabled agents are offered (agent_tools), and the
+        tools named (each one the tenant may see), all or nothing. Operators and Quarterdeck
+        services only. Idempotent by onboarding_id: the same onboarding of the same tenant again
+        answers the grants stored; another onboarding of that tenant is ALREADY_EXISTS.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def RevokeOnboarding(self, request, context):
+        """RevokeOnboarding takes back the grants of an onboarding whose tenant was never created
+        (tenancy's compensation when its own commit fails); nothing to take back is not an error.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_PermissionServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -134,6 +164,16 @@ def add_PermissionServiceServicer_to_server(servicer, server):
                     servicer.GrantAgents,
                     request_deserializer=quarterdeck_dot_tooling_dot_v1_dot_permissions__pb2.GrantAgentsRequest.FromString,
                     response_serializer=quarterdeck_dot_tooling_dot_v1_dot_permissions__pb2.GrantAgentsResponse.SerializeToString,
+            ),
+            'GrantOnboarding': grpc.unary_unary_rpc_method_handler(
+                    servicer.GrantOnboarding,
+                    request_deserializer=quarterdeck_dot_tooling_dot_v1_dot_permissions__pb2.GrantOnboardingRequest.FromString,
+                    response_serializer=quarterdeck_dot_tooling_dot_v1_dot_permissions__pb2.GrantOnboardingResponse.SerializeToString,
+            ),
+            'RevokeOnboarding': grpc.unary_unary_rpc_method_handler(
+                    servicer.RevokeOnboarding,
+                    request_deserializer=quarterdeck_dot_tooling_dot_v1_dot_permissions__pb2.RevokeOnboardingRequest.FromString,
+                    response_serializer=quarterdeck_dot_tooling_dot_v1_dot_permissions__pb2.RevokeOnboardingResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -274,6 +314,60 @@ class PermissionService:
             '/quarterdeck.tooling.v1.PermissionService/GrantAgents',
             quarterdeck_dot_tooling_dot_v1_dot_permissions__pb2.GrantAgentsRequest.SerializeToString,
             quarterdeck_dot_tooling_dot_v1_dot_permissions__pb2.GrantAgentsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GrantOnboarding(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/quarterdeck.tooling.v1.PermissionService/GrantOnboarding',
+            quarterdeck_dot_tooling_dot_v1_dot_permissions__pb2.GrantOnboardingRequest.SerializeToString,
+            quarterdeck_dot_tooling_dot_v1_dot_permissions__pb2.GrantOnboardingResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RevokeOnboarding(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/quarterdeck.tooling.v1.PermissionService/RevokeOnboarding',
+            quarterdeck_dot_tooling_dot_v1_dot_permissions__pb2.RevokeOnboardingRequest.SerializeToString,
+            quarterdeck_dot_tooling_dot_v1_dot_permissions__pb2.RevokeOnboardingResponse.FromString,
             options,
             channel_credentials,
             insecure,
