@@ -1,10 +1,13 @@
 """Checking a usage record into its row, pricing it, and the row's layout for COPY.
 
-The rules a record must meet are written once, in ``_FIELD_RULES`` (each set field by its kind)
-and the cross-field rules of :func:`_check`. :func:`_check_many` is the same check column by
-column for the ingest hot path: the fields it reads, by kind, are derived from ``_FIELD_RULES``,
-and a field of the table it does not read fails at import; any record a column test cannot clear
-goes through :func:`_check` itself, which names each problem.
+The rules a record must meet are written once: ``_FIELD_RULES`` (each set field by its kind, with
+one predicate per kind) and ``_CROSS_RULES`` (the rules across fields, each a function of the
+fields it reads). :func:`_check` applies them to one record. :func:`_check_many` is the same check
+column by column for the ingest hot path: the fields it reads, by kind, are derived from
+``_FIELD_RULES``, and a field of the table it does not read fails at import; it runs the same
+predicates and cross-field rules row by row wherever a batch-wide shortcut does not clear a
+column, and any record a rule refuses goes through :func:`_check` itself, which names each
+problem.
 """
 
 from __future__ import annotations
@@ -14,7 +17,7 @@ import operator
 import os
 import re
 import uuid
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from itertools import chain, repeat
@@ -217,6 +220,145 @@ _ROW_TEMPLATE: dict[str, Any] = {
 }
 
 
+def _text_problem(value: str, longest: int) -> str | None:
+    if len(value) > longest:
+        return f"must be at most {longest} characters"
+    if NUL in value:
+        # PostgreSQL text cannot hold it: the row would fail its whole batch.
+        return "must not contain NUL characters"
+    return None
+
+
+def _negative(value: int) -> bool:
+    return value < 0
+
+
+def _not_finite(value: float) -> bool:
+    return not math.isfinite(value)
+
+
+Problems = list[tuple[str, str]]
+
+
+def _event_id_problems(tenant_id: str, event_id: str) -> Problems:
+    if EVENT_ID_PATTERN.fullmatch(event_id):
+        return []
+    return [("event_id", f"is required: 1 to {MAX_EVENT_ID} of letters, digits and '._:-'")]
+
+
+def _tenant_problems(tenant_id: str, value: str) -> Problems:
+    return (
+        [("tenant_id", "must be empty or the request's tenant")]
+        if value not in ("", tenant_id)
+        else []
+    )
+
+
+def _convention_problems(
+    tenant_id: str, convention: int, input_tokens: int, cache_creation: int, cache_read: int
+) -> Problems:
+    if convention not in _KNOWN_CONVENTIONS:
+        return [("token_convention", "is not a known convention")]
+    if convention == pb.TOKEN_CONVENTION_UNSPECIFIED and (cache_creation or cache_read):
+        return [
+            (
+                "token_convention",
+                "is required when cache tokens are given: say whether input_tokens includes them",
+            )
+        ]
+    if convention == _INCLUDES_CACHED and input_tokens < cache_creation + cache_read:
+        return [
+            (
+                "input_tokens",
+                "must be at least cache_creation_input_tokens + cache_read_input_tokens, which "
+                "it includes under TOKEN_CONVENTION_INPUT_INCLUDES_CACHED",
+            )
+        ]
+    return []
+
+
+def _trace_problems(tenant_id: str, trace_id: str, span_id: str) -> Problems:
+    problems: Problems = []
+    if trace_id:
+        if not TRACE_ID_PATTERN.fullmatch(trace_id) or not trace_id.strip("0"):
+            problems.append(
+                ("trace_id", "must be 32 lowercase hexadecimal characters, not all zeros")
+            )
+        if span_id and (not SPAN_ID_PATTERN.fullmatch(span_id) or not span_id.strip("0")):
+            problems.append(
+                ("span_id", "must be 16 lowercase hexadecimal characters, not all zeros")
+            )
+    elif span_id:
+        problems.append(("span_id", "needs its trace_id"))
+    return problems
+
+
+@dataclass(frozen=True)
+class _Rule:
+    """A rule across fields, written once for both paths: ``problems`` takes the request's
+    tenant and one record's values of ``reads`` (an unset field reads as its default) and names
+    what is wrong; ``all_clear`` takes the tenant and those fields' whole columns and holds only
+    when no record can break the rule (the column-wise path's batch-wide shortcut; where it
+    does not hold, that path runs ``problems`` row by row)."""
+
+    reads: tuple[str, ...]
+    problems: Callable[..., Problems]
+    all_clear: Callable[[str, Sequence[Sequence[Any]]], bool]
+
+
+_ZERO_TRACE_ID, _ZERO_SPAN_ID = "0" * 32, "0" * 16
+#: Every id of a batch at once, each followed by a newline (which no valid id holds; a newline
+#: inside an id shows up in the count of lines).
+_EVENT_IDS_PATTERN = re.compile(rf"(?:[A-Za-z0-9._:-]{{1,{MAX_EVENT_ID}}}\n)*")
+_TRACE_IDS_PATTERN = re.compile(r"(?:[0-9a-f]{32}\n)*")
+_SPAN_IDS_PATTERN = re.compile(r"(?:(?:[0-9a-f]{16})?\n)*")
+_CHEAP_CONVENTIONS = frozenset({pb.TOKEN_CONVENTION_INPUT_EXCLUDES_CACHED})
+
+
+def _all_lines_match(pattern: re.Pattern[str], column: Sequence[str]) -> bool:
+    """Whether every value of the column matches ``pattern``'s line, in one regex pass."""
+    joined = "\n".join(column) + "\n"
+    return joined.count("\n") == len(column) and pattern.fullmatch(joined) is not None
+
+
+def _traces_clear(tenant_id: str, columns: Sequence[Sequence[Any]]) -> bool:
+    traces, spans = columns
+    trace_ids, span_ids = set(traces), set(spans)
+    return (trace_ids == span_ids == {""}) or (
+        "" not in trace_ids
+        and _ZERO_TRACE_ID not in trace_ids
+        and _ZERO_SPAN_ID not in span_ids
+        and _all_lines_match(_TRACE_IDS_PATTERN, traces)
+        and _all_lines_match(_SPAN_IDS_PATTERN, spans)
+    )
+
+
+#: The rules across fields, in the order their problems are named.
+_CROSS_RULES = (
+    _Rule(
+        ("tenant_id",),
+        _tenant_problems,
+        lambda tenant_id, columns: set(columns[0]) <= {"", tenant_id},
+    ),
+    _Rule(
+        ("event_id",),
+        _event_id_problems,
+        lambda _, columns: _all_lines_match(_EVENT_IDS_PATTERN, columns[0]),
+    ),
+    _Rule(
+        (
+            "token_convention",
+            "input_tokens",
+            "cache_creation_input_tokens",
+            "cache_read_input_tokens",
+        ),
+        _convention_problems,
+        lambda _, columns: set(columns[0]) <= _CHEAP_CONVENTIONS,
+    ),
+    _Rule(("trace_id", "span_id"), _trace_problems, _traces_clear),
+)
+
+
 def _check(
     record: pb.UsageRecord,
     prefix: str,
@@ -237,20 +379,16 @@ def _check(
         problems.append(FieldViolation(f"{prefix}.{name}", description))
 
     row = _ROW_TEMPLATE.copy()
-    convention = pb.TOKEN_CONVENTION_UNSPECIFIED
     occurred_ns = received_ns
     for descriptor, value in record.ListFields():
         name = descriptor.name
         kind, limit = _FIELD_RULES.get(name, _OUTPUT_ONLY)
         if kind == _TEXT:
-            if len(value) > limit:
-                bad(name, f"must be at most {limit} characters")
-            elif NUL in value:
-                # PostgreSQL text cannot hold it: the row would fail its whole batch.
-                bad(name, "must not contain NUL characters")
+            if problem := _text_problem(value, limit):
+                bad(name, problem)
             row[name] = value
         elif kind == _COUNT:
-            if value < 0:
+            if _negative(value):
                 bad(name, "must not be negative")
             row[name] = value
         elif kind == _FLAG:
@@ -261,11 +399,6 @@ def _check(
                 occurred_ns = value.seconds * 1_000_000_000 + value.nanos
                 if not 0 < occurred_ns <= MAX_UNIX_NANO:
                     bad("time", "must lie between 1970 and 2262")
-            elif name == "token_convention":
-                convention = value
-            elif name == "tenant_id":
-                if value != tenant_id:
-                    bad("tenant_id", "must be empty or the request's tenant")
             elif name == "metadata":
                 problem = _first_problem([Value(struct_value=value)])
                 if problem:
@@ -276,46 +409,29 @@ def _check(
                 if value < 0:
                     bad("cache_ttl_seconds", "must not be negative")
                 row["cache_ttl_seconds"] = value
-            # event_id, trace_id and span_id are checked together below.
+            # event_id, tenant_id, token_convention, trace_id and span_id: _CROSS_RULES.
         elif kind == _MONEY:
             try:
                 row[_MONEY_COLUMNS[name]] = parse_pico(value, f"{prefix}.{name}")
             except InvalidArgument as exc:
                 problems += exc.violations
         elif kind == _FINITE:
-            if not math.isfinite(value):
+            if _not_finite(value):
                 bad(name, "must be a finite number")
             row[name] = value
     # Rules across fields, and the fields that must be set.
-    event_id = record.event_id
-    if not EVENT_ID_PATTERN.fullmatch(event_id):
-        bad("event_id", f"is required: 1 to {MAX_EVENT_ID} of letters, digits and '._:-'")
+    for rule in _CROSS_RULES:
+        for name, description in rule.problems(
+            tenant_id, *map(record.__getattribute__, rule.reads)
+        ):
+            bad(name, description)
+    event_id, convention = record.event_id, record.token_convention
     input_tokens = row["input_tokens"]
     cache_creation = row["cache_creation_input_tokens"]
     cache_read = row["cache_read_input_tokens"]
     includes_cached = convention == _INCLUDES_CACHED
-    if convention not in _KNOWN_CONVENTIONS:
-        bad("token_convention", "is not a known convention")
-    elif convention == pb.TOKEN_CONVENTION_UNSPECIFIED and (cache_creation or cache_read):
-        bad(
-            "token_convention",
-            "is required when cache tokens are given: say whether input_tokens includes them",
-        )
-    elif includes_cached and input_tokens < cache_creation + cache_read:
-        bad(
-            "input_tokens",
-            "must be at least cache_creation_input_tokens + cache_read_input_tokens, which it "
-            "includes under TOKEN_CONVENTION_INPUT_INCLUDES_CACHED",
-        )
     trace_id, span_id = record.trace_id, record.span_id
-    if trace_id:
-        if not TRACE_ID_PATTERN.fullmatch(trace_id) or not trace_id.strip("0"):
-            bad("trace_id", "must be 32 lowercase hexadecimal characters, not all zeros")
-        if span_id and (not SPAN_ID_PATTERN.fullmatch(span_id) or not span_id.strip("0")):
-            bad("span_id", "must be 16 lowercase hexadecimal characters, not all zeros")
-    elif span_id:
-        bad("span_id", "needs its trace_id")
-    else:
+    if not trace_id and not span_id:
         # Recorded inside a traced call: the row joins to the span it was recorded under.
         trace_id, span_id = trace_ids
     if problems:
@@ -380,7 +496,7 @@ _BATCH_FIELDS = (
 )
 _BATCH_GET = operator.attrgetter(*_BATCH_FIELDS)
 _AT = {name: position for position, name in enumerate(_BATCH_FIELDS)}
-_EVENT, _TENANT, _TRACE, _SPAN, _CONVENTION, _SOURCE = range(6)
+_EVENT, _TRACE, _SPAN, _CONVENTION, _SOURCE = 0, 2, 3, 4, 5
 _TEXT_SLICE = slice(6, 6 + len(_LIMITED_TEXT))
 _NUMBER_START = _TEXT_SLICE.stop
 _NUMBER_NAMES = (*_of_kind(_COUNT), *_of_kind(_FLAG), *_FINITE_FIELDS)
@@ -389,6 +505,7 @@ _MONEY_AT = tuple((_AT[name], _MONEY_COLUMNS[name]) for name in _of_kind(_MONEY)
 #: By construction: every field a rule reads is read by the column-wise path, except metadata,
 #: whose records always take _check itself.
 _UNREAD = set(_FIELD_RULES) - {name.partition(".")[0] for name in _BATCH_FIELDS} - {"metadata"}
+_UNREAD |= {name for rule in _CROSS_RULES for name in rule.reads} - set(_BATCH_FIELDS)
 if _UNREAD:
     raise RuntimeError(f"the column-wise usage check does not read {sorted(_UNREAD)}")
 _INPUT, _CACHE_CREATION, _CACHE_READ = (
@@ -423,12 +540,6 @@ _TIERS = {
 }
 
 
-#: Every id of a batch at once, each followed by a newline (which no valid id holds; a newline
-#: inside an id shows up in the count of lines).
-_EVENT_IDS_PATTERN = re.compile(rf"(?:[A-Za-z0-9._:-]{{1,{MAX_EVENT_ID}}}\n)*")
-_TRACE_IDS_PATTERN = re.compile(r"(?:[0-9a-f]{32}\n)*")
-_SPAN_IDS_PATTERN = re.compile(r"(?:(?:[0-9a-f]{16})?\n)*")
-_ZERO_TRACE_ID, _ZERO_SPAN_ID = "0" * 32, "0" * 16
 #: The text columns (by position in the batch getter's values) grouped by their longest length.
 _TEXT_LIMITS: dict[int, tuple[int, ...]] = {}
 for _position, (_, _longest) in enumerate(_LIMITED_TEXT, start=_TEXT_SLICE.start):
@@ -436,13 +547,6 @@ for _position, (_, _longest) in enumerate(_LIMITED_TEXT, start=_TEXT_SLICE.start
 _SOURCE_LONGEST = _FIELD_RULES["pricing_source"][1]
 _TEXT_LIMITS[_SOURCE_LONGEST] = (*_TEXT_LIMITS.get(_SOURCE_LONGEST, ()), _SOURCE)
 _TEXT_POSITIONS = tuple(sorted(p for group in _TEXT_LIMITS.values() for p in group))
-_CHEAP_CONVENTIONS = frozenset({pb.TOKEN_CONVENTION_INPUT_EXCLUDES_CACHED})
-
-
-def _all_lines_match(pattern: re.Pattern[str], column: Sequence[str]) -> bool:
-    """Whether every value of the column matches ``pattern``'s line, in one regex pass."""
-    joined = "\n".join(column) + "\n"
-    return joined.count("\n") == len(column) and pattern.fullmatch(joined) is not None
 
 
 def _needs_full_check(columns: Sequence[Sequence[Any]], tenant_id: str) -> set[int]:
@@ -460,53 +564,26 @@ def _needs_full_check(columns: Sequence[Sequence[Any]], tenant_id: str) -> set[i
     for longest, positions in _TEXT_LIMITS.items():
         if max(map(len, chain.from_iterable(columns[p] for p in positions))) > longest:
             for position in positions:
-                where(columns[position], lambda value, longest=longest: len(value) > longest)
+                where(
+                    columns[position],
+                    lambda value, longest=longest: _text_problem(value, longest) is not None,
+                )
     for name in _of_kind(_COUNT):
         column = columns[_AT[name]]
         if min(column) < 0:
-            where(column, lambda value: value < 0)
+            where(column, _negative)
     for name in _FINITE_FIELDS:
         column = columns[_AT[name]]
         if not all(map(math.isfinite, column)):
-            where(column, lambda value: not math.isfinite(value))
-    if not _all_lines_match(_EVENT_IDS_PATTERN, columns[_EVENT]):
-        where(columns[_EVENT], lambda value: not EVENT_ID_PATTERN.fullmatch(value))
-    if not set(columns[_TENANT]) <= {"", tenant_id}:
-        where(columns[_TENANT], lambda value: value and value != tenant_id)
-    trace_ids, span_ids = set(columns[_TRACE]), set(columns[_SPAN])
-    all_traced = (
-        "" not in trace_ids
-        and _ZERO_TRACE_ID not in trace_ids
-        and _ZERO_SPAN_ID not in span_ids
-        and _all_lines_match(_TRACE_IDS_PATTERN, columns[_TRACE])
-        and _all_lines_match(_SPAN_IDS_PATTERN, columns[_SPAN])
-    )
-    if not all_traced and not trace_ids == span_ids == {""}:
-        for n, (trace_id, span_id) in enumerate(zip(columns[_TRACE], columns[_SPAN], strict=True)):
-            if (trace_id or span_id) and not (
-                TRACE_ID_PATTERN.fullmatch(trace_id)
-                and trace_id.strip("0")
-                and (not span_id or (SPAN_ID_PATTERN.fullmatch(span_id) and span_id.strip("0")))
-            ):
-                suspects.add(n)
-    if not set(columns[_CONVENTION]) <= _CHEAP_CONVENTIONS:
-        for n, (convention, input_tokens, cache_creation, cache_read) in enumerate(
-            zip(
-                columns[_CONVENTION],
-                columns[_INPUT],
-                columns[_CACHE_CREATION],
-                columns[_CACHE_READ],
-                strict=True,
+            where(column, _not_finite)
+    for rule in _CROSS_RULES:
+        read = [columns[_AT[name]] for name in rule.reads]
+        if not rule.all_clear(tenant_id, read):
+            suspects.update(
+                n
+                for n, values in enumerate(zip(*read, strict=True))
+                if rule.problems(tenant_id, *values)
             )
-        ):
-            if convention == _INCLUDES_CACHED:
-                if input_tokens < cache_creation + cache_read:
-                    suspects.add(n)
-            elif convention == pb.TOKEN_CONVENTION_UNSPECIFIED:
-                if cache_creation or cache_read:
-                    suspects.add(n)
-            elif convention not in _KNOWN_CONVENTIONS:
-                suspects.add(n)
     return suspects
 
 

@@ -30,6 +30,7 @@ from services.tooling.permissions.models import (
 from services.tooling.tools.models import OutputFormatRecord, ToolConfigRecord
 from shared.db import rows_matched
 from shared.errors import FieldViolation, InvalidArgument
+from shared.ids import parse_id
 
 MAX_ONBOARDING_GRANTS = 500
 MAX_ONBOARDING_ID = 255
@@ -49,13 +50,11 @@ class ToolGrant:
 
 
 def _uuid(value: str, field: str, violations: list[FieldViolation]) -> uuid.UUID | None:
-    if not value:
-        violations.append(FieldViolation(field, "is required"))
-        return None
+    """The id, or None with its problem added to ``violations`` (all are named at once)."""
     try:
-        return uuid.UUID(value)
-    except ValueError:
-        violations.append(FieldViolation(field, "must be a UUID"))
+        return parse_id(value, field)
+    except InvalidArgument as refusal:
+        violations.extend(refusal.violations)
         return None
 
 
