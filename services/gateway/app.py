@@ -98,6 +98,7 @@ def create_app(settings: GatewaySettings) -> FastAPI:
     app.include_router(activity.router)
     app.include_router(status_subscriptions.router)
     app.include_router(agents.router)
+    app.include_router(agents.limits)
     app.include_router(tools.router)
     app.include_router(tool_permissions.router)
     app.include_router(tool_calls.router)

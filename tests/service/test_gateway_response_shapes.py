@@ -1053,6 +1053,15 @@ async def tooling(
         tool_id=tool["id"],
     )
     await call("POST", "/v1/agents/{agent_id}:archive", headers=admin, agent_id=agent_id)
+    await call(
+        "PUT",
+        "/v1/agent-execution-limits/{agent_role}/{cost_tier}",
+        headers=operator,
+        agent_role=unique("role"),
+        cost_tier="pro",
+        json={"rate_limit_per_minute": 30, "max_tool_calls_per_day": 500},
+    )
+    await call("GET", "/v1/agent-execution-limits", headers=admin)
 
 
 async def signing_keys(shapes: Shapes, operator: dict[str, str]) -> None:

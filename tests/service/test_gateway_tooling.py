@@ -569,3 +569,37 @@ async def test_memory_is_stored_listed_searched_and_deleted(gw: Gateway) -> None
     await call(gw, "DELETE", entry, 204, params=scope, headers=team.member)
     response = await gw.client.get(entry, params=scope, headers=team.viewer)
     assert reason_of(response, 404, "NOT_FOUND") == "MEMORY_NOT_FOUND"
+
+
+async def test_operators_set_execution_limits_and_everyone_reads_them(gw: Gateway) -> None:
+    ops = await operator(gw)
+    team = await new_team(gw)
+    role = unique("role")
+    target = f"/v1/agent-execution-limits/{role}/pro"
+    stored = await call(
+        gw,
+        "PUT",
+        target,
+        json={"rate_limit_per_minute": 30, "blocked_tools": ["shell"], "notes": "pro plan"},
+        headers=ops,
+    )
+    assert (stored["agent_role"], stored["cost_tier"], stored["rate_limit_per_minute"]) == (
+        role,
+        "pro",
+        30,
+    )
+    assert stored["max_tool_calls_per_day"] is None and stored["blocked_tools"] == ["shell"]
+    capped = await call(gw, "PUT", target, json={"max_tool_calls_per_day": 100}, headers=ops)
+    assert (capped["max_tool_calls_per_day"], capped["rate_limit_per_minute"]) == (100, 0)
+    listed = await call(
+        gw, "GET", "/v1/agent-execution-limits", params={"agent_role": role}, headers=team.viewer
+    )
+    assert [(lim["cost_tier"], lim["max_tool_calls_per_day"]) for lim in listed["limits"]] == [
+        ("pro", 100)
+    ]
+    refused = await gw.client.put(target, json={}, headers=team.admin)
+    assert reason_of(refused, 403, "PERMISSION_DENIED") == "OPERATOR_ONLY"
+    bad = await gw.client.put(f"/v1/agent-execution-limits/{role}/platinum", json={}, headers=ops)
+    assert "cost_tier" in violations(bad)
+    bad = await gw.client.put(target, json={"rate_limit_per_minute": -1}, headers=ops)
+    assert "rate_limit_per_minute" in violations(bad)

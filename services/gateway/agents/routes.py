@@ -7,7 +7,8 @@ operators define global agents (``is_global``) and change them. ``tenant_id`` is
 tenant when left out; operators name the tenant, or leave it out to read or change global
 agents. Another tenant's agent answers 404, exactly like one that does not exist. Tool calls
 are run by the tenant's members; one that needs approval is stored as ``pending_approval``
-and decided at ``/v1/tool-calls``.
+and decided at ``/v1/tool-calls``. ``/v1/agent-execution-limits``: the limits of agent roles
+per cost tier, read by anyone signed in and set by platform operators.
 """
 
 from __future__ import annotations
@@ -25,9 +26,13 @@ from services.gateway.agents.schemas import (
     AgentTool,
     AgentToolList,
     ArchiveAgentBody,
+    CostTierName,
     CreateAgentBody,
     CreatedAgent,
+    ExecutionLimits,
+    ExecutionLimitsList,
     SetAgentToolBody,
+    SetExecutionLimitsBody,
     UpdateAgentBody,
 )
 from services.gateway.proto_models import enum_number
@@ -42,6 +47,8 @@ from services.gateway.routing import (
 from services.gateway.tool_calls.schemas import ExecuteToolBody, ToolCall
 
 router = APIRouter(prefix="/v1/agents", tags=["agents"], responses=ERROR_RESPONSES)
+
+limits = APIRouter(prefix="/v1/agent-execution-limits", tags=["agents"], responses=ERROR_RESPONSES)
 
 AgentId = Annotated[str, Path(max_length=64, description="The agent's id.")]
 ToolId = Annotated[str, Path(max_length=64, description="The tool configuration's id.")]
@@ -236,3 +243,32 @@ async def execute_tool(
         )
     )
     return ToolCall.from_proto(reply.tool_call)
+
+
+@limits.get("")
+async def list_execution_limits(
+    clients: Clients,
+    agent_role: Annotated[str, Query(max_length=200, description="Only this role's limits.")] = "",
+    page_size: PageSize = 0,
+    page_token: PageToken = "",
+) -> ExecutionLimitsList:
+    """The execution limits of agent roles per cost tier, by role then tier (anyone signed
+    in)."""
+    reply = await clients.agents.ListExecutionLimits(
+        pb.ListExecutionLimitsRequest(
+            agent_role=agent_role, page_size=page_size, page_token=page_token
+        )
+    )
+    return ExecutionLimitsList.from_proto(reply)
+
+
+@limits.put("/{agent_role}/{cost_tier}")
+async def set_execution_limits(
+    agent_role: Annotated[str, Path(max_length=200, description="The agent role.")],
+    cost_tier: Annotated[CostTierName, Path(description="The cost tier.")],
+    body: SetExecutionLimitsBody,
+    clients: Clients,
+) -> ExecutionLimits:
+    """Store every limit of the role at the tier (platform operators)."""
+    reply = await clients.agents.SetExecutionLimits(body.to_proto(agent_role, cost_tier))
+    return ExecutionLimits.from_proto(reply.limits)

@@ -275,3 +275,58 @@ class ArchiveAgentBody(RequestBody):
 
 class SetAgentToolBody(RequestBody):
     priority: Priority = 0
+
+
+CostTierName = Literal["free", "pro", "enterprise"]
+
+Count = Annotated[int, Field(ge=0, le=INT32_MAX)]
+
+
+class ExecutionLimits(ProtoModel, message=pb.ExecutionLimits):
+    """The limits of an agent role at a cost tier (seed 000 agent_ai_executable_limits).
+    ExecuteTool enforces the operation and tool lists, the rates per minute and the tool calls
+    per day; the conversation worker enforces the model calls and tokens of its runs."""
+
+    max_tool_calls_per_day: int | None = Field(description="null: no daily limit.")
+
+
+class ExecutionLimitsList(ProtoModel, message=pb.ListExecutionLimitsResponse):
+    limits: list[ExecutionLimits] = Field(description="By role, then tier.")
+    next_page_token: str = Field(
+        description="Pass as page_token, with the same filters, for the next page; empty on the "
+        "last page."
+    )
+
+
+class SetExecutionLimitsBody(RequestBody):
+    """Every limit of the role and tier, stored as given (a count left out is 0)."""
+
+    max_ai_calls_per_day: Count = 0
+    max_tokens_per_request: Count = 0
+    max_db_queries_per_minute: Count = Field(
+        default=0, description="DB_QUERY tool calls per minute per agent and tenant."
+    )
+    max_storage_operations_per_day: Count = 0
+    rate_limit_per_minute: Count = Field(
+        default=0, description="Tool calls per minute per agent and tenant."
+    )
+    max_tool_calls_per_day: Count | None = Field(
+        default=None, description="Tool calls per UTC day per agent and tenant; null for none."
+    )
+    allowed_operations: list[Text] = Field(
+        default_factory=list,
+        description="When not empty, the only operations (base tool types, such as HTTP_GET).",
+    )
+    blocked_operations: list[Text] = Field(default_factory=list)
+    allowed_tools: list[Text] = Field(
+        default_factory=list, description="When not empty, the only tools (by name)."
+    )
+    blocked_tools: list[Text] = Field(default_factory=list)
+    notes: Text = ""
+
+    def to_proto(self, agent_role: str, cost_tier: str) -> pb.SetExecutionLimitsRequest:
+        values = self.model_dump(exclude={"max_tool_calls_per_day"})
+        limits = pb.ExecutionLimits(agent_role=agent_role, cost_tier=cost_tier, **values)
+        if self.max_tool_calls_per_day is not None:
+            limits.max_tool_calls_per_day = self.max_tool_calls_per_day
+        return pb.SetExecutionLimitsRequest(limits=limits)
