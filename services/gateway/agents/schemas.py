@@ -119,35 +119,8 @@ class ContactsBody(RequestBody):
         return pb.AgentContacts(**self.model_dump())
 
 
-#: The agent fields a body may set, all of them updatable.
-_AGENT_FIELDS = (
-    "name",
-    "role_name",
-    "description",
-    "status",
-    "mode",
-    "safety_level",
-    "tenant_scope",
-    "allowed_tenant_ids",
-    "blocked_tenant_ids",
-    "auth_strategy",
-    "required_roles",
-    "requires_human_approval",
-    "policies",
-    "mcp_services",
-    "telemetry_enabled",
-    "model",
-    "llm_model_id",
-    "prompt_template",
-    "default_output_format_id",
-    "handler_class",
-    "specialties",
-    "backstory",
-    "personality_emoji",
-    "notes",
-    "metadata",
-    "contacts",
-)
+#: The Agent message's fields: a body's fields of these names are the agent's.
+_AGENT_MESSAGE_FIELDS = frozenset(pb.Agent.DESCRIPTOR.fields_by_name)
 
 
 class AgentFields(RequestBody):
@@ -189,9 +162,7 @@ class AgentFields(RequestBody):
     def agent(self, **fixed: Any) -> pb.Agent:
         """The message with the fields sent set (and ``fixed``)."""
         values: dict[str, Any] = dict(fixed)
-        for name in _AGENT_FIELDS:
-            if name not in self.model_fields_set:
-                continue
+        for name in self.sent_fields():
             value = getattr(self, name)
             if value is None:
                 continue
@@ -205,6 +176,16 @@ class AgentFields(RequestBody):
                 value = value.to_proto()
             values[name] = value
         return pb.Agent(**values)
+
+    def sent_fields(self) -> list[str]:
+        """The agent's fields present in the body, in the body's order (its update mask)."""
+        return [
+            name
+            for name in type(self).model_fields
+            if name in self.model_fields_set
+            and name in _AGENT_MESSAGE_FIELDS
+            and name != "config_version"
+        ]
 
 
 class AgentToolBody(RequestBody):
@@ -249,7 +230,7 @@ class UpdateAgentBody(AgentFields):
     name: Text | None = None
     role_name: Text | None = None
 
-    @field_validator(*_AGENT_FIELDS, mode="before")
+    @field_validator("*", mode="before")
     @classmethod
     def _no_nulls(cls, value: Any) -> Any:
         return refuse_null(value)
@@ -262,9 +243,6 @@ class UpdateAgentBody(AgentFields):
             agent=self.agent(id=agent_id, tenant_id=tenant_id, config_version=self.config_version),
             update_mask=FieldMask(paths=paths),
         )
-
-    def sent_fields(self) -> list[str]:
-        return [name for name in _AGENT_FIELDS if name in self.model_fields_set]
 
 
 class ArchiveAgentBody(RequestBody):

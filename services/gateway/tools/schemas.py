@@ -116,18 +116,6 @@ class CreateToolBody(RequestBody):
         )
 
 
-_TOOL_FIELDS = (
-    "name",
-    "config",
-    "input_schema",
-    "output_format_id",
-    "description",
-    "is_active",
-    "requires_approval",
-    "secret_headers",
-)
-
-
 class UpdateToolBody(RequestBody):
     """The fields to change; those left out stay as they are. The base type is fixed."""
 
@@ -143,13 +131,13 @@ class UpdateToolBody(RequestBody):
         default=None, description="Replaces the stored ones; {} removes them.", repr=False
     )
 
-    @field_validator(*_TOOL_FIELDS, mode="before")
+    @field_validator("*", mode="before")
     @classmethod
     def _no_nulls(cls, value: Any) -> Any:
         return refuse_null(value)
 
     def to_proto(self, tenant_id: str, tool_id: str) -> pb.UpdateToolConfigRequest:
-        sent = [name for name in _TOOL_FIELDS if name in self.model_fields_set]
+        sent = self.mask_paths()  # every field but version is one of the tool's
         tool = pb.ToolConfig(id=tool_id, tenant_id=tenant_id, version=self.version)
         for name in sent:
             value = getattr(self, name)
