@@ -96,7 +96,7 @@ async def fetch_page(
     statement: Select[tuple[RowT]],
     *,
     sort_key: Sequence[InstrumentedAttribute[Any]],
-    position_of: Callable[[RowT], Sequence[Any]],
+    position_of: Callable[[RowT], Sequence[Any]] | None = None,
     codec: PageTokenCodec,
     query: str,
     filters: Mapping[str, Any],
@@ -105,7 +105,8 @@ async def fetch_page(
     descending: bool = False,
 ) -> Page[RowT]:
     """Run ``statement`` as one keyset page ordered by ``sort_key`` (which must be unique and
-    non-null), ascending or, with ``descending``, newest first."""
+    non-null), ascending or, with ``descending``, newest first. A row's position in that order
+    is ``position_of(row)``; by default, its attributes of the ``sort_key`` columns."""
     size = page_size_from(page_size)
     if page_token:
         position = codec.decode(page_token, query, filters)
@@ -124,4 +125,10 @@ async def fetch_page(
     if len(rows) <= size:
         return Page(rows, "")
     items = rows[:size]
-    return Page(items, codec.encode(query, filters, position_of(items[-1])))
+    last = items[-1]
+    reached: Sequence[Any] = (
+        [getattr(last, column.key) for column in sort_key]
+        if position_of is None
+        else position_of(last)
+    )
+    return Page(items, codec.encode(query, filters, reached))

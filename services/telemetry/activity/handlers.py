@@ -338,7 +338,6 @@ class ActivityHandlers:
                 session,
                 statement,
                 sort_key=(ActivityEventRecord.created_at, ActivityEventRecord.id),
-                position_of=lambda row: (row.created_at, row.id),
                 codec=self._pages,
                 query="ActivityService.ListActivity",
                 filters=filters,

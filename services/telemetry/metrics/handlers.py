@@ -263,7 +263,6 @@ class MetricsHandlers:
                 session,
                 statement,
                 sort_key=[AgentMetricRecord.recorded_at, AgentMetricRecord.id],
-                position_of=lambda row: [row.recorded_at, row.id],
                 codec=self._page_tokens,
                 query="ListMetrics",
                 filters={**filters, **bound},

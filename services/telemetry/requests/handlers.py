@@ -202,7 +202,6 @@ class RequestLogHandlers:
                 session,
                 statement,
                 sort_key=[AgentRequestRecord.created_at, AgentRequestRecord.id],
-                position_of=lambda row: [row.created_at, row.id],
                 codec=self._page_tokens,
                 query=query,
                 filters=filters,

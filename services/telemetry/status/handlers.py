@@ -78,6 +78,7 @@ from shared.errors import (
 )
 from shared.ids import parse_id
 from shared.pagination import fetch_page
+from shared.proto_enums import to_proto_map
 from shared.secret_box import DEFAULT_BATCH_SIZE, ResealReport, reseal_rows
 from shared.tenant_scope import tenant_for_write
 from shared.timestamps import to_timestamp
@@ -101,30 +102,25 @@ PRIVATE_SUFFIXES = (".localhost", ".local", ".internal", ".localdomain", ".home.
 _EMAIL_LOCAL = re.compile(r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+(\.[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+)*")
 _DNS_LABEL = re.compile(r"[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?")
 
-CHANNELS = {
-    pb.SUBSCRIPTION_CHANNEL_EMAIL: SubscriptionChannel.EMAIL,
-    pb.SUBSCRIPTION_CHANNEL_WEBHOOK: SubscriptionChannel.WEBHOOK,
-}
-CHANNEL_TO_PROTO = {value: key for key, value in CHANNELS.items()}
-SEVERITIES = {
-    pb.STATUS_SEVERITY_INFO: SubscriptionSeverity.INFO,
-    pb.STATUS_SEVERITY_MINOR: SubscriptionSeverity.MINOR,
-    pb.STATUS_SEVERITY_MAJOR: SubscriptionSeverity.MAJOR,
-    pb.STATUS_SEVERITY_CRITICAL: SubscriptionSeverity.CRITICAL,
-}
-SEVERITY_TO_PROTO = {value: key for key, value in SEVERITIES.items()}
-STATUSES = {
-    pb.SUBSCRIPTION_STATUS_PENDING_VERIFICATION: SubscriptionStatus.PENDING_VERIFICATION,
-    pb.SUBSCRIPTION_STATUS_ACTIVE: SubscriptionStatus.ACTIVE,
-    pb.SUBSCRIPTION_STATUS_REVOKED: SubscriptionStatus.REVOKED,
-}
-STATUS_TO_PROTO = {value: key for key, value in STATUSES.items()}
+# Stored value <-> proto number, derived from the descriptors (shared.proto_enums).
+CHANNEL_TO_PROTO = to_proto_map(pb.SubscriptionChannel, SubscriptionChannel)
+CHANNELS = {number: value for value, number in CHANNEL_TO_PROTO.items()}
+SEVERITY_TO_PROTO = to_proto_map(pb.StatusSeverity, SubscriptionSeverity)
+SEVERITIES = {number: value for value, number in SEVERITY_TO_PROTO.items()}
+STATUS_TO_PROTO = to_proto_map(pb.SubscriptionStatus, SubscriptionStatus)
+STATUSES = {number: value for value, number in STATUS_TO_PROTO.items()}
 COMPONENT_STATUSES = {
-    pb.COMPONENT_STATUS_OPERATIONAL: "operational",
-    pb.COMPONENT_STATUS_DEGRADED_PERFORMANCE: "degraded_performance",
-    pb.COMPONENT_STATUS_PARTIAL_OUTAGE: "partial_outage",
-    pb.COMPONENT_STATUS_MAJOR_OUTAGE: "major_outage",
-    pb.COMPONENT_STATUS_UNDER_MAINTENANCE: "under_maintenance",
+    number: value
+    for value, number in to_proto_map(
+        pb.ComponentStatus,
+        (
+            "operational",
+            "degraded_performance",
+            "partial_outage",
+            "major_outage",
+            "under_maintenance",
+        ),
+    ).items()
 }
 
 
@@ -668,7 +664,6 @@ class StatusSubscriptionHandlers:
                 session,
                 statement,
                 sort_key=[model.created_at, model.id],
-                position_of=lambda row: [row.created_at, row.id],
                 codec=self._page_tokens,
                 query="ListStatusSubscriptions",
                 filters={

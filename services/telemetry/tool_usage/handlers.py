@@ -202,7 +202,6 @@ class ToolUsageHandlers:
                 session,
                 failed_calls_query(tenant),
                 sort_key=[ToolUsageRecord.created_at, ToolUsageRecord.id],
-                position_of=lambda row: [row.created_at, row.id],
                 codec=self._page_tokens,
                 query="ListRecentToolErrors",
                 filters={"tenant_id": tenant},

@@ -306,7 +306,6 @@ class UsageHandlers:
                 session,
                 statement,
                 sort_key=(UsageRecord.timestamp_unix_nano, UsageRecord.id),
-                position_of=lambda row: (row.timestamp_unix_nano, row.id),
                 codec=self._pages,
                 query="UsageService.ListUsageRecords",
                 filters=filters,

@@ -186,7 +186,6 @@ class MembershipHandlers:
                 session,
                 statement,
                 sort_key=(MembershipRecord.created_at, MembershipRecord.id),
-                position_of=lambda row: (row.created_at, row.id),
                 codec=self._pages,
                 query="TenancyService.ListMemberships",
                 filters=filters,

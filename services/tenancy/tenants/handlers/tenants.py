@@ -311,7 +311,6 @@ class TenantHandlers:
                 session,
                 statement,
                 sort_key=(TenantRecord.created_at, TenantRecord.id),
-                position_of=lambda row: (row.created_at, row.id),
                 codec=self._pages,
                 query="TenancyService.ListTenants",
                 filters=filters,
