@@ -21,11 +21,9 @@ from shared.json_values import dict_to_struct
 from shared.server import RunningService
 from tests.support.http_server import LocalServer, local_http_server
 from tests.support.stack import (
-    IDENTITY_TEST_SETTINGS,
     TENANCY_INTERNAL_SECRET,
     Databases,
-    free_port,
-    running_service,
+    feed_stack,
 )
 from tests.support.tokens import TestIssuer
 from tests.support.tooling import Tooling, create_agent, create_tool, tooling_service
@@ -48,8 +46,6 @@ def server() -> Iterator[LocalServer]:
 
 @pytest.fixture(scope="module")
 async def platform(backend: str, databases: Databases) -> AsyncIterator[Platform]:
-    identity_port = free_port()
-    identity_target = f"127.0.0.1:{identity_port}"
     clients = ",".join(
         [
             internal_client_entry("tenancy", TENANCY_INTERNAL_SECRET),
@@ -57,39 +53,26 @@ async def platform(backend: str, databases: Databases) -> AsyncIterator[Platform
         ]
     )
     async with (
-        running_service(
-            "telemetry",
-            await databases.url(backend, "telemetry", "tooling-usage"),
-            identity_target=identity_target,
-            jwks_max_age_seconds=1.0,
-        ) as telemetry,
-        running_service(
-            "tenancy",
-            await databases.url(backend, "tenancy", "tooling-usage"),
-            identity_target=identity_target,
-            internal_secret=TENANCY_INTERNAL_SECRET,
-            jwks_max_age_seconds=1.0,
-        ) as tenancy,
-        running_service(
-            "identity",
-            await databases.url(backend, "identity", "tooling-usage"),
-            port=identity_port,
-            tenancy_target=tenancy.target,
-            **{**IDENTITY_TEST_SETTINGS, "internal_clients": clients},
-        ),
+        feed_stack(
+            databases,
+            backend,
+            "tooling-usage",
+            reporting=(),
+            identity_overrides={"internal_clients": clients},
+        ) as stack,
         # Callers' tokens come from the test issuer; tooling's own internal token from identity.
         tooling_service(
             databases,
             backend,
             "tooling-usage",
             ISSUER,
-            identity_target=identity_target,
+            identity_target=stack.identity.target,
             internal_secret=TOOLING_INTERNAL_SECRET,
-            telemetry_target=telemetry.target,
+            telemetry_target=stack.telemetry.target,
             egress_allowed_hosts="127.0.0.1",
         ) as tooling,
     ):
-        yield Platform(tooling, telemetry)
+        yield Platform(tooling, stack.telemetry)
 
 
 async def test_a_run_call_reaches_tool_usage_with_its_trace(
