@@ -208,6 +208,29 @@ async def test_concurrent_increments_are_never_lost(billing: Billing) -> None:
     assert user_rows.day.input_tokens == 3 * calls // 2
 
 
+async def test_record_usage_with_a_request_id_counts_once(billing: Billing) -> None:
+    tenant = await new_tenant(billing)
+    at = datetime(2026, 7, 7, 7, tzinfo=UTC)
+    first = await record(billing, tenant, at, input_tokens=4, requests=1, request_id="run:a:0")
+    again = await asyncio.gather(
+        *(
+            record(billing, tenant, at, input_tokens=4, requests=1, request_id="run:a:0")
+            for _ in range(3)
+        )
+    )
+    assert {(r.day.input_tokens, r.day.requests) for r in [first, *again]} == {(4, 1)}
+    other = await record(billing, tenant, at, input_tokens=4, requests=1, request_id="run:a:1")
+    assert (other.day.input_tokens, other.month.requests) == (8, 2)
+    # The same id for another usage is refused, naming the field; nothing is added.
+    refused = await failure(
+        record(billing, tenant, at, input_tokens=5, requests=1, request_id="run:a:0")
+    )
+    assert refused.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert "request_id" in (refused.details() or "")
+    totals = await usage(billing, tenant, "2026-07-01", "2026-08-01")
+    assert totals is not None and (totals.input_tokens, totals.requests) == (8, 2)
+
+
 async def test_record_usage_refuses_bad_input_and_changes_nothing(billing: Billing) -> None:
     tenant = await new_tenant(billing)
     at = datetime(2026, 6, 1, tzinfo=UTC)

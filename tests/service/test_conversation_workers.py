@@ -34,16 +34,17 @@ from quarterdeck.conversation.v1 import events_pb2 as epb
 from quarterdeck.conversation.v1 import messages_pb2 as mpb
 from quarterdeck.conversation.v1 import runs_pb2 as rpb
 from quarterdeck.telemetry.v1 import usage_pb2 as upb
-from services.conversation.events.models import LedgerEventRecord
+from quarterdeck.tenancy.v1 import billing_pb2 as bpb
+from services.conversation.events.models import LedgerEventRecord, RunEventRecord
 from services.conversation.runs import phases
-from services.conversation.runs.models import RunUsageRecord
+from services.conversation.runs.models import AgentTaskRecord, RunUsageRecord, TaskStatus
 from services.supervisor import Platform
 from tests.support.conversation import new_conversation, say
 from tests.support.conversation_turn import Tenant, TurnStack, new_tenant, turn_stack
 from tests.support.stack import Databases
 from tests.support.waiting import eventually
 
-#: Short leases: a killed worker's run is re-queued about a second later.
+#: Short leases: a killed worker's run is re-queued about a second later (by another worker).
 LEASE_SECONDS = 1.0
 #: A worker process on a loaded machine takes a while to import and connect.
 START_WITHIN = 120.0
@@ -51,7 +52,7 @@ START_WITHIN = 120.0
 
 def worker_environment(stack: TurnStack, **settings: object) -> dict[str, str]:
     """The QD_CONVERSATION_ settings of a worker process: the in-process conversation service's
-    database and targets, short leases and quick polls, plus ``settings``."""
+    database and targets, quick polls, plus ``settings``."""
     service = stack.conversation.running.context.settings
     secret = service.internal_secret
     values: dict[str, object] = {
@@ -63,7 +64,8 @@ def worker_environment(stack: TurnStack, **settings: object) -> dict[str, str]:
         "telemetry_target": service.telemetry_target,
         "test_provider_base_url": service.test_provider_base_url,
         "provider_backoff_seconds": 0,
-        "run_lease_seconds": LEASE_SECONDS,
+        # Long: a lease lapsing on a loaded machine would repeat the run (attempt 2).
+        "run_lease_seconds": 60,
         "run_reaper_interval_seconds": 0.2,
         "run_worker_interval_seconds": 0.5,
         "grace_period_seconds": 1.0,
@@ -111,7 +113,6 @@ async def stack(backend: str, databases: Databases) -> AsyncIterator[TurnStack]:
         backend,
         "workers",
         run_workers_in_process=False,
-        run_lease_seconds=LEASE_SECONDS,
         follow_poll_seconds=follow_poll,
     ) as built:
         assert built.conversation.ctx.worker is None  # the worker processes do it all
@@ -180,6 +181,13 @@ async def test_a_worker_process_carries_out_a_run_with_a_tool_call(
     ]
     assert messages[-1].text.startswith(f"Tool {tenant.tool_name} returned:")
     assert stack.http.hits("/echo/from-a-worker") == 1
+    async with stack.conversation.ctx.database.reading() as session:
+        usage = list(
+            (
+                await session.scalars(select(RunUsageRecord).where(RunUsageRecord.run_id == run.id))
+            ).all()
+        )
+    await assert_recorded_once(stack, tenant, run, usage)
 
 
 async def test_on_postgresql_a_queued_run_and_its_events_are_announced_by_notify(
@@ -257,8 +265,16 @@ async def test_a_worker_killed_at_each_phase_leaves_a_run_completed_once(
         start_run=True,
     )
     pause_file = tmp_path / "paused"
+    # The first worker's lease is short, so it lapses soon after the kill; it reaps nothing
+    # itself, so however late its heartbeats on a loaded machine, it keeps its run until
+    # killed. The second one takes a long lease: it reaps the first's run and keeps it.
     async with worker_process(
-        stack, tmp_path / "first.log", run_pause_at=phase, run_pause_file=pause_file
+        stack,
+        tmp_path / "first.log",
+        run_pause_at=phase,
+        run_pause_file=pause_file,
+        run_lease_seconds=LEASE_SECONDS,
+        run_reaper_interval_seconds=0,
     ) as first:
 
         async def paused() -> bool:
@@ -333,6 +349,49 @@ async def test_a_worker_killed_at_each_phase_leaves_a_run_completed_once(
     )
     assert got.conversation.usage.requests == 2
     assert got.conversation.usage.total_tokens == sum(u.total_tokens or 0 for u in usage)
+    await assert_recorded_once(stack, tenant, run, usage)
+
+
+async def assert_recorded_once(
+    stack: TurnStack, tenant: Tenant, run: rpb.Run, usage: list[RunUsageRecord]
+) -> None:
+    """The run's task record, its run items and the tenant's usage counters: each once."""
+    async with stack.conversation.ctx.database.reading() as session:
+        tasks = list(
+            (
+                await session.scalars(
+                    select(AgentTaskRecord).where(AgentTaskRecord.run_id == uuid.UUID(run.id))
+                )
+            ).all()
+        )
+        items = list(
+            (
+                await session.scalars(
+                    select(RunEventRecord)
+                    .where(RunEventRecord.workflow_run_id == run.id)
+                    .order_by(RunEventRecord.sequence_no)
+                )
+            ).all()
+        )
+    assert len(tasks) == 1
+    task = tasks[0]
+    assert task.status == TaskStatus.COMPLETED
+    assert task.retry_count == run.attempt_count - 1
+    assert task.tokens_used == sum(u.total_tokens or 0 for u in usage) > 0
+    assert task.duration_ms is not None and task.duration_ms >= 0
+    assert [i.run_item_type for i in items] == [
+        "tool_call_item",
+        "tool_call_output_item",
+        "message_output_item",
+    ]
+    assert items[0].tool_call_id == items[1].tool_call_id
+    counters = await stack.billing.GetUsage(
+        bpb.GetUsageRequest(tenant_id=tenant.id), metadata=stack.internal
+    )
+    (counted,) = counters.tenants
+    assert counted.requests == len(usage) == 2
+    assert counted.input_tokens == sum(u.input_tokens or 0 for u in usage)
+    assert counted.output_tokens == sum(u.output_tokens or 0 for u in usage)
 
 
 async def test_up_starts_the_test_provider_only_when_asked(

@@ -17,6 +17,7 @@ from quarterdeck.telemetry.v1.usage_pb2_grpc import UsageServiceStub
 from quarterdeck.tenancy.v1 import model_configs_pb2 as mcpb
 from quarterdeck.tenancy.v1 import pricing_pb2 as ppb
 from quarterdeck.tenancy.v1 import tenancy_pb2 as tpb
+from quarterdeck.tenancy.v1.billing_pb2_grpc import BillingServiceStub
 from quarterdeck.tenancy.v1.model_configs_pb2_grpc import TenantModelConfigServiceStub
 from quarterdeck.tenancy.v1.pricing_pb2_grpc import ModelCatalogServiceStub
 from quarterdeck.tenancy.v1.tenancy_pb2_grpc import TenancyServiceStub
@@ -52,6 +53,7 @@ class TurnStack:
     #: An internal token identity issued: what the other services accept.
     internal: list[tuple[str, str]]
     model_id: str
+    billing: BillingServiceStub
 
 
 @asynccontextmanager
@@ -160,6 +162,7 @@ async def turn_stack(
                     http,
                     internal,
                     model.model.id,
+                    BillingServiceStub(tenancy_channel),
                 )
                 await link.close()
 

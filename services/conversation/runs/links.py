@@ -10,6 +10,7 @@ from typing import Any, TypeVar
 import grpc
 
 from quarterdeck.telemetry.v1.usage_pb2_grpc import UsageServiceStub
+from quarterdeck.tenancy.v1.billing_pb2_grpc import BillingServiceStub
 from quarterdeck.tenancy.v1.limits_pb2_grpc import LimitsServiceStub
 from quarterdeck.tenancy.v1.model_configs_pb2_grpc import TenantModelConfigServiceStub
 from quarterdeck.tenancy.v1.pricing_pb2_grpc import ModelCatalogServiceStub
@@ -42,6 +43,7 @@ class ServiceLinks:
         self.model_configs = TenantModelConfigServiceStub(tenancy)
         self.catalog = ModelCatalogServiceStub(tenancy)
         self.limits = LimitsServiceStub(tenancy)
+        self.billing = BillingServiceStub(tenancy)
         self.agents = AgentServiceStub(tooling)
         self.tools = ToolServiceStub(tooling)
         self.executions = ExecutionServiceStub(tooling)

@@ -10,9 +10,10 @@ from __future__ import annotations
 import enum
 import uuid
 from datetime import datetime
+from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import ForeignKey, Index, Integer, String, UniqueConstraint, Uuid
+from sqlalchemy import ForeignKey, Index, Integer, Numeric, String, Text, UniqueConstraint, Uuid
 from sqlalchemy.orm import Mapped, mapped_column
 
 from services.conversation.models import BIG_ID, Base, where
@@ -115,3 +116,57 @@ class RunUsageRecord(Base):
     reasoning_output_tokens: Mapped[int | None] = mapped_column(Integer)
     request_usage_entries: Mapped[list[Any] | None] = mapped_column(JSONType)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+
+class TaskStatus(enum.StrEnum):
+    PENDING = "pending"
+    RUNNING = "running"
+    COMPLETED = "completed"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+
+
+class AgentTaskRecord(Base):
+    """Seed 002 ``agent_tasks``: the record of each run (one row per run, kept up to date as it
+    is queued, leased, finished, cancelled): its retries, its duration, the tokens it used."""
+
+    __tablename__ = "agent_tasks"
+    __table_args__ = (
+        UniqueConstraint("run_id"),
+        Index("ix_agent_tasks_agent_status_created", "agent_id", "status", "created_at"),
+        Index("ix_agent_tasks_workflow_id", "workflow_id"),
+        Index("ix_agent_tasks_status", "status"),
+        Index("ix_agent_tasks_created_at", "created_at"),
+        Index("ix_agent_tasks_tenant_created", "tenant_id", "created_at"),
+    )
+
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=uuid.uuid4)
+    tenant_id: Mapped[uuid.UUID] = mapped_column(Uuid)
+    run_id: Mapped[uuid.UUID] = mapped_column(Uuid)
+    conversation_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("conversations.id", ondelete="CASCADE")
+    )
+    agent_id: Mapped[str] = mapped_column(String(64))
+    #: Seed 002's workflow: no workflows here yet.
+    workflow_id: Mapped[uuid.UUID | None] = mapped_column(Uuid)
+    task_type: Mapped[str] = mapped_column(String(100))
+    description: Mapped[str] = mapped_column(Text)
+    status: Mapped[TaskStatus] = mapped_column(
+        string_enum(TaskStatus, "agent_task_status", 20), default=TaskStatus.PENDING
+    )
+    input_data: Mapped[dict[str, Any] | None] = mapped_column(JSONType)
+    output_data: Mapped[dict[str, Any] | None] = mapped_column(JSONType)
+    error_message: Mapped[str | None] = mapped_column(Text)
+    started_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    completed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    duration_ms: Mapped[int | None] = mapped_column(Integer)
+    tokens_used: Mapped[int] = mapped_column(Integer, default=0)
+    #: Exact money: what the run's model calls cost, where the service knows it (USD).
+    cost_usd: Mapped[Decimal] = mapped_column(Numeric(10, 6), default=Decimal(0))
+    #: Leases after the first (a worker died or hung and the run was taken up again).
+    retry_count: Mapped[int] = mapped_column(Integer, default=0)
+    parent_task_id: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("agent_tasks.id", ondelete="SET NULL")
+    )
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    task_metadata: Mapped[dict[str, Any]] = mapped_column("metadata", JSONType, default=dict)

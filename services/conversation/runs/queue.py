@@ -32,7 +32,9 @@ from services.conversation.runs.models import (
     FINISHED_STATUSES,
     RunRecord,
     RunStatus,
+    TaskStatus,
 )
+from services.conversation.runs.tasks import record_task
 from services.conversation.runs.wakeups import RUNS_CHANNEL, notify
 from shared.db import Database, rows_matched
 from shared.db_types import utcnow
@@ -138,6 +140,7 @@ class RunQueue:
         session.add(run)
         conversation.last_run_id = str(run.run_id)
         await session.flush()
+        await record_task(session, run, TaskStatus.PENDING)
         await self._ledger.append(
             session,
             conversation,
@@ -163,6 +166,7 @@ class RunQueue:
             )
         run.status = RunStatus.QUEUED
         await session.flush()
+        await record_task(session, run, TaskStatus.PENDING, note={"awaiting": None})
         await self._ledger.append(
             session,
             conversation,
@@ -189,6 +193,7 @@ class RunQueue:
         run.lease_expires_at = None
         run.error_json = {"reason": "CANCELLED", "message": reason or "cancelled"}
         await session.flush()
+        await record_task(session, run, TaskStatus.CANCELLED, error=run.error_json)
         await self._ledger.append(
             session,
             conversation,
@@ -225,6 +230,7 @@ class RunQueue:
                 run.heartbeat_at = now
                 run.started_at = run.started_at or now
                 await session.flush()
+                await record_task(session, run, TaskStatus.RUNNING)
                 await self._ledger.append(
                     session,
                     conversation,
@@ -329,6 +335,9 @@ class RunQueue:
         run.lease_owner = None
         run.lease_expires_at = None
         await session.flush()
+        await record_task(
+            session, run, TaskStatus.FAILED if error else TaskStatus.COMPLETED, error=error
+        )
         kind, payload = (
             ("run.failed", {"run_id": str(run.run_id), "error": error})
             if error
@@ -359,6 +368,7 @@ class RunQueue:
             run.lease_expires_at = None
             run.error_json = None
             await session.flush()
+            await record_task(session, run, TaskStatus.PENDING, note={"awaiting": waiting_for})
             await self._ledger.append(
                 session,
                 conversation,
@@ -439,4 +449,10 @@ class RunQueue:
                 dedupe_key=f"run:{run.run_id}:finished:{run.lease_generation}",
             )
         await session.flush()
+        await record_task(
+            session,
+            run,
+            TaskStatus.PENDING if run.status == RunStatus.QUEUED else TaskStatus.FAILED,
+            error=run.error_json if run.status == RunStatus.FAILED else None,
+        )
         await self._ledger.append(session, conversation, segment_id, [event], run_id=run.run_id)

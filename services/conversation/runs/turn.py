@@ -24,6 +24,7 @@ from opentelemetry import trace
 from sqlalchemy import select, update
 
 from quarterdeck.telemetry.v1 import usage_pb2 as upb
+from quarterdeck.tenancy.v1 import billing_pb2 as bpb
 from quarterdeck.tenancy.v1 import limits_pb2 as lpb
 from quarterdeck.tenancy.v1 import model_configs_pb2 as mpb
 from quarterdeck.tenancy.v1 import pricing_pb2 as ppb
@@ -377,6 +378,7 @@ class AgentTurn:
             ),
         )
         await self._record_usage(run, model, reply, step_key)
+        await self._count_usage(run, reply, step_key)
         await self._writes.events(
             run,
             [
@@ -425,6 +427,20 @@ class AgentTurn:
                     trace_id=trace_id,
                     span_id=span_id,
                 ),
+            ),
+        )
+
+    async def _count_usage(self, run: ClaimedRun, reply: ChatReply, step_key: str) -> None:
+        """Add the model call to the tenant's usage counters (tenancy's billing metering), once:
+        the call's request_id names the step, so a run repeated after a crash adds nothing."""
+        await self._links.call(
+            self._links.billing.RecordUsage,
+            bpb.RecordUsageRequest(
+                tenant_id=str(run.tenant_id),
+                input_tokens=reply.usage.prompt_tokens,
+                output_tokens=reply.usage.completion_tokens,
+                requests=1,
+                request_id=f"run:{step_key}",
             ),
         )
 

@@ -4,12 +4,16 @@ messages. Each carries a key naming the run's step, so a re-run after a crash re
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.conversation.conversations.models import ConversationRecord
 from services.conversation.conversations.store import current_segment
 from services.conversation.events.ledger import Ledger, NewEvent
-from services.conversation.events.models import LedgerEventRecord
-from services.conversation.messages.models import MessageRecord
+from services.conversation.events.models import LedgerEventRecord, RunEventRecord
+from services.conversation.messages.models import MessageRecord, MessageRole
 from services.conversation.messages.store import NewMessage, append_message
 from services.conversation.runs.fencing import check_fence
 from services.conversation.runs.models import RunUsageRecord
@@ -17,6 +21,45 @@ from services.conversation.runs.queue import ClaimedRun
 from shared.db import Database
 from shared.db_types import utcnow
 from shared.inserts import insert_ignoring_duplicates
+
+
+def _items_of(row: MessageRecord) -> list[dict[str, Any]]:
+    if row.role == MessageRole.TOOL:
+        return [
+            {
+                "run_item_type": "tool_call_output_item",
+                "run_item_name": row.tool_name,
+                "tool_call_id": row.tool_call_id,
+                "tool_name": row.tool_name,
+                "call_output": row.content_text,
+                "call_arguments": None,
+                "attachments": [],
+            }
+        ]
+    calls = row.content.get("tool_calls") if isinstance(row.content, dict) else None
+    if calls:
+        return [
+            {
+                "run_item_type": "tool_call_item",
+                "run_item_name": call.get("function", {}).get("name"),
+                "tool_call_id": str(call.get("id", ""))[:128],
+                "tool_name": str(call.get("function", {}).get("name", ""))[:128],
+                "call_arguments": call.get("function", {}).get("arguments"),
+                "call_output": None,
+                "attachments": [],
+            }
+            for call in calls
+            if isinstance(call, dict)
+        ]
+    return [
+        {
+            "run_item_type": "message_output_item",
+            "content_text": row.content_text,
+            "call_arguments": None,
+            "call_output": None,
+            "attachments": row.attachments or [],
+        }
+    ]
 
 
 class RunWrites:
@@ -41,9 +84,40 @@ class RunWrites:
             assert conversation is not None
             segment_id = run.segment_id or (await current_segment(session, conversation.id)).id
             new.run_id = str(run.run_id)
-            return await append_message(
+            before = conversation.message_count
+            row = await append_message(
                 session, self._ledger, conversation, segment_id, new, run_id=run.run_id
             )
+            if conversation.message_count > before:  # stored now, not by an earlier attempt
+                await self._run_items(session, run, row)
+            return row
+
+    async def _run_items(self, session: AsyncSession, run: ClaimedRun, row: MessageRecord) -> None:
+        """The message's run items (seed 001 agent_run_events), in the same transaction: a
+        tool call item per call the assistant asked for, a tool output, or a message output;
+        numbered after the conversation's last (its row is locked by the fence check)."""
+        last = await session.scalar(
+            select(func.max(RunEventRecord.sequence_no)).where(
+                RunEventRecord.conversation_id == run.conversation_id
+            )
+        )
+        items = _items_of(row)
+        now = utcnow()
+        for offset, item in enumerate(items, start=1):
+            session.add(
+                RunEventRecord(
+                    conversation_id=run.conversation_id,
+                    workflow_run_id=str(run.run_id),
+                    sequence_no=(last or 0) + offset,
+                    response_id=row.write_key,
+                    role=row.role.value,
+                    agent=row.agent_type,
+                    created_at=now,
+                    ingested_at=now,
+                    **item,
+                )
+            )
+        await session.flush()
 
     async def usage(self, run: ClaimedRun, row: RunUsageRecord) -> bool:
         """Store what one model call of the run used, and add it to the conversation's totals;

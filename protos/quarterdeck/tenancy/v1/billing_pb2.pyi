@@ -83,7 +83,7 @@ class UsageCounter(_message.Message):
     def __init__(self, tenant_id: _Optional[str] = ..., user_id: _Optional[str] = ..., period_start: _Optional[str] = ..., granularity: _Optional[_Union[UsageGranularity, str]] = ..., input_tokens: _Optional[int] = ..., output_tokens: _Optional[int] = ..., requests: _Optional[int] = ..., storage_bytes: _Optional[int] = ...) -> None: ...
 
 class RecordUsageRequest(_message.Message):
-    __slots__ = ("tenant_id", "user_id", "occurred_at", "input_tokens", "output_tokens", "requests", "storage_bytes")
+    __slots__ = ("tenant_id", "user_id", "occurred_at", "input_tokens", "output_tokens", "requests", "storage_bytes", "request_id")
     TENANT_ID_FIELD_NUMBER: _ClassVar[int]
     USER_ID_FIELD_NUMBER: _ClassVar[int]
     OCCURRED_AT_FIELD_NUMBER: _ClassVar[int]
@@ -91,6 +91,7 @@ class RecordUsageRequest(_message.Message):
     OUTPUT_TOKENS_FIELD_NUMBER: _ClassVar[int]
     REQUESTS_FIELD_NUMBER: _ClassVar[int]
     STORAGE_BYTES_FIELD_NUMBER: _ClassVar[int]
+    REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
     tenant_id: str
     user_id: str
     occurred_at: _timestamp_pb2.Timestamp
@@ -98,7 +99,8 @@ class RecordUsageRequest(_message.Message):
     output_tokens: int
     requests: int
     storage_bytes: int
-    def __init__(self, tenant_id: _Optional[str] = ..., user_id: _Optional[str] = ..., occurred_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., input_tokens: _Optional[int] = ..., output_tokens: _Optional[int] = ..., requests: _Optional[int] = ..., storage_bytes: _Optional[int] = ...) -> None: ...
+    request_id: str
+    def __init__(self, tenant_id: _Optional[str] = ..., user_id: _Optional[str] = ..., occurred_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., input_tokens: _Optional[int] = ..., output_tokens: _Optional[int] = ..., requests: _Optional[int] = ..., storage_bytes: _Optional[int] = ..., request_id: _Optional[str] = ...) -> None: ...
 
 class RecordUsageResponse(_message.Message):
     __slots__ = ("day", "month")

@@ -13,6 +13,7 @@ class BillingBase:
         self._db = context.database
         self._pages = context.page_tokens
         self._settings = context.settings
+        self._idempotency = context.idempotency
 
     def _insert(self, table: Any) -> Insert:
         return dialect_insert(self._db.dialect, table)

@@ -102,7 +102,8 @@ class MeteringHandlers(BillingBase):
             from_timestamp(request.occurred_at) if request.HasField("occurred_at") else utcnow()
         )
         day = occurred.astimezone(UTC).date()
-        async with self._db.transaction() as session:
+
+        async def record(session: AsyncSession) -> pb.RecordUsageResponse:
             if await session.get(TenantRecord, tenant_id) is None:
                 raise NotFound("no such tenant", reason="TENANT_NOT_FOUND")
             day_row = await self._increment(
@@ -114,6 +115,17 @@ class MeteringHandlers(BillingBase):
             return pb.RecordUsageResponse(
                 day=counter_to_proto(day_row), month=counter_to_proto(month_row)
             )
+
+        # With a request_id, the counters move once per id (the key is claimed in the same
+        # transaction as the increment); without one, every call adds.
+        return await self._idempotency.run(
+            endpoint="BillingService.RecordUsage",
+            request=request,
+            response_type=pb.RecordUsageResponse,
+            create=record,
+            resource_id_of=lambda _response: str(tenant_id),
+            scope=str(tenant_id),
+        )
 
     async def get_usage(self, request: pb.GetUsageRequest) -> pb.GetUsageResponse:
         if request.tenant_id:
