@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import json
+import shlex
 from typing import ClassVar
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import SettingsConfigDict
 
 from shared.config import ServiceSettings
@@ -40,6 +42,24 @@ class ToolingSettings(ServiceSettings):
             "that changes one sees the change at once, the others within this time."
         ),
     )
+    mcp_tools_cache_seconds: float = Field(
+        default=300.0,
+        ge=0,
+        le=86400,
+        description=(
+            "How long an MCP server's tools/list answer is reused by ImportMcpTools (0: never); "
+            "an import with refresh set always asks the server."
+        ),
+    )
+    mcp_stdio_servers: str = Field(
+        default="",
+        description=(
+            "MCP servers run as local commands, as a JSON object of name to command line, e.g. "
+            '{"files": "/opt/mcp/files-server --root /srv/share"}; operators import their tools '
+            'with server_url "stdio:<name>". No other command is ever run. The command gets only '
+            "a minimal environment (PATH, HOME, ...), none of the service's settings."
+        ),
+    )
     egress_allowed_hosts: str = Field(
         default="",
         description=(
@@ -55,6 +75,17 @@ class ToolingSettings(ServiceSettings):
     )
     egress_max_redirects: int = Field(default=5, ge=0, le=20)
 
+    @field_validator("mcp_stdio_servers")
+    @classmethod
+    def _stdio_servers_parse(cls, value: str) -> str:
+        _parse_stdio_servers(value)
+        return value
+
+    @property
+    def stdio_servers(self) -> dict[str, list[str]]:
+        """The registered stdio MCP servers: name -> command line (argv)."""
+        return _parse_stdio_servers(self.mcp_stdio_servers)
+
     @property
     def allowed_egress_hosts(self) -> frozenset[str]:
         return frozenset(
@@ -62,3 +93,23 @@ class ToolingSettings(ServiceSettings):
             for host in self.egress_allowed_hosts.split(",")
             if host.strip()
         )
+
+
+def _parse_stdio_servers(value: str) -> dict[str, list[str]]:
+    if not value.strip():
+        return {}
+    try:
+        parsed = json.loads(value)
+    except ValueError as exc:
+        raise ValueError(f"must be a JSON object of name to command line: {exc}") from None
+    if not isinstance(parsed, dict):
+        raise ValueError("must be a JSON object of name to command line")
+    servers: dict[str, list[str]] = {}
+    for name, command in parsed.items():
+        argv = shlex.split(command) if isinstance(command, str) else command
+        if not (isinstance(argv, list) and argv and all(isinstance(a, str) and a for a in argv)):
+            raise ValueError(f"server {name!r}: the command must be a non-empty string or list")
+        if not name or not name.replace("-", "").replace("_", "").isalnum():
+            raise ValueError(f"server {name!r}: names hold letters, digits, '-' and '_' only")
+        servers[name] = argv
+    return servers

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 from services.tooling.config import ToolingSettings
 from services.tooling.egress import EgressGuard
+from services.tooling.mcp_client import McpServers, McpTool
 from services.tooling.telemetry_link import ToolUsageLink
 from services.tooling.tools.secret_headers import secret_box_of
 from shared.clock import Clock
@@ -40,6 +41,10 @@ class ToolingContext:
     #: Execution limits by (role, tier), None when none are stored; cleared by
     #: SetExecutionLimits.
     limits_cache: TtlCache[tuple[str, CostTier], AgentExecutionLimitRecord | None]
+    #: How MCP servers are reached (the egress guard, the registered stdio commands).
+    mcp: McpServers
+    #: Each MCP server's tools/list answer by server url (``mcp_tools_cache_seconds``).
+    mcp_tools: TtlCache[str, list[McpTool]]
 
     @classmethod
     def of(
@@ -63,4 +68,8 @@ class ToolingContext:
                 cacheable=lambda row: row is not None,
             ),
             limits_cache=TtlCache(context.settings.agent_cache_ttl_seconds, clock=context.clock),
+            mcp=McpServers(egress, context.settings.stdio_servers),
+            mcp_tools=TtlCache(
+                context.settings.mcp_tools_cache_seconds, max_entries=1000, clock=context.clock
+            ),
         )

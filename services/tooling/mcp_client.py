@@ -1,5 +1,7 @@
-"""MCP servers over Streamable HTTP, through the official SDK and the egress guard: every HTTP
-request the SDK makes (redirects included) goes to an address the guard checked."""
+"""MCP servers through the official SDK: over Streamable HTTP through the egress guard (every
+HTTP request the SDK makes, redirects included, goes to an address the guard checked), or over
+stdio for a command an operator registered (``mcp_stdio_servers``), named ``stdio:<name>``; no
+other command is ever run, and it gets only the SDK's minimal environment."""
 
 from __future__ import annotations
 
@@ -17,6 +19,8 @@ if TYPE_CHECKING:
 
 #: The most tools one import takes from a server.
 MAX_LISTED_TOOLS = 500
+#: How a tool config names a registered stdio server: ``stdio:<name>``.
+STDIO_PREFIX = "stdio:"
 
 
 class McpFailed(Exception):
@@ -49,20 +53,46 @@ def _cause(error: BaseException) -> BaseException | None:
     return None
 
 
+@dataclass(frozen=True)
+class McpServers:
+    """Where MCP servers are reached: the egress guard for URLs, the registered commands for
+    ``stdio:<name>``."""
+
+    guard: EgressGuard
+    stdio: Mapping[str, list[str]]
+
+    def stdio_command(self, url: str) -> list[str] | None:
+        """The registered command of a ``stdio:`` url; None for an http(s) url. Raises
+        McpFailed (MCP_STDIO_NOT_REGISTERED) for a stdio name no operator registered."""
+        if not url.startswith(STDIO_PREFIX):
+            return None
+        command = self.stdio.get(url.removeprefix(STDIO_PREFIX))
+        if command is None:
+            raise McpFailed(
+                f"{url!r} names no stdio MCP server the operators registered",
+                "MCP_STDIO_NOT_REGISTERED",
+            )
+        return command
+
+
 @asynccontextmanager
-async def _session(guard: EgressGuard, url: str, timeout_seconds: float) -> AsyncIterator[Client]:
+async def _session(servers: McpServers, url: str, timeout_seconds: float) -> AsyncIterator[Client]:
     # The MCP SDK (with its server half, Starlette and uvicorn) is imported at the first MCP
     # call, not when the service starts.
     from mcp import Client
+    from mcp.client.stdio import StdioServerParameters
     from mcp.client.streamable_http import streamable_http_client
 
-    http_client = guard.mcp_http_client(timeout_seconds)
+    command = servers.stdio_command(url)
+    http_client = servers.guard.mcp_http_client(timeout_seconds)
     try:
         async with asyncio.timeout(timeout_seconds):
-            async with Client(
-                streamable_http_client(url, http_client=http_client),
-                read_timeout_seconds=timeout_seconds,
-            ) as client:
+            transport: Any = (
+                streamable_http_client(url, http_client=http_client)
+                if command is None
+                else StdioServerParameters(command=command[0], args=command[1:])
+            )
+            async with Client(transport, read_timeout_seconds=timeout_seconds) as client:
                 yield client
     except Exception as exc:  # noqa: BLE001 - whatever the MCP SDK raises becomes McpFailed
         cause = _cause(exc)
@@ -73,9 +103,9 @@ async def _session(guard: EgressGuard, url: str, timeout_seconds: float) -> Asyn
         await http_client.aclose()
 
 
-async def list_mcp_tools(guard: EgressGuard, url: str, timeout_seconds: float) -> list[McpTool]:
+async def list_mcp_tools(servers: McpServers, url: str, timeout_seconds: float) -> list[McpTool]:
     tools: list[McpTool] = []
-    async with _session(guard, url, timeout_seconds) as client:
+    async with _session(servers, url, timeout_seconds) as client:
         cursor: str | None = None
         while len(tools) < MAX_LISTED_TOOLS:
             listed = await client.list_tools(cursor=cursor)
@@ -90,7 +120,7 @@ async def list_mcp_tools(guard: EgressGuard, url: str, timeout_seconds: float) -
 
 
 async def call_mcp_tool(
-    guard: EgressGuard,
+    servers: McpServers,
     url: str,
     name: str,
     arguments: Mapping[str, Any],
@@ -99,7 +129,7 @@ async def call_mcp_tool(
     """The tool's structured result, else its text (as JSON when it is JSON)."""
     from mcp_types import TextContent
 
-    async with _session(guard, url, timeout_seconds) as client:
+    async with _session(servers, url, timeout_seconds) as client:
         result = await client.call_tool(name, dict(arguments))
     texts = [part.text for part in result.content if isinstance(part, TextContent)]
     if result.is_error:

@@ -9,6 +9,7 @@ import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from typing import Any
 
 import anyio.to_thread
 import uvicorn
@@ -20,6 +21,8 @@ from mcp.server.mcpserver.exceptions import ToolError
 class LocalMcpServer:
     port: int
     calls: list[str] = field(default_factory=list)
+    #: How many tools/list requests the server answered.
+    lists: int = 0
     release: threading.Event = field(default_factory=threading.Event)
 
     @property
@@ -28,7 +31,12 @@ class LocalMcpServer:
 
 
 def _build(state: LocalMcpServer) -> MCPServer:
-    server: MCPServer = MCPServer("inventory")
+    class Counting(MCPServer):
+        async def list_tools(self) -> Any:
+            state.lists += 1
+            return await super().list_tools()
+
+    server: MCPServer = Counting("inventory")
 
     @server.tool()
     def stock(sku: str) -> dict[str, object]:

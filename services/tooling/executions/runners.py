@@ -14,7 +14,7 @@ from typing import Any
 from urllib.parse import quote, urlencode
 
 from services.tooling.egress import EgressGuard
-from services.tooling.mcp_client import McpFailed, call_mcp_tool
+from services.tooling.mcp_client import McpFailed, McpServers, call_mcp_tool
 
 _PATH_PARAMETER = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)\}")
 DEFAULT_TIMEOUT_SECONDS = 30.0
@@ -87,11 +87,11 @@ def http_runner(guard: EgressGuard, method: str) -> Runner:
     return run
 
 
-def mcp_runner(guard: EgressGuard) -> Runner:
+def mcp_runner(servers: McpServers) -> Runner:
     async def run(config: Mapping[str, Any], arguments: dict[str, Any]) -> Any:
         try:
             return await call_mcp_tool(
-                guard,
+                servers,
                 str(config["server_url"]),
                 str(config["tool_name"]),
                 arguments,
@@ -110,7 +110,7 @@ def unavailable(message: str, reason: str) -> Runner:
     return run
 
 
-def runners(guard: EgressGuard) -> dict[str, Runner]:
+def runners(guard: EgressGuard, mcp: McpServers) -> dict[str, Runner]:
     return {
         "HTTP_GET": http_runner(guard, "GET"),
         "HTTP_POST": http_runner(guard, "POST"),
@@ -120,7 +120,7 @@ def runners(guard: EgressGuard) -> dict[str, Runner]:
             "no database is registered for this tool", "NO_DATABASE_CONFIGURED"
         ),
         "OCR": unavailable("no OCR engine is configured on this platform", "NO_OCR_ENGINE"),
-        "MCP": mcp_runner(guard),
+        "MCP": mcp_runner(mcp),
     }
 
 

@@ -17,7 +17,7 @@ from quarterdeck.tooling.v1 import tools_pb2 as pb
 from services.tooling.access import owner_for_write, reading_tenant, require_may_change, visible_to
 from services.tooling.context import ToolingContext
 from services.tooling.egress import EgressDenied, EgressFailed
-from services.tooling.mcp_client import McpFailed, list_mcp_tools
+from services.tooling.mcp_client import STDIO_PREFIX, McpFailed, McpTool, list_mcp_tools
 from services.tooling.schemas import schema_problem, violations_of
 from services.tooling.tools.convert import (
     base_tool_to_proto,
@@ -326,8 +326,11 @@ async def import_mcp_tools(
     violations = Violations()
     url = request.server_url
     violations.text("server_url", url, MAX_SERVER_URL, required=True)
-    if url and not url.startswith(("http://", "https://")):
-        violations.add("server_url", "must be an http or https URL")
+    stdio = url.startswith(STDIO_PREFIX)
+    if stdio and url.removeprefix(STDIO_PREFIX) not in ctx.settings.stdio_servers:
+        violations.add("server_url", "names no stdio MCP server the operators registered")
+    elif url and not stdio and not url.startswith(("http://", "https://")):
+        violations.add("server_url", "must be an http or https URL (or stdio:<registered name>)")
     if request.name_prefix and not TOOL_NAME_PATTERN.match(request.name_prefix):
         violations.add("name_prefix", "may hold only A-Z, a-z, 0-9, '_', '.' and '-'")
     violations.text("name_prefix", request.name_prefix, MAX_NAME_PREFIX)
@@ -337,8 +340,19 @@ async def import_mcp_tools(
             "timeout_seconds", f"must be above 0 and at most {ctx.settings.egress_timeout_seconds}"
         )
     violations.raise_if_any()
+    if stdio and owner is not None:
+        raise PermissionDenied(
+            "tools of a stdio MCP server are imported as global tools, by platform operators",
+            reason="MCP_STDIO_OPERATORS_ONLY",
+        )
+
+    async def tools_list() -> list[McpTool]:
+        return await list_mcp_tools(ctx.mcp, url, timeout)
+
+    if request.refresh:
+        ctx.mcp_tools.forget(url)
     try:
-        listed = await list_mcp_tools(ctx.egress, url, timeout)
+        listed = await ctx.mcp_tools.get(url, tools_list)
     except EgressDenied as exc:
         raise PermissionDenied(str(exc), reason="EGRESS_DENIED") from None
     except TimeoutError:

@@ -183,16 +183,18 @@ class UpdateToolConfigResponse(_message.Message):
     def __init__(self, tool: _Optional[_Union[ToolConfig, _Mapping]] = ...) -> None: ...
 
 class ImportMcpToolsRequest(_message.Message):
-    __slots__ = ("tenant_id", "server_url", "name_prefix", "timeout_seconds")
+    __slots__ = ("tenant_id", "server_url", "name_prefix", "timeout_seconds", "refresh")
     TENANT_ID_FIELD_NUMBER: _ClassVar[int]
     SERVER_URL_FIELD_NUMBER: _ClassVar[int]
     NAME_PREFIX_FIELD_NUMBER: _ClassVar[int]
     TIMEOUT_SECONDS_FIELD_NUMBER: _ClassVar[int]
+    REFRESH_FIELD_NUMBER: _ClassVar[int]
     tenant_id: str
     server_url: str
     name_prefix: str
     timeout_seconds: float
-    def __init__(self, tenant_id: _Optional[str] = ..., server_url: _Optional[str] = ..., name_prefix: _Optional[str] = ..., timeout_seconds: _Optional[float] = ...) -> None: ...
+    refresh: bool
+    def __init__(self, tenant_id: _Optional[str] = ..., server_url: _Optional[str] = ..., name_prefix: _Optional[str] = ..., timeout_seconds: _Optional[float] = ..., refresh: _Optional[bool] = ...) -> None: ...
 
 class ImportMcpToolsResponse(_message.Message):
     __slots__ = ("tools",)

@@ -122,9 +122,11 @@ class ToolServiceServicer:
         raise NotImplementedError('Method not implemented!')
 
     def ImportMcpTools(self, request, context):
-        """ImportMcpTools lists the tools of an MCP server (Streamable HTTP, through the egress guard)
-        and stores each as a tool of base type MCP with the server's input schema; a tool imported
-        before under the same name is refreshed. Importing again picks up the server's changes.
+        """ImportMcpTools lists the tools of an MCP server (Streamable HTTP, through the egress guard;
+        or a stdio server an operator registered, as "stdio:<name>", imported as global tools by
+        operators only) and stores each as a tool of base type MCP with the server's input schema;
+        a tool imported before under the same name is refreshed. A server's tools/list answer is
+        reused for a while (the deployment's mcp_tools_cache_seconds); refresh asks it again.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
