@@ -60,6 +60,16 @@ class ToolingSettings(ServiceSettings):
             "a minimal environment (PATH, HOME, ...), none of the service's settings."
         ),
     )
+    ocr_endpoint: str | None = Field(
+        default=None,
+        pattern="^https?://",
+        description=(
+            "The HTTP OCR engine OCR tools use, reached through the egress guard (allow a "
+            'private host in egress_allowed_hosts): it is sent POST {"image_base64", '
+            '"language"} and answers {"text"}. OCR tools are refused '
+            "(FAILED_PRECONDITION NO_OCR_ENGINE) while it is unset."
+        ),
+    )
     egress_allowed_hosts: str = Field(
         default="",
         description=(

@@ -3,6 +3,7 @@ body and a request that hangs until the server stops; it counts the requests it 
 
 from __future__ import annotations
 
+import base64
 import json
 import threading
 from collections.abc import Iterator
@@ -85,7 +86,17 @@ def local_http_server() -> Iterator[LocalServer]:
             state.requests.append(self.path)
             length = int(self.headers.get("content-length") or 0)
             body = json.loads(self.rfile.read(length) or b"null")
-            self._json(200, {"path": self.path, "body": body})
+            if self.path == "/ocr":  # a fake OCR engine: the "image" is UTF-8 text
+                try:
+                    text = base64.b64decode(body["image_base64"]).decode()
+                except (KeyError, TypeError, ValueError):
+                    self._json(400, {"error": "no image"})
+                    return
+                self._json(200, {"text": text, "language": body.get("language")})
+            elif self.path == "/ocr-garbage":
+                self._json(200, ["not", "an", "answer"])
+            else:
+                self._json(200, {"path": self.path, "body": body})
 
     server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
     server.daemon_threads = True

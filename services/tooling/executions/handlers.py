@@ -195,7 +195,7 @@ def _refusal_text(error: DomainError) -> str:
 class ExecutionHandlers:
     def __init__(self, ctx: ToolingContext) -> None:
         self._ctx = ctx
-        self._runners: dict[str, Runner] = runners(ctx.egress, ctx.mcp)
+        self._runners: dict[str, Runner] = runners(ctx.egress, ctx.mcp, ctx.settings.ocr_endpoint)
 
     # -- ExecuteTool ------------------------------------------------------------------------
 

@@ -7,6 +7,8 @@ or the egress guard's EgressDenied/EgressFailed.
 
 from __future__ import annotations
 
+import base64
+import binascii
 import json
 import re
 from collections.abc import Awaitable, Callable, Mapping
@@ -103,6 +105,49 @@ def mcp_runner(servers: McpServers) -> Runner:
     return run
 
 
+#: The largest image (base64 text) an OCR call sends.
+MAX_OCR_IMAGE_CHARS = 8 * 1024 * 1024
+
+
+def ocr_runner(guard: EgressGuard, endpoint: str) -> Runner:
+    """OCR through the configured HTTP engine (through the egress guard, like any call out)."""
+
+    async def run(config: Mapping[str, Any], arguments: dict[str, Any]) -> Any:
+        image = arguments.get("image_base64")
+        if not isinstance(image, str) or not image:
+            raise ToolFailed(
+                "an OCR call needs the argument 'image_base64' (the image, base64)", "OCR_NO_IMAGE"
+            )
+        if len(image) > MAX_OCR_IMAGE_CHARS:
+            raise ToolFailed(
+                f"'image_base64' is longer than {MAX_OCR_IMAGE_CHARS} characters", "OCR_BAD_IMAGE"
+            )
+        try:
+            base64.b64decode(image, validate=True)
+        except (binascii.Error, ValueError):
+            raise ToolFailed("'image_base64' is not valid base64", "OCR_BAD_IMAGE") from None
+        body: dict[str, Any] = {"image_base64": image}
+        language = arguments.get("language", config.get("language"))
+        if isinstance(language, str) and language:
+            body["language"] = language
+        response = await guard.request(
+            "POST",
+            endpoint,
+            json_body=body,
+            timeout_seconds=float(config.get("timeout", DEFAULT_TIMEOUT_SECONDS)),
+        )
+        if response.status_code >= 400:
+            raise ToolFailed(
+                f"the OCR engine answered HTTP {response.status_code}", "OCR_ENGINE_ERROR"
+            )
+        answer = _decode(response.content_type, response.body)
+        if not isinstance(answer, dict) or not isinstance(answer.get("text"), str):
+            raise ToolFailed("the OCR engine answered without a text", "OCR_BAD_RESPONSE")
+        return {"text": answer["text"]}
+
+    return run
+
+
 def unavailable(message: str, reason: str) -> Runner:
     async def run(config: Mapping[str, Any], arguments: dict[str, Any]) -> Any:
         raise ToolUnavailable(message, reason)
@@ -110,7 +155,9 @@ def unavailable(message: str, reason: str) -> Runner:
     return run
 
 
-def runners(guard: EgressGuard, mcp: McpServers) -> dict[str, Runner]:
+def runners(
+    guard: EgressGuard, mcp: McpServers, ocr_endpoint: str | None = None
+) -> dict[str, Runner]:
     return {
         "HTTP_GET": http_runner(guard, "GET"),
         "HTTP_POST": http_runner(guard, "POST"),
@@ -119,7 +166,13 @@ def runners(guard: EgressGuard, mcp: McpServers) -> dict[str, Runner]:
         "DB_QUERY": unavailable(
             "no database is registered for this tool", "NO_DATABASE_CONFIGURED"
         ),
-        "OCR": unavailable("no OCR engine is configured on this platform", "NO_OCR_ENGINE"),
+        "OCR": ocr_runner(guard, ocr_endpoint)
+        if ocr_endpoint
+        else unavailable(
+            "no OCR engine is configured on this platform: an operator sets "
+            "QD_TOOLING_OCR_ENDPOINT (an HTTP OCR engine)",
+            "NO_OCR_ENGINE",
+        ),
         "MCP": mcp_runner(mcp),
     }
 
