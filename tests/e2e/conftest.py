@@ -20,9 +20,14 @@ from quarterdeck.telemetry.v1.telemetry_pb2_grpc import TelemetryServiceStub
 from services.registry import PORT_OFFSETS
 from tests.support.processes import Output, free_port_block, quarterdeck, started
 
-#: Every end-to-end module's marks: with ``--dist loadgroup`` they all run on one xdist worker,
-#: which starts the platform once, while the other workers take the in-process tests.
+#: Every end-to-end module's marks: with ``--dist loadgroup`` (the default, see pyproject) they
+#: all run on one xdist worker, which starts the shared platform once, while the other worker
+#: takes the in-process tests.
 E2E_MARKS = [pytest.mark.e2e, pytest.mark.xdist_group("e2e")]
+#: A test that starts a platform of its own rather than using the shared one: its group becomes
+#: "e2e_own-platform" (xdist joins a test's group names), so these run together, on either
+#: worker, beside the tests of the shared platform instead of after them.
+OWN_PLATFORM = pytest.mark.xdist_group("own-platform")
 
 OPERATOR_EMAIL = "operator@example.com"
 OPERATOR_PASSWORD = "Harbour-Lights-2026!"
