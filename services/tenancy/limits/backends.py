@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from typing import Protocol, cast
 
 from sqlalchemy import Table, TextualSelect, bindparam, case, delete, select, text, update
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from services.tenancy.config import TenancySettings
 from services.tenancy.limits.models import LimitCounterRecord
@@ -36,6 +36,9 @@ RATE_KINDS = ("rpm", "tpm")
 KEEP_COUNTERS_SECONDS = 3600
 
 _COUNTERS = cast(Table, LimitCounterRecord.__table__)
+#: Where the counters' statements run: the write transaction's Core connection (the hot path,
+#: no ORM session) or a reading session.
+Executor = AsyncConnection | AsyncSession
 
 
 def window_of(now: float) -> int:
@@ -107,9 +110,7 @@ class RateCounters(Protocol):
     #: "database" or "redis", for messages and the benchmark.
     name: str
 
-    async def take(
-        self, session: AsyncSession, take: RateTake, plan: Sequence[CounterTake]
-    ) -> Taken:
+    async def take(self, session: Executor, take: RateTake, plan: Sequence[CounterTake]) -> Taken:
         """Takes rpm, tpm and the plan counters (always in ``session``'s database) all or
         none; called in the transaction that inserts the reservation."""
         ...
@@ -119,22 +120,20 @@ class RateCounters(Protocol):
         the take was part of that transaction)."""
         ...
 
-    async def settle(
-        self, session: AsyncSession, held: Held, actual_tokens: int, now: float
-    ) -> None:
+    async def settle(self, session: Executor, held: Held, actual_tokens: int, now: float) -> None:
         """Refunds the unused tokens to the reservation's window, or charges an overrun to
         the current window unconditionally; at most once per reservation."""
         ...
 
-    async def release(self, session: AsyncSession, held: Held) -> None:
+    async def release(self, session: Executor, held: Held) -> None:
         """Refunds the reservation's requests and tokens; at most once per reservation."""
         ...
 
-    async def used(self, session: AsyncSession, tenant_id: uuid.UUID, now: float) -> dict[str, int]:
+    async def used(self, session: Executor, tenant_id: uuid.UUID, now: float) -> dict[str, int]:
         """The rpm and tpm the tenant has used as of ``now``, as Reserve would count them."""
         ...
 
-    async def prune(self, session: AsyncSession, now: float) -> None:
+    async def prune(self, session: Executor, now: float) -> None:
         """Forgets counters no reservation can touch anymore (Redis expires its own)."""
         ...
 
@@ -197,13 +196,13 @@ class CounterTable:
         self._take_all: dict[int, TextualSelect] = {}
 
     async def take(
-        self, session: AsyncSession, tenant_id: uuid.UUID, wanted: CounterTake
+        self, session: Executor, tenant_id: uuid.UUID, wanted: CounterTake
     ) -> int | None:
         """Adds the amount if it fits; the new total, or None when it would not fit."""
         return (await self.take_all(session, tenant_id, [wanted])).get(wanted.kind)
 
     async def take_all(
-        self, session: AsyncSession, tenant_id: uuid.UUID, wanted: Sequence[CounterTake]
+        self, session: Executor, tenant_id: uuid.UUID, wanted: Sequence[CounterTake]
     ) -> dict[str, int]:
         """Adds each amount to its counter where it stays within its limit, in one statement,
         rows in the given order (so reservers lock them alike); the new totals of the kinds
@@ -223,7 +222,7 @@ class CounterTable:
         return {kind: used for kind, used in rows.all()}
 
     async def refund(
-        self, session: AsyncSession, tenant_id: uuid.UUID, kind: str, window: int, amount: int
+        self, session: Executor, tenant_id: uuid.UUID, kind: str, window: int, amount: int
     ) -> None:
         """Takes ``amount`` off the counter, never below zero."""
         if amount <= 0:
@@ -248,9 +247,7 @@ class DatabaseRateCounters:
     def __init__(self, table: CounterTable) -> None:
         self._table = table
 
-    async def take(
-        self, session: AsyncSession, take: RateTake, plan: Sequence[CounterTake]
-    ) -> Taken:
+    async def take(self, session: Executor, take: RateTake, plan: Sequence[CounterTake]) -> Taken:
         rates = [
             CounterTake("rpm", take.window, take.requests, take.rpm),
             CounterTake("tpm", take.window, take.tokens, take.tpm),
@@ -262,9 +259,7 @@ class DatabaseRateCounters:
     async def undo(self, take: RateTake) -> None:
         """Nothing: the take was rolled back with its transaction."""
 
-    async def settle(
-        self, session: AsyncSession, held: Held, actual_tokens: int, now: float
-    ) -> None:
+    async def settle(self, session: Executor, held: Held, actual_tokens: int, now: float) -> None:
         tenant_id, window = held.tenant_id, held.window
         # Exactly once: the caller holds the reservation's row and changes its state in the
         # same transaction.
@@ -276,11 +271,11 @@ class DatabaseRateCounters:
                 session, tenant_id, CounterTake("tpm", window_of(now), difference, None)
             )
 
-    async def release(self, session: AsyncSession, held: Held) -> None:
+    async def release(self, session: Executor, held: Held) -> None:
         await self._table.refund(session, held.tenant_id, "rpm", held.window, held.requests)
         await self._table.refund(session, held.tenant_id, "tpm", held.window, held.tokens)
 
-    async def used(self, session: AsyncSession, tenant_id: uuid.UUID, now: float) -> dict[str, int]:
+    async def used(self, session: Executor, tenant_id: uuid.UUID, now: float) -> dict[str, int]:
         rows = await session.execute(
             select(_COUNTERS.c.kind, _COUNTERS.c.used).where(
                 _COUNTERS.c.tenant_id == tenant_id,
@@ -290,7 +285,7 @@ class DatabaseRateCounters:
         )
         return {kind: used for kind, used in rows.all()}
 
-    async def prune(self, session: AsyncSession, now: float) -> None:
+    async def prune(self, session: Executor, now: float) -> None:
         await session.execute(
             delete(_COUNTERS).where(
                 _COUNTERS.c.kind.in_(RATE_KINDS),

@@ -64,7 +64,7 @@ from typing import Any, cast
 
 from sqlalchemy import Connection, Row, Table, bindparam, delete, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from quarterdeck.tenancy.v1 import limits_pb2 as pb
 from services.tenancy.billing.models import (
@@ -283,13 +283,15 @@ class LimitHandlers:
         self._sqlite_writers = asyncio.Lock() if self._db.dialect == "sqlite" else None
 
     @asynccontextmanager
-    async def _writing(self) -> AsyncIterator[AsyncSession]:
+    async def _writing(self) -> AsyncIterator[AsyncConnection]:
+        """A write transaction on a Core connection: the hot path's statements are all Core,
+        and an ORM session's bookkeeping cost more than they do."""
         if self._sqlite_writers is None:
-            async with self._db.transaction() as session:
-                yield session
+            async with self._db.core_transaction() as connection:
+                yield connection
             return
-        async with self._sqlite_writers, self._db.transaction() as session:
-            yield session
+        async with self._sqlite_writers, self._db.core_transaction() as connection:
+            yield connection
 
     # --- counters ------------------------------------------------------------------------
 
@@ -415,6 +417,10 @@ class LimitHandlers:
         try:
             try:
                 async with self._writing() as session:
+                    if not plan:
+                        # Rate counters and a reservation only: no billing data to lose. Said
+                        # first, so no round trip is spent on it while the counters are locked.
+                        await self._db.commit_unflushed(session)
                     # The reservation goes in first, so the counters' row locks are held for
                     # one statement and the commit only.
                     await session.execute(
@@ -456,9 +462,6 @@ class LimitHandlers:
                                 },
                             )
                     granted = take
-                    if not plan:
-                        # Rate counters and a reservation only: no billing data to lose.
-                        await self._db.commit_unflushed(session)
                     remaining = {
                         kind: max(0, limit - used[kind]) for kind, (_, limit) in wanted.items()
                     }
@@ -528,15 +531,15 @@ class LimitHandlers:
         )
 
     async def _open_reservation(
-        self, session: AsyncSession, tenant_id: uuid.UUID, reservation_id: uuid.UUID
-    ) -> LimitReservationRecord:
-        statement = select(LimitReservationRecord).where(
-            LimitReservationRecord.id == reservation_id,
-            LimitReservationRecord.tenant_id == tenant_id,
+        self, session: AsyncConnection, tenant_id: uuid.UUID, reservation_id: uuid.UUID
+    ) -> Row[Any]:
+        statement = select(*_RESERVATIONS.columns).where(
+            _RESERVATIONS.c.id == reservation_id,
+            _RESERVATIONS.c.tenant_id == tenant_id,
         )
         if self._db.dialect == "postgresql":
             statement = statement.with_for_update()
-        row = await session.scalar(statement)
+        row = (await session.execute(statement)).one_or_none()
         if row is None:
             raise NotFound(
                 f"reservation {reservation_id} not found", reason="RESERVATION_NOT_FOUND"
@@ -544,7 +547,7 @@ class LimitHandlers:
         return row
 
     @staticmethod
-    def _require_open(row: LimitReservationRecord, now: float) -> None:
+    def _require_open(row: Reservation, now: float) -> None:
         if row.state == "settled":
             raise FailedPrecondition(
                 f"reservation {row.id} is already settled with {row.actual_tokens} tokens",
@@ -562,7 +565,7 @@ class LimitHandlers:
 
     async def _claim(
         self,
-        session: AsyncSession,
+        session: AsyncConnection,
         tenant_id: uuid.UUID,
         reservation_id: uuid.UUID,
         now: float,
@@ -654,8 +657,8 @@ class LimitHandlers:
         async with self._writing() as session:
             await self._rates.prune(session, now)
             await session.execute(
-                delete(LimitReservationRecord).where(
-                    LimitReservationRecord.expires_at < _at(now) - KEEP_RESERVATIONS
+                delete(_RESERVATIONS).where(
+                    _RESERVATIONS.c.expires_at < _at(now) - KEEP_RESERVATIONS
                 )
             )
 

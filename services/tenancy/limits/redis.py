@@ -47,7 +47,6 @@ from redis.backoff import NoBackoff
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import RedisError
 from redis.exceptions import TimeoutError as RedisTimeoutError
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.tenancy.config import TenancySettings
 from services.tenancy.limits.backends import (
@@ -55,6 +54,7 @@ from services.tenancy.limits.backends import (
     WINDOW_SECONDS,
     CounterTable,
     CounterTake,
+    Executor,
     Held,
     RateTake,
     Taken,
@@ -277,9 +277,7 @@ class RedisRateCounters:
         readable_until = window_of(now) + WINDOW_SECONDS * (2 if self._sliding else 1)
         return max(1, math.ceil((readable_until - now) * 1000)) + self._grace_ms
 
-    async def take(
-        self, session: AsyncSession, take: RateTake, plan: Sequence[CounterTake]
-    ) -> Taken:
+    async def take(self, session: Executor, take: RateTake, plan: Sequence[CounterTake]) -> Taken:
         plan_used = await self._table.take_all(session, take.tenant_id, plan)
         if len(plan_used) < len(plan):
             return Taken(plan_used)  # a hard plan limit refused: Redis is not touched
@@ -342,9 +340,7 @@ class RedisRateCounters:
         except RedisError as error:
             self._raise_unless_fail_open(error, tenant_id, reservation_id, "not refunded")
 
-    async def settle(
-        self, session: AsyncSession, held: Held, actual_tokens: int, now: float
-    ) -> None:
+    async def settle(self, session: Executor, held: Held, actual_tokens: int, now: float) -> None:
         tenant_id, reservation_id, window = held.tenant_id, held.reservation_id, held.window
         keys = [
             reservation_key(self._prefix, tenant_id, reservation_id),
@@ -358,10 +354,10 @@ class RedisRateCounters:
                 error, tenant_id, reservation_id, "settled without adjusting tpm"
             )
 
-    async def release(self, session: AsyncSession, held: Held) -> None:
+    async def release(self, session: Executor, held: Held) -> None:
         await self._release_only(held.tenant_id, held.reservation_id, held.window)
 
-    async def used(self, session: AsyncSession, tenant_id: uuid.UUID, now: float) -> dict[str, int]:
+    async def used(self, session: Executor, tenant_id: uuid.UUID, now: float) -> dict[str, int]:
         window = window_of(now)
         keys = [
             counter_key(self._prefix, tenant_id, kind, at)
@@ -381,7 +377,7 @@ class RedisRateCounters:
             "tpm": weighted_used(counts[2], counts[3], weight),
         }
 
-    async def prune(self, session: AsyncSession, now: float) -> None:
+    async def prune(self, session: Executor, now: float) -> None:
         """Nothing: every key expires by itself."""
 
     async def close(self) -> None:
