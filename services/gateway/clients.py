@@ -183,7 +183,9 @@ class CallerClients:
     async def own_tenant(self) -> str:
         """The tenant of the caller's access token, verified with identity's keys; empty for a
         platform operator or a Quarterdeck service (who act globally when they name no tenant)
-        and for a token that does not verify, which the service then refuses itself.
+        and for a token that does not verify, which the service then refuses itself. When
+        identity's keys cannot be fetched the call fails as that fetch did (503), rather than
+        guessing.
 
         Routes need it only where an RPC reads an empty tenant_id as "a global resource"
         (changing agents and tool configurations): there the gateway's rule, "tenant_id
@@ -195,7 +197,7 @@ class CallerClients:
             if token is None:
                 return ""
             principal = await self._tokens.verify(token)
-        except (DomainError, grpc.aio.AioRpcError):
+        except DomainError:  # malformed, expired, or signed by no key identity serves
             return ""
         if principal.is_operator or principal.is_internal:
             return ""  # as tenant_for_read has it: with no tenant named, operators act globally

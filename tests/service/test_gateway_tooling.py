@@ -603,3 +603,37 @@ async def test_operators_set_execution_limits_and_everyone_reads_them(gw: Gatewa
     assert "cost_tier" in violations(bad)
     bad = await gw.client.put(target, json={"rate_limit_per_minute": -1}, headers=ops)
     assert "rate_limit_per_minute" in violations(bad)
+
+
+async def test_a_service_accounts_api_key_acts_for_its_own_tenant(gw: Gateway) -> None:
+    team = await new_team(gw)
+    created = await call(
+        gw,
+        "POST",
+        "/v1/service-accounts/keys",
+        201,
+        json={"tenant_id": team.tenant, "account": unique("ci"), "role": "admin"},
+        headers=team.admin,
+    )
+    api_key = {"X-API-Key": created["api_key"]}
+    # A tool's tenant defaults to the key's tenant: the gateway reads it from the access token
+    # it exchanged the key for.
+    tool = await call(
+        gw, "POST", "/v1/tools", 201, json=tool_body("https://erp.example.com/{q}"), headers=api_key
+    )
+    assert tool["tenant_id"] == team.tenant
+    changed = await call(
+        gw,
+        "PATCH",
+        f"/v1/tools/{tool['id']}",
+        json={"version": tool["version"], "is_active": False},
+        headers=api_key,
+    )
+    assert changed["is_active"] is False and changed["version"] == tool["version"] + 1
+    # An unusable token is not guessed at: the service refuses it.
+    response = await gw.client.post(
+        "/v1/tools",
+        json=tool_body("https://erp.example.com/{q}"),
+        headers={"Authorization": "Bearer not-a-token"},
+    )
+    error_of(response, 401, "UNAUTHENTICATED")
