@@ -310,6 +310,27 @@ async def tenancy_and_billing(shapes: Shapes, operator: dict[str, str], owner: T
         tenant_id=tenant_id,
         json={"version": current["version"], "rate_limit_rpm": 120},
     )
+    # The grants name a global agent and tool the tooling service holds.
+    granted_tool = await call(
+        "POST",
+        "/v1/tools",
+        status=201,
+        headers=operator,
+        json={
+            "name": unique("granted"),
+            "base_tool_id": str(base_tool_id("HTTP_GET")),
+            "config": {"endpoint": "https://erp.example.com/{q}"},
+            "input_schema": {"type": "object"},
+            "is_global": True,
+        },
+    )
+    granted_agent = await call(
+        "POST",
+        "/v1/agents",
+        status=201,
+        headers=operator,
+        json={"name": unique("Granted"), "role_name": "support", "is_global": True},
+    )
     onboarded = await call(
         "POST",
         "/v1/onboarding",
@@ -319,10 +340,11 @@ async def tenancy_and_billing(shapes: Shapes, operator: dict[str, str], owner: T
             "tenant": {"slug": unique("onboarded"), "name": "Onboarded"},
             "owner_user_id": owner.user_id,
             "model_config": config,
-            "agent_grants": [{"agent_id": str(uuid.uuid4())}],
-            "tool_grants": [{"tool_id": str(uuid.uuid4()), "enabled": False}],
+            "agent_grants": [{"agent_id": granted_agent["agent"]["id"]}],
+            "tool_grants": [{"tool_id": granted_tool["id"], "enabled": False}],
         },
     )
+    assert [g["agent_id"] for g in onboarded["agent_grants"]] == [granted_agent["agent"]["id"]]
     await call(
         "DELETE", "/v1/tenants/{tenant_id}", headers=operator, tenant_id=onboarded["tenant"]["id"]
     )

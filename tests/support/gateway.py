@@ -26,6 +26,7 @@ from tests.support.stack import (
     TENANCY_INTERNAL_SECRET,
     Databases,
     IdentityStack,
+    free_port,
     identity_stack,
     running_service,
 )
@@ -225,7 +226,10 @@ async def platform_stack(
     **telemetry_overrides: Any,
 ) -> AsyncIterator[PlatformStack]:
     """Identity, tenancy, telemetry and tooling on ``label`` databases, the gateway their
-    internal client. Tooling's egress guard lets tools reach the tests' servers on 127.0.0.1."""
+    internal client. Tenancy's onboarding stores grants in this tooling (its port is chosen
+    first, as identity_stack does for identity); tooling's egress guard lets tools reach the
+    tests' servers on 127.0.0.1."""
+    tooling_port = free_port()
     clients = ",".join(
         [
             internal_client_entry("tenancy", TENANCY_INTERNAL_SECRET),
@@ -238,7 +242,10 @@ async def platform_stack(
             backend,
             label=label,
             internal_clients=clients,
-            tenancy_overrides=tenancy_overrides,
+            tenancy_overrides={
+                "tooling_target": f"127.0.0.1:{tooling_port}",
+                **(tenancy_overrides or {}),
+            },
         ) as identity,
         running_service(
             "telemetry",
@@ -249,6 +256,7 @@ async def platform_stack(
         running_service(
             "tooling",
             await databases.url(backend, "tooling", label),
+            port=tooling_port,
             identity_target=identity.identity.target,
             egress_allowed_hosts="127.0.0.1",
             secret_encryption_keys=Fernet.generate_key().decode(),
