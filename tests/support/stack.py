@@ -119,14 +119,16 @@ async def identity_stack(
     backend: str,
     label: str = "default",
     tenancy_overrides: dict[str, Any] | None = None,
+    identity_port: int | None = None,
     **identity_overrides: Any,
 ) -> AsyncIterator[IdentityStack]:
     """Identity and tenancy, each verifying tokens with identity's keys, calling each other.
 
     Identity's port is chosen first, so tenancy can be told where its JWKS lives before identity
-    (which needs tenancy's address) starts; channels connect lazily.
+    (which needs tenancy's address) starts; channels connect lazily. A caller that must tell
+    another service first passes the port.
     """
-    identity_port = free_port()
+    identity_port = identity_port or free_port()
     async with (
         running_service(
             "tenancy",
@@ -180,35 +182,26 @@ async def feed_stack(
     identity's tokens (its JWKS); the services named in ``reporting`` (identity, tenancy) append
     to telemetry's activity feed with the internal tokens identity mints them.
 
-    Identity's port is chosen first, so the others can be told where its JWKS lives before
-    identity (which needs tenancy's address) starts; channels connect lazily.
+    Identity's port is chosen first, so telemetry can be told where its JWKS lives.
     """
     identity_port = free_port()
-    identity_target = f"127.0.0.1:{identity_port}"
     async with running_service(
         "telemetry",
         await databases.url(backend, "telemetry", label),
-        identity_target=identity_target,
+        identity_target=f"127.0.0.1:{identity_port}",
         jwks_max_age_seconds=1.0,
     ) as telemetry:
         feed: dict[str, Any] = {"telemetry_target": telemetry.target}
-        async with (
-            running_service(
-                "tenancy",
-                await databases.url(backend, "tenancy", label),
-                identity_target=identity_target,
-                internal_secret=TENANCY_INTERNAL_SECRET,
-                jwks_max_age_seconds=1.0,
+        async with identity_stack(
+            databases,
+            backend,
+            label,
+            tenancy_overrides={
                 **(feed if "tenancy" in reporting else {}),
                 **(tenancy_overrides or {}),
-            ) as tenancy,
-            running_service(
-                "identity",
-                await databases.url(backend, "identity", label),
-                port=identity_port,
-                tenancy_target=tenancy.target,
-                **(feed if "identity" in reporting else {}),
-                **{**IDENTITY_TEST_SETTINGS, **(identity_overrides or {})},
-            ) as identity,
-        ):
-            yield FeedStack(identity, tenancy, telemetry)
+            },
+            identity_port=identity_port,
+            **(feed if "identity" in reporting else {}),
+            **(identity_overrides or {}),
+        ) as stack:
+            yield FeedStack(stack.identity, stack.tenancy, telemetry)
