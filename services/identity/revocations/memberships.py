@@ -55,6 +55,8 @@ class MembershipRevocations:
         self._asked_at: float | None = None
         self._cursor: datetime | None = None
         self._known: dict[str, _Learned] = {}
+        #: Whether the last ask failed: a failure is logged once, not at every ask.
+        self._failing = False
 
     async def refresh(self) -> None:
         """Learns what tenancy recorded since the last answer; a failure is logged and the known
@@ -74,8 +76,13 @@ class MembershipRevocations:
                     call_timeout=CALL_TIMEOUT_SECONDS,
                 )
             except (grpc.aio.AioRpcError, TimeoutError, RuntimeError) as error:
-                log.warning("membership revocations not read from tenancy (%s)", error)
+                level = logging.DEBUG if self._failing else logging.WARNING
+                log.log(level, "membership revocations not read from tenancy (%s)", error)
+                self._failing = True
                 return
+            if self._failing:
+                log.info("membership revocations read from tenancy again")
+                self._failing = False
             self._learn(reply)
 
     def _learn(self, reply: tpb.ListMembershipRevocationsResponse) -> None:
