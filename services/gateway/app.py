@@ -17,6 +17,8 @@ from services.gateway.billing import routes as billing
 from services.gateway.catalogue import routes as catalogue
 from services.gateway.clients import GatewayClients
 from services.gateway.config import GatewaySettings
+from services.gateway.conversation_events import routes as conversation_events
+from services.gateway.conversations import routes as conversations
 from services.gateway.error_handlers import UnhandledErrorMiddleware, add_exception_handlers
 from services.gateway.jwks import routes as jwks
 from services.gateway.limits import routes as limits
@@ -25,6 +27,7 @@ from services.gateway.memory import routes as memory
 from services.gateway.model_configs import routes as model_configs
 from services.gateway.operations import routes as operations
 from services.gateway.request_log import RequestLogMiddleware, writer_for_gateway
+from services.gateway.runs import routes as runs
 from services.gateway.schemas import Health
 from services.gateway.service_accounts import routes as service_accounts
 from services.gateway.sessions import routes as sessions
@@ -103,6 +106,11 @@ def create_app(settings: GatewaySettings) -> FastAPI:
     app.include_router(tool_permissions.router)
     app.include_router(tool_calls.router)
     app.include_router(memory.router)
+    app.include_router(conversations.router)
+    app.include_router(conversations.search)
+    app.include_router(runs.router)
+    app.include_router(runs.conversation_runs)
+    app.include_router(conversation_events.router)
 
     # Each add_middleware wraps the previous ones, so the tracing middleware, added last, is
     # outermost: the error middleware's 500s and the X-Trace-Id header happen inside the span.

@@ -18,6 +18,11 @@ import grpc
 from fastapi import HTTPException, Request, Security
 from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
 
+from quarterdeck.conversation.v1.conversations_pb2_grpc import ConversationServiceStub
+from quarterdeck.conversation.v1.events_pb2_grpc import EventServiceStub
+from quarterdeck.conversation.v1.messages_pb2_grpc import MessageServiceStub
+from quarterdeck.conversation.v1.runs_pb2_grpc import RunServiceStub
+from quarterdeck.conversation.v1.stream_tickets_pb2_grpc import StreamTicketServiceStub
 from quarterdeck.identity.v1 import identity_pb2 as ipb
 from quarterdeck.identity.v1.identity_pb2_grpc import IdentityServiceStub
 from quarterdeck.telemetry.v1.activity_pb2_grpc import ActivityServiceStub
@@ -98,6 +103,12 @@ class GatewayClients:
         self.tokens = JwtVerifier(
             JwksCache(self._fetch_jwks, max_age_seconds=settings.identity_jwks_cache_seconds)
         )
+        conversation = self._channel(settings.conversation_target)
+        self.conversations = ConversationServiceStub(conversation)
+        self.messages = MessageServiceStub(conversation)
+        self.runs = RunServiceStub(conversation)
+        self.events = EventServiceStub(conversation)
+        self.stream_tickets = StreamTicketServiceStub(conversation)
         self.api_keys = ApiKeyTokens(
             self._exchange_api_key,
             max_entries=settings.api_key_cache_size,
@@ -179,6 +190,14 @@ class CallerClients:
         self.executions = _with_metadata(clients.executions)
         self.memory = _with_metadata(clients.memory)
         self._tokens = clients.tokens
+        self.conversations = _with_metadata(clients.conversations)
+        self.messages = _with_metadata(clients.messages)
+        self.runs = _with_metadata(clients.runs)
+        self.events = _with_metadata(clients.events)
+        self.stream_tickets = _with_metadata(clients.stream_tickets)
+        #: The one stub without the request timeout: a follow (FollowEvents) lasts as long as
+        #: its client stays; the SSE route ends it when the client goes.
+        self.event_stream = _bound(clients.events, metadata=metadata)
 
     async def own_tenant(self) -> str:
         """The tenant of the caller's access token, verified with identity's keys; empty for a

@@ -26,6 +26,13 @@ class GatewaySettings(BaseSettings):
     request_timeout_seconds: float = Field(
         default=10.0, gt=0, description="The deadline of every gRPC call the gateway makes."
     )
+    sse_heartbeat_seconds: float = Field(
+        default=15.0,
+        gt=0,
+        le=300,
+        description="How often an idle event stream (SSE) sends a comment line, so proxies keep "
+        "the connection and a client that vanished is noticed.",
+    )
     log_level: str = Field(default="INFO", pattern="^(DEBUG|INFO|WARNING|ERROR|CRITICAL)$")
     trusted_proxies: Annotated[tuple[str, ...], NoDecode] = Field(
         default=(),

@@ -16,7 +16,8 @@ narrower type. The conventions:
   :mod:`shared.proto_enums`); its zero value means "not set": null where the field may be null,
   refused otherwise, unless ``zero=`` names it (``zero={"kind": "unspecified"}``);
 - a Timestamp is an RFC 3339 time in UTC; a Struct a JSON object (a google.protobuf.Value any
-  JSON value) whose whole numbers come back as the integers they were sent as;
+  JSON value, a ListValue a JSON array) whose whole numbers come back as the integers they were
+  sent as;
 - a message is the ProtoModel defined for it in the same module (one from another module is
   declared: ``tenant: Tenant``);
 - a field named in ``nullable=`` (or declared ``X | None``) is null when it is empty: unset
@@ -42,7 +43,7 @@ from typing import Any, ClassVar, Literal, Self, cast
 
 from google.protobuf.descriptor import FieldDescriptor
 from google.protobuf.message import Message
-from google.protobuf.struct_pb2 import Struct, Value
+from google.protobuf.struct_pb2 import ListValue, Struct, Value
 from google.protobuf.timestamp_pb2 import Timestamp
 from pydantic import BaseModel, Field
 
@@ -56,6 +57,7 @@ Reader = Callable[[Any], Any]
 _TIMESTAMP = Timestamp.DESCRIPTOR.full_name
 _STRUCT = Struct.DESCRIPTOR.full_name
 _VALUE = Value.DESCRIPTOR.full_name
+_LIST_VALUE = ListValue.DESCRIPTOR.full_name
 _SCALAR_TYPES: Mapping[int, type] = {
     FieldDescriptor.TYPE_STRING: str,
     FieldDescriptor.TYPE_BOOL: bool,
@@ -142,6 +144,8 @@ def _element_type(field: AnyFieldDescriptor, module: str, zero: str | None = Non
             return dict[str, Any]
         if name == _VALUE:
             return Any
+        if name == _LIST_VALUE:
+            return list[Any]
         return _model_for(_message_of(field), module, field.full_name)
     if field.type not in _SCALAR_TYPES:
         raise TypeError(f"{field.full_name}: no JSON mapping for this field type")
@@ -196,7 +200,7 @@ def _value_reader(field: AnyFieldDescriptor, annotation: Any, zero: str | None) 
             return from_timestamp
         if name == _STRUCT:
             return struct_to_dict
-        if name == _VALUE:
+        if name in (_VALUE, _LIST_VALUE):
             return value_to_python
         model = _model_in(annotation)
         if model is None:

@@ -1,8 +1,8 @@
 """Schemathesis over the gateway's OpenAPI document: every operation is sent generated requests
 (valid and invalid, per the document) as a tenant owner, as a platform operator and with no
-credentials, against the gateway served on 127.0.0.1 in front of identity, tenancy, telemetry
-and tooling (Stripe's webhook secret configured), and no answer is a 5xx. Run with ``-s`` for
-the counts; on SQLite only.
+credentials, against the gateway served on 127.0.0.1 in front of identity, tenancy, telemetry,
+tooling and conversation (Stripe's webhook secret configured), and no answer is a 5xx.
+Run with ``-s`` for the counts; on SQLite only.
 """
 
 from __future__ import annotations
@@ -143,6 +143,12 @@ async def test_no_generated_request_gets_a_5xx(databases: Databases) -> None:
             identity_target=stack.identity.target,
             secret_encryption_keys=Fernet.generate_key().decode(),
         ) as tooling,
+        running_service(
+            "conversation",
+            await databases.url("sqlite", "conversation", "schemathesis"),
+            identity_target=stack.identity.target,
+            run_reaper_interval_seconds=0,
+        ) as conversation,
     ):
         app = create_app(
             GatewaySettings(
@@ -150,6 +156,7 @@ async def test_no_generated_request_gets_a_5xx(databases: Databases) -> None:
                 tenancy_target=stack.tenancy.target,
                 telemetry_target=telemetry.target,
                 tooling_target=tooling.target,
+                conversation_target=conversation.target,
                 internal_secret=GATEWAY_SECRET,
                 request_timeout_seconds=10,
             )

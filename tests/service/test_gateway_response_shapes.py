@@ -1,22 +1,27 @@
 """Every route of the gateway answers what its OpenAPI document says, over real in-process
-identity, tenancy, telemetry and tooling services on SQLite and on PostgreSQL.
+identity, tenancy, telemetry and tooling services on SQLite and on PostgreSQL, and a conversation
+service whose turns run through tooling and the local test provider (with a tenancy, tooling and
+telemetry of its own, verifying the test issuer's tokens).
 
 The routes are walked from the app itself; each is called with valid inputs (a realistic flow:
 an operator sets up a tenant, its model, plan, subscription and invoice; a user manages their
 account; telemetry is recorded and read) and its JSON is validated with jsonschema against the
 response schema /openapi.json gives for that route and status, with every object closed
 (``additionalProperties: false``): a field the document does not name, or a missing required
-one, fails. A route added to the app without a step here fails the coverage check, unless it is
+one, fails. A server-sent events route is read (served by uvicorn, since the in-process
+transport never ends a stream) until the events the step waits for, each checked for its id and
+JSON. A route added to the app without a step here fails the coverage check, unless it is
 listed in NOT_CALLABLE with the reason.
 """
 
 from __future__ import annotations
 
+import asyncio
 import copy
 import json
 import time
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -43,19 +48,25 @@ from quarterdeck.telemetry.v1 import tool_usage_pb2 as tpb
 from quarterdeck.telemetry.v1.activity_pb2_grpc import ActivityServiceStub
 from quarterdeck.telemetry.v1.metrics_pb2_grpc import AgentMetricsServiceStub
 from quarterdeck.telemetry.v1.tool_usage_pb2_grpc import ToolUsageServiceStub
+from services.gateway.app import create_app
 from services.telemetry.status.models import StatusSubscriptionRecord
 from services.tenancy.stripe.signature import signature_header
 from services.tooling.tools.seed_catalogue import base_tool_id
 from shared.grpc_client import open_channel
 from shared.identity_link import internal_api_key
+from tests.support.asgi_server import served
+from tests.support.conversation_turn import ISSUER as TURN_ISSUER
+from tests.support.conversation_turn import TurnStack, new_tenant, turn_stack
 from tests.support.gateway import PlatformStack, bearer, client_of, gateway_app, platform_stack
 from tests.support.http_server import LocalServer, local_http_server
 from tests.support.identity_users import STRONG_PASSWORD, TestUser, make_user
 from tests.support.mcp_server import LocalMcpServer, local_mcp_server
+from tests.support.sse import SseEvent, sse_items
 from tests.support.stack import (
     TENANCY_INTERNAL_SECRET,
     Databases,
 )
+from tests.support.waiting import eventually
 
 STRIPE_SECRET = "whsec_shape_tests"
 NEW_PASSWORD = "Battery-Staple-77-horse"
@@ -107,6 +118,8 @@ class Shapes:
     client: httpx.AsyncClient
     document: dict[str, Any]
     routes: set[tuple[str, str]]
+    #: The same app served for real, for the routes that stream.
+    streaming: httpx.AsyncClient | None = None
     succeeded: set[tuple[str, str]] = field(default_factory=set)
     refused: set[tuple[str, str]] = field(default_factory=set)
 
@@ -127,6 +140,45 @@ class Shapes:
         self.check(method, template, response)
         (self.succeeded if status < 400 else self.refused).add((method, template))
         return response.json() if response.content else None
+
+    async def stream(
+        self,
+        template: str,
+        until: Callable[[list[SseEvent]], bool],
+        *,
+        headers: dict[str, str] | None = None,
+        params: dict[str, Any] | None = None,
+        **path_params: str,
+    ) -> list[SseEvent]:
+        """GET a server-sent events route and read it until ``until(events)``; each event's
+        ``id:`` is the ``sequence_number`` of its JSON, ``event:`` its ``type``."""
+        assert self.streaming is not None
+        operation = self.document["paths"][template]["get"]
+        assert "text/event-stream" in operation["responses"]["200"]["content"]
+        events: list[SseEvent] = []
+
+        async def read() -> None:
+            assert self.streaming is not None
+            url = template.format(**path_params)
+            async with self.streaming.stream("GET", url, headers=headers, params=params) as reply:
+                assert reply.status_code == 200, (await reply.aread()).decode()
+                assert reply.headers["content-type"].startswith("text/event-stream")
+                async for item in sse_items(reply):
+                    if item.event is not None:
+                        events.append(item.event)
+                        if until(events):
+                            return
+
+        try:
+            await asyncio.wait_for(read(), 60)
+        except TimeoutError:
+            pytest.fail(f"{template}: the awaited events never came; got {events}")
+        for event in events:
+            assert isinstance(event.data, dict), event.data_lines
+            assert event.data["sequence_number"] == event.cursor
+            assert event.data["type"] == event.event
+        self.succeeded.add(("GET", template))
+        return events
 
     def check(self, method: str, template: str, response: httpx.Response) -> None:
         operation = self.document["paths"][template][method.lower()]
@@ -166,9 +218,23 @@ async def stack(backend: str, databases: Databases) -> AsyncIterator[PlatformSta
 
 
 @pytest.fixture(scope="module")
-async def shapes(stack: PlatformStack) -> AsyncIterator[Shapes]:
-    async with gateway_app(stack.gateway_settings()) as app, client_of(app) as client:
-        yield Shapes(client, closed(copy.deepcopy(app.openapi())), set(api_routes(app)))
+async def turn(backend: str, databases: Databases) -> AsyncIterator[TurnStack]:
+    """The conversation service with what its runs call (its own tenancy, tooling, telemetry
+    and the test provider), verifying the test issuer's tokens."""
+    async with turn_stack(databases, backend, "gateway-shapes") as built:
+        yield built
+
+
+@pytest.fixture(scope="module")
+async def shapes(stack: PlatformStack, turn: TurnStack) -> AsyncIterator[Shapes]:
+    settings = stack.gateway_settings(conversation_target=turn.conversation.running.target)
+    async with (
+        gateway_app(settings) as app,
+        client_of(app) as client,
+        served(create_app(settings)) as streaming_url,
+        httpx.AsyncClient(base_url=streaming_url, timeout=httpx.Timeout(10, read=None)) as stream,
+    ):
+        yield Shapes(client, closed(copy.deepcopy(app.openapi())), set(api_routes(app)), stream)
 
 
 @pytest.fixture(scope="module")
@@ -1086,6 +1152,123 @@ async def tooling(
     await call("GET", "/v1/agent-execution-limits", headers=admin)
 
 
+def turn_headers(tenant_id: str, role: str) -> dict[str, str]:
+    return {key.title(): value for key, value in TURN_ISSUER.member(tenant_id, role)}
+
+
+async def conversations(shapes: Shapes, turn: TurnStack) -> None:
+    """A conversation with an agent whose tool needs approval: one call approved, one denied,
+    one run cancelled, followed by token and by stream ticket; then archived."""
+    call = shapes.call
+    tenant = await new_tenant(turn, tool_needs_approval=True)
+    member = turn_headers(tenant.id, "member")
+    viewer = turn_headers(tenant.id, "viewer")
+    admin = turn_headers(tenant.id, "admin")
+    conversation = await call(
+        "POST",
+        "/v1/conversations",
+        status=201,
+        headers=member,
+        json={
+            "agent_id": tenant.agent_id,
+            "display_name": "Shapes",
+            "memory": {"strategy": "window", "max_turns": 10},
+            "metadata": {"channel": "shapes", "seats": 3},
+        },
+    )
+    cid = conversation["id"]
+    await call("GET", "/v1/conversations", headers=viewer, params={"status": "active"})
+    conversation = await call(
+        "GET", "/v1/conversations/{conversation_id}", headers=viewer, conversation_id=cid
+    )
+    await call(
+        "PATCH",
+        "/v1/conversations/{conversation_id}",
+        headers=member,
+        conversation_id=cid,
+        json={"version": conversation["version"], "topic_hint": "shapes"},
+    )
+
+    async def finished(run_id: str) -> dict[str, Any]:
+        async def settled() -> bool:
+            run = await call("GET", "/v1/runs/{run_id}", headers=viewer, run_id=run_id)
+            return run["status"] in ("requires_action", "completed", "failed")
+
+        await eventually(settled, f"run {run_id} to settle")
+        return dict(await call("GET", "/v1/runs/{run_id}", headers=viewer, run_id=run_id))
+
+    for decision, query in (("approve", "shape-yes"), ("deny", "shape-no")):
+        posted = await call(
+            "POST",
+            "/v1/conversations/{conversation_id}/messages",
+            status=201,
+            headers=member,
+            conversation_id=cid,
+            json={"text": f'/tool {tenant.tool_name} {{"q": "{query}"}}'},
+        )
+        run_id = posted["run"]["id"]
+        assert (await finished(run_id))["status"] == "requires_action"
+        events = await shapes.stream(
+            "/v1/conversations/{conversation_id}/events",
+            lambda seen, run=run_id: any(
+                e.event == "run.requires_action" and e.data.get("run_id") == run for e in seen
+            ),
+            headers=viewer,
+            conversation_id=cid,
+        )
+        tool_call_id = events[-1].data["tool_call_id"]
+        await call(
+            "POST",
+            f"/v1/runs/{{run_id}}/tool-calls/{{tool_call_id}}:{decision}",
+            headers=admin,
+            run_id=run_id,
+            tool_call_id=tool_call_id,
+            **({"json": {"reason": "not today"}} if decision == "deny" else {}),
+        )
+        run = await finished(run_id)
+        assert run["status"] == "completed", run
+
+    posted = await call(
+        "POST",
+        "/v1/conversations/{conversation_id}/messages",
+        status=201,
+        headers=member,
+        conversation_id=cid,
+        json={"text": "one more thing", "multitask_strategy": "enqueue"},
+    )
+    await call(
+        "POST",
+        "/v1/runs/{run_id}:cancel",
+        headers=member,
+        run_id=posted["run"]["id"],
+        json={"reason": "never mind"},
+    )
+    await call(
+        "GET", "/v1/conversations/{conversation_id}/runs", headers=viewer, conversation_id=cid
+    )
+    await call(
+        "GET", "/v1/conversations/{conversation_id}/messages", headers=viewer, conversation_id=cid
+    )
+    await call("GET", "/v1/messages:search", headers=viewer, params={"query": "shape-yes"})
+    ticket = await call(
+        "POST",
+        "/v1/conversations/{conversation_id}/stream-tickets",
+        status=201,
+        headers=viewer,
+        conversation_id=cid,
+        json={"ttl_seconds": 30},
+    )
+    await shapes.stream(
+        "/v1/conversations/{conversation_id}/events",
+        lambda seen: len(seen) >= 2,
+        params={"ticket": ticket["ticket"], "after": 1},
+        conversation_id=cid,
+    )
+    await call(
+        "POST", "/v1/conversations/{conversation_id}:archive", headers=member, conversation_id=cid
+    )
+
+
 async def signing_keys(shapes: Shapes, operator: dict[str, str]) -> None:
     """Last: retiring the key the tokens so far were signed with ends them."""
     call = shapes.call
@@ -1098,7 +1281,11 @@ async def signing_keys(shapes: Shapes, operator: dict[str, str]) -> None:
 
 
 async def test_every_route_answers_the_shape_its_document_gives(
-    shapes: Shapes, stack: PlatformStack, http: LocalServer, mcp: LocalMcpServer
+    shapes: Shapes,
+    stack: PlatformStack,
+    turn: TurnStack,
+    http: LocalServer,
+    mcp: LocalMcpServer,
 ) -> None:
     operator_user = await make_user(stack.identity, platform_operator=True)
     operator, _ = await signed_in(shapes, operator_user)
@@ -1107,6 +1294,7 @@ async def test_every_route_answers_the_shape_its_document_gives(
     await telemetry(shapes, stack, user, operator)
     await team(shapes, stack)
     await tooling(shapes, stack, operator, http, mcp)
+    await conversations(shapes, turn)
     await signing_keys(shapes, operator)
 
     routes = shapes.routes

@@ -1,0 +1,33 @@
+"""Stream tickets (mapped from their messages) and the body that asks for one."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from pydantic import Field
+
+from quarterdeck.conversation.v1 import stream_tickets_pb2 as pb
+from services.gateway.proto_json import Text
+from services.gateway.proto_models import ProtoModel
+from services.gateway.schemas import RequestBody
+
+
+class StreamTicket(ProtoModel, message=pb.StreamTicket, nullable=("session_key", "last_use_time")):
+    expire_time: datetime = Field(
+        description="When the ticket stops being accepted; a stream it opened is not cut then."
+    )
+
+
+class CreatedStreamTicket(ProtoModel, message=pb.CreateStreamTicketResponse):
+    ticket: str = Field(
+        description="The ticket, shown only here: open GET /v1/conversations/{id}/events"
+        "?ticket=... with it (an EventSource cannot send an Authorization header)."
+    )
+    stream_ticket: StreamTicket
+
+
+class CreateStreamTicketBody(RequestBody):
+    ttl_seconds: int = Field(
+        default=0, ge=0, le=86400, description="Its lifetime; 0 for the service's default (60 s)."
+    )
+    session_key: Text = Field(default="", max_length=255)

@@ -1,0 +1,325 @@
+"""The gateway's conversation, message and run routes over a real in-process conversation
+service (no worker: runs stay queued), on SQLite and on PostgreSQL: JSON mapped from the
+messages, the update mask, idempotent posts, the roles the service enforces (viewers read,
+members talk, admins decide and speak for others) and another tenant's rows answered 404."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator
+from typing import Any
+
+import httpx
+import pytest
+
+from services.gateway.app import create_app
+from services.gateway.config import GatewaySettings
+from tests.support.conversation import ConversationStack, conversation_service
+from tests.support.stack import Databases
+from tests.support.tokens import TestIssuer
+
+ISSUER = TestIssuer()
+
+
+@pytest.fixture(scope="module")
+async def stack(backend: str, databases: Databases) -> AsyncIterator[ConversationStack]:
+    async with conversation_service(databases, backend, "gateway", ISSUER) as service:
+        yield service
+
+
+@pytest.fixture(scope="module")
+async def gateway(stack: ConversationStack) -> AsyncIterator[httpx.AsyncClient]:
+    app = create_app(
+        GatewaySettings(conversation_target=stack.running.target, request_timeout_seconds=10)
+    )
+    async with (
+        app.router.lifespan_context(app),
+        httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://gw") as client,
+    ):
+        yield client
+
+
+def headers(tenant_id: str, role: str) -> dict[str, str]:
+    return {key.title(): value for key, value in ISSUER.member(tenant_id, role)}
+
+
+class Tenant:
+    def __init__(self) -> None:
+        self.id = str(uuid.uuid4())
+        self.viewer = headers(self.id, "viewer")
+        self.member = headers(self.id, "member")
+        self.admin = headers(self.id, "admin")
+
+
+def ok(response: httpx.Response, status: int = 200) -> Any:
+    assert response.status_code == status, response.text
+    return response.json()
+
+
+def refused(response: httpx.Response, status: int, reason: str | None = None) -> dict[str, Any]:
+    assert response.status_code == status, response.text
+    error = response.json()["error"]
+    if reason is not None:
+        [info] = [d for d in error["details"] if d["@type"].endswith("ErrorInfo")]
+        assert info["reason"] == reason
+    return dict(error)
+
+
+async def test_a_conversation_is_created_read_listed_patched_and_archived(
+    gateway: httpx.AsyncClient,
+) -> None:
+    tenant = Tenant()
+    agent_id = str(uuid.uuid4())
+    body = {
+        "agent_id": agent_id,
+        "display_name": "Refund for order 1182",
+        "source_channel": "web",
+        "memory": {"strategy": "window", "max_turns": 20},
+        "metadata": {"order": 1182, "vip": True},
+    }
+    created = await gateway.post(
+        "/v1/conversations", json=body, headers={**tenant.member, "Idempotency-Key": "c-1"}
+    )
+    conversation = ok(created, 201)
+    assert created.headers["Location"] == f"/v1/conversations/{conversation['id']}"
+    assert conversation["status"] == "active" and conversation["agent_id"] == agent_id
+    assert conversation["memory"]["strategy"] == "window"
+    assert conversation["memory"]["max_turns"] == 20
+    assert conversation["memory"]["keep_last_turns"] is None
+    assert conversation["metadata"] == {"order": 1182, "vip": True}
+    assert conversation["usage"]["cost_usd"] == "0.000000000000"
+    assert conversation["topic_hint"] is None and conversation["last_run_id"] is None
+    assert conversation["last_event_sequence"] == 1  # conversation.created
+    again = ok(
+        await gateway.post(
+            "/v1/conversations", json=body, headers={**tenant.member, "Idempotency-Key": "c-1"}
+        ),
+        201,
+    )
+    assert again["id"] == conversation["id"]
+
+    path = f"/v1/conversations/{conversation['id']}"
+    assert ok(await gateway.get(path, headers=tenant.viewer)) == conversation
+    listed = ok(await gateway.get("/v1/conversations", headers=tenant.viewer))
+    assert [c["id"] for c in listed["conversations"]] == [conversation["id"]]
+    assert listed["next_page_token"] == ""
+
+    patched = ok(
+        await gateway.patch(
+            path,
+            json={"version": conversation["version"], "display_name": "Refund (done)"},
+            headers=tenant.member,
+        )
+    )
+    assert patched["display_name"] == "Refund (done)" and patched["source_channel"] == "web"
+    assert patched["version"] == conversation["version"] + 1
+    masked = ok(
+        await gateway.patch(
+            path,
+            params={"update_mask": "topic_hint"},
+            json={"version": patched["version"], "topic_hint": "refunds", "model": "ignored"},
+            headers=tenant.member,
+        )
+    )
+    assert masked["topic_hint"] == "refunds" and masked["model"] is None
+    stale = await gateway.patch(
+        path, json={"version": patched["version"], "topic_hint": "x"}, headers=tenant.member
+    )
+    refused(stale, 409, "VERSION_MISMATCH")
+    refused(
+        await gateway.patch(
+            path, json={"version": masked["version"], "topic_hint": "x"}, headers=tenant.viewer
+        ),
+        403,
+    )
+
+    archived = ok(await gateway.post(f"{path}:archive", headers=tenant.member))
+    assert archived["status"] == "archived"
+    assert ok(await gateway.post(f"{path}:archive", headers=tenant.member))["status"] == "archived"
+    only_active = ok(
+        await gateway.get("/v1/conversations", params={"status": "active"}, headers=tenant.viewer)
+    )
+    assert only_active["conversations"] == []
+    closed = await gateway.post(
+        f"{path}/messages", json={"text": "still there?"}, headers=tenant.member
+    )
+    refused(closed, 400, "CONVERSATION_ARCHIVED")
+
+
+async def test_a_user_message_returns_its_run_which_is_listed_read_and_cancelled(
+    gateway: httpx.AsyncClient,
+) -> None:
+    tenant = Tenant()
+    conversation = ok(
+        await gateway.post(
+            "/v1/conversations", json={"agent_id": str(uuid.uuid4())}, headers=tenant.member
+        ),
+        201,
+    )
+    messages = f"/v1/conversations/{conversation['id']}/messages"
+    posted = ok(
+        await gateway.post(
+            messages,
+            json={"text": "Where is my parcel 77?"},
+            headers={**tenant.member, "Idempotency-Key": "m-1"},
+        ),
+        201,
+    )
+    message, run = posted["message"], posted["run"]
+    assert message["role"] == "user" and message["text"] == "Where is my parcel 77?"
+    assert message["position"] == 0 and message["tokens"] == {
+        "prompt": 0,
+        "completion": 0,
+        "reasoning": 0,
+    }
+    assert isinstance(message["attachments"], list) and message["tool_call_id"] is None
+    assert run["status"] == "queued" and run["conversation_id"] == conversation["id"]
+    assert run["error"] is None and run["start_time"] is None
+    repeat = ok(
+        await gateway.post(
+            messages,
+            json={"text": "Where is my parcel 77?"},
+            headers={**tenant.member, "Idempotency-Key": "m-1"},
+        ),
+        201,
+    )
+    assert repeat == posted
+
+    note = ok(
+        await gateway.post(
+            messages,
+            json={"text": "no run for this", "start_run": False, "attachments": [{"n": 1}]},
+            headers=tenant.member,
+        ),
+        201,
+    )
+    assert note["run"] is None and note["message"]["attachments"] == [{"n": 1}]
+    busy = await gateway.post(
+        messages,
+        json={"text": "again", "multitask_strategy": "reject"},
+        headers=tenant.member,
+    )
+    refused(busy, 400, "RUN_IN_PROGRESS")
+    refused(await gateway.post(messages, json={"text": "hi"}, headers=tenant.viewer), 403)
+    refused(
+        await gateway.post(
+            messages, json={"role": "assistant", "text": "I am the agent"}, headers=tenant.member
+        ),
+        403,
+    )
+    spoken = ok(
+        await gateway.post(
+            messages,
+            json={"role": "system", "text": "Be brief.", "agent_type": "router"},
+            headers=tenant.admin,
+        ),
+        201,
+    )
+    assert spoken["message"]["role"] == "system" and spoken["run"] is None
+
+    listed = ok(await gateway.get(messages, headers=tenant.viewer))
+    assert [m["position"] for m in listed["messages"]] == [0, 1, 2]
+    users = ok(await gateway.get(messages, params={"role": "user"}, headers=tenant.viewer))
+    assert len(users["messages"]) == 2
+    found = ok(
+        await gateway.get(
+            "/v1/messages:search",
+            params={"query": "parcel 77", "conversation_id": conversation["id"]},
+            headers=tenant.viewer,
+        )
+    )
+    assert [m["id"] for m in found["messages"]] == [message["id"]]
+
+    runs = ok(
+        await gateway.get(f"/v1/conversations/{conversation['id']}/runs", headers=tenant.viewer)
+    )
+    assert [r["id"] for r in runs["runs"]] == [run["id"]]
+    assert ok(await gateway.get(f"/v1/runs/{run['id']}", headers=tenant.viewer)) == run
+    refused(await gateway.post(f"/v1/runs/{run['id']}:cancel", headers=tenant.viewer), 403)
+    cancelled = ok(
+        await gateway.post(
+            f"/v1/runs/{run['id']}:cancel", json={"reason": "sorted"}, headers=tenant.member
+        )
+    )
+    assert cancelled["status"] == "cancelled" and cancelled["cancel_time"] is not None
+    still = ok(await gateway.post(f"/v1/runs/{run['id']}:cancel", headers=tenant.member))
+    assert still["status"] == "cancelled"
+    queued = ok(
+        await gateway.get(
+            f"/v1/conversations/{conversation['id']}/runs",
+            params={"status": "queued"},
+            headers=tenant.viewer,
+        )
+    )
+    assert queued["runs"] == []
+
+
+async def test_deciding_a_tool_call_needs_an_admin_and_a_run_awaiting_one(
+    gateway: httpx.AsyncClient,
+) -> None:
+    tenant = Tenant()
+    conversation = ok(
+        await gateway.post(
+            "/v1/conversations", json={"agent_id": str(uuid.uuid4())}, headers=tenant.member
+        ),
+        201,
+    )
+    posted = ok(
+        await gateway.post(
+            f"/v1/conversations/{conversation['id']}/messages",
+            json={"text": "hello"},
+            headers=tenant.member,
+        ),
+        201,
+    )
+    call = f"/v1/runs/{posted['run']['id']}/tool-calls/{uuid.uuid4()}"
+    refused(await gateway.post(f"{call}:approve", headers=tenant.member), 403)
+    refused(await gateway.post(f"{call}:deny", headers=tenant.member), 403)
+    # This service has no tooling (the turn's tests decide real calls through the gateway).
+    refused(await gateway.post(f"{call}:approve", headers=tenant.admin), 400)
+    refused(
+        await gateway.post(f"{call}:deny", json={"reason": "r" * 501}, headers=tenant.admin), 400
+    )
+
+
+async def test_another_tenants_rows_are_404_and_bad_input_names_the_field(
+    gateway: httpx.AsyncClient,
+) -> None:
+    owner, stranger = Tenant(), Tenant()
+    conversation = ok(await gateway.post("/v1/conversations", json={}, headers=owner.member), 201)
+    posted = ok(
+        await gateway.post(
+            f"/v1/conversations/{conversation['id']}/messages",
+            json={"text": "hi", "start_run": False},
+            headers=owner.member,
+        ),
+        201,
+    )
+    assert posted["run"] is None
+    path = f"/v1/conversations/{conversation['id']}"
+    for method, url, body in (
+        ("GET", path, None),
+        ("PATCH", path, {"version": 1, "topic_hint": "x"}),
+        ("POST", f"{path}:archive", None),
+        ("GET", f"{path}/messages", None),
+        ("POST", f"{path}/messages", {"text": "hi"}),
+        ("GET", f"{path}/runs", None),
+    ):
+        response = await gateway.request(method, url, json=body, headers=stranger.admin)
+        refused(response, 404, "CONVERSATION_NOT_FOUND")
+    assert (
+        ok(await gateway.get("/v1/conversations", headers=stranger.viewer))["conversations"] == []
+    )
+    refused(await gateway.get(path), 401)
+    refused(await gateway.get("/v1/runs/not-a-uuid", headers=owner.viewer), 400)
+    refused(await gateway.get(f"/v1/runs/{uuid.uuid4()}", headers=owner.viewer), 404)
+    bad = refused(
+        await gateway.post(f"{path}/messages", json={"text": ""}, headers=owner.member), 400
+    )
+    assert "message.text" in str(bad["details"])
+    unknown = await gateway.post(f"{path}/messages", json={"txt": "typo"}, headers=owner.member)
+    refused(unknown, 400)
+    empty_query = await gateway.get(
+        "/v1/messages:search", params={"query": "   "}, headers=owner.viewer
+    )
+    refused(empty_query, 400)
