@@ -84,6 +84,15 @@ class ConversationSettings(ServiceSettings):
         ),
     )
     run_worker_concurrency: int = Field(default=8, ge=1, le=256)
+    stream_max_batch: int = Field(
+        default=64,
+        ge=1,
+        le=1000,
+        description=(
+            "The most streamed pieces one ledger transaction stores: pieces arriving while a "
+            "write is under way are written together by the next one."
+        ),
+    )
     run_workers_in_process: bool = Field(
         default=True,
         description=(

@@ -62,27 +62,56 @@ class Ledger:
         while that lease is current."""
         if fence is not None:
             await check_fence(session, fence)
-        stored: list[LedgerEventRecord] = []
-        for new in events:
-            if new.dedupe_key is not None:
-                existing = await session.scalar(
-                    select(LedgerEventRecord).where(
-                        LedgerEventRecord.conversation_id == conversation.id,
-                        LedgerEventRecord.dedupe_key == new.dedupe_key,
+        # Events stored already (a run step repeated after a crash), found in one query.
+        keys = [new.dedupe_key for new in events if new.dedupe_key is not None]
+        found: dict[str, LedgerEventRecord] = {}
+        if keys:
+            found = {
+                row.dedupe_key: row
+                for row in (
+                    await session.scalars(
+                        select(LedgerEventRecord).where(
+                            LedgerEventRecord.conversation_id == conversation.id,
+                            LedgerEventRecord.dedupe_key.in_(keys),
+                        )
                     )
-                )
-                if existing is not None:
-                    stored.append(existing)
-                    continue
-            sequence = await session.scalar(
+                ).all()
+                if row.dedupe_key is not None
+            }
+        fresh: list[NewEvent] = []
+        taken: set[str] = set(found)
+        for new in events:
+            if new.dedupe_key is None or new.dedupe_key not in taken:
+                fresh.append(new)
+                if new.dedupe_key is not None:
+                    taken.add(new.dedupe_key)
+        # One cursor update for the whole batch: the cursors last-n+1 .. last are theirs.
+        cursors: dict[int, int] = {}
+        if fresh:
+            last = await session.scalar(
                 update(ConversationRecord)
                 .where(ConversationRecord.id == conversation.id)
-                .values(last_event_sequence=ConversationRecord.last_event_sequence + 1)
+                .values(last_event_sequence=ConversationRecord.last_event_sequence + len(fresh))
                 .returning(ConversationRecord.last_event_sequence)
                 .execution_options(synchronize_session=False)
             )
-            assert sequence is not None  # the caller holds the conversation row
-            conversation.last_event_sequence = sequence
+            assert last is not None  # the caller holds the conversation row
+            conversation.last_event_sequence = last
+            cursors = {id(new): last - len(fresh) + 1 + i for i, new in enumerate(fresh)}
+        stored: list[LedgerEventRecord] = []
+        now = utcnow()
+        for new in events:
+            sequence = cursors.pop(id(new), None)
+            if sequence is None:
+                # A repeat of an event stored before, or of one earlier in this batch.
+                key = new.dedupe_key
+                assert key is not None
+                stored.append(
+                    found[key]
+                    if key in found
+                    else next(row for row in stored if row.dedupe_key == key)
+                )
+                continue
             row = LedgerEventRecord(
                 tenant_id=conversation.tenant_id,
                 conversation_id=conversation.id,
@@ -91,7 +120,7 @@ class Ledger:
                 kind=new.kind,
                 stream_id=str(run_id) if run_id else CONVERSATION_STREAM,
                 event_id=sequence,
-                server_timestamp=utcnow(),
+                server_timestamp=now,
                 response_id=new.response_id,
                 agent=new.agent,
                 workflow_run_id=str(run_id) if run_id else None,
@@ -106,7 +135,7 @@ class Ledger:
             )
             session.add(row)
             stored.append(row)
-        if len(stored) != 0:
+        if fresh:
             await session.flush()
             self.notifier.notify_after_commit(session, conversation.id)
             await notify(session, LEDGER_CHANNEL, str(conversation.id))

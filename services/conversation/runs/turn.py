@@ -41,6 +41,7 @@ from services.conversation.runs import phases
 from services.conversation.runs.links import ServiceLinks
 from services.conversation.runs.models import RunRecord, RunUsageRecord
 from services.conversation.runs.queue import ClaimedRun, RunQueue
+from services.conversation.runs.streaming import StreamedText
 from services.conversation.runs.writes import RunWrites
 from shared.db import Database
 from shared.errors import DomainError, FailedPrecondition
@@ -309,23 +310,29 @@ class AgentTurn:
         )
         pieces = 0
 
+        async def streamed() -> None:
+            await self._pauses.reached(phases.STREAMING, run.run_id)
+
+        stream = StreamedText(
+            self._writes,
+            run,
+            max_batch=self._settings.stream_max_batch,
+            after_first_write=streamed,
+        )
+
         async def on_text(text: str) -> None:
             nonlocal pieces
-            await self._writes.events(
-                run,
-                [
-                    NewEvent(
-                        "response.output_text.delta",
-                        {"delta": text},
-                        response_id=step_key,
-                        content_index=0,
-                        provider_sequence_number=pieces,
-                        dedupe_key=f"{step_key}:delta:{pieces}",
-                    )
-                ],
+            stream.add(
+                NewEvent(
+                    "response.output_text.delta",
+                    {"delta": text},
+                    response_id=step_key,
+                    content_index=0,
+                    provider_sequence_number=pieces,
+                    dedupe_key=f"{step_key}:delta:{pieces}",
+                )
             )
             pieces += 1
-            await self._pauses.reached(phases.STREAMING, run.run_id)
 
         try:
             reply = await self._provider.complete(
@@ -336,7 +343,9 @@ class AgentTurn:
                 tools=tools or None,
                 on_text=on_text,
             )
+            await stream.close()
         except ProviderError as error:
+            await stream.close()  # what arrived before the failure stays in the ledger
             await self._links.call(
                 self._links.limits.Release,
                 lpb.ReleaseRequest(tenant_id=tenant, reservation_id=reservation.id),
@@ -354,6 +363,8 @@ class AgentTurn:
             )
             detail = f"{error.message} (model configuration of tenant {tenant}, model {model.name})"
             raise RunRefused(detail, reason=error.reason) from None
+        finally:
+            await stream.abandon()
         used = reply.usage.prompt_tokens + reply.usage.completion_tokens
         await self._links.call(
             self._links.limits.Settle,
@@ -454,7 +465,19 @@ class AgentTurn:
         arguments: str,
     ) -> str | None:
         """Run one tool call through tooling; its result as the model will read it, or None
-        when it awaits approval (the run is parked)."""
+        when it awaits approval (the run is parked). A result an earlier attempt of the run
+        stored is read back as stored (not asked of tooling again, whose replay may serialize it
+        differently), so the model is asked exactly what it was asked before."""
+        write_key = f"{run.run_id}:{call_id}:result"
+        async with self._database.reading() as session:
+            stored = await session.scalar(
+                select(MessageRecord.content_text).where(
+                    MessageRecord.conversation_id == run.conversation_id,
+                    MessageRecord.write_key == write_key,
+                )
+            )
+        if stored is not None:
+            return stored
         try:
             parsed = json.loads(arguments or "{}")
         except ValueError:
@@ -508,7 +531,7 @@ class AgentTurn:
                 result,
                 tool_name=name[:128],
                 tool_call_id=call_id[:64],
-                write_key=f"{run.run_id}:{call_id}:result",
+                write_key=write_key,
             ),
         )
         return result

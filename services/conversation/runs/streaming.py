@@ -1,0 +1,80 @@
+"""The model's streamed text into the ledger, batched: each write is one fenced transaction of
+every piece that arrived while the previous write was under way.
+
+The first piece is written at once (a follower sees the first token as soon as a transaction
+allows); while a write runs, pieces queue, and the next write takes them all (at most
+``max_batch``), so under load a stream costs a transaction per batch rather than per piece,
+and idle it still costs no waiting. Each piece keeps its own event, cursor and dedupe key, so a
+run repeated after a crash stores none twice. A write refused (the lease lost) surfaces at the
+next piece or at :meth:`StreamedText.close`, which waits until every piece is stored.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Awaitable, Callable
+
+from services.conversation.events.ledger import NewEvent
+from services.conversation.runs.queue import ClaimedRun
+from services.conversation.runs.writes import RunWrites
+
+
+class StreamedText:
+    def __init__(
+        self,
+        writes: RunWrites,
+        run: ClaimedRun,
+        *,
+        max_batch: int,
+        after_first_write: Callable[[], Awaitable[None]] | None = None,
+    ) -> None:
+        self._writes = writes
+        self._run = run
+        self._max_batch = max_batch
+        self._after_first_write = after_first_write
+        self._pending: list[NewEvent] = []
+        self._writer: asyncio.Task[None] | None = None
+        #: Transactions written (the benchmark and tests read it).
+        self.writes = 0
+
+    def add(self, event: NewEvent) -> None:
+        """Queue one piece; start a write unless one is under way (it takes this one next)."""
+        self._raise_failure()
+        self._pending.append(event)
+        if self._writer is None or self._writer.done():
+            self._writer = asyncio.ensure_future(self._drain())
+
+    async def close(self) -> None:
+        """Wait until every piece queued is stored (or raise why it could not be)."""
+        while self._writer is not None:
+            writer = self._writer
+            await writer
+            if writer is self._writer:
+                self._writer = None
+        if self._pending:  # queued after the last write ended: one more
+            await self._drain()
+
+    async def abandon(self) -> None:
+        """Stop writing (the turn is ending some other way)."""
+        writer, self._writer = self._writer, None
+        if writer is not None and not writer.done():
+            writer.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await writer
+
+    def _raise_failure(self) -> None:
+        writer = self._writer
+        if writer is not None and writer.done() and not writer.cancelled():
+            failure = writer.exception()
+            if failure is not None:
+                raise failure
+
+    async def _drain(self) -> None:
+        while self._pending:
+            batch = self._pending[: self._max_batch]
+            del self._pending[: len(batch)]
+            await self._writes.events(self._run, batch)
+            self.writes += 1
+            if self.writes == 1 and self._after_first_write is not None:
+                await self._after_first_write()
