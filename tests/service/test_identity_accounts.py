@@ -17,7 +17,6 @@ from quarterdeck.identity.v1.identity_pb2_grpc import IdentityServiceStub
 from quarterdeck.tenancy.v1 import tenancy_pb2 as tpb
 from services.cli import main as cli_main
 from services.identity.bootstrap import BootstrapRefused, bootstrap_operator, read_password
-from services.identity.context import IdentityContext
 from services.identity.models import (
     MfaMethodType,
     PlatformRole,
@@ -50,12 +49,8 @@ async def identity(stack: IdentityStack) -> AsyncIterator[IdentityServiceStub]:
         yield IdentityServiceStub(channel)
 
 
-def state_of(stack: IdentityStack) -> IdentityContext:
-    return stack.identity.context.state
-
-
 async def token_for(stack: IdentityStack, principal: Principal) -> Metadata:
-    token, _ = await state_of(stack).issuer.access_token(principal)
+    token, _ = await stack.state.issuer.access_token(principal)
     return [(AUTHORIZATION_HEADER, f"Bearer {token}")]
 
 
@@ -87,7 +82,7 @@ async def test_get_me_returns_the_caller_and_whether_mfa_is_on(
     assert me.profile.display_name == user.email.split("@")[0]
     assert me.mfa_enabled is False
 
-    state = state_of(stack)
+    state = stack.state
     async with state.db.transaction() as session:
         session.add(UserMfaMethod(user_id=uuid.UUID(user.user_id), method_type=MfaMethodType.TOTP))
     assert (await identity.GetMe(pb.GetMeRequest(), metadata=meta)).mfa_enabled is False
@@ -220,7 +215,7 @@ async def test_update_profile_names_each_bad_field_and_changes_nothing(
 async def test_update_profile_creates_a_missing_profile(
     stack: IdentityStack, identity: IdentityServiceStub
 ) -> None:
-    state = state_of(stack)
+    state = stack.state
     user = User(
         id=uuid.uuid4(),
         email=f"bare-{uuid.uuid4().hex[:8]}@example.com",
@@ -271,7 +266,7 @@ async def test_consents_are_recorded_once_per_version(
     listed = await identity.ListConsents(pb.ListConsentsRequest(), metadata=meta)
     assert list(listed.consents) == [first.consent, newer.consent, privacy.consent]
 
-    state = state_of(stack)
+    state = stack.state
     async with state.db.reading() as session:
         row = await session.scalar(
             select(UserConsent).where(
@@ -336,7 +331,7 @@ async def test_notification_preferences_upsert_per_tenant_and_for_all(
         ("", "in_app", "billing.invoices", False),
         (user.tenant_id, "email", "security", True),
     ]
-    async with state_of(stack).db.reading() as session:
+    async with stack.state.db.reading() as session:
         stored = await session.scalar(
             select(func.count())
             .select_from(UserNotificationPreference)
@@ -382,7 +377,7 @@ async def test_bootstrap_creates_the_first_operator_once(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     async with identity_stack(databases, backend, label="accounts-bootstrap") as fresh:
-        state = state_of(fresh)
+        state = fresh.state
         settings = fresh.identity.context.settings
         slug = f"platform-{uuid.uuid4().hex[:8]}"
 

@@ -18,7 +18,6 @@ from quarterdeck.identity.v1 import identity_pb2 as pb
 from quarterdeck.identity.v1.identity_pb2_grpc import IdentityServiceStub
 from quarterdeck.tenancy.v1 import tenancy_pb2 as tpb
 from quarterdeck.tenancy.v1.tenancy_pb2_grpc import TenancyServiceStub
-from services.identity.context import IdentityContext
 from services.identity.models import SecurityEventRecord, ServiceAccountToken
 from shared.auth import AUTHORIZATION_HEADER, PLATFORM_OPERATOR, Principal
 from shared.db_types import utcnow
@@ -49,16 +48,12 @@ async def identity(stack: IdentityStack) -> AsyncIterator[IdentityServiceStub]:
         yield IdentityServiceStub(channel)
 
 
-def state_of(stack: IdentityStack) -> IdentityContext:
-    return stack.identity.context.state
-
-
 def bearer(token: str) -> Metadata:
     return [(AUTHORIZATION_HEADER, f"Bearer {token}")]
 
 
 async def token_for(stack: IdentityStack, principal: Principal) -> Metadata:
-    token, _ = await state_of(stack).issuer.access_token(principal)
+    token, _ = await stack.state.issuer.access_token(principal)
     return bearer(token)
 
 
@@ -76,7 +71,7 @@ async def as_operator(stack: IdentityStack) -> Metadata:
 
 
 async def as_internal(stack: IdentityStack, service: str = "tenancy") -> Metadata:
-    token, _ = await state_of(stack).issuer.internal_token(service, 300)
+    token, _ = await stack.state.issuer.internal_token(service, 300)
     return bearer(token)
 
 
@@ -129,9 +124,9 @@ async def test_a_key_exchanges_for_a_token_the_tenancy_service_accepts(
     key = created.key
     assert key.account == "ci-deployer" and key.tenant_id == admin.tenant_id
     assert list(key.scopes) == ["agents:write", "tenancy.read"] and key.role == "viewer"
-    assert key.signing_kid == (await state_of(stack).keys.active()).kid
+    assert key.signing_kid == (await stack.state.keys.active()).kid
     assert not key.HasField("revoke_time")
-    max_days = state_of(stack).settings.api_key_max_ttl_days
+    max_days = stack.state.settings.api_key_max_ttl_days
     lifetime = from_timestamp(key.expire_time) - from_timestamp(key.create_time)
     assert abs(lifetime - timedelta(days=max_days)) < timedelta(minutes=1)
 
@@ -169,7 +164,7 @@ async def test_the_key_is_stored_only_as_a_hash(
         identity, await as_user(stack, admin), admin.tenant_id, request_id="store-check"
     )
     secret = created.api_key.split(".", 1)[1]
-    state = state_of(stack)
+    state = stack.state
     async with state.db.reading() as session:
         table = ServiceAccountToken.__table__
         row = (
@@ -233,7 +228,7 @@ async def test_bad_input_names_the_field_and_stores_nothing(
     admin = await make_user(stack, role="admin")
     meta = await as_user(stack, admin)
     now = utcnow()
-    max_days = state_of(stack).settings.api_key_max_ttl_days
+    max_days = stack.state.settings.api_key_max_ttl_days
     cases: list[tuple[dict[str, object], str]] = [
         ({"account": ""}, "account"),
         ({"account": "CI-Deployer"}, "account"),
@@ -407,7 +402,7 @@ async def test_expired_and_unknown_keys_are_refused_and_recorded(
     meta = await as_user(stack, admin)
     request = pb.CreateApiKeyRequest(tenant_id=admin.tenant_id, account="aging", scopes=["a"])
     created = await identity.CreateApiKey(request, metadata=meta)
-    async with state_of(stack).db.transaction() as session:
+    async with stack.state.db.transaction() as session:
         await session.execute(
             update(ServiceAccountToken)
             .where(ServiceAccountToken.id == uuid.UUID(created.key.id))
@@ -422,7 +417,7 @@ async def test_expired_and_unknown_keys_are_refused_and_recorded(
 
     # The expired key no longer blocks its replacement.
     replacement = await identity.CreateApiKey(request, metadata=meta)
-    async with state_of(stack).db.reading() as session:
+    async with stack.state.db.reading() as session:
         old = await session.get(ServiceAccountToken, uuid.UUID(created.key.id))
     assert old is not None and old.revoked_reason == "expired"
     await identity.ExchangeApiKey(pb.ExchangeApiKeyRequest(api_key=replacement.api_key))
@@ -459,7 +454,7 @@ async def test_a_service_exchanges_its_internal_key(
     claims = claims_of(exchanged.access_token)
     assert claims["sub"] == "service:tenancy" and claims["scp"] == ["internal"]
     assert "tid" not in claims
-    ttl = state_of(stack).settings.internal_token_ttl_seconds
+    ttl = stack.state.settings.internal_token_ttl_seconds
     assert int(claims["exp"]) - int(claims["iat"]) == ttl  # type: ignore[call-overload]
     await identity.ReportSecurityEvent(
         pb.ReportSecurityEventRequest(event_type="internal_key_check"),
@@ -602,7 +597,7 @@ async def test_only_services_report_security_events(
     ):
         error = await refused(identity.ReportSecurityEvent(bad, metadata=internal))
         assert field in rich_error(error).field_violations
-    async with state_of(stack).db.reading() as session:
+    async with stack.state.db.reading() as session:
         stored_bad = await session.scalar(
             select(SecurityEventRecord.id).where(SecurityEventRecord.event_type == "ok").limit(1)
         )

@@ -16,7 +16,6 @@ from sqlalchemy import select, update
 
 from quarterdeck.identity.v1 import identity_pb2 as pb
 from quarterdeck.identity.v1.identity_pb2_grpc import IdentityServiceStub
-from services.identity.context import IdentityContext
 from services.identity.mfa.codes import TOTP_INTERVAL, consume_recovery_code
 from services.identity.models import (
     Base,
@@ -53,10 +52,6 @@ async def stub(stack: IdentityStack) -> AsyncIterator[IdentityServiceStub]:
         yield IdentityServiceStub(channel)
 
 
-def state_of(stack: IdentityStack) -> IdentityContext:
-    return stack.identity.context.state  # type: ignore[no-any-return]
-
-
 class CapturingNotifier:
     """Stands in for the mailer: keeps every reset it is asked to deliver."""
 
@@ -72,7 +67,7 @@ class CapturingNotifier:
 
 @pytest.fixture
 def notifier(stack: IdentityStack) -> Iterator[CapturingNotifier]:
-    state = state_of(stack)
+    state = stack.state
     original, capturing = state.notifier, CapturingNotifier()
     state.notifier = capturing
     yield capturing
@@ -81,7 +76,7 @@ def notifier(stack: IdentityStack) -> Iterator[CapturingNotifier]:
 
 async def sign_in(stack: IdentityStack, user: TestUser) -> tuple[Metadata, str]:
     """A session opened directly (sign-in is another handler): its bearer metadata and id."""
-    state = state_of(stack)
+    state = stack.state
     async with state.db.transaction() as session:
         row = await session.get(User, uuid.UUID(user.user_id))
         assert row is not None
@@ -97,7 +92,7 @@ async def sign_in(stack: IdentityStack, user: TestUser) -> tuple[Metadata, str]:
 
 
 async def events_of(stack: IdentityStack, user_id: str, event_type: str) -> list[Any]:
-    async with state_of(stack).db.reading() as session:
+    async with stack.state.db.reading() as session:
         rows = await session.scalars(
             select(SecurityEventRecord).where(
                 SecurityEventRecord.user_id == uuid.UUID(user_id),
@@ -108,14 +103,14 @@ async def events_of(stack: IdentityStack, user_id: str, event_type: str) -> list
 
 
 async def user_row(stack: IdentityStack, user_id: str) -> User:
-    async with state_of(stack).db.reading() as session:
+    async with stack.state.db.reading() as session:
         row = await session.get(User, uuid.UUID(user_id))
         assert row is not None
         return row
 
 
 async def use_recovery_code(stack: IdentityStack, user_id: str, code: str) -> bool:
-    state = state_of(stack)
+    state = stack.state
     async with state.db.transaction() as session:
         return await consume_recovery_code(session, uuid.UUID(user_id), code, state.secrets.hasher)
 
@@ -145,7 +140,7 @@ async def enroll(
 async def all_stored_text(stack: IdentityStack) -> str:
     """Every value of every identity table, as text, to look for secrets stored in clear."""
     parts: list[str] = []
-    async with state_of(stack).db.reading() as session:
+    async with stack.state.db.reading() as session:
         for table in Base.metadata.sorted_tables:
             for row in await session.execute(select(table)):
                 for value in row:
@@ -194,7 +189,7 @@ async def test_enrollment_returns_the_secret_and_recovery_codes_once(
     for code in codes:
         assert code not in stored and code.replace("-", "") not in stored
 
-    async with state_of(stack).db.reading() as session:
+    async with stack.state.db.reading() as session:
         method = await session.get(UserMfaMethod, uuid.UUID(begun.method_id))
         assert method is not None and method.verified_at is not None
         assert method.label == "authenticator"
@@ -228,7 +223,7 @@ async def test_a_wrong_code_is_refused_and_the_method_stays_pending(
     )
     assert empty.field_violations.keys() == {"code"}
 
-    async with state_of(stack).db.reading() as session:
+    async with stack.state.db.reading() as session:
         method = await session.get(UserMfaMethod, uuid.UUID(begun.method_id))
         assert method is not None and method.verified_at is None
 
@@ -268,7 +263,7 @@ async def test_labels_are_unique_until_revoked(
         pb.BeginTotpEnrollmentRequest(label="phone"), metadata=meta
     )
     assert second.method_id != first.method_id
-    async with state_of(stack).db.reading() as session:
+    async with stack.state.db.reading() as session:
         old = await session.get(UserMfaMethod, uuid.UUID(first.method_id))
         assert old is not None and old.revoked_at is not None and old.label is None
 
@@ -353,14 +348,14 @@ async def test_disabling_needs_the_password_and_drops_the_codes(
         stub.DisableTotp(pb.DisableTotpRequest(method_id=method_id), metadata=meta)
     )
     assert missing.field_violations.keys() == {"password"}
-    async with state_of(stack).db.reading() as session:
+    async with stack.state.db.reading() as session:
         method = await session.get(UserMfaMethod, uuid.UUID(method_id))
         assert method is not None and method.revoked_at is None
 
     await stub.DisableTotp(
         pb.DisableTotpRequest(method_id=method_id, password=user.password), metadata=meta
     )
-    async with state_of(stack).db.reading() as session:
+    async with stack.state.db.reading() as session:
         method = await session.get(UserMfaMethod, uuid.UUID(method_id))
         assert method is not None and method.revoked_at is not None
         assert method.revoked_reason and method.secret_encrypted is None
@@ -447,7 +442,7 @@ async def test_change_password_checks_both_passwords(
 
     # None of the refusals changed the password.
     row = await user_row(stack, user.user_id)
-    passwords = state_of(stack).secrets.passwords
+    passwords = stack.state.secrets.passwords
     assert passwords.verify(user.password, row.password_hash, row.password_pepper_version).ok
 
 
@@ -466,7 +461,7 @@ async def test_change_password_revokes_other_sessions_and_remembers_old_password
         metadata=meta,
     )
     assert changed.revoked_sessions == 2
-    async with state_of(stack).db.reading() as session:
+    async with stack.state.db.reading() as session:
         rows = {
             str(s.id): s
             for s in await session.scalars(
@@ -488,7 +483,7 @@ async def test_change_password_revokes_other_sessions_and_remembers_old_password
     assert await events_of(stack, user.user_id, "password_changed")
 
     row = await user_row(stack, user.user_id)
-    passwords = state_of(stack).secrets.passwords
+    passwords = stack.state.secrets.passwords
     assert passwords.verify(NEW_PASSWORD, row.password_hash, row.password_pepper_version).ok
     assert not passwords.verify(user.password, row.password_hash, row.password_pepper_version).ok
 
@@ -537,10 +532,10 @@ async def test_reset_answers_the_same_for_unknown_emails_and_stores_only_a_hash(
     email, token = await notifier.next()
     assert email == user.email
     # Deliveries run in the background: once none is left, nothing was sent for the unknown one.
-    await state_of(stack).tasks.drain(30)
+    await stack.state.tasks.drain(30)
     assert notifier.sent.empty()
 
-    state = state_of(stack)
+    state = stack.state
     async with state.db.reading() as session:
         rows = list(
             await session.scalars(
@@ -584,9 +579,9 @@ async def test_a_reset_token_works_once(
     # Neither refusal used the token up.
     await stub.ResetPassword(pb.ResetPasswordRequest(reset_token=token, new_password=NEW_PASSWORD))
     row = await user_row(stack, user.user_id)
-    passwords = state_of(stack).secrets.passwords
+    passwords = stack.state.secrets.passwords
     assert passwords.verify(NEW_PASSWORD, row.password_hash, row.password_pepper_version).ok
-    async with state_of(stack).db.reading() as session:
+    async with stack.state.db.reading() as session:
         opened = await session.get(UserSession, uuid.UUID(session_id))
         assert opened is not None and opened.status == SessionStatus.REVOKED
     assert await events_of(stack, user.user_id, "password_reset")
@@ -622,7 +617,7 @@ async def test_concurrent_resets_with_one_token_succeed_once(
     assert len(refused) == 1 and refused[0].reason == "RESET_TOKEN_INVALID"
     winner = NEW_PASSWORD if isinstance(results[0], pb.ResetPasswordResponse) else OTHER_PASSWORD
     row = await user_row(stack, user.user_id)
-    passwords = state_of(stack).secrets.passwords
+    passwords = stack.state.secrets.passwords
     assert passwords.verify(winner, row.password_hash, row.password_pepper_version).ok
 
 
@@ -632,7 +627,7 @@ async def test_an_expired_reset_token_is_refused(
     user = await make_user(stack)
     await stub.RequestPasswordReset(pb.RequestPasswordResetRequest(email=user.email))
     _, token = await notifier.next()
-    state = state_of(stack)
+    state = stack.state
     async with state.db.transaction() as session:
         await session.execute(
             update(PasswordResetToken)
@@ -655,7 +650,7 @@ async def test_a_reset_unlocks_a_locked_user(
 ) -> None:
     user = await make_user(stack, status=UserStatus.LOCKED)
     disabled = await make_user(stack, status=UserStatus.DISABLED)
-    state = state_of(stack)
+    state = stack.state
     async with state.db.transaction() as session:
         await session.execute(
             update(User)
@@ -681,7 +676,7 @@ async def test_unlock_user_needs_an_operator(
     stack: IdentityStack, stub: IdentityServiceStub
 ) -> None:
     locked = await make_user(stack, status=UserStatus.LOCKED)
-    async with state_of(stack).db.transaction() as session:
+    async with stack.state.db.transaction() as session:
         await session.execute(
             update(User)
             .where(User.id == uuid.UUID(locked.user_id))

@@ -64,7 +64,7 @@ class Clients:
 
     @property
     def state(self) -> IdentityContext:
-        return self.stack.identity.context.state  # type: ignore[no-any-return]
+        return self.stack.state
 
 
 @pytest.fixture(scope="module")

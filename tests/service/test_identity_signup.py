@@ -55,7 +55,7 @@ class Env:
 
     @property
     def state(self) -> IdentityContext:
-        return self.stack.identity.context.state
+        return self.stack.state
 
 
 @asynccontextmanager

@@ -63,7 +63,7 @@ class Team:
 
     @property
     def state(self) -> IdentityContext:
-        return self.stack.identity.context.state
+        return self.stack.state
 
 
 @pytest.fixture(scope="module")

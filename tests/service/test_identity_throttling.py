@@ -59,7 +59,7 @@ class Throttled:
 
     @property
     def state(self) -> IdentityContext:
-        return self.stack.identity.context.state  # type: ignore[no-any-return]
+        return self.stack.state
 
 
 @pytest.fixture(scope="module")

@@ -72,7 +72,7 @@ class Gateway:
 
     @property
     def state(self) -> IdentityContext:
-        return self.stack.identity.context.state
+        return self.stack.state
 
     @property
     def api_keys(self) -> ApiKeyTokens:

@@ -8,8 +8,9 @@ from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
+from services.identity.context import IdentityContext
 from services.registry import spec_for
 from shared.auth import Authenticator
 from shared.clock import Clock
@@ -111,6 +112,11 @@ IDENTITY_TEST_SETTINGS: dict[str, Any] = {
 class IdentityStack:
     identity: RunningService[Any, Any]
     tenancy: RunningService[Any, Any]
+
+    @property
+    def state(self) -> IdentityContext:
+        """Identity's typed context: its database, keys and links, for checks behind the API."""
+        return cast(IdentityContext, self.identity.context.state)
 
 
 @asynccontextmanager
