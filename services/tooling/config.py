@@ -70,6 +70,16 @@ class ToolingSettings(ServiceSettings):
             "(FAILED_PRECONDITION NO_OCR_ENGINE) while it is unset."
         ),
     )
+    db_query_sqlite_dir: str | None = Field(
+        default=None,
+        description=(
+            "The directory whose SQLite files tenants may register as DB_QUERY databases "
+            "(sqlite:///<file in it>); SQLite is refused while unset."
+        ),
+    )
+    db_query_max_rows: int = Field(
+        default=1000, ge=1, le=100_000, description="The most rows one DB_QUERY call returns."
+    )
     egress_allowed_hosts: str = Field(
         default="",
         description=(

@@ -18,6 +18,7 @@ import json
 import logging
 import time
 import uuid
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, cast
 
@@ -39,6 +40,7 @@ from services.tooling.agents.models import AgentRecord, AgentStatus, AgentToolRe
 from services.tooling.context import ToolingContext
 from services.tooling.egress import EgressDenied, EgressFailed
 from services.tooling.executions.convert import STATE_FROM_PROTO, tool_call_to_proto
+from services.tooling.executions.db_query import run_db_query
 from services.tooling.executions.models import ToolCallRecord, ToolCallStatus, ToolResultRecord
 from services.tooling.executions.runners import (
     Runner,
@@ -52,7 +54,13 @@ from services.tooling.permissions.models import (
     TenantToolPermissionRecord,
 )
 from services.tooling.schemas import violations_of
-from services.tooling.tools.models import BaseToolRecord, OutputFormatRecord, ToolConfigRecord
+from services.tooling.tools.databases import parse_dsn
+from services.tooling.tools.models import (
+    BaseToolRecord,
+    OutputFormatRecord,
+    TenantDatabaseRecord,
+    ToolConfigRecord,
+)
 from services.tooling.validation import Violations
 from shared.auth import require_principal
 from shared.db import rows_matched
@@ -331,7 +339,7 @@ class ExecutionHandlers:
             span.set_attribute("quarterdeck.tool_call.id", str(call.id))
             trace_id, span_id = current_trace_ids()
             started = time.perf_counter()
-            outcome = await self._outcome(plan)
+            outcome = await self._outcome(plan, call.tenant_id)
             latency_ms = int((time.perf_counter() - started) * 1000)
             if outcome.status is not ToolCallStatus.OK:
                 span.set_status(trace.StatusCode.ERROR, outcome.reason or "")
@@ -355,8 +363,10 @@ class ExecutionHandlers:
             raise FailedPrecondition(outcome.error or "", reason=outcome.reason)
         return tool_call_to_proto(row, result)
 
-    async def _outcome(self, plan: Plan) -> Outcome:
+    async def _outcome(self, plan: Plan, tenant: uuid.UUID) -> Outcome:
         runner = self._runners.get(plan.base_type)
+        if plan.base_type == "DB_QUERY":
+            runner = self._db_query_runner(tenant)
         if runner is None:
             return Outcome(ToolCallStatus.ERROR, error="no runner", reason="UNKNOWN_TOOL_TYPE")
         config = plan.tool.config
@@ -387,6 +397,55 @@ class ExecutionHandlers:
         except Exception:
             log.exception("tool %s failed unexpectedly", plan.tool.id)
             return Outcome(ToolCallStatus.ERROR, error="the tool failed", reason="INTERNAL_ERROR")
+
+    def _db_query_runner(self, tenant: uuid.UUID) -> Runner:
+        """DB_QUERY against the database of the calling tenant that the tool's config names."""
+
+        async def run(config: Mapping[str, Any], arguments: dict[str, Any]) -> Any:
+            database_id = config.get("database_id")
+            row = None
+            if isinstance(database_id, str):
+                try:
+                    key = uuid.UUID(database_id)
+                except ValueError:
+                    key = None
+                if key is not None:
+                    async with self._ctx.database.reading() as session:
+                        row = await session.get(TenantDatabaseRecord, key)
+            if row is None or row.tenant_id != tenant:
+                raise ToolUnavailable(
+                    "the tool names no database this tenant registered (RegisterDatabase, then "
+                    "the tool's config database_id)",
+                    "NO_DATABASE_CONFIGURED",
+                )
+            box = self._ctx.secrets
+            try:
+                if box is None:
+                    raise UnreadableSecret("no key")
+                dsn = box.decrypt(row.sealed_dsn).decode()
+            except UnreadableSecret:
+                raise ToolFailed(
+                    "the database's DSN cannot be read with the configured keys",
+                    "SECRET_UNREADABLE",
+                ) from None
+            settings = self._ctx.settings
+            try:
+                parsed = parse_dsn(dsn, settings.db_query_sqlite_dir)
+            except ValueError as problem:  # the operators' settings changed since
+                raise ToolUnavailable(
+                    f"the registered database is no longer allowed: its DSN {problem}",
+                    "DATABASE_NOT_ALLOWED",
+                ) from None
+            return await run_db_query(
+                self._ctx.egress,
+                parsed,
+                config,
+                arguments,
+                max_rows_cap=settings.db_query_max_rows,
+                timeout_cap=settings.egress_timeout_seconds,
+            )
+
+        return run
 
     def _secret_headers(self, tool: ToolConfigRecord) -> dict[str, str] | None:
         """The tool's secret headers in the clear, for this call only; None when no configured

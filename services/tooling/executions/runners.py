@@ -163,9 +163,7 @@ def runners(
         "HTTP_POST": http_runner(guard, "POST"),
         # Vector stores arrive with their own issue; until then RAG has nothing to search.
         "RAG": unavailable("the agent has no vector store to search", "NO_VECTOR_STORE"),
-        "DB_QUERY": unavailable(
-            "no database is registered for this tool", "NO_DATABASE_CONFIGURED"
-        ),
+        # DB_QUERY needs the calling tenant's database: ExecutionHandlers runs it.
         "OCR": ocr_runner(guard, ocr_endpoint)
         if ocr_endpoint
         else unavailable(

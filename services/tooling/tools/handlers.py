@@ -24,6 +24,7 @@ from services.tooling.tools.convert import (
     output_format_to_proto,
     tool_to_proto,
 )
+from services.tooling.tools.databases import list_databases, register_database
 from services.tooling.tools.models import BaseToolRecord, OutputFormatRecord, ToolConfigRecord
 from services.tooling.tools.seed_catalogue import base_tool_id
 from services.tooling.validation import Violations
@@ -276,6 +277,14 @@ class ToolHandlers:
         self, request: pb.ImportMcpToolsRequest
     ) -> pb.ImportMcpToolsResponse:
         return await import_mcp_tools(self._ctx, request)
+
+    async def register_database(
+        self, request: pb.RegisterDatabaseRequest
+    ) -> pb.RegisterDatabaseResponse:
+        return await register_database(self._ctx, request)
+
+    async def list_databases(self, request: pb.ListDatabasesRequest) -> pb.ListDatabasesResponse:
+        return await list_databases(self._ctx, request)
 
     async def update_tool_config(
         self, request: pb.UpdateToolConfigRequest

@@ -81,3 +81,24 @@ class ToolConfigRecord(Base):
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, onupdate=utcnow)
 
     __mapper_args__ = {"version_id_col": version}
+
+
+class TenantDatabaseRecord(Base):
+    """A database a tenant registered for its DB_QUERY tools; the DSN is sealed with the tool
+    secret keys (shared.secret_box) and never returned."""
+
+    __tablename__ = "tenant_databases"
+    __table_args__ = (UniqueConstraint("tenant_id", "name"),)
+
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=uuid.uuid4)
+    tenant_id: Mapped[uuid.UUID] = mapped_column(Uuid)
+    name: Mapped[str] = mapped_column(String(100))
+    #: "postgresql" or "sqlite".
+    dialect: Mapped[str] = mapped_column(String(16))
+    #: Host and port, or the SQLite file's name: for display.
+    location: Mapped[str] = mapped_column(String(300))
+    sealed_dsn: Mapped[bytes] = mapped_column(LargeBinary)
+    #: Which encryption key sealed the DSN (rotation finds the rows of an old key).
+    secret_key_version: Mapped[str] = mapped_column(String(16), index=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, onupdate=utcnow)

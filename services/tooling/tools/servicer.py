@@ -47,3 +47,13 @@ class ToolServiceServicer(tools_pb2_grpc.ToolServiceServicer):
         self, request: pb.ImportMcpToolsRequest, context: grpc.aio.ServicerContext
     ) -> pb.ImportMcpToolsResponse:
         return await self._handlers.import_mcp_tools(request)
+
+    async def RegisterDatabase(
+        self, request: pb.RegisterDatabaseRequest, context: grpc.aio.ServicerContext
+    ) -> pb.RegisterDatabaseResponse:
+        return await self._handlers.register_database(request)
+
+    async def ListDatabases(
+        self, request: pb.ListDatabasesRequest, context: grpc.aio.ServicerContext
+    ) -> pb.ListDatabasesResponse:
+        return await self._handlers.list_databases(request)

@@ -201,3 +201,53 @@ class ImportMcpToolsResponse(_message.Message):
     TOOLS_FIELD_NUMBER: _ClassVar[int]
     tools: _containers.RepeatedCompositeFieldContainer[ToolConfig]
     def __init__(self, tools: _Optional[_Iterable[_Union[ToolConfig, _Mapping]]] = ...) -> None: ...
+
+class Database(_message.Message):
+    __slots__ = ("id", "tenant_id", "name", "dsn", "dialect", "location", "create_time", "update_time")
+    ID_FIELD_NUMBER: _ClassVar[int]
+    TENANT_ID_FIELD_NUMBER: _ClassVar[int]
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    DSN_FIELD_NUMBER: _ClassVar[int]
+    DIALECT_FIELD_NUMBER: _ClassVar[int]
+    LOCATION_FIELD_NUMBER: _ClassVar[int]
+    CREATE_TIME_FIELD_NUMBER: _ClassVar[int]
+    UPDATE_TIME_FIELD_NUMBER: _ClassVar[int]
+    id: str
+    tenant_id: str
+    name: str
+    dsn: str
+    dialect: str
+    location: str
+    create_time: _timestamp_pb2.Timestamp
+    update_time: _timestamp_pb2.Timestamp
+    def __init__(self, id: _Optional[str] = ..., tenant_id: _Optional[str] = ..., name: _Optional[str] = ..., dsn: _Optional[str] = ..., dialect: _Optional[str] = ..., location: _Optional[str] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., update_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+
+class RegisterDatabaseRequest(_message.Message):
+    __slots__ = ("database",)
+    DATABASE_FIELD_NUMBER: _ClassVar[int]
+    database: Database
+    def __init__(self, database: _Optional[_Union[Database, _Mapping]] = ...) -> None: ...
+
+class RegisterDatabaseResponse(_message.Message):
+    __slots__ = ("database",)
+    DATABASE_FIELD_NUMBER: _ClassVar[int]
+    database: Database
+    def __init__(self, database: _Optional[_Union[Database, _Mapping]] = ...) -> None: ...
+
+class ListDatabasesRequest(_message.Message):
+    __slots__ = ("tenant_id", "page_size", "page_token")
+    TENANT_ID_FIELD_NUMBER: _ClassVar[int]
+    PAGE_SIZE_FIELD_NUMBER: _ClassVar[int]
+    PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    tenant_id: str
+    page_size: int
+    page_token: str
+    def __init__(self, tenant_id: _Optional[str] = ..., page_size: _Optional[int] = ..., page_token: _Optional[str] = ...) -> None: ...
+
+class ListDatabasesResponse(_message.Message):
+    __slots__ = ("databases", "next_page_token")
+    DATABASES_FIELD_NUMBER: _ClassVar[int]
+    NEXT_PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    databases: _containers.RepeatedCompositeFieldContainer[Database]
+    next_page_token: str
+    def __init__(self, databases: _Optional[_Iterable[_Union[Database, _Mapping]]] = ..., next_page_token: _Optional[str] = ...) -> None: ...

@@ -71,6 +71,16 @@ class ToolServiceStub:
                 request_serializer=quarterdeck_dot_tooling_dot_v1_dot_tools__pb2.ImportMcpToolsRequest.SerializeToString,
                 response_deserializer=quarterdeck_dot_tooling_dot_v1_dot_tools__pb2.ImportMcpToolsResponse.FromString,
                 _registered_method=True)
+        self.RegisterDatabase = channel.unary_unary(
+                '/quarterdeck.tooling.v1.ToolService/RegisterDatabase',
+                request_serializer=quarterdeck_dot_tooling_dot_v1_dot_tools__pb2.RegisterDatabaseRequest.SerializeToString,
+                response_deserializer=quarterdeck_dot_tooling_dot_v1_dot_tools__pb2.RegisterDatabaseResponse.FromString,
+                _registered_method=True)
+        self.ListDatabases = channel.unary_unary(
+                '/quarterdeck.tooling.v1.ToolService/ListDatabases',
+                request_serializer=quarterdeck_dot_tooling_dot_v1_dot_tools__pb2.ListDatabasesRequest.SerializeToString,
+                response_deserializer=quarterdeck_dot_tooling_dot_v1_dot_tools__pb2.ListDatabasesResponse.FromString,
+                _registered_method=True)
 
 
 class ToolServiceServicer:
@@ -132,6 +142,21 @@ class ToolServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def RegisterDatabase(self, request, context):
+        """RegisterDatabase stores a database the tenant's DB_QUERY tools read (admins; the same name
+        again replaces its DSN). The DSN is sealed with the tool secret keys and never returned.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListDatabases(self, request, context):
+        """ListDatabases pages through a tenant's registered databases, by name (never their DSNs).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_ToolServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -169,6 +194,16 @@ def add_ToolServiceServicer_to_server(servicer, server):
                     servicer.ImportMcpTools,
                     request_deserializer=quarterdeck_dot_tooling_dot_v1_dot_tools__pb2.ImportMcpToolsRequest.FromString,
                     response_serializer=quarterdeck_dot_tooling_dot_v1_dot_tools__pb2.ImportMcpToolsResponse.SerializeToString,
+            ),
+            'RegisterDatabase': grpc.unary_unary_rpc_method_handler(
+                    servicer.RegisterDatabase,
+                    request_deserializer=quarterdeck_dot_tooling_dot_v1_dot_tools__pb2.RegisterDatabaseRequest.FromString,
+                    response_serializer=quarterdeck_dot_tooling_dot_v1_dot_tools__pb2.RegisterDatabaseResponse.SerializeToString,
+            ),
+            'ListDatabases': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListDatabases,
+                    request_deserializer=quarterdeck_dot_tooling_dot_v1_dot_tools__pb2.ListDatabasesRequest.FromString,
+                    response_serializer=quarterdeck_dot_tooling_dot_v1_dot_tools__pb2.ListDatabasesResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -362,6 +397,60 @@ class ToolService:
             '/quarterdeck.tooling.v1.ToolService/ImportMcpTools',
             quarterdeck_dot_tooling_dot_v1_dot_tools__pb2.ImportMcpToolsRequest.SerializeToString,
             quarterdeck_dot_tooling_dot_v1_dot_tools__pb2.ImportMcpToolsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RegisterDatabase(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/quarterdeck.tooling.v1.ToolService/RegisterDatabase',
+            quarterdeck_dot_tooling_dot_v1_dot_tools__pb2.RegisterDatabaseRequest.SerializeToString,
+            quarterdeck_dot_tooling_dot_v1_dot_tools__pb2.RegisterDatabaseResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListDatabases(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/quarterdeck.tooling.v1.ToolService/ListDatabases',
+            quarterdeck_dot_tooling_dot_v1_dot_tools__pb2.ListDatabasesRequest.SerializeToString,
+            quarterdeck_dot_tooling_dot_v1_dot_tools__pb2.ListDatabasesResponse.FromString,
             options,
             channel_credentials,
             insecure,
