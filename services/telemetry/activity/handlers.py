@@ -21,6 +21,11 @@ from sqlalchemy import ColumnElement, and_, bindparam, exists, func, select, tup
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from quarterdeck.telemetry.v1 import activity_pb2 as pb
+from services.telemetry.activity.convert import (
+    ACTOR_TYPE_FROM_PROTO,
+    STATUS_FROM_PROTO,
+    event_to_proto,
+)
 from services.telemetry.activity.models import (
     MAX_ACTION,
     MAX_ACTOR_ROLE,
@@ -36,10 +41,9 @@ from services.telemetry.activity.models import (
     ActivityLastSeenRecord,
     ActivityReceiptRecord,
     ActivityStatus,
-    ActorType,
     ReceiptStatus,
 )
-from services.telemetry.batch_rows import SPAN_ID_PATTERN, TRACE_ID_PATTERN, struct_of
+from services.telemetry.batch_rows import SPAN_ID_PATTERN, TRACE_ID_PATTERN
 from services.telemetry.context import TelemetryContext
 from shared.auth import require_internal, require_principal
 from shared.db_types import utcnow
@@ -47,7 +51,6 @@ from shared.errors import FieldViolation, InvalidArgument, NotFound, PermissionD
 from shared.ids import parse_id
 from shared.inserts import insert_ignoring_duplicates
 from shared.pagination import fetch_page
-from shared.proto_enums import to_proto_map
 from shared.tenant_scope import one_tenant_for_read
 from shared.timestamps import from_timestamp, to_timestamp
 from shared.tracing import current_trace_ids
@@ -57,16 +60,6 @@ MAX_EVENT_IDS = 500
 #: Largest metadata object, as compact JSON.
 MAX_METADATA_BYTES = 16 * 1024
 ACTION_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:/-]*")
-
-ACTOR_TYPE_TO_PROTO = to_proto_map(pb.ActivityActorType, ActorType)
-ACTOR_TYPE_FROM_PROTO = {v: k for k, v in ACTOR_TYPE_TO_PROTO.items()}
-STATUS_TO_PROTO = to_proto_map(pb.ActivityStatus, ActivityStatus)
-STATUS_FROM_PROTO = {v: k for k, v in STATUS_TO_PROTO.items()}
-#: Stored values are plain strings (the seed's columns): an unknown one reads as UNSPECIFIED.
-_ACTOR_TYPE_BY_VALUE: dict[str, pb.ActivityActorType] = {
-    k.value: v for k, v in ACTOR_TYPE_TO_PROTO.items()
-}
-_STATUS_BY_VALUE: dict[str, pb.ActivityStatus] = {k.value: v for k, v in STATUS_TO_PROTO.items()}
 
 #: Optional text columns an appender may set: (field, longest).
 _OPTIONAL_TEXT = (
@@ -168,35 +161,6 @@ def event_values(event: pb.ActivityEvent) -> dict[str, Any]:  # noqa: C901 - one
         values["trace_id"] = trace_id or None
         values["span_id"] = span_id or None
     return values
-
-
-def event_to_proto(row: ActivityEventRecord, *, read: bool) -> pb.ActivityEvent:
-    event = pb.ActivityEvent(
-        id=str(row.id),
-        tenant_id=str(row.tenant_id),
-        action=row.action,
-        create_time=to_timestamp(row.created_at),
-        actor_id=str(row.actor_id) if row.actor_id else "",
-        actor_type=_ACTOR_TYPE_BY_VALUE.get(
-            row.actor_type or "", pb.ACTIVITY_ACTOR_TYPE_UNSPECIFIED
-        ),
-        actor_role=row.actor_role or "",
-        object_type=row.object_type or "",
-        object_id=row.object_id or "",
-        object_name=row.object_name or "",
-        status=_STATUS_BY_VALUE.get(row.status, pb.ACTIVITY_STATUS_UNSPECIFIED),
-        source=row.source or "",
-        request_id=row.request_id or "",
-        ip_hash=row.ip_hash or "",
-        user_agent=row.user_agent or "",
-        summary=row.summary or "",
-        trace_id=row.trace_id or "",
-        span_id=row.span_id or "",
-        read=read,
-    )
-    if row.metadata_json is not None:
-        event.metadata.CopyFrom(struct_of(row.metadata_json))
-    return event
 
 
 @dataclass(frozen=True)

@@ -28,12 +28,12 @@ from services.telemetry.batch_rows import (
     json_value,
     rejected_protos,
     row_time,
-    struct_of,
     time_range,
     trace_ids,
     validate_rows,
 )
 from services.telemetry.context import TelemetryContext
+from services.telemetry.metrics.convert import metric_to_proto
 from services.telemetry.metrics.models import (
     MAX_AGENT_ID,
     MAX_METRIC_UNIT,
@@ -104,22 +104,6 @@ def _metric_columns(prefix: str, metric: pb.AgentMetric, now: datetime) -> dict[
         "trace_id": trace_id,
         "span_id": span_id,
     }
-
-
-def metric_to_proto(row: AgentMetricRecord) -> pb.AgentMetric:
-    return pb.AgentMetric(
-        id=str(row.id),
-        tenant_id=row.tenant_id,
-        agent_id=row.agent_id,
-        metric_type=row.metric_type,
-        metric_value=row.metric_value,
-        metric_unit=row.metric_unit or "",
-        cost_usd=format_pico(row.cost_pico) if row.cost_pico is not None else "",
-        record_time=to_timestamp(row.recorded_at),
-        context=struct_of(row.context),
-        trace_id=row.trace_id or "",
-        span_id=row.span_id or "",
-    )
 
 
 @dataclass

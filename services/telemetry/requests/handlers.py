@@ -24,6 +24,7 @@ from services.telemetry.batch_rows import (
     validate_rows,
 )
 from services.telemetry.context import TelemetryContext
+from services.telemetry.requests.convert import request_to_proto
 from services.telemetry.requests.models import (
     FIRST_ERROR_STATUS,
     MAX_ENDPOINT,
@@ -39,7 +40,6 @@ from shared.errors import InvalidArgument
 from shared.inserts import insert_ignoring_duplicates
 from shared.pagination import fetch_page
 from shared.tenant_scope import tenant_for_read, tenant_for_write
-from shared.timestamps import to_timestamp
 
 METHOD_PATTERN = re.compile(r"[A-Z]{1,10}")
 #: Longest user agent and error message stored; the gateway truncates to these.
@@ -107,28 +107,6 @@ def _request_columns(prefix: str, request: pb.AgentRequest, now: datetime) -> di
         "trace_id": trace_id,
         "span_id": span_id,
     }
-
-
-def request_to_proto(row: AgentRequestRecord) -> pb.AgentRequest:
-    return pb.AgentRequest(
-        request_id=row.request_id,
-        tenant_id=row.tenant_id or "",
-        principal_id=row.principal_id or "",
-        endpoint=row.endpoint,
-        method=row.method,
-        conversation_id=row.conversation_id or "",
-        message_id=row.message_id or "",
-        session_key=row.session_key or "",
-        ip=row.ip or "",
-        user_agent=row.user_agent or "",
-        status_code=row.status_code,
-        latency_ms=row.latency_ms,
-        error_code=row.error_code or "",
-        error_message=row.error_message or "",
-        create_time=to_timestamp(row.created_at),
-        trace_id=row.trace_id or "",
-        span_id=row.span_id or "",
-    )
 
 
 def failed_requests_query(tenant: str | None) -> Select:

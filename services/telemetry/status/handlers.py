@@ -38,6 +38,12 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from quarterdeck.telemetry.v1 import status_pb2 as pb
 from services.telemetry.config import TelemetrySettings
 from services.telemetry.context import TelemetryContext
+from services.telemetry.status.convert import (
+    CHANNELS,
+    SEVERITIES,
+    STATUSES,
+    subscription_to_proto,
+)
 from services.telemetry.status.models import (
     SEVERITY_RANK,
     StatusSubscriptionRecord,
@@ -81,7 +87,6 @@ from shared.pagination import fetch_page
 from shared.proto_enums import to_proto_map
 from shared.secret_box import DEFAULT_BATCH_SIZE, ResealReport, reseal_rows
 from shared.tenant_scope import tenant_for_write
-from shared.timestamps import to_timestamp
 
 log = logging.getLogger("quarterdeck.telemetry.status")
 
@@ -102,13 +107,6 @@ PRIVATE_SUFFIXES = (".localhost", ".local", ".internal", ".localdomain", ".home.
 _EMAIL_LOCAL = re.compile(r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+(\.[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+)*")
 _DNS_LABEL = re.compile(r"[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?")
 
-# Stored value <-> proto number, derived from the descriptors (shared.proto_enums).
-CHANNEL_TO_PROTO = to_proto_map(pb.SubscriptionChannel, SubscriptionChannel)
-CHANNELS = {number: value for value, number in CHANNEL_TO_PROTO.items()}
-SEVERITY_TO_PROTO = to_proto_map(pb.StatusSeverity, SubscriptionSeverity)
-SEVERITIES = {number: value for value, number in SEVERITY_TO_PROTO.items()}
-STATUS_TO_PROTO = to_proto_map(pb.SubscriptionStatus, SubscriptionStatus)
-STATUSES = {number: value for value, number in STATUS_TO_PROTO.items()}
 COMPONENT_STATUSES = {
     number: value
     for value, number in to_proto_map(
@@ -222,26 +220,6 @@ def parse_target(
 
 
 # -- Conversions and scope ---------------------------------------------------------------------
-
-
-def subscription_to_proto(row: StatusSubscriptionRecord) -> pb.StatusSubscription:
-    message = pb.StatusSubscription(
-        id=str(row.id),
-        tenant_id=str(row.tenant_id) if row.tenant_id else "",
-        channel=CHANNEL_TO_PROTO[row.channel],
-        target_masked=row.target_masked,
-        severity_filter=SEVERITY_TO_PROTO[row.severity_filter],
-        status=STATUS_TO_PROTO[row.status],
-        created_by=row.created_by,
-        revoked_reason=row.revoked_reason or "",
-        verification_expire_time=to_timestamp(row.verification_expires_at),
-        create_time=to_timestamp(row.created_at),
-        update_time=to_timestamp(row.updated_at),
-        revoke_time=to_timestamp(row.revoked_at),
-        last_challenge_send_time=to_timestamp(row.last_challenge_sent_at),
-    )
-    message.metadata.update(row.metadata_json or {})
-    return message
 
 
 def managed_tenant(requested: str, field: str = "tenant_id") -> uuid.UUID | None:

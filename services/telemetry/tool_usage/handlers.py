@@ -11,8 +11,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from google.protobuf.json_format import MessageToDict, ParseDict
-from google.protobuf.struct_pb2 import Value
+from google.protobuf.json_format import MessageToDict
 from sqlalchemy import Insert, Select, case, func, literal_column, select
 
 from quarterdeck.telemetry.v1 import tool_usage_pb2 as pb
@@ -29,6 +28,10 @@ from services.telemetry.batch_rows import (
 )
 from services.telemetry.context import TelemetryContext
 from services.telemetry.requests.handlers import MAX_LATENCY_MS, MAX_LONG_TEXT
+from services.telemetry.tool_usage.convert import (
+    STATUS_FROM_PROTO,
+    call_to_proto,
+)
 from services.telemetry.tool_usage.models import (
     MAX_REQUEST_ID,
     MAX_TOOL_NAME,
@@ -41,13 +44,6 @@ from shared.pagination import fetch_page
 from shared.tenant_scope import tenant_for_read, tenant_for_write
 from shared.timestamps import to_timestamp
 
-STATUS_FROM_PROTO = {
-    pb.TOOL_CALL_STATUS_STARTED: ToolCallStatus.STARTED,
-    pb.TOOL_CALL_STATUS_OK: ToolCallStatus.OK,
-    pb.TOOL_CALL_STATUS_ERROR: ToolCallStatus.ERROR,
-    pb.TOOL_CALL_STATUS_TIMEOUT: ToolCallStatus.TIMEOUT,
-}
-STATUS_TO_PROTO = {status.value: proto for proto, status in STATUS_FROM_PROTO.items()}
 MAX_TOKENS = 2**31 - 1
 #: The partial index's very predicate, as literals, so the planner can prove it applies.
 _FAILED = ToolUsageRecord.status.in_([literal_column("'error'"), literal_column("'timeout'")])
@@ -95,29 +91,6 @@ def insert_new_calls(dialect: str) -> Insert:
     """An INSERT that skips a (tenant, request_id) already stored and returns the ids stored."""
     statement = insert_ignoring_duplicates(dialect, ToolUsageRecord, ["tenant_id", "request_id"])
     return statement.returning(ToolUsageRecord.id)
-
-
-def _value(value: Any) -> Value | None:
-    return None if value is None else ParseDict(value, Value())
-
-
-def call_to_proto(row: ToolUsageRecord) -> pb.ToolUsage:
-    return pb.ToolUsage(
-        id=str(row.id),
-        tenant_id=row.tenant_id,
-        tool_name=row.tool_name,
-        status=STATUS_TO_PROTO.get(row.status or "", pb.TOOL_CALL_STATUS_UNSPECIFIED),
-        args=_value(row.args),
-        result=_value(row.result),
-        latency_ms=row.latency_ms,
-        tokens_in=row.tokens_in,
-        tokens_out=row.tokens_out,
-        error=row.error or "",
-        create_time=to_timestamp(row.created_at),
-        trace_id=row.trace_id or "",
-        span_id=row.span_id or "",
-        request_id=row.request_id or "",
-    )
 
 
 def tool_analytics_query(tenant: str, start: datetime, end: datetime) -> Select:
