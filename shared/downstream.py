@@ -143,10 +143,4 @@ class FailedCallsInterceptor(
     ) -> Any:
         return await self._watched(continuation, client_call_details, request_iterator)
 
-    async def intercept_stream_stream(
-        self,
-        continuation: Continuation,
-        client_call_details: grpc.aio.ClientCallDetails,
-        request_iterator: Any,
-    ) -> Any:
-        return await self._watched(continuation, client_call_details, request_iterator)
+    intercept_stream_stream = intercept_stream_unary
