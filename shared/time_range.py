@@ -11,8 +11,8 @@ precision; :attr:`TimeRange.start_at` and :attr:`TimeRange.end_at` give them as 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
-from typing import Protocol
+from datetime import UTC, date, datetime, timedelta
+from typing import Protocol, TypeVar
 
 from google.protobuf.timestamp_pb2 import Timestamp
 
@@ -22,6 +22,8 @@ NANOS_PER_SECOND = 1_000_000_000
 #: The latest time a signed 64-bit count of Unix nanoseconds holds (in 2262).
 MAX_UNIX_NANO = 2**63 - 1
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+#: A bound as compared: Unix nanoseconds, or a whole day.
+BoundT = TypeVar("BoundT", int, date)
 
 
 def _nanos_of(moment: datetime) -> int:
@@ -125,11 +127,15 @@ def _bounds(
     return bounds[0], bounds[1]
 
 
+def _end_after_start(start: BoundT, end: BoundT, start_field: str, end_field: str) -> None:
+    if end <= start:
+        raise InvalidArgument.field(end_field, f"must be after {start_field}")
+
+
 def _check_order(
     start: int, end: int, start_field: str, end_field: str, longest: timedelta | None
 ) -> None:
-    if end <= start:
-        raise InvalidArgument.field(end_field, f"must be after {start_field}")
+    _end_after_start(start, end, start_field, end_field)
     if longest is not None and end - start > _span_nanos(longest):
         raise InvalidArgument.field(
             end_field, f"must be at most {longest.days} days after {start_field}"
@@ -176,3 +182,23 @@ def window(
         start = max(end - _span_nanos(default), store.lowest)
     _check_order(start, end, start_field, end_field, longest)
     return Window(start, end)
+
+
+def date_window(
+    start: date | None,
+    end: date | None,
+    *,
+    default: timedelta,
+    today: date,
+    start_field: str = "start_date",
+    end_field: str = "end_date",
+) -> tuple[date, date]:
+    """The whole days ``[start, end)`` a report covers, by :func:`window`'s rule: the end
+    defaults to tomorrow (today included), the start to ``default`` before the end (no earlier
+    than the first date), and the end must lie after the start."""
+    if end is None:
+        end = today + timedelta(days=1)
+    if start is None:
+        start = end - default if end - date.min > default else date.min
+    _end_after_start(start, end, start_field, end_field)
+    return start, end

@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 
 import pytest
 from google.protobuf.timestamp_pb2 import Timestamp
 
 from quarterdeck.telemetry.v1 import usage_pb2 as pb
 from shared.errors import InvalidArgument
-from shared.time_range import DATETIMES, UNIX_NANOS, time_range, window
+from shared.time_range import DATETIMES, UNIX_NANOS, date_window, time_range, window
 
 
 def _stamp(seconds: int, nanos: int = 0) -> Timestamp:
@@ -87,3 +87,27 @@ def test_a_window_may_be_capped_in_length() -> None:
     assert window(exact, default=timedelta(days=1), now=0, longest=timedelta(days=3)).end == (
         3 * 86_400 * 10**9
     )
+
+
+def test_a_date_window_covers_today_and_the_days_before_by_default() -> None:
+    today = date(2026, 3, 31)
+    assert date_window(None, None, default=timedelta(days=30), today=today) == (
+        date(2026, 3, 2),
+        date(2026, 4, 1),
+    )
+    assert date_window(date(2026, 1, 1), None, default=timedelta(days=30), today=today) == (
+        date(2026, 1, 1),
+        date(2026, 4, 1),
+    )
+    # A default start no earlier than the first date (no overflow).
+    assert date_window(None, date(1, 1, 5), default=timedelta(days=30), today=today) == (
+        date.min,
+        date(1, 1, 5),
+    )
+
+
+def test_a_date_window_ends_after_it_starts() -> None:
+    for end in (date(2026, 1, 1), date(2025, 12, 31)):
+        with pytest.raises(InvalidArgument) as refused:
+            date_window(date(2026, 1, 1), end, default=timedelta(days=30), today=end)
+        assert _violations(refused) == [("end_date", "must be after start_date")]

@@ -7,7 +7,7 @@ day counters."""
 from __future__ import annotations
 
 import uuid
-from datetime import UTC, date, timedelta
+from datetime import UTC, date
 from typing import Any
 
 from sqlalchemy import func, select
@@ -35,11 +35,11 @@ from shared.auth import (
 from shared.db_types import utcnow
 from shared.errors import (
     FieldViolation,
-    InvalidArgument,
     NotFound,
 )
 from shared.ids import parse_id
 from shared.tenant_scope import tenant_for_read
+from shared.time_range import date_window
 from shared.timestamps import REPORT_WINDOW, from_timestamp
 
 #: The most of any counter one RecordUsage call may add (a terabyte, or a trillion tokens), so
@@ -133,18 +133,12 @@ class MeteringHandlers(BillingBase):
         scope = tenant_for_read(request.tenant_id)
         tenant_id = uuid.UUID(scope) if scope is not None else None
         # By default the last 30 days, today (UTC) included.
-        end = (
-            parse_date(request.end_date, "end_date")
-            if request.end_date
-            else utcnow().date() + timedelta(days=1)
+        start, end = date_window(
+            parse_date(request.start_date, "start_date") if request.start_date else None,
+            parse_date(request.end_date, "end_date") if request.end_date else None,
+            default=REPORT_WINDOW,
+            today=utcnow().date(),
         )
-        start = (
-            parse_date(request.start_date, "start_date")
-            if request.start_date
-            else end - REPORT_WINDOW
-        )
-        if end <= start:
-            raise InvalidArgument.field("end_date", "must be after start_date")
         counter = UsageCounterRecord
         stmt = (
             select(
