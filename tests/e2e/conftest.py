@@ -44,6 +44,8 @@ def platform_env() -> dict[str, str]:
         "QD_TRACE_SQL": "true",
         # Key rotation shows within a second at every service, not after five minutes.
         **{f"QD_{name.upper()}_JWKS_MAX_AGE_SECONDS": "1" for name in PORT_OFFSETS},
+        # The conversation test's HTTP tool answers on 127.0.0.1, which egress refuses otherwise.
+        "QD_TOOLING_EGRESS_ALLOWED_HOSTS": "127.0.0.1",
     }
 
 
@@ -66,7 +68,13 @@ class Platform:
         return up_command(self.data_dir, self.base_port, self.http_port)
 
 
-def up_command(data_dir: Path, base_port: int, http_port: int) -> list[str]:
+def up_command(
+    data_dir: Path, base_port: int, http_port: int, test_provider_port: int | None = None
+) -> list[str]:
+    """`quarterdeck up` on these ports; with the local test model provider when given a port."""
+    provider = (
+        [] if test_provider_port is None else ["--test-provider-port", str(test_provider_port)]
+    )
     return quarterdeck(
         "up",
         "--data-dir",
@@ -75,6 +83,7 @@ def up_command(data_dir: Path, base_port: int, http_port: int) -> list[str]:
         str(base_port),
         "--http-port",
         str(http_port),
+        *(["--test-provider", *provider] if provider else []),
     )
 
 
@@ -82,11 +91,12 @@ def up_command(data_dir: Path, base_port: int, http_port: int) -> list[str]:
 def platform(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Platform]:
     """The shared platform; everything its processes print is kept in ``platform.log`` beside
     its data directory (the session's basetemp), to read when a test fails."""
-    base = free_port_block(6)
+    base = free_port_block(7)
     data_dir = tmp_path_factory.mktemp("platform")
     log_path = data_dir.parent / f"{data_dir.name}.log"
     with started(
-        up_command(data_dir, base, base + 5),
+        # The local test provider on base + 6: conversations' runs have a model to call.
+        up_command(data_dir, base, base + 5, test_provider_port=base + 6),
         platform_env(),
         "Press Ctrl-C to stop.",
         log_path=log_path,

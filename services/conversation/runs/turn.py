@@ -21,6 +21,8 @@ from typing import Any
 
 import httpx
 from opentelemetry import trace
+from opentelemetry.context import Context
+from opentelemetry.trace import NonRecordingSpan, SpanContext, TraceFlags
 from sqlalchemy import select, update
 
 from quarterdeck.telemetry.v1 import usage_pb2 as upb
@@ -117,11 +119,31 @@ class AgentTurn:
     async def __call__(self, run: ClaimedRun) -> bool:
         with tracer.start_as_current_span(
             "conversation.run",
+            context=await self._run_trace(run),
             attributes={"quarterdeck.tenant_id": str(run.tenant_id), "run.id": str(run.run_id)},
         ):
             await self._stamp_trace(run)
             await self._pauses.reached(phases.LEASED, run.run_id)
             return await self._turn(run)
+
+    async def _run_trace(self, run: ClaimedRun) -> Context | None:
+        """The trace a lease of the run continues: the one its first lease stamped, so a run
+        parked for an approval and resumed (or re-leased after a crash) keeps its usage, cost
+        and spans under one trace. The later leases' spans hang under a parent named after the
+        run (its span id derived from the run id); None for a first lease (a new trace)."""
+        async with self._database.reading() as session:
+            stored = await session.scalar(
+                select(RunRecord.trace_id).where(RunRecord.run_id == run.run_id)
+            )
+        if not stored:
+            return None
+        parent = SpanContext(
+            trace_id=int(stored, 16),
+            span_id=int(run.run_id.hex[:16], 16) or 1,
+            is_remote=True,
+            trace_flags=TraceFlags(TraceFlags.SAMPLED),
+        )
+        return trace.set_span_in_context(NonRecordingSpan(parent))
 
     async def _stamp_trace(self, run: ClaimedRun) -> None:
         trace_id, _ = current_trace_ids()
