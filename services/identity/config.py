@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import ClassVar, Literal
 
 from pydantic import Field, SecretStr
@@ -76,4 +77,11 @@ class IdentitySettings(ServiceSettings):
     telemetry_target: str | None = Field(
         default=None,
         description="host:port of the telemetry service, whose activity feed identity appends to.",
+    )
+
+
+def token_lifetime(settings: IdentitySettings) -> timedelta:
+    """The longest an access token identity signs lives."""
+    return timedelta(
+        seconds=max(settings.access_token_ttl_seconds, settings.internal_token_ttl_seconds)
     )

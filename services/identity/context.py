@@ -8,12 +8,11 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
-from services.identity.config import IdentitySettings
+from services.identity.config import IdentitySettings, token_lifetime
 from services.identity.events import SecurityEvents
 from services.identity.issuer import TokenIssuer
+from services.identity.membership_revocations import MembershipRevocations
 from services.identity.notifier import LogNotifier, Notifier
-from services.identity.revocations.feed import token_lifetime
-from services.identity.revocations.memberships import MembershipRevocations
 from services.identity.secrets import IdentitySecrets
 from services.identity.signing import SigningKeys
 from services.identity.tenancy_client import TenancyClient

@@ -8,7 +8,7 @@ from pathlib import Path
 import grpc
 
 from quarterdeck.identity.v1 import identity_pb2, identity_pb2_grpc
-from services.identity.config import IdentitySettings
+from services.identity.config import IdentitySettings, token_lifetime
 from services.identity.context import (
     IdentityContext,
     build_identity_context,
@@ -16,7 +16,7 @@ from services.identity.context import (
 )
 from services.identity.models import Base, IdempotencyKey
 from services.identity.reasons import SELF_RECORDED
-from services.identity.revocations.feed import local_revocations, token_lifetime
+from services.identity.revocations.feed import local_revocations
 from services.identity.servicer import IdentityServicer
 from services.identity.throttling import credential_layers
 from shared.auth import Authenticator

@@ -1,7 +1,7 @@
 """What was revoked since a time, read from where identity already records it: sessions ended
 (``revoked_at``), API keys revoked (``revoked_at``; their tokens' subject is ``sa:<key id>``) and
 users locked or disabled (at ``updated_at``); and the memberships tenancy removed or lowered in
-role (``mem:<user>:<tenant>``, see :mod:`services.identity.revocations.memberships`). Every
+role (``mem:<user>:<tenant>``, see :mod:`services.identity.membership_revocations`). Every
 service polls it through ListRevocations (shared.revocation); identity reads it directly for its
 own calls."""
 
@@ -12,9 +12,8 @@ from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import select
 
-from services.identity.config import IdentitySettings
+from services.identity.membership_revocations import MembershipRevocations
 from services.identity.models import ServiceAccountToken, User, UserSession, UserStatus
-from services.identity.revocations.memberships import MembershipRevocations
 from shared.db import Database
 from shared.db_types import utcnow
 from shared.revocation import Revocation, RevocationSource
@@ -80,10 +79,3 @@ def local_revocations(
         return revocations, read_at.timestamp()
 
     return poll
-
-
-def token_lifetime(settings: IdentitySettings) -> timedelta:
-    """The longest an access token identity signs lives."""
-    return timedelta(
-        seconds=max(settings.access_token_ttl_seconds, settings.internal_token_ttl_seconds)
-    )

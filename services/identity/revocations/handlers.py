@@ -6,8 +6,9 @@ from __future__ import annotations
 from google.protobuf.timestamp_pb2 import Timestamp
 
 from quarterdeck.identity.v1 import identity_pb2 as pb
+from services.identity.config import token_lifetime
 from services.identity.context import IdentityContext
-from services.identity.revocations.feed import revocations_since, token_lifetime
+from services.identity.revocations.feed import revocations_since
 from shared.auth import require_internal
 from shared.timestamps import from_timestamp, to_timestamp
 
