@@ -2,7 +2,7 @@
 exporter at its default settings against telemetry on SQLite and on PostgreSQL.
 
 Run: ``uv run python -m tests.benchmarks.bench_exporter_ingest [--rows 20000] [--spans 200000]
-[--backends sqlite,postgresql]``. Everything runs on loopback, each party a process of its own:
+[--backends sqlite,postgresql] [--work-us 0] [--exporter-only]``. Everything runs on loopback, each party a process of its own:
 
 1. **Span rows through the RPC on SQLite.** Telemetry runs in a child process on a migrated
    SQLite file; this process sends ``--rows`` spans as OTLP ``Export`` calls of 512 spans (the
@@ -212,8 +212,12 @@ def _sdk_drops(reader: Any) -> int:
     return dropped
 
 
-def _exporter_main(target: str, headers: dict[str, str], spans: int, pipe: Connection) -> None:
-    """Ends ``spans`` spans through the stock SDK as fast as it can, then flushes."""
+def _exporter_main(
+    target: str, headers: dict[str, str], spans: int, work_us: float, pipe: Connection
+) -> None:
+    """Ends ``spans`` spans through the stock SDK as fast as it can (after ``work_us`` of
+    busy CPU work per span, holding the GIL as a traced program's own work does), then
+    flushes."""
     from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter
     from opentelemetry.sdk.metrics import MeterProvider
     from opentelemetry.sdk.metrics.export import InMemoryMetricReader
@@ -235,8 +239,13 @@ def _exporter_main(target: str, headers: dict[str, str], spans: int, pipe: Conne
         )
     )
     tracer = provider.get_tracer("bench-exporter")
+    work = work_us / 1e6
     started = time.perf_counter()
     for n in range(spans):
+        if work:
+            until = time.perf_counter() + work
+            while time.perf_counter() < until:
+                pass
         with tracer.start_as_current_span("llm.call", kind=SpanKind.CLIENT) as span:
             span.set_attribute("gen_ai.request.model", "gpt-4o-mini")
             span.set_attribute("gen_ai.usage.input_tokens", n)
@@ -259,14 +268,14 @@ async def _stored(url: str) -> int:
 
 
 def _export(
-    target: str, headers: dict[str, str], spans: int
+    target: str, headers: dict[str, str], spans: int, work_us: float = 0.0
 ) -> tuple[int, int, float, float, float]:
     """Runs the stock exporter in a process of its own: (ended, dropped, producing s, total s,
     the exporter process's CPU s)."""
     context = multiprocessing.get_context("spawn")
     ours, theirs = context.Pipe()
     exporter = context.Process(
-        target=_exporter_main, args=(target, headers, spans, theirs), daemon=True
+        target=_exporter_main, args=(target, headers, spans, work_us, theirs), daemon=True
     )
     exporter.start()
     figures: tuple[int, int, float, float, float] = ours.recv()
@@ -294,7 +303,7 @@ def _discarding_main(pipe: Connection) -> None:
     asyncio.run(serve())
 
 
-def discarding_receiver(spans: int) -> None:
+def discarding_receiver(spans: int, work_us: float = 0.0) -> None:
     """The ceiling: a receiver that answers every Export at once and stores nothing. What the
     SDK drops here it drops whatever the receiver does (its own exporting thread falls behind)."""
     context = multiprocessing.get_context("spawn")
@@ -302,29 +311,31 @@ def discarding_receiver(spans: int) -> None:
     receiver = context.Process(target=_discarding_main, args=(theirs,), daemon=True)
     receiver.start()
     try:
-        ended, dropped, producing, total, sdk_cpu = _export(ours.recv(), {}, spans)
+        ended, dropped, producing, total, sdk_cpu = _export(ours.recv(), {}, spans, work_us)
     finally:
         ours.send("stop")
         receiver.join(timeout=15)
     print(
-        f"stock exporter -> a receiver that stores nothing: {ended} spans ended in "
+        f"stock exporter -> a receiver that stores nothing (work {work_us:.0f} us/span): "
+        f"{ended} spans ended in "
         f"{producing:5.1f} s, flushed after {total:5.1f} s; dropped by the SDK {dropped} "
         f"(the SDK's own ceiling on this machine); SDK process CPU "
         f"{sdk_cpu / ended * 1e6:.0f} us/span"
     )
 
 
-def stock_exporter(backend: str, url: str, spans: int) -> int:
+def stock_exporter(backend: str, url: str, spans: int, work_us: float = 0.0) -> int:
     asyncio.run(_migrate(url))
     telemetry = TelemetryProcess(url)
     with telemetry as (target, metadata):
         cpu_before = telemetry.cpu_seconds()
-        ended, dropped, producing, total, sdk_cpu = _export(target, dict(metadata), spans)
+        ended, dropped, producing, total, sdk_cpu = _export(target, dict(metadata), spans, work_us)
         telemetry_cpu = telemetry.cpu_seconds() - cpu_before
         stored = asyncio.run(_stored(url))
     lost = ended - stored
     print(
-        f"stock exporter -> {backend:<10}: {ended} spans ended in {producing:5.1f} s, "
+        f"stock exporter -> {backend:<10} (work {work_us:.0f} us/span): {ended} spans ended in "
+        f"{producing:5.1f} s, "
         f"flushed after {total:5.1f} s ({stored / total:7.0f} spans/s stored); "
         f"dropped by the SDK {dropped}, stored {stored}, lost {lost} (target: 0); CPU: "
         f"telemetry {telemetry_cpu / max(stored, 1) * 1e6:.0f} us per span stored, "
@@ -338,20 +349,31 @@ def main() -> None:
     parser.add_argument("--rows", type=int, default=20_000)
     parser.add_argument("--spans", type=int, default=200_000)
     parser.add_argument("--backends", default="sqlite,postgresql")
+    parser.add_argument(
+        "--work-us",
+        type=float,
+        default=0.0,
+        help="busy CPU work per span before ending it (0: spans ended back to back, the "
+        "SDK's worst case; a traced program does its own work between spans)",
+    )
+    parser.add_argument(
+        "--exporter-only", action="store_true", help="skip the RPC-beside-raw-sqlite3 part"
+    )
     args = parser.parse_args()
     backends = [name for name in args.backends.split(",") if name]
     print(f"cores: {os.cpu_count()}")
     with tempfile.TemporaryDirectory(prefix="bench-exporter-") as directory:
-        rpc_beside_raw(args.rows, Path(directory))
-        discarding_receiver(args.spans)
+        if not args.exporter_only:
+            rpc_beside_raw(args.rows, Path(directory))
+        discarding_receiver(args.spans, args.work_us)
         if "sqlite" in backends:
             url = f"sqlite+aiosqlite:///{Path(directory) / 'telemetry-exporter.db'}"
-            stock_exporter("SQLite", url, args.spans)
+            stock_exporter("SQLite", url, args.spans, args.work_us)
     if "postgresql" in backends:
         with postgres_server() as postgres:
             name = asyncio.run(postgres.create_database("telemetry_exporter_bench"))
             try:
-                stock_exporter("PostgreSQL", postgres.database_url(name), args.spans)
+                stock_exporter("PostgreSQL", postgres.database_url(name), args.spans, args.work_us)
             finally:
                 asyncio.run(postgres.drop_databases([name]))
 

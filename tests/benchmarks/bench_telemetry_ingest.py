@@ -47,10 +47,12 @@ from opentelemetry.proto.trace.v1.trace_pb2 import ResourceSpans, ScopeSpans, Sp
 
 from quarterdeck.telemetry.v1 import usage_pb2 as pb
 from services.registry import spec_for
+from services.telemetry.traces.ingest_auth import INGEST_SCOPE
 from services.telemetry.traces.otlp import convert_request
 from services.telemetry.traces.spans import SPAN_TARGET
 from services.telemetry.usage.models import CostStatus
 from services.telemetry.usage.rows import COLUMN, COPY_COLUMNS, _check
+from shared.auth import Principal
 from shared.db import Database
 from shared.grpc_client import open_channel
 from shared.migrations import upgrade_to_head
@@ -71,7 +73,16 @@ async def _serve(database_url: str, pipe: Connection) -> None:
         authenticator=issuer.authenticator(),
         otlp_unauthenticated_export=True,
     ) as s:
-        pipe.send((s.target, issuer.member(TENANT, "member")))
+        # A tenant key with the ingest scope, as the stock exporter is given (it also records
+        # usage as a member).
+        exporter = Principal(
+            subject="sa:bench",
+            kind="service_account",
+            tenant_id=TENANT,
+            role="member",
+            scopes=frozenset({INGEST_SCOPE}),
+        )
+        pipe.send((s.target, issuer.metadata(exporter)))
         loop = asyncio.get_running_loop()
         # "cpu" asks for the CPU seconds this process has used so far; anything else stops it.
         while await loop.run_in_executor(None, pipe.recv) == "cpu":
