@@ -47,7 +47,7 @@ from services.gateway.config import GatewaySettings
 from services.gateway.device import client_address_of
 from shared.api_key_tokens import API_KEY_PREFIX, ApiKeyTokens
 from shared.auth import AUTHORIZATION_HEADER, CLIENT_ADDRESS_METADATA
-from shared.errors import DomainError
+from shared.errors import DomainError, Unauthenticated
 from shared.grpc_client import open_channel
 from shared.identity_link import public_key_from_proto
 from shared.tokens import JwksCache, JwtVerifier, PublicKey, bearer_token
@@ -278,11 +278,30 @@ async def outgoing_metadata(request: Request, clients: GatewayClients) -> Metada
     x_api_key = _one_header(request, API_KEY_HEADER, "the X-API-Key header must be one API key")
     api_key = _api_key_in(authorization, x_api_key)
     if api_key is not None:
-        access_token = await clients.api_keys.access_token(api_key)
+        access_token = await _verified_exchange(clients, api_key)
         return ((AUTHORIZATION_HEADER, f"Bearer {access_token}"), client)
     if authorization is None:
         return (client,)
     return ((AUTHORIZATION_HEADER, authorization), client)
+
+
+async def _verified_exchange(clients: GatewayClients, api_key: str) -> str:
+    """The access token ``api_key`` is exchanged for, reused while it still verifies.
+
+    A token exchanged before a signing-key rotation stops verifying once the old key retires,
+    which can be sooner than the reuse window (``api_key_cache_seconds``): such a token is
+    forgotten and the key exchanged afresh, once. A token that fails for another reason (or
+    whose keys cannot be fetched) goes on as it is, for the service to answer.
+    """
+    access_token = await clients.api_keys.access_token(api_key)
+    try:
+        await clients.tokens.verify(access_token)
+    except Unauthenticated:
+        clients.api_keys.forget_token(api_key, access_token)
+        return await clients.api_keys.access_token(api_key)
+    except DomainError:
+        pass  # identity's keys out of reach: the service verifies and answers itself
+    return access_token
 
 
 #: Declared so the OpenAPI document names both ways to authenticate; the headers themselves are

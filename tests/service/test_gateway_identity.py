@@ -11,6 +11,7 @@ import uuid
 from collections.abc import AsyncIterator
 from typing import Any
 
+import grpc
 import jwt
 import pyotp
 import pytest
@@ -18,12 +19,17 @@ from google.protobuf.timestamp_pb2 import Timestamp
 from jwt.algorithms import ECAlgorithm
 
 from quarterdeck.identity.v1 import identity_pb2 as ipb
+from quarterdeck.identity.v1.identity_pb2_grpc import IdentityServiceStub
+from quarterdeck.tenancy.v1 import tenancy_pb2 as tpb
+from quarterdeck.tenancy.v1.tenancy_pb2_grpc import TenancyServiceStub
 from services.gateway.config import GatewaySettings
 from services.gateway.device import client_address, describe_user_agent
 from services.identity.api_keys.handlers import ApiKeyHandlers
 from services.identity.mfa.codes import TOTP_INTERVAL
 from services.identity.models import UserStatus
 from shared.api_key_tokens import EXPIRY_MARGIN_SECONDS, ApiKeyTokens, key_digest
+from shared.auth import AUTHORIZATION_HEADER, PLATFORM_OPERATOR, Principal
+from shared.grpc_client import open_channel
 from tests.support.gateway import (
     USER_AGENT,
     Gateway,
@@ -36,6 +42,7 @@ from tests.support.gateway import (
 )
 from tests.support.identity_users import STRONG_PASSWORD, TestUser, make_user
 from tests.support.stack import Databases, IdentityStack, identity_stack
+from tests.support.waiting import eventually
 
 OTHER_AGENT = (
     "Mozilla/5.0 (iPhone; CPU iPhone OS 17_5 like Mac OS X) AppleWebKit/605.1.15 "
@@ -584,6 +591,59 @@ async def test_the_exchange_is_cached_and_refusals_are_not(
         assert reason_of(response, 401, "UNAUTHENTICATED") == "API_KEY_INVALID"
     assert calls == [api_key, forged, forged]
     assert key_digest(forged) not in gw.api_keys.digests()
+
+
+async def test_an_api_key_keeps_working_after_the_signing_key_it_was_exchanged_under_retires(
+    backend: str, databases: Databases
+) -> None:
+    # The gateway reuses an exchanged token for api_key_cache_seconds; a signing key retired
+    # sooner than that made every request with the key 401 (the services refuse the token)
+    # until the reuse ran out. Now a reused token that no longer verifies is exchanged afresh.
+    async with (
+        identity_stack(databases, backend, label="gateway-key-retired") as stack,
+        running_gateway(stack, api_key_cache_seconds=3600, identity_jwks_cache_seconds=0.2) as gw,
+        open_channel(stack.identity.target) as channel,
+        open_channel(stack.tenancy.target) as tenancy_channel,
+    ):
+        owner, auth = await new_user(gw)
+        api_key = (await create_key(gw, auth, owner.tenant_id))["api_key"]
+        path = f"/v1/tenants/{owner.tenant_id}"
+        assert (await gw.client.get(path, headers={"X-API-Key": api_key})).status_code == 200
+        before = gw.api_keys.digests()
+
+        identity = IdentityServiceStub(channel)
+        operator_token, _ = await stack.state.issuer.access_token(
+            Principal(subject=str(uuid.uuid4()), kind="user", platform_role=PLATFORM_OPERATOR)
+        )
+        as_operator = [(AUTHORIZATION_HEADER, f"Bearer {operator_token}")]
+        rotated = await identity.RotateSigningKey(
+            ipb.RotateSigningKeyRequest(overlap_seconds=3600), metadata=as_operator
+        )
+        new_operator_token, _ = await stack.state.issuer.access_token(
+            Principal(subject=str(uuid.uuid4()), kind="user", platform_role=PLATFORM_OPERATOR)
+        )
+        await identity.RetireSigningKey(
+            ipb.RetireSigningKeyRequest(kid=rotated.previous.kid),
+            metadata=[(AUTHORIZATION_HEADER, f"Bearer {new_operator_token}")],
+        )
+
+        tenancy = TenancyServiceStub(tenancy_channel)
+
+        async def old_key_refused() -> bool:
+            try:
+                await tenancy.ListTenants(tpb.ListTenantsRequest(), metadata=as_operator)
+            except grpc.aio.AioRpcError as refused:
+                return refused.code() == grpc.StatusCode.UNAUTHENTICATED
+            return False
+
+        await eventually(old_key_refused, "tenancy to refuse tokens of the retired key")
+
+        async def key_answers() -> bool:
+            response = await gw.client.get(path, headers={"X-API-Key": api_key})
+            return response.status_code == 200
+
+        await eventually(key_answers, "the API key to work under the new signing key")
+        assert key_digest(api_key) in before and key_digest(api_key) in gw.api_keys.digests()
 
 
 @pytest.mark.parametrize(
