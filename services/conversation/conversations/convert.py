@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from quarterdeck.conversation.v1 import conversations_pb2 as pb
 from services.conversation.conversations.models import ConversationRecord, ConversationStatus
+from services.conversation.events.models import LedgerSegmentRecord
 from shared.json_values import dict_to_struct
 from shared.money import format_pico
 from shared.timestamps import to_timestamp
@@ -73,3 +74,17 @@ def conversation_to_proto(row: ConversationRecord) -> pb.Conversation:
         create_time=to_timestamp(row.created_at),
         update_time=to_timestamp(row.updated_at),
     )
+
+
+def segment_to_proto(row: LedgerSegmentRecord) -> pb.LedgerSegment:
+    segment = pb.LedgerSegment(
+        id=str(row.id),
+        segment_index=row.segment_index,
+        parent_segment_id=str(row.parent_segment_id) if row.parent_segment_id else "",
+        create_time=to_timestamp(row.created_at),
+    )
+    if row.visible_through_message_position is not None:
+        segment.visible_through_message_position = row.visible_through_message_position
+    if row.visible_through_event_id is not None:
+        segment.visible_through_event_id = row.visible_through_event_id
+    return segment

@@ -17,16 +17,24 @@ from services.conversation.conversations.convert import (
     MEMORY_FIELDS,
     STATUS_FROM_PROTO,
     conversation_to_proto,
+    segment_to_proto,
 )
 from services.conversation.conversations.models import ConversationRecord, ConversationStatus
-from services.conversation.conversations.store import current_segment, tenant_conversation
+from services.conversation.conversations.segments import truncate, visible_messages
+from services.conversation.conversations.store import (
+    current_segment,
+    require_active,
+    tenant_conversation,
+)
 from services.conversation.events.ledger import NewEvent
 from services.conversation.events.models import LedgerSegmentRecord
 from services.conversation.messages.convert import message_to_proto
 from services.conversation.messages.models import MessageRecord
+from services.conversation.runs.models import RunRecord
+from services.conversation.runs.queue import PENDING_STATUSES
 from shared.db import unique_violation
 from shared.db_types import utcnow
-from shared.errors import Aborted, AlreadyExists, InvalidArgument, NotFound
+from shared.errors import Aborted, AlreadyExists, FailedPrecondition, InvalidArgument, NotFound
 from shared.field_mask import paths_to_update
 from shared.ids import parse_id
 from shared.json_values import struct_to_dict
@@ -251,6 +259,37 @@ class ConversationHandlers:
                 )
             return pb.ArchiveConversationResponse(conversation=conversation_to_proto(row))
 
+    async def truncate_conversation(
+        self, request: pb.TruncateConversationRequest
+    ) -> pb.TruncateConversationResponse:
+        tenant_id, _ = caller_tenant("member")
+        conversation_id = parse_id(request.conversation_id, "conversation_id")
+        if request.keep_through_position < -1:
+            raise InvalidArgument.field(
+                "keep_through_position", "must be a message position, or -1 to hide them all"
+            )
+        async with self._ctx.database.transaction() as session:
+            row = await tenant_conversation(session, tenant_id, conversation_id, for_update=True)
+            require_active(row)
+            pending = await session.scalar(
+                select(RunRecord.run_id).where(
+                    RunRecord.conversation_id == row.id, RunRecord.status.in_(PENDING_STATUSES)
+                )
+            )
+            if pending is not None:
+                raise FailedPrecondition(
+                    f"conversation {row.id} has a run queued or in progress; cancel it first",
+                    reason="RUN_IN_PROGRESS",
+                    metadata={"run_id": str(pending)},
+                )
+            segment = await truncate(
+                session, self._ctx.ledger, row, request.keep_through_position, reason="truncated"
+            )
+            row.version += 1
+            return pb.TruncateConversationResponse(
+                conversation=conversation_to_proto(row), segment=segment_to_proto(segment)
+            )
+
     async def get_conversation_with_messages(
         self, request: pb.GetConversationWithMessagesRequest
     ) -> pb.GetConversationWithMessagesResponse:
@@ -287,7 +326,7 @@ class ConversationHandlers:
                 (
                     await session.scalars(
                         select(MessageRecord)
-                        .where(MessageRecord.conversation_id == row.id)
+                        .where(await visible_messages(session, row.id))
                         .order_by(MessageRecord.position)
                         .limit(limit + 1)
                     )

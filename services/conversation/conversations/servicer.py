@@ -42,3 +42,8 @@ class ConversationServiceServicer(conversations_pb2_grpc.ConversationServiceServ
         self, request: pb.GetConversationWithMessagesRequest, context: grpc.aio.ServicerContext
     ) -> pb.GetConversationWithMessagesResponse:
         return await self._handlers.get_conversation_with_messages(request)
+
+    async def TruncateConversation(
+        self, request: pb.TruncateConversationRequest, context: grpc.aio.ServicerContext
+    ) -> pb.TruncateConversationResponse:
+        return await self._handlers.truncate_conversation(request)

@@ -7,12 +7,14 @@ import re
 import uuid
 
 from google.protobuf.json_format import MessageToDict
-from sqlalchemy import select, text
+from sqlalchemy import func, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from quarterdeck.conversation.v1 import messages_pb2 as pb
 from services.conversation.access import caller_tenant
 from services.conversation.context import ConversationContext
+from services.conversation.conversations.models import ConversationRecord
+from services.conversation.conversations.segments import truncate, visible_messages
 from services.conversation.conversations.store import (
     current_segment,
     require_active,
@@ -22,6 +24,8 @@ from services.conversation.messages.convert import ROLE_FROM_PROTO, message_to_p
 from services.conversation.messages.models import MessageRecord, MessageRole
 from services.conversation.messages.store import NewMessage, append_message
 from services.conversation.runs.convert import STRATEGY_FROM_PROTO, run_to_proto
+from services.conversation.runs.models import RunRecord
+from services.conversation.runs.queue import PENDING_STATUSES
 from shared.auth import require_tenant
 from shared.errors import FailedPrecondition, InvalidArgument
 from shared.ids import parse_id
@@ -97,6 +101,8 @@ class MessageHandlers:
                 session, tenant_id, conversation_id, for_update=True
             )
             require_active(conversation)
+            if strategy == "rollback":
+                await self._roll_back(session, conversation)
             segment = await current_segment(session, conversation.id)
             row = await append_message(session, self._ctx.ledger, conversation, segment.id, new)
             response = pb.AppendMessageResponse(message=message_to_proto(row))
@@ -117,7 +123,7 @@ class MessageHandlers:
                         "message_id": str(row.id),
                         "message_position": row.position,
                     },
-                    strategy=strategy,
+                    strategy="enqueue" if strategy == "rollback" else strategy,
                 )
                 response.run.CopyFrom(run_to_proto(run))
             return response
@@ -131,20 +137,61 @@ class MessageHandlers:
             scope=str(tenant_id),
         )
 
+    async def _roll_back(self, session: AsyncSession, conversation: ConversationRecord) -> None:
+        """Cancel the conversation's queued and active runs and hide what they were asked and
+        answered: a new segment visible through the message before the earliest one's."""
+        pending = list(
+            (
+                await session.scalars(
+                    select(RunRecord)
+                    .where(
+                        RunRecord.conversation_id == conversation.id,
+                        RunRecord.status.in_(PENDING_STATUSES),
+                    )
+                    .order_by(RunRecord.id)
+                )
+            ).all()
+        )
+        if not pending:
+            return
+        for run in pending:
+            await self._ctx.runs.cancel(
+                session, conversation, run, "rolled back by a newer message"
+            )
+        first = min(run.message_position for run in pending if run.message_position is not None)
+        visible = await session.scalar(
+            select(func.max(MessageRecord.position)).where(
+                await visible_messages(session, conversation.id),
+                MessageRecord.position < first,
+            )
+        )
+        await truncate(
+            session,
+            self._ctx.ledger,
+            conversation,
+            -1 if visible is None else visible,
+            reason="rolled back",
+        )
+
     async def list_messages(self, request: pb.ListMessagesRequest) -> pb.ListMessagesResponse:
         tenant_id, _ = caller_tenant()
         conversation_id = parse_id(request.conversation_id, "conversation_id")
         page_size_from(request.page_size)
-        statement = select(MessageRecord).where(MessageRecord.conversation_id == conversation_id)
         filters = {"conversation": str(conversation_id)}
+        role: MessageRole | None = None
         if request.role != pb.MESSAGE_ROLE_UNSPECIFIED:
             role = ROLE_FROM_PROTO.get(request.role)
             if role is None:
                 raise InvalidArgument.field("role", "must be a known role")
-            statement = statement.where(MessageRecord.role == role)
             filters["role"] = role.value
         async with self._ctx.database.reading() as session:
             await tenant_conversation(session, tenant_id, conversation_id)
+            # The visible history: what truncations hid stays stored but is not listed.
+            statement = select(MessageRecord).where(
+                await visible_messages(session, conversation_id)
+            )
+            if role is not None:
+                statement = statement.where(MessageRecord.role == role)
             page = await fetch_page(
                 session,
                 statement,

@@ -35,6 +35,7 @@ from quarterdeck.tooling.v1 import executions_pb2 as epb
 from quarterdeck.tooling.v1 import tools_pb2 as tpb
 from services.conversation.config import ConversationSettings
 from services.conversation.conversations.models import ConversationRecord
+from services.conversation.conversations.segments import visible_messages
 from services.conversation.events.ledger import NewEvent
 from services.conversation.messages.models import MessageRecord, MessageRole
 from services.conversation.messages.store import NewMessage
@@ -288,7 +289,7 @@ class AgentTurn:
                     await session.scalars(
                         select(MessageRecord)
                         .where(
-                            MessageRecord.conversation_id == run.conversation_id,
+                            await visible_messages(session, run.conversation_id),
                             MessageRecord.position <= position,
                         )
                         .order_by(MessageRecord.position)

@@ -22,6 +22,38 @@ CONVERSATION_STATUS_UNSPECIFIED: ConversationStatus
 CONVERSATION_STATUS_ACTIVE: ConversationStatus
 CONVERSATION_STATUS_ARCHIVED: ConversationStatus
 
+class LedgerSegment(_message.Message):
+    __slots__ = ("id", "segment_index", "parent_segment_id", "visible_through_message_position", "visible_through_event_id", "create_time")
+    ID_FIELD_NUMBER: _ClassVar[int]
+    SEGMENT_INDEX_FIELD_NUMBER: _ClassVar[int]
+    PARENT_SEGMENT_ID_FIELD_NUMBER: _ClassVar[int]
+    VISIBLE_THROUGH_MESSAGE_POSITION_FIELD_NUMBER: _ClassVar[int]
+    VISIBLE_THROUGH_EVENT_ID_FIELD_NUMBER: _ClassVar[int]
+    CREATE_TIME_FIELD_NUMBER: _ClassVar[int]
+    id: str
+    segment_index: int
+    parent_segment_id: str
+    visible_through_message_position: int
+    visible_through_event_id: int
+    create_time: _timestamp_pb2.Timestamp
+    def __init__(self, id: _Optional[str] = ..., segment_index: _Optional[int] = ..., parent_segment_id: _Optional[str] = ..., visible_through_message_position: _Optional[int] = ..., visible_through_event_id: _Optional[int] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+
+class TruncateConversationRequest(_message.Message):
+    __slots__ = ("conversation_id", "keep_through_position")
+    CONVERSATION_ID_FIELD_NUMBER: _ClassVar[int]
+    KEEP_THROUGH_POSITION_FIELD_NUMBER: _ClassVar[int]
+    conversation_id: str
+    keep_through_position: int
+    def __init__(self, conversation_id: _Optional[str] = ..., keep_through_position: _Optional[int] = ...) -> None: ...
+
+class TruncateConversationResponse(_message.Message):
+    __slots__ = ("conversation", "segment")
+    CONVERSATION_FIELD_NUMBER: _ClassVar[int]
+    SEGMENT_FIELD_NUMBER: _ClassVar[int]
+    conversation: Conversation
+    segment: LedgerSegment
+    def __init__(self, conversation: _Optional[_Union[Conversation, _Mapping]] = ..., segment: _Optional[_Union[LedgerSegment, _Mapping]] = ...) -> None: ...
+
 class MemoryStrategy(_message.Message):
     __slots__ = ("strategy", "max_turns", "keep_last_turns", "compact_trigger_turns", "compact_keep", "clear_tool_inputs", "injection")
     STRATEGY_FIELD_NUMBER: _ClassVar[int]

@@ -67,6 +67,11 @@ class ConversationServiceStub:
                 request_serializer=quarterdeck_dot_conversation_dot_v1_dot_conversations__pb2.GetConversationWithMessagesRequest.SerializeToString,
                 response_deserializer=quarterdeck_dot_conversation_dot_v1_dot_conversations__pb2.GetConversationWithMessagesResponse.FromString,
                 _registered_method=True)
+        self.TruncateConversation = channel.unary_unary(
+                '/quarterdeck.conversation.v1.ConversationService/TruncateConversation',
+                request_serializer=quarterdeck_dot_conversation_dot_v1_dot_conversations__pb2.TruncateConversationRequest.SerializeToString,
+                response_deserializer=quarterdeck_dot_conversation_dot_v1_dot_conversations__pb2.TruncateConversationResponse.FromString,
+                _registered_method=True)
 
 
 class ConversationServiceServicer:
@@ -120,6 +125,18 @@ class ConversationServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def TruncateConversation(self, request, context):
+        """TruncateConversation hides the messages after keep_through_position from what is listed
+        and sent to the model, by opening a new ledger segment whose parent stays visible through
+        that position and the ledger's current cursor: nothing stored is rewritten or deleted.
+        Editing a message is a truncation before it, then AppendMessage. A conversation with a run
+        queued or in progress refuses it (FAILED_PRECONDITION RUN_IN_PROGRESS: cancel it first, or
+        post with MULTITASK_STRATEGY_ROLLBACK).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_ConversationServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -152,6 +169,11 @@ def add_ConversationServiceServicer_to_server(servicer, server):
                     servicer.GetConversationWithMessages,
                     request_deserializer=quarterdeck_dot_conversation_dot_v1_dot_conversations__pb2.GetConversationWithMessagesRequest.FromString,
                     response_serializer=quarterdeck_dot_conversation_dot_v1_dot_conversations__pb2.GetConversationWithMessagesResponse.SerializeToString,
+            ),
+            'TruncateConversation': grpc.unary_unary_rpc_method_handler(
+                    servicer.TruncateConversation,
+                    request_deserializer=quarterdeck_dot_conversation_dot_v1_dot_conversations__pb2.TruncateConversationRequest.FromString,
+                    response_serializer=quarterdeck_dot_conversation_dot_v1_dot_conversations__pb2.TruncateConversationResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -319,6 +341,33 @@ class ConversationService:
             '/quarterdeck.conversation.v1.ConversationService/GetConversationWithMessages',
             quarterdeck_dot_conversation_dot_v1_dot_conversations__pb2.GetConversationWithMessagesRequest.SerializeToString,
             quarterdeck_dot_conversation_dot_v1_dot_conversations__pb2.GetConversationWithMessagesResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def TruncateConversation(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/quarterdeck.conversation.v1.ConversationService/TruncateConversation',
+            quarterdeck_dot_conversation_dot_v1_dot_conversations__pb2.TruncateConversationRequest.SerializeToString,
+            quarterdeck_dot_conversation_dot_v1_dot_conversations__pb2.TruncateConversationResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -33,6 +33,7 @@ class MultitaskStrategy(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     MULTITASK_STRATEGY_REJECT: _ClassVar[MultitaskStrategy]
     MULTITASK_STRATEGY_ENQUEUE: _ClassVar[MultitaskStrategy]
     MULTITASK_STRATEGY_INTERRUPT: _ClassVar[MultitaskStrategy]
+    MULTITASK_STRATEGY_ROLLBACK: _ClassVar[MultitaskStrategy]
 TOOL_CALL_DECISION_UNSPECIFIED: ToolCallDecision
 TOOL_CALL_DECISION_APPROVE: ToolCallDecision
 TOOL_CALL_DECISION_DENY: ToolCallDecision
@@ -47,6 +48,7 @@ MULTITASK_STRATEGY_UNSPECIFIED: MultitaskStrategy
 MULTITASK_STRATEGY_REJECT: MultitaskStrategy
 MULTITASK_STRATEGY_ENQUEUE: MultitaskStrategy
 MULTITASK_STRATEGY_INTERRUPT: MultitaskStrategy
+MULTITASK_STRATEGY_ROLLBACK: MultitaskStrategy
 
 class RunError(_message.Message):
     __slots__ = ("reason", "message", "details")
