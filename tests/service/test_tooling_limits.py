@@ -321,3 +321,35 @@ async def test_new_limits_are_seen_at_once_where_set_and_after_the_ttl_elsewhere
     CLOCK.now += 6
     refused = await failure(replicas.b.executions.ExecuteTool(execute(s, "w"), metadata=s.member))
     assert rich_error(refused).reason == "OPERATION_NOT_ALLOWED_BY_LIMITS"
+
+
+async def test_db_query_calls_count_against_their_own_minute(
+    replicas: Replicas, server: LocalServer
+) -> None:
+    s = await setup(replicas.a, server, rate_limit_per_minute=10, max_db_queries_per_minute=1)
+    admin = ISSUER.member(s.tenant, "admin")
+    query = await create_tool(replicas.a, admin, tenant_id=s.tenant, base_type="DB_QUERY")
+    await replicas.a.agents.SetAgentTool(
+        apb.SetAgentToolRequest(tenant_id=s.tenant, agent_id=s.agent, tool_id=query.id, priority=2),
+        metadata=admin,
+    )
+
+    def db_query() -> pb.ExecuteToolRequest:
+        return pb.ExecuteToolRequest(
+            tenant_id=s.tenant,
+            agent_id=s.agent,
+            tool_id=query.id,
+            arguments=dict_to_struct({"q": "x"}),
+        )
+
+    # Admitted (and counted), though the tool names no registered database.
+    first = await failure(replicas.a.executions.ExecuteTool(db_query(), metadata=s.member))
+    assert rich_error(first).reason == "NO_DATABASE_CONFIGURED"
+    second = await failure(replicas.b.executions.ExecuteTool(db_query(), metadata=s.member))
+    assert second.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
+    assert rich_error(second).reason == "DB_QUERIES_PER_MINUTE_EXCEEDED"
+    # Other tools have their own (wider) rate.
+    assert await attempt(replicas.b, s, "http") == "OK"
+    CLOCK.now += 60
+    third = await failure(replicas.b.executions.ExecuteTool(db_query(), metadata=s.member))
+    assert rich_error(third).reason == "NO_DATABASE_CONFIGURED"
