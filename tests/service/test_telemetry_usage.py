@@ -768,6 +768,34 @@ async def test_list_filters_and_pages_newest_first(stack: Stack) -> None:
     assert "trace_id" in rich_error(bad_trace).field_violations
 
 
+async def test_list_refuses_a_range_that_ends_before_it_starts(stack: Stack) -> None:
+    """The shared time-range rule: an end not after the start, or a bound no Unix-nanosecond
+    column can hold, is named, not answered with an empty page."""
+    viewer = ISSUER.member(new_tenant(), "viewer")
+    for bad, field, description in [
+        (
+            pb.ListUsageRecordsRequest(start_time=stamp(DAY_ONE), end_time=stamp(DAY_ONE)),
+            "end_time",
+            "must be after start_time",
+        ),
+        (
+            pb.ListUsageRecordsRequest(
+                start_time=stamp(DAY_ONE), end_time=stamp(DAY_ONE - timedelta(days=1))
+            ),
+            "end_time",
+            "must be after start_time",
+        ),
+        (
+            pb.ListUsageRecordsRequest(start_time=stamp(datetime(1969, 12, 31, tzinfo=UTC))),
+            "start_time",
+            "must lie between 1970 and 2262",
+        ),
+    ]:
+        refused = await failure(stack.usage.ListUsageRecords(bad, metadata=viewer))
+        assert refused.code() == grpc.StatusCode.INVALID_ARGUMENT
+        assert rich_error(refused).field_violations == {field: description}
+
+
 # ----- gateway -----
 
 
