@@ -24,6 +24,7 @@ from quarterdeck.telemetry.v1 import usage_pb2 as upb
 from quarterdeck.tenancy.v1 import tenancy_pb2 as tpb
 from quarterdeck.tooling.v1 import agents_pb2 as apb
 from quarterdeck.tooling.v1 import executions_pb2 as xpb
+from services.conversation.conversations.models import ConversationSummaryRecord
 from services.conversation.runs.models import RunRecord, RunUsageRecord
 from shared.db_types import utcnow
 from tests.support.conversation import new_conversation, say
@@ -355,3 +356,51 @@ async def test_a_suspended_tenant_or_a_disabled_agent_refuses_the_run_with_a_rea
     assert (run.status, run.error.reason) == (rpb.RUN_STATUS_FAILED, "AGENT_NOT_ACTIVE")
     # Neither refused run reached the provider.
     assert len(stack.provider.behaviour.requests) == asked_before
+
+
+async def test_past_the_compaction_trigger_older_turns_are_sent_as_a_stored_summary(
+    stack: TurnStack,
+) -> None:
+    tenant = await new_tenant(stack)
+    conversation = await new_conversation(
+        stack.conversation,
+        tenant.member,
+        agent_id=tenant.agent_id,
+        memory=cpb.MemoryStrategy(strategy="compact", compact_trigger_turns=2, compact_keep=1),
+    )
+    runs = []
+    for text in ("my name is Ana", "I owe 40 dollars", "what do I owe"):
+        posted = await say(stack.conversation, tenant.member, conversation.id, text, start_run=True)
+        run = await finished_run(stack, tenant, posted.run.id)
+        assert run.status == rpb.RUN_STATUS_COMPLETED, run.error
+        runs.append(run)
+    # The third turn passed the trigger (3 user turns > 2): the model was asked for a summary
+    # of the first four messages, then answered with it and the last turn only.
+    summarizing, answering = stack.provider.behaviour.requests[-2:]
+    assert "user: my name is Ana" in summarizing["messages"][-1]["content"]
+    assert "assistant: Echo: I owe 40 dollars" in summarizing["messages"][-1]["content"]
+    sent = answering["messages"]
+    assert sent[0]["content"] == "You are a helpful assistant."
+    assert sent[1]["role"] == "system"
+    assert sent[1]["content"].startswith("Summary of the conversation so far: Echo: user:")
+    assert [m["content"] for m in sent[2:]] == ["what do I owe"]
+    async with stack.conversation.ctx.database.reading() as session:
+        summaries = list(
+            (
+                await session.scalars(
+                    select(ConversationSummaryRecord).where(
+                        ConversationSummaryRecord.conversation_id == uuid.UUID(conversation.id)
+                    )
+                )
+            ).all()
+        )
+    assert [s.version for s in summaries] == ["through:3"]
+    assert summaries[0].summary_text == sent[1]["content"].removeprefix(
+        "Summary of the conversation so far: "
+    )
+    # The summary's model call is the run's usage too, once.
+    usage = await usage_rows(stack, runs[-1].id)
+    assert sorted(u.response_id or "" for u in usage) == [
+        f"{runs[-1].id}:0",
+        f"{runs[-1].id}:summary:3",
+    ]

@@ -34,7 +34,10 @@ from quarterdeck.tooling.v1 import agents_pb2 as apb
 from quarterdeck.tooling.v1 import executions_pb2 as epb
 from quarterdeck.tooling.v1 import tools_pb2 as tpb
 from services.conversation.config import ConversationSettings
-from services.conversation.conversations.models import ConversationRecord
+from services.conversation.conversations.models import (
+    ConversationRecord,
+    ConversationSummaryRecord,
+)
 from services.conversation.conversations.segments import visible_messages
 from services.conversation.events.ledger import NewEvent
 from services.conversation.messages.models import MessageRecord, MessageRole
@@ -172,8 +175,8 @@ class AgentTurn:
             raise RunRefused(f"agent {agent_id} is not active", reason="AGENT_NOT_ACTIVE")
         tools = await self._tools(tenant, agent_id)
         model = await self._model(tenant)
-        history = await self._history(run)
-        messages = _provider_messages(history, agent.prompt_template)
+        conversation, history = await self._history(run)
+        messages = await self._compacted(run, model, conversation, history, agent.prompt_template)
         for step in range(self._settings.run_max_steps):
             reply = await self._step(run, model, messages, tools, step)
             if not reply.tool_calls:
@@ -277,7 +280,7 @@ class AgentTurn:
             )
         return Model(model.provider, model.model_name, base_url, revealed.api_key, model.id)
 
-    async def _history(self, run: ClaimedRun) -> list[MessageRecord]:
+    async def _history(self, run: ClaimedRun) -> tuple[ConversationRecord, list[MessageRecord]]:
         """The conversation up to the user message the run answers (a later message is another
         run's), within the conversation's memory strategy."""
         position = int(run.payload["message_position"])
@@ -301,7 +304,105 @@ class AgentTurn:
             if len(users) > conversation.memory_max_turns:
                 start = users[-conversation.memory_max_turns]
                 rows = [r for r in rows[:start] if r.role == MessageRole.SYSTEM] + rows[start:]
-        return rows
+        return conversation, rows
+
+    async def _compacted(
+        self,
+        run: ClaimedRun,
+        model: Model,
+        conversation: ConversationRecord,
+        rows: list[MessageRecord],
+        system_prompt: str,
+    ) -> list[dict[str, Any]]:
+        """What is sent to the model. Past the memory strategy's compaction trigger (more user
+        turns than memory_compact_trigger_turns), the turns before the last memory_compact_keep
+        are replaced by a summary the model wrote: stored once per stretch summarized (seed 001
+        conversation_summaries, version ``through:<position>``), so later runs, and this run
+        repeated after a crash, reuse it instead of asking again."""
+        trigger = conversation.memory_compact_trigger_turns
+        users = [i for i, row in enumerate(rows) if row.role == MessageRole.USER]
+        if not trigger or len(users) <= trigger:
+            return _provider_messages(rows, system_prompt)
+        keep = max(conversation.memory_compact_keep or 1, 1)
+        start = users[-keep] if keep <= len(users) else 0
+        older, kept = rows[:start], rows[start:]
+        if not older:
+            return _provider_messages(rows, system_prompt)
+        version = f"through:{older[-1].position}"
+        async with self._database.reading() as session:
+            summary = await session.scalar(
+                select(ConversationSummaryRecord.summary_text).where(
+                    ConversationSummaryRecord.conversation_id == run.conversation_id,
+                    ConversationSummaryRecord.version == version,
+                )
+            )
+        if summary is None:
+            summary = await self._summarize(run, model, older, version)
+        messages = _provider_messages([], system_prompt)
+        messages.append(
+            {"role": "system", "content": f"Summary of the conversation so far: {summary}"}
+        )
+        return messages + _provider_messages(kept, "")
+
+    async def _summarize(
+        self, run: ClaimedRun, model: Model, older: list[MessageRecord], version: str
+    ) -> str:
+        transcript = "\n".join(f"{row.role.value}: {row.content_text}" for row in older)
+        try:
+            reply = await self._provider.complete(
+                base_url=model.base_url,
+                api_key=model.api_key,
+                model=model.name,
+                messages=[
+                    {
+                        "role": "system",
+                        "content": "Summarize this conversation briefly, keeping every fact "
+                        "and decision a later answer may need.",
+                    },
+                    {"role": "user", "content": transcript},
+                ],
+            )
+        except ProviderError as error:
+            raise RunRefused(
+                f"the conversation's history could not be compacted: {error.message} "
+                f"(model configuration of tenant {run.tenant_id}, model {model.name})",
+                reason=error.reason,
+            ) from None
+        step_key = f"{run.run_id}:summary:{older[-1].position}"
+        used = reply.usage.prompt_tokens + reply.usage.completion_tokens
+        await self._writes.usage(
+            run,
+            RunUsageRecord(
+                tenant_id=run.tenant_id,
+                conversation_id=run.conversation_id,
+                response_id=step_key[:128],
+                run_id=str(run.run_id),
+                agent_key=str(run.payload["agent_id"])[:64],
+                provider=model.provider[:32],
+                requests=reply.attempts,
+                input_tokens=reply.usage.prompt_tokens,
+                output_tokens=reply.usage.completion_tokens,
+                total_tokens=used,
+                cached_input_tokens=reply.usage.cached_tokens,
+                reasoning_output_tokens=reply.usage.reasoning_tokens,
+                request_usage_entries=[{"response_id": reply.response_id, "purpose": "summary"}],
+            ),
+        )
+        await self._record_usage(run, model, reply, step_key)
+        await self._count_usage(run, reply, step_key)
+        await self._writes.summary(
+            run,
+            ConversationSummaryRecord(
+                tenant_id=run.tenant_id,
+                conversation_id=run.conversation_id,
+                agent_key=str(run.payload["agent_id"])[:64],
+                summary_text=reply.text,
+                summary_model=model.name[:64],
+                summary_length_tokens=reply.usage.completion_tokens,
+                version=version,
+            ),
+        )
+        return reply.text
 
     async def _step(
         self,

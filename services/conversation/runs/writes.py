@@ -9,7 +9,10 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.conversation.conversations.models import ConversationRecord
+from services.conversation.conversations.models import (
+    ConversationRecord,
+    ConversationSummaryRecord,
+)
 from services.conversation.conversations.store import current_segment
 from services.conversation.events.ledger import Ledger, NewEvent
 from services.conversation.events.models import LedgerEventRecord, RunEventRecord
@@ -118,6 +121,20 @@ class RunWrites:
                 )
             )
         await session.flush()
+
+    async def summary(self, run: ClaimedRun, row: ConversationSummaryRecord) -> None:
+        """Store a compaction's summary, unless the stretch it covers has one already."""
+        async with self._database.transaction() as session:
+            await check_fence(session, run.fence)
+            stored = await session.scalar(
+                select(ConversationSummaryRecord.id).where(
+                    ConversationSummaryRecord.conversation_id == row.conversation_id,
+                    ConversationSummaryRecord.version == row.version,
+                )
+            )
+            if stored is None:
+                row.created_at = utcnow()
+                session.add(row)
 
     async def usage(self, run: ClaimedRun, row: RunUsageRecord) -> bool:
         """Store what one model call of the run used, and add it to the conversation's totals;
