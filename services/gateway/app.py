@@ -8,6 +8,8 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 from fastapi_offline import FastAPIOffline
 from opentelemetry.instrumentation.asgi import OpenTelemetryMiddleware
+from opentelemetry.trace import Span
+from starlette.types import Scope
 
 from services.gateway.activity import routes as activity
 from services.gateway.admin import routes as admin
@@ -39,12 +41,18 @@ from services.gateway.tool_permissions import routes as tool_permissions
 from services.gateway.tools import routes as tools
 from services.gateway.trace_origin import ExternalTraceMiddleware, link_caller_trace
 from services.gateway.traces import routes as traces
-from services.gateway.tracing import UNTRACED_URLS, TraceIdHeaderMiddleware
+from services.gateway.tracing import UNTRACED_URLS, TraceIdHeaderMiddleware, redact_credentials
 from services.gateway.usage import routes as usage
 from services.gateway.users import routes as users
 
 #: Where the gateway serves Swagger UI's and ReDoc's own files.
 DOCS_ASSETS_URL = "/docs-assets"
+
+
+def _on_request(span: Span, scope: Scope) -> None:
+    """Every request's server span: the caller's trace linked, credentials in the URL redacted."""
+    link_caller_trace(span, scope)
+    redact_credentials(span, scope)
 
 
 def create_app(settings: GatewaySettings) -> FastAPI:
@@ -123,7 +131,7 @@ def create_app(settings: GatewaySettings) -> FastAPI:
         excluded_urls=UNTRACED_URLS,
         # One span per request; per-message send/receive spans add only noise for JSON calls.
         exclude_spans=["receive", "send"],
-        server_request_hook=link_caller_trace,
+        server_request_hook=_on_request,
     )
     # Outside the tracing middleware: an untrusted caller's trace context is gone before it looks.
     app.add_middleware(ExternalTraceMiddleware, trusted_sources=settings.trusted_trace_networks())

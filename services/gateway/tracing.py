@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import re
+
 from opentelemetry import trace
+from opentelemetry.trace import Span
 from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -11,6 +14,23 @@ from shared.tracing import current_trace_ids
 TRACE_ID_HEADER = "X-Trace-Id"
 #: Liveness probes would drown real traffic in spans (regexes searched in the full URL).
 UNTRACED_URLS = r"/healthz$"
+#: Query parameters that carry a credential (a stream ticket: browsers' EventSource cannot send
+#: headers), and the span attributes a request's URL or query lands in.
+_CREDENTIAL_PARAMETER = re.compile(r"(^|[?&])(ticket)=[^&#]*")
+_URL_ATTRIBUTES = ("http.url", "http.target", "url.full", "url.query")
+REDACTED = "REDACTED"
+
+
+def redact_credentials(span: Span, scope: Scope) -> None:
+    """A server-request hook of the OpenTelemetry middleware: a credential in the query string
+    (``?ticket=``) is kept in the request's span as REDACTED, never in clear."""
+    if b"ticket=" not in (scope.get("query_string") or b"") or not span.is_recording():
+        return
+    attributes = getattr(span, "attributes", None) or {}
+    for name in _URL_ATTRIBUTES:
+        value = attributes.get(name)
+        if isinstance(value, str):
+            span.set_attribute(name, _CREDENTIAL_PARAMETER.sub(rf"\1\2={REDACTED}", value))
 
 
 class TraceIdHeaderMiddleware:
