@@ -10,7 +10,7 @@ from collections.abc import AsyncIterator
 
 import asyncpg
 import pytest
-from sqlalchemy import event, text
+from sqlalchemy import Insert, event, insert, text
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -73,6 +73,32 @@ async def test_a_read_session_opens_no_write_transaction_and_keeps_no_write(
 
 class _WriteRefused(Exception):
     pass
+
+
+async def test_a_core_transaction_commits_on_success_and_rolls_back_on_error(
+    database: Database, backend: str
+) -> None:
+    seen = _statements(database)
+    kept, dropped = uuid.uuid4(), uuid.uuid4()
+
+    def insert_tenant(tenant_id: uuid.UUID) -> Insert:
+        return insert(TenantRecord).values(
+            id=tenant_id, slug=f"db-{tenant_id.hex[:12]}", name="T"
+        )
+
+    async with database.core_transaction() as connection:
+        # Unflushed (PostgreSQL: synchronous_commit off for this transaction) is still kept.
+        await database.commit_unflushed(connection)
+        await connection.execute(insert_tenant(kept))
+    with pytest.raises(_WriteRefused):  # noqa: PT012
+        async with database.core_transaction() as connection:
+            await connection.execute(insert_tenant(dropped))
+            raise _WriteRefused
+    assert await _count_tenant(database, kept) == 1
+    assert await _count_tenant(database, dropped) == 0
+    if backend == "sqlite":
+        # The write lock is taken up front, as in transaction().
+        assert seen.count("BEGIN IMMEDIATE") == 2
 
 
 async def test_sqlite_reads_run_on_the_event_loop_and_writes_take_the_lock_elsewhere(
