@@ -82,9 +82,7 @@ async def test_a_core_transaction_commits_on_success_and_rolls_back_on_error(
     kept, dropped = uuid.uuid4(), uuid.uuid4()
 
     def insert_tenant(tenant_id: uuid.UUID) -> Insert:
-        return insert(TenantRecord).values(
-            id=tenant_id, slug=f"db-{tenant_id.hex[:12]}", name="T"
-        )
+        return insert(TenantRecord).values(id=tenant_id, slug=f"db-{tenant_id.hex[:12]}", name="T")
 
     async with database.core_transaction() as connection:
         # Unflushed (PostgreSQL: synchronous_commit off for this transaction) is still kept.
