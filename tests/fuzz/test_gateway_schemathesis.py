@@ -87,7 +87,7 @@ def _fuzz_operation(
     @given(case=operation.as_strategy())
     def check(case: Any) -> None:
         for who, headers in credentials.items():
-            response = case.call(base_url=base_url, session=session, headers=headers, timeout=30)
+            response = case.call(base_url=base_url, session=session, headers=headers, timeout=90)
             tally.sent += 1
             tally.statuses[response.status_code] += 1
             if response.status_code >= 500:
@@ -158,7 +158,9 @@ async def test_no_generated_request_gets_a_5xx(databases: Databases) -> None:
                 tooling_target=tooling.target,
                 conversation_target=conversation.target,
                 internal_secret=GATEWAY_SECRET,
-                request_timeout_seconds=10,
+                # A deadline is not what this test judges: on a loaded 2-core machine a 10 s
+                # one ran out now and then (a 504, counted as a 5xx) in runs beside the suite.
+                request_timeout_seconds=60,
             )
         )
         owner = await make_user(stack)
