@@ -23,12 +23,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import grpc
-import httpx
 from cryptography.fernet import Fernet
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from services.registry import GATEWAY, PORT_OFFSETS, SERVICE_NAMES
-from shared.identity_link import internal_client_entry
+from shared.internal_keys import internal_client_entry
 
 #: Generous: on a loaded machine six interpreters starting at once on two cores take a while.
 READY_TIMEOUT_SECONDS = 300.0
@@ -217,6 +216,10 @@ class Platform:
         whole wait. Made afresh every 50 ms (an httpx client builds an SSL context each time,
         about 40 ms of CPU) they were most of the supervisor's CPU while its children start
         (1.8 s of it at the banner), taken from the children on a machine with few cores."""
+        # Imported once the children are spawned, not before: httpx (~0.1 s of CPU) is only
+        # for these two probes.
+        import httpx
+
         if name == GATEWAY:
             async with httpx.AsyncClient(timeout=1.0) as client:
                 url = f"http://{self.host}:{self.http_port}/healthz"

@@ -4,7 +4,6 @@ access token for its own calls, and reports of security events."""
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import logging
 import time
 
@@ -17,24 +16,18 @@ from shared.auth import AUTHORIZATION_HEADER
 from shared.background import TaskSet
 from shared.grpc_client import open_channel
 from shared.internal_client import call_internal
+
+# Re-exported: the key's shape lives beside nothing heavier (`quarterdeck up` imports it alone).
+from shared.internal_keys import INTERNAL_KEY_PREFIX as INTERNAL_KEY_PREFIX
+from shared.internal_keys import internal_api_key as internal_api_key
+from shared.internal_keys import internal_client_entry as internal_client_entry
 from shared.security_events import SecurityEvent
 from shared.tokens import JwksCache, PublicKey
 
 log = logging.getLogger("quarterdeck.identity_link")
 
-INTERNAL_KEY_PREFIX = "qdi_"
 _TOKEN_RENEW_MARGIN_SECONDS = 60
 _CALL_TIMEOUT_SECONDS = 5.0
-
-
-def internal_api_key(service: str, secret: str) -> str:
-    """The key a service exchanges for its internal access token."""
-    return f"{INTERNAL_KEY_PREFIX}{service}_{secret}"
-
-
-def internal_client_entry(service: str, secret: str) -> str:
-    """``service:sha256`` of its internal key: how identity's internal_clients setting names it."""
-    return f"{service}:{hashlib.sha256(internal_api_key(service, secret).encode()).hexdigest()}"
 
 
 def public_key_from_proto(key: pb.JsonWebKey) -> PublicKey:
