@@ -22,9 +22,7 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-import grpc
 from cryptography.fernet import Fernet
-from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from services.registry import GATEWAY, PORT_OFFSETS, SERVICE_NAMES
 from shared.internal_keys import internal_client_entry
@@ -216,9 +214,11 @@ class Platform:
         whole wait. Made afresh every 50 ms (an httpx client builds an SSL context each time,
         about 40 ms of CPU) they were most of the supervisor's CPU while its children start
         (1.8 s of it at the banner), taken from the children on a machine with few cores."""
-        # Imported once the children are spawned, not before: httpx (~0.1 s of CPU) is only
-        # for these two probes.
+        # Imported once the children are spawned, not before: httpx and grpc (~0.2 s of CPU)
+        # are only for these probes.
+        import grpc
         import httpx
+        from grpc_health.v1 import health_pb2, health_pb2_grpc
 
         if name == GATEWAY:
             async with httpx.AsyncClient(timeout=1.0) as client:
