@@ -49,11 +49,11 @@ from services.tooling.executions.runners import (
     runners,
     shape,
 )
+from services.tooling.json_schemas import violations_of
 from services.tooling.permissions.models import (
     TenantAgentPermissionRecord,
     TenantToolPermissionRecord,
 )
-from services.tooling.schemas import violations_of
 from services.tooling.tools.databases import parse_dsn
 from services.tooling.tools.models import (
     BaseToolRecord,

@@ -17,8 +17,8 @@ from quarterdeck.tooling.v1 import tools_pb2 as pb
 from services.tooling.access import owner_for_write, reading_tenant, require_may_change, visible_to
 from services.tooling.context import ToolingContext
 from services.tooling.egress import EgressDenied, EgressFailed
+from services.tooling.json_schemas import schema_problem, violations_of
 from services.tooling.mcp_client import STDIO_PREFIX, McpFailed, McpTool, list_mcp_tools
-from services.tooling.schemas import schema_problem, violations_of
 from services.tooling.tools.convert import (
     base_tool_to_proto,
     output_format_to_proto,
