@@ -107,6 +107,15 @@ class ConversationSettings(ServiceSettings):
             "(and a follower reads it) at once; the polling intervals stay as the fallback."
         ),
     )
+    ledger_notify: bool = Field(
+        default=False,
+        description=(
+            "On PostgreSQL, NOTIFY other processes of each ledger append (replicas whose "
+            "followers should see another replica's runs at once, not at their next poll). "
+            "`quarterdeck worker` processes always do; off by default here, as NOTIFY "
+            "serializes the commits that send one."
+        ),
+    )
     run_pause_at: Literal["leased", "streaming", "tool_requested", "answered"] | None = Field(
         default=None,
         description=(

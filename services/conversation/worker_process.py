@@ -74,7 +74,8 @@ async def run_workers(settings: ConversationSettings, stop: asyncio.Event) -> No
     try:
         await database.ping()
         await require_head(database, SPEC.migrations_dir, SPEC.name)
-        ctx = ConversationContext.of(context, Ledger(LedgerNotifier()))
+        # Its appends' followers are in other processes: NOTIFY them.
+        ctx = ConversationContext.of(context, Ledger(LedgerNotifier(), announce=True))
         worker = build_worker(context, ctx)
         assert worker is not None  # its targets and identity are set
         listener = wakeup_listener(settings, ctx, worker)

@@ -15,14 +15,14 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import literal, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.conversation.conversations.models import ConversationRecord
 from services.conversation.events.models import SCHEMA_VERSION, LedgerEventRecord
 from services.conversation.events.notifier import LedgerNotifier
 from services.conversation.runs.fencing import Fence, check_fence
-from services.conversation.runs.wakeups import LEDGER_CHANNEL, notify
+from services.conversation.runs.wakeups import LEDGER_CHANNEL, notifying
 from shared.db_types import utcnow
 
 #: The stream of events that belong to no run (messages appended by hand, archive).
@@ -45,8 +45,12 @@ class NewEvent:
 
 
 class Ledger:
-    def __init__(self, notifier: LedgerNotifier) -> None:
+    def __init__(self, notifier: LedgerNotifier, *, announce: bool = False) -> None:
         self.notifier = notifier
+        #: NOTIFY other processes of each append (PostgreSQL): a worker process's followers
+        #: are elsewhere. Off where followers are woken in memory, as NOTIFY serializes the
+        #: commits of the transactions that send one.
+        self.announce = announce
 
     async def append(
         self,
@@ -88,10 +92,21 @@ class Ledger:
         # One cursor update for the whole batch: the cursors last-n+1 .. last are theirs.
         cursors: dict[int, int] = {}
         if fresh:
+            # On PostgreSQL the NOTIFY of the append rides on this statement (one round trip,
+            # not two, per transaction): a subquery worth 0 that sends it.
+            announced = (
+                notifying(session, LEDGER_CHANNEL, str(conversation.id))
+                if self.announce
+                else literal(0)
+            )
             last = await session.scalar(
                 update(ConversationRecord)
                 .where(ConversationRecord.id == conversation.id)
-                .values(last_event_sequence=ConversationRecord.last_event_sequence + len(fresh))
+                .values(
+                    last_event_sequence=ConversationRecord.last_event_sequence
+                    + len(fresh)
+                    + announced
+                )
                 .returning(ConversationRecord.last_event_sequence)
                 .execution_options(synchronize_session=False)
             )
@@ -138,7 +153,6 @@ class Ledger:
         if fresh:
             await session.flush()
             self.notifier.notify_after_commit(session, conversation.id)
-            await notify(session, LEDGER_CHANNEL, str(conversation.id))
         return stored
 
     @staticmethod
