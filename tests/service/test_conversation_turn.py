@@ -32,6 +32,8 @@ from tests.support.conversation_turn import (
     ISSUER,
     Tenant,
     TurnStack,
+    events_of,
+    messages_of,
     new_tenant,
     turn_stack,
 )
@@ -63,23 +65,6 @@ async def finished_run(stack: TurnStack, tenant: Tenant, run_id: str) -> rpb.Run
             rpb.GetRunRequest(run_id=run_id), metadata=tenant.member
         )
     ).run
-
-
-async def events_of(
-    stack: TurnStack, tenant: Tenant, conversation_id: str
-) -> list[epb.LedgerEvent]:
-    listed = await stack.conversation.events.ListEvents(
-        epb.ListEventsRequest(conversation_id=conversation_id, page_size=1000),
-        metadata=tenant.member,
-    )
-    return list(listed.events)
-
-
-async def messages_of(stack: TurnStack, tenant: Tenant, conversation_id: str) -> list[mpb.Message]:
-    listed = await stack.conversation.messages.ListMessages(
-        mpb.ListMessagesRequest(conversation_id=conversation_id), metadata=tenant.member
-    )
-    return list(listed.messages)
 
 
 def delta_of(event: epb.LedgerEvent) -> str | None:

@@ -40,7 +40,14 @@ from services.conversation.runs import phases
 from services.conversation.runs.models import AgentTaskRecord, RunUsageRecord, TaskStatus
 from services.supervisor import Platform
 from tests.support.conversation import new_conversation, say
-from tests.support.conversation_turn import Tenant, TurnStack, new_tenant, turn_stack
+from tests.support.conversation_turn import (
+    Tenant,
+    TurnStack,
+    events_of,
+    messages_of,
+    new_tenant,
+    turn_stack,
+)
 from tests.support.stack import Databases
 from tests.support.waiting import eventually
 
@@ -136,23 +143,6 @@ async def completed(stack: TurnStack, tenant: Tenant, run_id: str) -> rpb.Run:
     run = await run_of(stack, tenant, run_id)
     assert run.status == rpb.RUN_STATUS_COMPLETED, run.error
     return run
-
-
-async def ledger_of(
-    stack: TurnStack, tenant: Tenant, conversation_id: str
-) -> list[epb.LedgerEvent]:
-    listed = await stack.conversation.events.ListEvents(
-        epb.ListEventsRequest(conversation_id=conversation_id, page_size=1000),
-        metadata=tenant.member,
-    )
-    return list(listed.events)
-
-
-async def messages_of(stack: TurnStack, tenant: Tenant, conversation_id: str) -> list[mpb.Message]:
-    listed = await stack.conversation.messages.ListMessages(
-        mpb.ListMessagesRequest(conversation_id=conversation_id), metadata=tenant.member
-    )
-    return list(listed.messages)
 
 
 async def test_a_worker_process_carries_out_a_run_with_a_tool_call(
@@ -302,7 +292,7 @@ async def test_a_worker_killed_at_each_phase_leaves_a_run_completed_once(
     # The tool ran once.
     assert stack.http.hits(f"/echo/{query}") == 1
     # The ledger: every event once, but the run's start (one per lease) and its re-queue.
-    events = [e for e in await ledger_of(stack, tenant, conversation.id) if e.run_id == run.id]
+    events = [e for e in await events_of(stack, tenant, conversation.id) if e.run_id == run.id]
     kinds = collections.Counter(e.kind for e in events)
     assert kinds["run.started"] == 2
     assert kinds["run.requeued"] == 1

@@ -13,6 +13,8 @@ from typing import Any
 
 from cryptography.fernet import Fernet
 
+from quarterdeck.conversation.v1 import events_pb2 as epb
+from quarterdeck.conversation.v1 import messages_pb2 as mpb
 from quarterdeck.telemetry.v1.usage_pb2_grpc import UsageServiceStub
 from quarterdeck.tenancy.v1 import model_configs_pb2 as mcpb
 from quarterdeck.tenancy.v1 import pricing_pb2 as ppb
@@ -204,3 +206,22 @@ async def new_tenant(
         stack.tooling, stack.internal, tenant_id=tenant_id, tools=[(tool.id, 1)]
     )
     return Tenant(tenant_id, agent.agent.id, tool.name, ISSUER.member(tenant_id, "member"))
+
+
+async def events_of(
+    stack: TurnStack, tenant: Tenant, conversation_id: str
+) -> list[epb.LedgerEvent]:
+    """The conversation's ledger, as the tenant's member reads it (one page of up to 1,000)."""
+    listed = await stack.conversation.events.ListEvents(
+        epb.ListEventsRequest(conversation_id=conversation_id, page_size=1000),
+        metadata=tenant.member,
+    )
+    return list(listed.events)
+
+
+async def messages_of(stack: TurnStack, tenant: Tenant, conversation_id: str) -> list[mpb.Message]:
+    """The conversation's visible messages, as the tenant's member reads them."""
+    listed = await stack.conversation.messages.ListMessages(
+        mpb.ListMessagesRequest(conversation_id=conversation_id), metadata=tenant.member
+    )
+    return list(listed.messages)
