@@ -686,7 +686,9 @@ async def test_model_config_changes_reach_the_feed_without_the_key(platform: Fee
                 select(ModelRecord.id).where(ModelRecord.is_active.is_(True)).limit(1)
             )
         )
-    first_key, second_key = f"sk-first-{uuid.uuid4().hex}", f"sk-second-{uuid.uuid4().hex}"
+    # The hints end in letters that are not hex, so no id or timestamp in an event can hold them.
+    first_key = f"sk-first-{uuid.uuid4().hex}WXYZ"
+    second_key = f"sk-second-{uuid.uuid4().hex}QRST"
     async with (
         open_channel(platform.tenancy.target) as tenancy_channel,
         open_channel(platform.telemetry.target) as telemetry_channel,
