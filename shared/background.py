@@ -23,6 +23,9 @@ class PeriodicJob:
     A pass that works in batches checks :attr:`stopping` between them: on stop it is given the
     grace period to end, and only past it is it cancelled. An interval of 0 (or less) turns the
     job off: :meth:`start` does nothing, but :meth:`run_once` still runs a pass on demand.
+
+    A job fed by work arriving (a queue to drain) calls :meth:`wake` when some arrives: the next
+    pass then starts at once (after the running one, if any) instead of an interval later.
     """
 
     def __init__(
@@ -36,6 +39,7 @@ class PeriodicJob:
         self._run_pass = run_pass
         self._lock = asyncio.Lock()
         self._stopping = asyncio.Event()
+        self._woken = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         #: Passes begun and passes ended (failed ones too): what a caller waits on, not a clock.
         self.passes_started = 0
@@ -64,6 +68,11 @@ class PeriodicJob:
             return
         self._task = asyncio.get_running_loop().create_task(self._run_forever(), name=self.name)
         log.info("%s: a pass every %.1fs", self.name, self.interval_seconds)
+
+    def wake(self) -> None:
+        """Start the next pass now rather than at the end of the interval (once the running pass,
+        if any, has ended). Cheap enough to call on every arrival of work."""
+        self._woken.set()
 
     def request_stop(self) -> None:
         """Tell a running pass to end after its batch, and the loop to start no other."""
@@ -94,8 +103,19 @@ class PeriodicJob:
                 )
 
     async def _stopped_within(self, seconds: float) -> bool:
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._stopping.wait(), seconds)
+        """Waits the interval, or less if stopped or woken; a wake-up that came during the pass
+        just ended starts the next one at once."""
+        if not self._woken.is_set() and not self._stopping.is_set():
+            waits = {
+                asyncio.ensure_future(self._stopping.wait()),
+                asyncio.ensure_future(self._woken.wait()),
+            }
+            try:
+                await asyncio.wait(waits, timeout=seconds, return_when=asyncio.FIRST_COMPLETED)
+            finally:
+                for waiting in waits:
+                    waiting.cancel()
+        self._woken.clear()
         return self.stopping
 
 

@@ -19,6 +19,21 @@ from grpc_status import rpc_status
 ERROR_DOMAIN = "quarterdeck.dev"
 #: The ErrorInfo metadata key saying, in milliseconds, when a refused request may succeed.
 RETRY_AFTER_MS = "retry_after_ms"
+#: The trailer carrying a RetryInfo on its own (Google's per-detail convention), which clients
+#: such as the OpenTelemetry OTLP exporter read to time their retry.
+RETRY_INFO_TRAILER = "google.rpc.retryinfo-bin"
+
+
+class _Status(grpc.Status):
+    def __init__(
+        self,
+        code: grpc.StatusCode,
+        details: str,
+        trailing_metadata: tuple[tuple[str, str | bytes], ...],
+    ) -> None:
+        self.code = code
+        self.details = details
+        self.trailing_metadata = trailing_metadata
 
 
 @dataclass(frozen=True)
@@ -153,15 +168,31 @@ class ResourceExhausted(DomainError):
         super().__init__(message, reason=reason, metadata=metadata)
         self.retry_after_seconds = retry_after_seconds
 
+    def _retry_info(self) -> error_details_pb2.RetryInfo | None:
+        if self.retry_after_seconds is None:
+            return None
+        delay = duration_pb2.Duration()
+        delay.FromMilliseconds(math.ceil(self.retry_after_seconds * 1000))
+        return error_details_pb2.RetryInfo(retry_delay=delay)
+
     def details(self) -> list[any_pb2.Any]:
         details = super().details()
-        if self.retry_after_seconds is not None:
+        if (info := self._retry_info()) is not None:
             retry = any_pb2.Any()
-            delay = duration_pb2.Duration()
-            delay.FromMilliseconds(math.ceil(self.retry_after_seconds * 1000))
-            retry.Pack(error_details_pb2.RetryInfo(retry_delay=delay))
+            retry.Pack(info)
             details.append(retry)
         return details
+
+    def to_status(self) -> grpc.Status:
+        """The status, with the RetryInfo also in a trailer of its own when there is one."""
+        status = super().to_status()
+        if (info := self._retry_info()) is None:
+            return status
+        return _Status(
+            status.code,
+            status.details,
+            (*status.trailing_metadata, (RETRY_INFO_TRAILER, info.SerializeToString())),
+        )
 
 
 class Unavailable(DomainError):

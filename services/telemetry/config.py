@@ -4,6 +4,7 @@ Each area keeps its settings in its own section below."""
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import ClassVar
 
 from pydantic import Field
@@ -48,6 +49,31 @@ class TelemetrySettings(ServiceSettings):
         ge=0,
         description="How long the access token an exporter's API key was exchanged for is "
         "reused, at most.",
+    )
+    otlp_spool_max_bytes: int = Field(
+        default=64 * 1024 * 1024,
+        ge=0,
+        description="Export answers once the request is appended to a local spool, and a "
+        "background job stores the spans; past this many bytes not yet stored, Export answers "
+        "RESOURCE_EXHAUSTED with a retry delay. 0: no spool, Export stores before answering.",
+    )
+    otlp_spool_dir: Path | None = Field(
+        default=None,
+        description="Where the spool files are; default <data_dir>/telemetry-spool/<a digest "
+        "of the database URL>. Processes sharing it must share the database: at start each takes "
+        "over the files no live process holds.",
+    )
+    otlp_spool_fsync: bool = Field(
+        default=True,
+        description="fsync each accepted export before answering (one fsync for the exports in "
+        "flight): nothing answered is lost to a power cut. Off, it is written to the OS before "
+        "the answer: a killed process loses nothing, a machine that loses power may.",
+    )
+    otlp_spool_interval_seconds: float = Field(
+        default=1.0,
+        gt=0,
+        description="How often the spool is checked for exports to store when no export woke "
+        "the storing job (each accepted export wakes it at once).",
     )
     spans_retention_days: int = Field(
         default=30, ge=0, description="Days the spans table keeps a span (by start); 0 keeps all."

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 from services.telemetry.config import TelemetrySettings
 from services.telemetry.retention import RetentionEnforcer
+from services.telemetry.traces.spool import SpanSpool
 from shared.server import ServiceContext
 
 
@@ -14,6 +15,8 @@ from shared.server import ServiceContext
 class TelemetryState:
     #: One enforcer per process: the background job and RunRetention share its lock.
     retention: RetentionEnforcer
+    #: Accepted span exports not yet stored (None: the spool is off, Export stores them itself).
+    spool: SpanSpool | None = None
 
 
 TelemetryContext = ServiceContext[TelemetrySettings, TelemetryState]

@@ -24,7 +24,8 @@ from services.telemetry.status import servicer as status
 from services.telemetry.tool_usage import servicer as tool_usage
 from services.telemetry.traces.ingest_auth import ExportAuthenticator, api_key_tokens
 from services.telemetry.traces.servicer import TelemetryServicer, TraceServicer
-from services.telemetry.traces.spans import SpanHandlers
+from services.telemetry.traces.spans import SpanHandlers, store_spooled
+from services.telemetry.traces.spool import SpanSpool, spool_directory
 from services.telemetry.usage import servicer as usage
 from shared.auth import Authenticator
 from shared.background import PeriodicJob
@@ -48,11 +49,39 @@ async def prepare(context: ServiceContext[TelemetrySettings, Any]) -> TelemetryS
     except Exception:
         # Not fatal: the DEFAULT partition takes every span, and each retention pass tries again.
         log.exception("partition upkeep at start failed; the next retention pass retries it")
-    return TelemetryState(retention=enforcer)
+    return TelemetryState(retention=enforcer, spool=_open_spool(context))
+
+
+def _open_spool(context: ServiceContext[TelemetrySettings, Any]) -> SpanSpool | None:
+    """The spool of accepted span exports, with what a previous run left in it to store."""
+    settings = context.settings
+    if settings.otlp_spool_max_bytes == 0:
+        return None
+    directory = settings.otlp_spool_dir or spool_directory(
+        settings.data_dir, settings.resolved_database_url
+    )
+    spool = SpanSpool(directory, settings.otlp_spool_max_bytes, settings.otlp_spool_fsync)
+    spool.open()
+    return spool
 
 
 def background(context: TelemetryContext) -> list[PeriodicJob]:
-    return [retention_job(context.state.retention, context.settings.retention_interval_seconds)]
+    jobs = [retention_job(context.state.retention, context.settings.retention_interval_seconds)]
+    if (spool := context.state.spool) is not None:
+        database = context.database
+
+        async def store(job: PeriodicJob) -> None:
+            await store_spooled(database, spool, job)
+
+        job = PeriodicJob("span-spool", context.settings.otlp_spool_interval_seconds, store)
+        spool.on_append(job.wake)
+        jobs.append(job)
+    return jobs
+
+
+async def cleanup(context: TelemetryContext) -> None:
+    if context.state.spool is not None:
+        context.state.spool.close()
 
 
 def register(server: grpc.aio.Server, context: TelemetryContext) -> Sequence[str]:
@@ -98,6 +127,7 @@ SPEC = ServiceSpec(
     prepare=prepare,
     register=register,
     background=background,
+    cleanup=cleanup,
     # Tracing the receiver's own Export would record a span per export, to be exported in
     # turn: a loop that never ends.
     untraced_methods=frozenset({EXPORT_METHOD}),

@@ -65,6 +65,7 @@ from tests.support.sse import SseEvent, sse_items
 from tests.support.stack import (
     TENANCY_INTERNAL_SECRET,
     Databases,
+    spans_stored,
 )
 from tests.support.waiting import eventually
 
@@ -811,6 +812,7 @@ async def telemetry(
         await TraceServiceStub(channel).Export(
             export_request("shapes", trace_id, tenant_id), metadata=service
         )
+    await spans_stored(stack.telemetry)
     await call("GET", "/v1/telemetry/metrics", headers=auth, params={"agent_id": "agent-7"})
     await call("GET", "/v1/telemetry/agents/statistics", headers=auth)
     await call("GET", "/v1/telemetry/tools/analytics", headers=auth)

@@ -37,7 +37,7 @@ from shared.errors import ERROR_DOMAIN
 from shared.grpc_client import open_channel
 from shared.server import RunningService
 from tests.support.errors import failure, rich_error
-from tests.support.stack import Databases, running_service
+from tests.support.stack import Databases, StoringExports, running_service, spans_stored
 from tests.support.tokens import TestIssuer, authorized_channel
 
 ISSUER = TestIssuer()
@@ -48,7 +48,7 @@ TEST_SERVICE = "quarterdeck-test-agent"
 @dataclass
 class Telemetry:
     running: RunningService[Any, Any]
-    traces: TraceServiceStub
+    traces: StoringExports
     reads: TelemetryServiceStub
 
 
@@ -61,7 +61,11 @@ async def telemetry(backend: str, databases: Databases) -> AsyncIterator[Telemet
         authorized_channel(running.target, ISSUER.internal()) as channel,
         authorized_channel(running.target, ISSUER.operator()) as operator_channel,
     ):
-        yield Telemetry(running, TraceServiceStub(channel), TelemetryServiceStub(operator_channel))
+        yield Telemetry(
+            running,
+            StoringExports(TraceServiceStub(channel), running),
+            TelemetryServiceStub(operator_channel),
+        )
 
 
 def new_trace_id() -> bytes:
@@ -139,6 +143,7 @@ async def test_spans_from_the_stock_exporter_come_back_through_get_trace(
     recorded = await asyncio.to_thread(
         record_trace_with_the_stock_exporter, telemetry.running.target, tenant_id
     )
+    await spans_stored(telemetry.running)
     spans = (await telemetry.reads.GetTrace(pb.GetTraceRequest(trace_id=recorded.trace_id))).spans
     assert [s.span_id for s in spans] == [recorded.parent, recorded.child, recorded.grandchild]
     parent, child, grandchild = spans

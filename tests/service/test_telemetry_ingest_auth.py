@@ -41,7 +41,7 @@ from shared.identity_link import internal_api_key
 from shared.server import RunningService
 from shared.tokens import JwksCache, JwtAuthenticator, JwtVerifier, PublicKey
 from tests.support.errors import rich_error
-from tests.support.stack import Databases, running_service
+from tests.support.stack import Databases, running_service, spans_stored
 from tests.support.tokens import TestIssuer
 
 ISSUER = TestIssuer()
@@ -120,6 +120,7 @@ async def export(
 ) -> None:
     async with open_channel(running.target) as channel:
         await TraceServiceStub(channel).Export(request, metadata=metadata, timeout=10)
+    await spans_stored(running)
 
 
 async def read(running: RunningService[Any], trace_id: bytes, metadata: Any) -> list[pb.Span]:
@@ -226,6 +227,7 @@ async def test_an_api_key_in_the_stock_exporters_headers_exports_for_its_tenant(
             provider.shutdown()
 
     trace_id = bytes.fromhex(await asyncio.to_thread(record))
+    await spans_stored(telemetry)
     (span,) = await read(telemetry, trace_id, ISSUER.member(KEY_TENANT, "viewer"))
     assert span.tenant_id == KEY_TENANT and span.service_name == "stock-agent"
     with pytest.raises(grpc.aio.AioRpcError) as refused:

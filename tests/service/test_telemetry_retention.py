@@ -39,7 +39,7 @@ from shared.db_types import utcnow
 from shared.grpc_client import open_channel
 from shared.server import RunningService
 from tests.support.errors import rich_error
-from tests.support.stack import Databases, running_service
+from tests.support.stack import Databases, StoringExports, running_service
 from tests.support.tokens import TestIssuer, authorized_channel
 
 ISSUER = TestIssuer()
@@ -50,7 +50,7 @@ SPANS_POLICY = RetentionPolicy("spans", "start_time_unix_nano", "spans_retention
 @dataclass
 class Telemetry:
     running: RunningService[Any, Any]
-    export: TraceServiceStub
+    export: StoringExports
     stub: TelemetryServiceStub
 
 
@@ -62,7 +62,11 @@ async def telemetry_on(url: str, **overrides: Any) -> AsyncIterator[Telemetry]:
         open_channel(svc.target) as channel,
         authorized_channel(svc.target, ISSUER.internal()) as export_channel,
     ):
-        yield Telemetry(svc, TraceServiceStub(export_channel), TelemetryServiceStub(channel))
+        yield Telemetry(
+            svc,
+            StoringExports(TraceServiceStub(export_channel), svc),
+            TelemetryServiceStub(channel),
+        )
 
 
 @pytest.fixture

@@ -33,7 +33,7 @@ from shared.grpc_client import open_channel
 from shared.server import RunningService
 from tests.support.errors import failure, rich_error
 from tests.support.gateway import gateway_client, headers
-from tests.support.stack import Databases, running_service
+from tests.support.stack import Databases, StoringExports, running_service
 from tests.support.tokens import TestIssuer, authorized_channel
 
 ISSUER = TestIssuer()
@@ -47,7 +47,7 @@ MS = 1_000_000
 @dataclass
 class Stack:
     running: RunningService[Any, Any]
-    export: TraceServiceStub
+    export: StoringExports
     stub: TelemetryServiceStub
     gateway: httpx.AsyncClient
 
@@ -66,7 +66,10 @@ async def stack(backend: str, databases: Databases) -> AsyncIterator[Stack]:
         ) as gateway,
     ):
         yield Stack(
-            running, TraceServiceStub(export_channel), TelemetryServiceStub(channel), gateway
+            running,
+            StoringExports(TraceServiceStub(export_channel), running),
+            TelemetryServiceStub(channel),
+            gateway,
         )
 
 

@@ -3,7 +3,9 @@ port 0, and stubs over traced channels."""
 
 from __future__ import annotations
 
+import asyncio
 import socket
+import tempfile
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -20,6 +22,7 @@ from shared.identity_link import internal_client_entry
 from shared.migrations import upgrade_to_head
 from shared.server import RunningService, start_service
 from tests.support.postgres import PostgresServer
+from tests.support.waiting import DEFAULT_WAIT_SECONDS
 
 BACKENDS = ("sqlite", "postgresql")
 TEST_PAGE_TOKEN_SECRET = "test-page-token-secret"
@@ -60,7 +63,17 @@ class Databases:
 #: tests advance periods and dispatch Stripe events themselves, at the moments they choose.
 SERVICE_TEST_DEFAULTS: dict[str, dict[str, Any]] = {
     "tenancy": {"billing_advance_interval_seconds": 0, "stripe_dispatch_interval_seconds": 0},
+    # The span spool lives under data_dir, one directory per database: this session's own.
+    "telemetry": {"data_dir": Path(tempfile.mkdtemp(prefix="qd-test-data-"))},
 }
+
+
+async def spans_stored(telemetry: RunningService[Any, Any]) -> None:
+    """Returns once telemetry has stored every span export it accepted (Export answers once an
+    export is spooled; a background job stores it)."""
+    spool = telemetry.context.state.spool
+    if spool is not None:
+        await asyncio.wait_for(spool.drained(), DEFAULT_WAIT_SECONDS)
 
 
 @asynccontextmanager
@@ -211,3 +224,17 @@ async def feed_stack(
             **(identity_overrides or {}),
         ) as stack:
             yield FeedStack(stack.identity, stack.tenancy, telemetry)
+
+
+class StoringExports:
+    """A TraceService stub whose ``Export`` returns once telemetry has stored what it accepted:
+    for tests that read the spans they just exported."""
+
+    def __init__(self, stub: Any, telemetry: RunningService[Any, Any]) -> None:
+        self._stub = stub
+        self._telemetry = telemetry
+
+    async def Export(self, request: Any, **options: Any) -> Any:  # noqa: N802 (the stub's name)
+        response = await self._stub.Export(request, **options)
+        await spans_stored(self._telemetry)
+        return response

@@ -23,6 +23,7 @@ from services.telemetry.traces.otlp import (
     UNKNOWN_SERVICE,
     any_value_to_json,
     attributes_to_json,
+    check_request,
     convert_request,
     rejection_message,
     span_problem,
@@ -269,3 +270,27 @@ def test_records_are_in_column_order_with_json_as_text() -> None:
         {"name": "e", "time_unix_nano": START, "attributes": {"n": "é"}}
     ]
     assert json.loads(by_column["resource_attributes"]) == {"service.name": "agent"}
+
+
+def test_checking_a_request_rejects_exactly_what_converting_it_does() -> None:
+    request = request_of(
+        make_span(1),
+        make_span(2, span_id=bytes(8)),
+        make_span(3, attributes=[kv("tenant.id", s("t" * 256))]),
+        make_span(4, attributes=[kv("tenant.id", s("t" * 256)), kv("tenant.id", s("short"))]),
+        make_span(5, attributes=[kv("quarterdeck.tenant_id", AnyValue(int_value=7))]),
+        make_span(6, end_time_unix_nano=START - 1),
+    )
+    long_service = request.resource_spans.add(
+        resource=Resource(attributes=[kv("service.name", s("s" * 256))])
+    )
+    long_service.scope_spans.add(spans=[make_span(7)])
+    long_tenant = request.resource_spans.add(
+        resource=Resource(attributes=[kv("service.name", s("x")), kv("tenant.id", s("t" * 256))])
+    )
+    long_tenant.scope_spans.add(
+        spans=[make_span(8), make_span(9, attributes=[kv("tenant.id", s("ok"))])]
+    )
+    rejections = convert_request(request).rejections
+    assert len(rejections) == 5
+    assert check_request(request) == rejections

@@ -233,6 +233,19 @@ def _problem(span: Span, service_problem: str | None) -> str:
     return span_problem(span) or service_problem or "is malformed"
 
 
+def _tenant_attributes(attributes: Iterable[KeyValue]) -> dict[str, JSONValue]:
+    """The span attributes :func:`_tenant` reads, as :func:`_attributes` would give them (a
+    repeated key keeps its last value; a value that is not a string names no tenant)."""
+    found: dict[str, JSONValue] = {}
+    for pair in attributes:
+        if pair.key in TENANT_KEYS:
+            value = pair.value
+            found[pair.key] = (
+                text(value.string_value) if value.WhichOneof("value") == "string_value" else None
+            )
+    return found
+
+
 def convert_request(request: ExportTraceServiceRequest) -> Conversion:
     """Every span of an export as a record, or as a rejection naming its position and problem.
 
@@ -241,6 +254,17 @@ def convert_request(request: ExportTraceServiceRequest) -> Conversion:
     them), and the JSON columns are encoded here, once per span (the resource's once per
     resource).
     """
+    return _convert(request, keep=True)
+
+
+def check_request(request: ExportTraceServiceRequest) -> list[Rejection]:
+    """The rejections :func:`convert_request` would make, without converting the good spans:
+    what the receiver answers before the spans are stored (a fraction of the conversion's
+    cost: the span attributes are only searched for the tenant)."""
+    return _convert(request, keep=False).rejections
+
+
+def _convert(request: ExportTraceServiceRequest, keep: bool) -> Conversion:
     records: list[SpanValues] = []
     rejections: list[Rejection] = []
     add = records.append
@@ -274,14 +298,19 @@ def convert_request(request: ExportTraceServiceRequest) -> Conversion:
                     position = f"resource_spans[{r}].scope_spans[{s}].spans[{i}]"
                     rejections.append(Rejection(position, _problem(span, service_problem)))
                     continue
-                attributes = _attributes(span.attributes)
-                tenant_id = (_tenant(attributes) if attributes else None) or resource_tenant
+                if keep:
+                    attributes = _attributes(span.attributes)
+                    tenant_id = (_tenant(attributes) if attributes else None) or resource_tenant
+                else:
+                    tenant_id = _tenant(_tenant_attributes(span.attributes)) or resource_tenant
                 if tenant_id is not None and len(tenant_id) > MAX_TENANT_ID:
                     # Cutting a tenant id short would file the span under another tenant.
                     position = f"resource_spans[{r}].scope_spans[{s}].spans[{i}]"
                     rejections.append(
                         Rejection(position, f"tenant id exceeds {MAX_TENANT_ID} characters")
                     )
+                    continue
+                if not keep:
                     continue
                 status = span.status
                 name = span.name

@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import asyncio
+import time
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
 from typing import Any, cast
 
 from google.protobuf.duration_pb2 import Duration
 from google.protobuf.struct_pb2 import Struct
 from google.protobuf.timestamp_pb2 import Timestamp
+from opentelemetry.instrumentation.utils import suppress_instrumentation
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
     ExportTraceServiceRequest,
     ExportTraceServiceResponse,
@@ -33,15 +37,20 @@ from quarterdeck.telemetry.v1 import telemetry_pb2 as pb
 from services.telemetry.batch_rows import TRACE_ID_PATTERN
 from services.telemetry.bulk_insert import BulkTarget, insert_new_rows
 from services.telemetry.context import TelemetryContext
-from services.telemetry.traces.ingest_auth import export_origin
+from services.telemetry.traces.ingest_auth import ExportOrigin, export_origin
 from services.telemetry.traces.models import MAX_SERVICE_NAME, SpanKind, SpanRecord, SpanStatusCode
 from services.telemetry.traces.otlp import (
     MAX_UNIX_NANO,
     SPAN_COLUMNS,
+    Rejection,
+    check_request,
     convert_request,
     rejection_message,
 )
+from services.telemetry.traces.spool import SpanSpool
 from services.telemetry.traces.trace_visibility import visible_spans
+from shared.background import PeriodicJob
+from shared.db import Database
 from shared.db_types import utcnow
 from shared.errors import FieldViolation, InvalidArgument, NotFound
 from shared.pagination import fetch_page
@@ -419,14 +428,44 @@ def _summary(row: SpanRecord, facts: _TraceFacts) -> pb.TraceSummary:
 SEARCH_QUERY = "TelemetryService.SearchTraces"
 
 
+def _span_count(request: ExportTraceServiceRequest) -> int:
+    return sum(
+        len(scope_spans.spans)
+        for resource_spans in request.resource_spans
+        for scope_spans in resource_spans.scope_spans
+    )
+
+
 class SpanHandlers:
     def __init__(self, context: TelemetryContext) -> None:
         self._db = context.database
         self._pages = context.page_tokens
         self._unauthenticated_export = context.settings.otlp_unauthenticated_export
+        self._spool = context.state.spool
 
     async def export(self, request: ExportTraceServiceRequest) -> ExportTraceServiceResponse:
+        """Checks the caller (who may export, for which tenant) and the spans, then accepts the
+        request into the spool (services.telemetry.traces.spool), whose job stores the spans;
+        with the spool off, stores them before answering."""
         origin = export_origin(self._unauthenticated_export)
+        if self._spool is None:
+            rejections = await self._store(request, origin)
+        else:
+            rejections = check_request(request)
+            if len(rejections) < _span_count(request):
+                await self._spool.append(
+                    origin.tenant_id, time.time_ns(), request.SerializeToString()
+                )
+        response = ExportTraceServiceResponse()
+        if rejections:
+            # OTLP: partial_success stays unset when every span was accepted.
+            response.partial_success.rejected_spans = len(rejections)
+            response.partial_success.error_message = rejection_message(rejections)
+        return response
+
+    async def _store(
+        self, request: ExportTraceServiceRequest, origin: ExportOrigin
+    ) -> list[Rejection]:
         conversion = convert_request(request)
         if conversion.records:
             received = (utcnow(),)
@@ -437,12 +476,7 @@ class SpanHandlers:
                 SPAN_TARGET,
                 [record + received for record in origin.stamp(conversion.records)],
             )
-        response = ExportTraceServiceResponse()
-        if conversion.rejections:
-            # OTLP: partial_success stays unset when every span was accepted.
-            response.partial_success.rejected_spans = len(conversion.rejections)
-            response.partial_success.error_message = rejection_message(conversion.rejections)
-        return response
+        return conversion.rejections
 
     async def get_trace(self, request: pb.GetTraceRequest) -> pb.GetTraceResponse:
         tenant_id = tenant_for_read("")
@@ -501,3 +535,36 @@ class SpanHandlers:
             traces=[_summary(row, facts[row.trace_id]) for row in rows],
             next_page_token=page.next_page_token,
         )
+
+
+async def store_spooled(database: Database, spool: SpanSpool, job: PeriodicJob) -> int:
+    """Store what the spool accepted, oldest first, a few exports per transaction, until it is
+    empty or the service stops (what is left stays spooled for the next start). Returns the
+    exports stored.
+
+    Each export is decoded and converted as Export would have (the same rejections, answered
+    already), and stamped with the tenant that exported it. Converting yields to the event loop
+    between exports, so Export calls are answered meanwhile. A failed insert leaves the exports
+    spooled: the job's next pass tries them again (storing skips spans stored already).
+
+    Untraced, as Export is (SPEC.untraced_methods): a span recorded while storing spans would be
+    exported back here, and stored, forever."""
+    with suppress_instrumentation():
+        return await _store_spooled(database, spool, job)
+
+
+async def _store_spooled(database: Database, spool: SpanSpool, job: PeriodicJob) -> int:
+    stored = 0
+    while not job.stopping and (batch := spool.take()):
+        rows: list[tuple[Any, ...]] = []
+        for export in batch:
+            request = ExportTraceServiceRequest.FromString(export.payload)
+            records = convert_request(request).records
+            received = (datetime.fromtimestamp(export.received_unix_nano / 1e9, UTC),)
+            origin = ExportOrigin(export.tenant_id)
+            rows += [record + received for record in origin.stamp(records)]
+            await asyncio.sleep(0)
+        await insert_new_rows(database, SPAN_TARGET, rows)
+        spool.done(batch)
+        stored += len(batch)
+    return stored
