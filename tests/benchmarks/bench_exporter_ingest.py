@@ -72,13 +72,21 @@ async def _migrate(url: str) -> None:
         await database.dispose()
 
 
+#: The two ways Export can take spans: "spool" (the default: answered once appended to the
+#: spool, stored by a background job) and "direct" (the spool off: stored, then answered).
+MODES = {"direct": {"otlp_spool_max_bytes": 0}, "spool": {}}
+
+
 class TelemetryProcess:
     """Telemetry in a child process (the bench_telemetry_ingest server, with its test issuer)."""
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, mode: str, spool_dir: Path) -> None:
         context = multiprocessing.get_context("spawn")
         self._pipe, theirs = context.Pipe()
-        self._process = context.Process(target=_server_main, args=(url, theirs), daemon=True)
+        overrides = {**MODES[mode], "otlp_spool_dir": str(spool_dir)}
+        self._process = context.Process(
+            target=_server_main, args=(url, theirs, overrides), daemon=True
+        )
 
     def __enter__(self) -> tuple[str, list[tuple[str, str]]]:
         self._process.start()
@@ -90,6 +98,11 @@ class TelemetryProcess:
         self._pipe.send("cpu")
         used: float = self._pipe.recv()
         return used
+
+    def drain(self) -> None:
+        """Returns once telemetry has stored every span export it accepted."""
+        self._pipe.send("drain")
+        self._pipe.recv()
 
     def __exit__(self, *exc: object) -> None:
         self._pipe.send("stop")
@@ -175,22 +188,32 @@ def rpc_beside_raw(rows: int, directory: Path) -> float:
     asyncio.run(_migrate(url))
     requests = span_requests(rows, SDK_BATCH)
     raw_rows = _sqlite_values(span_copy_rows(requests))
-    with TelemetryProcess(url) as (target, _):
-        asyncio.run(_warm_up(target))
-        _count_and_empty(path)
-        rpc_seconds = asyncio.run(_send_spans(target, requests))
-        stored = _count_and_empty(path)
-        assert stored == rows, f"the RPC stored {stored} of {rows} spans"
-        raw_seconds = _raw_executemany(path, raw_rows)
-        stored = _count_and_empty(path)
-        assert stored == rows, f"executemany stored {stored} of {rows} spans"
-    rpc, raw = rows / rpc_seconds, rows / raw_seconds
-    print(
-        f"span rows on SQLite, {rows} rows in batches of {SDK_BATCH} over {STREAMS} streams: "
-        f"RPC {rpc:8.0f} rows/s   raw sqlite3 executemany {raw:8.0f} rows/s   "
-        f"ratio {rpc / raw:.2f} (target: at least 0.50)"
-    )
-    return rpc / raw
+    rates: dict[str, float] = {}
+    accepted: dict[str, float] = {}
+    for mode in MODES:
+        telemetry_process = TelemetryProcess(url, mode, directory / f"spool-rows-{mode}")
+        with telemetry_process as (target, _):
+            asyncio.run(_warm_up(target))
+            telemetry_process.drain()
+            _count_and_empty(path)
+            started = time.perf_counter()
+            accepted[mode] = rows / asyncio.run(_send_spans(target, requests))
+            telemetry_process.drain()
+            rates[mode] = rows / (time.perf_counter() - started)
+            stored = _count_and_empty(path)
+            assert stored == rows, f"the RPC ({mode}) stored {stored} of {rows} spans"
+    raw_seconds = _raw_executemany(path, raw_rows)
+    stored = _count_and_empty(path)
+    assert stored == rows, f"executemany stored {stored} of {rows} spans"
+    raw = rows / raw_seconds
+    for mode in MODES:
+        print(
+            f"span rows on SQLite, {rows} rows in batches of {SDK_BATCH} over {STREAMS} streams, "
+            f"{mode:<6}: Export answered {accepted[mode]:8.0f} rows/s, stored "
+            f"{rates[mode]:8.0f} rows/s   raw sqlite3 executemany {raw:8.0f} rows/s   "
+            f"stored/raw {rates[mode] / raw:.2f} (target: at least 0.50)"
+        )
+    return rates["spool"] / raw
 
 
 # ----- 2. the stock exporter, default settings -----
@@ -213,7 +236,12 @@ def _sdk_drops(reader: Any) -> int:
 
 
 def _exporter_main(
-    target: str, headers: dict[str, str], spans: int, work_us: float, pipe: Connection
+    target: str,
+    headers: dict[str, str],
+    spans: int,
+    work_us: float,
+    service_name: str,
+    pipe: Connection,
 ) -> None:
     """Ends ``spans`` spans through the stock SDK as fast as it can (after ``work_us`` of
     busy CPU work per span, holding the GIL as a traced program's own work does), then
@@ -231,7 +259,7 @@ def _exporter_main(
     # Not a processor setting: it only makes the SDK count what its processor drops.
     os.environ["OTEL_PYTHON_SDK_INTERNAL_METRICS_ENABLED"] = "true"
     reader = InMemoryMetricReader()
-    provider = TracerProvider(resource=Resource.create({"service.name": SERVICE_NAME}))
+    provider = TracerProvider(resource=Resource.create({"service.name": service_name}))
     provider.add_span_processor(
         BatchSpanProcessor(
             OTLPSpanExporter(endpoint=f"http://{target}", insecure=True, headers=headers),
@@ -255,12 +283,12 @@ def _exporter_main(
     pipe.send((spans, _sdk_drops(reader), ended, total, time.process_time()))
 
 
-async def _stored(url: str) -> int:
+async def _stored(url: str, service_name: str) -> int:
     database = Database(url)
     try:
         async with database.engine.connect() as connection:
             result = await connection.exec_driver_sql(
-                f"SELECT count(*) FROM spans WHERE service_name = '{SERVICE_NAME}'"
+                f"SELECT count(*) FROM spans WHERE service_name = '{service_name}'"
             )
             return int(result.scalar_one())
     finally:
@@ -268,14 +296,20 @@ async def _stored(url: str) -> int:
 
 
 def _export(
-    target: str, headers: dict[str, str], spans: int, work_us: float = 0.0
+    target: str,
+    headers: dict[str, str],
+    spans: int,
+    work_us: float = 0.0,
+    service_name: str = SERVICE_NAME,
 ) -> tuple[int, int, float, float, float]:
     """Runs the stock exporter in a process of its own: (ended, dropped, producing s, total s,
     the exporter process's CPU s)."""
     context = multiprocessing.get_context("spawn")
     ours, theirs = context.Pipe()
     exporter = context.Process(
-        target=_exporter_main, args=(target, headers, spans, work_us, theirs), daemon=True
+        target=_exporter_main,
+        args=(target, headers, spans, work_us, service_name, theirs),
+        daemon=True,
     )
     exporter.start()
     figures: tuple[int, int, float, float, float] = ours.recv()
@@ -324,20 +358,27 @@ def discarding_receiver(spans: int, work_us: float = 0.0) -> None:
     )
 
 
-def stock_exporter(backend: str, url: str, spans: int, work_us: float = 0.0) -> int:
-    asyncio.run(_migrate(url))
-    telemetry = TelemetryProcess(url)
+def stock_exporter(
+    backend: str, url: str, spans: int, work_us: float, mode: str, spool_dir: Path
+) -> int:
+    service_name = f"{SERVICE_NAME}-{mode}-{work_us:.0f}"
+    telemetry = TelemetryProcess(url, mode, spool_dir)
     with telemetry as (target, metadata):
         cpu_before = telemetry.cpu_seconds()
-        ended, dropped, producing, total, sdk_cpu = _export(target, dict(metadata), spans, work_us)
+        ended, dropped, producing, total, sdk_cpu = _export(
+            target, dict(metadata), spans, work_us, service_name
+        )
+        flushed = time.perf_counter()
+        telemetry.drain()
+        drained = time.perf_counter() - flushed
         telemetry_cpu = telemetry.cpu_seconds() - cpu_before
-        stored = asyncio.run(_stored(url))
+        stored = asyncio.run(_stored(url, service_name))
     lost = ended - stored
     print(
-        f"stock exporter -> {backend:<10} (work {work_us:.0f} us/span): {ended} spans ended in "
-        f"{producing:5.1f} s, "
-        f"flushed after {total:5.1f} s ({stored / total:7.0f} spans/s stored); "
-        f"dropped by the SDK {dropped}, stored {stored}, lost {lost} (target: 0); CPU: "
+        f"stock exporter -> {backend:<10} {mode:<6} (work {work_us:.0f} us/span): {ended} spans "
+        f"ended in {producing:5.1f} s, flushed after {total:5.1f} s, all stored "
+        f"{drained:4.1f} s later ({stored / (total + drained):6.0f} spans/s stored); dropped by "
+        f"the SDK {dropped}, stored {stored}, lost {lost} ({lost / ended:.1%}; target: 0); CPU: "
         f"telemetry {telemetry_cpu / max(stored, 1) * 1e6:.0f} us per span stored, "
         f"SDK process {sdk_cpu / ended * 1e6:.0f} us per span ended"
     )
@@ -349,33 +390,46 @@ def main() -> None:
     parser.add_argument("--rows", type=int, default=20_000)
     parser.add_argument("--spans", type=int, default=200_000)
     parser.add_argument("--backends", default="sqlite,postgresql")
+    parser.add_argument("--modes", default=",".join(MODES), help="direct, spool or both")
     parser.add_argument(
         "--work-us",
-        type=float,
-        default=0.0,
-        help="busy CPU work per span before ending it (0: spans ended back to back, the "
-        "SDK's worst case; a traced program does its own work between spans)",
+        default="0,50",
+        help="busy CPU work per span before ending it, comma-separated, one round each (0: "
+        "spans ended back to back, the SDK's worst case; a traced program does its own work "
+        "between spans)",
     )
     parser.add_argument(
         "--exporter-only", action="store_true", help="skip the RPC-beside-raw-sqlite3 part"
     )
     args = parser.parse_args()
     backends = [name for name in args.backends.split(",") if name]
-    print(f"cores: {os.cpu_count()}")
-    with tempfile.TemporaryDirectory(prefix="bench-exporter-") as directory:
+    modes = [name for name in args.modes.split(",") if name]
+    works = [float(work) for work in args.work_us.split(",") if work]
+    print(f"cores: {os.cpu_count()}, load average at start: {os.getloadavg()}")
+    with tempfile.TemporaryDirectory(prefix="bench-exporter-") as name, postgres_server() as pg:
+        directory = Path(name)
         if not args.exporter_only:
-            rpc_beside_raw(args.rows, Path(directory))
-        discarding_receiver(args.spans, args.work_us)
+            rpc_beside_raw(args.rows, directory)
+        urls: dict[str, str] = {}
         if "sqlite" in backends:
-            url = f"sqlite+aiosqlite:///{Path(directory) / 'telemetry-exporter.db'}"
-            stock_exporter("SQLite", url, args.spans, args.work_us)
-    if "postgresql" in backends:
-        with postgres_server() as postgres:
-            name = asyncio.run(postgres.create_database("telemetry_exporter_bench"))
-            try:
-                stock_exporter("PostgreSQL", postgres.database_url(name), args.spans, args.work_us)
-            finally:
-                asyncio.run(postgres.drop_databases([name]))
+            urls["SQLite"] = f"sqlite+aiosqlite:///{directory / 'telemetry-exporter.db'}"
+        pg_name = None
+        if "postgresql" in backends:
+            pg_name = asyncio.run(pg.create_database("telemetry_exporter_bench"))
+            urls["PostgreSQL"] = pg.database_url(pg_name)
+        try:
+            for url in urls.values():
+                asyncio.run(_migrate(url))
+            for work_us in works:
+                discarding_receiver(args.spans, work_us)
+                for backend, url in urls.items():
+                    for mode in modes:
+                        spool_dir = directory / f"spool-{backend}-{mode}-{work_us:.0f}"
+                        stock_exporter(backend, url, args.spans, work_us, mode, spool_dir)
+        finally:
+            if pg_name is not None:
+                asyncio.run(pg.drop_databases([pg_name]))
+    print(f"load average at end: {os.getloadavg()}")
 
 
 if __name__ == "__main__":

@@ -64,7 +64,7 @@ TENANT = "bench-tenant"
 Job = Callable[[], Awaitable[object]]
 
 
-async def _serve(database_url: str, pipe: Connection) -> None:
+async def _serve(database_url: str, pipe: Connection, overrides: dict[str, Any]) -> None:
     issuer = TestIssuer()
     # Spans are exported anonymously, as from a trusted network: what is measured is storing.
     async with running_service(
@@ -72,6 +72,7 @@ async def _serve(database_url: str, pipe: Connection) -> None:
         database_url,
         authenticator=issuer.authenticator(),
         otlp_unauthenticated_export=True,
+        **overrides,
     ) as s:
         # A tenant key with the ingest scope, as the stock exporter is given (it also records
         # usage as a member).
@@ -84,13 +85,18 @@ async def _serve(database_url: str, pipe: Connection) -> None:
         )
         pipe.send((s.target, issuer.metadata(exporter)))
         loop = asyncio.get_running_loop()
-        # "cpu" asks for the CPU seconds this process has used so far; anything else stops it.
-        while await loop.run_in_executor(None, pipe.recv) == "cpu":
+        # "cpu" asks for the CPU seconds this process has used so far, "drain" waits until
+        # the span exports it accepted are stored; anything else stops it.
+        while (command := await loop.run_in_executor(None, pipe.recv)) in ("cpu", "drain"):
+            if command == "drain" and s.context.state.spool is not None:
+                await s.context.state.spool.drained()
             pipe.send(time.process_time())
 
 
-def _server_main(database_url: str, pipe: Connection) -> None:
-    asyncio.run(_serve(database_url, pipe))
+def _server_main(
+    database_url: str, pipe: Connection, overrides: dict[str, Any] | None = None
+) -> None:
+    asyncio.run(_serve(database_url, pipe, overrides or {}))
 
 
 # ----- the rows -----
@@ -399,7 +405,13 @@ def main() -> None:
             pipes, processes = [], []
             for _ in range(args.replicas):
                 ours, theirs = context.Pipe()
-                process = context.Process(target=_server_main, args=(url, theirs), daemon=True)
+                # The spool off: Export stores the spans before it answers, so what the
+                # sends take is the storing (bench_exporter_ingest measures the spool).
+                process = context.Process(
+                    target=_server_main,
+                    args=(url, theirs, {"otlp_spool_max_bytes": 0}),
+                    daemon=True,
+                )
                 process.start()
                 pipes.append(ours)
                 processes.append(process)
