@@ -5,6 +5,7 @@ from __future__ import annotations
 from quarterdeck.conversation.v1 import runs_pb2 as pb
 from services.conversation.runs.models import RunRecord, RunStatus
 from shared.json_values import dict_to_struct
+from shared.money import format_pico
 from shared.timestamps import to_timestamp
 
 STATUS_TO_PROTO = {
@@ -25,7 +26,31 @@ STRATEGY_FROM_PROTO = {
 }
 
 
-def run_to_proto(row: RunRecord) -> pb.Run:
+#: A run's usage before its first model call.
+NO_USAGE = pb.RunUsage(cost_usd=format_pico(0))
+
+
+def usage_to_proto(
+    calls: int,
+    input_tokens: int,
+    output_tokens: int,
+    total_tokens: int,
+    cached_input_tokens: int,
+    reasoning_tokens: int,
+    cost_picos: int,
+) -> pb.RunUsage:
+    return pb.RunUsage(
+        model_calls=calls,
+        input_tokens=input_tokens,
+        output_tokens=output_tokens,
+        total_tokens=total_tokens,
+        cached_input_tokens=cached_input_tokens,
+        reasoning_tokens=reasoning_tokens,
+        cost_usd=format_pico(cost_picos),
+    )
+
+
+def run_to_proto(row: RunRecord, usage: pb.RunUsage | None = None) -> pb.Run:
     error = row.error_json
     return pb.Run(
         id=str(row.run_id),
@@ -52,4 +77,5 @@ def run_to_proto(row: RunRecord) -> pb.Run:
         start_time=to_timestamp(row.started_at),
         complete_time=to_timestamp(row.completed_at),
         cancel_time=to_timestamp(row.cancelled_at),
+        usage=usage or NO_USAGE,
     )

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import uuid
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from quarterdeck.conversation.v1 import runs_pb2 as pb
@@ -13,9 +13,9 @@ from quarterdeck.tooling.v1 import executions_pb2 as xpb
 from services.conversation.access import caller_tenant
 from services.conversation.context import ConversationContext
 from services.conversation.conversations.store import tenant_conversation
-from services.conversation.runs.convert import STATUS_FROM_PROTO, run_to_proto
+from services.conversation.runs.convert import STATUS_FROM_PROTO, run_to_proto, usage_to_proto
 from services.conversation.runs.fencing import lock_conversation
-from services.conversation.runs.models import RunRecord, RunStatus
+from services.conversation.runs.models import RunRecord, RunStatus, RunUsageRecord
 from shared.errors import FailedPrecondition, InvalidArgument, NotFound
 from shared.ids import parse_id
 from shared.pagination import fetch_page, page_size_from
@@ -38,6 +38,37 @@ async def tenant_run(
     return row
 
 
+async def runs_usage(session: AsyncSession, run_ids: list[uuid.UUID]) -> dict[str, pb.RunUsage]:
+    """What each run's model calls used and cost so far (its agent_run_usage rows summed), by
+    run id; a run with no model call yet is absent."""
+    if not run_ids:
+        return {}
+    sums = [
+        func.coalesce(func.sum(column), 0)
+        for column in (
+            RunUsageRecord.input_tokens,
+            RunUsageRecord.output_tokens,
+            RunUsageRecord.total_tokens,
+            RunUsageRecord.cached_input_tokens,
+            RunUsageRecord.reasoning_output_tokens,
+            RunUsageRecord.cost_picos,
+        )
+    ]
+    rows = await session.execute(
+        select(RunUsageRecord.run_id, func.count(RunUsageRecord.id), *sums)
+        .where(RunUsageRecord.run_id.in_([str(run_id) for run_id in run_ids]))
+        .group_by(RunUsageRecord.run_id)
+    )
+    return {
+        str(run_id): usage_to_proto(*(int(value) for value in values))
+        for run_id, *values in rows.all()
+    }
+
+
+async def run_with_usage(session: AsyncSession, row: RunRecord) -> pb.Run:
+    return run_to_proto(row, (await runs_usage(session, [row.run_id])).get(str(row.run_id)))
+
+
 class RunHandlers:
     def __init__(self, ctx: ConversationContext) -> None:
         self._ctx = ctx
@@ -47,7 +78,7 @@ class RunHandlers:
         run_id = parse_id(request.run_id, "run_id")
         async with self._ctx.database.reading() as session:
             row = await tenant_run(session, tenant_id, run_id)
-        return pb.GetRunResponse(run=run_to_proto(row))
+            return pb.GetRunResponse(run=await run_with_usage(session, row))
 
     async def list_runs(self, request: pb.ListRunsRequest) -> pb.ListRunsResponse:
         tenant_id, _ = caller_tenant()
@@ -75,8 +106,10 @@ class RunHandlers:
                 page_token=request.page_token,
                 descending=True,
             )
+            usage = await runs_usage(session, [row.run_id for row in page.items])
         return pb.ListRunsResponse(
-            runs=[run_to_proto(row) for row in page.items], next_page_token=page.next_page_token
+            runs=[run_to_proto(row, usage.get(str(row.run_id))) for row in page.items],
+            next_page_token=page.next_page_token,
         )
 
     async def cancel_run(self, request: pb.CancelRunRequest) -> pb.CancelRunResponse:
@@ -94,7 +127,7 @@ class RunHandlers:
             await self._ctx.runs.cancel(
                 session, conversation, row, request.reason or "cancelled by the caller"
             )
-            return pb.CancelRunResponse(run=run_to_proto(row))
+            return pb.CancelRunResponse(run=await run_with_usage(session, row))
 
     async def decide_tool_call(
         self, request: pb.DecideToolCallRequest
@@ -150,4 +183,4 @@ class RunHandlers:
                     "decision": "approved" if approve else "denied",
                 },
             )
-            return pb.DecideToolCallResponse(run=run_to_proto(row))
+            return pb.DecideToolCallResponse(run=await run_with_usage(session, row))

@@ -10,10 +10,18 @@ from __future__ import annotations
 import enum
 import uuid
 from datetime import datetime
-from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import ForeignKey, Index, Integer, Numeric, String, Text, UniqueConstraint, Uuid
+from sqlalchemy import (
+    BigInteger,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+    Uuid,
+)
 from sqlalchemy.orm import Mapped, mapped_column
 
 from services.conversation.models import BIG_ID, Base, where
@@ -115,6 +123,9 @@ class RunUsageRecord(Base):
     cached_input_tokens: Mapped[int | None] = mapped_column(Integer)
     reasoning_output_tokens: Mapped[int | None] = mapped_column(Integer)
     request_usage_entries: Mapped[list[Any] | None] = mapped_column(JSONType)
+    #: What the call cost, exact (pico-USD), as tenancy's PriceUsage priced it; 0 when the
+    #: model had no price (``request_usage_entries`` then says why).
+    cost_picos: Mapped[int] = mapped_column(BigInteger, default=0)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
 
 
@@ -161,8 +172,9 @@ class AgentTaskRecord(Base):
     completed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     duration_ms: Mapped[int | None] = mapped_column(Integer)
     tokens_used: Mapped[int] = mapped_column(Integer, default=0)
-    #: Exact money: what the run's model calls cost, where the service knows it (USD).
-    cost_usd: Mapped[Decimal] = mapped_column(Numeric(10, 6), default=Decimal(0))
+    #: Seed 002's cost_usd as exact money (pico-USD, as conversations' cost): the sum of the
+    #: run's model calls as tenancy priced them (a DECIMAL(10, 6) would round them to micro-USD).
+    cost_picos: Mapped[int] = mapped_column(BigInteger, default=0)
     #: Leases after the first (a worker died or hung and the run was taken up again).
     retry_count: Mapped[int] = mapped_column(Integer, default=0)
     parent_task_id: Mapped[uuid.UUID | None] = mapped_column(

@@ -2,7 +2,7 @@
 transaction as each change of the run's status, so it can never tell another story than the
 queue: pending when queued (or waiting for an approval), running once leased (``retry_count``
 says how many leases came before), and on its end completed, failed or cancelled, with its
-duration and the tokens its model calls used."""
+duration, the tokens its model calls used and what they cost."""
 
 from __future__ import annotations
 
@@ -47,6 +47,7 @@ async def record_task(
             ),
             input_data=dict(run.payload_json),
             tokens_used=0,
+            cost_picos=0,
             retry_count=0,
             created_at=run.created_at or now,
             task_metadata={},
@@ -69,11 +70,13 @@ async def record_task(
                     func.coalesce(func.sum(RunUsageRecord.input_tokens), 0),
                     func.coalesce(func.sum(RunUsageRecord.output_tokens), 0),
                     func.coalesce(func.sum(RunUsageRecord.total_tokens), 0),
+                    func.coalesce(func.sum(RunUsageRecord.cost_picos), 0),
                 ).where(RunUsageRecord.run_id == str(run.run_id))
             )
         ).one()
-        calls, input_tokens, output_tokens, total = (int(value) for value in totals)
+        calls, input_tokens, output_tokens, total, cost = (int(value) for value in totals)
         task.tokens_used = total
+        task.cost_picos = cost
         task.output_data = {
             "model_calls": calls,
             "input_tokens": input_tokens,

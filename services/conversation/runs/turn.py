@@ -52,6 +52,7 @@ from services.conversation.runs.writes import RunWrites
 from shared.db import Database
 from shared.errors import DomainError, FailedPrecondition
 from shared.json_values import dict_to_struct, struct_to_dict, value_to_python
+from shared.money import parse_pico
 from shared.tracing import current_trace_ids
 
 tracer = trace.get_tracer("quarterdeck.conversation.turn")
@@ -178,7 +179,7 @@ class AgentTurn:
         conversation, history = await self._history(run)
         messages = await self._compacted(run, model, conversation, history, agent.prompt_template)
         for step in range(self._settings.run_max_steps):
-            reply = await self._step(run, model, messages, tools, step)
+            reply, cost = await self._step(run, model, messages, tools, step)
             if not reply.tool_calls:
                 await self._writes.message(
                     run,
@@ -190,6 +191,7 @@ class AgentTurn:
                         token_count_prompt=reply.usage.prompt_tokens,
                         token_count_completion=reply.usage.completion_tokens,
                         reasoning_tokens=reply.usage.reasoning_tokens,
+                        cost_picos=cost,
                         write_key=f"{run.run_id}:{step}:answer",
                     ),
                 )
@@ -210,6 +212,10 @@ class AgentTurn:
                     {"tool_calls": calls},
                     reply.text,
                     agent_type=agent.name[:64],
+                    token_count_prompt=reply.usage.prompt_tokens,
+                    token_count_completion=reply.usage.completion_tokens,
+                    reasoning_tokens=reply.usage.reasoning_tokens,
+                    cost_picos=cost,
                     write_key=f"{run.run_id}:{step}:tool_calls",
                 ),
             )
@@ -370,6 +376,7 @@ class AgentTurn:
             ) from None
         step_key = f"{run.run_id}:summary:{older[-1].position}"
         used = reply.usage.prompt_tokens + reply.usage.completion_tokens
+        cost, priced = await self._price(model, reply)
         await self._writes.usage(
             run,
             RunUsageRecord(
@@ -385,10 +392,13 @@ class AgentTurn:
                 total_tokens=used,
                 cached_input_tokens=reply.usage.cached_tokens,
                 reasoning_output_tokens=reply.usage.reasoning_tokens,
-                request_usage_entries=[{"response_id": reply.response_id, "purpose": "summary"}],
+                request_usage_entries=[
+                    {"response_id": reply.response_id, "purpose": "summary", **priced}
+                ],
+                cost_picos=cost,
             ),
         )
-        await self._record_usage(run, model, reply, step_key)
+        await self._record_usage(run, model, reply, step_key, priced["cost_usd"])
         await self._count_usage(run, reply, step_key)
         await self._writes.summary(
             run,
@@ -411,7 +421,8 @@ class AgentTurn:
         messages: list[dict[str, Any]],
         tools: list[dict[str, Any]],
         step: int,
-    ) -> ChatReply:
+    ) -> tuple[ChatReply, int]:
+        """One model call: its reply and what it cost (pico-USD)."""
         tenant = str(run.tenant_id)
         step_key = f"{run.run_id}:{step}"
         estimate = sum(len(json.dumps(m)) // 4 for m in messages) + ESTIMATED_REPLY_TOKENS
@@ -494,6 +505,7 @@ class AgentTurn:
             self._links.limits.Settle,
             lpb.SettleRequest(tenant_id=tenant, reservation_id=reservation.id, actual_tokens=used),
         )
+        cost, priced = await self._price(model, reply)
         await self._writes.usage(
             run,
             RunUsageRecord(
@@ -509,10 +521,13 @@ class AgentTurn:
                 total_tokens=used,
                 cached_input_tokens=reply.usage.cached_tokens,
                 reasoning_output_tokens=reply.usage.reasoning_tokens,
-                request_usage_entries=[{"response_id": reply.response_id, "model": reply.model}],
+                request_usage_entries=[
+                    {"response_id": reply.response_id, "model": reply.model, **priced}
+                ],
+                cost_picos=cost,
             ),
         )
-        await self._record_usage(run, model, reply, step_key)
+        await self._record_usage(run, model, reply, step_key, priced["cost_usd"])
         await self._count_usage(run, reply, step_key)
         await self._writes.events(
             run,
@@ -524,6 +539,7 @@ class AgentTurn:
                         "usage": {
                             "input_tokens": reply.usage.prompt_tokens,
                             "output_tokens": reply.usage.completion_tokens,
+                            "cost_usd": priced["cost_usd"],
                         },
                         "tool_calls": [
                             {"id": c.id, "name": c.name, "arguments": c.arguments}
@@ -535,11 +551,41 @@ class AgentTurn:
                 )
             ],
         )
-        return reply
+        return reply, cost
+
+    async def _price(self, model: Model, reply: ChatReply) -> tuple[int, dict[str, Any]]:
+        """What the model call cost, exact (pico-USD), as tenancy's PriceUsage prices it (the
+        model's price in effect now; the reply's prompt tokens include its cached ones, as
+        OpenAI counts them), and what the usage row notes about it. A model with no price in
+        effect costs 0 here and the note names the reason (``cost_error``): the answer is not
+        withheld for it, and the row says it was not priced rather than that it was free."""
+        try:
+            priced = await self._links.call(
+                self._links.catalog.PriceUsage,
+                ppb.PriceUsageRequest(
+                    model_id=model.llm_model_id,
+                    token_convention=ppb.TOKEN_CONVENTION_INPUT_INCLUDES_CACHED,
+                    input_tokens=reply.usage.prompt_tokens,
+                    output_tokens=reply.usage.completion_tokens,
+                    cache_read_tokens=reply.usage.cached_tokens,
+                ),
+            )
+        except DomainError as refusal:
+            return 0, {"cost_usd": None, "cost_error": refusal.reason or refusal.message}
+        total = priced.cost.total.amount
+        return parse_pico(total, "cost.total"), {"cost_usd": total, "price_id": priced.price.id}
 
     async def _record_usage(
-        self, run: ClaimedRun, model: Model, reply: ChatReply, step_key: str
+        self,
+        run: ClaimedRun,
+        model: Model,
+        reply: ChatReply,
+        step_key: str,
+        cost_usd: str | None,
     ) -> None:
+        """Telemetry's copy of the model call, under the run's trace, with the cost tenancy
+        priced (kept as sent: one price for the run, its usage row and telemetry; telemetry
+        prices it itself only when tenancy had no price)."""
         if self._links.usage is None:
             return
         trace_id, span_id = current_trace_ids()
@@ -558,6 +604,8 @@ class AgentTurn:
                     input_tokens=reply.usage.prompt_tokens,
                     output_tokens=reply.usage.completion_tokens,
                     cache_read_input_tokens=reply.usage.cached_tokens,
+                    token_convention=upb.TOKEN_CONVENTION_INPUT_INCLUDES_CACHED,
+                    computed_cost_usd=cost_usd or "",
                     service_name="conversation",
                     trace_id=trace_id,
                     span_id=span_id,

@@ -159,6 +159,7 @@ class RunWrites:
                     cached_input_tokens=row.cached_input_tokens,
                     reasoning_output_tokens=row.reasoning_output_tokens,
                     request_usage_entries=row.request_usage_entries,
+                    cost_picos=row.cost_picos or 0,
                     created_at=utcnow(),
                 )
                 .returning(RunUsageRecord.id)
@@ -173,4 +174,5 @@ class RunWrites:
             conversation.reasoning_tokens += row.reasoning_output_tokens or 0
             conversation.total_tokens += row.total_tokens or 0
             conversation.total_requests += row.requests or 0
+            conversation.cost_picos += row.cost_picos or 0
             return True

@@ -27,6 +27,13 @@ class RunError(ProtoModel, message=pb.RunError):
     reason: str = Field(description="A stable reason in UPPER_SNAKE_CASE (PROVIDER_ERROR...).")
 
 
+class RunUsage(ProtoModel, message=pb.RunUsage):
+    cost_usd: str = Field(
+        description="What the run's model calls cost so far, as tenancy priced each: a decimal "
+        "string of USD with twelve fractional digits, never a float."
+    )
+
+
 class Run(
     ProtoModel,
     message=pb.Run,

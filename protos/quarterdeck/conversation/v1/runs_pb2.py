@@ -26,39 +26,41 @@ from google.protobuf import struct_pb2 as google_dot_protobuf_dot_struct__pb2
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n&quarterdeck/conversation/v1/runs.proto\x12\x1bquarterdeck.conversation.v1\x1a\x1cgoogle/protobuf/struct.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"U\n\x08RunError\x12\x0e\n\x06reason\x18\x01 \x01(\t\x12\x0f\n\x07message\x18\x02 \x01(\t\x12(\n\x07\x64\x65tails\x18\x03 \x01(\x0b\x32\x17.google.protobuf.Struct\"\xa3\x04\n\x03Run\x12\n\n\x02id\x18\x01 \x01(\t\x12\x11\n\ttenant_id\x18\x02 \x01(\t\x12\x17\n\x0f\x63onversation_id\x18\x03 \x01(\t\x12\x12\n\nsegment_id\x18\x04 \x01(\t\x12\x1a\n\x12\x63reated_by_user_id\x18\x05 \x01(\t\x12\x36\n\x06status\x18\x06 \x01(\x0e\x32&.quarterdeck.conversation.v1.RunStatus\x12\x15\n\rattempt_count\x18\x07 \x01(\x05\x12\x14\n\x0cmax_attempts\x18\x08 \x01(\x05\x12\x18\n\x10message_position\x18\t \x01(\x05\x12(\n\x07payload\x18\n \x01(\x0b\x32\x17.google.protobuf.Struct\x12\x34\n\x05\x65rror\x18\x0b \x01(\x0b\x32%.quarterdeck.conversation.v1.RunError\x12\x10\n\x08trace_id\x18\x0c \x01(\t\x12/\n\x0b\x63reate_time\x18\r \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12.\n\nstart_time\x18\x0e \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x31\n\rcomplete_time\x18\x0f \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12/\n\x0b\x63\x61ncel_time\x18\x10 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\x1f\n\rGetRunRequest\x12\x0e\n\x06run_id\x18\x01 \x01(\t\"?\n\x0eGetRunResponse\x12-\n\x03run\x18\x01 \x01(\x0b\x32 .quarterdeck.conversation.v1.Run\"\x89\x01\n\x0fListRunsRequest\x12\x17\n\x0f\x63onversation_id\x18\x01 \x01(\t\x12\x36\n\x06status\x18\x02 \x01(\x0e\x32&.quarterdeck.conversation.v1.RunStatus\x12\x11\n\tpage_size\x18\x03 \x01(\x05\x12\x12\n\npage_token\x18\x04 \x01(\t\"[\n\x10ListRunsResponse\x12.\n\x04runs\x18\x01 \x03(\x0b\x32 .quarterdeck.conversation.v1.Run\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"2\n\x10\x43\x61ncelRunRequest\x12\x0e\n\x06run_id\x18\x01 \x01(\t\x12\x0e\n\x06reason\x18\x02 \x01(\t\"B\n\x11\x43\x61ncelRunResponse\x12-\n\x03run\x18\x01 \x01(\x0b\x32 .quarterdeck.conversation.v1.Run\"\x8e\x01\n\x15\x44\x65\x63ideToolCallRequest\x12\x0e\n\x06run_id\x18\x01 \x01(\t\x12\x14\n\x0ctool_call_id\x18\x02 \x01(\t\x12?\n\x08\x64\x65\x63ision\x18\x03 \x01(\x0e\x32-.quarterdeck.conversation.v1.ToolCallDecision\x12\x0e\n\x06reason\x18\x04 \x01(\t\"G\n\x16\x44\x65\x63ideToolCallResponse\x12-\n\x03run\x18\x01 \x01(\x0b\x32 .quarterdeck.conversation.v1.Run*s\n\x10ToolCallDecision\x12\"\n\x1eTOOL_CALL_DECISION_UNSPECIFIED\x10\x00\x12\x1e\n\x1aTOOL_CALL_DECISION_APPROVE\x10\x01\x12\x1b\n\x17TOOL_CALL_DECISION_DENY\x10\x02*\xc1\x01\n\tRunStatus\x12\x1a\n\x16RUN_STATUS_UNSPECIFIED\x10\x00\x12\x15\n\x11RUN_STATUS_QUEUED\x10\x01\x12\x16\n\x12RUN_STATUS_RUNNING\x10\x02\x12\x1e\n\x1aRUN_STATUS_REQUIRES_ACTION\x10\x03\x12\x18\n\x14RUN_STATUS_COMPLETED\x10\x04\x12\x15\n\x11RUN_STATUS_FAILED\x10\x05\x12\x18\n\x14RUN_STATUS_CANCELLED\x10\x06*\xb9\x01\n\x11MultitaskStrategy\x12\"\n\x1eMULTITASK_STRATEGY_UNSPECIFIED\x10\x00\x12\x1d\n\x19MULTITASK_STRATEGY_REJECT\x10\x01\x12\x1e\n\x1aMULTITASK_STRATEGY_ENQUEUE\x10\x02\x12 \n\x1cMULTITASK_STRATEGY_INTERRUPT\x10\x03\x12\x1f\n\x1bMULTITASK_STRATEGY_ROLLBACK\x10\x04\x32\xbf\x03\n\nRunService\x12\x61\n\x06GetRun\x12*.quarterdeck.conversation.v1.GetRunRequest\x1a+.quarterdeck.conversation.v1.GetRunResponse\x12g\n\x08ListRuns\x12,.quarterdeck.conversation.v1.ListRunsRequest\x1a-.quarterdeck.conversation.v1.ListRunsResponse\x12j\n\tCancelRun\x12-.quarterdeck.conversation.v1.CancelRunRequest\x1a..quarterdeck.conversation.v1.CancelRunResponse\x12y\n\x0e\x44\x65\x63ideToolCall\x12\x32.quarterdeck.conversation.v1.DecideToolCallRequest\x1a\x33.quarterdeck.conversation.v1.DecideToolCallResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n&quarterdeck/conversation/v1/runs.proto\x12\x1bquarterdeck.conversation.v1\x1a\x1cgoogle/protobuf/struct.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"U\n\x08RunError\x12\x0e\n\x06reason\x18\x01 \x01(\t\x12\x0f\n\x07message\x18\x02 \x01(\t\x12(\n\x07\x64\x65tails\x18\x03 \x01(\x0b\x32\x17.google.protobuf.Struct\"\xab\x01\n\x08RunUsage\x12\x13\n\x0bmodel_calls\x18\x01 \x01(\x05\x12\x14\n\x0cinput_tokens\x18\x02 \x01(\x03\x12\x15\n\routput_tokens\x18\x03 \x01(\x03\x12\x14\n\x0ctotal_tokens\x18\x04 \x01(\x03\x12\x1b\n\x13\x63\x61\x63hed_input_tokens\x18\x05 \x01(\x03\x12\x18\n\x10reasoning_tokens\x18\x06 \x01(\x03\x12\x10\n\x08\x63ost_usd\x18\x07 \x01(\t\"\xd9\x04\n\x03Run\x12\n\n\x02id\x18\x01 \x01(\t\x12\x11\n\ttenant_id\x18\x02 \x01(\t\x12\x17\n\x0f\x63onversation_id\x18\x03 \x01(\t\x12\x12\n\nsegment_id\x18\x04 \x01(\t\x12\x1a\n\x12\x63reated_by_user_id\x18\x05 \x01(\t\x12\x36\n\x06status\x18\x06 \x01(\x0e\x32&.quarterdeck.conversation.v1.RunStatus\x12\x15\n\rattempt_count\x18\x07 \x01(\x05\x12\x14\n\x0cmax_attempts\x18\x08 \x01(\x05\x12\x18\n\x10message_position\x18\t \x01(\x05\x12(\n\x07payload\x18\n \x01(\x0b\x32\x17.google.protobuf.Struct\x12\x34\n\x05\x65rror\x18\x0b \x01(\x0b\x32%.quarterdeck.conversation.v1.RunError\x12\x10\n\x08trace_id\x18\x0c \x01(\t\x12/\n\x0b\x63reate_time\x18\r \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12.\n\nstart_time\x18\x0e \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x31\n\rcomplete_time\x18\x0f \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12/\n\x0b\x63\x61ncel_time\x18\x10 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x34\n\x05usage\x18\x11 \x01(\x0b\x32%.quarterdeck.conversation.v1.RunUsage\"\x1f\n\rGetRunRequest\x12\x0e\n\x06run_id\x18\x01 \x01(\t\"?\n\x0eGetRunResponse\x12-\n\x03run\x18\x01 \x01(\x0b\x32 .quarterdeck.conversation.v1.Run\"\x89\x01\n\x0fListRunsRequest\x12\x17\n\x0f\x63onversation_id\x18\x01 \x01(\t\x12\x36\n\x06status\x18\x02 \x01(\x0e\x32&.quarterdeck.conversation.v1.RunStatus\x12\x11\n\tpage_size\x18\x03 \x01(\x05\x12\x12\n\npage_token\x18\x04 \x01(\t\"[\n\x10ListRunsResponse\x12.\n\x04runs\x18\x01 \x03(\x0b\x32 .quarterdeck.conversation.v1.Run\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"2\n\x10\x43\x61ncelRunRequest\x12\x0e\n\x06run_id\x18\x01 \x01(\t\x12\x0e\n\x06reason\x18\x02 \x01(\t\"B\n\x11\x43\x61ncelRunResponse\x12-\n\x03run\x18\x01 \x01(\x0b\x32 .quarterdeck.conversation.v1.Run\"\x8e\x01\n\x15\x44\x65\x63ideToolCallRequest\x12\x0e\n\x06run_id\x18\x01 \x01(\t\x12\x14\n\x0ctool_call_id\x18\x02 \x01(\t\x12?\n\x08\x64\x65\x63ision\x18\x03 \x01(\x0e\x32-.quarterdeck.conversation.v1.ToolCallDecision\x12\x0e\n\x06reason\x18\x04 \x01(\t\"G\n\x16\x44\x65\x63ideToolCallResponse\x12-\n\x03run\x18\x01 \x01(\x0b\x32 .quarterdeck.conversation.v1.Run*s\n\x10ToolCallDecision\x12\"\n\x1eTOOL_CALL_DECISION_UNSPECIFIED\x10\x00\x12\x1e\n\x1aTOOL_CALL_DECISION_APPROVE\x10\x01\x12\x1b\n\x17TOOL_CALL_DECISION_DENY\x10\x02*\xc1\x01\n\tRunStatus\x12\x1a\n\x16RUN_STATUS_UNSPECIFIED\x10\x00\x12\x15\n\x11RUN_STATUS_QUEUED\x10\x01\x12\x16\n\x12RUN_STATUS_RUNNING\x10\x02\x12\x1e\n\x1aRUN_STATUS_REQUIRES_ACTION\x10\x03\x12\x18\n\x14RUN_STATUS_COMPLETED\x10\x04\x12\x15\n\x11RUN_STATUS_FAILED\x10\x05\x12\x18\n\x14RUN_STATUS_CANCELLED\x10\x06*\xb9\x01\n\x11MultitaskStrategy\x12\"\n\x1eMULTITASK_STRATEGY_UNSPECIFIED\x10\x00\x12\x1d\n\x19MULTITASK_STRATEGY_REJECT\x10\x01\x12\x1e\n\x1aMULTITASK_STRATEGY_ENQUEUE\x10\x02\x12 \n\x1cMULTITASK_STRATEGY_INTERRUPT\x10\x03\x12\x1f\n\x1bMULTITASK_STRATEGY_ROLLBACK\x10\x04\x32\xbf\x03\n\nRunService\x12\x61\n\x06GetRun\x12*.quarterdeck.conversation.v1.GetRunRequest\x1a+.quarterdeck.conversation.v1.GetRunResponse\x12g\n\x08ListRuns\x12,.quarterdeck.conversation.v1.ListRunsRequest\x1a-.quarterdeck.conversation.v1.ListRunsResponse\x12j\n\tCancelRun\x12-.quarterdeck.conversation.v1.CancelRunRequest\x1a..quarterdeck.conversation.v1.CancelRunResponse\x12y\n\x0e\x44\x65\x63ideToolCall\x12\x32.quarterdeck.conversation.v1.DecideToolCallRequest\x1a\x33.quarterdeck.conversation.v1.DecideToolCallResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'quarterdeck.conversation.v1.runs_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_TOOLCALLDECISION']._serialized_start=1440
-  _globals['_TOOLCALLDECISION']._serialized_end=1555
-  _globals['_RUNSTATUS']._serialized_start=1558
-  _globals['_RUNSTATUS']._serialized_end=1751
-  _globals['_MULTITASKSTRATEGY']._serialized_start=1754
-  _globals['_MULTITASKSTRATEGY']._serialized_end=1939
+  _globals['_TOOLCALLDECISION']._serialized_start=1668
+  _globals['_TOOLCALLDECISION']._serialized_end=1783
+  _globals['_RUNSTATUS']._serialized_start=1786
+  _globals['_RUNSTATUS']._serialized_end=1979
+  _globals['_MULTITASKSTRATEGY']._serialized_start=1982
+  _globals['_MULTITASKSTRATEGY']._serialized_end=2167
   _globals['_RUNERROR']._serialized_start=134
   _globals['_RUNERROR']._serialized_end=219
-  _globals['_RUN']._serialized_start=222
-  _globals['_RUN']._serialized_end=769
-  _globals['_GETRUNREQUEST']._serialized_start=771
-  _globals['_GETRUNREQUEST']._serialized_end=802
-  _globals['_GETRUNRESPONSE']._serialized_start=804
-  _globals['_GETRUNRESPONSE']._serialized_end=867
-  _globals['_LISTRUNSREQUEST']._serialized_start=870
-  _globals['_LISTRUNSREQUEST']._serialized_end=1007
-  _globals['_LISTRUNSRESPONSE']._serialized_start=1009
-  _globals['_LISTRUNSRESPONSE']._serialized_end=1100
-  _globals['_CANCELRUNREQUEST']._serialized_start=1102
-  _globals['_CANCELRUNREQUEST']._serialized_end=1152
-  _globals['_CANCELRUNRESPONSE']._serialized_start=1154
-  _globals['_CANCELRUNRESPONSE']._serialized_end=1220
-  _globals['_DECIDETOOLCALLREQUEST']._serialized_start=1223
-  _globals['_DECIDETOOLCALLREQUEST']._serialized_end=1365
-  _globals['_DECIDETOOLCALLRESPONSE']._serialized_start=1367
-  _globals['_DECIDETOOLCALLRESPONSE']._serialized_end=1438
-  _globals['_RUNSERVICE']._serialized_start=1942
-  _globals['_RUNSERVICE']._serialized_end=2389
+  _globals['_RUNUSAGE']._serialized_start=222
+  _globals['_RUNUSAGE']._serialized_end=393
+  _globals['_RUN']._serialized_start=396
+  _globals['_RUN']._serialized_end=997
+  _globals['_GETRUNREQUEST']._serialized_start=999
+  _globals['_GETRUNREQUEST']._serialized_end=1030
+  _globals['_GETRUNRESPONSE']._serialized_start=1032
+  _globals['_GETRUNRESPONSE']._serialized_end=1095
+  _globals['_LISTRUNSREQUEST']._serialized_start=1098
+  _globals['_LISTRUNSREQUEST']._serialized_end=1235
+  _globals['_LISTRUNSRESPONSE']._serialized_start=1237
+  _globals['_LISTRUNSRESPONSE']._serialized_end=1328
+  _globals['_CANCELRUNREQUEST']._serialized_start=1330
+  _globals['_CANCELRUNREQUEST']._serialized_end=1380
+  _globals['_CANCELRUNRESPONSE']._serialized_start=1382
+  _globals['_CANCELRUNRESPONSE']._serialized_end=1448
+  _globals['_DECIDETOOLCALLREQUEST']._serialized_start=1451
+  _globals['_DECIDETOOLCALLREQUEST']._serialized_end=1593
+  _globals['_DECIDETOOLCALLRESPONSE']._serialized_start=1595
+  _globals['_DECIDETOOLCALLRESPONSE']._serialized_end=1666
+  _globals['_RUNSERVICE']._serialized_start=2170
+  _globals['_RUNSERVICE']._serialized_end=2617
 # @@protoc_insertion_point(module_scope)
