@@ -323,3 +323,119 @@ async def test_another_tenants_rows_are_404_and_bad_input_names_the_field(
         "/v1/messages:search", params={"query": "   "}, headers=owner.viewer
     )
     refused(empty_query, 400)
+
+
+async def test_a_conversation_is_read_with_its_messages_its_ledger_paged_and_it_is_truncated(
+    gateway: httpx.AsyncClient,
+) -> None:
+    tenant, stranger = Tenant(), Tenant()
+    session_key = f"s-{uuid.uuid4().hex[:8]}"
+    conversation = ok(
+        await gateway.post(
+            "/v1/conversations", json={"session_key": session_key}, headers=tenant.member
+        ),
+        201,
+    )
+    path = f"/v1/conversations/{conversation['id']}"
+    for text in ("first", "second", "third"):
+        ok(
+            await gateway.post(
+                f"{path}/messages", json={"text": text, "start_run": False}, headers=tenant.member
+            ),
+            201,
+        )
+
+    whole = ok(await gateway.get(f"{path}:withMessages", headers=tenant.viewer))
+    assert whole["conversation"]["id"] == conversation["id"]
+    assert whole["conversation"]["message_count"] == 3
+    assert [m["text"] for m in whole["messages"]] == ["first", "second", "third"]
+    assert whole["truncated"] is False
+    first_two = ok(
+        await gateway.get(f"{path}:withMessages", params={"max_messages": 2}, headers=tenant.viewer)
+    )
+    assert [m["position"] for m in first_two["messages"]] == [0, 1] and first_two["truncated"]
+    by_session = ok(
+        await gateway.get(
+            "/v1/conversations:withMessages",
+            params={"session_key": session_key},
+            headers=tenant.viewer,
+        )
+    )
+    assert by_session == whole
+
+    # The ledger, page by page: every event once, in cursor order, up to the conversation's last.
+    seen: list[dict[str, Any]] = []
+    after = 0
+    while True:
+        page = ok(
+            await gateway.get(
+                f"{path}/ledger", params={"after": after, "page_size": 2}, headers=tenant.viewer
+            )
+        )
+        if not page["events"]:
+            assert page["next_after_sequence_number"] == after
+            break
+        assert len(page["events"]) <= 2
+        seen += page["events"]
+        after = page["next_after_sequence_number"]
+        assert after == page["events"][-1]["sequence_number"]
+    cursors = [e["sequence_number"] for e in seen]
+    assert (
+        cursors == sorted(set(cursors))
+        and cursors[-1]
+        == (ok(await gateway.get(path, headers=tenant.viewer))["last_event_sequence"])
+    )
+    assert [e["kind"] for e in seen].count("conversation.message.created") == 3
+    assert all(e["conversation_id"] == conversation["id"] for e in seen)
+
+    # Truncated after the first message: a new segment, the others hidden, nothing deleted.
+    refused(
+        await gateway.post(
+            f"{path}:truncate", json={"keep_through_position": 0}, headers=tenant.viewer
+        ),
+        403,
+    )
+    truncated = ok(
+        await gateway.post(
+            f"{path}:truncate", json={"keep_through_position": 0}, headers=tenant.member
+        )
+    )
+    segment = truncated["segment"]
+    assert segment["segment_index"] == 1 and segment["parent_segment_id"]
+    assert segment["visible_through_message_position"] == 0
+    assert segment["visible_through_event_id"] == cursors[-1]
+    assert truncated["conversation"]["id"] == conversation["id"]
+    after_truncation = ok(await gateway.get(f"{path}:withMessages", headers=tenant.viewer))
+    assert [m["text"] for m in after_truncation["messages"]] == ["first"]
+
+    # Bad input names the field; another tenant's conversation is not found.
+    too_far = refused(
+        await gateway.post(
+            f"{path}:truncate", json={"keep_through_position": 2}, headers=tenant.member
+        ),
+        400,
+    )
+    assert "keep_through_position" in str(too_far["details"])
+    below = refused(
+        await gateway.post(
+            f"{path}:truncate", json={"keep_through_position": -2}, headers=tenant.member
+        ),
+        400,
+    )
+    assert "keep_through_position" in str(below["details"])
+    refused(await gateway.post(f"{path}:truncate", json={}, headers=tenant.member), 400)
+    refused(await gateway.get(f"{path}/ledger", params={"after": -1}, headers=tenant.viewer), 400)
+    refused(await gateway.get("/v1/conversations:withMessages", headers=tenant.viewer), 400)
+    for method, url, body in (
+        ("GET", f"{path}:withMessages", None),
+        ("GET", f"{path}/ledger", None),
+        ("POST", f"{path}:truncate", {"keep_through_position": 0}),
+    ):
+        response = await gateway.request(method, url, json=body, headers=stranger.admin)
+        refused(response, 404, "CONVERSATION_NOT_FOUND")
+    missing = await gateway.get(
+        "/v1/conversations:withMessages",
+        params={"session_key": session_key},
+        headers=stranger.viewer,
+    )
+    refused(missing, 404)

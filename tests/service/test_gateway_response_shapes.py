@@ -1174,6 +1174,7 @@ async def conversations(shapes: Shapes, turn: TurnStack) -> None:
         json={
             "agent_id": tenant.agent_id,
             "display_name": "Shapes",
+            "session_key": f"shapes-{tenant.id}",
             "memory": {"strategy": "window", "max_turns": 10},
             "metadata": {"channel": "shapes", "seats": 3},
         },
@@ -1252,6 +1253,25 @@ async def conversations(shapes: Shapes, turn: TurnStack) -> None:
         "GET", "/v1/conversations/{conversation_id}/messages", headers=viewer, conversation_id=cid
     )
     await call("GET", "/v1/messages:search", headers=viewer, params={"query": "shape-yes"})
+    await call(
+        "GET",
+        "/v1/conversations/{conversation_id}:withMessages",
+        headers=viewer,
+        conversation_id=cid,
+    )
+    await call(
+        "GET",
+        "/v1/conversations:withMessages",
+        headers=viewer,
+        params={"session_key": f"shapes-{tenant.id}", "max_messages": 2},
+    )
+    await call(
+        "GET",
+        "/v1/conversations/{conversation_id}/ledger",
+        headers=viewer,
+        conversation_id=cid,
+        params={"after": 1, "page_size": 5},
+    )
     ticket = await call(
         "POST",
         "/v1/conversations/{conversation_id}/stream-tickets",
@@ -1265,6 +1285,13 @@ async def conversations(shapes: Shapes, turn: TurnStack) -> None:
         lambda seen: len(seen) >= 2,
         params={"ticket": ticket["ticket"], "after": 1},
         conversation_id=cid,
+    )
+    await call(
+        "POST",
+        "/v1/conversations/{conversation_id}:truncate",
+        headers=member,
+        conversation_id=cid,
+        json={"keep_through_position": 1},
     )
     await call(
         "POST", "/v1/conversations/{conversation_id}:archive", headers=member, conversation_id=cid

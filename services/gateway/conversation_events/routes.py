@@ -21,10 +21,11 @@ from quarterdeck.conversation.v1 import stream_tickets_pb2 as tpb
 from services.gateway.conversation_events.schemas import (
     CreatedStreamTicket,
     CreateStreamTicketBody,
+    EventPage,
 )
 from services.gateway.conversation_events.stream import MEDIA_TYPE, EventStreamResponse
 from services.gateway.proto_json import INT64_MAX
-from services.gateway.routing import ERROR_RESPONSES, Clients
+from services.gateway.routing import ERROR_RESPONSES, Clients, PageSize
 
 router = APIRouter(prefix="/v1/conversations", tags=["events"], responses=ERROR_RESPONSES)
 
@@ -98,6 +99,27 @@ async def follow_events(
     )
     settings = request.app.state.settings
     return EventStreamResponse(call, settings.sse_heartbeat_seconds)
+
+
+@router.get("/{conversation_id}/ledger")
+async def list_events(
+    conversation_id: str,
+    clients: Clients,
+    after: Annotated[
+        int,
+        Query(ge=0, le=INT64_MAX, description="The events after this cursor (0: from the start)."),
+    ] = 0,
+    page_size: PageSize = 0,
+) -> EventPage:
+    """A page of the conversation's ledger as JSON, in cursor order: the events the SSE route
+    streams, for a client that polls; continue with ?after=next_after_sequence_number
+    (readers of the conversation)."""
+    reply = await clients.events.ListEvents(
+        epb.ListEventsRequest(
+            conversation_id=conversation_id, after_sequence_number=after, page_size=page_size
+        )
+    )
+    return EventPage.from_proto(reply)
 
 
 @router.post("/{conversation_id}/stream-tickets", status_code=201)

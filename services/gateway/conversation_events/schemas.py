@@ -1,4 +1,5 @@
-"""Stream tickets (mapped from their messages) and the body that asks for one."""
+"""Stream tickets and ledger events (mapped from their messages) and the body that asks for a
+ticket."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ from datetime import datetime
 
 from pydantic import Field
 
+from quarterdeck.conversation.v1 import events_pb2 as epb
 from quarterdeck.conversation.v1 import stream_tickets_pb2 as pb
 from services.gateway.proto_json import Text
 from services.gateway.proto_models import ProtoModel
@@ -31,3 +33,24 @@ class CreateStreamTicketBody(RequestBody):
         default=0, ge=0, le=86400, description="Its lifetime; 0 for the service's default (60 s)."
     )
     session_key: Text = Field(default="", max_length=255)
+
+
+class LedgerEvent(
+    ProtoModel,
+    message=epb.LedgerEvent,
+    nullable=("segment_id", "run_id", "response_id", "agent", "item_id", "tool_call_id"),
+):
+    sequence_number: int = Field(
+        description="The per-conversation cursor: the SSE id, and ?after= to continue from."
+    )
+    kind: str = Field(
+        description="response.created, response.output_text.delta, response.completed, "
+        "run.requires_action, run.completed, run.failed..."
+    )
+
+
+class EventPage(ProtoModel, message=epb.ListEventsResponse):
+    next_after_sequence_number: int = Field(
+        description="The cursor to continue from (?after=): the last event's, or the one asked "
+        "for when there were none."
+    )

@@ -19,12 +19,15 @@ from services.gateway.conversations.schemas import (
     Conversation,
     ConversationList,
     ConversationStatusName,
+    ConversationWithMessages,
     CreateConversationBody,
     MessageList,
     MessageRoleName,
     MessageSearchResults,
     PostedMessage,
     PostMessageBody,
+    TruncateConversationBody,
+    TruncatedConversation,
     UpdateConversationBody,
     conversation_status_value,
     role_value,
@@ -34,6 +37,10 @@ from services.gateway.routing import ERROR_RESPONSES, Clients, IdempotencyKey, P
 router = APIRouter(prefix="/v1/conversations", tags=["conversations"], responses=ERROR_RESPONSES)
 search = APIRouter(prefix="/v1/messages", tags=["conversations"], responses=ERROR_RESPONSES)
 
+MaxMessages = Annotated[
+    int,
+    Query(ge=0, le=1000, description="At most this many messages, the first ones (0: 1000)."),
+]
 UpdateMask = Annotated[
     str | None,
     Query(
@@ -79,6 +86,38 @@ async def list_conversations(
     return ConversationList.from_proto(reply)
 
 
+@router.get(":withMessages")
+async def get_session_with_messages(
+    clients: Clients,
+    session_key: Annotated[
+        str,
+        Query(min_length=1, max_length=255, description="The session key of the conversation."),
+    ],
+    max_messages: MaxMessages = 0,
+) -> ConversationWithMessages:
+    """The most recently updated conversation with this session key, with its visible messages
+    by position (seed 003 "conversation with messages")."""
+    reply = await clients.conversations.GetConversationWithMessages(
+        pb.GetConversationWithMessagesRequest(session_key=session_key, max_messages=max_messages)
+    )
+    return ConversationWithMessages.from_proto(reply)
+
+
+# Declared before GET /{conversation_id}, whose parameter would otherwise take "id:withMessages".
+@router.get("/{conversation_id}:withMessages")
+async def get_conversation_with_messages(
+    conversation_id: str, clients: Clients, max_messages: MaxMessages = 0
+) -> ConversationWithMessages:
+    """The conversation with its visible messages by position, in one call (seed 003
+    "conversation with messages"); truncated says whether max_messages left some out."""
+    reply = await clients.conversations.GetConversationWithMessages(
+        pb.GetConversationWithMessagesRequest(
+            conversation_id=conversation_id, max_messages=max_messages
+        )
+    )
+    return ConversationWithMessages.from_proto(reply)
+
+
 @router.get("/{conversation_id}")
 async def get_conversation(conversation_id: str, clients: Clients) -> Conversation:
     reply = await clients.conversations.GetConversation(
@@ -114,6 +153,18 @@ async def archive_conversation(conversation_id: str, clients: Clients) -> Conver
         pb.ArchiveConversationRequest(conversation_id=conversation_id)
     )
     return Conversation.from_proto(reply.conversation)
+
+
+@router.post("/{conversation_id}:truncate")
+async def truncate_conversation(
+    conversation_id: str, body: TruncateConversationBody, clients: Clients
+) -> TruncatedConversation:
+    """Hide the messages after keep_through_position from what is listed, searched and sent to
+    the model, by opening a new ledger segment: nothing stored is rewritten or deleted
+    (members). A conversation with a run queued or in progress refuses it (409): cancel the
+    run first, or post with multitask_strategy rollback."""
+    reply = await clients.conversations.TruncateConversation(body.to_proto(conversation_id))
+    return TruncatedConversation.from_proto(reply)
 
 
 @router.post("/{conversation_id}/messages", status_code=201)

@@ -96,6 +96,47 @@ class PostedMessage(ProtoModel, message=mpb.AppendMessageResponse):
     )
 
 
+class ConversationWithMessages(ProtoModel, message=pb.GetConversationWithMessagesResponse):
+    conversation: Conversation
+    messages: list[Message] = Field(description="Its visible messages by position.")
+    truncated: bool = Field(description="Whether messages were left out by max_messages.")
+
+
+class LedgerSegment(
+    ProtoModel,
+    message=pb.LedgerSegment,
+    nullable=(
+        "parent_segment_id",
+        "visible_through_message_position",
+        "visible_through_event_id",
+    ),
+):
+    visible_through_message_position: int | None = Field(
+        description="The parent's messages stay visible through this position (-1: none)."
+    )
+    visible_through_event_id: int | None = Field(
+        description="The parent's ledger stays visible through this cursor."
+    )
+
+
+class TruncatedConversation(ProtoModel, message=pb.TruncateConversationResponse):
+    conversation: Conversation
+    segment: LedgerSegment = Field(description="The segment opened; nothing stored is deleted.")
+
+
+class TruncateConversationBody(RequestBody):
+    keep_through_position: int = Field(
+        ge=-1,
+        le=2**31 - 1,
+        description="The position of the last message kept visible; -1 hides every message.",
+    )
+
+    def to_proto(self, conversation_id: str) -> pb.TruncateConversationRequest:
+        return pb.TruncateConversationRequest(
+            conversation_id=conversation_id, keep_through_position=self.keep_through_position
+        )
+
+
 class MemoryBody(RequestBody):
     strategy: Text = Field(default="", max_length=16, description="full, window, compact...")
     max_turns: int | None = Field(default=None, ge=0, le=2**31 - 1)
