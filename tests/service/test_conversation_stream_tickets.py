@@ -221,3 +221,75 @@ async def test_a_stream_opened_with_a_ticket_keeps_following_live(
     with contextlib.suppress(asyncio.CancelledError):
         await reader
     assert [e.sequence_number for e in seen] == [1, 2]
+
+
+@pytest.fixture(scope="module")
+async def short_tickets(backend: str, databases: Databases) -> AsyncIterator[ConversationStack]:
+    """The service's own clock, tickets that last 3 s and a poll far longer than that: a
+    stream that ended at its ticket's expiry was ended by the expiry, not by a poll."""
+    async with conversation_service(
+        databases,
+        backend,
+        "short-tickets",
+        ISSUER,
+        follow_poll_seconds=60,
+        stream_ticket_ttl_seconds=3,
+    ) as service:
+        yield service
+
+
+async def test_a_stream_opened_with_a_ticket_ends_when_the_ticket_expires_saying_where_to_resume(
+    short_tickets: ConversationStack,
+) -> None:
+    stack = short_tickets
+    member = ISSUER.member(str(uuid.uuid4()), "member")
+    conversation = await new_conversation(stack, member)
+    await say(stack, member, conversation.id, "before")
+    async with open_channel(stack.running.target) as channel:
+        issued = await StreamTicketServiceStub(channel).CreateStreamTicket(
+            pb.CreateStreamTicketRequest(conversation_id=conversation.id), metadata=member
+        )
+    received: list[epb.FollowEventsResponse] = []
+    stream = stack.events.FollowEvents(
+        epb.FollowEventsRequest(conversation_id=conversation.id, stream_ticket=issued.ticket)
+    )
+
+    async def read() -> None:
+        async for response in stream:
+            received.append(response)
+
+    reader = asyncio.ensure_future(read())
+
+    async def ended() -> bool:
+        return reader.done()
+
+    # Nothing but the ticket's expiry ends the stream: no append, a 60 s poll.
+    await eventually(ended, "the stream to end at the ticket's expiry")
+    await reader  # ended cleanly: no error status
+    *events, last = received
+    assert [r.WhichOneof("item") for r in events] == ["event"] * len(events)
+    # The replay (both events, unless the machine was too slow to send them before the expiry).
+    cursors = [r.event.sequence_number for r in events]
+    assert cursors == [1, 2][: len(cursors)]
+    assert last.WhichOneof("item") == "end"
+    assert last.end.reason == "STREAM_TICKET_EXPIRED"
+    assert last.end.resume_after_sequence_number == (cursors[-1] if cursors else 0)
+    # The ticket opens nothing more; an access token follows on after the cursor given.
+    with pytest.raises(grpc.aio.AioRpcError) as refused:
+        await first_events(
+            stack,
+            epb.FollowEventsRequest(conversation_id=conversation.id, stream_ticket=issued.ticket),
+            1,
+        )
+    assert refused.value.code() == grpc.StatusCode.UNAUTHENTICATED
+    await say(stack, member, conversation.id, "after")
+    [resumed] = await first_events(
+        stack,
+        epb.FollowEventsRequest(
+            conversation_id=conversation.id,
+            after_sequence_number=last.end.resume_after_sequence_number,
+        ),
+        1,
+        metadata=member,
+    )
+    assert resumed.sequence_number == last.end.resume_after_sequence_number + 1

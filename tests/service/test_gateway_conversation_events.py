@@ -139,6 +139,13 @@ class Follower:
             self._task.result()  # a failed read fails the test at once
         return len(self.events) >= count
 
+    async def ended(self) -> bool:
+        """Whether the stream closed on the server's side (a failed read fails the test)."""
+        if self._task.done():
+            self._task.result()
+            return True
+        return False
+
     async def answered(self) -> httpx.Response:
         await eventually(self._answered, "the events route to answer")
         assert self.response is not None
@@ -290,6 +297,50 @@ async def test_a_stream_ticket_opens_the_events_without_an_authorization_header(
         assert response.status_code == 401
         assert "STREAM_TICKET_INVALID" in response.text
     await eventually(lambda: following_is(following, 0), "every call to end")
+
+
+async def test_a_ticket_stream_ends_at_the_ticket_expiry_with_a_last_event_saying_where_to_resume(
+    gateway: httpx.AsyncClient, stack: ConversationStack, following: list[int]
+) -> None:
+    tenant = Tenant()
+    conversation_id = await new_conversation(gateway, tenant)
+    await say(stack, tenant.member_metadata, conversation_id, "before")
+    created = await gateway.post(
+        f"/v1/conversations/{conversation_id}/stream-tickets",
+        json={"ttl_seconds": 2},
+        headers=tenant.viewer,
+    )
+    assert created.status_code == 201, created.text
+    ticket = created.json()["ticket"]
+    follower = Follower(gateway, conversation_id, params={"ticket": ticket})
+    # Nothing is appended and the service's poll is 60 s: only the expiry can end the stream.
+    await eventually(follower.ended, "the stream to close at the ticket's expiry")
+    *events, last = follower.events
+    # The replay (both events, unless the machine was too slow to send them before the expiry).
+    assert [(e.cursor, e.event) for e in events] == [
+        (1, "conversation.created"),
+        (2, "conversation.message.created"),
+    ][: len(events)]
+    assert last.event == "stream.end" and last.id is None
+    assert last.data["reason"] == "STREAM_TICKET_EXPIRED"
+    assert last.data["resume_after"] == (events[-1].cursor if events else 0)
+    await eventually(lambda: following_is(following, 0), "the service's call to end")
+    # An EventSource reconnecting with the expired ticket is refused, so it stops; the client
+    # follows on with a token (or a new ticket) from the cursor it was given.
+    again = await gateway.get(
+        f"/v1/conversations/{conversation_id}/events", params={"ticket": ticket}
+    )
+    assert again.status_code == 401 and "STREAM_TICKET_INVALID" in again.text
+    await say(stack, tenant.member_metadata, conversation_id, "after")
+    resumed = Follower(
+        gateway,
+        conversation_id,
+        headers={**tenant.viewer, "Last-Event-ID": str(last.data["resume_after"])},
+    )
+    expected = list(range(last.data["resume_after"] + 1, 4))
+    await eventually(lambda: resumed.has(len(expected)), "the events after the cursor")
+    await resumed.stop()
+    assert resumed.cursors == expected
 
 
 async def test_refusals_are_error_responses_before_any_stream_starts(

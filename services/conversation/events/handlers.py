@@ -3,7 +3,9 @@
 FollowEvents replays in pages from the cursor, then waits for the next append: woken at once by
 an append in this process, or after ``follow_poll_seconds`` to catch appends of other replicas.
 Each event is sent once, in cursor order, so a follower that reconnects with the last cursor it
-saw misses nothing and sees nothing twice."""
+saw misses nothing and sees nothing twice. A stream opened with a stream ticket ends when the
+ticket expires (its wait never runs past the expiry), with a last StreamEnd naming the cursor
+to resume after: the ticket is the stream's only credential, so it cannot outlive it."""
 
 from __future__ import annotations
 
@@ -57,22 +59,41 @@ class EventHandlers:
     ) -> AsyncIterator[pb.FollowEventsResponse]:
         conversation_id = parse_id(request.conversation_id, "conversation_id")
         after = _cursor(request.after_sequence_number)
+        #: When a ticket's stream ends (the ticket's expiry, seconds of the service's clock).
+        expires: float | None = None
         if request.stream_ticket:
-            # The ticket is the credential: this conversation's events, nothing else.
+            # The ticket is the credential: this conversation's events, nothing else, and only
+            # for as long as the ticket lasts (a stream does not outlive its credential).
             async with self._ctx.database.reading() as session:
-                await valid_ticket(
+                ticket = await valid_ticket(
                     session, request.stream_ticket, conversation_id, self._ctx.clock()
                 )
+            expires = ticket.expires_at.timestamp()
         else:
             tenant_id, _ = caller_tenant()
             await self._check(tenant_id, conversation_id)
         notifier = self._ctx.ledger.notifier
+        poll = self._ctx.settings.follow_poll_seconds
         while True:
             signal = notifier.signal(conversation_id)
+            if expires is not None and self._ctx.clock() >= expires:
+                yield pb.FollowEventsResponse(end=_ticket_expired(after))
+                return
             async with self._ctx.database.reading() as session:
                 rows = await Ledger.read_after(session, conversation_id, after, REPLAY_BATCH)
             for row in rows:
                 yield pb.FollowEventsResponse(event=event_to_proto(row))
                 after = row.event_id
             if len(rows) < REPLAY_BATCH:
-                await notifier.wait(signal, self._ctx.settings.follow_poll_seconds)
+                wait = poll if expires is None else min(poll, expires - self._ctx.clock())
+                if wait > 0:
+                    await notifier.wait(signal, wait)
+
+
+def _ticket_expired(after: int) -> pb.StreamEnd:
+    return pb.StreamEnd(
+        reason="STREAM_TICKET_EXPIRED",
+        message="the stream ticket expired: follow on with a new ticket (or an access token) "
+        f"after cursor {after}",
+        resume_after_sequence_number=after,
+    )

@@ -16,7 +16,8 @@ from services.gateway.schemas import RequestBody
 
 class StreamTicket(ProtoModel, message=pb.StreamTicket, nullable=("session_key", "last_use_time")):
     expire_time: datetime = Field(
-        description="When the ticket stops being accepted; a stream it opened is not cut then."
+        description="When the ticket stops being accepted; a stream it opened ends then, with "
+        "a last event: stream.end (data: reason STREAM_TICKET_EXPIRED, resume_after)."
     )
 
 

@@ -4,7 +4,10 @@ Each ledger event is one SSE event whose ``id:`` is the ledger cursor (the event
 ``sequence_number``), ``event:`` its kind and ``data:`` one line of JSON in the
 ``public_sse_v1`` shape (:func:`event_data`). While nothing arrives, a comment line
 (``: heartbeat``) goes out every ``heartbeat_seconds``, so proxies keep the connection and a
-vanished client is noticed.
+vanished client is noticed. A stream the service ends (opened with a stream ticket, which
+expired) closes after a last ``event: stream.end`` whose ``data:`` says why and after which
+cursor to resume (with a new ticket); an EventSource that reconnects with the expired ticket
+is refused (401) and stops.
 
 :class:`EventStreamResponse` owns the gRPC call: it reads the stream into a bounded queue (a
 slow client slows the stream, through gRPC's flow control, instead of growing memory), watches
@@ -78,6 +81,23 @@ def frame(event: epb.LedgerEvent) -> bytes:
     return f"id: {event.sequence_number}\nevent: {event.kind}\ndata: {data}\n\n".encode()
 
 
+def end_frame(end: epb.StreamEnd) -> bytes:
+    """The last SSE event of a stream the service ended (its ticket expired): ``event:
+    stream.end``, no ``id:`` (the client's Last-Event-ID stays the last ledger cursor), and the
+    reason and the cursor to resume after in ``data:``."""
+    data = json.dumps(
+        {
+            "type": "stream.end",
+            "reason": end.reason,
+            "message": end.message,
+            "resume_after": end.resume_after_sequence_number,
+        },
+        separators=(",", ":"),
+        ensure_ascii=False,
+    )
+    return f"event: stream.end\ndata: {data}\n\n".encode()
+
+
 class EventStreamResponse(Response):
     media_type = MEDIA_TYPE
 
@@ -137,6 +157,9 @@ class EventStreamResponse(Response):
     async def _pump(self, queue: asyncio.Queue[object]) -> None:
         try:
             async for response in self._call:
+                if response.WhichOneof("item") == "end":
+                    await queue.put(end_frame(response.end))
+                    break
                 await queue.put(frame(response.event))
         except grpc.aio.AioRpcError as error:
             if error.code() != grpc.StatusCode.CANCELLED:

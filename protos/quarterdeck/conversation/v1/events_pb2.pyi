@@ -71,7 +71,19 @@ class FollowEventsRequest(_message.Message):
     def __init__(self, conversation_id: _Optional[str] = ..., after_sequence_number: _Optional[int] = ..., stream_ticket: _Optional[str] = ...) -> None: ...
 
 class FollowEventsResponse(_message.Message):
-    __slots__ = ("event",)
+    __slots__ = ("event", "end")
     EVENT_FIELD_NUMBER: _ClassVar[int]
+    END_FIELD_NUMBER: _ClassVar[int]
     event: LedgerEvent
-    def __init__(self, event: _Optional[_Union[LedgerEvent, _Mapping]] = ...) -> None: ...
+    end: StreamEnd
+    def __init__(self, event: _Optional[_Union[LedgerEvent, _Mapping]] = ..., end: _Optional[_Union[StreamEnd, _Mapping]] = ...) -> None: ...
+
+class StreamEnd(_message.Message):
+    __slots__ = ("reason", "message", "resume_after_sequence_number")
+    REASON_FIELD_NUMBER: _ClassVar[int]
+    MESSAGE_FIELD_NUMBER: _ClassVar[int]
+    RESUME_AFTER_SEQUENCE_NUMBER_FIELD_NUMBER: _ClassVar[int]
+    reason: str
+    message: str
+    resume_after_sequence_number: int
+    def __init__(self, reason: _Optional[str] = ..., message: _Optional[str] = ..., resume_after_sequence_number: _Optional[int] = ...) -> None: ...

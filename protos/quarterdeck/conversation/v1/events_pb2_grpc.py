@@ -65,7 +65,8 @@ class EventServiceServicer:
     def FollowEvents(self, request, context):
         """FollowEvents replays the events after a cursor, then streams new ones as they are appended
         until the caller goes away or the deadline passes. The caller has an access token of the
-        tenant, or a stream ticket for the conversation.
+        tenant, or a stream ticket for the conversation: a ticket's stream ends when the ticket
+        expires, with a last message (StreamEnd) saying so and where to resume.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
