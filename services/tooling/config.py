@@ -37,9 +37,10 @@ class ToolingSettings(ServiceSettings):
         ge=0,
         le=3600,
         description=(
-            "How long a replica trusts an agent's definition and a role's execution limits on the "
-            "ExecuteTool path before reading them again (0 turns the cache off); the replica "
-            "that changes one sees the change at once, the others within this time."
+            "How long a replica trusts an agent's definition, a role's execution limits and "
+            "what let a tool call through (the tool, the agent's tools, the tenant's permissions) "
+            "on the ExecuteTool path before reading them again (0 turns the cache off); the "
+            "replica that changes one sees the change at once, the others within this time."
         ),
     )
     mcp_tools_cache_seconds: float = Field(

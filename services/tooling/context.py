@@ -21,6 +21,7 @@ from shared.ttl_cache import TtlCache
 
 if TYPE_CHECKING:
     from services.tooling.agents.models import AgentExecutionLimitRecord, AgentRecord, CostTier
+    from services.tooling.executions.access import ToolAccess
 
 
 @dataclass(frozen=True)
@@ -41,6 +42,11 @@ class ToolingContext:
     #: Execution limits by (role, tier), None when none are stored; cleared by
     #: SetExecutionLimits.
     limits_cache: TtlCache[tuple[str, CostTier], AgentExecutionLimitRecord | None]
+    #: What ExecuteTool reads besides the agent, by (tenant, agent id, tool id or name): the
+    #: tool, whether the agent is offered it, the tenant's two permissions; only a snapshot that
+    #: lets the call through is kept. Cleared by this replica's every change to tools, agent
+    #: tools and permissions (:meth:`tool_access_changed`).
+    access_cache: TtlCache[tuple[uuid.UUID, uuid.UUID, str], ToolAccess]
     #: How MCP servers are reached (the egress guard, the registered stdio commands).
     mcp: McpServers
     #: Each MCP server's tools/list answer by server url (``mcp_tools_cache_seconds``).
@@ -68,8 +74,18 @@ class ToolingContext:
                 cacheable=lambda row: row is not None,
             ),
             limits_cache=TtlCache(context.settings.agent_cache_ttl_seconds, clock=context.clock),
+            access_cache=TtlCache(
+                context.settings.agent_cache_ttl_seconds,
+                clock=context.clock,
+                cacheable=lambda access: access.lets_through,
+            ),
             mcp=McpServers(egress, context.settings.stdio_servers),
             mcp_tools=TtlCache(
                 context.settings.mcp_tools_cache_seconds, max_entries=1000, clock=context.clock
             ),
         )
+
+    def tool_access_changed(self) -> None:
+        """Called after a committed change to a tool, an agent's tools or a tenant's
+        permissions: this replica's next ExecuteTool reads them again."""
+        self.access_cache.clear()

@@ -1,8 +1,11 @@
 """Every tool call tooling runs is appended to telemetry's ``mcp_tool_usage`` (RecordToolUsage)
 with the trace and span it ran under, in the background with tooling's internal token: the
-append never delays or fails the call. Each append carries the tool call id as its request_id,
-so telemetry stores a call once however often its append is sent. Without a telemetry target (or without an identity
-service to get an internal token from) appends are skipped."""
+append never delays or fails the call. Appends are batched (:class:`BackgroundBatches`): the
+calls that finished while one RecordToolUsage was out go in the next, up to telemetry's batch
+size, so telemetry writes one transaction for many calls. Each row carries the tool call id as
+its request_id, so telemetry stores a call once however often its append is sent. Without a
+telemetry target (or without an identity service to get an internal token from) appends are
+skipped."""
 
 from __future__ import annotations
 
@@ -13,7 +16,7 @@ import grpc
 
 from quarterdeck.telemetry.v1 import tool_usage_pb2 as pb
 from quarterdeck.telemetry.v1.tool_usage_pb2_grpc import ToolUsageServiceStub
-from shared.background_calls import BackgroundCalls
+from shared.background_calls import BackgroundBatches
 from shared.grpc_client import open_channel
 from shared.internal_client import InternalToken
 from shared.json_values import python_to_value
@@ -28,13 +31,19 @@ _STATUSES = {
 }
 #: telemetry keeps tool names of at most this length.
 _MAX_TOOL_NAME = 100
+#: Rows per RecordToolUsage (telemetry takes at most 1000).
+MAX_BATCH = 500
+
+
+def _request(rows: list[pb.ToolUsage]) -> pb.RecordToolUsageRequest:
+    return pb.RecordToolUsageRequest(calls=rows)
 
 
 class ToolUsageLink:
     def __init__(self, target: str | None, token: InternalToken | None) -> None:
         self._channel: grpc.aio.Channel | None = None
         self._stub: ToolUsageServiceStub | None = None
-        self._calls: BackgroundCalls | None = None
+        self._calls: BackgroundBatches[pb.ToolUsage] | None = None
         if target and token is None:
             log.warning(
                 "tool usage appends are off: telemetry needs an internal token, and no identity "
@@ -43,7 +52,15 @@ class ToolUsageLink:
         elif target and token is not None:
             self._channel = open_channel(target)
             self._stub = ToolUsageServiceStub(self._channel)
-            self._calls = BackgroundCalls("tooling", "tool usage appends", token, logger=log)
+            self._calls = BackgroundBatches(
+                "tooling",
+                "tool usage rows",
+                token,
+                self._stub.RecordToolUsage,
+                _request,
+                max_batch=MAX_BATCH,
+                logger=log,
+            )
 
     @property
     def enabled(self) -> bool:
@@ -69,8 +86,7 @@ class ToolUsageLink:
             usage.latency_ms = call.latency_ms
         if result is not None:
             usage.result.CopyFrom(python_to_value(result))
-        request = pb.RecordToolUsageRequest(calls=[usage])
-        self._calls.send(self._stub.RecordToolUsage, request, f"tool usage of call {call.id}")
+        self._calls.add(usage)
 
     async def drain(self, within_seconds: float | None = None) -> None:
         if self._calls is not None:

@@ -223,6 +223,84 @@ async def test_every_permission_is_checked_before_a_tool_runs(
     assert viewer.code() == grpc.StatusCode.PERMISSION_DENIED
 
 
+async def test_a_change_applies_to_the_next_call_though_the_last_one_was_cached(
+    tooling: Tooling, server: LocalServer
+) -> None:
+    """ExecuteTool keeps what let a call through for agent_cache_ttl_seconds; every change to
+    the tool, the agent's tools or the tenant's permissions made on this replica clears it."""
+    s = await setup(tooling, f"{server.base}/echo/{{q}}")
+    marker = uuid.uuid4().hex
+
+    async def state_of_a_call() -> str:
+        try:
+            call = await tooling.executions.ExecuteTool(
+                execute(s, {"q": marker}), metadata=s.member
+            )
+        except grpc.aio.AioRpcError as error:
+            return rich_error(error).reason
+        assert call.tool_call.state == pb.TOOL_CALL_STATE_OK, call.tool_call.error
+        return "OK"
+
+    async def tool_active(active: bool, version: int) -> int:
+        updated = await tooling.tools.UpdateToolConfig(
+            tpb.UpdateToolConfigRequest(
+                tool=tpb.ToolConfig(
+                    id=s.tool.id, tenant_id=s.tenant, version=version, is_active=active
+                ),
+                update_mask=FieldMask(paths=["is_active"]),
+            ),
+            metadata=s.admin,
+        )
+        return updated.tool.version
+
+    async def tool_enabled(enabled: bool) -> None:
+        await tooling.permissions.SetToolPermission(
+            ppb.SetToolPermissionRequest(
+                permission=ppb.ToolPermission(
+                    tenant_id=s.tenant, tool_id=s.tool.id, enabled=enabled
+                )
+            ),
+            metadata=s.admin,
+        )
+
+    async def agent_enabled(enabled: bool) -> None:
+        await tooling.permissions.SetAgentPermission(
+            ppb.SetAgentPermissionRequest(
+                permission=ppb.AgentPermission(
+                    tenant_id=s.tenant, agent_id=s.agent.id, enabled=enabled
+                )
+            ),
+            metadata=s.admin,
+        )
+
+    assert await state_of_a_call() == "OK"
+    version = await tool_active(False, s.tool.version)
+    assert await state_of_a_call() == "TOOL_DISABLED"
+    await tool_active(True, version)
+    assert await state_of_a_call() == "OK"
+    await tool_enabled(False)
+    assert await state_of_a_call() == "TOOL_NOT_ENABLED"
+    await tool_enabled(True)
+    assert await state_of_a_call() == "OK"
+    await agent_enabled(False)
+    assert await state_of_a_call() == "AGENT_NOT_ENABLED"
+    await agent_enabled(True)
+    assert await state_of_a_call() == "OK"
+    await tooling.agents.RemoveAgentTool(
+        apb.RemoveAgentToolRequest(tenant_id=s.tenant, agent_id=s.agent.id, tool_id=s.tool.id),
+        metadata=s.admin,
+    )
+    assert await state_of_a_call() == "TOOL_NOT_OFFERED"
+    await tooling.agents.SetAgentTool(
+        apb.SetAgentToolRequest(
+            tenant_id=s.tenant, agent_id=s.agent.id, tool_id=s.tool.id, priority=1
+        ),
+        metadata=s.admin,
+    )
+    assert await state_of_a_call() == "OK"
+    assert server.hits(f"/echo/{marker}") == 5
+
+
 async def test_an_approved_call_runs_exactly_once(tooling: Tooling, server: LocalServer) -> None:
     s = await setup(
         tooling, f"{server.base}/echo/{{q}}", agent_fields={"requires_human_approval": True}

@@ -469,7 +469,8 @@ class AgentHandlers(ExecutionLimitHandlers):
             await session.flush()
             if agent.tenant_id is not None:
                 await grant_agents(session, agent.tenant_id, [agent.id])
-            return pb.SetAgentToolResponse(agent_tool=agent_tool_to_proto(link, tool))
+        self._ctx.tool_access_changed()
+        return pb.SetAgentToolResponse(agent_tool=agent_tool_to_proto(link, tool))
 
     async def remove_agent_tool(
         self, request: pb.RemoveAgentToolRequest
@@ -484,6 +485,7 @@ class AgentHandlers(ExecutionLimitHandlers):
             )
             if not rows_matched(result):
                 raise NotFound(f"agent {agent.id} has no tool {tool_id}", reason="NOT_FOUND")
+        self._ctx.tool_access_changed()
         return pb.RemoveAgentToolResponse()
 
     async def list_agent_tools(

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from typing import cast
 
 from sqlalchemy import Table, and_, case, or_, select, update
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from quarterdeck.tooling.v1 import agents_pb2 as pb
 from services.tooling.agents.models import (
@@ -151,7 +151,7 @@ def _counted(limits: AgentExecutionLimitRecord, operation: str) -> list[_Counted
 
 
 async def _take_one(
-    session: AsyncSession,
+    session: AsyncSession | AsyncConnection,
     dialect: str,
     tenant: uuid.UUID,
     agent_id: uuid.UUID,
@@ -196,7 +196,7 @@ async def _take_one(
 
 
 async def take_from_limits(
-    session: AsyncSession,
+    session: AsyncSession | AsyncConnection,
     dialect: str,
     limits: AgentExecutionLimitRecord | None,
     tenant: uuid.UUID,

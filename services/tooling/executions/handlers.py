@@ -23,9 +23,8 @@ from dataclasses import dataclass
 from typing import Any, cast
 
 from opentelemetry import trace
-from sqlalchemy import Table, Update, select, update
+from sqlalchemy import Float, String, Table, Update, bindparam, insert, select, update
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from quarterdeck.tooling.v1 import executions_pb2 as pb
 from services.tooling.access import acting_tenant
@@ -36,9 +35,10 @@ from services.tooling.agents.limits import (
     cost_tier_of,
     take_from_limits,
 )
-from services.tooling.agents.models import AgentRecord, AgentStatus, AgentToolRecord
+from services.tooling.agents.models import AgentRecord, AgentStatus
 from services.tooling.context import ToolingContext
 from services.tooling.egress import EgressDenied, EgressFailed
+from services.tooling.executions.access import ToolAccess, cached_access, read_access
 from services.tooling.executions.convert import STATE_FROM_PROTO, tool_call_to_proto
 from services.tooling.executions.db_query import run_db_query
 from services.tooling.executions.models import ToolCallRecord, ToolCallStatus, ToolResultRecord
@@ -50,14 +50,8 @@ from services.tooling.executions.runners import (
     shape,
 )
 from services.tooling.json_schemas import violations_of
-from services.tooling.permissions.models import (
-    TenantAgentPermissionRecord,
-    TenantToolPermissionRecord,
-)
 from services.tooling.tools.databases import parse_dsn
 from services.tooling.tools.models import (
-    BaseToolRecord,
-    OutputFormatRecord,
     TenantDatabaseRecord,
     ToolConfigRecord,
 )
@@ -81,6 +75,9 @@ from shared.tracing import current_trace_ids
 
 log = logging.getLogger("quarterdeck.tooling.executions")
 tracer = trace.get_tracer("quarterdeck.tooling")
+
+_CALLS = cast(Table, ToolCallRecord.__table__)
+_RESULTS = cast(Table, ToolResultRecord.__table__)
 
 MAX_REFERENCE = 64
 MAX_REQUEST_ID = 255
@@ -112,88 +109,62 @@ class Outcome:
     unavailable: bool = False
 
 
-async def _offered_tool(
-    session: AsyncSession, agent: AgentRecord, request: pb.ExecuteToolRequest
-) -> tuple[ToolConfigRecord, bool]:
-    """The tool the request names, and whether the agent is offered it."""
-    if request.tool_id:
-        tool = await session.get(ToolConfigRecord, parse_id(request.tool_id, "tool_id"))
-        if tool is None or tool.tenant_id not in (None, agent.tenant_id):
-            raise NotFound(f"tool {request.tool_id} not found", reason="TOOL_NOT_FOUND")
-        offered = await session.get(AgentToolRecord, (agent.id, tool.id)) is not None
-        return tool, offered
-    if not request.tool_name:
-        raise InvalidArgument.field("tool_id", "is required (or tool_name)")
-    tool = await session.scalar(
-        select(ToolConfigRecord)
-        .join(AgentToolRecord, AgentToolRecord.tool_id == ToolConfigRecord.id)
-        .where(AgentToolRecord.agent_id == agent.id, ToolConfigRecord.name == request.tool_name)
-    )
-    if tool is None:
-        raise NotFound(
-            f"the agent has no tool named {request.tool_name!r}", reason="TOOL_NOT_FOUND"
-        )
-    return tool, True
-
-
-async def _check(
-    session: AsyncSession,
-    tenant: uuid.UUID,
-    agent: AgentRecord,
-    tool: ToolConfigRecord,
-    offered: bool,
-    arguments: dict[str, Any],
+def _check(
+    tenant: uuid.UUID, agent: AgentRecord, access: ToolAccess, arguments: dict[str, Any]
 ) -> Plan:
     """Every check a call must pass once its agent and tool are known."""
+    tool = access.tool
     if agent.status is not AgentStatus.ACTIVE:
         raise FailedPrecondition(
             f"the agent is {agent.status.value}, not active", reason="AGENT_NOT_ACTIVE"
         )
-    agent_permission = await session.get(TenantAgentPermissionRecord, (tenant, agent.id))
-    if agent_permission is None or not agent_permission.enabled:
+    if not access.agent_enabled:
         raise PermissionDenied(
             "the agent is not enabled for this tenant", reason="AGENT_NOT_ENABLED"
         )
-    if not offered:
+    if not access.offered:
         raise PermissionDenied(f"the agent is not offered {tool.name!r}", reason="TOOL_NOT_OFFERED")
     if not tool.is_active:
         raise FailedPrecondition(f"the tool {tool.name!r} is disabled", reason="TOOL_DISABLED")
-    tool_permission = await session.get(TenantToolPermissionRecord, (tenant, tool.id))
-    if tool_permission is None or not tool_permission.enabled:
+    if not access.tool_enabled:
         raise PermissionDenied(
             f"the tool {tool.name!r} is not enabled for this tenant", reason="TOOL_NOT_ENABLED"
         )
     violations = violations_of(tool.input_schema, arguments, "arguments")
     if violations:
         raise InvalidArgument(violations, reason="INVALID_ARGUMENTS")
-    base = await session.get(BaseToolRecord, tool.base_tool_id)
-    assert base is not None  # a foreign key
-    output_format = (
-        await session.get(OutputFormatRecord, tool.output_format_id)
-        if tool.output_format_id
-        else None
-    )
-    return Plan(agent, tool, base.type, output_format.name if output_format else None, arguments)
+    return Plan(agent, tool, access.base_type, access.format_name, arguments)
 
 
-def running_totals(agent_id: uuid.UUID, outcome: Outcome, latency_ms: int) -> Update:
+def _running_totals(failed: bool) -> Update:
     """The agent's running totals (seed 002) after one more call ran: calls completed, their
     mean latency and the percentage that succeeded, in one UPDATE of the row as stored (so
     concurrent calls never lose a count), and when it last ran; a failed call is its last
-    error. Neither config_version nor updated_at moves: they track the definition."""
+    error. Neither config_version nor updated_at moves: they track the definition. Built once
+    with bound parameters, so each call reuses its compiled form."""
     agents = cast(Table, AgentRecord.__table__)
     done = agents.c.total_tasks_completed
-    succeeded = 100.0 if outcome.status is ToolCallStatus.OK else 0.0
     values: dict[str, Any] = {
         "total_tasks_completed": done + 1,
-        "average_latency_ms": (agents.c.average_latency_ms * done + float(latency_ms)) / (done + 1),
-        "success_rate": (agents.c.success_rate * done + succeeded) / (done + 1),
-        "last_run_at": utcnow(),
+        "average_latency_ms": (
+            agents.c.average_latency_ms * done + bindparam("b_latency_ms", type_=Float)
+        )
+        / (done + 1),
+        "success_rate": (agents.c.success_rate * done + bindparam("b_succeeded", type_=Float))
+        / (done + 1),
+        "last_run_at": bindparam("b_now", type_=agents.c.last_run_at.type),
         "updated_at": agents.c.updated_at,
     }
-    if outcome.status is not ToolCallStatus.OK:
-        values["last_error"] = (outcome.error or outcome.status.value)[:2000]
-    return update(agents).where(agents.c.id == agent_id).values(**values)
+    if failed:
+        values["last_error"] = bindparam("b_last_error", type_=String)
+    return update(agents).where(agents.c.id == bindparam("b_agent_id")).values(**values)
+
+
+_TOTALS_AFTER_SUCCESS = _running_totals(failed=False)
+_TOTALS_AFTER_FAILURE = _running_totals(failed=True)
+_CLAIM_CALL = insert(_CALLS)
+_FINISH_CALL = update(_CALLS).where(_CALLS.c.id == bindparam("b_call_id"))
+_STORE_RESULT = insert(_RESULTS)
 
 
 def _refusal_text(error: DomainError) -> str:
@@ -223,38 +194,39 @@ class ExecutionHandlers:
         tier = cost_tier_of(request.cost_tier, self._ctx.settings.default_cost_tier)
         agent = await cached_agent(self._ctx, tenant, agent_id)
         limits = await cached_limits(self._ctx, agent.role_name, tier)
-        async with self._ctx.database.reading() as session:
-            tool, offered = await _offered_tool(session, agent, request)
-            refused: DomainError | None = None
-            try:
-                plan = await _check(session, tenant, agent, tool, offered, arguments)
-                check_allowed(limits, tool.name, plan.base_type)
-            except DomainError as refusal:
-                refused = refusal
-        if refused is not None:
-            await self._record_refusal(tenant, agent, tool, request, arguments, refused)
-            raise refused
+        access = await cached_access(self._ctx, tenant, agent, request.tool_id, request.tool_name)
+        tool = access.tool
+        try:
+            plan = _check(tenant, agent, access, arguments)
+            check_allowed(limits, tool.name, plan.base_type)
+        except DomainError as refusal:
+            await self._record_refusal(tenant, agent, tool, request, arguments, refusal)
+            raise
 
         status = ToolCallStatus.PENDING_APPROVAL if plan.needs_approval else ToolCallStatus.STARTED
-        call = ToolCallRecord(
-            id=uuid.uuid4(),
-            tenant_id=tenant,
-            agent_id=agent.id,
-            agent_config_version=agent.config_version,
-            tool_id=tool.id,
-            tool_name=tool.name,
-            run_id=request.run_id or None,
-            conversation_id=request.conversation_id or None,
-            request_id=request.request_id or None,
-            status=status,
-            args=arguments,
-        )
+        now = utcnow()
+        claimed: dict[str, Any] = {
+            "id": uuid.uuid4(),
+            "tenant_id": tenant,
+            "agent_id": agent.id,
+            "agent_config_version": agent.config_version,
+            "tool_id": tool.id,
+            "tool_name": tool.name,
+            "run_id": request.run_id or None,
+            "conversation_id": request.conversation_id or None,
+            "request_id": request.request_id or None,
+            "status": status,
+            "args": arguments,
+            "created_at": now,
+            "updated_at": now,
+        }
         try:
-            async with self._ctx.database.transaction() as session:
-                session.add(call)
-                await session.flush()  # the request_id is claimed before anything is counted
+            # Core statements: the hot path keeps no session (identity map, flush) per call.
+            async with self._ctx.database.core_transaction() as connection:
+                # The request_id is claimed before anything is counted.
+                await connection.execute(_CLAIM_CALL, claimed)
                 await take_from_limits(
-                    session,
+                    connection,
                     self._ctx.database.dialect,
                     limits,
                     tenant,
@@ -272,6 +244,7 @@ class ExecutionHandlers:
             if known is None:
                 raise
             return pb.ExecuteToolResponse(tool_call=known)
+        call = ToolCallRecord(**claimed)  # as stored; never added to a session
         if status is ToolCallStatus.PENDING_APPROVAL:
             return pb.ExecuteToolResponse(tool_call=tool_call_to_proto(call, None))
         return pb.ExecuteToolResponse(tool_call=await self._run(call, plan))
@@ -343,25 +316,47 @@ class ExecutionHandlers:
             latency_ms = int((time.perf_counter() - started) * 1000)
             if outcome.status is not ToolCallStatus.OK:
                 span.set_status(trace.StatusCode.ERROR, outcome.reason or "")
-        async with self._ctx.database.transaction() as session:
-            row = await session.get(ToolCallRecord, call.id)
-            assert row is not None  # claimed above, never deleted
-            row.status = outcome.status
-            row.latency_ms = latency_ms
-            row.error = outcome.error
-            row.error_reason = outcome.reason
-            row.trace_id = trace_id or None
-            row.span_id = span_id or None
-            result = ToolResultRecord(
-                tool_call_id=row.id, result_data=outcome.result, error_message=outcome.error
+        now = utcnow()
+        finished = {
+            "status": outcome.status,
+            "latency_ms": latency_ms,
+            "error": outcome.error,
+            "error_reason": outcome.reason,
+            "trace_id": trace_id or None,
+            "span_id": span_id or None,
+            "updated_at": now,
+        }
+        stored_result: dict[str, Any] = {
+            "id": uuid.uuid4(),
+            "tool_call_id": call.id,
+            "result_data": outcome.result,
+            "error_message": outcome.error,
+            "created_at": now,
+        }
+        # Three Core statements built once, and no read: the call was claimed above and is
+        # never deleted.
+        failed = outcome.status is not ToolCallStatus.OK
+        totals: dict[str, Any] = {
+            "b_agent_id": call.agent_id,
+            "b_latency_ms": float(latency_ms),
+            "b_succeeded": 0.0 if failed else 100.0,
+            "b_now": now,
+        }
+        if failed:
+            totals["b_last_error"] = (outcome.error or outcome.status.value)[:2000]
+        async with self._ctx.database.core_transaction() as connection:
+            await connection.execute(_FINISH_CALL, {"b_call_id": call.id, **finished})
+            await connection.execute(_STORE_RESULT, stored_result)
+            await connection.execute(
+                _TOTALS_AFTER_FAILURE if failed else _TOTALS_AFTER_SUCCESS, totals
             )
-            session.add(result)
-            await session.flush()
-            await session.execute(running_totals(row.agent_id, outcome, latency_ms))
-        self._ctx.tool_usage.record(row, outcome.result)
+        result = ToolResultRecord(**stored_result)
+        for field, value in finished.items():
+            setattr(call, field, value)  # the detached row, as now stored
+        self._ctx.tool_usage.record(call, outcome.result)
         if outcome.unavailable:
             raise FailedPrecondition(outcome.error or "", reason=outcome.reason)
-        return tool_call_to_proto(row, result)
+        return tool_call_to_proto(call, result)
 
     async def _outcome(self, plan: Plan, tenant: uuid.UUID) -> Outcome:
         runner = self._runners.get(plan.base_type)
@@ -474,16 +469,16 @@ class ExecutionHandlers:
             # Already approved (running or done): the same call, never a second run.
             return pb.ApproveToolCallResponse(tool_call=tool_call_to_proto(call, result))
         call, _ = await self._load(tenant, call_id)
-        async with self._ctx.database.reading() as session:
-            agent = await session.get(AgentRecord, call.agent_id)
-            tool = await session.get(ToolConfigRecord, call.tool_id)
-            assert agent is not None and tool is not None  # foreign keys
-            offered = await session.get(AgentToolRecord, (agent.id, tool.id)) is not None
-            refused: DomainError | None = None
-            try:
-                plan = await _check(session, tenant, agent, tool, offered, call.args or {})
-            except DomainError as refusal:
-                refused = refusal
+        refused: DomainError | None = None
+        try:
+            async with self._ctx.database.reading() as session:
+                # As stored now, never from a cache: the approval may come long after the call.
+                agent = await session.get(AgentRecord, call.agent_id)
+                assert agent is not None  # a foreign key
+                access = await read_access(session, tenant, agent, tool_id=str(call.tool_id))
+            plan = _check(tenant, agent, access, call.args or {})
+        except DomainError as refusal:
+            refused = refusal
         if refused is not None:
             # Permissions changed while the call waited: it is refused now, and says why.
             call = await self._finish_refused(call, refused)

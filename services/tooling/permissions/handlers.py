@@ -75,9 +75,8 @@ class PermissionHandlers:
             row.output_override_id = override
             await session.flush()
             await session.refresh(row)
-            return pb.SetAgentPermissionResponse(
-                permission=agent_permission_to_proto(row, agent.name)
-            )
+        self._ctx.tool_access_changed()
+        return pb.SetAgentPermissionResponse(permission=agent_permission_to_proto(row, agent.name))
 
     async def list_agent_permissions(
         self, request: pb.ListAgentPermissionsRequest
@@ -129,9 +128,10 @@ class PermissionHandlers:
                 session.add(row)
             row.enabled = permission.enabled
             await session.flush()
-            return pb.SetToolPermissionResponse(
-                permission=tool_permission_to_proto(tenant, tool_id, tool.name, row)
-            )
+        self._ctx.tool_access_changed()
+        return pb.SetToolPermissionResponse(
+            permission=tool_permission_to_proto(tenant, tool_id, tool.name, row)
+        )
 
     async def list_tool_permissions(
         self, request: pb.ListToolPermissionsRequest
@@ -241,15 +241,16 @@ class PermissionHandlers:
                 tool_names = await self._tool_names(session, [t.tool_id for t in tool_rows])
                 for row in agent_rows:
                     await session.refresh(row)
-                return pb.GrantOnboardingResponse(
-                    agent_permissions=[
-                        agent_permission_to_proto(row, names[row.agent_id]) for row in agent_rows
-                    ],
-                    tool_permissions=[
-                        tool_permission_to_proto(tenant, t.tool_id, tool_names[t.tool_id], t)
-                        for t in tool_rows
-                    ],
-                )
+            self._ctx.tool_access_changed()
+            return pb.GrantOnboardingResponse(
+                agent_permissions=[
+                    agent_permission_to_proto(row, names[row.agent_id]) for row in agent_rows
+                ],
+                tool_permissions=[
+                    tool_permission_to_proto(tenant, t.tool_id, tool_names[t.tool_id], t)
+                    for t in tool_rows
+                ],
+            )
         except IntegrityError:
             # The same onboarding raced this call (answer it), or another onboarded the tenant.
             known = await self._onboarded(tenant, request.onboarding_id)
@@ -330,4 +331,5 @@ class PermissionHandlers:
             raise InvalidArgument.field("onboarding_id", "is required")
         async with self._ctx.database.transaction() as session:
             revoked = await revoke_grants(session, tenant, request.onboarding_id)
+        self._ctx.tool_access_changed()
         return pb.RevokeOnboardingResponse(revoked_count=revoked)

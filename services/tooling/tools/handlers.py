@@ -320,6 +320,7 @@ class ToolHandlers:
             raise Aborted(
                 "the tool changed meanwhile; read it again", reason="STALE_VERSION"
             ) from None
+        self._ctx.tool_access_changed()
         return pb.UpdateToolConfigResponse(tool=tool_to_proto(row, base.type))
 
 
@@ -403,6 +404,7 @@ async def import_mcp_tools(
             row.description = tool.description[:10_000] or None
             stored.append(row)
         await session.flush()
+    ctx.tool_access_changed()
     return pb.ImportMcpToolsResponse(
         tools=[tool_to_proto(row, "MCP") for row in sorted(stored, key=lambda r: r.name)]
     )
