@@ -47,8 +47,9 @@ class Principal:
     platform_role: str | None = None
     session_id: str | None = None
     token_id: str | None = None
-    #: When its token was issued (epoch seconds): a revocation refuses tokens issued before it.
-    issued_at: int | None = None
+    #: When its token was issued (epoch seconds, to the microsecond for tokens identity signs):
+    #: a revocation refuses tokens issued at or before it.
+    issued_at: float | None = None
 
     @property
     def is_operator(self) -> bool:

@@ -43,13 +43,17 @@ JwksSource = Callable[[], Awaitable[Sequence[PublicKey]]]
 
 def claims_for(principal: Principal, ttl_seconds: int, now: float | None = None) -> dict[str, Any]:
     """The claims of an access token for ``principal``; identity signs them."""
-    issued = int(now if now is not None else time.time())
+    issued_at = now if now is not None else time.time()
+    issued = int(issued_at)
     claims: dict[str, Any] = {
         "iss": ISSUER,
         "aud": AUDIENCE,
         "sub": principal.subject,
         "knd": principal.kind,
-        "iat": issued,
+        # To the microsecond (RFC 7519 NumericDates may be fractional): a revocation refuses the
+        # tokens issued at or before it, and a token minted just after a role change or a sign-out
+        # everywhere, in the same second, must not be taken for one issued before it.
+        "iat": round(issued_at, 6),
         "nbf": issued,
         "exp": issued + ttl_seconds,
         "jti": principal.token_id or uuid.uuid4().hex,

@@ -919,6 +919,12 @@ async def team(shapes: Shapes, stack: PlatformStack) -> None:
         user_id=member_id,
         json={"role": "viewer"},
     )
+    # The downgrade revokes the member's tokens for the tenant (once the revocation feed is read):
+    # sign in again, as the member's client would, rather than race the feed.
+    again = await call(
+        "POST", "/v1/auth/signin", json={"email": email, "password": STRONG_PASSWORD}
+    )
+    member_auth = bearer(again["tokens"]["access_token"])
     other = await make_user(stack.identity)
     other_auth, _ = await signed_in(shapes, other)
     second = await call(
