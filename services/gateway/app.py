@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Any
 
 from fastapi import FastAPI
 from fastapi_offline import FastAPIOffline
@@ -17,7 +18,7 @@ from services.gateway.agents import routes as agents
 from services.gateway.auth import routes as auth
 from services.gateway.billing import routes as billing
 from services.gateway.catalogue import routes as catalogue
-from services.gateway.clients import GatewayClients
+from services.gateway.clients import GatewayClients, document_credentials
 from services.gateway.config import GatewaySettings
 from services.gateway.conversation_events import routes as conversation_events
 from services.gateway.conversations import routes as conversations
@@ -55,6 +56,18 @@ def _on_request(span: Span, scope: Scope) -> None:
     redact_credentials(span, scope)
 
 
+def _document_credentials_in_openapi(app: FastAPI) -> None:
+    """The OpenAPI document names how to authenticate on every route that calls a service."""
+    generate = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            document_credentials(generate(), app.routes)
+        return app.openapi_schema or generate()
+
+    app.openapi = openapi  # type: ignore[method-assign]  # FastAPI's documented override
+
+
 def create_app(settings: GatewaySettings) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -79,6 +92,7 @@ def create_app(settings: GatewaySettings) -> FastAPI:
         lifespan=lifespan,
     )
     app.state.settings = settings
+    _document_credentials_in_openapi(app)
     app.state.trusted_proxies = settings.trusted_proxy_networks()
     add_exception_handlers(app)
 

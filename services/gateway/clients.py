@@ -11,12 +11,19 @@ from __future__ import annotations
 
 import functools
 import re
+from collections.abc import Sequence
 from contextvars import ContextVar
-from typing import Annotated, Any, TypeVar, cast
+from functools import cached_property
+from typing import Any, TypeVar, cast
 
 import grpc
-from fastapi import HTTPException, Request, Security
-from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
+from fastapi import HTTPException, Request
+from fastapi.dependencies.models import Dependant
+from fastapi.encoders import jsonable_encoder
+from fastapi.routing import APIRoute, iter_route_contexts
+from fastapi.security import APIKeyHeader, HTTPBearer
+from fastapi.security.base import SecurityBase
+from starlette.routing import BaseRoute
 
 from quarterdeck.conversation.v1.conversations_pb2_grpc import ConversationServiceStub
 from quarterdeck.conversation.v1.events_pb2_grpc import EventServiceStub
@@ -161,43 +168,118 @@ _client_metadata: ContextVar[Metadata] = ContextVar("gateway_client_metadata", d
 
 class CallerClients:
     """The gateway's stubs as one request uses them: every call carries that request's metadata
-    and the gateway's timeout (``request_timeout_seconds``), so no route passes either."""
+    and the gateway's timeout (``request_timeout_seconds``), so no route passes either.
+
+    Each stub is bound on first use: a request uses one or two of them, and binding all of them
+    up front was a tenth of the gateway's own CPU per request."""
 
     def __init__(self, clients: GatewayClients, metadata: Metadata) -> None:
         self.timeout = clients.timeout
         self.metadata = metadata
         self.api_keys = clients.api_keys
-
-        def _with_metadata(stub: StubT) -> StubT:
-            return _bound(stub, metadata=metadata, timeout=clients.timeout)
-
-        self.identity = _with_metadata(clients.identity)
-        self.tenancy = _with_metadata(clients.tenancy)
-        self.catalogue = _with_metadata(clients.catalogue)
-        self.model_configs = _with_metadata(clients.model_configs)
-        self.billing = _with_metadata(clients.billing)
-        self.limits = _with_metadata(clients.limits)
-        self.traces = _with_metadata(clients.traces)
-        self.usage = _with_metadata(clients.usage)
-        self.metrics = _with_metadata(clients.metrics)
-        self.request_log = _with_metadata(clients.request_log)
-        self.tool_usage = _with_metadata(clients.tool_usage)
-        self.activity = _with_metadata(clients.activity)
-        self.status_subscriptions = _with_metadata(clients.status_subscriptions)
-        self.agents = _with_metadata(clients.agents)
-        self.tools = _with_metadata(clients.tools)
-        self.permissions = _with_metadata(clients.permissions)
-        self.executions = _with_metadata(clients.executions)
-        self.memory = _with_metadata(clients.memory)
+        self._clients = clients
         self._tokens = clients.tokens
-        self.conversations = _with_metadata(clients.conversations)
-        self.messages = _with_metadata(clients.messages)
-        self.runs = _with_metadata(clients.runs)
-        self.events = _with_metadata(clients.events)
-        self.stream_tickets = _with_metadata(clients.stream_tickets)
-        #: The one stub without the request timeout: a follow (FollowEvents) lasts as long as
-        #: its client stays; the SSE route ends it when the client goes.
-        self.event_stream = _bound(clients.events, metadata=metadata)
+
+    def _with_metadata(self, stub: StubT) -> StubT:
+        return _bound(stub, metadata=self.metadata, timeout=self.timeout)
+
+    @cached_property
+    def identity(self) -> IdentityServiceStub:
+        return self._with_metadata(self._clients.identity)
+
+    @cached_property
+    def tenancy(self) -> TenancyServiceStub:
+        return self._with_metadata(self._clients.tenancy)
+
+    @cached_property
+    def catalogue(self) -> ModelCatalogServiceStub:
+        return self._with_metadata(self._clients.catalogue)
+
+    @cached_property
+    def model_configs(self) -> TenantModelConfigServiceStub:
+        return self._with_metadata(self._clients.model_configs)
+
+    @cached_property
+    def billing(self) -> BillingServiceStub:
+        return self._with_metadata(self._clients.billing)
+
+    @cached_property
+    def limits(self) -> LimitsServiceStub:
+        return self._with_metadata(self._clients.limits)
+
+    @cached_property
+    def traces(self) -> TelemetryServiceStub:
+        return self._with_metadata(self._clients.traces)
+
+    @cached_property
+    def usage(self) -> UsageServiceStub:
+        return self._with_metadata(self._clients.usage)
+
+    @cached_property
+    def metrics(self) -> AgentMetricsServiceStub:
+        return self._with_metadata(self._clients.metrics)
+
+    @cached_property
+    def request_log(self) -> RequestLogServiceStub:
+        return self._with_metadata(self._clients.request_log)
+
+    @cached_property
+    def tool_usage(self) -> ToolUsageServiceStub:
+        return self._with_metadata(self._clients.tool_usage)
+
+    @cached_property
+    def activity(self) -> ActivityServiceStub:
+        return self._with_metadata(self._clients.activity)
+
+    @cached_property
+    def status_subscriptions(self) -> StatusSubscriptionServiceStub:
+        return self._with_metadata(self._clients.status_subscriptions)
+
+    @cached_property
+    def agents(self) -> AgentServiceStub:
+        return self._with_metadata(self._clients.agents)
+
+    @cached_property
+    def tools(self) -> ToolServiceStub:
+        return self._with_metadata(self._clients.tools)
+
+    @cached_property
+    def permissions(self) -> PermissionServiceStub:
+        return self._with_metadata(self._clients.permissions)
+
+    @cached_property
+    def executions(self) -> ExecutionServiceStub:
+        return self._with_metadata(self._clients.executions)
+
+    @cached_property
+    def memory(self) -> MemoryServiceStub:
+        return self._with_metadata(self._clients.memory)
+
+    @cached_property
+    def conversations(self) -> ConversationServiceStub:
+        return self._with_metadata(self._clients.conversations)
+
+    @cached_property
+    def messages(self) -> MessageServiceStub:
+        return self._with_metadata(self._clients.messages)
+
+    @cached_property
+    def runs(self) -> RunServiceStub:
+        return self._with_metadata(self._clients.runs)
+
+    @cached_property
+    def events(self) -> EventServiceStub:
+        return self._with_metadata(self._clients.events)
+
+    @cached_property
+    def stream_tickets(self) -> StreamTicketServiceStub:
+        return self._with_metadata(self._clients.stream_tickets)
+
+    @cached_property
+    def event_stream(self) -> EventServiceStub:
+        """The one stub without the request timeout: a follow (FollowEvents) lasts as long as
+        its client stays; the SSE route ends it when the client goes."""
+        return _bound(self._clients.events, metadata=self.metadata)
 
     async def own_tenant(self) -> str:
         """The tenant of the caller's access token, verified with identity's keys; empty for a
@@ -304,8 +386,10 @@ async def _verified_exchange(clients: GatewayClients, api_key: str) -> str:
     return access_token
 
 
-#: Declared so the OpenAPI document names both ways to authenticate; the headers themselves are
-#: read by :func:`outgoing_metadata`, which sees every copy of them.
+#: Both ways to authenticate, as the OpenAPI document names them on every route that calls a
+#: service (:func:`document_credentials`). They are not FastAPI security dependencies: resolving
+#: two more dependencies on every request cost about a fifth of the gateway's own CPU per request,
+#: to read headers that :func:`outgoing_metadata` reads anyway (every copy of them).
 _BEARER_SCHEME = HTTPBearer(
     auto_error=False,
     scheme_name="bearer",
@@ -317,13 +401,55 @@ _API_KEY_SCHEME = APIKeyHeader(
     scheme_name="apiKey",
     description="A service-account API key (qdk_...).",
 )
+_CREDENTIAL_SCHEMES: tuple[SecurityBase, ...] = (_BEARER_SCHEME, _API_KEY_SCHEME)
+#: The keys of an operation's metadata, which come before its ``security`` in FastAPI's document.
+_OPERATION_METADATA = frozenset({"tags", "summary", "description", "operationId", "deprecated"})
 
 
-async def clients_of(
-    request: Request,
-    _bearer: Annotated[HTTPAuthorizationCredentials | None, Security(_BEARER_SCHEME)] = None,
-    _api_key: Annotated[str | None, Security(_API_KEY_SCHEME)] = None,
-) -> CallerClients:
+async def clients_of(request: Request) -> CallerClients:
     """FastAPI dependency: the clients the app's lifespan opened, bound to this caller."""
     clients: GatewayClients = request.app.state.clients
     return CallerClients(clients, await outgoing_metadata(request, clients))
+
+
+def _calls_services(dependant: Dependant) -> bool:
+    return any(sub.call is clients_of or _calls_services(sub) for sub in dependant.dependencies)
+
+
+def document_credentials(schema: dict[str, Any], routes: Sequence[BaseRoute]) -> None:
+    """Name both ways to authenticate in ``schema`` (an OpenAPI document, changed in place) on
+    every operation whose route depends on :func:`clients_of`, as FastAPI writes a security
+    dependency: ``security`` after the operation's metadata, the schemes in
+    ``components.securitySchemes``."""
+    security: list[dict[str, list[str]]] = [
+        {scheme.scheme_name: []} for scheme in _CREDENTIAL_SCHEMES
+    ]
+    documented = False
+    for route in iter_route_contexts(routes):  # as FastAPI's get_openapi walks them
+        if not isinstance(route.original_route, APIRoute) or not route.include_in_schema:
+            continue
+        if not _calls_services(route.dependant):
+            continue
+        operations = schema.get("paths", {}).get(route.path_format or "", {})
+        for method in route.methods or ():
+            operation = operations.get(method.lower())
+            if operation is None:
+                continue
+            # Where FastAPI's document has it: before the parameters, else last.
+            reordered = {key: value for key, value in operation.items() if key != "parameters"}
+            reordered["security"] = [dict(entry) for entry in security]
+            if "parameters" in operation:
+                reordered = {
+                    **{k: v for k, v in operation.items() if k in _OPERATION_METADATA},
+                    "security": reordered["security"],
+                    **{k: v for k, v in operation.items() if k not in _OPERATION_METADATA},
+                }
+            operation.clear()
+            operation.update(reordered)
+            documented = True
+    if documented:
+        schemes = schema.setdefault("components", {}).setdefault("securitySchemes", {})
+        for scheme in _CREDENTIAL_SCHEMES:
+            schemes[scheme.scheme_name] = jsonable_encoder(
+                scheme.model, by_alias=True, exclude_none=True
+            )
