@@ -2,7 +2,8 @@
 run: calls per second, p50/p99 latency and CPU per call of every process involved.
 
 Run: ``uv run python -m tests.benchmarks.bench_hot_path [--seconds 2] [--backends sqlite,postgresql]
-[--postgres-url postgresql://postgres@127.0.0.1:5432/postgres]``.
+[--postgres-url postgresql://postgres@127.0.0.1:5432/postgres] [--paths ...]
+[--baseline-gateway /path/to/another/checkout]``.
 
 Every server is a process of its own (so its CPU is read from ``/proc/<pid>/stat``), started
 the way ``quarterdeck serve`` starts it (logging, tracing, event loop); this process is the
@@ -14,6 +15,10 @@ client. Per backend it measures, at 1 and 16 calls in flight:
 - ``GET /v1/tenants/{id}`` through the gateway (HTTP/1.1 keep-alive, one connection per caller);
 - ``LimitsService.Reserve`` then ``Settle`` (one pair counts as one call);
 - ``ModelCatalogService.PriceUsage``.
+
+``--baseline-gateway`` also starts the gateway of another checkout (say, ``git worktree add
+/tmp/before main``) beside this one, on the same tenancy, and measures its ``GET`` too, so a
+change to the gateway is measured before and after in one run.
 
 It prints the ratios the hot path is judged by. Loopback only; the PostgreSQL database is
 created for the run and dropped after it. Not collected by pytest (the name is bench_*).
@@ -28,6 +33,8 @@ import multiprocessing
 import os
 import signal
 import socket
+import subprocess
+import sys
 import tempfile
 import time
 import uuid
@@ -43,11 +50,14 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 IN_FLIGHT = (1, 16)
 #: The paths the ratios divide by, measured whatever ``--paths`` selects.
 BASELINES = frozenset({"raw echo", "health Check"})
+GATEWAY_GET = "GET /v1/tenants/{id}"
+BASELINE_GATEWAY_GET = "GET (baseline gateway)"
 PATHS = (
     "raw echo",
     "health Check",
     "GetTenant direct",
-    "GET /v1/tenants/{id}",
+    GATEWAY_GET,
+    BASELINE_GATEWAY_GET,
     "Reserve+Settle",
     "PriceUsage",
 )
@@ -179,14 +189,18 @@ def _tenancy_main(database_url: str, pipe: Connection) -> None:
 # --- the gateway, as `quarterdeck serve gateway` runs it -------------------------------------
 
 
+def _gateway_environment(port: int, tenancy_target: str, unused_target: str) -> dict[str, str]:
+    return {
+        "QD_GATEWAY_HOST": "127.0.0.1",
+        "QD_GATEWAY_PORT": str(port),
+        "QD_GATEWAY_TENANCY_TARGET": tenancy_target,
+        "QD_GATEWAY_IDENTITY_TARGET": unused_target,
+        "QD_GATEWAY_TELEMETRY_TARGET": unused_target,
+    }
+
+
 def _gateway_main(port: int, tenancy_target: str, unused_target: str) -> None:
-    os.environ.update(
-        QD_GATEWAY_HOST="127.0.0.1",
-        QD_GATEWAY_PORT=str(port),
-        QD_GATEWAY_TENANCY_TARGET=tenancy_target,
-        QD_GATEWAY_IDENTITY_TARGET=unused_target,
-        QD_GATEWAY_TELEMETRY_TARGET=unused_target,
-    )
+    os.environ.update(_gateway_environment(port, tenancy_target, unused_target))
     _quiet_stderr()
     from services.gateway.main import serve_gateway
 
@@ -284,6 +298,7 @@ class Platform:
     echo_target: str
     tenancy_target: str
     gateway_port: int
+    baseline_gateway_port: int | None
     tenant_id: str
     member_token: str
     internal_token: str
@@ -330,6 +345,14 @@ async def _drive(platform: Platform, seconds: float, only: frozenset[str]) -> li
         connections = [
             await HttpConnection.open(platform.gateway_port) for _ in range(max(IN_FLIGHT))
         ]
+        baseline_connections = (
+            [
+                await HttpConnection.open(platform.baseline_gateway_port)
+                for _ in range(max(IN_FLIGHT))
+            ]
+            if platform.baseline_gateway_port is not None
+            else []
+        )
 
         async def reserve_settle(_: int) -> None:
             made = await limits.Reserve(
@@ -348,7 +371,8 @@ async def _drive(platform: Platform, seconds: float, only: frozenset[str]) -> li
             ("raw echo", lambda _: echo(payload)),
             ("health Check", lambda _: health.Check(check)),
             ("GetTenant direct", lambda _: tenancy.GetTenant(get_tenant, metadata=member)),
-            ("GET /v1/tenants/{id}", lambda slot: connections[slot].get(http_request)),
+            (GATEWAY_GET, lambda slot: connections[slot].get(http_request)),
+            (BASELINE_GATEWAY_GET, lambda slot: baseline_connections[slot].get(http_request)),
             ("Reserve+Settle", reserve_settle),
             ("PriceUsage", lambda _: catalog.PriceUsage(price, metadata=member)),
         ]
@@ -356,10 +380,12 @@ async def _drive(platform: Platform, seconds: float, only: frozenset[str]) -> li
             for name, call in paths:
                 if only and name not in only and name not in BASELINES:
                     continue
+                if name == BASELINE_GATEWAY_GET and not baseline_connections:
+                    continue
                 for in_flight in IN_FLIGHT:
                     results.append(await _measure(name, call, in_flight, seconds, platform.pids))
         finally:
-            for connection in connections:
+            for connection in connections + baseline_connections:
                 connection.close()
     return results
 
@@ -384,8 +410,25 @@ def _wait_for_http(port: int, timeout: float = 60.0) -> None:
     raise RuntimeError(f"the gateway did not answer /healthz on port {port} within {timeout}s")
 
 
+def _baseline_gateway(
+    checkout: Path, port: int, tenancy_target: str, unused_target: str
+) -> subprocess.Popen[bytes]:
+    """The gateway of another checkout, started as ``quarterdeck serve gateway`` starts it."""
+    return subprocess.Popen(
+        [sys.executable, "-c", "from services.gateway.main import serve_gateway; serve_gateway()"],
+        cwd=checkout,
+        env={
+            **os.environ,
+            "PYTHONPATH": str(checkout),
+            **_gateway_environment(port, tenancy_target, unused_target),
+        },
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+
+
 @contextlib.contextmanager
-def _platform(database_url: str) -> Iterator[Platform]:
+def _platform(database_url: str, baseline_checkout: Path | None) -> Iterator[Platform]:
     context = multiprocessing.get_context("spawn")
     echo_ours, echo_theirs = context.Pipe()
     tenancy_ours, tenancy_theirs = context.Pipe()
@@ -394,6 +437,7 @@ def _platform(database_url: str) -> Iterator[Platform]:
     echo.start()
     tenancy.start()
     gateway = None
+    baseline: subprocess.Popen[bytes] | None = None
     try:
         echo_target = echo_ours.recv()
         if not tenancy_ours.poll(120):
@@ -404,27 +448,39 @@ def _platform(database_url: str) -> Iterator[Platform]:
             target=_gateway_main, args=(gateway_port, tenancy_target, f"127.0.0.1:{_free_port()}")
         )
         gateway.start()
-        _wait_for_http(gateway_port)
         assert echo.pid and tenancy.pid and gateway.pid
+        pids = {"client": os.getpid(), "echo": echo.pid, "tenancy": tenancy.pid}
+        baseline_port = None
+        if baseline_checkout is not None:
+            baseline_port = _free_port()
+            baseline = _baseline_gateway(
+                baseline_checkout, baseline_port, tenancy_target, f"127.0.0.1:{_free_port()}"
+            )
+            pids["baseline gw"] = baseline.pid
+        _wait_for_http(gateway_port)
+        if baseline_port is not None:
+            _wait_for_http(baseline_port)
         yield Platform(
             echo_target,
             tenancy_target,
             gateway_port,
+            baseline_port,
             tenant_id,
             member,
             internal,
-            {
-                "client": os.getpid(),
-                "echo": echo.pid,
-                "tenancy": tenancy.pid,
-                "gateway": gateway.pid,
-            },
+            {**pids, "gateway": gateway.pid},
         )
     finally:
         echo_ours.send("stop")
         tenancy_ours.send("stop")
         if gateway is not None and gateway.pid:
             os.kill(gateway.pid, signal.SIGTERM)
+        if baseline is not None:
+            baseline.terminate()
+            try:
+                baseline.wait(15)
+            except subprocess.TimeoutExpired:
+                baseline.kill()
         for process in (echo, tenancy, gateway):
             if process is None:
                 continue
@@ -460,16 +516,16 @@ def _database(backend: str, tmp: Path, postgres_url: str) -> Iterator[str]:
 
 def _report(backend: str, results: list[Result]) -> None:
     print(f"\n== {backend} ==")
+    processes = list(results[0].cpu_ms_per_call) if results else []
     print(
         f"{'path':22} {'in flight':>9} {'calls/s':>9} {'p50 ms':>8} {'p99 ms':>8}   "
-        "CPU ms per call: client / echo / tenancy / gateway"
+        f"CPU ms per call: {' / '.join(processes)}"
     )
     for r in results:
         cpu = r.cpu_ms_per_call
         print(
             f"{r.path:22} {r.in_flight:9} {r.rate:9.0f} {r.percentile(0.5):8.2f} "
-            f"{r.percentile(0.99):8.2f}   {cpu['client']:6.2f} / {cpu['echo']:5.2f} / "
-            f"{cpu['tenancy']:6.2f} / {cpu['gateway']:6.2f}"
+            f"{r.percentile(0.99):8.2f}   " + " / ".join(f"{cpu[name]:6.2f}" for name in processes)
         )
     by = {(r.path, r.in_flight): r for r in results}
     many = max(IN_FLIGHT)
@@ -486,15 +542,20 @@ def _report(backend: str, results: list[Result]) -> None:
             f"   (target >= 0.5; tenancy CPU {get_tenant.cpu_ms_per_call['tenancy']:.2f} ms/call,"
             " target <= 1.5)"
         )
-    print(f"  gateway GET / raw echo          : {ratio('GET /v1/tenants/{id}', 'raw echo')}")
+    print(f"  gateway GET / raw echo          : {ratio(GATEWAY_GET, 'raw echo')}")
+    if (BASELINE_GATEWAY_GET, many) in by:
+        print(f"  baseline gateway GET / raw echo : {ratio(BASELINE_GATEWAY_GET, 'raw echo')}")
     print(f"  Reserve+Settle / health Check   : {ratio('Reserve+Settle', 'health Check')}")
     print(f"  PriceUsage / health Check       : {ratio('PriceUsage', 'health Check')}")
     print(f"  health Check / raw echo         : {ratio('health Check', 'raw echo')}")
-    gateway_one = by.get(("GET /v1/tenants/{id}", 1))
     direct_one = by.get(("GetTenant direct", 1))
-    if gateway_one is not None and direct_one is not None:
-        added = gateway_one.percentile(0.5) - direct_one.percentile(0.5)
-        print(f"gateway p50 over direct GetTenant at 1 in flight: +{added:.2f} ms (target <= 3)")
+    for name, label in ((GATEWAY_GET, "gateway"), (BASELINE_GATEWAY_GET, "baseline gateway")):
+        gateway_one = by.get((name, 1))
+        if gateway_one is not None and direct_one is not None:
+            added = gateway_one.percentile(0.5) - direct_one.percentile(0.5)
+            print(
+                f"{label} p50 over direct GetTenant at 1 in flight: +{added:.2f} ms (target <= 3)"
+            )
 
 
 def main() -> None:
@@ -508,6 +569,12 @@ def main() -> None:
         help=f"comma-separated subset of {', '.join(PATHS)} (raw echo and health Check are "
         "always measured, for the ratios); all when empty",
     )
+    parser.add_argument(
+        "--baseline-gateway",
+        type=Path,
+        default=None,
+        help="another checkout whose gateway is measured beside this one's (before and after)",
+    )
     args = parser.parse_args()
     only = frozenset(name.strip() for name in args.paths.split(",") if name.strip())
     if unknown := only - set(PATHS):
@@ -517,7 +584,7 @@ def main() -> None:
         with (
             tempfile.TemporaryDirectory() as tmp,
             _database(backend, Path(tmp), args.postgres_url) as url,
-            _platform(url) as platform,
+            _platform(url, args.baseline_gateway) as platform,
         ):
             print(f"{backend}: pids {platform.pids}", flush=True)
             results = asyncio.run(_drive(platform, args.seconds, only))
