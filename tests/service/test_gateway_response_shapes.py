@@ -19,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import copy
 import json
+import re
 import time
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
@@ -108,8 +109,10 @@ def api_routes(app: FastAPI) -> Iterator[tuple[str, str]]:
 
     for route in walk(app.routes):
         if route.include_in_schema:
+            # As the document names it: "{key:path}" is "{key}" there.
+            path = re.sub(r"\{(\w+):\w+\}", r"{\1}", route.path)
             for method in sorted(route.methods):
-                yield method, route.path
+                yield method, path
 
 
 @dataclass

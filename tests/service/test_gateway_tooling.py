@@ -360,6 +360,29 @@ async def test_bad_input_is_400_naming_the_field(gw: Gateway) -> None:
         assert any(field in name for name in fields), f"{method} {target}: {fields}"
 
 
+async def test_a_patch_that_changes_no_field_is_400_and_changes_nothing(gw: Gateway) -> None:
+    team = await new_team(gw)
+    tool, agent = await tool_and_agent(gw, team)
+    agent_path, tool_path = f"/v1/agents/{agent['id']}", f"/v1/tools/{tool['id']}"
+    for path, body in (
+        (agent_path, {"config_version": agent["config_version"]}),
+        (tool_path, {"version": tool["version"]}),
+    ):
+        response = await gw.client.patch(path, json=body, headers=team.admin)
+        fields = violations(response)
+        assert list(fields) == ["body"], fields
+        assert "at least one field" in fields["body"]
+    # Nothing sent at all: the version is what is missing.
+    assert "config_version" in violations(
+        await gw.client.patch(agent_path, json={}, headers=team.admin)
+    )
+    assert "version" in violations(await gw.client.patch(tool_path, json={}, headers=team.admin))
+    got_agent = await call(gw, "GET", agent_path, headers=team.viewer)
+    got_tool = await call(gw, "GET", tool_path, headers=team.viewer)
+    assert got_agent["config_version"] == agent["config_version"]
+    assert got_tool["version"] == tool["version"]
+
+
 async def test_an_http_tool_runs_against_a_local_server_and_is_recorded(gw: Gateway) -> None:
     team = await new_team(gw)
     tool, agent = await tool_and_agent(gw, team)
@@ -568,6 +591,36 @@ async def test_memory_is_stored_listed_searched_and_deleted(gw: Gateway) -> None
     assert [e["key"] for e in found["entries"]] == ["tone"]
     await call(gw, "DELETE", entry, 204, params=scope, headers=team.member)
     response = await gw.client.get(entry, params=scope, headers=team.viewer)
+    assert reason_of(response, 404, "NOT_FOUND") == "MEMORY_NOT_FOUND"
+
+
+async def test_a_memory_key_may_hold_slashes(gw: Gateway) -> None:
+    team = await new_team(gw)
+    scope = {"scope_key": "session-1"}
+    for key, value in (("notes/2026/q1", 1), ("notes/2026", 2), ("notes", 3)):
+        stored = await call(
+            gw,
+            "PUT",
+            f"/v1/memories/session/{key}",
+            params=scope,
+            json={"value": value},
+            headers=team.member,
+        )
+        assert stored["entry"]["key"] == key
+    # Sent as is or with each "/" percent-encoded: the same key.
+    for path in ("/v1/memories/session/notes/2026/q1", "/v1/memories/session/notes%2F2026%2Fq1"):
+        got = await call(gw, "GET", path, params=scope, headers=team.viewer)
+        assert (got["key"], got["value"]) == ("notes/2026/q1", 1)
+    await call(
+        gw, "DELETE", "/v1/memories/session/notes/2026", 204, params=scope, headers=team.member
+    )
+    listed = await call(
+        gw, "GET", "/v1/memories", params={"scope": "session", **scope}, headers=team.viewer
+    )
+    assert sorted(e["key"] for e in listed["entries"]) == ["notes", "notes/2026/q1"]
+    response = await gw.client.get(
+        "/v1/memories/session/notes/2026", params=scope, headers=team.viewer
+    )
     assert reason_of(response, 404, "NOT_FOUND") == "MEMORY_NOT_FOUND"
 
 

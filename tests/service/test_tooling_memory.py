@@ -171,6 +171,53 @@ async def test_delete_and_search(tooling: Tooling) -> None:
     assert again.code() == grpc.StatusCode.NOT_FOUND
 
 
+async def test_a_key_holding_slashes_is_one_key(tooling: Tooling) -> None:
+    tenant = str(uuid.uuid4())
+    member = ISSUER.member(tenant, "member")
+    for key, value in (("notes/2026/q1", 1), ("notes/2026", 2), ("notes", 3), ("/lead/", 4)):
+        await tooling.memory.UpsertMemory(
+            pb.UpsertMemoryRequest(entry=entry(tenant, key, value)), metadata=member
+        )
+    got = await tooling.memory.GetMemory(
+        pb.GetMemoryRequest(
+            tenant_id=tenant,
+            scope=pb.MEMORY_SCOPE_SESSION,
+            scope_key="demo-session",
+            key="notes/2026/q1",
+        ),
+        metadata=member,
+    )
+    assert (got.entry.key, value_to_python(got.entry.value)) == ("notes/2026/q1", 1)
+    listed = await tooling.memory.ListMemories(
+        pb.ListMemoriesRequest(
+            tenant_id=tenant, scope=pb.MEMORY_SCOPE_SESSION, scope_key="demo-session"
+        ),
+        metadata=member,
+    )
+    assert {e.key: value_to_python(e.value) for e in listed.entries} == {
+        "notes/2026/q1": 1,
+        "notes/2026": 2,
+        "notes": 3,
+        "/lead/": 4,
+    }
+    await tooling.memory.DeleteMemory(
+        pb.DeleteMemoryRequest(
+            tenant_id=tenant,
+            scope=pb.MEMORY_SCOPE_SESSION,
+            scope_key="demo-session",
+            key="notes/2026",
+        ),
+        metadata=member,
+    )
+    left = await tooling.memory.ListMemories(
+        pb.ListMemoriesRequest(
+            tenant_id=tenant, scope=pb.MEMORY_SCOPE_SESSION, scope_key="demo-session"
+        ),
+        metadata=member,
+    )
+    assert sorted(e.key for e in left.entries) == ["/lead/", "notes", "notes/2026/q1"]
+
+
 async def test_bad_memory_input_names_each_field(tooling: Tooling) -> None:
     tenant = str(uuid.uuid4())
     error = await failure(

@@ -16,6 +16,7 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Path, Query, Response
+from fastapi.exceptions import RequestValidationError
 
 from quarterdeck.tooling.v1 import agents_pb2 as pb
 from quarterdeck.tooling.v1 import executions_pb2 as epb
@@ -140,6 +141,17 @@ async def update_agent(
     paths = (
         None if update_mask is None else [p.strip() for p in update_mask.split(",") if p.strip()]
     )
+    if paths is None and not body.sent_fields():
+        raise RequestValidationError(
+            [
+                {
+                    "loc": ("body",),
+                    "msg": "must set at least one field besides config_version "
+                    "(or name the fields to reset in update_mask)",
+                    "type": "value_error",
+                }
+            ]
+        )
     reply = await clients.agents.UpdateAgent(
         body.to_proto(await owner(clients, tenant_id), agent_id, paths)
     )

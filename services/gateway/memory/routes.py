@@ -3,7 +3,8 @@
 One JSON value per tenant, scope (global, project, session or user), scope key (the project,
 session or user id; empty for the global scope) and key. A tenant's viewers read it; its members
 store and delete entries. ``tenant_id`` is your token's tenant when left out; platform operators
-name the tenant. A key is one path segment (a key holding "/" is not reachable here).
+name the tenant. A key may hold "/" ("notes/2026/q1"): everything after the scope is the key,
+sent as is or with each "/" percent-encoded.
 """
 
 from __future__ import annotations
@@ -27,7 +28,10 @@ from services.gateway.routing import ERROR_RESPONSES, Clients, PageSize, PageTok
 router = APIRouter(prefix="/v1/memories", tags=["memory"], responses=ERROR_RESPONSES)
 
 Scope = Annotated[MemoryScopeName, Path(description="How widely the entry applies.")]
-Key = Annotated[str, Path(max_length=255, description="The entry's key.")]
+Key = Annotated[
+    str,
+    Path(max_length=255, description='The entry\'s key; it may hold "/" (the rest of the path).'),
+]
 ScopeKey = Annotated[
     str,
     Query(
@@ -89,7 +93,7 @@ async def search_memories(
     return MemorySearchResult.from_proto(reply)
 
 
-@router.get("/{scope}/{key}")
+@router.get("/{scope}/{key:path}")
 async def get_memory(
     scope: Scope, key: Key, clients: Clients, tenant_id: TenantQuery = "", scope_key: ScopeKey = ""
 ) -> MemoryEntry:
@@ -102,7 +106,7 @@ async def get_memory(
     return MemoryEntry.from_proto(reply.entry)
 
 
-@router.put("/{scope}/{key}")
+@router.put("/{scope}/{key:path}")
 async def upsert_memory(
     scope: Scope,
     key: Key,
@@ -116,7 +120,7 @@ async def upsert_memory(
     return StoredMemory.from_proto(reply)
 
 
-@router.delete("/{scope}/{key}", status_code=204, response_class=Response)
+@router.delete("/{scope}/{key:path}", status_code=204, response_class=Response)
 async def delete_memory(
     scope: Scope, key: Key, clients: Clients, tenant_id: TenantQuery = "", scope_key: ScopeKey = ""
 ) -> None:

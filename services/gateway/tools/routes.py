@@ -13,6 +13,7 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Path, Query, Response
+from fastapi.exceptions import RequestValidationError
 
 from quarterdeck.tooling.v1 import tools_pb2 as pb
 from services.gateway.routing import (
@@ -135,6 +136,16 @@ async def update_tool(
 ) -> ToolConfig:
     """Change the fields present in the body when version is the one stored (409 otherwise):
     the tool's tenant's admins, operators for a global tool."""
+    if not body.mask_paths():
+        raise RequestValidationError(
+            [
+                {
+                    "loc": ("body",),
+                    "msg": "must set at least one field besides version",
+                    "type": "value_error",
+                }
+            ]
+        )
     reply = await clients.tools.UpdateToolConfig(
         body.to_proto(await owner(clients, tenant_id), tool_id)
     )
