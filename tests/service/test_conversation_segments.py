@@ -99,12 +99,22 @@ async def test_truncating_opens_a_segment_and_hides_later_messages_without_delet
     assert await texts(stack, member, conversation.id) == []
     await say(stack, member, conversation.id, "fresh start")
     assert await texts(stack, member, conversation.id) == ["fresh start"]
-    # Nothing stored was deleted; the ledger says what happened.
+    # Nothing stored was deleted; the whole ledger (hidden history included, when asked for)
+    # says what happened; by default only the visible part is listed.
     assert await stored(stack, conversation.id) == 5
     events = await stack.events.ListEvents(
-        epb.ListEventsRequest(conversation_id=conversation.id, page_size=100), metadata=member
+        epb.ListEventsRequest(conversation_id=conversation.id, page_size=100, include_hidden=True),
+        metadata=member,
     )
     assert [e.kind for e in events.events].count("conversation.truncated") == 2
+    visible = await stack.events.ListEvents(
+        epb.ListEventsRequest(conversation_id=conversation.id, page_size=100), metadata=member
+    )
+    assert [e.kind for e in visible.events] == [
+        "conversation.created",
+        "conversation.truncated",
+        "conversation.message.created",
+    ]
     async with stack.ctx.database.reading() as session:
         segments = list(
             (
@@ -197,3 +207,177 @@ async def test_rollback_cancels_pending_runs_and_hides_what_they_were_asked(
         "the question, rephrased",
         "and another",
     ]
+
+
+async def search(
+    stack: ConversationStack,
+    caller: list[tuple[str, str]],
+    query: str,
+    **fields: object,
+) -> list[str]:
+    found = await stack.messages.SearchMessages(
+        mpb.SearchMessagesRequest(query=query, **fields),  # type: ignore[arg-type]
+        metadata=caller,
+    )
+    return sorted(m.text for m in found.messages)
+
+
+async def ledger_texts(
+    stack: ConversationStack, caller: list[tuple[str, str]], cid: str, **fields: object
+) -> list[str]:
+    """The texts of the message events ListEvents gives (one page of up to 1,000)."""
+    listed = await stack.events.ListEvents(
+        epb.ListEventsRequest(conversation_id=cid, page_size=1000, **fields),  # type: ignore[arg-type]
+        metadata=caller,
+    )
+    return [
+        e.payload.fields["text"].string_value
+        for e in listed.events
+        if e.kind == "conversation.message.created"
+    ]
+
+
+async def test_an_edit_replaces_a_message_in_a_new_segment_and_hides_what_followed_it(
+    stack: ConversationStack,
+) -> None:
+    tenant = str(uuid.uuid4())
+    member = ISSUER.member(tenant, "member")
+    conversation = await new_conversation(stack, member)
+    for text in ("alpha plan", "bravo plan", "charlie plan"):
+        await say(stack, member, conversation.id, text)
+    before = await stack.conversations.GetConversation(
+        cpb.GetConversationRequest(conversation_id=conversation.id), metadata=member
+    )
+    request = mpb.EditMessageRequest(
+        conversation_id=conversation.id,
+        position=1,
+        message=mpb.Message(role=mpb.MESSAGE_ROLE_USER, text="bravo plan, edited"),
+        request_id=f"edit-{uuid.uuid4()}",
+    )
+    edited = await stack.messages.EditMessage(request, metadata=member)
+    assert edited.message.position == 3 and edited.message.text == "bravo plan, edited"
+    assert edited.message.metadata["edited_position"] == 1
+    assert not edited.HasField("run")
+    # Idempotent: the same request answers the same edit and opens nothing more.
+    assert await stack.messages.EditMessage(request, metadata=member) == edited
+    assert await texts(stack, member, conversation.id) == ["alpha plan", "bravo plan, edited"]
+    async with stack.ctx.database.reading() as session:
+        segments = list(
+            (
+                await session.scalars(
+                    select(LedgerSegmentRecord)
+                    .where(LedgerSegmentRecord.conversation_id == uuid.UUID(conversation.id))
+                    .order_by(LedgerSegmentRecord.segment_index)
+                )
+            ).all()
+        )
+    assert [s.segment_index for s in segments] == [0, 1]
+    assert str(segments[1].id) == edited.message.segment_id
+    assert segments[1].visible_through_message_position == 0
+    # The ledger kept is the one before the first hidden message was appended.
+    assert segments[1].visible_through_event_id is not None
+    assert segments[1].visible_through_event_id < before.conversation.last_event_sequence
+    assert await stored(stack, conversation.id) == 4  # nothing deleted
+
+    # Hidden history leaks neither through search nor through ListEvents, unless asked for.
+    assert await search(stack, member, "plan", conversation_id=conversation.id) == [
+        "alpha plan",
+        "bravo plan, edited",
+    ]
+    assert await search(stack, member, "charlie") == []  # tenant-wide too
+    assert await search(stack, member, "plan", include_hidden=True) == [
+        "alpha plan",
+        "bravo plan",
+        "bravo plan, edited",
+        "charlie plan",
+    ]
+    assert await ledger_texts(stack, member, conversation.id) == [
+        "alpha plan",
+        "bravo plan, edited",
+    ]
+    assert await ledger_texts(stack, member, conversation.id, include_hidden=True) == [
+        "alpha plan",
+        "bravo plan",
+        "charlie plan",
+        "bravo plan, edited",
+    ]
+    # A page that starts in hidden history skips it; its cursor still moves on.
+    listed = await stack.events.ListEvents(
+        epb.ListEventsRequest(
+            conversation_id=conversation.id,
+            after_sequence_number=segments[1].visible_through_event_id,
+            page_size=1,
+        ),
+        metadata=member,
+    )
+    [first] = listed.events
+    assert first.kind == "conversation.truncated" and first.segment_id == str(segments[1].id)
+
+    # A second edit, of the first message: everything after it hidden, across both segments.
+    again = await stack.messages.EditMessage(
+        mpb.EditMessageRequest(
+            conversation_id=conversation.id,
+            position=0,
+            message=mpb.Message(role=mpb.MESSAGE_ROLE_USER, text="alpha plan, edited"),
+        ),
+        metadata=member,
+    )
+    assert again.message.position == 4
+    assert await texts(stack, member, conversation.id) == ["alpha plan, edited"]
+    assert await search(stack, member, "plan", conversation_id=conversation.id) == [
+        "alpha plan, edited"
+    ]
+    assert await ledger_texts(stack, member, conversation.id) == ["alpha plan, edited"]
+
+
+async def test_an_edit_is_refused_for_bad_input_another_role_and_while_a_run_is_pending(
+    stack: ConversationStack,
+) -> None:
+    tenant = str(uuid.uuid4())
+    member = ISSUER.member(tenant, "member")
+    viewer = ISSUER.member(tenant, "viewer")
+    conversation = await new_conversation(stack, member)
+    await say(stack, member, conversation.id, "hello")
+    await say(
+        stack,
+        ISSUER.member(tenant, "admin"),
+        conversation.id,
+        "be brief",
+        role=mpb.MESSAGE_ROLE_SYSTEM,
+    )
+
+    async def edit(caller: list[tuple[str, str]], **fields: object) -> mpb.EditMessageResponse:
+        fields.setdefault("message", mpb.Message(role=mpb.MESSAGE_ROLE_USER, text="hi"))
+        return await stack.messages.EditMessage(
+            mpb.EditMessageRequest(conversation_id=conversation.id, **fields),  # type: ignore[arg-type]
+            metadata=caller,
+        )
+
+    error = await failure(edit(member, position=7))
+    assert error.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert "position" in str(rich_error(error))
+    error = await failure(edit(member, position=-1))
+    assert error.code() == grpc.StatusCode.INVALID_ARGUMENT
+    error = await failure(edit(member, position=0, message=mpb.Message(role=mpb.MESSAGE_ROLE_USER)))
+    assert error.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert "message.text" in str(rich_error(error))
+    # The system message is not the member's to edit, nor a user message to replace it.
+    error = await failure(
+        edit(member, position=1, message=mpb.Message(role=mpb.MESSAGE_ROLE_SYSTEM, text="x"))
+    )
+    assert error.code() == grpc.StatusCode.PERMISSION_DENIED
+    error = await failure(edit(member, position=1))
+    assert error.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert "message.role" in str(rich_error(error))
+    assert (await failure(edit(viewer, position=0))).code() == grpc.StatusCode.PERMISSION_DENIED
+    stranger = ISSUER.member(str(uuid.uuid4()), "admin")
+    assert (await failure(edit(stranger, position=0))).code() == grpc.StatusCode.NOT_FOUND
+    # A run queued (no worker here) refuses the edit until it is cancelled.
+    queued = await say(stack, member, conversation.id, "answer me", start_run=True)
+    error = await failure(edit(member, position=0))
+    assert error.code() == grpc.StatusCode.FAILED_PRECONDITION
+    assert "RUN_IN_PROGRESS" in str(rich_error(error))
+    await stack.runs.CancelRun(rpb.CancelRunRequest(run_id=queued.run.id), metadata=member)
+    started = await edit(member, position=0, start_run=True)
+    assert started.run.message_position == started.message.position
+    assert await texts(stack, member, conversation.id) == ["hi"]

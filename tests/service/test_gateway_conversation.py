@@ -403,7 +403,9 @@ async def test_a_conversation_is_read_with_its_messages_its_ledger_paged_and_it_
     segment = truncated["segment"]
     assert segment["segment_index"] == 1 and segment["parent_segment_id"]
     assert segment["visible_through_message_position"] == 0
-    assert segment["visible_through_event_id"] == cursors[-1]
+    # The ledger kept ends before the first hidden message ("second") was appended.
+    [second] = [e for e in seen if e["payload"].get("text") == "second"]
+    assert segment["visible_through_event_id"] == second["sequence_number"] - 1
     assert truncated["conversation"]["id"] == conversation["id"]
     after_truncation = ok(await gateway.get(f"{path}:withMessages", headers=tenant.viewer))
     assert [m["text"] for m in after_truncation["messages"]] == ["first"]
@@ -439,3 +441,80 @@ async def test_a_conversation_is_read_with_its_messages_its_ledger_paged_and_it_
         headers=stranger.viewer,
     )
     refused(missing, 404)
+
+
+async def test_an_edit_replaces_a_message_and_hidden_history_is_found_only_when_asked_for(
+    gateway: httpx.AsyncClient,
+) -> None:
+    tenant, stranger = Tenant(), Tenant()
+    marker = uuid.uuid4().hex[:8]
+    conversation = ok(await gateway.post("/v1/conversations", json={}, headers=tenant.member), 201)
+    path = f"/v1/conversations/{conversation['id']}"
+    for text in (f"keep {marker}", f"typo {marker}", f"later {marker}"):
+        ok(
+            await gateway.post(
+                f"{path}/messages", json={"text": text, "start_run": False}, headers=tenant.member
+            ),
+            201,
+        )
+    edited = ok(
+        await gateway.post(
+            f"{path}/messages/1:edit",
+            json={"text": f"fixed {marker}", "start_run": False},
+            headers={**tenant.member, "Idempotency-Key": f"e-{marker}"},
+        )
+    )
+    assert edited["message"]["text"] == f"fixed {marker}" and edited["message"]["position"] == 3
+    assert edited["run"] is None
+    listed = ok(await gateway.get(f"{path}/messages", headers=tenant.viewer))
+    assert [m["text"] for m in listed["messages"]] == [f"keep {marker}", f"fixed {marker}"]
+
+    async def found(**params: Any) -> list[str]:
+        page = ok(
+            await gateway.get(
+                "/v1/messages:search", params={"query": marker, **params}, headers=tenant.viewer
+            )
+        )
+        return sorted(m["text"] for m in page["messages"])
+
+    assert await found() == [f"fixed {marker}", f"keep {marker}"]
+    assert await found(include_hidden=True) == [
+        f"fixed {marker}",
+        f"keep {marker}",
+        f"later {marker}",
+        f"typo {marker}",
+    ]
+
+    async def ledger(**params: Any) -> list[str]:
+        page = ok(
+            await gateway.get(
+                f"{path}/ledger", params={"page_size": 1000, **params}, headers=tenant.viewer
+            )
+        )
+        return [e["payload"]["text"] for e in page["events"] if "text" in e["payload"]]
+
+    assert await ledger() == [f"keep {marker}", f"fixed {marker}"]
+    assert await ledger(include_hidden=True) == [
+        f"keep {marker}",
+        f"typo {marker}",
+        f"later {marker}",
+        f"fixed {marker}",
+    ]
+    refused(
+        await gateway.post(f"{path}/messages/1:edit", json={"text": "no"}, headers=tenant.viewer),
+        403,
+    )
+    bad = refused(
+        await gateway.post(f"{path}/messages/2:edit", json={"text": "x"}, headers=tenant.member),
+        400,
+    )
+    assert "position" in str(bad["details"])
+    refused(
+        await gateway.post(f"{path}/messages/-1:edit", json={"text": "x"}, headers=tenant.member),
+        400,
+    )
+    refused(
+        await gateway.post(f"{path}/messages/0:edit", json={"text": "x"}, headers=stranger.admin),
+        404,
+        "CONVERSATION_NOT_FOUND",
+    )

@@ -1261,7 +1261,12 @@ async def conversations(shapes: Shapes, turn: TurnStack) -> None:
     await call(
         "GET", "/v1/conversations/{conversation_id}/messages", headers=viewer, conversation_id=cid
     )
-    await call("GET", "/v1/messages:search", headers=viewer, params={"query": "shape-yes"})
+    await call(
+        "GET",
+        "/v1/messages:search",
+        headers=viewer,
+        params={"query": "shape-yes", "include_hidden": True},
+    )
     await call(
         "GET",
         "/v1/conversations/{conversation_id}:withMessages",
@@ -1301,6 +1306,14 @@ async def conversations(shapes: Shapes, turn: TurnStack) -> None:
         headers=member,
         conversation_id=cid,
         json={"keep_through_position": 1},
+    )
+    await call(
+        "POST",
+        "/v1/conversations/{conversation_id}/messages/{position}:edit",
+        headers=member,
+        conversation_id=cid,
+        position=0,
+        json={"text": "shape, edited", "start_run": False},
     )
     await call(
         "POST", "/v1/conversations/{conversation_id}:archive", headers=member, conversation_id=cid

@@ -5,6 +5,12 @@ chain of segments.
 
 Visible messages: all of the current segment's, and of each ancestor those at or before the
 smallest ``visible_through_message_position`` on the way down from the current segment.
+Visible events likewise, by ``visible_through_event_id``: the cursor just before the first
+hidden message was appended (the ledger up to the last message kept, and the runs' events that
+came before the next message), so a hidden message's text, and the answers to it, are not read
+back from the ledger either. Segments form one chain (each opens after the current one), so a
+row of a segment is hidden exactly when a later segment's bound is below it: one NOT EXISTS,
+usable across conversations (a tenant-wide search).
 """
 
 from __future__ import annotations
@@ -12,13 +18,14 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-from sqlalchemy import and_, false, or_, select
+from sqlalchemy import and_, exists, false, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import aliased
 
 from services.conversation.conversations.models import ConversationRecord
 from services.conversation.conversations.store import current_segment
 from services.conversation.events.ledger import Ledger, NewEvent
-from services.conversation.events.models import LedgerSegmentRecord
+from services.conversation.events.models import LedgerEventRecord, LedgerSegmentRecord
 from services.conversation.messages.models import MessageRecord
 from shared.db_types import utcnow
 from shared.errors import InvalidArgument
@@ -73,6 +80,66 @@ async def visible_messages(session: AsyncSession, conversation_id: uuid.UUID) ->
     )
 
 
+def _hidden_by_a_later_segment(segment_id: Any, conversation_id: Any, hides: Any) -> Any:
+    """A condition: a segment opened after ``segment_id`` (same conversation) whose bound
+    ``hides`` the row."""
+    own = aliased(LedgerSegmentRecord)
+    later = aliased(LedgerSegmentRecord)
+    return exists(
+        select(later.id)
+        .select_from(later)
+        .join(own, own.id == segment_id)
+        .where(
+            later.conversation_id == conversation_id,
+            later.segment_index > own.segment_index,
+            hides(later),
+        )
+    )
+
+
+def hidden_message() -> Any:
+    """A condition on MessageRecord: a truncation or an edit hid it (in any conversation)."""
+    return _hidden_by_a_later_segment(
+        MessageRecord.segment_id,
+        MessageRecord.conversation_id,
+        lambda later: later.visible_through_message_position < MessageRecord.position,
+    )
+
+
+def hidden_event() -> Any:
+    """A condition on LedgerEventRecord: a truncation or an edit hid it."""
+    return _hidden_by_a_later_segment(
+        LedgerEventRecord.segment_id,
+        LedgerEventRecord.conversation_id,
+        lambda later: later.visible_through_event_id < LedgerEventRecord.event_id,
+    )
+
+
+async def _ledger_kept_through(
+    session: AsyncSession, conversation: ConversationRecord, keep_through_position: int
+) -> int:
+    """The last cursor of the ledger kept by a truncation after ``keep_through_position``: the
+    one before the first hidden message's event; the current cursor when none is hidden."""
+    first_hidden = await session.scalar(
+        select(MessageRecord.id)
+        .where(
+            await visible_messages(session, conversation.id),
+            MessageRecord.position > keep_through_position,
+        )
+        .order_by(MessageRecord.position)
+        .limit(1)
+    )
+    if first_hidden is None:
+        return conversation.last_event_sequence
+    appended = await session.scalar(
+        select(LedgerEventRecord.event_id).where(
+            LedgerEventRecord.conversation_id == conversation.id,
+            LedgerEventRecord.item_id == f"msg_{first_hidden}",
+        )
+    )
+    return conversation.last_event_sequence if appended is None else appended - 1
+
+
 async def truncate(
     session: AsyncSession,
     ledger: Ledger,
@@ -97,6 +164,7 @@ async def truncate(
                 f"{keep_through_position} is not the position of a visible message of "
                 f"conversation {conversation.id} (or -1 to hide them all)",
             )
+    kept_through_event = await _ledger_kept_through(session, conversation, keep_through_position)
     parent = await current_segment(session, conversation.id)
     now = utcnow()
     parent.truncated_at = now
@@ -106,7 +174,7 @@ async def truncate(
         conversation_id=conversation.id,
         segment_index=parent.segment_index + 1,
         parent_segment_id=parent.id,
-        visible_through_event_id=conversation.last_event_sequence,
+        visible_through_event_id=kept_through_event,
         visible_through_message_position=keep_through_position,
         created_at=now,
         updated_at=now,

@@ -12,12 +12,16 @@ from __future__ import annotations
 import uuid
 from collections.abc import AsyncIterator
 
+from sqlalchemy import select
+
 from quarterdeck.conversation.v1 import events_pb2 as pb
 from services.conversation.access import caller_tenant
 from services.conversation.context import ConversationContext
+from services.conversation.conversations.segments import hidden_event
 from services.conversation.conversations.store import tenant_conversation
 from services.conversation.events.convert import event_to_proto
 from services.conversation.events.ledger import Ledger
+from services.conversation.events.models import LedgerEventRecord
 from services.conversation.tickets.store import valid_ticket
 from shared.errors import InvalidArgument
 from shared.ids import parse_id
@@ -46,9 +50,22 @@ class EventHandlers:
         conversation_id = parse_id(request.conversation_id, "conversation_id")
         after = _cursor(request.after_sequence_number)
         size = page_size_from(request.page_size)
+        statement = (
+            select(LedgerEventRecord)
+            .where(
+                LedgerEventRecord.conversation_id == conversation_id,
+                LedgerEventRecord.event_id > after,
+            )
+            .order_by(LedgerEventRecord.event_id)
+            .limit(size)
+        )
+        if not request.include_hidden:
+            # What a truncation or an edit hid (a hidden message's text, the answers to it) is
+            # not read back unless asked for.
+            statement = statement.where(~hidden_event())
         async with self._ctx.database.reading() as session:
             await tenant_conversation(session, tenant_id, conversation_id)
-            rows = await Ledger.read_after(session, conversation_id, after, size)
+            rows = list((await session.scalars(statement)).all())
         return pb.ListEventsResponse(
             events=[event_to_proto(row) for row in rows],
             next_after_sequence_number=rows[-1].event_id if rows else after,

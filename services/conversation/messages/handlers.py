@@ -11,10 +11,15 @@ from sqlalchemy import func, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from quarterdeck.conversation.v1 import messages_pb2 as pb
+from quarterdeck.conversation.v1 import runs_pb2 as rpb
 from services.conversation.access import caller_tenant
 from services.conversation.context import ConversationContext
 from services.conversation.conversations.models import ConversationRecord
-from services.conversation.conversations.segments import truncate, visible_messages
+from services.conversation.conversations.segments import (
+    hidden_message,
+    truncate,
+    visible_messages,
+)
 from services.conversation.conversations.store import (
     current_segment,
     require_active,
@@ -53,11 +58,15 @@ class MessageHandlers:
     def __init__(self, ctx: ConversationContext) -> None:
         self._ctx = ctx
 
-    async def append_message(self, request: pb.AppendMessageRequest) -> pb.AppendMessageResponse:
-        tenant_id, principal = caller_tenant("member")
-        conversation_id = parse_id(request.conversation_id, "conversation_id")
-        given = request.message
-        violations = Violations()
+    def _new_message(
+        self,
+        tenant_id: uuid.UUID,
+        given: pb.Message,
+        start_run: bool,
+        violations: Violations,
+    ) -> NewMessage:
+        """The message a request gives, checked (each problem naming its field); a role other
+        than user needs an admin."""
         role = ROLE_FROM_PROTO.get(given.role)
         if role is None:
             violations.add("message.role", "is required: system, user, assistant or tool")
@@ -74,18 +83,15 @@ class MessageHandlers:
         violations.text("message.tool_call_id", given.tool_call_id, 64)
         if role == MessageRole.TOOL and not given.tool_call_id:
             violations.add("message.tool_call_id", "is required for a tool message")
-        if request.start_run and role != MessageRole.USER:
+        if start_run and role != MessageRole.USER:
             violations.add("start_run", "only a user message starts a run")
-        strategy = STRATEGY_FROM_PROTO.get(request.multitask_strategy)
-        if strategy is None:
-            violations.add("multitask_strategy", "must be a known strategy")
         violations.raise_if_any()
-        assert role is not None and strategy is not None
+        assert role is not None
         if role != MessageRole.USER:
             # Only the agent (through its runs) and a tenant's admins speak for anyone else.
             require_tenant(str(tenant_id), "admin")
         content = value_to_python(given.content) if has_content else given.text
-        new = NewMessage(
+        return NewMessage(
             role=role,
             content=content,
             text=given.text or text_of(content),
@@ -95,6 +101,16 @@ class MessageHandlers:
             tool_call_id=given.tool_call_id or None,
             metadata=struct_to_dict(given.metadata) or None,
         )
+
+    async def append_message(self, request: pb.AppendMessageRequest) -> pb.AppendMessageResponse:
+        tenant_id, principal = caller_tenant("member")
+        conversation_id = parse_id(request.conversation_id, "conversation_id")
+        violations = Violations()
+        strategy = STRATEGY_FROM_PROTO.get(request.multitask_strategy)
+        if strategy is None:
+            violations.add("multitask_strategy", "must be a known strategy")
+        new = self._new_message(tenant_id, request.message, request.start_run, violations)
+        assert strategy is not None
 
         async def create(session: AsyncSession) -> pb.AppendMessageResponse:
             conversation = await tenant_conversation(
@@ -107,31 +123,126 @@ class MessageHandlers:
             row = await append_message(session, self._ctx.ledger, conversation, segment.id, new)
             response = pb.AppendMessageResponse(message=message_to_proto(row))
             if request.start_run:
-                if conversation.agent_id is None:
-                    raise FailedPrecondition(
-                        f"conversation {conversation.id} has no agent_id to answer it",
-                        reason="CONVERSATION_HAS_NO_AGENT",
+                response.run.CopyFrom(
+                    await self._start_run(
+                        session,
+                        conversation,
+                        segment.id,
+                        row,
+                        principal.subject,
+                        "enqueue" if strategy == "rollback" else strategy,
                     )
-                run = await self._ctx.runs.enqueue(
-                    session,
-                    conversation,
-                    segment.id,
-                    created_by=principal.subject[:255],
-                    message_position=row.position,
-                    payload={
-                        "agent_id": str(conversation.agent_id),
-                        "message_id": str(row.id),
-                        "message_position": row.position,
-                    },
-                    strategy="enqueue" if strategy == "rollback" else strategy,
                 )
-                response.run.CopyFrom(run_to_proto(run))
             return response
 
         return await self._ctx.idempotency.run(
             endpoint="conversation.AppendMessage",
             request=request,
             response_type=pb.AppendMessageResponse,
+            create=create,
+            resource_id_of=lambda response: response.message.id,
+            scope=str(tenant_id),
+        )
+
+    async def _start_run(
+        self,
+        session: AsyncSession,
+        conversation: ConversationRecord,
+        segment_id: uuid.UUID,
+        row: MessageRecord,
+        subject: str,
+        strategy: str,
+    ) -> rpb.Run:
+        """Queue the run answering ``row`` (the caller holds the conversation row)."""
+        if conversation.agent_id is None:
+            raise FailedPrecondition(
+                f"conversation {conversation.id} has no agent_id to answer it",
+                reason="CONVERSATION_HAS_NO_AGENT",
+            )
+        run = await self._ctx.runs.enqueue(
+            session,
+            conversation,
+            segment_id,
+            created_by=subject[:255],
+            message_position=row.position,
+            payload={
+                "agent_id": str(conversation.agent_id),
+                "message_id": str(row.id),
+                "message_position": row.position,
+            },
+            strategy=strategy,
+        )
+        return run_to_proto(run)
+
+    async def edit_message(self, request: pb.EditMessageRequest) -> pb.EditMessageResponse:
+        tenant_id, principal = caller_tenant("member")
+        conversation_id = parse_id(request.conversation_id, "conversation_id")
+        violations = Violations()
+        if request.position < 0:
+            violations.add("position", "must be the position of a visible message")
+        new = self._new_message(tenant_id, request.message, request.start_run, violations)
+
+        async def create(session: AsyncSession) -> pb.EditMessageResponse:
+            conversation = await tenant_conversation(
+                session, tenant_id, conversation_id, for_update=True
+            )
+            require_active(conversation)
+            visible = await visible_messages(session, conversation.id)
+            edited = await session.scalar(
+                select(MessageRecord).where(visible, MessageRecord.position == request.position)
+            )
+            if edited is None:
+                raise InvalidArgument.field(
+                    "position",
+                    f"{request.position} is not the position of a visible message of "
+                    f"conversation {conversation.id}",
+                )
+            if edited.role != new.role:
+                raise InvalidArgument.field(
+                    "message.role",
+                    f"must be the edited message's role ({edited.role.value})",
+                )
+            pending = await session.scalar(
+                select(RunRecord.run_id).where(
+                    RunRecord.conversation_id == conversation.id,
+                    RunRecord.status.in_(PENDING_STATUSES),
+                )
+            )
+            if pending is not None:
+                raise FailedPrecondition(
+                    f"conversation {conversation.id} has a run queued or in progress; cancel "
+                    "it first",
+                    reason="RUN_IN_PROGRESS",
+                    metadata={"run_id": str(pending)},
+                )
+            kept = await session.scalar(
+                select(func.max(MessageRecord.position)).where(
+                    visible, MessageRecord.position < request.position
+                )
+            )
+            segment = await truncate(
+                session,
+                self._ctx.ledger,
+                conversation,
+                -1 if kept is None else kept,
+                reason=f"message {request.position} edited",
+            )
+            conversation.version += 1
+            new.metadata = {**(new.metadata or {}), "edited_position": request.position}
+            row = await append_message(session, self._ctx.ledger, conversation, segment.id, new)
+            response = pb.EditMessageResponse(message=message_to_proto(row))
+            if request.start_run:
+                response.run.CopyFrom(
+                    await self._start_run(
+                        session, conversation, segment.id, row, principal.subject, "enqueue"
+                    )
+                )
+            return response
+
+        return await self._ctx.idempotency.run(
+            endpoint="conversation.EditMessage",
+            request=request,
+            response_type=pb.EditMessageResponse,
             create=create,
             resource_id_of=lambda response: response.message.id,
             scope=str(tenant_id),
@@ -214,6 +325,11 @@ class MessageHandlers:
         page_size_from(request.page_size)
         statement = select(MessageRecord).where(MessageRecord.tenant_id == tenant_id)
         filters = {"tenant": str(tenant_id), "query": " ".join(words)}
+        if request.include_hidden:
+            filters["include_hidden"] = "1"
+        else:
+            # What a truncation or an edit hid stays stored, but is found only when asked for.
+            statement = statement.where(~hidden_message())
         conversation_id: uuid.UUID | None = None
         if request.conversation_id:
             conversation_id = parse_id(request.conversation_id, "conversation_id")

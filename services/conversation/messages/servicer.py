@@ -27,3 +27,8 @@ class MessageServiceServicer(messages_pb2_grpc.MessageServiceServicer):
         self, request: pb.SearchMessagesRequest, context: grpc.aio.ServicerContext
     ) -> pb.SearchMessagesResponse:
         return await self._handlers.search_messages(request)
+
+    async def EditMessage(
+        self, request: pb.EditMessageRequest, context: grpc.aio.ServicerContext
+    ) -> pb.EditMessageResponse:
+        return await self._handlers.edit_message(request)

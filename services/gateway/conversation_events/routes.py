@@ -109,6 +109,10 @@ async def list_events(
         int,
         Query(ge=0, le=INT64_MAX, description="The events after this cursor (0: from the start)."),
     ] = 0,
+    include_hidden: Annotated[
+        bool,
+        Query(description="List the events a truncation or an edit hid too (skipped by default)."),
+    ] = False,
     page_size: PageSize = 0,
 ) -> EventPage:
     """A page of the conversation's ledger as JSON, in cursor order: the events the SSE route
@@ -116,7 +120,10 @@ async def list_events(
     (readers of the conversation)."""
     reply = await clients.events.ListEvents(
         epb.ListEventsRequest(
-            conversation_id=conversation_id, after_sequence_number=after, page_size=page_size
+            conversation_id=conversation_id,
+            after_sequence_number=after,
+            page_size=page_size,
+            include_hidden=include_hidden,
         )
     )
     return EventPage.from_proto(reply)

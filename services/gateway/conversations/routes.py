@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Query, Response
+from fastapi import APIRouter, Path, Query, Response
 from google.protobuf.field_mask_pb2 import FieldMask
 
 from quarterdeck.conversation.v1 import conversations_pb2 as pb
@@ -21,6 +21,8 @@ from services.gateway.conversations.schemas import (
     ConversationStatusName,
     ConversationWithMessages,
     CreateConversationBody,
+    EditedMessage,
+    EditMessageBody,
     MessageList,
     MessageRoleName,
     MessageSearchResults,
@@ -182,6 +184,24 @@ async def post_message(
     return PostedMessage.from_proto(reply)
 
 
+@router.post("/{conversation_id}/messages/{position}:edit")
+async def edit_message(
+    conversation_id: str,
+    position: Annotated[int, Path(ge=0, le=2**31 - 1, description="The message's position.")],
+    body: EditMessageBody,
+    clients: Clients,
+    idempotency_key: IdempotencyKey = None,
+) -> EditedMessage:
+    """Replace a visible message: a new ledger segment hides it and every message after it
+    (kept, found again only with include_hidden), and the new message is added in it; a user
+    message starts the agent's run. Members edit user messages; other roles need an admin. A
+    conversation with a run queued or in progress refuses it (409): cancel the run first."""
+    reply = await clients.messages.EditMessage(
+        body.to_proto(conversation_id, position, idempotency_key or "")
+    )
+    return EditedMessage.from_proto(reply)
+
+
 @router.get("/{conversation_id}/messages")
 async def list_messages(
     conversation_id: str,
@@ -211,15 +231,19 @@ async def search_messages(
     conversation_id: Annotated[
         str, Query(max_length=64, description="Only this conversation's messages.")
     ] = "",
+    include_hidden: Annotated[
+        bool, Query(description="Find messages a truncation or an edit hid too.")
+    ] = False,
     page_size: PageSize = 0,
     page_token: PageToken = "",
 ) -> MessageSearchResults:
-    """The tenant's messages whose text holds every word of the query (full-text), newest
-    first."""
+    """The tenant's visible messages whose text holds every word of the query (full-text),
+    newest first; what truncations and edits hid only with include_hidden."""
     reply = await clients.messages.SearchMessages(
         mpb.SearchMessagesRequest(
             query=query,
             conversation_id=conversation_id,
+            include_hidden=include_hidden,
             page_size=page_size,
             page_token=page_token,
         )

@@ -88,6 +88,14 @@ class MessageSearchResults(ProtoModel, message=mpb.SearchMessagesResponse):
     next_page_token: str = Field(description="The token of the next page; empty on the last.")
 
 
+class EditedMessage(ProtoModel, message=mpb.EditMessageResponse):
+    message: Message = Field(
+        description="The new message: at the conversation's next position, in the segment the "
+        "edit opened (the old one and those after it are hidden, not deleted)."
+    )
+    run: Run | None = Field(description="The run answering it, null when none was started.")
+
+
 class PostedMessage(ProtoModel, message=mpb.AppendMessageResponse):
     message: Message
     run: Run | None = Field(
@@ -196,7 +204,7 @@ class UpdateConversationBody(_ConversationFields):
         return pb.Conversation(id=conversation_id, version=self.version, **self.fields())
 
 
-class PostMessageBody(RequestBody):
+class _MessageFields(RequestBody):
     role: MessageRoleName = Field(
         default="user", description="user (members); system, assistant and tool need an admin."
     )
@@ -213,13 +221,8 @@ class PostMessageBody(RequestBody):
         default=None,
         description="Whether the agent answers it (a run); by default, for a user message only.",
     )
-    multitask_strategy: MultitaskStrategyName | None = Field(
-        default=None,
-        description="When a run is already queued or active: reject it, enqueue behind it "
-        "(the default), or interrupt it.",
-    )
 
-    def to_proto(self, conversation_id: str, request_id: str) -> mpb.AppendMessageRequest:
+    def message(self) -> mpb.Message:
         message = mpb.Message(
             role=role_value(self.role),
             text=self.text,
@@ -231,10 +234,39 @@ class PostMessageBody(RequestBody):
         if self.content is not None:
             message.content.CopyFrom(python_to_value(self.content))
         message.attachments.extend([dict_to_struct(item) for item in self.attachments])
+        return message
+
+    def starts_run(self) -> bool:
+        return self.role == "user" if self.start_run is None else self.start_run
+
+
+class EditMessageBody(_MessageFields):
+    """The new message; it replaces the one at the path's position, in the same role."""
+
+    def to_proto(
+        self, conversation_id: str, position: int, request_id: str
+    ) -> mpb.EditMessageRequest:
+        return mpb.EditMessageRequest(
+            conversation_id=conversation_id,
+            position=position,
+            message=self.message(),
+            start_run=self.starts_run(),
+            request_id=request_id,
+        )
+
+
+class PostMessageBody(_MessageFields):
+    multitask_strategy: MultitaskStrategyName | None = Field(
+        default=None,
+        description="When a run is already queued or active: reject it, enqueue behind it "
+        "(the default), or interrupt it.",
+    )
+
+    def to_proto(self, conversation_id: str, request_id: str) -> mpb.AppendMessageRequest:
         return mpb.AppendMessageRequest(
             conversation_id=conversation_id,
-            message=message,
-            start_run=self.role == "user" if self.start_run is None else self.start_run,
+            message=self.message(),
+            start_run=self.starts_run(),
             multitask_strategy=strategy_value(self.multitask_strategy),
             request_id=request_id,
         )

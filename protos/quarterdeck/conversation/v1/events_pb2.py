@@ -26,7 +26,7 @@ from google.protobuf import struct_pb2 as google_dot_protobuf_dot_struct__pb2
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n(quarterdeck/conversation/v1/events.proto\x12\x1bquarterdeck.conversation.v1\x1a\x1cgoogle/protobuf/struct.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xdc\x02\n\x0bLedgerEvent\x12\x17\n\x0fsequence_number\x18\x01 \x01(\x03\x12\x17\n\x0f\x63onversation_id\x18\x02 \x01(\t\x12\x12\n\nsegment_id\x18\x03 \x01(\t\x12\x0c\n\x04kind\x18\x04 \x01(\t\x12\x16\n\x0eschema_version\x18\x05 \x01(\t\x12\x0e\n\x06run_id\x18\x06 \x01(\t\x12\x13\n\x0bresponse_id\x18\x07 \x01(\t\x12\r\n\x05\x61gent\x18\x08 \x01(\t\x12\x0f\n\x07item_id\x18\t \x01(\t\x12\x14\n\x0coutput_index\x18\n \x01(\x05\x12\x15\n\rcontent_index\x18\x0b \x01(\x05\x12\x14\n\x0ctool_call_id\x18\x0c \x01(\t\x12(\n\x07payload\x18\r \x01(\x0b\x32\x17.google.protobuf.Struct\x12/\n\x0bserver_time\x18\x0e \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"^\n\x11ListEventsRequest\x12\x17\n\x0f\x63onversation_id\x18\x01 \x01(\t\x12\x1d\n\x15\x61\x66ter_sequence_number\x18\x02 \x01(\x03\x12\x11\n\tpage_size\x18\x03 \x01(\x05\"r\n\x12ListEventsResponse\x12\x38\n\x06\x65vents\x18\x01 \x03(\x0b\x32(.quarterdeck.conversation.v1.LedgerEvent\x12\"\n\x1anext_after_sequence_number\x18\x02 \x01(\x03\"d\n\x13\x46ollowEventsRequest\x12\x17\n\x0f\x63onversation_id\x18\x01 \x01(\t\x12\x1d\n\x15\x61\x66ter_sequence_number\x18\x02 \x01(\x03\x12\x15\n\rstream_ticket\x18\x03 \x01(\t\"\x90\x01\n\x14\x46ollowEventsResponse\x12\x39\n\x05\x65vent\x18\x01 \x01(\x0b\x32(.quarterdeck.conversation.v1.LedgerEventH\x00\x12\x35\n\x03\x65nd\x18\x02 \x01(\x0b\x32&.quarterdeck.conversation.v1.StreamEndH\x00\x42\x06\n\x04item\"R\n\tStreamEnd\x12\x0e\n\x06reason\x18\x01 \x01(\t\x12\x0f\n\x07message\x18\x02 \x01(\t\x12$\n\x1cresume_after_sequence_number\x18\x03 \x01(\x03\x32\xf4\x01\n\x0c\x45ventService\x12m\n\nListEvents\x12..quarterdeck.conversation.v1.ListEventsRequest\x1a/.quarterdeck.conversation.v1.ListEventsResponse\x12u\n\x0c\x46ollowEvents\x12\x30.quarterdeck.conversation.v1.FollowEventsRequest\x1a\x31.quarterdeck.conversation.v1.FollowEventsResponse0\x01\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n(quarterdeck/conversation/v1/events.proto\x12\x1bquarterdeck.conversation.v1\x1a\x1cgoogle/protobuf/struct.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xdc\x02\n\x0bLedgerEvent\x12\x17\n\x0fsequence_number\x18\x01 \x01(\x03\x12\x17\n\x0f\x63onversation_id\x18\x02 \x01(\t\x12\x12\n\nsegment_id\x18\x03 \x01(\t\x12\x0c\n\x04kind\x18\x04 \x01(\t\x12\x16\n\x0eschema_version\x18\x05 \x01(\t\x12\x0e\n\x06run_id\x18\x06 \x01(\t\x12\x13\n\x0bresponse_id\x18\x07 \x01(\t\x12\r\n\x05\x61gent\x18\x08 \x01(\t\x12\x0f\n\x07item_id\x18\t \x01(\t\x12\x14\n\x0coutput_index\x18\n \x01(\x05\x12\x15\n\rcontent_index\x18\x0b \x01(\x05\x12\x14\n\x0ctool_call_id\x18\x0c \x01(\t\x12(\n\x07payload\x18\r \x01(\x0b\x32\x17.google.protobuf.Struct\x12/\n\x0bserver_time\x18\x0e \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"v\n\x11ListEventsRequest\x12\x17\n\x0f\x63onversation_id\x18\x01 \x01(\t\x12\x1d\n\x15\x61\x66ter_sequence_number\x18\x02 \x01(\x03\x12\x11\n\tpage_size\x18\x03 \x01(\x05\x12\x16\n\x0einclude_hidden\x18\x04 \x01(\x08\"r\n\x12ListEventsResponse\x12\x38\n\x06\x65vents\x18\x01 \x03(\x0b\x32(.quarterdeck.conversation.v1.LedgerEvent\x12\"\n\x1anext_after_sequence_number\x18\x02 \x01(\x03\"d\n\x13\x46ollowEventsRequest\x12\x17\n\x0f\x63onversation_id\x18\x01 \x01(\t\x12\x1d\n\x15\x61\x66ter_sequence_number\x18\x02 \x01(\x03\x12\x15\n\rstream_ticket\x18\x03 \x01(\t\"\x90\x01\n\x14\x46ollowEventsResponse\x12\x39\n\x05\x65vent\x18\x01 \x01(\x0b\x32(.quarterdeck.conversation.v1.LedgerEventH\x00\x12\x35\n\x03\x65nd\x18\x02 \x01(\x0b\x32&.quarterdeck.conversation.v1.StreamEndH\x00\x42\x06\n\x04item\"R\n\tStreamEnd\x12\x0e\n\x06reason\x18\x01 \x01(\t\x12\x0f\n\x07message\x18\x02 \x01(\t\x12$\n\x1cresume_after_sequence_number\x18\x03 \x01(\x03\x32\xf4\x01\n\x0c\x45ventService\x12m\n\nListEvents\x12..quarterdeck.conversation.v1.ListEventsRequest\x1a/.quarterdeck.conversation.v1.ListEventsResponse\x12u\n\x0c\x46ollowEvents\x12\x30.quarterdeck.conversation.v1.FollowEventsRequest\x1a\x31.quarterdeck.conversation.v1.FollowEventsResponse0\x01\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -36,15 +36,15 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_LEDGEREVENT']._serialized_start=137
   _globals['_LEDGEREVENT']._serialized_end=485
   _globals['_LISTEVENTSREQUEST']._serialized_start=487
-  _globals['_LISTEVENTSREQUEST']._serialized_end=581
-  _globals['_LISTEVENTSRESPONSE']._serialized_start=583
-  _globals['_LISTEVENTSRESPONSE']._serialized_end=697
-  _globals['_FOLLOWEVENTSREQUEST']._serialized_start=699
-  _globals['_FOLLOWEVENTSREQUEST']._serialized_end=799
-  _globals['_FOLLOWEVENTSRESPONSE']._serialized_start=802
-  _globals['_FOLLOWEVENTSRESPONSE']._serialized_end=946
-  _globals['_STREAMEND']._serialized_start=948
-  _globals['_STREAMEND']._serialized_end=1030
-  _globals['_EVENTSERVICE']._serialized_start=1033
-  _globals['_EVENTSERVICE']._serialized_end=1277
+  _globals['_LISTEVENTSREQUEST']._serialized_end=605
+  _globals['_LISTEVENTSRESPONSE']._serialized_start=607
+  _globals['_LISTEVENTSRESPONSE']._serialized_end=721
+  _globals['_FOLLOWEVENTSREQUEST']._serialized_start=723
+  _globals['_FOLLOWEVENTSREQUEST']._serialized_end=823
+  _globals['_FOLLOWEVENTSRESPONSE']._serialized_start=826
+  _globals['_FOLLOWEVENTSRESPONSE']._serialized_end=970
+  _globals['_STREAMEND']._serialized_start=972
+  _globals['_STREAMEND']._serialized_end=1054
+  _globals['_EVENTSERVICE']._serialized_start=1057
+  _globals['_EVENTSERVICE']._serialized_end=1301
 # @@protoc_insertion_point(module_scope)

@@ -43,14 +43,16 @@ class LedgerEvent(_message.Message):
     def __init__(self, sequence_number: _Optional[int] = ..., conversation_id: _Optional[str] = ..., segment_id: _Optional[str] = ..., kind: _Optional[str] = ..., schema_version: _Optional[str] = ..., run_id: _Optional[str] = ..., response_id: _Optional[str] = ..., agent: _Optional[str] = ..., item_id: _Optional[str] = ..., output_index: _Optional[int] = ..., content_index: _Optional[int] = ..., tool_call_id: _Optional[str] = ..., payload: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ..., server_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
 
 class ListEventsRequest(_message.Message):
-    __slots__ = ("conversation_id", "after_sequence_number", "page_size")
+    __slots__ = ("conversation_id", "after_sequence_number", "page_size", "include_hidden")
     CONVERSATION_ID_FIELD_NUMBER: _ClassVar[int]
     AFTER_SEQUENCE_NUMBER_FIELD_NUMBER: _ClassVar[int]
     PAGE_SIZE_FIELD_NUMBER: _ClassVar[int]
+    INCLUDE_HIDDEN_FIELD_NUMBER: _ClassVar[int]
     conversation_id: str
     after_sequence_number: int
     page_size: int
-    def __init__(self, conversation_id: _Optional[str] = ..., after_sequence_number: _Optional[int] = ..., page_size: _Optional[int] = ...) -> None: ...
+    include_hidden: bool
+    def __init__(self, conversation_id: _Optional[str] = ..., after_sequence_number: _Optional[int] = ..., page_size: _Optional[int] = ..., include_hidden: _Optional[bool] = ...) -> None: ...
 
 class ListEventsResponse(_message.Message):
     __slots__ = ("events", "next_after_sequence_number")

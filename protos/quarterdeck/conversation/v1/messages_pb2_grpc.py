@@ -51,6 +51,11 @@ class MessageServiceStub:
                 request_serializer=quarterdeck_dot_conversation_dot_v1_dot_messages__pb2.SearchMessagesRequest.SerializeToString,
                 response_deserializer=quarterdeck_dot_conversation_dot_v1_dot_messages__pb2.SearchMessagesResponse.FromString,
                 _registered_method=True)
+        self.EditMessage = channel.unary_unary(
+                '/quarterdeck.conversation.v1.MessageService/EditMessage',
+                request_serializer=quarterdeck_dot_conversation_dot_v1_dot_messages__pb2.EditMessageRequest.SerializeToString,
+                response_deserializer=quarterdeck_dot_conversation_dot_v1_dot_messages__pb2.EditMessageResponse.FromString,
+                _registered_method=True)
 
 
 class MessageServiceServicer:
@@ -82,6 +87,17 @@ class MessageServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def EditMessage(self, request, context):
+        """EditMessage replaces a visible message: a new ledger segment hides it and every message
+        after it (as TruncateConversation does: nothing stored is rewritten or deleted, and the
+        old text is found again only with include_hidden), then the new message is appended in
+        that segment, and may start a run. A conversation with a run queued or in progress refuses
+        it (FAILED_PRECONDITION RUN_IN_PROGRESS). Idempotent by request_id.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_MessageServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -99,6 +115,11 @@ def add_MessageServiceServicer_to_server(servicer, server):
                     servicer.SearchMessages,
                     request_deserializer=quarterdeck_dot_conversation_dot_v1_dot_messages__pb2.SearchMessagesRequest.FromString,
                     response_serializer=quarterdeck_dot_conversation_dot_v1_dot_messages__pb2.SearchMessagesResponse.SerializeToString,
+            ),
+            'EditMessage': grpc.unary_unary_rpc_method_handler(
+                    servicer.EditMessage,
+                    request_deserializer=quarterdeck_dot_conversation_dot_v1_dot_messages__pb2.EditMessageRequest.FromString,
+                    response_serializer=quarterdeck_dot_conversation_dot_v1_dot_messages__pb2.EditMessageResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -184,6 +205,33 @@ class MessageService:
             '/quarterdeck.conversation.v1.MessageService/SearchMessages',
             quarterdeck_dot_conversation_dot_v1_dot_messages__pb2.SearchMessagesRequest.SerializeToString,
             quarterdeck_dot_conversation_dot_v1_dot_messages__pb2.SearchMessagesResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def EditMessage(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/quarterdeck.conversation.v1.MessageService/EditMessage',
+            quarterdeck_dot_conversation_dot_v1_dot_messages__pb2.EditMessageRequest.SerializeToString,
+            quarterdeck_dot_conversation_dot_v1_dot_messages__pb2.EditMessageResponse.FromString,
             options,
             channel_credentials,
             insecure,
