@@ -3,6 +3,7 @@ server, on SQLite and on PostgreSQL."""
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from collections.abc import AsyncIterator
 
@@ -429,3 +430,52 @@ async def test_secret_headers_need_an_encryption_key(tooling: Tooling) -> None:
     )
     assert error.code() == grpc.StatusCode.FAILED_PRECONDITION
     assert rich_error(error).reason == "NO_ENCRYPTION_KEYS"
+
+
+async def test_reported_tokens_add_up_in_the_agents_totals_once_per_request_id(
+    tooling: Tooling,
+) -> None:
+    tenant = new_tenant()
+    admin = ISSUER.member(tenant, "admin")
+    agent = (await create_agent(tooling, admin, tenant_id=tenant)).agent
+    worker = ISSUER.internal("conversation")
+
+    def report(tokens: int, request_id: str, **fields: str) -> apb.RecordAgentUsageRequest:
+        return apb.RecordAgentUsageRequest(
+            tenant_id=fields.get("tenant_id", tenant),
+            agent_id=fields.get("agent_id", agent.id),
+            tokens_used=tokens,
+            request_id=request_id,
+        )
+
+    first = await tooling.agents.RecordAgentUsage(report(120, "run-1"), metadata=worker)
+    assert first.totals.tokens_used == 120
+    again = await tooling.agents.RecordAgentUsage(report(120, "run-1"), metadata=worker)
+    assert again == first  # a repeated report is answered, not counted again
+    # Concurrent reports never lose a count.
+    await asyncio.gather(
+        *(
+            tooling.agents.RecordAgentUsage(report(7, f"run-c{i}"), metadata=worker)
+            for i in range(8)
+        )
+    )
+    got = (
+        await tooling.agents.GetAgent(
+            apb.GetAgentRequest(tenant_id=tenant, agent_id=agent.id), metadata=admin
+        )
+    ).agent
+    assert got.totals.tokens_used == 120 + 8 * 7
+    assert got.config_version == agent.config_version  # totals are no change of definition
+    assert got.update_time == agent.update_time
+
+    refused = await failure(tooling.agents.RecordAgentUsage(report(5, "run-2"), metadata=admin))
+    assert refused.code() == grpc.StatusCode.PERMISSION_DENIED
+    bad = await failure(tooling.agents.RecordAgentUsage(report(-1, ""), metadata=worker))
+    assert bad.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert set(rich_error(bad).field_violations) == {"tokens_used", "request_id"}
+    other = await failure(
+        tooling.agents.RecordAgentUsage(report(5, "run-3", tenant_id=new_tenant()), metadata=worker)
+    )
+    assert other.code() == grpc.StatusCode.NOT_FOUND  # another tenant's agent is not found
+    reused = await failure(tooling.agents.RecordAgentUsage(report(9, "run-1"), metadata=worker))
+    assert reused.code() == grpc.StatusCode.INVALID_ARGUMENT  # run-1 reported other tokens

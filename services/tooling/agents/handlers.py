@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import and_, delete, exists, select
+from sqlalchemy import Table, and_, delete, exists, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm.exc import StaleDataError
@@ -44,7 +44,7 @@ from services.tooling.permissions.grants import grant_agents
 from services.tooling.permissions.models import TenantAgentPermissionRecord
 from services.tooling.tools.models import OutputFormatRecord, ToolConfigRecord
 from services.tooling.validation import Violations
-from shared.auth import require_principal
+from shared.auth import require_internal, require_principal
 from shared.db import rows_matched
 from shared.errors import Aborted, AlreadyExists, FieldViolation, InvalidArgument, NotFound
 from shared.field_mask import paths_to_update
@@ -243,6 +243,10 @@ async def _usable_tool(
     if owner is None and tool.tenant_id is not None:
         raise InvalidArgument.field(field, "a global agent may only be given global tools")
     return tool
+
+
+#: A usage report's request_id (the run or model call it comes from).
+MAX_USAGE_REQUEST_ID = 255
 
 
 class AgentHandlers(ExecutionLimitHandlers):
@@ -448,6 +452,48 @@ class AgentHandlers(ExecutionLimitHandlers):
             ) from None
         self._ctx.agent_cache.forget(row.id)  # committed: this replica's next call reads it
         return row
+
+    # -- Usage ------------------------------------------------------------------------------
+
+    async def record_agent_usage(
+        self, request: pb.RecordAgentUsageRequest
+    ) -> pb.RecordAgentUsageResponse:
+        """Adds the tokens to the agent's total_tokens_used in one UPDATE of the row as stored
+        (concurrent reports never lose a count); the request_id is claimed in the same
+        transaction, so a repeated report is answered, not counted again. Neither
+        config_version nor updated_at moves: they track the definition."""
+        require_internal()
+        tenant = parse_id(request.tenant_id, "tenant_id")
+        agent_id = parse_id(request.agent_id, "agent_id")
+        violations = Violations()
+        if request.tokens_used < 0:
+            violations.add("tokens_used", "must be 0 or more")
+        violations.text("request_id", request.request_id, MAX_USAGE_REQUEST_ID, required=True)
+        violations.raise_if_any()
+
+        async def record(session: AsyncSession) -> pb.RecordAgentUsageResponse:
+            await visible_agent(session, tenant, agent_id)
+            agents = cast(Table, AgentRecord.__table__)
+            await session.execute(
+                update(agents)
+                .where(agents.c.id == agent_id)
+                .values(
+                    total_tokens_used=agents.c.total_tokens_used + request.tokens_used,
+                    updated_at=agents.c.updated_at,
+                )
+            )
+            row = await session.get(AgentRecord, agent_id, populate_existing=True)
+            assert row is not None  # read just above
+            return pb.RecordAgentUsageResponse(totals=agent_to_proto(row).totals)
+
+        return await self._ctx.idempotency.run(
+            endpoint="tooling.RecordAgentUsage",
+            request=request,
+            response_type=pb.RecordAgentUsageResponse,
+            create=record,
+            resource_id_of=lambda _response: str(agent_id),
+            scope=str(tenant),
+        )
 
     # -- Agent tools ------------------------------------------------------------------------
 

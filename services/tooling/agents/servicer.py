@@ -62,3 +62,8 @@ class AgentServiceServicer(agents_pb2_grpc.AgentServiceServicer):
         self, request: pb.ListExecutionLimitsRequest, context: grpc.aio.ServicerContext
     ) -> pb.ListExecutionLimitsResponse:
         return await self._handlers.list_execution_limits(request)
+
+    async def RecordAgentUsage(
+        self, request: pb.RecordAgentUsageRequest, context: grpc.aio.ServicerContext
+    ) -> pb.RecordAgentUsageResponse:
+        return await self._handlers.record_agent_usage(request)

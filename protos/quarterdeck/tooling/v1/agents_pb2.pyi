@@ -399,3 +399,21 @@ class ListAgentToolsResponse(_message.Message):
     agent_tools: _containers.RepeatedCompositeFieldContainer[AgentTool]
     next_page_token: str
     def __init__(self, agent_tools: _Optional[_Iterable[_Union[AgentTool, _Mapping]]] = ..., next_page_token: _Optional[str] = ...) -> None: ...
+
+class RecordAgentUsageRequest(_message.Message):
+    __slots__ = ("tenant_id", "agent_id", "tokens_used", "request_id")
+    TENANT_ID_FIELD_NUMBER: _ClassVar[int]
+    AGENT_ID_FIELD_NUMBER: _ClassVar[int]
+    TOKENS_USED_FIELD_NUMBER: _ClassVar[int]
+    REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
+    tenant_id: str
+    agent_id: str
+    tokens_used: int
+    request_id: str
+    def __init__(self, tenant_id: _Optional[str] = ..., agent_id: _Optional[str] = ..., tokens_used: _Optional[int] = ..., request_id: _Optional[str] = ...) -> None: ...
+
+class RecordAgentUsageResponse(_message.Message):
+    __slots__ = ("totals",)
+    TOTALS_FIELD_NUMBER: _ClassVar[int]
+    totals: AgentTotals
+    def __init__(self, totals: _Optional[_Union[AgentTotals, _Mapping]] = ...) -> None: ...

@@ -86,6 +86,11 @@ class AgentServiceStub:
                 request_serializer=quarterdeck_dot_tooling_dot_v1_dot_agents__pb2.ListExecutionLimitsRequest.SerializeToString,
                 response_deserializer=quarterdeck_dot_tooling_dot_v1_dot_agents__pb2.ListExecutionLimitsResponse.FromString,
                 _registered_method=True)
+        self.RecordAgentUsage = channel.unary_unary(
+                '/quarterdeck.tooling.v1.AgentService/RecordAgentUsage',
+                request_serializer=quarterdeck_dot_tooling_dot_v1_dot_agents__pb2.RecordAgentUsageRequest.SerializeToString,
+                response_deserializer=quarterdeck_dot_tooling_dot_v1_dot_agents__pb2.RecordAgentUsageResponse.FromString,
+                _registered_method=True)
 
 
 class AgentServiceServicer:
@@ -168,6 +173,14 @@ class AgentServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def RecordAgentUsage(self, request, context):
+        """RecordAgentUsage adds the tokens an agent used (a run's model calls) to its running totals:
+        Quarterdeck services only (the conversation worker). A repeated request_id counts once.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_AgentServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -220,6 +233,11 @@ def add_AgentServiceServicer_to_server(servicer, server):
                     servicer.ListExecutionLimits,
                     request_deserializer=quarterdeck_dot_tooling_dot_v1_dot_agents__pb2.ListExecutionLimitsRequest.FromString,
                     response_serializer=quarterdeck_dot_tooling_dot_v1_dot_agents__pb2.ListExecutionLimitsResponse.SerializeToString,
+            ),
+            'RecordAgentUsage': grpc.unary_unary_rpc_method_handler(
+                    servicer.RecordAgentUsage,
+                    request_deserializer=quarterdeck_dot_tooling_dot_v1_dot_agents__pb2.RecordAgentUsageRequest.FromString,
+                    response_serializer=quarterdeck_dot_tooling_dot_v1_dot_agents__pb2.RecordAgentUsageResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -494,6 +512,33 @@ class AgentService:
             '/quarterdeck.tooling.v1.AgentService/ListExecutionLimits',
             quarterdeck_dot_tooling_dot_v1_dot_agents__pb2.ListExecutionLimitsRequest.SerializeToString,
             quarterdeck_dot_tooling_dot_v1_dot_agents__pb2.ListExecutionLimitsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RecordAgentUsage(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/quarterdeck.tooling.v1.AgentService/RecordAgentUsage',
+            quarterdeck_dot_tooling_dot_v1_dot_agents__pb2.RecordAgentUsageRequest.SerializeToString,
+            quarterdeck_dot_tooling_dot_v1_dot_agents__pb2.RecordAgentUsageResponse.FromString,
             options,
             channel_credentials,
             insecure,
