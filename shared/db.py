@@ -7,7 +7,7 @@ store. Each service owns its database and nobody else's.
 from __future__ import annotations
 
 import re
-from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any, TypeVar, cast
@@ -20,6 +20,7 @@ from sqlalchemy import (
     MetaData,
     Result,
     Row,
+    Table,
     event,
     text,
 )
@@ -32,6 +33,7 @@ from sqlalchemy.ext.asyncio import (
     async_sessionmaker,
     create_async_engine,
 )
+from sqlalchemy.orm import ORMExecuteState, Session, SessionTransaction, UOWTransaction
 from sqlalchemy.sql.schema import ColumnCollectionConstraint
 from sqlalchemy.util import greenlet_spawn
 
@@ -63,6 +65,8 @@ def _sqlite_begin(conn: Any) -> None:
 
 
 _BEGIN_MODE = "quarterdeck_sqlite_begin"
+#: ``session.info`` key: the names of the tables the session's current transaction wrote.
+_WRITTEN = "quarterdeck_written_tables"
 _READ_ONLY = {"postgresql_readonly": True}
 _UNFLUSHED_COMMIT = text("SET LOCAL synchronous_commit TO OFF")
 #: Per dialect, what makes a connection run each statement on its own, with no BEGIN and no
@@ -98,7 +102,13 @@ class Database:
         self.engine: AsyncEngine = create_async_engine(parsed, **options)
         if self.dialect == "sqlite":
             event.listen(self.engine.sync_engine, "begin", _sqlite_begin)
-        self.sessions = async_sessionmaker(self.engine, expire_on_commit=False)
+        #: This database's own session class, so the listeners of :meth:`on_commit` hear its
+        #: sessions only (a process may hold several services' databases).
+        self._session_class: type[Session] = type("DatabaseSession", (Session,), {})
+        self.sessions = async_sessionmaker(
+            self.engine, expire_on_commit=False, sync_session_class=self._session_class
+        )
+        self._commit_watchers: list[tuple[frozenset[str], Callable[[], None]]] = []
         self._statement_at_a_time = self.engine.sync_engine.execution_options(
             **_AUTOCOMMIT.get(self.dialect, {})
         )
@@ -181,6 +191,50 @@ class Database:
         return await self.outside_transaction(
             lambda connection: connection.execute(statement, parameters).all()
         )
+
+    def on_commit(self, tables: Iterable[Table | str], callback: Callable[[], None]) -> None:
+        """Calls ``callback`` once a session's transaction that wrote a row of ``tables`` has
+        ended (committed, or rolled back: calling it then costs a cache a reload, never a stale
+        value): how a per-process cache of rarely changing rows (shared/ttl_cache.py) learns
+        that this process changed them. The writes it sees are the ORM's (objects flushed, and
+        ``insert``/``update``/``delete`` of a mapped class run by a session); Core statements
+        on a connection (:meth:`core_transaction`) are not watched."""
+        names = frozenset(table if isinstance(table, str) else table.name for table in tables)
+        if not self._commit_watchers:
+            self._listen_for_writes()
+        self._commit_watchers.append((names, callback))
+
+    def _listen_for_writes(self) -> None:
+        def written(session: Session) -> set[str]:
+            tables: set[str] = session.info.setdefault(_WRITTEN, set())
+            return tables
+
+        def after_flush(session: Session, _flush: UOWTransaction) -> None:
+            tables = written(session)
+            for instance in (*session.new, *session.dirty, *session.deleted):
+                table = getattr(type(instance), "__table__", None)
+                if table is not None:
+                    tables.add(table.name)
+
+        def do_orm_execute(state: ORMExecuteState) -> None:
+            if state.is_insert or state.is_update or state.is_delete:
+                table = getattr(state.statement, "table", None)
+                if table is not None:
+                    written(state.session).add(table.name)
+
+        def after_transaction_end(session: Session, transaction: SessionTransaction) -> None:
+            if transaction.parent is not None:  # a savepoint or subtransaction: not over yet
+                return
+            tables = session.info.pop(_WRITTEN, None)
+            if not tables:
+                return
+            for watched, callback in self._commit_watchers:
+                if watched & tables:
+                    callback()
+
+        event.listen(self._session_class, "after_flush", after_flush)
+        event.listen(self._session_class, "do_orm_execute", do_orm_execute)
+        event.listen(self._session_class, "after_transaction_end", after_transaction_end)
 
     async def ping(self) -> None:
         async with self.engine.connect() as conn:

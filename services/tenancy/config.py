@@ -43,6 +43,16 @@ class TenancySettings(ServiceSettings):
             "them within this time."
         ),
     )
+    limits_cache_seconds: float = Field(
+        default=5.0,
+        ge=0,
+        le=300,
+        description=(
+            "How long Reserve reuses a tenant's status, rpm/tpm limits and plan limits before "
+            "reading them again (0: never cached). Changes made through this replica apply at "
+            "once; other replicas see them within this time."
+        ),
+    )
     limits_reservation_ttl_seconds: float = Field(
         default=120.0,
         gt=0,

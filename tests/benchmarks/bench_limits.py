@@ -36,7 +36,7 @@ from services.tenancy.tenants.models import TenantRecord
 from shared.db import Database
 from shared.grpc_client import open_channel
 from shared.migrations import upgrade_to_head
-from tests.benchmarks.bench_pricing import _measure
+from tests.benchmarks.bench_pricing import Measured, measure, run_as_served
 from tests.support.stack import running_service
 from tests.support.tokens import TestIssuer
 
@@ -96,18 +96,25 @@ async def _serve(database_url: str, redis_url: str | None, pipe: Connection) -> 
 
 
 def _server_main(database_url: str, redis_url: str | None, pipe: Connection) -> None:
-    asyncio.run(_serve(database_url, redis_url, pipe))
+    run_as_served(_serve(database_url, redis_url, pipe))
 
 
 async def _pairs(
-    target: str, tenant_id: str, metadata: list[tuple[str, str]], callers: int, seconds: float
-) -> tuple[float, int]:
+    target: str,
+    tenant_id: str,
+    metadata: list[tuple[str, str]],
+    callers: int,
+    seconds: float,
+    pid: int,
+) -> Measured:
     async with open_channel(target) as channel:
         stub = LimitsServiceStub(channel)
 
         async def pair() -> None:
+            # With a request_id, as the conversation worker reserves (one per turn step).
             made = await stub.Reserve(
-                pb.ReserveRequest(tenant_id=tenant_id, tokens=1000), metadata=metadata
+                pb.ReserveRequest(tenant_id=tenant_id, tokens=1000, request_id=uuid.uuid4().hex),
+                metadata=metadata,
             )
             await stub.Settle(
                 pb.SettleRequest(
@@ -116,7 +123,7 @@ async def _pairs(
                 metadata=metadata,
             )
 
-        return await _measure(pair, callers, seconds)
+        return await measure(pair, callers, seconds, pid)
 
 
 async def _drive(
@@ -125,18 +132,19 @@ async def _drive(
     metadata: list[tuple[str, str]],
     callers: int,
     seconds: float,
+    pid: int,
 ) -> None:
     async with open_channel(targets["database"]) as channel:
         health = health_pb2_grpc.HealthStub(channel)
         check = health_pb2.HealthCheckRequest(service="")
-        raw, raw_n = await _measure(lambda: health.Check(check), callers, seconds)
+        raw = await measure(lambda: health.Check(check), callers, seconds, pid)
     print(f"callers: {callers}, seconds per measurement: {seconds}")
-    print(f"grpc.health.v1 Check            : {raw:9.0f} calls/s ({raw_n} calls)")
+    print(f"grpc.health.v1 Check            : {raw.line()}")
     for backend, target in targets.items():
-        pairs, pairs_n = await _pairs(target, tenant_id, metadata, callers, seconds)
+        pairs = await _pairs(target, tenant_id, metadata, callers, seconds, pid)
         print(
-            f"Reserve+Settle pairs, {backend:8} : {pairs:9.0f} pairs/s ({pairs_n} pairs), "
-            f"ratio to Check {pairs / raw:.3f}"
+            f"Reserve+Settle pairs, {backend:8} : {pairs.line('pairs')}, "
+            f"ratio to Check {pairs.rate / raw.rate:.3f}"
         )
     if "redis" not in targets:
         print("Reserve+Settle pairs, redis    : not measured (--redis-url none)")
@@ -159,7 +167,10 @@ def main() -> None:
         try:
             targets, tenant_id, metadata = ours.recv()
             print(f"tenancy at {', '.join(targets.values())} on {url.split(':', 1)[0]}")
-            asyncio.run(_drive(targets, tenant_id, metadata, args.callers, args.seconds))
+            assert server.pid is not None
+            asyncio.run(
+                _drive(targets, tenant_id, metadata, args.callers, args.seconds, server.pid)
+            )
         finally:
             ours.send("stop")
             server.join(timeout=10)

@@ -10,7 +10,7 @@ from collections.abc import AsyncIterator
 
 import asyncpg
 import pytest
-from sqlalchemy import Insert, event, insert, text
+from sqlalchemy import Insert, event, insert, text, update
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -97,6 +97,39 @@ async def test_a_core_transaction_commits_on_success_and_rolls_back_on_error(
     if backend == "sqlite":
         # The write lock is taken up front, as in transaction().
         assert seen.count("BEGIN IMMEDIATE") == 2
+
+
+async def test_on_commit_hears_the_orm_writes_of_the_watched_tables_once_they_end(
+    database: Database,
+) -> None:
+    heard: list[str] = []
+    database.on_commit([TenantRecord.__table__.name], lambda: heard.append("tenants"))
+    database.on_commit(["tenant_settings"], lambda: heard.append("settings"))
+    tenant_id = uuid.uuid4()
+    async with database.transaction() as session:
+        await _insert_tenant(session, tenant_id)  # a flushed object
+        assert heard == []  # not before the transaction is over
+    assert heard == ["tenants"]
+    async with database.transaction() as session:  # an ORM UPDATE statement
+        await session.execute(
+            update(TenantRecord).where(TenantRecord.id == tenant_id).values(name="Renamed")
+        )
+    assert heard == ["tenants", "tenants"]
+    with pytest.raises(_WriteRefused):  # noqa: PT012 - rolled back: heard as well (a reload)
+        async with database.transaction() as session:
+            row = await session.get(TenantRecord, tenant_id)
+            assert row is not None
+            row.name = "Again"
+            await session.flush()
+            raise _WriteRefused
+    assert heard == ["tenants"] * 3
+    async with database.reading() as session:  # reads are not writes
+        await session.get(TenantRecord, tenant_id)
+    async with database.core_transaction() as connection:  # Core is not watched
+        await connection.execute(
+            update(TenantRecord).where(TenantRecord.id == tenant_id).values(name="Core")
+        )
+    assert heard == ["tenants"] * 3
 
 
 async def test_sqlite_reads_run_on_the_event_loop_and_writes_take_the_lock_elsewhere(

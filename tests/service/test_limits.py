@@ -30,7 +30,7 @@ import grpc
 import pytest
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 
 from quarterdeck.tenancy.v1 import limits_pb2 as pb
 from quarterdeck.tenancy.v1.limits_pb2_grpc import LimitsServiceStub
@@ -365,6 +365,35 @@ async def test_a_tenant_without_a_configuration_gets_the_defaults(
     assert made.reservation.requests == 60
     error = rich_error(await failure(reserve(tenancy, issuer, tenant_id, 1)))
     assert error.metadata["limit"] == "rpm" and error.metadata["limit_value"] == "60"
+
+
+async def test_changes_committed_through_the_replica_apply_to_its_next_reservation(
+    tenancy: Tenancy, issuer: TestIssuer
+) -> None:
+    """Reserve caches a tenant's limits, status and plan; a change this process commits
+    (through the ORM, as every handler writes them) is seen by the next call."""
+    tenant_id = await new_tenant(tenancy, rpm=100, tpm=1000)
+    assert (await reserve(tenancy, issuer, tenant_id, 100)).remaining_tokens == 900
+    async with tenancy.database.transaction() as session:
+        config = await session.scalar(
+            select(TenantModelConfigRecord).where(
+                TenantModelConfigRecord.tenant_id == uuid.UUID(tenant_id)
+            )
+        )
+        assert config is not None
+        config.rate_limit_tpm = 5000
+    assert (await reserve(tenancy, issuer, tenant_id, 100)).remaining_tokens == 4800
+    await subscribe(tenancy, tenant_id, ("tokens", Metric.TOTAL_TOKENS, 150, None))
+    error = rich_error(await failure(reserve(tenancy, issuer, tenant_id, 200)))
+    assert error.reason == "PLAN_LIMIT_REACHED"
+    async with tenancy.database.transaction() as session:
+        await session.execute(
+            update(TenantRecord)
+            .where(TenantRecord.id == uuid.UUID(tenant_id))
+            .values(status=TenantStatus.SUSPENDED)
+        )
+    error = rich_error(await failure(reserve(tenancy, issuer, tenant_id, 10)))
+    assert error.reason == "TENANT_NOT_ACTIVE"
 
 
 async def test_a_repeated_request_id_returns_the_first_reservation(

@@ -5,6 +5,13 @@ Design, in short:
 * **Limits.** A tenant's ``rate_limit_rpm`` / ``rate_limit_tpm`` come from its model
   configuration (``tenant_llm_configs``); a tenant without one gets the documented defaults of
   that table (60 requests and 10000 tokens per minute). A stored limit of 0 lets nothing through.
+  Reserve reads them, with the tenant's status and plan limits, through a per-process cache
+  (``limits_cache_seconds``) that forgets everything once this process commits a change to
+  tenants, model configurations, subscriptions or plan features (``Database.on_commit``);
+  other replicas see such a change within the TTL.
+* **Idempotency.** A reservation's ``request_id`` is unique per tenant: a repeated one fails
+  the reservation's insert, the first statement of Reserve's transaction (so nothing else is
+  taken), and is answered with the first reservation. No read precedes the insert for it.
 * **Backends.** The rpm/tpm window counters live behind ``RateCounters``
   (services/tenancy/limits/backends.py): the database's ``limit_counters`` by default
   (``limits_backend = "database"``, described below), or Redis (``"redis"``,
@@ -62,6 +69,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, cast
 
+from google.protobuf.timestamp_pb2 import Timestamp
 from sqlalchemy import Connection, Row, Table, bindparam, delete, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
@@ -103,6 +111,7 @@ from shared.errors import (
 from shared.ids import parse_id
 from shared.proto_enums import to_proto_map
 from shared.timestamps import to_timestamp
+from shared.ttl_cache import TtlCache
 
 __all__ = ["WINDOW_SECONDS", "LimitHandlers", "window_of"]
 
@@ -184,8 +193,36 @@ _CLAIMS = {
     ("actual_tokens", "state"): _claim_statement("actual_tokens", "state"),
     ("state",): _claim_statement("state"),
 }
-#: A reservation's row: the ORM record, or a row RETURNING its columns.
-Reservation = LimitReservationRecord | Row[Any]
+
+
+@dataclass(frozen=True, slots=True)
+class NewReservation:
+    """A reservation Reserve inserts: its columns, with no ORM instance to build."""
+
+    id: uuid.UUID
+    tenant_id: uuid.UUID
+    request_id: str | None
+    window_start: int
+    requests: int
+    tokens: int
+    expires_at: datetime
+    created_at: datetime
+    plan_counters: list[dict[str, Any]] | None
+    state: str = "open"
+    actual_tokens: int | None = None
+    closed_at: datetime | None = None
+
+    def values(self) -> dict[str, Any]:
+        """The columns that have a value (SQLAlchemy compiles once per set of columns)."""
+        return {
+            column: value
+            for column in _RESERVATION_COLUMNS
+            if (value := getattr(self, column)) is not None
+        }
+
+
+#: A reservation's row: the ORM record, a row RETURNING its columns, or one being inserted.
+Reservation = LimitReservationRecord | Row[Any] | NewReservation
 
 
 def _held(tenant_id: uuid.UUID, row: Reservation) -> Held:
@@ -203,6 +240,18 @@ def _epoch(moment: datetime) -> int:
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=UTC)
     return int(moment.timestamp())
+
+
+@dataclass(frozen=True, slots=True)
+class TenantLimits:
+    """What Reserve holds a tenant to, read together and cached for ``limits_cache_seconds``:
+    its status, its rpm and tpm, and the plan limits of its live subscription's period."""
+
+    status: TenantStatus
+    rpm: int
+    tpm: int
+    #: Ordered by kind, so reservers lock the counters alike.
+    plan: tuple[PlanCounter, ...]
 
 
 @dataclass(frozen=True)
@@ -263,7 +312,7 @@ def reservation_to_proto(row: Reservation, now: float) -> pb.Reservation:
         tokens=row.tokens,
         actual_tokens=row.actual_tokens or 0,
         state=state,
-        window_start_time=to_timestamp(_at(row.window_start)),
+        window_start_time=Timestamp(seconds=row.window_start),
         expire_time=to_timestamp(row.expires_at),
         request_id=row.request_id or "",
     )
@@ -275,6 +324,20 @@ class LimitHandlers:
         self._clock = context.clock  # windows and expiries are reckoned in its seconds
         self._ttl = context.settings.limits_reservation_ttl_seconds
         self._table = CounterTable()
+        #: Each tenant's limits (unknown tenants are not kept: one may be created at any time),
+        #: forgotten whenever this process commits a change to what they are read from.
+        self._tenant_limits: TtlCache[uuid.UUID, TenantLimits | None] = TtlCache(
+            context.settings.limits_cache_seconds, cacheable=lambda limits: limits is not None
+        )
+        self._db.on_commit(
+            (
+                TenantRecord.__tablename__,
+                TenantModelConfigRecord.__tablename__,
+                PlanFeatureRecord.__tablename__,
+                SubscriptionRecord.__tablename__,
+            ),
+            self._tenant_limits.clear,
+        )
         #: rpm/tpm window counters: the database's (default) or Redis's.
         self._rates = rate_counters(context.settings, self._table)
         # SQLite lets one writer in at a time and makes the others poll with growing sleeps;
@@ -296,7 +359,7 @@ class LimitHandlers:
     # --- counters ------------------------------------------------------------------------
 
     @staticmethod
-    def _plan_counters(connection: Connection, tenant_id: uuid.UUID) -> list[PlanCounter]:
+    def _plan_counters(connection: Connection, tenant_id: uuid.UUID) -> tuple[PlanCounter, ...]:
         """The plan limits of the tenant's trialing or active subscription for its current
         period, ordered by kind; none without such a subscription."""
         rows = connection.execute(_PLAN_FEATURES, {"tenant_id": tenant_id})
@@ -312,29 +375,39 @@ class LimitHandlers:
             )
             for feature_id, feature_key, metric, hard_limit, soft_limit, start, end in rows
         ]
-        return sorted(counters, key=lambda counter: counter.kind)
-
-    @staticmethod
-    def _limits(connection: Connection, tenant_id: uuid.UUID) -> tuple[int, int]:
-        row = connection.execute(_LIMITS_OF_TENANT, {"tenant_id": tenant_id}).one_or_none()
-        if row is None:
-            raise NotFound(f"tenant {tenant_id} not found", reason="TENANT_NOT_FOUND")
-        status, rpm, tpm = row
-        if status != TenantStatus.ACTIVE:
-            raise FailedPrecondition(
-                f"tenant {tenant_id} is {status.value}", reason="TENANT_NOT_ACTIVE"
-            )
-        return (
-            DEFAULT_RATE_LIMIT_RPM if rpm is None else rpm,
-            DEFAULT_RATE_LIMIT_TPM if tpm is None else tpm,
-        )
+        return tuple(sorted(counters, key=lambda counter: counter.kind))
 
     @classmethod
-    def _limits_and_plan(
-        cls, connection: Connection, tenant_id: uuid.UUID
-    ) -> tuple[int, int, list[PlanCounter]]:
-        rpm, tpm = cls._limits(connection, tenant_id)
-        return rpm, tpm, cls._plan_counters(connection, tenant_id)
+    def _read_limits(cls, connection: Connection, tenant_id: uuid.UUID) -> TenantLimits | None:
+        row = connection.execute(_LIMITS_OF_TENANT, {"tenant_id": tenant_id}).one_or_none()
+        if row is None:
+            return None
+        status, rpm, tpm = row
+        return TenantLimits(
+            status=status,
+            rpm=DEFAULT_RATE_LIMIT_RPM if rpm is None else rpm,
+            tpm=DEFAULT_RATE_LIMIT_TPM if tpm is None else tpm,
+            plan=cls._plan_counters(connection, tenant_id),
+        )
+
+    async def _limits(self, tenant_id: uuid.UUID) -> TenantLimits:
+        """The tenant's limits, cached; NOT_FOUND or FAILED_PRECONDITION unless it is active.
+
+        Read with no transaction around them (no BEGIN/ROLLBACK round trips): the limits and
+        the plan need no common snapshot."""
+        limits = await self._tenant_limits.get(
+            tenant_id,
+            lambda: self._db.outside_transaction(
+                lambda connection: self._read_limits(connection, tenant_id)
+            ),
+        )
+        if limits is None:
+            raise NotFound(f"tenant {tenant_id} not found", reason="TENANT_NOT_FOUND")
+        if limits.status != TenantStatus.ACTIVE:
+            raise FailedPrecondition(
+                f"tenant {tenant_id} is {limits.status.value}", reason="TENANT_NOT_ACTIVE"
+            )
+        return limits
 
     # --- RPCs ----------------------------------------------------------------------------
 
@@ -357,41 +430,27 @@ class LimitHandlers:
         now = self._clock()
         window = window_of(now)
         # Everything read is read before the write transaction, outside this process's SQLite
-        # writer queue: writers hold the write lock for the two writes and the commit only. A
-        # concurrent reserve with the same request_id loses on the unique index below.
-        if request_id is not None:
-            async with self._db.reading() as session:
-                if earlier := await self._by_request_id(session, tenant_id, request_id):
-                    return await self._reserved(session, earlier, now)
-        # Configuration, read with no transaction around it (no BEGIN/ROLLBACK round trips):
-        # the limits and the plan need no common snapshot.
-        rpm, tpm, plan = await self._db.outside_transaction(
-            lambda connection: self._limits_and_plan(connection, tenant_id)
-        )
+        # writer queue: writers hold the write lock for the two writes and the commit only.
+        limits = await self._limits(tenant_id)
+        rpm, tpm, plan = limits.rpm, limits.tpm, limits.plan
         wanted = {"rpm": (requests, rpm), "tpm": (request.tokens, tpm)}
-        for kind, (amount, limit) in wanted.items():
-            if amount > limit:
-                raise ResourceExhausted(
-                    f"{amount} exceeds the tenant's whole {kind} limit of {limit}",
-                    reason="EXCEEDS_LIMIT",
-                    metadata={"limit": kind, "limit_value": str(limit)},
-                )
-        for counter in plan:
-            hard = counter.hard_limit
-            if hard is not None and counter.amount(requests, request.tokens) > hard:
-                raise counter.refused()
-        row = LimitReservationRecord(
+        if too_large := self._too_large(wanted, plan, requests, request.tokens):
+            # A repeated request_id is answered with its first reservation whatever the
+            # limits are now; looked up here, on refusals only, and else by the insert below.
+            if request_id is not None:
+                async with self._db.reading() as session:
+                    if earlier := await self._by_request_id(session, tenant_id, request_id):
+                        return await self._reserved(session, earlier, now)
+            raise too_large
+        row = NewReservation(
             id=uuid.uuid4(),
             tenant_id=tenant_id,
             request_id=request_id,
             window_start=window,
             requests=requests,
             tokens=request.tokens,
-            state="open",
             expires_at=_at(now + self._ttl),
             created_at=_at(now),
-            actual_tokens=None,
-            closed_at=None,
             plan_counters=[
                 {
                     "kind": counter.kind,
@@ -423,14 +482,7 @@ class LimitHandlers:
                         await self._db.commit_unflushed(session)
                     # The reservation goes in first, so the counters' row locks are held for
                     # one statement and the commit only.
-                    await session.execute(
-                        _INSERT_RESERVATION,
-                        {
-                            column: value
-                            for column in _RESERVATION_COLUMNS
-                            if (value := getattr(row, column)) is not None
-                        },
-                    )
+                    await session.execute(_INSERT_RESERVATION, row.values())
                     taken = await self._rates.take(
                         session,
                         take,
@@ -480,7 +532,8 @@ class LimitHandlers:
         except IntegrityError:
             if request_id is None:
                 raise
-            # A concurrent call with the same request_id won; everything this one took is undone.
+            # The request_id has a reservation already (an earlier call's, or a concurrent one's
+            # that won): its insert failed first, so this call took nothing.
             async with self._db.reading() as session:
                 earlier = await self._by_request_id(session, tenant_id, request_id)
                 if earlier is None:
@@ -494,6 +547,27 @@ class LimitHandlers:
             remaining_tokens=remaining["tpm"],
             soft_limits_exceeded=soft_exceeded,
         )
+
+    @staticmethod
+    def _too_large(
+        wanted: dict[str, tuple[int, int]],
+        plan: tuple[PlanCounter, ...],
+        requests: int,
+        tokens: int,
+    ) -> ResourceExhausted | None:
+        """Why the reservation could never fit (more than a whole limit), or None."""
+        for kind, (amount, limit) in wanted.items():
+            if amount > limit:
+                return ResourceExhausted(
+                    f"{amount} exceeds the tenant's whole {kind} limit of {limit}",
+                    reason="EXCEEDS_LIMIT",
+                    metadata={"limit": kind, "limit_value": str(limit)},
+                )
+        for counter in plan:
+            hard = counter.hard_limit
+            if hard is not None and counter.amount(requests, tokens) > hard:
+                return counter.refused()
+        return None
 
     async def _undo(self, take: RateTake) -> None:
         try:
@@ -520,14 +594,12 @@ class LimitHandlers:
         self, session: AsyncSession, row: LimitReservationRecord, now: float
     ) -> pb.ReserveResponse:
         """The answer to a repeated request_id: the first reservation, with what is left now."""
-        rpm, tpm = await session.run_sync(
-            lambda sync_session: self._limits(sync_session.connection(), row.tenant_id)
-        )
+        limits = await self._limits(row.tenant_id)
         used = await self._rates.used(session, row.tenant_id, now)
         return pb.ReserveResponse(
             reservation=reservation_to_proto(row, now),
-            remaining_requests=max(0, rpm - used.get("rpm", 0)),
-            remaining_tokens=max(0, tpm - used.get("tpm", 0)),
+            remaining_requests=max(0, limits.rpm - used.get("rpm", 0)),
+            remaining_tokens=max(0, limits.tpm - used.get("tpm", 0)),
         )
 
     async def _open_reservation(
