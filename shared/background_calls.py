@@ -148,7 +148,8 @@ async def _deliver(
 class BackgroundBatches(Generic[ItemT]):
     """Rows sent many per call in the background: ``method(make_request(rows))`` with the
     internal token, retried like :class:`BackgroundCalls`. Rows past ``max_pending`` waiting are
-    dropped (logged); a batch holds at most ``max_batch`` rows."""
+    dropped (logged); a batch holds at most ``max_batch`` rows. With ``linger_seconds`` the
+    sender waits that long after the first row of an idle spell before its first call."""
 
     def __init__(
         self,
@@ -159,6 +160,7 @@ class BackgroundBatches(Generic[ItemT]):
         make_request: Callable[[list[ItemT]], Any],
         *,
         max_batch: int = 500,
+        linger_seconds: float = 0.0,
         max_pending: int = 20_000,
         max_attempts: int = 4,
         first_backoff_seconds: float = 0.2,
@@ -173,6 +175,7 @@ class BackgroundBatches(Generic[ItemT]):
         self._method = method
         self._make_request = make_request
         self._max_batch = max_batch
+        self._linger = linger_seconds
         self._max_pending = max_pending
         self._max_attempts = max_attempts
         self._first_backoff = first_backoff_seconds
@@ -208,6 +211,9 @@ class BackgroundBatches(Generic[ItemT]):
 
     async def _send_all(self) -> None:
         try:
+            if self._linger > 0:
+                # Rows that arrive meanwhile ride along: fewer, fuller calls at low rates.
+                await asyncio.sleep(self._linger)
             while self._queue:
                 count = min(len(self._queue), self._max_batch)
                 rows = [self._queue.popleft() for _ in range(count)]

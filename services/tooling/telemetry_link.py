@@ -33,6 +33,8 @@ _STATUSES = {
 _MAX_TOOL_NAME = 100
 #: Rows per RecordToolUsage (telemetry takes at most 1000).
 MAX_BATCH = 500
+#: How long the first call of an idle spell waits for others to join its RecordToolUsage.
+LINGER_SECONDS = 0.05
 
 
 def _request(rows: list[pb.ToolUsage]) -> pb.RecordToolUsageRequest:
@@ -59,6 +61,7 @@ class ToolUsageLink:
                 self._stub.RecordToolUsage,
                 _request,
                 max_batch=MAX_BATCH,
+                linger_seconds=LINGER_SECONDS,
                 logger=log,
             )
 

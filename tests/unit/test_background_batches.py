@@ -85,3 +85,15 @@ async def test_past_max_pending_rows_are_dropped_and_counted() -> None:
     await sender.drain(10)
     assert receiver.batches == [[0], [1, 2, 3]]
     await sender.close()
+
+
+async def test_with_a_linger_rows_added_meanwhile_share_the_first_call() -> None:
+    receiver = Receiver()
+    receiver.release.set()
+    sender = batches(receiver, linger_seconds=0.05)
+    sender.add(1)
+    await asyncio.sleep(0)  # the sender is lingering, no call made yet
+    sender.add(2)
+    sender.add(3)
+    await sender.drain(10)
+    assert receiver.batches == [[1, 2, 3]]
