@@ -21,12 +21,15 @@ from quarterdeck.conversation.v1 import events_pb2 as epb
 from quarterdeck.conversation.v1 import messages_pb2 as mpb
 from quarterdeck.conversation.v1 import runs_pb2 as rpb
 from quarterdeck.telemetry.v1 import usage_pb2 as upb
+from quarterdeck.tenancy.v1 import limits_pb2 as lpb
 from quarterdeck.tenancy.v1 import tenancy_pb2 as tpb
+from quarterdeck.tenancy.v1.limits_pb2_grpc import LimitsServiceStub
 from quarterdeck.tooling.v1 import agents_pb2 as apb
 from quarterdeck.tooling.v1 import executions_pb2 as xpb
 from services.conversation.conversations.models import ConversationSummaryRecord
 from services.conversation.runs.models import RunRecord, RunUsageRecord
 from shared.db_types import utcnow
+from shared.grpc_client import open_channel
 from tests.support.conversation import new_conversation, say
 from tests.support.conversation_turn import (
     ISSUER,
@@ -389,3 +392,16 @@ async def test_past_the_compaction_trigger_older_turns_are_sent_as_a_stored_summ
         f"{runs[-1].id}:0",
         f"{runs[-1].id}:summary:3",
     ]
+    # And it counted against the tenant's limits like a step: reserved under its key and
+    # settled with what it used (Reserve is idempotent by request_id: asking again answers the
+    # reservation the run made).
+    [summary_usage] = [u for u in usage if (u.response_id or "").endswith(":summary:3")]
+    async with open_channel(stack.conversation.ctx.settings.tenancy_target) as channel:
+        reserved = await LimitsServiceStub(channel).Reserve(
+            lpb.ReserveRequest(
+                tenant_id=tenant.id, tokens=1, request_id=f"{runs[-1].id}:summary:3"
+            ),
+            metadata=stack.internal,
+        )
+    assert reserved.reservation.state == lpb.RESERVATION_STATE_SETTLED
+    assert reserved.reservation.actual_tokens == summary_usage.total_tokens

@@ -354,6 +354,19 @@ class AgentTurn:
         self, run: ClaimedRun, model: Model, older: list[MessageRecord], version: str
     ) -> str:
         transcript = "\n".join(f"{row.role.value}: {row.content_text}" for row in older)
+        step_key = f"{run.run_id}:summary:{older[-1].position}"
+        # The summary's model call counts against the tenant's rpm/tpm like a step's: reserved
+        # before (idempotent by the step's key), settled with what it used, released on failure.
+        reservation = (
+            await self._links.call(
+                self._links.limits.Reserve,
+                lpb.ReserveRequest(
+                    tenant_id=str(run.tenant_id),
+                    tokens=len(transcript) // 4 + ESTIMATED_REPLY_TOKENS,
+                    request_id=step_key,
+                ),
+            )
+        ).reservation
         try:
             reply = await self._provider.complete(
                 base_url=model.base_url,
@@ -369,13 +382,22 @@ class AgentTurn:
                 ],
             )
         except ProviderError as error:
+            await self._links.call(
+                self._links.limits.Release,
+                lpb.ReleaseRequest(tenant_id=str(run.tenant_id), reservation_id=reservation.id),
+            )
             raise RunRefused(
                 f"the conversation's history could not be compacted: {error.message} "
                 f"(model configuration of tenant {run.tenant_id}, model {model.name})",
                 reason=error.reason,
             ) from None
-        step_key = f"{run.run_id}:summary:{older[-1].position}"
         used = reply.usage.prompt_tokens + reply.usage.completion_tokens
+        await self._links.call(
+            self._links.limits.Settle,
+            lpb.SettleRequest(
+                tenant_id=str(run.tenant_id), reservation_id=reservation.id, actual_tokens=used
+            ),
+        )
         cost, priced = await self._price(model, reply)
         await self._writes.usage(
             run,
