@@ -1,8 +1,9 @@
 """A run's cost, on SQLite and PostgreSQL: every model call of a run is priced by tenancy's
 PriceUsage (the model's price in effect), and that exact amount is stored on the call's usage
 row and carried by the run (GetRun, ListRuns), its agent_tasks row, the answer message and the
-conversation's totals, and telemetry's copy of the usage. A model with no price costs nothing
-there, and the usage row says it was not priced."""
+conversation's totals, and telemetry's copy of the usage; tenancy counts the tokens as the usage
+of the user who asked. A model with no price costs nothing there, and the usage row says it was
+not priced."""
 
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ from quarterdeck.conversation.v1 import conversations_pb2 as cpb
 from quarterdeck.conversation.v1 import messages_pb2 as mpb
 from quarterdeck.conversation.v1 import runs_pb2 as rpb
 from quarterdeck.telemetry.v1 import usage_pb2 as upb
+from quarterdeck.tenancy.v1 import billing_pb2 as bpb
 from quarterdeck.tenancy.v1 import model_configs_pb2 as mcpb
 from quarterdeck.tenancy.v1 import pricing_pb2 as ppb
 from services.conversation.runs.models import AgentTaskRecord, RunUsageRecord
@@ -174,6 +176,18 @@ async def test_a_runs_cost_is_what_tenancy_priced_and_every_total_carries_it(
     assert [(r.cost_status, r.computed_cost_usd) for r in recorded.records] == [
         (upb.COST_STATUS_CLIENT, format_pico(cost))
     ]
+
+    # Tenancy counted the model call as the usage of the user who asked (per-user counters;
+    # a record of nothing answers the user's rows).
+    user_id = run.created_by_user_id
+    counted = await stack.billing.RecordUsage(
+        bpb.RecordUsageRequest(tenant_id=tenant.id, user_id=user_id), metadata=stack.internal
+    )
+    assert (counted.day.user_id, counted.day.input_tokens, counted.day.output_tokens) == (
+        user_id,
+        9,
+        5,
+    )
 
     # A second run, with a tool call: two model calls, each priced; the totals add up.
     second = await say(

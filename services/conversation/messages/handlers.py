@@ -31,7 +31,7 @@ from services.conversation.messages.store import NewMessage, append_message
 from services.conversation.runs.convert import STRATEGY_FROM_PROTO, run_to_proto
 from services.conversation.runs.models import RunRecord
 from services.conversation.runs.queue import PENDING_STATUSES
-from shared.auth import require_tenant
+from shared.auth import Principal, require_tenant
 from shared.errors import FailedPrecondition, InvalidArgument
 from shared.ids import parse_id
 from shared.json_values import struct_to_dict, value_to_python
@@ -52,6 +52,17 @@ def _search_words(query: str) -> list[str]:
     if not words:
         raise InvalidArgument.field("query", "must contain at least one word")
     return words
+
+
+def _is_user(principal: Principal) -> bool:
+    """Whether the caller is a user (a UUID subject), whose usage tenancy counts by user."""
+    if principal.kind != "user":
+        return False
+    try:
+        uuid.UUID(principal.subject)
+    except ValueError:
+        return False
+    return True
 
 
 class MessageHandlers:
@@ -129,7 +140,7 @@ class MessageHandlers:
                         conversation,
                         segment.id,
                         row,
-                        principal.subject,
+                        principal,
                         "enqueue" if strategy == "rollback" else strategy,
                     )
                 )
@@ -150,10 +161,12 @@ class MessageHandlers:
         conversation: ConversationRecord,
         segment_id: uuid.UUID,
         row: MessageRecord,
-        subject: str,
+        principal: Principal,
         strategy: str,
     ) -> rpb.Run:
-        """Queue the run answering ``row`` (the caller holds the conversation row)."""
+        """Queue the run answering ``row`` (the caller holds the conversation row). The payload
+        names the user who asked (a user's token), whose usage counters its model calls add to
+        beside the tenant's."""
         if conversation.agent_id is None:
             raise FailedPrecondition(
                 f"conversation {conversation.id} has no agent_id to answer it",
@@ -163,12 +176,13 @@ class MessageHandlers:
             session,
             conversation,
             segment_id,
-            created_by=subject[:255],
+            created_by=principal.subject[:255],
             message_position=row.position,
             payload={
                 "agent_id": str(conversation.agent_id),
                 "message_id": str(row.id),
                 "message_position": row.position,
+                **({"user_id": principal.subject} if _is_user(principal) else {}),
             },
             strategy=strategy,
         )
@@ -234,7 +248,7 @@ class MessageHandlers:
             if request.start_run:
                 response.run.CopyFrom(
                     await self._start_run(
-                        session, conversation, segment.id, row, principal.subject, "enqueue"
+                        session, conversation, segment.id, row, principal, "enqueue"
                     )
                 )
             return response

@@ -636,12 +636,15 @@ class AgentTurn:
         )
 
     async def _count_usage(self, run: ClaimedRun, reply: ChatReply, step_key: str) -> None:
-        """Add the model call to the tenant's usage counters (tenancy's billing metering), once:
-        the call's request_id names the step, so a run repeated after a crash adds nothing."""
+        """Add the model call to the tenant's usage counters (tenancy's billing metering), as
+        the usage of the user who asked when a user did (per-user counters; the tenant's totals
+        sum them), once: the call's request_id names the step, so a run repeated after a crash
+        adds nothing."""
         await self._links.call(
             self._links.billing.RecordUsage,
             bpb.RecordUsageRequest(
                 tenant_id=str(run.tenant_id),
+                user_id=str(run.payload.get("user_id") or ""),
                 input_tokens=reply.usage.prompt_tokens,
                 output_tokens=reply.usage.completion_tokens,
                 requests=1,
