@@ -84,6 +84,17 @@ class ConversationSettings(ServiceSettings):
         ),
     )
     run_worker_concurrency: int = Field(default=8, ge=1, le=256)
+    run_config_cache_seconds: float = Field(
+        default=30.0,
+        ge=0,
+        le=300,
+        description=(
+            "How long a worker reuses what it read for a run: an active agent with its tools "
+            "(tooling), a tenant's model configuration, key and catalogue model (tenancy). A "
+            "change there reaches runs within this many seconds; a key the provider refuses is "
+            "forgotten at once. 0 reads them for every run."
+        ),
+    )
     stream_max_batch: int = Field(
         default=64,
         ge=1,

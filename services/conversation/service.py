@@ -56,7 +56,9 @@ def _full_name(descriptor: FileDescriptor, service: str) -> str:
 
 async def prepare(context: ServiceContext[ConversationSettings, Any]) -> ConversationContext:
     settings = context.settings
-    ctx = ConversationContext.of(context, Ledger(LedgerNotifier(), announce=settings.ledger_notify))
+    notifier = LedgerNotifier(context.database, settings.follow_poll_seconds)
+    context.resources.on_close(notifier.close)
+    ctx = ConversationContext.of(context, Ledger(notifier, announce=settings.ledger_notify))
     worker = build_worker(context, ctx) if settings.run_workers_in_process else None
     listener = wakeup_listener(settings, ctx, worker)
     if listener is not None:

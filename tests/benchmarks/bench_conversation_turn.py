@@ -101,14 +101,20 @@ async def main(
                 made = [await new_tenant(stack) for _ in range(tenants)]
                 async with open_channel(stack.conversation.running.target) as channel:
                     health = health_pb2_grpc.HealthStub(channel)
+                    cpu_before = time.process_time()
                     checks, _ = await _measure(
                         lambda: health.Check(health_pb2.HealthCheckRequest()),
                         conversations,
                         seconds,
                     )
+                    # Warm-up (not counted in the rate) included: at the same rate.
+                    health_cpu = (time.process_time() - cpu_before) / (
+                        checks * (seconds + min(1.0, seconds / 5))
+                    )
                 first_tokens: list[float] = []
                 phases: list[tuple[float, float]] = []
                 started = time.perf_counter()
+                cpu_started = time.process_time()
                 completed = await asyncio.gather(
                     *(
                         _conversation_turns(stack, made[i % tenants], turns, first_tokens, phases)
@@ -116,6 +122,7 @@ async def main(
                     )
                 )
                 elapsed = time.perf_counter() - started
+                turns_cpu = time.process_time() - cpu_started
         finally:
             await databases.drop_all()
     turns_per_second = sum(completed) / elapsed
@@ -124,8 +131,15 @@ async def main(
     queued = statistics.median(p[0] for p in phases) * 1000
     running = statistics.median(p[1] for p in phases) * 1000
     print(f"backend: {backend}; {conversations} conversations across {tenants} tenants")
-    print(f"health check              {checks:10.1f} calls/s ({conversations} callers)")
-    print(f"completed turns           {turns_per_second:10.1f} turns/s ({sum(completed)} turns)")
+    print(
+        f"health check              {checks:10.1f} calls/s ({conversations} callers), "
+        f"{health_cpu * 1000:.2f} CPU ms/call"
+    )
+    print(
+        f"completed turns           {turns_per_second:10.1f} turns/s ({sum(completed)} turns), "
+        f"{turns_cpu / max(sum(completed), 1) * 1000:.0f} CPU ms/turn "
+        f"(the process, {turns_cpu / elapsed:.2f} cores busy)"
+    )
     print(f"ratio turns/health        {turns_per_second / checks:10.4f}x")
     print(
         f"post to first token       p50 {statistics.median(ordered) * 1000:.0f} ms, "

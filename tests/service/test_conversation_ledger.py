@@ -14,6 +14,7 @@ import grpc
 import pytest
 
 from quarterdeck.conversation.v1 import events_pb2 as pb
+from services.conversation.events.notifier import LedgerNotifier
 from tests.support.conversation import (
     ConversationStack,
     conversation_service,
@@ -167,3 +168,27 @@ async def test_another_tenants_ledger_is_not_found_and_bad_cursors_are_named(
 async def _first(call: grpc.aio.UnaryStreamCall) -> None:
     async for _ in call:
         return
+
+
+async def test_one_poll_wakes_the_followers_whose_conversation_grew_in_another_process(
+    stack: ConversationStack,
+) -> None:
+    # This notifier stands for another process's: the service's appends never notify it, so
+    # only its poll (one statement for every conversation followed) can wake its followers.
+    caller = member()
+    grown, quiet = [uuid.UUID((await new_conversation(stack, caller)).id) for _ in range(2)]
+    notifier = LedgerNotifier(stack.ctx.database, poll_seconds=0.05)
+    waits = [
+        asyncio.ensure_future(notifier.wait(conversation, 1, notifier.signal(conversation)))
+        for conversation in (grown, quiet)
+    ]
+    try:
+        await say(stack, caller, str(grown), "appended elsewhere")  # cursor 2
+        await asyncio.wait_for(waits[0], 60)
+        # The poll that saw the one conversation grow read the other too, unchanged.
+        assert not waits[1].done()
+    finally:
+        for wait in waits:
+            wait.cancel()
+        await asyncio.gather(*waits, return_exceptions=True)
+        await notifier.close()

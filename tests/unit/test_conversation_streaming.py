@@ -71,3 +71,19 @@ async def test_a_refused_write_surfaces_at_the_next_piece_and_at_close() -> None
     with pytest.raises(LeaseLost):
         stream.add(_piece(1))
     await stream.abandon()
+
+
+async def test_a_held_event_goes_with_the_first_piece_or_alone_at_close() -> None:
+    writes = GatedWrites()
+    writes.gate.set()
+    stream = StreamedText(cast(RunWrites, writes), _run(), max_batch=8)
+    stream.hold(NewEvent("response.created", {"delta": "created"}, dedupe_key="c"))
+    assert stream.writes == 0  # holding writes nothing
+    stream.add(_piece(0))
+    await stream.close()
+    assert writes.batches == [["created", "w0"]] and stream.writes == 1
+
+    alone = StreamedText(cast(RunWrites, writes), _run(), max_batch=8)
+    alone.hold(NewEvent("response.created", {"delta": "again"}, dedupe_key="c2"))
+    await alone.close()  # no piece came (the call failed): still stored
+    assert writes.batches[-1] == ["again"]

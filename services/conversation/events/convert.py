@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+from typing import Any
+
+from sqlalchemy import Row
+
 from quarterdeck.conversation.v1 import events_pb2 as pb
 from services.conversation.events.models import LedgerEventRecord
 from shared.json_values import dict_to_struct
 from shared.timestamps import to_timestamp
 
 
-def event_to_proto(row: LedgerEventRecord) -> pb.LedgerEvent:
+def event_to_proto(row: LedgerEventRecord | Row[Any]) -> pb.LedgerEvent:
+    """A stored event (its record, or a row of the ledger's EVENT_COLUMNS) as sent."""
     return pb.LedgerEvent(
         sequence_number=row.event_id,
         conversation_id=str(row.conversation_id),

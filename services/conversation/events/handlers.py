@@ -1,7 +1,8 @@
 """EventService: a conversation's ledger read from a cursor, and followed live.
 
 FollowEvents replays in pages from the cursor, then waits for the next append: woken at once by
-an append in this process, or after ``follow_poll_seconds`` to catch appends of other replicas.
+an append in this process (or a NOTIFY of another), or by the process's one poll every
+``follow_poll_seconds`` finding the conversation's ledger grew (appends of other replicas).
 Each event is sent once, in cursor order, so a follower that reconnects with the last cursor it
 saw misses nothing and sees nothing twice. A stream opened with a stream ticket ends when the
 ticket expires (its wait never runs past the expiry), with a last StreamEnd naming the cursor
@@ -90,21 +91,24 @@ class EventHandlers:
             tenant_id, _ = caller_tenant()
             await self._check(tenant_id, conversation_id)
         notifier = self._ctx.ledger.notifier
-        poll = self._ctx.settings.follow_poll_seconds
         while True:
             signal = notifier.signal(conversation_id)
             if expires is not None and self._ctx.clock() >= expires:
                 yield pb.FollowEventsResponse(end=_ticket_expired(after))
                 return
-            async with self._ctx.database.reading() as session:
-                rows = await Ledger.read_after(session, conversation_id, after, REPLAY_BATCH)
+            # One statement on its own (no transaction around it): each wake-up of each
+            # follower is one round trip.
+            rows = await self._ctx.database.fetch(
+                Ledger.after(conversation_id, after, REPLAY_BATCH)
+            )
             for row in rows:
                 yield pb.FollowEventsResponse(event=event_to_proto(row))
                 after = row.event_id
             if len(rows) < REPLAY_BATCH:
-                wait = poll if expires is None else min(poll, expires - self._ctx.clock())
-                if wait > 0:
-                    await notifier.wait(signal, wait)
+                if expires is None:
+                    await notifier.wait(conversation_id, after, signal)
+                elif (left := expires - self._ctx.clock()) > 0:
+                    await notifier.wait(conversation_id, after, signal, within=left)
 
 
 def _ticket_expired(after: int) -> pb.StreamEnd:

@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import literal, select, update
+from sqlalchemy import Select, literal, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.conversation.conversations.models import ConversationRecord
@@ -24,6 +24,24 @@ from services.conversation.events.notifier import LedgerNotifier
 from services.conversation.runs.fencing import Fence, check_fence
 from services.conversation.runs.wakeups import LEDGER_CHANNEL, notifying
 from shared.db_types import utcnow
+
+#: What a reader of the ledger gets of each event (what :func:`event_to_proto` reads).
+EVENT_COLUMNS = (
+    "event_id",
+    "conversation_id",
+    "segment_id",
+    "kind",
+    "schema_version",
+    "workflow_run_id",
+    "response_id",
+    "agent",
+    "item_id",
+    "output_index",
+    "content_index",
+    "tool_call_id",
+    "payload_json",
+    "server_timestamp",
+)
 
 #: The stream of events that belong to no run (messages appended by hand, archive).
 CONVERSATION_STREAM = "conversation"
@@ -156,19 +174,15 @@ class Ledger:
         return stored
 
     @staticmethod
-    async def read_after(
-        session: AsyncSession, conversation_id: uuid.UUID, after: int, limit: int
-    ) -> list[LedgerEventRecord]:
-        return list(
-            (
-                await session.scalars(
-                    select(LedgerEventRecord)
-                    .where(
-                        LedgerEventRecord.conversation_id == conversation_id,
-                        LedgerEventRecord.event_id > after,
-                    )
-                    .order_by(LedgerEventRecord.event_id)
-                    .limit(limit)
-                )
-            ).all()
+    def after(conversation_id: uuid.UUID, after: int, limit: int) -> Select[Any]:
+        """The conversation's events after cursor ``after``, in cursor order, as plain rows (the
+        columns a reader sends, named as the record's attributes): no ORM objects to build."""
+        return (
+            select(*(LedgerEventRecord.__table__.c[name] for name in EVENT_COLUMNS))
+            .where(
+                LedgerEventRecord.conversation_id == conversation_id,
+                LedgerEventRecord.event_id > after,
+            )
+            .order_by(LedgerEventRecord.event_id)
+            .limit(limit)
         )

@@ -11,8 +11,9 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
+from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.conversation.conversations.models import ConversationRecord
@@ -44,8 +45,21 @@ async def lock_conversation(session: AsyncSession, conversation_id: uuid.UUID) -
     )
 
 
-async def check_fence(session: AsyncSession, fence: Fence) -> None:
-    await lock_conversation(session, fence.conversation_id)
+async def check_fence(
+    session: AsyncSession, fence: Fence, *, trace_id: str | None = None
+) -> ConversationRecord:
+    """Lock the run's conversation (returned, loaded: the write's ``session.get`` of it costs
+    no query) and then its run while the fence holds; raise :class:`LeaseLost` when it does
+    not. With ``trace_id``, the run is stamped with it unless it has a trace already (a run's
+    first lease names its trace on its first write, at no extra round trip)."""
+    conversation = await session.scalar(
+        select(ConversationRecord)
+        .where(ConversationRecord.id == fence.conversation_id)
+        .with_for_update()
+    )
+    values: dict[str, Any] = {"lease_generation": RunRecord.lease_generation}
+    if trace_id:
+        values["trace_id"] = func.coalesce(RunRecord.trace_id, trace_id)
     result = await session.execute(
         update(RunRecord)
         .where(
@@ -53,10 +67,12 @@ async def check_fence(session: AsyncSession, fence: Fence) -> None:
             RunRecord.lease_generation == fence.lease_generation,
             RunRecord.status == RunStatus.RUNNING,
         )
-        .values(lease_generation=RunRecord.lease_generation)
+        .values(values)
         .execution_options(synchronize_session=False)
     )
     if rows_matched(result) != 1:
         raise LeaseLost(
             f"run {fence.run_id} is no longer leased under generation {fence.lease_generation}"
         )
+    assert conversation is not None  # a run's conversation is never deleted under it
+    return conversation

@@ -54,6 +54,8 @@ class ClaimedRun:
     payload: dict[str, Any]
     attempt: int
     fence: Fence
+    #: The trace an earlier lease of the run stamped it with (None for a first lease).
+    trace_id: str | None = None
 
 
 class RunQueue:
@@ -65,6 +67,8 @@ class RunQueue:
         self.lease = timedelta(seconds=lease_seconds)
         self.max_attempts = max_attempts
         self._on_enqueued: list[Callable[[], None]] = []
+        #: Built once: a statement this size costs more to build than to find compiled.
+        self._next_claimable = self._claimable()
 
     def on_enqueued(self, callback: Callable[[], None]) -> None:
         """Call ``callback`` once a transaction that queued a run commits (a worker's wake-up)."""
@@ -209,7 +213,7 @@ class RunQueue:
         the one chosen first: the caller simply tries again on its next pass)."""
         try:
             async with self._database.transaction() as session:
-                run = await session.scalar(self._claimable())
+                run = await session.scalar(self._next_claimable)
                 if run is None:
                     return None
                 conversation = await session.scalar(
@@ -252,6 +256,7 @@ class RunQueue:
                     payload=dict(run.payload_json),
                     attempt=run.attempt_count,
                     fence=Fence(run.run_id, run.conversation_id, run.lease_generation),
+                    trace_id=run.trace_id,
                 )
         except IntegrityError:
             return None  # another worker activated a run of the same conversation first

@@ -4,7 +4,8 @@ every piece that arrived while the previous write was under way.
 The first piece is written at once (a follower sees the first token as soon as a transaction
 allows); while a write runs, pieces queue, and the next write takes them all (at most
 ``max_batch``), so under load a stream costs a transaction per batch rather than per piece,
-and idle it still costs no waiting. Each piece keeps its own event, cursor and dedupe key, so a
+and idle it still costs no waiting. An event :meth:`StreamedText.hold` queued (the step's
+``response.created``) rides with the first piece. Each piece keeps its own event, cursor and dedupe key, so a
 run repeated after a crash stores none twice. A write refused (the lease lost) surfaces at the
 next piece or at :meth:`StreamedText.close`, which waits until every piece is stored.
 """
@@ -37,6 +38,11 @@ class StreamedText:
         self._writer: asyncio.Task[None] | None = None
         #: Transactions written (the benchmark and tests read it).
         self.writes = 0
+
+    def hold(self, event: NewEvent) -> None:
+        """Queue an event without starting a write: it goes with the first piece (or at
+        :meth:`close`), so a step's opening event costs no transaction of its own."""
+        self._pending.append(event)
 
     def add(self, event: NewEvent) -> None:
         """Queue one piece; start a write unless one is under way (it takes this one next)."""

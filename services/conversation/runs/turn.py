@@ -15,6 +15,7 @@ the same question and stores, runs and counts nothing twice.
 
 from __future__ import annotations
 
+import asyncio
 import json
 from dataclasses import dataclass
 from typing import Any
@@ -23,7 +24,7 @@ import httpx
 from opentelemetry import trace
 from opentelemetry.context import Context
 from opentelemetry.trace import NonRecordingSpan, SpanContext, TraceFlags
-from sqlalchemy import select, update
+from sqlalchemy import select
 
 from quarterdeck.telemetry.v1 import usage_pb2 as upb
 from quarterdeck.tenancy.v1 import billing_pb2 as bpb
@@ -45,7 +46,7 @@ from services.conversation.messages.store import NewMessage
 from services.conversation.provider import ChatProvider, ChatReply, ProviderError
 from services.conversation.runs import phases
 from services.conversation.runs.links import ServiceLinks
-from services.conversation.runs.models import RunRecord, RunUsageRecord
+from services.conversation.runs.models import RunUsageRecord
 from services.conversation.runs.queue import ClaimedRun, RunQueue
 from services.conversation.runs.streaming import StreamedText
 from services.conversation.runs.writes import RunWrites
@@ -54,6 +55,7 @@ from shared.errors import DomainError, FailedPrecondition
 from shared.json_values import dict_to_struct, struct_to_dict, value_to_python
 from shared.money import parse_pico
 from shared.tracing import current_trace_ids
+from shared.ttl_cache import TtlCache
 
 tracer = trace.get_tracer("quarterdeck.conversation.turn")
 
@@ -98,6 +100,30 @@ def _provider_messages(rows: list[MessageRecord], system_prompt: str) -> list[di
     return messages
 
 
+def _run_trace(run: ClaimedRun) -> Context | None:
+    """The trace a lease of the run continues: the one its first lease stamped, so a run
+    parked for an approval and resumed (or re-leased after a crash) keeps its usage, cost and
+    spans under one trace. The later leases' spans hang under a parent named after the run
+    (its span id derived from the run id); None for a first lease (a new trace)."""
+    if not run.trace_id:
+        return None
+    parent = SpanContext(
+        trace_id=int(run.trace_id, 16),
+        span_id=int(run.run_id.hex[:16], 16) or 1,
+        is_remote=True,
+        trace_flags=TraceFlags(TraceFlags.SAMPLED),
+    )
+    return trace.set_span_in_context(NonRecordingSpan(parent))
+
+
+@dataclass
+class AgentSetup:
+    """An active agent and the tools offered to the model, as tooling listed them."""
+
+    agent: apb.Agent
+    tools: list[dict[str, Any]]
+
+
 class AgentTurn:
     def __init__(
         self,
@@ -120,45 +146,24 @@ class AgentTurn:
             backoff_seconds=settings.provider_backoff_seconds,
             timeout_seconds=settings.provider_timeout_seconds,
         )
+        # What every run of an agent (of a tenant) reads the same: an active agent with its
+        # tools, the tenant's model and key. Kept for run_config_cache_seconds; the model is
+        # forgotten at once when the provider refuses its key.
+        ttl = settings.run_config_cache_seconds
+        self._agents: TtlCache[tuple[str, str], AgentSetup] = TtlCache(
+            ttl, cacheable=lambda setup: setup.agent.status == apb.AGENT_STATUS_ACTIVE
+        )
+        self._models: TtlCache[str, Model] = TtlCache(ttl)
 
     async def __call__(self, run: ClaimedRun) -> bool:
         with tracer.start_as_current_span(
             "conversation.run",
-            context=await self._run_trace(run),
+            context=_run_trace(run),
             attributes={"quarterdeck.tenant_id": str(run.tenant_id), "run.id": str(run.run_id)},
         ):
-            await self._stamp_trace(run)
+            # The trace is stamped on the run by its first write (see RunWrites).
             await self._pauses.reached(phases.LEASED, run.run_id)
             return await self._turn(run)
-
-    async def _run_trace(self, run: ClaimedRun) -> Context | None:
-        """The trace a lease of the run continues: the one its first lease stamped, so a run
-        parked for an approval and resumed (or re-leased after a crash) keeps its usage, cost
-        and spans under one trace. The later leases' spans hang under a parent named after the
-        run (its span id derived from the run id); None for a first lease (a new trace)."""
-        async with self._database.reading() as session:
-            stored = await session.scalar(
-                select(RunRecord.trace_id).where(RunRecord.run_id == run.run_id)
-            )
-        if not stored:
-            return None
-        parent = SpanContext(
-            trace_id=int(stored, 16),
-            span_id=int(run.run_id.hex[:16], 16) or 1,
-            is_remote=True,
-            trace_flags=TraceFlags(TraceFlags.SAMPLED),
-        )
-        return trace.set_span_in_context(NonRecordingSpan(parent))
-
-    async def _stamp_trace(self, run: ClaimedRun) -> None:
-        trace_id, _ = current_trace_ids()
-        if trace_id:
-            async with self._database.transaction() as session:
-                await session.execute(
-                    update(RunRecord)
-                    .where(RunRecord.run_id == run.run_id, RunRecord.trace_id.is_(None))
-                    .values(trace_id=trace_id)
-                )
 
     async def _turn(self, run: ClaimedRun) -> bool:
         tenant = str(run.tenant_id)
@@ -166,16 +171,11 @@ class AgentTurn:
         status = (await self._links.tenant_status.check([tenant]))[0]
         if not status.may_act:
             raise RunRefused(f"tenant {tenant} is {status.status}", reason="TENANT_NOT_ACTIVE")
-        agent = (
-            await self._links.call(
-                self._links.agents.GetAgent,
-                apb.GetAgentRequest(tenant_id=tenant, agent_id=agent_id),
-            )
-        ).agent
+        setup = await self._agents.get((tenant, agent_id), lambda: self._setup(tenant, agent_id))
+        agent, tools = setup.agent, setup.tools
         if agent.status != apb.AGENT_STATUS_ACTIVE:
             raise RunRefused(f"agent {agent_id} is not active", reason="AGENT_NOT_ACTIVE")
-        tools = await self._tools(tenant, agent_id)
-        model = await self._model(tenant)
+        model = await self._models.get(tenant, lambda: self._model(tenant))
         conversation, history = await self._history(run)
         messages = await self._compacted(run, model, conversation, history, agent.prompt_template)
         for step in range(self._settings.run_max_steps):
@@ -233,6 +233,17 @@ class AgentTurn:
             f"the run made {self._settings.run_max_steps} model calls without an answer",
             reason="RUN_STEP_LIMIT",
         )
+
+    async def _setup(self, tenant: str, agent_id: str) -> AgentSetup:
+        agent = (
+            await self._links.call(
+                self._links.agents.GetAgent,
+                apb.GetAgentRequest(tenant_id=tenant, agent_id=agent_id),
+            )
+        ).agent
+        if agent.status != apb.AGENT_STATUS_ACTIVE:
+            return AgentSetup(agent, [])
+        return AgentSetup(agent, await self._tools(tenant, agent_id))
 
     async def _tools(self, tenant: str, agent_id: str) -> list[dict[str, Any]]:
         listed = await self._links.call(
@@ -420,8 +431,7 @@ class AgentTurn:
                 cost_picos=cost,
             ),
         )
-        await self._record_usage(run, model, reply, step_key, priced["cost_usd"])
-        await self._count_usage(run, reply, step_key)
+        await self._account(run, model, reply, step_key, priced["cost_usd"])
         await self._writes.summary(
             run,
             ConversationSummaryRecord(
@@ -454,17 +464,6 @@ class AgentTurn:
                 lpb.ReserveRequest(tenant_id=tenant, tokens=estimate, request_id=step_key),
             )
         ).reservation
-        await self._writes.events(
-            run,
-            [
-                NewEvent(
-                    "response.created",
-                    {"step": step, "model": model.name},
-                    response_id=step_key,
-                    dedupe_key=f"{step_key}:created",
-                )
-            ],
-        )
         pieces = 0
 
         async def streamed() -> None:
@@ -475,6 +474,14 @@ class AgentTurn:
             run,
             max_batch=self._settings.stream_max_batch,
             after_first_write=streamed,
+        )
+        stream.hold(
+            NewEvent(
+                "response.created",
+                {"step": step, "model": model.name},
+                response_id=step_key,
+                dedupe_key=f"{step_key}:created",
+            )
         )
 
         async def on_text(text: str) -> None:
@@ -502,6 +509,8 @@ class AgentTurn:
             )
             await stream.close()
         except ProviderError as error:
+            if error.reason == "PROVIDER_KEY_REJECTED":
+                self._models.forget(tenant)  # the next run asks tenancy for the key again
             await stream.close()  # what arrived before the failure stays in the ledger
             await self._links.call(
                 self._links.limits.Release,
@@ -523,11 +532,33 @@ class AgentTurn:
         finally:
             await stream.abandon()
         used = reply.usage.prompt_tokens + reply.usage.completion_tokens
-        await self._links.call(
-            self._links.limits.Settle,
-            lpb.SettleRequest(tenant_id=tenant, reservation_id=reservation.id, actual_tokens=used),
+        # Settling the reservation and pricing the call ask tenancy two independent things.
+        _, (cost, priced) = await asyncio.gather(
+            self._links.call(
+                self._links.limits.Settle,
+                lpb.SettleRequest(
+                    tenant_id=tenant, reservation_id=reservation.id, actual_tokens=used
+                ),
+            ),
+            self._price(model, reply),
         )
-        cost, priced = await self._price(model, reply)
+        completed = NewEvent(
+            "response.completed",
+            {
+                "finish_reason": reply.finish_reason,
+                "usage": {
+                    "input_tokens": reply.usage.prompt_tokens,
+                    "output_tokens": reply.usage.completion_tokens,
+                    "cost_usd": priced["cost_usd"],
+                },
+                "tool_calls": [
+                    {"id": c.id, "name": c.name, "arguments": c.arguments} for c in reply.tool_calls
+                ],
+            },
+            response_id=step_key,
+            dedupe_key=f"{step_key}:completed",
+        )
+        # The step's usage and its end in the ledger: one transaction.
         await self._writes.usage(
             run,
             RunUsageRecord(
@@ -548,31 +579,9 @@ class AgentTurn:
                 ],
                 cost_picos=cost,
             ),
+            [completed],
         )
-        await self._record_usage(run, model, reply, step_key, priced["cost_usd"])
-        await self._count_usage(run, reply, step_key)
-        await self._writes.events(
-            run,
-            [
-                NewEvent(
-                    "response.completed",
-                    {
-                        "finish_reason": reply.finish_reason,
-                        "usage": {
-                            "input_tokens": reply.usage.prompt_tokens,
-                            "output_tokens": reply.usage.completion_tokens,
-                            "cost_usd": priced["cost_usd"],
-                        },
-                        "tool_calls": [
-                            {"id": c.id, "name": c.name, "arguments": c.arguments}
-                            for c in reply.tool_calls
-                        ],
-                    },
-                    response_id=step_key,
-                    dedupe_key=f"{step_key}:completed",
-                )
-            ],
-        )
+        await self._account(run, model, reply, step_key, priced["cost_usd"])
         return reply, cost
 
     async def _price(self, model: Model, reply: ChatReply) -> tuple[int, dict[str, Any]]:
@@ -596,6 +605,22 @@ class AgentTurn:
             return 0, {"cost_usd": None, "cost_error": refusal.reason or refusal.message}
         total = priced.cost.total.amount
         return parse_pico(total, "cost.total"), {"cost_usd": total, "price_id": priced.price.id}
+
+    async def _account(
+        self,
+        run: ClaimedRun,
+        model: Model,
+        reply: ChatReply,
+        step_key: str,
+        cost_usd: str | None,
+    ) -> None:
+        """The model call in telemetry (usage and cost, under the run's trace) and in the
+        tenant's usage counters: two services, asked at once (each call is idempotent by the
+        step, so a repeat after a crash counts nothing twice)."""
+        await asyncio.gather(
+            self._record_usage(run, model, reply, step_key, cost_usd),
+            self._count_usage(run, reply, step_key),
+        )
 
     async def _record_usage(
         self,

@@ -46,7 +46,8 @@ class RunWorker:
 
     def job(self, interval_seconds: float) -> PeriodicJob:
         """The periodic pass that polls the queue (runs enqueued by other replicas); runs
-        enqueued in this process start a pass at once through :meth:`wake`."""
+        enqueued in this process, and a run ending (its slot free), start a pass at once
+        through :meth:`wake`."""
         self._job = PeriodicJob("run worker", interval_seconds, self.run_pass)
         return self._job
 
@@ -65,7 +66,8 @@ class RunWorker:
             claimed = await self._queue.claim(self.worker_id)
             if claimed is None:
                 break
-            self._runs.spawn(self.carry_out(claimed))
+            # A slot freed: look for the next run at once, not at the next poll.
+            self._runs.spawn(self.carry_out(claimed)).add_done_callback(lambda _done: self.wake())
             started += 1
         return started
 

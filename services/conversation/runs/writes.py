@@ -24,6 +24,7 @@ from services.conversation.runs.queue import ClaimedRun
 from shared.db import Database
 from shared.db_types import utcnow
 from shared.inserts import insert_ignoring_duplicates
+from shared.tracing import current_trace_ids
 
 
 def _items_of(row: MessageRecord) -> list[dict[str, Any]]:
@@ -65,6 +66,13 @@ def _items_of(row: MessageRecord) -> list[dict[str, Any]]:
     ]
 
 
+async def _fenced(session: AsyncSession, run: ClaimedRun) -> ConversationRecord:
+    """The first statements of each write: the fence (see :func:`check_fence`), which also
+    stamps a run's first lease with the trace it runs under; the conversation, locked."""
+    trace_id = None if run.trace_id else current_trace_ids()[0]
+    return await check_fence(session, run.fence, trace_id=trace_id)
+
+
 class RunWrites:
     def __init__(self, database: Database, ledger: Ledger) -> None:
         self._database = database
@@ -72,19 +80,23 @@ class RunWrites:
 
     async def events(self, run: ClaimedRun, events: Sequence[NewEvent]) -> list[LedgerEventRecord]:
         async with self._database.transaction() as session:
-            await check_fence(session, run.fence)
-            conversation = await session.get(ConversationRecord, run.conversation_id)
-            assert conversation is not None
-            segment_id = run.segment_id or (await current_segment(session, conversation.id)).id
-            return await self._ledger.append(
-                session, conversation, segment_id, events, run_id=run.run_id
-            )
+            return await self._append(session, run, await _fenced(session, run), events)
+
+    async def _append(
+        self,
+        session: AsyncSession,
+        run: ClaimedRun,
+        conversation: ConversationRecord,
+        events: Sequence[NewEvent],
+    ) -> list[LedgerEventRecord]:
+        segment_id = run.segment_id or (await current_segment(session, conversation.id)).id
+        return await self._ledger.append(
+            session, conversation, segment_id, events, run_id=run.run_id
+        )
 
     async def message(self, run: ClaimedRun, new: NewMessage) -> MessageRecord:
         async with self._database.transaction() as session:
-            await check_fence(session, run.fence)
-            conversation = await session.get(ConversationRecord, run.conversation_id)
-            assert conversation is not None
+            conversation = await _fenced(session, run)
             segment_id = run.segment_id or (await current_segment(session, conversation.id)).id
             new.run_id = str(run.run_id)
             before = conversation.message_count
@@ -125,7 +137,7 @@ class RunWrites:
     async def summary(self, run: ClaimedRun, row: ConversationSummaryRecord) -> None:
         """Store a compaction's summary, unless the stretch it covers has one already."""
         async with self._database.transaction() as session:
-            await check_fence(session, run.fence)
+            await _fenced(session, run)
             stored = await session.scalar(
                 select(ConversationSummaryRecord.id).where(
                     ConversationSummaryRecord.conversation_id == row.conversation_id,
@@ -136,11 +148,14 @@ class RunWrites:
                 row.created_at = utcnow()
                 session.add(row)
 
-    async def usage(self, run: ClaimedRun, row: RunUsageRecord) -> bool:
-        """Store what one model call of the run used, and add it to the conversation's totals;
-        False (and nothing added) when the call's usage is stored already."""
+    async def usage(
+        self, run: ClaimedRun, row: RunUsageRecord, events: Sequence[NewEvent] = ()
+    ) -> bool:
+        """Store what one model call of the run used, and add it to the conversation's totals,
+        then append ``events`` (the call's end), all in one transaction; False (and nothing
+        added to the totals) when the call's usage is stored already."""
         async with self._database.transaction() as session:
-            await check_fence(session, run.fence)
+            conversation = await _fenced(session, run)
             inserted = await session.scalar(
                 insert_ignoring_duplicates(
                     self._database.dialect, RunUsageRecord.__table__, ["response_id"]
@@ -164,15 +179,14 @@ class RunWrites:
                 )
                 .returning(RunUsageRecord.id)
             )
-            if inserted is None:
-                return False
-            conversation = await session.get(ConversationRecord, run.conversation_id)
-            assert conversation is not None
-            conversation.total_tokens_prompt += row.input_tokens or 0
-            conversation.total_tokens_completion += row.output_tokens or 0
-            conversation.total_cached_input_tokens += row.cached_input_tokens or 0
-            conversation.reasoning_tokens += row.reasoning_output_tokens or 0
-            conversation.total_tokens += row.total_tokens or 0
-            conversation.total_requests += row.requests or 0
-            conversation.cost_picos += row.cost_picos or 0
-            return True
+            if inserted is not None:
+                conversation.total_tokens_prompt += row.input_tokens or 0
+                conversation.total_tokens_completion += row.output_tokens or 0
+                conversation.total_cached_input_tokens += row.cached_input_tokens or 0
+                conversation.reasoning_tokens += row.reasoning_output_tokens or 0
+                conversation.total_tokens += row.total_tokens or 0
+                conversation.total_requests += row.requests or 0
+                conversation.cost_picos += row.cost_picos or 0
+            if events:
+                await self._append(session, run, conversation, events)
+            return inserted is not None
