@@ -63,11 +63,13 @@ class TelemetrySettings(ServiceSettings):
         "of the database URL>. Processes sharing it must share the database: at start each takes "
         "over the files no live process holds.",
     )
-    otlp_spool_fsync: bool = Field(
-        default=True,
-        description="fsync each accepted export before answering (one fsync for the exports in "
-        "flight): nothing answered is lost to a power cut. Off, it is written to the OS before "
-        "the answer: a killed process loses nothing, a machine that loses power may.",
+    otlp_spool_fsync_seconds: float = Field(
+        default=0.2,
+        ge=0,
+        description="Each accepted export is written to the OS before the answer (a killed "
+        "process loses nothing) and fsynced in the background at most this long after (a power "
+        "cut loses at most this much of what was answered). 0: fsynced before each answer (one "
+        "fsync for the exports in flight), at the cost of an fsync per export.",
     )
     otlp_spool_interval_seconds: float = Field(
         default=1.0,

@@ -29,6 +29,7 @@ from services.telemetry.traces.spool import SpanSpool, spool_directory
 from services.telemetry.usage import servicer as usage
 from shared.auth import Authenticator
 from shared.background import PeriodicJob
+from shared.config import ConfigurationError
 from shared.server import ServiceContext, ServiceSpec, default_authenticator
 from shared.tokens import JwtVerifier
 
@@ -60,8 +61,14 @@ def _open_spool(context: ServiceContext[TelemetrySettings, Any]) -> SpanSpool | 
     directory = settings.otlp_spool_dir or spool_directory(
         settings.data_dir, settings.resolved_database_url
     )
-    spool = SpanSpool(directory, settings.otlp_spool_max_bytes, settings.otlp_spool_fsync)
-    spool.open()
+    spool = SpanSpool(directory, settings.otlp_spool_max_bytes, settings.otlp_spool_fsync_seconds)
+    try:
+        spool.open()
+    except OSError as error:
+        raise ConfigurationError(
+            f"QD_TELEMETRY_OTLP_SPOOL_DIR: the span spool cannot be opened at {directory} "
+            f"({error.strerror}); point it at a writable directory"
+        ) from None
     return spool
 
 

@@ -608,7 +608,9 @@ def test_identity_knows_every_internal_client(supervisor_env: dict[str, str]) ->
 
 #: Settings the README must document (field name patterns per process).
 DOCUMENTED_SETTINGS = {
-    "telemetry": r"(\w+_retention_days|retention_\w+|price_cache_seconds|status_\w+_sender)",
+    "telemetry": (
+        r"(\w+_retention_days|retention_\w+|price_cache_seconds|status_\w+_sender|otlp_spool_\w+)"
+    ),
     "tenancy": r"(limits_\w+|billing_\w+|stripe_\w+)",
 }
 

@@ -15,7 +15,7 @@ from shared.errors import ResourceExhausted
 
 
 def opened(directory: Path, max_bytes: int = 1 << 20) -> SpanSpool:
-    spool = SpanSpool(directory, max_bytes, fsync=True)
+    spool = SpanSpool(directory, max_bytes, fsync_seconds=0)
     spool.open()
     return spool
 

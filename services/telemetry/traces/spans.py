@@ -539,7 +539,8 @@ class SpanHandlers:
 
 async def store_spooled(database: Database, spool: SpanSpool, job: PeriodicJob) -> int:
     """Store what the spool accepted, oldest first, a few exports per transaction, until it is
-    empty or the service stops (what is left stays spooled for the next start). Returns the
+    empty: a stopping service lets this go on for its grace period (so a replaced replica leaves
+    little behind), then cancels it; what is left stays spooled for the next start. Returns the
     exports stored.
 
     Each export is decoded and converted as Export would have (the same rejections, answered
@@ -555,7 +556,7 @@ async def store_spooled(database: Database, spool: SpanSpool, job: PeriodicJob) 
 
 async def _store_spooled(database: Database, spool: SpanSpool, job: PeriodicJob) -> int:
     stored = 0
-    while not job.stopping and (batch := spool.take()):
+    while batch := spool.take():
         rows: list[tuple[Any, ...]] = []
         for export in batch:
             request = ExportTraceServiceRequest.FromString(export.payload)
