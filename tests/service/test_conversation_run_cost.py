@@ -169,12 +169,13 @@ async def test_a_runs_cost_is_what_tenancy_priced_and_every_total_carries_it(
         cpb.GetConversationRequest(conversation_id=conversation.id), metadata=tenant.member
     )
     assert got.conversation.usage.cost_usd == format_pico(cost)
-    # Telemetry's copy of the usage carries the same amount, as priced by tenancy.
+    # Telemetry's copy of the usage carries the same amount, priced by telemetry through the
+    # same PriceUsage (not taken from the caller).
     recorded = await stack.usage.ListUsageRecords(
         upb.ListUsageRecordsRequest(tenant_id=tenant.id), metadata=stack.internal
     )
     assert [(r.cost_status, r.computed_cost_usd) for r in recorded.records] == [
-        (upb.COST_STATUS_CLIENT, format_pico(cost))
+        (upb.COST_STATUS_PRICED, format_pico(cost))
     ]
 
     # Tenancy counted the model call as the usage of the user who asked (per-user counters;

@@ -39,6 +39,8 @@ from tests.support.tooling import Tooling, create_agent, create_tool
 
 ISSUER = TestIssuer()
 CONVERSATION_SECRET = "conversation-internal-secret-for-tests"
+#: Telemetry prices the run's usage rows through tenancy, as a Quarterdeck service.
+TELEMETRY_SECRET = "telemetry-internal-secret-for-tests"
 GOOD_KEY = "sk-test-good"
 
 
@@ -77,6 +79,7 @@ async def turn_stack(
         [
             IDENTITY_TEST_SETTINGS["internal_clients"],
             internal_client_entry("conversation", CONVERSATION_SECRET),
+            internal_client_entry("telemetry", TELEMETRY_SECRET),
         ]
     )
     with local_http_server() as http:
@@ -102,6 +105,8 @@ async def turn_stack(
                     "telemetry",
                     await databases.url(backend, "telemetry", label),
                     identity_target=identity,
+                    internal_secret=TELEMETRY_SECRET,
+                    tenancy_target=services.tenancy.target,
                 ) as telemetry_run,
                 running_service(
                     "conversation",

@@ -431,7 +431,7 @@ class AgentTurn:
                 cost_picos=cost,
             ),
         )
-        await self._account(run, model, reply, step_key, priced["cost_usd"])
+        await self._account(run, model, reply, step_key)
         await self._writes.summary(
             run,
             ConversationSummaryRecord(
@@ -581,7 +581,7 @@ class AgentTurn:
             ),
             [completed],
         )
-        await self._account(run, model, reply, step_key, priced["cost_usd"])
+        await self._account(run, model, reply, step_key)
         return reply, cost
 
     async def _price(self, model: Model, reply: ChatReply) -> tuple[int, dict[str, Any]]:
@@ -612,13 +612,12 @@ class AgentTurn:
         model: Model,
         reply: ChatReply,
         step_key: str,
-        cost_usd: str | None,
     ) -> None:
         """The model call in telemetry (usage and cost, under the run's trace) and in the
         tenant's usage counters: two services, asked at once (each call is idempotent by the
         step, so a repeat after a crash counts nothing twice)."""
         await asyncio.gather(
-            self._record_usage(run, model, reply, step_key, cost_usd),
+            self._record_usage(run, model, reply, step_key),
             self._count_usage(run, reply, step_key),
         )
 
@@ -628,11 +627,10 @@ class AgentTurn:
         model: Model,
         reply: ChatReply,
         step_key: str,
-        cost_usd: str | None,
     ) -> None:
-        """Telemetry's copy of the model call, under the run's trace, with the cost tenancy
-        priced (kept as sent: one price for the run, its usage row and telemetry; telemetry
-        prices it itself only when tenancy had no price)."""
+        """Telemetry's copy of the model call, under the run's trace. Telemetry prices it through
+        the same PriceUsage (the price in effect at the call), so its row says ``priced``; a cost
+        sent along would be stored as the client's own (``cost_status`` CLIENT)."""
         if self._links.usage is None:
             return
         trace_id, span_id = current_trace_ids()
@@ -652,7 +650,6 @@ class AgentTurn:
                     output_tokens=reply.usage.completion_tokens,
                     cache_read_input_tokens=reply.usage.cached_tokens,
                     token_convention=upb.TOKEN_CONVENTION_INPUT_INCLUDES_CACHED,
-                    computed_cost_usd=cost_usd or "",
                     service_name="conversation",
                     trace_id=trace_id,
                     span_id=span_id,
