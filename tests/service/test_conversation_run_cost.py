@@ -20,6 +20,7 @@ from quarterdeck.telemetry.v1 import usage_pb2 as upb
 from quarterdeck.tenancy.v1 import billing_pb2 as bpb
 from quarterdeck.tenancy.v1 import model_configs_pb2 as mcpb
 from quarterdeck.tenancy.v1 import pricing_pb2 as ppb
+from quarterdeck.tooling.v1 import agents_pb2 as apb
 from services.conversation.runs.models import AgentTaskRecord, RunUsageRecord
 from services.conversation.test_provider import TEST_PROVIDER
 from shared.money import format_pico, parse_pico
@@ -177,6 +178,13 @@ async def test_a_runs_cost_is_what_tenancy_priced_and_every_total_carries_it(
     assert [(r.cost_status, r.computed_cost_usd) for r in recorded.records] == [
         (upb.COST_STATUS_PRICED, format_pico(cost))
     ]
+
+    # The agent's running total holds the call's tokens (tooling's total_tokens_used).
+    agent = await stack.tooling.agents.GetAgent(
+        apb.GetAgentRequest(tenant_id=tenant.id, agent_id=tenant.agent_id),
+        metadata=stack.internal,
+    )
+    assert agent.agent.totals.tokens_used == 14
 
     # Tenancy counted the model call as the usage of the user who asked (per-user counters;
     # a record of nothing answers the user's rows).

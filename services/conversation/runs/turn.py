@@ -613,12 +613,25 @@ class AgentTurn:
         reply: ChatReply,
         step_key: str,
     ) -> None:
-        """The model call in telemetry (usage and cost, under the run's trace) and in the
-        tenant's usage counters: two services, asked at once (each call is idempotent by the
-        step, so a repeat after a crash counts nothing twice)."""
+        """The model call in telemetry (usage and cost, under the run's trace), in the tenant's
+        usage counters and in the agent's token total: three services, asked at once (each call
+        is idempotent by the step, so a repeat after a crash counts nothing twice)."""
         await asyncio.gather(
             self._record_usage(run, model, reply, step_key),
             self._count_usage(run, reply, step_key),
+            self._count_agent_tokens(run, reply, step_key),
+        )
+
+    async def _count_agent_tokens(self, run: ClaimedRun, reply: ChatReply, step_key: str) -> None:
+        """Add the model call's tokens to the agent's ``total_tokens_used`` (tooling)."""
+        await self._links.call(
+            self._links.agents.RecordAgentUsage,
+            apb.RecordAgentUsageRequest(
+                tenant_id=str(run.tenant_id),
+                agent_id=str(run.payload["agent_id"]),
+                tokens_used=reply.usage.prompt_tokens + reply.usage.completion_tokens,
+                request_id=f"run:{step_key}",
+            ),
         )
 
     async def _record_usage(
