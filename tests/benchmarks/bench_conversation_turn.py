@@ -2,7 +2,7 @@
 and the time from posting a message to its first streamed token, in the same run.
 
 Run: ``uv run python -m tests.benchmarks.bench_conversation_turn [--backend sqlite|postgresql]
-[--conversations 50] [--tenants 10] [--turns 3] [--seconds 5]``. Every service runs in this one
+[--conversations 50] [--tenants 10] [--turns 3] [--seconds 5] [--workers 8]``. Every service runs in this one
 process (identity, tenancy, tooling, telemetry, conversation with its worker) with the local test
 provider at zero latency, as the service tests build them; so the figures are of one CPU-shared
 process, a floor for a deployment. Turns: ``--conversations`` conversations across ``--tenants``
@@ -93,11 +93,14 @@ async def main(
     tenants: int,
     turns: int,
     seconds: float,
+    workers: int,
 ) -> None:
     with tempfile.TemporaryDirectory() as scratch:
         databases = Databases(Path(scratch), postgres)
         try:
-            async with turn_stack(databases, backend, "bench") as stack:
+            async with turn_stack(
+                databases, backend, "bench", run_worker_concurrency=workers
+            ) as stack:
                 made = [await new_tenant(stack) for _ in range(tenants)]
                 async with open_channel(stack.conversation.running.target) as channel:
                     health = health_pb2_grpc.HealthStub(channel)
@@ -130,7 +133,10 @@ async def main(
     p99 = ordered[min(len(ordered) - 1, int(len(ordered) * 0.99))]
     queued = statistics.median(p[0] for p in phases) * 1000
     running = statistics.median(p[1] for p in phases) * 1000
-    print(f"backend: {backend}; {conversations} conversations across {tenants} tenants")
+    print(
+        f"backend: {backend}; {conversations} conversations across {tenants} tenants, "
+        f"{workers} run workers"
+    )
     print(
         f"health check              {checks:10.1f} calls/s ({conversations} callers), "
         f"{health_cpu * 1000:.2f} CPU ms/call"
@@ -155,8 +161,22 @@ if __name__ == "__main__":
     parser.add_argument("--tenants", type=int, default=10)
     parser.add_argument("--turns", type=int, default=3)
     parser.add_argument("--seconds", type=float, default=5.0)
+    parser.add_argument(
+        "--workers",
+        type=int,
+        default=8,
+        help="runs a process works at once (run_worker_concurrency)",
+    )
     args = parser.parse_args()
     with postgres_server() as server:  # it probes with its own event loop: outside ours
         asyncio.run(
-            main(server, args.backend, args.conversations, args.tenants, args.turns, args.seconds)
+            main(
+                server,
+                args.backend,
+                args.conversations,
+                args.tenants,
+                args.turns,
+                args.seconds,
+                args.workers,
+            )
         )
