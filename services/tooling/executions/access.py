@@ -13,7 +13,6 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.tooling.agents.models import AgentRecord, AgentToolRecord
-from services.tooling.context import ToolingContext
 from services.tooling.permissions.models import (
     TenantAgentPermissionRecord,
     TenantToolPermissionRecord,
@@ -89,16 +88,3 @@ async def read_access(
         base_type=base.type,
         format_name=output_format.name if output_format else None,
     )
-
-
-async def cached_access(
-    ctx: ToolingContext, tenant: uuid.UUID, agent: AgentRecord, tool_id: str, tool_name: str
-) -> ToolAccess:
-    """:func:`read_access` through the replica's access cache (the ExecuteTool path)."""
-
-    async def load() -> ToolAccess:
-        async with ctx.database.reading() as session:
-            return await read_access(session, tenant, agent, tool_id, tool_name)
-
-    key = (tenant, agent.id, f"id:{tool_id}" if tool_id else f"name:{tool_name}")
-    return await ctx.access_cache.get(key, load)

@@ -38,7 +38,7 @@ from services.tooling.agents.limits import (
 from services.tooling.agents.models import AgentRecord, AgentStatus
 from services.tooling.context import ToolingContext
 from services.tooling.egress import EgressDenied, EgressFailed
-from services.tooling.executions.access import ToolAccess, cached_access, read_access
+from services.tooling.executions.access import ToolAccess, read_access
 from services.tooling.executions.convert import STATE_FROM_PROTO, tool_call_to_proto
 from services.tooling.executions.db_query import run_db_query
 from services.tooling.executions.models import ToolCallRecord, ToolCallStatus, ToolResultRecord
@@ -82,6 +82,19 @@ _RESULTS = cast(Table, ToolResultRecord.__table__)
 MAX_REFERENCE = 64
 MAX_REQUEST_ID = 255
 MAX_DENY_REASON = 1000
+
+
+async def cached_access(
+    ctx: ToolingContext, tenant: uuid.UUID, agent: AgentRecord, tool_id: str, tool_name: str
+) -> ToolAccess:
+    """:func:`read_access` through the replica's access cache (the ExecuteTool path)."""
+
+    async def load() -> ToolAccess:
+        async with ctx.database.reading() as session:
+            return await read_access(session, tenant, agent, tool_id, tool_name)
+
+    key = (tenant, agent.id, f"id:{tool_id}" if tool_id else f"name:{tool_name}")
+    return await ctx.access_cache.get(key, load)
 
 
 @dataclass(frozen=True)
