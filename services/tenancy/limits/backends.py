@@ -28,7 +28,6 @@ from typing import Protocol, cast
 from sqlalchemy import Table, TextualSelect, bindparam, case, delete, select, text, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
-from services.tenancy.config import TenancySettings
 from services.tenancy.limits.models import LimitCounterRecord
 
 WINDOW_SECONDS = 60
@@ -295,18 +294,3 @@ class DatabaseRateCounters:
 
     async def close(self) -> None:
         """Nothing to release: the service's database pool is the bootstrap's."""
-
-
-def rate_counters(settings: TenancySettings, table: CounterTable) -> RateCounters:
-    """The backend the settings choose; a setting that cannot work stops the service from
-    starting (an unreachable Redis does not: Reserve reports it)."""
-    if settings.limits_backend == "redis":
-        from services.tenancy.limits.redis import RedisRateCounters
-
-        return RedisRateCounters.from_settings(settings, table)
-    if settings.limits_window != "fixed":
-        raise ValueError(
-            "QD_TENANCY_LIMITS_WINDOW=sliding needs QD_TENANCY_LIMITS_BACKEND=redis: the "
-            "database backend counts fixed UTC minutes only"
-        )
-    return DatabaseRateCounters(table)

@@ -81,14 +81,16 @@ from services.tenancy.billing.models import (
     SubscriptionRecord,
     SubscriptionStatus,
 )
+from services.tenancy.config import TenancySettings
 from services.tenancy.context import TenancyContext
 from services.tenancy.limits.backends import (
     WINDOW_SECONDS,
     CounterTable,
     CounterTake,
+    DatabaseRateCounters,
     Held,
+    RateCounters,
     RateTake,
-    rate_counters,
     window_of,
 )
 from services.tenancy.limits.models import LimitReservationRecord
@@ -193,6 +195,21 @@ _CLAIMS = {
     ("actual_tokens", "state"): _claim_statement("actual_tokens", "state"),
     ("state",): _claim_statement("state"),
 }
+
+
+def rate_counters(settings: TenancySettings, table: CounterTable) -> RateCounters:
+    """The backend the settings choose; a setting that cannot work stops the service from
+    starting (an unreachable Redis does not: Reserve reports it)."""
+    if settings.limits_backend == "redis":
+        from services.tenancy.limits.redis import RedisRateCounters
+
+        return RedisRateCounters.from_settings(settings, table)
+    if settings.limits_window != "fixed":
+        raise ValueError(
+            "QD_TENANCY_LIMITS_WINDOW=sliding needs QD_TENANCY_LIMITS_BACKEND=redis: the "
+            "database backend counts fixed UTC minutes only"
+        )
+    return DatabaseRateCounters(table)
 
 
 @dataclass(frozen=True, slots=True)
