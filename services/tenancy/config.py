@@ -173,6 +173,24 @@ class TenancySettings(ServiceSettings):
             "cancellations and draft invoices (as AdvanceSubscriptionPeriods does); 0 runs none."
         ),
     )
+    membership_revocation_retention_hours: float = Field(
+        default=24.0,
+        ge=1,
+        description=(
+            "Hours a membership_revocations row is kept: it only matters while a token issued "
+            "before it can still be valid, so keep this above identity's longest access-token "
+            "lifetime (15 minutes by default)."
+        ),
+    )
+    membership_revocation_prune_interval_seconds: float = Field(
+        default=3600.0,
+        ge=0,
+        le=86400,
+        description=(
+            "Seconds between background passes that delete membership_revocations rows past "
+            "membership_revocation_retention_hours; 0 runs none."
+        ),
+    )
     stripe_dispatch_interval_seconds: float = Field(
         default=30.0,
         ge=0,

@@ -40,6 +40,7 @@ from services.tenancy.schema import metadata
 from services.tenancy.stripe.background import stripe_dispatch_job
 from services.tenancy.stripe.handlers import StripeInbox
 from services.tenancy.stripe.servicer import StripeInboxServicer
+from services.tenancy.tenants.background import membership_revocations_job
 from services.tenancy.tenants.handlers.memberships import MembershipHandlers
 from services.tenancy.tenants.handlers.tenants import TenantHandlers
 from services.tenancy.tenants.servicer import TenancyServicer
@@ -93,8 +94,13 @@ async def prepare(context: ServiceContext[TenancySettings, Any]) -> TenancyState
 
 def background_jobs(context: TenancyContext) -> list[PeriodicJob]:
     """Tenancy's periodic jobs, for ``ServiceSpec.background`` (which starts those whose interval
-    is not 0): billing periods advance, due Stripe events are applied."""
-    return [billing_periods_job(context), stripe_dispatch_job(context)]
+    is not 0): billing periods advance, due Stripe events are applied, membership revocations past
+    every token they could refuse are deleted."""
+    return [
+        billing_periods_job(context),
+        stripe_dispatch_job(context),
+        membership_revocations_job(context),
+    ]
 
 
 SPEC = ServiceSpec(

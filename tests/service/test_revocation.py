@@ -9,6 +9,7 @@ import asyncio
 import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
+from datetime import timedelta
 
 import grpc
 import pytest
@@ -19,6 +20,7 @@ from quarterdeck.identity.v1.identity_pb2_grpc import IdentityServiceStub
 from quarterdeck.tenancy.v1 import tenancy_pb2 as tpb
 from quarterdeck.tenancy.v1.tenancy_pb2_grpc import TenancyServiceStub
 from services.identity.models import User, UserStatus
+from services.tenancy.tenants.background import MEMBERSHIP_REVOCATIONS_JOB
 from services.tenancy.tenants.models import MembershipRevocationRecord
 from shared.db_types import utcnow
 from shared.grpc_client import open_channel
@@ -290,3 +292,31 @@ async def test_a_raised_role_revokes_nothing(stack: IdentityStack) -> None:
         )
     assert recorded == 0
     await get_tenant(stack, owner.tenant_id, viewer_token)
+
+
+async def test_revocations_past_every_token_they_could_refuse_are_pruned(
+    stack: IdentityStack,
+) -> None:
+    """Rows older than the retention (24 h by default, above any token's lifetime) are deleted by
+    the pruning job; newer ones stay, so a removed member stays refused."""
+    tenant_id, user_id = uuid.uuid4(), uuid.uuid4()
+    now = utcnow()
+    ages = {"old": timedelta(hours=25), "recent": timedelta(minutes=5)}
+    async with stack.tenancy.context.database.transaction() as session:
+        session.add_all(
+            MembershipRevocationRecord(
+                tenant_id=tenant_id, user_id=user_id, reason=reason, revoked_at=now - age
+            )
+            for reason, age in (("removed", ages["old"]), ("role_lowered", ages["recent"]))
+        )
+    [job] = [j for j in stack.tenancy.jobs if j.name == MEMBERSHIP_REVOCATIONS_JOB]
+    await job.run_once()
+    async with stack.tenancy.context.database.reading() as session:
+        kept = (
+            await session.scalars(
+                select(MembershipRevocationRecord.reason).where(
+                    MembershipRevocationRecord.tenant_id == tenant_id
+                )
+            )
+        ).all()
+    assert kept == ["role_lowered"]

@@ -60,9 +60,14 @@ class Databases:
 
 
 #: Per-service defaults a test overrides when it means to. Tenancy's background jobs are off:
-#: tests advance periods and dispatch Stripe events themselves, at the moments they choose.
+#: tests advance periods, dispatch Stripe events and prune revocations themselves, at the moments
+#: they choose.
 SERVICE_TEST_DEFAULTS: dict[str, dict[str, Any]] = {
-    "tenancy": {"billing_advance_interval_seconds": 0, "stripe_dispatch_interval_seconds": 0},
+    "tenancy": {
+        "billing_advance_interval_seconds": 0,
+        "stripe_dispatch_interval_seconds": 0,
+        "membership_revocation_prune_interval_seconds": 0,
+    },
     # The span spool lives under data_dir, one directory per database: this session's own.
     "telemetry": {"data_dir": Path(tempfile.mkdtemp(prefix="qd-test-data-"))},
 }
