@@ -19,9 +19,22 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 READY_WAIT_SECONDS = 300.0
 
 
-def free_port_block(size: int, start: int = 20000, end: int = 60000) -> int:
-    """The first port of ``size`` consecutive ports that are free on 127.0.0.1 right now."""
-    port = start + (os.getpid() * 7) % 10000
+def ephemeral_port_low() -> int:
+    """The first port of the kernel's ephemeral range. bind(0) picks from that range, and so does
+    every outgoing connection (a database client, a gRPC channel) for its local port: a port
+    chosen there for a service that binds it later may be taken first (CI saw identity lose
+    port 46801 that way), so ports handed out ahead of time come from below it."""
+    try:
+        return int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return 32768
+
+
+def free_port_block(size: int, start: int = 20000, end: int | None = None) -> int:
+    """The first port of ``size`` consecutive ports that are free on 127.0.0.1 right now, below
+    the ephemeral range unless ``end`` says otherwise."""
+    end = end if end is not None else max(ephemeral_port_low(), start + 1000)
+    port = start + (os.getpid() * 7) % max(1, min(10000, end - start - size))
     while port + size < end:
         sockets = []
         try:

@@ -4,6 +4,7 @@ port 0, and stubs over traced channels."""
 from __future__ import annotations
 
 import asyncio
+import random
 import socket
 import tempfile
 from collections.abc import AsyncIterator, Sequence
@@ -22,6 +23,7 @@ from shared.identity_link import internal_client_entry
 from shared.migrations import upgrade_to_head
 from shared.server import RunningService, start_service
 from tests.support.postgres import PostgresServer
+from tests.support.processes import ephemeral_port_low
 from tests.support.waiting import DEFAULT_WAIT_SECONDS
 
 BACKENDS = ("sqlite", "postgresql")
@@ -173,7 +175,24 @@ async def identity_stack(
         yield IdentityStack(identity, tenancy)
 
 
+#: Ports handed out for services that must be told an address before they listen come from
+#: below the kernel's ephemeral range (see :func:`ephemeral_port_low`).
+_FIXED_PORTS_LOW = 10000
+
+
 def free_port() -> int:
+    """A port free on 127.0.0.1 now, outside the ephemeral range (random, so two test workers
+    rarely try the same one; each try is checked by binding it)."""
+    low = ephemeral_port_low()
+    if low - _FIXED_PORTS_LOW >= 1000:
+        for _ in range(100):
+            port = random.randrange(_FIXED_PORTS_LOW, low)
+            with socket.socket() as sock:
+                try:
+                    sock.bind(("127.0.0.1", port))
+                except OSError:
+                    continue
+                return port
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
