@@ -6,7 +6,6 @@ no duplicate."""
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import uuid
 from collections.abc import AsyncIterator
 
@@ -17,7 +16,9 @@ from quarterdeck.conversation.v1 import events_pb2 as pb
 from services.conversation.events.notifier import LedgerNotifier
 from tests.support.conversation import (
     ConversationStack,
+    Follower,
     conversation_service,
+    has,
     new_conversation,
     say,
 )
@@ -67,38 +68,6 @@ async def test_every_append_takes_the_next_cursor_even_under_concurrency(
         metadata=caller,
     )
     assert list(empty.events) == [] and empty.next_after_sequence_number == 11
-
-
-class Follower:
-    """One FollowEvents call whose events land in ``seen`` until :meth:`stop`."""
-
-    def __init__(
-        self,
-        stack: ConversationStack,
-        caller: list[tuple[str, str]],
-        conversation_id: str,
-        after: int,
-        seen: list[pb.LedgerEvent],
-    ) -> None:
-        self.seen = seen
-        self._call = stack.events.FollowEvents(
-            pb.FollowEventsRequest(conversation_id=conversation_id, after_sequence_number=after),
-            metadata=caller,
-        )
-        self._reader = asyncio.ensure_future(self._read())
-
-    async def _read(self) -> None:
-        async for response in self._call:
-            self.seen.append(response.event)
-
-    async def stop(self) -> None:
-        self._call.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await self._reader
-
-
-async def has(events: list[pb.LedgerEvent], wanted: int) -> bool:
-    return len(events) >= wanted
 
 
 async def test_follow_replays_then_streams_live_to_every_follower(

@@ -20,13 +20,16 @@ from services.conversation.events.models import LedgerSegmentRecord
 from services.conversation.messages.models import MessageRecord
 from tests.support.conversation import (
     ConversationStack,
+    Follower,
     conversation_service,
+    has,
     new_conversation,
     say,
 )
 from tests.support.errors import failure, rich_error
 from tests.support.stack import Databases
 from tests.support.tokens import TestIssuer
+from tests.support.waiting import eventually
 
 ISSUER = TestIssuer()
 
@@ -381,3 +384,91 @@ async def test_an_edit_is_refused_for_bad_input_another_role_and_while_a_run_is_
     started = await edit(member, position=0, start_run=True)
     assert started.run.message_position == started.message.position
     assert await texts(stack, member, conversation.id) == ["hi"]
+
+
+async def visible_cursors(
+    stack: ConversationStack, caller: list[tuple[str, str]], cid: str, after: int, **fields: object
+) -> list[int]:
+    """The cursors ListEvents gives after ``after``, page by page (two events a page)."""
+    cursors: list[int] = []
+    while True:
+        page = await stack.events.ListEvents(
+            epb.ListEventsRequest(
+                conversation_id=cid,
+                after_sequence_number=after,
+                page_size=2,
+                **fields,  # type: ignore[arg-type]
+            ),
+            metadata=caller,
+        )
+        if not page.events:
+            return cursors
+        cursors += [e.sequence_number for e in page.events]
+        after = page.next_after_sequence_number
+
+
+async def follow_through_a_marker(
+    stack: ConversationStack, caller: list[tuple[str, str]], cid: str, after: int, replayed: int
+) -> list[epb.LedgerEvent]:
+    """What a follower from cursor ``after`` is sent: its replay of ``replayed`` events, then a
+    message appended live (a hidden event sent in between would show before it)."""
+    seen: list[epb.LedgerEvent] = []
+    follower = Follower(stack, caller, cid, after, seen)
+    try:
+        await eventually(lambda: has(seen, replayed), f"the replay after cursor {after}")
+        await say(stack, caller, cid, f"marker after {after}")
+        await eventually(lambda: has(seen, replayed + 1), "the live marker")
+    finally:
+        await follower.stop()
+    return seen
+
+
+async def test_a_follower_resuming_from_before_a_truncation_or_an_edit_gets_no_hidden_event(
+    stack: ConversationStack,
+) -> None:
+    tenant = str(uuid.uuid4())
+    member = ISSUER.member(tenant, "member")
+    conversation = await new_conversation(stack, member)
+    cid = conversation.id
+    # One follower live from the start: it sees everything as it is appended, hidden later
+    # or not (what it was sent stays sent).
+    live: list[epb.LedgerEvent] = []
+    live_follower = Follower(stack, member, cid, 0, live)
+    one = await say(stack, member, cid, "one")
+    for text in ("two", "three"):
+        await say(stack, member, cid, text)
+    # A follower that saw "one" and dropped, and one that saw "two" (hidden by what follows).
+    resume_after_one = 2
+    resume_inside_hidden = 3
+    await stack.conversations.TruncateConversation(
+        cpb.TruncateConversationRequest(conversation_id=cid, keep_through_position=0),
+        metadata=member,
+    )
+    await say(stack, member, cid, "four")
+    await stack.messages.EditMessage(
+        mpb.EditMessageRequest(
+            conversation_id=cid,
+            position=3,
+            message=mpb.Message(role=mpb.MESSAGE_ROLE_USER, text="four, edited"),
+        ),
+        metadata=member,
+    )
+    assert one.message.position == 0
+    everything = await visible_cursors(stack, member, cid, 0, include_hidden=True)
+    for after in (0, resume_after_one, resume_inside_hidden):
+        visible = await visible_cursors(stack, member, cid, after)
+        hidden = set(everything) - set(visible)
+        assert hidden, "the truncation and the edit hid events after the cursor"
+        seen = await follow_through_a_marker(stack, member, cid, after, len(visible))
+        cursors = [e.sequence_number for e in seen]
+        assert cursors == [*visible, cursors[-1]], (after, cursors, visible)
+        assert cursors[-1] > visible[-1] and not hidden & set(cursors)
+        texts_seen = [e.payload["text"] for e in seen if e.kind == "conversation.message.created"]
+        assert texts_seen[-1] == f"marker after {after}"
+        assert "two" not in texts_seen and "three" not in texts_seen and "four" not in texts_seen
+        assert "four, edited" in texts_seen
+    # The live follower got every event once, in cursor order, hidden later or not.
+    last = (await visible_cursors(stack, member, cid, 0, include_hidden=True))[-1]
+    await eventually(lambda: has(live, last), "every event reaching the live follower")
+    await live_follower.stop()
+    assert [e.sequence_number for e in live] == list(range(1, last + 1))

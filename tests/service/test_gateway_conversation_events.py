@@ -243,6 +243,50 @@ async def test_a_dropped_follower_resumes_with_last_event_id_without_gap_or_dupl
     ]
 
 
+async def test_a_follower_resuming_from_before_a_truncation_gets_no_hidden_event(
+    gateway: httpx.AsyncClient, stack: ConversationStack, following: list[int]
+) -> None:
+    tenant = Tenant()
+    conversation_id = await new_conversation(gateway, tenant)
+    first = Follower(gateway, conversation_id, tenant.viewer)
+    await say(stack, tenant.member_metadata, conversation_id, "kept")
+    await eventually(lambda: first.has(2), "two events before the drop")
+    await first.stop()
+    await eventually(lambda: following_is(following, 0), "the dropped call to end")
+    # While away: two messages, then a truncation that hides them (a member's, by the gateway).
+    for text in ("hidden one", "hidden two"):
+        await say(stack, tenant.member_metadata, conversation_id, text)
+    truncated = await gateway.post(
+        f"/v1/conversations/{conversation_id}:truncate",
+        json={"keep_through_position": 0},
+        headers=tenant.member,
+    )
+    assert truncated.status_code == 200, truncated.text
+    await say(stack, tenant.member_metadata, conversation_id, "after the truncation")
+    second = Follower(
+        gateway, conversation_id, {**tenant.viewer, "Last-Event-ID": first.events[-1].id or ""}
+    )
+    await eventually(lambda: second.has(2), "the visible events appended while away")
+    await say(stack, tenant.member_metadata, conversation_id, "live")
+    await eventually(lambda: second.has(3), "the live event after resuming")
+    await second.stop()
+    # Cursors 3 and 4 (the hidden messages) are skipped; every visible one comes once, in order.
+    assert first.cursors == [1, 2]
+    assert second.cursors == [5, 6, 7]
+    assert [e.event for e in second.events] == [
+        "conversation.truncated",
+        "conversation.message.created",
+        "conversation.message.created",
+    ]
+    assert [e.data["text"] for e in second.events[1:]] == ["after the truncation", "live"]
+    # The same visible events as the JSON ledger lists after that cursor.
+    page = await gateway.get(
+        f"/v1/conversations/{conversation_id}/ledger", params={"after": 2}, headers=tenant.viewer
+    )
+    assert page.status_code == 200, page.text
+    assert [e["sequence_number"] for e in page.json()["events"]] == second.cursors
+
+
 async def test_an_idle_stream_carries_heartbeats_and_ends_its_call_when_the_client_leaves(
     stack: ConversationStack, following: list[int]
 ) -> None:

@@ -3,13 +3,15 @@ and helpers that make a tenant's conversations and messages."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any
 
-from quarterdeck.conversation.v1 import conversations_pb2, messages_pb2
+from quarterdeck.conversation.v1 import conversations_pb2, events_pb2, messages_pb2
 from quarterdeck.conversation.v1.conversations_pb2_grpc import ConversationServiceStub
 from quarterdeck.conversation.v1.events_pb2_grpc import EventServiceStub
 from quarterdeck.conversation.v1.messages_pb2_grpc import MessageServiceStub
@@ -87,3 +89,37 @@ async def say(
         ),
         metadata=metadata,
     )
+
+
+class Follower:
+    """One FollowEvents call whose events land in ``seen`` until :meth:`stop`."""
+
+    def __init__(
+        self,
+        stack: ConversationStack,
+        caller: list[tuple[str, str]],
+        conversation_id: str,
+        after: int,
+        seen: list[events_pb2.LedgerEvent],
+    ) -> None:
+        self.seen = seen
+        self._call = stack.events.FollowEvents(
+            events_pb2.FollowEventsRequest(
+                conversation_id=conversation_id, after_sequence_number=after
+            ),
+            metadata=caller,
+        )
+        self._reader = asyncio.ensure_future(self._read())
+
+    async def _read(self) -> None:
+        async for response in self._call:
+            self.seen.append(response.event)
+
+    async def stop(self) -> None:
+        self._call.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await self._reader
+
+
+async def has(events: list[events_pb2.LedgerEvent], wanted: int) -> bool:
+    return len(events) >= wanted

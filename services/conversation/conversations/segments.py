@@ -9,8 +9,8 @@ Visible events likewise, by ``visible_through_event_id``: the cursor just before
 hidden message was appended (the ledger up to the last message kept, and the runs' events that
 came before the next message), so a hidden message's text, and the answers to it, are not read
 back from the ledger either. Segments form one chain (each opens after the current one), so a
-row of a segment is hidden exactly when a later segment's bound is below it: one NOT EXISTS,
-usable across conversations (a tenant-wide search).
+row of a segment is hidden exactly when a later segment's bound is below it: the conditions of
+:mod:`hiding`, which every reader of visible history asks.
 """
 
 from __future__ import annotations
@@ -18,9 +18,8 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-from sqlalchemy import and_, exists, false, or_, select
+from sqlalchemy import and_, false, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm import aliased
 
 from services.conversation.conversations.models import ConversationRecord
 from services.conversation.conversations.store import current_segment
@@ -77,41 +76,6 @@ async def visible_messages(session: AsyncSession, conversation_id: uuid.UUID) ->
                 for segment_id, bound in chain
             )
         ),
-    )
-
-
-def _hidden_by_a_later_segment(segment_id: Any, conversation_id: Any, hides: Any) -> Any:
-    """A condition: a segment opened after ``segment_id`` (same conversation) whose bound
-    ``hides`` the row."""
-    own = aliased(LedgerSegmentRecord)
-    later = aliased(LedgerSegmentRecord)
-    return exists(
-        select(later.id)
-        .select_from(later)
-        .join(own, own.id == segment_id)
-        .where(
-            later.conversation_id == conversation_id,
-            later.segment_index > own.segment_index,
-            hides(later),
-        )
-    )
-
-
-def hidden_message() -> Any:
-    """A condition on MessageRecord: a truncation or an edit hid it (in any conversation)."""
-    return _hidden_by_a_later_segment(
-        MessageRecord.segment_id,
-        MessageRecord.conversation_id,
-        lambda later: later.visible_through_message_position < MessageRecord.position,
-    )
-
-
-def hidden_event() -> Any:
-    """A condition on LedgerEventRecord: a truncation or an edit hid it."""
-    return _hidden_by_a_later_segment(
-        LedgerEventRecord.segment_id,
-        LedgerEventRecord.conversation_id,
-        lambda later: later.visible_through_event_id < LedgerEventRecord.event_id,
     )
 
 

@@ -6,23 +6,24 @@ an append in this process (or a NOTIFY of another), or by the process's one poll
 Each event is sent once, in cursor order, so a follower that reconnects with the last cursor it
 saw misses nothing and sees nothing twice. A stream opened with a stream ticket ends when the
 ticket expires (its wait never runs past the expiry), with a last StreamEnd naming the cursor
-to resume after: the ticket is the stream's only credential, so it cannot outlive it."""
+to resume after: the ticket is the stream's only credential, so it cannot outlive it.
+
+Both read what a truncation or an edit hid by the ledger's one rule (``Ledger.after`` and
+``Ledger.followed``, from :mod:`conversations.hiding`): ListEvents leaves it out unless
+include_hidden, FollowEvents never sends it, so a follower resuming from a cursor before a
+truncation gets the visible events after it, each once, and no hidden one."""
 
 from __future__ import annotations
 
 import uuid
 from collections.abc import AsyncIterator
 
-from sqlalchemy import select
-
 from quarterdeck.conversation.v1 import events_pb2 as pb
 from services.conversation.access import caller_tenant
 from services.conversation.context import ConversationContext
-from services.conversation.conversations.segments import hidden_event
 from services.conversation.conversations.store import tenant_conversation
 from services.conversation.events.convert import event_to_proto
 from services.conversation.events.ledger import Ledger
-from services.conversation.events.models import LedgerEventRecord
 from services.conversation.tickets.store import valid_ticket
 from shared.errors import InvalidArgument
 from shared.ids import parse_id
@@ -51,22 +52,12 @@ class EventHandlers:
         conversation_id = parse_id(request.conversation_id, "conversation_id")
         after = _cursor(request.after_sequence_number)
         size = page_size_from(request.page_size)
-        statement = (
-            select(LedgerEventRecord)
-            .where(
-                LedgerEventRecord.conversation_id == conversation_id,
-                LedgerEventRecord.event_id > after,
-            )
-            .order_by(LedgerEventRecord.event_id)
-            .limit(size)
+        statement = Ledger.after(
+            conversation_id, after, size, include_hidden=request.include_hidden
         )
-        if not request.include_hidden:
-            # What a truncation or an edit hid (a hidden message's text, the answers to it) is
-            # not read back unless asked for.
-            statement = statement.where(~hidden_event())
         async with self._ctx.database.reading() as session:
             await tenant_conversation(session, tenant_id, conversation_id)
-            rows = list((await session.scalars(statement)).all())
+            rows = list((await session.execute(statement)).all())
         return pb.ListEventsResponse(
             events=[event_to_proto(row) for row in rows],
             next_after_sequence_number=rows[-1].event_id if rows else after,
@@ -99,10 +90,13 @@ class EventHandlers:
             # One statement on its own (no transaction around it): each wake-up of each
             # follower is one round trip.
             rows = await self._ctx.database.fetch(
-                Ledger.after(conversation_id, after, REPLAY_BATCH)
+                Ledger.followed(conversation_id, after, REPLAY_BATCH)
             )
             for row in rows:
-                yield pb.FollowEventsResponse(event=event_to_proto(row))
+                # What a truncation or an edit hid is skipped as ListEvents skips it (a
+                # follower resuming from before one); the cursor moves on all the same.
+                if not row.hidden:
+                    yield pb.FollowEventsResponse(event=event_to_proto(row))
                 after = row.event_id
             if len(rows) < REPLAY_BATCH:
                 if expires is None:

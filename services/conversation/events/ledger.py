@@ -18,6 +18,7 @@ from typing import Any
 from sqlalchemy import Select, literal, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from services.conversation.conversations.hiding import hidden_event
 from services.conversation.conversations.models import ConversationRecord
 from services.conversation.events.models import SCHEMA_VERSION, LedgerEventRecord
 from services.conversation.events.notifier import LedgerNotifier
@@ -174,15 +175,35 @@ class Ledger:
         return stored
 
     @staticmethod
-    def after(conversation_id: uuid.UUID, after: int, limit: int) -> Select[Any]:
+    def after(
+        conversation_id: uuid.UUID, after: int, limit: int, *, include_hidden: bool = False
+    ) -> Select[Any]:
         """The conversation's events after cursor ``after``, in cursor order, as plain rows (the
-        columns a reader sends, named as the record's attributes): no ORM objects to build."""
-        return (
-            select(*(LedgerEventRecord.__table__.c[name] for name in EVENT_COLUMNS))
-            .where(
-                LedgerEventRecord.conversation_id == conversation_id,
-                LedgerEventRecord.event_id > after,
-            )
-            .order_by(LedgerEventRecord.event_id)
-            .limit(limit)
+        columns a reader sends, named as the record's attributes): no ORM objects to build.
+        Unless ``include_hidden``, what a truncation or an edit hid (a hidden message's text,
+        the answers to it) is left out, so a page holds ``limit`` visible events when there
+        are as many (a reader paging until an empty page misses none)."""
+        statement = _events_after(conversation_id, after, limit)
+        return statement if include_hidden else statement.where(~hidden_event())
+
+    @staticmethod
+    def followed(conversation_id: uuid.UUID, after: int, limit: int) -> Select[Any]:
+        """Every event after cursor ``after`` (as :meth:`after`'s rows) with a ``hidden``
+        column, by the same rule as :meth:`after`: a follower sends the visible ones and moves
+        its cursor past all of them, so it never waits behind hidden events (a ledger ending
+        in some would wake it at every poll) nor reads them again."""
+        return _events_after(conversation_id, after, limit).add_columns(
+            hidden_event().label("hidden")
         )
+
+
+def _events_after(conversation_id: uuid.UUID, after: int, limit: int) -> Select[Any]:
+    return (
+        select(*(LedgerEventRecord.__table__.c[name] for name in EVENT_COLUMNS))
+        .where(
+            LedgerEventRecord.conversation_id == conversation_id,
+            LedgerEventRecord.event_id > after,
+        )
+        .order_by(LedgerEventRecord.event_id)
+        .limit(limit)
+    )

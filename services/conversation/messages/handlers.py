@@ -14,12 +14,9 @@ from quarterdeck.conversation.v1 import messages_pb2 as pb
 from quarterdeck.conversation.v1 import runs_pb2 as rpb
 from services.conversation.access import caller_tenant
 from services.conversation.context import ConversationContext
+from services.conversation.conversations.hiding import hidden_message
 from services.conversation.conversations.models import ConversationRecord
-from services.conversation.conversations.segments import (
-    hidden_message,
-    truncate,
-    visible_messages,
-)
+from services.conversation.conversations.segments import truncate, visible_messages
 from services.conversation.conversations.store import (
     current_segment,
     require_active,
