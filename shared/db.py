@@ -87,10 +87,22 @@ class Database:
     transaction, so the pool adds no rollback of its own on return.
     """
 
-    def __init__(self, url: str, *, pool_size: int = 10, max_overflow: int = 20) -> None:
+    def __init__(
+        self,
+        url: str,
+        *,
+        pool_size: int = 10,
+        max_overflow: int = 20,
+        unflushed_pool_size: int = 0,
+    ) -> None:
         parsed = make_url(url)
         self.dialect = parsed.get_backend_name()
         options: dict[str, Any] = {"pool_pre_ping": False, "pool_reset_on_return": None}
+        #: PostgreSQL connections whose every commit is unflushed, taken out of the overflow so
+        #: the process still opens ``pool_size + max_overflow`` connections at most; none
+        #: without an overflow to take them from (:meth:`unflushed_driver_connection`).
+        self._unflushed_engine: AsyncEngine | None = None
+        unflushed = min(unflushed_pool_size, max_overflow)
         if self.dialect == "sqlite":
             database = parsed.database or ":memory:"
             if database != ":memory:" and not database.startswith("file:"):
@@ -98,7 +110,16 @@ class Database:
             uri = str(parsed.query.get("uri", "")).lower() in ("true", "1")
             options["async_creator"] = inline_sqlite_creator(database, uri)
         else:
-            options.update(pool_size=pool_size, max_overflow=max_overflow)
+            options.update(pool_size=pool_size, max_overflow=max_overflow - unflushed)
+            if unflushed > 0:
+                self._unflushed_engine = create_async_engine(
+                    parsed,
+                    pool_pre_ping=False,
+                    pool_reset_on_return=None,
+                    pool_size=unflushed,
+                    max_overflow=0,
+                    connect_args={"server_settings": {"synchronous_commit": "off"}},
+                )
         self.engine: AsyncEngine = create_async_engine(parsed, **options)
         if self.dialect == "sqlite":
             event.listen(self.engine.sync_engine, "begin", _sqlite_begin)
@@ -166,6 +187,43 @@ class Database:
         """
         if self.dialect == "postgresql":
             await session.execute(_UNFLUSHED_COMMIT)
+
+    @property
+    def has_unflushed_connections(self) -> bool:
+        """Whether :meth:`unflushed_driver_connection` has connections to give (PostgreSQL with
+        an overflow to take them from)."""
+        return self._unflushed_engine is not None
+
+    @asynccontextmanager
+    async def unflushed_driver_connection(self) -> AsyncIterator[Any]:
+        """The driver's own connection (asyncpg's), out of a small pool of its own whose
+        connections commit without waiting for the flush (``synchronous_commit`` off for the
+        whole connection, as :meth:`commit_unflushed` does for one transaction), outside any
+        transaction: each statement commits on its own unless the caller begins one. Only where
+        :attr:`has_unflushed_connections`.
+
+        For a hot path that writes in one statement: no BEGIN, ``SET LOCAL`` or COMMIT round trip,
+        so the row locks the statement takes are released when it ends, not a round trip (and a
+        turn of the event loop) later; asyncpg prepares each statement text once per connection.
+        The same loss on a server crash as :meth:`commit_unflushed`: only for such data. A
+        connection that failed other than by a statement's own error (SQLSTATE) is discarded.
+        """
+        if self._unflushed_engine is None:
+            raise RuntimeError("this database has no unflushed connections")
+        import asyncpg
+
+        async with self._unflushed_engine.connect() as connection:
+            pooled = await connection.get_raw_connection()
+            try:
+                yield pooled.driver_connection
+            except BaseException as error:
+                # A statement's own error (a constraint, ...) leaves the connection usable; a
+                # broken or cancelled exchange leaves it in an unknown state.
+                if not isinstance(error, asyncpg.PostgresError) or isinstance(
+                    error, asyncpg.PostgresConnectionError
+                ):
+                    await connection.invalidate()
+                raise
 
     async def outside_transaction(self, work: Callable[[Connection], T]) -> T:
         """Runs ``work`` on a connection where each statement is its own transaction: no BEGIN,
@@ -242,6 +300,8 @@ class Database:
 
     async def dispose(self) -> None:
         await self.engine.dispose()
+        if self._unflushed_engine is not None:
+            await self._unflushed_engine.dispose()
 
 
 _SQLITE_UNIQUE = re.compile(r"UNIQUE constraint failed: (?P<cols>[\w., ]+)")

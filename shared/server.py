@@ -144,6 +144,9 @@ class ServiceSpec(Generic[SettingsT, StateT]):
     #: The service's periodic jobs, started once it serves and stopped (within the grace
     #: period) when it stops; a job whose interval is 0 is not started.
     background: Callable[[ServiceContext[SettingsT, StateT]], Sequence[PeriodicJob]] | None = None
+    #: PostgreSQL connections, out of the pool's overflow, kept for statements that commit
+    #: unflushed on their own (``Database.unflushed_driver_connection``; tenancy's limits).
+    unflushed_connections: int = 0
 
 
 async def checking_revocations(
@@ -247,6 +250,7 @@ async def start_service(
         settings.resolved_database_url,
         pool_size=settings.database_pool_size,
         max_overflow=settings.database_max_overflow,
+        unflushed_pool_size=spec.unflushed_connections,
     )
     instrument_engine(database.engine)
     try:

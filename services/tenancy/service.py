@@ -113,4 +113,7 @@ SPEC = ServiceSpec(
     prepare=prepare,
     # Periods advance and due Stripe events are applied without an operator's call.
     background=background_jobs,
+    # LimitsService's Reserve and Settle each run as one such statement (limits/postgres.py); a
+    # statement lasts a round trip, so a few connections serve many callers.
+    unflushed_connections=4,
 )

@@ -207,3 +207,58 @@ async def test_a_connection_the_server_dropped_is_replaced_by_the_next_call(
     finally:
         await admin.close()
         await database.dispose()
+
+
+async def test_unflushed_driver_connections_commit_each_statement_unflushed_within_the_budget(
+    databases: Databases, postgres: PostgresServer
+) -> None:
+    url = await databases.url("postgresql", "tenancy", "database")
+    without = Database(url, pool_size=1, max_overflow=0, unflushed_pool_size=2)
+    assert not without.has_unflushed_connections  # no overflow to take them from
+    await without.dispose()
+    database = Database(url, pool_size=1, max_overflow=3, unflushed_pool_size=2)
+    admin = await asyncpg.connect(
+        postgres.admin_url.set(drivername="postgresql").render_as_string(hide_password=False)
+    )
+    tenant_id = uuid.uuid4()
+    try:
+        # Taken out of the overflow: the process still opens pool_size + max_overflow at most.
+        assert database.engine.pool.size() + database.engine.pool._max_overflow == 2  # type: ignore[attr-defined]
+        async with database.unflushed_driver_connection() as connection:
+            assert await connection.fetchval("SHOW synchronous_commit") == "off"
+            await connection.execute(
+                "INSERT INTO tenants (id, slug, name, status, version, created_at, updated_at) "
+                "VALUES ($1, $2, 'T', 'active', 1, now(), now())",
+                tenant_id,
+                f"db-{tenant_id.hex[:12]}",
+            )
+            pid = await connection.fetchval("SELECT pg_backend_pid()")
+        assert await _count_tenant(database, tenant_id) == 1  # committed on its own
+        async with database.reading() as session:  # the main pool's commits stay flushed
+            assert await session.scalar(text("SHOW synchronous_commit")) == "on"
+
+        # A statement's own error leaves the connection in the pool; a dropped one is replaced.
+        with pytest.raises(asyncpg.UniqueViolationError):
+            async with database.unflushed_driver_connection() as connection:
+                await connection.execute(
+                    "INSERT INTO tenants (id, slug, name, status, version, created_at, updated_at) "
+                    "VALUES ($1, 'x', 'T', 'active', 1, now(), now())",
+                    tenant_id,
+                )
+        await admin.execute("SELECT pg_terminate_backend($1)", pid)
+        await _wait_until_gone(admin, pid)
+        # asyncpg reports a dropped connection as one of these, depending on when it notices.
+        dropped = (
+            asyncpg.PostgresConnectionError,
+            asyncpg.InterfaceError,
+            asyncpg.exceptions.InternalClientError,
+            OSError,
+        )
+        with pytest.raises(dropped):
+            async with database.unflushed_driver_connection() as connection:
+                await connection.fetchval("SELECT 1")
+        async with database.unflushed_driver_connection() as connection:
+            assert await connection.fetchval("SELECT pg_backend_pid()") != pid
+    finally:
+        await admin.close()
+        await database.dispose()

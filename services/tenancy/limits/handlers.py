@@ -28,9 +28,15 @@ Design, in short:
   the transaction holds the write lock (``BEGIN IMMEDIATE``). Both kinds are taken in one
   transaction, rpm before tpm, so a refusal of either takes neither, and no two reservers can
   deadlock. Every replica shares the counters, so no number of processes can exceed a limit.
+  On PostgreSQL, a reservation without plan counters is made in ONE statement, and settled in
+  one (services/tenancy/limits/postgres.py): the reservation's insert and both takes, where a
+  take that would pass its limit fails the whole statement (so nothing is taken or stored, and
+  the transaction below answers which limit refused); the claim and the tpm refund or charge.
+  The counters' row locks are then held for a statement, with no round trip inside.
 * **Durability.** A Reserve or Settle that touches no plan counter commits without waiting
-  for the flush to disk (``Database.commit_unflushed``), so the counters' row locks are held
-  for the statement, not for an fsync: a database server crash may forget the last moments'
+  for the flush to disk (``Database.commit_unflushed``, or on PostgreSQL's single statements a
+  connection with ``synchronous_commit`` off), so the counters' row locks are held for the
+  statement, not for an fsync: a database server crash may forget the last moments'
   reservations and rate counts (never half of one), which only lets a little more through in
   that minute. With a plan counter involved (billing data), the commit is flushed as usual.
 * **Expiry.** A reservation neither settled nor released within
@@ -83,6 +89,7 @@ from services.tenancy.billing.models import (
 )
 from services.tenancy.config import TenancySettings
 from services.tenancy.context import TenancyContext
+from services.tenancy.limits import postgres
 from services.tenancy.limits.backends import (
     WINDOW_SECONDS,
     CounterTable,
@@ -94,6 +101,7 @@ from services.tenancy.limits.backends import (
     window_of,
 )
 from services.tenancy.limits.models import LimitReservationRecord
+from services.tenancy.limits.postgres import RequestIdTaken
 from services.tenancy.model_configs.models import (
     DEFAULT_RATE_LIMIT_RPM,
     DEFAULT_RATE_LIMIT_TPM,
@@ -213,8 +221,9 @@ def rate_counters(settings: TenancySettings, table: CounterTable) -> RateCounter
 
 
 @dataclass(frozen=True, slots=True)
-class NewReservation:
-    """A reservation Reserve inserts: its columns, with no ORM instance to build."""
+class ReservationRow:
+    """A reservation's columns, with no ORM instance to build: one Reserve inserts, or one a
+    statement on the driver's connection returned (limits/postgres.py)."""
 
     id: uuid.UUID
     tenant_id: uuid.UUID
@@ -239,7 +248,7 @@ class NewReservation:
 
 
 #: A reservation's row: the ORM record, a row RETURNING its columns, or one being inserted.
-Reservation = LimitReservationRecord | Row[Any] | NewReservation
+Reservation = LimitReservationRecord | Row[Any] | ReservationRow
 
 
 def _held(tenant_id: uuid.UUID, row: Reservation) -> Held:
@@ -361,6 +370,12 @@ class LimitHandlers:
         # queueing this process's writers here instead keeps the lock busy, not idle. Other
         # processes still serialize on BEGIN IMMEDIATE.
         self._sqlite_writers = asyncio.Lock() if self._db.dialect == "sqlite" else None
+        #: Reserve and Settle without plan counters in one statement each (limits/postgres.py).
+        self._at_once = (
+            self._db.dialect == "postgresql"
+            and self._db.has_unflushed_connections
+            and isinstance(self._rates, DatabaseRateCounters)
+        )
 
     @asynccontextmanager
     async def _writing(self) -> AsyncIterator[AsyncConnection]:
@@ -428,7 +443,7 @@ class LimitHandlers:
 
     # --- RPCs ----------------------------------------------------------------------------
 
-    async def reserve(self, request: pb.ReserveRequest) -> pb.ReserveResponse:  # noqa: C901 - rpm and tpm checked per window in one transaction; splitting would hide the order
+    async def reserve(self, request: pb.ReserveRequest) -> pb.ReserveResponse:
         tenant_id = parse_id(request.tenant_id, "tenant_id")
         authorize(str(tenant_id))
         requests = request.requests if request.HasField("requests") else 1
@@ -459,7 +474,7 @@ class LimitHandlers:
                     if earlier := await self._by_request_id(session, tenant_id, request_id):
                         return await self._reserved(session, earlier, now)
             raise too_large
-        row = NewReservation(
+        row = ReservationRow(
             id=uuid.uuid4(),
             tenant_id=tenant_id,
             request_id=request_id,
@@ -488,65 +503,16 @@ class LimitHandlers:
             tpm=tpm,
             expires_in=self._ttl,
         )
-        #: Set once the rate counters granted, so a failure after that gives them back.
-        granted: RateTake | None = None
+        remaining: dict[str, int] | None = None
+        soft_exceeded: list[str] = []
         try:
-            try:
-                async with self._writing() as session:
-                    if not plan:
-                        # Rate counters and a reservation only: no billing data to lose. Said
-                        # first, so no round trip is spent on it while the counters are locked.
-                        await self._db.commit_unflushed(session)
-                    # The reservation goes in first, so the counters' row locks are held for
-                    # one statement and the commit only.
-                    await session.execute(_INSERT_RESERVATION, row.values())
-                    taken = await self._rates.take(
-                        session,
-                        take,
-                        [
-                            CounterTake(
-                                counter.kind,
-                                counter.window,
-                                counter.amount(requests, request.tokens),
-                                counter.hard_limit,
-                            )
-                            for counter in plan
-                        ],
-                    )
-                    used = taken.used
-                    for counter in plan:
-                        if counter.kind not in used:
-                            raise counter.refused()
-                    for kind, (_, limit) in wanted.items():
-                        if kind in taken.retry_after_ms:
-                            retry_ms = taken.retry_after_ms[kind]
-                            raise ResourceExhausted(
-                                f"the tenant's {kind} limit of {limit} is reached for this "
-                                f"minute; retry in {retry_ms} ms",
-                                reason="RATE_LIMITED",
-                                metadata={
-                                    "limit": kind,
-                                    "limit_value": str(limit),
-                                    "retry_after_ms": str(retry_ms),
-                                },
-                            )
-                    granted = take
-                    remaining = {
-                        kind: max(0, limit - used[kind]) for kind, (_, limit) in wanted.items()
-                    }
-                    soft_exceeded = [
-                        counter.feature_key
-                        for counter in plan
-                        if counter.soft_limit is not None
-                        and used[counter.kind] > counter.soft_limit
-                    ]
-            except BaseException:
-                # The reservation was not stored: a backend outside the transaction (Redis)
-                # gives its take back, by reservation id, so at most once.
-                if granted is not None:
-                    await self._undo(granted)
-                raise
-        except IntegrityError:
+            if self._at_once and not plan:
+                remaining = await self._reserve_at_once(row, rpm, tpm)
+            if remaining is None:  # plan counters, Redis, SQLite, or a refusal to explain
+                remaining, soft_exceeded = await self._reserve_in_transaction(
+                    row, take, plan, wanted
+                )
+        except (IntegrityError, RequestIdTaken):
             if request_id is None:
                 raise
             # The request_id has a reservation already (an earlier call's, or a concurrent one's
@@ -564,6 +530,97 @@ class LimitHandlers:
             remaining_tokens=remaining["tpm"],
             soft_limits_exceeded=soft_exceeded,
         )
+
+    async def _reserve_at_once(
+        self, row: ReservationRow, rpm: int, tpm: int
+    ) -> dict[str, int] | None:
+        """Reserve in one statement (PostgreSQL, database backend, no plan counter): what rpm
+        and tpm have left, or None when a limit refused it and nothing was taken."""
+        async with self._db.unflushed_driver_connection() as connection:
+            grant = await postgres.reserve(
+                connection,
+                reservation_id=row.id,
+                tenant_id=row.tenant_id,
+                request_id=row.request_id,
+                window=row.window_start,
+                requests=row.requests,
+                tokens=row.tokens,
+                expires_at=row.expires_at,
+                created_at=row.created_at,
+                rpm=rpm,
+                tpm=tpm,
+            )
+        if grant is None:
+            return None
+        return {"rpm": max(0, rpm - grant.rpm_used), "tpm": max(0, tpm - grant.tpm_used)}
+
+    async def _reserve_in_transaction(
+        self,
+        row: ReservationRow,
+        take: RateTake,
+        plan: tuple[PlanCounter, ...],
+        wanted: dict[str, tuple[int, int]],
+    ) -> tuple[dict[str, int], list[str]]:
+        """Reserve in a transaction: the reservation's insert, then rpm, tpm and the plan
+        counters in one statement (any backend); what rpm and tpm have left and the soft plan
+        limits passed. Refusals raise, having taken nothing."""
+        #: Set once the rate counters granted, so a failure after that gives them back.
+        granted: RateTake | None = None
+        try:
+            async with self._writing() as session:
+                if not plan:
+                    # Rate counters and a reservation only: no billing data to lose. Said
+                    # first, so no round trip is spent on it while the counters are locked.
+                    await self._db.commit_unflushed(session)
+                # The reservation goes in first, so the counters' row locks are held for
+                # one statement and the commit only.
+                await session.execute(_INSERT_RESERVATION, row.values())
+                taken = await self._rates.take(
+                    session,
+                    take,
+                    [
+                        CounterTake(
+                            counter.kind,
+                            counter.window,
+                            counter.amount(take.requests, take.tokens),
+                            counter.hard_limit,
+                        )
+                        for counter in plan
+                    ],
+                )
+                used = taken.used
+                for counter in plan:
+                    if counter.kind not in used:
+                        raise counter.refused()
+                for kind, (_, limit) in wanted.items():
+                    if kind in taken.retry_after_ms:
+                        retry_ms = taken.retry_after_ms[kind]
+                        raise ResourceExhausted(
+                            f"the tenant's {kind} limit of {limit} is reached for this "
+                            f"minute; retry in {retry_ms} ms",
+                            reason="RATE_LIMITED",
+                            metadata={
+                                "limit": kind,
+                                "limit_value": str(limit),
+                                "retry_after_ms": str(retry_ms),
+                            },
+                        )
+                granted = take
+                remaining = {
+                    kind: max(0, limit - used[kind]) for kind, (_, limit) in wanted.items()
+                }
+                soft_exceeded = [
+                    counter.feature_key
+                    for counter in plan
+                    if counter.soft_limit is not None and used[counter.kind] > counter.soft_limit
+                ]
+        except BaseException:
+            # The reservation was not stored: a backend outside the transaction (Redis)
+            # gives its take back, by reservation id, so at most once.
+            if granted is not None:
+                await self._undo(granted)
+            raise
+        return remaining, soft_exceeded
 
     @staticmethod
     def _too_large(
@@ -690,6 +747,23 @@ class LimitHandlers:
             raise InvalidArgument.field("actual_tokens", "must not be negative")
         actual = request.actual_tokens
         now = self._clock()
+        if self._at_once:
+            async with self._db.unflushed_driver_connection() as connection:
+                settled = await postgres.settle(
+                    connection,
+                    reservation_id=reservation_id,
+                    tenant_id=tenant_id,
+                    actual_tokens=actual,
+                    now=_at(now),
+                    window=window_of(now),
+                )
+            if settled is not None:
+                return pb.SettleResponse(
+                    reservation=reservation_to_proto(
+                        ReservationRow(plan_counters=None, **settled), now
+                    )
+                )
+            # Not settled by it: plan counters to adjust, or an answer to explain.
         async with self._writing() as session:
             row: Reservation | None = await self._claim(
                 session, tenant_id, reservation_id, now, state="settled", actual_tokens=actual
