@@ -8,9 +8,11 @@ worker vanished stores, runs and counts nothing twice."""
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from collections.abc import AsyncIterator
 from datetime import timedelta
+from typing import Any
 
 import grpc
 import pytest
@@ -27,7 +29,13 @@ from quarterdeck.tenancy.v1.limits_pb2_grpc import LimitsServiceStub
 from quarterdeck.tooling.v1 import agents_pb2 as apb
 from quarterdeck.tooling.v1 import executions_pb2 as xpb
 from services.conversation.conversations.models import ConversationSummaryRecord
-from services.conversation.runs.models import RunRecord, RunUsageRecord
+from services.conversation.provider import ChatProvider, ProviderError
+from services.conversation.runs.models import (
+    AgentTaskRecord,
+    RunRecord,
+    RunUsageRecord,
+    TaskStatus,
+)
 from shared.db_types import utcnow
 from shared.grpc_client import open_channel
 from tests.support.conversation import new_conversation, say
@@ -405,3 +413,148 @@ async def test_past_the_compaction_trigger_older_turns_are_sent_as_a_stored_summ
         )
     assert reserved.reservation.state == lpb.RESERVATION_STATE_SETTLED
     assert reserved.reservation.actual_tokens == summary_usage.total_tokens
+    # The compaction is a subtask of the run's task: its own status, duration and usage.
+    run_task, [compaction] = await tasks_of(stack, runs[-1].id)
+    assert compaction.parent_task_id == run_task.id and run_task.parent_task_id is None
+    assert compaction.task_type == "conversation_compaction"
+    assert compaction.task_key == f"{runs[-1].id}:summary:3"
+    assert compaction.status == TaskStatus.COMPLETED and compaction.retry_count == 0
+    assert compaction.duration_ms is not None and compaction.duration_ms >= 0
+    assert compaction.completed_at is not None
+    assert compaction.tokens_used == summary_usage.total_tokens
+    assert compaction.cost_picos == summary_usage.cost_picos
+    assert compaction.output_data is not None
+    assert compaction.output_data["summary_version"] == "through:3"
+    assert compaction.input_data is not None and compaction.input_data["messages"] == 4
+    # The run's task sums all its model calls, the subtask's included.
+    assert run_task.status == TaskStatus.COMPLETED
+    assert run_task.tokens_used == sum(u.total_tokens or 0 for u in usage)
+    # The runs before the trigger had no subtask.
+    for earlier in runs[:-1]:
+        assert (await tasks_of(stack, earlier.id))[1] == []
+
+
+async def tasks_of(stack: TurnStack, run_id: str) -> tuple[AgentTaskRecord, list[AgentTaskRecord]]:
+    """The run's own task and its subtasks."""
+    async with stack.conversation.ctx.database.reading() as session:
+        rows = list(
+            (
+                await session.scalars(
+                    select(AgentTaskRecord)
+                    .where(AgentTaskRecord.run_id == uuid.UUID(run_id))
+                    .order_by(AgentTaskRecord.created_at)
+                )
+            ).all()
+        )
+    [own] = [row for row in rows if row.parent_task_id is None]
+    return own, [row for row in rows if row.parent_task_id is not None]
+
+
+def is_summary_request(messages: list[dict[str, Any]]) -> bool:
+    return str(messages[0].get("content", "")).startswith("Summarize this conversation")
+
+
+async def compacting_conversation(stack: TurnStack, tenant: Tenant) -> str:
+    """A conversation that compacts from its third turn on, two turns answered already."""
+    conversation = await new_conversation(
+        stack.conversation,
+        tenant.member,
+        agent_id=tenant.agent_id,
+        memory=cpb.MemoryStrategy(strategy="compact", compact_trigger_turns=2, compact_keep=1),
+    )
+    for text in ("my name is Ana", "I owe 40 dollars"):
+        posted = await say(stack.conversation, tenant.member, conversation.id, text, start_run=True)
+        assert (await finished_run(stack, tenant, posted.run.id)).status == rpb.RUN_STATUS_COMPLETED
+    return conversation.id
+
+
+async def test_a_compaction_repeated_after_its_worker_hung_is_one_subtask(
+    stack: TurnStack, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    ctx = stack.conversation.ctx
+    assert ctx.worker is not None
+    tenant = await new_tenant(stack)
+    conversation_id = await compacting_conversation(stack, tenant)
+    # The first lease hangs in the summary's model call (its subtask started); the next goes on.
+    hung, release = asyncio.Event(), asyncio.Event()
+    complete = ChatProvider.complete
+
+    async def hanging_once(self: ChatProvider, **call: Any) -> Any:
+        if is_summary_request(call["messages"]) and not hung.is_set():
+            hung.set()
+            await release.wait()
+        return await complete(self, **call)
+
+    monkeypatch.setattr(ChatProvider, "complete", hanging_once)
+    posted = await say(
+        stack.conversation, tenant.member, conversation_id, "what do I owe", start_run=True
+    )
+    await eventually(lambda: is_set(hung), "the first lease to ask for the summary")
+    _, [started] = await tasks_of(stack, posted.run.id)
+    assert started.status == TaskStatus.RUNNING and started.retry_count == 0
+    # The lease lapses (a hung worker); the reaper hands the run to another lease.
+    async with ctx.database.transaction() as session:
+        await session.execute(
+            update(RunRecord)
+            .where(RunRecord.run_id == uuid.UUID(posted.run.id))
+            .values(lease_expires_at=utcnow() - timedelta(minutes=1))
+        )
+    assert await ctx.runs.reap() == 1
+    run = await finished_run(stack, tenant, posted.run.id)
+    assert run.status == rpb.RUN_STATUS_COMPLETED and run.attempt_count == 2
+    # The hung lease wakes up late: its writes are refused (or its heartbeat stopped it).
+    release.set()
+    await eventually(lambda: worker_idle(stack), "the hung lease to end")
+    run_task, [compaction] = await tasks_of(stack, posted.run.id)
+    assert compaction.id == started.id and compaction.parent_task_id == run_task.id
+    assert compaction.status == TaskStatus.COMPLETED and compaction.retry_count == 1
+    assert compaction.output_data is not None and compaction.output_data["attempts"] == 2
+    [summary_usage] = [
+        u for u in await usage_rows(stack, posted.run.id) if u.response_id == compaction.task_key
+    ]
+    assert compaction.tokens_used == summary_usage.total_tokens
+    async with ctx.database.reading() as session:
+        versions = (
+            await session.scalars(
+                select(ConversationSummaryRecord.version).where(
+                    ConversationSummaryRecord.conversation_id == uuid.UUID(conversation_id)
+                )
+            )
+        ).all()
+    assert list(versions) == ["through:3"]
+
+
+async def is_set(event: asyncio.Event) -> bool:
+    return event.is_set()
+
+
+async def worker_idle(stack: TurnStack) -> bool:
+    worker = stack.conversation.ctx.worker
+    return worker is not None and worker.in_flight == 0
+
+
+async def test_a_failed_compaction_is_a_failed_subtask_of_the_failed_run(
+    stack: TurnStack, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    tenant = await new_tenant(stack)
+    conversation_id = await compacting_conversation(stack, tenant)
+    complete = ChatProvider.complete
+
+    async def refusing_summaries(self: ChatProvider, **call: Any) -> Any:
+        if is_summary_request(call["messages"]):
+            raise ProviderError("PROVIDER_BAD_REQUEST", "the summary was refused", status=400)
+        return await complete(self, **call)
+
+    monkeypatch.setattr(ChatProvider, "complete", refusing_summaries)
+    posted = await say(
+        stack.conversation, tenant.member, conversation_id, "what do I owe", start_run=True
+    )
+    run = await finished_run(stack, tenant, posted.run.id)
+    assert run.status == rpb.RUN_STATUS_FAILED
+    assert "could not be compacted" in run.error.message
+    run_task, [compaction] = await tasks_of(stack, posted.run.id)
+    assert run_task.status == TaskStatus.FAILED
+    assert compaction.parent_task_id == run_task.id
+    assert compaction.status == TaskStatus.FAILED
+    assert compaction.error_message == "the summary was refused"
+    assert compaction.duration_ms is not None and compaction.tokens_used == 0

@@ -139,11 +139,18 @@ class TaskStatus(enum.StrEnum):
 
 class AgentTaskRecord(Base):
     """Seed 002 ``agent_tasks``: the record of each run (one row per run, kept up to date as it
-    is queued, leased, finished, cancelled): its retries, its duration, the tokens it used."""
+    is queued, leased, finished, cancelled): its retries, its duration, the tokens it used; and
+    of the subtasks a run does on the side (its history's compaction), each a row under the
+    run's own (``parent_task_id``) with its own status, duration and usage."""
 
     __tablename__ = "agent_tasks"
     __table_args__ = (
-        UniqueConstraint("run_id"),
+        # One task of its own per run; its subtasks share its run_id.
+        Index(
+            "uq_agent_tasks_run_id_root", "run_id", unique=True, **where("parent_task_id IS NULL")
+        ),
+        Index("ix_agent_tasks_run_id", "run_id"),
+        UniqueConstraint("task_key"),
         Index("ix_agent_tasks_agent_status_created", "agent_id", "status", "created_at"),
         Index("ix_agent_tasks_workflow_id", "workflow_id"),
         Index("ix_agent_tasks_status", "status"),
@@ -180,5 +187,9 @@ class AgentTaskRecord(Base):
     parent_task_id: Mapped[uuid.UUID | None] = mapped_column(
         ForeignKey("agent_tasks.id", ondelete="SET NULL")
     )
+    #: A subtask's idempotency key, the run's step it records (``<run>:summary:<position>``):
+    #: a run re-leased after a crash finds its subtask instead of adding a second one. None for
+    #: a run's own task (one per run already).
+    task_key: Mapped[str | None] = mapped_column(String(160))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     task_metadata: Mapped[dict[str, Any]] = mapped_column("metadata", JSONType, default=dict)

@@ -2,14 +2,22 @@
 transaction as each change of the run's status, so it can never tell another story than the
 queue: pending when queued (or waiting for an approval), running once leased (``retry_count``
 says how many leases came before), and on its end completed, failed or cancelled, with its
-duration, the tokens its model calls used and what they cost."""
+duration, the tokens its model calls used and what they cost.
+
+What a run does on the side is a subtask under the run's task (``parent_task_id``): today its
+history's compaction, the summary the model writes. A subtask row is keyed by the run's step it
+records (``task_key``, unique), written under the run's fence like every write of the run, so a
+run re-leased after a crash takes up its subtask (one retry more) instead of adding another.
+The run's task sums every model call of the run, its subtasks' included."""
 
 from __future__ import annotations
 
 import uuid
+from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import Select, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.conversation.runs.models import (
@@ -21,7 +29,16 @@ from services.conversation.runs.models import (
 from shared.db_types import utcnow
 
 TASK_TYPE = "conversation_run"
+#: The subtask in which a run has the model summarize the conversation's older turns.
+COMPACTION_TASK_TYPE = "conversation_compaction"
 _ENDED = (TaskStatus.COMPLETED, TaskStatus.FAILED, TaskStatus.CANCELLED)
+
+
+def _run_task(run_id: uuid.UUID) -> Select[tuple[AgentTaskRecord]]:
+    """The run's own task (not one of its subtasks)."""
+    return select(AgentTaskRecord).where(
+        AgentTaskRecord.run_id == run_id, AgentTaskRecord.parent_task_id.is_(None)
+    )
 
 
 async def record_task(
@@ -32,7 +49,7 @@ async def record_task(
     error: dict[str, Any] | None = None,
     note: dict[str, Any] | None = None,
 ) -> AgentTaskRecord:
-    task = await session.scalar(select(AgentTaskRecord).where(AgentTaskRecord.run_id == run.run_id))
+    task = await session.scalar(_run_task(run.run_id))
     now = utcnow()
     if task is None:
         task = AgentTaskRecord(
@@ -60,6 +77,8 @@ async def record_task(
         task.task_metadata = {**(task.task_metadata or {}), **note}
     if status in _ENDED:
         task.completed_at = now
+        if (task.task_metadata or {}).get("subtasks"):
+            await _end_subtasks_left(session, task, status, now)
         if run.started_at is not None:
             task.duration_ms = int((now - run.started_at).total_seconds() * 1000)
         task.error_message = str(error.get("message", "")) if error else None
@@ -86,3 +105,139 @@ async def record_task(
         }
     await session.flush()
     return task
+
+
+async def _end_subtasks_left(
+    session: AsyncSession, task: AgentTaskRecord, status: TaskStatus, now: datetime
+) -> None:
+    """A run's task never ends with a subtask still running: one its last lease left (a
+    compaction refused by the tenant's limits, a lease lost mid-way) ends with the run,
+    cancelled with it, else failed."""
+    left = (
+        await session.scalars(
+            select(AgentTaskRecord).where(
+                AgentTaskRecord.parent_task_id == task.id,
+                AgentTaskRecord.status.in_((TaskStatus.PENDING, TaskStatus.RUNNING)),
+            )
+        )
+    ).all()
+    for subtask in left:
+        subtask.status = (
+            TaskStatus.CANCELLED if status == TaskStatus.CANCELLED else TaskStatus.FAILED
+        )
+        subtask.completed_at = now
+        if subtask.started_at is not None:
+            subtask.duration_ms = int((now - subtask.started_at).total_seconds() * 1000)
+        subtask.error_message = f"its run ended ({status.value}) before it did"
+
+
+@dataclass(frozen=True)
+class Subtask:
+    """What a subtask of a run is: its key (the run's step), type and what it is given."""
+
+    key: str
+    task_type: str
+    description: str
+    input_data: dict[str, Any]
+
+
+async def start_subtask(
+    session: AsyncSession, run_id: uuid.UUID, attempt: int, subtask: Subtask
+) -> AgentTaskRecord:
+    """The subtask's row under the task of run ``run_id``, running: stored now, or, for a run
+    repeating the step (re-leased after a crash: ``attempt`` is its lease), the one stored
+    before, one retry more. The caller holds the run's fence (and so the conversation's lock:
+    no other lease adds it meanwhile)."""
+    now = utcnow()
+    task = await session.scalar(
+        select(AgentTaskRecord).where(AgentTaskRecord.task_key == subtask.key)
+    )
+    if task is None:
+        parent = await session.scalar(_run_task(run_id))
+        assert parent is not None  # queued with its task, in the same transaction
+        # Marked, so the run's end looks for subtasks left running only where there are some.
+        parent.task_metadata = {
+            **(parent.task_metadata or {}),
+            "subtasks": int((parent.task_metadata or {}).get("subtasks", 0)) + 1,
+        }
+        task = AgentTaskRecord(
+            id=uuid.uuid4(),
+            tenant_id=parent.tenant_id,
+            run_id=run_id,
+            conversation_id=parent.conversation_id,
+            agent_id=parent.agent_id,
+            parent_task_id=parent.id,
+            task_key=subtask.key,
+            task_type=subtask.task_type,
+            description=subtask.description,
+            input_data=subtask.input_data,
+            tokens_used=0,
+            cost_picos=0,
+            retry_count=0,
+            started_at=now,
+            created_at=now,
+            task_metadata={"attempt": attempt},
+        )
+        session.add(task)
+    elif task.status == TaskStatus.RUNNING:
+        # An earlier lease started it and never ended it: this is its retry.
+        task.retry_count += 1
+        task.task_metadata = {**(task.task_metadata or {}), "attempt": attempt}
+    task.status = TaskStatus.RUNNING
+    await session.flush()
+    return task
+
+
+async def end_subtask(
+    session: AsyncSession,
+    key: str,
+    status: TaskStatus,
+    *,
+    output: dict[str, Any] | None = None,
+    error: str | None = None,
+) -> None:
+    """End the subtask stored under ``key`` (see :func:`start_subtask`, in the same run's fenced
+    transactions): its status, its duration since it started, the tokens and cost of its model
+    call (the usage row stored under the same key, when there is one), what it produced or why
+    it failed. Ending it again changes nothing."""
+    task = await session.scalar(select(AgentTaskRecord).where(AgentTaskRecord.task_key == key))
+    if task is None or task.status in _ENDED:
+        return
+    usage = await session.scalar(
+        select(RunUsageRecord).where(RunUsageRecord.response_id == key[:128])
+    )
+    now = utcnow()
+    task.status = status
+    task.completed_at = now
+    if task.started_at is not None:
+        task.duration_ms = int((now - task.started_at).total_seconds() * 1000)
+    task.error_message = error
+    if usage is not None:
+        task.tokens_used = usage.total_tokens or 0
+        task.cost_picos = usage.cost_picos or 0
+    task.output_data = {
+        "model_calls": 0 if usage is None else 1,
+        "input_tokens": 0 if usage is None else (usage.input_tokens or 0),
+        "output_tokens": 0 if usage is None else (usage.output_tokens or 0),
+        "attempts": task.retry_count + 1,
+        **(output or {}),
+    }
+    await session.flush()
+
+
+def compaction_subtask(
+    run_id: uuid.UUID, key: str, version: str, messages: int, through: int, model: str
+) -> Subtask:
+    """The subtask in which run ``run_id`` has ``model`` summarize the conversation's first
+    ``messages`` messages (through position ``through``) into summary ``version``."""
+    return Subtask(
+        key=key,
+        task_type=COMPACTION_TASK_TYPE,
+        description=f"summarize the messages through position {through} of the conversation",
+        input_data={
+            "run_id": str(run_id),
+            "summary_version": version,
+            "messages": messages,
+            "model": model,
+        },
+    )

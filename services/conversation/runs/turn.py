@@ -49,6 +49,7 @@ from services.conversation.runs.links import ServiceLinks
 from services.conversation.runs.models import RunUsageRecord
 from services.conversation.runs.queue import ClaimedRun, RunQueue
 from services.conversation.runs.streaming import StreamedText
+from services.conversation.runs.tasks import compaction_subtask
 from services.conversation.runs.writes import RunWrites
 from shared.db import Database
 from shared.errors import DomainError, FailedPrecondition
@@ -366,6 +367,12 @@ class AgentTurn:
     ) -> str:
         transcript = "\n".join(f"{row.role.value}: {row.content_text}" for row in older)
         step_key = f"{run.run_id}:summary:{older[-1].position}"
+        # A subtask of the run's task, keyed by the step: a re-leased run takes it up again.
+        through = older[-1].position
+        await self._writes.subtask(
+            run,
+            compaction_subtask(run.run_id, step_key, version, len(older), through, model.name),
+        )
         # The summary's model call counts against the tenant's rpm/tpm like a step's: reserved
         # before (idempotent by the step's key), settled with what it used, released on failure.
         reservation = (
@@ -397,6 +404,7 @@ class AgentTurn:
                 self._links.limits.Release,
                 lpb.ReleaseRequest(tenant_id=str(run.tenant_id), reservation_id=reservation.id),
             )
+            await self._writes.subtask_failed(run, step_key, error.message)
             raise RunRefused(
                 f"the conversation's history could not be compacted: {error.message} "
                 f"(model configuration of tenant {run.tenant_id}, model {model.name})",
@@ -443,6 +451,7 @@ class AgentTurn:
                 summary_length_tokens=reply.usage.completion_tokens,
                 version=version,
             ),
+            subtask_key=step_key,
         )
         return reply.text
 

@@ -19,8 +19,9 @@ from services.conversation.events.models import LedgerEventRecord, RunEventRecor
 from services.conversation.messages.models import MessageRecord, MessageRole
 from services.conversation.messages.store import NewMessage, append_message
 from services.conversation.runs.fencing import check_fence
-from services.conversation.runs.models import RunUsageRecord
+from services.conversation.runs.models import RunUsageRecord, TaskStatus
 from services.conversation.runs.queue import ClaimedRun
+from services.conversation.runs.tasks import Subtask, end_subtask, start_subtask
 from shared.db import Database
 from shared.db_types import utcnow
 from shared.inserts import insert_ignoring_duplicates
@@ -134,8 +135,28 @@ class RunWrites:
             )
         await session.flush()
 
-    async def summary(self, run: ClaimedRun, row: ConversationSummaryRecord) -> None:
-        """Store a compaction's summary, unless the stretch it covers has one already."""
+    async def subtask(self, run: ClaimedRun, subtask: Subtask) -> None:
+        """Record that the run starts ``subtask``, once whatever its leases (see
+        :func:`start_subtask`)."""
+        async with self._database.transaction() as session:
+            await _fenced(session, run)
+            await start_subtask(session, run.run_id, run.attempt, subtask)
+
+    async def subtask_failed(self, run: ClaimedRun, key: str, error: str) -> None:
+        async with self._database.transaction() as session:
+            await _fenced(session, run)
+            await end_subtask(session, key, TaskStatus.FAILED, error=error)
+
+    async def summary(
+        self,
+        run: ClaimedRun,
+        row: ConversationSummaryRecord,
+        *,
+        subtask_key: str,
+    ) -> None:
+        """Store a compaction's summary, unless the stretch it covers has one already, and end
+        the compaction's subtask (``subtask_key``, its model call's usage stored under that
+        key), at once."""
         async with self._database.transaction() as session:
             await _fenced(session, run)
             stored = await session.scalar(
@@ -147,6 +168,15 @@ class RunWrites:
             if stored is None:
                 row.created_at = utcnow()
                 session.add(row)
+            await end_subtask(
+                session,
+                subtask_key,
+                TaskStatus.COMPLETED,
+                output={
+                    "summary_version": row.version,
+                    "summary_length_tokens": row.summary_length_tokens,
+                },
+            )
 
     async def usage(
         self, run: ClaimedRun, row: RunUsageRecord, events: Sequence[NewEvent] = ()
