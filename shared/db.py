@@ -188,6 +188,31 @@ class Database:
         if self.dialect == "postgresql":
             await session.execute(_UNFLUSHED_COMMIT)
 
+    @asynccontextmanager
+    async def sqlite_driver_transaction(self) -> AsyncIterator[Any]:
+        """SQLite only: the driver's own connection (shared/db_sqlite.py's) in a write
+        transaction (``BEGIN IMMEDIATE``), committed on success and rolled back on any error.
+
+        For a hot path of a few fixed statements: SQLAlchemy's connection, transaction and
+        result objects cost several times what SQLite spends running such statements. The
+        statements' text and their parameters' stored forms (UUIDs, datetimes) are the
+        caller's to get right; with WAL and ``synchronous=NORMAL`` (how connections are
+        opened here), the commit does not wait for a flush.
+        """
+        if self.dialect != "sqlite":
+            raise RuntimeError("sqlite_driver_transaction is for SQLite databases")
+        async with self.engine.connect() as connection:
+            pooled = await connection.get_raw_connection()
+            driver: Any = pooled.driver_connection
+            await driver.execute("BEGIN IMMEDIATE")
+            try:
+                yield driver
+                await driver.commit()
+            except BaseException:
+                if driver.in_transaction:
+                    await driver.rollback()
+                raise
+
     @property
     def has_unflushed_connections(self) -> bool:
         """Whether :meth:`unflushed_driver_connection` has connections to give (PostgreSQL with

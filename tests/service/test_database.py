@@ -262,3 +262,29 @@ async def test_unflushed_driver_connections_commit_each_statement_unflushed_with
     finally:
         await admin.close()
         await database.dispose()
+
+
+async def test_a_sqlite_driver_transaction_commits_on_success_and_rolls_back_on_error(
+    databases: Databases,
+) -> None:
+    database = Database(await databases.url("sqlite", "tenancy", "database"))
+    kept, dropped = uuid.uuid4(), uuid.uuid4()
+    insert_tenant = (
+        "INSERT INTO tenants (id, slug, name, status, version, created_at, updated_at) "
+        "VALUES (?, ?, 'T', 'active', 1, '2026-01-01 00:00:00.000000', "
+        "'2026-01-01 00:00:00.000000')"
+    )
+    try:
+        async with database.sqlite_driver_transaction() as connection:
+            assert connection.in_transaction  # BEGIN IMMEDIATE: the write lock is held
+            await connection.execute(insert_tenant, (kept.hex, f"db-{kept.hex[:12]}"))
+        with pytest.raises(_WriteRefused):  # noqa: PT012
+            async with database.sqlite_driver_transaction() as connection:
+                await connection.execute(insert_tenant, (dropped.hex, f"db-{dropped.hex[:12]}"))
+                raise _WriteRefused
+        assert await _count_tenant(database, kept) == 1  # read back through the ORM alike
+        assert await _count_tenant(database, dropped) == 0
+        async with database.sqlite_driver_transaction() as connection:  # none left open
+            assert connection.in_transaction
+    finally:
+        await database.dispose()

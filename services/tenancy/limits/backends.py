@@ -103,6 +103,19 @@ class Taken:
     retry_after_ms: dict[str, int] = field(default_factory=dict)
 
 
+class RequestIdTaken(Exception):
+    """The tenant has a reservation with this request_id already; nothing was taken."""
+
+
+@dataclass(frozen=True, slots=True)
+class RateGrant:
+    """What rpm and tpm hold after a reservation granted in one go (limits/postgres.py,
+    limits/sqlite.py)."""
+
+    rpm_used: int
+    tpm_used: int
+
+
 class RateCounters(Protocol):
     """The rpm/tpm window counters of every tenant, shared by every replica."""
 

@@ -32,7 +32,10 @@ Design, in short:
   one (services/tenancy/limits/postgres.py): the reservation's insert and both takes, where a
   take that would pass its limit fails the whole statement (so nothing is taken or stored, and
   the transaction below answers which limit refused); the claim and the tpm refund or charge.
-  The counters' row locks are then held for a statement, with no round trip inside.
+  The counters' row locks are then held for a statement, with no round trip inside. On
+  SQLite, the same reservations and settlements run as the fewest statements on the driver's
+  connection in one write transaction (services/tenancy/limits/sqlite.py: the insert and the
+  one upsert, whose refusal rolls the transaction back; the claim and the refund or charge).
 * **Durability.** A Reserve or Settle that touches no plan counter commits without waiting
   for the flush to disk (``Database.commit_unflushed``, or on PostgreSQL's single statements a
   connection with ``synchronous_commit`` off), so the counters' row locks are held for the
@@ -69,7 +72,7 @@ import asyncio
 import logging
 import random
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -89,7 +92,7 @@ from services.tenancy.billing.models import (
 )
 from services.tenancy.config import TenancySettings
 from services.tenancy.context import TenancyContext
-from services.tenancy.limits import postgres
+from services.tenancy.limits import postgres, sqlite
 from services.tenancy.limits.backends import (
     WINDOW_SECONDS,
     CounterTable,
@@ -97,11 +100,12 @@ from services.tenancy.limits.backends import (
     DatabaseRateCounters,
     Held,
     RateCounters,
+    RateGrant,
     RateTake,
+    RequestIdTaken,
     window_of,
 )
 from services.tenancy.limits.models import LimitReservationRecord
-from services.tenancy.limits.postgres import RequestIdTaken
 from services.tenancy.model_configs.models import (
     DEFAULT_RATE_LIMIT_RPM,
     DEFAULT_RATE_LIMIT_TPM,
@@ -370,11 +374,10 @@ class LimitHandlers:
         # queueing this process's writers here instead keeps the lock busy, not idle. Other
         # processes still serialize on BEGIN IMMEDIATE.
         self._sqlite_writers = asyncio.Lock() if self._db.dialect == "sqlite" else None
-        #: Reserve and Settle without plan counters in one statement each (limits/postgres.py).
-        self._at_once = (
-            self._db.dialect == "postgresql"
-            and self._db.has_unflushed_connections
-            and isinstance(self._rates, DatabaseRateCounters)
+        #: Reserve and Settle without plan counters in the fewest statements, on the driver's
+        #: connection (limits/postgres.py: one statement each; limits/sqlite.py).
+        self._at_once = isinstance(self._rates, DatabaseRateCounters) and (
+            self._db.dialect == "sqlite" or self._db.has_unflushed_connections
         )
 
     @asynccontextmanager
@@ -386,6 +389,14 @@ class LimitHandlers:
                 yield connection
             return
         async with self._sqlite_writers, self._db.core_transaction() as connection:
+            yield connection
+
+    @asynccontextmanager
+    async def _sqlite_driver_writing(self) -> AsyncIterator[Any]:
+        """A write transaction on SQLite's driver connection, queued behind this process's
+        other writers like :meth:`_writing`'s."""
+        assert self._sqlite_writers is not None
+        async with self._sqlite_writers, self._db.sqlite_driver_transaction() as connection:
             yield connection
 
     # --- counters ------------------------------------------------------------------------
@@ -534,22 +545,30 @@ class LimitHandlers:
     async def _reserve_at_once(
         self, row: ReservationRow, rpm: int, tpm: int
     ) -> dict[str, int] | None:
-        """Reserve in one statement (PostgreSQL, database backend, no plan counter): what rpm
-        and tpm have left, or None when a limit refused it and nothing was taken."""
-        async with self._db.unflushed_driver_connection() as connection:
-            grant = await postgres.reserve(
-                connection,
-                reservation_id=row.id,
-                tenant_id=row.tenant_id,
-                request_id=row.request_id,
-                window=row.window_start,
-                requests=row.requests,
-                tokens=row.tokens,
-                expires_at=row.expires_at,
-                created_at=row.created_at,
-                rpm=rpm,
-                tpm=tpm,
-            )
+        """Reserve on the driver's connection (database backend, no plan counter): what rpm and
+        tpm have left, or None when a limit refused it and nothing was taken."""
+        at_once: dict[str, Any] = {
+            "reservation_id": row.id,
+            "tenant_id": row.tenant_id,
+            "request_id": row.request_id,
+            "window": row.window_start,
+            "requests": row.requests,
+            "tokens": row.tokens,
+            "expires_at": row.expires_at,
+            "created_at": row.created_at,
+            "rpm": rpm,
+            "tpm": tpm,
+        }
+        grant: RateGrant | None
+        if self._sqlite_writers is not None:
+            try:
+                async with self._sqlite_driver_writing() as connection:
+                    grant = await sqlite.reserve(connection, **at_once)
+            except sqlite.Refused:
+                grant = None
+        else:
+            async with self._db.unflushed_driver_connection() as connection:
+                grant = await postgres.reserve(connection, **at_once)
         if grant is None:
             return None
         return {"rpm": max(0, rpm - grant.rpm_used), "tpm": max(0, tpm - grant.tpm_used)}
@@ -739,6 +758,27 @@ class LimitHandlers:
             f"reservation {row.id} changed concurrently; retry", reason="RESERVATION_CONFLICT"
         )
 
+    async def _settle_at_once(
+        self, tenant_id: uuid.UUID, reservation_id: uuid.UUID, actual: int, now: float
+    ) -> ReservationRow | None:
+        """Settle on the driver's connection (database backend): the settled reservation, or
+        None when it is not an open, unexpired one without plan counters (nothing changed)."""
+        at_once: dict[str, Any] = {
+            "reservation_id": reservation_id,
+            "tenant_id": tenant_id,
+            "actual_tokens": actual,
+            "now": _at(now),
+            "window": window_of(now),
+        }
+        settled: Mapping[str, Any] | None
+        if self._sqlite_writers is not None:
+            async with self._sqlite_driver_writing() as connection:
+                settled = await sqlite.settle(connection, **at_once)
+        else:
+            async with self._db.unflushed_driver_connection() as connection:
+                settled = await postgres.settle(connection, **at_once)
+        return None if settled is None else ReservationRow(plan_counters=None, **settled)
+
     async def settle(self, request: pb.SettleRequest) -> pb.SettleResponse:
         tenant_id = parse_id(request.tenant_id, "tenant_id")
         authorize(str(tenant_id))
@@ -748,21 +788,9 @@ class LimitHandlers:
         actual = request.actual_tokens
         now = self._clock()
         if self._at_once:
-            async with self._db.unflushed_driver_connection() as connection:
-                settled = await postgres.settle(
-                    connection,
-                    reservation_id=reservation_id,
-                    tenant_id=tenant_id,
-                    actual_tokens=actual,
-                    now=_at(now),
-                    window=window_of(now),
-                )
+            settled = await self._settle_at_once(tenant_id, reservation_id, actual, now)
             if settled is not None:
-                return pb.SettleResponse(
-                    reservation=reservation_to_proto(
-                        ReservationRow(plan_counters=None, **settled), now
-                    )
-                )
+                return pb.SettleResponse(reservation=reservation_to_proto(settled, now))
             # Not settled by it: plan counters to adjust, or an answer to explain.
         async with self._writing() as session:
             row: Reservation | None = await self._claim(

@@ -22,13 +22,13 @@ general path in handlers.py does in a transaction, the statements do at once:
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, cast
 
 import asyncpg
 from sqlalchemy import Table
 
+from services.tenancy.limits.backends import RateGrant, RequestIdTaken
 from services.tenancy.limits.models import LimitCounterRecord, LimitReservationRecord
 
 #: The constraints whose violation these statements turn into answers.
@@ -86,18 +86,6 @@ WITH claimed AS (
 )
 SELECT * FROM claimed
 """
-
-
-class RequestIdTaken(Exception):
-    """The tenant has a reservation with this request_id already; nothing was taken."""
-
-
-@dataclass(frozen=True, slots=True)
-class RateGrant:
-    """What rpm and tpm hold after a granted reservation."""
-
-    rpm_used: int
-    tpm_used: int
 
 
 async def reserve(
