@@ -7,7 +7,7 @@ no BEGIN, ``SET LOCAL`` or COMMIT round trip, so the counter rows a statement lo
 for that statement only, not for a round trip and a turn of the event loop more. What the
 general path in handlers.py does in a transaction, the statements do at once:
 
-* **Reserve** inserts the reservation and takes rpm and tpm (rpm first, as the general path
+* **Reserve** inserts the reservation, then takes rpm and tpm (rpm first, as the general path
   locks them). A counter that would pass its limit is set to -1, which the counters'
   ``used >= 0`` check refuses, so the whole statement fails and nothing is taken or stored:
   a refusal of either takes neither. The caller then answers through the general path, which
@@ -46,15 +46,19 @@ assert any(
 _NEW_TOTAL = "limit_counters.used + excluded.used"
 
 # $1 id, $2 tenant, $3 request_id, $4 window, $5 requests, $6 tokens, $7 expires_at,
-# $8 created_at, $9 rpm limit, $10 tpm limit.
+# $8 created_at, $9 rpm limit, $10 tpm limit. The counters take their rows from the
+# reservation's insert, so it runs first (an unreferenced CTE would run after the main statement)
+# and a repeated request_id, which waits for the first one's commit, waits holding no counter.
 _RESERVE = f"""
 WITH reservation AS (
     INSERT INTO limit_reservations
         (id, tenant_id, request_id, window_start, requests, tokens, state, expires_at, created_at)
     VALUES ($1, $2, $3, $4, $5, $6, 'open', $7, $8)
+    RETURNING tenant_id
 )
 INSERT INTO limit_counters (tenant_id, kind, window_start, used)
-VALUES ($2, 'rpm', $4, $5), ($2, 'tpm', $4, $6)
+SELECT reservation.tenant_id, taken.kind, $4, taken.amount
+FROM reservation, (VALUES ('rpm', $5::bigint), ('tpm', $6::bigint)) AS taken (kind, amount)
 ON CONFLICT (tenant_id, kind, window_start) DO UPDATE
 SET used = CASE
     WHEN {_NEW_TOTAL} <= CASE limit_counters.kind WHEN 'rpm' THEN $9::bigint ELSE $10::bigint END
