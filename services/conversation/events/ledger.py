@@ -17,6 +17,7 @@ from typing import Any
 
 from sqlalchemy import Select, literal, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm.attributes import set_committed_value
 
 from services.conversation.conversations.hiding import hidden_event
 from services.conversation.conversations.models import ConversationRecord
@@ -80,13 +81,21 @@ class Ledger:
         *,
         run_id: uuid.UUID | None = None,
         fence: Fence | None = None,
+        repeat_possible: bool = True,
     ) -> list[LedgerEventRecord]:
         """Store ``events`` in order after the conversation's last one; with ``fence``, only
-        while that lease is current."""
+        while that lease is current. ``repeat_possible=False`` says no event of these dedupe
+        keys can be stored yet (keys that name a lease writing them for the first time): the
+        lookup of stored ones is skipped, and the unique (conversation, dedupe_key) still
+        refuses a duplicate should the caller be wrong."""
         if fence is not None:
             await check_fence(session, fence)
         # Events stored already (a run step repeated after a crash), found in one query.
-        keys = [new.dedupe_key for new in events if new.dedupe_key is not None]
+        keys = (
+            [new.dedupe_key for new in events if new.dedupe_key is not None]
+            if repeat_possible
+            else []
+        )
         found: dict[str, LedgerEventRecord] = {}
         if keys:
             found = {
@@ -130,7 +139,9 @@ class Ledger:
                 .execution_options(synchronize_session=False)
             )
             assert last is not None  # the caller holds the conversation row
-            conversation.last_event_sequence = last
+            # Stored already by the statement: kept as committed so the flush does not write
+            # it a second time.
+            set_committed_value(conversation, "last_event_sequence", last)
             cursors = {id(new): last - len(fresh) + 1 + i for i, new in enumerate(fresh)}
         stored: list[LedgerEventRecord] = []
         now = utcnow()

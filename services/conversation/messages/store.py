@@ -53,12 +53,15 @@ async def append_message(
     *,
     fence: Fence | None = None,
     run_id: uuid.UUID | None = None,
+    repeat_possible: bool = True,
 ) -> MessageRecord:
     """Store ``new`` after the conversation's last message (the caller holds the conversation
-    row) and append its ledger event; with ``fence``, only while that lease is current."""
+    row) and append its ledger event; with ``fence``, only while that lease is current.
+    ``repeat_possible=False``: no message of its write key can be stored yet (a run's first
+    lease), so none is looked for; the unique (conversation, write_key) still holds."""
     if fence is not None:
         await check_fence(session, fence)
-    if new.write_key is not None:
+    if new.write_key is not None and repeat_possible:
         existing = await session.scalar(
             select(MessageRecord).where(
                 MessageRecord.conversation_id == conversation.id,
@@ -115,5 +118,7 @@ async def append_message(
             )
         ],
         run_id=run_id,
+        # The message is new (its insert just passed the unique write key): so is its event.
+        repeat_possible=False,
     )
     return row

@@ -57,6 +57,12 @@ class ClaimedRun:
     #: The trace an earlier lease of the run stamped it with (None for a first lease).
     trace_id: str | None = None
 
+    @property
+    def first_lease(self) -> bool:
+        """No lease came before this one (each raises the generation from 0): nothing keyed
+        by the run's steps can be stored yet."""
+        return self.fence.lease_generation == 1
+
 
 class RunQueue:
     def __init__(
@@ -247,6 +253,8 @@ class RunQueue:
                         )
                     ],
                     run_id=run.run_id,
+                    # The lease is new: so is its key.
+                    repeat_possible=False,
                 )
                 return ClaimedRun(
                     run_id=run.run_id,
@@ -358,6 +366,8 @@ class RunQueue:
                 )
             ],
             run_id=run.run_id,
+            # The fence held and the run leaves running here: its lease ends once.
+            repeat_possible=False,
         )
 
     async def park(self, fence: Fence, waiting_for: dict[str, Any]) -> None:
@@ -386,6 +396,8 @@ class RunQueue:
                     )
                 ],
                 run_id=run.run_id,
+                # The fence held and the run leaves running here: its lease ends once.
+                repeat_possible=False,
             )
 
     async def reap(self, batch: int = 100) -> int:

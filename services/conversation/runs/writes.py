@@ -1,5 +1,6 @@
 """The writes a run makes, each in its own transaction under the run's fence: ledger events and
-messages. Each carries a key naming the run's step, so a re-run after a crash repeats none."""
+messages. Each carries a key naming the run's step, so a re-run after a crash repeats none; on
+a run's first lease nothing of those keys can be stored yet, so none is looked up."""
 
 from __future__ import annotations
 
@@ -92,7 +93,12 @@ class RunWrites:
     ) -> list[LedgerEventRecord]:
         segment_id = run.segment_id or (await current_segment(session, conversation.id)).id
         return await self._ledger.append(
-            session, conversation, segment_id, events, run_id=run.run_id
+            session,
+            conversation,
+            segment_id,
+            events,
+            run_id=run.run_id,
+            repeat_possible=not run.first_lease,
         )
 
     async def message(self, run: ClaimedRun, new: NewMessage) -> MessageRecord:
@@ -102,7 +108,13 @@ class RunWrites:
             new.run_id = str(run.run_id)
             before = conversation.message_count
             row = await append_message(
-                session, self._ledger, conversation, segment_id, new, run_id=run.run_id
+                session,
+                self._ledger,
+                conversation,
+                segment_id,
+                new,
+                run_id=run.run_id,
+                repeat_possible=not run.first_lease,
             )
             if conversation.message_count > before:  # stored now, not by an earlier attempt
                 await self._run_items(session, run, row)
