@@ -1,5 +1,6 @@
-"""Tenancy's model prices, cached so ingest prices usage rows locally instead of paying a
-PriceUsage round trip per row.
+"""Tenancy's model prices, cached so a service prices usage locally instead of paying a
+PriceUsage round trip each time: telemetry's ingest (a row each) and the conversation worker
+(a model call each).
 
 A model's price rows (every tier, with their effective ranges) are fetched once with
 ListModelPrices and reused for ``price_cache_seconds``; the model's id comes from one ListModels
@@ -23,9 +24,7 @@ import grpc
 
 from quarterdeck.tenancy.v1 import pricing_pb2 as tpb
 from quarterdeck.tenancy.v1.pricing_pb2_grpc import ModelCatalogServiceStub
-from shared.grpc_client import open_channel
-from shared.identity_link import IdentityLink
-from shared.internal_client import call_internal
+from shared.internal_client import InternalToken, call_internal
 from shared.pricing_math import Rates, parse_usd_micros
 from shared.ttl_cache import TtlCache
 
@@ -47,6 +46,8 @@ class PriceRange:
     effective_to_ns: int | None
     rates: Rates
     source: str
+    #: The price row's id (what PriceUsage answers as ``price.id``).
+    price_id: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,11 +88,11 @@ def _rates(price: tpb.ModelPrice) -> Rates:
 
 
 class TenancyPriceSource:
-    """ListModels and ListModelPrices over a traced channel, with telemetry's internal token."""
+    """ListModels and ListModelPrices on tenancy's catalogue, with the caller's internal token;
+    the channel is the caller's (closed by it)."""
 
-    def __init__(self, target: str, identity: IdentityLink) -> None:
-        self._channel = open_channel(target)
-        self._stub = ModelCatalogServiceStub(self._channel)
+    def __init__(self, catalog: ModelCatalogServiceStub, identity: InternalToken) -> None:
+        self._stub = catalog
         self._identity = identity
 
     async def _call(self, method: Callable[..., Awaitable[object]], request: object) -> object:
@@ -138,15 +139,13 @@ class TenancyPriceSource:
                     ),
                     rates=_rates(price),
                     source=price.source,
+                    price_id=price.id,
                 )
                 for price in page.prices
             ]
             token = page.next_page_token
             if not token:
                 return tuple(ranges)
-
-    async def close(self) -> None:
-        await self._channel.close()
 
 
 class PriceCache:
@@ -166,6 +165,12 @@ class PriceCache:
         model_id = catalogue.get(model_name)
         if model_id is None:
             return None
+
+        return await self.prices_of(model_id)
+
+    async def prices_of(self, model_id: str) -> ModelPrices:
+        """The prices of the model with id ``model_id`` (none for a model tenancy has none of);
+        raises PricingUnavailable when tenancy cannot be asked."""
 
         async def load() -> ModelPrices:
             return ModelPrices(model_id, await self._source.prices(model_id))

@@ -90,9 +90,10 @@ class ConversationSettings(ServiceSettings):
         le=300,
         description=(
             "How long a worker reuses what it read for a run: an active agent with its tools "
-            "(tooling), a tenant's model configuration, key and catalogue model (tenancy). A "
-            "change there reaches runs within this many seconds; a key the provider refuses is "
-            "forgotten at once. 0 reads them for every run."
+            "(tooling), a tenant's model configuration, key and catalogue model, and the "
+            "model's price history (tenancy; a model call is priced from it, as PriceUsage "
+            "prices). A change there reaches runs within this many seconds; a key the provider "
+            "refuses is forgotten at once. 0 reads them for every run."
         ),
     )
     stream_max_batch: int = Field(

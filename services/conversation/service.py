@@ -47,6 +47,7 @@ from services.conversation.schema import metadata
 from services.conversation.tickets.handlers import StreamTicketHandlers
 from services.conversation.tickets.servicer import PUBLIC_METHODS, StreamTicketServiceServicer
 from shared.background import PeriodicJob
+from shared.model_prices import PriceCache, TenancyPriceSource
 from shared.server import ServiceContext, ServiceSpec
 
 
@@ -89,7 +90,10 @@ def build_worker(
         call_timeout=settings.internal_call_timeout_seconds,
     )
     http = httpx.AsyncClient(trust_env=False)
-    turn = AgentTurn(settings, ctx.database, ctx.runs, ctx.writes, links, http)
+    prices = PriceCache(
+        TenancyPriceSource(links.catalog, context.identity), settings.run_config_cache_seconds
+    )
+    turn = AgentTurn(settings, ctx.database, ctx.runs, ctx.writes, links, http, prices)
     worker = RunWorker(ctx.runs, turn, concurrency=settings.run_worker_concurrency, links=links)
     context.resources.on_close(links.close)
     context.resources.on_close(http.aclose)

@@ -8,7 +8,7 @@ import asyncio
 import pytest
 
 from quarterdeck.tenancy.v1 import pricing_pb2 as tpb
-from services.telemetry.usage.pricing_cache import (
+from shared.model_prices import (
     ModelPrices,
     PriceCache,
     PriceRange,

@@ -11,7 +11,6 @@ from typing import Any
 from quarterdeck.telemetry.v1 import usage_pb2 as pb
 from quarterdeck.tenancy.v1 import pricing_pb2 as tpb
 from services.telemetry.usage.models import CostStatus
-from services.telemetry.usage.pricing_cache import ModelPrices, PriceRange
 from services.telemetry.usage.rows import (
     COPY_COLUMNS,
     _apply_price,
@@ -23,6 +22,7 @@ from services.telemetry.usage.rows import (
 from services.tenancy.pricing import handlers as tenancy_pricing
 from shared import pricing_math
 from shared.errors import FieldViolation
+from shared.model_prices import ModelPrices, PriceRange
 from shared.money import format_pico
 
 NOW = datetime(2026, 1, 1, tzinfo=UTC)

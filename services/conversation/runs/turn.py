@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
 from dataclasses import dataclass
 from typing import Any
 
@@ -54,7 +55,9 @@ from services.conversation.runs.writes import RunWrites
 from shared.db import Database
 from shared.errors import DomainError, FailedPrecondition
 from shared.json_values import dict_to_struct, struct_to_dict, value_to_python
-from shared.money import parse_pico
+from shared.model_prices import PriceCache, PricingUnavailable
+from shared.money import format_pico
+from shared.pricing_math import Usage, price_usage
 from shared.tracing import current_trace_ids
 from shared.ttl_cache import TtlCache
 
@@ -134,6 +137,7 @@ class AgentTurn:
         writes: RunWrites,
         links: ServiceLinks,
         http: httpx.AsyncClient,
+        prices: PriceCache,
     ) -> None:
         self._settings = settings
         self._pauses = phases.PausePoints(settings.run_pause_at, settings.run_pause_file)
@@ -141,6 +145,7 @@ class AgentTurn:
         self._queue = queue
         self._writes = writes
         self._links = links
+        self._prices = prices
         self._provider = ChatProvider(
             http,
             max_attempts=settings.provider_max_attempts,
@@ -594,26 +599,31 @@ class AgentTurn:
         return reply, cost
 
     async def _price(self, model: Model, reply: ChatReply) -> tuple[int, dict[str, Any]]:
-        """What the model call cost, exact (pico-USD), as tenancy's PriceUsage prices it (the
-        model's price in effect now; the reply's prompt tokens include its cached ones, as
-        OpenAI counts them), and what the usage row notes about it. A model with no price in
-        effect costs 0 here and the note names the reason (``cost_error``): the answer is not
-        withheld for it, and the row says it was not priced rather than that it was free."""
+        """What the model call cost, exact (pico-USD), as tenancy's PriceUsage prices it: the
+        model's standard price in effect now, from the model's price history (cached for
+        ``run_config_cache_seconds``, no round trip per call) and the same math; the reply's
+        prompt tokens include its cached ones, as OpenAI counts them. Also what the usage row
+        notes about it. A model with no price in effect costs 0 here and the note names the
+        reason (``cost_error``): the answer is not withheld for it, and the row says it was
+        not priced rather than that it was free."""
         try:
-            priced = await self._links.call(
-                self._links.catalog.PriceUsage,
-                ppb.PriceUsageRequest(
-                    model_id=model.llm_model_id,
-                    token_convention=ppb.TOKEN_CONVENTION_INPUT_INCLUDES_CACHED,
-                    input_tokens=reply.usage.prompt_tokens,
-                    output_tokens=reply.usage.completion_tokens,
-                    cache_read_tokens=reply.usage.cached_tokens,
-                ),
-            )
-        except DomainError as refusal:
+            history = await self._prices.prices_of(model.llm_model_id)
+        except PricingUnavailable:
+            return 0, {"cost_usd": None, "cost_error": "PRICING_UNAVAILABLE"}
+        price = history.price_at(ppb.PRICE_TIER_STANDARD, time.time_ns())
+        if price is None:
+            return 0, {"cost_usd": None, "cost_error": "NO_PRICE"}
+        usage = Usage(
+            input_tokens=reply.usage.prompt_tokens,
+            output_tokens=reply.usage.completion_tokens,
+            cache_read_tokens=reply.usage.cached_tokens,
+            includes_cached=True,
+        )
+        try:
+            total = price_usage(usage, price.rates).total
+        except DomainError as refusal:  # counts the provider reported that cannot be priced
             return 0, {"cost_usd": None, "cost_error": refusal.reason or refusal.message}
-        total = priced.cost.total.amount
-        return parse_pico(total, "cost.total"), {"cost_usd": total, "price_id": priced.price.id}
+        return total, {"cost_usd": format_pico(total), "price_id": price.price_id}
 
     async def _account(
         self,

@@ -6,7 +6,7 @@ reports each invalid one by index (field and reason), so one bad row never costs
 adds nothing and its rows come back as duplicates.
 
 Cost: a row that carries no ``computed_cost_usd`` is priced here with tenancy's price in effect
-at its time, from a :class:`~services.telemetry.usage.pricing_cache.PriceCache` and the same math
+at its time, from a :class:`~shared.model_prices.PriceCache` and the same math
 PriceUsage runs (:mod:`shared.pricing_math`). A row that cannot be priced (no model, a model
 tenancy does not know, no price at that time, tenancy unreachable) is still stored, without a
 computed cost and with ``cost_status`` saying why: usage is a fact that must not be lost to a
@@ -45,7 +45,6 @@ from services.telemetry.usage.models import (
     CostStatus,
     UsageRecord,
 )
-from services.telemetry.usage.pricing_cache import ModelPrices, PriceCache, PricingUnavailable
 from services.telemetry.usage.rows import (
     _EVENT_AT,
     _MODEL_AT,
@@ -61,6 +60,7 @@ from services.telemetry.usage.rows import (
 from shared.db import Database
 from shared.db_types import utcnow
 from shared.errors import FieldViolation, InvalidArgument
+from shared.model_prices import ModelPrices, PriceCache, PricingUnavailable
 from shared.money import format_pico
 from shared.pagination import PageTokenCodec, fetch_page
 from shared.tenant_scope import tenant_for_read, tenant_for_write

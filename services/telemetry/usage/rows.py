@@ -42,8 +42,8 @@ from services.telemetry.usage.models import (
     CostStatus,
     UsageRecord,
 )
-from services.telemetry.usage.pricing_cache import ModelPrices
 from shared.errors import FieldViolation, InvalidArgument
+from shared.model_prices import ModelPrices
 from shared.money import format_pico, parse_pico
 from shared.pricing_math import (
     Usage,

@@ -8,9 +8,11 @@ import grpc
 
 from quarterdeck.telemetry.v1 import usage_pb2 as pb
 from quarterdeck.telemetry.v1 import usage_pb2_grpc
+from quarterdeck.tenancy.v1.pricing_pb2_grpc import ModelCatalogServiceStub
 from services.telemetry.context import TelemetryContext
 from services.telemetry.usage.handlers import UsageHandlers
-from services.telemetry.usage.pricing_cache import PriceCache, TenancyPriceSource
+from shared.grpc_client import open_channel
+from shared.model_prices import PriceCache, TenancyPriceSource
 
 SERVICE_NAME = pb.DESCRIPTOR.services_by_name["UsageService"].full_name
 
@@ -58,8 +60,9 @@ def _price_cache(context: TelemetryContext) -> PriceCache | None:
     settings = context.settings
     if settings.tenancy_target is None or context.identity is None:
         return None
-    source = TenancyPriceSource(settings.tenancy_target, context.identity)
-    context.resources.on_close(source.close)
+    channel = open_channel(settings.tenancy_target)
+    context.resources.on_close(channel.close)
+    source = TenancyPriceSource(ModelCatalogServiceStub(channel), context.identity)
     return PriceCache(source, settings.price_cache_seconds)
 
 
