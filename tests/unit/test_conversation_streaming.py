@@ -1,6 +1,6 @@
 """Streamed text into the ledger in batches: the first piece is written at once, pieces that
 arrive while a write is under way go together in the next one (at most max_batch), in order,
-and a refused write surfaces at the next piece."""
+a refused write surfaces at the next piece, and finish hands the tail to the caller's write."""
 
 from __future__ import annotations
 
@@ -87,3 +87,35 @@ async def test_a_held_event_goes_with_the_first_piece_or_alone_at_close() -> Non
     alone.hold(NewEvent("response.created", {"delta": "again"}, dedupe_key="c2"))
     await alone.close()  # no piece came (the call failed): still stored
     assert writes.batches[-1] == ["again"]
+
+
+async def test_finish_leaves_the_tail_to_the_callers_write_but_writes_the_first_piece() -> None:
+    writes = GatedWrites()
+    stream = StreamedText(cast(RunWrites, writes), _run(), max_batch=3)
+    stream.add(_piece(0))
+    await writes.started.wait()  # the first piece is being written on its own
+    for n in range(1, 6):
+        stream.add(_piece(n))
+    writes.gate.set()
+    tail = await stream.finish()
+    # A batch left over after the first write goes on; the last (at most max_batch) is handed
+    # back unwritten, in order.
+    assert writes.batches == [["w0"], ["w1", "w2", "w3"]]
+    assert [e.payload["delta"] for e in tail] == ["w4", "w5"]
+
+    quick = GatedWrites()
+    quick.gate.set()
+    early = StreamedText(cast(RunWrites, quick), _run(), max_batch=8)
+    early.add(_piece(0))
+    early.add(_piece(1))  # every piece came before the writer ran: the first write still goes
+    assert await early.finish() == [] and quick.batches == [["w0", "w1"]]
+
+
+async def test_finish_without_a_piece_hands_back_the_held_event_unwritten() -> None:
+    writes = GatedWrites()
+    writes.gate.set()
+    stream = StreamedText(cast(RunWrites, writes), _run(), max_batch=8)
+    stream.hold(NewEvent("response.created", {"delta": "created"}, dedupe_key="c"))
+    tail = await stream.finish()
+    assert [e.kind for e in tail] == ["response.created"] and writes.batches == []
+    assert stream.writes == 0

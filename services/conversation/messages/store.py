@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 import json
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -54,11 +55,13 @@ async def append_message(
     fence: Fence | None = None,
     run_id: uuid.UUID | None = None,
     repeat_possible: bool = True,
+    preceding: Sequence[NewEvent] = (),
 ) -> MessageRecord:
     """Store ``new`` after the conversation's last message (the caller holds the conversation
-    row) and append its ledger event; with ``fence``, only while that lease is current.
-    ``repeat_possible=False``: no message of its write key can be stored yet (a run's first
-    lease), so none is looked for; the unique (conversation, write_key) still holds."""
+    row) and append its ledger event, after ``preceding`` events in the same append; with
+    ``fence``, only while that lease is current. ``repeat_possible=False``: nothing of the
+    write's keys can be stored yet (a run's first lease), so nothing is looked for; the unique
+    (conversation, write_key) and (conversation, dedupe_key) still hold."""
     if fence is not None:
         await check_fence(session, fence)
     if new.write_key is not None and repeat_possible:
@@ -69,6 +72,8 @@ async def append_message(
             )
         )
         if existing is not None:
+            if preceding:
+                await ledger.append(session, conversation, segment_id, preceding, run_id=run_id)
             return existing
     now = utcnow()
     row = MessageRecord(
@@ -104,6 +109,7 @@ async def append_message(
         conversation,
         segment_id,
         [
+            *preceding,
             NewEvent(
                 "conversation.message.created",
                 {
@@ -115,10 +121,11 @@ async def append_message(
                 item_id=f"msg_{row.id}",
                 tool_call_id=row.tool_call_id,
                 dedupe_key=f"message:{new.write_key}" if new.write_key else None,
-            )
+            ),
         ],
         run_id=run_id,
-        # The message is new (its insert just passed the unique write key): so is its event.
-        repeat_possible=False,
+        # The message is new (its insert just passed the unique write key): so is its event;
+        # the preceding ones may be stored already where the write may be a repeat.
+        repeat_possible=repeat_possible and bool(preceding),
     )
     return row

@@ -5,9 +5,12 @@ The first piece is written at once (a follower sees the first token as soon as a
 allows); while a write runs, pieces queue, and the next write takes them all (at most
 ``max_batch``), so under load a stream costs a transaction per batch rather than per piece,
 and idle it still costs no waiting. An event :meth:`StreamedText.hold` queued (the step's
-``response.created``) rides with the first piece. Each piece keeps its own event, cursor and dedupe key, so a
-run repeated after a crash stores none twice. A write refused (the lease lost) surfaces at the
-next piece or at :meth:`StreamedText.close`, which waits until every piece is stored.
+``response.created``) rides with the first piece, and :meth:`StreamedText.finish` hands the
+pieces not yet written to the step's closing write (its usage and end), so the stream's tail
+costs no transaction of its own either. Each piece keeps its own event, cursor and dedupe key,
+so a run repeated after a crash stores none twice. A write refused (the lease lost) surfaces
+at the next piece, at :meth:`StreamedText.finish` or at :meth:`StreamedText.close`, which waits
+until every piece is stored.
 """
 
 from __future__ import annotations
@@ -36,6 +39,9 @@ class StreamedText:
         self._after_first_write = after_first_write
         self._pending: list[NewEvent] = []
         self._writer: asyncio.Task[None] | None = None
+        #: Set by :meth:`finish`: the writer stops once at most a batch is left.
+        self._finishing = False
+        self._pieces = 0
         #: Transactions written (the benchmark and tests read it).
         self.writes = 0
 
@@ -48,18 +54,38 @@ class StreamedText:
         """Queue one piece; start a write unless one is under way (it takes this one next)."""
         self._raise_failure()
         self._pending.append(event)
+        self._pieces += 1
         if self._writer is None or self._writer.done():
             self._writer = asyncio.ensure_future(self._drain())
 
     async def close(self) -> None:
-        """Wait until every piece queued is stored (or raise why it could not be)."""
+        """Wait until every piece queued is stored (or raise why it could not be); after
+        :meth:`finish`, until at most a batch is left."""
         while self._writer is not None:
             writer = self._writer
             await writer
             if writer is self._writer:
                 self._writer = None
-        if self._pending:  # queued after the last write ended: one more
+        if self._pending and not self._finished:  # queued after the last write ended
             await self._drain()
+
+    @property
+    def _finished(self) -> bool:
+        """Finishing, the first piece written (if any came), at most a batch left."""
+        return (
+            self._finishing
+            and (self.writes > 0 or self._pieces == 0)
+            and len(self._pending) <= self._max_batch
+        )
+
+    async def finish(self) -> list[NewEvent]:
+        """Wait for the write under way (the first piece's at least, so a follower still sees
+        it at once) and return what is left, at most a batch, for the caller's next write to
+        carry instead of a transaction of its own."""
+        self._finishing = True
+        await self.close()
+        pending, self._pending = self._pending, []
+        return pending
 
     async def abandon(self) -> None:
         """Stop writing (the turn is ending some other way)."""
@@ -77,7 +103,7 @@ class StreamedText:
                 raise failure
 
     async def _drain(self) -> None:
-        while self._pending:
+        while self._pending and not self._finished:
             batch = self._pending[: self._max_batch]
             del self._pending[: len(batch)]
             await self._writes.events(self._run, batch)

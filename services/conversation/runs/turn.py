@@ -3,9 +3,10 @@
 Load the conversation up to the user message the run answers, the agent and its top tools
 (tooling), check the tenant may act, reveal the tenant's provider key and find its model
 (tenancy); then, step by step: reserve limits, call the provider streaming (each piece of text
-a ledger event as it arrives), settle, store the step's usage (and record it in telemetry under
-the run's trace), and either answer (the assistant message) or run the tool calls through
-tooling (one awaiting approval parks the run as requires_action) and go round again.
+a ledger event as it arrives), settle, store the step's usage with the assistant's message (its
+answer, or the tool calls it asks for) in one transaction, record it in telemetry under the
+run's trace, and either end or run the tool calls through tooling (one awaiting approval parks
+the run as requires_action) and go round again.
 
 Every write carries the run's fence and a key naming its step (``<run>:<step>``, the model's
 tool call id), and every call to another service an id made of them (limits' request_id, the
@@ -120,6 +121,38 @@ def _run_trace(run: ClaimedRun) -> Context | None:
     return trace.set_span_in_context(NonRecordingSpan(parent))
 
 
+def _tool_calls(reply: ChatReply) -> list[dict[str, Any]]:
+    """The reply's tool calls as the provider's messages carry them."""
+    return [
+        {
+            "id": call.id,
+            "type": "function",
+            "function": {"name": call.name, "arguments": call.arguments},
+        }
+        for call in reply.tool_calls
+    ]
+
+
+def _assistant_message(reply: ChatReply, cost: int, agent_name: str, step_key: str) -> NewMessage:
+    """The assistant's message of a model call: its answer, or the tool calls it asks for."""
+    if reply.tool_calls:
+        content: Any = {"tool_calls": _tool_calls(reply)}
+        write_key = f"{step_key}:tool_calls"
+    else:
+        content, write_key = reply.text, f"{step_key}:answer"
+    return NewMessage(
+        MessageRole.ASSISTANT,
+        content,
+        reply.text,
+        agent_type=agent_name,
+        token_count_prompt=reply.usage.prompt_tokens,
+        token_count_completion=reply.usage.completion_tokens,
+        reasoning_tokens=reply.usage.reasoning_tokens,
+        cost_picos=cost,
+        write_key=write_key,
+    )
+
+
 @dataclass
 class AgentSetup:
     """An active agent and the tools offered to the model, as tooling listed them."""
@@ -185,46 +218,13 @@ class AgentTurn:
         conversation, history = await self._history(run)
         messages = await self._compacted(run, model, conversation, history, agent.prompt_template)
         for step in range(self._settings.run_max_steps):
-            reply, cost = await self._step(run, model, messages, tools, step)
+            # The step stores the assistant's message (its answer, or the tool calls it asks
+            # for) with the call's usage and end: one transaction.
+            reply = await self._step(run, model, messages, tools, step, agent.name[:64])
             if not reply.tool_calls:
-                await self._writes.message(
-                    run,
-                    NewMessage(
-                        MessageRole.ASSISTANT,
-                        reply.text,
-                        reply.text,
-                        agent_type=agent.name[:64],
-                        token_count_prompt=reply.usage.prompt_tokens,
-                        token_count_completion=reply.usage.completion_tokens,
-                        reasoning_tokens=reply.usage.reasoning_tokens,
-                        cost_picos=cost,
-                        write_key=f"{run.run_id}:{step}:answer",
-                    ),
-                )
                 await self._pauses.reached(phases.ANSWERED, run.run_id)
                 return False
-            calls = [
-                {
-                    "id": call.id,
-                    "type": "function",
-                    "function": {"name": call.name, "arguments": call.arguments},
-                }
-                for call in reply.tool_calls
-            ]
-            await self._writes.message(
-                run,
-                NewMessage(
-                    MessageRole.ASSISTANT,
-                    {"tool_calls": calls},
-                    reply.text,
-                    agent_type=agent.name[:64],
-                    token_count_prompt=reply.usage.prompt_tokens,
-                    token_count_completion=reply.usage.completion_tokens,
-                    reasoning_tokens=reply.usage.reasoning_tokens,
-                    cost_picos=cost,
-                    write_key=f"{run.run_id}:{step}:tool_calls",
-                ),
-            )
+            calls = _tool_calls(reply)
             messages.append(
                 {"role": "assistant", "content": reply.text or None, "tool_calls": calls}
             )
@@ -467,8 +467,10 @@ class AgentTurn:
         messages: list[dict[str, Any]],
         tools: list[dict[str, Any]],
         step: int,
-    ) -> tuple[ChatReply, int]:
-        """One model call: its reply and what it cost (pico-USD)."""
+        agent_name: str,
+    ) -> ChatReply:
+        """One model call, stored with what it cost (pico-USD) and the assistant's message
+        (``agent_name`` its author): its reply."""
         tenant = str(run.tenant_id)
         step_key = f"{run.run_id}:{step}"
         estimate = sum(len(json.dumps(m)) // 4 for m in messages) + ESTIMATED_REPLY_TOKENS
@@ -521,7 +523,8 @@ class AgentTurn:
                 tools=tools or None,
                 on_text=on_text,
             )
-            await stream.close()
+            # The pieces not written yet go with the step's end, below.
+            tail = await stream.finish()
         except ProviderError as error:
             if error.reason == "PROVIDER_KEY_REJECTED":
                 self._models.forget(tenant)  # the next run asks tenancy for the key again
@@ -572,7 +575,8 @@ class AgentTurn:
             response_id=step_key,
             dedupe_key=f"{step_key}:completed",
         )
-        # The step's usage and its end in the ledger: one transaction.
+        # The step's usage, its last pieces and end in the ledger, and the assistant's
+        # message: one transaction.
         await self._writes.usage(
             run,
             RunUsageRecord(
@@ -593,10 +597,11 @@ class AgentTurn:
                 ],
                 cost_picos=cost,
             ),
-            [completed],
+            [*tail, completed],
+            _assistant_message(reply, cost, agent_name, step_key),
         )
         await self._account(run, model, reply, step_key)
-        return reply, cost
+        return reply
 
     async def _price(self, model: Model, reply: ChatReply) -> tuple[int, dict[str, Any]]:
         """What the model call cost, exact (pico-USD), as tenancy's PriceUsage prices it: the

@@ -103,22 +103,32 @@ class RunWrites:
 
     async def message(self, run: ClaimedRun, new: NewMessage) -> MessageRecord:
         async with self._database.transaction() as session:
-            conversation = await _fenced(session, run)
-            segment_id = run.segment_id or (await current_segment(session, conversation.id)).id
-            new.run_id = str(run.run_id)
-            before = conversation.message_count
-            row = await append_message(
-                session,
-                self._ledger,
-                conversation,
-                segment_id,
-                new,
-                run_id=run.run_id,
-                repeat_possible=not run.first_lease,
-            )
-            if conversation.message_count > before:  # stored now, not by an earlier attempt
-                await self._run_items(session, run, row)
-            return row
+            return await self._message(session, run, await _fenced(session, run), new)
+
+    async def _message(
+        self,
+        session: AsyncSession,
+        run: ClaimedRun,
+        conversation: ConversationRecord,
+        new: NewMessage,
+        preceding: Sequence[NewEvent] = (),
+    ) -> MessageRecord:
+        segment_id = run.segment_id or (await current_segment(session, conversation.id)).id
+        new.run_id = str(run.run_id)
+        before = conversation.message_count
+        row = await append_message(
+            session,
+            self._ledger,
+            conversation,
+            segment_id,
+            new,
+            run_id=run.run_id,
+            repeat_possible=not run.first_lease,
+            preceding=preceding,
+        )
+        if conversation.message_count > before:  # stored now, not by an earlier attempt
+            await self._run_items(session, run, row)
+        return row
 
     async def _run_items(self, session: AsyncSession, run: ClaimedRun, row: MessageRecord) -> None:
         """The message's run items (seed 001 agent_run_events), in the same transaction: a
@@ -191,11 +201,16 @@ class RunWrites:
             )
 
     async def usage(
-        self, run: ClaimedRun, row: RunUsageRecord, events: Sequence[NewEvent] = ()
+        self,
+        run: ClaimedRun,
+        row: RunUsageRecord,
+        events: Sequence[NewEvent] = (),
+        message: NewMessage | None = None,
     ) -> bool:
         """Store what one model call of the run used, and add it to the conversation's totals,
-        then append ``events`` (the call's end), all in one transaction; False (and nothing
-        added to the totals) when the call's usage is stored already."""
+        then append ``events`` (the call's last pieces and end) and ``message`` (the
+        assistant's), all in one transaction; False (and nothing added to the totals) when the
+        call's usage is stored already."""
         async with self._database.transaction() as session:
             conversation = await _fenced(session, run)
             inserted = await session.scalar(
@@ -229,6 +244,8 @@ class RunWrites:
                 conversation.total_tokens += row.total_tokens or 0
                 conversation.total_requests += row.requests or 0
                 conversation.cost_picos += row.cost_picos or 0
-            if events:
+            if message is not None:  # its event after ``events``, in one append
+                await self._message(session, run, conversation, message, events)
+            elif events:
                 await self._append(session, run, conversation, events)
             return inserted is not None
