@@ -2,19 +2,25 @@
 and the time from posting a message to its first streamed token, in the same run.
 
 Run: ``uv run python -m tests.benchmarks.bench_conversation_turn [--backend sqlite|postgresql]
-[--conversations 50] [--tenants 10] [--turns 3] [--seconds 5] [--workers 8]``. Every service runs in this one
-process (identity, tenancy, tooling, telemetry, conversation with its worker) with the local test
-provider at zero latency, as the service tests build them; so the figures are of one CPU-shared
-process, a floor for a deployment. Turns: ``--conversations`` conversations across ``--tenants``
-tenants each post ``--turns`` messages one after another, each waiting for its run to complete.
-First token: a follower of the conversation's ledger notes the first response.output_text.delta
-after each post. Not collected by pytest (the name is bench_*).
+[--conversations 50] [--tenants 10] [--turns 3] [--seconds 5] [--workers 8]
+[--worker-processes 0]``. Every service runs in this one process (identity, tenancy, tooling,
+telemetry, conversation) with the local test provider at zero latency, as the service tests
+build them. With ``--worker-processes N`` the runs are carried out by N `quarterdeck worker`
+processes (``--workers`` runs each), as deployed beside the conversation service, which then
+runs no worker of its own; CPU per turn is given per process (this one: every other service
+and the clients; each worker), read from /proc. Without it, the workers run in this process
+too, and the figures are of one CPU-shared process, a floor for a deployment. Turns:
+``--conversations`` conversations across ``--tenants`` tenants each post ``--turns`` messages
+one after another, each waiting for its run to complete. First token: a follower of the
+conversation's ledger notes the first response.output_text.delta after each post. Not collected
+by pytest (the name is bench_*).
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import statistics
 import tempfile
 import time
@@ -25,11 +31,13 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from quarterdeck.conversation.v1 import events_pb2 as epb
 from quarterdeck.conversation.v1 import runs_pb2 as rpb
 from shared.grpc_client import open_channel
+from tests.benchmarks.bench_hot_path import _cpu_seconds
 from tests.benchmarks.bench_pricing import _measure
 from tests.support.conversation import new_conversation, say
 from tests.support.conversation_turn import Tenant, TurnStack, new_tenant, turn_stack
 from tests.support.postgres import PostgresServer, postgres_server
 from tests.support.stack import Databases
+from tests.support.worker_processes import worker_process
 
 FINISHED = (rpb.RUN_STATUS_COMPLETED, rpb.RUN_STATUS_FAILED)
 
@@ -86,6 +94,15 @@ async def _conversation_turns(
     return done
 
 
+async def _workers_ready(logs: list[Path], within: float = 120.0) -> None:
+    """Wait until every worker process says it is carrying out runs."""
+    deadline = time.monotonic() + within
+    while not all(log.exists() and b"carrying out runs" in log.read_bytes() for log in logs):
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"worker processes not ready within {within} s: see {logs}")
+        await asyncio.sleep(0.2)
+
+
 async def main(
     postgres: PostgresServer,
     backend: str,
@@ -94,13 +111,37 @@ async def main(
     turns: int,
     seconds: float,
     workers: int,
+    worker_processes: int,
 ) -> None:
     with tempfile.TemporaryDirectory() as scratch:
         databases = Databases(Path(scratch), postgres)
+        if worker_processes:
+            # As deployed: the service runs no worker; on PostgreSQL its followers learn of
+            # the workers' appends by NOTIFY, polling rarely.
+            overrides: dict[str, object] = {
+                "run_workers_in_process": False,
+                "follow_poll_seconds": 60 if backend == "postgresql" else 1.0,
+            }
+        else:
+            overrides = {"run_worker_concurrency": workers}
         try:
-            async with turn_stack(
-                databases, backend, "bench", run_worker_concurrency=workers
-            ) as stack:
+            async with contextlib.AsyncExitStack() as running:
+                stack = await running.enter_async_context(
+                    turn_stack(databases, backend, "bench", **overrides)
+                )
+                logs = [Path(scratch) / f"worker-{n}.log" for n in range(worker_processes)]
+                processes = [
+                    await running.enter_async_context(
+                        worker_process(
+                            stack,
+                            log,
+                            run_worker_concurrency=workers,
+                            run_worker_interval_seconds=0.2,
+                        )
+                    )
+                    for log in logs
+                ]
+                await _workers_ready(logs)
                 made = [await new_tenant(stack) for _ in range(tenants)]
                 async with open_channel(stack.conversation.running.target) as channel:
                     health = health_pb2_grpc.HealthStub(channel)
@@ -118,6 +159,7 @@ async def main(
                 phases: list[tuple[float, float]] = []
                 started = time.perf_counter()
                 cpu_started = time.process_time()
+                workers_started = [_cpu_seconds(p.pid) for p in processes]
                 completed = await asyncio.gather(
                     *(
                         _conversation_turns(stack, made[i % tenants], turns, first_tokens, phases)
@@ -126,32 +168,46 @@ async def main(
                 )
                 elapsed = time.perf_counter() - started
                 turns_cpu = time.process_time() - cpu_started
+                workers_cpu = [
+                    _cpu_seconds(p.pid) - before
+                    for p, before in zip(processes, workers_started, strict=True)
+                ]
         finally:
             await databases.drop_all()
+    done = max(sum(completed), 1)
     turns_per_second = sum(completed) / elapsed
     ordered = sorted(first_tokens)
     p99 = ordered[min(len(ordered) - 1, int(len(ordered) * 0.99))]
     queued = statistics.median(p[0] for p in phases) * 1000
-    running = statistics.median(p[1] for p in phases) * 1000
-    print(
-        f"backend: {backend}; {conversations} conversations across {tenants} tenants, "
-        f"{workers} run workers"
+    running_ms = statistics.median(p[1] for p in phases) * 1000
+    where = (
+        f"{worker_processes} worker processes x {workers} runs"
+        if worker_processes
+        else f"{workers} run workers in process"
     )
+    print(f"backend: {backend}; {conversations} conversations across {tenants} tenants, {where}")
     print(
         f"health check              {checks:10.1f} calls/s ({conversations} callers), "
         f"{health_cpu * 1000:.2f} CPU ms/call"
     )
+    total_cpu = turns_cpu + sum(workers_cpu)
     print(
         f"completed turns           {turns_per_second:10.1f} turns/s ({sum(completed)} turns), "
-        f"{turns_cpu / max(sum(completed), 1) * 1000:.0f} CPU ms/turn "
-        f"(the process, {turns_cpu / elapsed:.2f} cores busy)"
+        f"{total_cpu / done * 1000:.0f} CPU ms/turn ({total_cpu / elapsed:.2f} cores busy)"
     )
+    if worker_processes:
+        each = " / ".join(f"{cpu / done * 1000:.0f}" for cpu in workers_cpu)
+        print(
+            f"  per process             services+clients {turns_cpu / done * 1000:.0f} "
+            f"({turns_cpu / elapsed:.2f} cores), workers {each} CPU ms/turn "
+            f"({sum(workers_cpu) / elapsed:.2f} cores)"
+        )
     print(f"ratio turns/health        {turns_per_second / checks:10.4f}x")
     print(
         f"post to first token       p50 {statistics.median(ordered) * 1000:.0f} ms, "
         f"p99 {p99 * 1000:.0f} ms ({len(ordered)} turns)"
     )
-    print(f"run phases (p50)          queued {queued:.0f} ms, leased to done {running:.0f} ms")
+    print(f"run phases (p50)          queued {queued:.0f} ms, leased to done {running_ms:.0f} ms")
 
 
 if __name__ == "__main__":
@@ -167,6 +223,12 @@ if __name__ == "__main__":
         default=8,
         help="runs a process works at once (run_worker_concurrency)",
     )
+    parser.add_argument(
+        "--worker-processes",
+        type=int,
+        default=0,
+        help="carry out runs in this many `quarterdeck worker` processes (0: in this one)",
+    )
     args = parser.parse_args()
     with postgres_server() as server:  # it probes with its own event loop: outside ours
         asyncio.run(
@@ -178,5 +240,6 @@ if __name__ == "__main__":
                 args.turns,
                 args.seconds,
                 args.workers,
+                args.worker_processes,
             )
         )
