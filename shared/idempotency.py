@@ -17,7 +17,16 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from google.protobuf.json_format import MessageToDict, ParseDict
 from google.protobuf.message import Message
-from sqlalchemy import BigInteger, Index, Integer, String, UniqueConstraint, delete, select
+from sqlalchemy import (
+    BigInteger,
+    Index,
+    Integer,
+    String,
+    UniqueConstraint,
+    delete,
+    select,
+    update,
+)
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Mapped, declared_attr, mapped_column
@@ -25,6 +34,7 @@ from sqlalchemy.orm import Mapped, declared_attr, mapped_column
 from shared.db import Database, rows_matched
 from shared.db_types import JSONType, UTCDateTime, utcnow
 from shared.errors import Aborted, InvalidArgument
+from shared.inserts import insert_ignoring_duplicates
 from shared.validation import MAX_REQUEST_ID_LENGTH
 
 ResponseT = TypeVar("ResponseT", bound=Message)
@@ -96,26 +106,39 @@ class Idempotency:
                 "request_id", f"must be at most {MAX_REQUEST_ID_LENGTH} characters"
             )
         fingerprint = request_fingerprint(request)
+        model = self._model
         try:
             async with self._database.transaction() as session:
-                record = await self._find(session, scope, endpoint, request_id)
-                if record is not None and record.expires_at > utcnow():
-                    return self._replay(record, fingerprint, response_type)
-                if record is not None:
-                    await session.delete(record)
-                    await session.flush()
-                record = self._model(
-                    idempotency_key=request_id,
-                    endpoint=endpoint,
-                    scope=scope,
-                    request_hash=fingerprint,
-                    expires_at=utcnow() + self._ttl,
-                )
-                session.add(record)
-                await session.flush()  # claims the key, or waits for the request that holds it
+                # Claim the key first (waiting for a request that holds it): a new key, the
+                # usual case, costs this one statement before the create, not a lookup too.
+                key_id = await self._claim(session, scope, endpoint, request_id, fingerprint)
+                if key_id is None:  # stored: replay it, or take it over once expired
+                    record = await self._find(session, scope, endpoint, request_id)
+                    if record is not None and record.expires_at > utcnow():
+                        return self._replay(record, fingerprint, response_type)
+                    if record is not None:
+                        await session.delete(record)
+                        await session.flush()
+                    record = model(
+                        idempotency_key=request_id,
+                        endpoint=endpoint,
+                        scope=scope,
+                        request_hash=fingerprint,
+                        expires_at=utcnow() + self._ttl,
+                    )
+                    session.add(record)
+                    await session.flush()  # claims the key, or meets the request that took it
+                    key_id = record.id
                 response = await create(session)
-                record.resource_id = resource_id_of(response)
-                record.response_data = MessageToDict(response, preserving_proto_field_name=True)
+                await session.execute(
+                    update(model)
+                    .where(model.id == key_id)
+                    .values(
+                        resource_id=resource_id_of(response),
+                        response_data=MessageToDict(response, preserving_proto_field_name=True),
+                    )
+                    .execution_options(synchronize_session=False)
+                )
                 return response
         except IntegrityError as exc:
             async with self._database.sessions() as session:
@@ -123,6 +146,28 @@ class Idempotency:
             if record is None:
                 raise exc
             return self._replay(record, fingerprint, response_type)
+
+    async def _claim(
+        self, session: AsyncSession, scope: str, endpoint: str, request_id: str, fingerprint: str
+    ) -> int | None:
+        """Store the key, unless one is stored (then None): its row's id."""
+        now = utcnow()
+        return await session.scalar(
+            insert_ignoring_duplicates(
+                self._database.dialect,
+                self._model.__table__,  # type: ignore[attr-defined]
+                ["scope", "endpoint", "idempotency_key"],
+            )
+            .values(
+                idempotency_key=request_id,
+                endpoint=endpoint,
+                scope=scope,
+                request_hash=fingerprint,
+                expires_at=now + self._ttl,
+                created_at=now,
+            )
+            .returning(self._model.__table__.c.id)  # type: ignore[attr-defined]
+        )
 
     async def _find(
         self, session: AsyncSession, scope: str, endpoint: str, request_id: str
