@@ -429,6 +429,35 @@ async def test_past_the_compaction_trigger_older_turns_are_sent_as_a_stored_summ
     # The run's task sums all its model calls, the subtask's included.
     assert run_task.status == TaskStatus.COMPLETED
     assert run_task.tokens_used == sum(u.total_tokens or 0 for u in usage)
+    # ListRunTasks reads them, the run's own first, the subtask naming it as its parent.
+    listed = await stack.conversation.runs.ListRunTasks(
+        rpb.ListRunTasksRequest(run_id=runs[-1].id), metadata=tenant.member
+    )
+    assert [(t.id, t.parent_task_id, t.task_type) for t in listed.tasks] == [
+        (str(run_task.id), "", "conversation_run"),
+        (str(compaction.id), str(run_task.id), "conversation_compaction"),
+    ]
+    assert listed.tasks[1].status == rpb.TASK_STATUS_COMPLETED
+    assert listed.tasks[1].tokens_used == compaction.tokens_used
+    assert listed.tasks[1].duration_ms == compaction.duration_ms
+    assert listed.tasks[1].input["summary_version"] == "through:3"
+    first_page = await stack.conversation.runs.ListRunTasks(
+        rpb.ListRunTasksRequest(run_id=runs[-1].id, page_size=1), metadata=tenant.member
+    )
+    second_page = await stack.conversation.runs.ListRunTasks(
+        rpb.ListRunTasksRequest(
+            run_id=runs[-1].id, page_size=1, page_token=first_page.next_page_token
+        ),
+        metadata=tenant.member,
+    )
+    assert [t.id for t in [*first_page.tasks, *second_page.tasks]] == [t.id for t in listed.tasks]
+    stranger = ISSUER.member(str(uuid.uuid4()), "member")
+    missing = await failure(
+        stack.conversation.runs.ListRunTasks(
+            rpb.ListRunTasksRequest(run_id=runs[-1].id), metadata=stranger
+        )
+    )
+    assert missing.code() == grpc.StatusCode.NOT_FOUND
     # The runs before the trigger had no subtask.
     for earlier in runs[:-1]:
         assert (await tasks_of(stack, earlier.id))[1] == []

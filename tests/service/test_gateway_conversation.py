@@ -244,6 +244,11 @@ async def test_a_user_message_returns_its_run_which_is_listed_read_and_cancelled
     assert cancelled["status"] == "cancelled" and cancelled["cancel_time"] is not None
     still = ok(await gateway.post(f"/v1/runs/{run['id']}:cancel", headers=tenant.member))
     assert still["status"] == "cancelled"
+    # The run's task record: cancelled with it, the run's own (no parent), no subtask.
+    [task] = ok(await gateway.get(f"/v1/runs/{run['id']}/tasks", headers=tenant.viewer))["tasks"]
+    assert task["run_id"] == run["id"] and task["parent_task_id"] is None
+    assert task["status"] == "cancelled" and task["task_type"] == "conversation_run"
+    assert task["cost_usd"] == "0.000000000000" and task["complete_time"] is not None
     queued = ok(
         await gateway.get(
             f"/v1/conversations/{conversation['id']}/runs",
@@ -313,6 +318,8 @@ async def test_another_tenants_rows_are_404_and_bad_input_names_the_field(
     refused(await gateway.get(path), 401)
     refused(await gateway.get("/v1/runs/not-a-uuid", headers=owner.viewer), 400)
     refused(await gateway.get(f"/v1/runs/{uuid.uuid4()}", headers=owner.viewer), 404)
+    refused(await gateway.get(f"/v1/runs/{uuid.uuid4()}/tasks", headers=owner.viewer), 404)
+    refused(await gateway.get("/v1/runs/not-a-uuid/tasks", headers=owner.viewer), 400)
     bad = refused(
         await gateway.post(f"{path}/messages", json={"text": ""}, headers=owner.member), 400
     )

@@ -1239,6 +1239,8 @@ async def conversations(shapes: Shapes, turn: TurnStack) -> None:
         )
         run = await finished(run_id)
         assert run["status"] == "completed", run
+        tasks = await call("GET", "/v1/runs/{run_id}/tasks", headers=viewer, run_id=run_id)
+        assert [(t["run_id"], t["parent_task_id"]) for t in tasks["tasks"]] == [(run_id, None)]
 
     posted = await call(
         "POST",

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from quarterdeck.conversation.v1 import runs_pb2 as pb
-from services.conversation.runs.models import RunRecord, RunStatus
+from services.conversation.runs.models import AgentTaskRecord, RunRecord, RunStatus, TaskStatus
 from shared.json_values import dict_to_struct
 from shared.money import format_pico
 from shared.timestamps import to_timestamp
@@ -17,6 +17,13 @@ STATUS_TO_PROTO = {
     RunStatus.CANCELLED: pb.RUN_STATUS_CANCELLED,
 }
 STATUS_FROM_PROTO = {v: k for k, v in STATUS_TO_PROTO.items()}
+TASK_STATUS_TO_PROTO = {
+    TaskStatus.PENDING: pb.TASK_STATUS_PENDING,
+    TaskStatus.RUNNING: pb.TASK_STATUS_RUNNING,
+    TaskStatus.COMPLETED: pb.TASK_STATUS_COMPLETED,
+    TaskStatus.FAILED: pb.TASK_STATUS_FAILED,
+    TaskStatus.CANCELLED: pb.TASK_STATUS_CANCELLED,
+}
 STRATEGY_FROM_PROTO = {
     pb.MULTITASK_STRATEGY_UNSPECIFIED: "enqueue",
     pb.MULTITASK_STRATEGY_ENQUEUE: "enqueue",
@@ -78,4 +85,29 @@ def run_to_proto(row: RunRecord, usage: pb.RunUsage | None = None) -> pb.Run:
         complete_time=to_timestamp(row.completed_at),
         cancel_time=to_timestamp(row.cancelled_at),
         usage=usage or NO_USAGE,
+    )
+
+
+def task_to_proto(row: AgentTaskRecord) -> pb.AgentTask:
+    return pb.AgentTask(
+        id=str(row.id),
+        tenant_id=str(row.tenant_id),
+        run_id=str(row.run_id),
+        conversation_id=str(row.conversation_id),
+        parent_task_id=str(row.parent_task_id) if row.parent_task_id else "",
+        agent_id=row.agent_id,
+        task_type=row.task_type,
+        description=row.description,
+        status=TASK_STATUS_TO_PROTO[row.status],
+        input=dict_to_struct(row.input_data),
+        output=dict_to_struct(row.output_data),
+        error_message=row.error_message or "",
+        retry_count=row.retry_count,
+        duration_ms=row.duration_ms or 0,
+        tokens_used=row.tokens_used,
+        cost_usd=format_pico(row.cost_picos),
+        metadata=dict_to_struct(row.task_metadata),
+        create_time=to_timestamp(row.created_at),
+        start_time=to_timestamp(row.started_at),
+        complete_time=to_timestamp(row.completed_at),
     )

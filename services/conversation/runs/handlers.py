@@ -1,5 +1,5 @@
-"""RunService: a tenant's runs, read and cancelled. Workers lease and carry them out
-(``runs.worker``); the handlers only look and cancel."""
+"""RunService: a tenant's runs (and their task records), read and cancelled. Workers lease and
+carry them out (``runs.worker``); the handlers only look and cancel."""
 
 from __future__ import annotations
 
@@ -13,9 +13,19 @@ from quarterdeck.tooling.v1 import executions_pb2 as xpb
 from services.conversation.access import caller_tenant
 from services.conversation.context import ConversationContext
 from services.conversation.conversations.store import tenant_conversation
-from services.conversation.runs.convert import STATUS_FROM_PROTO, run_to_proto, usage_to_proto
+from services.conversation.runs.convert import (
+    STATUS_FROM_PROTO,
+    run_to_proto,
+    task_to_proto,
+    usage_to_proto,
+)
 from services.conversation.runs.fencing import lock_conversation
-from services.conversation.runs.models import RunRecord, RunStatus, RunUsageRecord
+from services.conversation.runs.models import (
+    AgentTaskRecord,
+    RunRecord,
+    RunStatus,
+    RunUsageRecord,
+)
 from shared.errors import FailedPrecondition, InvalidArgument, NotFound
 from shared.ids import parse_id
 from shared.pagination import fetch_page, page_size_from
@@ -109,6 +119,27 @@ class RunHandlers:
             usage = await runs_usage(session, [row.run_id for row in page.items])
         return pb.ListRunsResponse(
             runs=[run_to_proto(row, usage.get(str(row.run_id))) for row in page.items],
+            next_page_token=page.next_page_token,
+        )
+
+    async def list_run_tasks(self, request: pb.ListRunTasksRequest) -> pb.ListRunTasksResponse:
+        tenant_id, _ = caller_tenant()
+        run_id = parse_id(request.run_id, "run_id")
+        page_size_from(request.page_size)
+        async with self._ctx.database.reading() as session:
+            await tenant_run(session, tenant_id, run_id)
+            page = await fetch_page(
+                session,
+                select(AgentTaskRecord).where(AgentTaskRecord.run_id == run_id),
+                sort_key=[AgentTaskRecord.created_at, AgentTaskRecord.id],
+                codec=self._ctx.pages,
+                query="conversation.ListRunTasks",
+                filters={"run": str(run_id)},
+                page_size=request.page_size,
+                page_token=request.page_token,
+            )
+        return pb.ListRunTasksResponse(
+            tasks=[task_to_proto(row) for row in page.items],
             next_page_token=page.next_page_token,
         )
 

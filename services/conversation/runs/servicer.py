@@ -32,3 +32,8 @@ class RunServiceServicer(runs_pb2_grpc.RunServiceServicer):
         self, request: pb.DecideToolCallRequest, context: grpc.aio.ServicerContext
     ) -> pb.DecideToolCallResponse:
         return await self._handlers.decide_tool_call(request)
+
+    async def ListRunTasks(
+        self, request: pb.ListRunTasksRequest, context: grpc.aio.ServicerContext
+    ) -> pb.ListRunTasksResponse:
+        return await self._handlers.list_run_tasks(request)

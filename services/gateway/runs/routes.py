@@ -18,6 +18,7 @@ from services.gateway.runs.schemas import (
     Run,
     RunList,
     RunStatusName,
+    TaskList,
     run_status_value,
 )
 
@@ -49,6 +50,19 @@ async def list_runs(
 async def get_run(run_id: str, clients: Clients) -> Run:
     reply = await clients.runs.GetRun(pb.GetRunRequest(run_id=run_id))
     return Run.from_proto(reply.run)
+
+
+@router.get("/{run_id}/tasks")
+async def list_run_tasks(
+    run_id: str, clients: Clients, page_size: PageSize = 0, page_token: PageToken = ""
+) -> TaskList:
+    """The run's task records (seed 002 agent_tasks), oldest first: the run's own (its status,
+    retries, duration, tokens and cost), then the subtasks it did on the side, such as the
+    compaction of the conversation's history, each naming the run's task in parent_task_id."""
+    reply = await clients.runs.ListRunTasks(
+        pb.ListRunTasksRequest(run_id=run_id, page_size=page_size, page_token=page_token)
+    )
+    return TaskList.from_proto(reply)
 
 
 @router.post("/{run_id}:cancel")

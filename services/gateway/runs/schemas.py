@@ -12,6 +12,7 @@ from services.gateway.proto_models import ProtoModel, enum_number
 from services.gateway.schemas import RequestBody
 
 RunStatusName = Literal["queued", "running", "requires_action", "completed", "failed", "cancelled"]
+TaskStatusName = Literal["pending", "running", "completed", "failed", "cancelled"]
 MultitaskStrategyName = Literal["reject", "enqueue", "interrupt"]
 
 
@@ -57,6 +58,29 @@ class Run(
 
 
 class RunList(ProtoModel, message=pb.ListRunsResponse):
+    next_page_token: str = Field(description="The token of the next page; empty on the last.")
+
+
+class AgentTask(
+    ProtoModel,
+    message=pb.AgentTask,
+    nullable=("input", "output", "error_message", "start_time", "complete_time"),
+):
+    parent_task_id: str | None = Field(
+        description="The run's own task this is a subtask of (a compaction of the "
+        "conversation's history); null for a run's own task."
+    )
+    status: TaskStatusName = Field(
+        description="pending (queued, or awaiting a tool call's approval), running, completed, "
+        "failed (error_message says why) or cancelled."
+    )
+    cost_usd: str = Field(
+        description="What its model calls cost, as tenancy priced each: a decimal string of USD "
+        "with twelve fractional digits, never a float (a run's task counts its subtasks' too)."
+    )
+
+
+class TaskList(ProtoModel, message=pb.ListRunTasksResponse):
     next_page_token: str = Field(description="The token of the next page; empty on the last.")
 
 

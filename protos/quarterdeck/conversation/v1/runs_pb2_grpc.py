@@ -56,6 +56,11 @@ class RunServiceStub:
                 request_serializer=quarterdeck_dot_conversation_dot_v1_dot_runs__pb2.DecideToolCallRequest.SerializeToString,
                 response_deserializer=quarterdeck_dot_conversation_dot_v1_dot_runs__pb2.DecideToolCallResponse.FromString,
                 _registered_method=True)
+        self.ListRunTasks = channel.unary_unary(
+                '/quarterdeck.conversation.v1.RunService/ListRunTasks',
+                request_serializer=quarterdeck_dot_conversation_dot_v1_dot_runs__pb2.ListRunTasksRequest.SerializeToString,
+                response_deserializer=quarterdeck_dot_conversation_dot_v1_dot_runs__pb2.ListRunTasksResponse.FromString,
+                _registered_method=True)
 
 
 class RunServiceServicer:
@@ -93,6 +98,15 @@ class RunServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ListRunTasks(self, request, context):
+        """ListRunTasks pages through a run's task records (seed 002 agent_tasks), oldest first: the
+        run's own task, then the subtasks it did on the side (its history's compaction), each
+        naming the run's task as its parent.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_RunServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -115,6 +129,11 @@ def add_RunServiceServicer_to_server(servicer, server):
                     servicer.DecideToolCall,
                     request_deserializer=quarterdeck_dot_conversation_dot_v1_dot_runs__pb2.DecideToolCallRequest.FromString,
                     response_serializer=quarterdeck_dot_conversation_dot_v1_dot_runs__pb2.DecideToolCallResponse.SerializeToString,
+            ),
+            'ListRunTasks': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListRunTasks,
+                    request_deserializer=quarterdeck_dot_conversation_dot_v1_dot_runs__pb2.ListRunTasksRequest.FromString,
+                    response_serializer=quarterdeck_dot_conversation_dot_v1_dot_runs__pb2.ListRunTasksResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -227,6 +246,33 @@ class RunService:
             '/quarterdeck.conversation.v1.RunService/DecideToolCall',
             quarterdeck_dot_conversation_dot_v1_dot_runs__pb2.DecideToolCallRequest.SerializeToString,
             quarterdeck_dot_conversation_dot_v1_dot_runs__pb2.DecideToolCallResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListRunTasks(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/quarterdeck.conversation.v1.RunService/ListRunTasks',
+            quarterdeck_dot_conversation_dot_v1_dot_runs__pb2.ListRunTasksRequest.SerializeToString,
+            quarterdeck_dot_conversation_dot_v1_dot_runs__pb2.ListRunTasksResponse.FromString,
             options,
             channel_credentials,
             insecure,
