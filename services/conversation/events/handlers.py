@@ -52,12 +52,12 @@ class EventHandlers:
         conversation_id = parse_id(request.conversation_id, "conversation_id")
         after = _cursor(request.after_sequence_number)
         size = page_size_from(request.page_size)
-        statement = Ledger.after(
+        statement, parameters = Ledger.after(
             conversation_id, after, size, include_hidden=request.include_hidden
         )
         async with self._ctx.database.reading() as session:
             await tenant_conversation(session, tenant_id, conversation_id)
-            rows = list((await session.execute(statement)).all())
+            rows = list((await session.execute(statement, parameters)).all())
         return pb.ListEventsResponse(
             events=[event_to_proto(row) for row in rows],
             next_after_sequence_number=rows[-1].event_id if rows else after,
@@ -90,7 +90,7 @@ class EventHandlers:
             # One statement on its own (no transaction around it): each wake-up of each
             # follower is one round trip.
             rows = await self._ctx.database.fetch(
-                Ledger.followed(conversation_id, after, REPLAY_BATCH)
+                *Ledger.followed(conversation_id, after, REPLAY_BATCH)
             )
             for row in rows:
                 # What a truncation or an edit hid is skipped as ListEvents skips it (a

@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import Select, literal, select, update
+from sqlalchemy import Integer, Select, bindparam, literal, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm.attributes import set_committed_value
 
@@ -188,27 +188,31 @@ class Ledger:
     @staticmethod
     def after(
         conversation_id: uuid.UUID, after: int, limit: int, *, include_hidden: bool = False
-    ) -> Select[Any]:
+    ) -> tuple[Select[Any], dict[str, Any]]:
         """The conversation's events after cursor ``after``, in cursor order, as plain rows (the
         columns a reader sends, named as the record's attributes): no ORM objects to build.
         Unless ``include_hidden``, what a truncation or an edit hid (a hidden message's text,
         the answers to it) is left out, so a page holds ``limit`` visible events when there
-        are as many (a reader paging until an empty page misses none)."""
-        statement = _events_after(conversation_id, after, limit)
-        return statement if include_hidden else statement.where(~hidden_event())
+        are as many (a reader paging until an empty page misses none). The statement and its
+        parameters."""
+        return (
+            _EVERY_EVENT_AFTER if include_hidden else _VISIBLE_EVENTS_AFTER,
+            {"conversation_id": conversation_id, "after": after, "limit": limit},
+        )
 
     @staticmethod
-    def followed(conversation_id: uuid.UUID, after: int, limit: int) -> Select[Any]:
+    def followed(
+        conversation_id: uuid.UUID, after: int, limit: int
+    ) -> tuple[Select[Any], dict[str, Any]]:
         """Every event after cursor ``after`` (as :meth:`after`'s rows) with a ``hidden``
         column, by the same rule as :meth:`after`: a follower sends the visible ones and moves
         its cursor past all of them, so it never waits behind hidden events (a ledger ending
-        in some would wake it at every poll) nor reads them again."""
-        return _events_after(conversation_id, after, limit).add_columns(
-            hidden_event().label("hidden")
-        )
+        in some would wake it at every poll) nor reads them again. The statement and its
+        parameters, for :meth:`Database.fetch`."""
+        return _FOLLOWED, {"conversation_id": conversation_id, "after": after, "limit": limit}
 
 
-def _events_after(conversation_id: uuid.UUID, after: int, limit: int) -> Select[Any]:
+def _events_after(conversation_id: Any, after: Any, limit: Any) -> Select[Any]:
     return (
         select(*(LedgerEventRecord.__table__.c[name] for name in EVENT_COLUMNS))
         .where(
@@ -218,3 +222,14 @@ def _events_after(conversation_id: uuid.UUID, after: int, limit: int) -> Select[
         .order_by(LedgerEventRecord.event_id)
         .limit(limit)
     )
+
+
+#: Built once, with parameters: a hiding condition costs 1.5 ms of CPU to build at each read
+#: (a follower's every wake-up), 25x what finding its statement compiled does.
+_EVERY_EVENT_AFTER = _events_after(
+    bindparam("conversation_id", type_=LedgerEventRecord.conversation_id.type),
+    bindparam("after", type_=LedgerEventRecord.event_id.type),
+    bindparam("limit", type_=Integer()),
+)
+_VISIBLE_EVENTS_AFTER = _EVERY_EVENT_AFTER.where(~hidden_event())
+_FOLLOWED = _EVERY_EVENT_AFTER.add_columns(hidden_event().label("hidden"))
