@@ -1,8 +1,8 @@
 """A handler's failed call to another service, answered in the caller's own terms.
 
 A call that fails inside a handler raises ``grpc.aio.AioRpcError``; left alone it would reach
-the caller as UNKNOWN with the exception's text. :class:`FailedCallsInterceptor` (on every
-channel :func:`shared.grpc_client.open_channel` opens) notes which method failed, in the record
+the caller as UNKNOWN with the exception's text. Every channel :func:`shared.grpc_client.open_channel`
+opens (:mod:`shared.traced_channel`) notes which method failed, in the record
 the server's error layer opens per call (:func:`watch_downstream_calls`), so
 :func:`downstream_error` can name the dependency: a dependency that is away or too slow is
 UNAVAILABLE or DEADLINE_EXCEEDED naming it; a refusal carrying a domain error is passed on.
@@ -10,9 +10,7 @@ UNAVAILABLE or DEADLINE_EXCEEDED naming it; a refusal carrying a domain error is
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
 from contextvars import ContextVar
-from typing import Any
 
 import grpc
 
@@ -20,7 +18,6 @@ from shared.errors import DeadlineExceeded, DomainError, Unavailable
 from shared.internal_client import domain_error_of
 
 #: The methods called from the current server call that failed, latest last (None outside one).
-#: A streaming call's code is not known when it is noted (it is read by awaiting), so it is None.
 _failed_methods: ContextVar[list[tuple[str, grpc.StatusCode | None]] | None] = ContextVar(
     "quarterdeck_failed_downstream_calls", default=None
 )
@@ -86,61 +83,15 @@ def downstream_error(error: grpc.aio.AioRpcError) -> DomainError | None:
     return None
 
 
-#: The next step of an outgoing call: the channel, or the interceptors inside this one.
-Continuation = Callable[[grpc.aio.ClientCallDetails, Any], Awaitable[Any]]
+#: The record of one server call's failed outgoing calls.
+FailedCalls = list[tuple[str, grpc.StatusCode | None]]
 
 
-def _note(
-    method: Any, failed: list[tuple[str, grpc.StatusCode | None]], code: grpc.StatusCode | None
-) -> None:
-    failed.append((method.decode() if isinstance(method, bytes) else str(method), code))
+def failed_calls_record() -> FailedCalls | None:
+    """The current server call's record, captured when an outgoing call starts (its done-callback
+    runs outside the call's context)."""
+    return _failed_methods.get()
 
 
-class FailedCallsInterceptor(
-    grpc.aio.UnaryUnaryClientInterceptor,
-    grpc.aio.UnaryStreamClientInterceptor,
-    grpc.aio.StreamUnaryClientInterceptor,
-    grpc.aio.StreamStreamClientInterceptor,
-):
-    """Notes each failed outgoing call's method in the current server call's record."""
-
-    async def intercept_unary_unary(
-        self,
-        continuation: Continuation,
-        client_call_details: grpc.aio.ClientCallDetails,
-        request: Any,
-    ) -> Any:
-        call = await continuation(client_call_details, request)
-        failed = _failed_methods.get()
-        if failed is not None:
-            try:
-                await call  # the caller awaits it next; a finished call answers again at once
-            except grpc.aio.AioRpcError as error:
-                _note(client_call_details.method, failed, error.code())
-        return call
-
-    async def _watched(
-        self,
-        continuation: Continuation,
-        client_call_details: grpc.aio.ClientCallDetails,
-        request: Any,
-    ) -> Any:
-        call = await continuation(client_call_details, request)
-        failed = _failed_methods.get()
-        if failed is not None:
-            # Noted when it ends, failed or not: only a failure's error ever asks for it.
-            call.add_done_callback(lambda _: _note(client_call_details.method, failed, None))
-        return call
-
-    intercept_unary_stream = _watched
-
-    # Named as grpc names them: the stubs check an override's parameter names.
-    async def intercept_stream_unary(
-        self,
-        continuation: Continuation,
-        client_call_details: grpc.aio.ClientCallDetails,
-        request_iterator: Any,
-    ) -> Any:
-        return await self._watched(continuation, client_call_details, request_iterator)
-
-    intercept_stream_stream = intercept_stream_unary
+def note_failed_call(method: str, failed: FailedCalls, code: grpc.StatusCode | None) -> None:
+    failed.append((method, code))

@@ -5,8 +5,7 @@ from __future__ import annotations
 import grpc
 
 from shared.channel_options import RECONNECT_BACKOFF_OPTIONS
-from shared.downstream import FailedCallsInterceptor
-from shared.tracing import client_interceptors
+from shared.traced_channel import TracedChannel
 
 _CHANNEL_OPTIONS = [
     # Spread calls over every address a target resolves to (e.g. dns:/// of a headless Service);
@@ -25,5 +24,4 @@ def open_channel(target: str, *, isolated: bool = False) -> grpc.aio.Channel:
     options = (
         [*_CHANNEL_OPTIONS, ("grpc.use_local_subchannel_pool", 1)] if isolated else _CHANNEL_OPTIONS
     )
-    interceptors = [*client_interceptors(), FailedCallsInterceptor()]
-    return grpc.aio.insecure_channel(target, options=options, interceptors=interceptors)
+    return TracedChannel(grpc.aio.insecure_channel(target, options=options))

@@ -14,9 +14,8 @@ import threading
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, cast
 
-import grpc
 from opentelemetry import trace
-from opentelemetry.instrumentation.grpc import aio_client_interceptors, aio_server_interceptor
+from opentelemetry.instrumentation.grpc import aio_server_interceptor
 from opentelemetry.sdk.resources import SERVICE_NAME, Resource
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, ConsoleSpanExporter, SpanExporter
@@ -39,17 +38,7 @@ FLUSH_TIMEOUT_MILLIS = 5000
 SHUTDOWN_TIMEOUT_MILLIS = 2000
 
 #: Health probes would drown real traffic in spans.
-_HEALTH_PREFIX = "/grpc.health.v1.Health/"
-
-
-def _method_of(details: Any) -> str:
-    # A client's call details may carry the method as bytes (grpc/grpc#31092).
-    method = getattr(details, "method", "")
-    return method.decode() if isinstance(method, bytes) else method
-
-
-def _not_health(details: Any) -> bool:
-    return not _method_of(details).startswith(_HEALTH_PREFIX)
+HEALTH_PREFIX = "/grpc.health.v1.Health/"
 
 
 def configure_tracing(service_name: str, internal_key: str | None = None) -> TracerProvider | None:
@@ -195,13 +184,9 @@ def server_interceptor(untraced_methods: frozenset[str] = frozenset()) -> Any:
     # the path and test the details against protocol classes, on every call.
     def traced(details: Any) -> bool:
         method = details.method
-        return not method.startswith(_HEALTH_PREFIX) and method not in untraced_methods
+        return not method.startswith(HEALTH_PREFIX) and method not in untraced_methods
 
     return aio_server_interceptor(filter_=traced)
-
-
-def client_interceptors() -> list[grpc.aio.ClientInterceptor]:
-    return list(aio_client_interceptors(filter_=_not_health))
 
 
 def current_trace_ids() -> tuple[str, str]:
