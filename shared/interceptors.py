@@ -1,7 +1,7 @@
-"""What every service wraps around its handlers, outermost first: the suppression of tracing for
-untraced methods, access log, error mapping, auth context, deadline check. Each is a
-:class:`Layer`; :class:`LayeredInterceptor` composes them once per method, for unary and
-streaming methods alike (OpenTelemetry's own server interceptor runs outside them).
+"""What every service wraps around its handlers, outermost first: the call's server span
+(:mod:`shared.server_spans`), the suppression of tracing for untraced methods, access log, error
+mapping, auth context, deadline check. Each is a :class:`Layer`; :class:`LayeredInterceptor`
+composes them once per method, for unary and streaming methods alike.
 """
 
 from __future__ import annotations
@@ -71,6 +71,17 @@ def _stream_step(layer: Layer, method: str, inner: StreamCall) -> StreamCall:
     return step
 
 
+def _served_stream(inner: StreamCall) -> StreamCall:
+    """The outermost step as grpc.aio wants a streaming behaviour: an async generator function
+    (a plain function returning an async iterator is taken for a synchronous generator)."""
+
+    async def served(request: Any, context: grpc.aio.ServicerContext) -> AsyncIterator[Any]:
+        async for item in inner(request, context):
+            yield item
+
+    return served
+
+
 def _composed_handler(
     handler: grpc.RpcMethodHandler[Any, Any], method: str, layers: Sequence[Layer]
 ) -> grpc.RpcMethodHandler[Any, Any]:
@@ -90,6 +101,7 @@ def _composed_handler(
         assert stream is not None  # a handler has one behaviour of the four
         for layer in applied:
             stream = _stream_step(layer, method, stream)
+        stream = _served_stream(stream)
         factory = (
             grpc.unary_stream_rpc_method_handler
             if handler.unary_stream

@@ -49,13 +49,13 @@ from shared.revocation import (
     RevocationSource,
 )
 from shared.security_events import SecurityEventSink, log_sink
+from shared.server_spans import ServerSpanInterceptor
 from shared.tokens import JwtAuthenticator, JwtVerifier
 from shared.tracing import (
     configure_logging,
     configure_tracing,
     flush_tracing,
     instrument_engine,
-    server_interceptor,
     shutdown_tracing,
 )
 
@@ -292,9 +292,9 @@ async def start_service(
     authenticator = await checking_revocations(spec, context, authenticator)
     server = grpc.aio.server(
         interceptors=[
-            server_interceptor(spec.untraced_methods),
             LayeredInterceptor(
                 [
+                    ServerSpanInterceptor(spec.untraced_methods),
                     UntracedMethodsInterceptor(spec.untraced_methods),
                     AccessLogInterceptor(),
                     ErrorMappingInterceptor(

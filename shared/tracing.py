@@ -15,7 +15,6 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, cast
 
 from opentelemetry import trace
-from opentelemetry.instrumentation.grpc import aio_server_interceptor
 from opentelemetry.sdk.resources import SERVICE_NAME, Resource
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, ConsoleSpanExporter, SpanExporter
@@ -177,16 +176,6 @@ def instrument_engine(
         engine=engine.sync_engine, tracer_provider=tracer_provider or trace.get_tracer_provider()
     )
     return True
-
-
-def server_interceptor(untraced_methods: frozenset[str] = frozenset()) -> Any:
-    # A plain test of the method name: the instrumentation's own filters split and normalise
-    # the path and test the details against protocol classes, on every call.
-    def traced(details: Any) -> bool:
-        method = details.method
-        return not method.startswith(HEALTH_PREFIX) and method not in untraced_methods
-
-    return aio_server_interceptor(filter_=traced)
 
 
 def current_trace_ids() -> tuple[str, str]:

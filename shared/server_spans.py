@@ -1,0 +1,138 @@
+"""One SERVER span per call, as the outermost layer of every service's handlers.
+
+OpenTelemetry's own aio server interceptor ran per call: it awaited its own ``intercept_service``,
+built a new handler and closures for the call, and wrapped the servicer context in a proxy that
+every later layer then went through. This layer is composed once per method with the others
+(:class:`shared.interceptors.LayeredInterceptor`); per call it extracts the caller's W3C trace
+context from the metadata, starts the span (named by the full method, kind SERVER, with
+``rpc.system``/``rpc.service``/``rpc.method`` and the peer's address, as the instrumentation
+named them) and sets the final status from the servicer context. Log lines and downstream calls
+made inside it carry its ids.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Iterable
+from typing import Any
+from urllib.parse import unquote
+
+import grpc
+from opentelemetry import propagate, trace
+from opentelemetry.propagators.textmap import Getter
+from opentelemetry.trace import Span, SpanKind, Status, StatusCode
+
+from shared.interceptors import Layer, StreamCall, UnaryCall
+from shared.tracing import HEALTH_PREFIX
+
+_tracer = trace.get_tracer("quarterdeck.grpc.server")
+
+#: The codes that are the server's own failure (OpenTelemetry's semantic conventions for gRPC
+#: server spans); a refusal such as NOT_FOUND is the caller's business and leaves the status unset.
+_SERVER_ERRORS = frozenset(
+    {
+        grpc.StatusCode.UNKNOWN,
+        grpc.StatusCode.DEADLINE_EXCEEDED,
+        grpc.StatusCode.UNIMPLEMENTED,
+        grpc.StatusCode.INTERNAL,
+        grpc.StatusCode.UNAVAILABLE,
+        grpc.StatusCode.DATA_LOSS,
+    }
+)
+
+Metadata = Iterable[tuple[str, str | bytes]]
+
+
+class _MetadataGetter(Getter[Metadata]):
+    def get(self, carrier: Metadata, key: str) -> list[str] | None:
+        values = [value for name, value in carrier if name == key and isinstance(value, str)]
+        return values or None
+
+    def keys(self, carrier: Metadata) -> list[str]:
+        return [name for name, _ in carrier]
+
+
+_GETTER = _MetadataGetter()
+
+
+def _peer_attributes(peer: str) -> dict[str, str]:
+    """``ipv4:127.0.0.1:57284`` / ``ipv6:[::1]:57284`` -> net.peer.ip and net.peer.port."""
+    if not peer or peer.startswith("unix:"):
+        return {}
+    address = peer.split(",", 1)[0].partition(":")[2]
+    ip, _, port = address.rpartition(":")
+    if not ip:
+        return {}
+    return {"net.peer.ip": unquote(ip), "net.peer.port": port}
+
+
+def _status_code(context: grpc.aio.ServicerContext, failed: bool) -> grpc.StatusCode:
+    code = context.code()
+    if code is None:
+        return grpc.StatusCode.UNKNOWN if failed else grpc.StatusCode.OK
+    if isinstance(code, int):  # what an abort leaves on some grpc versions
+        return next(
+            (known for known in grpc.StatusCode if known.value[0] == code), grpc.StatusCode.UNKNOWN
+        )
+    return code
+
+
+def _finish(span: Span, context: grpc.aio.ServicerContext, failed: bool) -> None:
+    code = _status_code(context, failed)
+    span.set_attribute("rpc.grpc.status_code", code.value[0])
+    if code in _SERVER_ERRORS:
+        span.set_status(Status(StatusCode.ERROR, f"{code}:{context.details() or ''}"))
+
+
+class ServerSpanInterceptor(Layer):
+    """A SERVER span around every call but health probes and ``untraced`` methods (the OTLP
+    receiver's own, whose spans would be exported back to it forever)."""
+
+    def __init__(self, untraced: frozenset[str] = frozenset(), tracer: trace.Tracer | None = None):
+        self._untraced = untraced
+        self._tracer = tracer or _tracer
+        self._attributes: dict[str, dict[str, str]] = {}
+
+    def applies_to(self, method: str) -> bool:
+        if method.startswith(HEALTH_PREFIX) or method in self._untraced:
+            return False
+        service, _, name = method.lstrip("/").partition("/")
+        self._attributes[method] = {
+            "rpc.system": "grpc",
+            "rpc.service": service,
+            "rpc.method": name,
+        }
+        return True
+
+    def _span(self, method: str, context: grpc.aio.ServicerContext) -> Any:
+        return self._tracer.start_as_current_span(
+            method,
+            context=propagate.extract(context.invocation_metadata() or (), getter=_GETTER),
+            kind=SpanKind.SERVER,
+            attributes={**self._attributes[method], **_peer_attributes(context.peer())},
+            record_exception=False,
+            set_status_on_exception=False,
+        )
+
+    async def around_unary(
+        self, method: str, request: Any, context: grpc.aio.ServicerContext, call: UnaryCall
+    ) -> Any:
+        with self._span(method, context) as span:
+            failed = True
+            try:
+                result = await call(request, context)
+                failed = False
+                return result
+            finally:
+                _finish(span, context, failed)
+
+    async def around_stream(
+        self, method: str, request: Any, context: grpc.aio.ServicerContext, call: StreamCall
+    ) -> AsyncIterator[Any]:
+        with self._span(method, context) as span:
+            failed = True
+            try:
+                async for item in call(request, context):
+                    yield item
+                failed = False
+            finally:
+                _finish(span, context, failed)
