@@ -432,6 +432,7 @@ async def test_bad_input_names_the_field(tenancy: Tenancy, issuer: TestIssuer) -
         (pb.ReserveRequest(tenant_id=tenant_id, tokens=-1), "tokens"),
         (pb.ReserveRequest(tenant_id="nope", tokens=1), "tenant_id"),
         (pb.ReserveRequest(tenant_id=tenant_id, tokens=1, request_id="x" * 129), "request_id"),
+        (pb.ReserveRequest(tenant_id=tenant_id, tokens=1, request_id="a\x00b"), "request_id"),
     ]
     for request, field in cases:
         error = rich_error(await failure(tenancy.stub.Reserve(request, metadata=issuer.internal())))

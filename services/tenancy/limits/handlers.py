@@ -467,6 +467,8 @@ class LimitHandlers:
             violations.append(
                 FieldViolation("request_id", f"must be at most {MAX_REQUEST_ID} characters")
             )
+        elif "\x00" in request.request_id:  # PostgreSQL stores none; SQLite would, unlike it
+            violations.append(FieldViolation("request_id", "must not contain NUL characters"))
         if violations:
             raise InvalidArgument(violations)
         request_id = request.request_id or None
