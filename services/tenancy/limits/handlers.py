@@ -227,7 +227,7 @@ def rate_counters(settings: TenancySettings, table: CounterTable) -> RateCounter
 @dataclass(frozen=True, slots=True)
 class ReservationRow:
     """A reservation's columns, with no ORM instance to build: one Reserve inserts, or one a
-    statement on the driver's connection returned (limits/postgres.py)."""
+    statement on the driver's connection returned (limits/postgres.py, limits/sqlite.py)."""
 
     id: uuid.UUID
     tenant_id: uuid.UUID
@@ -521,7 +521,7 @@ class LimitHandlers:
         try:
             if self._at_once and not plan:
                 remaining = await self._reserve_at_once(row, rpm, tpm)
-            if remaining is None:  # plan counters, Redis, SQLite, or a refusal to explain
+            if remaining is None:  # plan counters, Redis, or a refusal to explain
                 remaining, soft_exceeded = await self._reserve_in_transaction(
                     row, take, plan, wanted
                 )
