@@ -4,7 +4,9 @@ catalogue) and telemetry (usage)."""
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, TypeVar
 
 import grpc
@@ -23,6 +25,19 @@ from shared.internal_client import InternalToken, call_internal, domain_error_of
 from shared.tenant_status import TenantStatusClient
 
 ResponseT = TypeVar("ResponseT")
+log = logging.getLogger("quarterdeck.conversation.links")
+
+#: Waits before each further attempt of a call its service answered UNAVAILABLE (a connection
+#: that could not be made or was lost, a replica going away): about 3 s in all, inside the
+#: run's lease. Every call a run makes is idempotent (its request_id names the run's step), as
+#: a run re-leased after a crash repeats them too.
+UNAVAILABLE_RETRY_DELAYS: Sequence[float] = (0.1, 0.3, 0.9, 1.8)
+
+
+def _name(method: Callable[..., Any]) -> str:
+    """A stub's multi-callable names its method (``/pkg.Service/Method``); a test's may not."""
+    name = getattr(method, "_method", None) or getattr(method, "__name__", "a call")
+    return name.decode() if isinstance(name, bytes) else str(name)
 
 
 class ServiceLinks:
@@ -34,9 +49,11 @@ class ServiceLinks:
         tooling_target: str,
         telemetry_target: str | None,
         call_timeout: float,
+        retry_delays: Sequence[float] = UNAVAILABLE_RETRY_DELAYS,
     ) -> None:
         self._token = token
         self._timeout = call_timeout
+        self._retry_delays = tuple(retry_delays)
         self._channels = [open_channel(tenancy_target), open_channel(tooling_target)]
         tenancy, tooling = self._channels
         self.tenants = TenancyServiceStub(tenancy)
@@ -55,11 +72,17 @@ class ServiceLinks:
         self.tenant_status = TenantStatusClient(self.tenants, token.internal_metadata)
 
     async def call(self, method: Callable[..., Awaitable[ResponseT]], request: Any) -> ResponseT:
-        """One internal call; a refusal comes back as the domain error it carries."""
-        try:
-            return await call_internal(method, request, self._token, call_timeout=self._timeout)
-        except grpc.aio.AioRpcError as error:
-            raise domain_error_of(error) from None
+        """One internal call, tried again while its service is UNAVAILABLE (see
+        :data:`UNAVAILABLE_RETRY_DELAYS`); a refusal comes back as the domain error it carries."""
+        for delay in (*self._retry_delays, None):
+            try:
+                return await call_internal(method, request, self._token, call_timeout=self._timeout)
+            except grpc.aio.AioRpcError as error:
+                if error.code() != grpc.StatusCode.UNAVAILABLE or delay is None:
+                    raise domain_error_of(error) from None
+                log.warning("%s unavailable (%s); trying again", _name(method), error.details())
+                await asyncio.sleep(delay)
+        raise AssertionError("unreachable")
 
     async def close(self) -> None:
         for channel in self._channels:
