@@ -17,8 +17,10 @@ import grpc
 from shared.errors import DeadlineExceeded, DomainError, Unavailable
 from shared.internal_client import domain_error_of
 
-#: The methods called from the current server call that failed, latest last (None outside one).
-_failed_methods: ContextVar[list[tuple[str, grpc.StatusCode | None]] | None] = ContextVar(
+#: One server call's failed outgoing calls: method and code (when known), latest last.
+FailedCalls = list[tuple[str, grpc.StatusCode | None]]
+#: The current server call's record (None outside one).
+_failed_methods: ContextVar[FailedCalls | None] = ContextVar(
     "quarterdeck_failed_downstream_calls", default=None
 )
 
@@ -81,10 +83,6 @@ def downstream_error(error: grpc.aio.AioRpcError) -> DomainError | None:
             metadata={"dependency": dependency},
         )
     return None
-
-
-#: The record of one server call's failed outgoing calls.
-FailedCalls = list[tuple[str, grpc.StatusCode | None]]
 
 
 def failed_calls_record() -> FailedCalls | None:

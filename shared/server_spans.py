@@ -93,22 +93,23 @@ class ServerSpanInterceptor(Layer):
         self._attributes: dict[str, dict[str, str]] = {}
 
     def applies_to(self, method: str) -> bool:
-        if method.startswith(HEALTH_PREFIX) or method in self._untraced:
-            return False
-        service, _, name = method.lstrip("/").partition("/")
-        self._attributes[method] = {
-            "rpc.system": "grpc",
-            "rpc.service": service,
-            "rpc.method": name,
-        }
-        return True
+        return not method.startswith(HEALTH_PREFIX) and method not in self._untraced
+
+    def _method_attributes(self, method: str) -> dict[str, str]:
+        """rpc.* of ``method``, split once per method."""
+        known = self._attributes.get(method)
+        if known is None:
+            service, _, name = method.lstrip("/").partition("/")
+            known = {"rpc.system": "grpc", "rpc.service": service, "rpc.method": name}
+            self._attributes[method] = known
+        return known
 
     def _span(self, method: str, context: grpc.aio.ServicerContext) -> Any:
         return self._tracer.start_as_current_span(
             method,
             context=propagate.extract(context.invocation_metadata() or (), getter=_GETTER),
             kind=SpanKind.SERVER,
-            attributes={**self._attributes[method], **_peer_attributes(context.peer())},
+            attributes={**self._method_attributes(method), **_peer_attributes(context.peer())},
             record_exception=False,
             set_status_on_exception=False,
         )

@@ -13,7 +13,6 @@ grpc's. Spans look as the instrumentation's do: named by the full method, kind C
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
 from functools import partial
 from typing import Any
 
@@ -29,23 +28,20 @@ from shared.tracing import HEALTH_PREFIX
 _tracer = trace.get_tracer("quarterdeck.grpc.client")
 
 
-def _status_code(call: grpc.aio.Call) -> grpc.StatusCode | None:
-    """The finished call's status, read as grpc's own ``__await__`` reads it (``code()`` is a
-    coroutine, which a done-callback cannot await)."""
-    status = getattr(getattr(call, "_cython_call", None), "_status", None)
-    if status is None:
-        return None
-    return CYGRPC_STATUS_CODE_TO_STATUS_CODE.get(status.code())
+def _status(call: Any) -> Any:
+    """The finished call's status (code and details), read as grpc's own ``__await__`` reads it:
+    ``code()`` is a coroutine, which a done-callback cannot await."""
+    return getattr(getattr(call, "_cython_call", None), "_status", None)
 
 
 def _finished(method: str, span: Span | None, failed: FailedCalls | None, call: Any) -> None:
-    code = _status_code(call)
+    status = _status(call)
+    code = None if status is None else CYGRPC_STATUS_CODE_TO_STATUS_CODE.get(status.code())
     if code is not None and code is not grpc.StatusCode.OK:
         if failed is not None:
             note_failed_call(method, failed, code)
         if span is not None:
-            details = call._cython_call._status.details()
-            span.set_status(Status(StatusCode.ERROR, f"{code.name}: {details}"))
+            span.set_status(Status(StatusCode.ERROR, f"{code.name}: {status.details()}"))
     if span is not None:
         if code is not None:
             span.set_attribute("rpc.grpc.status_code", code.value[0])
@@ -53,7 +49,8 @@ def _finished(method: str, span: Span | None, failed: FailedCalls | None, call: 
 
 
 class _Traced:
-    """What every kind of multi-callable shares: the span, the propagated context, the watch."""
+    """Any kind of multi-callable, traced and watched (one ``__call__`` serves the four: they
+    differ only in whether the first argument is a request or an iterator of them)."""
 
     def __init__(self, inner: Any, method: str, tracer: trace.Tracer) -> None:
         self._inner = inner
@@ -64,7 +61,7 @@ class _Traced:
         self._attributes = {"rpc.system": "grpc", "rpc.service": service, "rpc.method": name}
 
     def _start(self, metadata: Any) -> tuple[Span | None, Any]:
-        if not self._traced:
+        if not self._traced or not is_instrumentation_enabled():
             return None, metadata
         span = self._tracer.start_span(
             self._method, kind=SpanKind.CLIENT, attributes=self._attributes
@@ -75,27 +72,26 @@ class _Traced:
             return span, metadata
         return span, (*(tuple(metadata) if metadata else ()), *carrier.items())
 
-    def _invoke(
+    def __call__(
         self,
-        request: Any,
-        metadata: Any,
-        timeout: float | None,
-        credentials: grpc.CallCredentials | None,
-        wait_for_ready: bool | None,
-        compression: grpc.Compression | None,
+        request: Any = None,
+        timeout: float | None = None,
+        metadata: Any = None,
+        credentials: grpc.CallCredentials | None = None,
+        wait_for_ready: bool | None = None,
+        compression: grpc.Compression | None = None,
     ) -> Any:
-        options = {
-            "timeout": timeout,
-            "credentials": credentials,
-            "wait_for_ready": wait_for_ready,
-            "compression": compression,
-        }
-        if not is_instrumentation_enabled():
-            return self._inner(request, metadata=metadata, **options)
         span, metadata = self._start(metadata)
         failed = failed_calls_record()
         try:
-            call = self._inner(request, metadata=metadata, **options)
+            call = self._inner(
+                request,
+                timeout=timeout,
+                metadata=metadata,
+                credentials=credentials,
+                wait_for_ready=wait_for_ready,
+                compression=compression,
+            )
         except BaseException:
             if span is not None:
                 span.end()
@@ -106,61 +102,19 @@ class _Traced:
 
 
 class _UnaryUnary(_Traced, grpc.aio.UnaryUnaryMultiCallable):
-    def __call__(
-        self,
-        request: Any,
-        *,
-        timeout: float | None = None,
-        metadata: Any = None,
-        credentials: grpc.CallCredentials | None = None,
-        wait_for_ready: bool | None = None,
-        compression: grpc.Compression | None = None,
-    ) -> Any:
-        return self._invoke(request, metadata, timeout, credentials, wait_for_ready, compression)
+    pass
 
 
 class _UnaryStream(_Traced, grpc.aio.UnaryStreamMultiCallable):
-    def __call__(
-        self,
-        request: Any,
-        *,
-        timeout: float | None = None,
-        metadata: Any = None,
-        credentials: grpc.CallCredentials | None = None,
-        wait_for_ready: bool | None = None,
-        compression: grpc.Compression | None = None,
-    ) -> Any:
-        return self._invoke(request, metadata, timeout, credentials, wait_for_ready, compression)
+    pass
 
 
 class _StreamUnary(_Traced, grpc.aio.StreamUnaryMultiCallable):
-    def __call__(
-        self,
-        request_iterator: Any = None,
-        timeout: float | None = None,
-        metadata: Any = None,
-        credentials: grpc.CallCredentials | None = None,
-        wait_for_ready: bool | None = None,
-        compression: grpc.Compression | None = None,
-    ) -> Any:
-        return self._invoke(
-            request_iterator, metadata, timeout, credentials, wait_for_ready, compression
-        )
+    pass
 
 
 class _StreamStream(_Traced, grpc.aio.StreamStreamMultiCallable):
-    def __call__(
-        self,
-        request_iterator: Any = None,
-        timeout: float | None = None,
-        metadata: Any = None,
-        credentials: grpc.CallCredentials | None = None,
-        wait_for_ready: bool | None = None,
-        compression: grpc.Compression | None = None,
-    ) -> Any:
-        return self._invoke(
-            request_iterator, metadata, timeout, credentials, wait_for_ready, compression
-        )
+    pass
 
 
 def _method_name(method: str | bytes) -> str:
@@ -175,27 +129,21 @@ class TracedChannel(grpc.aio.Channel):
         self._channel = channel
         self._tracer = tracer or _tracer
 
-    def _wrap(
-        self,
-        kind: Callable[[Any, str, trace.Tracer], Any],
-        make: Callable[..., Any],
-        method: Any,
-        args: Sequence[Any],
-        kwargs: dict[str, Any],
-    ) -> Any:
-        return kind(make(method, *args, **kwargs), _method_name(method), self._tracer)
-
     def unary_unary(self, method: str, *args: Any, **kwargs: Any) -> Any:
-        return self._wrap(_UnaryUnary, self._channel.unary_unary, method, args, kwargs)
+        inner = self._channel.unary_unary(method, *args, **kwargs)
+        return _UnaryUnary(inner, _method_name(method), self._tracer)
 
     def unary_stream(self, method: str, *args: Any, **kwargs: Any) -> Any:
-        return self._wrap(_UnaryStream, self._channel.unary_stream, method, args, kwargs)
+        inner = self._channel.unary_stream(method, *args, **kwargs)
+        return _UnaryStream(inner, _method_name(method), self._tracer)
 
     def stream_unary(self, method: str, *args: Any, **kwargs: Any) -> Any:
-        return self._wrap(_StreamUnary, self._channel.stream_unary, method, args, kwargs)
+        inner = self._channel.stream_unary(method, *args, **kwargs)
+        return _StreamUnary(inner, _method_name(method), self._tracer)
 
     def stream_stream(self, method: str, *args: Any, **kwargs: Any) -> Any:
-        return self._wrap(_StreamStream, self._channel.stream_stream, method, args, kwargs)
+        inner = self._channel.stream_stream(method, *args, **kwargs)
+        return _StreamStream(inner, _method_name(method), self._tracer)
 
     async def __aenter__(self) -> TracedChannel:
         return self

@@ -86,23 +86,23 @@ async def test_a_call_waits_out_a_service_that_is_not_listening_yet() -> None:
     assert tenancy.calls == 1
 
 
-async def test_a_service_that_stays_unavailable_fails_the_call_after_the_retries() -> None:
+@pytest.mark.parametrize(
+    ("code", "error", "attempts"),
+    [
+        # Still unavailable after the retries: the run fails with the dependency's error.
+        (grpc.StatusCode.UNAVAILABLE, Unavailable, 4),
+        # A refusal is the service's answer: never asked again.
+        (grpc.StatusCode.NOT_FOUND, NotFound, 1),
+    ],
+)
+async def test_a_failed_call_is_tried_again_only_while_unavailable(
+    code: grpc.StatusCode, error: type[Exception], attempts: int
+) -> None:
     port = free_port()
     links = _links(port, (0.01, 0.01, 0.01))
-    tenancy = Tenancy(grpc.StatusCode.UNAVAILABLE)
+    tenancy = Tenancy(code)
     async with serving(tenancy, port):
-        with pytest.raises(Unavailable):
+        with pytest.raises(error):
             await links.call(links.tenants.GetTenant, tpb.GetTenantRequest(id="t-1"))
     await links.close()
-    assert tenancy.calls == 4
-
-
-async def test_a_refusal_is_not_tried_again() -> None:
-    port = free_port()
-    links = _links(port, (0.01, 0.01, 0.01))
-    tenancy = Tenancy(grpc.StatusCode.NOT_FOUND)
-    async with serving(tenancy, port):
-        with pytest.raises(NotFound):
-            await links.call(links.tenants.GetTenant, tpb.GetTenantRequest(id="t-1"))
-    await links.close()
-    assert tenancy.calls == 1
+    assert tenancy.calls == attempts

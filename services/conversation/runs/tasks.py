@@ -34,6 +34,10 @@ COMPACTION_TASK_TYPE = "conversation_compaction"
 _ENDED = (TaskStatus.COMPLETED, TaskStatus.FAILED, TaskStatus.CANCELLED)
 
 
+def _elapsed_ms(since: datetime, now: datetime) -> int:
+    return int((now - since).total_seconds() * 1000)
+
+
 def _run_task(run_id: uuid.UUID) -> Select[tuple[AgentTaskRecord]]:
     """The run's own task (not one of its subtasks)."""
     return select(AgentTaskRecord).where(
@@ -80,7 +84,7 @@ async def record_task(
         if (task.task_metadata or {}).get("subtasks"):
             await _end_subtasks_left(session, task, status, now)
         if run.started_at is not None:
-            task.duration_ms = int((now - run.started_at).total_seconds() * 1000)
+            task.duration_ms = _elapsed_ms(run.started_at, now)
         task.error_message = str(error.get("message", "")) if error else None
         totals = (
             await session.execute(
@@ -127,7 +131,7 @@ async def _end_subtasks_left(
         )
         subtask.completed_at = now
         if subtask.started_at is not None:
-            subtask.duration_ms = int((now - subtask.started_at).total_seconds() * 1000)
+            subtask.duration_ms = _elapsed_ms(subtask.started_at, now)
         subtask.error_message = f"its run ended ({status.value}) before it did"
 
 
@@ -210,7 +214,7 @@ async def end_subtask(
     task.status = status
     task.completed_at = now
     if task.started_at is not None:
-        task.duration_ms = int((now - task.started_at).total_seconds() * 1000)
+        task.duration_ms = _elapsed_ms(task.started_at, now)
     task.error_message = error
     if usage is not None:
         task.tokens_used = usage.total_tokens or 0
