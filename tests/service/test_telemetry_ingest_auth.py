@@ -29,11 +29,8 @@ from quarterdeck.identity.v1 import identity_pb2 as ipb
 from quarterdeck.telemetry.v1 import telemetry_pb2 as pb
 from quarterdeck.telemetry.v1.telemetry_pb2_grpc import TelemetryServiceStub
 from services.telemetry.service import EXPORT_METHOD
-from services.telemetry.traces.ingest_auth import (
-    INGEST_SCOPE,
-    INGESTED_BY_TENANT,
-    ExportAuthenticator,
-)
+from services.telemetry.traces.ingest_auth import INGEST_SCOPE, ExportAuthenticator
+from services.telemetry.traces.otlp import INGESTED_BY_TENANT
 from shared.api_key_tokens import ApiKeyTokens
 from shared.auth import INTERNAL_SCOPE, Principal
 from shared.grpc_client import open_channel

@@ -18,6 +18,7 @@ from opentelemetry.proto.trace.v1.trace_pb2 import ResourceSpans, ScopeSpans, Sp
 
 from services.telemetry.traces.models import SpanKind, SpanStatusCode
 from services.telemetry.traces.otlp import (
+    INGESTED_BY_TENANT,
     JSON_COLUMNS,
     SPAN_COLUMNS,
     UNKNOWN_SERVICE,
@@ -294,3 +295,27 @@ def test_checking_a_request_rejects_exactly_what_converting_it_does() -> None:
     rejections = convert_request(request).rejections
     assert len(rejections) == 5
     assert check_request(request) == rejections
+
+
+def test_a_tenant_export_names_that_tenant_on_every_span_whatever_the_span_claims() -> None:
+    resource = [kv("service.name", s("agent")), kv("tenant.id", s("acme"))]
+    claims_another = make_span(2, attributes=[kv("quarterdeck.tenant_id", s("globex"))])
+    plain = make_span(1, attributes=[kv("n", AnyValue(int_value=1))])
+    request = request_of(plain, claims_another, resource=resource)
+    rows = convert_request(request, exported_by="initech").rows
+    assert [row["tenant_id"] for row in rows] == ["initech", "initech"]
+    # The claim is overwritten where it stood; the exporter's mark comes after.
+    assert rows[0]["attributes"] == {
+        "n": 1,
+        "quarterdeck.tenant_id": "initech",
+        INGESTED_BY_TENANT: "initech",
+    }
+    assert list(rows[1]["attributes"]) == ["quarterdeck.tenant_id", INGESTED_BY_TENANT]
+    assert rows[1]["attributes"]["quarterdeck.tenant_id"] == "initech"
+    # A platform export (no exporting tenant) keeps what the spans say, unmarked.
+    unstamped = convert_request(request).rows
+    assert [row["tenant_id"] for row in unstamped] == ["acme", "globex"]
+    assert all(INGESTED_BY_TENANT not in row["attributes"] for row in unstamped)
+    # The exporter's stamp does not let a span with a malformed tenant claim through.
+    too_long = make_span(3, attributes=[kv("tenant.id", s("t" * 256))])
+    assert convert_request(request_of(too_long), exported_by="initech").rejections

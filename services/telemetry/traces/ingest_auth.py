@@ -11,28 +11,20 @@ is refused unless the operator turns it on for a network that only the platform 
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 import grpc
 
 from quarterdeck.identity.v1 import identity_pb2 as ipb
-from services.telemetry.bulk_insert import encode_json
-from services.telemetry.traces.otlp import SPAN_COLUMNS, SpanValues
 from shared.api_key_tokens import API_KEY_PREFIX, ApiKeyTokens
 from shared.auth import Authenticator, Principal, current_principal
 from shared.errors import PermissionDenied, Unauthenticated, Unavailable
 from shared.identity_link import INTERNAL_KEY_PREFIX, IdentityLink
 from shared.tokens import JwtVerifier, bearer_token
-from shared.tracing import TENANT_ATTRIBUTE
 
 INGEST_SCOPE = "telemetry:ingest"
-#: Marks a span a tenant exported itself: it never decides who owns a trace.
-INGESTED_BY_TENANT = "quarterdeck.ingested_by_tenant"
 _EXCHANGE_TIMEOUT_SECONDS = 5.0
-_TENANT_COLUMN = SPAN_COLUMNS.index("tenant_id")
-_ATTRIBUTES_COLUMN = SPAN_COLUMNS.index("attributes")
 
 
 class ExportAuthenticator:
@@ -105,25 +97,10 @@ def api_key_tokens(identity: IdentityLink, max_age_seconds: float) -> ApiKeyToke
 
 @dataclass(frozen=True)
 class ExportOrigin:
-    """Who sent an export: the platform (spans keep the tenants they name) or one tenant."""
+    """Who sent an export: the platform (spans keep the tenants they name) or one tenant, whose
+    spans are stamped with it (``convert_request(request, exported_by=tenant_id)``)."""
 
     tenant_id: str | None
-
-    def stamp(self, records: list[SpanValues]) -> list[SpanValues]:
-        """The records as stored: a tenant's spans all name that tenant, and are marked as its
-        own export, whatever they claimed."""
-        if self.tenant_id is None:
-            return records
-        stamped: list[SpanValues] = []
-        for record in records:
-            attributes = json.loads(record[_ATTRIBUTES_COLUMN])
-            attributes[TENANT_ATTRIBUTE] = self.tenant_id
-            attributes[INGESTED_BY_TENANT] = self.tenant_id
-            values = list(record)
-            values[_ATTRIBUTES_COLUMN] = encode_json(attributes)
-            values[_TENANT_COLUMN] = self.tenant_id
-            stamped.append(tuple(values))
-        return stamped
 
 
 def export_origin(allow_unauthenticated: bool) -> ExportOrigin:

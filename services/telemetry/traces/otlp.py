@@ -23,6 +23,7 @@ from opentelemetry.proto.trace.v1.trace_pb2 import Span, Status
 from services.telemetry.bulk_insert import encode_json
 from services.telemetry.models import MAX_TENANT_ID
 from services.telemetry.traces.models import MAX_SERVICE_NAME, SpanKind, SpanStatusCode
+from shared.tracing import TENANT_ATTRIBUTE
 
 JSONValue = None | bool | int | float | str | list[Any] | dict[str, Any]
 
@@ -38,6 +39,8 @@ UNKNOWN_SERVICE = "unknown_service"
 #: How many rejections the partial-success message spells out before summarising the rest.
 MAX_LISTED_REJECTIONS = 10
 NUL = "\x00"
+#: Marks a span a tenant exported itself: it never decides who owns a trace.
+INGESTED_BY_TENANT = "quarterdeck.ingested_by_tenant"
 
 KIND_FROM_OTLP = {
     Span.SPAN_KIND_UNSPECIFIED: SpanKind.UNSPECIFIED,
@@ -246,25 +249,31 @@ def _tenant_attributes(attributes: Iterable[KeyValue]) -> dict[str, JSONValue]:
     return found
 
 
-def convert_request(request: ExportTraceServiceRequest) -> Conversion:
+def convert_request(
+    request: ExportTraceServiceRequest, exported_by: str | None = None
+) -> Conversion:
     """Every span of an export as a record, or as a rejection naming its position and problem.
+
+    ``exported_by`` is the tenant that exported the request itself (a tenant credential, not a
+    platform service): each of its spans then names that tenant and is marked as its own export
+    (:data:`INGESTED_BY_TENANT`), whatever the span claimed.
 
     The hot path of span ingest: each field is read once, the id and time rules are checked
     with plain comparisons (:func:`span_problem` names the problem only for a span that fails
     them), and the JSON columns are encoded here, once per span (the resource's once per
-    resource).
+    resource), with the exporting tenant's stamp already in.
     """
-    return _convert(request, keep=True)
+    return _convert(request, keep=True, exported_by=exported_by)
 
 
 def check_request(request: ExportTraceServiceRequest) -> list[Rejection]:
     """The rejections :func:`convert_request` would make, without converting the good spans:
     what the receiver answers before the spans are stored (a fraction of the conversion's
     cost: the span attributes are only searched for the tenant)."""
-    return _convert(request, keep=False).rejections
+    return _convert(request, keep=False, exported_by=None).rejections
 
 
-def _convert(request: ExportTraceServiceRequest, keep: bool) -> Conversion:
+def _convert(request: ExportTraceServiceRequest, keep: bool, exported_by: str | None) -> Conversion:
     records: list[SpanValues] = []
     rejections: list[Rejection] = []
     add = records.append
@@ -312,6 +321,10 @@ def _convert(request: ExportTraceServiceRequest, keep: bool) -> Conversion:
                     continue
                 if not keep:
                     continue
+                if exported_by is not None:
+                    attributes[TENANT_ATTRIBUTE] = exported_by
+                    attributes[INGESTED_BY_TENANT] = exported_by
+                    tenant_id = exported_by
                 status = span.status
                 name = span.name
                 message = status.message

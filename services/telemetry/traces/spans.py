@@ -466,7 +466,7 @@ class SpanHandlers:
     async def _store(
         self, request: ExportTraceServiceRequest, origin: ExportOrigin
     ) -> list[Rejection]:
-        conversion = convert_request(request)
+        conversion = convert_request(request, exported_by=origin.tenant_id)
         if conversion.records:
             received = (utcnow(),)
             # The bootstrap suppresses instrumentation inside Export (SPEC.untraced_methods), so
@@ -474,7 +474,7 @@ class SpanHandlers:
             await insert_new_rows(
                 self._db,
                 SPAN_TARGET,
-                [record + received for record in origin.stamp(conversion.records)],
+                [record + received for record in conversion.records],
             )
         return conversion.rejections
 
@@ -560,10 +560,9 @@ async def _store_spooled(database: Database, spool: SpanSpool, job: PeriodicJob)
         rows: list[tuple[Any, ...]] = []
         for export in batch:
             request = ExportTraceServiceRequest.FromString(export.payload)
-            records = convert_request(request).records
+            records = convert_request(request, exported_by=export.tenant_id).records
             received = (datetime.fromtimestamp(export.received_unix_nano / 1e9, UTC),)
-            origin = ExportOrigin(export.tenant_id)
-            rows += [record + received for record in origin.stamp(records)]
+            rows += [record + received for record in records]
             await asyncio.sleep(0)
         await insert_new_rows(database, SPAN_TARGET, rows)
         spool.done(batch)

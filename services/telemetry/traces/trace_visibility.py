@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Protocol, TypeVar
 
-from services.telemetry.traces.ingest_auth import INGESTED_BY_TENANT
+from services.telemetry.traces.otlp import INGESTED_BY_TENANT
 
 
 class SpanLike(Protocol):
