@@ -11,6 +11,7 @@ import uvicorn
 
 from services.gateway.app import create_app
 from services.gateway.config import GatewaySettings
+from services.gateway.http_protocol import CoalescingHttpToolsProtocol
 from shared.config import load_settings
 from shared.event_loop import preferred_event_loop
 from shared.identity_link import internal_api_key
@@ -52,8 +53,16 @@ def serve_gateway() -> None:
                 port=settings.port,
                 log_config=None,  # keep configure_logging's handler, which adds trace ids
                 log_level=settings.log_level.lower(),
-                # The C parser and loop: h11 and asyncio's loop cost several times the CPU.
-                http="httptools",
+                # A line per request only at DEBUG, as the services log their calls: every
+                # request is already in telemetry's request log and has its span.
+                access_log=settings.log_level == "DEBUG",
+                # The client's address is the gateway's to derive, from trusted_proxies only
+                # (services/gateway/device.py); uvicorn's own X-Forwarded-* handling would
+                # trust 127.0.0.1 whatever the settings say, and costs a layer per request.
+                proxy_headers=False,
+                # The C parser (with a response's writes sent as one) and loop: h11 and
+                # asyncio's loop cost several times the CPU.
+                http=CoalescingHttpToolsProtocol,
                 loop=preferred_event_loop(),
                 # A request waits on one call's deadline at a time, so in-flight requests finish
                 # within about that long; past it, shutdown stops waiting for them.
