@@ -8,9 +8,6 @@ from typing import Any
 
 from fastapi import FastAPI
 from fastapi_offline import FastAPIOffline
-from opentelemetry.instrumentation.asgi import OpenTelemetryMiddleware
-from opentelemetry.trace import Span
-from starlette.types import Scope
 
 from services.gateway.activity import routes as activity
 from services.gateway.admin import routes as admin
@@ -40,20 +37,13 @@ from services.gateway.tenants import routes as tenants
 from services.gateway.tool_calls import routes as tool_calls
 from services.gateway.tool_permissions import routes as tool_permissions
 from services.gateway.tools import routes as tools
-from services.gateway.trace_origin import ExternalTraceMiddleware, link_caller_trace
 from services.gateway.traces import routes as traces
-from services.gateway.tracing import UNTRACED_URLS, TraceIdHeaderMiddleware, redact_credentials
+from services.gateway.tracing import RequestSpanMiddleware
 from services.gateway.usage import routes as usage
 from services.gateway.users import routes as users
 
 #: Where the gateway serves Swagger UI's and ReDoc's own files.
 DOCS_ASSETS_URL = "/docs-assets"
-
-
-def _on_request(span: Span, scope: Scope) -> None:
-    """Every request's server span: the caller's trace linked, credentials in the URL redacted."""
-    link_caller_trace(span, scope)
-    redact_credentials(span, scope)
 
 
 def _document_credentials_in_openapi(app: FastAPI) -> None:
@@ -90,6 +80,9 @@ def create_app(settings: GatewaySettings) -> FastAPI:
         summary="Multi-tenant control plane for AI agents.",
         version="1",
         lifespan=lifespan,
+        # The request's span is RequestSpanMiddleware's; FastAPI's own telemetry would add a
+        # second server span (and metrics) per request.
+        telemetry={"tracing": False, "metrics": False, "logs": False, "operation_spans": False},
     )
     app.state.settings = settings
     _document_credentials_in_openapi(app)
@@ -134,19 +127,10 @@ def create_app(settings: GatewaySettings) -> FastAPI:
     app.include_router(runs.conversation_runs)
     app.include_router(conversation_events.router)
 
-    # Each add_middleware wraps the previous ones, so the tracing middleware, added last, is
+    # Each add_middleware wraps the previous ones, so the span middleware, added last, is
     # outermost: the error middleware's 500s and the X-Trace-Id header happen inside the span.
     app.add_middleware(UnhandledErrorMiddleware)
     # Inside the request's span, outside the error middleware: logs the 500 the client got.
     app.add_middleware(RequestLogMiddleware)
-    app.add_middleware(TraceIdHeaderMiddleware)
-    app.add_middleware(
-        OpenTelemetryMiddleware,
-        excluded_urls=UNTRACED_URLS,
-        # One span per request; per-message send/receive spans add only noise for JSON calls.
-        exclude_spans=["receive", "send"],
-        server_request_hook=_on_request,
-    )
-    # Outside the tracing middleware: an untrusted caller's trace context is gone before it looks.
-    app.add_middleware(ExternalTraceMiddleware, trusted_sources=settings.trusted_trace_networks())
+    app.add_middleware(RequestSpanMiddleware, trusted_sources=settings.trusted_trace_networks())
     return app

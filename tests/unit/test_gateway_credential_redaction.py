@@ -1,11 +1,10 @@
 """A stream ticket in an events URL (``?ticket=``, for browsers' EventSource) never reaches the
-request's span in clear: the gateway's server-request hook redacts it, on a small ASGI app with
-a recording tracer."""
+request's span in clear: the gateway's span middleware redacts it, on a small ASGI app with a
+recording tracer."""
 
 from __future__ import annotations
 
 import httpx
-from opentelemetry.instrumentation.asgi import OpenTelemetryMiddleware
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
@@ -13,7 +12,7 @@ from starlette.applications import Starlette
 from starlette.responses import PlainTextResponse
 from starlette.routing import Route
 
-from services.gateway.tracing import redact_credentials
+from services.gateway.tracing import RequestSpanMiddleware
 
 TICKET = "qdst_thisIsTheSecretPartOfTheTicket0123456789abc"
 
@@ -26,11 +25,9 @@ async def _span_attributes(url: str) -> dict[str, object]:
     async def ok(_request: object) -> PlainTextResponse:
         return PlainTextResponse("ok")
 
-    app = OpenTelemetryMiddleware(
+    app = RequestSpanMiddleware(
         Starlette(routes=[Route("/v1/conversations/c/events", ok)]),
-        tracer_provider=provider,
-        exclude_spans=["receive", "send"],
-        server_request_hook=redact_credentials,
+        tracer=provider.get_tracer("test"),
     )
     async with httpx.AsyncClient(
         transport=httpx.ASGITransport(app=app), base_url="http://gateway"

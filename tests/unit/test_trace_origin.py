@@ -7,7 +7,6 @@ import ipaddress
 
 import httpx
 import pytest
-from opentelemetry.instrumentation.asgi import OpenTelemetryMiddleware
 from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
@@ -15,12 +14,8 @@ from starlette.applications import Starlette
 from starlette.responses import PlainTextResponse
 from starlette.routing import Route
 
-from services.gateway.trace_origin import (
-    CALLER_SPAN_ID_ATTRIBUTE,
-    CALLER_TRACE_ID_ATTRIBUTE,
-    ExternalTraceMiddleware,
-    link_caller_trace,
-)
+from services.gateway.trace_origin import CALLER_SPAN_ID_ATTRIBUTE, CALLER_TRACE_ID_ATTRIBUTE
+from services.gateway.tracing import TRACE_ID_HEADER, RequestSpanMiddleware
 
 CALLER_TRACE = "4bf92f3577b34da6a3ce929d0e0e4736"
 CALLER_SPAN = "00f067aa0ba902b7"
@@ -40,20 +35,15 @@ async def _served_span(exporter: InMemorySpanExporter, trusted: str | None) -> R
         return PlainTextResponse("ok")
 
     app = Starlette(routes=[Route("/", ok)])
-    traced = OpenTelemetryMiddleware(
-        app,
-        tracer_provider=provider,
-        exclude_spans=["receive", "send"],
-        server_request_hook=link_caller_trace,
-    )
     networks = [ipaddress.ip_network(trusted)] if trusted else []
-    outer = ExternalTraceMiddleware(traced, networks)
+    outer = RequestSpanMiddleware(app, networks, tracer=provider.get_tracer("test"))
     async with httpx.AsyncClient(
         transport=httpx.ASGITransport(app=outer), base_url="http://gateway"
     ) as client:
         response = await client.get("/", headers={"traceparent": TRACEPARENT})
     assert response.status_code == 200
     (span,) = exporter.get_finished_spans()
+    assert response.headers[TRACE_ID_HEADER] == f"{span.context.trace_id:032x}"
     provider.shutdown()
     return span
 
