@@ -61,11 +61,11 @@ def client_address(
 def client_address_of(request: Request) -> str:
     """The address of the client making ``request`` (see :func:`client_address`)."""
     trusted: Sequence[IpNetwork] = request.app.state.trusted_proxies
-    return client_address(
-        request.client.host if request.client else None,
-        request.headers.getlist(FORWARDED_FOR_HEADER),
-        trusted,
-    )
+    client = request.scope.get("client")
+    peer: str | None = client[0] if client else None
+    if not trusted or not peer:  # no proxy to believe (every request of most deployments)
+        return peer or ""
+    return client_address(peer, request.headers.getlist(FORWARDED_FOR_HEADER), trusted)
 
 
 def describe_user_agent(user_agent: str) -> tuple[str, str, str]:
