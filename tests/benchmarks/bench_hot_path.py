@@ -305,18 +305,31 @@ async def _measure_pair(
 class HttpConnection:
     """The least an HTTP/1.1 keep-alive client can do, so the client's CPU stays small."""
 
-    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    def __init__(
+        self, port: int, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
+    ) -> None:
+        self._port = port
         self._reader = reader
         self._writer = writer
 
     @classmethod
     async def open(cls, port: int) -> HttpConnection:
         reader, writer = await asyncio.open_connection("127.0.0.1", port)
-        return cls(reader, writer)
+        return cls(port, reader, writer)
 
     async def get(self, request: bytes) -> bytes:
         self._writer.write(request)
-        head = await self._reader.readuntil(b"\r\n\r\n")
+        try:
+            head = await self._reader.readuntil(b"\r\n\r\n")
+        except asyncio.IncompleteReadError as exc:
+            if exc.partial:
+                raise
+            # Idle past uvicorn's keep-alive timeout (5 s) while the other gateway was measured:
+            # the server closed the connection. Open another and ask again.
+            self.close()
+            self._reader, self._writer = await asyncio.open_connection("127.0.0.1", self._port)
+            self._writer.write(request)
+            head = await self._reader.readuntil(b"\r\n\r\n")
         status = head[9:12]
         length = 0
         for line in head.split(b"\r\n"):
