@@ -61,18 +61,48 @@ async def check_fence(
     if trace_id:
         values["trace_id"] = func.coalesce(RunRecord.trace_id, trace_id)
     result = await session.execute(
-        update(RunRecord)
-        .where(
-            RunRecord.run_id == fence.run_id,
-            RunRecord.lease_generation == fence.lease_generation,
-            RunRecord.status == RunStatus.RUNNING,
-        )
-        .values(values)
-        .execution_options(synchronize_session=False)
+        _fenced(fence).values(values).execution_options(synchronize_session=False)
     )
     if rows_matched(result) != 1:
-        raise LeaseLost(
-            f"run {fence.run_id} is no longer leased under generation {fence.lease_generation}"
-        )
+        raise _lost(fence)
     assert conversation is not None  # a run's conversation is never deleted under it
     return conversation
+
+
+async def end_lease(
+    session: AsyncSession, fence: Fence, values: dict[str, Any]
+) -> tuple[ConversationRecord, RunRecord]:
+    """Lock the run's conversation, then set ``values`` on the run (its end: finished or
+    parked) in the very UPDATE that checks the fence, the run read back by its RETURNING: the
+    check and the write are one statement. Raise :class:`LeaseLost` (nothing written) when
+    the fence does not hold."""
+    conversation = await session.scalar(
+        select(ConversationRecord)
+        .where(ConversationRecord.id == fence.conversation_id)
+        .with_for_update()
+    )
+    run = await session.scalar(
+        _fenced(fence)
+        .values(values)
+        .returning(RunRecord)
+        .execution_options(synchronize_session=False)
+    )
+    if run is None:
+        raise _lost(fence)
+    assert conversation is not None  # a run's conversation is never deleted under it
+    return conversation, run
+
+
+def _fenced(fence: Fence) -> Any:
+    """An UPDATE of the run that matches only while it runs under the fence's lease."""
+    return update(RunRecord).where(
+        RunRecord.run_id == fence.run_id,
+        RunRecord.lease_generation == fence.lease_generation,
+        RunRecord.status == RunStatus.RUNNING,
+    )
+
+
+def _lost(fence: Fence) -> LeaseLost:
+    return LeaseLost(
+        f"run {fence.run_id} is no longer leased under generation {fence.lease_generation}"
+    )

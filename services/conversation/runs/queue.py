@@ -26,7 +26,7 @@ from sqlalchemy.orm import aliased
 from services.conversation.conversations.models import ConversationRecord
 from services.conversation.conversations.store import current_segment
 from services.conversation.events.ledger import Ledger, NewEvent
-from services.conversation.runs.fencing import Fence, check_fence, lock_conversation
+from services.conversation.runs.fencing import Fence, end_lease, lock_conversation
 from services.conversation.runs.models import (
     ACTIVE_STATUSES,
     FINISHED_STATUSES,
@@ -150,7 +150,7 @@ class RunQueue:
         session.add(run)
         conversation.last_run_id = str(run.run_id)
         await session.flush()
-        await record_task(session, run, TaskStatus.PENDING)
+        await record_task(session, run, TaskStatus.PENDING, new=True)
         await self._ledger.append(
             session,
             conversation,
@@ -337,17 +337,17 @@ class RunQueue:
             async with self._database.transaction() as own:
                 await self.finish(fence, error=error, session=own)
             return
-        await check_fence(session, fence)
-        run = await session.scalar(select(RunRecord).where(RunRecord.run_id == fence.run_id))
-        assert run is not None
-        conversation = await session.get(ConversationRecord, run.conversation_id)
-        assert conversation is not None
-        run.status = RunStatus.FAILED if error else RunStatus.COMPLETED
-        run.completed_at = utcnow()
-        run.error_json = error
-        run.lease_owner = None
-        run.lease_expires_at = None
-        await session.flush()
+        conversation, run = await end_lease(
+            session,
+            fence,
+            {
+                "status": RunStatus.FAILED if error else RunStatus.COMPLETED,
+                "completed_at": utcnow(),
+                "error_json": error,
+                "lease_owner": None,
+                "lease_expires_at": None,
+            },
+        )
         await record_task(
             session, run, TaskStatus.FAILED if error else TaskStatus.COMPLETED, error=error
         )
@@ -373,16 +373,16 @@ class RunQueue:
     async def park(self, fence: Fence, waiting_for: dict[str, Any]) -> None:
         """Set the run aside, awaiting action (a tool call's approval), under its lease."""
         async with self._database.transaction() as session:
-            await check_fence(session, fence)
-            run = await session.scalar(select(RunRecord).where(RunRecord.run_id == fence.run_id))
-            assert run is not None
-            conversation = await session.get(ConversationRecord, run.conversation_id)
-            assert conversation is not None
-            run.status = RunStatus.REQUIRES_ACTION
-            run.lease_owner = None
-            run.lease_expires_at = None
-            run.error_json = None
-            await session.flush()
+            conversation, run = await end_lease(
+                session,
+                fence,
+                {
+                    "status": RunStatus.REQUIRES_ACTION,
+                    "lease_owner": None,
+                    "lease_expires_at": None,
+                    "error_json": None,
+                },
+            )
             await record_task(session, run, TaskStatus.PENDING, note={"awaiting": waiting_for})
             await self._ledger.append(
                 session,

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Select, func, select
+from sqlalchemy import Select, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.conversation.runs.models import (
@@ -52,67 +52,126 @@ async def record_task(
     *,
     error: dict[str, Any] | None = None,
     note: dict[str, Any] | None = None,
-) -> AgentTaskRecord:
-    task = await session.scalar(_run_task(run.run_id))
+    new: bool = False,
+) -> None:
+    """Bring the run's task to ``status``: stored with it when ``new`` (the run is queued in
+    this transaction, so no task of it can exist yet); else one UPDATE (no read first), but
+    for a ``note`` merged into the task's metadata, which reads the row."""
     now = utcnow()
-    if task is None:
-        task = AgentTaskRecord(
-            id=uuid.uuid4(),
-            tenant_id=run.tenant_id,
-            run_id=run.run_id,
-            conversation_id=run.conversation_id,
-            agent_id=str(run.payload_json.get("agent_id", ""))[:64],
-            task_type=TASK_TYPE,
-            description=(
-                f"answer message {run.message_position} of conversation {run.conversation_id}"
-            ),
-            input_data=dict(run.payload_json),
-            tokens_used=0,
-            cost_picos=0,
-            retry_count=0,
-            created_at=run.created_at or now,
-            task_metadata={},
-        )
-        session.add(task)
-    task.status = status
-    task.retry_count = max(run.attempt_count - 1, 0)
-    task.started_at = run.started_at
+    if new:
+        session.add(_new_task(run, status, now, note))
+        await session.flush()
+        return
     if note is not None:
-        task.task_metadata = {**(task.task_metadata or {}), **note}
+        await _record_noted(session, run, status, note, now)
+        return
+    values: dict[str, Any] = {
+        "status": status,
+        "retry_count": max(run.attempt_count - 1, 0),
+        "started_at": run.started_at,
+    }
     if status in _ENDED:
-        task.completed_at = now
-        if (task.task_metadata or {}).get("subtasks"):
-            await _end_subtasks_left(session, task, status, now)
-        if run.started_at is not None:
-            task.duration_ms = _elapsed_ms(run.started_at, now)
-        task.error_message = str(error.get("message", "")) if error else None
-        totals = (
-            await session.execute(
-                select(
-                    func.count(RunUsageRecord.id),
-                    func.coalesce(func.sum(RunUsageRecord.input_tokens), 0),
-                    func.coalesce(func.sum(RunUsageRecord.output_tokens), 0),
-                    func.coalesce(func.sum(RunUsageRecord.total_tokens), 0),
-                    func.coalesce(func.sum(RunUsageRecord.cost_picos), 0),
-                ).where(RunUsageRecord.run_id == str(run.run_id))
-            )
-        ).one()
-        calls, input_tokens, output_tokens, total, cost = (int(value) for value in totals)
-        task.tokens_used = total
-        task.cost_picos = cost
-        task.output_data = {
+        values.update(await _ended(session, run, now, error))
+    updated = (
+        await session.execute(
+            update(AgentTaskRecord)
+            .where(AgentTaskRecord.run_id == run.run_id, AgentTaskRecord.parent_task_id.is_(None))
+            .values(values)
+            .returning(AgentTaskRecord.id, AgentTaskRecord.task_metadata)
+            .execution_options(synchronize_session=False)
+        )
+    ).first()
+    if updated is None:  # a run queued before runs had tasks: its task starts now
+        session.add(_new_task(run, status, now, None, values))
+        await session.flush()
+    elif status in _ENDED and (updated.task_metadata or {}).get("subtasks"):
+        await _end_subtasks_left(session, updated.id, status, now)
+
+
+def _new_task(
+    run: RunRecord,
+    status: TaskStatus,
+    now: datetime,
+    note: dict[str, Any] | None,
+    values: dict[str, Any] | None = None,
+) -> AgentTaskRecord:
+    task = AgentTaskRecord(
+        id=uuid.uuid4(),
+        tenant_id=run.tenant_id,
+        run_id=run.run_id,
+        conversation_id=run.conversation_id,
+        agent_id=str(run.payload_json.get("agent_id", ""))[:64],
+        task_type=TASK_TYPE,
+        description=f"answer message {run.message_position} of conversation {run.conversation_id}",
+        input_data=dict(run.payload_json),
+        tokens_used=0,
+        cost_picos=0,
+        status=status,
+        retry_count=max(run.attempt_count - 1, 0),
+        started_at=run.started_at,
+        created_at=run.created_at or now,
+        task_metadata=dict(note or {}),
+    )
+    for name, value in (values or {}).items():
+        setattr(task, name, value)
+    return task
+
+
+async def _ended(
+    session: AsyncSession, run: RunRecord, now: datetime, error: dict[str, Any] | None
+) -> dict[str, Any]:
+    """What an ended run's task says: its end, duration, error, and the sums of its model
+    calls."""
+    totals = (
+        await session.execute(
+            select(
+                func.count(RunUsageRecord.id),
+                func.coalesce(func.sum(RunUsageRecord.input_tokens), 0),
+                func.coalesce(func.sum(RunUsageRecord.output_tokens), 0),
+                func.coalesce(func.sum(RunUsageRecord.total_tokens), 0),
+                func.coalesce(func.sum(RunUsageRecord.cost_picos), 0),
+            ).where(RunUsageRecord.run_id == str(run.run_id))
+        )
+    ).one()
+    calls, input_tokens, output_tokens, total, cost = (int(value) for value in totals)
+    return {
+        "completed_at": now,
+        "duration_ms": _elapsed_ms(run.started_at, now) if run.started_at is not None else None,
+        "error_message": str(error.get("message", "")) if error else None,
+        "tokens_used": total,
+        "cost_picos": cost,
+        "output_data": {
             "model_calls": calls,
             "input_tokens": input_tokens,
             "output_tokens": output_tokens,
             "attempts": run.attempt_count,
             **({"error": error} if error else {}),
-        }
+        },
+    }
+
+
+async def _record_noted(
+    session: AsyncSession,
+    run: RunRecord,
+    status: TaskStatus,
+    note: dict[str, Any],
+    now: datetime,
+) -> None:
+    """A status change that notes something in the task's metadata (what a parked run awaits),
+    merged into what the metadata says already: read, then written."""
+    task = await session.scalar(_run_task(run.run_id))
+    if task is None:
+        session.add(_new_task(run, status, now, note))
+    else:
+        task.status = status
+        task.retry_count = max(run.attempt_count - 1, 0)
+        task.started_at = run.started_at
+        task.task_metadata = {**(task.task_metadata or {}), **note}
     await session.flush()
-    return task
 
 
 async def _end_subtasks_left(
-    session: AsyncSession, task: AgentTaskRecord, status: TaskStatus, now: datetime
+    session: AsyncSession, task_id: uuid.UUID, status: TaskStatus, now: datetime
 ) -> None:
     """A run's task never ends with a subtask still running: one its last lease left (a
     compaction refused by the tenant's limits, a lease lost mid-way) ends with the run,
@@ -120,7 +179,7 @@ async def _end_subtasks_left(
     left = (
         await session.scalars(
             select(AgentTaskRecord).where(
-                AgentTaskRecord.parent_task_id == task.id,
+                AgentTaskRecord.parent_task_id == task_id,
                 AgentTaskRecord.status.in_((TaskStatus.PENDING, TaskStatus.RUNNING)),
             )
         )
@@ -133,6 +192,7 @@ async def _end_subtasks_left(
         if subtask.started_at is not None:
             subtask.duration_ms = _elapsed_ms(subtask.started_at, now)
         subtask.error_message = f"its run ended ({status.value}) before it did"
+    await session.flush()
 
 
 @dataclass(frozen=True)
