@@ -112,7 +112,7 @@ def wakeup_listener(
         LEDGER_CHANNEL: lambda payload: ctx.ledger.notifier.notify(uuid.UUID(payload))
     }
     if worker is not None:
-        handlers[RUNS_CHANNEL] = lambda _payload: worker.wake()
+        handlers[RUNS_CHANNEL] = lambda payload: worker.wake(payload or None)
     return Listener(settings.resolved_database_url, handlers)
 
 

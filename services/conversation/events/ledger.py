@@ -24,7 +24,7 @@ from services.conversation.conversations.models import ConversationRecord
 from services.conversation.events.models import SCHEMA_VERSION, LedgerEventRecord
 from services.conversation.events.notifier import LedgerNotifier
 from services.conversation.runs.fencing import Fence, check_fence
-from services.conversation.runs.wakeups import LEDGER_CHANNEL, notifying
+from services.conversation.runs.wakeups import LEDGER_CHANNEL, notify, notifying
 from shared.db_types import utcnow
 
 #: What a reader of the ledger gets of each event (what :func:`event_to_proto` reads).
@@ -82,12 +82,14 @@ class Ledger:
         run_id: uuid.UUID | None = None,
         fence: Fence | None = None,
         repeat_possible: bool = True,
+        announce: Sequence[tuple[str, str]] = (),
     ) -> list[LedgerEventRecord]:
         """Store ``events`` in order after the conversation's last one; with ``fence``, only
         while that lease is current. ``repeat_possible=False`` says no event of these dedupe
         keys can be stored yet (keys that name a lease writing them for the first time): the
         lookup of stored ones is skipped, and the unique (conversation, dedupe_key) still
-        refuses a duplicate should the caller be wrong."""
+        refuses a duplicate should the caller be wrong. ``announce``: (channel, payload) pairs
+        to NOTIFY at commit (PostgreSQL), riding on the cursor's update."""
         if fence is not None:
             await check_fence(session, fence)
         # Events stored already (a run step repeated after a crash), found in one query.
@@ -122,21 +124,21 @@ class Ledger:
         if fresh:
             # On PostgreSQL the NOTIFY of the append rides on this statement (one round trip,
             # not two, per transaction): a subquery worth 0 that sends it.
-            announced = (
-                notifying(session, LEDGER_CHANNEL, str(conversation.id))
-                if self.announce
-                else literal(0)
-            )
-            last = await session.scalar(
-                update(ConversationRecord)
-                .where(ConversationRecord.id == conversation.id)
-                .values(
-                    last_event_sequence=ConversationRecord.last_event_sequence
-                    + len(fresh)
-                    + announced
+            announcing = [
+                *([(LEDGER_CHANNEL, str(conversation.id))] if self.announce else []),
+                *announce,
+            ]
+            advance = _ADVANCE
+            if announcing:
+                advance = _ADVANCE.values(
+                    last_event_sequence=_ADVANCED
+                    + sum(
+                        (notifying(session, channel, payload) for channel, payload in announcing),
+                        literal(0),
+                    )
                 )
-                .returning(ConversationRecord.last_event_sequence)
-                .execution_options(synchronize_session=False)
+            last = await session.scalar(
+                advance, {"advance_conversation_id": conversation.id, "advance_count": len(fresh)}
             )
             assert last is not None  # the caller holds the conversation row
             # Stored already by the statement: kept as committed so the flush does not write
@@ -183,6 +185,9 @@ class Ledger:
         if fresh:
             await session.flush()
             self.notifier.notify_after_commit(session, conversation.id)
+        else:  # no cursor update to ride on
+            for channel, payload in announce:
+                await notify(session, channel, payload)
         return stored
 
     @staticmethod
@@ -210,6 +215,23 @@ class Ledger:
         in some would wake it at every poll) nor reads them again. The statement and its
         parameters, for :meth:`Database.fetch`."""
         return _FOLLOWED, {"conversation_id": conversation_id, "after": after, "limit": limit}
+
+
+_ADVANCED = ConversationRecord.last_event_sequence + bindparam(
+    "advance_count", type_=ConversationRecord.last_event_sequence.type
+)
+#: An append's cursor update, built once with parameters (a NOTIFY riding on it is added to
+#: the value per call).
+_ADVANCE = (
+    update(ConversationRecord)
+    .where(
+        ConversationRecord.id
+        == bindparam("advance_conversation_id", type_=ConversationRecord.id.type)
+    )
+    .values(last_event_sequence=_ADVANCED)
+    .returning(ConversationRecord.last_event_sequence)
+    .execution_options(synchronize_session=False)
+)
 
 
 def _events_after(conversation_id: Any, after: Any, limit: Any) -> Select[Any]:

@@ -16,7 +16,7 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Any
+from typing import Any, Literal
 
 from sqlalchemy import and_, event, exists, func, select, update
 from sqlalchemy.exc import IntegrityError
@@ -35,7 +35,7 @@ from services.conversation.runs.models import (
     TaskStatus,
 )
 from services.conversation.runs.tasks import record_task
-from services.conversation.runs.wakeups import RUNS_CHANNEL, notify
+from services.conversation.runs.wakeups import RUNS_CHANNEL
 from shared.db import Database, rows_matched
 from shared.db_types import utcnow
 from shared.errors import FailedPrecondition
@@ -72,15 +72,16 @@ class RunQueue:
         self._ledger = ledger
         self.lease = timedelta(seconds=lease_seconds)
         self.max_attempts = max_attempts
-        self._on_enqueued: list[Callable[[], None]] = []
+        self._on_enqueued: list[Callable[[str], None]] = []
         #: Built once: a statement this size costs more to build than to find compiled.
         self._next_claimable = self._claimable()
 
-    def on_enqueued(self, callback: Callable[[], None]) -> None:
-        """Call ``callback`` once a transaction that queued a run commits (a worker's wake-up)."""
+    def on_enqueued(self, callback: Callable[[str], None]) -> None:
+        """Call ``callback`` with the run's conversation id once a transaction that queued the
+        run commits (a worker's wake-up)."""
         self._on_enqueued.append(callback)
 
-    def _announce_after_commit(self, session: AsyncSession) -> None:
+    def _announce_after_commit(self, session: AsyncSession, conversation_id: str) -> None:
         if not self._on_enqueued:
             return
         loop = asyncio.get_running_loop()
@@ -88,15 +89,19 @@ class RunQueue:
 
         def committed(_session: object) -> None:
             for callback in callbacks:
-                loop.call_soon_threadsafe(callback)
+                loop.call_soon_threadsafe(callback, conversation_id)
 
         event.listen(session.sync_session, "after_commit", committed, once=True)
 
-    async def _announce(self, session: AsyncSession) -> None:
+    def _announced(
+        self, session: AsyncSession, conversation_id: uuid.UUID
+    ) -> tuple[tuple[str, str], ...]:
         """Wake this process's workers, and on PostgreSQL every other process's, once the
-        transaction that queued a run commits."""
-        await notify(session, RUNS_CHANNEL)
-        self._announce_after_commit(session)
+        transaction that queued a run of the conversation commits (its id the payload: a
+        worker running that conversation's run knows the new one waits for it). What the
+        ledger append that says so is to NOTIFY (riding on its cursor's update)."""
+        self._announce_after_commit(session, str(conversation_id))
+        return ((RUNS_CHANNEL, str(conversation_id)),)
 
     # -- enqueue and cancel: the handlers' side ---------------------------------------------
 
@@ -157,8 +162,8 @@ class RunQueue:
             segment_id,
             [NewEvent("run.queued", {"run_id": str(run.run_id), "status": "queued"})],
             run_id=run.run_id,
+            announce=self._announced(session, conversation.id),
         )
-        await self._announce(session)
         return run
 
     async def resume(
@@ -183,8 +188,8 @@ class RunQueue:
             run.segment_id or (await current_segment(session, conversation.id)).id,
             [NewEvent("run.resumed", {"run_id": str(run.run_id), **decided})],
             run_id=run.run_id,
+            announce=self._announced(session, conversation.id),
         )
-        await self._announce(session)
 
     async def cancel(
         self, session: AsyncSession, conversation: ConversationRecord, run: RunRecord, reason: str
@@ -217,11 +222,18 @@ class RunQueue:
     async def claim(self, worker_id: str) -> ClaimedRun | None:
         """Lease the next claimable run, or None when there is none (or another worker took
         the one chosen first: the caller simply tries again on its next pass)."""
+        claimed = await self.lease_next(worker_id)
+        return claimed if isinstance(claimed, ClaimedRun) else None
+
+    async def lease_next(self, worker_id: str) -> ClaimedRun | Literal["empty", "busy"]:
+        """Lease the next claimable run; "empty" when none is claimable, "busy" when the one
+        chosen was taken by another worker or its conversation is busy with another write
+        (try again on a later pass)."""
         try:
             async with self._database.transaction() as session:
                 run = await session.scalar(self._next_claimable)
                 if run is None:
-                    return None
+                    return "empty"
                 conversation = await session.scalar(
                     self._skip_locked(
                         select(ConversationRecord).where(
@@ -230,7 +242,7 @@ class RunQueue:
                     )
                 )
                 if conversation is None:
-                    return None  # its conversation is busy with another write: next pass
+                    return "busy"  # its conversation is busy with another write: next pass
                 now = utcnow()
                 run.status = RunStatus.RUNNING
                 run.lease_generation += 1
@@ -267,7 +279,7 @@ class RunQueue:
                     trace_id=run.trace_id,
                 )
         except IntegrityError:
-            return None  # another worker activated a run of the same conversation first
+            return "busy"  # another worker activated a run of the same conversation first
 
     def _claimable(self) -> Any:
         active = aliased(RunRecord)
@@ -442,9 +454,10 @@ class RunQueue:
         segment_id = run.segment_id or (await current_segment(session, conversation.id)).id
         run.lease_owner = None
         run.lease_expires_at = None
+        announce: tuple[tuple[str, str], ...] = ()
         if run.attempt_count < run.max_attempts:
             run.status = RunStatus.QUEUED
-            await self._announce(session)
+            announce = self._announced(session, conversation.id)
             event = NewEvent(
                 "run.requeued",
                 {"run_id": str(run.run_id), "attempt": run.attempt_count},
@@ -472,4 +485,6 @@ class RunQueue:
             TaskStatus.PENDING if run.status == RunStatus.QUEUED else TaskStatus.FAILED,
             error=run.error_json if run.status == RunStatus.FAILED else None,
         )
-        await self._ledger.append(session, conversation, segment_id, [event], run_id=run.run_id)
+        await self._ledger.append(
+            session, conversation, segment_id, [event], run_id=run.run_id, announce=announce
+        )

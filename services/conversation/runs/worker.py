@@ -43,16 +43,56 @@ class RunWorker:
         self._runs = TaskSet("conversation runs")
         self._wakeups = TaskSet("conversation worker wake-ups")
         self._job: PeriodicJob | None = None
+        #: A woken pass is spawned and has not begun yet.
+        self._pass_waiting = False
+        #: Reasons to claim so far (runs announced, polls), and how many there were when the
+        #: last claim that found nothing claimable began: none came since, none is worth a
+        #: claim (counted, so a run announced while that claim ran is not forgotten).
+        self._reasons = 1
+        self._reasons_when_empty = 0
+        #: The conversations whose runs this worker carries out now.
+        self._running: set[str] = set()
+        #: Those of them with a run queued behind theirs (announced meanwhile).
+        self._blocked: set[str] = set()
 
     def job(self, interval_seconds: float) -> PeriodicJob:
-        """The periodic pass that polls the queue (runs enqueued by other replicas); runs
-        enqueued in this process, and a run ending (its slot free), start a pass at once
-        through :meth:`wake`."""
+        """The periodic pass that polls the queue (runs enqueued where no announcement reaches
+        this process: SQLite elsewhere, a notification lost); runs announced as enqueued, and
+        a run ending (its slot free), start a pass at once through :meth:`wake`."""
         self._job = PeriodicJob("run worker", interval_seconds, self.run_pass)
         return self._job
 
-    def wake(self) -> None:
-        if self._job is not None and not self._job.stopping:
+    def wake(self, conversation_id: str | None = None) -> None:
+        """A run was queued (of ``conversation_id``, when known): claim soon. A run queued
+        behind one this worker carries out may not be claimable before that one ends: the
+        end claims again. Wake-ups coalesce: while a woken pass waits for the one under way to
+        end, another adds nothing (that pass claims what either would)."""
+        if conversation_id and conversation_id in self._running:
+            # Claimable now if that run was interrupted, else once it ends: claimed then.
+            self._blocked.add(conversation_id)
+        self._reasons += 1
+        self._pass_soon()
+
+    def _ended(self, conversation_id: str) -> None:
+        """A run ended, its slot free: claim again, unless the last claim found the queue
+        empty and nothing was queued since (a claim then would find it empty again)."""
+        self._running.discard(conversation_id)
+        if conversation_id in self._blocked:
+            self._blocked.discard(conversation_id)
+            self._reasons += 1
+        if self._maybe_claimable:
+            self._pass_soon()
+
+    @property
+    def _maybe_claimable(self) -> bool:
+        return self._reasons != self._reasons_when_empty
+
+    def _on_end(self, conversation_id: str) -> Callable[[object], None]:
+        return lambda _done: self._ended(conversation_id)
+
+    def _pass_soon(self) -> None:
+        if self._job is not None and not self._job.stopping and not self._pass_waiting:
+            self._pass_waiting = True
             self._wakeups.spawn(self._job.run_once())
 
     @property
@@ -60,14 +100,32 @@ class RunWorker:
         return len(self._runs)
 
     async def run_pass(self, job: PeriodicJob | None = None) -> int:
-        """Lease runs while there is room; returns how many it started."""
+        """Lease runs while there is room and the queue may hold a claimable one; returns how
+        many it started."""
+        # Begun: a wake-up from now on may find this pass past its last claim, so it counts.
+        woken, self._pass_waiting = self._pass_waiting, False
+        if not woken:  # a poll: runs may have been queued unannounced
+            self._reasons += 1
         started = 0
-        while self.in_flight < self._concurrency and not (job is not None and job.stopping):
-            claimed = await self._queue.claim(self.worker_id)
-            if claimed is None:
+        while (
+            self._maybe_claimable
+            and self.in_flight < self._concurrency
+            and not (job is not None and job.stopping)
+        ):
+            reasons = self._reasons
+            claimed = await self._queue.lease_next(self.worker_id)
+            if claimed == "empty":
+                self._reasons_when_empty = reasons
                 break
+            if claimed == "busy":
+                break  # tried again on the next pass
+            assert isinstance(claimed, ClaimedRun)
+            conversation_id = str(claimed.conversation_id)
+            self._running.add(conversation_id)
             # A slot freed: look for the next run at once, not at the next poll.
-            self._runs.spawn(self.carry_out(claimed)).add_done_callback(lambda _done: self.wake())
+            self._runs.spawn(self.carry_out(claimed)).add_done_callback(
+                self._on_end(conversation_id)
+            )
             started += 1
         return started
 
