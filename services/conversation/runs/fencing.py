@@ -13,7 +13,7 @@ import uuid
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import bindparam, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.conversation.conversations.models import ConversationRecord
@@ -45,6 +45,35 @@ async def lock_conversation(session: AsyncSession, conversation_id: uuid.UUID) -
     )
 
 
+#: Built once, with parameters (a write's every fence check runs them): the conversation
+#: locked, then the run's fence checked (stamping its trace, or not).
+_LOCK_CONVERSATION = (
+    select(ConversationRecord)
+    .where(
+        ConversationRecord.id
+        == bindparam("fence_conversation_id", type_=ConversationRecord.id.type)
+    )
+    .with_for_update()
+)
+_FENCE_HOLDS = (
+    RunRecord.run_id == bindparam("fence_run_id", type_=RunRecord.run_id.type),
+    RunRecord.lease_generation
+    == bindparam("fence_generation", type_=RunRecord.lease_generation.type),
+    RunRecord.status == RunStatus.RUNNING,
+)
+_CHECK_FENCE = (
+    update(RunRecord)
+    .where(*_FENCE_HOLDS)
+    .values(lease_generation=RunRecord.lease_generation)
+    .execution_options(synchronize_session=False)
+)
+_CHECK_FENCE_STAMPING = _CHECK_FENCE.values(
+    trace_id=func.coalesce(
+        RunRecord.trace_id, bindparam("stamp_trace_id", type_=RunRecord.trace_id.type)
+    )
+)
+
+
 async def check_fence(
     session: AsyncSession, fence: Fence, *, trace_id: str | None = None
 ) -> ConversationRecord:
@@ -53,16 +82,15 @@ async def check_fence(
     not. With ``trace_id``, the run is stamped with it unless it has a trace already (a run's
     first lease names its trace on its first write, at no extra round trip)."""
     conversation = await session.scalar(
-        select(ConversationRecord)
-        .where(ConversationRecord.id == fence.conversation_id)
-        .with_for_update()
+        _LOCK_CONVERSATION, {"fence_conversation_id": fence.conversation_id}
     )
-    values: dict[str, Any] = {"lease_generation": RunRecord.lease_generation}
+    parameters: dict[str, Any] = {
+        "fence_run_id": fence.run_id,
+        "fence_generation": fence.lease_generation,
+    }
     if trace_id:
-        values["trace_id"] = func.coalesce(RunRecord.trace_id, trace_id)
-    result = await session.execute(
-        _fenced(fence).values(values).execution_options(synchronize_session=False)
-    )
+        parameters["stamp_trace_id"] = trace_id
+    result = await session.execute(_CHECK_FENCE_STAMPING if trace_id else _CHECK_FENCE, parameters)
     if rows_matched(result) != 1:
         raise _lost(fence)
     assert conversation is not None  # a run's conversation is never deleted under it
@@ -77,29 +105,20 @@ async def end_lease(
     check and the write are one statement. Raise :class:`LeaseLost` (nothing written) when
     the fence does not hold."""
     conversation = await session.scalar(
-        select(ConversationRecord)
-        .where(ConversationRecord.id == fence.conversation_id)
-        .with_for_update()
+        _LOCK_CONVERSATION, {"fence_conversation_id": fence.conversation_id}
     )
     run = await session.scalar(
-        _fenced(fence)
+        update(RunRecord)
+        .where(*_FENCE_HOLDS)
         .values(values)
         .returning(RunRecord)
-        .execution_options(synchronize_session=False)
+        .execution_options(synchronize_session=False),
+        {"fence_run_id": fence.run_id, "fence_generation": fence.lease_generation},
     )
     if run is None:
         raise _lost(fence)
     assert conversation is not None  # a run's conversation is never deleted under it
     return conversation, run
-
-
-def _fenced(fence: Fence) -> Any:
-    """An UPDATE of the run that matches only while it runs under the fence's lease."""
-    return update(RunRecord).where(
-        RunRecord.run_id == fence.run_id,
-        RunRecord.lease_generation == fence.lease_generation,
-        RunRecord.status == RunStatus.RUNNING,
-    )
 
 
 def _lost(fence: Fence) -> LeaseLost:
