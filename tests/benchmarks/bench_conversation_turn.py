@@ -20,13 +20,20 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import collections
 import contextlib
+import os
+import re
 import statistics
 import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 from grpc_health.v1 import health_pb2, health_pb2_grpc
+from sqlalchemy import event
+from sqlalchemy.engine import Engine
 
 from quarterdeck.conversation.v1 import events_pb2 as epb
 from quarterdeck.conversation.v1 import runs_pb2 as rpb
@@ -92,6 +99,31 @@ async def _conversation_turns(
         follow.cancel()
         reader.cancel()
     return done
+
+
+@contextlib.contextmanager
+def _statements() -> Iterator[collections.Counter[str]]:
+    """Statements sent by this process while inside, counted by the service whose database
+    received them (from the database's name or file); commits as ``<service> commits``."""
+    counted: collections.Counter[str] = collections.Counter()
+
+    def service(connection: Any) -> str:
+        name = Path(str(connection.engine.url.database or "")).stem
+        return re.sub(r"^qd_(test_)?|_[0-9a-f]{6,}$|-[a-z]+$", "", name)
+
+    def executed(connection: Any, *_args: Any) -> None:
+        counted[service(connection)] += 1
+
+    def committed(connection: Any) -> None:
+        counted[f"{service(connection)} commits"] += 1
+
+    event.listen(Engine, "before_cursor_execute", executed)
+    event.listen(Engine, "commit", committed)
+    try:
+        yield counted
+    finally:
+        event.remove(Engine, "before_cursor_execute", executed)
+        event.remove(Engine, "commit", committed)
 
 
 async def _workers_ready(logs: list[Path], within: float = 120.0) -> None:
@@ -160,14 +192,18 @@ async def main(
                 started = time.perf_counter()
                 cpu_started = time.process_time()
                 workers_started = [_cpu_seconds(p.pid) for p in processes]
-                completed = await asyncio.gather(
-                    *(
-                        _conversation_turns(stack, made[i % tenants], turns, first_tokens, phases)
-                        for i in range(conversations)
+                with _statements() as statements:
+                    completed = await asyncio.gather(
+                        *(
+                            _conversation_turns(
+                                stack, made[i % tenants], turns, first_tokens, phases
+                            )
+                            for i in range(conversations)
+                        )
                     )
-                )
                 elapsed = time.perf_counter() - started
                 turns_cpu = time.process_time() - cpu_started
+                pids = [str(p.pid) for p in processes]
                 workers_cpu = [
                     _cpu_seconds(p.pid) - before
                     for p, before in zip(processes, workers_started, strict=True)
@@ -208,6 +244,13 @@ async def main(
         f"p99 {p99 * 1000:.0f} ms ({len(ordered)} turns)"
     )
     print(f"run phases (p50)          queued {queued:.0f} ms, leased to done {running_ms:.0f} ms")
+    where = "this process's" if worker_processes else "all"
+    print(
+        f"statements per turn ({where}): "
+        + ", ".join(f"{name} {count / done:.1f}" for name, count in sorted(statements.items()))
+    )
+    if pids:
+        print(f"pids                      this process {os.getpid()}, workers {' '.join(pids)}")
 
 
 if __name__ == "__main__":
