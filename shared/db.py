@@ -7,8 +7,11 @@ store. Each service owns its database and nobody else's.
 from __future__ import annotations
 
 import re
+import sqlite3
+from collections import namedtuple
 from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
 from contextlib import asynccontextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar, cast
 
@@ -20,12 +23,13 @@ from sqlalchemy import (
     MetaData,
     Result,
     Row,
+    Select,
     Table,
     event,
     text,
 )
-from sqlalchemy.engine import make_url
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.engine import Dialect, make_url
+from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.ext.asyncio import (
     AsyncConnection,
     AsyncEngine,
@@ -34,6 +38,7 @@ from sqlalchemy.ext.asyncio import (
     create_async_engine,
 )
 from sqlalchemy.orm import ORMExecuteState, Session, SessionTransaction, UOWTransaction
+from sqlalchemy.pool import PoolProxiedConnection, QueuePool
 from sqlalchemy.sql.schema import ColumnCollectionConstraint
 from sqlalchemy.util import greenlet_spawn
 
@@ -76,6 +81,105 @@ _AUTOCOMMIT: dict[str, dict[str, Any]] = {
     "sqlite": {_BEGIN_MODE: None},
     "postgresql": {"isolation_level": "AUTOCOMMIT"},
 }
+
+
+#: The most driver connections :meth:`Database.fetch_prepared` keeps between reads (never more
+#: than half the pool's steady size, so sessions are not starved of connections).
+KEPT_READERS = 4
+
+
+@dataclass(frozen=True, slots=True)
+class _Parameter:
+    name: str
+    process: Callable[[Any], Any] | None
+    default: Any
+    required: bool
+
+
+@dataclass(frozen=True, slots=True)
+class _CompiledRead:
+    """A :class:`PreparedRead` for one dialect: its SQL text in the driver's own paramstyle, its
+    parameters in order with their bind processors, and its columns' result processors."""
+
+    sql: str
+    parameters: tuple[_Parameter, ...]
+    results: tuple[Callable[[Any], Any] | None, ...]
+    row: Callable[..., Any]
+
+    def arguments(self, given: Mapping[str, Any]) -> list[Any]:
+        values = []
+        for parameter in self.parameters:
+            if parameter.name in given:
+                value = given[parameter.name]
+            elif parameter.required:
+                raise ValueError(f"the parameter {parameter.name!r} has no value")
+            else:
+                value = parameter.default
+            values.append(value if parameter.process is None else parameter.process(value))
+        return values
+
+    def rows(self, records: Iterable[Sequence[Any]]) -> list[Any]:
+        results, row = self.results, self.row
+        return [
+            row(
+                *[
+                    value if p is None else p(value)
+                    for p, value in zip(results, record, strict=True)
+                ]
+            )
+            for record in records
+        ]
+
+
+class PreparedRead:
+    """A SELECT, compiled once per dialect for :meth:`Database.fetch_prepared`, which runs it
+    on the driver's own connection: no SQLAlchemy connection, execution context or result per
+    call. Rows come back as named tuples, each value processed by its column's type exactly as
+    SQLAlchemy would (UUIDs, UTC datetimes, enums), so they read like the rows of
+    :meth:`Database.fetch`.
+
+    For hot reads by key, built once at import. Parameters are named by ``bindparam`` and given at
+    each call (or are literals fixed in the statement); expanding (``IN``) or literal-execute
+    parameters are refused here: those belong to :meth:`Database.fetch`.
+    """
+
+    def __init__(self, statement: Select[Any]) -> None:
+        if not isinstance(statement, Select):
+            raise TypeError("a PreparedRead is a SELECT")
+        self.statement = statement
+        self._compiled: dict[str, _CompiledRead] = {}
+
+    def compiled_for(self, dialect: Dialect) -> _CompiledRead:
+        compiled = self._compiled.get(dialect.name)
+        if compiled is None:
+            compiled = self._compiled[dialect.name] = self._compile(dialect)
+        return compiled
+
+    def _compile(self, dialect: Dialect) -> _CompiledRead:
+        compiled = self.statement.compile(dialect=dialect)
+        if compiled.literal_execute_params or compiled.post_compile_params:
+            raise ValueError("expanding and literal-execute parameters need Database.fetch")
+        parameters = []
+        for name in compiled.positiontup or ():
+            bind = compiled.binds[name]
+            parameters.append(
+                _Parameter(
+                    name,
+                    bind.type.dialect_impl(dialect).bind_processor(dialect),
+                    bind.effective_value,
+                    bind.required,
+                )
+            )
+        columns = list(self.statement.selected_columns)
+        return _CompiledRead(
+            sql=compiled.string,
+            parameters=tuple(parameters),
+            results=tuple(
+                column.type.dialect_impl(dialect).result_processor(dialect, None)
+                for column in columns
+            ),
+            row=namedtuple("PreparedRow", [column.key for column in columns], rename=True),  # type: ignore[misc]
+        )
 
 
 class Database:
@@ -132,6 +236,13 @@ class Database:
         self._commit_watchers: list[tuple[frozenset[str], Callable[[], None]]] = []
         self._statement_at_a_time = self.engine.sync_engine.execution_options(
             **_AUTOCOMMIT.get(self.dialect, {})
+        )
+        pool = self.engine.sync_engine.pool
+        #: Driver connections checked out of the pool for :meth:`fetch_prepared` and kept
+        #: between its reads: a checkout costs more than a point read on the driver.
+        self._readers: list[PoolProxiedConnection] = []
+        self._kept_readers = (
+            min(KEPT_READERS, pool.size() // 2) if isinstance(pool, QueuePool) else 0
         )
 
     @asynccontextmanager
@@ -275,6 +386,62 @@ class Database:
             lambda connection: connection.execute(statement, parameters).all()
         )
 
+    async def fetch_prepared(
+        self, read: PreparedRead, parameters: Mapping[str, Any] | None = None
+    ) -> list[Any]:
+        """The rows of ``read`` (named tuples), run on its own like :meth:`fetch` (each
+        statement sees the latest committed data; no BEGIN or ROLLBACK), on the driver's
+        connection: asyncpg prepares the statement once per connection, and SQLite runs it on
+        the event loop (shared/db_sqlite.py). A driver's refusal of the statement is raised as
+        SQLAlchemy's :class:`DBAPIError`, as from :meth:`fetch`; a connection that failed
+        otherwise (dropped, cancelled mid-statement) is discarded.
+        """
+        compiled = read.compiled_for(self.engine.dialect)
+        arguments = compiled.arguments(parameters or {})
+        reader = await self._reader()
+        driver: Any = reader.driver_connection
+        try:
+            if self.dialect == "postgresql":
+                records = await driver.fetch(compiled.sql, *arguments)
+            else:
+                cursor = await driver.execute(compiled.sql, arguments)
+                records = await cursor.fetchall()
+                await cursor.close()
+        except BaseException as error:
+            if not self._statement_error(error):
+                await greenlet_spawn(reader.invalidate, error)
+                raise
+            await self._put_back(reader)
+            raise DBAPIError(compiled.sql, arguments, cast(Exception, error)) from error
+        await self._put_back(reader)
+        return compiled.rows(records)
+
+    async def _reader(self) -> PoolProxiedConnection:
+        while self._readers:
+            reader = self._readers.pop()
+            driver: Any = reader.driver_connection
+            if self.dialect != "postgresql" or not driver.is_closed():
+                return reader
+            # The server closed it (a restart, an idle timeout): replace it, not the caller's call.
+            await greenlet_spawn(reader.invalidate)
+        return await greenlet_spawn(self.engine.sync_engine.pool.connect)
+
+    async def _put_back(self, reader: PoolProxiedConnection) -> None:
+        if len(self._readers) < self._kept_readers:
+            self._readers.append(reader)
+        else:  # back to the pool, which may close it (a driver's close is awaited)
+            await greenlet_spawn(reader.close)
+
+    def _statement_error(self, error: BaseException) -> bool:
+        """Whether the driver refused the statement itself, leaving its connection usable."""
+        if self.dialect == "postgresql":
+            import asyncpg
+
+            return isinstance(error, asyncpg.PostgresError) and not isinstance(
+                error, asyncpg.PostgresConnectionError
+            )
+        return isinstance(error, sqlite3.Error)
+
     def on_commit(self, tables: Iterable[Table | str], callback: Callable[[], None]) -> None:
         """Calls ``callback`` once a session's transaction that wrote a row of ``tables`` has
         ended (committed, or rolled back: calling it then costs a cache a reload, never a stale
@@ -324,6 +491,9 @@ class Database:
             await conn.execute(text("SELECT 1"))
 
     async def dispose(self) -> None:
+        readers, self._readers = self._readers, []
+        for reader in readers:
+            await greenlet_spawn(reader.close)
         await self.engine.dispose()
         if self._unflushed_engine is not None:
             await self._unflushed_engine.dispose()

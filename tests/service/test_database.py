@@ -7,15 +7,16 @@ import asyncio
 import threading
 import uuid
 from collections.abc import AsyncIterator
+from datetime import UTC
 
 import asyncpg
 import pytest
-from sqlalchemy import Insert, event, insert, text, update
+from sqlalchemy import Insert, bindparam, event, func, insert, select, text, update
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.tenancy.tenants.models import TenantRecord
-from shared.db import Database
+from services.tenancy.tenants.models import TenantRecord, TenantStatus
+from shared.db import Database, PreparedRead
 from tests.support.postgres import PostgresServer
 from tests.support.stack import Databases
 
@@ -130,6 +131,103 @@ async def test_on_commit_hears_the_orm_writes_of_the_watched_tables_once_they_en
             update(TenantRecord).where(TenantRecord.id == tenant_id).values(name="Core")
         )
     assert heard == ["tenants"] * 3
+
+
+_TENANTS = TenantRecord.__table__
+#: A key, a literal fixed in the statement and a default (LIMIT): every kind of parameter.
+_ACTIVE_TENANT = PreparedRead(
+    select(*_TENANTS.columns)
+    .where(_TENANTS.c.id == bindparam("id"), _TENANTS.c.status == "active")
+    .limit(1)
+)
+
+
+async def test_a_prepared_read_returns_the_rows_fetch_returns_and_sees_every_commit(
+    database: Database, backend: str
+) -> None:
+    seen = _statements(database)
+    tenant_id = uuid.uuid4()
+    assert await database.fetch_prepared(_ACTIVE_TENANT, {"id": tenant_id}) == []
+    async with database.transaction() as session:
+        await _insert_tenant(session, tenant_id)
+    seen.clear()
+    [row] = await database.fetch_prepared(_ACTIVE_TENANT, {"id": tenant_id})
+    assert seen == []  # on the driver's connection: no SQLAlchemy statement, BEGIN or ROLLBACK
+    # Typed alike (a UUID, the enum, UTC datetimes), by name and by position.
+    assert tuple(row) == tuple(
+        (await database.fetch(_ACTIVE_TENANT.statement, {"id": tenant_id}))[0]
+    )
+    assert row.id == tenant_id and row.status is TenantStatus.ACTIVE
+    assert row.created_at.tzinfo is UTC
+    async with database.transaction() as session:
+        await session.execute(
+            update(TenantRecord)
+            .where(TenantRecord.id == tenant_id)
+            .values(status=TenantStatus.SUSPENDED)
+        )
+    assert await database.fetch_prepared(_ACTIVE_TENANT, {"id": tenant_id}) == []
+
+    with pytest.raises(ValueError, match="'id' has no value"):
+        await database.fetch_prepared(_ACTIVE_TENANT, {})
+    with pytest.raises(ValueError, match="expanding"):
+        await database.fetch_prepared(
+            PreparedRead(select(_TENANTS.c.id).where(_TENANTS.c.id.in_(bindparam("ids")))),
+            {"ids": [tenant_id]},
+        )
+    # The driver's refusal of a statement is SQLAlchemy's DBAPIError, as from fetch(); the
+    # connection stays usable.
+    with pytest.raises(DBAPIError):
+        await database.fetch_prepared(PreparedRead(select(text("* FROM no_such_table"))))
+    assert len(await database.fetch_prepared(_ACTIVE_TENANT, {"id": uuid.uuid4()})) == 0
+
+
+async def test_prepared_reads_keep_connections_without_starving_the_pool(
+    databases: Databases, backend: str
+) -> None:
+    url = await databases.url(backend, "tenancy", "database")
+    tenant_id = uuid.uuid4()
+    # A pool of one: nothing is kept out of it, so a session still gets its connection.
+    small = Database(url, pool_size=1, max_overflow=0)
+    try:
+        async with small.transaction() as session:
+            await _insert_tenant(session, tenant_id)
+        reads = [small.fetch_prepared(_ACTIVE_TENANT, {"id": tenant_id}) for _ in range(5)]
+        assert [len(rows) for rows in await asyncio.gather(*reads)] == [1] * 5
+        assert await _count_tenant(small, tenant_id) == 1
+    finally:
+        await small.dispose()
+    database = Database(url, pool_size=4, max_overflow=0)
+    try:
+        reads = [database.fetch_prepared(_ACTIVE_TENANT, {"id": tenant_id}) for _ in range(8)]
+        assert [len(rows) for rows in await asyncio.gather(*reads)] == [1] * 8
+        if backend == "postgresql":  # half the pool at most is kept between reads
+            assert database.engine.sync_engine.pool.checkedout() <= 2  # type: ignore[attr-defined]
+        assert await _count_tenant(database, tenant_id) == 1
+    finally:
+        await database.dispose()
+
+
+async def test_a_prepared_read_replaces_a_connection_the_server_dropped(
+    databases: Databases, postgres: PostgresServer
+) -> None:
+    database = Database(
+        await databases.url("postgresql", "tenancy", "database"), pool_size=2, max_overflow=0
+    )
+    backend_pid = PreparedRead(select(func.pg_backend_pid().label("pid")))
+    admin = await asyncpg.connect(
+        postgres.admin_url.set(drivername="postgresql").render_as_string(hide_password=False)
+    )
+    try:
+        [(first_pid,)] = await database.fetch_prepared(backend_pid)
+        assert [(first_pid,)] == await database.fetch_prepared(backend_pid)  # the one kept
+        await admin.execute("SELECT pg_terminate_backend($1)", first_pid)
+        await _wait_until_gone(admin, first_pid)
+        await asyncio.sleep(0.05)  # the loop hears the connection close
+        [(second_pid,)] = await database.fetch_prepared(backend_pid)
+        assert second_pid != first_pid
+    finally:
+        await admin.close()
+        await database.dispose()
 
 
 async def test_sqlite_reads_run_on_the_event_loop_and_writes_take_the_lock_elsewhere(

@@ -44,7 +44,7 @@ from shared.auth import (
     require_principal,
     require_tenant,
 )
-from shared.db import unique_violation
+from shared.db import PreparedRead, unique_violation
 from shared.errors import (
     Aborted,
     AlreadyExists,
@@ -82,10 +82,10 @@ UPDATABLE_SETTINGS_FIELDS = frozenset(
 )
 
 
-#: Built and compiled once: GetTenant runs it as a plain Core statement, without the ORM's
-#: identity map, unit of work or per-call statement construction.
-TENANT_BY_ID = select(*TenantRecord.__table__.columns).where(
-    TenantRecord.__table__.c.id == bindparam("id")
+#: Compiled once per dialect: GetTenant runs it on the driver's connection, without the ORM's
+#: identity map or SQLAlchemy's connection and result objects.
+TENANT_BY_ID = PreparedRead(
+    select(*TenantRecord.__table__.columns).where(TenantRecord.__table__.c.id == bindparam("id"))
 )
 
 
@@ -288,7 +288,7 @@ class TenantHandlers:
         tenant_id = parse_id(request.id, "id")
         require_tenant(str(tenant_id), "viewer")
         # One statement, so no transaction around it: no BEGIN or ROLLBACK round trips.
-        rows = await self._db.fetch(TENANT_BY_ID, {"id": tenant_id})
+        rows = await self._db.fetch_prepared(TENANT_BY_ID, {"id": tenant_id})
         if not rows:
             raise NotFound(f"tenant {tenant_id} not found", reason="TENANT_NOT_FOUND")
         return pb.GetTenantResponse(tenant=tenant_to_proto(rows[0]))
