@@ -6,9 +6,10 @@ store. Each service owns its database and nobody else's.
 
 from __future__ import annotations
 
+import asyncio
 import re
 import sqlite3
-from collections import namedtuple
+from collections import deque, namedtuple
 from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -38,7 +39,7 @@ from sqlalchemy.ext.asyncio import (
     create_async_engine,
 )
 from sqlalchemy.orm import ORMExecuteState, Session, SessionTransaction, UOWTransaction
-from sqlalchemy.pool import PoolProxiedConnection, QueuePool
+from sqlalchemy.pool import Pool, PoolProxiedConnection, QueuePool
 from sqlalchemy.sql.schema import ColumnCollectionConstraint
 from sqlalchemy.util import greenlet_spawn
 
@@ -83,8 +84,8 @@ _AUTOCOMMIT: dict[str, dict[str, Any]] = {
 }
 
 
-#: The most driver connections :meth:`Database.fetch_prepared` keeps between reads (never more
-#: than half the pool's steady size, so sessions are not starved of connections).
+#: The most driver connections :meth:`Database.fetch_prepared` reads on (never more than half
+#: the pool's steady size, so sessions are not starved of connections).
 KEPT_READERS = 4
 
 
@@ -182,6 +183,92 @@ class PreparedRead:
         )
 
 
+class _DriverReaders:
+    """The connections :meth:`Database.fetch_prepared` reads on: up to ``size`` checked out of
+    the pool when first needed and kept between reads, since a checkout costs more than a point
+    read on the driver. A read that finds them all busy waits for the next one free (a round
+    trip away) rather than checking out more: reads arrive in bursts (every call a turn of the
+    event loop delivers reaches its read before the first answer comes back), and a burst past
+    the pool's size would open overflow connections and close them again each time. With
+    ``size`` 0 (a small pool, SQLite in memory), each read checks a connection out and back in.
+    """
+
+    def __init__(self, pool: Pool, size: int, *, closes_on_its_own: bool) -> None:
+        self._pool = pool
+        self._size = size
+        #: asyncpg notices a connection the server closed; SQLite's are never closed under us.
+        self._check_closed = closes_on_its_own
+        self._idle: list[PoolProxiedConnection] = []
+        self._open = 0
+        #: Reads waiting for a connection, first come first served; woken with a connection,
+        #: or with None to check out a new one (one was discarded).
+        self._waiters: deque[asyncio.Future[PoolProxiedConnection | None]] = deque()
+
+    async def take(self) -> PoolProxiedConnection:
+        while True:
+            if self._idle:
+                reader = self._idle.pop()
+                driver: Any = reader.driver_connection
+                if not (self._check_closed and driver.is_closed()):
+                    return reader
+                await self.discard(reader)  # closed by the server (a restart, an idle timeout)
+                continue
+            if self._size == 0:
+                return await greenlet_spawn(self._pool.connect)
+            if self._open < self._size:
+                self._open += 1
+                try:
+                    return await greenlet_spawn(self._pool.connect)
+                except BaseException:
+                    self._open -= 1
+                    self._wake(None)
+                    raise
+            waiter: asyncio.Future[PoolProxiedConnection | None]
+            waiter = asyncio.get_running_loop().create_future()
+            self._waiters.append(waiter)
+            try:
+                handed = await waiter
+            except asyncio.CancelledError:
+                if waiter.done() and not waiter.cancelled():  # woken, then cancelled
+                    if (unused := waiter.result()) is not None:
+                        await self.give(unused)
+                    else:
+                        self._wake(None)
+                raise
+            if handed is not None:
+                return handed
+
+    def _wake(self, reader: PoolProxiedConnection | None) -> bool:
+        while self._waiters:
+            waiter = self._waiters.popleft()
+            if not waiter.done():
+                waiter.set_result(reader)
+                return True
+        return False
+
+    async def give(self, reader: PoolProxiedConnection) -> None:
+        """Hands ``reader`` back after a read that left it usable."""
+        if self._size == 0:
+            await greenlet_spawn(reader.close)  # back to the pool (which may close it)
+        elif not self._wake(reader):
+            self._idle.append(reader)
+
+    async def discard(
+        self, reader: PoolProxiedConnection, error: BaseException | None = None
+    ) -> None:
+        """Drops ``reader`` (broken, or cancelled mid-statement); a waiting read opens another."""
+        if self._size > 0:
+            self._open -= 1
+            self._wake(None)
+        await greenlet_spawn(reader.invalidate, error)
+
+    async def close(self) -> None:
+        idle, self._idle = self._idle, []
+        self._open -= len(idle)
+        for reader in idle:
+            await greenlet_spawn(reader.close)
+
+
 class Database:
     """An engine plus the session factory every repository uses.
 
@@ -238,11 +325,10 @@ class Database:
             **_AUTOCOMMIT.get(self.dialect, {})
         )
         pool = self.engine.sync_engine.pool
-        #: Driver connections checked out of the pool for :meth:`fetch_prepared` and kept
-        #: between its reads: a checkout costs more than a point read on the driver.
-        self._readers: list[PoolProxiedConnection] = []
-        self._kept_readers = (
-            min(KEPT_READERS, pool.size() // 2) if isinstance(pool, QueuePool) else 0
+        self._readers = _DriverReaders(
+            pool,
+            min(KEPT_READERS, pool.size() // 2) if isinstance(pool, QueuePool) else 0,
+            closes_on_its_own=self.dialect == "postgresql",
         )
 
     @asynccontextmanager
@@ -398,7 +484,7 @@ class Database:
         """
         compiled = read.compiled_for(self.engine.dialect)
         arguments = compiled.arguments(parameters or {})
-        reader = await self._reader()
+        reader = await self._readers.take()
         driver: Any = reader.driver_connection
         try:
             if self.dialect == "postgresql":
@@ -409,28 +495,12 @@ class Database:
                 await cursor.close()
         except BaseException as error:
             if not self._statement_error(error):
-                await greenlet_spawn(reader.invalidate, error)
+                await self._readers.discard(reader, error)
                 raise
-            await self._put_back(reader)
+            await self._readers.give(reader)
             raise DBAPIError(compiled.sql, arguments, cast(Exception, error)) from error
-        await self._put_back(reader)
+        await self._readers.give(reader)
         return compiled.rows(records)
-
-    async def _reader(self) -> PoolProxiedConnection:
-        while self._readers:
-            reader = self._readers.pop()
-            driver: Any = reader.driver_connection
-            if self.dialect != "postgresql" or not driver.is_closed():
-                return reader
-            # The server closed it (a restart, an idle timeout): replace it, not the caller's call.
-            await greenlet_spawn(reader.invalidate)
-        return await greenlet_spawn(self.engine.sync_engine.pool.connect)
-
-    async def _put_back(self, reader: PoolProxiedConnection) -> None:
-        if len(self._readers) < self._kept_readers:
-            self._readers.append(reader)
-        else:  # back to the pool, which may close it (a driver's close is awaited)
-            await greenlet_spawn(reader.close)
 
     def _statement_error(self, error: BaseException) -> bool:
         """Whether the driver refused the statement itself, leaving its connection usable."""
@@ -491,9 +561,7 @@ class Database:
             await conn.execute(text("SELECT 1"))
 
     async def dispose(self) -> None:
-        readers, self._readers = self._readers, []
-        for reader in readers:
-            await greenlet_spawn(reader.close)
+        await self._readers.close()
         await self.engine.dispose()
         if self._unflushed_engine is not None:
             await self._unflushed_engine.dispose()
