@@ -11,7 +11,6 @@ from google.protobuf.struct_pb2 import Struct
 
 from quarterdeck.tenancy.v1 import tenancy_pb2 as pb
 from services.tenancy.tenants.models import (
-    MembershipRecord,
     MembershipRole,
     TenantSettingsRecord,
     TenantStatus,
@@ -27,7 +26,7 @@ STATUS_FROM_PROTO = {v: k for k, v in STATUS_TO_PROTO.items()}
 
 
 class TenantFields(Protocol):
-    """A tenant's columns: an ORM record, or a row of :data:`services.tenancy.tenants.handlers.tenants.TENANT_BY_ID`."""
+    """A tenant's columns: an ORM record, or a row of a :class:`shared.db.PreparedRead`."""
 
     @property
     def id(self) -> uuid.UUID: ...
@@ -89,7 +88,22 @@ ROLE_TO_PROTO = {
 ROLE_FROM_PROTO: dict[int, MembershipRole] = {v: k for k, v in ROLE_TO_PROTO.items()}
 
 
-def membership_to_proto(row: MembershipRecord) -> pb.Membership:
+class MembershipFields(Protocol):
+    """A membership's columns: an ORM record, or a row of a :class:`shared.db.PreparedRead`."""
+
+    @property
+    def id(self) -> uuid.UUID: ...
+    @property
+    def tenant_id(self) -> uuid.UUID: ...
+    @property
+    def user_id(self) -> uuid.UUID: ...
+    @property
+    def role(self) -> MembershipRole: ...
+    @property
+    def created_at(self) -> datetime: ...
+
+
+def membership_to_proto(row: MembershipFields) -> pb.Membership:
     return pb.Membership(
         id=str(row.id),
         tenant_id=str(row.tenant_id),

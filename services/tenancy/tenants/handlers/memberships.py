@@ -10,7 +10,7 @@ from __future__ import annotations
 import uuid
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import func, select
+from sqlalchemy import bindparam, func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -24,6 +24,7 @@ from services.tenancy.tenants.models import (
     TenantRecord,
 )
 from shared.auth import ROLE_RANK, Principal, require_internal, require_principal, require_tenant
+from shared.db import PreparedRead
 from shared.db_types import utcnow
 from shared.errors import (
     AlreadyExists,
@@ -40,6 +41,15 @@ from shared.timestamps import from_timestamp, to_timestamp
 #: Each read of the revocations looks this far behind its cursor, for rows committed a little
 #: after the previous read passed them (a transaction that started earlier).
 REVOCATION_LOOKBACK = timedelta(seconds=30)
+
+
+_MEMBERSHIPS = MembershipRecord.__table__
+MEMBERSHIP_OF_USER = PreparedRead(
+    select(*_MEMBERSHIPS.columns).where(
+        _MEMBERSHIPS.c.tenant_id == bindparam("tenant_id"),
+        _MEMBERSHIPS.c.user_id == bindparam("user_id"),
+    )
+)
 
 
 def parse_role(value: int, field: str) -> MembershipRole:
@@ -153,9 +163,13 @@ class MembershipHandlers:
         principal = require_principal()
         if principal.user_id != str(user_id):
             require_tenant(str(tenant_id), "viewer")
-        async with self._db.reading() as session:
-            row = await self._membership(session, tenant_id, user_id)
-            return pb.GetMembershipResponse(membership=membership_to_proto(row))
+        # One statement, so no transaction around it (identity asks at every sign-in).
+        rows = await self._db.fetch_prepared(
+            MEMBERSHIP_OF_USER, {"tenant_id": tenant_id, "user_id": user_id}
+        )
+        if not rows:
+            raise NotFound("no such membership", reason="MEMBERSHIP_NOT_FOUND")
+        return pb.GetMembershipResponse(membership=membership_to_proto(rows[0]))
 
     async def list_memberships(
         self, request: pb.ListMembershipsRequest
