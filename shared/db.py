@@ -269,6 +269,24 @@ class _DriverReaders:
             await greenlet_spawn(reader.close)
 
 
+@asynccontextmanager
+async def _lent(
+    kept: _DriverReaders, discard_if: Callable[[BaseException], bool]
+) -> AsyncIterator[Any]:
+    """The driver's connection of one of ``kept``, given back after the block; discarded (a
+    new one opened when next needed) when the block raises an error ``discard_if`` accepts."""
+    pooled = await kept.take()
+    try:
+        yield pooled.driver_connection
+    except BaseException as error:
+        if discard_if(error):
+            await kept.discard(pooled, error)
+        else:
+            await kept.give(pooled)
+        raise
+    await kept.give(pooled)
+
+
 class Database:
     """An engine plus the session factory every repository uses.
 
@@ -293,6 +311,9 @@ class Database:
         #: the process still opens ``pool_size + max_overflow`` connections at most; none
         #: without an overflow to take them from (:meth:`unflushed_driver_connection`).
         self._unflushed_engine: AsyncEngine | None = None
+        #: The driver connections the limits' hot path writes on, kept like the readers':
+        #: the unflushed ones (PostgreSQL), or one for :meth:`sqlite_driver_transaction`.
+        self._held: _DriverReaders | None = None
         unflushed = min(unflushed_pool_size, max_overflow)
         if self.dialect == "sqlite":
             database = parsed.database or ":memory:"
@@ -311,9 +332,14 @@ class Database:
                     max_overflow=0,
                     connect_args={"server_settings": {"synchronous_commit": "off"}},
                 )
+                self._held = _DriverReaders(
+                    self._unflushed_engine.sync_engine.pool, unflushed, closes_on_its_own=True
+                )
         self.engine: AsyncEngine = create_async_engine(parsed, **options)
         if self.dialect == "sqlite":
             event.listen(self.engine.sync_engine, "begin", _sqlite_begin)
+            # One writer at a time holds SQLite's write lock: one kept connection serves them.
+            self._held = _DriverReaders(self.engine.sync_engine.pool, 1, closes_on_its_own=False)
         #: This database's own session class, so the listeners of :meth:`on_commit` hear its
         #: sessions only (a process may hold several services' databases).
         self._session_class: type[Session] = type("DatabaseSession", (Session,), {})
@@ -394,13 +420,15 @@ class Database:
         result objects cost several times what SQLite spends running such statements. The
         statements' text and their parameters' stored forms (UUIDs, datetimes) are the
         caller's to get right; with WAL and ``synchronous=NORMAL`` (how connections are
-        opened here), the commit does not wait for a flush.
+        opened here), the commit does not wait for a flush. One connection serves these
+        transactions, kept from first use like :meth:`fetch_prepared`'s: a checkout of
+        SQLAlchemy's pool per call cost more than the statements.
         """
-        if self.dialect != "sqlite":
+        if self.dialect != "sqlite" or self._held is None:
             raise RuntimeError("sqlite_driver_transaction is for SQLite databases")
-        async with self.engine.connect() as connection:
-            pooled = await connection.get_raw_connection()
-            driver: Any = pooled.driver_connection
+        # A transaction still open after the block (its rollback failed or was interrupted)
+        # would hold the write lock: that connection is discarded.
+        async with _lent(self._held, lambda _: driver.in_transaction) as driver:
             await driver.execute("BEGIN IMMEDIATE")
             try:
                 yield driver
@@ -426,26 +454,25 @@ class Database:
 
         For a hot path that writes in one statement: no BEGIN, ``SET LOCAL`` or COMMIT round trip,
         so the row locks the statement takes are released when it ends, not a round trip (and a
-        turn of the event loop) later; asyncpg prepares each statement text once per connection.
+        turn of the event loop) later. The connections are held from first use
+        (like :meth:`fetch_prepared`'s), so asyncpg prepares each statement text once per
+        connection and process, and a call costs no checkout of SQLAlchemy's pool.
         The same loss on a server crash as :meth:`commit_unflushed`: only for such data. A
         connection that failed other than by a statement's own error (SQLSTATE) is discarded.
         """
-        if self._unflushed_engine is None:
+        if self._unflushed_engine is None or self._held is None:
             raise RuntimeError("this database has no unflushed connections")
         import asyncpg
 
-        async with self._unflushed_engine.connect() as connection:
-            pooled = await connection.get_raw_connection()
-            try:
-                yield pooled.driver_connection
-            except BaseException as error:
-                # A statement's own error (a constraint, ...) leaves the connection usable; a
-                # broken or cancelled exchange leaves it in an unknown state.
-                if not isinstance(error, asyncpg.PostgresError) or isinstance(
-                    error, asyncpg.PostgresConnectionError
-                ):
-                    await connection.invalidate()
-                raise
+        def broken(error: BaseException) -> bool:
+            # A statement's own error (a constraint, ...) leaves the connection usable; a
+            # broken or cancelled exchange leaves it in an unknown state.
+            return not isinstance(error, asyncpg.PostgresError) or isinstance(
+                error, asyncpg.PostgresConnectionError
+            )
+
+        async with _lent(self._held, broken) as connection:
+            yield connection
 
     async def outside_transaction(self, work: Callable[[Connection], T]) -> T:
         """Runs ``work`` on a connection where each statement is its own transaction: no BEGIN,
@@ -562,6 +589,8 @@ class Database:
 
     async def dispose(self) -> None:
         await self._readers.close()
+        if self._held is not None:
+            await self._held.close()
         await self.engine.dispose()
         if self._unflushed_engine is not None:
             await self._unflushed_engine.dispose()

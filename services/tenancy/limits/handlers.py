@@ -315,13 +315,13 @@ class PlanCounter:
         )
 
 
-def authorize(tenant_id: str) -> None:
+def authorize(tenant_id: uuid.UUID) -> None:
     """Quarterdeck services, and the tenant's own members (member or higher); nobody else,
     platform operators included: reserving is done on behalf of a tenant's calls."""
     principal = require_principal()
     if principal.is_internal:
         return
-    if principal.tenant_id != tenant_id:
+    if principal.tenant_id != str(tenant_id):
         raise PermissionDenied(
             "the access token is not valid for this tenant", reason="TENANT_MISMATCH"
         )
@@ -456,7 +456,7 @@ class LimitHandlers:
 
     async def reserve(self, request: pb.ReserveRequest) -> pb.ReserveResponse:
         tenant_id = parse_id(request.tenant_id, "tenant_id")
-        authorize(str(tenant_id))
+        authorize(tenant_id)
         requests = request.requests if request.HasField("requests") else 1
         violations = []
         if requests <= 0:
@@ -506,22 +506,22 @@ class LimitHandlers:
             ]
             or None,
         )
-        take = RateTake(
-            tenant_id=tenant_id,
-            reservation_id=row.id,
-            now=now,
-            requests=requests,
-            tokens=request.tokens,
-            rpm=rpm,
-            tpm=tpm,
-            expires_in=self._ttl,
-        )
         remaining: dict[str, int] | None = None
         soft_exceeded: list[str] = []
         try:
             if self._at_once and not plan:
                 remaining = await self._reserve_at_once(row, rpm, tpm)
             if remaining is None:  # plan counters, Redis, or a refusal to explain
+                take = RateTake(
+                    tenant_id=tenant_id,
+                    reservation_id=row.id,
+                    now=now,
+                    requests=requests,
+                    tokens=request.tokens,
+                    rpm=rpm,
+                    tpm=tpm,
+                    expires_in=self._ttl,
+                )
                 remaining, soft_exceeded = await self._reserve_in_transaction(
                     row, take, plan, wanted
                 )
@@ -783,7 +783,7 @@ class LimitHandlers:
 
     async def settle(self, request: pb.SettleRequest) -> pb.SettleResponse:
         tenant_id = parse_id(request.tenant_id, "tenant_id")
-        authorize(str(tenant_id))
+        authorize(tenant_id)
         reservation_id = parse_id(request.reservation_id, "reservation_id")
         if request.actual_tokens < 0:
             raise InvalidArgument.field("actual_tokens", "must not be negative")
@@ -825,7 +825,7 @@ class LimitHandlers:
 
     async def release(self, request: pb.ReleaseRequest) -> pb.ReleaseResponse:
         tenant_id = parse_id(request.tenant_id, "tenant_id")
-        authorize(str(tenant_id))
+        authorize(tenant_id)
         reservation_id = parse_id(request.reservation_id, "reservation_id")
         now = self._clock()
         async with self._writing() as session:
