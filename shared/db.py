@@ -183,14 +183,17 @@ class PreparedRead:
         )
 
 
-class _DriverReaders:
-    """The connections :meth:`Database.fetch_prepared` reads on: up to ``size`` checked out of
-    the pool when first needed and kept between reads, since a checkout costs more than a point
-    read on the driver. A read that finds them all busy waits for the next one free (a round
-    trip away) rather than checking out more: reads arrive in bursts (every call a turn of the
-    event loop delivers reaches its read before the first answer comes back), and a burst past
-    the pool's size would open overflow connections and close them again each time. With
-    ``size`` 0 (a small pool, SQLite in memory), each read checks a connection out and back in.
+class _KeptConnections:
+    """Driver connections for the hot paths that bypass SQLAlchemy's per-call objects
+    (:meth:`Database.fetch_prepared`, :meth:`Database.unflushed_driver_connection`,
+    :meth:`Database.sqlite_driver_transaction`): up to ``size`` checked out of ``pool`` when
+    first needed and kept between calls, since a checkout costs more than a point read or a
+    one-statement write on the driver. A call that finds them all busy waits for the next one
+    free (a round trip away) rather than checking out more: calls arrive in bursts (every call a
+    turn of the event loop delivers reaches its statement before the first answer comes back),
+    and a burst past the pool's size would open overflow connections and close them again each
+    time. With ``size`` 0 (a small pool, SQLite in memory), each call checks a connection out
+    and back in. Lent by :func:`_lent`.
     """
 
     def __init__(self, pool: Pool, size: int, *, closes_on_its_own: bool) -> None:
@@ -247,7 +250,7 @@ class _DriverReaders:
         return False
 
     async def give(self, reader: PoolProxiedConnection) -> None:
-        """Hands ``reader`` back after a read that left it usable."""
+        """Hands ``reader`` back after a call that left it usable."""
         if self._size == 0:
             await greenlet_spawn(reader.close)  # back to the pool (which may close it)
         elif not self._wake(reader):
@@ -256,7 +259,7 @@ class _DriverReaders:
     async def discard(
         self, reader: PoolProxiedConnection, error: BaseException | None = None
     ) -> None:
-        """Drops ``reader`` (broken, or cancelled mid-statement); a waiting read opens another."""
+        """Drops ``reader`` (broken, or cancelled mid-statement); a waiting call opens another."""
         if self._size > 0:
             self._open -= 1
             self._wake(None)
@@ -271,7 +274,7 @@ class _DriverReaders:
 
 @asynccontextmanager
 async def _lent(
-    kept: _DriverReaders, discard_if: Callable[[BaseException], bool]
+    kept: _KeptConnections, discard_if: Callable[[BaseException], bool]
 ) -> AsyncIterator[Any]:
     """The driver's connection of one of ``kept``, given back after the block; discarded (a
     new one opened when next needed) when the block raises an error ``discard_if`` accepts."""
@@ -313,7 +316,7 @@ class Database:
         self._unflushed_engine: AsyncEngine | None = None
         #: The driver connections the limits' hot path writes on, kept like the readers':
         #: the unflushed ones (PostgreSQL), or one for :meth:`sqlite_driver_transaction`.
-        self._held: _DriverReaders | None = None
+        self._held: _KeptConnections | None = None
         unflushed = min(unflushed_pool_size, max_overflow)
         if self.dialect == "sqlite":
             database = parsed.database or ":memory:"
@@ -332,14 +335,14 @@ class Database:
                     max_overflow=0,
                     connect_args={"server_settings": {"synchronous_commit": "off"}},
                 )
-                self._held = _DriverReaders(
+                self._held = _KeptConnections(
                     self._unflushed_engine.sync_engine.pool, unflushed, closes_on_its_own=True
                 )
         self.engine: AsyncEngine = create_async_engine(parsed, **options)
         if self.dialect == "sqlite":
             event.listen(self.engine.sync_engine, "begin", _sqlite_begin)
             # One writer at a time holds SQLite's write lock: one kept connection serves them.
-            self._held = _DriverReaders(self.engine.sync_engine.pool, 1, closes_on_its_own=False)
+            self._held = _KeptConnections(self.engine.sync_engine.pool, 1, closes_on_its_own=False)
         #: This database's own session class, so the listeners of :meth:`on_commit` hear its
         #: sessions only (a process may hold several services' databases).
         self._session_class: type[Session] = type("DatabaseSession", (Session,), {})
@@ -351,7 +354,7 @@ class Database:
             **_AUTOCOMMIT.get(self.dialect, {})
         )
         pool = self.engine.sync_engine.pool
-        self._readers = _DriverReaders(
+        self._readers = _KeptConnections(
             pool,
             min(KEPT_READERS, pool.size() // 2) if isinstance(pool, QueuePool) else 0,
             closes_on_its_own=self.dialect == "postgresql",
@@ -462,16 +465,9 @@ class Database:
         """
         if self._unflushed_engine is None or self._held is None:
             raise RuntimeError("this database has no unflushed connections")
-        import asyncpg
-
-        def broken(error: BaseException) -> bool:
-            # A statement's own error (a constraint, ...) leaves the connection usable; a
-            # broken or cancelled exchange leaves it in an unknown state.
-            return not isinstance(error, asyncpg.PostgresError) or isinstance(
-                error, asyncpg.PostgresConnectionError
-            )
-
-        async with _lent(self._held, broken) as connection:
+        # A statement's own error (a constraint, ...) leaves the connection usable; a broken
+        # or cancelled exchange leaves it in an unknown state.
+        async with _lent(self._held, self._broken_by) as connection:
             yield connection
 
     async def outside_transaction(self, work: Callable[[Connection], T]) -> T:
@@ -511,23 +507,24 @@ class Database:
         """
         compiled = read.compiled_for(self.engine.dialect)
         arguments = compiled.arguments(parameters or {})
-        reader = await self._readers.take()
-        driver: Any = reader.driver_connection
         try:
-            if self.dialect == "postgresql":
-                records = await driver.fetch(compiled.sql, *arguments)
-            else:
-                cursor = await driver.execute(compiled.sql, arguments)
-                records = await cursor.fetchall()
-                await cursor.close()
-        except BaseException as error:
-            if not self._statement_error(error):
-                await self._readers.discard(reader, error)
-                raise
-            await self._readers.give(reader)
-            raise DBAPIError(compiled.sql, arguments, cast(Exception, error)) from error
-        await self._readers.give(reader)
+            async with _lent(self._readers, self._broken_by) as driver:
+                if self.dialect == "postgresql":
+                    records = await driver.fetch(compiled.sql, *arguments)
+                else:
+                    cursor = await driver.execute(compiled.sql, arguments)
+                    records = await cursor.fetchall()
+                    await cursor.close()
+        except Exception as error:
+            if self._statement_error(error):
+                raise DBAPIError(compiled.sql, arguments, error) from error
+            raise
         return compiled.rows(records)
+
+    def _broken_by(self, error: BaseException) -> bool:
+        """Whether ``error`` leaves a driver connection in an unknown state (dropped, cancelled
+        mid-statement), so that it must be discarded rather than used again."""
+        return not self._statement_error(error)
 
     def _statement_error(self, error: BaseException) -> bool:
         """Whether the driver refused the statement itself, leaving its connection usable."""
