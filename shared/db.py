@@ -172,6 +172,7 @@ class PreparedRead:
                 )
             )
         columns = list(self.statement.selected_columns)
+        names = [str(column.key) for column in columns]
         return _CompiledRead(
             sql=compiled.string,
             parameters=tuple(parameters),
@@ -179,7 +180,7 @@ class PreparedRead:
                 column.type.dialect_impl(dialect).result_processor(dialect, None)
                 for column in columns
             ),
-            row=namedtuple("PreparedRow", [column.key for column in columns], rename=True),  # type: ignore[misc]
+            row=namedtuple("PreparedRow", names, rename=True),
         )
 
 
@@ -203,18 +204,18 @@ class _KeptConnections:
         self._check_closed = closes_on_its_own
         self._idle: list[PoolProxiedConnection] = []
         self._open = 0
-        #: Reads waiting for a connection, first come first served; woken with a connection,
+        #: Calls waiting for a connection, first come first served; woken with a connection,
         #: or with None to check out a new one (one was discarded).
         self._waiters: deque[asyncio.Future[PoolProxiedConnection | None]] = deque()
 
     async def take(self) -> PoolProxiedConnection:
         while True:
             if self._idle:
-                reader = self._idle.pop()
-                driver: Any = reader.driver_connection
+                connection = self._idle.pop()
+                driver: Any = connection.driver_connection
                 if not (self._check_closed and driver.is_closed()):
-                    return reader
-                await self.discard(reader)  # closed by the server (a restart, an idle timeout)
+                    return connection
+                await self.discard(connection)  # closed by the server (a restart, an idle timeout)
                 continue
             if self._size == 0:
                 return await greenlet_spawn(self._pool.connect)
@@ -241,35 +242,36 @@ class _KeptConnections:
             if handed is not None:
                 return handed
 
-    def _wake(self, reader: PoolProxiedConnection | None) -> bool:
+    def _wake(self, connection: PoolProxiedConnection | None) -> bool:
         while self._waiters:
             waiter = self._waiters.popleft()
             if not waiter.done():
-                waiter.set_result(reader)
+                waiter.set_result(connection)
                 return True
         return False
 
-    async def give(self, reader: PoolProxiedConnection) -> None:
-        """Hands ``reader`` back after a call that left it usable."""
+    async def give(self, connection: PoolProxiedConnection) -> None:
+        """Hands ``connection`` back after a call that left it usable."""
         if self._size == 0:
-            await greenlet_spawn(reader.close)  # back to the pool (which may close it)
-        elif not self._wake(reader):
-            self._idle.append(reader)
+            await greenlet_spawn(connection.close)  # back to the pool (which may close it)
+        elif not self._wake(connection):
+            self._idle.append(connection)
 
     async def discard(
-        self, reader: PoolProxiedConnection, error: BaseException | None = None
+        self, connection: PoolProxiedConnection, error: BaseException | None = None
     ) -> None:
-        """Drops ``reader`` (broken, or cancelled mid-statement); a waiting call opens another."""
+        """Drops ``connection`` (broken, or cancelled mid-statement); a waiting call opens
+        another."""
         if self._size > 0:
             self._open -= 1
             self._wake(None)
-        await greenlet_spawn(reader.invalidate, error)
+        await greenlet_spawn(connection.invalidate, error)
 
     async def close(self) -> None:
         idle, self._idle = self._idle, []
         self._open -= len(idle)
-        for reader in idle:
-            await greenlet_spawn(reader.close)
+        for connection in idle:
+            await greenlet_spawn(connection.close)
 
 
 @asynccontextmanager
@@ -314,7 +316,7 @@ class Database:
         #: the process still opens ``pool_size + max_overflow`` connections at most; none
         #: without an overflow to take them from (:meth:`unflushed_driver_connection`).
         self._unflushed_engine: AsyncEngine | None = None
-        #: The driver connections the limits' hot path writes on, kept like the readers':
+        #: The driver connections the limits' hot path writes on (:class:`_KeptConnections`):
         #: the unflushed ones (PostgreSQL), or one for :meth:`sqlite_driver_transaction`.
         self._held: _KeptConnections | None = None
         unflushed = min(unflushed_pool_size, max_overflow)

@@ -42,10 +42,10 @@ def client_address(
     peer: str | None, forwarded_for: Sequence[str], trusted: Sequence[IpNetwork]
 ) -> str:
     """The client's IP address: ``peer``, or from ``X-Forwarded-For`` when ``peer`` is trusted."""
-    if not peer:
-        return ""
+    if not peer or not trusted:
+        return peer or ""
     current = _address(peer)
-    if current is None or not trusted or not _trusted(current, trusted):
+    if current is None or not _trusted(current, trusted):
         return peer
     hops = [hop for header in forwarded_for for hop in header.split(",")]
     for hop in reversed(hops):
@@ -62,10 +62,9 @@ def client_address_of(request: Request) -> str:
     """The address of the client making ``request`` (see :func:`client_address`)."""
     trusted: Sequence[IpNetwork] = request.app.state.trusted_proxies
     client = request.scope.get("client")
-    peer: str | None = client[0] if client else None
-    if not trusted or not peer:  # no proxy to believe (every request of most deployments)
-        return peer or ""
-    return client_address(peer, request.headers.getlist(FORWARDED_FOR_HEADER), trusted)
+    # With no proxy to believe (most deployments) the header is never read: skip parsing it.
+    forwarded_for = request.headers.getlist(FORWARDED_FOR_HEADER) if trusted else ()
+    return client_address(client[0] if client else None, forwarded_for, trusted)
 
 
 def describe_user_agent(user_agent: str) -> tuple[str, str, str]:

@@ -58,18 +58,18 @@ async def record_task(
     this transaction, so no task of it can exist yet); else one UPDATE (no read first), but
     for a ``note`` merged into the task's metadata, which reads the row."""
     now = utcnow()
-    if new:
-        session.add(_new_task(run, status, now, note))
-        await session.flush()
-        return
-    if note is not None:
-        await _record_noted(session, run, status, note, now)
-        return
     values: dict[str, Any] = {
         "status": status,
         "retry_count": max(run.attempt_count - 1, 0),
         "started_at": run.started_at,
     }
+    if new:
+        session.add(_new_task(run, now, values, note))
+        await session.flush()
+        return
+    if note is not None:
+        await _record_noted(session, run, now, values, note)
+        return
     if status in _ENDED:
         values.update(await _ended(session, run, now, error))
     updated = (
@@ -82,39 +82,33 @@ async def record_task(
         )
     ).first()
     if updated is None:  # a run queued before runs had tasks: its task starts now
-        session.add(_new_task(run, status, now, None, values))
+        session.add(_new_task(run, now, values, None))
         await session.flush()
     elif status in _ENDED and (updated.task_metadata or {}).get("subtasks"):
         await _end_subtasks_left(session, updated.id, status, now)
 
 
 def _new_task(
-    run: RunRecord,
-    status: TaskStatus,
-    now: datetime,
-    note: dict[str, Any] | None,
-    values: dict[str, Any] | None = None,
+    run: RunRecord, now: datetime, values: dict[str, Any], note: dict[str, Any] | None
 ) -> AgentTaskRecord:
-    task = AgentTaskRecord(
-        id=uuid.uuid4(),
-        tenant_id=run.tenant_id,
-        run_id=run.run_id,
-        conversation_id=run.conversation_id,
-        agent_id=str(run.payload_json.get("agent_id", ""))[:64],
-        task_type=TASK_TYPE,
-        description=f"answer message {run.message_position} of conversation {run.conversation_id}",
-        input_data=dict(run.payload_json),
-        tokens_used=0,
-        cost_picos=0,
-        status=status,
-        retry_count=max(run.attempt_count - 1, 0),
-        started_at=run.started_at,
-        created_at=run.created_at or now,
-        task_metadata=dict(note or {}),
-    )
-    for name, value in (values or {}).items():
-        setattr(task, name, value)
-    return task
+    """The run's task, first stored with ``values`` (its status and what goes with it)."""
+    fields: dict[str, Any] = {
+        "id": uuid.uuid4(),
+        "tenant_id": run.tenant_id,
+        "run_id": run.run_id,
+        "conversation_id": run.conversation_id,
+        "agent_id": str(run.payload_json.get("agent_id", ""))[:64],
+        "task_type": TASK_TYPE,
+        "description": (
+            f"answer message {run.message_position} of conversation {run.conversation_id}"
+        ),
+        "input_data": dict(run.payload_json),
+        "tokens_used": 0,
+        "cost_picos": 0,
+        "created_at": run.created_at or now,
+        "task_metadata": dict(note or {}),
+    }
+    return AgentTaskRecord(**{**fields, **values})
 
 
 async def _ended(
@@ -153,19 +147,18 @@ async def _ended(
 async def _record_noted(
     session: AsyncSession,
     run: RunRecord,
-    status: TaskStatus,
-    note: dict[str, Any],
     now: datetime,
+    values: dict[str, Any],
+    note: dict[str, Any],
 ) -> None:
     """A status change that notes something in the task's metadata (what a parked run awaits),
     merged into what the metadata says already: read, then written."""
     task = await session.scalar(_run_task(run.run_id))
     if task is None:
-        session.add(_new_task(run, status, now, note))
+        session.add(_new_task(run, now, values, note))
     else:
-        task.status = status
-        task.retry_count = max(run.attempt_count - 1, 0)
-        task.started_at = run.started_at
+        for name, value in values.items():
+            setattr(task, name, value)
         task.task_metadata = {**(task.task_metadata or {}), **note}
     await session.flush()
 

@@ -52,6 +52,10 @@ MEMBERSHIP_OF_USER = PreparedRead(
 )
 
 
+def _no_such_membership() -> NotFound:
+    return NotFound("no such membership", reason="MEMBERSHIP_NOT_FOUND")
+
+
 def parse_role(value: int, field: str) -> MembershipRole:
     if value not in ROLE_FROM_PROTO:
         raise InvalidArgument.field(field, "must be OWNER, ADMIN, MEMBER or VIEWER")
@@ -95,7 +99,7 @@ class MembershipHandlers:
             )
         )
         if row is None:
-            raise NotFound("no such membership", reason="MEMBERSHIP_NOT_FOUND")
+            raise _no_such_membership()
         return row
 
     @staticmethod
@@ -168,7 +172,7 @@ class MembershipHandlers:
             MEMBERSHIP_OF_USER, {"tenant_id": tenant_id, "user_id": user_id}
         )
         if not rows:
-            raise NotFound("no such membership", reason="MEMBERSHIP_NOT_FOUND")
+            raise _no_such_membership()
         return pb.GetMembershipResponse(membership=membership_to_proto(rows[0]))
 
     async def list_memberships(
