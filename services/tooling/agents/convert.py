@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from typing import Any
+from typing import Any, Protocol
 
 from quarterdeck.tooling.v1 import agents_pb2 as pb
 from services.tooling.agents.models import (
@@ -116,18 +116,34 @@ def agent_to_proto(row: AgentRecord) -> pb.Agent:
         is_active=row.is_active,
         config_version=row.config_version,
         config_hash=row.config_hash,
-        totals=pb.AgentTotals(
-            tasks_completed=row.total_tasks_completed,
-            tokens_used=row.total_tokens_used,
-            average_latency_ms=row.average_latency_ms,
-            success_rate=row.success_rate,
-        ),
+        totals=agent_totals(row),
         last_health_check_time=to_timestamp(row.last_health_check_at),
         last_run_time=to_timestamp(row.last_run_at),
         last_error=_text(row.last_error),
         created_by=row.created_by,
         create_time=to_timestamp(row.created_at),
         update_time=to_timestamp(row.updated_at),
+    )
+
+
+class _Totals(Protocol):
+    @property
+    def total_tasks_completed(self) -> int: ...
+    @property
+    def total_tokens_used(self) -> int: ...
+    @property
+    def average_latency_ms(self) -> float: ...
+    @property
+    def success_rate(self) -> float: ...
+
+
+def agent_totals(row: _Totals) -> pb.AgentTotals:
+    """An agent's running totals, from its row or from a statement returning those columns."""
+    return pb.AgentTotals(
+        tasks_completed=row.total_tasks_completed,
+        tokens_used=row.total_tokens_used,
+        average_latency_ms=row.average_latency_ms,
+        success_rate=row.success_rate,
     )
 
 

@@ -29,6 +29,7 @@ from services.tooling.agents.convert import (
     STATUS_FROM_PROTO,
     agent_to_proto,
     agent_tool_to_proto,
+    agent_totals,
     config_hash,
 )
 from services.tooling.agents.limits import ExecutionLimitHandlers
@@ -458,9 +459,9 @@ class AgentHandlers(ExecutionLimitHandlers):
     async def record_agent_usage(
         self, request: pb.RecordAgentUsageRequest
     ) -> pb.RecordAgentUsageResponse:
-        """Adds the tokens to the agent's total_tokens_used in one UPDATE of the row as stored
-        (concurrent reports never lose a count); the request_id is claimed in the same
-        transaction, so a repeated report is answered, not counted again. Neither
+        """Adds the tokens to the agent's total_tokens_used in one UPDATE of the row as stored,
+        returning the totals (concurrent reports never lose a count); the request_id is claimed
+        in the same transaction, so a repeated report is answered, not counted again. Neither
         config_version nor updated_at moves: they track the definition."""
         require_internal()
         tenant = parse_id(request.tenant_id, "tenant_id")
@@ -472,19 +473,29 @@ class AgentHandlers(ExecutionLimitHandlers):
         violations.raise_if_any()
 
         async def record(session: AsyncSession) -> pb.RecordAgentUsageResponse:
-            await visible_agent(session, tenant, agent_id)
+            # Whether the tenant may use the agent, from this replica's agent cache (the
+            # ExecuteTool path's): the report then costs one UPDATE returning the totals.
+            await cached_agent(self._ctx, tenant, agent_id)
             agents = cast(Table, AgentRecord.__table__)
-            await session.execute(
-                update(agents)
-                .where(agents.c.id == agent_id)
-                .values(
-                    total_tokens_used=agents.c.total_tokens_used + request.tokens_used,
-                    updated_at=agents.c.updated_at,
+            totals = (
+                await session.execute(
+                    update(agents)
+                    .where(agents.c.id == agent_id)
+                    .values(
+                        total_tokens_used=agents.c.total_tokens_used + request.tokens_used,
+                        updated_at=agents.c.updated_at,
+                    )
+                    .returning(
+                        agents.c.total_tasks_completed,
+                        agents.c.total_tokens_used,
+                        agents.c.average_latency_ms,
+                        agents.c.success_rate,
+                    )
                 )
-            )
-            row = await session.get(AgentRecord, agent_id, populate_existing=True)
-            assert row is not None  # read just above
-            return pb.RecordAgentUsageResponse(totals=agent_to_proto(row).totals)
+            ).one_or_none()
+            if totals is None:  # deleted since the cache read it
+                raise NotFound(f"agent {agent_id} not found", reason="AGENT_NOT_FOUND")
+            return pb.RecordAgentUsageResponse(totals=agent_totals(totals))
 
         return await self._ctx.idempotency.run(
             endpoint="tooling.RecordAgentUsage",
