@@ -1,6 +1,6 @@
 """Metering: RecordUsage (Quarterdeck services only) adds to the counters of the UTC day and
 month the usage occurred in with one ``INSERT ... ON CONFLICT DO UPDATE SET c = c + excluded.c``
-per row, on both databases, so concurrent calls never lose an increment. A call with no user
+of both rows, on both databases, so concurrent calls never lose an increment. A call with no user
 lands on the NULL-user row, which the conditional unique index keeps unique. GetUsage sums the
 day counters."""
 
@@ -53,21 +53,30 @@ class MeteringHandlers(BillingBase):
         session: AsyncSession,
         tenant_id: uuid.UUID,
         user_id: uuid.UUID | None,
-        period_start: date,
-        granularity: Granularity,
+        day: date,
         counts: dict[str, int],
-    ) -> Any:
+    ) -> dict[Granularity, Any]:
+        """Adds ``counts`` to the day's and the month's counters in one upsert of two rows
+        (both land on the same unique index); their rows as stored, by granularity."""
         table = UsageCounterRecord.__table__
         now = utcnow()
         stmt = self._insert(table).values(
-            id=uuid.uuid4(),
-            tenant_id=tenant_id,
-            user_id=user_id,
-            period_start=period_start,
-            granularity=granularity,
-            created_at=now,
-            updated_at=now,
-            **counts,
+            [
+                {
+                    "id": uuid.uuid4(),
+                    "tenant_id": tenant_id,
+                    "user_id": user_id,
+                    "period_start": period_start,
+                    "granularity": granularity,
+                    "created_at": now,
+                    "updated_at": now,
+                    **counts,
+                }
+                for period_start, granularity in (
+                    (day, Granularity.DAY),
+                    (month_start(day), Granularity.MONTH),
+                )
+            ]
         )
         target: dict[str, Any] = (
             {
@@ -84,7 +93,8 @@ class MeteringHandlers(BillingBase):
                 "updated_at": stmt.excluded.updated_at,
             },
         ).returning(*table.c)
-        return (await session.execute(upsert)).one()
+        # RETURNING's row order is not promised: each row says which counter it is.
+        return {Granularity(row.granularity): row for row in await session.execute(upsert)}
 
     async def record_usage(self, request: pb.RecordUsageRequest) -> pb.RecordUsageResponse:
         require_internal()
@@ -104,16 +114,13 @@ class MeteringHandlers(BillingBase):
         day = occurred.astimezone(UTC).date()
 
         async def record(session: AsyncSession) -> pb.RecordUsageResponse:
-            if await session.get(TenantRecord, tenant_id) is None:
+            tenant = select(TenantRecord.id).where(TenantRecord.id == tenant_id)
+            if await session.scalar(tenant) is None:
                 raise NotFound("no such tenant", reason="TENANT_NOT_FOUND")
-            day_row = await self._increment(
-                session, tenant_id, user_id, day, Granularity.DAY, counts
-            )
-            month_row = await self._increment(
-                session, tenant_id, user_id, month_start(day), Granularity.MONTH, counts
-            )
+            rows = await self._increment(session, tenant_id, user_id, day, counts)
             return pb.RecordUsageResponse(
-                day=counter_to_proto(day_row), month=counter_to_proto(month_row)
+                day=counter_to_proto(rows[Granularity.DAY]),
+                month=counter_to_proto(rows[Granularity.MONTH]),
             )
 
         # With a request_id, the counters move once per id (the key is claimed in the same
