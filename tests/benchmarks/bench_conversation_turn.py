@@ -3,7 +3,7 @@ and the time from posting a message to its first streamed token, in the same run
 
 Run: ``uv run python -m tests.benchmarks.bench_conversation_turn [--backend sqlite|postgresql]
 [--conversations 50] [--tenants 10] [--turns 3] [--seconds 5] [--workers 8]
-[--worker-processes 0]``. Every service runs in this one process (identity, tenancy, tooling,
+[--worker-processes 0] [--count-calls]``. Every service runs in this one process (identity, tenancy, tooling,
 telemetry, conversation) with the local test provider at zero latency, as the service tests
 build them. With ``--worker-processes N`` the runs are carried out by N `quarterdeck worker`
 processes (``--workers`` runs each), as deployed beside the conversation service, which then
@@ -13,7 +13,8 @@ too, and the figures are of one CPU-shared process, a floor for a deployment. Tu
 ``--conversations`` conversations across ``--tenants`` tenants each post ``--turns`` messages
 one after another, each waiting for its run to complete. First token: a follower of the
 conversation's ledger notes the first response.output_text.delta after each post. Not collected
-by pytest (the name is bench_*).
+by pytest (the name is bench_*). ``--count-calls`` installs a tracer provider (no exporter) whose
+server spans count the RPCs served per turn, by method, in this process.
 """
 
 from __future__ import annotations
@@ -32,6 +33,9 @@ from pathlib import Path
 from typing import Any
 
 from grpc_health.v1 import health_pb2, health_pb2_grpc
+from opentelemetry import trace
+from opentelemetry.sdk.trace import ReadableSpan, SpanProcessor, TracerProvider
+from opentelemetry.trace import SpanKind
 from sqlalchemy import event
 from sqlalchemy.engine import Engine
 
@@ -126,6 +130,18 @@ def _statements() -> Iterator[collections.Counter[str]]:
         event.remove(Engine, "commit", committed)
 
 
+class _ServedCalls(SpanProcessor):
+    """Counts the RPCs this process serves, by ``Service/Method``, from their server spans."""
+
+    def __init__(self) -> None:
+        self.counted: collections.Counter[str] = collections.Counter()
+
+    def on_end(self, span: ReadableSpan) -> None:
+        if span.kind is SpanKind.SERVER:
+            service, _, method = span.name.lstrip("/").partition("/")
+            self.counted[f"{service.rsplit('.', 1)[-1]}/{method}"] += 1
+
+
 async def _workers_ready(logs: list[Path], within: float = 120.0) -> None:
     """Wait until every worker process says it is carrying out runs."""
     deadline = time.monotonic() + within
@@ -144,7 +160,13 @@ async def main(
     seconds: float,
     workers: int,
     worker_processes: int,
+    count_calls: bool = False,
 ) -> None:
+    served = _ServedCalls()
+    if count_calls:  # before any service starts: their tracers resolve to this provider
+        provider = TracerProvider()
+        provider.add_span_processor(served)
+        trace.set_tracer_provider(provider)
     with tempfile.TemporaryDirectory() as scratch:
         databases = Databases(Path(scratch), postgres)
         if worker_processes:
@@ -192,6 +214,7 @@ async def main(
                 started = time.perf_counter()
                 cpu_started = time.process_time()
                 workers_started = [_cpu_seconds(p.pid) for p in processes]
+                served.counted.clear()
                 with _statements() as statements:
                     completed = await asyncio.gather(
                         *(
@@ -249,6 +272,14 @@ async def main(
         f"statements per turn ({where}): "
         + ", ".join(f"{name} {count / done:.1f}" for name, count in sorted(statements.items()))
     )
+    if count_calls:
+        print(
+            "calls served per turn:    "
+            + f"{sum(served.counted.values()) / done:.1f} in all: "
+            + ", ".join(
+                f"{name} {count / done:.2f}" for name, count in served.counted.most_common()
+            )
+        )
     if pids:
         print(f"pids                      this process {os.getpid()}, workers {' '.join(pids)}")
 
@@ -272,6 +303,11 @@ if __name__ == "__main__":
         default=0,
         help="carry out runs in this many `quarterdeck worker` processes (0: in this one)",
     )
+    parser.add_argument(
+        "--count-calls",
+        action="store_true",
+        help="count the RPCs served per turn (server spans of a non-exporting tracer provider)",
+    )
     args = parser.parse_args()
     with postgres_server() as server:  # it probes with its own event loop: outside ours
         asyncio.run(
@@ -284,5 +320,6 @@ if __name__ == "__main__":
                 args.seconds,
                 args.workers,
                 args.worker_processes,
+                args.count_calls,
             )
         )
