@@ -19,6 +19,7 @@ from services.gateway.clients import GatewayClients, document_credentials
 from services.gateway.config import GatewaySettings
 from services.gateway.conversation_events import routes as conversation_events
 from services.gateway.conversations import routes as conversations
+from services.gateway.direct_routes import DirectRoutes
 from services.gateway.error_handlers import UnhandledErrorMiddleware, add_exception_handlers
 from services.gateway.jwks import routes as jwks
 from services.gateway.limits import routes as limits
@@ -129,6 +130,9 @@ def create_app(settings: GatewaySettings) -> FastAPI:
 
     # Each add_middleware wraps the previous ones, so the span middleware, added last, is
     # outermost: the error middleware's 500s and the X-Trace-Id header happen inside the span.
+    # Innermost: the simple GETs answered without FastAPI's routing and dependency solving,
+    # inside the span, the request log and the 500 of an unhandled error like any route.
+    app.add_middleware(DirectRoutes)
     app.add_middleware(UnhandledErrorMiddleware)
     # Inside the request's span, outside the error middleware: logs the 500 the client got.
     app.add_middleware(RequestLogMiddleware)

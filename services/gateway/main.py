@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import math
 import signal
 from collections.abc import Iterator
@@ -46,9 +47,14 @@ def serve_gateway() -> None:
         "gateway", internal_api_key("gateway", secret.get_secret_value()) if secret else None
     )
     try:
+        app = create_app(settings)
+        # What start-up built (the modules, the app, its routes and their schemas: about 150k
+        # objects) lives as long as the process. Frozen, the collector's passes skip it: a full
+        # pass over it cost 50-400 ms of the gateway's time every thousand or so requests.
+        gc.freeze()
         server = uvicorn.Server(
             uvicorn.Config(
-                create_app(settings),
+                app,
                 host=settings.host,
                 port=settings.port,
                 log_config=None,  # keep configure_logging's handler, which adds trace ids
