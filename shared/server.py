@@ -27,7 +27,7 @@ from shared.clock import Clock, system_clock
 from shared.config import ServiceSettings
 from shared.db import Database
 from shared.decoding import DecodingInterceptor
-from shared.event_loop import run_event_loop
+from shared.event_loop import freeze_start_up_objects, run_event_loop
 from shared.idempotency import Idempotency, IdempotencyKeyMixin
 from shared.identity_link import IdentityLink, internal_api_key
 from shared.interceptors import (
@@ -365,6 +365,7 @@ async def _serve(spec: ServiceSpec[SettingsT, StateT], settings: SettingsT) -> N
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, stop.set)
     running = await start_service(spec, settings)
+    freeze_start_up_objects()
     log.info("%s serving on %s (%s)", spec.name, running.target, ", ".join(running.service_names))
     await stop.wait()
     log.info("%s draining (grace %.1fs)", spec.name, settings.grace_period_seconds)

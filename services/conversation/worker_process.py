@@ -27,7 +27,7 @@ from services.conversation.service import SPEC, build_worker, wakeup_listener
 from shared.background import PeriodicJob, stop_jobs
 from shared.config import ConfigurationError
 from shared.db import Database
-from shared.event_loop import run_event_loop
+from shared.event_loop import freeze_start_up_objects, run_event_loop
 from shared.idempotency import Idempotency
 from shared.identity_link import IdentityLink, internal_api_key
 from shared.migrations import require_head
@@ -95,6 +95,7 @@ async def run_workers(settings: ConversationSettings, stop: asyncio.Event) -> No
         ]
         for job in jobs:
             job.start()
+        freeze_start_up_objects()
         log.info("conversation worker %s carrying out runs", worker.worker_id)
         worker.wake()  # runs queued before it started
         await stop.wait()
