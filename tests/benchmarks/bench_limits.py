@@ -8,10 +8,10 @@ backend, once with the Redis one (under a key prefix of its own, deleted afterwa
 test token issuer and one tenant whose limits never bind; this process drives ``--callers``
 concurrent callers over one channel, first against ``grpc.health.v1.Health/Check`` (no auth, no
 database), then against pairs of ``Reserve`` (token check, the cached limits, then with the
-database counters one statement on PostgreSQL, the insert and one upsert on SQLite; with Redis a
-transaction's insert and one Lua script) and ``Settle`` (one statement on PostgreSQL, the claim
-and the refund on SQLite; with Redis a transaction's claim and one Lua script), and prints pairs
-per second and their ratio to Check. Not collected by pytest (the name is bench_*).
+database counters one statement on PostgreSQL, the insert and one upsert on SQLite; with Redis
+one Lua script, then the reservation's insert, one statement) and ``Settle`` (one statement on
+PostgreSQL, the claim and the refund on SQLite; with Redis the claim, one statement, then one
+Lua script), and prints pairs per second and their ratio to Check. Not collected by pytest (the name is bench_*).
 """
 
 from __future__ import annotations

@@ -420,6 +420,55 @@ async def test_concurrent_first_calls_with_one_request_id_reserve_once(
     assert await counter(tenancy, tenant_id, "tpm") == 100
 
 
+async def test_a_repeated_request_id_is_answered_even_once_the_limit_is_reached(
+    tenancy: Tenancy, issuer: TestIssuer
+) -> None:
+    tenant_id = await new_tenant(tenancy, rpm=1, tpm=1000)
+    first = await reserve(tenancy, issuer, tenant_id, 100, request_id="only")
+    again = await reserve(tenancy, issuer, tenant_id, 100, request_id="only")
+    assert again.reservation.id == first.reservation.id
+    assert again.remaining_requests == 0
+    error = rich_error(await failure(reserve(tenancy, issuer, tenant_id, 100, request_id="next")))
+    assert error.reason == "RATE_LIMITED"
+    assert await counter(tenancy, tenant_id, "rpm") == 1
+    assert await counter(tenancy, tenant_id, "tpm") == 100
+
+
+async def test_settles_and_reserves_arriving_together_each_get_their_answer(
+    tenancy: Tenancy, issuer: TestIssuer
+) -> None:
+    """Many calls at once (committed together on SQLite): each gets its own answer, a refusal
+    or a repeated request_id among them changing nothing for the others."""
+    tenant_id = await new_tenant(tenancy, rpm=8, tpm=100_000)
+    made = await asyncio.gather(
+        *(reserve(tenancy, issuer, tenant_id, 100, request_id=f"r{i % 6}") for i in range(12)),
+        return_exceptions=True,
+    )
+    granted = [m for m in made if isinstance(m, pb.ReserveResponse)]
+    assert len(granted) == 12  # 6 reservations, each asked for twice
+    assert len({m.reservation.id for m in granted}) == 6
+    refused = await asyncio.gather(
+        *(reserve(tenancy, issuer, tenant_id, 100) for _ in range(4)), return_exceptions=True
+    )
+    reasons = sorted(
+        rich_error(r).reason if isinstance(r, grpc.aio.AioRpcError) else "granted" for r in refused
+    )
+    assert reasons == ["RATE_LIMITED", "RATE_LIMITED", "granted", "granted"]
+    ids = sorted({m.reservation.id for m in granted})
+    settled = await asyncio.gather(
+        *(
+            tenancy.stub.Settle(
+                pb.SettleRequest(tenant_id=tenant_id, reservation_id=i, actual_tokens=40),
+                metadata=issuer.internal("conversation"),
+            )
+            for i in [*ids, ids[0]]  # the first one twice, with the same figure
+        )
+    )
+    assert {s.reservation.state for s in settled} == {pb.RESERVATION_STATE_SETTLED}
+    assert await counter(tenancy, tenant_id, "rpm") == 8
+    assert await counter(tenancy, tenant_id, "tpm") == 6 * 40 + 2 * 100
+
+
 # --- bad input ----------------------------------------------------------------------------------
 
 

@@ -22,6 +22,7 @@ import grpc
 import pytest
 import redis.asyncio as aioredis
 from grpc_health.v1 import health_pb2, health_pb2_grpc
+from redis.exceptions import ConnectionError as RedisConnectionError
 from sqlalchemy import func, select
 
 from quarterdeck.tenancy.v1 import limits_pb2 as pb
@@ -33,6 +34,7 @@ from services.tenancy.limits.models import LimitReservationRecord
 from services.tenancy.limits.redis import (
     RedisRateCounters,
     counter_key,
+    request_key,
     reservation_key,
     tenant_prefix,
 )
@@ -144,7 +146,7 @@ async def test_every_key_has_a_ttl_bounded_by_what_can_still_read_it(
         await tenancy.stub.Settle(
             settle(tenant_id, made.reservation.id, 150), metadata=issuer.internal()
         )
-        kept = await reserve(tenancy, issuer, tenant_id, 100)
+        kept = await reserve(tenancy, issuer, tenant_id, 100, request_id="kept")
         pattern = f"{tenant_prefix(redis.prefix, uuid.UUID(tenant_id))}*"
         keys = sorted([key.decode() async for key in redis.client.scan_iter(match=pattern)])
         window = window_of(clock.now)
@@ -155,13 +157,17 @@ async def test_every_key_has_a_ttl_bounded_by_what_can_still_read_it(
                 counter_key(redis.prefix, tenant, "tpm", window),
                 reservation_key(redis.prefix, tenant, uuid.UUID(made.reservation.id)),
                 reservation_key(redis.prefix, tenant, uuid.UUID(kept.reservation.id)),
+                request_key(redis.prefix, tenant, "kept"),
             ]
+        )
+        assert await redis.client.get(request_key(redis.prefix, tenant, "kept")) == (
+            kept.reservation.id.encode()
         )
         for key in keys:
             ttl_ms = await redis.client.pttl(key)
-            # Counters: until the minute ends (55 s away) plus the 5 s grace; reservations:
-            # their 30 s TTL plus the grace. Never -1 (no expiry).
-            bound = 30_000 + 5_000 if ":res:" in key else 55_000 + 5_000
+            # Counters: until the minute ends (55 s away) plus the 5 s grace; reservations and
+            # request_id marks: their 30 s TTL plus the grace. Never -1 (no expiry).
+            bound = 30_000 + 5_000 if ":res:" in key or ":req:" in key else 55_000 + 5_000
             assert bound - 2_000 < ttl_ms <= bound, (key, ttl_ms)
 
 
@@ -388,6 +394,51 @@ async def test_an_unreachable_redis_fails_reserve_closed_while_the_service_serve
                 .where(LimitReservationRecord.tenant_id == uuid.UUID(tenant_id))
             )
         assert stored == 0
+
+
+async def test_a_settle_redis_fails_leaves_the_reservation_open_to_settle_again(
+    databases: Databases,
+    backend: str,
+    issuer: TestIssuer,
+    redis_under_test: RedisUnderTest,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Settle closes the reservation, then the script adjusts tpm: when the script fails, the
+    reservation is reopened, so a later Settle does it all (refund included)."""
+    redis = redis_under_test
+    async with tenancy_on_redis(
+        databases, backend, issuer, redis.url, redis.prefix, limits_redis_timeout_seconds=0.5
+    ) as tenancy:
+        tenant_id = await new_tenant(tenancy, rpm=10, tpm=10_000)
+        made = await reserve(tenancy, issuer, tenant_id, 1000)
+        adjust = RedisRateCounters.adjust_settled
+
+        async def unreachable(self: RedisRateCounters, *args: Any) -> None:
+            raise self._unavailable(RedisConnectionError("gone"))
+
+        monkeypatch.setattr(RedisRateCounters, "adjust_settled", unreachable)
+        error = rich_error(
+            await failure(
+                tenancy.stub.Settle(
+                    settle(tenant_id, made.reservation.id, 300), metadata=issuer.internal()
+                )
+            )
+        )
+        assert (error.code, error.reason) == (
+            grpc.StatusCode.UNAVAILABLE,
+            "LIMITS_BACKEND_UNAVAILABLE",
+        )
+        async with tenancy.database.reading() as session:
+            stored = await session.get(LimitReservationRecord, uuid.UUID(made.reservation.id))
+        assert stored is not None
+        assert (stored.state, stored.actual_tokens, stored.closed_at) == ("open", None, None)
+        assert await counter(tenancy, tenant_id, "tpm") == 1000
+        monkeypatch.setattr(RedisRateCounters, "adjust_settled", adjust)
+        settled = await tenancy.stub.Settle(
+            settle(tenant_id, made.reservation.id, 300), metadata=issuer.internal()
+        )
+        assert settled.reservation.state == pb.RESERVATION_STATE_SETTLED
+        assert await counter(tenancy, tenant_id, "tpm") == 300
 
 
 async def test_fail_open_grants_without_counting_but_plan_limits_hold(

@@ -74,6 +74,9 @@ class RateTake:
     tpm: int
     #: Seconds the reservation may still be settled or released.
     expires_in: float
+    #: The caller's idempotency id, if any (Redis marks it taken, so a concurrent repeat takes
+    #: nothing).
+    request_id: str | None = None
 
     @property
     def window(self) -> int:
@@ -101,6 +104,9 @@ class Taken:
 
     used: dict[str, int]
     retry_after_ms: dict[str, int] = field(default_factory=dict)
+    #: Set when nothing was taken because another reservation (this id, from Redis) was made
+    #: with the same request_id (:meth:`RedisRateCounters.take_rates`).
+    taken_by: str | None = None
 
 
 class RequestIdTaken(Exception):

@@ -17,7 +17,11 @@ Design, in short:
   (``limits_backend = "database"``, described below), or Redis (``"redis"``,
   services/tenancy/limits/redis.py: one Lua script per operation, fixed or sliding windows,
   UNAVAILABLE when unreachable). Reservations and plan counters stay in the database either
-  way; answers and errors are the same with both.
+  way; answers and errors are the same with both. With Redis and no plan counter, Reserve runs
+  its script and then stores the reservation in one statement on the driver's connection (the
+  take given back if that fails, say for a repeated request_id), and Settle closes the
+  reservation in one statement, then runs its script (the reservation reopened if the script
+  fails): no transaction is held open across a call to Redis.
 * **Windows.** Fixed UTC minutes: a reservation counts against the minute it was made in
   (``window_start`` = epoch seconds rounded down to 60). A burst of up to twice the limit across
   a minute boundary is possible, as with any fixed window. A refused caller is told
@@ -71,12 +75,14 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
+import sqlite3
 import uuid
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any, cast
+from functools import partial
+from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 from google.protobuf.timestamp_pb2 import Timestamp
 from sqlalchemy import Connection, Row, Table, bindparam, delete, insert, or_, select, update
@@ -127,13 +133,20 @@ from shared.proto_enums import to_proto_map
 from shared.timestamps import to_timestamp
 from shared.ttl_cache import TtlCache
 
+if TYPE_CHECKING:
+    from services.tenancy.limits.redis import RedisRateCounters
+
 __all__ = ["WINDOW_SECONDS", "LimitHandlers", "window_of"]
 
 log = logging.getLogger("quarterdeck.tenancy.limits")
+T = TypeVar("T")
 
 MAX_REQUEST_ID = 128
 MINIMUM_ROLE = "member"
 PRUNE_PROBABILITY = 1 / 256
+#: How long a Reserve repeating a request_id that Redis marks as being reserved waits for
+#: that reservation to be stored before taking on its own (the database then decides).
+REPEAT_WAIT_SECONDS = 2.0
 KEEP_RESERVATIONS = timedelta(days=1)
 
 PLAN_KIND_PREFIX = "plan:"
@@ -207,6 +220,10 @@ _CLAIMS = {
     ("actual_tokens", "state"): _claim_statement("actual_tokens", "state"),
     ("state",): _claim_statement("state"),
 }
+
+
+class _MarkedByAnother(Exception):
+    """Redis holds the request_id's mark for another reservation: nothing was taken."""
 
 
 def rate_counters(settings: TenancySettings, table: CounterTable) -> RateCounters:
@@ -374,11 +391,15 @@ class LimitHandlers:
         # queueing this process's writers here instead keeps the lock busy, not idle. Other
         # processes still serialize on BEGIN IMMEDIATE.
         self._sqlite_writers = asyncio.Lock() if self._db.dialect == "sqlite" else None
-        #: Reserve and Settle without plan counters in the fewest statements, on the driver's
-        #: connection (limits/postgres.py: one statement each; limits/sqlite.py).
-        self._at_once = isinstance(self._rates, DatabaseRateCounters) and (
-            self._db.dialect == "sqlite" or self._db.has_unflushed_connections
+        #: The Redis counters, when they are Redis's (Reserve and Settle then take one script
+        #: each beside the reservation's write).
+        self._redis: RedisRateCounters | None = (
+            None if isinstance(self._rates, DatabaseRateCounters) else cast(Any, self._rates)
         )
+        #: Reserve and Settle without plan counters in the fewest statements, on the driver's
+        #: connection (limits/postgres.py: one statement each; limits/sqlite.py), with no
+        #: transaction held across a Redis call.
+        self._at_once = self._db.dialect == "sqlite" or self._db.has_unflushed_connections
 
     @asynccontextmanager
     async def _writing(self) -> AsyncIterator[AsyncConnection]:
@@ -398,6 +419,14 @@ class LimitHandlers:
         assert self._sqlite_writers is not None
         async with self._sqlite_writers, self._db.sqlite_driver_transaction() as connection:
             yield connection
+
+    async def _sqlite_write(self, write: Callable[[sqlite3.Connection], T]) -> T:
+        """Runs ``write`` (limits/sqlite.py's) in a write transaction of its own on SQLite's
+        driver connection, committed unless it raises. Nothing in it waits: the lock is
+        usually free, so ``BEGIN IMMEDIATE``, the statements and the commit all run at once
+        on the event loop, and the call goes on without a turn of the loop."""
+        async with self._sqlite_driver_writing() as driver:
+            return write(driver.raw)
 
     # --- counters ------------------------------------------------------------------------
 
@@ -454,9 +483,9 @@ class LimitHandlers:
 
     # --- RPCs ----------------------------------------------------------------------------
 
-    async def reserve(self, request: pb.ReserveRequest) -> pb.ReserveResponse:
-        tenant_id = parse_id(request.tenant_id, "tenant_id")
-        authorize(tenant_id)
+    @staticmethod
+    def _checked(request: pb.ReserveRequest) -> tuple[int, str | None]:
+        """The request's requests (1 when not set) and request_id (None when not set)."""
         requests = request.requests if request.HasField("requests") else 1
         violations = []
         if requests <= 0:
@@ -471,7 +500,23 @@ class LimitHandlers:
             violations.append(FieldViolation("request_id", "must not contain NUL characters"))
         if violations:
             raise InvalidArgument(violations)
-        request_id = request.request_id or None
+        return requests, request.request_id or None
+
+    async def _answer_earlier(
+        self, tenant_id: uuid.UUID, request_id: str | None, now: float
+    ) -> pb.ReserveResponse | None:
+        """The answer to a repeated request_id (its first reservation, whatever the limits are
+        now), or None when it has none."""
+        if request_id is None:
+            return None
+        async with self._db.reading() as session:
+            earlier = await self._by_request_id(session, tenant_id, request_id)
+            return None if earlier is None else await self._reserved(session, earlier, now)
+
+    async def reserve(self, request: pb.ReserveRequest) -> pb.ReserveResponse:
+        tenant_id = parse_id(request.tenant_id, "tenant_id")
+        authorize(tenant_id)
+        requests, request_id = self._checked(request)
         now = self._clock()
         window = window_of(now)
         # Everything read is read before the write transaction, outside this process's SQLite
@@ -482,10 +527,8 @@ class LimitHandlers:
         if too_large := self._too_large(wanted, plan, requests, request.tokens):
             # A repeated request_id is answered with its first reservation whatever the
             # limits are now; looked up here, on refusals only, and else by the insert below.
-            if request_id is not None:
-                async with self._db.reading() as session:
-                    if earlier := await self._by_request_id(session, tenant_id, request_id):
-                        return await self._reserved(session, earlier, now)
+            if answer := await self._answer_earlier(tenant_id, request_id, now):
+                return answer
             raise too_large
         row = ReservationRow(
             id=uuid.uuid4(),
@@ -508,33 +551,36 @@ class LimitHandlers:
         )
         remaining: dict[str, int] | None = None
         soft_exceeded: list[str] = []
+        take = RateTake(
+            tenant_id=tenant_id,
+            reservation_id=row.id,
+            now=now,
+            requests=requests,
+            tokens=request.tokens,
+            rpm=rpm,
+            tpm=tpm,
+            expires_in=self._ttl,
+            request_id=request_id,
+        )
         try:
             if self._at_once and not plan:
-                remaining = await self._reserve_at_once(row, rpm, tpm)
-            if remaining is None:  # plan counters, Redis, or a refusal to explain
-                take = RateTake(
-                    tenant_id=tenant_id,
-                    reservation_id=row.id,
-                    now=now,
-                    requests=requests,
-                    tokens=request.tokens,
-                    rpm=rpm,
-                    tpm=tpm,
-                    expires_in=self._ttl,
-                )
+                if self._redis is not None:
+                    outcome = await self._reserve_on_redis(self._redis, row, take, wanted)
+                    if isinstance(outcome, pb.ReserveResponse):  # a repeated request_id
+                        return outcome
+                    remaining = outcome
+                else:
+                    remaining = await self._reserve_at_once(row, rpm, tpm)
+            if remaining is None:  # plan counters, or a refusal to explain
                 remaining, soft_exceeded = await self._reserve_in_transaction(
                     row, take, plan, wanted
                 )
         except (IntegrityError, RequestIdTaken):
-            if request_id is None:
-                raise
             # The request_id has a reservation already (an earlier call's, or a concurrent one's
-            # that won): its insert failed first, so this call took nothing.
-            async with self._db.reading() as session:
-                earlier = await self._by_request_id(session, tenant_id, request_id)
-                if earlier is None:
-                    raise
-                return await self._reserved(session, earlier, now)
+            # that won): its insert failed, so this call took nothing (or gave it back).
+            if answer := await self._answer_earlier(tenant_id, request_id, now):
+                return answer
+            raise
         if random.random() < PRUNE_PROBABILITY:
             await self._prune(now)
         return pb.ReserveResponse(
@@ -564,8 +610,7 @@ class LimitHandlers:
         grant: RateGrant | None
         if self._sqlite_writers is not None:
             try:
-                async with self._sqlite_driver_writing() as connection:
-                    grant = await sqlite.reserve(connection, **at_once)
+                grant = await self._sqlite_write(partial(sqlite.reserve, **at_once))
             except sqlite.Refused:
                 grant = None
         else:
@@ -574,6 +619,97 @@ class LimitHandlers:
         if grant is None:
             return None
         return {"rpm": max(0, rpm - grant.rpm_used), "tpm": max(0, tpm - grant.tpm_used)}
+
+    async def _reserve_on_redis(
+        self,
+        redis: RedisRateCounters,
+        row: ReservationRow,
+        take: RateTake,
+        wanted: dict[str, tuple[int, int]],
+    ) -> dict[str, int] | pb.ReserveResponse:
+        """Reserve with the Redis counters and no plan counter (:meth:`_reserve_with_redis`):
+        what rpm and tpm have left, or the answer to a repeated request_id.
+
+        A request_id another reservation was taken with (marked in Redis) is answered with that
+        one, once it is stored; one that does not turn up within
+        :data:`REPEAT_WAIT_SECONDS` (its call failed, or was lost between the script and the
+        insert) no longer holds this call back: it takes without the mark, and the database's
+        unique request_id decides, as without Redis."""
+        tenant_id, request_id, now = take.tenant_id, take.request_id, take.now
+        try:
+            return await self._reserve_with_redis(redis, row, take, wanted, mark=True)
+        except _MarkedByAnother:
+            if answer := await self._await_earlier(tenant_id, request_id, now):
+                return answer
+        except ResourceExhausted:  # refused by the script: nothing was taken or stored
+            if answer := await self._answer_earlier(tenant_id, request_id, now):
+                return answer
+            raise
+        return await self._reserve_with_redis(redis, row, take, wanted, mark=False)
+
+    async def _await_earlier(
+        self, tenant_id: uuid.UUID, request_id: str | None, now: float
+    ) -> pb.ReserveResponse | None:
+        """:meth:`_answer_earlier`, waiting up to :data:`REPEAT_WAIT_SECONDS` for a
+        reservation being stored by a concurrent call."""
+        loop = asyncio.get_running_loop()
+        give_up, pause = loop.time() + REPEAT_WAIT_SECONDS, 0.002
+        while True:
+            if answer := await self._answer_earlier(tenant_id, request_id, now):
+                return answer
+            if loop.time() >= give_up:
+                return None
+            await asyncio.sleep(pause)
+            pause = min(pause * 2, 0.1)
+
+    async def _reserve_with_redis(
+        self,
+        redis: RedisRateCounters,
+        row: ReservationRow,
+        take: RateTake,
+        wanted: dict[str, tuple[int, int]],
+        *,
+        mark: bool,
+    ) -> dict[str, int]:
+        """The script takes rpm and tpm (a refusal raises, nothing taken, nothing stored), then
+        the reservation is stored on the driver's connection, like the database backend's at
+        once. A store that fails (a repeated request_id) gives the take back, by reservation
+        id. What rpm and tpm have left."""
+        taken = await redis.take_rates(take, mark=mark)
+        if taken.taken_by is not None:
+            raise _MarkedByAnother()
+        for kind, (_, limit) in wanted.items():
+            if kind in taken.retry_after_ms:
+                raise self._rate_refused(kind, limit, taken.retry_after_ms[kind])
+        stored: dict[str, Any] = {
+            "reservation_id": row.id,
+            "tenant_id": row.tenant_id,
+            "request_id": row.request_id,
+            "window": row.window_start,
+            "requests": row.requests,
+            "tokens": row.tokens,
+            "expires_at": row.expires_at,
+            "created_at": row.created_at,
+        }
+        try:
+            if self._sqlite_writers is not None:
+                await self._sqlite_write(partial(sqlite.insert_reservation, **stored))
+            else:
+                async with self._db.unflushed_driver_connection() as connection:
+                    await postgres.insert_reservation(connection, **stored)
+        except BaseException:
+            await self._undo(take)
+            raise
+        return {kind: max(0, limit - taken.used[kind]) for kind, (_, limit) in wanted.items()}
+
+    @staticmethod
+    def _rate_refused(kind: str, limit: int, retry_ms: int) -> ResourceExhausted:
+        return ResourceExhausted(
+            f"the tenant's {kind} limit of {limit} is reached for this minute; retry in "
+            f"{retry_ms} ms",
+            reason="RATE_LIMITED",
+            metadata={"limit": kind, "limit_value": str(limit), "retry_after_ms": str(retry_ms)},
+        )
 
     async def _reserve_in_transaction(
         self,
@@ -615,17 +751,7 @@ class LimitHandlers:
                         raise counter.refused()
                 for kind, (_, limit) in wanted.items():
                     if kind in taken.retry_after_ms:
-                        retry_ms = taken.retry_after_ms[kind]
-                        raise ResourceExhausted(
-                            f"the tenant's {kind} limit of {limit} is reached for this "
-                            f"minute; retry in {retry_ms} ms",
-                            reason="RATE_LIMITED",
-                            metadata={
-                                "limit": kind,
-                                "limit_value": str(limit),
-                                "retry_after_ms": str(retry_ms),
-                            },
-                        )
+                        raise self._rate_refused(kind, limit, taken.retry_after_ms[kind])
                 granted = take
                 remaining = {
                     kind: max(0, limit - used[kind]) for kind, (_, limit) in wanted.items()
@@ -772,14 +898,71 @@ class LimitHandlers:
             "now": _at(now),
             "window": window_of(now),
         }
+        if self._redis is not None:
+            return await self._settle_with_redis(
+                self._redis, tenant_id, reservation_id, actual, now
+            )
         settled: Mapping[str, Any] | None
         if self._sqlite_writers is not None:
-            async with self._sqlite_driver_writing() as connection:
-                settled = await sqlite.settle(connection, **at_once)
+            settled = await self._sqlite_write(partial(sqlite.settle, **at_once))
         else:
             async with self._db.unflushed_driver_connection() as connection:
                 settled = await postgres.settle(connection, **at_once)
         return None if settled is None else ReservationRow(plan_counters=None, **settled)
+
+    async def _settle_with_redis(
+        self,
+        redis: RedisRateCounters,
+        tenant_id: uuid.UUID,
+        reservation_id: uuid.UUID,
+        actual: int,
+        now: float,
+    ) -> ReservationRow | None:
+        """Settle with the Redis counters: the claim on the driver's connection (one
+        statement), then the script that adjusts tpm (at most once, by reservation id). A script
+        that fails reopens the reservation, so settling it again does it all, as when the
+        claim's transaction was rolled back."""
+        claim: dict[str, Any] = {
+            "reservation_id": reservation_id,
+            "tenant_id": tenant_id,
+            "actual_tokens": actual,
+            "now": _at(now),
+        }
+        settled: Mapping[str, Any] | None
+        if self._sqlite_writers is not None:
+            settled = await self._sqlite_write(partial(sqlite.claim, **claim))
+        else:
+            async with self._db.unflushed_driver_connection() as connection:
+                settled = await postgres.claim(connection, **claim)
+        if settled is None:
+            return None
+        row = ReservationRow(plan_counters=None, **settled)
+        try:
+            await redis.adjust_settled(_held(tenant_id, row), actual, now)
+        except BaseException:
+            await self._unclaim(tenant_id, reservation_id, claim["now"])
+            raise
+        return row
+
+    async def _unclaim(self, tenant_id: uuid.UUID, reservation_id: uuid.UUID, at: datetime) -> None:
+        reopen: dict[str, Any] = {
+            "reservation_id": reservation_id,
+            "tenant_id": tenant_id,
+            "now": at,
+        }
+        try:
+            if self._sqlite_writers is not None:
+                await self._sqlite_write(partial(sqlite.unclaim, **reopen))
+            else:
+                async with self._db.unflushed_driver_connection() as connection:
+                    await postgres.unclaim(connection, **reopen)
+        except Exception:  # the original failure is what the caller must see
+            log.exception(
+                "limits: could not reopen reservation %s of tenant %s after Redis failed; it "
+                "stays settled without its tokens adjusted",
+                reservation_id,
+                tenant_id,
+            )
 
     async def settle(self, request: pb.SettleRequest) -> pb.SettleResponse:
         tenant_id = parse_id(request.tenant_id, "tenant_id")

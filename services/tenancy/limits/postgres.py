@@ -17,6 +17,9 @@ general path in handlers.py does in a transaction, the statements do at once:
   unused tokens to its window or charges the overrun to the current one, in the same
   statement; a reservation it does not close (settled already, expired, unknown, with plan
   counters) is left to the general path, which answers as before.
+* With the Redis backend the rate counters are Redis's: :func:`insert_reservation` and
+  :func:`claim` store the reservation and close it, one statement each, and :func:`unclaim`
+  reopens one whose counters Redis could not adjust.
 """
 
 from __future__ import annotations
@@ -66,6 +69,31 @@ SET used = CASE
     ELSE -1
 END
 RETURNING kind, used
+"""
+
+# The same columns, in the same order, as the reservation's insert in _RESERVE.
+_INSERT_RESERVATION = """
+INSERT INTO limit_reservations
+    (id, tenant_id, request_id, window_start, requests, tokens, state, expires_at, created_at)
+VALUES ($1, $2, $3, $4, $5, $6, 'open', $7, $8)
+"""
+
+_CLAIMED_COLUMNS = """id, tenant_id, request_id, window_start, requests, tokens, expires_at,
+        created_at, state, actual_tokens, closed_at"""
+
+# $1 id, $2 tenant, $3 actual tokens, $4 now.
+_CLAIM = f"""
+UPDATE limit_reservations
+SET state = 'settled', actual_tokens = $3, closed_at = $4
+WHERE id = $1 AND tenant_id = $2 AND state = 'open' AND expires_at > $4
+    AND plan_counters IS NULL
+RETURNING {_CLAIMED_COLUMNS}
+"""
+
+# $1 id, $2 tenant, $3 the claim's now.
+_UNCLAIM = """
+UPDATE limit_reservations SET state = 'open', actual_tokens = NULL, closed_at = NULL
+WHERE id = $1 AND tenant_id = $2 AND state = 'settled' AND closed_at = $3
 """
 
 # $1 id, $2 tenant, $3 actual tokens, $4 now, $5 current window.
@@ -149,3 +177,58 @@ async def settle(
         _SETTLE, reservation_id, tenant_id, actual_tokens, now, window
     )
     return row
+
+
+async def insert_reservation(
+    connection: Any,
+    *,
+    reservation_id: uuid.UUID,
+    tenant_id: uuid.UUID,
+    request_id: str | None,
+    window: int,
+    requests: int,
+    tokens: int,
+    expires_at: datetime,
+    created_at: datetime,
+) -> None:
+    """Stores an open reservation; :class:`RequestIdTaken` for a repeated request_id."""
+    try:
+        await connection.execute(
+            _INSERT_RESERVATION,
+            reservation_id,
+            tenant_id,
+            request_id,
+            window,
+            requests,
+            tokens,
+            expires_at,
+            created_at,
+        )
+    except asyncpg.UniqueViolationError as error:
+        if error.constraint_name == _REQUEST_ID_UNIQUE:
+            raise RequestIdTaken() from None
+        raise
+
+
+async def claim(
+    connection: Any,
+    *,
+    reservation_id: uuid.UUID,
+    tenant_id: uuid.UUID,
+    actual_tokens: int,
+    now: datetime,
+) -> asyncpg.Record | None:
+    """Settles an open, unexpired reservation without plan counters, touching no counter; its
+    row (the columns of a reservation but ``plan_counters``), or None when it did nothing."""
+    row: asyncpg.Record | None = await connection.fetchrow(
+        _CLAIM, reservation_id, tenant_id, actual_tokens, now
+    )
+    return row
+
+
+async def unclaim(
+    connection: Any, *, reservation_id: uuid.UUID, tenant_id: uuid.UUID, now: datetime
+) -> None:
+    """Reopens a reservation :func:`claim` settled at ``now`` (its counters could not be
+    adjusted), so that settling it again does it all."""
+    await connection.execute(_UNCLAIM, reservation_id, tenant_id, now)

@@ -1,16 +1,22 @@
 """LimitsService's rpm/tpm window counters in Redis (``QD_TENANCY_LIMITS_BACKEND=redis``).
 
 * **Atomicity.** Each operation is one Lua script, which Redis runs alone: the take checks rpm
-  and tpm and increments both or neither, so no number of replicas can pass a limit. Plan
-  counters stay in the database and are taken first, in the transaction that inserts the
-  reservation; the script runs before that transaction commits, and a commit that fails after
-  it gives the take back (``undo``).
+  and tpm and increments both or neither, so no number of replicas can pass a limit. Without
+  plan counters, Reserve runs the script first and then stores the reservation (one statement
+  on the driver's connection, handlers.py), giving the take back (``undo``) if the store fails;
+  Settle closes the reservation in the database first, then runs its script. With plan
+  counters (billing data, in the database), they are taken first, in the transaction that
+  inserts the reservation; the script runs before that transaction commits, and a commit that
+  fails after it gives the take back.
 * **Keys** (``limits_redis_key_prefix``, ``{tenant}`` a hash tag so one tenant's keys share a
   cluster slot): ``<prefix>{<tenant>}:rpm:<window>`` and ``...:tpm:<window>`` count a minute
   (``window`` = UTC epoch seconds, a multiple of 60) and expire once no reservation or sliding
   window can read them; ``<prefix>{<tenant>}:res:<reservation id>`` is a hash of what the
   reservation still counts (window, requests, tokens), expiring with the reservation (plus
-  a grace). Nothing is left behind.
+  a grace); ``<prefix>{<tenant>}:req:<hash of the request_id>`` names the reservation a
+  request_id was taken with, for as long, so that concurrent calls repeating a request_id
+  take nothing while the first is being stored (they answer with it once it is). Nothing is
+  left behind.
 * **Exactly once.** The reservation's hash holds what it counts *now*: Settle sets its tokens
   to the actual figure and applies the difference, Release sets both to zero and refunds what
   was there. Running either again (a retry after a lost reply, a transaction that failed after
@@ -36,16 +42,19 @@
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import math
 import uuid
 from collections.abc import Sequence
+from typing import Any
 
 import redis.asyncio as aioredis
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
+from redis.commands.core import AsyncScript
 from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import RedisError
+from redis.exceptions import NoScriptError, RedisError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from services.tenancy.config import TenancySettings
@@ -69,12 +78,20 @@ WINDOW_MS = WINDOW_SECONDS * 1000
 #: How long keys outlive the last moment anything can read them: room for clock skew.
 GRACE_MS = 5000
 
-# KEYS: rpm and tpm of the current window, rpm and tpm of the previous one, the reservation.
+# KEYS: rpm and tpm of the current window, rpm and tpm of the previous one, the reservation,
+#       and (only with a request_id) the request_id's marker.
 # ARGV: requests, tokens, rpm limit, tpm limit, weight of the previous window in ms (0: fixed),
-#       counter TTL ms, reservation TTL ms, window start.
+#       counter TTL ms, reservation TTL ms, window start, reservation id.
 # Returns {1, rpm used, tpm used, previous rpm, previous tpm} when taken (or already taken by
-# this reservation id), {0, refused kind index (1 rpm, 2 tpm), current, previous} otherwise.
+# this reservation id), {0, refused kind index (1 rpm, 2 tpm), current, previous} when refused,
+# {2, reservation id} when another reservation holds the request_id's marker (nothing taken).
 TAKE_SCRIPT = """
+if KEYS[6] then
+  local first = redis.call('GET', KEYS[6])
+  if first and first ~= ARGV[9] then
+    return {2, first}
+  end
+end
 local amounts = {tonumber(ARGV[1]), tonumber(ARGV[2])}
 local limits = {tonumber(ARGV[3]), tonumber(ARGV[4])}
 local weight = tonumber(ARGV[5])
@@ -99,6 +116,9 @@ redis.call('INCRBY', KEYS[2], ARGV[2])
 redis.call('PEXPIRE', KEYS[2], ARGV[6])
 redis.call('HSET', KEYS[5], 'window', ARGV[8], 'requests', ARGV[1], 'tokens', ARGV[2])
 redis.call('PEXPIRE', KEYS[5], ARGV[7])
+if KEYS[6] then
+  redis.call('SET', KEYS[6], ARGV[9], 'PX', ARGV[7])
+end
 return {1, current[1] + amounts[1], current[2] + amounts[2], previous[1], previous[2]}
 """
 
@@ -134,11 +154,15 @@ return difference
 """
 )
 
-# KEYS: the reservation, rpm and tpm of its window.
+# KEYS: the reservation, rpm and tpm of its window, and optionally a request_id's marker,
+#       deleted if this reservation (ARGV[1]) holds it.
 # Returns 1, or false when the reservation is unknown.
 RELEASE_SCRIPT = (
     _REFUND
     + """
+if KEYS[4] and redis.call('GET', KEYS[4]) == ARGV[1] then
+  redis.call('DEL', KEYS[4])
+end
 local counted = redis.call('HMGET', KEYS[1], 'requests', 'tokens')
 if not counted[1] then return false end
 refund(KEYS[2], tonumber(counted[1]))
@@ -159,6 +183,12 @@ def counter_key(prefix: str, tenant_id: uuid.UUID, kind: str, window: int) -> st
 
 def reservation_key(prefix: str, tenant_id: uuid.UUID, reservation_id: uuid.UUID) -> str:
     return f"{tenant_prefix(prefix, tenant_id)}res:{reservation_id}"
+
+
+def request_key(prefix: str, tenant_id: uuid.UUID, request_id: str) -> str:
+    """The marker of a request_id taken with (hashed: request ids are the caller's text)."""
+    digest = hashlib.blake2b(request_id.encode(), digest_size=16).hexdigest()
+    return f"{tenant_prefix(prefix, tenant_id)}req:{digest}"
 
 
 def previous_weight_ms(now: float) -> int:
@@ -244,6 +274,17 @@ class RedisRateCounters:
             fail_open=settings.limits_redis_fail_open,
         )
 
+    async def _run(self, script: AsyncScript, keys: list[str], args: list[Any]) -> Any:
+        """``script(keys=keys, args=args)``, one ``EVALSHA`` with the client's own retry and
+        pool, minus what the script object adds per call (an import, tuple copies); a Redis
+        that does not know the script gets it loaded by the script object."""
+        try:
+            return await self._client.execute_command(
+                "EVALSHA", script.sha, len(keys), *keys, *args
+            )
+        except NoScriptError:
+            return await script(keys=keys, args=args)
+
     def _unavailable(self, error: RedisError) -> Unavailable:
         what = "cannot be reached" if isinstance(error, RedisConnectionError) else "failed"
         if isinstance(error, RedisTimeoutError):
@@ -281,6 +322,15 @@ class RedisRateCounters:
         plan_used = await self._table.take_all(session, take.tenant_id, plan)
         if len(plan_used) < len(plan):
             return Taken(plan_used)  # a hard plan limit refused: Redis is not touched
+        taken = await self.take_rates(take, mark=False)
+        taken.used.update(plan_used)
+        return taken
+
+    async def take_rates(self, take: RateTake, *, mark: bool = True) -> Taken:
+        """Takes rpm and tpm (one script, both or neither), touching no database: what
+        :meth:`take` does after the plan counters. With ``mark`` and a request_id, the
+        request_id is marked as this reservation's, and a reservation made with it already
+        (marked, not yet expired) makes this one take nothing (``Taken.taken_by``)."""
         window = take.window
         weight = previous_weight_ms(take.now) if self._sliding else 0
         keys = [
@@ -290,6 +340,8 @@ class RedisRateCounters:
             counter_key(self._prefix, take.tenant_id, "tpm", window - WINDOW_SECONDS),
             reservation_key(self._prefix, take.tenant_id, take.reservation_id),
         ]
+        if mark and take.request_id is not None:
+            keys.append(request_key(self._prefix, take.tenant_id, take.request_id))
         args = [
             take.requests,
             take.tokens,
@@ -299,9 +351,10 @@ class RedisRateCounters:
             self._counter_ttl_ms(take.now),
             math.ceil(take.expires_in * 1000) + self._grace_ms,
             window,
+            str(take.reservation_id),
         ]
         try:
-            answer = await self._take_script(keys=keys, args=args)
+            answer = await self._run(self._take_script, keys, args)
         except RedisError as error:
             self._raise_unless_fail_open(
                 error,
@@ -309,12 +362,17 @@ class RedisRateCounters:
                 take.reservation_id,
                 "granted without counting rpm/tpm (limits_redis_fail_open)",
             )
-            return Taken({"rpm": take.requests, "tpm": take.tokens, **plan_used})
+            return Taken({"rpm": take.requests, "tpm": take.tokens})
+        if int(answer[0]) == 2:
+            first = answer[1]
+            return Taken({}, taken_by=first.decode() if isinstance(first, bytes) else str(first))
         if int(answer[0]) == 1:
-            current = {"rpm": int(answer[1]), "tpm": int(answer[2])}
-            previous = {"rpm": int(answer[3]), "tpm": int(answer[4])}
-            used = {kind: weighted_used(current[kind], previous[kind], weight) for kind in current}
-            return Taken({**used, **plan_used})
+            return Taken(
+                {
+                    "rpm": weighted_used(int(answer[1]), int(answer[3]), weight),
+                    "tpm": weighted_used(int(answer[2]), int(answer[4]), weight),
+                }
+            )
         kind = RATE_KINDS[int(answer[1]) - 1]
         current_used, previous_used = int(answer[2]), int(answer[3])
         if self._sliding:
@@ -322,25 +380,35 @@ class RedisRateCounters:
             retry = sliding_retry_after_ms(take.now, amount, limit, current_used, previous_used)
         else:
             retry = fixed_retry_after_ms(take.now)
-        return Taken(plan_used, {kind: retry})
+        return Taken({}, {kind: retry})
 
     async def undo(self, take: RateTake) -> None:
-        await self._release_only(take.tenant_id, take.reservation_id, take.window)
+        await self._release_only(take.tenant_id, take.reservation_id, take.window, take.request_id)
 
     async def _release_only(
-        self, tenant_id: uuid.UUID, reservation_id: uuid.UUID, window: int
+        self,
+        tenant_id: uuid.UUID,
+        reservation_id: uuid.UUID,
+        window: int,
+        request_id: str | None = None,
     ) -> None:
         keys = [
             reservation_key(self._prefix, tenant_id, reservation_id),
             counter_key(self._prefix, tenant_id, "rpm", window),
             counter_key(self._prefix, tenant_id, "tpm", window),
         ]
+        if request_id is not None:  # its marker goes too, if this reservation holds it
+            keys.append(request_key(self._prefix, tenant_id, request_id))
         try:
-            await self._release_script(keys=keys)
+            await self._release_script(keys=keys, args=[str(reservation_id)])
         except RedisError as error:
             self._raise_unless_fail_open(error, tenant_id, reservation_id, "not refunded")
 
     async def settle(self, session: Executor, held: Held, actual_tokens: int, now: float) -> None:
+        await self.adjust_settled(held, actual_tokens, now)
+
+    async def adjust_settled(self, held: Held, actual_tokens: int, now: float) -> None:
+        """:meth:`settle`, which touches no database."""
         tenant_id, reservation_id, window = held.tenant_id, held.reservation_id, held.window
         keys = [
             reservation_key(self._prefix, tenant_id, reservation_id),
@@ -348,7 +416,7 @@ class RedisRateCounters:
             counter_key(self._prefix, tenant_id, "tpm", window_of(now)),
         ]
         try:
-            await self._settle_script(keys=keys, args=[actual_tokens, self._counter_ttl_ms(now)])
+            await self._run(self._settle_script, keys, [actual_tokens, self._counter_ttl_ms(now)])
         except RedisError as error:
             self._raise_unless_fail_open(
                 error, tenant_id, reservation_id, "settled without adjusting tpm"
