@@ -7,6 +7,7 @@ store. Each service owns its database and nobody else's.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import re
 import sqlite3
 from collections import deque, namedtuple
@@ -19,13 +20,16 @@ from typing import Any, TypeVar, cast
 from sqlalchemy import (
     Connection,
     CursorResult,
+    Delete,
     Executable,
     Index,
+    Insert,
     MetaData,
     Result,
     Row,
     Select,
     Table,
+    Update,
     event,
     text,
 )
@@ -95,23 +99,28 @@ class _Parameter:
     process: Callable[[Any], Any] | None
     default: Any
     required: bool
+    #: A column's Python-side default or onupdate (a callable), called when no value is given.
+    generate: Callable[[Any], Any] | None = None
 
 
 @dataclass(frozen=True, slots=True)
 class _CompiledRead:
-    """A :class:`PreparedRead` for one dialect: its SQL text in the driver's own paramstyle, its
-    parameters in order with their bind processors, and its columns' result processors."""
+    """A :class:`PreparedStatement` for one dialect: its SQL text in the driver's own
+    paramstyle, its parameters in order with their bind processors, and the result processors
+    of the columns it returns (none for a write without RETURNING)."""
 
     sql: str
     parameters: tuple[_Parameter, ...]
     results: tuple[Callable[[Any], Any] | None, ...]
-    row: Callable[..., Any]
+    row: Callable[..., Any] | None
 
     def arguments(self, given: Mapping[str, Any]) -> list[Any]:
         values = []
         for parameter in self.parameters:
             if parameter.name in given:
                 value = given[parameter.name]
+            elif parameter.generate is not None:
+                value = parameter.generate(None)
             elif parameter.required:
                 raise ValueError(f"the parameter {parameter.name!r} has no value")
             else:
@@ -121,6 +130,7 @@ class _CompiledRead:
 
     def rows(self, records: Iterable[Sequence[Any]]) -> list[Any]:
         results, row = self.results, self.row
+        assert row is not None, "a statement that returns no rows"
         return [
             row(
                 *[
@@ -132,23 +142,33 @@ class _CompiledRead:
         ]
 
 
-class PreparedRead:
-    """A SELECT, compiled once per dialect for :meth:`Database.fetch_prepared`, which runs it
-    on the driver's own connection: no SQLAlchemy connection, execution context or result per
-    call. Rows come back as named tuples, each value processed by its column's type exactly as
-    SQLAlchemy would (UUIDs, UTC datetimes, enums), so they read like the rows of
-    :meth:`Database.fetch`.
+class PreparedStatement:
+    """A statement compiled once per dialect and run on the driver's own connection: no
+    SQLAlchemy connection, execution context, result or ORM unit of work per call. A SELECT
+    (:class:`PreparedRead`, for :meth:`Database.fetch_prepared` outside any transaction) or an
+    INSERT, UPDATE or DELETE with or without RETURNING, run inside the caller's transaction by
+    :func:`execute_prepared` (and :func:`execute_prepared_many`). Values
+    given are processed by their columns' types, and rows returned come back as named tuples
+    processed by their columns' types, exactly as SQLAlchemy would (UUIDs, UTC datetimes,
+    enums, JSON), so they read like the rows of :meth:`Database.fetch`.
 
-    For hot reads by key, built once at import. Parameters are named by ``bindparam`` and given at
-    each call (or are literals fixed in the statement); expanding (``IN``) or literal-execute
-    parameters are refused here: those belong to :meth:`Database.fetch`.
+    For hot statements by key, built once at import. Parameters are named by ``bindparam``
+    (typed by their column: ``bindparam(name, type_=column.type)``) and given at each call, or
+    are literals fixed in the statement; a column's Python-side default (INSERT) or onupdate
+    (UPDATE) is computed at each call where no value is given, as SQLAlchemy computes it,
+    and server-side ones are the database's. Expanding (``IN``) or literal-execute parameters are refused here:
+    those belong to :meth:`Database.fetch` or a session.
     """
 
-    def __init__(self, statement: Select[Any]) -> None:
-        if not isinstance(statement, Select):
-            raise TypeError("a PreparedRead is a SELECT")
+    def __init__(self, statement: Select[Any] | Insert | Update | Delete) -> None:
+        if not isinstance(statement, Select | Insert | Update | Delete):
+            raise TypeError("a PreparedStatement is a SELECT, INSERT, UPDATE or DELETE")
         self.statement = statement
         self._compiled: dict[str, _CompiledRead] = {}
+
+    @property
+    def returns_rows(self) -> bool:
+        return isinstance(self.statement, Select) or bool(self.statement._returning)
 
     def compiled_for(self, dialect: Dialect) -> _CompiledRead:
         compiled = self._compiled.get(dialect.name)
@@ -160,18 +180,36 @@ class PreparedRead:
         compiled = self.statement.compile(dialect=dialect)
         if compiled.literal_execute_params or compiled.post_compile_params:
             raise ValueError("expanding and literal-execute parameters need Database.fetch")
+        # Columns whose Python-side default (INSERT) or onupdate (UPDATE) SQLAlchemy computes
+        # at each execution: named by the column's key, computed here the same way.
+        defaults: dict[str, Any] = {}
+        for column in compiled.insert_prefetch:
+            defaults[column.key] = column.default
+        for column in compiled.update_prefetch:
+            defaults[column.key] = column.onupdate
         parameters = []
         for name in compiled.positiontup or ():
             bind = compiled.binds[name]
+            generated = defaults.get(name)
+            value, generate = bind.effective_value, None
+            if generated is not None and generated.is_callable:
+                generate = generated.arg
+            elif generated is not None and generated.is_scalar:
+                value = generated.arg
             parameters.append(
                 _Parameter(
                     name,
                     bind.type.dialect_impl(dialect).bind_processor(dialect),
-                    bind.effective_value,
-                    bind.required,
+                    value,
+                    bind.required and generated is None,
+                    generate,
                 )
             )
-        columns = list(self.statement.selected_columns)
+        statement = self.statement
+        if isinstance(statement, Select):
+            columns = list(statement.selected_columns)
+        else:
+            columns = list(statement.exported_columns) if statement._returning else []
         names = [str(column.key) for column in columns]
         return _CompiledRead(
             sql=compiled.string,
@@ -180,8 +218,37 @@ class PreparedRead:
                 column.type.dialect_impl(dialect).result_processor(dialect, None)
                 for column in columns
             ),
-            row=namedtuple("PreparedRow", names, rename=True),
+            row=namedtuple("PreparedRow", names, rename=True) if columns else None,
         )
+
+
+class PreparedRead(PreparedStatement):
+    """A SELECT, compiled once per dialect for :meth:`Database.fetch_prepared`, which runs it
+    on its own on a driver connection kept for such reads (see :class:`PreparedStatement`);
+    inside a transaction, :func:`execute_prepared` runs it on the transaction's."""
+
+    def __init__(self, statement: Select[Any]) -> None:
+        if not isinstance(statement, Select):
+            raise TypeError("a PreparedRead is a SELECT")
+        super().__init__(statement)
+
+
+@dataclass(frozen=True, slots=True)
+class PreparedResult:
+    """What :func:`execute_prepared` got: the rows a SELECT or a RETURNING gave
+    (named tuples; empty for a write without RETURNING) and how many rows the statement
+    matched (for a write without RETURNING; the number of rows otherwise)."""
+
+    rows: list[Any]
+    rowcount: int
+
+    def first(self) -> Any:
+        return self.rows[0] if self.rows else None
+
+
+#: ``session.info`` key: the transaction and its driver connection :meth:`_driver_of` found.
+_DRIVER = "quarterdeck_driver_connection"
+_ROWCOUNT = re.compile(r"(?:UPDATE|DELETE|INSERT \d+|SELECT) (\d+)$")
 
 
 class _KeptConnections:
@@ -530,13 +597,7 @@ class Database:
 
     def _statement_error(self, error: BaseException) -> bool:
         """Whether the driver refused the statement itself, leaving its connection usable."""
-        if self.dialect == "postgresql":
-            import asyncpg
-
-            return isinstance(error, asyncpg.PostgresError) and not isinstance(
-                error, asyncpg.PostgresConnectionError
-            )
-        return isinstance(error, sqlite3.Error)
+        return _statement_error(self.dialect, error)
 
     def on_commit(self, tables: Iterable[Table | str], callback: Callable[[], None]) -> None:
         """Calls ``callback`` once a session's transaction that wrote a row of ``tables`` has
@@ -593,6 +654,137 @@ class Database:
         await self.engine.dispose()
         if self._unflushed_engine is not None:
             await self._unflushed_engine.dispose()
+
+
+def _statement_error(dialect: str, error: BaseException) -> bool:
+    """Whether the driver refused the statement itself, leaving its connection usable."""
+    if dialect == "postgresql":
+        import asyncpg
+
+        return isinstance(error, asyncpg.PostgresError) and not isinstance(
+            error, asyncpg.PostgresConnectionError
+        )
+    return isinstance(error, sqlite3.Error)
+
+
+async def execute_prepared(
+    session: AsyncSession | AsyncConnection,
+    statement: PreparedStatement,
+    parameters: Mapping[str, Any] | None = None,
+) -> PreparedResult:
+    """Run ``statement`` inside ``session``'s transaction (a session of
+    :meth:`Database.transaction` or :meth:`Database.reading`, or a connection of
+    :meth:`Database.core_transaction`), on that transaction's own driver connection: compiled
+    once, with no SQLAlchemy execution context, result or unit of work per call. Its rows (a
+    SELECT, a RETURNING) and the count of rows it matched.
+
+    A session with changes not flushed yet is flushed first, as its own ``execute`` would (so
+    the statement sees them, in order). What the statement writes is not seen by the session's
+    objects already loaded (as with ``synchronize_session=False``), nor by
+    :meth:`Database.on_commit`'s watchers. A driver's refusal of the statement is raised as
+    SQLAlchemy raises it (:class:`IntegrityError` for a constraint, ... with the driver's error
+    as ``orig``), leaving the transaction to be rolled back as usual; a connection that failed
+    otherwise (dropped, cancelled mid-statement) is invalidated.
+    """
+    connection, driver, dialect = await _driver_of(session)
+    compiled = statement.compiled_for(dialect)
+    arguments = compiled.arguments(parameters or {})
+    try:
+        if dialect.name == "postgresql":
+            if compiled.row is not None:
+                records = await driver.fetch(compiled.sql, *arguments)
+                return PreparedResult(compiled.rows(records), len(records))
+            status = await driver.execute(compiled.sql, *arguments)
+            matched = _ROWCOUNT.search(status or "")
+            return PreparedResult([], int(matched[1]) if matched else -1)
+        cursor = await driver.execute(compiled.sql, arguments)
+        try:
+            if compiled.row is not None:
+                records = await cursor.fetchall()
+                return PreparedResult(compiled.rows(records), len(records))
+            return PreparedResult([], cursor.rowcount)
+        finally:
+            await cursor.close()
+    except BaseException as error:
+        raise await _refused(connection, dialect, compiled.sql, arguments, error) from error
+
+
+async def execute_prepared_many(
+    session: AsyncSession | AsyncConnection,
+    statement: PreparedStatement,
+    parameters: Sequence[Mapping[str, Any]],
+) -> None:
+    """Run ``statement`` (a write without RETURNING) once per set of ``parameters``, in order,
+    inside ``session``'s transaction, as :func:`execute_prepared` does: one round trip on
+    PostgreSQL (asyncpg's ``executemany``), one call on SQLite."""
+    if not parameters:
+        return
+    connection, driver, dialect = await _driver_of(session)
+    compiled = statement.compiled_for(dialect)
+    if compiled.row is not None:
+        raise ValueError("execute_prepared_many runs writes that return no rows")
+    arguments = [compiled.arguments(given) for given in parameters]
+    try:
+        if dialect.name == "postgresql":
+            await driver.executemany(compiled.sql, arguments)
+        else:
+            cursor = await driver.executemany(compiled.sql, arguments)
+            await cursor.close()
+    except BaseException as error:
+        raise await _refused(connection, dialect, compiled.sql, arguments, error) from error
+
+
+async def _driver_of(
+    session: AsyncSession | AsyncConnection,
+) -> tuple[AsyncConnection, Any, Dialect]:
+    """The connection of ``session``'s transaction, its driver connection, begun, and its
+    dialect: SQLite's began with the transaction (its BEGIN is SQLAlchemy's); asyncpg's
+    adapter begins only at its first statement, so that is done here when none came yet
+    (through its own method, with the isolation and read-only settings of the session). Found
+    once per transaction of a session (kept in its ``info``)."""
+    if isinstance(session, AsyncSession):
+        sync = session.sync_session
+        if sync.autoflush and not sync._is_clean():
+            await session.flush()
+        transaction = sync.get_transaction()
+        kept = sync.info.get(_DRIVER)
+        if kept is not None and transaction is not None and kept[0] is transaction:
+            connection, raw = kept[1], kept[2]
+        else:
+            connection = await session.connection()
+            raw = await connection.get_raw_connection()
+            sync.info[_DRIVER] = (sync.get_transaction(), connection, raw)
+    else:
+        connection = session
+        raw = await connection.get_raw_connection()
+    dialect = connection.dialect
+    # SQLAlchemy's asyncpg adapter begins lazily, at its first statement.
+    if dialect.name == "postgresql" and not raw.dbapi_connection._started:
+        await raw.dbapi_connection._start_transaction()
+    return connection, raw.driver_connection, dialect
+
+
+async def _refused(
+    connection: AsyncConnection, dialect: Dialect, sql: str, arguments: Any, error: BaseException
+) -> BaseException:
+    """What to raise for ``error``, met running ``sql`` on ``connection``'s driver connection:
+    a statement's own refusal as SQLAlchemy raises it (translated by the dialect's own rules,
+    so :class:`IntegrityError` and its ``orig`` are as from a session); anything else after
+    invalidating the connection."""
+    if not _statement_error(dialect.name, error):
+        with contextlib.suppress(Exception):
+            await connection.invalidate(error if isinstance(error, Exception) else None)
+        return error
+    translated: BaseException = error
+    if dialect.name == "postgresql":
+        adapter: Any = (await connection.get_raw_connection()).dbapi_connection
+        try:
+            adapter._handle_exception(error)
+        except Exception as mapped:  # noqa: BLE001 - the adapter raises its DB-API form
+            translated = mapped
+    return DBAPIError.instance(
+        sql, arguments, cast(Exception, translated), dialect.loaded_dbapi.Error, dialect=dialect
+    )
 
 
 _SQLITE_UNIQUE = re.compile(r"UNIQUE constraint failed: (?P<cols>[\w., ]+)")
