@@ -3,13 +3,43 @@
 from __future__ import annotations
 
 import uuid
+from dataclasses import dataclass
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm.attributes import set_committed_value
 
 from services.conversation.conversations.models import ConversationRecord, ConversationStatus
 from services.conversation.events.models import LedgerSegmentRecord
 from shared.errors import FailedPrecondition, NotFound
+
+
+@dataclass(slots=True)
+class LockedConversation:
+    """What a run's write needs of its conversation, read with the row's lock (see
+    ``runs.fencing``): not the whole row, and no ORM object to track."""
+
+    id: uuid.UUID
+    tenant_id: uuid.UUID
+    message_count: int
+    last_event_sequence: int
+
+
+#: A conversation a write appends to: a handler's loaded row, or a run's locked columns.
+Conversation = ConversationRecord | LockedConversation
+
+
+def note_stored(conversation: Conversation, **values: Any) -> None:
+    """Tell ``conversation`` the values a statement of this transaction stored in its row (an
+    ORM row keeps them as committed, so its flush does not write them again)."""
+    if isinstance(conversation, ConversationRecord):
+        for name, value in values.items():
+            set_committed_value(conversation, name, value)
+    else:  # the columns the view holds
+        for name, value in values.items():
+            if hasattr(LockedConversation, name):
+                setattr(conversation, name, value)
 
 
 async def tenant_conversation(

@@ -89,7 +89,7 @@ class EventHandlers:
                 return
             # One statement on its own (no transaction around it): each wake-up of each
             # follower is one round trip.
-            rows = await self._ctx.database.fetch(
+            rows = await self._ctx.database.fetch_prepared(
                 *Ledger.followed(conversation_id, after, REPLAY_BATCH)
             )
             for row in rows:

@@ -13,18 +13,30 @@ import json
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import Integer, Select, bindparam, literal, select, update
+from sqlalchemy import (
+    Integer,
+    Select,
+    String,
+    Table,
+    bindparam,
+    func,
+    insert,
+    literal,
+    select,
+    update,
+)
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm.attributes import set_committed_value
 
 from services.conversation.conversations.hiding import hidden_event
 from services.conversation.conversations.models import ConversationRecord
+from services.conversation.conversations.store import Conversation, note_stored
 from services.conversation.events.models import SCHEMA_VERSION, LedgerEventRecord
 from services.conversation.events.notifier import LedgerNotifier
 from services.conversation.runs.fencing import Fence, check_fence
-from services.conversation.runs.wakeups import LEDGER_CHANNEL, notify, notifying
+from services.conversation.runs.wakeups import LEDGER_CHANNEL, PROCESS, notify
+from shared.db import PreparedRead, PreparedStatement, execute_prepared, execute_prepared_many
 from shared.db_types import utcnow
 
 #: What a reader of the ledger gets of each event (what :func:`event_to_proto` reads).
@@ -64,6 +76,14 @@ class NewEvent:
     extra: dict[str, Any] = field(default_factory=dict)
 
 
+@dataclass(frozen=True, slots=True)
+class StoredEvent:
+    """An event an append stored (or found stored before, for a repeated dedupe key)."""
+
+    event_id: int
+    dedupe_key: str | None
+
+
 class Ledger:
     def __init__(self, notifier: LedgerNotifier, *, announce: bool = False) -> None:
         self.notifier = notifier
@@ -75,7 +95,7 @@ class Ledger:
     async def append(
         self,
         session: AsyncSession,
-        conversation: ConversationRecord,
+        conversation: Conversation,
         segment_id: uuid.UUID,
         events: Sequence[NewEvent],
         *,
@@ -83,13 +103,15 @@ class Ledger:
         fence: Fence | None = None,
         repeat_possible: bool = True,
         announce: Sequence[tuple[str, str]] = (),
-    ) -> list[LedgerEventRecord]:
-        """Store ``events`` in order after the conversation's last one; with ``fence``, only
-        while that lease is current. ``repeat_possible=False`` says no event of these dedupe
-        keys can be stored yet (keys that name a lease writing them for the first time): the
-        lookup of stored ones is skipped, and the unique (conversation, dedupe_key) still
-        refuses a duplicate should the caller be wrong. ``announce``: (channel, payload) pairs
-        to NOTIFY at commit (PostgreSQL), riding on the cursor's update."""
+    ) -> list[StoredEvent]:
+        """Store ``events`` in order after the conversation's last one (the caller holds the
+        conversation's row); with ``fence``, only while that lease is current.
+        ``repeat_possible=False`` says no event of these dedupe keys can be stored yet (keys
+        that name a lease writing them for the first time): the lookup of stored ones is
+        skipped, and the unique (conversation, dedupe_key) still refuses a duplicate should
+        the caller be wrong. ``announce``: (channel, payload) pairs to NOTIFY at commit
+        (PostgreSQL), riding on the cursor's update. The cursor's update and the events'
+        insert are prepared statements (compiled once, no ORM objects to flush)."""
         if fence is not None:
             await check_fence(session, fence)
         # Events stored already (a run step repeated after a crash), found in one query.
@@ -98,19 +120,18 @@ class Ledger:
             if repeat_possible
             else []
         )
-        found: dict[str, LedgerEventRecord] = {}
+        found: dict[str, StoredEvent] = {}
         if keys:
             found = {
-                row.dedupe_key: row
+                row.dedupe_key: StoredEvent(row.event_id, row.dedupe_key)
                 for row in (
-                    await session.scalars(
-                        select(LedgerEventRecord).where(
+                    await session.execute(
+                        select(LedgerEventRecord.dedupe_key, LedgerEventRecord.event_id).where(
                             LedgerEventRecord.conversation_id == conversation.id,
                             LedgerEventRecord.dedupe_key.in_(keys),
                         )
                     )
                 ).all()
-                if row.dedupe_key is not None
             }
         fresh: list[NewEvent] = []
         taken: set[str] = set(found)
@@ -122,31 +143,33 @@ class Ledger:
         # One cursor update for the whole batch: the cursors last-n+1 .. last are theirs.
         cursors: dict[int, int] = {}
         if fresh:
+            parameters: dict[str, Any] = {
+                "advance_conversation_id": conversation.id,
+                "advance_count": len(fresh),
+            }
             # On PostgreSQL the NOTIFY of the append rides on this statement (one round trip,
             # not two, per transaction): a subquery worth 0 that sends it.
-            announcing = [
-                *([(LEDGER_CHANNEL, str(conversation.id))] if self.announce else []),
-                *announce,
-            ]
-            advance = _ADVANCE
-            if announcing:
-                advance = _ADVANCE.values(
-                    last_event_sequence=_ADVANCED
-                    + sum(
-                        (notifying(session, channel, payload) for channel, payload in announcing),
-                        literal(0),
-                    )
-                )
-            last = await session.scalar(
-                advance, {"advance_conversation_id": conversation.id, "advance_count": len(fresh)}
-            )
-            assert last is not None  # the caller holds the conversation row
-            # Stored already by the statement: kept as committed so the flush does not write
-            # it a second time.
-            set_committed_value(conversation, "last_event_sequence", last)
+            announcing: list[tuple[str, str]] = []
+            if session.get_bind().dialect.name == "postgresql":
+                announcing = [
+                    *([(LEDGER_CHANNEL, str(conversation.id))] if self.announce else []),
+                    *announce,
+                ]
+                for n, (channel, payload) in enumerate(announcing):
+                    parameters[f"channel_{n}"] = channel
+                    parameters[f"payload_{n}"] = f"{PROCESS}:{payload}"
+            advanced = (
+                await execute_prepared(session, _advance(len(announcing)), parameters)
+            ).first()
+            assert advanced is not None  # the caller holds the conversation row
+            last = advanced.last_event_sequence
+            note_stored(conversation, last_event_sequence=last)
             cursors = {id(new): last - len(fresh) + 1 + i for i, new in enumerate(fresh)}
-        stored: list[LedgerEventRecord] = []
+        stored: list[StoredEvent] = []
+        rows: list[dict[str, Any]] = []
         now = utcnow()
+        stream_id = str(run_id) if run_id else CONVERSATION_STREAM
+        workflow_run_id = str(run_id) if run_id else None
         for new in events:
             sequence = cursors.pop(id(new), None)
             if sequence is None:
@@ -159,31 +182,33 @@ class Ledger:
                     else next(row for row in stored if row.dedupe_key == key)
                 )
                 continue
-            row = LedgerEventRecord(
-                tenant_id=conversation.tenant_id,
-                conversation_id=conversation.id,
-                segment_id=segment_id,
-                schema_version=SCHEMA_VERSION,
-                kind=new.kind,
-                stream_id=str(run_id) if run_id else CONVERSATION_STREAM,
-                event_id=sequence,
-                server_timestamp=now,
-                response_id=new.response_id,
-                agent=new.agent,
-                workflow_run_id=str(run_id) if run_id else None,
-                provider_sequence_number=new.provider_sequence_number,
-                output_index=new.output_index,
-                item_id=new.item_id,
-                content_index=new.content_index,
-                tool_call_id=new.tool_call_id,
-                dedupe_key=new.dedupe_key,
-                payload_json=new.payload,
-                payload_size_bytes=len(json.dumps(new.payload, separators=(",", ":"))),
+            rows.append(
+                {
+                    "tenant_id": conversation.tenant_id,
+                    "conversation_id": conversation.id,
+                    "segment_id": segment_id,
+                    "schema_version": SCHEMA_VERSION,
+                    "kind": new.kind,
+                    "stream_id": stream_id,
+                    "event_id": sequence,
+                    "server_timestamp": now,
+                    "response_id": new.response_id,
+                    "agent": new.agent,
+                    "workflow_run_id": workflow_run_id,
+                    "provider_sequence_number": new.provider_sequence_number,
+                    "output_index": new.output_index,
+                    "item_id": new.item_id,
+                    "content_index": new.content_index,
+                    "tool_call_id": new.tool_call_id,
+                    "dedupe_key": new.dedupe_key,
+                    "payload_json": new.payload,
+                    "payload_size_bytes": len(json.dumps(new.payload, separators=(",", ":"))),
+                    "ingested_at": now,
+                }
             )
-            session.add(row)
-            stored.append(row)
+            stored.append(StoredEvent(sequence, new.dedupe_key))
         if fresh:
-            await session.flush()
+            await execute_prepared_many(session, _INSERT_EVENT, rows)
             self.notifier.notify_after_commit(session, conversation.id)
         else:  # no cursor update to ride on
             for channel, payload in announce:
@@ -208,29 +233,65 @@ class Ledger:
     @staticmethod
     def followed(
         conversation_id: uuid.UUID, after: int, limit: int
-    ) -> tuple[Select[Any], dict[str, Any]]:
+    ) -> tuple[PreparedRead, dict[str, Any]]:
         """Every event after cursor ``after`` (as :meth:`after`'s rows) with a ``hidden``
         column, by the same rule as :meth:`after`: a follower sends the visible ones and moves
         its cursor past all of them, so it never waits behind hidden events (a ledger ending
-        in some would wake it at every poll) nor reads them again. The statement and its
-        parameters, for :meth:`Database.fetch`."""
+        in some would wake it at every poll) nor reads them again. The prepared statement and
+        its parameters, for :meth:`Database.fetch_prepared`."""
         return _FOLLOWED, {"conversation_id": conversation_id, "after": after, "limit": limit}
 
 
-_ADVANCED = ConversationRecord.last_event_sequence + bindparam(
-    "advance_count", type_=ConversationRecord.last_event_sequence.type
+_CONVERSATION_TABLE = cast(Table, ConversationRecord.__table__)
+_CONVERSATIONS = _CONVERSATION_TABLE.c
+_EVENTS = cast(Table, LedgerEventRecord.__table__)
+#: An append's cursor update: the conversation's last cursor raised by the batch's size.
+_ADVANCED = _CONVERSATIONS.last_event_sequence + bindparam(
+    "advance_count", type_=_CONVERSATIONS.last_event_sequence.type
 )
-#: An append's cursor update, built once with parameters (a NOTIFY riding on it is added to
-#: the value per call).
-_ADVANCE = (
-    update(ConversationRecord)
-    .where(
-        ConversationRecord.id
-        == bindparam("advance_conversation_id", type_=ConversationRecord.id.type)
+_ADVANCING = update(_CONVERSATION_TABLE).where(
+    _CONVERSATIONS.id == bindparam("advance_conversation_id", type_=_CONVERSATIONS.id.type)
+)
+#: Prepared once per number of NOTIFYs riding on it (none, or up to one per channel).
+_ADVANCE: dict[int, PreparedStatement] = {}
+
+
+def _advance(notifies: int) -> PreparedStatement:
+    """The cursor update, with ``notifies`` NOTIFYs (PostgreSQL) riding on it: each a scalar
+    subquery worth 0 that sends ``payload_<n>`` on ``channel_<n>`` at commit."""
+    prepared = _ADVANCE.get(notifies)
+    if prepared is None:
+        value = _ADVANCED
+        for n in range(notifies):
+            value = value + (
+                select(literal(0))
+                .select_from(
+                    select(
+                        func.pg_notify(
+                            bindparam(f"channel_{n}", type_=String()),
+                            bindparam(f"payload_{n}", type_=String()),
+                        )
+                    ).subquery()
+                )
+                .scalar_subquery()
+            )
+        prepared = _ADVANCE[notifies] = PreparedStatement(
+            _ADVANCING.values(last_event_sequence=value).returning(
+                _CONVERSATIONS.last_event_sequence
+            )
+        )
+    return prepared
+
+
+#: An event stored (every column but the id and an object reference, which none has yet).
+_INSERT_EVENT = PreparedStatement(
+    insert(_EVENTS).values(
+        {
+            column.name: bindparam(column.name, type_=column.type)
+            for column in _EVENTS.columns
+            if column.name not in ("id", "payload_object_id")
+        }
     )
-    .values(last_event_sequence=_ADVANCED)
-    .returning(ConversationRecord.last_event_sequence)
-    .execution_options(synchronize_session=False)
 )
 
 
@@ -254,4 +315,4 @@ _EVERY_EVENT_AFTER = _events_after(
     bindparam("limit", type_=Integer()),
 )
 _VISIBLE_EVENTS_AFTER = _EVERY_EVENT_AFTER.where(~hidden_event())
-_FOLLOWED = _EVERY_EVENT_AFTER.add_columns(hidden_event().label("hidden"))
+_FOLLOWED = PreparedRead(_EVERY_EVENT_AFTER.add_columns(hidden_event().label("hidden")))

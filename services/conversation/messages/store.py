@@ -8,15 +8,17 @@ import json
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import select
+from sqlalchemy import Table, bindparam, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.conversation.conversations.models import ConversationRecord
+from services.conversation.conversations.store import Conversation, note_stored
 from services.conversation.events.ledger import Ledger, NewEvent
 from services.conversation.messages.models import MessageRecord, MessageRole
 from services.conversation.runs.fencing import Fence, check_fence
+from shared.db import PreparedStatement, execute_prepared
 from shared.db_types import utcnow
 
 
@@ -45,10 +47,37 @@ def content_checksum(content: Any) -> str:
     return hashlib.md5(canonical.encode(), usedforsecurity=False).hexdigest()
 
 
+_MESSAGES = cast(Table, MessageRecord.__table__)
+_CONVERSATION_TABLE = cast(Table, ConversationRecord.__table__)
+_CONVERSATIONS = _CONVERSATION_TABLE.c
+#: A message stored (every column but the id, which it returns).
+_INSERT_MESSAGE = PreparedStatement(
+    insert(_MESSAGES)
+    .values(
+        {
+            column.name: bindparam(column.name, type_=column.type)
+            for column in _MESSAGES.columns
+            if column.name != "id"
+        }
+    )
+    .returning(_MESSAGES.c.id)
+)
+#: The conversation's message count and times moved on by one message.
+_COUNT_MESSAGE = PreparedStatement(
+    update(_CONVERSATION_TABLE)
+    .where(_CONVERSATIONS.id == bindparam("counted_id", type_=_CONVERSATIONS.id.type))
+    .values(
+        message_count=_CONVERSATIONS.message_count + 1,
+        last_message_at=bindparam("counted_at", type_=_CONVERSATIONS.last_message_at.type),
+        updated_at=bindparam("counted_at", type_=_CONVERSATIONS.updated_at.type),
+    )
+)
+
+
 async def append_message(
     session: AsyncSession,
     ledger: Ledger,
-    conversation: ConversationRecord,
+    conversation: Conversation,
     segment_id: uuid.UUID,
     new: NewMessage,
     *,
@@ -61,7 +90,9 @@ async def append_message(
     row) and append its ledger event, after ``preceding`` events in the same append; with
     ``fence``, only while that lease is current. ``repeat_possible=False``: nothing of the
     write's keys can be stored yet (a run's first lease), so nothing is looked for; the unique
-    (conversation, write_key) and (conversation, dedupe_key) still hold."""
+    (conversation, write_key) and (conversation, dedupe_key) still hold. The message's insert
+    and the conversation's count are prepared statements; the row returned is not the
+    session's (a new message is not changed later in its transaction)."""
     if fence is not None:
         await check_fence(session, fence)
     if new.write_key is not None and repeat_possible:
@@ -76,34 +107,41 @@ async def append_message(
                 await ledger.append(session, conversation, segment_id, preceding, run_id=run_id)
             return existing
     now = utcnow()
-    row = MessageRecord(
-        tenant_id=conversation.tenant_id,
-        conversation_id=conversation.id,
-        segment_id=segment_id,
-        position=conversation.message_count,
-        role=new.role,
-        agent_type=new.agent_type,
-        content=new.content,
-        content_text=new.text,
-        attachments=new.attachments,
-        tool_name=new.tool_name,
-        tool_call_id=new.tool_call_id,
-        token_count_prompt=new.token_count_prompt,
-        token_count_completion=new.token_count_completion,
-        reasoning_tokens=new.reasoning_tokens,
-        cost_picos=new.cost_picos,
-        latency_ms=new.latency_ms,
-        content_checksum=content_checksum(new.content),
-        run_id=new.run_id,
-        write_key=new.write_key,
-        extra_metadata=new.metadata,
-        created_at=now,
+    values: dict[str, Any] = {
+        "tenant_id": conversation.tenant_id,
+        "conversation_id": conversation.id,
+        "segment_id": segment_id,
+        "position": conversation.message_count,
+        "role": new.role,
+        "agent_type": new.agent_type,
+        "content": new.content,
+        "content_text": new.text,
+        "attachments": new.attachments,
+        "tool_name": new.tool_name,
+        "tool_call_id": new.tool_call_id,
+        "token_count_prompt": new.token_count_prompt,
+        "token_count_completion": new.token_count_completion,
+        "reasoning_tokens": new.reasoning_tokens,
+        "cost_picos": new.cost_picos,
+        "latency_ms": new.latency_ms,
+        "content_checksum": content_checksum(new.content),
+        "run_id": new.run_id,
+        "write_key": new.write_key,
+        "metadata": new.metadata,
+        "created_at": now,
+    }
+    stored = (await execute_prepared(session, _INSERT_MESSAGE, values)).first()
+    await execute_prepared(
+        session, _COUNT_MESSAGE, {"counted_id": conversation.id, "counted_at": now}
     )
-    session.add(row)
-    conversation.message_count += 1
-    conversation.last_message_at = now
-    conversation.updated_at = now
-    await session.flush()
+    note_stored(
+        conversation,
+        message_count=conversation.message_count + 1,
+        last_message_at=now,
+        updated_at=now,
+    )
+    values["extra_metadata"] = values.pop("metadata")
+    row = MessageRecord(id=stored.id, **values)
     await ledger.append(
         session,
         conversation,

@@ -5,20 +5,24 @@ run's row only while the run is still running under that very lease, which also 
 on PostgreSQL until the write commits (SQLite's write transactions are serialized anyway), so a
 reaper or a cancel cannot slip between the check and the write. A worker whose lease expired,
 was taken over or cancelled gets :class:`LeaseLost` and writes nothing.
+
+The statements are prepared (``shared.db.PreparedStatement``): compiled once, run on the
+transaction's driver connection, every run's write pays for them.
 """
 
 from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import bindparam, func, select, update
+from sqlalchemy import Table, bindparam, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.conversation.conversations.models import ConversationRecord
+from services.conversation.conversations.store import LockedConversation
 from services.conversation.runs.models import RunRecord, RunStatus
-from shared.db import rows_matched
+from shared.db import PreparedRead, PreparedStatement, execute_prepared
 from shared.errors import FailedPrecondition
 
 
@@ -35,89 +39,147 @@ class LeaseLost(FailedPrecondition):
     default_reason = "RUN_LEASE_LOST"
 
 
-async def lock_conversation(session: AsyncSession, conversation_id: uuid.UUID) -> None:
-    """Take the conversation's row lock first: every transaction that writes a conversation's
-    rows locks the conversation before any of its runs, so none waits on another in a cycle."""
-    await session.execute(
-        select(ConversationRecord.id)
-        .where(ConversationRecord.id == conversation_id)
-        .with_for_update()
-    )
+_RUN_TABLE = cast(Table, RunRecord.__table__)
+_CONVERSATIONS = ConversationRecord.__table__.c
+_RUNS = _RUN_TABLE.c
 
 
-#: Built once, with parameters (a write's every fence check runs them): the conversation
-#: locked, then the run's fence checked (stamping its trace, or not).
-_LOCK_CONVERSATION = (
-    select(ConversationRecord)
-    .where(
-        ConversationRecord.id
-        == bindparam("fence_conversation_id", type_=ConversationRecord.id.type)
+def _param(name: str, column: Any) -> Any:
+    return bindparam(name, type_=column.type)
+
+
+#: The conversation's row locked, and what a run's write needs of it (not the whole row).
+_LOCK_CONVERSATION = PreparedRead(
+    select(
+        _CONVERSATIONS.id,
+        _CONVERSATIONS.tenant_id,
+        _CONVERSATIONS.message_count,
+        _CONVERSATIONS.last_event_sequence,
     )
+    .where(_CONVERSATIONS.id == _param("conversation_id", _CONVERSATIONS.id))
+    .with_for_update()
+)
+#: The conversation's row locked, nothing read.
+_LOCK_ONLY = PreparedRead(
+    select(_CONVERSATIONS.id)
+    .where(_CONVERSATIONS.id == _param("conversation_id", _CONVERSATIONS.id))
     .with_for_update()
 )
 _FENCE_HOLDS = (
-    RunRecord.run_id == bindparam("fence_run_id", type_=RunRecord.run_id.type),
-    RunRecord.lease_generation
-    == bindparam("fence_generation", type_=RunRecord.lease_generation.type),
-    RunRecord.status == RunStatus.RUNNING,
+    _RUNS.run_id == _param("fence_run_id", _RUNS.run_id),
+    _RUNS.lease_generation == _param("fence_generation", _RUNS.lease_generation),
+    _RUNS.status == RunStatus.RUNNING,
 )
-_CHECK_FENCE = (
-    update(RunRecord)
-    .where(*_FENCE_HOLDS)
-    .values(lease_generation=RunRecord.lease_generation)
-    .execution_options(synchronize_session=False)
-)
-_CHECK_FENCE_STAMPING = _CHECK_FENCE.values(
-    trace_id=func.coalesce(
-        RunRecord.trace_id, bindparam("stamp_trace_id", type_=RunRecord.trace_id.type)
+_FENCED = update(_RUN_TABLE).where(*_FENCE_HOLDS)
+#: The fence checked (the run's row locked, nothing changed), stamping the run's trace or not.
+_CHECK_FENCE = PreparedStatement(_FENCED.values(lease_generation=_RUNS.lease_generation))
+_CHECK_FENCE_STAMPING = PreparedStatement(
+    _FENCED.values(
+        lease_generation=_RUNS.lease_generation,
+        trace_id=func.coalesce(_RUNS.trace_id, _param("stamp_trace_id", _RUNS.trace_id)),
     )
 )
+#: What the run's end needs of its row (its task's record, its ledger event).
+_ENDED_RUN = (
+    _RUNS.run_id,
+    _RUNS.tenant_id,
+    _RUNS.conversation_id,
+    _RUNS.segment_id,
+    _RUNS.lease_generation,
+    _RUNS.attempt_count,
+    _RUNS.message_position,
+    _RUNS.payload_json,
+    _RUNS.started_at,
+    _RUNS.created_at,
+)
+#: A lease ended by the run's end (completed or failed), in the UPDATE that checks its fence.
+_FINISH = PreparedStatement(
+    _FENCED.values(
+        status=_param("end_status", _RUNS.status),
+        completed_at=_param("end_completed_at", _RUNS.completed_at),
+        error_json=_param("end_error", _RUNS.error_json),
+        lease_owner=None,
+        lease_expires_at=None,
+    ).returning(*_ENDED_RUN)
+)
+#: A lease ended by parking the run, awaiting action.
+_PARK = PreparedStatement(
+    _FENCED.values(
+        status=RunStatus.REQUIRES_ACTION,
+        lease_owner=None,
+        lease_expires_at=None,
+        error_json=None,
+    ).returning(*_ENDED_RUN)
+)
+
+
+async def lock_conversation(session: AsyncSession, conversation_id: uuid.UUID) -> None:
+    """Take the conversation's row lock first: every transaction that writes a conversation's
+    rows locks the conversation before any of its runs, so none waits on another in a cycle."""
+    await execute_prepared(session, _LOCK_ONLY, {"conversation_id": conversation_id})
+
+
+async def _locked(session: AsyncSession, conversation_id: uuid.UUID) -> LockedConversation:
+    row = (
+        await execute_prepared(session, _LOCK_CONVERSATION, {"conversation_id": conversation_id})
+    ).first()
+    assert row is not None  # a run's conversation is never deleted under it
+    return LockedConversation(row.id, row.tenant_id, row.message_count, row.last_event_sequence)
+
+
+def _fence_of(fence: Fence) -> dict[str, Any]:
+    return {"fence_run_id": fence.run_id, "fence_generation": fence.lease_generation}
 
 
 async def check_fence(
     session: AsyncSession, fence: Fence, *, trace_id: str | None = None
-) -> ConversationRecord:
-    """Lock the run's conversation (returned, loaded: the write's ``session.get`` of it costs
-    no query) and then its run while the fence holds; raise :class:`LeaseLost` when it does
-    not. With ``trace_id``, the run is stamped with it unless it has a trace already (a run's
-    first lease names its trace on its first write, at no extra round trip)."""
-    conversation = await session.scalar(
-        _LOCK_CONVERSATION, {"fence_conversation_id": fence.conversation_id}
-    )
-    parameters: dict[str, Any] = {
-        "fence_run_id": fence.run_id,
-        "fence_generation": fence.lease_generation,
-    }
+) -> LockedConversation:
+    """Lock the run's conversation (what a write needs of it returned) and then its run while
+    the fence holds; raise :class:`LeaseLost` when it does not. With ``trace_id``, the run is
+    stamped with it unless it has a trace already (a run's first lease names its trace on its
+    first write, at no extra round trip)."""
+    conversation = await _locked(session, fence.conversation_id)
+    parameters = _fence_of(fence)
     if trace_id:
         parameters["stamp_trace_id"] = trace_id
-    result = await session.execute(_CHECK_FENCE_STAMPING if trace_id else _CHECK_FENCE, parameters)
-    if rows_matched(result) != 1:
+    checked = await execute_prepared(
+        session, _CHECK_FENCE_STAMPING if trace_id else _CHECK_FENCE, parameters
+    )
+    if checked.rowcount != 1:
         raise _lost(fence)
-    assert conversation is not None  # a run's conversation is never deleted under it
     return conversation
 
 
 async def end_lease(
-    session: AsyncSession, fence: Fence, values: dict[str, Any]
-) -> tuple[ConversationRecord, RunRecord]:
-    """Lock the run's conversation, then set ``values`` on the run (its end: finished or
-    parked) in the very UPDATE that checks the fence, the run read back by its RETURNING: the
-    check and the write are one statement. Raise :class:`LeaseLost` (nothing written) when
-    the fence does not hold."""
-    conversation = await session.scalar(
-        _LOCK_CONVERSATION, {"fence_conversation_id": fence.conversation_id}
-    )
-    run = await session.scalar(
-        update(RunRecord)
-        .where(*_FENCE_HOLDS)
-        .values(values)
-        .returning(RunRecord)
-        .execution_options(synchronize_session=False),
-        {"fence_run_id": fence.run_id, "fence_generation": fence.lease_generation},
-    )
+    session: AsyncSession,
+    fence: Fence,
+    *,
+    error: dict[str, Any] | None = None,
+    park: bool = False,
+    now: Any = None,
+) -> tuple[LockedConversation, Any]:
+    """Lock the run's conversation, then end the run's lease in the very UPDATE that checks
+    the fence: parked (awaiting action) with ``park``, else completed, or failed with
+    ``error`` (at ``now``); the run's columns its end needs read back by its RETURNING (a
+    named tuple), the check and the write one statement. Raise :class:`LeaseLost` (nothing
+    written) when the fence does not hold."""
+    conversation = await _locked(session, fence.conversation_id)
+    if park:
+        ended = await execute_prepared(session, _PARK, _fence_of(fence))
+    else:
+        ended = await execute_prepared(
+            session,
+            _FINISH,
+            {
+                **_fence_of(fence),
+                "end_status": RunStatus.FAILED if error else RunStatus.COMPLETED,
+                "end_completed_at": now,
+                "end_error": error,
+            },
+        )
+    run = ended.first()
     if run is None:
         raise _lost(fence)
-    assert conversation is not None  # a run's conversation is never deleted under it
     return conversation, run
 
 

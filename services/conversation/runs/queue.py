@@ -349,17 +349,7 @@ class RunQueue:
             async with self._database.transaction() as own:
                 await self.finish(fence, error=error, session=own)
             return
-        conversation, run = await end_lease(
-            session,
-            fence,
-            {
-                "status": RunStatus.FAILED if error else RunStatus.COMPLETED,
-                "completed_at": utcnow(),
-                "error_json": error,
-                "lease_owner": None,
-                "lease_expires_at": None,
-            },
-        )
+        conversation, run = await end_lease(session, fence, error=error, now=utcnow())
         await record_task(
             session, run, TaskStatus.FAILED if error else TaskStatus.COMPLETED, error=error
         )
@@ -385,16 +375,7 @@ class RunQueue:
     async def park(self, fence: Fence, waiting_for: dict[str, Any]) -> None:
         """Set the run aside, awaiting action (a tool call's approval), under its lease."""
         async with self._database.transaction() as session:
-            conversation, run = await end_lease(
-                session,
-                fence,
-                {
-                    "status": RunStatus.REQUIRES_ACTION,
-                    "lease_owner": None,
-                    "lease_expires_at": None,
-                    "error_json": None,
-                },
-            )
+            conversation, run = await end_lease(session, fence, park=True)
             await record_task(session, run, TaskStatus.PENDING, note={"awaiting": waiting_for})
             await self._ledger.append(
                 session,

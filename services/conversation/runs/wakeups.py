@@ -16,9 +16,8 @@ import contextlib
 import logging
 import uuid
 from collections.abc import Callable, Mapping
-from typing import Any
 
-from sqlalchemy import func, literal, select, text
+from sqlalchemy import text
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -45,19 +44,6 @@ async def notify(session: AsyncSession, channel: str, payload: str = "") -> None
     """Announce on ``channel`` when the session's transaction commits (PostgreSQL only)."""
     if _dialect(session) == "postgresql":
         await session.execute(_NOTIFY, {"channel": channel, "payload": f"{PROCESS}:{payload}"})
-
-
-def notifying(session: AsyncSession, channel: str, payload: str) -> Any:
-    """A number to add to a statement's value (0): on PostgreSQL, a scalar subquery that also
-    announces on ``channel`` at commit, so the NOTIFY rides on that statement (one round trip,
-    not two); elsewhere the literal 0."""
-    if _dialect(session) != "postgresql":
-        return literal(0)
-    return (
-        select(literal(0))
-        .select_from(select(func.pg_notify(channel, f"{PROCESS}:{payload}")).subquery())
-        .scalar_subquery()
-    )
 
 
 def asyncpg_dsn(database_url: str) -> str:

@@ -5,25 +5,31 @@ a run's first lease nothing of those keys can be stored yet, so none is looked u
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import func, select
+from sqlalchemy import Table, bindparam, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.conversation.conversations.models import (
     ConversationRecord,
     ConversationSummaryRecord,
 )
-from services.conversation.conversations.store import current_segment
-from services.conversation.events.ledger import Ledger, NewEvent
-from services.conversation.events.models import LedgerEventRecord, RunEventRecord
+from services.conversation.conversations.store import LockedConversation, current_segment
+from services.conversation.events.ledger import Ledger, NewEvent, StoredEvent
+from services.conversation.events.models import RunEventRecord
 from services.conversation.messages.models import MessageRecord, MessageRole
 from services.conversation.messages.store import NewMessage, append_message
 from services.conversation.runs.fencing import check_fence
 from services.conversation.runs.models import RunUsageRecord, TaskStatus
 from services.conversation.runs.queue import ClaimedRun
 from services.conversation.runs.tasks import Subtask, end_subtask, start_subtask
-from shared.db import Database
+from shared.db import (
+    Database,
+    PreparedRead,
+    PreparedStatement,
+    execute_prepared,
+    execute_prepared_many,
+)
 from shared.db_types import utcnow
 from shared.inserts import insert_ignoring_duplicates
 from shared.tracing import current_trace_ids
@@ -68,7 +74,80 @@ def _items_of(row: MessageRecord) -> list[dict[str, Any]]:
     ]
 
 
-async def _fenced(session: AsyncSession, run: ClaimedRun) -> ConversationRecord:
+_RUN_ITEMS = cast(Table, RunEventRecord.__table__)
+_USAGE = cast(Table, RunUsageRecord.__table__)
+_CONVERSATION_TABLE = cast(Table, ConversationRecord.__table__)
+_CONVERSATIONS = _CONVERSATION_TABLE.c
+#: The conversation's last run item (its row is locked by the fence check).
+_LAST_RUN_ITEM = PreparedRead(
+    select(func.max(_RUN_ITEMS.c.sequence_no).label("sequence_no")).where(
+        _RUN_ITEMS.c.conversation_id
+        == bindparam("conversation_id", type_=_RUN_ITEMS.c.conversation_id.type)
+    )
+)
+#: A run item stored: every column but the id.
+_INSERT_RUN_ITEM = PreparedStatement(
+    insert(_RUN_ITEMS).values(
+        {
+            column.name: bindparam(column.name, type_=column.type)
+            for column in _RUN_ITEMS.columns
+            if column.name != "id"
+        }
+    )
+)
+#: What an item says of the columns the kind of item it is leaves out.
+_NO_ITEM: dict[str, Any] = {
+    name: None
+    for name in (
+        "run_item_name",
+        "tool_call_id",
+        "tool_name",
+        "model",
+        "content_text",
+        "reasoning_text",
+        "call_arguments",
+        "call_output",
+        "attachments",
+    )
+}
+#: A model call's usage stored once (its response id unique), its id returned when stored now.
+_INSERT_USAGE: dict[str, PreparedStatement] = {}
+
+
+def _insert_usage(dialect: str) -> PreparedStatement:
+    prepared = _INSERT_USAGE.get(dialect)
+    if prepared is None:
+        columns = [column for column in _USAGE.columns if column.name != "id"]
+        prepared = _INSERT_USAGE[dialect] = PreparedStatement(
+            insert_ignoring_duplicates(dialect, _USAGE, ["response_id"])
+            .values({c.name: bindparam(c.name, type_=c.type) for c in columns})
+            .returning(_USAGE.c.id)
+        )
+    return prepared
+
+
+def _added(name: str, parameter: str) -> Any:
+    column = _CONVERSATIONS[name]
+    return column + bindparam(parameter, type_=column.type)
+
+
+#: A model call's usage added to its conversation's totals.
+_ADD_USAGE = PreparedStatement(
+    update(_CONVERSATION_TABLE)
+    .where(_CONVERSATIONS.id == bindparam("usage_conversation_id", type_=_CONVERSATIONS.id.type))
+    .values(
+        total_tokens_prompt=_added("total_tokens_prompt", "add_prompt"),
+        total_tokens_completion=_added("total_tokens_completion", "add_completion"),
+        total_cached_input_tokens=_added("total_cached_input_tokens", "add_cached"),
+        reasoning_tokens=_added("reasoning_tokens", "add_reasoning"),
+        total_tokens=_added("total_tokens", "add_total"),
+        total_requests=_added("total_requests", "add_requests"),
+        cost_picos=_added("cost_picos", "add_cost"),
+    )
+)
+
+
+async def _fenced(session: AsyncSession, run: ClaimedRun) -> LockedConversation:
     """The first statements of each write: the fence (see :func:`check_fence`), which also
     stamps a run's first lease with the trace it runs under; the conversation, locked."""
     trace_id = None if run.trace_id else current_trace_ids()[0]
@@ -80,7 +159,7 @@ class RunWrites:
         self._database = database
         self._ledger = ledger
 
-    async def events(self, run: ClaimedRun, events: Sequence[NewEvent]) -> list[LedgerEventRecord]:
+    async def events(self, run: ClaimedRun, events: Sequence[NewEvent]) -> list[StoredEvent]:
         async with self._database.transaction() as session:
             return await self._append(session, run, await _fenced(session, run), events)
 
@@ -88,9 +167,9 @@ class RunWrites:
         self,
         session: AsyncSession,
         run: ClaimedRun,
-        conversation: ConversationRecord,
+        conversation: LockedConversation,
         events: Sequence[NewEvent],
-    ) -> list[LedgerEventRecord]:
+    ) -> list[StoredEvent]:
         segment_id = run.segment_id or (await current_segment(session, conversation.id)).id
         return await self._ledger.append(
             session,
@@ -109,7 +188,7 @@ class RunWrites:
         self,
         session: AsyncSession,
         run: ClaimedRun,
-        conversation: ConversationRecord,
+        conversation: LockedConversation,
         new: NewMessage,
         preceding: Sequence[NewEvent] = (),
     ) -> MessageRecord:
@@ -134,28 +213,32 @@ class RunWrites:
         """The message's run items (seed 001 agent_run_events), in the same transaction: a
         tool call item per call the assistant asked for, a tool output, or a message output;
         numbered after the conversation's last (its row is locked by the fence check)."""
-        last = await session.scalar(
-            select(func.max(RunEventRecord.sequence_no)).where(
-                RunEventRecord.conversation_id == run.conversation_id
+        last = (
+            await execute_prepared(
+                session, _LAST_RUN_ITEM, {"conversation_id": run.conversation_id}
             )
-        )
+        ).first()
         items = _items_of(row)
         now = utcnow()
-        for offset, item in enumerate(items, start=1):
-            session.add(
-                RunEventRecord(
-                    conversation_id=run.conversation_id,
-                    workflow_run_id=str(run.run_id),
-                    sequence_no=(last or 0) + offset,
-                    response_id=row.write_key,
-                    role=row.role.value,
-                    agent=row.agent_type,
-                    created_at=now,
-                    ingested_at=now,
+        await execute_prepared_many(
+            session,
+            _INSERT_RUN_ITEM,
+            [
+                {
+                    **_NO_ITEM,
+                    "conversation_id": run.conversation_id,
+                    "workflow_run_id": str(run.run_id),
+                    "sequence_no": (last.sequence_no or 0) + offset,
+                    "response_id": row.write_key,
+                    "role": row.role.value,
+                    "agent": row.agent_type,
+                    "created_at": now,
+                    "ingested_at": now,
                     **item,
-                )
-            )
-        await session.flush()
+                }
+                for offset, item in enumerate(items, start=1)
+            ],
+        )
 
     async def subtask(self, run: ClaimedRun, subtask: Subtask) -> None:
         """Record that the run starts ``subtask``, once whatever its leases (see
@@ -213,37 +296,44 @@ class RunWrites:
         call's usage is stored already."""
         async with self._database.transaction() as session:
             conversation = await _fenced(session, run)
-            inserted = await session.scalar(
-                insert_ignoring_duplicates(
-                    self._database.dialect, RunUsageRecord.__table__, ["response_id"]
+            inserted = (
+                await execute_prepared(
+                    session,
+                    _insert_usage(self._database.dialect),
+                    {
+                        "tenant_id": row.tenant_id,
+                        "conversation_id": row.conversation_id,
+                        "response_id": row.response_id,
+                        "run_id": row.run_id,
+                        "agent_key": row.agent_key,
+                        "provider": row.provider,
+                        "requests": row.requests,
+                        "input_tokens": row.input_tokens,
+                        "output_tokens": row.output_tokens,
+                        "total_tokens": row.total_tokens,
+                        "cached_input_tokens": row.cached_input_tokens,
+                        "reasoning_output_tokens": row.reasoning_output_tokens,
+                        "request_usage_entries": row.request_usage_entries,
+                        "cost_picos": row.cost_picos or 0,
+                        "created_at": utcnow(),
+                    },
                 )
-                .values(
-                    tenant_id=row.tenant_id,
-                    conversation_id=row.conversation_id,
-                    response_id=row.response_id,
-                    run_id=row.run_id,
-                    agent_key=row.agent_key,
-                    provider=row.provider,
-                    requests=row.requests,
-                    input_tokens=row.input_tokens,
-                    output_tokens=row.output_tokens,
-                    total_tokens=row.total_tokens,
-                    cached_input_tokens=row.cached_input_tokens,
-                    reasoning_output_tokens=row.reasoning_output_tokens,
-                    request_usage_entries=row.request_usage_entries,
-                    cost_picos=row.cost_picos or 0,
-                    created_at=utcnow(),
-                )
-                .returning(RunUsageRecord.id)
-            )
+            ).first()
             if inserted is not None:
-                conversation.total_tokens_prompt += row.input_tokens or 0
-                conversation.total_tokens_completion += row.output_tokens or 0
-                conversation.total_cached_input_tokens += row.cached_input_tokens or 0
-                conversation.reasoning_tokens += row.reasoning_output_tokens or 0
-                conversation.total_tokens += row.total_tokens or 0
-                conversation.total_requests += row.requests or 0
-                conversation.cost_picos += row.cost_picos or 0
+                await execute_prepared(
+                    session,
+                    _ADD_USAGE,
+                    {
+                        "usage_conversation_id": conversation.id,
+                        "add_prompt": row.input_tokens or 0,
+                        "add_completion": row.output_tokens or 0,
+                        "add_cached": row.cached_input_tokens or 0,
+                        "add_reasoning": row.reasoning_output_tokens or 0,
+                        "add_total": row.total_tokens or 0,
+                        "add_requests": row.requests or 0,
+                        "add_cost": row.cost_picos or 0,
+                    },
+                )
             if message is not None:  # its event after ``events``, in one append
                 await self._message(session, run, conversation, message, events)
             elif events:
