@@ -16,15 +16,14 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Any, Literal
+from typing import Any, Literal, cast
 
-from sqlalchemy import and_, event, exists, func, select, update
+from sqlalchemy import Table, and_, bindparam, event, exists, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm import aliased
 
 from services.conversation.conversations.models import ConversationRecord
-from services.conversation.conversations.store import current_segment
+from services.conversation.conversations.store import LockedConversation, current_segment
 from services.conversation.events.ledger import Ledger, NewEvent
 from services.conversation.runs.fencing import Fence, end_lease, lock_conversation
 from services.conversation.runs.models import (
@@ -36,11 +35,74 @@ from services.conversation.runs.models import (
 )
 from services.conversation.runs.tasks import record_task
 from services.conversation.runs.wakeups import RUNS_CHANNEL
-from shared.db import Database, rows_matched
+from shared.db import Database, PreparedRead, PreparedStatement, execute_prepared
 from shared.db_types import utcnow
 from shared.errors import FailedPrecondition
 
 PENDING_STATUSES = (RunStatus.QUEUED, *ACTIVE_STATUSES)
+
+
+_RUN_TABLE = cast(Table, RunRecord.__table__)
+_RUNS = _RUN_TABLE.c
+_CONVERSATIONS = ConversationRecord.__table__.c
+
+
+def _param(name: str, column: Any) -> Any:
+    return bindparam(name, type_=column.type)
+
+
+#: The conversation of a run to lease, locked with what the lease's write needs of it; none
+#: when another transaction holds it (PostgreSQL: SKIP LOCKED; SQLite serializes writers).
+_LOCK_UNLESS_BUSY = PreparedRead(
+    select(
+        _CONVERSATIONS.id,
+        _CONVERSATIONS.tenant_id,
+        _CONVERSATIONS.message_count,
+        _CONVERSATIONS.last_event_sequence,
+    )
+    .where(_CONVERSATIONS.id == _param("conversation_id", _CONVERSATIONS.id))
+    .with_for_update(skip_locked=True)
+)
+#: A run leased: running under a new generation, what the worker needs of it returned.
+_LEASE = PreparedStatement(
+    update(_RUN_TABLE)
+    .where(_RUNS.id == _param("lease_id", _RUNS.id))
+    .values(
+        status=RunStatus.RUNNING,
+        lease_generation=_RUNS.lease_generation + 1,
+        attempt_count=_RUNS.attempt_count + 1,
+        lease_owner=_param("lease_owner", _RUNS.lease_owner),
+        lease_expires_at=_param("lease_expires_at", _RUNS.lease_expires_at),
+        heartbeat_at=_param("lease_now", _RUNS.heartbeat_at),
+        started_at=func.coalesce(_RUNS.started_at, _param("lease_now", _RUNS.started_at)),
+    )
+    .returning(
+        _RUNS.run_id,
+        _RUNS.tenant_id,
+        _RUNS.conversation_id,
+        _RUNS.segment_id,
+        _RUNS.payload_json,
+        _RUNS.attempt_count,
+        _RUNS.lease_generation,
+        _RUNS.trace_id,
+        _RUNS.message_position,
+        _RUNS.started_at,
+        _RUNS.created_at,
+    )
+)
+#: A lease extended while it holds.
+_HEARTBEAT = PreparedStatement(
+    update(_RUN_TABLE)
+    .where(
+        _RUNS.run_id == _param("beat_run_id", _RUNS.run_id),
+        _RUNS.lease_generation == _param("beat_generation", _RUNS.lease_generation),
+        _RUNS.status == RunStatus.RUNNING,
+    )
+    .values(
+        heartbeat_at=_param("beat_at", _RUNS.heartbeat_at),
+        lease_expires_at=_param("beat_expires_at", _RUNS.lease_expires_at),
+    )
+)
 
 
 @dataclass(frozen=True)
@@ -73,7 +135,7 @@ class RunQueue:
         self.lease = timedelta(seconds=lease_seconds)
         self.max_attempts = max_attempts
         self._on_enqueued: list[Callable[[str], None]] = []
-        #: Built once: a statement this size costs more to build than to find compiled.
+        #: Built and compiled once: a statement this size costs more to build than to run.
         self._next_claimable = self._claimable()
 
     def on_enqueued(self, callback: Callable[[str], None]) -> None:
@@ -231,27 +293,33 @@ class RunQueue:
         (try again on a later pass)."""
         try:
             async with self._database.transaction() as session:
-                run = await session.scalar(self._next_claimable)
-                if run is None:
+                chosen = (await execute_prepared(session, self._next_claimable)).first()
+                if chosen is None:
                     return "empty"
-                conversation = await session.scalar(
-                    self._skip_locked(
-                        select(ConversationRecord).where(
-                            ConversationRecord.id == run.conversation_id
-                        )
+                locked = (
+                    await execute_prepared(
+                        session, _LOCK_UNLESS_BUSY, {"conversation_id": chosen.conversation_id}
                     )
-                )
-                if conversation is None:
+                ).first()
+                if locked is None:
                     return "busy"  # its conversation is busy with another write: next pass
+                conversation = LockedConversation(
+                    locked.id, locked.tenant_id, locked.message_count, locked.last_event_sequence
+                )
                 now = utcnow()
-                run.status = RunStatus.RUNNING
-                run.lease_generation += 1
-                run.attempt_count += 1
-                run.lease_owner = worker_id[:128]
-                run.lease_expires_at = now + self.lease
-                run.heartbeat_at = now
-                run.started_at = run.started_at or now
-                await session.flush()
+                run = (
+                    await execute_prepared(
+                        session,
+                        _LEASE,
+                        {
+                            "lease_id": chosen.id,
+                            "lease_owner": worker_id[:128],
+                            "lease_now": now,
+                            "lease_expires_at": now + self.lease,
+                        },
+                    )
+                ).first()
+                assert run is not None  # chosen, and locked, in this transaction
                 await record_task(session, run, TaskStatus.RUNNING)
                 await self._ledger.append(
                     session,
@@ -281,61 +349,62 @@ class RunQueue:
         except IntegrityError:
             return "busy"  # another worker activated a run of the same conversation first
 
-    def _claimable(self) -> Any:
-        active = aliased(RunRecord)
-        earlier = aliased(RunRecord)
-        running = aliased(RunRecord)
+    def _claimable(self) -> PreparedRead:
+        """The next claimable run (its id and conversation), locked (PostgreSQL: skipping
+        rows another claim holds)."""
+        runs = _RUN_TABLE
+        active = runs.alias("active")
+        earlier = runs.alias("earlier")
+        running = runs.alias("running")
         tenant_load = (
             select(func.count())
             .select_from(running)
-            .where(running.tenant_id == RunRecord.tenant_id, running.status == RunStatus.RUNNING)
+            .where(
+                running.c.tenant_id == runs.c.tenant_id,
+                running.c.status == RunStatus.RUNNING,
+            )
             .scalar_subquery()
         )
         statement = (
-            select(RunRecord)
+            select(runs.c.id, runs.c.conversation_id)
             .where(
-                RunRecord.status == RunStatus.QUEUED,
+                runs.c.status == RunStatus.QUEUED,
                 ~exists().where(
                     and_(
-                        active.conversation_id == RunRecord.conversation_id,
-                        active.status.in_(ACTIVE_STATUSES),
+                        active.c.conversation_id == runs.c.conversation_id,
+                        # One comparison per status: a prepared statement takes no IN list.
+                        or_(*(active.c.status == status for status in ACTIVE_STATUSES)),
                     )
                 ),
                 ~exists().where(
                     and_(
-                        earlier.conversation_id == RunRecord.conversation_id,
-                        earlier.status == RunStatus.QUEUED,
-                        earlier.id < RunRecord.id,
+                        earlier.c.conversation_id == runs.c.conversation_id,
+                        earlier.c.status == RunStatus.QUEUED,
+                        earlier.c.id < runs.c.id,
                     )
                 ),
             )
-            .order_by(tenant_load, RunRecord.id)
+            .order_by(tenant_load, runs.c.id)
             .limit(1)
+            .with_for_update(skip_locked=True)
         )
-        return self._skip_locked(statement)
-
-    def _skip_locked(self, statement: Any) -> Any:
-        """Rows locked by another transaction are passed over (PostgreSQL; SQLite serializes
-        write transactions, so there is nothing to skip)."""
-        if self._database.dialect == "postgresql":
-            return statement.with_for_update(skip_locked=True)
-        return statement
+        return PreparedRead(statement)
 
     async def heartbeat(self, fence: Fence) -> bool:
         """Extend the lease; False when it is lost (expired and taken over, or cancelled)."""
         async with self._database.transaction() as session:
             now = utcnow()
-            result = await session.execute(
-                update(RunRecord)
-                .where(
-                    RunRecord.run_id == fence.run_id,
-                    RunRecord.lease_generation == fence.lease_generation,
-                    RunRecord.status == RunStatus.RUNNING,
-                )
-                .values(heartbeat_at=now, lease_expires_at=now + self.lease)
-                .execution_options(synchronize_session=False)
+            beaten = await execute_prepared(
+                session,
+                _HEARTBEAT,
+                {
+                    "beat_run_id": fence.run_id,
+                    "beat_generation": fence.lease_generation,
+                    "beat_at": now,
+                    "beat_expires_at": now + self.lease,
+                },
             )
-            return rows_matched(result) == 1
+            return beaten.rowcount == 1
 
     async def finish(
         self,

@@ -15,23 +15,91 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, Protocol, cast
 
-from sqlalchemy import Select, func, select, update
+from sqlalchemy import Select, Table, bindparam, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.conversation.runs.models import (
     AgentTaskRecord,
-    RunRecord,
     RunUsageRecord,
     TaskStatus,
 )
+from shared.db import PreparedRead, PreparedStatement, execute_prepared
 from shared.db_types import utcnow
 
 TASK_TYPE = "conversation_run"
 #: The subtask in which a run has the model summarize the conversation's older turns.
 COMPACTION_TASK_TYPE = "conversation_compaction"
 _ENDED = (TaskStatus.COMPLETED, TaskStatus.FAILED, TaskStatus.CANCELLED)
+
+
+_TASKS = cast(Table, AgentTaskRecord.__table__)
+_USAGE = RunUsageRecord.__table__.c
+
+
+def _set(*names: str) -> dict[str, Any]:
+    return {name: bindparam(f"task_{name}", type_=_TASKS.c[name].type) for name in names}
+
+
+_RUN_TASK_UPDATE = (
+    update(_TASKS)
+    .where(
+        _TASKS.c.run_id == bindparam("task_run_id", type_=_TASKS.c.run_id.type),
+        _TASKS.c.parent_task_id.is_(None),
+    )
+    .returning(_TASKS.c.id, _TASKS.c["metadata"].label("task_metadata"))
+)
+#: The run's task moved to a status of a run under way (what record_task's values say).
+_MOVE_TASK = PreparedStatement(_RUN_TASK_UPDATE.values(_set("status", "retry_count", "started_at")))
+#: The run's task ended, with what it did (see :func:`_ended`).
+_END_TASK = PreparedStatement(
+    _RUN_TASK_UPDATE.values(
+        _set(
+            "status",
+            "retry_count",
+            "started_at",
+            "completed_at",
+            "duration_ms",
+            "error_message",
+            "tokens_used",
+            "cost_picos",
+            "output_data",
+        )
+    )
+)
+#: The sums of a run's model calls.
+_RUN_USAGE_TOTALS = PreparedRead(
+    select(
+        func.count(_USAGE.id),
+        func.coalesce(func.sum(_USAGE.input_tokens), 0),
+        func.coalesce(func.sum(_USAGE.output_tokens), 0),
+        func.coalesce(func.sum(_USAGE.total_tokens), 0),
+        func.coalesce(func.sum(_USAGE.cost_picos), 0),
+    ).where(_USAGE.run_id == bindparam("usage_run_id", type_=_USAGE.run_id.type))
+)
+
+
+class RunColumns(Protocol):
+    """What a run's task is written from: a run's row, or the columns a prepared statement
+    of the queue returned of it."""
+
+    @property
+    def run_id(self) -> uuid.UUID: ...
+    @property
+    def tenant_id(self) -> uuid.UUID: ...
+    @property
+    def conversation_id(self) -> uuid.UUID: ...
+    @property
+    def attempt_count(self) -> int: ...
+    @property
+    def message_position(self) -> int | None: ...
+    @property
+    def payload_json(self) -> dict[str, Any]: ...
+    @property
+    def started_at(self) -> datetime | None: ...
+    @property
+    def created_at(self) -> datetime: ...
 
 
 def _elapsed_ms(since: datetime, now: datetime) -> int:
@@ -47,7 +115,7 @@ def _run_task(run_id: uuid.UUID) -> Select[tuple[AgentTaskRecord]]:
 
 async def record_task(
     session: AsyncSession,
-    run: RunRecord,
+    run: RunColumns,
     status: TaskStatus,
     *,
     error: dict[str, Any] | None = None,
@@ -72,13 +140,12 @@ async def record_task(
         return
     if status in _ENDED:
         values.update(await _ended(session, run, now, error))
+        statement = _END_TASK
+    else:
+        statement = _MOVE_TASK
     updated = (
-        await session.execute(
-            update(AgentTaskRecord)
-            .where(AgentTaskRecord.run_id == run.run_id, AgentTaskRecord.parent_task_id.is_(None))
-            .values(values)
-            .returning(AgentTaskRecord.id, AgentTaskRecord.task_metadata)
-            .execution_options(synchronize_session=False)
+        await execute_prepared(
+            session, statement, {"task_run_id": run.run_id, **_task_values(values)}
         )
     ).first()
     if updated is None:  # a run queued before runs had tasks: its task starts now
@@ -88,8 +155,13 @@ async def record_task(
         await _end_subtasks_left(session, updated.id, status, now)
 
 
+def _task_values(values: dict[str, Any]) -> dict[str, Any]:
+    """``values`` as the parameters of :data:`_MOVE_TASK` or :data:`_END_TASK`."""
+    return {f"task_{name}": value for name, value in values.items()}
+
+
 def _new_task(
-    run: RunRecord, now: datetime, values: dict[str, Any], note: dict[str, Any] | None
+    run: RunColumns, now: datetime, values: dict[str, Any], note: dict[str, Any] | None
 ) -> AgentTaskRecord:
     """The run's task, first stored with ``values`` (its status and what goes with it)."""
     fields: dict[str, Any] = {
@@ -112,21 +184,13 @@ def _new_task(
 
 
 async def _ended(
-    session: AsyncSession, run: RunRecord, now: datetime, error: dict[str, Any] | None
+    session: AsyncSession, run: RunColumns, now: datetime, error: dict[str, Any] | None
 ) -> dict[str, Any]:
     """What an ended run's task says: its end, duration, error, and the sums of its model
     calls."""
     totals = (
-        await session.execute(
-            select(
-                func.count(RunUsageRecord.id),
-                func.coalesce(func.sum(RunUsageRecord.input_tokens), 0),
-                func.coalesce(func.sum(RunUsageRecord.output_tokens), 0),
-                func.coalesce(func.sum(RunUsageRecord.total_tokens), 0),
-                func.coalesce(func.sum(RunUsageRecord.cost_picos), 0),
-            ).where(RunUsageRecord.run_id == str(run.run_id))
-        )
-    ).one()
+        await execute_prepared(session, _RUN_USAGE_TOTALS, {"usage_run_id": str(run.run_id)})
+    ).rows[0]
     calls, input_tokens, output_tokens, total, cost = (int(value) for value in totals)
     return {
         "completed_at": now,
@@ -146,7 +210,7 @@ async def _ended(
 
 async def _record_noted(
     session: AsyncSession,
-    run: RunRecord,
+    run: RunColumns,
     now: datetime,
     values: dict[str, Any],
     note: dict[str, Any],
