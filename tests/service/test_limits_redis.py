@@ -215,6 +215,36 @@ async def test_keys_really_expire(
         await database.dispose()
 
 
+async def test_the_scripts_connection_comes_back_after_redis_drops_it(
+    redis_under_test: RedisUnderTest,
+) -> None:
+    """Reserve's and Settle's scripts go over a connection of their own
+    (limits/redis_channel.py): when Redis drops it, the next call opens another and goes
+    through, counting once."""
+    redis = redis_under_test
+    client = aioredis.from_url(redis.url)
+    counters = RedisRateCounters(
+        client, CounterTable(), prefix=redis.prefix, sliding=False, fail_open=False
+    )
+    channel = counters._channel
+    assert channel is not None
+    try:
+        now = window_of(time.time()) + 5.0
+        tenant = uuid.uuid4()
+        takes = [RateTake(tenant, uuid.uuid4(), now, 1, 10, 100, 1000, 60) for _ in range(3)]
+        assert (await counters.take_rates(takes[0])).used == {"rpm": 1, "tpm": 10}
+        channel_id = await channel._call(b"*2\r\n$6\r\nCLIENT\r\n$2\r\nID\r\n")
+        assert await redis.client.client_kill_filter(_id=channel_id) == 1
+        assert (await counters.take_rates(takes[1])).used == {"rpm": 2, "tpm": 20}
+        # And a settle after another drop, exactly once.
+        channel_id = await channel._call(b"*2\r\n$6\r\nCLIENT\r\n$2\r\nID\r\n")
+        await redis.client.client_kill_filter(_id=channel_id)
+        await counters.adjust_settled(held(takes[0]), 4, now)
+        assert (await counters.take_rates(takes[2])).used == {"rpm": 3, "tpm": 24}
+    finally:
+        await counters.close()
+
+
 # --- exactly once -------------------------------------------------------------------------------
 
 

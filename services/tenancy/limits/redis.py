@@ -70,6 +70,7 @@ from services.tenancy.limits.backends import (
     fixed_retry_after_ms,
     window_of,
 )
+from services.tenancy.limits.redis_channel import ScriptChannel
 from shared.errors import Unavailable
 
 log = logging.getLogger("quarterdeck.tenancy.limits")
@@ -248,6 +249,8 @@ class RedisRateCounters:
         self._take_script = client.register_script(TAKE_SCRIPT)
         self._settle_script = client.register_script(SETTLE_SCRIPT)
         self._release_script = client.register_script(RELEASE_SCRIPT)
+        #: Reserve's and Settle's scripts go through this connection (None over TLS).
+        self._channel = ScriptChannel.for_client(client)
 
     @classmethod
     def from_settings(cls, settings: TenancySettings, table: CounterTable) -> RedisRateCounters:
@@ -275,10 +278,12 @@ class RedisRateCounters:
         )
 
     async def _run(self, script: AsyncScript, keys: list[str], args: list[Any]) -> Any:
-        """``script(keys=keys, args=args)``, one ``EVALSHA`` with the client's own retry and
-        pool, minus what the script object adds per call (an import, tuple copies); a Redis
-        that does not know the script gets it loaded by the script object."""
+        """``script(keys=keys, args=args)``: one ``EVALSHA`` on the hot path's own connection
+        (limits/redis_channel.py) or, over TLS, through the client; a Redis that does not know
+        the script gets it loaded by the script object."""
         try:
+            if self._channel is not None:
+                return await self._channel.evalsha(script.sha, keys, args)
             return await self._client.execute_command(
                 "EVALSHA", script.sha, len(keys), *keys, *args
             )
@@ -449,4 +454,6 @@ class RedisRateCounters:
         """Nothing: every key expires by itself."""
 
     async def close(self) -> None:
+        if self._channel is not None:
+            self._channel.close()
         await self._client.aclose()
