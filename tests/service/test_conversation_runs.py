@@ -19,6 +19,7 @@ from quarterdeck.conversation.v1 import conversations_pb2 as cpb
 from quarterdeck.conversation.v1 import events_pb2 as epb
 from quarterdeck.conversation.v1 import messages_pb2 as mpb
 from quarterdeck.conversation.v1 import runs_pb2 as pb
+from services.conversation.conversations.models import ConversationRecord
 from services.conversation.events.ledger import NewEvent
 from services.conversation.events.models import LedgerEventRecord
 from services.conversation.messages.models import MessageRecord, MessageRole
@@ -103,6 +104,15 @@ async def drain_queue(stack: ConversationStack) -> None:
     """Finish what earlier tests left claimable, so a test sees only its own runs."""
     while (leftover := await stack.ctx.runs.claim("drain")) is not None:
         await stack.ctx.runs.finish(leftover.fence)
+
+
+async def last_cursor(stack: ConversationStack, conversation_id: str) -> int | None:
+    async with stack.ctx.database.reading() as session:
+        return await session.scalar(
+            select(ConversationRecord.last_event_sequence).where(
+                ConversationRecord.id == uuid.UUID(conversation_id)
+            )
+        )
 
 
 async def ledger_rows(stack: ConversationStack, conversation_id: str) -> list[LedgerEventRecord]:
@@ -222,6 +232,9 @@ async def test_a_worker_that_lost_its_lease_can_write_nothing(stack: Conversatio
         await stack.ctx.runs.finish(stale.fence)
     assert not await stack.ctx.runs.heartbeat(stale.fence)
     assert [r.id for r in await ledger_rows(stack, conversation.id)] == [r.id for r in before]
+    # A refused write took no cursor either (the stale lease's batch updates the cursor before
+    # its fence check: rolled back with it), so the ledger's cursors stay without a gap.
+    assert await last_cursor(stack, conversation.id) == before[-1].event_id
 
     # The current lease writes; a step repeated after a crash is stored once.
     step = NewEvent("response.output_text.delta", {"delta": "Hello"}, dedupe_key="step-1")
@@ -231,6 +244,9 @@ async def test_a_worker_that_lost_its_lease_can_write_nothing(stack: Conversatio
     answer = NewMessage(MessageRole.ASSISTANT, "Hello", "Hello", write_key=f"{run.id}:answer")
     assert (await writes.message(fresh, answer)).id == (await writes.message(fresh, answer)).id
     await stack.ctx.runs.finish(fresh.fence)
+    cursors = [r.event_id for r in await ledger_rows(stack, conversation.id)]
+    assert cursors == list(range(1, len(cursors) + 1))
+    assert await last_cursor(stack, conversation.id) == cursors[-1]
     done = await get_run(stack, caller, run.id)
     assert done.status == pb.RUN_STATUS_COMPLETED
     async with stack.ctx.database.reading() as session:

@@ -22,7 +22,8 @@ class LockedConversation:
 
     id: uuid.UUID
     tenant_id: uuid.UUID
-    message_count: int
+    #: None where the write took the row's lock without reading it (a ledger append alone).
+    message_count: int | None
     last_event_sequence: int
 
 

@@ -143,35 +143,11 @@ class Ledger:
         # One cursor update for the whole batch: the cursors last-n+1 .. last are theirs.
         cursors: dict[int, int] = {}
         if fresh:
-            parameters: dict[str, Any] = {
-                "advance_conversation_id": conversation.id,
-                "advance_count": len(fresh),
-            }
-            # On PostgreSQL the NOTIFY of the append rides on this statement (one round trip,
-            # not two, per transaction): a subquery worth 0 that sends it.
-            announcing: list[tuple[str, str]] = []
-            if session.get_bind().dialect.name == "postgresql":
-                announcing = [
-                    *([(LEDGER_CHANNEL, str(conversation.id))] if self.announce else []),
-                    *announce,
-                ]
-                for n, (channel, payload) in enumerate(announcing):
-                    parameters[f"channel_{n}"] = channel
-                    parameters[f"payload_{n}"] = f"{PROCESS}:{payload}"
-            advanced = (
-                await execute_prepared(session, _advance(len(announcing)), parameters)
-            ).first()
-            assert advanced is not None  # the caller holds the conversation row
-            last = advanced.last_event_sequence
-            note_stored(conversation, last_event_sequence=last)
+            last = await self.advance(session, conversation, len(fresh), announce=announce)
             cursors = {id(new): last - len(fresh) + 1 + i for i, new in enumerate(fresh)}
         stored: list[StoredEvent] = []
-        rows: list[dict[str, Any]] = []
-        now = utcnow()
-        stream_id = str(run_id) if run_id else CONVERSATION_STREAM
-        workflow_run_id = str(run_id) if run_id else None
         for new in events:
-            sequence = cursors.pop(id(new), None)
+            sequence = cursors.get(id(new))
             if sequence is None:
                 # A repeat of an event stored before, or of one earlier in this batch.
                 key = new.dedupe_key
@@ -181,8 +157,71 @@ class Ledger:
                     if key in found
                     else next(row for row in stored if row.dedupe_key == key)
                 )
-                continue
-            rows.append(
+            else:
+                stored.append(StoredEvent(sequence, new.dedupe_key))
+        if fresh:
+            await self.store(session, conversation, segment_id, fresh, last, run_id=run_id)
+        else:  # no cursor update to ride on
+            for channel, payload in announce:
+                await notify(session, channel, payload)
+        return stored
+
+    async def advance(
+        self,
+        session: AsyncSession,
+        conversation: Conversation | uuid.UUID,
+        count: int,
+        *,
+        announce: Sequence[tuple[str, str]] = (),
+    ) -> int:
+        """Take the conversation's next ``count`` cursors (its row's lock with them, held until
+        the transaction ends): the last one, for :meth:`store`; a conversation given as a row
+        or view is told its new cursor. ``announce``: (channel, payload) pairs to NOTIFY at
+        commit (PostgreSQL), riding on the update, with this process's announcement of the
+        append when the ledger makes one."""
+        conversation_id = conversation if isinstance(conversation, uuid.UUID) else conversation.id
+        parameters: dict[str, Any] = {
+            "advance_conversation_id": conversation_id,
+            "advance_count": count,
+        }
+        # On PostgreSQL the NOTIFY of the append rides on this statement (one round trip,
+        # not two, per transaction): a subquery worth 0 that sends it.
+        announcing: list[tuple[str, str]] = []
+        if session.get_bind().dialect.name == "postgresql":
+            announcing = [
+                *([(LEDGER_CHANNEL, str(conversation_id))] if self.announce else []),
+                *announce,
+            ]
+            for n, (channel, payload) in enumerate(announcing):
+                parameters[f"channel_{n}"] = channel
+                parameters[f"payload_{n}"] = f"{PROCESS}:{payload}"
+        advanced = (await execute_prepared(session, _advance(len(announcing)), parameters)).first()
+        assert advanced is not None  # a conversation is never deleted under its writers
+        last: int = advanced.last_event_sequence
+        if not isinstance(conversation, uuid.UUID):
+            note_stored(conversation, last_event_sequence=last)
+        return last
+
+    async def store(
+        self,
+        session: AsyncSession,
+        conversation: Conversation,
+        segment_id: uuid.UUID,
+        events: Sequence[NewEvent],
+        last: int,
+        *,
+        run_id: uuid.UUID | None = None,
+    ) -> list[StoredEvent]:
+        """Store ``events`` at the cursors :meth:`advance` took (``last`` the last of them), in
+        one statement, and wake this process's followers once the transaction commits."""
+        now = utcnow()
+        stream_id = str(run_id) if run_id else CONVERSATION_STREAM
+        workflow_run_id = str(run_id) if run_id else None
+        first = last - len(events) + 1
+        await execute_prepared_many(
+            session,
+            _INSERT_EVENT,
+            [
                 {
                     "tenant_id": conversation.tenant_id,
                     "conversation_id": conversation.id,
@@ -190,7 +229,7 @@ class Ledger:
                     "schema_version": SCHEMA_VERSION,
                     "kind": new.kind,
                     "stream_id": stream_id,
-                    "event_id": sequence,
+                    "event_id": first + i,
                     "server_timestamp": now,
                     "response_id": new.response_id,
                     "agent": new.agent,
@@ -205,15 +244,11 @@ class Ledger:
                     "payload_size_bytes": len(json.dumps(new.payload, separators=(",", ":"))),
                     "ingested_at": now,
                 }
-            )
-            stored.append(StoredEvent(sequence, new.dedupe_key))
-        if fresh:
-            await execute_prepared_many(session, _INSERT_EVENT, rows)
-            self.notifier.notify_after_commit(session, conversation.id)
-        else:  # no cursor update to ride on
-            for channel, payload in announce:
-                await notify(session, channel, payload)
-        return stored
+                for i, new in enumerate(events)
+            ],
+        )
+        self.notifier.notify_after_commit(session, conversation.id)
+        return [StoredEvent(first + i, new.dedupe_key) for i, new in enumerate(events)]
 
     @staticmethod
     def after(

@@ -106,6 +106,7 @@ async def append_message(
             if preceding:
                 await ledger.append(session, conversation, segment_id, preceding, run_id=run_id)
             return existing
+    assert conversation.message_count is not None, "the conversation's count was read"
     now = utcnow()
     values: dict[str, Any] = {
         "tenant_id": conversation.tenant_id,

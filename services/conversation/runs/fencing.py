@@ -4,7 +4,11 @@
 run's row only while the run is still running under that very lease, which also locks the row
 on PostgreSQL until the write commits (SQLite's write transactions are serialized anyway), so a
 reaper or a cancel cannot slip between the check and the write. A worker whose lease expired,
-was taken over or cancelled gets :class:`LeaseLost` and writes nothing.
+was taken over or cancelled gets :class:`LeaseLost` and writes nothing. A write whose first
+statement is the ledger's cursor update (a first lease's stream batch, a run's end) takes the
+conversation's lock with it and checks the fence next (:func:`fence_holds`,
+``end_lease(conversation_locked=True)``), still before storing anything: the same order of
+locks, one statement fewer.
 
 The statements are prepared (``shared.db.PreparedStatement``): compiled once, run on the
 transaction's driver connection, every run's write pays for them.
@@ -139,6 +143,14 @@ async def check_fence(
     stamped with it unless it has a trace already (a run's first lease names its trace on its
     first write, at no extra round trip)."""
     conversation = await _locked(session, fence.conversation_id)
+    await fence_holds(session, fence, trace_id=trace_id)
+    return conversation
+
+
+async def fence_holds(session: AsyncSession, fence: Fence, *, trace_id: str | None = None) -> None:
+    """The fence check of :func:`check_fence` alone, for a write whose first statement took
+    the conversation's lock already (a ledger append's cursor update: see
+    ``RunWrites.events``); raise :class:`LeaseLost` when it does not hold."""
     parameters = _fence_of(fence)
     if trace_id:
         parameters["stamp_trace_id"] = trace_id
@@ -147,7 +159,6 @@ async def check_fence(
     )
     if checked.rowcount != 1:
         raise _lost(fence)
-    return conversation
 
 
 async def end_lease(
@@ -157,13 +168,16 @@ async def end_lease(
     error: dict[str, Any] | None = None,
     park: bool = False,
     now: Any = None,
-) -> tuple[LockedConversation, Any]:
+    conversation_locked: bool = False,
+) -> tuple[LockedConversation | None, Any]:
     """Lock the run's conversation, then end the run's lease in the very UPDATE that checks
     the fence: parked (awaiting action) with ``park``, else completed, or failed with
     ``error`` (at ``now``); the run's columns its end needs read back by its RETURNING (a
     named tuple), the check and the write one statement. Raise :class:`LeaseLost` (nothing
-    written) when the fence does not hold."""
-    conversation = await _locked(session, fence.conversation_id)
+    written) when the fence does not hold. With ``conversation_locked``, the transaction's
+    first statement locked the conversation already (a ledger's cursor update): it is not
+    read (None returned in its place)."""
+    conversation = None if conversation_locked else await _locked(session, fence.conversation_id)
     if park:
         ended = await execute_prepared(session, _PARK, _fence_of(fence))
     else:

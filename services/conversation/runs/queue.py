@@ -418,7 +418,13 @@ class RunQueue:
             async with self._database.transaction() as own:
                 await self.finish(fence, error=error, session=own)
             return
-        conversation, run = await end_lease(session, fence, error=error, now=utcnow())
+        # The end's one ledger event takes the conversation's next cursor first: that update
+        # locks the conversation (no SELECT ... FOR UPDATE of it before), then the UPDATE that
+        # checks the fence ends the lease; a lost lease rolls the cursor's update back.
+        last = await self._ledger.advance(session, fence.conversation_id, 1)
+        _, run = await end_lease(
+            session, fence, error=error, now=utcnow(), conversation_locked=True
+        )
         await record_task(
             session, run, TaskStatus.FAILED if error else TaskStatus.COMPLETED, error=error
         )
@@ -427,24 +433,26 @@ class RunQueue:
             if error
             else ("run.completed", {"run_id": str(run.run_id)})
         )
-        await self._ledger.append(
+        # The fence held and the run leaves running here: its lease ends once, so its key is
+        # new (nothing to look up).
+        await self._ledger.store(
             session,
-            conversation,
-            run.segment_id or (await current_segment(session, conversation.id)).id,
+            LockedConversation(run.conversation_id, run.tenant_id, None, last),
+            run.segment_id or (await current_segment(session, run.conversation_id)).id,
             [
                 NewEvent(
                     kind, payload, dedupe_key=f"run:{run.run_id}:finished:{run.lease_generation}"
                 )
             ],
+            last,
             run_id=run.run_id,
-            # The fence held and the run leaves running here: its lease ends once.
-            repeat_possible=False,
         )
 
     async def park(self, fence: Fence, waiting_for: dict[str, Any]) -> None:
         """Set the run aside, awaiting action (a tool call's approval), under its lease."""
         async with self._database.transaction() as session:
             conversation, run = await end_lease(session, fence, park=True)
+            assert conversation is not None  # read with its lock
             await record_task(session, run, TaskStatus.PENDING, note={"awaiting": waiting_for})
             await self._ledger.append(
                 session,

@@ -19,7 +19,7 @@ from services.conversation.events.ledger import Ledger, NewEvent, StoredEvent
 from services.conversation.events.models import RunEventRecord
 from services.conversation.messages.models import MessageRecord, MessageRole
 from services.conversation.messages.store import NewMessage, append_message
-from services.conversation.runs.fencing import check_fence
+from services.conversation.runs.fencing import check_fence, fence_holds
 from services.conversation.runs.models import RunUsageRecord, TaskStatus
 from services.conversation.runs.queue import ClaimedRun
 from services.conversation.runs.tasks import Subtask, end_subtask, start_subtask
@@ -147,6 +147,13 @@ _ADD_USAGE = PreparedStatement(
 )
 
 
+def _distinct_keys(events: Sequence[NewEvent]) -> bool:
+    """Whether no dedupe key comes twice among ``events`` (and there are some): each is then
+    stored at a cursor of its own."""
+    keys = [new.dedupe_key for new in events if new.dedupe_key is not None]
+    return bool(events) and len(set(keys)) == len(keys)
+
+
 async def _fenced(session: AsyncSession, run: ClaimedRun) -> LockedConversation:
     """The first statements of each write: the fence (see :func:`check_fence`), which also
     stamps a run's first lease with the trace it runs under; the conversation, locked."""
@@ -161,7 +168,30 @@ class RunWrites:
 
     async def events(self, run: ClaimedRun, events: Sequence[NewEvent]) -> list[StoredEvent]:
         async with self._database.transaction() as session:
+            if run.first_lease and run.segment_id is not None and _distinct_keys(events):
+                return await self._first_lease_events(session, run, events)
             return await self._append(session, run, await _fenced(session, run), events)
+
+    async def _first_lease_events(
+        self, session: AsyncSession, run: ClaimedRun, events: Sequence[NewEvent]
+    ) -> list[StoredEvent]:
+        """A first lease's events (the stream's batches): none of their keys can be stored
+        yet, so none is looked up, and the transaction's first statement is the cursor's
+        update, which locks the conversation (no SELECT ... FOR UPDATE of it first: the
+        events need only the run's tenant and segment); the fence is checked right after it,
+        before anything is stored, so a lost lease rolls the update back and writes nothing."""
+        assert run.segment_id is not None  # queued under its segment
+        last = await self._ledger.advance(session, run.conversation_id, len(events))
+        trace_id = None if run.trace_id else current_trace_ids()[0]
+        await fence_holds(session, run.fence, trace_id=trace_id)
+        return await self._ledger.store(
+            session,
+            LockedConversation(run.conversation_id, run.tenant_id, None, last),
+            run.segment_id,
+            events,
+            last,
+            run_id=run.run_id,
+        )
 
     async def _append(
         self,
@@ -195,6 +225,7 @@ class RunWrites:
         segment_id = run.segment_id or (await current_segment(session, conversation.id)).id
         new.run_id = str(run.run_id)
         before = conversation.message_count
+        assert before is not None  # read by the fence's lock
         row = await append_message(
             session,
             self._ledger,
@@ -205,7 +236,7 @@ class RunWrites:
             repeat_possible=not run.first_lease,
             preceding=preceding,
         )
-        if conversation.message_count > before:  # stored now, not by an earlier attempt
+        if (conversation.message_count or 0) > before:  # stored now, not by an earlier attempt
             await self._run_items(session, run, row)
         return row
 
