@@ -706,7 +706,10 @@ async def execute_prepared(
         finally:
             await cursor.close()
     except BaseException as error:
-        raise await _refused(connection, dialect, compiled.sql, arguments, error) from error
+        refused = await _refused(connection, dialect, compiled.sql, arguments, error)
+        if refused is error:
+            raise
+        raise refused from error
 
 
 async def execute_prepared_many(
@@ -731,7 +734,10 @@ async def execute_prepared_many(
             cursor = await driver.executemany(compiled.sql, arguments)
             await cursor.close()
     except BaseException as error:
-        raise await _refused(connection, dialect, compiled.sql, arguments, error) from error
+        refused = await _refused(connection, dialect, compiled.sql, arguments, error)
+        if refused is error:
+            raise
+        raise refused from error
 
 
 async def _driver_of(

@@ -4,12 +4,13 @@ typed by their columns, rolled back with it, refused as SQLAlchemy refuses, on b
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 
 import pytest
-from sqlalchemy import bindparam, delete, event, insert, select, update
+from sqlalchemy import Float, bindparam, delete, event, func, insert, select, update
 from sqlalchemy.exc import DBAPIError, IntegrityError
 
 from services.tenancy.models import Base
@@ -199,3 +200,31 @@ async def test_refusals_are_raised_as_sqlalchemy_raises_them(
     with pytest.raises(ValueError, match="'name' has no value"):
         async with database.transaction() as session:
             await execute_prepared(session, _RENAME, {"id": tenant_id})
+
+
+async def test_a_statement_cancelled_midway_leaves_a_usable_pool(
+    database: Database, backend: str
+) -> None:
+    if backend != "postgresql":
+        pytest.skip("SQLite runs a held transaction's statements without suspending")
+    tenant_id = uuid.uuid4()
+    slow = PreparedRead(select(func.pg_sleep(bindparam("seconds", type_=Float()))))
+    started = asyncio.Event()
+
+    async def cancelled_midway() -> None:
+        async with database.transaction() as session:
+            await execute_prepared(session, _INSERT, _tenant(tenant_id))
+            started.set()
+            await execute_prepared(session, slow, {"seconds": 30.0})
+
+    task = asyncio.ensure_future(cancelled_midway())
+    await started.wait()
+    await asyncio.sleep(0.2)
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    # Nothing of the cancelled transaction kept; its connection dropped, the next one works.
+    assert await _names(database, tenant_id) == {}
+    async with database.transaction() as session:
+        await execute_prepared(session, _INSERT, _tenant(tenant_id))
+    assert await _names(database, tenant_id) == {tenant_id: "T"}
