@@ -25,18 +25,19 @@ import collections
 import contextlib
 import os
 import re
+import sqlite3
 import statistics
 import tempfile
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import asyncpg
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from opentelemetry import trace
 from opentelemetry.sdk.trace import ReadableSpan, SpanProcessor, TracerProvider
 from opentelemetry.trace import SpanKind
-from sqlalchemy import event
+from sqlalchemy import Pool, event
 from sqlalchemy.engine import Engine
 
 from quarterdeck.conversation.v1 import events_pb2 as epb
@@ -105,29 +106,63 @@ async def _conversation_turns(
     return done
 
 
-@contextlib.contextmanager
-def _statements() -> Iterator[collections.Counter[str]]:
-    """Statements sent by this process while inside, counted by the service whose database
-    received them (from the database's name or file); commits as ``<service> commits``."""
-    counted: collections.Counter[str] = collections.Counter()
+def _service_of(database: str) -> str:
+    """The service a database belongs to, from its name or file (``qd_test_conversation_ab12cd``,
+    ``.../conversation-bench.db``)."""
+    return re.sub(r"^qd_(test_)?|_[0-9a-f]{6,}$|-[a-z]+$", "", Path(database).stem)
 
-    def service(connection: Any) -> str:
-        name = Path(str(connection.engine.url.database or "")).stem
-        return re.sub(r"^qd_(test_)?|_[0-9a-f]{6,}$|-[a-z]+$", "", name)
 
-    def executed(connection: Any, *_args: Any) -> None:
-        counted[service(connection)] += 1
+class _Statements:
+    """Statements each service's database is sent while :attr:`counting`, counted at the driver
+    (so those run on the driver's connection, bypassing SQLAlchemy, count too; BEGIN, COMMIT
+    and PRAGMAs included): every statement SQLite's connection runs (its trace callback), and on
+    PostgreSQL asyncpg's own statements (its query logger) plus SQLAlchemy's, which go through
+    prepared statements asyncpg does not log. ``<service> commits`` counts the COMMITs.
+    Installed before the services open any connection: it hooks each connection as the pool
+    makes it."""
 
-    def committed(connection: Any) -> None:
-        counted[f"{service(connection)} commits"] += 1
+    def __init__(self) -> None:
+        self.counted: collections.Counter[str] = collections.Counter()
+        self.counting = False
 
-    event.listen(Engine, "before_cursor_execute", executed)
-    event.listen(Engine, "commit", committed)
-    try:
-        yield counted
-    finally:
-        event.remove(Engine, "before_cursor_execute", executed)
-        event.remove(Engine, "commit", committed)
+    def install(self) -> None:
+        event.listen(Pool, "connect", self._connected)
+        event.listen(Engine, "before_cursor_execute", self._executed)
+
+    def remove(self) -> None:
+        event.remove(Pool, "connect", self._connected)
+        event.remove(Engine, "before_cursor_execute", self._executed)
+
+    def _count(self, service: str, statement: str) -> None:
+        if self.counting:
+            self.counted[service] += 1
+            if statement.lstrip()[:6].upper() == "COMMIT":
+                self.counted[f"{service} commits"] += 1
+
+    def _connected(self, dbapi_connection: Any, _record: Any) -> None:
+        driver = dbapi_connection.driver_connection
+        if isinstance(driver, asyncpg.Connection):
+            service = _service_of(driver._params.database)
+            driver.add_query_logger(lambda logged: self._count(service, logged.query))
+        else:  # aiosqlite's: its sqlite3 connection, shared with its thread
+            raw: sqlite3.Connection = driver._conn
+            service = _service_of(raw.execute("PRAGMA database_list").fetchone()[2])
+            last = [""]
+
+            def traced(statement: str) -> None:
+                # Not statements sent: a virtual table's own ("-- ..."), and the statement
+                # reported again at the start of each trigger it fires (same text, values and
+                # all, right after it).
+                if statement.startswith("--") or statement == last[0]:
+                    return
+                last[0] = statement
+                self._count(service, statement)
+
+            raw.set_trace_callback(traced)
+
+    def _executed(self, connection: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+        if connection.dialect.name == "postgresql":
+            self._count(_service_of(str(connection.engine.url.database or "")), statement)
 
 
 class _ServedCalls(SpanProcessor):
@@ -163,6 +198,8 @@ async def main(
     count_calls: bool = False,
 ) -> None:
     served = _ServedCalls()
+    statements = _Statements()
+    statements.install()
     if count_calls:  # before any service starts: their tracers resolve to this provider
         provider = TracerProvider()
         provider.add_span_processor(served)
@@ -215,15 +252,14 @@ async def main(
                 cpu_started = time.process_time()
                 workers_started = [_cpu_seconds(p.pid) for p in processes]
                 served.counted.clear()
-                with _statements() as statements:
-                    completed = await asyncio.gather(
-                        *(
-                            _conversation_turns(
-                                stack, made[i % tenants], turns, first_tokens, phases
-                            )
-                            for i in range(conversations)
-                        )
+                statements.counting = True
+                completed = await asyncio.gather(
+                    *(
+                        _conversation_turns(stack, made[i % tenants], turns, first_tokens, phases)
+                        for i in range(conversations)
                     )
+                )
+                statements.counting = False
                 elapsed = time.perf_counter() - started
                 turns_cpu = time.process_time() - cpu_started
                 pids = [str(p.pid) for p in processes]
@@ -232,6 +268,7 @@ async def main(
                     for p, before in zip(processes, workers_started, strict=True)
                 ]
         finally:
+            statements.remove()
             await databases.drop_all()
     done = max(sum(completed), 1)
     turns_per_second = sum(completed) / elapsed
@@ -269,8 +306,10 @@ async def main(
     print(f"run phases (p50)          queued {queued:.0f} ms, leased to done {running_ms:.0f} ms")
     where = "this process's" if worker_processes else "all"
     print(
-        f"statements per turn ({where}): "
-        + ", ".join(f"{name} {count / done:.1f}" for name, count in sorted(statements.items()))
+        f"statements per turn ({where}, at the driver): "
+        + ", ".join(
+            f"{name} {count / done:.1f}" for name, count in sorted(statements.counted.items())
+        )
     )
     if count_calls:
         print(
