@@ -18,6 +18,8 @@ from pathlib import Path
 from typing import Any, TypeVar, cast
 
 from sqlalchemy import (
+    BindParameter,
+    ColumnElement,
     Connection,
     CursorResult,
     Delete,
@@ -30,6 +32,7 @@ from sqlalchemy import (
     Select,
     Table,
     Update,
+    bindparam,
     event,
     text,
 )
@@ -153,7 +156,7 @@ class PreparedStatement:
     enums, JSON), so they read like the rows of :meth:`Database.fetch`.
 
     For hot statements by key, built once at import. Parameters are named by ``bindparam``
-    (typed by their column: ``bindparam(name, type_=column.type)``) and given at each call, or
+    (typed by their column: :func:`column_param`) and given at each call, or
     are literals fixed in the statement; a column's Python-side default (INSERT) or onupdate
     (UPDATE) is computed at each call where no value is given, as SQLAlchemy computes it,
     and server-side ones are the database's. Expanding (``IN``) or literal-execute parameters are refused here:
@@ -220,6 +223,12 @@ class PreparedStatement:
             ),
             row=namedtuple("PreparedRow", names, rename=True) if columns else None,
         )
+
+
+def column_param(name: str, column: ColumnElement[Any]) -> BindParameter[Any]:
+    """A parameter of a :class:`PreparedStatement` named ``name``, typed by ``column`` (its
+    values processed as the column's own)."""
+    return bindparam(name, type_=column.type)
 
 
 class PreparedRead(PreparedStatement):

@@ -12,6 +12,7 @@ from sqlalchemy.orm.attributes import set_committed_value
 
 from services.conversation.conversations.models import ConversationRecord, ConversationStatus
 from services.conversation.events.models import LedgerSegmentRecord
+from shared.db import PreparedRead, column_param, execute_prepared
 from shared.errors import FailedPrecondition, NotFound
 
 
@@ -25,6 +26,37 @@ class LockedConversation:
     #: None where the write took the row's lock without reading it (a ledger append alone).
     message_count: int | None
     last_event_sequence: int
+
+
+def _locking(*, skip_locked: bool) -> PreparedRead:
+    columns = ConversationRecord.__table__.c
+    return PreparedRead(
+        select(columns.id, columns.tenant_id, columns.message_count, columns.last_event_sequence)
+        .where(columns.id == column_param("conversation_id", columns.id))
+        .with_for_update(skip_locked=skip_locked)
+    )
+
+
+_LOCK = _locking(skip_locked=False)
+_LOCK_UNLESS_BUSY = _locking(skip_locked=True)
+
+
+async def locked_conversation(
+    session: AsyncSession, conversation_id: uuid.UUID, *, unless_busy: bool = False
+) -> LockedConversation | None:
+    """The conversation's row locked, with what a run's write needs of it; None when there is
+    no such conversation, or (``unless_busy``) another transaction holds its lock (PostgreSQL's
+    SKIP LOCKED; SQLite serializes writers)."""
+    row = (
+        await execute_prepared(
+            session,
+            _LOCK_UNLESS_BUSY if unless_busy else _LOCK,
+            {"conversation_id": conversation_id},
+        )
+    ).first()
+    if row is None:
+        return None
+    return LockedConversation(row.id, row.tenant_id, row.message_count, row.last_event_sequence)
 
 
 #: A conversation a write appends to: a handler's loaded row, or a run's locked columns.

@@ -20,13 +20,13 @@ import uuid
 from dataclasses import dataclass
 from typing import Any, cast
 
-from sqlalchemy import Table, bindparam, func, select, update
+from sqlalchemy import Table, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.conversation.conversations.models import ConversationRecord
-from services.conversation.conversations.store import LockedConversation
+from services.conversation.conversations.store import LockedConversation, locked_conversation
 from services.conversation.runs.models import RunRecord, RunStatus
-from shared.db import PreparedRead, PreparedStatement, execute_prepared
+from shared.db import PreparedRead, PreparedStatement, column_param, execute_prepared
 from shared.errors import FailedPrecondition
 
 
@@ -48,30 +48,15 @@ _CONVERSATIONS = ConversationRecord.__table__.c
 _RUNS = _RUN_TABLE.c
 
 
-def _param(name: str, column: Any) -> Any:
-    return bindparam(name, type_=column.type)
-
-
-#: The conversation's row locked, and what a run's write needs of it (not the whole row).
-_LOCK_CONVERSATION = PreparedRead(
-    select(
-        _CONVERSATIONS.id,
-        _CONVERSATIONS.tenant_id,
-        _CONVERSATIONS.message_count,
-        _CONVERSATIONS.last_event_sequence,
-    )
-    .where(_CONVERSATIONS.id == _param("conversation_id", _CONVERSATIONS.id))
-    .with_for_update()
-)
 #: The conversation's row locked, nothing read.
 _LOCK_ONLY = PreparedRead(
     select(_CONVERSATIONS.id)
-    .where(_CONVERSATIONS.id == _param("conversation_id", _CONVERSATIONS.id))
+    .where(_CONVERSATIONS.id == column_param("conversation_id", _CONVERSATIONS.id))
     .with_for_update()
 )
 _FENCE_HOLDS = (
-    _RUNS.run_id == _param("fence_run_id", _RUNS.run_id),
-    _RUNS.lease_generation == _param("fence_generation", _RUNS.lease_generation),
+    _RUNS.run_id == column_param("fence_run_id", _RUNS.run_id),
+    _RUNS.lease_generation == column_param("fence_generation", _RUNS.lease_generation),
     _RUNS.status == RunStatus.RUNNING,
 )
 _FENCED = update(_RUN_TABLE).where(*_FENCE_HOLDS)
@@ -80,7 +65,7 @@ _CHECK_FENCE = PreparedStatement(_FENCED.values(lease_generation=_RUNS.lease_gen
 _CHECK_FENCE_STAMPING = PreparedStatement(
     _FENCED.values(
         lease_generation=_RUNS.lease_generation,
-        trace_id=func.coalesce(_RUNS.trace_id, _param("stamp_trace_id", _RUNS.trace_id)),
+        trace_id=func.coalesce(_RUNS.trace_id, column_param("stamp_trace_id", _RUNS.trace_id)),
     )
 )
 #: What the run's end needs of its row (its task's record, its ledger event).
@@ -99,9 +84,9 @@ _ENDED_RUN = (
 #: A lease ended by the run's end (completed or failed), in the UPDATE that checks its fence.
 _FINISH = PreparedStatement(
     _FENCED.values(
-        status=_param("end_status", _RUNS.status),
-        completed_at=_param("end_completed_at", _RUNS.completed_at),
-        error_json=_param("end_error", _RUNS.error_json),
+        status=column_param("end_status", _RUNS.status),
+        completed_at=column_param("end_completed_at", _RUNS.completed_at),
+        error_json=column_param("end_error", _RUNS.error_json),
         lease_owner=None,
         lease_expires_at=None,
     ).returning(*_ENDED_RUN)
@@ -124,11 +109,9 @@ async def lock_conversation(session: AsyncSession, conversation_id: uuid.UUID) -
 
 
 async def _locked(session: AsyncSession, conversation_id: uuid.UUID) -> LockedConversation:
-    row = (
-        await execute_prepared(session, _LOCK_CONVERSATION, {"conversation_id": conversation_id})
-    ).first()
-    assert row is not None  # a run's conversation is never deleted under it
-    return LockedConversation(row.id, row.tenant_id, row.message_count, row.last_event_sequence)
+    conversation = await locked_conversation(session, conversation_id)
+    assert conversation is not None  # a run's conversation is never deleted under it
+    return conversation
 
 
 def _fence_of(fence: Fence) -> dict[str, Any]:

@@ -18,12 +18,16 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any, Literal, cast
 
-from sqlalchemy import Table, and_, bindparam, event, exists, func, or_, select, update
+from sqlalchemy import Table, and_, event, exists, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.conversation.conversations.models import ConversationRecord
-from services.conversation.conversations.store import LockedConversation, current_segment
+from services.conversation.conversations.store import (
+    LockedConversation,
+    current_segment,
+    locked_conversation,
+)
 from services.conversation.events.ledger import Ledger, NewEvent
 from services.conversation.runs.fencing import Fence, end_lease, lock_conversation
 from services.conversation.runs.models import (
@@ -35,7 +39,7 @@ from services.conversation.runs.models import (
 )
 from services.conversation.runs.tasks import record_task
 from services.conversation.runs.wakeups import RUNS_CHANNEL
-from shared.db import Database, PreparedRead, PreparedStatement, execute_prepared
+from shared.db import Database, PreparedRead, PreparedStatement, column_param, execute_prepared
 from shared.db_types import utcnow
 from shared.errors import FailedPrecondition
 
@@ -47,34 +51,18 @@ _RUNS = _RUN_TABLE.c
 _CONVERSATIONS = ConversationRecord.__table__.c
 
 
-def _param(name: str, column: Any) -> Any:
-    return bindparam(name, type_=column.type)
-
-
-#: The conversation of a run to lease, locked with what the lease's write needs of it; none
-#: when another transaction holds it (PostgreSQL: SKIP LOCKED; SQLite serializes writers).
-_LOCK_UNLESS_BUSY = PreparedRead(
-    select(
-        _CONVERSATIONS.id,
-        _CONVERSATIONS.tenant_id,
-        _CONVERSATIONS.message_count,
-        _CONVERSATIONS.last_event_sequence,
-    )
-    .where(_CONVERSATIONS.id == _param("conversation_id", _CONVERSATIONS.id))
-    .with_for_update(skip_locked=True)
-)
 #: A run leased: running under a new generation, what the worker needs of it returned.
 _LEASE = PreparedStatement(
     update(_RUN_TABLE)
-    .where(_RUNS.id == _param("lease_id", _RUNS.id))
+    .where(_RUNS.id == column_param("lease_id", _RUNS.id))
     .values(
         status=RunStatus.RUNNING,
         lease_generation=_RUNS.lease_generation + 1,
         attempt_count=_RUNS.attempt_count + 1,
-        lease_owner=_param("lease_owner", _RUNS.lease_owner),
-        lease_expires_at=_param("lease_expires_at", _RUNS.lease_expires_at),
-        heartbeat_at=_param("lease_now", _RUNS.heartbeat_at),
-        started_at=func.coalesce(_RUNS.started_at, _param("lease_now", _RUNS.started_at)),
+        lease_owner=column_param("lease_owner", _RUNS.lease_owner),
+        lease_expires_at=column_param("lease_expires_at", _RUNS.lease_expires_at),
+        heartbeat_at=column_param("lease_now", _RUNS.heartbeat_at),
+        started_at=func.coalesce(_RUNS.started_at, column_param("lease_now", _RUNS.started_at)),
     )
     .returning(
         _RUNS.run_id,
@@ -94,13 +82,13 @@ _LEASE = PreparedStatement(
 _HEARTBEAT = PreparedStatement(
     update(_RUN_TABLE)
     .where(
-        _RUNS.run_id == _param("beat_run_id", _RUNS.run_id),
-        _RUNS.lease_generation == _param("beat_generation", _RUNS.lease_generation),
+        _RUNS.run_id == column_param("beat_run_id", _RUNS.run_id),
+        _RUNS.lease_generation == column_param("beat_generation", _RUNS.lease_generation),
         _RUNS.status == RunStatus.RUNNING,
     )
     .values(
-        heartbeat_at=_param("beat_at", _RUNS.heartbeat_at),
-        lease_expires_at=_param("beat_expires_at", _RUNS.lease_expires_at),
+        heartbeat_at=column_param("beat_at", _RUNS.heartbeat_at),
+        lease_expires_at=column_param("beat_expires_at", _RUNS.lease_expires_at),
     )
 )
 
@@ -296,16 +284,11 @@ class RunQueue:
                 chosen = (await execute_prepared(session, self._next_claimable)).first()
                 if chosen is None:
                     return "empty"
-                locked = (
-                    await execute_prepared(
-                        session, _LOCK_UNLESS_BUSY, {"conversation_id": chosen.conversation_id}
-                    )
-                ).first()
-                if locked is None:
-                    return "busy"  # its conversation is busy with another write: next pass
-                conversation = LockedConversation(
-                    locked.id, locked.tenant_id, locked.message_count, locked.last_event_sequence
+                conversation = await locked_conversation(
+                    session, chosen.conversation_id, unless_busy=True
                 )
+                if conversation is None:
+                    return "busy"  # its conversation is busy with another write: next pass
                 now = utcnow()
                 run = (
                     await execute_prepared(
