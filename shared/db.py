@@ -37,7 +37,7 @@ from sqlalchemy import (
     text,
 )
 from sqlalchemy.engine import Dialect, make_url
-from sqlalchemy.exc import DBAPIError, IntegrityError
+from sqlalchemy.exc import DBAPIError, IntegrityError, StatementError
 from sqlalchemy.ext.asyncio import (
     AsyncConnection,
     AsyncEngine,
@@ -354,11 +354,12 @@ class _KeptConnections:
 async def _lent(
     kept: _KeptConnections, discard_if: Callable[[BaseException], bool]
 ) -> AsyncIterator[Any]:
-    """The driver's connection of one of ``kept``, given back after the block; discarded (a
+    """One of ``kept`` (the pool's connection: ``driver_connection`` is the driver's own,
+    ``dbapi_connection`` SQLAlchemy's adapter of it), given back after the block; discarded (a
     new one opened when next needed) when the block raises an error ``discard_if`` accepts."""
     pooled = await kept.take()
     try:
-        yield pooled.driver_connection
+        yield pooled
     except BaseException as error:
         if discard_if(error):
             await kept.discard(pooled, error)
@@ -509,7 +510,8 @@ class Database:
             raise RuntimeError("sqlite_driver_transaction is for SQLite databases")
         # A transaction still open after the block (its rollback failed or was interrupted)
         # would hold the write lock: that connection is discarded.
-        async with _lent(self._held, lambda _: driver.in_transaction) as driver:
+        async with _lent(self._held, lambda _: driver.in_transaction) as pooled:
+            driver = pooled.driver_connection
             await driver.execute("BEGIN IMMEDIATE")
             try:
                 yield driver
@@ -545,8 +547,8 @@ class Database:
             raise RuntimeError("this database has no unflushed connections")
         # A statement's own error (a constraint, ...) leaves the connection usable; a broken
         # or cancelled exchange leaves it in an unknown state.
-        async with _lent(self._held, self._broken_by) as connection:
-            yield connection
+        async with _lent(self._held, self._broken_by) as pooled:
+            yield pooled.driver_connection
 
     async def outside_transaction(self, work: Callable[[Connection], T]) -> T:
         """Runs ``work`` on a connection where each statement is its own transaction: no BEGIN,
@@ -580,13 +582,15 @@ class Database:
         statement sees the latest committed data; no BEGIN or ROLLBACK), on the driver's
         connection: asyncpg prepares the statement once per connection, and SQLite runs it on
         the event loop (shared/db_sqlite.py). A driver's refusal of the statement is raised as
-        SQLAlchemy's :class:`DBAPIError`, as from :meth:`fetch`; a connection that failed
+        SQLAlchemy raises it from :meth:`fetch` (a :class:`DBAPIError`); a connection that failed
         otherwise (dropped, cancelled mid-statement) is discarded.
         """
         compiled = read.compiled_for(self.engine.dialect)
         arguments = compiled.arguments(parameters or {})
+        adapter = None
         try:
-            async with _lent(self._readers, self._broken_by) as driver:
+            async with _lent(self._readers, self._broken_by) as pooled:
+                driver, adapter = pooled.driver_connection, pooled.dbapi_connection
                 if self.dialect == "postgresql":
                     records = await driver.fetch(compiled.sql, *arguments)
                 else:
@@ -594,8 +598,10 @@ class Database:
                     records = await cursor.fetchall()
                     await cursor.close()
         except Exception as error:
-            if self._statement_error(error):
-                raise DBAPIError(compiled.sql, arguments, error) from error
+            if adapter is not None and self._statement_error(error):
+                raise _as_sqlalchemy_error(
+                    self.engine.dialect, compiled.sql, arguments, error, adapter
+                ) from error
             raise
         return compiled.rows(records)
 
@@ -698,7 +704,7 @@ async def execute_prepared(
     connection, driver, dialect = await _driver_of(session)
     compiled = statement.compiled_for(dialect)
     arguments = compiled.arguments(parameters or {})
-    try:
+    async with _raising_as_sqlalchemy(connection, dialect, compiled.sql, arguments):
         if dialect.name == "postgresql":
             if compiled.row is not None:
                 records = await driver.fetch(compiled.sql, *arguments)
@@ -714,11 +720,6 @@ async def execute_prepared(
             return PreparedResult([], cursor.rowcount)
         finally:
             await cursor.close()
-    except BaseException as error:
-        refused = await _refused(connection, dialect, compiled.sql, arguments, error)
-        if refused is error:
-            raise
-        raise refused from error
 
 
 async def execute_prepared_many(
@@ -736,17 +737,12 @@ async def execute_prepared_many(
     if compiled.row is not None:
         raise ValueError("execute_prepared_many runs writes that return no rows")
     arguments = [compiled.arguments(given) for given in parameters]
-    try:
+    async with _raising_as_sqlalchemy(connection, dialect, compiled.sql, arguments):
         if dialect.name == "postgresql":
             await driver.executemany(compiled.sql, arguments)
         else:
             cursor = await driver.executemany(compiled.sql, arguments)
             await cursor.close()
-    except BaseException as error:
-        refused = await _refused(connection, dialect, compiled.sql, arguments, error)
-        if refused is error:
-            raise
-        raise refused from error
 
 
 async def _driver_of(
@@ -779,20 +775,32 @@ async def _driver_of(
     return connection, raw.driver_connection, dialect
 
 
-async def _refused(
-    connection: AsyncConnection, dialect: Dialect, sql: str, arguments: Any, error: BaseException
-) -> BaseException:
-    """What to raise for ``error``, met running ``sql`` on ``connection``'s driver connection:
-    a statement's own refusal as SQLAlchemy raises it (translated by the dialect's own rules,
-    so :class:`IntegrityError` and its ``orig`` are as from a session); anything else after
-    invalidating the connection."""
-    if not _statement_error(dialect.name, error):
-        with contextlib.suppress(Exception):
-            await connection.invalidate(error if isinstance(error, Exception) else None)
-        return error
+@contextlib.asynccontextmanager
+async def _raising_as_sqlalchemy(
+    connection: AsyncConnection, dialect: Dialect, sql: str, arguments: Any
+) -> AsyncIterator[None]:
+    """Around running ``sql`` on ``connection``'s driver connection: a statement's own refusal
+    is raised as SQLAlchemy raises it (:func:`_as_sqlalchemy_error`); anything else as it came,
+    after invalidating the connection."""
+    try:
+        yield
+    except BaseException as error:
+        if not _statement_error(dialect.name, error):
+            with contextlib.suppress(Exception):
+                await connection.invalidate(error if isinstance(error, Exception) else None)
+            raise
+        adapter = (await connection.get_raw_connection()).dbapi_connection
+        raise _as_sqlalchemy_error(dialect, sql, arguments, error, adapter) from error
+
+
+def _as_sqlalchemy_error(
+    dialect: Dialect, sql: str, arguments: Any, error: BaseException, adapter: Any
+) -> StatementError:
+    """A driver's refusal of ``sql`` as SQLAlchemy raises it from a session: translated by the
+    dialect's own rules (asyncpg's by its DB-API ``adapter``), so :class:`IntegrityError`,
+    :class:`DataError`, ... and their ``orig`` are as from a session."""
     translated: BaseException = error
     if dialect.name == "postgresql":
-        adapter: Any = (await connection.get_raw_connection()).dbapi_connection
         try:
             adapter._handle_exception(error)
         except Exception as mapped:  # noqa: BLE001 - the adapter raises its DB-API form

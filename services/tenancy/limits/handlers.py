@@ -77,7 +77,7 @@ import logging
 import random
 import sqlite3
 import uuid
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -428,6 +428,20 @@ class LimitHandlers:
         async with self._sqlite_driver_writing() as driver:
             return write(driver.raw)
 
+    async def _write_at_once(
+        self,
+        on_sqlite: Callable[..., T],
+        on_postgres: Callable[..., Awaitable[T]],
+        arguments: Mapping[str, Any],
+    ) -> T:
+        """One of the hot path's writes on the driver's connection: limits/sqlite.py's in a
+        write transaction of its own (:meth:`_sqlite_write`), or limits/postgres.py's on an
+        unflushed connection."""
+        if self._sqlite_writers is not None:
+            return await self._sqlite_write(partial(on_sqlite, **arguments))
+        async with self._db.unflushed_driver_connection() as connection:
+            return await on_postgres(connection, **arguments)
+
     # --- counters ------------------------------------------------------------------------
 
     @staticmethod
@@ -608,14 +622,10 @@ class LimitHandlers:
             "tpm": tpm,
         }
         grant: RateGrant | None
-        if self._sqlite_writers is not None:
-            try:
-                grant = await self._sqlite_write(partial(sqlite.reserve, **at_once))
-            except sqlite.Refused:
-                grant = None
-        else:
-            async with self._db.unflushed_driver_connection() as connection:
-                grant = await postgres.reserve(connection, **at_once)
+        try:
+            grant = await self._write_at_once(sqlite.reserve, postgres.reserve, at_once)
+        except sqlite.Refused:  # SQLite's refusal; PostgreSQL's returns None
+            grant = None
         if grant is None:
             return None
         return {"rpm": max(0, rpm - grant.rpm_used), "tpm": max(0, tpm - grant.tpm_used)}
@@ -692,11 +702,9 @@ class LimitHandlers:
             "created_at": row.created_at,
         }
         try:
-            if self._sqlite_writers is not None:
-                await self._sqlite_write(partial(sqlite.insert_reservation, **stored))
-            else:
-                async with self._db.unflushed_driver_connection() as connection:
-                    await postgres.insert_reservation(connection, **stored)
+            await self._write_at_once(
+                sqlite.insert_reservation, postgres.insert_reservation, stored
+            )
         except BaseException:
             await self._undo(take)
             raise
@@ -902,12 +910,7 @@ class LimitHandlers:
             return await self._settle_with_redis(
                 self._redis, tenant_id, reservation_id, actual, now
             )
-        settled: Mapping[str, Any] | None
-        if self._sqlite_writers is not None:
-            settled = await self._sqlite_write(partial(sqlite.settle, **at_once))
-        else:
-            async with self._db.unflushed_driver_connection() as connection:
-                settled = await postgres.settle(connection, **at_once)
+        settled = await self._write_at_once(sqlite.settle, postgres.settle, at_once)
         return None if settled is None else ReservationRow(plan_counters=None, **settled)
 
     async def _settle_with_redis(
@@ -928,12 +931,7 @@ class LimitHandlers:
             "actual_tokens": actual,
             "now": _at(now),
         }
-        settled: Mapping[str, Any] | None
-        if self._sqlite_writers is not None:
-            settled = await self._sqlite_write(partial(sqlite.claim, **claim))
-        else:
-            async with self._db.unflushed_driver_connection() as connection:
-                settled = await postgres.claim(connection, **claim)
+        settled = await self._write_at_once(sqlite.claim, postgres.claim, claim)
         if settled is None:
             return None
         row = ReservationRow(plan_counters=None, **settled)
@@ -951,11 +949,7 @@ class LimitHandlers:
             "now": at,
         }
         try:
-            if self._sqlite_writers is not None:
-                await self._sqlite_write(partial(sqlite.unclaim, **reopen))
-            else:
-                async with self._db.unflushed_driver_connection() as connection:
-                    await postgres.unclaim(connection, **reopen)
+            await self._write_at_once(sqlite.unclaim, postgres.unclaim, reopen)
         except Exception:  # the original failure is what the caller must see
             log.exception(
                 "limits: could not reopen reservation %s of tenant %s after Redis failed; it "
