@@ -267,6 +267,20 @@ class ReservationRow:
             if (value := getattr(self, column)) is not None
         }
 
+    def for_driver(self) -> dict[str, Any]:
+        """A new reservation's columns as limits/sqlite.py's and limits/postgres.py's writes
+        take them."""
+        return {
+            "reservation_id": self.id,
+            "tenant_id": self.tenant_id,
+            "request_id": self.request_id,
+            "window": self.window_start,
+            "requests": self.requests,
+            "tokens": self.tokens,
+            "expires_at": self.expires_at,
+            "created_at": self.created_at,
+        }
+
 
 #: A reservation's row: the ORM record, a row RETURNING its columns, or one being inserted.
 Reservation = LimitReservationRecord | Row[Any] | ReservationRow
@@ -609,18 +623,7 @@ class LimitHandlers:
     ) -> dict[str, int] | None:
         """Reserve on the driver's connection (database backend, no plan counter): what rpm and
         tpm have left, or None when a limit refused it and nothing was taken."""
-        at_once: dict[str, Any] = {
-            "reservation_id": row.id,
-            "tenant_id": row.tenant_id,
-            "request_id": row.request_id,
-            "window": row.window_start,
-            "requests": row.requests,
-            "tokens": row.tokens,
-            "expires_at": row.expires_at,
-            "created_at": row.created_at,
-            "rpm": rpm,
-            "tpm": tpm,
-        }
+        at_once = {**row.for_driver(), "rpm": rpm, "tpm": tpm}
         grant: RateGrant | None
         try:
             grant = await self._write_at_once(sqlite.reserve, postgres.reserve, at_once)
@@ -691,16 +694,7 @@ class LimitHandlers:
         for kind, (_, limit) in wanted.items():
             if kind in taken.retry_after_ms:
                 raise self._rate_refused(kind, limit, taken.retry_after_ms[kind])
-        stored: dict[str, Any] = {
-            "reservation_id": row.id,
-            "tenant_id": row.tenant_id,
-            "request_id": row.request_id,
-            "window": row.window_start,
-            "requests": row.requests,
-            "tokens": row.tokens,
-            "expires_at": row.expires_at,
-            "created_at": row.created_at,
-        }
+        stored = row.for_driver()
         try:
             await self._write_at_once(
                 sqlite.insert_reservation, postgres.insert_reservation, stored
