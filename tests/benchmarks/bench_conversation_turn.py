@@ -14,7 +14,10 @@ too, and the figures are of one CPU-shared process, a floor for a deployment. Tu
 one after another, each waiting for its run to complete. First token: a follower of the
 conversation's ledger notes the first response.output_text.delta after each post. Not collected
 by pytest (the name is bench_*). ``--count-calls`` installs a tracer provider (no exporter) whose
-server spans count the RPCs served per turn, by method, in this process.
+server spans count the RPCs served per turn, by method, in this process, and prints the floor
+of a turn: its calls at a health check's CPU and its statements at a raw ``SELECT 1``'s, the
+least CPU a turn making those calls and statements could cost, and so the highest
+turns/health ratio it could reach.
 """
 
 from __future__ import annotations
@@ -177,6 +180,30 @@ class _ServedCalls(SpanProcessor):
             self.counted[f"{service.rsplit('.', 1)[-1]}/{method}"] += 1
 
 
+async def _raw_statement_cpu(database_url: str, statements: int = 4000) -> float:
+    """CPU seconds this process spends on one raw ``SELECT 1`` round trip to the conversation
+    database with the driver alone (asyncpg's prepared statement; sqlite3 on the file): the
+    least any statement of a turn can cost."""
+    started = time.process_time()
+    if database_url.startswith("postgresql"):
+        connection = await asyncpg.connect(database_url.replace("+asyncpg", ""))
+        try:
+            started = time.process_time()
+            one = await connection.prepare("SELECT 1")
+            for _ in range(statements):
+                await one.fetchval()
+            spent = time.process_time() - started
+        finally:
+            await connection.close()
+    else:
+        with contextlib.closing(sqlite3.connect(database_url.split("///", 1)[1])) as raw:
+            started = time.process_time()
+            for _ in range(statements):
+                raw.execute("SELECT 1").fetchone()
+            spent = time.process_time() - started
+    return spent / statements
+
+
 async def _workers_ready(logs: list[Path], within: float = 120.0) -> None:
     """Wait until every worker process says it is carrying out runs."""
     deadline = time.monotonic() + within
@@ -246,6 +273,9 @@ async def main(
                     health_cpu = (time.process_time() - cpu_before) / (
                         checks * (seconds + min(1.0, seconds / 5))
                     )
+                statement_cpu = await _raw_statement_cpu(
+                    await databases.url(backend, "conversation", "bench")
+                )
                 first_tokens: list[float] = []
                 phases: list[tuple[float, float]] = []
                 started = time.perf_counter()
@@ -312,6 +342,15 @@ async def main(
         )
     )
     if count_calls:
+        calls = sum(served.counted.values()) / done
+        sent = sum(n for name, n in statements.counted.items() if "commits" not in name) / done
+        floor = calls * health_cpu + sent * statement_cpu
+        print(
+            f"floor of a turn           {floor * 1000:.1f} CPU ms/turn, so at most "
+            f"{health_cpu / floor:.3f}x health: its {calls:.1f} calls at a health check's CPU "
+            f"and its {sent:.1f} statements at a raw SELECT 1's "
+            f"({statement_cpu * 1e6:.0f} us), nothing else"
+        )
         print(
             "calls served per turn:    "
             + f"{sum(served.counted.values()) / done:.1f} in all: "
