@@ -12,7 +12,10 @@ and the clients; each worker), read from /proc. Without it, the workers run in t
 too, and the figures are of one CPU-shared process, a floor for a deployment. Turns:
 ``--conversations`` conversations across ``--tenants`` tenants each post ``--turns`` messages
 one after another, each waiting for its run to complete. First token: a follower of the
-conversation's ledger notes the first response.output_text.delta after each post. Not collected
+conversation's ledger notes the first response.output_text.delta after each post; a closed loop
+with no pause is saturated by design, its first token mostly queueing, so a second round of as
+many turns pauses before each post (exponential, offering about half the rate just measured)
+and gives the first token below saturation. Not collected
 by pytest (the name is bench_*). ``--count-calls`` installs a tracer provider (no exporter) whose
 server spans count the RPCs served per turn, by method, in this process, and prints the floor
 of a turn: its calls at a health check's CPU and its statements at a raw ``SELECT 1``'s, the
@@ -27,6 +30,7 @@ import asyncio
 import collections
 import contextlib
 import os
+import random
 import re
 import sqlite3
 import statistics
@@ -63,7 +67,11 @@ async def _conversation_turns(
     turns: int,
     first_tokens: list[float],
     phases: list[tuple[float, float]],
+    think_seconds: float = 0.0,
 ) -> int:
+    """Posts ``turns`` messages one after another to a new conversation, each after the last
+    run completed and a pause drawn from an exponential distribution of mean ``think_seconds``
+    (none at 0); returns how many runs completed."""
     conversation = await new_conversation(
         stack.conversation, tenant.member, agent_id=tenant.agent_id
     )
@@ -87,6 +95,8 @@ async def _conversation_turns(
     done = 0
     try:
         for i in range(turns):
+            if think_seconds:
+                await asyncio.sleep(random.expovariate(1 / think_seconds))
             posted_at.append(time.perf_counter())
             posted = await say(
                 stack.conversation, tenant.member, conversation.id, f"turn {i}", start_run=True
@@ -290,6 +300,7 @@ async def main(
                     )
                 )
                 statements.counting = False
+                served_in_turns = collections.Counter(served.counted)
                 elapsed = time.perf_counter() - started
                 turns_cpu = time.process_time() - cpu_started
                 pids = [str(p.pid) for p in processes]
@@ -297,6 +308,21 @@ async def main(
                     _cpu_seconds(p.pid) - before
                     for p, before in zip(processes, workers_started, strict=True)
                 ]
+                # The same conversations' worth of turns again, each message posted after a
+                # pause: offered about half the rate just measured, the platform below
+                # saturation, where the time to the first token is the turn's and not the
+                # queue's (a closed loop with no pause is saturated by design).
+                turn_seconds = statistics.median(sum(p) for p in phases)
+                think = max(0.0, conversations / (0.5 * sum(completed) / elapsed) - turn_seconds)
+                calm_tokens: list[float] = []
+                calm_started = time.perf_counter()
+                calm_completed = await asyncio.gather(
+                    *(
+                        _conversation_turns(stack, made[i % tenants], turns, calm_tokens, [], think)
+                        for i in range(conversations)
+                    )
+                )
+                calm_rate = sum(calm_completed) / (time.perf_counter() - calm_started)
         finally:
             statements.remove()
             await databases.drop_all()
@@ -334,6 +360,12 @@ async def main(
         f"p99 {p99 * 1000:.0f} ms ({len(ordered)} turns)"
     )
     print(f"run phases (p50)          queued {queued:.0f} ms, leased to done {running_ms:.0f} ms")
+    calm = sorted(calm_tokens)
+    print(
+        f"below saturation          {calm_rate:.1f} turns/s (a pause of {think:.1f} s on average "
+        f"before each post): post to first token p50 {statistics.median(calm) * 1000:.0f} ms, "
+        f"p99 {calm[min(len(calm) - 1, int(len(calm) * 0.99))] * 1000:.0f} ms ({len(calm)} turns)"
+    )
     where = "this process's" if worker_processes else "all"
     print(
         f"statements per turn ({where}, at the driver): "
@@ -342,7 +374,7 @@ async def main(
         )
     )
     if count_calls:
-        calls = sum(served.counted.values()) / done
+        calls = sum(served_in_turns.values()) / done
         sent = sum(n for name, n in statements.counted.items() if "commits" not in name) / done
         floor = calls * health_cpu + sent * statement_cpu
         print(
@@ -353,9 +385,9 @@ async def main(
         )
         print(
             "calls served per turn:    "
-            + f"{sum(served.counted.values()) / done:.1f} in all: "
+            + f"{calls:.1f} in all: "
             + ", ".join(
-                f"{name} {count / done:.2f}" for name, count in served.counted.most_common()
+                f"{name} {count / done:.2f}" for name, count in served_in_turns.most_common()
             )
         )
     if pids:
