@@ -11,7 +11,7 @@ import contextlib
 import re
 import sqlite3
 from collections import deque, namedtuple
-from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Hashable, Iterable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -829,6 +829,46 @@ def unique_violation(exc: IntegrityError, metadata: MetaData) -> tuple[str, ...]
                 ):
                     return tuple(col.name for col in constraint.columns)
     return None
+
+
+#: ``session.info`` key: what :func:`call_after_commit` was given for the session's transaction.
+_AFTER_COMMIT = "quarterdeck_after_commit"
+#: The session classes :func:`call_after_commit` listens to (each once).
+_HOOKED_FOR_COMMIT: set[type[Session]] = set()
+
+
+def call_after_commit(session: AsyncSession, key: Hashable, callback: Callable[[], None]) -> None:
+    """Call ``callback`` on the event loop once ``session``'s transaction commits (never if it
+    rolls back); a second callback under the same ``key`` in the same transaction is dropped
+    (a conversation's followers woken once, however many appends it made).
+
+    One listener per session class, installed at its first use, reads the callbacks kept in
+    the session's ``info``: an ``event.listen`` per call costs more CPU than the statements
+    it follows. Each callback is scheduled with ``call_soon`` rather than called in the
+    commit, so an error in one is the loop's, not the committed transaction's."""
+    sync = session.sync_session
+    waiting: dict[Hashable, Callable[[], None]] | None = sync.info.get(_AFTER_COMMIT)
+    if waiting is None:
+        kind = type(sync)
+        if kind not in _HOOKED_FOR_COMMIT:
+            event.listen(kind, "after_commit", _committed)
+            event.listen(kind, "after_transaction_end", _transaction_ended)
+            _HOOKED_FOR_COMMIT.add(kind)
+        waiting = sync.info[_AFTER_COMMIT] = {}
+    waiting.setdefault(key, callback)
+
+
+def _committed(session: Session) -> None:
+    waiting = session.info.pop(_AFTER_COMMIT, None)
+    if waiting:
+        loop = asyncio.get_running_loop()
+        for callback in waiting.values():
+            loop.call_soon(callback)
+
+
+def _transaction_ended(session: Session, transaction: SessionTransaction) -> None:
+    if transaction.parent is None:  # rolled back (a commit took them already)
+        session.info.pop(_AFTER_COMMIT, None)
 
 
 def rows_matched(result: Result[Any]) -> int:

@@ -12,7 +12,7 @@ from sqlalchemy.orm.attributes import set_committed_value
 
 from services.conversation.conversations.models import ConversationRecord, ConversationStatus
 from services.conversation.events.models import LedgerSegmentRecord
-from shared.db import PreparedRead, column_param, execute_prepared
+from shared.db import Database, PreparedRead, column_param, execute_prepared
 from shared.errors import FailedPrecondition, NotFound
 
 
@@ -39,6 +39,75 @@ def _locking(*, skip_locked: bool) -> PreparedRead:
 
 _LOCK = _locking(skip_locked=False)
 _LOCK_UNLESS_BUSY = _locking(skip_locked=True)
+
+
+@dataclass(slots=True)
+class AppendableConversation(LockedConversation):
+    """What a message's append by a tenant's caller needs of its conversation, read with the
+    row's lock (:func:`lock_tenant_conversation`)."""
+
+    status: ConversationStatus
+    agent_id: uuid.UUID | None
+
+
+_CONVERSATIONS = ConversationRecord.__table__.c
+_OF_TENANT = (
+    _CONVERSATIONS.id == column_param("conversation_id", _CONVERSATIONS.id),
+    _CONVERSATIONS.tenant_id == column_param("tenant_id", _CONVERSATIONS.tenant_id),
+)
+_LOCK_OF_TENANT = PreparedRead(
+    select(
+        _CONVERSATIONS.id,
+        _CONVERSATIONS.tenant_id,
+        _CONVERSATIONS.message_count,
+        _CONVERSATIONS.last_event_sequence,
+        _CONVERSATIONS.status,
+        _CONVERSATIONS.agent_id,
+    )
+    .where(*_OF_TENANT)
+    .with_for_update()
+)
+_OF_TENANT_EXISTS = PreparedRead(select(_CONVERSATIONS.id).where(*_OF_TENANT))
+_SEGMENTS = LedgerSegmentRecord.__table__.c
+_CURRENT_SEGMENT = PreparedRead(
+    select(_SEGMENTS.id)
+    .where(_SEGMENTS.conversation_id == column_param("conversation_id", _SEGMENTS.conversation_id))
+    .order_by(_SEGMENTS.segment_index.desc())
+    .limit(1)
+)
+
+
+def _not_found(conversation_id: uuid.UUID) -> NotFound:
+    return NotFound(f"conversation {conversation_id} not found", reason="CONVERSATION_NOT_FOUND")
+
+
+async def lock_tenant_conversation(
+    session: AsyncSession, tenant_id: uuid.UUID, conversation_id: uuid.UUID
+) -> AppendableConversation:
+    """The conversation's row locked, with what a message's append needs of it, if it is the
+    tenant's (another tenant's is as missing as none): one prepared statement, no ORM row."""
+    row = (
+        await execute_prepared(
+            session, _LOCK_OF_TENANT, {"conversation_id": conversation_id, "tenant_id": tenant_id}
+        )
+    ).first()
+    if row is None:
+        raise _not_found(conversation_id)
+    return AppendableConversation(
+        row.id, row.tenant_id, row.message_count, row.last_event_sequence, row.status, row.agent_id
+    )
+
+
+async def check_tenant_conversation(
+    database: Database, tenant_id: uuid.UUID, conversation_id: uuid.UUID
+) -> None:
+    """Raise NotFound unless the conversation is the tenant's: one statement on its own (no
+    transaction), for a caller that reads nothing else of it in one."""
+    found = await database.fetch_prepared(
+        _OF_TENANT_EXISTS, {"conversation_id": conversation_id, "tenant_id": tenant_id}
+    )
+    if not found:
+        raise _not_found(conversation_id)
 
 
 async def locked_conversation(
@@ -90,11 +159,11 @@ async def tenant_conversation(
         statement = statement.with_for_update()
     row = await session.scalar(statement)
     if row is None:
-        raise NotFound(f"conversation {conversation_id} not found", reason="CONVERSATION_NOT_FOUND")
+        raise _not_found(conversation_id)
     return row
 
 
-def require_active(row: ConversationRecord) -> None:
+def require_active(row: ConversationRecord | AppendableConversation) -> None:
     if row.status != ConversationStatus.ACTIVE:
         raise FailedPrecondition(
             f"conversation {row.id} is archived and takes no new messages or runs",
@@ -112,3 +181,13 @@ async def current_segment(session: AsyncSession, conversation_id: uuid.UUID) -> 
     )
     assert segment is not None, "every conversation is created with its first segment"
     return segment
+
+
+async def current_segment_id(session: AsyncSession, conversation_id: uuid.UUID) -> uuid.UUID:
+    """The id of :func:`current_segment`, by a prepared statement (no ORM row)."""
+    row = (
+        await execute_prepared(session, _CURRENT_SEGMENT, {"conversation_id": conversation_id})
+    ).first()
+    assert row is not None, "every conversation is created with its first segment"
+    segment_id: uuid.UUID = row.id
+    return segment_id

@@ -15,13 +15,15 @@ truncation gets the visible events after it, each once, and no hidden one."""
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import AsyncIterator
 
 from quarterdeck.conversation.v1 import events_pb2 as pb
 from services.conversation.access import caller_tenant
 from services.conversation.context import ConversationContext
-from services.conversation.conversations.store import tenant_conversation
+from services.conversation.conversations.store import (
+    check_tenant_conversation,
+    tenant_conversation,
+)
 from services.conversation.events.convert import event_to_proto
 from services.conversation.events.ledger import Ledger
 from services.conversation.tickets.store import valid_ticket
@@ -42,10 +44,6 @@ def _cursor(value: int) -> int:
 class EventHandlers:
     def __init__(self, ctx: ConversationContext) -> None:
         self._ctx = ctx
-
-    async def _check(self, tenant_id: uuid.UUID, conversation_id: uuid.UUID) -> None:
-        async with self._ctx.database.reading() as session:
-            await tenant_conversation(session, tenant_id, conversation_id)
 
     async def list_events(self, request: pb.ListEventsRequest) -> pb.ListEventsResponse:
         tenant_id, _ = caller_tenant()
@@ -80,7 +78,7 @@ class EventHandlers:
             expires = ticket.expires_at.timestamp()
         else:
             tenant_id, _ = caller_tenant()
-            await self._check(tenant_id, conversation_id)
+            await check_tenant_conversation(self._ctx.database, tenant_id, conversation_id)
         notifier = self._ctx.ledger.notifier
         while True:
             signal = notifier.signal(conversation_id)

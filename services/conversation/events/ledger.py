@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, cast
 
@@ -36,7 +36,13 @@ from services.conversation.events.models import SCHEMA_VERSION, LedgerEventRecor
 from services.conversation.events.notifier import LedgerNotifier
 from services.conversation.runs.fencing import Fence, check_fence
 from services.conversation.runs.wakeups import LEDGER_CHANNEL, PROCESS, notify
-from shared.db import PreparedRead, PreparedStatement, execute_prepared, execute_prepared_many
+from shared.db import (
+    PreparedRead,
+    PreparedStatement,
+    column_param,
+    execute_prepared,
+    execute_prepared_many,
+)
 from shared.db_types import utcnow
 
 #: What a reader of the ledger gets of each event (what :func:`event_to_proto` reads).
@@ -59,6 +65,8 @@ EVENT_COLUMNS = (
 
 #: The stream of events that belong to no run (messages appended by hand, archive).
 CONVERSATION_STREAM = "conversation"
+#: No other column of the conversation's row written with an append's cursor.
+_NONE: Mapping[str, Any] = {}
 
 
 @dataclass
@@ -74,6 +82,9 @@ class NewEvent:
     provider_sequence_number: int | None = None
     dedupe_key: str | None = None
     extra: dict[str, Any] = field(default_factory=dict)
+    #: Stored on the conversation's own stream even in an append for a run (the user message
+    #: that starts the run, appended with it).
+    conversation_stream: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -103,6 +114,8 @@ class Ledger:
         fence: Fence | None = None,
         repeat_possible: bool = True,
         announce: Sequence[tuple[str, str]] = (),
+        sets: Mapping[str, Any] = _NONE,
+        adds: Mapping[str, int] = _NONE,
     ) -> list[StoredEvent]:
         """Store ``events`` in order after the conversation's last one (the caller holds the
         conversation's row); with ``fence``, only while that lease is current.
@@ -110,8 +123,10 @@ class Ledger:
         that name a lease writing them for the first time): the lookup of stored ones is
         skipped, and the unique (conversation, dedupe_key) still refuses a duplicate should
         the caller be wrong. ``announce``: (channel, payload) pairs to NOTIFY at commit
-        (PostgreSQL), riding on the cursor's update. The cursor's update and the events'
-        insert are prepared statements (compiled once, no ORM objects to flush)."""
+        (PostgreSQL), riding on the cursor's update. ``sets`` and ``adds``: other columns of
+        the conversation's row the same UPDATE sets to a value or raises by one (a message's
+        count, a run's totals), so a write updates the row once. The cursor's update and the
+        events' insert are prepared statements (compiled once, no ORM objects to flush)."""
         if fence is not None:
             await check_fence(session, fence)
         # Events stored already (a run step repeated after a crash), found in one query.
@@ -142,8 +157,10 @@ class Ledger:
                     taken.add(new.dedupe_key)
         # One cursor update for the whole batch: the cursors last-n+1 .. last are theirs.
         cursors: dict[int, int] = {}
-        if fresh:
-            last = await self.advance(session, conversation, len(fresh), announce=announce)
+        if fresh or sets or adds:
+            last = await self.advance(
+                session, conversation, len(fresh), announce=announce, sets=sets, adds=adds
+            )
             cursors = {id(new): last - len(fresh) + 1 + i for i, new in enumerate(fresh)}
         stored: list[StoredEvent] = []
         for new in events:
@@ -161,7 +178,7 @@ class Ledger:
                 stored.append(StoredEvent(sequence, new.dedupe_key))
         if fresh:
             await self.store(session, conversation, segment_id, fresh, last, run_id=run_id)
-        else:  # no cursor update to ride on
+        elif not (sets or adds):  # no update of the row to ride on
             for channel, payload in announce:
                 await notify(session, channel, payload)
         return stored
@@ -173,12 +190,15 @@ class Ledger:
         count: int,
         *,
         announce: Sequence[tuple[str, str]] = (),
+        sets: Mapping[str, Any] = _NONE,
+        adds: Mapping[str, int] = _NONE,
     ) -> int:
         """Take the conversation's next ``count`` cursors (its row's lock with them, held until
         the transaction ends): the last one, for :meth:`store`; a conversation given as a row
         or view is told its new cursor. ``announce``: (channel, payload) pairs to NOTIFY at
         commit (PostgreSQL), riding on the update, with this process's announcement of the
-        append when the ledger makes one."""
+        append when the ledger makes one (``count`` above 0). ``sets`` and ``adds`` as for
+        :meth:`append` (the conversation given as a row or view is told their new values)."""
         conversation_id = conversation if isinstance(conversation, uuid.UUID) else conversation.id
         parameters: dict[str, Any] = {
             "advance_conversation_id": conversation_id,
@@ -189,17 +209,27 @@ class Ledger:
         announcing: list[tuple[str, str]] = []
         if session.get_bind().dialect.name == "postgresql":
             announcing = [
-                *([(LEDGER_CHANNEL, str(conversation_id))] if self.announce else []),
+                *([(LEDGER_CHANNEL, str(conversation_id))] if self.announce and count else []),
                 *announce,
             ]
             for n, (channel, payload) in enumerate(announcing):
                 parameters[f"channel_{n}"] = channel
                 parameters[f"payload_{n}"] = f"{PROCESS}:{payload}"
-        advanced = (await execute_prepared(session, _advance(len(announcing)), parameters)).first()
+        for name, value in sets.items():
+            parameters[f"set_{name}"] = value
+        for name, value in adds.items():
+            parameters[f"add_{name}"] = value
+        statement = _advance(len(announcing), tuple(sorted(sets)), tuple(sorted(adds)))
+        advanced = (await execute_prepared(session, statement, parameters)).first()
         assert advanced is not None  # a conversation is never deleted under its writers
         last: int = advanced.last_event_sequence
         if not isinstance(conversation, uuid.UUID):
-            note_stored(conversation, last_event_sequence=last)
+            note_stored(
+                conversation,
+                **sets,
+                **{name: getattr(advanced, name) for name in adds},
+                last_event_sequence=last,
+            )
         return last
 
     async def store(
@@ -215,8 +245,7 @@ class Ledger:
         """Store ``events`` at the cursors :meth:`advance` took (``last`` the last of them), in
         one statement, and wake this process's followers once the transaction commits."""
         now = utcnow()
-        stream_id = str(run_id) if run_id else CONVERSATION_STREAM
-        workflow_run_id = str(run_id) if run_id else None
+        run_stream = str(run_id) if run_id else None
         first = last - len(events) + 1
         await execute_prepared_many(
             session,
@@ -228,12 +257,16 @@ class Ledger:
                     "segment_id": segment_id,
                     "schema_version": SCHEMA_VERSION,
                     "kind": new.kind,
-                    "stream_id": stream_id,
+                    "stream_id": (
+                        CONVERSATION_STREAM
+                        if new.conversation_stream or run_stream is None
+                        else run_stream
+                    ),
                     "event_id": first + i,
                     "server_timestamp": now,
                     "response_id": new.response_id,
                     "agent": new.agent,
-                    "workflow_run_id": workflow_run_id,
+                    "workflow_run_id": None if new.conversation_stream else run_stream,
                     "provider_sequence_number": new.provider_sequence_number,
                     "output_index": new.output_index,
                     "item_id": new.item_id,
@@ -287,14 +320,17 @@ _ADVANCED = _CONVERSATIONS.last_event_sequence + bindparam(
 _ADVANCING = update(_CONVERSATION_TABLE).where(
     _CONVERSATIONS.id == bindparam("advance_conversation_id", type_=_CONVERSATIONS.id.type)
 )
-#: Prepared once per number of NOTIFYs riding on it (none, or up to one per channel).
-_ADVANCE: dict[int, PreparedStatement] = {}
+#: Prepared once per number of NOTIFYs riding on it (none, or up to one per channel) and per
+#: set of other columns written with the cursor.
+_ADVANCE: dict[tuple[int, tuple[str, ...], tuple[str, ...]], PreparedStatement] = {}
 
 
-def _advance(notifies: int) -> PreparedStatement:
+def _advance(notifies: int, sets: tuple[str, ...], adds: tuple[str, ...]) -> PreparedStatement:
     """The cursor update, with ``notifies`` NOTIFYs (PostgreSQL) riding on it: each a scalar
-    subquery worth 0 that sends ``payload_<n>`` on ``channel_<n>`` at commit."""
-    prepared = _ADVANCE.get(notifies)
+    subquery worth 0 that sends ``payload_<n>`` on ``channel_<n>`` at commit; the columns
+    ``sets`` set to ``set_<name>``, and ``adds`` raised by ``add_<name>`` (returned)."""
+    key = (notifies, sets, adds)
+    prepared = _ADVANCE.get(key)
     if prepared is None:
         value = _ADVANCED
         for n in range(notifies):
@@ -310,9 +346,14 @@ def _advance(notifies: int) -> PreparedStatement:
                 )
                 .scalar_subquery()
             )
-        prepared = _ADVANCE[notifies] = PreparedStatement(
-            _ADVANCING.values(last_event_sequence=value).returning(
-                _CONVERSATIONS.last_event_sequence
+        values: dict[str, Any] = {"last_event_sequence": value}
+        for name in sets:
+            values[name] = column_param(f"set_{name}", _CONVERSATIONS[name])
+        for name in adds:
+            values[name] = _CONVERSATIONS[name] + column_param(f"add_{name}", _CONVERSATIONS[name])
+        prepared = _ADVANCE[key] = PreparedStatement(
+            _ADVANCING.values(values).returning(
+                _CONVERSATIONS.last_event_sequence, *(_CONVERSATIONS[name] for name in adds)
             )
         )
     return prepared

@@ -13,15 +13,16 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import itertools
 import logging
 import uuid
 
-from sqlalchemy import bindparam, event, select
+from sqlalchemy import bindparam, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.conversation.conversations.models import ConversationRecord
-from shared.db import Database
+from shared.db import Database, call_after_commit
 
 log = logging.getLogger("quarterdeck.conversation.followers")
 
@@ -59,12 +60,11 @@ class LedgerNotifier:
             signal.set()
 
     def notify_after_commit(self, session: AsyncSession, conversation_id: uuid.UUID) -> None:
-        loop = asyncio.get_running_loop()
-
-        def committed(_session: object) -> None:
-            loop.call_soon_threadsafe(self.notify, conversation_id)
-
-        event.listen(session.sync_session, "after_commit", committed, once=True)
+        """Wake the conversation's followers once ``session``'s transaction commits (once,
+        however many appends to it the transaction made)."""
+        call_after_commit(
+            session, (self, conversation_id), functools.partial(self.notify, conversation_id)
+        )
 
     async def wait(
         self,

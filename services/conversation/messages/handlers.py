@@ -18,13 +18,20 @@ from services.conversation.conversations.hiding import hidden_message
 from services.conversation.conversations.models import ConversationRecord
 from services.conversation.conversations.segments import truncate, visible_messages
 from services.conversation.conversations.store import (
-    current_segment,
+    AppendableConversation,
+    current_segment_id,
+    lock_tenant_conversation,
     require_active,
     tenant_conversation,
 )
 from services.conversation.messages.convert import ROLE_FROM_PROTO, message_to_proto, text_of
 from services.conversation.messages.models import MessageRecord, MessageRole
-from services.conversation.messages.store import NewMessage, append_message
+from services.conversation.messages.store import (
+    NewMessage,
+    StoredMessage,
+    append_message,
+    insert_message,
+)
 from services.conversation.runs.convert import STRATEGY_FROM_PROTO, run_to_proto
 from services.conversation.runs.models import RunRecord
 from services.conversation.runs.queue import PENDING_STATUSES
@@ -121,25 +128,38 @@ class MessageHandlers:
         assert strategy is not None
 
         async def create(session: AsyncSession) -> pb.AppendMessageResponse:
-            conversation = await tenant_conversation(
-                session, tenant_id, conversation_id, for_update=True
-            )
+            # The row's lock and what the append needs of it, by one prepared statement.
+            conversation: AppendableConversation | ConversationRecord
+            conversation = await lock_tenant_conversation(session, tenant_id, conversation_id)
             require_active(conversation)
             if strategy == "rollback":
+                # A truncation writes the ORM row: read now, under the lock taken above.
+                conversation = await tenant_conversation(session, tenant_id, conversation_id)
                 await self._roll_back(session, conversation)
-            segment = await current_segment(session, conversation.id)
-            row = await append_message(session, self._ctx.ledger, conversation, segment.id, new)
-            response = pb.AppendMessageResponse(message=message_to_proto(row))
+            segment_id = await current_segment_id(session, conversation.id)
+            stored = await insert_message(session, conversation, segment_id, new)
+            response = pb.AppendMessageResponse(message=message_to_proto(stored.row))
             if request.start_run:
+                # The message's event goes into the ledger with the run's (one append).
                 response.run.CopyFrom(
                     await self._start_run(
                         session,
                         conversation,
-                        segment.id,
-                        row,
+                        segment_id,
+                        stored.row,
                         principal,
                         "enqueue" if strategy == "rollback" else strategy,
+                        message=stored,
                     )
+                )
+            else:
+                await self._ctx.ledger.append(
+                    session,
+                    conversation,
+                    segment_id,
+                    [stored.event],
+                    sets=stored.sets,
+                    adds=stored.adds,
                 )
             return response
 
@@ -155,14 +175,17 @@ class MessageHandlers:
     async def _start_run(
         self,
         session: AsyncSession,
-        conversation: ConversationRecord,
+        conversation: AppendableConversation | ConversationRecord,
         segment_id: uuid.UUID,
         row: MessageRecord,
         principal: Principal,
         strategy: str,
+        *,
+        message: StoredMessage | None = None,
     ) -> rpb.Run:
-        """Queue the run answering ``row`` (the caller holds the conversation row). The payload
-        names the user who asked (a user's token), whose usage counters its model calls add to
+        """Queue the run answering ``row`` (the caller holds the conversation row), with
+        ``message`` (``row``'s, stored but not appended yet) when given. The payload names
+        the user who asked (a user's token), whose usage counters its model calls add to
         beside the tenant's."""
         if conversation.agent_id is None:
             raise FailedPrecondition(
@@ -182,6 +205,7 @@ class MessageHandlers:
                 **({"user_id": principal.subject} if _is_user(principal) else {}),
             },
             strategy=strategy,
+            message=message,
         )
         return run_to_proto(run)
 

@@ -6,15 +6,14 @@ from __future__ import annotations
 import hashlib
 import json
 import uuid
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, cast
 
-from sqlalchemy import Table, bindparam, insert, select, update
+from sqlalchemy import Table, bindparam, insert, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.conversation.conversations.models import ConversationRecord
-from services.conversation.conversations.store import Conversation, note_stored
+from services.conversation.conversations.store import Conversation
 from services.conversation.events.ledger import Ledger, NewEvent
 from services.conversation.messages.models import MessageRecord, MessageRole
 from services.conversation.runs.fencing import Fence, check_fence
@@ -48,8 +47,7 @@ def content_checksum(content: Any) -> str:
 
 
 _MESSAGES = cast(Table, MessageRecord.__table__)
-_CONVERSATION_TABLE = cast(Table, ConversationRecord.__table__)
-_CONVERSATIONS = _CONVERSATION_TABLE.c
+_NO_ADDS: Mapping[str, int] = {}
 #: A message stored (every column but the id, which it returns).
 _INSERT_MESSAGE = PreparedStatement(
     insert(_MESSAGES)
@@ -62,50 +60,33 @@ _INSERT_MESSAGE = PreparedStatement(
     )
     .returning(_MESSAGES.c.id)
 )
-#: The conversation's message count and times moved on by one message.
-_COUNT_MESSAGE = PreparedStatement(
-    update(_CONVERSATION_TABLE)
-    .where(_CONVERSATIONS.id == bindparam("counted_id", type_=_CONVERSATIONS.id.type))
-    .values(
-        message_count=_CONVERSATIONS.message_count + 1,
-        last_message_at=bindparam("counted_at", type_=_CONVERSATIONS.last_message_at.type),
-        updated_at=bindparam("counted_at", type_=_CONVERSATIONS.updated_at.type),
-    )
-)
 
 
-async def append_message(
+@dataclass(frozen=True)
+class StoredMessage:
+    """A message :func:`insert_message` stored, not yet in the ledger: its row, its ledger
+    event, and what it changes of its conversation's row (for the append that follows to
+    write, with its cursor, in one UPDATE of the row)."""
+
+    row: MessageRecord
+    event: NewEvent
+    sets: dict[str, Any]
+    adds: dict[str, int]
+
+
+async def insert_message(
     session: AsyncSession,
-    ledger: Ledger,
     conversation: Conversation,
     segment_id: uuid.UUID,
     new: NewMessage,
     *,
-    fence: Fence | None = None,
-    run_id: uuid.UUID | None = None,
-    repeat_possible: bool = True,
-    preceding: Sequence[NewEvent] = (),
-) -> MessageRecord:
+    in_run: bool = False,
+) -> StoredMessage:
     """Store ``new`` after the conversation's last message (the caller holds the conversation
-    row) and append its ledger event, after ``preceding`` events in the same append; with
-    ``fence``, only while that lease is current. ``repeat_possible=False``: nothing of the
-    write's keys can be stored yet (a run's first lease), so nothing is looked for; the unique
-    (conversation, write_key) and (conversation, dedupe_key) still hold. The message's insert
-    and the conversation's count are prepared statements; the row returned is not the
-    session's (a new message is not changed later in its transaction)."""
-    if fence is not None:
-        await check_fence(session, fence)
-    if new.write_key is not None and repeat_possible:
-        existing = await session.scalar(
-            select(MessageRecord).where(
-                MessageRecord.conversation_id == conversation.id,
-                MessageRecord.write_key == new.write_key,
-            )
-        )
-        if existing is not None:
-            if preceding:
-                await ledger.append(session, conversation, segment_id, preceding, run_id=run_id)
-            return existing
+    row, its message count read), by one prepared INSERT: the row returned is not the
+    session's (a new message is not changed later in its transaction). The ledger's append of
+    its event, and the conversation's count and times, are the caller's (:func:`append_message`
+    does both); ``in_run``: the message is a run's, and so is its event's stream."""
     assert conversation.message_count is not None, "the conversation's count was read"
     now = utcnow()
     values: dict[str, Any] = {
@@ -132,39 +113,73 @@ async def append_message(
         "created_at": now,
     }
     stored = (await execute_prepared(session, _INSERT_MESSAGE, values)).first()
-    await execute_prepared(
-        session, _COUNT_MESSAGE, {"counted_id": conversation.id, "counted_at": now}
-    )
-    note_stored(
-        conversation,
-        message_count=conversation.message_count + 1,
-        last_message_at=now,
-        updated_at=now,
-    )
     values["extra_metadata"] = values.pop("metadata")
     row = MessageRecord(id=stored.id, **values)
+    event = NewEvent(
+        "conversation.message.created",
+        {
+            "message_id": str(row.id),
+            "position": row.position,
+            "role": row.role.value,
+            "text": row.content_text,
+        },
+        item_id=f"msg_{row.id}",
+        tool_call_id=row.tool_call_id,
+        dedupe_key=f"message:{new.write_key}" if new.write_key else None,
+        conversation_stream=not in_run,
+    )
+    return StoredMessage(
+        row, event, {"last_message_at": now, "updated_at": now}, {"message_count": 1}
+    )
+
+
+async def append_message(
+    session: AsyncSession,
+    ledger: Ledger,
+    conversation: Conversation,
+    segment_id: uuid.UUID,
+    new: NewMessage,
+    *,
+    fence: Fence | None = None,
+    run_id: uuid.UUID | None = None,
+    repeat_possible: bool = True,
+    preceding: Sequence[NewEvent] = (),
+    adds: Mapping[str, int] = _NO_ADDS,
+) -> MessageRecord:
+    """Store ``new`` after the conversation's last message (the caller holds the conversation
+    row) and append its ledger event, after ``preceding`` events in the same append; with
+    ``fence``, only while that lease is current. ``repeat_possible=False``: nothing of the
+    write's keys can be stored yet (a run's first lease), so nothing is looked for; the unique
+    (conversation, write_key) and (conversation, dedupe_key) still hold. ``adds``: other
+    columns of the conversation the append raises (a model call's totals). The message's
+    insert is one prepared statement, the conversation's count, times and cursor one UPDATE
+    (the append's)."""
+    if fence is not None:
+        await check_fence(session, fence)
+    if new.write_key is not None and repeat_possible:
+        existing = await session.scalar(
+            select(MessageRecord).where(
+                MessageRecord.conversation_id == conversation.id,
+                MessageRecord.write_key == new.write_key,
+            )
+        )
+        if existing is not None:
+            if preceding or adds:
+                await ledger.append(
+                    session, conversation, segment_id, preceding, run_id=run_id, adds=adds
+                )
+            return existing
+    stored = await insert_message(session, conversation, segment_id, new, in_run=run_id is not None)
     await ledger.append(
         session,
         conversation,
         segment_id,
-        [
-            *preceding,
-            NewEvent(
-                "conversation.message.created",
-                {
-                    "message_id": str(row.id),
-                    "position": row.position,
-                    "role": row.role.value,
-                    "text": row.content_text,
-                },
-                item_id=f"msg_{row.id}",
-                tool_call_id=row.tool_call_id,
-                dedupe_key=f"message:{new.write_key}" if new.write_key else None,
-            ),
-        ],
+        [*preceding, stored.event],
         run_id=run_id,
         # The message is new (its insert just passed the unique write key): so is its event;
         # the preceding ones may be stored already where the write may be a repeat.
         repeat_possible=repeat_possible and bool(preceding),
+        sets=stored.sets,
+        adds={**stored.adds, **adds},
     )
-    return row
+    return stored.row

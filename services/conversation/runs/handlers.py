@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import uuid
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, true
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from quarterdeck.conversation.v1 import runs_pb2 as pb
@@ -26,12 +26,22 @@ from services.conversation.runs.models import (
     RunStatus,
     RunUsageRecord,
 )
+from shared.db import PreparedRead, column_param
 from shared.errors import FailedPrecondition, InvalidArgument, NotFound
 from shared.ids import parse_id
 from shared.pagination import fetch_page, page_size_from
 from shared.validation import Violations
 
 MAX_REASON = 500
+#: A run's usage columns summed, in :func:`usage_to_proto`'s order (after the count).
+_SUMMED = (
+    "input_tokens",
+    "output_tokens",
+    "total_tokens",
+    "cached_input_tokens",
+    "reasoning_output_tokens",
+    "cost_picos",
+)
 
 
 async def tenant_run(
@@ -44,8 +54,12 @@ async def tenant_run(
         statement = statement.with_for_update()
     row = await session.scalar(statement)
     if row is None:
-        raise NotFound(f"run {run_id} not found", reason="RUN_NOT_FOUND")
+        raise _run_not_found(run_id)
     return row
+
+
+def _run_not_found(run_id: uuid.UUID) -> NotFound:
+    return NotFound(f"run {run_id} not found", reason="RUN_NOT_FOUND")
 
 
 async def runs_usage(session: AsyncSession, run_ids: list[uuid.UUID]) -> dict[str, pb.RunUsage]:
@@ -53,17 +67,7 @@ async def runs_usage(session: AsyncSession, run_ids: list[uuid.UUID]) -> dict[st
     run id; a run with no model call yet is absent."""
     if not run_ids:
         return {}
-    sums = [
-        func.coalesce(func.sum(column), 0)
-        for column in (
-            RunUsageRecord.input_tokens,
-            RunUsageRecord.output_tokens,
-            RunUsageRecord.total_tokens,
-            RunUsageRecord.cached_input_tokens,
-            RunUsageRecord.reasoning_output_tokens,
-            RunUsageRecord.cost_picos,
-        )
-    ]
+    sums = [func.coalesce(func.sum(RunUsageRecord.__table__.c[name]), 0) for name in _SUMMED]
     rows = await session.execute(
         select(RunUsageRecord.run_id, func.count(RunUsageRecord.id), *sums)
         .where(RunUsageRecord.run_id.in_([str(run_id) for run_id in run_ids]))
@@ -73,6 +77,29 @@ async def runs_usage(session: AsyncSession, run_ids: list[uuid.UUID]) -> dict[st
         str(run_id): usage_to_proto(*(int(value) for value in values))
         for run_id, *values in rows.all()
     }
+
+
+_RUNS = RunRecord.__table__.c
+_USAGE = RunUsageRecord.__table__.c
+#: What GetRun answers: the tenant's run with its model calls summed (an aggregate without
+#: GROUP BY is one row, zeros and a count of 0 for a run with none), in one statement.
+_USAGE_SUMS = (
+    select(
+        func.count(_USAGE.id).label("usage_calls"),
+        *(func.coalesce(func.sum(_USAGE[name]), 0).label(f"usage_{name}") for name in _SUMMED),
+    )
+    .where(_USAGE.run_id == column_param("usage_run_id", _USAGE.run_id))
+    .subquery()
+)
+_RUN_WITH_USAGE = PreparedRead(
+    select(*_RUNS, *_USAGE_SUMS.c)
+    .select_from(RunRecord.__table__)
+    .join(_USAGE_SUMS, true())
+    .where(
+        _RUNS.run_id == column_param("run_id", _RUNS.run_id),
+        _RUNS.tenant_id == column_param("tenant_id", _RUNS.tenant_id),
+    )
+)
 
 
 async def run_with_usage(session: AsyncSession, row: RunRecord) -> pb.Run:
@@ -86,9 +113,19 @@ class RunHandlers:
     async def get_run(self, request: pb.GetRunRequest) -> pb.GetRunResponse:
         tenant_id, _ = caller_tenant()
         run_id = parse_id(request.run_id, "run_id")
-        async with self._ctx.database.reading() as session:
-            row = await tenant_run(session, tenant_id, run_id)
-            return pb.GetRunResponse(run=await run_with_usage(session, row))
+        # One statement on its own (no transaction): the run and its usage, consistent.
+        found = await self._ctx.database.fetch_prepared(
+            _RUN_WITH_USAGE, {"run_id": run_id, "tenant_id": tenant_id, "usage_run_id": str(run_id)}
+        )
+        if not found:
+            raise _run_not_found(run_id)
+        row = found[0]
+        usage = (
+            usage_to_proto(row.usage_calls, *(int(getattr(row, f"usage_{n}")) for n in _SUMMED))
+            if row.usage_calls
+            else None
+        )
+        return pb.GetRunResponse(run=run_to_proto(row, usage))
 
     async def list_runs(self, request: pb.ListRunsRequest) -> pb.ListRunsResponse:
         tenant_id, _ = caller_tenant()

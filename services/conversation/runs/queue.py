@@ -11,24 +11,26 @@ heartbeats, finished, cancelled, or re-queued by the reaper when a worker vanish
 
 from __future__ import annotations
 
-import asyncio
+import functools
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any, Literal, cast
 
-from sqlalchemy import Table, and_, event, exists, func, or_, select, update
+from sqlalchemy import Table, and_, exists, func, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.conversation.conversations.models import ConversationRecord
 from services.conversation.conversations.store import (
+    Conversation,
     LockedConversation,
-    current_segment,
+    current_segment_id,
     locked_conversation,
 )
 from services.conversation.events.ledger import Ledger, NewEvent
+from services.conversation.messages.store import StoredMessage
 from services.conversation.runs.fencing import Fence, end_lease, lock_conversation
 from services.conversation.runs.models import (
     ACTIVE_STATUSES,
@@ -39,7 +41,14 @@ from services.conversation.runs.models import (
 )
 from services.conversation.runs.tasks import record_task
 from services.conversation.runs.wakeups import RUNS_CHANNEL
-from shared.db import Database, PreparedRead, PreparedStatement, column_param, execute_prepared
+from shared.db import (
+    Database,
+    PreparedRead,
+    PreparedStatement,
+    call_after_commit,
+    column_param,
+    execute_prepared,
+)
 from shared.db_types import utcnow
 from shared.errors import FailedPrecondition
 
@@ -51,6 +60,24 @@ _RUNS = _RUN_TABLE.c
 _CONVERSATIONS = ConversationRecord.__table__.c
 
 
+#: Every column of a new run but the id, None unless given.
+_NO_RUN_VALUES: dict[str, Any] = {
+    column.name: None for column in _RUN_TABLE.columns if column.name != "id"
+}
+#: A run queued (every column but the id).
+_INSERT_RUN = PreparedStatement(
+    insert(_RUN_TABLE).values({name: column_param(name, _RUNS[name]) for name in _NO_RUN_VALUES})
+)
+#: One of the conversation's queued or active runs, if it has any.
+_PENDING_RUN = PreparedRead(
+    select(_RUNS.run_id)
+    .where(
+        _RUNS.conversation_id == column_param("conversation_id", _RUNS.conversation_id),
+        # One comparison per status: a prepared statement takes no IN list.
+        or_(*(_RUNS.status == status for status in PENDING_STATUSES)),
+    )
+    .limit(1)
+)
 #: A run leased: running under a new generation, what the worker needs of it returned.
 _LEASE = PreparedStatement(
     update(_RUN_TABLE)
@@ -132,16 +159,12 @@ class RunQueue:
         self._on_enqueued.append(callback)
 
     def _announce_after_commit(self, session: AsyncSession, conversation_id: str) -> None:
-        if not self._on_enqueued:
-            return
-        loop = asyncio.get_running_loop()
-        callbacks = list(self._on_enqueued)
-
-        def committed(_session: object) -> None:
-            for callback in callbacks:
-                loop.call_soon_threadsafe(callback, conversation_id)
-
-        event.listen(session.sync_session, "after_commit", committed, once=True)
+        for callback in self._on_enqueued:
+            call_after_commit(
+                session,
+                (self, callback, conversation_id),
+                functools.partial(callback, conversation_id),
+            )
 
     def _announced(
         self, session: AsyncSession, conversation_id: uuid.UUID
@@ -158,61 +181,73 @@ class RunQueue:
     async def enqueue(
         self,
         session: AsyncSession,
-        conversation: ConversationRecord,
+        conversation: Conversation,
         segment_id: uuid.UUID,
         *,
         created_by: str | None,
         message_position: int,
         payload: dict[str, Any],
         strategy: str,
+        message: StoredMessage | None = None,
     ) -> RunRecord:
         """Queue a run in the caller's transaction (which holds the conversation row), after
         applying the multitask ``strategy`` ("reject", "enqueue" or "interrupt") to the runs
-        the conversation already has pending."""
-        pending = list(
-            (
+        the conversation already has pending. ``message``: the user message the run answers,
+        stored in this transaction but not in the ledger yet: its event goes first in the
+        run's append, and the conversation's row takes its count, its cursor and its last run
+        in one UPDATE. The run and its task are prepared INSERTs; the run returned is not the
+        session's."""
+        if strategy == "reject":
+            pending = (
+                await execute_prepared(session, _PENDING_RUN, {"conversation_id": conversation.id})
+            ).first()
+            if pending is not None:
+                raise FailedPrecondition(
+                    f"conversation {conversation.id} already has a run queued or in progress",
+                    reason="RUN_IN_PROGRESS",
+                    metadata={"run_id": str(pending.run_id)},
+                )
+        elif strategy == "interrupt":
+            for row in (
                 await session.scalars(
                     select(RunRecord).where(
                         RunRecord.conversation_id == conversation.id,
                         RunRecord.status.in_(PENDING_STATUSES),
                     )
                 )
-            ).all()
-        )
-        if pending and strategy == "reject":
-            raise FailedPrecondition(
-                f"conversation {conversation.id} already has a run queued or in progress",
-                reason="RUN_IN_PROGRESS",
-                metadata={"run_id": str(pending[0].run_id)},
-            )
-        if strategy == "interrupt":
-            for run in pending:
-                await self._cancel_row(session, conversation, run, "interrupted by a newer run")
-        run = RunRecord(
-            run_id=uuid.uuid4(),
-            tenant_id=conversation.tenant_id,
-            conversation_id=conversation.id,
-            segment_id=segment_id,
-            created_by_user_id=created_by,
-            status=RunStatus.QUEUED,
-            attempt_count=0,
-            max_attempts=self.max_attempts,
-            message_position=message_position,
-            payload_json=payload,
-            lease_generation=0,
-            created_at=utcnow(),
-        )
-        session.add(run)
-        conversation.last_run_id = str(run.run_id)
-        await session.flush()
+            ).all():
+                await self._cancel_row(session, conversation, row, "interrupted by a newer run")
+        values: dict[str, Any] = {
+            **_NO_RUN_VALUES,
+            "run_id": uuid.uuid4(),
+            "tenant_id": conversation.tenant_id,
+            "conversation_id": conversation.id,
+            "segment_id": segment_id,
+            "created_by_user_id": created_by,
+            "status": RunStatus.QUEUED,
+            "attempt_count": 0,
+            "max_attempts": self.max_attempts,
+            "message_position": message_position,
+            "payload_json": payload,
+            "lease_generation": 0,
+            "created_at": utcnow(),
+        }
+        await execute_prepared(session, _INSERT_RUN, values)
+        run = RunRecord(**values)
         await record_task(session, run, TaskStatus.PENDING, new=True)
+        events = [NewEvent("run.queued", {"run_id": str(run.run_id), "status": "queued"})]
         await self._ledger.append(
             session,
             conversation,
             segment_id,
-            [NewEvent("run.queued", {"run_id": str(run.run_id), "status": "queued"})],
+            events if message is None else [message.event, *events],
             run_id=run.run_id,
             announce=self._announced(session, conversation.id),
+            sets={
+                **(message.sets if message is not None else {}),
+                "last_run_id": str(run.run_id),
+            },
+            adds=message.adds if message is not None else {},
         )
         return run
 
@@ -235,7 +270,7 @@ class RunQueue:
         await self._ledger.append(
             session,
             conversation,
-            run.segment_id or (await current_segment(session, conversation.id)).id,
+            run.segment_id or await current_segment_id(session, conversation.id),
             [NewEvent("run.resumed", {"run_id": str(run.run_id), **decided})],
             run_id=run.run_id,
             announce=self._announced(session, conversation.id),
@@ -249,7 +284,7 @@ class RunQueue:
             await self._cancel_row(session, conversation, run, reason)
 
     async def _cancel_row(
-        self, session: AsyncSession, conversation: ConversationRecord, run: RunRecord, reason: str
+        self, session: AsyncSession, conversation: Conversation, run: RunRecord, reason: str
     ) -> None:
         now = utcnow()
         run.status = RunStatus.CANCELLED
@@ -262,7 +297,7 @@ class RunQueue:
         await self._ledger.append(
             session,
             conversation,
-            run.segment_id or (await current_segment(session, conversation.id)).id,
+            run.segment_id or await current_segment_id(session, conversation.id),
             [NewEvent("run.cancelled", {"run_id": str(run.run_id), "reason": reason})],
             run_id=run.run_id,
         )
@@ -307,7 +342,7 @@ class RunQueue:
                 await self._ledger.append(
                     session,
                     conversation,
-                    run.segment_id or (await current_segment(session, conversation.id)).id,
+                    run.segment_id or await current_segment_id(session, conversation.id),
                     [
                         NewEvent(
                             "run.started",
@@ -421,7 +456,7 @@ class RunQueue:
         await self._ledger.store(
             session,
             LockedConversation(run.conversation_id, run.tenant_id, None, last),
-            run.segment_id or (await current_segment(session, run.conversation_id)).id,
+            run.segment_id or await current_segment_id(session, run.conversation_id),
             [
                 NewEvent(
                     kind, payload, dedupe_key=f"run:{run.run_id}:finished:{run.lease_generation}"
@@ -440,7 +475,7 @@ class RunQueue:
             await self._ledger.append(
                 session,
                 conversation,
-                run.segment_id or (await current_segment(session, conversation.id)).id,
+                run.segment_id or await current_segment_id(session, conversation.id),
                 [
                     NewEvent(
                         "run.requires_action",
@@ -492,7 +527,7 @@ class RunQueue:
     async def _expire(
         self, session: AsyncSession, conversation: ConversationRecord, run: RunRecord
     ) -> None:
-        segment_id = run.segment_id or (await current_segment(session, conversation.id)).id
+        segment_id = run.segment_id or await current_segment_id(session, conversation.id)
         run.lease_owner = None
         run.lease_expires_at = None
         announce: tuple[tuple[str, str], ...] = ()

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol, cast
 
-from sqlalchemy import Select, Table, bindparam, func, select, update
+from sqlalchemy import Select, Table, bindparam, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.conversation.runs.models import (
@@ -66,6 +66,14 @@ _END_TASK = PreparedStatement(
             "cost_picos",
             "output_data",
         )
+    )
+)
+#: Every column of a new task, None unless given (by column name: ``metadata``).
+_NO_TASK_VALUES: dict[str, Any] = {column.name: None for column in _TASKS.columns}
+#: A task stored (every column).
+_INSERT_TASK = PreparedStatement(
+    insert(_TASKS).values(
+        {name: bindparam(name, type_=_TASKS.c[name].type) for name in _NO_TASK_VALUES}
     )
 )
 #: The sums of a run's model calls.
@@ -132,8 +140,7 @@ async def record_task(
         "started_at": run.started_at,
     }
     if new:
-        session.add(_new_task(run, now, values, note))
-        await session.flush()
+        await _insert_task(session, run, now, values, note)
         return
     if note is not None:
         await _record_noted(session, run, now, values, note)
@@ -149,8 +156,7 @@ async def record_task(
         )
     ).first()
     if updated is None:  # a run queued before runs had tasks: its task starts now
-        session.add(_new_task(run, now, values, None))
-        await session.flush()
+        await _insert_task(session, run, now, values, None)
     elif status in _ENDED and (updated.task_metadata or {}).get("subtasks"):
         await _end_subtasks_left(session, updated.id, status, now)
 
@@ -160,10 +166,24 @@ def _task_values(values: dict[str, Any]) -> dict[str, Any]:
     return {f"task_{name}": value for name, value in values.items()}
 
 
+async def _insert_task(
+    session: AsyncSession,
+    run: RunColumns,
+    now: datetime,
+    values: dict[str, Any],
+    note: dict[str, Any] | None,
+) -> None:
+    """Store the run's task, first with ``values`` (its status and what goes with it), by one
+    prepared INSERT (no ORM flush)."""
+    fields = _new_task(run, now, values, note)
+    fields["metadata"] = fields.pop("task_metadata")
+    await execute_prepared(session, _INSERT_TASK, {**_NO_TASK_VALUES, **fields})
+
+
 def _new_task(
     run: RunColumns, now: datetime, values: dict[str, Any], note: dict[str, Any] | None
-) -> AgentTaskRecord:
-    """The run's task, first stored with ``values`` (its status and what goes with it)."""
+) -> dict[str, Any]:
+    """The run's new task's columns (by attribute name)."""
     fields: dict[str, Any] = {
         "id": uuid.uuid4(),
         "tenant_id": run.tenant_id,
@@ -180,7 +200,7 @@ def _new_task(
         "created_at": run.created_at or now,
         "task_metadata": dict(note or {}),
     }
-    return AgentTaskRecord(**{**fields, **values})
+    return {**fields, **values}
 
 
 async def _ended(
@@ -219,11 +239,11 @@ async def _record_noted(
     merged into what the metadata says already: read, then written."""
     task = await session.scalar(_run_task(run.run_id))
     if task is None:
-        session.add(_new_task(run, now, values, note))
-    else:
-        for name, value in values.items():
-            setattr(task, name, value)
-        task.task_metadata = {**(task.task_metadata or {}), **note}
+        await _insert_task(session, run, now, values, note)
+        return
+    for name, value in values.items():
+        setattr(task, name, value)
+    task.task_metadata = {**(task.task_metadata or {}), **note}
     await session.flush()
 
 

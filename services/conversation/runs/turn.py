@@ -37,11 +37,11 @@ from quarterdeck.tooling.v1 import agents_pb2 as apb
 from quarterdeck.tooling.v1 import executions_pb2 as epb
 from quarterdeck.tooling.v1 import tools_pb2 as tpb
 from services.conversation.config import ConversationSettings
+from services.conversation.conversations.hiding import hidden_message
 from services.conversation.conversations.models import (
     ConversationRecord,
     ConversationSummaryRecord,
 )
-from services.conversation.conversations.segments import visible_messages
 from services.conversation.events.ledger import NewEvent
 from services.conversation.messages.models import MessageRecord, MessageRole
 from services.conversation.messages.store import NewMessage
@@ -53,7 +53,7 @@ from services.conversation.runs.queue import ClaimedRun, RunQueue
 from services.conversation.runs.streaming import StreamedText
 from services.conversation.runs.tasks import compaction_subtask
 from services.conversation.runs.writes import RunWrites
-from shared.db import Database
+from shared.db import Database, PreparedRead, column_param
 from shared.errors import DomainError, FailedPrecondition
 from shared.json_values import dict_to_struct, struct_to_dict, value_to_python
 from shared.model_prices import PriceCache, PricingUnavailable
@@ -83,7 +83,36 @@ class Model:
     llm_model_id: str
 
 
-def _provider_messages(rows: list[MessageRecord], system_prompt: str) -> list[dict[str, Any]]:
+#: A conversation's memory strategy, what a run's history is cut by.
+_CONVERSATIONS = ConversationRecord.__table__.c
+_MEMORY = PreparedRead(
+    select(
+        _CONVERSATIONS.memory_max_turns,
+        _CONVERSATIONS.memory_compact_trigger_turns,
+        _CONVERSATIONS.memory_compact_keep,
+    ).where(_CONVERSATIONS.id == column_param("conversation_id", _CONVERSATIONS.id))
+)
+#: A conversation's visible messages through a position (hidden ones by the one rule of
+#: :mod:`hiding`), the columns a turn reads of them, in order.
+_MESSAGES = MessageRecord.__table__.c
+_HISTORY = PreparedRead(
+    select(
+        _MESSAGES.position,
+        _MESSAGES.role,
+        _MESSAGES.content,
+        _MESSAGES.content_text,
+        _MESSAGES.tool_call_id,
+    )
+    .where(
+        _MESSAGES.conversation_id == column_param("conversation_id", _MESSAGES.conversation_id),
+        _MESSAGES.position <= column_param("position", _MESSAGES.position),
+        ~hidden_message(),
+    )
+    .order_by(_MESSAGES.position)
+)
+
+
+def _provider_messages(rows: list[Any], system_prompt: str) -> list[dict[str, Any]]:
     messages: list[dict[str, Any]] = []
     if system_prompt:
         messages.append({"role": "system", "content": system_prompt})
@@ -303,25 +332,20 @@ class AgentTurn:
             )
         return Model(model.provider, model.model_name, base_url, revealed.api_key, model.id)
 
-    async def _history(self, run: ClaimedRun) -> tuple[ConversationRecord, list[MessageRecord]]:
-        """The conversation up to the user message the run answers (a later message is another
-        run's), within the conversation's memory strategy."""
+    async def _history(self, run: ClaimedRun) -> tuple[Any, list[Any]]:
+        """The conversation's memory strategy, and its visible messages up to the user
+        message the run answers (a later message is another run's) within it: two prepared
+        reads, each on its own (no transaction; each row read was committed before the run
+        was leased), as named tuples of the columns the turn reads."""
         position = int(run.payload["message_position"])
-        async with self._database.reading() as session:
-            conversation = await session.get(ConversationRecord, run.conversation_id)
-            assert conversation is not None
-            rows = list(
-                (
-                    await session.scalars(
-                        select(MessageRecord)
-                        .where(
-                            await visible_messages(session, run.conversation_id),
-                            MessageRecord.position <= position,
-                        )
-                        .order_by(MessageRecord.position)
-                    )
-                ).all()
-            )
+        memory = await self._database.fetch_prepared(
+            _MEMORY, {"conversation_id": run.conversation_id}
+        )
+        assert memory, "a run's conversation is never deleted under it"
+        conversation = memory[0]
+        rows = await self._database.fetch_prepared(
+            _HISTORY, {"conversation_id": run.conversation_id, "position": position}
+        )
         if conversation.memory_max_turns:
             users = [i for i, row in enumerate(rows) if row.role == MessageRole.USER]
             if len(users) > conversation.memory_max_turns:
@@ -333,8 +357,8 @@ class AgentTurn:
         self,
         run: ClaimedRun,
         model: Model,
-        conversation: ConversationRecord,
-        rows: list[MessageRecord],
+        conversation: Any,
+        rows: list[Any],
         system_prompt: str,
     ) -> list[dict[str, Any]]:
         """What is sent to the model. Past the memory strategy's compaction trigger (more user
@@ -368,7 +392,7 @@ class AgentTurn:
         return messages + _provider_messages(kept, "")
 
     async def _summarize(
-        self, run: ClaimedRun, model: Model, older: list[MessageRecord], version: str
+        self, run: ClaimedRun, model: Model, older: list[Any], version: str
     ) -> str:
         transcript = "\n".join(f"{row.role.value}: {row.content_text}" for row in older)
         step_key = f"{run.run_id}:summary:{older[-1].position}"

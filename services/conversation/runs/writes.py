@@ -4,17 +4,16 @@ a run's first lease nothing of those keys can be stored yet, so none is looked u
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any, cast
 
-from sqlalchemy import Table, bindparam, func, insert, select, update
+from sqlalchemy import Table, bindparam, func, insert, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.conversation.conversations.models import (
-    ConversationRecord,
     ConversationSummaryRecord,
 )
-from services.conversation.conversations.store import LockedConversation, current_segment
+from services.conversation.conversations.store import LockedConversation, current_segment_id
 from services.conversation.events.ledger import Ledger, NewEvent, StoredEvent
 from services.conversation.events.models import RunEventRecord
 from services.conversation.messages.models import MessageRecord, MessageRole
@@ -25,7 +24,6 @@ from services.conversation.runs.queue import ClaimedRun
 from services.conversation.runs.tasks import Subtask, end_subtask, start_subtask
 from shared.db import (
     Database,
-    PreparedRead,
     PreparedStatement,
     execute_prepared,
     execute_prepared_many,
@@ -76,22 +74,21 @@ def _items_of(row: MessageRecord) -> list[dict[str, Any]]:
 
 _RUN_ITEMS = cast(Table, RunEventRecord.__table__)
 _USAGE = cast(Table, RunUsageRecord.__table__)
-_CONVERSATION_TABLE = cast(Table, ConversationRecord.__table__)
-_CONVERSATIONS = _CONVERSATION_TABLE.c
-#: The conversation's last run item (its row is locked by the fence check).
-_LAST_RUN_ITEM = PreparedRead(
-    select(func.max(_RUN_ITEMS.c.sequence_no).label("sequence_no")).where(
-        _RUN_ITEMS.c.conversation_id
-        == bindparam("conversation_id", type_=_RUN_ITEMS.c.conversation_id.type)
-    )
-)
-#: A run item stored: every column but the id.
+_NO_ADDS: Mapping[str, int] = {}
+_ITEM_CONVERSATION = bindparam("conversation_id", type_=_RUN_ITEMS.c.conversation_id.type)
+#: A run item stored (every column but the id), numbered after the conversation's last one
+#: (its row is locked by the fence check) in the same statement, with no read first.
 _INSERT_RUN_ITEM = PreparedStatement(
     insert(_RUN_ITEMS).values(
         {
-            column.name: bindparam(column.name, type_=column.type)
-            for column in _RUN_ITEMS.columns
-            if column.name != "id"
+            **{
+                column.name: bindparam(column.name, type_=column.type)
+                for column in _RUN_ITEMS.columns
+                if column.name not in ("id", "sequence_no")
+            },
+            "sequence_no": select(func.coalesce(func.max(_RUN_ITEMS.c.sequence_no), 0) + 1)
+            .where(_RUN_ITEMS.c.conversation_id == _ITEM_CONVERSATION)
+            .scalar_subquery(),
         }
     )
 )
@@ -126,25 +123,17 @@ def _insert_usage(dialect: str) -> PreparedStatement:
     return prepared
 
 
-def _added(name: str, parameter: str) -> Any:
-    column = _CONVERSATIONS[name]
-    return column + bindparam(parameter, type_=column.type)
-
-
-#: A model call's usage added to its conversation's totals.
-_ADD_USAGE = PreparedStatement(
-    update(_CONVERSATION_TABLE)
-    .where(_CONVERSATIONS.id == bindparam("usage_conversation_id", type_=_CONVERSATIONS.id.type))
-    .values(
-        total_tokens_prompt=_added("total_tokens_prompt", "add_prompt"),
-        total_tokens_completion=_added("total_tokens_completion", "add_completion"),
-        total_cached_input_tokens=_added("total_cached_input_tokens", "add_cached"),
-        reasoning_tokens=_added("reasoning_tokens", "add_reasoning"),
-        total_tokens=_added("total_tokens", "add_total"),
-        total_requests=_added("total_requests", "add_requests"),
-        cost_picos=_added("cost_picos", "add_cost"),
-    )
-)
+def _totals(row: RunUsageRecord) -> dict[str, int]:
+    """What a model call's usage adds to its conversation's totals (by column)."""
+    return {
+        "total_tokens_prompt": row.input_tokens or 0,
+        "total_tokens_completion": row.output_tokens or 0,
+        "total_cached_input_tokens": row.cached_input_tokens or 0,
+        "reasoning_tokens": row.reasoning_output_tokens or 0,
+        "total_tokens": row.total_tokens or 0,
+        "total_requests": row.requests or 0,
+        "cost_picos": row.cost_picos or 0,
+    }
 
 
 def _distinct_keys(events: Sequence[NewEvent]) -> bool:
@@ -199,8 +188,9 @@ class RunWrites:
         run: ClaimedRun,
         conversation: LockedConversation,
         events: Sequence[NewEvent],
+        adds: Mapping[str, int] = _NO_ADDS,
     ) -> list[StoredEvent]:
-        segment_id = run.segment_id or (await current_segment(session, conversation.id)).id
+        segment_id = run.segment_id or await current_segment_id(session, conversation.id)
         return await self._ledger.append(
             session,
             conversation,
@@ -208,6 +198,7 @@ class RunWrites:
             events,
             run_id=run.run_id,
             repeat_possible=not run.first_lease,
+            adds=adds,
         )
 
     async def message(self, run: ClaimedRun, new: NewMessage) -> MessageRecord:
@@ -221,8 +212,9 @@ class RunWrites:
         conversation: LockedConversation,
         new: NewMessage,
         preceding: Sequence[NewEvent] = (),
+        adds: Mapping[str, int] = _NO_ADDS,
     ) -> MessageRecord:
-        segment_id = run.segment_id or (await current_segment(session, conversation.id)).id
+        segment_id = run.segment_id or await current_segment_id(session, conversation.id)
         new.run_id = str(run.run_id)
         before = conversation.message_count
         assert before is not None  # read by the fence's lock
@@ -235,6 +227,7 @@ class RunWrites:
             run_id=run.run_id,
             repeat_possible=not run.first_lease,
             preceding=preceding,
+            adds=adds,
         )
         if (conversation.message_count or 0) > before:  # stored now, not by an earlier attempt
             await self._run_items(session, run, row)
@@ -244,11 +237,6 @@ class RunWrites:
         """The message's run items (seed 001 agent_run_events), in the same transaction: a
         tool call item per call the assistant asked for, a tool output, or a message output;
         numbered after the conversation's last (its row is locked by the fence check)."""
-        last = (
-            await execute_prepared(
-                session, _LAST_RUN_ITEM, {"conversation_id": run.conversation_id}
-            )
-        ).first()
         items = _items_of(row)
         now = utcnow()
         await execute_prepared_many(
@@ -259,7 +247,6 @@ class RunWrites:
                     **_NO_ITEM,
                     "conversation_id": run.conversation_id,
                     "workflow_run_id": str(run.run_id),
-                    "sequence_no": (last.sequence_no or 0) + offset,
                     "response_id": row.write_key,
                     "role": row.role.value,
                     "agent": row.agent_type,
@@ -267,7 +254,7 @@ class RunWrites:
                     "ingested_at": now,
                     **item,
                 }
-                for offset, item in enumerate(items, start=1)
+                for item in items
             ],
         )
 
@@ -324,7 +311,8 @@ class RunWrites:
         """Store what one model call of the run used, and add it to the conversation's totals,
         then append ``events`` (the call's last pieces and end) and ``message`` (the
         assistant's), all in one transaction; False (and nothing added to the totals) when the
-        call's usage is stored already."""
+        call's usage is stored already. The conversation's row is updated once: its totals,
+        message count and cursor by the append's UPDATE."""
         async with self._database.transaction() as session:
             conversation = await _fenced(session, run)
             inserted = (
@@ -350,23 +338,11 @@ class RunWrites:
                     },
                 )
             ).first()
-            if inserted is not None:
-                await execute_prepared(
-                    session,
-                    _ADD_USAGE,
-                    {
-                        "usage_conversation_id": conversation.id,
-                        "add_prompt": row.input_tokens or 0,
-                        "add_completion": row.output_tokens or 0,
-                        "add_cached": row.cached_input_tokens or 0,
-                        "add_reasoning": row.reasoning_output_tokens or 0,
-                        "add_total": row.total_tokens or 0,
-                        "add_requests": row.requests or 0,
-                        "add_cost": row.cost_picos or 0,
-                    },
-                )
+            adds = _totals(row) if inserted is not None else _NO_ADDS
             if message is not None:  # its event after ``events``, in one append
-                await self._message(session, run, conversation, message, events)
+                await self._message(session, run, conversation, message, events, adds)
             elif events:
-                await self._append(session, run, conversation, events)
+                await self._append(session, run, conversation, events, adds)
+            elif adds:  # nothing to append: the totals alone
+                await self._ledger.advance(session, conversation, 0, adds=adds)
             return inserted is not None
