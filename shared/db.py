@@ -94,6 +94,9 @@ _AUTOCOMMIT: dict[str, dict[str, Any]] = {
 #: The most driver connections :meth:`Database.fetch_prepared` reads on (never more than half
 #: the pool's steady size, so sessions are not starved of connections).
 KEPT_READERS = 4
+#: The most driver connections :meth:`Database.driver_transaction` writes on (PostgreSQL; never
+#: more than half of the pool's steady size left beside the readers').
+KEPT_WRITERS = 4
 
 
 @dataclass(frozen=True, slots=True)
@@ -369,6 +372,46 @@ async def _lent(
     await kept.give(pooled)
 
 
+class DriverTransaction:
+    """A transaction on a driver connection of its own (:meth:`Database.driver_transaction`),
+    which :func:`execute_prepared` and :func:`execute_prepared_many` run their statements in
+    as in a session's, and :func:`call_after_commit` hears the commit of: no SQLAlchemy
+    session, connection, pool checkout or transaction objects around the statements."""
+
+    __slots__ = ("_after_commit", "adapter", "broken", "dialect", "driver")
+
+    def __init__(self, dialect: Dialect, driver: Any, adapter: Any) -> None:
+        self.dialect = dialect
+        #: The driver's own connection (asyncpg's, or shared/db_sqlite.py's).
+        self.driver = driver
+        #: SQLAlchemy's DB-API adapter of it (what translates asyncpg's errors).
+        self.adapter = adapter
+        #: A statement failed other than by its own error (dropped, cancelled mid-statement):
+        #: the connection is discarded, not used again.
+        self.broken = False
+        self._after_commit: dict[Hashable, Callable[[], None]] = {}
+
+    def _committed(self) -> None:
+        loop = asyncio.get_running_loop()
+        for callback in self._after_commit.values():
+            loop.call_soon(callback)
+
+
+#: What a prepared statement runs in: a session's transaction (:meth:`Database.transaction`,
+#: :meth:`Database.reading`), a Core connection's (:meth:`Database.core_transaction`) or a
+#: driver connection's (:meth:`Database.driver_transaction`).
+Transaction = AsyncSession | AsyncConnection | DriverTransaction
+
+
+def dialect_name(transaction: Transaction) -> str:
+    """The name of the dialect ``transaction`` runs on ("postgresql", "sqlite")."""
+    if isinstance(transaction, DriverTransaction):
+        return str(transaction.dialect.name)
+    if isinstance(transaction, AsyncSession):
+        return str(transaction.get_bind().dialect.name)
+    return str(transaction.dialect.name)
+
+
 class Database:
     """An engine plus the session factory every repository uses.
 
@@ -438,6 +481,12 @@ class Database:
             min(KEPT_READERS, pool.size() // 2) if isinstance(pool, QueuePool) else 0,
             closes_on_its_own=self.dialect == "postgresql",
         )
+        readers = self._readers._size
+        self._writers = _KeptConnections(
+            pool,
+            min(KEPT_WRITERS, (pool.size() - readers) // 2) if isinstance(pool, QueuePool) else 0,
+            closes_on_its_own=self.dialect == "postgresql",
+        )
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[AsyncSession]:
@@ -465,6 +514,47 @@ class Database:
                 await connection.execution_options(**{_BEGIN_MODE: "IMMEDIATE"})
             async with connection.begin():
                 yield connection
+
+    @asynccontextmanager
+    async def driver_transaction(self) -> AsyncIterator[DriverTransaction]:
+        """A transaction on a driver connection (:class:`DriverTransaction`): committed on
+        success, rolled back on any error, like :meth:`transaction`'s, for a hot path whose
+        every statement is prepared (:func:`execute_prepared`): the SQLAlchemy session,
+        pool checkout and transaction objects cost several times the statements' own CPU.
+
+        PostgreSQL: one of a few connections kept from first use (like
+        :meth:`fetch_prepared`'s; a call finding them all busy waits for one), BEGIN and
+        COMMIT sent as statements; a connection left in an unknown state (a statement
+        dropped or cancelled, a rollback that failed) is discarded. SQLite: the write
+        transaction of :meth:`sqlite_driver_transaction` (``BEGIN IMMEDIATE``).
+        """
+        if self.dialect == "sqlite":
+            async with self.sqlite_driver_transaction() as sqlite:
+                transaction = DriverTransaction(self.engine.dialect, sqlite, None)
+                yield transaction
+            transaction._committed()
+            return
+        pooled = await self._writers.take()
+        driver: Any = pooled.driver_connection
+        transaction = DriverTransaction(self.engine.dialect, driver, pooled.dbapi_connection)
+        try:
+            await driver.execute("BEGIN")
+            yield transaction
+            await driver.execute("COMMIT")
+        except BaseException as error:
+            if not isinstance(error, Exception) or transaction.broken:
+                await self._writers.discard(pooled, error)  # cancelled or broken: unknown
+                raise
+            try:
+                if driver.is_in_transaction():
+                    await driver.execute("ROLLBACK")
+            except BaseException as failed:  # noqa: BLE001 - any failure: the connection goes
+                await self._writers.discard(pooled, failed)
+                raise error from None
+            await self._writers.give(pooled)
+            raise
+        await self._writers.give(pooled)
+        transaction._committed()
 
     @asynccontextmanager
     async def reading(self) -> AsyncIterator[AsyncSession]:
@@ -664,6 +754,7 @@ class Database:
 
     async def dispose(self) -> None:
         await self._readers.close()
+        await self._writers.close()
         if self._held is not None:
             await self._held.close()
         await self.engine.dispose()
@@ -683,7 +774,7 @@ def _statement_error(dialect: str, error: BaseException) -> bool:
 
 
 async def execute_prepared(
-    session: AsyncSession | AsyncConnection,
+    session: Transaction,
     statement: PreparedStatement,
     parameters: Mapping[str, Any] | None = None,
 ) -> PreparedResult:
@@ -723,7 +814,7 @@ async def execute_prepared(
 
 
 async def execute_prepared_many(
-    session: AsyncSession | AsyncConnection,
+    session: Transaction,
     statement: PreparedStatement,
     parameters: Sequence[Mapping[str, Any]],
 ) -> None:
@@ -746,13 +837,16 @@ async def execute_prepared_many(
 
 
 async def _driver_of(
-    session: AsyncSession | AsyncConnection,
-) -> tuple[AsyncConnection, Any, Dialect]:
+    session: Transaction,
+) -> tuple[AsyncConnection | DriverTransaction, Any, Dialect]:
     """The connection of ``session``'s transaction, its driver connection, begun, and its
     dialect: SQLite's began with the transaction (its BEGIN is SQLAlchemy's); asyncpg's
     adapter begins only at its first statement, so that is done here when none came yet
     (through its own method, with the isolation and read-only settings of the session). Found
-    once per transaction of a session (kept in its ``info``)."""
+    once per transaction of a session (kept in its ``info``). A driver transaction is its
+    own connection, begun already."""
+    if isinstance(session, DriverTransaction):
+        return session, session.driver, session.dialect
     if isinstance(session, AsyncSession):
         sync = session.sync_session
         if sync.autoflush and not sync._is_clean():
@@ -777,14 +871,22 @@ async def _driver_of(
 
 @contextlib.asynccontextmanager
 async def _raising_as_sqlalchemy(
-    connection: AsyncConnection, dialect: Dialect, sql: str, arguments: Any
+    connection: AsyncConnection | DriverTransaction, dialect: Dialect, sql: str, arguments: Any
 ) -> AsyncIterator[None]:
     """Around running ``sql`` on ``connection``'s driver connection: a statement's own refusal
     is raised as SQLAlchemy raises it (:func:`_as_sqlalchemy_error`); anything else as it came,
-    after invalidating the connection."""
+    after invalidating the connection (a driver transaction's is marked broken, and discarded
+    when the transaction ends)."""
     try:
         yield
     except BaseException as error:
+        if isinstance(connection, DriverTransaction):
+            if not _statement_error(dialect.name, error):
+                connection.broken = True
+                raise
+            raise _as_sqlalchemy_error(
+                dialect, sql, arguments, error, connection.adapter
+            ) from error
         if not _statement_error(dialect.name, error):
             with contextlib.suppress(Exception):
                 await connection.invalidate(error if isinstance(error, Exception) else None)
@@ -837,7 +939,7 @@ _AFTER_COMMIT = "quarterdeck_after_commit"
 _HOOKED_FOR_COMMIT: set[type[Session]] = set()
 
 
-def call_after_commit(session: AsyncSession, key: Hashable, callback: Callable[[], None]) -> None:
+def call_after_commit(session: Transaction, key: Hashable, callback: Callable[[], None]) -> None:
     """Call ``callback`` on the event loop once ``session``'s transaction commits (never if it
     rolls back); a second callback under the same ``key`` in the same transaction is dropped
     (a conversation's followers woken once, however many appends it made).
@@ -846,6 +948,11 @@ def call_after_commit(session: AsyncSession, key: Hashable, callback: Callable[[
     the session's ``info``: an ``event.listen`` per call costs more CPU than the statements
     it follows. Each callback is scheduled with ``call_soon`` rather than called in the
     commit, so an error in one is the loop's, not the committed transaction's."""
+    if isinstance(session, DriverTransaction):
+        session._after_commit.setdefault(key, callback)
+        return
+    if not isinstance(session, AsyncSession):
+        raise TypeError("call_after_commit watches a session's or a driver transaction's commit")
     sync = session.sync_session
     waiting: dict[Hashable, Callable[[], None]] | None = sync.info.get(_AFTER_COMMIT)
     if waiting is None:

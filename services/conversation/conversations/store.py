@@ -12,7 +12,7 @@ from sqlalchemy.orm.attributes import set_committed_value
 
 from services.conversation.conversations.models import ConversationRecord, ConversationStatus
 from services.conversation.events.models import LedgerSegmentRecord
-from shared.db import Database, PreparedRead, column_param, execute_prepared
+from shared.db import Database, PreparedRead, Transaction, column_param, execute_prepared
 from shared.errors import FailedPrecondition, NotFound
 
 
@@ -82,7 +82,7 @@ def _not_found(conversation_id: uuid.UUID) -> NotFound:
 
 
 async def lock_tenant_conversation(
-    session: AsyncSession, tenant_id: uuid.UUID, conversation_id: uuid.UUID
+    session: Transaction, tenant_id: uuid.UUID, conversation_id: uuid.UUID
 ) -> AppendableConversation:
     """The conversation's row locked, with what a message's append needs of it, if it is the
     tenant's (another tenant's is as missing as none): one prepared statement, no ORM row."""
@@ -111,7 +111,7 @@ async def check_tenant_conversation(
 
 
 async def locked_conversation(
-    session: AsyncSession, conversation_id: uuid.UUID, *, unless_busy: bool = False
+    session: Transaction, conversation_id: uuid.UUID, *, unless_busy: bool = False
 ) -> LockedConversation | None:
     """The conversation's row locked, with what a run's write needs of it; None when there is
     no such conversation, or (``unless_busy``) another transaction holds its lock (PostgreSQL's
@@ -183,7 +183,7 @@ async def current_segment(session: AsyncSession, conversation_id: uuid.UUID) -> 
     return segment
 
 
-async def current_segment_id(session: AsyncSession, conversation_id: uuid.UUID) -> uuid.UUID:
+async def current_segment_id(session: Transaction, conversation_id: uuid.UUID) -> uuid.UUID:
     """The id of :func:`current_segment`, by a prepared statement (no ORM row)."""
     row = (
         await execute_prepared(session, _CURRENT_SEGMENT, {"conversation_id": conversation_id})

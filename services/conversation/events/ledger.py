@@ -27,7 +27,6 @@ from sqlalchemy import (
     select,
     update,
 )
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.conversation.conversations.hiding import hidden_event
 from services.conversation.conversations.models import ConversationRecord
@@ -39,7 +38,9 @@ from services.conversation.runs.wakeups import LEDGER_CHANNEL, PROCESS, notify
 from shared.db import (
     PreparedRead,
     PreparedStatement,
+    Transaction,
     column_param,
+    dialect_name,
     execute_prepared,
     execute_prepared_many,
 )
@@ -105,7 +106,7 @@ class Ledger:
 
     async def append(
         self,
-        session: AsyncSession,
+        session: Transaction,
         conversation: Conversation,
         segment_id: uuid.UUID,
         events: Sequence[NewEvent],
@@ -140,13 +141,15 @@ class Ledger:
             found = {
                 row.dedupe_key: StoredEvent(row.event_id, row.dedupe_key)
                 for row in (
-                    await session.execute(
-                        select(LedgerEventRecord.dedupe_key, LedgerEventRecord.event_id).where(
-                            LedgerEventRecord.conversation_id == conversation.id,
-                            LedgerEventRecord.dedupe_key.in_(keys),
-                        )
+                    await execute_prepared(
+                        session,
+                        _stored_keys(len(keys)),
+                        {
+                            "stored_conversation_id": conversation.id,
+                            **{f"key_{n}": key for n, key in enumerate(keys)},
+                        },
                     )
-                ).all()
+                ).rows
             }
         fresh: list[NewEvent] = []
         taken: set[str] = set(found)
@@ -185,7 +188,7 @@ class Ledger:
 
     async def advance(
         self,
-        session: AsyncSession,
+        session: Transaction,
         conversation: Conversation | uuid.UUID,
         count: int,
         *,
@@ -207,7 +210,7 @@ class Ledger:
         # On PostgreSQL the NOTIFY of the append rides on this statement (one round trip,
         # not two, per transaction): a subquery worth 0 that sends it.
         announcing: list[tuple[str, str]] = []
-        if session.get_bind().dialect.name == "postgresql":
+        if dialect_name(session) == "postgresql":
             announcing = [
                 *([(LEDGER_CHANNEL, str(conversation_id))] if self.announce and count else []),
                 *announce,
@@ -234,7 +237,7 @@ class Ledger:
 
     async def store(
         self,
-        session: AsyncSession,
+        session: Transaction,
         conversation: Conversation,
         segment_id: uuid.UUID,
         events: Sequence[NewEvent],
@@ -354,6 +357,27 @@ def _advance(notifies: int, sets: tuple[str, ...], adds: tuple[str, ...]) -> Pre
         prepared = _ADVANCE[key] = PreparedStatement(
             _ADVANCING.values(values).returning(
                 _CONVERSATIONS.last_event_sequence, *(_CONVERSATIONS[name] for name in adds)
+            )
+        )
+    return prepared
+
+
+#: Prepared once per number of keys looked up (a batch's: at most the stream's batch size).
+_STORED_KEYS: dict[int, PreparedRead] = {}
+
+
+def _stored_keys(count: int) -> PreparedRead:
+    """The conversation's events stored under ``count`` dedupe keys (``key_<n>``): one
+    parameter per key, as a prepared statement takes no IN list."""
+    prepared = _STORED_KEYS.get(count)
+    if prepared is None:
+        prepared = _STORED_KEYS[count] = PreparedRead(
+            select(_EVENTS.c.dedupe_key, _EVENTS.c.event_id).where(
+                _EVENTS.c.conversation_id
+                == column_param("stored_conversation_id", _EVENTS.c.conversation_id),
+                _EVENTS.c.dedupe_key.in_(
+                    [column_param(f"key_{n}", _EVENTS.c.dedupe_key) for n in range(count)]
+                ),
             )
         )
     return prepared

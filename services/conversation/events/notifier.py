@@ -19,10 +19,9 @@ import logging
 import uuid
 
 from sqlalchemy import bindparam, select
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.conversation.conversations.models import ConversationRecord
-from shared.db import Database, call_after_commit
+from shared.db import Database, Transaction, call_after_commit
 
 log = logging.getLogger("quarterdeck.conversation.followers")
 
@@ -59,7 +58,7 @@ class LedgerNotifier:
         if signal is not None:
             signal.set()
 
-    def notify_after_commit(self, session: AsyncSession, conversation_id: uuid.UUID) -> None:
+    def notify_after_commit(self, session: Transaction, conversation_id: uuid.UUID) -> None:
         """Wake the conversation's followers once ``session``'s transaction commits (once,
         however many appends to it the transaction made)."""
         call_after_commit(

@@ -11,13 +11,12 @@ from dataclasses import dataclass, field
 from typing import Any, cast
 
 from sqlalchemy import Table, bindparam, insert, select
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.conversation.conversations.store import Conversation
 from services.conversation.events.ledger import Ledger, NewEvent
 from services.conversation.messages.models import MessageRecord, MessageRole
 from services.conversation.runs.fencing import Fence, check_fence
-from shared.db import PreparedStatement, execute_prepared
+from shared.db import PreparedRead, PreparedStatement, Transaction, execute_prepared
 from shared.db_types import utcnow
 
 
@@ -48,6 +47,14 @@ def content_checksum(content: Any) -> str:
 
 _MESSAGES = cast(Table, MessageRecord.__table__)
 _NO_ADDS: Mapping[str, int] = {}
+#: The message stored under a write key (a run's step repeated), every column.
+_WRITTEN_MESSAGE = PreparedRead(
+    select(*_MESSAGES.columns).where(
+        _MESSAGES.c.conversation_id
+        == bindparam("written_conversation_id", type_=_MESSAGES.c.conversation_id.type),
+        _MESSAGES.c.write_key == bindparam("written_key", type_=_MESSAGES.c.write_key.type),
+    )
+)
 #: A message stored (every column but the id, which it returns).
 _INSERT_MESSAGE = PreparedStatement(
     insert(_MESSAGES)
@@ -75,7 +82,7 @@ class StoredMessage:
 
 
 async def insert_message(
-    session: AsyncSession,
+    session: Transaction,
     conversation: Conversation,
     segment_id: uuid.UUID,
     new: NewMessage,
@@ -134,7 +141,7 @@ async def insert_message(
 
 
 async def append_message(
-    session: AsyncSession,
+    session: Transaction,
     ledger: Ledger,
     conversation: Conversation,
     segment_id: uuid.UUID,
@@ -157,13 +164,17 @@ async def append_message(
     if fence is not None:
         await check_fence(session, fence)
     if new.write_key is not None and repeat_possible:
-        existing = await session.scalar(
-            select(MessageRecord).where(
-                MessageRecord.conversation_id == conversation.id,
-                MessageRecord.write_key == new.write_key,
+        found = (
+            await execute_prepared(
+                session,
+                _WRITTEN_MESSAGE,
+                {"written_conversation_id": conversation.id, "written_key": new.write_key},
             )
-        )
-        if existing is not None:
+        ).first()
+        if found is not None:
+            values = found._asdict()
+            values["extra_metadata"] = values.pop("metadata")
+            existing = MessageRecord(**values)
             if preceding or adds:
                 await ledger.append(
                     session, conversation, segment_id, preceding, run_id=run_id, adds=adds

@@ -21,12 +21,17 @@ from dataclasses import dataclass
 from typing import Any, cast
 
 from sqlalchemy import Table, func, select, update
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.conversation.conversations.models import ConversationRecord
 from services.conversation.conversations.store import LockedConversation, locked_conversation
 from services.conversation.runs.models import RunRecord, RunStatus
-from shared.db import PreparedRead, PreparedStatement, column_param, execute_prepared
+from shared.db import (
+    PreparedRead,
+    PreparedStatement,
+    Transaction,
+    column_param,
+    execute_prepared,
+)
 from shared.errors import FailedPrecondition
 
 
@@ -102,13 +107,13 @@ _PARK = PreparedStatement(
 )
 
 
-async def lock_conversation(session: AsyncSession, conversation_id: uuid.UUID) -> None:
+async def lock_conversation(session: Transaction, conversation_id: uuid.UUID) -> None:
     """Take the conversation's row lock first: every transaction that writes a conversation's
     rows locks the conversation before any of its runs, so none waits on another in a cycle."""
     await execute_prepared(session, _LOCK_ONLY, {"conversation_id": conversation_id})
 
 
-async def _locked(session: AsyncSession, conversation_id: uuid.UUID) -> LockedConversation:
+async def _locked(session: Transaction, conversation_id: uuid.UUID) -> LockedConversation:
     conversation = await locked_conversation(session, conversation_id)
     assert conversation is not None  # a run's conversation is never deleted under it
     return conversation
@@ -119,7 +124,7 @@ def _fence_of(fence: Fence) -> dict[str, Any]:
 
 
 async def check_fence(
-    session: AsyncSession, fence: Fence, *, trace_id: str | None = None
+    session: Transaction, fence: Fence, *, trace_id: str | None = None
 ) -> LockedConversation:
     """Lock the run's conversation (what a write needs of it returned) and then its run while
     the fence holds; raise :class:`LeaseLost` when it does not. With ``trace_id``, the run is
@@ -130,7 +135,7 @@ async def check_fence(
     return conversation
 
 
-async def fence_holds(session: AsyncSession, fence: Fence, *, trace_id: str | None = None) -> None:
+async def fence_holds(session: Transaction, fence: Fence, *, trace_id: str | None = None) -> None:
     """The fence check of :func:`check_fence` alone, for a write whose first statement took
     the conversation's lock already (a ledger append's cursor update: see
     ``RunWrites.events``); raise :class:`LeaseLost` when it does not hold."""
@@ -145,7 +150,7 @@ async def fence_holds(session: AsyncSession, fence: Fence, *, trace_id: str | No
 
 
 async def end_lease(
-    session: AsyncSession,
+    session: Transaction,
     fence: Fence,
     *,
     error: dict[str, Any] | None = None,

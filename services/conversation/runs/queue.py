@@ -45,6 +45,7 @@ from shared.db import (
     Database,
     PreparedRead,
     PreparedStatement,
+    Transaction,
     call_after_commit,
     column_param,
     execute_prepared,
@@ -158,7 +159,7 @@ class RunQueue:
         run commits (a worker's wake-up)."""
         self._on_enqueued.append(callback)
 
-    def _announce_after_commit(self, session: AsyncSession, conversation_id: str) -> None:
+    def _announce_after_commit(self, session: Transaction, conversation_id: str) -> None:
         for callback in self._on_enqueued:
             call_after_commit(
                 session,
@@ -167,7 +168,7 @@ class RunQueue:
             )
 
     def _announced(
-        self, session: AsyncSession, conversation_id: uuid.UUID
+        self, session: Transaction, conversation_id: uuid.UUID
     ) -> tuple[tuple[str, str], ...]:
         """Wake this process's workers, and on PostgreSQL every other process's, once the
         transaction that queued a run of the conversation commits (its id the payload: a
@@ -315,7 +316,7 @@ class RunQueue:
         chosen was taken by another worker or its conversation is busy with another write
         (try again on a later pass)."""
         try:
-            async with self._database.transaction() as session:
+            async with self._database.driver_transaction() as session:
                 chosen = (await execute_prepared(session, self._next_claimable)).first()
                 if chosen is None:
                     return "empty"
@@ -410,7 +411,7 @@ class RunQueue:
 
     async def heartbeat(self, fence: Fence) -> bool:
         """Extend the lease; False when it is lost (expired and taken over, or cancelled)."""
-        async with self._database.transaction() as session:
+        async with self._database.driver_transaction() as session:
             now = utcnow()
             beaten = await execute_prepared(
                 session,
@@ -429,11 +430,11 @@ class RunQueue:
         fence: Fence,
         *,
         error: dict[str, Any] | None = None,
-        session: AsyncSession | None = None,
+        session: Transaction | None = None,
     ) -> None:
         """Complete the run (or fail it with ``error``) under its lease."""
         if session is None:
-            async with self._database.transaction() as own:
+            async with self._database.driver_transaction() as own:
                 await self.finish(fence, error=error, session=own)
             return
         # The end's one ledger event takes the conversation's next cursor first: that update

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol, cast
 
-from sqlalchemy import Select, Table, bindparam, func, insert, select, update
+from sqlalchemy import Select, Table, bindparam, func, insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.conversation.runs.models import (
@@ -25,7 +25,14 @@ from services.conversation.runs.models import (
     RunUsageRecord,
     TaskStatus,
 )
-from shared.db import PreparedRead, PreparedStatement, execute_prepared
+from shared.db import (
+    PreparedRead,
+    PreparedStatement,
+    Transaction,
+    column_param,
+    execute_prepared,
+    execute_prepared_many,
+)
 from shared.db_types import utcnow
 
 TASK_TYPE = "conversation_run"
@@ -76,6 +83,24 @@ _INSERT_TASK = PreparedStatement(
         {name: bindparam(name, type_=_TASKS.c[name].type) for name in _NO_TASK_VALUES}
     )
 )
+#: A run's subtasks still pending or running (under its task's id).
+_SUBTASKS_LEFT = PreparedRead(
+    select(_TASKS.c.id, _TASKS.c.started_at, _TASKS.c.duration_ms).where(
+        _TASKS.c.parent_task_id == column_param("left_parent_id", _TASKS.c.parent_task_id),
+        or_(_TASKS.c.status == TaskStatus.PENDING, _TASKS.c.status == TaskStatus.RUNNING),
+    )
+)
+#: A subtask ended with its run.
+_END_SUBTASK_LEFT = PreparedStatement(
+    update(_TASKS)
+    .where(_TASKS.c.id == column_param("left_id", _TASKS.c.id))
+    .values(
+        status=column_param("left_status", _TASKS.c.status),
+        completed_at=column_param("left_completed_at", _TASKS.c.completed_at),
+        duration_ms=column_param("left_duration_ms", _TASKS.c.duration_ms),
+        error_message=column_param("left_error", _TASKS.c.error_message),
+    )
+)
 #: The sums of a run's model calls.
 _RUN_USAGE_TOTALS = PreparedRead(
     select(
@@ -122,7 +147,7 @@ def _run_task(run_id: uuid.UUID) -> Select[tuple[AgentTaskRecord]]:
 
 
 async def record_task(
-    session: AsyncSession,
+    session: Transaction,
     run: RunColumns,
     status: TaskStatus,
     *,
@@ -167,7 +192,7 @@ def _task_values(values: dict[str, Any]) -> dict[str, Any]:
 
 
 async def _insert_task(
-    session: AsyncSession,
+    session: Transaction,
     run: RunColumns,
     now: datetime,
     values: dict[str, Any],
@@ -204,7 +229,7 @@ def _new_task(
 
 
 async def _ended(
-    session: AsyncSession, run: RunColumns, now: datetime, error: dict[str, Any] | None
+    session: Transaction, run: RunColumns, now: datetime, error: dict[str, Any] | None
 ) -> dict[str, Any]:
     """What an ended run's task says: its end, duration, error, and the sums of its model
     calls."""
@@ -229,14 +254,16 @@ async def _ended(
 
 
 async def _record_noted(
-    session: AsyncSession,
+    session: Transaction,
     run: RunColumns,
     now: datetime,
     values: dict[str, Any],
     note: dict[str, Any],
 ) -> None:
     """A status change that notes something in the task's metadata (what a parked run awaits),
-    merged into what the metadata says already: read, then written."""
+    merged into what the metadata says already: read, then written (an ORM row: a session's
+    transaction)."""
+    assert isinstance(session, AsyncSession), "a task's note is written in a session"
     task = await session.scalar(_run_task(run.run_id))
     if task is None:
         await _insert_task(session, run, now, values, note)
@@ -248,28 +275,32 @@ async def _record_noted(
 
 
 async def _end_subtasks_left(
-    session: AsyncSession, task_id: uuid.UUID, status: TaskStatus, now: datetime
+    session: Transaction, task_id: uuid.UUID, status: TaskStatus, now: datetime
 ) -> None:
     """A run's task never ends with a subtask still running: one its last lease left (a
     compaction refused by the tenant's limits, a lease lost mid-way) ends with the run,
-    cancelled with it, else failed."""
-    left = (
-        await session.scalars(
-            select(AgentTaskRecord).where(
-                AgentTaskRecord.parent_task_id == task_id,
-                AgentTaskRecord.status.in_((TaskStatus.PENDING, TaskStatus.RUNNING)),
-            )
-        )
-    ).all()
-    for subtask in left:
-        subtask.status = (
-            TaskStatus.CANCELLED if status == TaskStatus.CANCELLED else TaskStatus.FAILED
-        )
-        subtask.completed_at = now
-        if subtask.started_at is not None:
-            subtask.duration_ms = _elapsed_ms(subtask.started_at, now)
-        subtask.error_message = f"its run ended ({status.value}) before it did"
-    await session.flush()
+    cancelled with it, else failed. Prepared statements: a read of them, an UPDATE of each."""
+    left = (await execute_prepared(session, _SUBTASKS_LEFT, {"left_parent_id": task_id})).rows
+    await execute_prepared_many(
+        session,
+        _END_SUBTASK_LEFT,
+        [
+            {
+                "left_id": subtask.id,
+                "left_status": (
+                    TaskStatus.CANCELLED if status == TaskStatus.CANCELLED else TaskStatus.FAILED
+                ),
+                "left_completed_at": now,
+                "left_duration_ms": (
+                    _elapsed_ms(subtask.started_at, now)
+                    if subtask.started_at is not None
+                    else subtask.duration_ms
+                ),
+                "left_error": f"its run ended ({status.value}) before it did",
+            }
+            for subtask in left
+        ],
+    )
 
 
 @dataclass(frozen=True)

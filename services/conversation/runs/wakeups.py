@@ -17,9 +17,10 @@ import logging
 import uuid
 from collections.abc import Callable, Mapping
 
-from sqlalchemy import text
+from sqlalchemy import String, bindparam, func, select
 from sqlalchemy.engine import make_url
-from sqlalchemy.ext.asyncio import AsyncSession
+
+from shared.db import PreparedRead, Transaction, dialect_name, execute_prepared
 
 log = logging.getLogger("quarterdeck.conversation.wakeups")
 
@@ -30,20 +31,24 @@ LEDGER_CHANNEL = "qd_conversation_ledger"
 #: How long a listener waits before connecting again after losing its connection.
 RECONNECT_SECONDS = 1.0
 
-_NOTIFY = text("SELECT pg_notify(:channel, :payload)")
+_NOTIFY = PreparedRead(
+    select(
+        func.pg_notify(
+            bindparam("channel", type_=String()), bindparam("payload", type_=String())
+        ).label("sent")
+    )
+)
 #: Names this process in what it announces: it woke its own workers and followers already
 #: (after commit, in memory), so its listener passes over its own notifications.
 PROCESS = uuid.uuid4().hex[:12]
 
 
-def _dialect(session: AsyncSession) -> str:
-    return session.get_bind().dialect.name
-
-
-async def notify(session: AsyncSession, channel: str, payload: str = "") -> None:
+async def notify(session: Transaction, channel: str, payload: str = "") -> None:
     """Announce on ``channel`` when the session's transaction commits (PostgreSQL only)."""
-    if _dialect(session) == "postgresql":
-        await session.execute(_NOTIFY, {"channel": channel, "payload": f"{PROCESS}:{payload}"})
+    if dialect_name(session) == "postgresql":
+        await execute_prepared(
+            session, _NOTIFY, {"channel": channel, "payload": f"{PROCESS}:{payload}"}
+        )
 
 
 def asyncpg_dsn(database_url: str) -> str:

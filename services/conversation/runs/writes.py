@@ -8,7 +8,6 @@ from collections.abc import Mapping, Sequence
 from typing import Any, cast
 
 from sqlalchemy import Table, bindparam, func, insert, select
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.conversation.conversations.models import (
     ConversationSummaryRecord,
@@ -25,6 +24,7 @@ from services.conversation.runs.tasks import Subtask, end_subtask, start_subtask
 from shared.db import (
     Database,
     PreparedStatement,
+    Transaction,
     execute_prepared,
     execute_prepared_many,
 )
@@ -143,7 +143,7 @@ def _distinct_keys(events: Sequence[NewEvent]) -> bool:
     return bool(events) and len(set(keys)) == len(keys)
 
 
-async def _fenced(session: AsyncSession, run: ClaimedRun) -> LockedConversation:
+async def _fenced(session: Transaction, run: ClaimedRun) -> LockedConversation:
     """The first statements of each write: the fence (see :func:`check_fence`), which also
     stamps a run's first lease with the trace it runs under; the conversation, locked."""
     trace_id = None if run.trace_id else current_trace_ids()[0]
@@ -156,13 +156,13 @@ class RunWrites:
         self._ledger = ledger
 
     async def events(self, run: ClaimedRun, events: Sequence[NewEvent]) -> list[StoredEvent]:
-        async with self._database.transaction() as session:
+        async with self._database.driver_transaction() as session:
             if run.first_lease and run.segment_id is not None and _distinct_keys(events):
                 return await self._first_lease_events(session, run, events)
             return await self._append(session, run, await _fenced(session, run), events)
 
     async def _first_lease_events(
-        self, session: AsyncSession, run: ClaimedRun, events: Sequence[NewEvent]
+        self, session: Transaction, run: ClaimedRun, events: Sequence[NewEvent]
     ) -> list[StoredEvent]:
         """A first lease's events (the stream's batches): none of their keys can be stored
         yet, so none is looked up, and the transaction's first statement is the cursor's
@@ -184,7 +184,7 @@ class RunWrites:
 
     async def _append(
         self,
-        session: AsyncSession,
+        session: Transaction,
         run: ClaimedRun,
         conversation: LockedConversation,
         events: Sequence[NewEvent],
@@ -202,12 +202,12 @@ class RunWrites:
         )
 
     async def message(self, run: ClaimedRun, new: NewMessage) -> MessageRecord:
-        async with self._database.transaction() as session:
+        async with self._database.driver_transaction() as session:
             return await self._message(session, run, await _fenced(session, run), new)
 
     async def _message(
         self,
-        session: AsyncSession,
+        session: Transaction,
         run: ClaimedRun,
         conversation: LockedConversation,
         new: NewMessage,
@@ -233,7 +233,7 @@ class RunWrites:
             await self._run_items(session, run, row)
         return row
 
-    async def _run_items(self, session: AsyncSession, run: ClaimedRun, row: MessageRecord) -> None:
+    async def _run_items(self, session: Transaction, run: ClaimedRun, row: MessageRecord) -> None:
         """The message's run items (seed 001 agent_run_events), in the same transaction: a
         tool call item per call the assistant asked for, a tool output, or a message output;
         numbered after the conversation's last (its row is locked by the fence check)."""
@@ -313,7 +313,7 @@ class RunWrites:
         assistant's), all in one transaction; False (and nothing added to the totals) when the
         call's usage is stored already. The conversation's row is updated once: its totals,
         message count and cursor by the append's UPDATE."""
-        async with self._database.transaction() as session:
+        async with self._database.driver_transaction() as session:
             conversation = await _fenced(session, run)
             inserted = (
                 await execute_prepared(
