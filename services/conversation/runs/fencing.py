@@ -25,6 +25,7 @@ from sqlalchemy import Table, func, select, update
 from services.conversation.conversations.models import ConversationRecord
 from services.conversation.conversations.store import LockedConversation, locked_conversation
 from services.conversation.runs.models import RunRecord, RunStatus
+from services.conversation.runs.tasks import RUN_USAGE_TOTALS
 from shared.db import (
     PreparedRead,
     PreparedStatement,
@@ -86,7 +87,8 @@ _ENDED_RUN = (
     _RUNS.started_at,
     _RUNS.created_at,
 )
-#: A lease ended by the run's end (completed or failed), in the UPDATE that checks its fence.
+#: A lease ended by the run's end (completed or failed), in the UPDATE that checks its fence;
+#: the run's model calls summed returned with it (for its task, no read after).
 _FINISH = PreparedStatement(
     _FENCED.values(
         status=column_param("end_status", _RUNS.status),
@@ -94,7 +96,7 @@ _FINISH = PreparedStatement(
         error_json=column_param("end_error", _RUNS.error_json),
         lease_owner=None,
         lease_expires_at=None,
-    ).returning(*_ENDED_RUN)
+    ).returning(*_ENDED_RUN, *RUN_USAGE_TOTALS)
 )
 #: A lease ended by parking the run, awaiting action.
 _PARK = PreparedStatement(
@@ -160,7 +162,7 @@ async def end_lease(
 ) -> tuple[LockedConversation | None, Any]:
     """Lock the run's conversation, then end the run's lease in the very UPDATE that checks
     the fence: parked (awaiting action) with ``park``, else completed, or failed with
-    ``error`` (at ``now``); the run's columns its end needs read back by its RETURNING (a
+    ``error`` (at ``now``); the run's columns its end needs (and, ending it, its usage summed) read back by its RETURNING (a
     named tuple), the check and the write one statement. Raise :class:`LeaseLost` (nothing
     written) when the fence does not hold. With ``conversation_locked``, the transaction's
     first statement locked the conversation already (a ledger's cursor update): it is not
@@ -177,6 +179,7 @@ async def end_lease(
                 "end_status": RunStatus.FAILED if error else RunStatus.COMPLETED,
                 "end_completed_at": now,
                 "end_error": error,
+                "usage_run_id": str(fence.run_id),
             },
         )
     run = ended.first()

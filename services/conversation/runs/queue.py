@@ -39,7 +39,7 @@ from services.conversation.runs.models import (
     RunStatus,
     TaskStatus,
 )
-from services.conversation.runs.tasks import record_task
+from services.conversation.runs.tasks import record_task, usage_totals
 from services.conversation.runs.wakeups import RUNS_CHANNEL
 from shared.db import (
     Database,
@@ -445,7 +445,11 @@ class RunQueue:
             session, fence, error=error, now=utcnow(), conversation_locked=True
         )
         await record_task(
-            session, run, TaskStatus.FAILED if error else TaskStatus.COMPLETED, error=error
+            session,
+            run,
+            TaskStatus.FAILED if error else TaskStatus.COMPLETED,
+            error=error,
+            usage=usage_totals(run),
         )
         kind, payload = (
             ("run.failed", {"run_id": str(run.run_id), "error": error})

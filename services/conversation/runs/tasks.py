@@ -101,16 +101,29 @@ _END_SUBTASK_LEFT = PreparedStatement(
         error_message=column_param("left_error", _TASKS.c.error_message),
     )
 )
-#: The sums of a run's model calls.
-_RUN_USAGE_TOTALS = PreparedRead(
-    select(
-        func.count(_USAGE.id),
-        func.coalesce(func.sum(_USAGE.input_tokens), 0),
-        func.coalesce(func.sum(_USAGE.output_tokens), 0),
-        func.coalesce(func.sum(_USAGE.total_tokens), 0),
-        func.coalesce(func.sum(_USAGE.cost_picos), 0),
-    ).where(_USAGE.run_id == bindparam("usage_run_id", type_=_USAGE.run_id.type))
+_USAGE_SUMMED = (
+    ("calls", func.count(_USAGE.id)),
+    ("input_tokens", func.coalesce(func.sum(_USAGE.input_tokens), 0)),
+    ("output_tokens", func.coalesce(func.sum(_USAGE.output_tokens), 0)),
+    ("total_tokens", func.coalesce(func.sum(_USAGE.total_tokens), 0)),
+    ("cost_picos", func.coalesce(func.sum(_USAGE.cost_picos), 0)),
 )
+#: The sums of a run's model calls, as columns of another statement (``usage_<name>``, the
+#: run's id its parameter ``usage_run_id``): the run's end returns them with the run's row.
+RUN_USAGE_TOTALS = tuple(
+    select(summed)
+    .where(_USAGE.run_id == bindparam("usage_run_id", type_=_USAGE.run_id.type))
+    .scalar_subquery()
+    .label(f"usage_{name}")
+    for name, summed in _USAGE_SUMMED
+)
+#: The sums of a run's model calls, read alone.
+_RUN_USAGE_TOTALS = PreparedRead(select(*RUN_USAGE_TOTALS))
+
+
+def usage_totals(row: Any) -> tuple[int, ...]:
+    """A row's :data:`RUN_USAGE_TOTALS`, in their order."""
+    return tuple(int(getattr(row, f"usage_{name}")) for name, _ in _USAGE_SUMMED)
 
 
 class RunColumns(Protocol):
@@ -154,10 +167,13 @@ async def record_task(
     error: dict[str, Any] | None = None,
     note: dict[str, Any] | None = None,
     new: bool = False,
+    usage: tuple[int, ...] | None = None,
 ) -> None:
     """Bring the run's task to ``status``: stored with it when ``new`` (the run is queued in
     this transaction, so no task of it can exist yet); else one UPDATE (no read first), but
-    for a ``note`` merged into the task's metadata, which reads the row."""
+    for a ``note`` merged into the task's metadata, which reads the row. ``usage``: the
+    run's :func:`usage_totals` where the caller read them already (the run's end), else an
+    ended run's are read."""
     now = utcnow()
     values: dict[str, Any] = {
         "status": status,
@@ -171,7 +187,7 @@ async def record_task(
         await _record_noted(session, run, now, values, note)
         return
     if status in _ENDED:
-        values.update(await _ended(session, run, now, error))
+        values.update(await _ended(session, run, now, error, usage))
         statement = _END_TASK
     else:
         statement = _MOVE_TASK
@@ -229,14 +245,23 @@ def _new_task(
 
 
 async def _ended(
-    session: Transaction, run: RunColumns, now: datetime, error: dict[str, Any] | None
+    session: Transaction,
+    run: RunColumns,
+    now: datetime,
+    error: dict[str, Any] | None,
+    usage: tuple[int, ...] | None,
 ) -> dict[str, Any]:
     """What an ended run's task says: its end, duration, error, and the sums of its model
     calls."""
-    totals = (
-        await execute_prepared(session, _RUN_USAGE_TOTALS, {"usage_run_id": str(run.run_id)})
-    ).rows[0]
-    calls, input_tokens, output_tokens, total, cost = (int(value) for value in totals)
+    if usage is None:
+        usage = usage_totals(
+            (
+                await execute_prepared(
+                    session, _RUN_USAGE_TOTALS, {"usage_run_id": str(run.run_id)}
+                )
+            ).rows[0]
+        )
+    calls, input_tokens, output_tokens, total, cost = usage
     return {
         "completed_at": now,
         "duration_ms": _elapsed_ms(run.started_at, now) if run.started_at is not None else None,

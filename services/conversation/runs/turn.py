@@ -20,13 +20,13 @@ import asyncio
 import json
 import time
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 import httpx
 from opentelemetry import trace
 from opentelemetry.context import Context
 from opentelemetry.trace import NonRecordingSpan, SpanContext, TraceFlags
-from sqlalchemy import select
+from sqlalchemy import Table, and_, select
 
 from quarterdeck.telemetry.v1 import usage_pb2 as upb
 from quarterdeck.tenancy.v1 import billing_pb2 as bpb
@@ -83,31 +83,36 @@ class Model:
     llm_model_id: str
 
 
-#: A conversation's memory strategy, what a run's history is cut by.
-_CONVERSATIONS = ConversationRecord.__table__.c
-_MEMORY = PreparedRead(
+_CONVERSATION_TABLE = cast(Table, ConversationRecord.__table__)
+_CONVERSATIONS = _CONVERSATION_TABLE.c
+_MESSAGE_TABLE = cast(Table, MessageRecord.__table__)
+_MESSAGES = _MESSAGE_TABLE.c
+#: A run's history in one statement: the conversation's memory strategy (what the history is
+#: cut by) on every row, joined to its visible messages through a position (hidden ones by
+#: the one rule of :mod:`hiding`), the columns a turn reads of them, in order; one row with
+#: no message (its columns None) when there is none.
+_HISTORY = PreparedRead(
     select(
         _CONVERSATIONS.memory_max_turns,
         _CONVERSATIONS.memory_compact_trigger_turns,
         _CONVERSATIONS.memory_compact_keep,
-    ).where(_CONVERSATIONS.id == column_param("conversation_id", _CONVERSATIONS.id))
-)
-#: A conversation's visible messages through a position (hidden ones by the one rule of
-#: :mod:`hiding`), the columns a turn reads of them, in order.
-_MESSAGES = MessageRecord.__table__.c
-_HISTORY = PreparedRead(
-    select(
         _MESSAGES.position,
         _MESSAGES.role,
         _MESSAGES.content,
         _MESSAGES.content_text,
         _MESSAGES.tool_call_id,
     )
-    .where(
-        _MESSAGES.conversation_id == column_param("conversation_id", _MESSAGES.conversation_id),
-        _MESSAGES.position <= column_param("position", _MESSAGES.position),
-        ~hidden_message(),
+    .select_from(
+        _CONVERSATION_TABLE.outerjoin(
+            _MESSAGE_TABLE,
+            and_(
+                _MESSAGES.conversation_id == _CONVERSATIONS.id,
+                _MESSAGES.position <= column_param("position", _MESSAGES.position),
+                ~hidden_message(),
+            ),
+        )
     )
+    .where(_CONVERSATIONS.id == column_param("conversation_id", _CONVERSATIONS.id))
     .order_by(_MESSAGES.position)
 )
 
@@ -334,18 +339,15 @@ class AgentTurn:
 
     async def _history(self, run: ClaimedRun) -> tuple[Any, list[Any]]:
         """The conversation's memory strategy, and its visible messages up to the user
-        message the run answers (a later message is another run's) within it: two prepared
-        reads, each on its own (no transaction; each row read was committed before the run
-        was leased), as named tuples of the columns the turn reads."""
+        message the run answers (a later message is another run's) within it: one prepared
+        read on its own (no transaction), as named tuples of the columns the turn reads."""
         position = int(run.payload["message_position"])
-        memory = await self._database.fetch_prepared(
-            _MEMORY, {"conversation_id": run.conversation_id}
-        )
-        assert memory, "a run's conversation is never deleted under it"
-        conversation = memory[0]
-        rows = await self._database.fetch_prepared(
+        joined = await self._database.fetch_prepared(
             _HISTORY, {"conversation_id": run.conversation_id, "position": position}
         )
+        assert joined, "a run's conversation is never deleted under it"
+        conversation = joined[0]
+        rows = [row for row in joined if row.position is not None]
         if conversation.memory_max_turns:
             users = [i for i, row in enumerate(rows) if row.role == MessageRole.USER]
             if len(users) > conversation.memory_max_turns:
