@@ -24,9 +24,11 @@ from sqlalchemy import (
     CursorResult,
     Delete,
     Executable,
+    Float,
     Index,
     Insert,
     MetaData,
+    Numeric,
     Result,
     Row,
     Select,
@@ -48,6 +50,7 @@ from sqlalchemy.ext.asyncio import (
 from sqlalchemy.orm import ORMExecuteState, Session, SessionTransaction, UOWTransaction
 from sqlalchemy.pool import Pool, PoolProxiedConnection, QueuePool
 from sqlalchemy.sql.schema import ColumnCollectionConstraint
+from sqlalchemy.types import TypeEngine
 from sqlalchemy.util import greenlet_spawn
 
 from shared.db_sqlite import inline_sqlite_creator
@@ -220,12 +223,24 @@ class PreparedStatement:
         return _CompiledRead(
             sql=compiled.string,
             parameters=tuple(parameters),
-            results=tuple(
-                column.type.dialect_impl(dialect).result_processor(dialect, None)
-                for column in columns
-            ),
+            results=tuple(_result_processor(column.type, dialect) for column in columns),
             row=namedtuple("PreparedRow", names, rename=True) if columns else None,
         )
+
+
+#: PostgreSQL's type oids for floating-point and decimal columns (float8, numeric).
+_PG_FLOAT, _PG_NUMERIC = 701, 1700
+
+
+def _result_processor(type_: TypeEngine[Any], dialect: Dialect) -> Callable[[Any], Any] | None:
+    """The result processor of a column of ``type_``. asyncpg's numeric types choose theirs by
+    the type of the column the database reports, which is not known before a statement runs:
+    the one ``type_`` creates its columns as (a float, or a decimal) is given in its place."""
+    impl = type_.dialect_impl(dialect)
+    reported = None
+    if dialect.name == "postgresql" and isinstance(impl, Numeric):
+        reported = _PG_FLOAT if isinstance(impl, Float) else _PG_NUMERIC
+    return impl.result_processor(dialect, reported)
 
 
 def column_param(name: str, column: ColumnElement[Any]) -> BindParameter[Any]:

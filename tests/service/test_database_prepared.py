@@ -8,9 +8,10 @@ import asyncio
 import uuid
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
+from decimal import Decimal
 
 import pytest
-from sqlalchemy import Float, bindparam, delete, event, func, insert, select, update
+from sqlalchemy import Float, Numeric, bindparam, cast, delete, event, func, insert, select, update
 from sqlalchemy.exc import DBAPIError, IntegrityError
 
 from services.tenancy.models import Base
@@ -228,3 +229,19 @@ async def test_a_statement_cancelled_midway_leaves_a_usable_pool(
     async with database.transaction() as session:
         await execute_prepared(session, _INSERT, _tenant(tenant_id))
     assert await _names(database, tenant_id) == {tenant_id: "T"}
+
+
+async def test_float_and_decimal_columns_come_back_as_their_types_say(database: Database) -> None:
+    # asyncpg's numeric types pick their result processing by the column's reported type.
+    numbers = PreparedRead(
+        select(
+            cast(bindparam("f", type_=Float()), Float()).label("f"),
+            cast(bindparam("d", type_=Numeric(10, 2)), Numeric(10, 2)).label("d"),
+        )
+    )
+    [row] = await database.fetch_prepared(numbers, {"f": 0.25, "d": Decimal("1.50")})
+    assert isinstance(row.f, float) and row.f == 0.25
+    assert isinstance(row.d, Decimal) and row.d == Decimal("1.50")
+    async with database.transaction() as session:
+        [again] = (await execute_prepared(session, numbers, {"f": 0.5, "d": Decimal(2)})).rows
+    assert (again.f, again.d) == (0.5, Decimal(2))
