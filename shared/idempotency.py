@@ -6,6 +6,10 @@ tenant's key never answers another's and a key reused for a different request is
 
 The key row is inserted *before* the create runs, in the same transaction: a concurrent duplicate
 blocks on the unique index, then finds the first response instead of creating twice.
+
+Its statements are prepared (``shared.db.PreparedStatement``): compiled once per table and
+dialect and run on the transaction's driver connection, since each create with a request_id
+(every usage report of an agent turn) pays for them.
 """
 
 from __future__ import annotations
@@ -22,8 +26,10 @@ from sqlalchemy import (
     Index,
     Integer,
     String,
+    Table,
     UniqueConstraint,
     delete,
+    insert,
     select,
     update,
 )
@@ -31,7 +37,14 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Mapped, declared_attr, mapped_column
 
-from shared.db import Database, rows_matched
+from shared.db import (
+    Database,
+    PreparedRead,
+    PreparedStatement,
+    column_param,
+    execute_prepared,
+    rows_matched,
+)
 from shared.db_types import JSONType, UTCDateTime, utcnow
 from shared.errors import Aborted, InvalidArgument
 from shared.inserts import insert_ignoring_duplicates
@@ -79,6 +92,45 @@ def request_fingerprint(request: Message) -> str:
     return hashlib.sha256(copy.SerializeToString(deterministic=True)).hexdigest()
 
 
+class _KeyStatements:
+    """The statements of one service's ``idempotency_keys`` table, prepared for its dialect."""
+
+    def __init__(self, table: Table, dialect: str) -> None:
+        c = table.c
+        key = {
+            "scope": column_param("scope", c.scope),
+            "endpoint": column_param("endpoint", c.endpoint),
+            "idempotency_key": column_param("idempotency_key", c.idempotency_key),
+        }
+        new_key = {
+            **key,
+            "request_hash": column_param("request_hash", c.request_hash),
+            "expires_at": column_param("expires_at", c.expires_at),
+            "created_at": column_param("created_at", c.created_at),
+        }
+        #: A new key stored, its id returned; nothing (no row) when the key is stored already.
+        self.claim = PreparedStatement(
+            insert_ignoring_duplicates(dialect, table, list(key)).values(new_key).returning(c.id)
+        )
+        #: A key stored in place of an expired one; one stored meanwhile fails it.
+        self.take_over = PreparedStatement(insert(table).values(new_key).returning(c.id))
+        self.drop = PreparedStatement(delete(table).where(c.id == column_param("key_id", c.id)))
+        #: The response kept on the key's row.
+        self.answer = PreparedStatement(
+            update(table)
+            .where(c.id == column_param("key_id", c.id))
+            .values(
+                resource_id=column_param("answer_resource_id", c.resource_id),
+                response_data=column_param("answer_data", c.response_data),
+            )
+        )
+        self.find = PreparedRead(
+            select(c.id, c.request_hash, c.response_data, c.expires_at).where(
+                *(c[name] == parameter for name, parameter in key.items())
+            )
+        )
+
+
 class Idempotency:
     """Runs a create at most once per (scope, endpoint, request_id) within the retention window."""
 
@@ -86,6 +138,10 @@ class Idempotency:
         self._database = database
         self._model = model
         self._ttl = ttl
+        self._statements = _KeyStatements(
+            model.__table__,  # type: ignore[attr-defined]
+            database.dialect,
+        )
 
     async def run(
         self,
@@ -105,86 +161,52 @@ class Idempotency:
             raise InvalidArgument.field(
                 "request_id", f"must be at most {MAX_REQUEST_ID_LENGTH} characters"
             )
+        key = {"scope": scope, "endpoint": endpoint, "idempotency_key": request_id}
         fingerprint = request_fingerprint(request)
-        model = self._model
+        statements = self._statements
         try:
             async with self._database.transaction() as session:
                 # Claim the key first (waiting for a request that holds it): a new key, the
                 # usual case, costs this one statement before the create, not a lookup too.
-                key_id = await self._claim(session, scope, endpoint, request_id, fingerprint)
-                if key_id is None:  # stored: replay it, or take it over once expired
-                    record = await self._find(session, scope, endpoint, request_id)
+                new_key = {**key, "request_hash": fingerprint, **self._lifetime()}
+                claimed = (await execute_prepared(session, statements.claim, new_key)).first()
+                if claimed is None:  # stored: replay it, or take it over once expired
+                    record = (await execute_prepared(session, statements.find, key)).first()
                     if record is not None and record.expires_at > utcnow():
                         return self._replay(record, fingerprint, response_type)
                     if record is not None:
-                        await session.delete(record)
-                        await session.flush()
-                    record = model(
-                        idempotency_key=request_id,
-                        endpoint=endpoint,
-                        scope=scope,
-                        request_hash=fingerprint,
-                        expires_at=utcnow() + self._ttl,
-                    )
-                    session.add(record)
-                    await session.flush()  # claims the key, or meets the request that took it
-                    key_id = record.id
+                        await execute_prepared(session, statements.drop, {"key_id": record.id})
+                    # Claims the key, or meets (IntegrityError) the request that took it.
+                    new_key.update(self._lifetime())
+                    claimed = (
+                        await execute_prepared(session, statements.take_over, new_key)
+                    ).first()
                 response = await create(session)
-                await session.execute(
-                    update(model)
-                    .where(model.id == key_id)
-                    .values(
-                        resource_id=resource_id_of(response),
-                        response_data=MessageToDict(response, preserving_proto_field_name=True),
-                    )
-                    .execution_options(synchronize_session=False)
+                await execute_prepared(
+                    session,
+                    statements.answer,
+                    {
+                        "key_id": claimed.id,
+                        "answer_resource_id": resource_id_of(response),
+                        "answer_data": MessageToDict(response, preserving_proto_field_name=True),
+                    },
                 )
                 return response
         except IntegrityError as exc:
-            async with self._database.sessions() as session:
-                record = await self._find(session, scope, endpoint, request_id)
-            if record is None:
+            found = await self._database.fetch_prepared(statements.find, key)
+            if not found:
                 raise exc
-            return self._replay(record, fingerprint, response_type)
+            return self._replay(found[0], fingerprint, response_type)
 
-    async def _claim(
-        self, session: AsyncSession, scope: str, endpoint: str, request_id: str, fingerprint: str
-    ) -> int | None:
-        """Store the key, unless one is stored (then None): its row's id."""
+    def _lifetime(self) -> dict[str, datetime]:
+        """A key's times, stored from now."""
         now = utcnow()
-        return await session.scalar(
-            insert_ignoring_duplicates(
-                self._database.dialect,
-                self._model.__table__,  # type: ignore[attr-defined]
-                ["scope", "endpoint", "idempotency_key"],
-            )
-            .values(
-                idempotency_key=request_id,
-                endpoint=endpoint,
-                scope=scope,
-                request_hash=fingerprint,
-                expires_at=now + self._ttl,
-                created_at=now,
-            )
-            .returning(self._model.__table__.c.id)  # type: ignore[attr-defined]
-        )
-
-    async def _find(
-        self, session: AsyncSession, scope: str, endpoint: str, request_id: str
-    ) -> IdempotencyKeyMixin | None:
-        model = self._model
-        return await session.scalar(
-            select(model).where(
-                model.scope == scope,
-                model.endpoint == endpoint,
-                model.idempotency_key == request_id,
-            )
-        )
+        return {"created_at": now, "expires_at": now + self._ttl}
 
     @staticmethod
-    def _replay(
-        record: IdempotencyKeyMixin, fingerprint: str, response_type: type[ResponseT]
-    ) -> ResponseT:
+    def _replay(record: Any, fingerprint: str, response_type: type[ResponseT]) -> ResponseT:
+        """The response stored with ``record`` (a row of the key's request_hash and
+        response_data), for a request of ``fingerprint``."""
         if record.request_hash != fingerprint:
             raise InvalidArgument.field("request_id", "was already used for a different request")
         if record.response_data is None:

@@ -1,7 +1,8 @@
 """The shared request_id idempotency on both databases: a new key claims its row with one
-INSERT before the create runs (no lookup first), a repeat replays the stored response without
-creating, concurrent repeats create once, a key reused for another request is refused, and an
-expired key is taken over by a new create."""
+INSERT before the create runs (no lookup first) and keeps the response with one UPDATE, both
+on the driver's connection (prepared, not through SQLAlchemy's execution), a repeat replays
+the stored response without creating, concurrent repeats create once, a key reused for another
+request is refused, and an expired key is taken over by a new create."""
 
 from __future__ import annotations
 
@@ -9,7 +10,9 @@ import asyncio
 import uuid
 from collections.abc import AsyncIterator
 from datetime import timedelta
+from typing import Any
 
+import asyncpg
 import pytest
 from sqlalchemy import event, update
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -59,20 +62,46 @@ def _request(request_id: str, name: str = "acme") -> tpb.CreateTenantRequest:
     return tpb.CreateTenantRequest(tenant=tpb.Tenant(name=name), request_id=request_id)
 
 
+class Statements:
+    """The first word of every statement ``database``'s connections are sent, counted at the
+    driver (those run on the driver's connection, bypassing SQLAlchemy, too) and through
+    SQLAlchemy apart. Listens from the first connection on."""
+
+    def __init__(self, database: Database) -> None:
+        self.at_driver: list[str] = []
+        self.through_sqlalchemy: list[str] = []
+        event.listen(database.engine.sync_engine.pool, "connect", self._connected)
+        event.listen(database.engine.sync_engine, "before_cursor_execute", self._executed)
+
+    def _connected(self, dbapi_connection: Any, _record: object) -> None:
+        driver = dbapi_connection.driver_connection
+        if isinstance(driver, asyncpg.Connection):
+            driver.add_query_logger(lambda logged: self._note(self.at_driver, logged.query))
+        else:
+            driver._conn.set_trace_callback(lambda sql: self._note(self.at_driver, sql))
+
+    def _executed(self, conn: Any, _cursor: object, statement: str, *_rest: object) -> None:
+        self._note(self.through_sqlalchemy, statement)
+        # asyncpg logs no statement SQLAlchemy runs (they go through its prepared statements).
+        if conn.dialect.name == "postgresql":
+            self._note(self.at_driver, statement)
+
+    @staticmethod
+    def _note(into: list[str], statement: str) -> None:
+        word = statement.split()[0].upper()
+        if word in ("SELECT", "INSERT", "UPDATE", "DELETE"):
+            into.append(word)
+
+
 async def test_a_new_key_is_claimed_without_a_lookup_and_a_repeat_replays(
     database: Database,
 ) -> None:
+    seen = Statements(database)
     idempotency = Idempotency(database, IdempotencyKey, timedelta(hours=1))
     creates = Creates()
-    seen: list[str] = []
-
-    def note(_conn: object, _cursor: object, statement: str, *_rest: object) -> None:
-        seen.append(statement.split()[0].upper())
-
-    event.listen(database.engine.sync_engine, "before_cursor_execute", note)
     key = str(uuid.uuid4())
     first = await _run(idempotency, _request(key), creates)
-    assert [s for s in seen if s in ("SELECT", "INSERT", "UPDATE")] == ["INSERT", "UPDATE"]
+    assert seen.at_driver == ["INSERT", "UPDATE"] and seen.through_sqlalchemy == []
     again = await _run(idempotency, _request(key), creates)
     assert again == first and creates.calls == 1
     with pytest.raises(InvalidArgument):
