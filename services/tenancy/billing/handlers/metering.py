@@ -1,16 +1,20 @@
 """Metering: RecordUsage (Quarterdeck services only) adds to the counters of the UTC day and
 month the usage occurred in with one ``INSERT ... ON CONFLICT DO UPDATE SET c = c + excluded.c``
 of both rows, on both databases, so concurrent calls never lose an increment. A call with no user
-lands on the NULL-user row, which the conditional unique index keeps unique. GetUsage sums the
-day counters."""
+lands on the NULL-user row, which the conditional unique index keeps unique. The upsert is
+prepared (``shared.db.PreparedStatement``: every agent turn reports usage), and is the call's
+only statement besides its request_id's: an unknown tenant is the counters' foreign key
+refusing it, not a lookup first. GetUsage sums the day counters."""
 
 from __future__ import annotations
 
+import sqlite3
 import uuid
 from datetime import UTC, date
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import func, select
+from sqlalchemy import Table, func, select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from quarterdeck.tenancy.v1 import billing_pb2 as pb
@@ -32,12 +36,14 @@ from services.tenancy.tenants.validation import raise_if_any
 from shared.auth import (
     require_internal,
 )
+from shared.db import PreparedStatement, column_param, execute_prepared
 from shared.db_types import utcnow
 from shared.errors import (
     FieldViolation,
     NotFound,
 )
 from shared.ids import parse_id
+from shared.inserts import dialect_insert
 from shared.tenant_scope import tenant_for_read
 from shared.time_range import date_window
 from shared.timestamps import REPORT_WINDOW, from_timestamp
@@ -45,6 +51,66 @@ from shared.timestamps import REPORT_WINDOW, from_timestamp
 #: The most of any counter one RecordUsage call may add (a terabyte, or a trillion tokens), so
 #: millions of such calls still fit a BIGINT counter.
 MAX_INCREMENT = 10**12
+
+
+_COUNTERS = cast(Table, UsageCounterRecord.__table__)
+#: The day's and the month's counters incremented, by (dialect, whether a user is named).
+_INCREMENTS: dict[tuple[str, bool], PreparedStatement] = {}
+#: PostgreSQL's SQLSTATE for a foreign key violation.
+_FOREIGN_KEY_VIOLATION = "23503"
+
+
+def _upsert_counters(dialect: str, for_user: bool) -> PreparedStatement:
+    """Adds the counts to the day's and the month's counters in one upsert of two rows (both
+    land on the same unique index: the user's, or the NULL-user rows' partial one), returning
+    the rows as stored. Parameters: ``day_id``/``month_id`` (a new row's id), ``tenant_id``,
+    ``user_id`` (with a user), ``day``, ``month``, ``now`` and the counts."""
+    prepared = _INCREMENTS.get((dialect, for_user))
+    if prepared is None:
+        c = _COUNTERS.c
+        counts = {name: column_param(name, c[name]) for name in COUNTER_COLUMNS}
+        now = column_param("now", c.updated_at)
+        stmt = dialect_insert(dialect, _COUNTERS).values(
+            [
+                {
+                    "id": column_param(f"{period}_id", c.id),
+                    "tenant_id": column_param("tenant_id", c.tenant_id),
+                    "user_id": column_param("user_id", c.user_id) if for_user else None,
+                    "period_start": column_param(period, c.period_start),
+                    "granularity": granularity,
+                    "created_at": now,
+                    "updated_at": now,
+                    **counts,
+                }
+                for period, granularity in (("day", Granularity.DAY), ("month", Granularity.MONTH))
+            ]
+        )
+        target: dict[str, Any] = (
+            {"index_elements": ["tenant_id", "user_id", "period_start", "granularity"]}
+            if for_user
+            else {
+                "index_elements": ["tenant_id", "period_start", "granularity"],
+                "index_where": c.user_id.is_(None),
+            }
+        )
+        prepared = _INCREMENTS[(dialect, for_user)] = PreparedStatement(
+            stmt.on_conflict_do_update(
+                **target,
+                set_={
+                    **{name: c[name] + stmt.excluded[name] for name in COUNTER_COLUMNS},
+                    "updated_at": stmt.excluded.updated_at,
+                },
+            ).returning(*c)
+        )
+    return prepared
+
+
+def _unknown_tenant(error: IntegrityError) -> bool:
+    """Whether the counters' one foreign key (to their tenant) refused the upsert."""
+    orig = error.orig
+    if isinstance(orig, sqlite3.IntegrityError):
+        return "FOREIGN KEY constraint failed" in str(orig)
+    return getattr(orig, "sqlstate", None) == _FOREIGN_KEY_VIOLATION
 
 
 class MeteringHandlers(BillingBase):
@@ -56,45 +122,29 @@ class MeteringHandlers(BillingBase):
         day: date,
         counts: dict[str, int],
     ) -> dict[Granularity, Any]:
-        """Adds ``counts`` to the day's and the month's counters in one upsert of two rows
-        (both land on the same unique index); their rows as stored, by granularity."""
-        table = UsageCounterRecord.__table__
-        now = utcnow()
-        stmt = self._insert(table).values(
-            [
+        """Adds ``counts`` to the day's and the month's counters; their rows as stored, by
+        granularity. An unknown tenant is NOT_FOUND."""
+        try:
+            stored = await execute_prepared(
+                session,
+                _upsert_counters(self._db.dialect, user_id is not None),
                 {
-                    "id": uuid.uuid4(),
+                    "day_id": uuid.uuid4(),
+                    "month_id": uuid.uuid4(),
                     "tenant_id": tenant_id,
                     "user_id": user_id,
-                    "period_start": period_start,
-                    "granularity": granularity,
-                    "created_at": now,
-                    "updated_at": now,
+                    "day": day,
+                    "month": month_start(day),
+                    "now": utcnow(),
                     **counts,
-                }
-                for period_start, granularity in (
-                    (day, Granularity.DAY),
-                    (month_start(day), Granularity.MONTH),
-                )
-            ]
-        )
-        target: dict[str, Any] = (
-            {
-                "index_elements": ["tenant_id", "period_start", "granularity"],
-                "index_where": table.c.user_id.is_(None),
-            }
-            if user_id is None
-            else {"index_elements": ["tenant_id", "user_id", "period_start", "granularity"]}
-        )
-        upsert = stmt.on_conflict_do_update(
-            **target,
-            set_={
-                **{c: table.c[c] + stmt.excluded[c] for c in COUNTER_COLUMNS},
-                "updated_at": stmt.excluded.updated_at,
-            },
-        ).returning(*table.c)
+                },
+            )
+        except IntegrityError as error:
+            if _unknown_tenant(error):
+                raise NotFound("no such tenant", reason="TENANT_NOT_FOUND") from None
+            raise
         # RETURNING's row order is not promised: each row says which counter it is.
-        return {Granularity(row.granularity): row for row in await session.execute(upsert)}
+        return {Granularity(row.granularity): row for row in stored.rows}
 
     async def record_usage(self, request: pb.RecordUsageRequest) -> pb.RecordUsageResponse:
         require_internal()
@@ -114,9 +164,6 @@ class MeteringHandlers(BillingBase):
         day = occurred.astimezone(UTC).date()
 
         async def record(session: AsyncSession) -> pb.RecordUsageResponse:
-            tenant = select(TenantRecord.id).where(TenantRecord.id == tenant_id)
-            if await session.scalar(tenant) is None:
-                raise NotFound("no such tenant", reason="TENANT_NOT_FOUND")
             rows = await self._increment(session, tenant_id, user_id, day, counts)
             return pb.RecordUsageResponse(
                 day=counter_to_proto(rows[Granularity.DAY]),
