@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from google.protobuf.timestamp_pb2 import Timestamp
 
 from quarterdeck.telemetry.v1 import usage_pb2 as pb
@@ -38,7 +40,9 @@ def _rate(micros: int | None) -> str:
     return "" if micros is None else format_micros(micros)
 
 
-def record_to_proto(row: UsageRecord) -> pb.UsageRecord:
+def record_to_proto(row: UsageRecord | Any) -> pb.UsageRecord:
+    """A stored row: a :class:`UsageRecord`, or a row of a prepared read of its table's columns
+    (named alike)."""
     return pb.UsageRecord(
         id=str(row.id),
         tenant_id=row.tenant_id,

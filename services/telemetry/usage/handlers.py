@@ -24,11 +24,12 @@ import time
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
-from typing import Any
+from typing import Any, cast
 
 from sqlalchemy import (
     BigInteger,
     ColumnElement,
+    Table,
     bindparam,
     func,
     literal_column,
@@ -57,7 +58,7 @@ from services.telemetry.usage.rows import (
     _Checked,
     random_uuids,
 )
-from shared.db import Database
+from shared.db import Database, PreparedRead, column_param
 from shared.db_types import utcnow
 from shared.errors import FieldViolation, InvalidArgument
 from shared.model_prices import ModelPrices, PriceCache, PricingUnavailable
@@ -76,6 +77,16 @@ DIMENSION_COLUMNS = {
     pb.COST_DIMENSION_AGENT: "agent_id",
     pb.COST_DIMENSION_DAY: "day",
 }
+
+
+_USAGE = cast(Table, UsageRecord.__table__)
+#: A tenant's row by event id, as :func:`record_to_proto` reads it: what RecordUsage answers.
+_ROW_BY_EVENT = PreparedRead(
+    select(_USAGE).where(
+        _USAGE.c.tenant_id == column_param("tenant_id", _USAGE.c.tenant_id),
+        _USAGE.c.event_id == column_param("event_id", _USAGE.c.event_id),
+    )
+)
 
 
 @dataclass
@@ -204,14 +215,10 @@ class UsageHandlers:
                 ]
             )
         result = await self._store(checked)
-        async with self._db.reading() as session:
-            row = await session.scalar(
-                select(UsageRecord).where(
-                    UsageRecord.tenant_id == tenant_id,
-                    UsageRecord.event_id == request.record.event_id,
-                )
-            )
-        assert row is not None
+        # The row as stored (this call's, or the one its event id already named).
+        [row] = await self._db.fetch_prepared(
+            _ROW_BY_EVENT, {"tenant_id": tenant_id, "event_id": request.record.event_id}
+        )
         return pb.RecordUsageResponse(record=record_to_proto(row), duplicate=not result.accepted)
 
     def _check_size(self, records: Sequence[pb.UsageRecord]) -> None:
