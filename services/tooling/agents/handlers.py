@@ -46,7 +46,7 @@ from services.tooling.permissions.models import TenantAgentPermissionRecord
 from services.tooling.tools.models import OutputFormatRecord, ToolConfigRecord
 from services.tooling.validation import Violations
 from shared.auth import require_internal, require_principal
-from shared.db import rows_matched
+from shared.db import PreparedStatement, column_param, execute_prepared, rows_matched
 from shared.errors import Aborted, AlreadyExists, FieldViolation, InvalidArgument, NotFound
 from shared.field_mask import paths_to_update
 from shared.ids import parse_id
@@ -78,6 +78,24 @@ _LIST_FIELDS: list[tuple[str, str, int]] = [
     ("mcp_services", "mcp_services", 255),
     ("specialties", "specialties", 100),
 ]
+_AGENTS = cast(Table, AgentRecord.__table__)
+#: RecordAgentUsage's tokens added to the agent's total, its totals returned. Neither
+#: config_version nor updated_at moves: they track the definition.
+_ADD_AGENT_TOKENS = PreparedStatement(
+    update(_AGENTS)
+    .where(_AGENTS.c.id == column_param("agent_id", _AGENTS.c.id))
+    .values(
+        total_tokens_used=_AGENTS.c.total_tokens_used
+        + column_param("tokens_used", _AGENTS.c.total_tokens_used),
+        updated_at=_AGENTS.c.updated_at,
+    )
+    .returning(
+        _AGENTS.c.total_tasks_completed,
+        _AGENTS.c.total_tokens_used,
+        _AGENTS.c.average_latency_ms,
+        _AGENTS.c.success_rate,
+    )
+)
 UPDATABLE_FIELDS = frozenset(
     {name for name, *_ in _TEXT_FIELDS}
     | {name for name, *_ in _LIST_FIELDS}
@@ -459,10 +477,9 @@ class AgentHandlers(ExecutionLimitHandlers):
     async def record_agent_usage(
         self, request: pb.RecordAgentUsageRequest
     ) -> pb.RecordAgentUsageResponse:
-        """Adds the tokens to the agent's total_tokens_used in one UPDATE of the row as stored,
-        returning the totals (concurrent reports never lose a count); the request_id is claimed
-        in the same transaction, so a repeated report is answered, not counted again. Neither
-        config_version nor updated_at moves: they track the definition."""
+        """Adds the tokens to the agent's total_tokens_used in one prepared UPDATE of the row as
+        stored, returning the totals (concurrent reports never lose a count); the request_id is
+        claimed in the same transaction, so a repeated report is answered, not counted again."""
         require_internal()
         tenant = parse_id(request.tenant_id, "tenant_id")
         agent_id = parse_id(request.agent_id, "agent_id")
@@ -476,23 +493,8 @@ class AgentHandlers(ExecutionLimitHandlers):
             # Whether the tenant may use the agent, from this replica's agent cache (the
             # ExecuteTool path's): the report then costs one UPDATE returning the totals.
             await cached_agent(self._ctx, tenant, agent_id)
-            agents = cast(Table, AgentRecord.__table__)
-            totals = (
-                await session.execute(
-                    update(agents)
-                    .where(agents.c.id == agent_id)
-                    .values(
-                        total_tokens_used=agents.c.total_tokens_used + request.tokens_used,
-                        updated_at=agents.c.updated_at,
-                    )
-                    .returning(
-                        agents.c.total_tasks_completed,
-                        agents.c.total_tokens_used,
-                        agents.c.average_latency_ms,
-                        agents.c.success_rate,
-                    )
-                )
-            ).one_or_none()
+            added = {"agent_id": agent_id, "tokens_used": request.tokens_used}
+            totals = (await execute_prepared(session, _ADD_AGENT_TOKENS, added)).first()
             if totals is None:  # deleted since the cache read it
                 raise NotFound(f"agent {agent_id} not found", reason="AGENT_NOT_FOUND")
             return pb.RecordAgentUsageResponse(totals=agent_totals(totals))
