@@ -33,6 +33,8 @@ from sqlalchemy import (
     Row,
     Select,
     Table,
+    TextClause,
+    TextualSelect,
     Update,
     bindparam,
     event,
@@ -102,6 +104,10 @@ KEPT_READERS = 4
 KEPT_WRITERS = 4
 
 
+#: SQL text for a :class:`PreparedStatement`: returning rows (``text(...).columns(...)``) or not.
+TextStatement = TextClause | TextualSelect
+
+
 @dataclass(frozen=True, slots=True)
 class _Parameter:
     name: str
@@ -167,17 +173,28 @@ class PreparedStatement:
     (UPDATE) is computed at each call where no value is given, as SQLAlchemy computes it,
     and server-side ones are the database's. Expanding (``IN``) or literal-execute parameters are refused here:
     those belong to :meth:`Database.fetch` or a session.
+
+    A statement Core cannot build (a data-modifying CTE, an ``ON CONFLICT`` update that
+    decides per row) may be SQL text: ``text(...)`` with every parameter typed
+    (``.bindparams(column_param(...))``), and ``.columns(...)`` naming what it returns (a
+    :class:`TextualSelect`), if anything; its parameters are bound and its rows read by those
+    types, the same way.
     """
 
-    def __init__(self, statement: Select[Any] | Insert | Update | Delete) -> None:
-        if not isinstance(statement, Select | Insert | Update | Delete):
-            raise TypeError("a PreparedStatement is a SELECT, INSERT, UPDATE or DELETE")
+    def __init__(self, statement: Select[Any] | Insert | Update | Delete | TextStatement) -> None:
+        if not isinstance(
+            statement, Select | Insert | Update | Delete | TextClause | TextualSelect
+        ):
+            raise TypeError("a PreparedStatement is a SELECT, INSERT, UPDATE, DELETE or SQL text")
         self.statement = statement
         self._compiled: dict[str, _CompiledRead] = {}
 
     @property
     def returns_rows(self) -> bool:
-        return isinstance(self.statement, Select) or bool(self.statement._returning)
+        statement = self.statement
+        if isinstance(statement, Select | TextualSelect):
+            return True
+        return not isinstance(statement, TextClause) and bool(statement._returning)
 
     def compiled_for(self, dialect: Dialect) -> _CompiledRead:
         compiled = self._compiled.get(dialect.name)
@@ -215,8 +232,10 @@ class PreparedStatement:
                 )
             )
         statement = self.statement
-        if isinstance(statement, Select):
+        if isinstance(statement, Select | TextualSelect):
             columns = list(statement.selected_columns)
+        elif isinstance(statement, TextClause):
+            columns = []
         else:
             columns = list(statement.exported_columns) if statement._returning else []
         names = [str(column.key) for column in columns]
@@ -611,6 +630,11 @@ class Database:
         transactions, kept from first use like :meth:`fetch_prepared`'s: a checkout of
         SQLAlchemy's pool per call cost more than the statements.
         """
+        async with self._sqlite_held_transaction() as pooled:
+            yield pooled.driver_connection
+
+    @asynccontextmanager
+    async def _sqlite_held_transaction(self) -> AsyncIterator[PoolProxiedConnection]:
         if self.dialect != "sqlite" or self._held is None:
             raise RuntimeError("sqlite_driver_transaction is for SQLite databases")
         # A transaction still open after the block (its rollback failed or was interrupted)
@@ -619,12 +643,36 @@ class Database:
             driver = pooled.driver_connection
             await driver.execute("BEGIN IMMEDIATE")
             try:
-                yield driver
+                yield pooled
                 await driver.commit()
             except BaseException:
                 if driver.in_transaction:
                     await driver.rollback()
                 raise
+
+    @property
+    def can_write_at_once(self) -> bool:
+        """Whether :meth:`writing_at_once` has connections to give: SQLite, or PostgreSQL
+        with unflushed connections (:attr:`has_unflushed_connections`)."""
+        return self.dialect == "sqlite" or self.has_unflushed_connections
+
+    @asynccontextmanager
+    async def writing_at_once(self) -> AsyncIterator[DriverConnection]:
+        """A hot path's writes of data a database server crash may lose (the last moments'
+        rate counters, say), on a driver connection that runs :class:`PreparedStatement` s
+        (:class:`DriverConnection`): on PostgreSQL an unflushed one where each statement commits
+        on its own (:meth:`unflushed_driver_connection`; write what must hold together as one
+        statement), on SQLite the driver's in a write transaction committed after the block
+        (:meth:`sqlite_driver_transaction`). Only where :attr:`can_write_at_once`."""
+        lend = (
+            self._sqlite_held_transaction
+            if self.dialect == "sqlite"
+            else self._unflushed_held_connection
+        )
+        async with lend() as pooled:
+            yield DriverConnection(
+                pooled.driver_connection, pooled.dbapi_connection, self.engine.dialect
+            )
 
     @property
     def has_unflushed_connections(self) -> bool:
@@ -648,12 +696,17 @@ class Database:
         The same loss on a server crash as :meth:`commit_unflushed`: only for such data. A
         connection that failed other than by a statement's own error (SQLSTATE) is discarded.
         """
+        async with self._unflushed_held_connection() as pooled:
+            yield pooled.driver_connection
+
+    @asynccontextmanager
+    async def _unflushed_held_connection(self) -> AsyncIterator[PoolProxiedConnection]:
         if self._unflushed_engine is None or self._held is None:
             raise RuntimeError("this database has no unflushed connections")
         # A statement's own error (a constraint, ...) leaves the connection usable; a broken
         # or cancelled exchange leaves it in an unknown state.
         async with _lent(self._held, self._broken_by) as pooled:
-            yield pooled.driver_connection
+            yield pooled
 
     async def outside_transaction(self, work: Callable[[Connection], T]) -> T:
         """Runs ``work`` on a connection where each statement is its own transaction: no BEGIN,
@@ -812,12 +865,7 @@ async def execute_prepared(
     arguments = compiled.arguments(parameters or {})
     async with _raising_as_sqlalchemy(connection, dialect, compiled.sql, arguments):
         if dialect.name == "postgresql":
-            if compiled.row is not None:
-                records = await driver.fetch(compiled.sql, *arguments)
-                return PreparedResult(compiled.rows(records), len(records))
-            status = await driver.execute(compiled.sql, *arguments)
-            matched = _ROWCOUNT.search(status or "")
-            return PreparedResult([], int(matched[1]) if matched else -1)
+            return await _run_on_asyncpg(driver, compiled, arguments)
         cursor = await driver.execute(compiled.sql, arguments)
         try:
             if compiled.row is not None:
@@ -826,6 +874,52 @@ async def execute_prepared(
             return PreparedResult([], cursor.rowcount)
         finally:
             await cursor.close()
+
+
+async def _run_on_asyncpg(driver: Any, compiled: _CompiledRead, arguments: Any) -> PreparedResult:
+    if compiled.row is not None:
+        records = await driver.fetch(compiled.sql, *arguments)
+        return PreparedResult(compiled.rows(records), len(records))
+    status = await driver.execute(compiled.sql, *arguments)
+    matched = _ROWCOUNT.search(status or "")
+    return PreparedResult([], int(matched[1]) if matched else -1)
+
+
+@dataclass(frozen=True, slots=True)
+class DriverConnection:
+    """A driver connection lent by :meth:`Database.writing_at_once`, running
+    :class:`PreparedStatement` s as :func:`execute_prepared` does (compiled once per dialect,
+    values and rows processed by their columns' types, a statement's refusal raised as
+    SQLAlchemy raises it), with no SQLAlchemy connection or transaction object at all."""
+
+    #: asyncpg's connection, or SQLite's (shared/db_sqlite.py's, holding the write lock).
+    driver: Any
+    #: SQLAlchemy's DB-API adapter of it, which translates the driver's errors.
+    adapter: Any
+    dialect: Dialect
+
+    async def execute(
+        self, statement: PreparedStatement, parameters: Mapping[str, Any] | None = None
+    ) -> PreparedResult:
+        """Runs ``statement``: its rows (a SELECT, a RETURNING) and the count it matched. On
+        SQLite the statement runs at once on the stdlib connection (the lender holds the write
+        lock, so it never waits): the call goes on without a turn of the event loop."""
+        compiled = statement.compiled_for(self.dialect)
+        arguments = compiled.arguments(parameters or {})
+        try:
+            if self.dialect.name == "postgresql":
+                return await _run_on_asyncpg(self.driver, compiled, arguments)
+            cursor = self.driver.raw.execute(compiled.sql, arguments)
+            if compiled.row is not None:
+                records = cursor.fetchall()
+                return PreparedResult(compiled.rows(records), len(records))
+            return PreparedResult([], cursor.rowcount)
+        except Exception as error:
+            if _statement_error(self.dialect.name, error):
+                raise _as_sqlalchemy_error(
+                    self.dialect, compiled.sql, arguments, error, self.adapter
+                ) from error
+            raise
 
 
 async def execute_prepared_many(

@@ -32,14 +32,12 @@ Design, in short:
   the transaction holds the write lock (``BEGIN IMMEDIATE``). Both kinds are taken in one
   transaction, rpm before tpm, so a refusal of either takes neither, and no two reservers can
   deadlock. Every replica shares the counters, so no number of processes can exceed a limit.
-  On PostgreSQL, a reservation without plan counters is made in ONE statement, and settled in
-  one (services/tenancy/limits/postgres.py): the reservation's insert and both takes, where a
-  take that would pass its limit fails the whole statement (so nothing is taken or stored, and
-  the transaction below answers which limit refused); the claim and the tpm refund or charge.
-  The counters' row locks are then held for a statement, with no round trip inside. On
-  SQLite, the same reservations and settlements run as the fewest statements on the driver's
-  connection in one write transaction (services/tenancy/limits/sqlite.py: the insert and the
-  one upsert, whose refusal rolls the transaction back; the claim and the refund or charge).
+  A reservation without plan counters is made, and settled, in the fewest statements on a
+  driver connection (services/tenancy/limits/at_once.py; ONE statement each on PostgreSQL):
+  the reservation's insert and both takes, where a take that would pass its limit fails the
+  whole statement (so nothing is taken or stored, and the transaction below answers which
+  limit refused); the claim and the tpm refund or charge. On PostgreSQL the counters' row
+  locks are then held for a statement, with no round trip inside.
 * **Durability.** A Reserve or Settle that touches no plan counter commits without waiting
   for the flush to disk (``Database.commit_unflushed``, or on PostgreSQL's single statements a
   connection with ``synchronous_commit`` off), so the counters' row locks are held for the
@@ -75,13 +73,11 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
-import sqlite3
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from functools import partial
 from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 from google.protobuf.timestamp_pb2 import Timestamp
@@ -98,7 +94,7 @@ from services.tenancy.billing.models import (
 )
 from services.tenancy.config import TenancySettings
 from services.tenancy.context import TenancyContext
-from services.tenancy.limits import postgres, sqlite
+from services.tenancy.limits import at_once
 from services.tenancy.limits.backends import (
     WINDOW_SECONDS,
     CounterTable,
@@ -106,7 +102,6 @@ from services.tenancy.limits.backends import (
     DatabaseRateCounters,
     Held,
     RateCounters,
-    RateGrant,
     RateTake,
     RequestIdTaken,
     window_of,
@@ -244,7 +239,7 @@ def rate_counters(settings: TenancySettings, table: CounterTable) -> RateCounter
 @dataclass(frozen=True, slots=True)
 class ReservationRow:
     """A reservation's columns, with no ORM instance to build: one Reserve inserts, or one a
-    statement on the driver's connection returned (limits/postgres.py, limits/sqlite.py)."""
+    statement on the driver's connection returned (limits/at_once.py)."""
 
     id: uuid.UUID
     tenant_id: uuid.UUID
@@ -268,8 +263,7 @@ class ReservationRow:
         }
 
     def for_driver(self) -> dict[str, Any]:
-        """A new reservation's columns as limits/sqlite.py's and limits/postgres.py's writes
-        take them."""
+        """A new reservation's columns as limits/at_once.py's writes take them."""
         return {
             "reservation_id": self.id,
             "tenant_id": self.tenant_id,
@@ -411,9 +405,9 @@ class LimitHandlers:
             None if isinstance(self._rates, DatabaseRateCounters) else cast(Any, self._rates)
         )
         #: Reserve and Settle without plan counters in the fewest statements, on the driver's
-        #: connection (limits/postgres.py: one statement each; limits/sqlite.py), with no
+        #: connection (limits/at_once.py: one statement each on PostgreSQL), with no
         #: transaction held across a Redis call.
-        self._at_once = self._db.dialect == "sqlite" or self._db.has_unflushed_connections
+        self._at_once = self._db.can_write_at_once
 
     @asynccontextmanager
     async def _writing(self) -> AsyncIterator[AsyncConnection]:
@@ -426,35 +420,20 @@ class LimitHandlers:
         async with self._sqlite_writers, self._db.core_transaction() as connection:
             yield connection
 
-    @asynccontextmanager
-    async def _sqlite_driver_writing(self) -> AsyncIterator[Any]:
-        """A write transaction on SQLite's driver connection, queued behind this process's
-        other writers like :meth:`_writing`'s."""
-        assert self._sqlite_writers is not None
-        async with self._sqlite_writers, self._db.sqlite_driver_transaction() as connection:
-            yield connection
-
-    async def _sqlite_write(self, write: Callable[[sqlite3.Connection], T]) -> T:
-        """Runs ``write`` (limits/sqlite.py's) in a write transaction of its own on SQLite's
-        driver connection, committed unless it raises. Nothing in it waits: the lock is
-        usually free, so ``BEGIN IMMEDIATE``, the statements and the commit all run at once
-        on the event loop, and the call goes on without a turn of the loop."""
-        async with self._sqlite_driver_writing() as driver:
-            return write(driver.raw)
-
     async def _write_at_once(
-        self,
-        on_sqlite: Callable[..., T],
-        on_postgres: Callable[..., Awaitable[T]],
-        arguments: Mapping[str, Any],
+        self, write: Callable[..., Awaitable[T]], arguments: Mapping[str, Any]
     ) -> T:
-        """One of the hot path's writes on the driver's connection: limits/sqlite.py's in a
-        write transaction of its own (:meth:`_sqlite_write`), or limits/postgres.py's on an
-        unflushed connection."""
-        if self._sqlite_writers is not None:
-            return await self._sqlite_write(partial(on_sqlite, **arguments))
-        async with self._db.unflushed_driver_connection() as connection:
-            return await on_postgres(connection, **arguments)
+        """One of the hot path's writes (limits/at_once.py's) on a driver connection
+        (``Database.writing_at_once``): on SQLite in a write transaction of its own, queued
+        behind this process's other writers like :meth:`_writing`'s (nothing in it waits: the
+        lock is usually free, so ``BEGIN IMMEDIATE``, the statements and the commit all run at
+        once on the event loop, and the call goes on without a turn of the loop); on
+        PostgreSQL on an unflushed connection."""
+        if self._sqlite_writers is None:
+            async with self._db.writing_at_once() as connection:
+                return await write(connection, **arguments)
+        async with self._sqlite_writers, self._db.writing_at_once() as connection:
+            return await write(connection, **arguments)
 
     # --- counters ------------------------------------------------------------------------
 
@@ -623,13 +602,10 @@ class LimitHandlers:
     ) -> dict[str, int] | None:
         """Reserve on the driver's connection (database backend, no plan counter): what rpm and
         tpm have left, or None when a limit refused it and nothing was taken."""
-        at_once = {**row.for_driver(), "rpm": rpm, "tpm": tpm}
-        grant: RateGrant | None
+        arguments = {**row.for_driver(), "rpm": rpm, "tpm": tpm}
         try:
-            grant = await self._write_at_once(sqlite.reserve, postgres.reserve, at_once)
-        except sqlite.Refused:  # SQLite's refusal; PostgreSQL's returns None
-            grant = None
-        if grant is None:
+            grant = await self._write_at_once(at_once.reserve, arguments)
+        except at_once.Refused:
             return None
         return {"rpm": max(0, rpm - grant.rpm_used), "tpm": max(0, tpm - grant.tpm_used)}
 
@@ -696,9 +672,7 @@ class LimitHandlers:
                 raise self._rate_refused(kind, limit, taken.retry_after_ms[kind])
         stored = row.for_driver()
         try:
-            await self._write_at_once(
-                sqlite.insert_reservation, postgres.insert_reservation, stored
-            )
+            await self._write_at_once(at_once.insert_reservation, stored)
         except BaseException:
             await self._undo(take)
             raise
@@ -893,7 +867,7 @@ class LimitHandlers:
     ) -> ReservationRow | None:
         """Settle on the driver's connection (database backend): the settled reservation, or
         None when it is not an open, unexpired one without plan counters (nothing changed)."""
-        at_once: dict[str, Any] = {
+        arguments: dict[str, Any] = {
             "reservation_id": reservation_id,
             "tenant_id": tenant_id,
             "actual_tokens": actual,
@@ -904,7 +878,7 @@ class LimitHandlers:
             return await self._settle_with_redis(
                 self._redis, tenant_id, reservation_id, actual, now
             )
-        settled = await self._write_at_once(sqlite.settle, postgres.settle, at_once)
+        settled = await self._write_at_once(at_once.settle, arguments)
         return None if settled is None else ReservationRow(plan_counters=None, **settled)
 
     async def _settle_with_redis(
@@ -925,7 +899,7 @@ class LimitHandlers:
             "actual_tokens": actual,
             "now": _at(now),
         }
-        settled = await self._write_at_once(sqlite.claim, postgres.claim, claim)
+        settled = await self._write_at_once(at_once.claim, claim)
         if settled is None:
             return None
         row = ReservationRow(plan_counters=None, **settled)
@@ -943,7 +917,7 @@ class LimitHandlers:
             "now": at,
         }
         try:
-            await self._write_at_once(sqlite.unclaim, postgres.unclaim, reopen)
+            await self._write_at_once(at_once.unclaim, reopen)
         except Exception:  # the original failure is what the caller must see
             log.exception(
                 "limits: could not reopen reservation %s of tenant %s after Redis failed; it "
