@@ -630,25 +630,10 @@ class Database:
         transactions, kept from first use like :meth:`fetch_prepared`'s: a checkout of
         SQLAlchemy's pool per call cost more than the statements.
         """
-        async with self._sqlite_held_transaction() as pooled:
-            yield pooled.driver_connection
-
-    @asynccontextmanager
-    async def _sqlite_held_transaction(self) -> AsyncIterator[PoolProxiedConnection]:
-        if self.dialect != "sqlite" or self._held is None:
+        if self.dialect != "sqlite":
             raise RuntimeError("sqlite_driver_transaction is for SQLite databases")
-        # A transaction still open after the block (its rollback failed or was interrupted)
-        # would hold the write lock: that connection is discarded.
-        async with _lent(self._held, lambda _: driver.in_transaction) as pooled:
-            driver = pooled.driver_connection
-            await driver.execute("BEGIN IMMEDIATE")
-            try:
-                yield pooled
-                await driver.commit()
-            except BaseException:
-                if driver.in_transaction:
-                    await driver.rollback()
-                raise
+        async with self.writing_at_once() as connection:
+            yield connection.driver
 
     @property
     def can_write_at_once(self) -> bool:
@@ -664,15 +649,27 @@ class Database:
         on its own (:meth:`unflushed_driver_connection`; write what must hold together as one
         statement), on SQLite the driver's in a write transaction committed after the block
         (:meth:`sqlite_driver_transaction`). Only where :attr:`can_write_at_once`."""
-        lend = (
-            self._sqlite_held_transaction
-            if self.dialect == "sqlite"
-            else self._unflushed_held_connection
-        )
-        async with lend() as pooled:
-            yield DriverConnection(
-                pooled.driver_connection, pooled.dbapi_connection, self.engine.dialect
-            )
+        if self._held is None:
+            raise RuntimeError("this database has no connections to write at once on")
+        dialect = self.engine.dialect
+        if self.dialect != "sqlite":
+            # A statement's own error (a constraint, ...) leaves the connection usable; a
+            # broken or cancelled exchange leaves it in an unknown state.
+            async with _lent(self._held, self._broken_by) as pooled:
+                yield DriverConnection(pooled.driver_connection, pooled.dbapi_connection, dialect)
+            return
+        # A transaction still open after the block (its rollback failed or was interrupted)
+        # would hold the write lock: that connection is discarded.
+        async with _lent(self._held, lambda _: driver.in_transaction) as pooled:
+            driver = pooled.driver_connection
+            await driver.execute("BEGIN IMMEDIATE")
+            try:
+                yield DriverConnection(driver, pooled.dbapi_connection, dialect)
+                await driver.commit()
+            except BaseException:
+                if driver.in_transaction:
+                    await driver.rollback()
+                raise
 
     @property
     def has_unflushed_connections(self) -> bool:
@@ -696,17 +693,10 @@ class Database:
         The same loss on a server crash as :meth:`commit_unflushed`: only for such data. A
         connection that failed other than by a statement's own error (SQLSTATE) is discarded.
         """
-        async with self._unflushed_held_connection() as pooled:
-            yield pooled.driver_connection
-
-    @asynccontextmanager
-    async def _unflushed_held_connection(self) -> AsyncIterator[PoolProxiedConnection]:
-        if self._unflushed_engine is None or self._held is None:
+        if self._unflushed_engine is None:
             raise RuntimeError("this database has no unflushed connections")
-        # A statement's own error (a constraint, ...) leaves the connection usable; a broken
-        # or cancelled exchange leaves it in an unknown state.
-        async with _lent(self._held, self._broken_by) as pooled:
-            yield pooled
+        async with self.writing_at_once() as connection:
+            yield connection.driver
 
     async def outside_transaction(self, work: Callable[[Connection], T]) -> T:
         """Runs ``work`` on a connection where each statement is its own transaction: no BEGIN,

@@ -74,6 +74,9 @@ _AMOUNT = column_param("amount", _C.used)
 SETTLED_COLUMNS = tuple(
     column for column in _RESERVATIONS.columns if column.name != "plan_counters"
 )
+#: A settled reservation's row: a named tuple of :data:`SETTLED_COLUMNS` (read like a
+#: reservation's row everywhere: ``reservation_to_proto``, ``Held``).
+SettledRow = Any
 
 _INSERT_RESERVATION = PreparedStatement(
     insert(_RESERVATIONS).values(
@@ -218,10 +221,10 @@ async def settle(
     actual_tokens: int,
     now: datetime,
     window: int,
-) -> dict[str, Any] | None:
+) -> SettledRow | None:
     """Settles an open, unexpired reservation without plan counters and adjusts tpm (a refund
-    to its window, an overrun charged to ``window``, the current one); its columns
-    (:data:`SETTLED_COLUMNS`), or None when it did nothing."""
+    to its window, an overrun charged to ``window``, the current one); its row, or None when it
+    did nothing."""
     given = {
         "reservation_id": reservation_id,
         "tenant_id": tenant_id,
@@ -230,8 +233,7 @@ async def settle(
         "window": window,
     }
     if connection.dialect.name == "postgresql":
-        settled = (await connection.execute(_SETTLE_IN_ONE, given)).first()
-        return None if settled is None else settled._asdict()
+        return (await connection.execute(_SETTLE_IN_ONE, given)).first()
     row = await claim(
         connection,
         reservation_id=reservation_id,
@@ -241,9 +243,9 @@ async def settle(
     )
     if row is None:
         return None
-    difference = actual_tokens - row["tokens"]
+    difference = actual_tokens - row.tokens
     if difference < 0:
-        refund = {"tenant_id": tenant_id, "window": row["window_start"], "amount": -difference}
+        refund = {"tenant_id": tenant_id, "window": row.window_start, "amount": -difference}
         await connection.execute(_REFUND_TOKENS, refund)
     elif difference > 0:
         charge = {"tenant_id": tenant_id, "window": window, "amount": difference}
@@ -267,9 +269,9 @@ async def claim(
     tenant_id: uuid.UUID,
     actual_tokens: int,
     now: datetime,
-) -> dict[str, Any] | None:
+) -> SettledRow | None:
     """Settles an open, unexpired reservation without plan counters, touching no counter; its
-    columns (:data:`SETTLED_COLUMNS`), or None when it did nothing."""
+    row, or None when it did nothing."""
     claimed = await connection.execute(
         _CLAIM,
         {
@@ -279,8 +281,7 @@ async def claim(
             "now": now,
         },
     )
-    row = claimed.first()
-    return None if row is None else row._asdict()
+    return claimed.first()
 
 
 async def unclaim(

@@ -238,8 +238,7 @@ def rate_counters(settings: TenancySettings, table: CounterTable) -> RateCounter
 
 @dataclass(frozen=True, slots=True)
 class ReservationRow:
-    """A reservation's columns, with no ORM instance to build: one Reserve inserts, or one a
-    statement on the driver's connection returned (limits/at_once.py)."""
+    """A reservation's columns, with no ORM instance to build: the one a Reserve inserts."""
 
     id: uuid.UUID
     tenant_id: uuid.UUID
@@ -276,7 +275,8 @@ class ReservationRow:
         }
 
 
-#: A reservation's row: the ORM record, a row RETURNING its columns, or one being inserted.
+#: A reservation's row: the ORM record, a row RETURNING its columns (limits/at_once.py's too), or
+#: one being inserted.
 Reservation = LimitReservationRecord | Row[Any] | ReservationRow
 
 
@@ -864,7 +864,7 @@ class LimitHandlers:
 
     async def _settle_at_once(
         self, tenant_id: uuid.UUID, reservation_id: uuid.UUID, actual: int, now: float
-    ) -> ReservationRow | None:
+    ) -> at_once.SettledRow | None:
         """Settle on the driver's connection (database backend): the settled reservation, or
         None when it is not an open, unexpired one without plan counters (nothing changed)."""
         arguments: dict[str, Any] = {
@@ -878,8 +878,8 @@ class LimitHandlers:
             return await self._settle_with_redis(
                 self._redis, tenant_id, reservation_id, actual, now
             )
-        settled = await self._write_at_once(at_once.settle, arguments)
-        return None if settled is None else ReservationRow(plan_counters=None, **settled)
+        settled: at_once.SettledRow | None = await self._write_at_once(at_once.settle, arguments)
+        return settled
 
     async def _settle_with_redis(
         self,
@@ -888,7 +888,7 @@ class LimitHandlers:
         reservation_id: uuid.UUID,
         actual: int,
         now: float,
-    ) -> ReservationRow | None:
+    ) -> at_once.SettledRow | None:
         """Settle with the Redis counters: the claim on the driver's connection (one
         statement), then the script that adjusts tpm (at most once, by reservation id). A script
         that fails reopens the reservation, so settling it again does it all, as when the
@@ -899,10 +899,9 @@ class LimitHandlers:
             "actual_tokens": actual,
             "now": _at(now),
         }
-        settled = await self._write_at_once(at_once.claim, claim)
-        if settled is None:
+        row: at_once.SettledRow | None = await self._write_at_once(at_once.claim, claim)
+        if row is None:
             return None
-        row = ReservationRow(plan_counters=None, **settled)
         try:
             await redis.adjust_settled(_held(tenant_id, row), actual, now)
         except BaseException:
