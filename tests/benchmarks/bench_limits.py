@@ -11,7 +11,8 @@ database), then against pairs of ``Reserve`` (token check, the cached limits, th
 database counters one statement on PostgreSQL, the insert and one upsert on SQLite; with Redis
 one Lua script, then the reservation's insert, one statement) and ``Settle`` (one statement on
 PostgreSQL, the claim and the refund on SQLite; with Redis the claim, one statement, then one
-Lua script), and prints pairs per second and their ratio to Check. Not collected by pytest (the name is bench_*).
+Lua script), and prints pairs per second and their ratio to Check. On PostgreSQL the callers'
+statements arriving together are one statement per group (services/tenancy/limits/grouping.py). Not collected by pytest (the name is bench_*).
 """
 
 from __future__ import annotations

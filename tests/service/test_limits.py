@@ -469,6 +469,63 @@ async def test_settles_and_reserves_arriving_together_each_get_their_answer(
     assert await counter(tenancy, tenant_id, "tpm") == 6 * 40 + 2 * 100
 
 
+async def test_reservations_and_settlements_arriving_together_add_up_as_one_after_another(
+    tenancy: Tenancy, issuer: TestIssuer
+) -> None:
+    """Calls arriving together (one statement per group on PostgreSQL with the database
+    counters): each reservation is answered with what was left after it, as if made one after
+    another, and settlements together refund and charge each their own difference."""
+    tenant_id = await new_tenant(tenancy, rpm=100, tpm=100_000)
+    made = await asyncio.gather(*(reserve(tenancy, issuer, tenant_id, 100) for _ in range(12)))
+    assert sorted(m.remaining_requests for m in made) == list(range(88, 100))
+    assert sorted(m.remaining_tokens for m in made) == list(range(98_800, 100_000, 100))
+    actual = [50, 150, 100, 0, 100, 250, 40, 60, 100, 100, 300, 10]
+    settle = [
+        pb.SettleRequest(tenant_id=tenant_id, reservation_id=m.reservation.id, actual_tokens=a)
+        for m, a in zip(made, actual, strict=True)
+    ]
+    # The first one twice more: with its own figure (answered the same), and another (refused).
+    again = pb.SettleRequest(
+        tenant_id=tenant_id, reservation_id=made[0].reservation.id, actual_tokens=50
+    )
+    other = pb.SettleRequest(
+        tenant_id=tenant_id, reservation_id=made[0].reservation.id, actual_tokens=70
+    )
+    settled = await asyncio.gather(
+        *(
+            tenancy.stub.Settle(request, metadata=issuer.internal("conversation"))
+            for request in [*settle, again, other]
+        ),
+        return_exceptions=True,
+    )
+    answers = [s for s in settled if isinstance(s, pb.SettleResponse)]
+    assert len(answers) == 13
+    assert {(s.reservation.id, s.reservation.actual_tokens) for s in answers} == {
+        (m.reservation.id, a) for m, a in zip(made, actual, strict=True)
+    }
+    (refused,) = [s for s in settled if isinstance(s, grpc.aio.AioRpcError)]
+    assert rich_error(refused).reason == "RESERVATION_SETTLED"
+    assert await counter(tenancy, tenant_id, "rpm") == 12
+    assert await counter(tenancy, tenant_id, "tpm") == sum(actual)
+
+
+async def test_reservations_arriving_together_past_a_limit_take_up_to_it_and_no_more(
+    tenancy: Tenancy, issuer: TestIssuer
+) -> None:
+    """A group whose sum would pass a limit takes nothing as a group; its reservations are then
+    made one by one, so exactly the limit's worth is granted."""
+    tenant_id = await new_tenant(tenancy, rpm=1000, tpm=1000)
+    made = await asyncio.gather(
+        *(reserve(tenancy, issuer, tenant_id, 150) for _ in range(10)), return_exceptions=True
+    )
+    granted = [m for m in made if isinstance(m, pb.ReserveResponse)]
+    assert sorted(m.remaining_tokens for m in granted) == [100, 250, 400, 550, 700, 850]
+    reasons = {rich_error(m).reason for m in made if isinstance(m, grpc.aio.AioRpcError)}
+    assert reasons == {"RATE_LIMITED"}
+    assert await counter(tenancy, tenant_id, "rpm") == 6
+    assert await counter(tenancy, tenant_id, "tpm") == 900
+
+
 # --- bad input ----------------------------------------------------------------------------------
 
 

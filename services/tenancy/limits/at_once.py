@@ -24,6 +24,10 @@ which says which limit refused and when to retry. A repeated ``request_id`` fail
 With the Redis backend the rate counters are Redis's: :func:`insert_reservation` and
 :func:`claim` store the reservation and close it, one statement each, and :func:`unclaim`
 reopens one whose counters Redis could not adjust.
+
+On PostgreSQL, the calls of one tenant that arrive together are written as a group, in one
+statement per group (:func:`reserve_group`, :func:`settle_group`, :func:`insert_group`,
+:func:`claim_group`; handlers.py says why).
 """
 
 from __future__ import annotations
@@ -32,7 +36,7 @@ import uuid
 from datetime import datetime
 from typing import Any, cast
 
-from sqlalchemy import Table, case, insert, text, update
+from sqlalchemy import ARRAY, BindParameter, Column, Table, bindparam, case, insert, text, update
 from sqlalchemy.exc import IntegrityError
 
 from services.tenancy.limits.backends import RateGrant, RequestIdTaken
@@ -117,10 +121,12 @@ _REFUND_TOKENS = PreparedStatement(
 
 _NEW_TOTAL = "limit_counters.used + excluded.used"
 #: ``ON CONFLICT`` of a take that may refuse: past its limit, the total becomes -1, refused by
-#: the counters' check.
+#: the counters' check. A take inserted as -1 (a group's sum past the limit on the window's
+#: first take) is refused here too.
 _TAKE_OR_REFUSE = (
     "ON CONFLICT (tenant_id, kind, window_start) DO UPDATE SET used = CASE "
-    f"WHEN {_NEW_TOTAL} <= CASE limit_counters.kind WHEN 'rpm' THEN :rpm ELSE :tpm END "
+    f"WHEN excluded.used >= 0 AND {_NEW_TOTAL} <= "
+    "CASE limit_counters.kind WHEN 'rpm' THEN :rpm ELSE :tpm END "
     f"THEN {_NEW_TOTAL} ELSE -1 END "
     "RETURNING kind, used"
 )
@@ -292,3 +298,224 @@ async def unclaim(
     await connection.execute(
         _UNCLAIM, {"reservation_id": reservation_id, "tenant_id": tenant_id, "now": now}
     )
+
+
+# --- groups (PostgreSQL) ---------------------------------------------------------------------
+# The reservations, or settlements, of one tenant's window that arrive together, in ONE
+# statement (grouping.py): the counter rows are locked once for the group, not once per call.
+
+
+def _each(name: str, column: Column[Any]) -> BindParameter[Any]:
+    """A parameter holding one value per member of a group, as the column stores them."""
+    return bindparam(name, type_=ARRAY(column.type))
+
+
+_IDS = _each("ids", _R.id)
+_REQUEST_IDS = _each("request_ids", _R.request_id)
+_REQUESTS_EACH = _each("requests_each", _R.requests)
+_TOKENS_EACH = _each("tokens_each", _R.tokens)
+_EXPIRES_ATS = _each("expires_ats", _R.expires_at)
+_CREATED_ATS = _each("created_ats", _R.created_at)
+_ACTUALS = _each("actuals", _R.actual_tokens)
+_NOWS = _each("nows", _R.closed_at)
+
+# The sums may pass a limit on the counter's first insert too: a sum past its limit is
+# inserted as -1 (refused by the check), and a conflicting row refuses a negative take.
+_RESERVE_GROUP = PreparedStatement(
+    text(
+        "WITH reservation AS ("
+        " INSERT INTO limit_reservations (id, tenant_id, request_id, window_start, requests,"
+        " tokens, state, expires_at, created_at)"
+        " SELECT given.id, :tenant_id, given.request_id, :window, given.requests, given.tokens,"
+        " 'open', given.expires_at, given.created_at"
+        " FROM unnest(:ids, :request_ids, :requests_each, :tokens_each, :expires_ats,"
+        " :created_ats) AS given (id, request_id, requests, tokens, expires_at, created_at)"
+        " RETURNING requests, tokens"
+        "), total AS ("
+        " SELECT CAST(sum(requests) AS BIGINT) AS requests, CAST(sum(tokens) AS BIGINT) AS tokens"
+        " FROM reservation"
+        ") INSERT INTO limit_counters (tenant_id, kind, window_start, used)"
+        " SELECT :tenant_id, taken.kind, :window,"
+        " CASE WHEN taken.amount <= taken.cap THEN taken.amount ELSE -1 END"
+        " FROM total, LATERAL (VALUES ('rpm', total.requests, :rpm),"
+        " ('tpm', total.tokens, :tpm)) AS taken (kind, amount, cap) " + _TAKE_OR_REFUSE
+    )
+    .bindparams(
+        _TENANT,
+        _WINDOW,
+        _IDS,
+        _REQUEST_IDS,
+        _REQUESTS_EACH,
+        _TOKENS_EACH,
+        _EXPIRES_ATS,
+        _CREATED_ATS,
+        _RPM,
+        _TPM,
+    )
+    .columns(_C.kind, _C.used)
+)
+_INSERT_GROUP = PreparedStatement(
+    text(
+        "INSERT INTO limit_reservations (id, tenant_id, request_id, window_start, requests,"
+        " tokens, state, expires_at, created_at)"
+        " SELECT given.id, :tenant_id, given.request_id, :window, given.requests, given.tokens,"
+        " 'open', given.expires_at, given.created_at"
+        " FROM unnest(:ids, :request_ids, :requests_each, :tokens_each, :expires_ats,"
+        " :created_ats) AS given (id, request_id, requests, tokens, expires_at, created_at)"
+    ).bindparams(
+        _TENANT,
+        _WINDOW,
+        _IDS,
+        _REQUEST_IDS,
+        _REQUESTS_EACH,
+        _TOKENS_EACH,
+        _EXPIRES_ATS,
+        _CREATED_ATS,
+    )
+)
+# Each claimed reservation refunds its window or charges ``window``; netted per window first,
+# since one statement may change a counter row once only.
+#: Claims a group's open, unexpired reservations without plan counters (:func:`claim`'s).
+_CLAIM_GROUP_SQL = (
+    "UPDATE limit_reservations AS r"
+    " SET state = 'settled', actual_tokens = given.actual_tokens, closed_at = given.now"
+    " FROM unnest(:ids, :actuals, :nows) AS given (id, actual_tokens, now)"
+    " WHERE r.id = given.id AND r.tenant_id = :tenant_id AND r.state = 'open'"
+    " AND r.expires_at > given.now AND r.plan_counters IS NULL"
+    f" RETURNING {', '.join(f'r.{column.name}' for column in SETTLED_COLUMNS)}"
+)
+_CLAIM_GROUP = PreparedStatement(
+    text(_CLAIM_GROUP_SQL).bindparams(_IDS, _ACTUALS, _NOWS, _TENANT).columns(*SETTLED_COLUMNS)
+)
+_SETTLE_GROUP = PreparedStatement(
+    text(
+        f"WITH claimed AS ({_CLAIM_GROUP_SQL}"
+        "), deltas AS ("
+        " SELECT window_start, CAST(sum(delta) AS BIGINT) AS delta FROM ("
+        "  SELECT window_start, actual_tokens - tokens AS delta FROM claimed"
+        "  WHERE actual_tokens < tokens"
+        "  UNION ALL"
+        "  SELECT :window, actual_tokens - tokens FROM claimed WHERE actual_tokens > tokens"
+        " ) AS each GROUP BY window_start"
+        "), adjusted AS ("
+        " INSERT INTO limit_counters (tenant_id, kind, window_start, used)"
+        " SELECT :tenant_id, 'tpm', window_start, GREATEST(delta, 0) FROM deltas"
+        " WHERE delta <> 0"
+        " ON CONFLICT (tenant_id, kind, window_start) DO UPDATE SET used = GREATEST("
+        "  limit_counters.used"
+        "  + (SELECT delta FROM deltas WHERE deltas.window_start = excluded.window_start), 0)"
+        f") SELECT {_CLAIMED} FROM claimed"
+    )
+    .bindparams(_IDS, _ACTUALS, _NOWS, _TENANT, _WINDOW)
+    .columns(*SETTLED_COLUMNS)
+)
+
+
+async def reserve_group(
+    connection: DriverConnection,
+    *,
+    tenant_id: uuid.UUID,
+    window: int,
+    rpm: int,
+    tpm: int,
+    reservations: list[dict[str, Any]],
+) -> list[RateGrant]:
+    """PostgreSQL: stores the reservations (``ReservationRow.for_driver``'s columns, all of
+    ``tenant_id`` in ``window``) and takes their sums off rpm and tpm, in one statement; what
+    rpm and tpm held after each, as if made one after another in the given order. Raises
+    :class:`Refused` when the sums would pass a limit, :class:`RequestIdTaken` when any
+    request_id is taken; either way nothing was taken or stored."""
+    given = {"rpm": rpm, "tpm": tpm, **_columns_of(tenant_id, window, reservations)}
+    try:
+        taken = await connection.execute(_RESERVE_GROUP, given)
+    except IntegrityError as error:
+        raise _refused_or_taken(error) from None
+    used = dict(taken.rows)
+    rpm_used, tpm_used = used["rpm"], used["tpm"]
+    grants = []
+    for each in reversed(reservations):  # the last one saw the totals
+        grants.append(RateGrant(rpm_used=rpm_used, tpm_used=tpm_used))
+        rpm_used -= each["requests"]
+        tpm_used -= each["tokens"]
+    grants.reverse()
+    return grants
+
+
+async def settle_group(
+    connection: DriverConnection,
+    *,
+    tenant_id: uuid.UUID,
+    window: int,
+    settlements: list[dict[str, Any]],
+) -> list[SettledRow | None]:
+    """PostgreSQL: :func:`settle` for several reservations of ``tenant_id`` (each a dict of
+    ``reservation_id``, ``actual_tokens`` and ``now`` in ``window``) in one statement; each
+    one's row, or None where it did nothing (a reservation named twice is settled by its first
+    mention only)."""
+    return await _claimed(connection, _SETTLE_GROUP, tenant_id, settlements, window=window)
+
+
+async def claim_group(
+    connection: DriverConnection, *, tenant_id: uuid.UUID, claims: list[dict[str, Any]]
+) -> list[SettledRow | None]:
+    """PostgreSQL: :func:`claim` for several reservations of ``tenant_id`` (each a dict of
+    ``reservation_id``, ``actual_tokens`` and ``now``) in one statement; each one's row, or None
+    where it did nothing (a reservation named twice is claimed by its first mention only)."""
+    return await _claimed(connection, _CLAIM_GROUP, tenant_id, claims)
+
+
+async def insert_group(
+    connection: DriverConnection,
+    *,
+    tenant_id: uuid.UUID,
+    window: int,
+    reservations: list[dict[str, Any]],
+) -> None:
+    """PostgreSQL: :func:`insert_reservation` for several reservations of ``tenant_id`` in
+    ``window``, in one statement: all stored, or (:class:`RequestIdTaken`) none."""
+    try:
+        await connection.execute(_INSERT_GROUP, _columns_of(tenant_id, window, reservations))
+    except IntegrityError as error:
+        raise _refused_or_taken(error) from None
+
+
+def _columns_of(
+    tenant_id: uuid.UUID, window: int, reservations: list[dict[str, Any]]
+) -> dict[str, Any]:
+    """A group of new reservations' columns, one list per column, for unnest."""
+    return {
+        "tenant_id": tenant_id,
+        "window": window,
+        "ids": [each["reservation_id"] for each in reservations],
+        "request_ids": [each["request_id"] for each in reservations],
+        "requests_each": [each["requests"] for each in reservations],
+        "tokens_each": [each["tokens"] for each in reservations],
+        "expires_ats": [each["expires_at"] for each in reservations],
+        "created_ats": [each["created_at"] for each in reservations],
+    }
+
+
+async def _claimed(
+    connection: DriverConnection,
+    statement: PreparedStatement,
+    tenant_id: uuid.UUID,
+    claims: list[dict[str, Any]],
+    **more: Any,
+) -> list[SettledRow | None]:
+    """Runs a group claim (``statement``) for each reservation's first mention in ``claims``;
+    each claim's row, None for those it did not close and for later mentions."""
+    first: dict[uuid.UUID, dict[str, Any]] = {}
+    for each in claims:
+        first.setdefault(each["reservation_id"], each)
+    given = {
+        "tenant_id": tenant_id,
+        "ids": list(first),
+        "actuals": [each["actual_tokens"] for each in first.values()],
+        "nows": [each["now"] for each in first.values()],
+        **more,
+    }
+    claimed = {row.id: row for row in (await connection.execute(statement, given)).rows}
+    return [
+        claimed.get(each["reservation_id"]) if first[each["reservation_id"]] is each else None
+        for each in claims
+    ]

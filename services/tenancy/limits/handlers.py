@@ -38,6 +38,19 @@ Design, in short:
   whole statement (so nothing is taken or stored, and the transaction below answers which
   limit refused); the claim and the tpm refund or charge. On PostgreSQL the counters' row
   locks are then held for a statement, with no round trip inside.
+* **Groups** (PostgreSQL). Every reservation of a tenant takes the same two counter rows, so
+  reservers of one tenant pass one at a time however many connections there are (measured:
+  most of the unflushed connections waiting on a row lock, ``Lock:transactionid``, with 50
+  callers). The reservations of one tenant's window that arrive together (in the same turn of
+  the event loop, or while the previous group is written) are therefore made in ONE
+  statement (limits/grouping.py, :func:`at_once.reserve_group`): inserted together and their
+  sums taken, with the same -1 refusal, so a group takes all or nothing and the limit holds
+  as for one; each is answered with what was left after it, as if made one after another. A
+  group that is refused (its sums would pass a limit, or a request_id among them is taken)
+  is made again one by one, in order, so each gets its own answer. Settlements arriving
+  together are settled in one statement too (refunds and overruns netted per window), and with
+  the Redis counters the reservations' inserts and claims are grouped the same way. A lone
+  call waits one turn of the loop more than it would alone.
 * **Durability.** A Reserve or Settle that touches no plan counter commits without waiting
   for the flush to disk (``Database.commit_unflushed``, or on PostgreSQL's single statements a
   connection with ``synchronous_commit`` off), so the counters' row locks are held for the
@@ -102,10 +115,12 @@ from services.tenancy.limits.backends import (
     DatabaseRateCounters,
     Held,
     RateCounters,
+    RateGrant,
     RateTake,
     RequestIdTaken,
     window_of,
 )
+from services.tenancy.limits.grouping import Grouped
 from services.tenancy.limits.models import LimitReservationRecord
 from services.tenancy.model_configs.models import (
     DEFAULT_RATE_LIMIT_RPM,
@@ -215,6 +230,14 @@ _CLAIMS = {
     ("actual_tokens", "state"): _claim_statement("actual_tokens", "state"),
     ("state",): _claim_statement("state"),
 }
+
+
+#: Reservations grouped by tenant, window, rpm and tpm; settlements by tenant and window.
+_ReserveGroups = Grouped[tuple[uuid.UUID, int, int, int], dict[str, Any], RateGrant]
+_SettleGroups = Grouped[tuple[uuid.UUID, int], dict[str, Any], Any]
+#: With the Redis counters: inserts grouped by tenant and window; claims by tenant.
+_InsertGroups = Grouped[tuple[uuid.UUID, int], dict[str, Any], None]
+_ClaimGroups = Grouped[uuid.UUID, dict[str, Any], Any]
 
 
 class _MarkedByAnother(Exception):
@@ -408,6 +431,26 @@ class LimitHandlers:
         #: connection (limits/at_once.py: one statement each on PostgreSQL), with no
         #: transaction held across a Redis call.
         self._at_once = self._db.can_write_at_once
+        #: PostgreSQL with the database counters: the reservations, and the settlements, of a
+        #: tenant's window that arrive together are written in one statement per group
+        #: (limits/grouping.py), so the tenant's counter rows are locked once per group, not
+        #: once per call. (Not on SQLite, whose at-once writes never wait: grouping them in one
+        #: transaction was measured at 0.03-0.15 ms more tenancy CPU per pair, the turn of the
+        #: loop each call then waits costing more than the commits saved.)
+        #: With the Redis counters, the reservations' inserts and claims are grouped so.
+        grouped = self._at_once and self._db.dialect == "postgresql"
+        on_database = grouped and self._redis is None
+        on_redis = grouped and self._redis is not None
+        self._reserve_groups: _ReserveGroups | None = (
+            Grouped(self._reserve_group) if on_database else None
+        )
+        self._settle_groups: _SettleGroups | None = (
+            Grouped(self._settle_group) if on_database else None
+        )
+        self._insert_groups: _InsertGroups | None = (
+            Grouped(self._insert_group) if on_redis else None
+        )
+        self._claim_groups: _ClaimGroups | None = Grouped(self._claim_group) if on_redis else None
 
     @asynccontextmanager
     async def _writing(self) -> AsyncIterator[AsyncConnection]:
@@ -602,12 +645,48 @@ class LimitHandlers:
     ) -> dict[str, int] | None:
         """Reserve on the driver's connection (database backend, no plan counter): what rpm and
         tpm have left, or None when a limit refused it and nothing was taken."""
-        arguments = {**row.for_driver(), "rpm": rpm, "tpm": tpm}
         try:
-            grant = await self._write_at_once(at_once.reserve, arguments)
+            if self._reserve_groups is not None:
+                key = (row.tenant_id, row.window_start, rpm, tpm)
+                grant = await self._reserve_groups.submit(key, row.for_driver())
+            else:
+                arguments = {**row.for_driver(), "rpm": rpm, "tpm": tpm}
+                grant = await self._write_at_once(at_once.reserve, arguments)
         except at_once.Refused:
             return None
         return {"rpm": max(0, rpm - grant.rpm_used), "tpm": max(0, tpm - grant.tpm_used)}
+
+    async def _reserve_group(
+        self, key: tuple[uuid.UUID, int, int, int], reservations: list[dict[str, Any]]
+    ) -> list[RateGrant | Exception]:
+        """Makes the reservations of one tenant's window that arrived together (PostgreSQL,
+        database backend), in one statement (:func:`at_once.reserve_group`); if that refuses
+        (the sums would pass a limit, or a request_id is taken), each on its own, in order, so
+        each gets its own answer and no limit is passed."""
+        tenant_id, window, rpm, tpm = key
+        if len(reservations) > 1:
+            try:
+                async with self._db.writing_at_once() as connection:
+                    return list(
+                        await at_once.reserve_group(
+                            connection,
+                            tenant_id=tenant_id,
+                            window=window,
+                            rpm=rpm,
+                            tpm=tpm,
+                            reservations=reservations,
+                        )
+                    )
+            except (at_once.Refused, RequestIdTaken):
+                pass
+        outcomes: list[RateGrant | Exception] = []
+        for each in reservations:
+            try:
+                arguments = {**each, "rpm": rpm, "tpm": tpm}
+                outcomes.append(await self._write_at_once(at_once.reserve, arguments))
+            except (at_once.Refused, RequestIdTaken) as refusal:
+                outcomes.append(refusal)
+        return outcomes
 
     async def _reserve_on_redis(
         self,
@@ -672,8 +751,14 @@ class LimitHandlers:
                 raise self._rate_refused(kind, limit, taken.retry_after_ms[kind])
         stored = row.for_driver()
         try:
-            await self._write_at_once(at_once.insert_reservation, stored)
-        except BaseException:
+            if self._insert_groups is not None:
+                await self._insert_groups.submit((row.tenant_id, row.window_start), stored)
+            else:
+                await self._write_at_once(at_once.insert_reservation, stored)
+        except Exception:
+            # Not on cancellation: the reservation may have been stored all the same, and a
+            # take given back for a stored reservation could let a limit be passed; one left
+            # counted only ends its window early.
             await self._undo(take)
             raise
         return {kind: max(0, limit - taken.used[kind]) for kind, (_, limit) in wanted.items()}
@@ -867,19 +952,37 @@ class LimitHandlers:
     ) -> at_once.SettledRow | None:
         """Settle on the driver's connection (database backend): the settled reservation, or
         None when it is not an open, unexpired one without plan counters (nothing changed)."""
-        arguments: dict[str, Any] = {
-            "reservation_id": reservation_id,
-            "tenant_id": tenant_id,
-            "actual_tokens": actual,
-            "now": _at(now),
-            "window": window_of(now),
-        }
         if self._redis is not None:
             return await self._settle_with_redis(
                 self._redis, tenant_id, reservation_id, actual, now
             )
-        settled: at_once.SettledRow | None = await self._write_at_once(at_once.settle, arguments)
+        settlement: dict[str, Any] = {
+            "reservation_id": reservation_id,
+            "actual_tokens": actual,
+            "now": _at(now),
+        }
+        if self._settle_groups is not None:
+            return await self._settle_groups.submit((tenant_id, window_of(now)), settlement)
+        settled: at_once.SettledRow | None = await self._write_at_once(
+            at_once.settle, {**settlement, "tenant_id": tenant_id, "window": window_of(now)}
+        )
         return settled
+
+    async def _settle_group(
+        self, key: tuple[uuid.UUID, int], settlements: list[dict[str, Any]]
+    ) -> list[at_once.SettledRow | None]:
+        """Settles the settlements of one tenant's window that arrived together (PostgreSQL,
+        database backend): in one statement (:func:`at_once.settle_group`)."""
+        tenant_id, window = key
+        async with self._db.writing_at_once() as connection:
+            if len(settlements) == 1:
+                alone = settlements[0]
+                return [
+                    await at_once.settle(connection, tenant_id=tenant_id, window=window, **alone)
+                ]
+            return await at_once.settle_group(
+                connection, tenant_id=tenant_id, window=window, settlements=settlements
+            )
 
     async def _settle_with_redis(
         self,
@@ -895,11 +998,14 @@ class LimitHandlers:
         claim's transaction was rolled back."""
         claim: dict[str, Any] = {
             "reservation_id": reservation_id,
-            "tenant_id": tenant_id,
             "actual_tokens": actual,
             "now": _at(now),
         }
-        row: at_once.SettledRow | None = await self._write_at_once(at_once.claim, claim)
+        row: at_once.SettledRow | None
+        if self._claim_groups is not None:
+            row = await self._claim_groups.submit(tenant_id, claim)
+        else:
+            row = await self._write_at_once(at_once.claim, {**claim, "tenant_id": tenant_id})
         if row is None:
             return None
         try:
@@ -908,6 +1014,41 @@ class LimitHandlers:
             await self._unclaim(tenant_id, reservation_id, claim["now"])
             raise
         return row
+
+    async def _claim_group(
+        self, tenant_id: uuid.UUID, claims: list[dict[str, Any]]
+    ) -> list[at_once.SettledRow | None]:
+        """Claims the reservations of a tenant settled together (PostgreSQL, Redis backend):
+        :func:`at_once.claim_group`."""
+        if len(claims) == 1:
+            return [await self._write_at_once(at_once.claim, {**claims[0], "tenant_id": tenant_id})]
+        group = {"tenant_id": tenant_id, "claims": claims}
+        claimed: list[at_once.SettledRow | None] = await self._write_at_once(
+            at_once.claim_group, group
+        )
+        return claimed
+
+    async def _insert_group(
+        self, key: tuple[uuid.UUID, int], reservations: list[dict[str, Any]]
+    ) -> list[Exception | None]:
+        """Stores the reservations of one tenant's window made together (PostgreSQL, Redis
+        backend) in one statement (:func:`at_once.insert_group`); if a request_id among them
+        is taken, each on its own, so each gets its own answer."""
+        tenant_id, window = key
+        if len(reservations) > 1:
+            group = {"tenant_id": tenant_id, "window": window, "reservations": reservations}
+            try:
+                await self._write_at_once(at_once.insert_group, group)
+                return [None] * len(reservations)
+            except RequestIdTaken:
+                pass
+        outcomes: list[Exception | None] = []
+        for each in reservations:
+            try:
+                outcomes.append(await self._write_at_once(at_once.insert_reservation, each))
+            except RequestIdTaken as taken:
+                outcomes.append(taken)
+        return outcomes
 
     async def _unclaim(self, tenant_id: uuid.UUID, reservation_id: uuid.UUID, at: datetime) -> None:
         reopen: dict[str, Any] = {
