@@ -400,7 +400,7 @@ _SETTLE_GROUP = PreparedStatement(
         "), adjusted AS ("
         " INSERT INTO limit_counters (tenant_id, kind, window_start, used)"
         " SELECT :tenant_id, 'tpm', window_start, GREATEST(delta, 0) FROM deltas"
-        " WHERE delta <> 0"
+        " WHERE delta <> 0 ORDER BY window_start"  # rows locked in one order
         " ON CONFLICT (tenant_id, kind, window_start) DO UPDATE SET used = GREATEST("
         "  limit_counters.used"
         "  + (SELECT delta FROM deltas WHERE deltas.window_start = excluded.window_start), 0)"
