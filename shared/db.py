@@ -630,10 +630,20 @@ class Database:
         transactions, kept from first use like :meth:`fetch_prepared`'s: a checkout of
         SQLAlchemy's pool per call cost more than the statements.
         """
-        if self.dialect != "sqlite":
+        if self.dialect != "sqlite" or self._held is None:
             raise RuntimeError("sqlite_driver_transaction is for SQLite databases")
-        async with self.writing_at_once() as connection:
-            yield connection.driver
+        # A transaction still open after the block (its rollback failed or was interrupted)
+        # would hold the write lock: that connection is discarded.
+        async with _lent(self._held, lambda _: driver.in_transaction) as pooled:
+            driver = pooled.driver_connection
+            await driver.execute("BEGIN IMMEDIATE")
+            try:
+                yield driver
+                await driver.commit()
+            except BaseException:
+                if driver.in_transaction:
+                    await driver.rollback()
+                raise
 
     @property
     def can_write_at_once(self) -> bool:
@@ -642,34 +652,25 @@ class Database:
         return self.dialect == "sqlite" or self.has_unflushed_connections
 
     @asynccontextmanager
-    async def writing_at_once(self) -> AsyncIterator[DriverConnection]:
+    async def writing_at_once(self) -> AsyncIterator[DriverTransaction]:
         """A hot path's writes of data a database server crash may lose (the last moments'
-        rate counters, say), on a driver connection that runs :class:`PreparedStatement` s
-        (:class:`DriverConnection`): on PostgreSQL an unflushed one where each statement commits
-        on its own (:meth:`unflushed_driver_connection`; write what must hold together as one
-        statement), on SQLite the driver's in a write transaction committed after the block
+        rate counters, say), on a driver connection that :func:`execute_prepared` runs
+        statements on (a :class:`DriverTransaction`): on PostgreSQL an unflushed one where each
+        statement commits on its own, with no BEGIN or COMMIT round trip
+        (:meth:`unflushed_driver_connection`; write what must hold together as one statement),
+        on SQLite the driver's in a write transaction committed after the block
         (:meth:`sqlite_driver_transaction`). Only where :attr:`can_write_at_once`."""
-        if self._held is None:
-            raise RuntimeError("this database has no connections to write at once on")
         dialect = self.engine.dialect
-        if self.dialect != "sqlite":
-            # A statement's own error (a constraint, ...) leaves the connection usable; a
-            # broken or cancelled exchange leaves it in an unknown state.
-            async with _lent(self._held, self._broken_by) as pooled:
-                yield DriverConnection(pooled.driver_connection, pooled.dbapi_connection, dialect)
+        if self.dialect == "sqlite":
+            async with self.sqlite_driver_transaction() as sqlite:
+                yield DriverTransaction(dialect, sqlite, None)
             return
-        # A transaction still open after the block (its rollback failed or was interrupted)
-        # would hold the write lock: that connection is discarded.
-        async with _lent(self._held, lambda _: driver.in_transaction) as pooled:
-            driver = pooled.driver_connection
-            await driver.execute("BEGIN IMMEDIATE")
-            try:
-                yield DriverConnection(driver, pooled.dbapi_connection, dialect)
-                await driver.commit()
-            except BaseException:
-                if driver.in_transaction:
-                    await driver.rollback()
-                raise
+        if self._unflushed_engine is None or self._held is None:
+            raise RuntimeError("this database has no unflushed connections")
+        # A statement's own error (a constraint, ...) leaves the connection usable; a broken
+        # or cancelled exchange leaves it in an unknown state.
+        async with _lent(self._held, self._broken_by) as pooled:
+            yield DriverTransaction(dialect, pooled.driver_connection, pooled.dbapi_connection)
 
     @property
     def has_unflushed_connections(self) -> bool:
@@ -693,10 +694,12 @@ class Database:
         The same loss on a server crash as :meth:`commit_unflushed`: only for such data. A
         connection that failed other than by a statement's own error (SQLSTATE) is discarded.
         """
-        if self._unflushed_engine is None:
+        if self._unflushed_engine is None or self._held is None:
             raise RuntimeError("this database has no unflushed connections")
-        async with self.writing_at_once() as connection:
-            yield connection.driver
+        # A statement's own error (a constraint, ...) leaves the connection usable; a broken
+        # or cancelled exchange leaves it in an unknown state.
+        async with _lent(self._held, self._broken_by) as pooled:
+            yield pooled.driver_connection
 
     async def outside_transaction(self, work: Callable[[Connection], T]) -> T:
         """Runs ``work`` on a connection where each statement is its own transaction: no BEGIN,
@@ -853,9 +856,18 @@ async def execute_prepared(
     connection, driver, dialect = await _driver_of(session)
     compiled = statement.compiled_for(dialect)
     arguments = compiled.arguments(parameters or {})
+    if isinstance(connection, DriverTransaction):
+        if dialect.name == "sqlite":
+            return _run_holding_sqlite_lock(connection, compiled, arguments)
+        return await _run_on_asyncpg(connection, compiled, arguments)
     async with _raising_as_sqlalchemy(connection, dialect, compiled.sql, arguments):
         if dialect.name == "postgresql":
-            return await _run_on_asyncpg(driver, compiled, arguments)
+            if compiled.row is not None:
+                records = await driver.fetch(compiled.sql, *arguments)
+                return PreparedResult(compiled.rows(records), len(records))
+            status = await driver.execute(compiled.sql, *arguments)
+            matched = _ROWCOUNT.search(status or "")
+            return PreparedResult([], int(matched[1]) if matched else -1)
         cursor = await driver.execute(compiled.sql, arguments)
         try:
             if compiled.row is not None:
@@ -866,50 +878,46 @@ async def execute_prepared(
             await cursor.close()
 
 
-async def _run_on_asyncpg(driver: Any, compiled: _CompiledRead, arguments: Any) -> PreparedResult:
-    if compiled.row is not None:
-        records = await driver.fetch(compiled.sql, *arguments)
-        return PreparedResult(compiled.rows(records), len(records))
-    status = await driver.execute(compiled.sql, *arguments)
+async def _run_on_asyncpg(
+    transaction: DriverTransaction, compiled: _CompiledRead, arguments: list[Any]
+) -> PreparedResult:
+    """A PostgreSQL driver transaction's statement, its errors as :func:`_raising_as_sqlalchemy`
+    raises them (without the context manager's own cost, which a hot path's one-statement
+    write felt)."""
+    driver = transaction.driver
+    try:
+        if compiled.row is not None:
+            records = await driver.fetch(compiled.sql, *arguments)
+            return PreparedResult(compiled.rows(records), len(records))
+        status = await driver.execute(compiled.sql, *arguments)
+    except BaseException as error:
+        if not _statement_error("postgresql", error):
+            transaction.broken = True
+            raise
+        raise _as_sqlalchemy_error(
+            transaction.dialect, compiled.sql, arguments, error, transaction.adapter
+        ) from error
     matched = _ROWCOUNT.search(status or "")
     return PreparedResult([], int(matched[1]) if matched else -1)
 
 
-@dataclass(frozen=True, slots=True)
-class DriverConnection:
-    """A driver connection lent by :meth:`Database.writing_at_once`, running
-    :class:`PreparedStatement` s as :func:`execute_prepared` does (compiled once per dialect,
-    values and rows processed by their columns' types, a statement's refusal raised as
-    SQLAlchemy raises it), with no SQLAlchemy connection or transaction object at all."""
-
-    #: asyncpg's connection, or SQLite's (shared/db_sqlite.py's, holding the write lock).
-    driver: Any
-    #: SQLAlchemy's DB-API adapter of it, which translates the driver's errors.
-    adapter: Any
-    dialect: Dialect
-
-    async def execute(
-        self, statement: PreparedStatement, parameters: Mapping[str, Any] | None = None
-    ) -> PreparedResult:
-        """Runs ``statement``: its rows (a SELECT, a RETURNING) and the count it matched. On
-        SQLite the statement runs at once on the stdlib connection (the lender holds the write
-        lock, so it never waits): the call goes on without a turn of the event loop."""
-        compiled = statement.compiled_for(self.dialect)
-        arguments = compiled.arguments(parameters or {})
-        try:
-            if self.dialect.name == "postgresql":
-                return await _run_on_asyncpg(self.driver, compiled, arguments)
-            cursor = self.driver.raw.execute(compiled.sql, arguments)
-            if compiled.row is not None:
-                records = cursor.fetchall()
-                return PreparedResult(compiled.rows(records), len(records))
+def _run_holding_sqlite_lock(
+    transaction: DriverTransaction, compiled: _CompiledRead, arguments: list[Any]
+) -> PreparedResult:
+    """A SQLite driver transaction's statement: its transaction holds the write lock (``BEGIN
+    IMMEDIATE``), so no statement waits, and it runs at once on the stdlib connection, with no
+    cursor object of the driver's and no turn of the event loop; errors as
+    :func:`_raising_as_sqlalchemy` raises them."""
+    try:
+        cursor = transaction.driver.raw.execute(compiled.sql, arguments)
+        if compiled.row is None:
             return PreparedResult([], cursor.rowcount)
-        except Exception as error:
-            if _statement_error(self.dialect.name, error):
-                raise _as_sqlalchemy_error(
-                    self.dialect, compiled.sql, arguments, error, self.adapter
-                ) from error
-            raise
+        records = cursor.fetchall()
+    except sqlite3.Error as error:
+        raise _as_sqlalchemy_error(
+            transaction.dialect, compiled.sql, arguments, error, None
+        ) from error
+    return PreparedResult(compiled.rows(records), len(records))
 
 
 async def execute_prepared_many(

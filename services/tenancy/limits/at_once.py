@@ -41,7 +41,13 @@ from sqlalchemy.exc import IntegrityError
 
 from services.tenancy.limits.backends import RateGrant, RequestIdTaken
 from services.tenancy.limits.models import LimitCounterRecord, LimitReservationRecord
-from shared.db import DriverConnection, PreparedStatement, column_param, unique_violation
+from shared.db import (
+    DriverTransaction,
+    PreparedStatement,
+    column_param,
+    execute_prepared,
+    unique_violation,
+)
 
 _RESERVATIONS = cast(Table, LimitReservationRecord.__table__)
 _COUNTERS = cast(Table, LimitCounterRecord.__table__)
@@ -203,16 +209,16 @@ def _refused_or_taken(error: IntegrityError) -> Exception:
     return error
 
 
-async def reserve(connection: DriverConnection, **reservation: Any) -> RateGrant:
+async def reserve(connection: DriverTransaction, **reservation: Any) -> RateGrant:
     """Stores the reservation (``ReservationRow.for_driver``'s columns) and takes rpm and tpm
     (``rpm``, ``tpm``: the limits). Raises :class:`Refused` when a limit would be passed,
     :class:`RequestIdTaken` for a repeated request_id; either way nothing was taken."""
     try:
         if connection.dialect.name == "postgresql":
-            taken = await connection.execute(_RESERVE_IN_ONE, reservation)
+            taken = await execute_prepared(connection, _RESERVE_IN_ONE, reservation)
         else:
-            await connection.execute(_INSERT_RESERVATION, reservation)
-            taken = await connection.execute(_TAKE_RATES, reservation)
+            await execute_prepared(connection, _INSERT_RESERVATION, reservation)
+            taken = await execute_prepared(connection, _TAKE_RATES, reservation)
     except IntegrityError as error:
         raise _refused_or_taken(error) from None
     used = dict(taken.rows)
@@ -220,7 +226,7 @@ async def reserve(connection: DriverConnection, **reservation: Any) -> RateGrant
 
 
 async def settle(
-    connection: DriverConnection,
+    connection: DriverTransaction,
     *,
     reservation_id: uuid.UUID,
     tenant_id: uuid.UUID,
@@ -239,7 +245,7 @@ async def settle(
         "window": window,
     }
     if connection.dialect.name == "postgresql":
-        return (await connection.execute(_SETTLE_IN_ONE, given)).first()
+        return (await execute_prepared(connection, _SETTLE_IN_ONE, given)).first()
     row = await claim(
         connection,
         reservation_id=reservation_id,
@@ -252,24 +258,24 @@ async def settle(
     difference = actual_tokens - row.tokens
     if difference < 0:
         refund = {"tenant_id": tenant_id, "window": row.window_start, "amount": -difference}
-        await connection.execute(_REFUND_TOKENS, refund)
+        await execute_prepared(connection, _REFUND_TOKENS, refund)
     elif difference > 0:
         charge = {"tenant_id": tenant_id, "window": window, "amount": difference}
-        await connection.execute(_CHARGE_TOKENS, charge)
+        await execute_prepared(connection, _CHARGE_TOKENS, charge)
     return row
 
 
-async def insert_reservation(connection: DriverConnection, **reservation: Any) -> None:
+async def insert_reservation(connection: DriverTransaction, **reservation: Any) -> None:
     """Stores an open reservation (``ReservationRow.for_driver``'s columns);
     :class:`RequestIdTaken` for a repeated request_id."""
     try:
-        await connection.execute(_INSERT_RESERVATION, reservation)
+        await execute_prepared(connection, _INSERT_RESERVATION, reservation)
     except IntegrityError as error:
         raise _refused_or_taken(error) from None
 
 
 async def claim(
-    connection: DriverConnection,
+    connection: DriverTransaction,
     *,
     reservation_id: uuid.UUID,
     tenant_id: uuid.UUID,
@@ -278,7 +284,8 @@ async def claim(
 ) -> SettledRow | None:
     """Settles an open, unexpired reservation without plan counters, touching no counter; its
     row, or None when it did nothing."""
-    claimed = await connection.execute(
+    claimed = await execute_prepared(
+        connection,
         _CLAIM,
         {
             "reservation_id": reservation_id,
@@ -291,12 +298,12 @@ async def claim(
 
 
 async def unclaim(
-    connection: DriverConnection, *, reservation_id: uuid.UUID, tenant_id: uuid.UUID, now: datetime
+    connection: DriverTransaction, *, reservation_id: uuid.UUID, tenant_id: uuid.UUID, now: datetime
 ) -> None:
     """Reopens a reservation :func:`claim` settled at ``now`` (its counters could not be
     adjusted), so that settling it again does it all."""
-    await connection.execute(
-        _UNCLAIM, {"reservation_id": reservation_id, "tenant_id": tenant_id, "now": now}
+    await execute_prepared(
+        connection, _UNCLAIM, {"reservation_id": reservation_id, "tenant_id": tenant_id, "now": now}
     )
 
 
@@ -412,7 +419,7 @@ _SETTLE_GROUP = PreparedStatement(
 
 
 async def reserve_group(
-    connection: DriverConnection,
+    connection: DriverTransaction,
     *,
     tenant_id: uuid.UUID,
     window: int,
@@ -427,7 +434,7 @@ async def reserve_group(
     request_id is taken; either way nothing was taken or stored."""
     given = {"rpm": rpm, "tpm": tpm, **_columns_of(tenant_id, window, reservations)}
     try:
-        taken = await connection.execute(_RESERVE_GROUP, given)
+        taken = await execute_prepared(connection, _RESERVE_GROUP, given)
     except IntegrityError as error:
         raise _refused_or_taken(error) from None
     used = dict(taken.rows)
@@ -442,7 +449,7 @@ async def reserve_group(
 
 
 async def settle_group(
-    connection: DriverConnection,
+    connection: DriverTransaction,
     *,
     tenant_id: uuid.UUID,
     window: int,
@@ -456,7 +463,7 @@ async def settle_group(
 
 
 async def claim_group(
-    connection: DriverConnection, *, tenant_id: uuid.UUID, claims: list[dict[str, Any]]
+    connection: DriverTransaction, *, tenant_id: uuid.UUID, claims: list[dict[str, Any]]
 ) -> list[SettledRow | None]:
     """PostgreSQL: :func:`claim` for several reservations of ``tenant_id`` (each a dict of
     ``reservation_id``, ``actual_tokens`` and ``now``) in one statement; each one's row, or None
@@ -465,7 +472,7 @@ async def claim_group(
 
 
 async def insert_group(
-    connection: DriverConnection,
+    connection: DriverTransaction,
     *,
     tenant_id: uuid.UUID,
     window: int,
@@ -474,7 +481,9 @@ async def insert_group(
     """PostgreSQL: :func:`insert_reservation` for several reservations of ``tenant_id`` in
     ``window``, in one statement: all stored, or (:class:`RequestIdTaken`) none."""
     try:
-        await connection.execute(_INSERT_GROUP, _columns_of(tenant_id, window, reservations))
+        await execute_prepared(
+            connection, _INSERT_GROUP, _columns_of(tenant_id, window, reservations)
+        )
     except IntegrityError as error:
         raise _refused_or_taken(error) from None
 
@@ -496,7 +505,7 @@ def _columns_of(
 
 
 async def _claimed(
-    connection: DriverConnection,
+    connection: DriverTransaction,
     statement: PreparedStatement,
     tenant_id: uuid.UUID,
     claims: list[dict[str, Any]],
@@ -514,7 +523,7 @@ async def _claimed(
         "nows": [each["now"] for each in first.values()],
         **more,
     }
-    claimed = {row.id: row for row in (await connection.execute(statement, given)).rows}
+    claimed = {row.id: row for row in (await execute_prepared(connection, statement, given)).rows}
     return [
         claimed.get(each["reservation_id"]) if first[each["reservation_id"]] is each else None
         for each in claims
