@@ -8,6 +8,7 @@ import json
 import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any, cast
 
 from sqlalchemy import Table, bindparam, insert, select
@@ -88,14 +89,16 @@ async def insert_message(
     new: NewMessage,
     *,
     in_run: bool = False,
+    now: datetime | None = None,
 ) -> StoredMessage:
     """Store ``new`` after the conversation's last message (the caller holds the conversation
     row, its message count read), by one prepared INSERT: the row returned is not the
     session's (a new message is not changed later in its transaction). The ledger's append of
     its event, and the conversation's count and times, are the caller's (:func:`append_message`
-    does both); ``in_run``: the message is a run's, and so is its event's stream."""
+    does both); ``in_run``: the message is a run's, and so is its event's stream; ``now``: its
+    time, when the caller's write has one already."""
     assert conversation.message_count is not None, "the conversation's count was read"
-    now = utcnow()
+    now = now or utcnow()
     values: dict[str, Any] = {
         "tenant_id": conversation.tenant_id,
         "conversation_id": conversation.id,

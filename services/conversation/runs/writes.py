@@ -16,7 +16,7 @@ from services.conversation.conversations.store import LockedConversation, curren
 from services.conversation.events.ledger import Ledger, NewEvent, StoredEvent
 from services.conversation.events.models import RunEventRecord
 from services.conversation.messages.models import MessageRecord, MessageRole
-from services.conversation.messages.store import NewMessage, append_message
+from services.conversation.messages.store import NewMessage, append_message, insert_message
 from services.conversation.runs.fencing import check_fence, fence_holds
 from services.conversation.runs.models import RunUsageRecord, TaskStatus
 from services.conversation.runs.queue import ClaimedRun
@@ -314,35 +314,87 @@ class RunWrites:
         call's usage is stored already. The conversation's row is updated once: its totals,
         message count and cursor by the append's UPDATE."""
         async with self._database.driver_transaction() as session:
+            if (
+                message is not None
+                and run.first_lease
+                and run.segment_id is not None
+                and (not events or _distinct_keys(events))
+            ):
+                await self._first_lease_usage(session, run, row, events, message)
+                return True
             conversation = await _fenced(session, run)
-            inserted = (
-                await execute_prepared(
-                    session,
-                    _insert_usage(self._database.dialect),
-                    {
-                        "tenant_id": row.tenant_id,
-                        "conversation_id": row.conversation_id,
-                        "response_id": row.response_id,
-                        "run_id": row.run_id,
-                        "agent_key": row.agent_key,
-                        "provider": row.provider,
-                        "requests": row.requests,
-                        "input_tokens": row.input_tokens,
-                        "output_tokens": row.output_tokens,
-                        "total_tokens": row.total_tokens,
-                        "cached_input_tokens": row.cached_input_tokens,
-                        "reasoning_output_tokens": row.reasoning_output_tokens,
-                        "request_usage_entries": row.request_usage_entries,
-                        "cost_picos": row.cost_picos or 0,
-                        "created_at": utcnow(),
-                    },
-                )
-            ).first()
-            adds = _totals(row) if inserted is not None else _NO_ADDS
+            inserted = await self._insert_usage(session, row)
+            adds = _totals(row) if inserted else _NO_ADDS
             if message is not None:  # its event after ``events``, in one append
                 await self._message(session, run, conversation, message, events, adds)
             elif events:
                 await self._append(session, run, conversation, events, adds)
             elif adds:  # nothing to append: the totals alone
                 await self._ledger.advance(session, conversation, 0, adds=adds)
-            return inserted is not None
+            return inserted
+
+    async def _first_lease_usage(
+        self,
+        session: Transaction,
+        run: ClaimedRun,
+        row: RunUsageRecord,
+        events: Sequence[NewEvent],
+        message: NewMessage,
+    ) -> None:
+        """A first lease's model call (:meth:`usage`): none of its keys can be stored yet, so
+        the transaction's first statement is the conversation's one UPDATE (its cursor,
+        message count, times and totals), which locks it (no SELECT ... FOR UPDATE of it
+        first: its count comes back from the UPDATE); the fence is checked right after it,
+        before anything is stored, so a lost lease rolls the update back and writes nothing.
+        A usage row stored already under the call's key (which no first lease can meet)
+        refuses the write, as the unique keys of its message and events would."""
+        assert run.segment_id is not None  # queued under its segment
+        now = utcnow()
+        conversation = LockedConversation(run.conversation_id, run.tenant_id, None, 0)
+        last = await self._ledger.advance(
+            session,
+            conversation,
+            len(events) + 1,
+            sets={"last_message_at": now, "updated_at": now},
+            adds={"message_count": 1, **_totals(row)},
+        )
+        trace_id = None if run.trace_id else current_trace_ids()[0]
+        await fence_holds(session, run.fence, trace_id=trace_id)
+        if not await self._insert_usage(session, row):
+            raise RuntimeError(f"model call {row.response_id} is stored already on a first lease")
+        assert conversation.message_count is not None  # returned by the UPDATE
+        conversation.message_count -= 1  # the message's position: the count before it
+        message.run_id = str(run.run_id)
+        stored = await insert_message(
+            session, conversation, run.segment_id, message, in_run=True, now=now
+        )
+        await self._ledger.store(
+            session, conversation, run.segment_id, [*events, stored.event], last, run_id=run.run_id
+        )
+        await self._run_items(session, run, stored.row)
+
+    async def _insert_usage(self, session: Transaction, row: RunUsageRecord) -> bool:
+        """Store a model call's usage, once (its response id unique): whether it was stored
+        now."""
+        inserted = await execute_prepared(
+            session,
+            _insert_usage(self._database.dialect),
+            {
+                "tenant_id": row.tenant_id,
+                "conversation_id": row.conversation_id,
+                "response_id": row.response_id,
+                "run_id": row.run_id,
+                "agent_key": row.agent_key,
+                "provider": row.provider,
+                "requests": row.requests,
+                "input_tokens": row.input_tokens,
+                "output_tokens": row.output_tokens,
+                "total_tokens": row.total_tokens,
+                "cached_input_tokens": row.cached_input_tokens,
+                "reasoning_output_tokens": row.reasoning_output_tokens,
+                "request_usage_entries": row.request_usage_entries,
+                "cost_picos": row.cost_picos or 0,
+                "created_at": utcnow(),
+            },
+        )
+        return inserted.first() is not None
