@@ -114,12 +114,35 @@ def out_of_range_field(message: Message, path: str = "") -> FieldViolation | Non
     return None
 
 
+def _message_type_of(deserialize: Callable[[bytes], Any]) -> MessageDescriptor | None:
+    """The descriptor of the message a generated deserializer (``Message.FromString``, a class
+    method) makes, when it is one."""
+    owner = getattr(deserialize, "__self__", None)
+    if isinstance(owner, type) and issubclass(owner, Message):
+        return owner.DESCRIPTOR
+    return None
+
+
 def checked_deserializer(
     deserialize: Callable[[bytes], Any] | None,
 ) -> Callable[[bytes], Any] | None:
     """``deserialize`` returning :class:`Undecodable` instead of raising or passing bad times."""
     if deserialize is None:
         return None
+    descriptor = _message_type_of(deserialize)
+    if (
+        descriptor is not None
+        and descriptor.full_name not in _CHECKED_TYPES
+        and not _needs_walk(descriptor)
+    ):
+        # No timestamp or duration at any depth (most requests): nothing to check once parsed.
+        def parsed(data: bytes) -> Any:
+            try:
+                return deserialize(data)
+            except Exception:  # noqa: BLE001 - whatever the parser raises, the bytes are unreadable
+                return _UNPARSABLE
+
+        return parsed
 
     def checked(data: bytes) -> Any:
         try:

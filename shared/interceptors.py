@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from typing import Any
 
 import grpc
@@ -16,6 +16,7 @@ from opentelemetry.instrumentation.utils import suppress_instrumentation
 
 from shared.auth import (
     Authenticator,
+    Principal,
     PrincipalToken,
     current_principal,
     reset_principal,
@@ -56,21 +57,26 @@ class Layer:
 
 
 def _unary_step(layer: Layer, method: str, inner: UnaryCall) -> UnaryCall:
+    """``layer`` around ``inner``: a plain function handing back the layer's coroutine, so a
+    layer adds one coroutine per call, not two (each costs its creation, a frame and a resumption
+    on every await)."""
     around = layer.around_unary
-
-    async def step(request: Any, context: grpc.aio.ServicerContext) -> Any:
-        return await around(method, request, context, inner)
-
-    return step
+    return lambda request, context: around(method, request, context, inner)
 
 
 def _stream_step(layer: Layer, method: str, inner: StreamCall) -> StreamCall:
     around = layer.around_stream
+    return lambda request, context: around(method, request, context, inner)
 
-    def step(request: Any, context: grpc.aio.ServicerContext) -> AsyncIterator[Any]:
-        return around(method, request, context, inner)
 
-    return step
+def _served_unary(inner: UnaryCall) -> UnaryCall:
+    """The outermost step as grpc.aio wants a unary behaviour: a coroutine function (anything
+    else is run on a thread of the executor)."""
+
+    async def served(request: Any, context: grpc.aio.ServicerContext) -> Any:
+        return await inner(request, context)
+
+    return served
 
 
 def _served_stream(inner: StreamCall) -> StreamCall:
@@ -90,8 +96,10 @@ def _composed_handler(
     applied = [layer for layer in reversed(layers) if layer.applies_to(method)]
     behaviour: Callable[..., Any]
     if (unary := unary_behaviour(handler)) is not None:
-        for layer in applied:
-            unary = _unary_step(layer, method, unary)
+        if applied:
+            for layer in applied:
+                unary = _unary_step(layer, method, unary)
+            unary = _served_unary(unary)
         factory = (
             grpc.unary_unary_rpc_method_handler
             if handler.unary_unary
@@ -276,22 +284,31 @@ class AuthContextInterceptor(Layer):
         self._authenticator = authenticator
         self._public = public_methods
 
-    async def _principal_token(
+    def _caller_metadata(
         self, method: str, context: grpc.aio.ServicerContext
-    ) -> PrincipalToken:
+    ) -> tuple[tuple[str, str | bytes], ...] | None:
+        """The metadata to verify the caller from; None for a method anyone may call."""
         if method in self._public or method.startswith(_INFRASTRUCTURE_PREFIXES):
-            return set_principal(None)
-        metadata = tuple(context.invocation_metadata() or ())
-        principal = await self._authenticator.authenticate(method, metadata)
+            return None
+        return tuple(context.invocation_metadata() or ())
+
+    @staticmethod
+    def _enter(principal: Principal | None) -> PrincipalToken:
         tag_tenant(principal.tenant_id if principal else None)
         return set_principal(principal)
 
+    # The caller is verified inline in each (not in a coroutine of its own: one less per call).
     # On failure the principal stays set while the error propagates, so the error interceptor can
     # record who was refused; each call runs in its own task, so it reaches no other call.
     async def around_unary(
         self, method: str, request: Any, context: grpc.aio.ServicerContext, call: UnaryCall
     ) -> Any:
-        token = await self._principal_token(method, context)
+        metadata = self._caller_metadata(method, context)
+        token = (
+            set_principal(None)
+            if metadata is None
+            else self._enter(await self._authenticator.authenticate(method, metadata))
+        )
         result = await call(request, context)
         reset_principal(token)
         return result
@@ -299,7 +316,12 @@ class AuthContextInterceptor(Layer):
     async def around_stream(
         self, method: str, request: Any, context: grpc.aio.ServicerContext, call: StreamCall
     ) -> AsyncIterator[Any]:
-        token = await self._principal_token(method, context)
+        metadata = self._caller_metadata(method, context)
+        token = (
+            set_principal(None)
+            if metadata is None
+            else self._enter(await self._authenticator.authenticate(method, metadata))
+        )
         async for item in call(request, context):
             yield item
         reset_principal(token)
@@ -309,21 +331,27 @@ class DeadlineInterceptor(Layer):
     """Refuses work whose deadline has already passed; grpc.aio cancels the rest on expiry."""
 
     @staticmethod
-    async def _check(context: grpc.aio.ServicerContext) -> None:
+    def _expired(context: grpc.aio.ServicerContext) -> bool:
         remaining = context.time_remaining()
-        if remaining is not None and remaining <= 0:
-            await context.abort(grpc.StatusCode.DEADLINE_EXCEEDED, "deadline exceeded before start")
+        return remaining is not None and remaining <= 0
 
-    async def around_unary(
+    @staticmethod
+    async def _refuse(context: grpc.aio.ServicerContext) -> None:
+        await context.abort(grpc.StatusCode.DEADLINE_EXCEEDED, "deadline exceeded before start")
+
+    def around_unary(  # type: ignore[override]  # hands back the call's own awaitable
         self, method: str, request: Any, context: grpc.aio.ServicerContext, call: UnaryCall
-    ) -> Any:
-        await self._check(context)
-        return await call(request, context)
+    ) -> Awaitable[Any]:
+        """The call itself when there is time left (no coroutine of its own per call)."""
+        if self._expired(context):
+            return self._refuse(context)
+        return call(request, context)
 
     async def around_stream(
         self, method: str, request: Any, context: grpc.aio.ServicerContext, call: StreamCall
     ) -> AsyncIterator[Any]:
-        await self._check(context)
+        if self._expired(context):
+            await self._refuse(context)
         async for item in call(request, context):
             yield item
 

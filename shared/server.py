@@ -39,6 +39,7 @@ from shared.interceptors import (
     LayeredInterceptor,
     UntracedMethodsInterceptor,
 )
+from shared.method_handlers import serve_wrapped
 from shared.migrations import require_head, upgrade_to_head
 from shared.pagination import PageTokenCodec
 from shared.revocation import (
@@ -290,26 +291,23 @@ async def start_service(
     if authenticator is None:
         authenticator = (spec.authenticator or default_authenticator)(context)
     authenticator = await checking_revocations(spec, context, authenticator)
-    server = grpc.aio.server(
-        interceptors=[
-            LayeredInterceptor(
-                [
-                    ServerSpanInterceptor(spec.untraced_methods),
-                    UntracedMethodsInterceptor(spec.untraced_methods),
-                    AccessLogInterceptor(),
-                    ErrorMappingInterceptor(
-                        spec.name, context.security_events, spec.self_recorded_refusals
-                    ),
-                    AuthContextInterceptor(authenticator, spec.public_methods),
-                    *(spec.layers(context) if spec.layers is not None else ()),
-                    DeadlineInterceptor(),
-                ]
+    layers = LayeredInterceptor(
+        [
+            ServerSpanInterceptor(spec.untraced_methods),
+            UntracedMethodsInterceptor(spec.untraced_methods),
+            AccessLogInterceptor(),
+            ErrorMappingInterceptor(
+                spec.name, context.security_events, spec.self_recorded_refusals
             ),
-            # Innermost, so the deserializer every outer interceptor passes on is its checked one.
-            DecodingInterceptor(),
-        ],
-        options=[("grpc.so_reuseport", 0)],
+            AuthContextInterceptor(authenticator, spec.public_methods),
+            *(spec.layers(context) if spec.layers is not None else ()),
+            DeadlineInterceptor(),
+        ]
     )
+    server = grpc.aio.server(options=[("grpc.so_reuseport", 0)])
+    # The layers as the outer wrap, the checked deserializer inner, so the deserializer every
+    # layer passes on is the checked one; wrapped once per method, not intercepted per call.
+    serve_wrapped(server, layers.wrap, DecodingInterceptor().wrap)
     _generic_handlers_only(server)
     health_servicer = health.aio.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
@@ -348,7 +346,8 @@ def _generic_handlers_only(server: grpc.aio.Server) -> None:
     on all of them for every call it accepts (``AioServer._server_main_loop``): with tenancy's
     ~50 methods that wait added and removed ~50 done-callbacks per call, a fixed cost that was
     about a third of a health Check's CPU. A generic handler is looked up by the full method
-    name (one dict lookup per service), and the interceptors see the same handlers.
+    name (one dict lookup per service), and the wraps (:func:`serve_wrapped`) see the same
+    handlers.
     """
 
     def register_nothing(service_name: str, method_handlers: object) -> None:

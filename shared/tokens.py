@@ -133,6 +133,15 @@ class JwksCache:
             async with self._lock:  # one fetch for a burst of callers
                 if self._needs_refresh(kid):
                     await self._refresh(kid)
+        return self._usable(kid)
+
+    def current(self, kid: str) -> tuple[PublicKey, Any] | None:
+        """The key ``kid`` when the keys held are fresh and it is among them, unretired; None
+        when :meth:`key` must be asked (it may have to fetch). No coroutine: a remembered token
+        is checked on every call."""
+        return None if self._needs_refresh(kid) else self._usable(kid)
+
+    def _usable(self, kid: str) -> tuple[PublicKey, Any] | None:
         found = self._keys.get(kid)
         if found is None:
             return None
@@ -167,7 +176,9 @@ class JwtVerifier:
         digest = hashlib.sha256(token.encode()).digest()
         remembered = self._verified.get(digest)
         if remembered is not None:
-            if time.time() < remembered.expires_at and await self._keys.key(remembered.kid):
+            if time.time() < remembered.expires_at and (
+                self._keys.current(remembered.kid) or await self._keys.key(remembered.kid)
+            ):
                 self._verified.move_to_end(digest)
                 return remembered.principal
             del self._verified[digest]

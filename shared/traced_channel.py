@@ -23,9 +23,11 @@ from opentelemetry.instrumentation.utils import is_instrumentation_enabled
 from opentelemetry.trace import Span, SpanKind, Status, StatusCode
 
 from shared.downstream import FailedCalls, failed_calls_record, note_failed_call
-from shared.tracing import HEALTH_PREFIX
+from shared.tracing import HEALTH_PREFIX, set_clean_attributes
 
 _tracer = trace.get_tracer("quarterdeck.grpc.client")
+#: The final status code's attribute, per code.
+_STATUS_ATTRIBUTES = {code: {"rpc.grpc.status_code": code.value[0]} for code in grpc.StatusCode}
 
 
 def _status(call: Any) -> Any:
@@ -44,7 +46,7 @@ def _finished(method: str, span: Span | None, failed: FailedCalls | None, call: 
             span.set_status(Status(StatusCode.ERROR, f"{code.name}: {status.details()}"))
     if span is not None:
         if code is not None:
-            span.set_attribute("rpc.grpc.status_code", code.value[0])
+            set_clean_attributes(span, _STATUS_ATTRIBUTES[code])
         span.end()
 
 
@@ -63,9 +65,10 @@ class _Traced:
     def _start(self, metadata: Any) -> tuple[Span | None, Any]:
         if not self._traced or not is_instrumentation_enabled():
             return None, metadata
-        span = self._tracer.start_span(
-            self._method, kind=SpanKind.CLIENT, attributes=self._attributes
-        )
+        # Its attributes set without the SDK's cleaning (they are clean): the sampler does not
+        # see them, and none of the OTEL_TRACES_SAMPLER choices looks at attributes.
+        span = self._tracer.start_span(self._method, kind=SpanKind.CLIENT)
+        set_clean_attributes(span, self._attributes)
         carrier: dict[str, str] = {}
         propagate.inject(carrier, context=trace.set_span_in_context(span))
         if not carrier:
