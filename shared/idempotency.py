@@ -9,13 +9,16 @@ blocks on the unique index, then finds the first response instead of creating tw
 
 Its statements are prepared (``shared.db.PreparedStatement``): compiled once per table and
 dialect and run on the transaction's driver connection, since each create with a request_id
-(every usage report of an agent turn) pays for them.
+(every usage report of an agent turn) pays for them. A create whose own statements are all
+prepared runs with them in a driver transaction (:meth:`Idempotency.run_on_driver`), with no
+SQLAlchemy session at all.
 """
 
 from __future__ import annotations
 
 import hashlib
 from collections.abc import Awaitable, Callable
+from contextlib import AbstractAsyncContextManager
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -39,6 +42,7 @@ from sqlalchemy.orm import Mapped, declared_attr, mapped_column
 
 from shared.db import (
     Database,
+    DriverTransaction,
     PreparedRead,
     PreparedStatement,
     column_param,
@@ -51,6 +55,8 @@ from shared.inserts import insert_ignoring_duplicates
 from shared.validation import MAX_REQUEST_ID_LENGTH
 
 ResponseT = TypeVar("ResponseT", bound=Message)
+#: What a create runs in: a session's transaction, or a driver transaction.
+TransactionT = TypeVar("TransactionT", AsyncSession, DriverTransaction)
 
 
 class IdempotencyKeyMixin:
@@ -153,10 +159,55 @@ class Idempotency:
         resource_id_of: Callable[[ResponseT], str],
         scope: str = "",
     ) -> ResponseT:
+        """``create``'s response, run in a session's transaction (:meth:`Database.transaction`)
+        with the key's claim, or the response stored under the key."""
+        return await self._once(
+            self._database.transaction,
+            endpoint,
+            request,
+            response_type,
+            create,
+            resource_id_of,
+            scope,
+        )
+
+    async def run_on_driver(
+        self,
+        *,
+        endpoint: str,
+        request: Message,
+        response_type: type[ResponseT],
+        create: Callable[[DriverTransaction], Awaitable[ResponseT]],
+        resource_id_of: Callable[[ResponseT], str],
+        scope: str = "",
+    ) -> ResponseT:
+        """As :meth:`run`, for a create whose every statement is prepared
+        (:func:`shared.db.execute_prepared`): in a driver transaction
+        (:meth:`Database.driver_transaction`), with no SQLAlchemy session around it."""
+        return await self._once(
+            self._database.driver_transaction,
+            endpoint,
+            request,
+            response_type,
+            create,
+            resource_id_of,
+            scope,
+        )
+
+    async def _once(
+        self,
+        begin: Callable[[], AbstractAsyncContextManager[TransactionT]],
+        endpoint: str,
+        request: Message,
+        response_type: type[ResponseT],
+        create: Callable[[TransactionT], Awaitable[ResponseT]],
+        resource_id_of: Callable[[ResponseT], str],
+        scope: str,
+    ) -> ResponseT:
         request_id: str = getattr(request, "request_id", "")
         if not request_id:
-            async with self._database.transaction() as session:
-                return await create(session)
+            async with begin() as transaction:
+                return await create(transaction)
         if len(request_id) > MAX_REQUEST_ID_LENGTH:
             raise InvalidArgument.field(
                 "request_id", f"must be at most {MAX_REQUEST_ID_LENGTH} characters"
@@ -165,7 +216,7 @@ class Idempotency:
         fingerprint = request_fingerprint(request)
         statements = self._statements
         try:
-            async with self._database.transaction() as session:
+            async with begin() as session:
                 # Claim the key first (waiting for a request that holds it): a new key, the
                 # usual case, costs this one statement before the create, not a lookup too.
                 new_key = {**key, "request_hash": fingerprint, **self._lifetime()}

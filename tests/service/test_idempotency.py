@@ -2,7 +2,8 @@
 INSERT before the create runs (no lookup first) and keeps the response with one UPDATE, both
 on the driver's connection (prepared, not through SQLAlchemy's execution), a repeat replays
 the stored response without creating, concurrent repeats create once, a key reused for another
-request is refused, and an expired key is taken over by a new create."""
+request is refused, and an expired key is taken over by a new create; alike for a create in a
+session's transaction (``run``) and in a driver transaction (``run_on_driver``)."""
 
 from __future__ import annotations
 
@@ -19,7 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from quarterdeck.tenancy.v1 import tenancy_pb2 as tpb
 from services.tenancy.models import IdempotencyKey
-from shared.db import Database
+from shared.db import Database, DriverTransaction
 from shared.db_types import utcnow
 from shared.errors import InvalidArgument
 from shared.idempotency import Idempotency
@@ -39,16 +40,25 @@ class Creates:
     def __init__(self) -> None:
         self.calls = 0
 
-    async def __call__(self, _session: AsyncSession) -> tpb.Tenant:
+    async def __call__(self, _transaction: AsyncSession | DriverTransaction) -> tpb.Tenant:
         self.calls += 1
         await asyncio.sleep(0.05)  # a concurrent repeat arrives while this one holds the key
         return tpb.Tenant(id=str(uuid.uuid4()), name=f"call {self.calls}")
 
 
+@pytest.fixture(params=["session", "driver"])
+def on_driver(request: pytest.FixtureRequest) -> bool:
+    return bool(request.param == "driver")
+
+
 async def _run(
-    idempotency: Idempotency, request: tpb.CreateTenantRequest, creates: Creates
+    idempotency: Idempotency,
+    request: tpb.CreateTenantRequest,
+    creates: Creates,
+    on_driver: bool,
 ) -> tpb.Tenant:
-    return await idempotency.run(
+    run = idempotency.run_on_driver if on_driver else idempotency.run
+    return await run(
         endpoint="CreateTenant",
         request=request,
         response_type=tpb.Tenant,
@@ -94,40 +104,46 @@ class Statements:
 
 
 async def test_a_new_key_is_claimed_without_a_lookup_and_a_repeat_replays(
-    database: Database,
+    database: Database, on_driver: bool
 ) -> None:
     seen = Statements(database)
     idempotency = Idempotency(database, IdempotencyKey, timedelta(hours=1))
     creates = Creates()
     key = str(uuid.uuid4())
-    first = await _run(idempotency, _request(key), creates)
+    first = await _run(idempotency, _request(key), creates, on_driver)
     assert seen.at_driver == ["INSERT", "UPDATE"] and seen.through_sqlalchemy == []
-    again = await _run(idempotency, _request(key), creates)
+    again = await _run(idempotency, _request(key), creates, on_driver)
     assert again == first and creates.calls == 1
     with pytest.raises(InvalidArgument):
-        await _run(idempotency, _request(key, name="other"), creates)
+        await _run(idempotency, _request(key, name="other"), creates, on_driver)
     assert creates.calls == 1
 
 
-async def test_concurrent_repeats_create_once(database: Database) -> None:
+async def test_concurrent_repeats_create_once(database: Database, on_driver: bool) -> None:
     idempotency = Idempotency(database, IdempotencyKey, timedelta(hours=1))
     creates = Creates()
     key = str(uuid.uuid4())
-    answers = await asyncio.gather(*(_run(idempotency, _request(key), creates) for _ in range(2)))
+    answers = await asyncio.gather(
+        *(_run(idempotency, _request(key), creates, on_driver) for _ in range(2))
+    )
     assert creates.calls == 1 and answers[0] == answers[1]
 
 
-async def test_an_expired_key_is_taken_over_by_a_new_create(database: Database) -> None:
+async def test_an_expired_key_is_taken_over_by_a_new_create(
+    database: Database, on_driver: bool
+) -> None:
     idempotency = Idempotency(database, IdempotencyKey, timedelta(hours=1))
     creates = Creates()
     key = str(uuid.uuid4())
-    first = await _run(idempotency, _request(key), creates)
+    first = await _run(idempotency, _request(key), creates, on_driver)
     async with database.transaction() as session:
         await session.execute(
             update(IdempotencyKey)
             .where(IdempotencyKey.idempotency_key == key)
             .values(expires_at=utcnow() - timedelta(seconds=1))
         )
-    second = await _run(idempotency, _request(key), creates)
+    second = await _run(idempotency, _request(key), creates, on_driver)
     assert creates.calls == 2 and second.id != first.id
-    assert await _run(idempotency, _request(key), creates) == second and creates.calls == 2
+    assert (
+        await _run(idempotency, _request(key), creates, on_driver) == second and creates.calls == 2
+    )

@@ -46,7 +46,13 @@ from services.tooling.permissions.models import TenantAgentPermissionRecord
 from services.tooling.tools.models import OutputFormatRecord, ToolConfigRecord
 from services.tooling.validation import Violations
 from shared.auth import require_internal, require_principal
-from shared.db import PreparedStatement, column_param, execute_prepared, rows_matched
+from shared.db import (
+    DriverTransaction,
+    PreparedStatement,
+    column_param,
+    execute_prepared,
+    rows_matched,
+)
 from shared.errors import Aborted, AlreadyExists, FieldViolation, InvalidArgument, NotFound
 from shared.field_mask import paths_to_update
 from shared.ids import parse_id
@@ -489,17 +495,17 @@ class AgentHandlers(ExecutionLimitHandlers):
         violations.text("request_id", request.request_id, MAX_USAGE_REQUEST_ID, required=True)
         violations.raise_if_any()
 
-        async def record(session: AsyncSession) -> pb.RecordAgentUsageResponse:
+        async def record(transaction: DriverTransaction) -> pb.RecordAgentUsageResponse:
             # Whether the tenant may use the agent, from this replica's agent cache (the
             # ExecuteTool path's): the report then costs one UPDATE returning the totals.
             await cached_agent(self._ctx, tenant, agent_id)
             added = {"agent_id": agent_id, "tokens_used": request.tokens_used}
-            totals = (await execute_prepared(session, _ADD_AGENT_TOKENS, added)).first()
+            totals = (await execute_prepared(transaction, _ADD_AGENT_TOKENS, added)).first()
             if totals is None:  # deleted since the cache read it
                 raise NotFound(f"agent {agent_id} not found", reason="AGENT_NOT_FOUND")
             return pb.RecordAgentUsageResponse(totals=agent_totals(totals))
 
-        return await self._ctx.idempotency.run(
+        return await self._ctx.idempotency.run_on_driver(
             endpoint="tooling.RecordAgentUsage",
             request=request,
             response_type=pb.RecordAgentUsageResponse,

@@ -15,7 +15,6 @@ from typing import Any, cast
 
 from sqlalchemy import Table, func, select
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from quarterdeck.tenancy.v1 import billing_pb2 as pb
 from services.tenancy.billing.convert import counter_to_proto
@@ -36,7 +35,7 @@ from services.tenancy.tenants.validation import raise_if_any
 from shared.auth import (
     require_internal,
 )
-from shared.db import PreparedStatement, column_param, execute_prepared
+from shared.db import DriverTransaction, PreparedStatement, column_param, execute_prepared
 from shared.db_types import utcnow
 from shared.errors import (
     FieldViolation,
@@ -116,7 +115,7 @@ def _unknown_tenant(error: IntegrityError) -> bool:
 class MeteringHandlers(BillingBase):
     async def _increment(
         self,
-        session: AsyncSession,
+        transaction: DriverTransaction,
         tenant_id: uuid.UUID,
         user_id: uuid.UUID | None,
         day: date,
@@ -126,7 +125,7 @@ class MeteringHandlers(BillingBase):
         granularity. An unknown tenant is NOT_FOUND."""
         try:
             stored = await execute_prepared(
-                session,
+                transaction,
                 _upsert_counters(self._db.dialect, user_id is not None),
                 {
                     "day_id": uuid.uuid4(),
@@ -163,16 +162,17 @@ class MeteringHandlers(BillingBase):
         )
         day = occurred.astimezone(UTC).date()
 
-        async def record(session: AsyncSession) -> pb.RecordUsageResponse:
-            rows = await self._increment(session, tenant_id, user_id, day, counts)
+        async def record(transaction: DriverTransaction) -> pb.RecordUsageResponse:
+            rows = await self._increment(transaction, tenant_id, user_id, day, counts)
             return pb.RecordUsageResponse(
                 day=counter_to_proto(rows[Granularity.DAY]),
                 month=counter_to_proto(rows[Granularity.MONTH]),
             )
 
         # With a request_id, the counters move once per id (the key is claimed in the same
-        # transaction as the increment); without one, every call adds.
-        return await self._idempotency.run(
+        # transaction as the increment); without one, every call adds. Every statement is
+        # prepared: a driver transaction, no session.
+        return await self._idempotency.run_on_driver(
             endpoint="BillingService.RecordUsage",
             request=request,
             response_type=pb.RecordUsageResponse,
