@@ -54,6 +54,7 @@ from tests.support.clock import ManualClock
 from tests.support.errors import failure, rich_error
 from tests.support.stack import Databases, running_service
 from tests.support.tokens import TestIssuer
+from tests.support.waiting import eventually
 
 #: The clock every tenancy this module starts reasons with; each test pins it anew.
 CLOCK = ManualClock()
@@ -524,6 +525,40 @@ async def test_reservations_arriving_together_past_a_limit_take_up_to_it_and_no_
     assert reasons == {"RATE_LIMITED"}
     assert await counter(tenancy, tenant_id, "rpm") == 6
     assert await counter(tenancy, tenant_id, "tpm") == 900
+
+
+async def test_old_reservations_and_counters_are_pruned_beside_the_calls(
+    tenancy: Tenancy, issuer: TestIssuer, clock: ManualClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A prune runs beside the Reserve that drew it (not in its way) and removes reservations
+    expired over a day ago, and rpm/tpm windows over an hour old."""
+    tenant_id = await new_tenant(tenancy, rpm=100, tpm=100_000)
+    old = await reserve(tenancy, issuer, tenant_id, 10)
+    clock.now += 2 * 86_400
+    monkeypatch.setattr(limits, "PRUNE_PROBABILITY", 1.0)
+    await reserve(tenancy, issuer, tenant_id, 10)
+
+    async def pruned() -> bool:
+        async with tenancy.database.reading() as session:
+            left = await session.scalar(
+                select(func.count())
+                .select_from(LimitReservationRecord)
+                .where(LimitReservationRecord.id == uuid.UUID(old.reservation.id))
+            )
+        return left == 0
+
+    await eventually(pruned, "the old reservation to be pruned")
+    if tenancy.redis is None:
+        async with tenancy.database.reading() as session:
+            windows = set(
+                await session.scalars(
+                    select(LimitCounterRecord.window_start).where(
+                        LimitCounterRecord.tenant_id == uuid.UUID(tenant_id),
+                        LimitCounterRecord.kind == "rpm",
+                    )
+                )
+            )
+        assert windows == {limits.window_of(clock.now)}
 
 
 # --- bad input ----------------------------------------------------------------------------------

@@ -76,14 +76,15 @@ Design, in short:
   (refunds, or charges an overrun unconditionally, to the reservation's period) and Release
   refunds them all.
 * Counter rows of rpm/tpm windows older than an hour (database backend; Redis keys expire by
-  themselves), and reservations expired over a day ago, are pruned now and then by a Reserve
-  call. Plan counters are kept (one row per feature and
-  period).
+  themselves), and reservations expired over a day ago, are pruned now and then beside a
+  Reserve call (in the background, one prune at a time per process, ``PRUNE_BATCH``
+  reservations at most). Plan counters are kept (one row per feature and period).
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import random
 import uuid
@@ -158,6 +159,9 @@ PRUNE_PROBABILITY = 1 / 256
 #: that reservation to be stored before taking on its own (the database then decides).
 REPEAT_WAIT_SECONDS = 2.0
 KEEP_RESERVATIONS = timedelta(days=1)
+#: The most expired reservations one prune deletes (prunes come every PRUNE_PROBABILITY**-1
+#: reservations on average, so this keeps up with far more than they add).
+PRUNE_BATCH = 1000
 
 PLAN_KIND_PREFIX = "plan:"
 #: The plan feature metrics a reservation counts against: its tokens, or its requests.
@@ -431,6 +435,8 @@ class LimitHandlers:
         #: connection (limits/at_once.py: one statement each on PostgreSQL), with no
         #: transaction held across a Redis call.
         self._at_once = self._db.can_write_at_once
+        #: The prune under way, if any (:meth:`_start_pruning`).
+        self._pruning: asyncio.Task[None] | None = None
         #: PostgreSQL with the database counters: the reservations, and the settlements, of a
         #: tenant's window that arrive together are written in one statement per group
         #: (limits/grouping.py), so the tenant's counter rows are locked once per group, not
@@ -632,7 +638,7 @@ class LimitHandlers:
                 return answer
             raise
         if random.random() < PRUNE_PROBABILITY:
-            await self._prune(now)
+            self._start_pruning(now)
         return pb.ReserveResponse(
             reservation=reservation_to_proto(row, now),
             remaining_requests=remaining["rpm"],
@@ -1131,15 +1137,40 @@ class LimitHandlers:
             await self._rates.release(session, _held(tenant_id, row))
         return pb.ReleaseResponse(reservation=reservation_to_proto(row, now))
 
+    def _start_pruning(self, now: float) -> None:
+        """Prunes beside the calls, one prune at a time per process: awaited by the Reserve
+        that drew it, a prune held that caller (and, with many callers, a prune every few
+        hundred reservations, several at once) for as long as the delete took."""
+        if self._pruning is not None and not self._pruning.done():
+            return
+        self._pruning = asyncio.get_running_loop().create_task(self._prune(now))
+        self._pruning.add_done_callback(_log_prune_failure)
+
     async def _prune(self, now: float) -> None:
+        # At most PRUNE_BATCH reservations, picked in expiry order: the delete then reads the
+        # expiry index whatever the plan (a generic plan of ``expires_at < $1`` alone, which
+        # PostgreSQL settles on for a prepared statement, scanned the whole table).
+        expired = (
+            select(_RESERVATIONS.c.id)
+            .where(_RESERVATIONS.c.expires_at < _at(now) - KEEP_RESERVATIONS)
+            .order_by(_RESERVATIONS.c.expires_at)
+            .limit(PRUNE_BATCH)
+        )
         async with self._writing() as session:
             await self._rates.prune(session, now)
             await session.execute(
-                delete(_RESERVATIONS).where(
-                    _RESERVATIONS.c.expires_at < _at(now) - KEEP_RESERVATIONS
-                )
+                delete(_RESERVATIONS).where(_RESERVATIONS.c.id.in_(expired.scalar_subquery()))
             )
 
     async def close(self) -> None:
-        """Releases the rate counters' connections (Redis's pool)."""
+        """Stops a prune under way; releases the rate counters' connections (Redis's pool)."""
+        if self._pruning is not None and not self._pruning.done():
+            self._pruning.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await self._pruning
         await self._rates.close()
+
+
+def _log_prune_failure(task: asyncio.Task[None]) -> None:
+    if not task.cancelled() and (error := task.exception()) is not None:
+        log.warning("limits: pruning old counters and reservations failed: %r", error)
