@@ -139,6 +139,16 @@ class Follower:
             self._task.result()  # a failed read fails the test at once
         return len(self.events) >= count
 
+    async def refused(self) -> bool:
+        """Whether the route answered with an error instead of a stream (the read then ended
+        with it)."""
+        response = await self.answered()
+        if response.status_code == 200:
+            return False
+        with contextlib.suppress(AssertionError):
+            await self._task
+        return True
+
     async def ended(self) -> bool:
         """Whether the stream closed on the server's side (a failed read fails the test)."""
         if self._task.done():
@@ -349,14 +359,21 @@ async def test_a_ticket_stream_ends_at_the_ticket_expiry_with_a_last_event_sayin
     tenant = Tenant()
     conversation_id = await new_conversation(gateway, tenant)
     await say(stack, tenant.member_metadata, conversation_id, "before")
-    created = await gateway.post(
-        f"/v1/conversations/{conversation_id}/stream-tickets",
-        json={"ttl_seconds": 2},
-        headers=tenant.viewer,
-    )
-    assert created.status_code == 201, created.text
-    ticket = created.json()["ticket"]
-    follower = Follower(gateway, conversation_id, params={"ticket": ticket})
+    # A short-lived ticket; on a machine too slow to open the stream before it expires (the
+    # GET is refused), again with one living twice as long.
+    for ttl_seconds in (2, 4, 8, 16):
+        created = await gateway.post(
+            f"/v1/conversations/{conversation_id}/stream-tickets",
+            json={"ttl_seconds": ttl_seconds},
+            headers=tenant.viewer,
+        )
+        assert created.status_code == 201, created.text
+        ticket = created.json()["ticket"]
+        follower = Follower(gateway, conversation_id, params={"ticket": ticket})
+        if not await follower.refused():
+            break
+    else:
+        raise AssertionError("no stream opened before its ticket expired, even at 16 s")
     # Nothing is appended and the service's poll is 60 s: only the expiry can end the stream.
     await eventually(follower.ended, "the stream to close at the ticket's expiry")
     *events, last = follower.events
