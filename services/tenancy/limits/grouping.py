@@ -17,6 +17,8 @@ import asyncio
 from collections.abc import Awaitable, Callable, Hashable, Sequence
 from typing import Generic, TypeVar
 
+from shared.background import TaskSet
+
 K = TypeVar("K", bound=Hashable)
 I = TypeVar("I")  # noqa: E741 - the item, beside K and R
 R = TypeVar("R")
@@ -32,8 +34,8 @@ class Grouped(Generic[K, I, R]):
         self._gathering: dict[K, list[tuple[I, asyncio.Future[R]]]] = {}
         #: Keys with a group being written.
         self._writing: set[K] = set()
-        #: The groups being written (held so that they are not collected mid-way).
-        self._tasks: set[asyncio.Task[None]] = set()
+        #: The groups being written.
+        self._groups = TaskSet("limit groups")
 
     async def submit(self, key: K, item: I) -> R:
         """Writes ``item`` with those submitted with it; its outcome. A caller cancelled
@@ -56,9 +58,7 @@ class Grouped(Generic[K, I, R]):
         if not group:
             return
         self._writing.add(key)
-        task = asyncio.get_running_loop().create_task(self._run(key, group))
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        self._groups.spawn(self._run(key, group))
 
     async def _run(self, key: K, group: list[tuple[I, asyncio.Future[R]]]) -> None:
         try:

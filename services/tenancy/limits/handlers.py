@@ -84,7 +84,6 @@ Design, in short:
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import random
 import uuid
@@ -130,6 +129,7 @@ from services.tenancy.model_configs.models import (
 )
 from services.tenancy.tenants.models import TenantRecord, TenantStatus
 from shared.auth import ROLE_RANK, require_principal
+from shared.background import TaskSet
 from shared.errors import (
     Aborted,
     FailedPrecondition,
@@ -435,8 +435,8 @@ class LimitHandlers:
         #: connection (limits/at_once.py: one statement each on PostgreSQL), with no
         #: transaction held across a Redis call.
         self._at_once = self._db.can_write_at_once
-        #: The prune under way, if any (:meth:`_start_pruning`).
-        self._pruning: asyncio.Task[None] | None = None
+        #: The prune under way, if any (:meth:`_start_pruning`): one at a time.
+        self._prunes = TaskSet("limits prune")
         #: PostgreSQL with the database counters: the reservations, and the settlements, of a
         #: tenant's window that arrive together are written in one statement per group
         #: (limits/grouping.py), so the tenant's counter rows are locked once per group, not
@@ -1141,10 +1141,8 @@ class LimitHandlers:
         """Prunes beside the calls, one prune at a time per process: awaited by the Reserve
         that drew it, a prune held that caller (and, with many callers, a prune every few
         hundred reservations, several at once) for as long as the delete took."""
-        if self._pruning is not None and not self._pruning.done():
-            return
-        self._pruning = asyncio.get_running_loop().create_task(self._prune(now))
-        self._pruning.add_done_callback(_log_prune_failure)
+        if not self._prunes:
+            self._prunes.spawn(self._prune(now)).add_done_callback(_log_prune_failure)
 
     async def _prune(self, now: float) -> None:
         # At most PRUNE_BATCH reservations, picked in expiry order: the delete then reads the
@@ -1164,10 +1162,7 @@ class LimitHandlers:
 
     async def close(self) -> None:
         """Stops a prune under way; releases the rate counters' connections (Redis's pool)."""
-        if self._pruning is not None and not self._pruning.done():
-            self._pruning.cancel()
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await self._pruning
+        await self._prunes.close(0)
         await self._rates.close()
 
 
